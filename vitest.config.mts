@@ -1,14 +1,17 @@
 import { defineConfig } from 'vitest/config';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(fileURLToPath(import.meta.url));
 
 // Tests run against the TypeScript sources, so a change is tested without a rebuild;
 // `npm test` still runs `tsc -b` first so type errors fail the suite.
 export default defineConfig({
   resolve: {
     alias: {
-      '@nagaya/allocator': resolve(__dirname, 'packages/allocator/src/index.ts'),
-      '@nagaya/native': resolve(__dirname, 'packages/native/src/index.ts'),
-      '@nagaya/migrations': resolve(__dirname, 'migrations/src/index.ts'),
+      '@nagaya/allocator': resolve(root, 'packages/allocator/src/index.ts'),
+      '@nagaya/native': resolve(root, 'packages/native/src/index.ts'),
+      '@nagaya/migrations': resolve(root, 'migrations/src/index.ts'),
     },
   },
   test: {

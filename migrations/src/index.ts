@@ -1,0 +1,31 @@
+import { DataSource } from 'typeorm';
+import { IdAllocator1764400000000 } from './1764400000000-id-allocator';
+
+/** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
+export const migrations = [IdAllocator1764400000000];
+
+/** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */
+const MIGRATION_LOCK_KEY = 0x6e616779; // 'nagy'
+
+/** Applies every pending migration to the database at `databaseUrl`; returns the names applied. */
+export async function runMigrations(databaseUrl: string): Promise<string[]> {
+  const dataSource = new DataSource({
+    type: 'postgres',
+    url: databaseUrl,
+    migrations,
+    migrationsTableName: 'nagaya_migrations',
+    logging: false,
+  });
+  await dataSource.initialize();
+  const lock = dataSource.createQueryRunner();
+  try {
+    await lock.connect();
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    return applied.map((m) => m.name);
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await lock.release();
+    await dataSource.destroy();
+  }
+}
