@@ -1,0 +1,33 @@
+{
+  "targets": [
+    {
+      "target_name": "nagaya_native",
+      "sources": [
+        "src/addon/addon.cc",
+        "src/addon/launcher_connection.cc",
+        "src/addon/spawn_launcher.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra"]
+    },
+    {
+      "target_name": "nagaya-launcher",
+      "type": "executable",
+      "sources": [
+        "src/launcher/main.c",
+        "src/launcher/spawn.c",
+        "src/launcher/container_child.c",
+        "src/launcher/cgroups.c",
+        "src/launcher/exec_session.c",
+        "src/launcher/launch_request.c",
+        "src/launcher/protocol.c",
+        "src/launcher/state_files.c"
+      ],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wno-format-truncation"],
+      "ldflags": ["-static"]
+    }
+  ]
+}

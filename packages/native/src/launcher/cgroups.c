@@ -1,0 +1,218 @@
+/* Per-container cgroups. The nagaya subtree sits under the launcher's own cgroup (read from
+ * /proc/self/cgroup), so a service confined to a delegated cgroup stays inside it.
+ * On cgroup v2 the no-internal-process rule means the launcher first moves itself into a leaf
+ * ("<own>/nagaya-launcher") before enabling controllers for the "<own>/nagaya" subtree. */
+#define _GNU_SOURCE
+#include "cgroups.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+static const char *const v1_controllers[CGROUP_SLOTS] = {"memory", "pids", "cpu"};
+static bool layout_v2;
+static char subtree_root[CGROUP_SLOTS][512]; /* v1: per controller; v2: [0] only */
+
+static int write_file(const char *dir, const char *name, const char *value) {
+  char path[640];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, value, strlen(value));
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return n < 0 ? -1 : 0;
+}
+
+/* Finds this process's path in the hierarchy named by `controller` ("" for the v2 line). */
+static int own_cgroup_path(const char *controller, char *out, size_t size) {
+  FILE *f = fopen("/proc/self/cgroup", "re");
+  if (f == NULL) return -1;
+  char line[1024];
+  int found = -1;
+  while (fgets(line, sizeof line, f) != NULL) {
+    char *first = strchr(line, ':');
+    if (first == NULL) continue;
+    char *second = strchr(first + 1, ':');
+    if (second == NULL) continue;
+    *second = '\0';
+    const char *list = first + 1;
+    char *path = second + 1;
+    path[strcspn(path, "\n")] = '\0';
+    bool match = false;
+    if (controller[0] == '\0') {
+      match = list[0] == '\0' && strncmp(line, "0:", 2) == 0;
+    } else {
+      char copy[256];
+      snprintf(copy, sizeof copy, "%s", list);
+      for (char *save, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        if (strcmp(tok, controller) == 0) match = true;
+    }
+    if (match) {
+      snprintf(out, size, "%s", strcmp(path, "/") == 0 ? "" : path);
+      found = 0;
+      break;
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+static int make_dir(const char *path) { return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0; }
+
+int cgroups_init(struct step_error *err) {
+  struct stat st;
+  layout_v2 = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
+  char own[400];
+  if (layout_v2) {
+    if (own_cgroup_path("", own, sizeof own) < 0) return step_fail(err, "cgroup-init", "open", errno);
+    char base[512], leaf[512];
+    snprintf(base, sizeof base, "/sys/fs/cgroup%s", own);
+    if (own[0] != '\0') {
+      snprintf(leaf, sizeof leaf, "%s/nagaya-launcher", base);
+      if (make_dir(leaf) < 0) return step_fail(err, "cgroup-init", "mkdir", errno);
+      char pid[32];
+      snprintf(pid, sizeof pid, "%d", getpid());
+      if (write_file(leaf, "cgroup.procs", pid) < 0) return step_fail(err, "cgroup-init", "write", errno);
+    }
+    write_file(base, "cgroup.subtree_control", "+memory +pids +cpu");
+    snprintf(subtree_root[0], sizeof subtree_root[0], "%s/nagaya", base);
+    if (make_dir(subtree_root[0]) < 0) return step_fail(err, "cgroup-init", "mkdir", errno);
+    write_file(subtree_root[0], "cgroup.subtree_control", "+memory +pids +cpu");
+    return 0;
+  }
+  for (int i = 0; i < CGROUP_SLOTS; i++) {
+    if (own_cgroup_path(v1_controllers[i], own, sizeof own) < 0) own[0] = '\0';
+    snprintf(subtree_root[i], sizeof subtree_root[i], "/sys/fs/cgroup/%s%s/nagaya", v1_controllers[i], own);
+    char mount_dir[128];
+    snprintf(mount_dir, sizeof mount_dir, "/sys/fs/cgroup/%s", v1_controllers[i]);
+    if (stat(mount_dir, &st) == 0) make_dir(subtree_root[i]);
+  }
+  return 0;
+}
+
+static void fail_and_remove(struct container_cgroups *cg) { cgroups_remove(cg); }
+
+/* Creates one directory, replacing an empty leftover of a crashed launcher. */
+static int create_dir(const char *path) {
+  if (mkdir(path, 0755) == 0) return 0;
+  if (errno != EEXIST) return -1;
+  if (rmdir(path) < 0) return -1;
+  return mkdir(path, 0755);
+}
+
+int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out, struct step_error *err) {
+  memset(out, 0, sizeof *out);
+  out->v2 = layout_v2;
+  bool wants[CGROUP_SLOTS] = {spec->memory_bytes > 0, spec->pids_max > 0, spec->cpu_quota_us > 0};
+  if (!wants[0] && !wants[1] && !wants[2]) return 0;
+  char value[64];
+  if (layout_v2) {
+    snprintf(out->dirs[0], sizeof out->dirs[0], "%s/%s", subtree_root[0], spec->id);
+    if (create_dir(out->dirs[0]) < 0) return step_fail(err, "cgroup-create", "mkdir", errno);
+    out->count = 1;
+    if (wants[0]) {
+      snprintf(value, sizeof value, "%lld", (long long)spec->memory_bytes);
+      if (write_file(out->dirs[0], "memory.max", value) < 0) goto v2_fail;
+      write_file(out->dirs[0], "memory.swap.max", "0");
+    }
+    if (wants[1]) {
+      snprintf(value, sizeof value, "%lld", (long long)spec->pids_max);
+      if (write_file(out->dirs[0], "pids.max", value) < 0) goto v2_fail;
+    }
+    if (wants[2]) {
+      snprintf(value, sizeof value, "%lld %lld", (long long)spec->cpu_quota_us, (long long)spec->cpu_period_us);
+      if (write_file(out->dirs[0], "cpu.max", value) < 0) goto v2_fail;
+    }
+    return 0;
+  v2_fail:
+    step_fail(err, "cgroup-limits", "write", errno);
+    fail_and_remove(out);
+    return -1;
+  }
+  for (int i = 0; i < CGROUP_SLOTS; i++) {
+    if (!wants[i]) continue;
+    char *dir = out->dirs[out->count];
+    snprintf(dir, sizeof out->dirs[0], "%s/%s", subtree_root[i], spec->id);
+    if (create_dir(dir) < 0) {
+      step_fail(err, "cgroup-create", "mkdir", errno);
+      fail_and_remove(out);
+      return -1;
+    }
+    out->count++;
+    int rc = 0;
+    if (i == 0) {
+      snprintf(value, sizeof value, "%lld", (long long)spec->memory_bytes);
+      rc = write_file(dir, "memory.limit_in_bytes", value);
+    } else if (i == 1) {
+      snprintf(value, sizeof value, "%lld", (long long)spec->pids_max);
+      rc = write_file(dir, "pids.max", value);
+    } else {
+      snprintf(value, sizeof value, "%lld", (long long)spec->cpu_period_us);
+      rc = write_file(dir, "cpu.cfs_period_us", value);
+      snprintf(value, sizeof value, "%lld", (long long)spec->cpu_quota_us);
+      if (rc == 0) rc = write_file(dir, "cpu.cfs_quota_us", value);
+    }
+    if (rc < 0) {
+      step_fail(err, "cgroup-limits", "write", errno);
+      fail_and_remove(out);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int cgroups_attach(const struct container_cgroups *cg, pid_t pid, struct step_error *err) {
+  char value[32];
+  snprintf(value, sizeof value, "%d", pid);
+  for (int i = 0; i < cg->count; i++)
+    if (write_file(cg->dirs[i], "cgroup.procs", value) < 0) return step_fail(err, "cgroup-attach", "write", errno);
+  return 0;
+}
+
+static long read_counter(const char *path, const char *key) {
+  FILE *f = fopen(path, "re");
+  if (f == NULL) return 0;
+  char name[64];
+  long long value;
+  long result = 0;
+  while (fscanf(f, "%63s %lld", name, &value) == 2)
+    if (strcmp(name, key) == 0) result = (long)value;
+  fclose(f);
+  return result;
+}
+
+bool cgroups_oom_killed(const struct container_cgroups *cg) {
+  for (int i = 0; i < cg->count; i++) {
+    char path[640];
+    if (cg->v2) {
+      snprintf(path, sizeof path, "%s/memory.events", cg->dirs[i]);
+      if (read_counter(path, "oom_kill") > 0) return true;
+    } else if (strstr(cg->dirs[i], "/sys/fs/cgroup/memory/") == cg->dirs[i]) {
+      snprintf(path, sizeof path, "%s/memory.oom_control", cg->dirs[i]);
+      if (read_counter(path, "oom_kill") > 0) return true;
+    }
+  }
+  return false;
+}
+
+void cgroups_remove(struct container_cgroups *cg) {
+  for (int i = cg->count - 1; i >= 0; i--) {
+    /* The last task may still be leaving the cgroup for a moment after the pidfd reports exit. */
+    for (int attempt = 0; attempt < 50; attempt++) {
+      if (rmdir(cg->dirs[i]) == 0 || errno == ENOENT) break;
+      if (errno != EBUSY) break;
+      struct timespec pause = {0, 2 * 1000 * 1000};
+      nanosleep(&pause, NULL);
+    }
+  }
+  cg->count = 0;
+}

@@ -1,0 +1,34 @@
+/* Per-container cgroups for memory, pids and cpu: v1 controllers or a pure v2 hierarchy. */
+#ifndef NAGAYA_CGROUPS_H
+#define NAGAYA_CGROUPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "launch_spec.h"
+
+#define CGROUP_SLOTS 3 /* v1: memory, pids, cpu; v2: one unified directory */
+
+struct container_cgroups {
+  bool v2;
+  int count;
+  char dirs[CGROUP_SLOTS][512];
+};
+
+/* Detects the cgroup layout and prepares the nagaya subtree; call once at launcher start. */
+int cgroups_init(struct step_error *err);
+
+/* Creates the container's cgroups and writes the spec's limits; none when the spec has no limit. */
+int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out, struct step_error *err);
+
+/* Moves a process into every one of the container's cgroups. */
+int cgroups_attach(const struct container_cgroups *cg, pid_t pid, struct step_error *err);
+
+/* Tells whether the memory controller OOM-killed a process of the container. */
+bool cgroups_oom_killed(const struct container_cgroups *cg);
+
+/* Removes the container's (now empty) cgroups. */
+void cgroups_remove(struct container_cgroups *cg);
+
+#endif

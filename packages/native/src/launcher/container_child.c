@@ -1,0 +1,242 @@
+/* The container's first process, from clone() to execve().
+ * Only async-signal-safe calls and raw syscalls: the spec was built before clone() and the child
+ * never allocates. Every failure is reported as {step, syscall, errno} through the CLOEXEC
+ * handshake socket; a successful execve closes it, which the parent reads as success. */
+#include "container_child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "syscalls.h"
+
+static void copy_text(char *dst, size_t size, const char *src) {
+  size_t i = 0;
+  for (; src[i] != '\0' && i + 1 < size; i++) dst[i] = src[i];
+  dst[i] = '\0';
+}
+
+static void fail(int handshake_fd, const char *step, const char *syscall_name) {
+  struct step_error e;
+  e.err = errno;
+  copy_text(e.step, sizeof e.step, step);
+  copy_text(e.syscall, sizeof e.syscall, syscall_name);
+  ssize_t ignored = write(handshake_fd, &e, sizeof e);
+  (void)ignored;
+  _exit(127);
+}
+
+#define CHECK(call, step, name)                        \
+  do {                                                 \
+    if ((call) < 0) fail(handshake_fd, (step), (name)); \
+  } while (0)
+
+/* Node (and the launcher) leave handlers and ignored signals that execve would keep as ignored. */
+static void reset_signals(void) {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &dfl, NULL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sys_sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Waits until the parent wrote the id maps; receives the idmapped image mount with the go. */
+static int await_go(int handshake_fd) {
+  char byte;
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  ssize_t n;
+  do n = recvmsg(handshake_fd, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) fail(handshake_fd, "await-parent", "recvmsg");
+  if (n == 0) _exit(127); /* parent gave up */
+  int mount_fd = -1;
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  if (cmsg != NULL && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
+    memcpy(&mount_fd, CMSG_DATA(cmsg), sizeof mount_fd);
+  return mount_fd;
+}
+
+/* Becomes root of the new user namespace (host uid = the slice's base) with no supplementary groups. */
+static void become_namespace_root(int handshake_fd) {
+  CHECK(sys_setgroups_none(), "set-ids", "setgroups");
+  CHECK(sys_setresgid(0, 0, 0), "set-ids", "setresgid");
+  CHECK(sys_setresuid(0, 0, 0), "set-ids", "setresuid");
+}
+
+static void mount_rootfs(const struct launch_spec *spec, int handshake_fd, int image_mount_fd) {
+  CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make-mounts-private", "mount");
+  if (image_mount_fd >= 0) {
+    CHECK(sys_move_mount(image_mount_fd, "", AT_FDCWD, spec->lower_dir, MOVE_MOUNT_F_EMPTY_PATH),
+          "attach-idmapped-image", "move_mount");
+    close(image_mount_fd);
+  }
+  CHECK(mount("overlay", spec->rootfs_dir, "overlay", MS_NODEV, spec->overlay_options),
+        "mount-rootfs-overlay", "mount");
+  CHECK(chdir(spec->rootfs_dir), "enter-rootfs", "chdir");
+}
+
+static int ensure_file(const char *path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return -1;
+  close(fd);
+  return 0;
+}
+
+static int ensure_dir(const char *path, mode_t mode) {
+  if (mkdir(path, mode) < 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+/* Mounts /proc, /sys and /dev relative to the new root while the old root is still attached:
+ * the kernel allows a new proc/sysfs only while a fully visible one exists in the namespace. */
+static void mount_kernel_filesystems(int handshake_fd) {
+  static const char *const devices[] = {"null", "zero", "full", "random", "urandom", "tty"};
+  const unsigned long hardened = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+  CHECK(ensure_dir("proc", 0555), "mount-proc", "mkdir");
+  CHECK(mount("proc", "proc", "proc", hardened, NULL), "mount-proc", "mount");
+  CHECK(ensure_dir("sys", 0555), "mount-sys", "mkdir");
+  CHECK(mount("sysfs", "sys", "sysfs", hardened | MS_RDONLY, NULL), "mount-sys", "mount");
+
+  CHECK(ensure_dir("dev", 0755), "mount-dev", "mkdir");
+  CHECK(mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME, "mode=755,size=65536k"),
+        "mount-dev", "mount");
+  char target[32];
+  for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
+    char source[32];
+    copy_text(source, sizeof source, "/dev/");
+    copy_text(source + 5, sizeof source - 5, devices[i]);
+    copy_text(target, sizeof target, "dev/");
+    copy_text(target + 4, sizeof target - 4, devices[i]);
+    CHECK(ensure_file(target), "bind-devices", "open");
+    CHECK(mount(source, target, NULL, MS_BIND, NULL), "bind-devices", "mount");
+  }
+  CHECK(ensure_dir("dev/pts", 0755), "mount-devpts", "mkdir");
+  CHECK(mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"),
+        "mount-devpts", "mount");
+  CHECK(symlink("pts/ptmx", "dev/ptmx"), "mount-devpts", "symlink");
+  CHECK(ensure_dir("dev/shm", 01777), "mount-devshm", "mkdir");
+  CHECK(mount("shm", "dev/shm", "tmpfs", hardened, "mode=1777,size=65536k"), "mount-devshm", "mount");
+  CHECK(symlink("/proc/self/fd", "dev/fd"), "link-dev-fd", "symlink");
+  CHECK(symlink("/proc/self/fd/0", "dev/stdin"), "link-dev-fd", "symlink");
+  CHECK(symlink("/proc/self/fd/1", "dev/stdout"), "link-dev-fd", "symlink");
+  CHECK(symlink("/proc/self/fd/2", "dev/stderr"), "link-dev-fd", "symlink");
+}
+
+static void set_identity(const struct launch_spec *spec, int handshake_fd) {
+  CHECK(sethostname(spec->hostname, strlen(spec->hostname)), "set-hostname", "sethostname");
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  CHECK(sock, "loopback-up", "socket");
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  copy_text(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  CHECK(ioctl(sock, SIOCGIFFLAGS, &ifr), "loopback-up", "ioctl");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  CHECK(ioctl(sock, SIOCSIFFLAGS, &ifr), "loopback-up", "ioctl");
+  close(sock);
+}
+
+static void pivot_into_rootfs(int handshake_fd) {
+  /* pivot_root(".", ".") stacks the old root on the new one; detaching "." then drops it. */
+  CHECK(sys_pivot_root(".", "."), "pivot-root", "pivot_root");
+  CHECK(umount2(".", MNT_DETACH), "detach-old-root", "umount2");
+  CHECK(chdir("/"), "detach-old-root", "chdir");
+}
+
+/* Hides host information that /proc and /sys expose even inside namespaces. */
+static void mask_host_paths(int handshake_fd) {
+  static const char *const masked_files[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
+                                             "/proc/sched_debug", "/proc/latency_stats", "/proc/sysrq-trigger"};
+  static const char *const masked_dirs[] = {"/proc/acpi", "/proc/scsi", "/sys/firmware"};
+  static const char *const readonly_dirs[] = {"/proc/sys", "/proc/irq", "/proc/bus"};
+  const unsigned long hardened = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  struct stat st;
+  for (size_t i = 0; i < sizeof masked_files / sizeof masked_files[0]; i++) {
+    if (stat(masked_files[i], &st) < 0) continue;
+    CHECK(mount("/dev/null", masked_files[i], NULL, MS_BIND, NULL), "mask-proc", "mount");
+  }
+  for (size_t i = 0; i < sizeof masked_dirs / sizeof masked_dirs[0]; i++) {
+    if (stat(masked_dirs[i], &st) < 0) continue;
+    CHECK(mount("tmpfs", masked_dirs[i], "tmpfs", hardened | MS_RDONLY, "size=0"), "mask-proc", "mount");
+  }
+  for (size_t i = 0; i < sizeof readonly_dirs / sizeof readonly_dirs[0]; i++) {
+    if (stat(readonly_dirs[i], &st) < 0) continue;
+    CHECK(mount(readonly_dirs[i], readonly_dirs[i], NULL, MS_BIND | MS_REC, NULL), "readonly-proc", "mount");
+    CHECK(mount(NULL, readonly_dirs[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | hardened, NULL),
+          "readonly-proc", "mount");
+  }
+}
+
+static void lower_rlimits(const struct launch_spec *spec, int handshake_fd) {
+  for (int i = 0; i < spec->rlimit_count; i++) {
+    struct rlimit current;
+    CHECK(sys_prlimit(spec->rlimits[i].resource, NULL, &current), "set-rlimits", "prlimit64");
+    rlim_t value = (rlim_t)spec->rlimits[i].value;
+    if (value > current.rlim_max) value = current.rlim_max; /* lowered only: never above the hard limit */
+    struct rlimit wanted = {.rlim_cur = value, .rlim_max = value};
+    CHECK(sys_prlimit(spec->rlimits[i].resource, &wanted, NULL), "set-rlimits", "prlimit64");
+  }
+}
+
+/* Node marks fds 0-2 close-on-exec; install our own and mark every other inherited fd CLOEXEC. */
+static void install_stdio(int handshake_fd, int log_fd, int null_fd) {
+  CHECK(dup2(null_fd, 0), "install-stdio", "dup2");
+  CHECK(dup2(log_fd, 1), "install-stdio", "dup2");
+  CHECK(dup2(log_fd, 2), "install-stdio", "dup2");
+  if (sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+    for (int fd = 3; fd < 1024; fd++)
+      if (fd != handshake_fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+}
+
+static void exec_argv(const struct launch_spec *spec, int handshake_fd) {
+  int first_error = ENOENT;
+  for (int i = 0; spec->exec_candidates[i] != NULL; i++) {
+    execve(spec->exec_candidates[i], spec->argv, spec->envp);
+    if (errno != ENOENT && first_error == ENOENT) first_error = errno;
+  }
+  errno = first_error;
+  fail(handshake_fd, "exec", "execve");
+}
+
+void container_child_main(const struct launch_spec *spec, int handshake_fd, int log_fd, int null_fd) {
+  reset_signals();
+  int image_mount_fd = await_go(handshake_fd);
+  become_namespace_root(handshake_fd);
+  mount_rootfs(spec, handshake_fd, image_mount_fd);
+  mount_kernel_filesystems(handshake_fd);
+  set_identity(spec, handshake_fd);
+  pivot_into_rootfs(handshake_fd);
+  mask_host_paths(handshake_fd);
+  CHECK(chdir(spec->cwd), "enter-cwd", "chdir");
+  lower_rlimits(spec, handshake_fd);
+  CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no-new-privs", "prctl");
+  install_stdio(handshake_fd, log_fd, null_fd);
+  exec_argv(spec, handshake_fd);
+  _exit(127);
+}

@@ -1,0 +1,233 @@
+/* Running a command inside a running container.
+ * A helper process forked by the launcher joins the container's cgroups (writing "0" moves the
+ * writer), then every namespace at once with setns(pidfd), becomes the namespace's root and
+ * forks the command, which is the one that lands in the container's pid namespace. The helper
+ * waits for it and exits the same way, so the launcher sees the command's status on the
+ * helper's pidfd. The command dies with the helper (PDEATHSIG), which is how a timeout kills it. */
+#define _GNU_SOURCE
+#include "exec_session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "errors.h"
+#include "syscalls.h"
+
+#define JOIN_FLAGS \
+  (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP)
+
+static void copy_text(char *dst, size_t size, const char *src) {
+  size_t i = 0;
+  for (; src[i] != '\0' && i + 1 < size; i++) dst[i] = src[i];
+  dst[i] = '\0';
+}
+
+static void child_fail(int error_fd, const char *step, const char *syscall_name) {
+  struct step_error e;
+  e.err = errno;
+  copy_text(e.step, sizeof e.step, step);
+  copy_text(e.syscall, sizeof e.syscall, syscall_name);
+  ssize_t ignored = write(error_fd, &e, sizeof e);
+  (void)ignored;
+  _exit(127);
+}
+
+#define CHECK(call, step, name)                          \
+  do {                                                   \
+    if ((call) < 0) child_fail(error_fd, (step), (name)); \
+  } while (0)
+
+static int join_cgroup(const char *dir) {
+  char path[640];
+  size_t n = strlen(dir);
+  if (n + sizeof "/cgroup.procs" > sizeof path) return -1;
+  memcpy(path, dir, n);
+  memcpy(path + n, "/cgroup.procs", sizeof "/cgroup.procs");
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t w = write(fd, "0", 1);
+  close(fd);
+  return w < 0 ? -1 : 0;
+}
+
+static void __attribute__((noreturn)) run_command(const struct exec_request *req, int error_fd, int out_fd,
+                                                  int err_fd, pid_t helper) {
+  CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "exec-prepare", "prctl");
+  if (getppid() != helper) _exit(137); /* helper already gone */
+  CHECK(chdir(req->cwd), "exec-cwd", "chdir");
+  int null_fd = open("/dev/null", O_RDONLY);
+  CHECK(null_fd, "exec-stdio", "open");
+  CHECK(dup2(null_fd, 0), "exec-stdio", "dup2");
+  CHECK(dup2(out_fd, 1), "exec-stdio", "dup2");
+  CHECK(dup2(err_fd, 2), "exec-stdio", "dup2");
+  sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no-new-privs", "prctl");
+  int first_error = ENOENT;
+  for (int i = 0; req->exec_candidates[i] != NULL; i++) {
+    execve(req->exec_candidates[i], req->argv, req->envp);
+    if (errno != ENOENT && first_error == ENOENT) first_error = errno;
+  }
+  errno = first_error;
+  child_fail(error_fd, "exec", "execve");
+  _exit(127);
+}
+
+static void __attribute__((noreturn)) helper_main(const struct exec_request *req, int container_pidfd,
+                                                  const struct container_cgroups *cg, int error_fd, int out_fd,
+                                                  int err_fd) {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  sys_sigprocmask(SIG_SETMASK, &none, NULL);
+
+  for (int i = 0; i < cg->count; i++) CHECK(join_cgroup(cg->dirs[i]), "exec-join-cgroup", "write");
+  CHECK(sys_setns(container_pidfd, JOIN_FLAGS), "exec-join-namespaces", "setns");
+  CHECK(sys_setgroups_none(), "exec-set-ids", "setgroups");
+  CHECK(sys_setresgid(0, 0, 0), "exec-set-ids", "setresgid");
+  CHECK(sys_setresuid(0, 0, 0), "exec-set-ids", "setresuid");
+
+  pid_t helper = (pid_t)syscall(SYS_getpid);
+  pid_t child = (pid_t)syscall(SYS_fork);
+  CHECK(child, "exec-fork", "fork");
+  if (child == 0) run_command(req, error_fd, out_fd, err_fd, helper);
+  close(out_fd);
+  close(err_fd);
+  close(error_fd);
+  int status;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) _exit(127);
+  if (WIFSIGNALED(status)) {
+    /* Die the same way so the launcher reads the command's signal from the helper's status. */
+    signal(WTERMSIG(status), SIG_DFL);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    kill(helper, WTERMSIG(status));
+    _exit(128 + WTERMSIG(status));
+  }
+  _exit(WEXITSTATUS(status));
+}
+
+int exec_session_start(struct exec_session *s, const struct exec_request *req, int container_pidfd,
+                       const struct container_cgroups *cg, size_t output_limit, struct step_error *err) {
+  memset(s, 0, sizeof *s);
+  s->pid = -1;
+  s->pidfd = s->stdout_fd = s->stderr_fd = s->error_fd = -1;
+  s->out.limit = s->err.limit = output_limit;
+  int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, error_pipe[2] = {-1, -1};
+  if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 || pipe2(error_pipe, O_CLOEXEC) < 0) {
+    int saved = errno;
+    for (int i = 0; i < 2; i++) {
+      if (out_pipe[i] >= 0) close(out_pipe[i]);
+      if (err_pipe[i] >= 0) close(err_pipe[i]);
+      if (error_pipe[i] >= 0) close(error_pipe[i]);
+    }
+    return step_fail(err, "exec-pipes", "pipe2", saved);
+  }
+  sigset_t all, previous;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &previous);
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = CLONE_PIDFD;
+  args.pidfd = (uint64_t)(uintptr_t)&s->pidfd;
+  args.exit_signal = SIGCHLD;
+  pid_t pid = (pid_t)sys_clone3(&args);
+  if (pid < 0 && errno == ENOSYS) pid = (pid_t)sys_clone_pidfd(SIGCHLD, &s->pidfd);
+  if (pid == 0) {
+    close(out_pipe[0]);
+    close(err_pipe[0]);
+    close(error_pipe[0]);
+    /* The pipes' write ends are CLOEXEC; the command gets dup2'd copies. */
+    helper_main(req, container_pidfd, cg, error_pipe[1], out_pipe[1], err_pipe[1]);
+  }
+  int saved = errno;
+  sigprocmask(SIG_SETMASK, &previous, NULL);
+  close(out_pipe[1]);
+  close(err_pipe[1]);
+  close(error_pipe[1]);
+  s->stdout_fd = out_pipe[0];
+  s->stderr_fd = err_pipe[0];
+  s->error_fd = error_pipe[0];
+  if (pid < 0) {
+    exec_session_free(s);
+    return step_fail(err, "exec-clone", "clone3", saved);
+  }
+  s->pid = pid;
+  fcntl(s->stdout_fd, F_SETFL, O_NONBLOCK);
+  fcntl(s->stderr_fd, F_SETFL, O_NONBLOCK);
+  fcntl(s->error_fd, F_SETFL, O_NONBLOCK); /* the command may outlive the helper for a moment */
+  return 0;
+}
+
+static void drain_fd(int *fd, struct output_buffer *b) {
+  char chunk[65536];
+  while (*fd >= 0) {
+    ssize_t n = read(*fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return; /* EAGAIN: nothing more for now */
+    if (n == 0) {
+      close(*fd);
+      *fd = -1;
+      return;
+    }
+    size_t keep = (size_t)n;
+    if (b->len + keep > b->limit) {
+      keep = b->limit - b->len;
+      b->truncated = true;
+    }
+    if (keep > 0) {
+      if (b->len + keep > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + keep) cap *= 2;
+        b->data = realloc(b->data, cap);
+        if (b->data == NULL) abort();
+        b->cap = cap;
+      }
+      memcpy(b->data + b->len, chunk, keep);
+      b->len += keep;
+    }
+  }
+}
+
+void exec_session_drain(struct exec_session *s) {
+  drain_fd(&s->stdout_fd, &s->out);
+  drain_fd(&s->stderr_fd, &s->err);
+}
+
+int exec_session_finish(struct exec_session *s, int *exit_code, int *signal_number, struct step_error *err) {
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  if (waitid(P_PIDFD, (id_t)s->pidfd, &info, WEXITED) < 0) return step_fail(err, "exec-wait", "waitid", errno);
+  s->pid = -1;
+  exec_session_drain(s);
+  struct step_error reported;
+  if (read(s->error_fd, &reported, sizeof reported) == (ssize_t)sizeof reported) {
+    *err = reported;
+    return -1;
+  }
+  *exit_code = info.si_code == CLD_EXITED ? info.si_status : -1;
+  *signal_number = info.si_code == CLD_EXITED ? 0 : info.si_status;
+  return 0;
+}
+
+void exec_session_free(struct exec_session *s) {
+  int *fds[] = {&s->pidfd, &s->stdout_fd, &s->stderr_fd, &s->error_fd};
+  for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    if (*fds[i] >= 0) {
+      close(*fds[i]);
+      *fds[i] = -1;
+    }
+  free(s->out.data);
+  free(s->err.data);
+  s->out.data = s->err.data = NULL;
+}

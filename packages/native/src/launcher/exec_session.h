@@ -1,0 +1,46 @@
+/* Running a command inside a running container's namespaces and cgroups. */
+#ifndef NAGAYA_EXEC_SESSION_H
+#define NAGAYA_EXEC_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cgroups.h"
+#include "launch_spec.h"
+
+struct exec_request {
+  char **argv;
+  char **envp;
+  const char *cwd;
+  const char *exec_candidates[MAX_EXEC_CANDIDATES + 1];
+};
+
+struct output_buffer {
+  char *data;
+  size_t len, cap, limit;
+  bool truncated;
+};
+
+struct exec_session {
+  pid_t pid;     /* the helper outside the container; its exit mirrors the command's */
+  int pidfd;
+  int stdout_fd, stderr_fd, error_fd;
+  struct output_buffer out, err;
+};
+
+/* Starts argv inside the container whose init is container_pidfd; output goes to pipes. */
+int exec_session_start(struct exec_session *s, const struct exec_request *req, int container_pidfd,
+                       const struct container_cgroups *cg, size_t output_limit, struct step_error *err);
+
+/* Reads whatever output is available without blocking. */
+void exec_session_drain(struct exec_session *s);
+
+/* Reaps the helper; fills exit code or signal, or the failed step if the command never ran. */
+int exec_session_finish(struct exec_session *s, int *exit_code, int *signal, struct step_error *err);
+
+/* Releases fds and buffers. */
+void exec_session_free(struct exec_session *s);
+
+#endif

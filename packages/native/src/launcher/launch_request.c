@@ -1,0 +1,127 @@
+/* Turning a parsed launch request into a launch_spec.
+ * TypeScript validated the plan already; this only re-checks what would make the C code unsafe
+ * (missing fields, unparsable numbers, no mapping for id 0) and precomputes derived strings. */
+#define _GNU_SOURCE
+#include "launch_request.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+
+static int parse_i64(const char *text, int64_t *out) {
+  if (text == NULL) {
+    *out = 0;
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  if (errno != 0 || *end != '\0' || v < 0) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Joins map lines into the file content and finds the host id that ns id 0 maps to. */
+static char *join_map(char **lines, int count, uint32_t *host_root, bool *root_found) {
+  size_t total = 1;
+  for (int i = 0; i < count; i++) total += strlen(lines[i]) + 1;
+  char *text = malloc(total);
+  if (text == NULL) abort();
+  text[0] = '\0';
+  size_t len = 0;
+  *root_found = false;
+  for (int i = 0; i < count; i++) {
+    unsigned long long ns, host, n;
+    if (sscanf(lines[i], "%llu %llu %llu", &ns, &host, &n) == 3 && ns == 0 && n > 0) {
+      *host_root = (uint32_t)host;
+      *root_found = true;
+    }
+    size_t l = strlen(lines[i]);
+    memcpy(text + len, lines[i], l);
+    text[len + l] = '\n';
+    len += l + 1;
+    text[len] = '\0';
+  }
+  return text;
+}
+
+#define REQUIRE(key, field)                                                   \
+  do {                                                                        \
+    spec->field = message_get(m, key);                                        \
+    if (spec->field == NULL) return step_fail(err, "parse-request", key, EINVAL); \
+  } while (0)
+
+int launch_spec_from_message(const struct message *m, struct launch_spec *spec, struct step_error *err) {
+  memset(spec, 0, sizeof *spec);
+  REQUIRE("id", id);
+  REQUIRE("container_dir", container_dir);
+  REQUIRE("image", image_dir);
+  REQUIRE("upper", upper_dir);
+  REQUIRE("work", work_dir);
+  REQUIRE("lower", lower_dir);
+  REQUIRE("rootfs", rootfs_dir);
+  REQUIRE("hostname", hostname);
+  REQUIRE("cwd", cwd);
+  REQUIRE("log", log_path);
+  const char *idmap = message_get(m, "idmap");
+  spec->idmap_lower = idmap == NULL || strcmp(idmap, "1") == 0;
+
+  int argc = 0, exe_count = 0, uid_lines = 0, gid_lines = 0;
+  spec->argv = message_list(m, "argv", &argc);
+  spec->envp = message_list(m, "env", NULL);
+  char **exes = message_list(m, "exe", &exe_count);
+  if (exe_count > MAX_EXEC_CANDIDATES) exe_count = MAX_EXEC_CANDIDATES;
+  for (int i = 0; i < exe_count; i++) spec->exec_candidates[i] = exes[i];
+  spec->exec_candidates[exe_count] = NULL;
+  free(exes);
+  if (argc == 0 || exe_count == 0) return step_fail(err, "parse-request", "argv", EINVAL);
+
+  char **uid = message_list(m, "uidmap", &uid_lines);
+  char **gid = message_list(m, "gidmap", &gid_lines);
+  bool uid_root = false, gid_root = false;
+  uint32_t host_uid = 0, host_gid = 0;
+  spec->uid_map = join_map(uid, uid_lines, &host_uid, &uid_root);
+  spec->gid_map = join_map(gid, gid_lines, &host_gid, &gid_root);
+  free(uid);
+  free(gid);
+  if (!uid_root || !gid_root) return step_fail(err, "parse-request", "uidmap", EINVAL);
+  spec->host_root_uid = host_uid;
+  spec->host_root_gid = host_gid;
+
+  if (parse_i64(message_get(m, "memory"), &spec->memory_bytes) < 0 ||
+      parse_i64(message_get(m, "pids"), &spec->pids_max) < 0 ||
+      parse_i64(message_get(m, "cpu_quota"), &spec->cpu_quota_us) < 0 ||
+      parse_i64(message_get(m, "cpu_period"), &spec->cpu_period_us) < 0)
+    return step_fail(err, "parse-request", "limits", EINVAL);
+  if (spec->cpu_quota_us > 0 && spec->cpu_period_us == 0) spec->cpu_period_us = 100000;
+
+  for (int i = 0; i < m->count && spec->rlimit_count < MAX_RLIMITS; i++) {
+    if (strcmp(m->keys[i], "rlimit") != 0) continue;
+    int resource;
+    unsigned long long value;
+    if (sscanf(m->values[i], "%d:%llu", &resource, &value) != 2)
+      return step_fail(err, "parse-request", "rlimit", EINVAL);
+    spec->rlimits[spec->rlimit_count].resource = resource;
+    spec->rlimits[spec->rlimit_count].value = value;
+    spec->rlimit_count++;
+  }
+
+  int n = snprintf(spec->overlay_options, sizeof spec->overlay_options, "lowerdir=%s,upperdir=%s,workdir=%s",
+                   spec->idmap_lower ? spec->lower_dir : spec->image_dir, spec->upper_dir, spec->work_dir);
+  if (n < 0 || (size_t)n >= sizeof spec->overlay_options)
+    return step_fail(err, "parse-request", "overlay", ENAMETOOLONG);
+  return 0;
+}
+
+void launch_spec_free(struct launch_spec *spec) {
+  free(spec->argv);
+  free(spec->envp);
+  free((char *)spec->uid_map);
+  free((char *)spec->gid_map);
+  spec->argv = spec->envp = NULL;
+  spec->uid_map = spec->gid_map = NULL;
+}

@@ -1,0 +1,52 @@
+/* What one container launch needs, fully built before clone() so the child only reads it. */
+#ifndef NAGAYA_LAUNCH_SPEC_H
+#define NAGAYA_LAUNCH_SPEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MAX_RLIMITS 16
+#define MAX_EXEC_CANDIDATES 16
+
+struct rlimit_request {
+  int resource;
+  uint64_t value;
+};
+
+struct launch_spec {
+  const char *id;
+  const char *container_dir; /* <state>/containers/<id>; owned by the launcher */
+  const char *image_dir;     /* shared image, owned 0..65535 on disk */
+  const char *upper_dir;
+  const char *work_dir;
+  const char *lower_dir;     /* mountpoint for the idmapped image inside the child's mount ns */
+  const char *rootfs_dir;    /* mountpoint for the overlay */
+  char overlay_options[4096];
+  bool idmap_lower;          /* false: image_dir is a private copy already shifted by chown */
+  const char *hostname;
+  char **argv;
+  char **envp;
+  const char *cwd;
+  const char *exec_candidates[MAX_EXEC_CANDIDATES + 1]; /* full paths to try, NULL-terminated */
+  const char *uid_map;       /* uid_map file content, lines "ns host count\n" */
+  const char *gid_map;
+  uid_t host_root_uid;       /* host uid that ns uid 0 maps to: owner of upper/work */
+  gid_t host_root_gid;
+  const char *log_path;
+  struct rlimit_request rlimits[MAX_RLIMITS];
+  int rlimit_count;
+  int64_t memory_bytes;      /* 0 = no limit */
+  int64_t pids_max;          /* 0 = no limit */
+  int64_t cpu_quota_us;      /* 0 = no limit; per cpu_period_us */
+  int64_t cpu_period_us;
+};
+
+/* A failed step, as reported to JavaScript: which step, which syscall, which errno. */
+struct step_error {
+  char step[48];
+  char syscall[32];
+  int err;
+};
+
+#endif

@@ -1,0 +1,613 @@
+/* nagaya-launcher: a tiny single-threaded daemon, one per state directory, that launches
+ * containers on request, owns them as their parent (and subreaper), watches their pidfds and
+ * records their exit in the state directory. Node talks to it over <state>/launcher.sock, so the
+ * Node process is never forked on the launch path and containers outlive it.
+ *
+ * Usage: nagaya-launcher --state-dir DIR
+ * The invoked process forks the daemon and exits once the socket is listening: 0 ready,
+ * 3 another launcher already serves DIR, 1 failure (reason on stderr). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgroups.h"
+#include "errors.h"
+#include "exec_session.h"
+#include "launch_request.h"
+#include "protocol.h"
+#include "spawn.h"
+#include "state_files.h"
+#include "syscalls.h"
+
+#define DEFAULT_OUTPUT_LIMIT (1024 * 1024)
+#define CLIENT_SNDBUF (16 * 1024 * 1024)
+
+struct client {
+  int fd;
+  unsigned long serial;
+  bool closed;
+  struct client *next;
+};
+
+struct container {
+  char *id;
+  char *dir;
+  struct spawned_container proc;
+  int64_t kill_at_ms; /* SIGKILL deadline of a stop in progress; 0 = none */
+  bool exited;
+  struct container *next;
+};
+
+struct pending_exec {
+  struct exec_session session;
+  unsigned long client_serial;
+  char req[64];
+  int64_t deadline_ms;
+  bool timed_out, done;
+  struct pending_exec *next;
+};
+
+static struct client *clients;
+static struct container *containers;
+static struct pending_exec *execs;
+static unsigned long next_client_serial = 1;
+static bool shutting_down;
+static char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+/* ---- replies --------------------------------------------------------------------------- */
+
+static void send_to(struct client *c, const struct reply *r) {
+  if (c == NULL || c->closed) return;
+  if (send(c->fd, r->buf, r->len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) c->closed = true; /* slow or gone */
+}
+
+static struct client *client_by_serial(unsigned long serial) {
+  for (struct client *c = clients; c; c = c->next)
+    if (c->serial == serial) return c;
+  return NULL;
+}
+
+static void reply_error(struct client *c, const char *req, const struct step_error *err) {
+  struct reply r = {0};
+  reply_add(&r, "type", "error");
+  reply_add(&r, "req", req);
+  reply_add(&r, "step", err->step);
+  reply_add(&r, "syscall", err->syscall);
+  reply_addf(&r, "errno", "%d", err->err);
+  send_to(c, &r);
+  reply_free(&r);
+}
+
+static void reply_ok(struct client *c, const char *req) {
+  struct reply r = {0};
+  reply_add(&r, "type", "ok");
+  reply_add(&r, "req", req);
+  send_to(c, &r);
+  reply_free(&r);
+}
+
+static void broadcast(const struct reply *r) {
+  for (struct client *c = clients; c; c = c->next) send_to(c, r);
+}
+
+/* ---- containers ------------------------------------------------------------------------ */
+
+static struct container *find_container(const char *id) {
+  for (struct container *k = containers; k; k = k->next)
+    if (!k->exited && strcmp(k->id, id) == 0) return k;
+  return NULL;
+}
+
+/* Reaps an exited container, records how it ended, removes its cgroups, tells every client. */
+static void finish_container(struct container *k) {
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  if (waitid(P_PIDFD, (id_t)k->proc.pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0) return;
+  int exit_code = info.si_code == CLD_EXITED ? info.si_status : -1;
+  int signal_number = info.si_code == CLD_EXITED ? 0 : info.si_status;
+  bool oom = cgroups_oom_killed(&k->proc.cgroups);
+  cgroups_remove(&k->proc.cgroups);
+  write_exit_file(k->dir, k->id, exit_code, signal_number, oom, false);
+  close(k->proc.pidfd);
+  k->proc.pidfd = -1;
+  k->exited = true;
+
+  struct reply r = {0};
+  reply_add(&r, "type", "exit");
+  reply_add(&r, "id", k->id);
+  reply_addf(&r, "pid", "%d", k->proc.pid);
+  reply_addf(&r, "exit_code", "%d", exit_code);
+  reply_addf(&r, "signal", "%d", signal_number);
+  reply_addf(&r, "oom", "%d", oom ? 1 : 0);
+  broadcast(&r);
+  reply_free(&r);
+}
+
+static void handle_launch(struct client *c, const char *req, const struct message *m) {
+  struct launch_spec spec;
+  struct step_error err = {0};
+  if (launch_spec_from_message(m, &spec, &err) < 0) goto fail;
+  if (shutting_down) {
+    step_fail(&err, "launch", "shutdown", ESHUTDOWN);
+    goto fail;
+  }
+  if (find_container(spec.id) != NULL) {
+    step_fail(&err, "launch", "lookup", EEXIST);
+    goto fail;
+  }
+  struct container *k = calloc(1, sizeof *k);
+  if (k == NULL) abort();
+  if (spawn_container(&spec, &k->proc, &err) < 0) {
+    free(k);
+    goto fail;
+  }
+  k->id = strdup(spec.id);
+  k->dir = strdup(spec.container_dir);
+  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time);
+  k->next = containers;
+  containers = k;
+
+  struct reply r = {0};
+  reply_add(&r, "type", "launched");
+  reply_add(&r, "req", req);
+  reply_addf(&r, "pid", "%d", k->proc.pid);
+  reply_addf(&r, "start_time", "%llu", k->proc.start_time);
+  send_to(c, &r);
+  reply_free(&r);
+  launch_spec_free(&spec);
+  return;
+fail:
+  launch_spec_free(&spec);
+  reply_error(c, req, &err);
+}
+
+static void handle_signal(struct client *c, const char *req, const struct message *m, bool is_stop) {
+  struct step_error err = {0};
+  const char *id = message_get(m, "id");
+  struct container *k = id ? find_container(id) : NULL;
+  if (k == NULL) {
+    step_fail(&err, is_stop ? "stop" : "kill", "lookup", ESRCH);
+    reply_error(c, req, &err);
+    return;
+  }
+  if (is_stop) {
+    const char *timeout = message_get(m, "timeout_ms");
+    long long ms = timeout ? atoll(timeout) : 10000;
+    /* pid 1 ignores signals it has no handler for, so SIGTERM may do nothing: escalate. */
+    sys_pidfd_send_signal(k->proc.pidfd, ms > 0 ? SIGTERM : SIGKILL);
+    int64_t deadline = monotonic_ms() + (ms > 0 ? ms : 0);
+    if (k->kill_at_ms == 0 || deadline < k->kill_at_ms) k->kill_at_ms = deadline;
+  } else {
+    const char *sig = message_get(m, "signal");
+    if (sys_pidfd_send_signal(k->proc.pidfd, sig ? atoi(sig) : SIGKILL) < 0) {
+      step_fail(&err, "kill", "pidfd_send_signal", errno);
+      reply_error(c, req, &err);
+      return;
+    }
+  }
+  reply_ok(c, req);
+}
+
+static void handle_exec(struct client *c, const char *req, const struct message *m) {
+  struct step_error err = {0};
+  const char *id = message_get(m, "id");
+  struct container *k = id ? find_container(id) : NULL;
+  if (k == NULL) {
+    step_fail(&err, "exec", "lookup", ESRCH);
+    reply_error(c, req, &err);
+    return;
+  }
+  struct exec_request er;
+  memset(&er, 0, sizeof er);
+  int exe_count = 0;
+  er.argv = message_list(m, "argv", NULL);
+  er.envp = message_list(m, "env", NULL);
+  er.cwd = message_get(m, "cwd") ? message_get(m, "cwd") : "/";
+  char **exes = message_list(m, "exe", &exe_count);
+  if (exe_count > MAX_EXEC_CANDIDATES) exe_count = MAX_EXEC_CANDIDATES;
+  for (int i = 0; i < exe_count; i++) er.exec_candidates[i] = exes[i];
+  free(exes);
+  const char *limit_text = message_get(m, "output_limit");
+  size_t limit = limit_text ? (size_t)atoll(limit_text) : DEFAULT_OUTPUT_LIMIT;
+  const char *timeout = message_get(m, "timeout_ms");
+
+  struct pending_exec *p = calloc(1, sizeof *p);
+  if (p == NULL) abort();
+  int rc = exec_session_start(&p->session, &er, k->proc.pidfd, &k->proc.cgroups, limit, &err);
+  free(er.argv);
+  free(er.envp);
+  if (rc < 0) {
+    free(p);
+    reply_error(c, req, &err);
+    return;
+  }
+  p->client_serial = c->serial;
+  snprintf(p->req, sizeof p->req, "%s", req);
+  long long ms = timeout ? atoll(timeout) : 0;
+  p->deadline_ms = ms > 0 ? monotonic_ms() + ms : 0;
+  p->next = execs;
+  execs = p;
+}
+
+static void complete_exec(struct pending_exec *p) {
+  int exit_code = -1, signal_number = 0;
+  struct step_error err = {0};
+  struct client *c = client_by_serial(p->client_serial);
+  if (exec_session_finish(&p->session, &exit_code, &signal_number, &err) < 0) {
+    reply_error(c, p->req, &err);
+  } else {
+    struct reply r = {0};
+    reply_add(&r, "type", "exec-result");
+    reply_add(&r, "req", p->req);
+    reply_addf(&r, "exit_code", "%d", exit_code);
+    reply_addf(&r, "signal", "%d", signal_number);
+    reply_addf(&r, "timed_out", "%d", p->timed_out ? 1 : 0);
+    reply_addf(&r, "stdout_len", "%zu", p->session.out.len);
+    reply_addf(&r, "stderr_len", "%zu", p->session.err.len);
+    reply_addf(&r, "truncated", "%d", p->session.out.truncated || p->session.err.truncated);
+    reply_payload(&r, p->session.out.data ? p->session.out.data : "", p->session.out.len);
+    reply_payload(&r, p->session.err.data ? p->session.err.data : "", p->session.err.len);
+    send_to(c, &r);
+    reply_free(&r);
+  }
+  exec_session_free(&p->session);
+  p->done = true;
+}
+
+static void handle_list(struct client *c, const char *req) {
+  struct reply r = {0};
+  reply_add(&r, "type", "list");
+  reply_add(&r, "req", req);
+  reply_addf(&r, "launcher_pid", "%d", getpid());
+  for (struct container *k = containers; k; k = k->next)
+    if (!k->exited) reply_addf(&r, "container", "%d %llu %s", k->proc.pid, k->proc.start_time, k->id);
+  send_to(c, &r);
+  reply_free(&r);
+}
+
+static void handle_shutdown(struct client *c, const char *req) {
+  shutting_down = true;
+  for (struct container *k = containers; k; k = k->next)
+    if (!k->exited) sys_pidfd_send_signal(k->proc.pidfd, SIGKILL);
+  reply_ok(c, req);
+}
+
+static void handle_message(struct client *c, char *buf, size_t len) {
+  struct message *m = malloc(sizeof *m);
+  if (m == NULL) abort();
+  if (message_parse(buf, len, m) < 0) {
+    free(m);
+    return;
+  }
+  const char *op = message_get(m, "op");
+  const char *req = message_get(m, "req");
+  if (req == NULL) req = "0";
+  if (op == NULL) op = "";
+  if (strcmp(op, "launch") == 0) handle_launch(c, req, m);
+  else if (strcmp(op, "stop") == 0) handle_signal(c, req, m, true);
+  else if (strcmp(op, "kill") == 0) handle_signal(c, req, m, false);
+  else if (strcmp(op, "exec") == 0) handle_exec(c, req, m);
+  else if (strcmp(op, "list") == 0) handle_list(c, req);
+  else if (strcmp(op, "shutdown") == 0) handle_shutdown(c, req);
+  else {
+    struct step_error err;
+    step_fail(&err, "request", op, EOPNOTSUPP);
+    reply_error(c, req, &err);
+  }
+  free(m);
+}
+
+/* ---- event loop ------------------------------------------------------------------------- */
+
+static void read_client(struct client *c) {
+  for (;;) {
+    char probe;
+    ssize_t size = recv(c->fd, &probe, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    if (size < 0 && errno == EINTR) continue;
+    if (size < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (size <= 0) {
+      c->closed = true;
+      return;
+    }
+    char *buf = malloc((size_t)size + 1);
+    if (buf == NULL) abort();
+    ssize_t n = recv(c->fd, buf, (size_t)size, MSG_DONTWAIT);
+    if (n > 0) {
+      buf[n] = '\0';
+      handle_message(c, buf, (size_t)n);
+    }
+    free(buf);
+    if (n <= 0) return;
+  }
+}
+
+static void accept_clients(int listen_fd) {
+  for (;;) {
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    int size = CLIENT_SNDBUF;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    struct client *c = calloc(1, sizeof *c);
+    if (c == NULL) abort();
+    c->fd = fd;
+    c->serial = next_client_serial++;
+    c->next = clients;
+    clients = c;
+  }
+}
+
+/* Reaps children that are neither containers nor exec helpers (orphans handed to us as subreaper). */
+static void reap_strays(void) {
+  for (;;) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 || info.si_pid == 0) return;
+    bool ours = false;
+    for (struct container *k = containers; k; k = k->next)
+      if (!k->exited && k->proc.pid == info.si_pid) ours = true;
+    for (struct pending_exec *p = execs; p; p = p->next)
+      if (!p->done && p->session.pid == info.si_pid) ours = true;
+    if (ours) return; /* its pidfd will report it */
+    waitpid(info.si_pid, NULL, WNOHANG);
+  }
+}
+
+static void prune(void) {
+  for (struct client **pc = &clients; *pc;) {
+    struct client *c = *pc;
+    if (c->closed) {
+      close(c->fd);
+      *pc = c->next;
+      free(c);
+    } else pc = &c->next;
+  }
+  for (struct container **pk = &containers; *pk;) {
+    struct container *k = *pk;
+    if (k->exited) {
+      *pk = k->next;
+      free(k->id);
+      free(k->dir);
+      free(k);
+    } else pk = &k->next;
+  }
+  for (struct pending_exec **pp = &execs; *pp;) {
+    struct pending_exec *p = *pp;
+    if (p->done) {
+      *pp = p->next;
+      free(p);
+    } else pp = &p->next;
+  }
+}
+
+enum slot_kind { SLOT_LISTEN, SLOT_SIGNAL, SLOT_CLIENT, SLOT_CONTAINER, SLOT_EXEC_PID, SLOT_EXEC_OUT };
+struct slot {
+  enum slot_kind kind;
+  void *item;
+};
+
+static int next_timeout_ms(void) {
+  int64_t now = monotonic_ms(), nearest = -1;
+  for (struct container *k = containers; k; k = k->next)
+    if (k->kill_at_ms && (nearest < 0 || k->kill_at_ms < nearest)) nearest = k->kill_at_ms;
+  for (struct pending_exec *p = execs; p; p = p->next)
+    if (p->deadline_ms && !p->timed_out && (nearest < 0 || p->deadline_ms < nearest)) nearest = p->deadline_ms;
+  if (nearest < 0) return -1;
+  return nearest <= now ? 0 : (int)(nearest - now);
+}
+
+static void fire_deadlines(void) {
+  int64_t now = monotonic_ms();
+  for (struct container *k = containers; k; k = k->next)
+    if (k->kill_at_ms && k->kill_at_ms <= now) {
+      sys_pidfd_send_signal(k->proc.pidfd, SIGKILL);
+      k->kill_at_ms = 0;
+    }
+  for (struct pending_exec *p = execs; p; p = p->next)
+    if (p->deadline_ms && !p->timed_out && p->deadline_ms <= now) {
+      sys_pidfd_send_signal(p->session.pidfd, SIGKILL);
+      p->timed_out = true;
+    }
+}
+
+static int run_loop(int listen_fd, int signal_fd) {
+  size_t cap = 64;
+  struct pollfd *fds = malloc(cap * sizeof *fds);
+  struct slot *slots = malloc(cap * sizeof *slots);
+  for (;;) {
+    if (shutting_down && containers == NULL && execs == NULL) break;
+    size_t n = 0, needed = 2;
+    for (struct client *c = clients; c; c = c->next) needed++;
+    for (struct container *k = containers; k; k = k->next) needed++;
+    for (struct pending_exec *p = execs; p; p = p->next) needed += 3;
+    if (needed > cap) {
+      while (cap < needed) cap *= 2;
+      fds = realloc(fds, cap * sizeof *fds);
+      slots = realloc(slots, cap * sizeof *slots);
+      if (fds == NULL || slots == NULL) abort();
+    }
+#define ADD(fd_, kind_, item_) \
+  (fds[n] = (struct pollfd){.fd = (fd_), .events = POLLIN}, slots[n] = (struct slot){(kind_), (item_)}, n++)
+    ADD(listen_fd, SLOT_LISTEN, NULL);
+    ADD(signal_fd, SLOT_SIGNAL, NULL);
+    for (struct client *c = clients; c; c = c->next) ADD(c->fd, SLOT_CLIENT, c);
+    for (struct container *k = containers; k; k = k->next) ADD(k->proc.pidfd, SLOT_CONTAINER, k);
+    for (struct pending_exec *p = execs; p; p = p->next) {
+      ADD(p->session.pidfd, SLOT_EXEC_PID, p);
+      ADD(p->session.stdout_fd, SLOT_EXEC_OUT, p);
+      ADD(p->session.stderr_fd, SLOT_EXEC_OUT, p);
+    }
+#undef ADD
+    int ready = poll(fds, n, next_timeout_ms());
+    if (ready < 0 && errno != EINTR) return 1;
+    fire_deadlines();
+    if (ready <= 0) continue;
+    for (size_t i = 0; i < n; i++) {
+      if (fds[i].revents == 0) continue;
+      switch (slots[i].kind) {
+        case SLOT_LISTEN: accept_clients(listen_fd); break;
+        case SLOT_SIGNAL: {
+          struct signalfd_siginfo si;
+          while (read(signal_fd, &si, sizeof si) == sizeof si) {}
+          reap_strays();
+          break;
+        }
+        case SLOT_CLIENT: {
+          struct client *c = slots[i].item;
+          if (!c->closed) read_client(c);
+          if (fds[i].revents & (POLLHUP | POLLERR)) c->closed = true;
+          break;
+        }
+        case SLOT_CONTAINER: finish_container(slots[i].item); break;
+        case SLOT_EXEC_OUT: exec_session_drain(&((struct pending_exec *)slots[i].item)->session); break;
+        case SLOT_EXEC_PID: {
+          struct pending_exec *p = slots[i].item;
+          if (!p->done) complete_exec(p);
+          break;
+        }
+      }
+    }
+    prune();
+  }
+  return 0;
+}
+
+/* ---- start-up --------------------------------------------------------------------------- */
+
+static int open_listen_socket(const char *state_dir) {
+  if ((size_t)snprintf(socket_path, sizeof socket_path, "%s/launcher.sock", state_dir) >= sizeof socket_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, socket_path, strlen(socket_path) + 1);
+  unlink(socket_path); /* a stale socket of a dead launcher: we hold the lock */
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || chmod(socket_path, 0600) < 0 || listen(fd, 64) < 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
+  return fd;
+}
+
+static void report_ready(int ready_fd, char status, const char *what) {
+  if (status != 0) {
+    char text[512];
+    int len = snprintf(text, sizeof text, "%c%s: %s", status, what, strerror(errno));
+    ssize_t ignored = write(ready_fd, text, (size_t)len);
+    (void)ignored;
+  } else {
+    ssize_t ignored = write(ready_fd, &status, 1);
+    (void)ignored;
+  }
+}
+
+static int daemon_main(const char *state_dir, int ready_fd) {
+  setsid();
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  if (chdir(state_dir) < 0) {
+    report_ready(ready_fd, 1, "chdir state dir");
+    return 1;
+  }
+  int lock_fd = open("launcher.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) {
+    report_ready(ready_fd, 1, "open launcher.lock");
+    return 1;
+  }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    report_ready(ready_fd, errno == EWOULDBLOCK ? 3 : 1, "lock launcher.lock");
+    return 1;
+  }
+  struct step_error err;
+  if (cgroups_init(&err) < 0) {
+    errno = err.err;
+    report_ready(ready_fd, 1, "cgroup init");
+    return 1;
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGPIPE);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  int listen_fd = open_listen_socket(state_dir);
+  if (listen_fd < 0 || signal_fd < 0) {
+    report_ready(ready_fd, 1, "listen on launcher.sock");
+    return 1;
+  }
+  char pid_text[64];
+  int len = snprintf(pid_text, sizeof pid_text, "%d %llu\n", getpid(), process_start_time(getpid()));
+  int pid_fd = open("launcher.pid", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (pid_fd >= 0) {
+    ssize_t ignored = write(pid_fd, pid_text, (size_t)len);
+    (void)ignored;
+    close(pid_fd);
+  }
+  int log_fd = open("launcher.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd >= 0) dup2(null_fd, 0);
+  if (log_fd >= 0) {
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+  }
+  report_ready(ready_fd, 0, NULL);
+  close(ready_fd);
+  int rc = run_loop(listen_fd, signal_fd);
+  unlink(socket_path);
+  unlink("launcher.pid");
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  const char *state_dir = NULL;
+  for (int i = 1; i + 1 < argc; i++)
+    if (strcmp(argv[i], "--state-dir") == 0) state_dir = argv[i + 1];
+  if (state_dir == NULL || state_dir[0] != '/') {
+    fprintf(stderr, "usage: nagaya-launcher --state-dir ABSOLUTE_DIR\n");
+    return 1;
+  }
+  /* Whoever started us may have left fds open, signals ignored or blocked. */
+  sys_close_range(3, ~0U, 0);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+
+  int ready[2];
+  if (pipe2(ready, O_CLOEXEC) < 0) return 1;
+  pid_t pid = fork();
+  if (pid < 0) return 1;
+  if (pid == 0) {
+    close(ready[0]);
+    _exit(daemon_main(state_dir, ready[1]));
+  }
+  close(ready[1]);
+  char text[512];
+  ssize_t n = read(ready[0], text, sizeof text - 1);
+  if (n <= 0) {
+    fprintf(stderr, "nagaya-launcher: daemon exited before it was ready\n");
+    return 1;
+  }
+  text[n] = '\0';
+  if (text[0] != 0) fprintf(stderr, "nagaya-launcher: %s\n", text + 1);
+  return text[0];
+}

@@ -1,0 +1,248 @@
+/* Parent side of a container launch.
+ * Everything the child needs is built before clone(); signals are blocked around clone() so no
+ * handler of ours runs in the child; the parent writes the id maps and creates the idmapped
+ * image mount with the child's user namespace, then hands the mount over with the go. The
+ * handshake socket is CLOEXEC in the child: EOF means execve succeeded. */
+#define _GNU_SOURCE
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "container_child.h"
+#include "errors.h"
+#include "syscalls.h"
+
+#define NAMESPACE_FLAGS \
+  (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP)
+
+static void close_fd(int *fd) {
+  if (*fd >= 0) close(*fd);
+  *fd = -1;
+}
+
+unsigned long long process_start_time(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  /* comm may contain spaces and parentheses: fields after it start past the last ')'. */
+  char *p = strrchr(buf, ')');
+  if (p == NULL) return 0;
+  p += 2; /* field 3 */
+  for (int field = 3; field < 22 && p != NULL; field++) {
+    p = strchr(p, ' ');
+    if (p != NULL) p++;
+  }
+  return p == NULL ? 0 : strtoull(p, NULL, 10);
+}
+
+static int write_whole(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t len = strlen(text);
+  ssize_t n = write(fd, text, len);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  if (n >= 0 && (size_t)n != len) {
+    errno = EIO;
+    return -1;
+  }
+  return n < 0 ? -1 : 0;
+}
+
+static int make_owned_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it) {
+  if (mkdir(path, mode) < 0 && errno != EEXIST) return -1;
+  if (chown_it && chown(path, uid, gid) < 0) return -1;
+  return 0;
+}
+
+/* Creates the directories the child mounts on; upper and work belong to the container's root. */
+static int prepare_dirs(const struct launch_spec *spec, struct step_error *err) {
+  if (make_owned_dir(spec->container_dir, 0711, 0, 0, false) < 0)
+    return step_fail(err, "prepare-dirs", "mkdir", errno);
+  if (make_owned_dir(spec->upper_dir, 0755, spec->host_root_uid, spec->host_root_gid, true) < 0)
+    return step_fail(err, "prepare-dirs", "chown", errno);
+  if (make_owned_dir(spec->work_dir, 0700, spec->host_root_uid, spec->host_root_gid, true) < 0)
+    return step_fail(err, "prepare-dirs", "chown", errno);
+  if (spec->idmap_lower && make_owned_dir(spec->lower_dir, 0755, 0, 0, false) < 0)
+    return step_fail(err, "prepare-dirs", "mkdir", errno);
+  if (make_owned_dir(spec->rootfs_dir, 0755, 0, 0, false) < 0) return step_fail(err, "prepare-dirs", "mkdir", errno);
+  return 0;
+}
+
+static int write_id_maps(pid_t pid, const struct launch_spec *spec, struct step_error *err) {
+  char path[64];
+  /* gid_map first: once uid_map is written the child could act on its new uid. */
+  snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+  if (write_whole(path, spec->gid_map) < 0) return step_fail(err, "write-gid-map", "write", errno);
+  snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+  if (write_whole(path, spec->uid_map) < 0) return step_fail(err, "write-uid-map", "write", errno);
+  return 0;
+}
+
+/* Clones the image directory as a detached mount that shows the child's ids for host 0..65535. */
+static int make_idmapped_image(pid_t pid, const struct launch_spec *spec, struct step_error *err) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
+  int userns_fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (userns_fd < 0) return step_fail(err, "idmap-image", "open", errno);
+  int tree_fd = sys_open_tree(AT_FDCWD, spec->image_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree_fd < 0) {
+    int saved = errno;
+    close(userns_fd);
+    return step_fail(err, "idmap-image", "open_tree", saved);
+  }
+  struct mount_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  attr.userns_fd = (uint64_t)userns_fd;
+  int rc = sys_mount_setattr(tree_fd, "", AT_EMPTY_PATH, &attr);
+  int saved = errno;
+  close(userns_fd);
+  if (rc < 0) {
+    close(tree_fd);
+    return step_fail(err, "idmap-image", "mount_setattr", saved);
+  }
+  return tree_fd;
+}
+
+static int send_go(int sock, int mount_fd, struct step_error *err) {
+  char byte = 'g';
+  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (mount_fd >= 0) {
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &mount_fd, sizeof mount_fd);
+  }
+  if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return step_fail(err, "send-go", "sendmsg", errno);
+  return 0;
+}
+
+/* Reads the child's verdict: EOF is a successful execve, a step_error is a failed step. */
+static int await_exec(int sock, struct step_error *err) {
+  struct step_error reported;
+  ssize_t n;
+  do n = read(sock, &reported, sizeof reported);
+  while (n < 0 && errno == EINTR);
+  if (n == 0) return 0;
+  if (n < 0) return step_fail(err, "await-exec", "read", errno);
+  if ((size_t)n < sizeof reported) return step_fail(err, "await-exec", "read", EPROTO);
+  *err = reported;
+  return -1;
+}
+
+static pid_t clone_child(int *pidfd) {
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = NAMESPACE_FLAGS | CLONE_PIDFD;
+  args.pidfd = (uint64_t)(uintptr_t)pidfd;
+  args.exit_signal = SIGCHLD;
+  pid_t pid = (pid_t)sys_clone3(&args);
+  if (pid < 0 && errno == ENOSYS) pid = (pid_t)sys_clone_pidfd(NAMESPACE_FLAGS | SIGCHLD, pidfd);
+  return pid;
+}
+
+int spawn_container(struct launch_spec *spec, struct spawned_container *out, struct step_error *err) {
+  memset(out, 0, sizeof *out);
+  out->pid = -1;
+  out->pidfd = -1;
+  int log_fd = -1, null_fd = -1, socks[2] = {-1, -1}, mount_fd = -1;
+  bool have_cgroups = false;
+
+  if (prepare_dirs(spec, err) < 0) goto fail;
+  log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+  if (log_fd < 0) {
+    step_fail(err, "open-log", "open", errno);
+    goto fail;
+  }
+  null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd < 0) {
+    step_fail(err, "open-log", "open", errno);
+    goto fail;
+  }
+  if (cgroups_create(spec, &out->cgroups, err) < 0) goto fail;
+  have_cgroups = true;
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, socks) < 0) {
+    step_fail(err, "handshake", "socketpair", errno);
+    goto fail;
+  }
+
+  sigset_t all, previous;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, &previous);
+  pid_t pid = clone_child(&out->pidfd);
+  if (pid == 0) {
+    close(socks[0]);
+    container_child_main(spec, socks[1], log_fd, null_fd);
+  }
+  int clone_errno = errno;
+  sigprocmask(SIG_SETMASK, &previous, NULL);
+  close_fd(&socks[1]);
+  if (pid < 0) {
+    step_fail(err, "clone", "clone3", clone_errno);
+    goto fail;
+  }
+  out->pid = pid;
+
+  if (write_id_maps(pid, spec, err) < 0) goto fail;
+  if (spec->idmap_lower) {
+    mount_fd = make_idmapped_image(pid, spec, err);
+    if (mount_fd < 0) goto fail;
+  }
+  if (cgroups_attach(&out->cgroups, pid, err) < 0) goto fail;
+  if (send_go(socks[0], mount_fd, err) < 0) goto fail;
+  close_fd(&mount_fd);
+  if (await_exec(socks[0], err) < 0) goto fail;
+
+  out->start_time = process_start_time(pid);
+  close_fd(&socks[0]);
+  close_fd(&log_fd);
+  close_fd(&null_fd);
+  return 0;
+
+fail:
+  close_fd(&mount_fd);
+  close_fd(&socks[0]);
+  close_fd(&socks[1]);
+  close_fd(&log_fd);
+  close_fd(&null_fd);
+  if (out->pid > 0) {
+    /* Killing the child tears down its namespaces and with them every mount it made. */
+    sys_pidfd_send_signal(out->pidfd, SIGKILL);
+    siginfo_t info;
+    waitid(P_PIDFD, (id_t)out->pidfd, &info, WEXITED);
+    out->pid = -1;
+  }
+  close_fd(&out->pidfd);
+  if (have_cgroups) cgroups_remove(&out->cgroups);
+  return -1;
+}

@@ -1,0 +1,56 @@
+/* state.json and exit.json in each container's directory, written atomically (tmp + rename)
+ * so a reader never sees half a file, even if the launcher dies mid-write. */
+#define _GNU_SOURCE
+#include "state_files.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t wall_clock_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int write_atomically(const char *dir, const char *name, const char *text) {
+  char path[4200], tmp[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  size_t len = strlen(text);
+  ssize_t n = write(fd, text, len);
+  close(fd);
+  if (n != (ssize_t)len) return -1;
+  return rename(tmp, path);
+}
+
+int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time) {
+  char text[1024];
+  snprintf(text, sizeof text,
+           "{\"id\":\"%s\",\"pid\":%d,\"startTime\":\"%llu\",\"launcherPid\":%d,\"startedAt\":%lld}\n", id, pid,
+           start_time, getpid(), (long long)wall_clock_ms());
+  return write_atomically(container_dir, "state.json", text);
+}
+
+int write_exit_file(const char *container_dir, const char *id, int exit_code, int signal_number, bool oom_killed,
+                    bool lost) {
+  char text[1024], code[32], sig[32];
+  if (exit_code >= 0) snprintf(code, sizeof code, "%d", exit_code);
+  else snprintf(code, sizeof code, "null");
+  if (signal_number > 0) snprintf(sig, sizeof sig, "%d", signal_number);
+  else snprintf(sig, sizeof sig, "null");
+  snprintf(text, sizeof text,
+           "{\"id\":\"%s\",\"exitCode\":%s,\"signal\":%s,\"oomKilled\":%s,\"lost\":%s,\"finishedAt\":%lld}\n", id, code,
+           sig, oom_killed ? "true" : "false", lost ? "true" : "false", (long long)wall_clock_ms());
+  return write_atomically(container_dir, "exit.json", text);
+}
