@@ -15,7 +15,7 @@ export interface TestDatabase {
 /** Creates a fresh, migrated database of its own for one test file, and a way to drop it. */
 export async function createTestDatabase(prefix = 'nagaya_t'): Promise<TestDatabase> {
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  const admin = new pg.Client({ connectionString: maintenanceUrl() });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
@@ -28,10 +28,17 @@ export async function createTestDatabase(prefix = 'nagaya_t'): Promise<TestDatab
     pool,
     async drop() {
       await pool.end();
-      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      const c = new pg.Client({ connectionString: maintenanceUrl() });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();
     },
   };
+}
+
+/** The same server's `postgres` database: CREATE/DROP DATABASE must run outside the one it names. */
+function maintenanceUrl(): string {
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = '/postgres';
+  return url.toString();
 }

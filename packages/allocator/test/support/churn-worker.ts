@@ -1,0 +1,66 @@
+// One OS process of the concurrency test: random allocate/release against a shared pool.
+// argv: databaseUrl pool operations seed prefix; prints one JSON line of counts.
+import pg from 'pg';
+import { Allocator, NagayaError } from '../../src';
+
+const [databaseUrl, poolName, opsText, seedText, prefix] = process.argv.slice(2) as [string, string, string, string, string];
+
+/** mulberry32: a seeded generator so a failing run can be replayed. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function main(): Promise<void> {
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+  const allocator = new Allocator(db, { warn: () => undefined });
+  const rand = random(Number(seedText));
+  const held: string[] = [];
+  const counts = { allocated: 0, released: 0, exhausted: 0, conflicts: 0, replays: 0 };
+  const ops = Number(opsText);
+  const inFlight = 4; // several concurrent operations per process too
+  let next = 0;
+  async function lane(): Promise<void> {
+    while (next < ops) {
+      const op = next++;
+      if (held.length > 0 && rand() < 0.45) {
+        const owner = held.splice(Math.floor(rand() * held.length), 1)[0]!;
+        if (await allocator.release(owner)) counts.released++;
+        continue;
+      }
+      const owner = `${prefix}-${op}`;
+      const r = rand();
+      const request = r < 0.1 ? { owner, pool: poolName, size: 2 * 65536 }
+        : r < 0.2 ? { owner, pool: poolName, key: `k${Math.floor(rand() * 8)}` }
+        : r < 0.25 ? { owner, pool: poolName, isolated: false }
+        : { owner, pool: poolName };
+      try {
+        const lease = await allocator.allocate(request);
+        if (!lease.created) counts.replays++;
+        counts.allocated++;
+        held.push(owner);
+        if (rand() < 0.05) {
+          const again = await allocator.allocate(request);
+          if (again.uidBase !== lease.uidBase) throw new Error('replay moved the lease');
+          counts.replays++;
+        }
+      } catch (err) {
+        if (err instanceof NagayaError && err.code === 'POOL_EXHAUSTED') counts.exhausted++;
+        else if (err instanceof NagayaError && err.code === 'CONFLICT') counts.conflicts++;
+        else throw err;
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: inFlight }, lane));
+  await db.end();
+  console.log(JSON.stringify({ ...counts, held: held.length }));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
