@@ -1,2 +1,14 @@
-// Filled in by the native issue.
-export {};
+// @nagaya/native: start, watch, stop and exec isolated containers. See runtime.ts for the API.
+export { ContainerRuntime } from './runtime';
+export type { ExecOptions, ExecResult, LaunchedContainer } from './runtime';
+export { resolveLaunchPlan, resolveExec, execCandidates, isValidContainerId, DEFAULT_PATH, RLIMIT_RESOURCES } from './plan';
+export type { LaunchPlan, ResolvedPlan, ContainerLimits, RlimitName } from './plan';
+export { idMapProblems, formatIdMapLine, hostRootOf, toHostId, MAX_ID_MAP_LINES } from './id-map';
+export type { IdMapLine } from './id-map';
+export { NativeError, errnoName } from './errors';
+export type { NativeErrorDetails, UsageErrorCode } from './errors';
+export { listContainerRecords, readContainerRecord, signalName } from './container-records';
+export type { ContainerRecord, ExitStatus } from './container-records';
+export { readStartTime, isSameProcess } from './proc-stat';
+export { buildBusyboxImage, DEFAULT_BUSYBOX } from './busybox-image';
+export { loadAddon, findLauncher } from './loader';

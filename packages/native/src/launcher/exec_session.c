@@ -58,9 +58,11 @@ static int join_cgroup(const char *dir) {
 }
 
 static void __attribute__((noreturn)) run_command(const struct exec_request *req, int error_fd, int out_fd,
-                                                  int err_fd, pid_t helper) {
+                                                  int err_fd) {
   CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "exec-prepare", "prctl");
-  if (getppid() != helper) _exit(137); /* helper already gone */
+  /* The helper is outside the container's pid namespace, so it shows as parent 0; once it is
+   * gone we would have been reparented to the container's init (1). */
+  if (getppid() != 0) _exit(137);
   CHECK(chdir(req->cwd), "exec-cwd", "chdir");
   int null_fd = open("/dev/null", O_RDONLY);
   CHECK(null_fd, "exec-stdio", "open");
@@ -100,7 +102,7 @@ static void __attribute__((noreturn)) helper_main(const struct exec_request *req
   pid_t helper = (pid_t)syscall(SYS_getpid);
   pid_t child = (pid_t)syscall(SYS_fork);
   CHECK(child, "exec-fork", "fork");
-  if (child == 0) run_command(req, error_fd, out_fd, err_fd, helper);
+  if (child == 0) run_command(req, error_fd, out_fd, err_fd);
   close(out_fd);
   close(err_fd);
   close(error_fd);

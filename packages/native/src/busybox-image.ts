@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+
+/** Where Debian's busybox-static installs its binary. */
+export const DEFAULT_BUSYBOX = '/bin/busybox';
+const MARKER = '.nagaya-image';
+
+function marker(busybox: string): string {
+  const st = statSync(busybox);
+  return JSON.stringify({ image: 'busybox', source: busybox, size: st.size, mtimeMs: Math.trunc(st.mtimeMs) });
+}
+
+/**
+ * Builds a busybox image directory (the layout the launcher accepts: owned by 0:0, /bin/busybox
+ * plus one symlink per applet, /etc/passwd and group, empty /proc /sys /dev /tmp) from Debian's
+ * busybox-static. Does nothing when dir already holds an image of the same binary. The image is
+ * built next to dir and renamed into place, so concurrent builders never see half an image.
+ */
+export function buildBusyboxImage(dir: string, busybox: string = DEFAULT_BUSYBOX): string {
+  if (!existsSync(busybox)) {
+    throw new Error(`${busybox} not found: install Debian's busybox-static (scripts/ensure-services.sh does)`);
+  }
+  const wanted = marker(busybox);
+  const markerPath = join(dir, MARKER);
+  if (existsSync(markerPath) && readFileSync(markerPath, 'utf8') === wanted) return dir;
+
+  const staging = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  rmSync(staging, { recursive: true, force: true });
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'root', 'proc', 'sys', 'dev', 'tmp', 'run', 'var/tmp', 'home']) {
+    mkdirSync(join(staging, d), { recursive: true, mode: 0o755 });
+  }
+  chmodSync(join(staging, 'tmp'), 0o1777);
+  chmodSync(join(staging, 'root'), 0o700);
+  copyFileSync(busybox, join(staging, 'bin/busybox'));
+  chmodSync(join(staging, 'bin/busybox'), 0o755);
+  const applets = execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  for (const applet of applets) {
+    const target = join(staging, applet);
+    if (applet === 'bin/busybox' || existsSync(target)) continue;
+    mkdirSync(dirname(target), { recursive: true });
+    symlinkSync(relative(dirname(target), join(staging, 'bin/busybox')), target);
+  }
+  writeFileSync(join(staging, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  writeFileSync(join(staging, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+  writeFileSync(join(staging, 'etc/hostname'), 'busybox\n');
+  writeFileSync(join(staging, MARKER), wanted);
+
+  mkdirSync(dirname(dir), { recursive: true });
+  try {
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(staging, dir);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    // Another process won the race with the same binary: use its image.
+    if (existsSync(markerPath) && readFileSync(markerPath, 'utf8') === wanted) return dir;
+    throw err;
+  }
+  return dir;
+}

@@ -1,0 +1,96 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+
+import { isSameProcess } from './proc-stat';
+
+/** How a container's init ended. */
+export interface ExitStatus {
+  exitCode: number | null;
+  /** Signal name ("SIGKILL") when the init was killed by a signal. */
+  signal: string | null;
+  /** The memory cgroup OOM-killed a process of the container. */
+  oomKilled: boolean;
+  /** The launcher lost track of the container (it was restarted) and cannot know how it ended. */
+  lost: boolean;
+  finishedAt?: number;
+}
+
+/** What the launcher wrote about a container in its directory. */
+export interface ContainerRecord {
+  id: string;
+  dir: string;
+  pid?: number;
+  startTime?: string;
+  startedAt?: number;
+  launcherPid?: number;
+  exit?: ExitStatus;
+  /** running: the recorded pid is alive with the recorded start time; exited: exit.json exists. */
+  state: 'running' | 'exited' | 'gone' | 'created';
+}
+
+const signalNames = new Map<number, string>(
+  Object.entries(constants.signals).map(([name, value]) => [value as number, name]),
+);
+
+/** Returns the name of a signal number ("SIGTERM"), or "SIG<number>" when unknown. */
+export function signalName(signal: number): string {
+  return signalNames.get(signal) ?? `SIG${signal}`;
+}
+
+/** Turns the launcher's numbers into an ExitStatus. */
+export function toExitStatus(raw: { exitCode: number | null; signal: number | null; oomKilled: boolean; lost?: boolean; finishedAt?: number }): ExitStatus {
+  return {
+    exitCode: raw.exitCode !== null && raw.exitCode >= 0 ? raw.exitCode : null,
+    signal: raw.signal ? signalName(raw.signal) : null,
+    oomKilled: raw.oomKilled,
+    lost: raw.lost ?? false,
+    finishedAt: raw.finishedAt,
+  };
+}
+
+function readJson(path: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads one container's state.json and exit.json and checks whether its init still runs. */
+export function readContainerRecord(stateDir: string, id: string): ContainerRecord {
+  const dir = join(stateDir, 'containers', id);
+  const state = readJson(join(dir, 'state.json'));
+  const exit = readJson(join(dir, 'exit.json'));
+  const record: ContainerRecord = { id, dir, state: 'created' };
+  if (state) {
+    record.pid = Number(state.pid);
+    record.startTime = String(state.startTime);
+    record.startedAt = Number(state.startedAt);
+    record.launcherPid = Number(state.launcherPid);
+  }
+  if (exit) {
+    record.exit = toExitStatus({
+      exitCode: exit.exitCode as number | null,
+      signal: exit.signal as number | null,
+      oomKilled: Boolean(exit.oomKilled),
+      lost: Boolean(exit.lost),
+      finishedAt: Number(exit.finishedAt),
+    });
+    record.state = 'exited';
+  } else if (record.pid !== undefined && record.startTime !== undefined) {
+    record.state = isSameProcess(record.pid, record.startTime) ? 'running' : 'gone';
+  }
+  return record;
+}
+
+/** Lists every container recorded in the state directory. */
+export function listContainerRecords(stateDir: string): ContainerRecord[] {
+  let ids: string[];
+  try {
+    ids = readdirSync(join(stateDir, 'containers'));
+  } catch {
+    return [];
+  }
+  return ids.sort().map((id) => readContainerRecord(stateDir, id));
+}

@@ -1,0 +1,51 @@
+import { constants } from 'node:os';
+
+/** Codes a NativeError carries besides errno names (EPERM, ENOENT, ...). */
+export type UsageErrorCode = 'INVALID_PLAN' | 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'LAUNCHER_UNAVAILABLE' | 'LOAD_FAILED';
+
+export interface NativeErrorDetails {
+  code: string;
+  step?: string;
+  syscall?: string;
+  errno?: number;
+  details?: unknown;
+}
+
+const errnoNames = new Map<number, string>(
+  Object.entries(constants.errno).map(([name, value]) => [value as number, name]),
+);
+
+/** Returns the symbolic name of an errno value ("EPERM"), or "E<number>" when unknown. */
+export function errnoName(errno: number): string {
+  return errnoNames.get(errno) ?? `E${errno}`;
+}
+
+/**
+ * The one error class of the native package: a failed step of a launch, exec or stop names the
+ * step, the syscall and the errno (`code` is the errno's name); a refused request carries a usage
+ * code such as INVALID_PLAN and no syscall.
+ */
+export class NativeError extends Error {
+  readonly code: string;
+  readonly step?: string;
+  readonly syscall?: string;
+  readonly errno?: number;
+  readonly details?: unknown;
+
+  constructor(message: string, info: NativeErrorDetails) {
+    super(message);
+    this.name = 'NativeError';
+    this.code = info.code;
+    this.step = info.step;
+    this.syscall = info.syscall;
+    this.errno = info.errno;
+    this.details = info.details;
+  }
+
+  /** Builds the error for a failed step reported by the launcher. */
+  static fromStep(step: string, syscall: string, errno: number, context?: string): NativeError {
+    const code = errnoName(errno);
+    const where = context ? ` (${context})` : '';
+    return new NativeError(`${step} failed${where}: ${syscall}: ${code}`, { code, step, syscall, errno });
+  }
+}

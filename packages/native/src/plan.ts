@@ -1,0 +1,251 @@
+import { statSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+
+import { NativeError } from './errors';
+import { idMapProblems, type IdMapLine } from './id-map';
+
+/** Resource limits applied through the container's cgroups. */
+export interface ContainerLimits {
+  memoryBytes?: number;
+  pids?: number;
+  cpus?: number;
+}
+
+/** Process rlimits; they can only be lowered (root here lacks CAP_SYS_RESOURCE). */
+export const RLIMIT_RESOURCES = {
+  cpu: 0,
+  fsize: 1,
+  data: 2,
+  stack: 3,
+  core: 4,
+  nproc: 6,
+  nofile: 7,
+  memlock: 8,
+  as: 9,
+} as const;
+export type RlimitName = keyof typeof RLIMIT_RESOURCES;
+
+/** What to launch: everything the launcher needs, validated by resolveLaunchPlan before any syscall. */
+export interface LaunchPlan {
+  /** Unique among the runtime's containers: [a-z0-9][a-z0-9_.-]{0,62}. */
+  id: string;
+  /** Image directory (owned by 0..65535 on disk), shared read-only by every container of the image. */
+  image: string;
+  argv: string[];
+  /** Environment as KEY=VALUE strings or a record; PATH defaults to the usual one. */
+  env?: string[] | Record<string, string>;
+  cwd?: string;
+  /** A DNS label; defaults to the id when the id is one. */
+  hostname?: string;
+  uidMap: IdMapLine[];
+  gidMap: IdMapLine[];
+  limits?: ContainerLimits;
+  rlimits?: Partial<Record<RlimitName, number>>;
+  /** Where the container's stdout and stderr go; defaults to <container dir>/console.log. */
+  logFile?: string;
+  /** Writable layer; defaults to <container dir>/upper (kept across restarts of the same id). */
+  upperDir?: string;
+  workDir?: string;
+  /**
+   * 'idmapped' (default): the image is mounted idmapped under the overlay, never chowned.
+   * 'shifted': `image` is a private copy already shifted by chown (see prepareShiftedCopy).
+   */
+  rootfsMode?: 'idmapped' | 'shifted';
+}
+
+/** A plan with every default filled in and every path worked out. */
+export interface ResolvedPlan {
+  id: string;
+  containerDir: string;
+  image: string;
+  upperDir: string;
+  workDir: string;
+  lowerDir: string;
+  rootfsDir: string;
+  idmapped: boolean;
+  hostname: string;
+  argv: string[];
+  env: string[];
+  cwd: string;
+  execCandidates: string[];
+  uidMap: IdMapLine[];
+  gidMap: IdMapLine[];
+  logFile: string;
+  memoryBytes: number;
+  pids: number;
+  cpuQuotaUs: number;
+  cpuPeriodUs: number;
+  rlimits: Array<{ resource: number; value: number }>;
+}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const CPU_PERIOD_US = 100_000;
+const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+const MAX_EXEC_CANDIDATES = 16;
+
+/** Tells whether a string is a valid container id. */
+export function isValidContainerId(id: unknown): id is string {
+  return typeof id === 'string' && ID_PATTERN.test(id);
+}
+
+function hasNul(s: string): boolean {
+  return s.includes('\0');
+}
+
+/** Checks a path the launcher will put into overlay options or mount calls. */
+function pathProblem(name: string, value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0) return `${name} must be a non-empty string`;
+  if (!isAbsolute(value)) return `${name} must be an absolute path`;
+  if (/[\0\n,:\\]/.test(value)) return `${name} must not contain NUL, newline, ',', ':' or '\\' (overlay options)`;
+  if (value.length > 1024) return `${name} is too long`;
+  return undefined;
+}
+
+function normalizeEnv(env: LaunchPlan['env'], problems: string[], what = 'env'): string[] {
+  let entries: string[];
+  if (env === undefined) entries = [];
+  else if (Array.isArray(env)) entries = env;
+  else if (typeof env === 'object' && env !== null) entries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  else {
+    problems.push(`${what} must be an array of KEY=VALUE strings or a record`);
+    return [];
+  }
+  for (const e of entries) {
+    if (typeof e !== 'string' || hasNul(e) || e.indexOf('=') <= 0) problems.push(`${what} entry ${JSON.stringify(e)} is not KEY=VALUE`);
+  }
+  if (!entries.some((e) => typeof e === 'string' && e.startsWith('PATH='))) entries = [`PATH=${DEFAULT_PATH}`, ...entries];
+  return entries;
+}
+
+function argvProblems(argv: unknown, what = 'argv'): string[] {
+  if (!Array.isArray(argv) || argv.length === 0) return [`${what} must be a non-empty array of strings`];
+  const problems: string[] = [];
+  argv.forEach((a, i) => {
+    if (typeof a !== 'string' || hasNul(a)) problems.push(`${what}[${i}] must be a string without NUL`);
+  });
+  if (typeof argv[0] === 'string' && argv[0].length === 0) problems.push(`${what}[0] must not be empty`);
+  return problems;
+}
+
+/** Lists the paths execve should try for argv[0], searching PATH from env like execvp would. */
+export function execCandidates(argv0: string, env: readonly string[]): string[] {
+  if (argv0.includes('/')) return [argv0];
+  const path = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? DEFAULT_PATH;
+  const dirs = path.split(':').filter((d) => d.startsWith('/'));
+  return dirs.slice(0, MAX_EXEC_CANDIDATES).map((d) => `${d.replace(/\/+$/, '')}/${argv0}`);
+}
+
+function limitProblems(limits: ContainerLimits | undefined): string[] {
+  if (limits === undefined) return [];
+  if (typeof limits !== 'object' || limits === null) return ['limits must be an object'];
+  const problems: string[] = [];
+  const { memoryBytes, pids, cpus } = limits;
+  if (memoryBytes !== undefined && (!Number.isSafeInteger(memoryBytes) || memoryBytes < 4 * 1024 * 1024)) {
+    problems.push('limits.memoryBytes must be an integer of at least 4 MiB');
+  }
+  if (pids !== undefined && (!Number.isSafeInteger(pids) || pids < 1)) problems.push('limits.pids must be a positive integer');
+  if (cpus !== undefined && (typeof cpus !== 'number' || !Number.isFinite(cpus) || cpus < 0.01 || cpus > 4096)) {
+    problems.push('limits.cpus must be a number between 0.01 and 4096');
+  }
+  return problems;
+}
+
+function rlimitProblems(rlimits: LaunchPlan['rlimits']): string[] {
+  if (rlimits === undefined) return [];
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(rlimits)) {
+    if (!(name in RLIMIT_RESOURCES)) problems.push(`rlimits.${name} is not a known rlimit`);
+    if (!Number.isSafeInteger(value) || (value as number) < 0) problems.push(`rlimits.${name} must be a non-negative integer`);
+  }
+  return problems;
+}
+
+/**
+ * Validates a launch plan and fills in defaults, without touching anything but stat() of the
+ * image. Throws NativeError INVALID_PLAN listing every problem found.
+ */
+export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedPlan {
+  const problems: string[] = [];
+  if (typeof plan !== 'object' || plan === null) {
+    throw new NativeError('invalid launch plan: not an object', { code: 'INVALID_PLAN', details: ['plan must be an object'] });
+  }
+  if (!isValidContainerId(plan.id)) problems.push('id must match [a-z0-9][a-z0-9_.-]{0,62}');
+  const containerDir = join(stateDir, 'containers', String(plan.id));
+
+  const imageProblem = pathProblem('image', plan.image);
+  if (imageProblem) problems.push(imageProblem);
+  else {
+    try {
+      if (!statSync(plan.image).isDirectory()) problems.push(`image ${plan.image} is not a directory`);
+    } catch {
+      problems.push(`image ${plan.image} does not exist`);
+    }
+  }
+  problems.push(...argvProblems(plan.argv));
+  const env = normalizeEnv(plan.env, problems);
+  const cwd = plan.cwd ?? '/';
+  if (typeof cwd !== 'string' || !isAbsolute(cwd) || hasNul(cwd)) problems.push('cwd must be an absolute path');
+
+  const hostname = plan.hostname ?? (DNS_LABEL.test(String(plan.id)) ? String(plan.id) : 'container');
+  if (typeof hostname !== 'string' || !DNS_LABEL.test(hostname)) problems.push('hostname must be a DNS label (1-63 letters, digits, hyphens)');
+
+  problems.push(...idMapProblems('uid', plan.uidMap), ...idMapProblems('gid', plan.gidMap));
+  problems.push(...limitProblems(plan.limits), ...rlimitProblems(plan.rlimits));
+
+  const logFile = plan.logFile ?? join(containerDir, 'console.log');
+  const upperDir = plan.upperDir ?? join(containerDir, 'upper');
+  const workDir = plan.workDir ?? join(containerDir, 'work');
+  for (const [name, value] of [['logFile', logFile], ['upperDir', upperDir], ['workDir', workDir], ['stateDir', stateDir]] as const) {
+    const p = pathProblem(name, value);
+    if (p) problems.push(p);
+  }
+  if (plan.rootfsMode !== undefined && plan.rootfsMode !== 'idmapped' && plan.rootfsMode !== 'shifted') {
+    problems.push("rootfsMode must be 'idmapped' or 'shifted'");
+  }
+  if (problems.length > 0) {
+    throw new NativeError(`invalid launch plan: ${problems.join('; ')}`, { code: 'INVALID_PLAN', details: problems });
+  }
+
+  const cpus = plan.limits?.cpus;
+  return {
+    id: plan.id,
+    containerDir,
+    image: plan.image,
+    upperDir,
+    workDir,
+    // Mountpoints are only used inside each container's private mount namespace, so every
+    // container shares the same two empty directories (two fewer mkdirs per launch).
+    lowerDir: join(stateDir, 'mnt', 'lower'),
+    rootfsDir: join(stateDir, 'mnt', 'rootfs'),
+    idmapped: plan.rootfsMode !== 'shifted',
+    hostname,
+    argv: [...plan.argv],
+    env,
+    cwd,
+    execCandidates: execCandidates(plan.argv[0], env),
+    uidMap: plan.uidMap.map((l) => ({ ...l })),
+    gidMap: plan.gidMap.map((l) => ({ ...l })),
+    logFile,
+    memoryBytes: plan.limits?.memoryBytes ?? 0,
+    pids: plan.limits?.pids ?? 0,
+    cpuQuotaUs: cpus === undefined ? 0 : Math.max(1000, Math.round(cpus * CPU_PERIOD_US)),
+    cpuPeriodUs: CPU_PERIOD_US,
+    rlimits: Object.entries(plan.rlimits ?? {}).map(([name, value]) => ({
+      resource: RLIMIT_RESOURCES[name as RlimitName],
+      value: value as number,
+    })),
+  };
+}
+
+/** Validates the arguments of an exec and returns its env and exec candidates. */
+export function resolveExec(argv: string[], env: LaunchPlan['env'] | undefined, cwd: string | undefined) {
+  const problems = argvProblems(argv);
+  const resolvedEnv = normalizeEnv(env, problems);
+  const resolvedCwd = cwd ?? '/';
+  if (typeof resolvedCwd !== 'string' || !isAbsolute(resolvedCwd) || hasNul(resolvedCwd)) problems.push('cwd must be an absolute path');
+  if (problems.length > 0) {
+    throw new NativeError(`invalid exec: ${problems.join('; ')}`, { code: 'INVALID_ARGUMENT', details: problems });
+  }
+  return { env: resolvedEnv, cwd: resolvedCwd, execCandidates: execCandidates(argv[0], resolvedEnv) };
+}

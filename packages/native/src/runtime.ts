@@ -1,0 +1,380 @@
+import { EventEmitter } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+
+import {
+  listContainerRecords,
+  readContainerRecord,
+  toExitStatus,
+  type ContainerRecord,
+  type ExitStatus,
+} from './container-records';
+import { NativeError } from './errors';
+import { formatIdMapLine } from './id-map';
+import { connectToLauncher } from './launcher-daemon';
+import type { LauncherConnectionHandle } from './loader';
+import { resolveExec, resolveLaunchPlan, isValidContainerId, type LaunchPlan, type ResolvedPlan } from './plan';
+import { decodeMessage, encodeMessage, type DecodedMessage, type Field } from './protocol';
+
+/** A container the launcher started: its init's host pid and start time. */
+export interface LaunchedContainer {
+  id: string;
+  pid: number;
+  startTime: string;
+}
+
+/** Options of exec(). */
+export interface ExecOptions {
+  env?: LaunchPlan['env'];
+  cwd?: string;
+  /** Kill the command after this many milliseconds (0 = never). */
+  timeoutMs?: number;
+  /** Keep at most this many bytes of stdout and of stderr. */
+  outputLimit?: number;
+}
+
+/** What an exec returns. */
+export interface ExecResult {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  truncated: boolean;
+}
+
+interface PendingRequest {
+  resolve: (msg: DecodedMessage) => void;
+  reject: (err: Error) => void;
+  context: string;
+}
+
+const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+function encodePlan(req: string, plan: ResolvedPlan): Buffer {
+  const fields: Field[] = [
+    ['op', 'launch'],
+    ['req', req],
+    ['id', plan.id],
+    ['container_dir', plan.containerDir],
+    ['image', plan.image],
+    ['upper', plan.upperDir],
+    ['work', plan.workDir],
+    ['lower', plan.lowerDir],
+    ['rootfs', plan.rootfsDir],
+    ['idmap', plan.idmapped ? 1 : 0],
+    ['hostname', plan.hostname],
+    ['cwd', plan.cwd],
+    ['log', plan.logFile],
+    ...plan.argv.map((a): Field => ['argv', a]),
+    ...plan.env.map((e): Field => ['env', e]),
+    ...plan.execCandidates.map((e): Field => ['exe', e]),
+    ...plan.uidMap.map((l): Field => ['uidmap', formatIdMapLine(l)]),
+    ...plan.gidMap.map((l): Field => ['gidmap', formatIdMapLine(l)]),
+    ...plan.rlimits.map((r): Field => ['rlimit', `${r.resource}:${r.value}`]),
+  ];
+  if (plan.memoryBytes > 0) fields.push(['memory', plan.memoryBytes]);
+  if (plan.pids > 0) fields.push(['pids', plan.pids]);
+  if (plan.cpuQuotaUs > 0) fields.push(['cpu_quota', plan.cpuQuotaUs], ['cpu_period', plan.cpuPeriodUs]);
+  return encodeMessage(fields);
+}
+
+/** Throws unless every directory above stateDir lets other users (the containers' uids) pass. */
+function assertTraversable(stateDir: string): void {
+  for (let dir = stateDir; ; dir = dirname(dir)) {
+    if ((statSync(dir).mode & 0o001) === 0) {
+      throw new NativeError(`${dir} is not searchable by other users (mode o+x); containers could not reach ${stateDir}`, {
+        code: 'INVALID_ARGUMENT',
+      });
+    }
+    if (dirname(dir) === dir) return;
+  }
+}
+
+function exitFromMessage(msg: DecodedMessage): ExitStatus {
+  return toExitStatus({
+    exitCode: Number(msg.get('exit_code')),
+    signal: Number(msg.get('signal')),
+    oomKilled: msg.get('oom') === '1',
+  });
+}
+
+/**
+ * Starts, watches, stops and execs into containers through the state directory's launcher.
+ * Emits 'exit' (id, ExitStatus) for every container of the launcher that exits while connected.
+ * Closing the runtime, or this process dying, leaves the containers running; a runtime opened
+ * later on the same state directory adopts them.
+ */
+export class ContainerRuntime extends EventEmitter {
+  private nextRequest = 1;
+  private readonly pending = new Map<string, PendingRequest>();
+  private readonly exitWaiters = new Map<string, Array<(status: ExitStatus) => void>>();
+  private conn: LauncherConnectionHandle | undefined;
+  private referenced = false;
+  private closedBy: Error | undefined;
+  private readonly closeWaiters: Array<() => void> = [];
+
+  private constructor(readonly stateDir: string) {
+    super();
+  }
+
+  /** Opens the runtime of a state directory, starting its launcher if none runs. */
+  static async open(options: { stateDir: string }): Promise<ContainerRuntime> {
+    const { stateDir } = options;
+    if (typeof stateDir !== 'string' || !isAbsolute(stateDir)) {
+      throw new NativeError('stateDir must be an absolute path', { code: 'INVALID_ARGUMENT' });
+    }
+    // Containers run as their own host uids and must be able to traverse to their directories.
+    mkdirSync(join(stateDir, 'containers'), { recursive: true, mode: 0o711 });
+    mkdirSync(join(stateDir, 'mnt', 'lower'), { recursive: true, mode: 0o711 });
+    mkdirSync(join(stateDir, 'mnt', 'rootfs'), { recursive: true, mode: 0o711 });
+    chmodSync(stateDir, statSync(stateDir).mode | 0o011);
+    assertTraversable(stateDir);
+    const runtime = new ContainerRuntime(stateDir);
+    runtime.conn = await connectToLauncher(stateDir, (msg) => runtime.onMessage(msg));
+    runtime.conn.unref();
+    return runtime;
+  }
+
+  /** Launches a container from a plan; resolves once its argv is executing. */
+  async launch(plan: LaunchPlan): Promise<LaunchedContainer> {
+    const resolved = resolveLaunchPlan(plan, this.stateDir);
+    const existed = existsSync(resolved.containerDir);
+    if (existed && readContainerRecord(this.stateDir, plan.id).state === 'running') {
+      throw new NativeError(`container ${plan.id} is already running`, { code: 'EEXIST', step: 'launch' });
+    }
+    mkdirSync(resolved.containerDir, { recursive: true, mode: 0o711 });
+    // A relaunch of the same id keeps its writable layer but not the last run's records.
+    rmSync(join(resolved.containerDir, 'exit.json'), { force: true });
+    rmSync(join(resolved.containerDir, 'state.json'), { force: true });
+    writeFileSync(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
+    try {
+      const reply = await this.request((req) => encodePlan(req, resolved), `launch ${plan.id}`);
+      return { id: plan.id, pid: Number(reply.get('pid')), startTime: String(reply.get('start_time')) };
+    } catch (err) {
+      if (!existed) rmSync(resolved.containerDir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Resolves with the container's exit status once its init has exited (at once if it already has). */
+  wait(id: string): Promise<ExitStatus> {
+    this.checkId(id);
+    return new Promise((resolve, reject) => {
+      const waiters = this.exitWaiters.get(id) ?? [];
+      const waiter = (status: ExitStatus) => resolve(status);
+      waiters.push(waiter);
+      this.exitWaiters.set(id, waiters);
+      this.updateRef();
+      // exit.json is written before the exit event is sent, so checking after registering misses nothing.
+      const record = readContainerRecord(this.stateDir, id);
+      const settle = (fn: () => void) => {
+        this.removeWaiter(id, waiter);
+        fn();
+      };
+      if (record.exit) settle(() => resolve(record.exit as ExitStatus));
+      else if (record.state === 'created' && record.pid === undefined) {
+        settle(() => reject(new NativeError(`no container ${id} has run in ${this.stateDir}`, { code: 'NOT_FOUND' })));
+      } else if (record.state === 'gone') {
+        settle(() => resolve({ exitCode: null, signal: null, oomKilled: false, lost: true }));
+      } else if (this.closedBy) {
+        settle(() => reject(this.closedBy as Error));
+      }
+    });
+  }
+
+  /** Stops a container: SIGTERM to its init, SIGKILL after timeoutMs; resolves with its exit status. */
+  async stop(id: string, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<ExitStatus> {
+    this.checkId(id);
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
+      throw new NativeError('timeoutMs must be a non-negative integer', { code: 'INVALID_ARGUMENT' });
+    }
+    const exited = this.wait(id);
+    exited.catch(() => undefined);
+    try {
+      await this.request((req) => encodeMessage([['op', 'stop'], ['req', req], ['id', id], ['timeout_ms', timeoutMs]]), `stop ${id}`);
+    } catch (err) {
+      if ((err as NativeError).code !== 'ESRCH') throw err;
+    }
+    return exited;
+  }
+
+  /** Sends a signal to a container's init. */
+  async kill(id: string, signal: number = 9): Promise<void> {
+    this.checkId(id);
+    await this.request((req) => encodeMessage([['op', 'kill'], ['req', req], ['id', id], ['signal', signal]]), `kill ${id}`);
+  }
+
+  /** Runs argv inside a running container (all its namespaces and cgroups) and collects its output. */
+  async exec(id: string, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    this.checkId(id);
+    const { env, cwd, execCandidates } = resolveExec(argv, options.env, options.cwd);
+    const timeoutMs = options.timeoutMs ?? 0;
+    const outputLimit = options.outputLimit ?? 1024 * 1024;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || !Number.isSafeInteger(outputLimit) || outputLimit < 0) {
+      throw new NativeError('timeoutMs and outputLimit must be non-negative integers', { code: 'INVALID_ARGUMENT' });
+    }
+    const reply = await this.request(
+      (req) =>
+        encodeMessage([
+          ['op', 'exec'],
+          ['req', req],
+          ['id', id],
+          ['cwd', cwd],
+          ['timeout_ms', timeoutMs],
+          ['output_limit', outputLimit],
+          ...argv.map((a): Field => ['argv', a]),
+          ...env.map((e): Field => ['env', e]),
+          ...execCandidates.map((e): Field => ['exe', e]),
+        ]),
+      `exec in ${id}`,
+    );
+    const stdoutLen = Number(reply.get('stdout_len'));
+    const stderrLen = Number(reply.get('stderr_len'));
+    const status = exitFromMessage(reply);
+    return {
+      exitCode: status.exitCode,
+      signal: status.signal,
+      stdout: reply.payload.toString('utf8', 0, stdoutLen),
+      stderr: reply.payload.toString('utf8', stdoutLen, stdoutLen + stderrLen),
+      timedOut: reply.get('timed_out') === '1',
+      truncated: reply.get('truncated') === '1',
+    };
+  }
+
+  /** Lists the containers the launcher is running now (pid and start time of each init). */
+  async running(): Promise<LaunchedContainer[]> {
+    const reply = await this.request((req) => encodeMessage([['op', 'list'], ['req', req]]), 'list');
+    return reply.all('container').map((entry) => {
+      const [pid, startTime, ...id] = entry.split(' ');
+      return { id: id.join(' '), pid: Number(pid), startTime };
+    });
+  }
+
+  /**
+   * Adopts the state directory's containers after a restart: returns every recorded container
+   * with its state (running ones are checked by pid and start time, exited ones carry their exit).
+   */
+  async adopt(): Promise<ContainerRecord[]> {
+    const running = new Map((await this.running()).map((c) => [c.id, c]));
+    return listContainerRecords(this.stateDir).map((record) => {
+      const live = running.get(record.id);
+      if (live && record.state !== 'exited' && live.startTime === record.startTime) return { ...record, state: 'running' as const };
+      return record;
+    });
+  }
+
+  /** Returns what the state directory says about one container. */
+  status(id: string): ContainerRecord {
+    this.checkId(id);
+    return readContainerRecord(this.stateDir, id);
+  }
+
+  /** Lists what the state directory says about every container. */
+  list(): ContainerRecord[] {
+    return listContainerRecords(this.stateDir);
+  }
+
+  /** Deletes an exited container's directory (its writable layer, logs and records). */
+  remove(id: string): void {
+    const record = this.status(id);
+    if (record.state === 'running') {
+      throw new NativeError(`container ${id} is running; stop it first`, { code: 'INVALID_ARGUMENT' });
+    }
+    rmSync(record.dir, { recursive: true, force: true });
+  }
+
+  /** Disconnects from the launcher; the containers keep running. */
+  close(): void {
+    this.conn?.close();
+    this.conn = undefined;
+    this.failAll(new NativeError('the runtime was closed', { code: 'LAUNCHER_UNAVAILABLE' }));
+  }
+
+  /** Kills every container of the launcher and stops the launcher itself (tests, uninstall). */
+  async shutdown(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    await this.request((req) => encodeMessage([['op', 'shutdown'], ['req', req]]), 'shutdown');
+    this.referenced = false;
+    this.conn?.ref();
+    await closed;
+    this.close();
+  }
+
+  private checkId(id: string): void {
+    if (!isValidContainerId(id)) throw new NativeError(`invalid container id ${JSON.stringify(id)}`, { code: 'INVALID_ARGUMENT' });
+  }
+
+  private request(build: (req: string) => Buffer, context: string): Promise<DecodedMessage> {
+    if (!this.conn) {
+      return Promise.reject(this.closedBy ?? new NativeError('the runtime is closed', { code: 'LAUNCHER_UNAVAILABLE' }));
+    }
+    const req = String(this.nextRequest++);
+    const message = build(req);
+    return new Promise((resolve, reject) => {
+      this.pending.set(req, { resolve, reject, context });
+      this.updateRef();
+      try {
+        this.conn?.send(message);
+      } catch (err) {
+        this.pending.delete(req);
+        this.updateRef();
+        reject(new NativeError(`${context}: cannot reach the launcher: ${(err as Error).message}`, { code: 'LAUNCHER_UNAVAILABLE' }));
+      }
+    });
+  }
+
+  private onMessage(buf: Buffer | null): void {
+    if (buf === null) {
+      this.conn?.close();
+      this.conn = undefined;
+      this.failAll(new NativeError('the launcher closed the connection', { code: 'LAUNCHER_UNAVAILABLE' }));
+      for (const resolve of this.closeWaiters.splice(0)) resolve();
+      return;
+    }
+    const msg = decodeMessage(buf);
+    const type = msg.get('type');
+    if (type === 'exit') {
+      const id = msg.get('id') as string;
+      const status = exitFromMessage(msg);
+      const waiters = this.exitWaiters.get(id) ?? [];
+      this.exitWaiters.delete(id);
+      this.updateRef();
+      for (const waiter of waiters) waiter(status);
+      this.emit('exit', id, status);
+      return;
+    }
+    const req = msg.get('req') ?? '';
+    const pending = this.pending.get(req);
+    if (!pending) return;
+    this.pending.delete(req);
+    this.updateRef();
+    if (type === 'error') {
+      pending.reject(NativeError.fromStep(msg.get('step') ?? '?', msg.get('syscall') ?? '?', Number(msg.get('errno')), pending.context));
+    } else {
+      pending.resolve(msg);
+    }
+  }
+
+  private removeWaiter(id: string, waiter: (status: ExitStatus) => void): void {
+    const waiters = (this.exitWaiters.get(id) ?? []).filter((w) => w !== waiter);
+    if (waiters.length > 0) this.exitWaiters.set(id, waiters);
+    else this.exitWaiters.delete(id);
+    this.updateRef();
+  }
+
+  private failAll(err: Error): void {
+    this.closedBy = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  /** Keeps Node alive only while a request or a wait is outstanding. */
+  private updateRef(): void {
+    const wanted = this.pending.size > 0 || this.exitWaiters.size > 0;
+    if (wanted === this.referenced || !this.conn) return;
+    this.referenced = wanted;
+    if (wanted) this.conn.ref();
+    else this.conn.unref();
+  }
+}

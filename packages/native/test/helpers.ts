@@ -1,0 +1,50 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { buildBusyboxImage, ContainerRuntime, type IdMapLine, type LaunchPlan } from '@nagaya/native';
+
+/** Builds (once per machine, shared by every test file) the busybox image from /bin/busybox. */
+export function busyboxImage(): string {
+  return buildBusyboxImage(join(tmpdir(), 'nagaya-test-images', 'busybox'));
+}
+
+/** A 65536-id slice for uid and gid at base + index * 65536 (each test file picks its own base). */
+export function slice(base: number, index: number): IdMapLine[] {
+  return [{ nsId: 0, hostId: base + index * 65536, count: 65536 }];
+}
+
+/** A fresh state directory and runtime for one test file; cleanup kills everything it started. */
+export async function openTestRuntime(label: string): Promise<{ runtime: ContainerRuntime; stateDir: string; cleanup: () => Promise<void> }> {
+  const root = mkdtempSync(join(tmpdir(), `nagaya-${label}-`));
+  chmodSync(root, 0o711); // containers run as their own host uids and must traverse to their dirs
+  const stateDir = join(root, 'state');
+  const runtime = await ContainerRuntime.open({ stateDir });
+  return {
+    runtime,
+    stateDir,
+    cleanup: async () => {
+      await runtime.shutdown().catch(() => runtime.close());
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A plan for busybox with the given argv and slice. */
+export function busyboxPlan(id: string, argv: string[], map: IdMapLine[], extra: Partial<LaunchPlan> = {}): LaunchPlan {
+  return { id, image: busyboxImage(), argv, uidMap: map, gidMap: map, ...extra };
+}
+
+/** Returns the directory of a process's cgroup for a v1 controller, or its v2 cgroup. */
+export function cgroupDirOf(pid: number, controller: string): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n');
+  for (const line of lines) {
+    const [, controllers, path] = line.split(':');
+    if (controllers.split(',').includes(controller)) return `/sys/fs/cgroup/${controller}${path}`;
+  }
+  const v2 = lines.find((l) => l.startsWith('0::'));
+  return `/sys/fs/cgroup${v2?.slice(3) ?? ''}`;
+}
+
+/** Resolves after ms milliseconds. */
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
