@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /* The container's first process, from clone() to execve().
  * Only async-signal-safe calls and raw syscalls: the spec was built before clone() and the child
  * never allocates. Every failure is reported as {step, syscall, errno} through the CLOEXEC
@@ -6,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <signal.h>
@@ -227,6 +229,8 @@ static void exec_argv(const struct launch_spec *spec, int handshake_fd) {
 void container_child_main(const struct launch_spec *spec, int handshake_fd, int log_fd, int null_fd) {
   reset_signals();
   int image_mount_fd = await_go(handshake_fd);
+  /* The parent moved us into the container's cgroups before the go: root the cgroup ns there. */
+  CHECK(unshare(CLONE_NEWCGROUP), "cgroup-namespace", "unshare");
   become_namespace_root(handshake_fd);
   mount_rootfs(spec, handshake_fd, image_mount_fd);
   mount_kernel_filesystems(handshake_fd);

@@ -23,8 +23,9 @@
 #include "errors.h"
 #include "syscalls.h"
 
-#define NAMESPACE_FLAGS \
-  (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP)
+/* No CLONE_NEWCGROUP here: a cgroup namespace is rooted where its creator sits, so the child
+ * unshares it after the parent has moved it into the container's cgroups. */
+#define NAMESPACE_FLAGS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET)
 
 static void close_fd(int *fd) {
   if (*fd >= 0) close(*fd);

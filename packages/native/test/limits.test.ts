@@ -1,0 +1,69 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { ContainerRuntime } from '@nagaya/native';
+
+import { busyboxPlan, cgroupDirOf, openTestRuntime, sleep, slice } from './helpers';
+
+// Host ids for this file: 1_600_000_000 + n * 65536, apart from every other test file's.
+const BASE = 1_600_000_000;
+
+describe('cgroup limits', () => {
+  let runtime: ContainerRuntime;
+  let cleanup: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ runtime, cleanup } = await openTestRuntime('limits'));
+  });
+  afterAll(async () => cleanup());
+
+  it('OOM-kills a container that exceeds its memory limit and records it', async () => {
+    const grow = 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived ${#x}';
+    const c = await runtime.launch(busyboxPlan('oom', ['sh', '-c', grow], slice(BASE, 0), { limits: { memoryBytes: 32 * 1024 * 1024 } }));
+    const status = await runtime.wait('oom');
+    expect(status).toMatchObject({ oomKilled: true, signal: 'SIGKILL' });
+    expect(runtime.status('oom').exit?.oomKilled).toBe(true);
+    // The cgroup (under the launcher's own cgroup) is removed once the container has exited.
+    const launcherPid = runtime.status('oom').launcherPid as number;
+    expect(c.pid).toBeGreaterThan(0);
+    expect(existsSync(cgroupDirOf(launcherPid, 'memory'))).toBe(true);
+    expect(existsSync(`${cgroupDirOf(launcherPid, 'memory')}/nagaya/oom`)).toBe(false);
+  });
+
+  it('stops a fork bomb at the pids limit', async () => {
+    const c = await runtime.launch(busyboxPlan('bomb', ['sh', '-c', 'b() { b | b & }; b; exec sleep 600'], slice(BASE, 1), { limits: { pids: 24 } }));
+    const dir = cgroupDirOf(c.pid, 'pids');
+    let highest = 0;
+    for (let i = 0; i < 10; i++) {
+      await sleep(100);
+      highest = Math.max(highest, Number(readFileSync(`${dir}/pids.current`, 'utf8')));
+    }
+    expect(highest).toBeLessThanOrEqual(24);
+    expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe('24');
+    expect(readFileSync(`${dir}/pids.events`, 'utf8')).toMatch(/max [1-9]/);
+    const status = await runtime.stop('bomb', 0);
+    expect(status.signal).toBe('SIGKILL');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('applies memory, pids and cpu limits to the container and to exec', async () => {
+    const c = await runtime.launch(
+      busyboxPlan('limited', ['sleep', '600'], slice(BASE, 2), { limits: { memoryBytes: 64 * 1024 * 1024, pids: 50, cpus: 0.5 } }),
+    );
+    const memory = cgroupDirOf(c.pid, 'memory');
+    const cpu = cgroupDirOf(c.pid, 'cpu');
+    if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+      expect(readFileSync(`${memory}/memory.max`, 'utf8').trim()).toBe(String(64 * 1024 * 1024));
+      expect(readFileSync(`${cpu}/cpu.max`, 'utf8').trim()).toBe('50000 100000');
+    } else {
+      expect(readFileSync(`${memory}/memory.limit_in_bytes`, 'utf8').trim()).toBe(String(64 * 1024 * 1024));
+      expect(readFileSync(`${cpu}/cpu.cfs_quota_us`, 'utf8').trim()).toBe('50000');
+    }
+    expect(memory).toMatch(/\/nagaya\/limited$/);
+    const r = await runtime.exec('limited', ['cat', '/proc/self/cgroup']);
+    // Inside its cgroup namespace the container's cgroups are the root.
+    expect(r.stdout).toMatch(/memory:\/$/m);
+    await runtime.stop('limited', 0);
+    expect(existsSync(memory)).toBe(false);
+  });
+});
