@@ -1,4 +1,5 @@
 export { Allocator, DEFAULT_POOL, type AllocatorOptions } from './allocator';
+export { ensureSystemPool, type SystemPoolOptions } from './system-pool';
 export { NagayaError, isNagayaError, type NagayaErrorCode } from './errors';
 export { ID_LIMIT, mergeRanges, overlaps, rangeOf, type IdRange } from './id-range';
 export {
