@@ -1,0 +1,204 @@
+// `npm run bench:launch`: launch latency of busybox /bin/true, 200 times each way, same rootfs and
+// same uid/gid map:
+//   nagaya: the addon called from this Node process (launch request to exit observed);
+//   crun:   Debian's crun spawned from this Node process with an equivalent OCI bundle.
+// Prints a table, then one JSON line. crun refuses this machine's hybrid cgroup layout, so the
+// benchmark re-runs itself in a private mount namespace (`unshare -m`) with
+// /sys/fs/cgroup/unified unmounted; both runtimes are measured from inside it.
+// Options: BENCH_RUNS (200), BENCH_SKIP_CRUN=1, BENCH_DEBIAN=1 (also launch from a debootstrap'ed
+// Debian rootfs, ~10,000 files, to show the idmapped overlay does not care about rootfs size).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { buildBusyboxImage, ContainerRuntime, type IdMapLine } from '../packages/native/src';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 200);
+const WARMUP = 10;
+const HOST_BASE = 1_900_000_000;
+const MAP: IdMapLine[] = [{ nsId: 0, hostId: HOST_BASE, count: 65536 }];
+const INNER_FLAG = 'NAGAYA_BENCH_IN_PRIVATE_MOUNT_NS';
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+function summarize(samples: number[]) {
+  const s = [...samples].sort((a, b) => a - b);
+  return { p50: quantile(s, 0.5), p90: quantile(s, 0.9), p99: quantile(s, 0.99), min: s[0], max: s[s.length - 1] };
+}
+
+/** Re-executes this script under `unshare -m` with the cgroup2 hierarchy unmounted (for crun). */
+function reexecInPrivateMountNamespace(): never {
+  const script = 'mount --make-rprivate / && { umount /sys/fs/cgroup/unified 2>/dev/null || true; } && exec "$@"';
+  const result = spawnSync('unshare', ['-m', 'sh', '-c', script, 'sh', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [INNER_FLAG]: '1' },
+  });
+  process.exit(result.status ?? 1);
+}
+
+function ensureCrun(): string | undefined {
+  const found = spawnSync('sh', ['-c', 'command -v crun']).stdout.toString().trim();
+  if (found) return found;
+  console.error('crun not found: installing Debian package crun (apt-get install crun)');
+  const install = spawnSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends crun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends crun)'], { stdio: 'inherit' });
+  if (install.status !== 0) return undefined;
+  return spawnSync('sh', ['-c', 'command -v crun']).stdout.toString().trim() || undefined;
+}
+
+/** Writes an OCI bundle equivalent to a nagaya launch: same namespaces, maps, mounts, masks. */
+function writeCrunBundle(dir: string, rootfs: string): void {
+  mkdirSync(dir, { recursive: true });
+  const toOci = (lines: IdMapLine[]) => lines.map((l) => ({ containerID: l.nsId, hostID: l.hostId, size: l.count }));
+  const config = {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: ['/bin/true'],
+      env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      cwd: '/',
+      noNewPrivileges: true,
+    },
+    root: { path: rootfs, readonly: true },
+    hostname: 'bench',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+      { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    ],
+    linux: {
+      uidMappings: toOci(MAP),
+      gidMappings: toOci(MAP),
+      namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'user', 'cgroup'].map((type) => ({ type })),
+      maskedPaths: ['/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug', '/proc/acpi', '/sys/firmware'],
+      readonlyPaths: ['/proc/sys', '/proc/irq', '/proc/bus', '/proc/sysrq-trigger'],
+    },
+  };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+}
+
+function runCrunOnce(crun: string, bundle: string, stateRoot: string, id: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(crun, ['--root', stateRoot, 'run', '--bundle', bundle, id], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      const elapsed = performance.now() - started;
+      if (code === 0) resolve(elapsed);
+      else reject(new Error(`crun exited ${code}: ${stderr.trim()}`));
+    });
+  });
+}
+
+async function benchNagaya(runtime: ContainerRuntime, image: string, label: string, runs: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < WARMUP + runs; i++) {
+    const id = `${label}-${i}`;
+    const started = performance.now();
+    await runtime.launch({ id, image, argv: ['/bin/true'], uidMap: MAP, gidMap: MAP, hostname: 'bench' });
+    const status = await runtime.wait(id);
+    const elapsed = performance.now() - started;
+    if (status.exitCode !== 0) throw new Error(`nagaya ${id} exited ${JSON.stringify(status)}`);
+    if (i >= WARMUP) samples.push(elapsed);
+    runtime.remove(id);
+  }
+  return samples;
+}
+
+async function benchCrun(crun: string, image: string, work: string, runs: number): Promise<number[]> {
+  const bundle = join(work, 'crun-bundle');
+  const stateRoot = join(work, 'crun-state');
+  mkdirSync(stateRoot, { recursive: true });
+  writeCrunBundle(bundle, image);
+  const samples: number[] = [];
+  for (let i = 0; i < WARMUP + runs; i++) {
+    const elapsed = await runCrunOnce(crun, bundle, stateRoot, `bench-${process.pid}-${i}`);
+    if (i >= WARMUP) samples.push(elapsed);
+  }
+  return samples;
+}
+
+function countFiles(dir: string): number {
+  let n = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    n++;
+    if (entry.isDirectory()) n += countFiles(join(dir, entry.name));
+  }
+  return n;
+}
+
+/** Builds (once) a minimal Debian rootfs with debootstrap from the apt sources' mirror. */
+function debianRootfs(): string {
+  const dir = join(tmpdir(), 'nagaya-bench-images', 'debian-bookworm');
+  if (existsSync(join(dir, 'bin/true'))) return dir;
+  if (!spawnSync('sh', ['-c', 'command -v debootstrap']).stdout.length) {
+    execFileSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap'], { stdio: 'inherit' });
+  }
+  const mirror = process.env.BENCH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
+  console.error(`debootstrap --variant=minbase bookworm ${dir} ${mirror} (takes a few minutes)`);
+  rmSync(dir, { recursive: true, force: true });
+  execFileSync('debootstrap', ['--variant=minbase', 'bookworm', dir, mirror], { stdio: 'inherit' });
+  return dir;
+}
+
+function row(name: string, s: ReturnType<typeof summarize>): string {
+  const f = (x: number) => x.toFixed(2).padStart(8);
+  return `${name.padEnd(28)}${f(s.p50)}${f(s.p90)}${f(s.p99)}${f(s.min)}${f(s.max)}`;
+}
+
+async function main(): Promise<void> {
+  if (process.env[INNER_FLAG] !== '1' && process.env.BENCH_SKIP_CRUN !== '1') reexecInPrivateMountNamespace();
+
+  const work = mkdtempSync(join(tmpdir(), 'nagaya-bench-'));
+  chmodSync(work, 0o711);
+  const image = buildBusyboxImage(join(tmpdir(), 'nagaya-bench-images', 'busybox'));
+  const runtime = await ContainerRuntime.open({ stateDir: join(work, 'state') });
+  try {
+    const nagaya = summarize(await benchNagaya(runtime, image, 'busybox', RUNS));
+    const rows = [row('nagaya busybox /bin/true', nagaya)];
+    let crunStats: ReturnType<typeof summarize> | undefined;
+    const crun = process.env.BENCH_SKIP_CRUN === '1' ? undefined : ensureCrun();
+    if (crun) {
+      crunStats = summarize(await benchCrun(crun, image, work, RUNS));
+      rows.push(row('crun busybox /bin/true', crunStats));
+    }
+    let debian: { files: number; stats: ReturnType<typeof summarize> } | undefined;
+    if (process.env.BENCH_DEBIAN === '1') {
+      const rootfs = debianRootfs();
+      debian = { files: countFiles(rootfs), stats: summarize(await benchNagaya(runtime, rootfs, 'debian', RUNS)) };
+      rows.push(row(`nagaya debian (${debian.files} files)`, debian.stats));
+    }
+
+    console.log(`launch to exit observed, ${RUNS} runs each after ${WARMUP} warm-up runs (ms)`);
+    console.log(`${'runtime'.padEnd(28)}${'p50'.padStart(8)}${'p90'.padStart(8)}${'p99'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}`);
+    for (const r of rows) console.log(r);
+    const round = (x: number) => Math.round(x * 100) / 100;
+    const result: Record<string, unknown> = {
+      bench: 'launch',
+      nagaya_ms_p50: round(nagaya.p50),
+      nagaya_ms_p90: round(nagaya.p90),
+      crun_ms_p50: crunStats ? round(crunStats.p50) : null,
+      ratio_crun_over_nagaya: crunStats ? round(crunStats.p50 / nagaya.p50) : null,
+    };
+    if (debian) {
+      result.debian_files = debian.files;
+      result.nagaya_debian_ms_p50 = round(debian.stats.p50);
+    }
+    console.log(JSON.stringify(result));
+  } finally {
+    await runtime.shutdown().catch(() => runtime.close());
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
