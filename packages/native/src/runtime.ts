@@ -15,6 +15,7 @@ import { connectToLauncher } from './launcher-daemon';
 import type { LauncherConnectionHandle } from './loader';
 import { resolveExec, resolveLaunchPlan, isValidContainerId, type LaunchPlan, type ResolvedPlan } from './plan';
 import { decodeMessage, encodeMessage, type DecodedMessage, type Field } from './protocol';
+import { prepareShiftedCopy, type ShiftProgress } from './shifted-copy';
 
 /** A container the launcher started: its init's host pid and start time. */
 export interface LaunchedContainer {
@@ -22,6 +23,26 @@ export interface LaunchedContainer {
   pid: number;
   startTime: string;
 }
+
+/** Options of ContainerRuntime.open(). */
+export interface RuntimeOptions {
+  /** Absolute directory for the launcher's socket and the containers' records and layers. */
+  stateDir: string;
+  /**
+   * 'auto' (default): idmapped image mounts, falling back to a shifted private copy where the
+   * kernel or filesystem refuses them; 'off': always use a shifted copy.
+   */
+  idmappedMounts?: 'auto' | 'off';
+}
+
+/** Options of launch(). */
+export interface LaunchOptions {
+  /** Progress of the shifted copy made when idmapped mounts are unavailable. */
+  onShiftProgress?: (progress: ShiftProgress) => void;
+}
+
+/** Errors of the idmapped-mount step that mean "not supported here" rather than a bug. */
+const IDMAP_UNSUPPORTED = new Set(['EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'EPERM']);
 
 /** Options of exec(). */
 export interface ExecOptions {
@@ -114,12 +135,15 @@ export class ContainerRuntime extends EventEmitter {
   private closedBy: Error | undefined;
   private readonly closeWaiters: Array<() => void> = [];
 
-  private constructor(readonly stateDir: string) {
+  private constructor(
+    readonly stateDir: string,
+    private readonly idmappedMounts: 'auto' | 'off',
+  ) {
     super();
   }
 
   /** Opens the runtime of a state directory, starting its launcher if none runs. */
-  static async open(options: { stateDir: string }): Promise<ContainerRuntime> {
+  static async open(options: RuntimeOptions): Promise<ContainerRuntime> {
     const { stateDir } = options;
     if (typeof stateDir !== 'string' || !isAbsolute(stateDir)) {
       throw new NativeError('stateDir must be an absolute path', { code: 'INVALID_ARGUMENT' });
@@ -130,14 +154,14 @@ export class ContainerRuntime extends EventEmitter {
     mkdirSync(join(stateDir, 'mnt', 'rootfs'), { recursive: true, mode: 0o711 });
     chmodSync(stateDir, statSync(stateDir).mode | 0o011);
     assertTraversable(stateDir);
-    const runtime = new ContainerRuntime(stateDir);
+    const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto');
     runtime.conn = await connectToLauncher(stateDir, (msg) => runtime.onMessage(msg));
     runtime.conn.unref();
     return runtime;
   }
 
   /** Launches a container from a plan; resolves once its argv is executing. */
-  async launch(plan: LaunchPlan): Promise<LaunchedContainer> {
+  async launch(plan: LaunchPlan, options: LaunchOptions = {}): Promise<LaunchedContainer> {
     const resolved = resolveLaunchPlan(plan, this.stateDir);
     const existed = existsSync(resolved.containerDir);
     if (existed && readContainerRecord(this.stateDir, plan.id).state === 'running') {
@@ -149,12 +173,31 @@ export class ContainerRuntime extends EventEmitter {
     rmSync(join(resolved.containerDir, 'state.json'), { force: true });
     writeFileSync(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
     try {
-      const reply = await this.request((req) => encodePlan(req, resolved), `launch ${plan.id}`);
-      return { id: plan.id, pid: Number(reply.get('pid')), startTime: String(reply.get('start_time')) };
+      if (resolved.idmapped && this.idmappedMounts === 'off') await this.useShiftedCopy(resolved, options);
+      try {
+        return await this.sendLaunch(resolved);
+      } catch (err) {
+        const e = err as NativeError;
+        if (!resolved.idmapped || e.step !== 'idmap-image' || !IDMAP_UNSUPPORTED.has(e.code)) throw err;
+        await this.useShiftedCopy(resolved, options);
+        return await this.sendLaunch(resolved);
+      }
     } catch (err) {
       if (!existed) rmSync(resolved.containerDir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  private async sendLaunch(resolved: ResolvedPlan): Promise<LaunchedContainer> {
+    const reply = await this.request((req) => encodePlan(req, resolved), `launch ${resolved.id}`);
+    return { id: resolved.id, pid: Number(reply.get('pid')), startTime: String(reply.get('start_time')) };
+  }
+
+  /** Switches a plan to a private copy of its image shifted into the container's slice. */
+  private async useShiftedCopy(resolved: ResolvedPlan, options: LaunchOptions): Promise<void> {
+    const copy = join(resolved.containerDir, 'shifted-image');
+    resolved.image = await prepareShiftedCopy(resolved.image, copy, resolved.uidMap, resolved.gidMap, options.onShiftProgress);
+    resolved.idmapped = false;
   }
 
   /** Resolves with the container's exit status once its init has exited (at once if it already has). */
