@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 
 import {
@@ -70,6 +71,11 @@ interface PendingRequest {
   context: string;
 }
 
+interface ExitWaiter {
+  resolve: (status: ExitStatus) => void;
+  reject: (err: Error) => void;
+}
+
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 
 function encodePlan(req: string, plan: ResolvedPlan): Buffer {
@@ -129,11 +135,13 @@ function exitFromMessage(msg: DecodedMessage): ExitStatus {
 export class ContainerRuntime extends EventEmitter {
   private nextRequest = 1;
   private readonly pending = new Map<string, PendingRequest>();
-  private readonly exitWaiters = new Map<string, Array<(status: ExitStatus) => void>>();
+  private readonly exitWaiters = new Map<string, ExitWaiter[]>();
   private conn: LauncherConnectionHandle | undefined;
   private referenced = false;
   private closedBy: Error | undefined;
   private readonly closeWaiters: Array<() => void> = [];
+  /** Containers this runtime saw launched and not yet exit: their exit event is still to come. */
+  private readonly liveLaunches = new Set<string>();
 
   private constructor(
     readonly stateDir: string,
@@ -163,19 +171,25 @@ export class ContainerRuntime extends EventEmitter {
   /** Launches a container from a plan; resolves once its argv is executing. */
   async launch(plan: LaunchPlan, options: LaunchOptions = {}): Promise<LaunchedContainer> {
     const resolved = resolveLaunchPlan(plan, this.stateDir);
-    const existed = existsSync(resolved.containerDir);
-    if (existed && readContainerRecord(this.stateDir, plan.id).state === 'running') {
-      throw new NativeError(`container ${plan.id} is already running`, { code: 'EEXIST', step: 'launch' });
+    // mkdir returns the first directory it created: undefined means the container dir existed.
+    const existed = mkdirSync(resolved.containerDir, { recursive: true, mode: 0o711 }) === undefined;
+    if (existed) {
+      if (readContainerRecord(this.stateDir, plan.id).state === 'running') {
+        throw new NativeError(`container ${plan.id} is already running`, { code: 'EEXIST', step: 'launch' });
+      }
+      // A relaunch of the same id keeps its writable layer but not the last run's records.
+      rmSync(join(resolved.containerDir, 'exit.json'), { force: true });
+      rmSync(join(resolved.containerDir, 'state.json'), { force: true });
     }
-    mkdirSync(resolved.containerDir, { recursive: true, mode: 0o711 });
-    // A relaunch of the same id keeps its writable layer but not the last run's records.
-    rmSync(join(resolved.containerDir, 'exit.json'), { force: true });
-    rmSync(join(resolved.containerDir, 'state.json'), { force: true });
-    writeFileSync(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
+    // The plan is kept for operators and restarts; written while the launcher works.
+    const planWritten = writeFile(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
+    planWritten.catch(() => undefined);
     try {
       if (resolved.idmapped && this.idmappedMounts === 'off') await this.useShiftedCopy(resolved, options);
       try {
-        return await this.sendLaunch(resolved);
+        const launched = await this.sendLaunch(resolved);
+        await planWritten;
+        return launched;
       } catch (err) {
         const e = err as NativeError;
         if (!resolved.idmapped || e.step !== 'idmap-image' || !IDMAP_UNSUPPORTED.has(e.code)) throw err;
@@ -183,6 +197,7 @@ export class ContainerRuntime extends EventEmitter {
         return await this.sendLaunch(resolved);
       }
     } catch (err) {
+      await planWritten.catch(() => undefined);
       if (!existed) rmSync(resolved.containerDir, { recursive: true, force: true });
       throw err;
     }
@@ -190,6 +205,7 @@ export class ContainerRuntime extends EventEmitter {
 
   private async sendLaunch(resolved: ResolvedPlan): Promise<LaunchedContainer> {
     const reply = await this.request((req) => encodePlan(req, resolved), `launch ${resolved.id}`);
+    this.liveLaunches.add(resolved.id);
     return { id: resolved.id, pid: Number(reply.get('pid')), startTime: String(reply.get('start_time')) };
   }
 
@@ -205,10 +221,11 @@ export class ContainerRuntime extends EventEmitter {
     this.checkId(id);
     return new Promise((resolve, reject) => {
       const waiters = this.exitWaiters.get(id) ?? [];
-      const waiter = (status: ExitStatus) => resolve(status);
+      const waiter: ExitWaiter = { resolve, reject };
       waiters.push(waiter);
       this.exitWaiters.set(id, waiters);
       this.updateRef();
+      if (this.liveLaunches.has(id) && !this.closedBy) return; // the exit event will come
       // exit.json is written before the exit event is sent, so checking after registering misses nothing.
       const record = readContainerRecord(this.stateDir, id);
       const settle = (fn: () => void) => {
@@ -380,10 +397,11 @@ export class ContainerRuntime extends EventEmitter {
     if (type === 'exit') {
       const id = msg.get('id') as string;
       const status = exitFromMessage(msg);
+      this.liveLaunches.delete(id);
       const waiters = this.exitWaiters.get(id) ?? [];
       this.exitWaiters.delete(id);
       this.updateRef();
-      for (const waiter of waiters) waiter(status);
+      for (const waiter of waiters) waiter.resolve(status);
       this.emit('exit', id, status);
       return;
     }
@@ -399,7 +417,7 @@ export class ContainerRuntime extends EventEmitter {
     }
   }
 
-  private removeWaiter(id: string, waiter: (status: ExitStatus) => void): void {
+  private removeWaiter(id: string, waiter: ExitWaiter): void {
     const waiters = (this.exitWaiters.get(id) ?? []).filter((w) => w !== waiter);
     if (waiters.length > 0) this.exitWaiters.set(id, waiters);
     else this.exitWaiters.delete(id);
@@ -410,6 +428,13 @@ export class ContainerRuntime extends EventEmitter {
     this.closedBy = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    // Without the launcher no exit event will come: settle waiters from the records if possible.
+    for (const [id, waiters] of this.exitWaiters) {
+      const exit = readContainerRecord(this.stateDir, id).exit;
+      for (const w of waiters) (exit ? w.resolve(exit) : w.reject(err));
+    }
+    this.exitWaiters.clear();
+    this.liveLaunches.clear();
   }
 
   /** Keeps Node alive only while a request or a wait is outstanding. */

@@ -10,12 +10,11 @@ import { busyboxImage, busyboxPlan, openTestRuntime, slice } from './helpers';
 const BASE = 1_750_000_000;
 
 describe('shifted-copy fallback (no idmapped mounts)', () => {
-  let runtime: ContainerRuntime;
   let stateDir: string;
   let cleanup: () => Promise<void>;
 
   beforeAll(async () => {
-    ({ runtime, stateDir, cleanup } = await openTestRuntime('shifted'));
+    ({ stateDir, cleanup } = await openTestRuntime('shifted'));
   });
   afterAll(async () => cleanup());
 

@@ -1,12 +1,10 @@
 // A connection to the launcher daemon over its SOCK_SEQPACKET socket (one message per request,
-// reply or event, so no framing). The reader thread polls the socket and an eventfd; each
-// message is handed to JavaScript as a Buffer, and null when the launcher closes the connection.
+// reply or event, so no framing). The socket is non-blocking and watched by a uv_poll on Node's
+// loop; each message is handed to JavaScript as a Buffer, and null when the launcher hangs up.
 #include "launcher_connection.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -24,17 +22,6 @@ Napi::Error SystemError(Napi::Env env, const char* syscall, int err) {
   return e;
 }
 
-void DeliverMessage(Napi::Env env, Napi::Function callback, std::vector<char>* data) {
-  if (env != nullptr && callback != nullptr) {
-    if (data == nullptr) {
-      callback.Call({env.Null()});
-    } else {
-      callback.Call({Napi::Buffer<char>::Copy(env, data->data(), data->size())});
-    }
-  }
-  delete data;
-}
-
 }  // namespace
 
 void LauncherConnection::Init(Napi::Env env, Napi::Object exports) {
@@ -46,7 +33,8 @@ void LauncherConnection::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("LauncherConnection", cls);
 }
 
-LauncherConnection::LauncherConnection(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LauncherConnection>(info) {
+LauncherConnection::LauncherConnection(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<LauncherConnection>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsFunction()) {
     throw Napi::TypeError::New(env, "new LauncherConnection(socketPath: string, onMessage: (msg: Buffer | null) => void)");
@@ -66,52 +54,86 @@ LauncherConnection::LauncherConnection(const Napi::CallbackInfo& info) : Napi::O
   if (setsockopt(socket_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) {
     setsockopt(socket_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   }
-  wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!wake_.valid()) throw SystemError(env, "eventfd", errno);
 
-  on_message_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "nagaya-launcher-reader", 0, 1);
-  reader_ = std::thread([this] { ReadLoop(); });
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
+    throw Napi::Error::New(env, "cannot get the event loop");
+  }
+  poll_ = new uv_poll_t;
+  if (uv_poll_init(loop, poll_, socket_.get()) != 0) {
+    delete poll_;
+    poll_ = nullptr;
+    throw Napi::Error::New(env, "uv_poll_init failed");
+  }
+  poll_->data = this;
+  uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT, OnReadable);
+  on_message_ = Napi::Persistent(info[1].As<Napi::Function>());
+  self_ = Napi::Persistent(info.This().As<Napi::Object>());
 }
 
-LauncherConnection::~LauncherConnection() { Stop(); }
+LauncherConnection::~LauncherConnection() {
+  // Only reached after Stop() (self_ pins the object until then) or at environment teardown.
+  if (poll_ != nullptr) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+}
 
-void LauncherConnection::ReadLoop() {
-  std::vector<char> scratch(1);
+void LauncherConnection::OnReadable(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<LauncherConnection*>(handle->data);
+  if (self == nullptr || self->closed_) return;
+  (void)status;
+  (void)events;
+  self->ReadMessages();
+}
+
+void LauncherConnection::ReadMessages() {
+  Napi::HandleScope scope(env_);
+  char probe;
   for (;;) {
-    pollfd fds[2] = {{socket_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    int ready = ::poll(fds, 2, -1);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0 || stopping_.load() || fds[1].revents != 0) break;
+    if (closed_) return;
     // MSG_PEEK|MSG_TRUNC reports the whole message's length so it can be read in one piece.
-    ssize_t size = ::recv(socket_.get(), scratch.data(), 1, MSG_PEEK | MSG_TRUNC);
+    ssize_t size = ::recv(socket_.get(), &probe, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
     if (size < 0 && errno == EINTR) continue;
-    if (size <= 0) break;
-    auto* data = new std::vector<char>(static_cast<size_t>(size));
-    ssize_t n = ::recv(socket_.get(), data->data(), data->size(), 0);
-    if (n <= 0) {
-      delete data;
-      break;
-    }
-    data->resize(static_cast<size_t>(n));
-    if (on_message_.BlockingCall(data, DeliverMessage) != napi_ok) {
-      delete data;
+    if (size < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (size <= 0) {
+      Stop();
+      Deliver(env_.Null());
       return;
     }
+    Napi::Buffer<char> buf = Napi::Buffer<char>::New(env_, static_cast<size_t>(size));
+    ssize_t n = ::recv(socket_.get(), buf.Data(), buf.Length(), MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) {
+      Stop();
+      Deliver(env_.Null());
+      return;
+    }
+    Deliver(n == size ? buf : Napi::Buffer<char>::Copy(env_, buf.Data(), static_cast<size_t>(n)));
   }
-  if (!stopping_.load()) on_message_.BlockingCall(static_cast<std::vector<char>*>(nullptr), DeliverMessage);
+}
+
+void LauncherConnection::Deliver(Napi::Value message) {
+  if (on_message_.IsEmpty()) return;
+  try {
+    on_message_.MakeCallback(env_.Global(), {message});
+  } catch (const Napi::Error& e) {
+    // Called from the event loop with no JavaScript caller: report like any uncaught exception.
+    napi_fatal_exception(env_, e.Value());
+  }
 }
 
 void LauncherConnection::Stop() {
   if (closed_) return;
   closed_ = true;
-  stopping_.store(true);
-  uint64_t one = 1;
-  ssize_t ignored = ::write(wake_.get(), &one, sizeof one);
-  (void)ignored;
-  if (reader_.joinable()) reader_.join();
-  on_message_.Release();
+  if (poll_ != nullptr) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
   socket_.reset();
-  wake_.reset();
+  self_.Reset();
 }
 
 Napi::Value LauncherConnection::Send(const Napi::CallbackInfo& info) {
@@ -128,15 +150,16 @@ Napi::Value LauncherConnection::Send(const Napi::CallbackInfo& info) {
 
 Napi::Value LauncherConnection::Close(const Napi::CallbackInfo& info) {
   Stop();
+  on_message_.Reset();
   return info.Env().Undefined();
 }
 
 Napi::Value LauncherConnection::Ref(const Napi::CallbackInfo& info) {
-  if (!closed_) on_message_.Ref(info.Env());
+  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
   return info.Env().Undefined();
 }
 
 Napi::Value LauncherConnection::Unref(const Napi::CallbackInfo& info) {
-  if (!closed_) on_message_.Unref(info.Env());
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
   return info.Env().Undefined();
 }

@@ -1,11 +1,9 @@
-// A connection to the launcher daemon: requests go out synchronously, replies and exit events
-// come back on one reader thread per connection (not per container) through a
-// ThreadSafeFunction.
+// A connection to the launcher daemon: requests go out synchronously; replies and exit events
+// are read on Node's own event loop (a uv_poll on the socket), so no thread is needed at all,
+// neither per container nor per connection, and a message reaches JavaScript in one wakeup.
 #pragma once
 #include <napi.h>
-
-#include <atomic>
-#include <thread>
+#include <uv.h>
 
 #include "unique_fd.h"
 
@@ -22,13 +20,15 @@ class LauncherConnection : public Napi::ObjectWrap<LauncherConnection> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
-  void ReadLoop();
+  static void OnReadable(uv_poll_t* handle, int status, int events);
+  void ReadMessages();
+  void Deliver(Napi::Value message);
   void Stop();
 
+  Napi::Env env_;
   UniqueFd socket_;
-  UniqueFd wake_;  // eventfd that tells the reader thread to stop
-  Napi::ThreadSafeFunction on_message_;
-  std::thread reader_;
-  std::atomic<bool> stopping_{false};
+  uv_poll_t* poll_ = nullptr;  // freed in uv_close's callback
+  Napi::FunctionReference on_message_;
+  Napi::ObjectReference self_;  // keeps this object alive while the socket is watched
   bool closed_ = false;
 };
