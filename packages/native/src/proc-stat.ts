@@ -17,7 +17,15 @@ export function readStartTime(pid: number): string | undefined {
   return rest[22 - 3];
 }
 
-/** Tells whether the process pid is alive and is the one that started at startTime. */
+/** Tells whether the process pid is alive (not a zombie) and is the one that started at startTime. */
 export function isSameProcess(pid: number, startTime: string): boolean {
-  return readStartTime(pid) === startTime;
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const state = rest[0];
+  return state !== 'Z' && state !== 'X' && rest[22 - 3] === startTime;
 }

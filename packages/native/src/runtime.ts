@@ -123,6 +123,7 @@ function exitFromMessage(msg: DecodedMessage): ExitStatus {
     exitCode: Number(msg.get('exit_code')),
     signal: Number(msg.get('signal')),
     oomKilled: msg.get('oom') === '1',
+    lost: msg.get('lost') === '1',
   });
 }
 

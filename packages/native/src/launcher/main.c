@@ -7,6 +7,7 @@
  * The invoked process forks the daemon and exits once the socket is listening: 0 ready,
  * 3 another launcher already serves DIR, 1 failure (reason on stderr). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -47,6 +48,7 @@ struct container {
   char *dir;
   struct spawned_container proc;
   int64_t kill_at_ms; /* SIGKILL deadline of a stop in progress; 0 = none */
+  bool orphan;        /* found alive after a launcher restart: not our child, exit status unknowable */
   bool exited;
   struct container *next;
 };
@@ -115,12 +117,15 @@ static struct container *find_container(const char *id) {
 static void finish_container(struct container *k) {
   siginfo_t info;
   memset(&info, 0, sizeof info);
-  if (waitid(P_PIDFD, (id_t)k->proc.pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0) return;
-  int exit_code = info.si_code == CLD_EXITED ? info.si_status : -1;
-  int signal_number = info.si_code == CLD_EXITED ? 0 : info.si_status;
+  int exit_code = -1, signal_number = 0;
+  if (!k->orphan) {
+    if (waitid(P_PIDFD, (id_t)k->proc.pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0) return;
+    exit_code = info.si_code == CLD_EXITED ? info.si_status : -1;
+    signal_number = info.si_code == CLD_EXITED ? 0 : info.si_status;
+  }
   bool oom = cgroups_oom_killed(&k->proc.cgroups);
   cgroups_remove(&k->proc.cgroups);
-  write_exit_file(k->dir, k->id, exit_code, signal_number, oom, false);
+  write_exit_file(k->dir, k->id, exit_code, signal_number, oom, k->orphan);
   close(k->proc.pidfd);
   k->proc.pidfd = -1;
   k->exited = true;
@@ -132,6 +137,7 @@ static void finish_container(struct container *k) {
   reply_addf(&r, "exit_code", "%d", exit_code);
   reply_addf(&r, "signal", "%d", signal_number);
   reply_addf(&r, "oom", "%d", oom ? 1 : 0);
+  reply_addf(&r, "lost", "%d", k->orphan ? 1 : 0);
   broadcast(&r);
   reply_free(&r);
 }
@@ -156,7 +162,7 @@ static void handle_launch(struct client *c, const char *req, const struct messag
   }
   k->id = strdup(spec.id);
   k->dir = strdup(spec.container_dir);
-  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time);
+  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups);
   k->next = containers;
   containers = k;
 
@@ -487,6 +493,51 @@ static int run_loop(int listen_fd, int signal_fd) {
 
 /* ---- start-up --------------------------------------------------------------------------- */
 
+/* After a launcher restart: containers still alive (same pid and start time) are watched again
+ * through a pidfd; they are no longer our children, so how they end is recorded as lost. Those
+ * that died meanwhile get an exit.json saying so. */
+static void recover_containers(const char *state_dir) {
+  char dir_path[4096];
+  snprintf(dir_path, sizeof dir_path, "%s/containers", state_dir);
+  DIR *dir = opendir(dir_path);
+  if (dir == NULL) return;
+  struct dirent *e;
+  while ((e = readdir(dir)) != NULL) {
+    if (e->d_name[0] == '.') continue;
+    char container_dir[4400], exit_path[4500];
+    snprintf(container_dir, sizeof container_dir, "%s/%s", dir_path, e->d_name);
+    snprintf(exit_path, sizeof exit_path, "%s/exit.json", container_dir);
+    if (access(exit_path, F_OK) == 0) continue;
+    pid_t pid;
+    unsigned long long start_time;
+    struct container_cgroups cg;
+    if (read_state_file(container_dir, &pid, &start_time, &cg) < 0) continue;
+    int pidfd = process_start_time(pid) == start_time ? sys_pidfd_open(pid) : -1;
+    if (pidfd >= 0 && process_start_time(pid) != start_time) { /* pid reused between the checks */
+      close(pidfd);
+      pidfd = -1;
+    }
+    if (pidfd < 0) {
+      cgroups_remove(&cg);
+      write_exit_file(container_dir, e->d_name, -1, 0, false, true);
+      continue;
+    }
+    fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+    struct container *k = calloc(1, sizeof *k);
+    if (k == NULL) abort();
+    k->id = strdup(e->d_name);
+    k->dir = strdup(container_dir);
+    k->proc.pid = pid;
+    k->proc.pidfd = pidfd;
+    k->proc.start_time = start_time;
+    k->proc.cgroups = cg;
+    k->orphan = true;
+    k->next = containers;
+    containers = k;
+  }
+  closedir(dir);
+}
+
 static int open_listen_socket(const char *state_dir) {
   if ((size_t)snprintf(socket_path, sizeof socket_path, "%s/launcher.sock", state_dir) >= sizeof socket_path) {
     errno = ENAMETOOLONG;
@@ -568,6 +619,7 @@ static int daemon_main(const char *state_dir, int ready_fd) {
     dup2(log_fd, 1);
     dup2(log_fd, 2);
   }
+  recover_containers(state_dir);
   report_ready(ready_fd, 0, NULL);
   close(ready_fd);
   int rc = run_loop(listen_fd, signal_fd);

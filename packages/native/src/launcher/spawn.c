@@ -32,7 +32,7 @@ static void close_fd(int *fd) {
   *fd = -1;
 }
 
-unsigned long long process_start_time(pid_t pid) {
+static unsigned long long read_start_time(pid_t pid, bool allow_zombie) {
   char path[64], buf[1024];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -44,13 +44,16 @@ unsigned long long process_start_time(pid_t pid) {
   /* comm may contain spaces and parentheses: fields after it start past the last ')'. */
   char *p = strrchr(buf, ')');
   if (p == NULL) return 0;
-  p += 2; /* field 3 */
+  p += 2; /* field 3: state; a zombie is no longer the process we launched */
+  if (!allow_zombie && (*p == 'Z' || *p == 'X')) return 0;
   for (int field = 3; field < 22 && p != NULL; field++) {
     p = strchr(p, ' ');
     if (p != NULL) p++;
   }
   return p == NULL ? 0 : strtoull(p, NULL, 10);
 }
+
+unsigned long long process_start_time(pid_t pid) { return read_start_time(pid, false); }
 
 static int write_whole(const char *path, const char *text) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -224,7 +227,7 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   close_fd(&mount_fd);
   if (await_exec(socks[0], err) < 0) goto fail;
 
-  out->start_time = process_start_time(pid);
+  out->start_time = read_start_time(pid, true); /* our child: may already have exited (/bin/true) */
   close_fd(&socks[0]);
   close_fd(&log_fd);
   close_fd(&null_fd);

@@ -18,7 +18,7 @@ struct spawned_container {
 /* Launches the container described by spec; on failure nothing it created is left behind. */
 int spawn_container(struct launch_spec *spec, struct spawned_container *out, struct step_error *err);
 
-/* Reads a process's start time from /proc/<pid>/stat; 0 when the process is gone. */
+/* Reads a process's start time from /proc/<pid>/stat; 0 when the process is gone or a zombie. */
 unsigned long long process_start_time(pid_t pid);
 
 #endif

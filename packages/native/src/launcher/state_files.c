@@ -4,6 +4,7 @@
 #include "state_files.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -34,12 +35,49 @@ static int write_atomically(const char *dir, const char *name, const char *text)
   return rename(tmp, path);
 }
 
-int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time) {
-  char text[1024];
+int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
+                     const struct container_cgroups *cg) {
+  char text[4096], groups[2048] = "";
+  size_t used = 0;
+  for (int i = 0; i < cg->count; i++)
+    used += (size_t)snprintf(groups + used, sizeof groups - used, "%s\"%s\"", i ? "," : "", cg->dirs[i]);
   snprintf(text, sizeof text,
-           "{\"id\":\"%s\",\"pid\":%d,\"startTime\":\"%llu\",\"launcherPid\":%d,\"startedAt\":%lld}\n", id, pid,
-           start_time, getpid(), (long long)wall_clock_ms());
+           "{\"id\":\"%s\",\"pid\":%d,\"startTime\":\"%llu\",\"launcherPid\":%d,\"startedAt\":%lld,"
+           "\"cgroupV2\":%s,\"cgroups\":[%s]}\n",
+           id, pid, start_time, getpid(), (long long)wall_clock_ms(), cg->v2 ? "true" : "false", groups);
   return write_atomically(container_dir, "state.json", text);
+}
+
+int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
+                    struct container_cgroups *cg) {
+  char path[4200], text[4096];
+  snprintf(path, sizeof path, "%s/state.json", container_dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  const char *p = strstr(text, "\"pid\":");
+  const char *t = strstr(text, "\"startTime\":\"");
+  if (p == NULL || t == NULL) return -1;
+  *pid = (pid_t)strtol(p + 6, NULL, 10);
+  *start_time = strtoull(t + 13, NULL, 10);
+  memset(cg, 0, sizeof *cg);
+  cg->v2 = strstr(text, "\"cgroupV2\":true") != NULL;
+  const char *g = strstr(text, "\"cgroups\":[");
+  if (g != NULL) {
+    g += 11;
+    while (cg->count < CGROUP_SLOTS && (g = strchr(g, '"')) != NULL) {
+      const char *end = strchr(g + 1, '"');
+      if (end == NULL) break;
+      snprintf(cg->dirs[cg->count], sizeof cg->dirs[0], "%.*s", (int)(end - g - 1), g + 1);
+      cg->count++;
+      g = end + 1;
+      if (*g != ',') break;
+    }
+  }
+  return *pid > 0 ? 0 : -1;
 }
 
 int write_exit_file(const char *container_dir, const char *id, int exit_code, int signal_number, bool oom_killed,

@@ -6,8 +6,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Writes state.json: who the container's init is (pid plus start time) and who launched it. */
-int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time);
+#include "cgroups.h"
+
+/* Writes state.json: who the container's init is (pid plus start time), who launched it, and
+ * its cgroups, so a restarted launcher can find them again. */
+int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
+                     const struct container_cgroups *cg);
+
+/* Reads back what write_state_file wrote; -1 if there is no usable state.json. */
+int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
+                    struct container_cgroups *cg);
 
 /* Writes exit.json: how the container's init ended. exit_code < 0 means killed by signal. */
 int write_exit_file(const char *container_dir, const char *id, int exit_code, int signal_number, bool oom_killed,

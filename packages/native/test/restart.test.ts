@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { ContainerRuntime, isSameProcess } from '@nagaya/native';
+
+import { busyboxPlan, openTestRuntime, sleep, slice } from './helpers';
+
+// Host ids for this file: 1_850_000_000 + n * 65536, apart from every other test file's.
+const BASE = 1_850_000_000;
+
+describe('launcher restart', () => {
+  let runtime: ContainerRuntime;
+  let stateDir: string;
+  let cleanup: () => Promise<void>;
+
+  beforeAll(async () => {
+    ({ runtime, stateDir, cleanup } = await openTestRuntime('restart'));
+  });
+  afterAll(async () => cleanup());
+
+  it('a new launcher finds running containers again and records the end of the others as lost', async () => {
+    const keeper = await runtime.launch(busyboxPlan('keeper', ['sleep', '600'], slice(BASE, 0)));
+    await runtime.launch(busyboxPlan('quitter', ['sh', '-c', 'sleep 0.3'], slice(BASE, 1)));
+    const [launcherPid] = readFileSync(join(stateDir, 'launcher.pid'), 'utf8').split(' ').map(Number);
+    runtime.close();
+    process.kill(launcherPid, 'SIGKILL');
+    await sleep(600); // the quitter exits while no launcher watches it
+    expect(isSameProcess(keeper.pid, keeper.startTime)).toBe(true);
+
+    runtime = await ContainerRuntime.open({ stateDir });
+    expect(runtime.status('quitter')).toMatchObject({ state: 'exited', exit: { lost: true, exitCode: null } });
+    const records = await runtime.adopt();
+    expect(records.find((r) => r.id === 'keeper')).toMatchObject({ state: 'running', pid: keeper.pid });
+    const exec = await runtime.exec('keeper', ['hostname']);
+    expect(exec.stdout).toBe('keeper\n');
+    const status = await runtime.stop('keeper', 0);
+    expect(status).toMatchObject({ lost: true });
+    expect(isSameProcess(keeper.pid, keeper.startTime)).toBe(false);
+    expect(runtime.status('keeper').state).toBe('exited');
+  });
+});
