@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -48,3 +48,21 @@ export function cgroupDirOf(pid: number, controller: string): string {
 
 /** Resolves after ms milliseconds. */
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Lists cgroup directories named id left under the nagaya subtrees of a launcher's cgroups. */
+export function leftoverCgroups(launcherPid: number, id: string): string[] {
+  const found: string[] = [];
+  for (const controller of ['memory', 'pids', 'cpu']) {
+    const root = `${cgroupDirOf(launcherPid, controller)}/nagaya`;
+    if (!existsSync(root)) continue;
+    for (const entry of readdirSync(root, { withFileTypes: true })) {
+      if (entry.isDirectory() && existsSync(`${root}/${entry.name}/${id}`)) found.push(`${root}/${entry.name}/${id}`);
+    }
+  }
+  return found;
+}
+
+/** Reads the launcher's pid from a state directory. */
+export function launcherPidOf(stateDir: string): number {
+  return Number(readFileSync(join(stateDir, 'launcher.pid'), 'utf8').split(' ')[0]);
+}

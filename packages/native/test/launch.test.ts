@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { NativeError, type ContainerRuntime } from '@nagaya/native';
 
-import { busyboxImage, busyboxPlan, openTestRuntime, slice } from './helpers';
+import { busyboxImage, busyboxPlan, launcherPidOf, leftoverCgroups, openTestRuntime, slice } from './helpers';
 
 // Host ids for this file: 1_300_000_000 + n * 65536, apart from every other test file's.
 const BASE = 1_300_000_000;
@@ -116,7 +116,7 @@ describe('launching a container', () => {
     expect(err).toBeInstanceOf(NativeError);
     expect(err).toMatchObject({ code: 'ENOENT', step: 'exec', syscall: 'execve' });
     expect(existsSync(join(stateDir, 'containers', 'missing'))).toBe(false);
-    expect(existsSync('/sys/fs/cgroup/pids/nagaya/missing')).toBe(false);
+    expect(leftoverCgroups(launcherPidOf(stateDir), 'missing')).toEqual([]);
     expect(await runtime.running()).toEqual([]);
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
     expect(mounts).not.toContain(stateDir);

@@ -17,7 +17,11 @@ describe('launcher restart', () => {
   beforeAll(async () => {
     ({ runtime, stateDir, cleanup } = await openTestRuntime('restart'));
   });
-  afterAll(async () => cleanup());
+  // cleanup() shuts down the first runtime's launcher; the test replaces both, so stop the new one.
+  afterAll(async () => {
+    await runtime.shutdown().catch(() => runtime.close());
+    await cleanup();
+  });
 
   it('a new launcher finds running containers again and records the end of the others as lost', async () => {
     const keeper = await runtime.launch(busyboxPlan('keeper', ['sleep', '600'], slice(BASE, 0)));

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,8 +69,17 @@ static int own_cgroup_path(const char *controller, char *out, size_t size) {
 
 static int make_dir(const char *path) { return mkdir(path, 0755) < 0 && errno != EEXIST ? -1 : 0; }
 
-int cgroups_init(struct step_error *err) {
+static char launcher_leaf[16];
+
+static void hash_state_dir(const char *state_dir) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (const char *p = state_dir; *p; p++) h = (h ^ (uint8_t)*p) * 16777619u;
+  snprintf(launcher_leaf, sizeof launcher_leaf, "%08x", h);
+}
+
+int cgroups_init(const char *state_dir, struct step_error *err) {
   struct stat st;
+  hash_state_dir(state_dir);
   layout_v2 = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
   char own[400];
   if (layout_v2) {
@@ -87,6 +97,10 @@ int cgroups_init(struct step_error *err) {
     snprintf(subtree_root[0], sizeof subtree_root[0], "%s/nagaya", base);
     if (make_dir(subtree_root[0]) < 0) return step_fail(err, "cgroup-init", "mkdir", errno);
     write_file(subtree_root[0], "cgroup.subtree_control", "+memory +pids +cpu");
+    size_t len = strlen(subtree_root[0]);
+    snprintf(subtree_root[0] + len, sizeof subtree_root[0] - len, "/%s", launcher_leaf);
+    if (make_dir(subtree_root[0]) < 0) return step_fail(err, "cgroup-init", "mkdir", errno);
+    write_file(subtree_root[0], "cgroup.subtree_control", "+memory +pids +cpu");
     return 0;
   }
   for (int i = 0; i < CGROUP_SLOTS; i++) {
@@ -94,9 +108,21 @@ int cgroups_init(struct step_error *err) {
     snprintf(subtree_root[i], sizeof subtree_root[i], "/sys/fs/cgroup/%s%s/nagaya", v1_controllers[i], own);
     char mount_dir[128];
     snprintf(mount_dir, sizeof mount_dir, "/sys/fs/cgroup/%s", v1_controllers[i]);
-    if (stat(mount_dir, &st) == 0) make_dir(subtree_root[i]);
+    if (stat(mount_dir, &st) != 0) {
+      subtree_root[i][0] = '\0';
+      continue;
+    }
+    make_dir(subtree_root[i]);
+    size_t len = strlen(subtree_root[i]);
+    snprintf(subtree_root[i] + len, sizeof subtree_root[i] - len, "/%s", launcher_leaf);
+    make_dir(subtree_root[i]);
   }
   return 0;
+}
+
+void cgroups_shutdown(void) {
+  for (int i = 0; i < CGROUP_SLOTS; i++)
+    if (subtree_root[i][0] != '\0') rmdir(subtree_root[i]);
 }
 
 static void fail_and_remove(struct container_cgroups *cg) { cgroups_remove(cg); }

@@ -16,8 +16,12 @@ struct container_cgroups {
   char dirs[CGROUP_SLOTS][512];
 };
 
-/* Detects the cgroup layout and prepares the nagaya subtree; call once at launcher start. */
-int cgroups_init(struct step_error *err);
+/* Detects the cgroup layout and prepares this launcher's subtree, nagaya/<hash of state_dir>,
+ * so launchers of different state directories never collide on a container id. */
+int cgroups_init(const char *state_dir, struct step_error *err);
+
+/* Removes this launcher's (empty) subtree directories at shutdown. */
+void cgroups_shutdown(void);
 
 /* Creates the container's cgroups and writes the spec's limits; none when the spec has no limit. */
 int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out, struct step_error *err);

@@ -405,13 +405,15 @@ struct slot {
   void *item;
 };
 
+/* Wakes the loop now and then so an idle launcher notices its state directory was deleted. */
+#define IDLE_CHECK_MS 5000
+
 static int next_timeout_ms(void) {
-  int64_t now = monotonic_ms(), nearest = -1;
+  int64_t now = monotonic_ms(), nearest = now + IDLE_CHECK_MS;
   for (struct container *k = containers; k; k = k->next)
-    if (k->kill_at_ms && (nearest < 0 || k->kill_at_ms < nearest)) nearest = k->kill_at_ms;
+    if (k->kill_at_ms && k->kill_at_ms < nearest) nearest = k->kill_at_ms;
   for (struct pending_exec *p = execs; p; p = p->next)
-    if (p->deadline_ms && !p->timed_out && (nearest < 0 || p->deadline_ms < nearest)) nearest = p->deadline_ms;
-  if (nearest < 0) return -1;
+    if (p->deadline_ms && !p->timed_out && p->deadline_ms < nearest) nearest = p->deadline_ms;
   return nearest <= now ? 0 : (int)(nearest - now);
 }
 
@@ -435,6 +437,8 @@ static int run_loop(int listen_fd, int signal_fd) {
   struct slot *slots = malloc(cap * sizeof *slots);
   for (;;) {
     if (shutting_down && containers == NULL && execs == NULL) break;
+    /* Nothing to watch and our socket is gone (state directory removed): nobody can reach us. */
+    if (containers == NULL && execs == NULL && access(socket_path, F_OK) < 0) break;
     size_t n = 0, needed = 2;
     for (struct client *c = clients; c; c = c->next) needed++;
     for (struct container *k = containers; k; k = k->next) needed++;
@@ -588,7 +592,7 @@ static int daemon_main(const char *state_dir, int ready_fd) {
     return 1;
   }
   struct step_error err;
-  if (cgroups_init(&err) < 0) {
+  if (cgroups_init(state_dir, &err) < 0) {
     errno = err.err;
     report_ready(ready_fd, 1, "cgroup init");
     return 1;
@@ -623,6 +627,7 @@ static int daemon_main(const char *state_dir, int ready_fd) {
   report_ready(ready_fd, 0, NULL);
   close(ready_fd);
   int rc = run_loop(listen_fd, signal_fd);
+  cgroups_shutdown();
   unlink(socket_path);
   unlink("launcher.pid");
   return rc;
