@@ -12,6 +12,7 @@ export default defineConfig({
       '@nagaya/allocator': resolve(root, 'packages/allocator/src/index.ts'),
       '@nagaya/native': resolve(root, 'packages/native/src/index.ts'),
       '@nagaya/migrations': resolve(root, 'migrations/src/index.ts'),
+      '@nagaya/server': resolve(root, 'packages/server/src/index.ts'),
     },
   },
   test: {

@@ -261,6 +261,27 @@ export class Allocator {
     return rows[0] ? leaseFromRow(rows[0], rows[0].pool_name) : undefined;
   }
 
+  /** Returns the leases of several owners at once (owners without a lease are absent from the map). */
+  async findMany(owners: readonly string[]): Promise<Map<string, Lease>> {
+    if (owners.length === 0) return new Map();
+    const { rows } = await this.query<LeaseRow & { pool_name: string }>(
+      `SELECT l.owner AS lease_owner, l.pool_id AS lease_pool, l.isolated AS lease_isolated, l.slot AS lease_slot,
+              l.slots AS lease_slots, l.uid_base AS lease_uid_base, l.gid_base AS lease_gid_base, l.size AS lease_size,
+              l.key AS lease_key, l.raw AS lease_raw, l.created_at AS lease_created_at, false AS created,
+              p.name AS pool_name
+         FROM id_lease l JOIN id_pool p ON p.id = l.pool_id WHERE l.owner = ANY ($1)`,
+      [owners],
+    );
+    return new Map(rows.map((r) => [r.lease_owner, leaseFromRow(r, r.pool_name)]));
+  }
+
+  /** Lists every owner holding a lease, with when it got it (for reconcilers looking for orphans). */
+  async owners(): Promise<Array<{ owner: string; pool: string; createdAt: Date }>> {
+    const { rows } = await this.query<{ owner: string; pool: string; created_at: Date }>(
+      'SELECT l.owner, p.name AS pool, l.created_at FROM id_lease l JOIN id_pool p ON p.id = l.pool_id ORDER BY l.created_at');
+    return rows.map((r) => ({ owner: r.owner, pool: r.pool, createdAt: r.created_at }));
+  }
+
   /** Lists who holds which host range (optionally of one pool, optionally with quarantined history). */
   async list(filter: { pool?: string; includeQuarantined?: boolean } = {}): Promise<Allocation[]> {
     const { rows } = await this.query<SliceRow>(

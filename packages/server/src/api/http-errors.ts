@@ -1,0 +1,65 @@
+import { NagayaError, type NagayaErrorCode } from '@nagaya/allocator';
+import { NativeError } from '@nagaya/native';
+import { ZodError } from 'zod';
+
+/** The one table from error code to HTTP status. */
+export const HTTP_STATUS: Record<NagayaErrorCode, number> = {
+  INVALID_INPUT: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+  POOL_EXHAUSTED: 507,
+};
+
+/** Turns anything thrown into a NagayaError: the one mapper every error body goes through. */
+export function toApiError(err: unknown): NagayaError {
+  if (err instanceof NagayaError) return err;
+  if (err instanceof ZodError) {
+    return new NagayaError('INVALID_INPUT', describeZodError(err), {
+      issues: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message, code: i.code })),
+    });
+  }
+  if (err instanceof NativeError) {
+    const code: NagayaErrorCode =
+      err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT' ? 'INVALID_INPUT'
+        : err.code === 'NOT_FOUND' ? 'NOT_FOUND'
+          : err.code === 'LAUNCHER_UNAVAILABLE' ? 'UNAVAILABLE'
+            : 'INTERNAL';
+    return new NagayaError(code, err.message, { native: { code: err.code, step: err.step, syscall: err.syscall } });
+  }
+  const e = err as { type?: string; status?: number; message?: string; code?: string } | undefined;
+  // body-parser's errors carry a type and a status
+  if (e?.type === 'entity.too.large') return new NagayaError('PAYLOAD_TOO_LARGE', 'request body is too large');
+  if (e?.type === 'entity.parse.failed') return new NagayaError('INVALID_INPUT', 'request body is not valid JSON');
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
+    return new NagayaError('INVALID_INPUT', e.message ?? 'unsupported body encoding');
+  }
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new NagayaError('INVALID_INPUT', e.message ?? 'bad request');
+  }
+  if (isConnectionError(err)) return new NagayaError('UNAVAILABLE', `a dependency is unavailable: ${e?.message}`);
+  return new NagayaError('INTERNAL', 'internal error', undefined, { cause: err });
+}
+
+function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN'].includes(e?.code ?? '') ||
+    /Connection is closed|Connection terminated|connect ECONNREFUSED/.test(e?.message ?? '');
+}
+
+function describeZodError(err: ZodError): string {
+  const first = err.issues[0];
+  if (!first) return 'invalid input';
+  const where = first.path.length ? `${first.path.join('.')}: ` : '';
+  const more = err.issues.length > 1 ? ` (and ${err.issues.length - 1} more)` : '';
+  return `${where}${first.message}${more}`;
+}
+
+/** The JSON body of an error response. */
+export function errorBody(err: NagayaError): { error: { code: string; message: string; details?: unknown } } {
+  return { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } };
+}

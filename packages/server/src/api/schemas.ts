@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+/**
+ * Request bodies of the REST API. Every route validates with these, and the OpenAPI document
+ * (api/openapi.ts) is generated from the same objects, so the two cannot drift.
+ */
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const dnsLabel = z.string().regex(DNS_LABEL, 'must be a DNS label: a-z, 0-9 and -, 1 to 63 characters, not starting or ending with -');
+export const imageName = z.string().regex(/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/, 'must be an image name: a-z, 0-9, -, . and _');
+export const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/, 'must be a node name');
+const id32 = z.number().int().min(0).max(4294967294);
+
+export const rawIdmapEntrySchema = z.strictObject({
+  kind: z.enum(['uid', 'gid', 'both']),
+  hostId: id32.min(1, 'host ID 0 (host root) can never be mapped into a container'),
+  nsId: id32,
+  count: z.number().int().min(1).max(4294967294),
+}).meta({ description: 'Maps host IDs [hostId, hostId+count) to [nsId, nsId+count) inside the container (LXD raw.idmap).' });
+
+export const limitsSchema = z.strictObject({
+  memoryBytes: z.number().int().min(4 * 1024 * 1024).max(2 ** 50).optional(),
+  pids: z.number().int().min(1).max(4_194_304).optional(),
+  cpus: z.number().gt(0).max(1024).optional(),
+});
+
+export const idmapRequestSchema = z.strictObject({
+  isolated: z.boolean().optional().meta({ description: 'false: share the pool\'s one non-isolated slice. Default true.' }),
+  size: z.number().int().min(65536).max(1024 * 65536).multipleOf(65536).optional()
+    .meta({ description: 'IDs to map, a multiple of 65536, contiguous on the host.' }),
+  key: z.string().regex(/^[A-Za-z0-9][-A-Za-z0-9_.:/]{0,252}$/, 'must be 1 to 253 characters of A-Z a-z 0-9 - _ . : /').optional()
+    .meta({ description: 'Sticky workload key: the same key gets the same host IDs again, on any node.' }),
+  raw: z.array(rawIdmapEntrySchema).max(340).optional(),
+});
+
+const envSchema = z.record(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, 'environment names are letters, digits and _'),
+  z.string().max(32768).refine((v) => !v.includes('\0'), 'no NUL characters'),
+).refine((env) => Object.keys(env).length <= 256, 'at most 256 variables');
+
+const argv = z.array(z.string().min(1).max(4096).refine((v) => !v.includes('\0'), 'no NUL characters')).min(1).max(256);
+
+export const createContainerSchema = z.strictObject({
+  name: dnsLabel,
+  image: imageName,
+  command: argv.optional().meta({ description: 'argv of the container\'s init; default: a shell that sleeps until stopped.' }),
+  env: envSchema.optional(),
+  limits: limitsSchema.optional(),
+  idmap: idmapRequestSchema.optional(),
+  node: nodeName.optional().meta({ description: 'Node to run on; default the online node with the fewest containers.' }),
+});
+export type CreateContainerInput = z.infer<typeof createContainerSchema>;
+
+export const stopSchema = z.strictObject({
+  timeoutSeconds: z.number().int().min(0).max(3600).optional(),
+});
+
+export const emptySchema = z.strictObject({});
+
+export const execSchema = z.strictObject({
+  command: argv,
+  env: envSchema.optional(),
+  timeoutMs: z.number().int().min(1).max(300_000).optional(),
+});
+
+export const createTokenSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  role: z.enum(['admin', 'operator', 'viewer']),
+});
+
+const hostRange = z.strictObject({
+  start: z.number().int().min(1).max(4294967294),
+  count: z.number().int().min(1).max(4294967294),
+});
+
+export const createPoolSchema = z.strictObject({
+  name: dnsLabel,
+  uid: hostRange,
+  gid: hostRange,
+  sliceSize: z.number().int().min(65536).multipleOf(65536).optional(),
+  quarantineSeconds: z.number().int().min(0).max(365 * 86400).optional(),
+  rawAllowed: z.strictObject({ uid: z.array(hostRange).max(64).optional(), gid: z.array(hostRange).max(64).optional() }).optional(),
+});
+
+export const containerListQuery = z.strictObject({
+  state: z.enum(['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting']).optional(),
+  node: nodeName.optional(),
+});
+
+export const jobListQuery = z.strictObject({
+  container: dnsLabel.optional(),
+  state: z.enum(['waiting', 'active', 'completed', 'failed']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});
+
+export const logsQuery = z.strictObject({
+  tail: z.coerce.number().int().min(1).max(1024 * 1024).optional(),
+});
+
+export const allocationsQuery = z.strictObject({
+  pool: dnsLabel.optional(),
+  history: z.enum(['true', 'false']).optional(),
+});
+
+export const imageImportQuery = z.strictObject({
+  name: imageName,
+});

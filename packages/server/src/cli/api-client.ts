@@ -1,0 +1,63 @@
+/** A small client of the REST API v1, for the CLI and the tests. */
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
+    super(message);
+  }
+}
+
+export class ApiClient {
+  constructor(readonly baseUrl: string, readonly token: string | undefined) {}
+
+  /** Sends a request and returns the parsed JSON body; throws ApiError with the API's code on failure. */
+  async request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl.replace(/\/$/, '')}/api/v1${path}`, {
+        method,
+        headers: {
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (err) {
+      throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = text;
+    }
+    if (!response.ok) {
+      const e = (parsed as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
+      throw new ApiError(response.status, e?.code ?? 'INTERNAL', e?.message ?? `HTTP ${response.status}`, e?.details);
+    }
+    return parsed as T;
+  }
+
+  get<T = unknown>(path: string) {
+    return this.request<T>('GET', path);
+  }
+
+  post<T = unknown>(path: string, body: unknown = {}, headers?: Record<string, string>) {
+    return this.request<T>('POST', path, body, headers);
+  }
+
+  delete<T = unknown>(path: string) {
+    return this.request<T>('DELETE', path);
+  }
+
+  /** Polls a job until it completes or fails. */
+  async waitForJob(id: string, timeoutMs = 60_000): Promise<{ state: string; error: string | null }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.get<{ state: string; error: string | null }>(`/jobs/${encodeURIComponent(id)}`);
+      if (job.state === 'completed' || job.state === 'failed') return job;
+      if (Date.now() > deadline) throw new ApiError(0, 'UNAVAILABLE', `job ${id} did not finish within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/env node
+// The `nagaya` command: `nagaya serve` runs the API and/or a worker; every other command talks
+// to the REST API at NAGAYA_URL with NAGAYA_TOKEN. Human tables by default, --json for scripts.
+import { parseArgs } from 'node:util';
+import { ApiClient, ApiError } from './api-client';
+
+const EXIT = { ok: 0, error: 1, usage: 2, notFound: 3, conflict: 4, unavailable: 5, exhausted: 6, denied: 7 } as const;
+const EXIT_BY_CODE: Record<string, number> = {
+  INVALID_INPUT: EXIT.usage, NOT_FOUND: EXIT.notFound, CONFLICT: EXIT.conflict, UNAVAILABLE: EXIT.unavailable,
+  POOL_EXHAUSTED: EXIT.exhausted, UNAUTHORIZED: EXIT.denied, FORBIDDEN: EXIT.denied, PAYLOAD_TOO_LARGE: EXIT.usage,
+};
+
+const USAGE = `usage: nagaya <command> [options]
+
+  serve [--role all|api|worker]          run the API and/or a worker node (env: see README)
+  launch <name> [--image busybox] [--node N] [--memory BYTES] [--pids N] [--cpus N]
+         [--shared] [--size N] [--key K] [--env K=V]... [--wait] [-- command...]
+  list | info <name> | logs <name> [--tail BYTES]
+  exec <name> [--timeout MS] -- command...
+  start|stop|restart|delete <name> [--timeout SECONDS] [--wait]
+  pools | allocations [--pool P] [--history] | nodes | jobs [--container N] | images
+  tokens | tokens create <name> --role admin|operator|viewer
+
+common: --json (machine output), NAGAYA_URL (default http://127.0.0.1:8080), NAGAYA_TOKEN
+exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 unavailable, 6 pool exhausted, 7 denied`;
+
+function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
+  const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))));
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
+  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n');
+}
+
+function age(iso: string | null | undefined): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`;
+}
+
+interface ContainerJson {
+  name: string; state: string; node: string; pid: number | null; image: string; createdAt: string;
+  idmap: { uid: Array<{ nsId: number; hostId: number; count: number }>; gid: Array<{ nsId: number; hostId: number; count: number }> };
+  error: { code: string; message: string } | null; exitCode: number | null;
+}
+
+function uidRange(c: ContainerJson): string {
+  const base = c.idmap.uid.find((l) => l.nsId === 0) ?? c.idmap.uid[0];
+  return base ? `${base.hostId}-${base.hostId + base.count - 1}` : '-';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const split = argv.indexOf('--');
+  const own = split === -1 ? argv : argv.slice(0, split);
+  const command = split === -1 ? [] : argv.slice(split + 1);
+  const { values, positionals } = parseArgs({
+    args: own,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean' }, wait: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+      role: { type: 'string' }, image: { type: 'string' }, node: { type: 'string' }, memory: { type: 'string' },
+      pids: { type: 'string' }, cpus: { type: 'string' }, shared: { type: 'boolean' }, size: { type: 'string' },
+      key: { type: 'string' }, env: { type: 'string', multiple: true }, timeout: { type: 'string' }, tail: { type: 'string' },
+      pool: { type: 'string' }, history: { type: 'boolean' }, container: { type: 'string' },
+    },
+  });
+  const [verb, ...rest] = positionals;
+  if (!verb || values.help) {
+    console.log(USAGE);
+    return verb ? EXIT.ok : EXIT.usage;
+  }
+  if (verb === 'serve') return serve(values.role);
+
+  const client = new ApiClient(process.env.NAGAYA_URL ?? 'http://127.0.0.1:8080', process.env.NAGAYA_TOKEN);
+  const out = (data: unknown, human: () => string) => console.log(values.json ? JSON.stringify(data, null, 2) : human());
+  const name = () => {
+    if (!rest[0]) throw new ApiError(0, 'INVALID_INPUT', `${verb} needs a container name`);
+    return encodeURIComponent(rest[0]);
+  };
+  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const waitFor = async (job: { id: string }) => {
+    if (!values.wait) return;
+    const done = await client.waitForJob(job.id, 120_000);
+    if (done.state === 'failed') throw new ApiError(0, 'INTERNAL', `job ${job.id} failed: ${done.error}`);
+  };
+
+  switch (verb) {
+    case 'launch': {
+      const limits = { memoryBytes: num(values.memory), pids: num(values.pids), cpus: num(values.cpus) };
+      const env = Object.fromEntries((values.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      const body = {
+        name: rest[0], image: values.image ?? 'busybox',
+        ...(command.length ? { command } : {}),
+        ...(Object.keys(env).length ? { env } : {}),
+        ...(Object.values(limits).some((v) => v !== undefined) ? { limits: JSON.parse(JSON.stringify(limits)) } : {}),
+        ...(values.shared || values.size || values.key ? { idmap: JSON.parse(JSON.stringify({ isolated: values.shared ? false : undefined, size: num(values.size), key: values.key })) } : {}),
+        ...(values.node ? { node: values.node } : {}),
+      };
+      const res = await client.post<{ container: ContainerJson; job: { id: string } }>('/containers', body);
+      await waitFor(res.job);
+      const info = values.wait ? await client.get<ContainerJson>(`/containers/${encodeURIComponent(body.name ?? '')}`) : res.container;
+      out(values.wait ? info : res, () => `${info.name}: ${info.state} on ${info.node} (job ${res.job.id})${info.pid ? `, pid ${info.pid}` : ''}`);
+      return EXIT.ok;
+    }
+    case 'list': {
+      const { containers } = await client.get<{ containers: ContainerJson[] }>('/containers');
+      out(containers, () => table(containers.map((c) => ({ ...c, uids: uidRange(c), age: age(c.createdAt) })), ['name', 'state', 'node', 'pid', 'uids', 'image', 'age']));
+      return EXIT.ok;
+    }
+    case 'info': {
+      const c = await client.get<ContainerJson>(`/containers/${name()}`);
+      out(c, () => [
+        `name:   ${c.name}`, `state:  ${c.state}${c.error ? ` (${c.error.code}: ${c.error.message})` : ''}`,
+        `node:   ${c.node}`, `pid:    ${c.pid ?? '-'}`, `image:  ${c.image}`, `exit:   ${c.exitCode ?? '-'}`,
+        'uid_map:', ...c.idmap.uid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
+        'gid_map:', ...c.idmap.gid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
+      ].join('\n'));
+      return EXIT.ok;
+    }
+    case 'logs': {
+      const res = await client.get<{ log: string }>(`/containers/${name()}/logs${values.tail ? `?tail=${Number(values.tail)}` : ''}`);
+      if (values.json) console.log(JSON.stringify(res));
+      else process.stdout.write(res.log);
+      return EXIT.ok;
+    }
+    case 'exec': {
+      if (command.length === 0) throw new ApiError(0, 'INVALID_INPUT', 'exec needs a command after --');
+      const res = await client.post<{ exitCode: number | null; stdout: string; stderr: string }>(`/containers/${name()}/exec`, {
+        command, ...(values.timeout ? { timeoutMs: Number(values.timeout) } : {}),
+      });
+      if (values.json) {
+        console.log(JSON.stringify(res));
+        return EXIT.ok;
+      }
+      process.stdout.write(res.stdout);
+      process.stderr.write(res.stderr);
+      return res.exitCode ?? 128;
+    }
+    case 'start': case 'stop': case 'restart': case 'delete': {
+      const res = verb === 'delete'
+        ? await client.delete<{ job: { id: string } }>(`/containers/${name()}`)
+        : await client.post<{ job: { id: string } }>(`/containers/${name()}/${verb}`, verb !== 'start' && values.timeout ? { timeoutSeconds: Number(values.timeout) } : {});
+      await waitFor(res.job);
+      out(res, () => `${rest[0]}: ${verb} ${values.wait ? 'done' : 'queued'} (job ${res.job.id})`);
+      return EXIT.ok;
+    }
+    case 'pools': {
+      const { pools } = await client.get<{ pools: Array<{ name: string; source: string; sliceSize: number; slices: Record<string, number>; uid: Array<{ start: number; count: number }> }> }>('/pools');
+      out(pools, () => table(pools.map((p) => ({ name: p.name, uids: p.uid.map((r) => `${r.start}+${r.count}`).join(','), ...p.slices, source: p.source })),
+        ['name', 'uids', 'total', 'active', 'quarantined', 'free', 'outOfPool', 'source']));
+      return EXIT.ok;
+    }
+    case 'allocations': {
+      const q = new URLSearchParams();
+      if (values.pool) q.set('pool', values.pool);
+      if (values.history) q.set('history', 'true');
+      const { allocations } = await client.get<{ allocations: Array<Record<string, unknown> & { uid: { start: number; count: number } | null; gid: { start: number; count: number } | null }> }>(`/allocations${q.size ? `?${q}` : ''}`);
+      out(allocations, () => table(allocations.map((a) => ({
+        ...a, uids: a.uid ? `${a.uid.start}-${a.uid.start + a.uid.count - 1}` : '-', gids: a.gid ? `${a.gid.start}-${a.gid.start + a.gid.count - 1}` : '-',
+      })), ['pool', 'kind', 'state', 'container', 'uids', 'gids', 'key']));
+      return EXIT.ok;
+    }
+    case 'nodes': {
+      const { nodes } = await client.get<{ nodes: Array<Record<string, unknown>> }>('/nodes');
+      out(nodes, () => table(nodes.map((n) => ({ ...n, online: n.online ? 'online' : 'offline', heartbeat: `${Math.round(Number(n.heartbeatAgeMs) / 1000)}s ago` })), ['name', 'online', 'containers', 'heartbeat', 'version']));
+      return EXIT.ok;
+    }
+    case 'jobs': {
+      const { jobs } = await client.get<{ jobs: Array<Record<string, unknown>> }>(`/jobs${values.container ? `?container=${encodeURIComponent(values.container)}` : ''}`);
+      out(jobs, () => table(jobs, ['id', 'kind', 'container', 'node', 'state', 'error']));
+      return EXIT.ok;
+    }
+    case 'images': {
+      const { images } = await client.get<{ images: Array<Record<string, unknown>> }>('/images');
+      out(images, () => table(images, ['name', 'files', 'sizeBytes', 'source', 'createdAt']));
+      return EXIT.ok;
+    }
+    case 'tokens': {
+      if (rest[0] === 'create') {
+        if (!rest[1] || !values.role) throw new ApiError(0, 'INVALID_INPUT', 'tokens create <name> --role admin|operator|viewer');
+        const res = await client.post<{ token: string; name: string; role: string }>('/tokens', { name: rest[1], role: values.role });
+        out(res, () => `${res.name} (${res.role}): ${res.token}\nshown once: store it now`);
+        return EXIT.ok;
+      }
+      const { tokens } = await client.get<{ tokens: Array<Record<string, unknown>> }>('/tokens');
+      out(tokens, () => table(tokens, ['id', 'name', 'role', 'createdAt', 'revokedAt']));
+      return EXIT.ok;
+    }
+    default:
+      console.error(`unknown command ${verb}\n\n${USAGE}`);
+      return EXIT.usage;
+  }
+}
+
+async function serve(role: string | undefined): Promise<number> {
+  // loaded here, not at the top: client commands should not pay for the server's dependencies
+  const { loadConfig } = require('../config') as typeof import('../config');
+  const { startNagaya } = require('../nagaya-server') as typeof import('../nagaya-server');
+  const config = loadConfig(process.env, role ? { role: role as 'all' } : {});
+  const server = await startNagaya(config);
+  if (server.generatedAdminToken) {
+    console.error(`\nAdmin token (shown once, stored hashed): ${server.generatedAdminToken}\n`);
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  return EXIT.ok;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    if (process.argv[2] === 'serve') process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof ApiError) {
+      console.error(`error: ${err.code}: ${err.message}`);
+      process.exitCode = EXIT_BY_CODE[err.code] ?? EXIT.error;
+    } else {
+      console.error(`error: ${(err as Error)?.message ?? err}`);
+      process.exitCode = (err as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? EXIT.usage : EXIT.error;
+    }
+  },
+);

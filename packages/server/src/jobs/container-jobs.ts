@@ -1,0 +1,172 @@
+import { existsSync } from 'node:fs';
+import { UnrecoverableError, type Job } from 'bullmq';
+import { NagayaError, type Allocator } from '@nagaya/allocator';
+import { NativeError, type ContainerRuntime, type ExitStatus } from '@nagaya/native';
+import type { ImageStore } from '../images/image-store';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { ContainerRow, ContainerStore } from '../store/container-store';
+import type { LifecycleJobData } from './job-types';
+
+const DEFAULT_STOP_SECONDS = 10;
+
+export interface ContainerJobDeps {
+  containers: ContainerStore;
+  allocator: Allocator;
+  runtime: ContainerRuntime;
+  images: ImageStore;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/** Errors that no retry can fix: bad input, a full pool, a name or key conflict. */
+function isPermanent(err: unknown): boolean {
+  if (err instanceof UnrecoverableError) return true;
+  if (err instanceof NagayaError) return ['INVALID_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'POOL_EXHAUSTED'].includes(err.code);
+  if (err instanceof NativeError) return err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT';
+  return false;
+}
+
+/** The error as it is stored on the container row and shown by the API. */
+function describe(err: unknown): { code: string; message: string; step?: string; syscall?: string } {
+  if (err instanceof NativeError) return { code: err.code, message: err.message, ...(err.step ? { step: err.step } : {}), ...(err.syscall ? { syscall: err.syscall } : {}) };
+  if (err instanceof NagayaError) return { code: err.code, message: err.message };
+  return { code: 'INTERNAL', message: (err as Error)?.message ?? String(err) };
+}
+
+/**
+ * Runs lifecycle jobs on this node: launch (allocate the slice, find the image, spawn through
+ * packages/native, record pid and state), start, stop, restart and delete. A failed launch gives
+ * back what it took (the slice, the container directory) before it is retried or marked failed.
+ */
+export class ContainerJobs {
+  constructor(private readonly deps: ContainerJobDeps) {}
+
+  /** The BullMQ processor. */
+  async process(job: Job<LifecycleJobData>): Promise<Record<string, unknown>> {
+    const { containers } = this.deps;
+    const c = await containers.findById(job.data.containerId);
+    if (!c) return { skipped: 'the container no longer exists' };
+    switch (job.data.kind) {
+      case 'launch':
+        return this.start(job, c, ['pending', 'starting']);
+      case 'start':
+        return this.start(job, c, ['stopped', 'failed', 'pending', 'starting']);
+      case 'stop':
+        return this.stop(c, job.data.timeoutSeconds);
+      case 'restart': {
+        await this.stop(c, job.data.timeoutSeconds);
+        const fresh = await containers.findById(c.id);
+        if (!fresh) return { skipped: 'the container was deleted' };
+        return this.start(job, fresh, ['stopped', 'failed']);
+      }
+      case 'delete':
+        return this.delete(c, job.data.timeoutSeconds);
+    }
+  }
+
+  private async start(job: Job<LifecycleJobData>, c: ContainerRow, from: ContainerRow['state'][]): Promise<Record<string, unknown>> {
+    const { containers, allocator, runtime, images, log, metrics } = this.deps;
+    if (!(await containers.transition(c.id, from, 'starting', { error: null }))) {
+      return { skipped: `the container is ${c.state}` };
+    }
+    const firstLaunch = job.data.kind === 'launch';
+    let leaseCreated = false;
+    try {
+      const lease = await allocator.allocate({
+        owner: c.id, pool: c.pool, isolated: c.idmap.isolated, size: c.idmap.size, key: c.idmap.key, raw: c.idmap.raw,
+      });
+      leaseCreated = lease.created;
+      await job.updateProgress(30);
+      const image = await images.path(c.image);
+      await job.updateProgress(50);
+      const launched = await runtime.launch({
+        id: c.id, image, argv: c.command, env: c.env, hostname: c.name,
+        uidMap: lease.maps.uid, gidMap: lease.maps.gid, limits: c.limits,
+      });
+      await job.updateProgress(90);
+      const running = await containers.transition(c.id, ['starting'], 'running', {
+        pid: launched.pid, startTime: launched.startTime, startedAt: new Date(), exitCode: null, exitSignal: null,
+        finishedAt: null, error: null,
+      });
+      if (!running) {
+        const now = await containers.findById(c.id);
+        // A container that exits at once (`true`) may be recorded stopped before we get here.
+        if (!now) {
+          await runtime.stop(c.id, 0).catch(() => undefined);
+          return { skipped: 'the container was deleted while starting' };
+        }
+      }
+      if (firstLaunch) metrics.launchSeconds.observe((Date.now() - c.createdAt.getTime()) / 1000);
+      log.info('container running', { container: c.name, id: c.id, pid: launched.pid, uidBase: lease.uidBase });
+      return { pid: launched.pid, uidBase: lease.uidBase };
+    } catch (err) {
+      const permanent = isPermanent(err);
+      const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      await this.undoStart(c, firstLaunch || leaseCreated);
+      await containers.transition(c.id, ['starting'], final ? 'failed' : 'pending', { error: describe(err), pid: null });
+      metrics.jobFailures.inc({ kind: job.data.kind, final: String(final) });
+      log.warn('container start failed', { container: c.name, id: c.id, error: describe(err), final });
+      if (permanent) throw new UnrecoverableError(describe(err).message);
+      throw err;
+    }
+  }
+
+  /** Gives back what a failed start took: the container's directory and, when it was new, its slice. */
+  private async undoStart(c: ContainerRow, releaseLease: boolean): Promise<void> {
+    const { runtime, allocator, log } = this.deps;
+    try {
+      const record = runtime.status(c.id);
+      if (record.state === 'running') await runtime.stop(c.id, 0);
+      if (releaseLease && existsSync(record.dir)) runtime.remove(c.id);
+    } catch (err) {
+      log.warn('cleanup after a failed start', { id: c.id, error: describe(err) });
+    }
+    if (releaseLease) await allocator.release(c.id).catch((err: unknown) => log.warn('release after a failed start', { id: c.id, error: describe(err) }));
+  }
+
+  private async stop(c: ContainerRow, timeoutSeconds = DEFAULT_STOP_SECONDS): Promise<Record<string, unknown>> {
+    const { containers, runtime } = this.deps;
+    if (!['running', 'starting', 'stopping'].includes(c.state)) return { skipped: `the container is ${c.state}` };
+    await containers.transition(c.id, ['running', 'starting'], 'stopping');
+    let status: ExitStatus | undefined;
+    if (runtime.status(c.id).state === 'running') status = await runtime.stop(c.id, timeoutSeconds * 1000);
+    else status = runtime.status(c.id).exit;
+    await containers.transition(c.id, ['stopping', 'running', 'starting'], 'stopped', {
+      pid: null, exitCode: status?.exitCode ?? null, exitSignal: status?.signal ?? null, finishedAt: new Date(), error: null,
+    });
+    return { exitCode: status?.exitCode ?? null, signal: status?.signal ?? null };
+  }
+
+  private async delete(c: ContainerRow, timeoutSeconds = DEFAULT_STOP_SECONDS): Promise<Record<string, unknown>> {
+    const { containers, runtime, allocator, log } = this.deps;
+    await containers.transition(c.id, [], 'deleting');
+    const record = runtime.status(c.id);
+    if (record.state === 'running') await runtime.stop(c.id, timeoutSeconds * 1000);
+    if (existsSync(record.dir)) runtime.remove(c.id);
+    // the slice is freed only once the storage its IDs own is gone
+    await allocator.release(c.id);
+    await containers.delete(c.id);
+    log.info('container deleted', { container: c.name, id: c.id });
+    return { deleted: true };
+  }
+
+  /** Records how a container's init ended (called for every exit the launcher reports). */
+  async applyExit(id: string, status: ExitStatus): Promise<void> {
+    const { containers, log } = this.deps;
+    const c = await containers.findById(id);
+    if (!c || c.state === 'deleting') return;
+    const requested = c.state === 'stopping';
+    const crashed = !requested && (status.oomKilled || status.lost || status.signal !== null || (status.exitCode ?? 0) !== 0);
+    const error = !crashed ? null
+      : status.oomKilled ? { code: 'OOM_KILLED', message: 'the container exceeded its memory limit and was killed' }
+        : status.lost ? { code: 'LOST', message: 'the container ended while nobody watched; its exit code is unknown' }
+          : status.signal ? { code: 'KILLED', message: `the container was killed by ${status.signal}` }
+            : { code: 'EXITED', message: `the container exited with code ${status.exitCode}` };
+    const updated = await containers.transition(id, ['running', 'starting', 'stopping'], crashed ? 'failed' : 'stopped', {
+      pid: null, exitCode: status.exitCode, exitSignal: status.signal, error,
+      finishedAt: status.finishedAt ? new Date(status.finishedAt) : new Date(),
+    });
+    if (updated) log.info('container exited', { container: c.name, id, exitCode: status.exitCode, signal: status.signal, state: updated.state });
+  }
+}

@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { NagayaError } from '@nagaya/allocator';
+import type { Db } from '../store/db';
+import type { JobState, JobView, LifecycleJobData, LifecycleKind, RpcJobData } from './job-types';
+
+/** BullMQ queue names: one lifecycle queue and one rpc queue per node. */
+export const lifecycleQueueName = (node: string) => `node-${node}`;
+export const rpcQueueName = (node: string) => `rpc-${node}`;
+
+const LIFECYCLE_ATTEMPTS = 3;
+
+/**
+ * Where the API puts jobs for nodes: one lifecycle queue per node (launch, start, stop,
+ * restart, delete) and one rpc queue per node (exec, logs) so a quick exec never waits behind
+ * a slow launch. Every lifecycle job is also recorded in Postgres (job table) so it can be found
+ * by id whatever node runs it.
+ */
+export class JobQueues {
+  private readonly queues = new Map<string, Queue>();
+  private readonly events = new Map<string, { events: QueueEvents; connection: Redis }>();
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly prefix: string,
+    private readonly db: Db,
+  ) {}
+
+  queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      q.on('error', () => undefined); // a Redis outage surfaces as a failed call, not a crash
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  /**
+   * Enqueues a lifecycle job on a node. A launch uses the container id as job id, so a repeated
+   * create never makes a second job; `retryOf` makes a fresh id for a re-enqueue by the reconciler.
+   */
+  async enqueue(node: string, data: LifecycleJobData, options: { fresh?: boolean } = {}): Promise<string> {
+    const id = data.kind === 'launch' && !options.fresh
+      ? data.containerId
+      : `${data.containerId}-${data.kind}-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+    const queue = lifecycleQueueName(node);
+    await this.db.query(
+      `INSERT INTO job (id, queue, kind, container_id, container) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+      [id, queue, data.kind, data.containerId, data.containerName]);
+    await this.queue(queue).add(data.kind, data, {
+      jobId: id,
+      attempts: data.kind === 'launch' || data.kind === 'start' ? LIFECYCLE_ATTEMPTS : 2,
+      backoff: { type: 'exponential', delay: 500 },
+      removeOnComplete: { age: 7 * 86400, count: 20_000 },
+      removeOnFail: { age: 30 * 86400, count: 20_000 },
+    });
+    return id;
+  }
+
+  /** Sends an rpc job (exec, logs) to a node and waits for its answer. */
+  async call<R>(node: string, data: RpcJobData, timeoutMs: number): Promise<R> {
+    const name = rpcQueueName(node);
+    const events = await this.queueEvents(name);
+    const job = await this.queue(name).add(data.kind, data, {
+      attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 },
+    });
+    try {
+      return (await job.waitUntilFinished(events, timeoutMs)) as R;
+    } catch (err) {
+      const message = (err as Error).message ?? String(err);
+      if (/timed out/i.test(message)) {
+        throw new NagayaError('UNAVAILABLE', `node ${node} did not answer within ${timeoutMs} ms`);
+      }
+      throw decodeRpcError(message);
+    }
+  }
+
+  private async queueEvents(name: string): Promise<QueueEvents> {
+    let entry = this.events.get(name);
+    if (!entry) {
+      // QueueEvents blocks on its connection, so it gets one of its own (closed in close()).
+      const connection = this.connection.duplicate({ maxRetriesPerRequest: null, enableOfflineQueue: true });
+      connection.on('error', () => undefined);
+      entry = { events: new QueueEvents(name, { connection, prefix: this.prefix }), connection };
+      entry.events.on('error', () => undefined);
+      this.events.set(name, entry);
+      await entry.events.waitUntilReady();
+    }
+    return entry.events;
+  }
+
+  /** Returns a lifecycle job by id; NOT_FOUND if no such job was ever made. */
+  async get(id: string): Promise<JobView> {
+    const { rows } = await this.db.query<JobRow>('SELECT * FROM job WHERE id = $1', [id]);
+    if (!rows[0]) throw new NagayaError('NOT_FOUND', `no job ${id}`);
+    return this.view(rows[0]);
+  }
+
+  /** Lists recent lifecycle jobs, newest first, optionally of one container or in one state. */
+  async list(filter: { containerId?: string; state?: JobState; limit?: number } = {}): Promise<JobView[]> {
+    const limit = Math.min(filter.limit ?? 100, 500);
+    const { rows } = await this.db.query<JobRow>(
+      `SELECT * FROM job WHERE ($1::uuid IS NULL OR container_id = $1) ORDER BY created_at DESC LIMIT $2`,
+      [filter.containerId ?? null, filter.state ? limit * 5 : limit]);
+    const views = await Promise.all(rows.map((r) => this.view(r)));
+    return (filter.state ? views.filter((v) => v.state === filter.state) : views).slice(0, limit);
+  }
+
+  /** Puts a failed job back in its queue. */
+  async retry(id: string): Promise<JobView> {
+    const { rows } = await this.db.query<JobRow>('SELECT * FROM job WHERE id = $1', [id]);
+    const row = rows[0];
+    if (!row) throw new NagayaError('NOT_FOUND', `no job ${id}`);
+    const job = await this.queue(row.queue).getJob(id);
+    if (!job) throw new NagayaError('CONFLICT', `job ${id} is no longer in its queue`);
+    if ((await job.getState()) !== 'failed') throw new NagayaError('CONFLICT', `job ${id} has not failed`);
+    await job.retry('failed');
+    return this.view(row);
+  }
+
+  /** Finds the BullMQ job behind a job row (undefined when Redis no longer has it). */
+  async bullJob(id: string): Promise<Job | undefined> {
+    const { rows } = await this.db.query<JobRow>('SELECT * FROM job WHERE id = $1', [id]);
+    if (!rows[0]) return undefined;
+    return (await this.queue(rows[0].queue).getJob(id)) ?? undefined;
+  }
+
+  /** Latest lifecycle job of a container. */
+  async latestFor(containerId: string): Promise<JobView | undefined> {
+    return (await this.list({ containerId, limit: 1 }))[0];
+  }
+
+  /** Waiting + active + delayed jobs per queue, for the queue depth metric. */
+  async depths(nodes: string[]): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const node of nodes) {
+      const counts = await this.queue(lifecycleQueueName(node)).getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+      out[node] = Object.values(counts).reduce((a, b) => a + b, 0);
+    }
+    return out;
+  }
+
+  private async view(row: JobRow): Promise<JobView> {
+    const job = await this.queue(row.queue).getJob(row.id);
+    const raw = job ? await job.getState() : 'unknown';
+    const state: JobState = raw === 'completed' ? 'completed' : raw === 'failed' ? 'failed' : raw === 'active' ? 'active'
+      : raw === 'unknown' ? 'failed' : 'waiting';
+    return {
+      id: row.id,
+      kind: row.kind,
+      container: row.container,
+      node: row.queue.replace(/^node-/, ''),
+      state,
+      progress: typeof job?.progress === 'number' ? job.progress : state === 'completed' ? 100 : 0,
+      error: job?.failedReason || (job ? null : 'the job is no longer in its queue (Redis lost it); the reconciler re-enqueues its work'),
+      attempts: job?.attemptsMade ?? 0,
+      createdAt: new Date(job?.timestamp ?? row.created_at).toISOString(),
+      finishedAt: job?.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.events.values()].map(async (e) => {
+      await e.events.close().catch(() => undefined);
+      await e.connection.quit().catch(() => undefined);
+    }));
+    await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
+  }
+}
+
+interface JobRow {
+  id: string;
+  queue: string;
+  kind: LifecycleKind;
+  container_id: string;
+  container: string;
+  created_at: Date;
+}
+
+/** Rpc failures travel as "CODE: message" in BullMQ's failedReason; this turns them back into errors. */
+export function encodeRpcError(err: NagayaError): string {
+  return `${err.code}: ${err.message}`;
+}
+
+function decodeRpcError(reason: string): NagayaError {
+  const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
+  const codes = ['INVALID_INPUT', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE', 'FORBIDDEN', 'INTERNAL'];
+  if (m && codes.includes(m[1]!)) return new NagayaError(m[1] as 'INTERNAL', m[2]!);
+  return new NagayaError('INTERNAL', reason);
+}

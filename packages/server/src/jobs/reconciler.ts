@@ -1,0 +1,120 @@
+import type { Allocator } from '@nagaya/allocator';
+import type { ContainerRecord, ContainerRuntime } from '@nagaya/native';
+import type { Logger } from '../observability/logger';
+import type { ContainerRow, ContainerStore } from '../store/container-store';
+import type { ContainerJobs } from './container-jobs';
+import type { JobQueues } from './job-queues';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface ReconcilerDeps {
+  nodeName: string;
+  containers: ContainerStore;
+  allocator: Allocator;
+  runtime: ContainerRuntime;
+  queues: JobQueues;
+  jobs: ContainerJobs;
+  log: Logger;
+  /** A row younger than this may still be on its way into a queue: leave it alone. */
+  graceMs?: number;
+  /** A lease without a container row older than this is an orphan (its launch died half-way). */
+  orphanLeaseAgeMs?: number;
+}
+
+export interface ReconcileReport {
+  exited: number;
+  lost: number;
+  adopted: number;
+  requeued: number;
+  strays: number;
+  orphanLeases: number;
+}
+
+/**
+ * Makes the rows of this node agree with what really runs, at start and periodically:
+ * a row running whose process is gone becomes stopped or failed with its exit code; a process
+ * with no row is stopped and cleaned; a pending, starting or deleting row with no live job gets
+ * its job again; a slice whose owner is gone is released.
+ */
+export class Reconciler {
+  private readonly graceMs: number;
+  private readonly orphanLeaseAgeMs: number;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.graceMs = deps.graceMs ?? 15_000;
+    this.orphanLeaseAgeMs = deps.orphanLeaseAgeMs ?? 120_000;
+  }
+
+  async run(): Promise<ReconcileReport> {
+    const { runtime, containers, nodeName } = this.deps;
+    const report: ReconcileReport = { exited: 0, lost: 0, adopted: 0, requeued: 0, strays: 0, orphanLeases: 0 };
+    const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
+    const rows = await containers.list({ node: nodeName });
+    for (const row of rows) await this.reconcileRow(row, records.get(row.id), report);
+    const known = new Set(rows.map((r) => r.id));
+    for (const record of records.values()) {
+      if (known.has(record.id)) continue;
+      if (UUID.test(record.id) && (await containers.findById(record.id))) continue; // moved rows are another node's
+      await this.removeStray(record);
+      report.strays++;
+    }
+    report.orphanLeases = await this.releaseOrphanLeases();
+    if (Object.values(report).some((n) => n > 0)) this.deps.log.info('reconciled', { ...report });
+    return report;
+  }
+
+  private async reconcileRow(row: ContainerRow, record: ContainerRecord | undefined, report: ReconcileReport): Promise<void> {
+    const { jobs, containers, queues, nodeName } = this.deps;
+    const young = Date.now() - row.updatedAt.getTime() < this.graceMs;
+    if (row.state === 'running' || row.state === 'stopping') {
+      if (record?.state === 'running') return;
+      if (record?.exit) {
+        await jobs.applyExit(row.id, record.exit);
+        report.exited++;
+      } else if (!young) {
+        await jobs.applyExit(row.id, { exitCode: null, signal: null, oomKilled: false, lost: true });
+        report.lost++;
+      }
+      return;
+    }
+    if (row.state !== 'pending' && row.state !== 'starting' && row.state !== 'deleting') return;
+    const latest = await queues.latestFor(row.id);
+    if (latest && (latest.state === 'waiting' || latest.state === 'active')) return;
+    if (young) return;
+    if (row.state !== 'deleting' && record?.state === 'running') {
+      // the worker died between spawning and recording it: the container is fine, adopt it
+      await containers.transition(row.id, ['pending', 'starting'], 'running', {
+        pid: record.pid ?? null, startTime: record.startTime ?? null, startedAt: new Date(record.startedAt ?? Date.now()), error: null,
+      });
+      report.adopted++;
+      return;
+    }
+    if (row.state === 'starting') await containers.transition(row.id, ['starting'], 'pending');
+    const kind = row.state === 'deleting' ? 'delete' : row.startedAt ? 'start' : 'launch';
+    await queues.enqueue(nodeName, { kind, containerId: row.id, containerName: row.name }, { fresh: true });
+    report.requeued++;
+  }
+
+  private async removeStray(record: ContainerRecord): Promise<void> {
+    const { runtime, log } = this.deps;
+    try {
+      if (record.state === 'running') await runtime.stop(record.id, 2000);
+      runtime.remove(record.id);
+      log.warn('removed a container with no row', { id: record.id });
+    } catch (err) {
+      log.warn('could not remove a stray container', { id: record.id, error: err as Error });
+    }
+  }
+
+  private async releaseOrphanLeases(): Promise<number> {
+    const { allocator, containers } = this.deps;
+    let released = 0;
+    for (const lease of await allocator.owners()) {
+      if (Date.now() - lease.createdAt.getTime() < this.orphanLeaseAgeMs) continue;
+      if (UUID.test(lease.owner) && (await containers.findById(lease.owner))) continue;
+      if (!UUID.test(lease.owner)) continue; // not a container's lease (held through the allocator directly)
+      if (await allocator.release(lease.owner)) released++;
+    }
+    return released;
+  }
+}

@@ -1,0 +1,60 @@
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Job } from 'bullmq';
+import { NagayaError } from '@nagaya/allocator';
+import { NativeError, type ContainerRuntime, type ExecResult } from '@nagaya/native';
+import { toApiError } from '../api/http-errors';
+import { encodeRpcError } from './job-queues';
+import type { RpcJobData } from './job-types';
+
+const OUTPUT_LIMIT = 1024 * 1024;
+
+/** Answers exec and logs requests for containers on this node. */
+export class RpcJobs {
+  constructor(private readonly runtime: ContainerRuntime) {}
+
+  /** The BullMQ processor: failures travel as "CODE: message" and become the same error at the API. */
+  async process(job: Job<RpcJobData>): Promise<unknown> {
+    try {
+      return job.data.kind === 'exec' ? await this.exec(job.data) : await this.logs(job.data.containerId, job.data.tailBytes);
+    } catch (err) {
+      throw new Error(encodeRpcError(toApiError(err)));
+    }
+  }
+
+  private async exec(data: Extract<RpcJobData, { kind: 'exec' }>): Promise<ExecResult> {
+    if (this.runtime.status(data.containerId).state !== 'running') {
+      throw new NagayaError('CONFLICT', 'the container is not running');
+    }
+    try {
+      return await this.runtime.exec(data.containerId, data.command, {
+        env: data.env, timeoutMs: data.timeoutMs ?? 30_000, outputLimit: OUTPUT_LIMIT,
+      });
+    } catch (err) {
+      if (err instanceof NativeError && err.step === 'exec') {
+        throw new NagayaError('INVALID_INPUT', `cannot run ${JSON.stringify(data.command[0])} in the container: ${err.message}`);
+      }
+      throw err;
+    }
+  }
+
+  /** Returns the last `tailBytes` of the container's console log. */
+  private async logs(id: string, tailBytes: number): Promise<{ log: string; truncated: boolean }> {
+    const path = join(this.runtime.status(id).dir, 'console.log');
+    let file;
+    try {
+      file = await open(path, 'r');
+    } catch {
+      return { log: '', truncated: false };
+    }
+    try {
+      const { size } = await file.stat();
+      const length = Math.min(size, tailBytes);
+      const buf = Buffer.alloc(length);
+      await file.read(buf, 0, length, size - length);
+      return { log: buf.toString('utf8'), truncated: size > length };
+    } finally {
+      await file.close();
+    }
+  }
+}

@@ -1,0 +1,114 @@
+import { join } from 'node:path';
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Allocator } from '@nagaya/allocator';
+import { ContainerRuntime, type ExitStatus } from '@nagaya/native';
+import type { ServerConfig } from '../config';
+import type { ImageStore } from '../images/image-store';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { ContainerStore } from '../store/container-store';
+import type { NodeStore } from '../store/node-store';
+import { ContainerJobs } from './container-jobs';
+import type { JobQueues } from './job-queues';
+import { lifecycleQueueName, rpcQueueName } from './job-queues';
+import type { LifecycleJobData, RpcJobData } from './job-types';
+import { Reconciler } from './reconciler';
+import { RpcJobs } from './rpc-jobs';
+
+export interface WorkerNodeDeps {
+  config: ServerConfig;
+  connection: Redis;
+  containers: ContainerStore;
+  nodes: NodeStore;
+  allocator: Allocator;
+  images: ImageStore;
+  queues: JobQueues;
+  metrics: Metrics;
+  log: Logger;
+  version: string;
+}
+
+/**
+ * One worker node: its launcher (through packages/native), the BullMQ workers of its queues,
+ * the exit watcher, the reconciler and the heartbeat. Closing it leaves containers running; the
+ * next WorkerNode on the same data directory and node name adopts them.
+ */
+export class WorkerNode {
+  readonly runtime: ContainerRuntime;
+  readonly jobs: ContainerJobs;
+  readonly reconciler: Reconciler;
+  private workers: Worker[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private reconciling: Promise<unknown> | undefined;
+
+  private constructor(private readonly deps: WorkerNodeDeps, runtime: ContainerRuntime) {
+    this.runtime = runtime;
+    const { containers, allocator, images, log, metrics, queues, config } = deps;
+    this.jobs = new ContainerJobs({ containers, allocator, runtime, images, log, metrics });
+    this.reconciler = new Reconciler({ nodeName: config.nodeName, containers, allocator, runtime, queues, jobs: this.jobs, log });
+  }
+
+  /** The directory of this node's launcher and containers. */
+  static stateDir(config: ServerConfig): string {
+    return join(config.dataDir, 'runtime', config.nodeName);
+  }
+
+  /** Starts the node: heartbeat, launcher, reconcile once, then take jobs. */
+  static async start(deps: WorkerNodeDeps): Promise<WorkerNode> {
+    const { config, nodes, log } = deps;
+    await nodes.heartbeat(config.nodeName, { dataDir: config.dataDir, concurrency: config.workerConcurrency }, deps.version, true);
+    const runtime = await ContainerRuntime.open({ stateDir: WorkerNode.stateDir(config) });
+    const node = new WorkerNode(deps, runtime);
+    runtime.on('exit', (id: string, status: ExitStatus) => {
+      node.jobs.applyExit(id, status).catch((err: unknown) => log.warn('recording an exit failed', { id, error: err as Error }));
+    });
+    await node.reconcile();
+    node.startWorkers();
+    node.timers.push(setInterval(() => {
+      nodes.heartbeat(config.nodeName, { dataDir: config.dataDir, concurrency: config.workerConcurrency }, deps.version)
+        .catch((err: unknown) => log.warn('heartbeat failed', { error: err as Error }));
+    }, config.heartbeatMs));
+    node.timers.push(setInterval(() => void node.reconcile(), config.reconcileMs));
+    for (const t of node.timers) t.unref();
+    log.info('worker node started', { node: config.nodeName, stateDir: WorkerNode.stateDir(config) });
+    return node;
+  }
+
+  /** Runs the reconciler (never two at once). */
+  async reconcile(): Promise<void> {
+    if (!this.reconciling) {
+      this.reconciling = this.reconciler.run()
+        .catch((err: unknown) => this.deps.log.warn('reconcile failed', { error: err as Error }))
+        .finally(() => (this.reconciling = undefined));
+    }
+    await this.reconciling;
+  }
+
+  private startWorkers(): void {
+    const { config, connection, log } = this.deps;
+    const rpc = new RpcJobs(this.runtime);
+    const lifecycle = new Worker<LifecycleJobData>(
+      lifecycleQueueName(config.nodeName),
+      (job: Job<LifecycleJobData>) => this.jobs.process(job),
+      { connection, prefix: config.queuePrefix, concurrency: config.workerConcurrency },
+    );
+    const rpcWorker = new Worker<RpcJobData>(
+      rpcQueueName(config.nodeName),
+      (job: Job<RpcJobData>) => rpc.process(job),
+      { connection, prefix: config.queuePrefix, concurrency: Math.max(4, config.workerConcurrency) },
+    );
+    for (const w of [lifecycle, rpcWorker]) {
+      w.on('error', (err) => log.warn('queue worker error', { error: err }));
+      this.workers.push(w);
+    }
+  }
+
+  /** Stops taking jobs and disconnects from the launcher; the containers keep running. */
+  async close(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
+    await this.reconciling;
+    this.runtime.close();
+  }
+}

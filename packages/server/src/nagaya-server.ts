@@ -1,0 +1,125 @@
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { Allocator, ensureSystemPool } from '@nagaya/allocator';
+import { runMigrations } from '@nagaya/migrations';
+import { createApp } from './api/app';
+import type { ServerConfig } from './config';
+import { serveDashboard } from './dashboard/serve-dashboard';
+import { ImageStore } from './images/image-store';
+import { JobQueues } from './jobs/job-queues';
+import { WorkerNode } from './jobs/worker-node';
+import { createLogger, type Logger } from './observability/logger';
+import { Metrics } from './observability/metrics';
+import { ContainerService } from './services/container-service';
+import { AuditStore } from './store/audit-store';
+import { ContainerStore } from './store/container-store';
+import { Db } from './store/db';
+import { IdempotencyStore } from './store/idempotency-store';
+import { NodeStore } from './store/node-store';
+import { TokenStore } from './store/token-store';
+
+export const VERSION = '0.1.0';
+
+/** A running nagaya process: the API, a worker node, or both. */
+export interface NagayaServer {
+  config: ServerConfig;
+  url: string | undefined;
+  worker: WorkerNode | undefined;
+  db: Db;
+  allocator: Allocator;
+  /** Set when no admin token existed and none was configured: shown once, stored hashed. */
+  generatedAdminToken: string | undefined;
+  close(): Promise<void>;
+}
+
+/** Starts nagaya as `config.role` says: migrate, make the default pool and image, then serve. */
+export async function startNagaya(config: ServerConfig, log: Logger = createLogger({ node: config.nodeName, role: config.role })): Promise<NagayaServer> {
+  await runMigrations(config.databaseUrl);
+  const db = new Db(config.databaseUrl, 20);
+  const allocator = new Allocator(db.pool, { warn: (m) => log.warn(m) });
+  const containers = new ContainerStore(db);
+  const nodes = new NodeStore(db, config.nodeOfflineMs);
+  const tokens = new TokenStore(db);
+  const audit = new AuditStore(db);
+  const idempotency = new IdempotencyStore(db);
+  const images = new ImageStore(config.dataDir);
+  const metrics = new Metrics();
+
+  // The API must fail fast while Redis is down (503), so its connection queues nothing offline;
+  // BullMQ workers need the opposite (block and retry forever).
+  const producer = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+  producer.on('error', () => undefined);
+  await producer.connect();
+  const queues = new JobQueues(producer, config.queuePrefix, db);
+
+  const { pool } = await ensureSystemPool(allocator, { name: config.pool, user: config.subidUser, warn: (m) => log.warn(m) });
+  log.info('id pool ready', { pool: pool.name, source: pool.source });
+
+  let worker: WorkerNode | undefined;
+  let workerConnection: Redis | undefined;
+  if (config.role !== 'api') {
+    await images.ensureBusybox();
+    workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+    workerConnection.on('error', () => undefined);
+    worker = await WorkerNode.start({
+      config, connection: workerConnection, containers, nodes, allocator, images, queues, metrics, log, version: VERSION,
+    });
+  }
+
+  let generatedAdminToken: string | undefined;
+  if (config.adminToken) {
+    await tokens.ensure('admin', 'admin', config.adminToken);
+  } else if (!(await tokens.hasAdmin())) {
+    generatedAdminToken = (await tokens.create('admin', 'admin')).token;
+    log.warn('no admin token was configured: one was generated and is shown only now', { adminToken: generatedAdminToken });
+  }
+
+  let server: Server | undefined;
+  let url: string | undefined;
+  if (config.role !== 'worker') {
+    metrics.setSources({
+      containersByState: () => containers.countByState(),
+      slicesByPoolAndState: async () => {
+        const out: Array<{ pool: string; state: string; count: number }> = [];
+        for (const p of await allocator.listPools()) {
+          const s = await allocator.stats(p.name);
+          for (const state of ['active', 'shared', 'keyed', 'quarantined', 'free', 'outOfPool'] as const) out.push({ pool: p.name, state, count: s[state] });
+        }
+        return out;
+      },
+      queueDepthByNode: async () => queues.depths((await nodes.list()).map((n) => n.name)),
+    });
+    const containerService = new ContainerService({ containers, nodes, allocator, images, queues, audit, pool: config.pool });
+    const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
+    const app = createApp({
+      db, redis: producer, metrics, log, containerService, idempotency, tokens, audit, allocator, queues, nodes, images,
+      containers, bodyLimitBytes: config.bodyLimitBytes, imageUploadLimitBytes: config.imageUploadLimitBytes, version: VERSION,
+      ...(existsSync(dashboardDir) ? { dashboard: serveDashboard(dashboardDir) } : {}),
+    });
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(config.port, config.host, () => resolve(s));
+      s.on('error', reject);
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+    log.info('api listening', { url });
+  }
+
+  return {
+    config, url, worker, db, allocator, generatedAdminToken,
+    async close() {
+      if (server) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server!.close(() => resolve()));
+      }
+      await worker?.close();
+      await queues.close();
+      await workerConnection?.quit().catch(() => undefined);
+      await producer.quit().catch(() => undefined);
+      await db.close();
+    },
+  };
+}

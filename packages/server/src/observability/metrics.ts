@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Where the gauges read their values at scrape time (absent in a worker-only process). */
+export interface MetricSources {
+  containersByState?: () => Promise<Record<string, number>>;
+  slicesByPoolAndState?: () => Promise<Array<{ pool: string; state: string; count: number }>>;
+  queueDepthByNode?: () => Promise<Record<string, number>>;
+}
+
+/** The Prometheus metrics of one process (its own registry, so tests can run several). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly launchSeconds: Histogram<string>;
+  readonly jobFailures: Counter<'kind' | 'final'>;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  private sources: MetricSources = {};
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'nagaya_process_' });
+    this.launchSeconds = new Histogram({
+      name: 'nagaya_launch_seconds',
+      help: 'Time from a container create request to its init running',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.jobFailures = new Counter({
+      name: 'nagaya_job_failures_total',
+      help: 'Lifecycle job attempts that failed (final = no retry left)',
+      labelNames: ['kind', 'final'],
+      registers: [this.registry],
+    });
+    this.httpRequests = new Counter({
+      name: 'nagaya_http_requests_total',
+      help: 'HTTP requests answered, by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers: [this.registry],
+    });
+    const self = this;
+    new Gauge({
+      name: 'nagaya_containers',
+      help: 'Containers by state',
+      labelNames: ['state'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        const counts = (await self.sources.containersByState?.().catch(() => undefined)) ?? {};
+        for (const state of ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting']) {
+          this.set({ state }, counts[state] ?? 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'nagaya_id_slices',
+      help: 'ID pool slots by pool and state',
+      labelNames: ['pool', 'state'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const s of (await self.sources.slicesByPoolAndState?.().catch(() => undefined)) ?? []) this.set({ pool: s.pool, state: s.state }, s.count);
+      },
+    });
+    new Gauge({
+      name: 'nagaya_queue_depth',
+      help: 'Lifecycle jobs waiting, delayed or active, by node',
+      labelNames: ['node'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const [node, n] of Object.entries((await self.sources.queueDepthByNode?.().catch(() => undefined)) ?? {})) this.set({ node }, n);
+      },
+    });
+  }
+
+  /** Tells the gauges where to read (the API process knows Postgres and the queues). */
+  setSources(sources: MetricSources): void {
+    this.sources = { ...this.sources, ...sources };
+  }
+}

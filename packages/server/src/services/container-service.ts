@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { NagayaError, type Allocator } from '@nagaya/allocator';
+import type { ExecResult } from '@nagaya/native';
+import type { CreateContainerInput } from '../api/schemas';
+import type { ImageStore } from '../images/image-store';
+import type { JobQueues } from '../jobs/job-queues';
+import type { LifecycleKind } from '../jobs/job-types';
+import type { AuditStore } from '../store/audit-store';
+import type { ContainerRow, ContainerState, ContainerStore } from '../store/container-store';
+import type { NodeStore } from '../store/node-store';
+import type { TokenIdentity } from '../store/token-store';
+import { containerView, type ContainerView } from './container-view';
+
+/** The init a container runs when the request names none: a shell that sleeps until it is stopped. */
+export const DEFAULT_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
+
+/** Which states each action may start from. */
+const ALLOWED_FROM: Record<Exclude<LifecycleKind, 'launch'>, ContainerState[]> = {
+  start: ['stopped', 'failed'],
+  stop: ['running', 'starting', 'pending'],
+  restart: ['running', 'stopped', 'failed'],
+  delete: ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting'],
+};
+
+export interface ContainerServiceDeps {
+  containers: ContainerStore;
+  nodes: NodeStore;
+  allocator: Allocator;
+  images: ImageStore;
+  queues: JobQueues;
+  audit: AuditStore;
+  pool: string;
+}
+
+/** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
+export class ContainerService {
+  constructor(private readonly deps: ContainerServiceDeps) {}
+
+  /** Creates a pending container and its launch job on the chosen node. */
+  async create(input: CreateContainerInput, actor: TokenIdentity): Promise<{ container: ContainerView; job: { id: string } }> {
+    const { containers, images, queues, audit, allocator, pool } = this.deps;
+    await images.get(input.image).catch((err: unknown) => {
+      if (err instanceof NagayaError && err.code === 'NOT_FOUND') {
+        throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist`, { field: 'image' });
+      }
+      throw err;
+    });
+    if (await containers.findByName(input.name)) {
+      throw new NagayaError('CONFLICT', `a container named ${input.name} already exists`, { field: 'name' });
+    }
+    const node = await this.chooseNode(input.node);
+    const isolated = input.idmap?.isolated ?? true;
+    if (input.idmap?.key && !isolated) {
+      throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
+    }
+    if (isolated) {
+      // Refuse at once when nothing is free; the worker's allocation stays the real guard.
+      const stats = await allocator.stats(pool);
+      const needed = (input.idmap?.size ?? stats.sliceSize) / stats.sliceSize;
+      if (stats.free < needed && !input.idmap?.key) {
+        throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool, free: stats.free });
+      }
+    }
+    const row = await containers.create({
+      id: randomUUID(),
+      name: input.name,
+      image: input.image,
+      command: input.command ?? DEFAULT_COMMAND,
+      env: input.env ?? {},
+      limits: input.limits ?? {},
+      idmap: input.idmap ?? {},
+      pool,
+      node,
+    });
+    let jobId: string;
+    try {
+      jobId = await queues.enqueue(node, { kind: 'launch', containerId: row.id, containerName: row.name });
+    } catch (err) {
+      await containers.delete(row.id).catch(() => undefined);
+      throw queueUnavailable(err);
+    }
+    await audit.record(actor.name, 'container.create', row.name, { id: row.id, node, image: row.image });
+    return { container: containerView(row, undefined), job: { id: jobId } };
+  }
+
+  /** Queues start, stop, restart or delete after checking the container can take it. */
+  async act(name: string, kind: Exclude<LifecycleKind, 'launch'>, actor: TokenIdentity, timeoutSeconds?: number): Promise<{ job: { id: string } }> {
+    const { containers, queues, audit } = this.deps;
+    const row = await containers.getByName(name);
+    if (!ALLOWED_FROM[kind].includes(row.state)) {
+      throw new NagayaError('CONFLICT', `cannot ${kind} ${name}: it is ${row.state}`, { state: row.state });
+    }
+    if (kind === 'delete') {
+      if (row.state === 'deleting') {
+        const latest = await queues.latestFor(row.id);
+        if (latest?.kind === 'delete' && latest.state !== 'failed') return { job: { id: latest.id } };
+      }
+      await containers.transition(row.id, [], 'deleting');
+    }
+    let jobId: string;
+    try {
+      jobId = await queues.enqueue(row.node, { kind, containerId: row.id, containerName: row.name, ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }) });
+    } catch (err) {
+      if (kind === 'delete') await containers.transition(row.id, ['deleting'], row.state);
+      throw queueUnavailable(err);
+    }
+    await audit.record(actor.name, `container.${kind}`, row.name, { id: row.id });
+    return { job: { id: jobId } };
+  }
+
+  async get(name: string): Promise<ContainerView> {
+    const row = await this.deps.containers.getByName(name);
+    return containerView(row, await this.deps.allocator.find(row.id));
+  }
+
+  async list(filter: { state?: ContainerState; node?: string }): Promise<ContainerView[]> {
+    const rows = await this.deps.containers.list({ ...(filter.node ? { node: filter.node } : {}), ...(filter.state ? { states: [filter.state] } : {}) });
+    const leases = await this.deps.allocator.findMany(rows.map((r) => r.id));
+    return rows.map((r) => containerView(r, leases.get(r.id)));
+  }
+
+  /** Runs a command in a running container, on its node. */
+  async exec(name: string, command: string[], env: Record<string, string> | undefined, timeoutMs: number | undefined, actor: TokenIdentity): Promise<ExecResult> {
+    const row = await this.requireRunning(name);
+    await this.deps.audit.record(actor.name, 'container.exec', name, { command });
+    const timeout = timeoutMs ?? 30_000;
+    return this.deps.queues.call<ExecResult>(row.node, {
+      kind: 'exec', containerId: row.id, command, ...(env ? { env } : {}), timeoutMs: timeout,
+    }, timeout + 10_000);
+  }
+
+  /** Returns the tail of a container's console log, from its node. */
+  async logs(name: string, tailBytes = 64 * 1024): Promise<{ log: string; truncated: boolean }> {
+    const row = await this.deps.containers.getByName(name);
+    if (row.state === 'pending') return { log: '', truncated: false };
+    return this.deps.queues.call(row.node, { kind: 'logs', containerId: row.id, tailBytes }, 15_000);
+  }
+
+  private async requireRunning(name: string): Promise<ContainerRow> {
+    const row = await this.deps.containers.getByName(name);
+    if (row.state !== 'running') throw new NagayaError('CONFLICT', `${name} is ${row.state}, not running`, { state: row.state });
+    return row;
+  }
+
+  private async chooseNode(requested: string | undefined): Promise<string> {
+    const nodes = await this.deps.nodes.list();
+    if (requested) {
+      const node = nodes.find((n) => n.name === requested);
+      if (!node) throw new NagayaError('INVALID_INPUT', `node ${requested} is not known`, { field: 'node' });
+      if (!node.online) throw new NagayaError('UNAVAILABLE', `node ${requested} is offline`, { node: requested });
+      return requested;
+    }
+    const online = nodes.filter((n) => n.online);
+    if (online.length === 0) throw new NagayaError('UNAVAILABLE', 'no worker node is online', { dependency: 'worker' });
+    // Among the least loaded, pick at random: concurrent creates all read the same counts.
+    const fewest = Math.min(...online.map((n) => n.containers));
+    const candidates = online.filter((n) => n.containers === fewest);
+    return candidates[Math.floor(Math.random() * candidates.length)]!.name;
+  }
+}
+
+function queueUnavailable(err: unknown): NagayaError {
+  if (err instanceof NagayaError) return err;
+  return new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' });
+}

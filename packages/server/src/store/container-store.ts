@@ -1,0 +1,172 @@
+import { NagayaError } from '@nagaya/allocator';
+import type { Db } from './db';
+
+export type ContainerState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'deleting';
+
+export interface ContainerLimits {
+  memoryBytes?: number;
+  pids?: number;
+  cpus?: number;
+}
+
+export interface IdmapRequest {
+  isolated?: boolean;
+  size?: number;
+  key?: string;
+  raw?: Array<{ kind: 'uid' | 'gid' | 'both'; hostId: number; nsId: number; count: number }>;
+}
+
+/** A container row. */
+export interface ContainerRow {
+  id: string;
+  name: string;
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  limits: ContainerLimits;
+  idmap: IdmapRequest;
+  pool: string;
+  node: string;
+  state: ContainerState;
+  pid: number | null;
+  startTime: string | null;
+  exitCode: number | null;
+  exitSignal: string | null;
+  error: { code: string; message: string; step?: string } | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  updatedAt: Date;
+}
+
+interface Row {
+  id: string; name: string; image: string; command: string[]; env: Record<string, string>; limits: ContainerLimits;
+  idmap: IdmapRequest; pool: string; node: string; state: ContainerState; pid: number | null; start_time: string | null;
+  exit_code: number | null; exit_signal: string | null; error: ContainerRow['error']; created_at: Date;
+  started_at: Date | null; finished_at: Date | null; updated_at: Date;
+}
+
+function fromRow(r: Row): ContainerRow {
+  return {
+    id: r.id, name: r.name, image: r.image, command: r.command, env: r.env, limits: r.limits, idmap: r.idmap,
+    pool: r.pool, node: r.node, state: r.state, pid: r.pid, startTime: r.start_time, exitCode: r.exit_code,
+    exitSignal: r.exit_signal, error: r.error, createdAt: r.created_at, startedAt: r.started_at,
+    finishedAt: r.finished_at, updatedAt: r.updated_at,
+  };
+}
+
+export interface NewContainer {
+  id: string;
+  name: string;
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  limits: ContainerLimits;
+  idmap: IdmapRequest;
+  pool: string;
+  node: string;
+}
+
+/** Fields a state change may set; undefined leaves a column alone, null clears it. */
+export interface StateChange {
+  pid?: number | null;
+  startTime?: string | null;
+  exitCode?: number | null;
+  exitSignal?: string | null;
+  error?: ContainerRow['error'];
+  startedAt?: Date | null;
+  finishedAt?: Date | null;
+}
+
+const COLUMNS: Record<keyof StateChange, string> = {
+  pid: 'pid', startTime: 'start_time', exitCode: 'exit_code', exitSignal: 'exit_signal', error: 'error',
+  startedAt: 'started_at', finishedAt: 'finished_at',
+};
+
+/** Container rows: create, read, and state changes guarded by the state they expect. */
+export class ContainerStore {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts a pending container; CONFLICT when the name is taken. */
+  async create(c: NewContainer): Promise<ContainerRow> {
+    try {
+      const { rows } = await this.db.query<Row>(
+        `INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') RETURNING *`,
+        [c.id, c.name, c.image, JSON.stringify(c.command), JSON.stringify(c.env), JSON.stringify(c.limits),
+         JSON.stringify(c.idmap), c.pool, c.node],
+      );
+      return fromRow(rows[0]!);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') {
+        throw new NagayaError('CONFLICT', `a container named ${c.name} already exists`, { name: c.name });
+      }
+      throw err;
+    }
+  }
+
+  async findByName(name: string): Promise<ContainerRow | undefined> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM container WHERE name = $1', [name]);
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  async findById(id: string): Promise<ContainerRow | undefined> {
+    const { rows } = await this.db.query<Row>('SELECT * FROM container WHERE id = $1', [id]);
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  /** Returns the container by name; NOT_FOUND if there is none. */
+  async getByName(name: string): Promise<ContainerRow> {
+    const c = await this.findByName(name);
+    if (!c) throw new NagayaError('NOT_FOUND', `no container named ${name}`);
+    return c;
+  }
+
+  async list(filter: { node?: string; states?: ContainerState[] } = {}): Promise<ContainerRow[]> {
+    const { rows } = await this.db.query<Row>(
+      `SELECT * FROM container WHERE ($1::text IS NULL OR node = $1) AND ($2::text[] IS NULL OR state = ANY ($2))
+        ORDER BY created_at, name`,
+      [filter.node ?? null, filter.states ?? null],
+    );
+    return rows.map(fromRow);
+  }
+
+  /**
+   * Moves a container to `to` if it is in one of `from` (or any state when from is empty);
+   * returns the updated row, or undefined when the container is gone or in another state.
+   */
+  async transition(id: string, from: ContainerState[], to: ContainerState, change: StateChange = {}): Promise<ContainerRow | undefined> {
+    const sets = ['state = $2', 'updated_at = now()'];
+    const values: unknown[] = [id, to];
+    for (const [key, column] of Object.entries(COLUMNS) as Array<[keyof StateChange, string]>) {
+      if (change[key] === undefined) continue;
+      values.push(key === 'error' && change.error !== null ? JSON.stringify(change.error) : change[key]);
+      sets.push(`${column} = $${values.length}`);
+    }
+    values.push(from.length ? from : null);
+    const { rows } = await this.db.query<Row>(
+      `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${values.length}::text[] IS NULL OR state = ANY ($${values.length}))
+       RETURNING *`,
+      values,
+    );
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('DELETE FROM container WHERE id = $1', [id]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** Counts containers by state (for metrics and the overview). */
+  async countByState(): Promise<Record<string, number>> {
+    const { rows } = await this.db.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM container GROUP BY state');
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+  }
+
+  /** Counts live containers per node (for scheduling). */
+  async countByNode(): Promise<Map<string, number>> {
+    const { rows } = await this.db.query<{ node: string; n: string }>(
+      `SELECT node, count(*) AS n FROM container WHERE state NOT IN ('stopped', 'failed') GROUP BY node`);
+    return new Map(rows.map((r) => [r.node, Number(r.n)]));
+  }
+}
