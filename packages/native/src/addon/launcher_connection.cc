@@ -90,6 +90,9 @@ void LauncherConnection::OnReadable(uv_poll_t* handle, int status, int events) {
 
 void LauncherConnection::ReadMessages() {
   Napi::HandleScope scope(env_);
+  // A local handle keeps this object alive even if the callback closes and drops it.
+  Napi::Object keep_alive = Value();
+  (void)keep_alive;
   char probe;
   for (;;) {
     if (closed_) return;
