@@ -16,6 +16,9 @@ export interface ServerConfig {
   workerConcurrency: number;
   pool: string;
   subidUser: string;
+  /** Where the default pool is read from (tests point these at files of their own). */
+  subuidPath: string;
+  subgidPath: string;
   heartbeatMs: number;
   nodeOfflineMs: number;
   reconcileMs: number;
@@ -55,6 +58,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     workerConcurrency: integer(env, 'NAGAYA_WORKER_CONCURRENCY', 8, 1),
     pool: env.NAGAYA_POOL ?? 'default',
     subidUser: env.NAGAYA_SUBID_USER ?? 'root',
+    subuidPath: env.NAGAYA_SUBUID_PATH ?? '/etc/subuid',
+    subgidPath: env.NAGAYA_SUBGID_PATH ?? '/etc/subgid',
     heartbeatMs: integer(env, 'NAGAYA_HEARTBEAT_MS', 5000, 100),
     nodeOfflineMs: integer(env, 'NAGAYA_NODE_OFFLINE_MS', 20000, 200),
     reconcileMs: integer(env, 'NAGAYA_RECONCILE_MS', 30000, 100),

@@ -54,7 +54,9 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
   await producer.connect();
   const queues = new JobQueues(producer, config.queuePrefix, db);
 
-  const { pool } = await ensureSystemPool(allocator, { name: config.pool, user: config.subidUser, warn: (m) => log.warn(m) });
+  const { pool } = await ensureSystemPool(allocator, {
+    name: config.pool, user: config.subidUser, subuidPath: config.subuidPath, subgidPath: config.subgidPath, warn: (m) => log.warn(m),
+  });
   log.info('id pool ready', { pool: pool.name, source: pool.source });
 
   let worker: WorkerNode | undefined;

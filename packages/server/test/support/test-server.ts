@@ -1,0 +1,109 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, startNagaya, type NagayaServer, type ServerConfig } from '@nagaya/server';
+import { ApiClient } from '../../src/cli/api-client';
+import { createTestDatabase, type TestDatabase } from '../../../allocator/test/support/test-database';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestFleet {
+  url: string;
+  admin: ApiClient;
+  db: TestDatabase;
+  api: NagayaServer;
+  /** Worker-only processes started with addWorker (the api server is also a worker unless role says otherwise). */
+  workers: NagayaServer[];
+  dataDir: string;
+  base: ServerConfig;
+  client(token?: string): ApiClient;
+  /** Starts another worker node (its own node name) on the same database and Redis. */
+  addWorker(nodeName: string): Promise<NagayaServer>;
+  stop(): Promise<void>;
+}
+
+export interface TestFleetOptions {
+  /** The default pool: this many 65536-ID slices starting at uidStart (written to a test subuid file). */
+  slices?: number;
+  uidStart?: number;
+  role?: 'all' | 'api';
+  nodeName?: string;
+  quarantineSeconds?: number;
+}
+
+/**
+ * Starts a real nagaya (API + worker by default) on its own database, queue prefix, data
+ * directory and port, with its pool read from a subuid file of its own.
+ */
+export async function startTestFleet(options: TestFleetOptions = {}): Promise<TestFleet> {
+  if (!process.env.NAGAYA_TEST_LOG) process.env.NAGAYA_LOG = 'silent';
+  const db = await createTestDatabase('nagaya_srv');
+  const dataDir = mkdtempSync(join(tmpdir(), 'nagaya-srv-'));
+  chmodSync(dataDir, 0o711); // containers' own uids must be able to pass through
+  const slices = options.slices ?? 64;
+  const uidStart = options.uidStart ?? 2_000_000_000 + Math.floor(Math.random() * 100) * 16_777_216;
+  writeFileSync(join(dataDir, 'subuid'), `root:${uidStart}:${slices * 65536}\n`);
+  writeFileSync(join(dataDir, 'subgid'), `root:${uidStart}:${slices * 65536}\n`);
+  const prefix = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const base = loadConfig({
+    ...process.env,
+    PORT: '0',
+    NAGAYA_LISTEN: '127.0.0.1',
+    DATABASE_URL: db.url,
+    NAGAYA_DATA_DIR: join(dataDir, 'data'),
+    NAGAYA_ADMIN_TOKEN: ADMIN_TOKEN,
+    NAGAYA_NODE_NAME: options.nodeName ?? 'node-a',
+    NAGAYA_QUEUE_PREFIX: prefix,
+    NAGAYA_SUBUID_PATH: join(dataDir, 'subuid'),
+    NAGAYA_SUBGID_PATH: join(dataDir, 'subgid'),
+    NAGAYA_HEARTBEAT_MS: '500',
+    NAGAYA_NODE_OFFLINE_MS: '3000',
+    NAGAYA_RECONCILE_MS: '2000',
+  }, { role: options.role ?? 'all' });
+  const api = await startNagaya(base);
+  if (options.quarantineSeconds !== undefined) {
+    await db.pool.query('UPDATE id_pool SET quarantine_seconds = $1', [options.quarantineSeconds]);
+  }
+  const workers: NagayaServer[] = [];
+  const fleet: TestFleet = {
+    url: api.url!,
+    admin: new ApiClient(api.url!, ADMIN_TOKEN),
+    db,
+    api,
+    workers,
+    dataDir,
+    base,
+    client: (token?: string) => new ApiClient(api.url!, token),
+    async addWorker(nodeName: string) {
+      const worker = await startNagaya({ ...base, role: 'worker', nodeName });
+      workers.push(worker);
+      return worker;
+    },
+    async stop() {
+      for (const server of [api, ...workers]) {
+        // kill what the test left running, then stop the launcher of the node
+        await server.worker?.runtime.shutdown().catch(() => undefined);
+        await server.close().catch(() => undefined);
+      }
+      await db.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return fleet;
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after timeoutMs. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
