@@ -46,7 +46,10 @@ export class WorkerNode {
     this.runtime = runtime;
     const { containers, allocator, images, log, metrics, queues, config } = deps;
     this.jobs = new ContainerJobs({ containers, allocator, runtime, images, log, metrics });
-    this.reconciler = new Reconciler({ nodeName: config.nodeName, containers, allocator, runtime, queues, jobs: this.jobs, log });
+    this.reconciler = new Reconciler({
+      nodeName: config.nodeName, containers, allocator, runtime, queues, jobs: this.jobs, log, orphanLeaseAgeMs: config.orphanLeaseMs,
+      graceMs: Math.min(15_000, config.reconcileMs * 2),
+    });
   }
 
   /** The directory of this node's launcher and containers. */

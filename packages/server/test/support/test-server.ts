@@ -58,7 +58,8 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
     NAGAYA_SUBGID_PATH: join(dataDir, 'subgid'),
     NAGAYA_HEARTBEAT_MS: '500',
     NAGAYA_NODE_OFFLINE_MS: '3000',
-    NAGAYA_RECONCILE_MS: '2000',
+    NAGAYA_RECONCILE_MS: '1000',
+    NAGAYA_ORPHAN_LEASE_MS: '1500',
   }, { role: options.role ?? 'all' });
   const api = await startNagaya(base);
   if (options.quarantineSeconds !== undefined) {
