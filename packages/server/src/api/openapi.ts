@@ -38,6 +38,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/images', summary: 'Images', role: 'viewer', success: 200 },
   { method: 'post', path: '/images', summary: 'Import a rootfs tarball (body: tar or tar.gz)', role: 'operator', query: imageImportQuery, success: 201 },
   { method: 'get', path: '/nodes', summary: 'Worker nodes and their heartbeats', role: 'viewer', success: 200 },
+  { method: 'get', path: '/whoami', summary: 'The caller: token name and role', role: 'viewer', success: 200 },
   { method: 'get', path: '/tokens', summary: 'API tokens (never their secrets)', role: 'admin', success: 200 },
   { method: 'post', path: '/tokens', summary: 'Create an API token; the secret is shown once', role: 'admin', body: createTokenSchema, success: 201 },
 ];

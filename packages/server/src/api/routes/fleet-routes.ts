@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { NagayaError, type Allocator } from '@nagaya/allocator';
-import { requireRole } from '../auth';
+import { identityOf, requireRole } from '../auth';
 import { allocationsQuery, createPoolSchema, createTokenSchema, dnsLabel, imageImportQuery, jobListQuery } from '../schemas';
 import type { ImageStore } from '../../images/image-store';
 import type { JobQueues } from '../../jobs/job-queues';
@@ -40,7 +40,7 @@ async function poolView(allocator: Allocator, name: string) {
   };
 }
 
-/** /jobs, /pools, /allocations, /images, /nodes, /tokens. */
+/** /jobs, /pools, /allocations, /images, /nodes, /whoami, /tokens. */
 export function fleetRoutes(deps: FleetRouteDeps): Router {
   const { allocator, queues, nodes, images, tokens, audit, containers } = deps;
   const r = Router();
@@ -117,6 +117,11 @@ export function fleetRoutes(deps: FleetRouteDeps): Router {
 
   r.get('/nodes', async (_req, res) => {
     res.json({ nodes: await nodes.list() });
+  });
+
+  r.get('/whoami', (_req, res) => {
+    const { name, role } = identityOf(res);
+    res.json({ name, role });
   });
 
   r.get('/tokens', async (_req, res) => {
