@@ -323,6 +323,19 @@ export class Allocator {
     };
   }
 
+  /** Tells, with one index probe, whether a pool has at least one slot that could be handed out now. */
+  async hasFreeSlot(poolName = DEFAULT_POOL): Promise<boolean> {
+    const pool = await this.poolRef(poolName);
+    const { rows } = await this.query<{ free: boolean }>(
+      `SELECT EXISTS (
+         SELECT 1 FROM id_slot s, id_pool p
+          WHERE s.pool_id = $1 AND p.id = $1 AND s.state = 'free'
+            AND (s.released_at IS NULL OR s.released_at <= clock_timestamp() - make_interval(secs => p.quarantine_seconds))) AS free`,
+      [pool.id],
+    );
+    return rows[0]!.free;
+  }
+
   /** Drops a sticky key so its reserved slots go back to the free list; CONFLICT while a live owner holds them. */
   async forgetKey(poolName: string, key: string): Promise<boolean> {
     const pool = await this.poolRef(poolName);

@@ -45,31 +45,35 @@ export class ContainerJobs {
   /** The BullMQ processor. */
   async process(job: Job<LifecycleJobData>): Promise<Record<string, unknown>> {
     const { containers } = this.deps;
+    // the hot path: one statement both reads the row and moves it to starting
+    if (job.data.kind === 'launch' || job.data.kind === 'start') {
+      const from: ContainerRow['state'][] = job.data.kind === 'launch' ? ['pending', 'starting'] : ['stopped', 'failed', 'pending', 'starting'];
+      const row = await containers.transition(job.data.containerId, from, 'starting', { error: null });
+      if (!row) {
+        const now = await containers.findById(job.data.containerId);
+        return { skipped: now ? `the container is ${now.state}` : 'the container no longer exists' };
+      }
+      return this.start(job, row);
+    }
     const c = await containers.findById(job.data.containerId);
     if (!c) return { skipped: 'the container no longer exists' };
     switch (job.data.kind) {
-      case 'launch':
-        return this.start(job, c, ['pending', 'starting']);
-      case 'start':
-        return this.start(job, c, ['stopped', 'failed', 'pending', 'starting']);
       case 'stop':
         return this.stop(c, job.data.timeoutSeconds);
       case 'restart': {
         await this.stop(c, job.data.timeoutSeconds);
-        const fresh = await containers.findById(c.id);
-        if (!fresh) return { skipped: 'the container was deleted' };
-        return this.start(job, fresh, ['stopped', 'failed']);
+        const fresh = await containers.transition(c.id, ['stopped', 'failed'], 'starting', { error: null });
+        if (!fresh) return { skipped: 'the container is no longer stopped' };
+        return this.start(job, fresh);
       }
       case 'delete':
         return this.delete(c, job.data.timeoutSeconds);
     }
   }
 
-  private async start(job: Job<LifecycleJobData>, c: ContainerRow, from: ContainerRow['state'][]): Promise<Record<string, unknown>> {
+  /** Starts a container already moved to `starting`. */
+  private async start(job: Job<LifecycleJobData>, c: ContainerRow): Promise<Record<string, unknown>> {
     const { containers, allocator, runtime, images, log, metrics } = this.deps;
-    if (!(await containers.transition(c.id, from, 'starting', { error: null }))) {
-      return { skipped: `the container is ${c.state}` };
-    }
     const firstLaunch = job.data.kind === 'launch';
     let leaseCreated = false;
     try {
@@ -77,14 +81,13 @@ export class ContainerJobs {
         owner: c.id, pool: c.pool, isolated: c.idmap.isolated, size: c.idmap.size, key: c.idmap.key, raw: c.idmap.raw,
       });
       leaseCreated = lease.created;
-      await job.updateProgress(30);
       const image = await images.path(c.image);
-      await job.updateProgress(50);
       const launched = await runtime.launch({
         id: c.id, image, argv: c.command, env: c.env, hostname: c.name,
         uidMap: lease.maps.uid, gidMap: lease.maps.gid, limits: c.limits,
       });
-      await job.updateProgress(90);
+      // progress: allocated and spawned; the row update below completes the job
+      void job.updateProgress(90).catch(() => undefined);
       const running = await containers.transition(c.id, ['starting'], 'running', {
         pid: launched.pid, startTime: launched.startTime, startedAt: new Date(), exitCode: null, exitSignal: null,
         finishedAt: null, error: null,

@@ -45,21 +45,14 @@ export class ContainerService {
       }
       throw err;
     });
-    if (await containers.findByName(input.name)) {
-      throw new NagayaError('CONFLICT', `a container named ${input.name} already exists`, { field: 'name' });
-    }
     const node = await this.chooseNode(input.node);
     const isolated = input.idmap?.isolated ?? true;
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
     }
-    if (isolated) {
-      // Refuse at once when nothing is free; the worker's allocation stays the real guard.
-      const stats = await allocator.stats(pool);
-      const needed = (input.idmap?.size ?? stats.sliceSize) / stats.sliceSize;
-      if (stats.free < needed && !input.idmap?.key) {
-        throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool, free: stats.free });
-      }
+    // Refuse at once when nothing is free (one index probe); the worker's allocation stays the real guard.
+    if (isolated && !input.idmap?.key && !(await allocator.hasFreeSlot(pool))) {
+      throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool });
     }
     const row = await containers.create({
       id: randomUUID(),
@@ -79,7 +72,7 @@ export class ContainerService {
       await containers.delete(row.id).catch(() => undefined);
       throw queueUnavailable(err);
     }
-    await audit.record(actor.name, 'container.create', row.name, { id: row.id, node, image: row.image });
+    void audit.record(actor.name, 'container.create', row.name, { id: row.id, node, image: row.image });
     return { container: containerView(row, undefined), job: { id: jobId } };
   }
 

@@ -1,0 +1,144 @@
+// `npm run bench:e2e`: the whole system as a user meets it. Starts `nagaya serve` (API + worker)
+// as its own process on a throwaway database, then measures the time from POST /containers to
+// the container's init running, for 200 containers created 8 at a time and then 500 created as
+// fast as the API accepts them. Prints a table, then one JSON line. Needs root (real containers).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { ContainerRuntime } from '../packages/native/src';
+
+const BASE_URL = process.env.NAGAYA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/nagaya_test';
+const TOKEN = randomBytes(16).toString('hex');
+const PORT = 18000 + Math.floor(Math.random() * 1000);
+const NODE = 'bench';
+const PACED = Number(process.env.BENCH_PACED ?? 200);
+const BURST = Number(process.env.BENCH_BURST ?? 500);
+
+function dbUrl(name: string): string {
+  const u = new URL(BASE_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function admin(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: dbUrl('postgres') });
+  await c.connect();
+  await c.query(sql);
+  await c.end();
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+}
+
+async function post(name: string): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${PORT}/api/v1/containers`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name, image: 'busybox', command: ['sleep', '100000'] }),
+  });
+  if (res.status !== 202) throw new Error(`POST ${name}: ${res.status} ${await res.text()}`);
+}
+
+/** Waits until every named container has started; returns started_at per name (ms since epoch). */
+async function startedAt(db: pg.Pool, names: string[], timeoutMs: number): Promise<Map<string, number>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await db.query<{ name: string; started_at: Date | null; state: string; error: unknown }>(
+      'SELECT name, started_at, state, error FROM container WHERE name = ANY ($1)', [names]);
+    const failed = rows.find((r) => r.state === 'failed');
+    if (failed) throw new Error(`${failed.name} failed: ${JSON.stringify(failed.error)}`);
+    const started = rows.filter((r) => r.started_at);
+    if (started.length === names.length) return new Map(started.map((r) => [r.name, r.started_at!.getTime()]));
+    if (Date.now() > deadline) throw new Error(`${names.length - started.length} containers not running after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function main(): Promise<void> {
+  const dbName = `nagaya_bench_e2e_${randomBytes(4).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'nagaya-bench-'));
+  chmodSync(dir, 0o711);
+  writeFileSync(join(dir, 'subuid'), `root:3000000000:${1024 * 65536}\n`);
+  writeFileSync(join(dir, 'subgid'), `root:3000000000:${1024 * 65536}\n`);
+  await admin(`CREATE DATABASE ${dbName}`);
+  let server: ChildProcess | undefined;
+  const db = new pg.Pool({ connectionString: dbUrl(dbName), max: 2 });
+  try {
+    server = spawn(process.execPath, [resolve(__dirname, '../packages/server/dist/cli/nagaya.js'), 'serve'], {
+      env: {
+        ...process.env, PORT: String(PORT), NAGAYA_LISTEN: '127.0.0.1', DATABASE_URL: dbUrl(dbName), NAGAYA_ADMIN_TOKEN: TOKEN,
+        NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_NODE_NAME: NODE, NAGAYA_QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`,
+        NAGAYA_SUBUID_PATH: join(dir, 'subuid'), NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_LOG: 'silent',
+        NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`http://127.0.0.1:${PORT}/healthz`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (i > 300) throw new Error('nagaya did not come up');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    // 1. paced: 8 in flight at a time, POST-to-running per container
+    const latencies: number[] = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < PACED) {
+        const name = `paced-${next++}`;
+        const sent = Date.now();
+        await post(name);
+        const started = (await startedAt(db, [name], 30_000)).get(name)!;
+        latencies.push(started - sent);
+      }
+    }));
+    latencies.sort((a, b) => a - b);
+
+    // 2. burst: 500 as fast as the API accepts them, until the last one runs
+    const burstNames = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
+    const burstStart = Date.now();
+    let cursor = 0;
+    await Promise.all(Array.from({ length: 32 }, async () => {
+      while (cursor < burstNames.length) await post(burstNames[cursor++]!);
+    }));
+    const accepted = (Date.now() - burstStart) / 1000;
+    const burstStarted = await startedAt(db, burstNames, 120_000);
+    const burstSeconds = (Math.max(...burstStarted.values()) - burstStart) / 1000;
+
+    const rows: Array<[string, string]> = [
+      [`POST to running, ${PACED} containers 8 at a time: p50 ms`, quantile(latencies, 0.5).toFixed(1)],
+      ['  p90 ms', quantile(latencies, 0.9).toFixed(1)],
+      ['  p99 ms', quantile(latencies, 0.99).toFixed(1)],
+      ['  max ms', latencies.at(-1)!.toFixed(1)],
+      [`${BURST} containers as fast as accepted: all POSTs accepted, s`, accepted.toFixed(2)],
+      [`${BURST} containers: last one running, s`, burstSeconds.toFixed(2)],
+    ];
+    const width = Math.max(...rows.map((r) => r[0].length));
+    console.log(`${'measure'.padEnd(width)}  value\n${'-'.repeat(width)}  -----`);
+    for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+    console.log(JSON.stringify({
+      bench: 'e2e',
+      post_to_running_ms_p50: quantile(latencies, 0.5),
+      post_to_running_ms_p99: quantile(latencies, 0.99),
+      launch_500_s: Math.round(burstSeconds * 100) / 100,
+    }));
+  } finally {
+    server?.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    // stop every container the bench made, and its launcher
+    const runtime = await ContainerRuntime.open({ stateDir: join(dir, 'data', 'runtime', NODE) }).catch(() => undefined);
+    await runtime?.shutdown().catch(() => undefined);
+    await db.end();
+    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

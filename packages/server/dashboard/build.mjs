@@ -1,0 +1,35 @@
+// Builds the dashboard into dist/: one bundled, minified script and stylesheet with content
+// hashes in their names (the server caches assets for an hour), and index.html pointing at them.
+import { build } from 'esbuild';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const dist = join(root, 'dist');
+
+await rm(dist, { recursive: true, force: true });
+await mkdir(dist, { recursive: true });
+const result = await build({
+  entryPoints: [join(root, 'src/main.tsx'), join(root, 'src/styles.css')],
+  outdir: join(dist, 'assets'),
+  entryNames: '[name]-[hash]',
+  bundle: true,
+  minify: true,
+  sourcemap: true,
+  format: 'esm',
+  target: ['es2022', 'chrome110', 'firefox110', 'safari16'],
+  jsx: 'automatic',
+  jsxImportSource: 'preact',
+  metafile: true,
+  logLevel: 'warning',
+});
+const outputs = Object.keys(result.metafile.outputs).filter((f) => !f.endsWith('.map'));
+const script = outputs.find((f) => f.endsWith('.js'));
+const style = outputs.find((f) => f.endsWith('.css'));
+if (!script || !style) throw new Error(`esbuild produced ${outputs.join(', ')}`);
+const html = (await readFile(join(root, 'index.html'), 'utf8'))
+  .replace('%SCRIPT%', `/assets/${basename(script)}`)
+  .replace('%STYLE%', `/assets/${basename(style)}`);
+await writeFile(join(dist, 'index.html'), html);
+console.log(`dashboard: ${outputs.map((f) => basename(f)).join(', ')} and index.html in ${dist}`);

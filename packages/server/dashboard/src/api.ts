@@ -1,0 +1,77 @@
+/** The dashboard's only way to the server: fetch against /api/v1 with the session's bearer token. */
+
+/** An error answer of the API (`{ error: { code, message, details } }`), or a network failure (status 0). */
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
+    super(message);
+  }
+}
+
+/** One issue of a 400 INVALID_INPUT answer. */
+export interface ValidationIssue { path: string; message: string }
+
+let token: string | null = null;
+let onUnauthorized: ((err: ApiError) => void) | null = null;
+
+/** Sets the token used by every call (null: signed out) and what to do when it stops working. */
+export function setToken(value: string | null, unauthorized?: (err: ApiError) => void): void {
+  token = value;
+  onUnauthorized = unauthorized ?? null;
+}
+
+/** Calls the API with `token` (default: the session's) and returns the parsed JSON; throws ApiError. */
+export async function call<T>(method: string, path: string, body?: unknown, withToken: string | null = token): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(`/api/v1${path}`, {
+      method,
+      headers: {
+        accept: 'application/json',
+        ...(withToken ? { authorization: `Bearer ${withToken}` } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+  } catch (err) {
+    throw new ApiError(0, 'UNAVAILABLE', `cannot reach the server (${(err as Error).message})`);
+  }
+  const text = await response.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (!response.ok) {
+    const e = (parsed as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
+    const err = new ApiError(response.status, e?.code ?? 'INTERNAL', e?.message ?? `HTTP ${response.status}`, e?.details);
+    if (response.status === 401 && withToken === token && onUnauthorized) onUnauthorized(err);
+    throw err;
+  }
+  return parsed as T;
+}
+
+export const get = <T>(path: string) => call<T>('GET', path);
+export const post = <T>(path: string, body: unknown = {}) => call<T>('POST', path, body);
+export const del = <T>(path: string) => call<T>('DELETE', path);
+
+/** The validation issues of an INVALID_INPUT error, as `{ path, message }` (path "" when it names no field). */
+export function validationIssues(err: unknown): ValidationIssue[] {
+  if (!(err instanceof ApiError) || err.code !== 'INVALID_INPUT') return [];
+  const details = (err.details ?? {}) as { issues?: Array<{ path?: unknown; message?: unknown }>; field?: unknown };
+  const out: ValidationIssue[] = [];
+  for (const issue of details.issues ?? []) {
+    const path = Array.isArray(issue.path) ? issue.path.join('.') : String(issue.path ?? '');
+    out.push({ path, message: String(issue.message ?? err.message) });
+  }
+  if (out.length === 0) out.push({ path: typeof details.field === 'string' ? details.field : '', message: err.message });
+  return out;
+}
+
+/** A one-line description of any error, for banners. */
+export function describeError(err: unknown): string {
+  if (err instanceof ApiError) return err.status === 0 ? err.message : `${err.message} (${err.code})`;
+  return (err as Error)?.message ?? String(err);
+}

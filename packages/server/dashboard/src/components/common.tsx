@@ -1,0 +1,103 @@
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { describeError } from '../api';
+import { linkClick } from '../router';
+
+/** An in-app link. */
+export function Link(props: { href: string; children: ComponentChildren; class?: string; 'aria-current'?: 'page' | undefined }) {
+  return <a href={props.href} class={props.class} aria-current={props['aria-current']} onClick={linkClick}>{props.children}</a>;
+}
+
+/** A coloured badge for a container or job state. */
+export function StateBadge(props: { state: string }) {
+  return <span class={`badge state-${props.state}`}>{props.state}</span>;
+}
+
+/** An error banner (role=alert) for a failed load or action. */
+export function ErrorBanner(props: { error: unknown; prefix?: string }) {
+  if (!props.error) return null;
+  return <div class="banner error" role="alert">{props.prefix ? `${props.prefix}: ` : ''}{describeError(props.error)}</div>;
+}
+
+/** Page heading with an optional right-hand side (buttons) and a live "updated" hint. */
+export function PageHeader(props: { title: string; updatedAt?: number | undefined; children?: ComponentChildren }) {
+  return (
+    <div class="page-header">
+      <h1>{props.title}</h1>
+      <div class="page-actions">
+        {props.children}
+        {props.updatedAt !== undefined && <LiveHint updatedAt={props.updatedAt} />}
+      </div>
+    </div>
+  );
+}
+
+function LiveHint(props: { updatedAt: number }) {
+  const [, setNow] = useState(0);
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  const s = Math.max(0, Math.round((Date.now() - props.updatedAt) / 1000));
+  return <span class={`live ${s > 15 ? 'stale' : ''}`} title="Polls the API every few seconds">● live · {s}s ago</span>;
+}
+
+/** "Loading…" until data arrives (unless an error banner says why not). */
+export function Loading() {
+  return <p class="muted" aria-busy="true">Loading…</p>;
+}
+
+/**
+ * A button that asks before it acts: a modal <dialog> (keyboard: Tab, Enter, Esc) with the
+ * consequences spelled out. `onConfirm` runs only after the second, explicit click.
+ */
+export function ConfirmButton(props: {
+  label: string;
+  title: string;
+  message: ComponentChildren;
+  confirmLabel: string;
+  danger?: boolean;
+  disabled?: boolean;
+  small?: boolean;
+  onConfirm: () => Promise<void> | void;
+}) {
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [busy, setBusy] = useState(false);
+  const open = () => dialog.current?.showModal();
+  const confirm = async () => {
+    setBusy(true);
+    try {
+      await props.onConfirm();
+    } finally {
+      setBusy(false);
+      dialog.current?.close();
+    }
+  };
+  return (
+    <>
+      <button type="button" class={`${props.danger ? 'danger' : ''} ${props.small ? 'small' : ''}`} disabled={props.disabled || busy} onClick={open}>
+        {props.label}
+      </button>
+      <dialog ref={dialog} class="confirm" aria-label={props.title}>
+        <h2>{props.title}</h2>
+        <div class="confirm-body">{props.message}</div>
+        <div class="confirm-actions">
+          <button type="button" autofocus onClick={() => dialog.current?.close()}>Cancel</button>
+          <button type="button" class={props.danger ? 'danger' : 'primary'} disabled={busy} onClick={() => void confirm()}>{props.confirmLabel}</button>
+        </div>
+      </dialog>
+    </>
+  );
+}
+
+/** A horizontal stacked bar of slot counts. */
+export function OccupancyBar(props: { parts: Array<{ label: string; value: number; cls: string }>; total: number }) {
+  const total = Math.max(1, props.total);
+  return (
+    <div class="bar" role="img" aria-label={props.parts.map((p) => `${p.label} ${p.value}`).join(', ') + ` of ${props.total}`}>
+      {props.parts.filter((p) => p.value > 0).map((p) => (
+        <span key={p.label} class={`bar-part ${p.cls}`} style={{ width: `${Math.max(0.5, (100 * p.value) / total)}%` }} title={`${p.label}: ${p.value}`} />
+      ))}
+    </div>
+  );
+}

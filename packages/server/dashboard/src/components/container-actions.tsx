@@ -1,0 +1,45 @@
+import { del, describeError, post } from '../api';
+import { notify } from '../notices';
+import { navigate } from '../router';
+import { useCanOperate } from '../session';
+import type { Container } from '../types';
+import { ConfirmButton } from './common';
+
+/** Start, stop, restart and delete, each behind a confirmation; nothing at all for a viewer. */
+export function ContainerActions(props: { container: Container; onDone: () => void; small?: boolean; afterDelete?: string }) {
+  const canOperate = useCanOperate();
+  if (!canOperate) return null;
+  const c = props.container;
+  const name = encodeURIComponent(c.name);
+  const act = async (what: 'start' | 'stop' | 'restart' | 'delete') => {
+    try {
+      const { job } = what === 'delete'
+        ? await del<{ job: { id: string } }>(`/containers/${name}`)
+        : await post<{ job: { id: string } }>(`/containers/${name}/${what}`, {});
+      notify(`${what} of ${c.name} queued (job ${job.id})`);
+      if (what === 'delete' && props.afterDelete) navigate(props.afterDelete);
+    } catch (err) {
+      notify(`${what} of ${c.name} failed: ${describeError(err)}`, 'error');
+    }
+    props.onDone();
+  };
+  const busy = c.state === 'deleting';
+  const live = c.state === 'running' || c.state === 'starting' || c.state === 'pending';
+  return (
+    <div class="actions" role="group" aria-label={`Actions for ${c.name}`}>
+      <ConfirmButton small={props.small} label="Start" title={`Start ${c.name}?`} confirmLabel={`Start ${c.name}`}
+        disabled={busy || c.state !== 'stopped' && c.state !== 'failed'}
+        message={<p>The container's init runs again with the same host ID slice.</p>} onConfirm={() => act('start')} />
+      <ConfirmButton small={props.small} label="Stop" title={`Stop ${c.name}?`} confirmLabel={`Stop ${c.name}`}
+        disabled={busy || !live}
+        message={<p>Its init gets SIGTERM, then SIGKILL after the timeout. It keeps its slice.</p>} onConfirm={() => act('stop')} />
+      <ConfirmButton small={props.small} label="Restart" title={`Restart ${c.name}?`} confirmLabel={`Restart ${c.name}`}
+        disabled={busy || c.state !== 'running'}
+        message={<p>Stop, then start again with the same slice.</p>} onConfirm={() => act('restart')} />
+      <ConfirmButton small={props.small} danger label="Delete" title={`Delete ${c.name}?`} confirmLabel={`Delete ${c.name}`}
+        disabled={busy}
+        message={<p>The container is stopped, its storage removed and its ID slice released (quarantined before anyone else may get it). This cannot be undone.</p>}
+        onConfirm={() => act('delete')} />
+    </div>
+  );
+}

@@ -1,0 +1,138 @@
+import { useState } from 'preact/hooks';
+import { ApiError, describeError, get, post } from '../api';
+import { ErrorBanner, Link, Loading, PageHeader, StateBadge } from '../components/common';
+import { ContainerActions } from '../components/container-actions';
+import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../format';
+import { usePoll } from '../poll';
+import { useCanOperate } from '../session';
+import type { Container, ExecResult, Job } from '../types';
+
+/** One container: state, pid, map lines as the kernel sees them, limits, jobs, log tail and exec. */
+export function ContainerDetailPage(props: { name: string }) {
+  const path = `/containers/${encodeURIComponent(props.name)}`;
+  const container = usePoll(() => get<Container>(path), `c:${props.name}`);
+  const jobs = usePoll(() => get<{ jobs: Job[] }>(`/jobs?container=${encodeURIComponent(props.name)}&limit=10`), `j:${props.name}`, 3000);
+  const c = container.data;
+  const gone = container.error instanceof ApiError && container.error.code === 'NOT_FOUND';
+  return (
+    <section>
+      <PageHeader title={`Container ${props.name}`} updatedAt={container.updatedAt}>
+        <Link class="button" href="/containers">All containers</Link>
+      </PageHeader>
+      {gone ? <div class="banner" role="status">There is no container {props.name} (any more). <Link href="/containers">Back to the list</Link></div>
+        : <ErrorBanner error={container.error} prefix="Could not load the container" />}
+      {!c ? (!container.error && <Loading />) : (
+        <>
+          <div class="detail-top">
+            <dl class="facts">
+              <dt>State</dt><dd><StateBadge state={c.state} /> {c.exitCode !== null && <span class="muted">exit code {c.exitCode}</span>} {c.exitSignal && <span class="muted">signal {c.exitSignal}</span>}</dd>
+              <dt>Node</dt><dd>{c.node}</dd>
+              <dt>Host pid</dt><dd class="mono" data-testid="pid">{c.pid ?? '—'}</dd>
+              <dt>Image</dt><dd>{c.image}</dd>
+              <dt>Command</dt><dd class="mono">{joinArgs(c.command)}</dd>
+              <dt>Created</dt><dd title={when(c.createdAt)}>{ageOf(c.createdAt)} ago</dd>
+              <dt>Started</dt><dd title={when(c.startedAt)}>{c.startedAt ? `${ageOf(c.startedAt)} ago` : '—'}</dd>
+              <dt>Limits</dt><dd>{limitsText(c.limits)}</dd>
+              <dt>ID map</dt><dd>{c.idmap.isolated ? 'isolated' : 'shared slice'}{c.idmap.size ? `, ${c.idmap.size} IDs` : ''}{c.idmap.key ? `, key ${c.idmap.key}` : ''}</dd>
+            </dl>
+            <ContainerActions container={c} onDone={() => { container.refresh(); jobs.refresh(); }} afterDelete="/containers" />
+          </div>
+          {c.error && <div class="banner error" role="status">Last error: {c.error.message} ({c.error.code}{c.error.step ? `, step ${c.error.step}` : ''})</div>}
+          <div class="grid-2">
+            <div>
+              <h2>uid_map</h2>
+              <pre class="mapfile" aria-label="uid_map as the kernel shows it" data-testid="uid-map">{c.idmap.uid.length ? c.idmap.uid.map(kernelMapLine).join('\n') : 'no slice'}</pre>
+            </div>
+            <div>
+              <h2>gid_map</h2>
+              <pre class="mapfile" aria-label="gid_map as the kernel shows it" data-testid="gid-map">{c.idmap.gid.length ? c.idmap.gid.map(kernelMapLine).join('\n') : 'no slice'}</pre>
+            </div>
+          </div>
+          <ExecBox container={c} />
+          <LogTail container={c} />
+          <h2>Jobs</h2>
+          <ErrorBanner error={jobs.error} />
+          <div class="table-wrap">
+            <table>
+              <thead><tr><th scope="col">Kind</th><th scope="col">State</th><th scope="col">Age</th><th scope="col">Error</th></tr></thead>
+              <tbody>
+                {jobs.data?.jobs.map((j) => (
+                  <tr key={j.id}><td>{j.kind}</td><td><StateBadge state={j.state} /></td><td title={when(j.createdAt)}>{ageOf(j.createdAt)}</td><td class="error-text">{j.error ?? ''}</td></tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}
+
+function limitsText(l: Container['limits']): string {
+  const parts = [
+    l?.memoryBytes !== undefined ? `memory ${bytes(l.memoryBytes)}` : '',
+    l?.pids !== undefined ? `${l.pids} processes` : '',
+    l?.cpus !== undefined ? `${l.cpus} CPUs` : '',
+  ].filter(Boolean);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
+/** The tail of the console log, refreshed while the page is open. */
+function LogTail(props: { container: Container }) {
+  const name = props.container.name;
+  const live = props.container.state !== 'pending' && props.container.state !== 'deleting';
+  const logs = usePoll(async () => (live ? get<{ log: string; truncated: boolean }>(`/containers/${encodeURIComponent(name)}/logs?tail=16384`) : undefined),
+    `logs:${name}:${live}`, 3000);
+  return (
+    <>
+      <h2>Log tail</h2>
+      <ErrorBanner error={logs.error} prefix="Could not read the log" />
+      <pre class="log" tabIndex={0} aria-label={`Console log of ${name}`} data-testid="log">{logs.data?.truncated ? '…\n' : ''}{logs.data?.log || <span class="muted">(empty)</span>}</pre>
+    </>
+  );
+}
+
+/** Runs one command in the running container (operators only) and shows exit code, stdout and stderr. */
+function ExecBox(props: { container: Container }) {
+  const canOperate = useCanOperate();
+  const [line, setLine] = useState('id');
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<ExecResult | null>(null);
+  const [error, setError] = useState('');
+  if (!canOperate) return null;
+  const running = props.container.state === 'running';
+  const run = async (e: Event) => {
+    e.preventDefault();
+    const argv = splitArgs(line);
+    if (!argv.length) return;
+    setBusy(true);
+    setError('');
+    setResult(null);
+    try {
+      setResult(await post<ExecResult>(`/containers/${encodeURIComponent(props.container.name)}/exec`, { command: argv }));
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <h2>Exec</h2>
+      <form class="exec" onSubmit={(e) => void run(e)}>
+        <label for="exec-command">Command</label>
+        <input id="exec-command" class="mono" value={line} onInput={(e) => setLine(e.currentTarget.value)} disabled={!running} />
+        <button type="submit" class="primary" disabled={!running || busy}>{busy ? 'Running…' : 'Run'}</button>
+        {!running && <span class="muted">the container is not running</span>}
+      </form>
+      {error && <div class="banner error" role="alert">{error}</div>}
+      {result && (
+        <div class="exec-result" role="status" data-testid="exec-result">
+          <p>exit code <strong data-testid="exec-exit">{result.exitCode}</strong></p>
+          <pre class="log" aria-label="stdout" data-testid="exec-stdout">{result.stdout || ' '}</pre>
+          {result.stderr && <pre class="log stderr" aria-label="stderr">{result.stderr}</pre>}
+        </div>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,69 @@
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+
+export interface Polled<T> {
+  data: T | undefined;
+  error: unknown;
+  /** When data last arrived (ms since epoch). */
+  updatedAt: number | undefined;
+  /** Loads again now (after an action) instead of waiting for the next tick. */
+  refresh: () => void;
+}
+
+/**
+ * Loads `load()` now and again every `intervalMs` after each answer, while the page is shown
+ * (short polling: the screen follows the fleet without a reload). `key` restarts it.
+ */
+export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 2000): Polled<T> {
+  const [state, setState] = useState<{ data: T | undefined; error: unknown; updatedAt: number | undefined }>({
+    data: undefined, error: undefined, updatedAt: undefined,
+  });
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  const kick = useRef<() => void>(() => undefined);
+
+  useEffect(() => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let running = false;
+    let again = false;
+    setState({ data: undefined, error: undefined, updatedAt: undefined });
+    const tick = async () => {
+      if (stopped) return;
+      if (running) {
+        again = true;
+        return;
+      }
+      clearTimeout(timer);
+      running = true;
+      try {
+        const data = await loadRef.current();
+        if (!stopped) setState({ data, error: undefined, updatedAt: Date.now() });
+      } catch (error) {
+        if (!stopped) setState((s) => ({ ...s, error }));
+      } finally {
+        running = false;
+      }
+      if (stopped) return;
+      if (again) {
+        again = false;
+        void tick();
+      } else {
+        timer = setTimeout(() => void tick(), document.hidden ? intervalMs * 5 : intervalMs);
+      }
+    };
+    kick.current = () => void tick();
+    void tick();
+    const onVisible = () => {
+      if (!document.hidden) void tick();
+    };
+    document.addEventListener('visibilitychange', onVisible);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      document.removeEventListener('visibilitychange', onVisible);
+    };
+  }, [key, intervalMs]);
+
+  const refresh = useCallback(() => kick.current(), []);
+  return { ...state, refresh };
+}
