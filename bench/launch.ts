@@ -97,32 +97,40 @@ function runCrunOnce(crun: string, bundle: string, stateRoot: string, id: string
   });
 }
 
-async function benchNagaya(runtime: ContainerRuntime, image: string, label: string, runs: number): Promise<number[]> {
-  const samples: number[] = [];
-  for (let i = 0; i < WARMUP + runs; i++) {
-    const id = `${label}-${i}`;
-    const started = performance.now();
-    await runtime.launch({ id, image, argv: ['/bin/true'], uidMap: MAP, gidMap: MAP, hostname: 'bench' });
-    const status = await runtime.wait(id);
-    const elapsed = performance.now() - started;
-    if (status.exitCode !== 0) throw new Error(`nagaya ${id} exited ${JSON.stringify(status)}`);
-    if (i >= WARMUP) samples.push(elapsed);
-    runtime.remove(id);
-  }
-  return samples;
+async function launchNagayaOnce(runtime: ContainerRuntime, image: string, id: string): Promise<number> {
+  const started = performance.now();
+  await runtime.launch({ id, image, argv: ['/bin/true'], uidMap: MAP, gidMap: MAP, hostname: 'bench' });
+  const status = await runtime.wait(id);
+  const elapsed = performance.now() - started;
+  if (status.exitCode !== 0) throw new Error(`nagaya ${id} exited ${JSON.stringify(status)}`);
+  runtime.remove(id);
+  return elapsed;
 }
 
-async function benchCrun(crun: string, image: string, work: string, runs: number): Promise<number[]> {
-  const bundle = join(work, 'crun-bundle');
-  const stateRoot = join(work, 'crun-state');
-  mkdirSync(stateRoot, { recursive: true });
-  writeCrunBundle(bundle, image);
-  const samples: number[] = [];
-  for (let i = 0; i < WARMUP + runs; i++) {
-    const elapsed = await runCrunOnce(crun, bundle, stateRoot, `bench-${process.pid}-${i}`);
-    if (i >= WARMUP) samples.push(elapsed);
+/**
+ * Runs nagaya and (when given) crun launches alternately, so both see the same machine load;
+ * the first WARMUP runs of each are dropped.
+ */
+async function benchInterleaved(runtime: ContainerRuntime, image: string, label: string, runs: number, crun?: { path: string; work: string }) {
+  const nagaya: number[] = [];
+  const crunSamples: number[] = [];
+  let bundle = '';
+  let stateRoot = '';
+  if (crun) {
+    bundle = join(crun.work, 'crun-bundle');
+    stateRoot = join(crun.work, 'crun-state');
+    mkdirSync(stateRoot, { recursive: true });
+    writeCrunBundle(bundle, image);
   }
-  return samples;
+  for (let i = 0; i < WARMUP + runs; i++) {
+    const n = await launchNagayaOnce(runtime, image, `${label}-${i}`);
+    if (i >= WARMUP) nagaya.push(n);
+    if (crun) {
+      const c = await runCrunOnce(crun.path, bundle, stateRoot, `bench-${process.pid}-${label}-${i}`);
+      if (i >= WARMUP) crunSamples.push(c);
+    }
+  }
+  return { nagaya, crun: crunSamples };
 }
 
 function countFiles(dir: string): number {
@@ -161,18 +169,16 @@ async function main(): Promise<void> {
   const image = buildBusyboxImage(join(tmpdir(), 'nagaya-bench-images', 'busybox'));
   const runtime = await ContainerRuntime.open({ stateDir: join(work, 'state') });
   try {
-    const nagaya = summarize(await benchNagaya(runtime, image, 'busybox', RUNS));
-    const rows = [row('nagaya busybox /bin/true', nagaya)];
-    let crunStats: ReturnType<typeof summarize> | undefined;
     const crun = process.env.BENCH_SKIP_CRUN === '1' ? undefined : ensureCrun();
-    if (crun) {
-      crunStats = summarize(await benchCrun(crun, image, work, RUNS));
-      rows.push(row('crun busybox /bin/true', crunStats));
-    }
+    const samples = await benchInterleaved(runtime, image, 'busybox', RUNS, crun ? { path: crun, work } : undefined);
+    const nagaya = summarize(samples.nagaya);
+    const rows = [row('nagaya busybox /bin/true', nagaya)];
+    const crunStats = crun ? summarize(samples.crun) : undefined;
+    if (crunStats) rows.push(row('crun busybox /bin/true', crunStats));
     let debian: { files: number; stats: ReturnType<typeof summarize>; shiftMs: number } | undefined;
     if (process.env.BENCH_DEBIAN === '1') {
       const rootfs = debianRootfs();
-      const stats = summarize(await benchNagaya(runtime, rootfs, 'debian', RUNS));
+      const stats = summarize((await benchInterleaved(runtime, rootfs, 'debian', RUNS)).nagaya);
       // What the idmapped overlay saves: the chown-shifted private copy a launch needs without it.
       const shiftStarted = performance.now();
       await prepareShiftedCopy(rootfs, join(work, 'debian-shifted'), MAP, MAP);
@@ -181,7 +187,7 @@ async function main(): Promise<void> {
       rows.push(row(`nagaya debian (${debian.files} files)`, debian.stats));
     }
 
-    console.log(`launch to exit observed, ${RUNS} runs each after ${WARMUP} warm-up runs (ms)`);
+    console.log(`launch to exit observed, ${RUNS} runs each (alternating) after ${WARMUP} warm-up runs (ms)`);
     console.log(`${'runtime'.padEnd(28)}${'p50'.padStart(8)}${'p90'.padStart(8)}${'p99'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}`);
     for (const r of rows) console.log(r);
     if (debian) console.log(`chown-shifted copy of the Debian rootfs (the fallback without idmapped mounts): ${debian.shiftMs.toFixed(0)} ms`);
