@@ -8,14 +8,14 @@ import { useCanOperate } from '../session';
 import { CONTAINER_STATES, type Container } from '../types';
 
 /** Every container, filterable by text, state and node. */
-export function ContainersPage() {
+export function ContainersPage(props: { initialNode: string }) {
   const canOperate = useCanOperate();
   const { data, error, updatedAt, refresh } = usePoll(() => get<{ containers: Container[] }>('/containers'), 'containers');
   const [text, setText] = useState('');
   const [state, setState] = useState('');
-  const [node, setNode] = useState('');
+  const [node, setNode] = useState(props.initialNode);
   const containers = data?.containers ?? [];
-  const nodes = [...new Set(containers.map((c) => c.node))].sort();
+  const nodes = [...new Set([...containers.map((c) => c.node), ...(node ? [node] : [])])].sort();
   const needle = text.trim().toLowerCase();
   const shown = containers.filter((c) => (!state || c.state === state) && (!node || c.node === node)
     && (!needle || c.name.includes(needle) || c.image.toLowerCase().includes(needle) || (rootUidRange(c.idmap.uid) ?? '').includes(needle)));

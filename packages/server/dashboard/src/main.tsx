@@ -1,0 +1,117 @@
+import { render } from 'preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { setToken } from './api';
+import { Link } from './components/common';
+import { dismiss, useNotices } from './notices';
+import { ContainerDetailPage } from './pages/container-detail';
+import { ContainersPage } from './pages/containers';
+import { CreateContainerPage } from './pages/create-container';
+import { IdMapPage } from './pages/id-map';
+import { JobsPage } from './pages/jobs';
+import { NodesPage } from './pages/nodes';
+import { OverviewPage } from './pages/overview';
+import { PoolsPage } from './pages/pools';
+import { signIn, SignInPage } from './pages/sign-in';
+import { useLocation, type Location } from './router';
+import { SessionContext, storedToken, storeToken, useSession, type Session } from './session';
+
+const NAV = [
+  { href: '/', label: 'Overview' },
+  { href: '/containers', label: 'Containers' },
+  { href: '/map', label: 'ID-space map' },
+  { href: '/pools', label: 'Pools' },
+  { href: '/jobs', label: 'Jobs' },
+  { href: '/nodes', label: 'Nodes' },
+];
+
+function App() {
+  const [session, setSession] = useState<Session | null>(null);
+  const [restoring, setRestoring] = useState(() => storedToken() !== null);
+  const [message, setMessage] = useState<string | undefined>();
+
+  const signOut = useCallback((why?: string) => {
+    storeToken(null);
+    setToken(null);
+    setSession(null);
+    setMessage(why);
+  }, []);
+  const signedIn = useCallback((s: Session) => {
+    storeToken(s.token);
+    setToken(s.token, (err) => signOut(`The API no longer accepts this token: ${err.message}`));
+    setMessage(undefined);
+    setSession(s);
+  }, [signOut]);
+
+  useEffect(() => {
+    const token = storedToken();
+    if (!token) return;
+    signIn(token).then(signedIn, (err: Error) => signOut(err.message)).finally(() => setRestoring(false));
+  }, []);
+
+  if (restoring) return <p class="muted center" aria-busy="true">Signing in…</p>;
+  if (!session) return <SignInPage onSignedIn={signedIn} message={message} />;
+  return (
+    <SessionContext.Provider value={session}>
+      <Shell onSignOut={() => signOut()} />
+    </SessionContext.Provider>
+  );
+}
+
+function Shell(props: { onSignOut: () => void }) {
+  const session = useSession();
+  const location = useLocation();
+  const notices = useNotices();
+  const section = location.path === '/' ? '/' : `/${location.path.split('/')[1]}`;
+  useEffect(() => {
+    document.title = `${NAV.find((n) => n.href === section)?.label ?? 'nagaya'} · nagaya`;
+  }, [section]);
+  return (
+    <>
+      <a class="skip" href="#main">Skip to content</a>
+      <header class="top">
+        <Link class="brand" href="/"><span class="brand-mark" aria-hidden="true">長屋</span> nagaya</Link>
+        <nav aria-label="Main">
+          <ul>
+            {NAV.map((n) => {
+              const active = n.href === section || (n.href === '/containers' && section === '/new-container');
+              return <li key={n.href}><Link href={n.href} aria-current={active ? 'page' : undefined}>{n.label}</Link></li>;
+            })}
+          </ul>
+        </nav>
+        <div class="who">
+          <span title="Signed in as">{session.name} · <strong data-testid="role">{session.role}</strong></span>
+          <button type="button" class="small" onClick={props.onSignOut}>Sign out</button>
+        </div>
+      </header>
+      <div class="notices" role="status" aria-live="polite">
+        {notices.map((n) => (
+          <div key={n.id} class={`notice ${n.kind}`}>
+            <span>{n.text}</span>
+            <button type="button" class="link" aria-label="Dismiss" onClick={() => dismiss(n.id)}>×</button>
+          </div>
+        ))}
+      </div>
+      <main id="main" tabIndex={-1}>
+        <Page location={location} />
+      </main>
+    </>
+  );
+}
+
+function Page(props: { location: Location }) {
+  const { path, query } = props.location;
+  const detail = /^\/containers\/([a-z0-9-]{1,63})$/.exec(path);
+  if (detail) return <ContainerDetailPage key={detail[1]} name={detail[1]!} />;
+  switch (path) {
+    case '/': return <OverviewPage />;
+    case '/containers': return <ContainersPage initialNode={query.get('node') ?? ''} />;
+    case '/new-container': return <CreateContainerPage />;
+    case '/map': return <IdMapPage key={query.get('pool') ?? ''} pool={query.get('pool')} />;
+    case '/pools': return <PoolsPage />;
+    case '/jobs': return <JobsPage state={query.get('state') ?? ''} />;
+    case '/nodes': return <NodesPage />;
+    default: return <section><h1>Not found</h1><p>Nothing lives at {path}. <Link href="/">Go to the overview</Link></p></section>;
+  }
+}
+
+render(<App />, document.getElementById('app')!);

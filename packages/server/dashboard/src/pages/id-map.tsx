@@ -1,0 +1,249 @@
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { get } from '../api';
+import { ErrorBanner, Link, Loading, PageHeader } from '../components/common';
+import { ageOf, range } from '../format';
+import { usePoll } from '../poll';
+import { navigate } from '../router';
+import { buildSlotModel, cellRanges, CellState, LEGEND, type SlotModel } from '../slot-model';
+import type { Allocation, Pool } from '../types';
+
+const COLOR = new Map(LEGEND.map((l) => [l.state, l.color]));
+const LABEL = new Map(LEGEND.map((l) => [l.state, l.label]));
+
+/** The ID-space map: every slot of a pool as a canvas cell, coloured by state; hover, keys and click. */
+export function IdMapPage(props: { pool: string | null }) {
+  const pools = usePoll(() => get<{ pools: Pool[] }>('/pools'), 'pools', 10_000);
+  const poolName = props.pool ?? pools.data?.pools.find((p) => p.name === 'default')?.name ?? pools.data?.pools[0]?.name ?? null;
+  const allocations = usePoll(
+    async () => (poolName ? get<{ allocations: Allocation[] }>(`/allocations?pool=${encodeURIComponent(poolName)}&history=true`) : undefined),
+    `alloc:${poolName}`, 2000);
+  const pool = pools.data?.pools.find((p) => p.name === poolName);
+  const model = useMemo(() => (pool && allocations.data ? buildSlotModel(pool, allocations.data.allocations) : undefined), [pool, allocations.data]);
+
+  return (
+    <section>
+      <PageHeader title="ID-space map" updatedAt={allocations.updatedAt}>
+        {(pools.data?.pools.length ?? 0) > 1 && (
+          <label>Pool{' '}
+            <select value={poolName ?? ''} onChange={(e) => navigate(`/map?pool=${encodeURIComponent(e.currentTarget.value)}`)}>
+              {pools.data!.pools.map((p) => <option key={p.name} value={p.name}>{p.name}</option>)}
+            </select>
+          </label>
+        )}
+      </PageHeader>
+      <ErrorBanner error={pools.error ?? allocations.error} prefix="Could not load the map" />
+      {pools.data && !pool && <p class="banner">There is no pool {props.pool ?? ''}.</p>}
+      {!model ? (!pools.error && !allocations.error && <Loading />) : <SlotMap model={model} />}
+    </section>
+  );
+}
+
+function SlotMap(props: { model: SlotModel }) {
+  const { model } = props;
+  const pool = model.pool;
+  const wrap = useRef<HTMLDivElement>(null);
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const [width, setWidth] = useState(0);
+  const [hover, setHover] = useState<{ cell: number; x: number; y: number } | null>(null);
+  const [selected, setSelected] = useState<number | null>(null);
+  const [find, setFind] = useState('');
+  const [findMessage, setFindMessage] = useState('');
+
+  useLayoutEffect(() => {
+    const el = wrap.current!;
+    const ro = new ResizeObserver(() => setWidth(el.clientWidth));
+    ro.observe(el);
+    setWidth(el.clientWidth);
+    return () => ro.disconnect();
+  }, []);
+
+  // Cells as big as fit the width and ~560 px of height; at least 3 px.
+  const cellPx = width ? Math.max(3, Math.min(36, Math.floor(Math.sqrt((width * 560) / Math.max(1, model.count))))) : 0;
+  const cols = cellPx ? Math.max(1, Math.floor(width / cellPx)) : 1;
+  const rows = Math.ceil(model.count / cols);
+  const gap = cellPx >= 6 ? 1 : 0;
+
+  useEffect(() => {
+    const c = canvas.current;
+    if (!c || !cellPx) return;
+    const started = performance.now();
+    const dpr = window.devicePixelRatio || 1;
+    c.width = Math.ceil(cols * cellPx * dpr);
+    c.height = Math.ceil(rows * cellPx * dpr);
+    c.style.width = `${cols * cellPx}px`;
+    c.style.height = `${rows * cellPx}px`;
+    const ctx = c.getContext('2d')!;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, cols * cellPx, rows * cellPx);
+    // One path per state: a 15,000-slot pool is a handful of fill() calls.
+    for (const { state, color } of LEGEND) {
+      if (!model.counts[state]) continue;
+      ctx.beginPath();
+      for (let i = 0; i < model.count; i++) {
+        if (model.states[i] !== state) continue;
+        ctx.rect((i % cols) * cellPx, Math.floor(i / cols) * cellPx, cellPx - gap, cellPx - gap);
+      }
+      ctx.fillStyle = color;
+      ctx.fill();
+    }
+    for (const [cell, style] of [[selected, '#111827'], [hover?.cell ?? null, '#111827']] as const) {
+      if (cell === null || cell >= model.count) continue;
+      ctx.lineWidth = Math.max(1, Math.min(2, cellPx / 4));
+      ctx.strokeStyle = style;
+      ctx.strokeRect((cell % cols) * cellPx + 0.5, Math.floor(cell / cols) * cellPx + 0.5, Math.max(1, cellPx - gap - 1), Math.max(1, cellPx - gap - 1));
+    }
+    c.dataset.drawMs = (performance.now() - started).toFixed(1);
+  }, [model, cols, rows, cellPx, gap, selected, hover?.cell]);
+
+  const cellAt = (event: MouseEvent): number | null => {
+    const rect = canvas.current!.getBoundingClientRect();
+    const col = Math.floor((event.clientX - rect.left) / cellPx);
+    const row = Math.floor((event.clientY - rect.top) / cellPx);
+    if (col < 0 || col >= cols || row < 0) return null;
+    const cell = row * cols + col;
+    return cell < model.count ? cell : null;
+  };
+  const allocationOf = (cell: number) => (model.owner[cell]! >= 0 ? model.allocations[model.owner[cell]!] : undefined);
+  const open = (cell: number) => {
+    const a = allocationOf(cell);
+    if (a?.container && (a.state === 'active' || a.state === 'out_of_pool' || a.kind === 'raw')) navigate(`/containers/${a.container}`);
+  };
+  const onKey = (e: KeyboardEvent) => {
+    const cur = selected ?? 0;
+    const moves: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols, PageDown: cols * 10, PageUp: -cols * 10 };
+    if (e.key in moves) {
+      setSelected(Math.max(0, Math.min(model.count - 1, cur + moves[e.key]!)));
+      e.preventDefault();
+    } else if (e.key === 'Home' || e.key === 'End') {
+      setSelected(e.key === 'Home' ? 0 : model.count - 1);
+      e.preventDefault();
+    } else if (e.key === 'Enter' && selected !== null) {
+      open(selected);
+    }
+  };
+  const onFind = (e: Event) => {
+    e.preventDefault();
+    const name = find.trim();
+    const index = model.allocations.findIndex((a) => a.state !== 'quarantined' && (a.container === name || a.sharedBy?.includes(name)));
+    const cell = index < 0 ? -1 : Array.prototype.indexOf.call(model.owner, index) as number;
+    if (cell < 0) {
+      setFindMessage(`No slot of this pool is held by ${name}.`);
+      return;
+    }
+    setFindMessage('');
+    setSelected(cell);
+    canvas.current?.focus();
+  };
+
+  const shown = selected ?? hover?.cell ?? null;
+  const size = pool.sliceSize;
+  return (
+    <>
+      <p class="summary">
+        Pool <strong>{pool.name}</strong> ({pool.source}): host uids {pool.uid.map((r) => range(r.start, r.count)).join(', ')},
+        {' '}{model.count} slots of {size} IDs from origin {pool.uidOrigin}; released slices rest {pool.quarantineSeconds}s.
+      </p>
+      <ul class="legend" aria-label="Legend and counts">
+        {LEGEND.filter((l) => l.state !== CellState.outside || model.counts[l.state] > 0).map((l) => (
+          <li key={l.state} title={l.hint} data-state={l.label}>
+            <span class="swatch" style={{ background: l.color }} aria-hidden="true" />{l.label} <strong>{model.counts[l.state]}</strong>
+          </li>
+        ))}
+      </ul>
+      <form class="filters" role="search" onSubmit={onFind}>
+        <label for="map-find">Find a container</label>
+        <input id="map-find" value={find} placeholder="name" onInput={(e) => setFind(e.currentTarget.value)} />
+        <button type="submit">Show its slot</button>
+        <span class="muted" role="status">{findMessage}</span>
+      </form>
+      <div class="map-wrap" ref={wrap}>
+        <canvas
+          ref={canvas}
+          class="slot-map"
+          tabIndex={0}
+          role="img"
+          aria-label={`Slots of pool ${pool.name}: ${LEGEND.map((l) => `${model.counts[l.state]} ${l.label.toLowerCase()}`).join(', ')}. Arrow keys move between slots, Enter opens the container.`}
+          aria-describedby="slot-detail"
+          data-cols={cols}
+          data-cell={cellPx}
+          data-first-slot={model.first}
+          data-count={model.count}
+          onMouseMove={(e) => {
+            const cell = cellAt(e);
+            const rect = wrap.current!.getBoundingClientRect();
+            setHover(cell === null ? null : { cell, x: e.clientX - rect.left, y: e.clientY - rect.top });
+          }}
+          onMouseLeave={() => setHover(null)}
+          onClick={(e) => {
+            const cell = cellAt(e);
+            if (cell !== null) {
+              setSelected(cell);
+              open(cell);
+            }
+          }}
+          onKeyDown={onKey}
+          style={{ cursor: hover && allocationOf(hover.cell)?.container ? 'pointer' : 'default' }}
+        />
+        {hover && (
+          <div class="map-tip" role="tooltip" id="map-tip" style={{ left: `${Math.min(hover.x + 14, Math.max(0, width - 280))}px`, top: `${hover.y + 14}px` }}>
+            <CellText model={model} cell={hover.cell} />
+          </div>
+        )}
+      </div>
+      <div id="slot-detail" class="slot-detail" aria-live="polite">
+        {shown === null ? <p class="muted">Hover a cell, or focus the map and use the arrow keys.</p> : <CellText model={model} cell={shown} links />}
+      </div>
+      {model.rawOutside.length > 0 && (
+        <>
+          <h2>Raw grants outside the slot grid</h2>
+          <div class="table-wrap">
+            <table>
+              <thead><tr><th scope="col">Container</th><th scope="col">Host uids</th><th scope="col">Host gids</th><th scope="col">Inside as</th></tr></thead>
+              <tbody>{model.rawOutside.map((a, i) => (
+                <tr key={i}>
+                  <td>{a.container ? <Link href={`/containers/${a.container}`}>{a.container}</Link> : a.owner}</td>
+                  <td class="mono">{a.uid ? range(a.uid.start, a.uid.count) : '—'}</td>
+                  <td class="mono">{a.gid ? range(a.gid.start, a.gid.count) : '—'}</td>
+                  <td class="mono">{a.nsUid ?? a.nsGid ?? ''}</td>
+                </tr>
+              ))}</tbody>
+            </table>
+          </div>
+        </>
+      )}
+    </>
+  );
+}
+
+/** What one cell is: slot, state, holder and the exact host ranges. */
+function CellText(props: { model: SlotModel; cell: number; links?: boolean }) {
+  const { model, cell } = props;
+  const state = model.states[cell] as CellState;
+  const a = model.owner[cell]! >= 0 ? model.allocations[model.owner[cell]!] : undefined;
+  const ranges = cellRanges(model, cell);
+  const who = (name: string) => (props.links ? <Link href={`/containers/${name}`}>{name}</Link> : <strong>{name}</strong>);
+  const isRaw = a?.kind === 'raw';
+  return (
+    <div class="cell-text" data-slot={model.first + cell} data-state={LABEL.get(state)}>
+      <div><span class="swatch" style={{ background: COLOR.get(state) }} aria-hidden="true" /> Slot {model.first + cell} · <strong>{LABEL.get(state)}</strong>
+        {a && a.state === 'quarantined' && state === CellState.free ? ' (quarantine over)' : ''}</div>
+      {a?.container && <div>{a.state === 'quarantined' ? 'was ' : ''}container {who(a.container)}</div>}
+      {a && !a.container && a.owner && a.kind !== 'shared' && <div>{a.state === 'quarantined' ? 'released by' : 'owner'} <span class="mono">{a.owner}</span></div>}
+      {a?.kind === 'shared' && <div>shared by {a.sharedBy?.length ? a.sharedBy.map((n, i) => <>{i ? ', ' : ''}{who(n)}</>) : 'nobody now'}</div>}
+      {isRaw ? (
+        <>
+          {a.uid && <div>raw host uid <span class="mono">{range(a.uid.start, a.uid.count)}</span> → {a.nsUid} inside</div>}
+          {a.gid && <div>raw host gid <span class="mono">{range(a.gid.start, a.gid.count)}</span> → {a.nsGid} inside</div>}
+        </>
+      ) : state !== CellState.outside && (
+        <>
+          <div>host uid <span class="mono" data-testid="cell-uid">{range(ranges.uid.start, ranges.uid.count)}</span></div>
+          <div>host gid <span class="mono" data-testid="cell-gid">{range(ranges.gid.start, ranges.gid.count)}</span></div>
+        </>
+      )}
+      {a?.key && <div>key <span class="mono">{a.key}</span></div>}
+      {a && (a.slots ?? 1) > 1 && <div>{a.slots} slots ({(a.slots ?? 1) * model.pool.sliceSize} IDs)</div>}
+      {a?.releasedAt && <div class="muted">released {ageOf(a.releasedAt)} ago</div>}
+    </div>
+  );
+}
