@@ -1,12 +1,56 @@
 #!/usr/bin/env bash
-# `npm run up`: brings nagaya up on this machine (as root): services, dependencies, build,
-# schema, the default ID pool. Safe to run again.
+# `npm run up`: brings nagaya up on this machine (as root): Postgres, Redis and busybox from
+# Debian's archive, dependencies, build, schema, the default ID pool and the busybox image,
+# then `nagaya serve` (API + worker + dashboard) in the background. Safe to run again: a
+# running nagaya is restarted (its containers keep running and are re-adopted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+export NAGAYA_DATA_DIR=${NAGAYA_DATA_DIR:-/var/lib/nagaya}
+export PORT=${PORT:-8080}
+LOG_FILE=${NAGAYA_LOG_FILE:-/var/log/nagaya.log}
+PID_FILE="$NAGAYA_DATA_DIR/nagaya.pid"
+TOKEN_FILE="$NAGAYA_DATA_DIR/admin-token"
+
 bash scripts/ensure-services.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
 npm run build
 npm run --silent migrate
+
+mkdir -p "$NAGAYA_DATA_DIR"
+chmod 711 "$NAGAYA_DATA_DIR"
+if [ -z "${NAGAYA_ADMIN_TOKEN:-}" ]; then
+  if [ ! -s "$TOKEN_FILE" ]; then
+    (umask 077 && node -e 'process.stdout.write("ngy_" + require("crypto").randomBytes(32).toString("base64url"))' > "$TOKEN_FILE")
+  fi
+  NAGAYA_ADMIN_TOKEN=$(cat "$TOKEN_FILE")
+  export NAGAYA_ADMIN_TOKEN
+fi
+
+if [ -s "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
+  echo "[up] restarting nagaya (pid $(cat "$PID_FILE"))"
+  kill "$(cat "$PID_FILE")"
+  for _ in $(seq 1 50); do kill -0 "$(cat "$PID_FILE")" 2>/dev/null || break; sleep 0.2; done
+fi
+nohup node packages/server/dist/cli/nagaya.js serve >>"$LOG_FILE" 2>&1 &
+echo $! > "$PID_FILE"
+
+healthy() { node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "http://127.0.0.1:$PORT/healthz"; }
+for _ in $(seq 1 100); do
+  healthy && break
+  if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then echo "[up] nagaya exited; see $LOG_FILE"; tail -20 "$LOG_FILE"; exit 1; fi
+  sleep 0.2
+done
+healthy || { echo "[up] nagaya does not answer; see $LOG_FILE"; exit 1; }
+
+cat <<MSG
+
+nagaya is up (pid $(cat "$PID_FILE"), log $LOG_FILE)
+  dashboard and API:  http://127.0.0.1:$PORT/   (REST under /api/v1)
+  admin token:        cat $TOKEN_FILE   (or the NAGAYA_ADMIN_TOKEN you set)
+  CLI:                export NAGAYA_URL=http://127.0.0.1:$PORT NAGAYA_TOKEN=\$(cat $TOKEN_FILE)
+                      node packages/server/dist/cli/nagaya.js launch web1 --wait
+MSG
 npx tsx scripts/pool-report.ts
