@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (from Debian's archive) and starts what nagaya needs on this machine:
-# PostgreSQL with btree_gist, Redis, and busybox-static for the test/quickstart image.
+# PostgreSQL with btree_gist, Redis, busybox-static for the test/quickstart image, and chromium
+# for the dashboard's browser test.
 # Safe to run any number of times; it only acts on what is missing or stopped.
 set -euo pipefail
 
@@ -73,6 +74,6 @@ fi
 redis_answers || { log "Redis does not answer on 127.0.0.1:6379"; exit 1; }
 
 # --- Container image sources and build tools ----------------------------------
-apt_install busybox-static make g++ python3
+apt_install busybox-static make g++ python3 chromium
 
 log "ready: PostgreSQL on $PGHOST_TCP:$PGPORT, Redis on 127.0.0.1:6379"

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { setToken } from './api';
-import { Link } from './components/common';
+import { BrandMark, Link } from './components/common';
 import { dismiss, useNotices } from './notices';
 import { ContainerDetailPage } from './pages/container-detail';
 import { ContainersPage } from './pages/containers';
@@ -69,7 +69,7 @@ function Shell(props: { onSignOut: () => void }) {
     <>
       <a class="skip" href="#main">Skip to content</a>
       <header class="top">
-        <Link class="brand" href="/"><span class="brand-mark" aria-hidden="true">長屋</span> nagaya</Link>
+        <Link class="brand" href="/"><BrandMark /> nagaya</Link>
         <nav aria-label="Main">
           <ul>
             {NAV.map((n) => {
@@ -100,12 +100,14 @@ function Shell(props: { onSignOut: () => void }) {
 
 function Page(props: { location: Location }) {
   const { path, query } = props.location;
+  const canOperate = useSession().role !== 'viewer';
   const detail = /^\/containers\/([a-z0-9-]{1,63})$/.exec(path);
   if (detail) return <ContainerDetailPage key={detail[1]} name={detail[1]!} />;
   switch (path) {
     case '/': return <OverviewPage />;
     case '/containers': return <ContainersPage initialNode={query.get('node') ?? ''} />;
-    case '/new-container': return <CreateContainerPage />;
+    case '/new-container': return canOperate ? <CreateContainerPage />
+      : <section><h1>New container</h1><p class="banner">A viewer token cannot create containers. <Link href="/containers">Back to containers</Link></p></section>;
     case '/map': return <IdMapPage key={query.get('pool') ?? ''} pool={query.get('pool')} />;
     case '/pools': return <PoolsPage />;
     case '/jobs': return <JobsPage state={query.get('state') ?? ''} />;

@@ -101,3 +101,13 @@ export function OccupancyBar(props: { parts: Array<{ label: string; value: numbe
     </div>
   );
 }
+
+/** The logo: a row house (nagaya) of three doors, drawn inline so no font or file is needed. */
+export function BrandMark() {
+  return (
+    <svg class="brand-mark" viewBox="0 0 24 16" width="30" height="20" aria-hidden="true" focusable="false">
+      <path d="M1 7 12 1l11 6v9H1z" fill="#dc2626" />
+      <rect x="4" y="9" width="4" height="7" fill="#fff" /><rect x="10" y="9" width="4" height="7" fill="#fff" /><rect x="16" y="9" width="4" height="7" fill="#fff" />
+    </svg>
+  );
+}

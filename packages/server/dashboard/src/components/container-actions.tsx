@@ -13,10 +13,9 @@ export function ContainerActions(props: { container: Container; onDone: () => vo
   const name = encodeURIComponent(c.name);
   const act = async (what: 'start' | 'stop' | 'restart' | 'delete') => {
     try {
-      const { job } = what === 'delete'
-        ? await del<{ job: { id: string } }>(`/containers/${name}`)
-        : await post<{ job: { id: string } }>(`/containers/${name}/${what}`, {});
-      notify(`${what} of ${c.name} queued (job ${job.id})`);
+      if (what === 'delete') await del(`/containers/${name}`);
+      else await post(`/containers/${name}/${what}`, {});
+      notify(`${what} of ${c.name} queued`);
       if (what === 'delete' && props.afterDelete) navigate(props.afterDelete);
     } catch (err) {
       notify(`${what} of ${c.name} failed: ${describeError(err)}`, 'error');

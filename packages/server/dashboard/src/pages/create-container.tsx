@@ -124,7 +124,7 @@ export function CreateContainerPage() {
         </fieldset>
         <fieldset>
           <legend>Limits</legend>
-          <Field id="limits.memoryBytes" label="Memory (MiB)" errors={errorsFor('limits.memoryBytes')}>
+          <Field id="limits.memoryBytes" label="Memory (MiB)" hint="at least 4 MiB (the API counts bytes)" errors={errorsFor('limits.memoryBytes')}>
             <input id="limits.memoryBytes" type="number" min={4} step="any" inputMode="numeric" value={memoryMiB} onInput={(e) => setMemoryMiB(e.currentTarget.value)} />
           </Field>
           <Field id="limits.pids" label="Processes" errors={errorsFor('limits.pids')}>

@@ -24,11 +24,12 @@ export function IdMapPage(props: { pool: string | null }) {
     <section>
       <PageHeader title="ID-space map" updatedAt={allocations.updatedAt}>
         {(pools.data?.pools.length ?? 0) > 1 && (
-          <label>Pool{' '}
-            <select value={poolName ?? ''} onChange={(e) => navigate(`/map?pool=${encodeURIComponent(e.currentTarget.value)}`)}>
+          <span class="inline-field">
+            <label for="pool-select">Pool</label>
+            <select id="pool-select" value={poolName ?? ''} onChange={(e) => navigate(`/map?pool=${encodeURIComponent(e.currentTarget.value)}`)}>
               {pools.data!.pools.map((p) => <option key={p.name} value={p.name}>{p.name}</option>)}
             </select>
-          </label>
+          </span>
         )}
       </PageHeader>
       <ErrorBanner error={pools.error ?? allocations.error} prefix="Could not load the map" />

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { ApiError, call, describeError } from '../api';
+import { BrandMark } from '../components/common';
 import type { Session } from '../session';
 import type { Whoami } from '../types';
 
@@ -37,7 +38,7 @@ export function SignInPage(props: { onSignedIn: (s: Session) => void; message?: 
   return (
     <main class="sign-in">
       <form onSubmit={(e) => void submit(e)} aria-describedby={error ? 'sign-in-error' : undefined}>
-        <h1><span class="brand-mark" aria-hidden="true">長屋</span> nagaya</h1>
+        <h1><BrandMark /> nagaya</h1>
         <p class="muted">Sign in with an API token (admin, operator or viewer). It is kept for this tab only.</p>
         <label for="token">API token</label>
         <input id="token" name="token" type="password" autoComplete="off" autoFocus value={token}

@@ -1,0 +1,341 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestFleet, type TestFleet } from '../../packages/server/test/support/test-server';
+
+/**
+ * The dashboard in a real browser (Debian's chromium, driven by playwright-core) against a real
+ * nagaya: API, worker, Postgres, Redis and containers. Any console error, page error, failed
+ * request or HTTP error that a step did not ask for fails the test.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = resolve('test-output/dashboard');
+const ACTIVE_RGB = [0x25, 0x63, 0xeb];
+const QUARANTINED_RGB = [0xf5, 0x9e, 0x0b];
+
+interface Allocation { container: string | null; owner: string | null; state: string; kind: string; slot: number | null; uid: { start: number; count: number } | null; gid: { start: number; count: number } | null }
+interface Container { id: string; name: string; state: string; pid: number | null; idmap: { uid: Array<{ nsId: number; hostId: number; count: number }> } }
+
+/** HTTP errors a step expects (status and URL), each absorbing one response and its console line. */
+interface Allowance { status: number; url: RegExp; responses: number; consoles: number }
+
+/** Watches a page for console errors, page errors, failed requests and unexpected HTTP errors. */
+class Watch {
+  readonly problems: string[] = [];
+  private readonly allowances: Allowance[] = [];
+  closing = false;
+
+  constructor(readonly page: Page, readonly label: string) {
+    page.on('console', (msg) => {
+      if (msg.type() !== 'error') return;
+      const status = /status of (\d{3})/.exec(msg.text());
+      const url = msg.location().url ?? '';
+      if (status && this.take(Number(status[1]), url, 'consoles')) return;
+      this.problems.push(`${label} console error: ${msg.text()} (${url})`);
+    });
+    page.on('pageerror', (err) => this.problems.push(`${label} page error: ${err.message}`));
+    page.on('requestfailed', (req) => {
+      if (!this.closing) this.problems.push(`${label} request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText ?? ''}`);
+    });
+    page.on('response', (res) => {
+      if (res.status() < 400) return;
+      if (this.take(res.status(), res.url(), 'responses')) return;
+      this.problems.push(`${label} HTTP ${res.status()} for ${res.request().method()} ${res.url()}`);
+    });
+  }
+
+  /** Lets `count` responses with this status and URL through (a step that provokes them on purpose). */
+  allow(status: number, url: RegExp, count = 1): void {
+    this.allowances.push({ status, url, responses: count, consoles: count });
+  }
+
+  private take(status: number, url: string, what: 'responses' | 'consoles'): boolean {
+    const a = this.allowances.find((x) => x.status === status && x.url.test(url) && x[what] > 0);
+    if (!a) return false;
+    a[what]--;
+    return true;
+  }
+
+  check(): void {
+    expect(this.problems, this.problems.join('\n')).toEqual([]);
+  }
+}
+
+let fleet: TestFleet;
+let context: BrowserContext;
+let userDataDir: string;
+let admin: Page;
+let adminWatch: Watch;
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Clicks a main navigation link and waits for its page heading. */
+async function go(page: Page, link: string, heading: string | RegExp): Promise<void> {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link, exact: true }).click();
+  await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+}
+
+async function signIn(page: Page, token: string): Promise<void> {
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function allocationOf(name: string): Promise<Allocation> {
+  const { allocations } = await fleet.admin.get<{ allocations: Allocation[] }>('/allocations?pool=default');
+  const a = allocations.find((x) => x.container === name && x.kind === 'isolated');
+  expect(a, `allocation of ${name}`).toBeDefined();
+  return a!;
+}
+
+/** Where the map draws `slot` (viewport coordinates of the cell's centre), from the canvas's own layout. */
+async function cellCentre(page: Page, slot: number): Promise<{ x: number; y: number }> {
+  const canvas = page.locator('canvas.slot-map');
+  await canvas.waitFor();
+  const layout = await canvas.evaluate((c: HTMLCanvasElement) => ({ cols: Number(c.dataset.cols), cell: Number(c.dataset.cell), first: Number(c.dataset.firstSlot) }));
+  const box = (await canvas.boundingBox())!;
+  const index = slot - layout.first;
+  return {
+    x: box.x + (index % layout.cols) * layout.cell + layout.cell / 2,
+    y: box.y + Math.floor(index / layout.cols) * layout.cell + layout.cell / 2,
+  };
+}
+
+/** The colour the canvas drew at a viewport point. */
+async function colourAt(page: Page, point: { x: number; y: number }): Promise<number[]> {
+  return page.locator('canvas.slot-map').evaluate((c: HTMLCanvasElement, p) => {
+    const rect = c.getBoundingClientRect();
+    const scale = c.width / rect.width;
+    const px = c.getContext('2d')!.getImageData(Math.floor((p.x - rect.left) * scale), Math.floor((p.y - rect.top) * scale), 1, 1).data;
+    return [px[0]!, px[1]!, px[2]!];
+  }, point);
+}
+
+beforeAll(async () => {
+  // Always test the dashboard as the sources are now (esbuild takes well under a second).
+  execFileSync(process.execPath, [resolve('packages/server/dashboard/build.mjs')], { stdio: 'pipe' });
+  rmSync(SHOTS, { recursive: true, force: true });
+  mkdirSync(SHOTS, { recursive: true });
+  fleet = await startTestFleet({ slices: 48, quarantineSeconds: 3600 });
+  // A pool the size of LXD's default (1,000,000,000 IDs = 15,258 slots) for the map to draw.
+  await fleet.admin.post('/pools', { name: 'big', uid: { start: 1_000_000, count: 1_000_000_000 }, gid: { start: 1_000_000, count: 1_000_000_000 } });
+  userDataDir = mkdtempSync(join(tmpdir(), 'nagaya-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+    timeout: 30_000,
+  });
+  context.setDefaultTimeout(15_000);
+  admin = context.pages()[0] ?? await context.newPage();
+  adminWatch = new Watch(admin, 'admin');
+}, 90_000);
+
+afterAll(async () => {
+  if (adminWatch) adminWatch.closing = true;
+  await context?.close().catch(() => undefined);
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await fleet?.stop();
+});
+
+describe('the dashboard in Chromium', () => {
+  it('refuses a wrong token with a clear error, then signs in; the token never reaches the URL', async () => {
+    await admin.goto(fleet.url);
+    await admin.getByRole('heading', { name: /nagaya/ }).waitFor();
+    adminWatch.allow(401, /\/api\/v1\/whoami$/);
+    await signIn(admin, 'not-a-token');
+    const error = admin.getByRole('alert');
+    await expect.poll(() => error.textContent()).toMatch(/not accepted/i);
+    await shot(admin, '01-sign-in-wrong-token');
+
+    await signIn(admin, 'test-admin-token-0123456789');
+    await admin.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    expect(await admin.getByTestId('role').textContent()).toBe('admin');
+    expect(admin.url()).not.toContain('token');
+    adminWatch.check();
+  });
+
+  it('creates a container through the form, showing the API\'s validation messages beside the fields', async () => {
+    await go(admin, 'Containers', 'Containers');
+    await admin.getByRole('link', { name: 'New container' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'New container' }).waitFor();
+
+    // First an invalid form: the API refuses it, and says why beside each field.
+    adminWatch.allow(400, /\/api\/v1\/containers$/);
+    await admin.getByLabel('Name', { exact: true }).fill('Bad_Name');
+    await admin.getByLabel('Memory (MiB)').fill('1');
+    await admin.getByRole('button', { name: 'Create and launch' }).click();
+    const nameError = admin.locator('[data-field="name"] .field-error');
+    await nameError.waitFor();
+    expect(await nameError.textContent()).toMatch(/DNS label/);
+    expect(await admin.locator('[data-field="limits.memoryBytes"] .field-error').textContent()).toMatch(/4194304|too small|>=/i);
+    expect(await admin.getByLabel('Name', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await shot(admin, '03-create-form-validation');
+
+    await admin.getByLabel('Name', { exact: true }).fill('web1');
+    await admin.getByLabel('Memory (MiB)').fill('64');
+    await admin.getByLabel('Processes').fill('64');
+    await admin.getByLabel('Command').fill(`/bin/sh -c 'echo hello from web1; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'`);
+    await admin.getByRole('button', { name: 'Create and launch' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'Container web1' }).waitFor();
+    expect(new URL(admin.url()).pathname).toBe('/containers/web1');
+
+    // Live: the state changes on screen from pending to running without a reload.
+    await admin.locator('.facts .badge', { hasText: 'running' }).waitFor({ timeout: 30_000 });
+    const api = await fleet.admin.get<Container>('/containers/web1');
+    expect(api.state).toBe('running');
+    // The map lines on the page are those the kernel has for the container's init.
+    const kernel = readFileSync(`/proc/${api.pid}/uid_map`, 'utf8').trim().replace(/\s+/g, ' ');
+    await expect.poll(async () => (await admin.getByTestId('uid-map').textContent())?.trim().replace(/\s+/g, ' ')).toBe(kernel);
+    expect(await admin.getByTestId('pid').textContent()).toBe(String(api.pid));
+    await expect.poll(() => admin.getByTestId('log').textContent(), { timeout: 10_000 }).toContain('hello from web1');
+    adminWatch.check();
+  });
+
+  it('runs id in the container from the exec box', async () => {
+    await admin.getByLabel('Command', { exact: true }).fill('id');
+    await admin.getByRole('button', { name: 'Run' }).click();
+    await admin.getByTestId('exec-result').waitFor();
+    expect(await admin.getByTestId('exec-exit').textContent()).toBe('0');
+    expect(await admin.getByTestId('exec-stdout').textContent()).toMatch(/^uid=0\b.*gid=0\b/);
+    await shot(admin, '04-container-detail');
+    adminWatch.check();
+  });
+
+  it('finds the container\'s cell on the ID-space map with the host range the API reports', async () => {
+    await go(admin, 'Containers', 'Containers');
+    await admin.locator('tr[data-container="web1"] .badge', { hasText: 'running' }).waitFor();
+    await shot(admin, '02-containers');
+    const a = await allocationOf('web1');
+    const uid = `[${a.uid!.start}, ${a.uid!.start + a.uid!.count})`;
+    const gid = `[${a.gid!.start}, ${a.gid!.start + a.gid!.count})`;
+    expect(await admin.locator('tr[data-container="web1"] td.mono').textContent()).toBe(uid);
+
+    await go(admin, 'ID-space map', 'ID-space map');
+    const centre = await cellCentre(admin, a.slot!);
+    await admin.mouse.move(centre.x, centre.y);
+    const tip = admin.getByRole('tooltip');
+    await tip.waitFor();
+    expect(await tip.getAttribute('id')).toBe('map-tip');
+    const text = await tip.textContent();
+    expect(text).toContain(`Slot ${a.slot}`);
+    expect(text).toContain('Active');
+    expect(text).toContain('container web1');
+    expect(await tip.getByTestId('cell-uid').textContent()).toBe(uid);
+    expect(await tip.getByTestId('cell-gid').textContent()).toBe(gid);
+    expect(await colourAt(admin, centre)).toEqual(ACTIVE_RGB);
+    expect(await admin.locator('.legend li[data-state="Active"] strong').textContent()).toBe('1');
+    await shot(admin, '05-id-map-hover');
+
+    // Keyboard and search reach the same cell; a click opens the container.
+    await admin.getByLabel('Find a container').fill('web1');
+    await admin.getByRole('button', { name: 'Show its slot' }).click();
+    expect(await admin.locator('#slot-detail [data-testid="cell-uid"]').textContent()).toBe(uid);
+    await admin.mouse.click(centre.x, centre.y);
+    await admin.getByRole('heading', { level: 1, name: 'Container web1' }).waitFor();
+    adminWatch.check();
+  });
+
+  it('stops and deletes it after confirmation; its cell turns quarantined', async () => {
+    const a = await allocationOf('web1');
+    await admin.getByRole('button', { name: 'Stop', exact: true }).click();
+    const dialog = admin.getByRole('dialog', { name: 'Stop web1?' });
+    await dialog.waitFor();
+    await shot(admin, '06-confirm-stop');
+    await dialog.getByRole('button', { name: 'Stop web1' }).click();
+    await admin.locator('.facts .badge', { hasText: 'stopped' }).waitFor({ timeout: 20_000 });
+
+    await admin.getByRole('button', { name: 'Delete', exact: true }).click();
+    await admin.getByRole('dialog', { name: 'Delete web1?' }).getByRole('button', { name: 'Delete web1' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'Containers' }).waitFor();
+    await eventually(async () => ((await admin.locator('tr[data-container="web1"]').count()) === 0 ? true : undefined), 20_000, 'web1 gone from the table');
+
+    await go(admin, 'ID-space map', 'ID-space map');
+    const centre = await cellCentre(admin, a.slot!);
+    await admin.mouse.move(centre.x, centre.y);
+    const tip = admin.getByRole('tooltip');
+    await expect.poll(() => tip.textContent(), { timeout: 10_000 }).toContain('Quarantined');
+    expect(await tip.getByTestId('cell-uid').textContent()).toBe(`[${a.uid!.start}, ${a.uid!.start + a.uid!.count})`);
+    expect(await colourAt(admin, centre)).toEqual(QUARANTINED_RGB);
+    await shot(admin, '07-id-map-quarantined');
+    adminWatch.check();
+  });
+
+  it('draws a 15,258-slot pool on the canvas quickly, and shows pools, jobs, nodes and the overview', async () => {
+    await admin.getByLabel('Pool', { exact: true }).selectOption('big');
+    const canvas = admin.locator('canvas.slot-map');
+    await expect.poll(() => canvas.getAttribute('data-count')).toBe('15258');
+    const drawMs = Number(await canvas.getAttribute('data-draw-ms'));
+    expect(drawMs).toBeLessThan(200);
+    await shot(admin, '08-id-map-big-pool');
+
+    await go(admin, 'Pools', 'Pools');
+    await admin.getByRole('heading', { level: 2, name: /big/ }).waitFor();
+    await shot(admin, '09-pools');
+    await go(admin, 'Jobs', 'Jobs');
+    await admin.locator('tr[data-job]').first().waitFor();
+    await shot(admin, '10-jobs');
+    await go(admin, 'Nodes', 'Nodes');
+    await admin.locator('td .badge', { hasText: 'online' }).waitFor();
+    await shot(admin, '11-nodes');
+    await go(admin, 'Overview', 'Overview');
+    await admin.getByRole('heading', { name: 'Pool occupancy' }).waitFor();
+    await shot(admin, '00-overview');
+
+    await admin.setViewportSize({ width: 390, height: 844 });
+    await go(admin, 'ID-space map', 'ID-space map');
+    await admin.locator('canvas.slot-map').waitFor();
+    await shot(admin, '12-phone-id-map');
+    await go(admin, 'Containers', 'Containers');
+    await shot(admin, '13-phone-containers');
+    await admin.setViewportSize({ width: 1280, height: 800 });
+    adminWatch.check();
+  });
+
+  it('gives a viewer every page and no mutating control', async () => {
+    const { token } = await fleet.admin.post<{ token: string }>('/tokens', { name: 'v', role: 'viewer' });
+    await fleet.admin.post('/containers', { name: 'keep1', image: 'busybox' });
+    await eventually(async () => ((await fleet.admin.get<Container>('/containers/keep1')).state === 'running' ? true : undefined), 30_000, 'keep1 running');
+
+    const viewer = await context.newPage();
+    const watch = new Watch(viewer, 'viewer');
+    try {
+      await viewer.goto(fleet.url);
+      await signIn(viewer, token);
+      await viewer.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+      expect(await viewer.getByTestId('role').textContent()).toBe('viewer');
+      const mutating = () => viewer.getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch)/ }).count();
+
+      await go(viewer, 'Containers', 'Containers');
+      await viewer.locator('tr[data-container="keep1"] .badge', { hasText: 'running' }).waitFor();
+      expect(await viewer.getByRole('link', { name: 'New container' }).count()).toBe(0);
+      expect(await mutating()).toBe(0);
+      await shot(viewer, '14-viewer-containers');
+
+      await viewer.getByRole('link', { name: 'keep1' }).click();
+      await viewer.getByRole('heading', { level: 1, name: 'Container keep1' }).waitFor();
+      await viewer.getByTestId('uid-map').waitFor();
+      expect(await mutating()).toBe(0);
+      expect(await viewer.getByRole('heading', { name: 'Exec' }).count()).toBe(0);
+      await shot(viewer, '15-viewer-detail');
+
+      for (const [link, heading] of [['ID-space map', 'ID-space map'], ['Pools', 'Pools'], ['Jobs', 'Jobs'], ['Nodes', 'Nodes']] as const) {
+        await go(viewer, link, heading);
+        await viewer.locator('.live').waitFor();
+        expect(await mutating(), `mutating controls on ${link}`).toBe(0);
+      }
+      watch.check();
+    } finally {
+      watch.closing = true;
+      await viewer.close();
+    }
+    adminWatch.check();
+  });
+});
