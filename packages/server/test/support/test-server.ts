@@ -29,6 +29,8 @@ export interface TestFleetOptions {
   role?: 'all' | 'api';
   nodeName?: string;
   quarantineSeconds?: number;
+  /** More environment for the server (e.g. limits). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -60,6 +62,7 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
     NAGAYA_NODE_OFFLINE_MS: '3000',
     NAGAYA_RECONCILE_MS: '1000',
     NAGAYA_ORPHAN_LEASE_MS: '1500',
+    ...options.env,
   }, { role: options.role ?? 'all' });
   const api = await startNagaya(base);
   if (options.quarantineSeconds !== undefined) {

@@ -1,0 +1,108 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pack } from 'tar-stream';
+import { eventually, startTestFleet, ADMIN_TOKEN, type TestFleet } from './support/test-server';
+
+let fleet: TestFleet;
+beforeAll(async () => {
+  fleet = await startTestFleet({ slices: 8, env: { NAGAYA_IMAGE_UPLOAD_LIMIT_BYTES: String(8 * 1024 * 1024) } });
+});
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+type Entry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: Buffer | string; mode?: number; uid?: number; gid?: number; linkname?: string };
+
+async function tarball(entries: Entry[], gzip = false): Promise<Buffer> {
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on('data', (c: Buffer) => chunks.push(c));
+  const done = new Promise((resolve) => p.on('end', resolve));
+  for (const e of entries) {
+    const body = e.body === undefined ? undefined : Buffer.from(e.body);
+    await new Promise<void>((resolve, reject) => {
+      p.entry({ name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0,
+        ...(e.linkname ? { linkname: e.linkname } : {}), ...(body ? { size: body.length } : {}) }, body, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  p.finalize();
+  await done;
+  const tar = Buffer.concat(chunks);
+  return gzip ? gzipSync(tar) : tar;
+}
+
+async function upload(name: string, body: Buffer) {
+  const res = await fetch(`${fleet.url}/api/v1/images?name=${name}`, {
+    method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' }, body,
+  });
+  return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string } } & Record<string, unknown> };
+}
+
+const imagesDir = () => join(fleet.base.dataDir, 'images');
+
+describe('POST /images', () => {
+  it('imports a gzipped rootfs that containers then run from, owned as the tarball says', async () => {
+    const busybox = readFileSync('/bin/busybox');
+    const tgz = await tarball([
+      { name: 'bin/', type: 'directory' },
+      { name: 'bin/busybox', body: busybox, mode: 0o755 },
+      { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+      { name: 'etc/', type: 'directory' },
+      { name: 'etc/motd', body: 'hello from an imported image\n' },
+      { name: 'home/app/', type: 'directory', uid: 1000, gid: 1000 },
+      { name: 'home/app/notes', body: 'mine\n', uid: 1000, gid: 1000, mode: 0o600 },
+    ], true);
+    const res = await upload('tiny', tgz);
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ name: 'tiny', files: 7 });
+    expect(statSync(join(imagesDir(), 'tiny/home/app/notes')).uid).toBe(1000);
+    const { images } = await fleet.admin.get<{ images: Array<{ name: string }> }>('/images');
+    expect(images.map((i) => i.name).sort()).toEqual(['busybox', 'tiny']);
+
+    await fleet.admin.post('/containers', { name: 'imported', image: 'tiny', command: ['/bin/busybox', 'sleep', '1000'] });
+    await eventually(async () => ((await fleet.admin.get<{ state: string }>('/containers/imported')).state === 'running' ? true : undefined));
+    const exec = await fleet.admin.post<{ stdout: string }>('/containers/imported/exec', { command: ['/bin/busybox', 'sh', '-c', 'cat /etc/motd; /bin/busybox stat -c %u /home/app/notes'] });
+    expect(exec.stdout).toBe('hello from an imported image\n1000\n');
+  });
+
+  const hostile: Array<[string, Entry[]]> = [
+    ['a .. path', [{ name: '../escaped', body: 'x' }]],
+    ['a nested .. path', [{ name: 'a/../../escaped', body: 'x' }]],
+    ['a write through a symlink to the host', [{ name: 'etc', type: 'symlink', linkname: '/tmp' }, { name: 'etc/escaped', body: 'x' }]],
+    ['a hard link out of the image', [{ name: 'passwd', type: 'link', linkname: '../../../../etc/passwd' }]],
+    ['an owner outside 0..65535', [{ name: 'f', body: 'x', uid: 70000 }]],
+  ];
+  it.each(hostile)('refuses %s, leaving nothing behind', async (_what, entries) => {
+    const res = await upload('hostile', await tarball(entries));
+    expect(res.status).toBe(400);
+    expect(res.body.error?.code).toBe('INVALID_INPUT');
+    expect(existsSync(join(imagesDir(), 'hostile'))).toBe(false);
+    expect(existsSync(join(fleet.base.dataDir, 'escaped'))).toBe(false);
+    expect(existsSync('/tmp/escaped')).toBe(false);
+  });
+
+  it('refuses a tarball over the size limit (413), a bad name, garbage, and an existing name', async () => {
+    const big = await tarball([{ name: 'big', body: Buffer.alloc(9 * 1024 * 1024, 1) }]);
+    expect((await upload('big', big)).status).toBe(413);
+    expect(existsSync(join(imagesDir(), 'big'))).toBe(false);
+    expect((await upload('Bad_Name', await tarball([{ name: 'f', body: 'x' }]))).status).toBe(400);
+    expect((await upload('garbage', Buffer.from('this is not a tarball at all'.repeat(50)))).body.error?.code).toBe('INVALID_INPUT');
+    expect((await upload('busybox', await tarball([{ name: 'f', body: 'x' }]))).status).toBe(409);
+  });
+});
+
+describe('GET /metrics', () => {
+  it('exposes containers by state, slices by pool and state, launch latency, queue depth', async () => {
+    const res = await fetch(`${fleet.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).toMatch(/^nagaya_containers\{state="running"\} 1$/m);
+    expect(text).toMatch(/^nagaya_id_slices\{pool="default",state="active"\} 1$/m);
+    expect(text).toMatch(/^nagaya_id_slices\{pool="default",state="free"\} 7$/m);
+    expect(text).toMatch(/^nagaya_launch_seconds_count 1$/m);
+    expect(text).toMatch(/^nagaya_queue_depth\{node="node-a"\} 0$/m);
+    expect(text).toMatch(/^nagaya_http_requests_total\{method="POST",route="\/containers",status="202"\} 1$/m);
+  });
+});
