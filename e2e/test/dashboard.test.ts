@@ -279,9 +279,19 @@ describe('the dashboard in Chromium', () => {
     await go(admin, 'Pools', 'Pools');
     await admin.getByRole('heading', { level: 2, name: /big/ }).waitFor();
     await shot(admin, '09-pools');
+    // A launch that cannot succeed: its failed job shows with its error, and can be retried.
+    const { job } = await fleet.admin.post<{ job: { id: string } }>('/containers', { name: 'broken', image: 'busybox', command: ['/no/such/program'] });
+    expect((await fleet.admin.waitForJob(job.id, 30_000)).state).toBe('failed');
     await go(admin, 'Jobs', 'Jobs');
-    await admin.locator('tr[data-job]').first().waitFor();
-    await shot(admin, '10-jobs');
+    await admin.getByRole('button', { name: 'failed', exact: true }).click();
+    const row = admin.locator(`tr[data-job="${job.id}"]`);
+    await row.waitFor();
+    expect(await row.locator('.error-text').textContent()).not.toBe('');
+    await shot(admin, '10-jobs-failed');
+    await row.getByRole('button', { name: 'Retry launch of broken' }).click();
+    await admin.getByText('launch of broken queued again').waitFor();
+    // The retried job runs again (the server decides what a retried launch of a failed container does).
+    expect(['completed', 'failed']).toContain((await fleet.admin.waitForJob(job.id, 30_000)).state);
     await go(admin, 'Nodes', 'Nodes');
     await admin.locator('td .badge', { hasText: 'online' }).waitFor();
     await shot(admin, '11-nodes');
@@ -289,13 +299,6 @@ describe('the dashboard in Chromium', () => {
     await admin.getByRole('heading', { name: 'Pool occupancy' }).waitFor();
     await shot(admin, '00-overview');
 
-    await admin.setViewportSize({ width: 390, height: 844 });
-    await go(admin, 'ID-space map', 'ID-space map');
-    await admin.locator('canvas.slot-map').waitFor();
-    await shot(admin, '12-phone-id-map');
-    await go(admin, 'Containers', 'Containers');
-    await shot(admin, '13-phone-containers');
-    await admin.setViewportSize({ width: 1280, height: 800 });
     adminWatch.check();
   });
 
@@ -331,6 +334,18 @@ describe('the dashboard in Chromium', () => {
         await viewer.locator('.live').waitFor();
         expect(await mutating(), `mutating controls on ${link}`).toBe(0);
       }
+
+      // Readable on a phone.
+      await viewer.setViewportSize({ width: 390, height: 844 });
+      await go(viewer, 'Overview', 'Overview');
+      await viewer.getByRole('heading', { name: 'Recent failed jobs' }).waitFor();
+      await shot(viewer, '16-phone-overview');
+      await go(viewer, 'ID-space map', 'ID-space map');
+      await viewer.locator('canvas.slot-map').waitFor();
+      await shot(viewer, '17-phone-id-map');
+      await go(viewer, 'Containers', 'Containers');
+      await viewer.locator('tr[data-container="keep1"]').waitFor();
+      await shot(viewer, '18-phone-containers');
       watch.check();
     } finally {
       watch.closing = true;
