@@ -103,7 +103,7 @@ async function main(): Promise<void> {
   let server: ChildProcess | undefined;
   const db = new pg.Pool({ connectionString: dbUrl(dbName), max: 2 });
   try {
-    server = spawn(process.execPath, [resolve(__dirname, '../packages/server/dist/cli/nagaya.js'), 'serve'], {
+    server = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), resolve(__dirname, '../packages/server/dist/cli/nagaya.js'), 'serve'], {
       env: {
         ...process.env, PORT: String(PORT), NAGAYA_LISTEN: '127.0.0.1', DATABASE_URL: dbUrl(dbName), NAGAYA_ADMIN_TOKEN: TOKEN,
         NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_NODE_NAME: NODE, NAGAYA_QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`,

@@ -116,3 +116,23 @@ describe('the reconciler', () => {
     expect((await runningOn('lostjob')).node).toBe('node-a');
   });
 });
+
+describe('node heartbeats', () => {
+  it('shows a silent node offline and gives it no new containers', async () => {
+    const worker = fleet.workers.at(-1)!;
+    await worker.close();
+    await eventually(async () => {
+      const { nodes } = await fleet.admin.get<{ nodes: Array<{ name: string; online: boolean }> }>('/nodes');
+      return nodes.find((n) => n.name === 'node-b')?.online === false ? true : undefined;
+    }, 15_000, 'node-b offline');
+    const names = ['after-a', 'after-b', 'after-c', 'after-d'];
+    for (const name of names) await fleet.admin.post('/containers', { name, image: 'busybox' });
+    for (const name of names) expect((await runningOn(name)).node).toBe('node-a');
+    const pinned = await fleet.admin.post('/containers', { name: 'to-offline', image: 'busybox', node: 'node-b' }).catch((e: { status: number; code: string }) => e);
+    expect(pinned).toMatchObject({ status: 503, code: 'UNAVAILABLE' });
+    await fleet.admin.get('/containers/to-offline').then(
+      () => expect.unreachable('a refused create must not leave a row'),
+      (e: { status: number }) => expect(e.status).toBe(404),
+    );
+  });
+});

@@ -26,6 +26,8 @@ export interface ImageInfo {
  */
 export class ImageStore {
   readonly root: string;
+  /** Images never change once in place (an import renames a finished directory in), so lookups are cached. */
+  private readonly known = new Map<string, ImageInfo>();
 
   constructor(dataDir: string) {
     this.root = join(dataDir, 'images');
@@ -49,6 +51,14 @@ export class ImageStore {
 
   async get(name: string): Promise<ImageInfo> {
     if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
+    const cached = this.known.get(name);
+    if (cached && existsSync(cached.path)) return cached;
+    const info = await this.read(name);
+    this.known.set(name, info);
+    return info;
+  }
+
+  private async read(name: string): Promise<ImageInfo> {
     const dir = join(this.root, name);
     try {
       const manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Omit<ImageInfo, 'name' | 'path'>;

@@ -230,7 +230,7 @@ function CellText(props: { model: SlotModel; cell: number; links?: boolean }) {
         {a && a.state === 'quarantined' && state === CellState.free ? ' (quarantine over)' : ''}</div>
       {a?.container && <div>{a.state === 'quarantined' ? 'was ' : ''}container {who(a.container)}</div>}
       {a && !a.container && a.owner && a.kind !== 'shared' && <div>{a.state === 'quarantined' ? 'released by' : 'owner'} <span class="mono">{a.owner}</span></div>}
-      {a?.kind === 'shared' && <div>shared by {a.sharedBy?.length ? a.sharedBy.map((n, i) => <>{i ? ', ' : ''}{who(n)}</>) : 'nobody now'}</div>}
+      {a?.kind === 'shared' && <div>shared by {a.sharedBy?.length ? a.sharedBy.map((n, i) => <span key={n}>{i ? ', ' : ''}{who(n)}</span>) : 'nobody now'}</div>}
       {isRaw ? (
         <>
           {a.uid && <div>raw host uid <span class="mono">{range(a.uid.start, a.uid.count)}</span> → {a.nsUid} inside</div>}
