@@ -41,14 +41,20 @@ export function toApiError(err: unknown): NagayaError {
   if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
     return new NagayaError('INVALID_INPUT', e.message ?? 'bad request');
   }
-  if (isConnectionError(err)) return new NagayaError('UNAVAILABLE', `a dependency is unavailable: ${e?.message}`);
+  if (isConnectionError(err)) {
+    const redis = /Stream isn't writeable|enableOfflineQueue|max retries per request|Connection is closed/i.test(e?.message ?? '');
+    return new NagayaError('UNAVAILABLE', `${redis ? 'redis' : 'a dependency'} is unavailable: ${e?.message}`, { dependency: redis ? 'redis' : 'unknown' });
+  }
   return new NagayaError('INTERNAL', 'internal error', undefined, { cause: err });
 }
 
 function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
+  // ioredis without an offline queue refuses at once while Redis is away ("Stream isn't writeable"),
+  // and gives up after maxRetriesPerRequest; pg reports a dropped server as a terminated connection.
   return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN'].includes(e?.code ?? '') ||
-    /Connection is closed|Connection terminated|connect ECONNREFUSED/.test(e?.message ?? '');
+    /Connection is closed|Connection terminated|connect ECONNREFUSED|Stream isn't writeable|enableOfflineQueue|max retries per request/i
+      .test(e?.message ?? '');
 }
 
 function describeZodError(err: ZodError): string {
