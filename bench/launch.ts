@@ -6,7 +6,9 @@
 // benchmark re-runs itself in a private mount namespace (`unshare -m`) with
 // /sys/fs/cgroup/unified unmounted; both runtimes are measured from inside it.
 // Options: BENCH_RUNS (200), BENCH_SKIP_CRUN=1, BENCH_DEBIAN=1 (also launch from a debootstrap'ed
-// Debian rootfs, ~10,000 files, to show the idmapped overlay does not care about rootfs size).
+// Debian rootfs, ~10,000 files, to show the idmapped overlay does not care about rootfs size),
+// BENCH_CONCURRENCY=N (also BENCH_CONCURRENT_RUNS launches, default 200, with N in flight: p50/p90
+// launch-to-running latency and launches/s, printed as an extra table row and JSON line).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +20,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 200);
 const WARMUP = 10;
 const HOST_BASE = 1_900_000_000;
 const MAP: IdMapLine[] = [{ nsId: 0, hostId: HOST_BASE, count: 65536 }];
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 0);
+const CONCURRENT_RUNS = Number(process.env.BENCH_CONCURRENT_RUNS ?? 200);
 const INNER_FLAG = 'NAGAYA_BENCH_IN_PRIVATE_MOUNT_NS';
 
 function quantile(sorted: number[], q: number): number {
@@ -133,6 +137,32 @@ async function benchInterleaved(runtime: ContainerRuntime, image: string, label:
   return { nagaya, crun: crunSamples };
 }
 
+/**
+ * Keeps `concurrency` launch → wait → remove loops going until `runs` launches were made (after
+ * a warm-up per loop); a sample is launch() called to launch() resolved (argv executing).
+ */
+async function benchConcurrent(runtime: ContainerRuntime, image: string, runs: number, concurrency: number) {
+  const latencies: number[] = [];
+  let next = 0;
+  const loop = async (warmup: boolean, total: number) => {
+    while (next < total) {
+      const id = `${warmup ? 'warm' : 'conc'}-${next++}`;
+      const started = performance.now();
+      await runtime.launch({ id, image, argv: ['/bin/true'], uidMap: MAP, gidMap: MAP, hostname: 'bench' });
+      if (!warmup) latencies.push(performance.now() - started);
+      const status = await runtime.wait(id);
+      if (status.exitCode !== 0) throw new Error(`nagaya ${id} exited ${JSON.stringify(status)}`);
+      runtime.remove(id);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, () => loop(true, WARMUP)));
+  next = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, () => loop(false, runs)));
+  const wallMs = performance.now() - started;
+  return { stats: summarize(latencies), perSecond: (runs * 1000) / wallMs };
+}
+
 function countFiles(dir: string): number {
   let n = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -205,6 +235,22 @@ async function main(): Promise<void> {
       result.shifted_copy_debian_ms = Math.round(debian.shiftMs);
     }
     console.log(JSON.stringify(result));
+    if (CONCURRENCY > 0) {
+      const conc = await benchConcurrent(runtime, image, CONCURRENT_RUNS, CONCURRENCY);
+      console.log(`launch to running, ${CONCURRENT_RUNS} launches with ${CONCURRENCY} in flight (ms)`);
+      console.log(`${'runtime'.padEnd(28)}${'p50'.padStart(8)}${'p90'.padStart(8)}${'p99'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}${'launch/s'.padStart(10)}`);
+      console.log(`${row(`nagaya busybox x${CONCURRENCY}`, conc.stats)}${conc.perSecond.toFixed(1).padStart(10)}`);
+      console.log(
+        JSON.stringify({
+          bench: 'launch-concurrent',
+          concurrency: CONCURRENCY,
+          runs: CONCURRENT_RUNS,
+          nagaya_ms_p50: round(conc.stats.p50),
+          nagaya_ms_p90: round(conc.stats.p90),
+          launches_per_s: round(conc.perSecond),
+        }),
+      );
+    }
   } finally {
     await runtime.shutdown().catch(() => runtime.close());
     rmSync(work, { recursive: true, force: true });
