@@ -235,6 +235,11 @@ describe('the dashboard in Chromium', () => {
     await shot(admin, '05-id-map-hover');
 
     // Keyboard and search reach the same cell; a click opens the container.
+    await admin.locator('canvas.slot-map').focus();
+    await admin.keyboard.press('Home');
+    await admin.keyboard.press('ArrowRight');
+    const first = Number(await admin.locator('canvas.slot-map').getAttribute('data-first-slot'));
+    await expect.poll(() => admin.locator('#slot-detail .cell-text').getAttribute('data-slot')).toBe(String(first + 1));
     await admin.getByLabel('Find a container').fill('web1');
     await admin.getByRole('button', { name: 'Show its slot' }).click();
     expect(await admin.locator('#slot-detail [data-testid="cell-uid"]').textContent()).toBe(uid);
