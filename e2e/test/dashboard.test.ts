@@ -171,14 +171,22 @@ describe('the dashboard in Chromium', () => {
     adminWatch.allow(400, /\/api\/v1\/containers$/);
     await admin.getByLabel('Name', { exact: true }).fill('Bad_Name');
     await admin.getByLabel('Memory (MiB)').fill('1');
+    await admin.getByLabel('Size (IDs)').fill('1000');
+    await admin.getByRole('button', { name: 'Add raw entry' }).click();
+    await admin.getByLabel('Host ID').fill('0');
+    await admin.getByLabel('Container ID').fill('0');
     await admin.getByRole('button', { name: 'Create and launch' }).click();
     const nameError = admin.locator('[data-field="name"] .field-error');
     await nameError.waitFor();
     expect(await nameError.textContent()).toMatch(/DNS label/);
     expect(await admin.locator('[data-field="limits.memoryBytes"] .field-error').textContent()).toMatch(/4194304|too small|>=/i);
+    expect(await admin.locator('[data-field="idmap.size"] .field-error').textContent()).toMatch(/65536/);
+    expect(await admin.locator('[data-field="idmap.raw.0.hostId"] .field-error').textContent()).toMatch(/host ID 0/);
     expect(await admin.getByLabel('Name', { exact: true }).getAttribute('aria-invalid')).toBe('true');
     await shot(admin, '03-create-form-validation');
 
+    await admin.getByRole('button', { name: 'Remove raw entry 1' }).click();
+    await admin.getByLabel('Size (IDs)').fill('');
     await admin.getByLabel('Name', { exact: true }).fill('web1');
     await admin.getByLabel('Memory (MiB)').fill('64');
     await admin.getByLabel('Processes').fill('64');
