@@ -42,12 +42,13 @@ async function main(): Promise<void> {
         const lease = await allocator.allocate(request);
         if (!lease.created) counts.replays++;
         counts.allocated++;
-        held.push(owner);
         if (rand() < 0.05) {
           const again = await allocator.allocate(request);
           if (again.uidBase !== lease.uidBase) throw new Error('replay moved the lease');
           counts.replays++;
         }
+        // only now may another lane of this process pick it for release
+        held.push(owner);
       } catch (err) {
         if (err instanceof NagayaError && err.code === 'POOL_EXHAUSTED') counts.exhausted++;
         else if (err instanceof NagayaError && err.code === 'CONFLICT') counts.conflicts++;
