@@ -43,13 +43,29 @@ struct client {
   struct client *next;
 };
 
+/* A stop, kill or exec that named a container still launching, kept as received. */
+struct deferred_request {
+  unsigned long client_serial;
+  size_t len;
+  struct deferred_request *next;
+  char buf[];
+};
+
+/* A container is listed from its launch request on, so a second launch of its id is refused,
+ * its child is never reaped as a stray, and shutdown finds it. While `launching`, its child is
+ * still setting itself up: the loop polls proc.handshake_fd rather than proc.pidfd, and the
+ * launch is answered from launch_client/launch_req when the verdict arrives. */
 struct container {
   char *id;
   char *dir;
   struct spawned_container proc;
   int64_t kill_at_ms; /* SIGKILL deadline of a stop in progress; 0 = none */
   bool orphan;        /* found alive after a launcher restart: not our child, exit status unknowable */
-  bool exited;
+  bool launching;
+  unsigned long launch_client;
+  char launch_req[64];
+  struct deferred_request *deferred; /* oldest first; replayed once the launch is answered */
+  bool exited;                       /* also set for a launch that failed: it is then dropped */
   struct container *next;
 };
 
@@ -150,7 +166,7 @@ static void handle_launch(struct client *c, const char *req, const struct messag
     step_fail(&err, "launch", "shutdown", ESHUTDOWN);
     goto fail;
   }
-  if (find_container(spec.id) != NULL) {
+  if (find_container(spec.id) != NULL) { /* running, or still launching */
     step_fail(&err, "launch", "lookup", EEXIST);
     goto fail;
   }
@@ -160,24 +176,78 @@ static void handle_launch(struct client *c, const char *req, const struct messag
     free(k);
     goto fail;
   }
+  /* The child now sets itself up on its own; the loop answers when its handshake says how it went. */
   k->id = strdup(spec.id);
   k->dir = strdup(spec.container_dir);
-  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups);
+  k->launching = true;
+  k->launch_client = c->serial;
+  snprintf(k->launch_req, sizeof k->launch_req, "%s", req);
   k->next = containers;
   containers = k;
-
-  struct reply r = {0};
-  reply_add(&r, "type", "launched");
-  reply_add(&r, "req", req);
-  reply_addf(&r, "pid", "%d", k->proc.pid);
-  reply_addf(&r, "start_time", "%llu", k->proc.start_time);
-  send_to(c, &r);
-  reply_free(&r);
   launch_spec_free(&spec);
   return;
 fail:
   launch_spec_free(&spec);
   reply_error(c, req, &err);
+}
+
+static void handle_message(struct client *c, const char *raw, size_t len);
+
+/* Answers what was asked about a container while it was launching, in the order it was asked:
+ * as if the requests had queued behind the launch (they did, when launches were synchronous).
+ * A client that disconnected meanwhile still has its requests carried out, unanswered. */
+static void replay_deferred(struct container *k) {
+  while (k->deferred != NULL) {
+    struct deferred_request *d = k->deferred;
+    k->deferred = d->next;
+    struct client gone = {.fd = -1, .serial = d->client_serial, .closed = true};
+    struct client *c = client_by_serial(d->client_serial);
+    handle_message(c != NULL ? c : &gone, d->buf, d->len);
+    free(d);
+  }
+}
+
+/* Finishes a launch whose child reported (or, with `cancelled`, abandons it): records and
+ * answers it exactly as a synchronous launch did, or undoes it and answers the error. */
+static void complete_launch(struct container *k, const struct step_error *cancelled) {
+  struct step_error err = {0};
+  struct client *c = client_by_serial(k->launch_client); /* NULL once it disconnected */
+  k->launching = false;
+  int rc;
+  if (cancelled != NULL) {
+    spawn_container_undo(&k->proc);
+    err = *cancelled;
+    rc = -1;
+  } else {
+    rc = spawn_container_result(&k->proc, &err);
+  }
+  if (rc < 0) {
+    k->exited = true; /* never ran: no state.json, nothing to report but the error */
+    reply_error(c, k->launch_req, &err);
+  } else {
+    write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups);
+    struct reply r = {0};
+    reply_add(&r, "type", "launched");
+    reply_add(&r, "req", k->launch_req);
+    reply_addf(&r, "pid", "%d", k->proc.pid);
+    reply_addf(&r, "start_time", "%llu", k->proc.start_time);
+    send_to(c, &r);
+    reply_free(&r);
+  }
+  replay_deferred(k);
+}
+
+/* Keeps a request about a launching container until its launch is answered. */
+static void defer_request(struct container *k, struct client *c, const char *raw, size_t len) {
+  struct deferred_request *d = malloc(sizeof *d + len);
+  if (d == NULL) abort();
+  d->client_serial = c->serial;
+  d->len = len;
+  d->next = NULL;
+  memcpy(d->buf, raw, len);
+  struct deferred_request **tail = &k->deferred;
+  while (*tail != NULL) tail = &(*tail)->next;
+  *tail = d;
 }
 
 static void handle_signal(struct client *c, const char *req, const struct message *m, bool is_stop) {
@@ -279,29 +349,47 @@ static void handle_list(struct client *c, const char *req) {
   reply_add(&r, "req", req);
   reply_addf(&r, "launcher_pid", "%d", getpid());
   for (struct container *k = containers; k; k = k->next)
-    if (!k->exited) reply_addf(&r, "container", "%d %llu %s", k->proc.pid, k->proc.start_time, k->id);
+    if (!k->exited && !k->launching) reply_addf(&r, "container", "%d %llu %s", k->proc.pid, k->proc.start_time, k->id);
   send_to(c, &r);
   reply_free(&r);
 }
 
 static void handle_shutdown(struct client *c, const char *req) {
   shutting_down = true;
-  for (struct container *k = containers; k; k = k->next)
-    if (!k->exited) sys_pidfd_send_signal(k->proc.pidfd, SIGKILL);
+  struct step_error cancelled;
+  step_fail(&cancelled, "launch", "shutdown", ESHUTDOWN);
+  for (struct container *k = containers; k; k = k->next) {
+    /* A launching child is abandoned, not killed and then reported as an exited container. */
+    if (k->launching) complete_launch(k, &cancelled);
+    else if (!k->exited) sys_pidfd_send_signal(k->proc.pidfd, SIGKILL);
+  }
   reply_ok(c, req);
 }
 
-static void handle_message(struct client *c, char *buf, size_t len) {
+/* Stop, kill and exec name a container; one still launching gets them once it is answered. */
+static bool defers_until_launched(struct client *c, const char *op, const struct message *m, const char *raw,
+                                  size_t len) {
+  if (strcmp(op, "stop") != 0 && strcmp(op, "kill") != 0 && strcmp(op, "exec") != 0) return false;
+  const char *id = message_get(m, "id");
+  struct container *k = id ? find_container(id) : NULL;
+  if (k == NULL || !k->launching) return false;
+  defer_request(k, c, raw, len);
+  return true;
+}
+
+static void handle_message(struct client *c, const char *raw, size_t len) {
+  /* Parsing splits fields in place: work on a copy so the request can be kept as received. */
+  char *buf = malloc(len + 1);
   struct message *m = malloc(sizeof *m);
-  if (m == NULL) abort();
-  if (message_parse(buf, len, m) < 0) {
-    free(m);
-    return;
-  }
+  if (buf == NULL || m == NULL) abort();
+  memcpy(buf, raw, len);
+  buf[len] = '\0';
+  if (message_parse(buf, len, m) < 0) goto done;
   const char *op = message_get(m, "op");
   const char *req = message_get(m, "req");
   if (req == NULL) req = "0";
   if (op == NULL) op = "";
+  if (defers_until_launched(c, op, m, raw, len)) goto done;
   if (strcmp(op, "launch") == 0) handle_launch(c, req, m);
   else if (strcmp(op, "stop") == 0) handle_signal(c, req, m, true);
   else if (strcmp(op, "kill") == 0) handle_signal(c, req, m, false);
@@ -313,7 +401,9 @@ static void handle_message(struct client *c, char *buf, size_t len) {
     step_fail(&err, "request", op, EOPNOTSUPP);
     reply_error(c, req, &err);
   }
+done:
   free(m);
+  free(buf);
 }
 
 /* ---- event loop ------------------------------------------------------------------------- */
@@ -399,7 +489,7 @@ static void prune(void) {
   }
 }
 
-enum slot_kind { SLOT_LISTEN, SLOT_SIGNAL, SLOT_CLIENT, SLOT_CONTAINER, SLOT_EXEC_PID, SLOT_EXEC_OUT };
+enum slot_kind { SLOT_LISTEN, SLOT_SIGNAL, SLOT_CLIENT, SLOT_LAUNCH, SLOT_CONTAINER, SLOT_EXEC_PID, SLOT_EXEC_OUT };
 struct slot {
   enum slot_kind kind;
   void *item;
@@ -454,7 +544,10 @@ static int run_loop(int listen_fd, int signal_fd) {
     ADD(listen_fd, SLOT_LISTEN, NULL);
     ADD(signal_fd, SLOT_SIGNAL, NULL);
     for (struct client *c = clients; c; c = c->next) ADD(c->fd, SLOT_CLIENT, c);
-    for (struct container *k = containers; k; k = k->next) ADD(k->proc.pidfd, SLOT_CONTAINER, k);
+    for (struct container *k = containers; k; k = k->next) {
+      if (k->launching) ADD(k->proc.handshake_fd, SLOT_LAUNCH, k);
+      else ADD(k->proc.pidfd, SLOT_CONTAINER, k);
+    }
     for (struct pending_exec *p = execs; p; p = p->next) {
       ADD(p->session.pidfd, SLOT_EXEC_PID, p);
       ADD(p->session.stdout_fd, SLOT_EXEC_OUT, p);
@@ -481,7 +574,16 @@ static int run_loop(int listen_fd, int signal_fd) {
           if (fds[i].revents & (POLLHUP | POLLERR)) c->closed = true;
           break;
         }
-        case SLOT_CONTAINER: finish_container(slots[i].item); break;
+        case SLOT_LAUNCH: {
+          struct container *k = slots[i].item;
+          if (k->launching) complete_launch(k, NULL); /* not if shutdown abandoned it meanwhile */
+          break;
+        }
+        case SLOT_CONTAINER: {
+          struct container *k = slots[i].item;
+          if (!k->exited) finish_container(k);
+          break;
+        }
         case SLOT_EXEC_OUT: exec_session_drain(&((struct pending_exec *)slots[i].item)->session); break;
         case SLOT_EXEC_PID: {
           struct pending_exec *p = slots[i].item;
@@ -533,6 +635,7 @@ static void recover_containers(const char *state_dir) {
     k->dir = strdup(container_dir);
     k->proc.pid = pid;
     k->proc.pidfd = pidfd;
+    k->proc.handshake_fd = -1;
     k->proc.start_time = start_time;
     k->proc.cgroups = cg;
     k->orphan = true;

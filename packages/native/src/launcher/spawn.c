@@ -2,7 +2,10 @@
  * Everything the child needs is built before clone(); signals are blocked around clone() so no
  * handler of ours runs in the child; the parent writes the id maps and creates the idmapped
  * image mount with the child's user namespace, then hands the mount over with the go. The
- * handshake socket is CLOEXEC in the child: EOF means execve succeeded. */
+ * handshake socket is CLOEXEC in the child: EOF means execve succeeded.
+ * The launch is split at the go: the steps before it are short and done at once; the child's own
+ * setup (mounts, pivot_root, execve) takes most of a launch, so the caller polls the handshake
+ * socket instead of blocking on it and serves other requests meanwhile. */
 #define _GNU_SOURCE
 #include "spawn.h"
 
@@ -151,8 +154,9 @@ static int send_go(int sock, int mount_fd, struct step_error *err) {
   return 0;
 }
 
-/* Reads the child's verdict: EOF is a successful execve, a step_error is a failed step. */
-static int await_exec(int sock, struct step_error *err) {
+/* Reads the child's verdict: EOF is a successful execve, a step_error is a failed step.
+ * Called once poll() reported the socket readable, so the read does not block. */
+static int read_verdict(int sock, struct step_error *err) {
   struct step_error reported;
   ssize_t n;
   do n = read(sock, &reported, sizeof reported);
@@ -175,12 +179,26 @@ static pid_t clone_child(int *pidfd) {
   return pid;
 }
 
+void spawn_container_undo(struct spawned_container *c) {
+  close_fd(&c->handshake_fd);
+  if (c->pid > 0) {
+    /* Killing the child tears down its namespaces and with them every mount it made. */
+    sys_pidfd_send_signal(c->pidfd, SIGKILL);
+    siginfo_t info;
+    waitid(P_PIDFD, (id_t)c->pidfd, &info, WEXITED);
+    c->pid = -1;
+  }
+  close_fd(&c->pidfd);
+  if (c->cgroups_created) cgroups_remove(&c->cgroups);
+  c->cgroups_created = false;
+}
+
 int spawn_container(struct launch_spec *spec, struct spawned_container *out, struct step_error *err) {
   memset(out, 0, sizeof *out);
   out->pid = -1;
   out->pidfd = -1;
+  out->handshake_fd = -1;
   int log_fd = -1, null_fd = -1, socks[2] = {-1, -1}, mount_fd = -1;
-  bool have_cgroups = false;
 
   if (prepare_dirs(spec, err) < 0) goto fail;
   log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
@@ -194,11 +212,12 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
     goto fail;
   }
   if (cgroups_create(spec, &out->cgroups, err) < 0) goto fail;
-  have_cgroups = true;
+  out->cgroups_created = true;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, socks) < 0) {
     step_fail(err, "handshake", "socketpair", errno);
     goto fail;
   }
+  out->handshake_fd = socks[0];
 
   sigset_t all, previous;
   sigfillset(&all);
@@ -223,30 +242,28 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
     if (mount_fd < 0) goto fail;
   }
   if (cgroups_attach(&out->cgroups, pid, err) < 0) goto fail;
-  if (send_go(socks[0], mount_fd, err) < 0) goto fail;
+  if (send_go(out->handshake_fd, mount_fd, err) < 0) goto fail;
+  /* The child has its own copy of the spec (no CLONE_VM) and of these fds: ours can go. */
   close_fd(&mount_fd);
-  if (await_exec(socks[0], err) < 0) goto fail;
-
-  out->start_time = read_start_time(pid, true); /* our child: may already have exited (/bin/true) */
-  close_fd(&socks[0]);
   close_fd(&log_fd);
   close_fd(&null_fd);
   return 0;
 
 fail:
   close_fd(&mount_fd);
-  close_fd(&socks[0]);
   close_fd(&socks[1]);
   close_fd(&log_fd);
   close_fd(&null_fd);
-  if (out->pid > 0) {
-    /* Killing the child tears down its namespaces and with them every mount it made. */
-    sys_pidfd_send_signal(out->pidfd, SIGKILL);
-    siginfo_t info;
-    waitid(P_PIDFD, (id_t)out->pidfd, &info, WEXITED);
-    out->pid = -1;
-  }
-  close_fd(&out->pidfd);
-  if (have_cgroups) cgroups_remove(&out->cgroups);
+  spawn_container_undo(out);
   return -1;
+}
+
+int spawn_container_result(struct spawned_container *c, struct step_error *err) {
+  if (read_verdict(c->handshake_fd, err) < 0) {
+    spawn_container_undo(c);
+    return -1;
+  }
+  close_fd(&c->handshake_fd);
+  c->start_time = read_start_time(c->pid, true); /* our child: may already have exited (/bin/true) */
+  return 0;
 }
