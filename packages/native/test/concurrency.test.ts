@@ -1,13 +1,16 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { NativeError, type ContainerRuntime } from '@nagaya/native';
 
-import { busyboxPlan, launcherPidOf, leftoverCgroups, openTestRuntime, slice } from './helpers';
+import { busyboxImage, busyboxPlan, launcherPidOf, leftoverCgroups, openTestRuntime, sleep, slice } from './helpers';
 
 // Host ids for this file: 2_000_000_000 + n * 65536, apart from every other test file's.
 const BASE = 2_000_000_000;
+
+const repoRoot = resolve(__dirname, '../../..');
 
 const mapFields = (text: string) => text.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
 
@@ -90,6 +93,29 @@ describe('concurrent launches', () => {
     await killed;
     expect(await runtime.wait('early-kill')).toMatchObject({ signal: 'SIGKILL' });
     expect(runtime.status('early-kill')).toMatchObject({ state: 'exited', pid: c.pid });
+  });
+
+  it('finishes and records launches whose client disconnected while they were in progress', async () => {
+    const worker = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/vanishing-client.ts'), stateDir, busyboxImage(), String(BASE + 50 * 65536), '4'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
+    let stderr = '';
+    worker.stderr.on('data', (d) => (stderr += d));
+    const signal = await new Promise((r) => worker.once('exit', (_code, sig) => r(sig)));
+    expect(signal, stderr).toBe('SIGKILL');
+    const ids = ['vanish-0', 'vanish-1', 'vanish-2', 'vanish-3'];
+    for (let i = 0; i < 100 && !ids.every((id) => runtime.status(id).state === 'running'); i++) await sleep(50);
+    const records = await runtime.adopt();
+    for (const [i, id] of ids.entries()) {
+      const record = records.find((r) => r.id === id);
+      expect(record).toMatchObject({ state: 'running', launcherPid: launcherPidOf(stateDir) });
+      expect(statSync(`/proc/${record?.pid}`).uid).toBe(BASE + (50 + i) * 65536);
+    }
+    const stopped = await Promise.all(ids.map((id) => runtime.stop(id, 0)));
+    for (const status of stopped) expect(status).toMatchObject({ signal: 'SIGKILL', lost: false });
+    for (const id of ids) expect(runtime.status(id).state).toBe('exited');
   });
 
   it('answers a stop for an id whose launch fails as for an unknown container (ESRCH)', async () => {
