@@ -1,0 +1,68 @@
+// What must hold of a nagaya at rest, whatever happened to it: every row agrees with its slice
+// and with what really runs in the launchers; nothing holds IDs or runs without a row.
+import type { NagayaSystem } from './system';
+
+export interface Snapshot {
+  rows: Array<{ id: string; name: string; state: string; pid: number | null; node: string; error: { code: string } | null; exit_code: number | null }>;
+  slices: Array<{ owner: string; kind: string; lo: string; hi: string }>;
+  leases: string[];
+  /** What each node's launcher runs now. */
+  running: Map<string, Array<{ id: string; pid: number }>>;
+}
+
+/** Reads the rows, slices and leases, and asks every node's launcher what runs. */
+export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snapshot> {
+  const rows = (await sys.db.query('SELECT id::text, name, state, pid, node, error, exit_code FROM container ORDER BY name')).rows;
+  const slices = (await sys.db.query(
+    "SELECT owner, kind, lower(uid_range)::text AS lo, upper(uid_range)::text AS hi FROM id_slice WHERE state = 'active' AND owner IS NOT NULL")).rows;
+  const leases = (await sys.db.query<{ owner: string }>('SELECT owner FROM id_lease')).rows.map((r) => r.owner);
+  const running = new Map<string, Array<{ id: string; pid: number }>>();
+  for (const node of nodes) {
+    const runtime = await sys.runtime(node);
+    try {
+      running.set(node, (await runtime.running()).map((c) => ({ id: c.id, pid: c.pid })));
+    } finally {
+      runtime.close();
+    }
+  }
+  return { rows, slices, leases, running };
+}
+
+/** Lists every way the snapshot breaks the invariants (empty: all hold). */
+export function problems(s: Snapshot): string[] {
+  const out: string[] = [];
+  const byId = new Map(s.rows.map((r) => [r.id, r]));
+  const sliceOwners = new Map<string, number>();
+  for (const sl of s.slices) if (sl.kind === 'isolated') sliceOwners.set(sl.owner, (sliceOwners.get(sl.owner) ?? 0) + 1);
+  for (const sl of s.slices) if (!byId.has(sl.owner)) out.push(`an active ${sl.kind} slice is owned by ${sl.owner}, which has no container row`);
+  const leases = new Set(s.leases);
+  for (const r of s.rows) {
+    if (!['running', 'failed', 'stopped'].includes(r.state)) out.push(`${r.name} is still ${r.state}`);
+    if (r.state === 'running' && !sliceOwners.has(r.id)) out.push(`${r.name} runs without an active slice`);
+    if (r.state === 'running' && (sliceOwners.get(r.id) ?? 0) > 1) out.push(`${r.name} holds ${sliceOwners.get(r.id)} slices`);
+    if (r.state === 'failed' && !['EXITED', 'KILLED', 'LOST', 'OOM_KILLED'].includes(r.error?.code ?? '')) {
+      // a launch that failed must have given its slice back
+      if (sliceOwners.has(r.id) || leases.has(r.id)) out.push(`${r.name} failed to launch (${r.error?.code}) but still holds its slice`);
+    }
+    if (r.state === 'running') {
+      const live = s.running.get(r.node)?.filter((c) => c.id === r.id) ?? [];
+      if (live.length !== 1) out.push(`${r.name} is running on ${r.node} but its launcher runs ${live.length} processes for it`);
+      else if (live[0]!.pid !== r.pid) out.push(`${r.name} row says pid ${r.pid}, the launcher runs ${live[0]!.pid}`);
+    }
+  }
+  for (const owner of leases) if (!byId.has(owner)) out.push(`a lease is held by ${owner}, which has no container row`);
+  for (const [node, list] of s.running) {
+    for (const c of list) {
+      const r = byId.get(c.id);
+      if (!r) out.push(`${node}'s launcher runs ${c.id} (pid ${c.pid}), which has no row`);
+      else if (r.state !== 'running' && r.state !== 'stopping') out.push(`${node}'s launcher runs ${r.name}, whose row is ${r.state}`);
+    }
+  }
+  return out;
+}
+
+/** One SQL check: pairs of active (not quarantined) slices whose uid or gid ranges overlap. */
+export const OVERLAP_SQL = `
+  SELECT count(*)::int AS n FROM id_slice a JOIN id_slice b ON a.id < b.id
+   WHERE a.state <> 'quarantined' AND b.state <> 'quarantined'
+     AND (a.uid_range && b.uid_range OR a.gid_range && b.gid_range)`;
