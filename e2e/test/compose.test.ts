@@ -1,0 +1,140 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../support/system';
+
+/**
+ * docker-compose.yml, .env.example and the Dockerfile, checked without a Docker engine: the YAML
+ * parses, every variable the nagaya services set is one the server reads (the list is derived
+ * from the source, not written here), the services and their health checks are there, and
+ * `docker compose config` accepts the file where the compose plugin is installed.
+ */
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string> | string[];
+  volumes?: string[];
+  privileged?: boolean;
+  healthcheck?: { test: string[] | string };
+  depends_on?: Record<string, { condition: string }>;
+}
+
+const compose = parse(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+const envExample = readFileSync(join(REPO, '.env.example'), 'utf8');
+const dockerfile = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
+
+/** Every environment variable the server's code reads: `env.X`, `env['X']`, and names passed with env (`integer(env, 'X'`). */
+function variablesTheServerReads(): Set<string> {
+  const names = new Set<string>();
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (path.endsWith('.ts')) files.push(path);
+    }
+  };
+  for (const pkg of ['packages/server/src', 'packages/native/src', 'packages/allocator/src', 'migrations/src']) walk(join(REPO, pkg));
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/\benv\.([A-Z][A-Z0-9_]*)/g)) names.add(m[1]!);
+    for (const m of text.matchAll(/\benv\[['"]([A-Z][A-Z0-9_]*)['"]\]/g)) names.add(m[1]!);
+    for (const m of text.matchAll(/\(env, '([A-Z][A-Z0-9_]*)'/g)) names.add(m[1]!);
+  }
+  return names;
+}
+
+function environmentOf(service: Service): Record<string, string> {
+  const env = service.environment ?? {};
+  if (Array.isArray(env)) return Object.fromEntries(env.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return env;
+}
+
+describe('docker-compose.yml', () => {
+  const read = variablesTheServerReads();
+
+  it('derives the server variables from the source', () => {
+    // a sanity check of the derivation itself, not the list: config.ts reads these through env.X and integer(env, 'X')
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'PORT', 'NAGAYA_NODE_NAME', 'NAGAYA_HEARTBEAT_MS']) expect(read).toContain(name);
+    expect(read.size).toBeGreaterThan(15);
+  });
+
+  it('has postgres (16+), redis (7), api and worker services, each with a health check', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'redis', 'worker']);
+    const pgVersion = Number(/^postgres:(\d+)/.exec(compose.services.postgres!.image ?? '')?.[1]);
+    expect(pgVersion).toBeGreaterThanOrEqual(16);
+    expect(compose.services.redis!.image).toMatch(/^redis:7\b/);
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect(service.healthcheck?.test, `${name} health check`).toBeTruthy();
+    }
+    expect(compose.services.api!.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+  });
+
+  it('sets only variables the server reads on the nagaya services', () => {
+    for (const name of ['api', 'worker']) {
+      const env = environmentOf(compose.services[name]!);
+      expect(Object.keys(env).length, name).toBeGreaterThan(3);
+      const unknown = Object.keys(env).filter((k) => !read.has(k));
+      expect(unknown, `${name} sets variables nagaya never reads`).toEqual([]);
+    }
+  });
+
+  it('runs the API and a worker as separate roles, the worker privileged with cgroups, data and subid files mounted', () => {
+    const api = compose.services.api!;
+    const worker = compose.services.worker!;
+    expect(api.command).toEqual(['serve', '--role', 'api']);
+    expect(worker.command).toEqual(['serve', '--role', 'worker']);
+    expect(environmentOf(api).NAGAYA_ROLE).toBe('api');
+    expect(environmentOf(worker).NAGAYA_ROLE).toBe('worker');
+    expect(environmentOf(worker).NAGAYA_NODE_NAME).toBeTruthy();
+    expect(environmentOf(worker).NAGAYA_NODE_NAME).not.toBe(environmentOf(api).NAGAYA_NODE_NAME);
+    expect(worker.privileged).toBe(true);
+    const mounts = (worker.volumes ?? []).map((v) => v.split(':').slice(0, 2).join(':'));
+    for (const m of ['/sys/fs/cgroup:/sys/fs/cgroup', '/var/lib/nagaya:/var/lib/nagaya', '/etc/subuid:/etc/subuid', '/etc/subgid:/etc/subgid']) {
+      expect(mounts).toContain(m);
+    }
+    // both talk to the compose postgres and redis, not to localhost
+    for (const s of [api, worker]) {
+      expect(environmentOf(s).DATABASE_URL).toMatch(/@postgres:5432\//);
+      expect(environmentOf(s).REDIS_URL).toBe('redis://redis:6379');
+    }
+    expect(api.build ?? worker.build).toBeDefined();
+  });
+
+  it('.env.example names only variables the compose file uses', () => {
+    const keys = envExample.split('\n').filter((l) => /^[A-Z]/.test(l)).map((l) => l.slice(0, l.indexOf('=')));
+    const text = readFileSync(join(REPO, 'docker-compose.yml'), 'utf8');
+    expect(keys.length).toBeGreaterThan(3);
+    for (const key of keys) expect(text, key).toContain(`\${${key}`);
+    // and every variable the compose file requires (${X:?...}) is in .env.example
+    for (const m of text.matchAll(/\$\{([A-Z_]+):\?/g)) expect(keys).toContain(m[1]);
+  });
+
+  it('the Dockerfile builds in stages and ships busybox-static and the built addon and launcher', () => {
+    expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(dockerfile).toMatch(/npm ci/);
+    expect(dockerfile).toMatch(/npm run build/);
+    expect(dockerfile).toMatch(/busybox-static/);
+    expect(dockerfile).toMatch(/nagaya_native\.node/);
+    expect(dockerfile).toMatch(/nagaya-launcher/);
+    // every file the runtime stage copies from the build context exists
+    for (const m of dockerfile.matchAll(/^COPY (?!--from)(\S+) /gm)) {
+      if (m[1] !== '.') expect(statSync(join(REPO, m[1]!)).isFile(), m[1]).toBe(true);
+    }
+  });
+
+  it('passes `docker compose config` where the compose plugin is installed', (ctx) => {
+    const version = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
+    if (version.status !== 0) {
+      // No engine and no compose plugin on this machine (docker is only a client here, if at all).
+      ctx.skip(`docker compose is not installed here (\`docker compose version\`: ${(version.stderr || version.error?.message || '').trim()}); the YAML was checked above`);
+      return;
+    }
+    const out = execFileSync('docker', ['compose', '--env-file', '.env.example', '-f', 'docker-compose.yml', 'config', '--quiet'], { cwd: REPO, encoding: 'utf8' });
+    expect(out).toBe('');
+  });
+});
