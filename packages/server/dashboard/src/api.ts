@@ -19,8 +19,23 @@ export function setToken(value: string | null, unauthorized?: (err: ApiError) =>
   onUnauthorized = unauthorized ?? null;
 }
 
+const inflight = new Set<Promise<unknown>>();
+
+/** Resolves once every request now in flight has been answered (whatever the answer). */
+export async function settled(): Promise<void> {
+  await Promise.allSettled([...inflight]);
+}
+
 /** Calls the API with `token` (default: the session's) and returns the parsed JSON; throws ApiError. */
-export async function call<T>(method: string, path: string, body?: unknown, withToken: string | null = token): Promise<T> {
+export function call<T>(method: string, path: string, body?: unknown, withToken: string | null = token): Promise<T> {
+  const request = send<T>(method, path, body, withToken);
+  inflight.add(request);
+  const done = () => inflight.delete(request);
+  request.then(done, done);
+  return request;
+}
+
+async function send<T>(method: string, path: string, body: unknown, withToken: string | null): Promise<T> {
   let response: Response;
   try {
     response = await fetch(`/api/v1${path}`, {

@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { ApiError } from './api';
 
 export interface Polled<T> {
   data: T | undefined;
@@ -26,6 +27,7 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
     let timer: ReturnType<typeof setTimeout> | undefined;
     let running = false;
     let again = false;
+    let lastJson: string | undefined;
     setState({ data: undefined, error: undefined, updatedAt: undefined });
     const tick = async () => {
       if (stopped) return;
@@ -37,9 +39,15 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
       running = true;
       try {
         const data = await loadRef.current();
-        if (!stopped) setState({ data, error: undefined, updatedAt: Date.now() });
+        // An unchanged answer keeps the same object, so pages (and the map's canvas) skip the redraw.
+        const json = JSON.stringify(data);
+        const same = json === lastJson;
+        lastJson = json;
+        if (!stopped) setState((s) => ({ data: same ? s.data : data, error: undefined, updatedAt: Date.now() }));
       } catch (error) {
         if (!stopped) setState((s) => ({ ...s, error }));
+        // What is gone stays gone: stop asking (a reload or a new key starts again).
+        if (error instanceof ApiError && error.status === 404) stopped = true;
       } finally {
         running = false;
       }

@@ -1,4 +1,4 @@
-import { del, describeError, post } from '../api';
+import { del, describeError, post, settled } from '../api';
 import { notify } from '../notices';
 import { navigate } from '../router';
 import { useCanOperate } from '../session';
@@ -13,10 +13,15 @@ export function ContainerActions(props: { container: Container; onDone: () => vo
   const name = encodeURIComponent(c.name);
   const act = async (what: 'start' | 'stop' | 'restart' | 'delete') => {
     try {
+      if (what === 'delete' && props.afterDelete) {
+        // Leave the container's page first and let its last reads land, so none of them races
+        // the delete into a 404.
+        navigate(props.afterDelete);
+        await settled();
+      }
       if (what === 'delete') await del(`/containers/${name}`);
       else await post(`/containers/${name}/${what}`, {});
       notify(`${what} of ${c.name} queued`);
-      if (what === 'delete' && props.afterDelete) navigate(props.afterDelete);
     } catch (err) {
       notify(`${what} of ${c.name} failed: ${describeError(err)}`, 'error');
     }

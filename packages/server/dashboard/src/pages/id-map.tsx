@@ -8,6 +8,12 @@ import { buildSlotModel, cellRanges, CellState, LEGEND, type SlotModel } from '.
 import type { Allocation, Pool } from '../types';
 
 const COLOR = new Map(LEGEND.map((l) => [l.state, l.color]));
+
+/** '#rrggbb' as the little-endian RGBA word ImageData stores (opaque). */
+function abgr(hex: string): number {
+  const n = parseInt(hex.slice(1), 16);
+  return ((0xff << 24) | ((n & 0xff) << 16) | (n & 0xff00) | ((n >> 16) & 0xff)) >>> 0;
+}
 const LABEL = new Map(LEGEND.map((l) => [l.state, l.label]));
 
 /** The ID-space map: every slot of a pool as a canvas cell, coloured by state; hover, keys and click. */
@@ -74,19 +80,26 @@ function SlotMap(props: { model: SlotModel }) {
     c.style.width = `${cols * cellPx}px`;
     c.style.height = `${rows * cellPx}px`;
     const ctx = c.getContext('2d')!;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, cols * cellPx, rows * cellPx);
-    // One path per state: a 15,000-slot pool is a handful of fill() calls.
-    for (const { state, color } of LEGEND) {
-      if (!model.counts[state]) continue;
-      ctx.beginPath();
-      for (let i = 0; i < model.count; i++) {
-        if (model.states[i] !== state) continue;
-        ctx.rect((i % cols) * cellPx, Math.floor(i / cols) * cellPx, cellPx - gap, cellPx - gap);
-      }
-      ctx.fillStyle = color;
-      ctx.fill();
+    // Cells are written straight into one ImageData (a few ms for 15,000 cells, even without a
+    // GPU), then the hover and selection outlines are stroked on top.
+    const w = c.width;
+    const image = ctx.createImageData(w, c.height);
+    const pixels = new Uint32Array(image.data.buffer);
+    const colours = new Uint32Array(8);
+    for (const { state, color } of LEGEND) colours[state] = abgr(color);
+    const edge = (v: number) => Math.round(v * dpr);
+    for (let i = 0; i < model.count; i++) {
+      const col = i % cols;
+      const row = (i - col) / cols;
+      const x0 = edge(col * cellPx);
+      const x1 = Math.max(x0 + 1, edge((col + 1) * cellPx - gap));
+      const y0 = edge(row * cellPx);
+      const y1 = Math.max(y0 + 1, edge((row + 1) * cellPx - gap));
+      const colour = colours[model.states[i]!]!;
+      for (let y = y0; y < y1; y++) pixels.fill(colour, y * w + x0, y * w + x1);
     }
+    ctx.putImageData(image, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     for (const [cell, style] of [[selected, '#111827'], [hover?.cell ?? null, '#111827']] as const) {
       if (cell === null || cell >= model.count) continue;
       ctx.lineWidth = Math.max(1, Math.min(2, cellPx / 4));
