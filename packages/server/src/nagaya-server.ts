@@ -75,7 +75,8 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
     await tokens.ensure('admin', 'admin', config.adminToken);
   } else if (!(await tokens.hasAdmin())) {
     generatedAdminToken = (await tokens.create('admin', 'admin')).token;
-    log.warn('no admin token was configured: one was generated and is shown only now', { adminToken: generatedAdminToken });
+    // the secret goes to the caller (nagaya serve prints it once on stderr), never into the log
+    log.warn('no admin token was configured: one was generated; nagaya serve shows it once');
   }
 
   let server: Server | undefined;
