@@ -128,3 +128,28 @@ describe('containers through the API, with a real worker', () => {
     expect(containers.filter((c) => c.name.startsWith('idem'))).toHaveLength(1);
   });
 });
+
+describe('a launch that keeps failing', () => {
+  it('retries with one slice, gives it back at the end, and runs again when its job is retried', async () => {
+    const before = (await fleet.admin.get<{ slices: { quarantined: number; active: number } }>('/pools/default')).slices;
+    const res = await fleet.admin.post<{ job: { id: string } }>('/containers', { name: 'broken', image: 'busybox', command: ['/no/such/binary'] });
+    const job = await fleet.admin.waitForJob(res.job.id, 30_000);
+    expect(job.state).toBe('failed');
+    const c = await fleet.admin.get<Container & { idmap: { uid: MapLine[] } }>('/containers/broken');
+    expect(c.state).toBe('failed');
+    expect(c.error?.message).toMatch(/exec/);
+    expect(c.idmap.uid).toEqual([]); // the slice went back
+    const after = (await fleet.admin.get<{ slices: { quarantined: number; active: number } }>('/pools/default')).slices;
+    expect(after.active).toBe(before.active);
+    expect(after.quarantined).toBe(before.quarantined + 1); // three attempts, one slice
+    const { jobs } = await fleet.admin.get<{ jobs: Array<{ id: string; attempts: number }> }>('/jobs?container=broken');
+    expect(jobs[0]!.attempts).toBe(3);
+
+    await fleet.admin.post(`/jobs/${res.job.id}/retry`);
+    await eventually(async () => {
+      const j = await fleet.admin.get<{ state: string; attempts: number }>(`/jobs/${res.job.id}`);
+      return j.state === 'failed' && j.attempts > 3 ? j : undefined;
+    }, 30_000, 'the retried launch to run and fail again');
+    expect((await fleet.admin.get<Container>('/containers/broken')).state).toBe('failed');
+  });
+});

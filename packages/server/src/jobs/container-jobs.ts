@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { NagayaError, type Allocator } from '@nagaya/allocator';
 import { NativeError, type ContainerRuntime, type ExitStatus } from '@nagaya/native';
@@ -9,6 +9,8 @@ import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
 
 const DEFAULT_STOP_SECONDS = 10;
+
+interface MapLine { nsId: number; hostId: number; count: number }
 
 export interface ContainerJobDeps {
   containers: ContainerStore;
@@ -47,7 +49,8 @@ export class ContainerJobs {
     const { containers } = this.deps;
     // the hot path: one statement both reads the row and moves it to starting
     if (job.data.kind === 'launch' || job.data.kind === 'start') {
-      const from: ContainerRow['state'][] = job.data.kind === 'launch' ? ['pending', 'starting'] : ['stopped', 'failed', 'pending', 'starting'];
+      // 'failed' is allowed for both: a failed launch job runs again only when someone retries it
+      const from: ContainerRow['state'][] = job.data.kind === 'launch' ? ['pending', 'starting', 'failed'] : ['stopped', 'failed', 'pending', 'starting'];
       const row = await containers.transition(job.data.containerId, from, 'starting', { error: null });
       if (!row) {
         const now = await containers.findById(job.data.containerId);
@@ -82,7 +85,11 @@ export class ContainerJobs {
       });
       leaseCreated = lease.created;
       const image = await images.path(c.image);
-      const launched = await runtime.launch({
+      // A worker killed between spawning and recording a container leaves it running; BullMQ
+      // then hands this job out again. Adopt that process (same id, same lease) instead of
+      // launching again: a relaunch fails with EEXIST and its cleanup would kill a healthy
+      // container and, racing the exit watcher, mark it failed (found by e2e/test/fault-worker).
+      const launched = this.alreadyRunning(c.id, lease.maps) ?? await runtime.launch({
         id: c.id, image, argv: c.command, env: c.env, hostname: c.name,
         uidMap: lease.maps.uid, gidMap: lease.maps.gid, limits: c.limits,
       });
@@ -106,13 +113,33 @@ export class ContainerJobs {
     } catch (err) {
       const permanent = isPermanent(err);
       const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      await this.undoStart(c, firstLaunch || leaseCreated);
+      // A retry reuses the slice (allocation is idempotent per owner) rather than burning a new
+      // one per attempt; only the last attempt gives back what the launch took.
+      await this.undoStart(c, final && (firstLaunch || leaseCreated));
       await containers.transition(c.id, ['starting'], final ? 'failed' : 'pending', { error: describe(err), pid: null });
       metrics.jobFailures.inc({ kind: job.data.kind, final: String(final) });
       log.warn('container start failed', { container: c.name, id: c.id, error: describe(err), final });
       if (permanent) throw new UnrecoverableError(describe(err).message);
       throw err;
     }
+  }
+
+  /** The running process of an earlier attempt of this launch, if the launcher has one whose kernel maps are these very maps. */
+  private alreadyRunning(id: string, maps: { uid: MapLine[]; gid: MapLine[] }): { pid: number; startTime: string } | undefined {
+    const record = this.deps.runtime.status(id);
+    if (record.state !== 'running' || record.pid === undefined || record.startTime === undefined) return undefined;
+    // the maps the kernel really has (plan.json may be half-written when its worker was killed)
+    const kernel = (kind: 'uid' | 'gid') => {
+      try {
+        return readFileSync(`/proc/${record.pid}/${kind}_map`, 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).sort().join(';');
+      } catch {
+        return undefined;
+      }
+    };
+    const wanted = (lines: MapLine[]) => lines.map((l) => `${l.nsId} ${l.hostId} ${l.count}`).sort().join(';');
+    if (kernel('uid') !== wanted(maps.uid) || kernel('gid') !== wanted(maps.gid)) return undefined;
+    this.deps.log.info('adopting the container an earlier attempt started', { id, pid: record.pid });
+    return { pid: record.pid, startTime: record.startTime };
   }
 
   /** Gives back what a failed start took: the container's directory and, when it was new, its slice. */
