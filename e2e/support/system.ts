@@ -86,7 +86,10 @@ export class ServeProcess {
           try {
             const entry = JSON.parse(line) as Record<string, unknown>;
             this.lines.push(entry);
-            if (entry.msg === readyMsg) resolveReady();
+            if (entry.msg === readyMsg) {
+              clearTimeout(timer);
+              resolveReady();
+            }
           } catch {
             // not a log line
           }
@@ -94,6 +97,12 @@ export class ServeProcess {
       });
       this.child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
       void this.exited.then(({ code, signal }) => reject(new Error(`${role} ${name} exited (${code ?? signal}) before it was ready; see ${logFile}`)));
+      const timer = setTimeout(() => {
+        reject(new Error(`${role} ${name} was not ready within 60 s; see ${logFile}`));
+        this.child.kill('SIGKILL');
+      }, 60_000);
+      timer.unref();
+      void this.exited.then(() => clearTimeout(timer));
     });
     this.ready.catch(() => undefined);
   }

@@ -222,5 +222,8 @@ main(process.argv.slice(2)).then(
       console.error(`error: ${(err as Error)?.message ?? err}`);
       process.exitCode = (err as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? EXIT.usage : EXIT.error;
     }
+    // A serve that failed half-way still holds its Redis and Postgres connections open: exit, so
+    // a supervisor (or `npm run up`) sees the failure instead of a process that serves nothing.
+    if (process.argv[2] === 'serve') process.exit(process.exitCode);
   },
 );

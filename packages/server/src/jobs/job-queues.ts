@@ -28,6 +28,11 @@ export class JobQueues {
   ) {}
 
   queue(name: string): Queue {
+    // BullMQ waits, for as long as Redis is down, for a connection that is not ready; a request
+    // must get its 503 at once instead (found by e2e/test/fault-dependencies: creates hung).
+    if (this.connection.status !== 'ready') {
+      throw new NagayaError('UNAVAILABLE', `the job queue is unavailable: its Redis connection is ${this.connection.status}`, { dependency: 'redis' });
+    }
     let q = this.queues.get(name);
     if (!q) {
       q = new Queue(name, { connection: this.connection, prefix: this.prefix });
@@ -46,10 +51,11 @@ export class JobQueues {
       ? data.containerId
       : `${data.containerId}-${data.kind}-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
     const queue = lifecycleQueueName(node);
+    const q = this.queue(queue); // refuses at once while Redis is down, before the job row is written
     await this.db.query(
       `INSERT INTO job (id, queue, kind, container_id, container) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
       [id, queue, data.kind, data.containerId, data.containerName]);
-    await this.queue(queue).add(data.kind, data, {
+    await q.add(data.kind, data, {
       jobId: id,
       attempts: data.kind === 'launch' || data.kind === 'start' ? LIFECYCLE_ATTEMPTS : 2,
       backoff: { type: 'exponential', delay: 500 },

@@ -9,6 +9,11 @@ export class Db {
     this.pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000 });
     // an idle client losing its server (Postgres restarted) must not crash the process
     this.pool.on('error', () => undefined);
+    // Nor may a checked-out one: between two statements of a transaction the pool's idle
+    // listener is off, and pg emits the socket's 'error' on the client itself, which, with no
+    // listener, kills the process (found by e2e/test/fault-dependencies: the API died when
+    // Postgres was killed). The failing statement still rejects, and the client is discarded.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   /**
