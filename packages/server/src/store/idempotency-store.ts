@@ -5,6 +5,9 @@ export type IdempotencyClaim =
   | { kind: 'new' }
   | { kind: 'replay'; status: number; body: unknown };
 
+/** After this long an unanswered claim is taken to be a request that died (its process or its database connection). */
+const STALE_CLAIM_SECONDS = 10;
+
 /** First answers to requests sent with an Idempotency-Key, per token, for replay. */
 export class IdempotencyStore {
   constructor(private readonly db: Db) {}
@@ -25,7 +28,16 @@ export class IdempotencyStore {
     if (row.fingerprint !== fingerprint) {
       throw new NagayaError('CONFLICT', 'this Idempotency-Key was used for a different request');
     }
-    if (row.status === null) throw new NagayaError('CONFLICT', 'a request with this Idempotency-Key is still in progress');
+    if (row.status === null) {
+      // A request that lost Postgres half-way could not abandon its claim, which would then
+      // refuse every retry forever (found by e2e/test/fault-dependencies). A claim older than any
+      // create takes is taken over; the container name's uniqueness still stops a second create.
+      const stale = await this.db.query(
+        `DELETE FROM idempotency_key WHERE token_id = $1 AND key = $2 AND status IS NULL AND created_at < now() - make_interval(secs => $3)`,
+        [tokenId, key, STALE_CLAIM_SECONDS]);
+      if (stale.rowCount) return this.claim(tokenId, key, fingerprint);
+      throw new NagayaError('CONFLICT', 'a request with this Idempotency-Key is still in progress');
+    }
     return { kind: 'replay', status: row.status, body: row.body };
   }
 

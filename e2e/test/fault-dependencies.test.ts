@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ApiError } from '../../packages/server/src/cli/api-client';
+import { OVERLAP_SQL, problems, snapshot } from '../support/invariants';
+import { PrivatePostgres, PrivateRedis } from '../support/private-services';
+import { eventually, NagayaSystem, rawRequest } from '../support/system';
+
+/**
+ * Redis and Postgres killed and restarted while containers launch. The system (API and worker in
+ * separate processes) runs on a private redis-server and a private Postgres cluster, so stopping
+ * them disturbs no other test. While a dependency is down the API answers 503 UNAVAILABLE with a
+ * clear error and /healthz names it; once it is back everything resumes by itself, and no
+ * container is launched twice.
+ */
+
+const NODE = 'node-a';
+const BATCH = process.env.NAGAYA_FAULT_SCALE === 'full' ? 40 : 12;
+const DOWN_MS = 3000;
+
+let redis: PrivateRedis;
+let postgres: PrivatePostgres;
+let sys: NagayaSystem;
+
+beforeAll(async () => {
+  [redis, postgres] = await Promise.all([PrivateRedis.start(), PrivatePostgres.start()]);
+  sys = await NagayaSystem.start({ databaseUrl: postgres.url(), redisUrl: redis.url, slices: 4 * BATCH + 16, nodes: [NODE] });
+}, 180_000);
+afterAll(async () => {
+  // always bring the services back first so the system can be stopped cleanly, then end them
+  await redis?.start().catch(() => undefined);
+  await postgres?.start().catch(() => undefined);
+  await sys?.stop().catch(() => undefined);
+  await Promise.all([redis?.destroy(), postgres?.destroy()]);
+}, 120_000);
+
+/** Creates a container as a careful client does: a 503 is retried with the same Idempotency-Key. */
+async function create(name: string, stats: { retried: number }): Promise<void> {
+  for (;;) {
+    try {
+      await sys.admin.post('/containers', { name, image: 'busybox' }, { 'Idempotency-Key': `create-${name}` });
+      return;
+    } catch (err) {
+      const e = err as ApiError;
+      // the first try reached Postgres and the name is taken: that create went through
+      if (e.code === 'CONFLICT' && /already exists/.test(e.message)) return;
+      // a try that lost Postgres half-way holds the key until it goes stale (10 s)
+      const inProgress = e.code === 'CONFLICT' && /still in progress/.test(e.message);
+      if (e.code !== 'UNAVAILABLE' && !inProgress) throw err;
+      stats.retried++;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** How many times each container was recorded running ("container running" in the worker's log). */
+function launchesById(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of sys.workers.get(NODE)!.lines) {
+    if (line.msg === 'container running' || line.msg === 'adopting the container an earlier attempt started') {
+      const id = String(line.id);
+      if (line.msg === 'container running') out.set(id, (out.get(id) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+async function allRunning(names: string[], timeoutMs: number): Promise<void> {
+  await eventually(async () => {
+    const { containers } = await sys.admin.get<{ containers: Array<{ name: string; state: string }> }>('/containers');
+    const states = new Map(containers.map((c) => [c.name, c.state]));
+    const waiting = names.filter((n) => states.get(n) !== 'running');
+    if (waiting.length) throw new Error(`${waiting.length} not running yet, e.g. ${waiting[0]} is ${states.get(waiting[0]!)}`);
+    return true;
+  }, timeoutMs, 'every container running', 250);
+}
+
+async function checkAtRest(): Promise<void> {
+  const s = await snapshot(sys, [NODE]);
+  expect(problems(s)).toEqual([]);
+  expect((await sys.db.query(OVERLAP_SQL)).rows[0].n).toBe(0);
+  const names = s.rows.map((r) => r.name);
+  expect(new Set(names).size).toBe(names.length);
+  // launched once: one "container running" per container, and one process per running row (problems())
+  for (const [id, n] of launchesById()) expect(n, `launches of ${s.rows.find((r) => r.id === id)?.name ?? id}`).toBe(1);
+}
+
+describe('Redis killed and restarted during launches', () => {
+  it('503 with a clear error while it is down, /healthz names it, then everything resumes and nothing launches twice', async () => {
+    const stats = { retried: 0 };
+    const names = Array.from({ length: BATCH }, (_, i) => `r${i}`);
+    const creating = Promise.all(names.map((n) => create(n, stats)));
+    await new Promise((r) => setTimeout(r, 150));
+    await redis.stop(); // SIGKILL: every queued job is gone with it (no persistence)
+    const downAt = Date.now();
+
+    const health = await rawRequest(`${sys.url}/healthz`, 'GET');
+    expect(health.status).toBe(503);
+    expect(health.body).toMatchObject({ status: 'unavailable', dependencies: { redis: 'down', postgres: 'ok' }, error: { code: 'UNAVAILABLE' } });
+    expect(health.body.error.message).toMatch(/redis/);
+    const refused = await rawRequest(`${sys.url}/api/v1/containers`, 'POST', { token: sys.admin.token!, body: JSON.stringify({ name: 'while-down', image: 'busybox' }) });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('UNAVAILABLE');
+    expect(refused.body.error.message).toMatch(/queue|redis/i);
+    expect(await sys.count("container WHERE name = 'while-down'")).toBe(0); // a refused create leaves no row
+    // what needs only Postgres still answers
+    expect((await rawRequest(`${sys.url}/api/v1/containers`, 'GET', { token: sys.admin.token! })).status).toBe(200);
+
+    await new Promise((r) => setTimeout(r, Math.max(0, DOWN_MS - (Date.now() - downAt))));
+    await redis.start();
+    await creating;
+    expect((await rawRequest(`${sys.url}/healthz`, 'GET')).status).toBe(200);
+    await allRunning(names, 90_000);
+    expect(sys.workers.get(NODE)!.running).toBe(true); // the worker rode it out
+    await checkAtRest();
+    console.log(`[fault-dependencies] redis down ${DOWN_MS} ms during ${BATCH} launches: ${stats.retried} creates retried after 503; all running ${((Date.now() - downAt) / 1000).toFixed(1)} s after the kill`);
+  }, 180_000);
+});
+
+describe('Postgres killed and restarted during launches', () => {
+  it('503 with a clear error while it is down, /healthz names it, then everything resumes and nothing launches twice', async () => {
+    const stats = { retried: 0 };
+    const names = Array.from({ length: BATCH }, (_, i) => `p${i}`);
+    const creating = Promise.all(names.map((n) => create(n, stats)));
+    await new Promise((r) => setTimeout(r, 150));
+    await postgres.stop('immediate'); // SIGQUIT: no checkpoint, crash recovery at the next start
+    const downAt = Date.now();
+
+    const health = await rawRequest(`${sys.url}/healthz`, 'GET');
+    expect(health.status).toBe(503);
+    expect(health.body).toMatchObject({ status: 'unavailable', dependencies: { postgres: 'down', redis: 'ok' }, error: { code: 'UNAVAILABLE' } });
+    expect(health.body.error.message).toMatch(/postgres/);
+    for (const [method, path, body] of [['POST', '/containers', { name: 'while-down', image: 'busybox' }], ['GET', '/containers', undefined], ['GET', '/containers/r0', undefined], ['GET', '/pools', undefined]] as const) {
+      const res = await rawRequest(`${sys.url}/api/v1${path}`, method, { token: sys.admin.token!, ...(body ? { body: JSON.stringify(body) } : {}) });
+      expect(res.status, `${method} ${path}`).toBe(503);
+      expect(res.body.error.code).toBe('UNAVAILABLE');
+      expect(res.body.error.message, `${method} ${path}`).toMatch(/database|postgres/i);
+    }
+
+    await new Promise((r) => setTimeout(r, Math.max(0, DOWN_MS - (Date.now() - downAt))));
+    await postgres.start();
+    await creating;
+    await eventually(async () => ((await rawRequest(`${sys.url}/healthz`, 'GET')).status === 200 ? true : undefined), 30_000, 'healthz ok');
+    expect(await sys.count("container WHERE name = 'while-down'")).toBe(0);
+    await allRunning(names, 90_000);
+    expect(sys.workers.get(NODE)!.running).toBe(true);
+    expect(sys.api.running).toBe(true);
+    await checkAtRest();
+    console.log(`[fault-dependencies] postgres down ${DOWN_MS} ms during ${BATCH} launches: ${stats.retried} creates retried after 503; all running ${((Date.now() - downAt) / 1000).toFixed(1)} s after the kill`);
+  }, 180_000);
+});
