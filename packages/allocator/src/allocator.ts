@@ -4,6 +4,7 @@ import { ID_LIMIT, mergeRanges, parseRangeLiteral, toMultirangeLiteral, type IdR
 import { buildIdMaps, mapsGids, mapsUids, validateRawEntries, type RawIdmapEntry } from './id-map';
 import { DEFAULT_SLICE_SIZE, validSlots } from './pool-slots';
 import { isRetryable, SqlState, sqlStateOf, toNagayaError } from './pg-errors';
+import { runStatement, runTransaction } from './pg-session';
 import type { AllocateRequest, Allocation, Lease, PoolInfo, PoolSpec, PoolStats, SyncReport } from './types';
 
 export const DEFAULT_POOL = 'default';
@@ -374,50 +375,17 @@ export class Allocator {
     return ref;
   }
 
-  /**
-   * Runs one statement on a pooled connection. Not `pool.query`: that destroys the connection on
-   * any error, and our SQL functions raise errors on purpose (a full pool costs a reconnect, ~20 ms).
-   * Only an error without a SQLSTATE (a broken socket) retires the connection.
-   */
   private async query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]) {
-    const client = await this.connect();
-    let broken: Error | undefined;
     try {
-      return await client.query<R>(text, values);
+      return await runStatement<R>(this.db, text, values);
     } catch (err) {
-      if (sqlStateOf(err) === undefined) broken = err as Error;
       if (isRetryable(err)) throw err;
       throw toNagayaError(err);
-    } finally {
-      client.release(broken);
     }
   }
 
-  private async connect(): Promise<PoolClient> {
-    try {
-      return await this.db.connect();
-    } catch (err) {
-      throw toNagayaError(err);
-    }
-  }
-
-  private async transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((rollbackErr: Error) => {
-        broken = rollbackErr;
-      });
-      if (!(err instanceof NagayaError) && sqlStateOf(err) === undefined) broken = err as Error;
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+  private transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return runTransaction(this.db, fn);
   }
 }
 

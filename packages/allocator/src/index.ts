@@ -12,3 +12,5 @@ export {
   type LoadSubidOptions, type SubidEntry, type SystemPoolRanges,
 } from './subid-file';
 export type * from './types';
+export { checkout, runStatement, runTransaction } from './pg-session';
+export { sqlStateOf } from './pg-errors';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError, runStatement, sqlStateOf } from '@nagaya/allocator';
 
 /** Postgres connection pool with the one query helper the stores use. */
 export class Db {
@@ -16,50 +16,14 @@ export class Db {
     this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
-  /**
-   * Runs one statement. Not `pool.query`: that throws away the connection on any SQL error
-   * (a unique violation costs a reconnect); only a broken socket retires the connection here.
-   */
+  /** Runs one statement (keeping the connection after an SQL error; see runStatement). */
   async query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      return await runStatement<R>(this.pool, text, values);
     } catch (err) {
-      throw unavailable(err);
-    }
-    let broken: Error | undefined;
-    try {
-      return await client.query<R>(text, values);
-    } catch (err) {
-      if (!(err as { code?: string }).code || !/^[0-9A-Z]{5}$/.test((err as { code: string }).code)) {
-        broken = err as Error;
-        throw unavailable(err);
-      }
-      throw err;
-    } finally {
-      client.release(broken);
-    }
-  }
-
-  /** Runs `fn` inside one transaction. */
-  async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw unavailable(err);
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-      throw err;
-    } finally {
-      client.release(broken);
+      // SQL errors are for the stores to read (a unique violation is a CONFLICT); anything else
+      // (no connection, a dropped socket) means Postgres is away.
+      throw sqlStateOf(err) === undefined ? unavailable(err) : err;
     }
   }
 
