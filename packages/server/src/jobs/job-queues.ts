@@ -70,7 +70,9 @@ export class JobQueues {
     const name = rpcQueueName(node);
     const events = await this.queueEvents(name);
     const job = await this.queue(name).add(data.kind, data, {
-      attempts: 1, removeOnComplete: true, removeOnFail: { age: 3600 },
+      // kept a minute, not removed at once: a job that finished before waitUntilFinished looked
+      // at it was gone, and the call failed with "Missing key for job" (500; e2e/test/fault-bad-input)
+      attempts: 1, removeOnComplete: { age: 60, count: 1000 }, removeOnFail: { age: 3600 },
     });
     try {
       return (await job.waitUntilFinished(events, timeoutMs)) as R;

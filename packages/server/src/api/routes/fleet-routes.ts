@@ -58,7 +58,10 @@ export function fleetRoutes(deps: FleetRouteDeps): Router {
   });
   r.post('/jobs/:id/retry', async (req, res) => {
     const actor = requireRole(res, 'operator');
-    const job = await queues.retry(String(req.params.id));
+    const id = String(req.params.id);
+    // as GET /jobs/:id: an id that no job can have never reaches SQL (a NUL made Postgres fail: 500, found by e2e/test/fault-bad-input)
+    if (!/^[-a-z0-9]{1,100}$/.test(id)) throw new NagayaError('NOT_FOUND', `no job ${id}`);
+    const job = await queues.retry(id);
     await audit.record(actor.name, 'job.retry', job.id);
     res.status(202).json(job);
   });
