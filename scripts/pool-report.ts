@@ -11,6 +11,9 @@ async function main(): Promise<void> {
     const { pool, created, sync } = await ensureSystemPool(allocator, {
       user: process.env.NAGAYA_SUBID_USER ?? 'root',
       name: process.env.NAGAYA_POOL ?? 'default',
+      // the same files `nagaya serve` reads, or the report would resync the pool from others
+      subuidPath: process.env.NAGAYA_SUBUID_PATH ?? '/etc/subuid',
+      subgidPath: process.env.NAGAYA_SUBGID_PATH ?? '/etc/subgid',
     });
     const stats = await allocator.stats(pool.name);
     const fmt = (rs: { start: number; end: number }[]) => rs.map((r) => `${r.start}+${r.end - r.start}`).join(', ');

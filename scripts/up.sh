@@ -13,10 +13,14 @@ PID_FILE="$NAGAYA_DATA_DIR/nagaya.pid"
 TOKEN_FILE="$NAGAYA_DATA_DIR/admin-token"
 
 bash scripts/ensure-services.sh
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+# NAGAYA_UP_BUILD=0 uses the tree as it is built (e2e tests: a rebuild of packages/native would
+# pull the addon from under every other test running at the same time).
+if [ "${NAGAYA_UP_BUILD:-1}" != 0 ]; then
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+  fi
+  npm run build
 fi
-npm run build
 npm run --silent migrate
 
 mkdir -p "$NAGAYA_DATA_DIR"

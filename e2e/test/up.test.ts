@@ -1,0 +1,116 @@
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ContainerRuntime } from '@nagaya/native';
+import { createTestDatabase, type TestDatabase } from '../../packages/allocator/test/support/test-database';
+import { childEnv, eventually, freePort, randomUidStart, REPO, runCli, SLICE } from '../support/system';
+
+/**
+ * `npm run up` as a user runs it, started in the background on a throwaway database, a port, data
+ * directory, log file, subuid file and queue prefix of its own (never /var/lib/nagaya or :8080),
+ * with NAGAYA_UP_BUILD=0 because the suite has already built the tree. Then the CLI it prints,
+ * a second `npm run up` (restart: the running container is re-adopted), and a stop by pid file.
+ */
+
+let db: TestDatabase;
+let dir: string;
+let port: number;
+let env: NodeJS.ProcessEnv;
+const NODE = 'up-node';
+
+beforeAll(async () => {
+  db = await createTestDatabase('nagaya_up');
+  dir = mkdtempSync(join(tmpdir(), 'nagaya-up-'));
+  chmodSync(dir, 0o711);
+  const start = randomUidStart();
+  writeFileSync(join(dir, 'subuid'), `root:${start}:${16 * SLICE}\n`);
+  writeFileSync(join(dir, 'subgid'), `root:${start}:${16 * SLICE}\n`);
+  port = await freePort();
+  env = childEnv({
+    PORT: String(port), DATABASE_URL: db.url, NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_LOG_FILE: join(dir, 'nagaya.log'),
+    NAGAYA_NODE_NAME: NODE, NAGAYA_QUEUE_PREFIX: `up${Date.now().toString(36)}`, NAGAYA_SUBUID_PATH: join(dir, 'subuid'),
+    NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_UP_BUILD: '0', NAGAYA_LISTEN: '127.0.0.1',
+  });
+}, 60_000);
+afterAll(async () => {
+  const pidFile = join(dir, 'data', 'nagaya.pid');
+  if (existsSync(pidFile)) {
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  const stateDir = join(dir, 'data', 'runtime', NODE);
+  if (existsSync(stateDir)) await (await ContainerRuntime.open({ stateDir }).catch(() => undefined))?.shutdown().catch(() => undefined);
+  await db?.drop();
+  rmSync(dir, { recursive: true, force: true });
+}, 60_000);
+
+function up(): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile('npm', ['run', 'up'], { cwd: REPO, env, timeout: 300_000, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
+    });
+  });
+}
+
+describe('npm run up', () => {
+  it('brings nagaya up in the background and tells how to use it', async () => {
+    const r = await up();
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain(`http://127.0.0.1:${port}/`);
+    expect(r.out).toMatch(/nagaya is up \(pid \d+/);
+    expect(r.out).toMatch(/pool default/);
+    const token = readFileSync(join(dir, 'data', 'admin-token'), 'utf8');
+    expect(token).toMatch(/^ngy_/);
+    expect(readFileSync(join(dir, 'data', 'nagaya.pid'), 'utf8')).toMatch(/^\d+\n?$/);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    // the dashboard is served at / when it was built
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect([200, 404]).toContain(page.status);
+  }, 300_000);
+
+  it('serves the CLI it printed: launch --wait, exec, list', async () => {
+    const cliEnv = { NAGAYA_URL: `http://127.0.0.1:${port}`, NAGAYA_TOKEN: readFileSync(join(dir, 'data', 'admin-token'), 'utf8') };
+    const launch = await runCli(['launch', 'web1', '--wait', '--json'], cliEnv);
+    expect(launch.code, launch.stderr).toBe(0);
+    expect(JSON.parse(launch.stdout)).toMatchObject({ name: 'web1', state: 'running', node: NODE });
+    const id = await runCli(['exec', 'web1', '--', 'id', '-u'], cliEnv);
+    expect(id.stdout.trim()).toBe('0');
+    const list = await runCli(['list'], cliEnv);
+    expect(list.stdout).toMatch(/web1\s+running/);
+  }, 120_000);
+
+  it('run again, restarts nagaya; the running container is re-adopted', async () => {
+    const cliEnv = { NAGAYA_URL: `http://127.0.0.1:${port}`, NAGAYA_TOKEN: readFileSync(join(dir, 'data', 'admin-token'), 'utf8') };
+    const before = JSON.parse((await runCli(['info', 'web1', '--json'], cliEnv)).stdout) as { pid: number };
+    const oldPid = Number(readFileSync(join(dir, 'data', 'nagaya.pid'), 'utf8'));
+    const r = await up();
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toContain(`restarting nagaya (pid ${oldPid})`);
+    const newPid = Number(readFileSync(join(dir, 'data', 'nagaya.pid'), 'utf8'));
+    expect(newPid).not.toBe(oldPid);
+    const after = await eventually(async () => {
+      const res = await runCli(['info', 'web1', '--json'], cliEnv);
+      return res.code === 0 ? (JSON.parse(res.stdout) as { pid: number; state: string }) : undefined;
+    }, 30_000, 'web1 answered');
+    expect(after.state).toBe('running');
+    expect(after.pid).toBe(before.pid);
+    // stop it by its pid file, as a user does
+    process.kill(newPid, 'SIGTERM');
+    await eventually(async () => {
+      try {
+        process.kill(newPid, 0);
+        return undefined;
+      } catch {
+        return true;
+      }
+    }, 30_000, 'nagaya to stop');
+    expect(readFileSync(join(dir, 'nagaya.log'), 'utf8')).toMatch(/api listening/);
+  }, 300_000);
+});
