@@ -6,6 +6,8 @@ export interface Snapshot {
   rows: Array<{ id: string; name: string; state: string; pid: number | null; node: string; error: { code: string } | null; exit_code: number | null }>;
   slices: Array<{ owner: string; kind: string; lo: string; hi: string }>;
   leases: string[];
+  /** Owners whose lease is the pool's shared (non-isolated) slice. */
+  sharedLeases: string[];
   /** What each node's launcher runs now. */
   running: Map<string, Array<{ id: string; pid: number }>>;
 }
@@ -15,7 +17,9 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
   const rows = (await sys.db.query('SELECT id::text, name, state, pid, node, error, exit_code FROM container ORDER BY name')).rows;
   const slices = (await sys.db.query(
     "SELECT owner, kind, lower(uid_range)::text AS lo, upper(uid_range)::text AS hi FROM id_slice WHERE state = 'active' AND owner IS NOT NULL")).rows;
-  const leases = (await sys.db.query<{ owner: string }>('SELECT owner FROM id_lease')).rows.map((r) => r.owner);
+  const leaseRows = (await sys.db.query<{ owner: string; isolated: boolean }>('SELECT owner, isolated FROM id_lease')).rows;
+  const leases = leaseRows.map((r) => r.owner);
+  const sharedLeases = leaseRows.filter((r) => !r.isolated).map((r) => r.owner);
   const running = new Map<string, Array<{ id: string; pid: number }>>();
   for (const node of nodes) {
     const runtime = await sys.runtime(node);
@@ -25,7 +29,7 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
       runtime.close();
     }
   }
-  return { rows, slices, leases, running };
+  return { rows, slices, leases, sharedLeases, running };
 }
 
 /** Lists every way the snapshot breaks the invariants (empty: all hold). */
@@ -38,7 +42,9 @@ export function problems(s: Snapshot): string[] {
   const leases = new Set(s.leases);
   for (const r of s.rows) {
     if (!['running', 'failed', 'stopped'].includes(r.state)) out.push(`${r.name} is still ${r.state}`);
-    if (r.state === 'running' && !sliceOwners.has(r.id)) out.push(`${r.name} runs without an active slice`);
+    const shared = s.sharedLeases.includes(r.id);
+    if (r.state === 'running' && shared && !leases.has(r.id)) out.push(`${r.name} runs without a lease`);
+    if (r.state === 'running' && !shared && !sliceOwners.has(r.id)) out.push(`${r.name} runs without an active slice (lease: ${leases.has(r.id) ? 'yes' : 'none'})`);
     if (r.state === 'running' && (sliceOwners.get(r.id) ?? 0) > 1) out.push(`${r.name} holds ${sliceOwners.get(r.id)} slices`);
     if (r.state === 'failed' && !['EXITED', 'KILLED', 'LOST', 'OOM_KILLED'].includes(r.error?.code ?? '')) {
       // a launch that failed must have given its slice back

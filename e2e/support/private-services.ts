@@ -117,7 +117,9 @@ export class PrivatePostgres {
   async start(): Promise<void> {
     this.child = track(spawn(postgresBin('postgres'), [
       '-D', join(this.dir, 'data'), '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
+      // fsync off is safe here: a killed server's writes are still in the OS page cache. Not
+      // synchronous_commit=off: that loses acknowledged commits when the server is killed.
+      '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
     ], { uid: this.uid, gid: this.gid, stdio: 'ignore', cwd: this.dir }));
     await eventually(async () => {
       const c = new pg.Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 1000 });

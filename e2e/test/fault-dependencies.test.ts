@@ -75,7 +75,11 @@ async function allRunning(names: string[], timeoutMs: number): Promise<void> {
 
 async function checkAtRest(): Promise<void> {
   const s = await snapshot(sys, [NODE]);
-  expect(problems(s)).toEqual([]);
+  const open = problems(s);
+  // on failure, show what the worker logged about the containers concerned
+  const trace = open.map((p) => p.split(' ')[0]).flatMap((name) => sys.workers.get(NODE)!.lines
+    .filter((l) => l.container === name || l.id === s.rows.find((r) => r.name === name)?.id).map((l) => JSON.stringify(l).slice(0, 300)));
+  expect(open, trace.join('\n')).toEqual([]);
   expect((await sys.db.query(OVERLAP_SQL)).rows[0].n).toBe(0);
   const names = s.rows.map((r) => r.name);
   expect(new Set(names).size).toBe(names.length);
