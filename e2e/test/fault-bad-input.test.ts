@@ -139,6 +139,7 @@ async function counts(): Promise<Record<string, number>> {
 describe('bad input', () => {
   it(`${REQUESTS} generated and mutated requests: no 5xx, no crash, nothing created by a rejected request`, async () => {
     const seed = Number(process.env.NAGAYA_FAULT_SEED ?? Date.now() % 1_000_000);
+    console.log(`[fault-bad-input] seed ${seed} (NAGAYA_FAULT_SEED=${seed} replays this run)`);
     const requests = fc.sample(requestArb, { numRuns: REQUESTS, seed });
     const before = await counts();
     const byStatus = new Map<number, number>();

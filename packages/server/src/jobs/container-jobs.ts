@@ -83,7 +83,11 @@ export class ContainerJobs {
       const lease = await allocator.allocate({
         owner: c.id, pool: c.pool, isolated: c.idmap.isolated, size: c.idmap.size, key: c.idmap.key, raw: c.idmap.raw,
       });
-      leaseCreated = lease.created;
+      // created by this job, in this attempt or an earlier one (a retry replays the lease, so
+      // `created` is false then): the last attempt must give it back. Without the second test a
+      // failed `start` of a container that had no slice kept the slice it took (found by
+      // e2e/test/fault-bad-input). job.timestamp is when the job was queued.
+      leaseCreated = lease.created || lease.createdAt.getTime() >= job.timestamp;
       const image = await images.path(c.image);
       // A worker killed between spawning and recording a container leaves it running; BullMQ
       // then hands this job out again. Adopt that process (same id, same lease) instead of
