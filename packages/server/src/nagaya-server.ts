@@ -61,6 +61,11 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
 
   let worker: WorkerNode | undefined;
   let workerConnection: Redis | undefined;
+  // The API checks images by name in the data directory, so it needs the busybox image as much
+  // as a worker does (API and workers of one host share NAGAYA_DATA_DIR). Only a worker must have it.
+  if (config.role === 'api') {
+    await images.ensureBusybox().catch((err: unknown) => log.warn('no busybox image for the API to offer', { error: err as Error }));
+  }
   if (config.role !== 'api') {
     await images.ensureBusybox();
     workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
