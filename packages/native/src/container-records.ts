@@ -14,6 +14,8 @@ export interface ExitStatus {
   /** The launcher lost track of the container (it was restarted) and cannot know how it ended. */
   lost: boolean;
   finishedAt?: number;
+  /** Host pid of the init that ended (exit events carry it), so a late event of an earlier run is told apart. */
+  pid?: number;
 }
 
 /** What the launcher wrote about a container in its directory. */

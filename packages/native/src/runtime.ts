@@ -119,12 +119,14 @@ function assertTraversable(stateDir: string): void {
 }
 
 function exitFromMessage(msg: DecodedMessage): ExitStatus {
-  return toExitStatus({
+  const status = toExitStatus({
     exitCode: Number(msg.get('exit_code')),
     signal: Number(msg.get('signal')),
     oomKilled: msg.get('oom') === '1',
     lost: msg.get('lost') === '1',
   });
+  const pid = Number(msg.get('pid'));
+  return Number.isSafeInteger(pid) && pid > 0 ? { ...status, pid } : status;
 }
 
 /**

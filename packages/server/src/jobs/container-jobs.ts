@@ -103,14 +103,14 @@ export class ContainerJobs {
         pid: launched.pid, startTime: launched.startTime, startedAt: new Date(), exitCode: null, exitSignal: null,
         finishedAt: null, error: null,
       });
-      if (!running) {
-        const now = await containers.findById(c.id);
-        // A container that exits at once (`true`) may be recorded stopped before we get here.
-        if (!now) {
-          await runtime.stop(c.id, 0).catch(() => undefined);
-          return { skipped: 'the container was deleted while starting' };
-        }
+      if (!running && !(await containers.findById(c.id))) {
+        await runtime.stop(c.id, 0).catch(() => undefined);
+        return { skipped: 'the container was deleted while starting' };
       }
+      // A run that ended before the row said running (`true`) had its exit event ignored (no pid
+      // recorded yet, see applyExit): settle it from the launcher's record now.
+      const record = runtime.status(c.id);
+      if (record.exit) await this.applyExit(c.id, { ...record.exit, pid: launched.pid });
       if (firstLaunch) metrics.launchSeconds.observe((Date.now() - c.createdAt.getTime()) / 1000);
       log.info('container running', { container: c.name, id: c.id, pid: launched.pid, uidBase: lease.uidBase });
       return { pid: launched.pid, uidBase: lease.uidBase };
@@ -190,6 +190,10 @@ export class ContainerJobs {
     const { containers, log } = this.deps;
     const c = await containers.findById(id);
     if (!c || c.state === 'deleting') return;
+    // An exit belongs to the run whose pid the row records. A row that is starting has no pid
+    // yet: the event is a late one of the previous run (a restart), or the new run ended before
+    // it was recorded, which start() settles itself.
+    if (status.pid !== undefined && c.pid !== status.pid) return;
     const requested = c.state === 'stopping';
     const crashed = !requested && (status.oomKilled || status.lost || status.signal !== null || (status.exitCode ?? 0) !== 0);
     const error = !crashed ? null
