@@ -81,14 +81,16 @@ export class Reconciler {
     const latest = await queues.latestFor(row.id);
     if (latest && (latest.state === 'waiting' || latest.state === 'active')) return;
     if (young) return;
-    if (row.state !== 'deleting' && record?.state === 'running') {
+    if (row.state !== 'deleting' && record?.state === 'running' && (await this.deps.allocator.find(row.id))) {
       // the worker died between spawning and recording it: the container is fine, adopt it
+      // (only with its lease on record: a process whose slice is not recorded is not kept)
       await containers.transition(row.id, ['pending', 'starting'], 'running', {
         pid: record.pid ?? null, startTime: record.startTime ?? null, startedAt: new Date(record.startedAt ?? Date.now()), error: null,
       });
       report.adopted++;
       return;
     }
+    if (record?.state === 'running') await this.removeStray(record); // running without a recorded slice
     if (row.state === 'starting') await containers.transition(row.id, ['starting'], 'pending');
     const kind = row.state === 'deleting' ? 'delete' : row.startedAt ? 'start' : 'launch';
     await queues.enqueue(nodeName, { kind, containerId: row.id, containerName: row.name }, { fresh: true });

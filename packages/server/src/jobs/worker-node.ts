@@ -94,7 +94,10 @@ export class WorkerNode {
     const lifecycle = new Worker<LifecycleJobData>(
       lifecycleQueueName(config.nodeName),
       (job: Job<LifecycleJobData>) => this.jobs.process(job),
-      { connection, prefix: config.queuePrefix, concurrency: config.workerConcurrency },
+      // A killed worker's active jobs go back to the queue once their lock lapses and the stall
+      // check sees it: 15 s + 10 s instead of BullMQ's 30 s + 30 s. Live workers renew the lock
+      // every 7.5 s, so a long stop (timeoutSeconds) is not mistaken for a stalled one.
+      { connection, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockDuration: 15_000, stalledInterval: 10_000 },
     );
     const rpcWorker = new Worker<RpcJobData>(
       rpcQueueName(config.nodeName),
