@@ -9,6 +9,9 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { ContainerRuntime } from '@nagaya/native';
 import { ApiClient } from '../../packages/server/src/cli/api-client';
+import { eventually } from '../../packages/server/test/support/test-helpers';
+
+export { eventually, rawRequest } from '../../packages/server/test/support/test-helpers';
 import { createTestDatabase, type TestDatabase } from '../../packages/allocator/test/support/test-database';
 
 export const REPO = resolve(__dirname, '..', '..');
@@ -37,21 +40,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Polls until `check` returns a value (not undefined), or fails after timeoutMs. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 30_000, what = 'condition', everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 /** The environment of a child process: the caller's, less every NAGAYA_* setting, plus `env`. */
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
@@ -290,23 +278,3 @@ export function runCli(args: string[], env: Record<string, string>, timeoutMs = 
   });
 }
 
-/** A fetch that never throws on a status and parses JSON when it can. */
-export async function rawRequest(url: string, method: string, init: { token?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {}): Promise<{ status: number; body: any; text: string }> {
-  const res = await fetch(url, {
-    method,
-    headers: {
-      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-      ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...init.headers,
-    },
-    ...(init.body !== undefined ? { body: init.body } : {}),
-  });
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = text ? JSON.parse(text) : undefined;
-  } catch {
-    body = undefined;
-  }
-  return { status: res.status, body, text };
-}

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OVERLAP_SQL, problems, snapshot } from '../support/invariants';
 import type { ApiError } from '../../packages/server/src/cli/api-client';
 import { eventually, NagayaSystem } from '../support/system';
+import { seededRandom } from '../../packages/allocator/test/support/seeded-random';
 
 /**
  * Fault tests of the worker process: kill -9 at random moments during many launches, and a
@@ -26,20 +27,11 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-/** A deterministic generator so a failing run can be replayed with NAGAYA_FAULT_SEED. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('the worker killed with SIGKILL during launches', () => {
   it(`${LAUNCHES} launches, the worker killed at random moments and restarted each time: nothing lost, nothing leaked`, async () => {
     const seed = Number(process.env.NAGAYA_FAULT_SEED ?? Date.now() % 1_000_000);
-    const rand = random(seed);
+    const rand = seededRandom(seed);
     const started = Date.now();
     const names: string[] = [];
     const jobs = new Map<string, string>();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATIONS } from '../src/api/openapi';
 import { startTestFleet, type TestFleet } from './support/test-server';
+import { rawRequest } from './support/test-helpers';
 
 let fleet: TestFleet;
 let viewerToken: string;
@@ -15,18 +16,8 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-async function raw(method: string, path: string, init: { token?: string; body?: string; headers?: Record<string, string> } = {}) {
-  const res = await fetch(`${fleet.url}/api/v1${path}`, {
-    method,
-    headers: {
-      ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-      ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
-      ...init.headers,
-    },
-    ...(init.body !== undefined ? { body: init.body } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+function raw(method: string, path: string, init: { token?: string; body?: string; headers?: Record<string, string> } = {}) {
+  return rawRequest(`${fleet.url}/api/v1${path}`, method, init);
 }
 
 async function containerCount(): Promise<number> {

@@ -2,23 +2,15 @@
 // argv: databaseUrl pool operations seed prefix; prints one JSON line of counts.
 import pg from 'pg';
 import { Allocator, NagayaError } from '../../src';
+import { seededRandom } from './seeded-random';
 
 const [databaseUrl, poolName, opsText, seedText, prefix] = process.argv.slice(2) as [string, string, string, string, string];
 
-/** mulberry32: a seeded generator so a failing run can be replayed. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function main(): Promise<void> {
   const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   const allocator = new Allocator(db, { warn: () => undefined });
-  const rand = random(Number(seedText));
+  const rand = seededRandom(Number(seedText));
   const held: string[] = [];
   const counts = { allocated: 0, released: 0, exhausted: 0, conflicts: 0, replays: 0 };
   const ops = Number(opsText);
