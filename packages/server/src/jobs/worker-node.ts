@@ -97,7 +97,9 @@ export class WorkerNode {
       // A killed worker's active jobs go back to the queue once their lock lapses and the stall
       // check sees it: 15 s + 10 s instead of BullMQ's 30 s + 30 s. Live workers renew the lock
       // every 7.5 s, so a long stop (timeoutSeconds) is not mistaken for a stalled one.
-      { connection, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockDuration: 15_000, stalledInterval: 10_000 },
+      // A job whose worker was killed is handed out again up to 3 times before BullMQ fails it
+      // (lifecycle jobs are safe to repeat: they claim the row by state and adopt what runs).
+      { connection, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockDuration: 15_000, stalledInterval: 10_000, maxStalledCount: 3 },
     );
     const rpcWorker = new Worker<RpcJobData>(
       rpcQueueName(config.nodeName),
