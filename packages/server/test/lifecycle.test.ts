@@ -126,6 +126,8 @@ describe('containers through the API, with a real worker', () => {
     expect(other).toMatchObject({ code: 'CONFLICT' });
     const { containers } = await fleet.admin.get<{ containers: Container[] }>('/containers');
     expect(containers.filter((c) => c.name.startsWith('idem'))).toHaveLength(1);
+    await running('idem'); // settled, so the next test's before/after slice counts are its own
+
   });
 });
 
@@ -151,5 +153,21 @@ describe('a launch that keeps failing', () => {
       return j.state === 'failed' && j.attempts > 3 ? j : undefined;
     }, 30_000, 'the retried launch to run and fail again');
     expect((await fleet.admin.get<Container>('/containers/broken')).state).toBe('failed');
+  });
+});
+
+describe('a stop that races its launch', () => {
+  it('wins: the container ends stopped, with no process left running', async () => {
+    const created = await fleet.admin.post<{ container: { id: string } }>('/containers', { name: 'racer', image: 'busybox' });
+    const stop = await fleet.admin.post<{ job: { id: string } }>('/containers/racer/stop', { timeoutSeconds: 1 });
+    expect((await fleet.admin.waitForJob(stop.job.id)).state).toBe('completed');
+    const launch = await fleet.admin.waitForJob(created.container.id);
+    expect(launch.state).toBe('completed');
+    await new Promise((r) => setTimeout(r, 300));
+    const c = await fleet.admin.get<Container>('/containers/racer');
+    expect(c.state).toBe('stopped');
+    expect(c.pid).toBeNull();
+    const running = await fleet.api.worker!.runtime.running();
+    expect(running.map((r) => r.id)).not.toContain(created.container.id);
   });
 });

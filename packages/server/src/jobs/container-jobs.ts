@@ -103,9 +103,13 @@ export class ContainerJobs {
         pid: launched.pid, startTime: launched.startTime, startedAt: new Date(), exitCode: null, exitSignal: null,
         finishedAt: null, error: null,
       });
-      if (!running && !(await containers.findById(c.id))) {
-        await runtime.stop(c.id, 0).catch(() => undefined);
-        return { skipped: 'the container was deleted while starting' };
+      if (!running) {
+        // Deleted, or stopped by a request that came while we launched: that request wins.
+        const now = await containers.findById(c.id);
+        if (!now || now.state === 'stopping' || now.state === 'stopped') {
+          await runtime.stop(c.id, now ? DEFAULT_STOP_SECONDS * 1000 : 0).catch(() => undefined);
+          return { skipped: now ? 'stopped while starting' : 'the container was deleted while starting' };
+        }
       }
       // A run that ended before the row said running (`true`) had its exit event ignored (no pid
       // recorded yet, see applyExit): settle it from the launcher's record now.
@@ -161,12 +165,13 @@ export class ContainerJobs {
 
   private async stop(c: ContainerRow, timeoutSeconds = DEFAULT_STOP_SECONDS): Promise<Record<string, unknown>> {
     const { containers, runtime } = this.deps;
-    if (!['running', 'starting', 'stopping'].includes(c.state)) return { skipped: `the container is ${c.state}` };
-    await containers.transition(c.id, ['running', 'starting'], 'stopping');
+    if (!['running', 'starting', 'stopping', 'pending'].includes(c.state)) return { skipped: `the container is ${c.state}` };
+    // from pending: nothing runs yet, and the launch job will find the row no longer pending
+    await containers.transition(c.id, ['running', 'starting', 'pending'], 'stopping');
     let status: ExitStatus | undefined;
     if (runtime.status(c.id).state === 'running') status = await runtime.stop(c.id, timeoutSeconds * 1000);
     else status = runtime.status(c.id).exit;
-    await containers.transition(c.id, ['stopping', 'running', 'starting'], 'stopped', {
+    await containers.transition(c.id, ['stopping', 'running', 'starting', 'pending'], 'stopped', {
       pid: null, exitCode: status?.exitCode ?? null, exitSignal: status?.signal ?? null, finishedAt: new Date(), error: null,
     });
     return { exitCode: status?.exitCode ?? null, signal: status?.signal ?? null };
