@@ -19,27 +19,12 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include "errors.h"
 #include "syscalls.h"
-
-static void copy_text(char *dst, size_t size, const char *src) {
-  size_t i = 0;
-  for (; src[i] != '\0' && i + 1 < size; i++) dst[i] = src[i];
-  dst[i] = '\0';
-}
-
-static void fail(int handshake_fd, const char *step, const char *syscall_name) {
-  struct step_error e;
-  e.err = errno;
-  copy_text(e.step, sizeof e.step, step);
-  copy_text(e.syscall, sizeof e.syscall, syscall_name);
-  ssize_t ignored = write(handshake_fd, &e, sizeof e);
-  (void)ignored;
-  _exit(127);
-}
 
 #define CHECK(call, step, name)                        \
   do {                                                 \
-    if ((call) < 0) fail(handshake_fd, (step), (name)); \
+    if ((call) < 0) child_fail(handshake_fd, (step), (name)); \
   } while (0)
 
 /* Node (and the launcher) leave handlers and ignored signals that execve would keep as ignored. */
@@ -74,7 +59,7 @@ static int await_go(int handshake_fd) {
   ssize_t n;
   do n = recvmsg(handshake_fd, &msg, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
-  if (n < 0) fail(handshake_fd, "await-parent", "recvmsg");
+  if (n < 0) child_fail(handshake_fd, "await-parent", "recvmsg");
   if (n == 0) _exit(127); /* parent gave up */
   int mount_fd = -1;
   struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
@@ -223,7 +208,7 @@ static void exec_argv(const struct launch_spec *spec, int handshake_fd) {
     if (errno != ENOENT && first_error == ENOENT) first_error = errno;
   }
   errno = first_error;
-  fail(handshake_fd, "exec", "execve");
+  child_fail(handshake_fd, "exec", "execve");
 }
 
 void container_child_main(const struct launch_spec *spec, int handshake_fd, int log_fd, int null_fd) {

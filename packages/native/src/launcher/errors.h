@@ -2,7 +2,9 @@
 #ifndef NAGAYA_ERRORS_H
 #define NAGAYA_ERRORS_H
 
+#include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "launch_spec.h"
 
@@ -12,6 +14,25 @@ static inline int step_fail(struct step_error *err, const char *step, const char
   snprintf(err->syscall, sizeof err->syscall, "%s", syscall_name);
   err->err = errnum;
   return -1;
+}
+
+/* Copies a string without the C library's formatting: safe in a child after clone or fork. */
+static inline void copy_text(char *dst, size_t size, const char *src) {
+  size_t i = 0;
+  for (; src[i] != '\0' && i + 1 < size; i++) dst[i] = src[i];
+  dst[i] = '\0';
+}
+
+/* In a child (container init or exec helper): reports the failed step and errno to the parent
+ * through fd, then exits. Only async-signal-safe calls: the parent may have had threads. */
+static inline void child_fail(int fd, const char *step, const char *syscall_name) {
+  struct step_error e;
+  e.err = errno;
+  copy_text(e.step, sizeof e.step, step);
+  copy_text(e.syscall, sizeof e.syscall, syscall_name);
+  ssize_t ignored = write(fd, &e, sizeof e);
+  (void)ignored;
+  _exit(127);
 }
 
 #endif

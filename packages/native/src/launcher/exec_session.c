@@ -23,22 +23,6 @@
 #define JOIN_FLAGS \
   (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP)
 
-static void copy_text(char *dst, size_t size, const char *src) {
-  size_t i = 0;
-  for (; src[i] != '\0' && i + 1 < size; i++) dst[i] = src[i];
-  dst[i] = '\0';
-}
-
-static void child_fail(int error_fd, const char *step, const char *syscall_name) {
-  struct step_error e;
-  e.err = errno;
-  copy_text(e.step, sizeof e.step, step);
-  copy_text(e.syscall, sizeof e.syscall, syscall_name);
-  ssize_t ignored = write(error_fd, &e, sizeof e);
-  (void)ignored;
-  _exit(127);
-}
-
 #define CHECK(call, step, name)                          \
   do {                                                   \
     if ((call) < 0) child_fail(error_fd, (step), (name)); \
