@@ -202,13 +202,7 @@ static void install_stdio(int handshake_fd, int log_fd, int null_fd) {
 }
 
 static void exec_argv(const struct launch_spec *spec, int handshake_fd) {
-  int first_error = ENOENT;
-  for (int i = 0; spec->exec_candidates[i] != NULL; i++) {
-    execve(spec->exec_candidates[i], spec->argv, spec->envp);
-    if (errno != ENOENT && first_error == ENOENT) first_error = errno;
-  }
-  errno = first_error;
-  child_fail(handshake_fd, "exec", "execve");
+  child_exec_or_fail(spec->exec_candidates, spec->argv, spec->envp, handshake_fd);
 }
 
 void container_child_main(const struct launch_spec *spec, int handshake_fd, int log_fd, int null_fd) {

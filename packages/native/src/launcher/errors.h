@@ -25,7 +25,7 @@ static inline void copy_text(char *dst, size_t size, const char *src) {
 
 /* In a child (container init or exec helper): reports the failed step and errno to the parent
  * through fd, then exits. Only async-signal-safe calls: the parent may have had threads. */
-static inline void child_fail(int fd, const char *step, const char *syscall_name) {
+static inline __attribute__((noreturn)) void child_fail(int fd, const char *step, const char *syscall_name) {
   struct step_error e;
   e.err = errno;
   copy_text(e.step, sizeof e.step, step);
@@ -33,6 +33,18 @@ static inline void child_fail(int fd, const char *step, const char *syscall_name
   ssize_t ignored = write(fd, &e, sizeof e);
   (void)ignored;
   _exit(127);
+}
+
+/* In a child: execs the first of the candidate paths that exists (PATH resolved beforehand, in
+ * the parent); if none can run, reports the first error other than ENOENT, else ENOENT. */
+static inline __attribute__((noreturn)) void child_exec_or_fail(const char *const candidates[], char **argv, char **envp, int fd) {
+  int first_error = ENOENT;
+  for (int i = 0; candidates[i] != NULL; i++) {
+    execve(candidates[i], argv, envp);
+    if (errno != ENOENT && first_error == ENOENT) first_error = errno;
+  }
+  errno = first_error;
+  child_fail(fd, "exec", "execve");
 }
 
 #endif

@@ -55,14 +55,7 @@ static void __attribute__((noreturn)) run_command(const struct exec_request *req
   CHECK(dup2(err_fd, 2), "exec-stdio", "dup2");
   sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no-new-privs", "prctl");
-  int first_error = ENOENT;
-  for (int i = 0; req->exec_candidates[i] != NULL; i++) {
-    execve(req->exec_candidates[i], req->argv, req->envp);
-    if (errno != ENOENT && first_error == ENOENT) first_error = errno;
-  }
-  errno = first_error;
-  child_fail(error_fd, "exec", "execve");
-  _exit(127);
+  child_exec_or_fail(req->exec_candidates, req->argv, req->envp, error_fd);
 }
 
 static void __attribute__((noreturn)) helper_main(const struct exec_request *req, int container_pidfd,
