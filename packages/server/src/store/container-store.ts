@@ -39,33 +39,13 @@ export interface ContainerRow {
   updatedAt: Date;
 }
 
-interface Row {
-  id: string; name: string; image: string; command: string[]; env: Record<string, string>; limits: ContainerLimits;
-  idmap: IdmapRequest; pool: string; node: string; state: ContainerState; pid: number | null; start_time: string | null;
-  exit_code: number | null; exit_signal: string | null; error: ContainerRow['error']; created_at: Date;
-  started_at: Date | null; finished_at: Date | null; updated_at: Date;
-}
+/** Every column, named as ContainerRow names it, so rows need no mapping. */
+const ROW = `id, name, image, command, env, limits, idmap, pool, node, state, pid, start_time AS "startTime",
+  exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
+  finished_at AS "finishedAt", updated_at AS "updatedAt"`;
 
-function fromRow(r: Row): ContainerRow {
-  return {
-    id: r.id, name: r.name, image: r.image, command: r.command, env: r.env, limits: r.limits, idmap: r.idmap,
-    pool: r.pool, node: r.node, state: r.state, pid: r.pid, startTime: r.start_time, exitCode: r.exit_code,
-    exitSignal: r.exit_signal, error: r.error, createdAt: r.created_at, startedAt: r.started_at,
-    finishedAt: r.finished_at, updatedAt: r.updated_at,
-  };
-}
-
-export interface NewContainer {
-  id: string;
-  name: string;
-  image: string;
-  command: string[];
-  env: Record<string, string>;
-  limits: ContainerLimits;
-  idmap: IdmapRequest;
-  pool: string;
-  node: string;
-}
+/** What a create writes; the rest of a row starts empty (state pending). */
+export type NewContainer = Pick<ContainerRow, 'id' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'pool' | 'node'>;
 
 /** Fields a state change may set; undefined leaves a column alone, null clears it. */
 export interface StateChange {
@@ -90,13 +70,13 @@ export class ContainerStore {
   /** Inserts a pending container; CONFLICT when the name is taken. */
   async create(c: NewContainer): Promise<ContainerRow> {
     try {
-      const { rows } = await this.db.query<Row>(
+      const { rows } = await this.db.query<ContainerRow>(
         `INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') RETURNING *`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') RETURNING ${ROW}`,
         [c.id, c.name, c.image, JSON.stringify(c.command), JSON.stringify(c.env), JSON.stringify(c.limits),
          JSON.stringify(c.idmap), c.pool, c.node],
       );
-      return fromRow(rows[0]!);
+      return rows[0]!;
     } catch (err) {
       if ((err as { code?: string }).code === '23505') {
         throw new NagayaError('CONFLICT', `a container named ${c.name} already exists`, { name: c.name });
@@ -106,13 +86,13 @@ export class ContainerStore {
   }
 
   async findByName(name: string): Promise<ContainerRow | undefined> {
-    const { rows } = await this.db.query<Row>('SELECT * FROM container WHERE name = $1', [name]);
-    return rows[0] ? fromRow(rows[0]) : undefined;
+    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE name = $1`, [name]);
+    return rows[0];
   }
 
   async findById(id: string): Promise<ContainerRow | undefined> {
-    const { rows } = await this.db.query<Row>('SELECT * FROM container WHERE id = $1', [id]);
-    return rows[0] ? fromRow(rows[0]) : undefined;
+    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE id = $1`, [id]);
+    return rows[0];
   }
 
   /** Returns the container by name; NOT_FOUND if there is none. */
@@ -123,12 +103,12 @@ export class ContainerStore {
   }
 
   async list(filter: { node?: string; states?: ContainerState[] } = {}): Promise<ContainerRow[]> {
-    const { rows } = await this.db.query<Row>(
-      `SELECT * FROM container WHERE ($1::text IS NULL OR node = $1) AND ($2::text[] IS NULL OR state = ANY ($2))
+    const { rows } = await this.db.query<ContainerRow>(
+      `SELECT ${ROW} FROM container WHERE ($1::text IS NULL OR node = $1) AND ($2::text[] IS NULL OR state = ANY ($2))
         ORDER BY created_at, name`,
       [filter.node ?? null, filter.states ?? null],
     );
-    return rows.map(fromRow);
+    return rows;
   }
 
   /**
@@ -144,12 +124,12 @@ export class ContainerStore {
       sets.push(`${column} = $${values.length}`);
     }
     values.push(from.length ? from : null);
-    const { rows } = await this.db.query<Row>(
+    const { rows } = await this.db.query<ContainerRow>(
       `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${values.length}::text[] IS NULL OR state = ANY ($${values.length}))
-       RETURNING *`,
+       RETURNING ${ROW}`,
       values,
     );
-    return rows[0] ? fromRow(rows[0]) : undefined;
+    return rows[0];
   }
 
   async delete(id: string): Promise<boolean> {
