@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { NagayaError } from '@nagaya/allocator';
 import type { Db } from '../store/db';
@@ -126,13 +126,6 @@ export class JobQueues {
     if ((await job.getState()) !== 'failed') throw new NagayaError('CONFLICT', `job ${id} has not failed`);
     await job.retry('failed');
     return this.view(row);
-  }
-
-  /** Finds the BullMQ job behind a job row (undefined when Redis no longer has it). */
-  async bullJob(id: string): Promise<Job | undefined> {
-    const { rows } = await this.db.query<JobRow>('SELECT * FROM job WHERE id = $1', [id]);
-    if (!rows[0]) return undefined;
-    return (await this.queue(rows[0].queue).getJob(id)) ?? undefined;
   }
 
   /** Latest lifecycle job of a container. */

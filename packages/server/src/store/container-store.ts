@@ -142,11 +142,4 @@ export class ContainerStore {
     const { rows } = await this.db.query<{ state: string; n: string }>('SELECT state, count(*) AS n FROM container GROUP BY state');
     return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
   }
-
-  /** Counts live containers per node (for scheduling). */
-  async countByNode(): Promise<Map<string, number>> {
-    const { rows } = await this.db.query<{ node: string; n: string }>(
-      `SELECT node, count(*) AS n FROM container WHERE state NOT IN ('stopped', 'failed') GROUP BY node`);
-    return new Map(rows.map((r) => [r.node, Number(r.n)]));
-  }
 }

@@ -39,11 +39,4 @@ export class NodeStore {
       heartbeatAgeMs: Number(r.age_ms), online: Number(r.age_ms) <= this.offlineAfterMs, containers: Number(r.containers),
     }));
   }
-
-  /** Picks the online node with the fewest live containers (ties by name). */
-  async pickLeastLoaded(): Promise<string | undefined> {
-    const online = (await this.list()).filter((n) => n.online);
-    online.sort((a, b) => a.containers - b.containers || a.name.localeCompare(b.name));
-    return online[0]?.name;
-  }
 }
