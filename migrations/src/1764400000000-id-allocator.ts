@@ -145,7 +145,7 @@ export class IdAllocator1764400000000 implements MigrationInterface {
 /**
  * nagaya_pick_slots(pool, n, cutoff) -> first slot of n contiguous free slots, row-locked.
  * n = 1 is one index probe (id_slot_pick) with SKIP LOCKED, so concurrent callers fan out to
- * different slots instead of queueing. n > 1 looks for runs of free slots (gaps and islands over
+ * different slots instead of queueing; only when every free slot is locked does it wait for one. n > 1 looks for runs of free slots (gaps and islands over
  * the free slots only). Slots released after `cutoff` are still cooling down and are skipped.
  */
 const PICK_SLOTS_FUNCTION = `
@@ -154,6 +154,7 @@ LANGUAGE plpgsql AS $fn$
 DECLARE
   v_first  int4;
   v_locked int4;
+  v_pass   int4;
   v_tried  boolean := false;
 BEGIN
   IF p_n = 1 THEN
@@ -163,10 +164,23 @@ BEGIN
      ORDER BY s.released_at NULLS FIRST, s.slot
      LIMIT 1 FOR UPDATE SKIP LOCKED;
     IF FOUND THEN RETURN v_first; END IF;
-    PERFORM 1 FROM id_slot s
-     WHERE s.pool_id = p_pool AND s.state = 'free'
-       AND (s.released_at IS NULL OR s.released_at <= p_cutoff) LIMIT 1;
-    v_tried := FOUND;
+    -- Every free slot is row-locked by a concurrent caller (a nearly full pool). Queue behind them
+    -- instead of failing: when a holder commits, the row no longer matches and the locking scan
+    -- moves on to the next free slot; when it rolls back, the slot is ours. This transaction holds
+    -- no other slot lock yet, so the wait cannot close a cycle. Each pass sees a new snapshot.
+    FOR v_pass IN 1..8 LOOP
+      SELECT s.slot INTO v_first FROM id_slot s
+       WHERE s.pool_id = p_pool AND s.state = 'free'
+         AND (s.released_at IS NULL OR s.released_at <= p_cutoff)
+       ORDER BY s.released_at NULLS FIRST, s.slot
+       LIMIT 1 FOR UPDATE;
+      IF FOUND THEN RETURN v_first; END IF;
+      PERFORM 1 FROM id_slot s
+       WHERE s.pool_id = p_pool AND s.state = 'free'
+         AND (s.released_at IS NULL OR s.released_at <= p_cutoff) LIMIT 1;
+      v_tried := FOUND;
+      EXIT WHEN NOT v_tried;
+    END LOOP;
   ELSE
     FOR v_first IN
       SELECT min(t.slot) FROM (

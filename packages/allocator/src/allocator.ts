@@ -11,8 +11,10 @@ export const DEFAULT_POOL = 'default';
 const DEFAULT_QUARANTINE_SECONDS = 60;
 /** A lease larger than this many slices is refused (LXD's largest isolated map is far smaller). */
 const MAX_SLOTS_PER_LEASE = 1024;
-/** Races lost to concurrent callers are retried this many times before giving up. */
+/** Races lost to concurrent callers are retried this many times before giving up... */
 const MAX_ATTEMPTS = 25;
+/** ...and for at least this long: on a busy, nearly full pool a caller may lose many races in a row. */
+const RETRY_WINDOW_MS = 10_000;
 const POOL_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export interface AllocatorOptions {
@@ -166,6 +168,7 @@ export class Allocator {
     }
     if (!isolated && slots !== 1) throw new NagayaError('INVALID_INPUT', 'the shared map has exactly one slice; omit size');
 
+    const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         const row = raw.length === 0
@@ -177,8 +180,8 @@ export class Allocator {
         }
         return lease;
       } catch (err) {
-        if (attempt < MAX_ATTEMPTS && isRetryable(err)) {
-          await sleep(Math.random() * 2 * attempt);
+        if (isRetryable(err) && (attempt < MAX_ATTEMPTS || Date.now() - startedAt < RETRY_WINDOW_MS)) {
+          await sleep(Math.random() * 2 * Math.min(attempt, MAX_ATTEMPTS));
           continue;
         }
         throw toNagayaError(err);
