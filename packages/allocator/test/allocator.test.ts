@@ -140,23 +140,23 @@ describe('allocate and release', () => {
   });
 
   it('waits for a slot that a concurrent transaction holds locked, instead of failing on contention', async () => {
-    const { id } = await pool(14, 1);
+    const { id } = await pool(15, 1);
     const holder = await db.pool.connect();
     const settled = (p: Promise<unknown>) => Promise.race([p.then(() => 'settled', () => 'settled'),
       new Promise((r) => setTimeout(() => r('pending'), 1500))]);
     try {
       // a concurrent allocation in the middle of its transaction: the only free slot is row-locked
       await holder.query('BEGIN');
-      await holder.query(`SELECT * FROM nagaya_allocate($1, 'p14-holder', true, 1, NULL)`, [id]);
-      const waiter = allocator.allocate({ owner: 'p14-waiter', pool: 'p14' });
+      await holder.query(`SELECT * FROM nagaya_allocate($1, 'p15-holder', true, 1, NULL)`, [id]);
+      const waiter = allocator.allocate({ owner: 'p15-waiter', pool: 'p15' });
       expect(await settled(waiter)).toBe('pending');
       await holder.query('ROLLBACK'); // the holder gave up: the slot goes to the waiter
       expect((await waiter).slot).toBe(0);
 
-      await allocator.release('p14-waiter');
+      await allocator.release('p15-waiter');
       await holder.query('BEGIN');
-      await holder.query(`SELECT * FROM nagaya_allocate($1, 'p14-holder', true, 1, NULL)`, [id]);
-      const late = allocator.allocate({ owner: 'p14-late', pool: 'p14' });
+      await holder.query(`SELECT * FROM nagaya_allocate($1, 'p15-holder', true, 1, NULL)`, [id]);
+      const late = allocator.allocate({ owner: 'p15-late', pool: 'p15' });
       expect(await settled(late)).toBe('pending');
       await holder.query('COMMIT'); // the holder took it: the pool is full, which is the answer
       await expectCode(late, 'POOL_EXHAUSTED');
