@@ -1,6 +1,7 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ContainerRuntime } from '@nagaya/native';
 import { loadConfig, startNagaya, type NagayaServer, type ServerConfig } from '@nagaya/server';
 import { ApiClient } from '../../src/cli/api-client';
 import { createTestDatabase, type TestDatabase } from '../../../allocator/test/support/test-database';
@@ -88,6 +89,13 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
         // kill what the test left running, then stop the launcher of the node
         await server.worker?.runtime.shutdown().catch(() => undefined);
         await server.close().catch(() => undefined);
+      }
+      // A worker the test closed on purpose left its launcher running (containers outlive their
+      // worker); reach every node's launcher through its state directory and stop it too.
+      const runtimes = join(dataDir, 'data', 'runtime');
+      for (const node of existsSync(runtimes) ? readdirSync(runtimes) : []) {
+        const runtime = await ContainerRuntime.open({ stateDir: join(runtimes, node) }).catch(() => undefined);
+        await runtime?.shutdown().catch(() => undefined);
       }
       await db.drop();
       rmSync(dataDir, { recursive: true, force: true });
