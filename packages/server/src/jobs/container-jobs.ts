@@ -97,8 +97,6 @@ export class ContainerJobs {
         id: c.id, image, argv: c.command, env: c.env, hostname: c.name,
         uidMap: lease.maps.uid, gidMap: lease.maps.gid, limits: c.limits,
       });
-      // progress: allocated and spawned; the row update below completes the job
-      void job.updateProgress(90).catch(() => undefined);
       const running = await containers.transition(c.id, ['starting'], 'running', {
         pid: launched.pid, startTime: launched.startTime, startedAt: new Date(), exitCode: null, exitSignal: null,
         finishedAt: null, error: null,

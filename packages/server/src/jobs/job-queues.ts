@@ -11,6 +11,9 @@ export const rpcQueueName = (node: string) => `rpc-${node}`;
 
 const LIFECYCLE_ATTEMPTS = 3;
 
+/** The id of a container's first launch job: the container id, so a repeated create never makes a second job. */
+export const launchJobId = (containerId: string) => containerId;
+
 /**
  * Where the API puts jobs for nodes: one lifecycle queue per node (launch, start, stop,
  * restart, delete) and one rpc queue per node (exec, logs) so a quick exec never waits behind
@@ -42,19 +45,27 @@ export class JobQueues {
     return q;
   }
 
+  /** Throws UNAVAILABLE at once while Redis is down, so a request fails before it writes anything. */
+  assertReady(node: string): void {
+    this.queue(lifecycleQueueName(node));
+  }
+
   /**
    * Enqueues a lifecycle job on a node. A launch uses the container id as job id, so a repeated
-   * create never makes a second job; `retryOf` makes a fresh id for a re-enqueue by the reconciler.
+   * create never makes a second job; `fresh` makes a new id for a re-enqueue by the reconciler.
+   * `recorded`: the caller already wrote the job's row (ContainerStore.create does, for a launch).
    */
-  async enqueue(node: string, data: LifecycleJobData, options: { fresh?: boolean } = {}): Promise<string> {
+  async enqueue(node: string, data: LifecycleJobData, options: { fresh?: boolean; recorded?: boolean } = {}): Promise<string> {
     const id = data.kind === 'launch' && !options.fresh
-      ? data.containerId
+      ? launchJobId(data.containerId)
       : `${data.containerId}-${data.kind}-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
     const queue = lifecycleQueueName(node);
     const q = this.queue(queue); // refuses at once while Redis is down, before the job row is written
-    await this.db.query(
-      `INSERT INTO job (id, queue, kind, container_id, container) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-      [id, queue, data.kind, data.containerId, data.containerName]);
+    if (!options.recorded) {
+      await this.db.query(
+        `INSERT INTO job (id, queue, kind, container_id, container) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+        [id, queue, data.kind, data.containerId, data.containerName]);
+    }
     await q.add(data.kind, data, {
       jobId: id,
       attempts: data.kind === 'launch' || data.kind === 'start' ? LIFECYCLE_ATTEMPTS : 2,
@@ -154,7 +165,7 @@ export class JobQueues {
       container: row.container,
       node: row.queue.replace(/^node-/, ''),
       state,
-      progress: typeof job?.progress === 'number' ? job.progress : state === 'completed' ? 100 : 0,
+      progress: state === 'completed' ? 100 : typeof job?.progress === 'number' ? job.progress : 0,
       error: job?.failedReason || (job ? null : 'the job is no longer in its queue (Redis lost it); the reconciler re-enqueues its work'),
       attempts: job?.attemptsMade ?? 0,
       createdAt: new Date(job?.timestamp ?? row.created_at).toISOString(),

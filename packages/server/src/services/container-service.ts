@@ -3,11 +3,12 @@ import { NagayaError, type Allocator } from '@nagaya/allocator';
 import type { ExecResult } from '@nagaya/native';
 import type { CreateContainerInput } from '../api/schemas';
 import type { ImageStore } from '../images/image-store';
-import type { JobQueues } from '../jobs/job-queues';
+import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
 import type { LifecycleKind } from '../jobs/job-types';
 import type { AuditStore } from '../store/audit-store';
 import type { ContainerRow, ContainerState, ContainerStore } from '../store/container-store';
 import type { NodeStore } from '../store/node-store';
+import { NodePlacement } from './node-placement';
 import type { TokenIdentity } from '../store/token-store';
 import { containerView, type ContainerView } from './container-view';
 
@@ -30,22 +31,28 @@ export interface ContainerServiceDeps {
   queues: JobQueues;
   audit: AuditStore;
   pool: string;
+  /** A node whose last heartbeat is older than this is offline. */
+  nodeOfflineMs: number;
 }
 
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
 export class ContainerService {
-  constructor(private readonly deps: ContainerServiceDeps) {}
+  private readonly placement: NodePlacement;
+
+  constructor(private readonly deps: ContainerServiceDeps) {
+    this.placement = new NodePlacement(deps.nodes, deps.nodeOfflineMs);
+  }
 
   /** Creates a pending container and its launch job on the chosen node. */
   async create(input: CreateContainerInput, actor: TokenIdentity): Promise<{ container: ContainerView; job: { id: string } }> {
-    const { containers, images, queues, audit, allocator, pool } = this.deps;
+    const { containers, images, queues, allocator, pool } = this.deps;
     await images.get(input.image).catch((err: unknown) => {
       if (err instanceof NagayaError && err.code === 'NOT_FOUND') {
         throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist`, { field: 'image' });
       }
       throw err;
     });
-    const node = await this.chooseNode(input.node);
+    const node = await this.placement.choose(input.node);
     const isolated = input.idmap?.isolated ?? true;
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
@@ -54,8 +61,11 @@ export class ContainerService {
     if (isolated && !input.idmap?.key && !(await allocator.hasFreeSlot(pool))) {
       throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool });
     }
-    const row = await containers.create({
-      id: randomUUID(),
+    queues.assertReady(node);
+    const id = randomUUID();
+    const launch = { kind: 'launch' as const, containerId: id, containerName: input.name };
+    const created = await containers.create({
+      id,
       name: input.name,
       image: input.image,
       command: input.command ?? DEFAULT_COMMAND,
@@ -64,15 +74,16 @@ export class ContainerService {
       idmap: input.idmap ?? {},
       pool,
       node,
-    });
+    }, { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name });
     let jobId: string;
     try {
-      jobId = await queues.enqueue(node, { kind: 'launch', containerId: row.id, containerName: row.name });
+      jobId = await queues.enqueue(node, launch, { recorded: true });
     } catch (err) {
-      await containers.delete(row.id).catch(() => undefined);
+      await containers.discardCreate(created, launchJobId(id)).catch(() => undefined);
       throw queueUnavailable(err);
     }
-    void audit.record(actor.name, 'container.create', row.name, { id: row.id, node, image: row.image });
+    this.placement.placed(node);
+    const row = created.row;
     return { container: containerView(row, undefined), job: { id: jobId } };
   }
 
@@ -133,22 +144,6 @@ export class ContainerService {
     const row = await this.deps.containers.getByName(name);
     if (row.state !== 'running') throw new NagayaError('CONFLICT', `${name} is ${row.state}, not running`, { state: row.state });
     return row;
-  }
-
-  private async chooseNode(requested: string | undefined): Promise<string> {
-    const nodes = await this.deps.nodes.list();
-    if (requested) {
-      const node = nodes.find((n) => n.name === requested);
-      if (!node) throw new NagayaError('INVALID_INPUT', `node ${requested} is not known`, { field: 'node' });
-      if (!node.online) throw new NagayaError('UNAVAILABLE', `node ${requested} is offline`, { node: requested });
-      return requested;
-    }
-    const online = nodes.filter((n) => n.online);
-    if (online.length === 0) throw new NagayaError('UNAVAILABLE', 'no worker node is online', { dependency: 'worker' });
-    // Among the least loaded, pick at random: concurrent creates all read the same counts.
-    const fewest = Math.min(...online.map((n) => n.containers));
-    const candidates = online.filter((n) => n.containers === fewest);
-    return candidates[Math.floor(Math.random() * candidates.length)]!.name;
   }
 }
 

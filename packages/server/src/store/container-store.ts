@@ -47,6 +47,12 @@ const ROW = `id, name, image, command, env, limits, idmap, pool, node, state, pi
 /** What a create writes; the rest of a row starts empty (state pending). */
 export type NewContainer = Pick<ContainerRow, 'id' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'pool' | 'node'>;
 
+/** A created container and the id of the audit event that records its creation. */
+export interface CreatedContainer {
+  row: ContainerRow;
+  auditEventId: string;
+}
+
 /** Fields a state change may set; undefined leaves a column alone, null clears it. */
 export interface StateChange {
   pid?: number | null;
@@ -67,22 +73,45 @@ const COLUMNS: Record<keyof StateChange, string> = {
 export class ContainerStore {
   constructor(private readonly db: Db) {}
 
-  /** Inserts a pending container; CONFLICT when the name is taken. */
-  async create(c: NewContainer): Promise<ContainerRow> {
+  /**
+   * Inserts a pending container together with the record of its launch job and the audit event
+   * of its creation: one statement, so the create path pays one round trip for all three (a
+   * launch is measured in milliseconds). CONFLICT when the name is taken.
+   */
+  async create(c: NewContainer, records: { launchJobId: string; queue: string; actor: string }): Promise<CreatedContainer> {
     try {
-      const { rows } = await this.db.query<ContainerRow>(
-        `INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') RETURNING ${ROW}`,
+      const { rows } = await this.db.query<ContainerRow & { auditEventId: string }>(
+        `WITH c AS (
+           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') RETURNING ${ROW}),
+         j AS (
+           INSERT INTO job (id, queue, kind, container_id, container)
+           SELECT $10, $11, 'launch', c.id, c.name FROM c ON CONFLICT (id) DO NOTHING),
+         a AS (
+           INSERT INTO audit_event (actor, action, target, details)
+           SELECT $12, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
+           RETURNING id)
+         SELECT c.*, (SELECT id FROM a) AS "auditEventId" FROM c`,
         [c.id, c.name, c.image, JSON.stringify(c.command), JSON.stringify(c.env), JSON.stringify(c.limits),
-         JSON.stringify(c.idmap), c.pool, c.node],
+         JSON.stringify(c.idmap), c.pool, c.node, records.launchJobId, records.queue, records.actor],
       );
-      return rows[0]!;
+      const { auditEventId, ...row } = rows[0]!;
+      return { row, auditEventId };
     } catch (err) {
       if ((err as { code?: string }).code === '23505') {
         throw new NagayaError('CONFLICT', `a container named ${c.name} already exists`, { name: c.name });
       }
       throw err;
     }
+  }
+
+  /** Takes back a create whose launch job could not be queued: the row and what create() wrote with it. */
+  async discardCreate(created: CreatedContainer, launchJobId: string): Promise<void> {
+    await this.db.query(
+      `WITH c AS (DELETE FROM container WHERE id = $1), j AS (DELETE FROM job WHERE id = $2)
+       DELETE FROM audit_event WHERE id = $3`,
+      [created.row.id, launchJobId, created.auditEventId],
+    );
   }
 
   async findByName(name: string): Promise<ContainerRow | undefined> {

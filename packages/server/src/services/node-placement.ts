@@ -1,0 +1,78 @@
+import { NagayaError } from '@nagaya/allocator';
+import type { NodeRow, NodeStore } from '../store/node-store';
+
+/** How old a fleet snapshot may be before a create reads the node table again. */
+const SNAPSHOT_MAX_AGE_MS = 1000;
+
+interface Snapshot {
+  nodes: NodeRow[];
+  takenAt: number;
+}
+
+/**
+ * Chooses the node of a new container. Reading the node table (with its per-node container
+ * counts) on every create cost a round trip and a count over all containers; a snapshot up to a
+ * second old serves instead. It never calls a node online that a fresh read would call offline:
+ * a node's heartbeat age is the age read plus the snapshot's own age. Containers placed since the
+ * snapshot are counted in it, so a burst of creates still spreads over the least loaded nodes.
+ */
+export class NodePlacement {
+  private snapshot: Snapshot | undefined;
+  private refreshing: Promise<Snapshot> | undefined;
+
+  constructor(
+    private readonly nodes: NodeStore,
+    private readonly offlineAfterMs: number,
+    private readonly maxAgeMs = SNAPSHOT_MAX_AGE_MS,
+  ) {}
+
+  /** The node for a new container: `requested` if it is known and online, else one of the least loaded online nodes. */
+  async choose(requested: string | undefined): Promise<string> {
+    const askedAt = Date.now();
+    let snapshot = await this.current();
+    // A node that just started may be missing, or not yet online, in a snapshot taken before its
+    // first heartbeat: before refusing, read again unless the snapshot was read for this request.
+    const refusable = requested
+      ? !snapshot.nodes.some((n) => n.name === requested && this.online(n, snapshot))
+      : !snapshot.nodes.some((n) => this.online(n, snapshot));
+    if (refusable && snapshot.takenAt < askedAt) snapshot = await this.current(true);
+
+    if (requested) {
+      const node = snapshot.nodes.find((n) => n.name === requested);
+      if (!node) throw new NagayaError('INVALID_INPUT', `node ${requested} is not known`, { field: 'node' });
+      if (!this.online(node, snapshot)) throw new NagayaError('UNAVAILABLE', `node ${requested} is offline`, { node: requested });
+      return requested;
+    }
+    const online = snapshot.nodes.filter((n) => this.online(n, snapshot));
+    if (online.length === 0) throw new NagayaError('UNAVAILABLE', 'no worker node is online', { dependency: 'worker' });
+    // Among the least loaded, pick at random: concurrent creates in other API processes read the same counts.
+    const fewest = Math.min(...online.map((n) => n.containers));
+    const candidates = online.filter((n) => n.containers === fewest);
+    return candidates[Math.floor(Math.random() * candidates.length)]!.name;
+  }
+
+  /** Counts a container placed on `node` in the snapshot until the next read. */
+  placed(node: string): void {
+    const row = this.snapshot?.nodes.find((n) => n.name === node);
+    if (row) row.containers++;
+  }
+
+  private online(node: NodeRow, snapshot: Snapshot): boolean {
+    return node.heartbeatAgeMs + (Date.now() - snapshot.takenAt) <= this.offlineAfterMs;
+  }
+
+  private async current(force = false): Promise<Snapshot> {
+    if (!force && this.snapshot && Date.now() - this.snapshot.takenAt < this.maxAgeMs) return this.snapshot;
+    // concurrent creates share one read
+    this.refreshing ??= (async () => {
+      const takenAt = Date.now();
+      try {
+        this.snapshot = { nodes: await this.nodes.list(), takenAt };
+        return this.snapshot;
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+}

@@ -1,0 +1,82 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { NagayaError } from '@nagaya/allocator';
+import { NodePlacement } from '../src/services/node-placement';
+import type { NodeRow, NodeStore } from '../src/store/node-store';
+
+// Pure placement logic over a node table held in memory (the real NodeStore is exercised by
+// fleet.test.ts); Date is faked so snapshot and heartbeat ages are exact.
+
+const OFFLINE_MS = 3000;
+
+/** A node row as NodeStore.list() would read it now: heartbeatAgeMs old at the start of the test. */
+function node(name: string, containers: number, heartbeatAgeMs = 0): NodeRow {
+  const heartbeatAt = new Date(1_000_000 - heartbeatAgeMs);
+  return { name, containers, heartbeatAgeMs, online: true, heartbeatAt, startedAt: heartbeatAt, version: 't', info: {} };
+}
+
+/** Serves the rows with their heartbeat age as of the moment of each read, like the SQL does. */
+function fakeStore(rows: () => NodeRow[]) {
+  const store = {
+    reads: 0,
+    list: async () => {
+      store.reads++;
+      return rows().map((r) => {
+        const heartbeatAgeMs = Date.now() - r.heartbeatAt.getTime();
+        return { ...r, heartbeatAgeMs, online: heartbeatAgeMs <= OFFLINE_MS };
+      });
+    },
+  };
+  return store;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(1_000_000);
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('NodePlacement', () => {
+  it('serves creates within a second from one read, spreading them over the least loaded nodes', async () => {
+    const store = fakeStore(() => [node('a', 10), node('b', 4)]);
+    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS);
+    const chosen: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const n = await placement.choose(undefined);
+      placement.placed(n);
+      chosen.push(n);
+    }
+    expect(store.reads).toBe(1);
+    // b takes the first six (4 -> 10), then the two alternate as ties are broken
+    expect(chosen.slice(0, 6)).toEqual(['b', 'b', 'b', 'b', 'b', 'b']);
+    expect(chosen.filter((n) => n === 'a')).toHaveLength(3);
+    vi.setSystemTime(1_000_000 + 1001);
+    await placement.choose(undefined);
+    expect(store.reads).toBe(2);
+  });
+
+  it('never calls a node online that a fresh read would call offline', async () => {
+    const store = fakeStore(() => [node('a', 0, 2500), node('b', 5, 0)]);
+    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, 60_000);
+    expect(await placement.choose(undefined)).toBe('a');
+    vi.setSystemTime(1_000_000 + 600); // a's heartbeat is now 3100 ms old, though the snapshot says 2500
+    expect(await placement.choose(undefined)).toBe('b');
+    const refused = await placement.choose('a').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(NagayaError);
+    expect((refused as NagayaError).code).toBe('UNAVAILABLE');
+  });
+
+  it('reads again before refusing a node the snapshot does not know yet', async () => {
+    let rows = [node('a', 0)];
+    const store = fakeStore(() => rows);
+    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, 60_000);
+    await placement.choose(undefined);
+    rows = [node('a', 0), node('late', 0)]; // a worker that started after the snapshot
+    vi.setSystemTime(1_000_000 + 10);
+    expect(await placement.choose('late')).toBe('late');
+    expect(store.reads).toBe(2);
+    const unknown = await placement.choose('nowhere').catch((e: unknown) => e);
+    expect((unknown as NagayaError).code).toBe('INVALID_INPUT');
+  });
+});
