@@ -1,5 +1,6 @@
-// `npm run bench:e2e`: the whole system as a user meets it. Starts `nagaya serve` (API + worker)
-// as its own process on a throwaway database, then measures the time from POST /containers to
+// `npm run bench:e2e`: the whole system as a user meets it. Starts nagaya's API and worker as
+// processes of their own, as docker-compose.yml deploys them (BENCH_TOPOLOGY=single: one
+// `nagaya serve` process with both roles), on a throwaway database, then measures the time from POST /containers to
 // the container's init running, for 200 containers created 8 at a time and then 500 created as
 // fast as the API accepts them. Prints a table, then one JSON line. Needs root (real containers).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,6 +18,7 @@ const NODE = 'bench';
 const PACED = Number(process.env.BENCH_PACED ?? 200);
 const BURST = Number(process.env.BENCH_BURST ?? 500);
 const LANES = Number(process.env.BENCH_LANES ?? 8);
+const TOPOLOGY = process.env.BENCH_TOPOLOGY === 'single' ? 'single' : 'split';
 
 function dbUrl(name: string): string {
   const u = new URL(BASE_URL);
@@ -100,22 +102,34 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'subuid'), `root:3000000000:${1024 * 65536}\n`);
   writeFileSync(join(dir, 'subgid'), `root:3000000000:${1024 * 65536}\n`);
   await admin(`CREATE DATABASE ${dbName}`);
-  let server: ChildProcess | undefined;
+  const servers: ChildProcess[] = [];
   const db = new pg.Pool({ connectionString: dbUrl(dbName), max: 2 });
   try {
-    server = spawn(process.execPath, [...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean), resolve(__dirname, '../packages/server/dist/cli/nagaya.js'), 'serve'], {
-      env: {
-        ...process.env, PORT: String(PORT), NAGAYA_LISTEN: '127.0.0.1', DATABASE_URL: dbUrl(dbName), NAGAYA_ADMIN_TOKEN: TOKEN,
-        NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_NODE_NAME: NODE, NAGAYA_QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`,
-        NAGAYA_SUBUID_PATH: join(dir, 'subuid'), NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_LOG: 'silent',
-        NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const env = {
+      ...process.env, PORT: String(PORT), NAGAYA_LISTEN: '127.0.0.1', DATABASE_URL: dbUrl(dbName), NAGAYA_ADMIN_TOKEN: TOKEN,
+      NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_NODE_NAME: NODE, NAGAYA_QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`,
+      NAGAYA_SUBUID_PATH: join(dir, 'subuid'), NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_LOG: 'silent',
+      NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',
+    };
+    const serve = (role: string) => spawn(process.execPath, [
+      ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      resolve(__dirname, '../packages/server/dist/cli/nagaya.js'), 'serve', '--role', role,
+    ], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    // split: the API and the worker in processes of their own, as docker-compose.yml deploys them
+    // (each gets a core for its event loop); single: `nagaya serve`, both in one process.
+    if (TOPOLOGY === 'split') servers.push(serve('api'), serve('worker'));
+    else servers.push(serve('all'));
     for (let i = 0; ; i++) {
       const ok = await fetch(`http://127.0.0.1:${PORT}/healthz`).then((r) => r.ok, () => false);
       if (ok) break;
       if (i > 300) throw new Error('nagaya did not come up');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (let i = 0; ; i++) { // the worker has sent its first heartbeat
+      const res = await fetch(`http://127.0.0.1:${PORT}/api/v1/nodes`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      const { nodes } = await res.json() as { nodes: Array<{ name: string; online: boolean }> };
+      if (nodes.some((n) => n.name === NODE && n.online)) break;
+      if (i > 300) throw new Error(`worker ${NODE} did not come online`);
       await new Promise((r) => setTimeout(r, 100));
     }
 
@@ -154,6 +168,7 @@ async function main(): Promise<void> {
     const burstSeconds = (Math.max(...burstStarted.values()) - burstStart) / 1000;
 
     const rows: Array<[string, string]> = [
+      ['topology', TOPOLOGY === 'split' ? 'api and worker processes' : 'one process (nagaya serve)'],
       [`POST to running, ${PACED} containers ${LANES} at a time: p50 ms`, quantile(latencies, 0.5).toFixed(1)],
       ['  p90 ms', quantile(latencies, 0.9).toFixed(1)],
       ['  p99 ms', quantile(latencies, 0.99).toFixed(1)],
@@ -166,12 +181,13 @@ async function main(): Promise<void> {
     for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
     console.log(JSON.stringify({
       bench: 'e2e',
+      topology: TOPOLOGY,
       post_to_running_ms_p50: quantile(latencies, 0.5),
       post_to_running_ms_p99: quantile(latencies, 0.99),
       launch_500_s: Math.round(burstSeconds * 100) / 100,
     }));
   } finally {
-    server?.kill('SIGTERM');
+    for (const server of servers) server.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
     // stop every container the bench made, and its launcher
     const runtime = await ContainerRuntime.open({ stateDir: join(dir, 'data', 'runtime', NODE) }).catch(() => undefined);
