@@ -14,6 +14,7 @@
 namespace {
 
 constexpr int kReceiveBuffer = 16 * 1024 * 1024;
+constexpr int kSendBuffer = 16 * 1024 * 1024;
 
 Napi::Error SystemError(Napi::Env env, const char* syscall, int err) {
   Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
@@ -54,6 +55,11 @@ LauncherConnection::LauncherConnection(const Napi::CallbackInfo& info)
   if (setsockopt(socket_.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0) {
     setsockopt(socket_.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   }
+  // Room for bursts (a stop per container at shutdown); past it, Send() queues.
+  size = kSendBuffer;
+  if (setsockopt(socket_.get(), SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0) {
+    setsockopt(socket_.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+  }
 
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
@@ -66,7 +72,7 @@ LauncherConnection::LauncherConnection(const Napi::CallbackInfo& info)
     throw Napi::Error::New(env, "uv_poll_init failed");
   }
   poll_->data = this;
-  uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT, OnReadable);
+  uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT, OnEvents);
   on_message_ = Napi::Persistent(info[1].As<Napi::Function>());
   self_ = Napi::Persistent(info.This().As<Napi::Object>());
 }
@@ -80,12 +86,30 @@ LauncherConnection::~LauncherConnection() {
   }
 }
 
-void LauncherConnection::OnReadable(uv_poll_t* handle, int status, int events) {
+void LauncherConnection::OnEvents(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<LauncherConnection*>(handle->data);
   if (self == nullptr || self->closed_) return;
   (void)status;
-  (void)events;
-  self->ReadMessages();
+  if ((events & UV_WRITABLE) && self->FlushQueued() == 0 && self->queued_.empty()) self->WatchFor(false);
+  // a failed flush is a broken socket: reading finds the hang-up and fails every request
+  if (events & (UV_READABLE | UV_DISCONNECT) || status < 0) self->ReadMessages();
+}
+
+void LauncherConnection::WatchFor(bool writable) {
+  if (poll_ == nullptr) return;
+  uv_poll_start(poll_, UV_READABLE | UV_DISCONNECT | (writable ? UV_WRITABLE : 0), OnEvents);
+}
+
+int LauncherConnection::FlushQueued() {
+  while (!queued_.empty()) {
+    const std::vector<char>& message = queued_.front();
+    ssize_t n = ::send(socket_.get(), message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) return 0;
+    if (n < 0) return errno;
+    queued_.pop_front();
+  }
+  return 0;
 }
 
 void LauncherConnection::ReadMessages() {
@@ -136,6 +160,7 @@ void LauncherConnection::Stop() {
     poll_ = nullptr;
   }
   socket_.reset();
+  queued_.clear(); // the requests they carried fail with the connection
   self_.Reset();
 }
 
@@ -144,10 +169,16 @@ Napi::Value LauncherConnection::Send(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "send(message: Buffer)");
   if (closed_) throw Napi::Error::New(env, "connection to the launcher is closed");
   Napi::Buffer<char> buf = info[0].As<Napi::Buffer<char>>();
-  ssize_t n;
-  do n = ::send(socket_.get(), buf.Data(), buf.Length(), MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) throw SystemError(env, "send", errno);
+  if (queued_.empty()) {
+    ssize_t n;
+    do n = ::send(socket_.get(), buf.Data(), buf.Length(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0) return env.Undefined();
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) throw SystemError(env, "send", errno);
+  }
+  // The launcher is behind (its socket is full): keep the message, in order, for when it can take it.
+  queued_.emplace_back(buf.Data(), buf.Data() + buf.Length());
+  WatchFor(true);
   return env.Undefined();
 }
 
