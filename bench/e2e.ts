@@ -144,17 +144,20 @@ async function main(): Promise<void> {
 
     // 1. paced: 8 in flight at a time, POST-to-running per container
     const latencies: number[] = [];
+    const accepted: number[] = []; // POST to its 202: the API's share of the latency
     let next = 0;
     await Promise.all(Array.from({ length: LANES }, async () => {
       while (next < PACED) {
         const name = `paced-${next++}`;
         const sent = Date.now();
         await post(name);
+        accepted.push(Date.now() - sent);
         const started = await watcher.wait(name);
         latencies.push(started - sent);
       }
     }));
     latencies.sort((a, b) => a - b);
+    accepted.sort((a, b) => a - b);
 
     // 2. burst: 500 as fast as the API accepts them, until the last one runs
     const burstNames = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
@@ -163,7 +166,7 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: 32 }, async () => {
       while (cursor < burstNames.length) await post(burstNames[cursor++]!);
     }));
-    const accepted = (Date.now() - burstStart) / 1000;
+    const allAccepted = (Date.now() - burstStart) / 1000;
     const burstStarted = await startedAt(db, burstNames, 120_000);
     const burstSeconds = (Math.max(...burstStarted.values()) - burstStart) / 1000;
 
@@ -173,7 +176,9 @@ async function main(): Promise<void> {
       ['  p90 ms', quantile(latencies, 0.9).toFixed(1)],
       ['  p99 ms', quantile(latencies, 0.99).toFixed(1)],
       ['  max ms', latencies.at(-1)!.toFixed(1)],
-      [`${BURST} containers as fast as accepted: all POSTs accepted, s`, accepted.toFixed(2)],
+      ['  of which POST to 202 (the API): p50 ms', quantile(accepted, 0.5).toFixed(1)],
+      ['  of which POST to 202 (the API): p99 ms', quantile(accepted, 0.99).toFixed(1)],
+      [`${BURST} containers as fast as accepted: all POSTs accepted, s`, allAccepted.toFixed(2)],
       [`${BURST} containers: last one running, s`, burstSeconds.toFixed(2)],
     ];
     const width = Math.max(...rows.map((r) => r[0].length));
