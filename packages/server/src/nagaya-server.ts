@@ -75,13 +75,14 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
     });
   }
 
+  // Tokens are the API's business: a worker-only process neither stores nor makes one.
   let generatedAdminToken: string | undefined;
-  if (config.adminToken) {
+  if (config.role !== 'worker' && config.adminToken) {
     await tokens.ensure('admin', 'admin', config.adminToken);
-  } else if (!(await tokens.hasAdmin())) {
-    generatedAdminToken = (await tokens.create('admin', 'admin')).token;
+  } else if (config.role !== 'worker') {
+    generatedAdminToken = await tokens.createFirstAdmin();
     // the secret goes to the caller (nagaya serve prints it once on stderr), never into the log
-    log.warn('no admin token was configured: one was generated; nagaya serve shows it once');
+    if (generatedAdminToken) log.warn('no admin token was configured: one was generated; nagaya serve shows it once');
   }
 
   let server: Server | undefined;

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError, runTransaction } from '@nagaya/allocator';
 import type { Db } from './db';
 
 export type Role = 'admin' | 'operator' | 'viewer';
@@ -37,24 +37,41 @@ export class TokenStore {
     return { token, identity };
   }
 
-  /** Stores a token given in clear (NAGAYA_ADMIN_TOKEN); idempotent. */
+  /**
+   * Stores a token given in clear (NAGAYA_ADMIN_TOKEN); idempotent, also when the API and worker
+   * processes of a fresh install store the same token at the same moment (docker compose up).
+   */
   async ensure(name: string, role: Role, token: string): Promise<TokenIdentity> {
-    const { rows } = await this.db.query<{ id: string; name: string; role: Role }>(
-      'SELECT id, name, role FROM api_token WHERE token_hash = $1', [hashToken(token)]);
-    if (rows[0]) return { id: Number(rows[0].id), name: rows[0].name, role: rows[0].role };
-    return this.store(name, role, token);
+    const hash = hashToken(token);
+    const inserted = await this.db.query<{ id: string; name: string; role: Role }>(
+      `INSERT INTO api_token (name, role, token_hash) VALUES ($1, $2, $3)
+       ON CONFLICT (token_hash) DO NOTHING RETURNING id, name, role`, [name, role, hash]);
+    // lost the race, or stored before: a second statement sees the committed row
+    const rows = inserted.rows[0] ? inserted.rows
+      : (await this.db.query<{ id: string; name: string; role: Role }>('SELECT id, name, role FROM api_token WHERE token_hash = $1', [hash])).rows;
+    return { id: Number(rows[0]!.id), name: rows[0]!.name, role: rows[0]!.role };
+  }
+
+  /**
+   * Creates the first admin token when there is no admin at all, and returns it in clear; undefined
+   * when an admin exists. Serialised by an advisory lock, so two API processes starting together
+   * make one token between them, not one each.
+   */
+  async createFirstAdmin(): Promise<string | undefined> {
+    return runTransaction(this.db.pool, async (client) => {
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('nagaya:first-admin-token'))`);
+      const { rowCount } = await client.query(`SELECT 1 FROM api_token WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1`);
+      if ((rowCount ?? 0) > 0) return undefined;
+      const token = newToken();
+      await client.query('INSERT INTO api_token (name, role, token_hash) VALUES ($1, $2, $3)', ['admin', 'admin', hashToken(token)]);
+      return token;
+    });
   }
 
   private async store(name: string, role: Role, token: string): Promise<TokenIdentity> {
     const { rows } = await this.db.query<{ id: string }>(
       'INSERT INTO api_token (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id', [name, role, hashToken(token)]);
     return { id: Number(rows[0]!.id), name, role };
-  }
-
-  /** Tells whether any admin token exists. */
-  async hasAdmin(): Promise<boolean> {
-    const { rowCount } = await this.db.query(`SELECT 1 FROM api_token WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1`);
-    return (rowCount ?? 0) > 0;
   }
 
   /** Finds who a presented token belongs to; UNAUTHORIZED for an unknown or revoked token. Cached briefly. */
