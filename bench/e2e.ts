@@ -51,7 +51,7 @@ async function post(name: string): Promise<void> {
  * hundreds of polls a second and slow down what we measure).
  */
 class StartWatcher {
-  private readonly waiting = new Map<string, (startedAt: number) => void>();
+  private readonly waiting = new Map<string, { resolve: (startedAt: number) => void; reject: (err: Error) => void }>();
   private timer: NodeJS.Timeout | undefined;
   private failure: Error | undefined;
 
@@ -59,10 +59,22 @@ class StartWatcher {
 
   wait(name: string): Promise<number> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve) => {
-      this.waiting.set(name, resolve);
+    return new Promise((resolve, reject) => {
+      this.waiting.set(name, { resolve, reject });
       this.timer ??= setTimeout(() => void this.poll(), 2);
     });
+  }
+
+  /** Ends every wait, now and later, with `err`. */
+  fail(err: Error): void {
+    this.failure ??= err;
+    for (const { reject } of this.waiting.values()) reject(this.failure);
+    this.waiting.clear();
+  }
+
+  /** The failure that ended the waits, if any. */
+  get failed(): Error | undefined {
+    return this.failure;
   }
 
   private async poll(): Promise<void> {
@@ -70,9 +82,9 @@ class StartWatcher {
     const { rows } = await this.db.query<{ name: string; started_at: Date | null; state: string; error: unknown }>(
       'SELECT name, started_at, state, error FROM container WHERE name = ANY ($1) AND (started_at IS NOT NULL OR state = \'failed\')', [names]);
     for (const r of rows) {
-      if (r.state === 'failed') this.failure = new Error(`${r.name} failed: ${JSON.stringify(r.error)}`);
+      if (r.state === 'failed') this.fail(new Error(`${r.name} failed: ${JSON.stringify(r.error)}`));
       else {
-        this.waiting.get(r.name)?.(r.started_at!.getTime());
+        this.waiting.get(r.name)?.resolve(r.started_at!.getTime());
         this.waiting.delete(r.name);
       }
     }
@@ -81,9 +93,10 @@ class StartWatcher {
 }
 
 /** Waits until every named container has started; returns started_at per name (ms since epoch). */
-async function startedAt(db: pg.Pool, names: string[], timeoutMs: number): Promise<Map<string, number>> {
+async function startedAt(db: pg.Pool, names: string[], timeoutMs: number, watcher: StartWatcher): Promise<Map<string, number>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (watcher.failed) throw watcher.failed;
     const { rows } = await db.query<{ name: string; started_at: Date | null; state: string; error: unknown }>(
       'SELECT name, started_at, state, error FROM container WHERE name = ANY ($1)', [names]);
     const failed = rows.find((r) => r.state === 'failed');
@@ -103,7 +116,9 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'subgid'), `root:3000000000:${1024 * 65536}\n`);
   await admin(`CREATE DATABASE ${dbName}`);
   const servers: ChildProcess[] = [];
+  let finished = false;
   const db = new pg.Pool({ connectionString: dbUrl(dbName), max: 2 });
+  const watcher = new StartWatcher(db);
   try {
     const env = {
       ...process.env, PORT: String(PORT), NAGAYA_LISTEN: '127.0.0.1', DATABASE_URL: dbUrl(dbName), NAGAYA_ADMIN_TOKEN: TOKEN,
@@ -111,10 +126,17 @@ async function main(): Promise<void> {
       NAGAYA_SUBUID_PATH: join(dir, 'subuid'), NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_LOG: 'silent',
       NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',
     };
-    const serve = (role: string) => spawn(process.execPath, [
-      ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
-      resolve(__dirname, '../packages/server/dist/cli/nagaya.js'), 'serve', '--role', role,
-    ], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    const serve = (role: string) => {
+      const child = spawn(process.execPath, [
+        ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        resolve(__dirname, '../packages/server/dist/cli/nagaya.js'), 'serve', '--role', role,
+      ], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      // a server that dies ends the bench at once instead of leaving it waiting for launches
+      child.on('exit', (code, signal) => {
+        if (!finished) watcher.fail(new Error(`nagaya serve --role ${role} exited (${signal ?? code}) during the bench`));
+      });
+      return child;
+    };
     // split: the API and the worker in processes of their own, as docker-compose.yml deploys them
     // (each gets a core for its event loop); single: `nagaya serve`, both in one process.
     if (TOPOLOGY === 'split') servers.push(serve('api'), serve('worker'));
@@ -122,18 +144,17 @@ async function main(): Promise<void> {
     for (let i = 0; ; i++) {
       const ok = await fetch(`http://127.0.0.1:${PORT}/healthz`).then((r) => r.ok, () => false);
       if (ok) break;
-      if (i > 300) throw new Error('nagaya did not come up');
+      if (i > 300 || watcher.failed) throw watcher.failed ?? new Error('nagaya did not come up');
       await new Promise((r) => setTimeout(r, 100));
     }
     for (let i = 0; ; i++) { // the worker has sent its first heartbeat
       const res = await fetch(`http://127.0.0.1:${PORT}/api/v1/nodes`, { headers: { authorization: `Bearer ${TOKEN}` } });
       const { nodes } = await res.json() as { nodes: Array<{ name: string; online: boolean }> };
       if (nodes.some((n) => n.name === NODE && n.online)) break;
-      if (i > 300) throw new Error(`worker ${NODE} did not come online`);
+      if (i > 300 || watcher.failed) throw watcher.failed ?? new Error(`worker ${NODE} did not come online`);
       await new Promise((r) => setTimeout(r, 100));
     }
 
-    const watcher = new StartWatcher(db);
     // 0. warm-up, not measured: the first launches open the pools' connections and compile
     // plans (plpgsql caches them per connection), as a server in service has long done
     const warm = Array.from({ length: 16 }, (_, i) => `warm-${i}`);
@@ -167,7 +188,7 @@ async function main(): Promise<void> {
       while (cursor < burstNames.length) await post(burstNames[cursor++]!);
     }));
     const allAccepted = (Date.now() - burstStart) / 1000;
-    const burstStarted = await startedAt(db, burstNames, 120_000);
+    const burstStarted = await startedAt(db, burstNames, 120_000, watcher);
     const burstSeconds = (Math.max(...burstStarted.values()) - burstStart) / 1000;
 
     const rows: Array<[string, string]> = [
@@ -192,6 +213,7 @@ async function main(): Promise<void> {
       launch_500_s: Math.round(burstSeconds * 100) / 100,
     }));
   } finally {
+    finished = true;
     for (const server of servers) server.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
     // stop every container the bench made, and its launcher
