@@ -47,14 +47,31 @@ export function buildBusyboxImage(dir: string, busybox: string = DEFAULT_BUSYBOX
   writeFileSync(join(staging, MARKER), wanted);
 
   mkdirSync(dirname(dir), { recursive: true });
-  try {
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(staging, dir);
-  } catch (err) {
-    rmSync(staging, { recursive: true, force: true });
-    // Another process won the race with the same binary: use its image.
-    if (existsSync(markerPath) && readFileSync(markerPath, 'utf8') === wanted) return dir;
-    throw err;
+  // Put the image in place with rename(2) only, never by removing what is there: containers
+  // launched from an image in place use its files (their overlay's lower layer is that very
+  // tree), and a builder that lost the race used to rm -rf the winner's image under them
+  // (execve: ENOENT in bench:e2e, whose API and worker processes build at the same moment).
+  for (let attempt = 0; ; attempt++) {
+    try {
+      renameSync(staging, dir);
+      return dir;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt >= 5) {
+        rmSync(staging, { recursive: true, force: true });
+        throw err;
+      }
+    }
+    if (existsSync(markerPath) && readFileSync(markerPath, 'utf8') === wanted) {
+      rmSync(staging, { recursive: true, force: true }); // another builder won with the same binary
+      return dir;
+    }
+    // An image of another busybox binary (upgraded since): move it aside, and keep it, since
+    // running containers may still use it; then try again.
+    try {
+      renameSync(dir, `${dir}.replaced-${process.pid}-${Date.now()}`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // someone else moved it first
+    }
   }
-  return dir;
 }
