@@ -150,6 +150,8 @@ export class NagayaSystem {
   ) {
     this.db = testDb?.pool ?? new pg.Pool({ connectionString: databaseUrl, max: 4 });
     this.db.on('error', () => undefined);
+    // a fault test kills Postgres under checked-out clients too
+    this.db.on('connect', (client) => client.on('error', () => undefined));
     this.admin = new ApiClient('http://127.0.0.1:0', ADMIN_TOKEN);
     this.baseEnv = {
       DATABASE_URL: databaseUrl,
