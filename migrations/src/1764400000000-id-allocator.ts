@@ -147,10 +147,15 @@ export class IdAllocator1764400000000 implements MigrationInterface {
  * n = 1 is one index probe (id_slot_pick) with SKIP LOCKED, so concurrent callers fan out to
  * different slots instead of queueing; only when every free slot is locked does it wait for one. n > 1 looks for runs of free slots (gaps and islands over
  * the free slots only). Slots released after `cutoff` are still cooling down and are skipped.
+ * (Changed after this migration first shipped; 1764600000000-pick-slots-waits re-creates it.)
  */
-const PICK_SLOTS_FUNCTION = `
-CREATE FUNCTION nagaya_pick_slots(p_pool int4, p_n int4, p_cutoff timestamptz) RETURNS int4
-LANGUAGE plpgsql AS $fn$
+export const PICK_SLOTS_FUNCTION = `
+CREATE OR REPLACE FUNCTION nagaya_pick_slots(p_pool int4, p_n int4, p_cutoff timestamptz) RETURNS int4
+LANGUAGE plpgsql
+-- a wait for a locked slot gives up (SQLSTATE 55P03, retried by the allocator) rather than
+-- queueing forever behind a holder that stalled with its transaction open
+SET lock_timeout = '2s'
+AS $fn$
 DECLARE
   v_first  int4;
   v_locked int4;

@@ -10,6 +10,7 @@ export const SqlState = {
   uniqueViolation: '23505',
   serializationFailure: '40001',
   deadlockDetected: '40P01',
+  lockNotAvailable: '55P03',
 } as const;
 
 /** Reads the SQLSTATE of a pg driver error, if it is one. */
@@ -26,7 +27,8 @@ export function isRetryable(err: unknown): boolean {
     state === SqlState.exclusionViolation ||
     state === SqlState.uniqueViolation ||
     state === SqlState.serializationFailure ||
-    state === SqlState.deadlockDetected
+    state === SqlState.deadlockDetected ||
+    state === SqlState.lockNotAvailable
   );
 }
 
