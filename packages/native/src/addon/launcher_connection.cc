@@ -90,8 +90,20 @@ void LauncherConnection::OnEvents(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<LauncherConnection*>(handle->data);
   if (self == nullptr || self->closed_) return;
   (void)status;
-  if ((events & UV_WRITABLE) && self->FlushQueued() == 0 && self->queued_.empty()) self->WatchFor(false);
-  // a failed flush is a broken socket: reading finds the hang-up and fails every request
+  if (events & UV_WRITABLE) {
+    if (self->FlushQueued() != 0) {
+      // A queued message the socket refuses for good (too large, no kernel memory): the socket
+      // stays writable, so waiting would spin. Fail the connection, and with it every request
+      // waiting for an answer, as when the launcher hangs up.
+      Napi::HandleScope scope(self->env_);
+      Napi::Object keep_alive = self->Value();  // Stop() drops the reference that pins us
+      (void)keep_alive;
+      self->Stop();
+      self->Deliver(self->env_.Null());
+      return;
+    }
+    if (self->queued_.empty()) self->WatchFor(false);
+  }
   if (events & (UV_READABLE | UV_DISCONNECT) || status < 0) self->ReadMessages();
 }
 
@@ -105,7 +117,7 @@ int LauncherConnection::FlushQueued() {
     const std::vector<char>& message = queued_.front();
     ssize_t n = ::send(socket_.get(), message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) return 0;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
     if (n < 0) return errno;
     queued_.pop_front();
   }
@@ -174,7 +186,7 @@ Napi::Value LauncherConnection::Send(const Napi::CallbackInfo& info) {
     do n = ::send(socket_.get(), buf.Data(), buf.Length(), MSG_NOSIGNAL | MSG_DONTWAIT);
     while (n < 0 && errno == EINTR);
     if (n >= 0) return env.Undefined();
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) throw SystemError(env, "send", errno);
+    if (errno != EAGAIN && errno != EWOULDBLOCK) throw SystemError(env, "send", errno);
   }
   // The launcher is behind (its socket is full): keep the message, in order, for when it can take it.
   queued_.emplace_back(buf.Data(), buf.Data() + buf.Length());
