@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 
 /** Where Debian's busybox-static installs its binary. */
 export const DEFAULT_BUSYBOX = '/bin/busybox';
@@ -25,7 +25,10 @@ export function buildBusyboxImage(dir: string, busybox: string = DEFAULT_BUSYBOX
   const markerPath = join(dir, MARKER);
   if (existsSync(markerPath) && readFileSync(markerPath, 'utf8') === wanted) return dir;
 
-  const staging = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  // Working copies and retired images are dot-names beside dir: no image name starts with a dot,
+  // so an image store listing that directory never takes them for images.
+  const sibling = (what: string) => join(dirname(dir), `.${basename(dir)}.${what}-${process.pid}-${Date.now()}`);
+  const staging = sibling('building');
   rmSync(staging, { recursive: true, force: true });
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'root', 'proc', 'sys', 'dev', 'tmp', 'run', 'var/tmp', 'home']) {
     mkdirSync(join(staging, d), { recursive: true, mode: 0o755 });
@@ -68,10 +71,16 @@ export function buildBusyboxImage(dir: string, busybox: string = DEFAULT_BUSYBOX
     }
     // An image of another busybox binary (upgraded since): move it aside, and keep it, since
     // running containers may still use it; then try again.
+    // (Two builders of a new binary can, in a window of microseconds, move each other's fresh
+    // image aside; the tree stays on disk, so nothing that uses it breaks, and dir is missing
+    // only between the two renames: a launch there fails and is retried by its job.)
     try {
-      renameSync(dir, `${dir}.replaced-${process.pid}-${Date.now()}`);
+      renameSync(dir, sibling('replaced'));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // someone else moved it first
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') { // ENOENT: someone else moved it first
+        rmSync(staging, { recursive: true, force: true });
+        throw err;
+      }
     }
   }
 }

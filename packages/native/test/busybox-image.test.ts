@@ -33,7 +33,7 @@ describe('busybox image', () => {
     inodes.add(statSync(join(dir, 'bin', 'busybox')).ino);
     expect(inodes.size).toBe(1);
     expect(existsSync(join(dir, 'bin', 'sh'))).toBe(true);
-    expect(readdirSync(root)).toEqual(['busybox']); // no staging directory left behind
+    expect(readdirSync(root)).toEqual(['busybox']); // no working copy left behind
   });
 
   it('an image of another busybox binary is moved aside, not removed, and the new one takes its place', () => {
@@ -44,7 +44,7 @@ describe('busybox image', () => {
     const oldInode = statSync(join(dir, 'bin', 'busybox')).ino;
     buildBusyboxImage(dir);
     expect(readFileSync(marker, 'utf8')).toContain(`"size":${statSync('/bin/busybox').size}`);
-    const aside = readdirSync(root).filter((n) => n.startsWith('upgraded.replaced-'));
+    const aside = readdirSync(root).filter((n) => n.startsWith('.upgraded.replaced-'));
     expect(aside).toHaveLength(1);
     expect(statSync(join(root, aside[0]!, 'bin', 'busybox')).ino).toBe(oldInode); // still there for containers using it
   });

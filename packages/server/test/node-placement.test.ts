@@ -4,7 +4,8 @@ import { NodePlacement } from '../src/services/node-placement';
 import type { NodeRow, NodeStore } from '../src/store/node-store';
 
 // Pure placement logic over a node table held in memory (the real NodeStore is exercised by
-// fleet.test.ts); Date is faked so snapshot and heartbeat ages are exact.
+// fleet.test.ts); Date is faked, and given to the placement as its clock, so snapshot and
+// heartbeat ages are exact.
 
 const OFFLINE_MS = 3000;
 
@@ -40,7 +41,7 @@ afterEach(() => {
 describe('NodePlacement', () => {
   it('serves creates within a second from one read, spreading them over the least loaded nodes', async () => {
     const store = fakeStore(() => [node('a', 10), node('b', 4)]);
-    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS);
+    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, undefined, () => Date.now());
     const chosen: string[] = [];
     for (let i = 0; i < 12; i++) {
       const n = await placement.choose(undefined);
@@ -58,7 +59,7 @@ describe('NodePlacement', () => {
 
   it('never calls a node online that a fresh read would call offline', async () => {
     const store = fakeStore(() => [node('a', 0, 2500), node('b', 5, 0)]);
-    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, 60_000);
+    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, 60_000, () => Date.now());
     expect(await placement.choose(undefined)).toBe('a');
     vi.setSystemTime(1_000_000 + 600); // a's heartbeat is now 3100 ms old, though the snapshot says 2500
     expect(await placement.choose(undefined)).toBe('b');
@@ -70,7 +71,7 @@ describe('NodePlacement', () => {
   it('reads again before refusing a node the snapshot does not know yet', async () => {
     let rows = [node('a', 0)];
     const store = fakeStore(() => rows);
-    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, 60_000);
+    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, 60_000, () => Date.now());
     await placement.choose(undefined);
     rows = [node('a', 0), node('late', 0)]; // a worker that started after the snapshot
     vi.setSystemTime(1_000_000 + 10);

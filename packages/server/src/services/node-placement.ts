@@ -24,11 +24,13 @@ export class NodePlacement {
     private readonly nodes: NodeStore,
     private readonly offlineAfterMs: number,
     private readonly maxAgeMs = SNAPSHOT_MAX_AGE_MS,
+    // monotonic: a wall clock stepped back by NTP would keep a stale snapshot "fresh"
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /** The node for a new container: `requested` if it is known and online, else one of the least loaded online nodes. */
   async choose(requested: string | undefined): Promise<string> {
-    const askedAt = Date.now();
+    const askedAt = this.now();
     let snapshot = await this.current();
     // A node that just started may be missing, or not yet online, in a snapshot taken before its
     // first heartbeat: before refusing, read again unless the snapshot was read for this request.
@@ -58,14 +60,14 @@ export class NodePlacement {
   }
 
   private online(node: NodeRow, snapshot: Snapshot): boolean {
-    return node.heartbeatAgeMs + (Date.now() - snapshot.takenAt) <= this.offlineAfterMs;
+    return node.heartbeatAgeMs + (this.now() - snapshot.takenAt) <= this.offlineAfterMs;
   }
 
   private async current(force = false): Promise<Snapshot> {
-    if (!force && this.snapshot && Date.now() - this.snapshot.takenAt < this.maxAgeMs) return this.snapshot;
+    if (!force && this.snapshot && this.now() - this.snapshot.takenAt < this.maxAgeMs) return this.snapshot;
     // concurrent creates share one read
     this.refreshing ??= (async () => {
-      const takenAt = Date.now();
+      const takenAt = this.now();
       try {
         this.snapshot = { nodes: await this.nodes.list(), takenAt };
         return this.snapshot;
