@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 
 import {
@@ -77,6 +78,8 @@ interface ExitWaiter {
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** How long a request waits for a launcher being restarted before it fails. */
+const RECONNECT_WAIT_MS = 5_000;
 
 function encodePlan(req: string, plan: ResolvedPlan): Buffer {
   const fields: Field[] = [
@@ -133,7 +136,9 @@ function exitFromMessage(msg: DecodedMessage): ExitStatus {
  * Starts, watches, stops and execs into containers through the state directory's launcher.
  * Emits 'exit' (id, ExitStatus) for every container of the launcher that exits while connected.
  * Closing the runtime, or this process dying, leaves the containers running; a runtime opened
- * later on the same state directory adopts them.
+ * later on the same state directory adopts them. If the launcher itself dies, the runtime emits
+ * 'disconnected', starts a new one (which adopts the running containers; those that ended
+ * meanwhile are recorded as lost) and emits 'reconnected'; requests made meanwhile wait for it.
  */
 export class ContainerRuntime extends EventEmitter {
   private nextRequest = 1;
@@ -145,6 +150,10 @@ export class ContainerRuntime extends EventEmitter {
   private readonly closeWaiters: Array<() => void> = [];
   /** Containers this runtime saw launched and not yet exit: their exit event is still to come. */
   private readonly liveLaunches = new Set<string>();
+  /** Set by close() and shutdown(): a launcher that goes away after that is not replaced. */
+  private closing = false;
+  /** Starting a new launcher after the last one went away on its own (crash, OOM kill, kill -9). */
+  private reconnecting: Promise<void> | undefined;
 
   private constructor(
     readonly stateDir: string,
@@ -349,6 +358,7 @@ export class ContainerRuntime extends EventEmitter {
 
   /** Disconnects from the launcher; the containers keep running. */
   close(): void {
+    this.closing = true;
     this.conn?.close();
     this.conn = undefined;
     this.failAll(new NativeError('the runtime was closed', { code: 'LAUNCHER_UNAVAILABLE' }));
@@ -358,6 +368,7 @@ export class ContainerRuntime extends EventEmitter {
   async shutdown(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
     await this.request((req) => encodeMessage([['op', 'shutdown'], ['req', req]]), 'shutdown');
+    this.closing = true; // the launcher exits once its containers are gone: do not start another
     this.referenced = false;
     this.conn?.ref();
     await closed;
@@ -369,6 +380,14 @@ export class ContainerRuntime extends EventEmitter {
   }
 
   private request(build: (req: string) => Buffer, context: string): Promise<DecodedMessage> {
+    if (!this.conn && this.reconnecting) {
+      // a launcher is being started: wait for it a little rather than fail at once
+      const reconnected = this.reconnecting;
+      return Promise.race([reconnected, sleep(RECONNECT_WAIT_MS)]).then(() => {
+        if (!this.conn) throw new NativeError(`${context}: the launcher is restarting`, { code: 'LAUNCHER_UNAVAILABLE' });
+        return this.request(build, context);
+      });
+    }
     if (!this.conn) {
       return Promise.reject(this.closedBy ?? new NativeError('the runtime is closed', { code: 'LAUNCHER_UNAVAILABLE' }));
     }
@@ -391,8 +410,20 @@ export class ContainerRuntime extends EventEmitter {
     if (buf === null) {
       this.conn?.close();
       this.conn = undefined;
-      this.failAll(new NativeError('the launcher closed the connection', { code: 'LAUNCHER_UNAVAILABLE' }));
-      for (const resolve of this.closeWaiters.splice(0)) resolve();
+      const err = new NativeError('the launcher closed the connection', { code: 'LAUNCHER_UNAVAILABLE' });
+      if (this.closing) {
+        this.failAll(err);
+        for (const resolve of this.closeWaiters.splice(0)) resolve();
+        return;
+      }
+      // The launcher went away on its own. The containers run on (they are not its threads).
+      // Requests in flight fail: whether it carried them out is unknown. Then start a new
+      // launcher, which adopts the containers from their records, and go on waiting for their
+      // exits through it.
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+      this.emit('disconnected', err);
+      this.reconnect();
       return;
     }
     const msg = decodeMessage(buf);
@@ -418,6 +449,34 @@ export class ContainerRuntime extends EventEmitter {
     } else {
       pending.resolve(msg);
     }
+  }
+
+  /** Starts (or finds) a launcher for the state directory again, retrying with backoff until close(). */
+  private reconnect(): void {
+    if (this.reconnecting) return;
+    this.reconnecting = (async () => {
+      for (let delayMs = 50; !this.closing; delayMs = Math.min(delayMs * 2, 2000)) {
+        try {
+          const conn = await connectToLauncher(this.stateDir, (msg) => this.onMessage(msg));
+          if (this.closing) {
+            conn.close();
+            return;
+          }
+          this.conn = conn;
+          this.referenced = false;
+          conn.unref();
+          this.updateRef();
+          this.closedBy = undefined;
+          this.emit('reconnected');
+          return;
+        } catch (err) {
+          this.emit('reconnect-failed', err);
+          await sleep(delayMs, undefined, { ref: false });
+        }
+      }
+    })().finally(() => {
+      this.reconnecting = undefined;
+    });
   }
 
   private removeWaiter(id: string, waiter: ExitWaiter): void {

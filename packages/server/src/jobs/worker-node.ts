@@ -66,6 +66,14 @@ export class WorkerNode {
     runtime.on('exit', (id: string, status: ExitStatus) => {
       node.jobs.applyExit(id, status).catch((err: unknown) => log.warn('recording an exit failed', { id, error: err as Error }));
     });
+    // The launcher died (the containers did not): the runtime starts a new one, which adopts
+    // them. Containers that ended in between have no exit event to come; reconcile them now.
+    runtime.on('disconnected', (err: Error) => log.error('the launcher went away; starting a new one', { error: err }));
+    runtime.on('reconnect-failed', (err: Error) => log.warn('starting a new launcher failed; retrying', { error: err }));
+    runtime.on('reconnected', () => {
+      log.warn('a new launcher took over the containers');
+      void node.reconcile();
+    });
     await node.reconcile();
     node.startWorkers();
     node.timers.push(setInterval(() => {
