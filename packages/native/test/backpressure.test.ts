@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ContainerRuntime } from '@nagaya/native';
 
-import { openTestRuntime, sleep } from './helpers';
+import { launcherPidOf, openTestRuntime, sleep } from './helpers';
 
 const REQUESTS = 40_000;
 
@@ -21,18 +19,18 @@ describe('a launcher that falls behind', () => {
   });
 
   it('gets every request once it catches up: a full socket queues them instead of failing', async () => {
-    const [launcherPid] = readFileSync(join(stateDir, 'launcher.pid'), 'utf8').split(' ').map(Number);
+    const launcherPid = launcherPidOf(stateDir);
     // A stopped launcher reads nothing: its socket fills (the connection asks for a 16 MiB send
     // buffer, some 16,000 small messages), as it would while it works through a burst of stops.
-    process.kill(launcherPid!, 'SIGSTOP');
+    process.kill(launcherPid, 'SIGSTOP');
     let answers: Array<PromiseSettledResult<unknown>>;
     try {
       const requests = Array.from({ length: REQUESTS }, (_, i) => i % 2 === 0 ? runtime.running() : runtime.kill(`absent-${i}`, 15));
       await sleep(300);
-      process.kill(launcherPid!, 'SIGCONT');
+      process.kill(launcherPid, 'SIGCONT');
       answers = await Promise.allSettled(requests);
     } finally {
-      process.kill(launcherPid!, 'SIGCONT');
+      process.kill(launcherPid, 'SIGCONT');
     }
     const failures = answers.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
     // lists come back empty; kills of containers that do not exist come back as such, never as "cannot reach the launcher"

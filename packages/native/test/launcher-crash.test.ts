@@ -1,17 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { isSameProcess, type ContainerRuntime, type ExitStatus } from '@nagaya/native';
 
-import { busyboxPlan, openTestRuntime, slice } from './helpers';
+import { busyboxPlan, launcherPidOf, openTestRuntime, slice } from './helpers';
 
 // Host ids for this file: 1_830_000_000 + n * 65536, apart from every other test file's.
 const BASE = 1_830_000_000;
-
-function launcherPid(stateDir: string): number {
-  return Number(readFileSync(join(stateDir, 'launcher.pid'), 'utf8').split(' ')[0]);
-}
 
 function once<T extends unknown[]>(runtime: ContainerRuntime, event: string, timeoutMs = 10_000): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -38,12 +32,12 @@ describe('a launcher that dies under a live runtime', () => {
   it('is replaced by a new one that adopts the containers; exec, exits and launches go on', async () => {
     const stays = await runtime.launch(busyboxPlan('stays', ['sleep', '600'], slice(BASE, 0)));
     const goes = await runtime.launch(busyboxPlan('goes', ['sleep', '600'], slice(BASE, 1)));
-    const first = launcherPid(stateDir);
+    const first = launcherPidOf(stateDir);
 
     const reconnected = once(runtime, 'reconnected');
     process.kill(first, 'SIGKILL');
     await reconnected;
-    expect(launcherPid(stateDir)).not.toBe(first);
+    expect(launcherPidOf(stateDir)).not.toBe(first);
     expect(isSameProcess(stays.pid, stays.startTime)).toBe(true); // the containers did not notice
 
     expect((await runtime.exec('stays', ['hostname'])).stdout).toBe('stays\n');

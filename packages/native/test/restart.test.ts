@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { ContainerRuntime, isSameProcess } from '@nagaya/native';
 
-import { busyboxPlan, openTestRuntime, sleep, slice } from './helpers';
+import { busyboxPlan, launcherPidOf, openTestRuntime, sleep, slice } from './helpers';
 
 // Host ids for this file: 1_850_000_000 + n * 65536, apart from every other test file's.
 const BASE = 1_850_000_000;
@@ -26,7 +24,7 @@ describe('launcher restart', () => {
   it('a new launcher finds running containers again and records the end of the others as lost', async () => {
     const keeper = await runtime.launch(busyboxPlan('keeper', ['sleep', '600'], slice(BASE, 0)));
     await runtime.launch(busyboxPlan('quitter', ['sh', '-c', 'sleep 0.3'], slice(BASE, 1)));
-    const [launcherPid] = readFileSync(join(stateDir, 'launcher.pid'), 'utf8').split(' ').map(Number);
+    const launcherPid = launcherPidOf(stateDir);
     runtime.close();
     process.kill(launcherPid, 'SIGKILL');
     await sleep(600); // the quitter exits while no launcher watches it

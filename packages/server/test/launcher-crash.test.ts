@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launcherPidOf } from '../../native/test/helpers';
 import { eventually, startTestFleet, type TestFleet } from './support/test-server';
 
 interface Container { name: string; state: string; pid: number | null; exitSignal: string | null; error: { code: string } | null }
@@ -36,13 +37,12 @@ describe('the launcher killed under a running worker', () => {
     const casualty = await inState('casualty', 'running');
 
     const stateDir = join(fleet.dataDir, 'data', 'runtime', 'node-a');
-    const launcherPid = () => Number(readFileSync(join(stateDir, 'launcher.pid'), 'utf8').split(' ')[0]);
-    const first = launcherPid();
+    const first = launcherPidOf(stateDir);
     process.kill(first, 'SIGKILL');
     process.kill(casualty.pid!, 'SIGKILL'); // ends while no launcher watches it
 
     // the worker's runtime starts a new launcher, and the reconciler records what ended meanwhile
-    await eventually(async () => (launcherPid() !== first ? true : undefined), 15_000, 'a new launcher');
+    await eventually(async () => (launcherPidOf(stateDir) !== first ? true : undefined), 15_000, 'a new launcher');
     const ended = await inState('casualty', 'failed');
     expect(ended.pid).toBeNull();
 
