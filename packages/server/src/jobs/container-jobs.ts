@@ -9,6 +9,8 @@ import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
 
 const DEFAULT_STOP_SECONDS = 10;
+/** Launches tried within one job attempt when the launcher dies under them. */
+const LAUNCHER_RESTART_RETRIES = 5;
 
 interface MapLine { nsId: number; hostId: number; count: number }
 
@@ -93,10 +95,7 @@ export class ContainerJobs {
       // then hands this job out again. Adopt that process (same id, same lease) instead of
       // launching again: a relaunch fails with EEXIST and its cleanup would kill a healthy
       // container and, racing the exit watcher, mark it failed (found by e2e/test/fault-worker).
-      const launched = this.alreadyRunning(c.id, lease.maps) ?? await runtime.launch({
-        id: c.id, image, argv: c.command, env: c.env, hostname: c.name,
-        uidMap: lease.maps.uid, gidMap: lease.maps.gid, limits: c.limits,
-      });
+      const launched = await this.launchOrAdopt(c, image, lease.maps);
       const running = await containers.transition(c.id, ['starting'], 'running', {
         pid: launched.pid, startTime: launched.startTime, startedAt: new Date(), exitCode: null, exitSignal: null,
         finishedAt: null, error: null,
@@ -127,6 +126,25 @@ export class ContainerJobs {
       log.warn('container start failed', { container: c.name, id: c.id, error: describe(err), final });
       if (permanent) throw new UnrecoverableError(describe(err).message);
       throw err;
+    }
+  }
+
+  /**
+   * Launches the container, or adopts the process an earlier attempt started. A launch whose
+   * launcher died under it is tried again at once (the runtime starts a new launcher and the
+   * request waits for it): a launcher restart should not cost the job one of its few attempts.
+   * The adoption check runs again each time, since the dead launcher may have finished the launch.
+   */
+  private async launchOrAdopt(c: ContainerRow, image: string, maps: { uid: MapLine[]; gid: MapLine[] }): Promise<{ pid: number; startTime: string }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return this.alreadyRunning(c.id, maps) ?? await this.deps.runtime.launch({
+          id: c.id, image, argv: c.command, env: c.env, hostname: c.name, uidMap: maps.uid, gidMap: maps.gid, limits: c.limits,
+        });
+      } catch (err) {
+        if (!(err instanceof NativeError && err.code === 'LAUNCHER_UNAVAILABLE') || attempt >= LAUNCHER_RESTART_RETRIES) throw err;
+        this.deps.log.warn('the launcher went away during a launch; trying again', { container: c.name, id: c.id, attempt });
+      }
     }
   }
 

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OVERLAP_SQL, problems, snapshot } from '../support/invariants';
+import { eventually, NagayaSystem } from '../support/system';
+import { seededRandom } from '../../packages/allocator/test/support/seeded-random';
+
+/**
+ * The launcher (the daemon that owns the containers) killed with SIGKILL at random moments while
+ * the worker launches: the worker must start a new one each time, which adopts what runs, and
+ * every launch must end running with its slice. NAGAYA_FAULT_SCALE=full runs 200 launches.
+ */
+
+const FULL = process.env.NAGAYA_FAULT_SCALE === 'full';
+const LAUNCHES = FULL ? 200 : 48;
+const NODE = 'node-a';
+
+let sys: NagayaSystem;
+beforeAll(async () => {
+  sys = await NagayaSystem.start({ slices: LAUNCHES + 40, nodes: [NODE] });
+  await sys.db.query('UPDATE id_pool SET quarantine_seconds = 0');
+}, 120_000);
+afterAll(async () => {
+  await sys?.stop();
+});
+
+const launcherPid = () => Number(readFileSync(join(sys.stateDir(NODE), 'launcher.pid'), 'utf8').split(' ')[0]);
+
+describe('the launcher killed with SIGKILL during launches', () => {
+  it(`${LAUNCHES} launches, the launcher killed at random moments: a new one takes over each time, nothing lost`, async () => {
+    const seed = Number(process.env.NAGAYA_FAULT_SEED ?? Date.now() % 1_000_000);
+    const rand = seededRandom(seed);
+    const started = Date.now();
+    const names: string[] = [];
+    const pids = new Set<number>();
+    let kills = 0;
+    while (names.length < LAUNCHES) {
+      const batch = Array.from({ length: Math.min(LAUNCHES - names.length, 4 + Math.floor(rand() * 8)) }, () => `l${names.push(`l${names.length}`) - 1}`);
+      const submitting = Promise.all(batch.map((name) => sys.admin.post('/containers', { name, image: 'busybox' })));
+      await new Promise((r) => setTimeout(r, Math.floor(rand() * 300)));
+      // the launcher of the moment (a new one may still be starting after the last kill)
+      const pid = await eventually(async () => {
+        const p = launcherPid();
+        try {
+          process.kill(p, 0);
+          return pids.has(p) ? undefined : p;
+        } catch {
+          return undefined;
+        }
+      }, 15_000, 'a live launcher that was not killed yet', 20);
+      pids.add(pid);
+      process.kill(pid, 'SIGKILL');
+      kills++;
+      await submitting;
+    }
+    const killedAt = Date.now();
+
+    const final = await eventually(async () => {
+      const s = await snapshot(sys, [NODE]);
+      if (s.rows.length !== LAUNCHES) throw new Error(`${s.rows.length} rows`);
+      const open = problems(s);
+      if (open.length > 0) throw new Error(`${open.length} problems, e.g. ${open.slice(0, 3).join('; ')}`);
+      return s;
+    }, 240_000, 'every launch to settle', 500);
+    const settledAt = Date.now();
+    const byState = new Map<string, number>();
+    for (const r of final.rows) byState.set(r.state, (byState.get(r.state) ?? 0) + 1);
+    expect((await sys.db.query(OVERLAP_SQL)).rows[0].n).toBe(0);
+    for (const r of final.rows.filter((x) => x.state === 'running')) {
+      const slice = final.slices.find((sl) => sl.owner === r.id && sl.kind === 'isolated')!;
+      expect(readFileSync(`/proc/${r.pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number)).toEqual([0, Number(slice.lo), Number(slice.hi) - Number(slice.lo)]);
+    }
+    expect(sys.workers.get(NODE)!.running).toBe(true); // the worker rode it out, never restarted
+    console.log(`[fault-launcher] seed ${seed}: ${LAUNCHES} launches, ${kills} kill -9 of the launcher in ${((killedAt - started) / 1000).toFixed(1)} s; ` +
+      `settled ${((settledAt - killedAt) / 1000).toFixed(1)} s after the last kill; containers ${JSON.stringify(Object.fromEntries(byState))}`);
+    // a launch in flight when its launcher died is retried by its job: none may fail for good
+    const failures = final.rows.filter((r) => r.state !== 'running').map((r) => `${r.name}: ${JSON.stringify(r.error)}`);
+    expect(failures).toEqual([]);
+  }, 420_000);
+});
