@@ -1,5 +1,6 @@
 // What must hold of a nagaya at rest, whatever happened to it: every row agrees with its slice
 // and with what really runs in the launchers; nothing holds IDs or runs without a row.
+import { readdirSync, readFileSync } from 'node:fs';
 import type { NagayaSystem } from './system';
 
 export interface Snapshot {
@@ -72,3 +73,27 @@ export const OVERLAP_SQL = `
   SELECT count(*)::int AS n FROM id_slice a JOIN id_slice b ON a.id < b.id
    WHERE a.state <> 'quarantined' AND b.state <> 'quarantined'
      AND (a.uid_range && b.uid_range OR a.gid_range && b.gid_range)`;
+
+/**
+ * Counts, per host uid the kernel maps container root to, the processes on this host that are the
+ * init of their pid namespace: every running container's slice must have exactly one, whatever a
+ * launcher knows or forgot (a second init would be a container nobody manages, holding the slice).
+ */
+export function initsBySliceBase(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      if (/^State:\s+Z/m.test(status)) continue; // ended, waiting for its parent to reap it
+      const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/);
+      if (!nspid || nspid.length < 2 || nspid.at(-1) !== '1') continue; // not the init of a child pid namespace
+      const [nsId, hostId] = readFileSync(`/proc/${entry}/uid_map`, 'utf8').trim().split(/\s+/).map(Number);
+      if (nsId !== 0 || hostId === 0) continue;
+      out.set(hostId!, (out.get(hostId!) ?? 0) + 1);
+    } catch {
+      /* the process ended while we looked */
+    }
+  }
+  return out;
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OVERLAP_SQL, problems, snapshot } from '../support/invariants';
+import { initsBySliceBase, OVERLAP_SQL, problems, snapshot } from '../support/invariants';
 import type { ApiError } from '../../packages/server/src/cli/api-client';
 import { eventually, NagayaSystem } from '../support/system';
 import { seededRandom } from '../../packages/allocator/test/support/seeded-random';
@@ -85,9 +85,11 @@ describe('the worker killed with SIGKILL during launches', () => {
     expect([...byState.keys()].every((st) => st === 'running' || st === 'failed')).toBe(true);
     expect((await sys.db.query(OVERLAP_SQL)).rows[0].n).toBe(0);
     // running containers really run with their slice: read the map the kernel has
+    const inits = initsBySliceBase();
     for (const r of final.rows.filter((x) => x.state === 'running')) {
       const slice = final.slices.find((sl) => sl.owner === r.id && sl.kind === 'isolated')!;
       expect(readFileSync(`/proc/${r.pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number)).toEqual([0, Number(slice.lo), Number(slice.hi) - Number(slice.lo)]);
+      expect(inits.get(Number(slice.lo)), `inits on ${r.name}'s slice`).toBe(1); // no second, unmanaged copy
     }
     console.log(`[fault-worker] seed ${seed}: ${LAUNCHES} launches, ${kills} kill -9 of the worker in ${((killedAt - started) / 1000).toFixed(1)} s; ` +
       `settled ${((settledAt - killedAt) / 1000).toFixed(1)} s after the last kill; containers ${JSON.stringify(Object.fromEntries(byState))}; ` +

@@ -154,6 +154,8 @@ export class ContainerRuntime extends EventEmitter {
   private closing = false;
   /** Starting a new launcher after the last one went away on its own (crash, OOM kill, kill -9). */
   private reconnecting: Promise<void> | undefined;
+  /** Stops in progress: when each one's SIGKILL is due (ms since the epoch). */
+  private readonly stopDeadlines = new Map<string, number>();
 
   private constructor(
     readonly stateDir: string,
@@ -210,7 +212,10 @@ export class ContainerRuntime extends EventEmitter {
       }
     } catch (err) {
       await planWritten.catch(() => undefined);
-      if (!existed) rmSync(resolved.containerDir, { recursive: true, force: true });
+      // Keep the directory when the launcher went away mid-launch: the launch may have happened
+      // (its child is using the directory), and the next launcher finds the child through it.
+      const outcomeUnknown = (err as NativeError).code === 'LAUNCHER_UNAVAILABLE';
+      if (!existed && !outcomeUnknown) rmSync(resolved.containerDir, { recursive: true, force: true });
       throw err;
     }
   }
@@ -263,6 +268,9 @@ export class ContainerRuntime extends EventEmitter {
     }
     const exited = this.wait(id);
     exited.catch(() => undefined);
+    // remembered until the exit, so a new launcher can be told again if this one dies first
+    this.stopDeadlines.set(id, Date.now() + timeoutMs);
+    void exited.finally(() => this.stopDeadlines.delete(id)).catch(() => undefined);
     try {
       await this.request((req) => encodeMessage([['op', 'stop'], ['req', req], ['id', id], ['timeout_ms', timeoutMs]]), `stop ${id}`);
     } catch (err) {
@@ -382,8 +390,10 @@ export class ContainerRuntime extends EventEmitter {
   private request(build: (req: string) => Buffer, context: string): Promise<DecodedMessage> {
     if (!this.conn && this.reconnecting) {
       // a launcher is being started: wait for it a little rather than fail at once
-      const reconnected = this.reconnecting;
-      return Promise.race([reconnected, sleep(RECONNECT_WAIT_MS)]).then(() => {
+      const giveUp = new AbortController();
+      const timedOut = sleep(RECONNECT_WAIT_MS, undefined, { signal: giveUp.signal }).catch(() => undefined);
+      return Promise.race([this.reconnecting, timedOut]).then(() => {
+        giveUp.abort();
         if (!this.conn) throw new NativeError(`${context}: the launcher is restarting`, { code: 'LAUNCHER_UNAVAILABLE' });
         return this.request(build, context);
       });
@@ -456,27 +466,54 @@ export class ContainerRuntime extends EventEmitter {
     if (this.reconnecting) return;
     this.reconnecting = (async () => {
       for (let delayMs = 50; !this.closing; delayMs = Math.min(delayMs * 2, 2000)) {
+        let conn: LauncherConnectionHandle;
         try {
-          const conn = await connectToLauncher(this.stateDir, (msg) => this.onMessage(msg));
-          if (this.closing) {
-            conn.close();
-            return;
-          }
-          this.conn = conn;
-          this.referenced = false;
-          conn.unref();
-          this.updateRef();
-          this.closedBy = undefined;
-          this.emit('reconnected');
-          return;
+          conn = await connectToLauncher(this.stateDir, (msg) => this.onMessage(msg));
         } catch (err) {
           this.emit('reconnect-failed', err);
-          await sleep(delayMs, undefined, { ref: false });
+          // keep the process alive for callers still waiting on an exit
+          await sleep(delayMs, undefined, { ref: this.exitWaiters.size > 0 });
+          continue;
         }
+        if (this.closing) {
+          conn.close();
+          return;
+        }
+        this.conn = conn;
+        this.referenced = false;
+        conn.unref();
+        this.updateRef();
+        this.closedBy = undefined;
+        this.catchUpAfterReconnect();
+        this.emit('reconnected');
+        return;
       }
     })().finally(() => {
       this.reconnecting = undefined;
     });
+  }
+
+  /**
+   * What happened while no launcher watched: a container that ended then has no exit event to
+   * come (the new launcher only recorded it), so settle its waiters from the records; a stop
+   * whose SIGKILL deadline died with the old launcher is sent again with the time it has left.
+   */
+  private catchUpAfterReconnect(): void {
+    for (const id of new Set([...this.exitWaiters.keys(), ...this.liveLaunches])) {
+      const record = readContainerRecord(this.stateDir, id);
+      if (record.state === 'running') continue;
+      this.liveLaunches.delete(id);
+      const status = record.exit ?? { exitCode: null, signal: null, oomKilled: false, lost: true };
+      const waiters = this.exitWaiters.get(id) ?? [];
+      this.exitWaiters.delete(id);
+      for (const waiter of waiters) waiter.resolve(status);
+    }
+    this.updateRef();
+    for (const [id, deadline] of this.stopDeadlines) {
+      const timeoutMs = Math.max(0, deadline - Date.now());
+      this.request((req) => encodeMessage([['op', 'stop'], ['req', req], ['id', id], ['timeout_ms', timeoutMs]]), `stop ${id}`)
+        .catch(() => undefined);
+    }
   }
 
   private removeWaiter(id: string, waiter: ExitWaiter): void {

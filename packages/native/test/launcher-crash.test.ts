@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { isSameProcess, type ContainerRuntime, type ExitStatus } from '@nagaya/native';
@@ -50,5 +53,26 @@ describe('a launcher that dies under a live runtime', () => {
     expect((await runtime.exec('after', ['hostname'])).stdout).toBe('after\n');
     expect((await runtime.stop('after', 500)).lost).toBe(false); // launched by the new launcher: its own child
     expect(isSameProcess(after.pid, after.startTime)).toBe(false);
+  });
+
+  it('kills a child the dead launcher cloned but never reported launched, so a retry cannot make a second one', async () => {
+    // what a launcher killed mid-launch leaves: launching.json naming a live process, no state.json
+    const halfLaunched = spawn('sleep', ['600'], { stdio: 'ignore' });
+    const pid = halfLaunched.pid!;
+    const startTime = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[19];
+    const dir = join(stateDir, 'containers', 'half');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'launching.json'), JSON.stringify({ id: 'half', pid, startTime, cgroupV2: false, cgroups: [] }) + '\n');
+    const ended = new Promise((resolve) => halfLaunched.on('exit', (_code, signal) => resolve(signal)));
+
+    const reconnected = once(runtime, 'reconnected');
+    process.kill(launcherPidOf(stateDir), 'SIGKILL');
+    await reconnected;
+    expect(await ended).toBe('SIGKILL');
+    expect(existsSync(join(dir, 'launching.json'))).toBe(false);
+    expect(runtime.status('half')).toMatchObject({ state: 'exited', exit: { lost: true } });
+    // and the id launches normally afterwards
+    await runtime.launch(busyboxPlan('half', ['sleep', '600'], slice(BASE, 3)));
+    expect(runtime.status('half').state).toBe('running');
   });
 });

@@ -205,8 +205,30 @@ static void exec_argv(const struct launch_spec *spec, int handshake_fd) {
   child_exec_or_fail(spec->exec_candidates, spec->argv, spec->envp, handshake_fd);
 }
 
+/* Everything else this child inherited belongs to the launcher: its lock, its listening socket,
+ * its clients' sockets and other launches' fds. All are close-on-exec, but until the exec a
+ * launcher that died would stay reachable and locked through us, and no new one could start. */
+static void close_launcher_fds(int handshake_fd, int log_fd, int null_fd) {
+  int keep[3] = {handshake_fd, log_fd, null_fd};
+  for (int i = 0; i < 3; i++) /* sort the three */
+    for (int j = i + 1; j < 3; j++)
+      if (keep[j] < keep[i]) {
+        int t = keep[i];
+        keep[i] = keep[j];
+        keep[j] = t;
+      }
+  unsigned first = 3;
+  for (int i = 0; i < 3; i++) {
+    if (keep[i] < (int)first) continue;
+    if ((unsigned)keep[i] > first) sys_close_range(first, (unsigned)keep[i] - 1, 0);
+    first = (unsigned)keep[i] + 1;
+  }
+  sys_close_range(first, ~0U, 0);
+}
+
 void container_child_main(const struct launch_spec *spec, int handshake_fd, int log_fd, int null_fd) {
   reset_signals();
+  close_launcher_fds(handshake_fd, log_fd, null_fd);
   int image_mount_fd = await_go(handshake_fd);
   /* The parent moved us into the container's cgroups before the go: root the cgroup ns there. */
   CHECK(unshare(CLONE_NEWCGROUP), "cgroup-namespace", "unshare");

@@ -170,9 +170,13 @@ static void handle_launch(struct client *c, const char *req, const struct messag
     step_fail(&err, "launch", "lookup", EEXIST);
     goto fail;
   }
+  /* A launch starts a new run: the records of an earlier one go, including an exit.json a
+   * restarted launcher wrote for a half-launch after the client had cleared them. */
+  remove_run_records(spec.container_dir);
   struct container *k = calloc(1, sizeof *k);
   if (k == NULL) abort();
   if (spawn_container(&spec, &k->proc, &err) < 0) {
+    remove_launching_file(spec.container_dir); /* the child, if there was one, is gone */
     free(k);
     goto fail;
   }
@@ -223,9 +227,11 @@ static void complete_launch(struct container *k, const struct step_error *cancel
   }
   if (rc < 0) {
     k->exited = true; /* never ran: no state.json, nothing to report but the error */
+    remove_launching_file(k->dir);
     reply_error(c, k->launch_req, &err);
   } else {
     write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups);
+    remove_launching_file(k->dir); /* state.json now says who it is */
     struct reply r = {0};
     reply_add(&r, "type", "launched");
     reply_add(&r, "req", k->launch_req);
@@ -599,9 +605,29 @@ static int run_loop(int listen_fd, int signal_fd) {
 
 /* ---- start-up --------------------------------------------------------------------------- */
 
+/* A child the last launcher cloned but never reported launched (it died in between): the launch
+ * was not acknowledged, so it will be tried again, and the child must not live on beside the
+ * next one as a second init of the same id and slice. Kill it, wait for it, record it as lost. */
+static void abandon_half_launch(const char *container_dir, const char *id) {
+  pid_t pid;
+  unsigned long long start_time;
+  struct container_cgroups cg;
+  if (read_launching_file(container_dir, &pid, &start_time, &cg) < 0) return;
+  int pidfd = process_start_time(pid) == start_time ? sys_pidfd_open(pid) : -1;
+  if (pidfd >= 0 && process_start_time(pid) == start_time) {
+    sys_pidfd_send_signal(pidfd, SIGKILL);
+    struct pollfd exited = {.fd = pidfd, .events = POLLIN};
+    poll(&exited, 1, 2000); /* not our child: no waitid, but the pidfd turns readable at exit */
+  }
+  if (pidfd >= 0) close(pidfd);
+  cgroups_remove(&cg);
+  write_exit_file(container_dir, id, -1, SIGKILL, false, true);
+  remove_launching_file(container_dir);
+}
+
 /* After a launcher restart: containers still alive (same pid and start time) are watched again
  * through a pidfd; they are no longer our children, so how they end is recorded as lost. Those
- * that died meanwhile get an exit.json saying so. */
+ * that died meanwhile get an exit.json saying so; half-launched ones are killed first. */
 static void recover_containers(const char *state_dir) {
   char dir_path[4096];
   snprintf(dir_path, sizeof dir_path, "%s/containers", state_dir);
@@ -613,11 +639,16 @@ static void recover_containers(const char *state_dir) {
     char container_dir[4400], exit_path[4500];
     snprintf(container_dir, sizeof container_dir, "%s/%s", dir_path, e->d_name);
     snprintf(exit_path, sizeof exit_path, "%s/exit.json", container_dir);
-    if (access(exit_path, F_OK) == 0) continue;
     pid_t pid;
     unsigned long long start_time;
     struct container_cgroups cg;
-    if (read_state_file(container_dir, &pid, &start_time, &cg) < 0) continue;
+    bool has_state = read_state_file(container_dir, &pid, &start_time, &cg) == 0;
+    if (!has_state && access(exit_path, F_OK) != 0) {
+      abandon_half_launch(container_dir, e->d_name); /* nothing to do without launching.json */
+      continue;
+    }
+    remove_launching_file(container_dir); /* left by a launcher that died right after state.json */
+    if (!has_state || access(exit_path, F_OK) == 0) continue;
     int pidfd = process_start_time(pid) == start_time ? sys_pidfd_open(pid) : -1;
     if (pidfd >= 0 && process_start_time(pid) != start_time) { /* pid reused between the checks */
       close(pidfd);

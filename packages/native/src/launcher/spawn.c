@@ -24,6 +24,7 @@
 
 #include "container_child.h"
 #include "errors.h"
+#include "state_files.h"
 #include "syscalls.h"
 
 /* No CLONE_NEWCGROUP here: a cgroup namespace is rooted where its creator sits, so the child
@@ -235,6 +236,10 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
     goto fail;
   }
   out->pid = pid;
+  if (write_launching_file(spec->container_dir, spec->id, pid, read_start_time(pid, true), &out->cgroups) < 0) {
+    step_fail(err, "launching-record", "write", errno);
+    goto fail;
+  }
 
   if (write_id_maps(pid, spec, err) < 0) goto fail;
   if (spec->idmap_lower) {

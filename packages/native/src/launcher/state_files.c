@@ -1,4 +1,4 @@
-/* state.json and exit.json in each container's directory, written atomically (tmp + rename)
+/* state.json, launching.json and exit.json in each container's directory, written atomically (tmp + rename)
  * so a reader never sees half a file, even if the launcher dies mid-write. */
 #define _GNU_SOURCE
 #include "state_files.h"
@@ -35,8 +35,8 @@ static int write_atomically(const char *dir, const char *name, const char *text)
   return rename(tmp, path);
 }
 
-int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
-                     const struct container_cgroups *cg) {
+static int write_process_file(const char *container_dir, const char *name, const char *id, pid_t pid,
+                              unsigned long long start_time, const struct container_cgroups *cg) {
   char text[4096], groups[2048] = "";
   size_t used = 0;
   for (int i = 0; i < cg->count; i++)
@@ -45,13 +45,37 @@ int write_state_file(const char *container_dir, const char *id, pid_t pid, unsig
            "{\"id\":\"%s\",\"pid\":%d,\"startTime\":\"%llu\",\"launcherPid\":%d,\"startedAt\":%lld,"
            "\"cgroupV2\":%s,\"cgroups\":[%s]}\n",
            id, pid, start_time, getpid(), (long long)wall_clock_ms(), cg->v2 ? "true" : "false", groups);
-  return write_atomically(container_dir, "state.json", text);
+  return write_atomically(container_dir, name, text);
 }
 
-int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
-                    struct container_cgroups *cg) {
-  char path[4200], text[4096];
+int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
+                     const struct container_cgroups *cg) {
+  return write_process_file(container_dir, "state.json", id, pid, start_time, cg);
+}
+
+int write_launching_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
+                         const struct container_cgroups *cg) {
+  return write_process_file(container_dir, "launching.json", id, pid, start_time, cg);
+}
+
+void remove_run_records(const char *container_dir) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/exit.json", container_dir);
+  unlink(path);
   snprintf(path, sizeof path, "%s/state.json", container_dir);
+  unlink(path);
+}
+
+void remove_launching_file(const char *container_dir) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/launching.json", container_dir);
+  unlink(path);
+}
+
+static int read_process_file(const char *container_dir, const char *name, pid_t *pid, unsigned long long *start_time,
+                             struct container_cgroups *cg) {
+  char path[4200], text[4096];
+  snprintf(path, sizeof path, "%s/%s", container_dir, name);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   ssize_t n = read(fd, text, sizeof text - 1);
@@ -78,6 +102,16 @@ int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *s
     }
   }
   return *pid > 0 ? 0 : -1;
+}
+
+int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
+                    struct container_cgroups *cg) {
+  return read_process_file(container_dir, "state.json", pid, start_time, cg);
+}
+
+int read_launching_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
+                        struct container_cgroups *cg) {
+  return read_process_file(container_dir, "launching.json", pid, start_time, cg);
 }
 
 int write_exit_file(const char *container_dir, const char *id, int exit_code, int signal_number, bool oom_killed,

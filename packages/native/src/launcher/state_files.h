@@ -17,6 +17,18 @@ int write_state_file(const char *container_dir, const char *id, pid_t pid, unsig
 int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
                     struct container_cgroups *cg);
 
+/* launching.json: the same record for a child cloned but not yet reported launched. A launcher
+ * that dies in between leaves it behind, so the next one can kill that half-launched child: the
+ * launch was never acknowledged and will be tried again, and two inits must never share an id. */
+int write_launching_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
+                         const struct container_cgroups *cg);
+int read_launching_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
+                        struct container_cgroups *cg);
+void remove_launching_file(const char *container_dir);
+
+/* Removes state.json and exit.json: a new run of the container begins. */
+void remove_run_records(const char *container_dir);
+
 /* Writes exit.json: how the container's init ended. exit_code < 0 means killed by signal. */
 int write_exit_file(const char *container_dir, const char *id, int exit_code, int signal_number, bool oom_killed,
                     bool lost);

@@ -72,7 +72,9 @@ export class WorkerNode {
     runtime.on('reconnect-failed', (err: Error) => log.warn('starting a new launcher failed; retrying', { error: err }));
     runtime.on('reconnected', () => {
       log.warn('a new launcher took over the containers');
-      void node.reconcile();
+      // a reconcile already running when the launcher died has failed or seen the old state:
+      // wait for it, then run a fresh one
+      void node.reconcile().then(() => node.reconcile());
     });
     await node.reconcile();
     node.startWorkers();
