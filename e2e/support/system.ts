@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { ContainerRuntime } from '@nagaya/native';
+import { killProcessesInUidRange } from '../../packages/native/test/helpers';
 import { ApiClient } from '../../packages/server/src/cli/api-client';
 import { eventually } from '../../packages/server/test/support/test-helpers';
 
@@ -264,6 +265,7 @@ export class NagayaSystem {
       const runtime = await this.runtime(node).catch(() => undefined);
       await runtime?.shutdown().catch(() => undefined);
     }
+    killProcessesInUidRange(this.uidStart, this.uidStart + this.slices * SLICE);
     if (this.testDb) await this.testDb.drop().catch(() => undefined);
     else await this.db.end().catch(() => undefined);
     if (!process.env.NAGAYA_E2E_KEEP) rmSync(this.dir, { recursive: true, force: true });

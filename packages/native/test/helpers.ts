@@ -66,3 +66,25 @@ export function leftoverCgroups(launcherPid: number, id: string): string[] {
 export function launcherPidOf(stateDir: string): number {
   return Number(readFileSync(join(stateDir, 'launcher.pid'), 'utf8').split(' ')[0]);
 }
+
+/**
+ * Kills every process on this host whose uid lies in [lo, hi): what a test's launcher no longer
+ * knows (a container that outlived a failed test, say) must not live on into the next test,
+ * which may draw the same uid range.
+ */
+export function killProcessesInUidRange(lo: number, hi: number): number {
+  let killed = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]);
+      if (uid >= lo && uid < hi) {
+        process.kill(Number(entry), 'SIGKILL');
+        killed++;
+      }
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return killed;
+}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ContainerRuntime } from '@nagaya/native';
 import { loadConfig, startNagaya, type NagayaServer, type ServerConfig } from '@nagaya/server';
 import { ApiClient } from '../../src/cli/api-client';
+import { killProcessesInUidRange } from '../../../native/test/helpers';
 import { createTestDatabase, type TestDatabase } from '../../../allocator/test/support/test-database';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -97,6 +98,7 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
         const runtime = await ContainerRuntime.open({ stateDir: join(runtimes, node) }).catch(() => undefined);
         await runtime?.shutdown().catch(() => undefined);
       }
+      killProcessesInUidRange(uidStart, uidStart + slices * 65536);
       await db.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
