@@ -1,7 +1,7 @@
 // What must hold of a nagaya at rest, whatever happened to it: every row agrees with its slice
 // and with what really runs in the launchers; nothing holds IDs or runs without a row.
 import { readdirSync, readFileSync } from 'node:fs';
-import type { NagayaSystem } from './system';
+import { eventually, type NagayaSystem } from './system';
 
 export interface Snapshot {
   rows: Array<{ id: string; name: string; state: string; pid: number | null; node: string; error: { code: string } | null; exit_code: number | null }>;
@@ -94,6 +94,36 @@ export function initsBySliceBase(): Map<number, number> {
     } catch {
       /* the process ended while we looked */
     }
+  }
+  return out;
+}
+
+/** Waits until `rows` containers exist and every invariant holds; returns that snapshot. */
+export async function settledSnapshot(sys: NagayaSystem, nodes: string[], rows: number, timeoutMs = 240_000): Promise<Snapshot> {
+  return eventually(async () => {
+    const s = await snapshot(sys, nodes);
+    if (s.rows.length !== rows) throw new Error(`${s.rows.length} rows`);
+    const open = problems(s);
+    if (open.length > 0) throw new Error(`${open.length} problems, e.g. ${open.slice(0, 3).join('; ')}`);
+    return s;
+  }, timeoutMs, 'every launch to settle', 500);
+}
+
+/**
+ * What the kernel says of each running container, against its slice: its init's uid_map is the
+ * slice, and it is the only init on it. Returns what is wrong (empty: all holds).
+ */
+export function runningOnTheirSlices(s: Snapshot): string[] {
+  const out: string[] = [];
+  const inits = initsBySliceBase();
+  for (const r of s.rows.filter((x) => x.state === 'running')) {
+    const slice = s.slices.find((sl) => sl.owner === r.id && sl.kind === 'isolated');
+    if (!slice) continue; // shared-map containers: problems() checks their lease
+    const map = readFileSync(`/proc/${r.pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number);
+    const want = [0, Number(slice.lo), Number(slice.hi) - Number(slice.lo)];
+    if (map.join(' ') !== want.join(' ')) out.push(`${r.name}'s init maps ${map.join(' ')}, its slice is ${want.join(' ')}`);
+    const n = inits.get(Number(slice.lo)) ?? 0;
+    if (n !== 1) out.push(`${n} inits run on ${r.name}'s slice`);
   }
   return out;
 }

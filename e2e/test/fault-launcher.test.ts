@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initsBySliceBase, OVERLAP_SQL, problems, snapshot } from '../support/invariants';
+import { OVERLAP_SQL, runningOnTheirSlices, settledSnapshot } from '../support/invariants';
 import { eventually, NagayaSystem } from '../support/system';
 import { seededRandom } from '../../packages/allocator/test/support/seeded-random';
 
@@ -55,23 +55,12 @@ describe('the launcher killed with SIGKILL during launches', () => {
     }
     const killedAt = Date.now();
 
-    const final = await eventually(async () => {
-      const s = await snapshot(sys, [NODE]);
-      if (s.rows.length !== LAUNCHES) throw new Error(`${s.rows.length} rows`);
-      const open = problems(s);
-      if (open.length > 0) throw new Error(`${open.length} problems, e.g. ${open.slice(0, 3).join('; ')}`);
-      return s;
-    }, 240_000, 'every launch to settle', 500);
+    const final = await settledSnapshot(sys, [NODE], LAUNCHES);
     const settledAt = Date.now();
     const byState = new Map<string, number>();
     for (const r of final.rows) byState.set(r.state, (byState.get(r.state) ?? 0) + 1);
     expect((await sys.db.query(OVERLAP_SQL)).rows[0].n).toBe(0);
-    const inits = initsBySliceBase();
-    for (const r of final.rows.filter((x) => x.state === 'running')) {
-      const slice = final.slices.find((sl) => sl.owner === r.id && sl.kind === 'isolated')!;
-      expect(readFileSync(`/proc/${r.pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number)).toEqual([0, Number(slice.lo), Number(slice.hi) - Number(slice.lo)]);
-      expect(inits.get(Number(slice.lo)), `inits on ${r.name}'s slice`).toBe(1); // no second, unmanaged copy
-    }
+    expect(runningOnTheirSlices(final)).toEqual([]); // the kernel's maps, one init per slice
     expect(sys.workers.get(NODE)!.running).toBe(true); // the worker rode it out, never restarted
     console.log(`[fault-launcher] seed ${seed}: ${LAUNCHES} launches, ${kills} kill -9 of the launcher in ${((killedAt - started) / 1000).toFixed(1)} s; ` +
       `settled ${((settledAt - killedAt) / 1000).toFixed(1)} s after the last kill; containers ${JSON.stringify(Object.fromEntries(byState))}`);
