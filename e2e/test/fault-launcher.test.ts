@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OVERLAP_SQL, runningOnTheirSlices, settledSnapshot } from '../support/invariants';
 import { eventually, NagayaSystem } from '../support/system';
 import { seededRandom } from '../../packages/allocator/test/support/seeded-random';
+import { launcherPidOf } from '../../packages/native/test/helpers';
 
 /**
  * The launcher (the daemon that owns the containers) killed with SIGKILL at random moments while
@@ -24,7 +23,7 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-const launcherPid = () => Number(readFileSync(join(sys.stateDir(NODE), 'launcher.pid'), 'utf8').split(' ')[0]);
+const launcherPid = () => launcherPidOf(sys.stateDir(NODE));
 
 describe('the launcher killed with SIGKILL during launches', () => {
   it(`${LAUNCHES} launches, the launcher killed at random moments: a new one takes over each time, nothing lost`, async () => {

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSameProcess, readStartTime } from '@nagaya/native';
 import { OVERLAP_SQL, problems, runningOnTheirSlices, settledSnapshot, snapshot } from '../support/invariants';
 import type { ApiError } from '../../packages/server/src/cli/api-client';
 import { eventually, NagayaSystem } from '../support/system';
@@ -116,7 +116,8 @@ describe('the worker restarted under load', () => {
     const more = Array.from({ length: 10 }, (_, i) => `late${i}`);
     await Promise.all(more.map((name) => sys.admin.post('/containers', { name, image: 'busybox' })));
     const enderPid = running[3]!.pid!;
-    await eventually(async () => (readProcAlive(enderPid) ? undefined : true), 10_000, 'the ender to exit');
+    const enderStart = readStartTime(enderPid)!;
+    await eventually(async () => (isSameProcess(enderPid, enderStart) ? undefined : true), 10_000, 'the ender to exit');
     expect((await sys.admin.get<Container>('/containers/ender')).state).toBe('running'); // nobody has noticed yet
     await sys.startWorker(NODE);
 
@@ -140,12 +141,3 @@ describe('the worker restarted under load', () => {
     expect(problems(await snapshot(sys, [NODE]))).toEqual([]);
   }, 180_000);
 });
-
-function readProcAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/\) [ZX] /.test(stat);
-  } catch {
-    return false;
-  }
-}

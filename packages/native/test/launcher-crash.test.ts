@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { isSameProcess, type ContainerRuntime, type ExitStatus } from '@nagaya/native';
+import { isSameProcess, readStartTime, type ContainerRuntime, type ExitStatus } from '@nagaya/native';
 
 import { busyboxPlan, launcherPidOf, openTestRuntime, slice } from './helpers';
 
@@ -59,7 +59,7 @@ describe('a launcher that dies under a live runtime', () => {
     // what a launcher killed mid-launch leaves: launching.json naming a live process, no state.json
     const halfLaunched = spawn('sleep', ['600'], { stdio: 'ignore' });
     const pid = halfLaunched.pid!;
-    const startTime = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[19];
+    const startTime = readStartTime(pid);
     const dir = join(stateDir, 'containers', 'half');
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'launching.json'), JSON.stringify({ id: 'half', pid, startTime, cgroupV2: false, cgroups: [] }) + '\n');

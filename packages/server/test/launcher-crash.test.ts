@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSameProcess, readStartTime } from '@nagaya/native';
 import { launcherPidOf } from '../../native/test/helpers';
 import { eventually, startTestFleet, type TestFleet } from './support/test-server';
 
@@ -14,15 +14,6 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-/** Whether a process runs (a zombie does not: an adopted container's parent was the dead launcher, and init reaps it when it gets to it). */
-function alive(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 const get = (name: string) => fleet.admin.get<Container>(`/containers/${name}`);
 const inState = (name: string, state: string) => eventually(async () => {
   const c = await get(name);
@@ -34,6 +25,7 @@ describe('the launcher killed under a running worker', () => {
     await fleet.admin.post('/containers', { name: 'survivor', image: 'busybox' });
     await fleet.admin.post('/containers', { name: 'casualty', image: 'busybox' });
     const survivor = await inState('survivor', 'running');
+    const survivorStart = readStartTime(survivor.pid!)!;
     const casualty = await inState('casualty', 'running');
 
     const stateDir = join(fleet.dataDir, 'data', 'runtime', 'node-a');
@@ -52,7 +44,8 @@ describe('the launcher killed under a running worker', () => {
     expect(exec.stdout.trim()).toBe('survivor');
     const stop = await fleet.admin.post<{ job: { id: string } }>('/containers/survivor/stop', { timeoutSeconds: 1 });
     expect((await fleet.admin.waitForJob(stop.job.id)).state).toBe('completed');
-    expect(alive(survivor.pid!)).toBe(false);
+    // (ended; a zombie until init reaps it, since its parent was the dead launcher)
+    expect(isSameProcess(survivor.pid!, survivorStart)).toBe(false);
 
     // and new containers launch through the new launcher
     await fleet.admin.post('/containers', { name: 'newcomer', image: 'busybox' });
