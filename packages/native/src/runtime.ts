@@ -191,9 +191,8 @@ export class ContainerRuntime extends EventEmitter {
       if (readContainerRecord(this.stateDir, plan.id).state === 'running') {
         throw new NativeError(`container ${plan.id} is already running`, { code: 'EEXIST', step: 'launch' });
       }
-      // A relaunch of the same id keeps its writable layer but not the last run's records.
-      rmSync(join(resolved.containerDir, 'exit.json'), { force: true });
-      rmSync(join(resolved.containerDir, 'state.json'), { force: true });
+      // A relaunch of the same id keeps its writable layer; the launcher drops the last run's
+      // records (exit.json, state.json) when it takes the launch.
     }
     // The plan is kept for operators and restarts; written while the launcher works.
     const planWritten = writeFile(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');

@@ -605,6 +605,17 @@ static int run_loop(int listen_fd, int signal_fd) {
 
 /* ---- start-up --------------------------------------------------------------------------- */
 
+/* A pidfd for pid if it is still the process that started at start_time (checked again after
+ * opening, in case the pid was reused in between); -1 if that process is gone. */
+static int open_same_process(pid_t pid, unsigned long long start_time) {
+  int pidfd = process_start_time(pid) == start_time ? sys_pidfd_open(pid) : -1;
+  if (pidfd >= 0 && process_start_time(pid) != start_time) {
+    close(pidfd);
+    pidfd = -1;
+  }
+  return pidfd;
+}
+
 /* A child the last launcher cloned but never reported launched (it died in between): the launch
  * was not acknowledged, so it will be tried again, and the child must not live on beside the
  * next one as a second init of the same id and slice. Kill it, wait for it, record it as lost. */
@@ -613,13 +624,13 @@ static void abandon_half_launch(const char *container_dir, const char *id) {
   unsigned long long start_time;
   struct container_cgroups cg;
   if (read_launching_file(container_dir, &pid, &start_time, &cg) < 0) return;
-  int pidfd = process_start_time(pid) == start_time ? sys_pidfd_open(pid) : -1;
-  if (pidfd >= 0 && process_start_time(pid) == start_time) {
+  int pidfd = open_same_process(pid, start_time);
+  if (pidfd >= 0) {
     sys_pidfd_send_signal(pidfd, SIGKILL);
     struct pollfd exited = {.fd = pidfd, .events = POLLIN};
     poll(&exited, 1, 2000); /* not our child: no waitid, but the pidfd turns readable at exit */
+    close(pidfd);
   }
-  if (pidfd >= 0) close(pidfd);
   cgroups_remove(&cg);
   write_exit_file(container_dir, id, -1, SIGKILL, false, true);
   remove_launching_file(container_dir);
@@ -649,11 +660,7 @@ static void recover_containers(const char *state_dir) {
     }
     remove_launching_file(container_dir); /* left by a launcher that died right after state.json */
     if (!has_state || access(exit_path, F_OK) == 0) continue;
-    int pidfd = process_start_time(pid) == start_time ? sys_pidfd_open(pid) : -1;
-    if (pidfd >= 0 && process_start_time(pid) != start_time) { /* pid reused between the checks */
-      close(pidfd);
-      pidfd = -1;
-    }
+    int pidfd = open_same_process(pid, start_time);
     if (pidfd < 0) {
       cgroups_remove(&cg);
       write_exit_file(container_dir, e->d_name, -1, 0, false, true);
