@@ -78,6 +78,8 @@ interface ExitWaiter {
 }
 
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+/** How a container ended that no launcher saw end: nobody could read its status. */
+export const LOST_EXIT: Readonly<ExitStatus> = Object.freeze({ exitCode: null, signal: null, oomKilled: false, lost: true });
 /** How long a request waits for a launcher being restarted before it fails. */
 const RECONNECT_WAIT_MS = 5_000;
 
@@ -252,7 +254,7 @@ export class ContainerRuntime extends EventEmitter {
       else if (record.state === 'created' && record.pid === undefined) {
         settle(() => reject(new NativeError(`no container ${id} has run in ${this.stateDir}`, { code: 'NOT_FOUND' })));
       } else if (record.state === 'gone') {
-        settle(() => resolve({ exitCode: null, signal: null, oomKilled: false, lost: true }));
+        settle(() => resolve(LOST_EXIT));
       } else if (this.closedBy) {
         settle(() => reject(this.closedBy as Error));
       }
@@ -271,11 +273,16 @@ export class ContainerRuntime extends EventEmitter {
     this.stopDeadlines.set(id, Date.now() + timeoutMs);
     void exited.finally(() => this.stopDeadlines.delete(id)).catch(() => undefined);
     try {
-      await this.request((req) => encodeMessage([['op', 'stop'], ['req', req], ['id', id], ['timeout_ms', timeoutMs]]), `stop ${id}`);
+      await this.sendStop(id, timeoutMs);
     } catch (err) {
       if ((err as NativeError).code !== 'ESRCH') throw err;
     }
     return exited;
+  }
+
+  /** Asks the launcher for SIGTERM now and SIGKILL after timeoutMs. */
+  private sendStop(id: string, timeoutMs: number): Promise<DecodedMessage> {
+    return this.request((req) => encodeMessage([['op', 'stop'], ['req', req], ['id', id], ['timeout_ms', timeoutMs]]), `stop ${id}`);
   }
 
   /** Sends a signal to a container's init. */
@@ -502,16 +509,14 @@ export class ContainerRuntime extends EventEmitter {
       const record = readContainerRecord(this.stateDir, id);
       if (record.state === 'running') continue;
       this.liveLaunches.delete(id);
-      const status = record.exit ?? { exitCode: null, signal: null, oomKilled: false, lost: true };
+      const status = record.exit ?? LOST_EXIT;
       const waiters = this.exitWaiters.get(id) ?? [];
       this.exitWaiters.delete(id);
       for (const waiter of waiters) waiter.resolve(status);
     }
     this.updateRef();
     for (const [id, deadline] of this.stopDeadlines) {
-      const timeoutMs = Math.max(0, deadline - Date.now());
-      this.request((req) => encodeMessage([['op', 'stop'], ['req', req], ['id', id], ['timeout_ms', timeoutMs]]), `stop ${id}`)
-        .catch(() => undefined);
+      this.sendStop(id, Math.max(0, deadline - Date.now())).catch(() => undefined);
     }
   }
 

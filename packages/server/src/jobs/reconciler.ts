@@ -1,5 +1,5 @@
 import type { Allocator } from '@nagaya/allocator';
-import type { ContainerRecord, ContainerRuntime } from '@nagaya/native';
+import { LOST_EXIT, type ContainerRecord, type ContainerRuntime } from '@nagaya/native';
 import type { Logger } from '../observability/logger';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { ContainerJobs } from './container-jobs';
@@ -72,7 +72,7 @@ export class Reconciler {
         await jobs.applyExit(row.id, record.exit);
         report.exited++;
       } else if (!young) {
-        await jobs.applyExit(row.id, { exitCode: null, signal: null, oomKilled: false, lost: true });
+        await jobs.applyExit(row.id, LOST_EXIT);
         report.lost++;
       }
       return;
