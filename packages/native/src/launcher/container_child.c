@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include "confinement.h"
 #include "errors.h"
 #include "syscalls.h"
 
@@ -240,8 +241,8 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   mask_host_paths(handshake_fd);
   CHECK(chdir(spec->cwd), "enter-cwd", "chdir");
   lower_rlimits(spec, handshake_fd);
-  CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no-new-privs", "prctl");
   install_stdio(handshake_fd, log_fd, null_fd);
+  child_confine(spec->nesting, handshake_fd);
   exec_argv(spec, handshake_fd);
   _exit(127);
 }
