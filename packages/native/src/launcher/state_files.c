@@ -94,13 +94,15 @@ static int read_process_file(const char *container_dir, const char *name, pid_t 
   const char *g = strstr(text, "\"cgroups\":[");
   if (g != NULL) {
     g += 11;
-    while (cg->count < CGROUP_SLOTS && (g = strchr(g, '"')) != NULL) {
+    /* Only the list's own strings: an empty list is followed by other fields' names. */
+    while (cg->count < CGROUP_SLOTS && *g == '"') {
       const char *end = strchr(g + 1, '"');
       if (end == NULL) break;
       snprintf(cg->dirs[cg->count], sizeof cg->dirs[0], "%.*s", (int)(end - g - 1), g + 1);
       cg->count++;
       g = end + 1;
       if (*g != ',') break;
+      g++;
     }
   }
   return *pid > 0 ? 0 : -1;
