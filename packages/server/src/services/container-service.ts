@@ -72,6 +72,7 @@ export class ContainerService {
       env: input.env ?? {},
       limits: input.limits ?? {},
       idmap: input.idmap ?? {},
+      security: input.security?.nesting ? { nesting: true } : {},
       pool,
       node,
     }, { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name });
