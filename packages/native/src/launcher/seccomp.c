@@ -4,10 +4,12 @@
  * What it denies, with EPERM: every syscall that Docker's default profile (moby
  * profiles/seccomp/default.json) refuses to a container without extra capabilities, plus
  * io_uring (newer Docker profiles refuse it too), process_vm_readv/writev, and the newer mount
- * and LSM calls. Docker's profile is an allow-list; a deny-list is as strict only if it names
- * every syscall up to the newest one reviewed here, and refuses everything above that with
- * ENOSYS (as runc does for syscalls newer than its profile: libc then falls back to the old
- * call). Syscalls of another ABI (x32 numbers, i386 `int 0x80`, arm32 compat) are refused
+ * and LSM calls; name_to_handle_at gets EOPNOTSUPP (see below). Like Docker it allows
+ * adjtimex and clock_adjtime: reading the clock's state is harmless, and setting it needs
+ * CAP_SYS_TIME in the host's user namespace. Docker's profile is an allow-list; a deny-list is
+ * as strict only if it names every syscall up to the newest one reviewed here, and refuses
+ * everything above that with ENOSYS (as runc does for syscalls newer than its profile: libc
+ * then falls back to the old call). Syscalls of another ABI (x32 numbers, i386 `int 0x80`, arm32 compat) are refused
  * whole: they carry other numbers, and the table below knows the native ones only.
  *
  * Calls inspected by argument, as Docker does:
