@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/audit.h>
 #include <linux/sched.h>
@@ -95,23 +96,32 @@ static const uint32_t denied[] = {
 #endif
 };
 
-/* Where the verdicts and the argument checks sit; jumps name these and are resolved at the end. */
-enum label { NEXT, ALLOW, DENY, NO_SYSCALL, NOT_SUPPORTED, CHECK_CLONE, CHECK_UNSHARE, CHECK_PERSONALITY, CHECK_SOCKET, LABELS };
+/* Where the verdicts and the argument checks sit; jumps name these and are resolved at the end.
+ * The search tree adds labels of its own, numbered from FIRST_TREE_LABEL. */
+enum label { NEXT, ALLOW, DENY, NO_SYSCALL, NOT_SUPPORTED, CHECK_CLONE, CHECK_UNSHARE, CHECK_PERSONALITY, CHECK_SOCKET, FIRST_TREE_LABEL };
 
-#define MAX_INSNS 160
+#define MAX_INSNS 255
+#define MAX_LABELS 128
+#define MAX_RULES 128
 
 struct program {
   struct sock_filter insns[MAX_INSNS];
   uint8_t jt[MAX_INSNS], jf[MAX_INSNS]; /* labels, resolved into offsets by finish() */
-  int at[LABELS];
-  int len;
+  int at[MAX_LABELS];
+  int labels, len;
   bool overflow;
   struct sock_fprog fprog;
 };
 
+/* A syscall number and where the filter goes for it. */
+struct rule {
+  uint32_t nr;
+  uint8_t target;
+};
+
 static struct program programs[2]; /* [0] default, [1] nesting */
 
-static void emit(struct program *p, uint16_t code, uint32_t k, enum label jt, enum label jf) {
+static void emit(struct program *p, uint16_t code, uint32_t k, int jt, int jf) {
   if (p->len >= MAX_INSNS) {
     p->overflow = true;
     return;
@@ -122,10 +132,18 @@ static void emit(struct program *p, uint16_t code, uint32_t k, enum label jt, en
   p->len++;
 }
 
-static void place(struct program *p, enum label l) { p->at[l] = p->len; }
+static int new_label(struct program *p) {
+  if (p->labels >= MAX_LABELS) {
+    p->overflow = true;
+    return NEXT;
+  }
+  return p->labels++;
+}
+
+static void place(struct program *p, int label) { p->at[label] = p->len; }
 
 static void load(struct program *p, uint32_t offset) { emit(p, BPF_LD | BPF_W | BPF_ABS, offset, NEXT, NEXT); }
-static void jump_if(struct program *p, uint32_t value, enum label then, enum label otherwise) {
+static void jump_if(struct program *p, uint32_t value, int then, int otherwise) {
   emit(p, BPF_JMP | BPF_JEQ | BPF_K, value, then, otherwise);
 }
 static void verdict(struct program *p, uint32_t action) { emit(p, BPF_RET | BPF_K, action, NEXT, NEXT); }
@@ -137,6 +155,29 @@ static uint32_t arg_low(int i) {
 #else
   return (uint32_t)(offsetof(struct seccomp_data, args) + 8 * i);
 #endif
+}
+
+/* Dispatches on the syscall number (in A) over rules sorted by number: a binary search tree of
+ * JGE, with short runs of JEQ at its leaves; a number no rule names is allowed. A few compares
+ * per syscall instead of one per rule, which also keeps the kernel's work small when it runs
+ * the filter over every syscall number to fill its action cache at each install. */
+static void emit_dispatch(struct program *p, const struct rule *rules, int count) {
+  if (count <= 3) {
+    for (int i = 0; i < count; i++) jump_if(p, rules[i].nr, rules[i].target, NEXT);
+    verdict(p, SECCOMP_RET_ALLOW);
+    return;
+  }
+  int half = count / 2;
+  int upper = new_label(p);
+  emit(p, BPF_JMP | BPF_JGE | BPF_K, rules[half].nr, upper, NEXT);
+  emit_dispatch(p, rules, half);
+  place(p, upper);
+  emit_dispatch(p, rules + half, count - half);
+}
+
+static int compare_rules(const void *a, const void *b) {
+  uint32_t x = ((const struct rule *)a)->nr, y = ((const struct rule *)b)->nr;
+  return x < y ? -1 : x > y;
 }
 
 /* Turns label references into forward offsets; classic BPF jumps at most 255 instructions. */
@@ -159,6 +200,24 @@ static int finish(struct program *p) {
 
 static int build(struct program *p, bool nesting) {
   memset(p, 0, sizeof *p);
+  p->labels = FIRST_TREE_LABEL;
+  struct rule rules[MAX_RULES];
+  int count = 0;
+  const struct rule special[] = {
+      {__NR_clone3, NO_SYSCALL},
+      {__NR_clone, CHECK_CLONE},
+      {__NR_unshare, CHECK_UNSHARE},
+      {__NR_personality, CHECK_PERSONALITY},
+      {__NR_socket, CHECK_SOCKET},
+      /* Without open_by_handle_at a handle is useless; "not supported" is what overlayfs
+       * answers anyway, and what programs asking for a mount id already fall back from. */
+      {__NR_name_to_handle_at, NOT_SUPPORTED},
+  };
+  if (sizeof special / sizeof special[0] + sizeof denied / sizeof denied[0] > MAX_RULES) return -1;
+  for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) rules[count++] = special[i];
+  for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++) rules[count++] = (struct rule){denied[i], DENY};
+  qsort(rules, (size_t)count, sizeof rules[0], compare_rules);
+
   load(p, offsetof(struct seccomp_data, arch));
   jump_if(p, NATIVE_ARCH, NEXT, DENY);
   load(p, offsetof(struct seccomp_data, nr));
@@ -166,16 +225,7 @@ static int build(struct program *p, bool nesting) {
   emit(p, BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, DENY, NEXT);
 #endif
   emit(p, BPF_JMP | BPF_JGT | BPF_K, LAST_REVIEWED_SYSCALL, NO_SYSCALL, NEXT);
-  jump_if(p, __NR_clone3, NO_SYSCALL, NEXT);
-  jump_if(p, __NR_clone, CHECK_CLONE, NEXT);
-  jump_if(p, __NR_unshare, CHECK_UNSHARE, NEXT);
-  jump_if(p, __NR_personality, CHECK_PERSONALITY, NEXT);
-  jump_if(p, __NR_socket, CHECK_SOCKET, NEXT);
-  /* Without open_by_handle_at a handle is useless; "not supported" is what overlayfs answers
-   * anyway, and what programs asking for a mount id already fall back from. */
-  jump_if(p, __NR_name_to_handle_at, NOT_SUPPORTED, NEXT);
-  for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++) jump_if(p, denied[i], DENY, NEXT);
-  verdict(p, SECCOMP_RET_ALLOW);
+  emit_dispatch(p, rules, count);
 
   /* Classic BPF jumps forward only: the argument checks come next, the shared verdicts last. */
   place(p, CHECK_CLONE);
