@@ -120,6 +120,10 @@ describe('confinement of container processes', () => {
     const unshare = await runtime.exec('nesting', ['unshare', '-U', 'cat', '/proc/self/uid_map']);
     expect(unshare.exitCode).toBe(0);
     expect(unshare.stdout).toBe(''); // a new user namespace, not mapped yet
+    // root of its own nested namespace, as a rootless runtime inside the container makes it
+    const mapped = await runtime.exec('nesting', ['unshare', '-r', 'sh', '-c', 'id -u; cat /proc/self/uid_map']);
+    expect(mapped.exitCode).toBe(0);
+    expect(mapped.stdout.replace(/\s+/g, ' ').trim()).toBe('0 0 0 1');
   });
 
   it('refuses unshare -U without nesting', async () => {
