@@ -2,8 +2,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pack } from 'tar-stream';
 import { eventually, startTestFleet, ADMIN_TOKEN, type TestFleet } from './support/test-server';
+import { rawTar, type RawEntry } from '../../native/test/support/raw-tar';
 
 let fleet: TestFleet;
 beforeAll(async () => {
@@ -13,23 +13,8 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: Buffer | string; mode?: number; uid?: number; gid?: number; linkname?: string };
-
-async function tarball(entries: Entry[], gzip = false): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => p.on('end', resolve));
-  for (const e of entries) {
-    const body = e.body === undefined ? undefined : Buffer.from(e.body);
-    await new Promise<void>((resolve, reject) => {
-      p.entry({ name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0,
-        ...(e.linkname ? { linkname: e.linkname } : {}), ...(body ? { size: body.length } : {}) }, body, (err) => (err ? reject(err) : resolve()));
-    });
-  }
-  p.finalize();
-  await done;
-  const tar = Buffer.concat(chunks);
+async function tarball(entries: RawEntry[], gzip = false): Promise<Buffer> {
+  const tar = rawTar(entries);
   return gzip ? gzipSync(tar) : tar;
 }
 
@@ -67,7 +52,7 @@ describe('POST /images', () => {
     expect(exec.stdout).toBe('hello from an imported image\n1000\n');
   });
 
-  const hostile: Array<[string, Entry[]]> = [
+  const hostile: Array<[string, RawEntry[]]> = [
     ['a .. path', [{ name: '../escaped', body: 'x' }]],
     ['a nested .. path', [{ name: 'a/../../escaped', body: 'x' }]],
     ['a write through a symlink to the host', [{ name: 'etc', type: 'symlink', linkname: '/tmp' }, { name: 'etc/escaped', body: 'x' }]],
