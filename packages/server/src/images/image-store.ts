@@ -100,7 +100,11 @@ export class ImageStore {
     await this.openStore();
     // A dot-name: no image name starts with a dot, so list() never takes it for an image.
     const staging = join(this.root, `.${name}.import-${process.pid}-${Date.now()}`);
-    const result = await extractArchive(Readable.from(limitBytes(body, uploadLimitBytes)), staging, this.unpackLimits);
+    const upload = new LimitedBody(body, uploadLimitBytes);
+    const result = await extractArchive(Readable.from(upload.chunks()), staging, this.unpackLimits).catch(async (err: unknown) => {
+      await upload.discardRest().catch(() => undefined); // a client gone mid-body: nothing to answer
+      throw err;
+    });
     try {
       if (result.entries === 0) throw new NagayaError('INVALID_INPUT', 'the tarball holds no files');
       await this.writeManifest(name, staging, 'upload', {
@@ -150,19 +154,38 @@ async function du(dir: string): Promise<number> {
 }
 
 /**
- * Yields body's chunks, failing with PAYLOAD_TOO_LARGE past limit compressed bytes. It reads
- * body through its iterator without ever returning it, so a refusal leaves the request (and
- * its socket, which the error response still needs) undestroyed.
+ * A request body read through its iterator, failing with PAYLOAD_TOO_LARGE past limit bytes.
+ * The iterator is never returned, so a refusal does not destroy the request and its socket,
+ * which the error response still needs.
  */
-async function* limitBytes(body: Readable, limit: number): AsyncGenerator<Buffer> {
-  const iterator = body[Symbol.asyncIterator]();
-  let received = 0;
-  for (;;) {
-    const next = await iterator.next();
-    if (next.done) return;
-    const chunk = next.value as Buffer;
-    received += chunk.length;
-    if (received > limit) throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${limit} bytes`);
-    yield chunk;
+class LimitedBody {
+  private readonly iterator: AsyncIterator<Buffer>;
+  private received = 0;
+
+  constructor(body: Readable, private readonly limit: number) {
+    this.iterator = body[Symbol.asyncIterator]();
+  }
+
+  async *chunks(): AsyncGenerator<Buffer> {
+    for (;;) {
+      const next = await this.iterator.next();
+      if (next.done) return;
+      this.received += next.value.length;
+      if (this.received > this.limit) throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${this.limit} bytes`);
+      yield next.value;
+    }
+  }
+
+  /**
+   * Reads and drops what the client still sends, up to the limit, before an error is answered:
+   * a server that closes a socket with unread data resets it, and the client would see
+   * ECONNRESET instead of the answer. Past the limit the client gets the reset.
+   */
+  async discardRest(): Promise<void> {
+    while (this.received <= this.limit) {
+      const next = await this.iterator.next();
+      if (next.done) return;
+      this.received += next.value.length;
+    }
   }
 }
