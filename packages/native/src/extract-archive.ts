@@ -34,7 +34,7 @@ export interface ExtractResult {
   fileBytes: number;
   /** Uncompressed archive bytes read. */
   inputBytes: number;
-  /** Every skipped entry; `skipped` lists the first 1000. */
+  /** Every skipped entry; `skipped` lists the first ones (1000 at most, 64 KiB of paths). */
   skippedTotal: number;
   skipped: SkippedEntry[];
 }

@@ -45,6 +45,8 @@ describe('POST /images', () => {
     expect(statSync(join(imagesDir(), 'tiny/home/app/notes')).uid).toBe(1000);
     const { images } = await fleet.admin.get<{ images: Array<{ name: string }> }>('/images');
     expect(images.map((i) => i.name).sort()).toEqual(['busybox', 'tiny']);
+    // The store is root-only; the launcher reaches the image through an idmapped mount it opens as root.
+    expect(statSync(imagesDir()).mode & 0o7777).toBe(0o700);
 
     await fleet.admin.post('/containers', { name: 'imported', image: 'tiny', command: ['/bin/busybox', 'sleep', '1000'] });
     await eventually(async () => ((await fleet.admin.get<{ state: string }>('/containers/imported')).state === 'running' ? true : undefined));

@@ -12,7 +12,7 @@ struct skipped {
 };
 
 static struct skipped skipped[REPORT_MAX_SKIPPED];
-static size_t skipped_listed;
+static size_t skipped_listed, skipped_listed_bytes;
 static uint64_t skipped_total;
 
 /* Archive paths are arbitrary bytes: quotes, backslashes and control bytes are escaped; other
@@ -29,7 +29,9 @@ static void put_json_string(FILE *out, const char *s) {
 
 void report_skipped(const char *path, const char *type) {
   skipped_total++;
-  if (skipped_listed >= REPORT_MAX_SKIPPED) return;
+  size_t len = strlen(path);
+  if (skipped_listed >= REPORT_MAX_SKIPPED || skipped_listed_bytes + len > REPORT_MAX_SKIPPED_BYTES) return;
+  skipped_listed_bytes += len;
   char *copy = strdup(path);
   if (!copy) return; /* the count still says it was skipped */
   skipped[skipped_listed].path = copy;

@@ -4,8 +4,10 @@
 
 #include <stdint.h>
 
-/* At most this many skipped entries are listed by path; skippedTotal counts them all. */
+/* At most this many skipped entries, and this many bytes of their paths, are listed (so the
+ * report stays small whatever the names); skippedTotal counts them all. */
 #define REPORT_MAX_SKIPPED 1000
+#define REPORT_MAX_SKIPPED_BYTES (64 * 1024)
 
 struct extract_totals {
   uint64_t entries;     /* archive entries taken (skipped ones included) */

@@ -110,7 +110,10 @@ export class ImageStore {
       await this.writeManifest(name, staging, 'upload', {
         files: result.entries - result.skippedTotal, sizeBytes: result.fileBytes, skipped: result.skipped, skippedTotal: result.skippedTotal,
       });
-      await rename(staging, dir);
+      await rename(staging, dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw new NagayaError('CONFLICT', `image ${name} already exists`);
+        throw err;
+      });
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
       throw err;
