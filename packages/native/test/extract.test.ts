@@ -214,6 +214,14 @@ describe('limits', () => {
     await refused(rawTar(entries), 'PAYLOAD_TOO_LARGE', { maxEntries: 10 });
   });
 
+  it('bounds the memory that directory modes waiting for the end may take', async () => {
+    const deep = Array.from({ length: 16 }, (_, i) => String(i).padEnd(249, 'd')).join('/'); // ~4000 bytes
+    const entry = rawTar([{ name: 'x', type: 'directory', pax: { path: deep } }], { end: false });
+    const archive = Buffer.concat([...Array.from({ length: 17_000 }, () => entry), Buffer.alloc(1024)]);
+    const err = await refused(gzipSync(archive), 'PAYLOAD_TOO_LARGE', { maxEntries: 100_000, maxBytes: 1 << 30 });
+    expect(err.message).toMatch(/directories take more than/);
+  });
+
   it('stops at once when the extractor refuses, without waiting for the rest of a slow input', async () => {
     const input = new PassThrough();
     input.write(rawTar([{ name: '../x', body: 'x' }], { end: false }));

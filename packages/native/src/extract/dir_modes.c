@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fail.h"
+#include "limits.h"
 #include "safe_path.h"
 
 struct dir_mode {
@@ -18,9 +19,13 @@ struct dir_mode {
 };
 
 static struct dir_mode *records;
-static size_t count, capacity;
+static size_t count, capacity, path_bytes;
 
 void dir_modes_record(const char *rel, unsigned mode, bool has_mtime, int64_t mtime_sec, long mtime_nsec) {
+  path_bytes += strlen(rel) + 1 + sizeof *records;
+  if (path_bytes > EXTRACT_MAX_DIR_RECORD_BYTES) {
+    fail(FAIL_PAYLOAD_TOO_LARGE, rel, "the archive's directories take more than %d bytes to record", EXTRACT_MAX_DIR_RECORD_BYTES);
+  }
   if (count == capacity) {
     capacity = capacity ? capacity * 2 : 256;
     records = realloc(records, capacity * sizeof *records);

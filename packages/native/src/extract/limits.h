@@ -11,6 +11,10 @@
 #define EXTRACT_MAX_NAME 255
 /* A PAX extended header is a few records of metadata; more is an attempt to make us buffer. */
 #define EXTRACT_MAX_PAX_HEADER (1024 * 1024)
+/* Directory modes wait in memory until the end (dir_modes.h): their paths may take this much, a
+ * hundred times what a large real rootfs needs, so a million deep directories cannot exhaust
+ * the host's memory. */
+#define EXTRACT_MAX_DIR_RECORD_BYTES (64 * 1024 * 1024)
 
 struct extract_limits {
   uint64_t max_input_bytes; /* uncompressed archive bytes (headers, padding and trailer included) */
