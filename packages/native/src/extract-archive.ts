@@ -86,6 +86,7 @@ async function runExtractor(extractor: string, input: Readable, dest: string, li
   // An input that fails (not gzip, an upload limit, a client gone) stops the extractor; the
   // extractor ending first only breaks the pipe, which its own report explains.
   let feedError: unknown;
+  let feedSettled = false;
   const fed = (async () => {
     const source = await sniffGzip(input);
     if (source.gzip) await pipeline(source.stream, createGunzip(), child.stdin);
@@ -94,17 +95,21 @@ async function runExtractor(extractor: string, input: Readable, dest: string, li
     if (brokenByExtractor(err)) return;
     feedError = err;
     child.kill('SIGKILL');
-  });
+  }).finally(() => { feedSettled = true; });
 
   const { code, signal } = await exited;
-  // Stop reading the input at once rather than wait for a slow client to send more.
+  // Stop reading the input at once rather than wait for a slow client to send more. A feed that
+  // failed did so before the exit (it is what killed the extractor); one still waiting for the
+  // client's first bytes has nothing to add and is left to the input's own end.
   if (!child.stdin.writableFinished) child.stdin.destroy();
-  await fed;
+  if (code === 0 || feedSettled) await fed;
 
   const report = parseReport(stdout);
   if (code === 0 && feedError === undefined && report && !('error' in report)) return report;
-  if (report && 'error' in report) throw extractorFailure(report.error);
+  // The input's own failure first: it cut the extractor's stdin short, so whatever the extractor
+  // said then ("truncated") is a consequence.
   if (feedError !== undefined) throw feedFailure(feedError);
+  if (report && 'error' in report) throw extractorFailure(report.error);
   throw new NativeError(`nagaya-extract died (${signal ?? `exit status ${code}`})${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}`,
     { code: 'EXTRACT_FAILED', details: { signal, status: code } });
 }

@@ -6,7 +6,8 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gzip, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestFleet, ADMIN_TOKEN, type TestFleet } from './support/test-server';
 import { rawTar, type RawEntry } from '../../native/test/support/raw-tar';
@@ -17,7 +18,12 @@ const UNPACKED_LIMIT = 16 * 1024 * 1024;
 
 const canary = mkdtempSync(join(tmpdir(), 'nagaya-canary-'));
 let fleet: TestFleet;
+/** 200 MiB of zeros in a tar, gzipped to ~200 KB. Made before the server starts: a multi-second
+ * gzip in the middle of the tests would stall this process, server included, past its
+ * keep-alive timeout, and the next request would meet a closing socket. */
+let bomb: Buffer;
 beforeAll(async () => {
+  bomb = await promisify(gzip)(rawTar([{ name: 'zeros', body: Buffer.alloc(200 * 1024 * 1024) }]), { level: 9 });
   writeFileSync(join(canary, 'file'), 'a host file\n', { mode: 0o644 });
   mkdirSync(join(canary, 'dir'), { mode: 0o755 });
   writeFileSync(join(canary, 'dir/secret'), 'a host secret\n', { mode: 0o600 });
@@ -156,12 +162,28 @@ describe('hostile archives through POST /images', () => {
   });
 
   it('stops a gzip bomb at the unpacked limit (413), however small it is compressed', async () => {
-    const bomb = gzipSync(rawTar([{ name: 'zeros', body: Buffer.alloc(200 * 1024 * 1024) }]), { level: 9 });
     expect(bomb.length).toBeLessThan(UPLOAD_LIMIT / 4);
     const res = await upload('bomb', bomb);
     expect(res.status).toBe(413);
     expect(res.body.error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: expect.stringContaining(`larger than ${UNPACKED_LIMIT} bytes`) });
     expect(existsSync(join(imagesDir(), 'bomb'))).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('counts the compressed upload too, when the client sends no length (413)', async () => {
+    const tar = rawTar([{ name: 'big', body: Buffer.alloc(UPLOAD_LIMIT + 256 * 1024, 7) }]);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < tar.length; at += 64 * 1024) controller.enqueue(tar.subarray(at, at + 64 * 1024));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${fleet.url}/api/v1/images?name=chunked`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' }, body, duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe(`the image is larger than ${UPLOAD_LIMIT} bytes`);
+    expect(existsSync(join(imagesDir(), 'chunked'))).toBe(false);
     expect(leftovers()).toEqual([]);
   });
 

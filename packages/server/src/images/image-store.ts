@@ -7,6 +7,8 @@ import { buildBusyboxImage, extractArchive, type ExtractLimits, type SkippedEntr
 
 export const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
 const MANIFEST = '.nagaya-image.json';
+/** How much of a refused upload is still read so that the client gets the answer (see LimitedBody). */
+const DRAIN_BYTES = 16 * 1024 * 1024;
 
 export interface ImageInfo {
   name: string;
@@ -180,12 +182,13 @@ class LimitedBody {
   }
 
   /**
-   * Reads and drops what the client still sends, up to the limit, before an error is answered:
-   * a server that closes a socket with unread data resets it, and the client would see
-   * ECONNRESET instead of the answer. Past the limit the client gets the reset.
+   * Reads and drops what the client still sends (up to the limit, and at most DRAIN_BYTES more)
+   * before an error is answered: a server that closes a socket with unread data resets it, and
+   * the client would see ECONNRESET instead of the answer. Past that the client gets the reset.
    */
   async discardRest(): Promise<void> {
-    while (this.received <= this.limit) {
+    const stopAt = Math.min(this.received, this.limit) + DRAIN_BYTES;
+    while (this.received <= stopAt) {
       const next = await this.iterator.next();
       if (next.done) return;
       this.received += next.value.length;
