@@ -1,9 +1,11 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, ADMIN_TOKEN, type TestFleet } from './support/test-server';
 import { rawTar, type RawEntry } from '../../native/test/support/raw-tar';
+import { ImageStore } from '../src/images/image-store';
 
 let fleet: TestFleet;
 beforeAll(async () => {
@@ -77,6 +79,19 @@ describe('POST /images', () => {
     expect((await upload('Bad_Name', await tarball([{ name: 'f', body: 'x' }]))).status).toBe(400);
     expect((await upload('garbage', Buffer.from('this is not a tarball at all'.repeat(50)))).body.error?.code).toBe('INVALID_INPUT');
     expect((await upload('busybox', await tarball([{ name: 'f', body: 'x' }]))).status).toBe(409);
+  });
+});
+
+describe('image store', () => {
+  it('removes at start the staging directories of imports whose server was killed, and only those', async () => {
+    const gone = spawnSync('true').pid!; // exited: its pid names no process now
+    const abandoned = join(imagesDir(), `.left.import-${gone}-1`);
+    const live = join(imagesDir(), `.busy.import-${process.pid}-1`);
+    for (const dir of [abandoned, live]) mkdirSync(join(dir, 'bin'), { recursive: true });
+    await new ImageStore(fleet.base.dataDir, { maxBytes: 1024, maxEntries: 1, maxDepth: 1 }).ensureBusybox();
+    expect(existsSync(abandoned)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    rmSync(live, { recursive: true });
   });
 });
 

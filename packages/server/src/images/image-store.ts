@@ -7,6 +7,8 @@ import { buildBusyboxImage, extractArchive, type ExtractLimits, type SkippedEntr
 
 export const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
 const MANIFEST = '.nagaya-image.json';
+/** A staging directory of an import: dot, image name, the importing server's pid, a time. */
+const STAGING = /^\..+\.import-(\d+)-\d+$/;
 /** How much of a refused upload is still read so that the client gets the answer (see LimitedBody). */
 const DRAIN_BYTES = 16 * 1024 * 1024;
 
@@ -37,10 +39,14 @@ export class ImageStore {
     this.root = join(dataDir, 'images');
   }
 
-  /** Builds the busybox image from Debian's busybox-static if it is missing. */
+  /**
+   * Builds the busybox image from Debian's busybox-static if it is missing (at start, so it also
+   * removes what imports of a killed server left behind).
+   */
   async ensureBusybox(): Promise<ImageInfo> {
     const dir = join(this.root, 'busybox');
     await this.openStore();
+    await this.removeAbandonedStaging();
     buildBusyboxImage(dir);
     if (!existsSync(join(dir, MANIFEST))) {
       await this.writeManifest('busybox', dir, 'busybox-static');
@@ -101,7 +107,7 @@ export class ImageStore {
     if (existsSync(dir)) throw new NagayaError('CONFLICT', `image ${name} already exists`);
     await this.openStore();
     // A dot-name: no image name starts with a dot, so list() never takes it for an image.
-    const staging = join(this.root, `.${name}.import-${process.pid}-${Date.now()}`);
+    const staging = join(this.root, `.${name}.import-${process.pid}-${Date.now()}`); // see STAGING
     const upload = new LimitedBody(body, uploadLimitBytes);
     const result = await extractArchive(Readable.from(upload.chunks()), staging, this.unpackLimits).catch(async (err: unknown) => {
       await upload.discardRest().catch(() => undefined); // a client gone mid-body: nothing to answer
@@ -130,6 +136,14 @@ export class ImageStore {
     await chmod(this.root, 0o700); // a store made before it was root-only was 0711
   }
 
+  /** Removes the staging directories of imports whose server process is gone (killed mid-import). */
+  private async removeAbandonedStaging(): Promise<void> {
+    for (const entry of await readdir(this.root)) {
+      const pid = Number(STAGING.exec(entry)?.[1]);
+      if (pid && !isRunning(pid)) await rm(join(this.root, entry), { recursive: true, force: true });
+    }
+  }
+
   private async writeManifest(name: string, dir: string, source: string, counts?: { files: number; sizeBytes: number; skipped: SkippedEntry[]; skippedTotal: number }): Promise<void> {
     const manifest = {
       sizeBytes: counts?.sizeBytes ?? (await du(dir)),
@@ -145,6 +159,15 @@ export class ImageStore {
     await rm(join(dir, MANIFEST), { recursive: true, force: true });
     await writeFile(fresh, JSON.stringify({ name, ...manifest }, null, 2) + '\n', { flag: 'wx', mode: 0o644 });
     await rename(fresh, join(dir, MANIFEST));
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
