@@ -104,10 +104,13 @@ describe('paths', () => {
     }
   });
 
-  it('refuses paths deeper than the limit and names longer than NAME_MAX', async () => {
+  it('refuses paths deeper than the limit, longer than PATH_MAX, and names longer than NAME_MAX', async () => {
     await extract(rawTar([{ name: 'a/b/c/d', body: 'x' }]), { maxDepth: 4 });
     expect((await refused(rawTar([{ name: 'a/b/c/d/e', body: 'x' }]), 'INVALID_INPUT', { maxDepth: 4 })).message).toMatch(/deeper than 4/);
     await refused(rawTar([{ name: 'x', pax: { path: 'n'.repeat(256) }, body: 'x' }]), 'INVALID_INPUT');
+    const long = Array.from({ length: 17 }, () => 'p'.repeat(240)).join('/'); // 4096 bytes
+    expect((await refused(rawTar([{ name: 'x', pax: { path: long }, body: 'x' }]), 'INVALID_INPUT')).message).toMatch(/longer than 4095 bytes/);
+    expect((await refused(rawTar([{ name: long, gnuLongName: true, body: 'x' }]), 'INVALID_INPUT')).message).toMatch(/GNU long name is larger than/);
   });
 
   it('never writes through a symlink an earlier entry made, and replaces a symlink rather than following it', async () => {
