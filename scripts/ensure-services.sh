@@ -176,10 +176,10 @@ done
 redis_password=$(password_in "$SECRETS_DIR/redis-url")
 [ -n "$redis_password" ] || redis_password=$(new_password)
 # The password goes through REDISCLI_AUTH and stdin, never argv (visible to every user in ps).
-redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@" 2>&1; }
+redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@" 2>&1 || true; }
 redis_open() { [ "$(redis_cli ping)" = "PONG" ]; }
 redis_ours() { [ "$(REDISCLI_AUTH="$redis_password" redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" ping 2>&1)" = "PONG" ]; }
-redis_down() { redis_cli ping | grep -q 'Connection refused'; }
+redis_down() { [[ "$(redis_cli ping)" == *'Connection refused'* ]]; }
 
 command -v redis-server >/dev/null || apt_install redis-server
 if redis_down; then
