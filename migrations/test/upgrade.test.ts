@@ -33,7 +33,7 @@ describe('migrating a database set up before nagaya_pick_slots waited for locked
       LANGUAGE plpgsql AS $fn$ BEGIN RAISE EXCEPTION 'old body' USING ERRCODE = 'NG003'; END $fn$`);
     await early.destroy();
 
-    expect(await runMigrations(url.toString())).toEqual(['PickSlotsWaits1764600000000']);
+    expect(await runMigrations(url.toString())).toContain('PickSlotsWaits1764600000000');
     const c = new pg.Client({ connectionString: url.toString() });
     await c.connect();
     try {
