@@ -48,11 +48,12 @@ echo $! > "$PID_FILE"
 
 SCHEME=http
 [ -n "${NAGAYA_TLS_CERT:-}" ] && SCHEME=https
-case "${NAGAYA_LISTEN:-127.0.0.1}" in
-  0.0.0.0 | '') HOST=127.0.0.1 ;;
-  :: | '[::]') HOST='[::1]' ;;
-  *:*) HOST="[$NAGAYA_LISTEN]" ;;
-  *) HOST=$NAGAYA_LISTEN ;;
+LISTEN=${NAGAYA_LISTEN:-127.0.0.1}
+case "$LISTEN" in
+  0.0.0.0) HOST=127.0.0.1 ;;
+  ::) HOST='[::1]' ;;
+  *:*) HOST="[$LISTEN]" ;;
+  *) HOST=$LISTEN ;;
 esac
 URL="$SCHEME://$HOST:$PORT"
 # Only whether our own child answers: its certificate may name another host than the address
