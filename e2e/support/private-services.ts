@@ -24,6 +24,10 @@ function track(child: ChildProcess): ChildProcess {
   return child;
 }
 
+function running(child: ChildProcess | undefined): boolean {
+  return child !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
 async function waitExit(child: ChildProcess | undefined, signal: NodeJS.Signals, graceMs = 10_000): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -75,6 +79,9 @@ export class PrivateRedis {
   }
 
   async start(): Promise<void> {
+    // running already (a test's cleanup starts it whatever state the test left): a second server
+    // would fail to bind, and this.child would lose the first, which then outlives the test
+    if (running(this.child)) return;
     // `-` reads the password from stdin, as ensure-services.sh does: never on a command line
     this.child = track(spawn('redis-server', ['-', '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['pipe', 'ignore', 'ignore'] }));
     this.child.stdin!.end(this.password ? `requirepass ${this.password}\n` : '');
@@ -148,6 +155,7 @@ export class PrivatePostgres {
   }
 
   async start(): Promise<void> {
+    if (running(this.child)) return; // as PrivateRedis.start
     this.child = track(spawn(postgresBin('postgres'), [
       '-D', join(this.dir, 'data'), '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1',
       // fsync off is safe here: a killed server's writes are still in the OS page cache. Not

@@ -154,14 +154,18 @@ describe('docker-compose.yml', () => {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'nagaya-compose-redis-'));
     const env = { PATH: process.env.PATH!, REDIS_PASSWORD: 'compose-test-password' };
-    const server = spawn('sh', ['-c', `${command} --port ${port} --bind 127.0.0.1 --dir ${dir}`], { env, stdio: 'ignore' });
+    // its own process group: the shell runs redis-server in a pipeline child, which a kill of the shell would leave running
+    const server = spawn('sh', ['-c', `${command} --port ${port} --bind 127.0.0.1 --dir ${dir}`], { env, stdio: 'ignore', detached: true });
     const cli = (script: string) => spawnSync('sh', ['-c', script], { env: { ...env, REDIS_PORT: String(port) }, encoding: 'utf8' });
     try {
       await eventually(async () => (cli(health.replace('redis-cli', `redis-cli -p ${port}`)).status === 0 ? true : undefined), 10_000, 'the health check to pass');
       expect(cli(`redis-cli -p ${port} ping`).stdout).toMatch(/NOAUTH/);
-      expect(readFileSync(`/proc/${server.pid}/cmdline`, 'utf8')).not.toContain('compose-test-password');
+      const pid = Number(/process_id:(\d+)/.exec(cli(`REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -p ${port} info server`).stdout)?.[1]);
+      expect(pid).toBeGreaterThan(0);
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^redis-server/);
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain('compose-test-password');
     } finally {
-      server.kill('SIGKILL');
+      process.kill(-server.pid!, 'SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });
