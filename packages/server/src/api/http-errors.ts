@@ -6,6 +6,7 @@ import { ZodError } from 'zod';
 export const HTTP_STATUS: Record<NagayaErrorCode, number> = {
   INVALID_INPUT: 400,
   UNAUTHORIZED: 401,
+  TOKEN_EXPIRED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
