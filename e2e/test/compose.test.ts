@@ -179,13 +179,14 @@ describe('docker-compose.yml', () => {
     for (const m of text.matchAll(/\$\{([A-Z_]+):\?/g)) expect(keys).toContain(m[1]);
   });
 
-  it('the Dockerfile builds in stages and ships busybox-static and the built addon and launcher', () => {
+  it('the Dockerfile builds in stages and ships busybox-static and the built addon, launcher and extractor', () => {
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
     expect(dockerfile).toMatch(/npm ci/);
     expect(dockerfile).toMatch(/npm run build/);
     expect(dockerfile).toMatch(/busybox-static/);
     expect(dockerfile).toMatch(/nagaya_native\.node/);
     expect(dockerfile).toMatch(/nagaya-launcher/);
+    expect(dockerfile).toMatch(/nagaya-extract/);
     // every file the runtime stage copies from the build context exists
     for (const m of dockerfile.matchAll(/^COPY (?!--from)(\S+) /gm)) {
       if (m[1] !== '.') expect(statSync(join(REPO, m[1]!)).isFile(), m[1]).toBe(true);

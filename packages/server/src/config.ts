@@ -30,6 +30,10 @@ export interface ServerConfig {
   orphanLeaseMs: number;
   bodyLimitBytes: number;
   imageUploadLimitBytes: number;
+  /** What an image import may unpack: uncompressed bytes, entries, path depth (counted as written). */
+  imageUnpackedLimitBytes: number;
+  imageMaxEntries: number;
+  imageMaxPathDepth: number;
   /** Prefix of BullMQ queue names, so test runs and installs sharing one Redis never meet. */
   queuePrefix: string;
 }
@@ -79,6 +83,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     orphanLeaseMs: integer(env, 'NAGAYA_ORPHAN_LEASE_MS', 120000, 0),
     bodyLimitBytes: integer(env, 'NAGAYA_BODY_LIMIT_BYTES', 256 * 1024, 1024),
     imageUploadLimitBytes: integer(env, 'NAGAYA_IMAGE_UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024),
+    imageUnpackedLimitBytes: integer(env, 'NAGAYA_IMAGE_UNPACKED_LIMIT_BYTES', 8 * 1024 ** 3, 1024),
+    imageMaxEntries: integer(env, 'NAGAYA_IMAGE_MAX_ENTRIES', 1_000_000, 1),
+    imageMaxPathDepth: integer(env, 'NAGAYA_IMAGE_MAX_PATH_DEPTH', 128, 1),
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',
     ...overrides,
     role,

@@ -47,7 +47,9 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
   const tokens = new TokenStore(db);
   const audit = new AuditStore(db);
   const idempotency = new IdempotencyStore(db);
-  const images = new ImageStore(config.dataDir);
+  const images = new ImageStore(config.dataDir, {
+    maxBytes: config.imageUnpackedLimitBytes, maxEntries: config.imageMaxEntries, maxDepth: config.imageMaxPathDepth,
+  });
   const metrics = new Metrics();
 
   // The API must fail fast while Redis is down (503), so its connection queues nothing offline;

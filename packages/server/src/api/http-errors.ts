@@ -26,7 +26,8 @@ export function toApiError(err: unknown): NagayaError {
   }
   if (err instanceof NativeError) {
     const code: NagayaErrorCode =
-      err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT' ? 'INVALID_INPUT'
+      err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT' || err.code === 'INVALID_INPUT' ? 'INVALID_INPUT'
+        : err.code === 'PAYLOAD_TOO_LARGE' ? 'PAYLOAD_TOO_LARGE'
         : err.code === 'NOT_FOUND' ? 'NOT_FOUND'
           : err.code === 'LAUNCHER_UNAVAILABLE' ? 'UNAVAILABLE'
             : 'INTERNAL';
