@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 
 import {
   listContainerRecords,
@@ -111,16 +111,16 @@ function encodePlan(req: string, plan: ResolvedPlan): Buffer {
   return encodeMessage(fields);
 }
 
-/** Throws unless every directory above stateDir lets other users (the containers' uids) pass. */
-function assertTraversable(stateDir: string): void {
-  for (let dir = stateDir; ; dir = dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) {
-      throw new NativeError(`${dir} is not searchable by other users (mode o+x); containers could not reach ${stateDir}`, {
-        code: 'INVALID_ARGUMENT',
-      });
-    }
-    if (dirname(dir) === dir) return;
-  }
+/**
+ * Writes a file that only root may read (plan.json holds the container's environment, secrets
+ * included): created 0600 under a temporary name, then renamed, so it is never readable by others,
+ * not even for a moment, and never seen half-written.
+ */
+async function writePrivateFile(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await rm(tmp, { force: true }); // a leftover keeps its mode on open: start from none
+  await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
+  await rename(tmp, path);
 }
 
 function exitFromMessage(msg: DecodedMessage): ExitStatus {
@@ -172,12 +172,13 @@ export class ContainerRuntime extends EventEmitter {
     if (typeof stateDir !== 'string' || !isAbsolute(stateDir)) {
       throw new NativeError('stateDir must be an absolute path', { code: 'INVALID_ARGUMENT' });
     }
-    // Containers run as their own host uids and must be able to traverse to their directories.
-    mkdirSync(join(stateDir, 'containers'), { recursive: true, mode: 0o711 });
-    mkdirSync(join(stateDir, 'mnt', 'lower'), { recursive: true, mode: 0o711 });
-    mkdirSync(join(stateDir, 'mnt', 'rootfs'), { recursive: true, mode: 0o711 });
-    chmodSync(stateDir, statSync(stateDir).mode | 0o011);
-    assertTraversable(stateDir);
+    // Root only: plans hold secrets and upper/ holds what containers made, setuid files included.
+    // Containers reach their own directories through fds the launcher opens for them.
+    mkdirSync(join(stateDir, 'containers'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(stateDir, 'mnt', 'lower'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(stateDir, 'mnt', 'rootfs'), { recursive: true, mode: 0o700 });
+    // an existing state directory of an earlier version was 0711 all the way down
+    for (const dir of [stateDir, join(stateDir, 'containers'), join(stateDir, 'mnt')]) chmodSync(dir, 0o700);
     const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto');
     runtime.conn = await connectToLauncher(stateDir, (msg) => runtime.onMessage(msg));
     runtime.conn.unref();
@@ -188,7 +189,7 @@ export class ContainerRuntime extends EventEmitter {
   async launch(plan: LaunchPlan, options: LaunchOptions = {}): Promise<LaunchedContainer> {
     const resolved = resolveLaunchPlan(plan, this.stateDir);
     // mkdir returns the first directory it created: undefined means the container dir existed.
-    const existed = mkdirSync(resolved.containerDir, { recursive: true, mode: 0o711 }) === undefined;
+    const existed = mkdirSync(resolved.containerDir, { recursive: true, mode: 0o700 }) === undefined;
     if (existed) {
       if (readContainerRecord(this.stateDir, plan.id).state === 'running') {
         throw new NativeError(`container ${plan.id} is already running`, { code: 'EEXIST', step: 'launch' });
@@ -197,7 +198,7 @@ export class ContainerRuntime extends EventEmitter {
       // records (exit.json, state.json) when it takes the launch.
     }
     // The plan is kept for operators and restarts; written while the launcher works.
-    const planWritten = writeFile(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
+    const planWritten = writePrivateFile(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
     planWritten.catch(() => undefined);
     try {
       if (resolved.idmapped && this.idmappedMounts === 'off') await this.useShiftedCopy(resolved, options);

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,8 +16,8 @@ export function slice(base: number, index: number): IdMapLine[] {
 
 /** A fresh state directory and runtime for one test file; cleanup kills everything it started. */
 export async function openTestRuntime(label: string): Promise<{ runtime: ContainerRuntime; stateDir: string; cleanup: () => Promise<void> }> {
+  // mkdtemp makes root 0700: containers reach their directories through the launcher's fds
   const root = mkdtempSync(join(tmpdir(), `nagaya-${label}-`));
-  chmodSync(root, 0o711); // containers run as their own host uids and must traverse to their dirs
   const stateDir = join(root, 'state');
   const runtime = await ContainerRuntime.open({ stateDir });
   return {

@@ -109,11 +109,6 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
     spec->rlimits[spec->rlimit_count].value = value;
     spec->rlimit_count++;
   }
-
-  int n = snprintf(spec->overlay_options, sizeof spec->overlay_options, "lowerdir=%s,upperdir=%s,workdir=%s",
-                   spec->idmap_lower ? spec->lower_dir : spec->image_dir, spec->upper_dir, spec->work_dir);
-  if (n < 0 || (size_t)n >= sizeof spec->overlay_options)
-    return step_fail(err, "parse-request", "overlay", ENAMETOOLONG);
   return 0;
 }
 

@@ -22,7 +22,6 @@ struct launch_spec {
   const char *work_dir;
   const char *lower_dir;     /* mountpoint for the idmapped image inside the child's mount ns */
   const char *rootfs_dir;    /* mountpoint for the overlay */
-  char overlay_options[4096];
   bool idmap_lower;          /* false: image_dir is a private copy already shifted by chown */
   const char *hostname;
   char **argv;

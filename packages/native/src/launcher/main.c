@@ -757,7 +757,7 @@ static int daemon_main(const char *state_dir, int ready_fd) {
     (void)ignored;
     close(pid_fd);
   }
-  int log_fd = open("launcher.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int log_fd = open("launcher.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd >= 0) dup2(null_fd, 0);
   if (log_fd >= 0) {
