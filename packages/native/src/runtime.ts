@@ -106,7 +106,7 @@ function encodePlan(req: string, plan: ResolvedPlan): Buffer {
     ...plan.rlimits.map((r): Field => ['rlimit', `${r.resource}:${r.value}`]),
   ];
   if (plan.memoryBytes > 0) fields.push(['memory', plan.memoryBytes]);
-  if (plan.pids > 0) fields.push(['pids', plan.pids]);
+  fields.push(['pids', plan.pids]);
   if (plan.cpuQuotaUs > 0) fields.push(['cpu_quota', plan.cpuQuotaUs], ['cpu_period', plan.cpuPeriodUs]);
   return encodeMessage(fields);
 }
@@ -336,6 +336,18 @@ export class ContainerRuntime extends EventEmitter {
       const [pid, startTime, ...id] = entry.split(' ');
       return { id: id.join(' '), pid: Number(pid), startTime };
     });
+  }
+
+  /** The launcher's cgroup subtrees (one per v1 controller, one on v2): each container has its cgroup <root>/<id>. */
+  async cgroupRoots(): Promise<string[]> {
+    const reply = await this.request((req) => encodeMessage([['op', 'list'], ['req', req]]), 'list');
+    return reply.all('cgroup_root');
+  }
+
+  /** Removes the cgroups under the launcher's subtrees that belong to no container it runs; returns them. */
+  async pruneCgroups(): Promise<string[]> {
+    const reply = await this.request((req) => encodeMessage([['op', 'prune-cgroups'], ['req', req]]), 'prune cgroups');
+    return reply.all('removed');
   }
 
   /**

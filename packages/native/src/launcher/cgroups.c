@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "cgroups.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -138,8 +139,7 @@ static int create_dir(const char *path) {
 int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out, struct step_error *err) {
   memset(out, 0, sizeof *out);
   out->v2 = layout_v2;
-  bool wants[CGROUP_SLOTS] = {spec->memory_bytes > 0, spec->pids_max > 0, spec->cpu_quota_us > 0};
-  if (!wants[0] && !wants[1] && !wants[2]) return 0;
+  bool wants[CGROUP_SLOTS] = {spec->memory_bytes > 0, true, spec->cpu_quota_us > 0};
   char value[64];
   if (layout_v2) {
     snprintf(out->dirs[0], sizeof out->dirs[0], "%s/%s", subtree_root[0], spec->id);
@@ -228,6 +228,27 @@ bool cgroups_oom_killed(const struct container_cgroups *cg) {
     }
   }
   return false;
+}
+
+void cgroups_each_root(void (*fn)(const char *root, void *arg), void *arg) {
+  for (int i = 0; i < CGROUP_SLOTS; i++)
+    if (subtree_root[i][0] != '\0') fn(subtree_root[i], arg);
+}
+
+void cgroups_prune(bool (*alive)(const char *id), void (*removed)(const char *dir, void *arg), void *arg) {
+  for (int i = 0; i < CGROUP_SLOTS; i++) {
+    if (subtree_root[i][0] == '\0') continue;
+    DIR *d = opendir(subtree_root[i]);
+    if (d == NULL) continue;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      if (e->d_type != DT_DIR || e->d_name[0] == '.' || alive(e->d_name)) continue;
+      char dir[640];
+      snprintf(dir, sizeof dir, "%s/%s", subtree_root[i], e->d_name);
+      if (rmdir(dir) == 0) removed(dir, arg);
+    }
+    closedir(d);
+  }
 }
 
 void cgroups_remove(struct container_cgroups *cg) {

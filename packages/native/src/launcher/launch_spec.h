@@ -36,7 +36,7 @@ struct launch_spec {
   struct rlimit_request rlimits[MAX_RLIMITS];
   int rlimit_count;
   int64_t memory_bytes;      /* 0 = no limit */
-  int64_t pids_max;          /* 0 = no limit */
+  int64_t pids_max;          /* always > 0: every container has its own pids cgroup */
   int64_t cpu_quota_us;      /* 0 = no limit; per cpu_period_us */
   int64_t cpu_period_us;
 };

@@ -349,13 +349,33 @@ static void complete_exec(struct pending_exec *p) {
   p->done = true;
 }
 
+static void add_cgroup_root(const char *root, void *arg) { reply_add(arg, "cgroup_root", root); }
+
 static void handle_list(struct client *c, const char *req) {
   struct reply r = {0};
   reply_add(&r, "type", "list");
   reply_add(&r, "req", req);
   reply_addf(&r, "launcher_pid", "%d", getpid());
+  cgroups_each_root(add_cgroup_root, &r);
   for (struct container *k = containers; k; k = k->next)
     if (!k->exited && !k->launching) reply_addf(&r, "container", "%d %llu %s", k->proc.pid, k->proc.start_time, k->id);
+  send_to(c, &r);
+  reply_free(&r);
+}
+
+static bool has_container(const char *id) { return find_container(id) != NULL; }
+
+static void add_removed(const char *dir, void *arg) {
+  if (arg != NULL) reply_add(arg, "removed", dir);
+}
+
+/* Removes cgroups no container of ours owns (left by a launcher that died before removing them).
+ * Done here, not by the client: between our mkdir and attach of a launch nobody else may rmdir. */
+static void handle_prune_cgroups(struct client *c, const char *req) {
+  struct reply r = {0};
+  reply_add(&r, "type", "pruned");
+  reply_add(&r, "req", req);
+  cgroups_prune(has_container, add_removed, &r);
   send_to(c, &r);
   reply_free(&r);
 }
@@ -401,6 +421,7 @@ static void handle_message(struct client *c, const char *raw, size_t len) {
   else if (strcmp(op, "kill") == 0) handle_signal(c, req, m, false);
   else if (strcmp(op, "exec") == 0) handle_exec(c, req, m);
   else if (strcmp(op, "list") == 0) handle_list(c, req);
+  else if (strcmp(op, "prune-cgroups") == 0) handle_prune_cgroups(c, req);
   else if (strcmp(op, "shutdown") == 0) handle_shutdown(c, req);
   else {
     struct step_error err;
@@ -765,6 +786,7 @@ static int daemon_main(const char *state_dir, int ready_fd) {
     dup2(log_fd, 2);
   }
   recover_containers(state_dir);
+  cgroups_prune(has_container, add_removed, NULL);
   report_ready(ready_fd, 0, NULL);
   close(ready_fd);
   int rc = run_loop(listen_fd, signal_fd);
