@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { NagayaError } from '@nagaya/allocator';
+import { DEFAULT_PIDS_MAX } from '@nagaya/native';
 
 export type ServeRole = 'all' | 'api' | 'worker';
 
@@ -26,6 +27,10 @@ export interface ServerConfig {
   orphanLeaseMs: number;
   bodyLimitBytes: number;
   imageUploadLimitBytes: number;
+  /** pids.max of a container whose request sets none. */
+  defaultPidsMax: number;
+  /** A container's console.log is rotated to console.log.1 when it grows past this. */
+  consoleLogMaxBytes: number;
   /** Prefix of BullMQ queue names, so test runs and installs sharing one Redis never meet. */
   queuePrefix: string;
 }
@@ -68,6 +73,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     orphanLeaseMs: integer(env, 'NAGAYA_ORPHAN_LEASE_MS', 120000, 0),
     bodyLimitBytes: integer(env, 'NAGAYA_BODY_LIMIT_BYTES', 256 * 1024, 1024),
     imageUploadLimitBytes: integer(env, 'NAGAYA_IMAGE_UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024),
+    defaultPidsMax: integer(env, 'NAGAYA_DEFAULT_PIDS_MAX', DEFAULT_PIDS_MAX, 1),
+    consoleLogMaxBytes: integer(env, 'NAGAYA_CONSOLE_LOG_MAX_BYTES', 10 * 1024 * 1024, 4096),
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',
     ...overrides,
     role,

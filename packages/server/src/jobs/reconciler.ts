@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Allocator } from '@nagaya/allocator';
 import { LOST_EXIT, type ContainerRecord, type ContainerRuntime } from '@nagaya/native';
 import type { Logger } from '../observability/logger';
@@ -28,13 +29,29 @@ export interface ReconcileReport {
   requeued: number;
   strays: number;
   orphanLeases: number;
+  /** Cgroups of containers that are gone, removed. */
+  cgroups: number;
+  /** Running containers without a cgroup of their own with a finite pids.max (launched before every container had one). */
+  unbounded: number;
+}
+
+/** Tells whether one of a container's cgroup directories caps its pids. */
+function hasPidsBound(cgroups: string[] | undefined): boolean {
+  return (cgroups ?? []).some((dir) => {
+    try {
+      return /^\d+$/.test(readFileSync(`${dir}/pids.max`, 'utf8').trim());
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**
  * Makes the rows of this node agree with what really runs, at start and periodically:
  * a row running whose process is gone becomes stopped or failed with its exit code; a process
  * with no row is stopped and cleaned; a pending, starting or deleting row with no live job gets
- * its job again; a slice whose owner is gone is released.
+ * its job again; a slice whose owner is gone is released; a cgroup whose container is gone is
+ * removed, and a running container without a pids bound of its own is reported.
  */
 export class Reconciler {
   private readonly graceMs: number;
@@ -47,7 +64,7 @@ export class Reconciler {
 
   async run(): Promise<ReconcileReport> {
     const { runtime, containers, nodeName } = this.deps;
-    const report: ReconcileReport = { exited: 0, lost: 0, adopted: 0, requeued: 0, strays: 0, orphanLeases: 0 };
+    const report: ReconcileReport = { exited: 0, lost: 0, adopted: 0, requeued: 0, strays: 0, orphanLeases: 0, cgroups: 0, unbounded: 0 };
     const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
     const rows = await containers.list({ node: nodeName });
     for (const row of rows) await this.reconcileRow(row, records.get(row.id), report);
@@ -59,6 +76,12 @@ export class Reconciler {
       report.strays++;
     }
     report.orphanLeases = await this.releaseOrphanLeases();
+    report.cgroups = (await runtime.pruneCgroups()).length;
+    for (const record of records.values()) {
+      if (record.state !== 'running' || hasPidsBound(record.cgroups)) continue;
+      report.unbounded++;
+      this.deps.log.warn('a running container has no pids bound of its own; restart it to give it one', { id: record.id });
+    }
     if (Object.values(report).some((n) => n > 0)) this.deps.log.info('reconciled', { ...report });
     return report;
   }
