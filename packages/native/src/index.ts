@@ -1,5 +1,5 @@
 // @nagaya/native: start, watch, stop and exec isolated containers. See runtime.ts for the API.
-export { ContainerRuntime, LOST_EXIT } from './runtime';
+export { ContainerRuntime, DEFAULT_CONSOLE_LOG_MAX_BYTES, LOST_EXIT } from './runtime';
 export type { ExecOptions, ExecResult, LaunchedContainer, LaunchOptions, RuntimeOptions } from './runtime';
 export { prepareShiftedCopy } from './shifted-copy';
 export type { ShiftProgress } from './shifted-copy';

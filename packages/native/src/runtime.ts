@@ -13,7 +13,7 @@ import {
 } from './container-records';
 import { NativeError } from './errors';
 import { formatIdMapLine } from './id-map';
-import { connectToLauncher } from './launcher-daemon';
+import { connectToLauncher, type LauncherSettings } from './launcher-daemon';
 import type { LauncherConnectionHandle } from './loader';
 import { resolveExec, resolveLaunchPlan, isValidContainerId, type LaunchPlan, type ResolvedPlan } from './plan';
 import { decodeMessage, encodeMessage, type DecodedMessage, type Field } from './protocol';
@@ -35,7 +35,15 @@ export interface RuntimeOptions {
    * kernel or filesystem refuses them; 'off': always use a shifted copy.
    */
   idmappedMounts?: 'auto' | 'off';
+  /**
+   * Each container's console.log is rotated to console.log.1 (replacing it) past this size
+   * (default 10 MiB, at least 4096). Applies to a launcher this runtime starts.
+   */
+  consoleLogMaxBytes?: number;
 }
+
+/** Default of RuntimeOptions.consoleLogMaxBytes. */
+export const DEFAULT_CONSOLE_LOG_MAX_BYTES = 10 * 1024 * 1024;
 
 /** Options of launch(). */
 export interface LaunchOptions {
@@ -162,6 +170,7 @@ export class ContainerRuntime extends EventEmitter {
   private constructor(
     readonly stateDir: string,
     private readonly idmappedMounts: 'auto' | 'off',
+    private readonly launcherSettings: LauncherSettings,
   ) {
     super();
   }
@@ -179,8 +188,12 @@ export class ContainerRuntime extends EventEmitter {
     mkdirSync(join(stateDir, 'mnt', 'rootfs'), { recursive: true, mode: 0o700 });
     // an existing state directory of an earlier version was 0711 all the way down
     for (const dir of [stateDir, join(stateDir, 'containers'), join(stateDir, 'mnt')]) chmodSync(dir, 0o700);
-    const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto');
-    runtime.conn = await connectToLauncher(stateDir, (msg) => runtime.onMessage(msg));
+    const consoleLogMaxBytes = options.consoleLogMaxBytes ?? DEFAULT_CONSOLE_LOG_MAX_BYTES;
+    if (!Number.isSafeInteger(consoleLogMaxBytes) || consoleLogMaxBytes < 4096) {
+      throw new NativeError('consoleLogMaxBytes must be an integer of at least 4096', { code: 'INVALID_ARGUMENT' });
+    }
+    const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto', { consoleLogMaxBytes });
+    runtime.conn = await connectToLauncher(stateDir, (msg) => runtime.onMessage(msg), runtime.launcherSettings);
     runtime.conn.unref();
     return runtime;
   }
@@ -487,7 +500,7 @@ export class ContainerRuntime extends EventEmitter {
       for (let delayMs = 50; !this.closing; delayMs = Math.min(delayMs * 2, 2000)) {
         let conn: LauncherConnectionHandle;
         try {
-          conn = await connectToLauncher(this.stateDir, (msg) => this.onMessage(msg));
+          conn = await connectToLauncher(this.stateDir, (msg) => this.onMessage(msg), this.launcherSettings);
         } catch (err) {
           this.emit('reconnect-failed', err);
           // keep the process alive for callers still waiting on an exit

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PIDS_MAX } from '@nagaya/native';
 import { startTestFleet, type TestFleet } from './support/test-server';
@@ -7,7 +8,7 @@ import { eventually } from './support/test-helpers';
 let fleet: TestFleet;
 
 beforeAll(async () => {
-  fleet = await startTestFleet({ slices: 8 });
+  fleet = await startTestFleet({ slices: 8, env: { NAGAYA_CONSOLE_LOG_MAX_BYTES: String(64 * 1024) } });
 });
 afterAll(async () => {
   await fleet?.stop();
@@ -37,3 +38,21 @@ describe('limits by default', () => {
   });
 });
 
+describe('the console log', () => {
+  it('stays within NAGAYA_CONSOLE_LOG_MAX_BYTES when a container writes 5 times as much, and the logs endpoint shows its newest lines', async () => {
+    await fleet.admin.post('/containers', { name: 'chatty', image: 'busybox', command: ['sh', '-c', 'seq 1 60000; exec sleep 600'] });
+    const logs = await eventually(async () => {
+      const l = await fleet.admin.get<{ log: string; truncated: boolean }>('/containers/chatty/logs?tail=100000');
+      return l.log.endsWith('\n60000\n') ? l : undefined;
+    });
+    const lines = logs.log.split('\n').slice(1, -1).map(Number); // the first, cut mid-line, dropped
+    expect(lines.length).toBeGreaterThan(10_000); // console.log.1 and console.log, joined
+    lines.forEach((n, i) => expect(n).toBe(lines[0]! + i));
+    expect(logs.log.length).toBeLessThanOrEqual(2 * 64 * 1024 + 4096); // all that is kept: the two files
+    const { id } = (await fleet.db.pool.query<{ id: string }>("SELECT id::text FROM container WHERE name = 'chatty'")).rows[0]!;
+    const dir = join(fleet.api.worker!.runtime.stateDir, 'containers', id);
+    expect(statSync(join(dir, 'console.log')).size).toBeLessThanOrEqual(64 * 1024);
+    expect(statSync(join(dir, 'console.log.1')).size).toBeLessThanOrEqual(64 * 1024);
+    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/chatty')).job.id);
+  });
+});

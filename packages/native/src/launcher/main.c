@@ -3,7 +3,7 @@
  * records their exit in the state directory. Node talks to it over <state>/launcher.sock, so the
  * Node process is never forked on the launch path and containers outlive it.
  *
- * Usage: nagaya-launcher --state-dir DIR
+ * Usage: nagaya-launcher --state-dir DIR [--console-log-max BYTES]
  * The invoked process forks the daemon and exits once the socket is listening: 0 ready,
  * 3 another launcher already serves DIR, 1 failure (reason on stderr). */
 #define _GNU_SOURCE
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cgroups.h"
+#include "console_log.h"
 #include "errors.h"
 #include "exec_session.h"
 #include "launch_request.h"
@@ -65,6 +66,8 @@ struct container {
   unsigned long launch_client;
   char launch_req[64];
   struct deferred_request *deferred; /* oldest first; replayed once the launch is answered */
+  char *log_path;                    /* its console log, kept under console_log_max_bytes */
+  int log_wd;                        /* inotify watch of log_path; -1 = none */
   bool exited;                       /* also set for a launch that failed: it is then dropped */
   struct container *next;
 };
@@ -129,6 +132,19 @@ static struct container *find_container(const char *id) {
   return NULL;
 }
 
+/* Watches a container's console log from now on (and rotates it at once if it is already full). */
+static void watch_log(struct container *k, const char *path) {
+  k->log_path = strdup(path);
+  k->log_wd = console_log_watch(path);
+}
+
+/* A container (or launch) is over: no more watching its log; prune() frees it. */
+static void mark_exited(struct container *k) {
+  console_log_unwatch(k->log_wd);
+  k->log_wd = -1;
+  k->exited = true;
+}
+
 /* Reaps an exited container, records how it ended, removes its cgroups, tells every client. */
 static void finish_container(struct container *k) {
   siginfo_t info;
@@ -144,7 +160,7 @@ static void finish_container(struct container *k) {
   write_exit_file(k->dir, k->id, exit_code, signal_number, oom, k->orphan);
   close(k->proc.pidfd);
   k->proc.pidfd = -1;
-  k->exited = true;
+  mark_exited(k);
 
   struct reply r = {0};
   reply_add(&r, "type", "exit");
@@ -183,6 +199,7 @@ static void handle_launch(struct client *c, const char *req, const struct messag
   /* The child now sets itself up on its own; the loop answers when its handshake says how it went. */
   k->id = strdup(spec.id);
   k->dir = strdup(spec.container_dir);
+  watch_log(k, spec.log_path);
   k->launching = true;
   k->launch_client = c->serial;
   snprintf(k->launch_req, sizeof k->launch_req, "%s", req);
@@ -226,7 +243,7 @@ static void complete_launch(struct container *k, const struct step_error *cancel
     rc = spawn_container_result(&k->proc, &err);
   }
   if (rc < 0) {
-    k->exited = true; /* never ran: no state.json, nothing to report but the error */
+    mark_exited(k); /* never ran: no state.json, nothing to report but the error */
     remove_launching_file(k->dir);
     reply_error(c, k->launch_req, &err);
   } else {
@@ -504,6 +521,7 @@ static void prune(void) {
       *pk = k->next;
       free(k->id);
       free(k->dir);
+      free(k->log_path);
       free(k);
     } else pk = &k->next;
   }
@@ -516,7 +534,19 @@ static void prune(void) {
   }
 }
 
-enum slot_kind { SLOT_LISTEN, SLOT_SIGNAL, SLOT_CLIENT, SLOT_LAUNCH, SLOT_CONTAINER, SLOT_EXEC_PID, SLOT_EXEC_OUT };
+static void rotate_watched(int wd, void *arg) {
+  (void)arg;
+  for (struct container *k = containers; k; k = k->next)
+    if (!k->exited && k->log_wd == wd) console_log_rotate_if_full(k->log_path);
+}
+
+/* The backstop of inotify (a watch it could not add, an event queue that overflowed). */
+static void check_all_logs(void) {
+  for (struct container *k = containers; k; k = k->next)
+    if (!k->exited && k->log_path != NULL) console_log_rotate_if_full(k->log_path);
+}
+
+enum slot_kind { SLOT_LISTEN, SLOT_SIGNAL, SLOT_LOGS, SLOT_CLIENT, SLOT_LAUNCH, SLOT_CONTAINER, SLOT_EXEC_PID, SLOT_EXEC_OUT };
 struct slot {
   enum slot_kind kind;
   void *item;
@@ -548,7 +578,8 @@ static void fire_deadlines(void) {
     }
 }
 
-static int run_loop(int listen_fd, int signal_fd) {
+static int run_loop(int listen_fd, int signal_fd, int logs_fd) {
+  int64_t logs_checked_at = monotonic_ms();
   size_t cap = 64;
   struct pollfd *fds = malloc(cap * sizeof *fds);
   struct slot *slots = malloc(cap * sizeof *slots);
@@ -556,7 +587,7 @@ static int run_loop(int listen_fd, int signal_fd) {
     if (shutting_down && containers == NULL && execs == NULL) break;
     /* Nothing to watch and our socket is gone (state directory removed): nobody can reach us. */
     if (containers == NULL && execs == NULL && access(socket_path, F_OK) < 0) break;
-    size_t n = 0, needed = 2;
+    size_t n = 0, needed = 3;
     for (struct client *c = clients; c; c = c->next) needed++;
     for (struct container *k = containers; k; k = k->next) needed++;
     for (struct pending_exec *p = execs; p; p = p->next) needed += 3;
@@ -570,6 +601,7 @@ static int run_loop(int listen_fd, int signal_fd) {
   (fds[n] = (struct pollfd){.fd = (fd_), .events = POLLIN}, slots[n] = (struct slot){(kind_), (item_)}, n++)
     ADD(listen_fd, SLOT_LISTEN, NULL);
     ADD(signal_fd, SLOT_SIGNAL, NULL);
+    ADD(logs_fd, SLOT_LOGS, NULL);
     for (struct client *c = clients; c; c = c->next) ADD(c->fd, SLOT_CLIENT, c);
     for (struct container *k = containers; k; k = k->next) {
       if (k->launching) ADD(k->proc.handshake_fd, SLOT_LAUNCH, k);
@@ -584,6 +616,10 @@ static int run_loop(int listen_fd, int signal_fd) {
     int ready = poll(fds, n, next_timeout_ms());
     if (ready < 0 && errno != EINTR) return 1;
     fire_deadlines();
+    if (monotonic_ms() - logs_checked_at >= IDLE_CHECK_MS) {
+      check_all_logs();
+      logs_checked_at = monotonic_ms();
+    }
     if (ready <= 0) continue;
     for (size_t i = 0; i < n; i++) {
       if (fds[i].revents == 0) continue;
@@ -595,6 +631,7 @@ static int run_loop(int listen_fd, int signal_fd) {
           reap_strays();
           break;
         }
+        case SLOT_LOGS: console_logs_drain(rotate_watched, NULL); break;
         case SLOT_CLIENT: {
           struct client *c = slots[i].item;
           if (!c->closed) read_client(c);
@@ -698,6 +735,9 @@ static void recover_containers(const char *state_dir) {
     k->proc.start_time = start_time;
     k->proc.cgroups = cg;
     k->orphan = true;
+    char log_path[4500];
+    snprintf(log_path, sizeof log_path, "%s/console.log", container_dir);
+    watch_log(k, log_path);
     k->next = containers;
     containers = k;
   }
@@ -766,7 +806,8 @@ static int daemon_main(const char *state_dir, int ready_fd) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   int listen_fd = open_listen_socket(state_dir);
-  if (listen_fd < 0 || signal_fd < 0) {
+  int logs_fd = console_logs_init();
+  if (listen_fd < 0 || signal_fd < 0 || logs_fd < 0) {
     report_ready(ready_fd, 1, "listen on launcher.sock");
     return 1;
   }
@@ -789,7 +830,7 @@ static int daemon_main(const char *state_dir, int ready_fd) {
   cgroups_prune(has_container, add_removed, NULL);
   report_ready(ready_fd, 0, NULL);
   close(ready_fd);
-  int rc = run_loop(listen_fd, signal_fd);
+  int rc = run_loop(listen_fd, signal_fd, logs_fd);
   cgroups_shutdown();
   unlink(socket_path);
   unlink("launcher.pid");
@@ -798,10 +839,16 @@ static int daemon_main(const char *state_dir, int ready_fd) {
 
 int main(int argc, char **argv) {
   const char *state_dir = NULL;
-  for (int i = 1; i + 1 < argc; i++)
+  for (int i = 1; i + 1 < argc; i++) {
     if (strcmp(argv[i], "--state-dir") == 0) state_dir = argv[i + 1];
+    if (strcmp(argv[i], "--console-log-max") == 0) console_log_max_bytes = atoll(argv[i + 1]);
+  }
+  if (console_log_max_bytes < 4096) {
+    fprintf(stderr, "nagaya-launcher: --console-log-max must be at least 4096\n");
+    return 1;
+  }
   if (state_dir == NULL || state_dir[0] != '/') {
-    fprintf(stderr, "usage: nagaya-launcher --state-dir ABSOLUTE_DIR\n");
+    fprintf(stderr, "usage: nagaya-launcher --state-dir ABSOLUTE_DIR [--console-log-max BYTES]\n");
     return 1;
   }
   /* Whoever started us may have left fds open, signals ignored or blocked. */

@@ -64,7 +64,7 @@ export class WorkerNode {
     // what the API checks a container's limits against before it places one here
     const info = { dataDir: config.dataDir, concurrency: config.workerConcurrency, capacity: measureNodeCapacity() };
     await nodes.heartbeat(config.nodeName, info, deps.version, true);
-    const runtime = await ContainerRuntime.open({ stateDir: WorkerNode.stateDir(config) });
+    const runtime = await ContainerRuntime.open({ stateDir: WorkerNode.stateDir(config), consoleLogMaxBytes: config.consoleLogMaxBytes });
     const node = new WorkerNode(deps, runtime);
     runtime.on('exit', (id: string, status: ExitStatus) => {
       node.jobs.applyExit(id, status).catch((err: unknown) => log.warn('recording an exit failed', { id, error: err as Error }));
