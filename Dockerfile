@@ -8,7 +8,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY . .
-# npm ci builds packages/native (node-gyp: the addon and the static C launcher)
+# npm ci builds packages/native (node-gyp: the addon, the static C launcher and extractor)
 RUN npm ci --no-audit --no-fund \
  && npm run build \
  && npm prune --omit=dev --no-audit --no-fund
@@ -32,6 +32,7 @@ COPY --from=build /app/packages/native/package.json ./packages/native/package.js
 COPY --from=build /app/packages/native/dist ./packages/native/dist
 COPY --from=build /app/packages/native/build/Release/nagaya_native.node ./packages/native/build/Release/nagaya_native.node
 COPY --from=build /app/packages/native/build/Release/nagaya-launcher ./packages/native/build/Release/nagaya-launcher
+COPY --from=build /app/packages/native/build/Release/nagaya-extract ./packages/native/build/Release/nagaya-extract
 COPY --from=build /app/packages/server/package.json ./packages/server/package.json
 COPY --from=build /app/packages/server/dist ./packages/server/dist
 COPY --from=build /app/packages/server/dashboard/dist ./packages/server/dashboard/dist

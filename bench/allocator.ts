@@ -5,11 +5,11 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Allocator, buildIdMaps, type RawIdmapEntry } from '../packages/allocator/src';
 import { runMigrations } from '../migrations/src';
+import { testDatabaseUrl, withDatabase } from '../packages/allocator/test/support/test-services';
 
 const S = 65536;
 const POOL_SLOTS = 15_000;
 const POOL_START = 1_000_000;
-const BASE_URL = process.env.NAGAYA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/nagaya_test';
 const THROUGHPUT_ALLOCS = Number(process.env.BENCH_ALLOCS ?? 3000);
 const LATENCY_SAMPLES = Number(process.env.BENCH_SAMPLES ?? 1000);
 
@@ -17,14 +17,8 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-function serverUrl(database: string): string {
-  const url = new URL(BASE_URL);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 async function withAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: serverUrl('postgres') });
+  const c = new pg.Client({ connectionString: withDatabase(testDatabaseUrl(), 'postgres') });
   await c.connect();
   try {
     return await fn(c);
@@ -145,7 +139,7 @@ async function lxdStyleAt(db: pg.Pool, allocator: Allocator, live: number): Prom
 async function main(): Promise<void> {
   const name = `nagaya_bench_${randomBytes(4).toString('hex')}`;
   await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
-  const url = serverUrl(name);
+  const url = withDatabase(testDatabaseUrl(), name);
   try {
     await runMigrations(url);
     const db = new pg.Pool({ connectionString: url, max: 16 });

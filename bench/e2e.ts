@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { ContainerRuntime } from '../packages/native/src';
+import { testDatabaseUrl, testRedisUrl, withDatabase } from '../packages/allocator/test/support/test-services';
 
-const BASE_URL = process.env.NAGAYA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/nagaya_test';
 const TOKEN = randomBytes(16).toString('hex');
 const PORT = 18000 + Math.floor(Math.random() * 1000);
 const NODE = 'bench';
@@ -20,14 +20,8 @@ const BURST = Number(process.env.BENCH_BURST ?? 500);
 const LANES = Number(process.env.BENCH_LANES ?? 8);
 const TOPOLOGY = process.env.BENCH_TOPOLOGY === 'single' ? 'single' : 'split';
 
-function dbUrl(name: string): string {
-  const u = new URL(BASE_URL);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
-
 async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: dbUrl('postgres') });
+  const c = new pg.Client({ connectionString: withDatabase(testDatabaseUrl(), 'postgres') });
   await c.connect();
   await c.query(sql);
   await c.end();
@@ -117,11 +111,11 @@ async function main(): Promise<void> {
   await admin(`CREATE DATABASE ${dbName}`);
   const servers: ChildProcess[] = [];
   let finished = false;
-  const db = new pg.Pool({ connectionString: dbUrl(dbName), max: 2 });
+  const db = new pg.Pool({ connectionString: withDatabase(testDatabaseUrl(), dbName), max: 2 });
   const watcher = new StartWatcher(db);
   try {
     const env = {
-      ...process.env, PORT: String(PORT), NAGAYA_LISTEN: '127.0.0.1', DATABASE_URL: dbUrl(dbName), NAGAYA_ADMIN_TOKEN: TOKEN,
+      ...process.env, PORT: String(PORT), NAGAYA_LISTEN: '127.0.0.1', DATABASE_URL: withDatabase(testDatabaseUrl(), dbName), REDIS_URL: testRedisUrl(), NAGAYA_ADMIN_TOKEN: TOKEN,
       NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_NODE_NAME: NODE, NAGAYA_QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`,
       NAGAYA_SUBUID_PATH: join(dir, 'subuid'), NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_LOG: 'silent',
       NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',

@@ -10,8 +10,16 @@ const fail = (why) => {
 
 if (role !== 'worker') {
   const port = process.env.PORT || '8080';
-  fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(4000) })
-    .then(async (r) => (r.ok ? process.exit(0) : fail(`/healthz ${r.status} ${await r.text()}`)), (e) => fail(e.message));
+  const tls = Boolean(process.env.NAGAYA_TLS_CERT);
+  // our own process on loopback: whether it answers, not whose certificate it shows
+  require(tls ? 'node:https' : 'node:http')
+    .get(`${tls ? 'https' : 'http'}://127.0.0.1:${port}/healthz`, { rejectUnauthorized: false, timeout: 4000 }, (r) => {
+      let body = '';
+      r.on('data', (d) => (body += d));
+      r.on('end', () => (r.statusCode === 200 ? process.exit(0) : fail(`/healthz ${r.statusCode} ${body}`)));
+    })
+    .on('timeout', () => fail('/healthz did not answer within 4 s'))
+    .on('error', (e) => fail(e.message));
 } else {
   const pg = require('pg');
   const node = process.env.NAGAYA_NODE_NAME || require('node:os').hostname().toLowerCase();

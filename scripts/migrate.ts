@@ -1,9 +1,9 @@
-// `npm run migrate`: applies pending TypeORM migrations to DATABASE_URL.
+// `npm run migrate`: applies pending TypeORM migrations to DATABASE_URL, else to the database
+// scripts/ensure-services.sh made (its URL in <data dir>/secrets/database-url).
 import { runMigrations } from '@nagaya/migrations';
+import { databaseUrlOf } from '../packages/server/src/deploy/service-urls';
 
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/nagaya';
-
-runMigrations(databaseUrl).then(
+Promise.resolve().then(() => runMigrations(databaseUrlOf(process.env))).then(
   (applied) => {
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
   },

@@ -1,11 +1,10 @@
 // Makes the default pool from /etc/subuid and /etc/subgid (or LXD's fallback) and prints it.
 import pg from 'pg';
 import { Allocator, ensureSystemPool } from '@nagaya/allocator';
-
-const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/nagaya';
+import { databaseUrlOf } from '../packages/server/src/deploy/service-urls';
 
 async function main(): Promise<void> {
-  const db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const db = new pg.Pool({ connectionString: databaseUrlOf(process.env), max: 2 });
   try {
     const allocator = new Allocator(db);
     const { pool, created, sync } = await ensureSystemPool(allocator, {

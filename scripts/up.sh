@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `npm run up`: brings nagaya up on this machine (as root): Postgres, Redis and busybox from
-# Debian's archive, dependencies, build, schema, the default ID pool and the busybox image,
-# then `nagaya serve` (API + worker + dashboard) in the background. Safe to run again: a
-# running nagaya is restarted (its containers keep running and are re-adopted).
+# Debian's archive (with credentials: see ensure-services.sh), dependencies, build, schema, the
+# default ID pool and the busybox image, then `nagaya serve` (API + worker + dashboard) in the
+# background, on 127.0.0.1 unless NAGAYA_LISTEN says otherwise, over HTTPS when NAGAYA_TLS_CERT
+# and NAGAYA_TLS_KEY are set. Safe to run again: a running nagaya is restarted (its containers
+# keep running and are re-adopted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,9 @@ npm run --silent migrate
 
 mkdir -p "$NAGAYA_DATA_DIR"
 chmod 711 "$NAGAYA_DATA_DIR"
+# the log shows container names, commands and errors: root's and its group's, not every user's
+touch "$LOG_FILE"
+chmod 640 "$LOG_FILE"
 if [ -z "${NAGAYA_ADMIN_TOKEN:-}" ]; then
   if [ ! -s "$TOKEN_FILE" ]; then
     (umask 077 && node -e 'process.stdout.write("ngy_" + require("crypto").randomBytes(32).toString("base64url"))' > "$TOKEN_FILE")
@@ -41,7 +46,23 @@ fi
 nohup node packages/server/dist/cli/nagaya.js serve >>"$LOG_FILE" 2>&1 &
 echo $! > "$PID_FILE"
 
-healthy() { node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "http://127.0.0.1:$PORT/healthz"; }
+SCHEME=http
+[ -n "${NAGAYA_TLS_CERT:-}" ] && SCHEME=https
+LISTEN=${NAGAYA_LISTEN:-127.0.0.1}
+case "$LISTEN" in
+  0.0.0.0) HOST=127.0.0.1 ;;
+  ::) HOST='[::1]' ;;
+  *:*) HOST="[$LISTEN]" ;;
+  *) HOST=$LISTEN ;;
+esac
+URL="$SCHEME://$HOST:$PORT"
+# Only whether our own child answers: its certificate may name another host than the address
+# it is reached at here, so it is not checked (clients check it).
+healthy() {
+  node -e 'const u = new URL(process.argv[1]);
+    require(u.protocol.slice(0, -1)).get(u, { rejectUnauthorized: false, timeout: 2000 }, (r) => process.exit(r.statusCode === 200 ? 0 : 1))
+      .on("error", () => process.exit(1)).on("timeout", () => process.exit(1));' "$URL/healthz"
+}
 for _ in $(seq 1 100); do
   healthy && break
   if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then echo "[up] nagaya exited; see $LOG_FILE"; tail -20 "$LOG_FILE"; exit 1; fi
@@ -52,9 +73,12 @@ healthy || { echo "[up] nagaya does not answer; see $LOG_FILE"; exit 1; }
 cat <<MSG
 
 nagaya is up (pid $(cat "$PID_FILE"), log $LOG_FILE)
-  dashboard and API:  http://127.0.0.1:$PORT/   (REST under /api/v1)
+  dashboard and API:  $URL/   (REST under /api/v1)
   admin token:        cat $TOKEN_FILE   (or the NAGAYA_ADMIN_TOKEN you set)
-  CLI:                export NAGAYA_URL=http://127.0.0.1:$PORT NAGAYA_TOKEN=\$(cat $TOKEN_FILE)
+  CLI:                export NAGAYA_URL=$URL NAGAYA_TOKEN=\$(cat $TOKEN_FILE)
                       node packages/server/dist/cli/nagaya.js launch web1 --wait
 MSG
+if [ "$SCHEME" = https ]; then
+  echo "  a self-signed certificate: also export NODE_EXTRA_CA_CERTS=$NAGAYA_TLS_CERT"
+fi
 npx tsx scripts/pool-report.ts

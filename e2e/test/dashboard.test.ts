@@ -147,7 +147,9 @@ afterAll(async () => {
 
 describe('the dashboard in Chromium', () => {
   it('refuses a wrong token with a clear error, then signs in; the token never reaches the URL', async () => {
-    await admin.goto(fleet.url);
+    const page = await admin.goto(fleet.url);
+    // the whole run works under the Content-Security-Policy (a violation is a console error, which fails the test)
+    expect(page?.headers()['content-security-policy']).toMatch(/default-src 'self'/);
     await admin.getByRole('heading', { name: /nagaya/ }).waitFor();
     adminWatch.allow(401, /\/api\/v1\/whoami$/);
     await signIn(admin, 'not-a-token');

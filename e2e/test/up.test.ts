@@ -1,27 +1,31 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerRuntime } from '@nagaya/native';
-import { createTestDatabase, type TestDatabase } from '../../packages/allocator/test/support/test-database';
+import { PrivatePostgres, PrivateRedis } from '../support/private-services';
 import { childEnv, eventually, freePort, randomUidStart, REPO, runCli, SLICE } from '../support/system';
 
 /**
- * `npm run up` as a user runs it, started in the background on a throwaway database, a port, data
- * directory, log file, subuid file and queue prefix of its own (never /var/lib/nagaya or :8080),
- * with NAGAYA_UP_BUILD=0 because the suite has already built the tree. Then the CLI it prints,
- * a second `npm run up` (restart: the running container is re-adopted), and a stop by pid file.
+ * `npm run up` as a user runs it, started in the background on a private Postgres and Redis (its
+ * ensure-services.sh makes a role and a password on them; the machine's shared ones are never
+ * touched), a port, data directory, log file, subuid file and queue prefix of its own (never
+ * /var/lib/nagaya or :8080), with NAGAYA_UP_BUILD=0 because the suite has already built the
+ * tree. Then the CLI it prints, a second `npm run up` (restart: the running container is
+ * re-adopted), and a stop by pid file.
  */
 
-let db: TestDatabase;
+let postgres: PrivatePostgres;
+let redis: PrivateRedis;
 let dir: string;
 let port: number;
 let env: NodeJS.ProcessEnv;
 const NODE = 'up-node';
 
 beforeAll(async () => {
-  db = await createTestDatabase('nagaya_up');
+  // Redis as the machine's was before: no password (the script sets one)
+  [postgres, redis] = await Promise.all([PrivatePostgres.start(), PrivateRedis.start({ legacy: true })]);
   dir = mkdtempSync(join(tmpdir(), 'nagaya-up-'));
   chmodSync(dir, 0o711);
   const start = randomUidStart();
@@ -29,9 +33,10 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'subgid'), `root:${start}:${16 * SLICE}\n`);
   port = await freePort();
   env = childEnv({
-    PORT: String(port), DATABASE_URL: db.url, NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_LOG_FILE: join(dir, 'nagaya.log'),
+    PORT: String(port), PGPORT: String(postgres.port), PG_SOCKET_DIR: postgres.dir, REDIS_PORT: String(redis.port),
+    NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_LOG_FILE: join(dir, 'nagaya.log'),
     NAGAYA_NODE_NAME: NODE, NAGAYA_QUEUE_PREFIX: `up${Date.now().toString(36)}`, NAGAYA_SUBUID_PATH: join(dir, 'subuid'),
-    NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_UP_BUILD: '0', NAGAYA_LISTEN: '127.0.0.1',
+    NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_UP_BUILD: '0',
   });
 }, 60_000);
 afterAll(async () => {
@@ -46,7 +51,7 @@ afterAll(async () => {
   }
   const stateDir = join(dir, 'data', 'runtime', NODE);
   if (existsSync(stateDir)) await (await ContainerRuntime.open({ stateDir }).catch(() => undefined))?.shutdown().catch(() => undefined);
-  await db?.drop();
+  await Promise.all([postgres?.destroy(), redis?.destroy()]);
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
@@ -73,6 +78,12 @@ describe('npm run up', () => {
     // the dashboard is served at / when it was built
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect([200, 404]).toContain(page.status);
+    // root's alone: the log, the token, the service credentials; and the API only on loopback
+    expect(statSync(join(dir, 'nagaya.log')).mode & 0o777).toBe(0o640);
+    expect(statSync(join(dir, 'data', 'admin-token')).mode & 0o777).toBe(0o600);
+    for (const f of ['database-url', 'redis-url']) expect(statSync(join(dir, 'data', 'secrets', f)).mode & 0o777).toBe(0o600);
+    const external = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4');
+    if (external) await expect(fetch(`http://${external.address}:${port}/healthz`)).rejects.toThrow();
   }, 300_000);
 
   it('serves the CLI it printed: launch --wait, exec, list', async () => {

@@ -2,9 +2,10 @@ import { DataSource } from 'typeorm';
 import { IdAllocator1764400000000 } from './1764400000000-id-allocator';
 import { Fleet1764500000000 } from './1764500000000-fleet';
 import { PickSlotsWaits1764600000000 } from './1764600000000-pick-slots-waits';
+import { TokenExpiry1764720000000 } from './1764720000000-token-expiry';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
-export const migrations = [IdAllocator1764400000000, Fleet1764500000000, PickSlotsWaits1764600000000];
+export const migrations = [IdAllocator1764400000000, Fleet1764500000000, PickSlotsWaits1764600000000, TokenExpiry1764720000000];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */
 const MIGRATION_LOCK_KEY = 0x6e616779; // 'nagy'

@@ -29,6 +29,23 @@
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wno-format-truncation"],
       "ldflags": ["-static"]
+    },
+    {
+      "target_name": "nagaya-extract",
+      "type": "executable",
+      "sources": [
+        "src/extract/main.c",
+        "src/extract/dir_modes.c",
+        "src/extract/fail.c",
+        "src/extract/input.c",
+        "src/extract/limits.c",
+        "src/extract/report.c",
+        "src/extract/safe_path.c",
+        "src/extract/tar_header.c",
+        "src/extract/write_entry.c"
+      ],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wno-format-truncation"],
+      "ldflags": ["-static"]
     }
   ]
 }

@@ -2,6 +2,8 @@
 export type NagayaErrorCode =
   | 'INVALID_INPUT'
   | 'UNAUTHORIZED'
+  /** A token that was valid until its expiresAt: the caller needs a new one. */
+  | 'TOKEN_EXPIRED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'CONFLICT'

@@ -29,6 +29,10 @@ export function buildBusyboxImage(dir: string, busybox: string = DEFAULT_BUSYBOX
   // so an image store listing that directory never takes them for images.
   const sibling = (what: string) => join(dirname(dir), `.${basename(dir)}.${what}-${process.pid}-${Date.now()}`);
   const staging = sibling('building');
+  // An image store is root-only (setuid files inside): a missing store is made 0700, beneath a
+  // data directory that containers' own uids can still pass through (0711).
+  mkdirSync(dirname(dirname(dir)), { recursive: true, mode: 0o711 });
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
   rmSync(staging, { recursive: true, force: true });
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc', 'root', 'proc', 'sys', 'dev', 'tmp', 'run', 'var/tmp', 'home']) {
     mkdirSync(join(staging, d), { recursive: true, mode: 0o755 });
@@ -49,7 +53,6 @@ export function buildBusyboxImage(dir: string, busybox: string = DEFAULT_BUSYBOX
   writeFileSync(join(staging, 'etc/hostname'), 'busybox\n');
   writeFileSync(join(staging, MARKER), wanted);
 
-  mkdirSync(dirname(dir), { recursive: true });
   // Put the image in place with rename(2) only, never by removing what is there: containers
   // launched from an image in place use its files (their overlay's lower layer is that very
   // tree), and a builder that lost the race used to rm -rf the winner's image under them

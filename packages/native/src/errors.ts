@@ -1,7 +1,17 @@
 import { constants } from 'node:os';
 
 /** Codes a NativeError carries besides errno names (EPERM, ENOENT, ...). */
-export type UsageErrorCode = 'INVALID_PLAN' | 'INVALID_ARGUMENT' | 'NOT_FOUND' | 'LAUNCHER_UNAVAILABLE' | 'LOAD_FAILED';
+export type UsageErrorCode =
+  | 'INVALID_PLAN'
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'LAUNCHER_UNAVAILABLE'
+  | 'LOAD_FAILED'
+  // An archive refused by the extractor: malformed, leaving its root, or over a limit (NagayaError's codes).
+  | 'INVALID_INPUT'
+  | 'PAYLOAD_TOO_LARGE'
+  // The extractor itself died (a signal, or no report).
+  | 'EXTRACT_FAILED';
 
 export interface NativeErrorDetails {
   code: string;

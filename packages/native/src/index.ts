@@ -13,4 +13,6 @@ export { listContainerRecords, readContainerRecord, signalName } from './contain
 export type { ContainerRecord, ExitStatus } from './container-records';
 export { readStartTime, isSameProcess } from './proc-stat';
 export { buildBusyboxImage, DEFAULT_BUSYBOX } from './busybox-image';
-export { loadAddon, findLauncher } from './loader';
+export { extractArchive } from './extract-archive';
+export type { ExtractLimits, ExtractResult, SkippedEntry } from './extract-archive';
+export { loadAddon, findLauncher, findExtractor } from './loader';

@@ -53,13 +53,22 @@ export function loadAddon(): NativeAddon {
   );
 }
 
-/** Finds the launcher executable; the error lists every path it looked in. */
-export function findLauncher(): string {
-  const tried = candidates('NAGAYA_LAUNCHER', 'nagaya-launcher');
+function findExecutable(envVar: string, fileName: string): string {
+  const tried = candidates(envVar, fileName);
   const found = tried.find((p) => existsSync(p));
   if (found) return found;
   throw new NativeError(
-    `cannot find the nagaya-launcher executable; build it with \`npm run build -w packages/native\`. Looked in: ${tried.join(', ')}`,
+    `cannot find the ${fileName} executable; build it with \`npm run build -w packages/native\`. Looked in: ${tried.join(', ')}`,
     { code: 'LOAD_FAILED', details: tried },
   );
+}
+
+/** Finds the launcher executable; the error lists every path it looked in. */
+export function findLauncher(): string {
+  return findExecutable('NAGAYA_LAUNCHER', 'nagaya-launcher');
+}
+
+/** Finds the archive extractor executable (src/extract/); the error lists every path it looked in. */
+export function findExtractor(): string {
+  return findExecutable('NAGAYA_EXTRACT', 'nagaya-extract');
 }

@@ -48,4 +48,12 @@ describe('busybox image', () => {
     expect(aside).toHaveLength(1);
     expect(statSync(join(root, aside[0]!, 'bin', 'busybox')).ino).toBe(oldInode); // still there for containers using it
   });
+
+  it('makes a missing store root-only (0700) beneath a data directory containers can pass (0711)', () => {
+    const dir = join(root, 'data', 'images', 'busybox');
+    buildBusyboxImage(dir);
+    expect(statSync(join(root, 'data', 'images')).mode & 0o7777).toBe(0o700);
+    expect(statSync(join(root, 'data')).mode & 0o7777).toBe(0o711);
+    expect(readdirSync(join(root, 'data', 'images'))).toEqual(['busybox']);
+  });
 });

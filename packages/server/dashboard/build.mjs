@@ -1,7 +1,7 @@
 // Builds the dashboard into dist/: one bundled, minified script and stylesheet with content
 // hashes in their names (the server caches assets for an hour), and index.html pointing at them.
 import { build } from 'esbuild';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -32,4 +32,6 @@ const html = (await readFile(join(root, 'index.html'), 'utf8'))
   .replace('%SCRIPT%', `/assets/${basename(script)}`)
   .replace('%STYLE%', `/assets/${basename(style)}`);
 await writeFile(join(dist, 'index.html'), html);
+// a file of its own, not a data: URL, which the Content-Security-Policy (default-src 'self') refuses
+await copyFile(join(root, 'favicon.svg'), join(dist, 'favicon.svg'));
 console.log(`dashboard: ${outputs.map((f) => basename(f)).join(', ')} and index.html in ${dist}`);

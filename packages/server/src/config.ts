@@ -1,13 +1,17 @@
 import { hostname } from 'node:os';
 import { NagayaError } from '@nagaya/allocator';
 import { DEFAULT_PIDS_MAX } from '@nagaya/native';
+import { dataDirOf, databaseUrlOf, redisUrlOf } from './deploy/service-urls';
 
 export type ServeRole = 'all' | 'api' | 'worker';
 
 /** Everything the server reads from its environment, validated once at start. */
 export interface ServerConfig {
   port: number;
+  /** The address the API binds (NAGAYA_LISTEN); loopback unless the operator opens it up. */
   host: string;
+  /** PEM files for HTTPS (NAGAYA_TLS_CERT and NAGAYA_TLS_KEY, both or neither); absent: plain HTTP. */
+  tls: { certPath: string; keyPath: string } | undefined;
   databaseUrl: string;
   redisUrl: string;
   dataDir: string;
@@ -27,6 +31,10 @@ export interface ServerConfig {
   orphanLeaseMs: number;
   bodyLimitBytes: number;
   imageUploadLimitBytes: number;
+  /** What an image import may unpack: uncompressed bytes, entries, path depth (counted as written). */
+  imageUnpackedLimitBytes: number;
+  imageMaxEntries: number;
+  imageMaxPathDepth: number;
   /** pids.max of a container whose request sets none. */
   defaultPidsMax: number;
   /** A container's console.log is rotated to console.log.1 when it grows past this. */
@@ -55,12 +63,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   if (!/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(nodeName)) {
     throw new NagayaError('INVALID_INPUT', `NAGAYA_NODE_NAME must be a DNS name, not ${JSON.stringify(nodeName)}`);
   }
+  const certPath = env.NAGAYA_TLS_CERT || undefined;
+  const keyPath = env.NAGAYA_TLS_KEY || undefined;
+  if (Boolean(certPath) !== Boolean(keyPath)) {
+    throw new NagayaError('INVALID_INPUT', `HTTPS needs both NAGAYA_TLS_CERT and NAGAYA_TLS_KEY; only ${certPath ? 'NAGAYA_TLS_CERT' : 'NAGAYA_TLS_KEY'} is set`);
+  }
   return {
     port: integer(env, 'PORT', 8080),
-    host: env.NAGAYA_LISTEN ?? '0.0.0.0',
-    databaseUrl: env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/nagaya',
-    redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    dataDir: env.NAGAYA_DATA_DIR ?? '/var/lib/nagaya',
+    host: env.NAGAYA_LISTEN || '127.0.0.1',
+    tls: certPath && keyPath ? { certPath, keyPath } : undefined,
+    // from the environment or the files scripts/ensure-services.sh wrote (not read when overridden)
+    databaseUrl: overrides.databaseUrl ?? databaseUrlOf(env),
+    redisUrl: overrides.redisUrl ?? redisUrlOf(env),
+    dataDir: dataDirOf(env),
     adminToken: env.NAGAYA_ADMIN_TOKEN || undefined,
     workerConcurrency: integer(env, 'NAGAYA_WORKER_CONCURRENCY', 8, 1),
     pool: env.NAGAYA_POOL ?? 'default',
@@ -73,6 +88,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     orphanLeaseMs: integer(env, 'NAGAYA_ORPHAN_LEASE_MS', 120000, 0),
     bodyLimitBytes: integer(env, 'NAGAYA_BODY_LIMIT_BYTES', 256 * 1024, 1024),
     imageUploadLimitBytes: integer(env, 'NAGAYA_IMAGE_UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024),
+    imageUnpackedLimitBytes: integer(env, 'NAGAYA_IMAGE_UNPACKED_LIMIT_BYTES', 8 * 1024 ** 3, 1024),
+    imageMaxEntries: integer(env, 'NAGAYA_IMAGE_MAX_ENTRIES', 1_000_000, 1),
+    imageMaxPathDepth: integer(env, 'NAGAYA_IMAGE_MAX_PATH_DEPTH', 128, 1),
     defaultPidsMax: integer(env, 'NAGAYA_DEFAULT_PIDS_MAX', DEFAULT_PIDS_MAX, 1),
     consoleLogMaxBytes: integer(env, 'NAGAYA_CONSOLE_LOG_MAX_BYTES', 10 * 1024 * 1024, 4096),
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { Allocator, ensureSystemPool } from '@nagaya/allocator';
 import { runMigrations } from '@nagaya/migrations';
 import { createApp } from './api/app';
+import { listen, readTls } from './api/listen';
 import type { ServerConfig } from './config';
 import { serveDashboard } from './dashboard/serve-dashboard';
 import { ImageStore } from './images/image-store';
@@ -36,6 +37,8 @@ export interface NagayaServer {
 
 /** Starts nagaya as `config.role` says: migrate, make the default pool and image, then serve. */
 export async function startNagaya(config: ServerConfig, log: Logger = createLogger({ node: config.nodeName, role: config.role })): Promise<NagayaServer> {
+  // before anything is started: a bad certificate must not leave a worker running without its API
+  const tls = config.role !== 'worker' && config.tls ? readTls(config.tls) : undefined;
   await runMigrations(config.databaseUrl);
   const db = new Db(config.databaseUrl, 20);
   const allocator = new Allocator(db.pool, { warn: (m) => log.warn(m) });
@@ -44,7 +47,9 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
   const tokens = new TokenStore(db);
   const audit = new AuditStore(db);
   const idempotency = new IdempotencyStore(db);
-  const images = new ImageStore(config.dataDir);
+  const images = new ImageStore(config.dataDir, {
+    maxBytes: config.imageUnpackedLimitBytes, maxEntries: config.imageMaxEntries, maxDepth: config.imageMaxPathDepth,
+  });
   const metrics = new Metrics();
 
   // The API must fail fast while Redis is down (503), so its connection queues nothing offline;
@@ -107,14 +112,8 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
       containers, bodyLimitBytes: config.bodyLimitBytes, imageUploadLimitBytes: config.imageUploadLimitBytes, version: VERSION,
       ...(existsSync(dashboardDir) ? { dashboard: serveDashboard(dashboardDir) } : {}),
     });
-    server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(config.port, config.host, () => resolve(s));
-      s.on('error', reject);
-    });
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : config.port;
-    url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
-    log.info('api listening', { url });
+    ({ server, url } = await listen(app, config, tls));
+    log.info('api listening', { url, tls: Boolean(tls) });
   }
 
   return {

@@ -1,9 +1,11 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pack } from 'tar-stream';
 import { eventually, startTestFleet, ADMIN_TOKEN, type TestFleet } from './support/test-server';
+import { rawTar, type RawEntry } from '../../native/test/support/raw-tar';
+import { ImageStore } from '../src/images/image-store';
 
 let fleet: TestFleet;
 beforeAll(async () => {
@@ -13,23 +15,8 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-type Entry = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: Buffer | string; mode?: number; uid?: number; gid?: number; linkname?: string };
-
-async function tarball(entries: Entry[], gzip = false): Promise<Buffer> {
-  const p = pack();
-  const chunks: Buffer[] = [];
-  p.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise((resolve) => p.on('end', resolve));
-  for (const e of entries) {
-    const body = e.body === undefined ? undefined : Buffer.from(e.body);
-    await new Promise<void>((resolve, reject) => {
-      p.entry({ name: e.name, type: e.type ?? 'file', mode: e.mode ?? (e.type === 'directory' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0,
-        ...(e.linkname ? { linkname: e.linkname } : {}), ...(body ? { size: body.length } : {}) }, body, (err) => (err ? reject(err) : resolve()));
-    });
-  }
-  p.finalize();
-  await done;
-  const tar = Buffer.concat(chunks);
+async function tarball(entries: RawEntry[], gzip = false): Promise<Buffer> {
+  const tar = rawTar(entries);
   return gzip ? gzipSync(tar) : tar;
 }
 
@@ -60,6 +47,8 @@ describe('POST /images', () => {
     expect(statSync(join(imagesDir(), 'tiny/home/app/notes')).uid).toBe(1000);
     const { images } = await fleet.admin.get<{ images: Array<{ name: string }> }>('/images');
     expect(images.map((i) => i.name).sort()).toEqual(['busybox', 'tiny']);
+    // The store is root-only; the launcher reaches the image through an idmapped mount it opens as root.
+    expect(statSync(imagesDir()).mode & 0o7777).toBe(0o700);
 
     await fleet.admin.post('/containers', { name: 'imported', image: 'tiny', command: ['/bin/busybox', 'sleep', '1000'] });
     await eventually(async () => ((await fleet.admin.get<{ state: string }>('/containers/imported')).state === 'running' ? true : undefined));
@@ -67,7 +56,7 @@ describe('POST /images', () => {
     expect(exec.stdout).toBe('hello from an imported image\n1000\n');
   });
 
-  const hostile: Array<[string, Entry[]]> = [
+  const hostile: Array<[string, RawEntry[]]> = [
     ['a .. path', [{ name: '../escaped', body: 'x' }]],
     ['a nested .. path', [{ name: 'a/../../escaped', body: 'x' }]],
     ['a write through a symlink to the host', [{ name: 'etc', type: 'symlink', linkname: '/tmp' }, { name: 'etc/escaped', body: 'x' }]],
@@ -90,6 +79,19 @@ describe('POST /images', () => {
     expect((await upload('Bad_Name', await tarball([{ name: 'f', body: 'x' }]))).status).toBe(400);
     expect((await upload('garbage', Buffer.from('this is not a tarball at all'.repeat(50)))).body.error?.code).toBe('INVALID_INPUT');
     expect((await upload('busybox', await tarball([{ name: 'f', body: 'x' }]))).status).toBe(409);
+  });
+});
+
+describe('image store', () => {
+  it('removes at start the staging directories of imports whose server was killed, and only those', async () => {
+    const gone = spawnSync('true').pid!; // exited: its pid names no process now
+    const abandoned = join(imagesDir(), `.left.import-${gone}-1`);
+    const live = join(imagesDir(), `.busy.import-${process.pid}-1`);
+    for (const dir of [abandoned, live]) mkdirSync(join(dir, 'bin'), { recursive: true });
+    await new ImageStore(fleet.base.dataDir, { maxBytes: 1024, maxEntries: 1, maxDepth: 1 }).ensureBusybox();
+    expect(existsSync(abandoned)).toBe(false);
+    expect(existsSync(live)).toBe(true);
+    rmSync(live, { recursive: true });
   });
 });
 

@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runMigrations } from '@nagaya/migrations';
-
-/** Where tests may create throwaway databases (the server must let this user CREATE DATABASE). */
-export const TEST_DATABASE_URL =
-  process.env.NAGAYA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/nagaya_test';
+import { testDatabaseUrl, withDatabase } from './test-services';
 
 export interface TestDatabase {
   url: string;
@@ -19,17 +16,16 @@ export async function createTestDatabase(prefix = 'nagaya_t'): Promise<TestDatab
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
-  await runMigrations(url.toString());
-  const pool = new pg.Pool({ connectionString: url.toString(), max: 20 });
+  const url = withDatabase(testDatabaseUrl(), name);
+  await runMigrations(url);
+  const pool = new pg.Pool({ connectionString: url, max: 20 });
   // pool.end() resolves before its clients have finished closing, so DROP ... WITH (FORCE) can
   // still terminate one (57P01); with no listener pg throws that from the socket as an uncaught
   // exception, which fails the whole run although every test passed.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
   return {
-    url: url.toString(),
+    url,
     pool,
     async drop() {
       await pool.end();
@@ -43,7 +39,5 @@ export async function createTestDatabase(prefix = 'nagaya_t'): Promise<TestDatab
 
 /** The same server's `postgres` database: CREATE/DROP DATABASE must run outside the one it names. */
 function maintenanceUrl(): string {
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = '/postgres';
-  return url.toString();
+  return withDatabase(testDatabaseUrl(), 'postgres');
 }

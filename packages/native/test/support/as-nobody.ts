@@ -12,7 +12,10 @@ export interface NobodyResult {
 export function runAsNobody(command: string, args: string[], options: { input?: string; env?: Record<string, string> } = {}): NobodyResult {
   const result = spawnSync(
     'setpriv',
-    ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--', command, ...args],
+    // setpriv keeps root's effective capabilities (PR_SET_KEEPCAPS) until its own execve, so the
+    // command's path would be looked up with CAP_DAC_OVERRIDE: a 0700 directory on it would not
+    // stop it. env, exec'd first, finds and runs the command as nobody proper.
+    ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--', '/usr/bin/env', '--', command, ...args],
     {
       encoding: 'utf8',
       input: options.input,

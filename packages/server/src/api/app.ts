@@ -12,6 +12,7 @@ import { authenticate } from './auth';
 import { checkHealth } from './health';
 import { errorBody, HTTP_STATUS, toApiError } from './http-errors';
 import { buildOpenApi } from './openapi';
+import { securityHeaders } from './security-headers';
 import { containerRoutes } from './routes/container-routes';
 import { fleetRoutes, type FleetRouteDeps } from './routes/fleet-routes';
 
@@ -34,6 +35,7 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  app.use(securityHeaders);
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const requestId = /^[\w.-]{1,100}$/.test(req.get('x-request-id') ?? '') ? req.get('x-request-id')! : randomUUID();

@@ -6,6 +6,7 @@ import { ZodError } from 'zod';
 export const HTTP_STATUS: Record<NagayaErrorCode, number> = {
   INVALID_INPUT: 400,
   UNAUTHORIZED: 401,
+  TOKEN_EXPIRED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
@@ -25,7 +26,8 @@ export function toApiError(err: unknown): NagayaError {
   }
   if (err instanceof NativeError) {
     const code: NagayaErrorCode =
-      err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT' ? 'INVALID_INPUT'
+      err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT' || err.code === 'INVALID_INPUT' ? 'INVALID_INPUT'
+        : err.code === 'PAYLOAD_TOO_LARGE' ? 'PAYLOAD_TOO_LARGE'
         : err.code === 'NOT_FOUND' ? 'NOT_FOUND'
           : err.code === 'LAUNCHER_UNAVAILABLE' ? 'UNAVAILABLE'
             : 'INTERNAL';

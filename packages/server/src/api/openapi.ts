@@ -39,8 +39,9 @@ export const OPERATIONS: Operation[] = [
   { method: 'post', path: '/images', summary: 'Import a rootfs tarball (body: tar or tar.gz)', role: 'operator', query: imageImportQuery, success: 201 },
   { method: 'get', path: '/nodes', summary: 'Worker nodes and their heartbeats', role: 'viewer', success: 200 },
   { method: 'get', path: '/whoami', summary: 'The caller: token name and role', role: 'viewer', success: 200 },
-  { method: 'get', path: '/tokens', summary: 'API tokens (never their secrets)', role: 'admin', success: 200 },
-  { method: 'post', path: '/tokens', summary: 'Create an API token; the secret is shown once', role: 'admin', body: createTokenSchema, success: 201 },
+  { method: 'get', path: '/tokens', summary: 'API tokens: id, name, role, createdAt, expiresAt, lastUsedAt, revokedAt (never their secrets)', role: 'admin', success: 200 },
+  { method: 'post', path: '/tokens', summary: 'Create an API token, optionally expiring; the secret is shown once', role: 'admin', body: createTokenSchema, success: 201 },
+  { method: 'delete', path: '/tokens/{id}', summary: 'Revoke a token: refused from the next request on (not the last admin token: 409)', role: 'admin', success: 200 },
 ];
 
 const errorSchema = {
@@ -51,7 +52,7 @@ const errorSchema = {
       type: 'object',
       required: ['code', 'message'],
       properties: {
-        code: { type: 'string', enum: ['INVALID_INPUT', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'POOL_EXHAUSTED', 'UNAVAILABLE', 'INTERNAL'] },
+        code: { type: 'string', enum: ['INVALID_INPUT', 'UNAUTHORIZED', 'TOKEN_EXPIRED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'POOL_EXHAUSTED', 'UNAVAILABLE', 'INTERNAL'] },
         message: { type: 'string' },
         details: {},
       },

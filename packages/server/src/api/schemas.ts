@@ -67,7 +67,12 @@ export const execSchema = z.strictObject({
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),
   role: z.enum(['admin', 'operator', 'viewer']),
+  expiresInSeconds: z.number().int().min(1).max(10 * 365 * 86400).optional()
+    .meta({ description: 'The token is refused (401 TOKEN_EXPIRED) this many seconds after its creation. Default: never.' }),
 });
+
+/** A token's id in a path: bigserial digits. */
+export const tokenIdParam = z.string().regex(/^[1-9][0-9]{0,17}$/, 'must be a token id (GET /tokens)').transform(Number);
 
 const hostRange = z.strictObject({
   start: z.number().int().min(1).max(4294967294),

@@ -22,7 +22,9 @@ export class ApiClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
-      throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${(err as Error).message}`);
+      // fetch says only "fetch failed"; the cause says why (refused, a certificate it does not trust)
+      const cause = (err as Error & { cause?: Error }).cause;
+      throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${cause?.message ?? (err as Error).message}`);
     }
     const text = await response.text();
     let parsed: unknown;

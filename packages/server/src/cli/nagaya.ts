@@ -7,7 +7,7 @@ import { ApiClient, ApiError } from './api-client';
 const EXIT = { ok: 0, error: 1, usage: 2, notFound: 3, conflict: 4, unavailable: 5, exhausted: 6, denied: 7 } as const;
 const EXIT_BY_CODE: Record<string, number> = {
   INVALID_INPUT: EXIT.usage, NOT_FOUND: EXIT.notFound, CONFLICT: EXIT.conflict, UNAVAILABLE: EXIT.unavailable,
-  POOL_EXHAUSTED: EXIT.exhausted, UNAUTHORIZED: EXIT.denied, FORBIDDEN: EXIT.denied, PAYLOAD_TOO_LARGE: EXIT.usage,
+  POOL_EXHAUSTED: EXIT.exhausted, UNAUTHORIZED: EXIT.denied, TOKEN_EXPIRED: EXIT.denied, FORBIDDEN: EXIT.denied, PAYLOAD_TOO_LARGE: EXIT.usage,
 };
 
 const USAGE = `usage: nagaya <command> [options]
@@ -19,9 +19,10 @@ const USAGE = `usage: nagaya <command> [options]
   exec <name> [--timeout MS] -- command...
   start|stop|restart|delete <name> [--timeout SECONDS] [--wait]
   pools | allocations [--pool P] [--history] | nodes | jobs [--container N] | images
-  tokens | tokens create <name> --role admin|operator|viewer
+  tokens [list] | tokens create <name> --role admin|operator|viewer [--expires SECONDS] | tokens revoke <id>
 
-common: --json (machine output), NAGAYA_URL (default http://127.0.0.1:8080), NAGAYA_TOKEN
+common: --json (machine output), NAGAYA_URL (default http://127.0.0.1:8080; https://... with a
+        self-signed certificate: NODE_EXTRA_CA_CERTS=<its PEM file>), NAGAYA_TOKEN
 exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 unavailable, 6 pool exhausted, 7 denied`;
 
 function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
@@ -60,7 +61,7 @@ async function main(argv: string[]): Promise<number> {
       role: { type: 'string' }, image: { type: 'string' }, node: { type: 'string' }, memory: { type: 'string' },
       pids: { type: 'string' }, cpus: { type: 'string' }, shared: { type: 'boolean' }, size: { type: 'string' },
       key: { type: 'string' }, env: { type: 'string', multiple: true }, timeout: { type: 'string' }, tail: { type: 'string' },
-      pool: { type: 'string' }, history: { type: 'boolean' }, container: { type: 'string' },
+      pool: { type: 'string' }, history: { type: 'boolean' }, container: { type: 'string' }, expires: { type: 'string' },
     },
   });
   const [verb, ...rest] = positionals;
@@ -176,13 +177,25 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'tokens': {
       if (rest[0] === 'create') {
-        if (!rest[1] || !values.role) throw new ApiError(0, 'INVALID_INPUT', 'tokens create <name> --role admin|operator|viewer');
-        const res = await client.post<{ token: string; name: string; role: string }>('/tokens', { name: rest[1], role: values.role });
-        out(res, () => `${res.name} (${res.role}): ${res.token}\nshown once: store it now`);
+        if (!rest[1] || !values.role) throw new ApiError(0, 'INVALID_INPUT', 'tokens create <name> --role admin|operator|viewer [--expires SECONDS]');
+        const res = await client.post<{ token: string; id: number; name: string; role: string; expiresAt: string | null }>('/tokens', {
+          name: rest[1], role: values.role, ...(values.expires === undefined ? {} : { expiresInSeconds: Number(values.expires) }),
+        });
+        out(res, () => `${res.name} (${res.role}, id ${res.id}${res.expiresAt ? `, expires ${res.expiresAt}` : ''}): ${res.token}\nshown once: store it now`);
         return EXIT.ok;
       }
-      const { tokens } = await client.get<{ tokens: Array<Record<string, unknown>> }>('/tokens');
-      out(tokens, () => table(tokens, ['id', 'name', 'role', 'createdAt', 'revokedAt']));
+      if (rest[0] === 'revoke') {
+        if (!rest[1]) throw new ApiError(0, 'INVALID_INPUT', 'tokens revoke <id> (the ids: nagaya tokens list)');
+        const res = await client.delete<{ id: number; name: string; revokedAt: string }>(`/tokens/${encodeURIComponent(rest[1])}`);
+        out(res, () => `token ${res.id} (${res.name}) revoked`);
+        return EXIT.ok;
+      }
+      if (rest[0] !== undefined && rest[0] !== 'list') throw new ApiError(0, 'INVALID_INPUT', `tokens ${rest[0]}: use tokens list, tokens create or tokens revoke`);
+      const { tokens } = await client.get<{ tokens: Array<Record<string, unknown> & { expiresAt: string | null; revokedAt: string | null }> }>('/tokens');
+      const now = Date.now();
+      out(tokens, () => table(tokens.map((t) => ({
+        ...t, lastUsed: age(t.lastUsedAt as string | null), state: t.revokedAt ? 'revoked' : t.expiresAt && Date.parse(t.expiresAt) <= now ? 'expired' : 'active',
+      })), ['id', 'name', 'role', 'state', 'createdAt', 'expiresAt', 'lastUsed']));
       return EXIT.ok;
     }
     default:

@@ -1,15 +1,16 @@
-import { createGunzip } from 'node:zlib';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { createWriteStream, existsSync } from 'node:fs';
-import { dirname, join, normalize, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable, Transform } from 'node:stream';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { NagayaError } from '@nagaya/allocator';
-import { buildBusyboxImage } from '@nagaya/native';
-import { extract, type Header as Headers } from 'tar-stream';
+import { buildBusyboxImage, extractArchive, type ExtractLimits, type SkippedEntry } from '@nagaya/native';
 
 export const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
 const MANIFEST = '.nagaya-image.json';
+/** A staging directory of an import: dot, image name, the importing server's pid, a time. */
+const STAGING = /^\..+\.import-(\d+)-\d+$/;
+/** How much of a refused upload is still read so that the client gets the answer (see LimitedBody). */
+const DRAIN_BYTES = 16 * 1024 * 1024;
 
 export interface ImageInfo {
   name: string;
@@ -18,25 +19,34 @@ export interface ImageInfo {
   files: number;
   source: string;
   createdAt: string;
+  /** Devices and FIFOs the tarball held, not extracted (/dev is a tmpfs in every container); the first 1000. */
+  skipped?: SkippedEntry[];
+  skippedTotal?: number;
 }
 
 /**
  * Image directories under <dataDir>/images: each a root filesystem owned by 0..65535 on disk,
- * shared read-only (idmapped) by every container of the image.
+ * shared read-only (idmapped) by every container of the image. The store is root-only (0700):
+ * the launcher reaches an image through an idmapped mount it opens as root, and no host user
+ * reaches the setuid files images keep for their containers.
  */
 export class ImageStore {
   readonly root: string;
   /** Images never change once in place (an import renames a finished directory in), so lookups are cached. */
   private readonly known = new Map<string, ImageInfo>();
 
-  constructor(dataDir: string) {
+  constructor(dataDir: string, private readonly unpackLimits: ExtractLimits) {
     this.root = join(dataDir, 'images');
   }
 
-  /** Builds the busybox image from Debian's busybox-static if it is missing. */
+  /**
+   * Builds the busybox image from Debian's busybox-static if it is missing (at start, so it also
+   * removes what imports of a killed server left behind).
+   */
   async ensureBusybox(): Promise<ImageInfo> {
     const dir = join(this.root, 'busybox');
-    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    await this.openStore();
+    await this.removeAbandonedStaging();
     buildBusyboxImage(dir);
     if (!existsSync(join(dir, MANIFEST))) {
       await this.writeManifest('busybox', dir, 'busybox-static');
@@ -85,145 +95,79 @@ export class ImageStore {
   }
 
   /**
-   * Imports a rootfs tarball (optionally gzipped) as image `name`, streamed, refusing more than
-   * `limitBytes` of input, any entry that would land outside the image (.., absolute paths,
-   * links pointing out through a path), devices, and owners outside 0..65535.
+   * Imports a rootfs tarball (optionally gzipped) as image `name`, streamed: at most
+   * `uploadLimitBytes` of request body (PAYLOAD_TOO_LARGE), unpacked by nagaya-extract into a
+   * staging directory inside the root-only store within the store's unpack limits, and renamed
+   * into place only when complete. A refused archive (INVALID_INPUT or PAYLOAD_TOO_LARGE) leaves
+   * nothing behind.
    */
-  async import(name: string, body: Readable, limitBytes: number): Promise<ImageInfo> {
+  async import(name: string, body: Readable, uploadLimitBytes: number): Promise<ImageInfo> {
     if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
     const dir = join(this.root, name);
     if (existsSync(dir)) throw new NagayaError('CONFLICT', `image ${name} already exists`);
-    await mkdir(this.root, { recursive: true, mode: 0o711 });
-    const staging = `${dir}.import-${process.pid}-${Date.now()}`;
-    await mkdir(staging, { mode: 0o755 });
-    let files = 0;
-    let sizeBytes = 0;
-    let received = 0;
-    const limiter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        received += chunk.length;
-        if (received > limitBytes) done(new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${limitBytes} bytes`));
-        else done(null, chunk);
-      },
-    });
-    const untar = extract();
-    untar.on('entry', (header, stream, next) => {
-      this.writeEntry(staging, header, stream as unknown as Readable).then(
-        (bytes) => {
-          files++;
-          sizeBytes += bytes;
-          next();
-        },
-        (err: Error) => next(err),
-      );
-    });
-    const gunzipIfNeeded = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        done(null, chunk);
-      },
+    await this.openStore();
+    // A dot-name: no image name starts with a dot, so list() never takes it for an image.
+    const staging = join(this.root, `.${name}.import-${process.pid}-${Date.now()}`); // see STAGING
+    const upload = new LimitedBody(body, uploadLimitBytes);
+    const result = await extractArchive(Readable.from(upload.chunks()), staging, this.unpackLimits).catch(async (err: unknown) => {
+      await upload.discardRest().catch(() => undefined); // a client gone mid-body: nothing to answer
+      throw err;
     });
     try {
-      const head = await peek(body);
-      const gz = head.source.length >= 2 && head.source[0] === 0x1f && head.source[1] === 0x8b;
-      await pipeline(head.stream, limiter, gz ? createGunzip() : gunzipIfNeeded, untar);
-      if (files === 0) throw new NagayaError('INVALID_INPUT', 'the tarball holds no files');
-      await this.writeManifest(name, staging, 'upload', { files, sizeBytes });
-      await rename(staging, dir);
+      if (result.entries === 0) throw new NagayaError('INVALID_INPUT', 'the tarball holds no files');
+      await this.writeManifest(name, staging, 'upload', {
+        files: result.entries - result.skippedTotal, sizeBytes: result.fileBytes, skipped: result.skipped, skippedTotal: result.skippedTotal,
+      });
+      await rename(staging, dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw new NagayaError('CONFLICT', `image ${name} already exists`);
+        throw err;
+      });
     } catch (err) {
       await rm(staging, { recursive: true, force: true });
-      if (err instanceof NagayaError) throw err;
-      throw new NagayaError('INVALID_INPUT', `cannot read the tarball: ${(err as Error).message}`);
+      throw err;
     }
     return this.get(name);
   }
 
-  private async writeEntry(root: string, header: Headers, stream: Readable): Promise<number> {
-    const target = safeJoin(root, header.name);
-    const uid = header.uid ?? 0;
-    const gid = header.gid ?? 0;
-    if (uid > 65535 || gid > 65535 || uid < 0 || gid < 0) {
-      stream.resume();
-      throw new NagayaError('INVALID_INPUT', `${header.name}: owner ${uid}:${gid} is outside a container's 0..65535`);
-    }
-    const mode = (header.mode ?? 0o644) & 0o7777;
-    let bytes = 0;
-    if (target === root) {
-      stream.resume();
-      return 0;
-    }
-    await assertNoSymlinkOnPath(root, dirname(target));
-    await mkdir(dirname(target), { recursive: true });
-    const { chown, chmod, symlink, link, lutimes } = await import('node:fs/promises');
-    switch (header.type) {
-      case 'directory':
-        await mkdir(target, { recursive: true });
-        stream.resume();
-        break;
-      case 'file':
-      case 'contiguous-file': {
-        await rm(target, { force: true, recursive: false }).catch(() => undefined);
-        await pipeline(stream, new Transform({ transform(c: Buffer, _e, d) { bytes += c.length; d(null, c); } }), createWriteStream(target, { mode }));
-        break;
-      }
-      case 'symlink':
-        stream.resume();
-        await rm(target, { force: true }).catch(() => undefined);
-        await symlink(header.linkname ?? '', target); // a symlink is resolved inside the container's root, never here
-        await chown(target, uid, gid).catch(() => undefined);
-        return 0;
-      case 'link': {
-        stream.resume();
-        const source = safeJoin(root, header.linkname ?? '');
-        await link(source, target);
-        return 0;
-      }
-      default:
-        stream.resume();
-        return 0; // devices, fifos: /dev is a tmpfs in every container
-    }
-    const { lchown } = await import('node:fs/promises');
-    await lchown(target, uid, gid);
-    await chmod(target, mode);
-    if (header.mtime) await lutimes(target, header.mtime, header.mtime).catch(() => undefined);
-    return bytes;
+  /** Makes <dataDir>/images root-only (0700): images keep their setuid files, which no host user may reach. */
+  private async openStore(): Promise<void> {
+    await mkdir(dirname(this.root), { recursive: true, mode: 0o711 });
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
+    await chmod(this.root, 0o700); // a store made before it was root-only was 0711
   }
 
-  private async writeManifest(name: string, dir: string, source: string, counts?: { files: number; sizeBytes: number }): Promise<void> {
-    const manifest = { sizeBytes: counts?.sizeBytes ?? (await du(dir)), files: counts?.files ?? 0, source, createdAt: new Date().toISOString() };
-    await writeFile(join(dir, MANIFEST), JSON.stringify({ name, ...manifest }, null, 2) + '\n');
+  /** Removes the staging directories of imports whose server process is gone (killed mid-import). */
+  private async removeAbandonedStaging(): Promise<void> {
+    for (const entry of await readdir(this.root)) {
+      const pid = Number(STAGING.exec(entry)?.[1]);
+      if (pid && !isRunning(pid)) await rm(join(this.root, entry), { recursive: true, force: true });
+    }
+  }
+
+  private async writeManifest(name: string, dir: string, source: string, counts?: { files: number; sizeBytes: number; skipped: SkippedEntry[]; skippedTotal: number }): Promise<void> {
+    const manifest = {
+      sizeBytes: counts?.sizeBytes ?? (await du(dir)),
+      files: counts?.files ?? 0,
+      source,
+      createdAt: new Date().toISOString(),
+      ...(counts?.skippedTotal ? { skipped: counts.skipped, skippedTotal: counts.skippedTotal } : {}),
+    };
+    // The tarball may hold an entry of that name, even a symlink out of the image: it is removed,
+    // and the manifest written under a fresh name (O_EXCL follows no symlink) and renamed over
+    // whatever is there (rename replaces a link, never follows it).
+    const fresh = join(dir, `${MANIFEST}.${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
+    await rm(join(dir, MANIFEST), { recursive: true, force: true });
+    await writeFile(fresh, JSON.stringify({ name, ...manifest }, null, 2) + '\n', { flag: 'wx', mode: 0o644 });
+    await rename(fresh, join(dir, MANIFEST));
   }
 }
 
-/** Joins an archive path under root, refusing anything that would land outside it. */
-export function safeJoin(root: string, entry: string): string {
-  const cleaned = normalize(`/${entry}`).replace(/^\/+/, '');
-  if (entry.split(/[\\/]/).includes('..')) {
-    throw new NagayaError('INVALID_INPUT', `${entry}: path leaves the image directory`);
-  }
-  const target = join(root, cleaned);
-  if (target !== root && !target.startsWith(root + sep)) {
-    throw new NagayaError('INVALID_INPUT', `${entry}: path leaves the image directory`);
-  }
-  return target;
-}
-
-/**
- * Refuses a path whose directories include a symlink already extracted: writing through it
- * ("a" -> /etc, then "a/passwd") would land outside the image on the host.
- */
-async function assertNoSymlinkOnPath(root: string, dir: string): Promise<void> {
-  const { lstat } = await import('node:fs/promises');
-  let current = root;
-  for (const part of dir.slice(root.length).split(sep).filter(Boolean)) {
-    current = join(current, part);
-    try {
-      if ((await lstat(current)).isSymbolicLink()) {
-        throw new NagayaError('INVALID_INPUT', `${current.slice(root.length + 1)}: an entry would be written through a symlink`);
-      }
-    } catch (err) {
-      if (err instanceof NagayaError) throw err;
-      return; // does not exist yet: nothing below it can be a link
-    }
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -237,18 +181,40 @@ async function du(dir: string): Promise<number> {
   return total;
 }
 
-/** Reads the first chunk of a stream (to sniff gzip) and returns a stream that still yields it. */
-async function peek(body: Readable): Promise<{ source: Buffer; stream: Readable }> {
-  const iterator = body[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  const head = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
-  async function* rest() {
-    if (head.length) yield head;
+/**
+ * A request body read through its iterator, failing with PAYLOAD_TOO_LARGE past limit bytes.
+ * The iterator is never returned, so a refusal does not destroy the request and its socket,
+ * which the error response still needs.
+ */
+class LimitedBody {
+  private readonly iterator: AsyncIterator<Buffer>;
+  private received = 0;
+
+  constructor(body: Readable, private readonly limit: number) {
+    this.iterator = body[Symbol.asyncIterator]();
+  }
+
+  async *chunks(): AsyncGenerator<Buffer> {
     for (;;) {
-      const n = await iterator.next();
-      if (n.done) return;
-      yield n.value as Buffer;
+      const next = await this.iterator.next();
+      if (next.done) return;
+      this.received += next.value.length;
+      if (this.received > this.limit) throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${this.limit} bytes`);
+      yield next.value;
     }
   }
-  return { source: head, stream: Readable.from(rest()) };
+
+  /**
+   * Reads and drops what the client still sends (up to the limit, and at most DRAIN_BYTES more)
+   * before an error is answered: a server that closes a socket with unread data resets it, and
+   * the client would see ECONNRESET instead of the answer. Past that the client gets the reset.
+   */
+  async discardRest(): Promise<void> {
+    const stopAt = Math.min(this.received, this.limit) + DRAIN_BYTES;
+    while (this.received <= stopAt) {
+      const next = await this.iterator.next();
+      if (next.done) return;
+      this.received += next.value.length;
+    }
+  }
 }

@@ -11,6 +11,39 @@ export interface TokenIdentity {
   role: Role;
 }
 
+/** A token as GET /tokens shows it: never its secret or hash. */
+export interface TokenView extends TokenIdentity {
+  createdAt: Date;
+  /** null: never expires. */
+  expiresAt: Date | null;
+  /** Updated at most once a minute. */
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+interface TokenRow {
+  id: string;
+  name: string;
+  role: Role;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+const VIEW_COLUMNS = 'id, name, role, created_at, expires_at, last_used_at, revoked_at';
+
+function viewOf(r: TokenRow): TokenView {
+  return { id: Number(r.id), name: r.name, role: r.role, createdAt: r.created_at, expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at };
+}
+
+/** An admin token that still opens the API: not revoked, not expired. */
+const LIVE_ADMIN = `role = 'admin' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`;
+/** Serialises the steps that must never leave the installation without a live admin token. */
+const ADMIN_LOCK = `SELECT pg_advisory_xact_lock(hashtext('nagaya:first-admin-token'))`;
+/** lastUsedAt is a hint for spotting stale tokens, not an access log: one write a minute is enough. */
+const LAST_USED_GRANULARITY_MS = 60_000;
+
 /**
  * Tokens are 32 random bytes; only their SHA-256 is stored. A fast hash is enough for secrets
  * with 256 bits of entropy (no dictionary to attack), and it keeps each request's check cheap.
@@ -24,22 +57,28 @@ export function newToken(): string {
   return `ngy_${randomBytes(32).toString('base64url')}`;
 }
 
-/** API tokens, stored hashed, each with a role. */
+/**
+ * API tokens, stored hashed, each with a role. Every request reads its token's row afresh (one
+ * lookup by a unique index): no cache, so a revoked or expired token is refused on the very next
+ * request, by every API process.
+ */
 export class TokenStore {
-  private readonly cache = new Map<string, { identity: TokenIdentity | null; at: number }>();
-
   constructor(private readonly db: Db) {}
 
   /** Creates a token and returns it in clear, the only time it is ever shown. */
-  async create(name: string, role: Role): Promise<{ token: string; identity: TokenIdentity }> {
+  async create(name: string, role: Role, expiresInSeconds?: number): Promise<{ token: string; view: TokenView }> {
     const token = newToken();
-    const identity = await this.store(name, role, token);
-    return { token, identity };
+    const { rows } = await this.db.query<TokenRow>(
+      `INSERT INTO api_token (name, role, token_hash, expires_at)
+       VALUES ($1, $2, $3, CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(secs => $4::int) END)
+       RETURNING ${VIEW_COLUMNS}`, [name, role, hashToken(token), expiresInSeconds ?? null]);
+    return { token, view: viewOf(rows[0]!) };
   }
 
   /**
    * Stores a token given in clear (NAGAYA_ADMIN_TOKEN); idempotent, also when the API and worker
    * processes of a fresh install store the same token at the same moment (docker compose up).
+   * A configured token that was revoked stays revoked: a new one must be configured.
    */
   async ensure(name: string, role: Role, token: string): Promise<TokenIdentity> {
     const hash = hashToken(token);
@@ -53,14 +92,14 @@ export class TokenStore {
   }
 
   /**
-   * Creates the first admin token when there is no admin at all, and returns it in clear; undefined
-   * when an admin exists. Serialised by an advisory lock, so two API processes starting together
-   * make one token between them, not one each.
+   * Creates the first admin token when no live admin token exists (none, or all revoked or
+   * expired), and returns it in clear; undefined when one exists. Serialised by an advisory lock,
+   * so two API processes starting together make one token between them, not one each.
    */
   async createFirstAdmin(): Promise<string | undefined> {
     return runTransaction(this.db.pool, async (client) => {
-      await client.query(`SELECT pg_advisory_xact_lock(hashtext('nagaya:first-admin-token'))`);
-      const { rowCount } = await client.query(`SELECT 1 FROM api_token WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1`);
+      await client.query(ADMIN_LOCK);
+      const { rowCount } = await client.query(`SELECT 1 FROM api_token WHERE ${LIVE_ADMIN} LIMIT 1`);
       if ((rowCount ?? 0) > 0) return undefined;
       const token = newToken();
       await client.query('INSERT INTO api_token (name, role, token_hash) VALUES ($1, $2, $3)', ['admin', 'admin', hashToken(token)]);
@@ -68,33 +107,48 @@ export class TokenStore {
     });
   }
 
-  private async store(name: string, role: Role, token: string): Promise<TokenIdentity> {
-    const { rows } = await this.db.query<{ id: string }>(
-      'INSERT INTO api_token (name, role, token_hash) VALUES ($1, $2, $3) RETURNING id', [name, role, hashToken(token)]);
-    return { id: Number(rows[0]!.id), name, role };
-  }
-
-  /** Finds who a presented token belongs to; UNAUTHORIZED for an unknown or revoked token. Cached briefly. */
+  /**
+   * Finds who a presented token belongs to: UNAUTHORIZED for an unknown or revoked token,
+   * TOKEN_EXPIRED for one past its expiresAt.
+   */
   async authenticate(token: string): Promise<TokenIdentity> {
-    const hash = hashToken(token);
-    const cached = this.cache.get(hash);
-    let identity: TokenIdentity | null;
-    if (cached && Date.now() - cached.at < 5000) {
-      identity = cached.identity;
-    } else {
-      const { rows } = await this.db.query<{ id: string; name: string; role: Role }>(
-        'SELECT id, name, role FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL', [hash]);
-      identity = rows[0] ? { id: Number(rows[0].id), name: rows[0].name, role: rows[0].role } : null;
-      if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(hash, { identity, at: Date.now() });
+    const { rows } = await this.db.query<{ id: string; name: string; role: Role; expired: boolean; last_used_at: Date | null }>(
+      `SELECT id, name, role, expires_at <= now() AS expired, last_used_at FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL`,
+      [hashToken(token)]);
+    const row = rows[0];
+    if (!row) throw new NagayaError('UNAUTHORIZED', 'the bearer token is not valid');
+    if (row.expired) throw new NagayaError('TOKEN_EXPIRED', `the bearer token ${row.name} has expired: ask an admin for a new one`);
+    if (!row.last_used_at || Date.now() - row.last_used_at.getTime() > LAST_USED_GRANULARITY_MS) {
+      // not awaited: the request does not wait for a bookkeeping write, nor fail with it
+      void this.db.query('UPDATE api_token SET last_used_at = now() WHERE id = $1', [row.id]).catch(() => undefined);
     }
-    if (!identity) throw new NagayaError('UNAUTHORIZED', 'the bearer token is not valid');
-    return identity;
+    return { id: Number(row.id), name: row.name, role: row.role };
   }
 
-  async list(): Promise<Array<TokenIdentity & { createdAt: Date; revokedAt: Date | null }>> {
-    const { rows } = await this.db.query<{ id: string; name: string; role: Role; created_at: Date; revoked_at: Date | null }>(
-      'SELECT id, name, role, created_at, revoked_at FROM api_token ORDER BY id');
-    return rows.map((r) => ({ id: Number(r.id), name: r.name, role: r.role, createdAt: r.created_at, revokedAt: r.revoked_at }));
+  /** Every token, revoked and expired ones included (to show when they ended). */
+  async list(): Promise<TokenView[]> {
+    const { rows } = await this.db.query<TokenRow>(`SELECT ${VIEW_COLUMNS} FROM api_token ORDER BY id`);
+    return rows.map(viewOf);
+  }
+
+  /**
+   * Revokes a token: refused from the next request on. NOT_FOUND when there is no such token or
+   * it is revoked already. CONFLICT when it is the last live admin token, which would leave no
+   * one able to make tokens: create another admin token first. A caller may revoke its own token.
+   */
+  async revoke(id: number): Promise<TokenView> {
+    return runTransaction(this.db.pool, async (client) => {
+      await client.query(ADMIN_LOCK);
+      const { rows } = await client.query<TokenRow & { live_admin: boolean }>(
+        `SELECT ${VIEW_COLUMNS}, (${LIVE_ADMIN}) AS live_admin FROM api_token WHERE id = $1 AND revoked_at IS NULL FOR UPDATE`, [id]);
+      const row = rows[0];
+      if (!row) throw new NagayaError('NOT_FOUND', `no token ${id} (or it is revoked already)`);
+      if (row.live_admin) {
+        const others = await client.query(`SELECT 1 FROM api_token WHERE ${LIVE_ADMIN} AND id <> $1 LIMIT 1`, [id]);
+        if (!others.rowCount) throw new NagayaError('CONFLICT', `token ${id} (${row.name}) is the last admin token: create another admin token before revoking it`);
+      }
+      const revoked = await client.query<TokenRow>(`UPDATE api_token SET revoked_at = now() WHERE id = $1 RETURNING ${VIEW_COLUMNS}`, [id]);
+      return viewOf(revoked.rows[0]!);
+    });
   }
 }

@@ -6,6 +6,7 @@ import { loadConfig, startNagaya, type NagayaServer, type ServerConfig } from '@
 import { ApiClient } from '../../src/cli/api-client';
 import { killProcessesInUidRange } from '../../../native/test/helpers';
 import { createTestDatabase, type TestDatabase } from '../../../allocator/test/support/test-database';
+import { testRedisUrl } from '../../../allocator/test/support/test-services';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -53,6 +54,7 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
     PORT: '0',
     NAGAYA_LISTEN: '127.0.0.1',
     DATABASE_URL: db.url,
+    REDIS_URL: testRedisUrl(),
     NAGAYA_DATA_DIR: join(dataDir, 'data'),
     NAGAYA_ADMIN_TOKEN: ADMIN_TOKEN,
     NAGAYA_NODE_NAME: options.nodeName ?? 'node-a',

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { NagayaError, type Allocator } from '@nagaya/allocator';
 import { identityOf, requireRole } from '../auth';
-import { allocationsQuery, createPoolSchema, createTokenSchema, dnsLabel, imageImportQuery, jobListQuery } from '../schemas';
+import { allocationsQuery, createPoolSchema, createTokenSchema, dnsLabel, imageImportQuery, jobListQuery, tokenIdParam } from '../schemas';
 import type { ImageStore } from '../../images/image-store';
 import type { JobQueues } from '../../jobs/job-queues';
 import type { AuditStore } from '../../store/audit-store';
@@ -134,9 +134,15 @@ export function fleetRoutes(deps: FleetRouteDeps): Router {
   r.post('/tokens', async (req, res) => {
     const actor = requireRole(res, 'admin');
     const body = createTokenSchema.parse(req.body);
-    const { token, identity } = await tokens.create(body.name, body.role);
-    await audit.record(actor.name, 'token.create', body.name, { role: body.role });
-    res.status(201).json({ token, name: identity.name, role: identity.role });
+    const { token, view } = await tokens.create(body.name, body.role, body.expiresInSeconds);
+    await audit.record(actor.name, 'token.create', body.name, { id: view.id, role: body.role, expiresAt: view.expiresAt });
+    res.status(201).json({ token, ...view });
+  });
+  r.delete('/tokens/:id', async (req, res) => {
+    const actor = requireRole(res, 'admin');
+    const revoked = await tokens.revoke(tokenIdParam.parse(req.params.id));
+    await audit.record(actor.name, 'token.revoke', revoked.name, { id: revoked.id, role: revoked.role });
+    res.json(revoked);
   });
 
   return r;

@@ -1,0 +1,164 @@
+import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+
+import { NativeError } from './errors';
+import { findExtractor } from './loader';
+
+/** What an archive may cost; each counts what is read or written, never what a header claims. */
+export interface ExtractLimits {
+  /** Uncompressed archive bytes (a .tar.gz is counted after gunzip). */
+  maxBytes: number;
+  /** Archive entries, skipped ones included. */
+  maxEntries: number;
+  /** Path components of one entry. */
+  maxDepth: number;
+}
+
+/** An entry that was not extracted: /dev is a fresh tmpfs in every container. */
+export interface SkippedEntry {
+  path: string;
+  type: 'char-device' | 'block-device' | 'fifo';
+}
+
+/** What nagaya-extract wrote. */
+export interface ExtractResult {
+  entries: number;
+  files: number;
+  directories: number;
+  symlinks: number;
+  hardlinks: number;
+  /** Regular-file content written. */
+  fileBytes: number;
+  /** Uncompressed archive bytes read. */
+  inputBytes: number;
+  /** Every skipped entry; `skipped` lists the first ones (1000 at most, 64 KiB of paths). */
+  skippedTotal: number;
+  skipped: SkippedEntry[];
+}
+
+interface ExtractorError {
+  code: 'INVALID_INPUT' | 'PAYLOAD_TOO_LARGE' | 'INVALID_ARGUMENT' | 'INTERNAL';
+  message: string;
+  entry?: string;
+  syscall?: string;
+  errno?: number;
+}
+
+const REPORT_LIMIT = 1024 * 1024;
+
+/**
+ * Extracts a tar or tar.gz stream into dest, a directory that must not exist yet: it is made
+ * 0700, filled by the nagaya-extract executable (which writes nothing outside it and follows no
+ * symlink), and removed again if anything fails, so a failure leaves nothing behind.
+ * Errors are NativeErrors: INVALID_INPUT (malformed or hostile archive, bad gzip),
+ * PAYLOAD_TOO_LARGE (a limit), an errno name (the host failed), EXTRACT_FAILED (the extractor
+ * died); an error of the input stream itself (e.g. an upload limit) is rethrown as it is.
+ */
+export async function extractArchive(input: Readable, dest: string, limits: ExtractLimits): Promise<ExtractResult> {
+  const extractor = findExtractor();
+  await mkdir(dest, { mode: 0o700 });
+  try {
+    return await runExtractor(extractor, input, dest, limits);
+  } catch (err) {
+    await rm(dest, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function runExtractor(extractor: string, input: Readable, dest: string, limits: ExtractLimits): Promise<ExtractResult> {
+  const args = [dest, '--max-bytes', String(limits.maxBytes), '--max-entries', String(limits.maxEntries), '--max-depth', String(limits.maxDepth)];
+  const child = spawn(extractor, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { if (stdout.length < REPORT_LIMIT) stdout += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < REPORT_LIMIT) stderr += d; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  // Swallowed here and reported below: an EPIPE after the extractor refused the archive says
+  // nothing the extractor's own report does not.
+  child.stdin.on('error', () => undefined);
+
+  // An input that fails (not gzip, an upload limit, a client gone) stops the extractor; the
+  // extractor ending first only breaks the pipe, which its own report explains.
+  let feedError: unknown;
+  let feedSettled = false;
+  const fed = (async () => {
+    const source = await sniffGzip(input);
+    if (source.gzip) await pipeline(source.stream, createGunzip(), child.stdin);
+    else await pipeline(source.stream, child.stdin);
+  })().catch((err: unknown) => {
+    if (brokenByExtractor(err)) return;
+    feedError = err;
+    child.kill('SIGKILL');
+  }).finally(() => { feedSettled = true; });
+
+  const { code, signal } = await exited;
+  // Stop reading the input at once rather than wait for a slow client to send more. A feed that
+  // failed did so before the exit (it is what killed the extractor); one still waiting for the
+  // client's first bytes has nothing to add and is left to the input's own end.
+  if (!child.stdin.writableFinished) child.stdin.destroy();
+  if (code === 0 || feedSettled) await fed;
+
+  const report = parseReport(stdout);
+  if (code === 0 && feedError === undefined && report && !('error' in report)) return report;
+  // The input's own failure first: it cut the extractor's stdin short, so whatever the extractor
+  // said then ("truncated") is a consequence.
+  if (feedError !== undefined) throw feedFailure(feedError);
+  if (report && 'error' in report) throw extractorFailure(report.error);
+  throw new NativeError(`nagaya-extract died (${signal ?? `exit status ${code}`})${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}`,
+    { code: 'EXTRACT_FAILED', details: { signal, status: code } });
+}
+
+function brokenByExtractor(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
+}
+
+function parseReport(stdout: string): ExtractResult | { error: ExtractorError } | undefined {
+  const line = stdout.trim().split('\n').pop();
+  if (!line) return undefined;
+  try {
+    return JSON.parse(line) as ExtractResult | { error: ExtractorError };
+  } catch {
+    return undefined;
+  }
+}
+
+function extractorFailure(e: ExtractorError): NativeError {
+  const where = e.entry === undefined ? '' : `${e.entry}: `;
+  if (e.code === 'INVALID_INPUT' || e.code === 'PAYLOAD_TOO_LARGE') {
+    return new NativeError(`${where}${e.message}`, { code: e.code, details: e.entry === undefined ? undefined : { entry: e.entry } });
+  }
+  if (e.syscall !== undefined && e.errno !== undefined) return NativeError.fromStep('extract', e.syscall, e.errno, e.entry);
+  return new NativeError(`nagaya-extract: ${where}${e.message}`, { code: 'EXTRACT_FAILED' });
+}
+
+/** zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR: not gzip, or cut short) are the archive's fault. */
+function feedFailure(err: unknown): unknown {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return new NativeError(`the archive is not valid gzip: ${(err as Error).message}`, { code: 'INVALID_INPUT' });
+  }
+  return err;
+}
+
+/** Reads the first chunk (gzip starts 1f 8b) and returns a stream that still yields it. */
+async function sniffGzip(body: Readable): Promise<{ gzip: boolean; stream: Readable }> {
+  const iterator = body[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const head = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
+  async function* rest() {
+    if (head.length) yield head;
+    for (;;) {
+      const n = await iterator.next();
+      if (n.done) return;
+      yield n.value as Buffer;
+    }
+  }
+  return { gzip: head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b, stream: Readable.from(rest()) };
+}

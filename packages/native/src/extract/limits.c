@@ -1,0 +1,40 @@
+#define _GNU_SOURCE
+#include "limits.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fail.h"
+
+static uint64_t parse_count(const char *flag, const char *text) {
+  char *end = NULL;
+  errno = 0;
+  unsigned long long value = strtoull(text, &end, 10);
+  if (errno || end == text || *end != '\0' || text[0] == '-' || value == 0) {
+    fail(FAIL_USAGE, NULL, "%s needs a positive integer, not \"%s\"", flag, text);
+  }
+  return value;
+}
+
+void limits_from_args(struct extract_limits *limits, int argc, char **argv, int first) {
+  memset(limits, 0, sizeof *limits);
+  for (int i = first; i < argc; i += 2) {
+    if (i + 1 >= argc) fail(FAIL_USAGE, NULL, "%s needs a value", argv[i]);
+    uint64_t value = parse_count(argv[i], argv[i + 1]);
+    if (strcmp(argv[i], "--max-bytes") == 0) limits->max_input_bytes = value;
+    else if (strcmp(argv[i], "--max-entries") == 0) limits->max_entries = value;
+    else if (strcmp(argv[i], "--max-depth") == 0) limits->max_depth = value > 4096 ? 4096 : (unsigned)value;
+    else fail(FAIL_USAGE, NULL, "unknown option %s", argv[i]);
+  }
+  if (!limits->max_input_bytes || !limits->max_entries || !limits->max_depth) {
+    fail(FAIL_USAGE, NULL, "--max-bytes, --max-entries and --max-depth are required");
+  }
+}
+
+void limits_check_entries(const struct extract_limits *limits, uint64_t entries) {
+  if (entries > limits->max_entries) {
+    fail(FAIL_PAYLOAD_TOO_LARGE, NULL, "the archive has more than %" PRIu64 " entries", limits->max_entries);
+  }
+}

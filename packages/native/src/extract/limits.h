@@ -1,0 +1,32 @@
+/* What an archive may cost: every limit counts what is actually read or written, never what a
+ * header claims, so a gzip bomb or a million empty entries stops at the limit. */
+#ifndef NAGAYA_EXTRACT_LIMITS_H
+#define NAGAYA_EXTRACT_LIMITS_H
+
+#include <stdint.h>
+
+/* The kernel's PATH_MAX less the NUL: no longer path can be opened anyway. */
+#define EXTRACT_MAX_PATH 4095
+/* The kernel's NAME_MAX. */
+#define EXTRACT_MAX_NAME 255
+/* A PAX extended header is a few records of metadata; more is an attempt to make us buffer. */
+#define EXTRACT_MAX_PAX_HEADER (1024 * 1024)
+/* Directory modes wait in memory until the end (dir_modes.h): their paths may take this much, a
+ * hundred times what a large real rootfs needs, so a million deep directories cannot exhaust
+ * the host's memory. */
+#define EXTRACT_MAX_DIR_RECORD_BYTES (64 * 1024 * 1024)
+
+struct extract_limits {
+  uint64_t max_input_bytes; /* uncompressed archive bytes (headers, padding and trailer included) */
+  uint64_t max_entries;     /* archive entries, skipped ones included */
+  unsigned max_depth;       /* path components of one entry */
+};
+
+/* Reads the limits from the command line (--max-bytes N --max-entries N --max-depth N), starting
+ * at argv[first]; a missing or malformed one is a usage failure. */
+void limits_from_args(struct extract_limits *limits, int argc, char **argv, int first);
+
+/* Fails with PAYLOAD_TOO_LARGE once entries passes the limit. */
+void limits_check_entries(const struct extract_limits *limits, uint64_t entries);
+
+#endif

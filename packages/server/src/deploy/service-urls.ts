@@ -1,0 +1,48 @@
+// Where Postgres and Redis are, with their credentials: the one place the server, the scripts,
+// the benches and the tests read them from. scripts/ensure-services.sh (run by `npm run up` and
+// CI) makes a Postgres role and a Redis password and writes one URL per file, mode 0600, into
+// <data dir>/secrets/ (0700): `database-url` and `redis-url`. DATABASE_URL / REDIS_URL in the
+// environment win over the files (docker compose, a managed database).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NagayaError } from '@nagaya/allocator';
+
+export const DEFAULT_DATA_DIR = '/var/lib/nagaya';
+
+/** The data directory as every nagaya process and script resolves it. */
+export function dataDirOf(env: NodeJS.ProcessEnv): string {
+  return env.NAGAYA_DATA_DIR || DEFAULT_DATA_DIR;
+}
+
+/** The directory scripts/ensure-services.sh writes the service URLs into. */
+export function secretsDirOf(dataDir: string): string {
+  return join(dataDir, 'secrets');
+}
+
+export type Service = 'database' | 'redis';
+
+/** Reads `<dataDir>/secrets/<service>-url`; a missing file is an error that says how to make it. */
+export function readServiceUrlFile(dataDir: string, service: Service): string {
+  const file = join(secretsDirOf(dataDir), `${service}-url`);
+  let url: string;
+  try {
+    url = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(err as Error).message})`;
+    throw new NagayaError('INVALID_INPUT',
+      `${file} ${why}: run scripts/ensure-services.sh as root (it makes the Postgres role and Redis password and writes them there), ` +
+      `or set ${service === 'database' ? 'DATABASE_URL' : 'REDIS_URL'}`);
+  }
+  if (!url) throw new NagayaError('INVALID_INPUT', `${file} is empty: run scripts/ensure-services.sh again`);
+  return url;
+}
+
+/** DATABASE_URL, else the URL ensure-services.sh wrote for the data directory. */
+export function databaseUrlOf(env: NodeJS.ProcessEnv): string {
+  return env.DATABASE_URL || readServiceUrlFile(dataDirOf(env), 'database');
+}
+
+/** REDIS_URL, else the URL ensure-services.sh wrote for the data directory. */
+export function redisUrlOf(env: NodeJS.ProcessEnv): string {
+  return env.REDIS_URL || readServiceUrlFile(dataDirOf(env), 'redis');
+}

@@ -1,0 +1,209 @@
+// Hostile image archives through the real upload API. Beside the data directory sits a canary
+// directory (a file, a directory, a secret); every archive aims at it or at /etc, and after each
+// one the canary and /etc/shadow must be exactly as before: owner, mode, link count, content.
+// Each archive gets 400 INVALID_INPUT (413 for a size limit, as the upload limit), or a safe
+// result that stays inside the image.
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzip, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestFleet, ADMIN_TOKEN, type TestFleet } from './support/test-server';
+import { rawTar, type RawEntry } from '../../native/test/support/raw-tar';
+import { runAsNobody } from '../../native/test/support/as-nobody';
+
+const UPLOAD_LIMIT = 1024 * 1024;
+const UNPACKED_LIMIT = 16 * 1024 * 1024;
+
+const canary = mkdtempSync(join(tmpdir(), 'nagaya-canary-'));
+let fleet: TestFleet;
+/** 200 MiB of zeros in a tar, gzipped to ~200 KB. Made before the server starts: a multi-second
+ * gzip in the middle of the tests would stall this process, server included, past its
+ * keep-alive timeout, and the next request would meet a closing socket. */
+let bomb: Buffer;
+beforeAll(async () => {
+  bomb = await promisify(gzip)(rawTar([{ name: 'zeros', body: Buffer.alloc(200 * 1024 * 1024) }]), { level: 9 });
+  writeFileSync(join(canary, 'file'), 'a host file\n', { mode: 0o644 });
+  mkdirSync(join(canary, 'dir'), { mode: 0o755 });
+  writeFileSync(join(canary, 'dir/secret'), 'a host secret\n', { mode: 0o600 });
+  fleet = await startTestFleet({
+    slices: 2,
+    env: { NAGAYA_IMAGE_UPLOAD_LIMIT_BYTES: String(UPLOAD_LIMIT), NAGAYA_IMAGE_UNPACKED_LIMIT_BYTES: String(UNPACKED_LIMIT) },
+  });
+});
+afterAll(async () => {
+  await fleet?.stop();
+  rmSync(canary, { recursive: true, force: true });
+});
+
+const imagesDir = () => join(fleet.base.dataDir, 'images');
+
+/** Owner, mode, link count and content of everything under the canary, and of /etc/shadow. */
+function snapshot(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const visit = (path: string) => {
+    const st = lstatSync(path);
+    const what = st.isSymbolicLink() ? `-> ${readlinkSync(path)}` : st.isFile() ? readFileSync(path, 'utf8') : `[${readdirSync(path).sort().join(',')}]`;
+    out[path] = `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} nlink=${st.nlink} ${what}`;
+    if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+  };
+  visit(canary);
+  const shadow = statSync('/etc/shadow');
+  out['/etc/shadow'] = `${shadow.uid}:${shadow.gid} ${(shadow.mode & 0o7777).toString(8)} nlink=${shadow.nlink} size=${shadow.size}`;
+  return out;
+}
+
+async function upload(name: string, body: Buffer) {
+  const res = await fetch(`${fleet.url}/api/v1/images?name=${name}`, {
+    method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' }, body,
+  });
+  return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string } } & Record<string, unknown> };
+}
+
+/** Staging directories are dot-names in the store: none may outlive its import. */
+const leftovers = () => readdirSync(imagesDir()).filter((n) => n.startsWith('.'));
+
+type Outcome = 'refused' | ((image: string) => void);
+
+const corpus: Array<[string, RawEntry[], Outcome]> = [
+  ['a symlink to a host file with an owner: the link gets the owner, not the file', [
+    { name: 'x', type: 'symlink', linkname: join(canary, 'file'), uid: 1234, gid: 1234 },
+  ], (image) => {
+    const link = lstatSync(join(image, 'x'));
+    expect([link.isSymbolicLink(), link.uid, link.gid]).toEqual([true, 1234, 1234]);
+  }],
+  ['a symlink to a host directory, then a directory entry of that name with mode 7777', [
+    { name: 'l', type: 'symlink', linkname: join(canary, 'dir') },
+    { name: 'l', type: 'directory', mode: 0o7777 },
+  ], (image) => {
+    const dir = lstatSync(join(image, 'l'));
+    expect([dir.isDirectory(), dir.mode & 0o7777]).toEqual([true, 0o7777]);
+  }],
+  ['a symlink to a host directory, then a hard link through it to a host file', [
+    { name: 'd', type: 'symlink', linkname: join(canary, 'dir') },
+    { name: 'stolen', type: 'link', linkname: 'd/secret' },
+  ], 'refused'],
+  ['a symlink to a host directory, then a file written through it', [
+    { name: 'a', type: 'symlink', linkname: join(canary, 'dir') },
+    { name: 'a/planted', body: 'x' },
+  ], 'refused'],
+  ['a symlink to a host directory, then a directory through it', [
+    { name: 'etc', type: 'symlink', linkname: canary },
+    { name: 'etc/sub/', type: 'directory', mode: 0o777 },
+  ], 'refused'],
+  ['a symlink to a host file, then a file of the same name: the link is replaced, not followed', [
+    { name: 'a', type: 'symlink', linkname: join(canary, 'file') },
+    { name: 'a', body: 'overwritten?', mode: 0o666, uid: 99 },
+  ], (image) => {
+    const file = lstatSync(join(image, 'a'));
+    expect([file.isFile(), file.uid, readFileSync(join(image, 'a'), 'utf8')]).toEqual([true, 99, 'overwritten?']);
+  }],
+  ['a symlink named like the manifest, pointing at a host file', [
+    { name: 'bin/sh', body: 'x' },
+    { name: '.nagaya-image.json', type: 'symlink', linkname: join(canary, 'file') },
+  ], (image) => {
+    expect(lstatSync(join(image, '.nagaya-image.json')).isFile()).toBe(true);
+    expect(JSON.parse(readFileSync(join(image, '.nagaya-image.json'), 'utf8'))).toMatchObject({ source: 'upload' });
+  }],
+  ["a '../' path", [{ name: '../escaped', body: 'x' }], 'refused'],
+  ["a '..' deep in a path", [{ name: 'a/b/../../../escaped', body: 'x' }], 'refused'],
+  ["a '..' in a PAX path", [{ name: 'harmless', pax: { path: '../../escaped' }, body: 'x' }], 'refused'],
+  ['an absolute path: it lands inside the image', [{ name: join(canary, 'dir/secret'), body: 'inside' }], (image) => {
+    expect(readFileSync(join(image, canary, 'dir/secret'), 'utf8')).toBe('inside');
+  }],
+  ["a symlink named '.'", [{ name: '.', type: 'symlink', linkname: canary }], 'refused'],
+  ["a symlink named '/'", [{ name: '/', type: 'symlink', linkname: canary }], 'refused'],
+  ['a hard link to /etc/shadow', [{ name: 'shadow', type: 'link', linkname: '/etc/shadow' }], 'refused'],
+  ['a hard link to ../x', [{ name: 'x', type: 'link', linkname: '../x' }], 'refused'],
+  ['a hard link through a symlink to /etc', [
+    { name: 'e', type: 'symlink', linkname: '/etc' },
+    { name: 'shadow', type: 'link', linkname: 'e/shadow' },
+  ], 'refused'],
+  ['an owner outside 0..65535', [{ name: 'f', body: 'x', uid: 65536 }], 'refused'],
+];
+
+describe('hostile archives through POST /images', () => {
+  it.each(corpus.map(([what, entries, outcome], i) => [what, i, entries, outcome] as const))('%s', async (_what, i, entries, outcome) => {
+    const before = snapshot();
+    const name = `hostile-${i}`;
+    const res = await upload(name, rawTar(entries));
+    if (outcome === 'refused') {
+      expect(res.status).toBe(400);
+      expect(res.body.error?.code).toBe('INVALID_INPUT');
+      expect(existsSync(join(imagesDir(), name))).toBe(false);
+    } else {
+      expect(res.status).toBe(201);
+      outcome(join(imagesDir(), name));
+    }
+    expect(leftovers()).toEqual([]);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('skips devices and FIFOs, and lists them in the manifest', async () => {
+    const before = snapshot();
+    const res = await upload('devices', rawTar([
+      { name: 'dev/null', type: 'char-device', devmajor: 1, devminor: 3 },
+      { name: 'dev/sda', type: 'block-device', devmajor: 8, devminor: 0 },
+      { name: 'dev/mem', type: 'char-device', devmajor: 1, devminor: 1, pax: { path: `${canary}/mem` } },
+      { name: 'run/pipe', type: 'fifo' },
+      { name: 'etc/hostname', body: 'devices\n' },
+    ]));
+    expect(res.status).toBe(201);
+    const skipped = [
+      { path: 'dev/null', type: 'char-device' }, { path: 'dev/sda', type: 'block-device' },
+      { path: `${canary.slice(1)}/mem`, type: 'char-device' }, { path: 'run/pipe', type: 'fifo' },
+    ];
+    expect(res.body).toMatchObject({ files: 1, skipped, skippedTotal: 4 });
+    const manifest = JSON.parse(readFileSync(join(imagesDir(), 'devices/.nagaya-image.json'), 'utf8'));
+    expect(manifest).toMatchObject({ skipped, skippedTotal: 4 });
+    expect(readdirSync(join(imagesDir(), 'devices'))).toEqual(expect.not.arrayContaining(['dev', 'run']));
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('stops a gzip bomb at the unpacked limit (413), however small it is compressed', async () => {
+    expect(bomb.length).toBeLessThan(UPLOAD_LIMIT / 4);
+    const res = await upload('bomb', bomb);
+    expect(res.status).toBe(413);
+    expect(res.body.error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: expect.stringContaining(`larger than ${UNPACKED_LIMIT} bytes`) });
+    expect(existsSync(join(imagesDir(), 'bomb'))).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('counts the compressed upload too, when the client sends no length (413)', async () => {
+    const tar = rawTar([{ name: 'big', body: Buffer.alloc(UPLOAD_LIMIT + 256 * 1024, 7) }]);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < tar.length; at += 64 * 1024) controller.enqueue(tar.subarray(at, at + 64 * 1024));
+        controller.close();
+      },
+    });
+    const res = await fetch(`${fleet.url}/api/v1/images?name=chunked`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' }, body, duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe(`the image is larger than ${UPLOAD_LIMIT} bytes`);
+    expect(existsSync(join(imagesDir(), 'chunked'))).toBe(false);
+    expect(leftovers()).toEqual([]);
+  });
+
+  it('keeps setuid files, in a store no other host user can list or run anything from', async () => {
+    const res = await upload('suid', gzipSync(rawTar([
+      { name: 'bin/', type: 'directory', mode: 0o755 },
+      { name: 'bin/x', body: readFileSync('/usr/bin/id'), mode: 0o4755, uid: 0, gid: 0 },
+    ])));
+    expect(res.status).toBe(201);
+    const suid = join(imagesDir(), 'suid/bin/x');
+    expect(statSync(suid).mode & 0o7777).toBe(0o4755);
+    expect(statSync(imagesDir()).mode & 0o7777).toBe(0o700);
+
+    // What the audit did: run the setuid-root file as nobody (it printed euid=0(root)).
+    const run = runAsNobody(suid, []);
+    expect(run.status).not.toBe(0);
+    expect(run.stdout).not.toMatch(/euid=0/);
+    expect(run.stderr).toMatch(/Permission denied/);
+    const list = runAsNobody('/bin/ls', [imagesDir()]);
+    expect(list.status).not.toBe(0);
+    expect(list.stderr).toMatch(/Permission denied/);
+  });
+});
