@@ -353,7 +353,7 @@ export class ContainerRuntime extends EventEmitter {
 
   /** The launcher's cgroup subtrees (one per v1 controller, one on v2): each container has its cgroup <root>/<id>. */
   async cgroupRoots(): Promise<string[]> {
-    const reply = await this.request((req) => encodeMessage([['op', 'list'], ['req', req]]), 'list');
+    const reply = await this.request((req) => encodeMessage([['op', 'cgroup-roots'], ['req', req]]), 'cgroup roots');
     return reply.all('cgroup_root');
   }
 

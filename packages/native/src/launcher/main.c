@@ -366,16 +366,25 @@ static void complete_exec(struct pending_exec *p) {
   p->done = true;
 }
 
-static void add_cgroup_root(const char *root, void *arg) { reply_add(arg, "cgroup_root", root); }
-
 static void handle_list(struct client *c, const char *req) {
   struct reply r = {0};
   reply_add(&r, "type", "list");
   reply_add(&r, "req", req);
   reply_addf(&r, "launcher_pid", "%d", getpid());
-  cgroups_each_root(add_cgroup_root, &r);
   for (struct container *k = containers; k; k = k->next)
     if (!k->exited && !k->launching) reply_addf(&r, "container", "%d %llu %s", k->proc.pid, k->proc.start_time, k->id);
+  send_to(c, &r);
+  reply_free(&r);
+}
+
+static void add_cgroup_root(const char *root, void *arg) { reply_add(arg, "cgroup_root", root); }
+
+/* Where this launcher's containers get their cgroups (asked rarely: list replies stay small). */
+static void handle_cgroup_roots(struct client *c, const char *req) {
+  struct reply r = {0};
+  reply_add(&r, "type", "cgroup-roots");
+  reply_add(&r, "req", req);
+  cgroups_each_root(add_cgroup_root, &r);
   send_to(c, &r);
   reply_free(&r);
 }
@@ -438,6 +447,7 @@ static void handle_message(struct client *c, const char *raw, size_t len) {
   else if (strcmp(op, "kill") == 0) handle_signal(c, req, m, false);
   else if (strcmp(op, "exec") == 0) handle_exec(c, req, m);
   else if (strcmp(op, "list") == 0) handle_list(c, req);
+  else if (strcmp(op, "cgroup-roots") == 0) handle_cgroup_roots(c, req);
   else if (strcmp(op, "prune-cgroups") == 0) handle_prune_cgroups(c, req);
   else if (strcmp(op, "shutdown") == 0) handle_shutdown(c, req);
   else {
