@@ -6,9 +6,11 @@
  * is cut off the front with FALLOC_FL_COLLAPSE_RANGE, done by the kernel under the inode lock
  * that appends take too: nothing written meanwhile is lost. Where the filesystem cannot collapse
  * (tmpfs, ...), it copies and truncates instead, which loses what is written between the two.
- * How far a log overshoots: by what the container writes between its write and the launcher's
- * next turn of its loop (or 5 s, IDLE_CHECK_MS, if inotify has no watch left); at rest it is
- * always within the limit. */
+ * So that a chatty container does not wake the launcher on every write, a log that saw an event
+ * is checked, then not watched for LOG_PAUSE_MS (50 ms), then checked and watched again.
+ * How far a log overshoots: by what the container writes in those 50 ms plus one turn of the
+ * launcher's loop (or in 5 s, IDLE_CHECK_MS, if inotify has no watch left); at rest, once the
+ * launcher has looked again, it is within the limit. */
 #ifndef NAGAYA_CONSOLE_LOG_H
 #define NAGAYA_CONSOLE_LOG_H
 

@@ -68,6 +68,7 @@ struct container {
   struct deferred_request *deferred; /* oldest first; replayed once the launch is answered */
   char *log_path;                    /* its console log, kept under console_log_max_bytes */
   int log_wd;                        /* inotify watch of log_path; -1 = none */
+  int64_t log_rewatch_at;            /* when to watch log_path again after an event; 0 = not paused */
   bool exited;                       /* also set for a launch that failed: it is then dropped */
   struct container *next;
 };
@@ -138,10 +139,13 @@ static void watch_log(struct container *k, const char *path) {
   k->log_wd = console_log_watch(path);
 }
 
-/* A container (or launch) is over: no more watching its log; prune() frees it. */
+/* A container (or launch) is over: its log is checked one last time (no writer is left), no more
+ * watched; prune() frees it. */
 static void mark_exited(struct container *k) {
+  if (k->log_path != NULL) console_log_rotate_if_full(k->log_path);
   console_log_unwatch(k->log_wd);
   k->log_wd = -1;
+  k->log_rewatch_at = 0;
   k->exited = true;
 }
 
@@ -544,10 +548,19 @@ static void prune(void) {
   }
 }
 
+/* A chatty container would wake us on every write: after an event its log is checked, then not
+ * watched for LOG_PAUSE_MS (at most 1000 / LOG_PAUSE_MS wake-ups a second per log). */
+#define LOG_PAUSE_MS 50
+
 static void rotate_watched(int wd, void *arg) {
   (void)arg;
-  for (struct container *k = containers; k; k = k->next)
-    if (!k->exited && k->log_wd == wd) console_log_rotate_if_full(k->log_path);
+  for (struct container *k = containers; k; k = k->next) {
+    if (k->exited || k->log_wd != wd) continue;
+    console_log_rotate_if_full(k->log_path);
+    console_log_unwatch(k->log_wd);
+    k->log_wd = -1;
+    k->log_rewatch_at = monotonic_ms() + LOG_PAUSE_MS;
+  }
 }
 
 /* The backstop of inotify (a watch it could not add, an event queue that overflowed). */
@@ -567,8 +580,10 @@ struct slot {
 
 static int next_timeout_ms(void) {
   int64_t now = monotonic_ms(), nearest = now + IDLE_CHECK_MS;
-  for (struct container *k = containers; k; k = k->next)
+  for (struct container *k = containers; k; k = k->next) {
     if (k->kill_at_ms && k->kill_at_ms < nearest) nearest = k->kill_at_ms;
+    if (k->log_rewatch_at && k->log_rewatch_at < nearest) nearest = k->log_rewatch_at;
+  }
   for (struct pending_exec *p = execs; p; p = p->next)
     if (p->deadline_ms && !p->timed_out && p->deadline_ms < nearest) nearest = p->deadline_ms;
   return nearest <= now ? 0 : (int)(nearest - now);
@@ -576,11 +591,16 @@ static int next_timeout_ms(void) {
 
 static void fire_deadlines(void) {
   int64_t now = monotonic_ms();
-  for (struct container *k = containers; k; k = k->next)
+  for (struct container *k = containers; k; k = k->next) {
     if (k->kill_at_ms && k->kill_at_ms <= now) {
       sys_pidfd_send_signal(k->proc.pidfd, SIGKILL);
       k->kill_at_ms = 0;
     }
+    if (k->log_rewatch_at && k->log_rewatch_at <= now && !k->exited) {
+      k->log_rewatch_at = 0;
+      k->log_wd = console_log_watch(k->log_path); /* checks it first: what it got meanwhile counts */
+    }
+  }
   for (struct pending_exec *p = execs; p; p = p->next)
     if (p->deadline_ms && !p->timed_out && p->deadline_ms <= now) {
       sys_pidfd_send_signal(p->session.pidfd, SIGKILL);
