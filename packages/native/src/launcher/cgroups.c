@@ -166,6 +166,11 @@ int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out
   }
   for (int i = 0; i < CGROUP_SLOTS; i++) {
     if (!wants[i]) continue;
+    if (subtree_root[i][0] == '\0') { /* no such hierarchy here: the limit cannot be enforced */
+      step_fail(err, "cgroup-create", v1_controllers[i], ENODEV);
+      fail_and_remove(out);
+      return -1;
+    }
     char *dir = out->dirs[out->count];
     snprintf(dir, sizeof out->dirs[0], "%s/%s", subtree_root[i], spec->id);
     if (create_dir(dir) < 0) {
