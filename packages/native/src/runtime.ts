@@ -364,6 +364,17 @@ export class ContainerRuntime extends EventEmitter {
   }
 
   /**
+   * Gives a running container that has no pids bound of its own (launched before every container
+   * had one) a pids cgroup with pids.max = pids, and moves all its processes there; does nothing
+   * to a container that has one.
+   */
+  async boundPids(id: string, pids: number): Promise<void> {
+    this.checkId(id);
+    if (!Number.isSafeInteger(pids) || pids < 1) throw new NativeError('pids must be a positive integer', { code: 'INVALID_ARGUMENT' });
+    await this.request((req) => encodeMessage([['op', 'bound-pids'], ['req', req], ['id', id], ['pids', pids]]), `bound pids of ${id}`);
+  }
+
+  /**
    * Adopts the state directory's containers after a restart: returns every recorded container
    * with its state (running ones are checked by pid and start time, exited ones carry their exit).
    */

@@ -1,19 +1,20 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DEFAULT_PIDS_MAX, type ContainerRuntime } from '@nagaya/native';
 
-import { busyboxPlan, cgroupDirOf, leftoverCgroups, openTestRuntime, sleep, slice } from './helpers';
+import { busyboxPlan, cgroupDirOf, launcherPidOf, leftoverCgroups, openTestRuntime, sleep, slice } from './helpers';
 
 // Host ids for this file: 1_600_000_000 + n * 65536, apart from every other test file's.
 const BASE = 1_600_000_000;
 
 describe('cgroup limits', () => {
   let runtime: ContainerRuntime;
+  let stateDir: string;
   let cleanup: () => Promise<void>;
 
   beforeAll(async () => {
-    ({ runtime, cleanup } = await openTestRuntime('limits'));
+    ({ runtime, stateDir, cleanup } = await openTestRuntime('limits'));
   });
   afterAll(async () => cleanup());
 
@@ -96,5 +97,26 @@ describe('cgroup limits', () => {
     expect(existsSync(cgroupDirOf(c.pid, 'pids'))).toBe(true);
     expect(runtime.status('keeper').cgroups).toContain(cgroupDirOf(c.pid, 'pids'));
     await runtime.stop('keeper', 0);
+  });
+
+  it('gives a running container that lost its pids cgroup (as one launched before every container had one) a new one, with all its processes', async () => {
+    const c = await runtime.launch(busyboxPlan('legacy', ['sh', '-c', 'sleep 600 & sleep 600 & wait'], slice(BASE, 5)));
+    const dir = cgroupDirOf(c.pid, 'pids');
+    const procs = () => readFileSync(`${dir}/cgroup.procs`, 'utf8').trim().split('\n').filter(Boolean).map(Number).sort();
+    for (let i = 0; i < 100 && procs().length < 3; i++) await sleep(20);
+    const before = procs();
+    expect(before).toHaveLength(3);
+    // the layout before: the container's processes in the launcher's own cgroup, no cgroup of its own
+    const launcherCgroup = cgroupDirOf(launcherPidOf(stateDir), 'pids');
+    for (const pid of before) writeFileSync(`${launcherCgroup}/cgroup.procs`, String(pid));
+    rmdirSync(dir);
+
+    await runtime.boundPids('legacy', 77);
+    expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe('77');
+    expect(procs()).toEqual(before);
+    await runtime.boundPids('legacy', 99); // bounded already: nothing changes
+    expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe('77');
+    await runtime.stop('legacy', 0);
+    expect(existsSync(dir)).toBe(false);
   });
 });

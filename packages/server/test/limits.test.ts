@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PIDS_MAX } from '@nagaya/native';
@@ -26,6 +26,28 @@ describe('limits by default', () => {
     const dir = pids ? `/sys/fs/cgroup/pids${pids.split(':')[2]}` : `/sys/fs/cgroup${readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').trim().slice(3)}`;
     expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe(String(DEFAULT_PIDS_MAX));
     await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/bounded')).job.id);
+  });
+
+  it('the reconciler gives a running container without a pids bound of its own one, with all its processes', async () => {
+    await fleet.admin.post('/containers', { name: 'legacy', image: 'busybox', limits: { pids: 123 } });
+    const c = await eventually(async () => {
+      const v = await fleet.admin.get<{ state: string; pid: number }>('/containers/legacy');
+      return v.state === 'running' ? v : undefined;
+    });
+    const line = readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]!.split(',').includes('pids'))!;
+    const dir = `/sys/fs/cgroup/pids${line.split(':')[2]}`;
+    // as a container launched before every container had its pids cgroup: in its launcher's cgroup
+    const launcher = readFileSync(`${fleet.api.worker!.runtime.stateDir}/launcher.pid`, 'utf8').split(' ')[0];
+    const outer = readFileSync(`/proc/${launcher}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]!.split(',').includes('pids'))!.split(':')[2];
+    const procs = readFileSync(`${dir}/cgroup.procs`, 'utf8').trim().split('\n');
+    for (const pid of procs) writeFileSync(`/sys/fs/cgroup/pids${outer}/cgroup.procs`, pid);
+    rmdirSync(dir);
+    const report = await fleet.api.worker!.reconciler.run();
+    expect(report.unbounded).toBe(1);
+    expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe('123'); // the row's own limit
+    expect(readFileSync(`${dir}/cgroup.procs`, 'utf8').trim().split('\n').sort()).toEqual([...procs].sort());
+    expect((await fleet.api.worker!.reconciler.run()).unbounded).toBe(0);
+    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/legacy')).job.id);
   });
 
   it('the reconciler removes cgroups whose container is gone', async () => {

@@ -40,6 +40,11 @@ void cgroups_each_root(void (*fn)(const char *root, void *arg), void *arg);
  * that still holds a process is kept: rmdir refuses it). Calls removed() for each one removed. */
 void cgroups_prune(bool (*alive)(const char *id), void (*removed)(const char *dir, void *arg), void *arg);
 
+/* Gives a running container whose cgroups do not cap its pids (launched before every container
+ * had its pids cgroup) a pids cgroup of its own with pids_max, and moves every process of it
+ * there (init and its descendants). Nothing to do when one of its cgroups already caps them. */
+int cgroups_bound_pids(const char *id, pid_t init, int64_t pids_max, struct container_cgroups *cg, struct step_error *err);
+
 /* Removes the container's (now empty) cgroups. */
 void cgroups_remove(struct container_cgroups *cg);
 

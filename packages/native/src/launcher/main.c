@@ -393,6 +393,23 @@ static void handle_cgroup_roots(struct client *c, const char *req) {
   reply_free(&r);
 }
 
+/* Caps the pids of a running container that has no pids bound of its own (see cgroups_bound_pids). */
+static void handle_bound_pids(struct client *c, const char *req, const struct message *m) {
+  struct step_error err = {0};
+  const char *id = message_get(m, "id");
+  const char *pids = message_get(m, "pids");
+  struct container *k = id ? find_container(id) : NULL;
+  long long max = pids ? atoll(pids) : 0;
+  if (k == NULL || k->launching) step_fail(&err, "bound-pids", "lookup", ESRCH);
+  else if (max <= 0) step_fail(&err, "parse-request", "pids", EINVAL);
+  if (err.err != 0 || cgroups_bound_pids(k->id, k->proc.pid, max, &k->proc.cgroups, &err) < 0) {
+    reply_error(c, req, &err);
+    return;
+  }
+  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups);
+  reply_ok(c, req);
+}
+
 static bool has_container(const char *id) { return find_container(id) != NULL; }
 
 static void add_removed(const char *dir, void *arg) {
@@ -453,6 +470,7 @@ static void handle_message(struct client *c, const char *raw, size_t len) {
   else if (strcmp(op, "list") == 0) handle_list(c, req);
   else if (strcmp(op, "cgroup-roots") == 0) handle_cgroup_roots(c, req);
   else if (strcmp(op, "prune-cgroups") == 0) handle_prune_cgroups(c, req);
+  else if (strcmp(op, "bound-pids") == 0) handle_bound_pids(c, req, m);
   else if (strcmp(op, "shutdown") == 0) handle_shutdown(c, req);
   else {
     struct step_error err;

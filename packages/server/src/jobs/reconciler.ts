@@ -20,6 +20,8 @@ export interface ReconcilerDeps {
   graceMs?: number;
   /** A lease without a container row older than this is an orphan (its launch died half-way). */
   orphanLeaseAgeMs?: number;
+  /** pids.max given to a running container found without a pids bound whose row sets none. */
+  defaultPidsMax: number;
 }
 
 export interface ReconcileReport {
@@ -31,7 +33,7 @@ export interface ReconcileReport {
   orphanLeases: number;
   /** Cgroups of containers that are gone, removed. */
   cgroups: number;
-  /** Running containers without a cgroup of their own with a finite pids.max (launched before every container had one). */
+  /** Running containers found without a cgroup of their own with a finite pids.max (launched before every container had one), given one. */
   unbounded: number;
 }
 
@@ -51,7 +53,7 @@ function hasPidsBound(cgroups: string[] | undefined): boolean {
  * a row running whose process is gone becomes stopped or failed with its exit code; a process
  * with no row is stopped and cleaned; a pending, starting or deleting row with no live job gets
  * its job again; a slice whose owner is gone is released; a cgroup whose container is gone is
- * removed, and a running container without a pids bound of its own is reported.
+ * removed, and a running container without a pids bound of its own is given one.
  */
 export class Reconciler {
   private readonly graceMs: number;
@@ -77,10 +79,16 @@ export class Reconciler {
     }
     report.orphanLeases = await this.releaseOrphanLeases();
     report.cgroups = (await runtime.pruneCgroups()).length;
+    const limitsOf = new Map(rows.map((r) => [r.id, r.limits]));
     for (const record of records.values()) {
       if (record.state !== 'running' || hasPidsBound(record.cgroups)) continue;
-      report.unbounded++;
-      this.deps.log.warn('a running container has no pids bound of its own; restart it to give it one', { id: record.id });
+      const pids = limitsOf.get(record.id)?.pids ?? this.deps.defaultPidsMax;
+      try {
+        await runtime.boundPids(record.id, pids);
+        report.unbounded++;
+      } catch (err) {
+        this.deps.log.warn('could not give a running container its pids bound', { id: record.id, error: err as Error });
+      }
     }
     if (Object.values(report).some((n) => n > 0)) this.deps.log.info('reconciled', { ...report });
     return report;

@@ -49,7 +49,7 @@ export class WorkerNode {
     this.jobs = new ContainerJobs({ containers, allocator, runtime, images, log, metrics });
     this.reconciler = new Reconciler({
       nodeName: config.nodeName, containers, allocator, runtime, queues, jobs: this.jobs, log, orphanLeaseAgeMs: config.orphanLeaseMs,
-      graceMs: Math.min(15_000, config.reconcileMs * 2),
+      graceMs: Math.min(15_000, config.reconcileMs * 2), defaultPidsMax: config.defaultPidsMax,
     });
   }
 
