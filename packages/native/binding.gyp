@@ -21,6 +21,7 @@
         "src/launcher/spawn.c",
         "src/launcher/container_child.c",
         "src/launcher/cgroups.c",
+        "src/launcher/console_log.c",
         "src/launcher/exec_session.c",
         "src/launcher/launch_request.c",
         "src/launcher/protocol.c",
