@@ -113,6 +113,22 @@ describe('paths', () => {
     expect((await refused(rawTar([{ name: long, gnuLongName: true, body: 'x' }]), 'INVALID_INPUT')).message).toMatch(/GNU long name is larger than/);
   });
 
+  it("refuses a path that would pass PATH_MAX with the destination's own path, so a refused archive is still removed", async () => {
+    const dest = freshDest();
+    const room = 4095 - dest.length - 1;
+    const path = (bytes: number) => `${Array.from({ length: 16 }, () => 'p'.repeat(240)).join('/')}/${'f'.repeat(255)}`.slice(0, bytes);
+    const fits = rawTar([{ name: 'x', pax: { path: path(room) }, body: 'fits' }]);
+    await extractArchive(Readable.from([fits]), dest, LIMITS);
+    expect(readFileSync(join(dest, path(room)), 'utf8')).toBe('fits');
+    rmSync(dest, { recursive: true });
+    const over = rawTar([{ name: 'x', pax: { path: path(room + 1) }, body: 'x' }]);
+    expect((await refused(over, 'INVALID_INPUT')).message).toMatch(/longer than \d+ bytes \(PATH_MAX less the image directory's own path\)/);
+    // Before: the extractor wrote the first entry, its refusal of the second left a tree that
+    // rm could not remove (ENAMETOOLONG), and that error, not INVALID_INPUT, reached the caller.
+    const longThenBad = rawTar([{ name: 'x', pax: { path: path(4000) }, body: 'x' }, { name: '../x', body: 'x' }]);
+    await refused(longThenBad, 'INVALID_INPUT');
+  });
+
   it('never writes through a symlink an earlier entry made, and replaces a symlink rather than following it', async () => {
     const outside = mkdtempSync(join(work, 'outside-'));
     writeFileSync(join(outside, 'keep'), 'outside');

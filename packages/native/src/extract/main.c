@@ -33,6 +33,7 @@ int main(int argc, char **argv) {
   if (argc < 2 || argv[1][0] != '/') fail(FAIL_USAGE, NULL, "usage: nagaya-extract /ROOT --max-bytes N --max-entries N --max-depth N");
   struct extract_limits limits;
   limits_from_args(&limits, argc, argv, 2);
+  limits_set_root(&limits, argv[1]);
 
   /* Modes are exactly what the archive says; nothing run from here gains privileges. */
   umask(0);

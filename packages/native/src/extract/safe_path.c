@@ -39,12 +39,15 @@ void path_normalise(const char *raw, const struct extract_limits *limits, struct
     }
     if (n > EXTRACT_MAX_NAME) fail(FAIL_INVALID_INPUT, entry, "a name is longer than %d bytes", EXTRACT_MAX_NAME);
     if (++depth > limits->max_depth) fail(FAIL_INVALID_INPUT, entry, "the path is deeper than %u directories", limits->max_depth);
+    if (len + (len ? 1 : 0) + n > limits->max_path) {
+      fail(FAIL_INVALID_INPUT, entry, "the path is longer than %zu bytes (PATH_MAX less the image directory's own path)", limits->max_path);
+    }
     if (len) {
       parent_len = len;
       out->rel[len++] = '/';
     }
     leaf_at = len;
-    memcpy(out->rel + len, start, n); /* raw is at most EXTRACT_MAX_PATH bytes, so rel fits */
+    memcpy(out->rel + len, start, n); /* max_path < EXTRACT_MAX_PATH, so rel fits */
     len += n;
   }
   out->rel[len] = '\0';

@@ -17,8 +17,8 @@ struct entry_path {
   const char *leaf;               /* the last component, inside rel; "" for the root */
 };
 
-/* Normalises raw into out, refusing '..', names over NAME_MAX and paths deeper than the limit
- * (INVALID_INPUT, naming entry). */
+/* Normalises raw into out, refusing '..', names over NAME_MAX, and paths deeper or longer than
+ * the limits (INVALID_INPUT, naming entry). */
 void path_normalise(const char *raw, const struct extract_limits *limits, struct entry_path *out, const char *entry);
 
 /* Opens the parent directory of p beneath root_fd without following any symlink. With create,
