@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { extractArchive, NativeError, type ExtractLimits } from '@nagaya/native';
-import { rawTar, type RawEntry } from './support/raw-tar';
+import { entryBlocks, rawTar, setChecksum, type RawEntry } from './support/raw-tar';
 
 const work = mkdtempSync(join(tmpdir(), 'nagaya-extract-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -81,6 +81,18 @@ describe('headers', () => {
     const sparse = rawTar([{ name: 's', body: 's', typeflag: 'S' }]);
     expect((await refused(sparse, 'INVALID_INPUT')).message).toMatch(/unsupported entry type 'S'/);
     await refused(rawTar([{ name: 'x', pax: { 'GNU.sparse.major': '1' }, body: 'x' }]), 'INVALID_INPUT');
+  });
+
+  it('skips the data of a global header or volume label of any size, never reading it as headers', async () => {
+    for (const typeflag of ['g', 'V']) {
+      // A size of 2^64 - 1 in base-256: with its padding to the next block it wrapped to 0, so
+      // the data was not skipped and the next entry was read where no other tar reader looks.
+      const ext = entryBlocks({ name: 'ext', typeflag });
+      Buffer.from([0x80, 0, 0, 0, ...Array(8).fill(0xff)]).copy(ext, 124);
+      setChecksum(ext);
+      const smuggled = rawTar([{ name: 'smuggled', body: 'only this extractor sees me' }]);
+      expect((await refused(Buffer.concat([ext, smuggled]), 'INVALID_INPUT')).message).toMatch(/truncated/);
+    }
   });
 
   it('refuses an archive that ends after an extended header', async () => {

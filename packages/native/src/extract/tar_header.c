@@ -250,7 +250,9 @@ bool tar_next(struct input *in, struct tar_entry *e) {
       }
       case 'g': /* global PAX defaults: nothing nagaya keeps is taken from them */
       case 'V': /* a GNU volume label */
-        input_skip(in, size + padding(size), NULL);
+        /* Apart: size + padding wraps to 0 for a size near 2^64, and the data would be read as headers. */
+        input_skip(in, size, NULL);
+        input_skip(in, padding(size), NULL);
         continue;
       case 'L':
         read_long_name(in, size, p.path, "GNU long name");
@@ -268,6 +270,7 @@ bool tar_next(struct input *in, struct tar_entry *e) {
 }
 
 void tar_skip_rest(struct input *in, struct tar_entry *e) {
-  input_skip(in, e->data_left + padding(e->size), e->path);
+  input_skip(in, e->data_left, e->path);
+  input_skip(in, padding(e->size), e->path);
   e->data_left = 0;
 }
