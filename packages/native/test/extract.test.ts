@@ -245,6 +245,18 @@ describe('limits', () => {
     await refused(rawTar(entries), 'PAYLOAD_TOO_LARGE', { maxEntries: 10 });
   });
 
+  it('counts the directories a path implies against the entry limit', async () => {
+    // Before: every missing parent of 'a/b/c/.../f' was made for free, so a million headers of
+    // 128 components each (half a gigabyte of tar, a few megabytes gzipped) could make 128
+    // million directories, more inodes than the host's disk has.
+    const deep = (i: number, depth: number) => `${Array.from({ length: depth }, (_, d) => `${i}-${d}`).join('/')}/f`;
+    const files = (depth: number) => rawTar(Array.from({ length: 10 }, (_, i) => ({ name: deep(i, depth), body: 'x' })));
+    const { result } = await extract(files(4), { maxEntries: 50 }); // 10 files and 40 directories
+    expect(result).toMatchObject({ entries: 10, files: 10 });
+    const err = await refused(files(5), 'PAYLOAD_TOO_LARGE', { maxEntries: 50 });
+    expect(err.message).toMatch(/more than 50 entries \(the directories their paths imply included\)/);
+  });
+
   it('bounds the memory that directory modes waiting for the end may take', async () => {
     const deep = Array.from({ length: 16 }, (_, i) => String(i).padEnd(249, 'd')).join('/'); // ~4000 bytes
     const entry = rawTar([{ name: 'x', type: 'directory', pax: { path: deep } }], { end: false });

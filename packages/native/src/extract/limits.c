@@ -40,8 +40,11 @@ void limits_set_root(struct extract_limits *limits, const char *root) {
   limits->max_path = EXTRACT_MAX_PATH - len - 1;
 }
 
-void limits_check_entries(const struct extract_limits *limits, uint64_t entries) {
-  if (entries > limits->max_entries) {
-    fail(FAIL_PAYLOAD_TOO_LARGE, NULL, "the archive has more than %" PRIu64 " entries", limits->max_entries);
+static uint64_t entries_counted;
+
+void limits_count_entry(const struct extract_limits *limits) {
+  if (++entries_counted > limits->max_entries) {
+    fail(FAIL_PAYLOAD_TOO_LARGE, NULL, "the archive has more than %" PRIu64 " entries (the directories their paths imply included)",
+         limits->max_entries);
   }
 }

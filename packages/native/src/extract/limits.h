@@ -19,7 +19,7 @@
 
 struct extract_limits {
   uint64_t max_input_bytes; /* uncompressed archive bytes (headers, padding and trailer included) */
-  uint64_t max_entries;     /* archive entries, skipped ones included */
+  uint64_t max_entries;     /* archive entries, skipped ones included, and directories their paths imply */
   unsigned max_depth;       /* path components of one entry */
   size_t max_path;          /* bytes of one normalised entry path (limits_set_root) */
 };
@@ -33,7 +33,9 @@ void limits_from_args(struct extract_limits *limits, int argc, char **argv, int 
  * du or backup, would fail with ENAMETOOLONG and leave it behind. */
 void limits_set_root(struct extract_limits *limits, const char *root);
 
-/* Fails with PAYLOAD_TOO_LARGE once entries passes the limit. */
-void limits_check_entries(const struct extract_limits *limits, uint64_t entries);
+/* Counts one archive entry, or one directory an entry's path implies (each may cost the host an
+ * inode: a header of 128 components must not make 128 directories for the price of one entry);
+ * fails with PAYLOAD_TOO_LARGE past max_entries. */
+void limits_count_entry(const struct extract_limits *limits);
 
 #endif

@@ -49,7 +49,8 @@ int main(int argc, char **argv) {
   /* The root is made 0700 by the caller; without a "./" entry it becomes an ordinary 0755. */
   dir_modes_record("", 0755, false, 0, 0);
   while (tar_next(&in, &entry)) {
-    limits_check_entries(&limits, ++totals.entries);
+    totals.entries++;
+    limits_count_entry(&limits);
     write_entry(root_fd, &limits, &in, &entry, &totals);
     tar_skip_rest(&in, &entry);
   }

@@ -62,7 +62,7 @@ static __attribute__((noreturn)) void fail_on_path(const char *entry, const char
   fail_errno(entry, "openat2", err);
 }
 
-int path_open_parent(int root_fd, const struct entry_path *p, bool create, const char *entry) {
+int path_open_parent(int root_fd, const struct entry_path *p, bool create, const struct extract_limits *limits, const char *entry) {
   if (p->parent_len == 0) {
     int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) fail_errno(entry, "fcntl", errno);
@@ -84,6 +84,7 @@ int path_open_parent(int root_fd, const struct entry_path *p, bool create, const
     if (slash) *slash = '\0';
     int next = open_beneath(fd, component, O_RDONLY | O_DIRECTORY);
     if (next < 0 && errno == ENOENT && create) {
+      limits_count_entry(limits);
       if (mkdirat(fd, component, 0755) < 0 && errno != EEXIST) fail_errno(entry, "mkdirat", errno);
       next = open_beneath(fd, component, O_RDONLY | O_DIRECTORY);
     }
