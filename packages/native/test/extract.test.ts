@@ -1,6 +1,6 @@
 // nagaya-extract on tricky and malformed headers, through extractArchive (the real executable,
 // real files): what it writes, what it refuses, and that a refusal leaves no directory behind.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -13,6 +13,8 @@ import { entryBlocks, rawTar, setChecksum, type RawEntry } from './support/raw-t
 const work = mkdtempSync(join(tmpdir(), 'nagaya-extract-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+/** statfs(2)'s f_type of ext4 (and ext2/3). */
+const EXT4_SUPER_MAGIC = 0xef53;
 const LIMITS: ExtractLimits = { maxBytes: 64 * 1024 * 1024, maxEntries: 1000, maxDepth: 32 };
 let n = 0;
 const freshDest = () => join(work, `out-${n++}`);
@@ -210,6 +212,27 @@ describe('entries', () => {
     await refused(rawTar([{ name: 'd', type: 'directory' }, { name: 'stolen', type: 'link', linkname: 'd' }]), 'INVALID_INPUT');
     await refused(rawTar([{ name: 'e', type: 'symlink', linkname: '/etc' }, { name: 'stolen', type: 'link', linkname: 'e/shadow' }]), 'INVALID_INPUT');
     expect(statSync('/etc/shadow').nlink).toBe(shadowLinks);
+  });
+
+  it("refuses more hard links to one file than the filesystem takes, as the archive's fault", async () => {
+    // ext4 takes 65000 links to an inode: the next linkat fails with EMLINK, which was reported
+    // as a failure of the host (a 500 for a hostile upload). Filesystems without such a limit
+    // (tmpfs) extract it.
+    const link = entryBlocks({ name: 'l', type: 'link', linkname: 'f' });
+    const links = Buffer.alloc(65_001 * 512);
+    for (let i = 0; i < 65_001; i++) {
+      const h = links.subarray(i * 512, (i + 1) * 512);
+      link.copy(h);
+      h.write(`l${i}`, 'latin1');
+      setChecksum(h);
+    }
+    const archive = Buffer.concat([rawTar([{ name: 'f', body: 'x' }], { end: false }), links, Buffer.alloc(1024)]);
+    const limits = { maxEntries: 70_000, maxBytes: 64 * 1024 * 1024 };
+    if (statfsSync(work).type === EXT4_SUPER_MAGIC) {
+      expect((await refused(archive, 'INVALID_INPUT', limits)).message).toMatch(/too many hard links/);
+    } else {
+      expect((await extract(archive, limits)).result.hardlinks).toBe(65_001);
+    }
   });
 
   it('skips devices and FIFOs and reports them', async () => {
