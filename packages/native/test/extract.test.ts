@@ -97,6 +97,15 @@ describe('headers', () => {
     }
   });
 
+  it('reads a base-256 number with its sign bit (0x40 of the first byte) set as negative, and refuses it', async () => {
+    // Before: 0xc0 00 00 00 00 00 01 ed was a mode of 0755 (bit 62 masked away), where Go reads
+    // a negative number and GNU tar refuses the field.
+    const header = entryBlocks({ name: 'f', body: '' });
+    Buffer.from([0xc0, 0, 0, 0, 0, 0, 0x01, 0xed]).copy(header, 100);
+    setChecksum(header);
+    expect((await refused(Buffer.concat([header, Buffer.alloc(1024)]), 'INVALID_INPUT')).message).toMatch(/negative mode/);
+  });
+
   it('refuses an archive that ends after an extended header', async () => {
     const ext = rawTar([{ name: 'x', pax: { path: 'y' }, body: 'x' }]).subarray(0, 1024);
     await refused(Buffer.concat([ext, Buffer.alloc(1024)]), 'INVALID_INPUT');
