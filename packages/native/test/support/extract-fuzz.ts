@@ -159,6 +159,7 @@ function numericValue(r: Rng, width: number): Buffer {
     () => { b.fill(0xff); b[0] = 0xbf; return b; },
     () => { b[0] = 0xc0; b[width - 1] = 1; return b; },
     () => { b[0] = 0x80; b.fill(0xff, width - 8); b[width - 8] = 0x7f; return b; },
+    () => { b.fill(0xff, width - 8); b[0] = 0x80; return b; }, // 2^64 - 1 in a size field: wraps when padded
     () => { for (let i = 0; i < width; i++) b[i] = r.int(256); return b; },
     () => Buffer.from(r.pick([65535, 65536, 0o7777, 0o170777]).toString(8).padStart(width - 1, '0').slice(0, width - 1) + '\0', 'latin1'),
   ];
@@ -385,13 +386,16 @@ interface Totals {
   fileBytes: number; inputBytes: number; skippedTotal: number;
 }
 
-/** What is wrong in the root after a run: owners, kinds, depth, links leaving it, bytes. Names
- * are bytes (an archive's need not be UTF-8); every path fits PATH_MAX with the root's own. */
+/** What is wrong in the root after a run: owners, kinds, depth, links leaving it, bytes, and more
+ * names than the entry limit (which counts implied directories too). Names are bytes (an
+ * archive's need not be UTF-8); every path fits PATH_MAX with the root's own. */
 function treeProblems(c: FuzzCase, root: string, fileBytes: number | undefined): string[] {
   const problems: string[] = [];
   const files = new Map<bigint, { nlink: bigint; seen: bigint; size: bigint; path: string }>();
   let bytes = 0n;
+  let names = -1; // the root is none
   const visit = (path: Buffer, depth: number) => {
+    names++;
     const st = lstatSync(path, { bigint: true });
     const rel = path.subarray(root.length + 1);
     const shown = depth ? JSON.stringify(rel.toString()) : 'the root';
@@ -413,6 +417,7 @@ function treeProblems(c: FuzzCase, root: string, fileBytes: number | undefined):
     if (file.seen !== file.nlink) problems.push(`${file.path} has ${file.nlink} links, ${file.seen} of them in the root`);
   }
   if (fileBytes !== undefined && bytes > BigInt(fileBytes)) problems.push(`${bytes} file bytes on disk, ${fileBytes} reported`);
+  if (names > c.limits.maxEntries) problems.push(`${names} names in the root, the entry limit is ${c.limits.maxEntries}`);
   return problems;
 }
 
