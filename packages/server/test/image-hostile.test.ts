@@ -110,6 +110,12 @@ const corpus: Array<[string, RawEntry[], Outcome]> = [
     { name: 'shadow', type: 'link', linkname: 'e/shadow' },
   ], 'refused'],
   ['an owner outside 0..65535', [{ name: 'f', body: 'x', uid: 65536 }], 'refused'],
+  // Before: the long path was written and the refusal that followed left a tree rm could not
+  // remove (ENAMETOOLONG past PATH_MAX with the store's own path): a 500 and a staging leftover.
+  ['a path of 4090 bytes, then a refused entry', [
+    { name: 'x', pax: { path: `${Array.from({ length: 16 }, () => 'p'.repeat(249)).join('/')}/${'f'.repeat(90)}` }, body: 'x' },
+    { name: '../escaped', body: 'x' },
+  ], 'refused'],
 ];
 
 describe('hostile archives through POST /images', () => {
