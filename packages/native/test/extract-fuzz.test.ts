@@ -4,23 +4,26 @@
 // not by a signal, with INVALID_INPUT, PAYLOAD_TOO_LARGE or success (never INTERNAL) and one JSON
 // line saying so; the canary and /etc/shadow are untouched and nothing appeared beside the root;
 // the root holds only files, directories and symlinks owned within 0..65535, no deeper than the
-// depth limit, and every link of every file is inside it; the limits held.
+// depth limit, and every link of every file is inside it; the limits held. Every fourth archive
+// also goes through extractArchive, which must remove the destination whenever it refuses.
 // bench/extract-sanitized.ts runs the same corpus through an ASan and UBSan build.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { findExtractor } from '@nagaya/native';
+import { extractArchive, findExtractor, NativeError } from '@nagaya/native';
 import { checkRun, FUZZ_SEED, fuzzCorpus, makeCanary, runExtractor, snapshotCanary } from './support/extract-fuzz';
 
 const work = mkdtempSync(join(tmpdir(), 'nagaya-extract-fuzz-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+const canary = makeCanary(work);
+const cases = fuzzCorpus({ seed: FUZZ_SEED, hostile: 200, mutated: 200, canary });
+
 describe('nagaya-extract under fuzzing', () => {
   it('survives a few hundred mutated and hostile archives without crashing, escaping or passing a limit', () => {
-    const canary = makeCanary(work);
-    const cases = fuzzCorpus({ seed: FUZZ_SEED, hostile: 200, mutated: 200, canary });
     const before = snapshotCanary(canary);
     const extractor = findExtractor();
     const outcomes: Record<string, number> = {};
@@ -35,5 +38,21 @@ describe('nagaya-extract under fuzzing', () => {
     expect(outcomes.OK, JSON.stringify(outcomes)).toBeGreaterThan(cases.length / 6);
     expect(outcomes.INVALID_INPUT, JSON.stringify(outcomes)).toBeGreaterThan(cases.length / 4);
     expect(outcomes.PAYLOAD_TOO_LARGE, JSON.stringify(outcomes)).toBeGreaterThan(cases.length / 20);
+  });
+
+  it('leaves nothing behind through extractArchive when it refuses (every fourth archive)', async () => {
+    const before = snapshotCanary(canary);
+    for (const [i, c] of cases.entries()) {
+      if (i % 4 !== 0) continue;
+      const dest = join(work, `dest-${i}`);
+      const outcome = await extractArchive(Readable.from([c.archive]), dest, c.limits).then(
+        (result) => ({ code: 'OK', entries: result.entries }),
+        (err: unknown) => ({ code: err instanceof NativeError ? err.code : String(err) }),
+      );
+      expect(['OK', 'INVALID_INPUT', 'PAYLOAD_TOO_LARGE'], `${c.label}: ${JSON.stringify(outcome)}`).toContain(outcome.code);
+      expect(existsSync(dest), `${c.label}: the destination after ${outcome.code}`).toBe(outcome.code === 'OK');
+      rmSync(dest, { recursive: true, force: true });
+    }
+    expect(snapshotCanary(canary)).toEqual(before);
   });
 });
