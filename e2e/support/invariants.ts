@@ -1,5 +1,5 @@
 // What must hold of a nagaya at rest, whatever happened to it: every row agrees with its slice
-// and with what really runs in the launchers; nothing holds IDs or runs without a row.
+// and with what really runs in the launchers; nothing holds IDs, a cgroup or runs without a row.
 import { readdirSync, readFileSync } from 'node:fs';
 import { eventually, type NagayaSystem } from './system';
 
@@ -11,6 +11,13 @@ export interface Snapshot {
   sharedLeases: string[];
   /** What each node's launcher runs now. */
   running: Map<string, Array<{ id: string; pid: number }>>;
+  /** The container cgroups under each node's launcher subtrees: [directory, container id]. */
+  cgroups: Map<string, Array<[string, string]>>;
+}
+
+/** Lists the container cgroup directories under a launcher's subtree roots. */
+function containerCgroups(roots: string[]): Array<[string, string]> {
+  return roots.flatMap((root) => readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e): [string, string] => [`${root}/${e.name}`, e.name]));
 }
 
 /** Reads the rows, slices and leases, and asks every node's launcher what runs. */
@@ -22,15 +29,17 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
   const leases = leaseRows.map((r) => r.owner);
   const sharedLeases = leaseRows.filter((r) => !r.isolated).map((r) => r.owner);
   const running = new Map<string, Array<{ id: string; pid: number }>>();
+  const cgroups = new Map<string, Array<[string, string]>>();
   for (const node of nodes) {
     const runtime = await sys.runtime(node);
     try {
       running.set(node, (await runtime.running()).map((c) => ({ id: c.id, pid: c.pid })));
+      cgroups.set(node, containerCgroups(await runtime.cgroupRoots()));
     } finally {
       runtime.close();
     }
   }
-  return { rows, slices, leases, sharedLeases, running };
+  return { rows, slices, leases, sharedLeases, running, cgroups };
 }
 
 /** Lists every way the snapshot breaks the invariants (empty: all hold). */
@@ -64,6 +73,10 @@ export function problems(s: Snapshot): string[] {
       if (!r) out.push(`${node}'s launcher runs ${c.id} (pid ${c.pid}), which has no row`);
       else if (r.state !== 'running' && r.state !== 'stopping') out.push(`${node}'s launcher runs ${r.name}, whose row is ${r.state}`);
     }
+  }
+  for (const [node, list] of s.cgroups) {
+    const live = new Set((s.running.get(node) ?? []).map((c) => c.id));
+    for (const [dir, id] of list) if (!live.has(id)) out.push(`${node} keeps the cgroup ${dir} of ${id}, which its launcher does not run`);
   }
   return out;
 }
@@ -109,14 +122,25 @@ export async function settledSnapshot(sys: NagayaSystem, nodes: string[], rows: 
   }, timeoutMs, 'every launch to settle', 500);
 }
 
+/** The pids cgroup of a process (v1 pids hierarchy, else its v2 cgroup), as a directory. */
+function pidsCgroupOf(pid: number): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
+  const v1 = lines.find(([, controllers]) => controllers!.split(',').includes('pids'));
+  return v1 ? `/sys/fs/cgroup/pids${v1[2]}` : `/sys/fs/cgroup${lines.find(([h]) => h === '0')?.[2] ?? ''}`;
+}
+
 /**
  * What the kernel says of each running container, against its slice: its init's uid_map is the
- * slice, and it is the only init on it. Returns what is wrong (empty: all holds).
+ * slice, and it is the only init on it; it sits in a pids cgroup of its own with a finite
+ * pids.max. Returns what is wrong (empty: all holds).
  */
 export function runningOnTheirSlices(s: Snapshot): string[] {
   const out: string[] = [];
   const inits = initsBySliceBase();
   for (const r of s.rows.filter((x) => x.state === 'running')) {
+    const cgroup = pidsCgroupOf(r.pid!);
+    if (!cgroup.endsWith(`/${r.id}`)) out.push(`${r.name}'s init is in ${cgroup}, not a cgroup of its own`);
+    else if (!/^\d+$/.test(readFileSync(`${cgroup}/pids.max`, 'utf8').trim())) out.push(`${r.name}'s pids are not bounded (${cgroup})`);
     const slice = s.slices.find((sl) => sl.owner === r.id && sl.kind === 'isolated');
     if (!slice) continue; // shared-map containers: problems() checks their lease
     const map = readFileSync(`/proc/${r.pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number);

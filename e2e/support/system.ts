@@ -2,7 +2,7 @@
 // --role worker` per node, each its own OS process, on a throwaway database, data directory,
 // queue prefix, port and subuid file. Tests drive it through the REST API and the CLI binary.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -176,7 +176,6 @@ export class NagayaSystem {
   /** Starts the API and one worker per node, each in its own process, and waits until all answer. */
   static async start(options: SystemOptions = {}): Promise<NagayaSystem> {
     const dir = mkdtempSync(join(tmpdir(), 'nagaya-e2e-'));
-    chmodSync(dir, 0o711); // containers' own uids must be able to pass through to their layers
     const slices = options.slices ?? 64;
     const uidStart = randomUidStart();
     writeFileSync(join(dir, 'subuid'), `root:${uidStart}:${slices * SLICE}\n`);

@@ -22,6 +22,7 @@
         "src/launcher/container_child.c",
         "src/launcher/cgroups.c",
         "src/launcher/capabilities.c",
+        "src/launcher/console_log.c",
         "src/launcher/seccomp.c",
         "src/launcher/exec_session.c",
         "src/launcher/launch_request.c",

@@ -26,6 +26,8 @@ export interface ContainerRecord {
   startTime?: string;
   startedAt?: number;
   launcherPid?: number;
+  /** The container's cgroup directories, as the launcher recorded them at launch. */
+  cgroups?: string[];
   exit?: ExitStatus;
   /** running: the recorded pid is alive with the recorded start time; exited: exit.json exists. */
   state: 'running' | 'exited' | 'gone' | 'created';
@@ -70,6 +72,7 @@ export function readContainerRecord(stateDir: string, id: string): ContainerReco
     record.startTime = String(state.startTime);
     record.startedAt = Number(state.startedAt);
     record.launcherPid = Number(state.launcherPid);
+    if (Array.isArray(state.cgroups)) record.cgroups = state.cgroups.map(String);
   }
   if (exit) {
     record.exit = toExitStatus({

@@ -11,7 +11,7 @@ import { findExtractor } from './loader';
 export interface ExtractLimits {
   /** Uncompressed archive bytes (a .tar.gz is counted after gunzip). */
   maxBytes: number;
-  /** Archive entries, skipped ones included. */
+  /** Archive entries, skipped ones included, and the directories their paths imply (each an inode). */
   maxEntries: number;
   /** Path components of one entry. */
   maxDepth: number;

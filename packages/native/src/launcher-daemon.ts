@@ -21,6 +21,12 @@ function tryConnect(socketPath: string, onMessage: (msg: Buffer | null) => void)
   }
 }
 
+/** How a launcher this process starts is configured (one already running keeps its own). */
+export interface LauncherSettings {
+  /** Each container's console.log is rotated to console.log.1 past this size. */
+  consoleLogMaxBytes: number;
+}
+
 /**
  * Connects to the state directory's launcher, starting it first when none answers. The launcher
  * is started once, detached (its own session), so it and its containers outlive this process.
@@ -28,13 +34,14 @@ function tryConnect(socketPath: string, onMessage: (msg: Buffer | null) => void)
 export async function connectToLauncher(
   stateDir: string,
   onMessage: (msg: Buffer | null) => void,
+  settings: LauncherSettings,
 ): Promise<LauncherConnectionHandle> {
   const socketPath = launcherSocketPath(stateDir);
   const existing = tryConnect(socketPath, onMessage);
   if (existing) return existing;
 
   const launcherPath = findLauncher();
-  const { status, stderr } = loadAddon().spawnLauncher(launcherPath, stateDir);
+  const { status, stderr } = loadAddon().spawnLauncher(launcherPath, stateDir, ['--console-log-max', String(settings.consoleLogMaxBytes)]);
   if (status !== 0 && status !== LAUNCHER_ALREADY_RUNNING) {
     throw new NativeError(`cannot start ${launcherPath} for ${stateDir} (exit ${status}): ${stderr.trim()}`, {
       code: 'LAUNCHER_UNAVAILABLE',

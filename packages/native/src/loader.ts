@@ -6,7 +6,7 @@ import { NativeError } from './errors';
 
 /** The addon's exports (src/addon/addon.cc). */
 export interface NativeAddon {
-  spawnLauncher(launcherPath: string, stateDir: string): { status: number; stderr: string };
+  spawnLauncher(launcherPath: string, stateDir: string, options?: string[]): { status: number; stderr: string };
   LauncherConnection: new (socketPath: string, onMessage: (msg: Buffer | null) => void) => LauncherConnectionHandle;
 }
 

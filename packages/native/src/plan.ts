@@ -83,6 +83,7 @@ export interface ResolvedPlan {
   gidMap: IdMapLine[];
   logFile: string;
   memoryBytes: number;
+  /** Always set: DEFAULT_PIDS_MAX when the plan has no pids limit. */
   pids: number;
   cpuQuotaUs: number;
   cpuPeriodUs: number;
@@ -90,6 +91,8 @@ export interface ResolvedPlan {
   nesting: boolean;
 }
 
+/** pids.max of a container whose plan sets none: every container has its own bounded pids cgroup. */
+export const DEFAULT_PIDS_MAX = 4096;
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const CPU_PERIOD_US = 100_000;
 const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
@@ -251,7 +254,7 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
     gidMap: plan.gidMap.map((l) => ({ ...l })),
     logFile,
     memoryBytes: plan.limits?.memoryBytes ?? 0,
-    pids: plan.limits?.pids ?? 0,
+    pids: plan.limits?.pids ?? DEFAULT_PIDS_MAX,
     cpuQuotaUs: cpus === undefined ? 0 : Math.max(1000, Math.round(cpus * CPU_PERIOD_US)),
     cpuPeriodUs: CPU_PERIOD_US,
     rlimits: Object.entries(plan.rlimits ?? {}).map(([name, value]) => ({

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 
 import {
   listContainerRecords,
@@ -13,7 +13,7 @@ import {
 } from './container-records';
 import { NativeError } from './errors';
 import { formatIdMapLine } from './id-map';
-import { connectToLauncher } from './launcher-daemon';
+import { connectToLauncher, type LauncherSettings } from './launcher-daemon';
 import type { LauncherConnectionHandle } from './loader';
 import { resolveExec, resolveLaunchPlan, isValidContainerId, type LaunchPlan, type ResolvedPlan } from './plan';
 import { decodeMessage, encodeMessage, type DecodedMessage, type Field } from './protocol';
@@ -35,7 +35,15 @@ export interface RuntimeOptions {
    * kernel or filesystem refuses them; 'off': always use a shifted copy.
    */
   idmappedMounts?: 'auto' | 'off';
+  /**
+   * Each container's console.log is rotated to console.log.1 (replacing it) past this size
+   * (default 10 MiB, at least 4096). Applies to a launcher this runtime starts.
+   */
+  consoleLogMaxBytes?: number;
 }
+
+/** Default of RuntimeOptions.consoleLogMaxBytes. */
+export const DEFAULT_CONSOLE_LOG_MAX_BYTES = 10 * 1024 * 1024;
 
 /** Options of launch(). */
 export interface LaunchOptions {
@@ -107,21 +115,21 @@ function encodePlan(req: string, plan: ResolvedPlan): Buffer {
     ...plan.rlimits.map((r): Field => ['rlimit', `${r.resource}:${r.value}`]),
   ];
   if (plan.memoryBytes > 0) fields.push(['memory', plan.memoryBytes]);
-  if (plan.pids > 0) fields.push(['pids', plan.pids]);
+  fields.push(['pids', plan.pids]);
   if (plan.cpuQuotaUs > 0) fields.push(['cpu_quota', plan.cpuQuotaUs], ['cpu_period', plan.cpuPeriodUs]);
   return encodeMessage(fields);
 }
 
-/** Throws unless every directory above stateDir lets other users (the containers' uids) pass. */
-function assertTraversable(stateDir: string): void {
-  for (let dir = stateDir; ; dir = dirname(dir)) {
-    if ((statSync(dir).mode & 0o001) === 0) {
-      throw new NativeError(`${dir} is not searchable by other users (mode o+x); containers could not reach ${stateDir}`, {
-        code: 'INVALID_ARGUMENT',
-      });
-    }
-    if (dirname(dir) === dir) return;
-  }
+/**
+ * Writes a file that only root may read (plan.json holds the container's environment, secrets
+ * included): created 0600 under a temporary name, then renamed, so it is never readable by others,
+ * not even for a moment, and never seen half-written.
+ */
+async function writePrivateFile(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await rm(tmp, { force: true }); // a leftover keeps its mode on open: start from none
+  await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
+  await rename(tmp, path);
 }
 
 function exitFromMessage(msg: DecodedMessage): ExitStatus {
@@ -163,6 +171,7 @@ export class ContainerRuntime extends EventEmitter {
   private constructor(
     readonly stateDir: string,
     private readonly idmappedMounts: 'auto' | 'off',
+    private readonly launcherSettings: LauncherSettings,
   ) {
     super();
   }
@@ -173,14 +182,19 @@ export class ContainerRuntime extends EventEmitter {
     if (typeof stateDir !== 'string' || !isAbsolute(stateDir)) {
       throw new NativeError('stateDir must be an absolute path', { code: 'INVALID_ARGUMENT' });
     }
-    // Containers run as their own host uids and must be able to traverse to their directories.
-    mkdirSync(join(stateDir, 'containers'), { recursive: true, mode: 0o711 });
-    mkdirSync(join(stateDir, 'mnt', 'lower'), { recursive: true, mode: 0o711 });
-    mkdirSync(join(stateDir, 'mnt', 'rootfs'), { recursive: true, mode: 0o711 });
-    chmodSync(stateDir, statSync(stateDir).mode | 0o011);
-    assertTraversable(stateDir);
-    const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto');
-    runtime.conn = await connectToLauncher(stateDir, (msg) => runtime.onMessage(msg));
+    // Root only: plans hold secrets and upper/ holds what containers made, setuid files included.
+    // Containers reach their own directories through fds the launcher opens for them.
+    mkdirSync(join(stateDir, 'containers'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(stateDir, 'mnt', 'lower'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(stateDir, 'mnt', 'rootfs'), { recursive: true, mode: 0o700 });
+    // an existing state directory of an earlier version was 0711 all the way down
+    for (const dir of [stateDir, join(stateDir, 'containers'), join(stateDir, 'mnt')]) chmodSync(dir, 0o700);
+    const consoleLogMaxBytes = options.consoleLogMaxBytes ?? DEFAULT_CONSOLE_LOG_MAX_BYTES;
+    if (!Number.isSafeInteger(consoleLogMaxBytes) || consoleLogMaxBytes < 4096) {
+      throw new NativeError('consoleLogMaxBytes must be an integer of at least 4096', { code: 'INVALID_ARGUMENT' });
+    }
+    const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto', { consoleLogMaxBytes });
+    runtime.conn = await connectToLauncher(stateDir, (msg) => runtime.onMessage(msg), runtime.launcherSettings);
     runtime.conn.unref();
     return runtime;
   }
@@ -189,7 +203,7 @@ export class ContainerRuntime extends EventEmitter {
   async launch(plan: LaunchPlan, options: LaunchOptions = {}): Promise<LaunchedContainer> {
     const resolved = resolveLaunchPlan(plan, this.stateDir);
     // mkdir returns the first directory it created: undefined means the container dir existed.
-    const existed = mkdirSync(resolved.containerDir, { recursive: true, mode: 0o711 }) === undefined;
+    const existed = mkdirSync(resolved.containerDir, { recursive: true, mode: 0o700 }) === undefined;
     if (existed) {
       if (readContainerRecord(this.stateDir, plan.id).state === 'running') {
         throw new NativeError(`container ${plan.id} is already running`, { code: 'EEXIST', step: 'launch' });
@@ -198,7 +212,7 @@ export class ContainerRuntime extends EventEmitter {
       // records (exit.json, state.json) when it takes the launch.
     }
     // The plan is kept for operators and restarts; written while the launcher works.
-    const planWritten = writeFile(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
+    const planWritten = writePrivateFile(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
     planWritten.catch(() => undefined);
     try {
       if (resolved.idmapped && this.idmappedMounts === 'off') await this.useShiftedCopy(resolved, options);
@@ -338,6 +352,29 @@ export class ContainerRuntime extends EventEmitter {
     });
   }
 
+  /** The launcher's cgroup subtrees (one per v1 controller, one on v2): each container has its cgroup <root>/<id>. */
+  async cgroupRoots(): Promise<string[]> {
+    const reply = await this.request((req) => encodeMessage([['op', 'cgroup-roots'], ['req', req]]), 'cgroup roots');
+    return reply.all('cgroup_root');
+  }
+
+  /** Removes the cgroups under the launcher's subtrees that belong to no container it runs; returns them. */
+  async pruneCgroups(): Promise<string[]> {
+    const reply = await this.request((req) => encodeMessage([['op', 'prune-cgroups'], ['req', req]]), 'prune cgroups');
+    return reply.all('removed');
+  }
+
+  /**
+   * Gives a running container that has no pids bound of its own (launched before every container
+   * had one) a pids cgroup with pids.max = pids, and moves all its processes there; does nothing
+   * to a container that has one.
+   */
+  async boundPids(id: string, pids: number): Promise<void> {
+    this.checkId(id);
+    if (!Number.isSafeInteger(pids) || pids < 1) throw new NativeError('pids must be a positive integer', { code: 'INVALID_ARGUMENT' });
+    await this.request((req) => encodeMessage([['op', 'bound-pids'], ['req', req], ['id', id], ['pids', pids]]), `bound pids of ${id}`);
+  }
+
   /**
    * Adopts the state directory's containers after a restart: returns every recorded container
    * with its state (running ones are checked by pid and start time, exited ones carry their exit).
@@ -475,7 +512,7 @@ export class ContainerRuntime extends EventEmitter {
       for (let delayMs = 50; !this.closing; delayMs = Math.min(delayMs * 2, 2000)) {
         let conn: LauncherConnectionHandle;
         try {
-          conn = await connectToLauncher(this.stateDir, (msg) => this.onMessage(msg));
+          conn = await connectToLauncher(this.stateDir, (msg) => this.onMessage(msg), this.launcherSettings);
         } catch (err) {
           this.emit('reconnect-failed', err);
           // keep the process alive for callers still waiting on an exit

@@ -1,6 +1,6 @@
 // nagaya-extract on tricky and malformed headers, through extractArchive (the real executable,
 // real files): what it writes, what it refuses, and that a refusal leaves no directory behind.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -8,11 +8,13 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { extractArchive, NativeError, type ExtractLimits } from '@nagaya/native';
-import { rawTar, type RawEntry } from './support/raw-tar';
+import { entryBlocks, rawTar, setChecksum, type RawEntry } from './support/raw-tar';
 
 const work = mkdtempSync(join(tmpdir(), 'nagaya-extract-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
+/** statfs(2)'s f_type of ext4 (and ext2/3). */
+const EXT4_SUPER_MAGIC = 0xef53;
 const LIMITS: ExtractLimits = { maxBytes: 64 * 1024 * 1024, maxEntries: 1000, maxDepth: 32 };
 let n = 0;
 const freshDest = () => join(work, `out-${n++}`);
@@ -83,6 +85,27 @@ describe('headers', () => {
     await refused(rawTar([{ name: 'x', pax: { 'GNU.sparse.major': '1' }, body: 'x' }]), 'INVALID_INPUT');
   });
 
+  it('skips the data of a global header or volume label of any size, never reading it as headers', async () => {
+    for (const typeflag of ['g', 'V']) {
+      // A size of 2^64 - 1 in base-256: with its padding to the next block it wrapped to 0, so
+      // the data was not skipped and the next entry was read where no other tar reader looks.
+      const ext = entryBlocks({ name: 'ext', typeflag });
+      Buffer.from([0x80, 0, 0, 0, ...Array(8).fill(0xff)]).copy(ext, 124);
+      setChecksum(ext);
+      const smuggled = rawTar([{ name: 'smuggled', body: 'only this extractor sees me' }]);
+      expect((await refused(Buffer.concat([ext, smuggled]), 'INVALID_INPUT')).message).toMatch(/truncated/);
+    }
+  });
+
+  it('reads a base-256 number with its sign bit (0x40 of the first byte) set as negative, and refuses it', async () => {
+    // Before: 0xc0 00 00 00 00 00 01 ed was a mode of 0755 (bit 62 masked away), where Go reads
+    // a negative number and GNU tar refuses the field.
+    const header = entryBlocks({ name: 'f', body: '' });
+    Buffer.from([0xc0, 0, 0, 0, 0, 0, 0x01, 0xed]).copy(header, 100);
+    setChecksum(header);
+    expect((await refused(Buffer.concat([header, Buffer.alloc(1024)]), 'INVALID_INPUT')).message).toMatch(/negative mode/);
+  });
+
   it('refuses an archive that ends after an extended header', async () => {
     const ext = rawTar([{ name: 'x', pax: { path: 'y' }, body: 'x' }]).subarray(0, 1024);
     await refused(Buffer.concat([ext, Buffer.alloc(1024)]), 'INVALID_INPUT');
@@ -111,6 +134,22 @@ describe('paths', () => {
     const long = Array.from({ length: 17 }, () => 'p'.repeat(240)).join('/'); // 4096 bytes
     expect((await refused(rawTar([{ name: 'x', pax: { path: long }, body: 'x' }]), 'INVALID_INPUT')).message).toMatch(/longer than 4095 bytes/);
     expect((await refused(rawTar([{ name: long, gnuLongName: true, body: 'x' }]), 'INVALID_INPUT')).message).toMatch(/GNU long name is larger than/);
+  });
+
+  it("refuses a path that would pass PATH_MAX with the destination's own path, so a refused archive is still removed", async () => {
+    const dest = freshDest();
+    const room = 4095 - dest.length - 1;
+    const path = (bytes: number) => `${Array.from({ length: 16 }, () => 'p'.repeat(240)).join('/')}/${'f'.repeat(255)}`.slice(0, bytes);
+    const fits = rawTar([{ name: 'x', pax: { path: path(room) }, body: 'fits' }]);
+    await extractArchive(Readable.from([fits]), dest, LIMITS);
+    expect(readFileSync(join(dest, path(room)), 'utf8')).toBe('fits');
+    rmSync(dest, { recursive: true });
+    const over = rawTar([{ name: 'x', pax: { path: path(room + 1) }, body: 'x' }]);
+    expect((await refused(over, 'INVALID_INPUT')).message).toMatch(/longer than \d+ bytes \(PATH_MAX less the image directory's own path\)/);
+    // Before: the extractor wrote the first entry, its refusal of the second left a tree that
+    // rm could not remove (ENAMETOOLONG), and that error, not INVALID_INPUT, reached the caller.
+    const longThenBad = rawTar([{ name: 'x', pax: { path: path(4000) }, body: 'x' }, { name: '../x', body: 'x' }]);
+    await refused(longThenBad, 'INVALID_INPUT');
   });
 
   it('never writes through a symlink an earlier entry made, and replaces a symlink rather than following it', async () => {
@@ -184,6 +223,27 @@ describe('entries', () => {
     expect(statSync('/etc/shadow').nlink).toBe(shadowLinks);
   });
 
+  it("refuses more hard links to one file than the filesystem takes, as the archive's fault", async () => {
+    // ext4 takes 65000 links to an inode: the next linkat fails with EMLINK, which was reported
+    // as a failure of the host (a 500 for a hostile upload). Filesystems without such a limit
+    // (tmpfs) extract it.
+    const link = entryBlocks({ name: 'l', type: 'link', linkname: 'f' });
+    const links = Buffer.alloc(65_001 * 512);
+    for (let i = 0; i < 65_001; i++) {
+      const h = links.subarray(i * 512, (i + 1) * 512);
+      link.copy(h);
+      h.write(`l${i}`, 'latin1');
+      setChecksum(h);
+    }
+    const archive = Buffer.concat([rawTar([{ name: 'f', body: 'x' }], { end: false }), links, Buffer.alloc(1024)]);
+    const limits = { maxEntries: 70_000, maxBytes: 64 * 1024 * 1024 };
+    if (statfsSync(work).type === EXT4_SUPER_MAGIC) {
+      expect((await refused(archive, 'INVALID_INPUT', limits)).message).toMatch(/too many hard links/);
+    } else {
+      expect((await extract(archive, limits)).result.hardlinks).toBe(65_001);
+    }
+  });
+
   it('skips devices and FIFOs and reports them', async () => {
     const { dest, result } = await extract(rawTar([
       { name: 'dev/null', type: 'char-device', devmajor: 1, devminor: 3 },
@@ -215,6 +275,18 @@ describe('limits', () => {
     const entries: RawEntry[] = Array.from({ length: 11 }, (_, i) => ({ name: `dev/fifo${i}`, type: 'fifo' }));
     await extract(rawTar(entries.slice(0, 10)), { maxEntries: 10 });
     await refused(rawTar(entries), 'PAYLOAD_TOO_LARGE', { maxEntries: 10 });
+  });
+
+  it('counts the directories a path implies against the entry limit', async () => {
+    // Before: every missing parent of 'a/b/c/.../f' was made for free, so a million headers of
+    // 128 components each (half a gigabyte of tar, a few megabytes gzipped) could make 128
+    // million directories, more inodes than the host's disk has.
+    const deep = (i: number, depth: number) => `${Array.from({ length: depth }, (_, d) => `${i}-${d}`).join('/')}/f`;
+    const files = (depth: number) => rawTar(Array.from({ length: 10 }, (_, i) => ({ name: deep(i, depth), body: 'x' })));
+    const { result } = await extract(files(4), { maxEntries: 50 }); // 10 files and 40 directories
+    expect(result).toMatchObject({ entries: 10, files: 10 });
+    const err = await refused(files(5), 'PAYLOAD_TOO_LARGE', { maxEntries: 50 });
+    expect(err.message).toMatch(/more than 50 entries \(the directories their paths imply included\)/);
   });
 
   it('bounds the memory that directory modes waiting for the end may take', async () => {

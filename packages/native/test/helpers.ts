@@ -1,8 +1,8 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { buildBusyboxImage, ContainerRuntime, type IdMapLine, type LaunchPlan } from '@nagaya/native';
+import { buildBusyboxImage, ContainerRuntime, type IdMapLine, type LaunchPlan, type RuntimeOptions } from '@nagaya/native';
 
 /** Builds (once per machine, shared by every test file) the busybox image from /bin/busybox. */
 export function busyboxImage(): string {
@@ -15,11 +15,11 @@ export function slice(base: number, index: number): IdMapLine[] {
 }
 
 /** A fresh state directory and runtime for one test file; cleanup kills everything it started. */
-export async function openTestRuntime(label: string): Promise<{ runtime: ContainerRuntime; stateDir: string; cleanup: () => Promise<void> }> {
+export async function openTestRuntime(label: string, options: Omit<RuntimeOptions, 'stateDir'> = {}): Promise<{ runtime: ContainerRuntime; stateDir: string; cleanup: () => Promise<void> }> {
+  // mkdtemp makes root 0700: containers reach their directories through the launcher's fds
   const root = mkdtempSync(join(tmpdir(), `nagaya-${label}-`));
-  chmodSync(root, 0o711); // containers run as their own host uids and must traverse to their dirs
   const stateDir = join(root, 'state');
-  const runtime = await ContainerRuntime.open({ stateDir });
+  const runtime = await ContainerRuntime.open({ ...options, stateDir });
   return {
     runtime,
     stateDir,

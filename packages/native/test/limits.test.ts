@@ -1,19 +1,20 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import type { ContainerRuntime } from '@nagaya/native';
+import { DEFAULT_PIDS_MAX, type ContainerRuntime } from '@nagaya/native';
 
-import { busyboxPlan, cgroupDirOf, leftoverCgroups, openTestRuntime, sleep, slice } from './helpers';
+import { busyboxPlan, cgroupDirOf, launcherPidOf, leftoverCgroups, openTestRuntime, sleep, slice } from './helpers';
 
 // Host ids for this file: 1_600_000_000 + n * 65536, apart from every other test file's.
 const BASE = 1_600_000_000;
 
 describe('cgroup limits', () => {
   let runtime: ContainerRuntime;
+  let stateDir: string;
   let cleanup: () => Promise<void>;
 
   beforeAll(async () => {
-    ({ runtime, cleanup } = await openTestRuntime('limits'));
+    ({ runtime, stateDir, cleanup } = await openTestRuntime('limits'));
   });
   afterAll(async () => cleanup());
 
@@ -63,5 +64,59 @@ describe('cgroup limits', () => {
     expect(r.stdout).toMatch(/memory:\/$/m);
     await runtime.stop('limited', 0);
     expect(existsSync(memory)).toBe(false);
+  });
+
+  it('gives a container launched without limits its own pids cgroup, where the 5,000 forks asked for fail', async () => {
+    // 5,000 `sleep 100` at once (forks run at about 200/s on the test VM: this takes ~20 s)
+    const script = 'yes 100 | head -n 5000 | xargs -P 5000 -n 1 sleep';
+    const c = await runtime.launch(busyboxPlan('unlimited', ['sh', '-c', script], slice(BASE, 3)));
+    const dir = cgroupDirOf(c.pid, 'pids');
+    expect(dir).toMatch(/\/nagaya\/[0-9a-f]{8}\/unlimited$/);
+    expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe(String(DEFAULT_PIDS_MAX));
+    let highest = 0;
+    let refused = 0;
+    for (const started = Date.now(); refused === 0 && Date.now() - started < 100_000; await sleep(250)) {
+      highest = Math.max(highest, Number(readFileSync(`${dir}/pids.current`, 'utf8')));
+      refused = Number(/^max (\d+)/m.exec(readFileSync(`${dir}/pids.events`, 'utf8'))?.[1]);
+    }
+    expect(refused).toBeGreaterThan(0); // the kernel refused forks at the bound...
+    highest = Math.max(highest, Number(readFileSync(`${dir}/pids.current`, 'utf8')));
+    expect(highest).toBe(DEFAULT_PIDS_MAX); // ...once the container had exactly that many tasks
+    await runtime.stop('unlimited', 0);
+    expect(existsSync(dir)).toBe(false);
+  }, 120_000);
+
+  it('prunes cgroups that no container of the launcher owns, and keeps those that one does', async () => {
+    const c = await runtime.launch(busyboxPlan('keeper', ['sleep', '600'], slice(BASE, 4)));
+    const roots = await runtime.cgroupRoots();
+    expect(roots.length).toBeGreaterThan(0);
+    for (const root of roots) mkdirSync(`${root}/ghost`); // what a launcher that died mid-cleanup leaves
+    const removed = await runtime.pruneCgroups();
+    expect(removed.sort()).toEqual(roots.map((r) => `${r}/ghost`).sort());
+    for (const root of roots) expect(existsSync(`${root}/ghost`)).toBe(false);
+    expect(existsSync(cgroupDirOf(c.pid, 'pids'))).toBe(true);
+    expect(runtime.status('keeper').cgroups).toContain(cgroupDirOf(c.pid, 'pids'));
+    await runtime.stop('keeper', 0);
+  });
+
+  it('gives a running container that lost its pids cgroup (as one launched before every container had one) a new one, with all its processes', async () => {
+    const c = await runtime.launch(busyboxPlan('legacy', ['sh', '-c', 'sleep 600 & sleep 600 & wait'], slice(BASE, 5)));
+    const dir = cgroupDirOf(c.pid, 'pids');
+    const procs = () => readFileSync(`${dir}/cgroup.procs`, 'utf8').trim().split('\n').filter(Boolean).map(Number).sort();
+    for (let i = 0; i < 100 && procs().length < 3; i++) await sleep(20);
+    const before = procs();
+    expect(before).toHaveLength(3);
+    // the layout before: the container's processes in the launcher's own cgroup, no cgroup of its own
+    const launcherCgroup = cgroupDirOf(launcherPidOf(stateDir), 'pids');
+    for (const pid of before) writeFileSync(`${launcherCgroup}/cgroup.procs`, String(pid));
+    rmdirSync(dir);
+
+    await runtime.boundPids('legacy', 77);
+    expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe('77');
+    expect(procs()).toEqual(before);
+    await runtime.boundPids('legacy', 99); // bounded already: nothing changes
+    expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe('77');
+    await runtime.stop('legacy', 0);
+    expect(existsSync(dir)).toBe(false);
   });
 });

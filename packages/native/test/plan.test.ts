@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { execCandidates, NativeError, resolveLaunchPlan, type LaunchPlan } from '@nagaya/native';
+import { DEFAULT_PIDS_MAX, execCandidates, NativeError, resolveLaunchPlan, type LaunchPlan } from '@nagaya/native';
 
 import { busyboxImage, openTestRuntime } from './helpers';
 
@@ -29,7 +29,7 @@ function problemsOf(p: LaunchPlan): string[] {
 describe('launch plan validation', () => {
   it('accepts a good plan and fills in defaults', () => {
     const r = resolveLaunchPlan(plan(), stateDir);
-    expect(r).toMatchObject({ id: 'ok', hostname: 'ok', cwd: '/', idmapped: true, memoryBytes: 0, pids: 0, cpuQuotaUs: 0 });
+    expect(r).toMatchObject({ id: 'ok', hostname: 'ok', cwd: '/', idmapped: true, memoryBytes: 0, pids: DEFAULT_PIDS_MAX, cpuQuotaUs: 0 });
     expect(r.env[0]).toMatch(/^PATH=/);
     expect(r.containerDir).toBe(join(stateDir, 'containers', 'ok'));
     expect(r.logFile).toBe(join(stateDir, 'containers', 'ok', 'console.log'));

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { NagayaError } from '@nagaya/allocator';
+import { DEFAULT_PIDS_MAX } from '@nagaya/native';
 import { dataDirOf, databaseUrlOf, redisUrlOf } from './deploy/service-urls';
 
 export type ServeRole = 'all' | 'api' | 'worker';
@@ -34,6 +35,10 @@ export interface ServerConfig {
   imageUnpackedLimitBytes: number;
   imageMaxEntries: number;
   imageMaxPathDepth: number;
+  /** pids.max of a container whose request sets none. */
+  defaultPidsMax: number;
+  /** A container's console.log is rotated to console.log.1 when it grows past this. */
+  consoleLogMaxBytes: number;
   /** Prefix of BullMQ queue names, so test runs and installs sharing one Redis never meet. */
   queuePrefix: string;
 }
@@ -86,6 +91,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     imageUnpackedLimitBytes: integer(env, 'NAGAYA_IMAGE_UNPACKED_LIMIT_BYTES', 8 * 1024 ** 3, 1024),
     imageMaxEntries: integer(env, 'NAGAYA_IMAGE_MAX_ENTRIES', 1_000_000, 1),
     imageMaxPathDepth: integer(env, 'NAGAYA_IMAGE_MAX_PATH_DEPTH', 128, 1),
+    defaultPidsMax: integer(env, 'NAGAYA_DEFAULT_PIDS_MAX', DEFAULT_PIDS_MAX, 1),
+    consoleLogMaxBytes: integer(env, 'NAGAYA_CONSOLE_LOG_MAX_BYTES', 10 * 1024 * 1024, 4096),
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',
     ...overrides,
     role,

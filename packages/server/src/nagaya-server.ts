@@ -105,7 +105,7 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
       },
       queueDepthByNode: async () => queues.depths((await nodes.list()).map((n) => n.name)),
     });
-    const containerService = new ContainerService({ containers, nodes, allocator, images, queues, audit, pool: config.pool, nodeOfflineMs: config.nodeOfflineMs });
+    const containerService = new ContainerService({ containers, nodes, allocator, images, queues, audit, pool: config.pool, nodeOfflineMs: config.nodeOfflineMs, defaultPidsMax: config.defaultPidsMax });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
     const app = createApp({
       db, redis: producer, metrics, log, containerService, idempotency, tokens, audit, allocator, queues, nodes, images,

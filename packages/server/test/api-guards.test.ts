@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATIONS } from '../src/api/openapi';
 import { startTestFleet, type TestFleet } from './support/test-server';
@@ -96,6 +98,11 @@ describe('bad input: a clear 4xx with a stable code, and nothing created', () =>
     ['key on a shared map', { body: JSON.stringify({ name: 'a', image: 'busybox', idmap: { isolated: false, key: 'k' } }) }, 400, 'INVALID_INPUT'],
     ['negative memory', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { memoryBytes: -1 } }) }, 400, 'INVALID_INPUT'],
     ['unknown node', { body: JSON.stringify({ name: 'a', image: 'busybox', node: 'elsewhere' }) }, 400, 'INVALID_INPUT'],
+    // limits the host cannot enforce: refused here, never accepted and failed in the worker
+    ['cpus below 0.01', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { cpus: 0.0001 } }) }, 400, 'INVALID_INPUT'],
+    ['cpus above the node\'s CPUs', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { cpus: availableParallelism() + 1 } }) }, 400, 'INVALID_INPUT'],
+    ['memory above the node\'s memory', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { memoryBytes: totalmem() + 4096 } }) }, 400, 'INVALID_INPUT'],
+    ['pids above pid_max', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { pids: Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1 } }) }, 400, 'INVALID_INPUT'],
     ['huge body', { body: JSON.stringify({ name: 'a', image: 'busybox', env: { BIG: 'x'.repeat(1024 * 1024) } }) }, 413, 'PAYLOAD_TOO_LARGE'],
   ];
 

@@ -3,7 +3,7 @@
 // one the canary and /etc/shadow must be exactly as before: owner, mode, link count, content.
 // Each archive gets 400 INVALID_INPUT (413 for a size limit, as the upload limit), or a safe
 // result that stays inside the image.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestFleet, ADMIN_TOKEN, type TestFleet } from './support/test-server';
 import { rawTar, type RawEntry } from '../../native/test/support/raw-tar';
 import { runAsNobody } from '../../native/test/support/as-nobody';
+import { snapshotTree, statLine } from '../../native/test/support/canary';
 
 const UPLOAD_LIMIT = 1024 * 1024;
 const UNPACKED_LIMIT = 16 * 1024 * 1024;
@@ -39,20 +40,8 @@ afterAll(async () => {
 
 const imagesDir = () => join(fleet.base.dataDir, 'images');
 
-/** Owner, mode, link count and content of everything under the canary, and of /etc/shadow. */
-function snapshot(): Record<string, string> {
-  const out: Record<string, string> = {};
-  const visit = (path: string) => {
-    const st = lstatSync(path);
-    const what = st.isSymbolicLink() ? `-> ${readlinkSync(path)}` : st.isFile() ? readFileSync(path, 'utf8') : `[${readdirSync(path).sort().join(',')}]`;
-    out[path] = `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)} nlink=${st.nlink} ${what}`;
-    if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
-  };
-  visit(canary);
-  const shadow = statSync('/etc/shadow');
-  out['/etc/shadow'] = `${shadow.uid}:${shadow.gid} ${(shadow.mode & 0o7777).toString(8)} nlink=${shadow.nlink} size=${shadow.size}`;
-  return out;
-}
+/** Owner, mode, link count, mtime and content of everything under the canary, and of /etc/shadow. */
+const snapshot = () => ({ ...snapshotTree(canary), '/etc/shadow': statLine('/etc/shadow') });
 
 async function upload(name: string, body: Buffer) {
   const res = await fetch(`${fleet.url}/api/v1/images?name=${name}`, {
@@ -121,6 +110,12 @@ const corpus: Array<[string, RawEntry[], Outcome]> = [
     { name: 'shadow', type: 'link', linkname: 'e/shadow' },
   ], 'refused'],
   ['an owner outside 0..65535', [{ name: 'f', body: 'x', uid: 65536 }], 'refused'],
+  // Before: the long path was written and the refusal that followed left a tree rm could not
+  // remove (ENAMETOOLONG past PATH_MAX with the store's own path): a 500 and a staging leftover.
+  ['a path of 4090 bytes, then a refused entry', [
+    { name: 'x', pax: { path: `${Array.from({ length: 16 }, () => 'p'.repeat(249)).join('/')}/${'f'.repeat(90)}` }, body: 'x' },
+    { name: '../escaped', body: 'x' },
+  ], 'refused'],
 ];
 
 describe('hostile archives through POST /images', () => {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { NagayaError } from '@nagaya/allocator';
+import { capacityOf, limitsBeyond } from '../src/services/node-capacity';
 import { NodePlacement } from '../src/services/node-placement';
 import type { NodeRow, NodeStore } from '../src/store/node-store';
 
@@ -79,5 +80,19 @@ describe('NodePlacement', () => {
     expect(store.reads).toBe(2);
     const unknown = await placement.choose('nowhere').catch((e: unknown) => e);
     expect((unknown as NagayaError).code).toBe('INVALID_INPUT');
+  });
+
+  it('passes over a node that cannot enforce the limits, and refuses one named or when none can', async () => {
+    const small = { ...node('small', 0), info: { capacity: { cpus: 2, memoryBytes: 2 ** 30, pidMax: 32768 } } };
+    const big = { ...node('big', 9), info: { capacity: { cpus: 64, memoryBytes: 2 ** 40, pidMax: 4194304 } } };
+    const store = fakeStore(() => [small, big]);
+    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, 60_000, () => Date.now());
+    const misfit = (limits: Parameters<typeof limitsBeyond>[0]) => (n: NodeRow) => limitsBeyond(limits, capacityOf(n)!)[0];
+    expect(await placement.choose(undefined, misfit({ cpus: 8 }))).toBe('big'); // though small has fewer containers
+    expect(await placement.choose(undefined, misfit({ cpus: 2 }))).toBe('small');
+    const named = await placement.choose('small', misfit({ pids: 40000 })).catch((e: unknown) => e);
+    expect(named).toMatchObject({ code: 'INVALID_INPUT', details: { field: 'limits.pids', node: 'small' } });
+    const none = await placement.choose(undefined, misfit({ cpus: 65 })).catch((e: unknown) => e);
+    expect(none).toMatchObject({ code: 'INVALID_INPUT', details: { field: 'limits.cpus' } });
   });
 });

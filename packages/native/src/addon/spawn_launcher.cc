@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "unique_fd.h"
 
@@ -37,11 +38,20 @@ struct SpawnAttributes {
 
 Napi::Value SpawnLauncher(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
-    throw Napi::TypeError::New(env, "spawnLauncher(launcherPath: string, stateDir: string)");
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString() || (info.Length() > 2 && !info[2].IsArray())) {
+    throw Napi::TypeError::New(env, "spawnLauncher(launcherPath: string, stateDir: string, options?: string[])");
   }
   std::string launcher = info[0].As<Napi::String>();
   std::string state_dir = info[1].As<Napi::String>();
+  std::vector<std::string> options;
+  if (info.Length() > 2) {
+    Napi::Array list = info[2].As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      Napi::Value v = list.Get(i);
+      if (!v.IsString()) throw Napi::TypeError::New(env, "spawnLauncher: options must be strings");
+      options.push_back(v.As<Napi::String>());
+    }
+  }
 
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) < 0) throw Napi::Error::New(env, std::string("pipe2: ") + strerror(errno));
@@ -58,9 +68,11 @@ Napi::Value SpawnLauncher(const Napi::CallbackInfo& info) {
   posix_spawn_file_actions_addopen(&s.actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&s.actions, write_end.get(), 2);
 
-  const char* argv[] = {launcher.c_str(), "--state-dir", state_dir.c_str(), nullptr};
+  std::vector<const char*> argv = {launcher.c_str(), "--state-dir", state_dir.c_str()};
+  for (const std::string& o : options) argv.push_back(o.c_str());
+  argv.push_back(nullptr);
   pid_t pid;
-  int rc = posix_spawn(&pid, launcher.c_str(), &s.actions, &s.attr, const_cast<char* const*>(argv), environ);
+  int rc = posix_spawn(&pid, launcher.c_str(), &s.actions, &s.attr, const_cast<char* const*>(argv.data()), environ);
   write_end.reset();
   if (rc != 0) throw Napi::Error::New(env, "posix_spawn " + launcher + ": " + strerror(rc));
 

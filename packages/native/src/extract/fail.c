@@ -42,6 +42,7 @@ static const char *input_errno_reason(int err) {
     case EISDIR: return "a directory is in the way";
     case ENOTEMPTY: return "a non-empty directory is in the way";
     case EEXIST: return "the entry already exists";
+    case EMLINK: return "too many hard links to one file for the filesystem";
     default: return NULL;
   }
 }

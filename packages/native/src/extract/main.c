@@ -33,6 +33,7 @@ int main(int argc, char **argv) {
   if (argc < 2 || argv[1][0] != '/') fail(FAIL_USAGE, NULL, "usage: nagaya-extract /ROOT --max-bytes N --max-entries N --max-depth N");
   struct extract_limits limits;
   limits_from_args(&limits, argc, argv, 2);
+  limits_set_root(&limits, argv[1]);
 
   /* Modes are exactly what the archive says; nothing run from here gains privileges. */
   umask(0);
@@ -48,7 +49,8 @@ int main(int argc, char **argv) {
   /* The root is made 0700 by the caller; without a "./" entry it becomes an ordinary 0755. */
   dir_modes_record("", 0755, false, 0, 0);
   while (tar_next(&in, &entry)) {
-    limits_check_entries(&limits, ++totals.entries);
+    totals.entries++;
+    limits_count_entry(&limits);
     write_entry(root_fd, &limits, &in, &entry, &totals);
     tar_skip_rest(&in, &entry);
   }

@@ -39,12 +39,15 @@ void path_normalise(const char *raw, const struct extract_limits *limits, struct
     }
     if (n > EXTRACT_MAX_NAME) fail(FAIL_INVALID_INPUT, entry, "a name is longer than %d bytes", EXTRACT_MAX_NAME);
     if (++depth > limits->max_depth) fail(FAIL_INVALID_INPUT, entry, "the path is deeper than %u directories", limits->max_depth);
+    if (len + (len ? 1 : 0) + n > limits->max_path) {
+      fail(FAIL_INVALID_INPUT, entry, "the path is longer than %zu bytes (PATH_MAX less the image directory's own path)", limits->max_path);
+    }
     if (len) {
       parent_len = len;
       out->rel[len++] = '/';
     }
     leaf_at = len;
-    memcpy(out->rel + len, start, n); /* raw is at most EXTRACT_MAX_PATH bytes, so rel fits */
+    memcpy(out->rel + len, start, n); /* max_path < EXTRACT_MAX_PATH, so rel fits */
     len += n;
   }
   out->rel[len] = '\0';
@@ -59,7 +62,7 @@ static __attribute__((noreturn)) void fail_on_path(const char *entry, const char
   fail_errno(entry, "openat2", err);
 }
 
-int path_open_parent(int root_fd, const struct entry_path *p, bool create, const char *entry) {
+int path_open_parent(int root_fd, const struct entry_path *p, bool create, const struct extract_limits *limits, const char *entry) {
   if (p->parent_len == 0) {
     int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) fail_errno(entry, "fcntl", errno);
@@ -81,6 +84,7 @@ int path_open_parent(int root_fd, const struct entry_path *p, bool create, const
     if (slash) *slash = '\0';
     int next = open_beneath(fd, component, O_RDONLY | O_DIRECTORY);
     if (next < 0 && errno == ENOENT && create) {
+      limits_count_entry(limits);
       if (mkdirat(fd, component, 0755) < 0 && errno != EEXIST) fail_errno(entry, "mkdirat", errno);
       next = open_beneath(fd, component, O_RDONLY | O_DIRECTORY);
     }

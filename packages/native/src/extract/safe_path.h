@@ -17,15 +17,15 @@ struct entry_path {
   const char *leaf;               /* the last component, inside rel; "" for the root */
 };
 
-/* Normalises raw into out, refusing '..', names over NAME_MAX and paths deeper than the limit
- * (INVALID_INPUT, naming entry). */
+/* Normalises raw into out, refusing '..', names over NAME_MAX, and paths deeper or longer than
+ * the limits (INVALID_INPUT, naming entry). */
 void path_normalise(const char *raw, const struct extract_limits *limits, struct entry_path *out, const char *entry);
 
 /* Opens the parent directory of p beneath root_fd without following any symlink. With create,
- * missing directories are made (root-owned, 0755, as tar does); without it a missing one fails
- * (errno ENOENT, return -1) so the caller can word it. A symlink or a non-directory on the way
- * fails as INVALID_INPUT. */
-int path_open_parent(int root_fd, const struct entry_path *p, bool create, const char *entry);
+ * missing directories are made (root-owned, 0755, as tar does), each counted against the entry
+ * limit; without it a missing one fails (errno ENOENT, return -1) so the caller can word it. A
+ * symlink or a non-directory on the way fails as INVALID_INPUT. */
+int path_open_parent(int root_fd, const struct entry_path *p, bool create, const struct extract_limits *limits, const char *entry);
 
 /* Opens the directory rel beneath root_fd without following any symlink: the fd, or -1 with
  * errno (ELOOP or ENOTDIR where it is no longer a directory). */

@@ -26,12 +26,14 @@ struct pending {
 static uint64_t padding(uint64_t size) { return (TAR_BLOCK - size % TAR_BLOCK) % TAR_BLOCK; }
 
 /* A numeric field: octal digits (leading spaces, then spaces or NULs after), or GNU base-256
- * when the top bit of the first byte is set. Negative base-256 values are refused. */
+ * when the top bit of the first byte is set. Base-256 is two's complement with the next bit as
+ * the sign, as Go reads it (GNU tar writes only 0x80 and 0xff there): negative values are
+ * refused. */
 static uint64_t parse_number(const unsigned char *f, size_t len, const char *field, const char *entry) {
   uint64_t value = 0;
   if (f[0] & 0x80) {
-    if (f[0] == 0xff) fail(FAIL_INVALID_INPUT, entry, "negative %s in a header", field);
-    value = f[0] & 0x7f;
+    if (f[0] & 0x40) fail(FAIL_INVALID_INPUT, entry, "negative %s in a header", field);
+    value = f[0] & 0x3f;
     for (size_t i = 1; i < len; i++) {
       if (value > (UINT64_MAX >> 8)) fail(FAIL_INVALID_INPUT, entry, "%s out of range in a header", field);
       value = (value << 8) | f[i];
@@ -250,7 +252,9 @@ bool tar_next(struct input *in, struct tar_entry *e) {
       }
       case 'g': /* global PAX defaults: nothing nagaya keeps is taken from them */
       case 'V': /* a GNU volume label */
-        input_skip(in, size + padding(size), NULL);
+        /* Apart: size + padding wraps to 0 for a size near 2^64, and the data would be read as headers. */
+        input_skip(in, size, NULL);
+        input_skip(in, padding(size), NULL);
         continue;
       case 'L':
         read_long_name(in, size, p.path, "GNU long name");
@@ -268,6 +272,7 @@ bool tar_next(struct input *in, struct tar_entry *e) {
 }
 
 void tar_skip_rest(struct input *in, struct tar_entry *e) {
-  input_skip(in, e->data_left + padding(e->size), e->path);
+  input_skip(in, e->data_left, e->path);
+  input_skip(in, padding(e->size), e->path);
   e->data_left = 0;
 }

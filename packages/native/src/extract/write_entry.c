@@ -96,7 +96,7 @@ static void write_hardlink(int root_fd, int dir_fd, const char *name, const stru
   struct entry_path src;
   path_normalise(e->linkpath, limits, &src, e->path);
   if (src.rel[0] == '\0') fail(FAIL_INVALID_INPUT, e->path, "a hard link to the image root");
-  int src_dir = path_open_parent(root_fd, &src, false, e->path);
+  int src_dir = path_open_parent(root_fd, &src, false, limits, e->path);
   struct stat st;
   if (src_dir < 0 || fstatat(src_dir, src.leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT) fail(FAIL_INVALID_INPUT, e->path, "the hard link target %s is not an earlier entry of the archive", src.rel);
@@ -141,7 +141,7 @@ void write_entry(int root_fd, const struct extract_limits *limits, struct input 
     totals->directories++;
     return;
   }
-  int dir_fd = path_open_parent(root_fd, &p, true, e->path);
+  int dir_fd = path_open_parent(root_fd, &p, true, limits, e->path);
   switch (e->kind) {
     case ENTRY_FILE: write_file(dir_fd, p.leaf, in, e, totals); break;
     case ENTRY_DIRECTORY: write_directory(dir_fd, p.leaf, p.rel, e, totals); break;

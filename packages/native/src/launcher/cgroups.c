@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "cgroups.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,8 +140,7 @@ static int create_dir(const char *path) {
 int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out, struct step_error *err) {
   memset(out, 0, sizeof *out);
   out->v2 = layout_v2;
-  bool wants[CGROUP_SLOTS] = {spec->memory_bytes > 0, spec->pids_max > 0, spec->cpu_quota_us > 0};
-  if (!wants[0] && !wants[1] && !wants[2]) return 0;
+  bool wants[CGROUP_SLOTS] = {spec->memory_bytes > 0, true, spec->cpu_quota_us > 0};
   char value[64];
   if (layout_v2) {
     snprintf(out->dirs[0], sizeof out->dirs[0], "%s/%s", subtree_root[0], spec->id);
@@ -166,6 +167,11 @@ int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out
   }
   for (int i = 0; i < CGROUP_SLOTS; i++) {
     if (!wants[i]) continue;
+    if (subtree_root[i][0] == '\0') { /* no such hierarchy here: the limit cannot be enforced */
+      step_fail(err, "cgroup-create", v1_controllers[i], ENODEV);
+      fail_and_remove(out);
+      return -1;
+    }
     char *dir = out->dirs[out->count];
     snprintf(dir, sizeof out->dirs[0], "%s/%s", subtree_root[i], spec->id);
     if (create_dir(dir) < 0) {
@@ -228,6 +234,109 @@ bool cgroups_oom_killed(const struct container_cgroups *cg) {
     }
   }
   return false;
+}
+
+void cgroups_each_root(void (*fn)(const char *root, void *arg), void *arg) {
+  for (int i = 0; i < CGROUP_SLOTS; i++)
+    if (subtree_root[i][0] != '\0') fn(subtree_root[i], arg);
+}
+
+void cgroups_prune(bool (*alive)(const char *id), void (*removed)(const char *dir, void *arg), void *arg) {
+  for (int i = 0; i < CGROUP_SLOTS; i++) {
+    if (subtree_root[i][0] == '\0') continue;
+    DIR *d = opendir(subtree_root[i]);
+    if (d == NULL) continue;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      if (e->d_type != DT_DIR || e->d_name[0] == '.' || alive(e->d_name)) continue;
+      char dir[640];
+      snprintf(dir, sizeof dir, "%s/%s", subtree_root[i], e->d_name);
+      if (rmdir(dir) == 0) removed(dir, arg);
+    }
+    closedir(d);
+  }
+}
+
+/* The pids cgroup among a container's cgroups, if it exists and caps the count (-1 if none). */
+static int bounded_pids_dir(const struct container_cgroups *cg) {
+  for (int i = 0; i < cg->count; i++) {
+    if (!cg->v2 && strstr(cg->dirs[i], "/sys/fs/cgroup/pids/") != cg->dirs[i]) continue;
+    char path[640], text[32] = "";
+    snprintf(path, sizeof path, "%s/pids.max", cg->dirs[i]);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n > 0 && text[0] >= '0' && text[0] <= '9') return i;
+  }
+  return -1;
+}
+
+/* Writes every process descended from init (by parent pid, as in the container's pid namespace
+ * every orphan is reparented to init) to dir/cgroup.procs; returns how many there were. */
+static int move_descendants(pid_t init, const char *dir) {
+  enum { MAX_PROCS = 1 << 16 };
+  static pid_t pids[MAX_PROCS], parents[MAX_PROCS], members[MAX_PROCS];
+  int n = 0;
+  DIR *proc = opendir("/proc");
+  if (proc == NULL) return -1;
+  struct dirent *e;
+  while ((e = readdir(proc)) != NULL && n < MAX_PROCS) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+    char path[64], text[1024];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t len = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (len <= 0) continue;
+    text[len] = '\0';
+    const char *after = strrchr(text, ')'); /* comm may hold spaces and parentheses */
+    int ppid;
+    if (after == NULL || sscanf(after + 2, "%*c %d", &ppid) != 1) continue;
+    pids[n] = (pid_t)atoi(e->d_name);
+    parents[n++] = (pid_t)ppid;
+  }
+  closedir(proc);
+  int count = 0;
+  members[count++] = init;
+  for (int head = 0; head < count; head++)
+    for (int i = 0; i < n && count < MAX_PROCS; i++)
+      if (parents[i] == members[head]) members[count++] = pids[i];
+  char value[32];
+  for (int i = 0; i < count; i++) {
+    snprintf(value, sizeof value, "%d", members[i]);
+    write_file(dir, "cgroup.procs", value); /* one that exited meanwhile: ESRCH, nothing to move */
+  }
+  return count;
+}
+
+int cgroups_bound_pids(const char *id, pid_t init, int64_t pids_max, struct container_cgroups *cg, struct step_error *err) {
+  if (bounded_pids_dir(cg) >= 0) return 0;
+  int slot = layout_v2 ? 0 : 1;
+  if (subtree_root[slot][0] == '\0') return step_fail(err, "cgroup-create", "pids", ENODEV);
+  char dir[512], value[32];
+  snprintf(dir, sizeof dir, "%s/%s", subtree_root[slot], id);
+  if (mkdir(dir, 0755) < 0 && errno != EEXIST) return step_fail(err, "cgroup-create", "mkdir", errno);
+  snprintf(value, sizeof value, "%lld", (long long)pids_max);
+  if (write_file(dir, "pids.max", value) < 0) return step_fail(err, "cgroup-limits", "write", errno);
+  /* Processes may fork while we move them: again until a pass finds no more of them. */
+  for (int pass = 0, last = -1; pass < 20; pass++) {
+    int moved = move_descendants(init, dir);
+    if (moved < 0) return step_fail(err, "cgroup-attach", "opendir", errno);
+    if (moved == last) break;
+    last = moved;
+  }
+  /* the dir of a cgroup already listed (emptied and replaced) is reused, else it is added */
+  int i = 0;
+  while (i < cg->count && strcmp(cg->dirs[i], dir) != 0) i++;
+  if (i == cg->count) {
+    if (cg->count == CGROUP_SLOTS) return step_fail(err, "cgroup-create", "slots", ENOSPC);
+    cg->count++;
+  }
+  snprintf(cg->dirs[i], sizeof cg->dirs[i], "%s", dir);
+  cg->v2 = layout_v2;
+  return 0;
 }
 
 void cgroups_remove(struct container_cgroups *cg) {

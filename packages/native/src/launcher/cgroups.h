@@ -23,7 +23,8 @@ int cgroups_init(const char *state_dir, struct step_error *err);
 /* Removes this launcher's (empty) subtree directories at shutdown. */
 void cgroups_shutdown(void);
 
-/* Creates the container's cgroups and writes the spec's limits; none when the spec has no limit. */
+/* Creates the container's cgroups and writes the spec's limits. Every container has at least its
+ * pids cgroup (launch requests always carry pids.max); memory and cpu on v1 only when limited. */
 int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out, struct step_error *err);
 
 /* Moves a process into every one of the container's cgroups. */
@@ -31,6 +32,18 @@ int cgroups_attach(const struct container_cgroups *cg, pid_t pid, struct step_er
 
 /* Tells whether the memory controller OOM-killed a process of the container. */
 bool cgroups_oom_killed(const struct container_cgroups *cg);
+
+/* Calls fn for each of this launcher's subtree roots (one per v1 controller, one on v2). */
+void cgroups_each_root(void (*fn)(const char *root, void *arg), void *arg);
+
+/* Removes the cgroups under this launcher's subtree whose container is not `alive` (a cgroup
+ * that still holds a process is kept: rmdir refuses it). Calls removed() for each one removed. */
+void cgroups_prune(bool (*alive)(const char *id), void (*removed)(const char *dir, void *arg), void *arg);
+
+/* Gives a running container whose cgroups do not cap its pids (launched before every container
+ * had its pids cgroup) a pids cgroup of its own with pids_max, and moves every process of it
+ * there (init and its descendants). Nothing to do when one of its cgroups already caps them. */
+int cgroups_bound_pids(const char *id, pid_t init, int64_t pids_max, struct container_cgroups *cg, struct step_error *err);
 
 /* Removes the container's (now empty) cgroups. */
 void cgroups_remove(struct container_cgroups *cg);

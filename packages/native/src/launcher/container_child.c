@@ -39,13 +39,13 @@ static void reset_signals(void) {
   sys_sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* Waits until the parent wrote the id maps; receives the idmapped image mount with the go. */
-static int await_go(int handshake_fd) {
+/* Waits until the parent wrote the id maps; receives the rootfs fds (enum rootfs_fd) with the go. */
+static void await_go(int handshake_fd, int fds[ROOTFS_FD_COUNT]) {
   char byte;
   struct iovec iov = {.iov_base = &byte, .iov_len = 1};
   union {
     struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
+    char buf[CMSG_SPACE(sizeof(int) * ROOTFS_FD_COUNT)];
   } control;
   memset(&control, 0, sizeof control);
   struct msghdr msg;
@@ -59,11 +59,13 @@ static int await_go(int handshake_fd) {
   while (n < 0 && errno == EINTR);
   if (n < 0) child_fail(handshake_fd, "await-parent", "recvmsg");
   if (n == 0) _exit(127); /* parent gave up */
-  int mount_fd = -1;
   struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-  if (cmsg != NULL && cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS)
-    memcpy(&mount_fd, CMSG_DATA(cmsg), sizeof mount_fd);
-  return mount_fd;
+  if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
+      cmsg->cmsg_len != CMSG_LEN(sizeof(int) * ROOTFS_FD_COUNT)) {
+    errno = EPROTO;
+    child_fail(handshake_fd, "await-parent", "recvmsg");
+  }
+  memcpy(fds, CMSG_DATA(cmsg), sizeof(int) * ROOTFS_FD_COUNT);
 }
 
 /* Becomes root of the new user namespace (host uid = the slice's base) with no supplementary groups. */
@@ -73,16 +75,46 @@ static void become_namespace_root(int handshake_fd) {
   CHECK(sys_setresuid(0, 0, 0), "set-ids", "setresuid");
 }
 
-static void mount_rootfs(const struct launch_spec *spec, int handshake_fd, int image_mount_fd) {
+/* "/proc/self/fd/<fd>": a path to what fd refers to whose walk does not check the ancestors'
+ * search permission (the state directory is 0700 and this process is the container's host uid). */
+static void fd_path(char out[32], int fd) {
+  char digits[12];
+  int n = 0;
+  do digits[n++] = (char)('0' + fd % 10);
+  while ((fd /= 10) > 0 && n < (int)sizeof digits);
+  copy_text(out, 32, "/proc/self/fd/");
+  size_t len = sizeof "/proc/self/fd/" - 1;
+  while (n > 0) out[len++] = digits[--n];
+  out[len] = '\0';
+}
+
+/* Builds the overlay from the launcher's fds and enters it. The new mount API attaches it by fd
+ * and lets us fchdir into the new mount itself (a walk through a magic link to the mountpoint
+ * would land on the directory below it). Needs Linux 5.2 (fsopen); idmapped images need 5.12. */
+static void mount_rootfs(const struct launch_spec *spec, int handshake_fd, const int fds[ROOTFS_FD_COUNT]) {
   CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make-mounts-private", "mount");
-  if (image_mount_fd >= 0) {
-    CHECK(sys_move_mount(image_mount_fd, "", AT_FDCWD, spec->lower_dir, MOVE_MOUNT_F_EMPTY_PATH),
+  if (spec->idmap_lower)
+    CHECK(sys_move_mount(fds[ROOTFS_LOWER], "", fds[ROOTFS_LOWER_TARGET], "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
           "attach-idmapped-image", "move_mount");
-    close(image_mount_fd);
-  }
-  CHECK(mount("overlay", spec->rootfs_dir, "overlay", MS_NODEV, spec->overlay_options),
-        "mount-rootfs-overlay", "mount");
-  CHECK(chdir(spec->rootfs_dir), "enter-rootfs", "chdir");
+  char lower[32], upper[32], work[32];
+  fd_path(lower, fds[ROOTFS_LOWER]);
+  fd_path(upper, fds[ROOTFS_UPPER]);
+  fd_path(work, fds[ROOTFS_WORK]);
+  int fs_fd = sys_fsopen("overlay", FSOPEN_CLOEXEC);
+  CHECK(fs_fd, "mount-rootfs-overlay", "fsopen");
+  CHECK(sys_fsconfig(fs_fd, FSCONFIG_SET_STRING, "lowerdir", lower, 0), "mount-rootfs-overlay", "fsconfig");
+  CHECK(sys_fsconfig(fs_fd, FSCONFIG_SET_STRING, "upperdir", upper, 0), "mount-rootfs-overlay", "fsconfig");
+  CHECK(sys_fsconfig(fs_fd, FSCONFIG_SET_STRING, "workdir", work, 0), "mount-rootfs-overlay", "fsconfig");
+  CHECK(sys_fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0), "mount-rootfs-overlay", "fsconfig");
+  int mount_fd = sys_fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
+  CHECK(mount_fd, "mount-rootfs-overlay", "fsmount");
+  CHECK(sys_move_mount(mount_fd, "", fds[ROOTFS_TARGET], "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+        "mount-rootfs-overlay", "move_mount");
+  CHECK(fchdir(mount_fd), "enter-rootfs", "fchdir");
+  close(mount_fd);
+  close(fs_fd);
+  /* fds of host directories: the container must never hold one (openat escapes through it). */
+  for (int i = 0; i < ROOTFS_FD_COUNT; i++) close(fds[i]);
 }
 
 static int ensure_file(const char *path) {
@@ -227,11 +259,12 @@ static void close_launcher_fds(int handshake_fd, int log_fd, int null_fd) {
 void container_child_main(const struct launch_spec *spec, int handshake_fd, int log_fd, int null_fd) {
   reset_signals();
   close_launcher_fds(handshake_fd, log_fd, null_fd);
-  int image_mount_fd = await_go(handshake_fd);
+  int rootfs_fds[ROOTFS_FD_COUNT];
+  await_go(handshake_fd, rootfs_fds);
   /* The parent moved us into the container's cgroups before the go: root the cgroup ns there. */
   CHECK(unshare(CLONE_NEWCGROUP), "cgroup-namespace", "unshare");
   become_namespace_root(handshake_fd);
-  mount_rootfs(spec, handshake_fd, image_mount_fd);
+  mount_rootfs(spec, handshake_fd, rootfs_fds);
   mount_kernel_filesystems(handshake_fd);
   set_identity(spec, handshake_fd);
   pivot_into_rootfs(handshake_fd);

@@ -99,6 +99,7 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
       parse_i64(message_get(m, "cpu_quota"), &spec->cpu_quota_us) < 0 ||
       parse_i64(message_get(m, "cpu_period"), &spec->cpu_period_us) < 0)
     return step_fail(err, "parse-request", "limits", EINVAL);
+  if (spec->pids_max <= 0) return step_fail(err, "parse-request", "pids", EINVAL); /* no container without a bound */
   if (spec->cpu_quota_us > 0 && spec->cpu_period_us == 0) spec->cpu_period_us = 100000;
 
   for (int i = 0; i < m->count && spec->rlimit_count < MAX_RLIMITS; i++) {
@@ -111,11 +112,6 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
     spec->rlimits[spec->rlimit_count].value = value;
     spec->rlimit_count++;
   }
-
-  int n = snprintf(spec->overlay_options, sizeof spec->overlay_options, "lowerdir=%s,upperdir=%s,workdir=%s",
-                   spec->idmap_lower ? spec->lower_dir : spec->image_dir, spec->upper_dir, spec->work_dir);
-  if (n < 0 || (size_t)n >= sizeof spec->overlay_options)
-    return step_fail(err, "parse-request", "overlay", ENAMETOOLONG);
   return 0;
 }
 

@@ -22,7 +22,6 @@ struct launch_spec {
   const char *work_dir;
   const char *lower_dir;     /* mountpoint for the idmapped image inside the child's mount ns */
   const char *rootfs_dir;    /* mountpoint for the overlay */
-  char overlay_options[4096];
   bool idmap_lower;          /* false: image_dir is a private copy already shifted by chown */
   const char *hostname;
   char **argv;
@@ -37,7 +36,7 @@ struct launch_spec {
   struct rlimit_request rlimits[MAX_RLIMITS];
   int rlimit_count;
   int64_t memory_bytes;      /* 0 = no limit */
-  int64_t pids_max;          /* 0 = no limit */
+  int64_t pids_max;          /* always > 0: every container has its own pids cgroup */
   int64_t cpu_quota_us;      /* 0 = no limit; per cpu_period_us */
   int64_t cpu_period_us;
   bool nesting;              /* security.nesting: the container may create user namespaces */

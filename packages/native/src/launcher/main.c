@@ -3,7 +3,7 @@
  * records their exit in the state directory. Node talks to it over <state>/launcher.sock, so the
  * Node process is never forked on the launch path and containers outlive it.
  *
- * Usage: nagaya-launcher --state-dir DIR
+ * Usage: nagaya-launcher --state-dir DIR [--console-log-max BYTES]
  * The invoked process forks the daemon and exits once the socket is listening: 0 ready,
  * 3 another launcher already serves DIR, 1 failure (reason on stderr). */
 #define _GNU_SOURCE
@@ -26,6 +26,7 @@
 
 #include "cgroups.h"
 #include "confinement.h"
+#include "console_log.h"
 #include "errors.h"
 #include "exec_session.h"
 #include "launch_request.h"
@@ -67,6 +68,9 @@ struct container {
   unsigned long launch_client;
   char launch_req[64];
   struct deferred_request *deferred; /* oldest first; replayed once the launch is answered */
+  char *log_path;                    /* its console log, kept under console_log_max_bytes */
+  int log_wd;                        /* inotify watch of log_path; -1 = none */
+  int64_t log_rewatch_at;            /* when to watch log_path again after an event; 0 = not paused */
   bool exited;                       /* also set for a launch that failed: it is then dropped */
   struct container *next;
 };
@@ -131,6 +135,22 @@ static struct container *find_container(const char *id) {
   return NULL;
 }
 
+/* Watches a container's console log from now on (and rotates it at once if it is already full). */
+static void watch_log(struct container *k, const char *path) {
+  k->log_path = strdup(path);
+  k->log_wd = console_log_watch(path);
+}
+
+/* A container (or launch) is over: its log is checked one last time (no writer is left), no more
+ * watched; prune() frees it. */
+static void mark_exited(struct container *k) {
+  if (k->log_path != NULL) console_log_rotate_if_full(k->log_path);
+  console_log_unwatch(k->log_wd);
+  k->log_wd = -1;
+  k->log_rewatch_at = 0;
+  k->exited = true;
+}
+
 /* Reaps an exited container, records how it ended, removes its cgroups, tells every client. */
 static void finish_container(struct container *k) {
   siginfo_t info;
@@ -146,7 +166,7 @@ static void finish_container(struct container *k) {
   write_exit_file(k->dir, k->id, exit_code, signal_number, oom, k->orphan);
   close(k->proc.pidfd);
   k->proc.pidfd = -1;
-  k->exited = true;
+  mark_exited(k);
 
   struct reply r = {0};
   reply_add(&r, "type", "exit");
@@ -186,6 +206,7 @@ static void handle_launch(struct client *c, const char *req, const struct messag
   k->id = strdup(spec.id);
   k->dir = strdup(spec.container_dir);
   k->nesting = spec.nesting;
+  watch_log(k, spec.log_path);
   k->launching = true;
   k->launch_client = c->serial;
   snprintf(k->launch_req, sizeof k->launch_req, "%s", req);
@@ -229,7 +250,7 @@ static void complete_launch(struct container *k, const struct step_error *cancel
     rc = spawn_container_result(&k->proc, &err);
   }
   if (rc < 0) {
-    k->exited = true; /* never ran: no state.json, nothing to report but the error */
+    mark_exited(k); /* never ran: no state.json, nothing to report but the error */
     remove_launching_file(k->dir);
     reply_error(c, k->launch_req, &err);
   } else {
@@ -364,6 +385,52 @@ static void handle_list(struct client *c, const char *req) {
   reply_free(&r);
 }
 
+static void add_cgroup_root(const char *root, void *arg) { reply_add(arg, "cgroup_root", root); }
+
+/* Where this launcher's containers get their cgroups (asked rarely: list replies stay small). */
+static void handle_cgroup_roots(struct client *c, const char *req) {
+  struct reply r = {0};
+  reply_add(&r, "type", "cgroup-roots");
+  reply_add(&r, "req", req);
+  cgroups_each_root(add_cgroup_root, &r);
+  send_to(c, &r);
+  reply_free(&r);
+}
+
+/* Caps the pids of a running container that has no pids bound of its own (see cgroups_bound_pids). */
+static void handle_bound_pids(struct client *c, const char *req, const struct message *m) {
+  struct step_error err = {0};
+  const char *id = message_get(m, "id");
+  const char *pids = message_get(m, "pids");
+  struct container *k = id ? find_container(id) : NULL;
+  long long max = pids ? atoll(pids) : 0;
+  if (k == NULL || k->launching) step_fail(&err, "bound-pids", "lookup", ESRCH);
+  else if (max <= 0) step_fail(&err, "parse-request", "pids", EINVAL);
+  if (err.err != 0 || cgroups_bound_pids(k->id, k->proc.pid, max, &k->proc.cgroups, &err) < 0) {
+    reply_error(c, req, &err);
+    return;
+  }
+  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting);
+  reply_ok(c, req);
+}
+
+static bool has_container(const char *id) { return find_container(id) != NULL; }
+
+static void add_removed(const char *dir, void *arg) {
+  if (arg != NULL) reply_add(arg, "removed", dir);
+}
+
+/* Removes cgroups no container of ours owns (left by a launcher that died before removing them).
+ * Done here, not by the client: between our mkdir and attach of a launch nobody else may rmdir. */
+static void handle_prune_cgroups(struct client *c, const char *req) {
+  struct reply r = {0};
+  reply_add(&r, "type", "pruned");
+  reply_add(&r, "req", req);
+  cgroups_prune(has_container, add_removed, &r);
+  send_to(c, &r);
+  reply_free(&r);
+}
+
 static void handle_shutdown(struct client *c, const char *req) {
   shutting_down = true;
   struct step_error cancelled;
@@ -405,6 +472,9 @@ static void handle_message(struct client *c, const char *raw, size_t len) {
   else if (strcmp(op, "kill") == 0) handle_signal(c, req, m, false);
   else if (strcmp(op, "exec") == 0) handle_exec(c, req, m);
   else if (strcmp(op, "list") == 0) handle_list(c, req);
+  else if (strcmp(op, "cgroup-roots") == 0) handle_cgroup_roots(c, req);
+  else if (strcmp(op, "prune-cgroups") == 0) handle_prune_cgroups(c, req);
+  else if (strcmp(op, "bound-pids") == 0) handle_bound_pids(c, req, m);
   else if (strcmp(op, "shutdown") == 0) handle_shutdown(c, req);
   else {
     struct step_error err;
@@ -487,6 +557,7 @@ static void prune(void) {
       *pk = k->next;
       free(k->id);
       free(k->dir);
+      free(k->log_path);
       free(k);
     } else pk = &k->next;
   }
@@ -499,7 +570,28 @@ static void prune(void) {
   }
 }
 
-enum slot_kind { SLOT_LISTEN, SLOT_SIGNAL, SLOT_CLIENT, SLOT_LAUNCH, SLOT_CONTAINER, SLOT_EXEC_PID, SLOT_EXEC_OUT };
+/* A chatty container would wake us on every write: after an event its log is checked, then not
+ * watched for LOG_PAUSE_MS (at most 1000 / LOG_PAUSE_MS wake-ups a second per log). */
+#define LOG_PAUSE_MS 50
+
+static void rotate_watched(int wd, void *arg) {
+  (void)arg;
+  for (struct container *k = containers; k; k = k->next) {
+    if (k->exited || k->log_wd != wd) continue;
+    console_log_rotate_if_full(k->log_path);
+    console_log_unwatch(k->log_wd);
+    k->log_wd = -1;
+    k->log_rewatch_at = monotonic_ms() + LOG_PAUSE_MS;
+  }
+}
+
+/* The backstop of inotify (a watch it could not add, an event queue that overflowed). */
+static void check_all_logs(void) {
+  for (struct container *k = containers; k; k = k->next)
+    if (!k->exited && k->log_path != NULL) console_log_rotate_if_full(k->log_path);
+}
+
+enum slot_kind { SLOT_LISTEN, SLOT_SIGNAL, SLOT_LOGS, SLOT_CLIENT, SLOT_LAUNCH, SLOT_CONTAINER, SLOT_EXEC_PID, SLOT_EXEC_OUT };
 struct slot {
   enum slot_kind kind;
   void *item;
@@ -510,8 +602,10 @@ struct slot {
 
 static int next_timeout_ms(void) {
   int64_t now = monotonic_ms(), nearest = now + IDLE_CHECK_MS;
-  for (struct container *k = containers; k; k = k->next)
+  for (struct container *k = containers; k; k = k->next) {
     if (k->kill_at_ms && k->kill_at_ms < nearest) nearest = k->kill_at_ms;
+    if (k->log_rewatch_at && k->log_rewatch_at < nearest) nearest = k->log_rewatch_at;
+  }
   for (struct pending_exec *p = execs; p; p = p->next)
     if (p->deadline_ms && !p->timed_out && p->deadline_ms < nearest) nearest = p->deadline_ms;
   return nearest <= now ? 0 : (int)(nearest - now);
@@ -519,11 +613,16 @@ static int next_timeout_ms(void) {
 
 static void fire_deadlines(void) {
   int64_t now = monotonic_ms();
-  for (struct container *k = containers; k; k = k->next)
+  for (struct container *k = containers; k; k = k->next) {
     if (k->kill_at_ms && k->kill_at_ms <= now) {
       sys_pidfd_send_signal(k->proc.pidfd, SIGKILL);
       k->kill_at_ms = 0;
     }
+    if (k->log_rewatch_at && k->log_rewatch_at <= now && !k->exited) {
+      k->log_rewatch_at = 0;
+      k->log_wd = console_log_watch(k->log_path); /* checks it first: what it got meanwhile counts */
+    }
+  }
   for (struct pending_exec *p = execs; p; p = p->next)
     if (p->deadline_ms && !p->timed_out && p->deadline_ms <= now) {
       sys_pidfd_send_signal(p->session.pidfd, SIGKILL);
@@ -531,7 +630,8 @@ static void fire_deadlines(void) {
     }
 }
 
-static int run_loop(int listen_fd, int signal_fd) {
+static int run_loop(int listen_fd, int signal_fd, int logs_fd) {
+  int64_t logs_checked_at = monotonic_ms();
   size_t cap = 64;
   struct pollfd *fds = malloc(cap * sizeof *fds);
   struct slot *slots = malloc(cap * sizeof *slots);
@@ -539,7 +639,7 @@ static int run_loop(int listen_fd, int signal_fd) {
     if (shutting_down && containers == NULL && execs == NULL) break;
     /* Nothing to watch and our socket is gone (state directory removed): nobody can reach us. */
     if (containers == NULL && execs == NULL && access(socket_path, F_OK) < 0) break;
-    size_t n = 0, needed = 2;
+    size_t n = 0, needed = 3;
     for (struct client *c = clients; c; c = c->next) needed++;
     for (struct container *k = containers; k; k = k->next) needed++;
     for (struct pending_exec *p = execs; p; p = p->next) needed += 3;
@@ -553,6 +653,7 @@ static int run_loop(int listen_fd, int signal_fd) {
   (fds[n] = (struct pollfd){.fd = (fd_), .events = POLLIN}, slots[n] = (struct slot){(kind_), (item_)}, n++)
     ADD(listen_fd, SLOT_LISTEN, NULL);
     ADD(signal_fd, SLOT_SIGNAL, NULL);
+    ADD(logs_fd, SLOT_LOGS, NULL);
     for (struct client *c = clients; c; c = c->next) ADD(c->fd, SLOT_CLIENT, c);
     for (struct container *k = containers; k; k = k->next) {
       if (k->launching) ADD(k->proc.handshake_fd, SLOT_LAUNCH, k);
@@ -567,6 +668,10 @@ static int run_loop(int listen_fd, int signal_fd) {
     int ready = poll(fds, n, next_timeout_ms());
     if (ready < 0 && errno != EINTR) return 1;
     fire_deadlines();
+    if (monotonic_ms() - logs_checked_at >= IDLE_CHECK_MS) {
+      check_all_logs();
+      logs_checked_at = monotonic_ms();
+    }
     if (ready <= 0) continue;
     for (size_t i = 0; i < n; i++) {
       if (fds[i].revents == 0) continue;
@@ -578,6 +683,7 @@ static int run_loop(int listen_fd, int signal_fd) {
           reap_strays();
           break;
         }
+        case SLOT_LOGS: console_logs_drain(rotate_watched, NULL); break;
         case SLOT_CLIENT: {
           struct client *c = slots[i].item;
           if (!c->closed) read_client(c);
@@ -683,6 +789,9 @@ static void recover_containers(const char *state_dir) {
     k->proc.cgroups = cg;
     k->orphan = true;
     k->nesting = nesting;
+    char log_path[4500];
+    snprintf(log_path, sizeof log_path, "%s/console.log", container_dir);
+    watch_log(k, log_path);
     k->next = containers;
     containers = k;
   }
@@ -755,7 +864,8 @@ static int daemon_main(const char *state_dir, int ready_fd) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   int signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   int listen_fd = open_listen_socket(state_dir);
-  if (listen_fd < 0 || signal_fd < 0) {
+  int logs_fd = console_logs_init();
+  if (listen_fd < 0 || signal_fd < 0 || logs_fd < 0) {
     report_ready(ready_fd, 1, "listen on launcher.sock");
     return 1;
   }
@@ -767,7 +877,7 @@ static int daemon_main(const char *state_dir, int ready_fd) {
     (void)ignored;
     close(pid_fd);
   }
-  int log_fd = open("launcher.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  int log_fd = open("launcher.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (null_fd >= 0) dup2(null_fd, 0);
   if (log_fd >= 0) {
@@ -775,9 +885,10 @@ static int daemon_main(const char *state_dir, int ready_fd) {
     dup2(log_fd, 2);
   }
   recover_containers(state_dir);
+  cgroups_prune(has_container, add_removed, NULL);
   report_ready(ready_fd, 0, NULL);
   close(ready_fd);
-  int rc = run_loop(listen_fd, signal_fd);
+  int rc = run_loop(listen_fd, signal_fd, logs_fd);
   cgroups_shutdown();
   unlink(socket_path);
   unlink("launcher.pid");
@@ -786,10 +897,16 @@ static int daemon_main(const char *state_dir, int ready_fd) {
 
 int main(int argc, char **argv) {
   const char *state_dir = NULL;
-  for (int i = 1; i + 1 < argc; i++)
+  for (int i = 1; i + 1 < argc; i++) {
     if (strcmp(argv[i], "--state-dir") == 0) state_dir = argv[i + 1];
+    if (strcmp(argv[i], "--console-log-max") == 0) console_log_max_bytes = atoll(argv[i + 1]);
+  }
+  if (console_log_max_bytes < 4096) {
+    fprintf(stderr, "nagaya-launcher: --console-log-max must be at least 4096\n");
+    return 1;
+  }
   if (state_dir == NULL || state_dir[0] != '/') {
-    fprintf(stderr, "usage: nagaya-launcher --state-dir ABSOLUTE_DIR\n");
+    fprintf(stderr, "usage: nagaya-launcher --state-dir ABSOLUTE_DIR [--console-log-max BYTES]\n");
     return 1;
   }
   /* Whoever started us may have left fds open, signals ignored or blocked. */

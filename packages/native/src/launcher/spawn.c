@@ -1,7 +1,8 @@
 /* Parent side of a container launch.
  * Everything the child needs is built before clone(); signals are blocked around clone() so no
  * handler of ours runs in the child; the parent writes the id maps and creates the idmapped
- * image mount with the child's user namespace, then hands the mount over with the go. The
+ * image mount with the child's user namespace, then hands it over with the go, together with the
+ * rootfs directories opened through /proc/<child>/root (see enum rootfs_fd). The
  * handshake socket is CLOEXEC in the child: EOF means execve succeeded.
  * The launch is split at the go: the steps before it are short and done at once; the child's own
  * setup (mounts, pivot_root, execve) takes most of a launch, so the caller polls the handshake
@@ -80,15 +81,17 @@ static int make_owned_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, b
   return 0;
 }
 
-/* Creates the directories the child mounts on; upper and work belong to the container's root. */
+/* Creates the directories the child mounts on; upper and work belong to the container's root.
+ * The container directory is 0700 like the rest of the state directory: the child reaches its
+ * layers through fds (open_rootfs_fds), and no local user reaches them at all. */
 static int prepare_dirs(const struct launch_spec *spec, struct step_error *err) {
-  if (make_owned_dir(spec->container_dir, 0711, 0, 0, false) < 0)
+  if (make_owned_dir(spec->container_dir, 0700, 0, 0, false) < 0)
     return step_fail(err, "prepare-dirs", "mkdir", errno);
   if (make_owned_dir(spec->upper_dir, 0755, spec->host_root_uid, spec->host_root_gid, true) < 0)
     return step_fail(err, "prepare-dirs", "chown", errno);
   if (make_owned_dir(spec->work_dir, 0700, spec->host_root_uid, spec->host_root_gid, true) < 0)
     return step_fail(err, "prepare-dirs", "chown", errno);
-  if (spec->idmap_lower && make_owned_dir(spec->lower_dir, 0755, 0, 0, false) < 0)
+  if (make_owned_dir(spec->lower_dir, 0755, 0, 0, false) < 0)
     return step_fail(err, "prepare-dirs", "mkdir", errno);
   if (make_owned_dir(spec->rootfs_dir, 0755, 0, 0, false) < 0) return step_fail(err, "prepare-dirs", "mkdir", errno);
   return 0;
@@ -130,27 +133,60 @@ static int make_idmapped_image(pid_t pid, const struct launch_spec *spec, struct
   return tree_fd;
 }
 
-static int send_go(int sock, int mount_fd, struct step_error *err) {
+/* Opens, as host root, one of the directories the child builds its rootfs from or on, through
+ * /proc/<child>/root so that it belongs to the child's mount namespace (see enum rootfs_fd). */
+static int open_in_child(pid_t pid, const char *path, struct step_error *err) {
+  char in_child[4200];
+  snprintf(in_child, sizeof in_child, "/proc/%d/root%s", pid, path);
+  int fd = open(in_child, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) step_fail(err, "open-rootfs-dirs", "open", errno);
+  return fd;
+}
+
+static void close_all(int fds[ROOTFS_FD_COUNT]) {
+  for (int i = 0; i < ROOTFS_FD_COUNT; i++) close_fd(&fds[i]);
+}
+
+/* Fills fds (enum rootfs_fd) for the child; the lower layer is the idmapped image mount, or the
+ * shifted copy's directory. Everything opened is closed again on failure. */
+static int open_rootfs_fds(pid_t pid, const struct launch_spec *spec, int fds[ROOTFS_FD_COUNT], struct step_error *err) {
+  for (int i = 0; i < ROOTFS_FD_COUNT; i++) fds[i] = -1;
+  fds[ROOTFS_LOWER] = spec->idmap_lower ? make_idmapped_image(pid, spec, err) : open_in_child(pid, spec->image_dir, err);
+  const char *paths[ROOTFS_FD_COUNT] = {
+      [ROOTFS_UPPER] = spec->upper_dir, [ROOTFS_WORK] = spec->work_dir,
+      [ROOTFS_LOWER_TARGET] = spec->lower_dir, [ROOTFS_TARGET] = spec->rootfs_dir};
+  for (int i = 0; i < ROOTFS_FD_COUNT && fds[ROOTFS_LOWER] >= 0; i++) {
+    if (paths[i] == NULL) continue;
+    fds[i] = open_in_child(pid, paths[i], err);
+    if (fds[i] < 0) break;
+  }
+  for (int i = 0; i < ROOTFS_FD_COUNT; i++)
+    if (fds[i] < 0) {
+      close_all(fds);
+      return -1;
+    }
+  return 0;
+}
+
+static int send_go(int sock, const int fds[ROOTFS_FD_COUNT], struct step_error *err) {
   char byte = 'g';
   struct iovec iov = {.iov_base = &byte, .iov_len = 1};
   union {
     struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
+    char buf[CMSG_SPACE(sizeof(int) * ROOTFS_FD_COUNT)];
   } control;
   memset(&control, 0, sizeof control);
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  if (mount_fd >= 0) {
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &mount_fd, sizeof mount_fd);
-  }
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * ROOTFS_FD_COUNT);
+  memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * ROOTFS_FD_COUNT);
   if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return step_fail(err, "send-go", "sendmsg", errno);
   return 0;
 }
@@ -199,7 +235,8 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   out->pid = -1;
   out->pidfd = -1;
   out->handshake_fd = -1;
-  int log_fd = -1, null_fd = -1, socks[2] = {-1, -1}, mount_fd = -1;
+  int log_fd = -1, null_fd = -1, socks[2] = {-1, -1};
+  int rootfs_fds[ROOTFS_FD_COUNT] = {-1, -1, -1, -1, -1};
 
   if (prepare_dirs(spec, err) < 0) goto fail;
   log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
@@ -243,20 +280,17 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   }
 
   if (write_id_maps(pid, spec, err) < 0) goto fail;
-  if (spec->idmap_lower) {
-    mount_fd = make_idmapped_image(pid, spec, err);
-    if (mount_fd < 0) goto fail;
-  }
+  if (open_rootfs_fds(pid, spec, rootfs_fds, err) < 0) goto fail;
   if (cgroups_attach(&out->cgroups, pid, err) < 0) goto fail;
-  if (send_go(out->handshake_fd, mount_fd, err) < 0) goto fail;
+  if (send_go(out->handshake_fd, rootfs_fds, err) < 0) goto fail;
   /* The child has its own copy of the spec (no CLONE_VM) and of these fds: ours can go. */
-  close_fd(&mount_fd);
+  close_all(rootfs_fds);
   close_fd(&log_fd);
   close_fd(&null_fd);
   return 0;
 
 fail:
-  close_fd(&mount_fd);
+  close_all(rootfs_fds);
   close_fd(&socks[1]);
   close_fd(&log_fd);
   close_fd(&null_fd);

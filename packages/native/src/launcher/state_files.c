@@ -1,5 +1,6 @@
 /* state.json, launching.json and exit.json in each container's directory, written atomically (tmp + rename)
- * so a reader never sees half a file, even if the launcher dies mid-write. */
+ * so a reader never sees half a file, even if the launcher dies mid-write. They are created 0600:
+ * the records of a container are root's business. */
 #define _GNU_SOURCE
 #include "state_files.h"
 
@@ -26,7 +27,8 @@ static int write_atomically(const char *dir, const char *name, const char *text)
   char path[4200], tmp[4200];
   snprintf(path, sizeof path, "%s/%s", dir, name);
   snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  unlink(tmp); /* a leftover would keep its mode: always create the file anew */
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return -1;
   size_t len = strlen(text);
   ssize_t n = write(fd, text, len);

@@ -48,6 +48,13 @@ static inline int sys_move_mount(int from_dfd, const char *from, int to_dfd, con
 static inline int sys_mount_setattr(int dfd, const char *path, unsigned flags, struct mount_attr *attr) {
   return (int)syscall(SYS_mount_setattr, dfd, path, flags, attr, sizeof(*attr));
 }
+static inline int sys_fsopen(const char *fs_name, unsigned flags) { return (int)syscall(SYS_fsopen, fs_name, flags); }
+static inline int sys_fsconfig(int fd, unsigned cmd, const char *key, const void *value, int aux) {
+  return (int)syscall(SYS_fsconfig, fd, cmd, key, value, aux);
+}
+static inline int sys_fsmount(int fd, unsigned flags, unsigned attr_flags) {
+  return (int)syscall(SYS_fsmount, fd, flags, attr_flags);
+}
 static inline int sys_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 static inline int sys_pidfd_send_signal(int pidfd, int sig) {
   return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, 0, 0);

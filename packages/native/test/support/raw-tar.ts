@@ -77,10 +77,14 @@ function header(fields: {
   if (fields.devmajor !== undefined) num('devmajor', 329, 8, fields.devmajor);
   if (fields.devminor !== undefined) num('devminor', 337, 8, fields.devminor);
   if (fields.prefix) put(345, Buffer.from(fields.prefix), 155);
+  return setChecksum(h, fields.badChecksum ? 1 : 0);
+}
+
+/** Writes a header block's checksum (off by skew, to make a wrong one); returns the block. */
+export function setChecksum(h: Buffer, skew = 0): Buffer {
   h.fill(' ', 148, 156);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  if (fields.badChecksum) sum += 1;
+  let sum = skew;
+  for (let i = 0; i < BLOCK; i++) sum += h[i];
   h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   return h;
 }

@@ -21,7 +21,8 @@ export const rawIdmapEntrySchema = z.strictObject({
 export const limitsSchema = z.strictObject({
   memoryBytes: z.number().int().min(4 * 1024 * 1024).max(2 ** 50).optional(),
   pids: z.number().int().min(1).max(4_194_304).optional(),
-  cpus: z.number().gt(0).max(1024).optional(),
+  cpus: z.number().min(0.01, 'must be at least 0.01 (1 ms of CPU time per 100 ms)').max(1024).optional()
+    .meta({ description: 'CPUs (CFS quota), at least 0.01 and at most the node\'s CPU count.' }),
 });
 
 export const idmapRequestSchema = z.strictObject({

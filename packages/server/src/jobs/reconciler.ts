@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Allocator } from '@nagaya/allocator';
 import { LOST_EXIT, type ContainerRecord, type ContainerRuntime } from '@nagaya/native';
 import type { Logger } from '../observability/logger';
@@ -19,6 +20,8 @@ export interface ReconcilerDeps {
   graceMs?: number;
   /** A lease without a container row older than this is an orphan (its launch died half-way). */
   orphanLeaseAgeMs?: number;
+  /** pids.max given to a running container found without a pids bound whose row sets none. */
+  defaultPidsMax: number;
 }
 
 export interface ReconcileReport {
@@ -28,13 +31,29 @@ export interface ReconcileReport {
   requeued: number;
   strays: number;
   orphanLeases: number;
+  /** Cgroups of containers that are gone, removed. */
+  cgroups: number;
+  /** Running containers found without a cgroup of their own with a finite pids.max (launched before every container had one), given one. */
+  unbounded: number;
+}
+
+/** Tells whether one of a container's cgroup directories caps its pids. */
+function hasPidsBound(cgroups: string[] | undefined): boolean {
+  return (cgroups ?? []).some((dir) => {
+    try {
+      return /^\d+$/.test(readFileSync(`${dir}/pids.max`, 'utf8').trim());
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**
  * Makes the rows of this node agree with what really runs, at start and periodically:
  * a row running whose process is gone becomes stopped or failed with its exit code; a process
  * with no row is stopped and cleaned; a pending, starting or deleting row with no live job gets
- * its job again; a slice whose owner is gone is released.
+ * its job again; a slice whose owner is gone is released; a cgroup whose container is gone is
+ * removed, and a running container without a pids bound of its own is given one.
  */
 export class Reconciler {
   private readonly graceMs: number;
@@ -47,7 +66,7 @@ export class Reconciler {
 
   async run(): Promise<ReconcileReport> {
     const { runtime, containers, nodeName } = this.deps;
-    const report: ReconcileReport = { exited: 0, lost: 0, adopted: 0, requeued: 0, strays: 0, orphanLeases: 0 };
+    const report: ReconcileReport = { exited: 0, lost: 0, adopted: 0, requeued: 0, strays: 0, orphanLeases: 0, cgroups: 0, unbounded: 0 };
     const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
     const rows = await containers.list({ node: nodeName });
     for (const row of rows) await this.reconcileRow(row, records.get(row.id), report);
@@ -59,6 +78,18 @@ export class Reconciler {
       report.strays++;
     }
     report.orphanLeases = await this.releaseOrphanLeases();
+    report.cgroups = (await runtime.pruneCgroups()).length;
+    const limitsOf = new Map(rows.map((r) => [r.id, r.limits]));
+    for (const record of records.values()) {
+      if (record.state !== 'running' || hasPidsBound(record.cgroups)) continue;
+      const pids = limitsOf.get(record.id)?.pids ?? this.deps.defaultPidsMax;
+      try {
+        await runtime.boundPids(record.id, pids);
+        report.unbounded++;
+      } catch (err) {
+        this.deps.log.warn('could not give a running container its pids bound', { id: record.id, error: err as Error });
+      }
+    }
     if (Object.values(report).some((n) => n > 0)) this.deps.log.info('reconciled', { ...report });
     return report;
   }

@@ -38,23 +38,33 @@ export class RpcJobs {
     }
   }
 
-  /** Returns the last `tailBytes` of the container's console log. */
+  /**
+   * Returns the last `tailBytes` of the container's console: of console.log and, when that is
+   * shorter (it was just rotated), of console.log.1 before it.
+   */
   private async logs(id: string, tailBytes: number): Promise<{ log: string; truncated: boolean }> {
     const path = join(this.runtime.status(id).dir, 'console.log');
-    let file;
-    try {
-      file = await open(path, 'r');
-    } catch {
-      return { log: '', truncated: false };
-    }
-    try {
-      const { size } = await file.stat();
-      const length = Math.min(size, tailBytes);
-      const buf = Buffer.alloc(length);
-      await file.read(buf, 0, length, size - length);
-      return { log: buf.toString('utf8'), truncated: size > length };
-    } finally {
-      await file.close();
-    }
+    const newest = await tail(path, tailBytes);
+    const older = newest.data.length < tailBytes ? await tail(`${path}.1`, tailBytes - newest.data.length) : { data: Buffer.alloc(0), truncated: false };
+    return { log: Buffer.concat([older.data, newest.data]).toString('utf8'), truncated: newest.truncated || older.truncated };
+  }
+}
+
+/** The last `bytes` of a file (nothing if it does not exist), and whether there was more. */
+async function tail(path: string, bytes: number): Promise<{ data: Buffer; truncated: boolean }> {
+  let file;
+  try {
+    file = await open(path, 'r');
+  } catch {
+    return { data: Buffer.alloc(0), truncated: false };
+  }
+  try {
+    const { size } = await file.stat();
+    const length = Math.min(size, bytes);
+    const data = Buffer.alloc(length);
+    const { bytesRead } = await file.read(data, 0, length, size - length);
+    return { data: data.subarray(0, bytesRead), truncated: size > length };
+  } finally {
+    await file.close();
   }
 }

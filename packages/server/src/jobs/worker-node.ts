@@ -7,6 +7,7 @@ import type { ServerConfig } from '../config';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { measureNodeCapacity } from '../services/node-capacity';
 import type { ContainerStore } from '../store/container-store';
 import type { NodeStore } from '../store/node-store';
 import { ContainerJobs } from './container-jobs';
@@ -48,7 +49,7 @@ export class WorkerNode {
     this.jobs = new ContainerJobs({ containers, allocator, runtime, images, log, metrics });
     this.reconciler = new Reconciler({
       nodeName: config.nodeName, containers, allocator, runtime, queues, jobs: this.jobs, log, orphanLeaseAgeMs: config.orphanLeaseMs,
-      graceMs: Math.min(15_000, config.reconcileMs * 2),
+      graceMs: Math.min(15_000, config.reconcileMs * 2), defaultPidsMax: config.defaultPidsMax,
     });
   }
 
@@ -60,8 +61,10 @@ export class WorkerNode {
   /** Starts the node: heartbeat, launcher, reconcile once, then take jobs. */
   static async start(deps: WorkerNodeDeps): Promise<WorkerNode> {
     const { config, nodes, log } = deps;
-    await nodes.heartbeat(config.nodeName, { dataDir: config.dataDir, concurrency: config.workerConcurrency }, deps.version, true);
-    const runtime = await ContainerRuntime.open({ stateDir: WorkerNode.stateDir(config) });
+    // what the API checks a container's limits against before it places one here
+    const info = { dataDir: config.dataDir, concurrency: config.workerConcurrency, capacity: measureNodeCapacity() };
+    await nodes.heartbeat(config.nodeName, info, deps.version, true);
+    const runtime = await ContainerRuntime.open({ stateDir: WorkerNode.stateDir(config), consoleLogMaxBytes: config.consoleLogMaxBytes });
     const node = new WorkerNode(deps, runtime);
     runtime.on('exit', (id: string, status: ExitStatus) => {
       node.jobs.applyExit(id, status).catch((err: unknown) => log.warn('recording an exit failed', { id, error: err as Error }));
@@ -79,7 +82,7 @@ export class WorkerNode {
     await node.reconcile();
     node.startWorkers();
     node.timers.push(setInterval(() => {
-      nodes.heartbeat(config.nodeName, { dataDir: config.dataDir, concurrency: config.workerConcurrency }, deps.version)
+      nodes.heartbeat(config.nodeName, info, deps.version)
         .catch((err: unknown) => log.warn('heartbeat failed', { error: err as Error }));
     }, config.heartbeatMs));
     node.timers.push(setInterval(() => void node.reconcile(), config.reconcileMs));

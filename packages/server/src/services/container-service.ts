@@ -8,6 +8,7 @@ import type { LifecycleKind } from '../jobs/job-types';
 import type { AuditStore } from '../store/audit-store';
 import type { ContainerRow, ContainerState, ContainerStore } from '../store/container-store';
 import type { NodeStore } from '../store/node-store';
+import { capacityOf, limitsBeyond } from './node-capacity';
 import { NodePlacement } from './node-placement';
 import type { TokenIdentity } from '../store/token-store';
 import { containerView, type ContainerView } from './container-view';
@@ -33,6 +34,8 @@ export interface ContainerServiceDeps {
   pool: string;
   /** A node whose last heartbeat is older than this is offline. */
   nodeOfflineMs: number;
+  /** pids.max of a container whose request sets none (recorded on its row, so what runs is what is shown). */
+  defaultPidsMax: number;
 }
 
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
@@ -52,7 +55,11 @@ export class ContainerService {
       }
       throw err;
     });
-    const node = await this.placement.choose(input.node);
+    // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
+    const node = await this.placement.choose(input.node, (n) => {
+      const capacity = capacityOf(n);
+      return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
+    });
     const isolated = input.idmap?.isolated ?? true;
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
@@ -70,7 +77,7 @@ export class ContainerService {
       image: input.image,
       command: input.command ?? DEFAULT_COMMAND,
       env: input.env ?? {},
-      limits: input.limits ?? {},
+      limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
       idmap: input.idmap ?? {},
       security: input.security?.nesting ? { nesting: true } : {},
       pool,

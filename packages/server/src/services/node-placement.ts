@@ -28,8 +28,13 @@ export class NodePlacement {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** The node for a new container: `requested` if it is known and online, else one of the least loaded online nodes. */
-  async choose(requested: string | undefined): Promise<string> {
+  /**
+   * The node for a new container: `requested` if it is known and online, else one of the least
+   * loaded online nodes. `misfit` says why a node cannot take the container (its limits exceed
+   * what the node can enforce): such a node is refused by name, or passed over; when no online
+   * node fits, the container is refused with INVALID_INPUT.
+   */
+  async choose(requested: string | undefined, misfit: (node: NodeRow) => { field: string; message: string } | undefined = () => undefined): Promise<string> {
     const askedAt = this.now();
     let snapshot = await this.current();
     // A node that just started may be missing, or not yet online, in a snapshot taken before its
@@ -43,10 +48,17 @@ export class NodePlacement {
       const node = snapshot.nodes.find((n) => n.name === requested);
       if (!node) throw new NagayaError('INVALID_INPUT', `node ${requested} is not known`, { field: 'node' });
       if (!this.online(node, snapshot)) throw new NagayaError('UNAVAILABLE', `node ${requested} is offline`, { node: requested });
+      const problem = misfit(node);
+      if (problem) throw new NagayaError('INVALID_INPUT', `node ${requested} cannot enforce it: ${problem.message}`, { field: problem.field, node: requested });
       return requested;
     }
-    const online = snapshot.nodes.filter((n) => this.online(n, snapshot));
-    if (online.length === 0) throw new NagayaError('UNAVAILABLE', 'no worker node is online', { dependency: 'worker' });
+    const up = snapshot.nodes.filter((n) => this.online(n, snapshot));
+    if (up.length === 0) throw new NagayaError('UNAVAILABLE', 'no worker node is online', { dependency: 'worker' });
+    const online = up.filter((n) => !misfit(n));
+    if (online.length === 0) {
+      const problem = misfit(up[0]!)!;
+      throw new NagayaError('INVALID_INPUT', `no online node can enforce it: ${problem.message}`, { field: problem.field });
+    }
     // Among the least loaded, pick at random: concurrent creates in other API processes read the same counts.
     const fewest = Math.min(...online.map((n) => n.containers));
     const candidates = online.filter((n) => n.containers === fewest);

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ContainerRuntime } from '@nagaya/native';
@@ -44,7 +44,6 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
   if (!process.env.NAGAYA_TEST_LOG) process.env.NAGAYA_LOG = 'silent';
   const db = await createTestDatabase('nagaya_srv');
   const dataDir = mkdtempSync(join(tmpdir(), 'nagaya-srv-'));
-  chmodSync(dataDir, 0o711); // containers' own uids must be able to pass through
   const slices = options.slices ?? 64;
   const uidStart = options.uidStart ?? 2_000_000_000 + Math.floor(Math.random() * 100) * 16_777_216;
   writeFileSync(join(dataDir, 'subuid'), `root:${uidStart}:${slices * 65536}\n`);
