@@ -4,7 +4,7 @@ export type { ExecOptions, ExecResult, LaunchedContainer, LaunchOptions, Runtime
 export { prepareShiftedCopy } from './shifted-copy';
 export type { ShiftProgress } from './shifted-copy';
 export { resolveLaunchPlan, resolveExec, execCandidates, isValidContainerId, DEFAULT_PATH, DEFAULT_PIDS_MAX, RLIMIT_RESOURCES } from './plan';
-export type { LaunchPlan, ResolvedPlan, ContainerLimits, RlimitName } from './plan';
+export type { LaunchPlan, ResolvedPlan, ContainerLimits, ContainerSecurity, RlimitName } from './plan';
 export { idMapProblems, formatIdMapLine, hostRootOf, toHostId, MAX_ID_MAP_LINES } from './id-map';
 export type { IdMapLine } from './id-map';
 export { NativeError, errnoName } from './errors';

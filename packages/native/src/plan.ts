@@ -11,6 +11,16 @@ export interface ContainerLimits {
   cpus?: number;
 }
 
+/** Confinement options; every container runs with Docker's default capabilities and a seccomp filter. */
+export interface ContainerSecurity {
+  /**
+   * LXD's security.nesting: the container may create user namespaces (clone or unshare with
+   * CLONE_NEWUSER as the only namespace flag), to run containers of its own. Every other
+   * namespace, mount and the rest of the filter stay refused. For trusted workloads only.
+   */
+  nesting?: boolean;
+}
+
 /** Process rlimits; they can only be lowered (root here lacks CAP_SYS_RESOURCE). */
 export const RLIMIT_RESOURCES = {
   cpu: 0,
@@ -51,6 +61,7 @@ export interface LaunchPlan {
    * 'shifted': `image` is a private copy already shifted by chown (see prepareShiftedCopy).
    */
   rootfsMode?: 'idmapped' | 'shifted';
+  security?: ContainerSecurity;
 }
 
 /** A plan with every default filled in and every path worked out. */
@@ -77,6 +88,7 @@ export interface ResolvedPlan {
   cpuQuotaUs: number;
   cpuPeriodUs: number;
   rlimits: Array<{ resource: number; value: number }>;
+  nesting: boolean;
 }
 
 /** pids.max of a container whose plan sets none: every container has its own bounded pids cgroup. */
@@ -154,6 +166,17 @@ function limitProblems(limits: ContainerLimits | undefined): string[] {
   return problems;
 }
 
+function securityProblems(security: LaunchPlan['security']): string[] {
+  if (security === undefined) return [];
+  if (typeof security !== 'object' || security === null || Array.isArray(security)) return ['security must be an object'];
+  const problems: string[] = [];
+  for (const [name, value] of Object.entries(security)) {
+    if (name !== 'nesting') problems.push(`security.${name} is not a known option`);
+    else if (typeof value !== 'boolean') problems.push('security.nesting must be a boolean');
+  }
+  return problems;
+}
+
 function rlimitProblems(rlimits: LaunchPlan['rlimits']): string[] {
   if (rlimits === undefined) return [];
   const problems: string[] = [];
@@ -194,7 +217,7 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
   if (typeof hostname !== 'string' || !DNS_LABEL.test(hostname)) problems.push('hostname must be a DNS label (1-63 letters, digits, hyphens)');
 
   problems.push(...idMapProblems('uid', plan.uidMap), ...idMapProblems('gid', plan.gidMap));
-  problems.push(...limitProblems(plan.limits), ...rlimitProblems(plan.rlimits));
+  problems.push(...limitProblems(plan.limits), ...rlimitProblems(plan.rlimits), ...securityProblems(plan.security));
 
   const logFile = plan.logFile ?? join(containerDir, 'console.log');
   const upperDir = plan.upperDir ?? join(containerDir, 'upper');
@@ -238,6 +261,7 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
       resource: RLIMIT_RESOURCES[name as RlimitName],
       value: value as number,
     })),
+    nesting: plan.security?.nesting === true,
   };
 }
 

@@ -103,6 +103,7 @@ function encodePlan(req: string, plan: ResolvedPlan): Buffer {
     ['lower', plan.lowerDir],
     ['rootfs', plan.rootfsDir],
     ['idmap', plan.idmapped ? 1 : 0],
+    ['nesting', plan.nesting ? 1 : 0],
     ['hostname', plan.hostname],
     ['cwd', plan.cwd],
     ['log', plan.logFile],

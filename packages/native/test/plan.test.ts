@@ -35,6 +35,8 @@ describe('launch plan validation', () => {
     expect(r.logFile).toBe(join(stateDir, 'containers', 'ok', 'console.log'));
     expect(r.execCandidates).toContain('/bin/true');
     expect(resolveLaunchPlan(plan({ limits: { cpus: 1.5 } }), stateDir).cpuQuotaUs).toBe(150_000);
+    expect(r.nesting).toBe(false);
+    expect(resolveLaunchPlan(plan({ security: { nesting: true } }), stateDir).nesting).toBe(true);
   });
 
   it('resolves argv[0] through PATH like execvp', () => {
@@ -66,6 +68,9 @@ describe('launch plan validation', () => {
     ['negative cpus', { limits: { cpus: -1 } }, /cpus must be/],
     ['unknown rlimit', { rlimits: { bogus: 1 } as never }, /not a known rlimit/],
     ['relative log file', { logFile: 'log.txt' }, /logFile must be an absolute path/],
+    ['security not an object', { security: true as never }, /security must be an object/],
+    ['nesting not a boolean', { security: { nesting: 'yes' as never } }, /security.nesting must be a boolean/],
+    ['unknown security option', { security: { privileged: true } as never }, /security.privileged is not a known option/],
   ])('refuses %s', (_name, overrides, expected) => {
     const problems = problemsOf(plan(overrides));
     expect(problems.some((p) => expected.test(p)), problems.join(' | ')).toBe(true);

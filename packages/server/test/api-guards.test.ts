@@ -73,7 +73,8 @@ describe('auth', () => {
     const create = doc.paths['/containers'].post.requestBody.content['application/json'].schema;
     expect(create.required).toEqual(['name', 'image']);
     expect(create.additionalProperties).toBe(false);
-    expect(Object.keys(create.properties)).toEqual(['name', 'image', 'command', 'env', 'limits', 'idmap', 'node']);
+    expect(Object.keys(create.properties)).toEqual(['name', 'image', 'command', 'env', 'limits', 'idmap', 'security', 'node']);
+    expect(create.properties.security.properties.nesting.type).toBe('boolean');
   });
 });
 

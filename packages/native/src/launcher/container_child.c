@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include "confinement.h"
 #include "errors.h"
 #include "syscalls.h"
 
@@ -27,15 +28,12 @@
     if ((call) < 0) child_fail(handshake_fd, (step), (name)); \
   } while (0)
 
-/* Node (and the launcher) leave handlers and ignored signals that execve would keep as ignored. */
+/* Only the mask needs clearing (spawn_container blocks every signal around clone). Dispositions
+ * need no reset here: the launcher set every signal to its default when it started (whatever
+ * Node left it) and installs no handler and ignores no signal since (it reads SIGCHLD from a
+ * signalfd), and execve resets handlers anyway. That saves ~60 syscalls on every launch, which
+ * pays for part of the confinement below. */
 static void reset_signals(void) {
-  struct sigaction dfl;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    sigaction(sig, &dfl, NULL);
-  }
   sigset_t none;
   sigemptyset(&none);
   sys_sigprocmask(SIG_SETMASK, &none, NULL);
@@ -273,8 +271,8 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   mask_host_paths(handshake_fd);
   CHECK(chdir(spec->cwd), "enter-cwd", "chdir");
   lower_rlimits(spec, handshake_fd);
-  CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no-new-privs", "prctl");
   install_stdio(handshake_fd, log_fd, null_fd);
+  child_confine(spec->nesting, handshake_fd);
   exec_argv(spec, handshake_fd);
   _exit(127);
 }

@@ -3,7 +3,10 @@
  * writer), then every namespace at once with setns(pidfd), becomes the namespace's root and
  * forks the command, which is the one that lands in the container's pid namespace. The helper
  * waits for it and exits the same way, so the launcher sees the command's status on the
- * helper's pidfd. The command dies with the helper (PDEATHSIG), which is how a timeout kills it. */
+ * helper's pidfd. The command dies with the helper (PDEATHSIG), which is how a timeout kills it.
+ * The command is confined as the container's first process was (capabilities, seccomp) before
+ * it execs. Nothing is opened by path inside the container before that: the container owns
+ * those paths, and its /dev/null may be a FIFO that blocks an open forever. */
 #define _GNU_SOURCE
 #include "exec_session.h"
 
@@ -17,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "confinement.h"
 #include "errors.h"
 #include "syscalls.h"
 
@@ -41,20 +45,21 @@ static int join_cgroup(const char *dir) {
   return w < 0 ? -1 : 0;
 }
 
-static void __attribute__((noreturn)) run_command(const struct exec_request *req, int error_fd, int out_fd,
-                                                  int err_fd) {
+static void __attribute__((noreturn)) run_command(const struct exec_request *req, int error_fd, int null_fd,
+                                                  int out_fd, int err_fd) {
   CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "exec-prepare", "prctl");
+  /* Until the exec we hold every capability in the container's user namespace: nothing in
+   * the container may ptrace us meanwhile (execve makes the command dumpable again). */
+  CHECK(prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "exec-prepare", "prctl");
   /* The helper is outside the container's pid namespace, so it shows as parent 0; once it is
    * gone we would have been reparented to the container's init (1). */
   if (getppid() != 0) _exit(137);
   CHECK(chdir(req->cwd), "exec-cwd", "chdir");
-  int null_fd = open("/dev/null", O_RDONLY);
-  CHECK(null_fd, "exec-stdio", "open");
   CHECK(dup2(null_fd, 0), "exec-stdio", "dup2");
   CHECK(dup2(out_fd, 1), "exec-stdio", "dup2");
   CHECK(dup2(err_fd, 2), "exec-stdio", "dup2");
   sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-  CHECK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no-new-privs", "prctl");
+  child_confine(req->nesting, error_fd);
   child_exec_or_fail(req->exec_candidates, req->argv, req->envp, error_fd);
 }
 
@@ -71,6 +76,9 @@ static void __attribute__((noreturn)) helper_main(const struct exec_request *req
   sys_sigprocmask(SIG_SETMASK, &none, NULL);
 
   for (int i = 0; i < cg->count; i++) CHECK(join_cgroup(cg->dirs[i]), "exec-join-cgroup", "write");
+  /* The host's /dev/null, opened while the host's mounts are still ours. */
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CHECK(null_fd, "exec-stdio", "open");
   CHECK(sys_setns(container_pidfd, JOIN_FLAGS), "exec-join-namespaces", "setns");
   CHECK(sys_setgroups_none(), "exec-set-ids", "setgroups");
   CHECK(sys_setresgid(0, 0, 0), "exec-set-ids", "setresgid");
@@ -79,7 +87,8 @@ static void __attribute__((noreturn)) helper_main(const struct exec_request *req
   pid_t helper = (pid_t)syscall(SYS_getpid);
   pid_t child = (pid_t)syscall(SYS_fork);
   CHECK(child, "exec-fork", "fork");
-  if (child == 0) run_command(req, error_fd, out_fd, err_fd);
+  if (child == 0) run_command(req, error_fd, null_fd, out_fd, err_fd);
+  close(null_fd);
   close(out_fd);
   close(err_fd);
   close(error_fd);

@@ -15,6 +15,7 @@ struct exec_request {
   char **envp;
   const char *cwd;
   const char *exec_candidates[MAX_EXEC_CANDIDATES + 1];
+  bool nesting; /* the container's security.nesting: picks its seccomp filter */
 };
 
 struct output_buffer {

@@ -69,6 +69,8 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
   REQUIRE("log", log_path);
   const char *idmap = message_get(m, "idmap");
   spec->idmap_lower = idmap == NULL || strcmp(idmap, "1") == 0;
+  const char *nesting = message_get(m, "nesting");
+  spec->nesting = nesting != NULL && strcmp(nesting, "1") == 0;
 
   int argc = 0, exe_count = 0, uid_lines = 0, gid_lines = 0;
   spec->argv = message_list(m, "argv", &argc);

@@ -39,6 +39,7 @@ struct launch_spec {
   int64_t pids_max;          /* always > 0: every container has its own pids cgroup */
   int64_t cpu_quota_us;      /* 0 = no limit; per cpu_period_us */
   int64_t cpu_period_us;
+  bool nesting;              /* security.nesting: the container may create user namespaces */
 };
 
 /* A failed step, as reported to JavaScript: which step, which syscall, which errno. */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cgroups.h"
+#include "confinement.h"
 #include "console_log.h"
 #include "errors.h"
 #include "exec_session.h"
@@ -62,6 +63,7 @@ struct container {
   struct spawned_container proc;
   int64_t kill_at_ms; /* SIGKILL deadline of a stop in progress; 0 = none */
   bool orphan;        /* found alive after a launcher restart: not our child, exit status unknowable */
+  bool nesting;       /* security.nesting: exec sessions get the same seccomp filter as the init */
   bool launching;
   unsigned long launch_client;
   char launch_req[64];
@@ -203,6 +205,7 @@ static void handle_launch(struct client *c, const char *req, const struct messag
   /* The child now sets itself up on its own; the loop answers when its handshake says how it went. */
   k->id = strdup(spec.id);
   k->dir = strdup(spec.container_dir);
+  k->nesting = spec.nesting;
   watch_log(k, spec.log_path);
   k->launching = true;
   k->launch_client = c->serial;
@@ -251,7 +254,7 @@ static void complete_launch(struct container *k, const struct step_error *cancel
     remove_launching_file(k->dir);
     reply_error(c, k->launch_req, &err);
   } else {
-    write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups);
+    write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting);
     remove_launching_file(k->dir); /* state.json now says who it is */
     struct reply r = {0};
     reply_add(&r, "type", "launched");
@@ -319,6 +322,7 @@ static void handle_exec(struct client *c, const char *req, const struct message 
   er.argv = message_list(m, "argv", NULL);
   er.envp = message_list(m, "env", NULL);
   er.cwd = message_get(m, "cwd") ? message_get(m, "cwd") : "/";
+  er.nesting = k->nesting;
   char **exes = message_list(m, "exe", &exe_count);
   if (exe_count > MAX_EXEC_CANDIDATES) exe_count = MAX_EXEC_CANDIDATES;
   for (int i = 0; i < exe_count; i++) er.exec_candidates[i] = exes[i];
@@ -406,7 +410,7 @@ static void handle_bound_pids(struct client *c, const char *req, const struct me
     reply_error(c, req, &err);
     return;
   }
-  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups);
+  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting);
   reply_ok(c, req);
 }
 
@@ -759,7 +763,8 @@ static void recover_containers(const char *state_dir) {
     pid_t pid;
     unsigned long long start_time;
     struct container_cgroups cg;
-    bool has_state = read_state_file(container_dir, &pid, &start_time, &cg) == 0;
+    bool nesting = false;
+    bool has_state = read_state_file(container_dir, &pid, &start_time, &cg, &nesting) == 0;
     if (!has_state && access(exit_path, F_OK) != 0) {
       abandon_half_launch(container_dir, e->d_name); /* nothing to do without launching.json */
       continue;
@@ -783,6 +788,7 @@ static void recover_containers(const char *state_dir) {
     k->proc.start_time = start_time;
     k->proc.cgroups = cg;
     k->orphan = true;
+    k->nesting = nesting;
     char log_path[4500];
     snprintf(log_path, sizeof log_path, "%s/console.log", container_dir);
     watch_log(k, log_path);
@@ -845,6 +851,10 @@ static int daemon_main(const char *state_dir, int ready_fd) {
   if (cgroups_init(state_dir, &err) < 0) {
     errno = err.err;
     report_ready(ready_fd, 1, "cgroup init");
+    return 1;
+  }
+  if (confinement_init() < 0) {
+    report_ready(ready_fd, 1, "confinement init (capabilities, seccomp filters)");
     return 1;
   }
   sigset_t mask;

@@ -273,7 +273,8 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
     goto fail;
   }
   out->pid = pid;
-  if (write_launching_file(spec->container_dir, spec->id, pid, read_start_time(pid, true), &out->cgroups) < 0) {
+  if (write_launching_file(spec->container_dir, spec->id, pid, read_start_time(pid, true), &out->cgroups,
+                           spec->nesting) < 0) {
     step_fail(err, "launching-record", "write", errno);
     goto fail;
   }

@@ -38,26 +38,27 @@ static int write_atomically(const char *dir, const char *name, const char *text)
 }
 
 static int write_process_file(const char *container_dir, const char *name, const char *id, pid_t pid,
-                              unsigned long long start_time, const struct container_cgroups *cg) {
+                              unsigned long long start_time, const struct container_cgroups *cg, bool nesting) {
   char text[4096], groups[2048] = "";
   size_t used = 0;
   for (int i = 0; i < cg->count; i++)
     used += (size_t)snprintf(groups + used, sizeof groups - used, "%s\"%s\"", i ? "," : "", cg->dirs[i]);
   snprintf(text, sizeof text,
            "{\"id\":\"%s\",\"pid\":%d,\"startTime\":\"%llu\",\"launcherPid\":%d,\"startedAt\":%lld,"
-           "\"cgroupV2\":%s,\"cgroups\":[%s]}\n",
-           id, pid, start_time, getpid(), (long long)wall_clock_ms(), cg->v2 ? "true" : "false", groups);
+           "\"cgroupV2\":%s,\"cgroups\":[%s],\"nesting\":%s}\n",
+           id, pid, start_time, getpid(), (long long)wall_clock_ms(), cg->v2 ? "true" : "false", groups,
+           nesting ? "true" : "false");
   return write_atomically(container_dir, name, text);
 }
 
 int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
-                     const struct container_cgroups *cg) {
-  return write_process_file(container_dir, "state.json", id, pid, start_time, cg);
+                     const struct container_cgroups *cg, bool nesting) {
+  return write_process_file(container_dir, "state.json", id, pid, start_time, cg, nesting);
 }
 
 int write_launching_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
-                         const struct container_cgroups *cg) {
-  return write_process_file(container_dir, "launching.json", id, pid, start_time, cg);
+                         const struct container_cgroups *cg, bool nesting) {
+  return write_process_file(container_dir, "launching.json", id, pid, start_time, cg, nesting);
 }
 
 void remove_run_records(const char *container_dir) {
@@ -75,7 +76,7 @@ void remove_launching_file(const char *container_dir) {
 }
 
 static int read_process_file(const char *container_dir, const char *name, pid_t *pid, unsigned long long *start_time,
-                             struct container_cgroups *cg) {
+                             struct container_cgroups *cg, bool *nesting) {
   char path[4200], text[4096];
   snprintf(path, sizeof path, "%s/%s", container_dir, name);
   int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -91,29 +92,32 @@ static int read_process_file(const char *container_dir, const char *name, pid_t 
   *start_time = strtoull(t + 13, NULL, 10);
   memset(cg, 0, sizeof *cg);
   cg->v2 = strstr(text, "\"cgroupV2\":true") != NULL;
+  if (nesting != NULL) *nesting = strstr(text, "\"nesting\":true") != NULL;
   const char *g = strstr(text, "\"cgroups\":[");
   if (g != NULL) {
     g += 11;
-    while (cg->count < CGROUP_SLOTS && (g = strchr(g, '"')) != NULL) {
+    /* Only the list's own strings: an empty list is followed by other fields' names. */
+    while (cg->count < CGROUP_SLOTS && *g == '"') {
       const char *end = strchr(g + 1, '"');
       if (end == NULL) break;
       snprintf(cg->dirs[cg->count], sizeof cg->dirs[0], "%.*s", (int)(end - g - 1), g + 1);
       cg->count++;
       g = end + 1;
       if (*g != ',') break;
+      g++;
     }
   }
   return *pid > 0 ? 0 : -1;
 }
 
 int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
-                    struct container_cgroups *cg) {
-  return read_process_file(container_dir, "state.json", pid, start_time, cg);
+                    struct container_cgroups *cg, bool *nesting) {
+  return read_process_file(container_dir, "state.json", pid, start_time, cg, nesting);
 }
 
 int read_launching_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
                         struct container_cgroups *cg) {
-  return read_process_file(container_dir, "launching.json", pid, start_time, cg);
+  return read_process_file(container_dir, "launching.json", pid, start_time, cg, NULL);
 }
 
 int write_exit_file(const char *container_dir, const char *id, int exit_code, int signal_number, bool oom_killed,

@@ -8,20 +8,22 @@
 
 #include "cgroups.h"
 
-/* Writes state.json: who the container's init is (pid plus start time), who launched it, and
- * its cgroups, so a restarted launcher can find them again. */
+/* Writes state.json: who the container's init is (pid plus start time), who launched it, its
+ * cgroups and whether it runs with security.nesting, so a restarted launcher can find them
+ * again and confine exec sessions as the container was. */
 int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
-                     const struct container_cgroups *cg);
+                     const struct container_cgroups *cg, bool nesting);
 
-/* Reads back what write_state_file wrote; -1 if there is no usable state.json. */
+/* Reads back what write_state_file wrote; -1 if there is no usable state.json. A record
+ * without "nesting" (written before it existed) reads as false. */
 int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
-                    struct container_cgroups *cg);
+                    struct container_cgroups *cg, bool *nesting);
 
 /* launching.json: the same record for a child cloned but not yet reported launched. A launcher
  * that dies in between leaves it behind, so the next one can kill that half-launched child: the
  * launch was never acknowledged and will be tried again, and two inits must never share an id. */
 int write_launching_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
-                         const struct container_cgroups *cg);
+                         const struct container_cgroups *cg, bool nesting);
 int read_launching_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
                         struct container_cgroups *cg);
 void remove_launching_file(const char *container_dir);

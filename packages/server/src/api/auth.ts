@@ -20,10 +20,15 @@ export function identityOf(res: Response): TokenIdentity {
   return res.locals.identity as TokenIdentity;
 }
 
+/** Tells whether the caller has at least `role`. */
+export function hasRole(identity: TokenIdentity, role: Role): boolean {
+  return RANK[identity.role] >= RANK[role];
+}
+
 /** Refuses the request with 403 unless the caller has at least `role`. */
 export function requireRole(res: Response, role: Role): TokenIdentity {
   const identity = identityOf(res);
-  if (RANK[identity.role] < RANK[role]) {
+  if (!hasRole(identity, role)) {
     throw new NagayaError('FORBIDDEN', `this needs the ${role} role; the token ${identity.name} is ${identity.role}`);
   }
   return identity;

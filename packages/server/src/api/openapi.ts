@@ -19,7 +19,7 @@ export const OPERATIONS: Operation[] = [
   { method: 'get', path: '/healthz', summary: 'Liveness of the API and its dependencies', role: 'none', success: 200 },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics', role: 'viewer', success: 200 },
   { method: 'get', path: '/openapi.json', summary: 'This document', role: 'viewer', success: 200 },
-  { method: 'post', path: '/containers', summary: 'Create and launch a container (Idempotency-Key honoured)', role: 'operator', body: createContainerSchema, success: 202 },
+  { method: 'post', path: '/containers', summary: 'Create and launch a container (Idempotency-Key honoured; security.nesting needs an admin token)', role: 'operator', body: createContainerSchema, success: 202 },
   { method: 'get', path: '/containers', summary: 'List containers', role: 'viewer', query: containerListQuery, success: 200 },
   { method: 'get', path: '/containers/{name}', summary: 'One container, with its map lines', role: 'viewer', success: 200 },
   { method: 'post', path: '/containers/{name}/start', summary: 'Start a stopped container', role: 'operator', body: emptySchema, success: 202 },

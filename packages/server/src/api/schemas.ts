@@ -34,6 +34,14 @@ export const idmapRequestSchema = z.strictObject({
   raw: z.array(rawIdmapEntrySchema).max(340).optional(),
 });
 
+export const securitySchema = z.strictObject({
+  nesting: z.boolean().optional().meta({
+    description: 'LXD security.nesting: the container may create user namespaces (clone/unshare with CLONE_NEWUSER only), '
+      + 'to run containers of its own; mount, every other namespace and the rest of the seccomp filter stay refused. '
+      + 'Admin tokens only (403 FORBIDDEN otherwise). Default false.',
+  }),
+}).meta({ description: 'Confinement options. Every container runs with Docker\'s default capabilities, no_new_privs and a seccomp filter at least as strict as Docker\'s default profile.' });
+
 const envSchema = z.record(
   z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, 'environment names are letters, digits and _'),
   z.string().max(32768).refine((v) => !v.includes('\0'), 'no NUL characters'),
@@ -48,6 +56,7 @@ export const createContainerSchema = z.strictObject({
   env: envSchema.optional(),
   limits: limitsSchema.optional(),
   idmap: idmapRequestSchema.optional(),
+  security: securitySchema.optional(),
   node: nodeName.optional().meta({ description: 'Node to run on; default the online node with the fewest containers.' }),
 });
 export type CreateContainerInput = z.infer<typeof createContainerSchema>;

@@ -14,7 +14,7 @@ const USAGE = `usage: nagaya <command> [options]
 
   serve [--role all|api|worker]          run the API and/or a worker node (env: see README)
   launch <name> [--image busybox] [--node N] [--memory BYTES] [--pids N] [--cpus N]
-         [--shared] [--size N] [--key K] [--env K=V]... [--wait] [-- command...]
+         [--shared] [--size N] [--key K] [--env K=V]... [--nesting] [--wait] [-- command...]
   list | info <name> | logs <name> [--tail BYTES]
   exec <name> [--timeout MS] -- command...
   start|stop|restart|delete <name> [--timeout SECONDS] [--wait]
@@ -62,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
       pids: { type: 'string' }, cpus: { type: 'string' }, shared: { type: 'boolean' }, size: { type: 'string' },
       key: { type: 'string' }, env: { type: 'string', multiple: true }, timeout: { type: 'string' }, tail: { type: 'string' },
       pool: { type: 'string' }, history: { type: 'boolean' }, container: { type: 'string' }, expires: { type: 'string' },
+      nesting: { type: 'boolean' },
     },
   });
   const [verb, ...rest] = positionals;
@@ -95,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
         ...(Object.values(limits).some((v) => v !== undefined) ? { limits: JSON.parse(JSON.stringify(limits)) } : {}),
         ...(values.shared || values.size || values.key ? { idmap: JSON.parse(JSON.stringify({ isolated: values.shared ? false : undefined, size: num(values.size), key: values.key })) } : {}),
         ...(values.node ? { node: values.node } : {}),
+        ...(values.nesting ? { security: { nesting: true } } : {}),
       };
       const res = await client.post<{ container: ContainerJson; job: { id: string } }>('/containers', body);
       await waitFor(res.job);

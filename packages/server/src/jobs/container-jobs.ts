@@ -140,6 +140,7 @@ export class ContainerJobs {
       try {
         return this.alreadyRunning(c.id, maps) ?? await this.deps.runtime.launch({
           id: c.id, image, argv: c.command, env: c.env, hostname: c.name, uidMap: maps.uid, gidMap: maps.gid, limits: c.limits,
+          security: { nesting: c.security.nesting === true },
         });
       } catch (err) {
         if (!(err instanceof NativeError && err.code === 'LAUNCHER_UNAVAILABLE') || attempt >= LAUNCHER_RESTART_RETRIES) throw err;

@@ -79,6 +79,7 @@ export class ContainerService {
       env: input.env ?? {},
       limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
       idmap: input.idmap ?? {},
+      security: input.security?.nesting ? { nesting: true } : {},
       pool,
       node,
     }, { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name });

@@ -18,6 +18,7 @@ export interface ContainerView {
     gid: MapLine[];
   };
   limits: ContainerRow['limits'];
+  security: { nesting: boolean };
   exitCode: number | null;
   exitSignal: string | null;
   error: ContainerRow['error'];
@@ -44,6 +45,7 @@ export function containerView(row: ContainerRow, lease: Lease | undefined): Cont
       gid: lease?.maps.gid ?? [],
     },
     limits: row.limits,
+    security: { nesting: row.security?.nesting === true },
     exitCode: row.exitCode,
     exitSignal: row.exitSignal,
     error: row.error,

@@ -16,6 +16,12 @@ export interface IdmapRequest {
   raw?: Array<{ kind: 'uid' | 'gid' | 'both'; hostId: number; nsId: number; count: number }>;
 }
 
+/** Confinement options; the default (all off) is Docker-grade confinement. */
+export interface ContainerSecurity {
+  /** LXD's security.nesting: the container may create user namespaces. Set by admins only. */
+  nesting?: boolean;
+}
+
 /** A container row. */
 export interface ContainerRow {
   id: string;
@@ -25,6 +31,7 @@ export interface ContainerRow {
   env: Record<string, string>;
   limits: ContainerLimits;
   idmap: IdmapRequest;
+  security: ContainerSecurity;
   pool: string;
   node: string;
   state: ContainerState;
@@ -40,12 +47,12 @@ export interface ContainerRow {
 }
 
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
-const ROW = `id, name, image, command, env, limits, idmap, pool, node, state, pid, start_time AS "startTime",
+const ROW = `id, name, image, command, env, limits, idmap, security, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
   finished_at AS "finishedAt", updated_at AS "updatedAt"`;
 
 /** What a create writes; the rest of a row starts empty (state pending). */
-export type NewContainer = Pick<ContainerRow, 'id' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'pool' | 'node'>;
+export type NewContainer = Pick<ContainerRow, 'id' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'>;
 
 /** A created container and the id of the audit event that records its creation. */
 export interface CreatedContainer {
@@ -82,8 +89,8 @@ export class ContainerStore {
     try {
       const { rows } = await this.db.query<ContainerRow & { auditEventId: string }>(
         `WITH c AS (
-           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') RETURNING ${ROW}),
+           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $13) RETURNING ${ROW}),
          j AS (
            INSERT INTO job (id, queue, kind, container_id, container)
            SELECT $10, $11, 'launch', c.id, c.name FROM c ON CONFLICT (id) DO NOTHING),
@@ -93,7 +100,7 @@ export class ContainerStore {
            RETURNING id)
          SELECT c.*, (SELECT id FROM a) AS "auditEventId" FROM c`,
         [c.id, c.name, c.image, JSON.stringify(c.command), JSON.stringify(c.env), JSON.stringify(c.limits),
-         JSON.stringify(c.idmap), c.pool, c.node, records.launchJobId, records.queue, records.actor],
+         JSON.stringify(c.idmap), c.pool, c.node, records.launchJobId, records.queue, records.actor, JSON.stringify(c.security)],
       );
       const { auditEventId, ...row } = rows[0]!;
       return { row, auditEventId };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
 import { NagayaError } from '@nagaya/allocator';
-import { identityOf, requireRole } from '../auth';
+import { hasRole, identityOf, requireRole } from '../auth';
 import { containerListQuery, createContainerSchema, dnsLabel, execSchema, logsQuery, stopSchema, emptySchema } from '../schemas';
 import type { ContainerService } from '../../services/container-service';
 import type { IdempotencyStore } from '../../store/idempotency-store';
@@ -17,6 +17,10 @@ export function containerRoutes(service: ContainerService, idempotency: Idempote
       throw new NagayaError('INVALID_INPUT', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
     }
     const input = createContainerSchema.parse(req.body);
+    // Nested user namespaces widen what the container can reach in the kernel: an admin decision.
+    if (input.security?.nesting === true && !hasRole(actor, 'admin')) {
+      throw new NagayaError('FORBIDDEN', `security.nesting needs the admin role; the token ${actor.name} is ${actor.role}`, { field: 'security.nesting' });
+    }
     if (key === undefined) {
       res.status(202).json(await service.create(input, actor));
       return;

@@ -1,0 +1,13 @@
+/* The capabilities a container process keeps: Docker's default 14, in every set. */
+#ifndef NAGAYA_CAPABILITIES_H
+#define NAGAYA_CAPABILITIES_H
+
+/* Learns the kernel's highest capability number; called once at launcher start. -1 with errno. */
+int capabilities_init(void);
+
+/* In a child about to exec: drops every other capability from the bounding set, clears the
+ * ambient set and sets permitted, effective and inheritable to the kept ones. Async-signal-safe.
+ * On failure returns -1 with errno and names the failed call in *failed_call. */
+int capabilities_drop_to_default(const char **failed_call);
+
+#endif
