@@ -48,14 +48,15 @@ int capabilities_init(void) {
   return 0;
 }
 
-int capabilities_drop_to_default(const char **failed_call) {
+int capabilities_drop_bounding(void) {
   for (int cap = 0; cap <= last_cap; cap++) {
     if (KEPT_CAPABILITIES & BIT(cap)) continue;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-      *failed_call = "prctl(PR_CAPBSET_DROP)";
-      return -1;
-    }
+    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) return -1;
   }
+  return 0;
+}
+
+int capabilities_limit_to_default(const char **failed_call) {
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) {
     *failed_call = "prctl(PR_CAP_AMBIENT)";
     return -1;

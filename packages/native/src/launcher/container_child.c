@@ -259,6 +259,9 @@ static void close_launcher_fds(int handshake_fd, int log_fd, int null_fd) {
 void container_child_main(const struct launch_spec *spec, int handshake_fd, int log_fd, int null_fd) {
   reset_signals();
   close_launcher_fds(handshake_fd, log_fd, null_fd);
+  /* Root of its new user namespace already (the bounding set only limits what execve grants):
+   * done now, while the parent writes the id maps, rather than on the way to execve. */
+  child_drop_bounding_set(handshake_fd);
   int rootfs_fds[ROOTFS_FD_COUNT];
   await_go(handshake_fd, rootfs_fds);
   /* The parent moved us into the container's cgroups before the go: root the cgroup ns there. */

@@ -59,6 +59,7 @@ static void __attribute__((noreturn)) run_command(const struct exec_request *req
   CHECK(dup2(out_fd, 1), "exec-stdio", "dup2");
   CHECK(dup2(err_fd, 2), "exec-stdio", "dup2");
   sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  child_drop_bounding_set(error_fd);
   child_confine(req->nesting, error_fd);
   child_exec_or_fail(req->exec_candidates, req->argv, req->envp, error_fd);
 }
