@@ -45,6 +45,12 @@ async function create(name: string, stats: { retried: number }): Promise<void> {
       // a try that lost Postgres half-way holds the key until it goes stale (10 s)
       const inProgress = e.code === 'CONFLICT' && /still in progress/.test(e.message);
       if (e.code !== 'UNAVAILABLE' && !inProgress) throw err;
+      // Unreachable (status 0) is worth a retry only while the API process lives: retried after
+      // its death the loop would spin until the test's timeout and hide why it died.
+      if (e.status === 0 && !sys.api.running) {
+        const last = sys.api.lines.slice(-15).map((l) => JSON.stringify(l).slice(0, 300)).join('\n');
+        throw new Error(`the API process exited (${sys.api.child.exitCode ?? sys.api.child.signalCode}) during the outage; its last log lines:\n${last}`);
+      }
       stats.retried++;
       await new Promise((r) => setTimeout(r, 250));
     }
