@@ -38,7 +38,8 @@
         "src/launcher/exec_session.c",
         "src/launcher/launch_request.c",
         "src/launcher/protocol.c",
-        "src/launcher/state_files.c"
+        "src/launcher/state_files.c",
+        "src/launcher/write_text.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wno-format-truncation"],
       "ldflags": ["-static"]
