@@ -18,6 +18,17 @@
       "type": "executable",
       "sources": [
         "src/launcher/main.c",
+        "src/launcher/daemon.c",
+        "src/launcher/loop.c",
+        "src/launcher/recovery.c",
+        "src/launcher/registry.c",
+        "src/launcher/replies.c",
+        "src/launcher/requests.c",
+        "src/launcher/deferred.c",
+        "src/launcher/containers.c",
+        "src/launcher/exec_requests.c",
+        "src/launcher/cgroup_requests.c",
+        "src/launcher/log_watch.c",
         "src/launcher/spawn.c",
         "src/launcher/container_child.c",
         "src/launcher/cgroups.c",
@@ -27,7 +38,8 @@
         "src/launcher/exec_session.c",
         "src/launcher/launch_request.c",
         "src/launcher/protocol.c",
-        "src/launcher/state_files.c"
+        "src/launcher/state_files.c",
+        "src/launcher/write_text.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wno-format-truncation"],
       "ldflags": ["-static"]

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "write_text.h"
 
 static const char *const v1_controllers[CGROUP_SLOTS] = {"memory", "pids", "cpu"};
 static bool layout_v2;
@@ -26,13 +27,7 @@ static char subtree_root[CGROUP_SLOTS][512]; /* v1: per controller; v2: [0] only
 static int write_file(const char *dir, const char *name, const char *value) {
   char path[640];
   snprintf(path, sizeof path, "%s/%s", dir, name);
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = write(fd, value, strlen(value));
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  return n < 0 ? -1 : 0;
+  return write_text_file(path, value);
 }
 
 /* Finds this process's path in the hierarchy named by `controller` ("" for the v2 line). */

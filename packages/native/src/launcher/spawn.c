@@ -27,6 +27,7 @@
 #include "errors.h"
 #include "state_files.h"
 #include "syscalls.h"
+#include "write_text.h"
 
 /* No CLONE_NEWCGROUP here: a cgroup namespace is rooted where its creator sits, so the child
  * unshares it after the parent has moved it into the container's cgroups. */
@@ -60,21 +61,6 @@ static unsigned long long read_start_time(pid_t pid, bool allow_zombie) {
 
 unsigned long long process_start_time(pid_t pid) { return read_start_time(pid, false); }
 
-static int write_whole(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  size_t len = strlen(text);
-  ssize_t n = write(fd, text, len);
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  if (n >= 0 && (size_t)n != len) {
-    errno = EIO;
-    return -1;
-  }
-  return n < 0 ? -1 : 0;
-}
-
 static int make_owned_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it) {
   if (mkdir(path, mode) < 0 && errno != EEXIST) return -1;
   if (chown_it && chown(path, uid, gid) < 0) return -1;
@@ -101,9 +87,9 @@ static int write_id_maps(pid_t pid, const struct launch_spec *spec, struct step_
   char path[64];
   /* gid_map first: once uid_map is written the child could act on its new uid. */
   snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
-  if (write_whole(path, spec->gid_map) < 0) return step_fail(err, "write-gid-map", "write", errno);
+  if (write_text_file(path, spec->gid_map) < 0) return step_fail(err, "write-gid-map", "write", errno);
   snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
-  if (write_whole(path, spec->uid_map) < 0) return step_fail(err, "write-uid-map", "write", errno);
+  if (write_text_file(path, spec->uid_map) < 0) return step_fail(err, "write-uid-map", "write", errno);
   return 0;
 }
 

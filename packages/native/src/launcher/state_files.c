@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "write_text.h"
+
 int64_t wall_clock_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -30,10 +32,9 @@ static int write_atomically(const char *dir, const char *name, const char *text)
   unlink(tmp); /* a leftover would keep its mode: always create the file anew */
   int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return -1;
-  size_t len = strlen(text);
-  ssize_t n = write(fd, text, len);
+  int rc = write_text_fd(fd, text);
   close(fd);
-  if (n != (ssize_t)len) return -1;
+  if (rc < 0) return -1;
   return rename(tmp, path);
 }
 

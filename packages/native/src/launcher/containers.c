@@ -1,0 +1,172 @@
+/* Requests about a container's life: launch (and its completion), stop, kill, list, shutdown;
+ * and its end, reaped and reported to every client. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cgroups.h"
+#include "deferred.h"
+#include "launch_request.h"
+#include "log_watch.h"
+#include "replies.h"
+#include "requests.h"
+#include "state_files.h"
+#include "syscalls.h"
+
+/* Reaps an exited container, records how it ended, removes its cgroups, tells every client. */
+void finish_container(struct container *k) {
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  int exit_code = -1, signal_number = 0;
+  if (!k->orphan) {
+    if (waitid(P_PIDFD, (id_t)k->proc.pidfd, &info, WEXITED | WNOHANG) < 0 || info.si_pid == 0) return;
+    exit_code = info.si_code == CLD_EXITED ? info.si_status : -1;
+    signal_number = info.si_code == CLD_EXITED ? 0 : info.si_status;
+  }
+  bool oom = cgroups_oom_killed(&k->proc.cgroups);
+  write_exit_file(k->dir, k->id, exit_code, signal_number, oom, k->orphan);
+  close(k->proc.pidfd);
+  k->proc.pidfd = -1;
+  mark_exited(k);
+
+  struct reply r = {0};
+  reply_add(&r, "type", "exit");
+  reply_add(&r, "id", k->id);
+  reply_addf(&r, "pid", "%d", k->proc.pid);
+  reply_addf(&r, "exit_code", "%d", exit_code);
+  reply_addf(&r, "signal", "%d", signal_number);
+  reply_addf(&r, "oom", "%d", oom ? 1 : 0);
+  reply_addf(&r, "lost", "%d", k->orphan ? 1 : 0);
+  broadcast(&r);
+  reply_free(&r);
+  /* After the reply: the last task can linger in the cgroup for a few ms after its pidfd reports
+   * the exit (rmdir says EBUSY and is retried), and no client should wait for that. No request is
+   * read before this returns, so nothing sees the exit without the removal having been done. */
+  cgroups_remove(&k->proc.cgroups);
+}
+
+void handle_launch(struct client *c, const char *req, const struct message *m) {
+  struct launch_spec spec;
+  struct step_error err = {0};
+  if (launch_spec_from_message(m, &spec, &err) < 0) goto fail;
+  if (shutting_down) {
+    step_fail(&err, "launch", "shutdown", ESHUTDOWN);
+    goto fail;
+  }
+  if (find_container(spec.id) != NULL) { /* running, or still launching */
+    step_fail(&err, "launch", "lookup", EEXIST);
+    goto fail;
+  }
+  /* A launch starts a new run: the records of an earlier one go, including an exit.json a
+   * restarted launcher wrote for a half-launch after the client had cleared them. */
+  remove_run_records(spec.container_dir);
+  struct container *k = calloc(1, sizeof *k);
+  if (k == NULL) abort();
+  if (spawn_container(&spec, &k->proc, &err) < 0) {
+    remove_launching_file(spec.container_dir); /* the child, if there was one, is gone */
+    free(k);
+    goto fail;
+  }
+  /* The child now sets itself up on its own; the loop answers when its handshake says how it went. */
+  k->id = strdup(spec.id);
+  k->dir = strdup(spec.container_dir);
+  k->nesting = spec.nesting;
+  watch_log(k, spec.log_path);
+  k->launching = true;
+  k->launch_client = c->serial;
+  snprintf(k->launch_req, sizeof k->launch_req, "%s", req);
+  k->next = containers;
+  containers = k;
+  launch_spec_free(&spec);
+  return;
+fail:
+  launch_spec_free(&spec);
+  reply_error(c, req, &err);
+}
+
+/* Finishes a launch whose child reported (or, with `cancelled`, abandons it): records and
+ * answers it exactly as a synchronous launch did, or undoes it and answers the error. */
+void complete_launch(struct container *k, const struct step_error *cancelled) {
+  struct step_error err = {0};
+  struct client *c = client_by_serial(k->launch_client); /* NULL once it disconnected */
+  k->launching = false;
+  int rc;
+  if (cancelled != NULL) {
+    spawn_container_undo(&k->proc);
+    err = *cancelled;
+    rc = -1;
+  } else {
+    rc = spawn_container_result(&k->proc, &err);
+  }
+  if (rc < 0) {
+    mark_exited(k); /* never ran: no state.json, nothing to report but the error */
+    remove_launching_file(k->dir);
+    reply_error(c, k->launch_req, &err);
+  } else {
+    write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting);
+    remove_launching_file(k->dir); /* state.json now says who it is */
+    struct reply r = {0};
+    reply_add(&r, "type", "launched");
+    reply_add(&r, "req", k->launch_req);
+    reply_addf(&r, "pid", "%d", k->proc.pid);
+    reply_addf(&r, "start_time", "%llu", k->proc.start_time);
+    send_to(c, &r);
+    reply_free(&r);
+  }
+  replay_deferred(k);
+}
+
+void handle_signal(struct client *c, const char *req, const struct message *m, bool is_stop) {
+  struct step_error err = {0};
+  const char *id = message_get(m, "id");
+  struct container *k = id ? find_container(id) : NULL;
+  if (k == NULL) {
+    step_fail(&err, is_stop ? "stop" : "kill", "lookup", ESRCH);
+    reply_error(c, req, &err);
+    return;
+  }
+  if (is_stop) {
+    const char *timeout = message_get(m, "timeout_ms");
+    long long ms = timeout ? atoll(timeout) : 10000;
+    /* pid 1 ignores signals it has no handler for, so SIGTERM may do nothing: escalate. */
+    sys_pidfd_send_signal(k->proc.pidfd, ms > 0 ? SIGTERM : SIGKILL);
+    int64_t deadline = monotonic_ms() + (ms > 0 ? ms : 0);
+    if (k->kill_at_ms == 0 || deadline < k->kill_at_ms) k->kill_at_ms = deadline;
+  } else {
+    const char *sig = message_get(m, "signal");
+    if (sys_pidfd_send_signal(k->proc.pidfd, sig ? atoi(sig) : SIGKILL) < 0) {
+      step_fail(&err, "kill", "pidfd_send_signal", errno);
+      reply_error(c, req, &err);
+      return;
+    }
+  }
+  reply_ok(c, req);
+}
+
+void handle_list(struct client *c, const char *req) {
+  struct reply r = {0};
+  reply_add(&r, "type", "list");
+  reply_add(&r, "req", req);
+  reply_addf(&r, "launcher_pid", "%d", getpid());
+  for (struct container *k = containers; k; k = k->next)
+    if (!k->exited && !k->launching) reply_addf(&r, "container", "%d %llu %s", k->proc.pid, k->proc.start_time, k->id);
+  send_to(c, &r);
+  reply_free(&r);
+}
+
+void handle_shutdown(struct client *c, const char *req) {
+  shutting_down = true;
+  struct step_error cancelled;
+  step_fail(&cancelled, "launch", "shutdown", ESHUTDOWN);
+  for (struct container *k = containers; k; k = k->next) {
+    /* A launching child is abandoned, not killed and then reported as an exited container. */
+    if (k->launching) complete_launch(k, &cancelled);
+    else if (!k->exited) sys_pidfd_send_signal(k->proc.pidfd, SIGKILL);
+  }
+  reply_ok(c, req);
+}
