@@ -29,6 +29,7 @@ void finish_container(struct container *k) {
     signal_number = info.si_code == CLD_EXITED ? 0 : info.si_status;
   }
   bool oom = cgroups_oom_killed(&k->proc.cgroups);
+  cgroups_remove(&k->proc.cgroups);
   write_exit_file(k->dir, k->id, exit_code, signal_number, oom, k->orphan);
   close(k->proc.pidfd);
   k->proc.pidfd = -1;
@@ -44,10 +45,6 @@ void finish_container(struct container *k) {
   reply_addf(&r, "lost", "%d", k->orphan ? 1 : 0);
   broadcast(&r);
   reply_free(&r);
-  /* After the reply: the last task can linger in the cgroup for a few ms after its pidfd reports
-   * the exit (rmdir says EBUSY and is retried), and no client should wait for that. No request is
-   * read before this returns, so nothing sees the exit without the removal having been done. */
-  cgroups_remove(&k->proc.cgroups);
 }
 
 void handle_launch(struct client *c, const char *req, const struct message *m) {
