@@ -69,7 +69,9 @@ describe('concurrent launches', () => {
       runtime.launch(busyboxPlan('dup', ['sleep', '600'], slice(BASE, 30))),
       runtime.launch(busyboxPlan('dup', ['sleep', '600'], slice(BASE, 30))),
     ]);
-    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    // on failure, say why each launch was refused (a load-dependent failure here once refused both)
+    const why = results.map((r) => (r.status === 'rejected' ? JSON.stringify({ ...r.reason, message: String(r.reason?.message) }) : 'ran')).join('; ');
+    expect(results.map((r) => r.status).sort(), why).toEqual(['fulfilled', 'rejected']);
     const err = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
     expect(err).toMatchObject({ code: 'EEXIST', step: 'launch' });
     const launched = (results.find((r) => r.status === 'fulfilled') as PromiseFulfilledResult<{ pid: number }>).value;
