@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capabilityNumbers } from '../../native/test/support/confinement-probe';
-import { ADMIN_TOKEN, eventually, startTestFleet, type TestFleet } from './support/test-server';
+import { ADMIN_TOKEN, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
 import { rawRequest } from './support/test-helpers';
 
 // security.nesting through the API: only admins may set it, it is kept with the container, and
@@ -29,13 +29,7 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-async function running(name: string): Promise<Container> {
-  return eventually(async () => {
-    const c = await fleet.admin.get<Container>(`/containers/${name}`);
-    if (c.state === 'failed') throw new Error(`${name} failed: ${JSON.stringify(c.error)}`);
-    return c.state === 'running' ? c : undefined;
-  }, 30_000, `${name} running`);
-}
+const running = (name: string) => waitRunning<Container>(fleet, name);
 
 const exec = (name: string, command: string[]) => fleet.admin.post<Exec>(`/containers/${name}/exec`, { command });
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestFleet, type TestFleet } from './support/test-server';
+import { eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
 
 interface MapLine { nsId: number; hostId: number; count: number }
 interface Container {
@@ -16,13 +16,7 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-async function running(name: string): Promise<Container> {
-  return eventually(async () => {
-    const c = await fleet.admin.get<Container>(`/containers/${name}`);
-    if (c.state === 'failed') throw new Error(`${name} failed: ${JSON.stringify(c.error)}`);
-    return c.state === 'running' ? c : undefined;
-  }, 30_000, `${name} running`);
-}
+const running = (name: string) => waitRunning<Container>(fleet, name);
 
 function procMap(pid: number, which: 'uid_map' | 'gid_map'): MapLine[] {
   return readFileSync(`/proc/${pid}/${which}`, 'utf8').trim().split('\n').map((line) => {

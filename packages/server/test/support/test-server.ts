@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ContainerRuntime } from '@nagaya/native';
 import { loadConfig, startNagaya, type NagayaServer, type ServerConfig } from '@nagaya/server';
 import { ApiClient } from '../../src/cli/api-client';
+import { eventually } from './test-helpers';
 import { killProcessesInUidRange } from '../../../native/test/helpers';
 import { createTestDatabase, type TestDatabase } from '../../../allocator/test/support/test-database';
 import { testRedisUrl } from '../../../allocator/test/support/test-services';
@@ -108,3 +109,12 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
 }
 
 export { eventually } from './test-helpers';
+
+/** Waits (up to 30 s) until a container is running; a container that failed fails the wait at once. */
+export async function waitRunning<C extends { state: string; error?: unknown }>(fleet: TestFleet, name: string): Promise<C> {
+  return eventually(async () => {
+    const c = await fleet.admin.get<C>(`/containers/${name}`);
+    if (c.state === 'failed') throw new Error(`${name} failed: ${JSON.stringify(c.error)}`);
+    return c.state === 'running' ? c : undefined;
+  }, 30_000, `${name} running`);
+}
