@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAbsolute, join } from 'node:path';
 
@@ -123,13 +122,17 @@ function encodePlan(req: string, plan: ResolvedPlan): Buffer {
 /**
  * Writes a file that only root may read (plan.json holds the container's environment, secrets
  * included): created 0600 under a temporary name, then renamed, so it is never readable by others,
- * not even for a moment, and never seen half-written.
+ * not even for a moment, and never seen half-written. Synchronous on purpose: the file is small,
+ * and five threadpool round trips competing with the launcher for two cores cost a launch ~0.5 ms
+ * (bench:launch), more than the ~0.1 ms the event loop waits here.
  */
-async function writePrivateFile(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  await rm(tmp, { force: true }); // a leftover keeps its mode on open: start from none
-  await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
-  await rename(tmp, path);
+function writePrivateFile(path: string, text: string): void {
+  // Its own temporary name per process: two launches of one id (one is refused) used to share
+  // one, and one's cleanup removed the other's file mid-write, failing a launch that had run.
+  const tmp = `${path}.${process.pid}.tmp`;
+  rmSync(tmp, { force: true }); // a leftover keeps its mode on open: start from none
+  writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
+  renameSync(tmp, path);
 }
 
 function exitFromMessage(msg: DecodedMessage): ExitStatus {
@@ -211,15 +214,12 @@ export class ContainerRuntime extends EventEmitter {
       // A relaunch of the same id keeps its writable layer; the launcher drops the last run's
       // records (exit.json, state.json) when it takes the launch.
     }
-    // The plan is kept for operators and restarts; written while the launcher works.
-    const planWritten = writePrivateFile(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
-    planWritten.catch(() => undefined);
     try {
+      // The plan is kept for operators and restarts.
+      writePrivateFile(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
       if (resolved.idmapped && this.idmappedMounts === 'off') await this.useShiftedCopy(resolved, options);
       try {
-        const launched = await this.sendLaunch(resolved);
-        await planWritten;
-        return launched;
+        return await this.sendLaunch(resolved);
       } catch (err) {
         const e = err as NativeError;
         if (!resolved.idmapped || e.step !== 'idmap-image' || !IDMAP_UNSUPPORTED.has(e.code)) throw err;
@@ -227,7 +227,6 @@ export class ContainerRuntime extends EventEmitter {
         return await this.sendLaunch(resolved);
       }
     } catch (err) {
-      await planWritten.catch(() => undefined);
       // Keep the directory when the launcher went away mid-launch: the launch may have happened
       // (its child is using the directory), and the next launcher finds the child through it.
       const outcomeUnknown = (err as NativeError).code === 'LAUNCHER_UNAVAILABLE';

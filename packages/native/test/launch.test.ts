@@ -122,6 +122,18 @@ describe('launching a container', () => {
     expect(mounts).not.toContain(stateDir);
   });
 
+  it('reports the child\'s own failure when it fails while the launcher still moves it into its cgroups', async () => {
+    // enter-cwd fails before the child waits for its cgroups: the launcher must report that
+    // step, not a broken handshake, however the two interleave.
+    for (let i = 0; i < 5; i++) {
+      const id = `nocwd-${i}`;
+      const err = await runtime.launch(busyboxPlan(id, ['true'], slice(BASE, 8), { cwd: '/no/such/dir' })).catch((e) => e);
+      expect(err).toMatchObject({ code: 'ENOENT', step: 'enter-cwd', syscall: 'chdir' });
+      expect(existsSync(join(stateDir, 'containers', id))).toBe(false);
+      expect(leftoverCgroups(launcherPidOf(stateDir), id)).toEqual([]);
+    }
+  });
+
   it('refuses a second container with an id that is running', async () => {
     await runtime.launch(busyboxPlan('twice', ['sleep', '30'], slice(BASE, 9)));
     const err = await runtime.launch(busyboxPlan('twice', ['sleep', '30'], slice(BASE, 9))).catch((e) => e);

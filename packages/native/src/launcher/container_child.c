@@ -68,6 +68,22 @@ static void await_go(int handshake_fd, int fds[ROOTFS_FD_COUNT]) {
   memcpy(fds, CMSG_DATA(cmsg), sizeof(int) * ROOTFS_FD_COUNT);
 }
 
+/* Waits until the parent has moved this process into the container's cgroups (it does so after
+ * the go, while we mount), then roots the cgroup namespace there. */
+static void enter_cgroup_namespace(int handshake_fd) {
+  char byte;
+  ssize_t n;
+  do n = read(handshake_fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) child_fail(handshake_fd, "await-cgroups", "read");
+  if (n == 0) _exit(127); /* parent gave up */
+  if (byte != 'c') {
+    errno = EPROTO;
+    child_fail(handshake_fd, "await-cgroups", "read");
+  }
+  CHECK(unshare(CLONE_NEWCGROUP), "cgroup-namespace", "unshare");
+}
+
 /* Becomes root of the new user namespace (host uid = the slice's base) with no supplementary groups. */
 static void become_namespace_root(int handshake_fd) {
   CHECK(sys_setgroups_none(), "set-ids", "setgroups");
@@ -264,8 +280,6 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   child_drop_bounding_set(handshake_fd);
   int rootfs_fds[ROOTFS_FD_COUNT];
   await_go(handshake_fd, rootfs_fds);
-  /* The parent moved us into the container's cgroups before the go: root the cgroup ns there. */
-  CHECK(unshare(CLONE_NEWCGROUP), "cgroup-namespace", "unshare");
   become_namespace_root(handshake_fd);
   mount_rootfs(spec, handshake_fd, rootfs_fds);
   mount_kernel_filesystems(handshake_fd);
@@ -275,6 +289,7 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   CHECK(chdir(spec->cwd), "enter-cwd", "chdir");
   lower_rlimits(spec, handshake_fd);
   install_stdio(handshake_fd, log_fd, null_fd);
+  enter_cgroup_namespace(handshake_fd);
   child_confine(spec->nesting, handshake_fd);
   exec_argv(spec, handshake_fd);
   _exit(127);

@@ -179,6 +179,11 @@ static int send_go(int sock, const int fds[ROOTFS_FD_COUNT], struct step_error *
 
 /* Reads the child's verdict: EOF is a successful execve, a step_error is a failed step.
  * Called once poll() reported the socket readable, so the read does not block. */
+static int send_byte(int sock, char byte, struct step_error *err) {
+  if (send(sock, &byte, 1, MSG_NOSIGNAL) < 0) return step_fail(err, "send-go", "send", errno);
+  return 0;
+}
+
 static int read_verdict(int sock, struct step_error *err) {
   struct step_error reported;
   ssize_t n;
@@ -267,10 +272,17 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
 
   if (write_id_maps(pid, spec, err) < 0) goto fail;
   if (open_rootfs_fds(pid, spec, rootfs_fds, err) < 0) goto fail;
-  if (cgroups_attach(&out->cgroups, pid, err) < 0) goto fail;
   if (send_go(out->handshake_fd, rootfs_fds, err) < 0) goto fail;
   /* The child has its own copy of the spec (no CLONE_VM) and of these fds: ours can go. */
   close_all(rootfs_fds);
+  /* Moving a task between cgroups waits for the kernel's threadgroup lock (~0.3 ms on cgroup v1),
+   * so it is done while the child builds its mounts; the child waits for this second byte before
+   * it roots its cgroup namespace and long before it runs anything of the tenant's.
+   * A child that already failed has left its report on the socket and is gone (ESRCH, EPIPE):
+   * the verdict tells the caller what went wrong, not this step. */
+  if (cgroups_attach(&out->cgroups, pid, err) < 0 && err->err != ESRCH) goto fail;
+  if (send_byte(out->handshake_fd, 'c', err) < 0 && err->err != EPIPE && err->err != ECONNRESET) goto fail;
+  memset(err, 0, sizeof *err);
   close_fd(&log_fd);
   close_fd(&null_fd);
   return 0;
