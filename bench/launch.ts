@@ -206,6 +206,9 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'nagaya-bench-'));
   chmodSync(work, 0o711);
   const image = buildBusyboxImage(join(tmpdir(), 'nagaya-bench-images', 'busybox'));
+  // buildBusyboxImage makes a missing store 0700, as a real one must be; crun's container (its own
+  // uids) has to walk through this scratch one to reach the same rootfs.
+  chmodSync(join(tmpdir(), 'nagaya-bench-images'), 0o711);
   const runtime = await ContainerRuntime.open({ stateDir: join(work, 'state') });
   try {
     const crun = process.env.BENCH_SKIP_CRUN === '1' ? undefined : ensureCrun();
