@@ -1,11 +1,10 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { PICK_SLOTS_FUNCTION } from './1764400000000-id-allocator';
+import { PICK_SLOTS_FUNCTION } from './sql/1764600000000-pick-slots.sql';
 
 /**
  * nagaya_pick_slots waits (at most 2 s a lock) for a slot that concurrent callers hold locked,
  * when every free slot is locked, instead of failing with NG003. Databases migrated before the
- * change still have the old body: this re-creates it from the one definition. On a new database
- * it replaces the function with itself.
+ * change have the old body (1764400000000 created the first one): this replaces it.
  */
 export class PickSlotsWaits1764600000000 implements MigrationInterface {
   name = 'PickSlotsWaits1764600000000';

@@ -22,31 +22,39 @@ afterAll(async () => {
   await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 });
 
+async function pickSlotsFunction(databaseUrl: string): Promise<Array<{ proconfig: string[] | null; body: string }>> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ proconfig: string[] | null; body: string }>(
+      `SELECT proconfig, prosrc AS body FROM pg_proc WHERE proname = 'nagaya_pick_slots'`);
+    return rows;
+  } finally {
+    await c.end();
+  }
+}
+
 describe('migrating a database set up before nagaya_pick_slots waited for locked slots', () => {
-  it('re-creates the function: the old body is replaced', async () => {
+  it('re-creates the function: the first shipped body is replaced', async () => {
     await adminQuery(`CREATE DATABASE ${name}`);
-    // the state an earlier release left: the first two migrations applied, the old function body
+    // the state an earlier release left: the first two migrations applied
     const early = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, 2), migrationsTableName: 'nagaya_migrations', logging: false });
     await early.initialize();
     await early.runMigrations({ transaction: 'each' });
-    await early.query(`CREATE OR REPLACE FUNCTION nagaya_pick_slots(p_pool int4, p_n int4, p_cutoff timestamptz) RETURNS int4
-      LANGUAGE plpgsql AS $fn$ BEGIN RAISE EXCEPTION 'old body' USING ERRCODE = 'NG003'; END $fn$`);
     await early.destroy();
+    // the first migration still creates what it created when it shipped: no lock timeout, no wait
+    const before = await pickSlotsFunction(url.toString());
+    expect(before).toHaveLength(1);
+    expect(before[0]!.proconfig).toBeNull();
+    expect(before[0]!.body).not.toContain('FOR v_pass IN 1..8 LOOP');
 
     // every migration after the first two, in order (later ones add to the list)
     expect(await runMigrations(url.toString())).toEqual(migrations.slice(2).map((m) => new m().name));
     expect(migrations.slice(2).map((m) => new m().name)[0]).toBe('PickSlotsWaits1764600000000');
-    const c = new pg.Client({ connectionString: url.toString() });
-    await c.connect();
-    try {
-      const { rows } = await c.query<{ proconfig: string[] | null; body: string }>(
-        `SELECT proconfig, prosrc AS body FROM pg_proc WHERE proname = 'nagaya_pick_slots'`);
-      expect(rows).toHaveLength(1);
-      expect(rows[0]!.proconfig).toEqual(['lock_timeout=2s']);
-      expect(rows[0]!.body).toContain('LIMIT 1 FOR UPDATE;');
-      expect(rows[0]!.body).not.toContain('old body');
-    } finally {
-      await c.end();
-    }
+    const after = await pickSlotsFunction(url.toString());
+    expect(after).toHaveLength(1);
+    expect(after[0]!.proconfig).toEqual(['lock_timeout=2s']);
+    expect(after[0]!.body).toContain('FOR v_pass IN 1..8 LOOP');
+    expect(after[0]!.body).toContain('LIMIT 1 FOR UPDATE;');
   });
 });

@@ -1,143 +1,77 @@
 import type { Pool as PgPool, PoolClient } from 'pg';
+import {
+  allocationFromRow, leaseFromRow, selectLeases, type LeaseRow, type SliceRow, type StoredLeaseRow,
+} from './allocator-rows';
 import { NagayaError } from './errors';
-import { ID_LIMIT, mergeRanges, parseRangeLiteral, toMultirangeLiteral, type IdRange } from './id-range';
-import { buildIdMaps, mapsGids, mapsUids, validateRawEntries, type RawIdmapEntry } from './id-map';
-import { DEFAULT_SLICE_SIZE, validSlots } from './pool-slots';
+import type { IdRange } from './id-range';
+import { mapsGids, mapsUids, validateRawEntries, type RawIdmapEntry } from './id-map';
 import { isRetryable, SqlState, sqlStateOf, toNagayaError } from './pg-errors';
-import { runStatement, runTransaction } from './pg-session';
+import { runMappedStatement, runTransaction } from './pg-session';
+import { PoolAdmin, type AllocatorWarn } from './pool-admin';
+import { POOL_NAME } from './pool-spec';
 import type { AllocateRequest, Allocation, Lease, PoolInfo, PoolSpec, PoolStats, SyncReport } from './types';
 
 export const DEFAULT_POOL = 'default';
-const DEFAULT_QUARANTINE_SECONDS = 60;
 /** A lease larger than this many slices is refused (LXD's largest isolated map is far smaller). */
 const MAX_SLOTS_PER_LEASE = 1024;
 /** Races lost to concurrent callers are retried this many times before giving up... */
 const MAX_ATTEMPTS = 25;
 /** ...and for at least this long: on a busy, nearly full pool a caller may lose many races in a row. */
 const RETRY_WINDOW_MS = 10_000;
-const POOL_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export interface AllocatorOptions {
   /** Where warnings go (a pool that shrank over live leases, say). */
-  warn?: (message: string, fields?: Record<string, unknown>) => void;
+  warn?: AllocatorWarn;
 }
 
 /**
  * Hands out disjoint host uid/gid slices from pools, recorded in Postgres. Safe to use from any
  * number of processes and hosts at once: the choice of slot happens inside `nagaya_allocate`
  * (see migrations/), and the exclusion constraints on id_slice reject any overlap whatever happens.
+ * Pool administration is PoolAdmin's; the pool methods here hand over to it.
  */
 export class Allocator {
   private readonly poolIds = new Map<string, { id: number; sliceSize: number }>();
-  private readonly warn: NonNullable<AllocatorOptions['warn']>;
+  private readonly pools: PoolAdmin;
 
   constructor(
     private readonly db: PgPool,
     options: AllocatorOptions = {},
   ) {
-    this.warn = options.warn ?? ((m) => console.warn(`[allocator] ${m}`));
+    this.pools = new PoolAdmin(db, options.warn ?? ((m) => console.warn(`[allocator] ${m}`)));
   }
 
   /** Creates a pool and its slot inventory; CONFLICT if the name exists or the ranges overlap another pool. */
-  async createPool(spec: PoolSpec): Promise<PoolInfo> {
-    const pool = validatePoolSpec(spec);
-    const grid = { uidOrigin: pool.uidRanges[0]!.start, gidOrigin: pool.gidRanges[0]!.start, sliceSize: pool.sliceSize };
-    const slots = validSlots(grid, pool.uidRanges, pool.gidRanges);
-    if (slots.length === 0) {
-      throw new NagayaError('INVALID_INPUT', `pool ${pool.name} is smaller than one slice of ${pool.sliceSize} IDs`);
-    }
-    try {
-      await this.transaction(async (c) => {
-        const { rows } = await c.query<{ id: number }>(
-          `INSERT INTO id_pool (name, uid_ranges, gid_ranges, uid_origin, gid_origin, slice_size,
-                                quarantine_seconds, raw_uid_allowed, raw_gid_allowed, source)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-          [pool.name, toMultirangeLiteral(pool.uidRanges), toMultirangeLiteral(pool.gidRanges), grid.uidOrigin,
-           grid.gidOrigin, pool.sliceSize, pool.quarantineSeconds, toMultirangeLiteral(pool.rawAllowed.uid),
-           toMultirangeLiteral(pool.rawAllowed.gid), pool.source],
-        );
-        await c.query('SELECT * FROM nagaya_sync_pool($1, $2, $3, $4)', [
-          rows[0]!.id, toMultirangeLiteral(pool.uidRanges), toMultirangeLiteral(pool.gidRanges), slots,
-        ]);
-      });
-    } catch (err) {
-      const state = sqlStateOf(err);
-      if (state === SqlState.uniqueViolation) throw new NagayaError('CONFLICT', `pool ${pool.name} already exists`);
-      if (state === SqlState.exclusionViolation) {
-        throw new NagayaError('CONFLICT', `pool ${pool.name} overlaps the host ranges of another pool`);
-      }
-      throw toNagayaError(err);
-    }
-    return this.getPool(pool.name);
+  createPool(spec: PoolSpec): Promise<PoolInfo> {
+    return this.pools.createPool(spec);
   }
 
   /** Creates the pool, or brings an existing one in line with `spec`'s ranges (see syncPool). */
-  async ensurePool(spec: PoolSpec): Promise<{ pool: PoolInfo; created: boolean; sync?: SyncReport }> {
-    const existing = await this.findPool(spec.name);
-    if (!existing) {
-      try {
-        return { pool: await this.createPool(spec), created: true };
-      } catch (err) {
-        // another process created it between our look and our insert: fall through to sync
-        if (!(err instanceof NagayaError && err.code === 'CONFLICT' && (await this.findPool(spec.name)))) throw err;
-      }
-    }
-    const sync = await this.syncPool(spec.name, spec.uidRanges, spec.gidRanges);
-    return { pool: await this.getPool(spec.name), created: false, sync };
+  ensurePool(spec: PoolSpec): Promise<{ pool: PoolInfo; created: boolean; sync?: SyncReport }> {
+    return this.pools.ensurePool(spec);
   }
 
   /**
    * Re-reads a pool's ranges (after /etc/subuid changed). Leases outside the new ranges are kept
    * as out_of_pool and reported, never reused and never a reason to refuse a start.
    */
-  async syncPool(name: string, uidRanges: IdRange[], gidRanges: IdRange[]): Promise<SyncReport> {
-    const pool = await this.getPool(name);
-    const uid = validateRanges(uidRanges, 'uidRanges');
-    const gid = validateRanges(gidRanges, 'gidRanges');
-    const slots = validSlots(pool, uid, gid);
-    try {
-      const report = await this.transaction(async (c) => {
-        const { rows } = await c.query<{ added: number; removed: number; out_of_pool: number; returned: number }>(
-          'SELECT * FROM nagaya_sync_pool($1, $2, $3, $4)',
-          [pool.id, toMultirangeLiteral(uid), toMultirangeLiteral(gid), slots],
-        );
-        return rows[0]!;
-      });
-      if (report.out_of_pool > 0) {
-        this.warn(`pool ${name} shrank: ${report.out_of_pool} leased slot(s) are now outside it (kept as out_of_pool)`);
-      }
-      return { pool: name, added: report.added, removed: report.removed, outOfPool: report.out_of_pool, returned: report.returned };
-    } catch (err) {
-      if (sqlStateOf(err) === SqlState.exclusionViolation) {
-        throw new NagayaError('CONFLICT', `pool ${name}'s new ranges overlap another pool`);
-      }
-      throw toNagayaError(err);
-    }
+  syncPool(name: string, uidRanges: IdRange[], gidRanges: IdRange[]): Promise<SyncReport> {
+    return this.pools.syncPool(name, uidRanges, gidRanges);
   }
 
   /** Sets the host ranges that raw map entries of this pool may grant. */
-  async setRawAllowed(name: string, allowed: { uid?: IdRange[]; gid?: IdRange[] }): Promise<PoolInfo> {
-    const uid = allowed.uid ? validateRanges(allowed.uid, 'rawAllowed.uid', true) : [];
-    const gid = allowed.gid ? validateRanges(allowed.gid, 'rawAllowed.gid', true) : [];
-    const { rowCount } = await this.query(
-      'UPDATE id_pool SET raw_uid_allowed = $2, raw_gid_allowed = $3, updated_at = now() WHERE name = $1',
-      [name, toMultirangeLiteral(uid), toMultirangeLiteral(gid)],
-    );
-    if (!rowCount) throw new NagayaError('NOT_FOUND', `pool ${name} does not exist`);
-    return this.getPool(name);
+  setRawAllowed(name: string, allowed: { uid?: IdRange[]; gid?: IdRange[] }): Promise<PoolInfo> {
+    return this.pools.setRawAllowed(name, allowed);
   }
 
   /** Returns a pool by name; NOT_FOUND if there is none. */
-  async getPool(name: string): Promise<PoolInfo> {
-    const pool = await this.findPool(name);
-    if (!pool) throw new NagayaError('NOT_FOUND', `pool ${name} does not exist`);
-    return pool;
+  getPool(name: string): Promise<PoolInfo> {
+    return this.pools.getPool(name);
   }
 
   /** Lists every pool, by name. */
-  async listPools(): Promise<PoolInfo[]> {
-    const { rows } = await this.query<PoolRow>(`${POOL_SELECT} ORDER BY name`);
-    return rows.map(poolFromRow);
+  listPools(): Promise<PoolInfo[]> {
+    return this.pools.listPools();
   }
 
   /**
@@ -254,28 +188,14 @@ export class Allocator {
 
   /** Returns the lease of `owner`, or undefined. */
   async find(owner: string): Promise<Lease | undefined> {
-    const { rows } = await this.query<LeaseRow & { pool_name: string }>(
-      `SELECT l.owner AS lease_owner, l.pool_id AS lease_pool, l.isolated AS lease_isolated, l.slot AS lease_slot,
-              l.slots AS lease_slots, l.uid_base AS lease_uid_base, l.gid_base AS lease_gid_base, l.size AS lease_size,
-              l.key AS lease_key, l.raw AS lease_raw, l.created_at AS lease_created_at, false AS created,
-              p.name AS pool_name
-         FROM id_lease l JOIN id_pool p ON p.id = l.pool_id WHERE l.owner = $1`,
-      [owner],
-    );
+    const { rows } = await this.query<StoredLeaseRow>(selectLeases('l.owner = $1'), [owner]);
     return rows[0] ? leaseFromRow(rows[0], rows[0].pool_name) : undefined;
   }
 
   /** Returns the leases of several owners at once (owners without a lease are absent from the map). */
   async findMany(owners: readonly string[]): Promise<Map<string, Lease>> {
     if (owners.length === 0) return new Map();
-    const { rows } = await this.query<LeaseRow & { pool_name: string }>(
-      `SELECT l.owner AS lease_owner, l.pool_id AS lease_pool, l.isolated AS lease_isolated, l.slot AS lease_slot,
-              l.slots AS lease_slots, l.uid_base AS lease_uid_base, l.gid_base AS lease_gid_base, l.size AS lease_size,
-              l.key AS lease_key, l.raw AS lease_raw, l.created_at AS lease_created_at, false AS created,
-              p.name AS pool_name
-         FROM id_lease l JOIN id_pool p ON p.id = l.pool_id WHERE l.owner = ANY ($1)`,
-      [owners],
-    );
+    const { rows } = await this.query<StoredLeaseRow>(selectLeases('l.owner = ANY ($1)'), [owners]);
     return new Map(rows.map((r) => [r.lease_owner, leaseFromRow(r, r.pool_name)]));
   }
 
@@ -359,11 +279,6 @@ export class Allocator {
     });
   }
 
-  private async findPool(name: string): Promise<PoolInfo | undefined> {
-    const { rows } = await this.query<PoolRow>(`${POOL_SELECT} WHERE name = $1`, [name]);
-    return rows[0] ? poolFromRow(rows[0]) : undefined;
-  }
-
   /** A pool's id and slice size never change, so they are cached by name. */
   private async poolRef(name: string): Promise<{ id: number; sliceSize: number }> {
     if (typeof name !== 'string' || !POOL_NAME.test(name)) {
@@ -378,13 +293,8 @@ export class Allocator {
     return ref;
   }
 
-  private async query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]) {
-    try {
-      return await runStatement<R>(this.db, text, values);
-    } catch (err) {
-      if (isRetryable(err)) throw err;
-      throw toNagayaError(err);
-    }
+  private query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]) {
+    return runMappedStatement<R>(this.db, text, values);
   }
 
   private transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
@@ -393,61 +303,6 @@ export class Allocator {
 }
 
 const ALLOCATE_SQL = 'SELECT * FROM nagaya_allocate($1, $2, $3, $4, $5)';
-
-const POOL_SELECT = `SELECT id, name, uid_ranges::text AS uid_ranges, gid_ranges::text AS gid_ranges, uid_origin,
-  gid_origin, slice_size, quarantine_seconds, raw_uid_allowed::text AS raw_uid_allowed,
-  raw_gid_allowed::text AS raw_gid_allowed, source, created_at FROM id_pool`;
-
-interface PoolRow {
-  id: number; name: string; uid_ranges: string; gid_ranges: string; uid_origin: string; gid_origin: string;
-  slice_size: string; quarantine_seconds: number; raw_uid_allowed: string; raw_gid_allowed: string; source: string;
-  created_at: Date;
-}
-
-interface LeaseRow {
-  lease_owner: string; lease_pool: number; lease_isolated: boolean; lease_slot: number; lease_slots: number;
-  lease_uid_base: string; lease_gid_base: string; lease_size: string; lease_key: string | null;
-  lease_raw: RawIdmapEntry[]; lease_created_at: Date; created: boolean;
-}
-
-interface SliceRow {
-  pool: string; owner: string | null; kind: Allocation['kind']; state: Allocation['state']; slot: number | null;
-  slots: number | null; uid_start: string | null; uid_end: string | null; gid_start: string | null;
-  gid_end: string | null; ns_uid: string | null; ns_gid: string | null; key: string | null; created_at: Date;
-  released_at: Date | null; shared_by: string[] | null;
-}
-
-function poolFromRow(r: PoolRow): PoolInfo {
-  return {
-    id: r.id, name: r.name, uidRanges: parseRangeLiteral(r.uid_ranges), gidRanges: parseRangeLiteral(r.gid_ranges),
-    uidOrigin: Number(r.uid_origin), gidOrigin: Number(r.gid_origin), sliceSize: Number(r.slice_size),
-    quarantineSeconds: r.quarantine_seconds,
-    rawAllowed: { uid: parseRangeLiteral(r.raw_uid_allowed), gid: parseRangeLiteral(r.raw_gid_allowed) },
-    source: r.source, createdAt: r.created_at,
-  };
-}
-
-function leaseFromRow(r: LeaseRow, pool: string): Lease {
-  const uidBase = Number(r.lease_uid_base);
-  const gidBase = Number(r.lease_gid_base);
-  const size = Number(r.lease_size);
-  const raw = r.lease_raw ?? [];
-  return {
-    owner: r.lease_owner, pool, isolated: r.lease_isolated, slot: r.lease_slot, slots: r.lease_slots, size,
-    uidBase, gidBase, key: r.lease_key, raw, maps: buildIdMaps({ uidBase, gidBase, size }, raw),
-    createdAt: r.lease_created_at, created: r.created,
-  };
-}
-
-function allocationFromRow(r: SliceRow): Allocation {
-  const range = (s: string | null, e: string | null): IdRange | null => (s === null || e === null ? null : { start: Number(s), end: Number(e) });
-  return {
-    pool: r.pool, owner: r.owner, kind: r.kind, state: r.state, slot: r.slot, slots: r.slots,
-    uid: range(r.uid_start, r.uid_end), gid: range(r.gid_start, r.gid_end),
-    nsUid: r.ns_uid === null ? null : Number(r.ns_uid), nsGid: r.ns_gid === null ? null : Number(r.ns_gid),
-    key: r.key, ...(r.shared_by ? { sharedBy: r.shared_by } : {}), createdAt: r.created_at, releasedAt: r.released_at,
-  };
-}
 
 function canonicalRaw(raw: readonly RawIdmapEntry[]): string {
   return JSON.stringify(raw.map((e) => [e.kind, e.hostId, e.nsId, e.count]));
@@ -458,48 +313,6 @@ function validateOwner(owner: unknown): string {
     throw new NagayaError('INVALID_INPUT', 'owner must be a string of 1 to 256 printable characters');
   }
   return owner;
-}
-
-/** Checks ranges from untrusted input and returns them merged. */
-function validateRanges(ranges: unknown, what: string, allowEmpty = false): IdRange[] {
-  if (!Array.isArray(ranges) || (!allowEmpty && ranges.length === 0)) {
-    throw new NagayaError('INVALID_INPUT', `${what} must be a ${allowEmpty ? '' : 'non-empty '}array of {start, end}`);
-  }
-  for (const r of ranges as Array<Partial<IdRange>>) {
-    const ok = typeof r === 'object' && r !== null && Number.isSafeInteger(r.start) && Number.isSafeInteger(r.end);
-    if (!ok) throw new NagayaError('INVALID_INPUT', `${what}: every range needs integer start and end`);
-    const { start, end } = r as IdRange;
-    if (start < 1) throw new NagayaError('INVALID_INPUT', `${what}: a range may not include host ID 0`, { range: r });
-    if (end <= start) throw new NagayaError('INVALID_INPUT', `${what}: a range must end after it starts`, { range: r });
-    if (end > ID_LIMIT) throw new NagayaError('INVALID_INPUT', `${what}: a range passes ${ID_LIMIT} (2^32 - 1)`, { range: r });
-  }
-  return mergeRanges(ranges as IdRange[]);
-}
-
-function validatePoolSpec(spec: PoolSpec): Required<Omit<PoolSpec, 'rawAllowed'>> & { rawAllowed: { uid: IdRange[]; gid: IdRange[] } } {
-  if (typeof spec?.name !== 'string' || !POOL_NAME.test(spec.name)) {
-    throw new NagayaError('INVALID_INPUT', 'pool name must be a DNS label (a-z, 0-9, -, at most 63)');
-  }
-  const sliceSize = spec.sliceSize ?? DEFAULT_SLICE_SIZE;
-  if (!Number.isSafeInteger(sliceSize) || sliceSize < DEFAULT_SLICE_SIZE || sliceSize % DEFAULT_SLICE_SIZE !== 0) {
-    throw new NagayaError('INVALID_INPUT', `sliceSize must be a positive multiple of ${DEFAULT_SLICE_SIZE}`);
-  }
-  const quarantineSeconds = spec.quarantineSeconds ?? DEFAULT_QUARANTINE_SECONDS;
-  if (!Number.isSafeInteger(quarantineSeconds) || quarantineSeconds < 0 || quarantineSeconds > 365 * 86400) {
-    throw new NagayaError('INVALID_INPUT', 'quarantineSeconds must be an integer from 0 to one year');
-  }
-  return {
-    name: spec.name,
-    uidRanges: validateRanges(spec.uidRanges, 'uidRanges'),
-    gidRanges: validateRanges(spec.gidRanges, 'gidRanges'),
-    sliceSize,
-    quarantineSeconds,
-    rawAllowed: {
-      uid: validateRanges(spec.rawAllowed?.uid ?? [], 'rawAllowed.uid', true),
-      gid: validateRanges(spec.rawAllowed?.gid ?? [], 'rawAllowed.gid', true),
-    },
-    source: spec.source ?? 'explicit',
-  };
 }
 
 function sleep(ms: number): Promise<void> {

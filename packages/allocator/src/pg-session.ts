@@ -1,6 +1,6 @@
 import type { Pool, PoolClient, QueryResult } from 'pg';
 import { NagayaError } from './errors';
-import { sqlStateOf, toNagayaError } from './pg-errors';
+import { isRetryable, sqlStateOf, toNagayaError } from './pg-errors';
 
 /**
  * Statements and transactions on a pg.Pool that keep a connection after an SQL error. Not
@@ -55,5 +55,18 @@ export async function runTransaction<T>(pool: Pool, fn: (client: PoolClient) => 
     throw err;
   } finally {
     client.release(broken);
+  }
+}
+
+/**
+ * Runs one statement whose SQL errors become NagayaErrors, except those a retry may cure (a lost
+ * race, a serialization failure): they are rethrown as they came, for the caller's retry loop.
+ */
+export async function runMappedStatement<R extends object>(pool: Pool, text: string, values?: unknown[]): Promise<QueryResult<R>> {
+  try {
+    return await runStatement<R>(pool, text, values);
+  } catch (err) {
+    if (isRetryable(err)) throw err;
+    throw toNagayaError(err);
   }
 }

@@ -1,21 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 
-import {
-  listContainerRecords,
-  readContainerRecord,
-  toExitStatus,
-  type ContainerRecord,
-  type ExitStatus,
-} from './container-records';
+import { listContainerRecords, readContainerRecord, type ContainerRecord, type ExitStatus } from './container-records';
 import { NativeError } from './errors';
-import { formatIdMapLine } from './id-map';
-import { connectToLauncher, type LauncherSettings } from './launcher-daemon';
-import type { LauncherConnectionHandle } from './loader';
+import { ExitWaiters, type ExitWaiter } from './exit-waiters';
+import { LauncherClient } from './launcher-client';
+import { encodeLaunchRequest, exitFromMessage } from './launcher-messages';
 import { resolveExec, resolveLaunchPlan, isValidContainerId, type LaunchPlan, type ResolvedPlan } from './plan';
-import { decodeMessage, encodeMessage, type DecodedMessage, type Field } from './protocol';
+import { writePrivateFile } from './private-file';
+import { encodeMessage, type DecodedMessage, type Field } from './protocol';
 import { prepareShiftedCopy, type ShiftProgress } from './shifted-copy';
 
 /** A container the launcher started: its init's host pid and start time. */
@@ -73,78 +67,9 @@ export interface ExecResult {
   truncated: boolean;
 }
 
-interface PendingRequest {
-  resolve: (msg: DecodedMessage) => void;
-  reject: (err: Error) => void;
-  context: string;
-}
-
-interface ExitWaiter {
-  resolve: (status: ExitStatus) => void;
-  reject: (err: Error) => void;
-}
-
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 /** How a container ended that no launcher saw end: nobody could read its status. */
 export const LOST_EXIT: Readonly<ExitStatus> = Object.freeze({ exitCode: null, signal: null, oomKilled: false, lost: true });
-/** How long a request waits for a launcher being restarted before it fails. */
-const RECONNECT_WAIT_MS = 5_000;
-
-function encodePlan(req: string, plan: ResolvedPlan): Buffer {
-  const fields: Field[] = [
-    ['op', 'launch'],
-    ['req', req],
-    ['id', plan.id],
-    ['container_dir', plan.containerDir],
-    ['image', plan.image],
-    ['upper', plan.upperDir],
-    ['work', plan.workDir],
-    ['lower', plan.lowerDir],
-    ['rootfs', plan.rootfsDir],
-    ['idmap', plan.idmapped ? 1 : 0],
-    ['nesting', plan.nesting ? 1 : 0],
-    ['hostname', plan.hostname],
-    ['cwd', plan.cwd],
-    ['log', plan.logFile],
-    ...plan.argv.map((a): Field => ['argv', a]),
-    ...plan.env.map((e): Field => ['env', e]),
-    ...plan.execCandidates.map((e): Field => ['exe', e]),
-    ...plan.uidMap.map((l): Field => ['uidmap', formatIdMapLine(l)]),
-    ...plan.gidMap.map((l): Field => ['gidmap', formatIdMapLine(l)]),
-    ...plan.rlimits.map((r): Field => ['rlimit', `${r.resource}:${r.value}`]),
-  ];
-  if (plan.memoryBytes > 0) fields.push(['memory', plan.memoryBytes]);
-  fields.push(['pids', plan.pids]);
-  if (plan.cpuQuotaUs > 0) fields.push(['cpu_quota', plan.cpuQuotaUs], ['cpu_period', plan.cpuPeriodUs]);
-  return encodeMessage(fields);
-}
-
-/**
- * Writes a file that only root may read (plan.json holds the container's environment, secrets
- * included): created 0600 under a temporary name, then renamed, so it is never readable by others,
- * not even for a moment, and never seen half-written. Synchronous on purpose: the file is small,
- * and five threadpool round trips competing with the launcher for two cores cost a launch ~0.5 ms
- * (bench:launch), more than the ~0.1 ms the event loop waits here.
- */
-function writePrivateFile(path: string, text: string): void {
-  // Its own temporary name per process: two launches of one id (one is refused) used to share
-  // one, and one's cleanup removed the other's file mid-write, failing a launch that had run.
-  const tmp = `${path}.${process.pid}.tmp`;
-  rmSync(tmp, { force: true }); // a leftover keeps its mode on open: start from none
-  writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
-  renameSync(tmp, path);
-}
-
-function exitFromMessage(msg: DecodedMessage): ExitStatus {
-  const status = toExitStatus({
-    exitCode: Number(msg.get('exit_code')),
-    signal: Number(msg.get('signal')),
-    oomKilled: msg.get('oom') === '1',
-    lost: msg.get('lost') === '1',
-  });
-  const pid = Number(msg.get('pid'));
-  return Number.isSafeInteger(pid) && pid > 0 ? { ...status, pid } : status;
-}
 
 /**
  * Starts, watches, stops and execs into containers through the state directory's launcher.
@@ -155,26 +80,16 @@ function exitFromMessage(msg: DecodedMessage): ExitStatus {
  * meanwhile are recorded as lost) and emits 'reconnected'; requests made meanwhile wait for it.
  */
 export class ContainerRuntime extends EventEmitter {
-  private nextRequest = 1;
-  private readonly pending = new Map<string, PendingRequest>();
-  private readonly exitWaiters = new Map<string, ExitWaiter[]>();
-  private conn: LauncherConnectionHandle | undefined;
-  private referenced = false;
-  private closedBy: Error | undefined;
-  private readonly closeWaiters: Array<() => void> = [];
+  private client!: LauncherClient;
+  private readonly exitWaiters = new ExitWaiters();
   /** Containers this runtime saw launched and not yet exit: their exit event is still to come. */
   private readonly liveLaunches = new Set<string>();
-  /** Set by close() and shutdown(): a launcher that goes away after that is not replaced. */
-  private closing = false;
-  /** Starting a new launcher after the last one went away on its own (crash, OOM kill, kill -9). */
-  private reconnecting: Promise<void> | undefined;
   /** Stops in progress: when each one's SIGKILL is due (ms since the epoch). */
   private readonly stopDeadlines = new Map<string, number>();
 
   private constructor(
     readonly stateDir: string,
     private readonly idmappedMounts: 'auto' | 'off',
-    private readonly launcherSettings: LauncherSettings,
   ) {
     super();
   }
@@ -196,9 +111,18 @@ export class ContainerRuntime extends EventEmitter {
     if (!Number.isSafeInteger(consoleLogMaxBytes) || consoleLogMaxBytes < 4096) {
       throw new NativeError('consoleLogMaxBytes must be an integer of at least 4096', { code: 'INVALID_ARGUMENT' });
     }
-    const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto', { consoleLogMaxBytes });
-    runtime.conn = await connectToLauncher(stateDir, (msg) => runtime.onMessage(msg), runtime.launcherSettings);
-    runtime.conn.unref();
+    const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto');
+    runtime.client = await LauncherClient.connect(stateDir, { consoleLogMaxBytes }, {
+      onExit: (msg) => runtime.onExit(msg),
+      onDisconnected: (err) => runtime.emit('disconnected', err),
+      onReconnectFailed: (err) => runtime.emit('reconnect-failed', err),
+      onReconnected: () => {
+        runtime.catchUpAfterReconnect();
+        runtime.emit('reconnected');
+      },
+      onClosed: (err) => runtime.settleWaitersWithoutLauncher(err),
+      isAwaitingEvents: () => runtime.exitWaiters.size > 0,
+    });
     return runtime;
   }
 
@@ -236,7 +160,7 @@ export class ContainerRuntime extends EventEmitter {
   }
 
   private async sendLaunch(resolved: ResolvedPlan): Promise<LaunchedContainer> {
-    const reply = await this.request((req) => encodePlan(req, resolved), `launch ${resolved.id}`);
+    const reply = await this.request((req) => encodeLaunchRequest(req, resolved), `launch ${resolved.id}`);
     this.liveLaunches.add(resolved.id);
     return { id: resolved.id, pid: Number(reply.get('pid')), startTime: String(reply.get('start_time')) };
   }
@@ -252,16 +176,16 @@ export class ContainerRuntime extends EventEmitter {
   wait(id: string): Promise<ExitStatus> {
     this.checkId(id);
     return new Promise((resolve, reject) => {
-      const waiters = this.exitWaiters.get(id) ?? [];
       const waiter: ExitWaiter = { resolve, reject };
-      waiters.push(waiter);
-      this.exitWaiters.set(id, waiters);
-      this.updateRef();
-      if (this.liveLaunches.has(id) && !this.closedBy) return; // the exit event will come
+      this.exitWaiters.add(id, waiter);
+      this.client.updateRef();
+      const closedBy = this.client.closedBy;
+      if (this.liveLaunches.has(id) && !closedBy) return; // the exit event will come
       // exit.json is written before the exit event is sent, so checking after registering misses nothing.
       const record = readContainerRecord(this.stateDir, id);
       const settle = (fn: () => void) => {
-        this.removeWaiter(id, waiter);
+        this.exitWaiters.remove(id, waiter);
+        this.client.updateRef();
         fn();
       };
       if (record.exit) settle(() => resolve(record.exit as ExitStatus));
@@ -269,8 +193,8 @@ export class ContainerRuntime extends EventEmitter {
         settle(() => reject(new NativeError(`no container ${id} has run in ${this.stateDir}`, { code: 'NOT_FOUND' })));
       } else if (record.state === 'gone') {
         settle(() => resolve(LOST_EXIT));
-      } else if (this.closedBy) {
-        settle(() => reject(this.closedBy as Error));
+      } else if (closedBy) {
+        settle(() => reject(closedBy));
       }
     });
   }
@@ -409,21 +333,12 @@ export class ContainerRuntime extends EventEmitter {
 
   /** Disconnects from the launcher; the containers keep running. */
   close(): void {
-    this.closing = true;
-    this.conn?.close();
-    this.conn = undefined;
-    this.failAll(new NativeError('the runtime was closed', { code: 'LAUNCHER_UNAVAILABLE' }));
+    this.client.close();
   }
 
   /** Kills every container of the launcher and stops the launcher itself (tests, uninstall). */
   async shutdown(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
-    await this.request((req) => encodeMessage([['op', 'shutdown'], ['req', req]]), 'shutdown');
-    this.closing = true; // the launcher exits once its containers are gone: do not start another
-    this.referenced = false;
-    this.conn?.ref();
-    await closed;
-    this.close();
+    await this.client.shutdown();
   }
 
   private checkId(id: string): void {
@@ -431,109 +346,17 @@ export class ContainerRuntime extends EventEmitter {
   }
 
   private request(build: (req: string) => Buffer, context: string): Promise<DecodedMessage> {
-    if (!this.conn && this.reconnecting) {
-      // a launcher is being started: wait for it a little rather than fail at once
-      const giveUp = new AbortController();
-      const timedOut = sleep(RECONNECT_WAIT_MS, undefined, { signal: giveUp.signal }).catch(() => undefined);
-      return Promise.race([this.reconnecting, timedOut]).then(() => {
-        giveUp.abort();
-        if (!this.conn) throw new NativeError(`${context}: the launcher is restarting`, { code: 'LAUNCHER_UNAVAILABLE' });
-        return this.request(build, context);
-      });
-    }
-    if (!this.conn) {
-      return Promise.reject(this.closedBy ?? new NativeError('the runtime is closed', { code: 'LAUNCHER_UNAVAILABLE' }));
-    }
-    const req = String(this.nextRequest++);
-    const message = build(req);
-    return new Promise((resolve, reject) => {
-      this.pending.set(req, { resolve, reject, context });
-      this.updateRef();
-      try {
-        this.conn?.send(message);
-      } catch (err) {
-        this.pending.delete(req);
-        this.updateRef();
-        reject(new NativeError(`${context}: cannot reach the launcher: ${(err as Error).message}`, { code: 'LAUNCHER_UNAVAILABLE' }));
-      }
-    });
+    return this.client.request(build, context);
   }
 
-  private onMessage(buf: Buffer | null): void {
-    if (buf === null) {
-      this.conn?.close();
-      this.conn = undefined;
-      const err = new NativeError('the launcher closed the connection', { code: 'LAUNCHER_UNAVAILABLE' });
-      if (this.closing) {
-        this.failAll(err);
-        for (const resolve of this.closeWaiters.splice(0)) resolve();
-        return;
-      }
-      // The launcher went away on its own. The containers run on (they are not its threads).
-      // Requests in flight fail: whether it carried them out is unknown. Then start a new
-      // launcher, which adopts the containers from their records, and go on waiting for their
-      // exits through it.
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
-      this.emit('disconnected', err);
-      this.reconnect();
-      return;
-    }
-    const msg = decodeMessage(buf);
-    const type = msg.get('type');
-    if (type === 'exit') {
-      const id = msg.get('id') as string;
-      const status = exitFromMessage(msg);
-      this.liveLaunches.delete(id);
-      const waiters = this.exitWaiters.get(id) ?? [];
-      this.exitWaiters.delete(id);
-      this.updateRef();
-      for (const waiter of waiters) waiter.resolve(status);
-      this.emit('exit', id, status);
-      return;
-    }
-    const req = msg.get('req') ?? '';
-    const pending = this.pending.get(req);
-    if (!pending) return;
-    this.pending.delete(req);
-    this.updateRef();
-    if (type === 'error') {
-      pending.reject(NativeError.fromStep(msg.get('step') ?? '?', msg.get('syscall') ?? '?', Number(msg.get('errno')), pending.context));
-    } else {
-      pending.resolve(msg);
-    }
-  }
-
-  /** Starts (or finds) a launcher for the state directory again, retrying with backoff until close(). */
-  private reconnect(): void {
-    if (this.reconnecting) return;
-    this.reconnecting = (async () => {
-      for (let delayMs = 50; !this.closing; delayMs = Math.min(delayMs * 2, 2000)) {
-        let conn: LauncherConnectionHandle;
-        try {
-          conn = await connectToLauncher(this.stateDir, (msg) => this.onMessage(msg), this.launcherSettings);
-        } catch (err) {
-          this.emit('reconnect-failed', err);
-          // keep the process alive for callers still waiting on an exit
-          await sleep(delayMs, undefined, { ref: this.exitWaiters.size > 0 });
-          continue;
-        }
-        if (this.closing) {
-          conn.close();
-          return;
-        }
-        this.conn = conn;
-        this.referenced = false;
-        conn.unref();
-        this.updateRef();
-        this.closedBy = undefined;
-        this.catchUpAfterReconnect();
-        this.emit('reconnected');
-        return;
-      }
-    })().finally(() => {
-      this.reconnecting = undefined;
-    });
+  private onExit(msg: DecodedMessage): void {
+    const id = msg.get('id') as string;
+    const status = exitFromMessage(msg);
+    this.liveLaunches.delete(id);
+    const waiters = this.exitWaiters.take(id);
+    this.client.updateRef();
+    for (const waiter of waiters) waiter.resolve(status);
+    this.emit('exit', id, status);
   }
 
   /**
@@ -542,47 +365,25 @@ export class ContainerRuntime extends EventEmitter {
    * whose SIGKILL deadline died with the old launcher is sent again with the time it has left.
    */
   private catchUpAfterReconnect(): void {
-    for (const id of new Set([...this.exitWaiters.keys(), ...this.liveLaunches])) {
+    for (const id of new Set([...this.exitWaiters.ids(), ...this.liveLaunches])) {
       const record = readContainerRecord(this.stateDir, id);
       if (record.state === 'running') continue;
       this.liveLaunches.delete(id);
       const status = record.exit ?? LOST_EXIT;
-      const waiters = this.exitWaiters.get(id) ?? [];
-      this.exitWaiters.delete(id);
-      for (const waiter of waiters) waiter.resolve(status);
+      for (const waiter of this.exitWaiters.take(id)) waiter.resolve(status);
     }
-    this.updateRef();
+    this.client.updateRef();
     for (const [id, deadline] of this.stopDeadlines) {
       this.sendStop(id, Math.max(0, deadline - Date.now())).catch(() => undefined);
     }
   }
 
-  private removeWaiter(id: string, waiter: ExitWaiter): void {
-    const waiters = (this.exitWaiters.get(id) ?? []).filter((w) => w !== waiter);
-    if (waiters.length > 0) this.exitWaiters.set(id, waiters);
-    else this.exitWaiters.delete(id);
-    this.updateRef();
-  }
-
-  private failAll(err: Error): void {
-    this.closedBy = err;
-    for (const p of this.pending.values()) p.reject(err);
-    this.pending.clear();
-    // Without the launcher no exit event will come: settle waiters from the records if possible.
-    for (const [id, waiters] of this.exitWaiters) {
+  /** Without the launcher no exit event will come: settles the waiters from the records if possible. */
+  private settleWaitersWithoutLauncher(err: Error): void {
+    for (const [id, waiters] of this.exitWaiters.takeAll()) {
       const exit = readContainerRecord(this.stateDir, id).exit;
       for (const w of waiters) (exit ? w.resolve(exit) : w.reject(err));
     }
-    this.exitWaiters.clear();
     this.liveLaunches.clear();
-  }
-
-  /** Keeps Node alive only while a request or a wait is outstanding. */
-  private updateRef(): void {
-    const wanted = this.pending.size > 0 || this.exitWaiters.size > 0;
-    if (wanted === this.referenced || !this.conn) return;
-    this.referenced = wanted;
-    if (wanted) this.conn.ref();
-    else this.conn.unref();
   }
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ContainerRuntime, isSameProcess } from '@nagaya/native';
+import { ContainerRuntime, isSameProcess, processHasIdMaps, type IdMapLine } from '@nagaya/native';
 
 import { busyboxPlan, launcherPidOf, openTestRuntime, sleep, slice } from './helpers';
 
@@ -40,5 +40,21 @@ describe('launcher restart', () => {
     expect(status).toMatchObject({ lost: true });
     expect(isSameProcess(keeper.pid, keeper.startTime)).toBe(false);
     expect(runtime.status('keeper').state).toBe('exited');
+  });
+
+  it('tells a container by the id maps the kernel holds for its init, as a worker checks before adopting it', async () => {
+    const host = BASE + 2 * 65536;
+    const uidMap: IdMapLine[] = [{ nsId: 0, hostId: host, count: 1000 }, { nsId: 1000, hostId: host + 1000, count: 64536 }];
+    const gidMap = slice(BASE, 2);
+    const c = await runtime.launch(busyboxPlan('mapped', ['sleep', '600'], uidMap, { gidMap }));
+    expect(processHasIdMaps(c.pid, c.startTime, uidMap, gidMap)).toBe(true);
+    expect(processHasIdMaps(c.pid, c.startTime, [...uidMap].reverse(), gidMap)).toBe(true);
+    // the same ids cut into other lines are another map
+    expect(processHasIdMaps(c.pid, c.startTime, gidMap, gidMap)).toBe(false);
+    expect(processHasIdMaps(c.pid, c.startTime, uidMap, uidMap)).toBe(false);
+    expect(processHasIdMaps(c.pid, c.startTime, slice(BASE, 3), slice(BASE, 3))).toBe(false);
+    expect(processHasIdMaps(c.pid, String(Number(c.startTime) + 1), uidMap, gidMap)).toBe(false);
+    await runtime.stop('mapped', 0);
+    expect(processHasIdMaps(c.pid, c.startTime, uidMap, gidMap)).toBe(false);
   });
 });

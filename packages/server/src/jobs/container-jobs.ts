@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { NagayaError, type Allocator } from '@nagaya/allocator';
-import { NativeError, type ContainerRuntime, type ExitStatus } from '@nagaya/native';
+import { NativeError, processHasIdMaps, type ContainerRuntime, type ExitStatus, type IdMapLine } from '@nagaya/native';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -11,8 +11,6 @@ import type { LifecycleJobData } from './job-types';
 const DEFAULT_STOP_SECONDS = 10;
 /** Launches tried within one job attempt when the launcher dies under them. */
 const LAUNCHER_RESTART_RETRIES = 5;
-
-interface MapLine { nsId: number; hostId: number; count: number }
 
 export interface ContainerJobDeps {
   containers: ContainerStore;
@@ -135,7 +133,7 @@ export class ContainerJobs {
    * request waits for it): a launcher restart should not cost the job one of its few attempts.
    * The adoption check runs again each time, since the dead launcher may have finished the launch.
    */
-  private async launchOrAdopt(c: ContainerRow, image: string, maps: { uid: MapLine[]; gid: MapLine[] }): Promise<{ pid: number; startTime: string }> {
+  private async launchOrAdopt(c: ContainerRow, image: string, maps: { uid: IdMapLine[]; gid: IdMapLine[] }): Promise<{ pid: number; startTime: string }> {
     for (let attempt = 1; ; attempt++) {
       try {
         return this.alreadyRunning(c.id, maps) ?? await this.deps.runtime.launch({
@@ -150,19 +148,11 @@ export class ContainerJobs {
   }
 
   /** The running process of an earlier attempt of this launch, if the launcher has one whose kernel maps are these very maps. */
-  private alreadyRunning(id: string, maps: { uid: MapLine[]; gid: MapLine[] }): { pid: number; startTime: string } | undefined {
+  private alreadyRunning(id: string, maps: { uid: IdMapLine[]; gid: IdMapLine[] }): { pid: number; startTime: string } | undefined {
     const record = this.deps.runtime.status(id);
     if (record.state !== 'running' || record.pid === undefined || record.startTime === undefined) return undefined;
     // the maps the kernel really has (plan.json may be half-written when its worker was killed)
-    const kernel = (kind: 'uid' | 'gid') => {
-      try {
-        return readFileSync(`/proc/${record.pid}/${kind}_map`, 'utf8').trim().split('\n').map((l) => l.trim().split(/\s+/).join(' ')).sort().join(';');
-      } catch {
-        return undefined;
-      }
-    };
-    const wanted = (lines: MapLine[]) => lines.map((l) => `${l.nsId} ${l.hostId} ${l.count}`).sort().join(';');
-    if (kernel('uid') !== wanted(maps.uid) || kernel('gid') !== wanted(maps.gid)) return undefined;
+    if (!processHasIdMaps(record.pid, record.startTime, maps.uid, maps.gid)) return undefined;
     this.deps.log.info('adopting the container an earlier attempt started', { id, pid: record.pid });
     return { pid: record.pid, startTime: record.startTime };
   }

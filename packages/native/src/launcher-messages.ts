@@ -1,0 +1,46 @@
+import { toExitStatus, type ExitStatus } from './container-records';
+import { formatIdMapLine } from './id-map';
+import type { ResolvedPlan } from './plan';
+import { encodeMessage, type DecodedMessage, type Field } from './protocol';
+
+/** The launch request of a resolved plan. */
+export function encodeLaunchRequest(req: string, plan: ResolvedPlan): Buffer {
+  const fields: Field[] = [
+    ['op', 'launch'],
+    ['req', req],
+    ['id', plan.id],
+    ['container_dir', plan.containerDir],
+    ['image', plan.image],
+    ['upper', plan.upperDir],
+    ['work', plan.workDir],
+    ['lower', plan.lowerDir],
+    ['rootfs', plan.rootfsDir],
+    ['idmap', plan.idmapped ? 1 : 0],
+    ['nesting', plan.nesting ? 1 : 0],
+    ['hostname', plan.hostname],
+    ['cwd', plan.cwd],
+    ['log', plan.logFile],
+    ...plan.argv.map((a): Field => ['argv', a]),
+    ...plan.env.map((e): Field => ['env', e]),
+    ...plan.execCandidates.map((e): Field => ['exe', e]),
+    ...plan.uidMap.map((l): Field => ['uidmap', formatIdMapLine(l)]),
+    ...plan.gidMap.map((l): Field => ['gidmap', formatIdMapLine(l)]),
+    ...plan.rlimits.map((r): Field => ['rlimit', `${r.resource}:${r.value}`]),
+  ];
+  if (plan.memoryBytes > 0) fields.push(['memory', plan.memoryBytes]);
+  fields.push(['pids', plan.pids]);
+  if (plan.cpuQuotaUs > 0) fields.push(['cpu_quota', plan.cpuQuotaUs], ['cpu_period', plan.cpuPeriodUs]);
+  return encodeMessage(fields);
+}
+
+/** The exit status an exit event or an exec reply carries. */
+export function exitFromMessage(msg: DecodedMessage): ExitStatus {
+  const status = toExitStatus({
+    exitCode: Number(msg.get('exit_code')),
+    signal: Number(msg.get('signal')),
+    oomKilled: msg.get('oom') === '1',
+    lost: msg.get('lost') === '1',
+  });
+  const pid = Number(msg.get('pid'));
+  return Number.isSafeInteger(pid) && pid > 0 ? { ...status, pid } : status;
+}
