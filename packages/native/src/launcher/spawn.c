@@ -178,8 +178,18 @@ static int send_byte(int sock, char byte, struct step_error *err) {
 static int read_verdict(int sock, struct step_error *err) {
   struct step_error reported;
   ssize_t n;
-  do n = read(sock, &reported, sizeof reported);
-  while (n < 0 && errno == EINTR);
+  bool reset_seen = false;
+  /* A child that failed before it read our second byte leaves it unread: the kernel then reports
+   * ECONNRESET once, ahead of the step_error the child queued. Read past it to that report. */
+  for (;;) {
+    n = read(sock, &reported, sizeof reported);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == ECONNRESET && !reset_seen) {
+      reset_seen = true;
+      continue;
+    }
+    break;
+  }
   if (n == 0) return 0;
   if (n < 0) return step_fail(err, "await-exec", "read", errno);
   if ((size_t)n < sizeof reported) return step_fail(err, "await-exec", "read", EPROTO);
