@@ -40,6 +40,7 @@
         "src/launcher/launch_request.c",
         "src/launcher/request_fields.c",
         "src/launcher/parse_i64.c",
+        "src/launcher/json_text.c",
         "src/launcher/protocol.c",
         "src/launcher/state_files.c",
         "src/launcher/write_text.c"
