@@ -65,12 +65,14 @@ function readJson(path: string): Record<string, unknown> | undefined {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new NativeError(`cannot read container record ${path}: ${(err as Error).message}`, { code: 'CORRUPT_RECORD', details: { path } });
+    const message = `cannot read container record ${path}: ${(err as Error).message}`;
+    throw new NativeError(message, { code: 'CORRUPT_RECORD', details: { path } });
   }
   try {
     return JSON.parse(text) as Record<string, unknown>;
   } catch (err) {
-    throw new NativeError(`container record ${path} is not valid JSON: ${(err as Error).message}`, { code: 'CORRUPT_RECORD', details: { path } });
+    const message = `container record ${path} is not valid JSON: ${(err as Error).message}`;
+    throw new NativeError(message, { code: 'CORRUPT_RECORD', details: { path } });
   }
 }
 

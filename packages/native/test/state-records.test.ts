@@ -17,9 +17,8 @@ describe('state files the launcher writes', () => {
     scratch = mkdtempSync(join(tmpdir(), 'nagaya-state-records-'));
     probe = join(scratch, 'state-file-probe');
     const sources = ['state_files.c', 'json_text.c', 'write_text.c'].map((f) => join(LAUNCHER_SRC, f));
-    execFileSync('gcc', ['-std=gnu11', '-O1', '-Wall', '-I', LAUNCHER_SRC, '-o', probe, join(__dirname, 'fixtures/state-file-probe.c'), ...sources], {
-      stdio: 'pipe',
-    });
+    const driver = join(__dirname, 'fixtures/state-file-probe.c');
+    execFileSync('gcc', ['-std=gnu11', '-O1', '-Wall', '-I', LAUNCHER_SRC, '-o', probe, driver, ...sources], { stdio: 'pipe' });
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 

@@ -161,8 +161,8 @@ static void dispatch(const struct epoll_event *event) {
 
 int run_loop(int listen_fd, int signal_fd, int logs_fd, const char *socket_path) {
   static struct watch listen_watch, signal_watch, logs_watch;
-  if (watch_fd(&listen_watch, WATCH_LISTEN, listen_fd, NULL) < 0 || watch_fd(&signal_watch, WATCH_SIGNAL, signal_fd, NULL) < 0 ||
-      watch_fd(&logs_watch, WATCH_LOGS, logs_fd, NULL) < 0)
+  if (watch_fd(&listen_watch, WATCH_LISTEN, listen_fd, NULL) < 0 ||
+      watch_fd(&signal_watch, WATCH_SIGNAL, signal_fd, NULL) < 0 || watch_fd(&logs_watch, WATCH_LOGS, logs_fd, NULL) < 0)
     return 1;
   int64_t logs_checked_at = monotonic_ms();
   for (;;) {

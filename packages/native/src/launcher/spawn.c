@@ -5,7 +5,7 @@
  * rootfs directories opened through /proc/<child>/root (see enum rootfs_fd). The
  * handshake socket is CLOEXEC in the child: EOF means execve succeeded.
  * The launch is split at the go: the steps before it are short and done at once; the child's own
- * setup (mounts, pivot_root, execve) takes most of a launch, so the caller polls the handshake
+ * setup (mounts, pivot_root, execve) takes most of a launch, so the caller watches the handshake
  * socket instead of blocking on it and serves other requests meanwhile. */
 #define _GNU_SOURCE
 #include "spawn.h"
