@@ -20,6 +20,7 @@
         "src/launcher/main.c",
         "src/launcher/daemon.c",
         "src/launcher/loop.c",
+        "src/launcher/event_set.c",
         "src/launcher/recovery.c",
         "src/launcher/registry.c",
         "src/launcher/replies.c",
@@ -37,6 +38,9 @@
         "src/launcher/seccomp.c",
         "src/launcher/exec_session.c",
         "src/launcher/launch_request.c",
+        "src/launcher/request_fields.c",
+        "src/launcher/parse_i64.c",
+        "src/launcher/json_text.c",
         "src/launcher/protocol.c",
         "src/launcher/state_files.c",
         "src/launcher/write_text.c"

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 
+import { NativeError } from './errors';
 import { isSameProcess } from './proc-stat';
 
 /** How a container's init ended. */
@@ -53,11 +54,25 @@ export function toExitStatus(raw: { exitCode: number | null; signal: number | nu
   };
 }
 
+/**
+ * Reads one of the launcher's record files; undefined when it does not exist. A record that exists
+ * but cannot be read or parsed throws CORRUPT_RECORD: taking it for absent would report a running
+ * container as never started.
+ */
 function readJson(path: string): Record<string, unknown> | undefined {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  } catch {
-    return undefined;
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const message = `cannot read container record ${path}: ${(err as Error).message}`;
+    throw new NativeError(message, { code: 'CORRUPT_RECORD', details: { path } });
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    const message = `container record ${path} is not valid JSON: ${(err as Error).message}`;
+    throw new NativeError(message, { code: 'CORRUPT_RECORD', details: { path } });
   }
 }
 

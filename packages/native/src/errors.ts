@@ -7,6 +7,8 @@ export type UsageErrorCode =
   | 'NOT_FOUND'
   | 'LAUNCHER_UNAVAILABLE'
   | 'LOAD_FAILED'
+  // A launcher record (state.json, exit.json) that exists but cannot be read or parsed.
+  | 'CORRUPT_RECORD'
   // An archive refused by the extractor: malformed, leaving its root, or over a limit (NagayaError's codes).
   | 'INVALID_INPUT'
   | 'PAYLOAD_TOO_LARGE'

@@ -1,6 +1,7 @@
 /* Requests about cgroups: where they are rooted, pruning strays, capping a container's pids. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "cgroups.h"
@@ -24,11 +25,11 @@ void handle_cgroup_roots(struct client *c, const char *req) {
 void handle_bound_pids(struct client *c, const char *req, const struct message *m) {
   struct step_error err = {0};
   const char *id = message_get(m, "id");
-  const char *pids = message_get(m, "pids");
   struct container *k = id ? find_container(id) : NULL;
-  long long max = pids ? atoll(pids) : 0;
+  int64_t max = 0;
   if (k == NULL || k->launching) step_fail(&err, "bound-pids", "lookup", ESRCH);
-  else if (max <= 0) step_fail(&err, "parse-request", "pids", EINVAL);
+  else if (request_i64(m, "pids", 0, 1, INT64_MAX, &max, &err) == 0 && max == 0)
+    step_fail(&err, "parse-request", "pids", EINVAL); /* absent */
   if (err.err != 0 || cgroups_bound_pids(k->id, k->proc.pid, max, &k->proc.cgroups, &err) < 0) {
     reply_error(c, req, &err);
     return;

@@ -19,7 +19,7 @@
 /* The launcher's limit (--console-log-max), or the default of 10 MiB. */
 extern int64_t console_log_max_bytes;
 
-/* The inotify fd the loop polls (non-blocking, close-on-exec); -1 on failure. */
+/* The inotify fd the loop watches (non-blocking, close-on-exec); -1 on failure. */
 int console_logs_init(void);
 
 /* Watches a log for growth; returns the watch descriptor, or -1 (the periodic check still sees it). */

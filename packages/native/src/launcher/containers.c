@@ -31,6 +31,7 @@ void finish_container(struct container *k) {
   bool oom = cgroups_oom_killed(&k->proc.cgroups);
   cgroups_remove(&k->proc.cgroups);
   write_exit_file(k->dir, k->id, exit_code, signal_number, oom, k->orphan);
+  unwatch_fd(&k->exit_watch);
   close(k->proc.pidfd);
   k->proc.pidfd = -1;
   mark_exited(k);
@@ -69,16 +70,21 @@ void handle_launch(struct client *c, const char *req, const struct message *m) {
     free(k);
     goto fail;
   }
+  k->launching = true;
+  if (add_container(k) < 0) { /* nobody would hear its verdict: undone at once */
+    step_fail(&err, "launch", "epoll_ctl", errno);
+    spawn_container_undo(&k->proc);
+    remove_launching_file(spec.container_dir);
+    free(k);
+    goto fail;
+  }
   /* The child now sets itself up on its own; the loop answers when its handshake says how it went. */
   k->id = strdup(spec.id);
   k->dir = strdup(spec.container_dir);
   k->nesting = spec.nesting;
   watch_log(k, spec.log_path);
-  k->launching = true;
   k->launch_client = c->serial;
   snprintf(k->launch_req, sizeof k->launch_req, "%s", req);
-  k->next = containers;
-  containers = k;
   launch_spec_free(&spec);
   return;
 fail:
@@ -92,6 +98,7 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
   struct step_error err = {0};
   struct client *c = client_by_serial(k->launch_client); /* NULL once it disconnected */
   k->launching = false;
+  unwatch_fd(&k->launch_watch); /* both ways below close the handshake */
   int rc;
   if (cancelled != NULL) {
     spawn_container_undo(&k->proc);
@@ -99,6 +106,11 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
     rc = -1;
   } else {
     rc = spawn_container_result(&k->proc, &err);
+  }
+  if (rc == 0 && watch_container_exit(k) < 0) { /* nobody would see it end: undone instead */
+    step_fail(&err, "launch", "epoll_ctl", errno);
+    spawn_container_undo(&k->proc);
+    rc = -1;
   }
   if (rc < 0) {
     mark_exited(k); /* never ran: no state.json, nothing to report but the error */
@@ -128,15 +140,22 @@ void handle_signal(struct client *c, const char *req, const struct message *m, b
     return;
   }
   if (is_stop) {
-    const char *timeout = message_get(m, "timeout_ms");
-    long long ms = timeout ? atoll(timeout) : 10000;
+    int64_t ms;
+    if (request_i64(m, "timeout_ms", 10000, 0, MAX_TIMEOUT_MS, &ms, &err) < 0) {
+      reply_error(c, req, &err);
+      return;
+    }
     /* pid 1 ignores signals it has no handler for, so SIGTERM may do nothing: escalate. */
     sys_pidfd_send_signal(k->proc.pidfd, ms > 0 ? SIGTERM : SIGKILL);
-    int64_t deadline = monotonic_ms() + (ms > 0 ? ms : 0);
+    int64_t deadline = monotonic_ms() + ms;
     if (k->kill_at_ms == 0 || deadline < k->kill_at_ms) k->kill_at_ms = deadline;
   } else {
-    const char *sig = message_get(m, "signal");
-    if (sys_pidfd_send_signal(k->proc.pidfd, sig ? atoi(sig) : SIGKILL) < 0) {
+    int64_t sig;
+    if (request_i64(m, "signal", SIGKILL, 0, _NSIG - 1, &sig, &err) < 0) {
+      reply_error(c, req, &err);
+      return;
+    }
+    if (sys_pidfd_send_signal(k->proc.pidfd, (int)sig) < 0) {
       step_fail(&err, "kill", "pidfd_send_signal", errno);
       reply_error(c, req, &err);
       return;

@@ -14,10 +14,12 @@
 #include <unistd.h>
 
 #include "cgroups.h"
+#include "cleanup.h"
 #include "confinement.h"
 #include "console_log.h"
 #include "daemon.h"
 #include "errors.h"
+#include "event_set.h"
 #include "loop.h"
 #include "recovery.h"
 #include "requests.h"
@@ -31,20 +33,16 @@ static int open_listen_socket(const char *state_dir) {
     errno = ENAMETOOLONG;
     return -1;
   }
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  cleanup_close int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
   memcpy(addr.sun_path, socket_path, strlen(socket_path) + 1);
   unlink(socket_path); /* a stale socket of a dead launcher: we hold the lock */
-  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || chmod(socket_path, 0600) < 0 || listen(fd, 64) < 0) {
-    int saved = errno;
-    close(fd);
-    errno = saved;
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || chmod(socket_path, 0600) < 0 || listen(fd, 64) < 0)
     return -1;
-  }
-  return fd;
+  return take_fd(&fd);
 }
 
 static void report_ready(int ready_fd, char status, const char *what) {
@@ -95,6 +93,10 @@ int daemon_main(const char *state_dir, int ready_fd) {
   int logs_fd = console_logs_init();
   if (listen_fd < 0 || signal_fd < 0 || logs_fd < 0) {
     report_ready(ready_fd, 1, "listen on launcher.sock");
+    return 1;
+  }
+  if (event_set_open() < 0) { /* before recovery: the containers it finds are watched at once */
+    report_ready(ready_fd, 1, "epoll_create1");
     return 1;
   }
   char pid_text[64];

@@ -1,5 +1,8 @@
 /* exec requests: a session started in a running container, answered when it ends. */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +14,28 @@
 
 #define DEFAULT_OUTPUT_LIMIT (1024 * 1024)
 
+/* An exec session that cannot be watched is killed and reaped at once: nobody would see it end. */
+static void abandon_exec(struct pending_exec *p) {
+  sys_pidfd_send_signal(p->session.pidfd, SIGKILL);
+  int exit_code, signal_number;
+  struct step_error ignored;
+  exec_session_finish(&p->session, &exit_code, &signal_number, &ignored);
+  exec_session_free(&p->session);
+  free(p);
+}
+
 void handle_exec(struct client *c, const char *req, const struct message *m) {
   struct step_error err = {0};
   const char *id = message_get(m, "id");
   struct container *k = id ? find_container(id) : NULL;
   if (k == NULL) {
     step_fail(&err, "exec", "lookup", ESRCH);
+    reply_error(c, req, &err);
+    return;
+  }
+  int64_t limit, timeout_ms;
+  if (request_i64(m, "output_limit", DEFAULT_OUTPUT_LIMIT, 0, INT64_MAX, &limit, &err) < 0 ||
+      request_i64(m, "timeout_ms", 0, 0, MAX_TIMEOUT_MS, &timeout_ms, &err) < 0) {
     reply_error(c, req, &err);
     return;
   }
@@ -31,13 +50,10 @@ void handle_exec(struct client *c, const char *req, const struct message *m) {
   if (exe_count > MAX_EXEC_CANDIDATES) exe_count = MAX_EXEC_CANDIDATES;
   for (int i = 0; i < exe_count; i++) er.exec_candidates[i] = exes[i];
   free(exes);
-  const char *limit_text = message_get(m, "output_limit");
-  size_t limit = limit_text ? (size_t)atoll(limit_text) : DEFAULT_OUTPUT_LIMIT;
-  const char *timeout = message_get(m, "timeout_ms");
 
   struct pending_exec *p = calloc(1, sizeof *p);
   if (p == NULL) abort();
-  int rc = exec_session_start(&p->session, &er, k->proc.pidfd, &k->proc.cgroups, limit, &err);
+  int rc = exec_session_start(&p->session, &er, k->proc.pidfd, &k->proc.cgroups, (size_t)limit, &err);
   free(er.argv);
   free(er.envp);
   if (rc < 0) {
@@ -47,16 +63,19 @@ void handle_exec(struct client *c, const char *req, const struct message *m) {
   }
   p->client_serial = c->serial;
   snprintf(p->req, sizeof p->req, "%s", req);
-  long long ms = timeout ? atoll(timeout) : 0;
-  p->deadline_ms = ms > 0 ? monotonic_ms() + ms : 0;
-  p->next = execs;
-  execs = p;
+  p->deadline_ms = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
+  if (add_exec(p) < 0) {
+    step_fail(&err, "exec", "epoll_ctl", errno);
+    abandon_exec(p);
+    reply_error(c, req, &err);
+  }
 }
 
 void complete_exec(struct pending_exec *p) {
   int exit_code = -1, signal_number = 0;
   struct step_error err = {0};
   struct client *c = client_by_serial(p->client_serial);
+  unwatch_exec(p); /* before exec_session_free closes its fds */
   if (exec_session_finish(&p->session, &exit_code, &signal_number, &err) < 0) {
     reply_error(c, p->req, &err);
   } else {

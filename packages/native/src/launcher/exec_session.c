@@ -106,6 +106,11 @@ static void __attribute__((noreturn)) helper_main(const struct exec_request *req
   _exit(WEXITSTATUS(status));
 }
 
+static void close_pipe(int pipe_fds[2]) {
+  for (int i = 0; i < 2; i++)
+    if (pipe_fds[i] >= 0) close(pipe_fds[i]);
+}
+
 int exec_session_start(struct exec_session *s, const struct exec_request *req, int container_pidfd,
                        const struct container_cgroups *cg, size_t output_limit, struct step_error *err) {
   memset(s, 0, sizeof *s);
@@ -115,11 +120,9 @@ int exec_session_start(struct exec_session *s, const struct exec_request *req, i
   int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1}, error_pipe[2] = {-1, -1};
   if (pipe2(out_pipe, O_CLOEXEC) < 0 || pipe2(err_pipe, O_CLOEXEC) < 0 || pipe2(error_pipe, O_CLOEXEC) < 0) {
     int saved = errno;
-    for (int i = 0; i < 2; i++) {
-      if (out_pipe[i] >= 0) close(out_pipe[i]);
-      if (err_pipe[i] >= 0) close(err_pipe[i]);
-      if (error_pipe[i] >= 0) close(error_pipe[i]);
-    }
+    close_pipe(out_pipe);
+    close_pipe(err_pipe);
+    close_pipe(error_pipe);
     return step_fail(err, "exec-pipes", "pipe2", saved);
   }
   sigset_t all, previous;
@@ -158,17 +161,14 @@ int exec_session_start(struct exec_session *s, const struct exec_request *req, i
   return 0;
 }
 
-static void drain_fd(int *fd, struct output_buffer *b) {
+/* Reads what fd has into b; true at EOF. */
+static bool drain_fd(int fd, struct output_buffer *b) {
   char chunk[65536];
-  while (*fd >= 0) {
-    ssize_t n = read(*fd, chunk, sizeof chunk);
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return; /* EAGAIN: nothing more for now */
-    if (n == 0) {
-      close(*fd);
-      *fd = -1;
-      return;
-    }
+    if (n < 0) return false; /* EAGAIN: nothing more for now */
+    if (n == 0) return true;
     size_t keep = (size_t)n;
     if (b->len + keep > b->limit) {
       keep = b->limit - b->len;
@@ -188,9 +188,8 @@ static void drain_fd(int *fd, struct output_buffer *b) {
   }
 }
 
-void exec_session_drain(struct exec_session *s) {
-  drain_fd(&s->stdout_fd, &s->out);
-  drain_fd(&s->stderr_fd, &s->err);
+bool exec_session_drain(struct exec_session *s, enum exec_output which) {
+  return which == EXEC_STDOUT ? drain_fd(s->stdout_fd, &s->out) : drain_fd(s->stderr_fd, &s->err);
 }
 
 int exec_session_finish(struct exec_session *s, int *exit_code, int *signal_number, struct step_error *err) {
@@ -198,7 +197,8 @@ int exec_session_finish(struct exec_session *s, int *exit_code, int *signal_numb
   memset(&info, 0, sizeof info);
   if (waitid(P_PIDFD, (id_t)s->pidfd, &info, WEXITED) < 0) return step_fail(err, "exec-wait", "waitid", errno);
   s->pid = -1;
-  exec_session_drain(s);
+  exec_session_drain(s, EXEC_STDOUT);
+  exec_session_drain(s, EXEC_STDERR);
   struct step_error reported;
   if (read(s->error_fd, &reported, sizeof reported) == (ssize_t)sizeof reported) {
     *err = reported;

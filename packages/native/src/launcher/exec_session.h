@@ -35,13 +35,17 @@ struct exec_session {
 int exec_session_start(struct exec_session *s, const struct exec_request *req, int container_pidfd,
                        const struct container_cgroups *cg, size_t output_limit, struct step_error *err);
 
-/* Reads whatever output is available without blocking. */
-void exec_session_drain(struct exec_session *s);
+enum exec_output { EXEC_STDOUT, EXEC_STDERR };
 
-/* Reaps the helper; fills exit code or signal, or the failed step if the command never ran. */
+/* Reads whatever one of the command's outputs has without blocking; true once it is at EOF. The
+ * pipe stays open until exec_session_free, so whoever watches it can stop before it is closed. */
+bool exec_session_drain(struct exec_session *s, enum exec_output which);
+
+/* Reaps the helper (waiting for it), reads what output is left; fills exit code or signal, or the
+ * failed step if the command never ran. */
 int exec_session_finish(struct exec_session *s, int *exit_code, int *signal, struct step_error *err);
 
-/* Releases fds and buffers. */
+/* Closes its fds (none may still be watched) and releases its buffers. */
 void exec_session_free(struct exec_session *s);
 
 #endif

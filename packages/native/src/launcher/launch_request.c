@@ -9,19 +9,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "errors.h"
+#include "parse_i64.h"
+#include "request_fields.h"
 
-static int parse_i64(const char *text, int64_t *out) {
-  if (text == NULL) {
-    *out = 0;
-    return 0;
-  }
-  char *end;
-  errno = 0;
-  long long v = strtoll(text, &end, 10);
-  if (errno != 0 || *end != '\0' || v < 0) return -1;
-  *out = v;
+/* An rlimit field, "resource:value". */
+static int parse_rlimit(const char *text, struct rlimit_request *out) {
+  const char *colon = strchr(text, ':');
+  char resource[16];
+  if (colon == NULL || (size_t)(colon - text) >= sizeof resource) return -1;
+  memcpy(resource, text, (size_t)(colon - text));
+  resource[colon - text] = '\0';
+  int64_t number, value;
+  if (parse_i64(resource, 0, RLIMIT_NLIMITS - 1, &number) < 0 || parse_i64(colon + 1, 0, INT64_MAX, &value) < 0) return -1;
+  out->resource = (int)number;
+  out->value = (unsigned long long)value;
   return 0;
 }
 
@@ -94,22 +98,18 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
   spec->host_root_uid = host_uid;
   spec->host_root_gid = host_gid;
 
-  if (parse_i64(message_get(m, "memory"), &spec->memory_bytes) < 0 ||
-      parse_i64(message_get(m, "pids"), &spec->pids_max) < 0 ||
-      parse_i64(message_get(m, "cpu_quota"), &spec->cpu_quota_us) < 0 ||
-      parse_i64(message_get(m, "cpu_period"), &spec->cpu_period_us) < 0)
-    return step_fail(err, "parse-request", "limits", EINVAL);
+  if (request_i64(m, "memory", 0, 0, INT64_MAX, &spec->memory_bytes, err) < 0 ||
+      request_i64(m, "pids", 0, 0, INT64_MAX, &spec->pids_max, err) < 0 ||
+      request_i64(m, "cpu_quota", 0, 0, INT64_MAX, &spec->cpu_quota_us, err) < 0 ||
+      request_i64(m, "cpu_period", 0, 0, INT64_MAX, &spec->cpu_period_us, err) < 0)
+    return -1;
   if (spec->pids_max <= 0) return step_fail(err, "parse-request", "pids", EINVAL); /* no container without a bound */
   if (spec->cpu_quota_us > 0 && spec->cpu_period_us == 0) spec->cpu_period_us = 100000;
 
   for (int i = 0; i < m->count && spec->rlimit_count < MAX_RLIMITS; i++) {
     if (strcmp(m->keys[i], "rlimit") != 0) continue;
-    int resource;
-    unsigned long long value;
-    if (sscanf(m->values[i], "%d:%llu", &resource, &value) != 2)
+    if (parse_rlimit(m->values[i], &spec->rlimits[spec->rlimit_count]) < 0)
       return step_fail(err, "parse-request", "rlimit", EINVAL);
-    spec->rlimits[spec->rlimit_count].resource = resource;
-    spec->rlimits[spec->rlimit_count].value = value;
     spec->rlimit_count++;
   }
   return 0;

@@ -1,7 +1,6 @@
-/* The event loop: clients, signals, logs, launches, containers and exec sessions in one poll. */
+/* The event loop: clients, signals, logs, launches, containers and exec sessions in one epoll set. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "console_log.h"
+#include "event_set.h"
 #include "log_watch.h"
 #include "loop.h"
 #include "registry.h"
@@ -55,8 +55,10 @@ static void accept_clients(int listen_fd) {
     if (c == NULL) abort();
     c->fd = fd;
     c->serial = next_client_serial++;
-    c->next = clients;
-    clients = c;
+    if (add_client(c) < 0) { /* cannot be watched: refused, as when accept itself fails */
+      close(fd);
+      free(c);
+    }
   }
 }
 
@@ -75,12 +77,6 @@ static void reap_strays(void) {
     waitpid(info.si_pid, NULL, WNOHANG);
   }
 }
-
-enum slot_kind { SLOT_LISTEN, SLOT_SIGNAL, SLOT_LOGS, SLOT_CLIENT, SLOT_LAUNCH, SLOT_CONTAINER, SLOT_EXEC_PID, SLOT_EXEC_OUT };
-struct slot {
-  enum slot_kind kind;
-  void *item;
-};
 
 /* Wakes the loop now and then so an idle launcher notices its state directory was deleted. */
 #define IDLE_CHECK_MS 5000
@@ -115,84 +111,73 @@ static void fire_deadlines(void) {
     }
 }
 
+static void read_signals(int signal_fd) {
+  struct signalfd_siginfo si;
+  while (read(signal_fd, &si, sizeof si) == sizeof si) {}
+  reap_strays();
+}
+
+/* Objects an event names stay allocated until prune(), after the whole batch: an event about one
+ * that ended earlier in the batch (its fd already out of the set) is recognised by its state. */
+static void dispatch(const struct epoll_event *event) {
+  struct watch *w = event->data.ptr;
+  switch (w->kind) {
+    case WATCH_LISTEN: accept_clients(w->fd); break;
+    case WATCH_SIGNAL: read_signals(w->fd); break;
+    case WATCH_LOGS: console_logs_drain(rotate_watched, NULL); break;
+    case WATCH_CLIENT: {
+      struct client *c = w->owner;
+      if (!c->closed) read_client(c);
+      if (event->events & (EPOLLHUP | EPOLLERR)) c->closed = true;
+      break;
+    }
+    case WATCH_LAUNCH: {
+      struct container *k = w->owner;
+      if (k->launching) complete_launch(k, NULL); /* not if shutdown abandoned it meanwhile */
+      break;
+    }
+    case WATCH_CONTAINER: {
+      struct container *k = w->owner;
+      if (!k->exited) finish_container(k);
+      break;
+    }
+    case WATCH_EXEC_STDOUT:
+    case WATCH_EXEC_STDERR: {
+      struct pending_exec *p = w->owner;
+      if (p->done) break;
+      enum exec_output which = w->kind == WATCH_EXEC_STDOUT ? EXEC_STDOUT : EXEC_STDERR;
+      if (exec_session_drain(&p->session, which)) unwatch_fd(w); /* EOF: nothing more to wait for */
+      break;
+    }
+    case WATCH_EXEC_PID: {
+      struct pending_exec *p = w->owner;
+      if (!p->done) complete_exec(p);
+      break;
+    }
+  }
+}
+
+#define MAX_EVENTS 64
+
 int run_loop(int listen_fd, int signal_fd, int logs_fd, const char *socket_path) {
+  static struct watch listen_watch, signal_watch, logs_watch;
+  if (watch_fd(&listen_watch, WATCH_LISTEN, listen_fd, NULL) < 0 ||
+      watch_fd(&signal_watch, WATCH_SIGNAL, signal_fd, NULL) < 0 || watch_fd(&logs_watch, WATCH_LOGS, logs_fd, NULL) < 0)
+    return 1;
   int64_t logs_checked_at = monotonic_ms();
-  size_t cap = 64;
-  struct pollfd *fds = malloc(cap * sizeof *fds);
-  struct slot *slots = malloc(cap * sizeof *slots);
   for (;;) {
     if (shutting_down && containers == NULL && execs == NULL) break;
     /* Nothing to watch and our socket is gone (state directory removed): nobody can reach us. */
     if (containers == NULL && execs == NULL && access(socket_path, F_OK) < 0) break;
-    size_t n = 0, needed = 3;
-    for (struct client *c = clients; c; c = c->next) needed++;
-    for (struct container *k = containers; k; k = k->next) needed++;
-    for (struct pending_exec *p = execs; p; p = p->next) needed += 3;
-    if (needed > cap) {
-      while (cap < needed) cap *= 2;
-      fds = realloc(fds, cap * sizeof *fds);
-      slots = realloc(slots, cap * sizeof *slots);
-      if (fds == NULL || slots == NULL) abort();
-    }
-#define ADD(fd_, kind_, item_) \
-  (fds[n] = (struct pollfd){.fd = (fd_), .events = POLLIN}, slots[n] = (struct slot){(kind_), (item_)}, n++)
-    ADD(listen_fd, SLOT_LISTEN, NULL);
-    ADD(signal_fd, SLOT_SIGNAL, NULL);
-    ADD(logs_fd, SLOT_LOGS, NULL);
-    for (struct client *c = clients; c; c = c->next) ADD(c->fd, SLOT_CLIENT, c);
-    for (struct container *k = containers; k; k = k->next) {
-      if (k->launching) ADD(k->proc.handshake_fd, SLOT_LAUNCH, k);
-      else ADD(k->proc.pidfd, SLOT_CONTAINER, k);
-    }
-    for (struct pending_exec *p = execs; p; p = p->next) {
-      ADD(p->session.pidfd, SLOT_EXEC_PID, p);
-      ADD(p->session.stdout_fd, SLOT_EXEC_OUT, p);
-      ADD(p->session.stderr_fd, SLOT_EXEC_OUT, p);
-    }
-#undef ADD
-    int ready = poll(fds, n, next_timeout_ms());
-    if (ready < 0 && errno != EINTR) return 1;
+    struct epoll_event events[MAX_EVENTS];
+    int ready = event_set_wait(events, MAX_EVENTS, next_timeout_ms());
+    if (ready < 0) return 1;
     fire_deadlines();
     if (monotonic_ms() - logs_checked_at >= IDLE_CHECK_MS) {
       check_all_logs();
       logs_checked_at = monotonic_ms();
     }
-    if (ready <= 0) continue;
-    for (size_t i = 0; i < n; i++) {
-      if (fds[i].revents == 0) continue;
-      switch (slots[i].kind) {
-        case SLOT_LISTEN: accept_clients(listen_fd); break;
-        case SLOT_SIGNAL: {
-          struct signalfd_siginfo si;
-          while (read(signal_fd, &si, sizeof si) == sizeof si) {}
-          reap_strays();
-          break;
-        }
-        case SLOT_LOGS: console_logs_drain(rotate_watched, NULL); break;
-        case SLOT_CLIENT: {
-          struct client *c = slots[i].item;
-          if (!c->closed) read_client(c);
-          if (fds[i].revents & (POLLHUP | POLLERR)) c->closed = true;
-          break;
-        }
-        case SLOT_LAUNCH: {
-          struct container *k = slots[i].item;
-          if (k->launching) complete_launch(k, NULL); /* not if shutdown abandoned it meanwhile */
-          break;
-        }
-        case SLOT_CONTAINER: {
-          struct container *k = slots[i].item;
-          if (!k->exited) finish_container(k);
-          break;
-        }
-        case SLOT_EXEC_OUT: exec_session_drain(&((struct pending_exec *)slots[i].item)->session); break;
-        case SLOT_EXEC_PID: {
-          struct pending_exec *p = slots[i].item;
-          if (!p->done) complete_exec(p);
-          break;
-        }
-      }
-    }
+    for (int i = 0; i < ready; i++) dispatch(&events[i]);
     prune();
   }
   return 0;

@@ -1,4 +1,4 @@
-/* The daemon's event loop: one poll over the socket, signals, console logs, clients, launching
+/* The daemon's event loop: one epoll set over the socket, signals, console logs, clients, launching
  * children, containers and exec sessions, until shutdown is done or nobody can reach it. */
 #ifndef NAGAYA_LOOP_H
 #define NAGAYA_LOOP_H

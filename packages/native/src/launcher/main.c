@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,15 +18,18 @@
 
 #include "console_log.h"
 #include "daemon.h"
+#include "parse_i64.h"
 #include "syscalls.h"
 
 int main(int argc, char **argv) {
   const char *state_dir = NULL;
+  bool log_max_ok = true;
   for (int i = 1; i + 1 < argc; i++) {
     if (strcmp(argv[i], "--state-dir") == 0) state_dir = argv[i + 1];
-    if (strcmp(argv[i], "--console-log-max") == 0) console_log_max_bytes = atoll(argv[i + 1]);
+    if (strcmp(argv[i], "--console-log-max") == 0)
+      log_max_ok = parse_i64(argv[i + 1], 4096, INT64_MAX, &console_log_max_bytes) == 0;
   }
-  if (console_log_max_bytes < 4096) {
+  if (!log_max_ok) {
     fprintf(stderr, "nagaya-launcher: --console-log-max must be at least 4096\n");
     return 1;
   }

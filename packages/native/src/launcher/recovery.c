@@ -1,6 +1,7 @@
 /* Start-up after a launcher restart: containers found alive, dead or half-launched. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -81,8 +82,6 @@ void recover_containers(const char *state_dir) {
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
     struct container *k = calloc(1, sizeof *k);
     if (k == NULL) abort();
-    k->id = strdup(e->d_name);
-    k->dir = strdup(container_dir);
     k->proc.pid = pid;
     k->proc.pidfd = pidfd;
     k->proc.handshake_fd = -1;
@@ -90,11 +89,17 @@ void recover_containers(const char *state_dir) {
     k->proc.cgroups = cg;
     k->orphan = true;
     k->nesting = nesting;
+    if (add_container(k) < 0) { /* left running unwatched; the next launcher adopts it */
+      fprintf(stderr, "nagaya-launcher: cannot watch container %s: %s\n", e->d_name, strerror(errno));
+      close(pidfd);
+      free(k);
+      continue;
+    }
+    k->id = strdup(e->d_name);
+    k->dir = strdup(container_dir);
     char log_path[4500];
     snprintf(log_path, sizeof log_path, "%s/console.log", container_dir);
     watch_log(k, log_path);
-    k->next = containers;
-    containers = k;
   }
   closedir(dir);
 }

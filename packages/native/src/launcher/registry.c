@@ -1,10 +1,11 @@
-/* The daemon's lists, and how their entries end. */
+/* The daemon's lists, how their entries join the loop's epoll set, and how they end. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "console_log.h"
+#include "list_sweep.h"
 #include "registry.h"
 
 struct client *clients;
@@ -24,8 +25,49 @@ struct client *client_by_serial(unsigned long serial) {
   return NULL;
 }
 
+int add_client(struct client *c) {
+  if (watch_fd(&c->watch, WATCH_CLIENT, c->fd, c) < 0) return -1;
+  c->next = clients;
+  clients = c;
+  return 0;
+}
+
+int add_container(struct container *k) {
+  k->launch_watch.fd = k->exit_watch.fd = -1;
+  int rc = k->launching ? watch_fd(&k->launch_watch, WATCH_LAUNCH, k->proc.handshake_fd, k)
+                        : watch_fd(&k->exit_watch, WATCH_CONTAINER, k->proc.pidfd, k);
+  if (rc < 0) return -1;
+  k->next = containers;
+  containers = k;
+  return 0;
+}
+
+int watch_container_exit(struct container *k) {
+  unwatch_fd(&k->launch_watch);
+  return watch_fd(&k->exit_watch, WATCH_CONTAINER, k->proc.pidfd, k);
+}
+
+void unwatch_exec(struct pending_exec *p) {
+  unwatch_fd(&p->pid_watch);
+  unwatch_fd(&p->stdout_watch);
+  unwatch_fd(&p->stderr_watch);
+}
+
+int add_exec(struct pending_exec *p) {
+  p->pid_watch.fd = p->stdout_watch.fd = p->stderr_watch.fd = -1;
+  if (watch_fd(&p->pid_watch, WATCH_EXEC_PID, p->session.pidfd, p) < 0 ||
+      watch_fd(&p->stdout_watch, WATCH_EXEC_STDOUT, p->session.stdout_fd, p) < 0 ||
+      watch_fd(&p->stderr_watch, WATCH_EXEC_STDERR, p->session.stderr_fd, p) < 0) {
+    unwatch_exec(p);
+    return -1;
+  }
+  p->next = execs;
+  execs = p;
+  return 0;
+}
+
 /* A container (or launch) is over: its log is checked one last time (no writer is left), no more
- * watched; prune() frees it. */
+ * watched; prune() frees it. Its fds are closed (and out of the epoll set) by now. */
 void mark_exited(struct container *k) {
   if (k->log_path != NULL) console_log_rotate_if_full(k->log_path);
   console_log_unwatch(k->log_wd);
@@ -34,30 +76,25 @@ void mark_exited(struct container *k) {
   k->exited = true;
 }
 
+static bool client_closed(const struct client *c) { return c->closed; }
+static bool container_exited(const struct container *k) { return k->exited; }
+static bool exec_done(const struct pending_exec *p) { return p->done; }
+
+static void release_client(struct client *c) {
+  unwatch_fd(&c->watch);
+  close(c->fd);
+  free(c);
+}
+
+static void release_container(struct container *k) {
+  free(k->id);
+  free(k->dir);
+  free(k->log_path);
+  free(k);
+}
+
 void prune(void) {
-  for (struct client **pc = &clients; *pc;) {
-    struct client *c = *pc;
-    if (c->closed) {
-      close(c->fd);
-      *pc = c->next;
-      free(c);
-    } else pc = &c->next;
-  }
-  for (struct container **pk = &containers; *pk;) {
-    struct container *k = *pk;
-    if (k->exited) {
-      *pk = k->next;
-      free(k->id);
-      free(k->dir);
-      free(k->log_path);
-      free(k);
-    } else pk = &k->next;
-  }
-  for (struct pending_exec **pp = &execs; *pp;) {
-    struct pending_exec *p = *pp;
-    if (p->done) {
-      *pp = p->next;
-      free(p);
-    } else pp = &p->next;
-  }
+  LIST_SWEEP(clients, struct client, client_closed, release_client);
+  LIST_SWEEP(containers, struct container, container_exited, release_container);
+  LIST_SWEEP(execs, struct pending_exec, exec_done, free);
 }

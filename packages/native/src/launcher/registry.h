@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "event_set.h"
 #include "exec_session.h"
 #include "spawn.h"
 
@@ -14,6 +15,7 @@ struct client {
   int fd;
   unsigned long serial;
   bool closed;
+  struct watch watch;
   struct client *next;
 };
 
@@ -27,8 +29,9 @@ struct deferred_request {
 
 /* A container is listed from its launch request on, so a second launch of its id is refused,
  * its child is never reaped as a stray, and shutdown finds it. While `launching`, its child is
- * still setting itself up: the loop polls proc.handshake_fd rather than proc.pidfd, and the
- * launch is answered from launch_client/launch_req when the verdict arrives. */
+ * still setting itself up: the loop watches proc.handshake_fd (launch_watch), and the launch is
+ * answered from launch_client/launch_req when the verdict arrives; from then on it watches
+ * proc.pidfd (exit_watch). */
 struct container {
   char *id;
   char *dir;
@@ -44,6 +47,7 @@ struct container {
   int log_wd;                        /* inotify watch of log_path; -1 = none */
   int64_t log_rewatch_at;            /* when to watch log_path again after an event; 0 = not paused */
   bool exited;                       /* also set for a launch that failed: it is then dropped */
+  struct watch launch_watch, exit_watch;
   struct container *next;
 };
 
@@ -53,6 +57,7 @@ struct pending_exec {
   char req[64];
   int64_t deadline_ms;
   bool timed_out, done;
+  struct watch pid_watch, stdout_watch, stderr_watch;
   struct pending_exec *next;
 };
 
@@ -66,6 +71,23 @@ struct container *find_container(const char *id);
 
 /* The client of that serial; NULL once it disconnected. */
 struct client *client_by_serial(unsigned long serial);
+
+/* Lists a new client and watches its socket; -1 with errno (nothing listed) if it cannot be watched. */
+int add_client(struct client *c);
+
+/* Lists a container and watches its handshake_fd while launching, else its pidfd; -1 with errno
+ * (nothing listed) if the fd cannot be watched. */
+int add_container(struct container *k);
+
+/* A launch answered with success: the container's pidfd is watched instead of its handshake. */
+int watch_container_exit(struct container *k);
+
+/* Lists an exec session and watches its pidfd and output pipes; -1 with errno (nothing listed,
+ * nothing watched) if they cannot be watched. */
+int add_exec(struct pending_exec *p);
+
+/* Takes every fd of the exec session out of the loop's set, before the session is freed. */
+void unwatch_exec(struct pending_exec *p);
 
 void mark_exited(struct container *k);
 

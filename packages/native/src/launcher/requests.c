@@ -3,23 +3,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "deferred.h"
 #include "replies.h"
 #include "requests.h"
 
 void handle_message(struct client *c, const char *raw, size_t len) {
   /* Parsing splits fields in place: work on a copy so the request can be kept as received. */
-  char *buf = malloc(len + 1);
-  struct message *m = malloc(sizeof *m);
+  cleanup_free char *buf = malloc(len + 1);
+  cleanup_free struct message *m = malloc(sizeof *m);
   if (buf == NULL || m == NULL) abort();
   memcpy(buf, raw, len);
   buf[len] = '\0';
-  if (message_parse(buf, len, m) < 0) goto done;
+  if (message_parse(buf, len, m) < 0) return;
   const char *op = message_get(m, "op");
   const char *req = message_get(m, "req");
   if (req == NULL) req = "0";
   if (op == NULL) op = "";
-  if (defers_until_launched(c, op, m, raw, len)) goto done;
+  if (defers_until_launched(c, op, m, raw, len)) return;
   if (strcmp(op, "launch") == 0) handle_launch(c, req, m);
   else if (strcmp(op, "stop") == 0) handle_signal(c, req, m, true);
   else if (strcmp(op, "kill") == 0) handle_signal(c, req, m, false);
@@ -34,7 +35,4 @@ void handle_message(struct client *c, const char *raw, size_t len) {
     step_fail(&err, "request", op, EOPNOTSUPP);
     reply_error(c, req, &err);
   }
-done:
-  free(m);
-  free(buf);
 }

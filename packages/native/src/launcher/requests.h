@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "protocol.h"
 #include "registry.h"
+#include "request_fields.h"
 
 /* Handles one request as received (raw is not modified). */
 void handle_message(struct client *c, const char *raw, size_t len);

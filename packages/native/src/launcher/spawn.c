@@ -5,7 +5,7 @@
  * rootfs directories opened through /proc/<child>/root (see enum rootfs_fd). The
  * handshake socket is CLOEXEC in the child: EOF means execve succeeded.
  * The launch is split at the go: the steps before it are short and done at once; the child's own
- * setup (mounts, pivot_root, execve) takes most of a launch, so the caller polls the handshake
+ * setup (mounts, pivot_root, execve) takes most of a launch, so the caller watches the handshake
  * socket instead of blocking on it and serves other requests meanwhile. */
 #define _GNU_SOURCE
 #include "spawn.h"
@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "container_child.h"
 #include "errors.h"
 #include "state_files.h"
@@ -97,26 +98,16 @@ static int write_id_maps(pid_t pid, const struct launch_spec *spec, struct step_
 static int make_idmapped_image(pid_t pid, const struct launch_spec *spec, struct step_error *err) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
-  int userns_fd = open(path, O_RDONLY | O_CLOEXEC);
+  cleanup_close int userns_fd = open(path, O_RDONLY | O_CLOEXEC);
   if (userns_fd < 0) return step_fail(err, "idmap-image", "open", errno);
-  int tree_fd = sys_open_tree(AT_FDCWD, spec->image_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-  if (tree_fd < 0) {
-    int saved = errno;
-    close(userns_fd);
-    return step_fail(err, "idmap-image", "open_tree", saved);
-  }
+  cleanup_close int tree_fd = sys_open_tree(AT_FDCWD, spec->image_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree_fd < 0) return step_fail(err, "idmap-image", "open_tree", errno);
   struct mount_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
   attr.userns_fd = (uint64_t)userns_fd;
-  int rc = sys_mount_setattr(tree_fd, "", AT_EMPTY_PATH, &attr);
-  int saved = errno;
-  close(userns_fd);
-  if (rc < 0) {
-    close(tree_fd);
-    return step_fail(err, "idmap-image", "mount_setattr", saved);
-  }
-  return tree_fd;
+  if (sys_mount_setattr(tree_fd, "", AT_EMPTY_PATH, &attr) < 0) return step_fail(err, "idmap-image", "mount_setattr", errno);
+  return take_fd(&tree_fd);
 }
 
 /* Opens, as host root, one of the directories the child builds its rootfs from or on, through
@@ -177,18 +168,28 @@ static int send_go(int sock, const int fds[ROOTFS_FD_COUNT], struct step_error *
   return 0;
 }
 
-/* Reads the child's verdict: EOF is a successful execve, a step_error is a failed step.
- * Called once poll() reported the socket readable, so the read does not block. */
 static int send_byte(int sock, char byte, struct step_error *err) {
   if (send(sock, &byte, 1, MSG_NOSIGNAL) < 0) return step_fail(err, "send-go", "send", errno);
   return 0;
 }
 
+/* Reads the child's verdict: EOF is a successful execve, a step_error is a failed step.
+ * Called once the loop saw the socket readable, so the read does not block. */
 static int read_verdict(int sock, struct step_error *err) {
   struct step_error reported;
   ssize_t n;
-  do n = read(sock, &reported, sizeof reported);
-  while (n < 0 && errno == EINTR);
+  bool reset_seen = false;
+  /* A child that failed before it read our second byte leaves it unread: the kernel then reports
+   * ECONNRESET once, ahead of the step_error the child queued. Read past it to that report. */
+  for (;;) {
+    n = read(sock, &reported, sizeof reported);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == ECONNRESET && !reset_seen) {
+      reset_seen = true;
+      continue;
+    }
+    break;
+  }
   if (n == 0) return 0;
   if (n < 0) return step_fail(err, "await-exec", "read", errno);
   if ((size_t)n < sizeof reported) return step_fail(err, "await-exec", "read", EPROTO);
@@ -226,8 +227,10 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   out->pid = -1;
   out->pidfd = -1;
   out->handshake_fd = -1;
-  int log_fd = -1, null_fd = -1, socks[2] = {-1, -1};
+  int socks[2] = {-1, -1};
   int rootfs_fds[ROOTFS_FD_COUNT] = {-1, -1, -1, -1, -1};
+  /* Ours are closed on every way out; the child has its own copies (no CLONE_FILES). */
+  cleanup_close int log_fd = -1, null_fd = -1, child_sock = -1;
 
   if (prepare_dirs(spec, err) < 0) goto fail;
   log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
@@ -247,6 +250,7 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
     goto fail;
   }
   out->handshake_fd = socks[0];
+  child_sock = socks[1];
 
   sigset_t all, previous;
   sigfillset(&all);
@@ -254,11 +258,11 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   pid_t pid = clone_child(&out->pidfd);
   if (pid == 0) {
     close(socks[0]);
-    container_child_main(spec, socks[1], log_fd, null_fd);
+    container_child_main(spec, child_sock, log_fd, null_fd);
   }
   int clone_errno = errno;
   sigprocmask(SIG_SETMASK, &previous, NULL);
-  close_fd(&socks[1]);
+  close_fd(&child_sock); /* our copy would keep the child's EOF from ever reaching us */
   if (pid < 0) {
     step_fail(err, "clone", "clone3", clone_errno);
     goto fail;
@@ -283,15 +287,10 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   if (cgroups_attach(&out->cgroups, pid, err) < 0 && err->err != ESRCH) goto fail;
   if (send_byte(out->handshake_fd, 'c', err) < 0 && err->err != EPIPE && err->err != ECONNRESET) goto fail;
   memset(err, 0, sizeof *err);
-  close_fd(&log_fd);
-  close_fd(&null_fd);
   return 0;
 
 fail:
   close_all(rootfs_fds);
-  close_fd(&socks[1]);
-  close_fd(&log_fd);
-  close_fd(&null_fd);
   spawn_container_undo(out);
   return -1;
 }

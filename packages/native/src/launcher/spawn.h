@@ -21,7 +21,7 @@ struct spawned_container {
 };
 
 /* Starts the container described by spec: clone, id maps, idmapped image, cgroups, go. On
- * success the child is setting itself up and out->handshake_fd is to be polled; on failure
+ * success the child is setting itself up and out->handshake_fd is to be watched; on failure
  * nothing it created is left behind. */
 int spawn_container(struct launch_spec *spec, struct spawned_container *out, struct step_error *err);
 

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cleanup.h"
+#include "json_text.h"
 #include "write_text.h"
 
 int64_t wall_clock_ms(void) {
@@ -30,26 +32,32 @@ static int write_atomically(const char *dir, const char *name, const char *text)
   snprintf(path, sizeof path, "%s/%s", dir, name);
   snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
   unlink(tmp); /* a leftover would keep its mode: always create the file anew */
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return -1;
-  int rc = write_text_fd(fd, text);
-  close(fd);
-  if (rc < 0) return -1;
+  cleanup_close int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0 || write_text_fd(fd, text) < 0) return -1;
   return rename(tmp, path);
+}
+
+/* Writes the JSON text to name in dir, atomically, and releases it. */
+static int write_json(const char *dir, const char *name, struct json_text *t) {
+  json_raw(t, "\n");
+  int rc = write_atomically(dir, name, t->buf);
+  json_text_free(t);
+  return rc;
 }
 
 static int write_process_file(const char *container_dir, const char *name, const char *id, pid_t pid,
                               unsigned long long start_time, const struct container_cgroups *cg, bool nesting) {
-  char text[4096], groups[2048] = "";
-  size_t used = 0;
-  for (int i = 0; i < cg->count; i++)
-    used += (size_t)snprintf(groups + used, sizeof groups - used, "%s\"%s\"", i ? "," : "", cg->dirs[i]);
-  snprintf(text, sizeof text,
-           "{\"id\":\"%s\",\"pid\":%d,\"startTime\":\"%llu\",\"launcherPid\":%d,\"startedAt\":%lld,"
-           "\"cgroupV2\":%s,\"cgroups\":[%s],\"nesting\":%s}\n",
-           id, pid, start_time, getpid(), (long long)wall_clock_ms(), cg->v2 ? "true" : "false", groups,
-           nesting ? "true" : "false");
-  return write_atomically(container_dir, name, text);
+  struct json_text t = {0};
+  json_raw(&t, "{\"id\":");
+  json_string(&t, id);
+  json_raw(&t, ",\"pid\":%d,\"startTime\":\"%llu\",\"launcherPid\":%d,\"startedAt\":%lld,\"cgroupV2\":%s,\"cgroups\":[", pid,
+           start_time, getpid(), (long long)wall_clock_ms(), cg->v2 ? "true" : "false");
+  for (int i = 0; i < cg->count; i++) {
+    if (i > 0) json_raw(&t, ",");
+    json_string(&t, cg->dirs[i]);
+  }
+  json_raw(&t, "],\"nesting\":%s}", nesting ? "true" : "false");
+  return write_json(container_dir, name, &t);
 }
 
 int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
@@ -76,14 +84,18 @@ void remove_launching_file(const char *container_dir) {
   unlink(path);
 }
 
+/* Big enough for the longest record: three cgroup paths with every byte escaped as \u00XX. */
+#define RECORD_MAX (4 * 6 * sizeof(((struct container_cgroups *)0)->dirs[0]))
+
 static int read_process_file(const char *container_dir, const char *name, pid_t *pid, unsigned long long *start_time,
                              struct container_cgroups *cg, bool *nesting) {
-  char path[4200], text[4096];
+  char path[4200];
   snprintf(path, sizeof path, "%s/%s", container_dir, name);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
+  cleanup_free char *text = malloc(RECORD_MAX);
+  if (text == NULL) return -1;
+  ssize_t n = read(fd, text, RECORD_MAX - 1);
   if (n <= 0) return -1;
   text[n] = '\0';
   const char *p = strstr(text, "\"pid\":");
@@ -99,11 +111,9 @@ static int read_process_file(const char *container_dir, const char *name, pid_t 
     g += 11;
     /* Only the list's own strings: an empty list is followed by other fields' names. */
     while (cg->count < CGROUP_SLOTS && *g == '"') {
-      const char *end = strchr(g + 1, '"');
-      if (end == NULL) break;
-      snprintf(cg->dirs[cg->count], sizeof cg->dirs[0], "%.*s", (int)(end - g - 1), g + 1);
+      g = json_read_string(g, cg->dirs[cg->count], sizeof cg->dirs[0]);
+      if (g == NULL) break;
       cg->count++;
-      g = end + 1;
       if (*g != ',') break;
       g++;
     }
@@ -123,13 +133,14 @@ int read_launching_file(const char *container_dir, pid_t *pid, unsigned long lon
 
 int write_exit_file(const char *container_dir, const char *id, int exit_code, int signal_number, bool oom_killed,
                     bool lost) {
-  char text[1024], code[32], sig[32];
-  if (exit_code >= 0) snprintf(code, sizeof code, "%d", exit_code);
-  else snprintf(code, sizeof code, "null");
-  if (signal_number > 0) snprintf(sig, sizeof sig, "%d", signal_number);
-  else snprintf(sig, sizeof sig, "null");
-  snprintf(text, sizeof text,
-           "{\"id\":\"%s\",\"exitCode\":%s,\"signal\":%s,\"oomKilled\":%s,\"lost\":%s,\"finishedAt\":%lld}\n", id, code,
-           sig, oom_killed ? "true" : "false", lost ? "true" : "false", (long long)wall_clock_ms());
-  return write_atomically(container_dir, "exit.json", text);
+  struct json_text t = {0};
+  json_raw(&t, "{\"id\":");
+  json_string(&t, id);
+  if (exit_code >= 0) json_raw(&t, ",\"exitCode\":%d", exit_code);
+  else json_raw(&t, ",\"exitCode\":null");
+  if (signal_number > 0) json_raw(&t, ",\"signal\":%d", signal_number);
+  else json_raw(&t, ",\"signal\":null");
+  json_raw(&t, ",\"oomKilled\":%s,\"lost\":%s,\"finishedAt\":%lld}", oom_killed ? "true" : "false",
+           lost ? "true" : "false", (long long)wall_clock_ms());
+  return write_json(container_dir, "exit.json", &t);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "write_text.h"
 
 int write_text_fd(int fd, const char *text) {
@@ -19,11 +20,7 @@ int write_text_fd(int fd, const char *text) {
 }
 
 int write_text_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return -1;
-  int rc = write_text_fd(fd, text);
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  return rc;
+  return write_text_fd(fd, text);
 }
