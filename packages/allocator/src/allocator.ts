@@ -1,9 +1,9 @@
 import type { Pool as PgPool, PoolClient } from 'pg';
-import { NagayaError } from './errors';
+import { AllocatorError } from './errors';
 import { ID_LIMIT, mergeRanges, parseRangeLiteral, toMultirangeLiteral, type IdRange } from './id-range';
 import { buildIdMaps, mapsGids, mapsUids, validateRawEntries, type RawIdmapEntry } from './id-map';
 import { DEFAULT_SLICE_SIZE, validSlots } from './pool-slots';
-import { isRetryable, SqlState, sqlStateOf, toNagayaError } from './pg-errors';
+import { isRetryable, SqlState, sqlStateOf, toAllocatorError } from './pg-errors';
 import { runStatement, runTransaction } from './pg-session';
 import type { AllocateRequest, Allocation, Lease, PoolInfo, PoolSpec, PoolStats, SyncReport } from './types';
 
@@ -44,7 +44,7 @@ export class Allocator {
     const grid = { uidOrigin: pool.uidRanges[0]!.start, gidOrigin: pool.gidRanges[0]!.start, sliceSize: pool.sliceSize };
     const slots = validSlots(grid, pool.uidRanges, pool.gidRanges);
     if (slots.length === 0) {
-      throw new NagayaError('INVALID_INPUT', `pool ${pool.name} is smaller than one slice of ${pool.sliceSize} IDs`);
+      throw new AllocatorError('INVALID_INPUT', `pool ${pool.name} is smaller than one slice of ${pool.sliceSize} IDs`);
     }
     try {
       await this.transaction(async (c) => {
@@ -62,11 +62,11 @@ export class Allocator {
       });
     } catch (err) {
       const state = sqlStateOf(err);
-      if (state === SqlState.uniqueViolation) throw new NagayaError('CONFLICT', `pool ${pool.name} already exists`);
+      if (state === SqlState.uniqueViolation) throw new AllocatorError('CONFLICT', `pool ${pool.name} already exists`);
       if (state === SqlState.exclusionViolation) {
-        throw new NagayaError('CONFLICT', `pool ${pool.name} overlaps the host ranges of another pool`);
+        throw new AllocatorError('CONFLICT', `pool ${pool.name} overlaps the host ranges of another pool`);
       }
-      throw toNagayaError(err);
+      throw toAllocatorError(err);
     }
     return this.getPool(pool.name);
   }
@@ -79,7 +79,7 @@ export class Allocator {
         return { pool: await this.createPool(spec), created: true };
       } catch (err) {
         // another process created it between our look and our insert: fall through to sync
-        if (!(err instanceof NagayaError && err.code === 'CONFLICT' && (await this.findPool(spec.name)))) throw err;
+        if (!(err instanceof AllocatorError && err.code === 'CONFLICT' && (await this.findPool(spec.name)))) throw err;
       }
     }
     const sync = await this.syncPool(spec.name, spec.uidRanges, spec.gidRanges);
@@ -109,9 +109,9 @@ export class Allocator {
       return { pool: name, added: report.added, removed: report.removed, outOfPool: report.out_of_pool, returned: report.returned };
     } catch (err) {
       if (sqlStateOf(err) === SqlState.exclusionViolation) {
-        throw new NagayaError('CONFLICT', `pool ${name}'s new ranges overlap another pool`);
+        throw new AllocatorError('CONFLICT', `pool ${name}'s new ranges overlap another pool`);
       }
-      throw toNagayaError(err);
+      throw toAllocatorError(err);
     }
   }
 
@@ -123,14 +123,14 @@ export class Allocator {
       'UPDATE id_pool SET raw_uid_allowed = $2, raw_gid_allowed = $3, updated_at = now() WHERE name = $1',
       [name, toMultirangeLiteral(uid), toMultirangeLiteral(gid)],
     );
-    if (!rowCount) throw new NagayaError('NOT_FOUND', `pool ${name} does not exist`);
+    if (!rowCount) throw new AllocatorError('NOT_FOUND', `pool ${name} does not exist`);
     return this.getPool(name);
   }
 
   /** Returns a pool by name; NOT_FOUND if there is none. */
   async getPool(name: string): Promise<PoolInfo> {
     const pool = await this.findPool(name);
-    if (!pool) throw new NagayaError('NOT_FOUND', `pool ${name} does not exist`);
+    if (!pool) throw new AllocatorError('NOT_FOUND', `pool ${name} does not exist`);
     return pool;
   }
 
@@ -147,26 +147,26 @@ export class Allocator {
   async allocate(request: AllocateRequest): Promise<Lease> {
     const owner = validateOwner(request.owner);
     const isolated = request.isolated ?? true;
-    if (typeof isolated !== 'boolean') throw new NagayaError('INVALID_INPUT', 'isolated must be a boolean');
+    if (typeof isolated !== 'boolean') throw new AllocatorError('INVALID_INPUT', 'isolated must be a boolean');
     const raw = validateRawEntries(request.raw);
     const key = request.key ?? null;
     if (key !== null) {
       if (typeof key !== 'string' || key.length < 1 || key.length > 253) {
-        throw new NagayaError('INVALID_INPUT', 'key must be a string of 1 to 253 characters');
+        throw new AllocatorError('INVALID_INPUT', 'key must be a string of 1 to 253 characters');
       }
-      if (!isolated) throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map (isolated: true)');
+      if (!isolated) throw new AllocatorError('INVALID_INPUT', 'a sticky key needs an isolated map (isolated: true)');
     }
     const poolName = request.pool ?? DEFAULT_POOL;
     const pool = await this.poolRef(poolName);
     const size = request.size ?? pool.sliceSize;
     if (!Number.isSafeInteger(size) || size < pool.sliceSize || size % pool.sliceSize !== 0) {
-      throw new NagayaError('INVALID_INPUT', `size must be a positive multiple of ${pool.sliceSize}`, { size });
+      throw new AllocatorError('INVALID_INPUT', `size must be a positive multiple of ${pool.sliceSize}`, { size });
     }
     const slots = size / pool.sliceSize;
     if (slots > MAX_SLOTS_PER_LEASE) {
-      throw new NagayaError('INVALID_INPUT', `size may be at most ${MAX_SLOTS_PER_LEASE * pool.sliceSize}`, { size });
+      throw new AllocatorError('INVALID_INPUT', `size may be at most ${MAX_SLOTS_PER_LEASE * pool.sliceSize}`, { size });
     }
-    if (!isolated && slots !== 1) throw new NagayaError('INVALID_INPUT', 'the shared map has exactly one slice; omit size');
+    if (!isolated && slots !== 1) throw new AllocatorError('INVALID_INPUT', 'the shared map has exactly one slice; omit size');
 
     const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
@@ -176,7 +176,7 @@ export class Allocator {
           : await this.transaction((c) => this.allocateWithRaw(c, pool.id, owner, isolated, slots, key, raw));
         const lease = leaseFromRow(row, poolName);
         if (!row.created && canonicalRaw(lease.raw) !== canonicalRaw(raw)) {
-          throw new NagayaError('CONFLICT', `owner ${owner} already holds a lease with other raw entries`);
+          throw new AllocatorError('CONFLICT', `owner ${owner} already holds a lease with other raw entries`);
         }
         return lease;
       } catch (err) {
@@ -184,7 +184,7 @@ export class Allocator {
           await sleep(Math.random() * 2 * Math.min(attempt, MAX_ATTEMPTS));
           continue;
         }
-        throw toNagayaError(err);
+        throw toAllocatorError(err);
       }
     }
   }
@@ -207,10 +207,10 @@ export class Allocator {
         [poolId, uid, gid],
       );
       if (!rows[0]?.allowed) {
-        throw new NagayaError('FORBIDDEN', `idmap.raw[${index}] maps host IDs an admin has not allowed for raw grants`, { entry });
+        throw new AllocatorError('FORBIDDEN', `idmap.raw[${index}] maps host IDs an admin has not allowed for raw grants`, { entry });
       }
       if (rows[0].in_pool) {
-        throw new NagayaError('CONFLICT', `idmap.raw[${index}] reaches into a pool's slice area`, { entry });
+        throw new AllocatorError('CONFLICT', `idmap.raw[${index}] reaches into a pool's slice area`, { entry });
       }
       try {
         await c.query(
@@ -220,7 +220,7 @@ export class Allocator {
         );
       } catch (err) {
         if (sqlStateOf(err) === SqlState.exclusionViolation) {
-          throw new NagayaError('CONFLICT', `idmap.raw[${index}] maps host IDs already granted to someone else`, { entry });
+          throw new AllocatorError('CONFLICT', `idmap.raw[${index}] maps host IDs already granted to someone else`, { entry });
         }
         throw err;
       }
@@ -240,7 +240,7 @@ export class Allocator {
         return rows[0]!.released;
       } catch (err) {
         if (attempt < MAX_ATTEMPTS && isRetryable(err)) continue;
-        throw toNagayaError(err);
+        throw toAllocatorError(err);
       }
     }
   }
@@ -248,7 +248,7 @@ export class Allocator {
   /** Returns the lease of `owner`; NOT_FOUND if it holds none. */
   async get(owner: string): Promise<Lease> {
     const lease = await this.find(owner);
-    if (!lease) throw new NagayaError('NOT_FOUND', `${owner} holds no ID lease`);
+    if (!lease) throw new AllocatorError('NOT_FOUND', `${owner} holds no ID lease`);
     return lease;
   }
 
@@ -350,7 +350,7 @@ export class Allocator {
       const k = rows[0];
       if (!k) return false;
       const held = await c.query('SELECT 1 FROM id_lease WHERE pool_id = $1 AND key = $2', [pool.id, key]);
-      if (held.rowCount) throw new NagayaError('CONFLICT', `key ${key} is held by a live owner`);
+      if (held.rowCount) throw new AllocatorError('CONFLICT', `key ${key} is held by a live owner`);
       await c.query(
         `UPDATE id_slot SET state = 'free' WHERE pool_id = $1 AND slot >= $2 AND slot < $2 + $3 AND state = 'keyed'`,
         [pool.id, k.first_slot, k.slots],
@@ -367,7 +367,7 @@ export class Allocator {
   /** A pool's id and slice size never change, so they are cached by name. */
   private async poolRef(name: string): Promise<{ id: number; sliceSize: number }> {
     if (typeof name !== 'string' || !POOL_NAME.test(name)) {
-      throw new NagayaError('INVALID_INPUT', 'pool must be a DNS label (a-z, 0-9, -)', { pool: name });
+      throw new AllocatorError('INVALID_INPUT', 'pool must be a DNS label (a-z, 0-9, -)', { pool: name });
     }
     let ref = this.poolIds.get(name);
     if (!ref) {
@@ -383,7 +383,7 @@ export class Allocator {
       return await runStatement<R>(this.db, text, values);
     } catch (err) {
       if (isRetryable(err)) throw err;
-      throw toNagayaError(err);
+      throw toAllocatorError(err);
     }
   }
 
@@ -455,7 +455,7 @@ function canonicalRaw(raw: readonly RawIdmapEntry[]): string {
 
 function validateOwner(owner: unknown): string {
   if (typeof owner !== 'string' || owner.length < 1 || owner.length > 256 || /[\u0000-\u001f]/.test(owner)) {
-    throw new NagayaError('INVALID_INPUT', 'owner must be a string of 1 to 256 printable characters');
+    throw new AllocatorError('INVALID_INPUT', 'owner must be a string of 1 to 256 printable characters');
   }
   return owner;
 }
@@ -463,30 +463,30 @@ function validateOwner(owner: unknown): string {
 /** Checks ranges from untrusted input and returns them merged. */
 function validateRanges(ranges: unknown, what: string, allowEmpty = false): IdRange[] {
   if (!Array.isArray(ranges) || (!allowEmpty && ranges.length === 0)) {
-    throw new NagayaError('INVALID_INPUT', `${what} must be a ${allowEmpty ? '' : 'non-empty '}array of {start, end}`);
+    throw new AllocatorError('INVALID_INPUT', `${what} must be a ${allowEmpty ? '' : 'non-empty '}array of {start, end}`);
   }
   for (const r of ranges as Array<Partial<IdRange>>) {
     const ok = typeof r === 'object' && r !== null && Number.isSafeInteger(r.start) && Number.isSafeInteger(r.end);
-    if (!ok) throw new NagayaError('INVALID_INPUT', `${what}: every range needs integer start and end`);
+    if (!ok) throw new AllocatorError('INVALID_INPUT', `${what}: every range needs integer start and end`);
     const { start, end } = r as IdRange;
-    if (start < 1) throw new NagayaError('INVALID_INPUT', `${what}: a range may not include host ID 0`, { range: r });
-    if (end <= start) throw new NagayaError('INVALID_INPUT', `${what}: a range must end after it starts`, { range: r });
-    if (end > ID_LIMIT) throw new NagayaError('INVALID_INPUT', `${what}: a range passes ${ID_LIMIT} (2^32 - 1)`, { range: r });
+    if (start < 1) throw new AllocatorError('INVALID_INPUT', `${what}: a range may not include host ID 0`, { range: r });
+    if (end <= start) throw new AllocatorError('INVALID_INPUT', `${what}: a range must end after it starts`, { range: r });
+    if (end > ID_LIMIT) throw new AllocatorError('INVALID_INPUT', `${what}: a range passes ${ID_LIMIT} (2^32 - 1)`, { range: r });
   }
   return mergeRanges(ranges as IdRange[]);
 }
 
 function validatePoolSpec(spec: PoolSpec): Required<Omit<PoolSpec, 'rawAllowed'>> & { rawAllowed: { uid: IdRange[]; gid: IdRange[] } } {
   if (typeof spec?.name !== 'string' || !POOL_NAME.test(spec.name)) {
-    throw new NagayaError('INVALID_INPUT', 'pool name must be a DNS label (a-z, 0-9, -, at most 63)');
+    throw new AllocatorError('INVALID_INPUT', 'pool name must be a DNS label (a-z, 0-9, -, at most 63)');
   }
   const sliceSize = spec.sliceSize ?? DEFAULT_SLICE_SIZE;
   if (!Number.isSafeInteger(sliceSize) || sliceSize < DEFAULT_SLICE_SIZE || sliceSize % DEFAULT_SLICE_SIZE !== 0) {
-    throw new NagayaError('INVALID_INPUT', `sliceSize must be a positive multiple of ${DEFAULT_SLICE_SIZE}`);
+    throw new AllocatorError('INVALID_INPUT', `sliceSize must be a positive multiple of ${DEFAULT_SLICE_SIZE}`);
   }
   const quarantineSeconds = spec.quarantineSeconds ?? DEFAULT_QUARANTINE_SECONDS;
   if (!Number.isSafeInteger(quarantineSeconds) || quarantineSeconds < 0 || quarantineSeconds > 365 * 86400) {
-    throw new NagayaError('INVALID_INPUT', 'quarantineSeconds must be an integer from 0 to one year');
+    throw new AllocatorError('INVALID_INPUT', 'quarantineSeconds must be an integer from 0 to one year');
   }
   return {
     name: spec.name,
