@@ -21,7 +21,9 @@ describe('the error table', () => {
 
   it('knows its own codes and nothing else', () => {
     for (const code of ERROR_CODES) expect(isErrorCode(code)).toBe(true);
-    for (const other of ['', 'toString', 'constructor', '__proto__', 'invalid_input', 'EPERM', 42, undefined]) expect(isErrorCode(other)).toBe(false);
+    for (const other of ['', 'toString', 'constructor', '__proto__', 'invalid_input', 'EPERM', 42, undefined]) {
+      expect(isErrorCode(other)).toBe(false);
+    }
   });
 
   it('reads an error answer, and makes do with a body that is not one', () => {

@@ -11,7 +11,9 @@ const byName = { name: dnsLabel };
 /** start, stop and restart: one operation each, answered at once with the job that does it. */
 const actions = (['start', 'stop', 'restart'] as const).map((action) => operation({
   method: 'post', path: `/containers/{name}/${action}`, role: 'operator', success: 202,
-  summary: { start: 'Start a stopped container', stop: 'Stop: SIGTERM, then SIGKILL after timeoutSeconds', restart: 'Stop then start' }[action],
+  summary: {
+    start: 'Start a stopped container', stop: 'Stop: SIGTERM, then SIGKILL after timeoutSeconds', restart: 'Stop then start',
+  }[action],
   body: action === 'start' ? emptySchema : stopSchema, bodyMayBeAbsent: true, params: byName,
   handle: ({ deps, actor, body, params }) =>
     deps.containerService.act(params.name, action, actor, (body as { timeoutSeconds?: number }).timeoutSeconds),
@@ -26,7 +28,8 @@ export const containerOperations: Operation[] = [
     handle: async ({ req, res, deps, actor, body: input }) => {
       // Nested user namespaces widen what the container can reach in the kernel: an admin decision.
       if (input.security?.nesting === true && !hasRole(actor, 'admin')) {
-        throw new NagayaError('FORBIDDEN', `security.nesting needs the admin role; the token ${actor.name} is ${actor.role}`, { field: 'security.nesting' });
+        const why = `security.nesting needs the admin role; the token ${actor.name} is ${actor.role}`;
+        throw new NagayaError('FORBIDDEN', why, { field: 'security.nesting' });
       }
       const key = req.get('idempotency-key');
       if (key === undefined) return deps.containerService.create(input, actor);
@@ -63,7 +66,8 @@ export const containerOperations: Operation[] = [
   operation({
     method: 'post', path: '/containers/{name}/exec', summary: 'Run a command inside a running container', role: 'operator', success: 200,
     body: execSchema, params: byName,
-    handle: ({ deps, actor, body, params }) => deps.containerService.exec(params.name, body.command, body.env, body.timeoutMs, actor),
+    handle: ({ deps, actor, body, params }) =>
+      deps.containerService.exec(params.name, body.command, body.env, body.timeoutMs, actor),
   }),
   operation({
     method: 'get', path: '/containers/{name}/logs', summary: 'Tail of the console log', role: 'viewer', success: 200,

@@ -20,7 +20,9 @@ export const imageOperations: Operation[] = [
     query: imageImportQuery,
     handle: async ({ req, deps, actor, query: { name } }) => {
       const length = Number(req.get('content-length') ?? 0);
-      if (length > deps.imageUploadLimitBytes) throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${deps.imageUploadLimitBytes} bytes`);
+      if (length > deps.imageUploadLimitBytes) {
+        throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${deps.imageUploadLimitBytes} bytes`);
+      }
       const image = await deps.images.import(name, req, deps.imageUploadLimitBytes);
       await deps.audit.record(actor.name, 'image.import', name, { files: image.files, sizeBytes: image.sizeBytes });
       return imageView(image);

@@ -12,7 +12,8 @@ export const jobOperations: Operation[] = [
     handle: async ({ deps, query: q }) => {
       let containerId: string | undefined;
       if (q.container) containerId = (await deps.containers.getByName(q.container)).id;
-      return { jobs: await deps.queues.list({ ...(containerId ? { containerId } : {}), ...(q.state ? { state: q.state } : {}), ...(q.limit ? { limit: q.limit } : {}) }) };
+      const filter = { ...(containerId ? { containerId } : {}), ...(q.state ? { state: q.state } : {}), ...(q.limit ? { limit: q.limit } : {}) };
+      return { jobs: await deps.queues.list(filter) };
     },
   }),
   operation({

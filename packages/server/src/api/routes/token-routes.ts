@@ -14,8 +14,8 @@ export const tokenOperations: Operation[] = [
     handle: async ({ deps }) => ({ tokens: (await deps.tokens.list()) satisfies Array<Sendable<TokenView>> }),
   }),
   operation({
-    method: 'post', path: '/tokens', summary: 'Create an API token, optionally expiring; the secret is shown once', role: 'admin', success: 201,
-    body: createTokenSchema,
+    method: 'post', path: '/tokens', role: 'admin', success: 201, body: createTokenSchema,
+    summary: 'Create an API token, optionally expiring; the secret is shown once',
     handle: async ({ deps, actor, body }) => {
       const { token, view } = await deps.tokens.create(body.name, body.role, body.expiresInSeconds);
       await deps.audit.record(actor.name, 'token.create', body.name, { id: view.id, role: body.role, expiresAt: view.expiresAt });
