@@ -9,6 +9,8 @@ const root = dirname(fileURLToPath(import.meta.url));
 export default defineConfig({
   resolve: {
     alias: {
+      '@nagaya/contract/schemas': resolve(root, 'packages/contract/src/schemas.ts'),
+      '@nagaya/contract': resolve(root, 'packages/contract/src/index.ts'),
       '@nagaya/allocator': resolve(root, 'packages/allocator/src/index.ts'),
       '@nagaya/native': resolve(root, 'packages/native/src/index.ts'),
       '@nagaya/migrations': resolve(root, 'migrations/src/index.ts'),

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPERATIONS } from '../../packages/server/src/api/openapi';
+import { OPERATIONS } from '../../packages/server/src/api/operations';
 import { ADMIN_TOKEN, NagayaSystem, rawRequest } from '../support/system';
 
 /**

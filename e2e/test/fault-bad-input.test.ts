@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPERATIONS } from '../../packages/server/src/api/openapi';
-import { createContainerSchema, createPoolSchema, createTokenSchema } from '../../packages/server/src/api/schemas';
+import { isErrorCode } from '@nagaya/contract';
+import { createContainerSchema, createPoolSchema, createTokenSchema } from '@nagaya/contract/schemas';
+import { OPERATIONS } from '../../packages/server/src/api/operations';
 import { problems, snapshot } from '../support/invariants';
 import { ADMIN_TOKEN, eventually, NagayaSystem } from '../support/system';
 
@@ -16,7 +17,6 @@ import { ADMIN_TOKEN, eventually, NagayaSystem } from '../support/system';
 const FULL = process.env.NAGAYA_FAULT_SCALE === 'full';
 const REQUESTS = FULL ? 50_000 : 10_000;
 const CONCURRENCY = 16;
-const CODES = ['INVALID_INPUT', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'PAYLOAD_TOO_LARGE', 'POOL_EXHAUSTED', 'UNAVAILABLE', 'INTERNAL'];
 
 interface Req { method: string; path: string; headers: Record<string, string>; body?: string }
 
@@ -168,7 +168,7 @@ describe('bad input', () => {
         }
         if (status >= 500 && status !== 507) bad.push(`5xx: ${what}`);
         if (status >= 400) {
-          if (!json?.error || !CODES.includes(json.error.code) || typeof json.error.message !== 'string') bad.push(`error without the documented shape: ${what}`);
+          if (!json?.error || !isErrorCode(json.error.code) || typeof json.error.message !== 'string') bad.push(`error without the documented shape: ${what}`);
           if (status === 507) {
             // only a create that was valid in every other way may find the pool full
             if (!createContainerSchema.safeParse(JSON.parse(req.body ?? 'null')).success) bad.push(`507 for an invalid body: ${what}`);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiError } from '../../packages/server/src/cli/api-client';
+import type { ApiError } from '@nagaya/contract';
 import { OVERLAP_SQL, problems, snapshot } from '../support/invariants';
 import { PrivatePostgres, PrivateRedis } from '../support/private-services';
 import { eventually, NagayaSystem, rawRequest } from '../support/system';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSameProcess, readStartTime } from '@nagaya/native';
 import { OVERLAP_SQL, problems, runningOnTheirSlices, settledSnapshot, snapshot } from '../support/invariants';
-import type { ApiError } from '../../packages/server/src/cli/api-client';
+import type { ApiError } from '@nagaya/contract';
 import { eventually, NagayaSystem } from '../support/system';
 import { seededRandom } from '../../packages/allocator/test/support/seeded-random';
 

@@ -2,10 +2,10 @@ import type { Pool as PgPool, PoolClient } from 'pg';
 import {
   allocationFromRow, leaseFromRow, selectLeases, type LeaseRow, type SliceRow, type StoredLeaseRow,
 } from './allocator-rows';
-import { NagayaError } from './errors';
+import { AllocatorError } from './errors';
 import type { IdRange } from './id-range';
 import { mapsGids, mapsUids, validateRawEntries, type RawIdmapEntry } from './id-map';
-import { isRetryable, SqlState, sqlStateOf, toNagayaError } from './pg-errors';
+import { isRetryable, SqlState, sqlStateOf, toAllocatorError } from './pg-errors';
 import { runMappedStatement, runTransaction } from './pg-session';
 import { PoolAdmin, type AllocatorWarn } from './pool-admin';
 import { POOL_NAME } from './pool-spec';
@@ -81,26 +81,26 @@ export class Allocator {
   async allocate(request: AllocateRequest): Promise<Lease> {
     const owner = validateOwner(request.owner);
     const isolated = request.isolated ?? true;
-    if (typeof isolated !== 'boolean') throw new NagayaError('INVALID_INPUT', 'isolated must be a boolean');
+    if (typeof isolated !== 'boolean') throw new AllocatorError('INVALID_INPUT', 'isolated must be a boolean');
     const raw = validateRawEntries(request.raw);
     const key = request.key ?? null;
     if (key !== null) {
       if (typeof key !== 'string' || key.length < 1 || key.length > 253) {
-        throw new NagayaError('INVALID_INPUT', 'key must be a string of 1 to 253 characters');
+        throw new AllocatorError('INVALID_INPUT', 'key must be a string of 1 to 253 characters');
       }
-      if (!isolated) throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map (isolated: true)');
+      if (!isolated) throw new AllocatorError('INVALID_INPUT', 'a sticky key needs an isolated map (isolated: true)');
     }
     const poolName = request.pool ?? DEFAULT_POOL;
     const pool = await this.poolRef(poolName);
     const size = request.size ?? pool.sliceSize;
     if (!Number.isSafeInteger(size) || size < pool.sliceSize || size % pool.sliceSize !== 0) {
-      throw new NagayaError('INVALID_INPUT', `size must be a positive multiple of ${pool.sliceSize}`, { size });
+      throw new AllocatorError('INVALID_INPUT', `size must be a positive multiple of ${pool.sliceSize}`, { size });
     }
     const slots = size / pool.sliceSize;
     if (slots > MAX_SLOTS_PER_LEASE) {
-      throw new NagayaError('INVALID_INPUT', `size may be at most ${MAX_SLOTS_PER_LEASE * pool.sliceSize}`, { size });
+      throw new AllocatorError('INVALID_INPUT', `size may be at most ${MAX_SLOTS_PER_LEASE * pool.sliceSize}`, { size });
     }
-    if (!isolated && slots !== 1) throw new NagayaError('INVALID_INPUT', 'the shared map has exactly one slice; omit size');
+    if (!isolated && slots !== 1) throw new AllocatorError('INVALID_INPUT', 'the shared map has exactly one slice; omit size');
 
     const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
@@ -110,7 +110,7 @@ export class Allocator {
           : await this.transaction((c) => this.allocateWithRaw(c, pool.id, owner, isolated, slots, key, raw));
         const lease = leaseFromRow(row, poolName);
         if (!row.created && canonicalRaw(lease.raw) !== canonicalRaw(raw)) {
-          throw new NagayaError('CONFLICT', `owner ${owner} already holds a lease with other raw entries`);
+          throw new AllocatorError('CONFLICT', `owner ${owner} already holds a lease with other raw entries`);
         }
         return lease;
       } catch (err) {
@@ -118,7 +118,7 @@ export class Allocator {
           await sleep(Math.random() * 2 * Math.min(attempt, MAX_ATTEMPTS));
           continue;
         }
-        throw toNagayaError(err);
+        throw toAllocatorError(err);
       }
     }
   }
@@ -141,10 +141,10 @@ export class Allocator {
         [poolId, uid, gid],
       );
       if (!rows[0]?.allowed) {
-        throw new NagayaError('FORBIDDEN', `idmap.raw[${index}] maps host IDs an admin has not allowed for raw grants`, { entry });
+        throw new AllocatorError('FORBIDDEN', `idmap.raw[${index}] maps host IDs an admin has not allowed for raw grants`, { entry });
       }
       if (rows[0].in_pool) {
-        throw new NagayaError('CONFLICT', `idmap.raw[${index}] reaches into a pool's slice area`, { entry });
+        throw new AllocatorError('CONFLICT', `idmap.raw[${index}] reaches into a pool's slice area`, { entry });
       }
       try {
         await c.query(
@@ -154,7 +154,7 @@ export class Allocator {
         );
       } catch (err) {
         if (sqlStateOf(err) === SqlState.exclusionViolation) {
-          throw new NagayaError('CONFLICT', `idmap.raw[${index}] maps host IDs already granted to someone else`, { entry });
+          throw new AllocatorError('CONFLICT', `idmap.raw[${index}] maps host IDs already granted to someone else`, { entry });
         }
         throw err;
       }
@@ -174,7 +174,7 @@ export class Allocator {
         return rows[0]!.released;
       } catch (err) {
         if (attempt < MAX_ATTEMPTS && isRetryable(err)) continue;
-        throw toNagayaError(err);
+        throw toAllocatorError(err);
       }
     }
   }
@@ -182,7 +182,7 @@ export class Allocator {
   /** Returns the lease of `owner`; NOT_FOUND if it holds none. */
   async get(owner: string): Promise<Lease> {
     const lease = await this.find(owner);
-    if (!lease) throw new NagayaError('NOT_FOUND', `${owner} holds no ID lease`);
+    if (!lease) throw new AllocatorError('NOT_FOUND', `${owner} holds no ID lease`);
     return lease;
   }
 
@@ -270,7 +270,7 @@ export class Allocator {
       const k = rows[0];
       if (!k) return false;
       const held = await c.query('SELECT 1 FROM id_lease WHERE pool_id = $1 AND key = $2', [pool.id, key]);
-      if (held.rowCount) throw new NagayaError('CONFLICT', `key ${key} is held by a live owner`);
+      if (held.rowCount) throw new AllocatorError('CONFLICT', `key ${key} is held by a live owner`);
       await c.query(
         `UPDATE id_slot SET state = 'free' WHERE pool_id = $1 AND slot >= $2 AND slot < $2 + $3 AND state = 'keyed'`,
         [pool.id, k.first_slot, k.slots],
@@ -282,7 +282,7 @@ export class Allocator {
   /** A pool's id and slice size never change, so they are cached by name. */
   private async poolRef(name: string): Promise<{ id: number; sliceSize: number }> {
     if (typeof name !== 'string' || !POOL_NAME.test(name)) {
-      throw new NagayaError('INVALID_INPUT', 'pool must be a DNS label (a-z, 0-9, -)', { pool: name });
+      throw new AllocatorError('INVALID_INPUT', 'pool must be a DNS label (a-z, 0-9, -)', { pool: name });
     }
     let ref = this.poolIds.get(name);
     if (!ref) {
@@ -310,7 +310,7 @@ function canonicalRaw(raw: readonly RawIdmapEntry[]): string {
 
 function validateOwner(owner: unknown): string {
   if (typeof owner !== 'string' || owner.length < 1 || owner.length > 256 || /[\u0000-\u001f]/.test(owner)) {
-    throw new NagayaError('INVALID_INPUT', 'owner must be a string of 1 to 256 printable characters');
+    throw new AllocatorError('INVALID_INPUT', 'owner must be a string of 1 to 256 printable characters');
   }
   return owner;
 }

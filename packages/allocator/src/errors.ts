@@ -1,23 +1,23 @@
-/** Stable error codes; the server maps each to one HTTP status in one place. */
-export type NagayaErrorCode =
+/**
+ * The allocator's own failure kinds. They are named as the API's codes they become, but the
+ * server maps them (packages/server/src/errors.ts): the allocator knows nothing of HTTP or tokens.
+ */
+export type AllocatorErrorCode =
   | 'INVALID_INPUT'
-  | 'UNAUTHORIZED'
-  /** A token that was valid until its expiresAt: the caller needs a new one. */
-  | 'TOKEN_EXPIRED'
+  /** A raw map an admin has not allowed. */
   | 'FORBIDDEN'
   | 'NOT_FOUND'
   | 'CONFLICT'
-  | 'PAYLOAD_TOO_LARGE'
   | 'POOL_EXHAUSTED'
   | 'UNAVAILABLE'
   | 'INTERNAL';
 
-/** The one error class nagaya throws on purpose: a stable `code`, a message for people, details for programs. */
-export class NagayaError extends Error {
-  override readonly name = 'NagayaError';
+/** The one error class the allocator throws on purpose: a stable `code`, a message for people, details for programs. */
+export class AllocatorError extends Error {
+  override readonly name = 'AllocatorError';
 
   constructor(
-    readonly code: NagayaErrorCode,
+    readonly code: AllocatorErrorCode,
     message: string,
     readonly details?: unknown,
     options?: { cause?: unknown },
@@ -26,7 +26,7 @@ export class NagayaError extends Error {
   }
 }
 
-/** Tells whether `err` is a NagayaError, optionally with the given code. */
-export function isNagayaError(err: unknown, code?: NagayaErrorCode): err is NagayaError {
-  return err instanceof NagayaError && (code === undefined || err.code === code);
+/** Tells whether `err` is an AllocatorError, optionally with the given code. */
+export function isAllocatorError(err: unknown, code?: AllocatorErrorCode): err is AllocatorError {
+  return err instanceof AllocatorError && (code === undefined || err.code === code);
 }

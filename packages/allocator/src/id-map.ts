@@ -1,4 +1,4 @@
-import { NagayaError } from './errors';
+import { AllocatorError } from './errors';
 import { ID_LIMIT, isIdValue, overlaps, rangeOf, type IdRange } from './id-range';
 
 /** The kernel's limit on lines in one uid_map or gid_map (since Linux 4.15). */
@@ -44,29 +44,29 @@ export function mapsGids(e: RawIdmapEntry): boolean {
  */
 export function validateRawEntries(input: unknown): RawIdmapEntry[] {
   if (input === undefined || input === null) return [];
-  if (!Array.isArray(input)) throw new NagayaError('INVALID_INPUT', 'idmap.raw must be an array');
+  if (!Array.isArray(input)) throw new AllocatorError('INVALID_INPUT', 'idmap.raw must be an array');
   if (input.length > MAX_MAP_LINES) {
-    throw new NagayaError('INVALID_INPUT', `idmap.raw has more than ${MAX_MAP_LINES} entries`);
+    throw new AllocatorError('INVALID_INPUT', `idmap.raw has more than ${MAX_MAP_LINES} entries`);
   }
   const entries = input.map((item: unknown, i): RawIdmapEntry => {
     const where = `idmap.raw[${i}]`;
-    if (typeof item !== 'object' || item === null) throw new NagayaError('INVALID_INPUT', `${where} must be an object`);
+    if (typeof item !== 'object' || item === null) throw new AllocatorError('INVALID_INPUT', `${where} must be an object`);
     const { kind, hostId, nsId, count } = item as Record<string, unknown>;
     if (!RAW_KINDS.includes(kind as RawIdmapKind)) {
-      throw new NagayaError('INVALID_INPUT', `${where}.kind must be one of uid, gid, both`, { index: i });
+      throw new AllocatorError('INVALID_INPUT', `${where}.kind must be one of uid, gid, both`, { index: i });
     }
     for (const [name, value] of [['hostId', hostId], ['nsId', nsId], ['count', count]] as const) {
       if (!isIdValue(value)) {
-        throw new NagayaError('INVALID_INPUT', `${where}.${name} must be an integer in [0, ${ID_LIMIT}]`, { index: i });
+        throw new AllocatorError('INVALID_INPUT', `${where}.${name} must be an integer in [0, ${ID_LIMIT}]`, { index: i });
       }
     }
     const entry = { kind: kind as RawIdmapKind, hostId: hostId as number, nsId: nsId as number, count: count as number };
-    if (entry.count < 1) throw new NagayaError('INVALID_INPUT', `${where}.count must be at least 1`, { index: i });
+    if (entry.count < 1) throw new AllocatorError('INVALID_INPUT', `${where}.count must be at least 1`, { index: i });
     if (entry.hostId === 0) {
-      throw new NagayaError('INVALID_INPUT', `${where} maps host ID 0 (host root) into a container`, { index: i });
+      throw new AllocatorError('INVALID_INPUT', `${where} maps host ID 0 (host root) into a container`, { index: i });
     }
     if (entry.hostId + entry.count > ID_LIMIT || entry.nsId + entry.count > ID_LIMIT) {
-      throw new NagayaError('INVALID_INPUT', `${where} reaches past ${ID_LIMIT} (2^32 - 1)`, { index: i });
+      throw new AllocatorError('INVALID_INPUT', `${where} reaches past ${ID_LIMIT} (2^32 - 1)`, { index: i });
     }
     return entry;
   });
@@ -78,7 +78,7 @@ export function validateRawEntries(input: unknown): RawIdmapEntry[] {
         const y = mine[b]!;
         if (overlaps(rangeOf(x.nsId, x.count), rangeOf(y.nsId, y.count)) ||
             overlaps(rangeOf(x.hostId, x.count), rangeOf(y.hostId, y.count))) {
-          throw new NagayaError('INVALID_INPUT', 'idmap.raw entries overlap each other', { entries: [x, y] });
+          throw new AllocatorError('INVALID_INPUT', 'idmap.raw entries overlap each other', { entries: [x, y] });
         }
       }
     }
@@ -110,7 +110,7 @@ function buildSide(base: number, size: number, raw: readonly RawIdmapEntry[]): M
   }
   lines.sort((a, b) => a.nsId - b.nsId);
   if (lines.length > MAX_MAP_LINES) {
-    throw new NagayaError('INVALID_INPUT', `the map would have ${lines.length} lines; the kernel allows ${MAX_MAP_LINES}`);
+    throw new AllocatorError('INVALID_INPUT', `the map would have ${lines.length} lines; the kernel allows ${MAX_MAP_LINES}`);
   }
   return lines;
 }

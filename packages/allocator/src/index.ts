@@ -1,6 +1,6 @@
 export { Allocator, DEFAULT_POOL, type AllocatorOptions } from './allocator';
 export { ensureSystemPool, type SystemPoolOptions } from './system-pool';
-export { NagayaError, isNagayaError, type NagayaErrorCode } from './errors';
+export { AllocatorError, isAllocatorError, type AllocatorErrorCode } from './errors';
 export { ID_LIMIT, mergeRanges, overlaps, rangeOf, type IdRange } from './id-range';
 export {
   buildIdMaps, formatMapLines, MAX_MAP_LINES, validateRawEntries,

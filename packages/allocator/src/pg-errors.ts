@@ -1,4 +1,4 @@
-import { NagayaError } from './errors';
+import { AllocatorError } from './errors';
 
 /** Postgres SQLSTATEs the allocator reacts to. NG* are raised by the nagaya_* SQL functions (see the migration). */
 export const SqlState = {
@@ -32,25 +32,25 @@ export function isRetryable(err: unknown): boolean {
   );
 }
 
-/** Turns a driver error into a NagayaError: the one place where SQLSTATEs become stable codes. */
-export function toNagayaError(err: unknown): NagayaError {
-  if (err instanceof NagayaError) return err;
+/** Turns a driver error into an AllocatorError: the one place where SQLSTATEs become stable codes. */
+export function toAllocatorError(err: unknown): AllocatorError {
+  if (err instanceof AllocatorError) return err;
   const message = err instanceof Error ? err.message : String(err);
   switch (sqlStateOf(err)) {
     case SqlState.poolExhausted:
-      return new NagayaError('POOL_EXHAUSTED', message, undefined, { cause: err });
+      return new AllocatorError('POOL_EXHAUSTED', message, undefined, { cause: err });
     case SqlState.conflict:
     case SqlState.exclusionViolation:
     case SqlState.uniqueViolation:
-      return new NagayaError('CONFLICT', message, undefined, { cause: err });
+      return new AllocatorError('CONFLICT', message, undefined, { cause: err });
     case SqlState.poolNotFound:
-      return new NagayaError('NOT_FOUND', message, undefined, { cause: err });
+      return new AllocatorError('NOT_FOUND', message, undefined, { cause: err });
     case '08000': case '08001': case '08003': case '08006': case '57P01': case '57P03':
-      return new NagayaError('UNAVAILABLE', `database unavailable: ${message}`, undefined, { cause: err });
+      return new AllocatorError('UNAVAILABLE', `database unavailable: ${message}`, undefined, { cause: err });
     default:
       if (/ECONNREFUSED|ECONNRESET|Connection terminated/i.test(message)) {
-        return new NagayaError('UNAVAILABLE', `database unavailable: ${message}`, undefined, { cause: err });
+        return new AllocatorError('UNAVAILABLE', `database unavailable: ${message}`, undefined, { cause: err });
       }
-      return new NagayaError('INTERNAL', `allocator database error: ${message}`, undefined, { cause: err });
+      return new AllocatorError('INTERNAL', `allocator database error: ${message}`, undefined, { cause: err });
   }
 }

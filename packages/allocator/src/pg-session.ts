@@ -1,6 +1,6 @@
 import type { Pool, PoolClient, QueryResult } from 'pg';
-import { NagayaError } from './errors';
-import { isRetryable, sqlStateOf, toNagayaError } from './pg-errors';
+import { AllocatorError } from './errors';
+import { isRetryable, sqlStateOf, toAllocatorError } from './pg-errors';
 
 /**
  * Statements and transactions on a pg.Pool that keep a connection after an SQL error. Not
@@ -12,7 +12,7 @@ import { isRetryable, sqlStateOf, toNagayaError } from './pg-errors';
 
 /** Tells whether an error means the connection itself is unusable (no SQLSTATE: the socket failed). */
 function brokeTheConnection(err: unknown): boolean {
-  return !(err instanceof NagayaError) && sqlStateOf(err) === undefined;
+  return !(err instanceof AllocatorError) && sqlStateOf(err) === undefined;
 }
 
 /** Checks a connection out of the pool; a pool that cannot connect is UNAVAILABLE. */
@@ -20,7 +20,7 @@ export async function checkout(pool: Pool): Promise<PoolClient> {
   try {
     return await pool.connect();
   } catch (err) {
-    throw toNagayaError(err);
+    throw toAllocatorError(err);
   }
 }
 
@@ -67,6 +67,6 @@ export async function runMappedStatement<R extends object>(pool: Pool, text: str
     return await runStatement<R>(pool, text, values);
   } catch (err) {
     if (isRetryable(err)) throw err;
-    throw toNagayaError(err);
+    throw toAllocatorError(err);
   }
 }

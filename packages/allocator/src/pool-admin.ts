@@ -1,8 +1,8 @@
 import type { Pool as PgPool } from 'pg';
 import { POOL_SELECT, poolFromRow, type PoolRow } from './allocator-rows';
-import { NagayaError } from './errors';
+import { AllocatorError } from './errors';
 import { toMultirangeLiteral, type IdRange } from './id-range';
-import { SqlState, sqlStateOf, toNagayaError } from './pg-errors';
+import { SqlState, sqlStateOf, toAllocatorError } from './pg-errors';
 import { runMappedStatement, runTransaction } from './pg-session';
 import { validSlots } from './pool-slots';
 import { validatePoolSpec, validateRanges } from './pool-spec';
@@ -27,7 +27,7 @@ export class PoolAdmin {
     const grid = { uidOrigin: pool.uidRanges[0]!.start, gidOrigin: pool.gidRanges[0]!.start, sliceSize: pool.sliceSize };
     const slots = validSlots(grid, pool.uidRanges, pool.gidRanges);
     if (slots.length === 0) {
-      throw new NagayaError('INVALID_INPUT', `pool ${pool.name} is smaller than one slice of ${pool.sliceSize} IDs`);
+      throw new AllocatorError('INVALID_INPUT', `pool ${pool.name} is smaller than one slice of ${pool.sliceSize} IDs`);
     }
     try {
       await runTransaction(this.db, async (c) => {
@@ -45,11 +45,11 @@ export class PoolAdmin {
       });
     } catch (err) {
       const state = sqlStateOf(err);
-      if (state === SqlState.uniqueViolation) throw new NagayaError('CONFLICT', `pool ${pool.name} already exists`);
+      if (state === SqlState.uniqueViolation) throw new AllocatorError('CONFLICT', `pool ${pool.name} already exists`);
       if (state === SqlState.exclusionViolation) {
-        throw new NagayaError('CONFLICT', `pool ${pool.name} overlaps the host ranges of another pool`);
+        throw new AllocatorError('CONFLICT', `pool ${pool.name} overlaps the host ranges of another pool`);
       }
-      throw toNagayaError(err);
+      throw toAllocatorError(err);
     }
     return this.getPool(pool.name);
   }
@@ -62,7 +62,7 @@ export class PoolAdmin {
         return { pool: await this.createPool(spec), created: true };
       } catch (err) {
         // another process created it between our look and our insert: fall through to sync
-        if (!(err instanceof NagayaError && err.code === 'CONFLICT' && (await this.findPool(spec.name)))) throw err;
+        if (!(err instanceof AllocatorError && err.code === 'CONFLICT' && (await this.findPool(spec.name)))) throw err;
       }
     }
     const sync = await this.syncPool(spec.name, spec.uidRanges, spec.gidRanges);
@@ -92,9 +92,9 @@ export class PoolAdmin {
       return { pool: name, added: report.added, removed: report.removed, outOfPool: report.out_of_pool, returned: report.returned };
     } catch (err) {
       if (sqlStateOf(err) === SqlState.exclusionViolation) {
-        throw new NagayaError('CONFLICT', `pool ${name}'s new ranges overlap another pool`);
+        throw new AllocatorError('CONFLICT', `pool ${name}'s new ranges overlap another pool`);
       }
-      throw toNagayaError(err);
+      throw toAllocatorError(err);
     }
   }
 
@@ -107,14 +107,14 @@ export class PoolAdmin {
       'UPDATE id_pool SET raw_uid_allowed = $2, raw_gid_allowed = $3, updated_at = now() WHERE name = $1',
       [name, toMultirangeLiteral(uid), toMultirangeLiteral(gid)],
     );
-    if (!rowCount) throw new NagayaError('NOT_FOUND', `pool ${name} does not exist`);
+    if (!rowCount) throw new AllocatorError('NOT_FOUND', `pool ${name} does not exist`);
     return this.getPool(name);
   }
 
   /** Returns a pool by name; NOT_FOUND if there is none. */
   async getPool(name: string): Promise<PoolInfo> {
     const pool = await this.findPool(name);
-    if (!pool) throw new NagayaError('NOT_FOUND', `pool ${name} does not exist`);
+    if (!pool) throw new AllocatorError('NOT_FOUND', `pool ${name} does not exist`);
     return pool;
   }
 

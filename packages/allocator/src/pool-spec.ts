@@ -1,4 +1,4 @@
-import { NagayaError } from './errors';
+import { AllocatorError } from './errors';
 import { ID_LIMIT, mergeRanges, type IdRange } from './id-range';
 import { DEFAULT_SLICE_SIZE } from './pool-slots';
 import type { PoolSpec } from './types';
@@ -13,15 +13,15 @@ export type ValidPoolSpec = Required<Omit<PoolSpec, 'rawAllowed'>> & { rawAllowe
 /** Checks ranges from untrusted input and returns them merged. */
 export function validateRanges(ranges: unknown, what: string, allowEmpty = false): IdRange[] {
   if (!Array.isArray(ranges) || (!allowEmpty && ranges.length === 0)) {
-    throw new NagayaError('INVALID_INPUT', `${what} must be a ${allowEmpty ? '' : 'non-empty '}array of {start, end}`);
+    throw new AllocatorError('INVALID_INPUT', `${what} must be a ${allowEmpty ? '' : 'non-empty '}array of {start, end}`);
   }
   for (const r of ranges as Array<Partial<IdRange>>) {
     const ok = typeof r === 'object' && r !== null && Number.isSafeInteger(r.start) && Number.isSafeInteger(r.end);
-    if (!ok) throw new NagayaError('INVALID_INPUT', `${what}: every range needs integer start and end`);
+    if (!ok) throw new AllocatorError('INVALID_INPUT', `${what}: every range needs integer start and end`);
     const { start, end } = r as IdRange;
-    if (start < 1) throw new NagayaError('INVALID_INPUT', `${what}: a range may not include host ID 0`, { range: r });
-    if (end <= start) throw new NagayaError('INVALID_INPUT', `${what}: a range must end after it starts`, { range: r });
-    if (end > ID_LIMIT) throw new NagayaError('INVALID_INPUT', `${what}: a range passes ${ID_LIMIT} (2^32 - 1)`, { range: r });
+    if (start < 1) throw new AllocatorError('INVALID_INPUT', `${what}: a range may not include host ID 0`, { range: r });
+    if (end <= start) throw new AllocatorError('INVALID_INPUT', `${what}: a range must end after it starts`, { range: r });
+    if (end > ID_LIMIT) throw new AllocatorError('INVALID_INPUT', `${what}: a range passes ${ID_LIMIT} (2^32 - 1)`, { range: r });
   }
   return mergeRanges(ranges as IdRange[]);
 }
@@ -29,15 +29,15 @@ export function validateRanges(ranges: unknown, what: string, allowEmpty = false
 /** Checks a pool spec from untrusted input and fills in its defaults. */
 export function validatePoolSpec(spec: PoolSpec): ValidPoolSpec {
   if (typeof spec?.name !== 'string' || !POOL_NAME.test(spec.name)) {
-    throw new NagayaError('INVALID_INPUT', 'pool name must be a DNS label (a-z, 0-9, -, at most 63)');
+    throw new AllocatorError('INVALID_INPUT', 'pool name must be a DNS label (a-z, 0-9, -, at most 63)');
   }
   const sliceSize = spec.sliceSize ?? DEFAULT_SLICE_SIZE;
   if (!Number.isSafeInteger(sliceSize) || sliceSize < DEFAULT_SLICE_SIZE || sliceSize % DEFAULT_SLICE_SIZE !== 0) {
-    throw new NagayaError('INVALID_INPUT', `sliceSize must be a positive multiple of ${DEFAULT_SLICE_SIZE}`);
+    throw new AllocatorError('INVALID_INPUT', `sliceSize must be a positive multiple of ${DEFAULT_SLICE_SIZE}`);
   }
   const quarantineSeconds = spec.quarantineSeconds ?? DEFAULT_QUARANTINE_SECONDS;
   if (!Number.isSafeInteger(quarantineSeconds) || quarantineSeconds < 0 || quarantineSeconds > 365 * 86400) {
-    throw new NagayaError('INVALID_INPUT', 'quarantineSeconds must be an integer from 0 to one year');
+    throw new AllocatorError('INVALID_INPUT', 'quarantineSeconds must be an integer from 0 to one year');
   }
   return {
     name: spec.name,

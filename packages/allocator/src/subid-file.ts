@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { NagayaError } from './errors';
+import { AllocatorError } from './errors';
 import { ID_LIMIT, mergeRanges, type IdRange } from './id-range';
 
 /** One line of /etc/subuid or /etc/subgid: `owner:start:count`. */
@@ -22,7 +22,7 @@ export function parseSubidFile(text: string, fileName: string): SubidEntry[] {
     const content = raw.trim();
     if (content === '' || content.startsWith('#')) return;
     const fail = (why: string): never => {
-      throw new NagayaError('INVALID_INPUT', `${fileName}:${line}: ${why}: "${content}"`, {
+      throw new AllocatorError('INVALID_INPUT', `${fileName}:${line}: ${why}: "${content}"`, {
         file: fileName,
         line,
       });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Allocator, NagayaError, type IdRange } from '@nagaya/allocator';
+import { Allocator, AllocatorError, type IdRange } from '@nagaya/allocator';
 import { createTestDatabase, type TestDatabase } from './support/test-database';
 
 const S = 65536;
@@ -27,9 +27,9 @@ async function pool(n: number, slices: number, extra: Partial<Parameters<Allocat
 
 async function expectCode(p: Promise<unknown>, code: string, message?: RegExp) {
   const err = await p.then(() => undefined, (e: unknown) => e);
-  expect(err, `expected ${code}`).toBeInstanceOf(NagayaError);
-  expect((err as NagayaError).code).toBe(code);
-  if (message) expect((err as NagayaError).message).toMatch(message);
+  expect(err, `expected ${code}`).toBeInstanceOf(AllocatorError);
+  expect((err as AllocatorError).code).toBe(code);
+  if (message) expect((err as AllocatorError).message).toMatch(message);
 }
 
 /** The SQL self-join: any two non-quarantined slices sharing a host uid or gid. */
@@ -214,7 +214,7 @@ describe('sticky keys', () => {
       Array.from({ length: 6 }, (_, i) => allocator.allocate({ owner: `p9-${i}`, pool: 'p9', key: 'db' })));
     const ok = results.filter((r) => r.status === 'fulfilled');
     expect(ok).toHaveLength(1);
-    for (const r of results) if (r.status === 'rejected') expect((r.reason as NagayaError).code).toBe('CONFLICT');
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as AllocatorError).code).toBe('CONFLICT');
     expect((await allocator.stats('p9')).active).toBe(1);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildIdMaps, formatMapLines, MAX_MAP_LINES, NagayaError, validateRawEntries } from '@nagaya/allocator';
+import { buildIdMaps, formatMapLines, MAX_MAP_LINES, AllocatorError, validateRawEntries } from '@nagaya/allocator';
 
 const slice = { uidBase: 1_000_000, gidBase: 2_000_000, size: 65536 };
 
@@ -61,8 +61,8 @@ describe('validateRawEntries', () => {
     try {
       validateRawEntries(input);
     } catch (err) {
-      expect(err).toBeInstanceOf(NagayaError);
-      expect((err as NagayaError).code).toBe('INVALID_INPUT');
+      expect(err).toBeInstanceOf(AllocatorError);
+      expect((err as AllocatorError).code).toBe('INVALID_INPUT');
     }
   });
 

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FALLBACK_RANGE, loadSystemPoolRanges, NagayaError, parseSubidFile, rangesForUser } from '@nagaya/allocator';
+import { FALLBACK_RANGE, loadSystemPoolRanges, AllocatorError, parseSubidFile, rangesForUser } from '@nagaya/allocator';
 
 describe('parseSubidFile', () => {
   it('reads owner:start:count lines, skipping comments and blank lines', () => {
@@ -21,9 +21,9 @@ describe('parseSubidFile', () => {
       } catch (err) {
         caught = err;
       }
-      expect(caught, bad).toBeInstanceOf(NagayaError);
-      expect((caught as NagayaError).code).toBe('INVALID_INPUT');
-      expect((caught as NagayaError).message).toMatch(/^\/etc\/subuid:2: /);
+      expect(caught, bad).toBeInstanceOf(AllocatorError);
+      expect((caught as AllocatorError).code).toBe('INVALID_INPUT');
+      expect((caught as AllocatorError).message).toMatch(/^\/etc\/subuid:2: /);
     }
   });
 

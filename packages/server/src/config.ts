@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from './errors';
 import { DEFAULT_PIDS_MAX } from '@nagaya/native';
 import { dataDirOf, databaseUrlOf, redisUrlOf } from './deploy/service-urls';
 

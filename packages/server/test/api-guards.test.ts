@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPERATIONS } from '../src/api/openapi';
+import { OPERATIONS } from '../src/api/operations';
 import { startTestFleet, type TestFleet } from './support/test-server';
 import { rawRequest } from './support/test-helpers';
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from '../src/errors';
 import { capacityOf, limitsBeyond } from '../src/services/node-capacity';
 import { NodePlacement } from '../src/services/node-placement';
 import type { NodeRow, NodeStore } from '../src/store/node-store';

@@ -1,7 +1,7 @@
 // One OS process of the concurrency test: random allocate/release against a shared pool.
 // argv: databaseUrl pool operations seed prefix; prints one JSON line of counts.
 import pg from 'pg';
-import { Allocator, NagayaError } from '../../src';
+import { Allocator, AllocatorError } from '../../src';
 import { seededRandom } from './seeded-random';
 
 const [databaseUrl, poolName, opsText, seedText, prefix] = process.argv.slice(2) as [string, string, string, string, string];
@@ -42,8 +42,8 @@ async function main(): Promise<void> {
         // only now may another lane of this process pick it for release
         held.push(owner);
       } catch (err) {
-        if (err instanceof NagayaError && err.code === 'POOL_EXHAUSTED') counts.exhausted++;
-        else if (err instanceof NagayaError && err.code === 'CONFLICT') counts.conflicts++;
+        if (err instanceof AllocatorError && err.code === 'POOL_EXHAUSTED') counts.exhausted++;
+        else if (err instanceof AllocatorError && err.code === 'CONFLICT') counts.conflicts++;
         else throw err;
       }
     }

@@ -1,11 +1,7 @@
 /** The dashboard's only way to the server: fetch against /api/v1 with the session's bearer token. */
+import { ApiError, apiErrorOf } from '@nagaya/contract';
 
-/** An error answer of the API (`{ error: { code, message, details } }`), or a network failure (status 0). */
-export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
-    super(message);
-  }
-}
+export { ApiError };
 
 /** One issue of a 400 INVALID_INPUT answer. */
 export interface ValidationIssue { path: string; message: string }
@@ -60,8 +56,7 @@ async function send<T>(method: string, path: string, body: unknown, withToken: s
     parsed = undefined;
   }
   if (!response.ok) {
-    const e = (parsed as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
-    const err = new ApiError(response.status, e?.code ?? 'INTERNAL', e?.message ?? `HTTP ${response.status}`, e?.details);
+    const err = apiErrorOf(response.status, parsed);
     if (response.status === 401 && withToken === token && onUnauthorized) onUnauthorized(err);
     throw err;
   }

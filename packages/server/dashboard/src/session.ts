@@ -1,6 +1,6 @@
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
-import type { Role } from './types';
+import type { Role } from '@nagaya/contract';
 
 /** Who is signed in. The token lives in memory and in sessionStorage (this tab only), never in a URL. */
 export interface Session { token: string; name: string; role: Role }

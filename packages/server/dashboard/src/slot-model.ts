@@ -1,4 +1,4 @@
-import type { Allocation, HostRange, Pool } from './types';
+import type { AllocationView, HostRange, PoolView } from '@nagaya/contract';
 
 /**
  * The slot picture of a pool: one cell per slot k (host uids [uidOrigin + k*sliceSize, +sliceSize)),
@@ -26,18 +26,18 @@ export const LEGEND: Array<{ state: CellState; label: string; color: string; hin
 const RANK: Record<CellState, number> = { 0: 0, 1: 1, 6: 2, 4: 3, 5: 4, 7: 5, 3: 6, 2: 7 };
 
 export interface SlotModel {
-  pool: Pool;
+  pool: PoolView;
   /** Slot index of cell 0. */
   first: number;
   count: number;
   states: Uint8Array;
   /** Index into `allocations` of the allocation drawn in each cell, or -1. */
   owner: Int32Array;
-  allocations: Allocation[];
+  allocations: AllocationView[];
   /** Cells per state. */
   counts: Record<CellState, number>;
   /** Raw grants whose host IDs fall outside the drawn slots (listed beside the map). */
-  rawOutside: Allocation[];
+  rawOutside: AllocationView[];
 }
 
 const ID_LIMIT = 4294967295;
@@ -57,7 +57,7 @@ function slotsInside(ranges: HostRange[], origin: number, size: number): Array<[
 }
 
 /** A released slice whose quarantine has run out is free again (unless it waits for its key). */
-function stateOf(a: Allocation, pool: Pool, now: number): CellState {
+function stateOf(a: AllocationView, pool: PoolView, now: number): CellState {
   if (a.kind === 'raw') return CellState.raw;
   if (a.state === 'out_of_pool') return CellState.outOfPool;
   if (a.state === 'quarantined') {
@@ -69,7 +69,7 @@ function stateOf(a: Allocation, pool: Pool, now: number): CellState {
 }
 
 /** Builds the cells of `pool` from its allocations (GET /allocations?pool=…&history=true). */
-export function buildSlotModel(pool: Pool, allocations: Allocation[], now = Date.now()): SlotModel {
+export function buildSlotModel(pool: PoolView, allocations: AllocationView[], now = Date.now()): SlotModel {
   const size = pool.sliceSize;
   const uidSlots = slotsInside(pool.uid, pool.uidOrigin, size);
   const gidSlots = slotsInside(pool.gid, pool.gidOrigin, size);
@@ -96,7 +96,7 @@ export function buildSlotModel(pool: Pool, allocations: Allocation[], now = Date
   for (const [a, b] of uidSlots) {
     for (let k = Math.max(a, lo); k <= b && k - lo < count; k++) if (inGid(k)) states[k - lo] = CellState.free;
   }
-  const rawOutside: Allocation[] = [];
+  const rawOutside: AllocationView[] = [];
   const put = (cell: number, state: CellState, index: number) => {
     if (cell < 0 || cell >= count) return false;
     if (RANK[state] >= RANK[states[cell] as CellState]) {

@@ -1,31 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from '../errors';
 import type { Logger } from '../observability/logger';
-import type { Metrics } from '../observability/metrics';
-import type { ContainerService } from '../services/container-service';
-import type { Db } from '../store/db';
-import type { IdempotencyStore } from '../store/idempotency-store';
-import type { TokenStore } from '../store/token-store';
 import { authenticate } from './auth';
-import { checkHealth } from './health';
-import { errorBody, HTTP_STATUS, toApiError } from './http-errors';
-import { buildOpenApi } from './openapi';
+import { errorBody, httpStatusOf, toApiError } from './http-errors';
+import type { RouteDeps } from './operation';
+import { OPERATIONS } from './operations';
+import { registerOperations } from './register-operations';
+import { answerHealth, answerMetrics } from './routes/system-routes';
 import { securityHeaders } from './security-headers';
-import { containerRoutes } from './routes/container-routes';
-import { fleetRoutes, type FleetRouteDeps } from './routes/fleet-routes';
 
-export interface AppDeps extends FleetRouteDeps {
-  db: Db;
-  redis: Redis;
-  metrics: Metrics;
+export interface AppDeps extends RouteDeps {
   log: Logger;
-  containerService: ContainerService;
-  idempotency: IdempotencyStore;
-  tokens: TokenStore;
   bodyLimitBytes: number;
-  version: string;
   /** Serves the dashboard at / (absent: no dashboard). */
   dashboard?: express.RequestHandler;
 }
@@ -54,31 +41,17 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
 
-  const health = async (_req: Request, res: Response) => {
-    const report = await checkHealth(deps.db, deps.redis);
-    res.status(report.status === 'ok' ? 200 : 503).json(report);
-  };
-  app.get('/healthz', health);
-  app.get('/api/v1/healthz', health);
+  app.get('/healthz', (_req: Request, res: Response) => answerHealth(deps, res));
 
   const api = express.Router();
   api.use(express.json({ limit: deps.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }));
   api.use(authenticate(deps.tokens));
-  const metrics = async (_req: Request, res: Response) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
-  };
-  api.get('/metrics', metrics);
-  const openapi = buildOpenApi(deps.version);
-  api.get('/openapi.json', (_req, res) => {
-    res.json(openapi);
-  });
-  api.use(containerRoutes(deps.containerService, deps.idempotency));
-  api.use(fleetRoutes(deps));
+  registerOperations(app, api, OPERATIONS, deps);
   api.use((req: Request) => {
     throw new NagayaError('NOT_FOUND', `no route ${req.method} /api/v1${req.path}`);
   });
   app.use('/api/v1', api);
-  app.get('/metrics', authenticate(deps.tokens), metrics);
+  app.get('/metrics', authenticate(deps.tokens), (_req: Request, res: Response) => answerMetrics(deps, res));
 
   if (deps.dashboard) app.use(deps.dashboard);
 
@@ -92,7 +65,7 @@ export function createApp(deps: AppDeps): express.Express {
       deps.log.error('internal error', { requestId: res.locals.requestId, error: (apiError.cause ?? err) as Error, stack: ((apiError.cause ?? err) as Error)?.stack });
     }
     if (res.headersSent) return;
-    res.status(HTTP_STATUS[apiError.code]).json(errorBody(apiError));
+    res.status(httpStatusOf(apiError)).json(errorBody(apiError));
   });
   return app;
 }

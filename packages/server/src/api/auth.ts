@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
-import { NagayaError } from '@nagaya/allocator';
-import type { Role, TokenIdentity, TokenStore } from '../store/token-store';
+import { NagayaError } from '../errors';
+import type { Role } from '@nagaya/contract';
+import type { TokenIdentity, TokenStore } from '../store/token-store';
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 

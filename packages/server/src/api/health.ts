@@ -1,11 +1,6 @@
+import type { HealthView } from '@nagaya/contract';
 import type { Redis } from 'ioredis';
 import type { Db } from '../store/db';
-
-export interface HealthReport {
-  status: 'ok' | 'unavailable';
-  dependencies: Record<string, 'ok' | 'down'>;
-  error?: { code: 'UNAVAILABLE'; message: string };
-}
 
 async function within<T>(ms: number, p: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -17,7 +12,7 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T> {
 }
 
 /** Checks Postgres and Redis; the report names whichever is down. */
-export async function checkHealth(db: Db, redis: Redis): Promise<HealthReport> {
+export async function checkHealth(db: Db, redis: Redis): Promise<HealthView> {
   const [pg, rd] = await Promise.all([
     within(2000, db.ping()).catch(() => false),
     within(2000, redis.ping()).then((r) => r === 'PONG').catch(() => false),

@@ -1,31 +1,19 @@
-import { NagayaError, type NagayaErrorCode } from '@nagaya/allocator';
+import { ERRORS, type ErrorBody, type ErrorCode } from '@nagaya/contract';
 import { NativeError } from '@nagaya/native';
 import { ZodError } from 'zod';
-
-/** The one table from error code to HTTP status. */
-export const HTTP_STATUS: Record<NagayaErrorCode, number> = {
-  INVALID_INPUT: 400,
-  UNAUTHORIZED: 401,
-  TOKEN_EXPIRED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  INTERNAL: 500,
-  UNAVAILABLE: 503,
-  POOL_EXHAUSTED: 507,
-};
+import { asNagayaError, NagayaError } from '../errors';
 
 /** Turns anything thrown into a NagayaError: the one mapper every error body goes through. */
 export function toApiError(err: unknown): NagayaError {
-  if (err instanceof NagayaError) return err;
+  const known = asNagayaError(err);
+  if (known) return known;
   if (err instanceof ZodError) {
     return new NagayaError('INVALID_INPUT', describeZodError(err), {
       issues: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message, code: i.code })),
     });
   }
   if (err instanceof NativeError) {
-    const code: NagayaErrorCode =
+    const code: ErrorCode =
       err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT' || err.code === 'INVALID_INPUT' ? 'INVALID_INPUT'
         : err.code === 'PAYLOAD_TOO_LARGE' ? 'PAYLOAD_TOO_LARGE'
         : err.code === 'NOT_FOUND' ? 'NOT_FOUND'
@@ -67,7 +55,12 @@ function describeZodError(err: ZodError): string {
   return `${where}${first.message}${more}`;
 }
 
+/** The HTTP status an error is answered with (the contract's table). */
+export function httpStatusOf(err: NagayaError): number {
+  return ERRORS[err.code].status;
+}
+
 /** The JSON body of an error response. */
-export function errorBody(err: NagayaError): { error: { code: string; message: string; details?: unknown } } {
+export function errorBody(err: NagayaError): ErrorBody {
   return { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } };
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createSecureContext } from 'node:tls';
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from '../errors';
 import type { ServerConfig } from '../config';
 
 export interface TlsFiles {

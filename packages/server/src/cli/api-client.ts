@@ -1,9 +1,6 @@
+import { ApiError, apiErrorOf } from '@nagaya/contract';
+
 /** A small client of the REST API v1, for the CLI and the tests. */
-export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
-    super(message);
-  }
-}
 
 export class ApiClient {
   constructor(readonly baseUrl: string, readonly token: string | undefined) {}
@@ -33,10 +30,7 @@ export class ApiClient {
     } catch {
       parsed = text;
     }
-    if (!response.ok) {
-      const e = (parsed as { error?: { code?: string; message?: string; details?: unknown } } | undefined)?.error;
-      throw new ApiError(response.status, e?.code ?? 'INTERNAL', e?.message ?? `HTTP ${response.status}`, e?.details);
-    }
+    if (!response.ok) throw apiErrorOf(response.status, parsed);
     return parsed as T;
   }
 

@@ -2,13 +2,11 @@
 // The `nagaya` command: `nagaya serve` runs the API and/or a worker; every other command talks
 // to the REST API at NAGAYA_URL with NAGAYA_TOKEN. Human tables by default, --json for scripts.
 import { parseArgs } from 'node:util';
-import { ApiClient, ApiError } from './api-client';
+import { ApiError, ERRORS, isErrorCode } from '@nagaya/contract';
+import { ApiClient } from './api-client';
 
-const EXIT = { ok: 0, error: 1, usage: 2, notFound: 3, conflict: 4, unavailable: 5, exhausted: 6, denied: 7 } as const;
-const EXIT_BY_CODE: Record<string, number> = {
-  INVALID_INPUT: EXIT.usage, NOT_FOUND: EXIT.notFound, CONFLICT: EXIT.conflict, UNAVAILABLE: EXIT.unavailable,
-  POOL_EXHAUSTED: EXIT.exhausted, UNAUTHORIZED: EXIT.denied, TOKEN_EXPIRED: EXIT.denied, FORBIDDEN: EXIT.denied, PAYLOAD_TOO_LARGE: EXIT.usage,
-};
+/** Exit codes of the CLI's own making; an API error exits with its code's exitCode in the contract. */
+const EXIT = { ok: 0, error: 1, usage: 2 } as const;
 
 const USAGE = `usage: nagaya <command> [options]
 
@@ -232,7 +230,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     if (err instanceof ApiError) {
       console.error(`error: ${err.code}: ${err.message}`);
-      process.exitCode = EXIT_BY_CODE[err.code] ?? EXIT.error;
+      process.exitCode = isErrorCode(err.code) ? ERRORS[err.code].exitCode : EXIT.error;
     } else {
       console.error(`error: ${(err as Error)?.message ?? err}`);
       process.exitCode = (err as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? EXIT.usage : EXIT.error;

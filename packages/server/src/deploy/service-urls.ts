@@ -5,7 +5,7 @@
 // environment win over the files (docker compose, a managed database).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from '../errors';
 
 export const DEFAULT_DATA_DIR = '/var/lib/nagaya';
 

@@ -2,7 +2,7 @@ import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'no
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from '../errors';
 import { buildBusyboxImage, extractArchive, type ExtractLimits, type SkippedEntry } from '@nagaya/native';
 
 export const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { NagayaError, type Allocator } from '@nagaya/allocator';
+import { type Allocator } from '@nagaya/allocator';
+import { asNagayaError } from '../errors';
 import { NativeError, processHasIdMaps, type ContainerRuntime, type ExitStatus, type IdMapLine } from '@nagaya/native';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
@@ -24,7 +25,8 @@ export interface ContainerJobDeps {
 /** Errors that no retry can fix: bad input, a full pool, a name or key conflict. */
 function isPermanent(err: unknown): boolean {
   if (err instanceof UnrecoverableError) return true;
-  if (err instanceof NagayaError) return ['INVALID_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'POOL_EXHAUSTED'].includes(err.code);
+  const known = asNagayaError(err);
+  if (known) return ['INVALID_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'POOL_EXHAUSTED'].includes(known.code);
   if (err instanceof NativeError) return err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT';
   return false;
 }
@@ -32,7 +34,8 @@ function isPermanent(err: unknown): boolean {
 /** The error as it is stored on the container row and shown by the API. */
 function describe(err: unknown): { code: string; message: string; step?: string; syscall?: string } {
   if (err instanceof NativeError) return { code: err.code, message: err.message, ...(err.step ? { step: err.step } : {}), ...(err.syscall ? { syscall: err.syscall } : {}) };
-  if (err instanceof NagayaError) return { code: err.code, message: err.message };
+  const known = asNagayaError(err);
+  if (known) return { code: known.code, message: known.message };
   return { code: 'INTERNAL', message: (err as Error)?.message ?? String(err) };
 }
 

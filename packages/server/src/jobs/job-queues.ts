@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { NagayaError } from '@nagaya/allocator';
+import { isErrorCode, type JobState, type JobView, type LifecycleKind } from '@nagaya/contract';
+import { NagayaError } from '../errors';
 import type { Db } from '../store/db';
-import type { JobState, JobView, LifecycleJobData, LifecycleKind, RpcJobData } from './job-types';
+import type { LifecycleJobData, RpcJobData } from './job-types';
 
 /** BullMQ queue names: one lifecycle queue and one rpc queue per node. */
 export const lifecycleQueueName = (node: string) => `node-${node}`;
@@ -198,7 +199,6 @@ export function encodeRpcError(err: NagayaError): string {
 
 function decodeRpcError(reason: string): NagayaError {
   const m = /^([A-Z_]+): ([\s\S]*)$/.exec(reason);
-  const codes = ['INVALID_INPUT', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE', 'FORBIDDEN', 'INTERNAL'];
-  if (m && codes.includes(m[1]!)) return new NagayaError(m[1] as 'INTERNAL', m[2]!);
+  if (m && isErrorCode(m[1])) return new NagayaError(m[1], m[2]!);
   return new NagayaError('INTERNAL', reason);
 }

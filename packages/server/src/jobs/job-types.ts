@@ -1,5 +1,5 @@
-/** Lifecycle jobs, recorded in the job table and shown by GET /jobs/:id. */
-export type LifecycleKind = 'launch' | 'start' | 'stop' | 'restart' | 'delete';
+import type { LifecycleKind } from '@nagaya/contract';
+
 /** Requests a node answers at once (exec, logs): BullMQ is the way to reach the right node. */
 export type RpcKind = 'exec' | 'logs';
 
@@ -26,19 +26,3 @@ export interface LogsJobData {
 }
 
 export type RpcJobData = ExecJobData | LogsJobData;
-
-export type JobState = 'waiting' | 'active' | 'completed' | 'failed';
-
-/** What GET /jobs/:id returns. */
-export interface JobView {
-  id: string;
-  kind: LifecycleKind;
-  container: string;
-  node: string;
-  state: JobState;
-  progress: number;
-  error: string | null;
-  attempts: number;
-  createdAt: string;
-  finishedAt: string | null;
-}

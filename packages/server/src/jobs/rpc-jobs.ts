@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from '../errors';
 import { NativeError, type ContainerRuntime, type ExecResult } from '@nagaya/native';
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';

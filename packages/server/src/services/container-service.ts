@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { NagayaError, type Allocator } from '@nagaya/allocator';
+import type { Allocator } from '@nagaya/allocator';
+import type { ContainerState, ContainerView, LifecycleKind } from '@nagaya/contract';
+import type { CreateContainerInput } from '@nagaya/contract/schemas';
 import type { ExecResult } from '@nagaya/native';
-import type { CreateContainerInput } from '../api/schemas';
+import { asNagayaError, NagayaError } from '../errors';
 import type { ImageStore } from '../images/image-store';
 import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
-import type { LifecycleKind } from '../jobs/job-types';
 import type { AuditStore } from '../store/audit-store';
-import type { ContainerRow, ContainerState, ContainerStore } from '../store/container-store';
+import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { NodeStore } from '../store/node-store';
 import { capacityOf, limitsBeyond } from './node-capacity';
 import { NodePlacement } from './node-placement';
 import type { TokenIdentity } from '../store/token-store';
-import { containerView, type ContainerView } from './container-view';
+import { containerView } from './container-view';
 
 /** The init a container runs when the request names none: a shell that sleeps until it is stopped. */
 export const DEFAULT_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
@@ -156,6 +157,5 @@ export class ContainerService {
 }
 
 function queueUnavailable(err: unknown): NagayaError {
-  if (err instanceof NagayaError) return err;
-  return new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' });
+  return asNagayaError(err) ?? new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' });
 }

@@ -1,31 +1,6 @@
-import type { Lease, MapLine } from '@nagaya/allocator';
+import type { Lease } from '@nagaya/allocator';
+import type { ContainerView } from '@nagaya/contract';
 import type { ContainerRow } from '../store/container-store';
-
-/** A container as the API shows it (GET /containers/:name). */
-export interface ContainerView {
-  id: string;
-  name: string;
-  image: string;
-  command: string[];
-  state: ContainerRow['state'];
-  node: string;
-  pid: number | null;
-  idmap: {
-    isolated: boolean;
-    key: string | null;
-    size: number | null;
-    uid: MapLine[];
-    gid: MapLine[];
-  };
-  limits: ContainerRow['limits'];
-  security: { nesting: boolean };
-  exitCode: number | null;
-  exitSignal: string | null;
-  error: ContainerRow['error'];
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
 
 /** Shapes a row and its lease (if it holds one) for the API. */
 export function containerView(row: ContainerRow, lease: Lease | undefined): ContainerView {

@@ -1,4 +1,4 @@
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from '../errors';
 import type { NodeRow, NodeStore } from '../store/node-store';
 
 /** How old a fleet snapshot may be before a create reads the node table again. */

@@ -1,13 +1,7 @@
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from '../errors';
+import type { ContainerError, ContainerLimits, ContainerState } from '@nagaya/contract';
 import type { Db } from './db';
 
-export type ContainerState = 'pending' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' | 'deleting';
-
-export interface ContainerLimits {
-  memoryBytes?: number;
-  pids?: number;
-  cpus?: number;
-}
 
 export interface IdmapRequest {
   isolated?: boolean;
@@ -39,7 +33,7 @@ export interface ContainerRow {
   startTime: string | null;
   exitCode: number | null;
   exitSignal: string | null;
-  error: { code: string; message: string; step?: string } | null;
+  error: ContainerError | null;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { NagayaError, runStatement, sqlStateOf } from '@nagaya/allocator';
+import { runStatement, sqlStateOf } from '@nagaya/allocator';
+import { NagayaError } from '../errors';
 
 /** Postgres connection pool with the one query helper the stores use. */
 export class Db {

@@ -1,4 +1,4 @@
-import { NagayaError } from '@nagaya/allocator';
+import { NagayaError } from '../errors';
 import type { Db } from './db';
 
 export type IdempotencyClaim =

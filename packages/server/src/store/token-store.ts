@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { NagayaError, runTransaction } from '@nagaya/allocator';
+import { runTransaction } from '@nagaya/allocator';
+import type { Role } from '@nagaya/contract';
+import { NagayaError } from '../errors';
 import type { Db } from './db';
-
-export type Role = 'admin' | 'operator' | 'viewer';
-export const ROLES: readonly Role[] = ['admin', 'operator', 'viewer'];
 
 export interface TokenIdentity {
   id: number;

@@ -2,11 +2,11 @@ import { del, describeError, post, settled } from '../api';
 import { notify } from '../notices';
 import { navigate } from '../router';
 import { useCanOperate } from '../session';
-import type { Container } from '../types';
+import type { ContainerView } from '@nagaya/contract';
 import { ConfirmButton } from './common';
 
 /** Start, stop, restart and delete, each behind a confirmation; nothing at all for a viewer. */
-export function ContainerActions(props: { container: Container; onDone: () => void; small?: boolean; afterDelete?: string }) {
+export function ContainerActions(props: { container: ContainerView; onDone: () => void; small?: boolean; afterDelete?: string }) {
   const canOperate = useCanOperate();
   if (!canOperate) return null;
   const c = props.container;

@@ -5,13 +5,13 @@ import { ContainerActions } from '../components/container-actions';
 import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../format';
 import { usePoll } from '../poll';
 import { useCanOperate } from '../session';
-import type { Container, ExecResult, Job } from '../types';
+import type { ContainerView, ExecResult, JobView } from '@nagaya/contract';
 
 /** One container: state, pid, map lines as the kernel sees them, limits, jobs, log tail and exec. */
 export function ContainerDetailPage(props: { name: string }) {
   const path = `/containers/${encodeURIComponent(props.name)}`;
-  const container = usePoll(() => get<Container>(path), `c:${props.name}`);
-  const jobs = usePoll(() => get<{ jobs: Job[] }>(`/jobs?container=${encodeURIComponent(props.name)}&limit=10`), `j:${props.name}`, 3000);
+  const container = usePoll(() => get<ContainerView>(path), `c:${props.name}`);
+  const jobs = usePoll(() => get<{ jobs: JobView[] }>(`/jobs?container=${encodeURIComponent(props.name)}&limit=10`), `j:${props.name}`, 3000);
   const c = container.data;
   const gone = container.error instanceof ApiError && container.error.code === 'NOT_FOUND';
   return (
@@ -68,7 +68,7 @@ export function ContainerDetailPage(props: { name: string }) {
   );
 }
 
-function limitsText(l: Container['limits']): string {
+function limitsText(l: ContainerView['limits']): string {
   const parts = [
     l?.memoryBytes !== undefined ? `memory ${bytes(l.memoryBytes)}` : '',
     l?.pids !== undefined ? `${l.pids} processes` : '',
@@ -78,7 +78,7 @@ function limitsText(l: Container['limits']): string {
 }
 
 /** The tail of the console log, refreshed while the page is open. */
-function LogTail(props: { container: Container }) {
+function LogTail(props: { container: ContainerView }) {
   const name = props.container.name;
   const live = props.container.state !== 'pending' && props.container.state !== 'deleting';
   const logs = usePoll(async () => (live ? get<{ log: string; truncated: boolean }>(`/containers/${encodeURIComponent(name)}/logs?tail=16384`) : undefined),
@@ -93,7 +93,7 @@ function LogTail(props: { container: Container }) {
 }
 
 /** Runs one command in the running container (operators only) and shows exit code, stdout and stderr. */
-function ExecBox(props: { container: Container }) {
+function ExecBox(props: { container: ContainerView }) {
   const canOperate = useCanOperate();
   const [line, setLine] = useState('id');
   const [busy, setBusy] = useState(false);

@@ -5,12 +5,12 @@ import { ContainerActions } from '../components/container-actions';
 import { ageOf, rootUidRange, when } from '../format';
 import { usePoll } from '../poll';
 import { useCanOperate } from '../session';
-import { CONTAINER_STATES, type Container } from '../types';
+import { CONTAINER_STATES, type ContainerView } from '@nagaya/contract';
 
 /** Every container, filterable by text, state and node. */
 export function ContainersPage(props: { initialNode: string }) {
   const canOperate = useCanOperate();
-  const { data, error, updatedAt, refresh } = usePoll(() => get<{ containers: Container[] }>('/containers'), 'containers');
+  const { data, error, updatedAt, refresh } = usePoll(() => get<{ containers: ContainerView[] }>('/containers'), 'containers');
   const [text, setText] = useState('');
   const [state, setState] = useState('');
   const [node, setNode] = useState(props.initialNode);

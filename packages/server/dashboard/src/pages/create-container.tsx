@@ -6,7 +6,7 @@ import { splitArgs } from '../format';
 import { notify } from '../notices';
 import { usePoll } from '../poll';
 import { navigate } from '../router';
-import type { ImageInfo, NodeInfo } from '../types';
+import type { ImageView, NodeView } from '@nagaya/contract';
 
 interface RawRow { kind: 'uid' | 'gid' | 'both'; hostId: string; nsId: string; count: string }
 
@@ -27,8 +27,8 @@ const num = (v: string) => (v.trim() === '' ? undefined : Number(v));
 
 /** The create form: every option of POST /containers, with the API's own validation messages beside each field. */
 export function CreateContainerPage() {
-  const images = usePoll(() => get<{ images: ImageInfo[] }>('/images'), 'images', 15_000);
-  const nodes = usePoll(() => get<{ nodes: NodeInfo[] }>('/nodes'), 'nodes', 15_000);
+  const images = usePoll(() => get<{ images: ImageView[] }>('/images'), 'images', 15_000);
+  const nodes = usePoll(() => get<{ nodes: NodeView[] }>('/nodes'), 'nodes', 15_000);
   const [name, setName] = useState('');
   const [image, setImage] = useState('busybox');
   const [command, setCommand] = useState('');

@@ -5,7 +5,7 @@ import { ageOf, range } from '../format';
 import { usePoll } from '../poll';
 import { navigate } from '../router';
 import { buildSlotModel, cellRanges, CellState, LEGEND, type SlotModel } from '../slot-model';
-import type { Allocation, Pool } from '../types';
+import type { AllocationView, PoolView } from '@nagaya/contract';
 
 const COLOR = new Map(LEGEND.map((l) => [l.state, l.color]));
 
@@ -18,10 +18,10 @@ const LABEL = new Map(LEGEND.map((l) => [l.state, l.label]));
 
 /** The ID-space map: every slot of a pool as a canvas cell, coloured by state; hover, keys and click. */
 export function IdMapPage(props: { pool: string | null }) {
-  const pools = usePoll(() => get<{ pools: Pool[] }>('/pools'), 'pools', 10_000);
+  const pools = usePoll(() => get<{ pools: PoolView[] }>('/pools'), 'pools', 10_000);
   const poolName = props.pool ?? pools.data?.pools.find((p) => p.name === 'default')?.name ?? pools.data?.pools[0]?.name ?? null;
   const allocations = usePoll(
-    async () => (poolName ? get<{ allocations: Allocation[] }>(`/allocations?pool=${encodeURIComponent(poolName)}&history=true`) : undefined),
+    async () => (poolName ? get<{ allocations: AllocationView[] }>(`/allocations?pool=${encodeURIComponent(poolName)}&history=true`) : undefined),
     `alloc:${poolName}`, 2000);
   const pool = pools.data?.pools.find((p) => p.name === poolName);
   const model = useMemo(() => (pool && allocations.data ? buildSlotModel(pool, allocations.data.allocations) : undefined), [pool, allocations.data]);

@@ -5,7 +5,7 @@ import { notify } from '../notices';
 import { usePoll } from '../poll';
 import { navigate } from '../router';
 import { useCanOperate } from '../session';
-import type { Job } from '../types';
+import type { JobView } from '@nagaya/contract';
 
 const STATES = ['', 'waiting', 'active', 'failed', 'completed'] as const;
 
@@ -13,8 +13,8 @@ const STATES = ['', 'waiting', 'active', 'failed', 'completed'] as const;
 export function JobsPage(props: { state: string }) {
   const canOperate = useCanOperate();
   const state = (STATES as readonly string[]).includes(props.state) ? props.state : '';
-  const { data, error, updatedAt, refresh } = usePoll(() => get<{ jobs: Job[] }>(`/jobs?limit=200${state ? `&state=${state}` : ''}`), `jobs:${state}`, 2000);
-  const retry = async (job: Job) => {
+  const { data, error, updatedAt, refresh } = usePoll(() => get<{ jobs: JobView[] }>(`/jobs?limit=200${state ? `&state=${state}` : ''}`), `jobs:${state}`, 2000);
+  const retry = async (job: JobView) => {
     try {
       await post(`/jobs/${encodeURIComponent(job.id)}/retry`, {});
       notify(`${job.kind} of ${job.container} queued again`);

@@ -2,16 +2,16 @@ import { get } from '../api';
 import { ErrorBanner, Link, Loading, OccupancyBar, PageHeader, StateBadge } from '../components/common';
 import { ageOf, when } from '../format';
 import { usePoll } from '../poll';
-import { CONTAINER_STATES, type Container, type Job, type NodeInfo, type Pool } from '../types';
+import { CONTAINER_STATES, type ContainerView, type JobView, type NodeView, type PoolView } from '@nagaya/contract';
 
-interface OverviewData { containers: Container[]; nodes: NodeInfo[]; pools: Pool[]; failed: Job[] }
+interface OverviewData { containers: ContainerView[]; nodes: NodeView[]; pools: PoolView[]; failed: JobView[] }
 
 /** Containers by state, nodes online, pool occupancy, recent failed jobs. */
 export function OverviewPage() {
   const { data, error, updatedAt } = usePoll(async (): Promise<OverviewData> => {
     const [c, n, p, j] = await Promise.all([
-      get<{ containers: Container[] }>('/containers'), get<{ nodes: NodeInfo[] }>('/nodes'),
-      get<{ pools: Pool[] }>('/pools'), get<{ jobs: Job[] }>('/jobs?state=failed&limit=5'),
+      get<{ containers: ContainerView[] }>('/containers'), get<{ nodes: NodeView[] }>('/nodes'),
+      get<{ pools: PoolView[] }>('/pools'), get<{ jobs: JobView[] }>('/jobs?state=failed&limit=5'),
     ]);
     return { containers: c.containers, nodes: n.nodes, pools: p.pools, failed: j.jobs };
   }, 'overview', 3000);

@@ -2,11 +2,11 @@ import { get } from '../api';
 import { ErrorBanner, Link, Loading, OccupancyBar, PageHeader } from '../components/common';
 import { range } from '../format';
 import { usePoll } from '../poll';
-import type { Pool } from '../types';
+import type { PoolView } from '@nagaya/contract';
 
 /** Every ID pool: its host ranges, slot grid and slot counts. */
 export function PoolsPage() {
-  const { data, error, updatedAt } = usePoll(() => get<{ pools: Pool[] }>('/pools'), 'pools', 3000);
+  const { data, error, updatedAt } = usePoll(() => get<{ pools: PoolView[] }>('/pools'), 'pools', 3000);
   return (
     <section>
       <PageHeader title="Pools" updatedAt={updatedAt} />

@@ -2,12 +2,12 @@ import { useState } from 'preact/hooks';
 import { ApiError, call, describeError } from '../api';
 import { BrandMark } from '../components/common';
 import type { Session } from '../session';
-import type { Whoami } from '../types';
+import type { WhoamiView } from '@nagaya/contract';
 
 /** Asks the API who a token is; resolves to the session or throws a message fit for the form. */
 export async function signIn(token: string): Promise<Session> {
   try {
-    const who = await call<Whoami>('GET', '/whoami', undefined, token);
+    const who = await call<WhoamiView>('GET', '/whoami', undefined, token);
     return { token, name: who.name, role: who.role };
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) throw new Error(`That token was not accepted: ${err.message}`);

@@ -1,80 +1,77 @@
 import { createHash } from 'node:crypto';
-import { Router, type Request, type Response } from 'express';
-import { NagayaError } from '@nagaya/allocator';
-import { hasRole, identityOf, requireRole } from '../auth';
-import { containerListQuery, createContainerSchema, dnsLabel, execSchema, logsQuery, stopSchema, emptySchema } from '../schemas';
-import type { ContainerService } from '../../services/container-service';
-import type { IdempotencyStore } from '../../store/idempotency-store';
+import {
+  containerListQuery, createContainerSchema, dnsLabel, emptySchema, execSchema, idempotencyKeyHeader, logsQuery, stopSchema,
+} from '@nagaya/contract/schemas';
+import { NagayaError } from '../../errors';
+import { hasRole } from '../auth';
+import { operation, type Operation } from '../operation';
+
+const byName = { name: dnsLabel };
+
+/** start, stop and restart: one operation each, answered at once with the job that does it. */
+const actions = (['start', 'stop', 'restart'] as const).map((action) => operation({
+  method: 'post', path: `/containers/{name}/${action}`, role: 'operator', success: 202,
+  summary: {
+    start: 'Start a stopped container', stop: 'Stop: SIGTERM, then SIGKILL after timeoutSeconds', restart: 'Stop then start',
+  }[action],
+  body: action === 'start' ? emptySchema : stopSchema, bodyMayBeAbsent: true, params: byName,
+  handle: ({ deps, actor, body, params }) =>
+    deps.containerService.act(params.name, action, actor, (body as { timeoutSeconds?: number }).timeoutSeconds),
+}));
 
 /** /containers: create, list, get, start, stop, restart, delete, exec, logs. */
-export function containerRoutes(service: ContainerService, idempotency: IdempotencyStore): Router {
-  const r = Router();
-
-  r.post('/containers', async (req: Request, res: Response) => {
-    const actor = requireRole(res, 'operator');
-    const key = req.get('idempotency-key');
-    if (key !== undefined && !/^[\x21-\x7e]{1,255}$/.test(key)) {
-      throw new NagayaError('INVALID_INPUT', 'Idempotency-Key must be 1 to 255 visible ASCII characters');
-    }
-    const input = createContainerSchema.parse(req.body);
-    // Nested user namespaces widen what the container can reach in the kernel: an admin decision.
-    if (input.security?.nesting === true && !hasRole(actor, 'admin')) {
-      throw new NagayaError('FORBIDDEN', `security.nesting needs the admin role; the token ${actor.name} is ${actor.role}`, { field: 'security.nesting' });
-    }
-    if (key === undefined) {
-      res.status(202).json(await service.create(input, actor));
-      return;
-    }
-    const fingerprint = createHash('sha256').update(JSON.stringify(req.body)).digest('hex');
-    const claim = await idempotency.claim(actor.id, key, fingerprint);
-    if (claim.kind === 'replay') {
-      res.status(claim.status).set('Idempotent-Replayed', 'true').json(claim.body);
-      return;
-    }
-    try {
-      const body = await service.create(input, actor);
-      await idempotency.complete(actor.id, key, 202, body);
-      res.status(202).json(body);
-    } catch (err) {
-      await idempotency.abandon(actor.id, key);
-      throw err;
-    }
-  });
-
-  r.get('/containers', async (req, res) => {
-    const query = containerListQuery.parse(req.query);
-    res.json({ containers: await service.list(query) });
-  });
-
-  r.get('/containers/:name', async (req, res) => {
-    res.json(await service.get(dnsLabel.parse(req.params.name)));
-  });
-
-  for (const action of ['start', 'stop', 'restart'] as const) {
-    r.post(`/containers/:name/${action}`, async (req, res) => {
-      const actor = requireRole(res, 'operator');
-      const body = (action === 'start' ? emptySchema : stopSchema).parse(req.body ?? {}) as { timeoutSeconds?: number };
-      res.status(202).json(await service.act(dnsLabel.parse(req.params.name), action, actor, body.timeoutSeconds));
-    });
-  }
-
-  r.delete('/containers/:name', async (req, res) => {
-    const actor = requireRole(res, 'operator');
-    res.status(202).json(await service.act(dnsLabel.parse(req.params.name), 'delete', actor));
-  });
-
-  r.post('/containers/:name/exec', async (req, res) => {
-    const actor = requireRole(res, 'operator');
-    const body = execSchema.parse(req.body);
-    const result = await service.exec(dnsLabel.parse(req.params.name), body.command, body.env, body.timeoutMs, actor);
-    res.json(result);
-  });
-
-  r.get('/containers/:name/logs', async (req, res) => {
-    identityOf(res);
-    const { tail } = logsQuery.parse(req.query);
-    res.json(await service.logs(dnsLabel.parse(req.params.name), tail));
-  });
-
-  return r;
-}
+export const containerOperations: Operation[] = [
+  operation({
+    method: 'post', path: '/containers', role: 'operator', success: 202,
+    summary: 'Create and launch a container (Idempotency-Key honoured; security.nesting needs an admin token)',
+    headers: { 'Idempotency-Key': idempotencyKeyHeader }, body: createContainerSchema,
+    handle: async ({ req, res, deps, actor, body: input }) => {
+      // Nested user namespaces widen what the container can reach in the kernel: an admin decision.
+      if (input.security?.nesting === true && !hasRole(actor, 'admin')) {
+        const why = `security.nesting needs the admin role; the token ${actor.name} is ${actor.role}`;
+        throw new NagayaError('FORBIDDEN', why, { field: 'security.nesting' });
+      }
+      const key = req.get('idempotency-key');
+      if (key === undefined) return deps.containerService.create(input, actor);
+      const fingerprint = createHash('sha256').update(JSON.stringify(req.body)).digest('hex');
+      const claim = await deps.idempotency.claim(actor.id, key, fingerprint);
+      if (claim.kind === 'replay') {
+        res.status(claim.status).set('Idempotent-Replayed', 'true').json(claim.body);
+        return undefined;
+      }
+      try {
+        const body = await deps.containerService.create(input, actor);
+        await deps.idempotency.complete(actor.id, key, 202, body);
+        return body;
+      } catch (err) {
+        await deps.idempotency.abandon(actor.id, key);
+        throw err;
+      }
+    },
+  }),
+  operation({
+    method: 'get', path: '/containers', summary: 'List containers', role: 'viewer', success: 200, query: containerListQuery,
+    handle: async ({ deps, query }) => ({ containers: await deps.containerService.list(query) }),
+  }),
+  operation({
+    method: 'get', path: '/containers/{name}', summary: 'One container, with its map lines', role: 'viewer', success: 200, params: byName,
+    handle: ({ deps, params }) => deps.containerService.get(params.name),
+  }),
+  ...actions,
+  operation({
+    method: 'delete', path: '/containers/{name}', summary: 'Delete: stop, remove storage, release the slice', role: 'operator', success: 202,
+    params: byName,
+    handle: ({ deps, actor, params }) => deps.containerService.act(params.name, 'delete', actor),
+  }),
+  operation({
+    method: 'post', path: '/containers/{name}/exec', summary: 'Run a command inside a running container', role: 'operator', success: 200,
+    body: execSchema, params: byName,
+    handle: ({ deps, actor, body, params }) =>
+      deps.containerService.exec(params.name, body.command, body.env, body.timeoutMs, actor),
+  }),
+  operation({
+    method: 'get', path: '/containers/{name}/logs', summary: 'Tail of the console log', role: 'viewer', success: 200,
+    query: logsQuery, params: byName,
+    handle: ({ deps, query, params }) => deps.containerService.logs(params.name, query.tail),
+  }),
+];

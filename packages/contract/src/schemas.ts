@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { CONTAINER_STATES, JOB_STATES, ROLES } from './views';
 
 /**
- * Request bodies of the REST API. Every route validates with these, and the OpenAPI document
- * (api/openapi.ts) is generated from the same objects, so the two cannot drift.
+ * Requests of the REST API. Every route validates with these, and the server's OpenAPI document
+ * is generated from the same objects, so the two cannot drift.
  */
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -67,6 +68,10 @@ export const stopSchema = z.strictObject({
 
 export const emptySchema = z.strictObject({});
 
+/** The Idempotency-Key header of POST /containers: a retry with the same key gets the first answer. */
+export const idempotencyKeyHeader = z.string()
+  .regex(/^[\x21-\x7e]{1,255}$/, 'Idempotency-Key must be 1 to 255 visible ASCII characters').optional();
+
 export const execSchema = z.strictObject({
   command: argv,
   env: envSchema.optional(),
@@ -75,7 +80,7 @@ export const execSchema = z.strictObject({
 
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),
-  role: z.enum(['admin', 'operator', 'viewer']),
+  role: z.enum(ROLES),
   expiresInSeconds: z.number().int().min(1).max(10 * 365 * 86400).optional()
     .meta({ description: 'The token is refused (401 TOKEN_EXPIRED) this many seconds after its creation. Default: never.' }),
 });
@@ -98,13 +103,13 @@ export const createPoolSchema = z.strictObject({
 });
 
 export const containerListQuery = z.strictObject({
-  state: z.enum(['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting']).optional(),
+  state: z.enum(CONTAINER_STATES).optional(),
   node: nodeName.optional(),
 });
 
 export const jobListQuery = z.strictObject({
   container: dnsLabel.optional(),
-  state: z.enum(['waiting', 'active', 'completed', 'failed']).optional(),
+  state: z.enum(JOB_STATES).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
 });
 

@@ -1,0 +1,33 @@
+/**
+ * Every error code of the REST API, with the HTTP status it is answered with and the exit code
+ * of the `nagaya` CLI that receives it. A new code is added here and nowhere else: the server's
+ * status mapping, the OpenAPI enum and the CLI's exit codes are all read from this table.
+ */
+export const ERRORS = {
+  INVALID_INPUT: { status: 400, exitCode: 2, meaning: 'The request is malformed or names something that cannot be.' },
+  UNAUTHORIZED: { status: 401, exitCode: 7, meaning: 'No token, or one the server does not know.' },
+  TOKEN_EXPIRED: { status: 401, exitCode: 7, meaning: 'A token that was valid until its expiresAt: the caller needs a new one.' },
+  FORBIDDEN: { status: 403, exitCode: 7, meaning: 'The token\'s role does not allow this.' },
+  NOT_FOUND: { status: 404, exitCode: 3, meaning: 'No such resource.' },
+  CONFLICT: { status: 409, exitCode: 4, meaning: 'The resource exists already or is in the wrong state.' },
+  PAYLOAD_TOO_LARGE: { status: 413, exitCode: 2, meaning: 'The request body is over its limit.' },
+  INTERNAL: { status: 500, exitCode: 1, meaning: 'A bug or an unexpected failure; the server log has it.' },
+  UNAVAILABLE: { status: 503, exitCode: 5, meaning: 'A dependency (Postgres, Redis, the launcher, a node) is down.' },
+  POOL_EXHAUSTED: { status: 507, exitCode: 6, meaning: 'No free ID slice is left in the pool.' },
+} as const satisfies Record<string, { status: number; exitCode: number; meaning: string }>;
+
+/** A stable error code of the API. */
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Every error code, in the table's order. */
+export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
+
+/** Tells whether `code` is one of the API's error codes. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, code);
+}
+
+/** The JSON body of every error answer. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}

@@ -1,0 +1,5 @@
+// The zod-free part of the contract, safe for a browser bundle; the request schemas are
+// '@nagaya/contract/schemas'.
+export { ERRORS, ERROR_CODES, isErrorCode, type ErrorBody, type ErrorCode } from './errors';
+export { ApiError, apiErrorOf } from './api-error';
+export * from './views';

@@ -1,0 +1,89 @@
+import type { Request, Response } from 'express';
+import type { Redis } from 'ioredis';
+import type { Allocator } from '@nagaya/allocator';
+import type { Role } from '@nagaya/contract';
+import type { z } from 'zod';
+import type { ImageStore } from '../images/image-store';
+import type { JobQueues } from '../jobs/job-queues';
+import type { Metrics } from '../observability/metrics';
+import type { ContainerService } from '../services/container-service';
+import type { AuditStore } from '../store/audit-store';
+import type { ContainerStore } from '../store/container-store';
+import type { Db } from '../store/db';
+import type { IdempotencyStore } from '../store/idempotency-store';
+import type { NodeStore } from '../store/node-store';
+import type { TokenIdentity, TokenStore } from '../store/token-store';
+
+/** What the handlers of /api/v1 work with. */
+export interface RouteDeps {
+  db: Db;
+  redis: Redis;
+  metrics: Metrics;
+  containerService: ContainerService;
+  idempotency: IdempotencyStore;
+  allocator: Allocator;
+  queues: JobQueues;
+  nodes: NodeStore;
+  images: ImageStore;
+  tokens: TokenStore;
+  audit: AuditStore;
+  containers: ContainerStore;
+  imageUploadLimitBytes: number;
+  version: string;
+}
+
+type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
+type ParsedEach<P> = { [K in keyof P]: Parsed<P[K]> };
+
+/** One call of an operation, its input already checked against the operation's schemas. */
+export interface OperationCall<B, Q, P> {
+  req: Request;
+  res: Response;
+  deps: RouteDeps;
+  /** The caller; operations of role 'none' have none and must not read it. */
+  actor: TokenIdentity;
+  body: Parsed<B>;
+  query: Parsed<Q>;
+  params: ParsedEach<P>;
+}
+
+/**
+ * One route of /api/v1: everything that registers it (method, path, role, schemas, handler) and
+ * documents it in OpenAPI. Paths are written as OpenAPI writes them: /containers/{name}.
+ */
+export interface OperationSpec<B extends z.ZodType | undefined, Q extends z.ZodObject | undefined, P extends Record<string, z.ZodType>> {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  summary: string;
+  /** Checked before anything else: 401 without a token, 403 below this role. */
+  role: 'none' | Role;
+  /** Validated in this order: headers, query, body, then path parameters. */
+  headers?: Record<string, z.ZodType>;
+  query?: Q;
+  body?: B;
+  /** start/stop/restart: a request without a body is taken as `{}`. */
+  bodyMayBeAbsent?: true;
+  params?: P;
+  /** The status of a success, answered with the handler's return value as JSON. */
+  success: number;
+  /** Returns the JSON body of a success; or answers through `res` itself and returns nothing. */
+  handle(call: OperationCall<B, Q, P>): Promise<unknown> | unknown;
+}
+
+/** An operation of any schemas, as the route table holds it. */
+export type Operation = OperationSpec<z.ZodType | undefined, z.ZodObject | undefined, Record<string, z.ZodType>>;
+
+/** Declares an operation, typing its handler's input from its schemas. */
+export function operation<
+  B extends z.ZodType | undefined = undefined,
+  Q extends z.ZodObject | undefined = undefined,
+  P extends Record<string, z.ZodType> = Record<never, z.ZodType>,
+>(spec: OperationSpec<B, Q, P>): Operation {
+  return spec as unknown as Operation;
+}
+
+/** A view as the server may hold it before JSON encodes it: a Date where the view has a string. */
+export type Sendable<T> = T extends string ? string | Date
+  : T extends Array<infer U> ? Array<Sendable<U>>
+    : T extends object ? { [K in keyof T]: Sendable<T[K]> }
+      : T;

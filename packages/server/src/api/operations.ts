@@ -1,0 +1,21 @@
+import type { Operation } from './operation';
+import { allocationOperations } from './routes/allocation-routes';
+import { containerOperations } from './routes/container-routes';
+import { imageOperations } from './routes/image-routes';
+import { jobOperations } from './routes/job-routes';
+import { nodeOperations } from './routes/node-routes';
+import { poolOperations } from './routes/pool-routes';
+import { systemOperations } from './routes/system-routes';
+import { tokenOperations } from './routes/token-routes';
+
+/** Every route of /api/v1: registered from this table (register-operations.ts) and documented from it (openapi.ts). */
+export const OPERATIONS: readonly Operation[] = [
+  ...systemOperations(() => OPERATIONS),
+  ...containerOperations,
+  ...jobOperations,
+  ...poolOperations,
+  ...allocationOperations,
+  ...imageOperations,
+  ...nodeOperations,
+  ...tokenOperations,
+];

@@ -1,0 +1,31 @@
+import type { ImageView } from '@nagaya/contract';
+import { imageImportQuery } from '@nagaya/contract/schemas';
+import { NagayaError } from '../../errors';
+import type { ImageInfo } from '../../images/image-store';
+import { operation, type Operation } from '../operation';
+
+/** An image without its place on disk, which is the server's business. */
+function imageView({ path: _path, ...view }: ImageInfo): ImageView {
+  return view;
+}
+
+/** /images: list, import. */
+export const imageOperations: Operation[] = [
+  operation({
+    method: 'get', path: '/images', summary: 'Images', role: 'viewer', success: 200,
+    handle: async ({ deps }) => ({ images: (await deps.images.list()).map(imageView) }),
+  }),
+  operation({
+    method: 'post', path: '/images', summary: 'Import a rootfs tarball (body: tar or tar.gz)', role: 'operator', success: 201,
+    query: imageImportQuery,
+    handle: async ({ req, deps, actor, query: { name } }) => {
+      const length = Number(req.get('content-length') ?? 0);
+      if (length > deps.imageUploadLimitBytes) {
+        throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${deps.imageUploadLimitBytes} bytes`);
+      }
+      const image = await deps.images.import(name, req, deps.imageUploadLimitBytes);
+      await deps.audit.record(actor.name, 'image.import', name, { files: image.files, sizeBytes: image.sizeBytes });
+      return imageView(image);
+    },
+  }),
+];
