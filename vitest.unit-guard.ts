@@ -7,7 +7,8 @@ import net from 'node:net';
 // with this message instead of passing on a machine where those happen to be up.
 
 /** The message of every refused attempt. */
-export const UNIT_GUARD_MESSAGE = 'unit tests run pure logic: no sockets (Postgres, Redis, the launcher), no native addon, no child processes';
+export const UNIT_GUARD_MESSAGE =
+  'unit tests run pure logic: no sockets (Postgres, Redis, the launcher), no native addon, no child processes';
 
 function refuse(what: string): never {
   throw new Error(`${UNIT_GUARD_MESSAGE} (tried ${what})`);

@@ -25,7 +25,9 @@ describe('half-open ID ranges', () => {
   });
 
   it('merges overlapping and touching ranges, in order, without changing its input', () => {
-    const input = [{ start: 300, end: 400 }, { start: 100, end: 200 }, { start: 200, end: 250 }, { start: 240, end: 260 }, { start: 401, end: 500 }];
+    const input = [
+      { start: 300, end: 400 }, { start: 100, end: 200 }, { start: 200, end: 250 }, { start: 240, end: 260 }, { start: 401, end: 500 },
+    ];
     const copy = structuredClone(input);
     expect(mergeRanges(input)).toEqual([{ start: 100, end: 260 }, { start: 300, end: 400 }, { start: 401, end: 500 }]);
     expect(input).toEqual(copy);

@@ -21,8 +21,10 @@ describe('idMapProblems', () => {
   it('finds ranges that overlap by one ID, and accepts ranges that touch', () => {
     const touching = [{ nsId: 0, hostId: 1000, count: 10 }, { nsId: 10, hostId: 1010, count: 10 }];
     expect(idMapProblems('uid', touching)).toEqual([]);
-    expect(idMapProblems('uid', [touching[0]!, { nsId: 9, hostId: 2000, count: 10 }])).toEqual(['uidMap lines overlap on the namespace side at 9']);
-    expect(idMapProblems('gid', [touching[0]!, { nsId: 10, hostId: 1009, count: 10 }])).toEqual(['gidMap lines overlap on the host side at 1009']);
+    expect(idMapProblems('uid', [touching[0]!, { nsId: 9, hostId: 2000, count: 10 }]))
+      .toEqual(['uidMap lines overlap on the namespace side at 9']);
+    expect(idMapProblems('gid', [touching[0]!, { nsId: 10, hostId: 1009, count: 10 }]))
+      .toEqual(['gidMap lines overlap on the host side at 1009']);
   });
 
   it('refuses host root, a map without namespace root, an empty map and a malformed line', () => {
@@ -35,7 +37,8 @@ describe('idMapProblems', () => {
   it(`allows ${MAX_ID_MAP_LINES} lines and refuses one more`, () => {
     const lines = (n: number) => Array.from({ length: n }, (_, i) => ({ nsId: i, hostId: 1000 + i, count: 1 }));
     expect(idMapProblems('uid', lines(MAX_ID_MAP_LINES))).toEqual([]);
-    expect(idMapProblems('uid', lines(MAX_ID_MAP_LINES + 1))).toEqual([`uidMap has ${MAX_ID_MAP_LINES + 1} lines; the kernel allows ${MAX_ID_MAP_LINES}`]);
+    expect(idMapProblems('uid', lines(MAX_ID_MAP_LINES + 1)))
+      .toEqual([`uidMap has ${MAX_ID_MAP_LINES + 1} lines; the kernel allows ${MAX_ID_MAP_LINES}`]);
   });
 });
 

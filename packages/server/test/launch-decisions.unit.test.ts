@@ -39,11 +39,13 @@ describe('describeError', () => {
     expect(describeError(NativeError.fromStep('pivot_root', 'pivot_root', 1))).toEqual({
       code: 'EPERM', message: 'pivot_root failed: pivot_root: EPERM', step: 'pivot_root', syscall: 'pivot_root',
     });
-    expect(describeError(new NativeError('bad plan', { code: 'INVALID_PLAN' }))).toStrictEqual({ code: 'INVALID_PLAN', message: 'bad plan' });
+    expect(describeError(new NativeError('bad plan', { code: 'INVALID_PLAN' })))
+      .toStrictEqual({ code: 'INVALID_PLAN', message: 'bad plan' });
   });
 
   it('keeps the code of a NagayaError and calls anything else INTERNAL', () => {
-    expect(describeError(new NagayaError('POOL_EXHAUSTED', 'full', { pool: 'default' }))).toStrictEqual({ code: 'POOL_EXHAUSTED', message: 'full' });
+    expect(describeError(new NagayaError('POOL_EXHAUSTED', 'full', { pool: 'default' })))
+      .toStrictEqual({ code: 'POOL_EXHAUSTED', message: 'full' });
     expect(describeError(new TypeError('boom'))).toEqual({ code: 'INTERNAL', message: 'boom' });
     expect(describeError('text')).toEqual({ code: 'INTERNAL', message: 'text' });
     expect(describeError(undefined)).toEqual({ code: 'INTERNAL', message: 'undefined' });
@@ -168,7 +170,9 @@ describe('yieldToRequest', () => {
   });
 
   it('carries on for any other state', () => {
-    for (const state of ALL_STATES.filter((s) => s !== 'stopping' && s !== 'stopped')) expect(yieldToRequest({ state }, 10_000)).toBeUndefined();
+    for (const state of ALL_STATES.filter((s) => s !== 'stopping' && s !== 'stopped')) {
+      expect(yieldToRequest({ state }, 10_000)).toBeUndefined();
+    }
   });
 });
 
@@ -179,7 +183,9 @@ describe('isStoppable', () => {
 });
 
 describe('exitOutcome', () => {
-  const exit = (status: Partial<ExitStatus> = {}): ExitStatus => ({ exitCode: 0, signal: null, oomKilled: false, lost: false, pid: 42, ...status });
+  const exit = (status: Partial<ExitStatus> = {}): ExitStatus => ({
+    exitCode: 0, signal: null, oomKilled: false, lost: false, pid: 42, ...status,
+  });
   const running = { state: 'running' as const, pid: 42 };
 
   it('ignores the exit of a row that is gone or being deleted', () => {
@@ -200,18 +206,21 @@ describe('exitOutcome', () => {
     expect(exitOutcome(running, exit())).toEqual({ state: 'stopped', error: null });
     expect(exitOutcome(running, exit({ exitCode: null }))).toEqual({ state: 'stopped', error: null });
     const stopping = { state: 'stopping' as const, pid: 42 };
-    for (const status of [exit({ signal: 'SIGKILL', exitCode: null }), exit({ exitCode: 143 }), exit({ lost: true }), exit({ oomKilled: true })]) {
+    const endings = [exit({ signal: 'SIGKILL', exitCode: null }), exit({ exitCode: 143 }), exit({ lost: true }), exit({ oomKilled: true })];
+    for (const status of endings) {
       expect(exitOutcome(stopping, status)).toEqual({ state: 'stopped', error: null });
     }
   });
 
   it('fails a row whose init ended on its own, naming why, the OOM kill first', () => {
     const failed = (status: ExitStatus) => exitOutcome(running, status);
-    expect(failed(exit({ oomKilled: true, signal: 'SIGKILL', exitCode: null }))).toMatchObject({ state: 'failed', error: { code: 'OOM_KILLED' } });
+    expect(failed(exit({ oomKilled: true, signal: 'SIGKILL', exitCode: null })))
+      .toMatchObject({ state: 'failed', error: { code: 'OOM_KILLED' } });
     expect(failed(exit({ lost: true, exitCode: null }))).toMatchObject({ state: 'failed', error: { code: 'LOST' } });
     expect(failed(exit({ signal: 'SIGSEGV', exitCode: null }))).toEqual({
       state: 'failed', error: { code: 'KILLED', message: 'the container was killed by SIGSEGV' },
     });
-    expect(failed(exit({ exitCode: 3 }))).toEqual({ state: 'failed', error: { code: 'EXITED', message: 'the container exited with code 3' } });
+    expect(failed(exit({ exitCode: 3 })))
+      .toEqual({ state: 'failed', error: { code: 'EXITED', message: 'the container exited with code 3' } });
   });
 });

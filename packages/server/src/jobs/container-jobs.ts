@@ -157,7 +157,8 @@ export class ContainerJobs {
     } catch (err) {
       log.warn('cleanup after a failed start', { id: c.id, error: describeError(err) });
     }
-    if (releaseLease) await allocator.release(c.id).catch((err: unknown) => log.warn('release after a failed start', { id: c.id, error: describeError(err) }));
+    if (!releaseLease) return;
+    await allocator.release(c.id).catch((err: unknown) => log.warn('release after a failed start', { id: c.id, error: describeError(err) }));
   }
 
   private async stop(c: ContainerRow, timeoutSeconds = DEFAULT_STOP_SECONDS): Promise<Record<string, unknown>> {

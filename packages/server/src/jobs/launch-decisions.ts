@@ -30,7 +30,10 @@ export function isPermanent(err: unknown): boolean {
 
 /** Describes an error as the container row stores it. */
 export function describeError(err: unknown): StoredError {
-  if (err instanceof NativeError) return { code: err.code, message: err.message, ...(err.step ? { step: err.step } : {}), ...(err.syscall ? { syscall: err.syscall } : {}) };
+  if (err instanceof NativeError) {
+    const { code, message, step, syscall } = err;
+    return { code, message, ...(step ? { step } : {}), ...(syscall ? { syscall } : {}) };
+  }
   if (err instanceof NagayaError) return { code: err.code, message: err.message };
   return { code: 'INTERNAL', message: (err as Error)?.message ?? String(err) };
 }
@@ -91,7 +94,9 @@ export function relaunchAfter(err: unknown, attempt: number): boolean {
  * with a known pid and start time; whether it is adopted also depends on its kernel maps
  * (kernelMapMatches).
  */
-export function adoptionCandidate(record: Pick<ContainerRecord, 'state' | 'pid' | 'startTime'>): { pid: number; startTime: string } | undefined {
+export function adoptionCandidate(
+  record: Pick<ContainerRecord, 'state' | 'pid' | 'startTime'>,
+): { pid: number; startTime: string } | undefined {
   if (record.state !== 'running' || record.pid === undefined || record.startTime === undefined) return undefined;
   return { pid: record.pid, startTime: record.startTime };
 }
@@ -111,7 +116,10 @@ export function kernelMapMatches(kernelText: string | undefined, lines: readonly
  * delete, or a stop requested while it launched, wins and the process just launched is stopped
  * (at once when the row is gone). Undefined: the row went elsewhere, carry on.
  */
-export function yieldToRequest(now: { state: ContainerState } | undefined, stopTimeoutMs: number): { stopTimeoutMs: number; skipped: string } | undefined {
+export function yieldToRequest(
+  now: { state: ContainerState } | undefined,
+  stopTimeoutMs: number,
+): { stopTimeoutMs: number; skipped: string } | undefined {
   if (!now) return { stopTimeoutMs: 0, skipped: 'the container was deleted while starting' };
   if (now.state === 'stopping' || now.state === 'stopped') return { stopTimeoutMs, skipped: 'stopped while starting' };
   return undefined;

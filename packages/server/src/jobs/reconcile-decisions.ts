@@ -8,7 +8,7 @@ import type { JobState, LifecycleKind } from './job-types';
 
 const CONTAINER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Tells whether a launcher record or a lease owner is named like a container (a UUID), not something held through the allocator directly. */
+/** Tells whether a launcher record or a lease owner is named like a container (a UUID), not held through the allocator directly. */
 export function isContainerId(id: string): boolean {
   return CONTAINER_ID.test(id);
 }
