@@ -12,7 +12,7 @@ export type { NativeErrorDetails, UsageErrorCode } from './errors';
 export { listContainerRecords, readContainerRecord, signalName } from './container-records';
 export type { ContainerRecord, ExitStatus } from './container-records';
 export { readStartTime, isSameProcess } from './proc-stat';
-export { processHasIdMaps } from './proc-id-maps';
+export { kernelMapMatches, processHasIdMaps } from './proc-id-maps';
 export { buildBusyboxImage, DEFAULT_BUSYBOX } from './busybox-image';
 export { extractArchive } from './extract-archive';
 export type { ExtractLimits, ExtractResult, SkippedEntry } from './extract-archive';

@@ -3,14 +3,20 @@ import { readFileSync } from 'node:fs';
 import { formatIdMapLine, type IdMapLine } from './id-map';
 import { isSameProcess } from './proc-stat';
 
-/** A map as a set of lines, whatever their order and the kernel's column padding. */
-function canonicalMap(lines: readonly string[]): string {
-  return lines.map((line) => line.trim().split(/\s+/).join(' ')).sort().join(';');
+/**
+ * Tells whether the text of /proc/<pid>/uid_map (or gid_map) holds exactly these lines, in any
+ * order and whatever the kernel's column padding. Undefined text (the file could not be read)
+ * never matches.
+ */
+export function kernelMapMatches(kernelText: string | undefined, lines: readonly IdMapLine[]): boolean {
+  if (kernelText === undefined) return false;
+  const canonical = (text: readonly string[]) => text.map((line) => line.trim().split(/\s+/).join(' ')).sort().join(';');
+  return canonical(kernelText.trim().split('\n')) === canonical(lines.map(formatIdMapLine));
 }
 
 function readKernelMap(pid: number, kind: 'uid' | 'gid'): string | undefined {
   try {
-    return canonicalMap(readFileSync(`/proc/${pid}/${kind}_map`, 'utf8').trim().split('\n'));
+    return readFileSync(`/proc/${pid}/${kind}_map`, 'utf8');
   } catch {
     return undefined;
   }
@@ -24,8 +30,6 @@ function readKernelMap(pid: number, kind: 'uid' | 'gid'): string | undefined {
  * took over the pid meanwhile.
  */
 export function processHasIdMaps(pid: number, startTime: string, uidMap: readonly IdMapLine[], gidMap: readonly IdMapLine[]): boolean {
-  const uid = readKernelMap(pid, 'uid');
-  const gid = readKernelMap(pid, 'gid');
-  if (uid !== canonicalMap(uidMap.map(formatIdMapLine)) || gid !== canonicalMap(gidMap.map(formatIdMapLine))) return false;
+  if (!kernelMapMatches(readKernelMap(pid, 'uid'), uidMap) || !kernelMapMatches(readKernelMap(pid, 'gid'), gidMap)) return false;
   return isSameProcess(pid, startTime);
 }

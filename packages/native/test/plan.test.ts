@@ -3,89 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { DEFAULT_PIDS_MAX, execCandidates, NativeError, resolveLaunchPlan, type LaunchPlan } from '@nagaya/native';
+import type { LaunchPlan } from '@nagaya/native';
 
 import { busyboxImage, openTestRuntime } from './helpers';
 
-const stateDir = '/var/lib/nagaya-test-state';
+// Validation itself is tested in plan.unit.test.ts; here, that the runtime applies it first.
+
 const map = [{ nsId: 0, hostId: 1_700_000_000, count: 65536 }];
 
 function plan(overrides: Partial<LaunchPlan> = {}): LaunchPlan {
   return { id: 'ok', image: busyboxImage(), argv: ['true'], uidMap: map, gidMap: map, ...overrides };
 }
-
-function problemsOf(p: LaunchPlan): string[] {
-  try {
-    resolveLaunchPlan(p, stateDir);
-  } catch (err) {
-    expect(err).toBeInstanceOf(NativeError);
-    expect((err as NativeError).code).toBe('INVALID_PLAN');
-    expect((err as NativeError).syscall).toBeUndefined();
-    return (err as NativeError).details as string[];
-  }
-  return [];
-}
-
-describe('launch plan validation', () => {
-  it('accepts a good plan and fills in defaults', () => {
-    const r = resolveLaunchPlan(plan(), stateDir);
-    expect(r).toMatchObject({ id: 'ok', hostname: 'ok', cwd: '/', idmapped: true, memoryBytes: 0, pids: DEFAULT_PIDS_MAX, cpuQuotaUs: 0 });
-    expect(r.env[0]).toMatch(/^PATH=/);
-    expect(r.containerDir).toBe(join(stateDir, 'containers', 'ok'));
-    expect(r.logFile).toBe(join(stateDir, 'containers', 'ok', 'console.log'));
-    expect(r.execCandidates).toContain('/bin/true');
-    expect(resolveLaunchPlan(plan({ limits: { cpus: 1.5 } }), stateDir).cpuQuotaUs).toBe(150_000);
-    expect(r.nesting).toBe(false);
-    expect(resolveLaunchPlan(plan({ security: { nesting: true } }), stateDir).nesting).toBe(true);
-  });
-
-  it('resolves argv[0] through PATH like execvp', () => {
-    expect(execCandidates('/bin/sh', [])).toEqual(['/bin/sh']);
-    expect(execCandidates('sh', ['PATH=/a:/b/:relative'])).toEqual(['/a/sh', '/b/sh']);
-  });
-
-  it.each<[string, Partial<LaunchPlan>, RegExp]>([
-    ['bad id', { id: 'Not Valid' }, /^id must/],
-    ['relative image', { image: 'images/busybox' }, /image must be an absolute path/],
-    ['missing image', { image: '/no/such/image' }, /does not exist/],
-    ['comma in image path', { image: '/a,b' }, /must not contain/],
-    ['empty argv', { argv: [] }, /argv must be a non-empty/],
-    ['NUL in argv', { argv: ['sh', 'a\0b'] }, /argv\[1\]/],
-    ['env without =', { env: ['NOPE'] }, /not KEY=VALUE/],
-    ['relative cwd', { cwd: 'tmp' }, /cwd must be an absolute path/],
-    ['hostname not a DNS label', { hostname: 'has_underscore' }, /hostname must be a DNS label/],
-    ['hostname too long', { hostname: 'a'.repeat(64) }, /hostname must be a DNS label/],
-    ['no map', { uidMap: [] }, /uidMap must have at least one line/],
-    ['host root mapped', { uidMap: [{ nsId: 0, hostId: 0, count: 65536 }] }, /maps host id 0/],
-    ['ns 0 unmapped', { gidMap: [{ nsId: 1, hostId: 1_700_000_000, count: 10 }] }, /must map namespace id 0/],
-    ['overlapping ns ranges', { uidMap: [{ nsId: 0, hostId: 1_700_000_000, count: 100 }, { nsId: 50, hostId: 1_800_000_000, count: 100 }] }, /overlap on the namespace side/],
-    ['overlapping host ranges', { uidMap: [{ nsId: 0, hostId: 1_700_000_000, count: 100 }, { nsId: 100, hostId: 1_700_000_050, count: 100 }] }, /overlap on the host side/],
-    ['range past 2^32-1', { uidMap: [{ nsId: 0, hostId: 2 ** 32 - 10, count: 65536 }] }, /passes host id 2\^32-1/],
-    ['zero count', { uidMap: [{ nsId: 0, hostId: 1_700_000_000, count: 0 }] }, /count must be at least 1/],
-    ['fractional id', { uidMap: [{ nsId: 0, hostId: 1.5, count: 1 }] }, /hostId must be a non-negative integer/],
-    ['tiny memory limit', { limits: { memoryBytes: 1000 } }, /memoryBytes/],
-    ['zero pids', { limits: { pids: 0 } }, /pids must be a positive integer/],
-    ['negative cpus', { limits: { cpus: -1 } }, /cpus must be/],
-    ['unknown rlimit', { rlimits: { bogus: 1 } as never }, /not a known rlimit/],
-    ['relative log file', { logFile: 'log.txt' }, /logFile must be an absolute path/],
-    ['security not an object', { security: true as never }, /security must be an object/],
-    ['nesting not a boolean', { security: { nesting: 'yes' as never } }, /security.nesting must be a boolean/],
-    ['unknown security option', { security: { privileged: true } as never }, /security.privileged is not a known option/],
-  ])('refuses %s', (_name, overrides, expected) => {
-    const problems = problemsOf(plan(overrides));
-    expect(problems.some((p) => expected.test(p)), problems.join(' | ')).toBe(true);
-  });
-
-  it('allows 340 map lines and refuses 341', () => {
-    const lines = (n: number) => Array.from({ length: n }, (_, i) => ({ nsId: i * 10, hostId: 1_700_000_000 + i * 10, count: 10 }));
-    expect(problemsOf(plan({ uidMap: lines(340) }))).toEqual([]);
-    expect(problemsOf(plan({ uidMap: lines(341) })).join()).toMatch(/341 lines/);
-  });
-
-  it('lists every problem of a plan at once', () => {
-    expect(problemsOf(plan({ id: 'X', argv: [], hostname: '-' })).length).toBeGreaterThanOrEqual(3);
-  });
-});
 
 describe('refusing bad plans at the runtime', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'nagaya-plan-'));

@@ -1,17 +1,20 @@
 import { existsSync } from 'node:fs';
 import { UnrecoverableError, type Job } from 'bullmq';
-import { type Allocator } from '@nagaya/allocator';
-import { asNagayaError } from '../errors';
-import { NativeError, processHasIdMaps, type ContainerRuntime, type ExitStatus, type IdMapLine } from '@nagaya/native';
+import type { Allocator } from '@nagaya/allocator';
+import { processHasIdMaps, type ContainerRuntime, type ExitStatus, type IdMapLine } from '@nagaya/native';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
+import {
+  adoptionCandidate, describeError, exitOutcome, failedStartOutcome, isPermanent, isStoppable, jobOwnsLease,
+  relaunchAfter, startableStates, yieldToRequest,
+} from './launch-decisions';
 
 const DEFAULT_STOP_SECONDS = 10;
-/** Launches tried within one job attempt when the launcher dies under them. */
-const LAUNCHER_RESTART_RETRIES = 5;
+
+interface IdMaps { uid: IdMapLine[]; gid: IdMapLine[] }
 
 export interface ContainerJobDeps {
   containers: ContainerStore;
@@ -20,23 +23,6 @@ export interface ContainerJobDeps {
   images: ImageStore;
   log: Logger;
   metrics: Metrics;
-}
-
-/** Errors that no retry can fix: bad input, a full pool, a name or key conflict. */
-function isPermanent(err: unknown): boolean {
-  if (err instanceof UnrecoverableError) return true;
-  const known = asNagayaError(err);
-  if (known) return ['INVALID_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'POOL_EXHAUSTED'].includes(known.code);
-  if (err instanceof NativeError) return err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT';
-  return false;
-}
-
-/** The error as it is stored on the container row and shown by the API. */
-function describe(err: unknown): { code: string; message: string; step?: string; syscall?: string } {
-  if (err instanceof NativeError) return { code: err.code, message: err.message, ...(err.step ? { step: err.step } : {}), ...(err.syscall ? { syscall: err.syscall } : {}) };
-  const known = asNagayaError(err);
-  if (known) return { code: known.code, message: known.message };
-  return { code: 'INTERNAL', message: (err as Error)?.message ?? String(err) };
 }
 
 /**
@@ -52,9 +38,7 @@ export class ContainerJobs {
     const { containers } = this.deps;
     // the hot path: one statement both reads the row and moves it to starting
     if (job.data.kind === 'launch' || job.data.kind === 'start') {
-      // 'failed' is allowed for both: a failed launch job runs again only when someone retries it
-      const from: ContainerRow['state'][] = job.data.kind === 'launch' ? ['pending', 'starting', 'failed'] : ['stopped', 'failed', 'pending', 'starting'];
-      const row = await containers.transition(job.data.containerId, from, 'starting', { error: null });
+      const row = await containers.transition(job.data.containerId, startableStates(job.data.kind), 'starting', { error: null });
       if (!row) {
         const now = await containers.findById(job.data.containerId);
         return { skipped: now ? `the container is ${now.state}` : 'the container no longer exists' };
@@ -81,16 +65,12 @@ export class ContainerJobs {
   private async start(job: Job<LifecycleJobData>, c: ContainerRow): Promise<Record<string, unknown>> {
     const { containers, allocator, runtime, images, log, metrics } = this.deps;
     const firstLaunch = job.data.kind === 'launch';
-    let leaseCreated = false;
+    let leaseOwned = false;
     try {
       const lease = await allocator.allocate({
         owner: c.id, pool: c.pool, isolated: c.idmap.isolated, size: c.idmap.size, key: c.idmap.key, raw: c.idmap.raw,
       });
-      // created by this job, in this attempt or an earlier one (a retry replays the lease, so
-      // `created` is false then): the last attempt must give it back. Without the second test a
-      // failed `start` of a container that had no slice kept the slice it took (found by
-      // e2e/test/fault-bad-input). job.timestamp is when the job was queued.
-      leaseCreated = lease.created || lease.createdAt.getTime() >= job.timestamp;
+      leaseOwned = jobOwnsLease(lease, job.timestamp);
       const image = await images.path(c.image);
       // A worker killed between spawning and recording a container leaves it running; BullMQ
       // then hands this job out again. Adopt that process (same id, same lease) instead of
@@ -103,10 +83,10 @@ export class ContainerJobs {
       });
       if (!running) {
         // Deleted, or stopped by a request that came while we launched: that request wins.
-        const now = await containers.findById(c.id);
-        if (!now || now.state === 'stopping' || now.state === 'stopped') {
-          await runtime.stop(c.id, now ? DEFAULT_STOP_SECONDS * 1000 : 0).catch(() => undefined);
-          return { skipped: now ? 'stopped while starting' : 'the container was deleted while starting' };
+        const yielded = yieldToRequest(await containers.findById(c.id), DEFAULT_STOP_SECONDS * 1000);
+        if (yielded) {
+          await runtime.stop(c.id, yielded.stopTimeoutMs).catch(() => undefined);
+          return { skipped: yielded.skipped };
         }
       }
       // A run that ended before the row said running (`true`) had its exit event ignored (no pid
@@ -118,14 +98,14 @@ export class ContainerJobs {
       return { pid: launched.pid, uidBase: lease.uidBase };
     } catch (err) {
       const permanent = isPermanent(err);
-      const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      // A retry reuses the slice (allocation is idempotent per owner) rather than burning a new
-      // one per attempt; only the last attempt gives back what the launch took.
-      await this.undoStart(c, final && (firstLaunch || leaseCreated));
-      await containers.transition(c.id, ['starting'], final ? 'failed' : 'pending', { error: describe(err), pid: null });
+      const { final, releaseLease, nextState } = failedStartOutcome({
+        permanent, attemptsMade: job.attemptsMade, attempts: job.opts.attempts, firstLaunch, leaseOwned,
+      });
+      await this.undoStart(c, releaseLease);
+      await containers.transition(c.id, ['starting'], nextState, { error: describeError(err), pid: null });
       metrics.jobFailures.inc({ kind: job.data.kind, final: String(final) });
-      log.warn('container start failed', { container: c.name, id: c.id, error: describe(err), final });
-      if (permanent) throw new UnrecoverableError(describe(err).message);
+      log.warn('container start failed', { container: c.name, id: c.id, error: describeError(err), final });
+      if (permanent) throw new UnrecoverableError(describeError(err).message);
       throw err;
     }
   }
@@ -136,7 +116,7 @@ export class ContainerJobs {
    * request waits for it): a launcher restart should not cost the job one of its few attempts.
    * The adoption check runs again each time, since the dead launcher may have finished the launch.
    */
-  private async launchOrAdopt(c: ContainerRow, image: string, maps: { uid: IdMapLine[]; gid: IdMapLine[] }): Promise<{ pid: number; startTime: string }> {
+  private async launchOrAdopt(c: ContainerRow, image: string, maps: IdMaps): Promise<{ pid: number; startTime: string }> {
     for (let attempt = 1; ; attempt++) {
       try {
         return this.alreadyRunning(c.id, maps) ?? await this.deps.runtime.launch({
@@ -144,20 +124,20 @@ export class ContainerJobs {
           security: { nesting: c.security.nesting === true },
         });
       } catch (err) {
-        if (!(err instanceof NativeError && err.code === 'LAUNCHER_UNAVAILABLE') || attempt >= LAUNCHER_RESTART_RETRIES) throw err;
+        if (!relaunchAfter(err, attempt)) throw err;
         this.deps.log.warn('the launcher went away during a launch; trying again', { container: c.name, id: c.id, attempt });
       }
     }
   }
 
   /** The running process of an earlier attempt of this launch, if the launcher has one whose kernel maps are these very maps. */
-  private alreadyRunning(id: string, maps: { uid: IdMapLine[]; gid: IdMapLine[] }): { pid: number; startTime: string } | undefined {
-    const record = this.deps.runtime.status(id);
-    if (record.state !== 'running' || record.pid === undefined || record.startTime === undefined) return undefined;
+  private alreadyRunning(id: string, maps: IdMaps): { pid: number; startTime: string } | undefined {
+    const candidate = adoptionCandidate(this.deps.runtime.status(id));
+    if (!candidate) return undefined;
     // the maps the kernel really has (plan.json may be half-written when its worker was killed)
-    if (!processHasIdMaps(record.pid, record.startTime, maps.uid, maps.gid)) return undefined;
-    this.deps.log.info('adopting the container an earlier attempt started', { id, pid: record.pid });
-    return { pid: record.pid, startTime: record.startTime };
+    if (!processHasIdMaps(candidate.pid, candidate.startTime, maps.uid, maps.gid)) return undefined;
+    this.deps.log.info('adopting the container an earlier attempt started', { id, pid: candidate.pid });
+    return candidate;
   }
 
   /** Gives back what a failed start took: the container's directory and, when it was new, its slice. */
@@ -168,14 +148,15 @@ export class ContainerJobs {
       if (record.state === 'running') await runtime.stop(c.id, 0);
       if (releaseLease && existsSync(record.dir)) runtime.remove(c.id);
     } catch (err) {
-      log.warn('cleanup after a failed start', { id: c.id, error: describe(err) });
+      log.warn('cleanup after a failed start', { id: c.id, error: describeError(err) });
     }
-    if (releaseLease) await allocator.release(c.id).catch((err: unknown) => log.warn('release after a failed start', { id: c.id, error: describe(err) }));
+    if (!releaseLease) return;
+    await allocator.release(c.id).catch((err: unknown) => log.warn('release after a failed start', { id: c.id, error: describeError(err) }));
   }
 
   private async stop(c: ContainerRow, timeoutSeconds = DEFAULT_STOP_SECONDS): Promise<Record<string, unknown>> {
     const { containers, runtime } = this.deps;
-    if (!['running', 'starting', 'stopping', 'pending'].includes(c.state)) return { skipped: `the container is ${c.state}` };
+    if (!isStoppable(c.state)) return { skipped: `the container is ${c.state}` };
     // from pending: nothing runs yet, and the launch job will find the row no longer pending
     await containers.transition(c.id, ['running', 'starting', 'pending'], 'stopping');
     let status: ExitStatus | undefined;
@@ -204,20 +185,10 @@ export class ContainerJobs {
   async applyExit(id: string, status: ExitStatus): Promise<void> {
     const { containers, log } = this.deps;
     const c = await containers.findById(id);
-    if (!c || c.state === 'deleting') return;
-    // An exit belongs to the run whose pid the row records. A row that is starting has no pid
-    // yet: the event is a late one of the previous run (a restart), or the new run ended before
-    // it was recorded, which start() settles itself.
-    if (status.pid !== undefined && c.pid !== status.pid) return;
-    const requested = c.state === 'stopping';
-    const crashed = !requested && (status.oomKilled || status.lost || status.signal !== null || (status.exitCode ?? 0) !== 0);
-    const error = !crashed ? null
-      : status.oomKilled ? { code: 'OOM_KILLED', message: 'the container exceeded its memory limit and was killed' }
-        : status.lost ? { code: 'LOST', message: 'the container ended while nobody watched; its exit code is unknown' }
-          : status.signal ? { code: 'KILLED', message: `the container was killed by ${status.signal}` }
-            : { code: 'EXITED', message: `the container exited with code ${status.exitCode}` };
-    const updated = await containers.transition(id, ['running', 'starting', 'stopping'], crashed ? 'failed' : 'stopped', {
-      pid: null, exitCode: status.exitCode, exitSignal: status.signal, error,
+    const outcome = exitOutcome(c, status);
+    if (!c || !outcome) return;
+    const updated = await containers.transition(id, ['running', 'starting', 'stopping'], outcome.state, {
+      pid: null, exitCode: status.exitCode, exitSignal: status.signal, error: outcome.error,
       finishedAt: status.finishedAt ? new Date(status.finishedAt) : new Date(),
     });
     if (updated) log.info('container exited', { container: c.name, id, exitCode: status.exitCode, signal: status.signal, state: updated.state });

@@ -5,8 +5,10 @@ import type { Logger } from '../observability/logger';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { ContainerJobs } from './container-jobs';
 import type { JobQueues } from './job-queues';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+import {
+  capsPids, isContainerId, isUnfinished, isYoung, jobInFlight, mayAdopt, mayBeOrphanLease, pidsBoundFor, recoverUnfinishedRow,
+  settleRunningRow,
+} from './reconcile-decisions';
 
 export interface ReconcilerDeps {
   nodeName: string;
@@ -41,7 +43,7 @@ export interface ReconcileReport {
 function hasPidsBound(cgroups: string[] | undefined): boolean {
   return (cgroups ?? []).some((dir) => {
     try {
-      return /^\d+$/.test(readFileSync(`${dir}/pids.max`, 'utf8').trim());
+      return capsPids(readFileSync(`${dir}/pids.max`, 'utf8'));
     } catch {
       return false;
     }
@@ -73,7 +75,7 @@ export class Reconciler {
     const known = new Set(rows.map((r) => r.id));
     for (const record of records.values()) {
       if (known.has(record.id)) continue;
-      if (UUID.test(record.id) && (await containers.findById(record.id))) continue; // moved rows are another node's
+      if (isContainerId(record.id) && (await containers.findById(record.id))) continue; // moved rows are another node's
       await this.removeStray(record);
       report.strays++;
     }
@@ -82,7 +84,7 @@ export class Reconciler {
     const limitsOf = new Map(rows.map((r) => [r.id, r.limits]));
     for (const record of records.values()) {
       if (record.state !== 'running' || hasPidsBound(record.cgroups)) continue;
-      const pids = limitsOf.get(record.id)?.pids ?? this.deps.defaultPidsMax;
+      const pids = pidsBoundFor(limitsOf.get(record.id), this.deps.defaultPidsMax);
       try {
         await runtime.boundPids(record.id, pids);
         report.unbounded++;
@@ -96,35 +98,35 @@ export class Reconciler {
 
   private async reconcileRow(row: ContainerRow, record: ContainerRecord | undefined, report: ReconcileReport): Promise<void> {
     const { jobs, containers, queues, nodeName } = this.deps;
-    const young = Date.now() - row.updatedAt.getTime() < this.graceMs;
+    const young = isYoung(row.updatedAt, Date.now(), this.graceMs);
     if (row.state === 'running' || row.state === 'stopping') {
-      if (record?.state === 'running') return;
-      if (record?.exit) {
-        await jobs.applyExit(row.id, record.exit);
+      const settlement = settleRunningRow(record, young);
+      if (settlement.action === 'apply-recorded-exit') {
+        await jobs.applyExit(row.id, settlement.exit);
         report.exited++;
-      } else if (!young) {
+      } else if (settlement.action === 'mark-lost') {
         await jobs.applyExit(row.id, LOST_EXIT);
         report.lost++;
       }
       return;
     }
-    if (row.state !== 'pending' && row.state !== 'starting' && row.state !== 'deleting') return;
-    const latest = await queues.latestFor(row.id);
-    if (latest && (latest.state === 'waiting' || latest.state === 'active')) return;
+    if (!isUnfinished(row.state)) return;
+    if (jobInFlight(await queues.latestFor(row.id))) return;
     if (young) return;
-    if (row.state !== 'deleting' && record?.state === 'running' && (await this.deps.allocator.find(row.id))) {
-      // the worker died between spawning and recording it: the container is fine, adopt it
-      // (only with its lease on record: a process whose slice is not recorded is not kept)
+    const leaseOnRecord = mayAdopt(row.state, record) && (await this.deps.allocator.find(row.id)) !== undefined;
+    const recovery = recoverUnfinishedRow({ state: row.state, startedAt: row.startedAt }, record, leaseOnRecord);
+    if (recovery.action === 'adopt') {
+      // the worker died between spawning and recording it: the container is fine
+      const { pid, startTime, startedAt } = recovery.record;
       await containers.transition(row.id, ['pending', 'starting'], 'running', {
-        pid: record.pid ?? null, startTime: record.startTime ?? null, startedAt: new Date(record.startedAt ?? Date.now()), error: null,
+        pid: pid ?? null, startTime: startTime ?? null, startedAt: new Date(startedAt ?? Date.now()), error: null,
       });
       report.adopted++;
       return;
     }
-    if (record?.state === 'running') await this.removeStray(record); // running without a recorded slice
-    if (row.state === 'starting') await containers.transition(row.id, ['starting'], 'pending');
-    const kind = row.state === 'deleting' ? 'delete' : row.startedAt ? 'start' : 'launch';
-    await queues.enqueue(nodeName, { kind, containerId: row.id, containerName: row.name }, { fresh: true });
+    if (recovery.removeStray) await this.removeStray(recovery.removeStray);
+    if (recovery.backToPending) await containers.transition(row.id, ['starting'], 'pending');
+    await queues.enqueue(nodeName, { kind: recovery.kind, containerId: row.id, containerName: row.name }, { fresh: true });
     report.requeued++;
   }
 
@@ -143,9 +145,8 @@ export class Reconciler {
     const { allocator, containers } = this.deps;
     let released = 0;
     for (const lease of await allocator.owners()) {
-      if (Date.now() - lease.createdAt.getTime() < this.orphanLeaseAgeMs) continue;
-      if (UUID.test(lease.owner) && (await containers.findById(lease.owner))) continue;
-      if (!UUID.test(lease.owner)) continue; // not a container's lease (held through the allocator directly)
+      if (!mayBeOrphanLease(lease, Date.now(), this.orphanLeaseAgeMs)) continue;
+      if (await containers.findById(lease.owner)) continue;
       if (await allocator.release(lease.owner)) released++;
     }
     return released;
