@@ -37,12 +37,14 @@ async function reset(db: pg.Pool): Promise<void> {
 /** Fills the pool to `count` live slices as fast as it can (16 lanes). */
 async function fill(allocator: Allocator, count: number, prefix: string): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: 16 }, async () => {
-    while (next < count) {
-      const i = next++;
-      await allocator.allocate({ owner: `${prefix}-${i}`, pool: 'bench' });
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < count) {
+        const i = next++;
+        await allocator.allocate({ owner: `${prefix}-${i}`, pool: 'bench' });
+      }
+    }),
+  );
 }
 
 async function throughput(url: string, clients: number): Promise<number> {
@@ -50,12 +52,14 @@ async function throughput(url: string, clients: number): Promise<number> {
   const allocator = new Allocator(db);
   let next = 0;
   const started = performance.now();
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (next < THROUGHPUT_ALLOCS) {
-      const i = next++;
-      await allocator.allocate({ owner: `tp${clients}-${i}`, pool: 'bench' });
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < THROUGHPUT_ALLOCS) {
+        const i = next++;
+        await allocator.allocate({ owner: `tp${clients}-${i}`, pool: 'bench' });
+      }
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   await db.end();
   return THROUGHPUT_ALLOCS / seconds;
@@ -111,7 +115,8 @@ async function lxdStyleAt(db: pg.Pool, allocator: Allocator, live: number): Prom
       // LXD loads every instance and unmarshals each one's idmap JSON (volatile.idmap.current);
       // here: every lease, with its map built from its row, as nagaya would show it.
       const leases = await db.query<{ uid_base: string; gid_base: string; size: string; raw: RawIdmapEntry[] }>(
-        `SELECT uid_base, gid_base, size, raw FROM id_lease`);
+        `SELECT uid_base, gid_base, size, raw FROM id_lease`,
+      );
       const taken = leases.rows
         .flatMap((r) => buildIdMaps({ uidBase: Number(r.uid_base), gidBase: Number(r.gid_base), size: Number(r.size) }, r.raw).uid)
         .map((line) => ({ start: line.hostId, end: line.hostId + line.count }))
@@ -125,7 +130,8 @@ async function lxdStyleAt(db: pg.Pool, allocator: Allocator, live: number): Prom
       await db.query(
         `INSERT INTO id_slice (pool_id, owner, kind, slot, slots, uid_range, gid_range)
          VALUES ($1, $2, 'isolated', $3, 1, int8range($4, $5), int8range($4, $5))`,
-        [poolId, `lxd-extra-${live}-${i}`, slot, candidate, candidate + S]);
+        [poolId, `lxd-extra-${live}-${i}`, slot, candidate, candidate + S],
+      );
     } finally {
       unlock();
     }
@@ -145,7 +151,12 @@ async function main(): Promise<void> {
     const db = new pg.Pool({ connectionString: url, max: 16 });
     const allocator = new Allocator(db, { warn: () => undefined });
     const end = POOL_START + POOL_SLOTS * S;
-    await allocator.createPool({ name: 'bench', uidRanges: [{ start: POOL_START, end }], gidRanges: [{ start: POOL_START, end }], quarantineSeconds: 0 });
+    await allocator.createPool({
+      name: 'bench',
+      uidRanges: [{ start: POOL_START, end }],
+      gidRanges: [{ start: POOL_START, end }],
+      quarantineSeconds: 0,
+    });
 
     const rows: Array<[string, string]> = [];
     const tp: Record<number, number> = {};
@@ -155,7 +166,11 @@ async function main(): Promise<void> {
       rows.push([`allocations/s, ${clients} client(s)`, tp[clients]!.toFixed(0)]);
     }
     const lat: Record<string, { p50: number; p99: number; mean: number }> = {};
-    for (const [label, fraction] of [['1%', 0.01], ['50%', 0.5], ['95%', 0.95]] as const) {
+    for (const [label, fraction] of [
+      ['1%', 0.01],
+      ['50%', 0.5],
+      ['95%', 0.95],
+    ] as const) {
       lat[label] = await latencyAt(db, allocator, Math.floor(POOL_SLOTS * fraction));
       rows.push([`latency at ${label} full (15,000 slots), p50 / p99 ms`, `${lat[label]!.p50.toFixed(3)} / ${lat[label]!.p99.toFixed(3)}`]);
     }

@@ -74,7 +74,9 @@ class StartWatcher {
   private async poll(): Promise<void> {
     const names = [...this.waiting.keys()];
     const { rows } = await this.db.query<{ name: string; started_at: Date | null; state: string; error: unknown }>(
-      'SELECT name, started_at, state, error FROM container WHERE name = ANY ($1) AND (started_at IS NOT NULL OR state = \'failed\')', [names]);
+      "SELECT name, started_at, state, error FROM container WHERE name = ANY ($1) AND (started_at IS NOT NULL OR state = 'failed')",
+      [names],
+    );
     for (const r of rows) {
       if (r.state === 'failed') this.fail(new Error(`${r.name} failed: ${JSON.stringify(r.error)}`));
       else {
@@ -92,7 +94,9 @@ async function startedAt(db: pg.Pool, names: string[], timeoutMs: number, watche
   for (;;) {
     if (watcher.failed) throw watcher.failed;
     const { rows } = await db.query<{ name: string; started_at: Date | null; state: string; error: unknown }>(
-      'SELECT name, started_at, state, error FROM container WHERE name = ANY ($1)', [names]);
+      'SELECT name, started_at, state, error FROM container WHERE name = ANY ($1)',
+      [names],
+    );
     const failed = rows.find((r) => r.state === 'failed');
     if (failed) throw new Error(`${failed.name} failed: ${JSON.stringify(failed.error)}`);
     const started = rows.filter((r) => r.started_at);
@@ -115,16 +119,32 @@ async function main(): Promise<void> {
   const watcher = new StartWatcher(db);
   try {
     const env = {
-      ...process.env, PORT: String(PORT), NAGAYA_LISTEN: '127.0.0.1', DATABASE_URL: withDatabase(testDatabaseUrl(), dbName), REDIS_URL: testRedisUrl(), NAGAYA_ADMIN_TOKEN: TOKEN,
-      NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_NODE_NAME: NODE, NAGAYA_QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`,
-      NAGAYA_SUBUID_PATH: join(dir, 'subuid'), NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_LOG: 'silent',
+      ...process.env,
+      PORT: String(PORT),
+      NAGAYA_LISTEN: '127.0.0.1',
+      DATABASE_URL: withDatabase(testDatabaseUrl(), dbName),
+      REDIS_URL: testRedisUrl(),
+      NAGAYA_ADMIN_TOKEN: TOKEN,
+      NAGAYA_DATA_DIR: join(dir, 'data'),
+      NAGAYA_NODE_NAME: NODE,
+      NAGAYA_QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`,
+      NAGAYA_SUBUID_PATH: join(dir, 'subuid'),
+      NAGAYA_SUBGID_PATH: join(dir, 'subgid'),
+      NAGAYA_LOG: 'silent',
       NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',
     };
     const serve = (role: string) => {
-      const child = spawn(process.execPath, [
-        ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
-        resolve(__dirname, '../packages/server/dist/cli/nagaya.js'), 'serve', '--role', role,
-      ], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      const child = spawn(
+        process.execPath,
+        [
+          ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+          resolve(__dirname, '../packages/server/dist/cli/nagaya.js'),
+          'serve',
+          '--role',
+          role,
+        ],
+        { env, stdio: ['ignore', 'ignore', 'inherit'] },
+      );
       // a server that dies ends the bench at once instead of leaving it waiting for launches
       child.on('exit', (code, signal) => {
         if (!finished) watcher.fail(new Error(`nagaya serve --role ${role} exited (${signal ?? code}) during the bench`));
@@ -136,14 +156,18 @@ async function main(): Promise<void> {
     if (TOPOLOGY === 'split') servers.push(serve('api'), serve('worker'));
     else servers.push(serve('all'));
     for (let i = 0; ; i++) {
-      const ok = await fetch(`http://127.0.0.1:${PORT}/healthz`).then((r) => r.ok, () => false);
+      const ok = await fetch(`http://127.0.0.1:${PORT}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ok) break;
       if (i > 300 || watcher.failed) throw watcher.failed ?? new Error('nagaya did not come up');
       await new Promise((r) => setTimeout(r, 100));
     }
-    for (let i = 0; ; i++) { // the worker has sent its first heartbeat
+    for (let i = 0; ; i++) {
+      // the worker has sent its first heartbeat
       const res = await fetch(`http://127.0.0.1:${PORT}/api/v1/nodes`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      const { nodes } = await res.json() as { nodes: Array<{ name: string; online: boolean }> };
+      const { nodes } = (await res.json()) as { nodes: Array<{ name: string; online: boolean }> };
       if (nodes.some((n) => n.name === NODE && n.online)) break;
       if (i > 300 || watcher.failed) throw watcher.failed ?? new Error(`worker ${NODE} did not come online`);
       await new Promise((r) => setTimeout(r, 100));
@@ -152,25 +176,29 @@ async function main(): Promise<void> {
     // 0. warm-up, not measured: the first launches open the pools' connections and compile
     // plans (plpgsql caches them per connection), as a server in service has long done
     const warm = Array.from({ length: 16 }, (_, i) => `warm-${i}`);
-    await Promise.all(warm.map(async (name) => {
-      await post(name);
-      await watcher.wait(name);
-    }));
+    await Promise.all(
+      warm.map(async (name) => {
+        await post(name);
+        await watcher.wait(name);
+      }),
+    );
 
     // 1. paced: 8 in flight at a time, POST-to-running per container
     const latencies: number[] = [];
     const accepted: number[] = []; // POST to its 202: the API's share of the latency
     let next = 0;
-    await Promise.all(Array.from({ length: LANES }, async () => {
-      while (next < PACED) {
-        const name = `paced-${next++}`;
-        const sent = Date.now();
-        await post(name);
-        accepted.push(Date.now() - sent);
-        const started = await watcher.wait(name);
-        latencies.push(started - sent);
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: LANES }, async () => {
+        while (next < PACED) {
+          const name = `paced-${next++}`;
+          const sent = Date.now();
+          await post(name);
+          accepted.push(Date.now() - sent);
+          const started = await watcher.wait(name);
+          latencies.push(started - sent);
+        }
+      }),
+    );
     latencies.sort((a, b) => a - b);
     accepted.sort((a, b) => a - b);
 
@@ -178,9 +206,11 @@ async function main(): Promise<void> {
     const burstNames = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
     const burstStart = Date.now();
     let cursor = 0;
-    await Promise.all(Array.from({ length: 32 }, async () => {
-      while (cursor < burstNames.length) await post(burstNames[cursor++]!);
-    }));
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (cursor < burstNames.length) await post(burstNames[cursor++]!);
+      }),
+    );
     const allAccepted = (Date.now() - burstStart) / 1000;
     const burstStarted = await startedAt(db, burstNames, 120_000, watcher);
     const burstSeconds = (Math.max(...burstStarted.values()) - burstStart) / 1000;
@@ -199,13 +229,15 @@ async function main(): Promise<void> {
     const width = Math.max(...rows.map((r) => r[0].length));
     console.log(`${'measure'.padEnd(width)}  value\n${'-'.repeat(width)}  -----`);
     for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
-    console.log(JSON.stringify({
-      bench: 'e2e',
-      topology: TOPOLOGY,
-      post_to_running_ms_p50: quantile(latencies, 0.5),
-      post_to_running_ms_p99: quantile(latencies, 0.99),
-      launch_500_s: Math.round(burstSeconds * 100) / 100,
-    }));
+    console.log(
+      JSON.stringify({
+        bench: 'e2e',
+        topology: TOPOLOGY,
+        post_to_running_ms_p50: quantile(latencies, 0.5),
+        post_to_running_ms_p99: quantile(latencies, 0.99),
+        launch_500_s: Math.round(burstSeconds * 100) / 100,
+      }),
+    );
   } finally {
     finished = true;
     for (const server of servers) server.kill('SIGTERM');

@@ -26,11 +26,28 @@ const SANITIZER_ENV = {
 
 function buildSanitized(dir: string): string {
   const out = join(dir, 'nagaya-extract');
-  const sources = readdirSync(SOURCES).filter((f) => f.endsWith('.c')).map((f) => join(SOURCES, f));
-  const cc = spawnSync('cc', [
-    '-std=gnu11', '-O1', '-g', '-fno-omit-frame-pointer', '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
-    '-Wall', '-Wextra', '-Wno-unused-parameter', '-Wno-format-truncation', '-o', out, ...sources,
-  ], { encoding: 'utf8' });
+  const sources = readdirSync(SOURCES)
+    .filter((f) => f.endsWith('.c'))
+    .map((f) => join(SOURCES, f));
+  const cc = spawnSync(
+    'cc',
+    [
+      '-std=gnu11',
+      '-O1',
+      '-g',
+      '-fno-omit-frame-pointer',
+      '-fsanitize=address,undefined',
+      '-fno-sanitize-recover=all',
+      '-Wall',
+      '-Wextra',
+      '-Wno-unused-parameter',
+      '-Wno-format-truncation',
+      '-o',
+      out,
+      ...sources,
+    ],
+    { encoding: 'utf8' },
+  );
   if (cc.status !== 0) throw new Error(`cc failed:\n${cc.stderr}`);
   return out;
 }
@@ -52,7 +69,8 @@ function main(): void {
       const real = checkRun(c, runExtractor(extractor, join(work, `real-${i}`), c));
       const checked = checkRun(c, runExtractor(sanitized, join(work, `asan-${i}`), c, SANITIZER_ENV));
       problems.push(...real.problems, ...checked.problems.map((p) => `(sanitized) ${p}`));
-      if (checked.report !== real.report) problems.push(`${c.label}: the sanitized build answered ${checked.report}, the real one ${real.report}`);
+      if (checked.report !== real.report)
+        problems.push(`${c.label}: the sanitized build answered ${checked.report}, the real one ${real.report}`);
       if (JSON.stringify(snapshotCanary(canary)) !== before) problems.push(`${c.label}: the canary changed`);
       const outcome = (JSON.parse(real.report) as { error?: { code: string } }).error?.code ?? 'OK';
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;

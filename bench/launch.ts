@@ -48,7 +48,14 @@ function ensureCrun(): string | undefined {
   const found = spawnSync('sh', ['-c', 'command -v crun']).stdout.toString().trim();
   if (found) return found;
   console.error('crun not found: installing Debian package crun (apt-get install crun)');
-  const install = spawnSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends crun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends crun)'], { stdio: 'inherit' });
+  const install = spawnSync(
+    'sh',
+    [
+      '-c',
+      'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends crun || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends crun)',
+    ],
+    { stdio: 'inherit' },
+  );
   if (install.status !== 0) return undefined;
   return spawnSync('sh', ['-c', 'command -v crun']).stdout.toString().trim() || undefined;
 }
@@ -72,7 +79,12 @@ function writeCrunBundle(dir: string, rootfs: string): void {
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
+      {
+        destination: '/dev/pts',
+        type: 'devpts',
+        source: 'devpts',
+        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'],
+      },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     ],
@@ -116,7 +128,13 @@ async function launchNagayaOnce(runtime: ContainerRuntime, image: string, id: st
  * Runs nagaya and (when given) crun launches alternately, so both see the same machine load;
  * the first WARMUP runs of each are dropped.
  */
-async function benchInterleaved(runtime: ContainerRuntime, image: string, label: string, runs: number, crun?: { path: string; work: string }) {
+async function benchInterleaved(
+  runtime: ContainerRuntime,
+  image: string,
+  label: string,
+  runs: number,
+  crun?: { path: string; work: string },
+) {
   const nagaya: number[] = [];
   const crunSamples: number[] = [];
   let bundle = '';
@@ -186,7 +204,9 @@ function debianRootfs(): string {
   const dir = join(tmpdir(), 'nagaya-bench-images', 'debian-bookworm');
   if (existsSync(join(dir, 'bin/true'))) return dir;
   if (!spawnSync('sh', ['-c', 'command -v debootstrap']).stdout.length) {
-    execFileSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap'], { stdio: 'inherit' });
+    execFileSync('sh', ['-c', 'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap'], {
+      stdio: 'inherit',
+    });
   }
   const mirror = process.env.BENCH_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
   console.error(`debootstrap --variant=minbase bookworm ${dir} ${mirror} (takes a few minutes)`);
@@ -230,9 +250,12 @@ async function main(): Promise<void> {
     }
 
     console.log(`launch to exit observed, ${RUNS} runs each (alternating) after ${WARMUP} warm-up runs (ms)`);
-    console.log(`${'runtime'.padEnd(28)}${'p50'.padStart(8)}${'p90'.padStart(8)}${'p99'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}`);
+    console.log(
+      `${'runtime'.padEnd(28)}${'p50'.padStart(8)}${'p90'.padStart(8)}${'p99'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}`,
+    );
     for (const r of rows) console.log(r);
-    if (debian) console.log(`chown-shifted copy of the Debian rootfs (the fallback without idmapped mounts): ${debian.shiftMs.toFixed(0)} ms`);
+    if (debian)
+      console.log(`chown-shifted copy of the Debian rootfs (the fallback without idmapped mounts): ${debian.shiftMs.toFixed(0)} ms`);
     const round = (x: number) => Math.round(x * 100) / 100;
     const result: Record<string, unknown> = {
       bench: 'launch',
@@ -250,7 +273,9 @@ async function main(): Promise<void> {
     if (CONCURRENCY > 0) {
       const conc = await benchConcurrent(runtime, image, CONCURRENT_RUNS, CONCURRENCY);
       console.log(`launch to running, ${CONCURRENT_RUNS} launches of busybox sleep with ${CONCURRENCY} in flight (ms)`);
-      console.log(`${'runtime'.padEnd(28)}${'p50'.padStart(8)}${'p90'.padStart(8)}${'p99'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}${'launch/s'.padStart(10)}`);
+      console.log(
+        `${'runtime'.padEnd(28)}${'p50'.padStart(8)}${'p90'.padStart(8)}${'p99'.padStart(8)}${'min'.padStart(8)}${'max'.padStart(8)}${'launch/s'.padStart(10)}`,
+      );
       console.log(`${row(`nagaya busybox x${CONCURRENCY}`, conc.stats)}${conc.perSecond.toFixed(1).padStart(10)}`);
       console.log(
         JSON.stringify({

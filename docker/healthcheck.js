@@ -1,7 +1,7 @@
 // Health check of a nagaya container (Dockerfile HEALTHCHECK, docker-compose.yml).
 // An API (NAGAYA_ROLE api or all) is healthy when GET /healthz answers 200 (Postgres and Redis
 // up). A worker has no port: it is healthy when its node's heartbeat in Postgres is fresh.
-'use strict';
+
 const role = process.env.NAGAYA_ROLE || 'all';
 const fail = (why) => {
   console.error(`unhealthy: ${why}`);
@@ -24,12 +24,16 @@ if (role !== 'worker') {
   const pg = require('pg');
   const node = process.env.NAGAYA_NODE_NAME || require('node:os').hostname().toLowerCase();
   const client = new pg.Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 4000 });
-  client.connect()
+  client
+    .connect()
     .then(() => client.query('SELECT extract(epoch FROM now() - heartbeat_at) * 1000 AS age FROM node WHERE name = $1', [node]))
-    .then(({ rows }) => {
-      const limit = Number(process.env.NAGAYA_NODE_OFFLINE_MS || 20000);
-      if (!rows[0]) fail(`node ${node} has no heartbeat yet`);
-      if (Number(rows[0].age) > limit) fail(`node ${node}'s last heartbeat is ${Math.round(rows[0].age)} ms old`);
-      process.exit(0);
-    }, (e) => fail(e.message));
+    .then(
+      ({ rows }) => {
+        const limit = Number(process.env.NAGAYA_NODE_OFFLINE_MS || 20000);
+        if (!rows[0]) fail(`node ${node} has no heartbeat yet`);
+        if (Number(rows[0].age) > limit) fail(`node ${node}'s last heartbeat is ${Math.round(rows[0].age)} ms old`);
+        process.exit(0);
+      },
+      (e) => fail(e.message),
+    );
 }

@@ -3,12 +3,14 @@
 import { runMigrations } from '@nagaya/migrations';
 import { databaseUrlOf } from '../packages/server/src/deploy/service-urls';
 
-Promise.resolve().then(() => runMigrations(databaseUrlOf(process.env))).then(
-  (applied) => {
-    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
-  },
-  (err: unknown) => {
-    console.error('migration failed:', err instanceof Error ? err.message : err);
-    process.exit(1);
-  },
-);
+Promise.resolve()
+  .then(() => runMigrations(databaseUrlOf(process.env)))
+  .then(
+    (applied) => {
+      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'schema is up to date');
+    },
+    (err: unknown) => {
+      console.error('migration failed:', err instanceof Error ? err.message : err);
+      process.exit(1);
+    },
+  );

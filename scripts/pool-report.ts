@@ -18,8 +18,10 @@ async function main(): Promise<void> {
     const fmt = (rs: { start: number; end: number }[]) => rs.map((r) => `${r.start}+${r.end - r.start}`).join(', ');
     console.log(`pool ${pool.name} ${created ? 'created' : 'up to date'} (from ${pool.source})`);
     console.log(`  uids ${fmt(pool.uidRanges)}  gids ${fmt(pool.gidRanges)}  slice ${pool.sliceSize}`);
-    console.log(`  slices: ${stats.total} total, ${stats.active} active, ${stats.quarantined} quarantined, ` +
-      `${stats.keyed} keyed, ${stats.outOfPool} out of pool, ${stats.free} free`);
+    console.log(
+      `  slices: ${stats.total} total, ${stats.active} active, ${stats.quarantined} quarantined, ` +
+        `${stats.keyed} keyed, ${stats.outOfPool} out of pool, ${stats.free} free`,
+    );
     if (sync && (sync.added || sync.removed || sync.outOfPool)) console.log(`  re-read: ${JSON.stringify(sync)}`);
   } finally {
     await db.end();

@@ -4,7 +4,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { eventually, type NagayaSystem } from './system';
 
 export interface Snapshot {
-  rows: Array<{ id: string; name: string; state: string; pid: number | null; node: string; error: { code: string } | null; exit_code: number | null }>;
+  rows: Array<{
+    id: string;
+    name: string;
+    state: string;
+    pid: number | null;
+    node: string;
+    error: { code: string } | null;
+    exit_code: number | null;
+  }>;
   slices: Array<{ owner: string; kind: string; lo: string; hi: string }>;
   leases: string[];
   /** Owners whose lease is the pool's shared (non-isolated) slice. */
@@ -17,14 +25,21 @@ export interface Snapshot {
 
 /** Lists the container cgroup directories under a launcher's subtree roots. */
 function containerCgroups(roots: string[]): Array<[string, string]> {
-  return roots.flatMap((root) => readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e): [string, string] => [`${root}/${e.name}`, e.name]));
+  return roots.flatMap((root) =>
+    readdirSync(root, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e): [string, string] => [`${root}/${e.name}`, e.name]),
+  );
 }
 
 /** Reads the rows, slices and leases, and asks every node's launcher what runs. */
 export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snapshot> {
   const rows = (await sys.db.query('SELECT id::text, name, state, pid, node, error, exit_code FROM container ORDER BY name')).rows;
-  const slices = (await sys.db.query(
-    "SELECT owner, kind, lower(uid_range)::text AS lo, upper(uid_range)::text AS hi FROM id_slice WHERE state = 'active' AND owner IS NOT NULL")).rows;
+  const slices = (
+    await sys.db.query(
+      "SELECT owner, kind, lower(uid_range)::text AS lo, upper(uid_range)::text AS hi FROM id_slice WHERE state = 'active' AND owner IS NOT NULL",
+    )
+  ).rows;
   const leaseRows = (await sys.db.query<{ owner: string; isolated: boolean }>('SELECT owner, isolated FROM id_lease')).rows;
   const leases = leaseRows.map((r) => r.owner);
   const sharedLeases = leaseRows.filter((r) => !r.isolated).map((r) => r.owner);
@@ -33,7 +48,10 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
   for (const node of nodes) {
     const runtime = await sys.runtime(node);
     try {
-      running.set(node, (await runtime.running()).map((c) => ({ id: c.id, pid: c.pid })));
+      running.set(
+        node,
+        (await runtime.running()).map((c) => ({ id: c.id, pid: c.pid })),
+      );
       cgroups.set(node, containerCgroups(await runtime.cgroupRoots()));
     } finally {
       runtime.close();
@@ -48,13 +66,15 @@ export function problems(s: Snapshot): string[] {
   const byId = new Map(s.rows.map((r) => [r.id, r]));
   const sliceOwners = new Map<string, number>();
   for (const sl of s.slices) if (sl.kind === 'isolated') sliceOwners.set(sl.owner, (sliceOwners.get(sl.owner) ?? 0) + 1);
-  for (const sl of s.slices) if (!byId.has(sl.owner)) out.push(`an active ${sl.kind} slice is owned by ${sl.owner}, which has no container row`);
+  for (const sl of s.slices)
+    if (!byId.has(sl.owner)) out.push(`an active ${sl.kind} slice is owned by ${sl.owner}, which has no container row`);
   const leases = new Set(s.leases);
   for (const r of s.rows) {
     if (!['running', 'failed', 'stopped'].includes(r.state)) out.push(`${r.name} is still ${r.state}`);
     const shared = s.sharedLeases.includes(r.id);
     if (r.state === 'running' && shared && !leases.has(r.id)) out.push(`${r.name} runs without a lease`);
-    if (r.state === 'running' && !shared && !sliceOwners.has(r.id)) out.push(`${r.name} runs without an active slice (lease: ${leases.has(r.id) ? 'yes' : 'none'})`);
+    if (r.state === 'running' && !shared && !sliceOwners.has(r.id))
+      out.push(`${r.name} runs without an active slice (lease: ${leases.has(r.id) ? 'yes' : 'none'})`);
     if (r.state === 'running' && (sliceOwners.get(r.id) ?? 0) > 1) out.push(`${r.name} holds ${sliceOwners.get(r.id)} slices`);
     if (r.state === 'failed' && !['EXITED', 'KILLED', 'LOST', 'OOM_KILLED'].includes(r.error?.code ?? '')) {
       // a launch that failed must have given its slice back
@@ -113,18 +133,26 @@ export function initsBySliceBase(): Map<number, number> {
 
 /** Waits until `rows` containers exist and every invariant holds; returns that snapshot. */
 export async function settledSnapshot(sys: NagayaSystem, nodes: string[], rows: number, timeoutMs = 240_000): Promise<Snapshot> {
-  return eventually(async () => {
-    const s = await snapshot(sys, nodes);
-    if (s.rows.length !== rows) throw new Error(`${s.rows.length} rows`);
-    const open = problems(s);
-    if (open.length > 0) throw new Error(`${open.length} problems, e.g. ${open.slice(0, 3).join('; ')}`);
-    return s;
-  }, timeoutMs, 'every launch to settle', 500);
+  return eventually(
+    async () => {
+      const s = await snapshot(sys, nodes);
+      if (s.rows.length !== rows) throw new Error(`${s.rows.length} rows`);
+      const open = problems(s);
+      if (open.length > 0) throw new Error(`${open.length} problems, e.g. ${open.slice(0, 3).join('; ')}`);
+      return s;
+    },
+    timeoutMs,
+    'every launch to settle',
+    500,
+  );
 }
 
 /** The pids cgroup of a process (v1 pids hierarchy, else its v2 cgroup), as a directory. */
 function pidsCgroupOf(pid: number): string {
-  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':'));
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(':'));
   const v1 = lines.find(([, controllers]) => controllers!.split(',').includes('pids'));
   return v1 ? `/sys/fs/cgroup/pids${v1[2]}` : `/sys/fs/cgroup${lines.find(([h]) => h === '0')?.[2] ?? ''}`;
 }

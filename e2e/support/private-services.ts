@@ -66,7 +66,10 @@ function newPassword(): string {
 export class PrivateRedis {
   private child: ChildProcess | undefined;
   /** undefined: a Redis without a password (`legacy`). */
-  private constructor(readonly port: number, readonly password: string | undefined) {}
+  private constructor(
+    readonly port: number,
+    readonly password: string | undefined,
+  ) {}
 
   static async start(options: { legacy?: boolean } = {}): Promise<PrivateRedis> {
     const r = new PrivateRedis(await freePort(), options.legacy ? undefined : newPassword());
@@ -83,7 +86,13 @@ export class PrivateRedis {
     // would fail to bind, and this.child would lose the first, which then outlives the test
     if (running(this.child)) return;
     // `-` reads the password from stdin, as ensure-services.sh does: never on a command line
-    this.child = track(spawn('redis-server', ['-', '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['pipe', 'ignore', 'ignore'] }));
+    this.child = track(
+      spawn(
+        'redis-server',
+        ['-', '--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+        { stdio: ['pipe', 'ignore', 'ignore'] },
+      ),
+    );
     this.child.stdin!.end(this.password ? `requirepass ${this.password}\n` : '');
     await eventually(async () => ((await redisPing(this.port, this.password)) ? true : undefined), 15_000, `redis on ${this.port}`);
   }
@@ -100,7 +109,8 @@ export class PrivateRedis {
 }
 
 function postgresBin(name: string): string {
-  const versions = readdirSync('/usr/lib/postgresql').filter((v) => existsSync(`/usr/lib/postgresql/${v}/bin/${name}`))
+  const versions = readdirSync('/usr/lib/postgresql')
+    .filter((v) => existsSync(`/usr/lib/postgresql/${v}/bin/${name}`))
     .sort((a, b) => Number(b) - Number(a));
   if (!versions[0]) throw new Error(`no /usr/lib/postgresql/*/bin/${name}: install postgresql`);
   return `/usr/lib/postgresql/${versions[0]}/bin/${name}`;
@@ -118,7 +128,11 @@ export class PrivatePostgres {
   private readonly uid: number;
   private readonly gid: number;
 
-  private constructor(readonly dir: string, readonly port: number, readonly password: string | undefined) {
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+    readonly password: string | undefined,
+  ) {
     this.uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
     this.gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
   }
@@ -133,8 +147,12 @@ export class PrivatePostgres {
     writeFileSync(pwfile, p.password ?? '', { mode: 0o600 });
     chownSync(pwfile, p.uid, p.gid);
     const auth = p.password ? ['--auth-local=peer', '--auth-host=scram-sha-256', `--pwfile=${pwfile}`] : ['--auth=trust'];
-    execFileSync(postgresBin('initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', ...auth, '--no-sync', '-E', 'UTF8'],
-      { uid: p.uid, gid: p.gid, stdio: 'ignore', cwd: dir });
+    execFileSync(postgresBin('initdb'), ['-D', join(dir, 'data'), '-U', 'postgres', ...auth, '--no-sync', '-E', 'UTF8'], {
+      uid: p.uid,
+      gid: p.gid,
+      stdio: 'ignore',
+      cwd: dir,
+    });
     rmSync(pwfile);
     if (!p.password) {
       const hba = join(dir, 'data', 'pg_hba.conf');
@@ -156,22 +174,45 @@ export class PrivatePostgres {
 
   async start(): Promise<void> {
     if (running(this.child)) return; // as PrivateRedis.start
-    this.child = track(spawn(postgresBin('postgres'), [
-      '-D', join(this.dir, 'data'), '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1',
-      // fsync off is safe here: a killed server's writes are still in the OS page cache. Not
-      // synchronous_commit=off: that loses acknowledged commits when the server is killed.
-      '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200',
-    ], { uid: this.uid, gid: this.gid, stdio: 'ignore', cwd: this.dir }));
-    await eventually(async () => {
-      const c = new pg.Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 1000 });
-      try {
-        await c.connect();
-        await c.query('SELECT 1');
-        return true;
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    }, 30_000, `postgres on ${this.port}`, 200);
+    this.child = track(
+      spawn(
+        postgresBin('postgres'),
+        [
+          '-D',
+          join(this.dir, 'data'),
+          '-p',
+          String(this.port),
+          '-k',
+          this.dir,
+          '-c',
+          'listen_addresses=127.0.0.1',
+          // fsync off is safe here: a killed server's writes are still in the OS page cache. Not
+          // synchronous_commit=off: that loses acknowledged commits when the server is killed.
+          '-c',
+          'fsync=off',
+          '-c',
+          'full_page_writes=off',
+          '-c',
+          'max_connections=200',
+        ],
+        { uid: this.uid, gid: this.gid, stdio: 'ignore', cwd: this.dir },
+      ),
+    );
+    await eventually(
+      async () => {
+        const c = new pg.Client({ connectionString: this.url('postgres'), connectionTimeoutMillis: 1000 });
+        try {
+          await c.connect();
+          await c.query('SELECT 1');
+          return true;
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      },
+      30_000,
+      `postgres on ${this.port}`,
+      200,
+    );
   }
 
   /** Stops it: 'immediate' is SIGQUIT (no checkpoint, as a crash), 'fast' is SIGINT. */

@@ -42,11 +42,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-
 /** The environment of a child process: the caller's, less every NAGAYA_* setting, plus `env`. */
 export function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('NAGAYA_') && !['PORT', 'DATABASE_URL', 'REDIS_URL'].includes(k)) out[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!k.startsWith('NAGAYA_') && !['PORT', 'DATABASE_URL', 'REDIS_URL'].includes(k)) out[k] = v;
   return { ...out, ...env };
 }
 
@@ -59,7 +59,12 @@ export class ServeProcess {
   readonly lines: Array<Record<string, unknown>> = [];
   private readonly log: WriteStream;
 
-  constructor(readonly role: 'api' | 'worker', readonly name: string, env: NodeJS.ProcessEnv, logFile: string) {
+  constructor(
+    readonly role: 'api' | 'worker',
+    readonly name: string,
+    env: NodeJS.ProcessEnv,
+    logFile: string,
+  ) {
     this.log = createWriteStream(logFile, { flags: 'a' });
     this.child = spawn(process.execPath, [CLI, 'serve', '--role', role], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolveExit) => this.child.once('exit', (code, signal) => resolveExit({ code, signal })));
@@ -86,7 +91,9 @@ export class ServeProcess {
         }
       });
       this.child.stderr!.on('data', (chunk: Buffer) => this.log.write(chunk));
-      void this.exited.then(({ code, signal }) => reject(new Error(`${role} ${name} exited (${code ?? signal}) before it was ready; see ${logFile}`)));
+      void this.exited.then(({ code, signal }) =>
+        reject(new Error(`${role} ${name} exited (${code ?? signal}) before it was ready; see ${logFile}`)),
+      );
       const timer = setTimeout(() => {
         reject(new Error(`${role} ${name} was not ready within 60 s; see ${logFile}`));
         this.child.kill('SIGKILL');
@@ -275,10 +282,14 @@ export class NagayaSystem {
 /** Runs the `nagaya` CLI with NAGAYA_URL/NAGAYA_TOKEN (and nothing else of nagaya's) in its environment. */
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolveRun) => {
-    execFile(process.execPath, [CLI, ...args], { env: childEnv(env), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolveRun({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: childEnv(env), timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolveRun({ code, stdout, stderr });
+      },
+    );
   });
 }
-

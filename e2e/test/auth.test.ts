@@ -25,11 +25,18 @@ afterAll(async () => {
 });
 
 const concrete = (path: string) => path.replace('{name}', path.startsWith('/pools/') ? 'default' : 'victim').replace('{id}', 'nojob');
-const bodyFor = (path: string, method: string) => (method === 'get' || method === 'delete' ? undefined
-  : path === '/containers' ? JSON.stringify({ name: 'intruder', image: 'busybox' })
-    : path === '/tokens' ? JSON.stringify({ name: 'intruder', role: 'admin' })
-      : path === '/pools' ? JSON.stringify({ name: 'intruder', uid: { start: 100000, count: 65536 }, gid: { start: 100000, count: 65536 } })
-        : path.endsWith('/exec') ? JSON.stringify({ command: ['id'] }) : '{}');
+const bodyFor = (path: string, method: string) =>
+  method === 'get' || method === 'delete'
+    ? undefined
+    : path === '/containers'
+      ? JSON.stringify({ name: 'intruder', image: 'busybox' })
+      : path === '/tokens'
+        ? JSON.stringify({ name: 'intruder', role: 'admin' })
+        : path === '/pools'
+          ? JSON.stringify({ name: 'intruder', uid: { start: 100000, count: 65536 }, gid: { start: 100000, count: 65536 } })
+          : path.endsWith('/exec')
+            ? JSON.stringify({ command: ['id'] })
+            : '{}';
 
 async function state(): Promise<string> {
   const { rows } = await sys.db.query(`SELECT (SELECT count(*) FROM container) AS c, (SELECT count(*) FROM api_token) AS t,
@@ -47,7 +54,7 @@ const MALFORMED: Array<[string, Record<string, string>]> = [
   ['two tokens', { authorization: `Bearer ${ADMIN_TOKEN} ${ADMIN_TOKEN}` }],
   ['token plus junk', { authorization: `Bearer ${ADMIN_TOKEN}x` }],
   ['a prefix of the token', { authorization: `Bearer ${ADMIN_TOKEN.slice(0, -1)}` }],
-  ['another installation\'s token', { authorization: 'Bearer ngy_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }],
+  ["another installation's token", { authorization: 'Bearer ngy_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }],
   ['an overlong token', { authorization: `Bearer ${'a'.repeat(4096)}` }],
   ['the token in a query string only', {}],
   ['the token in a cookie', { cookie: `token=${ADMIN_TOKEN}` }],
@@ -61,7 +68,10 @@ describe('auth on every route of the deployed API', () => {
       for (const [what, headers] of MALFORMED) {
         const path = `/api/v1${concrete(op.path)}${what.includes('query') ? `?token=${ADMIN_TOKEN}&access_token=${ADMIN_TOKEN}` : ''}`;
         const body = bodyFor(op.path, op.method);
-        const res = await rawRequest(`${sys.url}${path}`, op.method.toUpperCase(), { headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body } : {}) });
+        const res = await rawRequest(`${sys.url}${path}`, op.method.toUpperCase(), {
+          headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) },
+          ...(body ? { body } : {}),
+        });
         expect(res.status, `${op.method} ${op.path} with ${what}`).toBe(401);
         expect(res.body.error.code).toBe('UNAUTHORIZED');
         expect(res.body.error.message).toMatch(/token/i);
@@ -79,7 +89,10 @@ describe('auth on every route of the deployed API', () => {
     for (const op of OPERATIONS.filter((o) => o.role === 'operator' || o.role === 'admin')) {
       const body = bodyFor(op.path, op.method);
       for (const role of op.role === 'admin' ? (['viewer', 'operator'] as const) : (['viewer'] as const)) {
-        const res = await rawRequest(`${sys.url}/api/v1${concrete(op.path)}`, op.method.toUpperCase(), { token: tokens[role], ...(body ? { body } : {}) });
+        const res = await rawRequest(`${sys.url}/api/v1${concrete(op.path)}`, op.method.toUpperCase(), {
+          token: tokens[role],
+          ...(body ? { body } : {}),
+        });
         expect(res.status, `${role} ${op.method} ${op.path}`).toBe(403);
         expect(res.body.error.code).toBe('FORBIDDEN');
         expect(res.body.error.message).toContain(op.role);
@@ -101,8 +114,13 @@ describe('auth on every route of the deployed API', () => {
     expect((await op.waitForJob(res.job.id)).state).toBe('completed');
     expect((await op.waitForJob((await op.delete<{ job: { id: string } }>('/containers/by-operator')).job.id)).state).toBe('completed');
     const minted = await sys.admin.post<{ token: string }>('/tokens', { name: 'fresh', role: 'viewer' });
-    expect((await rawRequest(`${sys.url}/api/v1/whoami`, 'GET', { token: minted.token })).body).toMatchObject({ name: 'fresh', role: 'viewer' });
+    expect((await rawRequest(`${sys.url}/api/v1/whoami`, 'GET', { token: minted.token })).body).toMatchObject({
+      name: 'fresh',
+      role: 'viewer',
+    });
     // lower-case scheme is fine (RFC 7235: the scheme is case-insensitive)
-    expect((await rawRequest(`${sys.url}/api/v1/whoami`, 'GET', { headers: { authorization: `bearer ${tokens.operator}` } })).status).toBe(200);
+    expect((await rawRequest(`${sys.url}/api/v1/whoami`, 'GET', { headers: { authorization: `bearer ${tokens.operator}` } })).status).toBe(
+      200,
+    );
   });
 });

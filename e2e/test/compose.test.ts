@@ -27,7 +27,10 @@ interface Service {
   depends_on?: Record<string, { condition: string }>;
 }
 
-const compose = parse(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+const compose = parse(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+};
 const envExample = readFileSync(join(REPO, '.env.example'), 'utf8');
 const dockerfile = readFileSync(join(REPO, 'Dockerfile'), 'utf8');
 
@@ -87,7 +90,10 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of Object.entries(compose.services)) {
       expect(service.healthcheck?.test, `${name} health check`).toBeTruthy();
     }
-    expect(compose.services.api!.depends_on).toMatchObject({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+    expect(compose.services.api!.depends_on).toMatchObject({
+      postgres: { condition: 'service_healthy' },
+      redis: { condition: 'service_healthy' },
+    });
   });
 
   it('sets only variables the server reads on the nagaya services', () => {
@@ -110,7 +116,12 @@ describe('docker-compose.yml', () => {
     expect(environmentOf(worker).NAGAYA_NODE_NAME).not.toBe(environmentOf(api).NAGAYA_NODE_NAME);
     expect(worker.privileged).toBe(true);
     const mounts = (worker.volumes ?? []).map((v) => v.split(':').slice(0, 2).join(':'));
-    for (const m of ['/sys/fs/cgroup:/sys/fs/cgroup', '/var/lib/nagaya:/var/lib/nagaya', '/etc/subuid:/etc/subuid', '/etc/subgid:/etc/subgid']) {
+    for (const m of [
+      '/sys/fs/cgroup:/sys/fs/cgroup',
+      '/var/lib/nagaya:/var/lib/nagaya',
+      '/etc/subuid:/etc/subuid',
+      '/etc/subgid:/etc/subgid',
+    ]) {
       expect(mounts).toContain(m);
     }
     // both talk to the compose postgres and redis, not to localhost
@@ -145,7 +156,7 @@ describe('docker-compose.yml', () => {
     expect(readFileSync(join(REPO, '.dockerignore'), 'utf8').split('\n')).toContain('.env');
   });
 
-  it('the redis service\'s command and health check work with a real redis-server', async () => {
+  it("the redis service's command and health check work with a real redis-server", async () => {
     // what the container runs, without Docker: compose's $$ is the shell's $, and the image's
     // entrypoint only drops privileges before it execs its arguments
     const shell = (cmd: string) => cmd.replaceAll('$$', '$');
@@ -158,7 +169,11 @@ describe('docker-compose.yml', () => {
     const server = spawn('sh', ['-c', `${command} --port ${port} --bind 127.0.0.1 --dir ${dir}`], { env, stdio: 'ignore', detached: true });
     const cli = (script: string) => spawnSync('sh', ['-c', script], { env: { ...env, REDIS_PORT: String(port) }, encoding: 'utf8' });
     try {
-      await eventually(async () => (cli(health.replace('redis-cli', `redis-cli -p ${port}`)).status === 0 ? true : undefined), 10_000, 'the health check to pass');
+      await eventually(
+        async () => (cli(health.replace('redis-cli', `redis-cli -p ${port}`)).status === 0 ? true : undefined),
+        10_000,
+        'the health check to pass',
+      );
       expect(cli(`redis-cli -p ${port} ping`).stdout).toMatch(/NOAUTH/);
       const pid = Number(/process_id:(\d+)/.exec(cli(`REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -p ${port} info server`).stdout)?.[1]);
       expect(pid).toBeGreaterThan(0);
@@ -171,7 +186,10 @@ describe('docker-compose.yml', () => {
   });
 
   it('.env.example names only variables the compose file uses', () => {
-    const keys = envExample.split('\n').filter((l) => /^[A-Z]/.test(l)).map((l) => l.slice(0, l.indexOf('=')));
+    const keys = envExample
+      .split('\n')
+      .filter((l) => /^[A-Z]/.test(l))
+      .map((l) => l.slice(0, l.indexOf('=')));
     const text = readFileSync(join(REPO, 'docker-compose.yml'), 'utf8');
     expect(keys.length).toBeGreaterThan(3);
     for (const key of keys) expect(text, key).toContain(`\${${key}`);
@@ -210,7 +228,10 @@ describe('docker-compose.yml', () => {
     expect(valid).toBe(true);
     const version = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
     if (version.status === 0) {
-      const out = execFileSync('docker', ['compose', '--env-file', '.env.example', '-f', 'docker-compose.yml', 'config', '--quiet'], { cwd: REPO, encoding: 'utf8' });
+      const out = execFileSync('docker', ['compose', '--env-file', '.env.example', '-f', 'docker-compose.yml', 'config', '--quiet'], {
+        cwd: REPO,
+        encoding: 'utf8',
+      });
       expect(out).toBe('');
     }
   });

@@ -17,11 +17,30 @@ const SHOTS = resolve('test-output/dashboard');
 const ACTIVE_RGB = [0x25, 0x63, 0xeb];
 const QUARANTINED_RGB = [0xf5, 0x9e, 0x0b];
 
-interface Allocation { container: string | null; owner: string | null; state: string; kind: string; slot: number | null; uid: { start: number; count: number } | null; gid: { start: number; count: number } | null }
-interface Container { id: string; name: string; state: string; pid: number | null; idmap: { uid: Array<{ nsId: number; hostId: number; count: number }> } }
+interface Allocation {
+  container: string | null;
+  owner: string | null;
+  state: string;
+  kind: string;
+  slot: number | null;
+  uid: { start: number; count: number } | null;
+  gid: { start: number; count: number } | null;
+}
+interface Container {
+  id: string;
+  name: string;
+  state: string;
+  pid: number | null;
+  idmap: { uid: Array<{ nsId: number; hostId: number; count: number }> };
+}
 
 /** HTTP errors a step expects (status and URL), each absorbing one response and its console line. */
-interface Allowance { status: number; url: RegExp; responses: number; consoles: number }
+interface Allowance {
+  status: number;
+  url: RegExp;
+  responses: number;
+  consoles: number;
+}
 
 /** Watches a page for console errors, page errors, failed requests and unexpected HTTP errors. */
 class Watch {
@@ -29,7 +48,10 @@ class Watch {
   private readonly allowances: Allowance[] = [];
   closing = false;
 
-  constructor(readonly page: Page, readonly label: string) {
+  constructor(
+    readonly page: Page,
+    readonly label: string,
+  ) {
     page.on('console', (msg) => {
       if (msg.type() !== 'error') return;
       const status = /status of (\d{3})/.exec(msg.text());
@@ -97,7 +119,11 @@ async function allocationOf(name: string): Promise<Allocation> {
 async function cellCentre(page: Page, slot: number): Promise<{ x: number; y: number }> {
   const canvas = page.locator('canvas.slot-map');
   await canvas.waitFor();
-  const layout = await canvas.evaluate((c: HTMLCanvasElement) => ({ cols: Number(c.dataset.cols), cell: Number(c.dataset.cell), first: Number(c.dataset.firstSlot) }));
+  const layout = await canvas.evaluate((c: HTMLCanvasElement) => ({
+    cols: Number(c.dataset.cols),
+    cell: Number(c.dataset.cell),
+    first: Number(c.dataset.firstSlot),
+  }));
   const box = (await canvas.boundingBox())!;
   const index = slot - layout.first;
   return {
@@ -123,18 +149,30 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   fleet = await startTestFleet({ slices: 48, quarantineSeconds: 3600 });
   // A pool the size of LXD's default (1,000,000,000 IDs = 15,258 slots) for the map to draw.
-  await fleet.admin.post('/pools', { name: 'big', uid: { start: 1_000_000, count: 1_000_000_000 }, gid: { start: 1_000_000, count: 1_000_000_000 } });
+  await fleet.admin.post('/pools', {
+    name: 'big',
+    uid: { start: 1_000_000, count: 1_000_000_000 },
+    gid: { start: 1_000_000, count: 1_000_000_000 },
+  });
   userDataDir = mkdtempSync(join(tmpdir(), 'nagaya-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 800 },
-    args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--headless',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-dev-shm-usage',
+    ],
     timeout: 30_000,
   });
   context.setDefaultTimeout(15_000);
-  admin = context.pages()[0] ?? await context.newPage();
+  admin = context.pages()[0] ?? (await context.newPage());
   adminWatch = new Watch(admin, 'admin');
 }, 90_000);
 
@@ -164,7 +202,7 @@ describe('the dashboard in Chromium', () => {
     adminWatch.check();
   });
 
-  it('creates a container through the form, showing the API\'s validation messages beside the fields', async () => {
+  it("creates a container through the form, showing the API's validation messages beside the fields", async () => {
     await go(admin, 'Containers', 'Containers');
     await admin.getByRole('link', { name: 'New container' }).click();
     await admin.getByRole('heading', { level: 1, name: 'New container' }).waitFor();
@@ -219,7 +257,7 @@ describe('the dashboard in Chromium', () => {
     adminWatch.check();
   });
 
-  it('finds the container\'s cell on the ID-space map with the host range the API reports', async () => {
+  it("finds the container's cell on the ID-space map with the host range the API reports", async () => {
     await go(admin, 'Containers', 'Containers');
     await admin.locator('tr[data-container="web1"] .badge', { hasText: 'running' }).waitFor();
     await shot(admin, '02-containers');
@@ -270,7 +308,11 @@ describe('the dashboard in Chromium', () => {
     await admin.getByRole('button', { name: 'Delete', exact: true }).click();
     await admin.getByRole('dialog', { name: 'Delete web1?' }).getByRole('button', { name: 'Delete web1' }).click();
     await admin.getByRole('heading', { level: 1, name: 'Containers' }).waitFor();
-    await eventually(async () => ((await admin.locator('tr[data-container="web1"]').count()) === 0 ? true : undefined), 20_000, 'web1 gone from the table');
+    await eventually(
+      async () => ((await admin.locator('tr[data-container="web1"]').count()) === 0 ? true : undefined),
+      20_000,
+      'web1 gone from the table',
+    );
 
     await go(admin, 'ID-space map', 'ID-space map');
     const centre = await cellCentre(admin, a.slot!);
@@ -296,7 +338,11 @@ describe('the dashboard in Chromium', () => {
     await admin.getByRole('heading', { level: 2, name: /big/ }).waitFor();
     await shot(admin, '09-pools');
     // A launch that cannot succeed: its failed job shows with its error, and can be retried.
-    const { job } = await fleet.admin.post<{ job: { id: string } }>('/containers', { name: 'broken', image: 'busybox', command: ['/no/such/program'] });
+    const { job } = await fleet.admin.post<{ job: { id: string } }>('/containers', {
+      name: 'broken',
+      image: 'busybox',
+      command: ['/no/such/program'],
+    });
     expect((await fleet.admin.waitForJob(job.id, 30_000)).state).toBe('failed');
     await go(admin, 'Jobs', 'Jobs');
     await admin.getByRole('button', { name: 'failed', exact: true }).click();
@@ -321,7 +367,11 @@ describe('the dashboard in Chromium', () => {
   it('gives a viewer every page and no mutating control', async () => {
     const { token } = await fleet.admin.post<{ token: string }>('/tokens', { name: 'v', role: 'viewer' });
     await fleet.admin.post('/containers', { name: 'keep1', image: 'busybox' });
-    await eventually(async () => ((await fleet.admin.get<Container>('/containers/keep1')).state === 'running' ? true : undefined), 30_000, 'keep1 running');
+    await eventually(
+      async () => ((await fleet.admin.get<Container>('/containers/keep1')).state === 'running' ? true : undefined),
+      30_000,
+      'keep1 running',
+    );
 
     const viewer = await context.newPage();
     const watch = new Watch(viewer, 'viewer');
@@ -345,7 +395,12 @@ describe('the dashboard in Chromium', () => {
       expect(await viewer.getByRole('heading', { name: 'Exec' }).count()).toBe(0);
       await shot(viewer, '15-viewer-detail');
 
-      for (const [link, heading] of [['ID-space map', 'ID-space map'], ['Pools', 'Pools'], ['Jobs', 'Jobs'], ['Nodes', 'Nodes']] as const) {
+      for (const [link, heading] of [
+        ['ID-space map', 'ID-space map'],
+        ['Pools', 'Pools'],
+        ['Jobs', 'Jobs'],
+        ['Nodes', 'Nodes'],
+      ] as const) {
         await go(viewer, link, heading);
         await viewer.locator('.live').waitFor();
         expect(await mutating(), `mutating controls on ${link}`).toBe(0);

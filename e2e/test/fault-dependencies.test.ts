@@ -48,8 +48,13 @@ async function create(name: string, stats: { retried: number }): Promise<void> {
       // Unreachable (status 0) is worth a retry only while the API process lives: retried after
       // its death the loop would spin until the test's timeout and hide why it died.
       if (e.status === 0 && !sys.api.running) {
-        const last = sys.api.lines.slice(-15).map((l) => JSON.stringify(l).slice(0, 300)).join('\n');
-        throw new Error(`the API process exited (${sys.api.child.exitCode ?? sys.api.child.signalCode}) during the outage; its last log lines:\n${last}`);
+        const last = sys.api.lines
+          .slice(-15)
+          .map((l) => JSON.stringify(l).slice(0, 300))
+          .join('\n');
+        throw new Error(
+          `the API process exited (${sys.api.child.exitCode ?? sys.api.child.signalCode}) during the outage; its last log lines:\n${last}`,
+        );
       }
       stats.retried++;
       await new Promise((r) => setTimeout(r, 250));
@@ -63,10 +68,12 @@ async function create(name: string, stats: { retried: number }): Promise<void> {
  * the kill, and the test would show nothing about requests made during the outage).
  */
 function createSpread(names: string[], stats: { retried: number }): Promise<void[]> {
-  return Promise.all(names.map(async (name, i) => {
-    await new Promise((r) => setTimeout(r, i * 100));
-    await create(name, stats);
-  }));
+  return Promise.all(
+    names.map(async (name, i) => {
+      await new Promise((r) => setTimeout(r, i * 100));
+      await create(name, stats);
+    }),
+  );
 }
 
 /** How many times each container was recorded running ("container running" in the worker's log). */
@@ -82,21 +89,32 @@ function launchesById(): Map<string, number> {
 }
 
 async function allRunning(names: string[], timeoutMs: number): Promise<void> {
-  await eventually(async () => {
-    const { containers } = await sys.admin.get<{ containers: Array<{ name: string; state: string }> }>('/containers');
-    const states = new Map(containers.map((c) => [c.name, c.state]));
-    const waiting = names.filter((n) => states.get(n) !== 'running');
-    if (waiting.length) throw new Error(`${waiting.length} not running yet, e.g. ${waiting[0]} is ${states.get(waiting[0]!)}`);
-    return true;
-  }, timeoutMs, 'every container running', 250);
+  await eventually(
+    async () => {
+      const { containers } = await sys.admin.get<{ containers: Array<{ name: string; state: string }> }>('/containers');
+      const states = new Map(containers.map((c) => [c.name, c.state]));
+      const waiting = names.filter((n) => states.get(n) !== 'running');
+      if (waiting.length) throw new Error(`${waiting.length} not running yet, e.g. ${waiting[0]} is ${states.get(waiting[0]!)}`);
+      return true;
+    },
+    timeoutMs,
+    'every container running',
+    250,
+  );
 }
 
 async function checkAtRest(): Promise<void> {
   const s = await snapshot(sys, [NODE]);
   const open = problems(s);
   // on failure, show what the worker logged about the containers concerned
-  const trace = open.map((p) => p.split(' ')[0]).flatMap((name) => sys.workers.get(NODE)!.lines
-    .filter((l) => l.container === name || l.id === s.rows.find((r) => r.name === name)?.id).map((l) => JSON.stringify(l).slice(0, 300)));
+  const trace = open
+    .map((p) => p.split(' ')[0])
+    .flatMap((name) =>
+      sys.workers
+        .get(NODE)!
+        .lines.filter((l) => l.container === name || l.id === s.rows.find((r) => r.name === name)?.id)
+        .map((l) => JSON.stringify(l).slice(0, 300)),
+    );
   expect(open, trace.join('\n')).toEqual([]);
   expect((await sys.db.query(OVERLAP_SQL)).rows[0].n).toBe(0);
   const names = s.rows.map((r) => r.name);
@@ -116,9 +134,16 @@ describe('Redis killed and restarted during launches', () => {
 
     const health = await rawRequest(`${sys.url}/healthz`, 'GET');
     expect(health.status).toBe(503);
-    expect(health.body).toMatchObject({ status: 'unavailable', dependencies: { redis: 'down', postgres: 'ok' }, error: { code: 'UNAVAILABLE' } });
+    expect(health.body).toMatchObject({
+      status: 'unavailable',
+      dependencies: { redis: 'down', postgres: 'ok' },
+      error: { code: 'UNAVAILABLE' },
+    });
     expect(health.body.error.message).toMatch(/redis/);
-    const refused = await rawRequest(`${sys.url}/api/v1/containers`, 'POST', { token: sys.admin.token!, body: JSON.stringify({ name: 'while-down', image: 'busybox' }) });
+    const refused = await rawRequest(`${sys.url}/api/v1/containers`, 'POST', {
+      token: sys.admin.token!,
+      body: JSON.stringify({ name: 'while-down', image: 'busybox' }),
+    });
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('UNAVAILABLE');
     expect(refused.body.error.message).toMatch(/queue|redis/i);
@@ -134,7 +159,9 @@ describe('Redis killed and restarted during launches', () => {
     await allRunning(names, 90_000);
     expect(sys.workers.get(NODE)!.running).toBe(true); // the worker rode it out
     await checkAtRest();
-    console.log(`[fault-dependencies] redis down ${DOWN_MS} ms during ${BATCH} launches: ${stats.retried} creates retried after 503; all running ${((Date.now() - downAt) / 1000).toFixed(1)} s after the kill`);
+    console.log(
+      `[fault-dependencies] redis down ${DOWN_MS} ms during ${BATCH} launches: ${stats.retried} creates retried after 503; all running ${((Date.now() - downAt) / 1000).toFixed(1)} s after the kill`,
+    );
   }, 180_000);
 });
 
@@ -149,10 +176,22 @@ describe('Postgres killed and restarted during launches', () => {
 
     const health = await rawRequest(`${sys.url}/healthz`, 'GET');
     expect(health.status).toBe(503);
-    expect(health.body).toMatchObject({ status: 'unavailable', dependencies: { postgres: 'down', redis: 'ok' }, error: { code: 'UNAVAILABLE' } });
+    expect(health.body).toMatchObject({
+      status: 'unavailable',
+      dependencies: { postgres: 'down', redis: 'ok' },
+      error: { code: 'UNAVAILABLE' },
+    });
     expect(health.body.error.message).toMatch(/postgres/);
-    for (const [method, path, body] of [['POST', '/containers', { name: 'while-down', image: 'busybox' }], ['GET', '/containers', undefined], ['GET', '/containers/r0', undefined], ['GET', '/pools', undefined]] as const) {
-      const res = await rawRequest(`${sys.url}/api/v1${path}`, method, { token: sys.admin.token!, ...(body ? { body: JSON.stringify(body) } : {}) });
+    for (const [method, path, body] of [
+      ['POST', '/containers', { name: 'while-down', image: 'busybox' }],
+      ['GET', '/containers', undefined],
+      ['GET', '/containers/r0', undefined],
+      ['GET', '/pools', undefined],
+    ] as const) {
+      const res = await rawRequest(`${sys.url}/api/v1${path}`, method, {
+        token: sys.admin.token!,
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
       expect(res.status, `${method} ${path}`).toBe(503);
       expect(res.body.error.code).toBe('UNAVAILABLE');
       expect(res.body.error.message, `${method} ${path}`).toMatch(/database|postgres/i);
@@ -168,6 +207,8 @@ describe('Postgres killed and restarted during launches', () => {
     expect(sys.workers.get(NODE)!.running).toBe(true);
     expect(sys.api.running).toBe(true);
     await checkAtRest();
-    console.log(`[fault-dependencies] postgres down ${DOWN_MS} ms during ${BATCH} launches: ${stats.retried} creates retried after 503; all running ${((Date.now() - downAt) / 1000).toFixed(1)} s after the kill`);
+    console.log(
+      `[fault-dependencies] postgres down ${DOWN_MS} ms during ${BATCH} launches: ${stats.retried} creates retried after 503; all running ${((Date.now() - downAt) / 1000).toFixed(1)} s after the kill`,
+    );
   }, 180_000);
 });

@@ -34,19 +34,27 @@ describe('the launcher killed with SIGKILL during launches', () => {
     const pids = new Set<number>();
     let kills = 0;
     while (names.length < LAUNCHES) {
-      const batch = Array.from({ length: Math.min(LAUNCHES - names.length, 4 + Math.floor(rand() * 8)) }, () => `l${names.push(`l${names.length}`) - 1}`);
+      const batch = Array.from(
+        { length: Math.min(LAUNCHES - names.length, 4 + Math.floor(rand() * 8)) },
+        () => `l${names.push(`l${names.length}`) - 1}`,
+      );
       const submitting = Promise.all(batch.map((name) => sys.admin.post('/containers', { name, image: 'busybox' })));
       await new Promise((r) => setTimeout(r, Math.floor(rand() * 300)));
       // the launcher of the moment (a new one may still be starting after the last kill)
-      const pid = await eventually(async () => {
-        const p = launcherPid();
-        try {
-          process.kill(p, 0);
-          return pids.has(p) ? undefined : p;
-        } catch {
-          return undefined;
-        }
-      }, 15_000, 'a live launcher that was not killed yet', 20);
+      const pid = await eventually(
+        async () => {
+          const p = launcherPid();
+          try {
+            process.kill(p, 0);
+            return pids.has(p) ? undefined : p;
+          } catch {
+            return undefined;
+          }
+        },
+        15_000,
+        'a live launcher that was not killed yet',
+        20,
+      );
       pids.add(pid);
       process.kill(pid, 'SIGKILL');
       kills++;
@@ -61,8 +69,10 @@ describe('the launcher killed with SIGKILL during launches', () => {
     expect((await sys.db.query(OVERLAP_SQL)).rows[0].n).toBe(0);
     expect(runningOnTheirSlices(final)).toEqual([]); // the kernel's maps, one init per slice
     expect(sys.workers.get(NODE)!.running).toBe(true); // the worker rode it out, never restarted
-    console.log(`[fault-launcher] seed ${seed}: ${LAUNCHES} launches, ${kills} kill -9 of the launcher in ${((killedAt - started) / 1000).toFixed(1)} s; ` +
-      `settled ${((settledAt - killedAt) / 1000).toFixed(1)} s after the last kill; containers ${JSON.stringify(Object.fromEntries(byState))}`);
+    console.log(
+      `[fault-launcher] seed ${seed}: ${LAUNCHES} launches, ${kills} kill -9 of the launcher in ${((killedAt - started) / 1000).toFixed(1)} s; ` +
+        `settled ${((settledAt - killedAt) / 1000).toFixed(1)} s after the last kill; containers ${JSON.stringify(Object.fromEntries(byState))}`,
+    );
     // a launch in flight when its launcher died is retried by its job: none may fail for good
     const failures = final.rows.filter((r) => r.state !== 'running').map((r) => `${r.name}: ${JSON.stringify(r.error)}`);
     expect(failures).toEqual([]);

@@ -15,7 +15,15 @@ const FULL = process.env.NAGAYA_FAULT_SCALE === 'full';
 const LAUNCHES = FULL ? 200 : 64;
 const NODE = 'node-a';
 
-interface Container { id: string; name: string; state: string; pid: number | null; exitCode: number | null; exitSignal: string | null; error: { code: string } | null }
+interface Container {
+  id: string;
+  name: string;
+  state: string;
+  pid: number | null;
+  exitCode: number | null;
+  exitSignal: string | null;
+  error: { code: string } | null;
+}
 
 let sys: NagayaSystem;
 beforeAll(async () => {
@@ -26,7 +34,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sys?.stop();
 });
-
 
 describe('the worker killed with SIGKILL during launches', () => {
   it(`${LAUNCHES} launches, the worker killed at random moments and restarted each time: nothing lost, nothing leaked`, async () => {
@@ -42,7 +49,11 @@ describe('the worker killed with SIGKILL during launches', () => {
       // same Idempotency-Key, so a retry never makes a second container
       for (;;) {
         try {
-          const res = await sys.admin.post<{ job: { id: string } }>('/containers', { name, image: 'busybox' }, { 'Idempotency-Key': `create-${name}` });
+          const res = await sys.admin.post<{ job: { id: string } }>(
+            '/containers',
+            { name, image: 'busybox' },
+            { 'Idempotency-Key': `create-${name}` },
+          );
           jobs.set(name, res.job.id);
           return;
         } catch (err) {
@@ -54,7 +65,10 @@ describe('the worker killed with SIGKILL during launches', () => {
     };
     while (names.length < LAUNCHES) {
       // a batch of creates, then a kill at a random moment while the worker works on them
-      const batch = Array.from({ length: Math.min(LAUNCHES - names.length, 4 + Math.floor(rand() * 10)) }, () => `k${names.push(`k${names.length}`) - 1}`);
+      const batch = Array.from(
+        { length: Math.min(LAUNCHES - names.length, 4 + Math.floor(rand() * 10)) },
+        () => `k${names.push(`k${names.length}`) - 1}`,
+      );
       const submitting = Promise.all(batch.map(submit));
       await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)));
       await sys.killWorker(NODE, 'SIGKILL');
@@ -79,9 +93,11 @@ describe('the worker killed with SIGKILL during launches', () => {
     expect([...byState.keys()].every((st) => st === 'running' || st === 'failed')).toBe(true);
     expect((await sys.db.query(OVERLAP_SQL)).rows[0].n).toBe(0);
     expect(runningOnTheirSlices(final)).toEqual([]); // the kernel's maps, one init per slice
-    console.log(`[fault-worker] seed ${seed}: ${LAUNCHES} launches, ${kills} kill -9 of the worker in ${((killedAt - started) / 1000).toFixed(1)} s; ` +
-      `settled ${((settledAt - killedAt) / 1000).toFixed(1)} s after the last kill; containers ${JSON.stringify(Object.fromEntries(byState))}; ` +
-      `create jobs ${JSON.stringify(Object.fromEntries(jobStates))}; 503s retried while no node was online: ${unavailable}`);
+    console.log(
+      `[fault-worker] seed ${seed}: ${LAUNCHES} launches, ${kills} kill -9 of the worker in ${((killedAt - started) / 1000).toFixed(1)} s; ` +
+        `settled ${((settledAt - killedAt) / 1000).toFixed(1)} s after the last kill; containers ${JSON.stringify(Object.fromEntries(byState))}; ` +
+        `create jobs ${JSON.stringify(Object.fromEntries(jobStates))}; 503s retried while no node was online: ${unavailable}`,
+    );
     // no launch may fail for good just because its worker was killed (they are retried or re-enqueued)
     expect(byState.get('running') ?? 0).toBe(LAUNCHES);
   }, 420_000);
@@ -89,10 +105,12 @@ describe('the worker killed with SIGKILL during launches', () => {
   it('cleans up completely: deleting every container leaves no slice, lease or process', async () => {
     const { containers } = await sys.admin.get<{ containers: Container[] }>('/containers');
     for (let i = 0; i < containers.length; i += 16) {
-      await Promise.all(containers.slice(i, i + 16).map(async (c) => {
-        const res = await sys.admin.delete<{ job: { id: string } }>(`/containers/${c.name}`);
-        expect((await sys.admin.waitForJob(res.job.id, 120_000)).state).toBe('completed');
-      }));
+      await Promise.all(
+        containers.slice(i, i + 16).map(async (c) => {
+          const res = await sys.admin.delete<{ job: { id: string } }>(`/containers/${c.name}`);
+          expect((await sys.admin.waitForJob(res.job.id, 120_000)).state).toBe('completed');
+        }),
+      );
     }
     const s = await snapshot(sys, [NODE]);
     expect(s.rows).toEqual([]);
@@ -107,10 +125,14 @@ describe('the worker restarted under load', () => {
     const keep = ['keep0', 'keep1', 'keep2'];
     for (const name of keep) await sys.admin.post('/containers', { name, image: 'busybox' });
     await sys.admin.post('/containers', { name: 'ender', image: 'busybox', command: ['/bin/sh', '-c', 'sleep 2; exit 7'] });
-    const running = await eventually(async () => {
-      const cs = await Promise.all([...keep, 'ender'].map((n) => sys.admin.get<Container>(`/containers/${n}`)));
-      return cs.every((c) => c.state === 'running') ? cs : undefined;
-    }, 60_000, 'the first containers running');
+    const running = await eventually(
+      async () => {
+        const cs = await Promise.all([...keep, 'ender'].map((n) => sys.admin.get<Container>(`/containers/${n}`)));
+        return cs.every((c) => c.state === 'running') ? cs : undefined;
+      },
+      60_000,
+      'the first containers running',
+    );
     await sys.killWorker(NODE, 'SIGKILL');
     // while the worker is down: the ender exits, more launches are asked for
     const more = Array.from({ length: 10 }, (_, i) => `late${i}`);
@@ -121,10 +143,14 @@ describe('the worker restarted under load', () => {
     expect((await sys.admin.get<Container>('/containers/ender')).state).toBe('running'); // nobody has noticed yet
     await sys.startWorker(NODE);
 
-    const ender = await eventually(async () => {
-      const c = await sys.admin.get<Container>('/containers/ender');
-      return c.state === 'failed' ? c : undefined;
-    }, 30_000, 'the ender recorded');
+    const ender = await eventually(
+      async () => {
+        const c = await sys.admin.get<Container>('/containers/ender');
+        return c.state === 'failed' ? c : undefined;
+      },
+      30_000,
+      'the ender recorded',
+    );
     expect(ender.exitCode).toBe(7);
     expect(ender.error?.code).toBe('EXITED');
     for (const [i, name] of keep.entries()) {
@@ -132,10 +158,14 @@ describe('the worker restarted under load', () => {
       expect(c.state).toBe('running');
       expect(c.pid).toBe(running[i]!.pid); // the same process: adopted, not relaunched
     }
-    await eventually(async () => {
-      const cs = await Promise.all(more.map((n) => sys.admin.get<Container>(`/containers/${n}`)));
-      return cs.every((c) => c.state === 'running') ? true : undefined;
-    }, 60_000, 'the launches asked for while the worker was down');
+    await eventually(
+      async () => {
+        const cs = await Promise.all(more.map((n) => sys.admin.get<Container>(`/containers/${n}`)));
+        return cs.every((c) => c.state === 'running') ? true : undefined;
+      },
+      60_000,
+      'the launches asked for while the worker was down',
+    );
     const exec = await sys.admin.post<{ stdout: string }>('/containers/keep1/exec', { command: ['hostname'] });
     expect(exec.stdout.trim()).toBe('keep1');
     expect(problems(await snapshot(sys, [NODE]))).toEqual([]);

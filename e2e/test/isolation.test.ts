@@ -10,7 +10,14 @@ import { eventually, NagayaSystem, SLICE } from '../support/system';
  * files, and no request, however crafted, gets a map onto host 0 or another container's slice.
  */
 
-interface Container { id: string; name: string; state: string; pid: number | null; error: { code: string; message: string } | null; idmap: { uid: Array<{ nsId: number; hostId: number; count: number }>; gid: Array<{ nsId: number; hostId: number; count: number }> } }
+interface Container {
+  id: string;
+  name: string;
+  state: string;
+  pid: number | null;
+  error: { code: string; message: string } | null;
+  idmap: { uid: Array<{ nsId: number; hostId: number; count: number }>; gid: Array<{ nsId: number; hostId: number; count: number }> };
+}
 const NODE = 'node-a';
 
 let sys: NagayaSystem;
@@ -20,11 +27,23 @@ let b: Container;
 beforeAll(async () => {
   sys = await NagayaSystem.start({ slices: 96, nodes: [NODE] });
   await sys.admin.post('/containers', { name: 'tenant-a', image: 'busybox' });
-  await sys.admin.post('/containers', { name: 'tenant-b', image: 'busybox', command: ['/bin/sh', '-c', 'echo b-private > /b-secret; chmod 600 /b-secret; exec sleep 4242'] });
-  [a, b] = await Promise.all(['tenant-a', 'tenant-b'].map((n) => eventually(async () => {
-    const c = await sys.admin.get<Container>(`/containers/${n}`);
-    return c.state === 'running' ? c : undefined;
-  }, 60_000, `${n} running`)));
+  await sys.admin.post('/containers', {
+    name: 'tenant-b',
+    image: 'busybox',
+    command: ['/bin/sh', '-c', 'echo b-private > /b-secret; chmod 600 /b-secret; exec sleep 4242'],
+  });
+  [a, b] = await Promise.all(
+    ['tenant-a', 'tenant-b'].map((n) =>
+      eventually(
+        async () => {
+          const c = await sys.admin.get<Container>(`/containers/${n}`);
+          return c.state === 'running' ? c : undefined;
+        },
+        60_000,
+        `${n} running`,
+      ),
+    ),
+  );
 }, 180_000);
 afterAll(async () => {
   await sys?.stop();
@@ -59,13 +78,18 @@ describe('from inside a container', () => {
     expect(read.stdout).not.toContain('host-only');
     expect(read.stderr).toMatch(/Permission denied/);
     expect((await sh('tenant-a', 'ls -ln /host-secret')).stdout).toMatch(/65534\s+65534/); // host root is nobody here
-    for (const attempt of ['chmod 644 /host-secret', 'chown 0:0 /host-secret', 'cp /host-secret /tmp/x', 'dd if=/host-secret of=/dev/null']) {
+    for (const attempt of [
+      'chmod 644 /host-secret',
+      'chown 0:0 /host-secret',
+      'cp /host-secret /tmp/x',
+      'dd if=/host-secret of=/dev/null',
+    ]) {
       expect((await sh('tenant-a', attempt)).exitCode, attempt).not.toBe(0);
     }
     expect(readFileSync(join(upper, 'host-secret'), 'utf8')).toBe('host-only\n');
   });
 
-  it('cannot see or signal another container\'s processes', async () => {
+  it("cannot see or signal another container's processes", async () => {
     const ps = await sh('tenant-a', 'for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr "\\0" " "; echo; done');
     expect(ps.stdout).not.toMatch(/sleep 4242/);
     const pids = (await sh('tenant-a', 'ls -d /proc/[0-9]* | wc -l')).stdout.trim();
@@ -76,7 +100,7 @@ describe('from inside a container', () => {
     expect((await sh('tenant-b', 'cat /proc/1/cmdline | tr "\\0" " "')).stdout).toContain('sleep 4242');
   });
 
-  it('cannot see another container\'s files', async () => {
+  it("cannot see another container's files", async () => {
     expect((await sh('tenant-b', 'cat /b-secret')).stdout).toBe('b-private\n');
     expect((await sh('tenant-a', 'cat /b-secret')).exitCode).not.toBe(0);
     // nor reach the host paths where b's layer lives
@@ -91,12 +115,20 @@ describe('from inside a container', () => {
 });
 
 describe('raw maps, whatever the API is sent', () => {
-  it('never reach host 0 or another container\'s slice', async () => {
+  it("never reach host 0 or another container's slice", async () => {
     // An admin allows raw host IDs from 0 up to past the pool, on purpose far too wide: the
     // allocator must still refuse host 0 and every ID inside someone's slice.
     const end = sys.uidStart + sys.slices * SLICE;
-    await sys.db.query(`UPDATE id_pool SET raw_uid_allowed = int8multirange(int8range(0, $1)), raw_gid_allowed = int8multirange(int8range(0, $1))`, [end + 100_000])
-      .catch(async () => sys.db.query(`UPDATE id_pool SET raw_uid_allowed = int8multirange(int8range(1, $1)), raw_gid_allowed = int8multirange(int8range(1, $1))`, [end + 100_000]));
+    await sys.db
+      .query(`UPDATE id_pool SET raw_uid_allowed = int8multirange(int8range(0, $1)), raw_gid_allowed = int8multirange(int8range(0, $1))`, [
+        end + 100_000,
+      ])
+      .catch(async () =>
+        sys.db.query(
+          `UPDATE id_pool SET raw_uid_allowed = int8multirange(int8range(1, $1)), raw_gid_allowed = int8multirange(int8range(1, $1))`,
+          [end + 100_000],
+        ),
+      );
     const bBase = b.idmap.uid[0]!.hostId;
     const aBase = a.idmap.uid[0]!.hostId;
     const hostId = fc.oneof(
@@ -110,27 +142,39 @@ describe('raw maps, whatever the API is sent', () => {
       nsId: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 70_000 })),
       count: fc.oneof(fc.constantFrom(1, 2, 10, SLICE, 2 * SLICE), fc.integer({ min: 1, max: 200_000 })),
     });
-    const requests = fc.sample(fc.array(entry, { minLength: 1, maxLength: 3 }), { numRuns: process.env.NAGAYA_FAULT_SCALE === 'full' ? 200 : 40, seed: 4242 });
+    const requests = fc.sample(fc.array(entry, { minLength: 1, maxLength: 3 }), {
+      numRuns: process.env.NAGAYA_FAULT_SCALE === 'full' ? 200 : 40,
+      seed: 4242,
+    });
     const outcome = { refusedByApi: 0, refusedByJob: 0, running: 0 };
     for (let i = 0; i < requests.length; i += 10) {
       const batch = requests.slice(i, i + 10).map((raw, j) => ({ name: `raw${i + j}`, raw }));
-      const sent = await Promise.all(batch.map(async ({ name, raw }) => {
-        const res = await fetch(`${sys.url}/api/v1/containers`, {
-          method: 'POST', headers: { authorization: `Bearer ${sys.admin.token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ name, image: 'busybox', idmap: { raw } }),
-        });
-        expect(res.status, JSON.stringify(raw)).toBeLessThan(500);
-        if (res.status === 400) outcome.refusedByApi++;
-        return res.status === 202 ? name : undefined;
-      }));
+      const sent = await Promise.all(
+        batch.map(async ({ name, raw }) => {
+          const res = await fetch(`${sys.url}/api/v1/containers`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${sys.admin.token}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ name, image: 'busybox', idmap: { raw } }),
+          });
+          expect(res.status, JSON.stringify(raw)).toBeLessThan(500);
+          if (res.status === 400) outcome.refusedByApi++;
+          return res.status === 202 ? name : undefined;
+        }),
+      );
       for (const name of sent.filter((n): n is string => n !== undefined)) {
-        const c = await eventually(async () => {
-          const x = await sys.admin.get<Container>(`/containers/${name}`);
-          return x.state === 'running' || x.state === 'failed' ? x : undefined;
-        }, 60_000, `${name} settled`);
+        const c = await eventually(
+          async () => {
+            const x = await sys.admin.get<Container>(`/containers/${name}`);
+            return x.state === 'running' || x.state === 'failed' ? x : undefined;
+          },
+          60_000,
+          `${name} settled`,
+        );
         if (c.state === 'failed') {
           outcome.refusedByJob++;
-          expect(['FORBIDDEN', 'CONFLICT', 'INVALID_INPUT', 'POOL_EXHAUSTED'], `${name}: ${c.error?.code} ${c.error?.message}`).toContain(c.error?.code);
+          expect(['FORBIDDEN', 'CONFLICT', 'INVALID_INPUT', 'POOL_EXHAUSTED'], `${name}: ${c.error?.code} ${c.error?.message}`).toContain(
+            c.error?.code,
+          );
           const { rows } = await sys.db.query('SELECT count(*)::int AS n FROM id_lease WHERE owner = $1', [c.id]);
           expect(rows[0].n).toBe(0);
         } else {
@@ -140,9 +184,10 @@ describe('raw maps, whatever the API is sent', () => {
           for (const [s, e] of mine) expect(s <= 0 && 0 < e, `${name} maps host 0`).toBe(false);
           const { containers } = await sys.admin.get<{ containers: Container[] }>('/containers?state=running');
           for (const other of containers.filter((x) => x.name !== name && x.pid)) {
-            for (const [s1, e1] of mine) for (const [s2, e2] of hostRanges(other.pid!)) {
-              expect(s1 < e2 && s2 < e1, `${name} [${s1},${e1}) overlaps ${other.name} [${s2},${e2})`).toBe(false);
-            }
+            for (const [s1, e1] of mine)
+              for (const [s2, e2] of hostRanges(other.pid!)) {
+                expect(s1 < e2 && s2 < e1, `${name} [${s1},${e1}) overlaps ${other.name} [${s2},${e2})`).toBe(false);
+              }
           }
         }
         await sys.admin.waitForJob((await sys.admin.delete<{ job: { id: string } }>(`/containers/${name}`)).job.id);

@@ -58,8 +58,27 @@ function httpsProbe(url: string, ca: Buffer): Promise<{ status: number; headers:
 function selfSigned(name: string): { cert: string; key: string } {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=nagaya-test',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=nagaya-test',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 
@@ -83,7 +102,7 @@ afterAll(async () => {
 });
 
 describe('the API on the network', () => {
-  it('binds 127.0.0.1 by default: nothing answers on the machine\'s other addresses', async () => {
+  it("binds 127.0.0.1 by default: nothing answers on the machine's other addresses", async () => {
     expect(sys.api.lines.find((l) => l.msg === 'api listening')).toMatchObject({ url: `http://127.0.0.1:${sys.port}`, tls: false });
     expect(await probe(`http://127.0.0.1:${sys.port}/healthz`)).toMatchObject({ status: 200 });
     expect(await probe(`http://${external}:${sys.port}/healthz`)).toEqual({ error: 'ECONNREFUSED' });
@@ -105,17 +124,28 @@ describe('the API on the network', () => {
     // nothing inline that the policy would have to allow
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i);
     const urls: Array<[string, Record<string, string>, number]> = [
-      ['/', {}, 200], ['/containers/web1', {}, 200], ...assets.map((a): [string, Record<string, string>, number] => [a, {}, 200]),
-      ['/healthz', {}, 200], ['/api/v1/whoami', { authorization: `Bearer ${ADMIN_TOKEN}` }, 200], ['/api/v1/openapi.json', { authorization: `Bearer ${ADMIN_TOKEN}` }, 200],
-      ['/api/v1/containers', {}, 401], ['/api/v1/nothing-here', { authorization: `Bearer ${ADMIN_TOKEN}` }, 404], ['/metrics', {}, 401],
+      ['/', {}, 200],
+      ['/containers/web1', {}, 200],
+      ...assets.map((a): [string, Record<string, string>, number] => [a, {}, 200]),
+      ['/healthz', {}, 200],
+      ['/api/v1/whoami', { authorization: `Bearer ${ADMIN_TOKEN}` }, 200],
+      ['/api/v1/openapi.json', { authorization: `Bearer ${ADMIN_TOKEN}` }, 200],
+      ['/api/v1/containers', {}, 401],
+      ['/api/v1/nothing-here', { authorization: `Bearer ${ADMIN_TOKEN}` }, 404],
+      ['/metrics', {}, 401],
     ];
     for (const [path, headers, status] of urls) {
       const res = await probe(`${sys.url}${path}`, headers);
       expect(res, path).toMatchObject({ status });
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect((res as { headers: Headers }).headers.get(name), `${name} on ${path}`).toBe(value);
+      for (const [name, value] of Object.entries(SECURITY_HEADERS))
+        expect((res as { headers: Headers }).headers.get(name), `${name} on ${path}`).toBe(value);
     }
     expect(SECURITY_HEADERS['Content-Security-Policy']).toMatch(/^default-src 'self'/);
-    expect(SECURITY_HEADERS).toMatchObject({ 'X-Frame-Options': 'DENY', 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
+    expect(SECURITY_HEADERS).toMatchObject({
+      'X-Frame-Options': 'DENY',
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+    });
   });
 
   it('serves HTTPS with NAGAYA_TLS_CERT and NAGAYA_TLS_KEY; the CLI works over it', async () => {
@@ -157,7 +187,11 @@ describe('the API on the network', () => {
       const { code } = await bad.proc.exited;
       await bad.proc.kill();
       expect(code, JSON.stringify(env)).toBe(1);
-      await eventually(async () => (message.test(readFileSync(join(dir, `api-bad-${i}.log`), 'utf8')) ? true : undefined), 5000, `${message} in the log`);
+      await eventually(
+        async () => (message.test(readFileSync(join(dir, `api-bad-${i}.log`), 'utf8')) ? true : undefined),
+        5000,
+        `${message} in the log`,
+      );
       expect(await probe(`http://127.0.0.1:${bad.port}/healthz`)).toEqual({ error: 'ECONNREFUSED' });
     }
   });

@@ -28,7 +28,13 @@ let scriptEnv: NodeJS.ProcessEnv;
 beforeAll(async () => {
   [postgres, redis] = await Promise.all([PrivatePostgres.start({ legacy: true }), PrivateRedis.start({ legacy: true })]);
   dataDir = mkdtempSync(join(tmpdir(), 'nagaya-services-'));
-  scriptEnv = { ...process.env, NAGAYA_DATA_DIR: dataDir, PGPORT: String(postgres.port), PG_SOCKET_DIR: postgres.dir, REDIS_PORT: String(redis.port) };
+  scriptEnv = {
+    ...process.env,
+    NAGAYA_DATA_DIR: dataDir,
+    PGPORT: String(postgres.port),
+    PG_SOCKET_DIR: postgres.dir,
+    REDIS_PORT: String(redis.port),
+  };
   // the schema as a server run before the script existed left it: made by the superuser
   await runMigrations(postgres.url('nagaya'));
 }, 120_000);
@@ -68,7 +74,12 @@ describe('scripts/ensure-services.sh', () => {
   it('after: no way in without credentials, for nobody', async () => {
     const r = await ensureServices();
     expect(r.code, r.out).toBe(0);
-    for (const [host, user] of [['127.0.0.1', 'postgres'], [postgres.dir, 'postgres'], ['127.0.0.1', 'nagaya'], [postgres.dir, 'nagaya']] as const) {
+    for (const [host, user] of [
+      ['127.0.0.1', 'postgres'],
+      [postgres.dir, 'postgres'],
+      ['127.0.0.1', 'nagaya'],
+      [postgres.dir, 'nagaya'],
+    ] as const) {
       const res = nobodyPsql(host, user, `${INSERT_ADMIN} RETURNING current_user`);
       expect(res.status, `psql -h ${host} -U ${user}: ${res.stdout}`).not.toBe(0);
       expect(res.stderr).toMatch(/no password supplied|Peer authentication failed|password authentication failed/);
@@ -96,7 +107,9 @@ describe('scripts/ensure-services.sh', () => {
     try {
       // the tables the superuser made are the role's now: it writes them, and it may make test databases
       await db.query(`INSERT INTO api_token (name, role, token_hash) VALUES ('ok', 'viewer', repeat('b', 64))`);
-      const { rows } = await db.query<{ super: boolean; createdb: boolean }>(`SELECT rolsuper AS super, rolcreatedb AS createdb FROM pg_roles WHERE rolname = current_user`);
+      const { rows } = await db.query<{ super: boolean; createdb: boolean }>(
+        `SELECT rolsuper AS super, rolcreatedb AS createdb FROM pg_roles WHERE rolname = current_user`,
+      );
       expect(rows[0]).toEqual({ super: false, createdb: true });
       await db.query('CREATE DATABASE nagaya_services_probe');
       await db.query('DROP DATABASE nagaya_services_probe');
@@ -107,8 +120,26 @@ describe('scripts/ensure-services.sh', () => {
     await client.connect();
     expect(await client.ping()).toBe('PONG');
     client.disconnect();
-    const admin = execFileSync('runuser', ['-u', 'postgres', '--', 'psql', '-X', '-At', '-h', postgres.dir, '-p', String(postgres.port), '-d', 'postgres',
-      '-c', `select current_user, (select count(*) from pg_hba_file_rules where auth_method = 'trust')`], { encoding: 'utf8' });
+    const admin = execFileSync(
+      'runuser',
+      [
+        '-u',
+        'postgres',
+        '--',
+        'psql',
+        '-X',
+        '-At',
+        '-h',
+        postgres.dir,
+        '-p',
+        String(postgres.port),
+        '-d',
+        'postgres',
+        '-c',
+        `select current_user, (select count(*) from pg_hba_file_rules where auth_method = 'trust')`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(admin.trim()).toBe('postgres|0');
   });
 

@@ -12,7 +12,12 @@ import { runAsNobody } from '../../packages/native/test/support/as-nobody';
 
 describe('the shared Postgres and Redis', () => {
   it('refuse a local user without credentials', () => {
-    for (const args of [['-h', '127.0.0.1', '-U', 'postgres'], ['-U', 'postgres'], ['-h', '127.0.0.1', '-U', 'nagaya'], ['-U', 'nagaya']]) {
+    for (const args of [
+      ['-h', '127.0.0.1', '-U', 'postgres'],
+      ['-U', 'postgres'],
+      ['-h', '127.0.0.1', '-U', 'nagaya'],
+      ['-U', 'nagaya'],
+    ]) {
       const res = runAsNobody('psql', ['-X', '-w', '-q', '-At', ...args, '-d', 'nagaya', '-c', 'select current_user']);
       expect(res.status, `psql ${args.join(' ')} as nobody: ${res.stdout}`).not.toBe(0);
       expect(res.stderr).toMatch(/no password supplied|Peer authentication failed|password authentication failed/);

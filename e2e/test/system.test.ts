@@ -7,7 +7,15 @@ import { eventually, NagayaSystem, rawRequest, SLICE } from '../support/system';
  * through the REST API and the `nagaya` CLI binary (exit codes and --json output).
  */
 
-interface Container { id: string; name: string; state: string; node: string; pid: number | null; exitCode: number | null; idmap: { uid: Array<{ nsId: number; hostId: number; count: number }>; gid: Array<{ nsId: number; hostId: number; count: number }> } }
+interface Container {
+  id: string;
+  name: string;
+  state: string;
+  node: string;
+  pid: number | null;
+  exitCode: number | null;
+  idmap: { uid: Array<{ nsId: number; hostId: number; count: number }>; gid: Array<{ nsId: number; hostId: number; count: number }> };
+}
 
 let sys: NagayaSystem;
 beforeAll(async () => {
@@ -31,7 +39,16 @@ describe('separate API and worker processes', () => {
   });
 
   it('launch --wait, info, exec, logs, list, allocations through the CLI', async () => {
-    const launch = await sys.cli(['launch', 'web1', '--wait', '--json', '--', '/bin/sh', '-c', 'echo hello-from-web1; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done']);
+    const launch = await sys.cli([
+      'launch',
+      'web1',
+      '--wait',
+      '--json',
+      '--',
+      '/bin/sh',
+      '-c',
+      'echo hello-from-web1; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done',
+    ]);
     expect(launch.code, launch.stderr).toBe(0);
     const c = JSON.parse(launch.stdout) as Container;
     expect(c.state).toBe('running');
@@ -54,17 +71,24 @@ describe('separate API and worker processes', () => {
     const json = await sys.cli(['exec', 'web1', '--json', '--', 'hostname']);
     expect(JSON.parse(json.stdout)).toMatchObject({ exitCode: 0, stdout: 'web1\n' });
 
-    const logs = await eventually(async () => {
-      const r = await sys.cli(['logs', 'web1']);
-      return r.stdout.includes('hello-from-web1') ? r : undefined;
-    }, 10_000, 'the log line');
+    const logs = await eventually(
+      async () => {
+        const r = await sys.cli(['logs', 'web1']);
+        return r.stdout.includes('hello-from-web1') ? r : undefined;
+      },
+      10_000,
+      'the log line',
+    );
     expect(logs.code).toBe(0);
 
     const list = await sys.cli(['list']);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/^NAME\s+STATE/);
     expect(list.stdout).toContain(`${uidBase}-${uidBase + SLICE - 1}`);
-    const allocations = JSON.parse((await sys.cli(['allocations', '--json'])).stdout) as Array<{ container: string; uid: { start: number } }>;
+    const allocations = JSON.parse((await sys.cli(['allocations', '--json'])).stdout) as Array<{
+      container: string;
+      uid: { start: number };
+    }>;
     expect(allocations.find((a) => a.container === 'web1')?.uid.start).toBe(uidBase);
   });
 
@@ -109,11 +133,15 @@ describe('separate API and worker processes', () => {
 
   it('many launches through the REST API land disjoint and all reach running', async () => {
     const names = Array.from({ length: 12 }, (_, i) => `many${i}`);
-    const created = await Promise.all(names.map((name) => sys.admin.post<{ job: { id: string } }>('/containers', { name, image: 'busybox' })));
+    const created = await Promise.all(
+      names.map((name) => sys.admin.post<{ job: { id: string } }>('/containers', { name, image: 'busybox' })),
+    );
     for (const r of created) expect((await sys.admin.waitForJob(r.job.id, 60_000)).state).toBe('completed');
     const { containers } = await sys.admin.get<{ containers: Container[] }>('/containers');
     const bases = containers.filter((c) => c.name.startsWith('many')).map((c) => c.idmap.uid[0]!.hostId);
     expect(new Set(bases).size).toBe(names.length);
-    await Promise.all(names.map(async (name) => sys.admin.waitForJob((await sys.admin.delete<{ job: { id: string } }>(`/containers/${name}`)).job.id)));
+    await Promise.all(
+      names.map(async (name) => sys.admin.waitForJob((await sys.admin.delete<{ job: { id: string } }>(`/containers/${name}`)).job.id)),
+    );
   });
 });

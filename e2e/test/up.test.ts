@@ -33,10 +33,17 @@ beforeAll(async () => {
   writeFileSync(join(dir, 'subgid'), `root:${start}:${16 * SLICE}\n`);
   port = await freePort();
   env = childEnv({
-    PORT: String(port), PGPORT: String(postgres.port), PG_SOCKET_DIR: postgres.dir, REDIS_PORT: String(redis.port),
-    NAGAYA_DATA_DIR: join(dir, 'data'), NAGAYA_LOG_FILE: join(dir, 'nagaya.log'),
-    NAGAYA_NODE_NAME: NODE, NAGAYA_QUEUE_PREFIX: `up${Date.now().toString(36)}`, NAGAYA_SUBUID_PATH: join(dir, 'subuid'),
-    NAGAYA_SUBGID_PATH: join(dir, 'subgid'), NAGAYA_UP_BUILD: '0',
+    PORT: String(port),
+    PGPORT: String(postgres.port),
+    PG_SOCKET_DIR: postgres.dir,
+    REDIS_PORT: String(redis.port),
+    NAGAYA_DATA_DIR: join(dir, 'data'),
+    NAGAYA_LOG_FILE: join(dir, 'nagaya.log'),
+    NAGAYA_NODE_NAME: NODE,
+    NAGAYA_QUEUE_PREFIX: `up${Date.now().toString(36)}`,
+    NAGAYA_SUBUID_PATH: join(dir, 'subuid'),
+    NAGAYA_SUBGID_PATH: join(dir, 'subgid'),
+    NAGAYA_UP_BUILD: '0',
   });
 }, 60_000);
 afterAll(async () => {
@@ -82,7 +89,9 @@ describe('npm run up', () => {
     expect(statSync(join(dir, 'nagaya.log')).mode & 0o777).toBe(0o640);
     expect(statSync(join(dir, 'data', 'admin-token')).mode & 0o777).toBe(0o600);
     for (const f of ['database-url', 'redis-url']) expect(statSync(join(dir, 'data', 'secrets', f)).mode & 0o777).toBe(0o600);
-    const external = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4');
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && !a.internal && a.family === 'IPv4');
     if (external) await expect(fetch(`http://${external.address}:${port}/healthz`)).rejects.toThrow();
   }, 300_000);
 
@@ -106,22 +115,30 @@ describe('npm run up', () => {
     expect(r.out).toContain(`restarting nagaya (pid ${oldPid})`);
     const newPid = Number(readFileSync(join(dir, 'data', 'nagaya.pid'), 'utf8'));
     expect(newPid).not.toBe(oldPid);
-    const after = await eventually(async () => {
-      const res = await runCli(['info', 'web1', '--json'], cliEnv);
-      return res.code === 0 ? (JSON.parse(res.stdout) as { pid: number; state: string }) : undefined;
-    }, 30_000, 'web1 answered');
+    const after = await eventually(
+      async () => {
+        const res = await runCli(['info', 'web1', '--json'], cliEnv);
+        return res.code === 0 ? (JSON.parse(res.stdout) as { pid: number; state: string }) : undefined;
+      },
+      30_000,
+      'web1 answered',
+    );
     expect(after.state).toBe('running');
     expect(after.pid).toBe(before.pid);
     // stop it by its pid file, as a user does
     process.kill(newPid, 'SIGTERM');
-    await eventually(async () => {
-      try {
-        process.kill(newPid, 0);
-        return undefined;
-      } catch {
-        return true;
-      }
-    }, 30_000, 'nagaya to stop');
+    await eventually(
+      async () => {
+        try {
+          process.kill(newPid, 0);
+          return undefined;
+        } catch {
+          return true;
+        }
+      },
+      30_000,
+      'nagaya to stop',
+    );
     expect(readFileSync(join(dir, 'nagaya.log'), 'utf8')).toMatch(/api listening/);
   }, 300_000);
 });

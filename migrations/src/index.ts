@@ -6,7 +6,13 @@ import { TokenExpiry1764720000000 } from './1764720000000-token-expiry';
 import { ContainerSecurity1764750000000 } from './1764750000000-container-security';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
-export const migrations = [IdAllocator1764400000000, Fleet1764500000000, PickSlotsWaits1764600000000, TokenExpiry1764720000000, ContainerSecurity1764750000000];
+export const migrations = [
+  IdAllocator1764400000000,
+  Fleet1764500000000,
+  PickSlotsWaits1764600000000,
+  TokenExpiry1764720000000,
+  ContainerSecurity1764750000000,
+];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */
 const MIGRATION_LOCK_KEY = 0x6e616779; // 'nagy'

@@ -27,7 +27,8 @@ async function pickSlotsFunction(databaseUrl: string): Promise<Array<{ proconfig
   await c.connect();
   try {
     const { rows } = await c.query<{ proconfig: string[] | null; body: string }>(
-      `SELECT proconfig, prosrc AS body FROM pg_proc WHERE proname = 'nagaya_pick_slots'`);
+      `SELECT proconfig, prosrc AS body FROM pg_proc WHERE proname = 'nagaya_pick_slots'`,
+    );
     return rows;
   } finally {
     await c.end();
@@ -38,7 +39,13 @@ describe('migrating a database set up before nagaya_pick_slots waited for locked
   it('re-creates the function: the first shipped body is replaced', async () => {
     await adminQuery(`CREATE DATABASE ${name}`);
     // the state an earlier release left: the first two migrations applied
-    const early = new DataSource({ type: 'postgres', url: url.toString(), migrations: migrations.slice(0, 2), migrationsTableName: 'nagaya_migrations', logging: false });
+    const early = new DataSource({
+      type: 'postgres',
+      url: url.toString(),
+      migrations: migrations.slice(0, 2),
+      migrationsTableName: 'nagaya_migrations',
+      logging: false,
+    });
     await early.initialize();
     await early.runMigrations({ transaction: 'each' });
     await early.destroy();

@@ -1,7 +1,5 @@
 import type { Pool as PgPool, PoolClient } from 'pg';
-import {
-  allocationFromRow, leaseFromRow, selectLeases, type LeaseRow, type SliceRow, type StoredLeaseRow,
-} from './allocator-rows';
+import { allocationFromRow, leaseFromRow, selectLeases, type LeaseRow, type SliceRow, type StoredLeaseRow } from './allocator-rows';
 import { AllocatorError } from './errors';
 import type { IdRange } from './id-range';
 import { mapsGids, mapsUids, validateRawEntries, type RawIdmapEntry } from './id-map';
@@ -105,9 +103,10 @@ export class Allocator {
     const startedAt = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        const row = raw.length === 0
-          ? (await this.query<LeaseRow>(ALLOCATE_SQL, [pool.id, owner, isolated, slots, key])).rows[0]!
-          : await this.transaction((c) => this.allocateWithRaw(c, pool.id, owner, isolated, slots, key, raw));
+        const row =
+          raw.length === 0
+            ? (await this.query<LeaseRow>(ALLOCATE_SQL, [pool.id, owner, isolated, slots, key])).rows[0]!
+            : await this.transaction((c) => this.allocateWithRaw(c, pool.id, owner, isolated, slots, key, raw));
         const lease = leaseFromRow(row, poolName);
         if (!row.created && canonicalRaw(lease.raw) !== canonicalRaw(raw)) {
           throw new AllocatorError('CONFLICT', `owner ${owner} already holds a lease with other raw entries`);
@@ -125,7 +124,12 @@ export class Allocator {
 
   /** Runs nagaya_allocate and then records the raw grants, inside the caller's transaction. */
   private async allocateWithRaw(
-    c: PoolClient, poolId: number, owner: string, isolated: boolean, slots: number, key: string | null,
+    c: PoolClient,
+    poolId: number,
+    owner: string,
+    isolated: boolean,
+    slots: number,
+    key: string | null,
     raw: RawIdmapEntry[],
   ): Promise<LeaseRow> {
     const row = (await c.query<LeaseRow>(ALLOCATE_SQL, [poolId, owner, isolated, slots, key])).rows[0]!;
@@ -159,9 +163,10 @@ export class Allocator {
         throw err;
       }
     }
-    const { rows } = await c.query<{ raw: RawIdmapEntry[] }>(
-      'UPDATE id_lease SET raw = $2 WHERE owner = $1 RETURNING raw', [owner, JSON.stringify(raw)],
-    );
+    const { rows } = await c.query<{ raw: RawIdmapEntry[] }>('UPDATE id_lease SET raw = $2 WHERE owner = $1 RETURNING raw', [
+      owner,
+      JSON.stringify(raw),
+    ]);
     return { ...row, lease_raw: rows[0]!.raw };
   }
 
@@ -202,7 +207,8 @@ export class Allocator {
   /** Lists every owner holding a lease, with when it got it (for reconcilers looking for orphans). */
   async owners(): Promise<Array<{ owner: string; pool: string; createdAt: Date }>> {
     const { rows } = await this.query<{ owner: string; pool: string; created_at: Date }>(
-      'SELECT l.owner, p.name AS pool, l.created_at FROM id_lease l JOIN id_pool p ON p.id = l.pool_id ORDER BY l.created_at');
+      'SELECT l.owner, p.name AS pool, l.created_at FROM id_lease l JOIN id_pool p ON p.id = l.pool_id ORDER BY l.created_at',
+    );
     return rows.map((r) => ({ owner: r.owner, pool: r.pool, createdAt: r.created_at }));
   }
 
@@ -241,9 +247,16 @@ export class Allocator {
     );
     const r = rows[0]!;
     return {
-      pool: poolName, sliceSize: pool.sliceSize, total: Number(r.total), active: Number(r.active),
-      shared: Number(r.shared), keyed: Number(r.keyed), quarantined: Number(r.quarantined), free: Number(r.free),
-      outOfPool: Number(r.out_of_pool), leases: Number(r.leases),
+      pool: poolName,
+      sliceSize: pool.sliceSize,
+      total: Number(r.total),
+      active: Number(r.active),
+      shared: Number(r.shared),
+      keyed: Number(r.keyed),
+      quarantined: Number(r.quarantined),
+      free: Number(r.free),
+      outOfPool: Number(r.out_of_pool),
+      leases: Number(r.leases),
     };
   }
 
@@ -265,16 +278,18 @@ export class Allocator {
     const pool = await this.poolRef(poolName);
     return this.transaction(async (c) => {
       const { rows } = await c.query<{ first_slot: number; slots: number }>(
-        'DELETE FROM id_key WHERE pool_id = $1 AND key = $2 RETURNING first_slot, slots', [pool.id, key],
+        'DELETE FROM id_key WHERE pool_id = $1 AND key = $2 RETURNING first_slot, slots',
+        [pool.id, key],
       );
       const k = rows[0];
       if (!k) return false;
       const held = await c.query('SELECT 1 FROM id_lease WHERE pool_id = $1 AND key = $2', [pool.id, key]);
       if (held.rowCount) throw new AllocatorError('CONFLICT', `key ${key} is held by a live owner`);
-      await c.query(
-        `UPDATE id_slot SET state = 'free' WHERE pool_id = $1 AND slot >= $2 AND slot < $2 + $3 AND state = 'keyed'`,
-        [pool.id, k.first_slot, k.slots],
-      );
+      await c.query(`UPDATE id_slot SET state = 'free' WHERE pool_id = $1 AND slot >= $2 AND slot < $2 + $3 AND state = 'keyed'`, [
+        pool.id,
+        k.first_slot,
+        k.slots,
+      ]);
       return true;
     });
   }

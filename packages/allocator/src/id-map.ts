@@ -55,7 +55,11 @@ export function validateRawEntries(input: unknown): RawIdmapEntry[] {
     if (!RAW_KINDS.includes(kind as RawIdmapKind)) {
       throw new AllocatorError('INVALID_INPUT', `${where}.kind must be one of uid, gid, both`, { index: i });
     }
-    for (const [name, value] of [['hostId', hostId], ['nsId', nsId], ['count', count]] as const) {
+    for (const [name, value] of [
+      ['hostId', hostId],
+      ['nsId', nsId],
+      ['count', count],
+    ] as const) {
       if (!isIdValue(value)) {
         throw new AllocatorError('INVALID_INPUT', `${where}.${name} must be an integer in [0, ${ID_LIMIT}]`, { index: i });
       }
@@ -76,8 +80,10 @@ export function validateRawEntries(input: unknown): RawIdmapEntry[] {
       for (let b = a + 1; b < mine.length; b++) {
         const x = mine[a]!;
         const y = mine[b]!;
-        if (overlaps(rangeOf(x.nsId, x.count), rangeOf(y.nsId, y.count)) ||
-            overlaps(rangeOf(x.hostId, x.count), rangeOf(y.hostId, y.count))) {
+        if (
+          overlaps(rangeOf(x.nsId, x.count), rangeOf(y.nsId, y.count)) ||
+          overlaps(rangeOf(x.hostId, x.count), rangeOf(y.hostId, y.count))
+        ) {
           throw new AllocatorError('INVALID_INPUT', 'idmap.raw entries overlap each other', { entries: [x, y] });
         }
       }
@@ -116,10 +122,7 @@ function buildSide(base: number, size: number, raw: readonly RawIdmapEntry[]): M
 }
 
 /** Builds the final uid_map and gid_map lines of a container from its slice and raw entries. */
-export function buildIdMaps(
-  slice: { uidBase: number; gidBase: number; size: number },
-  raw: readonly RawIdmapEntry[],
-): IdMaps {
+export function buildIdMaps(slice: { uidBase: number; gidBase: number; size: number }, raw: readonly RawIdmapEntry[]): IdMaps {
   return {
     uid: buildSide(slice.uidBase, slice.size, raw.filter(mapsUids)),
     gid: buildSide(slice.gidBase, slice.size, raw.filter(mapsGids)),

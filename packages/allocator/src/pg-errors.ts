@@ -45,7 +45,12 @@ export function toAllocatorError(err: unknown): AllocatorError {
       return new AllocatorError('CONFLICT', message, undefined, { cause: err });
     case SqlState.poolNotFound:
       return new AllocatorError('NOT_FOUND', message, undefined, { cause: err });
-    case '08000': case '08001': case '08003': case '08006': case '57P01': case '57P03':
+    case '08000':
+    case '08001':
+    case '08003':
+    case '08006':
+    case '57P01':
+    case '57P03':
       return new AllocatorError('UNAVAILABLE', `database unavailable: ${message}`, undefined, { cause: err });
     default:
       if (/ECONNREFUSED|ECONNRESET|Connection terminated/i.test(message)) {

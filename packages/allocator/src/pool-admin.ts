@@ -35,12 +35,24 @@ export class PoolAdmin {
           `INSERT INTO id_pool (name, uid_ranges, gid_ranges, uid_origin, gid_origin, slice_size,
                                 quarantine_seconds, raw_uid_allowed, raw_gid_allowed, source)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-          [pool.name, toMultirangeLiteral(pool.uidRanges), toMultirangeLiteral(pool.gidRanges), grid.uidOrigin,
-           grid.gidOrigin, pool.sliceSize, pool.quarantineSeconds, toMultirangeLiteral(pool.rawAllowed.uid),
-           toMultirangeLiteral(pool.rawAllowed.gid), pool.source],
+          [
+            pool.name,
+            toMultirangeLiteral(pool.uidRanges),
+            toMultirangeLiteral(pool.gidRanges),
+            grid.uidOrigin,
+            grid.gidOrigin,
+            pool.sliceSize,
+            pool.quarantineSeconds,
+            toMultirangeLiteral(pool.rawAllowed.uid),
+            toMultirangeLiteral(pool.rawAllowed.gid),
+            pool.source,
+          ],
         );
         await c.query('SELECT * FROM nagaya_sync_pool($1, $2, $3, $4)', [
-          rows[0]!.id, toMultirangeLiteral(pool.uidRanges), toMultirangeLiteral(pool.gidRanges), slots,
+          rows[0]!.id,
+          toMultirangeLiteral(pool.uidRanges),
+          toMultirangeLiteral(pool.gidRanges),
+          slots,
         ]);
       });
     } catch (err) {

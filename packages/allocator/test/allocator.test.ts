@@ -26,7 +26,10 @@ async function pool(n: number, slices: number, extra: Partial<Parameters<Allocat
 }
 
 async function expectCode(p: Promise<unknown>, code: string, message?: RegExp) {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err, `expected ${code}`).toBeInstanceOf(AllocatorError);
   expect((err as AllocatorError).code).toBe(code);
   if (message) expect((err as AllocatorError).message).toMatch(message);
@@ -37,7 +40,8 @@ async function overlappingPairs(): Promise<number> {
   const { rows } = await db.pool.query<{ n: string }>(
     `SELECT count(*) AS n FROM id_slice a JOIN id_slice b ON a.id < b.id
       WHERE a.state <> 'quarantined' AND b.state <> 'quarantined'
-        AND (a.uid_range && b.uid_range OR a.gid_range && b.gid_range)`);
+        AND (a.uid_range && b.uid_range OR a.gid_range && b.gid_range)`,
+  );
   return Number(rows[0]!.n);
 }
 
@@ -52,14 +56,27 @@ describe('pools', () => {
   it('refuses a duplicate name, an overlapping pool, and a pool smaller than a slice', async () => {
     await expectCode(pool(1, 4), 'CONFLICT', /already exists/);
     await expectCode(allocator.createPool({ name: 'overlap', uidRanges: block(1, 1), gidRanges: block(50, 1) }), 'CONFLICT', /overlaps/);
-    await expectCode(allocator.createPool({ name: 'tiny', uidRanges: [{ start: 90_000_000, end: 90_000_000 + S - 1 }], gidRanges: block(51, 1) }), 'INVALID_INPUT', /smaller than one slice/);
+    await expectCode(
+      allocator.createPool({ name: 'tiny', uidRanges: [{ start: 90_000_000, end: 90_000_000 + S - 1 }], gidRanges: block(51, 1) }),
+      'INVALID_INPUT',
+      /smaller than one slice/,
+    );
     await expectCode(allocator.createPool({ name: 'Bad Name', uidRanges: block(52, 1), gidRanges: block(52, 1) }), 'INVALID_INPUT');
-    await expectCode(allocator.createPool({ name: 'zero', uidRanges: [{ start: 0, end: S }], gidRanges: block(53, 1) }), 'INVALID_INPUT', /host ID 0/);
+    await expectCode(
+      allocator.createPool({ name: 'zero', uidRanges: [{ start: 0, end: S }], gidRanges: block(53, 1) }),
+      'INVALID_INPUT',
+      /host ID 0/,
+    );
   });
 
   it('uses the last slot of a pool that ends at 2^32-1', async () => {
     const start = 4294967295 - 2 * S;
-    await allocator.createPool({ name: 'top', uidRanges: [{ start, end: 4294967295 }], gidRanges: [{ start, end: 4294967295 }], quarantineSeconds: 0 });
+    await allocator.createPool({
+      name: 'top',
+      uidRanges: [{ start, end: 4294967295 }],
+      gidRanges: [{ start, end: 4294967295 }],
+      quarantineSeconds: 0,
+    });
     const a = await allocator.allocate({ owner: 'top-a', pool: 'top' });
     const b = await allocator.allocate({ owner: 'top-b', pool: 'top' });
     expect([a.uidBase, b.uidBase].sort()).toEqual([start, start + S]);
@@ -104,7 +121,12 @@ describe('allocate and release', () => {
     expect(await allocator.release('p4-b')).toBe(false);
     expect(await allocator.release('p4-a')).toBe(true);
     const history = await allocator.list({ pool: 'p4', includeQuarantined: true });
-    expect(history.filter((x) => x.state === 'quarantined').map((x) => x.owner).sort()).toEqual(['p4-a', 'p4-b']);
+    expect(
+      history
+        .filter((x) => x.state === 'quarantined')
+        .map((x) => x.owner)
+        .sort(),
+    ).toEqual(['p4-a', 'p4-b']);
     const c = await allocator.allocate({ owner: 'p4-c', pool: 'p4' });
     const d = await allocator.allocate({ owner: 'p4-d', pool: 'p4' });
     const start = block(4, 1)[0]!.start;
@@ -142,8 +164,14 @@ describe('allocate and release', () => {
   it('waits for a slot that a concurrent transaction holds locked, instead of failing on contention', async () => {
     const { id } = await pool(15, 1);
     const holder = await db.pool.connect();
-    const settled = (p: Promise<unknown>) => Promise.race([p.then(() => 'settled', () => 'settled'),
-      new Promise((r) => setTimeout(() => r('pending'), 1500))]);
+    const settled = (p: Promise<unknown>) =>
+      Promise.race([
+        p.then(
+          () => 'settled',
+          () => 'settled',
+        ),
+        new Promise((r) => setTimeout(() => r('pending'), 1500)),
+      ]);
     try {
       // a concurrent allocation in the middle of its transaction: the only free slot is row-locked
       await holder.query('BEGIN');
@@ -211,7 +239,8 @@ describe('sticky keys', () => {
   it('gives one slot to concurrent first uses of one key', async () => {
     await pool(9, 8);
     const results = await Promise.allSettled(
-      Array.from({ length: 6 }, (_, i) => allocator.allocate({ owner: `p9-${i}`, pool: 'p9', key: 'db' })));
+      Array.from({ length: 6 }, (_, i) => allocator.allocate({ owner: `p9-${i}`, pool: 'p9', key: 'db' })),
+    );
     const ok = results.filter((r) => r.status === 'fulfilled');
     expect(ok).toHaveLength(1);
     for (const r of results) if (r.status === 'rejected') expect((r.reason as AllocatorError).code).toBe('CONFLICT');
@@ -230,11 +259,17 @@ describe('raw map entries', () => {
       { nsId: 1000, hostId: 1000, count: 1 },
       { nsId: 1001, hostId: lease.uidBase + 1001, count: S - 1001 },
     ]);
-    expect(lease.maps.gid).toEqual(lease.maps.uid.map((l) => ({ ...l, hostId: l.hostId === 1000 ? 1000 : l.hostId - lease.uidBase + lease.gidBase })));
+    expect(lease.maps.gid).toEqual(
+      lease.maps.uid.map((l) => ({ ...l, hostId: l.hostId === 1000 ? 1000 : l.hostId - lease.uidBase + lease.gidBase })),
+    );
     const raw = (await allocator.list({ pool: 'p10' })).filter((x) => x.kind === 'raw');
     expect(raw).toMatchObject([{ owner: 'p10-a', uid: { start: 1000, end: 1001 }, gid: { start: 1000, end: 1001 }, nsUid: 1000 }]);
     // the same host ID for another owner: CONFLICT, and that owner gets nothing
-    await expectCode(allocator.allocate({ owner: 'p10-b', pool: 'p10', raw: [{ kind: 'uid', hostId: 1000, nsId: 0, count: 1 }] }), 'CONFLICT', /already granted/);
+    await expectCode(
+      allocator.allocate({ owner: 'p10-b', pool: 'p10', raw: [{ kind: 'uid', hostId: 1000, nsId: 0, count: 1 }] }),
+      'CONFLICT',
+      /already granted/,
+    );
     expect(await allocator.find('p10-b')).toBeUndefined();
     expect((await allocator.stats('p10')).active).toBe(1);
     // released: the raw grant is free again
@@ -247,10 +282,21 @@ describe('raw map entries', () => {
 
   it('refuses host 0, IDs outside the admin-allowed list, and IDs inside any pool', async () => {
     await pool(11, 2, { rawAllowed: { uid: [{ start: 1, end: 200_000_000 }], gid: [{ start: 1, end: 200_000_000 }] } });
-    await expectCode(allocator.allocate({ owner: 'p11-a', pool: 'p11', raw: [{ kind: 'uid', hostId: 0, nsId: 0, count: 1 }] }), 'INVALID_INPUT', /host ID 0/);
-    await expectCode(allocator.allocate({ owner: 'p11-a', pool: 'p11', raw: [{ kind: 'uid', hostId: 300_000_000, nsId: 0, count: 1 }] }), 'FORBIDDEN');
+    await expectCode(
+      allocator.allocate({ owner: 'p11-a', pool: 'p11', raw: [{ kind: 'uid', hostId: 0, nsId: 0, count: 1 }] }),
+      'INVALID_INPUT',
+      /host ID 0/,
+    );
+    await expectCode(
+      allocator.allocate({ owner: 'p11-a', pool: 'p11', raw: [{ kind: 'uid', hostId: 300_000_000, nsId: 0, count: 1 }] }),
+      'FORBIDDEN',
+    );
     const other = block(1, 1)[0]!.start; // inside pool p1's slot area
-    await expectCode(allocator.allocate({ owner: 'p11-a', pool: 'p11', raw: [{ kind: 'uid', hostId: other, nsId: 0, count: 1 }] }), 'CONFLICT', /slice area/);
+    await expectCode(
+      allocator.allocate({ owner: 'p11-a', pool: 'p11', raw: [{ kind: 'uid', hostId: other, nsId: 0, count: 1 }] }),
+      'CONFLICT',
+      /slice area/,
+    );
     expect(await allocator.find('p11-a')).toBeUndefined();
     expect((await allocator.stats('p11')).active).toBe(0);
   });
@@ -261,11 +307,16 @@ describe('the exclusion constraint', () => {
     await pool(12, 2);
     const lease = await allocator.allocate({ owner: 'p12-a', pool: 'p12' });
     const { rows } = await db.pool.query<{ id: number }>(`SELECT id FROM id_pool WHERE name = 'p12'`);
-    const err = await db.pool.query(
-      `INSERT INTO id_slice (pool_id, owner, kind, slot, slots, uid_range, gid_range)
+    const err = await db.pool
+      .query(
+        `INSERT INTO id_slice (pool_id, owner, kind, slot, slots, uid_range, gid_range)
        VALUES ($1, 'intruder', 'isolated', 99, 1, int8range($2, $3), int8range(5, 6))`,
-      [rows[0]!.id, lease.uidBase + S - 1, lease.uidBase + 2 * S],
-    ).then(() => undefined, (e: { code?: string }) => e);
+        [rows[0]!.id, lease.uidBase + S - 1, lease.uidBase + 2 * S],
+      )
+      .then(
+        () => undefined,
+        (e: { code?: string }) => e,
+      );
     expect(err?.code).toBe('23P01');
   });
 });

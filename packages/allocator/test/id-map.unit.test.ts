@@ -52,8 +52,20 @@ describe('validateRawEntries', () => {
     [[{ kind: 'uid', hostId: 1.5, nsId: 0, count: 1 }], /hostId must be an integer/],
     [[{ kind: 'uid', hostId: '1000', nsId: 0, count: 1 }], /hostId must be an integer/],
     [[{ kind: 'uid', hostId: 4294967294, nsId: 0, count: 2 }], /past 4294967295/],
-    [[{ kind: 'uid', hostId: 1000, nsId: 0, count: 10 }, { kind: 'both', hostId: 2000, nsId: 5, count: 1 }], /overlap/],
-    [[{ kind: 'uid', hostId: 1000, nsId: 0, count: 10 }, { kind: 'uid', hostId: 1005, nsId: 50, count: 1 }], /overlap/],
+    [
+      [
+        { kind: 'uid', hostId: 1000, nsId: 0, count: 10 },
+        { kind: 'both', hostId: 2000, nsId: 5, count: 1 },
+      ],
+      /overlap/,
+    ],
+    [
+      [
+        { kind: 'uid', hostId: 1000, nsId: 0, count: 10 },
+        { kind: 'uid', hostId: 1005, nsId: 50, count: 1 },
+      ],
+      /overlap/,
+    ],
     [[null], /must be an object/],
   ];
   it.each(bad)('refuses %j', (input, why) => {
@@ -67,9 +79,11 @@ describe('validateRawEntries', () => {
   });
 
   it('accepts a uid and a gid entry on the same IDs (they are different sides)', () => {
-    expect(validateRawEntries([
-      { kind: 'uid', hostId: 1000, nsId: 0, count: 10 },
-      { kind: 'gid', hostId: 1000, nsId: 0, count: 10 },
-    ])).toHaveLength(2);
+    expect(
+      validateRawEntries([
+        { kind: 'uid', hostId: 1000, nsId: 0, count: 10 },
+        { kind: 'gid', hostId: 1000, nsId: 0, count: 10 },
+      ]),
+    ).toHaveLength(2);
   });
 });

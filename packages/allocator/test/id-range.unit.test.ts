@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  contains, ID_LIMIT, isIdValue, mergeRanges, overlaps, parseRangeLiteral, rangeOf, someContains, toMultirangeLiteral,
+  contains,
+  ID_LIMIT,
+  isIdValue,
+  mergeRanges,
+  overlaps,
+  parseRangeLiteral,
+  rangeOf,
+  someContains,
+  toMultirangeLiteral,
 } from '../src/id-range';
 import { slotGidRange, slotUidRange } from '../src/pool-slots';
 
@@ -26,15 +34,26 @@ describe('half-open ID ranges', () => {
 
   it('merges overlapping and touching ranges, in order, without changing its input', () => {
     const input = [
-      { start: 300, end: 400 }, { start: 100, end: 200 }, { start: 200, end: 250 }, { start: 240, end: 260 }, { start: 401, end: 500 },
+      { start: 300, end: 400 },
+      { start: 100, end: 200 },
+      { start: 200, end: 250 },
+      { start: 240, end: 260 },
+      { start: 401, end: 500 },
     ];
     const copy = structuredClone(input);
-    expect(mergeRanges(input)).toEqual([{ start: 100, end: 260 }, { start: 300, end: 400 }, { start: 401, end: 500 }]);
+    expect(mergeRanges(input)).toEqual([
+      { start: 100, end: 260 },
+      { start: 300, end: 400 },
+      { start: 401, end: 500 },
+    ]);
     expect(input).toEqual(copy);
   });
 
   it('round-trips Postgres range text, normalising closed and open bounds to [start, end)', () => {
-    const ranges = [{ start: 1000000, end: 1065536 }, { start: 2000000, end: 2000001 }];
+    const ranges = [
+      { start: 1000000, end: 1065536 },
+      { start: 2000000, end: 2000001 },
+    ];
     expect(toMultirangeLiteral(ranges)).toBe('{[1000000,1065536),[2000000,2000001)}');
     expect(parseRangeLiteral(toMultirangeLiteral(ranges))).toEqual(ranges);
     expect(parseRangeLiteral('[5,10]')).toEqual([{ start: 5, end: 11 }]);

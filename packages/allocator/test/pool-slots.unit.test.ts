@@ -27,12 +27,16 @@ describe('validSlots at the exact edges', () => {
   });
 
   it('uses a slot only where both its uid block and gid block are inside the pool', () => {
-    expect(validSlots(grid(100000, 200000), [{ start: 100000, end: 100000 + 3 * 65536 }],
-      [{ start: 200000, end: 200000 + 2 * 65536 }])).toEqual([0, 1]);
+    expect(
+      validSlots(grid(100000, 200000), [{ start: 100000, end: 100000 + 3 * 65536 }], [{ start: 200000, end: 200000 + 2 * 65536 }]),
+    ).toEqual([0, 1]);
   });
 
   it('skips blocks that straddle a gap between merged ranges, and keeps the grid anchored at the origin', () => {
-    const ranges = [{ start: 100000, end: 165536 }, { start: 165536 + 10, end: 100000 + 4 * 65536 }];
+    const ranges = [
+      { start: 100000, end: 165536 },
+      { start: 165536 + 10, end: 100000 + 4 * 65536 },
+    ];
     expect(validSlots(grid(100000), ranges, ranges)).toEqual([0, 2, 3]);
     // a range that moved below the origin yields negative slots on the same grid
     expect(validSlots(grid(100000 + 65536), [{ start: 100000, end: 231072 }], [{ start: 100000, end: 231072 }])).toEqual([-1, 0]);

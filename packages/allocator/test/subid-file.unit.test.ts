@@ -46,8 +46,7 @@ describe('parseSubidFile', () => {
 
 describe('rangesForUser', () => {
   it('merges several lines of one user, by name or by numeric uid, and ignores other users', () => {
-    const entries = parseSubidFile(
-      'root:100000:65536\nalice:165536:65536\n0:231072:65536\nroot:165536:1\nroot:500000:10\n', 'f');
+    const entries = parseSubidFile('root:100000:65536\nalice:165536:65536\n0:231072:65536\nroot:165536:1\nroot:500000:10\n', 'f');
     expect(rangesForUser(entries, 'root', 0)).toEqual([
       { start: 100000, end: 165537 },
       { start: 231072, end: 296608 },
@@ -65,7 +64,9 @@ describe('loadSystemPoolRanges', () => {
     await writeFile(join(dir, 'passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
     const warnings: string[] = [];
     const ranges = await loadSystemPoolRanges({
-      subuidPath: join(dir, 'subuid'), subgidPath: join(dir, 'subgid'), passwdPath: join(dir, 'passwd'),
+      subuidPath: join(dir, 'subuid'),
+      subgidPath: join(dir, 'subgid'),
+      passwdPath: join(dir, 'passwd'),
       warn: (m) => warnings.push(m),
     });
     expect(ranges.uid).toEqual([{ start: 100000, end: 231072 }]);
@@ -77,7 +78,9 @@ describe('loadSystemPoolRanges', () => {
   it('falls back when the files do not exist', async () => {
     const warnings: string[] = [];
     const ranges = await loadSystemPoolRanges({
-      subuidPath: '/nonexistent/subuid', subgidPath: '/nonexistent/subgid', warn: (m) => warnings.push(m),
+      subuidPath: '/nonexistent/subuid',
+      subgidPath: '/nonexistent/subgid',
+      warn: (m) => warnings.push(m),
     });
     expect(ranges.uid).toEqual([{ start: 1_000_000, end: 1_001_000_000 }]);
     expect(warnings).toHaveLength(2);

@@ -2,7 +2,12 @@ import type { ErrorBody } from './errors';
 
 /** An error answer of the API as a client receives it, or a network failure (status 0, code UNAVAILABLE). */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message);
   }
 }

@@ -7,7 +7,7 @@ export const ERRORS = {
   INVALID_INPUT: { status: 400, exitCode: 2, meaning: 'The request is malformed or names something that cannot be.' },
   UNAUTHORIZED: { status: 401, exitCode: 7, meaning: 'No token, or one the server does not know.' },
   TOKEN_EXPIRED: { status: 401, exitCode: 7, meaning: 'A token that was valid until its expiresAt: the caller needs a new one.' },
-  FORBIDDEN: { status: 403, exitCode: 7, meaning: 'The token\'s role does not allow this.' },
+  FORBIDDEN: { status: 403, exitCode: 7, meaning: "The token's role does not allow this." },
   NOT_FOUND: { status: 404, exitCode: 3, meaning: 'No such resource.' },
   CONFLICT: { status: 409, exitCode: 4, meaning: 'The resource exists already or is in the wrong state.' },
   PAYLOAD_TOO_LARGE: { status: 413, exitCode: 2, meaning: 'The request body is over its limit.' },
@@ -24,7 +24,7 @@ export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
 /** Tells whether `code` is one of the API's error codes. */
 export function isErrorCode(code: unknown): code is ErrorCode {
-  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, code);
+  return typeof code === 'string' && Object.hasOwn(ERRORS, code);
 }
 
 /** The JSON body of every error answer. */

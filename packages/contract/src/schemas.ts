@@ -7,53 +7,98 @@ import { CONTAINER_STATES, JOB_STATES, ROLES } from './views';
  */
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-export const dnsLabel = z.string().regex(DNS_LABEL, 'must be a DNS label: a-z, 0-9 and -, 1 to 63 characters, not starting or ending with -');
+export const dnsLabel = z
+  .string()
+  .regex(DNS_LABEL, 'must be a DNS label: a-z, 0-9 and -, 1 to 63 characters, not starting or ending with -');
 export const imageName = z.string().regex(/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/, 'must be an image name: a-z, 0-9, -, . and _');
 export const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/, 'must be a node name');
 const id32 = z.number().int().min(0).max(4294967294);
 
-export const rawIdmapEntrySchema = z.strictObject({
-  kind: z.enum(['uid', 'gid', 'both']),
-  hostId: id32.min(1, 'host ID 0 (host root) can never be mapped into a container'),
-  nsId: id32,
-  count: z.number().int().min(1).max(4294967294),
-}).meta({ description: 'Maps host IDs [hostId, hostId+count) to [nsId, nsId+count) inside the container (LXD raw.idmap).' });
+export const rawIdmapEntrySchema = z
+  .strictObject({
+    kind: z.enum(['uid', 'gid', 'both']),
+    hostId: id32.min(1, 'host ID 0 (host root) can never be mapped into a container'),
+    nsId: id32,
+    count: z.number().int().min(1).max(4294967294),
+  })
+  .meta({ description: 'Maps host IDs [hostId, hostId+count) to [nsId, nsId+count) inside the container (LXD raw.idmap).' });
 
 export const limitsSchema = z.strictObject({
-  memoryBytes: z.number().int().min(4 * 1024 * 1024).max(2 ** 50).optional(),
+  memoryBytes: z
+    .number()
+    .int()
+    .min(4 * 1024 * 1024)
+    .max(2 ** 50)
+    .optional(),
   pids: z.number().int().min(1).max(4_194_304).optional(),
-  cpus: z.number().min(0.01, 'must be at least 0.01 (1 ms of CPU time per 100 ms)').max(1024).optional()
-    .meta({ description: 'CPUs (CFS quota), at least 0.01 and at most the node\'s CPU count.' }),
+  cpus: z
+    .number()
+    .min(0.01, 'must be at least 0.01 (1 ms of CPU time per 100 ms)')
+    .max(1024)
+    .optional()
+    .meta({ description: "CPUs (CFS quota), at least 0.01 and at most the node's CPU count." }),
 });
 
 export const idmapRequestSchema = z.strictObject({
-  isolated: z.boolean().optional().meta({ description: 'false: share the pool\'s one non-isolated slice. Default true.' }),
-  size: z.number().int().min(65536).max(1024 * 65536).multipleOf(65536).optional()
+  isolated: z.boolean().optional().meta({ description: "false: share the pool's one non-isolated slice. Default true." }),
+  size: z
+    .number()
+    .int()
+    .min(65536)
+    .max(1024 * 65536)
+    .multipleOf(65536)
+    .optional()
     .meta({ description: 'IDs to map, a multiple of 65536, contiguous on the host.' }),
-  key: z.string().regex(/^[A-Za-z0-9][-A-Za-z0-9_.:/]{0,252}$/, 'must be 1 to 253 characters of A-Z a-z 0-9 - _ . : /').optional()
+  key: z
+    .string()
+    .regex(/^[A-Za-z0-9][-A-Za-z0-9_.:/]{0,252}$/, 'must be 1 to 253 characters of A-Z a-z 0-9 - _ . : /')
+    .optional()
     .meta({ description: 'Sticky workload key: the same key gets the same host IDs again, on any node.' }),
   raw: z.array(rawIdmapEntrySchema).max(340).optional(),
 });
 
-export const securitySchema = z.strictObject({
-  nesting: z.boolean().optional().meta({
-    description: 'LXD security.nesting: the container may create user namespaces (clone/unshare with CLONE_NEWUSER only), '
-      + 'to run containers of its own; mount, every other namespace and the rest of the seccomp filter stay refused. '
-      + 'Admin tokens only (403 FORBIDDEN otherwise). Default false.',
-  }),
-}).meta({ description: 'Confinement options. Every container runs with Docker\'s default capabilities, no_new_privs and a seccomp filter at least as strict as Docker\'s default profile.' });
+export const securitySchema = z
+  .strictObject({
+    nesting: z
+      .boolean()
+      .optional()
+      .meta({
+        description:
+          'LXD security.nesting: the container may create user namespaces (clone/unshare with CLONE_NEWUSER only), ' +
+          'to run containers of its own; mount, every other namespace and the rest of the seccomp filter stay refused. ' +
+          'Admin tokens only (403 FORBIDDEN otherwise). Default false.',
+      }),
+  })
+  .meta({
+    description:
+      "Confinement options. Every container runs with Docker's default capabilities, no_new_privs and a seccomp filter at least as strict as Docker's default profile.",
+  });
 
-const envSchema = z.record(
-  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, 'environment names are letters, digits and _'),
-  z.string().max(32768).refine((v) => !v.includes('\0'), 'no NUL characters'),
-).refine((env) => Object.keys(env).length <= 256, 'at most 256 variables');
+const envSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, 'environment names are letters, digits and _'),
+    z
+      .string()
+      .max(32768)
+      .refine((v) => !v.includes('\0'), 'no NUL characters'),
+  )
+  .refine((env) => Object.keys(env).length <= 256, 'at most 256 variables');
 
-const argv = z.array(z.string().min(1).max(4096).refine((v) => !v.includes('\0'), 'no NUL characters')).min(1).max(256);
+const argv = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(4096)
+      .refine((v) => !v.includes('\0'), 'no NUL characters'),
+  )
+  .min(1)
+  .max(256);
 
 export const createContainerSchema = z.strictObject({
   name: dnsLabel,
   image: imageName,
-  command: argv.optional().meta({ description: 'argv of the container\'s init; default: a shell that sleeps until stopped.' }),
+  command: argv.optional().meta({ description: "argv of the container's init; default: a shell that sleeps until stopped." }),
   env: envSchema.optional(),
   limits: limitsSchema.optional(),
   idmap: idmapRequestSchema.optional(),
@@ -69,8 +114,10 @@ export const stopSchema = z.strictObject({
 export const emptySchema = z.strictObject({});
 
 /** The Idempotency-Key header of POST /containers: a retry with the same key gets the first answer. */
-export const idempotencyKeyHeader = z.string()
-  .regex(/^[\x21-\x7e]{1,255}$/, 'Idempotency-Key must be 1 to 255 visible ASCII characters').optional();
+export const idempotencyKeyHeader = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,255}$/, 'Idempotency-Key must be 1 to 255 visible ASCII characters')
+  .optional();
 
 export const execSchema = z.strictObject({
   command: argv,
@@ -81,12 +128,20 @@ export const execSchema = z.strictObject({
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),
   role: z.enum(ROLES),
-  expiresInSeconds: z.number().int().min(1).max(10 * 365 * 86400).optional()
+  expiresInSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(10 * 365 * 86400)
+    .optional()
     .meta({ description: 'The token is refused (401 TOKEN_EXPIRED) this many seconds after its creation. Default: never.' }),
 });
 
 /** A token's id in a path: bigserial digits. */
-export const tokenIdParam = z.string().regex(/^[1-9][0-9]{0,17}$/, 'must be a token id (GET /tokens)').transform(Number);
+export const tokenIdParam = z
+  .string()
+  .regex(/^[1-9][0-9]{0,17}$/, 'must be a token id (GET /tokens)')
+  .transform(Number);
 
 const hostRange = z.strictObject({
   start: z.number().int().min(1).max(4294967294),
@@ -98,7 +153,12 @@ export const createPoolSchema = z.strictObject({
   uid: hostRange,
   gid: hostRange,
   sliceSize: z.number().int().min(65536).multipleOf(65536).optional(),
-  quarantineSeconds: z.number().int().min(0).max(365 * 86400).optional(),
+  quarantineSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(365 * 86400)
+    .optional(),
   rawAllowed: z.strictObject({ uid: z.array(hostRange).max(64).optional(), gid: z.array(hostRange).max(64).optional() }).optional(),
 });
 
@@ -114,7 +174,12 @@ export const jobListQuery = z.strictObject({
 });
 
 export const logsQuery = z.strictObject({
-  tail: z.coerce.number().int().min(1).max(1024 * 1024).optional(),
+  tail: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(1024 * 1024)
+    .optional(),
 });
 
 export const allocationsQuery = z.strictObject({

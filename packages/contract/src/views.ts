@@ -17,10 +17,17 @@ export const LIFECYCLE_KINDS = ['launch', 'start', 'stop', 'restart', 'delete'] 
 export type LifecycleKind = (typeof LIFECYCLE_KINDS)[number];
 
 /** One line of /proc/<pid>/uid_map or gid_map: [nsId, nsId+count) inside is [hostId, hostId+count) on the host. */
-export interface MapLine { nsId: number; hostId: number; count: number }
+export interface MapLine {
+  nsId: number;
+  hostId: number;
+  count: number;
+}
 
 /** A range of host IDs, [start, start+count). */
-export interface HostRange { start: number; count: number }
+export interface HostRange {
+  start: number;
+  count: number;
+}
 
 export interface ContainerLimits {
   memoryBytes?: number;
@@ -29,7 +36,12 @@ export interface ContainerLimits {
 }
 
 /** Why a container failed: a stable code, and for launcher failures the step and syscall. */
-export interface ContainerError { code: string; message: string; step?: string; syscall?: string }
+export interface ContainerError {
+  code: string;
+  message: string;
+  step?: string;
+  syscall?: string;
+}
 
 /** GET /containers/:name. */
 export interface ContainerView {
@@ -52,10 +64,15 @@ export interface ContainerView {
 }
 
 /** A job's id, as create and the container actions return it. */
-export interface JobRef { id: string }
+export interface JobRef {
+  id: string;
+}
 
 /** POST /containers. */
-export interface CreatedContainerView { container: ContainerView; job: JobRef }
+export interface CreatedContainerView {
+  container: ContainerView;
+  job: JobRef;
+}
 
 /** GET /jobs/:id. */
 export interface JobView {
@@ -83,7 +100,10 @@ export interface ExecResult {
 }
 
 /** GET /containers/:name/logs. */
-export interface LogsView { log: string; truncated: boolean }
+export interface LogsView {
+  log: string;
+  truncated: boolean;
+}
 
 /** Slot counts of a pool. */
 export interface PoolStats {
@@ -155,7 +175,10 @@ export interface NodeView {
 }
 
 /** A device or FIFO an image tarball held that was not extracted. */
-export interface SkippedEntryView { path: string; type: 'char-device' | 'block-device' | 'fifo' }
+export interface SkippedEntryView {
+  path: string;
+  type: 'char-device' | 'block-device' | 'fifo';
+}
 
 /** One entry of GET /images. */
 export interface ImageView {
@@ -170,7 +193,10 @@ export interface ImageView {
 }
 
 /** GET /whoami. */
-export interface WhoamiView { name: string; role: Role }
+export interface WhoamiView {
+  name: string;
+  role: Role;
+}
 
 /** One entry of GET /tokens: never its secret or hash. */
 export interface TokenView {
@@ -186,7 +212,9 @@ export interface TokenView {
 }
 
 /** POST /tokens: the secret, shown this once. */
-export interface CreatedTokenView extends TokenView { token: string }
+export interface CreatedTokenView extends TokenView {
+  token: string;
+}
 
 /** GET /healthz. */
 export interface HealthView {

@@ -14,8 +14,16 @@ describe('the error table', () => {
 
   it('answers with the statuses the API has always used', () => {
     expect(Object.fromEntries(ERROR_CODES.map((c) => [c, ERRORS[c].status]))).toEqual({
-      INVALID_INPUT: 400, UNAUTHORIZED: 401, TOKEN_EXPIRED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409,
-      PAYLOAD_TOO_LARGE: 413, INTERNAL: 500, UNAVAILABLE: 503, POOL_EXHAUSTED: 507,
+      INVALID_INPUT: 400,
+      UNAUTHORIZED: 401,
+      TOKEN_EXPIRED: 401,
+      FORBIDDEN: 403,
+      NOT_FOUND: 404,
+      CONFLICT: 409,
+      PAYLOAD_TOO_LARGE: 413,
+      INTERNAL: 500,
+      UNAVAILABLE: 503,
+      POOL_EXHAUSTED: 507,
     });
   });
 

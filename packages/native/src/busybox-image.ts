@@ -1,5 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 
 /** Where Debian's busybox-static installs its binary. */
@@ -80,7 +91,8 @@ export function buildBusyboxImage(dir: string, busybox: string = DEFAULT_BUSYBOX
     try {
       renameSync(dir, sibling('replaced'));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') { // ENOENT: someone else moved it first
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        // ENOENT: someone else moved it first
         rmSync(staging, { recursive: true, force: true });
         throw err;
       }

@@ -34,9 +34,7 @@ export interface ContainerRecord {
   state: 'running' | 'exited' | 'gone' | 'created';
 }
 
-const signalNames = new Map<number, string>(
-  Object.entries(constants.signals).map(([name, value]) => [value as number, name]),
-);
+const signalNames = new Map<number, string>(Object.entries(constants.signals).map(([name, value]) => [value as number, name]));
 
 /** Returns the name of a signal number ("SIGTERM"), or "SIG<number>" when unknown. */
 export function signalName(signal: number): string {
@@ -44,7 +42,13 @@ export function signalName(signal: number): string {
 }
 
 /** Turns the launcher's numbers into an ExitStatus. */
-export function toExitStatus(raw: { exitCode: number | null; signal: number | null; oomKilled: boolean; lost?: boolean; finishedAt?: number }): ExitStatus {
+export function toExitStatus(raw: {
+  exitCode: number | null;
+  signal: number | null;
+  oomKilled: boolean;
+  lost?: boolean;
+  finishedAt?: number;
+}): ExitStatus {
   return {
     exitCode: raw.exitCode !== null && raw.exitCode >= 0 ? raw.exitCode : null,
     signal: raw.signal ? signalName(raw.signal) : null,

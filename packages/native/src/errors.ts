@@ -23,9 +23,7 @@ export interface NativeErrorDetails {
   details?: unknown;
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(constants.errno).map(([name, value]) => [value as number, name]),
-);
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value as number, name]));
 
 /** Returns the symbolic name of an errno value ("EPERM"), or "E<number>" when unknown. */
 export function errnoName(errno: number): string {

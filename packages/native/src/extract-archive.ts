@@ -69,12 +69,24 @@ export async function extractArchive(input: Readable, dest: string, limits: Extr
 }
 
 async function runExtractor(extractor: string, input: Readable, dest: string, limits: ExtractLimits): Promise<ExtractResult> {
-  const args = [dest, '--max-bytes', String(limits.maxBytes), '--max-entries', String(limits.maxEntries), '--max-depth', String(limits.maxDepth)];
+  const args = [
+    dest,
+    '--max-bytes',
+    String(limits.maxBytes),
+    '--max-entries',
+    String(limits.maxEntries),
+    '--max-depth',
+    String(limits.maxDepth),
+  ];
   const child = spawn(extractor, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { if (stdout.length < REPORT_LIMIT) stdout += d; });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < REPORT_LIMIT) stderr += d; });
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    if (stdout.length < REPORT_LIMIT) stdout += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < REPORT_LIMIT) stderr += d;
+  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => resolve({ code, signal }));
@@ -91,11 +103,15 @@ async function runExtractor(extractor: string, input: Readable, dest: string, li
     const source = await sniffGzip(input);
     if (source.gzip) await pipeline(source.stream, createGunzip(), child.stdin);
     else await pipeline(source.stream, child.stdin);
-  })().catch((err: unknown) => {
-    if (brokenByExtractor(err)) return;
-    feedError = err;
-    child.kill('SIGKILL');
-  }).finally(() => { feedSettled = true; });
+  })()
+    .catch((err: unknown) => {
+      if (brokenByExtractor(err)) return;
+      feedError = err;
+      child.kill('SIGKILL');
+    })
+    .finally(() => {
+      feedSettled = true;
+    });
 
   const { code, signal } = await exited;
   // Stop reading the input at once rather than wait for a slow client to send more. A feed that
@@ -110,8 +126,10 @@ async function runExtractor(extractor: string, input: Readable, dest: string, li
   // said then ("truncated") is a consequence.
   if (feedError !== undefined) throw feedFailure(feedError);
   if (report && 'error' in report) throw extractorFailure(report.error);
-  throw new NativeError(`nagaya-extract died (${signal ?? `exit status ${code}`})${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}`,
-    { code: 'EXTRACT_FAILED', details: { signal, status: code } });
+  throw new NativeError(`nagaya-extract died (${signal ?? `exit status ${code}`})${stderr ? `: ${stderr.trim().slice(0, 500)}` : ''}`, {
+    code: 'EXTRACT_FAILED',
+    details: { signal, status: code },
+  });
 }
 
 function brokenByExtractor(err: unknown): boolean {

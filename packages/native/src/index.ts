@@ -3,7 +3,15 @@ export { ContainerRuntime, DEFAULT_CONSOLE_LOG_MAX_BYTES, LOST_EXIT } from './ru
 export type { ExecOptions, ExecResult, LaunchedContainer, LaunchOptions, RuntimeOptions } from './runtime';
 export { prepareShiftedCopy } from './shifted-copy';
 export type { ShiftProgress } from './shifted-copy';
-export { resolveLaunchPlan, resolveExec, execCandidates, isValidContainerId, DEFAULT_PATH, DEFAULT_PIDS_MAX, RLIMIT_RESOURCES } from './plan';
+export {
+  resolveLaunchPlan,
+  resolveExec,
+  execCandidates,
+  isValidContainerId,
+  DEFAULT_PATH,
+  DEFAULT_PIDS_MAX,
+  RLIMIT_RESOURCES,
+} from './plan';
 export type { LaunchPlan, ResolvedPlan, ContainerLimits, ContainerSecurity, RlimitName } from './plan';
 export { idMapProblems, formatIdMapLine, hostRootOf, toHostId, MAX_ID_MAP_LINES } from './id-map';
 export type { IdMapLine } from './id-map';

@@ -107,7 +107,14 @@ export class LauncherClient {
   /** Asks the launcher to kill its containers and exit, waits until it has, then closes. */
   async shutdown(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
-    await this.request((req) => encodeMessage([['op', 'shutdown'], ['req', req]]), 'shutdown');
+    await this.request(
+      (req) =>
+        encodeMessage([
+          ['op', 'shutdown'],
+          ['req', req],
+        ]),
+      'shutdown',
+    );
     this.closing = true; // the launcher exits once its containers are gone: do not start another
     this.referenced = false;
     this.conn?.ref();

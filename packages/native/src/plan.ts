@@ -214,7 +214,8 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
   if (typeof cwd !== 'string' || !isAbsolute(cwd) || hasNul(cwd)) problems.push('cwd must be an absolute path');
 
   const hostname = plan.hostname ?? (DNS_LABEL.test(String(plan.id)) ? String(plan.id) : 'container');
-  if (typeof hostname !== 'string' || !DNS_LABEL.test(hostname)) problems.push('hostname must be a DNS label (1-63 letters, digits, hyphens)');
+  if (typeof hostname !== 'string' || !DNS_LABEL.test(hostname))
+    problems.push('hostname must be a DNS label (1-63 letters, digits, hyphens)');
 
   problems.push(...idMapProblems('uid', plan.uidMap), ...idMapProblems('gid', plan.gidMap));
   problems.push(...limitProblems(plan.limits), ...rlimitProblems(plan.rlimits), ...securityProblems(plan.security));
@@ -222,7 +223,12 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
   const logFile = plan.logFile ?? join(containerDir, 'console.log');
   const upperDir = plan.upperDir ?? join(containerDir, 'upper');
   const workDir = plan.workDir ?? join(containerDir, 'work');
-  for (const [name, value] of [['logFile', logFile], ['upperDir', upperDir], ['workDir', workDir], ['stateDir', stateDir]] as const) {
+  for (const [name, value] of [
+    ['logFile', logFile],
+    ['upperDir', upperDir],
+    ['workDir', workDir],
+    ['stateDir', stateDir],
+  ] as const) {
     const p = pathProblem(name, value);
     if (p) problems.push(p);
   }

@@ -10,7 +10,11 @@ import { isSameProcess } from './proc-stat';
  */
 export function kernelMapMatches(kernelText: string | undefined, lines: readonly IdMapLine[]): boolean {
   if (kernelText === undefined) return false;
-  const canonical = (text: readonly string[]) => text.map((line) => line.trim().split(/\s+/).join(' ')).sort().join(';');
+  const canonical = (text: readonly string[]) =>
+    text
+      .map((line) => line.trim().split(/\s+/).join(' '))
+      .sort()
+      .join(';');
   return canonical(kernelText.trim().split('\n')) === canonical(lines.map(formatIdMapLine));
 }
 

@@ -112,17 +112,21 @@ export class ContainerRuntime extends EventEmitter {
       throw new NativeError('consoleLogMaxBytes must be an integer of at least 4096', { code: 'INVALID_ARGUMENT' });
     }
     const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto');
-    runtime.client = await LauncherClient.connect(stateDir, { consoleLogMaxBytes }, {
-      onExit: (msg) => runtime.onExit(msg),
-      onDisconnected: (err) => runtime.emit('disconnected', err),
-      onReconnectFailed: (err) => runtime.emit('reconnect-failed', err),
-      onReconnected: () => {
-        runtime.catchUpAfterReconnect();
-        runtime.emit('reconnected');
+    runtime.client = await LauncherClient.connect(
+      stateDir,
+      { consoleLogMaxBytes },
+      {
+        onExit: (msg) => runtime.onExit(msg),
+        onDisconnected: (err) => runtime.emit('disconnected', err),
+        onReconnectFailed: (err) => runtime.emit('reconnect-failed', err),
+        onReconnected: () => {
+          runtime.catchUpAfterReconnect();
+          runtime.emit('reconnected');
+        },
+        onClosed: (err) => runtime.settleWaitersWithoutLauncher(err),
+        isAwaitingEvents: () => runtime.exitWaiters.size > 0,
       },
-      onClosed: (err) => runtime.settleWaitersWithoutLauncher(err),
-      isAwaitingEvents: () => runtime.exitWaiters.size > 0,
-    });
+    );
     return runtime;
   }
 
@@ -220,13 +224,31 @@ export class ContainerRuntime extends EventEmitter {
 
   /** Asks the launcher for SIGTERM now and SIGKILL after timeoutMs. */
   private sendStop(id: string, timeoutMs: number): Promise<DecodedMessage> {
-    return this.request((req) => encodeMessage([['op', 'stop'], ['req', req], ['id', id], ['timeout_ms', timeoutMs]]), `stop ${id}`);
+    return this.request(
+      (req) =>
+        encodeMessage([
+          ['op', 'stop'],
+          ['req', req],
+          ['id', id],
+          ['timeout_ms', timeoutMs],
+        ]),
+      `stop ${id}`,
+    );
   }
 
   /** Sends a signal to a container's init. */
   async kill(id: string, signal: number = 9): Promise<void> {
     this.checkId(id);
-    await this.request((req) => encodeMessage([['op', 'kill'], ['req', req], ['id', id], ['signal', signal]]), `kill ${id}`);
+    await this.request(
+      (req) =>
+        encodeMessage([
+          ['op', 'kill'],
+          ['req', req],
+          ['id', id],
+          ['signal', signal],
+        ]),
+      `kill ${id}`,
+    );
   }
 
   /** Runs argv inside a running container (all its namespaces and cgroups) and collects its output. */
@@ -268,7 +290,14 @@ export class ContainerRuntime extends EventEmitter {
 
   /** Lists the containers the launcher is running now (pid and start time of each init). */
   async running(): Promise<LaunchedContainer[]> {
-    const reply = await this.request((req) => encodeMessage([['op', 'list'], ['req', req]]), 'list');
+    const reply = await this.request(
+      (req) =>
+        encodeMessage([
+          ['op', 'list'],
+          ['req', req],
+        ]),
+      'list',
+    );
     return reply.all('container').map((entry) => {
       const [pid, startTime, ...id] = entry.split(' ');
       return { id: id.join(' '), pid: Number(pid), startTime };
@@ -277,13 +306,27 @@ export class ContainerRuntime extends EventEmitter {
 
   /** The launcher's cgroup subtrees (one per v1 controller, one on v2): each container has its cgroup <root>/<id>. */
   async cgroupRoots(): Promise<string[]> {
-    const reply = await this.request((req) => encodeMessage([['op', 'cgroup-roots'], ['req', req]]), 'cgroup roots');
+    const reply = await this.request(
+      (req) =>
+        encodeMessage([
+          ['op', 'cgroup-roots'],
+          ['req', req],
+        ]),
+      'cgroup roots',
+    );
     return reply.all('cgroup_root');
   }
 
   /** Removes the cgroups under the launcher's subtrees that belong to no container it runs; returns them. */
   async pruneCgroups(): Promise<string[]> {
-    const reply = await this.request((req) => encodeMessage([['op', 'prune-cgroups'], ['req', req]]), 'prune cgroups');
+    const reply = await this.request(
+      (req) =>
+        encodeMessage([
+          ['op', 'prune-cgroups'],
+          ['req', req],
+        ]),
+      'prune cgroups',
+    );
     return reply.all('removed');
   }
 
@@ -295,7 +338,16 @@ export class ContainerRuntime extends EventEmitter {
   async boundPids(id: string, pids: number): Promise<void> {
     this.checkId(id);
     if (!Number.isSafeInteger(pids) || pids < 1) throw new NativeError('pids must be a positive integer', { code: 'INVALID_ARGUMENT' });
-    await this.request((req) => encodeMessage([['op', 'bound-pids'], ['req', req], ['id', id], ['pids', pids]]), `bound pids of ${id}`);
+    await this.request(
+      (req) =>
+        encodeMessage([
+          ['op', 'bound-pids'],
+          ['req', req],
+          ['id', id],
+          ['pids', pids],
+        ]),
+      `bound pids of ${id}`,
+    );
   }
 
   /**
@@ -382,7 +434,7 @@ export class ContainerRuntime extends EventEmitter {
   private settleWaitersWithoutLauncher(err: Error): void {
     for (const [id, waiters] of this.exitWaiters.takeAll()) {
       const exit = readContainerRecord(this.stateDir, id).exit;
-      for (const w of waiters) (exit ? w.resolve(exit) : w.reject(err));
+      for (const w of waiters) exit ? w.resolve(exit) : w.reject(err);
     }
     this.liveLaunches.clear();
   }

@@ -1,5 +1,19 @@
 import { constants } from 'node:fs';
-import { chmod, copyFile, lchown, lstat, lutimes, mkdir, opendir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  lchown,
+  lstat,
+  lutimes,
+  mkdir,
+  opendir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { toHostId, type IdMapLine } from './id-map';

@@ -25,7 +25,7 @@ describe('a launcher that falls behind', () => {
     process.kill(launcherPid, 'SIGSTOP');
     let answers: Array<PromiseSettledResult<unknown>>;
     try {
-      const requests = Array.from({ length: REQUESTS }, (_, i) => i % 2 === 0 ? runtime.running() : runtime.kill(`absent-${i}`, 15));
+      const requests = Array.from({ length: REQUESTS }, (_, i) => (i % 2 === 0 ? runtime.running() : runtime.kill(`absent-${i}`, 15)));
       await sleep(300);
       process.kill(launcherPid, 'SIGCONT');
       answers = await Promise.allSettled(requests);

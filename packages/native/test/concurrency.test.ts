@@ -12,7 +12,11 @@ const BASE = 2_000_000_000;
 
 const repoRoot = resolve(__dirname, '../../..');
 
-const mapFields = (text: string) => text.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+const mapFields = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number));
 
 // The launcher answers a launch once the child has exec'd, and serves other requests while
 // children set themselves up: these launches overlap inside the launcher.
@@ -70,7 +74,9 @@ describe('concurrent launches', () => {
       runtime.launch(busyboxPlan('dup', ['sleep', '600'], slice(BASE, 30))),
     ]);
     // on failure, say why each launch was refused (a load-dependent failure here once refused both)
-    const why = results.map((r) => (r.status === 'rejected' ? JSON.stringify({ ...r.reason, message: String(r.reason?.message) }) : 'ran')).join('; ');
+    const why = results
+      .map((r) => (r.status === 'rejected' ? JSON.stringify({ ...r.reason, message: String(r.reason?.message) }) : 'ran'))
+      .join('; ');
     expect(results.map((r) => r.status).sort(), why).toEqual(['fulfilled', 'rejected']);
     const err = (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
     expect(err).toMatchObject({ code: 'EEXIST', step: 'launch' });
@@ -98,11 +104,15 @@ describe('concurrent launches', () => {
   });
 
   it('finishes and records launches whose client disconnected while they were in progress', async () => {
-    const worker = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/vanishing-client.ts'), stateDir, busyboxImage(), String(BASE + 50 * 65536), '4'], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '' },
-    });
+    const worker = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, 'fixtures/vanishing-client.ts'), stateDir, busyboxImage(), String(BASE + 50 * 65536), '4'],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...process.env, NODE_OPTIONS: '' },
+      },
+    );
     let stderr = '';
     worker.stderr.on('data', (d) => (stderr += d));
     const signal = await new Promise((r) => worker.once('exit', (_code, sig) => r(sig)));

@@ -88,8 +88,14 @@ describe('confinement of container processes', () => {
   });
   afterAll(async () => cleanup());
 
-  const plan = (id: string, argv: string[], n: number, extra: Partial<LaunchPlan> = {}): LaunchPlan =>
-    ({ id, image, argv, uidMap: slice(BASE, n), gidMap: slice(BASE, n), ...extra });
+  const plan = (id: string, argv: string[], n: number, extra: Partial<LaunchPlan> = {}): LaunchPlan => ({
+    id,
+    image,
+    argv,
+    uidMap: slice(BASE, n),
+    gidMap: slice(BASE, n),
+    ...extra,
+  });
 
   async function probeAsInit(id: string, n: number, extra: Partial<LaunchPlan> = {}): Promise<ProbeReport> {
     await runtime.launch(plan(id, [PROBE], n, extra));
@@ -133,7 +139,7 @@ describe('confinement of container processes', () => {
     expect(unshare.stderr).toMatch(/Operation not permitted/);
   });
 
-  it('keeps each container\'s filter for exec sessions across a launcher restart', async () => {
+  it("keeps each container's filter for exec sessions across a launcher restart", async () => {
     const first = launcherPidOf(stateDir);
     const reconnected = once(runtime, 'reconnected');
     process.kill(first, 'SIGKILL');
@@ -150,7 +156,16 @@ describe('confinement of container processes', () => {
     const fifo = await runtime.launch(plan('fifo-null', ['sleep', '600'], 5));
     // The confined container cannot unmount /dev/null any more (EPERM), so the host does it in
     // the container's user and mount namespaces, as a container launched before confinement could.
-    execFileSync('nsenter', ['--target', String(fifo.pid), '--user', '--mount', '--', '/bin/sh', '-c', 'umount /dev/null && rm /dev/null && mkfifo /dev/null']);
+    execFileSync('nsenter', [
+      '--target',
+      String(fifo.pid),
+      '--user',
+      '--mount',
+      '--',
+      '/bin/sh',
+      '-c',
+      'umount /dev/null && rm /dev/null && mkfifo /dev/null',
+    ]);
     const started = Date.now();
     const result = await runtime.exec('fifo-null', ['sh', '-c', 'test -p /dev/null && echo fifo; echo done'], { timeoutMs: 10_000 });
     expect(Date.now() - started).toBeLessThan(5_000);

@@ -15,7 +15,11 @@ const LAST = 60000;
 /** The numbers in the rotated log and the live one, in order (the first, cut mid-line, dropped). */
 function numbersKept(dir: string): number[] {
   const text = readFileSync(join(dir, 'console.log.1'), 'utf8') + readFileSync(join(dir, 'console.log'), 'utf8');
-  return text.split('\n').slice(1).filter((l) => l !== '').map(Number);
+  return text
+    .split('\n')
+    .slice(1)
+    .filter((l) => l !== '')
+    .map(Number);
 }
 
 /** Waits until the launcher is done rotating: console.log within the cap. */

@@ -1,6 +1,18 @@
 // nagaya-extract on tricky and malformed headers, through extractArchive (the real executable,
 // real files): what it writes, what it refuses, and that a refusal leaves no directory behind.
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
@@ -29,7 +41,9 @@ async function extract(archive: Buffer, limits: Partial<ExtractLimits> = {}) {
 async function refused(archive: Buffer, code: string, limits: Partial<ExtractLimits> = {}): Promise<NativeError> {
   const dest = freshDest();
   const err = await extractArchive(Readable.from([archive]), dest, { ...LIMITS, ...limits }).then(
-    () => { throw new Error('extracted an archive that should have been refused'); },
+    () => {
+      throw new Error('extracted an archive that should have been refused');
+    },
     (e: unknown) => e as NativeError,
   );
   expect(err).toBeInstanceOf(NativeError);
@@ -46,10 +60,12 @@ describe('headers', () => {
 
   it('takes path, linkpath, uid, gid and mtime from a PAX header over the ustar fields', async () => {
     const deep = `${'d'.repeat(200)}/${'e'.repeat(200)}/file`;
-    const { dest } = await extract(rawTar([
-      { name: 'ignored', pax: { path: deep, uid: '1000', gid: '1001', mtime: '1600000000.25' }, body: 'pax', uid: 5, gid: 5 },
-      { name: 'ignored-link', type: 'symlink', linkname: 'x', pax: { linkpath: `/${'t'.repeat(300)}` } },
-    ]));
+    const { dest } = await extract(
+      rawTar([
+        { name: 'ignored', pax: { path: deep, uid: '1000', gid: '1001', mtime: '1600000000.25' }, body: 'pax', uid: 5, gid: 5 },
+        { name: 'ignored-link', type: 'symlink', linkname: 'x', pax: { linkpath: `/${'t'.repeat(300)}` } },
+      ]),
+    );
     const st = statSync(join(dest, deep));
     expect(readFileSync(join(dest, deep), 'utf8')).toBe('pax');
     expect([st.uid, st.gid, st.mtimeMs]).toEqual([1000, 1001, 1_600_000_000_250]);
@@ -64,17 +80,22 @@ describe('headers', () => {
 
   it('reads GNU long names and long link names, and base-256 numbers', async () => {
     const long = `${'g'.repeat(120)}/${'h'.repeat(120)}`;
-    const { dest } = await extract(rawTar([
-      { name: long, gnuLongName: true, body: 'gnu', uid: 65535, gid: 4242, base256: ['uid', 'gid', 'size'] },
-      { name: 'l', type: 'symlink', linkname: `../${'k'.repeat(150)}`, gnuLongLink: true },
-    ]));
+    const { dest } = await extract(
+      rawTar([
+        { name: long, gnuLongName: true, body: 'gnu', uid: 65535, gid: 4242, base256: ['uid', 'gid', 'size'] },
+        { name: 'l', type: 'symlink', linkname: `../${'k'.repeat(150)}`, gnuLongLink: true },
+      ]),
+    );
     const st = statSync(join(dest, long));
     expect([readFileSync(join(dest, long), 'utf8'), st.uid, st.gid]).toEqual(['gnu', 65535, 4242]);
     expect(readlinkSync(join(dest, 'l'))).toBe(`../${'k'.repeat(150)}`);
   });
 
   it('refuses a truncated archive, a wrong checksum, garbage, bad gzip and an unknown entry type', async () => {
-    const whole = rawTar([{ name: 'a', body: Buffer.alloc(5000, 1) }, { name: 'b', body: 'b' }]);
+    const whole = rawTar([
+      { name: 'a', body: Buffer.alloc(5000, 1) },
+      { name: 'b', body: 'b' },
+    ]);
     expect((await refused(whole.subarray(0, 2048), 'INVALID_INPUT')).message).toMatch(/truncated/);
     expect((await refused(rawTar([{ name: 'a', body: 'a', badChecksum: true }]), 'INVALID_INPUT')).message).toMatch(/checksum/);
     await refused(Buffer.from('definitely not a tarball '.repeat(100)), 'INVALID_INPUT');
@@ -114,7 +135,12 @@ describe('headers', () => {
 
 describe('paths', () => {
   it("drops leading '/' and './', and refuses '..' anywhere (PAX and GNU names too)", async () => {
-    const { dest } = await extract(rawTar([{ name: '/abs/file', body: 'a' }, { name: './dot/./file', body: 'b' }]));
+    const { dest } = await extract(
+      rawTar([
+        { name: '/abs/file', body: 'a' },
+        { name: './dot/./file', body: 'b' },
+      ]),
+    );
     expect(readFileSync(join(dest, 'abs/file'), 'utf8')).toBe('a');
     expect(readFileSync(join(dest, 'dot/file'), 'utf8')).toBe('b');
     for (const entry of [
@@ -132,8 +158,12 @@ describe('paths', () => {
     expect((await refused(rawTar([{ name: 'a/b/c/d/e', body: 'x' }]), 'INVALID_INPUT', { maxDepth: 4 })).message).toMatch(/deeper than 4/);
     await refused(rawTar([{ name: 'x', pax: { path: 'n'.repeat(256) }, body: 'x' }]), 'INVALID_INPUT');
     const long = Array.from({ length: 17 }, () => 'p'.repeat(240)).join('/'); // 4096 bytes
-    expect((await refused(rawTar([{ name: 'x', pax: { path: long }, body: 'x' }]), 'INVALID_INPUT')).message).toMatch(/longer than 4095 bytes/);
-    expect((await refused(rawTar([{ name: long, gnuLongName: true, body: 'x' }]), 'INVALID_INPUT')).message).toMatch(/GNU long name is larger than/);
+    expect((await refused(rawTar([{ name: 'x', pax: { path: long }, body: 'x' }]), 'INVALID_INPUT')).message).toMatch(
+      /longer than 4095 bytes/,
+    );
+    expect((await refused(rawTar([{ name: long, gnuLongName: true, body: 'x' }]), 'INVALID_INPUT')).message).toMatch(
+      /GNU long name is larger than/,
+    );
   });
 
   it("refuses a path that would pass PATH_MAX with the destination's own path, so a refused archive is still removed", async () => {
@@ -145,25 +175,50 @@ describe('paths', () => {
     expect(readFileSync(join(dest, path(room)), 'utf8')).toBe('fits');
     rmSync(dest, { recursive: true });
     const over = rawTar([{ name: 'x', pax: { path: path(room + 1) }, body: 'x' }]);
-    expect((await refused(over, 'INVALID_INPUT')).message).toMatch(/longer than \d+ bytes \(PATH_MAX less the image directory's own path\)/);
+    expect((await refused(over, 'INVALID_INPUT')).message).toMatch(
+      /longer than \d+ bytes \(PATH_MAX less the image directory's own path\)/,
+    );
     // Before: the extractor wrote the first entry, its refusal of the second left a tree that
     // rm could not remove (ENAMETOOLONG), and that error, not INVALID_INPUT, reached the caller.
-    const longThenBad = rawTar([{ name: 'x', pax: { path: path(4000) }, body: 'x' }, { name: '../x', body: 'x' }]);
+    const longThenBad = rawTar([
+      { name: 'x', pax: { path: path(4000) }, body: 'x' },
+      { name: '../x', body: 'x' },
+    ]);
     await refused(longThenBad, 'INVALID_INPUT');
   });
 
   it('never writes through a symlink an earlier entry made, and replaces a symlink rather than following it', async () => {
     const outside = mkdtempSync(join(work, 'outside-'));
     writeFileSync(join(outside, 'keep'), 'outside');
-    await refused(rawTar([{ name: 'a', type: 'symlink', linkname: outside }, { name: 'a/f', body: 'x' }]), 'INVALID_INPUT');
-    await refused(rawTar([{ name: 'a', type: 'symlink', linkname: outside }, { name: 'a/sub', type: 'directory' }]), 'INVALID_INPUT');
-    await refused(rawTar([{ name: 'a', type: 'symlink', linkname: '.' }, { name: 'a/a/f', body: 'x' }]), 'INVALID_INPUT');
-    const { dest } = await extract(rawTar([
-      { name: 'keep', type: 'symlink', linkname: join(outside, 'keep') },
-      { name: 'keep', body: 'replaced' },
-      { name: 'dir', type: 'symlink', linkname: outside },
-      { name: 'dir', type: 'directory', mode: 0o777 },
-    ]));
+    await refused(
+      rawTar([
+        { name: 'a', type: 'symlink', linkname: outside },
+        { name: 'a/f', body: 'x' },
+      ]),
+      'INVALID_INPUT',
+    );
+    await refused(
+      rawTar([
+        { name: 'a', type: 'symlink', linkname: outside },
+        { name: 'a/sub', type: 'directory' },
+      ]),
+      'INVALID_INPUT',
+    );
+    await refused(
+      rawTar([
+        { name: 'a', type: 'symlink', linkname: '.' },
+        { name: 'a/a/f', body: 'x' },
+      ]),
+      'INVALID_INPUT',
+    );
+    const { dest } = await extract(
+      rawTar([
+        { name: 'keep', type: 'symlink', linkname: join(outside, 'keep') },
+        { name: 'keep', body: 'replaced' },
+        { name: 'dir', type: 'symlink', linkname: outside },
+        { name: 'dir', type: 'directory', mode: 0o777 },
+      ]),
+    );
     expect(lstatSync(join(dest, 'keep')).isFile()).toBe(true);
     expect(readFileSync(join(dest, 'keep'), 'utf8')).toBe('replaced');
     expect(lstatSync(join(dest, 'dir')).isDirectory()).toBe(true);
@@ -182,13 +237,15 @@ describe('paths', () => {
 
 describe('entries', () => {
   it('sets owners and modes (setuid kept) through the new file, symlink owners on the link, directory modes last', async () => {
-    const { dest, result } = await extract(rawTar([
-      { name: './', type: 'directory', mode: 0o755, mtime: 1_500_000_000 },
-      { name: 'ro/', type: 'directory', mode: 0o555, uid: 7, gid: 8, mtime: 1_600_000_000 },
-      { name: 'ro/inside', body: 'written after its 0555 parent', mode: 0o4750, uid: 0, gid: 9 },
-      { name: 'ro/link', type: 'symlink', linkname: '/etc/passwd', uid: 1234, gid: 1234 },
-      { name: 'shared/', type: 'directory', mode: 0o3775, gid: 50 },
-    ]));
+    const { dest, result } = await extract(
+      rawTar([
+        { name: './', type: 'directory', mode: 0o755, mtime: 1_500_000_000 },
+        { name: 'ro/', type: 'directory', mode: 0o555, uid: 7, gid: 8, mtime: 1_600_000_000 },
+        { name: 'ro/inside', body: 'written after its 0555 parent', mode: 0o4750, uid: 0, gid: 9 },
+        { name: 'ro/link', type: 'symlink', linkname: '/etc/passwd', uid: 1234, gid: 1234 },
+        { name: 'shared/', type: 'directory', mode: 0o3775, gid: 50 },
+      ]),
+    );
     expect(result).toMatchObject({ entries: 5, files: 1, directories: 3, symlinks: 1, fileBytes: 29, skippedTotal: 0 });
     const ro = statSync(join(dest, 'ro'));
     expect([ro.mode & 0o7777, ro.uid, ro.gid, ro.mtimeMs]).toEqual([0o555, 7, 8, 1_600_000_000_000]);
@@ -208,18 +265,34 @@ describe('entries', () => {
   });
 
   it('links a hard link to an earlier entry, and refuses one to anything else', async () => {
-    const { dest, result } = await extract(rawTar([
-      { name: 'bin/real', body: 'same inode', mode: 0o755 },
-      { name: 'bin/alias', type: 'link', linkname: 'bin/real' },
-      { name: 'bin/abs-alias', type: 'link', linkname: '/bin/real' },
-    ]));
+    const { dest, result } = await extract(
+      rawTar([
+        { name: 'bin/real', body: 'same inode', mode: 0o755 },
+        { name: 'bin/alias', type: 'link', linkname: 'bin/real' },
+        { name: 'bin/abs-alias', type: 'link', linkname: '/bin/real' },
+      ]),
+    );
     expect(statSync(join(dest, 'bin/real')).nlink).toBe(3);
     expect(result.hardlinks).toBe(2);
     const shadowLinks = statSync('/etc/shadow').nlink;
-    expect((await refused(rawTar([{ name: 'stolen', type: 'link', linkname: '/etc/shadow' }]), 'INVALID_INPUT')).message).toMatch(/not an earlier entry/);
+    expect((await refused(rawTar([{ name: 'stolen', type: 'link', linkname: '/etc/shadow' }]), 'INVALID_INPUT')).message).toMatch(
+      /not an earlier entry/,
+    );
     await refused(rawTar([{ name: 'stolen', type: 'link', linkname: '../x' }]), 'INVALID_INPUT');
-    await refused(rawTar([{ name: 'd', type: 'directory' }, { name: 'stolen', type: 'link', linkname: 'd' }]), 'INVALID_INPUT');
-    await refused(rawTar([{ name: 'e', type: 'symlink', linkname: '/etc' }, { name: 'stolen', type: 'link', linkname: 'e/shadow' }]), 'INVALID_INPUT');
+    await refused(
+      rawTar([
+        { name: 'd', type: 'directory' },
+        { name: 'stolen', type: 'link', linkname: 'd' },
+      ]),
+      'INVALID_INPUT',
+    );
+    await refused(
+      rawTar([
+        { name: 'e', type: 'symlink', linkname: '/etc' },
+        { name: 'stolen', type: 'link', linkname: 'e/shadow' },
+      ]),
+      'INVALID_INPUT',
+    );
     expect(statSync('/etc/shadow').nlink).toBe(shadowLinks);
   });
 
@@ -245,14 +318,18 @@ describe('entries', () => {
   });
 
   it('skips devices and FIFOs and reports them', async () => {
-    const { dest, result } = await extract(rawTar([
-      { name: 'dev/null', type: 'char-device', devmajor: 1, devminor: 3 },
-      { name: 'dev/sda', type: 'block-device', devmajor: 8, devminor: 0 },
-      { name: 'run/pipe', type: 'fifo' },
-      { name: 'etc/hostname', body: 'x' },
-    ]));
+    const { dest, result } = await extract(
+      rawTar([
+        { name: 'dev/null', type: 'char-device', devmajor: 1, devminor: 3 },
+        { name: 'dev/sda', type: 'block-device', devmajor: 8, devminor: 0 },
+        { name: 'run/pipe', type: 'fifo' },
+        { name: 'etc/hostname', body: 'x' },
+      ]),
+    );
     expect(result.skipped).toEqual([
-      { path: 'dev/null', type: 'char-device' }, { path: 'dev/sda', type: 'block-device' }, { path: 'run/pipe', type: 'fifo' },
+      { path: 'dev/null', type: 'char-device' },
+      { path: 'dev/sda', type: 'block-device' },
+      { path: 'run/pipe', type: 'fifo' },
     ]);
     expect(result.skippedTotal).toBe(3);
     expect(existsSync(join(dest, 'dev/null')) || existsSync(join(dest, 'run/pipe'))).toBe(false);
@@ -312,7 +389,9 @@ describe('limits', () => {
     const dest = freshDest();
     mkdirSync(dest);
     writeFileSync(join(dest, 'mine'), 'x');
-    await expect(extractArchive(Readable.from([rawTar([{ name: 'f', body: 'x' }])]), dest, LIMITS)).rejects.toMatchObject({ code: 'EEXIST' });
+    await expect(extractArchive(Readable.from([rawTar([{ name: 'f', body: 'x' }])]), dest, LIMITS)).rejects.toMatchObject({
+      code: 'EEXIST',
+    });
     expect(readdirSync(dest)).toEqual(['mine']);
   });
 });

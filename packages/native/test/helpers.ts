@@ -15,7 +15,10 @@ export function slice(base: number, index: number): IdMapLine[] {
 }
 
 /** A fresh state directory and runtime for one test file; cleanup kills everything it started. */
-export async function openTestRuntime(label: string, options: Omit<RuntimeOptions, 'stateDir'> = {}): Promise<{ runtime: ContainerRuntime; stateDir: string; cleanup: () => Promise<void> }> {
+export async function openTestRuntime(
+  label: string,
+  options: Omit<RuntimeOptions, 'stateDir'> = {},
+): Promise<{ runtime: ContainerRuntime; stateDir: string; cleanup: () => Promise<void> }> {
   // mkdtemp makes root 0700: containers reach their directories through the launcher's fds
   const root = mkdtempSync(join(tmpdir(), `nagaya-${label}-`));
   const stateDir = join(root, 'state');

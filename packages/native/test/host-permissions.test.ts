@@ -18,7 +18,11 @@ function probeAsNobody(kind: 'read' | 'list' | 'exec', path: string): string {
     list: 'fs.readdirSync(p)',
     exec: 'const r = require("node:child_process").spawnSync(p, ["-u"]); if (r.error) throw r.error; if (r.status !== 0) throw { code: "exit " + r.status }',
   }[kind];
-  const r = runAsNobody(process.execPath, ['-e', `const fs = require("node:fs"); const p = process.argv[1]; try { ${action}; console.log("ok") } catch (e) { console.log(e.code) }`, path]);
+  const r = runAsNobody(process.execPath, [
+    '-e',
+    `const fs = require("node:fs"); const p = process.argv[1]; try { ${action}; console.log("ok") } catch (e) { console.log(e.code) }`,
+    path,
+  ]);
   return r.stdout.trim();
 }
 

@@ -52,10 +52,20 @@ describe('isolation between host and containers', () => {
     expect(statSync(`/proc/${a.pid}`).uid).toBe(BASE + 65536);
     expect(statSync(`/proc/${b.pid}`).uid).toBe(BASE + 2 * 65536);
 
-    const seen = await runtime.exec('iso-a', ['sh', '-c', `ls /proc | grep -E '^[0-9]+$' | tr '\\n' ' '; echo; kill -9 ${b.pid} 2>&1; echo kill=$?`]);
+    const seen = await runtime.exec('iso-a', [
+      'sh',
+      '-c',
+      `ls /proc | grep -E '^[0-9]+$' | tr '\\n' ' '; echo; kill -9 ${b.pid} 2>&1; echo kill=$?`,
+    ]);
     const [pids, ...rest] = seen.stdout.trim().split('\n');
     expect(pids.split(' ').filter(Boolean).map(Number)).not.toContain(b.pid);
-    expect(pids.split(' ').filter(Boolean).map(Number).every((p) => p < 100)).toBe(true);
+    expect(
+      pids
+        .split(' ')
+        .filter(Boolean)
+        .map(Number)
+        .every((p) => p < 100),
+    ).toBe(true);
     expect(rest.join('\n')).toMatch(/kill=1/);
 
     // Signal everything container A's root can reach: nothing outside A.

@@ -27,7 +27,11 @@ describe('launching a container', () => {
   }
 
   it('runs init as pid 1 and root, with the plan hostname and only a loopback interface', async () => {
-    const { status, log } = await runToExit('inside', 'echo pid=$$; echo host=$(hostname); echo uid=$(id -u) gid=$(id -g); ls /sys/class/net; ip -o link | grep -c UP', 0);
+    const { status, log } = await runToExit(
+      'inside',
+      'echo pid=$$; echo host=$(hostname); echo uid=$(id -u) gid=$(id -g); ls /sys/class/net; ip -o link | grep -c UP',
+      0,
+    );
     expect(status).toMatchObject({ exitCode: 0, signal: null, oomKilled: false });
     expect(log).toContain('pid=1\n');
     expect(log).toContain('host=host-inside\n');
@@ -65,7 +69,11 @@ describe('launching a container', () => {
     ];
     const gidMap = slice(BASE, 3);
     const c = await runtime.launch({ ...busyboxPlan('maps', ['sleep', '30'], uidMap), gidMap });
-    const fields = (text: string) => text.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number));
+    const fields = (text: string) =>
+      text
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/).map(Number));
     expect(fields(readFileSync(`/proc/${c.pid}/uid_map`, 'utf8'))).toEqual(uidMap.map((l) => [l.nsId, l.hostId, l.count]));
     expect(fields(readFileSync(`/proc/${c.pid}/gid_map`, 'utf8'))).toEqual(gidMap.map((l) => [l.nsId, l.hostId, l.count]));
     expect(statSync(`/proc/${c.pid}`).uid).toBe(BASE + 2 * 65536);
@@ -76,7 +84,11 @@ describe('launching a container', () => {
     const image = busyboxImage();
     const before = statSync(join(image, 'etc/passwd'));
     const imageEntries = readdirSync(image).sort();
-    const { status } = await runToExit('files', 'echo new > /created; echo changed >> /etc/passwd; chown 1000:1000 /created && mkdir /d && chown 5:6 /d', 4);
+    const { status } = await runToExit(
+      'files',
+      'echo new > /created; echo changed >> /etc/passwd; chown 1000:1000 /created && mkdir /d && chown 5:6 /d',
+      4,
+    );
     expect(status.exitCode).toBe(0);
     const upper = join(stateDir, 'containers', 'files', 'upper');
     const hostRoot = BASE + 4 * 65536;
@@ -93,7 +105,9 @@ describe('launching a container', () => {
 
   it('writes stdout and stderr to the log file and records the exit code', async () => {
     const logFile = join(stateDir, 'custom.log');
-    await runtime.launch(busyboxPlan('logs', ['sh', '-c', 'echo out; echo err >&2; exit 42'], slice(BASE, 5), { logFile, env: { GREETING: 'hello' } }));
+    await runtime.launch(
+      busyboxPlan('logs', ['sh', '-c', 'echo out; echo err >&2; exit 42'], slice(BASE, 5), { logFile, env: { GREETING: 'hello' } }),
+    );
     const status = await runtime.wait('logs');
     expect(status).toMatchObject({ exitCode: 42, signal: null });
     expect(readFileSync(logFile, 'utf8')).toBe('out\nerr\n');
@@ -106,7 +120,9 @@ describe('launching a container', () => {
     const { status, log } = await runToExit('envcwd', 'echo "$GREETING $(pwd)"', 6).catch(() => ({ status: null, log: '' }));
     expect(status?.exitCode).toBe(0);
     expect(log).toBe(' /\n');
-    await runtime.launch(busyboxPlan('envcwd2', ['sh', '-c', 'echo "$GREETING $(pwd)"'], slice(BASE, 7), { env: ['GREETING=hello'], cwd: '/tmp' }));
+    await runtime.launch(
+      busyboxPlan('envcwd2', ['sh', '-c', 'echo "$GREETING $(pwd)"'], slice(BASE, 7), { env: ['GREETING=hello'], cwd: '/tmp' }),
+    );
     await runtime.wait('envcwd2');
     expect(readFileSync(join(stateDir, 'containers', 'envcwd2', 'console.log'), 'utf8')).toBe('hello /tmp\n');
   });
@@ -122,7 +138,7 @@ describe('launching a container', () => {
     expect(mounts).not.toContain(stateDir);
   });
 
-  it('reports the child\'s own failure when it fails while the launcher still moves it into its cgroups', async () => {
+  it("reports the child's own failure when it fails while the launcher still moves it into its cgroups", async () => {
     // enter-cwd fails before the child waits for its cgroups: the launcher must report that
     // step, not a broken handshake, however the two interleave.
     for (let i = 0; i < 5; i++) {

@@ -44,7 +44,9 @@ describe('a launcher that dies under a live runtime', () => {
     expect(isSameProcess(stays.pid, stays.startTime)).toBe(true); // the containers did not notice
 
     expect((await runtime.exec('stays', ['hostname'])).stdout).toBe('stays\n');
-    const exited = new Promise<ExitStatus>((resolve) => runtime.on('exit', (id: string, status: ExitStatus) => id === 'goes' && resolve(status)));
+    const exited = new Promise<ExitStatus>((resolve) =>
+      runtime.on('exit', (id: string, status: ExitStatus) => id === 'goes' && resolve(status)),
+    );
     process.kill(goes.pid, 'SIGKILL');
     // adopted, not its child: the new launcher sees the end but cannot know the status
     expect(await exited).toMatchObject({ lost: true });

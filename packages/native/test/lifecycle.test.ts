@@ -23,9 +23,13 @@ describe('container lifecycle', () => {
 
   it('exec runs inside the container namespaces and returns exit code, stdout and stderr', async () => {
     const c = await runtime.launch(busyboxPlan('exec', ['sleep', '60'], slice(BASE, 0), { hostname: 'exec-box' }));
-    const r = await runtime.exec('exec', ['sh', '-c', 'echo $$ $(hostname) $(id -u); ps -o pid,comm | grep -c sleep; ls /sys/class/net; echo oops >&2; exit 5'], {
-      env: { FOO: 'bar' },
-    });
+    const r = await runtime.exec(
+      'exec',
+      ['sh', '-c', 'echo $$ $(hostname) $(id -u); ps -o pid,comm | grep -c sleep; ls /sys/class/net; echo oops >&2; exit 5'],
+      {
+        env: { FOO: 'bar' },
+      },
+    );
     expect(r.exitCode).toBe(5);
     expect(r.signal).toBeNull();
     const [first, sleeps, nets] = r.stdout.trim().split('\n');
@@ -94,11 +98,15 @@ describe('container lifecycle', () => {
   });
 
   it('containers outlive a SIGKILLed Node process and are adopted by another', async () => {
-    const worker = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures/adoption-worker.ts'), stateDir, busyboxImage(), String(BASE + 10 * 65536)], {
-      cwd: repoRoot,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '' },
-    });
+    const worker = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, 'fixtures/adoption-worker.ts'), stateDir, busyboxImage(), String(BASE + 10 * 65536)],
+      {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NODE_OPTIONS: '' },
+      },
+    );
     let stderr = '';
     worker.stderr.on('data', (d) => (stderr += d));
     const line = await new Promise<string>((resolvePromise, reject) => {

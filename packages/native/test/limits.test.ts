@@ -30,7 +30,9 @@ describe('cgroup limits', () => {
   });
 
   it('stops a fork bomb at the pids limit', async () => {
-    const c = await runtime.launch(busyboxPlan('bomb', ['sh', '-c', 'b() { b | b & }; b; exec sleep 600'], slice(BASE, 1), { limits: { pids: 24 } }));
+    const c = await runtime.launch(
+      busyboxPlan('bomb', ['sh', '-c', 'b() { b | b & }; b; exec sleep 600'], slice(BASE, 1), { limits: { pids: 24 } }),
+    );
     const dir = cgroupDirOf(c.pid, 'pids');
     let highest = 0;
     for (let i = 0; i < 10; i++) {

@@ -61,8 +61,26 @@ describe('launch plan validation', () => {
     ['no map', { uidMap: [] }, /uidMap must have at least one line/],
     ['host root mapped', { uidMap: [{ nsId: 0, hostId: 0, count: 65536 }] }, /maps host id 0/],
     ['ns 0 unmapped', { gidMap: [{ nsId: 1, hostId: 1_700_000_000, count: 10 }] }, /must map namespace id 0/],
-    ['overlapping ns ranges', { uidMap: [{ nsId: 0, hostId: 1_700_000_000, count: 100 }, { nsId: 50, hostId: 1_800_000_000, count: 100 }] }, /overlap on the namespace side/],
-    ['overlapping host ranges', { uidMap: [{ nsId: 0, hostId: 1_700_000_000, count: 100 }, { nsId: 100, hostId: 1_700_000_050, count: 100 }] }, /overlap on the host side/],
+    [
+      'overlapping ns ranges',
+      {
+        uidMap: [
+          { nsId: 0, hostId: 1_700_000_000, count: 100 },
+          { nsId: 50, hostId: 1_800_000_000, count: 100 },
+        ],
+      },
+      /overlap on the namespace side/,
+    ],
+    [
+      'overlapping host ranges',
+      {
+        uidMap: [
+          { nsId: 0, hostId: 1_700_000_000, count: 100 },
+          { nsId: 100, hostId: 1_700_000_050, count: 100 },
+        ],
+      },
+      /overlap on the host side/,
+    ],
     ['range past 2^32-1', { uidMap: [{ nsId: 0, hostId: 2 ** 32 - 10, count: 65536 }] }, /passes host id 2\^32-1/],
     ['zero count', { uidMap: [{ nsId: 0, hostId: 1_700_000_000, count: 0 }] }, /count must be at least 1/],
     ['fractional id', { uidMap: [{ nsId: 0, hostId: 1.5, count: 1 }] }, /hostId must be a non-negative integer/],
@@ -76,7 +94,10 @@ describe('launch plan validation', () => {
     ['unknown security option', { security: { privileged: true } as never }, /security.privileged is not a known option/],
   ])('refuses %s', (_name, overrides, expected) => {
     const problems = problemsOf(plan(overrides));
-    expect(problems.some((p) => expected.test(p)), problems.join(' | ')).toBe(true);
+    expect(
+      problems.some((p) => expected.test(p)),
+      problems.join(' | '),
+    ).toBe(true);
   });
 
   it('allows 340 map lines and refuses 341', () => {

@@ -52,24 +52,84 @@ describe('numeric fields of launcher requests', () => {
     const refused = (field: string) => ({ type: 'error', step: 'parse-request', syscall: field, errno: String(EINVAL) });
 
     // atoll would have read "abc" as 0: SIGKILL at once
-    expect(await ask([['op', 'stop'], ['id', 'sleeper'], ['timeout_ms', 'abc']])).toEqual(refused('timeout_ms'));
-    expect(await ask([['op', 'stop'], ['id', 'sleeper'], ['timeout_ms', '-5']])).toEqual(refused('timeout_ms'));
-    expect(await ask([['op', 'stop'], ['id', 'sleeper'], ['timeout_ms', '']])).toEqual(refused('timeout_ms'));
+    expect(
+      await ask([
+        ['op', 'stop'],
+        ['id', 'sleeper'],
+        ['timeout_ms', 'abc'],
+      ]),
+    ).toEqual(refused('timeout_ms'));
+    expect(
+      await ask([
+        ['op', 'stop'],
+        ['id', 'sleeper'],
+        ['timeout_ms', '-5'],
+      ]),
+    ).toEqual(refused('timeout_ms'));
+    expect(
+      await ask([
+        ['op', 'stop'],
+        ['id', 'sleeper'],
+        ['timeout_ms', ''],
+      ]),
+    ).toEqual(refused('timeout_ms'));
     // atoi would have read "9x" as 9
-    expect(await ask([['op', 'kill'], ['id', 'sleeper'], ['signal', '9x']])).toEqual(refused('signal'));
-    expect(await ask([['op', 'kill'], ['id', 'sleeper'], ['signal', '65']])).toEqual(refused('signal'));
-    expect(await ask([['op', 'exec'], ['id', 'sleeper'], ['argv', 'true'], ['exe', '/bin/true'], ['output_limit', ' 10']])).toEqual(
-      refused('output_limit'),
-    );
-    expect(await ask([['op', 'exec'], ['id', 'sleeper'], ['argv', 'true'], ['exe', '/bin/true'], ['timeout_ms', '1e3']])).toEqual(
-      refused('timeout_ms'),
-    );
-    expect(await ask([['op', 'bound-pids'], ['id', 'sleeper'], ['pids', '12abc']])).toEqual(refused('pids'));
-    expect(await ask([['op', 'bound-pids'], ['id', 'sleeper'], ['pids', '99999999999999999999']])).toEqual(refused('pids'));
+    expect(
+      await ask([
+        ['op', 'kill'],
+        ['id', 'sleeper'],
+        ['signal', '9x'],
+      ]),
+    ).toEqual(refused('signal'));
+    expect(
+      await ask([
+        ['op', 'kill'],
+        ['id', 'sleeper'],
+        ['signal', '65'],
+      ]),
+    ).toEqual(refused('signal'));
+    expect(
+      await ask([
+        ['op', 'exec'],
+        ['id', 'sleeper'],
+        ['argv', 'true'],
+        ['exe', '/bin/true'],
+        ['output_limit', ' 10'],
+      ]),
+    ).toEqual(refused('output_limit'));
+    expect(
+      await ask([
+        ['op', 'exec'],
+        ['id', 'sleeper'],
+        ['argv', 'true'],
+        ['exe', '/bin/true'],
+        ['timeout_ms', '1e3'],
+      ]),
+    ).toEqual(refused('timeout_ms'));
+    expect(
+      await ask([
+        ['op', 'bound-pids'],
+        ['id', 'sleeper'],
+        ['pids', '12abc'],
+      ]),
+    ).toEqual(refused('pids'));
+    expect(
+      await ask([
+        ['op', 'bound-pids'],
+        ['id', 'sleeper'],
+        ['pids', '99999999999999999999'],
+      ]),
+    ).toEqual(refused('pids'));
     expect(isSameProcess(sleeper.pid, sleeper.startTime)).toBe(true);
 
     // well-formed numbers still work
-    expect(await ask([['op', 'kill'], ['id', 'sleeper'], ['signal', '0']])).toMatchObject({ type: 'ok' });
+    expect(
+      await ask([
+        ['op', 'kill'],
+        ['id', 'sleeper'],
+        ['signal', '0'],
+      ]),
+    ).toMatchObject({ type: 'ok' });
     expect(await runtime.stop('sleeper', 0)).toMatchObject({ signal: 'SIGKILL' });
   });
 
@@ -91,7 +151,14 @@ describe('numeric fields of launcher requests', () => {
     ];
     const refused = (field: string) => ({ type: 'error', step: 'parse-request', syscall: field, errno: String(EINVAL) });
     expect(await ask(launch([['memory', '64M']]))).toEqual(refused('memory'));
-    expect(await ask(launch([['cpu_quota', '5000'], ['cpu_period', '']]))).toEqual(refused('cpu_period'));
+    expect(
+      await ask(
+        launch([
+          ['cpu_quota', '5000'],
+          ['cpu_period', ''],
+        ]),
+      ),
+    ).toEqual(refused('cpu_period'));
     // sscanf("%d:%llu") would have taken the 12 and launched
     expect(await ask(launch([['rlimit', '7:12abc']]))).toEqual(refused('rlimit'));
     expect(await ask(launch([['rlimit', '99:12']]))).toEqual(refused('rlimit'));

@@ -44,7 +44,10 @@ describe('launcher restart', () => {
 
   it('tells a container by the id maps the kernel holds for its init, as a worker checks before adopting it', async () => {
     const host = BASE + 2 * 65536;
-    const uidMap: IdMapLine[] = [{ nsId: 0, hostId: host, count: 1000 }, { nsId: 1000, hostId: host + 1000, count: 64536 }];
+    const uidMap: IdMapLine[] = [
+      { nsId: 0, hostId: host, count: 1000 },
+      { nsId: 1000, hostId: host + 1000, count: 64536 },
+    ];
     const gidMap = slice(BASE, 2);
     const c = await runtime.launch(busyboxPlan('mapped', ['sleep', '600'], uidMap, { gidMap }));
     expect(processHasIdMaps(c.pid, c.startTime, uidMap, gidMap)).toBe(true);

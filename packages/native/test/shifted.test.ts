@@ -22,7 +22,11 @@ describe('shifted-copy fallback (no idmapped mounts)', () => {
     const progress: ShiftProgress[] = [];
     const dest = join(stateDir, 'copy');
     await prepareShiftedCopy(busyboxImage(), dest, slice(BASE, 0), slice(BASE, 0), (p) => progress.push(p));
-    expect(statSync(join(dest, 'bin/busybox'))).toMatchObject({ uid: BASE, gid: BASE, mode: statSync(join(busyboxImage(), 'bin/busybox')).mode });
+    expect(statSync(join(dest, 'bin/busybox'))).toMatchObject({
+      uid: BASE,
+      gid: BASE,
+      mode: statSync(join(busyboxImage(), 'bin/busybox')).mode,
+    });
     expect(lstatSync(join(dest, 'bin/sh'))).toMatchObject({ uid: BASE });
     expect(lstatSync(join(dest, 'bin/sh')).isSymbolicLink()).toBe(true);
     expect(progress.at(-1)?.done).toBe(true);

@@ -66,7 +66,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const certPath = env.NAGAYA_TLS_CERT || undefined;
   const keyPath = env.NAGAYA_TLS_KEY || undefined;
   if (Boolean(certPath) !== Boolean(keyPath)) {
-    throw new NagayaError('INVALID_INPUT', `HTTPS needs both NAGAYA_TLS_CERT and NAGAYA_TLS_KEY; only ${certPath ? 'NAGAYA_TLS_CERT' : 'NAGAYA_TLS_KEY'} is set`);
+    throw new NagayaError(
+      'INVALID_INPUT',
+      `HTTPS needs both NAGAYA_TLS_CERT and NAGAYA_TLS_KEY; only ${certPath ? 'NAGAYA_TLS_CERT' : 'NAGAYA_TLS_KEY'} is set`,
+    );
   }
   return {
     port: integer(env, 'PORT', 8080),

@@ -36,7 +36,10 @@ export interface NagayaServer {
 }
 
 /** Starts nagaya as `config.role` says: migrate, make the default pool and image, then serve. */
-export async function startNagaya(config: ServerConfig, log: Logger = createLogger({ node: config.nodeName, role: config.role })): Promise<NagayaServer> {
+export async function startNagaya(
+  config: ServerConfig,
+  log: Logger = createLogger({ node: config.nodeName, role: config.role }),
+): Promise<NagayaServer> {
   // before anything is started: a bad certificate must not leave a worker running without its API
   const tls = config.role !== 'worker' && config.tls ? readTls(config.tls) : undefined;
   await runMigrations(config.databaseUrl);
@@ -48,7 +51,9 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
   const audit = new AuditStore(db);
   const idempotency = new IdempotencyStore(db);
   const images = new ImageStore(config.dataDir, {
-    maxBytes: config.imageUnpackedLimitBytes, maxEntries: config.imageMaxEntries, maxDepth: config.imageMaxPathDepth,
+    maxBytes: config.imageUnpackedLimitBytes,
+    maxEntries: config.imageMaxEntries,
+    maxDepth: config.imageMaxPathDepth,
   });
   const metrics = new Metrics();
 
@@ -60,7 +65,11 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
   const queues = new JobQueues(producer, config.queuePrefix, db);
 
   const { pool } = await ensureSystemPool(allocator, {
-    name: config.pool, user: config.subidUser, subuidPath: config.subuidPath, subgidPath: config.subgidPath, warn: (m) => log.warn(m),
+    name: config.pool,
+    user: config.subidUser,
+    subuidPath: config.subuidPath,
+    subgidPath: config.subgidPath,
+    warn: (m) => log.warn(m),
   });
   log.info('id pool ready', { pool: pool.name, source: pool.source });
 
@@ -76,7 +85,16 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
     workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
     workerConnection.on('error', () => undefined);
     worker = await WorkerNode.start({
-      config, connection: workerConnection, containers, nodes, allocator, images, queues, metrics, log, version: VERSION,
+      config,
+      connection: workerConnection,
+      containers,
+      nodes,
+      allocator,
+      images,
+      queues,
+      metrics,
+      log,
+      version: VERSION,
     });
   }
 
@@ -99,17 +117,42 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
         const out: Array<{ pool: string; state: string; count: number }> = [];
         for (const p of await allocator.listPools()) {
           const s = await allocator.stats(p.name);
-          for (const state of ['active', 'shared', 'keyed', 'quarantined', 'free', 'outOfPool'] as const) out.push({ pool: p.name, state, count: s[state] });
+          for (const state of ['active', 'shared', 'keyed', 'quarantined', 'free', 'outOfPool'] as const)
+            out.push({ pool: p.name, state, count: s[state] });
         }
         return out;
       },
       queueDepthByNode: async () => queues.depths((await nodes.list()).map((n) => n.name)),
     });
-    const containerService = new ContainerService({ containers, nodes, allocator, images, queues, audit, pool: config.pool, nodeOfflineMs: config.nodeOfflineMs, defaultPidsMax: config.defaultPidsMax });
+    const containerService = new ContainerService({
+      containers,
+      nodes,
+      allocator,
+      images,
+      queues,
+      audit,
+      pool: config.pool,
+      nodeOfflineMs: config.nodeOfflineMs,
+      defaultPidsMax: config.defaultPidsMax,
+    });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
     const app = createApp({
-      db, redis: producer, metrics, log, containerService, idempotency, tokens, audit, allocator, queues, nodes, images,
-      containers, bodyLimitBytes: config.bodyLimitBytes, imageUploadLimitBytes: config.imageUploadLimitBytes, version: VERSION,
+      db,
+      redis: producer,
+      metrics,
+      log,
+      containerService,
+      idempotency,
+      tokens,
+      audit,
+      allocator,
+      queues,
+      nodes,
+      images,
+      containers,
+      bodyLimitBytes: config.bodyLimitBytes,
+      imageUploadLimitBytes: config.imageUploadLimitBytes,
+      version: VERSION,
       ...(existsSync(dashboardDir) ? { dashboard: serveDashboard(dashboardDir) } : {}),
     });
     ({ server, url } = await listen(app, config, tls));
@@ -117,7 +160,12 @@ export async function startNagaya(config: ServerConfig, log: Logger = createLogg
   }
 
   return {
-    config, url, worker, db, allocator, generatedAdminToken,
+    config,
+    url,
+    worker,
+    db,
+    allocator,
+    generatedAdminToken,
     async close() {
       if (server) {
         server.closeAllConnections();

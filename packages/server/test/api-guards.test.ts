@@ -38,8 +38,15 @@ describe('auth', () => {
   it('refuses every route but /healthz without a token, and with a wrong token', async () => {
     expect(OPERATIONS.length).toBeGreaterThan(20);
     for (const op of OPERATIONS) {
-      const none = await raw(op.method.toUpperCase(), concrete(op.path), op.method === 'get' || op.method === 'delete' ? {} : { body: '{}' });
-      const wrong = await raw(op.method.toUpperCase(), concrete(op.path), { token: 'not-a-token', ...(op.method === 'post' ? { body: '{}' } : {}) });
+      const none = await raw(
+        op.method.toUpperCase(),
+        concrete(op.path),
+        op.method === 'get' || op.method === 'delete' ? {} : { body: '{}' },
+      );
+      const wrong = await raw(op.method.toUpperCase(), concrete(op.path), {
+        token: 'not-a-token',
+        ...(op.method === 'post' ? { body: '{}' } : {}),
+      });
       if (op.role === 'none') {
         expect(none.status, op.path).toBe(200);
         continue;
@@ -54,7 +61,10 @@ describe('auth', () => {
 
   it('lets a viewer read but not mutate (403), and an operator not mint tokens', async () => {
     for (const op of OPERATIONS.filter((o) => o.role === 'operator' || o.role === 'admin')) {
-      const res = await raw(op.method.toUpperCase(), concrete(op.path), { token: viewerToken, ...(op.method === 'post' ? { body: '{}' } : {}) });
+      const res = await raw(op.method.toUpperCase(), concrete(op.path), {
+        token: viewerToken,
+        ...(op.method === 'post' ? { body: '{}' } : {}),
+      });
       expect(res.status, `${op.method} ${op.path}`).toBe(403);
       expect(res.body.error.code).toBe('FORBIDDEN');
     }
@@ -92,18 +102,64 @@ describe('bad input: a clear 4xx with a stable code, and nothing created', () =>
     ['missing image', { body: JSON.stringify({ name: 'a' }) }, 400, 'INVALID_INPUT'],
     ['unknown image', { body: JSON.stringify({ name: 'a', image: 'nosuchimage' }) }, 400, 'INVALID_INPUT'],
     ['empty command', { body: JSON.stringify({ name: 'a', image: 'busybox', command: [] }) }, 400, 'INVALID_INPUT'],
-    ['size not a multiple of 65536', { body: JSON.stringify({ name: 'a', image: 'busybox', idmap: { size: 65537 } }) }, 400, 'INVALID_INPUT'],
-    ['raw map onto host 0', { body: JSON.stringify({ name: 'a', image: 'busybox', idmap: { raw: [{ kind: 'both', hostId: 0, nsId: 0, count: 1 }] } }) }, 400, 'INVALID_INPUT'],
-    ['raw map of a range starting at 0', { body: JSON.stringify({ name: 'a', image: 'busybox', idmap: { raw: [{ kind: 'uid', hostId: 0, nsId: 1000, count: 65536 }] } }) }, 400, 'INVALID_INPUT'],
-    ['key on a shared map', { body: JSON.stringify({ name: 'a', image: 'busybox', idmap: { isolated: false, key: 'k' } }) }, 400, 'INVALID_INPUT'],
+    [
+      'size not a multiple of 65536',
+      { body: JSON.stringify({ name: 'a', image: 'busybox', idmap: { size: 65537 } }) },
+      400,
+      'INVALID_INPUT',
+    ],
+    [
+      'raw map onto host 0',
+      { body: JSON.stringify({ name: 'a', image: 'busybox', idmap: { raw: [{ kind: 'both', hostId: 0, nsId: 0, count: 1 }] } }) },
+      400,
+      'INVALID_INPUT',
+    ],
+    [
+      'raw map of a range starting at 0',
+      { body: JSON.stringify({ name: 'a', image: 'busybox', idmap: { raw: [{ kind: 'uid', hostId: 0, nsId: 1000, count: 65536 }] } }) },
+      400,
+      'INVALID_INPUT',
+    ],
+    [
+      'key on a shared map',
+      { body: JSON.stringify({ name: 'a', image: 'busybox', idmap: { isolated: false, key: 'k' } }) },
+      400,
+      'INVALID_INPUT',
+    ],
     ['negative memory', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { memoryBytes: -1 } }) }, 400, 'INVALID_INPUT'],
     ['unknown node', { body: JSON.stringify({ name: 'a', image: 'busybox', node: 'elsewhere' }) }, 400, 'INVALID_INPUT'],
     // limits the host cannot enforce: refused here, never accepted and failed in the worker
     ['cpus below 0.01', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { cpus: 0.0001 } }) }, 400, 'INVALID_INPUT'],
-    ['cpus above the node\'s CPUs', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { cpus: availableParallelism() + 1 } }) }, 400, 'INVALID_INPUT'],
-    ['memory above the node\'s memory', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { memoryBytes: totalmem() + 4096 } }) }, 400, 'INVALID_INPUT'],
-    ['pids above pid_max', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { pids: Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1 } }) }, 400, 'INVALID_INPUT'],
-    ['huge body', { body: JSON.stringify({ name: 'a', image: 'busybox', env: { BIG: 'x'.repeat(1024 * 1024) } }) }, 413, 'PAYLOAD_TOO_LARGE'],
+    [
+      "cpus above the node's CPUs",
+      { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { cpus: availableParallelism() + 1 } }) },
+      400,
+      'INVALID_INPUT',
+    ],
+    [
+      "memory above the node's memory",
+      { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { memoryBytes: totalmem() + 4096 } }) },
+      400,
+      'INVALID_INPUT',
+    ],
+    [
+      'pids above pid_max',
+      {
+        body: JSON.stringify({
+          name: 'a',
+          image: 'busybox',
+          limits: { pids: Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')) + 1 },
+        }),
+      },
+      400,
+      'INVALID_INPUT',
+    ],
+    [
+      'huge body',
+      { body: JSON.stringify({ name: 'a', image: 'busybox', env: { BIG: 'x'.repeat(1024 * 1024) } }) },
+      413,
+      'PAYLOAD_TOO_LARGE',
+    ],
   ];
 
   it.each(cases)('%s', async (_what, init, status, code) => {
@@ -116,7 +172,10 @@ describe('bad input: a clear 4xx with a stable code, and nothing created', () =>
   });
 
   it('a raw map outside what an admin allowed is refused by the job, and the container takes nothing', async () => {
-    const res = await raw('POST', '/containers', { token: operatorToken, body: JSON.stringify({ name: 'rawy', image: 'busybox', idmap: { raw: [{ kind: 'uid', hostId: 1000, nsId: 1000, count: 1 }] } }) });
+    const res = await raw('POST', '/containers', {
+      token: operatorToken,
+      body: JSON.stringify({ name: 'rawy', image: 'busybox', idmap: { raw: [{ kind: 'uid', hostId: 1000, nsId: 1000, count: 1 }] } }),
+    });
     expect(res.status).toBe(202);
     const job = await fleet.admin.waitForJob(res.body.job.id);
     expect(job.state).toBe('failed');
@@ -145,11 +204,15 @@ describe('a pool of few slices', () => {
       created.push(`full${i}`);
     }
     const before = await containerCount();
-    const res = await raw('POST', '/containers', { token: operatorToken, body: JSON.stringify({ name: 'one-too-many', image: 'busybox' }) });
+    const res = await raw('POST', '/containers', {
+      token: operatorToken,
+      body: JSON.stringify({ name: 'one-too-many', image: 'busybox' }),
+    });
     expect(res.status).toBe(507);
     expect(res.body.error.code).toBe('POOL_EXHAUSTED');
     expect(await containerCount()).toBe(before);
     expect(await leaseCount()).toBe(4);
-    for (const name of created) await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>(`/containers/${name}`)).job.id);
+    for (const name of created)
+      await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>(`/containers/${name}`)).job.id);
   });
 });

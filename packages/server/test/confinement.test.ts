@@ -53,7 +53,8 @@ describe('security.nesting', () => {
   it('refuses a value that is not a boolean, and unknown security options', async () => {
     for (const security of [{ nesting: 'true' }, { privileged: true }]) {
       const res = await rawRequest(`${fleet.url}/api/v1/containers`, 'POST', {
-        token: ADMIN_TOKEN, body: JSON.stringify({ name: 'nested', image: 'busybox', security }),
+        token: ADMIN_TOKEN,
+        body: JSON.stringify({ name: 'nested', image: 'busybox', security }),
       });
       expect(res.status, JSON.stringify(security)).toBe(400);
       expect(res.body.error.code).toBe('INVALID_INPUT');
@@ -74,9 +75,10 @@ describe('security.nesting', () => {
     expect((await exec('nested', ['unshare', '-U', 'true'])).exitCode).toBe(0);
   });
 
-  it('is off for an operator\'s container: Docker\'s capabilities, seccomp on, no user namespaces', async () => {
+  it("is off for an operator's container: Docker's capabilities, seccomp on, no user namespaces", async () => {
     const res = await rawRequest(`${fleet.url}/api/v1/containers`, 'POST', {
-      token: operatorToken, body: JSON.stringify({ name: 'plain', image: 'busybox' }),
+      token: operatorToken,
+      body: JSON.stringify({ name: 'plain', image: 'busybox' }),
     });
     expect(res.status).toBe(202);
     expect((await running('plain')).security).toEqual({ nesting: false });

@@ -45,7 +45,9 @@ const snapshot = () => ({ ...snapshotTree(canary), '/etc/shadow': statLine('/etc
 
 async function upload(name: string, body: Buffer) {
   const res = await fetch(`${fleet.url}/api/v1/images?name=${name}`, {
-    method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' }, body,
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' },
+    body,
   });
   return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string } } & Record<string, unknown> };
 }
@@ -56,66 +58,104 @@ const leftovers = () => readdirSync(imagesDir()).filter((n) => n.startsWith('.')
 type Outcome = 'refused' | ((image: string) => void);
 
 const corpus: Array<[string, RawEntry[], Outcome]> = [
-  ['a symlink to a host file with an owner: the link gets the owner, not the file', [
-    { name: 'x', type: 'symlink', linkname: join(canary, 'file'), uid: 1234, gid: 1234 },
-  ], (image) => {
-    const link = lstatSync(join(image, 'x'));
-    expect([link.isSymbolicLink(), link.uid, link.gid]).toEqual([true, 1234, 1234]);
-  }],
-  ['a symlink to a host directory, then a directory entry of that name with mode 7777', [
-    { name: 'l', type: 'symlink', linkname: join(canary, 'dir') },
-    { name: 'l', type: 'directory', mode: 0o7777 },
-  ], (image) => {
-    const dir = lstatSync(join(image, 'l'));
-    expect([dir.isDirectory(), dir.mode & 0o7777]).toEqual([true, 0o7777]);
-  }],
-  ['a symlink to a host directory, then a hard link through it to a host file', [
-    { name: 'd', type: 'symlink', linkname: join(canary, 'dir') },
-    { name: 'stolen', type: 'link', linkname: 'd/secret' },
-  ], 'refused'],
-  ['a symlink to a host directory, then a file written through it', [
-    { name: 'a', type: 'symlink', linkname: join(canary, 'dir') },
-    { name: 'a/planted', body: 'x' },
-  ], 'refused'],
-  ['a symlink to a host directory, then a directory through it', [
-    { name: 'etc', type: 'symlink', linkname: canary },
-    { name: 'etc/sub/', type: 'directory', mode: 0o777 },
-  ], 'refused'],
-  ['a symlink to a host file, then a file of the same name: the link is replaced, not followed', [
-    { name: 'a', type: 'symlink', linkname: join(canary, 'file') },
-    { name: 'a', body: 'overwritten?', mode: 0o666, uid: 99 },
-  ], (image) => {
-    const file = lstatSync(join(image, 'a'));
-    expect([file.isFile(), file.uid, readFileSync(join(image, 'a'), 'utf8')]).toEqual([true, 99, 'overwritten?']);
-  }],
-  ['a symlink named like the manifest, pointing at a host file', [
-    { name: 'bin/sh', body: 'x' },
-    { name: '.nagaya-image.json', type: 'symlink', linkname: join(canary, 'file') },
-  ], (image) => {
-    expect(lstatSync(join(image, '.nagaya-image.json')).isFile()).toBe(true);
-    expect(JSON.parse(readFileSync(join(image, '.nagaya-image.json'), 'utf8'))).toMatchObject({ source: 'upload' });
-  }],
+  [
+    'a symlink to a host file with an owner: the link gets the owner, not the file',
+    [{ name: 'x', type: 'symlink', linkname: join(canary, 'file'), uid: 1234, gid: 1234 }],
+    (image) => {
+      const link = lstatSync(join(image, 'x'));
+      expect([link.isSymbolicLink(), link.uid, link.gid]).toEqual([true, 1234, 1234]);
+    },
+  ],
+  [
+    'a symlink to a host directory, then a directory entry of that name with mode 7777',
+    [
+      { name: 'l', type: 'symlink', linkname: join(canary, 'dir') },
+      { name: 'l', type: 'directory', mode: 0o7777 },
+    ],
+    (image) => {
+      const dir = lstatSync(join(image, 'l'));
+      expect([dir.isDirectory(), dir.mode & 0o7777]).toEqual([true, 0o7777]);
+    },
+  ],
+  [
+    'a symlink to a host directory, then a hard link through it to a host file',
+    [
+      { name: 'd', type: 'symlink', linkname: join(canary, 'dir') },
+      { name: 'stolen', type: 'link', linkname: 'd/secret' },
+    ],
+    'refused',
+  ],
+  [
+    'a symlink to a host directory, then a file written through it',
+    [
+      { name: 'a', type: 'symlink', linkname: join(canary, 'dir') },
+      { name: 'a/planted', body: 'x' },
+    ],
+    'refused',
+  ],
+  [
+    'a symlink to a host directory, then a directory through it',
+    [
+      { name: 'etc', type: 'symlink', linkname: canary },
+      { name: 'etc/sub/', type: 'directory', mode: 0o777 },
+    ],
+    'refused',
+  ],
+  [
+    'a symlink to a host file, then a file of the same name: the link is replaced, not followed',
+    [
+      { name: 'a', type: 'symlink', linkname: join(canary, 'file') },
+      { name: 'a', body: 'overwritten?', mode: 0o666, uid: 99 },
+    ],
+    (image) => {
+      const file = lstatSync(join(image, 'a'));
+      expect([file.isFile(), file.uid, readFileSync(join(image, 'a'), 'utf8')]).toEqual([true, 99, 'overwritten?']);
+    },
+  ],
+  [
+    'a symlink named like the manifest, pointing at a host file',
+    [
+      { name: 'bin/sh', body: 'x' },
+      { name: '.nagaya-image.json', type: 'symlink', linkname: join(canary, 'file') },
+    ],
+    (image) => {
+      expect(lstatSync(join(image, '.nagaya-image.json')).isFile()).toBe(true);
+      expect(JSON.parse(readFileSync(join(image, '.nagaya-image.json'), 'utf8'))).toMatchObject({ source: 'upload' });
+    },
+  ],
   ["a '../' path", [{ name: '../escaped', body: 'x' }], 'refused'],
   ["a '..' deep in a path", [{ name: 'a/b/../../../escaped', body: 'x' }], 'refused'],
   ["a '..' in a PAX path", [{ name: 'harmless', pax: { path: '../../escaped' }, body: 'x' }], 'refused'],
-  ['an absolute path: it lands inside the image', [{ name: join(canary, 'dir/secret'), body: 'inside' }], (image) => {
-    expect(readFileSync(join(image, canary, 'dir/secret'), 'utf8')).toBe('inside');
-  }],
+  [
+    'an absolute path: it lands inside the image',
+    [{ name: join(canary, 'dir/secret'), body: 'inside' }],
+    (image) => {
+      expect(readFileSync(join(image, canary, 'dir/secret'), 'utf8')).toBe('inside');
+    },
+  ],
   ["a symlink named '.'", [{ name: '.', type: 'symlink', linkname: canary }], 'refused'],
   ["a symlink named '/'", [{ name: '/', type: 'symlink', linkname: canary }], 'refused'],
   ['a hard link to /etc/shadow', [{ name: 'shadow', type: 'link', linkname: '/etc/shadow' }], 'refused'],
   ['a hard link to ../x', [{ name: 'x', type: 'link', linkname: '../x' }], 'refused'],
-  ['a hard link through a symlink to /etc', [
-    { name: 'e', type: 'symlink', linkname: '/etc' },
-    { name: 'shadow', type: 'link', linkname: 'e/shadow' },
-  ], 'refused'],
+  [
+    'a hard link through a symlink to /etc',
+    [
+      { name: 'e', type: 'symlink', linkname: '/etc' },
+      { name: 'shadow', type: 'link', linkname: 'e/shadow' },
+    ],
+    'refused',
+  ],
   ['an owner outside 0..65535', [{ name: 'f', body: 'x', uid: 65536 }], 'refused'],
   // Before: the long path was written and the refusal that followed left a tree rm could not
   // remove (ENAMETOOLONG past PATH_MAX with the store's own path): a 500 and a staging leftover.
-  ['a path of 4090 bytes, then a refused entry', [
-    { name: 'x', pax: { path: `${Array.from({ length: 16 }, () => 'p'.repeat(249)).join('/')}/${'f'.repeat(90)}` }, body: 'x' },
-    { name: '../escaped', body: 'x' },
-  ], 'refused'],
+  [
+    'a path of 4090 bytes, then a refused entry',
+    [
+      { name: 'x', pax: { path: `${Array.from({ length: 16 }, () => 'p'.repeat(249)).join('/')}/${'f'.repeat(90)}` }, body: 'x' },
+      { name: '../escaped', body: 'x' },
+    ],
+    'refused',
+  ],
 ];
 
 describe('hostile archives through POST /images', () => {
@@ -137,17 +177,22 @@ describe('hostile archives through POST /images', () => {
 
   it('skips devices and FIFOs, and lists them in the manifest', async () => {
     const before = snapshot();
-    const res = await upload('devices', rawTar([
-      { name: 'dev/null', type: 'char-device', devmajor: 1, devminor: 3 },
-      { name: 'dev/sda', type: 'block-device', devmajor: 8, devminor: 0 },
-      { name: 'dev/mem', type: 'char-device', devmajor: 1, devminor: 1, pax: { path: `${canary}/mem` } },
-      { name: 'run/pipe', type: 'fifo' },
-      { name: 'etc/hostname', body: 'devices\n' },
-    ]));
+    const res = await upload(
+      'devices',
+      rawTar([
+        { name: 'dev/null', type: 'char-device', devmajor: 1, devminor: 3 },
+        { name: 'dev/sda', type: 'block-device', devmajor: 8, devminor: 0 },
+        { name: 'dev/mem', type: 'char-device', devmajor: 1, devminor: 1, pax: { path: `${canary}/mem` } },
+        { name: 'run/pipe', type: 'fifo' },
+        { name: 'etc/hostname', body: 'devices\n' },
+      ]),
+    );
     expect(res.status).toBe(201);
     const skipped = [
-      { path: 'dev/null', type: 'char-device' }, { path: 'dev/sda', type: 'block-device' },
-      { path: `${canary.slice(1)}/mem`, type: 'char-device' }, { path: 'run/pipe', type: 'fifo' },
+      { path: 'dev/null', type: 'char-device' },
+      { path: 'dev/sda', type: 'block-device' },
+      { path: `${canary.slice(1)}/mem`, type: 'char-device' },
+      { path: 'run/pipe', type: 'fifo' },
     ];
     expect(res.body).toMatchObject({ files: 1, skipped, skippedTotal: 4 });
     const manifest = JSON.parse(readFileSync(join(imagesDir(), 'devices/.nagaya-image.json'), 'utf8'));
@@ -160,7 +205,10 @@ describe('hostile archives through POST /images', () => {
     expect(bomb.length).toBeLessThan(UPLOAD_LIMIT / 4);
     const res = await upload('bomb', bomb);
     expect(res.status).toBe(413);
-    expect(res.body.error).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: expect.stringContaining(`larger than ${UNPACKED_LIMIT} bytes`) });
+    expect(res.body.error).toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      message: expect.stringContaining(`larger than ${UNPACKED_LIMIT} bytes`),
+    });
     expect(existsSync(join(imagesDir(), 'bomb'))).toBe(false);
     expect(leftovers()).toEqual([]);
   });
@@ -174,7 +222,10 @@ describe('hostile archives through POST /images', () => {
       },
     });
     const res = await fetch(`${fleet.url}/api/v1/images?name=chunked`, {
-      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' }, body, duplex: 'half',
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' },
+      body,
+      duplex: 'half',
     } as RequestInit);
     expect(res.status).toBe(413);
     expect(((await res.json()) as { error: { message: string } }).error.message).toBe(`the image is larger than ${UPLOAD_LIMIT} bytes`);
@@ -183,10 +234,15 @@ describe('hostile archives through POST /images', () => {
   });
 
   it('keeps setuid files, in a store no other host user can list or run anything from', async () => {
-    const res = await upload('suid', gzipSync(rawTar([
-      { name: 'bin/', type: 'directory', mode: 0o755 },
-      { name: 'bin/x', body: readFileSync('/usr/bin/id'), mode: 0o4755, uid: 0, gid: 0 },
-    ])));
+    const res = await upload(
+      'suid',
+      gzipSync(
+        rawTar([
+          { name: 'bin/', type: 'directory', mode: 0o755 },
+          { name: 'bin/x', body: readFileSync('/usr/bin/id'), mode: 0o4755, uid: 0, gid: 0 },
+        ]),
+      ),
+    );
     expect(res.status).toBe(201);
     const suid = join(imagesDir(), 'suid/bin/x');
     expect(statSync(suid).mode & 0o7777).toBe(0o4755);

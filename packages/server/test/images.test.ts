@@ -22,7 +22,9 @@ async function tarball(entries: RawEntry[], gzip = false): Promise<Buffer> {
 
 async function upload(name: string, body: Buffer) {
   const res = await fetch(`${fleet.url}/api/v1/images?name=${name}`, {
-    method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' }, body,
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' },
+    body,
   });
   return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string } } & Record<string, unknown> };
 }
@@ -32,15 +34,18 @@ const imagesDir = () => join(fleet.base.dataDir, 'images');
 describe('POST /images', () => {
   it('imports a gzipped rootfs that containers then run from, owned as the tarball says', async () => {
     const busybox = readFileSync('/bin/busybox');
-    const tgz = await tarball([
-      { name: 'bin/', type: 'directory' },
-      { name: 'bin/busybox', body: busybox, mode: 0o755 },
-      { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
-      { name: 'etc/', type: 'directory' },
-      { name: 'etc/motd', body: 'hello from an imported image\n' },
-      { name: 'home/app/', type: 'directory', uid: 1000, gid: 1000 },
-      { name: 'home/app/notes', body: 'mine\n', uid: 1000, gid: 1000, mode: 0o600 },
-    ], true);
+    const tgz = await tarball(
+      [
+        { name: 'bin/', type: 'directory' },
+        { name: 'bin/busybox', body: busybox, mode: 0o755 },
+        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+        { name: 'etc/', type: 'directory' },
+        { name: 'etc/motd', body: 'hello from an imported image\n' },
+        { name: 'home/app/', type: 'directory', uid: 1000, gid: 1000 },
+        { name: 'home/app/notes', body: 'mine\n', uid: 1000, gid: 1000, mode: 0o600 },
+      ],
+      true,
+    );
     const res = await upload('tiny', tgz);
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ name: 'tiny', files: 7 });
@@ -51,15 +56,25 @@ describe('POST /images', () => {
     expect(statSync(imagesDir()).mode & 0o7777).toBe(0o700);
 
     await fleet.admin.post('/containers', { name: 'imported', image: 'tiny', command: ['/bin/busybox', 'sleep', '1000'] });
-    await eventually(async () => ((await fleet.admin.get<{ state: string }>('/containers/imported')).state === 'running' ? true : undefined));
-    const exec = await fleet.admin.post<{ stdout: string }>('/containers/imported/exec', { command: ['/bin/busybox', 'sh', '-c', 'cat /etc/motd; /bin/busybox stat -c %u /home/app/notes'] });
+    await eventually(async () =>
+      (await fleet.admin.get<{ state: string }>('/containers/imported')).state === 'running' ? true : undefined,
+    );
+    const exec = await fleet.admin.post<{ stdout: string }>('/containers/imported/exec', {
+      command: ['/bin/busybox', 'sh', '-c', 'cat /etc/motd; /bin/busybox stat -c %u /home/app/notes'],
+    });
     expect(exec.stdout).toBe('hello from an imported image\n1000\n');
   });
 
   const hostile: Array<[string, RawEntry[]]> = [
     ['a .. path', [{ name: '../escaped', body: 'x' }]],
     ['a nested .. path', [{ name: 'a/../../escaped', body: 'x' }]],
-    ['a write through a symlink to the host', [{ name: 'etc', type: 'symlink', linkname: '/tmp' }, { name: 'etc/escaped', body: 'x' }]],
+    [
+      'a write through a symlink to the host',
+      [
+        { name: 'etc', type: 'symlink', linkname: '/tmp' },
+        { name: 'etc/escaped', body: 'x' },
+      ],
+    ],
     ['a hard link out of the image', [{ name: 'passwd', type: 'link', linkname: '../../../../etc/passwd' }]],
     ['an owner outside 0..65535', [{ name: 'f', body: 'x', uid: 70000 }]],
   ];

@@ -4,8 +4,17 @@ import { AllocatorError } from '@nagaya/allocator';
 import { NagayaError } from '../src/errors';
 import { NativeError, type ExitStatus } from '@nagaya/native';
 import {
-  adoptionCandidate, describeError, exitOutcome, failedStartOutcome, isPermanent, isStoppable, jobOwnsLease,
-  LAUNCHER_RESTART_RETRIES, relaunchAfter, startableStates, yieldToRequest,
+  adoptionCandidate,
+  describeError,
+  exitOutcome,
+  failedStartOutcome,
+  isPermanent,
+  isStoppable,
+  jobOwnsLease,
+  LAUNCHER_RESTART_RETRIES,
+  relaunchAfter,
+  startableStates,
+  yieldToRequest,
 } from '../src/jobs/launch-decisions';
 import type { ContainerState } from '@nagaya/contract';
 
@@ -15,10 +24,12 @@ describe('isPermanent', () => {
   it.each<[string, unknown]>([
     ['UnrecoverableError', new UnrecoverableError('no')],
     ...(['INVALID_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'POOL_EXHAUSTED'] as const).map((code): [string, unknown] => [
-      `NagayaError ${code}`, new NagayaError(code, 'no'),
+      `NagayaError ${code}`,
+      new NagayaError(code, 'no'),
     ]),
     ...(['INVALID_INPUT', 'NOT_FOUND', 'CONFLICT', 'FORBIDDEN', 'POOL_EXHAUSTED'] as const).map((code): [string, unknown] => [
-      `AllocatorError ${code}`, new AllocatorError(code, 'no'),
+      `AllocatorError ${code}`,
+      new AllocatorError(code, 'no'),
     ]),
     ['NativeError INVALID_PLAN', new NativeError('no', { code: 'INVALID_PLAN' })],
     ['NativeError INVALID_ARGUMENT', new NativeError('no', { code: 'INVALID_ARGUMENT' })],
@@ -42,15 +53,22 @@ describe('isPermanent', () => {
 describe('describeError', () => {
   it('keeps the step and syscall of a NativeError, and leaves them out when it has none', () => {
     expect(describeError(NativeError.fromStep('pivot_root', 'pivot_root', 1))).toEqual({
-      code: 'EPERM', message: 'pivot_root failed: pivot_root: EPERM', step: 'pivot_root', syscall: 'pivot_root',
+      code: 'EPERM',
+      message: 'pivot_root failed: pivot_root: EPERM',
+      step: 'pivot_root',
+      syscall: 'pivot_root',
     });
-    expect(describeError(new NativeError('bad plan', { code: 'INVALID_PLAN' })))
-      .toStrictEqual({ code: 'INVALID_PLAN', message: 'bad plan' });
+    expect(describeError(new NativeError('bad plan', { code: 'INVALID_PLAN' }))).toStrictEqual({
+      code: 'INVALID_PLAN',
+      message: 'bad plan',
+    });
   });
 
   it('keeps the code of a NagayaError and calls anything else INTERNAL', () => {
-    expect(describeError(new NagayaError('POOL_EXHAUSTED', 'full', { pool: 'default' })))
-      .toStrictEqual({ code: 'POOL_EXHAUSTED', message: 'full' });
+    expect(describeError(new NagayaError('POOL_EXHAUSTED', 'full', { pool: 'default' }))).toStrictEqual({
+      code: 'POOL_EXHAUSTED',
+      message: 'full',
+    });
     expect(describeError(new AllocatorError('CONFLICT', 'taken'))).toStrictEqual({ code: 'CONFLICT', message: 'taken' });
     expect(describeError(new TypeError('boom'))).toEqual({ code: 'INTERNAL', message: 'boom' });
     expect(describeError('text')).toEqual({ code: 'INTERNAL', message: 'text' });
@@ -175,7 +193,12 @@ describe('isStoppable', () => {
 
 describe('exitOutcome', () => {
   const exit = (status: Partial<ExitStatus> = {}): ExitStatus => ({
-    exitCode: 0, signal: null, oomKilled: false, lost: false, pid: 42, ...status,
+    exitCode: 0,
+    signal: null,
+    oomKilled: false,
+    lost: false,
+    pid: 42,
+    ...status,
   });
   const running = { state: 'running' as const, pid: 42 };
 
@@ -205,13 +228,18 @@ describe('exitOutcome', () => {
 
   it('fails a row whose init ended on its own, naming why, the OOM kill first', () => {
     const failed = (status: ExitStatus) => exitOutcome(running, status);
-    expect(failed(exit({ oomKilled: true, signal: 'SIGKILL', exitCode: null })))
-      .toMatchObject({ state: 'failed', error: { code: 'OOM_KILLED' } });
+    expect(failed(exit({ oomKilled: true, signal: 'SIGKILL', exitCode: null }))).toMatchObject({
+      state: 'failed',
+      error: { code: 'OOM_KILLED' },
+    });
     expect(failed(exit({ lost: true, exitCode: null }))).toMatchObject({ state: 'failed', error: { code: 'LOST' } });
     expect(failed(exit({ signal: 'SIGSEGV', exitCode: null }))).toEqual({
-      state: 'failed', error: { code: 'KILLED', message: 'the container was killed by SIGSEGV' },
+      state: 'failed',
+      error: { code: 'KILLED', message: 'the container was killed by SIGSEGV' },
     });
-    expect(failed(exit({ exitCode: 3 })))
-      .toEqual({ state: 'failed', error: { code: 'EXITED', message: 'the container exited with code 3' } });
+    expect(failed(exit({ exitCode: 3 }))).toEqual({
+      state: 'failed',
+      error: { code: 'EXITED', message: 'the container exited with code 3' },
+    });
   });
 });

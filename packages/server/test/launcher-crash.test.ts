@@ -4,7 +4,13 @@ import { isSameProcess, readStartTime } from '@nagaya/native';
 import { launcherPidOf } from '../../native/test/helpers';
 import { eventually, startTestFleet, type TestFleet } from './support/test-server';
 
-interface Container { name: string; state: string; pid: number | null; exitSignal: string | null; error: { code: string } | null }
+interface Container {
+  name: string;
+  state: string;
+  pid: number | null;
+  exitSignal: string | null;
+  error: { code: string } | null;
+}
 
 let fleet: TestFleet;
 beforeAll(async () => {
@@ -15,10 +21,15 @@ afterAll(async () => {
 });
 
 const get = (name: string) => fleet.admin.get<Container>(`/containers/${name}`);
-const inState = (name: string, state: string) => eventually(async () => {
-  const c = await get(name);
-  return c.state === state ? c : undefined;
-}, 30_000, `${name} ${state}`);
+const inState = (name: string, state: string) =>
+  eventually(
+    async () => {
+      const c = await get(name);
+      return c.state === state ? c : undefined;
+    },
+    30_000,
+    `${name} ${state}`,
+  );
 
 describe('the launcher killed under a running worker', () => {
   it('is replaced: running containers stay managed, one that died meanwhile is recorded, new ones launch', async () => {

@@ -2,10 +2,19 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
 
-interface MapLine { nsId: number; hostId: number; count: number }
+interface MapLine {
+  nsId: number;
+  hostId: number;
+  count: number;
+}
 interface Container {
-  name: string; state: string; node: string; pid: number | null; exitCode: number | null;
-  idmap: { uid: MapLine[]; gid: MapLine[] }; error: { code: string; message: string } | null;
+  name: string;
+  state: string;
+  node: string;
+  pid: number | null;
+  exitCode: number | null;
+  idmap: { uid: MapLine[]; gid: MapLine[] };
+  error: { code: string; message: string } | null;
 }
 
 let fleet: TestFleet;
@@ -19,16 +28,21 @@ afterAll(async () => {
 const running = (name: string) => waitRunning<Container>(fleet, name);
 
 function procMap(pid: number, which: 'uid_map' | 'gid_map'): MapLine[] {
-  return readFileSync(`/proc/${pid}/${which}`, 'utf8').trim().split('\n').map((line) => {
-    const [nsId, hostId, count] = line.trim().split(/\s+/).map(Number) as [number, number, number];
-    return { nsId, hostId, count };
-  });
+  return readFileSync(`/proc/${pid}/${which}`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [nsId, hostId, count] = line.trim().split(/\s+/).map(Number) as [number, number, number];
+      return { nsId, hostId, count };
+    });
 }
 
 describe('containers through the API, with a real worker', () => {
   it('runs 20 containers created at once, each with its own disjoint slice, as GET /allocations says', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `c${i}`);
-    const created = await Promise.all(names.map((name) => fleet.admin.post<{ container: Container; job: { id: string } }>('/containers', { name, image: 'busybox' })));
+    const created = await Promise.all(
+      names.map((name) => fleet.admin.post<{ container: Container; job: { id: string } }>('/containers', { name, image: 'busybox' })),
+    );
     for (const c of created) expect(c.container.state).toBe('pending');
     const containers = await Promise.all(names.map(running));
     const ranges = containers.map((c) => {
@@ -46,7 +60,9 @@ describe('containers through the API, with a real worker', () => {
         expect(a.start < b.end && b.start < a.end, `${a.name} and ${b.name} overlap`).toBe(false);
       }
     }
-    const { allocations } = await fleet.admin.get<{ allocations: Array<{ container: string; state: string; uid: { start: number; count: number } }> }>('/allocations');
+    const { allocations } = await fleet.admin.get<{
+      allocations: Array<{ container: string; state: string; uid: { start: number; count: number } }>;
+    }>('/allocations');
     for (const r of ranges) {
       const a = allocations.find((x) => x.container === r.name);
       expect(a, r.name).toBeDefined();
@@ -56,9 +72,15 @@ describe('containers through the API, with a real worker', () => {
   });
 
   it('execs, shows logs, stops, starts, restarts', async () => {
-    await fleet.admin.post('/containers', { name: 'life', image: 'busybox', command: ['/bin/sh', '-c', 'echo started $(hostname); trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'] });
+    await fleet.admin.post('/containers', {
+      name: 'life',
+      image: 'busybox',
+      command: ['/bin/sh', '-c', 'echo started $(hostname); trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'],
+    });
     const first = await running('life');
-    const exec = await fleet.admin.post<{ exitCode: number; stdout: string; stderr: string }>('/containers/life/exec', { command: ['/bin/sh', '-c', 'id -u; cat /proc/self/uid_map; echo err >&2; exit 3'] });
+    const exec = await fleet.admin.post<{ exitCode: number; stdout: string; stderr: string }>('/containers/life/exec', {
+      command: ['/bin/sh', '-c', 'id -u; cat /proc/self/uid_map; echo err >&2; exit 3'],
+    });
     expect(exec.exitCode).toBe(3);
     expect(exec.stdout.split('\n')[0]).toBe('0');
     expect(exec.stdout.replace(/[ \t]+/g, ' ')).toContain(`0 ${first.idmap.uid[0]!.hostId} 65536`);
@@ -105,7 +127,9 @@ describe('containers through the API, with a real worker', () => {
     expect((await fleet.admin.waitForJob(del.job.id)).state).toBe('completed');
     const err = await fleet.admin.get('/containers/gone').catch((e: { status: number; code: string }) => e);
     expect(err).toMatchObject({ status: 404, code: 'NOT_FOUND' });
-    const { allocations } = await fleet.admin.get<{ allocations: Array<{ state: string; uid: { start: number } }> }>('/allocations?history=true');
+    const { allocations } = await fleet.admin.get<{ allocations: Array<{ state: string; uid: { start: number } }> }>(
+      '/allocations?history=true',
+    );
     const slice = allocations.find((a) => a.uid.start === c.idmap.uid[0]!.hostId);
     expect(slice?.state).toBe('quarantined');
     expect(() => readFileSync(`/proc/${c.pid}/uid_map`)).toThrow();
@@ -113,22 +137,33 @@ describe('containers through the API, with a real worker', () => {
 
   it('answers Idempotency-Key repeats with the first answer and creates one container', async () => {
     const headers = { 'idempotency-key': 'create-once-1' };
-    const a = await fleet.admin.post<{ container: { id: string }; job: { id: string } }>('/containers', { name: 'idem', image: 'busybox' }, headers);
-    const b = await fleet.admin.post<{ container: { id: string }; job: { id: string } }>('/containers', { name: 'idem', image: 'busybox' }, headers);
+    const a = await fleet.admin.post<{ container: { id: string }; job: { id: string } }>(
+      '/containers',
+      { name: 'idem', image: 'busybox' },
+      headers,
+    );
+    const b = await fleet.admin.post<{ container: { id: string }; job: { id: string } }>(
+      '/containers',
+      { name: 'idem', image: 'busybox' },
+      headers,
+    );
     expect(b).toEqual(a);
     const other = await fleet.admin.post('/containers', { name: 'idem2', image: 'busybox' }, headers).catch((e: { code: string }) => e);
     expect(other).toMatchObject({ code: 'CONFLICT' });
     const { containers } = await fleet.admin.get<{ containers: Container[] }>('/containers');
     expect(containers.filter((c) => c.name.startsWith('idem'))).toHaveLength(1);
     await running('idem'); // settled, so the next test's before/after slice counts are its own
-
   });
 });
 
 describe('a launch that keeps failing', () => {
   it('retries with one slice, gives it back at the end, and runs again when its job is retried', async () => {
     const before = (await fleet.admin.get<{ slices: { quarantined: number; active: number } }>('/pools/default')).slices;
-    const res = await fleet.admin.post<{ job: { id: string } }>('/containers', { name: 'broken', image: 'busybox', command: ['/no/such/binary'] });
+    const res = await fleet.admin.post<{ job: { id: string } }>('/containers', {
+      name: 'broken',
+      image: 'busybox',
+      command: ['/no/such/binary'],
+    });
     const job = await fleet.admin.waitForJob(res.job.id, 30_000);
     expect(job.state).toBe('failed');
     const c = await fleet.admin.get<Container & { idmap: { uid: MapLine[] } }>('/containers/broken');
@@ -142,10 +177,14 @@ describe('a launch that keeps failing', () => {
     expect(jobs[0]!.attempts).toBe(3);
 
     await fleet.admin.post(`/jobs/${res.job.id}/retry`);
-    await eventually(async () => {
-      const j = await fleet.admin.get<{ state: string; attempts: number }>(`/jobs/${res.job.id}`);
-      return j.state === 'failed' && j.attempts > 3 ? j : undefined;
-    }, 30_000, 'the retried launch to run and fail again');
+    await eventually(
+      async () => {
+        const j = await fleet.admin.get<{ state: string; attempts: number }>(`/jobs/${res.job.id}`);
+        return j.state === 'failed' && j.attempts > 3 ? j : undefined;
+      },
+      30_000,
+      'the retried launch to run and fail again',
+    );
     expect((await fleet.admin.get<Container>('/containers/broken')).state).toBe('failed');
   });
 });

@@ -22,8 +22,12 @@ describe('limits by default', () => {
       return v.state === 'running' ? v : undefined;
     });
     expect(c.limits.pids).toBe(DEFAULT_PIDS_MAX);
-    const pids = readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]!.split(',').includes('pids'));
-    const dir = pids ? `/sys/fs/cgroup/pids${pids.split(':')[2]}` : `/sys/fs/cgroup${readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').trim().slice(3)}`;
+    const pids = readFileSync(`/proc/${c.pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => l.split(':')[1]!.split(',').includes('pids'));
+    const dir = pids
+      ? `/sys/fs/cgroup/pids${pids.split(':')[2]}`
+      : `/sys/fs/cgroup${readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').trim().slice(3)}`;
     expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe(String(DEFAULT_PIDS_MAX));
     await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/bounded')).job.id);
   });
@@ -34,11 +38,16 @@ describe('limits by default', () => {
       const v = await fleet.admin.get<{ state: string; pid: number }>('/containers/legacy');
       return v.state === 'running' ? v : undefined;
     });
-    const line = readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]!.split(',').includes('pids'))!;
+    const line = readFileSync(`/proc/${c.pid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => l.split(':')[1]!.split(',').includes('pids'))!;
     const dir = `/sys/fs/cgroup/pids${line.split(':')[2]}`;
     // as a container launched before every container had its pids cgroup: in its launcher's cgroup
     const launcher = readFileSync(`${fleet.api.worker!.runtime.stateDir}/launcher.pid`, 'utf8').split(' ')[0];
-    const outer = readFileSync(`/proc/${launcher}/cgroup`, 'utf8').split('\n').find((l) => l.split(':')[1]!.split(',').includes('pids'))!.split(':')[2];
+    const outer = readFileSync(`/proc/${launcher}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => l.split(':')[1]!.split(',').includes('pids'))!
+      .split(':')[2];
     const procs = readFileSync(`${dir}/cgroup.procs`, 'utf8').trim().split('\n');
     for (const pid of procs) writeFileSync(`/sys/fs/cgroup/pids${outer}/cgroup.procs`, pid);
     rmdirSync(dir);

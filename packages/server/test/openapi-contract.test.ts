@@ -29,12 +29,12 @@ describe('the OpenAPI document and the route table', () => {
   });
 });
 
-describe('errors become answers through the contract\'s table', () => {
+describe("errors become answers through the contract's table", () => {
   it('answers every code with its status', () => {
     for (const code of ERROR_CODES) expect(httpStatusOf(new NagayaError(code, 'x')), code).toBe(ERRORS[code].status);
   });
 
-  it('maps the allocator\'s own errors to the same code, keeping message and details', () => {
+  it("maps the allocator's own errors to the same code, keeping message and details", () => {
     const mapped = toApiError(new AllocatorError('POOL_EXHAUSTED', 'pool default is full', { pool: 'default' }));
     expect(mapped).toBeInstanceOf(NagayaError);
     expect([mapped.code, mapped.message, mapped.details]).toEqual(['POOL_EXHAUSTED', 'pool default is full', { pool: 'default' }]);

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerRecord } from '@nagaya/native';
 import {
-  capsPids, isContainerId, isUnfinished, isYoung, jobInFlight, mayAdopt, mayBeOrphanLease, pidsBoundFor, recoverUnfinishedRow,
+  capsPids,
+  isContainerId,
+  isUnfinished,
+  isYoung,
+  jobInFlight,
+  mayAdopt,
+  mayBeOrphanLease,
+  pidsBoundFor,
+  recoverUnfinishedRow,
   settleRunningRow,
 } from '../src/jobs/reconcile-decisions';
 import type { ContainerState } from '@nagaya/contract';
@@ -86,23 +94,35 @@ describe('recoverUnfinishedRow', () => {
   it('removes a running process without a recorded slice, then gives the row its job again', () => {
     const running = record('running', { pid: 42 });
     expect(recoverUnfinishedRow({ state: 'starting', startedAt: null }, running, false)).toEqual({
-      action: 'requeue', kind: 'launch', removeStray: running, backToPending: true,
+      action: 'requeue',
+      kind: 'launch',
+      removeStray: running,
+      backToPending: true,
     });
   });
 
   it('never adopts for a deleting row: the process goes and the delete runs again', () => {
     const running = record('running', { pid: 42 });
     expect(recoverUnfinishedRow({ state: 'deleting', startedAt: launched }, running, true)).toEqual({
-      action: 'requeue', kind: 'delete', removeStray: running, backToPending: false,
+      action: 'requeue',
+      kind: 'delete',
+      removeStray: running,
+      backToPending: false,
     });
   });
 
   it('gives a row that never ran a launch, and one that ran before a start', () => {
     expect(recoverUnfinishedRow({ state: 'pending', startedAt: null }, undefined, false)).toEqual({
-      action: 'requeue', kind: 'launch', removeStray: undefined, backToPending: false,
+      action: 'requeue',
+      kind: 'launch',
+      removeStray: undefined,
+      backToPending: false,
     });
     expect(recoverUnfinishedRow({ state: 'starting', startedAt: launched }, record('exited'), false)).toEqual({
-      action: 'requeue', kind: 'start', removeStray: undefined, backToPending: true,
+      action: 'requeue',
+      kind: 'start',
+      removeStray: undefined,
+      backToPending: true,
     });
   });
 });

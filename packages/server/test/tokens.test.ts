@@ -23,7 +23,14 @@ afterAll(async () => {
   await fleet?.stop();
 });
 
-interface Created { token: string; id: number; name: string; role: string; createdAt: string; expiresAt: string | null }
+interface Created {
+  token: string;
+  id: number;
+  name: string;
+  role: string;
+  createdAt: string;
+  expiresAt: string | null;
+}
 
 async function create(name: string, role: string, extra: Record<string, unknown> = {}): Promise<Created> {
   return fleet.admin.post<Created>('/tokens', { name, role, ...extra });
@@ -52,10 +59,14 @@ describe('tokens', () => {
       expect(res.text).not.toContain(createHash('sha256').update(secret).digest('hex'));
     }
     // lastUsedAt is written after the answer, not before it
-    await eventually(async () => {
-      const again = (await as(ADMIN_TOKEN, 'GET', '/tokens')).body.tokens.find((t: { id: number }) => t.id === op.id);
-      return again.lastUsedAt ? true : undefined;
-    }, 5000, 'lastUsedAt');
+    await eventually(
+      async () => {
+        const again = (await as(ADMIN_TOKEN, 'GET', '/tokens')).body.tokens.find((t: { id: number }) => t.id === op.id);
+        return again.lastUsedAt ? true : undefined;
+      },
+      5000,
+      'lastUsedAt',
+    );
   });
 
   it('a revoked token is refused on the very next request, by every API process', async () => {
@@ -116,7 +127,11 @@ describe('tokens', () => {
     const viewer = await create('nosy-viewer', 'viewer');
     const victim = await create('victim-admin', 'admin');
     for (const t of [op.token, viewer.token]) {
-      for (const [method, path, body] of [['GET', '/tokens'], ['DELETE', `/tokens/${victim.id}`], ['POST', '/tokens', { name: 'x', role: 'admin' }]] as const) {
+      for (const [method, path, body] of [
+        ['GET', '/tokens'],
+        ['DELETE', `/tokens/${victim.id}`],
+        ['POST', '/tokens', { name: 'x', role: 'admin' }],
+      ] as const) {
         const res = await as(t, method, path, body);
         expect(res.status, `${method} ${path}`).toBe(403);
         expect(res.body.error.code).toBe('FORBIDDEN');
@@ -127,7 +142,9 @@ describe('tokens', () => {
 
   it('never revokes the last admin token; an admin may revoke its own token otherwise', async () => {
     // the admin tokens the earlier cases made go first, then the configured one is the last
-    const { tokens } = (await as(ADMIN_TOKEN, 'GET', '/tokens')).body as { tokens: Array<{ id: number; role: string; name: string; revokedAt: string | null }> };
+    const { tokens } = (await as(ADMIN_TOKEN, 'GET', '/tokens')).body as {
+      tokens: Array<{ id: number; role: string; name: string; revokedAt: string | null }>;
+    };
     const self = await create('self-revoker', 'admin');
     expect((await as(self.token, 'DELETE', `/tokens/${self.id}`)).status).toBe(200);
     expect((await as(self.token, 'GET', '/whoami')).status).toBe(401);
@@ -146,7 +163,9 @@ describe('tokens', () => {
     const results = await Promise.all([as(a.token, 'DELETE', `/tokens/${configured.id}`), as(ADMIN_TOKEN, 'DELETE', `/tokens/${a.id}`)]);
     expect(results.filter((r) => r.status === 200)).toHaveLength(1);
     expect(results.filter((r) => r.status === 409 || r.status === 401)).toHaveLength(1);
-    const { rows } = await fleet.db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM api_token WHERE role = 'admin' AND revoked_at IS NULL`);
+    const { rows } = await fleet.db.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM api_token WHERE role = 'admin' AND revoked_at IS NULL`,
+    );
     expect(Number(rows[0]!.n)).toBe(1);
   });
 });

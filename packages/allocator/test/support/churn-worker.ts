@@ -6,7 +6,6 @@ import { seededRandom } from './seeded-random';
 
 const [databaseUrl, poolName, opsText, seedText, prefix] = process.argv.slice(2) as [string, string, string, string, string];
 
-
 async function main(): Promise<void> {
   const db = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   const allocator = new Allocator(db, { warn: () => undefined });
@@ -26,10 +25,14 @@ async function main(): Promise<void> {
       }
       const owner = `${prefix}-${op}`;
       const r = rand();
-      const request = r < 0.1 ? { owner, pool: poolName, size: 2 * 65536 }
-        : r < 0.2 ? { owner, pool: poolName, key: `k${Math.floor(rand() * 8)}` }
-        : r < 0.25 ? { owner, pool: poolName, isolated: false }
-        : { owner, pool: poolName };
+      const request =
+        r < 0.1
+          ? { owner, pool: poolName, size: 2 * 65536 }
+          : r < 0.2
+            ? { owner, pool: poolName, key: `k${Math.floor(rand() * 8)}` }
+            : r < 0.25
+              ? { owner, pool: poolName, isolated: false }
+              : { owner, pool: poolName };
       try {
         const lease = await allocator.allocate(request);
         if (!lease.created) counts.replays++;

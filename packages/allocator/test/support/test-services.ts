@@ -8,8 +8,10 @@ function fromEnsureServices(service: 'database' | 'redis'): string {
   try {
     return readServiceUrlFile(dataDirOf(process.env), service);
   } catch (err) {
-    throw new Error(`tests need the shared Postgres and Redis with the credentials scripts/ensure-services.sh makes: ${(err as Error).message} ` +
-      '(for tests: NAGAYA_TEST_DATABASE_URL and NAGAYA_TEST_REDIS_URL)');
+    throw new Error(
+      `tests need the shared Postgres and Redis with the credentials scripts/ensure-services.sh makes: ${(err as Error).message} ` +
+        '(for tests: NAGAYA_TEST_DATABASE_URL and NAGAYA_TEST_REDIS_URL)',
+    );
   }
 }
 

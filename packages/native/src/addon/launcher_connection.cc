@@ -16,7 +16,7 @@ namespace {
 constexpr int kReceiveBuffer = 16 * 1024 * 1024;
 constexpr int kSendBuffer = 16 * 1024 * 1024;
 
-Napi::Error SystemError(Napi::Env env, const char* syscall, int err) {
+Napi::Error SystemError(Napi::Env env, const char *syscall, int err) {
   Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
   e.Set("errno", Napi::Number::New(env, err));
   e.Set("syscall", Napi::String::New(env, syscall));
@@ -26,19 +26,19 @@ Napi::Error SystemError(Napi::Env env, const char* syscall, int err) {
 }  // namespace
 
 void LauncherConnection::Init(Napi::Env env, Napi::Object exports) {
-  Napi::Function cls = DefineClass(env, "LauncherConnection",
-                                   {InstanceMethod("send", &LauncherConnection::Send),
-                                    InstanceMethod("close", &LauncherConnection::Close),
-                                    InstanceMethod("ref", &LauncherConnection::Ref),
-                                    InstanceMethod("unref", &LauncherConnection::Unref)});
+  Napi::Function cls = DefineClass(
+      env, "LauncherConnection",
+      {InstanceMethod("send", &LauncherConnection::Send), InstanceMethod("close", &LauncherConnection::Close),
+       InstanceMethod("ref", &LauncherConnection::Ref), InstanceMethod("unref", &LauncherConnection::Unref)});
   exports.Set("LauncherConnection", cls);
 }
 
-LauncherConnection::LauncherConnection(const Napi::CallbackInfo& info)
+LauncherConnection::LauncherConnection(const Napi::CallbackInfo &info)
     : Napi::ObjectWrap<LauncherConnection>(info), env_(info.Env()) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsFunction()) {
-    throw Napi::TypeError::New(env, "new LauncherConnection(socketPath: string, onMessage: (msg: Buffer | null) => void)");
+    throw Napi::TypeError::New(env,
+                               "new LauncherConnection(socketPath: string, onMessage: (msg: Buffer | null) => void)");
   }
   std::string path = info[0].As<Napi::String>();
   sockaddr_un addr{};
@@ -48,7 +48,7 @@ LauncherConnection::LauncherConnection(const Napi::CallbackInfo& info)
 
   socket_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!socket_.valid()) throw SystemError(env, "socket", errno);
-  if (::connect(socket_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+  if (::connect(socket_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0) {
     throw SystemError(env, "connect", errno);
   }
   int size = kReceiveBuffer;
@@ -61,7 +61,7 @@ LauncherConnection::LauncherConnection(const Napi::CallbackInfo& info)
     setsockopt(socket_.get(), SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
   }
 
-  uv_loop_t* loop = nullptr;
+  uv_loop_t *loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
     throw Napi::Error::New(env, "cannot get the event loop");
   }
@@ -81,13 +81,13 @@ LauncherConnection::~LauncherConnection() {
   // Only reached after Stop() (self_ pins the object until then) or at environment teardown.
   if (poll_ != nullptr) {
     uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
     poll_ = nullptr;
   }
 }
 
-void LauncherConnection::OnEvents(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<LauncherConnection*>(handle->data);
+void LauncherConnection::OnEvents(uv_poll_t *handle, int status, int events) {
+  auto *self = static_cast<LauncherConnection *>(handle->data);
   if (self == nullptr || self->closed_) return;
   (void)status;
   if (events & UV_WRITABLE) {
@@ -114,7 +114,7 @@ void LauncherConnection::WatchFor(bool writable) {
 
 int LauncherConnection::FlushQueued() {
   while (!queued_.empty()) {
-    const std::vector<char>& message = queued_.front();
+    const std::vector<char> &message = queued_.front();
     ssize_t n = ::send(socket_.get(), message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
@@ -157,7 +157,7 @@ void LauncherConnection::Deliver(Napi::Value message) {
   if (on_message_.IsEmpty()) return;
   try {
     on_message_.MakeCallback(env_.Global(), {message});
-  } catch (const Napi::Error& e) {
+  } catch (const Napi::Error &e) {
     // Called from the event loop with no JavaScript caller: report like any uncaught exception.
     napi_fatal_exception(env_, e.Value());
   }
@@ -168,15 +168,15 @@ void LauncherConnection::Stop() {
   closed_ = true;
   if (poll_ != nullptr) {
     uv_poll_stop(poll_);
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
     poll_ = nullptr;
   }
   socket_.reset();
-  queued_.clear(); // the requests they carried fail with the connection
+  queued_.clear();  // the requests they carried fail with the connection
   self_.Reset();
 }
 
-Napi::Value LauncherConnection::Send(const Napi::CallbackInfo& info) {
+Napi::Value LauncherConnection::Send(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsBuffer()) throw Napi::TypeError::New(env, "send(message: Buffer)");
   if (closed_) throw Napi::Error::New(env, "connection to the launcher is closed");
@@ -194,18 +194,18 @@ Napi::Value LauncherConnection::Send(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-Napi::Value LauncherConnection::Close(const Napi::CallbackInfo& info) {
+Napi::Value LauncherConnection::Close(const Napi::CallbackInfo &info) {
   Stop();
   on_message_.Reset();
   return info.Env().Undefined();
 }
 
-Napi::Value LauncherConnection::Ref(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+Napi::Value LauncherConnection::Ref(const Napi::CallbackInfo &info) {
+  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t *>(poll_));
   return info.Env().Undefined();
 }
 
-Napi::Value LauncherConnection::Unref(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+Napi::Value LauncherConnection::Unref(const Napi::CallbackInfo &info) {
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t *>(poll_));
   return info.Env().Undefined();
 }

@@ -16,15 +16,15 @@ class LauncherConnection : public Napi::ObjectWrap<LauncherConnection> {
   // Registers the class on exports.
   static void Init(Napi::Env env, Napi::Object exports);
   // new LauncherConnection(socketPath, onMessage(buffer | null)): connects and starts reading.
-  explicit LauncherConnection(const Napi::CallbackInfo& info);
+  explicit LauncherConnection(const Napi::CallbackInfo &info);
   ~LauncherConnection() override;
 
  private:
-  Napi::Value Send(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value Ref(const Napi::CallbackInfo& info);
-  Napi::Value Unref(const Napi::CallbackInfo& info);
-  static void OnEvents(uv_poll_t* handle, int status, int events);
+  Napi::Value Send(const Napi::CallbackInfo &info);
+  Napi::Value Close(const Napi::CallbackInfo &info);
+  Napi::Value Ref(const Napi::CallbackInfo &info);
+  Napi::Value Unref(const Napi::CallbackInfo &info);
+  static void OnEvents(uv_poll_t *handle, int status, int events);
   void ReadMessages();
   // Sends queued messages until the socket is full again; returns errno of a real failure, or 0.
   int FlushQueued();
@@ -34,7 +34,7 @@ class LauncherConnection : public Napi::ObjectWrap<LauncherConnection> {
 
   Napi::Env env_;
   UniqueFd socket_;
-  uv_poll_t* poll_ = nullptr;  // freed in uv_close's callback
+  uv_poll_t *poll_ = nullptr;  // freed in uv_close's callback
   Napi::FunctionReference on_message_;
   Napi::ObjectReference self_;  // keeps this object alive while the socket is watched
   bool closed_ = false;

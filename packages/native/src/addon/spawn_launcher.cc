@@ -17,7 +17,7 @@
 
 #include "unique_fd.h"
 
-extern char** environ;
+extern char **environ;
 
 namespace {
 
@@ -36,7 +36,7 @@ struct SpawnAttributes {
 
 }  // namespace
 
-Napi::Value SpawnLauncher(const Napi::CallbackInfo& info) {
+Napi::Value SpawnLauncher(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString() || (info.Length() > 2 && !info[2].IsArray())) {
     throw Napi::TypeError::New(env, "spawnLauncher(launcherPath: string, stateDir: string, options?: string[])");
@@ -68,17 +68,16 @@ Napi::Value SpawnLauncher(const Napi::CallbackInfo& info) {
   posix_spawn_file_actions_addopen(&s.actions, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&s.actions, write_end.get(), 2);
 
-  std::vector<const char*> argv = {launcher.c_str(), "--state-dir", state_dir.c_str()};
-  for (const std::string& o : options) argv.push_back(o.c_str());
+  std::vector<const char *> argv = {launcher.c_str(), "--state-dir", state_dir.c_str()};
+  for (const std::string &o : options) argv.push_back(o.c_str());
   argv.push_back(nullptr);
   pid_t pid;
-  int rc = posix_spawn(&pid, launcher.c_str(), &s.actions, &s.attr, const_cast<char* const*>(argv.data()), environ);
+  int rc = posix_spawn(&pid, launcher.c_str(), &s.actions, &s.attr, const_cast<char *const *>(argv.data()), environ);
   write_end.reset();
   if (rc != 0) throw Napi::Error::New(env, "posix_spawn " + launcher + ": " + strerror(rc));
 
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
   fcntl(read_end.get(), F_SETFL, O_NONBLOCK);
   std::string err_text;
   char buf[1024];

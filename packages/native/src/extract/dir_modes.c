@@ -24,7 +24,8 @@ static size_t count, capacity, path_bytes;
 void dir_modes_record(const char *rel, unsigned mode, bool has_mtime, int64_t mtime_sec, long mtime_nsec) {
   path_bytes += strlen(rel) + 1 + sizeof *records;
   if (path_bytes > EXTRACT_MAX_DIR_RECORD_BYTES) {
-    fail(FAIL_PAYLOAD_TOO_LARGE, rel, "the archive's directories take more than %d bytes to record", EXTRACT_MAX_DIR_RECORD_BYTES);
+    fail(FAIL_PAYLOAD_TOO_LARGE, rel, "the archive's directories take more than %d bytes to record",
+         EXTRACT_MAX_DIR_RECORD_BYTES);
   }
   if (count == capacity) {
     capacity = capacity ? capacity * 2 : 256;
@@ -33,7 +34,7 @@ void dir_modes_record(const char *rel, unsigned mode, bool has_mtime, int64_t mt
   }
   char *copy = strdup(rel);
   if (!copy) fail(FAIL_INTERNAL, rel, "out of memory");
-  records[count++] = (struct dir_mode){ copy, mode, has_mtime, { mtime_sec, mtime_nsec } };
+  records[count++] = (struct dir_mode){copy, mode, has_mtime, {mtime_sec, mtime_nsec}};
 }
 
 void dir_modes_apply(int root_fd) {
@@ -47,7 +48,7 @@ void dir_modes_apply(int root_fd) {
     }
     if (fchmod(fd, d->mode) < 0) fail_errno(d->rel, "fchmod", errno);
     if (d->has_mtime) {
-      struct timespec times[2] = { d->mtime, d->mtime };
+      struct timespec times[2] = {d->mtime, d->mtime};
       if (futimens(fd, times) < 0) fail_errno(d->rel, "futimens", errno);
     }
     close(fd);

@@ -36,7 +36,8 @@ void limits_from_args(struct extract_limits *limits, int argc, char **argv, int 
 void limits_set_root(struct extract_limits *limits, const char *root) {
   size_t len = strlen(root);
   /* Room for "/" and a few bytes of path at least; a root that long is a bug in the caller. */
-  if (len + 1 + 256 > EXTRACT_MAX_PATH) fail(FAIL_USAGE, NULL, "the root path is longer than %d bytes", EXTRACT_MAX_PATH - 1 - 256);
+  if (len + 1 + 256 > EXTRACT_MAX_PATH)
+    fail(FAIL_USAGE, NULL, "the root path is longer than %d bytes", EXTRACT_MAX_PATH - 1 - 256);
   limits->max_path = EXTRACT_MAX_PATH - len - 1;
 }
 
@@ -44,7 +45,8 @@ static uint64_t entries_counted;
 
 void limits_count_entry(const struct extract_limits *limits) {
   if (++entries_counted > limits->max_entries) {
-    fail(FAIL_PAYLOAD_TOO_LARGE, NULL, "the archive has more than %" PRIu64 " entries (the directories their paths imply included)",
+    fail(FAIL_PAYLOAD_TOO_LARGE, NULL,
+         "the archive has more than %" PRIu64 " entries (the directories their paths imply included)",
          limits->max_entries);
   }
 }

@@ -30,7 +30,8 @@ static struct input in; /* 64 KiB: static, not on the stack */
 static struct tar_entry entry;
 
 int main(int argc, char **argv) {
-  if (argc < 2 || argv[1][0] != '/') fail(FAIL_USAGE, NULL, "usage: nagaya-extract /ROOT --max-bytes N --max-entries N --max-depth N");
+  if (argc < 2 || argv[1][0] != '/')
+    fail(FAIL_USAGE, NULL, "usage: nagaya-extract /ROOT --max-bytes N --max-entries N --max-depth N");
   struct extract_limits limits;
   limits_from_args(&limits, argc, argv, 2);
   limits_set_root(&limits, argv[1]);
@@ -38,13 +39,13 @@ int main(int argc, char **argv) {
   /* Modes are exactly what the archive says; nothing run from here gains privileges. */
   umask(0);
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  struct rlimit no_core = { 0, 0 };
+  struct rlimit no_core = {0, 0};
   setrlimit(RLIMIT_CORE, &no_core);
 
   int root_fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (root_fd < 0) fail_errno(argv[1], "open", errno);
 
-  struct extract_totals totals = { 0 };
+  struct extract_totals totals = {0};
   input_init(&in, STDIN_FILENO, limits.max_input_bytes);
   /* The root is made 0700 by the caller; without a "./" entry it becomes an ordinary 0755. */
   dir_modes_record("", 0755, false, 0, 0);

@@ -10,8 +10,8 @@
 #define REPORT_MAX_SKIPPED_BYTES (64 * 1024)
 
 struct extract_totals {
-  uint64_t entries;     /* archive entries taken (skipped ones included) */
-  uint64_t files;       /* regular files written */
+  uint64_t entries; /* archive entries taken (skipped ones included) */
+  uint64_t files;   /* regular files written */
   uint64_t directories;
   uint64_t symlinks;
   uint64_t hardlinks;

@@ -13,8 +13,8 @@
 
 static int open_beneath(int dir_fd, const char *path, int flags) {
   struct open_how how = {
-    .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
-    .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+      .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+      .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
   };
   int fd;
   do {
@@ -38,9 +38,11 @@ void path_normalise(const char *raw, const struct extract_limits *limits, struct
       fail(FAIL_INVALID_INPUT, entry, "a path with a '..' component is refused");
     }
     if (n > EXTRACT_MAX_NAME) fail(FAIL_INVALID_INPUT, entry, "a name is longer than %d bytes", EXTRACT_MAX_NAME);
-    if (++depth > limits->max_depth) fail(FAIL_INVALID_INPUT, entry, "the path is deeper than %u directories", limits->max_depth);
+    if (++depth > limits->max_depth)
+      fail(FAIL_INVALID_INPUT, entry, "the path is deeper than %u directories", limits->max_depth);
     if (len + (len ? 1 : 0) + n > limits->max_path) {
-      fail(FAIL_INVALID_INPUT, entry, "the path is longer than %zu bytes (PATH_MAX less the image directory's own path)", limits->max_path);
+      fail(FAIL_INVALID_INPUT, entry,
+           "the path is longer than %zu bytes (PATH_MAX less the image directory's own path)", limits->max_path);
     }
     if (len) {
       parent_len = len;
@@ -62,7 +64,8 @@ static __attribute__((noreturn)) void fail_on_path(const char *entry, const char
   fail_errno(entry, "openat2", err);
 }
 
-int path_open_parent(int root_fd, const struct entry_path *p, bool create, const struct extract_limits *limits, const char *entry) {
+int path_open_parent(int root_fd, const struct entry_path *p, bool create, const struct extract_limits *limits,
+                     const char *entry) {
   if (p->parent_len == 0) {
     int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0) fail_errno(entry, "fcntl", errno);

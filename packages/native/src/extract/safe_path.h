@@ -13,8 +13,8 @@
 struct entry_path {
   char rel[EXTRACT_MAX_PATH + 1]; /* "a/b/c"; "" is the root itself */
   unsigned depth;
-  size_t parent_len;              /* rel[0, parent_len) is the parent directory, "" the root */
-  const char *leaf;               /* the last component, inside rel; "" for the root */
+  size_t parent_len; /* rel[0, parent_len) is the parent directory, "" the root */
+  const char *leaf;  /* the last component, inside rel; "" for the root */
 };
 
 /* Normalises raw into out, refusing '..', names over NAME_MAX, and paths deeper or longer than
@@ -25,7 +25,8 @@ void path_normalise(const char *raw, const struct extract_limits *limits, struct
  * missing directories are made (root-owned, 0755, as tar does), each counted against the entry
  * limit; without it a missing one fails (errno ENOENT, return -1) so the caller can word it. A
  * symlink or a non-directory on the way fails as INVALID_INPUT. */
-int path_open_parent(int root_fd, const struct entry_path *p, bool create, const struct extract_limits *limits, const char *entry);
+int path_open_parent(int root_fd, const struct entry_path *p, bool create, const struct extract_limits *limits,
+                     const char *entry);
 
 /* Opens the directory rel beneath root_fd without following any symlink: the fd, or -1 with
  * errno (ELOOP or ENOTDIR where it is no longer a directory). */

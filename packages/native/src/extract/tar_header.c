@@ -9,8 +9,18 @@
 
 /* Offsets of the ustar header fields. */
 enum {
-  H_NAME = 0, H_MODE = 100, H_UID = 108, H_GID = 116, H_SIZE = 124, H_MTIME = 136, H_CHKSUM = 148,
-  H_TYPE = 156, H_LINKNAME = 157, H_MAGIC = 257, H_VERSION = 263, H_PREFIX = 345,
+  H_NAME = 0,
+  H_MODE = 100,
+  H_UID = 108,
+  H_GID = 116,
+  H_SIZE = 124,
+  H_MTIME = 136,
+  H_CHKSUM = 148,
+  H_TYPE = 156,
+  H_LINKNAME = 157,
+  H_MAGIC = 257,
+  H_VERSION = 263,
+  H_PREFIX = 345,
 };
 
 /* Extension values waiting for the entry they describe. */
@@ -115,7 +125,8 @@ static uint64_t pax_unsigned(const char *v, size_t len, const char *key) {
   uint64_t value = 0;
   if (len == 0) fail(FAIL_INVALID_INPUT, NULL, "PAX %s is empty", key);
   for (size_t i = 0; i < len; i++) {
-    if (v[i] < '0' || v[i] > '9' || value > (UINT64_MAX - 9) / 10) fail(FAIL_INVALID_INPUT, NULL, "malformed PAX %s", key);
+    if (v[i] < '0' || v[i] > '9' || value > (UINT64_MAX - 9) / 10)
+      fail(FAIL_INVALID_INPUT, NULL, "malformed PAX %s", key);
     value = value * 10 + (uint64_t)(v[i] - '0');
   }
   return value;
@@ -155,7 +166,8 @@ static void parse_pax(const char *data, uint64_t size, struct pending *p) {
       if (len > size) break;
       len = len * 10 + (uint64_t)(data[i] - '0');
     }
-    if (i == pos || i >= size || data[i] != ' ' || len <= i - pos + 1 || len > size - pos || data[pos + len - 1] != '\n') {
+    if (i == pos || i >= size || data[i] != ' ' || len <= i - pos + 1 || len > size - pos ||
+        data[pos + len - 1] != '\n') {
       fail(FAIL_INVALID_INPUT, NULL, "malformed PAX header record");
     }
     const char *key = data + i + 1;
@@ -166,12 +178,15 @@ static void parse_pax(const char *data, uint64_t size, struct pending *p) {
     const char *value = eq + 1;
     size_t value_len = (size_t)(end - value);
     if (key_is(key, key_len, "path")) set_path(p->path, value, value_len, "PAX path"), p->has_path = true;
-    else if (key_is(key, key_len, "linkpath")) set_path(p->linkpath, value, value_len, "PAX linkpath"), p->has_linkpath = true;
+    else if (key_is(key, key_len, "linkpath"))
+      set_path(p->linkpath, value, value_len, "PAX linkpath"), p->has_linkpath = true;
     else if (key_is(key, key_len, "size")) p->size = pax_unsigned(value, value_len, "size"), p->has_size = true;
     else if (key_is(key, key_len, "uid")) p->uid = pax_unsigned(value, value_len, "uid"), p->has_uid = true;
     else if (key_is(key, key_len, "gid")) p->gid = pax_unsigned(value, value_len, "gid"), p->has_gid = true;
-    else if (key_is(key, key_len, "mtime")) pax_time(value, value_len, &p->mtime_sec, &p->mtime_nsec), p->has_mtime = true;
-    else if (key_len >= 11 && memcmp(key, "GNU.sparse.", 11) == 0) fail(FAIL_INVALID_INPUT, NULL, "sparse files are not supported");
+    else if (key_is(key, key_len, "mtime"))
+      pax_time(value, value_len, &p->mtime_sec, &p->mtime_nsec), p->has_mtime = true;
+    else if (key_len >= 11 && memcmp(key, "GNU.sparse.", 11) == 0)
+      fail(FAIL_INVALID_INPUT, NULL, "sparse files are not supported");
     /* Others (atime, uname, gname, comment, xattrs, ...) carry nothing nagaya keeps. */
     pos += len;
   }
@@ -183,13 +198,22 @@ static bool pending_any(const struct pending *p) {
 
 static enum entry_kind kind_of(unsigned char type, const char *entry) {
   switch (type) {
-    case '0': case '\0': case '7': return ENTRY_FILE;
-    case '1': return ENTRY_HARDLINK;
-    case '2': return ENTRY_SYMLINK;
-    case '3': return ENTRY_CHAR_DEVICE;
-    case '4': return ENTRY_BLOCK_DEVICE;
-    case '5': return ENTRY_DIRECTORY;
-    case '6': return ENTRY_FIFO;
+    case '0':
+    case '\0':
+    case '7':
+      return ENTRY_FILE;
+    case '1':
+      return ENTRY_HARDLINK;
+    case '2':
+      return ENTRY_SYMLINK;
+    case '3':
+      return ENTRY_CHAR_DEVICE;
+    case '4':
+      return ENTRY_BLOCK_DEVICE;
+    case '5':
+      return ENTRY_DIRECTORY;
+    case '6':
+      return ENTRY_FIFO;
     default:
       fail(FAIL_INVALID_INPUT, entry, "unsupported entry type '%c'", type >= 0x20 && type < 0x7f ? type : '?');
   }

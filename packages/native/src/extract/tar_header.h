@@ -12,7 +12,15 @@
 
 #define TAR_BLOCK 512
 
-enum entry_kind { ENTRY_FILE, ENTRY_HARDLINK, ENTRY_SYMLINK, ENTRY_CHAR_DEVICE, ENTRY_BLOCK_DEVICE, ENTRY_DIRECTORY, ENTRY_FIFO };
+enum entry_kind {
+  ENTRY_FILE,
+  ENTRY_HARDLINK,
+  ENTRY_SYMLINK,
+  ENTRY_CHAR_DEVICE,
+  ENTRY_BLOCK_DEVICE,
+  ENTRY_DIRECTORY,
+  ENTRY_FIFO
+};
 
 struct tar_entry {
   enum entry_kind kind;
@@ -21,7 +29,7 @@ struct tar_entry {
   uint64_t size;                       /* data bytes after the header (0 for every kind but files) */
   uint64_t data_left;                  /* of size, not yet read */
   uint64_t uid, gid;
-  unsigned mode;                       /* permission bits and setuid/setgid/sticky only */
+  unsigned mode; /* permission bits and setuid/setgid/sticky only */
   int64_t mtime_sec;
   long mtime_nsec;
 };

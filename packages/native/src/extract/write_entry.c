@@ -44,7 +44,7 @@ static void write_all(int fd, const unsigned char *data, size_t len, const char 
 }
 
 static void set_times(int fd, const struct tar_entry *e) {
-  struct timespec times[2] = { { e->mtime_sec, e->mtime_nsec }, { e->mtime_sec, e->mtime_nsec } };
+  struct timespec times[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
   if (futimens(fd, times) < 0) fail_errno(e->path, "futimens", errno);
 }
 
@@ -54,7 +54,8 @@ static void write_file(int dir_fd, const char *name, struct input *in, struct ta
   if (fd < 0) fail_errno(e->path, "openat", errno);
   while (e->data_left > 0) {
     size_t len;
-    const unsigned char *data = input_peek(in, e->data_left < INPUT_BUFFER ? (size_t)e->data_left : INPUT_BUFFER, &len, e->path);
+    const unsigned char *data =
+        input_peek(in, e->data_left < INPUT_BUFFER ? (size_t)e->data_left : INPUT_BUFFER, &len, e->path);
     write_all(fd, data, len, e->path);
     input_consume(in, len);
     e->data_left -= len;
@@ -68,8 +69,10 @@ static void write_file(int dir_fd, const char *name, struct input *in, struct ta
   t->file_bytes += e->size;
 }
 
-static void write_directory(int dir_fd, const char *name, const char *rel, const struct tar_entry *e, struct extract_totals *t) {
-  if (!clear_leaf(dir_fd, name, true, e->path) && mkdirat(dir_fd, name, 0700) < 0) fail_errno(e->path, "mkdirat", errno);
+static void write_directory(int dir_fd, const char *name, const char *rel, const struct tar_entry *e,
+                            struct extract_totals *t) {
+  if (!clear_leaf(dir_fd, name, true, e->path) && mkdirat(dir_fd, name, 0700) < 0)
+    fail_errno(e->path, "mkdirat", errno);
   int fd = path_open_dir(dir_fd, name);
   if (fd < 0) fail_errno(e->path, "openat2", errno);
   if (fchown(fd, (uid_t)e->uid, (gid_t)e->gid) < 0) fail_errno(e->path, "fchown", errno);
@@ -83,8 +86,9 @@ static void write_symlink(int dir_fd, const char *name, const struct tar_entry *
   if (e->linkpath[0] == '\0') fail(FAIL_INVALID_INPUT, e->path, "a symlink with an empty target");
   clear_leaf(dir_fd, name, false, e->path);
   if (symlinkat(e->linkpath, dir_fd, name) < 0) fail_errno(e->path, "symlinkat", errno);
-  if (fchownat(dir_fd, name, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW) < 0) fail_errno(e->path, "fchownat", errno);
-  struct timespec times[2] = { { e->mtime_sec, e->mtime_nsec }, { e->mtime_sec, e->mtime_nsec } };
+  if (fchownat(dir_fd, name, (uid_t)e->uid, (gid_t)e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+    fail_errno(e->path, "fchownat", errno);
+  struct timespec times[2] = {{e->mtime_sec, e->mtime_nsec}, {e->mtime_sec, e->mtime_nsec}};
   if (utimensat(dir_fd, name, times, AT_SYMLINK_NOFOLLOW) < 0) fail_errno(e->path, "utimensat", errno);
   t->symlinks++;
 }
@@ -99,7 +103,8 @@ static void write_hardlink(int root_fd, int dir_fd, const char *name, const stru
   int src_dir = path_open_parent(root_fd, &src, false, limits, e->path);
   struct stat st;
   if (src_dir < 0 || fstatat(src_dir, src.leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-    if (errno == ENOENT) fail(FAIL_INVALID_INPUT, e->path, "the hard link target %s is not an earlier entry of the archive", src.rel);
+    if (errno == ENOENT)
+      fail(FAIL_INVALID_INPUT, e->path, "the hard link target %s is not an earlier entry of the archive", src.rel);
     fail_errno(e->path, "fstatat", errno);
   }
   if (S_ISDIR(st.st_mode)) fail(FAIL_INVALID_INPUT, e->path, "the hard link target %s is a directory", src.rel);
@@ -113,10 +118,14 @@ static void write_hardlink(int root_fd, int dir_fd, const char *name, const stru
 
 static const char *skipped_type(enum entry_kind kind) {
   switch (kind) {
-    case ENTRY_CHAR_DEVICE: return "char-device";
-    case ENTRY_BLOCK_DEVICE: return "block-device";
-    case ENTRY_FIFO: return "fifo";
-    default: return NULL;
+    case ENTRY_CHAR_DEVICE:
+      return "char-device";
+    case ENTRY_BLOCK_DEVICE:
+      return "block-device";
+    case ENTRY_FIFO:
+      return "fifo";
+    default:
+      return NULL;
   }
 }
 
@@ -143,11 +152,20 @@ void write_entry(int root_fd, const struct extract_limits *limits, struct input 
   }
   int dir_fd = path_open_parent(root_fd, &p, true, limits, e->path);
   switch (e->kind) {
-    case ENTRY_FILE: write_file(dir_fd, p.leaf, in, e, totals); break;
-    case ENTRY_DIRECTORY: write_directory(dir_fd, p.leaf, p.rel, e, totals); break;
-    case ENTRY_SYMLINK: write_symlink(dir_fd, p.leaf, e, totals); break;
-    case ENTRY_HARDLINK: write_hardlink(root_fd, dir_fd, p.leaf, &p, limits, e, totals); break;
-    default: break;
+    case ENTRY_FILE:
+      write_file(dir_fd, p.leaf, in, e, totals);
+      break;
+    case ENTRY_DIRECTORY:
+      write_directory(dir_fd, p.leaf, p.rel, e, totals);
+      break;
+    case ENTRY_SYMLINK:
+      write_symlink(dir_fd, p.leaf, e, totals);
+      break;
+    case ENTRY_HARDLINK:
+      write_hardlink(root_fd, dir_fd, p.leaf, &p, limits, e, totals);
+      break;
+    default:
+      break;
   }
   close(dir_fd);
 }

@@ -306,7 +306,8 @@ static int move_descendants(pid_t init, const char *dir) {
   return count;
 }
 
-int cgroups_bound_pids(const char *id, pid_t init, int64_t pids_max, struct container_cgroups *cg, struct step_error *err) {
+int cgroups_bound_pids(const char *id, pid_t init, int64_t pids_max, struct container_cgroups *cg,
+                       struct step_error *err) {
   if (bounded_pids_dir(cg) >= 0) return 0;
   int slot = layout_v2 ? 0 : 1;
   if (subtree_root[slot][0] == '\0') return step_fail(err, "cgroup-create", "pids", ENODEV);

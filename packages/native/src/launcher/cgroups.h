@@ -43,7 +43,8 @@ void cgroups_prune(bool (*alive)(const char *id), void (*removed)(const char *di
 /* Gives a running container whose cgroups do not cap its pids (launched before every container
  * had its pids cgroup) a pids cgroup of its own with pids_max, and moves every process of it
  * there (init and its descendants). Nothing to do when one of its cgroups already caps them. */
-int cgroups_bound_pids(const char *id, pid_t init, int64_t pids_max, struct container_cgroups *cg, struct step_error *err);
+int cgroups_bound_pids(const char *id, pid_t init, int64_t pids_max, struct container_cgroups *cg,
+                       struct step_error *err);
 
 /* Removes the container's (now empty) cgroups. */
 void cgroups_remove(struct container_cgroups *cg);

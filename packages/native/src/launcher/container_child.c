@@ -23,8 +23,8 @@
 #include "errors.h"
 #include "syscalls.h"
 
-#define CHECK(call, step, name)                        \
-  do {                                                 \
+#define CHECK(call, step, name)                               \
+  do {                                                        \
     if ((call) < 0) child_fail(handshake_fd, (step), (name)); \
   } while (0)
 
@@ -110,7 +110,8 @@ static void fd_path(char out[32], int fd) {
 static void mount_rootfs(const struct launch_spec *spec, int handshake_fd, const int fds[ROOTFS_FD_COUNT]) {
   CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make-mounts-private", "mount");
   if (spec->idmap_lower)
-    CHECK(sys_move_mount(fds[ROOTFS_LOWER], "", fds[ROOTFS_LOWER_TARGET], "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
+    CHECK(sys_move_mount(fds[ROOTFS_LOWER], "", fds[ROOTFS_LOWER_TARGET], "",
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
           "attach-idmapped-image", "move_mount");
   char lower[32], upper[32], work[32];
   fd_path(lower, fds[ROOTFS_LOWER]);
@@ -157,8 +158,8 @@ static void mount_kernel_filesystems(int handshake_fd) {
   CHECK(mount("sysfs", "sys", "sysfs", hardened | MS_RDONLY, NULL), "mount-sys", "mount");
 
   CHECK(ensure_dir("dev", 0755), "mount-dev", "mkdir");
-  CHECK(mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME, "mode=755,size=65536k"),
-        "mount-dev", "mount");
+  CHECK(mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC | MS_STRICTATIME, "mode=755,size=65536k"), "mount-dev",
+        "mount");
   char target[32];
   for (size_t i = 0; i < sizeof devices / sizeof devices[0]; i++) {
     char source[32];
@@ -203,7 +204,7 @@ static void pivot_into_rootfs(int handshake_fd) {
 
 /* Hides host information that /proc and /sys expose even inside namespaces. */
 static void mask_host_paths(int handshake_fd) {
-  static const char *const masked_files[] = {"/proc/kcore", "/proc/keys", "/proc/timer_list",
+  static const char *const masked_files[] = {"/proc/kcore",       "/proc/keys",          "/proc/timer_list",
                                              "/proc/sched_debug", "/proc/latency_stats", "/proc/sysrq-trigger"};
   static const char *const masked_dirs[] = {"/proc/acpi", "/proc/scsi", "/sys/firmware"};
   static const char *const readonly_dirs[] = {"/proc/sys", "/proc/irq", "/proc/bus"};
@@ -220,8 +221,8 @@ static void mask_host_paths(int handshake_fd) {
   for (size_t i = 0; i < sizeof readonly_dirs / sizeof readonly_dirs[0]; i++) {
     if (stat(readonly_dirs[i], &st) < 0) continue;
     CHECK(mount(readonly_dirs[i], readonly_dirs[i], NULL, MS_BIND | MS_REC, NULL), "readonly-proc", "mount");
-    CHECK(mount(NULL, readonly_dirs[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | hardened, NULL),
-          "readonly-proc", "mount");
+    CHECK(mount(NULL, readonly_dirs[i], NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | hardened, NULL), "readonly-proc",
+          "mount");
   }
 }
 

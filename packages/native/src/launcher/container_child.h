@@ -11,7 +11,7 @@
  * walk skips the ancestors' search permission: the state directory stays 0700 although the
  * child acts as the container's own host uid. */
 enum rootfs_fd {
-  ROOTFS_LOWER,        /* the idmapped image mount (detached), or the shifted copy's directory */
+  ROOTFS_LOWER, /* the idmapped image mount (detached), or the shifted copy's directory */
   ROOTFS_UPPER,
   ROOTFS_WORK,
   ROOTFS_LOWER_TARGET, /* where the idmapped image is attached */

@@ -37,7 +37,8 @@ static inline __attribute__((noreturn)) void child_fail(int fd, const char *step
 
 /* In a child: execs the first of the candidate paths that exists (PATH resolved beforehand, in
  * the parent); if none can run, reports the first error other than ENOENT, else ENOENT. */
-static inline __attribute__((noreturn)) void child_exec_or_fail(const char *const candidates[], char **argv, char **envp, int fd) {
+static inline __attribute__((noreturn)) void child_exec_or_fail(const char *const candidates[], char **argv,
+                                                                char **envp, int fd) {
   int first_error = ENOENT;
   for (int i = 0; candidates[i] != NULL; i++) {
     execve(candidates[i], argv, envp);

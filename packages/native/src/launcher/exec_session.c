@@ -27,8 +27,8 @@
 #define JOIN_FLAGS \
   (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWCGROUP)
 
-#define CHECK(call, step, name)                          \
-  do {                                                   \
+#define CHECK(call, step, name)                           \
+  do {                                                    \
     if ((call) < 0) child_fail(error_fd, (step), (name)); \
   } while (0)
 
@@ -45,8 +45,8 @@ static int join_cgroup(const char *dir) {
   return w < 0 ? -1 : 0;
 }
 
-static void __attribute__((noreturn)) run_command(const struct exec_request *req, int error_fd, int null_fd,
-                                                  int out_fd, int err_fd) {
+static void __attribute__((noreturn))
+run_command(const struct exec_request *req, int error_fd, int null_fd, int out_fd, int err_fd) {
   CHECK(prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0), "exec-prepare", "prctl");
   /* Until the exec we hold every capability in the container's user namespace: nothing in
    * the container may ptrace us meanwhile (execve makes the command dumpable again). */
@@ -64,9 +64,9 @@ static void __attribute__((noreturn)) run_command(const struct exec_request *req
   child_exec_or_fail(req->exec_candidates, req->argv, req->envp, error_fd);
 }
 
-static void __attribute__((noreturn)) helper_main(const struct exec_request *req, int container_pidfd,
-                                                  const struct container_cgroups *cg, int error_fd, int out_fd,
-                                                  int err_fd) {
+static void __attribute__((noreturn))
+helper_main(const struct exec_request *req, int container_pidfd, const struct container_cgroups *cg, int error_fd,
+            int out_fd, int err_fd) {
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;

@@ -25,7 +25,7 @@ struct output_buffer {
 };
 
 struct exec_session {
-  pid_t pid;     /* the helper outside the container; its exit mirrors the command's */
+  pid_t pid; /* the helper outside the container; its exit mirrors the command's */
   int pidfd;
   int stdout_fd, stderr_fd, error_fd;
   struct output_buffer out, err;

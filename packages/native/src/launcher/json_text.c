@@ -90,12 +90,26 @@ const char *json_read_string(const char *p, char *out, size_t size) {
     } else {
       p++;
       switch (*p) {
-        case '"': case '\\': case '/': bytes[0] = *p; break;
-        case 'b': bytes[0] = '\b'; break;
-        case 'f': bytes[0] = '\f'; break;
-        case 'n': bytes[0] = '\n'; break;
-        case 'r': bytes[0] = '\r'; break;
-        case 't': bytes[0] = '\t'; break;
+        case '"':
+        case '\\':
+        case '/':
+          bytes[0] = *p;
+          break;
+        case 'b':
+          bytes[0] = '\b';
+          break;
+        case 'f':
+          bytes[0] = '\f';
+          break;
+        case 'n':
+          bytes[0] = '\n';
+          break;
+        case 'r':
+          bytes[0] = '\r';
+          break;
+        case 't':
+          bytes[0] = '\t';
+          break;
         case 'u': {
           uint32_t cp = 0;
           for (int i = 1; i <= 4; i++) {
@@ -107,7 +121,8 @@ const char *json_read_string(const char *p, char *out, size_t size) {
           n = utf8_encode(cp, bytes);
           break;
         }
-        default: return NULL;
+        default:
+          return NULL;
       }
     }
     for (size_t i = 0; i < n && len + 1 < size; i++) out[len++] = bytes[i];

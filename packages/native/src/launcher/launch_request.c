@@ -23,7 +23,8 @@ static int parse_rlimit(const char *text, struct rlimit_request *out) {
   memcpy(resource, text, (size_t)(colon - text));
   resource[colon - text] = '\0';
   int64_t number, value;
-  if (parse_i64(resource, 0, RLIMIT_NLIMITS - 1, &number) < 0 || parse_i64(colon + 1, 0, INT64_MAX, &value) < 0) return -1;
+  if (parse_i64(resource, 0, RLIMIT_NLIMITS - 1, &number) < 0 || parse_i64(colon + 1, 0, INT64_MAX, &value) < 0)
+    return -1;
   out->resource = (int)number;
   out->value = (unsigned long long)value;
   return 0;
@@ -53,9 +54,9 @@ static char *join_map(char **lines, int count, uint32_t *host_root, bool *root_f
   return text;
 }
 
-#define REQUIRE(key, field)                                                   \
-  do {                                                                        \
-    spec->field = message_get(m, key);                                        \
+#define REQUIRE(key, field)                                                       \
+  do {                                                                            \
+    spec->field = message_get(m, key);                                            \
     if (spec->field == NULL) return step_fail(err, "parse-request", key, EINVAL); \
   } while (0)
 

@@ -20,26 +20,26 @@ struct launch_spec {
   const char *image_dir;     /* shared image, owned 0..65535 on disk */
   const char *upper_dir;
   const char *work_dir;
-  const char *lower_dir;     /* mountpoint for the idmapped image inside the child's mount ns */
-  const char *rootfs_dir;    /* mountpoint for the overlay */
-  bool idmap_lower;          /* false: image_dir is a private copy already shifted by chown */
+  const char *lower_dir;  /* mountpoint for the idmapped image inside the child's mount ns */
+  const char *rootfs_dir; /* mountpoint for the overlay */
+  bool idmap_lower;       /* false: image_dir is a private copy already shifted by chown */
   const char *hostname;
   char **argv;
   char **envp;
   const char *cwd;
   const char *exec_candidates[MAX_EXEC_CANDIDATES + 1]; /* full paths to try, NULL-terminated */
-  const char *uid_map;       /* uid_map file content, lines "ns host count\n" */
+  const char *uid_map;                                  /* uid_map file content, lines "ns host count\n" */
   const char *gid_map;
-  uid_t host_root_uid;       /* host uid that ns uid 0 maps to: owner of upper/work */
+  uid_t host_root_uid; /* host uid that ns uid 0 maps to: owner of upper/work */
   gid_t host_root_gid;
   const char *log_path;
   struct rlimit_request rlimits[MAX_RLIMITS];
   int rlimit_count;
-  int64_t memory_bytes;      /* 0 = no limit */
-  int64_t pids_max;          /* always > 0: every container has its own pids cgroup */
-  int64_t cpu_quota_us;      /* 0 = no limit; per cpu_period_us */
+  int64_t memory_bytes; /* 0 = no limit */
+  int64_t pids_max;     /* always > 0: every container has its own pids cgroup */
+  int64_t cpu_quota_us; /* 0 = no limit; per cpu_period_us */
   int64_t cpu_period_us;
-  bool nesting;              /* security.nesting: the container may create user namespaces */
+  bool nesting; /* security.nesting: the container may create user namespaces */
 };
 
 /* A failed step, as reported to JavaScript: which step, which syscall, which errno. */

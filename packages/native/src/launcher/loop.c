@@ -122,9 +122,15 @@ static void read_signals(int signal_fd) {
 static void dispatch(const struct epoll_event *event) {
   struct watch *w = event->data.ptr;
   switch (w->kind) {
-    case WATCH_LISTEN: accept_clients(w->fd); break;
-    case WATCH_SIGNAL: read_signals(w->fd); break;
-    case WATCH_LOGS: console_logs_drain(rotate_watched, NULL); break;
+    case WATCH_LISTEN:
+      accept_clients(w->fd);
+      break;
+    case WATCH_SIGNAL:
+      read_signals(w->fd);
+      break;
+    case WATCH_LOGS:
+      console_logs_drain(rotate_watched, NULL);
+      break;
     case WATCH_CLIENT: {
       struct client *c = w->owner;
       if (!c->closed) read_client(c);
@@ -162,7 +168,8 @@ static void dispatch(const struct epoll_event *event) {
 int run_loop(int listen_fd, int signal_fd, int logs_fd, const char *socket_path) {
   static struct watch listen_watch, signal_watch, logs_watch;
   if (watch_fd(&listen_watch, WATCH_LISTEN, listen_fd, NULL) < 0 ||
-      watch_fd(&signal_watch, WATCH_SIGNAL, signal_fd, NULL) < 0 || watch_fd(&logs_watch, WATCH_LOGS, logs_fd, NULL) < 0)
+      watch_fd(&signal_watch, WATCH_SIGNAL, signal_fd, NULL) < 0 ||
+      watch_fd(&logs_watch, WATCH_LOGS, logs_fd, NULL) < 0)
     return 1;
   int64_t logs_checked_at = monotonic_ms();
   for (;;) {

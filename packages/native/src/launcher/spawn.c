@@ -72,14 +72,12 @@ static int make_owned_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, b
  * The container directory is 0700 like the rest of the state directory: the child reaches its
  * layers through fds (open_rootfs_fds), and no local user reaches them at all. */
 static int prepare_dirs(const struct launch_spec *spec, struct step_error *err) {
-  if (make_owned_dir(spec->container_dir, 0700, 0, 0, false) < 0)
-    return step_fail(err, "prepare-dirs", "mkdir", errno);
+  if (make_owned_dir(spec->container_dir, 0700, 0, 0, false) < 0) return step_fail(err, "prepare-dirs", "mkdir", errno);
   if (make_owned_dir(spec->upper_dir, 0755, spec->host_root_uid, spec->host_root_gid, true) < 0)
     return step_fail(err, "prepare-dirs", "chown", errno);
   if (make_owned_dir(spec->work_dir, 0700, spec->host_root_uid, spec->host_root_gid, true) < 0)
     return step_fail(err, "prepare-dirs", "chown", errno);
-  if (make_owned_dir(spec->lower_dir, 0755, 0, 0, false) < 0)
-    return step_fail(err, "prepare-dirs", "mkdir", errno);
+  if (make_owned_dir(spec->lower_dir, 0755, 0, 0, false) < 0) return step_fail(err, "prepare-dirs", "mkdir", errno);
   if (make_owned_dir(spec->rootfs_dir, 0755, 0, 0, false) < 0) return step_fail(err, "prepare-dirs", "mkdir", errno);
   return 0;
 }
@@ -106,7 +104,8 @@ static int make_idmapped_image(pid_t pid, const struct launch_spec *spec, struct
   memset(&attr, 0, sizeof attr);
   attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
   attr.userns_fd = (uint64_t)userns_fd;
-  if (sys_mount_setattr(tree_fd, "", AT_EMPTY_PATH, &attr) < 0) return step_fail(err, "idmap-image", "mount_setattr", errno);
+  if (sys_mount_setattr(tree_fd, "", AT_EMPTY_PATH, &attr) < 0)
+    return step_fail(err, "idmap-image", "mount_setattr", errno);
   return take_fd(&tree_fd);
 }
 
@@ -126,12 +125,15 @@ static void close_all(int fds[ROOTFS_FD_COUNT]) {
 
 /* Fills fds (enum rootfs_fd) for the child; the lower layer is the idmapped image mount, or the
  * shifted copy's directory. Everything opened is closed again on failure. */
-static int open_rootfs_fds(pid_t pid, const struct launch_spec *spec, int fds[ROOTFS_FD_COUNT], struct step_error *err) {
+static int open_rootfs_fds(pid_t pid, const struct launch_spec *spec, int fds[ROOTFS_FD_COUNT],
+                           struct step_error *err) {
   for (int i = 0; i < ROOTFS_FD_COUNT; i++) fds[i] = -1;
-  fds[ROOTFS_LOWER] = spec->idmap_lower ? make_idmapped_image(pid, spec, err) : open_in_child(pid, spec->image_dir, err);
-  const char *paths[ROOTFS_FD_COUNT] = {
-      [ROOTFS_UPPER] = spec->upper_dir, [ROOTFS_WORK] = spec->work_dir,
-      [ROOTFS_LOWER_TARGET] = spec->lower_dir, [ROOTFS_TARGET] = spec->rootfs_dir};
+  fds[ROOTFS_LOWER] =
+      spec->idmap_lower ? make_idmapped_image(pid, spec, err) : open_in_child(pid, spec->image_dir, err);
+  const char *paths[ROOTFS_FD_COUNT] = {[ROOTFS_UPPER] = spec->upper_dir,
+                                        [ROOTFS_WORK] = spec->work_dir,
+                                        [ROOTFS_LOWER_TARGET] = spec->lower_dir,
+                                        [ROOTFS_TARGET] = spec->rootfs_dir};
   for (int i = 0; i < ROOTFS_FD_COUNT && fds[ROOTFS_LOWER] >= 0; i++) {
     if (paths[i] == NULL) continue;
     fds[i] = open_in_child(pid, paths[i], err);

@@ -50,8 +50,8 @@ static int write_process_file(const char *container_dir, const char *name, const
   struct json_text t = {0};
   json_raw(&t, "{\"id\":");
   json_string(&t, id);
-  json_raw(&t, ",\"pid\":%d,\"startTime\":\"%llu\",\"launcherPid\":%d,\"startedAt\":%lld,\"cgroupV2\":%s,\"cgroups\":[", pid,
-           start_time, getpid(), (long long)wall_clock_ms(), cg->v2 ? "true" : "false");
+  json_raw(&t, ",\"pid\":%d,\"startTime\":\"%llu\",\"launcherPid\":%d,\"startedAt\":%lld,\"cgroupV2\":%s,\"cgroups\":[",
+           pid, start_time, getpid(), (long long)wall_clock_ms(), cg->v2 ? "true" : "false");
   for (int i = 0; i < cg->count; i++) {
     if (i > 0) json_raw(&t, ",");
     json_string(&t, cg->dirs[i]);
@@ -121,8 +121,8 @@ static int read_process_file(const char *container_dir, const char *name, pid_t 
   return *pid > 0 ? 0 : -1;
 }
 
-int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
-                    struct container_cgroups *cg, bool *nesting) {
+int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time, struct container_cgroups *cg,
+                    bool *nesting) {
   return read_process_file(container_dir, "state.json", pid, start_time, cg, nesting);
 }
 

@@ -16,8 +16,8 @@ int write_state_file(const char *container_dir, const char *id, pid_t pid, unsig
 
 /* Reads back what write_state_file wrote; -1 if there is no usable state.json. A record
  * without "nesting" (written before it existed) reads as false. */
-int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
-                    struct container_cgroups *cg, bool *nesting);
+int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *start_time, struct container_cgroups *cg,
+                    bool *nesting);
 
 /* launching.json: the same record for a child cloned but not yet reported launched. A launcher
  * that dies in between leaves it behind, so the next one can kill that half-launched child: the

@@ -21,9 +21,7 @@
 #define P_PIDFD 3
 #endif
 
-static inline long sys_clone3(struct clone_args *args) {
-  return syscall(SYS_clone3, args, sizeof(*args));
-}
+static inline long sys_clone3(struct clone_args *args) { return syscall(SYS_clone3, args, sizeof(*args)); }
 
 /* clone() without a new stack behaves like fork(); CLONE_PIDFD stores the pidfd in parent_tid. */
 static inline long sys_clone_pidfd(unsigned long flags, int *pidfd) {

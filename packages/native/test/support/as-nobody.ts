@@ -15,7 +15,18 @@ export function runAsNobody(command: string, args: string[], options: { input?: 
     // setpriv keeps root's effective capabilities (PR_SET_KEEPCAPS) until its own execve, so the
     // command's path would be looked up with CAP_DAC_OVERRIDE: a 0700 directory on it would not
     // stop it. env, exec'd first, finds and runs the command as nobody proper.
-    ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all', '--', '/usr/bin/env', '--', command, ...args],
+    [
+      '--reuid=nobody',
+      '--regid=nogroup',
+      '--clear-groups',
+      '--inh-caps=-all',
+      '--bounding-set=-all',
+      '--',
+      '/usr/bin/env',
+      '--',
+      command,
+      ...args,
+    ],
     {
       encoding: 'utf8',
       input: options.input,

@@ -15,7 +15,11 @@ export function snapshotTree(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const visit = (path: string) => {
     const st = lstatSync(path);
-    const what = st.isSymbolicLink() ? `-> ${readlinkSync(path)}` : st.isFile() ? readFileSync(path, 'utf8') : `[${readdirSync(path).sort().join(',')}]`;
+    const what = st.isSymbolicLink()
+      ? `-> ${readlinkSync(path)}`
+      : st.isFile()
+        ? readFileSync(path, 'utf8')
+        : `[${readdirSync(path).sort().join(',')}]`;
     out[path] = `${statLine(path)} ${what}`;
     if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
   };

@@ -24,11 +24,25 @@ const CODES: Record<number, string> = { 1: 'INTERNAL', 2: 'INVALID_INPUT', 3: 'P
 /** The seed of the fuzz test's corpus ('naga'). */
 export const FUZZ_SEED = 0x6e616761;
 
-export interface FuzzLimits { maxBytes: number; maxEntries: number; maxDepth: number }
-export interface FuzzCase { label: string; archive: Buffer; limits: FuzzLimits }
+export interface FuzzLimits {
+  maxBytes: number;
+  maxEntries: number;
+  maxDepth: number;
+}
+export interface FuzzCase {
+  label: string;
+  archive: Buffer;
+  limits: FuzzLimits;
+}
 
 /** What one run of an extractor did. */
-export interface FuzzRun { root: string; status: number | null; signal: string | null; stdout: string; stderr: string }
+export interface FuzzRun {
+  root: string;
+  status: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** A small PRNG (mulberry32): the same seed gives the same corpus on every machine. */
 function prng(seed: number) {
@@ -72,12 +86,45 @@ export function snapshotCanary(canary: string): Record<string, string> {
 const long255 = 'x'.repeat(255);
 /** Names entries share, so that they replace and link to each other. */
 const NAMES = [
-  'a', 'a/b', 'a/b/c', 'b', 'b/c', 'c', './a', '/a', 'a/', 'a//b', 'a/./b', 'a/b/', '.nagaya-image.json', long255, `a/${long255}`,
-  'd/'.repeat(12) + 'f', 'd/d/d/d/d/d/d', '\u00e9t\u00e9', 'ctl\n\u0001', 'sp ace', '/etc/passwd', 'canary/file',
+  'a',
+  'a/b',
+  'a/b/c',
+  'b',
+  'b/c',
+  'c',
+  './a',
+  '/a',
+  'a/',
+  'a//b',
+  'a/./b',
+  'a/b/',
+  '.nagaya-image.json',
+  long255,
+  `a/${long255}`,
+  'd/'.repeat(12) + 'f',
+  'd/d/d/d/d/d/d',
+  '\u00e9t\u00e9',
+  'ctl\n\u0001',
+  'sp ace',
+  '/etc/passwd',
+  'canary/file',
 ];
 /** Names that are refused, or only take a directory (the root). */
 const BAD_NAMES = ['.', './', '/', '', '..', '../a', '../canary/file', 'a/../b', 'a/..', `${long255}x`];
-const TYPES: RawType[] = ['file', 'file', 'file', 'directory', 'directory', 'symlink', 'symlink', 'link', 'link', 'char-device', 'block-device', 'fifo'];
+const TYPES: RawType[] = [
+  'file',
+  'file',
+  'file',
+  'directory',
+  'directory',
+  'symlink',
+  'symlink',
+  'link',
+  'link',
+  'char-device',
+  'block-device',
+  'fifo',
+];
 const ODD_TYPEFLAGS = ['\0', '7', 'x', 'g', 'L', 'K', 'V', 'S', 'D', 'M', 'N', 'A', '\u00ff'];
 const IDS = [0, 0, 1, 1000, 65534, 65535];
 const BAD_IDS = [65536, 2_097_151];
@@ -89,15 +136,42 @@ const ID_TEXT = ['0', '65535', '65536', '4294967295', '18446744073709551615', '1
 const PAX_VALUES: Record<string, string[]> = {
   uid: ID_TEXT,
   gid: ID_TEXT,
-  mtime: ['0', '-1', '1.5', '-1.5', '9223372036854775807', '9223372036854775808', '-9223372036854775807', '-9223372036854775808',
-    '1.0000000001', '.5', '1.', '-', '', 'x', '1.5.5', '99999999999999999999', '1700000000.123456789123'],
+  mtime: [
+    '0',
+    '-1',
+    '1.5',
+    '-1.5',
+    '9223372036854775807',
+    '9223372036854775808',
+    '-9223372036854775807',
+    '-9223372036854775808',
+    '1.0000000001',
+    '.5',
+    '1.',
+    '-',
+    '',
+    'x',
+    '1.5.5',
+    '99999999999999999999',
+    '1700000000.123456789123',
+  ],
   size: ['0', '1', '511', '512', '513', '100000', '18446744073709551615', '18446744073709551616', 'x', ''],
   path: [...NAMES, ...BAD_NAMES, 'a\u0000b'],
   linkpath: [...NAMES, ...BAD_NAMES, 'a\u0000b', 'a/../../canary/file'],
 };
 const FIELDS: Record<string, [number, number]> = {
-  name: [0, 100], mode: [100, 8], uid: [108, 8], gid: [116, 8], size: [124, 12], mtime: [136, 12], chksum: [148, 8],
-  typeflag: [156, 1], linkname: [157, 100], magic: [257, 6], version: [263, 2], prefix: [345, 155],
+  name: [0, 100],
+  mode: [100, 8],
+  uid: [108, 8],
+  gid: [116, 8],
+  size: [124, 12],
+  mtime: [136, 12],
+  chksum: [148, 8],
+  typeflag: [156, 1],
+  linkname: [157, 100],
+  magic: [257, 6],
+  version: [263, 2],
+  prefix: [345, 155],
 };
 const NUMERIC = ['mode', 'uid', 'gid', 'size', 'mtime', 'chksum'];
 
@@ -117,7 +191,18 @@ function longPath(r: Rng): string {
 function paxFor(r: Rng): Record<string, string> {
   const pax: Record<string, string> = {};
   for (let i = r.int(3) + 1; i > 0; i--) {
-    const key = r.pick(['path', 'linkpath', 'uid', 'gid', 'mtime', 'size', 'atime', 'GNU.sparse.major', 'SCHILY.xattr.security.capability', 'comment']);
+    const key = r.pick([
+      'path',
+      'linkpath',
+      'uid',
+      'gid',
+      'mtime',
+      'size',
+      'atime',
+      'GNU.sparse.major',
+      'SCHILY.xattr.security.capability',
+      'comment',
+    ]);
     if (key === 'path' || key === 'linkpath') pax[key] = r.chance(0.2) ? longPath(r) : r.pick(PAX_VALUES[key]);
     else pax[key] = r.pick(PAX_VALUES[key] ?? ['x', '', '\u00ff\u0000']);
   }
@@ -149,19 +234,59 @@ function numericValue(r: Rng, width: number): Buffer {
     () => b.fill('7'),
     () => b.fill(' '),
     () => b,
-    () => { b.fill('0'); b[width - 1] = 0x38; return b; },
+    () => {
+      b.fill('0');
+      b[width - 1] = 0x38;
+      return b;
+    },
     () => Buffer.from(' 12 34  \0\0\0\0'.slice(0, width).padEnd(width, '\0'), 'latin1'),
     () => Buffer.from('\0' + '1'.repeat(width - 1), 'latin1'),
     () => Buffer.from('-1'.padEnd(width, '\0'), 'latin1'),
-    () => { b[0] = 0x80; b[width - 1] = r.int(256); return b; },
+    () => {
+      b[0] = 0x80;
+      b[width - 1] = r.int(256);
+      return b;
+    },
     () => b.fill(0xff),
-    () => { b.fill(0xff); b[0] = 0x80; return b; },
-    () => { b.fill(0xff); b[0] = 0xbf; return b; },
-    () => { b[0] = 0xc0; b[width - 1] = 1; return b; },
-    () => { b[0] = 0x80; b.fill(0xff, width - 8); b[width - 8] = 0x7f; return b; },
-    () => { b.fill(0xff, width - 8); b[0] = 0x80; return b; }, // 2^64 - 1 in a size field: wraps when padded
-    () => { for (let i = 0; i < width; i++) b[i] = r.int(256); return b; },
-    () => Buffer.from(r.pick([65535, 65536, 0o7777, 0o170777]).toString(8).padStart(width - 1, '0').slice(0, width - 1) + '\0', 'latin1'),
+    () => {
+      b.fill(0xff);
+      b[0] = 0x80;
+      return b;
+    },
+    () => {
+      b.fill(0xff);
+      b[0] = 0xbf;
+      return b;
+    },
+    () => {
+      b[0] = 0xc0;
+      b[width - 1] = 1;
+      return b;
+    },
+    () => {
+      b[0] = 0x80;
+      b.fill(0xff, width - 8);
+      b[width - 8] = 0x7f;
+      return b;
+    },
+    () => {
+      b.fill(0xff, width - 8);
+      b[0] = 0x80;
+      return b;
+    }, // 2^64 - 1 in a size field: wraps when padded
+    () => {
+      for (let i = 0; i < width; i++) b[i] = r.int(256);
+      return b;
+    },
+    () =>
+      Buffer.from(
+        r
+          .pick([65535, 65536, 0o7777, 0o170777])
+          .toString(8)
+          .padStart(width - 1, '0')
+          .slice(0, width - 1) + '\0',
+        'latin1',
+      ),
   ];
   return Buffer.from(r.pick(options)());
 }
@@ -169,14 +294,23 @@ function numericValue(r: Rng, width: number): Buffer {
 /** Offsets of the header blocks, following the size fields as a reader would. */
 function headerOffsets(archive: Buffer): number[] {
   const out: number[] = [];
-  for (let at = 0; at + BLOCK <= archive.length;) {
+  for (let at = 0; at + BLOCK <= archive.length; ) {
     const h = archive.subarray(at, at + BLOCK);
     if (h.every((b) => b === 0)) break;
     out.push(at);
     const f = h.subarray(124, 136);
     let size = 0n;
     if (f[0] & 0x80) for (const [i, b] of f.entries()) size = (size << 8n) | BigInt(i === 0 ? b & 0x7f : b);
-    else size = BigInt(Number.parseInt(f.toString('latin1').replace(/[\0 ].*$/s, '').trim() || '0', 8) || 0);
+    else
+      size = BigInt(
+        Number.parseInt(
+          f
+            .toString('latin1')
+            .replace(/[\0 ].*$/s, '')
+            .trim() || '0',
+          8,
+        ) || 0,
+      );
     if (!'0\u00007xgLKV'.includes(String.fromCharCode(h[156]))) size = 0n;
     at += BLOCK + Number((size + 511n) / 512n) * BLOCK;
     if (!Number.isSafeInteger(at)) break;
@@ -191,8 +325,27 @@ function headerOffsets(archive: Buffer): number[] {
 export function fuzzCorpus(options: { seed: number; hostile: number; mutated: number; canary: string }): FuzzCase[] {
   const r = prng(options.seed);
   const { canary } = options;
-  const canaryLinks = [canary, `${canary}/file`, `${canary}/dir`, `${canary}/dir/secret`, `${canary}/hard`, `${canary}/sym`, `${canary}/empty`];
-  const links = [...NAMES, ...BAD_NAMES, ...canaryLinks, '../canary', '../canary/file', '../canary/dir', '../../..', '/etc', '/etc/shadow', 'a/../../canary/file'];
+  const canaryLinks = [
+    canary,
+    `${canary}/file`,
+    `${canary}/dir`,
+    `${canary}/dir/secret`,
+    `${canary}/hard`,
+    `${canary}/sym`,
+    `${canary}/empty`,
+  ];
+  const links = [
+    ...NAMES,
+    ...BAD_NAMES,
+    ...canaryLinks,
+    '../canary',
+    '../canary/file',
+    '../canary/dir',
+    '../../..',
+    '/etc',
+    '/etc/shadow',
+    'a/../../canary/file',
+  ];
   const name = () => (r.chance(0.04) ? r.pick(BAD_NAMES) : r.pick(NAMES));
   const id = () => (r.chance(0.02) ? r.pick(BAD_IDS) : r.pick(IDS));
 
@@ -212,12 +365,13 @@ export function fuzzCorpus(options: { seed: number; hostile: number; mutated: nu
       const how = r.int(3);
       if (how === 0) e.gnuLongName = true;
       else if (how === 1) e.pax = { ...e.pax, path: e.name };
-      else if (e.name.includes('/')) [e.prefix, e.name] = [e.name.slice(0, e.name.lastIndexOf('/')), e.name.slice(e.name.lastIndexOf('/') + 1)];
+      else if (e.name.includes('/'))
+        [e.prefix, e.name] = [e.name.slice(0, e.name.lastIndexOf('/')), e.name.slice(e.name.lastIndexOf('/') + 1)];
     }
     if (r.chance(0.03)) [e.gnuLongName, e.name] = [true, longPath(r)];
     if ((e.linkname?.length ?? 0) > 100 || r.chance(0.03)) {
       if (r.chance(0.5)) e.gnuLongLink = true;
-      else e.pax = { ...e.pax, linkpath: r.chance(0.5) ? longPath(r) : e.linkname ?? '' };
+      else e.pax = { ...e.pax, linkpath: r.chance(0.5) ? longPath(r) : (e.linkname ?? '') };
     }
     if (r.chance(0.05)) e.base256 = [r.pick(['uid', 'gid', 'size'] as const)];
     for (const key of e.base256 ?? []) if (key !== 'size') e[key] = r.pick(BIG_IDS);
@@ -228,40 +382,78 @@ export function fuzzCorpus(options: { seed: number; hostile: number; mutated: nu
   /** Interactions worth more than their chance in a random sequence. */
   const scenarios: Array<() => RawEntry[]> = [
     // A directory's mode is applied at the end: by then a symlink to a host directory stands there.
-    () => [{ name: 'a/', type: 'directory', mode: r.pick([0o7777, 0o777, 0]), uid: id() }, { name: 'a', type: 'symlink', linkname: r.pick(canaryLinks) }],
-    () => [{ name: 'a/b/', type: 'directory', mode: 0o777, uid: 5 }, { name: 'a/b/f', body: 'x' }, { name: 'a/b/f', type: 'link', linkname: r.pick(canaryLinks) }],
+    () => [
+      { name: 'a/', type: 'directory', mode: r.pick([0o7777, 0o777, 0]), uid: id() },
+      { name: 'a', type: 'symlink', linkname: r.pick(canaryLinks) },
+    ],
+    () => [
+      { name: 'a/b/', type: 'directory', mode: 0o777, uid: 5 },
+      { name: 'a/b/f', body: 'x' },
+      { name: 'a/b/f', type: 'link', linkname: r.pick(canaryLinks) },
+    ],
     // A hard link to a symlink to a host file, then writes through either name.
     () => [
-      { name: 's', type: 'symlink', linkname: r.pick(canaryLinks) }, { name: 'h', type: 'link', linkname: 's' },
-      { name: r.pick(['h', 's', 'h/x', 's/x']), body: 'through?', mode: 0o666 }, { name: 'h', type: 'directory', mode: 0o777 },
+      { name: 's', type: 'symlink', linkname: r.pick(canaryLinks) },
+      { name: 'h', type: 'link', linkname: 's' },
+      { name: r.pick(['h', 's', 'h/x', 's/x']), body: 'through?', mode: 0o666 },
+      { name: 'h', type: 'directory', mode: 0o777 },
     ],
     // A hard link to a file later replaced, then a link to the link.
     () => [
-      { name: 'f', body: 'one' }, { name: 'g', type: 'link', linkname: 'f' },
-      r.pick<RawEntry>([{ name: 'f', type: 'symlink', linkname: `${canary}/file` }, { name: 'f', body: 'two' }, { name: 'f/', type: 'directory' }]),
+      { name: 'f', body: 'one' },
+      { name: 'g', type: 'link', linkname: 'f' },
+      r.pick<RawEntry>([
+        { name: 'f', type: 'symlink', linkname: `${canary}/file` },
+        { name: 'f', body: 'two' },
+        { name: 'f/', type: 'directory' },
+      ]),
       { name: 'h', type: 'link', linkname: r.pick(['f', 'g', './g', '/f']) },
     ],
     // Hard links to the root, a directory, themselves; '..' in a PAX linkpath.
-    () => [{ name: 'd/', type: 'directory' }, { name: r.pick(['x', 'd/x']), type: 'link', linkname: r.pick(['.', './', '/', 'd', 'd/', 'x', 'd/x', 'd/..', '']) }],
-    () => [{ name: 'f', body: 'x' }, { name: 'l', type: 'link', linkname: 'f', pax: { linkpath: r.pick(['f/../../canary/file', './f/.', 'f/', '/../f', 'f//']) } }],
+    () => [
+      { name: 'd/', type: 'directory' },
+      { name: r.pick(['x', 'd/x']), type: 'link', linkname: r.pick(['.', './', '/', 'd', 'd/', 'x', 'd/x', 'd/..', '']) },
+    ],
+    () => [
+      { name: 'f', body: 'x' },
+      { name: 'l', type: 'link', linkname: 'f', pax: { linkpath: r.pick(['f/../../canary/file', './f/.', 'f/', '/../f', 'f//']) } },
+    ],
     // A symlink to '.', then paths through it.
     () => [
       { name: 'a', type: 'symlink', linkname: r.pick(['.', '..', '/', '../canary']) },
-      { name: r.pick(['a/a/f', 'a/f', 'a/', 'a/canary/file']), type: r.pick<RawType>(['file', 'directory', 'link', 'symlink']), linkname: 'a', body: 'x' },
+      {
+        name: r.pick(['a/a/f', 'a/f', 'a/', 'a/canary/file']),
+        type: r.pick<RawType>(['file', 'directory', 'link', 'symlink']),
+        linkname: 'a',
+        body: 'x',
+      },
     ],
     // Trailing slashes and pre-POSIX directories.
-    () => [{ name: r.pick(['f/', 'f//', 'f/.']), typeflag: r.pick(['0', '\0', '7', '5']), body: 'x' }, { name: 'f/g', body: 'y' }],
+    () => [
+      { name: r.pick(['f/', 'f//', 'f/.']), typeflag: r.pick(['0', '\0', '7', '5']), body: 'x' },
+      { name: 'f/g', body: 'y' },
+    ],
     // Replacing: a file where a non-empty directory stands, a directory where a file stands.
-    () => [{ name: 'a/b', body: 'x' }, { name: 'a', type: r.pick<RawType>(['file', 'symlink', 'link', 'fifo']), linkname: 'a/b' }, { name: 'a/c', body: 'y' }],
+    () => [
+      { name: 'a/b', body: 'x' },
+      { name: 'a', type: r.pick<RawType>(['file', 'symlink', 'link', 'fifo']), linkname: 'a/b' },
+      { name: 'a/c', body: 'y' },
+    ],
     // The root entry with extreme owner and mode, then the root as other kinds.
     () => [
       { name: r.pick(['./', '/', '.', '']), type: 'directory', mode: r.pick(MODES), uid: id(), gid: id() },
       { name: r.pick(['.', './', '/']), type: r.pick(TYPES), linkname: 'x' },
     ],
     // Extension headers and no entry after them.
-    () => [{ name: 'f', body: 'x' }, { name: 'PaxHeader', typeflag: r.pick(['x', 'L', 'K']), body: r.pick(['11 path=a\n', 'a\0']) }],
+    () => [
+      { name: 'f', body: 'x' },
+      { name: 'PaxHeader', typeflag: r.pick(['x', 'L', 'K']), body: r.pick(['11 path=a\n', 'a\0']) },
+    ],
     // A depth at the limit and one past it (the limit is 6 for these).
-    () => [{ name: `${'d/'.repeat(r.pick([4, 5, 6]))}f`, body: 'deep' }, { name: `${'e/'.repeat(r.pick([5, 6]))}`, type: 'directory' }],
+    () => [
+      { name: `${'d/'.repeat(r.pick([4, 5, 6]))}f`, body: 'deep' },
+      { name: `${'e/'.repeat(r.pick([5, 6]))}`, type: 'directory' },
+    ],
   ];
   const DEPTH_SCENARIO = scenarios.length - 1;
 
@@ -281,7 +473,11 @@ export function fuzzCorpus(options: { seed: number; hostile: number; mutated: nu
       entries.splice(r.int(entries.length + 1), 0, hostileEntry(entries.map((e) => e.pax?.path ?? e.name)));
     }
     const archive = rawTar(entries, { end: r.chance(0.9) });
-    return { label: `hostile #${i}${scenario >= 0 ? ` (scenario ${scenario})` : ''}`, archive, limits: limitsFor(archive, scenario === DEPTH_SCENARIO) };
+    return {
+      label: `hostile #${i}${scenario >= 0 ? ` (scenario ${scenario})` : ''}`,
+      archive,
+      limits: limitsFor(archive, scenario === DEPTH_SCENARIO),
+    };
   };
 
   const stringValue = (width: number): Buffer => {
@@ -299,17 +495,21 @@ export function fuzzCorpus(options: { seed: number; hostile: number; mutated: nu
       const dir = r.pick(['', 'etc/', 'usr/bin/', `${'q'.repeat(90)}/${'r'.repeat(90)}/`]);
       const name = `${dir}${r.pick(['a', 'b', 'c', 'sh', long255.slice(0, 120)])}${n}`;
       const kind = r.int(files.length ? 5 : 3);
-      const e: RawEntry = kind === 0 ? { name: `${dir}d${n}/`, type: 'directory', mode: 0o755 }
-        : kind <= 2 ? { name, body: r.pick(BODIES), mode: r.pick([0o644, 0o755, 0o4755]), uid: r.int(3) * 1000 }
-        : kind === 3 ? { name, type: 'symlink', linkname: r.pick(['/bin/busybox', '../lib', ...files]) }
-        : { name, type: 'link', linkname: r.pick(files) };
+      const e: RawEntry =
+        kind === 0
+          ? { name: `${dir}d${n}/`, type: 'directory', mode: 0o755 }
+          : kind <= 2
+            ? { name, body: r.pick(BODIES), mode: r.pick([0o644, 0o755, 0o4755]), uid: r.int(3) * 1000 }
+            : kind === 3
+              ? { name, type: 'symlink', linkname: r.pick(['/bin/busybox', '../lib', ...files]) }
+              : { name, type: 'link', linkname: r.pick(files) };
       if (e.type === undefined) files.push(name);
       const style = r.int(5);
       if (style === 1 || e.name.length > 100 || (e.linkname?.length ?? 0) > 100) {
         e.pax = { path: e.name, mtime: '1700000000.5', ...(e.linkname ? { linkpath: e.linkname } : {}) };
-      }
-      else if (style === 2) [e.gnuLongName, e.base256] = [true, ['size', 'uid']];
-      else if (style === 3 && e.name.includes('/')) [e.prefix, e.name] = [e.name.slice(0, e.name.lastIndexOf('/')), e.name.slice(e.name.lastIndexOf('/') + 1)];
+      } else if (style === 2) [e.gnuLongName, e.base256] = [true, ['size', 'uid']];
+      else if (style === 3 && e.name.includes('/'))
+        [e.prefix, e.name] = [e.name.slice(0, e.name.lastIndexOf('/')), e.name.slice(e.name.lastIndexOf('/') + 1)];
       entries.push(e);
     }
     return rawTar(entries);
@@ -321,17 +521,25 @@ export function fuzzCorpus(options: { seed: number; hostile: number; mutated: nu
     const at = headers.length ? r.pick(headers) : 0;
     const blocks = Math.ceil(out.length / BLOCK);
     switch (r.int(8)) {
-      case 0: case 1: case 2: { // one header field, the checksum fixed up (mostly)
+      case 0:
+      case 1:
+      case 2: {
+        // one header field, the checksum fixed up (mostly)
         const field = r.pick(Object.keys(FIELDS));
         const [offset, width] = FIELDS[field];
         if (at + BLOCK > out.length) return out;
-        const value = field === 'typeflag' ? Buffer.from(r.pick([...ODD_TYPEFLAGS, '0', '1', '2', '3', '5', '6']), 'latin1')
-          : NUMERIC.includes(field) ? numericValue(r, width) : stringValue(width);
+        const value =
+          field === 'typeflag'
+            ? Buffer.from(r.pick([...ODD_TYPEFLAGS, '0', '1', '2', '3', '5', '6']), 'latin1')
+            : NUMERIC.includes(field)
+              ? numericValue(r, width)
+              : stringValue(width);
         value.copy(out, at + offset, 0, width);
         if (field !== 'chksum' && r.chance(0.9)) setChecksum(out.subarray(at, at + BLOCK));
         return out;
       }
-      case 3: { // the data after a header: an extension's records, a long name, a file's content
+      case 3: {
+        // the data after a header: an extension's records, a long name, a file's content
         const data = at + BLOCK;
         for (let n = r.int(4) + 1; n > 0 && data < out.length; n--) {
           out[data + r.int(Math.min(BLOCK, out.length - data))] = r.pick([0, 0x0a, 0x20, 0x3d, 0x30, 0x39, 0x2e, 0x2f, r.int(256)]);
@@ -340,12 +548,15 @@ export function fuzzCorpus(options: { seed: number; hostile: number; mutated: nu
       }
       case 4: // cut short, on or off a block boundary
         return out.subarray(0, r.chance(0.5) ? r.int(blocks) * BLOCK : r.int(out.length));
-      case 5: { // a block range repeated elsewhere
-        const from = r.int(blocks), to = r.int(blocks);
+      case 5: {
+        // a block range repeated elsewhere
+        const from = r.int(blocks),
+          to = r.int(blocks);
         const piece = out.subarray(from * BLOCK, (from + r.int(4) + 1) * BLOCK);
         return Buffer.concat([out.subarray(0, to * BLOCK), piece, out.subarray(to * BLOCK)]);
       }
-      case 6: { // a block range removed
+      case 6: {
+        // a block range removed
         const from = r.int(blocks);
         return Buffer.concat([out.subarray(0, from * BLOCK), out.subarray((from + r.int(3) + 1) * BLOCK)]);
       }
@@ -372,18 +583,41 @@ export function fuzzCorpus(options: { seed: number; hostile: number; mutated: nu
 /** Runs binary on the case into root (made here, 0700 as extractArchive makes it). */
 export function runExtractor(binary: string, root: string, c: FuzzCase, env: Record<string, string> = {}): FuzzRun {
   mkdirSync(root, { mode: 0o700 });
-  const args = [root, '--max-bytes', String(c.limits.maxBytes), '--max-entries', String(c.limits.maxEntries), '--max-depth', String(c.limits.maxDepth)];
+  const args = [
+    root,
+    '--max-bytes',
+    String(c.limits.maxBytes),
+    '--max-entries',
+    String(c.limits.maxEntries),
+    '--max-depth',
+    String(c.limits.maxDepth),
+  ];
   const result = spawnSync('/bin/sh', ['-c', `ulimit -n ${OPEN_FILES} && exec "$@"`, 'sh', binary, ...args], {
-    input: c.archive, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, timeout: 60_000, maxBuffer: 16 * 1024 * 1024,
+    input: c.archive,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    timeout: 60_000,
+    maxBuffer: 16 * 1024 * 1024,
   });
   // The extractor stops reading at the first bad header: the rest of stdin then meets a closed pipe.
   if (result.error && (result.error as NodeJS.ErrnoException).code !== 'EPIPE') throw result.error;
-  return { root, status: result.status, signal: result.signal, stdout: result.stdout.toString('utf8'), stderr: result.stderr.toString('utf8') };
+  return {
+    root,
+    status: result.status,
+    signal: result.signal,
+    stdout: result.stdout.toString('utf8'),
+    stderr: result.stderr.toString('utf8'),
+  };
 }
 
 interface Totals {
-  entries: number; files: number; directories: number; symlinks: number; hardlinks: number;
-  fileBytes: number; inputBytes: number; skippedTotal: number;
+  entries: number;
+  files: number;
+  directories: number;
+  symlinks: number;
+  hardlinks: number;
+  fileBytes: number;
+  inputBytes: number;
+  skippedTotal: number;
 }
 
 /** What is wrong in the root after a run: owners, kinds, depth, links leaving it, bytes, and more

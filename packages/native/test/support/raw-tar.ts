@@ -8,7 +8,13 @@ const BLOCK = 512;
 export type RawType = 'file' | 'directory' | 'symlink' | 'link' | 'char-device' | 'block-device' | 'fifo';
 
 const TYPEFLAG: Record<RawType, string> = {
-  file: '0', link: '1', symlink: '2', 'char-device': '3', 'block-device': '4', directory: '5', fifo: '6',
+  file: '0',
+  link: '1',
+  symlink: '2',
+  'char-device': '3',
+  'block-device': '4',
+  directory: '5',
+  fifo: '6',
 };
 
 export interface RawEntry {
@@ -57,8 +63,20 @@ function base256(value: number, width: number): Buffer {
 }
 
 function header(fields: {
-  name: string; mode: number; uid: number; gid: number; size: number; mtime: number; typeflag: string; linkname: string;
-  prefix?: string; gnu: boolean; base256: string[]; devmajor?: number; devminor?: number; badChecksum?: boolean;
+  name: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: string;
+  linkname: string;
+  prefix?: string;
+  gnu: boolean;
+  base256: string[];
+  devmajor?: number;
+  devminor?: number;
+  badChecksum?: boolean;
 }): Buffer {
   const h = Buffer.alloc(BLOCK);
   const put = (offset: number, data: Buffer, width: number) => data.copy(h, offset, 0, Math.min(width, data.length));
@@ -112,27 +130,32 @@ export function entryBlocks(e: RawEntry): Buffer {
   const gnu = Boolean(e.gnuLongName || e.gnuLongLink || e.base256?.length);
   const out: Buffer[] = [];
   const ext = (typeflag: string, data: Buffer, name: string) => {
-    out.push(header({ name, mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 0, typeflag, linkname: '', gnu, base256: [] }), ...padded(data));
+    out.push(
+      header({ name, mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 0, typeflag, linkname: '', gnu, base256: [] }),
+      ...padded(data),
+    );
   };
   if (e.pax) ext('x', paxRecords(e.pax), 'PaxHeader');
   if (e.gnuLongName) ext('L', Buffer.from(`${e.name}\0`), '././@LongLink');
   if (e.gnuLongLink) ext('K', Buffer.from(`${e.linkname ?? ''}\0`), '././@LongLink');
-  out.push(header({
-    name: e.gnuLongName ? e.name.slice(0, 99) : e.name,
-    mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
-    uid: e.uid ?? 0,
-    gid: e.gid ?? 0,
-    size: e.sizeField ?? body.length,
-    mtime: e.mtime ?? 1_700_000_000,
-    typeflag: e.typeflag ?? TYPEFLAG[type],
-    linkname: e.gnuLongLink ? (e.linkname ?? '').slice(0, 99) : (e.linkname ?? ''),
-    prefix: e.prefix,
-    gnu,
-    base256: e.base256 ?? [],
-    devmajor: e.devmajor,
-    devminor: e.devminor,
-    badChecksum: e.badChecksum,
-  }));
+  out.push(
+    header({
+      name: e.gnuLongName ? e.name.slice(0, 99) : e.name,
+      mode: e.mode ?? (type === 'directory' ? 0o755 : 0o644),
+      uid: e.uid ?? 0,
+      gid: e.gid ?? 0,
+      size: e.sizeField ?? body.length,
+      mtime: e.mtime ?? 1_700_000_000,
+      typeflag: e.typeflag ?? TYPEFLAG[type],
+      linkname: e.gnuLongLink ? (e.linkname ?? '').slice(0, 99) : (e.linkname ?? ''),
+      prefix: e.prefix,
+      gnu,
+      base256: e.base256 ?? [],
+      devmajor: e.devmajor,
+      devminor: e.devminor,
+      badChecksum: e.badChecksum,
+    }),
+  );
   if (body.length) out.push(...padded(body));
   return Buffer.concat(out);
 }

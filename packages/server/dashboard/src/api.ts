@@ -4,7 +4,10 @@ import { ApiError, apiErrorOf } from '@nagaya/contract';
 export { ApiError };
 
 /** One issue of a 400 INVALID_INPUT answer. */
-export interface ValidationIssue { path: string; message: string }
+export interface ValidationIssue {
+  path: string;
+  message: string;
+}
 
 let token: string | null = null;
 let onUnauthorized: ((err: ApiError) => void) | null = null;

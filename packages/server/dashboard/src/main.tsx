@@ -35,20 +35,30 @@ function App() {
     setSession(null);
     setMessage(why);
   }, []);
-  const signedIn = useCallback((s: Session) => {
-    storeToken(s.token);
-    setToken(s.token, (err) => signOut(`The API no longer accepts this token: ${err.message}`));
-    setMessage(undefined);
-    setSession(s);
-  }, [signOut]);
+  const signedIn = useCallback(
+    (s: Session) => {
+      storeToken(s.token);
+      setToken(s.token, (err) => signOut(`The API no longer accepts this token: ${err.message}`));
+      setMessage(undefined);
+      setSession(s);
+    },
+    [signOut],
+  );
 
   useEffect(() => {
     const token = storedToken();
     if (!token) return;
-    signIn(token).then(signedIn, (err: Error) => signOut(err.message)).finally(() => setRestoring(false));
+    signIn(token)
+      .then(signedIn, (err: Error) => signOut(err.message))
+      .finally(() => setRestoring(false));
   }, []);
 
-  if (restoring) return <p class="muted center" aria-busy="true">Signing in…</p>;
+  if (restoring)
+    return (
+      <p class="muted center" aria-busy="true">
+        Signing in…
+      </p>
+    );
   if (!session) return <SignInPage onSignedIn={signedIn} message={message} />;
   return (
     <SessionContext.Provider value={session}>
@@ -67,27 +77,43 @@ function Shell(props: { onSignOut: () => void }) {
   }, [section]);
   return (
     <>
-      <a class="skip" href="#main">Skip to content</a>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
       <header class="top">
-        <Link class="brand" href="/"><BrandMark /> nagaya</Link>
+        <Link class="brand" href="/">
+          <BrandMark /> nagaya
+        </Link>
         <nav aria-label="Main">
           <ul>
             {NAV.map((n) => {
               const active = n.href === section || (n.href === '/containers' && section === '/new-container');
-              return <li key={n.href}><Link href={n.href} aria-current={active ? 'page' : undefined}>{n.label}</Link></li>;
+              return (
+                <li key={n.href}>
+                  <Link href={n.href} aria-current={active ? 'page' : undefined}>
+                    {n.label}
+                  </Link>
+                </li>
+              );
             })}
           </ul>
         </nav>
         <div class="who">
-          <span title="Signed in as">{session.name} · <strong data-testid="role">{session.role}</strong></span>
-          <button type="button" class="small" onClick={props.onSignOut}>Sign out</button>
+          <span title="Signed in as">
+            {session.name} · <strong data-testid="role">{session.role}</strong>
+          </span>
+          <button type="button" class="small" onClick={props.onSignOut}>
+            Sign out
+          </button>
         </div>
       </header>
       <div class="notices" role="status" aria-live="polite">
         {notices.map((n) => (
           <div key={n.id} class={`notice ${n.kind}`}>
             <span>{n.text}</span>
-            <button type="button" class="link" aria-label="Dismiss" onClick={() => dismiss(n.id)}>×</button>
+            <button type="button" class="link" aria-label="Dismiss" onClick={() => dismiss(n.id)}>
+              ×
+            </button>
           </div>
         ))}
       </div>
@@ -104,15 +130,38 @@ function Page(props: { location: Location }) {
   const detail = /^\/containers\/([a-z0-9-]{1,63})$/.exec(path);
   if (detail) return <ContainerDetailPage key={detail[1]} name={detail[1]!} />;
   switch (path) {
-    case '/': return <OverviewPage />;
-    case '/containers': return <ContainersPage initialNode={query.get('node') ?? ''} />;
-    case '/new-container': return canOperate ? <CreateContainerPage />
-      : <section><h1>New container</h1><p class="banner">A viewer token cannot create containers. <Link href="/containers">Back to containers</Link></p></section>;
-    case '/map': return <IdMapPage key={query.get('pool') ?? ''} pool={query.get('pool')} />;
-    case '/pools': return <PoolsPage />;
-    case '/jobs': return <JobsPage state={query.get('state') ?? ''} />;
-    case '/nodes': return <NodesPage />;
-    default: return <section><h1>Not found</h1><p>Nothing lives at {path}. <Link href="/">Go to the overview</Link></p></section>;
+    case '/':
+      return <OverviewPage />;
+    case '/containers':
+      return <ContainersPage initialNode={query.get('node') ?? ''} />;
+    case '/new-container':
+      return canOperate ? (
+        <CreateContainerPage />
+      ) : (
+        <section>
+          <h1>New container</h1>
+          <p class="banner">
+            A viewer token cannot create containers. <Link href="/containers">Back to containers</Link>
+          </p>
+        </section>
+      );
+    case '/map':
+      return <IdMapPage key={query.get('pool') ?? ''} pool={query.get('pool')} />;
+    case '/pools':
+      return <PoolsPage />;
+    case '/jobs':
+      return <JobsPage state={query.get('state') ?? ''} />;
+    case '/nodes':
+      return <NodesPage />;
+    default:
+      return (
+        <section>
+          <h1>Not found</h1>
+          <p>
+            Nothing lives at {path}. <Link href="/">Go to the overview</Link>
+          </p>
+        </section>
+      );
   }
 }
 

@@ -1,7 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
 
 /** Short-lived messages after an action ("stop queued"), shown in one polite live region. */
-export interface Notice { id: number; text: string; kind: 'info' | 'error' }
+export interface Notice {
+  id: number;
+  text: string;
+  kind: 'info' | 'error';
+}
 
 let next = 1;
 let notices: Notice[] = [];

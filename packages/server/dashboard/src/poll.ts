@@ -16,7 +16,9 @@ export interface Polled<T> {
  */
 export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 2000): Polled<T> {
   const [state, setState] = useState<{ data: T | undefined; error: unknown; updatedAt: number | undefined }>({
-    data: undefined, error: undefined, updatedAt: undefined,
+    data: undefined,
+    error: undefined,
+    updatedAt: undefined,
   });
   const loadRef = useRef(load);
   loadRef.current = load;

@@ -2,7 +2,10 @@ import { useEffect, useState } from 'preact/hooks';
 
 /** Client-side routes on the History API; the server answers every such path with index.html. */
 
-export interface Location { path: string; query: URLSearchParams }
+export interface Location {
+  path: string;
+  query: URLSearchParams;
+}
 
 const listeners = new Set<() => void>();
 
@@ -36,7 +39,7 @@ export function useLocation(): Location {
 
 /** A click handler for <a href> that navigates in-app unless a modifier asks for a new tab. */
 export function linkClick(event: MouseEvent): void {
-  const a = (event.currentTarget as HTMLAnchorElement);
+  const a = event.currentTarget as HTMLAnchorElement;
   if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
   event.preventDefault();
   navigate(a.getAttribute('href') ?? '/');

@@ -3,7 +3,11 @@ import { useContext } from 'preact/hooks';
 import type { Role } from '@nagaya/contract';
 
 /** Who is signed in. The token lives in memory and in sessionStorage (this tab only), never in a URL. */
-export interface Session { token: string; name: string; role: Role }
+export interface Session {
+  token: string;
+  name: string;
+  role: Role;
+}
 
 const KEY = 'nagaya.dashboard.token';
 

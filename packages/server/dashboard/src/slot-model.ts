@@ -6,7 +6,14 @@ import type { AllocationView, HostRange, PoolView } from '@nagaya/contract';
  */
 
 export const CellState = {
-  outside: 0, free: 1, active: 2, shared: 3, quarantined: 4, keyed: 5, raw: 6, outOfPool: 7,
+  outside: 0,
+  free: 1,
+  active: 2,
+  shared: 3,
+  quarantined: 4,
+  keyed: 5,
+  raw: 6,
+  outOfPool: 7,
 } as const;
 export type CellState = (typeof CellState)[keyof typeof CellState];
 
@@ -19,7 +26,7 @@ export const LEGEND: Array<{ state: CellState; label: string; color: string; hin
   { state: CellState.raw, label: 'Raw grant', color: '#059669', hint: 'host IDs given by a raw map entry' },
   { state: CellState.outOfPool, label: 'Out of pool', color: '#dc2626', hint: 'still leased, but the pool shrank away from it' },
   { state: CellState.free, label: 'Free', color: '#d8dde4', hint: 'can be handed out now' },
-  { state: CellState.outside, label: 'Not in pool', color: '#f4f5f7', hint: 'a gap between the pool\'s ranges' },
+  { state: CellState.outside, label: 'Not in pool', color: '#f4f5f7', hint: "a gap between the pool's ranges" },
 ];
 
 /** Which state wins when two allocations cover one slot (history rows under a reused slot). */

@@ -34,8 +34,12 @@ export function createApp(deps: AppDeps): express.Express {
       deps.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       if (req.path === '/healthz' || req.path.endsWith('/healthz')) return;
       deps.log.info('request', {
-        requestId, method: req.method, path: req.path, status: res.statusCode,
-        ms: Number(process.hrtime.bigint() - started) / 1e6, actor: res.locals.identity?.name,
+        requestId,
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
+        actor: res.locals.identity?.name,
       });
     });
     next();
@@ -62,7 +66,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const apiError = toApiError(err);
     if (apiError.code === 'INTERNAL') {
-      deps.log.error('internal error', { requestId: res.locals.requestId, error: (apiError.cause ?? err) as Error, stack: ((apiError.cause ?? err) as Error)?.stack });
+      deps.log.error('internal error', {
+        requestId: res.locals.requestId,
+        error: (apiError.cause ?? err) as Error,
+        stack: ((apiError.cause ?? err) as Error)?.stack,
+      });
     }
     if (res.headersSent) return;
     res.status(httpStatusOf(apiError)).json(errorBody(apiError));

@@ -15,10 +15,18 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T> {
 export async function checkHealth(db: Db, redis: Redis): Promise<HealthView> {
   const [pg, rd] = await Promise.all([
     within(2000, db.ping()).catch(() => false),
-    within(2000, redis.ping()).then((r) => r === 'PONG').catch(() => false),
+    within(2000, redis.ping())
+      .then((r) => r === 'PONG')
+      .catch(() => false),
   ]);
   const dependencies = { postgres: pg ? 'ok' : 'down', redis: rd ? 'ok' : 'down' } as const;
-  const down = Object.entries(dependencies).filter(([, s]) => s === 'down').map(([n]) => n);
+  const down = Object.entries(dependencies)
+    .filter(([, s]) => s === 'down')
+    .map(([n]) => n);
   if (down.length === 0) return { status: 'ok', dependencies };
-  return { status: 'unavailable', dependencies, error: { code: 'UNAVAILABLE', message: `${down.join(' and ')} ${down.length > 1 ? 'are' : 'is'} down` } };
+  return {
+    status: 'unavailable',
+    dependencies,
+    error: { code: 'UNAVAILABLE', message: `${down.join(' and ')} ${down.length > 1 ? 'are' : 'is'} down` },
+  };
 }

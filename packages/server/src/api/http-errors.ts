@@ -14,11 +14,15 @@ export function toApiError(err: unknown): NagayaError {
   }
   if (err instanceof NativeError) {
     const code: ErrorCode =
-      err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT' || err.code === 'INVALID_INPUT' ? 'INVALID_INPUT'
-        : err.code === 'PAYLOAD_TOO_LARGE' ? 'PAYLOAD_TOO_LARGE'
-        : err.code === 'NOT_FOUND' ? 'NOT_FOUND'
-          : err.code === 'LAUNCHER_UNAVAILABLE' ? 'UNAVAILABLE'
-            : 'INTERNAL';
+      err.code === 'INVALID_PLAN' || err.code === 'INVALID_ARGUMENT' || err.code === 'INVALID_INPUT'
+        ? 'INVALID_INPUT'
+        : err.code === 'PAYLOAD_TOO_LARGE'
+          ? 'PAYLOAD_TOO_LARGE'
+          : err.code === 'NOT_FOUND'
+            ? 'NOT_FOUND'
+            : err.code === 'LAUNCHER_UNAVAILABLE'
+              ? 'UNAVAILABLE'
+              : 'INTERNAL';
     return new NagayaError(code, err.message, { native: { code: err.code, step: err.step, syscall: err.syscall } });
   }
   const e = err as { type?: string; status?: number; message?: string; code?: string } | undefined;
@@ -33,7 +37,9 @@ export function toApiError(err: unknown): NagayaError {
   }
   if (isConnectionError(err)) {
     const redis = /Stream isn't writeable|enableOfflineQueue|max retries per request|Connection is closed/i.test(e?.message ?? '');
-    return new NagayaError('UNAVAILABLE', `${redis ? 'redis' : 'a dependency'} is unavailable: ${e?.message}`, { dependency: redis ? 'redis' : 'unknown' });
+    return new NagayaError('UNAVAILABLE', `${redis ? 'redis' : 'a dependency'} is unavailable: ${e?.message}`, {
+      dependency: redis ? 'redis' : 'unknown',
+    });
   }
   return new NagayaError('INTERNAL', 'internal error', undefined, { cause: err });
 }
@@ -42,9 +48,12 @@ function isConnectionError(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | undefined;
   // ioredis without an offline queue refuses at once while Redis is away ("Stream isn't writeable"),
   // and gives up after maxRetriesPerRequest; pg reports a dropped server as a terminated connection.
-  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN'].includes(e?.code ?? '') ||
-    /Connection is closed|Connection terminated|connect ECONNREFUSED|Stream isn't writeable|enableOfflineQueue|max retries per request/i
-      .test(e?.message ?? '');
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTCONN'].includes(e?.code ?? '') ||
+    /Connection is closed|Connection terminated|connect ECONNREFUSED|Stream isn't writeable|enableOfflineQueue|max retries per request/i.test(
+      e?.message ?? '',
+    )
+  );
 }
 
 function describeZodError(err: ZodError): string {

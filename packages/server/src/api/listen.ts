@@ -24,7 +24,10 @@ export function readTls(tls: NonNullable<ServerConfig['tls']>): TlsFiles {
   try {
     createSecureContext(files);
   } catch (err) {
-    throw new NagayaError('INVALID_INPUT', `NAGAYA_TLS_CERT=${tls.certPath} and NAGAYA_TLS_KEY=${tls.keyPath} are not a PEM certificate and its key: ${(err as Error).message}`);
+    throw new NagayaError(
+      'INVALID_INPUT',
+      `NAGAYA_TLS_CERT=${tls.certPath} and NAGAYA_TLS_KEY=${tls.keyPath} are not a PEM certificate and its key: ${(err as Error).message}`,
+    );
   }
   return files;
 }
@@ -36,7 +39,11 @@ function urlOf(tls: boolean, host: string, port: number): string {
 }
 
 /** Serves `app` on NAGAYA_LISTEN:PORT, over HTTPS when TLS files are given. */
-export async function listen(app: RequestListener, config: Pick<ServerConfig, 'host' | 'port'>, tls: TlsFiles | undefined): Promise<{ server: Server; url: string }> {
+export async function listen(
+  app: RequestListener,
+  config: Pick<ServerConfig, 'host' | 'port'>,
+  tls: TlsFiles | undefined,
+): Promise<{ server: Server; url: string }> {
   const server = tls ? createHttpsServer(tls, app) : createHttpServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -46,7 +46,8 @@ export function buildOpenApi(version: string, operations: readonly Operation[]):
       ...(parameters.length ? { parameters } : {}),
       ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body) } } } } : {}),
       ...(op.path === '/images' && op.method === 'post'
-        ? { requestBody: { required: true, content: { 'application/x-tar': {}, 'application/gzip': {} } } } : {}),
+        ? { requestBody: { required: true, content: { 'application/x-tar': {}, 'application/gzip': {} } } }
+        : {}),
       responses: {
         [String(op.success)]: { description: 'success' },
         default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },

@@ -83,7 +83,10 @@ export function operation<
 }
 
 /** A view as the server may hold it before JSON encodes it: a Date where the view has a string. */
-export type Sendable<T> = T extends string ? string | Date
-  : T extends Array<infer U> ? Array<Sendable<U>>
-    : T extends object ? { [K in keyof T]: Sendable<T[K]> }
+export type Sendable<T> = T extends string
+  ? string | Date
+  : T extends Array<infer U>
+    ? Array<Sendable<U>>
+    : T extends object
+      ? { [K in keyof T]: Sendable<T[K]> }
       : T;

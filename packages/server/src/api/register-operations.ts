@@ -15,7 +15,7 @@ export function registerOperations(app: Express, api: Router, operations: readon
       const actor = op.role === 'none' ? undefined : requireRole(res, op.role);
       for (const [name, schema] of Object.entries(op.headers ?? {})) schema.parse(req.get(name));
       const query = op.query?.parse(req.query);
-      const body = op.body?.parse(op.bodyMayBeAbsent ? req.body ?? {} : req.body);
+      const body = op.body?.parse(op.bodyMayBeAbsent ? (req.body ?? {}) : req.body);
       const params = Object.fromEntries(Object.entries(op.params ?? {}).map(([name, schema]) => [name, schema.parse(req.params[name])]));
       const result = await op.handle({ req, res, deps, actor: actor as TokenIdentity, body, query, params });
       if (!res.headersSent) res.status(op.success).json(result);

@@ -3,7 +3,10 @@ import { ApiError, apiErrorOf } from '@nagaya/contract';
 /** A small client of the REST API v1, for the CLI and the tests. */
 
 export class ApiClient {
-  constructor(readonly baseUrl: string, readonly token: string | undefined) {}
+  constructor(
+    readonly baseUrl: string,
+    readonly token: string | undefined,
+  ) {}
 
   /** Sends a request and returns the parsed JSON body; throws ApiError with the API's code on failure. */
   async request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {

@@ -26,7 +26,11 @@ exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 unavailable, 
 function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
   const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n');
 }
 
@@ -37,9 +41,15 @@ function age(iso: string | null | undefined): string {
 }
 
 interface ContainerJson {
-  name: string; state: string; node: string; pid: number | null; image: string; createdAt: string;
+  name: string;
+  state: string;
+  node: string;
+  pid: number | null;
+  image: string;
+  createdAt: string;
   idmap: { uid: Array<{ nsId: number; hostId: number; count: number }>; gid: Array<{ nsId: number; hostId: number; count: number }> };
-  error: { code: string; message: string } | null; exitCode: number | null;
+  error: { code: string; message: string } | null;
+  exitCode: number | null;
 }
 
 function uidRange(c: ContainerJson): string {
@@ -55,11 +65,25 @@ async function main(argv: string[]): Promise<number> {
     args: own,
     allowPositionals: true,
     options: {
-      json: { type: 'boolean' }, wait: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
-      role: { type: 'string' }, image: { type: 'string' }, node: { type: 'string' }, memory: { type: 'string' },
-      pids: { type: 'string' }, cpus: { type: 'string' }, shared: { type: 'boolean' }, size: { type: 'string' },
-      key: { type: 'string' }, env: { type: 'string', multiple: true }, timeout: { type: 'string' }, tail: { type: 'string' },
-      pool: { type: 'string' }, history: { type: 'boolean' }, container: { type: 'string' }, expires: { type: 'string' },
+      json: { type: 'boolean' },
+      wait: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      role: { type: 'string' },
+      image: { type: 'string' },
+      node: { type: 'string' },
+      memory: { type: 'string' },
+      pids: { type: 'string' },
+      cpus: { type: 'string' },
+      shared: { type: 'boolean' },
+      size: { type: 'string' },
+      key: { type: 'string' },
+      env: { type: 'string', multiple: true },
+      timeout: { type: 'string' },
+      tail: { type: 'string' },
+      pool: { type: 'string' },
+      history: { type: 'boolean' },
+      container: { type: 'string' },
+      expires: { type: 'string' },
       nesting: { type: 'boolean' },
     },
   });
@@ -88,33 +112,52 @@ async function main(argv: string[]): Promise<number> {
       const limits = { memoryBytes: num(values.memory), pids: num(values.pids), cpus: num(values.cpus) };
       const env = Object.fromEntries((values.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
       const body = {
-        name: rest[0], image: values.image ?? 'busybox',
+        name: rest[0],
+        image: values.image ?? 'busybox',
         ...(command.length ? { command } : {}),
         ...(Object.keys(env).length ? { env } : {}),
         ...(Object.values(limits).some((v) => v !== undefined) ? { limits: JSON.parse(JSON.stringify(limits)) } : {}),
-        ...(values.shared || values.size || values.key ? { idmap: JSON.parse(JSON.stringify({ isolated: values.shared ? false : undefined, size: num(values.size), key: values.key })) } : {}),
+        ...(values.shared || values.size || values.key
+          ? { idmap: JSON.parse(JSON.stringify({ isolated: values.shared ? false : undefined, size: num(values.size), key: values.key })) }
+          : {}),
         ...(values.node ? { node: values.node } : {}),
         ...(values.nesting ? { security: { nesting: true } } : {}),
       };
       const res = await client.post<{ container: ContainerJson; job: { id: string } }>('/containers', body);
       await waitFor(res.job);
       const info = values.wait ? await client.get<ContainerJson>(`/containers/${encodeURIComponent(body.name ?? '')}`) : res.container;
-      out(values.wait ? info : res, () => `${info.name}: ${info.state} on ${info.node} (job ${res.job.id})${info.pid ? `, pid ${info.pid}` : ''}`);
+      out(
+        values.wait ? info : res,
+        () => `${info.name}: ${info.state} on ${info.node} (job ${res.job.id})${info.pid ? `, pid ${info.pid}` : ''}`,
+      );
       return EXIT.ok;
     }
     case 'list': {
       const { containers } = await client.get<{ containers: ContainerJson[] }>('/containers');
-      out(containers, () => table(containers.map((c) => ({ ...c, uids: uidRange(c), age: age(c.createdAt) })), ['name', 'state', 'node', 'pid', 'uids', 'image', 'age']));
+      out(containers, () =>
+        table(
+          containers.map((c) => ({ ...c, uids: uidRange(c), age: age(c.createdAt) })),
+          ['name', 'state', 'node', 'pid', 'uids', 'image', 'age'],
+        ),
+      );
       return EXIT.ok;
     }
     case 'info': {
       const c = await client.get<ContainerJson>(`/containers/${name()}`);
-      out(c, () => [
-        `name:   ${c.name}`, `state:  ${c.state}${c.error ? ` (${c.error.code}: ${c.error.message})` : ''}`,
-        `node:   ${c.node}`, `pid:    ${c.pid ?? '-'}`, `image:  ${c.image}`, `exit:   ${c.exitCode ?? '-'}`,
-        'uid_map:', ...c.idmap.uid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
-        'gid_map:', ...c.idmap.gid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
-      ].join('\n'));
+      out(c, () =>
+        [
+          `name:   ${c.name}`,
+          `state:  ${c.state}${c.error ? ` (${c.error.code}: ${c.error.message})` : ''}`,
+          `node:   ${c.node}`,
+          `pid:    ${c.pid ?? '-'}`,
+          `image:  ${c.image}`,
+          `exit:   ${c.exitCode ?? '-'}`,
+          'uid_map:',
+          ...c.idmap.uid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
+          'gid_map:',
+          ...c.idmap.gid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
+        ].join('\n'),
+      );
       return EXIT.ok;
     }
     case 'logs': {
@@ -126,7 +169,8 @@ async function main(argv: string[]): Promise<number> {
     case 'exec': {
       if (command.length === 0) throw new ApiError(0, 'INVALID_INPUT', 'exec needs a command after --');
       const res = await client.post<{ exitCode: number | null; stdout: string; stderr: string }>(`/containers/${name()}/exec`, {
-        command, ...(values.timeout ? { timeoutMs: Number(values.timeout) } : {}),
+        command,
+        ...(values.timeout ? { timeoutMs: Number(values.timeout) } : {}),
       });
       if (values.json) {
         console.log(JSON.stringify(res));
@@ -136,37 +180,78 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(res.stderr);
       return res.exitCode ?? 128;
     }
-    case 'start': case 'stop': case 'restart': case 'delete': {
-      const res = verb === 'delete'
-        ? await client.delete<{ job: { id: string } }>(`/containers/${name()}`)
-        : await client.post<{ job: { id: string } }>(`/containers/${name()}/${verb}`, verb !== 'start' && values.timeout ? { timeoutSeconds: Number(values.timeout) } : {});
+    case 'start':
+    case 'stop':
+    case 'restart':
+    case 'delete': {
+      const res =
+        verb === 'delete'
+          ? await client.delete<{ job: { id: string } }>(`/containers/${name()}`)
+          : await client.post<{ job: { id: string } }>(
+              `/containers/${name()}/${verb}`,
+              verb !== 'start' && values.timeout ? { timeoutSeconds: Number(values.timeout) } : {},
+            );
       await waitFor(res.job);
       out(res, () => `${rest[0]}: ${verb} ${values.wait ? 'done' : 'queued'} (job ${res.job.id})`);
       return EXIT.ok;
     }
     case 'pools': {
-      const { pools } = await client.get<{ pools: Array<{ name: string; source: string; sliceSize: number; slices: Record<string, number>; uid: Array<{ start: number; count: number }> }> }>('/pools');
-      out(pools, () => table(pools.map((p) => ({ name: p.name, uids: p.uid.map((r) => `${r.start}+${r.count}`).join(','), ...p.slices, source: p.source })),
-        ['name', 'uids', 'total', 'active', 'quarantined', 'free', 'outOfPool', 'source']));
+      const { pools } = await client.get<{
+        pools: Array<{
+          name: string;
+          source: string;
+          sliceSize: number;
+          slices: Record<string, number>;
+          uid: Array<{ start: number; count: number }>;
+        }>;
+      }>('/pools');
+      out(pools, () =>
+        table(
+          pools.map((p) => ({ name: p.name, uids: p.uid.map((r) => `${r.start}+${r.count}`).join(','), ...p.slices, source: p.source })),
+          ['name', 'uids', 'total', 'active', 'quarantined', 'free', 'outOfPool', 'source'],
+        ),
+      );
       return EXIT.ok;
     }
     case 'allocations': {
       const q = new URLSearchParams();
       if (values.pool) q.set('pool', values.pool);
       if (values.history) q.set('history', 'true');
-      const { allocations } = await client.get<{ allocations: Array<Record<string, unknown> & { uid: { start: number; count: number } | null; gid: { start: number; count: number } | null }> }>(`/allocations${q.size ? `?${q}` : ''}`);
-      out(allocations, () => table(allocations.map((a) => ({
-        ...a, uids: a.uid ? `${a.uid.start}-${a.uid.start + a.uid.count - 1}` : '-', gids: a.gid ? `${a.gid.start}-${a.gid.start + a.gid.count - 1}` : '-',
-      })), ['pool', 'kind', 'state', 'container', 'uids', 'gids', 'key']));
+      const { allocations } = await client.get<{
+        allocations: Array<
+          Record<string, unknown> & { uid: { start: number; count: number } | null; gid: { start: number; count: number } | null }
+        >;
+      }>(`/allocations${q.size ? `?${q}` : ''}`);
+      out(allocations, () =>
+        table(
+          allocations.map((a) => ({
+            ...a,
+            uids: a.uid ? `${a.uid.start}-${a.uid.start + a.uid.count - 1}` : '-',
+            gids: a.gid ? `${a.gid.start}-${a.gid.start + a.gid.count - 1}` : '-',
+          })),
+          ['pool', 'kind', 'state', 'container', 'uids', 'gids', 'key'],
+        ),
+      );
       return EXIT.ok;
     }
     case 'nodes': {
       const { nodes } = await client.get<{ nodes: Array<Record<string, unknown>> }>('/nodes');
-      out(nodes, () => table(nodes.map((n) => ({ ...n, online: n.online ? 'online' : 'offline', heartbeat: `${Math.round(Number(n.heartbeatAgeMs) / 1000)}s ago` })), ['name', 'online', 'containers', 'heartbeat', 'version']));
+      out(nodes, () =>
+        table(
+          nodes.map((n) => ({
+            ...n,
+            online: n.online ? 'online' : 'offline',
+            heartbeat: `${Math.round(Number(n.heartbeatAgeMs) / 1000)}s ago`,
+          })),
+          ['name', 'online', 'containers', 'heartbeat', 'version'],
+        ),
+      );
       return EXIT.ok;
     }
     case 'jobs': {
-      const { jobs } = await client.get<{ jobs: Array<Record<string, unknown>> }>(`/jobs${values.container ? `?container=${encodeURIComponent(values.container)}` : ''}`);
+      const { jobs } = await client.get<{ jobs: Array<Record<string, unknown>> }>(
+        `/jobs${values.container ? `?container=${encodeURIComponent(values.container)}` : ''}`,
+      );
       out(jobs, () => table(jobs, ['id', 'kind', 'container', 'node', 'state', 'error']));
       return EXIT.ok;
     }
@@ -177,11 +262,18 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'tokens': {
       if (rest[0] === 'create') {
-        if (!rest[1] || !values.role) throw new ApiError(0, 'INVALID_INPUT', 'tokens create <name> --role admin|operator|viewer [--expires SECONDS]');
+        if (!rest[1] || !values.role)
+          throw new ApiError(0, 'INVALID_INPUT', 'tokens create <name> --role admin|operator|viewer [--expires SECONDS]');
         const res = await client.post<{ token: string; id: number; name: string; role: string; expiresAt: string | null }>('/tokens', {
-          name: rest[1], role: values.role, ...(values.expires === undefined ? {} : { expiresInSeconds: Number(values.expires) }),
+          name: rest[1],
+          role: values.role,
+          ...(values.expires === undefined ? {} : { expiresInSeconds: Number(values.expires) }),
         });
-        out(res, () => `${res.name} (${res.role}, id ${res.id}${res.expiresAt ? `, expires ${res.expiresAt}` : ''}): ${res.token}\nshown once: store it now`);
+        out(
+          res,
+          () =>
+            `${res.name} (${res.role}, id ${res.id}${res.expiresAt ? `, expires ${res.expiresAt}` : ''}): ${res.token}\nshown once: store it now`,
+        );
         return EXIT.ok;
       }
       if (rest[0] === 'revoke') {
@@ -190,12 +282,22 @@ async function main(argv: string[]): Promise<number> {
         out(res, () => `token ${res.id} (${res.name}) revoked`);
         return EXIT.ok;
       }
-      if (rest[0] !== undefined && rest[0] !== 'list') throw new ApiError(0, 'INVALID_INPUT', `tokens ${rest[0]}: use tokens list, tokens create or tokens revoke`);
-      const { tokens } = await client.get<{ tokens: Array<Record<string, unknown> & { expiresAt: string | null; revokedAt: string | null }> }>('/tokens');
+      if (rest[0] !== undefined && rest[0] !== 'list')
+        throw new ApiError(0, 'INVALID_INPUT', `tokens ${rest[0]}: use tokens list, tokens create or tokens revoke`);
+      const { tokens } = await client.get<{
+        tokens: Array<Record<string, unknown> & { expiresAt: string | null; revokedAt: string | null }>;
+      }>('/tokens');
       const now = Date.now();
-      out(tokens, () => table(tokens.map((t) => ({
-        ...t, lastUsed: age(t.lastUsedAt as string | null), state: t.revokedAt ? 'revoked' : t.expiresAt && Date.parse(t.expiresAt) <= now ? 'expired' : 'active',
-      })), ['id', 'name', 'role', 'state', 'createdAt', 'expiresAt', 'lastUsed']));
+      out(tokens, () =>
+        table(
+          tokens.map((t) => ({
+            ...t,
+            lastUsed: age(t.lastUsedAt as string | null),
+            state: t.revokedAt ? 'revoked' : t.expiresAt && Date.parse(t.expiresAt) <= now ? 'expired' : 'active',
+          })),
+          ['id', 'name', 'role', 'state', 'createdAt', 'expiresAt', 'lastUsed'],
+        ),
+      );
       return EXIT.ok;
     }
     default:

@@ -29,9 +29,11 @@ export function readServiceUrlFile(dataDir: string, service: Service): string {
     url = readFileSync(file, 'utf8').trim();
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(err as Error).message})`;
-    throw new NagayaError('INVALID_INPUT',
+    throw new NagayaError(
+      'INVALID_INPUT',
       `${file} ${why}: run scripts/ensure-services.sh as root (it makes the Postgres role and Redis password and writes them there), ` +
-      `or set ${service === 'database' ? 'DATABASE_URL' : 'REDIS_URL'}`);
+        `or set ${service === 'database' ? 'DATABASE_URL' : 'REDIS_URL'}`,
+    );
   }
   if (!url) throw new NagayaError('INVALID_INPUT', `${file} is empty: run scripts/ensure-services.sh again`);
   return url;

@@ -35,7 +35,10 @@ export class ImageStore {
   /** Images never change once in place (an import renames a finished directory in), so lookups are cached. */
   private readonly known = new Map<string, ImageInfo>();
 
-  constructor(dataDir: string, private readonly unpackLimits: ExtractLimits) {
+  constructor(
+    dataDir: string,
+    private readonly unpackLimits: ExtractLimits,
+  ) {
     this.root = join(dataDir, 'images');
   }
 
@@ -116,7 +119,10 @@ export class ImageStore {
     try {
       if (result.entries === 0) throw new NagayaError('INVALID_INPUT', 'the tarball holds no files');
       await this.writeManifest(name, staging, 'upload', {
-        files: result.entries - result.skippedTotal, sizeBytes: result.fileBytes, skipped: result.skipped, skippedTotal: result.skippedTotal,
+        files: result.entries - result.skippedTotal,
+        sizeBytes: result.fileBytes,
+        skipped: result.skipped,
+        skippedTotal: result.skippedTotal,
       });
       await rename(staging, dir).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw new NagayaError('CONFLICT', `image ${name} already exists`);
@@ -144,7 +150,12 @@ export class ImageStore {
     }
   }
 
-  private async writeManifest(name: string, dir: string, source: string, counts?: { files: number; sizeBytes: number; skipped: SkippedEntry[]; skippedTotal: number }): Promise<void> {
+  private async writeManifest(
+    name: string,
+    dir: string,
+    source: string,
+    counts?: { files: number; sizeBytes: number; skipped: SkippedEntry[]; skippedTotal: number },
+  ): Promise<void> {
     const manifest = {
       sizeBytes: counts?.sizeBytes ?? (await du(dir)),
       files: counts?.files ?? 0,
@@ -190,7 +201,10 @@ class LimitedBody {
   private readonly iterator: AsyncIterator<Buffer>;
   private received = 0;
 
-  constructor(body: Readable, private readonly limit: number) {
+  constructor(
+    body: Readable,
+    private readonly limit: number,
+  ) {
     this.iterator = body[Symbol.asyncIterator]();
   }
 

@@ -8,13 +8,24 @@ import type { Metrics } from '../observability/metrics';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
 import {
-  adoptionCandidate, describeError, exitOutcome, failedStartOutcome, isPermanent, isStoppable, jobOwnsLease,
-  relaunchAfter, startableStates, yieldToRequest,
+  adoptionCandidate,
+  describeError,
+  exitOutcome,
+  failedStartOutcome,
+  isPermanent,
+  isStoppable,
+  jobOwnsLease,
+  relaunchAfter,
+  startableStates,
+  yieldToRequest,
 } from './launch-decisions';
 
 const DEFAULT_STOP_SECONDS = 10;
 
-interface IdMaps { uid: IdMapLine[]; gid: IdMapLine[] }
+interface IdMaps {
+  uid: IdMapLine[];
+  gid: IdMapLine[];
+}
 
 export interface ContainerJobDeps {
   containers: ContainerStore;
@@ -68,7 +79,12 @@ export class ContainerJobs {
     let leaseOwned = false;
     try {
       const lease = await allocator.allocate({
-        owner: c.id, pool: c.pool, isolated: c.idmap.isolated, size: c.idmap.size, key: c.idmap.key, raw: c.idmap.raw,
+        owner: c.id,
+        pool: c.pool,
+        isolated: c.idmap.isolated,
+        size: c.idmap.size,
+        key: c.idmap.key,
+        raw: c.idmap.raw,
       });
       leaseOwned = jobOwnsLease(lease, job.timestamp);
       const image = await images.path(c.image);
@@ -78,8 +94,13 @@ export class ContainerJobs {
       // container and, racing the exit watcher, mark it failed (found by e2e/test/fault-worker).
       const launched = await this.launchOrAdopt(c, image, lease.maps);
       const running = await containers.transition(c.id, ['starting'], 'running', {
-        pid: launched.pid, startTime: launched.startTime, startedAt: new Date(), exitCode: null, exitSignal: null,
-        finishedAt: null, error: null,
+        pid: launched.pid,
+        startTime: launched.startTime,
+        startedAt: new Date(),
+        exitCode: null,
+        exitSignal: null,
+        finishedAt: null,
+        error: null,
       });
       if (!running) {
         // Deleted, or stopped by a request that came while we launched: that request wins.
@@ -99,7 +120,11 @@ export class ContainerJobs {
     } catch (err) {
       const permanent = isPermanent(err);
       const { final, releaseLease, nextState } = failedStartOutcome({
-        permanent, attemptsMade: job.attemptsMade, attempts: job.opts.attempts, firstLaunch, leaseOwned,
+        permanent,
+        attemptsMade: job.attemptsMade,
+        attempts: job.opts.attempts,
+        firstLaunch,
+        leaseOwned,
       });
       await this.undoStart(c, releaseLease);
       await containers.transition(c.id, ['starting'], nextState, { error: describeError(err), pid: null });
@@ -119,10 +144,20 @@ export class ContainerJobs {
   private async launchOrAdopt(c: ContainerRow, image: string, maps: IdMaps): Promise<{ pid: number; startTime: string }> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return this.alreadyRunning(c.id, maps) ?? await this.deps.runtime.launch({
-          id: c.id, image, argv: c.command, env: c.env, hostname: c.name, uidMap: maps.uid, gidMap: maps.gid, limits: c.limits,
-          security: { nesting: c.security.nesting === true },
-        });
+        return (
+          this.alreadyRunning(c.id, maps) ??
+          (await this.deps.runtime.launch({
+            id: c.id,
+            image,
+            argv: c.command,
+            env: c.env,
+            hostname: c.name,
+            uidMap: maps.uid,
+            gidMap: maps.gid,
+            limits: c.limits,
+            security: { nesting: c.security.nesting === true },
+          }))
+        );
       } catch (err) {
         if (!relaunchAfter(err, attempt)) throw err;
         this.deps.log.warn('the launcher went away during a launch; trying again', { container: c.name, id: c.id, attempt });
@@ -151,7 +186,9 @@ export class ContainerJobs {
       log.warn('cleanup after a failed start', { id: c.id, error: describeError(err) });
     }
     if (!releaseLease) return;
-    await allocator.release(c.id).catch((err: unknown) => log.warn('release after a failed start', { id: c.id, error: describeError(err) }));
+    await allocator
+      .release(c.id)
+      .catch((err: unknown) => log.warn('release after a failed start', { id: c.id, error: describeError(err) }));
   }
 
   private async stop(c: ContainerRow, timeoutSeconds = DEFAULT_STOP_SECONDS): Promise<Record<string, unknown>> {
@@ -163,7 +200,11 @@ export class ContainerJobs {
     if (runtime.status(c.id).state === 'running') status = await runtime.stop(c.id, timeoutSeconds * 1000);
     else status = runtime.status(c.id).exit;
     await containers.transition(c.id, ['stopping', 'running', 'starting', 'pending'], 'stopped', {
-      pid: null, exitCode: status?.exitCode ?? null, exitSignal: status?.signal ?? null, finishedAt: new Date(), error: null,
+      pid: null,
+      exitCode: status?.exitCode ?? null,
+      exitSignal: status?.signal ?? null,
+      finishedAt: new Date(),
+      error: null,
     });
     return { exitCode: status?.exitCode ?? null, signal: status?.signal ?? null };
   }
@@ -188,9 +229,13 @@ export class ContainerJobs {
     const outcome = exitOutcome(c, status);
     if (!c || !outcome) return;
     const updated = await containers.transition(id, ['running', 'starting', 'stopping'], outcome.state, {
-      pid: null, exitCode: status.exitCode, exitSignal: status.signal, error: outcome.error,
+      pid: null,
+      exitCode: status.exitCode,
+      exitSignal: status.signal,
+      error: outcome.error,
       finishedAt: status.finishedAt ? new Date(status.finishedAt) : new Date(),
     });
-    if (updated) log.info('container exited', { container: c.name, id, exitCode: status.exitCode, signal: status.signal, state: updated.state });
+    if (updated)
+      log.info('container exited', { container: c.name, id, exitCode: status.exitCode, signal: status.signal, state: updated.state });
   }
 }

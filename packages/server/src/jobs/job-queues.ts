@@ -35,7 +35,9 @@ export class JobQueues {
     // BullMQ waits, for as long as Redis is down, for a connection that is not ready; a request
     // must get its 503 at once instead (found by e2e/test/fault-dependencies: creates hung).
     if (this.connection.status !== 'ready') {
-      throw new NagayaError('UNAVAILABLE', `the job queue is unavailable: its Redis connection is ${this.connection.status}`, { dependency: 'redis' });
+      throw new NagayaError('UNAVAILABLE', `the job queue is unavailable: its Redis connection is ${this.connection.status}`, {
+        dependency: 'redis',
+      });
     }
     let q = this.queues.get(name);
     if (!q) {
@@ -57,15 +59,17 @@ export class JobQueues {
    * `recorded`: the caller already wrote the job's row (ContainerStore.create does, for a launch).
    */
   async enqueue(node: string, data: LifecycleJobData, options: { fresh?: boolean; recorded?: boolean } = {}): Promise<string> {
-    const id = data.kind === 'launch' && !options.fresh
-      ? launchJobId(data.containerId)
-      : `${data.containerId}-${data.kind}-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+    const id =
+      data.kind === 'launch' && !options.fresh
+        ? launchJobId(data.containerId)
+        : `${data.containerId}-${data.kind}-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
     const queue = lifecycleQueueName(node);
     const q = this.queue(queue); // refuses at once while Redis is down, before the job row is written
     if (!options.recorded) {
       await this.db.query(
         `INSERT INTO job (id, queue, kind, container_id, container) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
-        [id, queue, data.kind, data.containerId, data.containerName]);
+        [id, queue, data.kind, data.containerId, data.containerName],
+      );
     }
     await q.add(data.kind, data, {
       jobId: id,
@@ -84,7 +88,9 @@ export class JobQueues {
     const job = await this.queue(name).add(data.kind, data, {
       // kept a minute, not removed at once: a job that finished before waitUntilFinished looked
       // at it was gone, and the call failed with "Missing key for job" (500; e2e/test/fault-bad-input)
-      attempts: 1, removeOnComplete: { age: 60, count: 1000 }, removeOnFail: { age: 3600 },
+      attempts: 1,
+      removeOnComplete: { age: 60, count: 1000 },
+      removeOnFail: { age: 3600 },
     });
     try {
       return (await job.waitUntilFinished(events, timeoutMs)) as R;
@@ -123,7 +129,8 @@ export class JobQueues {
     const limit = Math.min(filter.limit ?? 100, 500);
     const { rows } = await this.db.query<JobRow>(
       `SELECT * FROM job WHERE ($1::uuid IS NULL OR container_id = $1) ORDER BY created_at DESC LIMIT $2`,
-      [filter.containerId ?? null, filter.state ? limit * 5 : limit]);
+      [filter.containerId ?? null, filter.state ? limit * 5 : limit],
+    );
     const views = await Promise.all(rows.map((r) => this.view(r)));
     return (filter.state ? views.filter((v) => v.state === filter.state) : views).slice(0, limit);
   }
@@ -158,8 +165,16 @@ export class JobQueues {
   private async view(row: JobRow): Promise<JobView> {
     const job = await this.queue(row.queue).getJob(row.id);
     const raw = job ? await job.getState() : 'unknown';
-    const state: JobState = raw === 'completed' ? 'completed' : raw === 'failed' ? 'failed' : raw === 'active' ? 'active'
-      : raw === 'unknown' ? 'failed' : 'waiting';
+    const state: JobState =
+      raw === 'completed'
+        ? 'completed'
+        : raw === 'failed'
+          ? 'failed'
+          : raw === 'active'
+            ? 'active'
+            : raw === 'unknown'
+              ? 'failed'
+              : 'waiting';
     return {
       id: row.id,
       kind: row.kind,
@@ -175,10 +190,12 @@ export class JobQueues {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.events.values()].map(async (e) => {
-      await e.events.close().catch(() => undefined);
-      await e.connection.quit().catch(() => undefined);
-    }));
+    await Promise.all(
+      [...this.events.values()].map(async (e) => {
+        await e.events.close().catch(() => undefined);
+        await e.connection.quit().catch(() => undefined);
+      }),
+    );
     await Promise.all([...this.queues.values()].map((q) => q.close().catch(() => undefined)));
   }
 }

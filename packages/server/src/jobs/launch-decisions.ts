@@ -143,9 +143,12 @@ export function exitOutcome(row: { state: ContainerState; pid: number | null } |
   const requested = row.state === 'stopping';
   const crashed = !requested && (status.oomKilled || status.lost || status.signal !== null || (status.exitCode ?? 0) !== 0);
   if (!crashed) return { state: 'stopped', error: null };
-  const error = status.oomKilled ? { code: 'OOM_KILLED', message: 'the container exceeded its memory limit and was killed' }
-    : status.lost ? { code: 'LOST', message: 'the container ended while nobody watched; its exit code is unknown' }
-      : status.signal ? { code: 'KILLED', message: `the container was killed by ${status.signal}` }
+  const error = status.oomKilled
+    ? { code: 'OOM_KILLED', message: 'the container exceeded its memory limit and was killed' }
+    : status.lost
+      ? { code: 'LOST', message: 'the container ended while nobody watched; its exit code is unknown' }
+      : status.signal
+        ? { code: 'KILLED', message: `the container was killed by ${status.signal}` }
         : { code: 'EXITED', message: `the container exited with code ${status.exitCode}` };
   return { state: 'failed', error };
 }

@@ -6,7 +6,15 @@ import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { ContainerJobs } from './container-jobs';
 import type { JobQueues } from './job-queues';
 import {
-  capsPids, isContainerId, isUnfinished, isYoung, jobInFlight, mayAdopt, mayBeOrphanLease, pidsBoundFor, recoverUnfinishedRow,
+  capsPids,
+  isContainerId,
+  isUnfinished,
+  isYoung,
+  jobInFlight,
+  mayAdopt,
+  mayBeOrphanLease,
+  pidsBoundFor,
+  recoverUnfinishedRow,
   settleRunningRow,
 } from './reconcile-decisions';
 
@@ -119,7 +127,10 @@ export class Reconciler {
       // the worker died between spawning and recording it: the container is fine
       const { pid, startTime, startedAt } = recovery.record;
       await containers.transition(row.id, ['pending', 'starting'], 'running', {
-        pid: pid ?? null, startTime: startTime ?? null, startedAt: new Date(startedAt ?? Date.now()), error: null,
+        pid: pid ?? null,
+        startTime: startTime ?? null,
+        startedAt: new Date(startedAt ?? Date.now()),
+        error: null,
       });
       report.adopted++;
       return;

@@ -28,7 +28,9 @@ export class RpcJobs {
     }
     try {
       return await this.runtime.exec(data.containerId, data.command, {
-        env: data.env, timeoutMs: data.timeoutMs ?? 30_000, outputLimit: OUTPUT_LIMIT,
+        env: data.env,
+        timeoutMs: data.timeoutMs ?? 30_000,
+        outputLimit: OUTPUT_LIMIT,
       });
     } catch (err) {
       if (err instanceof NativeError && err.step === 'exec') {
@@ -45,7 +47,10 @@ export class RpcJobs {
   private async logs(id: string, tailBytes: number): Promise<{ log: string; truncated: boolean }> {
     const path = join(this.runtime.status(id).dir, 'console.log');
     const newest = await tail(path, tailBytes);
-    const older = newest.data.length < tailBytes ? await tail(`${path}.1`, tailBytes - newest.data.length) : { data: Buffer.alloc(0), truncated: false };
+    const older =
+      newest.data.length < tailBytes
+        ? await tail(`${path}.1`, tailBytes - newest.data.length)
+        : { data: Buffer.alloc(0), truncated: false };
     return { log: Buffer.concat([older.data, newest.data]).toString('utf8'), truncated: newest.truncated || older.truncated };
   }
 }

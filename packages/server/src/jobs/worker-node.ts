@@ -43,13 +43,24 @@ export class WorkerNode {
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<unknown> | undefined;
 
-  private constructor(private readonly deps: WorkerNodeDeps, runtime: ContainerRuntime) {
+  private constructor(
+    private readonly deps: WorkerNodeDeps,
+    runtime: ContainerRuntime,
+  ) {
     this.runtime = runtime;
     const { containers, allocator, images, log, metrics, queues, config } = deps;
     this.jobs = new ContainerJobs({ containers, allocator, runtime, images, log, metrics });
     this.reconciler = new Reconciler({
-      nodeName: config.nodeName, containers, allocator, runtime, queues, jobs: this.jobs, log, orphanLeaseAgeMs: config.orphanLeaseMs,
-      graceMs: Math.min(15_000, config.reconcileMs * 2), defaultPidsMax: config.defaultPidsMax,
+      nodeName: config.nodeName,
+      containers,
+      allocator,
+      runtime,
+      queues,
+      jobs: this.jobs,
+      log,
+      orphanLeaseAgeMs: config.orphanLeaseMs,
+      graceMs: Math.min(15_000, config.reconcileMs * 2),
+      defaultPidsMax: config.defaultPidsMax,
     });
   }
 
@@ -81,10 +92,11 @@ export class WorkerNode {
     });
     await node.reconcile();
     node.startWorkers();
-    node.timers.push(setInterval(() => {
-      nodes.heartbeat(config.nodeName, info, deps.version)
-        .catch((err: unknown) => log.warn('heartbeat failed', { error: err as Error }));
-    }, config.heartbeatMs));
+    node.timers.push(
+      setInterval(() => {
+        nodes.heartbeat(config.nodeName, info, deps.version).catch((err: unknown) => log.warn('heartbeat failed', { error: err as Error }));
+      }, config.heartbeatMs),
+    );
     node.timers.push(setInterval(() => void node.reconcile(), config.reconcileMs));
     for (const t of node.timers) t.unref();
     log.info('worker node started', { node: config.nodeName, stateDir: WorkerNode.stateDir(config) });
@@ -94,7 +106,8 @@ export class WorkerNode {
   /** Runs the reconciler (never two at once). */
   async reconcile(): Promise<void> {
     if (!this.reconciling) {
-      this.reconciling = this.reconciler.run()
+      this.reconciling = this.reconciler
+        .run()
         .catch((err: unknown) => this.deps.log.warn('reconcile failed', { error: err as Error }))
         .finally(() => (this.reconciling = undefined));
     }
@@ -112,13 +125,20 @@ export class WorkerNode {
       // every 7.5 s, so a long stop (timeoutSeconds) is not mistaken for a stalled one.
       // A job whose worker was killed is handed out again up to 3 times before BullMQ fails it
       // (lifecycle jobs are safe to repeat: they claim the row by state and adopt what runs).
-      { connection, prefix: config.queuePrefix, concurrency: config.workerConcurrency, lockDuration: 15_000, stalledInterval: 10_000, maxStalledCount: 3 },
+      {
+        connection,
+        prefix: config.queuePrefix,
+        concurrency: config.workerConcurrency,
+        lockDuration: 15_000,
+        stalledInterval: 10_000,
+        maxStalledCount: 3,
+      },
     );
-    const rpcWorker = new Worker<RpcJobData>(
-      rpcQueueName(config.nodeName),
-      (job: Job<RpcJobData>) => rpc.process(job),
-      { connection, prefix: config.queuePrefix, concurrency: Math.max(4, config.workerConcurrency) },
-    );
+    const rpcWorker = new Worker<RpcJobData>(rpcQueueName(config.nodeName), (job: Job<RpcJobData>) => rpc.process(job), {
+      connection,
+      prefix: config.queuePrefix,
+      concurrency: Math.max(4, config.workerConcurrency),
+    });
     for (const w of [lifecycle, rpcWorker]) {
       w.on('error', (err) => log.warn('queue worker error', { error: err }));
       this.workers.push(w);

@@ -17,7 +17,8 @@ export function createLogger(
   const emit = (level: Level, message: string, fields?: Record<string, unknown>) => {
     if (silent) return;
     const entry: Record<string, unknown> = { time: new Date().toISOString(), level, msg: message, ...context, ...fields };
-    for (const [k, v] of Object.entries(entry)) if (v instanceof Error) entry[k] = { message: v.message, code: (v as { code?: unknown }).code };
+    for (const [k, v] of Object.entries(entry))
+      if (v instanceof Error) entry[k] = { message: v.message, code: (v as { code?: unknown }).code };
     write(JSON.stringify(entry) + '\n');
   };
   return {

@@ -56,7 +56,8 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         this.reset();
-        for (const s of (await self.sources.slicesByPoolAndState?.().catch(() => undefined)) ?? []) this.set({ pool: s.pool, state: s.state }, s.count);
+        for (const s of (await self.sources.slicesByPoolAndState?.().catch(() => undefined)) ?? [])
+          this.set({ pool: s.pool, state: s.state }, s.count);
       },
     });
     new Gauge({
@@ -66,7 +67,8 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         this.reset();
-        for (const [node, n] of Object.entries((await self.sources.queueDepthByNode?.().catch(() => undefined)) ?? {})) this.set({ node }, n);
+        for (const [node, n] of Object.entries((await self.sources.queueDepthByNode?.().catch(() => undefined)) ?? {}))
+          this.set({ node }, n);
       },
     });
   }

@@ -72,18 +72,21 @@ export class ContainerService {
     queues.assertReady(node);
     const id = randomUUID();
     const launch = { kind: 'launch' as const, containerId: id, containerName: input.name };
-    const created = await containers.create({
-      id,
-      name: input.name,
-      image: input.image,
-      command: input.command ?? DEFAULT_COMMAND,
-      env: input.env ?? {},
-      limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
-      idmap: input.idmap ?? {},
-      security: input.security?.nesting ? { nesting: true } : {},
-      pool,
-      node,
-    }, { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name });
+    const created = await containers.create(
+      {
+        id,
+        name: input.name,
+        image: input.image,
+        command: input.command ?? DEFAULT_COMMAND,
+        env: input.env ?? {},
+        limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
+        idmap: input.idmap ?? {},
+        security: input.security?.nesting ? { nesting: true } : {},
+        pool,
+        node,
+      },
+      { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name },
+    );
     let jobId: string;
     try {
       jobId = await queues.enqueue(node, launch, { recorded: true });
@@ -97,7 +100,12 @@ export class ContainerService {
   }
 
   /** Queues start, stop, restart or delete after checking the container can take it. */
-  async act(name: string, kind: Exclude<LifecycleKind, 'launch'>, actor: TokenIdentity, timeoutSeconds?: number): Promise<{ job: { id: string } }> {
+  async act(
+    name: string,
+    kind: Exclude<LifecycleKind, 'launch'>,
+    actor: TokenIdentity,
+    timeoutSeconds?: number,
+  ): Promise<{ job: { id: string } }> {
     const { containers, queues, audit } = this.deps;
     const row = await containers.getByName(name);
     if (!ALLOWED_FROM[kind].includes(row.state)) {
@@ -112,7 +120,12 @@ export class ContainerService {
     }
     let jobId: string;
     try {
-      jobId = await queues.enqueue(row.node, { kind, containerId: row.id, containerName: row.name, ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }) });
+      jobId = await queues.enqueue(row.node, {
+        kind,
+        containerId: row.id,
+        containerName: row.name,
+        ...(timeoutSeconds === undefined ? {} : { timeoutSeconds }),
+      });
     } catch (err) {
       if (kind === 'delete') await containers.transition(row.id, ['deleting'], row.state);
       throw queueUnavailable(err);
@@ -127,19 +140,36 @@ export class ContainerService {
   }
 
   async list(filter: { state?: ContainerState; node?: string }): Promise<ContainerView[]> {
-    const rows = await this.deps.containers.list({ ...(filter.node ? { node: filter.node } : {}), ...(filter.state ? { states: [filter.state] } : {}) });
+    const rows = await this.deps.containers.list({
+      ...(filter.node ? { node: filter.node } : {}),
+      ...(filter.state ? { states: [filter.state] } : {}),
+    });
     const leases = await this.deps.allocator.findMany(rows.map((r) => r.id));
     return rows.map((r) => containerView(r, leases.get(r.id)));
   }
 
   /** Runs a command in a running container, on its node. */
-  async exec(name: string, command: string[], env: Record<string, string> | undefined, timeoutMs: number | undefined, actor: TokenIdentity): Promise<ExecResult> {
+  async exec(
+    name: string,
+    command: string[],
+    env: Record<string, string> | undefined,
+    timeoutMs: number | undefined,
+    actor: TokenIdentity,
+  ): Promise<ExecResult> {
     const row = await this.requireRunning(name);
     await this.deps.audit.record(actor.name, 'container.exec', name, { command });
     const timeout = timeoutMs ?? 30_000;
-    return this.deps.queues.call<ExecResult>(row.node, {
-      kind: 'exec', containerId: row.id, command, ...(env ? { env } : {}), timeoutMs: timeout,
-    }, timeout + 10_000);
+    return this.deps.queues.call<ExecResult>(
+      row.node,
+      {
+        kind: 'exec',
+        containerId: row.id,
+        command,
+        ...(env ? { env } : {}),
+        timeoutMs: timeout,
+      },
+      timeout + 10_000,
+    );
   }
 
   /** Returns the tail of a container's console log, from its node. */
@@ -157,5 +187,7 @@ export class ContainerService {
 }
 
 function queueUnavailable(err: unknown): NagayaError {
-  return asNagayaError(err) ?? new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' });
+  return (
+    asNagayaError(err) ?? new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' })
+  );
 }

@@ -38,7 +38,10 @@ export function limitsBeyond(limits: ContainerLimits | undefined, capacity: Node
     out.push({ field: 'limits.cpus', message: `limits.cpus ${limits.cpus} is more than the node's ${capacity.cpus} CPUs` });
   }
   if (limits?.memoryBytes !== undefined && limits.memoryBytes > capacity.memoryBytes) {
-    out.push({ field: 'limits.memoryBytes', message: `limits.memoryBytes ${limits.memoryBytes} is more than the node's ${capacity.memoryBytes} bytes of memory` });
+    out.push({
+      field: 'limits.memoryBytes',
+      message: `limits.memoryBytes ${limits.memoryBytes} is more than the node's ${capacity.memoryBytes} bytes of memory`,
+    });
   }
   if (limits?.pids !== undefined && limits.pids > capacity.pidMax) {
     out.push({ field: 'limits.pids', message: `limits.pids ${limits.pids} is more than the node's pid_max ${capacity.pidMax}` });

@@ -34,7 +34,10 @@ export class NodePlacement {
    * what the node can enforce): such a node is refused by name, or passed over; when no online
    * node fits, the container is refused with INVALID_INPUT.
    */
-  async choose(requested: string | undefined, misfit: (node: NodeRow) => { field: string; message: string } | undefined = () => undefined): Promise<string> {
+  async choose(
+    requested: string | undefined,
+    misfit: (node: NodeRow) => { field: string; message: string } | undefined = () => undefined,
+  ): Promise<string> {
     const askedAt = this.now();
     let snapshot = await this.current();
     // A node that just started may be missing, or not yet online, in a snapshot taken before its
@@ -49,7 +52,11 @@ export class NodePlacement {
       if (!node) throw new NagayaError('INVALID_INPUT', `node ${requested} is not known`, { field: 'node' });
       if (!this.online(node, snapshot)) throw new NagayaError('UNAVAILABLE', `node ${requested} is offline`, { node: requested });
       const problem = misfit(node);
-      if (problem) throw new NagayaError('INVALID_INPUT', `node ${requested} cannot enforce it: ${problem.message}`, { field: problem.field, node: requested });
+      if (problem)
+        throw new NagayaError('INVALID_INPUT', `node ${requested} cannot enforce it: ${problem.message}`, {
+          field: problem.field,
+          node: requested,
+        });
       return requested;
     }
     const up = snapshot.nodes.filter((n) => this.online(n, snapshot));

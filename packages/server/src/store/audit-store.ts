@@ -6,7 +6,12 @@ export class AuditStore {
 
   async record(actor: string, action: string, target: string | null, details: Record<string, unknown> = {}): Promise<void> {
     await this.db
-      .query('INSERT INTO audit_event (actor, action, target, details) VALUES ($1, $2, $3, $4)', [actor, action, target, JSON.stringify(details)])
+      .query('INSERT INTO audit_event (actor, action, target, details) VALUES ($1, $2, $3, $4)', [
+        actor,
+        action,
+        target,
+        JSON.stringify(details),
+      ])
       .catch(() => undefined);
   }
 }

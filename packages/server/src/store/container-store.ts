@@ -2,7 +2,6 @@ import { NagayaError } from '../errors';
 import type { ContainerError, ContainerLimits, ContainerState } from '@nagaya/contract';
 import type { Db } from './db';
 
-
 export interface IdmapRequest {
   isolated?: boolean;
   size?: number;
@@ -46,7 +45,10 @@ const ROW = `id, name, image, command, env, limits, idmap, security, pool, node,
   finished_at AS "finishedAt", updated_at AS "updatedAt"`;
 
 /** What a create writes; the rest of a row starts empty (state pending). */
-export type NewContainer = Pick<ContainerRow, 'id' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'>;
+export type NewContainer = Pick<
+  ContainerRow,
+  'id' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'
+>;
 
 /** A created container and the id of the audit event that records its creation. */
 export interface CreatedContainer {
@@ -66,8 +68,13 @@ export interface StateChange {
 }
 
 const COLUMNS: Record<keyof StateChange, string> = {
-  pid: 'pid', startTime: 'start_time', exitCode: 'exit_code', exitSignal: 'exit_signal', error: 'error',
-  startedAt: 'started_at', finishedAt: 'finished_at',
+  pid: 'pid',
+  startTime: 'start_time',
+  exitCode: 'exit_code',
+  exitSignal: 'exit_signal',
+  error: 'error',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
 };
 
 /** Container rows: create, read, and state changes guarded by the state they expect. */
@@ -93,8 +100,21 @@ export class ContainerStore {
            SELECT $12, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
            RETURNING id)
          SELECT c.*, (SELECT id FROM a) AS "auditEventId" FROM c`,
-        [c.id, c.name, c.image, JSON.stringify(c.command), JSON.stringify(c.env), JSON.stringify(c.limits),
-         JSON.stringify(c.idmap), c.pool, c.node, records.launchJobId, records.queue, records.actor, JSON.stringify(c.security)],
+        [
+          c.id,
+          c.name,
+          c.image,
+          JSON.stringify(c.command),
+          JSON.stringify(c.env),
+          JSON.stringify(c.limits),
+          JSON.stringify(c.idmap),
+          c.pool,
+          c.node,
+          records.launchJobId,
+          records.queue,
+          records.actor,
+          JSON.stringify(c.security),
+        ],
       );
       const { auditEventId, ...row } = rows[0]!;
       return { row, auditEventId };

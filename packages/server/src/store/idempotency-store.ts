@@ -1,9 +1,7 @@
 import { NagayaError } from '../errors';
 import type { Db } from './db';
 
-export type IdempotencyClaim =
-  | { kind: 'new' }
-  | { kind: 'replay'; status: number; body: unknown };
+export type IdempotencyClaim = { kind: 'new' } | { kind: 'replay'; status: number; body: unknown };
 
 /** After this long an unanswered claim is taken to be a request that died (its process or its database connection). */
 const STALE_CLAIM_SECONDS = 10;
@@ -19,10 +17,13 @@ export class IdempotencyStore {
   async claim(tokenId: number, key: string, fingerprint: string): Promise<IdempotencyClaim> {
     const inserted = await this.db.query(
       `INSERT INTO idempotency_key (token_id, key, fingerprint) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-      [tokenId, key, fingerprint]);
+      [tokenId, key, fingerprint],
+    );
     if (inserted.rowCount) return { kind: 'new' };
     const { rows } = await this.db.query<{ fingerprint: string; status: number | null; body: unknown }>(
-      'SELECT fingerprint, status, body FROM idempotency_key WHERE token_id = $1 AND key = $2', [tokenId, key]);
+      'SELECT fingerprint, status, body FROM idempotency_key WHERE token_id = $1 AND key = $2',
+      [tokenId, key],
+    );
     const row = rows[0];
     if (!row) return this.claim(tokenId, key, fingerprint);
     if (row.fingerprint !== fingerprint) {
@@ -34,7 +35,8 @@ export class IdempotencyStore {
       // create takes is taken over; the container name's uniqueness still stops a second create.
       const stale = await this.db.query(
         `DELETE FROM idempotency_key WHERE token_id = $1 AND key = $2 AND status IS NULL AND created_at < now() - make_interval(secs => $3)`,
-        [tokenId, key, STALE_CLAIM_SECONDS]);
+        [tokenId, key, STALE_CLAIM_SECONDS],
+      );
       if (stale.rowCount) return this.claim(tokenId, key, fingerprint);
       throw new NagayaError('CONFLICT', 'a request with this Idempotency-Key is still in progress');
     }
@@ -43,12 +45,18 @@ export class IdempotencyStore {
 
   /** Stores the answer of a claimed key. */
   async complete(tokenId: number, key: string, status: number, body: unknown): Promise<void> {
-    await this.db.query('UPDATE idempotency_key SET status = $3, body = $4 WHERE token_id = $1 AND key = $2',
-      [tokenId, key, status, JSON.stringify(body)]);
+    await this.db.query('UPDATE idempotency_key SET status = $3, body = $4 WHERE token_id = $1 AND key = $2', [
+      tokenId,
+      key,
+      status,
+      JSON.stringify(body),
+    ]);
   }
 
   /** Forgets a claim whose request failed, so the client may try again with the same key. */
   async abandon(tokenId: number, key: string): Promise<void> {
-    await this.db.query('DELETE FROM idempotency_key WHERE token_id = $1 AND key = $2 AND status IS NULL', [tokenId, key]).catch(() => undefined);
+    await this.db
+      .query('DELETE FROM idempotency_key WHERE token_id = $1 AND key = $2 AND status IS NULL', [tokenId, key])
+      .catch(() => undefined);
   }
 }

@@ -33,7 +33,15 @@ interface TokenRow {
 const VIEW_COLUMNS = 'id, name, role, created_at, expires_at, last_used_at, revoked_at';
 
 function viewOf(r: TokenRow): TokenView {
-  return { id: Number(r.id), name: r.name, role: r.role, createdAt: r.created_at, expiresAt: r.expires_at, lastUsedAt: r.last_used_at, revokedAt: r.revoked_at };
+  return {
+    id: Number(r.id),
+    name: r.name,
+    role: r.role,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    lastUsedAt: r.last_used_at,
+    revokedAt: r.revoked_at,
+  };
 }
 
 /** An admin token that still opens the API: not revoked, not expired. */
@@ -70,7 +78,9 @@ export class TokenStore {
     const { rows } = await this.db.query<TokenRow>(
       `INSERT INTO api_token (name, role, token_hash, expires_at)
        VALUES ($1, $2, $3, CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(secs => $4::int) END)
-       RETURNING ${VIEW_COLUMNS}`, [name, role, hashToken(token), expiresInSeconds ?? null]);
+       RETURNING ${VIEW_COLUMNS}`,
+      [name, role, hashToken(token), expiresInSeconds ?? null],
+    );
     return { token, view: viewOf(rows[0]!) };
   }
 
@@ -83,10 +93,17 @@ export class TokenStore {
     const hash = hashToken(token);
     const inserted = await this.db.query<{ id: string; name: string; role: Role }>(
       `INSERT INTO api_token (name, role, token_hash) VALUES ($1, $2, $3)
-       ON CONFLICT (token_hash) DO NOTHING RETURNING id, name, role`, [name, role, hash]);
+       ON CONFLICT (token_hash) DO NOTHING RETURNING id, name, role`,
+      [name, role, hash],
+    );
     // lost the race, or stored before: a second statement sees the committed row
-    const rows = inserted.rows[0] ? inserted.rows
-      : (await this.db.query<{ id: string; name: string; role: Role }>('SELECT id, name, role FROM api_token WHERE token_hash = $1', [hash])).rows;
+    const rows = inserted.rows[0]
+      ? inserted.rows
+      : (
+          await this.db.query<{ id: string; name: string; role: Role }>('SELECT id, name, role FROM api_token WHERE token_hash = $1', [
+            hash,
+          ])
+        ).rows;
     return { id: Number(rows[0]!.id), name: rows[0]!.name, role: rows[0]!.role };
   }
 
@@ -113,7 +130,8 @@ export class TokenStore {
   async authenticate(token: string): Promise<TokenIdentity> {
     const { rows } = await this.db.query<{ id: string; name: string; role: Role; expired: boolean; last_used_at: Date | null }>(
       `SELECT id, name, role, expires_at <= now() AS expired, last_used_at FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL`,
-      [hashToken(token)]);
+      [hashToken(token)],
+    );
     const row = rows[0];
     if (!row) throw new NagayaError('UNAUTHORIZED', 'the bearer token is not valid');
     if (row.expired) throw new NagayaError('TOKEN_EXPIRED', `the bearer token ${row.name} has expired: ask an admin for a new one`);
@@ -139,12 +157,18 @@ export class TokenStore {
     return runTransaction(this.db.pool, async (client) => {
       await client.query(ADMIN_LOCK);
       const { rows } = await client.query<TokenRow & { live_admin: boolean }>(
-        `SELECT ${VIEW_COLUMNS}, (${LIVE_ADMIN}) AS live_admin FROM api_token WHERE id = $1 AND revoked_at IS NULL FOR UPDATE`, [id]);
+        `SELECT ${VIEW_COLUMNS}, (${LIVE_ADMIN}) AS live_admin FROM api_token WHERE id = $1 AND revoked_at IS NULL FOR UPDATE`,
+        [id],
+      );
       const row = rows[0];
       if (!row) throw new NagayaError('NOT_FOUND', `no token ${id} (or it is revoked already)`);
       if (row.live_admin) {
         const others = await client.query(`SELECT 1 FROM api_token WHERE ${LIVE_ADMIN} AND id <> $1 LIMIT 1`, [id]);
-        if (!others.rowCount) throw new NagayaError('CONFLICT', `token ${id} (${row.name}) is the last admin token: create another admin token before revoking it`);
+        if (!others.rowCount)
+          throw new NagayaError(
+            'CONFLICT',
+            `token ${id} (${row.name}) is the last admin token: create another admin token before revoking it`,
+          );
       }
       const revoked = await client.query<TokenRow>(`UPDATE api_token SET revoked_at = now() WHERE id = $1 RETURNING ${VIEW_COLUMNS}`, [id]);
       return viewOf(revoked.rows[0]!);

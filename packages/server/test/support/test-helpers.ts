@@ -11,7 +11,8 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -21,7 +22,8 @@ export async function rawRequest(
   url: string,
   method: string,
   init: { token?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {},
-): Promise<{ status: number; body: any; text: string }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; body: any; text: string }> {
+  // eslint-disable-line @typescript-eslint/no-explicit-any
   const res = await fetch(url, {
     method,
     headers: {

@@ -50,24 +50,27 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
   writeFileSync(join(dataDir, 'subuid'), `root:${uidStart}:${slices * 65536}\n`);
   writeFileSync(join(dataDir, 'subgid'), `root:${uidStart}:${slices * 65536}\n`);
   const prefix = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  const base = loadConfig({
-    ...process.env,
-    PORT: '0',
-    NAGAYA_LISTEN: '127.0.0.1',
-    DATABASE_URL: db.url,
-    REDIS_URL: testRedisUrl(),
-    NAGAYA_DATA_DIR: join(dataDir, 'data'),
-    NAGAYA_ADMIN_TOKEN: ADMIN_TOKEN,
-    NAGAYA_NODE_NAME: options.nodeName ?? 'node-a',
-    NAGAYA_QUEUE_PREFIX: prefix,
-    NAGAYA_SUBUID_PATH: join(dataDir, 'subuid'),
-    NAGAYA_SUBGID_PATH: join(dataDir, 'subgid'),
-    NAGAYA_HEARTBEAT_MS: '500',
-    NAGAYA_NODE_OFFLINE_MS: '3000',
-    NAGAYA_RECONCILE_MS: '1000',
-    NAGAYA_ORPHAN_LEASE_MS: '1500',
-    ...options.env,
-  }, { role: options.role ?? 'all' });
+  const base = loadConfig(
+    {
+      ...process.env,
+      PORT: '0',
+      NAGAYA_LISTEN: '127.0.0.1',
+      DATABASE_URL: db.url,
+      REDIS_URL: testRedisUrl(),
+      NAGAYA_DATA_DIR: join(dataDir, 'data'),
+      NAGAYA_ADMIN_TOKEN: ADMIN_TOKEN,
+      NAGAYA_NODE_NAME: options.nodeName ?? 'node-a',
+      NAGAYA_QUEUE_PREFIX: prefix,
+      NAGAYA_SUBUID_PATH: join(dataDir, 'subuid'),
+      NAGAYA_SUBGID_PATH: join(dataDir, 'subgid'),
+      NAGAYA_HEARTBEAT_MS: '500',
+      NAGAYA_NODE_OFFLINE_MS: '3000',
+      NAGAYA_RECONCILE_MS: '1000',
+      NAGAYA_ORPHAN_LEASE_MS: '1500',
+      ...options.env,
+    },
+    { role: options.role ?? 'all' },
+  );
   const api = await startNagaya(base);
   if (options.quarantineSeconds !== undefined) {
     await db.pool.query('UPDATE id_pool SET quarantine_seconds = $1', [options.quarantineSeconds]);
@@ -112,9 +115,13 @@ export { eventually } from './test-helpers';
 
 /** Waits (up to 30 s) until a container is running; a container that failed fails the wait at once. */
 export async function waitRunning<C extends { state: string; error?: unknown }>(fleet: TestFleet, name: string): Promise<C> {
-  return eventually(async () => {
-    const c = await fleet.admin.get<C>(`/containers/${name}`);
-    if (c.state === 'failed') throw new Error(`${name} failed: ${JSON.stringify(c.error)}`);
-    return c.state === 'running' ? c : undefined;
-  }, 30_000, `${name} running`);
+  return eventually(
+    async () => {
+      const c = await fleet.admin.get<C>(`/containers/${name}`);
+      if (c.state === 'failed') throw new Error(`${name} failed: ${JSON.stringify(c.error)}`);
+      return c.state === 'running' ? c : undefined;
+    },
+    30_000,
+    `${name} running`,
+  );
 }

@@ -5,7 +5,11 @@ import { linkClick } from '../router';
 
 /** An in-app link. */
 export function Link(props: { href: string; children: ComponentChildren; class?: string; 'aria-current'?: 'page' | undefined }) {
-  return <a href={props.href} class={props.class} aria-current={props['aria-current']} onClick={linkClick}>{props.children}</a>;
+  return (
+    <a href={props.href} class={props.class} aria-current={props['aria-current']} onClick={linkClick}>
+      {props.children}
+    </a>
+  );
 }
 
 /** A coloured badge for a container or job state. */
@@ -16,7 +20,12 @@ export function StateBadge(props: { state: string }) {
 /** An error banner (role=alert) for a failed load or action. */
 export function ErrorBanner(props: { error: unknown; prefix?: string }) {
   if (!props.error) return null;
-  return <div class="banner error" role="alert">{props.prefix ? `${props.prefix}: ` : ''}{describeError(props.error)}</div>;
+  return (
+    <div class="banner error" role="alert">
+      {props.prefix ? `${props.prefix}: ` : ''}
+      {describeError(props.error)}
+    </div>
+  );
 }
 
 /** Page heading with an optional right-hand side (buttons) and a live "updated" hint. */
@@ -39,12 +48,20 @@ function LiveHint(props: { updatedAt: number }) {
     return () => clearInterval(t);
   }, []);
   const s = Math.max(0, Math.round((Date.now() - props.updatedAt) / 1000));
-  return <span class={`live ${s > 15 ? 'stale' : ''}`} title="Polls the API every few seconds">● live · {s}s ago</span>;
+  return (
+    <span class={`live ${s > 15 ? 'stale' : ''}`} title="Polls the API every few seconds">
+      ● live · {s}s ago
+    </span>
+  );
 }
 
 /** "Loading…" until data arrives (unless an error banner says why not). */
 export function Loading() {
-  return <p class="muted" aria-busy="true">Loading…</p>;
+  return (
+    <p class="muted" aria-busy="true">
+      Loading…
+    </p>
+  );
 }
 
 /**
@@ -75,15 +92,24 @@ export function ConfirmButton(props: {
   };
   return (
     <>
-      <button type="button" class={`${props.danger ? 'danger' : ''} ${props.small ? 'small' : ''}`} disabled={props.disabled || busy} onClick={open}>
+      <button
+        type="button"
+        class={`${props.danger ? 'danger' : ''} ${props.small ? 'small' : ''}`}
+        disabled={props.disabled || busy}
+        onClick={open}
+      >
         {props.label}
       </button>
       <dialog ref={dialog} class="confirm" aria-label={props.title}>
         <h2>{props.title}</h2>
         <div class="confirm-body">{props.message}</div>
         <div class="confirm-actions">
-          <button type="button" autofocus onClick={() => dialog.current?.close()}>Cancel</button>
-          <button type="button" class={props.danger ? 'danger' : 'primary'} disabled={busy} onClick={() => void confirm()}>{props.confirmLabel}</button>
+          <button type="button" autofocus onClick={() => dialog.current?.close()}>
+            Cancel
+          </button>
+          <button type="button" class={props.danger ? 'danger' : 'primary'} disabled={busy} onClick={() => void confirm()}>
+            {props.confirmLabel}
+          </button>
         </div>
       </dialog>
     </>
@@ -95,9 +121,16 @@ export function OccupancyBar(props: { parts: Array<{ label: string; value: numbe
   const total = Math.max(1, props.total);
   return (
     <div class="bar" role="img" aria-label={props.parts.map((p) => `${p.label} ${p.value}`).join(', ') + ` of ${props.total}`}>
-      {props.parts.filter((p) => p.value > 0).map((p) => (
-        <span key={p.label} class={`bar-part ${p.cls}`} style={{ width: `${Math.max(0.5, (100 * p.value) / total)}%` }} title={`${p.label}: ${p.value}`} />
-      ))}
+      {props.parts
+        .filter((p) => p.value > 0)
+        .map((p) => (
+          <span
+            key={p.label}
+            class={`bar-part ${p.cls}`}
+            style={{ width: `${Math.max(0.5, (100 * p.value) / total)}%` }}
+            title={`${p.label}: ${p.value}`}
+          />
+        ))}
     </div>
   );
 }
@@ -107,7 +140,9 @@ export function BrandMark() {
   return (
     <svg class="brand-mark" viewBox="0 0 24 16" width="30" height="20" aria-hidden="true" focusable="false">
       <path d="M1 7 12 1l11 6v9H1z" fill="#dc2626" />
-      <rect x="4" y="9" width="4" height="7" fill="#fff" /><rect x="10" y="9" width="4" height="7" fill="#fff" /><rect x="16" y="9" width="4" height="7" fill="#fff" />
+      <rect x="4" y="9" width="4" height="7" fill="#fff" />
+      <rect x="10" y="9" width="4" height="7" fill="#fff" />
+      <rect x="16" y="9" width="4" height="7" fill="#fff" />
     </svg>
   );
 }

@@ -31,19 +31,48 @@ export function ContainerActions(props: { container: ContainerView; onDone: () =
   const live = c.state === 'running' || c.state === 'starting' || c.state === 'pending';
   return (
     <div class="actions" role="group" aria-label={`Actions for ${c.name}`}>
-      <ConfirmButton small={props.small} label="Start" title={`Start ${c.name}?`} confirmLabel={`Start ${c.name}`}
-        disabled={busy || c.state !== 'stopped' && c.state !== 'failed'}
-        message={<p>The container's init runs again with the same host ID slice.</p>} onConfirm={() => act('start')} />
-      <ConfirmButton small={props.small} label="Stop" title={`Stop ${c.name}?`} confirmLabel={`Stop ${c.name}`}
+      <ConfirmButton
+        small={props.small}
+        label="Start"
+        title={`Start ${c.name}?`}
+        confirmLabel={`Start ${c.name}`}
+        disabled={busy || (c.state !== 'stopped' && c.state !== 'failed')}
+        message={<p>The container's init runs again with the same host ID slice.</p>}
+        onConfirm={() => act('start')}
+      />
+      <ConfirmButton
+        small={props.small}
+        label="Stop"
+        title={`Stop ${c.name}?`}
+        confirmLabel={`Stop ${c.name}`}
         disabled={busy || !live}
-        message={<p>Its init gets SIGTERM, then SIGKILL after the timeout. It keeps its slice.</p>} onConfirm={() => act('stop')} />
-      <ConfirmButton small={props.small} label="Restart" title={`Restart ${c.name}?`} confirmLabel={`Restart ${c.name}`}
+        message={<p>Its init gets SIGTERM, then SIGKILL after the timeout. It keeps its slice.</p>}
+        onConfirm={() => act('stop')}
+      />
+      <ConfirmButton
+        small={props.small}
+        label="Restart"
+        title={`Restart ${c.name}?`}
+        confirmLabel={`Restart ${c.name}`}
         disabled={busy || c.state !== 'running'}
-        message={<p>Stop, then start again with the same slice.</p>} onConfirm={() => act('restart')} />
-      <ConfirmButton small={props.small} danger label="Delete" title={`Delete ${c.name}?`} confirmLabel={`Delete ${c.name}`}
+        message={<p>Stop, then start again with the same slice.</p>}
+        onConfirm={() => act('restart')}
+      />
+      <ConfirmButton
+        small={props.small}
+        danger
+        label="Delete"
+        title={`Delete ${c.name}?`}
+        confirmLabel={`Delete ${c.name}`}
         disabled={busy}
-        message={<p>The container is stopped, its storage removed and its ID slice released (quarantined before anyone else may get it). This cannot be undone.</p>}
-        onConfirm={() => act('delete')} />
+        message={
+          <p>
+            The container is stopped, its storage removed and its ID slice released (quarantined before anyone else may get it). This cannot
+            be undone.
+          </p>
+        }
+        onConfirm={() => act('delete')}
+      />
     </div>
   );
 }

@@ -11,41 +11,88 @@ import type { ContainerView, ExecResult, JobView } from '@nagaya/contract';
 export function ContainerDetailPage(props: { name: string }) {
   const path = `/containers/${encodeURIComponent(props.name)}`;
   const container = usePoll(() => get<ContainerView>(path), `c:${props.name}`);
-  const jobs = usePoll(() => get<{ jobs: JobView[] }>(`/jobs?container=${encodeURIComponent(props.name)}&limit=10`), `j:${props.name}`, 3000);
+  const jobs = usePoll(
+    () => get<{ jobs: JobView[] }>(`/jobs?container=${encodeURIComponent(props.name)}&limit=10`),
+    `j:${props.name}`,
+    3000,
+  );
   const c = container.data;
   const gone = container.error instanceof ApiError && container.error.code === 'NOT_FOUND';
   return (
     <section>
       <PageHeader title={`Container ${props.name}`} updatedAt={container.updatedAt}>
-        <Link class="button" href="/containers">All containers</Link>
+        <Link class="button" href="/containers">
+          All containers
+        </Link>
       </PageHeader>
-      {gone ? <div class="banner" role="status">There is no container {props.name} (any more). <Link href="/containers">Back to the list</Link></div>
-        : <ErrorBanner error={container.error} prefix="Could not load the container" />}
-      {!c ? (!container.error && <Loading />) : (
+      {gone ? (
+        <div class="banner" role="status">
+          There is no container {props.name} (any more). <Link href="/containers">Back to the list</Link>
+        </div>
+      ) : (
+        <ErrorBanner error={container.error} prefix="Could not load the container" />
+      )}
+      {!c ? (
+        !container.error && <Loading />
+      ) : (
         <>
           <div class="detail-top">
             <dl class="facts">
-              <dt>State</dt><dd><StateBadge state={c.state} /> {c.exitCode !== null && <span class="muted">exit code {c.exitCode}</span>} {c.exitSignal && <span class="muted">signal {c.exitSignal}</span>}</dd>
-              <dt>Node</dt><dd>{c.node}</dd>
-              <dt>Host pid</dt><dd class="mono" data-testid="pid">{c.pid ?? '—'}</dd>
-              <dt>Image</dt><dd>{c.image}</dd>
-              <dt>Command</dt><dd class="mono">{joinArgs(c.command)}</dd>
-              <dt>Created</dt><dd title={when(c.createdAt)}>{ageOf(c.createdAt)} ago</dd>
-              <dt>Started</dt><dd title={when(c.startedAt)}>{c.startedAt ? `${ageOf(c.startedAt)} ago` : '—'}</dd>
-              <dt>Limits</dt><dd>{limitsText(c.limits)}</dd>
-              <dt>ID map</dt><dd>{c.idmap.isolated ? 'isolated' : 'shared slice'}{c.idmap.size ? `, ${c.idmap.size} IDs` : ''}{c.idmap.key ? `, key ${c.idmap.key}` : ''}</dd>
+              <dt>State</dt>
+              <dd>
+                <StateBadge state={c.state} /> {c.exitCode !== null && <span class="muted">exit code {c.exitCode}</span>}{' '}
+                {c.exitSignal && <span class="muted">signal {c.exitSignal}</span>}
+              </dd>
+              <dt>Node</dt>
+              <dd>{c.node}</dd>
+              <dt>Host pid</dt>
+              <dd class="mono" data-testid="pid">
+                {c.pid ?? '—'}
+              </dd>
+              <dt>Image</dt>
+              <dd>{c.image}</dd>
+              <dt>Command</dt>
+              <dd class="mono">{joinArgs(c.command)}</dd>
+              <dt>Created</dt>
+              <dd title={when(c.createdAt)}>{ageOf(c.createdAt)} ago</dd>
+              <dt>Started</dt>
+              <dd title={when(c.startedAt)}>{c.startedAt ? `${ageOf(c.startedAt)} ago` : '—'}</dd>
+              <dt>Limits</dt>
+              <dd>{limitsText(c.limits)}</dd>
+              <dt>ID map</dt>
+              <dd>
+                {c.idmap.isolated ? 'isolated' : 'shared slice'}
+                {c.idmap.size ? `, ${c.idmap.size} IDs` : ''}
+                {c.idmap.key ? `, key ${c.idmap.key}` : ''}
+              </dd>
             </dl>
-            <ContainerActions container={c} onDone={() => { container.refresh(); jobs.refresh(); }} afterDelete="/containers" />
+            <ContainerActions
+              container={c}
+              onDone={() => {
+                container.refresh();
+                jobs.refresh();
+              }}
+              afterDelete="/containers"
+            />
           </div>
-          {c.error && <div class="banner error" role="status">Last error: {c.error.message} ({c.error.code}{c.error.step ? `, step ${c.error.step}` : ''})</div>}
+          {c.error && (
+            <div class="banner error" role="status">
+              Last error: {c.error.message} ({c.error.code}
+              {c.error.step ? `, step ${c.error.step}` : ''})
+            </div>
+          )}
           <div class="grid-2">
             <div>
               <h2>uid_map</h2>
-              <pre class="mapfile" aria-label="uid_map as the kernel shows it" data-testid="uid-map">{c.idmap.uid.length ? c.idmap.uid.map(kernelMapLine).join('\n') : 'no slice'}</pre>
+              <pre class="mapfile" aria-label="uid_map as the kernel shows it" data-testid="uid-map">
+                {c.idmap.uid.length ? c.idmap.uid.map(kernelMapLine).join('\n') : 'no slice'}
+              </pre>
             </div>
             <div>
               <h2>gid_map</h2>
-              <pre class="mapfile" aria-label="gid_map as the kernel shows it" data-testid="gid-map">{c.idmap.gid.length ? c.idmap.gid.map(kernelMapLine).join('\n') : 'no slice'}</pre>
+              <pre class="mapfile" aria-label="gid_map as the kernel shows it" data-testid="gid-map">
+                {c.idmap.gid.length ? c.idmap.gid.map(kernelMapLine).join('\n') : 'no slice'}
+              </pre>
             </div>
           </div>
           <ExecBox container={c} />
@@ -54,10 +101,24 @@ export function ContainerDetailPage(props: { name: string }) {
           <ErrorBanner error={jobs.error} />
           <div class="table-wrap">
             <table>
-              <thead><tr><th scope="col">Kind</th><th scope="col">State</th><th scope="col">Age</th><th scope="col">Error</th></tr></thead>
+              <thead>
+                <tr>
+                  <th scope="col">Kind</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Age</th>
+                  <th scope="col">Error</th>
+                </tr>
+              </thead>
               <tbody>
                 {jobs.data?.jobs.map((j) => (
-                  <tr key={j.id}><td>{j.kind}</td><td><StateBadge state={j.state} /></td><td title={when(j.createdAt)}>{ageOf(j.createdAt)}</td><td class="error-text">{j.error ?? ''}</td></tr>
+                  <tr key={j.id}>
+                    <td>{j.kind}</td>
+                    <td>
+                      <StateBadge state={j.state} />
+                    </td>
+                    <td title={when(j.createdAt)}>{ageOf(j.createdAt)}</td>
+                    <td class="error-text">{j.error ?? ''}</td>
+                  </tr>
                 ))}
               </tbody>
             </table>
@@ -81,13 +142,19 @@ function limitsText(l: ContainerView['limits']): string {
 function LogTail(props: { container: ContainerView }) {
   const name = props.container.name;
   const live = props.container.state !== 'pending' && props.container.state !== 'deleting';
-  const logs = usePoll(async () => (live ? get<{ log: string; truncated: boolean }>(`/containers/${encodeURIComponent(name)}/logs?tail=16384`) : undefined),
-    `logs:${name}:${live}`, 3000);
+  const logs = usePoll(
+    async () => (live ? get<{ log: string; truncated: boolean }>(`/containers/${encodeURIComponent(name)}/logs?tail=16384`) : undefined),
+    `logs:${name}:${live}`,
+    3000,
+  );
   return (
     <>
       <h2>Log tail</h2>
       <ErrorBanner error={logs.error} prefix="Could not read the log" />
-      <pre class="log" tabIndex={0} aria-label={`Console log of ${name}`} data-testid="log">{logs.data?.truncated ? '…\n' : ''}{logs.data?.log || <span class="muted">(empty)</span>}</pre>
+      <pre class="log" tabIndex={0} aria-label={`Console log of ${name}`} data-testid="log">
+        {logs.data?.truncated ? '…\n' : ''}
+        {logs.data?.log || <span class="muted">(empty)</span>}
+      </pre>
     </>
   );
 }
@@ -122,15 +189,29 @@ function ExecBox(props: { container: ContainerView }) {
       <form class="exec" onSubmit={(e) => void run(e)}>
         <label for="exec-command">Command</label>
         <input id="exec-command" class="mono" value={line} onInput={(e) => setLine(e.currentTarget.value)} disabled={!running} />
-        <button type="submit" class="primary" disabled={!running || busy}>{busy ? 'Running…' : 'Run'}</button>
+        <button type="submit" class="primary" disabled={!running || busy}>
+          {busy ? 'Running…' : 'Run'}
+        </button>
         {!running && <span class="muted">the container is not running</span>}
       </form>
-      {error && <div class="banner error" role="alert">{error}</div>}
+      {error && (
+        <div class="banner error" role="alert">
+          {error}
+        </div>
+      )}
       {result && (
         <div class="exec-result" role="status" data-testid="exec-result">
-          <p>exit code <strong data-testid="exec-exit">{result.exitCode}</strong></p>
-          <pre class="log" aria-label="stdout" data-testid="exec-stdout">{result.stdout || ' '}</pre>
-          {result.stderr && <pre class="log stderr" aria-label="stderr">{result.stderr}</pre>}
+          <p>
+            exit code <strong data-testid="exec-exit">{result.exitCode}</strong>
+          </p>
+          <pre class="log" aria-label="stdout" data-testid="exec-stdout">
+            {result.stdout || ' '}
+          </pre>
+          {result.stderr && (
+            <pre class="log stderr" aria-label="stderr">
+              {result.stderr}
+            </pre>
+          )}
         </div>
       )}
     </>

@@ -8,11 +8,28 @@ import { usePoll } from '../poll';
 import { navigate } from '../router';
 import type { ImageView, NodeView } from '@nagaya/contract';
 
-interface RawRow { kind: 'uid' | 'gid' | 'both'; hostId: string; nsId: string; count: string }
+interface RawRow {
+  kind: 'uid' | 'gid' | 'both';
+  hostId: string;
+  nsId: string;
+  count: string;
+}
 
 /** Fields of the form, by the API path their errors come back under. */
-const FIELDS = ['name', 'image', 'command', 'env', 'node', 'limits.memoryBytes', 'limits.pids', 'limits.cpus',
-  'idmap.isolated', 'idmap.size', 'idmap.key', 'idmap.raw'] as const;
+const FIELDS = [
+  'name',
+  'image',
+  'command',
+  'env',
+  'node',
+  'limits.memoryBytes',
+  'limits.pids',
+  'limits.cpus',
+  'idmap.isolated',
+  'idmap.size',
+  'idmap.key',
+  'idmap.raw',
+] as const;
 
 /** Finds the form field an API issue path belongs to ("idmap.raw.0.hostId" → that cell, "limits" → summary). */
 function fieldOf(path: string): string {
@@ -58,15 +75,21 @@ export function CreateContainerPage() {
       ...(num(pids) === undefined ? {} : { pids: num(pids) }),
       ...(num(cpus) === undefined ? {} : { cpus: num(cpus) }),
     };
-    const envEntries = env.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
-      const eq = l.indexOf('=');
-      return eq < 0 ? [l, ''] : [l.slice(0, eq), l.slice(eq + 1)];
-    });
+    const envEntries = env
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .map((l) => {
+        const eq = l.indexOf('=');
+        return eq < 0 ? [l, ''] : [l.slice(0, eq), l.slice(eq + 1)];
+      });
     const idmap = {
       ...(isolated ? {} : { isolated: false }),
       ...(num(size) === undefined ? {} : { size: num(size) }),
       ...(key.trim() ? { key: key.trim() } : {}),
-      ...(raw.length ? { raw: raw.map((r) => ({ kind: r.kind, hostId: num(r.hostId) ?? NaN, nsId: num(r.nsId) ?? NaN, count: num(r.count) ?? NaN })) } : {}),
+      ...(raw.length
+        ? { raw: raw.map((r) => ({ kind: r.kind, hostId: num(r.hostId) ?? NaN, nsId: num(r.nsId) ?? NaN, count: num(r.count) ?? NaN })) }
+        : {}),
     };
     const body = {
       name: name.trim(),
@@ -89,15 +112,25 @@ export function CreateContainerPage() {
     }
   };
 
-  const setRawField = (i: number, field: keyof RawRow, value: string) => setRaw(raw.map((r, j) => (j === i ? { ...r, [field]: value } : r)));
+  const setRawField = (i: number, field: keyof RawRow, value: string) =>
+    setRaw(raw.map((r, j) => (j === i ? { ...r, [field]: value } : r)));
 
   return (
     <section>
-      <PageHeader title="New container"><Link class="button" href="/containers">Back to containers</Link></PageHeader>
+      <PageHeader title="New container">
+        <Link class="button" href="/containers">
+          Back to containers
+        </Link>
+      </PageHeader>
       <form class="create-form" onSubmit={(e) => void submit(e)} noValidate aria-describedby="form-errors">
         <div id="form-errors" role="alert">
           {formError && <div class="banner error">{formError}</div>}
-          {unplaced.map((i) => <div class="banner error" key={i.path + i.message}>{i.path ? `${i.path}: ` : ''}{i.message}</div>)}
+          {unplaced.map((i) => (
+            <div class="banner error" key={i.path + i.message}>
+              {i.path ? `${i.path}: ` : ''}
+              {i.message}
+            </div>
+          ))}
           {issues.length > 0 && !formError && <p class="sr-only">The server refused the form; see the messages beside the fields.</p>}
         </div>
         <fieldset>
@@ -107,10 +140,26 @@ export function CreateContainerPage() {
           </Field>
           <Field id="image" label="Image" errors={errorsFor('image')}>
             <input id="image" name="image" list="image-list" required value={image} onInput={(e) => setImage(e.currentTarget.value)} />
-            <datalist id="image-list">{images.data?.images.map((i) => <option key={i.name} value={i.name} />)}</datalist>
+            <datalist id="image-list">
+              {images.data?.images.map((i) => (
+                <option key={i.name} value={i.name} />
+              ))}
+            </datalist>
           </Field>
-          <Field id="command" label="Command" hint="argv, split like a shell; empty: a shell that sleeps until stopped" errors={errorsFor('command')}>
-            <input id="command" name="command" class="mono" placeholder="/bin/sh -c 'echo hi; sleep 3600'" value={command} onInput={(e) => setCommand(e.currentTarget.value)} />
+          <Field
+            id="command"
+            label="Command"
+            hint="argv, split like a shell; empty: a shell that sleeps until stopped"
+            errors={errorsFor('command')}
+          >
+            <input
+              id="command"
+              name="command"
+              class="mono"
+              placeholder="/bin/sh -c 'echo hi; sleep 3600'"
+              value={command}
+              onInput={(e) => setCommand(e.currentTarget.value)}
+            />
           </Field>
           <Field id="env" label="Environment" hint="one NAME=value a line" errors={errorsFor('env')}>
             <textarea id="env" name="env" rows={2} class="mono" value={env} onInput={(e) => setEnv(e.currentTarget.value)} />
@@ -118,56 +167,139 @@ export function CreateContainerPage() {
           <Field id="node" label="Node" hint="empty: the online node with the fewest containers" errors={errorsFor('node')}>
             <select id="node" name="node" value={node} onChange={(e) => setNode(e.currentTarget.value)}>
               <option value="">any</option>
-              {nodes.data?.nodes.map((n) => <option key={n.name} value={n.name}>{n.name}{n.online ? '' : ' (offline)'}</option>)}
+              {nodes.data?.nodes.map((n) => (
+                <option key={n.name} value={n.name}>
+                  {n.name}
+                  {n.online ? '' : ' (offline)'}
+                </option>
+              ))}
             </select>
           </Field>
         </fieldset>
         <fieldset>
           <legend>Limits</legend>
-          <Field id="limits.memoryBytes" label="Memory (MiB)" hint="at least 4 MiB (the API counts bytes)" errors={errorsFor('limits.memoryBytes')}>
-            <input id="limits.memoryBytes" type="number" min={4} step="any" inputMode="numeric" value={memoryMiB} onInput={(e) => setMemoryMiB(e.currentTarget.value)} />
+          <Field
+            id="limits.memoryBytes"
+            label="Memory (MiB)"
+            hint="at least 4 MiB (the API counts bytes)"
+            errors={errorsFor('limits.memoryBytes')}
+          >
+            <input
+              id="limits.memoryBytes"
+              type="number"
+              min={4}
+              step="any"
+              inputMode="numeric"
+              value={memoryMiB}
+              onInput={(e) => setMemoryMiB(e.currentTarget.value)}
+            />
           </Field>
           <Field id="limits.pids" label="Processes" errors={errorsFor('limits.pids')}>
-            <input id="limits.pids" type="number" min={1} inputMode="numeric" value={pids} onInput={(e) => setPids(e.currentTarget.value)} />
+            <input
+              id="limits.pids"
+              type="number"
+              min={1}
+              inputMode="numeric"
+              value={pids}
+              onInput={(e) => setPids(e.currentTarget.value)}
+            />
           </Field>
           <Field id="limits.cpus" label="CPUs" errors={errorsFor('limits.cpus')}>
-            <input id="limits.cpus" type="number" min={0} step="any" inputMode="decimal" value={cpus} onInput={(e) => setCpus(e.currentTarget.value)} />
+            <input
+              id="limits.cpus"
+              type="number"
+              min={0}
+              step="any"
+              inputMode="decimal"
+              value={cpus}
+              onInput={(e) => setCpus(e.currentTarget.value)}
+            />
           </Field>
         </fieldset>
         <fieldset>
           <legend>ID map</legend>
-          <Field id="idmap.isolated" label="Isolated slice" hint="unchecked: share the pool's one shared slice" errors={errorsFor('idmap.isolated')} inline>
+          <Field
+            id="idmap.isolated"
+            label="Isolated slice"
+            hint="unchecked: share the pool's one shared slice"
+            errors={errorsFor('idmap.isolated')}
+            inline
+          >
             <input id="idmap.isolated" type="checkbox" checked={isolated} onChange={(e) => setIsolated(e.currentTarget.checked)} />
           </Field>
           <Field id="idmap.size" label="Size (IDs)" hint="a multiple of 65536; empty: 65536" errors={errorsFor('idmap.size')}>
-            <input id="idmap.size" type="number" min={65536} step={65536} inputMode="numeric" placeholder="65536" value={size} onInput={(e) => setSize(e.currentTarget.value)} />
+            <input
+              id="idmap.size"
+              type="number"
+              min={65536}
+              step={65536}
+              inputMode="numeric"
+              placeholder="65536"
+              value={size}
+              onInput={(e) => setSize(e.currentTarget.value)}
+            />
           </Field>
           <Field id="idmap.key" label="Sticky key" hint="the same key gets the same host IDs again" errors={errorsFor('idmap.key')}>
             <input id="idmap.key" autoComplete="off" value={key} onInput={(e) => setKey(e.currentTarget.value)} />
           </Field>
           <div class="raw-entries">
-            <p class="field-label">Raw entries <span class="muted">(map chosen host IDs into the container)</span></p>
-            {errorsFor('idmap.raw').map((i) => <p class="field-error" key={i.message}>{i.message}</p>)}
+            <p class="field-label">
+              Raw entries <span class="muted">(map chosen host IDs into the container)</span>
+            </p>
+            {errorsFor('idmap.raw').map((i) => (
+              <p class="field-error" key={i.message}>
+                {i.message}
+              </p>
+            ))}
             {raw.map((r, i) => (
               <div class="raw-row" key={i} role="group" aria-label={`Raw entry ${i + 1}`}>
-                <Field id={`idmap.raw.${i}.kind`} label="Kind" errors={[...errorsFor(`idmap.raw.${i}`), ...errorsFor(`idmap.raw.${i}.kind`)]}>
+                <Field
+                  id={`idmap.raw.${i}.kind`}
+                  label="Kind"
+                  errors={[...errorsFor(`idmap.raw.${i}`), ...errorsFor(`idmap.raw.${i}.kind`)]}
+                >
                   <select id={`idmap.raw.${i}.kind`} value={r.kind} onChange={(e) => setRawField(i, 'kind', e.currentTarget.value)}>
-                    <option value="both">uid+gid</option><option value="uid">uid</option><option value="gid">gid</option>
+                    <option value="both">uid+gid</option>
+                    <option value="uid">uid</option>
+                    <option value="gid">gid</option>
                   </select>
                 </Field>
                 {(['hostId', 'nsId', 'count'] as const).map((f) => (
-                  <Field key={f} id={`idmap.raw.${i}.${f}`} label={{ hostId: 'Host ID', nsId: 'Container ID', count: 'Count' }[f]} errors={errorsFor(`idmap.raw.${i}.${f}`)}>
-                    <input id={`idmap.raw.${i}.${f}`} type="number" min={0} inputMode="numeric" value={r[f]} onInput={(e) => setRawField(i, f, e.currentTarget.value)} />
+                  <Field
+                    key={f}
+                    id={`idmap.raw.${i}.${f}`}
+                    label={{ hostId: 'Host ID', nsId: 'Container ID', count: 'Count' }[f]}
+                    errors={errorsFor(`idmap.raw.${i}.${f}`)}
+                  >
+                    <input
+                      id={`idmap.raw.${i}.${f}`}
+                      type="number"
+                      min={0}
+                      inputMode="numeric"
+                      value={r[f]}
+                      onInput={(e) => setRawField(i, f, e.currentTarget.value)}
+                    />
                   </Field>
                 ))}
-                <button type="button" class="small" onClick={() => setRaw(raw.filter((_, j) => j !== i))} aria-label={`Remove raw entry ${i + 1}`}>Remove</button>
+                <button
+                  type="button"
+                  class="small"
+                  onClick={() => setRaw(raw.filter((_, j) => j !== i))}
+                  aria-label={`Remove raw entry ${i + 1}`}
+                >
+                  Remove
+                </button>
               </div>
             ))}
-            <button type="button" class="small" onClick={() => setRaw([...raw, { kind: 'both', hostId: '', nsId: '', count: '1' }])}>Add raw entry</button>
+            <button type="button" class="small" onClick={() => setRaw([...raw, { kind: 'both', hostId: '', nsId: '', count: '1' }])}>
+              Add raw entry
+            </button>
           </div>
         </fieldset>
         <div class="form-actions">
-          <button type="submit" class="primary" disabled={busy}>{busy ? 'Creating…' : 'Create and launch'}</button>
+          <button type="submit" class="primary" disabled={busy}>
+            {busy ? 'Creating…' : 'Create and launch'}
+          </button>
         </div>
       </form>
     </section>
@@ -175,16 +307,33 @@ export function CreateContainerPage() {
 }
 
 /** A labelled field with its hint and the API's messages for it (linked by aria-describedby). */
-function Field(props: { id: string; label: string; hint?: string; errors: ValidationIssue[]; inline?: boolean; children: ComponentChildren }) {
+function Field(props: {
+  id: string;
+  label: string;
+  hint?: string;
+  errors: ValidationIssue[];
+  inline?: boolean;
+  children: ComponentChildren;
+}) {
   const errorId = `${props.id}-error`;
   const hintId = `${props.id}-hint`;
   const invalid = props.errors.length > 0;
   return (
     <div class={`field ${props.inline ? 'inline' : ''} ${invalid ? 'invalid' : ''}`} data-field={props.id}>
       <label for={props.id}>{props.label}</label>
-      <DescribedBy ids={[props.hint ? hintId : '', invalid ? errorId : ''].filter(Boolean).join(' ')} invalid={invalid}>{props.children}</DescribedBy>
-      {props.hint && <span id={hintId} class="hint">{props.hint}</span>}
-      {invalid && <span id={errorId} class="field-error">{props.errors.map((e) => e.message).join('; ')}</span>}
+      <DescribedBy ids={[props.hint ? hintId : '', invalid ? errorId : ''].filter(Boolean).join(' ')} invalid={invalid}>
+        {props.children}
+      </DescribedBy>
+      {props.hint && (
+        <span id={hintId} class="hint">
+          {props.hint}
+        </span>
+      )}
+      {invalid && (
+        <span id={errorId} class="field-error">
+          {props.errors.map((e) => e.message).join('; ')}
+        </span>
+      )}
     </div>
   );
 }

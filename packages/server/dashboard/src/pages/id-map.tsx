@@ -21,10 +21,16 @@ export function IdMapPage(props: { pool: string | null }) {
   const pools = usePoll(() => get<{ pools: PoolView[] }>('/pools'), 'pools', 10_000);
   const poolName = props.pool ?? pools.data?.pools.find((p) => p.name === 'default')?.name ?? pools.data?.pools[0]?.name ?? null;
   const allocations = usePoll(
-    async () => (poolName ? get<{ allocations: AllocationView[] }>(`/allocations?pool=${encodeURIComponent(poolName)}&history=true`) : undefined),
-    `alloc:${poolName}`, 2000);
+    async () =>
+      poolName ? get<{ allocations: AllocationView[] }>(`/allocations?pool=${encodeURIComponent(poolName)}&history=true`) : undefined,
+    `alloc:${poolName}`,
+    2000,
+  );
   const pool = pools.data?.pools.find((p) => p.name === poolName);
-  const model = useMemo(() => (pool && allocations.data ? buildSlotModel(pool, allocations.data.allocations) : undefined), [pool, allocations.data]);
+  const model = useMemo(
+    () => (pool && allocations.data ? buildSlotModel(pool, allocations.data.allocations) : undefined),
+    [pool, allocations.data],
+  );
 
   return (
     <section>
@@ -32,15 +38,23 @@ export function IdMapPage(props: { pool: string | null }) {
         {(pools.data?.pools.length ?? 0) > 1 && (
           <span class="inline-field">
             <label for="pool-select">Pool</label>
-            <select id="pool-select" value={poolName ?? ''} onChange={(e) => navigate(`/map?pool=${encodeURIComponent(e.currentTarget.value)}`)}>
-              {pools.data!.pools.map((p) => <option key={p.name} value={p.name}>{p.name}</option>)}
+            <select
+              id="pool-select"
+              value={poolName ?? ''}
+              onChange={(e) => navigate(`/map?pool=${encodeURIComponent(e.currentTarget.value)}`)}
+            >
+              {pools.data!.pools.map((p) => (
+                <option key={p.name} value={p.name}>
+                  {p.name}
+                </option>
+              ))}
             </select>
           </span>
         )}
       </PageHeader>
       <ErrorBanner error={pools.error ?? allocations.error} prefix="Could not load the map" />
       {pools.data && !pool && <p class="banner">There is no pool {props.pool ?? ''}.</p>}
-      {!model ? (!pools.error && !allocations.error && <Loading />) : <SlotMap model={model} />}
+      {!model ? !pools.error && !allocations.error && <Loading /> : <SlotMap model={model} />}
     </section>
   );
 }
@@ -100,11 +114,19 @@ function SlotMap(props: { model: SlotModel }) {
     }
     ctx.putImageData(image, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    for (const [cell, style] of [[selected, '#111827'], [hover?.cell ?? null, '#111827']] as const) {
+    for (const [cell, style] of [
+      [selected, '#111827'],
+      [hover?.cell ?? null, '#111827'],
+    ] as const) {
       if (cell === null || cell >= model.count) continue;
       ctx.lineWidth = Math.max(1, Math.min(2, cellPx / 4));
       ctx.strokeStyle = style;
-      ctx.strokeRect((cell % cols) * cellPx + 0.5, Math.floor(cell / cols) * cellPx + 0.5, Math.max(1, cellPx - gap - 1), Math.max(1, cellPx - gap - 1));
+      ctx.strokeRect(
+        (cell % cols) * cellPx + 0.5,
+        Math.floor(cell / cols) * cellPx + 0.5,
+        Math.max(1, cellPx - gap - 1),
+        Math.max(1, cellPx - gap - 1),
+      );
     }
     c.dataset.drawMs = (performance.now() - started).toFixed(1);
   }, [model, cols, rows, cellPx, gap, selected, hover?.cell]);
@@ -124,7 +146,14 @@ function SlotMap(props: { model: SlotModel }) {
   };
   const onKey = (e: KeyboardEvent) => {
     const cur = selected ?? 0;
-    const moves: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols, PageDown: cols * 10, PageUp: -cols * 10 };
+    const moves: Record<string, number> = {
+      ArrowRight: 1,
+      ArrowLeft: -1,
+      ArrowDown: cols,
+      ArrowUp: -cols,
+      PageDown: cols * 10,
+      PageUp: -cols * 10,
+    };
     if (e.key in moves) {
       setSelected(Math.max(0, Math.min(model.count - 1, cur + moves[e.key]!)));
       e.preventDefault();
@@ -139,7 +168,7 @@ function SlotMap(props: { model: SlotModel }) {
     e.preventDefault();
     const name = find.trim();
     const index = model.allocations.findIndex((a) => a.state !== 'quarantined' && (a.container === name || a.sharedBy?.includes(name)));
-    const cell = index < 0 ? -1 : Array.prototype.indexOf.call(model.owner, index) as number;
+    const cell = index < 0 ? -1 : (Array.prototype.indexOf.call(model.owner, index) as number);
     if (cell < 0) {
       setFindMessage(`No slot of this pool is held by ${name}.`);
       return;
@@ -154,13 +183,14 @@ function SlotMap(props: { model: SlotModel }) {
   return (
     <>
       <p class="summary">
-        Pool <strong>{pool.name}</strong> ({pool.source}): host uids {pool.uid.map((r) => range(r.start, r.count)).join(', ')},
-        {' '}{model.count} slots of {size} IDs from origin {pool.uidOrigin}; released slices rest {pool.quarantineSeconds}s.
+        Pool <strong>{pool.name}</strong> ({pool.source}): host uids {pool.uid.map((r) => range(r.start, r.count)).join(', ')},{' '}
+        {model.count} slots of {size} IDs from origin {pool.uidOrigin}; released slices rest {pool.quarantineSeconds}s.
       </p>
       <ul class="legend" aria-label="Legend and counts">
         {LEGEND.filter((l) => l.state !== CellState.outside || model.counts[l.state] > 0).map((l) => (
           <li key={l.state} title={l.hint} data-state={l.label}>
-            <span class="swatch" style={{ background: l.color }} aria-hidden="true" />{l.label} <strong>{model.counts[l.state]}</strong>
+            <span class="swatch" style={{ background: l.color }} aria-hidden="true" />
+            {l.label} <strong>{model.counts[l.state]}</strong>
           </li>
         ))}
       </ul>
@@ -168,7 +198,9 @@ function SlotMap(props: { model: SlotModel }) {
         <label for="map-find">Find a container</label>
         <input id="map-find" value={find} placeholder="name" onInput={(e) => setFind(e.currentTarget.value)} />
         <button type="submit">Show its slot</button>
-        <span class="muted" role="status">{findMessage}</span>
+        <span class="muted" role="status">
+          {findMessage}
+        </span>
       </form>
       <div class="map-wrap" ref={wrap}>
         <canvas
@@ -199,28 +231,46 @@ function SlotMap(props: { model: SlotModel }) {
           style={{ cursor: hover && allocationOf(hover.cell)?.container ? 'pointer' : 'default' }}
         />
         {hover && (
-          <div class="map-tip" role="tooltip" id="map-tip" style={{ left: `${Math.min(hover.x + 14, Math.max(0, width - 280))}px`, top: `${hover.y + 14}px` }}>
+          <div
+            class="map-tip"
+            role="tooltip"
+            id="map-tip"
+            style={{ left: `${Math.min(hover.x + 14, Math.max(0, width - 280))}px`, top: `${hover.y + 14}px` }}
+          >
             <CellText model={model} cell={hover.cell} />
           </div>
         )}
       </div>
       <div id="slot-detail" class="slot-detail" aria-live="polite">
-        {shown === null ? <p class="muted">Hover a cell, or focus the map and use the arrow keys.</p> : <CellText model={model} cell={shown} links />}
+        {shown === null ? (
+          <p class="muted">Hover a cell, or focus the map and use the arrow keys.</p>
+        ) : (
+          <CellText model={model} cell={shown} links />
+        )}
       </div>
       {model.rawOutside.length > 0 && (
         <>
           <h2>Raw grants outside the slot grid</h2>
           <div class="table-wrap">
             <table>
-              <thead><tr><th scope="col">Container</th><th scope="col">Host uids</th><th scope="col">Host gids</th><th scope="col">Inside as</th></tr></thead>
-              <tbody>{model.rawOutside.map((a, i) => (
-                <tr key={i}>
-                  <td>{a.container ? <Link href={`/containers/${a.container}`}>{a.container}</Link> : a.owner}</td>
-                  <td class="mono">{a.uid ? range(a.uid.start, a.uid.count) : '—'}</td>
-                  <td class="mono">{a.gid ? range(a.gid.start, a.gid.count) : '—'}</td>
-                  <td class="mono">{a.nsUid ?? a.nsGid ?? ''}</td>
+              <thead>
+                <tr>
+                  <th scope="col">Container</th>
+                  <th scope="col">Host uids</th>
+                  <th scope="col">Host gids</th>
+                  <th scope="col">Inside as</th>
                 </tr>
-              ))}</tbody>
+              </thead>
+              <tbody>
+                {model.rawOutside.map((a, i) => (
+                  <tr key={i}>
+                    <td>{a.container ? <Link href={`/containers/${a.container}`}>{a.container}</Link> : a.owner}</td>
+                    <td class="mono">{a.uid ? range(a.uid.start, a.uid.count) : '—'}</td>
+                    <td class="mono">{a.gid ? range(a.gid.start, a.gid.count) : '—'}</td>
+                    <td class="mono">{a.nsUid ?? a.nsGid ?? ''}</td>
+                  </tr>
+                ))}
+              </tbody>
             </table>
           </div>
         </>
@@ -239,24 +289,75 @@ function CellText(props: { model: SlotModel; cell: number; links?: boolean }) {
   const isRaw = a?.kind === 'raw';
   return (
     <div class="cell-text" data-slot={model.first + cell} data-state={LABEL.get(state)}>
-      <div><span class="swatch" style={{ background: COLOR.get(state) }} aria-hidden="true" /> Slot {model.first + cell} · <strong>{LABEL.get(state)}</strong>
-        {a && a.state === 'quarantined' && state === CellState.free ? ' (quarantine over)' : ''}</div>
-      {a?.container && <div>{a.state === 'quarantined' ? 'was ' : ''}container {who(a.container)}</div>}
-      {a && !a.container && a.owner && a.kind !== 'shared' && <div>{a.state === 'quarantined' ? 'released by' : 'owner'} <span class="mono">{a.owner}</span></div>}
-      {a?.kind === 'shared' && <div>shared by {a.sharedBy?.length ? a.sharedBy.map((n, i) => <span key={n}>{i ? ', ' : ''}{who(n)}</span>) : 'nobody now'}</div>}
+      <div>
+        <span class="swatch" style={{ background: COLOR.get(state) }} aria-hidden="true" /> Slot {model.first + cell} ·{' '}
+        <strong>{LABEL.get(state)}</strong>
+        {a && a.state === 'quarantined' && state === CellState.free ? ' (quarantine over)' : ''}
+      </div>
+      {a?.container && (
+        <div>
+          {a.state === 'quarantined' ? 'was ' : ''}container {who(a.container)}
+        </div>
+      )}
+      {a && !a.container && a.owner && a.kind !== 'shared' && (
+        <div>
+          {a.state === 'quarantined' ? 'released by' : 'owner'} <span class="mono">{a.owner}</span>
+        </div>
+      )}
+      {a?.kind === 'shared' && (
+        <div>
+          shared by{' '}
+          {a.sharedBy?.length
+            ? a.sharedBy.map((n, i) => (
+                <span key={n}>
+                  {i ? ', ' : ''}
+                  {who(n)}
+                </span>
+              ))
+            : 'nobody now'}
+        </div>
+      )}
       {isRaw ? (
         <>
-          {a.uid && <div>raw host uid <span class="mono">{range(a.uid.start, a.uid.count)}</span> → {a.nsUid} inside</div>}
-          {a.gid && <div>raw host gid <span class="mono">{range(a.gid.start, a.gid.count)}</span> → {a.nsGid} inside</div>}
+          {a.uid && (
+            <div>
+              raw host uid <span class="mono">{range(a.uid.start, a.uid.count)}</span> → {a.nsUid} inside
+            </div>
+          )}
+          {a.gid && (
+            <div>
+              raw host gid <span class="mono">{range(a.gid.start, a.gid.count)}</span> → {a.nsGid} inside
+            </div>
+          )}
         </>
-      ) : state !== CellState.outside && (
-        <>
-          <div>host uid <span class="mono" data-testid="cell-uid">{range(ranges.uid.start, ranges.uid.count)}</span></div>
-          <div>host gid <span class="mono" data-testid="cell-gid">{range(ranges.gid.start, ranges.gid.count)}</span></div>
-        </>
+      ) : (
+        state !== CellState.outside && (
+          <>
+            <div>
+              host uid{' '}
+              <span class="mono" data-testid="cell-uid">
+                {range(ranges.uid.start, ranges.uid.count)}
+              </span>
+            </div>
+            <div>
+              host gid{' '}
+              <span class="mono" data-testid="cell-gid">
+                {range(ranges.gid.start, ranges.gid.count)}
+              </span>
+            </div>
+          </>
+        )
       )}
-      {a?.key && <div>key <span class="mono">{a.key}</span></div>}
-      {a && (a.slots ?? 1) > 1 && <div>{a.slots} slots ({(a.slots ?? 1) * model.pool.sliceSize} IDs)</div>}
+      {a?.key && (
+        <div>
+          key <span class="mono">{a.key}</span>
+        </div>
+      )}
+      {a && (a.slots ?? 1) > 1 && (
+        <div>
+          {a.slots} slots ({(a.slots ?? 1) * model.pool.sliceSize} IDs)
+        </div>
+      )}
       {a?.releasedAt && <div class="muted">released {ageOf(a.releasedAt)} ago</div>}
     </div>
   );

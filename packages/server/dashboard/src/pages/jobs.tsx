@@ -13,7 +13,11 @@ const STATES = ['', 'waiting', 'active', 'failed', 'completed'] as const;
 export function JobsPage(props: { state: string }) {
   const canOperate = useCanOperate();
   const state = (STATES as readonly string[]).includes(props.state) ? props.state : '';
-  const { data, error, updatedAt, refresh } = usePoll(() => get<{ jobs: JobView[] }>(`/jobs?limit=200${state ? `&state=${state}` : ''}`), `jobs:${state}`, 2000);
+  const { data, error, updatedAt, refresh } = usePoll(
+    () => get<{ jobs: JobView[] }>(`/jobs?limit=200${state ? `&state=${state}` : ''}`),
+    `jobs:${state}`,
+    2000,
+  );
   const retry = async (job: JobView) => {
     try {
       await post(`/jobs/${encodeURIComponent(job.id)}/retry`, {});
@@ -28,28 +32,66 @@ export function JobsPage(props: { state: string }) {
       <PageHeader title="Jobs" updatedAt={updatedAt} />
       <div class="tabs" role="group" aria-label="Show jobs in state">
         {STATES.map((s) => (
-          <button key={s} type="button" aria-pressed={s === state} onClick={() => navigate(s ? `/jobs?state=${s}` : '/jobs', true)}>{s || 'all'}</button>
+          <button key={s} type="button" aria-pressed={s === state} onClick={() => navigate(s ? `/jobs?state=${s}` : '/jobs', true)}>
+            {s || 'all'}
+          </button>
         ))}
       </div>
       <ErrorBanner error={error} prefix="Could not load jobs" />
-      {!data ? (!error && <Loading />) : (
+      {!data ? (
+        !error && <Loading />
+      ) : (
         <div class="table-wrap">
           <table>
-            <thead><tr><th scope="col">Kind</th><th scope="col">Container</th><th scope="col">Node</th><th scope="col">State</th><th scope="col">Attempts</th><th scope="col">Age</th><th scope="col">Error</th>{canOperate && <th scope="col"><span class="sr-only">Actions</span></th>}</tr></thead>
+            <thead>
+              <tr>
+                <th scope="col">Kind</th>
+                <th scope="col">Container</th>
+                <th scope="col">Node</th>
+                <th scope="col">State</th>
+                <th scope="col">Attempts</th>
+                <th scope="col">Age</th>
+                <th scope="col">Error</th>
+                {canOperate && (
+                  <th scope="col">
+                    <span class="sr-only">Actions</span>
+                  </th>
+                )}
+              </tr>
+            </thead>
             <tbody>
               {data.jobs.map((j) => (
                 <tr key={j.id} data-job={j.id}>
                   <td title={j.id}>{j.kind}</td>
-                  <td><Link href={`/containers/${j.container}`}>{j.container}</Link></td>
+                  <td>
+                    <Link href={`/containers/${j.container}`}>{j.container}</Link>
+                  </td>
                   <td>{j.node}</td>
-                  <td><StateBadge state={j.state} />{j.state === 'active' && j.progress ? ` ${j.progress}%` : ''}</td>
+                  <td>
+                    <StateBadge state={j.state} />
+                    {j.state === 'active' && j.progress ? ` ${j.progress}%` : ''}
+                  </td>
                   <td>{j.attempts}</td>
                   <td title={when(j.createdAt)}>{ageOf(j.createdAt)}</td>
                   <td class="error-text">{j.error ?? ''}</td>
-                  {canOperate && <td>{j.state === 'failed' && <button type="button" class="small" onClick={() => void retry(j)} aria-label={`Retry ${j.kind} of ${j.container}`}>Retry</button>}</td>}
+                  {canOperate && (
+                    <td>
+                      {j.state === 'failed' && (
+                        <button type="button" class="small" onClick={() => void retry(j)} aria-label={`Retry ${j.kind} of ${j.container}`}>
+                          Retry
+                        </button>
+                      )}
+                    </td>
+                  )}
                 </tr>
               ))}
-              {data.jobs.length === 0 && <tr><td colSpan={8} class="muted">No jobs{state ? ` in state ${state}` : ''}.</td></tr>}
+              {data.jobs.length === 0 && (
+                <tr>
+                  <td colSpan={8} class="muted">
+                    No jobs{state ? ` in state ${state}` : ''}.
+                  </td>
+                </tr>
+              )}
             </tbody>
           </table>
         </div>

@@ -11,22 +11,43 @@ export function NodesPage() {
     <section>
       <PageHeader title="Nodes" updatedAt={updatedAt} />
       <ErrorBanner error={error} prefix="Could not load nodes" />
-      {!data ? (!error && <Loading />) : (
+      {!data ? (
+        !error && <Loading />
+      ) : (
         <div class="table-wrap">
           <table>
-            <thead><tr><th scope="col">Node</th><th scope="col">Status</th><th scope="col">Heartbeat age</th><th scope="col">Containers</th><th scope="col">Version</th><th scope="col">Up since</th></tr></thead>
+            <thead>
+              <tr>
+                <th scope="col">Node</th>
+                <th scope="col">Status</th>
+                <th scope="col">Heartbeat age</th>
+                <th scope="col">Containers</th>
+                <th scope="col">Version</th>
+                <th scope="col">Up since</th>
+              </tr>
+            </thead>
             <tbody>
               {data.nodes.map((n) => (
                 <tr key={n.name}>
-                  <td><Link href={`/containers?node=${encodeURIComponent(n.name)}`}>{n.name}</Link></td>
-                  <td><span class={`badge ${n.online ? 'state-running' : 'state-failed'}`}>{n.online ? 'online' : 'offline'}</span></td>
+                  <td>
+                    <Link href={`/containers?node=${encodeURIComponent(n.name)}`}>{n.name}</Link>
+                  </td>
+                  <td>
+                    <span class={`badge ${n.online ? 'state-running' : 'state-failed'}`}>{n.online ? 'online' : 'offline'}</span>
+                  </td>
                   <td title={when(n.heartbeatAt)}>{(n.heartbeatAgeMs / 1000).toFixed(1)} s</td>
                   <td>{n.containers}</td>
                   <td>{n.version}</td>
                   <td title={when(n.startedAt)}>{age(Date.parse(n.startedAt))} ago</td>
                 </tr>
               ))}
-              {data.nodes.length === 0 && <tr><td colSpan={6} class="muted">No node has reported yet.</td></tr>}
+              {data.nodes.length === 0 && (
+                <tr>
+                  <td colSpan={6} class="muted">
+                    No node has reported yet.
+                  </td>
+                </tr>
+              )}
             </tbody>
           </table>
         </div>

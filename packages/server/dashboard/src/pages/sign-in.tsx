@@ -38,13 +38,29 @@ export function SignInPage(props: { onSignedIn: (s: Session) => void; message?: 
   return (
     <main class="sign-in">
       <form onSubmit={(e) => void submit(e)} aria-describedby={error ? 'sign-in-error' : undefined}>
-        <h1><BrandMark /> nagaya</h1>
+        <h1>
+          <BrandMark /> nagaya
+        </h1>
         <p class="muted">Sign in with an API token (admin, operator or viewer). It is kept for this tab only.</p>
         <label for="token">API token</label>
-        <input id="token" name="token" type="password" autoComplete="off" autoFocus value={token}
-          aria-invalid={error ? 'true' : undefined} onInput={(e) => setToken(e.currentTarget.value)} />
-        {error && <p id="sign-in-error" class="field-error" role="alert">{error}</p>}
-        <button type="submit" class="primary" disabled={busy}>{busy ? 'Signing in…' : 'Sign in'}</button>
+        <input
+          id="token"
+          name="token"
+          type="password"
+          autoComplete="off"
+          autoFocus
+          value={token}
+          aria-invalid={error ? 'true' : undefined}
+          onInput={(e) => setToken(e.currentTarget.value)}
+        />
+        {error && (
+          <p id="sign-in-error" class="field-error" role="alert">
+            {error}
+          </p>
+        )}
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
       </form>
     </main>
   );

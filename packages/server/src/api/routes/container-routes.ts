@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import {
-  containerListQuery, createContainerSchema, dnsLabel, emptySchema, execSchema, idempotencyKeyHeader, logsQuery, stopSchema,
+  containerListQuery,
+  createContainerSchema,
+  dnsLabel,
+  emptySchema,
+  execSchema,
+  idempotencyKeyHeader,
+  logsQuery,
+  stopSchema,
 } from '@nagaya/contract/schemas';
 import { NagayaError } from '../../errors';
 import { hasRole } from '../auth';
@@ -9,22 +16,35 @@ import { operation, type Operation } from '../operation';
 const byName = { name: dnsLabel };
 
 /** start, stop and restart: one operation each, answered at once with the job that does it. */
-const actions = (['start', 'stop', 'restart'] as const).map((action) => operation({
-  method: 'post', path: `/containers/{name}/${action}`, role: 'operator', success: 202,
-  summary: {
-    start: 'Start a stopped container', stop: 'Stop: SIGTERM, then SIGKILL after timeoutSeconds', restart: 'Stop then start',
-  }[action],
-  body: action === 'start' ? emptySchema : stopSchema, bodyMayBeAbsent: true, params: byName,
-  handle: ({ deps, actor, body, params }) =>
-    deps.containerService.act(params.name, action, actor, (body as { timeoutSeconds?: number }).timeoutSeconds),
-}));
+const actions = (['start', 'stop', 'restart'] as const).map((action) =>
+  operation({
+    method: 'post',
+    path: `/containers/{name}/${action}`,
+    role: 'operator',
+    success: 202,
+    summary: {
+      start: 'Start a stopped container',
+      stop: 'Stop: SIGTERM, then SIGKILL after timeoutSeconds',
+      restart: 'Stop then start',
+    }[action],
+    body: action === 'start' ? emptySchema : stopSchema,
+    bodyMayBeAbsent: true,
+    params: byName,
+    handle: ({ deps, actor, body, params }) =>
+      deps.containerService.act(params.name, action, actor, (body as { timeoutSeconds?: number }).timeoutSeconds),
+  }),
+);
 
 /** /containers: create, list, get, start, stop, restart, delete, exec, logs. */
 export const containerOperations: Operation[] = [
   operation({
-    method: 'post', path: '/containers', role: 'operator', success: 202,
+    method: 'post',
+    path: '/containers',
+    role: 'operator',
+    success: 202,
     summary: 'Create and launch a container (Idempotency-Key honoured; security.nesting needs an admin token)',
-    headers: { 'Idempotency-Key': idempotencyKeyHeader }, body: createContainerSchema,
+    headers: { 'Idempotency-Key': idempotencyKeyHeader },
+    body: createContainerSchema,
     handle: async ({ req, res, deps, actor, body: input }) => {
       // Nested user namespaces widen what the container can reach in the kernel: an admin decision.
       if (input.security?.nesting === true && !hasRole(actor, 'admin')) {
@@ -50,28 +70,51 @@ export const containerOperations: Operation[] = [
     },
   }),
   operation({
-    method: 'get', path: '/containers', summary: 'List containers', role: 'viewer', success: 200, query: containerListQuery,
+    method: 'get',
+    path: '/containers',
+    summary: 'List containers',
+    role: 'viewer',
+    success: 200,
+    query: containerListQuery,
     handle: async ({ deps, query }) => ({ containers: await deps.containerService.list(query) }),
   }),
   operation({
-    method: 'get', path: '/containers/{name}', summary: 'One container, with its map lines', role: 'viewer', success: 200, params: byName,
+    method: 'get',
+    path: '/containers/{name}',
+    summary: 'One container, with its map lines',
+    role: 'viewer',
+    success: 200,
+    params: byName,
     handle: ({ deps, params }) => deps.containerService.get(params.name),
   }),
   ...actions,
   operation({
-    method: 'delete', path: '/containers/{name}', summary: 'Delete: stop, remove storage, release the slice', role: 'operator', success: 202,
+    method: 'delete',
+    path: '/containers/{name}',
+    summary: 'Delete: stop, remove storage, release the slice',
+    role: 'operator',
+    success: 202,
     params: byName,
     handle: ({ deps, actor, params }) => deps.containerService.act(params.name, 'delete', actor),
   }),
   operation({
-    method: 'post', path: '/containers/{name}/exec', summary: 'Run a command inside a running container', role: 'operator', success: 200,
-    body: execSchema, params: byName,
-    handle: ({ deps, actor, body, params }) =>
-      deps.containerService.exec(params.name, body.command, body.env, body.timeoutMs, actor),
+    method: 'post',
+    path: '/containers/{name}/exec',
+    summary: 'Run a command inside a running container',
+    role: 'operator',
+    success: 200,
+    body: execSchema,
+    params: byName,
+    handle: ({ deps, actor, body, params }) => deps.containerService.exec(params.name, body.command, body.env, body.timeoutMs, actor),
   }),
   operation({
-    method: 'get', path: '/containers/{name}/logs', summary: 'Tail of the console log', role: 'viewer', success: 200,
-    query: logsQuery, params: byName,
+    method: 'get',
+    path: '/containers/{name}/logs',
+    summary: 'Tail of the console log',
+    role: 'viewer',
+    success: 200,
+    query: logsQuery,
+    params: byName,
     handle: ({ deps, query, params }) => deps.containerService.logs(params.name, query.tail),
   }),
 ];

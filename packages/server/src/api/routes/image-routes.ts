@@ -12,11 +12,19 @@ function imageView({ path: _path, ...view }: ImageInfo): ImageView {
 /** /images: list, import. */
 export const imageOperations: Operation[] = [
   operation({
-    method: 'get', path: '/images', summary: 'Images', role: 'viewer', success: 200,
+    method: 'get',
+    path: '/images',
+    summary: 'Images',
+    role: 'viewer',
+    success: 200,
     handle: async ({ deps }) => ({ images: (await deps.images.list()).map(imageView) }),
   }),
   operation({
-    method: 'post', path: '/images', summary: 'Import a rootfs tarball (body: tar or tar.gz)', role: 'operator', success: 201,
+    method: 'post',
+    path: '/images',
+    summary: 'Import a rootfs tarball (body: tar or tar.gz)',
+    role: 'operator',
+    success: 201,
     query: imageImportQuery,
     handle: async ({ req, deps, actor, query: { name } }) => {
       const length = Number(req.get('content-length') ?? 0);

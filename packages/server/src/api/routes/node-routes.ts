@@ -4,7 +4,11 @@ import { operation, type Operation, type Sendable } from '../operation';
 /** /nodes: the worker nodes and their heartbeats. */
 export const nodeOperations: Operation[] = [
   operation({
-    method: 'get', path: '/nodes', summary: 'Worker nodes and their heartbeats', role: 'viewer', success: 200,
+    method: 'get',
+    path: '/nodes',
+    summary: 'Worker nodes and their heartbeats',
+    role: 'viewer',
+    success: 200,
     handle: async ({ deps }) => ({ nodes: (await deps.nodes.list()) satisfies Array<Sendable<NodeView>> }),
   }),
 ];

@@ -26,18 +26,29 @@ async function poolView(allocator: Allocator, name: string): Promise<PoolView> {
 /** /pools: list, get, create. */
 export const poolOperations: Operation[] = [
   operation({
-    method: 'get', path: '/pools', summary: 'ID pools with slice counts', role: 'viewer', success: 200,
+    method: 'get',
+    path: '/pools',
+    summary: 'ID pools with slice counts',
+    role: 'viewer',
+    success: 200,
     handle: async ({ deps: { allocator } }) => {
       const pools = await allocator.listPools();
       return { pools: await Promise.all(pools.map((p) => poolView(allocator, p.name))) };
     },
   }),
   operation({
-    method: 'post', path: '/pools', summary: 'Create an ID pool', role: 'admin', success: 201, body: createPoolSchema,
+    method: 'post',
+    path: '/pools',
+    summary: 'Create an ID pool',
+    role: 'admin',
+    success: 201,
+    body: createPoolSchema,
     handle: async ({ deps: { allocator, audit }, actor, body }) => {
       const range = (x: { start: number; count: number }) => ({ start: x.start, end: x.start + x.count });
       await allocator.createPool({
-        name: body.name, uidRanges: [range(body.uid)], gidRanges: [range(body.gid)],
+        name: body.name,
+        uidRanges: [range(body.uid)],
+        gidRanges: [range(body.gid)],
         ...(body.sliceSize ? { sliceSize: body.sliceSize } : {}),
         ...(body.quarantineSeconds === undefined ? {} : { quarantineSeconds: body.quarantineSeconds }),
         rawAllowed: { uid: (body.rawAllowed?.uid ?? []).map(range), gid: (body.rawAllowed?.gid ?? []).map(range) },
@@ -48,7 +59,12 @@ export const poolOperations: Operation[] = [
     },
   }),
   operation({
-    method: 'get', path: '/pools/{name}', summary: 'One pool with slice counts', role: 'viewer', success: 200, params: { name: dnsLabel },
+    method: 'get',
+    path: '/pools/{name}',
+    summary: 'One pool with slice counts',
+    role: 'viewer',
+    success: 200,
+    params: { name: dnsLabel },
     handle: ({ deps, params }) => poolView(deps.allocator, params.name),
   }),
 ];

@@ -19,15 +19,27 @@ export function systemOperations(operations: () => readonly Operation[]): Operat
   const documents = new Map<string, Record<string, unknown>>();
   return [
     operation({
-      method: 'get', path: '/healthz', summary: 'Liveness of the API and its dependencies', role: 'none', success: 200,
+      method: 'get',
+      path: '/healthz',
+      summary: 'Liveness of the API and its dependencies',
+      role: 'none',
+      success: 200,
       handle: ({ deps, res }) => answerHealth(deps, res),
     }),
     operation({
-      method: 'get', path: '/metrics', summary: 'Prometheus metrics', role: 'viewer', success: 200,
+      method: 'get',
+      path: '/metrics',
+      summary: 'Prometheus metrics',
+      role: 'viewer',
+      success: 200,
       handle: ({ deps, res }) => answerMetrics(deps, res),
     }),
     operation({
-      method: 'get', path: '/openapi.json', summary: 'This document', role: 'viewer', success: 200,
+      method: 'get',
+      path: '/openapi.json',
+      summary: 'This document',
+      role: 'viewer',
+      success: 200,
       handle: ({ deps }) => {
         let document = documents.get(deps.version);
         if (!document) documents.set(deps.version, (document = buildOpenApi(deps.version, operations())));
