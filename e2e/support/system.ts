@@ -10,7 +10,6 @@ import pg from 'pg';
 import { ContainerRuntime } from '@nagaya/native';
 import { killProcessesInUidRange } from '../../packages/native/test/helpers';
 import { ApiClient } from '../../packages/server/src/cli/api-client';
-import { eventually } from '../../packages/server/test/support/test-helpers';
 
 export { eventually, rawRequest } from '../../packages/server/test/support/test-helpers';
 import { createTestDatabase, type TestDatabase } from '../../packages/allocator/test/support/test-database';
@@ -74,8 +73,7 @@ export class ServeProcess {
       this.child.stdout!.on('data', (chunk: Buffer) => {
         this.log.write(chunk);
         buffered += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
+        for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
           const line = buffered.slice(0, nl);
           buffered = buffered.slice(nl + 1);
           try {

@@ -149,6 +149,7 @@ describe('docker-compose.yml', () => {
     }
     expect(environmentOf(compose.services.api!).NAGAYA_LISTEN).toBe('0.0.0.0');
     expect(environmentOf(compose.services.worker!).NAGAYA_LISTEN).toBeUndefined();
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose's own variable syntax, not a template
     expect(compose.services.api!.ports).toEqual(['${NAGAYA_PUBLISH_ADDRESS:-127.0.0.1}:${NAGAYA_PORT:-8080}:8080']);
     for (const name of ['postgres', 'redis', 'worker']) expect(compose.services[name]!.ports, name).toBeUndefined();
     const ignored = spawnSync('git', ['check-ignore', '-q', '.env'], { cwd: REPO });

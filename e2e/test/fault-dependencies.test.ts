@@ -67,8 +67,8 @@ async function create(name: string, stats: { retried: number }): Promise<void> {
  * is down (a create takes a few milliseconds: started all at once they would all be done before
  * the kill, and the test would show nothing about requests made during the outage).
  */
-function createSpread(names: string[], stats: { retried: number }): Promise<void[]> {
-  return Promise.all(
+async function createSpread(names: string[], stats: { retried: number }): Promise<void> {
+  await Promise.all(
     names.map(async (name, i) => {
       await new Promise((r) => setTimeout(r, i * 100));
       await create(name, stats);

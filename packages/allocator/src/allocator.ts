@@ -323,8 +323,13 @@ function canonicalRaw(raw: readonly RawIdmapEntry[]): string {
   return JSON.stringify(raw.map((e) => [e.kind, e.hostId, e.nsId, e.count]));
 }
 
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20) return true;
+  return false;
+}
+
 function validateOwner(owner: unknown): string {
-  if (typeof owner !== 'string' || owner.length < 1 || owner.length > 256 || /[\u0000-\u001f]/.test(owner)) {
+  if (typeof owner !== 'string' || owner.length < 1 || owner.length > 256 || hasControlCharacter(owner)) {
     throw new AllocatorError('INVALID_INPUT', 'owner must be a string of 1 to 256 printable characters');
   }
   return owner;

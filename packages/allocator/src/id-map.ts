@@ -131,5 +131,5 @@ export function buildIdMaps(slice: { uidBase: number; gidBase: number; size: num
 
 /** Renders map lines in the kernel's text format ("nsId hostId count" per line). */
 export function formatMapLines(lines: readonly MapLine[]): string {
-  return lines.map((l) => `${l.nsId} ${l.hostId} ${l.count}`).join('\n') + '\n';
+  return `${lines.map((l) => `${l.nsId} ${l.hostId} ${l.count}`).join('\n')}\n`;
 }

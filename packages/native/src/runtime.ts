@@ -144,7 +144,7 @@ export class ContainerRuntime extends EventEmitter {
     }
     try {
       // The plan is kept for operators and restarts.
-      writePrivateFile(join(resolved.containerDir, 'plan.json'), JSON.stringify(plan, null, 2) + '\n');
+      writePrivateFile(join(resolved.containerDir, 'plan.json'), `${JSON.stringify(plan, null, 2)}\n`);
       if (resolved.idmapped && this.idmappedMounts === 'off') await this.useShiftedCopy(resolved, options);
       try {
         return await this.sendLaunch(resolved);

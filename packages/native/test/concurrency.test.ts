@@ -57,7 +57,7 @@ describe('concurrent launches', () => {
         runtime.launch(busyboxPlan(id, i === 3 ? ['/no/such/binary'] : ['sleep', '600'], slice(BASE, 20 + i), { limits: { pids: 20 } })),
       ),
     );
-    results.forEach((r, i) => expect(r.status).toBe(i === 3 ? 'rejected' : 'fulfilled'));
+    expect(results.map((r) => r.status)).toEqual(results.map((_, i) => (i === 3 ? 'rejected' : 'fulfilled')));
     const err = (results[3] as PromiseRejectedResult).reason;
     expect(err).toBeInstanceOf(NativeError);
     expect(err).toMatchObject({ code: 'ENOENT', step: 'exec', syscall: 'execve', errno: 2 });

@@ -33,7 +33,7 @@ describe('isolation between host and containers', () => {
       writeFileSync(join(upper, name), `${name}\n`, { mode: 0o600 });
       chownSync(join(upper, name), owner, owner);
     }
-    const script = files.map(([name]) => `cat /${name} 2>&1 || echo denied:${name}`).join('; ') + '; ls -ln /host-root-secret';
+    const script = `${files.map(([name]) => `cat /${name} 2>&1 || echo denied:${name}`).join('; ')}; ls -ln /host-root-secret`;
     await runtime.launch(busyboxPlan('secrets', ['sh', '-c', script], slice(BASE, 0)));
     await runtime.wait('secrets');
     const log = (await import('node:fs')).readFileSync(join(stateDir, 'containers', 'secrets', 'console.log'), 'utf8');

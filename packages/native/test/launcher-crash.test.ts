@@ -64,7 +64,7 @@ describe('a launcher that dies under a live runtime', () => {
     const startTime = readStartTime(pid);
     const dir = join(stateDir, 'containers', 'half');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'launching.json'), JSON.stringify({ id: 'half', pid, startTime, cgroupV2: false, cgroups: [] }) + '\n');
+    writeFileSync(join(dir, 'launching.json'), `${JSON.stringify({ id: 'half', pid, startTime, cgroupV2: false, cgroups: [] })}\n`);
     const ended = new Promise((resolve) => halfLaunched.on('exit', (_code, signal) => resolve(signal)));
 
     const reconnected = once(runtime, 'reconnected');

@@ -19,6 +19,7 @@ describe('cgroup limits', () => {
   afterAll(async () => cleanup());
 
   it('OOM-kills a container that exceeds its memory limit and records it', async () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion run in the container
     const grow = 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived ${#x}';
     const c = await runtime.launch(busyboxPlan('oom', ['sh', '-c', grow], slice(BASE, 0), { limits: { memoryBytes: 32 * 1024 * 1024 } }));
     const status = await runtime.wait('oom');

@@ -101,7 +101,7 @@ const NAMES = [
   '.nagaya-image.json',
   long255,
   `a/${long255}`,
-  'd/'.repeat(12) + 'f',
+  `${'d/'.repeat(12)}f`,
   'd/d/d/d/d/d/d',
   '\u00e9t\u00e9',
   'ctl\n\u0001',
@@ -240,7 +240,7 @@ function numericValue(r: Rng, width: number): Buffer {
       return b;
     },
     () => Buffer.from(' 12 34  \0\0\0\0'.slice(0, width).padEnd(width, '\0'), 'latin1'),
-    () => Buffer.from('\0' + '1'.repeat(width - 1), 'latin1'),
+    () => Buffer.from(`\0${'1'.repeat(width - 1)}`, 'latin1'),
     () => Buffer.from('-1'.padEnd(width, '\0'), 'latin1'),
     () => {
       b[0] = 0x80;
@@ -280,11 +280,11 @@ function numericValue(r: Rng, width: number): Buffer {
     },
     () =>
       Buffer.from(
-        r
+        `${r
           .pick([65535, 65536, 0o7777, 0o170777])
           .toString(8)
           .padStart(width - 1, '0')
-          .slice(0, width - 1) + '\0',
+          .slice(0, width - 1)}\0`,
         'latin1',
       ),
   ];

@@ -168,7 +168,7 @@ export class ImageStore {
     // whatever is there (rename replaces a link, never follows it).
     const fresh = join(dir, `${MANIFEST}.${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     await rm(join(dir, MANIFEST), { recursive: true, force: true });
-    await writeFile(fresh, JSON.stringify({ name, ...manifest }, null, 2) + '\n', { flag: 'wx', mode: 0o644 });
+    await writeFile(fresh, `${JSON.stringify({ name, ...manifest }, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
     await rename(fresh, join(dir, MANIFEST));
   }
 }

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { NagayaError } from '../errors';
@@ -57,7 +57,7 @@ export class RpcJobs {
 
 /** The last `bytes` of a file (nothing if it does not exist), and whether there was more. */
 async function tail(path: string, bytes: number): Promise<{ data: Buffer; truncated: boolean }> {
-  let file;
+  let file: FileHandle;
   try {
     file = await open(path, 'r');
   } catch {

@@ -19,7 +19,7 @@ export function createLogger(
     const entry: Record<string, unknown> = { time: new Date().toISOString(), level, msg: message, ...context, ...fields };
     for (const [k, v] of Object.entries(entry))
       if (v instanceof Error) entry[k] = { message: v.message, code: (v as { code?: unknown }).code };
-    write(JSON.stringify(entry) + '\n');
+    write(`${JSON.stringify(entry)}\n`);
   };
   return {
     info: (m, f) => emit('info', m, f),

@@ -42,7 +42,10 @@ export function systemOperations(operations: () => readonly Operation[]): Operat
       success: 200,
       handle: ({ deps }) => {
         let document = documents.get(deps.version);
-        if (!document) documents.set(deps.version, (document = buildOpenApi(deps.version, operations())));
+        if (!document) {
+          document = buildOpenApi(deps.version, operations());
+          documents.set(deps.version, document);
+        }
         return document;
       },
     }),
