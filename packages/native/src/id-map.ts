@@ -7,7 +7,8 @@ export interface IdMapLine {
 
 /** The kernel's limit on lines in one uid_map or gid_map (since Linux 4.15). */
 export const MAX_ID_MAP_LINES = 340;
-const ID_LIMIT = 2 ** 32;
+/** (uid_t)-1 = 2^32-1 is no id: the kernel refuses a line that includes it (its end would wrap to 0). */
+const ID_LIMIT = 2 ** 32 - 1;
 
 /** Returns the problems with a map (empty when it is valid): ranges, overlaps, size, host 0, ns 0. */
 export function idMapProblems(kind: 'uid' | 'gid', lines: readonly IdMapLine[]): string[] {
@@ -21,8 +22,8 @@ export function idMapProblems(kind: 'uid' | 'gid', lines: readonly IdMapLine[]):
       if (!Number.isSafeInteger(v) || v < 0) problems.push(`${where}.${key} must be a non-negative integer`);
     }
     if (line.count === 0) problems.push(`${where}.count must be at least 1`);
-    if (line.nsId + line.count > ID_LIMIT) problems.push(`${where} passes ns id 2^32-1`);
-    if (line.hostId + line.count > ID_LIMIT) problems.push(`${where} passes host id 2^32-1`);
+    if (line.nsId + line.count > ID_LIMIT) problems.push(`${where} reaches ns id 2^32-1, which is no id`);
+    if (line.hostId + line.count > ID_LIMIT) problems.push(`${where} reaches host id 2^32-1, which is no id`);
     if (line.hostId === 0) problems.push(`${where} maps host id 0; a container never gets host root`);
   });
   if (problems.length > 0) return problems;

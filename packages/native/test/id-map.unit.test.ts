@@ -15,15 +15,29 @@ describe('idMapProblems', () => {
     ).toEqual([]);
   });
 
-  it('accepts a line whose last ID is 2^32-2 and refuses one passing 2^32-1, on either side', () => {
+  it('accepts a line whose last ID is 2^32-2 and refuses one reaching 2^32-1 (the kernel refuses it), on either side', () => {
     expect(idMapProblems('uid', [{ nsId: 0, hostId: 2 ** 32 - 1 - 65536, count: 65536 }])).toEqual([]);
-    expect(idMapProblems('uid', [{ nsId: 0, hostId: 2 ** 32 - 65535, count: 65536 }]).join()).toMatch(/uidMap\[0\] passes host id 2\^32-1/);
+    expect(idMapProblems('uid', [{ nsId: 0, hostId: 2 ** 32 - 65536, count: 65536 }]).join()).toMatch(
+      /uidMap\[0\] reaches host id 2\^32-1/,
+    );
+    expect(
+      idMapProblems('gid', [
+        { nsId: 0, hostId: 1, count: 1 },
+        { nsId: 2 ** 32 - 2, hostId: 70000, count: 1 },
+      ]),
+    ).toEqual([]);
+    expect(
+      idMapProblems('gid', [
+        { nsId: 0, hostId: 1, count: 1 },
+        { nsId: 2 ** 32 - 1, hostId: 70000, count: 1 },
+      ]).join(),
+    ).toMatch(/gidMap\[1\] reaches ns id 2\^32-1/);
     expect(
       idMapProblems('uid', [
         { nsId: 0, hostId: 1, count: 65536 },
         { nsId: 2 ** 32 - 1, hostId: 70000, count: 2 },
       ]).join(),
-    ).toMatch(/uidMap\[1\] passes ns id 2\^32-1/);
+    ).toMatch(/uidMap\[1\] reaches ns id 2\^32-1/);
   });
 
   it('finds ranges that overlap by one ID, and accepts ranges that touch', () => {

@@ -81,7 +81,7 @@ describe('launch plan validation', () => {
       },
       /overlap on the host side/,
     ],
-    ['range past 2^32-1', { uidMap: [{ nsId: 0, hostId: 2 ** 32 - 10, count: 65536 }] }, /passes host id 2\^32-1/],
+    ['range past 2^32-1', { uidMap: [{ nsId: 0, hostId: 2 ** 32 - 10, count: 65536 }] }, /reaches host id 2\^32-1/],
     ['zero count', { uidMap: [{ nsId: 0, hostId: 1_700_000_000, count: 0 }] }, /count must be at least 1/],
     ['fractional id', { uidMap: [{ nsId: 0, hostId: 1.5, count: 1 }] }, /hostId must be a non-negative integer/],
     ['tiny memory limit', { limits: { memoryBytes: 1000 } }, /memoryBytes/],
