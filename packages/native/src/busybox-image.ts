@@ -66,8 +66,8 @@ export function buildBusyboxImage(dir: string, busybox: string = DEFAULT_BUSYBOX
 
   // Put the image in place with rename(2) only, never by removing what is there: containers
   // launched from an image in place use its files (their overlay's lower layer is that very
-  // tree), and a builder that lost the race used to rm -rf the winner's image under them
-  // (execve: ENOENT in bench:e2e, whose API and worker processes build at the same moment).
+  // tree), and processes that start together (API and worker) build at the same moment: the
+  // one that loses the race discards its own copy.
   for (let attempt = 0; ; attempt++) {
     try {
       renameSync(staging, dir);

@@ -20,7 +20,7 @@ static void defer_request(struct container *k, struct client *c, const char *raw
 }
 
 /* Answers what was asked about a container while it was launching, in the order it was asked:
- * as if the requests had queued behind the launch (they did, when launches were synchronous).
+ * as if the requests had queued behind the launch.
  * A client that disconnected meanwhile still has its requests carried out, unanswered. */
 void replay_deferred(struct container *k) {
   while (k->deferred != NULL) {

@@ -91,7 +91,7 @@ export class ContainerJobs {
       // A worker killed between spawning and recording a container leaves it running; BullMQ
       // then hands this job out again. Adopt that process (same id, same lease) instead of
       // launching again: a relaunch fails with EEXIST and its cleanup would kill a healthy
-      // container and, racing the exit watcher, mark it failed (found by e2e/test/fault-worker).
+      // container and, racing the exit watcher, mark it failed.
       const launched = await this.launchOrAdopt(c, image, lease.maps);
       const running = await containers.transition(c.id, ['starting'], 'running', {
         pid: launched.pid,

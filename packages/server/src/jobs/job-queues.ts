@@ -33,7 +33,7 @@ export class JobQueues {
 
   queue(name: string): Queue {
     // BullMQ waits, for as long as Redis is down, for a connection that is not ready; a request
-    // must get its 503 at once instead (found by e2e/test/fault-dependencies: creates hung).
+    // must get its 503 at once instead of hanging.
     if (this.connection.status !== 'ready') {
       throw new NagayaError('UNAVAILABLE', `the job queue is unavailable: its Redis connection is ${this.connection.status}`, {
         dependency: 'redis',

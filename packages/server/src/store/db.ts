@@ -12,8 +12,8 @@ export class Db {
     this.pool.on('error', () => undefined);
     // Nor may a checked-out one: between two statements of a transaction the pool's idle
     // listener is off, and pg emits the socket's 'error' on the client itself, which, with no
-    // listener, kills the process (found by e2e/test/fault-dependencies: the API died when
-    // Postgres was killed). The failing statement still rejects, and the client is discarded.
+    // listener, kills the process when Postgres goes away. The failing statement still rejects,
+    // and the client is discarded.
     this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 

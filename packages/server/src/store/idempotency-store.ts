@@ -31,7 +31,7 @@ export class IdempotencyStore {
     }
     if (row.status === null) {
       // A request that lost Postgres half-way could not abandon its claim, which would then
-      // refuse every retry forever (found by e2e/test/fault-dependencies). A claim older than any
+      // refuse every retry forever. A claim older than any
       // create takes is taken over; the container name's uniqueness still stops a second create.
       const stale = await this.db.query(
         `DELETE FROM idempotency_key WHERE token_id = $1 AND key = $2 AND status IS NULL AND created_at < now() - make_interval(secs => $3)`,
