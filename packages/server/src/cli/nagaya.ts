@@ -2,11 +2,30 @@
 // The `nagaya` command: `nagaya serve` runs the API and/or a worker; every other command talks
 // to the REST API at NAGAYA_URL with NAGAYA_TOKEN. Human tables by default, --json for scripts.
 import { parseArgs } from 'node:util';
-import { ApiError, ERRORS, isErrorCode } from '@nagaya/contract';
+import { ApiError, ERROR_CODES, ERRORS, isErrorCode } from '@nagaya/contract';
 import { ApiClient } from './api-client';
 
 /** Exit codes of the CLI's own making; an API error exits with its code's exitCode in the contract. */
 const EXIT = { ok: 0, error: 1, usage: 2 } as const;
+
+/** "0 ok, 1 error (INTERNAL), 2 bad usage (INVALID_INPUT|...), 3 NOT_FOUND, ...", from the contract's table. */
+function exitCodeLegend(): string {
+  const ours = new Map<number, string>([
+    [EXIT.ok, 'ok'],
+    [EXIT.error, 'error'],
+    [EXIT.usage, 'bad usage'],
+  ]);
+  const api = new Map<number, string[]>();
+  for (const code of ERROR_CODES) api.set(ERRORS[code].exitCode, [...(api.get(ERRORS[code].exitCode) ?? []), code]);
+  const exits = [...new Set([...ours.keys(), ...api.keys()])].sort((a, b) => a - b);
+  return exits
+    .map((exit) => {
+      const codes = api.get(exit)?.join('|');
+      const label = ours.get(exit);
+      return `${exit} ${label && codes ? `${label} (${codes})` : (label ?? codes)}`;
+    })
+    .join(', ');
+}
 
 const USAGE = `usage: nagaya <command> [options]
 
@@ -21,7 +40,7 @@ const USAGE = `usage: nagaya <command> [options]
 
 common: --json (machine output), NAGAYA_URL (default http://127.0.0.1:8080; https://... with a
         self-signed certificate: NODE_EXTRA_CA_CERTS=<its PEM file>), NAGAYA_TOKEN
-exit codes: 0 ok, 1 error, 2 bad input, 3 not found, 4 conflict, 5 unavailable, 6 pool exhausted, 7 denied`;
+exit codes: ${exitCodeLegend()}`;
 
 function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
   const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))));
