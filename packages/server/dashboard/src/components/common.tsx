@@ -120,7 +120,7 @@ export function ConfirmButton(props: {
 export function OccupancyBar(props: { parts: Array<{ label: string; value: number; cls: string }>; total: number }) {
   const total = Math.max(1, props.total);
   return (
-    <div class="bar" role="img" aria-label={props.parts.map((p) => `${p.label} ${p.value}`).join(', ') + ` of ${props.total}`}>
+    <div class="bar" role="img" aria-label={`${props.parts.map((p) => `${p.label} ${p.value}`).join(', ')} of ${props.total}`}>
       {props.parts
         .filter((p) => p.value > 0)
         .map((p) => (
