@@ -30,7 +30,7 @@ export function ContainerActions(props: { container: ContainerView; onDone: () =
   const busy = c.state === 'deleting';
   const live = c.state === 'running' || c.state === 'starting' || c.state === 'pending';
   return (
-    <div class="actions" role="group" aria-label={`Actions for ${c.name}`}>
+    <fieldset class="actions" aria-label={`Actions for ${c.name}`}>
       <ConfirmButton
         small={props.small}
         label="Start"
@@ -73,6 +73,6 @@ export function ContainerActions(props: { container: ContainerView; onDone: () =
         }
         onConfirm={() => act('delete')}
       />
-    </div>
+    </fieldset>
   );
 }

@@ -82,18 +82,18 @@ export function ContainerDetailPage(props: { name: string }) {
             </div>
           )}
           <div class="grid-2">
-            <div>
+            <section aria-label="uid_map as the kernel shows it">
               <h2>uid_map</h2>
-              <pre class="mapfile" aria-label="uid_map as the kernel shows it" data-testid="uid-map">
+              <pre class="mapfile" data-testid="uid-map">
                 {c.idmap.uid.length ? c.idmap.uid.map(kernelMapLine).join('\n') : 'no slice'}
               </pre>
-            </div>
-            <div>
+            </section>
+            <section aria-label="gid_map as the kernel shows it">
               <h2>gid_map</h2>
-              <pre class="mapfile" aria-label="gid_map as the kernel shows it" data-testid="gid-map">
+              <pre class="mapfile" data-testid="gid-map">
                 {c.idmap.gid.length ? c.idmap.gid.map(kernelMapLine).join('\n') : 'no slice'}
               </pre>
-            </div>
+            </section>
           </div>
           <ExecBox container={c} />
           <LogTail container={c} />
@@ -151,10 +151,13 @@ function LogTail(props: { container: ContainerView }) {
     <>
       <h2>Log tail</h2>
       <ErrorBanner error={logs.error} prefix="Could not read the log" />
-      <pre class="log" tabIndex={0} aria-label={`Console log of ${name}`} data-testid="log">
-        {logs.data?.truncated ? '…\n' : ''}
-        {logs.data?.log || <span class="muted">(empty)</span>}
-      </pre>
+      <section aria-label={`Console log of ${name}`}>
+        {/* biome-ignore lint/a11y/noNoninteractiveTabindex: the log scrolls inside a fixed height, and a scrolling box must take focus for keyboard users to scroll it */}
+        <pre class="log" tabIndex={0} data-testid="log">
+          {logs.data?.truncated ? '…\n' : ''}
+          {logs.data?.log || <span class="muted">(empty)</span>}
+        </pre>
+      </section>
     </>
   );
 }
@@ -204,13 +207,15 @@ function ExecBox(props: { container: ContainerView }) {
           <p>
             exit code <strong data-testid="exec-exit">{result.exitCode}</strong>
           </p>
-          <pre class="log" aria-label="stdout" data-testid="exec-stdout">
-            {result.stdout || ' '}
-          </pre>
-          {result.stderr && (
-            <pre class="log stderr" aria-label="stderr">
-              {result.stderr}
+          <section aria-label="stdout">
+            <pre class="log" data-testid="exec-stdout">
+              {result.stdout || ' '}
             </pre>
+          </section>
+          {result.stderr && (
+            <section aria-label="stderr">
+              <pre class="log stderr">{result.stderr}</pre>
+            </section>
           )}
         </div>
       )}

@@ -33,36 +33,38 @@ export function ContainersPage(props: { initialNode: string }) {
         )}
       </PageHeader>
       <ErrorBanner error={error} prefix="Could not load containers" />
-      <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Filter <input type="search" value={text} placeholder="name, image or uid" onInput={(e) => setText(e.currentTarget.value)} />
-        </label>
-        <label>
-          State
-          <select value={state} onChange={(e) => setState(e.currentTarget.value)}>
-            <option value="">any</option>
-            {CONTAINER_STATES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Node
-          <select value={node} onChange={(e) => setNode(e.currentTarget.value)}>
-            <option value="">any</option>
-            {nodes.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-        </label>
-        <span class="muted" aria-live="polite">
-          {shown.length} of {containers.length}
-        </span>
-      </form>
+      <search>
+        <form class="filters" onSubmit={(e) => e.preventDefault()}>
+          <label>
+            Filter <input type="search" value={text} placeholder="name, image or uid" onInput={(e) => setText(e.currentTarget.value)} />
+          </label>
+          <label>
+            State
+            <select value={state} onChange={(e) => setState(e.currentTarget.value)}>
+              <option value="">any</option>
+              {CONTAINER_STATES.map((s) => (
+                <option key={s} value={s}>
+                  {s}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Node
+            <select value={node} onChange={(e) => setNode(e.currentTarget.value)}>
+              <option value="">any</option>
+              {nodes.map((n) => (
+                <option key={n} value={n}>
+                  {n}
+                </option>
+              ))}
+            </select>
+          </label>
+          <span class="muted" aria-live="polite">
+            {shown.length} of {containers.length}
+          </span>
+        </form>
+      </search>
       {!data && !error ? (
         <Loading />
       ) : (

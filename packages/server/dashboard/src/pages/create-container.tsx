@@ -252,7 +252,7 @@ export function CreateContainerPage() {
               </p>
             ))}
             {raw.map((r, i) => (
-              <div class="raw-row" key={i} role="group" aria-label={`Raw entry ${i + 1}`}>
+              <fieldset class="raw-row" key={i} aria-label={`Raw entry ${i + 1}`}>
                 <Field
                   id={`idmap.raw.${i}.kind`}
                   label="Kind"
@@ -289,7 +289,7 @@ export function CreateContainerPage() {
                 >
                   Remove
                 </button>
-              </div>
+              </fieldset>
             ))}
             <button type="button" class="small" onClick={() => setRaw([...raw, { kind: 'both', hostId: '', nsId: '', count: '1' }])}>
               Add raw entry

@@ -194,14 +194,16 @@ function SlotMap(props: { model: SlotModel }) {
           </li>
         ))}
       </ul>
-      <form class="filters" role="search" onSubmit={onFind}>
-        <label for="map-find">Find a container</label>
-        <input id="map-find" value={find} placeholder="name" onInput={(e) => setFind(e.currentTarget.value)} />
-        <button type="submit">Show its slot</button>
-        <span class="muted" role="status">
-          {findMessage}
-        </span>
-      </form>
+      <search>
+        <form class="filters" onSubmit={onFind}>
+          <label for="map-find">Find a container</label>
+          <input id="map-find" value={find} placeholder="name" onInput={(e) => setFind(e.currentTarget.value)} />
+          <button type="submit">Show its slot</button>
+          <span class="muted" role="status">
+            {findMessage}
+          </span>
+        </form>
+      </search>
       <div class="map-wrap" ref={wrap}>
         <canvas
           ref={canvas}

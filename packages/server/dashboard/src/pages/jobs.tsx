@@ -30,13 +30,13 @@ export function JobsPage(props: { state: string }) {
   return (
     <section>
       <PageHeader title="Jobs" updatedAt={updatedAt} />
-      <div class="tabs" role="group" aria-label="Show jobs in state">
+      <fieldset class="tabs" aria-label="Show jobs in state">
         {STATES.map((s) => (
           <button key={s} type="button" aria-pressed={s === state} onClick={() => navigate(s ? `/jobs?state=${s}` : '/jobs', true)}>
             {s || 'all'}
           </button>
         ))}
-      </div>
+      </fieldset>
       <ErrorBanner error={error} prefix="Could not load jobs" />
       {!data ? (
         !error && <Loading />

@@ -48,6 +48,7 @@ export function SignInPage(props: { onSignedIn: (s: Session) => void; message?: 
           name="token"
           type="password"
           autoComplete="off"
+          // biome-ignore lint/a11y/noAutofocus: the token is the only input of the sign-in page, so focus has nowhere else a user could mean to go
           autoFocus
           value={token}
           aria-invalid={error ? 'true' : undefined}
