@@ -1,0 +1,60 @@
+import type { ExitStatus } from './container-records';
+import type { LaunchPlan } from './plan';
+import type { ShiftProgress } from './shifted-copy';
+
+// The shapes ContainerRuntime (runtime.ts) takes and returns, and its defaults.
+
+/** A container the launcher started: its init's host pid and start time. */
+export interface LaunchedContainer {
+  id: string;
+  pid: number;
+  startTime: string;
+}
+
+/** Options of ContainerRuntime.open(). */
+export interface RuntimeOptions {
+  /** Absolute directory for the launcher's socket and the containers' records and layers. */
+  stateDir: string;
+  /**
+   * 'auto' (default): idmapped image mounts, falling back to a shifted private copy where the
+   * kernel or filesystem refuses them; 'off': always use a shifted copy.
+   */
+  idmappedMounts?: 'auto' | 'off';
+  /**
+   * Each container's console.log is rotated to console.log.1 (replacing it) past this size
+   * (default 10 MiB, at least 4096). Applies to a launcher this runtime starts.
+   */
+  consoleLogMaxBytes?: number;
+}
+
+/** Default of RuntimeOptions.consoleLogMaxBytes. */
+export const DEFAULT_CONSOLE_LOG_MAX_BYTES = 10 * 1024 * 1024;
+
+/** Options of launch(). */
+export interface LaunchOptions {
+  /** Progress of the shifted copy made when idmapped mounts are unavailable. */
+  onShiftProgress?: (progress: ShiftProgress) => void;
+}
+
+/** Options of exec(). */
+export interface ExecOptions {
+  env?: LaunchPlan['env'];
+  cwd?: string;
+  /** Kill the command after this many milliseconds (0 = never). */
+  timeoutMs?: number;
+  /** Keep at most this many bytes of stdout and of stderr. */
+  outputLimit?: number;
+}
+
+/** What an exec returns. */
+export interface ExecResult {
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  truncated: boolean;
+}
+
+/** How a container ended that no launcher saw end: nobody could read its status. */
+export const LOST_EXIT: Readonly<ExitStatus> = Object.freeze({ exitCode: null, signal: null, oomKilled: false, lost: true });
