@@ -32,14 +32,36 @@ afterAll(async () => {
   await Promise.all([redis?.destroy(), postgres?.destroy()]);
 }, 120_000);
 
+/** How long a create may keep getting 503s: far past the outage, well inside the test's timeout. */
+const CREATE_RETRY_MS = 60_000;
+
+/** The API's and the worker's last log lines, for a failure message. */
+function lastLogLines(): string {
+  const tail = (lines: Array<Record<string, unknown>>) =>
+    lines
+      .slice(-15)
+      .map((l) => JSON.stringify(l).slice(0, 300))
+      .join('\n');
+  return `API:\n${tail(sys.api.lines)}\nworker:\n${tail(sys.workers.get(NODE)!.lines)}`;
+}
+
 /** Creates a container as a careful client does: a 503 is retried with the same Idempotency-Key. */
 async function create(name: string, stats: { retried: number }): Promise<void> {
+  const giveUpAt = Date.now() + CREATE_RETRY_MS;
   for (;;) {
     try {
       await sys.admin.post('/containers', { name, image: 'busybox' }, { 'Idempotency-Key': `create-${name}` });
       return;
     } catch (err) {
       const e = err as ApiError;
+      // Still refused long after the dependency came back: say what the API answers and logs,
+      // rather than retrying into the test's timeout.
+      if (Date.now() > giveUpAt) {
+        const health = await rawRequest(`${sys.url}/healthz`, 'GET').catch((h) => ({ status: 0, text: String(h) }));
+        throw new Error(
+          `create ${name} still refused after ${CREATE_RETRY_MS} ms: ${e.status} ${e.code} ${e.message}; /healthz: ${health.status} ${health.text.slice(0, 300)}\n${lastLogLines()}`,
+        );
+      }
       // the first try reached Postgres and the name is taken: that create went through
       if (e.code === 'CONFLICT' && /already exists/.test(e.message)) return;
       // a try that lost Postgres half-way holds the key until it goes stale (10 s)
