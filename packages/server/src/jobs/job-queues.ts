@@ -41,9 +41,17 @@ export class JobQueues {
     }
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.connection, prefix: this.prefix });
-      q.on('error', () => undefined); // a Redis outage surfaces as a failed call, not a crash
-      this.queues.set(name, q);
+      const created = new Queue(name, { connection: this.connection, prefix: this.prefix });
+      created.on('error', () => undefined); // a Redis outage surfaces as a failed call, not a crash
+      // A queue's setup (INFO for the server's version) runs once; if Redis goes away during it,
+      // the queue fails every later call with that error, even once Redis is back. Such a queue
+      // is dropped, so the next request makes a new one.
+      created.waitUntilReady().catch(() => {
+        if (this.queues.get(name) === created) this.queues.delete(name);
+        created.close().catch(() => undefined); // the connection is shared: close() leaves it open
+      });
+      this.queues.set(name, created);
+      q = created;
     }
     return q;
   }
