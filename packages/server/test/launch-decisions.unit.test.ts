@@ -207,6 +207,11 @@ describe('exitOutcome', () => {
     expect(exitOutcome({ state: 'deleting', pid: 42 }, exit())).toBeUndefined();
   });
 
+  it('settles only a row with a run in progress: running, starting or stopping', () => {
+    const settled = ALL_STATES.filter((state) => exitOutcome({ state, pid: null }, exit({ pid: undefined })) !== undefined);
+    expect(settled).toEqual(['starting', 'running', 'stopping']);
+  });
+
   it('ignores the exit of another run: a different pid, or a starting row with no pid yet', () => {
     expect(exitOutcome(running, exit({ pid: 41 }))).toBeUndefined();
     expect(exitOutcome({ state: 'starting', pid: null }, exit({ pid: 42 }))).toBeUndefined();

@@ -50,6 +50,13 @@ describe('settleRunningRow', () => {
     expect(settleRunningRow(record('exited', { exit }), true)).toEqual({ action: 'apply-recorded-exit', exit });
   });
 
+  it("gives a recorded exit the pid of the run it ended, so that it cannot settle a later run's row", () => {
+    expect(settleRunningRow(record('exited', { exit, pid: 4242 }), false)).toEqual({
+      action: 'apply-recorded-exit',
+      exit: { ...exit, pid: 4242 },
+    });
+  });
+
   it('marks an old row with neither a process nor an exit lost, and waits on a young one', () => {
     for (const r of [undefined, record('gone'), record('created')]) {
       expect(settleRunningRow(r, false)).toEqual({ action: 'mark-lost' });

@@ -106,6 +106,7 @@ export class ContainerJobs {
         // Deleted, or stopped by a request that came while we launched: that request wins.
         const yielded = yieldToRequest(await containers.findById(c.id), DEFAULT_STOP_SECONDS * 1000);
         if (yielded) {
+          log.info('start gave way', { container: c.name, id: c.id, pid: launched.pid, reason: yielded.skipped });
           await runtime.stop(c.id, yielded.stopTimeoutMs).catch(() => undefined);
           return { skipped: yielded.skipped };
         }
@@ -222,19 +223,24 @@ export class ContainerJobs {
     return { deleted: true };
   }
 
-  /** Records how a container's init ended (called for every exit the launcher reports). */
+  /**
+   * Records how a container's init ended (called for every exit the launcher reports). The row
+   * changes only if it is still as the outcome was decided on: a restart job may have moved it on
+   * to its next run in between, and an exit of the old run must not stop the new one.
+   */
   async applyExit(id: string, status: ExitStatus): Promise<void> {
     const { containers, log } = this.deps;
     const c = await containers.findById(id);
     const outcome = exitOutcome(c, status);
     if (!c || !outcome) return;
-    const updated = await containers.transition(id, ['running', 'starting', 'stopping'], outcome.state, {
+    const change = {
       pid: null,
       exitCode: status.exitCode,
       exitSignal: status.signal,
       error: outcome.error,
       finishedAt: status.finishedAt ? new Date(status.finishedAt) : new Date(),
-    });
+    };
+    const updated = await containers.transition(id, [c.state], outcome.state, change, { pid: c.pid });
     if (updated)
       log.info('container exited', { container: c.name, id, exitCode: status.exitCode, signal: status.signal, state: updated.state });
   }

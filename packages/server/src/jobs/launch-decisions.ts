@@ -130,15 +130,19 @@ export interface ExitOutcome {
   error: StoredError | null;
 }
 
+const SETTLED_BY_EXIT: readonly ContainerState[] = ['running', 'starting', 'stopping'];
+
 /**
  * Decides what an exit reported by the launcher does to the row, or undefined when it is not
- * this row's to settle. An exit belongs to the run whose pid the row records. A row that is
- * starting has no pid yet: the event is a late one of the previous run (a restart), or the new
- * run ended before it was recorded, which the start settles itself. A deleting row is left to
- * the delete. An exit nobody asked for (the row was not stopping) is a failure.
+ * this row's to settle. Only a row with a run in progress (running, starting, stopping) is: a
+ * deleting row is left to the delete, and a pending, stopped or failed one has no run to end.
+ * An exit belongs to the run whose pid the row records. A row that is starting has no pid yet:
+ * the event is a late one of the previous run (a restart), or the new run ended before it was
+ * recorded, which the start settles itself. An exit nobody asked for (the row was not stopping)
+ * is a failure.
  */
 export function exitOutcome(row: { state: ContainerState; pid: number | null } | undefined, status: ExitStatus): ExitOutcome | undefined {
-  if (!row || row.state === 'deleting') return undefined;
+  if (!row || !SETTLED_BY_EXIT.includes(row.state)) return undefined;
   if (status.pid !== undefined && row.pid !== status.pid) return undefined;
   const requested = row.state === 'stopping';
   const crashed = !requested && (status.oomKilled || status.lost || status.signal !== null || (status.exitCode ?? 0) !== 0);

@@ -24,10 +24,17 @@ export function isYoung(updatedAt: Date, now: number, graceMs: number): boolean 
  */
 export type RunningRowAction = { action: 'keep' | 'mark-lost' | 'wait' } | { action: 'apply-recorded-exit'; exit: ExitStatus };
 
-/** Decides what becomes of a running or stopping row, given the launcher's record of it. */
-export function settleRunningRow(record: Pick<ContainerRecord, 'state' | 'exit'> | undefined, young: boolean): RunningRowAction {
+/**
+ * Decides what becomes of a running or stopping row, given the launcher's record of it. The
+ * record may be older than the row (a restart may have launched a new run since it was read), so
+ * a recorded exit carries the pid of the run it ended: it settles that run, never a later one.
+ */
+export function settleRunningRow(record: Pick<ContainerRecord, 'state' | 'exit' | 'pid'> | undefined, young: boolean): RunningRowAction {
   if (record?.state === 'running') return { action: 'keep' };
-  if (record?.exit) return { action: 'apply-recorded-exit', exit: record.exit };
+  if (record?.exit) {
+    const exit = record.pid === undefined ? record.exit : { ...record.exit, pid: record.pid };
+    return { action: 'apply-recorded-exit', exit };
+  }
   return { action: young ? 'wait' : 'mark-lost' };
 }
 

@@ -113,7 +113,8 @@ export class Reconciler {
         await jobs.applyExit(row.id, settlement.exit);
         report.exited++;
       } else if (settlement.action === 'mark-lost') {
-        await jobs.applyExit(row.id, LOST_EXIT);
+        // lost is the verdict on the run this row recorded when it was listed, not on a later one
+        await jobs.applyExit(row.id, row.pid === null ? LOST_EXIT : { ...LOST_EXIT, pid: row.pid });
         report.lost++;
       }
       return;

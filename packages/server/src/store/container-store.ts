@@ -162,10 +162,17 @@ export class ContainerStore {
   }
 
   /**
-   * Moves a container to `to` if it is in one of `from` (or any state when from is empty);
-   * returns the updated row, or undefined when the container is gone or in another state.
+   * Moves a container to `to` if it is in one of `from` (or any state when from is empty) and,
+   * when `of` is given, still records that run's pid (null: none); returns the updated row, or
+   * undefined when the container is gone, in another state or on another run.
    */
-  async transition(id: string, from: ContainerState[], to: ContainerState, change: StateChange = {}): Promise<ContainerRow | undefined> {
+  async transition(
+    id: string,
+    from: ContainerState[],
+    to: ContainerState,
+    change: StateChange = {},
+    of?: { pid: number | null },
+  ): Promise<ContainerRow | undefined> {
     const sets = ['state = $2', 'updated_at = now()'];
     const values: unknown[] = [id, to];
     for (const [key, column] of Object.entries(COLUMNS) as Array<[keyof StateChange, string]>) {
@@ -174,8 +181,14 @@ export class ContainerStore {
       sets.push(`${column} = $${values.length}`);
     }
     values.push(from.length ? from : null);
+    const fromParam = values.length;
+    let sameRun = '';
+    if (of) {
+      values.push(of.pid);
+      sameRun = ` AND pid IS NOT DISTINCT FROM $${values.length}::integer`;
+    }
     const { rows } = await this.db.query<ContainerRow>(
-      `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${values.length}::text[] IS NULL OR state = ANY ($${values.length}))
+      `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${fromParam}::text[] IS NULL OR state = ANY ($${fromParam}))${sameRun}
        RETURNING ${ROW}`,
       values,
     );
