@@ -1,3 +1,4 @@
+import type { PoolStats } from '@nagaya/contract';
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { describeError } from '../api';
@@ -132,6 +133,23 @@ export function OccupancyBar(props: { parts: Array<{ label: string; value: numbe
           />
         ))}
     </div>
+  );
+}
+
+/** A pool's slots by kind, in the ID-space map's colours (the overview and the pools page). */
+export function PoolOccupancyBar(props: { stats: PoolStats }) {
+  const s = props.stats;
+  return (
+    <OccupancyBar
+      total={s.total}
+      parts={[
+        { label: 'active', value: s.active, cls: 'c-active' },
+        { label: 'shared', value: s.shared, cls: 'c-shared' },
+        { label: 'out of pool', value: s.outOfPool, cls: 'c-oop' },
+        { label: 'quarantined', value: s.quarantined, cls: 'c-quarantined' },
+        { label: 'reserved for key', value: s.keyed, cls: 'c-keyed' },
+      ]}
+    />
   );
 }
 

@@ -1,5 +1,5 @@
 import { get } from '../api';
-import { ErrorBanner, Link, Loading, OccupancyBar, PageHeader, StateBadge } from '../components/common';
+import { ErrorBanner, Link, Loading, PageHeader, PoolOccupancyBar, StateBadge } from '../components/common';
 import { ageOf, when } from '../format';
 import { usePoll } from '../poll';
 import { CONTAINER_STATES, type ContainerView, type JobView, type NodeView, type PoolView } from '@nagaya/contract';
@@ -84,16 +84,7 @@ export function OverviewPage() {
                       resting, {s.free} free
                     </span>
                   </div>
-                  <OccupancyBar
-                    total={s.total}
-                    parts={[
-                      { label: 'active', value: s.active, cls: 'c-active' },
-                      { label: 'shared', value: s.shared, cls: 'c-shared' },
-                      { label: 'out of pool', value: s.outOfPool, cls: 'c-oop' },
-                      { label: 'quarantined', value: s.quarantined, cls: 'c-quarantined' },
-                      { label: 'reserved for key', value: s.keyed, cls: 'c-keyed' },
-                    ]}
-                  />
+                  <PoolOccupancyBar stats={s} />
                 </div>
               );
             })}

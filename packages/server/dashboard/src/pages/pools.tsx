@@ -1,5 +1,5 @@
 import { get } from '../api';
-import { ErrorBanner, Link, Loading, OccupancyBar, PageHeader } from '../components/common';
+import { ErrorBanner, Link, Loading, PageHeader, PoolOccupancyBar } from '../components/common';
 import { range } from '../format';
 import { usePoll } from '../poll';
 import type { PoolView } from '@nagaya/contract';
@@ -23,16 +23,7 @@ export function PoolsPage() {
                     Open map
                   </Link>
                 </h2>
-                <OccupancyBar
-                  total={s.total}
-                  parts={[
-                    { label: 'active', value: s.active, cls: 'c-active' },
-                    { label: 'shared', value: s.shared, cls: 'c-shared' },
-                    { label: 'out of pool', value: s.outOfPool, cls: 'c-oop' },
-                    { label: 'quarantined', value: s.quarantined, cls: 'c-quarantined' },
-                    { label: 'reserved for key', value: s.keyed, cls: 'c-keyed' },
-                  ]}
-                />
+                <PoolOccupancyBar stats={s} />
                 <dl class="facts">
                   <dt>Source</dt>
                   <dd>{p.source}</dd>
