@@ -14,6 +14,7 @@ import { join } from 'node:path';
 
 import { snapshotTree, statLine } from './canary';
 import { entryBlocks, paxRecords, rawTar, setChecksum, type RawEntry, type RawType } from './raw-tar';
+import type { ExtractResult } from '../../src/extract-archive';
 
 const BLOCK = 512;
 const MAX_ID = 65535;
@@ -609,16 +610,8 @@ export function runExtractor(binary: string, root: string, c: FuzzCase, env: Rec
   };
 }
 
-interface Totals {
-  entries: number;
-  files: number;
-  directories: number;
-  symlinks: number;
-  hardlinks: number;
-  fileBytes: number;
-  inputBytes: number;
-  skippedTotal: number;
-}
+/** The report's counts (skipped entries are compared by their total). */
+type Totals = Omit<ExtractResult, 'skipped'>;
 
 /** What is wrong in the root after a run: owners, kinds, depth, links leaving it, bytes, and more
  * names than the entry limit (which counts implied directories too). Names are bytes (an
