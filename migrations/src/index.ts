@@ -4,6 +4,7 @@ import { Fleet1764500000000 } from './1764500000000-fleet';
 import { PickSlotsWaits1764600000000 } from './1764600000000-pick-slots-waits';
 import { TokenExpiry1764720000000 } from './1764720000000-token-expiry';
 import { ContainerSecurity1764750000000 } from './1764750000000-container-security';
+import { Projects1764800000000 } from './1764800000000-projects';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -12,6 +13,7 @@ export const migrations = [
   PickSlotsWaits1764600000000,
   TokenExpiry1764720000000,
   ContainerSecurity1764750000000,
+  Projects1764800000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

@@ -14,6 +14,15 @@ export const ERRORS = {
   INTERNAL: { status: 500, exitCode: 1, meaning: 'A bug or an unexpected failure; the server log has it.' },
   UNAVAILABLE: { status: 503, exitCode: 5, meaning: 'A dependency (Postgres, Redis, the launcher, a node) is down.' },
   POOL_EXHAUSTED: { status: 507, exitCode: 6, meaning: 'No free ID slice is left in the pool.' },
+  // 403 as Kubernetes answers an exceeded ResourceQuota: the request is understood and the
+  // resource may well exist, but this project is not allowed more of it until an admin raises
+  // the quota or something of the project is deleted. Not 409 (nothing is in the wrong state)
+  // and not 429 (waiting does not help). Its own exit code, so scripts can tell it from FORBIDDEN.
+  QUOTA_EXCEEDED: {
+    status: 403,
+    exitCode: 8,
+    meaning: "The project's quota does not allow this; details name the quota, its limit, its use and what was asked.",
+  },
 } as const satisfies Record<string, { status: number; exitCode: number; meaning: string }>;
 
 /** A stable error code of the API. */

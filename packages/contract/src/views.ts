@@ -46,6 +46,8 @@ export interface ContainerError {
 /** GET /containers/:name. */
 export interface ContainerView {
   id: string;
+  /** The project the container belongs to; its name is unique within it. */
+  project: string;
   name: string;
   image: string;
   command: string[];
@@ -77,6 +79,8 @@ export interface CreatedContainerView {
 /** GET /jobs/:id. */
 export interface JobView {
   id: string;
+  /** The project of the job's container (null for a job whose container row was gone when it was queued). */
+  project: string | null;
   kind: LifecycleKind;
   container: string;
   node: string;
@@ -144,6 +148,8 @@ export interface PoolView {
 /** One entry of GET /allocations: who holds which host range. */
 export interface AllocationView {
   pool: string;
+  /** The owning container's project (null: no owner, or the shared slice of several projects). */
+  project: string | null;
   kind: 'isolated' | 'shared' | 'raw';
   state: 'active' | 'quarantined' | 'out_of_pool';
   /** The owning container's id. */
@@ -182,6 +188,7 @@ export interface SkippedEntryView {
 
 /** One entry of GET /images. */
 export interface ImageView {
+  project: string;
   name: string;
   sizeBytes: number;
   files: number;
@@ -196,6 +203,8 @@ export interface ImageView {
 export interface WhoamiView {
   name: string;
   role: Role;
+  /** The token's project; null: an admin token that spans every project. */
+  project: string | null;
 }
 
 /** One entry of GET /tokens: never its secret or hash. */
@@ -203,6 +212,8 @@ export interface TokenView {
   id: number;
   name: string;
   role: Role;
+  /** null: an admin token that spans every project. */
+  project: string | null;
   createdAt: string;
   /** null: never expires. */
   expiresAt: string | null;
@@ -221,4 +232,59 @@ export interface HealthView {
   status: 'ok' | 'unavailable';
   dependencies: Record<string, 'ok' | 'down'>;
   error?: { code: 'UNAVAILABLE'; message: string };
+}
+
+/**
+ * What a project may hold, each optional (absent: no limit). Sums are over every container of the
+ * project whatever its state, as LXD counts them: a stopped container keeps its claim.
+ */
+export const QUOTA_NAMES = ['containers', 'slices', 'memoryBytes', 'cpus', 'processes', 'diskBytes', 'networkInterfaces'] as const;
+export type QuotaName = (typeof QUOTA_NAMES)[number];
+
+/** What each quota counts, for help texts and the dashboard. */
+export const QUOTA_MEANINGS: Record<QuotaName, string> = {
+  containers: 'containers, in any state',
+  slices: "65536-ID slots of the containers' isolated slices",
+  memoryBytes: "sum of the containers' memory limits",
+  cpus: "sum of the containers' CPU limits",
+  processes: "sum of the containers' pids limits",
+  diskBytes: "bytes of the project's images",
+  networkInterfaces: 'network interfaces (counted once networking lands)',
+};
+
+/** One quota of GET /projects/:name: its limit (null: none) and what the project uses now. */
+export interface QuotaUse {
+  limit: number | null;
+  used: number;
+}
+
+/** GET /projects/:name. */
+export interface ProjectView {
+  name: string;
+  description: string;
+  /** Containers of this project may ask for idmap.raw (host IDs mapped straight in). */
+  rawIdmapAllowed: boolean;
+  quotas: Record<QuotaName, QuotaUse>;
+  createdAt: string;
+}
+
+/** The details of a QUOTA_EXCEEDED error. */
+export interface QuotaExceededDetails {
+  project: string;
+  quota: QuotaName;
+  limit: number;
+  used: number;
+  requested: number;
+}
+
+/** One entry of GET /audit: who did what, in which project, to which target. */
+export interface AuditEventView {
+  id: number;
+  at: string;
+  actor: string;
+  /** null: a fleet-wide action (pools, nodes, projects themselves, global tokens). */
+  project: string | null;
+  action: string;
+  target: string | null;
+  details: Record<string, unknown>;
 }

@@ -16,6 +16,7 @@ import { Metrics } from './observability/metrics';
 import { ContainerService } from './services/container-service';
 import { AuditStore } from './store/audit-store';
 import { ContainerStore } from './store/container-store';
+import { ProjectStore } from './store/project-store';
 import { Db } from './store/db';
 import { IdempotencyStore } from './store/idempotency-store';
 import { NodeStore } from './store/node-store';
@@ -50,11 +51,16 @@ export async function startNagaya(
   const tokens = new TokenStore(db);
   const audit = new AuditStore(db);
   const idempotency = new IdempotencyStore(db);
-  const images = new ImageStore(config.dataDir, {
-    maxBytes: config.imageUnpackedLimitBytes,
-    maxEntries: config.imageMaxEntries,
-    maxDepth: config.imageMaxPathDepth,
-  });
+  const projects = new ProjectStore(db);
+  const images = new ImageStore(
+    config.dataDir,
+    {
+      maxBytes: config.imageUnpackedLimitBytes,
+      maxEntries: config.imageMaxEntries,
+      maxDepth: config.imageMaxPathDepth,
+    },
+    db,
+  );
   const metrics = new Metrics();
 
   // The API must fail fast while Redis is down (503), so its connection queues nothing offline;
@@ -80,8 +86,10 @@ export async function startNagaya(
   if (config.role === 'api') {
     await images.ensureBusybox().catch((err: unknown) => log.warn('no busybox image for the API to offer', { error: err as Error }));
   }
+  if (config.role !== 'api') await images.ensureBusybox();
+  // images of earlier releases, and busybox, are recorded as the default project's
+  if (config.role !== 'worker') await images.adoptUnrecorded();
   if (config.role !== 'api') {
-    await images.ensureBusybox();
     workerConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
     workerConnection.on('error', () => undefined);
     worker = await WorkerNode.start({
@@ -150,6 +158,7 @@ export async function startNagaya(
       nodes,
       images,
       containers,
+      projects,
       bodyLimitBytes: config.bodyLimitBytes,
       imageUploadLimitBytes: config.imageUploadLimitBytes,
       version: VERSION,

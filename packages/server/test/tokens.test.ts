@@ -52,7 +52,7 @@ describe('tokens', () => {
     const res = await as(ADMIN_TOKEN, 'GET', '/tokens');
     expect(res.status).toBe(200);
     const listed = (res.body.tokens as Array<Record<string, unknown>>).find((t) => t.id === op.id)!;
-    expect(Object.keys(listed).sort()).toEqual(['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'name', 'revokedAt', 'role']);
+    expect(Object.keys(listed).sort()).toEqual(['createdAt', 'expiresAt', 'id', 'lastUsedAt', 'name', 'project', 'revokedAt', 'role']);
     expect(listed).toMatchObject({ name: 'lister-op', role: 'operator', expiresAt: null, revokedAt: null });
     for (const secret of [op.token, ADMIN_TOKEN]) {
       expect(res.text).not.toContain(secret);

@@ -12,6 +12,7 @@ import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
 import type { IdempotencyStore } from '../store/idempotency-store';
 import type { NodeStore } from '../store/node-store';
+import type { ProjectStore } from '../store/project-store';
 import type { TokenIdentity, TokenStore } from '../store/token-store';
 
 /** What the handlers of /api/v1 work with. */
@@ -28,12 +29,26 @@ export interface RouteDeps {
   tokens: TokenStore;
   audit: AuditStore;
   containers: ContainerStore;
+  projects: ProjectStore;
   imageUploadLimitBytes: number;
   version: string;
 }
 
 type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
 type ParsedEach<P> = { [K in keyof P]: Parsed<P[K]> };
+
+/**
+ * The project a project-scoped request acts in, resolved once before its handler runs: the
+ * token's own, or for a token of every project ?project= (default `default`). A token of one
+ * project that names another gets NOT_FOUND, as if the project did not exist.
+ */
+export interface ProjectScope {
+  project: string;
+  /** ?all-projects=true from a token of every project: lists span every project. */
+  all: boolean;
+  /** The request named its project (?project=), or its token has one: not the `default` fallback. */
+  named: boolean;
+}
 
 /** One call of an operation, its input already checked against the operation's schemas. */
 export interface OperationCall<B, Q, P> {
@@ -42,6 +57,8 @@ export interface OperationCall<B, Q, P> {
   deps: RouteDeps;
   /** The caller; operations of role 'none' have none and must not read it. */
   actor: TokenIdentity;
+  /** Operations of scope 'project' only; the others must not read it. */
+  scope: ProjectScope;
   body: Parsed<B>;
   query: Parsed<Q>;
   params: ParsedEach<P>;
@@ -52,11 +69,17 @@ export interface OperationCall<B, Q, P> {
  * documents it in OpenAPI. Paths are written as OpenAPI writes them: /containers/{name}.
  */
 export interface OperationSpec<B extends z.ZodType | undefined, Q extends z.ZodObject | undefined, P extends Record<string, z.ZodType>> {
-  method: 'get' | 'post' | 'delete';
+  method: 'get' | 'post' | 'patch' | 'delete';
   path: string;
   summary: string;
   /** Checked before anything else: 401 without a token, 403 below this role. */
   role: 'none' | Role;
+  /**
+   * 'project': acts on one project's things (?project=, all-projects= for lists), resolved into
+   * the call's scope. 'fleet': acts on what spans projects (pools, nodes, projects themselves);
+   * with role admin it needs an admin token of every project.
+   */
+  scope: 'project' | 'fleet';
   /** Validated in this order: headers, query, body, then path parameters. */
   headers?: Record<string, z.ZodType>;
   query?: Q;

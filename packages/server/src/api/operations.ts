@@ -5,6 +5,7 @@ import { imageOperations } from './routes/image-routes';
 import { jobOperations } from './routes/job-routes';
 import { nodeOperations } from './routes/node-routes';
 import { poolOperations } from './routes/pool-routes';
+import { projectOperations } from './routes/project-routes';
 import { systemOperations } from './routes/system-routes';
 import { tokenOperations } from './routes/token-routes';
 
@@ -18,4 +19,5 @@ export const OPERATIONS: readonly Operation[] = [
   ...imageOperations,
   ...nodeOperations,
   ...tokenOperations,
+  ...projectOperations,
 ];

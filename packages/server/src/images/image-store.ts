@@ -3,6 +3,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { NagayaError } from '../errors';
+import type { Db } from '../store/db';
+import { isMissingProject, projectRefusalOf } from '../store/project-errors';
+import { DEFAULT_PROJECT } from '../store/project-store';
 import { buildBusyboxImage, extractArchive, type ExtractLimits, type SkippedEntry } from '@nagaya/native';
 
 export const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
@@ -13,6 +16,7 @@ const STAGING = /^\..+\.import-(\d+)-\d+$/;
 const DRAIN_BYTES = 16 * 1024 * 1024;
 
 export interface ImageInfo {
+  project: string;
   name: string;
   path: string;
   sizeBytes: number;
@@ -24,11 +28,19 @@ export interface ImageInfo {
   skippedTotal?: number;
 }
 
+/** A project's directory of images: `@` never starts an image name, so no image is mistaken for one. */
+const PROJECT_DIR_PREFIX = '@';
+
 /**
  * Image directories under <dataDir>/images: each a root filesystem owned by 0..65535 on disk,
  * shared read-only (idmapped) by every container of the image. The store is root-only (0700):
  * the launcher reaches an image through an idmapped mount it opens as root, and no host user
  * reaches the setuid files images keep for their containers.
+ *
+ * Images belong to projects. The default project's are at images/<name> (where earlier
+ * releases put every image), another project's at images/@<project>/<name>. Postgres records
+ * each image (table `image`), so a project's diskBytes quota is kept in the statement that
+ * records it; the directory holds the files. A worker needs only the directories.
  */
 export class ImageStore {
   readonly root: string;
@@ -38,8 +50,42 @@ export class ImageStore {
   constructor(
     dataDir: string,
     private readonly unpackLimits: ExtractLimits,
+    private readonly db?: Db,
   ) {
     this.root = join(dataDir, 'images');
+  }
+
+  /** The directory that holds a project's images. */
+  private projectDir(project: string): string {
+    return project === DEFAULT_PROJECT ? this.root : join(this.root, `${PROJECT_DIR_PREFIX}${project}`);
+  }
+
+  /**
+   * Records in Postgres, for the default project, every image directory of an earlier release
+   * (and the busybox image): images made before images had records. Idempotent.
+   */
+  async adoptUnrecorded(): Promise<void> {
+    const db = this.requireDb();
+    const names = existsSync(this.root) ? await readdir(this.root) : [];
+    for (const name of names.filter((n) => IMAGE_NAME.test(n))) {
+      const info = await this.readDisk(DEFAULT_PROJECT, name).catch(() => undefined);
+      if (!info) continue;
+      await db
+        .query(
+          `INSERT INTO image (project, name, size_bytes, files, source, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (project, name) DO NOTHING`,
+          [DEFAULT_PROJECT, name, info.sizeBytes, info.files, info.source, info.createdAt],
+        )
+        .catch((err: unknown) => {
+          // a default project whose diskBytes quota is below what it had: the image stays usable on disk
+          if (!projectRefusalOf(err)) throw err;
+        });
+    }
+  }
+
+  private requireDb(): Db {
+    if (!this.db) throw new Error("this ImageStore has no database: image records are the API's business");
+    return this.db;
   }
 
   /**
@@ -54,44 +100,57 @@ export class ImageStore {
     if (!existsSync(join(dir, MANIFEST))) {
       await this.writeManifest('busybox', dir, 'busybox-static');
     }
-    return this.get('busybox');
+    return this.readCached(DEFAULT_PROJECT, 'busybox');
   }
 
-  /** Returns the directory of an image; NOT_FOUND when there is none (INVALID_INPUT for a bad name). */
-  async path(name: string): Promise<string> {
-    return (await this.get(name)).path;
+  /** Returns the directory of a project's image on this host; NOT_FOUND when there is none (INVALID_INPUT for a bad name). */
+  async path(project: string, name: string): Promise<string> {
+    return (await this.readCached(project, name)).path;
   }
 
-  async get(name: string): Promise<ImageInfo> {
+  /** A project's image: recorded in Postgres and present here. NOT_FOUND otherwise, also when another project has one of that name. */
+  async get(project: string, name: string): Promise<ImageInfo> {
     if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
-    const cached = this.known.get(name);
+    const { rowCount } = await this.requireDb().query('SELECT 1 FROM image WHERE project = $1 AND name = $2', [project, name]);
+    if (!rowCount) throw new NagayaError('NOT_FOUND', `no image named ${name} in project ${project}`);
+    return this.readCached(project, name);
+  }
+
+  private async readCached(project: string, name: string): Promise<ImageInfo> {
+    if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
+    const key = `${project}/${name}`;
+    const cached = this.known.get(key);
     if (cached && existsSync(cached.path)) return cached;
-    const info = await this.read(name);
-    this.known.set(name, info);
+    const info = await this.readDisk(project, name);
+    this.known.set(key, info);
     return info;
   }
 
-  private async read(name: string): Promise<ImageInfo> {
-    const dir = join(this.root, name);
+  private async readDisk(project: string, name: string): Promise<ImageInfo> {
+    const dir = join(this.projectDir(project), name);
     try {
-      const manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Omit<ImageInfo, 'name' | 'path'>;
-      return { name, path: dir, ...manifest };
+      const manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Omit<ImageInfo, 'name' | 'path' | 'project'>;
+      return { ...manifest, project, name, path: dir };
     } catch {
       if (existsSync(join(dir, 'bin'))) {
-        return { name, path: dir, sizeBytes: 0, files: 0, source: 'unknown', createdAt: new Date(0).toISOString() };
+        return { project, name, path: dir, sizeBytes: 0, files: 0, source: 'unknown', createdAt: new Date(0).toISOString() };
       }
-      throw new NagayaError('NOT_FOUND', `no image named ${name}`);
+      throw new NagayaError('NOT_FOUND', `no image named ${name} in project ${project}`);
     }
   }
 
-  async list(): Promise<ImageInfo[]> {
-    const names = existsSync(this.root) ? await readdir(this.root) : [];
+  /** The images of one project (every project when none is given), as recorded. */
+  async list(project?: string): Promise<ImageInfo[]> {
+    const { rows } = await this.requireDb().query<{ project: string; name: string }>(
+      'SELECT project, name FROM image WHERE ($1::text IS NULL OR project = $1) ORDER BY project, name',
+      [project ?? null],
+    );
     const out: ImageInfo[] = [];
-    for (const name of names.filter((n) => IMAGE_NAME.test(n)).sort()) {
+    for (const row of rows) {
       try {
-        out.push(await this.get(name));
+        out.push(await this.readCached(row.project, row.name));
       } catch {
-        /* a half-built directory is not an image */
+        /* recorded, but its directory is on another host or gone */
       }
     }
     return out;
@@ -102,15 +161,20 @@ export class ImageStore {
    * `uploadLimitBytes` of request body (PAYLOAD_TOO_LARGE), unpacked by nagaya-extract into a
    * staging directory inside the root-only store within the store's unpack limits, and renamed
    * into place only when complete. A refused archive (INVALID_INPUT or PAYLOAD_TOO_LARGE) leaves
-   * nothing behind.
+   * nothing behind. The image is recorded (and the project's diskBytes quota checked) before
+   * it is renamed into place, and the record taken back if the rename fails.
    */
-  async import(name: string, body: Readable, uploadLimitBytes: number): Promise<ImageInfo> {
+  async import(project: string, name: string, body: Readable, uploadLimitBytes: number): Promise<ImageInfo> {
     if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
-    const dir = join(this.root, name);
-    if (existsSync(dir)) throw new NagayaError('CONFLICT', `image ${name} already exists`);
+    const db = this.requireDb();
+    const parent = this.projectDir(project);
+    const dir = join(parent, name);
+    const taken = await db.query('SELECT 1 FROM image WHERE project = $1 AND name = $2', [project, name]);
+    if (taken.rowCount || existsSync(dir)) throw new NagayaError('CONFLICT', `image ${name} already exists in project ${project}`);
     await this.openStore();
-    // A dot-name: no image name starts with a dot, so list() never takes it for an image.
-    const staging = join(this.root, `.${name}.import-${process.pid}-${Date.now()}`); // see STAGING
+    await mkdir(parent, { recursive: true, mode: 0o700 });
+    // A dot-name: no image name starts with a dot, so no listing takes it for an image.
+    const staging = join(parent, `.${name}.import-${process.pid}-${Date.now()}`); // see STAGING
     const upload = new LimitedBody(body, uploadLimitBytes);
     const result = await extractArchive(Readable.from(upload.chunks()), staging, this.unpackLimits).catch(async (err: unknown) => {
       await upload.discardRest().catch(() => undefined); // a client gone mid-body: nothing to answer
@@ -124,7 +188,9 @@ export class ImageStore {
         skipped: result.skipped,
         skippedTotal: result.skippedTotal,
       });
-      await rename(staging, dir).catch((err: NodeJS.ErrnoException) => {
+      await this.record(project, name, { sizeBytes: result.fileBytes, files: result.entries - result.skippedTotal, source: 'upload' });
+      await rename(staging, dir).catch(async (err: NodeJS.ErrnoException) => {
+        await db.query('DELETE FROM image WHERE project = $1 AND name = $2', [project, name]).catch(() => undefined);
         if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw new NagayaError('CONFLICT', `image ${name} already exists`);
         throw err;
       });
@@ -132,7 +198,25 @@ export class ImageStore {
       await rm(staging, { recursive: true, force: true });
       throw err;
     }
-    return this.get(name);
+    return this.get(project, name);
+  }
+
+  /** Records an image; its project's trigger refuses one past the diskBytes quota (QUOTA_EXCEEDED). */
+  private async record(project: string, name: string, info: { sizeBytes: number; files: number; source: string }): Promise<void> {
+    try {
+      await this.requireDb().query('INSERT INTO image (project, name, size_bytes, files, source) VALUES ($1, $2, $3, $4, $5)', [
+        project,
+        name,
+        info.sizeBytes,
+        info.files,
+        info.source,
+      ]);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505')
+        throw new NagayaError('CONFLICT', `image ${name} already exists in project ${project}`);
+      if (isMissingProject(err)) throw new NagayaError('NOT_FOUND', `no project named ${project}`, { project });
+      throw projectRefusalOf(err) ?? err;
+    }
   }
 
   /** Makes <dataDir>/images root-only (0700): images keep their setuid files, which no host user may reach. */
@@ -144,9 +228,12 @@ export class ImageStore {
 
   /** Removes the staging directories of imports whose server process is gone (killed mid-import). */
   private async removeAbandonedStaging(): Promise<void> {
-    for (const entry of await readdir(this.root)) {
-      const pid = Number(STAGING.exec(entry)?.[1]);
-      if (pid && !isRunning(pid)) await rm(join(this.root, entry), { recursive: true, force: true });
+    const projectDirs = (await readdir(this.root)).filter((e) => e.startsWith(PROJECT_DIR_PREFIX)).map((e) => join(this.root, e));
+    for (const dir of [this.root, ...projectDirs]) {
+      for (const entry of await readdir(dir)) {
+        const pid = Number(STAGING.exec(entry)?.[1]);
+        if (pid && !isRunning(pid)) await rm(join(dir, entry), { recursive: true, force: true });
+      }
     }
   }
 

@@ -87,7 +87,7 @@ export class ContainerJobs {
         raw: c.idmap.raw,
       });
       leaseOwned = jobOwnsLease(lease, job.timestamp);
-      const image = await images.path(c.image);
+      const image = await images.path(c.project, c.image);
       // A worker killed between spawning and recording a container leaves it running; BullMQ
       // then hands this job out again. Adopt that process (same id, same lease) instead of
       // launching again: a relaunch fails with EEXIST and its cleanup would kill a healthy

@@ -75,7 +75,8 @@ export class JobQueues {
     const q = this.queue(queue); // refuses at once while Redis is down, before the job row is written
     if (!options.recorded) {
       await this.db.query(
-        `INSERT INTO job (id, queue, kind, container_id, container) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING`,
+        `INSERT INTO job (id, queue, kind, container_id, container, project)
+         VALUES ($1, $2, $3, $4, $5, (SELECT project FROM container WHERE id = $4)) ON CONFLICT (id) DO NOTHING`,
         [id, queue, data.kind, data.containerId, data.containerName],
       );
     }
@@ -125,27 +126,34 @@ export class JobQueues {
     return entry.events;
   }
 
-  /** Returns a lifecycle job by id; NOT_FOUND if no such job was ever made. */
-  async get(id: string): Promise<JobView> {
-    const { rows } = await this.db.query<JobRow>('SELECT * FROM job WHERE id = $1', [id]);
+  /** Returns a lifecycle job by id (of that project, when one is given); NOT_FOUND if there is none. */
+  async get(id: string, project?: string): Promise<JobView> {
+    const { rows } = await this.db.query<JobRow>('SELECT * FROM job WHERE id = $1 AND ($2::text IS NULL OR project = $2)', [
+      id,
+      project ?? null,
+    ]);
     if (!rows[0]) throw new NagayaError('NOT_FOUND', `no job ${id}`);
     return this.view(rows[0]);
   }
 
-  /** Lists recent lifecycle jobs, newest first, optionally of one container or in one state. */
-  async list(filter: { containerId?: string; state?: JobState; limit?: number } = {}): Promise<JobView[]> {
+  /** Lists recent lifecycle jobs, newest first, optionally of one project, of one container or in one state. */
+  async list(filter: { project?: string; containerId?: string; state?: JobState; limit?: number } = {}): Promise<JobView[]> {
     const limit = Math.min(filter.limit ?? 100, 500);
     const { rows } = await this.db.query<JobRow>(
-      `SELECT * FROM job WHERE ($1::uuid IS NULL OR container_id = $1) ORDER BY created_at DESC LIMIT $2`,
-      [filter.containerId ?? null, filter.state ? limit * 5 : limit],
+      `SELECT * FROM job WHERE ($1::uuid IS NULL OR container_id = $1) AND ($3::text IS NULL OR project = $3)
+        ORDER BY created_at DESC LIMIT $2`,
+      [filter.containerId ?? null, filter.state ? limit * 5 : limit, filter.project ?? null],
     );
     const views = await Promise.all(rows.map((r) => this.view(r)));
     return (filter.state ? views.filter((v) => v.state === filter.state) : views).slice(0, limit);
   }
 
-  /** Puts a failed job back in its queue. */
-  async retry(id: string): Promise<JobView> {
-    const { rows } = await this.db.query<JobRow>('SELECT * FROM job WHERE id = $1', [id]);
+  /** Puts a failed job (of that project, when one is given) back in its queue. */
+  async retry(id: string, project?: string): Promise<JobView> {
+    const { rows } = await this.db.query<JobRow>('SELECT * FROM job WHERE id = $1 AND ($2::text IS NULL OR project = $2)', [
+      id,
+      project ?? null,
+    ]);
     const row = rows[0];
     if (!row) throw new NagayaError('NOT_FOUND', `no job ${id}`);
     const job = await this.queue(row.queue).getJob(id);
@@ -185,6 +193,7 @@ export class JobQueues {
               : 'waiting';
     return {
       id: row.id,
+      project: row.project,
       kind: row.kind,
       container: row.container,
       node: row.queue.replace(/^node-/, ''),
@@ -214,6 +223,7 @@ interface JobRow {
   kind: LifecycleKind;
   container_id: string;
   container: string;
+  project: string | null;
   created_at: Date;
 }
 

@@ -47,12 +47,19 @@ export class ContainerService {
     this.placement = new NodePlacement(deps.nodes, deps.nodeOfflineMs);
   }
 
-  /** Creates a pending container and its launch job on the chosen node. */
-  async create(input: CreateContainerInput, actor: TokenIdentity): Promise<{ container: ContainerView; job: { id: string } }> {
+  /**
+   * Creates a pending container of `project` and its launch job on the chosen node. The
+   * project's quotas are checked by the insert itself: past one, nothing is written or queued.
+   */
+  async create(
+    project: string,
+    input: CreateContainerInput,
+    actor: TokenIdentity,
+  ): Promise<{ container: ContainerView; job: { id: string } }> {
     const { containers, images, queues, allocator, pool } = this.deps;
-    await images.get(input.image).catch((err: unknown) => {
+    await images.get(project, input.image).catch((err: unknown) => {
       if (err instanceof NagayaError && err.code === 'NOT_FOUND') {
-        throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist`, { field: 'image' });
+        throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
       }
       throw err;
     });
@@ -75,6 +82,7 @@ export class ContainerService {
     const created = await containers.create(
       {
         id,
+        project,
         name: input.name,
         image: input.image,
         command: input.command ?? DEFAULT_COMMAND,
@@ -101,13 +109,14 @@ export class ContainerService {
 
   /** Queues start, stop, restart or delete after checking the container can take it. */
   async act(
+    project: string,
     name: string,
     kind: Exclude<LifecycleKind, 'launch'>,
     actor: TokenIdentity,
     timeoutSeconds?: number,
   ): Promise<{ job: { id: string } }> {
     const { containers, queues, audit } = this.deps;
-    const row = await containers.getByName(name);
+    const row = await containers.getByName(project, name);
     if (!ALLOWED_FROM[kind].includes(row.state)) {
       throw new NagayaError('CONFLICT', `cannot ${kind} ${name}: it is ${row.state}`, { state: row.state });
     }
@@ -130,17 +139,19 @@ export class ContainerService {
       if (kind === 'delete') await containers.transition(row.id, ['deleting'], row.state);
       throw queueUnavailable(err);
     }
-    await audit.record(actor.name, `container.${kind}`, row.name, { id: row.id });
+    await audit.record(actor, row.project, `container.${kind}`, row.name, { id: row.id });
     return { job: { id: jobId } };
   }
 
-  async get(name: string): Promise<ContainerView> {
-    const row = await this.deps.containers.getByName(name);
+  async get(project: string, name: string): Promise<ContainerView> {
+    const row = await this.deps.containers.getByName(project, name);
     return containerView(row, await this.deps.allocator.find(row.id));
   }
 
-  async list(filter: { state?: ContainerState; node?: string }): Promise<ContainerView[]> {
+  /** Containers of one project (of every project when `project` is undefined). */
+  async list(filter: { project: string | undefined; state?: ContainerState; node?: string }): Promise<ContainerView[]> {
     const rows = await this.deps.containers.list({
+      ...(filter.project ? { project: filter.project } : {}),
       ...(filter.node ? { node: filter.node } : {}),
       ...(filter.state ? { states: [filter.state] } : {}),
     });
@@ -150,14 +161,15 @@ export class ContainerService {
 
   /** Runs a command in a running container, on its node. */
   async exec(
+    project: string,
     name: string,
     command: string[],
     env: Record<string, string> | undefined,
     timeoutMs: number | undefined,
     actor: TokenIdentity,
   ): Promise<ExecResult> {
-    const row = await this.requireRunning(name);
-    await this.deps.audit.record(actor.name, 'container.exec', name, { command });
+    const row = await this.requireRunning(project, name);
+    await this.deps.audit.record(actor, project, 'container.exec', name, { command });
     const timeout = timeoutMs ?? 30_000;
     return this.deps.queues.call<ExecResult>(
       row.node,
@@ -173,14 +185,14 @@ export class ContainerService {
   }
 
   /** Returns the tail of a container's console log, from its node. */
-  async logs(name: string, tailBytes = 64 * 1024): Promise<{ log: string; truncated: boolean }> {
-    const row = await this.deps.containers.getByName(name);
+  async logs(project: string, name: string, tailBytes = 64 * 1024): Promise<{ log: string; truncated: boolean }> {
+    const row = await this.deps.containers.getByName(project, name);
     if (row.state === 'pending') return { log: '', truncated: false };
     return this.deps.queues.call(row.node, { kind: 'logs', containerId: row.id, tailBytes }, 15_000);
   }
 
-  private async requireRunning(name: string): Promise<ContainerRow> {
-    const row = await this.deps.containers.getByName(name);
+  private async requireRunning(project: string, name: string): Promise<ContainerRow> {
+    const row = await this.deps.containers.getByName(project, name);
     if (row.state !== 'running') throw new NagayaError('CONFLICT', `${name} is ${row.state}, not running`, { state: row.state });
     return row;
   }

@@ -6,6 +6,7 @@ import type { ContainerRow } from '../store/container-store';
 export function containerView(row: ContainerRow, lease: Lease | undefined): ContainerView {
   return {
     id: row.id,
+    project: row.project,
     name: row.name,
     image: row.image,
     command: row.command,

@@ -1,6 +1,7 @@
 import { NagayaError } from '../errors';
 import type { ContainerError, ContainerLimits, ContainerState } from '@nagaya/contract';
 import type { Db } from './db';
+import { isMissingProject, projectRefusalOf } from './project-errors';
 
 export interface IdmapRequest {
   isolated?: boolean;
@@ -18,6 +19,7 @@ export interface ContainerSecurity {
 /** A container row. */
 export interface ContainerRow {
   id: string;
+  project: string;
   name: string;
   image: string;
   command: string[];
@@ -40,14 +42,14 @@ export interface ContainerRow {
 }
 
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
-const ROW = `id, name, image, command, env, limits, idmap, security, pool, node, state, pid, start_time AS "startTime",
+const ROW = `id, project, name, image, command, env, limits, idmap, security, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
   finished_at AS "finishedAt", updated_at AS "updatedAt"`;
 
 /** What a create writes; the rest of a row starts empty (state pending). */
 export type NewContainer = Pick<
   ContainerRow,
-  'id' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'
+  'id' | 'project' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'
 >;
 
 /** A created container and the id of the audit event that records its creation. */
@@ -84,20 +86,22 @@ export class ContainerStore {
   /**
    * Inserts a pending container together with the record of its launch job and the audit event
    * of its creation: one statement, so the create path pays one round trip for all three (a
-   * launch is measured in milliseconds). CONFLICT when the name is taken.
+   * launch is measured in milliseconds). CONFLICT when the name is taken in the project; the
+   * project's quotas are checked by the insert's own trigger (QUOTA_EXCEEDED, NOT_FOUND for a
+   * project that is gone, INVALID_INPUT, FORBIDDEN for a raw idmap the project does not allow).
    */
   async create(c: NewContainer, records: { launchJobId: string; queue: string; actor: string }): Promise<CreatedContainer> {
     try {
       const { rows } = await this.db.query<ContainerRow & { auditEventId: string }>(
         `WITH c AS (
-           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $13) RETURNING ${ROW}),
+           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $13, $14) RETURNING ${ROW}),
          j AS (
-           INSERT INTO job (id, queue, kind, container_id, container)
-           SELECT $10, $11, 'launch', c.id, c.name FROM c ON CONFLICT (id) DO NOTHING),
+           INSERT INTO job (id, queue, kind, container_id, container, project)
+           SELECT $10, $11, 'launch', c.id, c.name, c.project FROM c ON CONFLICT (id) DO NOTHING),
          a AS (
-           INSERT INTO audit_event (actor, action, target, details)
-           SELECT $12, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
+           INSERT INTO audit_event (actor, project, action, target, details)
+           SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
            RETURNING id)
          SELECT c.*, (SELECT id FROM a) AS "auditEventId" FROM c`,
         [
@@ -114,15 +118,20 @@ export class ContainerStore {
           records.queue,
           records.actor,
           JSON.stringify(c.security),
+          c.project,
         ],
       );
       const { auditEventId, ...row } = rows[0]!;
       return { row, auditEventId };
     } catch (err) {
       if ((err as { code?: string }).code === '23505') {
-        throw new NagayaError('CONFLICT', `a container named ${c.name} already exists`, { name: c.name });
+        throw new NagayaError('CONFLICT', `a container named ${c.name} already exists in project ${c.project}`, {
+          name: c.name,
+          project: c.project,
+        });
       }
-      throw err;
+      if (isMissingProject(err)) throw new NagayaError('NOT_FOUND', `no project named ${c.project}`, { project: c.project });
+      throw projectRefusalOf(err) ?? err;
     }
   }
 
@@ -135,8 +144,8 @@ export class ContainerStore {
     );
   }
 
-  async findByName(name: string): Promise<ContainerRow | undefined> {
-    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE name = $1`, [name]);
+  async findByName(project: string, name: string): Promise<ContainerRow | undefined> {
+    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE project = $1 AND name = $2`, [project, name]);
     return rows[0];
   }
 
@@ -145,18 +154,23 @@ export class ContainerStore {
     return rows[0];
   }
 
-  /** Returns the container by name; NOT_FOUND if there is none. */
-  async getByName(name: string): Promise<ContainerRow> {
-    const c = await this.findByName(name);
-    if (!c) throw new NagayaError('NOT_FOUND', `no container named ${name}`);
+  /**
+   * Returns the container of that name in the project; NOT_FOUND if there is none, also when
+   * another project has one of that name (a tenant learns nothing of other projects).
+   */
+  async getByName(project: string, name: string): Promise<ContainerRow> {
+    const c = await this.findByName(project, name);
+    if (!c) throw new NagayaError('NOT_FOUND', `no container named ${name} in project ${project}`);
     return c;
   }
 
-  async list(filter: { node?: string; states?: ContainerState[] } = {}): Promise<ContainerRow[]> {
+  /** Containers, oldest first; of one project when `project` is given, else of every project. */
+  async list(filter: { project?: string; node?: string; states?: ContainerState[] } = {}): Promise<ContainerRow[]> {
     const { rows } = await this.db.query<ContainerRow>(
       `SELECT ${ROW} FROM container WHERE ($1::text IS NULL OR node = $1) AND ($2::text[] IS NULL OR state = ANY ($2))
+          AND ($3::text IS NULL OR project = $3)
         ORDER BY created_at, name`,
-      [filter.node ?? null, filter.states ?? null],
+      [filter.node ?? null, filter.states ?? null, filter.project ?? null],
     );
     return rows;
   }

@@ -8,6 +8,8 @@ export interface TokenIdentity {
   id: number;
   name: string;
   role: Role;
+  /** The project the token acts in; null: an admin token that spans every project. */
+  project: string | null;
 }
 
 /** A token as GET /tokens shows it: never its secret or hash. */
@@ -24,19 +26,21 @@ interface TokenRow {
   id: string;
   name: string;
   role: Role;
+  project: string | null;
   created_at: Date;
   expires_at: Date | null;
   last_used_at: Date | null;
   revoked_at: Date | null;
 }
 
-const VIEW_COLUMNS = 'id, name, role, created_at, expires_at, last_used_at, revoked_at';
+const VIEW_COLUMNS = 'id, name, role, project, created_at, expires_at, last_used_at, revoked_at';
 
 function viewOf(r: TokenRow): TokenView {
   return {
     id: Number(r.id),
     name: r.name,
     role: r.role,
+    project: r.project,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
     lastUsedAt: r.last_used_at,
@@ -44,8 +48,8 @@ function viewOf(r: TokenRow): TokenView {
   };
 }
 
-/** An admin token that still opens the API: not revoked, not expired. */
-const LIVE_ADMIN = `role = 'admin' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`;
+/** An admin token of every project that still opens the API: not revoked, not expired. */
+const LIVE_ADMIN = `role = 'admin' AND project IS NULL AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`;
 /** Serialises the steps that must never leave the installation without a live admin token. */
 const ADMIN_LOCK = `SELECT pg_advisory_xact_lock(hashtext('nagaya:first-admin-token'))`;
 /** lastUsedAt is a hint for spotting stale tokens, not an access log: one write a minute is enough. */
@@ -72,16 +76,27 @@ export function newToken(): string {
 export class TokenStore {
   constructor(private readonly db: Db) {}
 
-  /** Creates a token and returns it in clear, the only time it is ever shown. */
-  async create(name: string, role: Role, expiresInSeconds?: number): Promise<{ token: string; view: TokenView }> {
+  /**
+   * Creates a token of `project` (null: every project, admin role only) and returns it in clear,
+   * the only time it is ever shown. NOT_FOUND when the project does not exist.
+   */
+  async create(name: string, role: Role, project: string | null, expiresInSeconds?: number): Promise<{ token: string; view: TokenView }> {
+    if (project === null && role !== 'admin') {
+      throw new NagayaError('INVALID_INPUT', `a ${role} token needs a project: only admin tokens span every project`, { field: 'project' });
+    }
     const token = newToken();
-    const { rows } = await this.db.query<TokenRow>(
-      `INSERT INTO api_token (name, role, token_hash, expires_at)
-       VALUES ($1, $2, $3, CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(secs => $4::int) END)
-       RETURNING ${VIEW_COLUMNS}`,
-      [name, role, hashToken(token), expiresInSeconds ?? null],
-    );
-    return { token, view: viewOf(rows[0]!) };
+    try {
+      const { rows } = await this.db.query<TokenRow>(
+        `INSERT INTO api_token (name, role, token_hash, expires_at, project)
+         VALUES ($1, $2, $3, CASE WHEN $4::int IS NULL THEN NULL ELSE now() + make_interval(secs => $4::int) END, $5)
+         RETURNING ${VIEW_COLUMNS}`,
+        [name, role, hashToken(token), expiresInSeconds ?? null, project],
+      );
+      return { token, view: viewOf(rows[0]!) };
+    } catch (err) {
+      if ((err as { code?: string }).code === '23503') throw new NagayaError('NOT_FOUND', `no project named ${project}`, { project });
+      throw err;
+    }
   }
 
   /**
@@ -91,20 +106,21 @@ export class TokenStore {
    */
   async ensure(name: string, role: Role, token: string): Promise<TokenIdentity> {
     const hash = hashToken(token);
-    const inserted = await this.db.query<{ id: string; name: string; role: Role }>(
-      `INSERT INTO api_token (name, role, token_hash) VALUES ($1, $2, $3)
-       ON CONFLICT (token_hash) DO NOTHING RETURNING id, name, role`,
-      [name, role, hash],
+    const inserted = await this.db.query<{ id: string; name: string; role: Role; project: string | null }>(
+      `INSERT INTO api_token (name, role, token_hash, project) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (token_hash) DO NOTHING RETURNING id, name, role, project`,
+      [name, role, hash, role === 'admin' ? null : 'default'],
     );
     // lost the race, or stored before: a second statement sees the committed row
     const rows = inserted.rows[0]
       ? inserted.rows
       : (
-          await this.db.query<{ id: string; name: string; role: Role }>('SELECT id, name, role FROM api_token WHERE token_hash = $1', [
-            hash,
-          ])
+          await this.db.query<{ id: string; name: string; role: Role; project: string | null }>(
+            'SELECT id, name, role, project FROM api_token WHERE token_hash = $1',
+            [hash],
+          )
         ).rows;
-    return { id: Number(rows[0]!.id), name: rows[0]!.name, role: rows[0]!.role };
+    return { id: Number(rows[0]!.id), name: rows[0]!.name, role: rows[0]!.role, project: rows[0]!.project };
   }
 
   /**
@@ -128,8 +144,15 @@ export class TokenStore {
    * TOKEN_EXPIRED for one past its expiresAt.
    */
   async authenticate(token: string): Promise<TokenIdentity> {
-    const { rows } = await this.db.query<{ id: string; name: string; role: Role; expired: boolean; last_used_at: Date | null }>(
-      `SELECT id, name, role, expires_at <= now() AS expired, last_used_at FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL`,
+    const { rows } = await this.db.query<{
+      id: string;
+      name: string;
+      role: Role;
+      project: string | null;
+      expired: boolean;
+      last_used_at: Date | null;
+    }>(
+      `SELECT id, name, role, project, expires_at <= now() AS expired, last_used_at FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL`,
       [hashToken(token)],
     );
     const row = rows[0];
@@ -139,12 +162,15 @@ export class TokenStore {
       // not awaited: the request does not wait for a bookkeeping write, nor fail with it
       void this.db.query('UPDATE api_token SET last_used_at = now() WHERE id = $1', [row.id]).catch(() => undefined);
     }
-    return { id: Number(row.id), name: row.name, role: row.role };
+    return { id: Number(row.id), name: row.name, role: row.role, project: row.project };
   }
 
-  /** Every token, revoked and expired ones included (to show when they ended). */
-  async list(): Promise<TokenView[]> {
-    const { rows } = await this.db.query<TokenRow>(`SELECT ${VIEW_COLUMNS} FROM api_token ORDER BY id`);
+  /** Every token (of one project when given), revoked and expired ones included (to show when they ended). */
+  async list(project?: string): Promise<TokenView[]> {
+    const { rows } = await this.db.query<TokenRow>(
+      `SELECT ${VIEW_COLUMNS} FROM api_token WHERE ($1::text IS NULL OR project = $1) ORDER BY id`,
+      [project ?? null],
+    );
     return rows.map(viewOf);
   }
 
@@ -153,12 +179,13 @@ export class TokenStore {
    * it is revoked already. CONFLICT when it is the last live admin token, which would leave no
    * one able to make tokens: create another admin token first. A caller may revoke its own token.
    */
-  async revoke(id: number): Promise<TokenView> {
+  async revoke(id: number, project?: string): Promise<TokenView> {
     return runTransaction(this.db.pool, async (client) => {
       await client.query(ADMIN_LOCK);
       const { rows } = await client.query<TokenRow & { live_admin: boolean }>(
-        `SELECT ${VIEW_COLUMNS}, (${LIVE_ADMIN}) AS live_admin FROM api_token WHERE id = $1 AND revoked_at IS NULL FOR UPDATE`,
-        [id],
+        `SELECT ${VIEW_COLUMNS}, (${LIVE_ADMIN}) AS live_admin FROM api_token
+          WHERE id = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR project = $2) FOR UPDATE`,
+        [id, project ?? null],
       );
       const row = rows[0];
       if (!row) throw new NagayaError('NOT_FOUND', `no token ${id} (or it is revoked already)`);

@@ -27,11 +27,12 @@ const actions = (['start', 'stop', 'restart'] as const).map((action) =>
       stop: 'Stop: SIGTERM, then SIGKILL after timeoutSeconds',
       restart: 'Stop then start',
     }[action],
+    scope: 'project',
     body: action === 'start' ? emptySchema : stopSchema,
     bodyMayBeAbsent: true,
     params: byName,
-    handle: ({ deps, actor, body, params }) =>
-      deps.containerService.act(params.name, action, actor, (body as { timeoutSeconds?: number }).timeoutSeconds),
+    handle: ({ deps, actor, scope, body, params }) =>
+      deps.containerService.act(scope.project, params.name, action, actor, (body as { timeoutSeconds?: number }).timeoutSeconds),
   }),
 );
 
@@ -42,25 +43,31 @@ export const containerOperations: Operation[] = [
     path: '/containers',
     role: 'operator',
     success: 202,
-    summary: 'Create and launch a container (Idempotency-Key honoured; security.nesting needs an admin token)',
+    summary:
+      "Create and launch a container in the request's project, within its quotas (Idempotency-Key honoured; " +
+      'security.nesting needs an admin token of every project)',
+    scope: 'project',
     headers: { 'Idempotency-Key': idempotencyKeyHeader },
     body: createContainerSchema,
-    handle: async ({ req, res, deps, actor, body: input }) => {
-      // Nested user namespaces widen what the container can reach in the kernel: an admin decision.
-      if (input.security?.nesting === true && !hasRole(actor, 'admin')) {
-        const why = `security.nesting needs the admin role; the token ${actor.name} is ${actor.role}`;
+    handle: async ({ req, res, deps, actor, scope, body: input }) => {
+      // Nested user namespaces widen what the container can reach in the host's kernel: a
+      // decision for whoever runs the hosts, not for one tenant's admin.
+      if (input.security?.nesting === true && !(hasRole(actor, 'admin') && actor.project === null)) {
+        const why = `security.nesting needs an admin token of every project; the token ${actor.name} is ${actor.role}${actor.project ? ` of project ${actor.project}` : ''}`;
         throw new NagayaError('FORBIDDEN', why, { field: 'security.nesting' });
       }
       const key = req.get('idempotency-key');
-      if (key === undefined) return deps.containerService.create(input, actor);
-      const fingerprint = createHash('sha256').update(JSON.stringify(req.body)).digest('hex');
+      if (key === undefined) return deps.containerService.create(scope.project, input, actor);
+      const fingerprint = createHash('sha256')
+        .update(JSON.stringify([scope.project, req.body]))
+        .digest('hex');
       const claim = await deps.idempotency.claim(actor.id, key, fingerprint);
       if (claim.kind === 'replay') {
         res.status(claim.status).set('Idempotent-Replayed', 'true').json(claim.body);
         return undefined;
       }
       try {
-        const body = await deps.containerService.create(input, actor);
+        const body = await deps.containerService.create(scope.project, input, actor);
         await deps.idempotency.complete(actor.id, key, 202, body);
         return body;
       } catch (err) {
@@ -72,20 +79,24 @@ export const containerOperations: Operation[] = [
   operation({
     method: 'get',
     path: '/containers',
-    summary: 'List containers',
+    summary: "List the project's containers (all-projects=true: every project's)",
     role: 'viewer',
+    scope: 'project',
     success: 200,
     query: containerListQuery,
-    handle: async ({ deps, query }) => ({ containers: await deps.containerService.list(query) }),
+    handle: async ({ deps, scope, query }) => ({
+      containers: await deps.containerService.list({ ...query, project: scope.all ? undefined : scope.project }),
+    }),
   }),
   operation({
     method: 'get',
     path: '/containers/{name}',
     summary: 'One container, with its map lines',
     role: 'viewer',
+    scope: 'project',
     success: 200,
     params: byName,
-    handle: ({ deps, params }) => deps.containerService.get(params.name),
+    handle: ({ deps, scope, params }) => deps.containerService.get(scope.project, params.name),
   }),
   ...actions,
   operation({
@@ -93,28 +104,32 @@ export const containerOperations: Operation[] = [
     path: '/containers/{name}',
     summary: 'Delete: stop, remove storage, release the slice',
     role: 'operator',
+    scope: 'project',
     success: 202,
     params: byName,
-    handle: ({ deps, actor, params }) => deps.containerService.act(params.name, 'delete', actor),
+    handle: ({ deps, actor, scope, params }) => deps.containerService.act(scope.project, params.name, 'delete', actor),
   }),
   operation({
     method: 'post',
     path: '/containers/{name}/exec',
     summary: 'Run a command inside a running container',
     role: 'operator',
+    scope: 'project',
     success: 200,
     body: execSchema,
     params: byName,
-    handle: ({ deps, actor, body, params }) => deps.containerService.exec(params.name, body.command, body.env, body.timeoutMs, actor),
+    handle: ({ deps, actor, scope, body, params }) =>
+      deps.containerService.exec(scope.project, params.name, body.command, body.env, body.timeoutMs, actor),
   }),
   operation({
     method: 'get',
     path: '/containers/{name}/logs',
     summary: 'Tail of the console log',
     role: 'viewer',
+    scope: 'project',
     success: 200,
     query: logsQuery,
     params: byName,
-    handle: ({ deps, query, params }) => deps.containerService.logs(params.name, query.tail),
+    handle: ({ deps, scope, query, params }) => deps.containerService.logs(scope.project, params.name, query.tail),
   }),
 ];

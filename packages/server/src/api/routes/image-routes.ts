@@ -14,25 +14,27 @@ export const imageOperations: Operation[] = [
   operation({
     method: 'get',
     path: '/images',
-    summary: 'Images',
+    summary: "The project's images (all-projects=true: every project's)",
     role: 'viewer',
+    scope: 'project',
     success: 200,
-    handle: async ({ deps }) => ({ images: (await deps.images.list()).map(imageView) }),
+    handle: async ({ deps, scope }) => ({ images: (await deps.images.list(scope.all ? undefined : scope.project)).map(imageView) }),
   }),
   operation({
     method: 'post',
     path: '/images',
-    summary: 'Import a rootfs tarball (body: tar or tar.gz)',
+    summary: "Import a rootfs tarball (body: tar or tar.gz) into the request's project, within its diskBytes quota",
     role: 'operator',
+    scope: 'project',
     success: 201,
     query: imageImportQuery,
-    handle: async ({ req, deps, actor, query: { name } }) => {
+    handle: async ({ req, deps, actor, scope, query: { name } }) => {
       const length = Number(req.get('content-length') ?? 0);
       if (length > deps.imageUploadLimitBytes) {
         throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${deps.imageUploadLimitBytes} bytes`);
       }
-      const image = await deps.images.import(name, req, deps.imageUploadLimitBytes);
-      await deps.audit.record(actor.name, 'image.import', name, { files: image.files, sizeBytes: image.sizeBytes });
+      const image = await deps.images.import(scope.project, name, req, deps.imageUploadLimitBytes);
+      await deps.audit.record(actor, scope.project, 'image.import', name, { files: image.files, sizeBytes: image.sizeBytes });
       return imageView(image);
     },
   }),

@@ -8,6 +8,7 @@ export const nodeOperations: Operation[] = [
     path: '/nodes',
     summary: 'Worker nodes and their heartbeats',
     role: 'viewer',
+    scope: 'fleet',
     success: 200,
     handle: async ({ deps }) => ({ nodes: (await deps.nodes.list()) satisfies Array<Sendable<NodeView>> }),
   }),

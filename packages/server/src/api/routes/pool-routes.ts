@@ -30,6 +30,7 @@ export const poolOperations: Operation[] = [
     path: '/pools',
     summary: 'ID pools with slice counts',
     role: 'viewer',
+    scope: 'fleet',
     success: 200,
     handle: async ({ deps: { allocator } }) => {
       const pools = await allocator.listPools();
@@ -41,6 +42,7 @@ export const poolOperations: Operation[] = [
     path: '/pools',
     summary: 'Create an ID pool',
     role: 'admin',
+    scope: 'fleet',
     success: 201,
     body: createPoolSchema,
     handle: async ({ deps: { allocator, audit }, actor, body }) => {
@@ -54,7 +56,7 @@ export const poolOperations: Operation[] = [
         rawAllowed: { uid: (body.rawAllowed?.uid ?? []).map(range), gid: (body.rawAllowed?.gid ?? []).map(range) },
         source: 'api',
       });
-      await audit.record(actor.name, 'pool.create', body.name, body);
+      await audit.record(actor, null, 'pool.create', body.name, body);
       return poolView(allocator, body.name);
     },
   }),
@@ -63,6 +65,7 @@ export const poolOperations: Operation[] = [
     path: '/pools/{name}',
     summary: 'One pool with slice counts',
     role: 'viewer',
+    scope: 'fleet',
     success: 200,
     params: { name: dnsLabel },
     handle: ({ deps, params }) => poolView(deps.allocator, params.name),

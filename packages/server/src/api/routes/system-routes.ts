@@ -23,6 +23,7 @@ export function systemOperations(operations: () => readonly Operation[]): Operat
       path: '/healthz',
       summary: 'Liveness of the API and its dependencies',
       role: 'none',
+      scope: 'fleet',
       success: 200,
       handle: ({ deps, res }) => answerHealth(deps, res),
     }),
@@ -31,6 +32,7 @@ export function systemOperations(operations: () => readonly Operation[]): Operat
       path: '/metrics',
       summary: 'Prometheus metrics',
       role: 'viewer',
+      scope: 'fleet',
       success: 200,
       handle: ({ deps, res }) => answerMetrics(deps, res),
     }),
@@ -39,6 +41,7 @@ export function systemOperations(operations: () => readonly Operation[]): Operat
       path: '/openapi.json',
       summary: 'This document',
       role: 'viewer',
+      scope: 'fleet',
       success: 200,
       handle: ({ deps }) => {
         let document = documents.get(deps.version);

@@ -1,0 +1,32 @@
+import { NagayaError } from '../errors';
+
+/**
+ * The SQLSTATEs of class NQ that the projects migration's triggers raise, and the API error each
+ * is answered with. The trigger's DETAIL (JSON) becomes the error's details.
+ */
+const BY_SQLSTATE: Record<string, NagayaError['code']> = {
+  NQ001: 'QUOTA_EXCEEDED',
+  NQ002: 'NOT_FOUND',
+  NQ003: 'INVALID_INPUT',
+  NQ004: 'FORBIDDEN',
+};
+
+/** Returns the API error for a project trigger's refusal; undefined for any other error. */
+export function projectRefusalOf(err: unknown): NagayaError | undefined {
+  const e = err as { code?: string; message?: string; detail?: string };
+  const code = e?.code ? BY_SQLSTATE[e.code] : undefined;
+  if (!code) return undefined;
+  let details: unknown;
+  try {
+    details = e.detail ? JSON.parse(e.detail) : undefined;
+  } catch {
+    details = undefined;
+  }
+  return new NagayaError(code, e.message ?? code, details, { cause: err });
+}
+
+/** A foreign key to project that failed: the project was deleted between the check and the write. */
+export function isMissingProject(err: unknown): boolean {
+  const e = err as { code?: string; constraint?: string };
+  return e?.code === '23503' && /project/.test(e.constraint ?? '');
+}
