@@ -28,6 +28,13 @@ export interface ImageInfo {
   skippedTotal?: number;
 }
 
+/**
+ * Images nagaya makes itself (busybox, from Debian's busybox-static) are the default project's,
+ * and serve every project too: a new project can launch at once. A project's own image of the
+ * same name comes first. Images anyone uploaded stay their project's alone.
+ */
+const BUILT_IN_SOURCE = 'busybox-static';
+
 /** A project's directory of images: `@` never starts an image name, so no image is mistaken for one. */
 const PROJECT_DIR_PREFIX = '@';
 
@@ -98,22 +105,40 @@ export class ImageStore {
     await this.removeAbandonedStaging();
     buildBusyboxImage(dir);
     if (!existsSync(join(dir, MANIFEST))) {
-      await this.writeManifest('busybox', dir, 'busybox-static');
+      await this.writeManifest('busybox', dir, BUILT_IN_SOURCE);
     }
     return this.readCached(DEFAULT_PROJECT, 'busybox');
   }
 
-  /** Returns the directory of a project's image on this host; NOT_FOUND when there is none (INVALID_INPUT for a bad name). */
+  /**
+   * Returns the directory on this host of the image a container of `project` runs: its project's
+   * own, else a built-in one; NOT_FOUND when there is none (INVALID_INPUT for a bad name).
+   */
   async path(project: string, name: string): Promise<string> {
-    return (await this.readCached(project, name)).path;
+    try {
+      return (await this.readCached(project, name)).path;
+    } catch (err) {
+      if (project === DEFAULT_PROJECT || !(err instanceof NagayaError) || err.code !== 'NOT_FOUND') throw err;
+      const builtIn = await this.readCached(DEFAULT_PROJECT, name).catch(() => undefined);
+      if (builtIn?.source !== BUILT_IN_SOURCE) throw err;
+      return builtIn.path;
+    }
   }
 
-  /** A project's image: recorded in Postgres and present here. NOT_FOUND otherwise, also when another project has one of that name. */
+  /**
+   * The image a project's container of that name would run: the project's own, else a built-in
+   * one; recorded in Postgres and present here. NOT_FOUND otherwise, also when another project
+   * has one of that name.
+   */
   async get(project: string, name: string): Promise<ImageInfo> {
     if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
-    const { rowCount } = await this.requireDb().query('SELECT 1 FROM image WHERE project = $1 AND name = $2', [project, name]);
-    if (!rowCount) throw new NagayaError('NOT_FOUND', `no image named ${name} in project ${project}`);
-    return this.readCached(project, name);
+    const { rows } = await this.requireDb().query<{ project: string }>(
+      `SELECT project FROM image WHERE name = $2 AND (project = $1 OR (project = $3 AND source = $4))
+        ORDER BY project = $1 DESC LIMIT 1`,
+      [project, name, DEFAULT_PROJECT, BUILT_IN_SOURCE],
+    );
+    if (!rows[0]) throw new NagayaError('NOT_FOUND', `no image named ${name} in project ${project}`);
+    return this.readCached(rows[0].project, name);
   }
 
   private async readCached(project: string, name: string): Promise<ImageInfo> {
@@ -139,11 +164,12 @@ export class ImageStore {
     }
   }
 
-  /** The images of one project (every project when none is given), as recorded. */
+  /** The images of one project and the built-in ones (every image when no project is given), as recorded. */
   async list(project?: string): Promise<ImageInfo[]> {
     const { rows } = await this.requireDb().query<{ project: string; name: string }>(
-      'SELECT project, name FROM image WHERE ($1::text IS NULL OR project = $1) ORDER BY project, name',
-      [project ?? null],
+      `SELECT project, name FROM image WHERE $1::text IS NULL OR project = $1 OR (project = $2 AND source = $3)
+        ORDER BY project, name`,
+      [project ?? null, DEFAULT_PROJECT, BUILT_IN_SOURCE],
     );
     const out: ImageInfo[] = [];
     for (const row of rows) {
