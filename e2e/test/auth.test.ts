@@ -24,7 +24,8 @@ afterAll(async () => {
   await sys?.stop();
 });
 
-const concrete = (path: string) => path.replace('{name}', path.startsWith('/pools/') ? 'default' : 'victim').replace('{id}', 'nojob');
+const concrete = (path: string) =>
+  path.replace('{name}', /^\/(pools|projects)\//.test(path) ? 'default' : 'victim').replace('{id}', 'nojob');
 const bodyFor = (path: string, method: string) =>
   method === 'get' || method === 'delete'
     ? undefined

@@ -157,7 +157,7 @@ describe('the API on the network', () => {
       expect(tls.proc.lines.find((l) => l.msg === 'api listening')).toMatchObject({ url, tls: true });
       const res = await httpsProbe(`${url}/api/v1/whoami`, readFileSync(cert));
       expect(res.status).toBe(200);
-      expect(JSON.parse(res.body)).toEqual({ name: 'admin', role: 'admin' });
+      expect(JSON.parse(res.body)).toEqual({ name: 'admin', role: 'admin', project: null });
       expect(res.headers['content-security-policy']).toBe(SECURITY_HEADERS['Content-Security-Policy']);
       // no plain HTTP on that port
       expect(await probe(`http://127.0.0.1:${tls.port}/healthz`)).not.toMatchObject({ status: 200 });

@@ -106,7 +106,7 @@ describe('scripts/ensure-services.sh', () => {
     await db.connect();
     try {
       // the tables the superuser made are the role's now: it writes them, and it may make test databases
-      await db.query(`INSERT INTO api_token (name, role, token_hash) VALUES ('ok', 'viewer', repeat('b', 64))`);
+      await db.query(`INSERT INTO api_token (name, role, token_hash, project) VALUES ('ok', 'viewer', repeat('b', 64), 'default')`);
       const { rows } = await db.query<{ super: boolean; createdb: boolean }>(
         `SELECT rolsuper AS super, rolcreatedb AS createdb FROM pg_roles WHERE rolname = current_user`,
       );

@@ -24,6 +24,7 @@ describe('the error table', () => {
       INTERNAL: 500,
       UNAVAILABLE: 503,
       POOL_EXHAUSTED: 507,
+      QUOTA_EXCEEDED: 403,
     });
   });
 

@@ -34,6 +34,7 @@ async function containerIn(state: ContainerState, pid: number | null): Promise<s
   await store.create(
     {
       id,
+      project: 'default',
       name: `c-${id.slice(0, 8)}`,
       image: 'busybox',
       command: ['true'],

@@ -143,8 +143,8 @@ describe('the reconciler', () => {
   it('re-enqueues a pending container whose job Redis lost', async () => {
     // a row the API wrote, whose job never reached Redis (Redis restarted without persistence)
     const { rows } = await fleet.db.pool.query<{ id: string }>(
-      `INSERT INTO container (id, name, image, command, node, state, updated_at)
-       VALUES (gen_random_uuid(), 'lostjob', 'busybox', '["sleep","1000"]', 'node-a', 'pending', now() - interval '1 minute') RETURNING id`,
+      `INSERT INTO container (id, project, name, image, command, node, state, updated_at)
+       VALUES (gen_random_uuid(), 'default', 'lostjob', 'busybox', '["sleep","1000"]', 'node-a', 'pending', now() - interval '1 minute') RETURNING id`,
     );
     expect(rows[0]!.id).toBeTruthy();
     expect((await runningOn('lostjob')).node).toBe('node-a');
