@@ -90,7 +90,7 @@ async function main(): Promise<void> {
     const huge = 10 ** 12;
     await db.query(
       `INSERT INTO project (name, quota_containers, quota_slices, quota_memory_bytes, quota_cpus, quota_processes, quota_disk_bytes)
-       VALUES ('open', NULL, NULL, NULL, NULL, NULL, NULL), ('quota', $1, $1, $1, $1, $1, $1)`,
+       VALUES ('open', NULL, NULL, NULL, NULL, NULL, NULL), ('quota', $1::bigint, $1::bigint, $1::bigint, $1::bigint::numeric, $1::bigint, $1::bigint)`,
       [huge],
     );
     const store = new ContainerStore(db);

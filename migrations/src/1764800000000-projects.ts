@@ -1,9 +1,13 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import {
   CONTAINER_QUOTA_FUNCTION,
+  CONTAINER_USAGE_FUNCTION,
   IDMAP_SLICES_FUNCTION,
   IMAGE_QUOTA_FUNCTION,
-  PROJECT_USAGE_VIEW,
+  IMAGE_USAGE_FUNCTION,
+  PROJECT_USAGE_RECOUNT_VIEW,
+  PROJECT_USAGE_ROW_FUNCTION,
+  PROJECT_USAGE_TABLE,
 } from './sql/1764800000000-projects.sql';
 
 const DNS_LABEL = `'^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$'`;
@@ -69,18 +73,34 @@ export class Projects1764800000000 implements MigrationInterface {
     await q.query(`CREATE INDEX audit_event_project_at ON audit_event (project, at DESC)`);
 
     await q.query(IDMAP_SLICES_FUNCTION);
-    await q.query(PROJECT_USAGE_VIEW);
+    await q.query(PROJECT_USAGE_TABLE);
+    await q.query(PROJECT_USAGE_RECOUNT_VIEW);
+    await q.query(`INSERT INTO project_usage SELECT * FROM project_usage_recount`);
+    await q.query(PROJECT_USAGE_ROW_FUNCTION);
+    await q.query(`CREATE TRIGGER project_usage_row AFTER INSERT ON project FOR EACH ROW EXECUTE FUNCTION nagaya_project_usage_row()`);
     await q.query(CONTAINER_QUOTA_FUNCTION);
     await q.query(`CREATE TRIGGER container_quota BEFORE INSERT ON container FOR EACH ROW EXECUTE FUNCTION nagaya_container_quota()`);
+    await q.query(CONTAINER_USAGE_FUNCTION);
+    await q.query(`
+      CREATE TRIGGER container_usage AFTER DELETE OR UPDATE OF project, limits, idmap ON container
+      FOR EACH ROW EXECUTE FUNCTION nagaya_container_usage()`);
     await q.query(IMAGE_QUOTA_FUNCTION);
     await q.query(`CREATE TRIGGER image_quota BEFORE INSERT ON image FOR EACH ROW EXECUTE FUNCTION nagaya_image_quota()`);
+    await q.query(IMAGE_USAGE_FUNCTION);
+    await q.query(`CREATE TRIGGER image_usage AFTER DELETE ON image FOR EACH ROW EXECUTE FUNCTION nagaya_image_usage()`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TRIGGER IF EXISTS image_usage ON image');
     await q.query('DROP TRIGGER IF EXISTS image_quota ON image');
+    await q.query('DROP TRIGGER IF EXISTS container_usage ON container');
     await q.query('DROP TRIGGER IF EXISTS container_quota ON container');
-    await q.query('DROP FUNCTION IF EXISTS nagaya_image_quota(), nagaya_container_quota()');
-    await q.query('DROP VIEW IF EXISTS project_usage');
+    await q.query('DROP TRIGGER IF EXISTS project_usage_row ON project');
+    await q.query(
+      'DROP FUNCTION IF EXISTS nagaya_image_usage(), nagaya_image_quota(), nagaya_container_usage(), nagaya_container_quota(), nagaya_project_usage_row()',
+    );
+    await q.query('DROP VIEW IF EXISTS project_usage_recount');
+    await q.query('DROP TABLE IF EXISTS project_usage');
     await q.query('DROP FUNCTION IF EXISTS nagaya_idmap_slices(jsonb)');
     await q.query('DROP INDEX IF EXISTS audit_event_project_at');
     await q.query('ALTER TABLE audit_event DROP COLUMN IF EXISTS project');

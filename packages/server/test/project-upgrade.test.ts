@@ -155,6 +155,10 @@ describe('upgrading an installation to projects', () => {
     // images of the earlier release are the default project's, on disk where they were
     const { images } = await api(operatorToken).get<{ images: Array<{ project: string; name: string }> }>('/images');
     expect(images.map((i) => `${i.project}/${i.name}`)).toEqual(['default/busybox', 'default/legacy']);
+    // the quota counters start from what the project held
+    const usage = await admin.get<{ quotas: { containers: { used: number }; diskBytes: { used: number } } }>('/projects/default');
+    expect(usage.quotas.containers.used).toBe(1);
+    expect(usage.quotas.diskBytes.used).toBeGreaterThan(readFileSync('/bin/busybox').length);
     const { rows: jobs } = await fleet.db.pool.query<{ project: string }>('SELECT DISTINCT project FROM job');
     expect(jobs).toEqual([{ project: 'default' }]);
 

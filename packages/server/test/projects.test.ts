@@ -49,6 +49,14 @@ beforeAll(async () => {
   alphaAdmin = await token('alpha-admin', 'admin', 'alpha');
 }, 60_000);
 afterAll(async () => {
+  // the counters the quota triggers keep equal what the rows add up to, after everything above
+  const { rows } = await fleet.db.pool.query(
+    `SELECT r.project FROM project_usage_recount r JOIN project_usage u USING (project)
+      WHERE (r.containers, r.slices, r.memory_bytes, r.cpus, r.processes, r.disk_bytes)
+            IS DISTINCT FROM (u.containers, u.slices, u.memory_bytes, u.cpus, u.processes, u.disk_bytes)`,
+  );
+  expect(rows).toEqual([]);
+  expect(await count('SELECT count(*) AS n FROM project_usage')).toBe(await count('SELECT count(*) AS n FROM project'));
   await fleet?.stop();
 });
 
