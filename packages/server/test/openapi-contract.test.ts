@@ -5,6 +5,7 @@ import { toApiError, httpStatusOf } from '../src/api/http-errors';
 import { buildOpenApi } from '../src/api/openapi';
 import { OPERATIONS } from '../src/api/operations';
 import { NagayaError } from '../src/errors';
+import { ApiClient, isProjectScoped } from '../src/cli/api-client';
 
 /** Pure checks of the route table and the error contract: no database, no server. */
 describe('the OpenAPI document and the route table', () => {
@@ -21,6 +22,20 @@ describe('the OpenAPI document and the route table', () => {
     const documented = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m} ${path}`));
     expect(documented.sort()).toEqual(OPERATIONS.map((op) => `${op.method} ${op.path}`).sort());
     for (const op of OPERATIONS) expect(doc.paths[op.path]![op.method]!['x-nagaya-role'], op.path).toBe(op.role);
+  });
+
+  it("sends the CLI's ?project= to the project-scoped operations of the table, and to no other", () => {
+    for (const op of OPERATIONS) {
+      const path = op.path.replace(/\{\w+\}/g, 'x');
+      expect(isProjectScoped(path), `${op.method} ${op.path}`).toBe(op.scope === 'project');
+    }
+    const client = new ApiClient('http://h:1/', 't', { project: 'alpha', allProjects: true });
+    expect(client.url('GET', '/containers/web1/logs?tail=10')).toBe(
+      'http://h:1/api/v1/containers/web1/logs?tail=10&project=alpha&all-projects=true',
+    );
+    expect(client.url('POST', '/containers')).toBe('http://h:1/api/v1/containers?project=alpha');
+    expect(client.url('GET', '/projects/alpha')).toBe('http://h:1/api/v1/projects/alpha');
+    expect(client.url('GET', '/audit?limit=5')).toBe('http://h:1/api/v1/audit?limit=5');
   });
 
   it('documents the Idempotency-Key header from the schema the route checks it with', () => {

@@ -1,26 +1,77 @@
+import { createReadStream, statSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { ApiError, apiErrorOf } from '@nagaya/contract';
 
 /** A small client of the REST API v1, for the CLI and the tests. */
+
+/**
+ * The first path segments of the project-scoped routes: they act in one project (?project=) and
+ * their lists may span every project (?all-projects=true). Every other route (pools, nodes,
+ * projects, audit, whoami) spans the fleet and is sent neither. The server's table of operations
+ * says the same with each operation's `scope`; a test keeps the two in step.
+ */
+export const PROJECT_SCOPED_ROUTES: readonly string[] = ['containers', 'images', 'jobs', 'allocations', 'tokens'];
+
+/** Whether a path of /api/v1 (with or without its query) is of a project-scoped route. */
+export function isProjectScoped(path: string): boolean {
+  return PROJECT_SCOPED_ROUTES.includes(path.split(/[/?]/)[1] ?? '');
+}
+
+/** Which project the client's requests to project-scoped routes act in. */
+export interface ProjectSelection {
+  /** Sent as ?project= (default: the token's own project; `default` for an admin token of every project). */
+  project?: string;
+  /** Sent as ?all-projects=true on GETs (lists): every project's things, for an admin token of every project. */
+  allProjects?: boolean;
+}
 
 export class ApiClient {
   constructor(
     readonly baseUrl: string,
     readonly token: string | undefined,
+    readonly selection: ProjectSelection = {},
   ) {}
+
+  /** The same server and token, acting in another project selection. */
+  withSelection(selection: ProjectSelection): ApiClient {
+    return new ApiClient(this.baseUrl, this.token, selection);
+  }
+
+  /** The URL of a path of /api/v1, with the project selection added when its route is project-scoped. */
+  url(method: string, path: string): string {
+    const query = path.indexOf('?');
+    const params = new URLSearchParams(query === -1 ? '' : path.slice(query + 1));
+    if (isProjectScoped(path)) {
+      if (this.selection.project !== undefined) params.set('project', this.selection.project);
+      if (this.selection.allProjects && method === 'GET') params.set('all-projects', 'true');
+    }
+    const base = `${this.baseUrl.replace(/\/$/, '')}/api/v1${query === -1 ? path : path.slice(0, query)}`;
+    return params.size ? `${base}?${params}` : base;
+  }
 
   /** Sends a request and returns the parsed JSON body; throws ApiError with the API's code on failure. */
   async request<T = unknown>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    return this.send<T>(method, path, body === undefined ? undefined : JSON.stringify(body), {
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    });
+  }
+
+  private async send<T>(
+    method: string,
+    path: string,
+    body: string | ReadableStream | undefined,
+    headers: Record<string, string>,
+  ): Promise<T> {
     let response: Response;
     try {
-      response = await fetch(`${this.baseUrl.replace(/\/$/, '')}/api/v1${path}`, {
+      response = await fetch(this.url(method, path), {
         method,
-        headers: {
-          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...headers,
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+        headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...headers },
+        ...(body === undefined ? {} : { body }),
+        // a stream body is sent as it is read (undici wants this said)
+        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
+      } as RequestInit);
     } catch (err) {
       // fetch says only "fetch failed"; the cause says why (refused, a certificate it does not trust)
       const cause = (err as Error & { cause?: Error }).cause;
@@ -45,8 +96,19 @@ export class ApiClient {
     return this.request<T>('POST', path, body, headers);
   }
 
+  patch<T = unknown>(path: string, body: unknown) {
+    return this.request<T>('PATCH', path, body);
+  }
+
   delete<T = unknown>(path: string) {
     return this.request<T>('DELETE', path);
+  }
+
+  /** POSTs a file as the raw body (an image tarball), streamed, never read whole into memory. */
+  upload<T = unknown>(path: string, file: string, contentType: string) {
+    const size = statSync(file).size;
+    const body = Readable.toWeb(createReadStream(file)) as ReadableStream;
+    return this.send<T>('POST', path, body, { 'content-type': contentType, 'content-length': String(size) });
   }
 
   /** Polls a job until it completes or fails. */

@@ -4,6 +4,8 @@
 import { parseArgs } from 'node:util';
 import { ApiError, ERROR_CODES, ERRORS, isErrorCode } from '@nagaya/contract';
 import { ApiClient } from './api-client';
+import { age, parseBytes, table } from './format';
+import { auditCommand, projectsCommand } from './project-commands';
 
 /** Exit codes of the CLI's own making; an API error exits with its code's exitCode in the contract. */
 const EXIT = { ok: 0, error: 1, usage: 2 } as const;
@@ -35,31 +37,44 @@ const USAGE = `usage: nagaya <command> [options]
   list | info <name> | logs <name> [--tail BYTES]
   exec <name> [--timeout MS] -- command...
   start|stop|restart|delete <name> [--timeout SECONDS] [--wait]
-  pools | allocations [--pool P] [--history] | nodes | jobs [--container N] | images
-  tokens [list] | tokens create <name> --role admin|operator|viewer [--expires SECONDS] | tokens revoke <id>
+  pools | allocations [--pool P] [--history] | nodes | jobs [--container N] | whoami
+  images | images import <name> <rootfs.tar|.tar.gz>
+  tokens [list] | tokens create <name> --role admin|operator|viewer [--expires SECONDS] [--global]
+         | tokens revoke <id>
+  projects [list] | projects show|delete <name>
+  projects create <name> [--description D] [quotas] [--raw-idmap]
+  projects set <name> [--description D] [quotas, each N or none] [--raw-idmap true|false]
+         quotas: --containers N --slices N --memory BYTES --cpus N --processes N --disk BYTES
+                 --network-interfaces N (BYTES: 1073741824, 512Mi, 1Gi)
+  audit [--since ISO-TIME] [--limit N]   the audit trail, newest first (of the selected project only, if one is)
 
+projects: --project P (or NAGAYA_PROJECT; the option wins) acts in project P: containers, images,
+        jobs, allocations and tokens (tokens create makes a token of P; --global: of every project).
+        Default: the token's own project (default, for an admin token of every project).
+        --all-projects: list, images, jobs and allocations of every project (admin of every project).
 common: --json (machine output), NAGAYA_URL (default http://127.0.0.1:8080; https://... with a
         self-signed certificate: NODE_EXTRA_CA_CERTS=<its PEM file>), NAGAYA_TOKEN
 exit codes: ${exitCodeLegend()}`;
 
-function table(rows: Array<Record<string, unknown>>, columns: string[]): string {
-  const cells = rows.map((r) => columns.map((c) => (r[c] === null || r[c] === undefined ? '-' : String(r[c]))));
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
-  const line = (values: string[]) =>
-    values
-      .map((v, i) => v.padEnd(widths[i]!))
-      .join('  ')
-      .trimEnd();
-  return [line(columns.map((c) => c.toUpperCase())), ...cells.map(line)].join('\n');
-}
+/** Commands that list, and so may span every project with --all-projects. */
+const LISTS = new Set(['list', 'images', 'jobs', 'allocations']);
 
-function age(iso: string | null | undefined): string {
-  if (!iso) return '-';
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86400 ? `${Math.floor(s / 3600)}h` : `${Math.floor(s / 86400)}d`;
+/**
+ * `--raw-idmap` alone means true; `--raw-idmap true|false` (two words) is the same as
+ * `--raw-idmap=true|false`. parseArgs takes an option as either a flag or a string, not both.
+ */
+function joinRawIdmap(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '--raw-idmap') out.push(args[i]!);
+    else if (args[i + 1] === 'true' || args[i + 1] === 'false') out.push(`--raw-idmap=${args[++i]}`);
+    else out.push('--raw-idmap=true');
+  }
+  return out;
 }
 
 interface ContainerJson {
+  project: string;
   name: string;
   state: string;
   node: string;
@@ -81,7 +96,7 @@ async function main(argv: string[]): Promise<number> {
   const own = split === -1 ? argv : argv.slice(0, split);
   const command = split === -1 ? [] : argv.slice(split + 1);
   const { values, positionals } = parseArgs({
-    args: own,
+    args: joinRawIdmap(own),
     allowPositionals: true,
     options: {
       json: { type: 'boolean' },
@@ -104,6 +119,18 @@ async function main(argv: string[]): Promise<number> {
       container: { type: 'string' },
       expires: { type: 'string' },
       nesting: { type: 'boolean' },
+      project: { type: 'string' },
+      'all-projects': { type: 'boolean' },
+      global: { type: 'boolean' },
+      description: { type: 'string' },
+      'raw-idmap': { type: 'string' },
+      containers: { type: 'string' },
+      slices: { type: 'string' },
+      processes: { type: 'string' },
+      disk: { type: 'string' },
+      'network-interfaces': { type: 'string' },
+      since: { type: 'string' },
+      limit: { type: 'string' },
     },
   });
   const [verb, ...rest] = positionals;
@@ -113,13 +140,30 @@ async function main(argv: string[]): Promise<number> {
   }
   if (verb === 'serve') return serve(values.role);
 
-  const client = new ApiClient(process.env.NAGAYA_URL ?? 'http://127.0.0.1:8080', process.env.NAGAYA_TOKEN);
+  // The project: --project, else NAGAYA_PROJECT; --all-projects and --global (explicit options) set the variable aside.
+  const all = values['all-projects'] === true;
+  if (all && !LISTS.has(verb)) throw new ApiError(0, 'INVALID_INPUT', `--all-projects is for ${[...LISTS].join(', ')}, not ${verb}`);
+  if (values.global && !(verb === 'tokens' && rest[0] === 'create'))
+    throw new ApiError(0, 'INVALID_INPUT', '--global is for tokens create (a token of every project)');
+  if (values.project !== undefined && (all || values.global))
+    throw new ApiError(0, 'INVALID_INPUT', `give --project or --${all ? 'all-projects' : 'global'}, not both`);
+  const project = all || values.global ? undefined : (values.project ?? (process.env.NAGAYA_PROJECT || undefined));
+  const client = new ApiClient(process.env.NAGAYA_URL ?? 'http://127.0.0.1:8080', process.env.NAGAYA_TOKEN, {
+    ...(project === undefined ? {} : { project }),
+    allProjects: all,
+  });
   const out = (data: unknown, human: () => string) => console.log(values.json ? JSON.stringify(data, null, 2) : human());
   const name = () => {
     if (!rest[0]) throw new ApiError(0, 'INVALID_INPUT', `${verb} needs a container name`);
     return encodeURIComponent(rest[0]);
   };
   const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  const memoryBytes = (v: string | undefined) => {
+    if (v === undefined) return undefined;
+    const n = parseBytes(v);
+    if (n === undefined) throw new ApiError(0, 'INVALID_INPUT', `--memory wants bytes (268435456, 256Mi, 1Gi), not ${JSON.stringify(v)}`);
+    return n;
+  };
   const waitFor = async (job: { id: string }) => {
     if (!values.wait) return;
     const done = await client.waitForJob(job.id, 120_000);
@@ -128,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
 
   switch (verb) {
     case 'launch': {
-      const limits = { memoryBytes: num(values.memory), pids: num(values.pids), cpus: num(values.cpus) };
+      const limits = { memoryBytes: memoryBytes(values.memory), pids: num(values.pids), cpus: num(values.cpus) };
       const env = Object.fromEntries((values.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
       const body = {
         name: rest[0],
@@ -156,7 +200,7 @@ async function main(argv: string[]): Promise<number> {
       out(containers, () =>
         table(
           containers.map((c) => ({ ...c, uids: uidRange(c), age: age(c.createdAt) })),
-          ['name', 'state', 'node', 'pid', 'uids', 'image', 'age'],
+          [...(all ? ['project'] : []), 'name', 'state', 'node', 'pid', 'uids', 'image', 'age'],
         ),
       );
       return EXIT.ok;
@@ -165,12 +209,13 @@ async function main(argv: string[]): Promise<number> {
       const c = await client.get<ContainerJson>(`/containers/${name()}`);
       out(c, () =>
         [
-          `name:   ${c.name}`,
-          `state:  ${c.state}${c.error ? ` (${c.error.code}: ${c.error.message})` : ''}`,
-          `node:   ${c.node}`,
-          `pid:    ${c.pid ?? '-'}`,
-          `image:  ${c.image}`,
-          `exit:   ${c.exitCode ?? '-'}`,
+          `name:    ${c.name}`,
+          `project: ${c.project}`,
+          `state:   ${c.state}${c.error ? ` (${c.error.code}: ${c.error.message})` : ''}`,
+          `node:    ${c.node}`,
+          `pid:     ${c.pid ?? '-'}`,
+          `image:   ${c.image}`,
+          `exit:    ${c.exitCode ?? '-'}`,
           'uid_map:',
           ...c.idmap.uid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
           'gid_map:',
@@ -248,7 +293,7 @@ async function main(argv: string[]): Promise<number> {
             uids: a.uid ? `${a.uid.start}-${a.uid.start + a.uid.count - 1}` : '-',
             gids: a.gid ? `${a.gid.start}-${a.gid.start + a.gid.count - 1}` : '-',
           })),
-          ['pool', 'kind', 'state', 'container', 'uids', 'gids', 'key'],
+          ['pool', 'project', 'kind', 'state', 'container', 'uids', 'gids', 'key'],
         ),
       );
       return EXIT.ok;
@@ -271,27 +316,69 @@ async function main(argv: string[]): Promise<number> {
       const { jobs } = await client.get<{ jobs: Array<Record<string, unknown>> }>(
         `/jobs${values.container ? `?container=${encodeURIComponent(values.container)}` : ''}`,
       );
-      out(jobs, () => table(jobs, ['id', 'kind', 'container', 'node', 'state', 'error']));
+      out(jobs, () => table(jobs, [...(all ? ['project'] : []), 'id', 'kind', 'container', 'node', 'state', 'error']));
       return EXIT.ok;
     }
     case 'images': {
+      if (rest[0] === 'import') {
+        const [, image, file] = rest;
+        if (!image || !file) throw new ApiError(0, 'INVALID_INPUT', 'images import <name> <rootfs.tar|.tar.gz>');
+        if (all) throw new ApiError(0, 'INVALID_INPUT', 'images import acts in one project: --project P, not --all-projects');
+        const type = /\.(t?gz|tar\.gz)$/.test(file) ? 'application/gzip' : 'application/x-tar';
+        const res = await client.upload<{ project: string; name: string; files: number; sizeBytes: number }>(
+          `/images?name=${encodeURIComponent(image)}`,
+          file,
+          type,
+        );
+        out(res, () => `image ${res.name} imported into project ${res.project}: ${res.files} files, ${res.sizeBytes} bytes`);
+        return EXIT.ok;
+      }
+      if (rest[0] !== undefined && rest[0] !== 'list')
+        throw new ApiError(0, 'INVALID_INPUT', `images ${rest[0]}: use images or images import`);
       const { images } = await client.get<{ images: Array<Record<string, unknown>> }>('/images');
-      out(images, () => table(images, ['name', 'files', 'sizeBytes', 'source', 'createdAt']));
+      out(images, () => table(images, [...(all ? ['project'] : []), 'name', 'files', 'sizeBytes', 'source', 'createdAt']));
+      return EXIT.ok;
+    }
+    case 'whoami': {
+      const me = await client.get<{ name: string; role: string; project: string | null }>('/whoami');
+      out(me, () => `${me.name}: ${me.role}, ${me.project === null ? 'of every project' : `of project ${me.project}`}`);
+      return EXIT.ok;
+    }
+    case 'projects': {
+      await projectsCommand(client, rest, values, out);
+      return EXIT.ok;
+    }
+    case 'audit': {
+      await auditCommand(client, project, values, out);
       return EXIT.ok;
     }
     case 'tokens': {
       if (rest[0] === 'create') {
         if (!rest[1] || !values.role)
-          throw new ApiError(0, 'INVALID_INPUT', 'tokens create <name> --role admin|operator|viewer [--expires SECONDS]');
-        const res = await client.post<{ token: string; id: number; name: string; role: string; expiresAt: string | null }>('/tokens', {
+          throw new ApiError(
+            0,
+            'INVALID_INPUT',
+            'tokens create <name> --role admin|operator|viewer [--expires SECONDS] [--project P | --global]',
+          );
+        const res = await client.post<{
+          token: string;
+          id: number;
+          name: string;
+          role: string;
+          project: string | null;
+          expiresAt: string | null;
+        }>('/tokens', {
           name: rest[1],
           role: values.role,
+          // --project P (or NAGAYA_PROJECT): a token of P; --global: of every project; neither: the server's default
+          ...(values.global ? { project: null } : project === undefined ? {} : { project }),
           ...(values.expires === undefined ? {} : { expiresInSeconds: Number(values.expires) }),
         });
+        const scope = res.project === null ? 'every project' : `project ${res.project}`;
         out(
           res,
           () =>
-            `${res.name} (${res.role}, id ${res.id}${res.expiresAt ? `, expires ${res.expiresAt}` : ''}): ${res.token}\nshown once: store it now`,
+            `${res.name} (${res.role} of ${scope}, id ${res.id}${res.expiresAt ? `, expires ${res.expiresAt}` : ''}): ${res.token}\nshown once: store it now`,
         );
         return EXIT.ok;
       }
@@ -311,10 +398,11 @@ async function main(argv: string[]): Promise<number> {
         table(
           tokens.map((t) => ({
             ...t,
+            project: t.project ?? '(every)',
             lastUsed: age(t.lastUsedAt as string | null),
             state: t.revokedAt ? 'revoked' : t.expiresAt && Date.parse(t.expiresAt) <= now ? 'expired' : 'active',
           })),
-          ['id', 'name', 'role', 'state', 'createdAt', 'expiresAt', 'lastUsed'],
+          ['id', 'name', 'role', 'project', 'state', 'createdAt', 'expiresAt', 'lastUsed'],
         ),
       );
       return EXIT.ok;
