@@ -21,7 +21,18 @@ export interface Snapshot {
   running: Map<string, Array<{ id: string; pid: number }>>;
   /** The container cgroups under each node's launcher subtrees: [directory, container id]. */
   cgroups: Map<string, Array<[string, string]>>;
+  /** Projects whose quota counters (project_usage) differ from what their rows add up to. */
+  usageDrift: Array<{ project: string; counters: string; recount: string }>;
 }
+
+/** The quota triggers' counters against the rows they count (migration Projects1764800000000). */
+const USAGE_DRIFT_SQL = `
+  SELECT r.project,
+         row(u.containers, u.slices, u.memory_bytes, u.cpus, u.processes, u.disk_bytes)::text AS counters,
+         row(r.containers, r.slices, r.memory_bytes, r.cpus, r.processes, r.disk_bytes)::text AS recount
+    FROM project_usage_recount r LEFT JOIN project_usage u USING (project)
+   WHERE row(u.containers, u.slices, u.memory_bytes, u.cpus, u.processes, u.disk_bytes)
+         IS DISTINCT FROM row(r.containers, r.slices, r.memory_bytes, r.cpus, r.processes, r.disk_bytes)`;
 
 /** Lists the container cgroup directories under a launcher's subtree roots. */
 function containerCgroups(roots: string[]): Array<[string, string]> {
@@ -57,7 +68,8 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
       runtime.close();
     }
   }
-  return { rows, slices, leases, sharedLeases, running, cgroups };
+  const usageDrift = (await sys.db.query<Snapshot['usageDrift'][number]>(USAGE_DRIFT_SQL)).rows;
+  return { rows, slices, leases, sharedLeases, running, cgroups, usageDrift };
 }
 
 /** Lists every way the snapshot breaks the invariants (empty: all hold). */
@@ -98,6 +110,7 @@ export function problems(s: Snapshot): string[] {
     const live = new Set((s.running.get(node) ?? []).map((c) => c.id));
     for (const [dir, id] of list) if (!live.has(id)) out.push(`${node} keeps the cgroup ${dir} of ${id}, which its launcher does not run`);
   }
+  for (const d of s.usageDrift) out.push(`project ${d.project}'s quota counters say ${d.counters}, its rows add up to ${d.recount}`);
   return out;
 }
 
