@@ -1,8 +1,9 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get } from '../api';
-import { ErrorBanner, Link, Loading, PageHeader } from '../components/common';
+import { ErrorBanner, Link, Loading, PageHeader, ProjectTag } from '../components/common';
 import { ageOf, range } from '../format';
 import { usePoll } from '../poll';
+import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { navigate } from '../router';
 import { buildSlotModel, cellRanges, CellState, LEGEND, type SlotModel } from '../slot-model';
 import type { AllocationView, PoolView } from '@nagaya/contract';
@@ -18,11 +19,14 @@ const LABEL = new Map(LEGEND.map((l) => [l.state, l.label]));
 
 /** The ID-space map: every slot of a pool as a canvas cell, coloured by state; hover, keys and click. */
 export function IdMapPage(props: { pool: string | null }) {
+  const { current } = useProjectScope();
   const pools = usePoll(() => get<{ pools: PoolView[] }>('/pools'), 'pools', 10_000);
   const poolName = props.pool ?? pools.data?.pools.find((p) => p.name === 'default')?.name ?? pools.data?.pools[0]?.name ?? null;
   const allocations = usePoll(
     async () =>
-      poolName ? get<{ allocations: AllocationView[] }>(`/allocations?pool=${encodeURIComponent(poolName)}&history=true`) : undefined,
+      poolName
+        ? get<{ allocations: AllocationView[] }>(inProject(`/allocations?pool=${encodeURIComponent(poolName)}&history=true`, current))
+        : undefined,
     `alloc:${poolName}`,
     2000,
   );
@@ -53,6 +57,11 @@ export function IdMapPage(props: { pool: string | null }) {
         )}
       </PageHeader>
       <ErrorBanner error={pools.error ?? allocations.error} prefix="Could not load the map" />
+      {current !== null && (
+        <p class="banner" data-testid="map-scope">
+          Only the slices of project <strong>{current}</strong> are shown: slots other projects hold are drawn as free.
+        </p>
+      )}
       {pools.data && !pool && <p class="banner">There is no pool {props.pool ?? ''}.</p>}
       {!model ? !pools.error && !allocations.error && <Loading /> : <SlotMap model={model} />}
     </section>
@@ -62,6 +71,7 @@ export function IdMapPage(props: { pool: string | null }) {
 function SlotMap(props: { model: SlotModel }) {
   const { model } = props;
   const pool = model.pool;
+  const scope = useProjectScope();
   const wrap = useRef<HTMLDivElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
   const [width, setWidth] = useState(0);
@@ -142,7 +152,8 @@ function SlotMap(props: { model: SlotModel }) {
   const allocationOf = (cell: number) => (model.owner[cell]! >= 0 ? model.allocations[model.owner[cell]!] : undefined);
   const open = (cell: number) => {
     const a = allocationOf(cell);
-    if (a?.container && (a.state === 'active' || a.state === 'out_of_pool' || a.kind === 'raw')) navigate(`/containers/${a.container}`);
+    if (a?.container && (a.state === 'active' || a.state === 'out_of_pool' || a.kind === 'raw'))
+      navigate(containerHref(a.container, projectOf(a.project, scope.current)));
   };
   const onKey = (e: KeyboardEvent) => {
     const cur = selected ?? 0;
@@ -266,7 +277,13 @@ function SlotMap(props: { model: SlotModel }) {
               <tbody>
                 {model.rawOutside.map((a, i) => (
                   <tr key={i}>
-                    <td>{a.container ? <Link href={`/containers/${a.container}`}>{a.container}</Link> : a.owner}</td>
+                    <td>
+                      {a.container ? (
+                        <Link href={containerHref(a.container, projectOf(a.project, scope.current))}>{a.container}</Link>
+                      ) : (
+                        a.owner
+                      )}
+                    </td>
                     <td class="mono">{a.uid ? range(a.uid.start, a.uid.count) : '—'}</td>
                     <td class="mono">{a.gid ? range(a.gid.start, a.gid.count) : '—'}</td>
                     <td class="mono">{a.nsUid ?? a.nsGid ?? ''}</td>
@@ -284,10 +301,12 @@ function SlotMap(props: { model: SlotModel }) {
 /** What one cell is: slot, state, holder and the exact host ranges. */
 function CellText(props: { model: SlotModel; cell: number; links?: boolean }) {
   const { model, cell } = props;
+  const { current } = useProjectScope();
   const state = model.states[cell] as CellState;
   const a = model.owner[cell]! >= 0 ? model.allocations[model.owner[cell]!] : undefined;
   const ranges = cellRanges(model, cell);
-  const who = (name: string) => (props.links ? <Link href={`/containers/${name}`}>{name}</Link> : <strong>{name}</strong>);
+  const who = (name: string) =>
+    props.links ? <Link href={containerHref(name, projectOf(a?.project, current))}>{name}</Link> : <strong>{name}</strong>;
   const isRaw = a?.kind === 'raw';
   return (
     <div class="cell-text" data-slot={model.first + cell} data-state={LABEL.get(state)}>
@@ -299,6 +318,11 @@ function CellText(props: { model: SlotModel; cell: number; links?: boolean }) {
       {a?.container && (
         <div>
           {a.state === 'quarantined' ? 'was ' : ''}container {who(a.container)}
+        </div>
+      )}
+      {a?.project && (
+        <div data-testid="cell-project">
+          project <ProjectTag name={a.project} />
         </div>
       )}
       {a && !a.container && a.owner && a.kind !== 'shared' && (
