@@ -11,6 +11,7 @@ import { JobsPage } from './pages/jobs';
 import { NodesPage } from './pages/nodes';
 import { OverviewPage } from './pages/overview';
 import { PoolsPage } from './pages/pools';
+import { ProjectsPage } from './pages/projects';
 import { signIn, SignInPage } from './pages/sign-in';
 import { usePoll } from './poll';
 import { ProjectContext, projectOf, storedProject, storeProject, useProjectScope, type ProjectScope } from './project';
@@ -25,6 +26,7 @@ const NAV = [
   { href: '/pools', label: 'Pools' },
   { href: '/jobs', label: 'Jobs' },
   { href: '/nodes', label: 'Nodes' },
+  { href: '/projects', label: 'Projects' },
 ];
 
 function App() {
@@ -232,6 +234,8 @@ function Page(props: { location: Location }) {
       return <JobsPage state={query.get('state') ?? ''} />;
     case '/nodes':
       return <NodesPage />;
+    case '/projects':
+      return <ProjectsPage />;
     default:
       return (
         <section>
