@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DNS_LABEL, DNS_LABEL_MESSAGE } from './names';
 import { CONTAINER_STATES, JOB_STATES, QUOTA_MEANINGS, QUOTA_NAMES, ROLES, type QuotaName } from './views';
 
 /**
@@ -6,10 +7,7 @@ import { CONTAINER_STATES, JOB_STATES, QUOTA_MEANINGS, QUOTA_NAMES, ROLES, type 
  * is generated from the same objects, so the two cannot drift.
  */
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-export const dnsLabel = z
-  .string()
-  .regex(DNS_LABEL, 'must be a DNS label: a-z, 0-9 and -, 1 to 63 characters, not starting or ending with -');
+export const dnsLabel = z.string().regex(DNS_LABEL, DNS_LABEL_MESSAGE);
 export const imageName = z.string().regex(/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/, 'must be an image name: a-z, 0-9, -, . and _');
 export const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/, 'must be a node name');
 const id32 = z.number().int().min(0).max(4294967294);
