@@ -83,8 +83,9 @@ export class Allocator {
     const raw = validateRawEntries(request.raw);
     const key = request.key ?? null;
     if (key !== null) {
-      if (typeof key !== 'string' || key.length < 1 || key.length > 253) {
-        throw new AllocatorError('INVALID_INPUT', 'key must be a string of 1 to 253 characters');
+      // 512: a caller's own namespace (nagaya's `@project/`) in front of a 253-character key
+      if (typeof key !== 'string' || key.length < 1 || key.length > 512) {
+        throw new AllocatorError('INVALID_INPUT', 'key must be a string of 1 to 512 characters');
       }
       if (!isolated) throw new AllocatorError('INVALID_INPUT', 'a sticky key needs an isolated map (isolated: true)');
     }

@@ -72,26 +72,17 @@ export const securitySchema = z
       "Confinement options. Every container runs with Docker's default capabilities, no_new_privs and a seccomp filter at least as strict as Docker's default profile.",
   });
 
+/** Postgres text cannot hold NUL: a string that goes into a text column is refused with one (INVALID_INPUT, never a 500). */
+const noNul = (v: string) => !v.includes('\0');
+
 const envSchema = z
   .record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, 'environment names are letters, digits and _'),
-    z
-      .string()
-      .max(32768)
-      .refine((v) => !v.includes('\0'), 'no NUL characters'),
+    z.string().max(32768).refine(noNul, 'no NUL characters'),
   )
   .refine((env) => Object.keys(env).length <= 256, 'at most 256 variables');
 
-const argv = z
-  .array(
-    z
-      .string()
-      .min(1)
-      .max(4096)
-      .refine((v) => !v.includes('\0'), 'no NUL characters'),
-  )
-  .min(1)
-  .max(256);
+const argv = z.array(z.string().min(1).max(4096).refine(noNul, 'no NUL characters')).min(1).max(256);
 
 export const createContainerSchema = z.strictObject({
   name: dnsLabel,
@@ -124,7 +115,7 @@ export const execSchema = z.strictObject({
 });
 
 export const createTokenSchema = z.strictObject({
-  name: z.string().min(1).max(100),
+  name: z.string().min(1).max(100).refine(noNul, 'no NUL characters'),
   role: z.enum(ROLES),
   project: dnsLabel
     .nullable()
@@ -225,7 +216,7 @@ export const projectQuotasSchema = z.strictObject(quotaShape((name) => quotaValu
 /** A quota change: a number sets, null removes, absent leaves alone. */
 export const projectQuotasPatchSchema = z.strictObject(quotaShape((name) => quotaValue(name).nullable().optional()));
 
-const projectDescription = z.string().max(500);
+const projectDescription = z.string().max(500).refine(noNul, 'no NUL characters');
 
 export const createProjectSchema = z.strictObject({
   name: dnsLabel,

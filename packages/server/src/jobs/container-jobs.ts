@@ -5,6 +5,7 @@ import { processHasIdMaps, type ContainerRuntime, type ExitStatus, type IdMapLin
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { allocatorKey } from '../services/sticky-key';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
 import {
@@ -83,7 +84,7 @@ export class ContainerJobs {
         pool: c.pool,
         isolated: c.idmap.isolated,
         size: c.idmap.size,
-        key: c.idmap.key,
+        key: c.idmap.key === undefined ? undefined : allocatorKey(c.project, c.idmap.key),
         raw: c.idmap.raw,
       });
       leaseOwned = jobOwnsLease(lease, job.timestamp);

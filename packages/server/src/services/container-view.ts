@@ -1,6 +1,7 @@
 import type { Lease } from '@nagaya/allocator';
 import type { ContainerView } from '@nagaya/contract';
 import type { ContainerRow } from '../store/container-store';
+import { projectKey } from './sticky-key';
 
 /** Shapes a row and its lease (if it holds one) for the API. */
 export function containerView(row: ContainerRow, lease: Lease | undefined): ContainerView {
@@ -15,7 +16,7 @@ export function containerView(row: ContainerRow, lease: Lease | undefined): Cont
     pid: row.state === 'running' || row.state === 'stopping' ? row.pid : null,
     idmap: {
       isolated: lease?.isolated ?? row.idmap.isolated ?? true,
-      key: lease?.key ?? row.idmap.key ?? null,
+      key: row.idmap.key ?? (lease?.key ? projectKey(lease.key) : null),
       size: lease?.size ?? row.idmap.size ?? null,
       uid: lease?.maps.uid ?? [],
       gid: lease?.maps.gid ?? [],
