@@ -744,12 +744,20 @@ function hiddenSecrets(): string[] {
 /** Every string value of a "project" key anywhere in a JSON answer (the OpenAPI document's are schemas, objects). */
 function projectsIn(value: unknown, out: unknown[] = []): unknown[] {
   if (Array.isArray(value)) for (const v of value) projectsIn(v, out);
-  else if (value && typeof value === 'object')
+  else if (value && typeof value === 'object') {
+    // the images nagaya makes itself are the default project's and serve every project
+    if (isBuiltInImage(value)) return out;
     for (const [k, v] of Object.entries(value)) {
       if (k === 'project' && typeof v === 'string') out.push(v);
       else projectsIn(v, out);
     }
+  }
   return out;
+}
+
+function isBuiltInImage(value: object): boolean {
+  const v = value as { project?: unknown; source?: unknown };
+  return v.project === 'default' && v.source === 'busybox-static';
 }
 
 const bodyText = (body: Req['body']) => (body === undefined ? '' : Buffer.isBuffer(body) ? `<tar ${body.length} bytes>` : body);
