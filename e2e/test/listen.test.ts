@@ -202,7 +202,7 @@ describe('the API on the network', () => {
     const created = JSON.parse(made.stdout) as { token: string; id: number; expiresAt: string };
     expect(Date.parse(created.expiresAt) - Date.now()).toBeGreaterThan(3500_000);
     const list = await sys.cli(['tokens', 'list']);
-    expect(list.stdout).toMatch(new RegExp(`^${created.id}\\s+ci-bot\\s+operator\\s+active`, 'm'));
+    expect(list.stdout).toMatch(new RegExp(`^${created.id}\\s+ci-bot\\s+operator\\s+default\\s+active`, 'm'));
     expect(list.stdout).not.toContain(created.token);
     expect((await sys.cli(['list'], created.token)).code).toBe(0);
     const revoke = await sys.cli(['tokens', 'revoke', String(created.id)]);
