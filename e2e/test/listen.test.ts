@@ -211,7 +211,9 @@ describe('the API on the network', () => {
     const denied = await sys.cli(['list'], created.token);
     expect(denied.code).toBe(7);
     expect(denied.stderr).toMatch(/UNAUTHORIZED/);
-    expect((await sys.cli(['tokens', 'list'])).stdout).toMatch(new RegExp(`^${created.id}\\s+ci-bot\\s+operator\\s+revoked`, 'm'));
+    expect((await sys.cli(['tokens', 'list'])).stdout).toMatch(
+      new RegExp(`^${created.id}\\s+ci-bot\\s+operator\\s+default\\s+revoked`, 'm'),
+    );
     // an operator may not revoke
     const op = JSON.parse((await sys.cli(['tokens', 'create', 'op2', '--role', 'operator', '--json'])).stdout) as { token: string };
     const forbidden = await sys.cli(['tokens', 'revoke', '1'], op.token);
