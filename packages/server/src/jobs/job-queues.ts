@@ -90,6 +90,21 @@ export class JobQueues {
     return id;
   }
 
+  /**
+   * Removes a lifecycle job from a node's queue if it is still waiting there (a worker that holds
+   * it keeps it; a job a worker reads after its container moved or was deleted does nothing).
+   */
+  async discard(node: string, jobId: string): Promise<void> {
+    await this.queue(lifecycleQueueName(node))
+      .remove(jobId)
+      .catch(() => undefined);
+  }
+
+  /** Forgets the job records of a container that is gone. */
+  async forgetJobsOf(containerId: string): Promise<void> {
+    await this.db.query('DELETE FROM job WHERE container_id = $1', [containerId]);
+  }
+
   /** Sends an rpc job (exec, logs) to a node and waits for its answer. */
   async call<R>(node: string, data: RpcJobData, timeoutMs: number): Promise<R> {
     const name = rpcQueueName(node);

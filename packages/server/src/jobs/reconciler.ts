@@ -15,6 +15,7 @@ import {
   mayBeOrphanLease,
   pidsBoundFor,
   recoverUnfinishedRow,
+  settleLostRow,
   settleRunningRow,
 } from './reconcile-decisions';
 
@@ -40,6 +41,8 @@ export interface ReconcileReport {
   adopted: number;
   requeued: number;
   strays: number;
+  /** Processes of containers recorded as lost (this node was removed as dead), stopped. */
+  lostKilled: number;
   orphanLeases: number;
   /** Cgroups of containers that are gone, removed. */
   cgroups: number;
@@ -76,7 +79,17 @@ export class Reconciler {
 
   async run(): Promise<ReconcileReport> {
     const { runtime, containers, nodeName } = this.deps;
-    const report: ReconcileReport = { exited: 0, lost: 0, adopted: 0, requeued: 0, strays: 0, orphanLeases: 0, cgroups: 0, unbounded: 0 };
+    const report: ReconcileReport = {
+      exited: 0,
+      lost: 0,
+      adopted: 0,
+      requeued: 0,
+      strays: 0,
+      lostKilled: 0,
+      orphanLeases: 0,
+      cgroups: 0,
+      unbounded: 0,
+    };
     const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
     const rows = await containers.list({ node: nodeName });
     for (const row of rows) await this.reconcileRow(row, records.get(row.id), report);
@@ -106,6 +119,16 @@ export class Reconciler {
 
   private async reconcileRow(row: ContainerRow, record: ContainerRecord | undefined, report: ReconcileReport): Promise<void> {
     const { jobs, containers, queues, nodeName } = this.deps;
+    if (row.state === 'lost') {
+      // lost with this node when an admin removed it: its process must not outlive that verdict
+      const settle = settleLostRow(record);
+      if (settle === 'kill') {
+        await this.deps.runtime.stop(row.id, 0);
+        report.lostKilled++;
+      }
+      if (settle !== 'done') this.deps.runtime.remove(row.id);
+      return;
+    }
     const young = isYoung(row.updatedAt, Date.now(), this.graceMs);
     if (row.state === 'running' || row.state === 'stopping') {
       const settlement = settleRunningRow(record, young);
