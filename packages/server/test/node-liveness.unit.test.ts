@@ -69,7 +69,13 @@ describe('placement', () => {
 
   it('reads the fleet again after invalidate(): a node that began to drain is passed over at once', async () => {
     let rows = [node('a', 'active'), node('b', 'active', 10)];
-    const store = { reads: 0, list: async () => (store.reads++, rows) };
+    const store = {
+      reads: 0,
+      list: async () => {
+        store.reads++;
+        return rows;
+      },
+    };
     const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, undefined, () => Date.now());
     expect(await placement.choose(undefined)).toBe('a');
     rows = [node('a', 'draining'), node('b', 'active', 10)];
