@@ -267,3 +267,18 @@ describe('a removed node that comes back', () => {
     expect(problems(await snapshot(sys, ['node-a', 'node-c']))).toEqual([]);
   }, 120_000);
 });
+
+describe('nagaya nodes evacuate', () => {
+  it('drains a node through the CLI and lists what still runs there', async () => {
+    const res = await sys.cli(['nodes', 'evacuate', 'node-a']);
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toMatch(/^node-a: draining; \d+ moved, \d+ still running there/);
+    const { containers } = await sys.admin.get<{ containers: Container[] }>('/containers?node=node-a&state=running');
+    for (const c of containers) expect(res.stdout).toContain(c.name);
+    const listed = await sys.cli(['nodes']);
+    expect(listed.stdout).toMatch(/node-a\s+draining\s+online/);
+    // a dead node's removal needs --dead
+    const bare = await sys.cli(['nodes', 'remove', 'node-a']);
+    expect(bare.code).toBe(2);
+  }, 60_000);
+});

@@ -109,12 +109,13 @@ export class NodeFleet {
    * Removes a dead node: it is marked removed, its pending, stopped and failed containers move,
    * and the ones that ran there are recorded as lost with their slices fenced (never handed out
    * again until the node comes back and confirms their processes are gone, or releaseSlices).
-   * Refused (CONFLICT) while the node still beats: stop it first, or evacuate it.
+   * Refused (CONFLICT) while the node still beats, whatever its status: stop it first.
    */
   async remove(node: string, options: { releaseSlices?: boolean }, actor: TokenIdentity): Promise<NodeRemovalView> {
     const { containers, allocator, nodes, log } = this.deps;
     const row = await this.requireNode(node);
-    if (row.heartbeatAgeMs <= nodes.offlineAfterMs && row.status !== 'offline' && row.status !== 'removed') {
+    // whatever its status says: a node that beats again (restarting, back from a partition) is not dead
+    if (row.heartbeatAgeMs <= nodes.offlineAfterMs) {
       throw new NagayaError('CONFLICT', `node ${node} is alive (its last heartbeat is ${row.heartbeatAgeMs} ms old): stop it first`, {
         node,
         status: row.status,
@@ -123,10 +124,13 @@ export class NodeFleet {
     await nodes.setStatus(node, 'removed');
     const moved = await this.moveOff(node);
     const lost: NodeRemovalView['lost'] = [];
-    for (const c of await containers.list({ node, states: LIVE_ON_NODE })) {
+    for (const c of await containers.list({ node, states: [...LIVE_ON_NODE, 'pending'] })) {
+      // a pending row left here holds a slice: a launch of it began (and may have run); one with
+      // none waits for an active node (the sweep moves it)
+      if (c.state === 'pending' && !(await allocator.find(c.id))) continue;
       // fenced first: a slice must never be free while a row that could still be its owner says otherwise
       await allocator.fence(c.id, node);
-      const marked = await containers.transition(c.id, LIVE_ON_NODE, 'lost', {
+      const marked = await containers.transition(c.id, [c.state], 'lost', {
         error: { code: 'NODE_LOST', message: `its node ${node} was removed as dead while it was ${c.state}` },
       });
       if (marked) lost.push({ project: c.project, name: c.name });
