@@ -166,7 +166,8 @@ describe('a node killed whole (worker, launcher, containers: SIGKILL)', () => {
 
     // the worker first: its heartbeat is still fresh, so containers pinned to it are accepted and wait there
     await sys.killWorker('node-b', 'SIGKILL');
-    for (const i of [1, 2, 3]) await launch(`node-b-pending${i}`, 'node-b');
+    const jobs: string[] = [];
+    for (const i of [1, 2, 3]) jobs.push((await launch(`node-b-pending${i}`, 'node-b')).job.id);
     for (const i of [1, 2, 3]) expect((await get(`node-b-pending${i}`)).state).toBe('pending');
     // then its launcher and every container process
     process.kill(launcherPidOf(sys.stateDir('node-b')), 'SIGKILL');
@@ -179,6 +180,8 @@ describe('a node killed whole (worker, launcher, containers: SIGKILL)', () => {
     const lateBy = Date.now() - offlineAt;
     expect(lateBy).toBeLessThan(5000);
     for (const c of moved) expect(['node-a', 'node-c']).toContain(c.node);
+    // the job the create answered with followed its container
+    for (const id of jobs) expect(await sys.admin.waitForJob(id, 10_000)).toMatchObject({ state: 'completed' });
 
     // its running containers: unknown, and nothing waits on them
     for (const c of doomed) expect(await get(c.name)).toMatchObject({ state: 'unknown', lastState: 'running', node: 'node-b' });

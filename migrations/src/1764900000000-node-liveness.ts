@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { FENCE_FUNCTION, RELEASE_FUNCTION, UNFENCE_FUNCTION } from './sql/1764900000000-node-liveness.sql';
+import { FENCE_FUNCTION, RELEASE_FUNCTION, RELEASE_FUNCTION_BEFORE, UNFENCE_FUNCTION } from './sql/1764900000000-node-liveness.sql';
 
 /**
  * Node liveness and fencing (issue 12).
@@ -32,11 +32,18 @@ export class NodeLiveness1764900000000 implements MigrationInterface {
     await q.query(UNFENCE_FUNCTION);
   }
 
+  /** Back to the release before: fences are lifted (their leases stay), lost containers become failed. */
   async down(q: QueryRunner): Promise<void> {
+    await q.query(RELEASE_FUNCTION_BEFORE);
     await q.query('DROP FUNCTION IF EXISTS nagaya_unfence(text, text)');
     await q.query('DROP FUNCTION IF EXISTS nagaya_fence(text, text)');
     await q.query('DROP INDEX IF EXISTS id_slice_fenced');
     await q.query('ALTER TABLE id_slice DROP COLUMN IF EXISTS fenced_node, DROP COLUMN IF EXISTS fenced_at');
+    await q.query(`UPDATE container SET state = 'failed' WHERE state = 'lost'`);
+    await q.query(`ALTER TABLE container DROP CONSTRAINT IF EXISTS container_state_check`);
+    await q.query(`
+      ALTER TABLE container ADD CONSTRAINT container_state_check
+        CHECK (state IN ('pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting'))`);
     await q.query(`ALTER TABLE node DROP COLUMN IF EXISTS status, DROP COLUMN IF EXISTS draining_at, DROP COLUMN IF EXISTS status_at`);
   }
 }

@@ -82,3 +82,43 @@ BEGIN
   END LOOP;
 END
 $fn$`;
+
+/**
+ * The body nagaya_release had before this migration (as 1764400000000 made it), put back by its
+ * down(): this migration's own copy, as the frozen-SQL rule asks.
+ */
+export const RELEASE_FUNCTION_BEFORE = `
+CREATE OR REPLACE FUNCTION nagaya_release(p_owner text) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_lease id_lease%ROWTYPE;
+  v_left  int4;
+BEGIN
+  DELETE FROM id_lease l WHERE l.owner = p_owner RETURNING * INTO v_lease;
+  IF NOT FOUND THEN RETURN false; END IF;
+  DELETE FROM id_slice s WHERE s.owner = p_owner AND s.kind = 'raw';
+  IF NOT v_lease.isolated THEN RETURN true; END IF;
+
+  DELETE FROM id_slot s
+   WHERE s.pool_id = v_lease.pool_id AND s.slot >= v_lease.slot AND s.slot < v_lease.slot + v_lease.slots
+     AND s.state = 'out_of_pool';
+  GET DIAGNOSTICS v_left = ROW_COUNT;
+  IF v_left > 0 THEN
+    -- part of the slice left the pool: forget it; its key can no longer promise the same IDs
+    DELETE FROM id_slice s WHERE s.owner = p_owner AND s.kind = 'isolated';
+    DELETE FROM id_key k WHERE k.pool_id = v_lease.pool_id AND k.key = v_lease.key;
+    UPDATE id_slot s SET state = 'free', released_at = clock_timestamp()
+     WHERE s.pool_id = v_lease.pool_id AND s.slot >= v_lease.slot AND s.slot < v_lease.slot + v_lease.slots
+       AND s.state = 'leased';
+  ELSE
+    UPDATE id_slice s SET state = 'quarantined', released_at = clock_timestamp()
+     WHERE s.owner = p_owner AND s.kind = 'isolated';
+    UPDATE id_slot s
+       SET state = CASE WHEN v_lease.key IS NULL THEN 'free' ELSE 'keyed' END,
+           released_at = clock_timestamp()
+     WHERE s.pool_id = v_lease.pool_id AND s.slot >= v_lease.slot AND s.slot < v_lease.slot + v_lease.slots
+       AND s.state = 'leased';
+  END IF;
+  RETURN true;
+END
+$fn$`;

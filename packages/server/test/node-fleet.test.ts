@@ -67,7 +67,7 @@ describe('deleting a container that never started', () => {
 
 describe('evacuating a node', () => {
   it('moves its pending containers, which then run elsewhere', async () => {
-    await fleet.admin.post('/containers', { name: 'waits', image: 'busybox', node: 'ghost' });
+    const { job } = await fleet.admin.post<{ job: { id: string } }>('/containers', { name: 'waits', image: 'busybox', node: 'ghost' });
     expect((await get('waits')).state).toBe('pending');
     const ev = await fleet.admin.post<{ status: string; moved: Array<{ name: string; to: string }>; running: unknown[] }>(
       '/nodes/ghost/evacuate',
@@ -78,6 +78,9 @@ describe('evacuating a node', () => {
     expect(ev.running).toEqual([]);
     const ran = await waitRunning<Container>(fleet, 'waits');
     expect(['node-a', 'node-b']).toContain(ran.node);
+    // the job the create answered with followed the container to its new node
+    expect(await fleet.admin.get(`/jobs/${job.id}`)).toMatchObject({ node: ran.node, kind: 'launch' });
+    expect((await fleet.admin.waitForJob(job.id)).state).toBe('completed');
   });
 
   it('marks it draining: no new container goes there, its stopped ones move, its running ones are listed and still served', async () => {

@@ -1,7 +1,7 @@
 import type { Allocator } from '@nagaya/allocator';
 import type { ContainerState, EvacuationView, NodeRemovalView } from '@nagaya/contract';
 import { NagayaError } from '../errors';
-import { launchJobId, type JobQueues } from '../jobs/job-queues';
+import type { JobQueues } from '../jobs/job-queues';
 import type { Logger } from '../observability/logger';
 import type { AuditStore } from '../store/audit-store';
 import type { ContainerStore } from '../store/container-store';
@@ -43,9 +43,9 @@ export class NodeFleet {
 
   /**
    * Moves pending containers (no launch begun: no lease) off nodes that are draining, offline,
-   * removed or silent, onto active nodes, with a new launch job on the new node's queue. The old
-   * job is removed if it still waits, and is harmless if a worker reads it (its row names another
-   * node). Runs under a transaction-scoped advisory lock, so two nodes never sweep at once.
+   * removed or silent, onto active nodes, their launch job with them (same id, on the new node's
+   * queue). The old queue's copy is removed if it still waits, and is harmless if a worker reads
+   * it (its row names another node). Runs under a transaction-scoped advisory lock, so two nodes never sweep at once.
    * Returns the containers moved.
    */
   async sweep(): Promise<Moved[]> {
@@ -176,12 +176,11 @@ export class NodeFleet {
       const row = await containers.findById(m.id);
       if (row?.state !== 'pending' || row.node !== m.to) continue;
       try {
-        await queues.enqueue(m.to, { kind: 'launch', containerId: m.id, containerName: m.name }, { fresh: true });
+        await queues.moveLaunch(m.id, m.name, m.from, m.to);
       } catch (err) {
         // the reconciler of the new node gives a pending row with no live job its job again
         log.warn('could not queue the launch of a moved container', { id: m.id, node: m.to, error: err as Error });
       }
-      await queues.discard(m.from, launchJobId(m.id));
     }
   }
 
