@@ -24,6 +24,7 @@ interface Container {
   lastState: string | null;
   node: string;
   pid: number | null;
+  error: unknown;
   idmap: { uid: Array<{ hostId: number; count: number }> };
 }
 
@@ -100,9 +101,9 @@ describe('a worker stopped with SIGTERM', () => {
     let answered = 0;
     let stopping: Promise<void> | undefined;
     const errors: unknown[] = [];
-    // paced over about 2.5 s, so that most creates come after the stop began
+    // paced over about 2 s, so that most creates come after the stop began
     await Promise.all(
-      Array.from({ length: 4 }, async () => {
+      Array.from({ length: 6 }, async () => {
         while (next < names.length) {
           const name = names[next++]!;
           await launch(name).catch((err: unknown) => errors.push(err));
@@ -112,50 +113,65 @@ describe('a worker stopped with SIGTERM', () => {
       }),
     );
     await stopping;
-    expect(errors).toEqual([]);
-    const node = await nodeRow('node-c');
-    expect(node.status).toBe('offline');
-    expect(node.draining_at).toBeInstanceOf(Date);
-    // placed there before the mark (so the stop did have work to refuse), none at or after it
-    const placed = await sys.db.query<{ before: string; after: string }>(
-      `SELECT count(*) FILTER (WHERE at < $1) AS before, count(*) FILTER (WHERE at >= $1) AS after
-         FROM audit_event WHERE action = 'container.create' AND details->>'node' = 'node-c'`,
-      [node.draining_at],
-    );
-    expect(Number(placed.rows[0]!.before)).toBeGreaterThan(0);
-    expect(Number(placed.rows[0]!.after)).toBe(0);
-    // and most creates came after the mark, while the API's fleet snapshot (up to 1 s old) may still have said active
-    const later = await sys.db.query<{ n: string }>(
-      `SELECT count(*) AS n FROM audit_event WHERE action = 'container.create' AND at >= $1 AND at < $1 + interval '1 second'`,
-      [node.draining_at],
-    );
-    expect(Number(later.rows[0]!.n)).toBeGreaterThanOrEqual(10);
-    const rows = await sys.db.query<{ n: string }>(`SELECT count(*) AS n FROM container WHERE node = 'node-c' AND created_at >= $1`, [
-      node.draining_at,
-    ]);
-    expect(Number(rows.rows[0]!.n)).toBe(0);
-    // every one runs: what node-c had not begun to launch was handed to the others
-    const all = await Promise.all(names.map((n) => running(n).catch(() => get(n))));
-    const stuck = all.filter((c) => c.state !== 'running' && c.state !== 'unknown');
-    expect(stuck.map((c) => `${c.name} ${c.state} on ${c.node}`)).toEqual([]);
-    const onC = all.filter((c) => c.node === 'node-c');
-    for (const c of onC) expect(c).toMatchObject({ state: 'unknown', lastState: 'running' });
+    try {
+      expect(errors).toEqual([]);
+      const node = await nodeRow('node-c');
+      expect(node.status).toBe('offline');
+      expect(node.draining_at).toBeInstanceOf(Date);
+      // placed there before the mark (so the stop did have work to refuse), none at or after it
+      const placed = await sys.db.query<{ before: string; after: string }>(
+        `SELECT count(*) FILTER (WHERE at < $1) AS before, count(*) FILTER (WHERE at >= $1) AS after
+           FROM audit_event WHERE action = 'container.create' AND details->>'node' = 'node-c'`,
+        [node.draining_at],
+      );
+      expect(Number(placed.rows[0]!.before)).toBeGreaterThan(0);
+      expect(Number(placed.rows[0]!.after)).toBe(0);
+      // and most creates came after the mark, several while the API's fleet snapshot (up to 1 s old) may still have said active
+      const later = await sys.db.query<{ soon: string; all: string }>(
+        `SELECT count(*) FILTER (WHERE at < $1::timestamptz + interval '1 second') AS soon, count(*) AS all
+           FROM audit_event WHERE action = 'container.create' AND at >= $1::timestamptz`,
+        [node.draining_at],
+      );
+      expect(Number(later.rows[0]!.soon)).toBeGreaterThanOrEqual(3);
+      expect(Number(later.rows[0]!.all)).toBeGreaterThanOrEqual(20);
+      const rows = await sys.db.query<{ n: string }>(`SELECT count(*) AS n FROM container WHERE node = 'node-c' AND created_at >= $1`, [
+        node.draining_at,
+      ]);
+      expect(Number(rows.rows[0]!.n)).toBe(0);
+      // every one runs: what node-c had not begun to launch was handed to the others
+      const settled = (c: Container) => c.state === 'running' || (c.state === 'unknown' && c.node === 'node-c');
+      const all = await eventually(
+        async () => {
+          const now = await Promise.all(names.map(get));
+          return now.every(settled) ? now : undefined;
+        },
+        30_000,
+        'every create running (or unknown on the stopped node)',
+      ).catch(() => Promise.all(names.map(get)));
+      expect(all.filter((c) => !settled(c)).map((c) => `${c.name} ${c.state} on ${c.node}: ${JSON.stringify(c.error)}`)).toEqual([]);
+      const onC = all.filter((c) => c.node === 'node-c');
+      for (const c of onC) expect(c).toMatchObject({ state: 'unknown', lastState: 'running' });
 
-    // back: active again, and what it ran is adopted, not relaunched
-    await sys.startWorker('node-c');
-    expect((await nodeRow('node-c')).status).toBe('active');
-    for (const c of onC) expect(await running(c.name)).toMatchObject({ pid: c.pid, node: 'node-c' });
-    await Promise.all(
-      names.map(async (n) => {
-        const res = await sys.admin.delete<{ job: { id: string } | null }>(`/containers/${n}`);
-        if (res.job) await sys.admin.waitForJob(res.job.id);
-      }),
-    );
+      // back: active again, and what it ran is adopted, not relaunched
+      await sys.startWorker('node-c');
+      expect((await nodeRow('node-c')).status).toBe('active');
+      for (const c of onC) expect(await running(c.name)).toMatchObject({ pid: c.pid, node: 'node-c' });
+    } finally {
+      // whatever failed above, the next test starts from three nodes and none of these
+      if (!sys.workers.get('node-c')?.running) await sys.startWorker('node-c');
+      await Promise.all(
+        names.map(async (n) => {
+          const res = await sys.admin.delete<{ job: { id: string } | null }>(`/containers/${n}`).catch(() => ({ job: null }));
+          if (res.job) await sys.admin.waitForJob(res.job.id);
+        }),
+      );
+    }
   }, 180_000);
 });
 
 describe('a node killed whole (worker, launcher, containers: SIGKILL)', () => {
   it('runs its pending containers elsewhere, shows its running ones unknown, then lost and fenced, then free; the others are undisturbed', async () => {
+    if (!sys.workers.get('node-c')?.running) await sys.startWorker('node-c'); // the test before failed half-way
     // containers on every node, running
     for (const node of NODES) for (const i of [1, 2]) await launch(`${node}-run${i}`, node);
     const before = new Map<string, Container>();
