@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ContainerState, NodeStatus } from '@nagaya/contract';
 import { NagayaError } from '../src/errors';
 import { shownState } from '../src/services/container-view';
+import { leastLoaded } from '../src/services/node-fleet';
 import { NodePlacement } from '../src/services/node-placement';
 import { effectiveStatus, type NodeRow, type NodeStore } from '../src/store/node-store';
 
@@ -83,5 +84,22 @@ describe('placement', () => {
     placement.invalidate();
     expect(await placement.choose(undefined)).toBe('b');
     expect(store.reads).toBe(2);
+  });
+});
+
+describe('where a container that must move goes', () => {
+  const withCapacity = (row: NodeRow, cpus: number): NodeRow => ({
+    ...row,
+    info: { capacity: { cpus, memoryBytes: 8 * 2 ** 30, pidMax: 4_194_304 } },
+  });
+
+  it('is the least loaded other node that can enforce its limits, or none', () => {
+    const small = withCapacity(node('small', 'active', 0), 2);
+    const big = withCapacity(node('big', 'active', 5), 16);
+    const gone = withCapacity(node('gone', 'active', 0), 16);
+    expect(leastLoaded([small, big, gone], 'gone', undefined)?.name).toBe('small');
+    expect(leastLoaded([small, big, gone], 'gone', { cpus: 4 })?.name).toBe('big');
+    expect(leastLoaded([small, big, gone], 'gone', { cpus: 32 })).toBeUndefined();
+    expect(leastLoaded([gone], 'gone', undefined)).toBeUndefined();
   });
 });

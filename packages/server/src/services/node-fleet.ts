@@ -1,5 +1,5 @@
 import type { Allocator } from '@nagaya/allocator';
-import type { ContainerState, EvacuationView, NodeRemovalView } from '@nagaya/contract';
+import type { ContainerLimits, ContainerState, EvacuationView, NodeRemovalView } from '@nagaya/contract';
 import { NagayaError } from '../errors';
 import type { JobQueues } from '../jobs/job-queues';
 import type { Logger } from '../observability/logger';
@@ -8,6 +8,7 @@ import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
 import type { NodeRow, NodeStore } from '../store/node-store';
 import type { TokenIdentity } from '../store/token-store';
+import { capacityOf, limitsBeyond } from './node-capacity';
 
 /** One sweeper at a time across the fleet: the key of its transaction-scoped advisory lock. */
 const SWEEP_LOCK_KEY = 0x6e677377; // 'ngsw'
@@ -53,8 +54,8 @@ export class NodeFleet {
     const moved = await db.transaction(async (client) => {
       const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [SWEEP_LOCK_KEY]);
       if (!lock.rows[0]!.ok) return [];
-      const { rows } = await client.query<{ id: string; project: string; name: string; node: string }>(
-        `SELECT c.id, c.project, c.name, c.node FROM container c JOIN node n ON n.name = c.node
+      const { rows } = await client.query<{ id: string; project: string; name: string; node: string; limits: ContainerLimits }>(
+        `SELECT c.id, c.project, c.name, c.node, c.limits FROM container c JOIN node n ON n.name = c.node
           WHERE c.state = 'pending'
             AND (n.status <> 'active' OR n.heartbeat_at < clock_timestamp() - $1 * interval '1 millisecond')
             AND NOT EXISTS (SELECT 1 FROM id_lease l WHERE l.owner = c.id::text)
@@ -66,8 +67,8 @@ export class NodeFleet {
       const targets = (await nodes.list()).filter((n) => n.status === 'active');
       const out: Moved[] = [];
       for (const r of rows) {
-        const to = leastLoaded(targets, r.node);
-        if (!to) break;
+        const to = leastLoaded(targets, r.node, r.limits);
+        if (!to) continue; // no active node can enforce its limits: it waits
         const updated = await client.query(
           `UPDATE container SET node = $3, updated_at = now() WHERE id = $1 AND node = $2 AND state = 'pending'`,
           [r.id, r.node, to.name],
@@ -158,8 +159,8 @@ export class NodeFleet {
     const moved: Moved[] = [];
     for (const c of await containers.list({ node, states: ['pending', 'stopped', 'failed'] })) {
       if (c.state === 'pending' && (await this.deps.allocator.find(c.id))) continue; // its launch began
-      const to = leastLoaded(targets, node);
-      if (!to) break;
+      const to = leastLoaded(targets, node, c.limits);
+      if (!to) continue;
       const row = await containers.move(c.id, node, to.name, [c.state]);
       if (!row) continue;
       to.containers++;
@@ -191,9 +192,17 @@ export class NodeFleet {
   }
 }
 
-/** The active node with the fewest containers, other than `except`. */
-function leastLoaded(targets: NodeRow[], except: string): NodeRow | undefined {
+/**
+ * The active node with the fewest containers, other than `except`, that can enforce `limits` (a
+ * container is never moved to a node that would have refused it at create).
+ */
+export function leastLoaded(targets: NodeRow[], except: string, limits: ContainerLimits | undefined): NodeRow | undefined {
   let best: NodeRow | undefined;
-  for (const n of targets) if (n.name !== except && (!best || n.containers < best.containers)) best = n;
+  for (const n of targets) {
+    if (n.name === except || (best && n.containers >= best.containers)) continue;
+    const capacity = capacityOf(n);
+    if (capacity && limitsBeyond(limits, capacity).length > 0) continue;
+    best = n;
+  }
   return best;
 }
