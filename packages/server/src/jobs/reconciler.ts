@@ -66,7 +66,9 @@ function hasPidsBound(cgroups: string[] | undefined): boolean {
  * a row running whose process is gone becomes stopped or failed with its exit code; a process
  * with no row is stopped and cleaned; a pending, starting or deleting row with no live job gets
  * its job again; a slice whose owner is gone is released; a cgroup whose container is gone is
- * removed, and a running container without a pids bound of its own is given one.
+ * removed, and a running container without a pids bound of its own is given one. A container
+ * recorded as lost with this node (removed as dead) is killed if it still runs here, and then its
+ * slice's fence is lifted.
  */
 export class Reconciler {
   private readonly graceMs: number;
@@ -127,6 +129,8 @@ export class Reconciler {
         report.lostKilled++;
       }
       if (settle !== 'done') this.deps.runtime.remove(row.id);
+      // nothing of it is left here: its fence can go (a node back from a partition, not restarted)
+      await this.deps.allocator.unfence(this.deps.nodeName, row.id);
       return;
     }
     const young = isYoung(row.updatedAt, Date.now(), this.graceMs);
