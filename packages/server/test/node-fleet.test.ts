@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestFleet, waitRunning, type TestFleet } from './support/test-server';
+import { eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
 
 // Evacuating a node, and deleting a container that never started, through the API of a real
 // fleet (node-a: API and worker; node-b: a worker). `ghost` is a node row whose heartbeat the test
@@ -131,5 +131,36 @@ describe('evacuating a node', () => {
     // a node that still beats is not removed as dead
     await expect(fleet.admin.post('/nodes/node-a/remove', { dead: true })).rejects.toMatchObject({ status: 409, code: 'CONFLICT' });
     await expect(fleet.admin.post('/nodes/node-a/remove', {})).rejects.toMatchObject({ status: 400 });
+  });
+});
+
+describe('a node that finds containers recorded lost with it while it runs', () => {
+  it('(back from a partition, say) kills them through its launcher and then lifts their fences', async () => {
+    await fleet.admin.post('/containers', { name: 'partitioned', image: 'busybox', node: 'node-a' });
+    const c = await waitRunning<Container>(fleet, 'partitioned');
+    // what remove --dead did while node-a could not reach Postgres (refused to a node that beats)
+    expect(await fleet.api.allocator.fence(c.id, 'node-a')).toBe(true);
+    await fleet.db.pool.query(`UPDATE container SET state = 'lost' WHERE id = $1`, [c.id]);
+    const alive = () => {
+      try {
+        process.kill(c.pid!, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await eventually(async () => (alive() ? undefined : true), 10_000, 'the lost container killed by its node');
+    await eventually(
+      async () =>
+        (await fleet.db.pool.query('SELECT 1 FROM id_slice WHERE owner = $1 AND fenced_node IS NOT NULL', [c.id])).rowCount
+          ? undefined
+          : true,
+      10_000,
+      'its fence lifted',
+    );
+    expect((await fleet.db.pool.query('SELECT 1 FROM id_lease WHERE owner = $1', [c.id])).rowCount).toBe(0);
+    expect(await get('partitioned')).toMatchObject({ state: 'lost', node: 'node-a' });
+    const res = await fleet.admin.delete<{ job: unknown; deleted?: boolean }>('/containers/partitioned');
+    expect(res).toEqual({ job: null, deleted: true });
   });
 });
