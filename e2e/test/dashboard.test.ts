@@ -413,7 +413,7 @@ describe('the dashboard in Chromium', () => {
     // The retried job runs again (the server decides what a retried launch of a failed container does).
     expect(['completed', 'failed']).toContain((await fleet.admin.waitForJob(job.id, 30_000)).state);
     await go(admin, 'Nodes', 'Nodes');
-    await admin.locator('td .badge', { hasText: 'online' }).waitFor();
+    await admin.locator('td .badge', { hasText: 'active' }).waitFor();
     await shot(admin, '11-nodes');
     await go(admin, 'Overview', 'Overview');
     await admin.getByRole('heading', { name: 'Pool occupancy' }).waitFor();

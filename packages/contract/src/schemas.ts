@@ -238,3 +238,16 @@ export const auditQuery = z.strictObject({
   since: z.iso.datetime({ offset: true }).optional().meta({ description: 'Only events at or after this time (ISO 8601).' }),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
+
+export const nodeParams = { name: nodeName };
+
+export const removeNodeSchema = z.strictObject({
+  dead: z.literal(true).meta({
+    description: 'The node is gone: its running containers are recorded as lost and their slices fenced. Required.',
+  }),
+  releaseSlices: z
+    .boolean()
+    .optional()
+    .meta({ description: "Also give back the fenced slices: only once the host is surely off (its containers' processes are gone)." }),
+});
+export type RemoveNodeInput = z.infer<typeof removeNodeSchema>;

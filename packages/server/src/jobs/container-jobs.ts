@@ -29,6 +29,8 @@ interface IdMaps {
 }
 
 export interface ContainerJobDeps {
+  /** This node: a job acts only on a row that still names it (a pending container may have been moved away). */
+  nodeName: string;
   containers: ContainerStore;
   allocator: Allocator;
   runtime: ContainerRuntime;
@@ -50,15 +52,23 @@ export class ContainerJobs {
     const { containers } = this.deps;
     // the hot path: one statement both reads the row and moves it to starting
     if (job.data.kind === 'launch' || job.data.kind === 'start') {
-      const row = await containers.transition(job.data.containerId, startableStates(job.data.kind), 'starting', { error: null });
+      const row = await containers.transition(
+        job.data.containerId,
+        startableStates(job.data.kind),
+        'starting',
+        { error: null },
+        { node: this.deps.nodeName },
+      );
       if (!row) {
         const now = await containers.findById(job.data.containerId);
+        if (now && now.node !== this.deps.nodeName) return { skipped: `the container moved to node ${now.node}` };
         return { skipped: now ? `the container is ${now.state}` : 'the container no longer exists' };
       }
       return this.start(job, row);
     }
     const c = await containers.findById(job.data.containerId);
     if (!c) return { skipped: 'the container no longer exists' };
+    if (c.node !== this.deps.nodeName) return { skipped: `the container moved to node ${c.node}` };
     switch (job.data.kind) {
       case 'stop':
         return this.stop(c, job.data.timeoutSeconds);

@@ -41,6 +41,13 @@ export interface ContainerRow {
   updatedAt: Date;
 }
 
+/** A create named a node that is no longer active (it began to drain since placement read the fleet). */
+export class NodeNotActiveError extends Error {
+  constructor(readonly node: string) {
+    super(`node ${node} no longer takes new containers`);
+  }
+}
+
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
 const ROW = `id, project, name, image, command, env, limits, idmap, security, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
@@ -93,9 +100,11 @@ export class ContainerStore {
   async create(c: NewContainer, records: { launchJobId: string; queue: string; actor: string }): Promise<CreatedContainer> {
     try {
       const { rows } = await this.db.query<ContainerRow & { auditEventId: string }>(
-        `WITH c AS (
+        `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
+         c AS (
            INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $13, $14) RETURNING ${ROW}),
+           SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text
+             FROM n RETURNING ${ROW}),
          j AS (
            INSERT INTO job (id, queue, kind, container_id, container, project)
            SELECT $10, $11, 'launch', c.id, c.name, c.project FROM c ON CONFLICT (id) DO NOTHING),
@@ -121,9 +130,11 @@ export class ContainerStore {
           c.project,
         ],
       );
-      const { auditEventId, ...row } = rows[0]!;
+      if (!rows[0]) throw new NodeNotActiveError(c.node);
+      const { auditEventId, ...row } = rows[0];
       return { row, auditEventId };
     } catch (err) {
+      if (err instanceof NodeNotActiveError) throw err;
       if ((err as { code?: string }).code === '23505') {
         throw new NagayaError('CONFLICT', `a container named ${c.name} already exists in project ${c.project}`, {
           name: c.name,
@@ -133,6 +144,29 @@ export class ContainerStore {
       if (isMissingProject(err)) throw new NagayaError('NOT_FOUND', `no project named ${c.project}`, { project: c.project });
       throw projectRefusalOf(err) ?? err;
     }
+  }
+
+  /**
+   * Deletes a container that never started, with its job records, if it is still pending and no
+   * launch of it began (no lease: nothing was taken), and records the audit event. One statement:
+   * a worker that claims the row at the same moment either wins (nothing is deleted) or finds no
+   * row. Quotas give back through the container's AFTER DELETE trigger. Returns false when the
+   * row is no longer such a container.
+   */
+  async deleteUnstarted(id: string, audit: { actor: string; action: string }): Promise<boolean> {
+    const { rows } = await this.db.query<{ id: string }>(
+      `WITH c AS (
+         DELETE FROM container WHERE id = $1 AND state = 'pending' AND started_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM id_lease l WHERE l.owner = $1::text)
+         RETURNING id, project, name, node),
+       j AS (DELETE FROM job WHERE container_id IN (SELECT id FROM c)),
+       a AS (
+         INSERT INTO audit_event (actor, project, action, target, details)
+         SELECT $2, c.project, $3, c.name, jsonb_build_object('id', c.id, 'node', c.node, 'atOnce', true) FROM c)
+       SELECT id FROM c`,
+      [id, audit.actor, audit.action],
+    );
+    return rows.length > 0;
   }
 
   /** Takes back a create whose launch job could not be queued: the row and what create() wrote with it. */
@@ -176,16 +210,29 @@ export class ContainerStore {
   }
 
   /**
+   * Puts a pending container (or one in another of `states`) on another node (its old node is
+   * draining or gone), if it is still so on `from`. Returns the row, or undefined when it moved on in between.
+   */
+  async move(id: string, from: string, to: string, states: ContainerState[] = ['pending']): Promise<ContainerRow | undefined> {
+    const { rows } = await this.db.query<ContainerRow>(
+      `UPDATE container SET node = $3, updated_at = now() WHERE id = $1 AND node = $2 AND state = ANY ($4) RETURNING ${ROW}`,
+      [id, from, to, states],
+    );
+    return rows[0];
+  }
+
+  /**
    * Moves a container to `to` if it is in one of `from` (or any state when from is empty) and,
-   * when `of` is given, still records that run's pid (null: none); returns the updated row, or
-   * undefined when the container is gone, in another state or on another run.
+   * when `of` gives them, still records that run's pid (null: none) and is still on that node;
+   * returns the updated row, or undefined when the container is gone, in another state, on
+   * another run or moved to another node.
    */
   async transition(
     id: string,
     from: ContainerState[],
     to: ContainerState,
     change: StateChange = {},
-    of?: { pid: number | null },
+    of?: { pid?: number | null; node?: string },
   ): Promise<ContainerRow | undefined> {
     const sets = ['state = $2', 'updated_at = now()'];
     const values: unknown[] = [id, to];
@@ -197,9 +244,13 @@ export class ContainerStore {
     values.push(from.length ? from : null);
     const fromParam = values.length;
     let sameRun = '';
-    if (of) {
+    if (of && 'pid' in of) {
       values.push(of.pid);
       sameRun = ` AND pid IS NOT DISTINCT FROM $${values.length}::integer`;
+    }
+    if (of?.node !== undefined) {
+      values.push(of.node);
+      sameRun += ` AND node = $${values.length}`;
     }
     const { rows } = await this.db.query<ContainerRow>(
       `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${fromParam}::text[] IS NULL OR state = ANY ($${fromParam}))${sameRun}

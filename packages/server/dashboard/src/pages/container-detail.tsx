@@ -45,7 +45,8 @@ export function ContainerDetailPage(props: { name: string; project: string }) {
               </dd>
               <dt>State</dt>
               <dd>
-                <StateBadge state={c.state} /> {c.exitCode !== null && <span class="muted">exit code {c.exitCode}</span>}{' '}
+                <StateBadge state={c.state} lastState={c.lastState} />{' '}
+                {c.exitCode !== null && <span class="muted">exit code {c.exitCode}</span>}{' '}
                 {c.exitSignal && <span class="muted">signal {c.exitSignal}</span>}
               </dd>
               <dt>Node</dt>

@@ -100,7 +100,7 @@ export function ContainersPage(props: { initialNode: string }) {
                     </td>
                   )}
                   <td>
-                    <StateBadge state={c.state} />
+                    <StateBadge state={c.state} lastState={c.lastState} />
                   </td>
                   <td>{c.node}</td>
                   <td class="mono">{rootUidRange(c.idmap.uid) ?? <span class="muted">none</span>}</td>
