@@ -17,6 +17,7 @@
 #include "requests.h"
 #include "state_files.h"
 #include "syscalls.h"
+#include "veth.h"
 
 /* Reaps an exited container, records how it ended, removes its cgroups, tells every client. */
 void finish_container(struct container *k) {
@@ -46,6 +47,10 @@ void finish_container(struct container *k) {
   reply_addf(&r, "lost", "%d", k->orphan ? 1 : 0);
   broadcast(&r);
   reply_free(&r);
+  /* After the news: the kernel would remove the pair with the dead netns anyway, but later and
+   * on its own schedule; removed now, the name is free for the next run of this id. */
+  veth_delete(k->proc.host_ifname);
+  k->proc.host_ifname[0] = '\0';
 }
 
 void handle_launch(struct client *c, const char *req, const struct message *m) {
@@ -124,6 +129,7 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
     reply_add(&r, "req", k->launch_req);
     reply_addf(&r, "pid", "%d", k->proc.pid);
     reply_addf(&r, "start_time", "%llu", k->proc.start_time);
+    if (k->proc.host_ifname[0] != '\0') reply_add(&r, "host_if", k->proc.host_ifname);
     send_to(c, &r);
     reply_free(&r);
   }
