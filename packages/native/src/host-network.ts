@@ -49,6 +49,11 @@ export interface NetworkRuleset {
   /** The bridge's subnet, e.g. 10.88.3.0/24: masqueraded when it leaves by another interface. */
   subnet: string;
   containers: RulesetContainer[];
+  /**
+   * Host ends named so (default "nv", as hostIfNameFor makes them) belong to nagaya: one the
+   * ruleset does not describe sends nothing. Ports of other names (other bridges) are left alone.
+   */
+  portPrefix?: string;
   /** Host ports containers may not reach on any of the node's addresses (the API, Postgres, Redis...). */
   deniedHostPorts?: Array<{ port: number; protocol?: 'tcp' | 'udp' }>;
 }
@@ -126,6 +131,7 @@ function quote(name: string): string {
 function checkRuleset(r: NetworkRuleset): void {
   if (!TABLE.test(r.table ?? 'nagaya')) invalid('table must be a name of letters, digits and _');
   if (!IFNAME.test(r.bridge)) invalid('bridge must be an interface name');
+  if (!/^[a-zA-Z0-9_.-]{1,14}$/.test(r.portPrefix ?? 'nv')) invalid('portPrefix must be 1-14 of [A-Za-z0-9_.-]');
   if (!parseCidr(r.subnet)) invalid('subnet must be an IPv4 CIDR');
   const seen = new Set<string>();
   for (const c of r.containers) {
@@ -159,9 +165,11 @@ function networkOf(cidr: string): string {
  * The nft script that replaces nagaya's two tables with exactly what r describes, as one atomic
  * transaction; no other table is touched.
  *
- * - `bridge <table>`: L2 walls on the bridge's ports. A frame from a port passes only with the
- *   port's own MAC, and for IPv4 and ARP only with its own address too (no other ethertype);
- *   ports not described send nothing. Frames cross between two ports only within one project.
+ * - `bridge <table>`: L2 walls on the containers' ports, named by their host ends (`meta ibrname`
+ *   needs CONFIG_NFT_BRIDGE_META, which kernels may lack). A frame from a port passes only with
+ *   the port's own MAC, and for IPv4 and ARP only with its own address too (no other ethertype);
+ *   a port named with portPrefix that is not described sends nothing. Frames cross between two
+ *   ports only within one project.
  * - `inet <table>`: masquerade for the subnet leaving by another interface and for loopback
  *   sources DNATed onto the bridge; DNAT of published ports on every local address, for other
  *   hosts (prerouting) and for the node itself, 127.0.0.1 included (output); no new connections
@@ -179,29 +187,34 @@ export function buildRuleset(r: NetworkRuleset): string {
 
   const guard = r.containers.map((c) => `${quote(c.hostIfName)} . ${c.mac.toLowerCase()} . ${c.ip}`);
   const guardMac = r.containers.map((c) => `${quote(c.hostIfName)} . ${c.mac.toLowerCase()}`);
+  const ports = r.containers.map((c) => quote(c.hostIfName));
   const bridgeLines = [
     `table bridge ${table} {}`,
     `delete table bridge ${table}`,
     `table bridge ${table} {`,
     `  set guard { type ifname . ether_addr . ipv4_addr;${elements(guard)} }`,
     `  set guard_mac { type ifname . ether_addr;${elements(guardMac)} }`,
+    `  set ports { type ifname;${elements(ports)} }`,
   ];
   for (const [p, i] of projectIndex) {
-    const ports = r.containers.filter((c) => c.project === p).map((c) => quote(c.hostIfName));
-    bridgeLines.push(`  set ports_${i} { type ifname;${elements(ports)} }`);
+    const own = r.containers.filter((c) => c.project === p).map((c) => quote(c.hostIfName));
+    bridgeLines.push(`  set ports_${i} { type ifname;${elements(own)} }`);
   }
   bridgeLines.push(
-    '  chain prerouting {',
-    '    type filter hook prerouting priority -200; policy accept;',
-    `    meta ibrname != ${br} accept`,
+    '  chain guard {',
     '    iifname . ether saddr != @guard_mac drop',
     '    ether type arp iifname . arp saddr ether . arp saddr ip != @guard drop',
     '    ether type ip iifname . ether saddr . ip saddr != @guard drop',
     '    ether type != { ip, arp } drop',
     '  }',
+    '  chain prerouting {',
+    '    type filter hook prerouting priority -200; policy accept;',
+    '    iifname @ports goto guard',
+    `    iifname ${quote(`${r.portPrefix ?? 'nv'}*`)} drop`,
+    '  }',
     '  chain forward {',
     '    type filter hook forward priority 0; policy accept;',
-    `    meta ibrname != ${br} accept`,
+    `    oifname ${quote(`${r.portPrefix ?? 'nv'}*`)} oifname != @ports drop`,
     ...[...projectIndex.values()].map((i) => `    iifname @ports_${i} oifname != @ports_${i} drop`),
     '  }',
     '}',

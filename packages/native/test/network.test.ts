@@ -1,0 +1,211 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import {
+  applyRuleset,
+  bridgePorts,
+  buildRuleset,
+  ensureBridge,
+  hostIfNameFor,
+  macFromIp,
+  removeBridge,
+  removeRuleset,
+  type ContainerRuntime,
+  type NetworkRuleset,
+  type RulesetContainer,
+} from '@nagaya/native';
+
+import { busyboxPlan, openTestRuntime, sleep, slice } from './helpers';
+
+// Host ids for this file: 2_100_000_000 + n * 65536, apart from every other test file's.
+const BASE = 2_100_000_000;
+
+// Everything here stays on this machine: a bridge of the test's own, an unused 10.x/24 subnet,
+// nftables tables of the test's own name, containers on the bridge and the host itself. Every
+// ping, wget and curl is bounded in count and time.
+const tag = randomBytes(3).toString('hex');
+const BRIDGE = `ngt${tag}`;
+const TABLE = `ngt${tag}`;
+const NET = `10.${200 + (randomBytes(1)[0] % 50)}.${randomBytes(1)[0]}`;
+const GATEWAY = `${NET}.1`;
+const HOST_PORT = 20000 + (randomBytes(2).readUInt16BE() % 20000);
+const DENIED_PORT = HOST_PORT + 1;
+const OPEN_PORT = HOST_PORT + 2;
+
+const ip = (n: number) => `${NET}.${n}`;
+
+describe('container networking: bridge, veth, nftables', () => {
+  let runtime: ContainerRuntime;
+  let stateDir: string;
+  let cleanup: () => Promise<void>;
+  const servers: Server[] = [];
+  const entries: RulesetContainer[] = [];
+  let slot = 0;
+
+  const ruleset = (): NetworkRuleset => ({
+    table: TABLE,
+    bridge: BRIDGE,
+    subnet: `${NET}.0/24`,
+    containers: entries,
+    deniedHostPorts: [{ port: DENIED_PORT }],
+  });
+
+  /** Launches a busybox container on the bridge; with a project, it gets its rules first. */
+  async function launchOnBridge(id: string, n: number, argv: string[], project?: string, publish?: RulesetContainer['publish']) {
+    const plan = busyboxPlan(id, argv, slice(BASE, slot++), {
+      network: { ip: ip(n), prefix: 24, gateway: GATEWAY, bridge: BRIDGE, hosts: [`${ip(2)} web`] },
+    });
+    const hostIfName = hostIfNameFor(stateDir, id);
+    if (project) {
+      entries.push({ hostIfName, ip: ip(n), mac: macFromIp(ip(n)), project, publish });
+      await applyRuleset(ruleset());
+    }
+    return runtime.launch(plan);
+  }
+
+  async function sh(id: string, script: string) {
+    return runtime.exec(id, ['sh', '-c', script], { timeoutMs: 10_000 });
+  }
+
+  const ping = (id: string, target: string) => sh(id, `ping -c 1 -W 1 ${target} >/dev/null 2>&1; echo $?`).then((r) => r.stdout.trim());
+
+  function curl(url: string): string {
+    try {
+      return execFileSync('curl', ['-s', '--noproxy', '*', '--max-time', '3', url], { encoding: 'utf8' });
+    } catch {
+      return '';
+    }
+  }
+
+  beforeAll(async () => {
+    await ensureBridge({ name: BRIDGE, gatewayCidr: `${GATEWAY}/24`, ipForward: false });
+    await applyRuleset(ruleset());
+    ({ runtime, stateDir, cleanup } = await openTestRuntime('network'));
+    for (const port of [DENIED_PORT, OPEN_PORT]) {
+      const server = createServer((s) => s.end(`port-${port}\n`));
+      await new Promise<void>((resolve) => server.listen(port, GATEWAY, resolve));
+      servers.push(server);
+    }
+  });
+
+  afterAll(async () => {
+    for (const s of servers) s.close();
+    await cleanup?.();
+    await removeRuleset(TABLE).catch(() => undefined);
+    await removeBridge(BRIDGE).catch(() => undefined);
+  });
+
+  it('builds a ruleset that only names its own tables', () => {
+    const text = buildRuleset({ ...ruleset(), containers: [{ hostIfName: 'nvx', ip: ip(9), mac: macFromIp(ip(9)), project: 'p' }] });
+    const tables = [...text.matchAll(/^(?:delete )?table (\w+) (\w+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+    expect(new Set(tables)).toEqual(new Set([`bridge ${TABLE}`, `inet ${TABLE}`]));
+    expect(text).not.toMatch(/flush ruleset/);
+  });
+
+  it('gives a container eth0 with its address, MAC, route, resolv.conf and hosts, in its writable layer', async () => {
+    const launched = await launchOnBridge(
+      'net-web',
+      2,
+      ['sh', '-c', 'mkdir -p /www && echo hello-web > /www/index.html && exec httpd -f -p 80 -h /www'],
+      'alpha',
+      [{ hostPort: HOST_PORT, containerPort: 80, protocol: 'tcp' }],
+    );
+    expect(launched.hostIfName).toMatch(/^nv[0-9a-f]{12}$/);
+    expect(bridgePorts(BRIDGE)).toContain(launched.hostIfName);
+    const r = await sh(
+      'net-web',
+      'ip -o -4 addr show dev eth0; cat /sys/class/net/eth0/address; ip route; cat /etc/resolv.conf /etc/hosts',
+    );
+    expect(r.stdout).toContain(`inet ${ip(2)}/24`);
+    expect(r.stdout).toContain(macFromIp(ip(2)));
+    expect(r.stdout).toContain(`default via ${GATEWAY} dev eth0`);
+    expect(r.stdout).toContain(`nameserver ${GATEWAY}`);
+    expect(r.stdout).toMatch(new RegExp(`^${ip(2).replace(/\./g, '\\.')}\\s+net-web$`, 'm'));
+    const upper = join(stateDir, 'containers', 'net-web', 'upper', 'etc');
+    expect(readFileSync(join(upper, 'resolv.conf'), 'utf8')).toBe(`nameserver ${GATEWAY}\n`);
+    expect(existsSync(join(upper, 'hosts'))).toBe(true);
+    expect(runtime.status('net-web').hostIfName).toBe(launched.hostIfName);
+  });
+
+  it('a container without a network still has only its loopback', async () => {
+    await runtime.launch(busyboxPlan('net-none', ['sh', '-c', 'ls /sys/class/net'], slice(BASE, slot++)));
+    await runtime.wait('net-none');
+    expect(readFileSync(join(stateDir, 'containers', 'net-none', 'console.log'), 'utf8').trim()).toBe('lo');
+  });
+
+  it('containers of one project reach each other by IP; another project reaches neither', async () => {
+    await launchOnBridge('net-a2', 3, ['sleep', '600'], 'alpha');
+    await launchOnBridge('net-b1', 4, ['sleep', '600'], 'beta');
+    expect(await ping('net-a2', ip(2))).toBe('0');
+    expect(await ping('net-a2', GATEWAY)).toBe('0');
+    expect(await ping('net-b1', GATEWAY)).toBe('0'); // it is on the network...
+    expect(await ping('net-b1', ip(2))).not.toBe('0'); // ...but not with alpha
+    expect(await ping('net-b1', ip(3))).not.toBe('0');
+    // busybox's static wget crashes in its resolver here: a bare HTTP request through nc instead
+    const get = (from: string) => sh(from, `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${ip(2)} 80 2>&1; echo rc=$?`);
+    expect((await get('net-a2')).stdout).toContain('hello-web');
+    expect((await get('net-b1')).stdout).not.toContain('hello-web');
+  });
+
+  it('a published port answers the host at 127.0.0.1 and at the bridge address', async () => {
+    let page = '';
+    for (let i = 0; i < 30 && !page.includes('hello-web'); i++) {
+      page = curl(`http://127.0.0.1:${HOST_PORT}/`);
+      if (!page.includes('hello-web')) await sleep(100);
+    }
+    expect(page).toContain('hello-web');
+    expect(curl(`http://${GATEWAY}:${HOST_PORT}/`)).toContain('hello-web');
+  });
+
+  it('denied host ports are closed to containers, other host ports are not', async () => {
+    const open = await sh('net-a2', `echo | nc -w 2 ${GATEWAY} ${OPEN_PORT} 2>&1`);
+    expect(open.stdout).toContain(`port-${OPEN_PORT}`);
+    const denied = await sh('net-a2', `echo | nc -w 2 ${GATEWAY} ${DENIED_PORT} 2>&1`);
+    expect(denied.stdout).not.toContain(`port-${DENIED_PORT}`);
+  });
+
+  it('a container that takes another IP or MAC on eth0 reaches nothing', async () => {
+    const spoofIp = await launchOnBridge('net-spoof-ip', 5, ['sleep', '600'], 'alpha');
+    const spoofMac = await launchOnBridge('net-spoof-mac', 6, ['sleep', '600'], 'alpha');
+    expect(await ping('net-spoof-ip', ip(2))).toBe('0');
+    expect(await ping('net-spoof-mac', ip(2))).toBe('0');
+    // Container root has no CAP_NET_ADMIN: the host changes eth0 for it, as a breakout would.
+    const inNetns = (pid: number, ...args: string[]) => execFileSync('nsenter', ['-t', String(pid), '-n', 'ip', ...args]);
+    inNetns(spoofIp.pid, 'addr', 'flush', 'dev', 'eth0');
+    inNetns(spoofIp.pid, 'addr', 'add', `${ip(99)}/24`, 'dev', 'eth0');
+    inNetns(spoofIp.pid, 'route', 'replace', 'default', 'via', GATEWAY);
+    inNetns(spoofMac.pid, 'link', 'set', 'dev', 'eth0', 'address', macFromIp(ip(98)));
+    for (const id of ['net-spoof-ip', 'net-spoof-mac']) {
+      expect(await ping(id, ip(2))).not.toBe('0');
+      expect(await ping(id, GATEWAY)).not.toBe('0');
+    }
+    // taking the web's own address does not capture its traffic either
+    inNetns(spoofIp.pid, 'addr', 'flush', 'dev', 'eth0');
+    inNetns(spoofIp.pid, 'addr', 'add', `${ip(2)}/24`, 'dev', 'eth0');
+    expect(await ping('net-spoof-ip', GATEWAY)).not.toBe('0');
+    expect(curl(`http://127.0.0.1:${HOST_PORT}/`)).toContain('hello-web');
+  });
+
+  it('a port the ruleset does not describe sends nothing', async () => {
+    await launchOnBridge('net-unlisted', 7, ['sleep', '600']);
+    expect(await ping('net-unlisted', GATEWAY)).not.toBe('0');
+  });
+
+  it('a failed launch leaves no veth behind', async () => {
+    await expect(launchOnBridge('net-fail', 8, ['/no/such/binary'], 'alpha')).rejects.toMatchObject({ code: 'ENOENT' });
+    const name = hostIfNameFor(stateDir, 'net-fail');
+    expect(existsSync(`/sys/class/net/${name}`)).toBe(false);
+  });
+
+  it('leaves no veth once every container has exited', async () => {
+    const ids = ['net-web', 'net-a2', 'net-b1', 'net-spoof-ip', 'net-spoof-mac', 'net-unlisted'];
+    await Promise.all(ids.map((id) => runtime.stop(id, 0)));
+    expect(bridgePorts(BRIDGE)).toEqual([]);
+    const leftovers = readdirSync('/sys/class/net').filter((n) => /^nv[0-9a-f]{12}$/.test(n) && entries.some((e) => e.hostIfName === n));
+    expect(leftovers).toEqual([]);
+  });
+});
