@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
@@ -19,7 +20,7 @@ import {
   type RulesetContainer,
 } from '@nagaya/native';
 
-import { busyboxPlan, openTestRuntime, sleep, slice } from './helpers';
+import { busyboxPlan, launcherPidOf, openTestRuntime, sleep, slice } from './helpers';
 
 // Host ids for this file: 2_100_000_000 + n * 65536, apart from every other test file's.
 const BASE = 2_100_000_000;
@@ -238,6 +239,43 @@ describe('container networking: bridge, veth, nftables', () => {
     await expect(launchOnBridge('net-fail', 8, ['/no/such/binary'], 'alpha')).rejects.toMatchObject({ code: 'ENOENT' });
     const name = hostIfNameFor(stateDir, 'net-fail');
     expect(existsSync(`/sys/class/net/${name}`)).toBe(false);
+  });
+
+  it('32 launches at once get 32 veths with distinct addresses, and none are left after a SIGKILLed launcher', async () => {
+    const ids = Array.from({ length: 32 }, (_, i) => `net-many-${i}`);
+    const launched = await Promise.all(ids.map((id, i) => launchOnBridge(id, 100 + i, ['sleep', '600'])));
+    const names = launched.map((c) => c.hostIfName as string);
+    expect(new Set(names).size).toBe(32);
+    for (const name of names) expect(bridgePorts(BRIDGE)).toContain(name);
+    const addrs = launched.map(
+      (c) =>
+        execFileSync('nsenter', ['-t', String(c.pid), '-n', 'ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'], { encoding: 'utf8' }).split(
+          /\s+/,
+        )[3],
+    );
+    expect(new Set(addrs).size).toBe(32);
+
+    // More launches, and the launcher killed while they are under way: the next one adopts what
+    // ran, kills what was half-launched, and every veth goes with its container.
+    const reconnected = once(runtime, 'reconnected');
+    const more = Array.from({ length: 16 }, (_, i) => `net-crash-${i}`);
+    const attempts = Promise.allSettled(more.map((id, i) => launchOnBridge(id, 140 + i, ['sleep', '600'])));
+    await sleep(5);
+    process.kill(launcherPidOf(stateDir), 'SIGKILL');
+    await reconnected;
+    await attempts;
+    const running = (await runtime.adopt()).filter((r) => r.state === 'running' && r.id.startsWith('net-'));
+    await Promise.all(
+      running.filter((r) => r.id.startsWith('net-many-') || r.id.startsWith('net-crash-')).map((r) => runtime.stop(r.id, 0)),
+    );
+    const ours = [...names, ...more.map((id) => hostIfNameFor(stateDir, id))];
+    let left: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      left = readdirSync('/sys/class/net').filter((n) => ours.includes(n));
+      if (left.length === 0) break;
+      await sleep(100);
+    }
+    expect(left).toEqual([]);
   });
 
   it('leaves no veth once every container has exited', async () => {
