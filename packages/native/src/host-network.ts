@@ -162,45 +162,85 @@ function networkOf(cidr: string): string {
 }
 
 /**
+ * The number that stands for a project in the tables (a packet mark, only ever set on traffic
+ * between two containers, and scrubbed when it enters a container's netns): the project itself
+ * when it is a decimal number from 1 to 2^32-1 (pass the database's project id), else a 32-bit
+ * FNV-1a hash of its name (two names could then share a wall: applyRuleset refuses that).
+ */
+export function projectMark(project: string): number {
+  if (/^[1-9][0-9]{0,9}$/.test(project) && Number(project) <= 0xffffffff) return Number(project);
+  let h = 2166136261;
+  for (const byte of Buffer.from(project, 'utf8')) h = Math.imul(h ^ byte, 16777619) >>> 0;
+  return h === 0 ? 1 : h;
+}
+
+/** The elements a container adds to nagaya's sets and maps, as "add element" lines. */
+function containerElements(table: string, c: RulesetContainer): string[] {
+  const port = quote(c.hostIfName);
+  const mac = c.mac.toLowerCase();
+  const mark = projectMark(c.project);
+  const lines = [
+    `add element bridge ${table} guard { ${port} . ${mac} . ${c.ip} }`,
+    `add element bridge ${table} guard_mac { ${port} . ${mac} }`,
+    `add element bridge ${table} ports { ${port} }`,
+    `add element bridge ${table} port_project { ${port} : ${mark} }`,
+    `add element bridge ${table} project_ports { ${port} . ${mark} }`,
+    `add element inet ${table} ip_project { ${c.ip} : ${mark} }`,
+    `add element inet ${table} project_ips { ${c.ip} . ${mark} }`,
+  ];
+  for (const p of c.publish ?? []) {
+    if (p.hostIp)
+      lines.push(`add element inet ${table} dnat_addr { ${p.hostIp} . ${p.protocol} . ${p.hostPort} : ${c.ip} . ${p.containerPort} }`);
+    else lines.push(`add element inet ${table} dnat_any { ${p.protocol} . ${p.hostPort} : ${c.ip} . ${p.containerPort} }`);
+  }
+  return lines;
+}
+
+/**
  * The nft script that replaces nagaya's two tables with exactly what r describes, as one atomic
- * transaction; no other table is touched.
+ * transaction; no other table is touched. Every per-container fact is an element of a set or map,
+ * so addToRuleset / removeFromRuleset change one container at a constant cost.
  *
  * - `bridge <table>`: L2 walls on the containers' ports, named by their host ends (`meta ibrname`
  *   needs CONFIG_NFT_BRIDGE_META, which kernels may lack). A frame from a port passes only with
  *   the port's own MAC, and for IPv4 and ARP only with its own address too (no other ethertype);
  *   a port named with portPrefix that is not described sends nothing. Frames cross between two
  *   ports only within one project.
- * - `inet <table>`: masquerade for the subnet leaving by another interface and for loopback
- *   sources DNATed onto the bridge; DNAT of published ports on every local address, for other
- *   hosts (prerouting) and for the node itself, 127.0.0.1 included (output); no new connections
- *   into the subnet from outside but DNATed ones; routed traffic between projects on the bridge
- *   dropped; denied host ports dropped for everything arriving from the bridge.
+ * - `inet <table>`: masquerade for the subnet leaving by another interface, for loopback sources
+ *   DNATed onto the bridge and for hairpin DNAT; DNAT of published ports on every local address
+ *   (or hostIp), for other hosts (prerouting) and for the node itself, 127.0.0.1 included
+ *   (output); no new connections into the subnet from outside but DNATed ones; routed traffic
+ *   between projects on the bridge dropped; denied host ports dropped for everything arriving
+ *   from the bridge.
  */
 export function buildRuleset(r: NetworkRuleset): string {
   checkRuleset(r);
   const table = r.table ?? 'nagaya';
+  const marks = new Map<number, string>();
+  for (const c of r.containers) {
+    const mark = projectMark(c.project);
+    const other = marks.get(mark);
+    if (other !== undefined && other !== c.project)
+      invalid(`projects ${other} and ${c.project} share the mark ${mark}: pass numeric project ids`);
+    marks.set(mark, c.project);
+  }
   const br = quote(r.bridge);
   const subnet = networkOf(r.subnet);
-  const projects = [...new Set(r.containers.map((c) => c.project))].sort();
-  const projectIndex = new Map(projects.map((p, i) => [p, i]));
-  const elements = (items: string[]) => (items.length > 0 ? ` elements = { ${items.join(', ')} };` : '');
-
-  const guard = r.containers.map((c) => `${quote(c.hostIfName)} . ${c.mac.toLowerCase()} . ${c.ip}`);
-  const guardMac = r.containers.map((c) => `${quote(c.hostIfName)} . ${c.mac.toLowerCase()}`);
-  const ports = r.containers.map((c) => quote(c.hostIfName));
-  const bridgeLines = [
+  const prefix = quote(`${r.portPrefix ?? 'nv'}*`);
+  const denied = (r.deniedHostPorts ?? []).map((d) => `${d.protocol ?? 'tcp'} . ${d.port}`);
+  const dnatLookups = [
+    '    dnat ip to ip daddr . meta l4proto . th dport map @dnat_addr',
+    '    fib daddr type local dnat ip to meta l4proto . th dport map @dnat_any',
+  ];
+  const lines = [
     `table bridge ${table} {}`,
     `delete table bridge ${table}`,
     `table bridge ${table} {`,
-    `  set guard { type ifname . ether_addr . ipv4_addr;${elements(guard)} }`,
-    `  set guard_mac { type ifname . ether_addr;${elements(guardMac)} }`,
-    `  set ports { type ifname;${elements(ports)} }`,
-  ];
-  for (const [p, i] of projectIndex) {
-    const own = r.containers.filter((c) => c.project === p).map((c) => quote(c.hostIfName));
-    bridgeLines.push(`  set ports_${i} { type ifname;${elements(own)} }`);
-  }
-  bridgeLines.push(
+    '  set guard { type ifname . ether_addr . ipv4_addr; }',
+    '  set guard_mac { type ifname . ether_addr; }',
+    '  set ports { type ifname; }',
+    '  map port_project { type ifname : mark; }',
+    '  set project_ports { type ifname . mark; }',
     '  chain guard {',
     '    iifname . ether saddr != @guard_mac drop',
     '    ether type arp iifname . arp saddr ether . arp saddr ip != @guard drop',
@@ -210,37 +250,29 @@ export function buildRuleset(r: NetworkRuleset): string {
     '  chain prerouting {',
     '    type filter hook prerouting priority -200; policy accept;',
     '    iifname @ports goto guard',
-    `    iifname ${quote(`${r.portPrefix ?? 'nv'}*`)} drop`,
+    `    iifname ${prefix} drop`,
     '  }',
     '  chain forward {',
     '    type filter hook forward priority 0; policy accept;',
-    `    oifname ${quote(`${r.portPrefix ?? 'nv'}*`)} oifname != @ports drop`,
-    ...[...projectIndex.values()].map((i) => `    iifname @ports_${i} oifname != @ports_${i} drop`),
+    `    oifname ${prefix} oifname != @ports drop`,
+    '    iifname @ports meta mark set iifname map @port_project oifname . meta mark != @project_ports drop',
     '  }',
     '}',
-  );
-
-  const inetLines = [`table inet ${table} {}`, `delete table inet ${table}`, `table inet ${table} {`];
-  for (const [p, i] of projectIndex) {
-    const ips = r.containers.filter((c) => c.project === p).map((c) => c.ip);
-    inetLines.push(`  set project_${i} { type ipv4_addr;${elements(ips)} }`);
-  }
-  const dnat: string[] = [];
-  for (const c of r.containers) {
-    for (const p of c.publish ?? []) {
-      const match = p.hostIp ? `ip daddr ${p.hostIp}` : 'fib daddr type local';
-      dnat.push(`    ${match} ${p.protocol} dport ${p.hostPort} dnat ip to ${c.ip}:${p.containerPort}`);
-    }
-  }
-  const denied = (r.deniedHostPorts ?? []).map((d) => `    iifname ${br} ${d.protocol ?? 'tcp'} dport ${d.port} drop`);
-  inetLines.push(
+    `table inet ${table} {}`,
+    `delete table inet ${table}`,
+    `table inet ${table} {`,
+    '  map ip_project { type ipv4_addr : mark; }',
+    '  set project_ips { type ipv4_addr . mark; }',
+    '  map dnat_any { type inet_proto . inet_service : ipv4_addr . inet_service; }',
+    '  map dnat_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }',
+    `  set denied { type inet_proto . inet_service;${denied.length > 0 ? ` elements = { ${denied.join(', ')} };` : ''} }`,
     '  chain prerouting {',
     '    type nat hook prerouting priority dstnat; policy accept;',
-    ...dnat,
+    ...dnatLookups,
     '  }',
     '  chain output {',
     '    type nat hook output priority -100; policy accept;',
-    ...dnat,
+    ...dnatLookups,
     '  }',
     '  chain postrouting {',
     '    type nat hook postrouting priority srcnat; policy accept;',
@@ -250,18 +282,36 @@ export function buildRuleset(r: NetworkRuleset): string {
     '  }',
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
-    ...denied,
+    `    iifname ${br} meta l4proto . th dport @denied drop`,
     '  }',
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
     `    oifname ${br} iifname != ${br} ct state established,related accept`,
     `    oifname ${br} ct status dnat accept`,
     `    oifname ${br} iifname != ${br} drop`,
-    ...[...projectIndex.values()].map((i) => `    iifname ${br} oifname ${br} ip saddr @project_${i} ip daddr != @project_${i} drop`),
+    `    iifname ${br} oifname ${br} meta mark set ip saddr map @ip_project ip daddr . meta mark != @project_ips drop`,
     '  }',
     '}',
-  );
-  return `${[...bridgeLines, ...inetLines].join('\n')}\n`;
+    ...r.containers.flatMap((c) => containerElements(table, c)),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The nft script that adds one container to nagaya's tables (made by applyRuleset) without
+ * touching the rest: what the worker runs before it launches a networked container.
+ */
+export function buildRulesetAddition(r: Pick<NetworkRuleset, 'table' | 'bridge' | 'subnet'>, c: RulesetContainer): string {
+  checkRuleset({ ...r, containers: [c] });
+  return `${containerElements(r.table ?? 'nagaya', c).join('\n')}\n`;
+}
+
+/** The nft script that takes one container out of nagaya's tables; elements already gone are no error. */
+export function buildRulesetRemoval(r: Pick<NetworkRuleset, 'table' | 'bridge' | 'subnet'>, c: RulesetContainer): string {
+  checkRuleset({ ...r, containers: [c] });
+  // nft 1.0.6 has no "destroy": adding first (a no-op when present) makes the delete always succeed.
+  const adds = containerElements(r.table ?? 'nagaya', c);
+  return `${[...adds, ...adds.map((l) => l.replace(/^add /, 'delete '))].join('\n')}\n`;
 }
 
 async function nft(script: string): Promise<void> {
@@ -277,6 +327,16 @@ async function nft(script: string): Promise<void> {
 /** Replaces nagaya's tables with the ruleset r describes, atomically (one `nft -f -` transaction). */
 export async function applyRuleset(r: NetworkRuleset): Promise<void> {
   await nft(buildRuleset(r));
+}
+
+/** Adds one container's elements to nagaya's tables (one transaction, cost independent of how many there are). */
+export async function addToRuleset(r: Pick<NetworkRuleset, 'table' | 'bridge' | 'subnet'>, c: RulesetContainer): Promise<void> {
+  await nft(buildRulesetAddition(r, c));
+}
+
+/** Takes one container's elements out of nagaya's tables (one transaction). */
+export async function removeFromRuleset(r: Pick<NetworkRuleset, 'table' | 'bridge' | 'subnet'>, c: RulesetContainer): Promise<void> {
+  await nft(buildRulesetRemoval(r, c));
 }
 
 /** Removes nagaya's two tables (tests, uninstall); nothing if they do not exist. */

@@ -7,13 +7,17 @@ import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import {
+  addToRuleset,
   applyRuleset,
   bridgePorts,
   buildRuleset,
+  buildRulesetRemoval,
   ensureBridge,
   hostIfNameFor,
   macFromIp,
+  projectMark,
   removeBridge,
+  removeFromRuleset,
   removeRuleset,
   type ContainerRuntime,
   type NetworkRuleset,
@@ -62,8 +66,9 @@ describe('container networking: bridge, veth, nftables', () => {
     });
     const hostIfName = hostIfNameFor(stateDir, id);
     if (project) {
-      entries.push({ hostIfName, ip: ip(n), mac: macFromIp(ip(n)), project, publish });
-      await applyRuleset(ruleset());
+      const entry = { hostIfName, ip: ip(n), mac: macFromIp(ip(n)), project, publish };
+      entries.push(entry);
+      await addToRuleset(ruleset(), entry); // as the worker does before each launch
     }
     return runtime.launch(plan);
   }
@@ -105,6 +110,10 @@ describe('container networking: bridge, veth, nftables', () => {
     const tables = [...text.matchAll(/^(?:delete )?table (\w+) (\w+)/gm)].map((m) => `${m[1]} ${m[2]}`);
     expect(new Set(tables)).toEqual(new Set([`bridge ${TABLE}`, `inet ${TABLE}`]));
     expect(text).not.toMatch(/flush ruleset/);
+    expect(projectMark('42')).toBe(42); // a database id is its own mark: walls that cannot collide
+    expect(projectMark('alpha')).not.toBe(projectMark('beta'));
+    const removal = buildRulesetRemoval(ruleset(), { hostIfName: 'nvx', ip: ip(9), mac: macFromIp(ip(9)), project: 'p' });
+    expect(removal.split('\n').filter((l) => l.startsWith('delete element')).length).toBe(7);
   });
 
   it('gives a container eth0 with its address, MAC, route, resolv.conf and hosts, in its writable layer', async () => {
@@ -230,9 +239,16 @@ describe('container networking: bridge, veth, nftables', () => {
     }
   });
 
-  it('a port the ruleset does not describe sends nothing', async () => {
+  it('a port the ruleset does not describe sends nothing, nor one taken out of it', async () => {
     await launchOnBridge('net-unlisted', 7, ['sleep', '600']);
     expect(await ping('net-unlisted', GATEWAY)).not.toBe('0');
+    const a2 = entries.find((e) => e.ip === ip(3)) as RulesetContainer;
+    expect(await ping('net-a2', GATEWAY)).toBe('0');
+    await removeFromRuleset(ruleset(), a2);
+    await removeFromRuleset(ruleset(), a2); // again: no error
+    expect(await ping('net-a2', GATEWAY)).not.toBe('0');
+    await addToRuleset(ruleset(), a2);
+    expect(await ping('net-a2', GATEWAY)).toBe('0');
   });
 
   it('a failed launch leaves no veth behind', async () => {
