@@ -12,14 +12,16 @@
 // table and JSON line; the sequential figures and their JSON line are unchanged).
 // Every run also launches the same container with a network (eth0 on a bench bridge of its own,
 // ngb<pid>, with no traffic), interleaved with the others: net_ms_p50 and ratio_net_over_none
-// in the JSON line, and nft_apply_ms (replacing nagaya's tables for 1 and 200 containers, the
-// worker's cost per change, off the launch path). BENCH_SKIP_NET=1 leaves them out.
+// in the JSON line, nft_apply_ms_{1,200} (rebuilding nagaya's tables) and nft_add_ms (adding one
+// container to 200: the worker's cost before a networked launch, not in net_ms).
+// BENCH_SKIP_NET=1 leaves them out.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import {
+  addToRuleset,
   applyRuleset,
   buildBusyboxImage,
   ContainerRuntime,
@@ -218,8 +220,8 @@ async function benchConcurrent(runtime: ContainerRuntime, image: string, runs: n
   return { stats: summarize(latencies), perSecond: (runs * 1000) / wallMs };
 }
 
-/** Median time of replacing nagaya's tables (a table of the bench's own) with 1 and with 200 containers. */
-async function benchRulesetApply(): Promise<{ one: number; many: number }> {
+/** Median times of replacing nagaya's tables (a table of the bench's own) with 1 and with 200 containers, and of adding one to the 200. */
+async function benchRulesetApply(): Promise<{ one: number; many: number; add: number }> {
   const timeApply = async (n: number) => {
     const containers = Array.from({ length: n }, (_, i) => {
       const ip = `10.253.${78 + Math.floor(i / 250)}.${2 + (i % 250)}`;
@@ -239,7 +241,26 @@ async function benchRulesetApply(): Promise<{ one: number; many: number }> {
     }
     return summarize(times).p50;
   };
-  return { one: await timeApply(1), many: await timeApply(200) };
+  const one = await timeApply(1);
+  const many = await timeApply(200);
+  // one more container into the 200: what the worker pays before each networked launch
+  const adds: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const ip = `10.253.90.${2 + i}`;
+    const started = performance.now();
+    await addToRuleset(
+      { table: NET_TABLE, bridge: NET_BRIDGE, subnet: '10.253.0.0/16' },
+      {
+        hostIfName: `nvadd${i}`,
+        ip,
+        mac: macFromIp(ip),
+        project: 'p1',
+        publish: [{ hostPort: 45000 + i, containerPort: 80, protocol: 'tcp' }],
+      },
+    );
+    adds.push(performance.now() - started);
+  }
+  return { one, many, add: summarize(adds).p50 };
 }
 
 function countFiles(dir: string): number {
@@ -327,8 +348,9 @@ async function main(): Promise<void> {
       result.ratio_net_over_none = round(netStats.p50 / nagaya.p50);
       result.nft_apply_ms_1 = round(nftApply.one);
       result.nft_apply_ms_200 = round(nftApply.many);
+      result.nft_add_ms = round(nftApply.add);
       console.log(
-        `replacing nagaya's nftables tables (worker, off the launch path): ${nftApply.one.toFixed(1)} ms for 1 container, ${nftApply.many.toFixed(1)} ms for 200`,
+        `nagaya's nftables tables (worker, before a launch): rebuilt ${nftApply.one.toFixed(1)} ms for 1 container, ${nftApply.many.toFixed(1)} ms for 200; one added ${nftApply.add.toFixed(1)} ms`,
       );
     }
     if (debian) {

@@ -257,6 +257,16 @@ describe('container networking: bridge, veth, nftables', () => {
     expect(existsSync(`/sys/class/net/${name}`)).toBe(false);
   });
 
+  it('the same id launched again at once after it exited gets its veth name back', async () => {
+    const map = slice(BASE, slot++); // the same slice every time: the writable layer is kept
+    const network = { ip: ip(9), prefix: 24, gateway: GATEWAY, bridge: BRIDGE };
+    for (let i = 0; i < 5; i++) {
+      const c = await runtime.launch(busyboxPlan('net-again', ['true'], map, { network }));
+      expect(c.hostIfName).toBe(hostIfNameFor(stateDir, 'net-again'));
+      expect((await runtime.wait('net-again')).exitCode).toBe(0);
+    }
+  });
+
   it('32 launches at once get 32 veths with distinct addresses, and none are left after a SIGKILLed launcher', async () => {
     const ids = Array.from({ length: 32 }, (_, i) => `net-many-${i}`);
     const launched = await Promise.all(ids.map((id, i) => launchOnBridge(id, 100 + i, ['sleep', '600'])));
@@ -297,6 +307,8 @@ describe('container networking: bridge, veth, nftables', () => {
   it('leaves no veth once every container has exited', async () => {
     const ids = ['net-web', 'net-a2', 'net-b1', 'net-spoof-ip', 'net-spoof-mac', 'net-unlisted'];
     await Promise.all(ids.map((id) => runtime.stop(id, 0)));
+    // the pairs go with the containers' netns, which the kernel tears down in the background
+    for (let i = 0; i < 50 && bridgePorts(BRIDGE).length > 0; i++) await sleep(100);
     expect(bridgePorts(BRIDGE)).toEqual([]);
     const leftovers = readdirSync('/sys/class/net').filter((n) => /^nv[0-9a-f]{12}$/.test(n) && entries.some((e) => e.hostIfName === n));
     expect(leftovers).toEqual([]);

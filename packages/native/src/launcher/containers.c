@@ -17,7 +17,6 @@
 #include "requests.h"
 #include "state_files.h"
 #include "syscalls.h"
-#include "veth.h"
 
 /* Reaps an exited container, records how it ended, removes its cgroups, tells every client. */
 void finish_container(struct container *k) {
@@ -47,10 +46,10 @@ void finish_container(struct container *k) {
   reply_addf(&r, "lost", "%d", k->orphan ? 1 : 0);
   broadcast(&r);
   reply_free(&r);
-  /* After the news: the kernel would remove the pair with the dead netns anyway, but later and
-   * on its own schedule; removed now, the name is free for the next run of this id. */
-  veth_delete(k->proc.host_ifname);
-  k->proc.host_ifname[0] = '\0';
+  /* The veth pair goes with the container's netns, which died with its last process: the
+   * kernel unregisters both ends from its netns cleanup work, batched and off this loop (a
+   * synchronous RTM_DELLINK here would hold up every request behind it). A relaunch of the id
+   * that comes first removes the stale link itself (veth_create). */
 }
 
 void handle_launch(struct client *c, const char *req, const struct message *m) {
