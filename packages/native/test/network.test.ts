@@ -177,6 +177,13 @@ describe('container networking: bridge, veth, nftables', () => {
     }
     expect(page).toContain('hello-web');
     expect(curl(`http://${GATEWAY}:${HOST_PORT}/`)).toContain('hello-web');
+    // published on one address only: answered there, not on loopback
+    const web = entries.find((e) => e.ip === ip(2)) as RulesetContainer;
+    const onGateway = { hostPort: HOST_PORT + 3, containerPort: 80, protocol: 'tcp' as const, hostIp: GATEWAY };
+    web.publish = [...(web.publish ?? []), onGateway];
+    await addToRuleset(ruleset(), { ...web, publish: [onGateway] });
+    expect(curl(`http://${GATEWAY}:${HOST_PORT + 3}/`)).toContain('hello-web');
+    expect(curl(`http://127.0.0.1:${HOST_PORT + 3}/`)).toBe('');
   });
 
   it('denied host ports are closed to containers, other host ports are not', async () => {
