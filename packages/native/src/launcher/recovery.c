@@ -97,7 +97,6 @@ void recover_containers(const char *state_dir) {
     k->proc.start_time = start_time;
     k->proc.cgroups = cg;
     k->orphan = true;
-    if (read_veth_file(container_dir, k->proc.host_ifname) < 0) k->proc.host_ifname[0] = '\0';
     k->nesting = nesting;
     if (add_container(k) < 0) { /* left running unwatched; the next launcher adopts it */
       fprintf(stderr, "nagaya-launcher: cannot watch container %s: %s\n", e->d_name, strerror(errno));
