@@ -124,6 +124,24 @@ export function bridgePorts(bridge: string): string[] {
   }
 }
 
+/**
+ * Removes the bridge's ports named with portPrefix (default "nv") that are not in keep: host ends
+ * whose container is gone but whose link outlived it (the reconciler's sweep). Returns their names.
+ */
+export async function removeStrayPorts(bridge: string, keep: ReadonlySet<string>, portPrefix = 'nv'): Promise<string[]> {
+  const stray = bridgePorts(bridge).filter((name) => name.startsWith(portPrefix) && !keep.has(name));
+  const removed: string[] = [];
+  for (const name of stray) {
+    try {
+      await ip('link', 'del', 'dev', name);
+      removed.push(name);
+    } catch (err) {
+      if (existsSync(`/sys/class/net/${name}`)) throw err; // gone meanwhile (its netns died) is fine
+    }
+  }
+  return removed;
+}
+
 function quote(name: string): string {
   return `"${name}"`;
 }

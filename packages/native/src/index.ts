@@ -20,6 +20,7 @@ export {
   ensureBridge,
   removeBridge,
   bridgePorts,
+  removeStrayPorts,
   buildRuleset,
   buildRulesetAddition,
   buildRulesetRemoval,

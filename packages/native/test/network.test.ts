@@ -19,6 +19,7 @@ import {
   removeBridge,
   removeFromRuleset,
   removeRuleset,
+  removeStrayPorts,
   type ContainerRuntime,
   type NetworkRuleset,
   type RulesetContainer,
@@ -309,6 +310,19 @@ describe('container networking: bridge, veth, nftables', () => {
       await sleep(100);
     }
     expect(left).toEqual([]);
+  });
+
+  it('the sweep removes a stray nv* port on the bridge and keeps the listed ones', async () => {
+    const stray = `nvstray${tag}`.slice(0, 15);
+    execFileSync('ip', ['link', 'add', stray, 'type', 'veth', 'peer', 'name', `ngs${tag}`]);
+    execFileSync('ip', ['link', 'set', stray, 'master', BRIDGE]);
+    const web = hostIfNameFor(stateDir, 'net-web');
+    expect(bridgePorts(BRIDGE)).toEqual(expect.arrayContaining([stray, web]));
+    const keep = new Set(bridgePorts(BRIDGE).filter((n) => n !== stray));
+    expect(await removeStrayPorts(BRIDGE, keep)).toEqual([stray]);
+    expect(existsSync(`/sys/class/net/${stray}`)).toBe(false);
+    expect(existsSync(`/sys/class/net/ngs${tag}`)).toBe(false);
+    expect(bridgePorts(BRIDGE)).toContain(web);
   });
 
   it('leaves no veth once every container has exited', async () => {
