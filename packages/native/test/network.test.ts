@@ -106,6 +106,15 @@ describe('container networking: bridge, veth, nftables', () => {
     await removeBridge(BRIDGE).catch(() => undefined);
   });
 
+  it('sets up the bridge idempotently', async () => {
+    await ensureBridge({ name: BRIDGE, gatewayCidr: `${GATEWAY}/24`, ipForward: false });
+    const addrs = execFileSync('ip', ['-o', '-4', 'addr', 'show', 'dev', BRIDGE], { encoding: 'utf8' }).trim().split('\n');
+    expect(addrs).toHaveLength(1);
+    expect(addrs[0]).toContain(`inet ${GATEWAY}/24`);
+    expect(readFileSync(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, 'utf8').trim()).toBe('1');
+    expect(Number(readFileSync(`/sys/class/net/${BRIDGE}/flags`, 'utf8')) & 1).toBe(1); // IFF_UP (no carrier before a port joins)
+  });
+
   it('builds a ruleset that only names its own tables', () => {
     const text = buildRuleset({ ...ruleset(), containers: [{ hostIfName: 'nvx', ip: ip(9), mac: macFromIp(ip(9)), project: 'p' }] });
     const tables = [...text.matchAll(/^(?:delete )?table (\w+) (\w+)/gm)].map((m) => `${m[1]} ${m[2]}`);
