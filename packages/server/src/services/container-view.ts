@@ -1,10 +1,25 @@
 import type { Lease } from '@nagaya/allocator';
-import type { ContainerView } from '@nagaya/contract';
+import { macOf, type ContainerNetworkView, type ContainerView } from '@nagaya/contract';
 import type { ContainerRow } from '../store/container-store';
+import type { IpLease } from '../store/network-store';
 import { projectKey } from './sticky-key';
 
-/** Shapes a row and its lease (if it holds one) for the API. */
-export function containerView(row: ContainerRow, lease: Lease | undefined): ContainerView {
+/** A container's network as the API shows it: its request, and its address while it holds one. */
+export function networkView(row: Pick<ContainerRow, 'network'>, ip: Omit<IpLease, 'created'> | undefined): ContainerNetworkView {
+  const mode = row.network?.mode ?? 'none';
+  const held = mode === 'bridge' ? ip : undefined;
+  return {
+    mode,
+    ip: held?.address ?? null,
+    mac: held ? macOf(held.address) : null,
+    gateway: held?.gateway ?? null,
+    bridge: held?.bridge ?? null,
+    publish: row.network?.publish ?? [],
+  };
+}
+
+/** Shapes a row, its ID lease and its address lease (if it holds them) for the API. */
+export function containerView(row: ContainerRow, lease: Lease | undefined, ip?: Omit<IpLease, 'created'>): ContainerView {
   return {
     id: row.id,
     project: row.project,
@@ -23,6 +38,7 @@ export function containerView(row: ContainerRow, lease: Lease | undefined): Cont
     },
     limits: row.limits,
     security: { nesting: row.security?.nesting === true },
+    network: networkView(row, ip),
     exitCode: row.exitCode,
     exitSignal: row.exitSignal,
     error: row.error,
