@@ -10,6 +10,9 @@ import {
   NETWORK_ENSURE_FUNCTION,
   NETWORK_INTERFACES_FUNCTION,
   NODE_SUBNET_TABLE,
+  PREVIOUS_CONTAINER_QUOTA_FUNCTION,
+  PREVIOUS_CONTAINER_USAGE_FUNCTION,
+  PREVIOUS_PROJECT_USAGE_RECOUNT_VIEW,
   PROJECT_USAGE_RECOUNT_VIEW,
 } from './sql/1764900000000-network.sql';
 
@@ -52,8 +55,25 @@ export class Network1764900000000 implements MigrationInterface {
     );
   }
 
-  async down(): Promise<void> {
-    // Dropping the tables would drop every lease and port reservation of running containers;
-    // nagaya migrates forward only (as 1764600000000 does).
+  /** Back to the release before networking: every lease, reservation and network request is dropped. */
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP TRIGGER IF EXISTS container_usage ON container');
+    await q.query(`
+      CREATE TRIGGER container_usage AFTER DELETE OR UPDATE OF project, limits, idmap ON container
+      FOR EACH ROW EXECUTE FUNCTION nagaya_container_usage()`);
+    await q.query(PREVIOUS_CONTAINER_USAGE_FUNCTION);
+    await q.query(PREVIOUS_CONTAINER_QUOTA_FUNCTION);
+    await q.query(PREVIOUS_PROJECT_USAGE_RECOUNT_VIEW);
+    await q.query('UPDATE project_usage SET network_interfaces = 0');
+    await q.query('DROP FUNCTION IF EXISTS nagaya_network_interfaces(jsonb)');
+    await q.query('DROP TRIGGER IF EXISTS container_network_moved ON container');
+    await q.query('DROP FUNCTION IF EXISTS nagaya_container_network_moved()');
+    await q.query('DROP FUNCTION IF EXISTS nagaya_ip_lease(uuid, text)');
+    await q.query('DROP FUNCTION IF EXISTS nagaya_network_ensure(text, cidr, int4, text)');
+    await q.query('DROP FUNCTION IF EXISTS nagaya_host_port_ip(text)');
+    await q.query('DROP TABLE IF EXISTS host_port');
+    await q.query('DROP TABLE IF EXISTS ip_lease');
+    await q.query('DROP TABLE IF EXISTS node_subnet');
+    await q.query('ALTER TABLE container DROP COLUMN IF EXISTS network');
   }
 }

@@ -302,3 +302,108 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$`;
+
+// What down() puts back: the bodies 1764800000000 made, copied here (no migration imports
+// another's SQL), each as CREATE OR REPLACE.
+
+/** The recount view before network interfaces were counted. */
+export const PREVIOUS_PROJECT_USAGE_RECOUNT_VIEW = `
+CREATE OR REPLACE VIEW project_usage_recount AS
+SELECT p.name AS project, u.containers, u.slices, u.memory_bytes, u.cpus, u.processes, i.disk_bytes, 0::bigint AS network_interfaces
+  FROM project p
+ CROSS JOIN LATERAL (
+   SELECT count(*)::bigint AS containers,
+          coalesce(sum(nagaya_idmap_slices(c.idmap)), 0)::bigint AS slices,
+          coalesce(sum((c.limits->>'memoryBytes')::numeric), 0)::bigint AS memory_bytes,
+          coalesce(sum((c.limits->>'cpus')::numeric), 0)::numeric AS cpus,
+          coalesce(sum((c.limits->>'pids')::numeric), 0)::bigint AS processes
+     FROM container c WHERE c.project = p.name) u
+ CROSS JOIN LATERAL (
+   SELECT coalesce(sum(im.size_bytes), 0)::bigint AS disk_bytes FROM image im WHERE im.project = p.name) i`;
+
+/** nagaya_container_quota before network interfaces were counted. */
+export const PREVIOUS_CONTAINER_QUOTA_FUNCTION = `
+CREATE OR REPLACE FUNCTION nagaya_container_quota() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  p project%ROWTYPE;
+  u project_usage%ROWTYPE;
+  want_slices bigint := nagaya_idmap_slices(NEW.idmap);
+  want_memory numeric := (NEW.limits->>'memoryBytes')::numeric;
+  want_cpus numeric := (NEW.limits->>'cpus')::numeric;
+  want_pids numeric := (NEW.limits->>'pids')::numeric;
+  over text;
+  lim numeric;
+  used numeric;
+  wanted numeric;
+BEGIN
+  SELECT * INTO p FROM project WHERE name = NEW.project;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'NQ002', MESSAGE = format('no project named %s', NEW.project),
+      DETAIL = json_build_object('project', NEW.project)::text;
+  END IF;
+  IF jsonb_typeof(NEW.idmap->'raw') = 'array' AND jsonb_array_length(NEW.idmap->'raw') > 0 AND NOT p.raw_idmap_allowed THEN
+    RAISE EXCEPTION USING ERRCODE = 'NQ004',
+      MESSAGE = format('project %s does not allow raw idmaps (an admin sets rawIdmapAllowed)', NEW.project),
+      DETAIL = json_build_object('project', NEW.project, 'field', 'idmap.raw')::text;
+  END IF;
+  IF p.quota_memory_bytes IS NOT NULL AND want_memory IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'NQ003',
+      MESSAGE = format('project %s has a memoryBytes quota, so every container must set limits.memoryBytes', NEW.project),
+      DETAIL = json_build_object('project', NEW.project, 'field', 'limits.memoryBytes', 'quota', 'memoryBytes')::text;
+  END IF;
+  IF p.quota_cpus IS NOT NULL AND want_cpus IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'NQ003',
+      MESSAGE = format('project %s has a cpus quota, so every container must set limits.cpus', NEW.project),
+      DETAIL = json_build_object('project', NEW.project, 'field', 'limits.cpus', 'quota', 'cpus')::text;
+  END IF;
+  IF p.quota_processes IS NOT NULL AND want_pids IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'NQ003',
+      MESSAGE = format('project %s has a processes quota, so every container must set limits.pids', NEW.project),
+      DETAIL = json_build_object('project', NEW.project, 'field', 'limits.pids', 'quota', 'processes')::text;
+  END IF;
+
+  UPDATE project_usage SET containers = containers + 1, slices = slices + want_slices,
+         memory_bytes = memory_bytes + coalesce(want_memory, 0), cpus = cpus + coalesce(want_cpus, 0),
+         processes = processes + coalesce(want_pids, 0)
+   WHERE project = NEW.project RETURNING * INTO u;
+  -- the quotas as they are now: a change committed while this create waited for the row counts
+  SELECT * INTO p FROM project WHERE name = NEW.project;
+  IF p.quota_containers IS NOT NULL AND u.containers > p.quota_containers THEN
+    over := 'containers'; lim := p.quota_containers; used := u.containers - 1; wanted := 1;
+  ELSIF p.quota_slices IS NOT NULL AND want_slices > 0 AND u.slices > p.quota_slices THEN
+    over := 'slices'; lim := p.quota_slices; used := u.slices - want_slices; wanted := want_slices;
+  ELSIF p.quota_memory_bytes IS NOT NULL AND u.memory_bytes > p.quota_memory_bytes THEN
+    over := 'memoryBytes'; lim := p.quota_memory_bytes; used := u.memory_bytes - want_memory; wanted := want_memory;
+  ELSIF p.quota_cpus IS NOT NULL AND u.cpus > p.quota_cpus THEN
+    over := 'cpus'; lim := p.quota_cpus; used := u.cpus - want_cpus; wanted := want_cpus;
+  ELSIF p.quota_processes IS NOT NULL AND u.processes > p.quota_processes THEN
+    over := 'processes'; lim := p.quota_processes; used := u.processes - want_pids; wanted := want_pids;
+  END IF;
+  IF over IS NOT NULL THEN
+    RAISE EXCEPTION USING ERRCODE = 'NQ001',
+      MESSAGE = format('project %s is over its %s quota: %s used of %s, this container asks for %s more', NEW.project, over, used, lim, wanted),
+      DETAIL = json_build_object('project', NEW.project, 'quota', over, 'limit', lim, 'used', used, 'requested', wanted)::text;
+  END IF;
+  RETURN NEW;
+END $$`;
+
+/** nagaya_container_usage before network interfaces were counted. */
+export const PREVIOUS_CONTAINER_USAGE_FUNCTION = `
+CREATE OR REPLACE FUNCTION nagaya_container_usage() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP IN ('DELETE', 'UPDATE') THEN
+    UPDATE project_usage SET containers = containers - 1, slices = slices - nagaya_idmap_slices(OLD.idmap),
+           memory_bytes = memory_bytes - coalesce((OLD.limits->>'memoryBytes')::numeric, 0),
+           cpus = cpus - coalesce((OLD.limits->>'cpus')::numeric, 0),
+           processes = processes - coalesce((OLD.limits->>'pids')::numeric, 0)
+     WHERE project = OLD.project;
+  END IF;
+  IF TG_OP = 'UPDATE' THEN
+    UPDATE project_usage SET containers = containers + 1, slices = slices + nagaya_idmap_slices(NEW.idmap),
+           memory_bytes = memory_bytes + coalesce((NEW.limits->>'memoryBytes')::numeric, 0),
+           cpus = cpus + coalesce((NEW.limits->>'cpus')::numeric, 0),
+           processes = processes + coalesce((NEW.limits->>'pids')::numeric, 0)
+     WHERE project = NEW.project;
+  END IF;
+  RETURN NULL;
+END $$`;

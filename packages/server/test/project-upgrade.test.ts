@@ -16,6 +16,9 @@ import { rawRequest } from './support/test-helpers';
 // the projects migration on a database that ran it (and checked against a database migrated only
 // as far as that release), so the containers, tokens, jobs and images are real ones.
 
+/** Where the projects migration is in the list: the release before projects ran every migration before it. */
+const PROJECTS_AT = migrations.findIndex((m) => m.name === 'Projects1764800000000');
+
 let fleet: TestFleet;
 let operatorToken: string;
 let before: { id: string; pid: number };
@@ -57,7 +60,7 @@ async function databaseOfPreviousRelease(): Promise<{ url: string; drop(): Promi
   const source = new DataSource({
     type: 'postgres',
     url,
-    migrations: migrations.slice(0, -1),
+    migrations: migrations.slice(0, PROJECTS_AT),
     migrationsTableName: 'nagaya_migrations',
     logging: false,
   });
@@ -108,7 +111,8 @@ beforeAll(async () => {
     logging: false,
   });
   await source.initialize();
-  await source.undoLastMigration({ transaction: 'each' });
+  // the projects migration and every one after it, newest first
+  for (let i = migrations.length; i > PROJECTS_AT; i--) await source.undoLastMigration({ transaction: 'each' });
   await source.destroy();
 }, 120_000);
 afterAll(async () => {
@@ -123,7 +127,7 @@ describe('upgrading an installation to projects', () => {
     const { rows } = await fleet.db.pool.query(`SELECT to_regclass('public.project') AS p, to_regclass('public.image') AS i`);
     expect(rows[0]).toEqual({ p: null, i: null });
     const last = await fleet.db.pool.query<{ name: string }>('SELECT name FROM nagaya_migrations ORDER BY id DESC LIMIT 1');
-    expect(last.rows[0]!.name).toBe(new migrations[migrations.length - 2]!().name);
+    expect(last.rows[0]!.name).toBe(new migrations[PROJECTS_AT - 1]!().name);
     // the same schema as a database that never went further
     const previous = await databaseOfPreviousRelease();
     try {

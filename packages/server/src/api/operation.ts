@@ -11,6 +11,7 @@ import type { AuditStore } from '../store/audit-store';
 import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
 import type { IdempotencyStore } from '../store/idempotency-store';
+import type { NetworkStore } from '../store/network-store';
 import type { NodeStore } from '../store/node-store';
 import type { ProjectStore } from '../store/project-store';
 import type { TokenIdentity, TokenStore } from '../store/token-store';
@@ -30,6 +31,7 @@ export interface RouteDeps {
   audit: AuditStore;
   containers: ContainerStore;
   projects: ProjectStore;
+  networks: NetworkStore;
   imageUploadLimitBytes: number;
   version: string;
 }

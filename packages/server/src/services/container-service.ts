@@ -7,7 +7,8 @@ import { asNagayaError, NagayaError } from '../errors';
 import type { ImageStore } from '../images/image-store';
 import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
 import type { AuditStore } from '../store/audit-store';
-import type { ContainerRow, ContainerStore } from '../store/container-store';
+import type { ContainerNetwork, ContainerRow, ContainerStore } from '../store/container-store';
+import type { NetworkStore } from '../store/network-store';
 import type { NodeStore } from '../store/node-store';
 import { capacityOf, limitsBeyond } from './node-capacity';
 import { NodePlacement } from './node-placement';
@@ -32,6 +33,7 @@ export interface ContainerServiceDeps {
   images: ImageStore;
   queues: JobQueues;
   audit: AuditStore;
+  networks: NetworkStore;
   pool: string;
   /** A node whose last heartbeat is older than this is offline. */
   nodeOfflineMs: number;
@@ -56,7 +58,10 @@ export class ContainerService {
     input: CreateContainerInput,
     actor: TokenIdentity,
   ): Promise<{ container: ContainerView; job: { id: string } }> {
-    const { containers, images, queues, allocator, pool } = this.deps;
+    const { containers, images, queues, allocator, networks, pool } = this.deps;
+    const network: ContainerNetwork = input.network ?? { mode: 'none' };
+    // bridge mode needs a node whose worker has set up container networking (it has a subnet)
+    const networked = network.mode === 'bridge' ? await networks.networkedNodes() : undefined;
     await images.get(project, input.image).catch((err: unknown) => {
       if (err instanceof NagayaError && err.code === 'NOT_FOUND') {
         throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
@@ -65,6 +70,9 @@ export class ContainerService {
     });
     // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
     const node = await this.placement.choose(input.node, (n) => {
+      if (networked && !networked.has(n.name)) {
+        return { field: 'network.mode', message: `node ${n.name} has no container network (its worker has not set up bridge networking)` };
+      }
       const capacity = capacityOf(n);
       return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
     });
@@ -90,6 +98,7 @@ export class ContainerService {
         limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
         idmap: input.idmap ?? {},
         security: input.security?.nesting ? { nesting: true } : {},
+        network,
         pool,
         node,
       },
@@ -145,7 +154,8 @@ export class ContainerService {
 
   async get(project: string, name: string): Promise<ContainerView> {
     const row = await this.deps.containers.getByName(project, name);
-    return containerView(row, await this.deps.allocator.find(row.id));
+    const [lease, ips] = await Promise.all([this.deps.allocator.find(row.id), this.addressesOf([row])]);
+    return containerView(row, lease, ips.get(row.id));
   }
 
   /** Containers of one project (of every project when `project` is undefined). */
@@ -155,8 +165,13 @@ export class ContainerService {
       ...(filter.node ? { node: filter.node } : {}),
       ...(filter.state ? { states: [filter.state] } : {}),
     });
-    const leases = await this.deps.allocator.findMany(rows.map((r) => r.id));
-    return rows.map((r) => containerView(r, leases.get(r.id)));
+    const [leases, ips] = await Promise.all([this.deps.allocator.findMany(rows.map((r) => r.id)), this.addressesOf(rows)]);
+    return rows.map((r) => containerView(r, leases.get(r.id), ips.get(r.id)));
+  }
+
+  /** The addresses of the bridge-mode containers among `rows` (no query when there are none). */
+  private addressesOf(rows: ContainerRow[]) {
+    return this.deps.networks.leasesOf(rows.filter((r) => r.network?.mode === 'bridge').map((r) => r.id));
   }
 
   /** Runs a command in a running container, on its node. */
