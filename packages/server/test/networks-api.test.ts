@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../src/cli/api-client';
 import { Db } from '../src/store/db';
 import { NetworkStore } from '../src/store/network-store';
-import { startTestFleet, waitRunning, type TestFleet } from './support/test-server';
+import { runCli } from '../../../e2e/support/system';
+import { ADMIN_TOKEN, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
 
 // Container networking through the REST API, the Postgres side: a create without `network`
 // behaves as before (mode none); bridge mode needs a node with a subnet; a taken host port is
@@ -131,6 +132,32 @@ describe('container networks through the API', () => {
     expect(list[0]!.addresses.leased + list[0]!.addresses.free).toBe(253);
     expect(list[0]!.hostPorts).toBe(await count('SELECT count(*) AS n FROM host_port'));
     expect(list[0]!.hostPorts).toBeGreaterThanOrEqual(2);
+  });
+
+  it('is driven from the CLI: launch --publish, info, list, networks', async () => {
+    const env = { NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN };
+    const launched = await runCli(['launch', 'cliweb', '--publish', '127.0.0.2:9090:80/udp', '--publish', '9191:91', '--json'], env);
+    expect(launched.code, launched.stderr).toBe(0);
+    const sent = JSON.parse(launched.stdout) as { container: ContainerView };
+    expect(sent.container.network).toMatchObject({
+      mode: 'bridge',
+      publish: [
+        { hostPort: 9090, containerPort: 80, protocol: 'udp', hostIp: '127.0.0.2' },
+        { hostPort: 9191, containerPort: 91, protocol: 'tcp' },
+      ],
+    });
+    const lease = await networks.lease(sent.container.id, fleet.base.nodeName);
+    const info = await runCli(['info', 'cliweb'], env);
+    expect(info.stdout).toContain(`network: bridge ${lease.address} via 10.88.0.1 on nagaya0, mac ${macOf(lease.address)}`);
+    expect(info.stdout).toContain('publish 127.0.0.2:9090 -> 80/udp');
+    expect((await runCli(['list'], env)).stdout).toContain(lease.address);
+    const net = await runCli(['networks'], env);
+    expect(net.stdout).toMatch(/node-a\s+10\.88\.0\.0\/24\s+10\.88\.0\.1\s+nagaya0/);
+    const taken = await runCli(['launch', 'cliweb2', '--publish', '9191:80'], env);
+    expect(taken.code).toBe(4); // CONFLICT
+    expect(taken.stderr).toMatch(/already published/);
+    const bad = await runCli(['launch', 'cliweb3', '--publish', 'localhost:1:2'], env);
+    expect(bad.code).toBe(2);
   });
 
   it('keeps the networkInterfaces quota under 16 parallel creates, leaving nothing of the refused', async () => {
