@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { macOf } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NagayaError } from '../src/errors';
 import { ContainerStore, type NewContainer } from '../src/store/container-store';
@@ -282,5 +283,41 @@ describe('the networkInterfaces quota', () => {
     expect(await count(`SELECT network_interfaces AS n FROM project_usage WHERE project = 'netq'`)).toBe(2);
     await inProject();
     expect(await count(`SELECT network_interfaces AS n FROM project_usage WHERE project = 'netq'`)).toBe(3);
+  });
+});
+
+describe('what the kernel side reads and the reconciler repairs', () => {
+  it('gives a node its subnet, leases with project, name and mac, and ports with the address they forward to', async () => {
+    await addNode('node-k');
+    const subnet = await networks.ensureSubnet('node-k', FLEET);
+    const port = (hostPort: number) => ({ hostPort, containerPort: 80, protocol: 'tcp' as const });
+    const running = await create({ node: 'node-k', name: 'k-run', network: { mode: 'bridge', publish: [port(8001)] } });
+    const stopped = await create({ node: 'node-k', name: 'k-stop', network: { mode: 'bridge' } });
+    const pending = await create({
+      node: 'node-k',
+      name: 'k-pend',
+      network: { mode: 'bridge', publish: [{ ...port(8002), hostIp: '127.0.0.1' }] },
+    });
+    const a = await networks.lease(running.row.id, 'node-k');
+    const b = await networks.lease(stopped.row.id, 'node-k');
+    await containers.transition(running.row.id, [], 'running', { pid: 1 });
+    await containers.transition(stopped.row.id, [], 'stopped');
+
+    const state = await networks.forNode('node-k');
+    expect(state.subnet).toMatchObject({ node: 'node-k', cidr: subnet.cidr, gateway: subnet.gateway, bridge: 'nagaya0' });
+    expect(state.leases).toEqual([
+      { containerId: running.row.id, project: 'default', name: 'k-run', state: 'running', address: a.address, mac: macOf(a.address) },
+      { containerId: stopped.row.id, project: 'default', name: 'k-stop', state: 'stopped', address: b.address, mac: macOf(b.address) },
+    ]);
+    expect(state.ports).toEqual([
+      { containerId: running.row.id, hostIp: '0.0.0.0', protocol: 'tcp', hostPort: 8001, containerPort: 80, address: a.address },
+      { containerId: pending.row.id, hostIp: '127.0.0.1', protocol: 'tcp', hostPort: 8002, containerPort: 80, address: null },
+    ]);
+
+    // the stopped container's address is given back; the running one keeps its own
+    expect(await networks.releaseIdle('node-k')).toEqual([stopped.row.id]);
+    expect(await networks.releaseIdle('node-k')).toEqual([]);
+    expect((await networks.forNode('node-k')).leases.map((l) => l.name)).toEqual(['k-run']);
+    expect(await networks.forNode('no-such-node')).toEqual({ subnet: undefined, leases: [], ports: [] });
   });
 });

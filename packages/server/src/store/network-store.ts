@@ -1,3 +1,4 @@
+import { macOf } from '@nagaya/contract';
 import { NagayaError } from '../errors';
 import type { Db } from './db';
 
@@ -22,6 +23,22 @@ export interface IpLease {
   bridge: string;
   /** false when the container already held this lease (the call is idempotent). */
   created: boolean;
+}
+
+/** What a node's kernel side needs to rebuild its bridge, rules and names from Postgres. */
+export interface NodeNetworkState {
+  subnet: NodeSubnet | undefined;
+  /** Every address leased on the node, with its container's project (the walls) and name (DNS). */
+  leases: Array<{ containerId: string; project: string; name: string; state: string; address: string; mac: string }>;
+  /** Every host port reserved on the node; `address` is the container's while it holds one (null: no DNAT now). */
+  ports: Array<{
+    containerId: string;
+    hostIp: string;
+    protocol: 'tcp' | 'udp';
+    hostPort: number;
+    containerPort: number;
+    address: string | null;
+  }>;
 }
 
 /** A node's subnet and its use, for GET /networks. */
@@ -123,6 +140,44 @@ export class NetworkStore {
   async release(containerId: string): Promise<boolean> {
     const { rowCount } = await this.db.query('DELETE FROM ip_lease WHERE container_id = $1', [containerId]);
     return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Gives back the addresses on `node` of containers that cannot be running there: stopped,
+   * failed or deleting, or gone to another node (the reconciler's repair). Returns their ids.
+   */
+  async releaseIdle(node: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ id: string }>(
+      `DELETE FROM ip_lease l USING container c
+        WHERE l.node = $1 AND c.id = l.container_id AND (c.state IN ('stopped', 'failed', 'deleting') OR c.node <> l.node)
+        RETURNING l.container_id AS id`,
+      [node],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /** The node's subnet, leases and port reservations, in one snapshot (for host setup at worker start and the reconciler). */
+  async forNode(node: string): Promise<NodeNetworkState> {
+    const { rows } = await this.db.query<{ state: Omit<NodeNetworkState, 'subnet'> & { subnet: NodeSubnet | null } }>(
+      `SELECT json_build_object(
+         'subnet', (SELECT json_build_object('node', s.node, 'cidr', s.cidr::text, 'bridge', s.bridge, 'createdAt', s.created_at)
+                      FROM node_subnet s WHERE s.node = $1),
+         'leases', coalesce((SELECT json_agg(json_build_object('containerId', c.id, 'project', c.project, 'name', c.name,
+                                                               'state', c.state, 'address', host(l.address)) ORDER BY l.address)
+                               FROM ip_lease l JOIN container c ON c.id = l.container_id WHERE l.node = $1), '[]'),
+         'ports', coalesce((SELECT json_agg(json_build_object('containerId', h.container_id, 'hostIp', host(h.host_ip),
+                                                              'protocol', h.protocol, 'hostPort', h.port, 'containerPort', h.container_port,
+                                                              'address', host(l.address)) ORDER BY h.port, h.protocol)
+                              FROM host_port h LEFT JOIN ip_lease l ON l.container_id = h.container_id AND l.node = h.node
+                             WHERE h.node = $1), '[]')) AS state`,
+      [node],
+    );
+    const { subnet, leases, ports } = rows[0]!.state;
+    return {
+      subnet: subnet ? withGateway({ ...subnet, createdAt: new Date(subnet.createdAt) }) : undefined,
+      leases: leases.map((l) => ({ ...l, mac: macOf(l.address) })),
+      ports,
+    };
   }
 
   /** The leases of these containers, by container id (those without one are absent). */
