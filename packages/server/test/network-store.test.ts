@@ -136,7 +136,7 @@ describe('addresses per container', () => {
       expect(last).toBeGreaterThanOrEqual(2);
       expect(last).toBeLessThanOrEqual(254);
     }
-    expect(first.every((l) => l.gateway === `${prefix}1` && l.bridge === 'nagaya0' && l.created)).toBe(true);
+    expect(first.every((l) => l.gateway === `${prefix}1` && l.bridge === 'nagaya0' && l.prefix === 24 && l.created)).toBe(true);
     // idempotent per container
     const again = await networks.lease(ids[0]!, 'node-a');
     expect(again).toMatchObject({ address: first[0]!.address, created: false });

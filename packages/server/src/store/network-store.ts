@@ -19,6 +19,8 @@ export interface IpLease {
   address: string;
   /** The node's subnet it is in. */
   cidr: string;
+  /** The subnet's prefix length (eth0's address is address/prefix). */
+  prefix: number;
   gateway: string;
   bridge: string;
   /** false when the container already held this lease (the call is idempotent). */
@@ -127,8 +129,9 @@ export class NetworkStore {
    */
   async lease(containerId: string, node: string): Promise<IpLease> {
     const { rows } = await orRefusal(
-      this.db.query<{ address: string; cidr: string; gateway: string; bridge: string; created: boolean }>(
-        `SELECT host(lease_address) AS address, lease_cidr::text AS cidr, host(lease_gateway) AS gateway, lease_bridge AS bridge, created
+      this.db.query<{ address: string; cidr: string; prefix: number; gateway: string; bridge: string; created: boolean }>(
+        `SELECT host(lease_address) AS address, lease_cidr::text AS cidr, masklen(lease_cidr) AS prefix, host(lease_gateway) AS gateway,
+                lease_bridge AS bridge, created
            FROM nagaya_ip_lease($1, $2)`,
         [containerId, node],
       ),
@@ -183,8 +186,9 @@ export class NetworkStore {
   /** The leases of these containers, by container id (those without one are absent). */
   async leasesOf(containerIds: string[]): Promise<Map<string, Omit<IpLease, 'created'>>> {
     if (containerIds.length === 0) return new Map();
-    const { rows } = await this.db.query<{ id: string; address: string; cidr: string; gateway: string; bridge: string }>(
-      `SELECT l.container_id AS id, host(l.address) AS address, s.cidr::text AS cidr, host(s.cidr + 1) AS gateway, s.bridge
+    const { rows } = await this.db.query<{ id: string; address: string; cidr: string; prefix: number; gateway: string; bridge: string }>(
+      `SELECT l.container_id AS id, host(l.address) AS address, s.cidr::text AS cidr, masklen(s.cidr) AS prefix,
+              host(s.cidr + 1) AS gateway, s.bridge
          FROM ip_lease l JOIN node_subnet s USING (node) WHERE l.container_id = ANY ($1::uuid[])`,
       [containerIds],
     );
