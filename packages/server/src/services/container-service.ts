@@ -11,6 +11,7 @@ import type { ContainerNetwork, ContainerRow, ContainerStore } from '../store/co
 import type { NetworkStore } from '../store/network-store';
 import type { NodeStore } from '../store/node-store';
 import { capacityOf, limitsBeyond } from './node-capacity';
+import { NetworkedNodes } from './networked-nodes';
 import { NodePlacement } from './node-placement';
 import type { TokenIdentity } from '../store/token-store';
 import { containerView } from './container-view';
@@ -44,9 +45,11 @@ export interface ContainerServiceDeps {
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
 export class ContainerService {
   private readonly placement: NodePlacement;
+  private readonly networked: NetworkedNodes;
 
   constructor(private readonly deps: ContainerServiceDeps) {
     this.placement = new NodePlacement(deps.nodes, deps.nodeOfflineMs);
+    this.networked = new NetworkedNodes(deps.networks);
   }
 
   /**
@@ -58,10 +61,8 @@ export class ContainerService {
     input: CreateContainerInput,
     actor: TokenIdentity,
   ): Promise<{ container: ContainerView; job: { id: string } }> {
-    const { containers, images, queues, allocator, networks, pool } = this.deps;
+    const { containers, images, queues, allocator, pool } = this.deps;
     const network: ContainerNetwork = input.network ?? { mode: 'none' };
-    // bridge mode needs a node whose worker has set up container networking (it has a subnet)
-    const networked = network.mode === 'bridge' ? await networks.networkedNodes() : undefined;
     await images.get(project, input.image).catch((err: unknown) => {
       if (err instanceof NagayaError && err.code === 'NOT_FOUND') {
         throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
@@ -69,13 +70,7 @@ export class ContainerService {
       throw err;
     });
     // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
-    const node = await this.placement.choose(input.node, (n) => {
-      if (networked && !networked.has(n.name)) {
-        return { field: 'network.mode', message: `node ${n.name} has no container network (its worker has not set up bridge networking)` };
-      }
-      const capacity = capacityOf(n);
-      return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
-    });
+    const node = await this.place(input, network);
     const isolated = input.idmap?.isolated ?? true;
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
@@ -114,6 +109,34 @@ export class ContainerService {
     this.placement.placed(node);
     const row = created.row;
     return { container: containerView(row, undefined), job: { id: jobId } };
+  }
+
+  /**
+   * The node for a new container: one that can enforce its limits and, in bridge mode, has a
+   * container network (its worker set one up: it has a subnet). A refusal for want of a network
+   * is made only on a fresh read of the networked nodes.
+   */
+  private async place(input: CreateContainerInput, network: ContainerNetwork): Promise<string> {
+    const choose = (networked: Set<string> | undefined) =>
+      this.placement.choose(input.node, (n) => {
+        if (networked && !networked.has(n.name)) {
+          return {
+            field: 'network.mode',
+            message: `node ${n.name} has no container network (its worker has not set up bridge networking)`,
+          };
+        }
+        const capacity = capacityOf(n);
+        return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
+      });
+    if (network.mode !== 'bridge') return choose(undefined);
+    const askedAt = performance.now();
+    try {
+      return await choose(await this.networked.get());
+    } catch (err) {
+      const forNetwork = err instanceof NagayaError && (err.details as { field?: string } | undefined)?.field === 'network.mode';
+      if (!forNetwork || this.networked.readSince(askedAt)) throw err;
+      return choose(await this.networked.get(true));
+    }
   }
 
   /** Queues start, stop, restart or delete after checking the container can take it. */
