@@ -112,7 +112,7 @@ $fn$`;
  * yet, so callers fan out over the free addresses. The lock is held until commit, when the lease
  * row becomes visible; a caller whose snapshot missed that commit meets the unique constraint
  * (ON CONFLICT DO NOTHING) and moves on. When every free address is locked by others it looks
- * again a few times (they may roll back). SQLSTATEs: NN001 the subnet is full, NN004 the node has
+ * again for up to 2 s (they may roll back). SQLSTATEs: NN001 the subnet is full, NN004 the node has
  * no subnet, NN005 every free address stayed locked by concurrent callers (retry).
  */
 export const IP_LEASE_FUNCTION = `
@@ -125,8 +125,8 @@ DECLARE
   v_key     int4;
   v_size    int8;
   v_off     int8;
-  v_pass    int4;
   v_skipped int4;
+  v_until   timestamptz := clock_timestamp() + interval '2 seconds';
 BEGIN
   SELECT * INTO v_subnet FROM node_subnet s WHERE s.node = p_node;
   IF NOT FOUND THEN
@@ -143,7 +143,7 @@ BEGIN
   END IF;
   v_size := (2::int8) ^ (32 - masklen(v_subnet.cidr));
   v_key := hashtext('nagaya-ip:' || p_node);
-  FOR v_pass IN 1..50 LOOP
+  LOOP
     v_skipped := 0;
     -- the free offsets, lowest first: the node's leases are read once (its unique index) into a
     -- hashed NOT IN, not probed once per address (measured here: 0.8-1.3 ms a lease from empty
@@ -164,8 +164,10 @@ BEGIN
         RETURN;
       END IF;
     END LOOP;
-    EXIT WHEN v_skipped = 0;
-    PERFORM pg_sleep(0.01);
+    -- every free address was locked by callers still committing: look again (they may roll
+    -- back), for at most 2 s
+    EXIT WHEN v_skipped = 0 OR clock_timestamp() > v_until;
+    PERFORM pg_sleep(0.005);
   END LOOP;
   IF v_skipped > 0 THEN
     RAISE EXCEPTION 'the free addresses of % (node %) are being leased concurrently', v_subnet.cidr, p_node USING ERRCODE = 'NN005';

@@ -63,7 +63,8 @@ async function refusal(call: Promise<unknown>): Promise<NagayaError> {
 
 beforeAll(async () => {
   tdb = await createTestDatabase('nagaya_net');
-  db = new Db(tdb.url, 40);
+  // 16 connections: as many concurrent transactions as the tests need, without crowding a shared Postgres
+  db = new Db(tdb.url, 16);
   networks = new NetworkStore(db);
   containers = new ContainerStore(db);
 });
