@@ -70,6 +70,8 @@ const setup = {
 let sys: NagayaSystem;
 beforeAll(async () => {
   sys = await NagayaSystem.start({ slices: 256, nodes: ['node-a'] });
+  // node-a has a container network, so bridge-mode creates and their published ports are fuzzed too
+  await sys.db.query(`SELECT nagaya_network_ensure('node-a', '10.88.0.0/16', 24, 'nagaya0')`);
   setup.busyboxTar = rawTar([
     { name: 'bin/', type: 'directory' },
     { name: 'bin/busybox', body: readFileSync('/bin/busybox'), mode: 0o755 },
@@ -307,6 +309,27 @@ const validCreate = fc
                 nsId: fc.integer({ min: -1, max: 2 ** 33 }),
                 count: fc.integer({ min: -1, max: 2 ** 33 }),
               }),
+              { maxLength: 3 },
+            ),
+          },
+          { requiredKeys: [] },
+        ),
+        { nil: undefined },
+      ),
+      network: fc.option(
+        fc.record(
+          {
+            mode: fc.constantFrom('bridge', 'none', 'host'),
+            publish: fc.array(
+              fc.record(
+                {
+                  hostPort: fc.constantFrom(0, 1, 80, 8080, 65535, 65536, -1, 80.5),
+                  containerPort: fc.constantFrom(1, 80, 65536),
+                  protocol: fc.constantFrom('tcp', 'udp', 'sctp'),
+                  hostIp: fc.constantFrom('0.0.0.0', '127.0.0.1', '10.0.0.256', '::1', 'localhost', "1.2.3.4'; --"),
+                },
+                { requiredKeys: ['hostPort', 'containerPort', 'protocol'] },
+              ),
               { maxLength: 3 },
             ),
           },

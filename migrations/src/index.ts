@@ -6,6 +6,7 @@ import { TokenExpiry1764720000000 } from './1764720000000-token-expiry';
 import { ContainerSecurity1764750000000 } from './1764750000000-container-security';
 import { Projects1764800000000 } from './1764800000000-projects';
 import { NodeLiveness1764900000000 } from './1764900000000-node-liveness';
+import { Network1764950000000 } from './1764950000000-network';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -16,6 +17,7 @@ export const migrations = [
   ContainerSecurity1764750000000,
   Projects1764800000000,
   NodeLiveness1764900000000,
+  Network1764950000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

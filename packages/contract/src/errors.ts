@@ -13,7 +13,7 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: { status: 413, exitCode: 2, meaning: 'The request body is over its limit.' },
   INTERNAL: { status: 500, exitCode: 1, meaning: 'A bug or an unexpected failure; the server log has it.' },
   UNAVAILABLE: { status: 503, exitCode: 5, meaning: 'A dependency (Postgres, Redis, the launcher, a node) is down.' },
-  POOL_EXHAUSTED: { status: 507, exitCode: 6, meaning: 'No free ID slice is left in the pool.' },
+  POOL_EXHAUSTED: { status: 507, exitCode: 6, meaning: 'No free ID slice is left in the pool, or no free address in a subnet.' },
   // 403 as Kubernetes answers an exceeded ResourceQuota: the request is understood and the
   // resource may well exist, but this project is not allowed more of it until an admin raises
   // the quota or something of the project is deleted. Not 409 (nothing is in the wrong state)

@@ -4,3 +4,4 @@ export { ERRORS, ERROR_CODES, isErrorCode, type ErrorBody, type ErrorCode } from
 export { ApiError, apiErrorOf } from './api-error';
 export { DEFAULT_PROJECT, DNS_LABEL, DNS_LABEL_MESSAGE } from './names';
 export * from './views';
+export * from './network';

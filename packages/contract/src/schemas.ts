@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DNS_LABEL, DNS_LABEL_MESSAGE } from './names';
+import { isIpv4, MAX_PUBLISH, NETWORK_MODES, PUBLISH_PROTOCOLS, publishesOverlap } from './network';
 import { CONTAINER_STATES, JOB_STATES, QUOTA_MEANINGS, QUOTA_NAMES, ROLES, type QuotaName } from './views';
 
 /**
@@ -72,6 +73,44 @@ export const securitySchema = z
       "Confinement options. Every container runs with Docker's default capabilities, no_new_privs and a seccomp filter at least as strict as Docker's default profile.",
   });
 
+const port = z.number().int().min(1).max(65535);
+
+export const publishSchema = z
+  .strictObject({
+    hostPort: port,
+    containerPort: port,
+    protocol: z.enum(PUBLISH_PROTOCOLS),
+    hostIp: z
+      .string()
+      .refine(isIpv4, 'must be an IPv4 address (dotted quad)')
+      .optional()
+      .meta({ description: "The node's address to listen on; default (and 0.0.0.0): every address of the node." }),
+  })
+  .meta({ description: 'Forwards hostIp:hostPort of the node to containerPort of the container.' });
+
+export const networkSchema = z
+  .strictObject({
+    mode: z.enum(NETWORK_MODES).meta({
+      description: "bridge: an interface on the node's bridge with an address leased from the node's subnet; none: loopback only.",
+    }),
+    publish: z
+      .array(publishSchema)
+      .max(MAX_PUBLISH)
+      .optional()
+      .meta({ description: `At most ${MAX_PUBLISH}; a host port taken on the node (by any container) is 409 CONFLICT at create.` }),
+  })
+  .superRefine((network, ctx) => {
+    const publish = network.publish ?? [];
+    if (network.mode !== 'bridge' && publish.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['publish'], message: 'ports can be published in bridge mode only' });
+    }
+    publish.forEach((p, i) => {
+      const j = publish.findIndex((q) => publishesOverlap(p, q));
+      if (j < i) ctx.addIssue({ code: 'custom', path: ['publish', i], message: `publishes the same host port as publish[${j}]` });
+    });
+  })
+  .meta({ description: 'Default: mode none (loopback only).' });
+
 /** Postgres text cannot hold NUL: a string that goes into a text column is refused with one (INVALID_INPUT, never a 500). */
 const noNul = (v: string) => !v.includes('\0');
 
@@ -92,6 +131,7 @@ export const createContainerSchema = z.strictObject({
   limits: limitsSchema.optional(),
   idmap: idmapRequestSchema.optional(),
   security: securitySchema.optional(),
+  network: networkSchema.optional(),
   node: nodeName.optional().meta({ description: 'Node to run on; default the online node with the fewest containers.' }),
 });
 export type CreateContainerInput = z.infer<typeof createContainerSchema>;

@@ -3,6 +3,8 @@
  * builds these, and the CLI, the dashboard and the tests read them.
  */
 
+import type { NetworkMode, PublishProtocol } from './network';
+
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 /** What a token may do: a viewer reads, an operator also acts on containers and images, an admin also on pools and tokens. */
 export type Role = (typeof ROLES)[number];
@@ -51,6 +53,24 @@ export interface ContainerError {
   syscall?: string;
 }
 
+/** A published port as the container's request gave it. */
+export interface PublishView {
+  hostPort: number;
+  containerPort: number;
+  protocol: PublishProtocol;
+  hostIp?: string;
+}
+
+/** A container's network; ip, mac, gateway and bridge are null while it holds no address (mode none, or not running). */
+export interface ContainerNetworkView {
+  mode: NetworkMode;
+  ip: string | null;
+  mac: string | null;
+  gateway: string | null;
+  bridge: string | null;
+  publish: PublishView[];
+}
+
 /** GET /containers/:name. */
 export interface ContainerView {
   id: string;
@@ -67,6 +87,7 @@ export interface ContainerView {
   idmap: { isolated: boolean; key: string | null; size: number | null; uid: MapLine[]; gid: MapLine[] };
   limits: ContainerLimits;
   security: { nesting: boolean };
+  network: ContainerNetworkView;
   exitCode: number | null;
   exitSignal: string | null;
   error: ContainerError | null;
@@ -215,6 +236,19 @@ export interface NodeRemovalView {
   moved: Array<{ project: string; name: string; to: string }>;
 }
 
+/** One entry of GET /networks: a node's subnet and how much of it is used. */
+export interface NetworkView {
+  node: string;
+  /** The node's subnet, carved from the fleet's network (NAGAYA_NETWORK_CIDR). */
+  cidr: string;
+  gateway: string;
+  bridge: string;
+  addresses: { total: number; leased: number; free: number };
+  /** Host ports reserved on the node by published ports. */
+  hostPorts: number;
+  createdAt: string;
+}
+
 /** A device or FIFO an image tarball held that was not extracted. */
 export interface SkippedEntryView {
   path: string;
@@ -284,7 +318,7 @@ export const QUOTA_MEANINGS: Record<QuotaName, string> = {
   cpus: "sum of the containers' CPU limits",
   processes: "sum of the containers' pids limits",
   diskBytes: "bytes of the project's images",
-  networkInterfaces: 'network interfaces (counted once networking lands)',
+  networkInterfaces: 'network interfaces (one per container in network mode bridge)',
 };
 
 /** One quota of GET /projects/:name: its limit (null: none) and what the project uses now. */

@@ -43,6 +43,31 @@ export interface ServerConfig {
   consoleLogMaxBytes: number;
   /** Prefix of BullMQ queue names, so test runs and installs sharing one Redis never meet. */
   queuePrefix: string;
+  /** The fleet's container network (NAGAYA_NETWORK_CIDR): each node's subnet is a /networkNodePrefix of it. */
+  networkCidr: string;
+  /** The prefix length of each node's subnet (24: 253 container addresses per node). */
+  networkNodePrefix: number;
+}
+
+/** Each node's subnet is a /24 of the fleet's network. */
+const NETWORK_NODE_PREFIX = 24;
+
+/** Reads NAGAYA_NETWORK_CIDR: an IPv4 network (no host bits) of at least one /24. */
+function networkCidr(env: NodeJS.ProcessEnv): string {
+  const raw = env.NAGAYA_NETWORK_CIDR || '10.88.0.0/16';
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(raw);
+  const octets = m ? m.slice(1, 5).map(Number) : [];
+  const bits = m ? Number(m[5]) : -1;
+  const refuse = (why: string) =>
+    new NagayaError(
+      'INVALID_INPUT',
+      `NAGAYA_NETWORK_CIDR must be an IPv4 network such as 10.88.0.0/16 (${why}), not ${JSON.stringify(raw)}`,
+    );
+  if (!m || octets.some((o) => o > 255) || m.slice(1, 5).some((o) => /^0\d/.test(o!))) throw refuse('a.b.c.d/bits');
+  if (bits < 8 || bits > NETWORK_NODE_PREFIX) throw refuse(`between /8 and /${NETWORK_NODE_PREFIX}: a /${NETWORK_NODE_PREFIX} per node`);
+  const address = octets.reduce((acc, o) => acc * 256 + o, 0);
+  if (address % 2 ** (32 - bits) !== 0) throw refuse('no host bits set');
+  return raw;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -100,6 +125,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     defaultPidsMax: integer(env, 'NAGAYA_DEFAULT_PIDS_MAX', DEFAULT_PIDS_MAX, 1),
     consoleLogMaxBytes: integer(env, 'NAGAYA_CONSOLE_LOG_MAX_BYTES', 10 * 1024 * 1024, 4096),
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',
+    networkCidr: networkCidr(env),
+    networkNodePrefix: NETWORK_NODE_PREFIX,
     ...overrides,
     role,
     nodeName,

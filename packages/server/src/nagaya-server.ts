@@ -17,6 +17,7 @@ import { NodeFleet } from './services/node-fleet';
 import { ContainerService } from './services/container-service';
 import { AuditStore } from './store/audit-store';
 import { ContainerStore } from './store/container-store';
+import { NetworkStore } from './store/network-store';
 import { ProjectStore } from './store/project-store';
 import { Db } from './store/db';
 import { IdempotencyStore } from './store/idempotency-store';
@@ -53,6 +54,7 @@ export async function startNagaya(
   const audit = new AuditStore(db);
   const idempotency = new IdempotencyStore(db);
   const projects = new ProjectStore(db);
+  const networks = new NetworkStore(db);
   const images = new ImageStore(
     config.dataDir,
     {
@@ -141,6 +143,7 @@ export async function startNagaya(
       images,
       queues,
       audit,
+      networks,
       pool: config.pool,
       nodeOfflineMs: config.nodeOfflineMs,
       defaultPidsMax: config.defaultPidsMax,
@@ -163,6 +166,7 @@ export async function startNagaya(
       images,
       containers,
       projects,
+      networks,
       bodyLimitBytes: config.bodyLimitBytes,
       imageUploadLimitBytes: config.imageUploadLimitBytes,
       version: VERSION,

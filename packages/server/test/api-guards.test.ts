@@ -83,7 +83,7 @@ describe('auth', () => {
     const create = doc.paths['/containers'].post.requestBody.content['application/json'].schema;
     expect(create.required).toEqual(['name', 'image']);
     expect(create.additionalProperties).toBe(false);
-    expect(Object.keys(create.properties)).toEqual(['name', 'image', 'command', 'env', 'limits', 'idmap', 'security', 'node']);
+    expect(Object.keys(create.properties)).toEqual(['name', 'image', 'command', 'env', 'limits', 'idmap', 'security', 'network', 'node']);
     expect(create.properties.security.properties.nesting.type).toBe('boolean');
   });
 });
@@ -95,6 +95,19 @@ describe('bad input: a clear 4xx with a stable code, and nothing created', () =>
     ['no body', { body: '' }, 400, 'INVALID_INPUT'],
     ['unknown field', { body: JSON.stringify({ name: 'a', image: 'busybox', privileged: true }) }, 400, 'INVALID_INPUT'],
     ['unknown nested field', { body: JSON.stringify({ name: 'a', image: 'busybox', limits: { memory: 5 } }) }, 400, 'INVALID_INPUT'],
+    ['network mode host', { body: JSON.stringify({ name: 'a', image: 'busybox', network: { mode: 'host' } }) }, 400, 'INVALID_INPUT'],
+    [
+      'published port 0 on a hostname',
+      {
+        body: JSON.stringify({
+          name: 'a',
+          image: 'busybox',
+          network: { mode: 'bridge', publish: [{ hostPort: 0, containerPort: 80, protocol: 'tcp', hostIp: 'localhost' }] },
+        }),
+      },
+      400,
+      'INVALID_INPUT',
+    ],
     ['upper-case name', { body: JSON.stringify({ name: 'Web', image: 'busybox' }) }, 400, 'INVALID_INPUT'],
     ['name with a dot', { body: JSON.stringify({ name: 'a.b', image: 'busybox' }) }, 400, 'INVALID_INPUT'],
     ['64-character name', { body: JSON.stringify({ name: 'a'.repeat(64), image: 'busybox' }) }, 400, 'INVALID_INPUT'],

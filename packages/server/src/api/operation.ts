@@ -12,6 +12,7 @@ import type { AuditStore } from '../store/audit-store';
 import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
 import type { IdempotencyStore } from '../store/idempotency-store';
+import type { NetworkStore } from '../store/network-store';
 import type { NodeStore } from '../store/node-store';
 import type { ProjectStore } from '../store/project-store';
 import type { TokenIdentity, TokenStore } from '../store/token-store';
@@ -33,6 +34,7 @@ export interface RouteDeps {
   audit: AuditStore;
   containers: ContainerStore;
   projects: ProjectStore;
+  networks: NetworkStore;
   imageUploadLimitBytes: number;
   version: string;
 }

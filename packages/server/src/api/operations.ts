@@ -3,6 +3,7 @@ import { allocationOperations } from './routes/allocation-routes';
 import { containerOperations } from './routes/container-routes';
 import { imageOperations } from './routes/image-routes';
 import { jobOperations } from './routes/job-routes';
+import { networkOperations } from './routes/network-routes';
 import { nodeOperations } from './routes/node-routes';
 import { poolOperations } from './routes/pool-routes';
 import { projectOperations } from './routes/project-routes';
@@ -18,6 +19,7 @@ export const OPERATIONS: readonly Operation[] = [
   ...allocationOperations,
   ...imageOperations,
   ...nodeOperations,
+  ...networkOperations,
   ...tokenOperations,
   ...projectOperations,
 ];

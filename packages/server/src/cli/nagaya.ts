@@ -2,10 +2,11 @@
 // The `nagaya` command: `nagaya serve` runs the API and/or a worker; every other command talks
 // to the REST API at NAGAYA_URL with NAGAYA_TOKEN. Human tables by default, --json for scripts.
 import { parseArgs } from 'node:util';
-import { ApiError, ERROR_CODES, ERRORS, isErrorCode } from '@nagaya/contract';
+import { ApiError, ERROR_CODES, ERRORS, isErrorCode, type ContainerNetworkView, type NetworkView } from '@nagaya/contract';
 import { ApiClient } from './api-client';
 import { age, parseBytes, table } from './format';
 import { auditCommand, projectsCommand } from './project-commands';
+import { parsePublish } from './publish-spec';
 
 /** Exit codes of the CLI's own making; an API error exits with its code's exitCode in the contract. */
 const EXIT = { ok: 0, error: 1, usage: 2 } as const;
@@ -33,11 +34,12 @@ const USAGE = `usage: nagaya <command> [options]
 
   serve [--role all|api|worker]          run the API and/or a worker node (env: see README)
   launch <name> [--image busybox] [--node N] [--memory BYTES] [--pids N] [--cpus N]
-         [--shared] [--size N] [--key K] [--env K=V]... [--nesting] [--wait] [-- command...]
+         [--shared] [--size N] [--key K] [--env K=V]... [--nesting] [--network bridge|none]
+         [--publish [hostIp:]hostPort:containerPort[/tcp|udp]]... [--wait] [-- command...]
   list | info <name> | logs <name> [--tail BYTES]
   exec <name> [--timeout MS] -- command...
   start|stop|restart|delete <name> [--timeout SECONDS] [--wait]
-  pools | allocations [--pool P] [--history] | nodes | jobs [--container N] | whoami
+  pools | allocations [--pool P] [--history] | nodes | networks | jobs [--container N] | whoami
   nodes evacuate <node>                  no new containers there; move its pending and stopped ones
   nodes remove <node> --dead [--release-slices]
                                          a dead node: its running containers become lost, their
@@ -88,11 +90,30 @@ interface ContainerJson {
   idmap: { uid: Array<{ nsId: number; hostId: number; count: number }>; gid: Array<{ nsId: number; hostId: number; count: number }> };
   error: { code: string; message: string } | null;
   exitCode: number | null;
+  network?: ContainerNetworkView;
 }
 
 function uidRange(c: ContainerJson): string {
   const base = c.idmap.uid.find((l) => l.nsId === 0) ?? c.idmap.uid[0];
   return base ? `${base.hostId}-${base.hostId + base.count - 1}` : '-';
+}
+
+/** The create request's network from --network and --publish (a publish implies bridge). */
+function networkOption(mode: string | undefined, publish: string[] | undefined): { network?: unknown } {
+  if (mode === undefined && !publish?.length) return {};
+  const ports = (publish ?? []).map((spec) => {
+    const p = parsePublish(spec);
+    if (!p)
+      throw new ApiError(0, 'INVALID_INPUT', `--publish wants [hostIp:]hostPort:containerPort[/tcp|udp], not ${JSON.stringify(spec)}`);
+    return p;
+  });
+  return { network: { mode: mode ?? 'bridge', ...(ports.length ? { publish: ports } : {}) } };
+}
+
+/** One line for a container's network in `nagaya info`. */
+function networkLine(n: ContainerNetworkView | undefined): string {
+  if (!n || n.mode === 'none') return 'none (loopback only)';
+  return n.ip ? `bridge ${n.ip} via ${n.gateway} on ${n.bridge}, mac ${n.mac}` : 'bridge (no address while not running)';
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -133,6 +154,8 @@ async function main(argv: string[]): Promise<number> {
       processes: { type: 'string' },
       disk: { type: 'string' },
       'network-interfaces': { type: 'string' },
+      network: { type: 'string' },
+      publish: { type: 'string', multiple: true },
       since: { type: 'string' },
       limit: { type: 'string' },
       dead: { type: 'boolean' },
@@ -191,6 +214,7 @@ async function main(argv: string[]): Promise<number> {
           : {}),
         ...(values.node ? { node: values.node } : {}),
         ...(values.nesting ? { security: { nesting: true } } : {}),
+        ...networkOption(values.network, values.publish),
       };
       const res = await client.post<{ container: ContainerJson; job: { id: string } }>('/containers', body);
       await waitFor(res.job);
@@ -205,8 +229,8 @@ async function main(argv: string[]): Promise<number> {
       const { containers } = await client.get<{ containers: ContainerJson[] }>('/containers');
       out(containers, () =>
         table(
-          containers.map((c) => ({ ...c, uids: uidRange(c), age: age(c.createdAt) })),
-          [...(all ? ['project'] : []), 'name', 'state', 'node', 'pid', 'uids', 'image', 'age'],
+          containers.map((c) => ({ ...c, uids: uidRange(c), ip: c.network?.ip ?? '-', age: age(c.createdAt) })),
+          [...(all ? ['project'] : []), 'name', 'state', 'node', 'pid', 'uids', 'ip', 'image', 'age'],
         ),
       );
       return EXIT.ok;
@@ -222,6 +246,8 @@ async function main(argv: string[]): Promise<number> {
           `pid:     ${c.pid ?? '-'}`,
           `image:   ${c.image}`,
           `exit:    ${c.exitCode ?? '-'}`,
+          `network: ${networkLine(c.network)}`,
+          ...(c.network?.publish ?? []).map((p) => `  publish ${p.hostIp ?? '0.0.0.0'}:${p.hostPort} -> ${p.containerPort}/${p.protocol}`),
           'uid_map:',
           ...c.idmap.uid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
           'gid_map:',
@@ -343,6 +369,16 @@ async function main(argv: string[]): Promise<number> {
             heartbeat: `${Math.round(Number(n.heartbeatAgeMs) / 1000)}s ago`,
           })),
           ['name', 'status', 'online', 'containers', 'heartbeat', 'version'],
+        ),
+      );
+      return EXIT.ok;
+    }
+    case 'networks': {
+      const { networks } = await client.get<{ networks: NetworkView[] }>('/networks');
+      out(networks, () =>
+        table(
+          networks.map((n) => ({ ...n, leased: n.addresses.leased, free: n.addresses.free })),
+          ['node', 'cidr', 'gateway', 'bridge', 'leased', 'free', 'hostPorts'],
         ),
       );
       return EXIT.ok;

@@ -7,9 +7,17 @@ import { asNagayaError, NagayaError } from '../errors';
 import type { ImageStore } from '../images/image-store';
 import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
 import type { AuditStore } from '../store/audit-store';
-import { NodeNotActiveError, type ContainerRow, type ContainerStore, type CreatedContainer } from '../store/container-store';
-import type { NodeRow, NodeStore } from '../store/node-store';
+import {
+  NodeNotActiveError,
+  type ContainerNetwork,
+  type ContainerRow,
+  type ContainerStore,
+  type CreatedContainer,
+} from '../store/container-store';
+import type { NetworkStore } from '../store/network-store';
+import type { NodeStore } from '../store/node-store';
 import { capacityOf, limitsBeyond } from './node-capacity';
+import { NetworkedNodes } from './networked-nodes';
 import { NodePlacement } from './node-placement';
 import type { TokenIdentity } from '../store/token-store';
 import { containerView } from './container-view';
@@ -32,6 +40,7 @@ export interface ContainerServiceDeps {
   images: ImageStore;
   queues: JobQueues;
   audit: AuditStore;
+  networks: NetworkStore;
   pool: string;
   /** A node whose last heartbeat is older than this is offline. */
   nodeOfflineMs: number;
@@ -42,9 +51,11 @@ export interface ContainerServiceDeps {
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
 export class ContainerService {
   private readonly placement: NodePlacement;
+  private readonly networked: NetworkedNodes;
 
   constructor(private readonly deps: ContainerServiceDeps) {
     this.placement = new NodePlacement(deps.nodes, deps.nodeOfflineMs);
+    this.networked = new NetworkedNodes(deps.networks);
   }
 
   /**
@@ -57,6 +68,7 @@ export class ContainerService {
     actor: TokenIdentity,
   ): Promise<{ container: ContainerView; job: { id: string } }> {
     const { containers, images, queues, allocator, pool } = this.deps;
+    const network: ContainerNetwork = input.network ?? { mode: 'none' };
     await images.get(project, input.image).catch((err: unknown) => {
       if (err instanceof NagayaError && err.code === 'NOT_FOUND') {
         throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
@@ -64,11 +76,7 @@ export class ContainerService {
       throw err;
     });
     // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
-    const misfit = (n: NodeRow) => {
-      const capacity = capacityOf(n);
-      return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
-    };
-    let node = await this.placement.choose(input.node, misfit);
+    let node = await this.place(input, network);
     const isolated = input.idmap?.isolated ?? true;
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
@@ -90,6 +98,7 @@ export class ContainerService {
       limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
       idmap: input.idmap ?? {},
       security: input.security?.nesting ? { nesting: true } : {},
+      network,
       pool,
     };
     let created: CreatedContainer | undefined;
@@ -107,7 +116,7 @@ export class ContainerService {
           throw err;
         }
         this.placement.invalidate();
-        node = await this.placement.choose(input.node, misfit);
+        node = await this.place(input, network);
         queues.assertReady(node);
       }
     }
@@ -120,6 +129,34 @@ export class ContainerService {
     }
     this.placement.placed(node);
     return { container: containerView(created.row, undefined), job: { id: jobId } };
+  }
+
+  /**
+   * The node for a new container: one that can enforce its limits and, in bridge mode, has a
+   * container network (its worker set one up: it has a subnet). A refusal for want of a network
+   * is made only on a fresh read of the networked nodes.
+   */
+  private async place(input: CreateContainerInput, network: ContainerNetwork): Promise<string> {
+    const choose = (networked: Set<string> | undefined) =>
+      this.placement.choose(input.node, (n) => {
+        if (networked && !networked.has(n.name)) {
+          return {
+            field: 'network.mode',
+            message: `node ${n.name} has no container network (its worker has not set up bridge networking)`,
+          };
+        }
+        const capacity = capacityOf(n);
+        return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
+      });
+    if (network.mode !== 'bridge') return choose(undefined);
+    const askedAt = performance.now();
+    try {
+      return await choose(await this.networked.get());
+    } catch (err) {
+      const forNetwork = err instanceof NagayaError && (err.details as { field?: string } | undefined)?.field === 'network.mode';
+      if (!forNetwork || this.networked.readSince(askedAt)) throw err;
+      return choose(await this.networked.get(true));
+    }
   }
 
   /** Queues start, stop, restart or delete after checking the container can take it. */
@@ -200,8 +237,12 @@ export class ContainerService {
 
   async get(project: string, name: string): Promise<ContainerView> {
     const row = await this.deps.containers.getByName(project, name);
-    const [lease, statuses] = await Promise.all([this.deps.allocator.find(row.id), this.deps.nodes.statuses()]);
-    return containerView(row, lease, statuses.get(row.node));
+    const [lease, statuses, ips] = await Promise.all([
+      this.deps.allocator.find(row.id),
+      this.deps.nodes.statuses(),
+      this.addressesOf([row]),
+    ]);
+    return containerView(row, lease, { nodeStatus: statuses.get(row.node), ip: ips.get(row.id) });
   }
 
   /** Containers of one project (of every project when `project` is undefined). */
@@ -217,9 +258,18 @@ export class ContainerService {
       ...(filter.node ? { node: filter.node } : {}),
       ...(states ? { states } : {}),
     });
-    const [leases, statuses] = await Promise.all([this.deps.allocator.findMany(rows.map((r) => r.id)), this.deps.nodes.statuses()]);
-    const views = rows.map((r) => containerView(r, leases.get(r.id), statuses.get(r.node)));
+    const [leases, statuses, ips] = await Promise.all([
+      this.deps.allocator.findMany(rows.map((r) => r.id)),
+      this.deps.nodes.statuses(),
+      this.addressesOf(rows),
+    ]);
+    const views = rows.map((r) => containerView(r, leases.get(r.id), { nodeStatus: statuses.get(r.node), ip: ips.get(r.id) }));
     return filter.state ? views.filter((v) => v.state === filter.state) : views;
+  }
+
+  /** The addresses of the bridge-mode containers among `rows` (no query when there are none). */
+  private addressesOf(rows: ContainerRow[]) {
+    return this.deps.networks.leasesOf(rows.filter((r) => r.network?.mode === 'bridge').map((r) => r.id));
   }
 
   /** Runs a command in a running container, on its node. */

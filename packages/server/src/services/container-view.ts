@@ -1,6 +1,7 @@
 import type { Lease } from '@nagaya/allocator';
-import type { ContainerState, ContainerView, NodeStatus } from '@nagaya/contract';
+import { macOf, type ContainerNetworkView, type ContainerState, type ContainerView, type NodeStatus } from '@nagaya/contract';
 import type { ContainerRow } from '../store/container-store';
+import type { IpLease } from '../store/network-store';
 import { projectKey } from './sticky-key';
 
 /** The states of a row whose process lives on its node: nobody can tell them while the node is offline. */
@@ -11,9 +12,30 @@ export function shownState(state: ContainerState, nodeStatus: NodeStatus | undef
   return (nodeStatus === 'offline' || nodeStatus === 'removed') && LIVE_ON_NODE.includes(state) ? 'unknown' : state;
 }
 
-/** Shapes a row and its lease (if it holds one) for the API; `nodeStatus` is the status its node shows. */
-export function containerView(row: ContainerRow, lease: Lease | undefined, nodeStatus?: NodeStatus): ContainerView {
-  const state = shownState(row.state, nodeStatus);
+/** A container's network as the API shows it: its request, and its address while it holds one. */
+export function networkView(row: Pick<ContainerRow, 'network'>, ip: Omit<IpLease, 'created'> | undefined): ContainerNetworkView {
+  const mode = row.network?.mode ?? 'none';
+  const held = mode === 'bridge' ? ip : undefined;
+  return {
+    mode,
+    ip: held?.address ?? null,
+    mac: held ? macOf(held.address) : null,
+    gateway: held?.gateway ?? null,
+    bridge: held?.bridge ?? null,
+    publish: row.network?.publish ?? [],
+  };
+}
+
+/**
+ * Shapes a row, its ID lease and its address lease (if it holds them) for the API; `nodeStatus`
+ * is the status its node shows (offline or removed: a live row shows `unknown`).
+ */
+export function containerView(
+  row: ContainerRow,
+  lease: Lease | undefined,
+  extra: { nodeStatus?: NodeStatus | undefined; ip?: Omit<IpLease, 'created'> | undefined } = {},
+): ContainerView {
+  const state = shownState(row.state, extra.nodeStatus);
   return {
     id: row.id,
     project: row.project,
@@ -33,6 +55,7 @@ export function containerView(row: ContainerRow, lease: Lease | undefined, nodeS
     },
     limits: row.limits,
     security: { nesting: row.security?.nesting === true },
+    network: networkView(row, extra.ip),
     exitCode: row.exitCode,
     exitSignal: row.exitSignal,
     error: row.error,

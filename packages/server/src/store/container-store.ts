@@ -1,5 +1,5 @@
 import { NagayaError } from '../errors';
-import type { ContainerError, ContainerLimits, ContainerState } from '@nagaya/contract';
+import type { ContainerError, ContainerLimits, ContainerState, NetworkMode, PublishView } from '@nagaya/contract';
 import type { Db } from './db';
 import { isMissingProject, projectRefusalOf } from './project-errors';
 
@@ -16,6 +16,12 @@ export interface ContainerSecurity {
   nesting?: boolean;
 }
 
+/** A container's network request (mode none: loopback only). */
+export interface ContainerNetwork {
+  mode: NetworkMode;
+  publish?: PublishView[];
+}
+
 /** A container row. */
 export interface ContainerRow {
   id: string;
@@ -27,6 +33,7 @@ export interface ContainerRow {
   limits: ContainerLimits;
   idmap: IdmapRequest;
   security: ContainerSecurity;
+  network: ContainerNetwork;
   pool: string;
   node: string;
   state: ContainerState;
@@ -48,8 +55,14 @@ export class NodeNotActiveError extends Error {
   }
 }
 
+/** The exclusion constraint that keeps published host ports apart on a node refused a reservation. */
+function isHostPortTaken(err: unknown): boolean {
+  const e = err as { code?: string; constraint?: string };
+  return e?.code === '23P01' && e.constraint === 'host_port_taken';
+}
+
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
-const ROW = `id, project, name, image, command, env, limits, idmap, security, pool, node, state, pid, start_time AS "startTime",
+const ROW = `id, project, name, image, command, env, limits, idmap, security, network, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
   finished_at AS "finishedAt", updated_at AS "updatedAt"`;
 
@@ -57,7 +70,8 @@ const ROW = `id, project, name, image, command, env, limits, idmap, security, po
 export type NewContainer = Pick<
   ContainerRow,
   'id' | 'project' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'
->;
+> &
+  Partial<Pick<ContainerRow, 'network'>>;
 
 /** A created container and the id of the audit event that records its creation. */
 export interface CreatedContainer {
@@ -96,15 +110,22 @@ export class ContainerStore {
    * launch is measured in milliseconds). CONFLICT when the name is taken in the project; the
    * project's quotas are checked by the insert's own trigger (QUOTA_EXCEEDED, NOT_FOUND for a
    * project that is gone, INVALID_INPUT, FORBIDDEN for a raw idmap the project does not allow).
+   * Published ports are reserved on the node in the same statement: CONFLICT when one is taken
+   * there (host_port_taken), and a refusal of any kind leaves no reservation behind.
    */
   async create(c: NewContainer, records: { launchJobId: string; queue: string; actor: string }): Promise<CreatedContainer> {
     try {
       const { rows } = await this.db.query<ContainerRow & { auditEventId: string }>(
         `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
          c AS (
-           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project)
-           SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text
+           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project, network)
+           SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text,
+                  $15::jsonb
              FROM n RETURNING ${ROW}),
+         p AS (
+           INSERT INTO host_port (container_id, node, host_ip, protocol, port, container_port)
+           SELECT c.id, c.node, nagaya_host_port_ip(x."hostIp"), x.protocol, x."hostPort", x."containerPort"
+             FROM c, jsonb_to_recordset(c.network->'publish') AS x("hostPort" int4, "containerPort" int4, protocol text, "hostIp" text)),
          j AS (
            INSERT INTO job (id, queue, kind, container_id, container, project)
            SELECT $10, $11, 'launch', c.id, c.name, c.project FROM c ON CONFLICT (id) DO NOTHING),
@@ -128,6 +149,7 @@ export class ContainerStore {
           records.actor,
           JSON.stringify(c.security),
           c.project,
+          JSON.stringify(c.network ?? { mode: 'none' }),
         ],
       );
       if (!rows[0]) throw new NodeNotActiveError(c.node);
@@ -135,6 +157,7 @@ export class ContainerStore {
       return { row, auditEventId };
     } catch (err) {
       if (err instanceof NodeNotActiveError) throw err;
+      if (isHostPortTaken(err)) throw await this.hostPortConflict(c);
       if ((err as { code?: string }).code === '23505') {
         throw new NagayaError('CONFLICT', `a container named ${c.name} already exists in project ${c.project}`, {
           name: c.name,
@@ -167,6 +190,28 @@ export class ContainerStore {
       [id, audit.actor, audit.action],
     );
     return rows.length > 0;
+  }
+
+  /** The CONFLICT for a create whose published ports are taken on its node, naming the ports (never who holds them). */
+  private async hostPortConflict(c: NewContainer): Promise<NagayaError> {
+    const publish = c.network?.publish ?? [];
+    const { rows } = await this.db.query<{ i: number }>(
+      `SELECT x.i - 1 AS i FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS ("hostPort" int4, protocol text, "hostIp" text))
+              WITH ORDINALITY AS x("hostPort", protocol, "hostIp", i)
+        WHERE EXISTS (SELECT 1 FROM host_port h WHERE h.node = $1 AND h.protocol = x.protocol AND h.port = x."hostPort"
+                         AND h.host_ip && nagaya_host_port_ip(x."hostIp"))`,
+      [c.node, JSON.stringify(publish)],
+    );
+    const taken = rows
+      .map((r) => publish[Number(r.i)]!)
+      .map(({ hostPort, protocol, hostIp }) => ({ hostPort, protocol, hostIp: hostIp ?? '0.0.0.0' }));
+    // a holder still committing is not seen here: then the ports cannot be named
+    const names = taken.map((t) => `${t.hostIp}:${t.hostPort}/${t.protocol}`).join(', ') || 'of this request';
+    return new NagayaError('CONFLICT', `a host port ${names} is already published on node ${c.node}`, {
+      field: 'network.publish',
+      node: c.node,
+      taken,
+    });
   }
 
   /** Takes back a create whose launch job could not be queued: the row and what create() wrote with it. */

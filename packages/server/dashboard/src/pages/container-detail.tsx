@@ -6,7 +6,30 @@ import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../forma
 import { usePoll } from '../poll';
 import { inProject } from '../project';
 import { useCanOperate } from '../session';
-import type { ContainerView, ExecResult, JobView } from '@nagaya/contract';
+import type { ContainerNetworkView, ContainerView, ExecResult, JobView } from '@nagaya/contract';
+
+/** A container's network: its mode, its address while it holds one, and its published ports. */
+function NetworkFacts(props: { network: ContainerNetworkView | undefined }) {
+  const n = props.network;
+  if (!n || n.mode === 'none') return <>none (loopback only)</>;
+  return (
+    <>
+      bridge{' '}
+      {n.ip ? (
+        <span class="mono">
+          {n.ip} via {n.gateway} on {n.bridge}, mac {n.mac}
+        </span>
+      ) : (
+        <span class="muted">no address while not running</span>
+      )}
+      {n.publish.map((p) => (
+        <div class="mono" key={`${p.hostIp ?? ''}:${p.hostPort}/${p.protocol}`}>
+          {p.hostIp ?? '0.0.0.0'}:{p.hostPort} → {p.containerPort}/{p.protocol}
+        </div>
+      ))}
+    </>
+  );
+}
 
 /** One container of a project: state, pid, map lines as the kernel sees them, limits, jobs, log tail and exec. */
 export function ContainerDetailPage(props: { name: string; project: string }) {
@@ -70,6 +93,10 @@ export function ContainerDetailPage(props: { name: string; project: string }) {
                 {c.idmap.isolated ? 'isolated' : 'shared slice'}
                 {c.idmap.size ? `, ${c.idmap.size} IDs` : ''}
                 {c.idmap.key ? `, key ${c.idmap.key}` : ''}
+              </dd>
+              <dt>Network</dt>
+              <dd data-testid="network">
+                <NetworkFacts network={c.network} />
               </dd>
             </dl>
             <ContainerActions
