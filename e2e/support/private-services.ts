@@ -77,11 +77,6 @@ export class PrivateRedis {
     return r;
   }
 
-  /** The redis-server's pid while it runs (a bench counts its CPU). */
-  get pid(): number | undefined {
-    return running(this.child) ? this.child!.pid : undefined;
-  }
-
   get url(): string {
     return `redis://${this.password ? `:${this.password}@` : ''}127.0.0.1:${this.port}`;
   }
