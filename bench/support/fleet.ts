@@ -5,6 +5,7 @@
 // (BENCH_TOPOLOGY=single: one `nagaya serve` with both roles). stop() ends the servers, every
 // container and the launcher, drops the database and removes the directory.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,6 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { ContainerRuntime } from '../../packages/native/src';
 import { testDatabaseUrl, testRedisUrl, withDatabase } from '../../packages/allocator/test/support/test-services';
-import { PrivateRedis } from '../../e2e/support/private-services';
 
 export const NODE = 'bench';
 const BENCH_APP = 'nagaya-bench';
@@ -33,6 +33,49 @@ export function median(xs: number[]): number {
     [...xs].sort((a, b) => a - b),
     0.5,
   );
+}
+
+/** A redis-server of the bench's own on a free port, with a password (read from stdin, never on a command line). */
+async function privateRedis(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const port = await new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+  const password = randomBytes(24).toString('hex');
+  const child = spawn(
+    'redis-server',
+    ['-', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    { stdio: ['pipe', 'ignore', 'inherit'] },
+  );
+  child.stdin!.end(`requirepass ${password}\n`);
+  const url = `redis://:${password}@127.0.0.1:${port}`;
+  const { Redis } = await import('ioredis');
+  for (let i = 0; ; i++) {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => undefined);
+    const ok = await client.connect().then(
+      () => client.ping().then((r) => r === 'PONG'),
+      () => false,
+    );
+    client.disconnect();
+    if (ok) break;
+    if (i > 100 || child.exitCode !== null) throw new Error('redis-server did not come up');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const exited = new Promise((r) => child.once('exit', r));
+  process.once('exit', () => child.kill('SIGKILL'));
+  return {
+    url,
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 export interface FleetOptions {
@@ -172,6 +215,8 @@ export interface Fleet {
   api: ChildProcess;
   worker: ChildProcess | undefined;
   redisPid: number | undefined;
+  redisUrl: string;
+  dbUrl: string;
   /** The node's launcher (started by the worker). */
   launcherPid(): number | undefined;
   /** Postgres backends of the API and the worker (not the bench's own). */
@@ -192,7 +237,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   await adminQuery(`CREATE DATABASE ${dbName}`);
   const dbUrl = withDatabase(testDatabaseUrl(), dbName);
   const db = new pg.Pool({ connectionString: dbUrl, max: 2, application_name: BENCH_APP });
-  const redis = process.env.BENCH_SHARED_REDIS === '1' ? undefined : await PrivateRedis.start();
+  const redis = process.env.BENCH_SHARED_REDIS === '1' ? undefined : await privateRedis();
   const servers: ChildProcess[] = [];
   let watcher: StartWatcher | undefined;
   let stopping = false;
@@ -211,7 +256,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     }
     await watcher?.close();
     await db.end().catch(() => undefined);
-    await redis?.destroy();
+    await redis?.stop();
     await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -286,7 +331,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       watcher: w,
       api,
       worker,
-      redisPid: redis ? redis.pid : undefined,
+      redisPid: redis?.pid,
+      redisUrl: env.REDIS_URL,
+      dbUrl,
       launcherPid: () => pidsByCmdline('nagaya-launcher', stateDir)[0],
       backendPids: async () =>
         (

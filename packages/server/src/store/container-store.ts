@@ -1,3 +1,4 @@
+import type { LeaseRow } from '@nagaya/allocator';
 import { NagayaError } from '../errors';
 import type { ContainerError, ContainerLimits, ContainerState } from '@nagaya/contract';
 import type { Db } from './db';
@@ -207,6 +208,63 @@ export class ContainerStore {
       values,
     );
     return rows[0];
+  }
+
+  /**
+   * Moves a container to `starting` if it is in one of `from` and, in the same statement, gives
+   * it its slice when it asks for the default map (one isolated slice of its pool: no size, key
+   * or raw entries), through the allocator's own nagaya_allocate: a launch's claim and its
+   * allocation cost one round trip. Undefined when the container is gone or in another state;
+   * `lease` is undefined when the row wants another map (allocate it through the Allocator).
+   * If the allocation fails (a full pool, a lost race), the claim is rolled back with it and the
+   * SQL error is thrown: the caller claims and allocates separately, to get the allocator's
+   * retries and its error.
+   */
+  async claimWithDefaultLease(id: string, from: ContainerState[]): Promise<{ row: ContainerRow; lease?: LeaseRow } | undefined> {
+    const { rows } = await this.db.query<ContainerRow & Partial<LeaseRow>>(
+      `WITH c AS (
+         UPDATE container SET state = 'starting', error = NULL, updated_at = now()
+          WHERE id = $1 AND state = ANY ($2) RETURNING ${ROW}),
+       l AS (
+         SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool,
+                LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
+          WHERE (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true))
+       SELECT c.*, l.* FROM c LEFT JOIN l ON true`,
+      [id, from],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    const {
+      lease_owner,
+      lease_pool,
+      lease_isolated,
+      lease_slot,
+      lease_slots,
+      lease_uid_base,
+      lease_gid_base,
+      lease_size,
+      lease_key,
+      lease_raw,
+      lease_created_at,
+      created,
+      ...row
+    } = r;
+    if (lease_owner === null || lease_owner === undefined) return { row };
+    const lease = {
+      lease_owner,
+      lease_pool,
+      lease_isolated,
+      lease_slot,
+      lease_slots,
+      lease_uid_base,
+      lease_gid_base,
+      lease_size,
+      lease_key,
+      lease_raw,
+      lease_created_at,
+      created,
+    } as LeaseRow;
+    return { row, lease };
   }
 
   async delete(id: string): Promise<boolean> {

@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Allocator, leaseFromRow, sqlStateOf } from '@nagaya/allocator';
+import type { ContainerState } from '@nagaya/contract';
+import { ContainerStore, type IdmapRequest } from '../src/store/container-store';
+import { Db } from '../src/store/db';
+import { createTestDatabase, type TestDatabase } from '../../allocator/test/support/test-database';
+
+// A launch claims its row and takes its slice in one statement (claimWithDefaultLease): these
+// check it against the allocator's own answers on a real database.
+
+const SLICE = 65536;
+let testDb: TestDatabase;
+let db: Db;
+let store: ContainerStore;
+let allocator: Allocator;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase('nagaya_claim');
+  db = new Db(testDb.url, 4);
+  store = new ContainerStore(db);
+  allocator = new Allocator(db.pool);
+  const range = (start: number, slices: number) => [{ start, end: start + slices * SLICE }];
+  await allocator.createPool({ name: 'two', uidRanges: range(2_100_000_000, 2), gidRanges: range(2_100_000_000, 2), quarantineSeconds: 0 });
+});
+afterAll(async () => {
+  await db?.pool.end();
+  await testDb?.drop();
+});
+
+async function container(state: ContainerState, idmap: IdmapRequest = {}, pool = 'two'): Promise<string> {
+  const id = randomUUID();
+  await store.create(
+    {
+      id,
+      project: 'default',
+      name: `c-${id.slice(0, 8)}`,
+      image: 'busybox',
+      command: ['true'],
+      env: {},
+      limits: {},
+      idmap,
+      security: {},
+      pool,
+      node: 'node-a',
+    },
+    { launchJobId: id, queue: 'node-node-a', actor: 'test' },
+  );
+  if (state !== 'pending') await store.transition(id, [], state);
+  return id;
+}
+
+describe('claimWithDefaultLease', () => {
+  it('moves a pending row to starting and gives it the lease the allocator then reports, once', async () => {
+    const id = await container('pending', { isolated: true });
+    const claimed = await store.claimWithDefaultLease(id, ['pending']);
+    expect(claimed?.row.state).toBe('starting');
+    expect(claimed?.lease?.created).toBe(true);
+    const lease = leaseFromRow(claimed!.lease!, 'two');
+    expect(lease.maps.uid[0]).toMatchObject({ nsId: 0, count: SLICE });
+    expect(await allocator.get(id)).toMatchObject({ uidBase: lease.uidBase, slots: 1, isolated: true, pool: 'two' });
+    // a retry of the job replays the same lease
+    const again = await store.claimWithDefaultLease(id, ['starting']);
+    expect(again?.lease?.created).toBe(false);
+    expect(Number(again?.lease?.lease_uid_base)).toBe(lease.uidBase);
+    await allocator.release(id);
+  });
+
+  it('claims nothing and allocates nothing when the row is in another state or gone', async () => {
+    const id = await container('running');
+    expect(await store.claimWithDefaultLease(id, ['pending'])).toBeUndefined();
+    expect(await store.claimWithDefaultLease(randomUUID(), ['pending'])).toBeUndefined();
+    expect(await allocator.find(id)).toBeUndefined();
+    expect((await store.findById(id))?.state).toBe('running');
+  });
+
+  it('leaves a map other than the default to the allocator: claimed, no lease taken', async () => {
+    for (const idmap of [{ size: 2 * SLICE }, { key: 'sticky' }, { isolated: false }]) {
+      const id = await container('pending', idmap);
+      const claimed = await store.claimWithDefaultLease(id, ['pending']);
+      expect(claimed?.row.state).toBe('starting');
+      expect(claimed?.lease).toBeUndefined();
+      expect(await allocator.find(id)).toBeUndefined();
+    }
+  });
+
+  it('takes the claim back with a failed allocation: a full pool leaves the row pending and throws its SQL error', async () => {
+    const a = await container('pending');
+    const b = await container('pending');
+    const c = await container('pending');
+    expect((await store.claimWithDefaultLease(a, ['pending']))?.lease).toBeDefined();
+    expect((await store.claimWithDefaultLease(b, ['pending']))?.lease).toBeDefined();
+    const err = await store.claimWithDefaultLease(c, ['pending']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(sqlStateOf(err)).toBeDefined();
+    expect((await store.findById(c))?.state).toBe('pending');
+    expect(await allocator.find(c)).toBeUndefined();
+    await expect(allocator.allocate({ owner: c, pool: 'two' })).rejects.toMatchObject({ code: 'POOL_EXHAUSTED' });
+    await allocator.release(a);
+    await allocator.release(b);
+  });
+});
