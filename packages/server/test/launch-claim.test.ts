@@ -102,3 +102,65 @@ describe('claimWithDefaultLease', () => {
     await allocator.release(b);
   });
 });
+
+describe('create with guards', () => {
+  const guard = { image: { builtInProject: 'default', builtInSource: 'busybox-static' }, freeSlot: true };
+  const containersUsed = async () =>
+    Number((await db.query<{ containers: string }>("SELECT containers FROM project_usage WHERE project = 'default'")).rows[0]!.containers);
+  const newContainer = (image: string, pool = 'one') => {
+    const id = randomUUID();
+    return {
+      row: {
+        id,
+        project: 'default',
+        name: `g-${id.slice(0, 8)}`,
+        image,
+        command: ['true'],
+        env: {},
+        limits: {},
+        idmap: {},
+        security: {},
+        pool,
+        node: 'node-a',
+      },
+      records: { launchJobId: id, queue: 'node-node-a', actor: 'test' },
+    };
+  };
+
+  beforeAll(async () => {
+    await db.query("INSERT INTO image (project, name, size_bytes, source) VALUES ('default', 'busybox', 1, 'busybox-static')");
+    const range = [{ start: 2_200_000_000, end: 2_200_000_000 + SLICE }];
+    await allocator.createPool({ name: 'one', uidRanges: range, gidRanges: range, quarantineSeconds: 0 });
+  });
+
+  it('writes the row, its job and its audit event when the image exists and the pool has a slot', async () => {
+    const { row, records } = newContainer('busybox');
+    const before = await containersUsed();
+    const created = await store.create(row, records, guard);
+    expect('refused' in created).toBe(false);
+    expect(created).toMatchObject({ row: { id: row.id, state: 'pending' }, imageProject: 'default' });
+    expect((await db.query('SELECT 1 FROM job WHERE id = $1', [row.id])).rowCount).toBe(1);
+    expect(await containersUsed()).toBe(before + 1);
+  });
+
+  it('writes nothing and charges no quota for a missing image or a full pool', async () => {
+    const taken = randomUUID();
+    await allocator.allocate({ owner: taken, pool: 'one' });
+    for (const [image, refused] of [
+      ['nosuch', 'image'],
+      ['busybox', 'pool'],
+    ] as const) {
+      const { row, records } = newContainer(image);
+      const before = await containersUsed();
+      expect(await store.create(row, records, guard)).toEqual({ refused });
+      expect(await store.findById(row.id)).toBeUndefined();
+      expect((await db.query('SELECT 1 FROM job WHERE id = $1', [row.id])).rowCount).toBe(0);
+      expect((await db.query("SELECT 1 FROM audit_event WHERE details->>'id' = $1", [row.id])).rowCount).toBe(0);
+      expect(await containersUsed()).toBe(before);
+    }
+    // without the slot guard (a sticky key, a shared map) the full pool is the worker's to find
+    const { row, records } = newContainer('busybox');
+    expect('refused' in (await store.create(row, records, { image: guard.image }))).toBe(false);
+    await allocator.release(taken);
+  });
+});

@@ -57,7 +57,20 @@ export type NewContainer = Pick<
 export interface CreatedContainer {
   row: ContainerRow;
   auditEventId: string;
+  /** The project whose image the container runs (its own, or the built-in image's), when the create checked it. */
+  imageProject?: string | null;
 }
+
+/** What a create checks in its own statement before it writes anything. */
+export interface CreateGuards {
+  /** The image (the row's) must exist in the container's project, or be a built-in one of `builtInProject` from `builtInSource`. */
+  image?: { builtInProject: string; builtInSource: string };
+  /** The container's pool must have a slot that could be handed out now. */
+  freeSlot?: boolean;
+}
+
+/** A created container, or what a guard refused (nothing was written). */
+export type CreateResult = CreatedContainer | { refused: 'image' | 'pool' };
 
 /** Fields a state change may set; undefined leaves a column alone, null clears it. */
 export interface StateChange {
@@ -90,13 +103,36 @@ export class ContainerStore {
    * launch is measured in milliseconds). CONFLICT when the name is taken in the project; the
    * project's quotas are checked by the insert's own trigger (QUOTA_EXCEEDED, NOT_FOUND for a
    * project that is gone, INVALID_INPUT, FORBIDDEN for a raw idmap the project does not allow).
+   *
+   * `guards` are checked by the same statement, before anything is written: the image exists
+   * for the project (its own, or a built-in one of `builtIn.project`), and the container's pool
+   * has a slot free now. When one fails nothing is inserted (no trigger runs, no quota is
+   * charged) and the answer says which.
    */
-  async create(c: NewContainer, records: { launchJobId: string; queue: string; actor: string }): Promise<CreatedContainer> {
+  async create(
+    c: NewContainer,
+    records: { launchJobId: string; queue: string; actor: string },
+    guards: CreateGuards = {},
+  ): Promise<CreateResult> {
     try {
-      const { rows } = await this.db.query<ContainerRow & { auditEventId: string }>(
-        `WITH c AS (
+      const { rows } = await this.db.query<
+        Partial<ContainerRow> & { auditEventId: string | null; imageProject: string | null; slotFree: boolean }
+      >(
+        `WITH img AS (
+           SELECT project FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
+            ORDER BY project = $14 DESC LIMIT 1),
+         ok AS (
+           SELECT NOT $15::boolean OR EXISTS (SELECT 1 FROM img) AS image_ok,
+                  NOT $18::boolean OR EXISTS (
+                    SELECT 1 FROM id_slot s JOIN id_pool p ON p.id = s.pool_id
+                     WHERE p.name = $8 AND s.state = 'free'
+                       AND (s.released_at IS NULL OR s.released_at <= clock_timestamp() - make_interval(secs => p.quarantine_seconds)))
+                  AS slot_free),
+         c AS (
            INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $13, $14) RETURNING ${ROW}),
+           SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, $9::text, 'pending', $13::jsonb, $14::text
+            WHERE (SELECT image_ok AND slot_free FROM ok)
+           RETURNING ${ROW}),
          j AS (
            INSERT INTO job (id, queue, kind, container_id, container, project)
            SELECT $10, $11, 'launch', c.id, c.name, c.project FROM c ON CONFLICT (id) DO NOTHING),
@@ -104,7 +140,9 @@ export class ContainerStore {
            INSERT INTO audit_event (actor, project, action, target, details)
            SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
            RETURNING id)
-         SELECT c.*, (SELECT id FROM a) AS "auditEventId" FROM c`,
+         SELECT c.*, (SELECT id FROM a) AS "auditEventId", (SELECT project FROM img) AS "imageProject",
+                (SELECT slot_free FROM ok) AS "slotFree"
+           FROM (VALUES (1)) one LEFT JOIN c ON true`,
         [
           c.id,
           c.name,
@@ -120,10 +158,16 @@ export class ContainerStore {
           records.actor,
           JSON.stringify(c.security),
           c.project,
+          guards.image !== undefined,
+          guards.image?.builtInProject ?? null,
+          guards.image?.builtInSource ?? null,
+          guards.freeSlot === true,
         ],
       );
-      const { auditEventId, ...row } = rows[0]!;
-      return { row, auditEventId };
+      const { auditEventId, imageProject, slotFree, ...row } = rows[0]!;
+      if (guards.image && imageProject === null) return { refused: 'image' };
+      if (!slotFree) return { refused: 'pool' };
+      return { row: row as ContainerRow, auditEventId: auditEventId!, imageProject };
     } catch (err) {
       if ((err as { code?: string }).code === '23505') {
         throw new NagayaError('CONFLICT', `a container named ${c.name} already exists in project ${c.project}`, {
