@@ -163,6 +163,7 @@ export class ContainerStore {
           guards.image?.builtInSource ?? null,
           guards.freeSlot === true,
         ],
+        { prepared: true },
       );
       const { auditEventId, imageProject, slotFree, ...row } = rows[0]!;
       if (guards.image && imageProject === null) return { refused: 'image' };
@@ -190,12 +191,14 @@ export class ContainerStore {
   }
 
   async findByName(project: string, name: string): Promise<ContainerRow | undefined> {
-    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE project = $1 AND name = $2`, [project, name]);
+    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE project = $1 AND name = $2`, [project, name], {
+      prepared: true,
+    });
     return rows[0];
   }
 
   async findById(id: string): Promise<ContainerRow | undefined> {
-    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE id = $1`, [id]);
+    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE id = $1`, [id], { prepared: true });
     return rows[0];
   }
 
@@ -250,6 +253,7 @@ export class ContainerStore {
       `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${fromParam}::text[] IS NULL OR state = ANY ($${fromParam}))${sameRun}
        RETURNING ${ROW}`,
       values,
+      { prepared: true },
     );
     return rows[0];
   }
@@ -275,6 +279,7 @@ export class ContainerStore {
           WHERE (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true))
        SELECT c.*, l.* FROM c LEFT JOIN l ON true`,
       [id, from],
+      { prepared: true },
     );
     const r = rows[0];
     if (!r) return undefined;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { runStatement, sqlStateOf } from '@nagaya/allocator';
 import { NagayaError } from '../errors';
@@ -17,10 +18,18 @@ export class Db {
     this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
-  /** Runs one statement (keeping the connection after an SQL error; see runStatement). */
-  async query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  /**
+   * Runs one statement (keeping the connection after an SQL error; see runStatement). `prepared`:
+   * as a named prepared statement, parsed and planned once per connection; for the statements of
+   * the launch path, whose parse and plan cost Postgres more than running them.
+   */
+  async query<R extends object = Record<string, unknown>>(
+    text: string,
+    values?: unknown[],
+    options: { prepared?: boolean } = {},
+  ): Promise<pg.QueryResult<R>> {
     try {
-      return await runStatement<R>(this.pool, text, values);
+      return await runStatement<R>(this.pool, text, values, options.prepared ? statementName(text) : undefined);
     } catch (err) {
       // SQL errors are for the stores to read (a unique violation is a CONFLICT); anything else
       // (no connection, a dropped socket) means Postgres is away.
@@ -41,6 +50,18 @@ export class Db {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+const statementNames = new Map<string, string>();
+
+/** A prepared statement's name: its text's hash, so one name never stands for two texts. */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `ng_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 function unavailable(err: unknown): NagayaError {
