@@ -19,7 +19,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildBusyboxImage, ContainerRuntime, DEFAULT_PIDS_MAX } from '../packages/native/src';
-import { cpuNs, cpuSnapshot, type CpuSnapshot, median, quantile, startFleet } from './support/fleet';
+import { cpuBetween, cpuNs, cpuSnapshot, median, quantile, startFleet } from './support/fleet';
 
 const PACED = Number(process.env.BENCH_PACED ?? 200);
 const SEQ = Number(process.env.BENCH_SEQ ?? 40);
@@ -113,8 +113,7 @@ async function main(): Promise<void> {
       seqBare.push(...(await lanes(SEQ, 1, bareLaunch)).latencies);
       seqE2e.push(...(await lanes(SEQ, 1, e2eLaunch)).latencies);
       paced.bare.push(await lanes(PACED, LANES, bareLaunch));
-      const backends = await fleet.backendPids();
-      const before = await cpuSnapshot(fleet, backends);
+      const before = await cpuSnapshot(fleet);
       const first = names.length;
       const stopPerf = round === 0 && process.env.BENCH_PERF_OUT ? startPerf(process.env.BENCH_PERF_OUT) : undefined;
       if (stopPerf) {
@@ -125,7 +124,7 @@ async function main(): Promise<void> {
             worker: fleet.worker?.pid,
             launcher: fleet.launcherPid(),
             redis: fleet.redisPid,
-            postgres: backends,
+            postgres: [...before.backends.keys()],
             bench: process.pid,
           }),
         );
@@ -133,8 +132,7 @@ async function main(): Promise<void> {
       }
       paced.e2e.push(await lanes(PACED, LANES, e2eLaunch));
       await stopPerf?.();
-      const after = await cpuSnapshot(fleet, backends);
-      addCpu(cpu, before, after);
+      for (const [k, ns] of Object.entries(cpuBetween(before, await cpuSnapshot(fleet)))) cpu[k] = (cpu[k] ?? 0) + ns;
       // the containers' own CPU before their exec (clone, maps, mounts, pivot_root: the launch's
       // kernel work on the child side), all of it spent in this phase
       const { rows } = await fleet.db.query<{ pid: number }>('SELECT pid FROM container WHERE name = ANY ($1) AND pid IS NOT NULL', [
@@ -231,10 +229,6 @@ async function main(): Promise<void> {
     await bare?.shutdown().catch(() => undefined);
     await fleet.stop();
   }
-}
-
-function addCpu(into: Record<string, number>, before: CpuSnapshot, after: CpuSnapshot): void {
-  for (const [k, v] of Object.entries(after.parts)) into[k] = (into[k] ?? 0) + Math.max(0, v - (before.parts[k] ?? 0));
 }
 
 main().catch((err: unknown) => {

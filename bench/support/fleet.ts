@@ -359,20 +359,34 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   }
 }
 
-/** What the orchestrator's processes and containers spent between two snapshots. */
+/** CPU time (ns) of the fleet's processes: per part, and per Postgres backend. */
 export interface CpuSnapshot {
   parts: Record<string, number>;
+  backends: Map<number, number>;
 }
 
-/** Takes a CPU snapshot of the fleet's processes (ns per part). */
-export async function cpuSnapshot(fleet: Fleet, backends: number[]): Promise<CpuSnapshot> {
+/** Takes a CPU snapshot of the fleet's processes. */
+export async function cpuSnapshot(fleet: Fleet): Promise<CpuSnapshot> {
   const launcher = fleet.launcherPid();
+  const backends = new Map((await fleet.backendPids()).map((pid) => [pid, cpuNs(pid)]));
   const parts: Record<string, number> = {
     api: cpuNs(fleet.api.pid!),
     worker: fleet.worker ? cpuNs(fleet.worker.pid!) : 0,
     launcher: launcher ? cpuNs(launcher) : 0,
-    postgres: backends.reduce((a, p) => a + cpuNs(p), 0),
     redis: fleet.redisPid ? cpuNs(fleet.redisPid) : 0,
   };
-  return { parts };
+  return { parts, backends };
+}
+
+/**
+ * What each part spent between two snapshots (ns). Postgres: every backend of the API and the
+ * worker at the end, less what it had spent at the start (a backend opened in between counts
+ * whole; one closed in between is missed).
+ */
+export function cpuBetween(before: CpuSnapshot, after: CpuSnapshot): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after.parts)) out[k] = Math.max(0, v - (before.parts[k] ?? 0));
+  out.postgres = 0;
+  for (const [pid, ns] of after.backends) out.postgres += Math.max(0, ns - (before.backends.get(pid) ?? 0));
+  return out;
 }

@@ -8,7 +8,9 @@ export class Db {
   readonly pool: pg.Pool;
 
   constructor(databaseUrl: string, max = 10) {
-    this.pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000 });
+    // Idle connections are kept a minute, not pg's 10 s: a connection costs a SCRAM exchange
+    // (PBKDF2 on both ends) and a new backend, which bursty launches paid again after each lull.
+    this.pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 60_000 });
     // an idle client losing its server (Postgres restarted) must not crash the process
     this.pool.on('error', () => undefined);
     // Nor may a checked-out one: between two statements of a transaction the pool's idle
