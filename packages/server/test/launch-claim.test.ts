@@ -164,3 +164,21 @@ describe('create with guards', () => {
     await allocator.release(taken);
   });
 });
+
+describe('an unflushed transition', () => {
+  it('changes the row like any other, and leaves synchronous_commit on for the next statement of its connection', async () => {
+    const one = new Db(testDb.url, 1);
+    try {
+      const single = new ContainerStore(one);
+      const id = await container('starting');
+      const row = await single.transition(id, ['starting'], 'running', { pid: 4242 }, undefined, { unflushed: true });
+      expect(row).toMatchObject({ id, state: 'running', pid: 4242 });
+      expect((await store.findById(id))?.state).toBe('running');
+      expect((await one.query<{ synchronous_commit: string }>('SHOW synchronous_commit')).rows[0]!.synchronous_commit).toBe('on');
+      // a guard that does not hold changes nothing
+      expect(await single.transition(id, ['starting'], 'stopped', {}, undefined, { unflushed: true })).toBeUndefined();
+    } finally {
+      await one.close();
+    }
+  });
+});

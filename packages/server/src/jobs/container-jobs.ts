@@ -103,15 +103,24 @@ export class ContainerJobs {
       // launching again: a relaunch fails with EEXIST and its cleanup would kill a healthy
       // container and, racing the exit watcher, mark it failed.
       const launched = await this.launchOrAdopt(c, image, lease.maps);
-      const running = await containers.transition(c.id, ['starting'], 'running', {
-        pid: launched.pid,
-        startTime: launched.startTime,
-        startedAt: new Date(),
-        exitCode: null,
-        exitSignal: null,
-        finishedAt: null,
-        error: null,
-      });
+      // Not waiting for the WAL flush: if a Postgres crash loses this, the row is still starting
+      // with its slice, and the reconciler adopts the running container.
+      const running = await containers.transition(
+        c.id,
+        ['starting'],
+        'running',
+        {
+          pid: launched.pid,
+          startTime: launched.startTime,
+          startedAt: new Date(),
+          exitCode: null,
+          exitSignal: null,
+          finishedAt: null,
+          error: null,
+        },
+        undefined,
+        { unflushed: true },
+      );
       if (!running) {
         // Deleted, or stopped by a request that came while we launched: that request wins.
         const yielded = yieldToRequest(await containers.findById(c.id), DEFAULT_STOP_SECONDS * 1000);

@@ -226,7 +226,11 @@ export class ContainerStore {
   /**
    * Moves a container to `to` if it is in one of `from` (or any state when from is empty) and,
    * when `of` is given, still records that run's pid (null: none); returns the updated row, or
-   * undefined when the container is gone, in another state or on another run.
+   * undefined when the container is gone, in another state or on another run. `unflushed`: the
+   * change is answered before Postgres has flushed it to its WAL (a millisecond or more here), for
+   * changes a Postgres crash may lose because the reconciler redoes them (a launch marked running:
+   * a starting row whose container runs is adopted). Never for what a launch relies on (the
+   * claim and its slice) or what a client was told.
    */
   async transition(
     id: string,
@@ -234,6 +238,7 @@ export class ContainerStore {
     to: ContainerState,
     change: StateChange = {},
     of?: { pid: number | null },
+    options: { unflushed?: boolean } = {},
   ): Promise<ContainerRow | undefined> {
     const sets = ['state = $2', 'updated_at = now()'];
     const values: unknown[] = [id, to];
@@ -249,12 +254,14 @@ export class ContainerStore {
       values.push(of.pid);
       sameRun = ` AND pid IS NOT DISTINCT FROM $${values.length}::integer`;
     }
-    const { rows } = await this.db.query<ContainerRow>(
-      `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${fromParam}::text[] IS NULL OR state = ANY ($${fromParam}))${sameRun}
-       RETURNING ${ROW}`,
-      values,
-      { prepared: true },
-    );
+    const update = `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${fromParam}::text[] IS NULL OR state = ANY ($${fromParam}))${sameRun}
+       RETURNING ${ROW}`;
+    // unflushed: the statement's own transaction commits without waiting for its WAL flush
+    // (SET LOCAL synchronous_commit = off, in the same statement)
+    const text = options.unflushed
+      ? `WITH s AS (SELECT set_config('synchronous_commit', 'off', true)), u AS (${update}) SELECT u.* FROM u, s`
+      : update;
+    const { rows } = await this.db.query<ContainerRow>(text, values, { prepared: true });
     return rows[0];
   }
 
