@@ -6,14 +6,17 @@
 //   orchestrator_rss_mib    resident memory of the API, the worker and the launcher once all run;
 //   host_kib_per_container  MemAvailable before the first create less MemAvailable once all run,
 //                           per container (what a container costs the host: its processes,
-//                           namespaces, mounts, cgroups, and the orchestrator's share);
+//                           namespaces, mounts, cgroups, and the orchestrator's share); on a
+//                           machine where other work allocates meanwhile it is noise, so also
+//   kernel_kib_per_container  the Slab + KernelStack + PageTables delta per container, and
+//   process_pss_kib_per_container  the Pss of the containers' inits;
 //   list_ms_p50 / p99       GET /api/v1/containers with all of them (BENCH_LIST_RUNS, 20, one at a time).
 // Then it stops every container and the launcher, checks that no container cgroup is left under
 // the launcher's cgroup roots, drops the database and removes the directory. Needs root.
 import { existsSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerRuntime } from '../packages/native/src';
-import { memAvailableBytes, NODE, quantile, rssBytes, startFleet } from './support/fleet';
+import { kernelMemBytes, memAvailableBytes, NODE, pssBytes, quantile, rssBytes, startFleet } from './support/fleet';
 
 const COUNT = Number(process.env.BENCH_DENSITY ?? 1000);
 const LIST_RUNS = Number(process.env.BENCH_LIST_RUNS ?? 20);
@@ -52,6 +55,7 @@ async function main(): Promise<void> {
     // settle: the servers have started and warmed nothing yet; what they hold now is the baseline
     await new Promise((r) => setTimeout(r, 1000));
     const memBefore = memAvailableBytes();
+    const kernelBefore = kernelMemBytes();
     const rssBefore = { api: rssBytes(fleet.api.pid!), worker: fleet.worker ? rssBytes(fleet.worker.pid!) : 0 };
     const names = Array.from({ length: COUNT }, (_, i) => `d-${i}`);
     const started = Date.now();
@@ -73,6 +77,9 @@ async function main(): Promise<void> {
     // let the exit watchers, GC and page cache settle before reading memory
     await new Promise((r) => setTimeout(r, 2000));
     const memAfter = memAvailableBytes();
+    const kernelAfter = kernelMemBytes();
+    const pids = (await fleet.db.query<{ pid: number }>('SELECT pid FROM container WHERE pid IS NOT NULL')).rows.map((r) => r.pid);
+    const containerPss = pids.reduce((a, pid) => a + pssBytes(pid), 0);
     const launcherPid = fleet.launcherPid();
     const rss = {
       api: rssBytes(fleet.api.pid!),
@@ -107,6 +114,11 @@ async function main(): Promise<void> {
       ],
       ['  api + worker RSS before the creates, MiB', `${mib(rssBefore.api).toFixed(0)} + ${mib(rssBefore.worker).toFixed(0)}`],
       ['host memory per container (MemAvailable delta / count), KiB', ((memBefore - memAfter) / 1024 / COUNT).toFixed(0)],
+      [
+        '  of which kernel objects (Slab + KernelStack + PageTables delta / count), KiB',
+        ((kernelAfter - kernelBefore) / 1024 / COUNT).toFixed(0),
+      ],
+      ["  of which the container's processes (Pss of its init), KiB", (containerPss / 1024 / COUNT).toFixed(0)],
       [`GET /containers with ${listed} rows: p50 / p99 ms`, `${quantile(listMs, 0.5).toFixed(1)} / ${quantile(listMs, 0.99).toFixed(1)}`],
     ];
     const width = Math.max(...table.map((r) => r[0].length));
@@ -122,6 +134,8 @@ async function main(): Promise<void> {
         orchestrator_rss_mib: r2(mib(rssTotal)),
         rss_mib: { api: r2(mib(rss.api)), worker: r2(mib(rss.worker)), launcher: r2(mib(rss.launcher)) },
         host_kib_per_container: r2((memBefore - memAfter) / 1024 / COUNT),
+        kernel_kib_per_container: r2((kernelAfter - kernelBefore) / 1024 / COUNT),
+        process_pss_kib_per_container: r2(containerPss / 1024 / COUNT),
         list_rows: listed,
         list_ms_p50: r2(quantile(listMs, 0.5)),
         list_ms_p99: r2(quantile(listMs, 0.99)),

@@ -185,6 +185,27 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/** Kernel memory the host holds for objects rather than for processes' pages: Slab + KernelStack + PageTables (bytes). */
+export function kernelMemBytes(): number {
+  const info = readFileSync('/proc/meminfo', 'utf8');
+  let total = 0;
+  for (const field of ['Slab', 'KernelStack', 'PageTables']) {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(info);
+    total += m ? Number(m[1]) * 1024 : 0;
+  }
+  return total;
+}
+
+/** Proportional set size (bytes) of a process: its pages, shared ones split among their users (0 once gone). */
+export function pssBytes(pid: number): number {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 export function memAvailableBytes(): number {
   const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'));
   return Number(m![1]) * 1024;
