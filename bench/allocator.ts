@@ -6,26 +6,13 @@ import pg from 'pg';
 import { Allocator, buildIdMaps, type RawIdmapEntry } from '../packages/allocator/src';
 import { runMigrations } from '../migrations/src';
 import { testDatabaseUrl, withDatabase } from '../packages/allocator/test/support/test-services';
+import { quantile, withAdmin } from './bench-support';
 
 const S = 65536;
 const POOL_SLOTS = 15_000;
 const POOL_START = 1_000_000;
 const THROUGHPUT_ALLOCS = Number(process.env.BENCH_ALLOCS ?? 3000);
 const LATENCY_SAMPLES = Number(process.env.BENCH_SAMPLES ?? 1000);
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-async function withAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: withDatabase(testDatabaseUrl(), 'postgres') });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 /** Releases every lease and puts the inventory back to never-used, so each phase starts alike. */
 async function reset(db: pg.Pool): Promise<void> {

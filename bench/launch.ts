@@ -10,12 +10,29 @@
 // BENCH_CONCURRENCY=N (also BENCH_CONCURRENT_RUNS launches of long-running busybox `sleep`, default
 // 200, with N in flight: p50/p90 launch-to-running latency and launches/s, printed as an extra
 // table and JSON line; the sequential figures and their JSON line are unchanged).
+// Every run also launches the same container with a network (eth0 on a bench bridge of its own,
+// ngb<pid>, with no traffic), interleaved with the others: net_ms_p50 and ratio_net_over_none
+// in the JSON line, nft_apply_ms_{1,200} (rebuilding nagaya's tables) and nft_add_ms (adding one
+// container to 200: the worker's cost before a networked launch, not in net_ms).
+// BENCH_SKIP_NET=1 leaves them out.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { buildBusyboxImage, ContainerRuntime, prepareShiftedCopy, type IdMapLine } from '../packages/native/src';
+import {
+  addToRuleset,
+  applyRuleset,
+  buildBusyboxImage,
+  ContainerRuntime,
+  ensureBridge,
+  macFromIp,
+  prepareShiftedCopy,
+  removeBridge,
+  removeRuleset,
+  type ContainerNetwork,
+  type IdMapLine,
+} from '../packages/native/src';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 200);
 const WARMUP = 10;
@@ -24,6 +41,9 @@ const MAP: IdMapLine[] = [{ nsId: 0, hostId: HOST_BASE, count: 65536 }];
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 0);
 const CONCURRENT_RUNS = Number(process.env.BENCH_CONCURRENT_RUNS ?? 200);
 const INNER_FLAG = 'NAGAYA_BENCH_IN_PRIVATE_MOUNT_NS';
+const NET_BRIDGE = `ngb${(process.pid % 0xfffff).toString(16)}`;
+const NET_PREFIX = '10.253.77';
+const NET_TABLE = `ngb${process.pid}`;
 
 function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -114,9 +134,13 @@ function runCrunOnce(crun: string, bundle: string, stateRoot: string, id: string
   });
 }
 
-async function launchNagayaOnce(runtime: ContainerRuntime, image: string, id: string): Promise<number> {
+function benchNetwork(i: number): ContainerNetwork {
+  return { ip: `${NET_PREFIX}.${2 + (i % 250)}`, prefix: 24, gateway: `${NET_PREFIX}.1`, bridge: NET_BRIDGE };
+}
+
+async function launchNagayaOnce(runtime: ContainerRuntime, image: string, id: string, network?: ContainerNetwork): Promise<number> {
   const started = performance.now();
-  await runtime.launch({ id, image, argv: ['/bin/true'], uidMap: MAP, gidMap: MAP, hostname: 'bench' });
+  await runtime.launch({ id, image, argv: ['/bin/true'], uidMap: MAP, gidMap: MAP, hostname: 'bench', network });
   const status = await runtime.wait(id);
   const elapsed = performance.now() - started;
   if (status.exitCode !== 0) throw new Error(`nagaya ${id} exited ${JSON.stringify(status)}`);
@@ -134,8 +158,10 @@ async function benchInterleaved(
   label: string,
   runs: number,
   crun?: { path: string; work: string },
+  withNetwork = false,
 ) {
   const nagaya: number[] = [];
+  const net: number[] = [];
   const crunSamples: number[] = [];
   let bundle = '';
   let stateRoot = '';
@@ -148,12 +174,16 @@ async function benchInterleaved(
   for (let i = 0; i < WARMUP + runs; i++) {
     const n = await launchNagayaOnce(runtime, image, `${label}-${i}`);
     if (i >= WARMUP) nagaya.push(n);
+    if (withNetwork) {
+      const m = await launchNagayaOnce(runtime, image, `${label}-net-${i}`, benchNetwork(i));
+      if (i >= WARMUP) net.push(m);
+    }
     if (crun) {
       const c = await runCrunOnce(crun.path, bundle, stateRoot, `bench-${process.pid}-${label}-${i}`);
       if (i >= WARMUP) crunSamples.push(c);
     }
   }
-  return { nagaya, crun: crunSamples };
+  return { nagaya, crun: crunSamples, net };
 }
 
 /**
@@ -188,6 +218,49 @@ async function benchConcurrent(runtime: ContainerRuntime, image: string, runs: n
   const wallMs = performance.now() - started;
   await stopAll();
   return { stats: summarize(latencies), perSecond: (runs * 1000) / wallMs };
+}
+
+/** Median times of replacing nagaya's tables (a table of the bench's own) with 1 and with 200 containers, and of adding one to the 200. */
+async function benchRulesetApply(): Promise<{ one: number; many: number; add: number }> {
+  const timeApply = async (n: number) => {
+    const containers = Array.from({ length: n }, (_, i) => {
+      const ip = `10.253.${78 + Math.floor(i / 250)}.${2 + (i % 250)}`;
+      return {
+        hostIfName: `nvbench${i}`,
+        ip,
+        mac: macFromIp(ip),
+        project: `p${i % 10}`,
+        publish: [{ hostPort: 40000 + i, containerPort: 80, protocol: 'tcp' as const }],
+      };
+    });
+    const times: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const started = performance.now();
+      await applyRuleset({ table: NET_TABLE, bridge: NET_BRIDGE, subnet: '10.253.0.0/16', containers });
+      times.push(performance.now() - started);
+    }
+    return summarize(times).p50;
+  };
+  const one = await timeApply(1);
+  const many = await timeApply(200);
+  // one more container into the 200: what the worker pays before each networked launch
+  const adds: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const ip = `10.253.90.${2 + i}`;
+    const started = performance.now();
+    await addToRuleset(
+      { table: NET_TABLE, bridge: NET_BRIDGE, subnet: '10.253.0.0/16' },
+      {
+        hostIfName: `nvadd${i}`,
+        ip,
+        mac: macFromIp(ip),
+        project: 'p1',
+        publish: [{ hostPort: 45000 + i, containerPort: 80, protocol: 'tcp' }],
+      },
+    );
+    adds.push(performance.now() - started);
+  }
+  return { one, many, add: summarize(adds).p50 };
 }
 
 function countFiles(dir: string): number {
@@ -230,11 +303,16 @@ async function main(): Promise<void> {
   // uids) has to walk through this scratch one to reach the same rootfs.
   chmodSync(join(tmpdir(), 'nagaya-bench-images'), 0o711);
   const runtime = await ContainerRuntime.open({ stateDir: join(work, 'state') });
+  const withNetwork = process.env.BENCH_SKIP_NET !== '1';
   try {
+    if (withNetwork) await ensureBridge({ name: NET_BRIDGE, gatewayCidr: `${NET_PREFIX}.1/24`, ipForward: false });
     const crun = process.env.BENCH_SKIP_CRUN === '1' ? undefined : ensureCrun();
-    const samples = await benchInterleaved(runtime, image, 'busybox', RUNS, crun ? { path: crun, work } : undefined);
+    const samples = await benchInterleaved(runtime, image, 'busybox', RUNS, crun ? { path: crun, work } : undefined, withNetwork);
     const nagaya = summarize(samples.nagaya);
     const rows = [row('nagaya busybox /bin/true', nagaya)];
+    const netStats = withNetwork ? summarize(samples.net) : undefined;
+    if (netStats) rows.push(row('nagaya ... with eth0 (veth)', netStats));
+    const nftApply = withNetwork ? await benchRulesetApply() : undefined;
     const crunStats = crun ? summarize(samples.crun) : undefined;
     if (crunStats) rows.push(row('crun busybox /bin/true', crunStats));
     let debian: { files: number; stats: ReturnType<typeof summarize>; shiftMs: number } | undefined;
@@ -264,6 +342,17 @@ async function main(): Promise<void> {
       crun_ms_p50: crunStats ? round(crunStats.p50) : null,
       ratio_crun_over_nagaya: crunStats ? round(crunStats.p50 / nagaya.p50) : null,
     };
+    if (netStats && nftApply) {
+      result.net_ms_p50 = round(netStats.p50);
+      result.net_ms_p90 = round(netStats.p90);
+      result.ratio_net_over_none = round(netStats.p50 / nagaya.p50);
+      result.nft_apply_ms_1 = round(nftApply.one);
+      result.nft_apply_ms_200 = round(nftApply.many);
+      result.nft_add_ms = round(nftApply.add);
+      console.log(
+        `nagaya's nftables tables (worker, before a launch): rebuilt ${nftApply.one.toFixed(1)} ms for 1 container, ${nftApply.many.toFixed(1)} ms for 200; one added ${nftApply.add.toFixed(1)} ms`,
+      );
+    }
     if (debian) {
       result.debian_files = debian.files;
       result.nagaya_debian_ms_p50 = round(debian.stats.p50);
@@ -290,6 +379,10 @@ async function main(): Promise<void> {
     }
   } finally {
     await runtime.shutdown().catch(() => runtime.close());
+    if (withNetwork) {
+      await removeRuleset(NET_TABLE).catch(() => undefined);
+      await removeBridge(NET_BRIDGE).catch(() => undefined);
+    }
     rmSync(work, { recursive: true, force: true });
   }
 }

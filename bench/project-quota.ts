@@ -4,29 +4,15 @@
 // without quotas, and in one with every quota, as the project grows to 2000 containers. Prints a
 // table, then one JSON line. Uses a throwaway database it drops at the end.
 import { randomBytes, randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { runMigrations } from '../migrations/src';
 import { testDatabaseUrl, withDatabase } from '../packages/allocator/test/support/test-services';
+import { quantile, withAdmin } from './bench-support';
 import { ContainerStore } from '../packages/server/src/store/container-store';
 import { Db } from '../packages/server/src/store/db';
 
 const PER_STEP = Number(process.env.BENCH_CREATES ?? 500);
 const STEPS = Number(process.env.BENCH_STEPS ?? 4);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 8);
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
-async function withAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: withDatabase(testDatabaseUrl(), 'postgres') });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 interface Step {
   project: string;

@@ -23,6 +23,10 @@ export interface Snapshot {
   cgroups: Map<string, Array<[string, string]>>;
   /** Projects whose quota counters (project_usage) differ from what their rows add up to. */
   usageDrift: Array<{ project: string; counters: string; recount: string }>;
+  /** Owners of fenced slices (containers lost with a removed node), with that node. */
+  fenced: Map<string, string>;
+  /** Nodes whose processes cannot be read (offline or removed: their rows show `unknown`). */
+  unreachable: Set<string>;
 }
 
 /** The quota triggers' counters against the rows they count (migration Projects1764800000000). */
@@ -69,7 +73,14 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
     }
   }
   const usageDrift = (await sys.db.query<Snapshot['usageDrift'][number]>(USAGE_DRIFT_SQL)).rows;
-  return { rows, slices, leases, sharedLeases, running, cgroups, usageDrift };
+  const fencedRows = (
+    await sys.db.query<{ owner: string; node: string }>('SELECT owner, fenced_node AS node FROM id_slice WHERE fenced_node IS NOT NULL')
+  ).rows;
+  const fenced = new Map(fencedRows.map((r) => [r.owner, r.node]));
+  const unreachable = new Set(
+    (await sys.db.query<{ name: string }>(`SELECT name FROM node WHERE status IN ('offline', 'removed')`)).rows.map((r) => r.name),
+  );
+  return { rows, slices, leases, sharedLeases, running, cgroups, usageDrift, fenced, unreachable };
 }
 
 /** Lists every way the snapshot breaks the invariants (empty: all hold). */
@@ -78,11 +89,21 @@ export function problems(s: Snapshot): string[] {
   const byId = new Map(s.rows.map((r) => [r.id, r]));
   const sliceOwners = new Map<string, number>();
   for (const sl of s.slices) if (sl.kind === 'isolated') sliceOwners.set(sl.owner, (sliceOwners.get(sl.owner) ?? 0) + 1);
+  // a fenced slice may outlive its row (a lost container deleted): it waits for its node or an admin
   for (const sl of s.slices)
-    if (!byId.has(sl.owner)) out.push(`an active ${sl.kind} slice is owned by ${sl.owner}, which has no container row`);
+    if (!byId.has(sl.owner) && !s.fenced.has(sl.owner))
+      out.push(`an active ${sl.kind} slice is owned by ${sl.owner}, which has no container row`);
   const leases = new Set(s.leases);
   for (const r of s.rows) {
-    if (!['running', 'failed', 'stopped'].includes(r.state)) out.push(`${r.name} is still ${r.state}`);
+    // lost is at rest: its node was removed as dead; unknown is never stored
+    if (!['running', 'failed', 'stopped', 'lost'].includes(r.state)) out.push(`${r.name} is still ${r.state}`);
+    if (r.state === 'lost' && leases.has(r.id) && s.fenced.get(r.id) !== r.node)
+      out.push(`${r.name} is lost with ${r.node} but holds a slice not fenced on it`);
+    if (s.fenced.has(r.id) && r.state !== 'lost') out.push(`${r.name} is ${r.state} but its slice is fenced`);
+    if (r.state === 'lost') {
+      for (const [node, list] of s.running)
+        if (list.some((c) => c.id === r.id)) out.push(`${r.name} is lost, yet ${node}'s launcher runs it`);
+    }
     const shared = s.sharedLeases.includes(r.id);
     if (r.state === 'running' && shared && !leases.has(r.id)) out.push(`${r.name} runs without a lease`);
     if (r.state === 'running' && !shared && !sliceOwners.has(r.id))
@@ -92,13 +113,15 @@ export function problems(s: Snapshot): string[] {
       // a launch that failed must have given its slice back
       if (sliceOwners.has(r.id) || leases.has(r.id)) out.push(`${r.name} failed to launch (${r.error?.code}) but still holds its slice`);
     }
-    if (r.state === 'running') {
+    // a row running on an offline node shows unknown: nobody can read what runs there
+    if (r.state === 'running' && !s.unreachable.has(r.node)) {
       const live = s.running.get(r.node)?.filter((c) => c.id === r.id) ?? [];
       if (live.length !== 1) out.push(`${r.name} is running on ${r.node} but its launcher runs ${live.length} processes for it`);
       else if (live[0]!.pid !== r.pid) out.push(`${r.name} row says pid ${r.pid}, the launcher runs ${live[0]!.pid}`);
     }
   }
-  for (const owner of leases) if (!byId.has(owner)) out.push(`a lease is held by ${owner}, which has no container row`);
+  for (const owner of leases)
+    if (!byId.has(owner) && !s.fenced.has(owner)) out.push(`a lease is held by ${owner}, which has no container row`);
   for (const [node, list] of s.running) {
     for (const c of list) {
       const r = byId.get(c.id);

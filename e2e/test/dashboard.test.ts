@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../packages/server/test/support/test-server';
 
@@ -16,6 +16,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = resolve('test-output/dashboard');
 const ACTIVE_RGB = [0x25, 0x63, 0xeb];
 const QUARANTINED_RGB = [0xf5, 0x9e, 0x0b];
+/** The API routes that act in a project: every request the dashboard makes to them must say which (or all-projects=true). */
+const PROJECT_SCOPED = /^\/api\/v1\/(containers|images|jobs|allocations|tokens)(\/|$)/;
 
 interface Allocation {
   container: string | null;
@@ -28,6 +30,7 @@ interface Allocation {
 }
 interface Container {
   id: string;
+  project: string;
   name: string;
   state: string;
   pid: number | null;
@@ -60,6 +63,11 @@ class Watch {
       this.problems.push(`${label} console error: ${msg.text()} (${url})`);
     });
     page.on('pageerror', (err) => this.problems.push(`${label} page error: ${err.message}`));
+    page.on('request', (req) => {
+      const url = new URL(req.url());
+      if (PROJECT_SCOPED.test(url.pathname) && !url.searchParams.has('project') && url.searchParams.get('all-projects') !== 'true')
+        this.problems.push(`${label} asked ${req.method()} ${url.pathname}${url.search} without a project`);
+    });
     page.on('requestfailed', (req) => {
       if (!this.closing) this.problems.push(`${label} request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText ?? ''}`);
     });
@@ -132,6 +140,41 @@ async function cellCentre(page: Page, slot: number): Promise<{ x: number; y: num
   };
 }
 
+/** '#rrggbb' as [r, g, b]. */
+function rgbOf(hex: string): number[] {
+  const n = Number.parseInt(hex.slice(1), 16);
+  return [(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+}
+
+/**
+ * The WCAG contrast ratio of an element's text against what is behind it, while the mouse is on
+ * it (the background is the first opaque one from the element up).
+ */
+async function contrastOnHover(locator: Locator): Promise<number> {
+  await locator.hover();
+  return locator.evaluate((el) => {
+    const rgba = (css: string) => (css.match(/[\d.]+/g) ?? []).map(Number);
+    const luminance = ([r, g, b]: number[]) => {
+      const lin = (c: number) => {
+        const v = c / 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * lin(r!) + 0.7152 * lin(g!) + 0.0722 * lin(b!);
+    };
+    let back: number[] = [255, 255, 255];
+    for (let node: Element | null = el; node; node = node.parentElement) {
+      const bg = rgba(getComputedStyle(node).backgroundColor);
+      if (bg.length === 3 || (bg.length === 4 && bg[3]! > 0.9)) {
+        back = bg.slice(0, 3);
+        break;
+      }
+    }
+    const text = luminance(rgba(getComputedStyle(el).color).slice(0, 3));
+    const behind = luminance(back);
+    return (Math.max(text, behind) + 0.05) / (Math.min(text, behind) + 0.05);
+  });
+}
+
 /** The colour the canvas drew at a viewport point. */
 async function colourAt(page: Page, point: { x: number; y: number }): Promise<number[]> {
   return page.locator('canvas.slot-map').evaluate((c: HTMLCanvasElement, p) => {
@@ -199,6 +242,12 @@ describe('the dashboard in Chromium', () => {
     await admin.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
     expect(await admin.getByTestId('role').textContent()).toBe('admin');
     expect(admin.url()).not.toContain('token');
+    // An admin token of every project gets the project switcher, starting on every project.
+    const switcher = admin.locator('header').getByLabel('Project');
+    expect(await switcher.inputValue()).toBe('');
+    await expect.poll(() => switcher.locator('option').allTextContents()).toEqual(['All projects', 'default']);
+    // Sign out stays readable under the mouse (it used to turn light grey on light grey).
+    expect(await contrastOnHover(admin.getByRole('button', { name: 'Sign out' }))).toBeGreaterThanOrEqual(4.5);
     adminWatch.check();
   });
 
@@ -208,7 +257,7 @@ describe('the dashboard in Chromium', () => {
     await admin.getByRole('heading', { level: 1, name: 'New container' }).waitFor();
 
     // First an invalid form: the API refuses it, and says why beside each field.
-    adminWatch.allow(400, /\/api\/v1\/containers$/);
+    adminWatch.allow(400, /\/api\/v1\/containers\?project=default$/);
     await admin.getByLabel('Name', { exact: true }).fill('Bad_Name');
     await admin.getByLabel('Memory (MiB)').fill('1');
     await admin.getByLabel('Size (IDs)').fill('1000');
@@ -278,9 +327,15 @@ describe('the dashboard in Chromium', () => {
     expect(text).toContain('container web1');
     expect(await tip.getByTestId('cell-uid').textContent()).toBe(uid);
     expect(await tip.getByTestId('cell-gid').textContent()).toBe(gid);
-    expect(await colourAt(admin, centre)).toEqual(ACTIVE_RGB);
-    expect(await admin.locator('.legend li[data-state="Active"] strong').textContent()).toBe('1');
+    expect(await tip.getByTestId('cell-project').textContent()).toContain('default');
+    // With every project in view the map colours held slices by project, and the legend says whose colour is whose.
+    const defaultEntry = admin.locator('.legend li[data-project="default"]');
+    expect(await defaultEntry.locator('strong').textContent()).toBe('1');
+    expect(await colourAt(admin, centre)).toEqual(rgbOf((await defaultEntry.getAttribute('data-colour'))!));
     await shot(admin, '05-id-map-hover');
+    await admin.getByLabel('Colour by').selectOption('state');
+    await expect.poll(() => colourAt(admin, centre)).toEqual(ACTIVE_RGB);
+    expect(await admin.locator('.legend li[data-state="Active"] strong').textContent()).toBe('1');
 
     // Keyboard and search reach the same cell; a click opens the container.
     await admin.locator('canvas.slot-map').focus();
@@ -306,7 +361,10 @@ describe('the dashboard in Chromium', () => {
     await admin.locator('.facts .badge', { hasText: 'stopped' }).waitFor({ timeout: 20_000 });
 
     await admin.getByRole('button', { name: 'Delete', exact: true }).click();
-    await admin.getByRole('dialog', { name: 'Delete web1?' }).getByRole('button', { name: 'Delete web1' }).click();
+    const confirm = admin.getByRole('dialog', { name: 'Delete web1?' }).getByRole('button', { name: 'Delete web1' });
+    // The red confirm button stays readable under the mouse (its white text once sat on light grey).
+    expect(await contrastOnHover(confirm)).toBeGreaterThanOrEqual(4.5);
+    await confirm.click();
     await admin.getByRole('heading', { level: 1, name: 'Containers' }).waitFor();
     await eventually(
       async () => ((await admin.locator('tr[data-container="web1"]').count()) === 0 ? true : undefined),
@@ -355,7 +413,7 @@ describe('the dashboard in Chromium', () => {
     // The retried job runs again (the server decides what a retried launch of a failed container does).
     expect(['completed', 'failed']).toContain((await fleet.admin.waitForJob(job.id, 30_000)).state);
     await go(admin, 'Nodes', 'Nodes');
-    await admin.locator('td .badge', { hasText: 'online' }).waitFor();
+    await admin.locator('td .badge', { hasText: 'active' }).waitFor();
     await shot(admin, '11-nodes');
     await go(admin, 'Overview', 'Overview');
     await admin.getByRole('heading', { name: 'Pool occupancy' }).waitFor();
@@ -380,7 +438,11 @@ describe('the dashboard in Chromium', () => {
       await signIn(viewer, token);
       await viewer.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
       expect(await viewer.getByTestId('role').textContent()).toBe('viewer');
-      const mutating = () => viewer.getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch)/ }).count();
+      // A token of one project sees its project named, and nothing to switch.
+      expect(await viewer.locator('header').getByTestId('project').textContent()).toBe('default');
+      expect(await viewer.locator('#project-switch').count()).toBe(0);
+      const mutating = () =>
+        viewer.getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas)/ }).count();
 
       await go(viewer, 'Containers', 'Containers');
       await viewer.locator('tr[data-container="keep1"] .badge', { hasText: 'running' }).waitFor();
@@ -400,6 +462,7 @@ describe('the dashboard in Chromium', () => {
         ['Pools', 'Pools'],
         ['Jobs', 'Jobs'],
         ['Nodes', 'Nodes'],
+        ['Projects', 'Projects'],
       ] as const) {
         await go(viewer, link, heading);
         await viewer.locator('.live').waitFor();
@@ -422,6 +485,114 @@ describe('the dashboard in Chromium', () => {
       watch.closing = true;
       await viewer.close();
     }
+    adminWatch.check();
+  });
+  it('creates a project with a containers quota, works in it through the switcher, and shows its use, its quota and its slices', async () => {
+    await go(admin, 'Projects', 'Projects');
+    await admin.locator('article[data-project="default"]').waitFor();
+    await admin.getByRole('button', { name: 'New project' }).click();
+    const form = admin.getByRole('form', { name: 'New project' });
+
+    // The form checks what it can before sending: a name that is no DNS label, a quota that is no count.
+    await form.getByLabel('Name').fill('Team_A');
+    await form.getByLabel('Containers').fill('1.5');
+    await form.getByRole('button', { name: 'Create project' }).click();
+    expect(await form.locator('[data-field="project-name"] .field-error').textContent()).toMatch(/DNS label/);
+    expect(await form.locator('[data-field="new-quotas.containers"] .field-error').textContent()).toMatch(/whole number/);
+    // What only the API knows comes back with its code.
+    adminWatch.allow(409, /\/api\/v1\/projects$/);
+    await form.getByLabel('Name').fill('default');
+    await form.getByLabel('Containers').fill('2');
+    await form.getByRole('button', { name: 'Create project' }).click();
+    await expect.poll(() => form.locator('.banner.error').first().textContent()).toMatch(/already exists.*\(CONFLICT\)/);
+
+    await form.getByLabel('Name').fill('team-a');
+    await form.getByLabel('Description').fill('The A team: web front ends');
+    await form.getByRole('button', { name: 'Create project' }).click();
+    const card = admin.locator('article[data-project="team-a"]');
+    await card.waitFor();
+    expect(await card.locator('.description').textContent()).toBe('The A team: web front ends');
+    expect(await card.getByTestId('raw-idmap').textContent()).toBe('not allowed');
+    const api = await fleet.admin.get<{ quotas: Record<string, { limit: number | null; used: number }> }>('/projects/team-a');
+    expect(api.quotas.containers).toEqual({ limit: 2, used: 0 });
+    expect(api.quotas.memoryBytes?.limit).toBeNull();
+
+    // The switcher offers the new project; choosing it scopes every page, and the choice survives a reload.
+    const switcher = admin.locator('header').getByLabel('Project');
+    await expect.poll(() => switcher.locator('option').allTextContents()).toEqual(['All projects', 'default', 'team-a']);
+    await switcher.selectOption('team-a');
+    adminWatch.closing = true; // a reload cancels the polls in flight
+    await admin.reload();
+    adminWatch.closing = false;
+    await admin.getByRole('heading', { level: 1, name: 'Projects' }).waitFor();
+    expect(await admin.locator('header').getByLabel('Project').inputValue()).toBe('team-a');
+    await expect.poll(() => admin.locator('article[data-project="team-a"] .badge', { hasText: 'in view' }).count()).toBe(1);
+
+    await go(admin, 'Containers', 'Containers');
+    // team-a has no container yet: keep1 and broken are default's
+    await admin.getByText('No containers yet.').waitFor();
+    await admin.getByRole('link', { name: 'New container' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'New container' }).waitFor();
+    expect(await admin.locator('main').getByLabel('Project').count()).toBe(0);
+    // the built-in busybox image serves every project
+    await admin.getByLabel('Name', { exact: true }).fill('api1');
+    await admin.getByRole('button', { name: 'Create and launch' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'Container api1' }).waitFor();
+    await admin.locator('.facts .badge', { hasText: 'running' }).waitFor({ timeout: 30_000 });
+    const api1 = await fleet.admin.get<Container>('/containers/api1?project=team-a');
+    expect(api1.project).toBe('team-a');
+    await expect(fleet.admin.get('/containers/api1')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    // Its quota: one container of two, a bar where a limit exists and none where there is no limit.
+    await go(admin, 'Projects', 'Projects');
+    const containers = card.locator('tr[data-quota="containers"] .quota-use');
+    await expect.poll(() => containers.getAttribute('data-used')).toBe('1');
+    expect(await containers.getAttribute('data-limit')).toBe('2');
+    expect(await containers.getAttribute('data-level')).toBe('ok');
+    expect(await containers.locator('.quota-text').textContent()).toBe('1 of 2');
+    expect(await card.locator('tr[data-quota="memoryBytes"] .quota-bar').count()).toBe(0);
+    expect(await card.locator('tr[data-quota="memoryBytes"]').textContent()).toContain('no limit');
+    await shot(admin, '19-projects');
+
+    // A quota lowered below use is allowed, and shows in red.
+    await card.getByRole('button', { name: 'Edit quotas of team-a' }).click();
+    await card.getByLabel('Containers').fill('0');
+    await card.getByRole('button', { name: 'Save quotas' }).click();
+    await expect.poll(() => containers.getAttribute('data-level')).toBe('over');
+    expect((await fleet.admin.get<typeof api>('/projects/team-a')).quotas.containers).toEqual({ limit: 0, used: 1 });
+    expect(await card.locator('.badge.over-quota').count()).toBe(1);
+    expect(await containers.locator('.quota-fill').evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(185, 28, 28)');
+    await shot(admin, '20-projects-over-quota');
+
+    // Back to every project: the list names each container's project, and the map colours each project's slices.
+    await admin.locator('header').getByLabel('Project').selectOption('');
+    await go(admin, 'Containers', 'Containers');
+    await admin.locator('tr[data-container="api1"]').waitFor();
+    expect(await admin.locator('tr[data-container="api1"] [data-testid="project"]').textContent()).toBe('team-a');
+    expect(await admin.locator('tr[data-container="keep1"] [data-testid="project"]').textContent()).toBe('default');
+    await shot(admin, '21-containers-all-projects');
+
+    const slice = await allocationOf('api1');
+    const keep = await allocationOf('keep1');
+    await go(admin, 'ID-space map', 'ID-space map');
+    const teamA = admin.locator('.legend li[data-project="team-a"]');
+    await teamA.waitFor();
+    expect(await teamA.textContent()).toMatch(/project team-a\s*1/);
+    expect(await admin.locator('.legend li[data-project="default"]').textContent()).toMatch(/project default\s*1/);
+    const teamColour = rgbOf((await teamA.getAttribute('data-colour'))!);
+    const defaultColour = rgbOf((await admin.locator('.legend li[data-project="default"]').getAttribute('data-colour'))!);
+    expect(teamColour).not.toEqual(defaultColour);
+    const apiCell = await cellCentre(admin, slice.slot!);
+    const keepCell = await cellCentre(admin, keep.slot!);
+    expect(await colourAt(admin, apiCell)).toEqual(teamColour);
+    expect(await colourAt(admin, keepCell)).toEqual(defaultColour);
+    // The filter fades what other projects hold (it is not free, so it is not hidden).
+    await admin.getByLabel('Show project').selectOption('team-a');
+    await expect.poll(() => colourAt(admin, keepCell)).not.toEqual(defaultColour);
+    const fadedDefault = await colourAt(admin, keepCell);
+    expect(fadedDefault.every((c, i) => c >= defaultColour[i]!)).toBe(true);
+    expect(await colourAt(admin, apiCell)).toEqual(teamColour);
+    await shot(admin, '22-id-map-projects');
     adminWatch.check();
   });
 });

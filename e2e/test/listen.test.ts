@@ -202,7 +202,7 @@ describe('the API on the network', () => {
     const created = JSON.parse(made.stdout) as { token: string; id: number; expiresAt: string };
     expect(Date.parse(created.expiresAt) - Date.now()).toBeGreaterThan(3500_000);
     const list = await sys.cli(['tokens', 'list']);
-    expect(list.stdout).toMatch(new RegExp(`^${created.id}\\s+ci-bot\\s+operator\\s+active`, 'm'));
+    expect(list.stdout).toMatch(new RegExp(`^${created.id}\\s+ci-bot\\s+operator\\s+default\\s+active`, 'm'));
     expect(list.stdout).not.toContain(created.token);
     expect((await sys.cli(['list'], created.token)).code).toBe(0);
     const revoke = await sys.cli(['tokens', 'revoke', String(created.id)]);
@@ -211,7 +211,9 @@ describe('the API on the network', () => {
     const denied = await sys.cli(['list'], created.token);
     expect(denied.code).toBe(7);
     expect(denied.stderr).toMatch(/UNAUTHORIZED/);
-    expect((await sys.cli(['tokens', 'list'])).stdout).toMatch(new RegExp(`^${created.id}\\s+ci-bot\\s+operator\\s+revoked`, 'm'));
+    expect((await sys.cli(['tokens', 'list'])).stdout).toMatch(
+      new RegExp(`^${created.id}\\s+ci-bot\\s+operator\\s+default\\s+revoked`, 'm'),
+    );
     // an operator may not revoke
     const op = JSON.parse((await sys.cli(['tokens', 'create', 'op2', '--role', 'operator', '--json'])).stdout) as { token: string };
     const forbidden = await sys.cli(['tokens', 'revoke', '1'], op.token);

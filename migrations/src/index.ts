@@ -5,6 +5,7 @@ import { PickSlotsWaits1764600000000 } from './1764600000000-pick-slots-waits';
 import { TokenExpiry1764720000000 } from './1764720000000-token-expiry';
 import { ContainerSecurity1764750000000 } from './1764750000000-container-security';
 import { Projects1764800000000 } from './1764800000000-projects';
+import { NodeLiveness1764900000000 } from './1764900000000-node-liveness';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -14,6 +15,7 @@ export const migrations = [
   TokenExpiry1764720000000,
   ContainerSecurity1764750000000,
   Projects1764800000000,
+  NodeLiveness1764900000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

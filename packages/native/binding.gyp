@@ -32,6 +32,8 @@
         "src/launcher/log_watch.c",
         "src/launcher/spawn.c",
         "src/launcher/container_child.c",
+        "src/launcher/container_net.c",
+        "src/launcher/veth.c",
         "src/launcher/cgroups.c",
         "src/launcher/capabilities.c",
         "src/launcher/console_log.c",

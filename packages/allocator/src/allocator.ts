@@ -83,8 +83,9 @@ export class Allocator {
     const raw = validateRawEntries(request.raw);
     const key = request.key ?? null;
     if (key !== null) {
-      if (typeof key !== 'string' || key.length < 1 || key.length > 253) {
-        throw new AllocatorError('INVALID_INPUT', 'key must be a string of 1 to 253 characters');
+      // 512: a caller's own namespace (nagaya's `@project/`) in front of a 253-character key
+      if (typeof key !== 'string' || key.length < 1 || key.length > 512) {
+        throw new AllocatorError('INVALID_INPUT', 'key must be a string of 1 to 512 characters');
       }
       if (!isolated) throw new AllocatorError('INVALID_INPUT', 'a sticky key needs an isolated map (isolated: true)');
     }
@@ -184,6 +185,38 @@ export class Allocator {
     }
   }
 
+  /**
+   * Fences what `owner` holds: its container may still run on `node`, which nobody can reach, so
+   * its IDs are never handed out again (release() refuses a fenced lease) until unfence().
+   * Returns false when the owner holds nothing.
+   */
+  async fence(owner: string, node: string): Promise<boolean> {
+    validateOwner(owner);
+    const { rows } = await this.query<{ fenced: boolean }>('SELECT nagaya_fence($1, $2) AS fenced', [owner, node]);
+    return rows[0]!.fenced;
+  }
+
+  /**
+   * Lifts the fences `node` holds (of one owner, or all) and gives their leases back: the node
+   * confirmed their processes are gone, or an admin said the host is off. Returns the owners.
+   */
+  async unfence(node: string, owner?: string): Promise<string[]> {
+    const { rows } = await this.query<{ owner: string }>('SELECT DISTINCT o AS owner FROM nagaya_unfence($1, $2) AS o', [
+      node,
+      owner ?? null,
+    ]);
+    for (const r of rows) await this.release(r.owner);
+    return rows.map((r) => r.owner);
+  }
+
+  /** The owners whose slices are fenced, with the node each is fenced on. */
+  async fenced(): Promise<Array<{ owner: string; node: string }>> {
+    const { rows } = await this.query<{ owner: string; node: string }>(
+      'SELECT DISTINCT owner, fenced_node AS node FROM id_slice WHERE fenced_node IS NOT NULL ORDER BY owner',
+    );
+    return rows;
+  }
+
   /** Returns the lease of `owner`; NOT_FOUND if it holds none. */
   async get(owner: string): Promise<Lease> {
     const lease = await this.find(owner);
@@ -204,10 +237,11 @@ export class Allocator {
     return new Map(rows.map((r) => [r.lease_owner, leaseFromRow(r, r.pool_name)]));
   }
 
-  /** Lists every owner holding a lease, with when it got it (for reconcilers looking for orphans). */
+  /** Lists every owner holding a lease that is not fenced, with when it got it (for reconcilers looking for orphans). */
   async owners(): Promise<Array<{ owner: string; pool: string; createdAt: Date }>> {
     const { rows } = await this.query<{ owner: string; pool: string; created_at: Date }>(
-      'SELECT l.owner, p.name AS pool, l.created_at FROM id_lease l JOIN id_pool p ON p.id = l.pool_id ORDER BY l.created_at',
+      `SELECT l.owner, p.name AS pool, l.created_at FROM id_lease l JOIN id_pool p ON p.id = l.pool_id
+        WHERE NOT EXISTS (SELECT 1 FROM id_slice s WHERE s.owner = l.owner AND s.fenced_node IS NOT NULL) ORDER BY l.created_at`,
     );
     return rows.map((r) => ({ owner: r.owner, pool: r.pool, createdAt: r.created_at }));
   }

@@ -200,6 +200,34 @@ describe('allocate and release', () => {
   });
 });
 
+describe('fencing', () => {
+  it('keeps a fenced slice out of every allocation, even once its owner is released, until the fence is lifted', async () => {
+    await pool(40, 4);
+    const lost = await allocator.allocate({ owner: 'p40-lost', pool: 'p40' });
+    const other = await allocator.allocate({ owner: 'p40-other', pool: 'p40' });
+    expect(await allocator.fence('p40-lost', 'dead-node')).toBe(true);
+    expect(await allocator.fence('p40-nobody', 'dead-node')).toBe(false);
+    expect(await allocator.fenced()).toEqual([{ owner: 'p40-lost', node: 'dead-node' }]);
+    // the container is deleted: its release is refused, the lease and its IDs stay taken
+    expect(await allocator.release('p40-lost')).toBe(false);
+    expect(await allocator.find('p40-lost')).toMatchObject({ uidBase: lost.uidBase });
+    expect((await allocator.owners()).map((o) => o.owner)).not.toContain('p40-lost'); // no orphan to sweep
+    const rest = [];
+    for (const owner of ['x', 'y']) rest.push(await allocator.allocate({ owner: `p40-${owner}`, pool: 'p40' }));
+    await expectCode(allocator.allocate({ owner: 'p40-z', pool: 'p40' }), 'POOL_EXHAUSTED');
+    expect(rest.map((l) => l.uidBase)).not.toContain(lost.uidBase);
+    // another node's fences are not this one's
+    expect(await allocator.unfence('other-node')).toEqual([]);
+    expect(await allocator.unfence('dead-node')).toEqual(['p40-lost']);
+    expect(await allocator.find('p40-lost')).toBeUndefined();
+    expect(await allocator.fenced()).toEqual([]);
+    // quarantine 0: free again at once, and the one slot left
+    expect((await allocator.allocate({ owner: 'p40-z', pool: 'p40' })).uidBase).toBe(lost.uidBase);
+    expect(await allocator.release(other.owner)).toBe(true);
+    expect(await overlappingPairs()).toBe(0);
+  });
+});
+
 describe('shared (non-isolated) map', () => {
   it('gives every non-isolated owner the one shared slice, which never overlaps an isolated one', async () => {
     await pool(7, 3);

@@ -23,6 +23,15 @@ export const ERRORS = {
     exitCode: 8,
     meaning: "The project's quota does not allow this; details name the quota, its limit, its use and what was asked.",
   },
+  // 503 as UNAVAILABLE, since waiting (for the node to come back) may help, but its own code and
+  // exit code: the API itself and its dependencies are fine, and it answers at once instead of
+  // queueing work no worker reads. A script can tell "this container's node is gone" (evacuate or
+  // remove it) from "the service is down" (retry later).
+  NODE_OFFLINE: {
+    status: 503,
+    exitCode: 9,
+    meaning: "The container's node is offline (stopped, silent or removed); details name the node and its status.",
+  },
 } as const satisfies Record<string, { status: number; exitCode: number; meaning: string }>;
 
 /** A stable error code of the API. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DNS_LABEL, DNS_LABEL_MESSAGE } from './names';
 import { CONTAINER_STATES, JOB_STATES, QUOTA_MEANINGS, QUOTA_NAMES, ROLES, type QuotaName } from './views';
 
 /**
@@ -6,10 +7,7 @@ import { CONTAINER_STATES, JOB_STATES, QUOTA_MEANINGS, QUOTA_NAMES, ROLES, type 
  * is generated from the same objects, so the two cannot drift.
  */
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-export const dnsLabel = z
-  .string()
-  .regex(DNS_LABEL, 'must be a DNS label: a-z, 0-9 and -, 1 to 63 characters, not starting or ending with -');
+export const dnsLabel = z.string().regex(DNS_LABEL, DNS_LABEL_MESSAGE);
 export const imageName = z.string().regex(/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/, 'must be an image name: a-z, 0-9, -, . and _');
 export const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/, 'must be a node name');
 const id32 = z.number().int().min(0).max(4294967294);
@@ -74,26 +72,17 @@ export const securitySchema = z
       "Confinement options. Every container runs with Docker's default capabilities, no_new_privs and a seccomp filter at least as strict as Docker's default profile.",
   });
 
+/** Postgres text cannot hold NUL: a string that goes into a text column is refused with one (INVALID_INPUT, never a 500). */
+const noNul = (v: string) => !v.includes('\0');
+
 const envSchema = z
   .record(
     z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, 'environment names are letters, digits and _'),
-    z
-      .string()
-      .max(32768)
-      .refine((v) => !v.includes('\0'), 'no NUL characters'),
+    z.string().max(32768).refine(noNul, 'no NUL characters'),
   )
   .refine((env) => Object.keys(env).length <= 256, 'at most 256 variables');
 
-const argv = z
-  .array(
-    z
-      .string()
-      .min(1)
-      .max(4096)
-      .refine((v) => !v.includes('\0'), 'no NUL characters'),
-  )
-  .min(1)
-  .max(256);
+const argv = z.array(z.string().min(1).max(4096).refine(noNul, 'no NUL characters')).min(1).max(256);
 
 export const createContainerSchema = z.strictObject({
   name: dnsLabel,
@@ -126,7 +115,7 @@ export const execSchema = z.strictObject({
 });
 
 export const createTokenSchema = z.strictObject({
-  name: z.string().min(1).max(100),
+  name: z.string().min(1).max(100).refine(noNul, 'no NUL characters'),
   role: z.enum(ROLES),
   project: dnsLabel
     .nullable()
@@ -227,7 +216,7 @@ export const projectQuotasSchema = z.strictObject(quotaShape((name) => quotaValu
 /** A quota change: a number sets, null removes, absent leaves alone. */
 export const projectQuotasPatchSchema = z.strictObject(quotaShape((name) => quotaValue(name).nullable().optional()));
 
-const projectDescription = z.string().max(500);
+const projectDescription = z.string().max(500).refine(noNul, 'no NUL characters');
 
 export const createProjectSchema = z.strictObject({
   name: dnsLabel,
@@ -249,3 +238,16 @@ export const auditQuery = z.strictObject({
   since: z.iso.datetime({ offset: true }).optional().meta({ description: 'Only events at or after this time (ISO 8601).' }),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
+
+export const nodeParams = { name: nodeName };
+
+export const removeNodeSchema = z.strictObject({
+  dead: z.literal(true).meta({
+    description: 'The node is gone: its running containers are recorded as lost and their slices fenced. Required.',
+  }),
+  releaseSlices: z
+    .boolean()
+    .optional()
+    .meta({ description: "Also give back the fenced slices: only once the host is surely off (its containers' processes are gone)." }),
+});
+export type RemoveNodeInput = z.infer<typeof removeNodeSchema>;

@@ -7,8 +7,16 @@ export const ROLES = ['admin', 'operator', 'viewer'] as const;
 /** What a token may do: a viewer reads, an operator also acts on containers and images, an admin also on pools and tokens. */
 export type Role = (typeof ROLES)[number];
 
-export const CONTAINER_STATES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting'] as const;
+/**
+ * `lost`: it ran on a node an admin removed as dead (its slice stays fenced). `unknown` is never
+ * stored: the API shows it for a container whose row says it runs on a node that is offline.
+ */
+export const CONTAINER_STATES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting', 'lost', 'unknown'] as const;
 export type ContainerState = (typeof CONTAINER_STATES)[number];
+
+/** What a node is: taking containers, draining (no new ones), offline, or removed by an admin. */
+export const NODE_STATUSES = ['active', 'draining', 'offline', 'removed'] as const;
+export type NodeStatus = (typeof NODE_STATUSES)[number];
 
 export const JOB_STATES = ['waiting', 'active', 'completed', 'failed'] as const;
 export type JobState = (typeof JOB_STATES)[number];
@@ -52,6 +60,8 @@ export interface ContainerView {
   image: string;
   command: string[];
   state: ContainerState;
+  /** The state its row records, when `state` is `unknown` (its node is offline); else null. */
+  lastState: ContainerState | null;
   node: string;
   pid: number | null;
   idmap: { isolated: boolean; key: string | null; size: number | null; uid: MapLine[]; gid: MapLine[] };
@@ -176,8 +186,33 @@ export interface NodeView {
   version: string;
   info: Record<string, unknown>;
   online: boolean;
+  /** active, draining, offline or removed; a silent node (heartbeat too old) is offline. */
+  status: NodeStatus;
+  /** When it stopped taking new containers (draining), or null. */
+  drainingAt: string | null;
   heartbeatAgeMs: number;
   containers: number;
+}
+
+/** POST /nodes/{name}/evacuate. */
+export interface EvacuationView {
+  node: string;
+  status: NodeStatus;
+  /** Pending and stopped containers placed on another node. */
+  moved: Array<{ project: string; name: string; to: string }>;
+  /** Containers that still run there (they are not moved). */
+  running: Array<{ project: string; name: string; state: ContainerState }>;
+}
+
+/** POST /nodes/{name}/remove. */
+export interface NodeRemovalView {
+  node: string;
+  status: NodeStatus;
+  /** Containers recorded as lost, their slices fenced (unless released). */
+  lost: Array<{ project: string; name: string }>;
+  /** Owners (container ids) whose fenced slices were given back. */
+  released: string[];
+  moved: Array<{ project: string; name: string; to: string }>;
 }
 
 /** A device or FIFO an image tarball held that was not extracted. */

@@ -25,6 +25,7 @@ describe('the error table', () => {
       UNAVAILABLE: 503,
       POOL_EXHAUSTED: 507,
       QUOTA_EXCEEDED: 403,
+      NODE_OFFLINE: 503,
     });
   });
 

@@ -30,6 +30,8 @@ export interface ContainerRecord {
   /** The container's cgroup directories, as the launcher recorded them at launch. */
   cgroups?: string[];
   exit?: ExitStatus;
+  /** Host end of its veth pair (the launcher's "veth" record), when it was launched with a network. */
+  hostIfName?: string;
   /** running: the recorded pid is alive with the recorded start time; exited: exit.json exists. */
   state: 'running' | 'exited' | 'gone' | 'created';
 }
@@ -80,6 +82,14 @@ function readJson(path: string): Record<string, unknown> | undefined {
   }
 }
 
+function readVethRecord(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Reads one container's state.json and exit.json and checks whether its init still runs. */
 export function readContainerRecord(stateDir: string, id: string): ContainerRecord {
   const dir = join(stateDir, 'containers', id);
@@ -93,6 +103,8 @@ export function readContainerRecord(stateDir: string, id: string): ContainerReco
     record.launcherPid = Number(state.launcherPid);
     if (Array.isArray(state.cgroups)) record.cgroups = state.cgroups.map(String);
   }
+  const veth = readVethRecord(join(dir, 'veth'));
+  if (veth) record.hostIfName = veth;
   if (exit) {
     record.exit = toExitStatus({
       exitCode: exit.exitCode as number | null,

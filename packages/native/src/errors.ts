@@ -13,7 +13,9 @@ export type UsageErrorCode =
   | 'INVALID_INPUT'
   | 'PAYLOAD_TOO_LARGE'
   // The extractor itself died (a signal, or no report).
-  | 'EXTRACT_FAILED';
+  | 'EXTRACT_FAILED'
+  // A host networking command (ip, nft) failed.
+  | 'HOST_NETWORK';
 
 export interface NativeErrorDetails {
   code: string;

@@ -14,6 +14,23 @@ export {
   RLIMIT_RESOURCES,
 } from './plan';
 export type { LaunchPlan, ResolvedPlan, ContainerLimits, ContainerSecurity, RlimitName } from './plan';
+export { macFromIp, hostIfNameFor } from './network-plan';
+export type { ContainerNetwork, ResolvedNetwork } from './network-plan';
+export {
+  ensureBridge,
+  removeBridge,
+  bridgePorts,
+  removeStrayPorts,
+  buildRuleset,
+  buildRulesetAddition,
+  buildRulesetRemoval,
+  applyRuleset,
+  addToRuleset,
+  removeFromRuleset,
+  removeRuleset,
+  projectMark,
+} from './host-network';
+export type { BridgeOptions, NetworkRuleset, RulesetContainer, PublishedPort } from './host-network';
 export { idMapProblems, formatIdMapLine, hostRootOf, toHostId, MAX_ID_MAP_LINES } from './id-map';
 export type { IdMapLine } from './id-map';
 export { NativeError, errnoName } from './errors';

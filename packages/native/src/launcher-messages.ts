@@ -30,6 +30,20 @@ export function encodeLaunchRequest(req: string, plan: ResolvedPlan): Buffer {
   if (plan.memoryBytes > 0) fields.push(['memory', plan.memoryBytes]);
   fields.push(['pids', plan.pids]);
   if (plan.cpuQuotaUs > 0) fields.push(['cpu_quota', plan.cpuQuotaUs], ['cpu_period', plan.cpuPeriodUs]);
+  const net = plan.network;
+  if (net) {
+    fields.push(
+      ['net_ip', net.ip],
+      ['net_prefix', net.prefix],
+      ['net_gateway', net.gateway],
+      ['net_mac', net.mac],
+      ['net_mtu', net.mtu],
+      ['net_bridge', net.bridge],
+      ['net_host_if', net.hostIfName],
+      ['net_hosts', net.hosts],
+    );
+    if (net.resolvConf !== undefined) fields.push(['net_resolv', net.resolvConf]);
+  }
   return encodeMessage(fields);
 }
 

@@ -3,6 +3,7 @@ import { isAbsolute, join } from 'node:path';
 
 import { NativeError } from './errors';
 import { idMapProblems, type IdMapLine } from './id-map';
+import { resolveNetwork, type ContainerNetwork, type ResolvedNetwork } from './network-plan';
 
 /** Resource limits applied through the container's cgroups. */
 export interface ContainerLimits {
@@ -62,6 +63,8 @@ export interface LaunchPlan {
    */
   rootfsMode?: 'idmapped' | 'shifted';
   security?: ContainerSecurity;
+  /** eth0 on a host bridge; absent: loopback only, launched exactly as before. */
+  network?: ContainerNetwork;
 }
 
 /** A plan with every default filled in and every path worked out. */
@@ -89,6 +92,7 @@ export interface ResolvedPlan {
   cpuPeriodUs: number;
   rlimits: Array<{ resource: number; value: number }>;
   nesting: boolean;
+  network?: ResolvedNetwork;
 }
 
 /** pids.max of a container whose plan sets none: every container has its own bounded pids cgroup. */
@@ -235,6 +239,7 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
   if (plan.rootfsMode !== undefined && plan.rootfsMode !== 'idmapped' && plan.rootfsMode !== 'shifted') {
     problems.push("rootfsMode must be 'idmapped' or 'shifted'");
   }
+  const network = resolveNetwork(plan.network, { stateDir, id: String(plan.id), hostname: String(hostname) }, problems);
   if (problems.length > 0) {
     throw new NativeError(`invalid launch plan: ${problems.join('; ')}`, { code: 'INVALID_PLAN', details: problems });
   }
@@ -268,6 +273,7 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
       value: value as number,
     })),
     nesting: plan.security?.nesting === true,
+    ...(network ? { network } : {}),
   };
 }
 

@@ -9,6 +9,8 @@ export interface LaunchedContainer {
   id: string;
   pid: number;
   startTime: string;
+  /** Host end of its veth pair, when launched with a network. */
+  hostIfName?: string;
 }
 
 /** Options of ContainerRuntime.open(). */

@@ -134,7 +134,13 @@ export class ContainerRuntime extends EventEmitter {
       exited = this.exitedWhileLaunching.delete(resolved.id);
     }
     if (!exited) this.liveLaunches.add(resolved.id);
-    return { id: resolved.id, pid: Number(reply.get('pid')), startTime: String(reply.get('start_time')) };
+    const hostIf = reply.get('host_if');
+    return {
+      id: resolved.id,
+      pid: Number(reply.get('pid')),
+      startTime: String(reply.get('start_time')),
+      ...(hostIf ? { hostIfName: hostIf } : {}),
+    };
   }
 
   /** Switches a plan to a private copy of its image shifted into the container's slice. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { NativeError } from '../src/errors';
+import { hostIfNameFor, macFromIp } from '../src/network-plan';
 import { DEFAULT_PIDS_MAX, execCandidates, resolveLaunchPlan, type LaunchPlan } from '../src/plan';
 
 // Validation only stats the image, so any directory stands in for one.
@@ -108,5 +109,42 @@ describe('launch plan validation', () => {
 
   it('lists every problem of a plan at once', () => {
     expect(problemsOf(plan({ id: 'X', argv: [], hostname: '-' })).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('launch plan network', () => {
+  const net = { ip: '10.88.3.17', prefix: 24, gateway: '10.88.3.1', bridge: 'nagaya0' };
+
+  it('is absent unless asked for, and fills in MAC, MTU, host name and both files', () => {
+    expect(resolveLaunchPlan(plan(), stateDir).network).toBeUndefined();
+    const r = resolveLaunchPlan(plan({ id: 'web', network: { ...net, hosts: ['10.88.3.18 db'] } }), stateDir).network;
+    expect(r).toMatchObject({ ip: '10.88.3.17', prefix: 24, mac: '02:42:0a:58:03:11', mtu: 1500, bridge: 'nagaya0' });
+    expect(r?.hostIfName).toBe(hostIfNameFor(stateDir, 'web'));
+    expect(r?.hostIfName).toMatch(/^nv[0-9a-f]{12}$/);
+    expect(hostIfNameFor('/other/state', 'web')).not.toBe(r?.hostIfName); // two runtimes never share a name
+    expect(r?.resolvConf).toBe('nameserver 10.88.3.1\n');
+    expect(r?.hosts).toContain('10.88.3.17\tweb\n10.88.3.18 db\n');
+    expect(resolveLaunchPlan(plan({ network: { ...net, nameservers: [] } }), stateDir).network?.resolvConf).toBeUndefined();
+  });
+
+  it('refuses addresses, names and lines that would not work or would inject', () => {
+    const bad = (network: Record<string, unknown>) => problemsOf(plan({ network: { ...net, ...network } as never }));
+    expect(bad({ ip: '10.88.3.300' })).toEqual(expect.arrayContaining([expect.stringMatching(/network\.ip/)]));
+    expect(bad({ gateway: '10.88.4.1' })).toEqual(expect.arrayContaining([expect.stringMatching(/gateway must be in the subnet/)]));
+    expect(bad({ ip: '10.88.3.1' })).toEqual(expect.arrayContaining([expect.stringMatching(/must not be the gateway/)]));
+    expect(bad({ prefix: 31 })).toEqual(expect.arrayContaining([expect.stringMatching(/network\.prefix/)]));
+    expect(bad({ bridge: 'a/b' })).toEqual(expect.arrayContaining([expect.stringMatching(/network\.bridge/)]));
+    expect(bad({ hostIfName: 'sixteen-chars-xx' })).toEqual(expect.arrayContaining([expect.stringMatching(/hostIfName/)]));
+    expect(bad({ hostIfName: 'eth0' })).toEqual(expect.arrayContaining([expect.stringMatching(/hostIfName/)]));
+    expect(bad({ mac: '01:00:5e:00:00:01' })).toEqual(expect.arrayContaining([expect.stringMatching(/unicast MAC/)]));
+    expect(bad({ mtu: 100 })).toEqual(expect.arrayContaining([expect.stringMatching(/mtu/)]));
+    expect(bad({ hosts: ['1.2.3.4 a\n5.6.7.8 b'] })).toEqual(expect.arrayContaining([expect.stringMatching(/hosts\[0\]/)]));
+    expect(bad({ nameservers: ['not-an-ip'] })).toEqual(expect.arrayContaining([expect.stringMatching(/nameservers/)]));
+    expect(problemsOf(plan({ network: 'bridge' as never }))).toEqual(['network must be an object']);
+  });
+
+  it('gives the same MAC for the same address, locally administered and unicast', () => {
+    expect(macFromIp('10.88.0.2')).toBe('02:42:0a:58:00:02');
+    expect(macFromIp('192.168.255.254')).toBe('02:42:c0:a8:ff:fe');
   });
 });

@@ -27,6 +27,8 @@ export interface ServerConfig {
   heartbeatMs: number;
   nodeOfflineMs: number;
   reconcileMs: number;
+  /** How often a worker looks for pending containers on nodes that are draining or offline, to place them again. */
+  sweepMs: number;
   /** A lease with no container row older than this is released by the reconciler. */
   orphanLeaseMs: number;
   bodyLimitBytes: number;
@@ -88,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     heartbeatMs: integer(env, 'NAGAYA_HEARTBEAT_MS', 5000, 100),
     nodeOfflineMs: integer(env, 'NAGAYA_NODE_OFFLINE_MS', 20000, 200),
     reconcileMs: integer(env, 'NAGAYA_RECONCILE_MS', 30000, 100),
+    sweepMs: integer(env, 'NAGAYA_SWEEP_MS', 1000, 100),
     orphanLeaseMs: integer(env, 'NAGAYA_ORPHAN_LEASE_MS', 120000, 0),
     bodyLimitBytes: integer(env, 'NAGAYA_BODY_LIMIT_BYTES', 256 * 1024, 1024),
     imageUploadLimitBytes: integer(env, 'NAGAYA_IMAGE_UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024),

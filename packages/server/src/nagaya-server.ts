@@ -13,6 +13,7 @@ import { JobQueues } from './jobs/job-queues';
 import { WorkerNode } from './jobs/worker-node';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
+import { NodeFleet } from './services/node-fleet';
 import { ContainerService } from './services/container-service';
 import { AuditStore } from './store/audit-store';
 import { ContainerStore } from './store/container-store';
@@ -94,6 +95,7 @@ export async function startNagaya(
     workerConnection.on('error', () => undefined);
     worker = await WorkerNode.start({
       config,
+      db,
       connection: workerConnection,
       containers,
       nodes,
@@ -143,6 +145,7 @@ export async function startNagaya(
       nodeOfflineMs: config.nodeOfflineMs,
       defaultPidsMax: config.defaultPidsMax,
     });
+    const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
     const app = createApp({
       db,
@@ -150,6 +153,7 @@ export async function startNagaya(
       metrics,
       log,
       containerService,
+      fleet,
       idempotency,
       tokens,
       audit,

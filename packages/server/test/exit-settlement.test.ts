@@ -22,6 +22,8 @@ beforeAll(async () => {
   testDb = await createTestDatabase('nagaya_exit');
   db = new Db(testDb.url, 4);
   store = new ContainerStore(db);
+  // a create places a row only on a node that is active
+  await db.query(`INSERT INTO node (name) VALUES ('node-a')`);
 });
 afterAll(async () => {
   await db?.pool.end();

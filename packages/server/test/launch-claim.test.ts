@@ -20,6 +20,8 @@ beforeAll(async () => {
   db = new Db(testDb.url, 4);
   store = new ContainerStore(db);
   allocator = new Allocator(db.pool);
+  // a create places a row only on a node that is active
+  await db.query(`INSERT INTO node (name) VALUES ('node-a')`);
   const range = (start: number, slices: number) => [{ start, end: start + slices * SLICE }];
   await allocator.createPool({ name: 'two', uidRanges: range(2_100_000_000, 2), gidRanges: range(2_100_000_000, 2), quarantineSeconds: 0 });
 });
@@ -53,14 +55,14 @@ async function container(state: ContainerState, idmap: IdmapRequest = {}, pool =
 describe('claimWithDefaultLease', () => {
   it('moves a pending row to starting and gives it the lease the allocator then reports, once', async () => {
     const id = await container('pending', { isolated: true });
-    const claimed = await store.claimWithDefaultLease(id, ['pending']);
+    const claimed = await store.claimWithDefaultLease(id, ['pending'], 'node-a');
     expect(claimed?.row.state).toBe('starting');
     expect(claimed?.lease?.created).toBe(true);
     const lease = leaseFromRow(claimed!.lease!, 'two');
     expect(lease.maps.uid[0]).toMatchObject({ nsId: 0, count: SLICE });
     expect(await allocator.get(id)).toMatchObject({ uidBase: lease.uidBase, slots: 1, isolated: true, pool: 'two' });
     // a retry of the job replays the same lease
-    const again = await store.claimWithDefaultLease(id, ['starting']);
+    const again = await store.claimWithDefaultLease(id, ['starting'], 'node-a');
     expect(again?.lease?.created).toBe(false);
     expect(Number(again?.lease?.lease_uid_base)).toBe(lease.uidBase);
     await allocator.release(id);
@@ -68,8 +70,12 @@ describe('claimWithDefaultLease', () => {
 
   it('claims nothing and allocates nothing when the row is in another state or gone', async () => {
     const id = await container('running');
-    expect(await store.claimWithDefaultLease(id, ['pending'])).toBeUndefined();
-    expect(await store.claimWithDefaultLease(randomUUID(), ['pending'])).toBeUndefined();
+    expect(await store.claimWithDefaultLease(id, ['pending'], 'node-a')).toBeUndefined();
+    expect(await store.claimWithDefaultLease(randomUUID(), ['pending'], 'node-a')).toBeUndefined();
+    // a row moved to another node is that node's to claim
+    const moved = await container('pending');
+    expect(await store.claimWithDefaultLease(moved, ['pending'], 'node-b')).toBeUndefined();
+    expect(await allocator.find(moved)).toBeUndefined();
     expect(await allocator.find(id)).toBeUndefined();
     expect((await store.findById(id))?.state).toBe('running');
   });
@@ -77,7 +83,7 @@ describe('claimWithDefaultLease', () => {
   it('leaves a map other than the default to the allocator: claimed, no lease taken', async () => {
     for (const idmap of [{ size: 2 * SLICE }, { key: 'sticky' }, { isolated: false }]) {
       const id = await container('pending', idmap);
-      const claimed = await store.claimWithDefaultLease(id, ['pending']);
+      const claimed = await store.claimWithDefaultLease(id, ['pending'], 'node-a');
       expect(claimed?.row.state).toBe('starting');
       expect(claimed?.lease).toBeUndefined();
       expect(await allocator.find(id)).toBeUndefined();
@@ -88,9 +94,9 @@ describe('claimWithDefaultLease', () => {
     const a = await container('pending');
     const b = await container('pending');
     const c = await container('pending');
-    expect((await store.claimWithDefaultLease(a, ['pending']))?.lease).toBeDefined();
-    expect((await store.claimWithDefaultLease(b, ['pending']))?.lease).toBeDefined();
-    const err = await store.claimWithDefaultLease(c, ['pending']).then(
+    expect((await store.claimWithDefaultLease(a, ['pending'], 'node-a'))?.lease).toBeDefined();
+    expect((await store.claimWithDefaultLease(b, ['pending'], 'node-a'))?.lease).toBeDefined();
+    const err = await store.claimWithDefaultLease(c, ['pending'], 'node-a').then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -13,7 +13,18 @@ const OFFLINE_MS = 3000;
 /** A node row as NodeStore.list() would read it now: heartbeatAgeMs old at the start of the test. */
 function node(name: string, containers: number, heartbeatAgeMs = 0): NodeRow {
   const heartbeatAt = new Date(1_000_000 - heartbeatAgeMs);
-  return { name, containers, heartbeatAgeMs, online: true, heartbeatAt, startedAt: heartbeatAt, version: 't', info: {} };
+  return {
+    name,
+    containers,
+    heartbeatAgeMs,
+    online: true,
+    status: 'active',
+    drainingAt: null,
+    heartbeatAt,
+    startedAt: heartbeatAt,
+    version: 't',
+    info: {},
+  };
 }
 
 /** Serves the rows with their heartbeat age as of the moment of each read, like the SQL does. */

@@ -38,6 +38,13 @@ describe('the OpenAPI document and the route table', () => {
     expect(client.url('GET', '/audit?limit=5')).toBe('http://h:1/api/v1/audit?limit=5');
   });
 
+  it('documents ?project= and ?all-projects= on exactly the project-scoped operations', () => {
+    for (const op of OPERATIONS) {
+      const query = (doc.paths[op.path]![op.method]!.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name);
+      expect(query.includes('project') && query.includes('all-projects'), `${op.method} ${op.path}`).toBe(op.scope === 'project');
+    }
+  });
+
   it('documents the Idempotency-Key header from the schema the route checks it with', () => {
     const header = doc.paths['/containers']!.post!.parameters!.find((p) => p.in === 'header');
     expect(header?.name).toBe('Idempotency-Key');

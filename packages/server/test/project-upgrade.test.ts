@@ -18,6 +18,8 @@ import { rawRequest } from './support/test-helpers';
 
 let fleet: TestFleet;
 let operatorToken: string;
+/** Where the projects migration is in the list (later ones came after it). */
+const PROJECTS = migrations.findIndex((m) => new m().name === 'Projects1764800000000');
 let before: { id: string; pid: number };
 
 /** Every table's columns (with types), constraints and indexes: what two schemas must agree on. */
@@ -57,7 +59,7 @@ async function databaseOfPreviousRelease(): Promise<{ url: string; drop(): Promi
   const source = new DataSource({
     type: 'postgres',
     url,
-    migrations: migrations.slice(0, -1),
+    migrations: migrations.slice(0, PROJECTS),
     migrationsTableName: 'nagaya_migrations',
     logging: false,
   });
@@ -108,7 +110,8 @@ beforeAll(async () => {
     logging: false,
   });
   await source.initialize();
-  await source.undoLastMigration({ transaction: 'each' });
+  // every migration from projects on, newest first
+  for (let i = migrations.length; i > PROJECTS; i--) await source.undoLastMigration({ transaction: 'each' });
   await source.destroy();
 }, 120_000);
 afterAll(async () => {
@@ -123,7 +126,7 @@ describe('upgrading an installation to projects', () => {
     const { rows } = await fleet.db.pool.query(`SELECT to_regclass('public.project') AS p, to_regclass('public.image') AS i`);
     expect(rows[0]).toEqual({ p: null, i: null });
     const last = await fleet.db.pool.query<{ name: string }>('SELECT name FROM nagaya_migrations ORDER BY id DESC LIMIT 1');
-    expect(last.rows[0]!.name).toBe(new migrations[migrations.length - 2]!().name);
+    expect(last.rows[0]!.name).toBe(new migrations[PROJECTS - 1]!().name);
     // the same schema as a database that never went further
     const previous = await databaseOfPreviousRelease();
     try {

@@ -10,12 +10,13 @@ import {
   mayBeOrphanLease,
   pidsBoundFor,
   recoverUnfinishedRow,
+  settleLostRow,
   settleRunningRow,
 } from '../src/jobs/reconcile-decisions';
 import type { ContainerState } from '@nagaya/contract';
 
 const ID = '0b6f2a4e-8d1c-4f3a-9e2b-7c5d1a0f3e21';
-const ALL_STATES: ContainerState[] = ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting'];
+const ALL_STATES: ContainerState[] = ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting', 'lost'];
 
 function record(state: ContainerRecord['state'], extra: Partial<ContainerRecord> = {}): ContainerRecord {
   return { id: ID, dir: `/state/containers/${ID}`, state, ...extra };
@@ -157,5 +158,17 @@ describe('pids bounds', () => {
     expect(pidsBoundFor({ pids: 100 }, 4096)).toBe(100);
     expect(pidsBoundFor({}, 4096)).toBe(4096);
     expect(pidsBoundFor(undefined, 4096)).toBe(4096);
+  });
+});
+
+describe('a row lost with its node (removed as dead), when the node comes back', () => {
+  it('kills a process that still runs, removes what is left of one that ended, and is done when nothing is left', () => {
+    expect(settleLostRow(record('running'))).toBe('kill');
+    expect(settleLostRow(record('exited'))).toBe('remove');
+    expect(settleLostRow(undefined)).toBe('done');
+  });
+
+  it('is not unfinished: no job is given to it again', () => {
+    expect(isUnfinished('lost')).toBe(false);
   });
 });

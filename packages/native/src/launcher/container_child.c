@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "confinement.h"
+#include "container_net.h"
 #include "errors.h"
 #include "syscalls.h"
 
@@ -193,6 +194,7 @@ static void set_identity(const struct launch_spec *spec, int handshake_fd) {
   ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
   CHECK(ioctl(sock, SIOCSIFFLAGS, &ifr), "loopback-up", "ioctl");
   close(sock);
+  if (spec->net.enabled) child_configure_network(&spec->net, handshake_fd);
 }
 
 static void pivot_into_rootfs(int handshake_fd) {
@@ -286,6 +288,7 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   mount_kernel_filesystems(handshake_fd);
   set_identity(spec, handshake_fd);
   pivot_into_rootfs(handshake_fd);
+  if (spec->net.enabled) child_write_network_files(&spec->net, handshake_fd);
   mask_host_paths(handshake_fd);
   CHECK(chdir(spec->cwd), "enter-cwd", "chdir");
   lower_rlimits(spec, handshake_fd);

@@ -46,6 +46,10 @@ void finish_container(struct container *k) {
   reply_addf(&r, "lost", "%d", k->orphan ? 1 : 0);
   broadcast(&r);
   reply_free(&r);
+  /* The veth pair goes with the container's netns, which died with its last process: the
+   * kernel unregisters both ends from its netns cleanup work, batched and off this loop (a
+   * synchronous RTM_DELLINK here would hold up every request behind it). A relaunch of the id
+   * that comes first removes the stale link itself (veth_create). */
 }
 
 void handle_launch(struct client *c, const char *req, const struct message *m) {
@@ -124,6 +128,7 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
     reply_add(&r, "req", k->launch_req);
     reply_addf(&r, "pid", "%d", k->proc.pid);
     reply_addf(&r, "start_time", "%llu", k->proc.start_time);
+    if (k->proc.host_ifname[0] != '\0') reply_add(&r, "host_if", k->proc.host_ifname);
     send_to(c, &r);
     reply_free(&r);
   }

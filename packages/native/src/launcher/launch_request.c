@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "launch_request.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -52,6 +53,47 @@ static char *join_map(char **lines, int count, uint32_t *host_root, bool *root_f
     text[len] = '\0';
   }
   return text;
+}
+
+static int parse_mac(const char *text, uint8_t mac[6]) {
+  unsigned b[6];
+  char extra;
+  if (sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &extra) != 6) return -1;
+  for (int i = 0; i < 6; i++) mac[i] = (uint8_t)b[i];
+  return 0;
+}
+
+static int copy_ifname(const char *text, char out[16]) {
+  size_t len = text == NULL ? 0 : strlen(text);
+  if (len == 0 || len >= 16 || strchr(text, '/') != NULL) return -1;
+  memcpy(out, text, len + 1);
+  return 0;
+}
+
+/* The optional network of a launch (fields net_*): all of them, or none (loopback only). */
+static int parse_network(const struct message *m, struct launch_network *net, struct step_error *err) {
+  const char *ip = message_get(m, "net_ip");
+  if (ip == NULL) return 0;
+  net->enabled = true;
+  const char *gateway = message_get(m, "net_gateway"), *mac = message_get(m, "net_mac");
+  int64_t prefix, mtu;
+  if (inet_pton(AF_INET, ip, &net->ip) != 1) return step_fail(err, "parse-request", "net_ip", EINVAL);
+  if (gateway == NULL || inet_pton(AF_INET, gateway, &net->gateway) != 1)
+    return step_fail(err, "parse-request", "net_gateway", EINVAL);
+  if (mac == NULL || parse_mac(mac, net->mac) < 0) return step_fail(err, "parse-request", "net_mac", EINVAL);
+  if (copy_ifname(message_get(m, "net_bridge"), net->bridge) < 0)
+    return step_fail(err, "parse-request", "net_bridge", EINVAL);
+  if (copy_ifname(message_get(m, "net_host_if"), net->host_ifname) < 0)
+    return step_fail(err, "parse-request", "net_host_if", EINVAL);
+  if (request_i64(m, "net_prefix", -1, 1, 30, &prefix, err) < 0 ||
+      request_i64(m, "net_mtu", 0, 0, 65535, &mtu, err) < 0)
+    return -1;
+  if (prefix < 0) return step_fail(err, "parse-request", "net_prefix", EINVAL);
+  net->prefix = (uint8_t)prefix;
+  net->mtu = (uint32_t)mtu;
+  net->resolv_conf = message_get(m, "net_resolv");
+  net->hosts = message_get(m, "net_hosts");
+  return 0;
 }
 
 #define REQUIRE(key, field)                                                       \
@@ -107,6 +149,7 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
   if (spec->pids_max <= 0) return step_fail(err, "parse-request", "pids", EINVAL); /* no container without a bound */
   if (spec->cpu_quota_us > 0 && spec->cpu_period_us == 0) spec->cpu_period_us = 100000;
 
+  if (parse_network(m, &spec->net, err) < 0) return -1;
   for (int i = 0; i < m->count && spec->rlimit_count < MAX_RLIMITS; i++) {
     if (strcmp(m->keys[i], "rlimit") != 0) continue;
     if (parse_rlimit(m->values[i], &spec->rlimits[spec->rlimit_count]) < 0)

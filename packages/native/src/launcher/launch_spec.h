@@ -14,6 +14,21 @@ struct rlimit_request {
   uint64_t value;
 };
 
+/* The container's eth0: a veth pair whose host end joins a bridge. Absent (enabled false): the
+ * container has only its loopback. Addresses are in network byte order. */
+struct launch_network {
+  bool enabled;
+  char host_ifname[16]; /* IFNAMSIZ */
+  char bridge[16];
+  uint8_t mac[6];
+  uint32_t ip;
+  uint32_t gateway;
+  uint8_t prefix;
+  uint32_t mtu;
+  const char *resolv_conf; /* written to /etc/resolv.conf in the writable layer; NULL = left alone */
+  const char *hosts;       /* written to /etc/hosts; NULL = left alone */
+};
+
 struct launch_spec {
   const char *id;
   const char *container_dir; /* <state>/containers/<id>; owned by the launcher */
@@ -40,6 +55,7 @@ struct launch_spec {
   int64_t cpu_quota_us; /* 0 = no limit; per cpu_period_us */
   int64_t cpu_period_us;
   bool nesting; /* security.nesting: the container may create user namespaces */
+  struct launch_network net;
 };
 
 /* A failed step, as reported to JavaScript: which step, which syscall, which errno. */

@@ -16,6 +16,7 @@
 #include "registry.h"
 #include "state_files.h"
 #include "syscalls.h"
+#include "veth.h"
 
 /* A pidfd for pid if it is still the process that started at start_time (checked again after
  * opening, in case the pid was reused in between); -1 if that process is gone. */
@@ -26,6 +27,12 @@ static int open_same_process(pid_t pid, unsigned long long start_time) {
     pidfd = -1;
   }
   return pidfd;
+}
+
+/* Removes the host veth of a container that is gone (its netns takes it too, but later). */
+static void remove_veth_of(const char *container_dir) {
+  char name[16];
+  if (read_veth_file(container_dir, name) == 0) veth_delete(name);
 }
 
 /* A child the last launcher cloned but never reported launched (it died in between): the launch
@@ -44,6 +51,7 @@ static void abandon_half_launch(const char *container_dir, const char *id) {
     close(pidfd);
   }
   cgroups_remove(&cg);
+  remove_veth_of(container_dir);
   write_exit_file(container_dir, id, -1, SIGKILL, false, true);
   remove_launching_file(container_dir);
 }
@@ -76,6 +84,7 @@ void recover_containers(const char *state_dir) {
     int pidfd = open_same_process(pid, start_time);
     if (pidfd < 0) {
       cgroups_remove(&cg);
+      remove_veth_of(container_dir);
       write_exit_file(container_dir, e->d_name, -1, 0, false, true);
       continue;
     }

@@ -28,6 +28,7 @@
 #include "errors.h"
 #include "state_files.h"
 #include "syscalls.h"
+#include "veth.h"
 #include "write_text.h"
 
 /* No CLONE_NEWCGROUP here: a cgroup namespace is rooted where its creator sits, so the child
@@ -222,6 +223,8 @@ void spawn_container_undo(struct spawned_container *c) {
   close_fd(&c->pidfd);
   if (c->cgroups_created) cgroups_remove(&c->cgroups);
   c->cgroups_created = false;
+  veth_delete(c->host_ifname); /* the dead netns takes it too, but later: gone now, name free again */
+  c->host_ifname[0] = '\0';
 }
 
 int spawn_container(struct launch_spec *spec, struct spawned_container *out, struct step_error *err) {
@@ -277,6 +280,15 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   }
 
   if (write_id_maps(pid, spec, err) < 0) goto fail;
+  if (spec->net.enabled) {
+    /* recorded first: a launcher that dies right after the create leaves its successor the name */
+    if (write_veth_file(spec->container_dir, spec->net.host_ifname) < 0) {
+      step_fail(err, "create-veth", "write", errno);
+      goto fail;
+    }
+    if (veth_create(&spec->net, pid, err) < 0) goto fail;
+    memcpy(out->host_ifname, spec->net.host_ifname, sizeof out->host_ifname);
+  }
   if (open_rootfs_fds(pid, spec, rootfs_fds, err) < 0) goto fail;
   if (send_go(out->handshake_fd, rootfs_fds, err) < 0) goto fail;
   /* The child has its own copy of the spec (no CLONE_VM) and of these fds: ours can go. */

@@ -17,7 +17,8 @@ struct spawned_container {
   unsigned long long start_time; /* field 22 of /proc/<pid>/stat, in clock ticks since boot */
   struct container_cgroups cgroups;
   bool cgroups_created;
-  int handshake_fd; /* open while the child sets itself up: readable on its verdict; -1 after */
+  char host_ifname[16]; /* the host end of its veth pair, once made; "" = none */
+  int handshake_fd;     /* open while the child sets itself up: readable on its verdict; -1 after */
 };
 
 /* Starts the container described by spec: clone, id maps, idmapped image, cgroups, go. On

@@ -76,6 +76,28 @@ void remove_run_records(const char *container_dir) {
   unlink(path);
   snprintf(path, sizeof path, "%s/state.json", container_dir);
   unlink(path);
+  snprintf(path, sizeof path, "%s/veth", container_dir);
+  unlink(path);
+}
+
+int write_veth_file(const char *container_dir, const char *host_ifname) {
+  char text[32];
+  snprintf(text, sizeof text, "%s\n", host_ifname);
+  return write_atomically(container_dir, "veth", text);
+}
+
+int read_veth_file(const char *container_dir, char out[16]) {
+  char path[4200], text[32];
+  snprintf(path, sizeof path, "%s/veth", container_dir);
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  if (n <= 1) return -1;
+  text[n] = '\0';
+  text[strcspn(text, "\n")] = '\0';
+  if (strlen(text) >= 16) return -1;
+  memcpy(out, text, strlen(text) + 1);
+  return 0;
 }
 
 void remove_launching_file(const char *container_dir) {

@@ -41,4 +41,11 @@ int64_t wall_clock_ms(void);
 /* Milliseconds on the monotonic clock, for deadlines. */
 int64_t monotonic_ms(void);
 
+/* Records the name of the host end of the container's veth pair (file "veth"), so that a later
+ * launcher can remove it once the container is gone; remove_run_records() drops it. */
+int write_veth_file(const char *container_dir, const char *host_ifname);
+
+/* Reads it back into out (16 bytes); -1 when there is none. */
+int read_veth_file(const char *container_dir, char out[16]);
+
 #endif

@@ -1,6 +1,6 @@
 import { render } from 'preact';
-import { useCallback, useEffect, useState } from 'preact/hooks';
-import { setToken } from './api';
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { get, setToken } from './api';
 import { BrandMark, Link } from './components/common';
 import { dismiss, useNotices } from './notices';
 import { ContainerDetailPage } from './pages/container-detail';
@@ -11,9 +11,13 @@ import { JobsPage } from './pages/jobs';
 import { NodesPage } from './pages/nodes';
 import { OverviewPage } from './pages/overview';
 import { PoolsPage } from './pages/pools';
+import { ProjectsPage } from './pages/projects';
 import { signIn, SignInPage } from './pages/sign-in';
-import { useLocation, type Location } from './router';
+import { usePoll } from './poll';
+import { ProjectContext, projectOf, storedProject, storeProject, useProjectScope, type ProjectScope } from './project';
+import { navigate, useLocation, type Location } from './router';
 import { SessionContext, storedToken, storeToken, useSession, type Session } from './session';
+import type { ProjectView } from '@nagaya/contract';
 
 const NAV = [
   { href: '/', label: 'Overview' },
@@ -22,6 +26,7 @@ const NAV = [
   { href: '/pools', label: 'Pools' },
   { href: '/jobs', label: 'Jobs' },
   { href: '/nodes', label: 'Nodes' },
+  { href: '/projects', label: 'Projects' },
 ];
 
 function App() {
@@ -31,6 +36,7 @@ function App() {
 
   const signOut = useCallback((why?: string) => {
     storeToken(null);
+    storeProject(null);
     setToken(null);
     setSession(null);
     setMessage(why);
@@ -67,8 +73,77 @@ function App() {
   );
 }
 
+/**
+ * The project scope of a session: a token of one project is fixed to it; an admin token of every
+ * project starts where it left off in this tab (every project when nothing is stored) and falls
+ * back to every project when the stored one is gone.
+ */
+function useProjectChoice(session: Session): ProjectScope {
+  const [chosen, setChosen] = useState<string | null>(() => (session.project === null ? storedProject() : session.project));
+  const list = usePoll(() => get<{ projects: ProjectView[] }>('/projects'), 'projects', 15_000);
+  const projects = list.data?.projects;
+  const current = session.project ?? chosen;
+  useEffect(() => {
+    if (session.project === null && chosen !== null && projects && !projects.some((p) => p.name === chosen)) {
+      storeProject(null);
+      setChosen(null);
+    }
+  }, [projects, chosen, session.project]);
+  const choose = useCallback((project: string | null) => {
+    storeProject(project);
+    setChosen(project);
+  }, []);
+  return useMemo(
+    () => ({ current, fixed: session.project !== null, projects, choose, refresh: list.refresh }),
+    [current, session.project, projects, choose, list.refresh],
+  );
+}
+
 function Shell(props: { onSignOut: () => void }) {
   const session = useSession();
+  const scope = useProjectChoice(session);
+  return (
+    <ProjectContext.Provider value={scope}>
+      <ShellFrame onSignOut={props.onSignOut} />
+    </ProjectContext.Provider>
+  );
+}
+
+/** The header's project: a switcher for an admin token of every project, the token's project for any other. */
+function ProjectSwitcher() {
+  const scope = useProjectScope();
+  if (scope.fixed)
+    return (
+      <span class="project-name" title="The token's project">
+        project <strong data-testid="project">{scope.current}</strong>
+      </span>
+    );
+  const choose = (project: string | null) => {
+    scope.choose(project);
+    // one container's page belongs to its project: another project in view goes back to the list
+    if (window.location.pathname.startsWith('/containers/')) navigate('/containers', true);
+  };
+  const names = scope.projects?.map((p) => p.name) ?? [];
+  // the stored choice shows before the list arrives
+  if (scope.current !== null && !names.includes(scope.current)) names.unshift(scope.current);
+  return (
+    <span class="project-switch">
+      <label for="project-switch">Project</label>
+      <select id="project-switch" value={scope.current ?? ''} onChange={(e) => choose(e.currentTarget.value || null)}>
+        <option value="">All projects</option>
+        {names.map((n) => (
+          <option key={n} value={n}>
+            {n}
+          </option>
+        ))}
+      </select>
+    </span>
+  );
+}
+
+function ShellFrame(props: { onSignOut: () => void }) {
+  const session = useSession();
+  const scope = useProjectScope();
   const location = useLocation();
   const notices = useNotices();
   const section = location.path === '/' ? '/' : `/${location.path.split('/')[1]}`;
@@ -98,6 +173,7 @@ function Shell(props: { onSignOut: () => void }) {
             })}
           </ul>
         </nav>
+        <ProjectSwitcher />
         <div class="who">
           <span title="Signed in as">
             {session.name} · <strong data-testid="role">{session.role}</strong>
@@ -118,7 +194,8 @@ function Shell(props: { onSignOut: () => void }) {
         ))}
       </div>
       <main id="main" tabIndex={-1}>
-        <Page location={location} />
+        {/* a new project in view starts every page afresh: its polls, filters and forms */}
+        <Page key={scope.current ?? '*'} location={location} />
       </main>
     </>
   );
@@ -127,8 +204,12 @@ function Shell(props: { onSignOut: () => void }) {
 function Page(props: { location: Location }) {
   const { path, query } = props.location;
   const canOperate = useSession().role !== 'viewer';
+  const { current } = useProjectScope();
   const detail = /^\/containers\/([a-z0-9-]{1,63})$/.exec(path);
-  if (detail) return <ContainerDetailPage key={detail[1]} name={detail[1]!} />;
+  if (detail) {
+    const project = projectOf(query.get('project'), current);
+    return <ContainerDetailPage key={`${project}/${detail[1]}`} name={detail[1]!} project={project} />;
+  }
   switch (path) {
     case '/':
       return <OverviewPage />;
@@ -153,6 +234,8 @@ function Page(props: { location: Location }) {
       return <JobsPage state={query.get('state') ?? ''} />;
     case '/nodes':
       return <NodesPage />;
+    case '/projects':
+      return <ProjectsPage />;
     default:
       return (
         <section>

@@ -7,6 +7,8 @@ export interface Session {
   token: string;
   name: string;
   role: Role;
+  /** The token's project; null: an admin token of every project. */
+  project: string | null;
 }
 
 const KEY = 'nagaya.dashboard.token';
@@ -35,6 +37,12 @@ export function useSession(): Session {
   const session = useContext(SessionContext);
   if (!session) throw new Error('useSession outside a session');
   return session;
+}
+
+/** True for an admin token of every project: it may create projects and change their quotas. */
+export function useIsFleetAdmin(): boolean {
+  const session = useSession();
+  return session.role === 'admin' && session.project === null;
 }
 
 /** True when the token may change things (operator or admin); viewers get no mutating controls. */

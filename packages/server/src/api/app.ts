@@ -17,6 +17,27 @@ export interface AppDeps extends RouteDeps {
   dashboard?: express.RequestHandler;
 }
 
+/** The operations, to count a request that no route ran for under the route it was meant for. */
+const OPERATION_PATTERNS = OPERATIONS.map((op) => ({
+  method: op.method.toUpperCase(),
+  path: new RegExp(`^/api/v1${op.path.replace(/\{\w+\}/g, '[^/]+')}/?$`, 'i'),
+  route: op.path.replace(/\{(\w+)\}/g, ':$1'),
+}));
+
+/**
+ * The route label of nagaya_http_requests_total: the route that answered; for a request refused
+ * before any route ran (no token, a body that is not JSON or too large), the operation whose path
+ * it has. Never the raw path: every token may read /metrics, and a path names another project's
+ * containers and projects; each new path would also be a new series.
+ */
+function routeLabel(req: Request, status: number): string {
+  const routed = req.route?.path as string | undefined;
+  if (routed) return routed;
+  const path = req.originalUrl.split('?')[0] ?? '';
+  const meant = OPERATION_PATTERNS.find((op) => op.method === req.method && op.path.test(path));
+  return meant?.route ?? (status === 404 ? 'unmatched' : 'other');
+}
+
 /** Builds the express app: /api/v1 (REST), /healthz, /metrics and the dashboard. */
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
@@ -33,8 +54,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.set('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
     res.on('finish', () => {
-      const route = (req.route?.path as string | undefined) ?? (res.statusCode === 404 ? 'unmatched' : req.path);
-      deps.metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      deps.metrics.httpRequests.inc({ method: req.method, route: routeLabel(req, res.statusCode), status: String(res.statusCode) });
       if (req.path === '/healthz' || req.path.endsWith('/healthz')) return;
       deps.log.info('request', {
         requestId,

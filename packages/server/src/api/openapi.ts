@@ -1,4 +1,5 @@
 import { ERROR_CODES } from '@nagaya/contract';
+import { projectScopeQuery } from '@nagaya/contract/schemas';
 import { z } from 'zod';
 import type { Operation } from './operation';
 
@@ -29,8 +30,10 @@ export function buildOpenApi(version: string, operations: readonly Operation[]):
   for (const op of operations) {
     const parameters: unknown[] = [];
     for (const m of op.path.matchAll(/\{(\w+)\}/g)) parameters.push({ name: m[1], in: 'path', required: true, schema: { type: 'string' } });
-    if (op.query) {
-      const shape = jsonSchema(op.query) as { properties?: Record<string, unknown>; required?: string[] };
+    // a project-scoped operation also takes ?project= and ?all-projects= (read by register-operations)
+    for (const query of [op.scope === 'project' ? projectScopeQuery : undefined, op.query]) {
+      if (!query) continue;
+      const shape = jsonSchema(query) as { properties?: Record<string, unknown>; required?: string[] };
       for (const [name, schema] of Object.entries(shape.properties ?? {})) {
         parameters.push({ name, in: 'query', required: shape.required?.includes(name) ?? false, schema });
       }
@@ -42,6 +45,7 @@ export function buildOpenApi(version: string, operations: readonly Operation[]):
     paths[op.path]![op.method] = {
       summary: op.summary,
       'x-nagaya-role': op.role,
+      'x-nagaya-scope': op.scope,
       ...(op.role === 'none' ? { security: [] } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(op.body) } } } } : {}),

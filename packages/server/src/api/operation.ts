@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { ImageStore } from '../images/image-store';
 import type { JobQueues } from '../jobs/job-queues';
 import type { Metrics } from '../observability/metrics';
+import type { NodeFleet } from '../services/node-fleet';
 import type { ContainerService } from '../services/container-service';
 import type { AuditStore } from '../store/audit-store';
 import type { ContainerStore } from '../store/container-store';
@@ -21,6 +22,8 @@ export interface RouteDeps {
   redis: Redis;
   metrics: Metrics;
   containerService: ContainerService;
+  /** Evacuate and remove nodes. */
+  fleet: NodeFleet;
   idempotency: IdempotencyStore;
   allocator: Allocator;
   queues: JobQueues;

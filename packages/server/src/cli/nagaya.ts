@@ -38,6 +38,10 @@ const USAGE = `usage: nagaya <command> [options]
   exec <name> [--timeout MS] -- command...
   start|stop|restart|delete <name> [--timeout SECONDS] [--wait]
   pools | allocations [--pool P] [--history] | nodes | jobs [--container N] | whoami
+  nodes evacuate <node>                  no new containers there; move its pending and stopped ones
+  nodes remove <node> --dead [--release-slices]
+                                         a dead node: its running containers become lost, their
+                                         slices fenced (--release-slices: only once the host is off)
   images | images import <name> <rootfs.tar|.tar.gz>
   tokens [list] | tokens create <name> --role admin|operator|viewer [--expires SECONDS] [--global]
          | tokens revoke <id>
@@ -131,6 +135,8 @@ async function main(argv: string[]): Promise<number> {
       'network-interfaces': { type: 'string' },
       since: { type: 'string' },
       limit: { type: 'string' },
+      dead: { type: 'boolean' },
+      'release-slices': { type: 'boolean' },
     },
   });
   const [verb, ...rest] = positionals;
@@ -164,8 +170,8 @@ async function main(argv: string[]): Promise<number> {
     if (n === undefined) throw new ApiError(0, 'INVALID_INPUT', `--memory wants bytes (268435456, 256Mi, 1Gi), not ${JSON.stringify(v)}`);
     return n;
   };
-  const waitFor = async (job: { id: string }) => {
-    if (!values.wait) return;
+  const waitFor = async (job: { id: string } | null) => {
+    if (!values.wait || !job) return; // no job: done at once (a container that never started)
     const done = await client.waitForJob(job.id, 120_000);
     if (done.state === 'failed') throw new ApiError(0, 'INTERNAL', `job ${job.id} failed: ${done.error}`);
   };
@@ -250,13 +256,13 @@ async function main(argv: string[]): Promise<number> {
     case 'delete': {
       const res =
         verb === 'delete'
-          ? await client.delete<{ job: { id: string } }>(`/containers/${name()}`)
-          : await client.post<{ job: { id: string } }>(
+          ? await client.delete<{ job: { id: string } | null }>(`/containers/${name()}`)
+          : await client.post<{ job: { id: string } | null }>(
               `/containers/${name()}/${verb}`,
               verb !== 'start' && values.timeout ? { timeoutSeconds: Number(values.timeout) } : {},
             );
       await waitFor(res.job);
-      out(res, () => `${rest[0]}: ${verb} ${values.wait ? 'done' : 'queued'} (job ${res.job.id})`);
+      out(res, () => (res.job ? `${rest[0]}: ${verb} ${values.wait ? 'done' : 'queued'} (job ${res.job.id})` : `${rest[0]}: ${verb} done`));
       return EXIT.ok;
     }
     case 'pools': {
@@ -299,6 +305,35 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'nodes': {
+      if (rest[0] === 'evacuate' || rest[0] === 'remove') {
+        const node = rest[1];
+        if (!node) throw new ApiError(0, 'INVALID_INPUT', `nodes ${rest[0]} <node>`);
+        if (rest[0] === 'evacuate') {
+          const res = await client.post<{ moved: Array<Record<string, unknown>>; running: Array<Record<string, unknown>> }>(
+            `/nodes/${encodeURIComponent(node)}/evacuate`,
+            {},
+          );
+          out(res, () =>
+            [
+              `${node}: draining; ${res.moved.length} moved, ${res.running.length} still running there`,
+              ...(res.running.length ? [table(res.running, ['project', 'name', 'state'])] : []),
+            ].join('\n'),
+          );
+          return EXIT.ok;
+        }
+        if (!values.dead) throw new ApiError(0, 'INVALID_INPUT', 'nodes remove <node> --dead: say the node is gone');
+        const res = await client.post<{ lost: Array<Record<string, unknown>>; released: string[]; moved: unknown[] }>(
+          `/nodes/${encodeURIComponent(node)}/remove`,
+          { dead: true, ...(values['release-slices'] ? { releaseSlices: true } : {}) },
+        );
+        out(
+          res,
+          () =>
+            `${node}: removed; ${res.lost.length} lost, ${res.moved.length} moved, ${res.released.length} fenced slice(s) released` +
+            (res.lost.length && !values['release-slices'] ? ' (the lost ones stay fenced until the node returns or --release-slices)' : ''),
+        );
+        return EXIT.ok;
+      }
       const { nodes } = await client.get<{ nodes: Array<Record<string, unknown>> }>('/nodes');
       out(nodes, () =>
         table(
@@ -307,7 +342,7 @@ async function main(argv: string[]): Promise<number> {
             online: n.online ? 'online' : 'offline',
             heartbeat: `${Math.round(Number(n.heartbeatAgeMs) / 1000)}s ago`,
           })),
-          ['name', 'online', 'containers', 'heartbeat', 'version'],
+          ['name', 'status', 'online', 'containers', 'heartbeat', 'version'],
         ),
       );
       return EXIT.ok;

@@ -5,6 +5,7 @@ import { processHasIdMaps, type ContainerRuntime, type ExitStatus, type IdMapLin
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { allocatorKey } from '../services/sticky-key';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
 import {
@@ -28,6 +29,8 @@ interface IdMaps {
 }
 
 export interface ContainerJobDeps {
+  /** This node: a job acts only on a row that still names it (a pending container may have been moved away). */
+  nodeName: string;
   containers: ContainerStore;
   allocator: Allocator;
   runtime: ContainerRuntime;
@@ -50,15 +53,19 @@ export class ContainerJobs {
     // the hot path: one statement reads the row, moves it to starting and gives it its slice
     if (job.data.kind === 'launch' || job.data.kind === 'start') {
       const from = startableStates(job.data.kind);
-      const claimed = await containers.claimWithDefaultLease(job.data.containerId, from).catch((err: unknown) => {
+      const node = this.deps.nodeName;
+      const claimed = await containers.claimWithDefaultLease(job.data.containerId, from, node).catch((err: unknown) => {
         // the allocation failed and took the claim back with it: claim, then allocate on its own
         if (sqlStateOf(err) === undefined) throw err;
         return 'separately' as const;
       });
       const row =
-        claimed === 'separately' ? await containers.transition(job.data.containerId, from, 'starting', { error: null }) : claimed?.row;
+        claimed === 'separately'
+          ? await containers.transition(job.data.containerId, from, 'starting', { error: null }, { node })
+          : claimed?.row;
       if (!row) {
         const now = await containers.findById(job.data.containerId);
+        if (now && now.node !== this.deps.nodeName) return { skipped: `the container moved to node ${now.node}` };
         return { skipped: now ? `the container is ${now.state}` : 'the container no longer exists' };
       }
       const lease = claimed !== 'separately' && claimed?.lease ? leaseFromRow(claimed.lease, row.pool) : undefined;
@@ -66,6 +73,7 @@ export class ContainerJobs {
     }
     const c = await containers.findById(job.data.containerId);
     if (!c) return { skipped: 'the container no longer exists' };
+    if (c.node !== this.deps.nodeName) return { skipped: `the container moved to node ${c.node}` };
     switch (job.data.kind) {
       case 'stop':
         return this.stop(c, job.data.timeoutSeconds);
@@ -93,7 +101,7 @@ export class ContainerJobs {
           pool: c.pool,
           isolated: c.idmap.isolated,
           size: c.idmap.size,
-          key: c.idmap.key,
+          key: c.idmap.key === undefined ? undefined : allocatorKey(c.project, c.idmap.key),
           raw: c.idmap.raw,
         }));
       leaseOwned = jobOwnsLease(lease, job.timestamp);

@@ -90,6 +90,37 @@ export class JobQueues {
     return id;
   }
 
+  /**
+   * Removes a lifecycle job from a node's queue if it is still waiting there (a worker that holds
+   * it keeps it; a job a worker reads after its container moved or was deleted does nothing).
+   */
+  async discard(node: string, jobId: string): Promise<void> {
+    await this.queue(lifecycleQueueName(node))
+      .remove(jobId)
+      .catch(() => undefined);
+  }
+
+  /**
+   * Moves the launch job of a pending container from one node's queue to another's, keeping its
+   * id (the container id, the job the create answered with), so a client waiting on it follows
+   * the container. The old queue's job is removed if it still waits there; one a worker holds
+   * finds the row on another node and does nothing. Returns the id of the job now queued.
+   */
+  async moveLaunch(containerId: string, containerName: string, from: string, to: string): Promise<string> {
+    const id = launchJobId(containerId);
+    // in this order, GET /jobs/:id says waiting throughout: the new copy is queued, the record
+    // then names its queue, and only then the old copy goes
+    await this.enqueue(to, { kind: 'launch', containerId, containerName }); // records it if it was not
+    await this.db.query('UPDATE job SET queue = $2 WHERE id = $1 AND container_id = $3', [id, lifecycleQueueName(to), containerId]);
+    await this.discard(from, id);
+    return id;
+  }
+
+  /** Forgets the job records of a container that is gone. */
+  async forgetJobsOf(containerId: string): Promise<void> {
+    await this.db.query('DELETE FROM job WHERE container_id = $1', [containerId]);
+  }
+
   /** Sends an rpc job (exec, logs) to a node and waits for its answer. */
   async call<R>(node: string, data: RpcJobData, timeoutMs: number): Promise<R> {
     const name = rpcQueueName(node);

@@ -98,3 +98,13 @@ export function capsPids(pidsMaxText: string): boolean {
 export function pidsBoundFor(limits: { pids?: number } | undefined, defaultPidsMax: number): number {
   return limits?.pids ?? defaultPidsMax;
 }
+
+/**
+ * What a node does with a row of its own recorded as `lost` (an admin removed the node as dead
+ * while it ran): the process, if it still runs, must go before the row's fenced slice is given
+ * back; then its directory goes. `done` when nothing of it is left here.
+ */
+export function settleLostRow(record: Pick<ContainerRecord, 'state'> | undefined): 'kill' | 'remove' | 'done' {
+  if (record?.state === 'running') return 'kill';
+  return record ? 'remove' : 'done';
+}

@@ -15,6 +15,7 @@ import {
   mayBeOrphanLease,
   pidsBoundFor,
   recoverUnfinishedRow,
+  settleLostRow,
   settleRunningRow,
 } from './reconcile-decisions';
 
@@ -40,6 +41,8 @@ export interface ReconcileReport {
   adopted: number;
   requeued: number;
   strays: number;
+  /** Processes of containers recorded as lost (this node was removed as dead), stopped. */
+  lostKilled: number;
   orphanLeases: number;
   /** Cgroups of containers that are gone, removed. */
   cgroups: number;
@@ -63,7 +66,9 @@ function hasPidsBound(cgroups: string[] | undefined): boolean {
  * a row running whose process is gone becomes stopped or failed with its exit code; a process
  * with no row is stopped and cleaned; a pending, starting or deleting row with no live job gets
  * its job again; a slice whose owner is gone is released; a cgroup whose container is gone is
- * removed, and a running container without a pids bound of its own is given one.
+ * removed, and a running container without a pids bound of its own is given one. A container
+ * recorded as lost with this node (removed as dead) is killed if it still runs here, and then its
+ * slice's fence is lifted.
  */
 export class Reconciler {
   private readonly graceMs: number;
@@ -76,7 +81,17 @@ export class Reconciler {
 
   async run(): Promise<ReconcileReport> {
     const { runtime, containers, nodeName } = this.deps;
-    const report: ReconcileReport = { exited: 0, lost: 0, adopted: 0, requeued: 0, strays: 0, orphanLeases: 0, cgroups: 0, unbounded: 0 };
+    const report: ReconcileReport = {
+      exited: 0,
+      lost: 0,
+      adopted: 0,
+      requeued: 0,
+      strays: 0,
+      lostKilled: 0,
+      orphanLeases: 0,
+      cgroups: 0,
+      unbounded: 0,
+    };
     const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
     const rows = await containers.list({ node: nodeName });
     for (const row of rows) await this.reconcileRow(row, records.get(row.id), report);
@@ -106,6 +121,18 @@ export class Reconciler {
 
   private async reconcileRow(row: ContainerRow, record: ContainerRecord | undefined, report: ReconcileReport): Promise<void> {
     const { jobs, containers, queues, nodeName } = this.deps;
+    if (row.state === 'lost') {
+      // lost with this node when an admin removed it: its process must not outlive that verdict
+      const settle = settleLostRow(record);
+      if (settle === 'kill') {
+        await this.deps.runtime.stop(row.id, 0);
+        report.lostKilled++;
+      }
+      if (settle !== 'done') this.deps.runtime.remove(row.id);
+      // nothing of it is left here: its fence can go (a node back from a partition, not restarted)
+      await this.deps.allocator.unfence(this.deps.nodeName, row.id);
+      return;
+    }
     const young = isYoung(row.updatedAt, Date.now(), this.graceMs);
     if (row.state === 'running' || row.state === 'stopping') {
       const settlement = settleRunningRow(record, young);

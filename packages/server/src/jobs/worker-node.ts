@@ -9,7 +9,9 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { measureNodeCapacity } from '../services/node-capacity';
 import type { ContainerStore } from '../store/container-store';
+import type { Db } from '../store/db';
 import type { NodeStore } from '../store/node-store';
+import { NodeFleet } from '../services/node-fleet';
 import { ContainerJobs } from './container-jobs';
 import type { JobQueues } from './job-queues';
 import { lifecycleQueueName, rpcQueueName } from './job-queues';
@@ -19,6 +21,7 @@ import { RpcJobs } from './rpc-jobs';
 
 export interface WorkerNodeDeps {
   config: ServerConfig;
+  db: Db;
   connection: Redis;
   containers: ContainerStore;
   nodes: NodeStore;
@@ -39,9 +42,11 @@ export class WorkerNode {
   readonly runtime: ContainerRuntime;
   readonly jobs: ContainerJobs;
   readonly reconciler: Reconciler;
+  readonly fleet: NodeFleet;
   private workers: Worker[] = [];
   private timers: NodeJS.Timeout[] = [];
-  private reconciling: Promise<unknown> | undefined;
+  private reconciling: Promise<boolean> | undefined;
+  private sweeping: Promise<void> | undefined;
 
   private constructor(
     private readonly deps: WorkerNodeDeps,
@@ -49,7 +54,8 @@ export class WorkerNode {
   ) {
     this.runtime = runtime;
     const { containers, allocator, images, log, metrics, queues, config } = deps;
-    this.jobs = new ContainerJobs({ containers, allocator, runtime, images, log, metrics });
+    this.jobs = new ContainerJobs({ nodeName: config.nodeName, containers, allocator, runtime, images, log, metrics });
+    this.fleet = new NodeFleet({ db: deps.db, containers, nodes: deps.nodes, queues, allocator, log });
     this.reconciler = new Reconciler({
       nodeName: config.nodeName,
       containers,
@@ -90,28 +96,53 @@ export class WorkerNode {
       // wait for it, then run a fresh one
       void node.reconcile().then(() => node.reconcile());
     });
-    await node.reconcile();
+    const reconciled = await node.reconcile();
+    // Back from a removal: the reconcile just stopped what ran of its lost containers (and any
+    // container with no row), so the fences kept for them can go. Not if it failed: then the
+    // fences stay until an admin releases them.
+    if (reconciled) {
+      const released = await deps.allocator.unfence(config.nodeName);
+      if (released.length) log.warn('released the fenced slices of containers lost with this node', { count: released.length });
+    }
     node.startWorkers();
+    // takes new containers from now on (a node that stopped, or was removed, comes back)
+    await nodes.setStatus(config.nodeName, 'active');
     node.timers.push(
       setInterval(() => {
         nodes.heartbeat(config.nodeName, info, deps.version).catch((err: unknown) => log.warn('heartbeat failed', { error: err as Error }));
       }, config.heartbeatMs),
     );
     node.timers.push(setInterval(() => void node.reconcile(), config.reconcileMs));
+    node.timers.push(setInterval(() => void node.sweep(), config.sweepMs));
     for (const t of node.timers) t.unref();
     log.info('worker node started', { node: config.nodeName, stateDir: WorkerNode.stateDir(config) });
     return node;
   }
 
-  /** Runs the reconciler (never two at once). */
-  async reconcile(): Promise<void> {
+  /** Runs the reconciler (never two at once); tells whether it went through. */
+  async reconcile(): Promise<boolean> {
     if (!this.reconciling) {
       this.reconciling = this.reconciler
         .run()
-        .catch((err: unknown) => this.deps.log.warn('reconcile failed', { error: err as Error }))
+        .then(() => true)
+        .catch((err: unknown) => {
+          this.deps.log.warn('reconcile failed', { error: err as Error });
+          return false;
+        })
         .finally(() => (this.reconciling = undefined));
     }
-    await this.reconciling;
+    return (await this.reconciling) as boolean;
+  }
+
+  /** Places again the pending containers of nodes that are gone (never two at once here; one node at a time fleet-wide). */
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = this.fleet
+      .sweep()
+      .then(() => undefined)
+      .catch((err: unknown) => this.deps.log.warn('sweep failed', { error: err as Error }))
+      .finally(() => (this.sweeping = undefined));
+    await this.sweeping;
   }
 
   private startWorkers(): void {
@@ -145,11 +176,26 @@ export class WorkerNode {
     }
   }
 
-  /** Stops taking jobs and disconnects from the launcher; the containers keep running. */
+  /**
+   * Stops normally: marks the node draining at once (placement gives it nothing from that
+   * moment), lets the jobs in flight finish, hands its pending containers to active nodes, marks
+   * it offline and disconnects from the launcher. The containers keep running; the node adopts
+   * them again when it starts.
+   */
   async close(): Promise<void> {
+    const { nodes, config, log } = this.deps;
     for (const t of this.timers) clearInterval(t);
+    await nodes
+      .setStatus(config.nodeName, 'draining')
+      .catch((err: unknown) => log.warn('could not mark the node draining', { error: err as Error }));
     await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
     await this.reconciling;
+    await this.sweeping;
+    // its pending containers go to nodes that take them now, not when some sweeper next looks
+    await this.fleet.sweep().catch((err: unknown) => log.warn('could not hand over pending containers', { error: err as Error }));
+    await nodes
+      .setStatus(config.nodeName, 'offline')
+      .catch((err: unknown) => log.warn('could not mark the node offline', { error: err as Error }));
     this.runtime.close();
   }
 }

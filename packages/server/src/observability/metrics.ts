@@ -1,3 +1,4 @@
+import { CONTAINER_STATES } from '@nagaya/contract';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Where the gauges read their values at scrape time (absent in a worker-only process). */
@@ -44,7 +45,8 @@ export class Metrics {
       async collect() {
         this.reset();
         const counts = (await self.sources.containersByState?.().catch(() => undefined)) ?? {};
-        for (const state of ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting']) {
+        // every state a row can hold (unknown is only shown, never stored)
+        for (const state of CONTAINER_STATES.filter((s) => s !== 'unknown')) {
           this.set({ state }, counts[state] ?? 0);
         }
       },

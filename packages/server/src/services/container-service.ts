@@ -7,8 +7,8 @@ import { asNagayaError, NagayaError } from '../errors';
 import { IMAGE_NAME, type ImageStore } from '../images/image-store';
 import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
 import type { AuditStore } from '../store/audit-store';
-import type { ContainerRow, ContainerStore } from '../store/container-store';
-import type { NodeStore } from '../store/node-store';
+import { NodeNotActiveError, type ContainerRow, type ContainerStore, type CreatedContainer } from '../store/container-store';
+import type { NodeRow, NodeStore } from '../store/node-store';
 import { capacityOf, limitsBeyond } from './node-capacity';
 import { NodePlacement } from './node-placement';
 import type { TokenIdentity } from '../store/token-store';
@@ -22,7 +22,7 @@ const ALLOWED_FROM: Record<Exclude<LifecycleKind, 'launch'>, ContainerState[]> =
   start: ['stopped', 'failed'],
   stop: ['running', 'starting', 'pending'],
   restart: ['running', 'stopped', 'failed'],
-  delete: ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting'],
+  delete: ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting', 'lost'],
 };
 
 export interface ContainerServiceDeps {
@@ -65,10 +65,11 @@ export class ContainerService {
       });
     }
     // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
-    const node = await this.placement.choose(input.node, (n) => {
+    const misfit = (n: NodeRow) => {
       const capacity = capacityOf(n);
       return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
-    });
+    };
+    let node = await this.placement.choose(input.node, misfit);
     const isolated = input.idmap?.isolated ?? true;
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
@@ -76,29 +77,45 @@ export class ContainerService {
     queues.assertReady(node);
     const id = randomUUID();
     const launch = { kind: 'launch' as const, containerId: id, containerName: input.name };
+    const row = {
+      id,
+      project,
+      name: input.name,
+      image: input.image,
+      command: input.command ?? DEFAULT_COMMAND,
+      env: input.env ?? {},
+      limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
+      idmap: input.idmap ?? {},
+      security: input.security?.nesting ? { nesting: true } : {},
+      pool,
+    };
+    let created: CreatedContainer | undefined;
     // One statement checks that the image exists and that the pool has a free slice (one index
     // probe; the worker's allocation stays the real guard), then writes the row, its job record
-    // and the audit event; the insert's trigger checks the project's quotas.
-    const created = await containers.create(
-      {
-        id,
-        project,
-        name: input.name,
-        image: input.image,
-        command: input.command ?? DEFAULT_COMMAND,
-        env: input.env ?? {},
-        limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
-        idmap: input.idmap ?? {},
-        security: input.security?.nesting ? { nesting: true } : {},
-        pool,
-        node,
-      },
-      { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name },
-      { image: images.launchGuard(), freeSlot: isolated && !input.idmap?.key },
-    );
-    if ('refused' in created) {
-      if (created.refused === 'image') throw imageMissing();
-      throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool });
+    // and the audit event; the insert's trigger checks the project's quotas. It places the row
+    // only on a node still active: one that began to drain since the placement snapshot was
+    // read is refused there, and the choice is made again on a fresh read.
+    for (let attempt = 1; !created; attempt++) {
+      try {
+        const result = await containers.create(
+          { ...row, node },
+          { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name },
+          { image: images.launchGuard(), freeSlot: isolated && !input.idmap?.key },
+        );
+        if ('refused' in result) {
+          if (result.refused === 'image') throw imageMissing();
+          throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool });
+        }
+        created = result;
+      } catch (err) {
+        if (!(err instanceof NodeNotActiveError) || attempt >= 3) {
+          if (err instanceof NodeNotActiveError) throw new NagayaError('UNAVAILABLE', err.message, { node: err.node });
+          throw err;
+        }
+        this.placement.invalidate();
+        node = await this.placement.choose(input.node, misfit);
+        queues.assertReady(node);
+      }
     }
     // the image's files are on this host too (cached after the first look)
     const onDisk = await images.onDisk(created.imageProject ?? project, input.image).then(
@@ -117,8 +134,7 @@ export class ContainerService {
       throw queueUnavailable(err);
     }
     this.placement.placed(node);
-    const row = created.row;
-    return { container: containerView(row, undefined), job: { id: jobId } };
+    return { container: containerView(created.row, undefined), job: { id: jobId } };
   }
 
   /** Queues start, stop, restart or delete after checking the container can take it. */
@@ -128,12 +144,19 @@ export class ContainerService {
     kind: Exclude<LifecycleKind, 'launch'>,
     actor: TokenIdentity,
     timeoutSeconds?: number,
-  ): Promise<{ job: { id: string } }> {
+  ): Promise<{ job: { id: string } | null; deleted?: true }> {
     const { containers, queues, audit } = this.deps;
     const row = await containers.getByName(project, name);
     if (!ALLOWED_FROM[kind].includes(row.state)) {
       throw new NagayaError('CONFLICT', `cannot ${kind} ${name}: it is ${row.state}`, { state: row.state });
     }
+    if (kind === 'delete' && (row.state === 'pending' || row.state === 'lost')) {
+      // Nothing of it runs anywhere a worker must stop: a pending container that never began to
+      // launch (no slice), or one lost with its node. Deleted here at once, with no worker.
+      const done = await this.deleteAtOnce(row, actor);
+      if (done) return { job: null, deleted: true };
+    }
+    await this.requireNodeOnline(row);
     if (kind === 'delete') {
       if (row.state === 'deleting') {
         const latest = await queues.latestFor(row.id);
@@ -157,20 +180,61 @@ export class ContainerService {
     return { job: { id: jobId } };
   }
 
+  /**
+   * Deletes a container no worker needs to act on: pending with no launch begun, or lost. A lost
+   * container's slice stays fenced (the allocator refuses to release it) until its node confirms
+   * its processes are gone or an admin releases it. Returns false when the row changed meanwhile.
+   */
+  private async deleteAtOnce(row: ContainerRow, actor: TokenIdentity): Promise<boolean> {
+    const { containers, queues, allocator, audit } = this.deps;
+    if (row.state === 'pending') {
+      if (!(await containers.deleteUnstarted(row.id, { actor: actor.name, action: 'container.delete' }))) return false;
+      // its launch job, if a worker ever reads it, finds no row; removing it is only tidiness
+      await queues.discard(row.node, launchJobId(row.id)).catch(() => undefined);
+      return true;
+    }
+    if (!(await containers.transition(row.id, ['lost'], 'deleting'))) return false;
+    await allocator.release(row.id); // false while fenced: the lease stays, with its fence
+    await containers.delete(row.id);
+    await queues.forgetJobsOf(row.id);
+    await audit.record(actor, row.project, 'container.delete', row.name, { id: row.id, lost: true });
+    return true;
+  }
+
+  /** Refuses at once, with NODE_OFFLINE, to act on a container whose node is offline or removed. */
+  private async requireNodeOnline(row: ContainerRow): Promise<void> {
+    const status = (await this.deps.nodes.statuses()).get(row.node);
+    if (status === 'offline' || status === 'removed' || status === undefined) {
+      throw new NagayaError('NODE_OFFLINE', `${row.name} is on node ${row.node}, which is ${status ?? 'not known'}`, {
+        node: row.node,
+        status: status ?? null,
+        lastState: row.state,
+      });
+    }
+  }
+
   async get(project: string, name: string): Promise<ContainerView> {
     const row = await this.deps.containers.getByName(project, name);
-    return containerView(row, await this.deps.allocator.find(row.id));
+    const [lease, statuses] = await Promise.all([this.deps.allocator.find(row.id), this.deps.nodes.statuses()]);
+    return containerView(row, lease, statuses.get(row.node));
   }
 
   /** Containers of one project (of every project when `project` is undefined). */
   async list(filter: { project: string | undefined; state?: ContainerState; node?: string }): Promise<ContainerView[]> {
+    // unknown is never stored: it is how a live row on an offline node shows
+    const states: ContainerState[] | undefined = filter.state
+      ? filter.state === 'unknown'
+        ? ['starting', 'running', 'stopping']
+        : [filter.state]
+      : undefined;
     const rows = await this.deps.containers.list({
       ...(filter.project ? { project: filter.project } : {}),
       ...(filter.node ? { node: filter.node } : {}),
-      ...(filter.state ? { states: [filter.state] } : {}),
+      ...(states ? { states } : {}),
     });
-    const leases = await this.deps.allocator.findMany(rows.map((r) => r.id));
-    return rows.map((r) => containerView(r, leases.get(r.id)));
+    const [leases, statuses] = await Promise.all([this.deps.allocator.findMany(rows.map((r) => r.id)), this.deps.nodes.statuses()]);
+    const views = rows.map((r) => containerView(r, leases.get(r.id), statuses.get(r.node)));
+    return filter.state ? views.filter((v) => v.state === filter.state) : views;
   }
 
   /** Runs a command in a running container, on its node. */
@@ -183,6 +247,7 @@ export class ContainerService {
     actor: TokenIdentity,
   ): Promise<ExecResult> {
     const row = await this.requireRunning(project, name);
+    await this.requireNodeOnline(row);
     await this.deps.audit.record(actor, project, 'container.exec', name, { command });
     const timeout = timeoutMs ?? 30_000;
     return this.deps.queues.call<ExecResult>(
@@ -202,6 +267,7 @@ export class ContainerService {
   async logs(project: string, name: string, tailBytes = 64 * 1024): Promise<{ log: string; truncated: boolean }> {
     const row = await this.deps.containers.getByName(project, name);
     if (row.state === 'pending') return { log: '', truncated: false };
+    await this.requireNodeOnline(row);
     return this.deps.queues.call(row.node, { kind: 'logs', containerId: row.id, tailBytes }, 15_000);
   }
 

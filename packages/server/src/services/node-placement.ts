@@ -15,6 +15,9 @@ interface Snapshot {
  * second old serves instead. It never calls a node online that a fresh read would call offline:
  * a node's heartbeat age is the age read plus the snapshot's own age. Containers placed since the
  * snapshot are counted in it, so a burst of creates still spreads over the least loaded nodes.
+ * Only `active` nodes take containers. A node that began to drain since the snapshot was read is
+ * caught by the create's insert itself, which places a row only on a node still active (and
+ * holds that node's row until it commits); the create then reads the table again (invalidate()).
  */
 export class NodePlacement {
   private snapshot: Snapshot | undefined;
@@ -50,7 +53,10 @@ export class NodePlacement {
     if (requested) {
       const node = snapshot.nodes.find((n) => n.name === requested);
       if (!node) throw new NagayaError('INVALID_INPUT', `node ${requested} is not known`, { field: 'node' });
-      if (!this.online(node, snapshot)) throw new NagayaError('UNAVAILABLE', `node ${requested} is offline`, { node: requested });
+      if (!this.online(node, snapshot)) {
+        const status = node.status === 'active' ? 'offline' : node.status;
+        throw new NagayaError('UNAVAILABLE', `node ${requested} is ${status}: it takes no new containers`, { node: requested, status });
+      }
       const problem = misfit(node);
       if (problem)
         throw new NagayaError('INVALID_INPUT', `node ${requested} cannot enforce it: ${problem.message}`, {
@@ -78,8 +84,17 @@ export class NodePlacement {
     if (row) row.containers++;
   }
 
+  /** Takes new containers: active (not draining, offline or removed) with a fresh enough heartbeat. */
   private online(node: NodeRow, snapshot: Snapshot): boolean {
-    return node.heartbeatAgeMs + (this.now() - snapshot.takenAt) <= this.offlineAfterMs;
+    return node.status === 'active' && node.heartbeatAgeMs + (this.now() - snapshot.takenAt) <= this.offlineAfterMs;
+  }
+
+  /**
+   * Forgets the snapshot: a create found its node no longer active (it began to drain since the
+   * snapshot was read), so the next choice reads the node table again.
+   */
+  invalidate(): void {
+    this.snapshot = undefined;
   }
 
   private async current(force = false): Promise<Snapshot> {

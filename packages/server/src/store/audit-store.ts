@@ -7,6 +7,21 @@ export interface AuditActor {
   name: string;
 }
 
+/**
+ * An ISO 8601 date-time as Postgres reads it: in UTC, and as BC for ISO years 0000 and before.
+ * Postgres refuses the ISO text itself for year 0000 (it has no year 0) and for offsets past
+ * ±15:59, both of which ISO 8601 (and the contract's schema) allow.
+ */
+export function postgresInstant(iso: string): string {
+  const at = new Date(iso);
+  const year = at.getUTCFullYear();
+  const rest = at
+    .toISOString()
+    .replace(/^[-+]?\d+/, '')
+    .replace(/Z$/, '+00');
+  return year >= 1 ? `${String(year).padStart(4, '0')}${rest}` : `${String(1 - year).padStart(4, '0')}${rest} BC`;
+}
+
 /** The audit trail: who did what, in which project, to which target. Writing it never fails the request. */
 export class AuditStore {
   constructor(private readonly db: Db) {}
@@ -35,7 +50,7 @@ export class AuditStore {
       `SELECT id, at, actor, project, action, target, details FROM audit_event
         WHERE ($1::text IS NULL OR project = $1) AND ($2::timestamptz IS NULL OR at >= $2)
         ORDER BY at DESC, id DESC LIMIT $3`,
-      [filter.project ?? null, filter.since ?? null, filter.limit ?? 200],
+      [filter.project ?? null, filter.since === undefined ? null : postgresInstant(filter.since), filter.limit ?? 200],
     );
     return rows.map((r) => ({ ...r, id: Number(r.id) }));
   }

@@ -42,6 +42,13 @@ export interface ContainerRow {
   updatedAt: Date;
 }
 
+/** A create named a node that is no longer active (it began to drain since placement read the fleet). */
+export class NodeNotActiveError extends Error {
+  constructor(readonly node: string) {
+    super(`node ${node} no longer takes new containers`);
+  }
+}
+
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
 const ROW = `id, project, name, image, command, env, limits, idmap, security, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
@@ -116,9 +123,10 @@ export class ContainerStore {
   ): Promise<CreateResult> {
     try {
       const { rows } = await this.db.query<
-        Partial<ContainerRow> & { auditEventId: string | null; imageProject: string | null; slotFree: boolean }
+        Partial<ContainerRow> & { auditEventId: string | null; imageProject: string | null; slotFree: boolean; nodeActive: boolean }
       >(
-        `WITH img AS (
+        `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
+         img AS (
            SELECT project FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
             ORDER BY project = $14 DESC LIMIT 1),
          ok AS (
@@ -130,8 +138,8 @@ export class ContainerStore {
                   AS slot_free),
          c AS (
            INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project)
-           SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, $9::text, 'pending', $13::jsonb, $14::text
-            WHERE (SELECT image_ok AND slot_free FROM ok)
+           SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text
+             FROM n WHERE (SELECT image_ok AND slot_free FROM ok)
            RETURNING ${ROW}),
          j AS (
            INSERT INTO job (id, queue, kind, container_id, container, project)
@@ -141,7 +149,7 @@ export class ContainerStore {
            SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
            RETURNING id)
          SELECT c.*, (SELECT id FROM a) AS "auditEventId", (SELECT project FROM img) AS "imageProject",
-                (SELECT slot_free FROM ok) AS "slotFree"
+                (SELECT slot_free FROM ok) AS "slotFree", EXISTS (SELECT 1 FROM n) AS "nodeActive"
            FROM (VALUES (1)) one LEFT JOIN c ON true`,
         [
           c.id,
@@ -165,11 +173,13 @@ export class ContainerStore {
         ],
         { prepared: true },
       );
-      const { auditEventId, imageProject, slotFree, ...row } = rows[0]!;
+      const { auditEventId, imageProject, slotFree, nodeActive, ...row } = rows[0]!;
+      if (!nodeActive) throw new NodeNotActiveError(c.node);
       if (guards.image && imageProject === null) return { refused: 'image' };
       if (!slotFree) return { refused: 'pool' };
       return { row: row as ContainerRow, auditEventId: auditEventId!, imageProject };
     } catch (err) {
+      if (err instanceof NodeNotActiveError) throw err;
       if ((err as { code?: string }).code === '23505') {
         throw new NagayaError('CONFLICT', `a container named ${c.name} already exists in project ${c.project}`, {
           name: c.name,
@@ -179,6 +189,29 @@ export class ContainerStore {
       if (isMissingProject(err)) throw new NagayaError('NOT_FOUND', `no project named ${c.project}`, { project: c.project });
       throw projectRefusalOf(err) ?? err;
     }
+  }
+
+  /**
+   * Deletes a container that never started, with its job records, if it is still pending and no
+   * launch of it began (no lease: nothing was taken), and records the audit event. One statement:
+   * a worker that claims the row at the same moment either wins (nothing is deleted) or finds no
+   * row. Quotas give back through the container's AFTER DELETE trigger. Returns false when the
+   * row is no longer such a container.
+   */
+  async deleteUnstarted(id: string, audit: { actor: string; action: string }): Promise<boolean> {
+    const { rows } = await this.db.query<{ id: string }>(
+      `WITH c AS (
+         DELETE FROM container WHERE id = $1 AND state = 'pending' AND started_at IS NULL
+            AND NOT EXISTS (SELECT 1 FROM id_lease l WHERE l.owner = $1::text)
+         RETURNING id, project, name, node),
+       j AS (DELETE FROM job WHERE container_id IN (SELECT id FROM c)),
+       a AS (
+         INSERT INTO audit_event (actor, project, action, target, details)
+         SELECT $2, c.project, $3, c.name, jsonb_build_object('id', c.id, 'node', c.node, 'atOnce', true) FROM c)
+       SELECT id FROM c`,
+      [id, audit.actor, audit.action],
+    );
+    return rows.length > 0;
   }
 
   /** Takes back a create whose launch job could not be queued: the row and what create() wrote with it. */
@@ -224,20 +257,33 @@ export class ContainerStore {
   }
 
   /**
+   * Puts a pending container (or one in another of `states`) on another node (its old node is
+   * draining or gone), if it is still so on `from`. Returns the row, or undefined when it moved on in between.
+   */
+  async move(id: string, from: string, to: string, states: ContainerState[] = ['pending']): Promise<ContainerRow | undefined> {
+    const { rows } = await this.db.query<ContainerRow>(
+      `UPDATE container SET node = $3, updated_at = now() WHERE id = $1 AND node = $2 AND state = ANY ($4) RETURNING ${ROW}`,
+      [id, from, to, states],
+    );
+    return rows[0];
+  }
+
+  /**
    * Moves a container to `to` if it is in one of `from` (or any state when from is empty) and,
-   * when `of` is given, still records that run's pid (null: none); returns the updated row, or
-   * undefined when the container is gone, in another state or on another run. `unflushed`: the
-   * change is answered before Postgres has flushed it to its WAL (a millisecond or more here), for
-   * changes a Postgres crash may lose because the reconciler redoes them (a launch marked running:
-   * a starting row whose container runs is adopted). Never for what a launch relies on (the
-   * claim and its slice) or what a client was told.
+   * when `of` gives them, still records that run's pid (null: none) and is still on that node;
+   * returns the updated row, or undefined when the container is gone, in another state, on
+   * another run or moved to another node. `unflushed`: the change is answered before Postgres
+   * has flushed it to its WAL (a millisecond or more here), for changes a Postgres crash may
+   * lose because the reconciler redoes them (a launch marked running: a starting row whose
+   * container runs is adopted). Never for what a launch relies on (the claim and its slice) or
+   * what a client was told.
    */
   async transition(
     id: string,
     from: ContainerState[],
     to: ContainerState,
     change: StateChange = {},
-    of?: { pid: number | null },
+    of?: { pid?: number | null; node?: string },
     options: { unflushed?: boolean } = {},
   ): Promise<ContainerRow | undefined> {
     const sets = ['state = $2', 'updated_at = now()'];
@@ -250,9 +296,13 @@ export class ContainerStore {
     values.push(from.length ? from : null);
     const fromParam = values.length;
     let sameRun = '';
-    if (of) {
+    if (of && 'pid' in of) {
       values.push(of.pid);
       sameRun = ` AND pid IS NOT DISTINCT FROM $${values.length}::integer`;
+    }
+    if (of?.node !== undefined) {
+      values.push(of.node);
+      sameRun += ` AND node = $${values.length}`;
     }
     const update = `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${fromParam}::text[] IS NULL OR state = ANY ($${fromParam}))${sameRun}
        RETURNING ${ROW}`;
@@ -266,7 +316,7 @@ export class ContainerStore {
   }
 
   /**
-   * Moves a container to `starting` if it is in one of `from` and, in the same statement, gives
+   * Moves a container to `starting` if it is in one of `from` and on `node`, and, in the same statement, gives
    * it its slice when it asks for the default map (one isolated slice of its pool: no size, key
    * or raw entries), through the allocator's own nagaya_allocate: a launch's claim and its
    * allocation cost one round trip. Undefined when the container is gone or in another state;
@@ -275,17 +325,21 @@ export class ContainerStore {
    * SQL error is thrown: the caller claims and allocates separately, to get the allocator's
    * retries and its error.
    */
-  async claimWithDefaultLease(id: string, from: ContainerState[]): Promise<{ row: ContainerRow; lease?: LeaseRow } | undefined> {
+  async claimWithDefaultLease(
+    id: string,
+    from: ContainerState[],
+    node: string,
+  ): Promise<{ row: ContainerRow; lease?: LeaseRow } | undefined> {
     const { rows } = await this.db.query<ContainerRow & Partial<LeaseRow>>(
       `WITH c AS (
          UPDATE container SET state = 'starting', error = NULL, updated_at = now()
-          WHERE id = $1 AND state = ANY ($2) RETURNING ${ROW}),
+          WHERE id = $1 AND state = ANY ($2) AND node = $3 RETURNING ${ROW}),
        l AS (
          SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool,
                 LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
           WHERE (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true))
        SELECT c.*, l.* FROM c LEFT JOIN l ON true`,
-      [id, from],
+      [id, from, node],
       { prepared: true },
     );
     const r = rows[0];

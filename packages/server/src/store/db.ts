@@ -39,6 +39,27 @@ export class Db {
     }
   }
 
+  /** Runs `body` in one transaction on one connection (rolled back if it throws). */
+  async transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw unavailable(err);
+    }
+    try {
+      await client.query('BEGIN');
+      const result = await body(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
   /** Tells whether Postgres answers. */
   async ping(): Promise<boolean> {
     try {

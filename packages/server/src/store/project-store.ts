@@ -1,12 +1,11 @@
 import { runTransaction } from '@nagaya/allocator';
-import { QUOTA_NAMES, type ProjectView, type QuotaName } from '@nagaya/contract';
+import { DEFAULT_PROJECT, QUOTA_NAMES, type ProjectView, type QuotaName } from '@nagaya/contract';
 import type { CreateProjectInput, PatchProjectInput } from '@nagaya/contract/schemas';
 import { NagayaError } from '../errors';
 import type { Db } from './db';
 import { isUniqueViolation } from './db';
 
-/** The project every installation has, where everything of earlier releases landed. */
-export const DEFAULT_PROJECT = 'default';
+export { DEFAULT_PROJECT };
 
 /** Each quota's column in `project`, and its use's column in the `project_usage` view. */
 const QUOTA_COLUMNS: Record<QuotaName, { quota: string; usage: string }> = {

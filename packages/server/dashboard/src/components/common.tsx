@@ -2,6 +2,7 @@ import type { PoolStats } from '@nagaya/contract';
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { describeError } from '../api';
+import { projectColour } from '../project-colours';
 import { linkClick } from '../router';
 
 /** An in-app link. */
@@ -14,8 +15,25 @@ export function Link(props: { href: string; children: ComponentChildren; class?:
 }
 
 /** A coloured badge for a container or job state. */
-export function StateBadge(props: { state: string }) {
-  return <span class={`badge state-${props.state}`}>{props.state}</span>;
+export function StateBadge(props: { state: string; lastState?: string | null }) {
+  // unknown: the container's node is offline; its row's last word is shown beside it
+  const title = props.lastState ? `its node is offline; last known state: ${props.lastState}` : undefined;
+  return (
+    <span class={`badge state-${props.state}`} title={title}>
+      {props.state}
+      {props.lastState ? ` (was ${props.lastState})` : ''}
+    </span>
+  );
+}
+
+/** A project's name with its colour (the one the ID-space map draws its slices in). */
+export function ProjectTag(props: { name: string }) {
+  return (
+    <span class="project-tag">
+      <span class="swatch" style={{ background: projectColour(props.name) }} aria-hidden="true" />
+      {props.name}
+    </span>
+  );
 }
 
 /** An error banner (role=alert) for a failed load or action. */

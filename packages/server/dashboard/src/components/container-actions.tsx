@@ -1,5 +1,6 @@
 import { del, describeError, post, settled } from '../api';
 import { notify } from '../notices';
+import { inProject } from '../project';
 import { navigate } from '../router';
 import { useCanOperate } from '../session';
 import type { ContainerView } from '@nagaya/contract';
@@ -19,8 +20,8 @@ export function ContainerActions(props: { container: ContainerView; onDone: () =
         navigate(props.afterDelete);
         await settled();
       }
-      if (what === 'delete') await del(`/containers/${name}`);
-      else await post(`/containers/${name}/${what}`, {});
+      if (what === 'delete') await del(inProject(`/containers/${name}`, c.project));
+      else await post(inProject(`/containers/${name}/${what}`, c.project), {});
       notify(`${what} of ${c.name} queued`);
     } catch (err) {
       notify(`${what} of ${c.name} failed: ${describeError(err)}`, 'error');

@@ -1,18 +1,19 @@
 import { useState } from 'preact/hooks';
 import { ApiError, describeError, get, post } from '../api';
-import { ErrorBanner, Link, Loading, PageHeader, StateBadge } from '../components/common';
+import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
 import { ContainerActions } from '../components/container-actions';
 import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../format';
 import { usePoll } from '../poll';
+import { inProject } from '../project';
 import { useCanOperate } from '../session';
 import type { ContainerView, ExecResult, JobView } from '@nagaya/contract';
 
-/** One container: state, pid, map lines as the kernel sees them, limits, jobs, log tail and exec. */
-export function ContainerDetailPage(props: { name: string }) {
-  const path = `/containers/${encodeURIComponent(props.name)}`;
+/** One container of a project: state, pid, map lines as the kernel sees them, limits, jobs, log tail and exec. */
+export function ContainerDetailPage(props: { name: string; project: string }) {
+  const path = inProject(`/containers/${encodeURIComponent(props.name)}`, props.project);
   const container = usePoll(() => get<ContainerView>(path), `c:${props.name}`);
   const jobs = usePoll(
-    () => get<{ jobs: JobView[] }>(`/jobs?container=${encodeURIComponent(props.name)}&limit=10`),
+    () => get<{ jobs: JobView[] }>(inProject(`/jobs?container=${encodeURIComponent(props.name)}&limit=10`, props.project)),
     `j:${props.name}`,
     3000,
   );
@@ -27,7 +28,7 @@ export function ContainerDetailPage(props: { name: string }) {
       </PageHeader>
       {gone ? (
         <div class="banner" role="status">
-          There is no container {props.name} (any more). <Link href="/containers">Back to the list</Link>
+          There is no container {props.name} in project {props.project} (any more). <Link href="/containers">Back to the list</Link>
         </div>
       ) : (
         <ErrorBanner error={container.error} prefix="Could not load the container" />
@@ -38,9 +39,14 @@ export function ContainerDetailPage(props: { name: string }) {
         <>
           <div class="detail-top">
             <dl class="facts">
+              <dt>Project</dt>
+              <dd>
+                <ProjectTag name={c.project} />
+              </dd>
               <dt>State</dt>
               <dd>
-                <StateBadge state={c.state} /> {c.exitCode !== null && <span class="muted">exit code {c.exitCode}</span>}{' '}
+                <StateBadge state={c.state} lastState={c.lastState} />{' '}
+                {c.exitCode !== null && <span class="muted">exit code {c.exitCode}</span>}{' '}
                 {c.exitSignal && <span class="muted">signal {c.exitSignal}</span>}
               </dd>
               <dt>Node</dt>
@@ -140,10 +146,13 @@ function limitsText(l: ContainerView['limits']): string {
 
 /** The tail of the console log, refreshed while the page is open. */
 function LogTail(props: { container: ContainerView }) {
-  const name = props.container.name;
+  const { name, project } = props.container;
   const live = props.container.state !== 'pending' && props.container.state !== 'deleting';
   const logs = usePoll(
-    async () => (live ? get<{ log: string; truncated: boolean }>(`/containers/${encodeURIComponent(name)}/logs?tail=16384`) : undefined),
+    async () =>
+      live
+        ? get<{ log: string; truncated: boolean }>(inProject(`/containers/${encodeURIComponent(name)}/logs?tail=16384`, project))
+        : undefined,
     `logs:${name}:${live}`,
     3000,
   );
@@ -179,7 +188,8 @@ function ExecBox(props: { container: ContainerView }) {
     setError('');
     setResult(null);
     try {
-      setResult(await post<ExecResult>(`/containers/${encodeURIComponent(props.container.name)}/exec`, { command: argv }));
+      const c = props.container;
+      setResult(await post<ExecResult>(inProject(`/containers/${encodeURIComponent(c.name)}/exec`, c.project), { command: argv }));
     } catch (err) {
       setError(describeError(err));
     } finally {

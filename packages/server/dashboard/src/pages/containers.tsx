@@ -1,16 +1,22 @@
 import { useState } from 'preact/hooks';
 import { get } from '../api';
-import { ErrorBanner, Link, Loading, PageHeader, StateBadge } from '../components/common';
+import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
 import { ContainerActions } from '../components/container-actions';
 import { ageOf, rootUidRange, when } from '../format';
 import { usePoll } from '../poll';
+import { containerHref, inProject, useProjectScope } from '../project';
 import { useCanOperate } from '../session';
 import { CONTAINER_STATES, type ContainerView } from '@nagaya/contract';
 
-/** Every container, filterable by text, state and node. */
+/** Every container of the project in view (or of every project, with a PROJECT column), filterable by text, state and node. */
 export function ContainersPage(props: { initialNode: string }) {
   const canOperate = useCanOperate();
-  const { data, error, updatedAt, refresh } = usePoll(() => get<{ containers: ContainerView[] }>('/containers'), 'containers');
+  const { current } = useProjectScope();
+  const allProjects = current === null;
+  const { data, error, updatedAt, refresh } = usePoll(
+    () => get<{ containers: ContainerView[] }>(inProject('/containers', current)),
+    'containers',
+  );
   const [text, setText] = useState('');
   const [state, setState] = useState('');
   const [node, setNode] = useState(props.initialNode);
@@ -73,6 +79,7 @@ export function ContainersPage(props: { initialNode: string }) {
             <thead>
               <tr>
                 <th scope="col">Name</th>
+                {allProjects && <th scope="col">Project</th>}
                 <th scope="col">State</th>
                 <th scope="col">Node</th>
                 <th scope="col">Host uid range</th>
@@ -85,10 +92,15 @@ export function ContainersPage(props: { initialNode: string }) {
               {shown.map((c) => (
                 <tr key={c.id} data-container={c.name}>
                   <td>
-                    <Link href={`/containers/${c.name}`}>{c.name}</Link>
+                    <Link href={containerHref(c.name, c.project)}>{c.name}</Link>
                   </td>
+                  {allProjects && (
+                    <td data-testid="project">
+                      <ProjectTag name={c.project} />
+                    </td>
+                  )}
                   <td>
-                    <StateBadge state={c.state} />
+                    <StateBadge state={c.state} lastState={c.lastState} />
                   </td>
                   <td>{c.node}</td>
                   <td class="mono">{rootUidRange(c.idmap.uid) ?? <span class="muted">none</span>}</td>
@@ -103,7 +115,7 @@ export function ContainersPage(props: { initialNode: string }) {
               ))}
               {shown.length === 0 && (
                 <tr>
-                  <td colSpan={7} class="muted">
+                  <td colSpan={8} class="muted">
                     No containers{containers.length ? ' match the filter' : ' yet'}.
                   </td>
                 </tr>

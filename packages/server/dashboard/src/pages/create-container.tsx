@@ -1,10 +1,11 @@
-import { cloneElement, toChildArray, type ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
 import { describeError, get, post, validationIssues, type ValidationIssue } from '../api';
 import { Link, PageHeader } from '../components/common';
+import { Field } from '../components/field';
 import { splitArgs } from '../format';
 import { notify } from '../notices';
 import { usePoll } from '../poll';
+import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { navigate } from '../router';
 import type { ImageView, NodeView } from '@nagaya/contract';
 
@@ -44,7 +45,10 @@ const num = (v: string) => (v.trim() === '' ? undefined : Number(v));
 
 /** The create form: every option of POST /containers, with the API's own validation messages beside each field. */
 export function CreateContainerPage() {
-  const images = usePoll(() => get<{ images: ImageView[] }>('/images'), 'images', 15_000);
+  const scope = useProjectScope();
+  // with every project in view the form asks which one; otherwise it is the one in view
+  const [project, setProject] = useState(() => projectOf(null, scope.current));
+  const images = usePoll(() => get<{ images: ImageView[] }>(inProject('/images', project)), `images:${project}`, 15_000);
   const nodes = usePoll(() => get<{ nodes: NodeView[] }>('/nodes'), 'nodes', 15_000);
   const [name, setName] = useState('');
   const [image, setImage] = useState('busybox');
@@ -101,9 +105,9 @@ export function CreateContainerPage() {
       ...(node ? { node } : {}),
     };
     try {
-      await post('/containers', body);
-      notify(`${body.name} created; launching`);
-      navigate(`/containers/${body.name}`);
+      await post(inProject('/containers', project), body);
+      notify(`${body.name} created in project ${project}; launching`);
+      navigate(containerHref(body.name, project));
     } catch (err) {
       const found = validationIssues(err);
       if (found.length) setIssues(found);
@@ -135,6 +139,17 @@ export function CreateContainerPage() {
         </div>
         <fieldset>
           <legend>Container</legend>
+          {scope.current === null && (
+            <Field id="project" label="Project" hint="the container, its image and its quota use belong to it" errors={[]}>
+              <select id="project" name="project" value={project} onChange={(e) => setProject(e.currentTarget.value)}>
+                {(scope.projects ?? [{ name: project }]).map((p) => (
+                  <option key={p.name} value={p.name}>
+                    {p.name}
+                  </option>
+                ))}
+              </select>
+            </Field>
+          )}
           <Field id="name" label="Name" hint="a DNS label: a-z, 0-9 and -" errors={errorsFor('name')}>
             <input id="name" name="name" required autoComplete="off" value={name} onInput={(e) => setName(e.currentTarget.value)} />
           </Field>
@@ -304,46 +319,4 @@ export function CreateContainerPage() {
       </form>
     </section>
   );
-}
-
-/** A labelled field with its hint and the API's messages for it (linked by aria-describedby). */
-function Field(props: {
-  id: string;
-  label: string;
-  hint?: string;
-  errors: ValidationIssue[];
-  inline?: boolean;
-  children: ComponentChildren;
-}) {
-  const errorId = `${props.id}-error`;
-  const hintId = `${props.id}-hint`;
-  const invalid = props.errors.length > 0;
-  return (
-    <div class={`field ${props.inline ? 'inline' : ''} ${invalid ? 'invalid' : ''}`} data-field={props.id}>
-      <label for={props.id}>{props.label}</label>
-      <DescribedBy ids={[props.hint ? hintId : '', invalid ? errorId : ''].filter(Boolean).join(' ')} invalid={invalid}>
-        {props.children}
-      </DescribedBy>
-      {props.hint && (
-        <span id={hintId} class="hint">
-          {props.hint}
-        </span>
-      )}
-      {invalid && (
-        <span id={errorId} class="field-error">
-          {props.errors.map((e) => e.message).join('; ')}
-        </span>
-      )}
-    </div>
-  );
-}
-
-/** Adds aria-describedby / aria-invalid to the first control inside. */
-function DescribedBy(props: { ids: string; invalid: boolean; children: ComponentChildren }) {
-  const children = toChildArray(props.children);
-  const first = children[0];
-  if (first && typeof first === 'object') {
-    children[0] = cloneElement(first, { 'aria-describedby': props.ids || undefined, 'aria-invalid': props.invalid ? 'true' : undefined });
-  }
-  return <>{children}</>;
 }

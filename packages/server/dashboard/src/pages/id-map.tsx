@@ -1,8 +1,10 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get } from '../api';
-import { ErrorBanner, Link, Loading, PageHeader } from '../components/common';
+import { ErrorBanner, Link, Loading, PageHeader, ProjectTag } from '../components/common';
 import { ageOf, range } from '../format';
 import { usePoll } from '../poll';
+import { containerHref, inProject, projectOf, useProjectScope } from '../project';
+import { faded, projectColour } from '../project-colours';
 import { navigate } from '../router';
 import { buildSlotModel, cellRanges, CellState, LEGEND, type SlotModel } from '../slot-model';
 import type { AllocationView, PoolView } from '@nagaya/contract';
@@ -16,13 +18,79 @@ function abgr(hex: string): number {
 }
 const LABEL = new Map(LEGEND.map((l) => [l.state, l.label]));
 
-/** The ID-space map: every slot of a pool as a canvas cell, coloured by state; hover, keys and click. */
+/** Colour by state (active, quarantined, …) or, for slices held by a container, by the container's project. */
+type ColourBy = 'state' | 'project';
+
+/** What the map draws: one colour per cell, and the legend that explains them. */
+interface Painting {
+  /** Each cell's colour as an ImageData word. */
+  words: Uint32Array;
+  /** Each cell's colour as '#rrggbb' (the tooltip's swatch). */
+  hex: string[];
+  states: Array<{ state: CellState; label: string; color: string; hint: string; count: number }>;
+  projects: Array<{ name: string; color: string; count: number }>;
+}
+
+/**
+ * Colours every cell. By project, a slice held by a container (active) takes its project's colour;
+ * every other state keeps its own, so quarantined or out-of-pool slots still stand out. With a
+ * project filter, what other projects hold is faded, never hidden: the slot is not free.
+ */
+function paint(model: SlotModel, colourBy: ColourBy, filter: string): Painting {
+  const words = new Uint32Array(model.count);
+  const hex: string[] = new Array(model.count);
+  const stateCounts = new Map<CellState, number>();
+  const projectCounts = new Map<string, number>();
+  const word = new Map<string, number>();
+  const wordOf = (h: string) => {
+    const known = word.get(h);
+    if (known !== undefined) return known;
+    const w = abgr(h);
+    word.set(h, w);
+    return w;
+  };
+  for (let i = 0; i < model.count; i++) {
+    const state = model.states[i] as CellState;
+    const project = model.owner[i]! >= 0 ? model.allocations[model.owner[i]!]!.project : null;
+    let colour: string;
+    if (colourBy === 'project' && state === CellState.active && project) {
+      colour = projectColour(project);
+      projectCounts.set(project, (projectCounts.get(project) ?? 0) + 1);
+    } else {
+      colour = COLOR.get(state)!;
+      stateCounts.set(state, (stateCounts.get(state) ?? 0) + 1);
+    }
+    if (filter && project && project !== filter) colour = faded(colour);
+    hex[i] = colour;
+    words[i] = wordOf(colour);
+  }
+  return {
+    words,
+    hex,
+    // "Not in pool" only where the pool has gaps; by project, "Active" only for a slice whose container is gone
+    states: LEGEND.filter(
+      (l) => (l.state !== CellState.outside && (colourBy === 'state' || l.state !== CellState.active)) || stateCounts.get(l.state),
+    ).map((l) => ({ ...l, count: stateCounts.get(l.state) ?? 0 })),
+    projects: [...projectCounts]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, count]) => ({ name, color: projectColour(name), count })),
+  };
+}
+
+/**
+ * The ID-space map: every slot of a pool as a canvas cell, coloured by state or by project; hover,
+ * keys and click. It shows the slices of the project in view; with every project in view it can
+ * colour them by project and single one project out.
+ */
 export function IdMapPage(props: { pool: string | null }) {
+  const { current } = useProjectScope();
   const pools = usePoll(() => get<{ pools: PoolView[] }>('/pools'), 'pools', 10_000);
   const poolName = props.pool ?? pools.data?.pools.find((p) => p.name === 'default')?.name ?? pools.data?.pools[0]?.name ?? null;
   const allocations = usePoll(
     async () =>
-      poolName ? get<{ allocations: AllocationView[] }>(`/allocations?pool=${encodeURIComponent(poolName)}&history=true`) : undefined,
+      poolName
+        ? get<{ allocations: AllocationView[] }>(inProject(`/allocations?pool=${encodeURIComponent(poolName)}&history=true`, current))
+        : undefined,
     `alloc:${poolName}`,
     2000,
   );
@@ -53,6 +121,11 @@ export function IdMapPage(props: { pool: string | null }) {
         )}
       </PageHeader>
       <ErrorBanner error={pools.error ?? allocations.error} prefix="Could not load the map" />
+      {current !== null && (
+        <p class="banner" data-testid="map-scope">
+          Only the slices of project <strong>{current}</strong> are shown: slots other projects hold are drawn as free.
+        </p>
+      )}
       {pools.data && !pool && <p class="banner">There is no pool {props.pool ?? ''}.</p>}
       {!model ? !pools.error && !allocations.error && <Loading /> : <SlotMap model={model} />}
     </section>
@@ -62,6 +135,14 @@ export function IdMapPage(props: { pool: string | null }) {
 function SlotMap(props: { model: SlotModel }) {
   const { model } = props;
   const pool = model.pool;
+  const scope = useProjectScope();
+  const everyProject = scope.current === null;
+  const [colourBy, setColourBy] = useState<ColourBy>(everyProject ? 'project' : 'state');
+  const [filter, setFilter] = useState('');
+  const painting = useMemo(() => paint(model, colourBy, filter), [model, colourBy, filter]);
+  const filterChoices = [
+    ...new Set([...(scope.projects ?? []).map((p) => p.name), ...painting.projects.map((p) => p.name), ...(filter ? [filter] : [])]),
+  ].sort();
   const wrap = useRef<HTMLDivElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
   const [width, setWidth] = useState(0);
@@ -99,8 +180,7 @@ function SlotMap(props: { model: SlotModel }) {
     const w = c.width;
     const image = ctx.createImageData(w, c.height);
     const pixels = new Uint32Array(image.data.buffer);
-    const colours = new Uint32Array(8);
-    for (const { state, color } of LEGEND) colours[state] = abgr(color);
+    const colours = painting.words;
     const edge = (v: number) => Math.round(v * dpr);
     for (let i = 0; i < model.count; i++) {
       const col = i % cols;
@@ -109,7 +189,7 @@ function SlotMap(props: { model: SlotModel }) {
       const x1 = Math.max(x0 + 1, edge((col + 1) * cellPx - gap));
       const y0 = edge(row * cellPx);
       const y1 = Math.max(y0 + 1, edge((row + 1) * cellPx - gap));
-      const colour = colours[model.states[i]!]!;
+      const colour = colours[i]!;
       for (let y = y0; y < y1; y++) pixels.fill(colour, y * w + x0, y * w + x1);
     }
     ctx.putImageData(image, 0, 0);
@@ -129,7 +209,7 @@ function SlotMap(props: { model: SlotModel }) {
       );
     }
     c.dataset.drawMs = (performance.now() - started).toFixed(1);
-  }, [model, cols, rows, cellPx, gap, selected, hover?.cell]);
+  }, [model, painting, cols, rows, cellPx, gap, selected, hover?.cell]);
 
   const cellAt = (event: MouseEvent): number | null => {
     const rect = canvas.current!.getBoundingClientRect();
@@ -142,7 +222,8 @@ function SlotMap(props: { model: SlotModel }) {
   const allocationOf = (cell: number) => (model.owner[cell]! >= 0 ? model.allocations[model.owner[cell]!] : undefined);
   const open = (cell: number) => {
     const a = allocationOf(cell);
-    if (a?.container && (a.state === 'active' || a.state === 'out_of_pool' || a.kind === 'raw')) navigate(`/containers/${a.container}`);
+    if (a?.container && (a.state === 'active' || a.state === 'out_of_pool' || a.kind === 'raw'))
+      navigate(containerHref(a.container, projectOf(a.project, scope.current)));
   };
   const onKey = (e: KeyboardEvent) => {
     const cur = selected ?? 0;
@@ -186,11 +267,40 @@ function SlotMap(props: { model: SlotModel }) {
         Pool <strong>{pool.name}</strong> ({pool.source}): host uids {pool.uid.map((r) => range(r.start, r.count)).join(', ')},{' '}
         {model.count} slots of {size} IDs from origin {pool.uidOrigin}; released slices rest {pool.quarantineSeconds}s.
       </p>
+      {everyProject && (
+        <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Colours and filter">
+          <label>
+            Colour by
+            <select value={colourBy} onChange={(e) => setColourBy(e.currentTarget.value as ColourBy)}>
+              <option value="project">project</option>
+              <option value="state">state</option>
+            </select>
+          </label>
+          <label>
+            Show project
+            <select value={filter} onChange={(e) => setFilter(e.currentTarget.value)}>
+              <option value="">every project</option>
+              {filterChoices.map((n) => (
+                <option key={n} value={n}>
+                  {n}
+                </option>
+              ))}
+            </select>
+          </label>
+          {filter && <span class="muted">other projects' slices are faded</span>}
+        </form>
+      )}
       <ul class="legend" aria-label="Legend and counts">
-        {LEGEND.filter((l) => l.state !== CellState.outside || model.counts[l.state] > 0).map((l) => (
+        {painting.projects.map((p) => (
+          <li key={`p:${p.name}`} title={`active slices of project ${p.name}`} data-project={p.name} data-colour={p.color}>
+            <span class="swatch" style={{ background: filter && filter !== p.name ? faded(p.color) : p.color }} aria-hidden="true" />
+            project {p.name} <strong>{p.count}</strong>
+          </li>
+        ))}
+        {painting.states.map((l) => (
           <li key={l.state} title={l.hint} data-state={l.label}>
             <span class="swatch" style={{ background: l.color }} aria-hidden="true" />
-            {l.label} <strong>{model.counts[l.state]}</strong>
+            {l.label} <strong>{l.count}</strong>
           </li>
         ))}
       </ul>
@@ -239,7 +349,7 @@ function SlotMap(props: { model: SlotModel }) {
             id="map-tip"
             style={{ left: `${Math.min(hover.x + 14, Math.max(0, width - 280))}px`, top: `${hover.y + 14}px` }}
           >
-            <CellText model={model} cell={hover.cell} />
+            <CellText model={model} cell={hover.cell} colour={painting.hex[hover.cell]!} />
           </div>
         )}
       </div>
@@ -247,7 +357,7 @@ function SlotMap(props: { model: SlotModel }) {
         {shown === null ? (
           <p class="muted">Hover a cell, or focus the map and use the arrow keys.</p>
         ) : (
-          <CellText model={model} cell={shown} links />
+          <CellText model={model} cell={shown} colour={painting.hex[shown]!} links />
         )}
       </div>
       {model.rawOutside.length > 0 && (
@@ -266,7 +376,13 @@ function SlotMap(props: { model: SlotModel }) {
               <tbody>
                 {model.rawOutside.map((a, i) => (
                   <tr key={i}>
-                    <td>{a.container ? <Link href={`/containers/${a.container}`}>{a.container}</Link> : a.owner}</td>
+                    <td>
+                      {a.container ? (
+                        <Link href={containerHref(a.container, projectOf(a.project, scope.current))}>{a.container}</Link>
+                      ) : (
+                        a.owner
+                      )}
+                    </td>
                     <td class="mono">{a.uid ? range(a.uid.start, a.uid.count) : '—'}</td>
                     <td class="mono">{a.gid ? range(a.gid.start, a.gid.count) : '—'}</td>
                     <td class="mono">{a.nsUid ?? a.nsGid ?? ''}</td>
@@ -282,23 +398,30 @@ function SlotMap(props: { model: SlotModel }) {
 }
 
 /** What one cell is: slot, state, holder and the exact host ranges. */
-function CellText(props: { model: SlotModel; cell: number; links?: boolean }) {
+function CellText(props: { model: SlotModel; cell: number; colour: string; links?: boolean }) {
   const { model, cell } = props;
+  const { current } = useProjectScope();
   const state = model.states[cell] as CellState;
   const a = model.owner[cell]! >= 0 ? model.allocations[model.owner[cell]!] : undefined;
   const ranges = cellRanges(model, cell);
-  const who = (name: string) => (props.links ? <Link href={`/containers/${name}`}>{name}</Link> : <strong>{name}</strong>);
+  const who = (name: string) =>
+    props.links ? <Link href={containerHref(name, projectOf(a?.project, current))}>{name}</Link> : <strong>{name}</strong>;
   const isRaw = a?.kind === 'raw';
   return (
     <div class="cell-text" data-slot={model.first + cell} data-state={LABEL.get(state)}>
       <div>
-        <span class="swatch" style={{ background: COLOR.get(state) }} aria-hidden="true" /> Slot {model.first + cell} ·{' '}
+        <span class="swatch" style={{ background: props.colour }} aria-hidden="true" /> Slot {model.first + cell} ·{' '}
         <strong>{LABEL.get(state)}</strong>
         {a && a.state === 'quarantined' && state === CellState.free ? ' (quarantine over)' : ''}
       </div>
       {a?.container && (
         <div>
           {a.state === 'quarantined' ? 'was ' : ''}container {who(a.container)}
+        </div>
+      )}
+      {a?.project && (
+        <div data-testid="cell-project">
+          project <ProjectTag name={a.project} />
         </div>
       )}
       {a && !a.container && a.owner && a.kind !== 'shared' && (

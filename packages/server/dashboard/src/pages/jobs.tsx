@@ -1,26 +1,28 @@
 import { describeError, get, post } from '../api';
-import { ErrorBanner, Link, Loading, PageHeader, StateBadge } from '../components/common';
+import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
 import { ageOf, when } from '../format';
 import { notify } from '../notices';
 import { usePoll } from '../poll';
+import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { navigate } from '../router';
 import { useCanOperate } from '../session';
 import type { JobView } from '@nagaya/contract';
 
 const STATES = ['', 'waiting', 'active', 'failed', 'completed'] as const;
 
-/** Lifecycle jobs: waiting, active, failed (with their errors, and a retry), completed. */
+/** Lifecycle jobs of the project in view (or every project): waiting, active, failed (with their errors, and a retry), completed. */
 export function JobsPage(props: { state: string }) {
   const canOperate = useCanOperate();
+  const { current } = useProjectScope();
   const state = (STATES as readonly string[]).includes(props.state) ? props.state : '';
   const { data, error, updatedAt, refresh } = usePoll(
-    () => get<{ jobs: JobView[] }>(`/jobs?limit=200${state ? `&state=${state}` : ''}`),
+    () => get<{ jobs: JobView[] }>(inProject(`/jobs?limit=200${state ? `&state=${state}` : ''}`, current)),
     `jobs:${state}`,
     2000,
   );
   const retry = async (job: JobView) => {
     try {
-      await post(`/jobs/${encodeURIComponent(job.id)}/retry`, {});
+      await post(inProject(`/jobs/${encodeURIComponent(job.id)}/retry`, projectOf(job.project, current)), {});
       notify(`${job.kind} of ${job.container} queued again`);
     } catch (err) {
       notify(`retry of ${job.id} failed: ${describeError(err)}`, 'error');
@@ -47,6 +49,7 @@ export function JobsPage(props: { state: string }) {
               <tr>
                 <th scope="col">Kind</th>
                 <th scope="col">Container</th>
+                {current === null && <th scope="col">Project</th>}
                 <th scope="col">Node</th>
                 <th scope="col">State</th>
                 <th scope="col">Attempts</th>
@@ -64,8 +67,9 @@ export function JobsPage(props: { state: string }) {
                 <tr key={j.id} data-job={j.id}>
                   <td title={j.id}>{j.kind}</td>
                   <td>
-                    <Link href={`/containers/${j.container}`}>{j.container}</Link>
+                    <Link href={containerHref(j.container, projectOf(j.project, current))}>{j.container}</Link>
                   </td>
+                  {current === null && <td>{j.project ? <ProjectTag name={j.project} /> : <span class="muted">—</span>}</td>}
                   <td>{j.node}</td>
                   <td>
                     <StateBadge state={j.state} />
@@ -87,7 +91,7 @@ export function JobsPage(props: { state: string }) {
               ))}
               {data.jobs.length === 0 && (
                 <tr>
-                  <td colSpan={8} class="muted">
+                  <td colSpan={9} class="muted">
                     No jobs{state ? ` in state ${state}` : ''}.
                   </td>
                 </tr>

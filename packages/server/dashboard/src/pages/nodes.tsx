@@ -33,7 +33,7 @@ export function NodesPage() {
                     <Link href={`/containers?node=${encodeURIComponent(n.name)}`}>{n.name}</Link>
                   </td>
                   <td>
-                    <span class={`badge ${n.online ? 'state-running' : 'state-failed'}`}>{n.online ? 'online' : 'offline'}</span>
+                    <span class={`badge ${n.status === 'active' ? 'state-running' : `state-${n.status}`}`}>{n.status}</span>
                   </td>
                   <td title={when(n.heartbeatAt)}>{(n.heartbeatAgeMs / 1000).toFixed(1)} s</td>
                   <td>{n.containers}</td>

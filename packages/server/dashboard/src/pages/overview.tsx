@@ -2,6 +2,7 @@ import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, PoolOccupancyBar, StateBadge } from '../components/common';
 import { ageOf, when } from '../format';
 import { usePoll } from '../poll';
+import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { CONTAINER_STATES, type ContainerView, type JobView, type NodeView, type PoolView } from '@nagaya/contract';
 
 interface OverviewData {
@@ -13,13 +14,14 @@ interface OverviewData {
 
 /** Containers by state, nodes online, pool occupancy, recent failed jobs. */
 export function OverviewPage() {
+  const { current } = useProjectScope();
   const { data, error, updatedAt } = usePoll(
     async (): Promise<OverviewData> => {
       const [c, n, p, j] = await Promise.all([
-        get<{ containers: ContainerView[] }>('/containers'),
+        get<{ containers: ContainerView[] }>(inProject('/containers', current)),
         get<{ nodes: NodeView[] }>('/nodes'),
         get<{ pools: PoolView[] }>('/pools'),
-        get<{ jobs: JobView[] }>('/jobs?state=failed&limit=5'),
+        get<{ jobs: JobView[] }>(inProject('/jobs?state=failed&limit=5', current)),
       ]);
       return { containers: c.containers, nodes: n.nodes, pools: p.pools, failed: j.jobs };
     },
@@ -99,7 +101,7 @@ export function OverviewPage() {
               <ul class="plain">
                 {data.failed.map((j) => (
                   <li key={j.id}>
-                    <strong>{j.kind}</strong> of <Link href={`/containers/${j.container}`}>{j.container}</Link>{' '}
+                    <strong>{j.kind}</strong> of <Link href={containerHref(j.container, projectOf(j.project, current))}>{j.container}</Link>{' '}
                     <span class="muted" title={when(j.createdAt)}>
                       {ageOf(j.createdAt)} ago
                     </span>

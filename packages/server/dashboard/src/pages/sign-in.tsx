@@ -8,7 +8,7 @@ import type { WhoamiView } from '@nagaya/contract';
 export async function signIn(token: string): Promise<Session> {
   try {
     const who = await call<WhoamiView>('GET', '/whoami', undefined, token);
-    return { token, name: who.name, role: who.role };
+    return { token, name: who.name, role: who.role, project: who.project };
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) throw new Error(`That token was not accepted: ${err.message}`);
     throw new Error(`Could not sign in: ${describeError(err)}`);

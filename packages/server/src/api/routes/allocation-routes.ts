@@ -1,5 +1,6 @@
 import type { AllocationView } from '@nagaya/contract';
 import { allocationsQuery } from '@nagaya/contract/schemas';
+import { projectKey } from '../../services/sticky-key';
 import { operation, type Operation, type Sendable } from '../operation';
 
 /** /allocations: who holds which host range. */
@@ -36,7 +37,7 @@ export const allocationOperations: Operation[] = [
         gid: s.gid ? { start: s.gid.start, count: s.gid.end - s.gid.start } : null,
         nsUid: s.nsUid,
         nsGid: s.nsGid,
-        key: s.key,
+        key: s.key === null ? null : projectKey(s.key),
         createdAt: s.createdAt,
         releasedAt: s.releasedAt,
       }));
