@@ -1,253 +1,233 @@
-// `npm run bench:e2e`: the whole system as a user meets it. Starts nagaya's API and worker as
-// processes of their own, as docker-compose.yml deploys them (BENCH_TOPOLOGY=single: one
-// `nagaya serve` process with both roles), on a throwaway database, then measures the time from POST /containers to
-// the container's init running, for 200 containers created 8 at a time and then 500 created as
-// fast as the API accepts them. Prints a table, then one JSON line. Needs root (real containers).
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import pg from 'pg';
-import { ContainerRuntime } from '../packages/native/src';
-import { testDatabaseUrl, testRedisUrl, withDatabase } from '../packages/allocator/test/support/test-services';
+// `npm run bench:e2e`: the whole system as a user meets it, against the bare launcher in the same
+// run. Starts nagaya's API and worker as processes of their own (bench/support/fleet.ts:
+// throwaway database, private Redis, own data directory), then, in BENCH_ROUNDS rounds that
+// alternate the two so both see the same machine load:
+//   launcher, 1 in flight: BENCH_SEQ launches of busybox `sleep` through packages/native from
+//     this process (launch() called to argv executing), with the plan a worker sends (own 65536-ID
+//     map, pids limit);
+//   e2e, 1 in flight: BENCH_SEQ containers, POST /containers to the row's started_at;
+//   launcher, 8 in flight (BENCH_LANES): BENCH_PACED launches, launches per second;
+//   e2e, 8 in flight: BENCH_PACED containers, containers running per second, with the CPU time
+//     each process of the orchestrator spent on them (API, worker, launcher, Postgres backends,
+//     Redis, and the containers' own setup before their exec, from /proc/<pid>/task/*/schedstat).
+// Then BENCH_BURST containers as fast as the API accepts them. Prints a table, then one JSON line
+// with launcher_per_s_8, e2e_per_s_8 and e2e_over_launcher (their ratio, over all rounds), and
+// the p50 at 1 in flight of both. BENCH_PERF_OUT=file records `perf record -a -g` over the first
+// e2e 8-in-flight phase (run the servers with BENCH_SERVER_NODE_ARGS=--perf-basic-prof for
+// JavaScript names). Needs root (real containers).
+import { spawn } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildBusyboxImage, ContainerRuntime, DEFAULT_PIDS_MAX } from '../packages/native/src';
+import { cpuBetween, cpuNs, cpuSnapshot, median, quantile, startFleet } from './support/fleet';
 
-const TOKEN = randomBytes(16).toString('hex');
-const PORT = 18000 + Math.floor(Math.random() * 1000);
-const NODE = 'bench';
 const PACED = Number(process.env.BENCH_PACED ?? 200);
+const SEQ = Number(process.env.BENCH_SEQ ?? 40);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const BURST = Number(process.env.BENCH_BURST ?? 500);
 const LANES = Number(process.env.BENCH_LANES ?? 8);
-const TOPOLOGY = process.env.BENCH_TOPOLOGY === 'single' ? 'single' : 'split';
+const WARM = 16;
 
-async function admin(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: withDatabase(testDatabaseUrl(), 'postgres') });
-  await c.connect();
-  await c.query(sql);
-  await c.end();
+interface Phase {
+  /** Per-item latency, ms. */
+  latencies: number[];
+  /** Items per second over the phase's wall time. */
+  perSecond: number;
+  count: number;
+  wallMs: number;
 }
 
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+/** Runs `total` items `lanes` at a time; each item returns its latency in ms. */
+async function lanes(total: number, width: number, item: (i: number) => Promise<number>): Promise<Phase> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < total) latencies.push(await item(next++));
+    }),
+  );
+  const wallMs = performance.now() - started;
+  latencies.sort((a, b) => a - b);
+  return { latencies, perSecond: (total * 1000) / wallMs, count: total, wallMs };
 }
 
-async function post(name: string): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${PORT}/api/v1/containers`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name, image: 'busybox', command: ['sleep', '100000'] }),
-  });
-  if (res.status !== 202) throw new Error(`POST ${name}: ${res.status} ${await res.text()}`);
-}
-
-/**
- * One poller for every container the bench waits on (a query per lane would load Postgres with
- * hundreds of polls a second and slow down what we measure).
- */
-class StartWatcher {
-  private readonly waiting = new Map<string, { resolve: (startedAt: number) => void; reject: (err: Error) => void }>();
-  private timer: NodeJS.Timeout | undefined;
-  private failure: Error | undefined;
-
-  constructor(private readonly db: pg.Pool) {}
-
-  wait(name: string): Promise<number> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.waiting.set(name, { resolve, reject });
-      this.timer ??= setTimeout(() => void this.poll(), 2);
-    });
-  }
-
-  /** Ends every wait, now and later, with `err`. */
-  fail(err: Error): void {
-    this.failure ??= err;
-    for (const { reject } of this.waiting.values()) reject(this.failure);
-    this.waiting.clear();
-  }
-
-  /** The failure that ended the waits, if any. */
-  get failed(): Error | undefined {
-    return this.failure;
-  }
-
-  private async poll(): Promise<void> {
-    const names = [...this.waiting.keys()];
-    const { rows } = await this.db.query<{ name: string; started_at: Date | null; state: string; error: unknown }>(
-      "SELECT name, started_at, state, error FROM container WHERE name = ANY ($1) AND (started_at IS NOT NULL OR state = 'failed')",
-      [names],
-    );
-    for (const r of rows) {
-      if (r.state === 'failed') this.fail(new Error(`${r.name} failed: ${JSON.stringify(r.error)}`));
-      else {
-        this.waiting.get(r.name)?.resolve(r.started_at!.getTime());
-        this.waiting.delete(r.name);
-      }
-    }
-    this.timer = this.waiting.size > 0 && !this.failure ? setTimeout(() => void this.poll(), 5) : undefined;
-  }
-}
-
-/** Waits until every named container has started; returns started_at per name (ms since epoch). */
-async function startedAt(db: pg.Pool, names: string[], timeoutMs: number, watcher: StartWatcher): Promise<Map<string, number>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (watcher.failed) throw watcher.failed;
-    const { rows } = await db.query<{ name: string; started_at: Date | null; state: string; error: unknown }>(
-      'SELECT name, started_at, state, error FROM container WHERE name = ANY ($1)',
-      [names],
-    );
-    const failed = rows.find((r) => r.state === 'failed');
-    if (failed) throw new Error(`${failed.name} failed: ${JSON.stringify(failed.error)}`);
-    const started = rows.filter((r) => r.started_at);
-    if (started.length === names.length) return new Map(started.map((r) => [r.name, r.started_at!.getTime()]));
-    if (Date.now() > deadline) throw new Error(`${names.length - started.length} containers not running after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+function startPerf(out: string) {
+  const perf = spawn('perf', ['record', '-a', '-g', '-F', '499', '-o', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  return async () => {
+    const done = new Promise((r) => perf.once('exit', r));
+    perf.kill('SIGINT');
+    await done;
+  };
 }
 
 async function main(): Promise<void> {
-  const dbName = `nagaya_bench_e2e_${randomBytes(4).toString('hex')}`;
-  const dir = mkdtempSync(join(tmpdir(), 'nagaya-bench-'));
-  chmodSync(dir, 0o711);
-  writeFileSync(join(dir, 'subuid'), `root:3000000000:${1024 * 65536}\n`);
-  writeFileSync(join(dir, 'subgid'), `root:3000000000:${1024 * 65536}\n`);
-  await admin(`CREATE DATABASE ${dbName}`);
-  const servers: ChildProcess[] = [];
-  let finished = false;
-  const db = new pg.Pool({ connectionString: withDatabase(testDatabaseUrl(), dbName), max: 2 });
-  const watcher = new StartWatcher(db);
+  const slices = WARM * 2 + ROUNDS * (SEQ + PACED) + BURST + 64;
+  const fleet = await startFleet({ slices });
+  const bareDir = join(fleet.dir, 'bare');
+  let bare: ContainerRuntime | undefined;
   try {
-    const env = {
-      ...process.env,
-      PORT: String(PORT),
-      NAGAYA_LISTEN: '127.0.0.1',
-      DATABASE_URL: withDatabase(testDatabaseUrl(), dbName),
-      REDIS_URL: testRedisUrl(),
-      NAGAYA_ADMIN_TOKEN: TOKEN,
-      NAGAYA_DATA_DIR: join(dir, 'data'),
-      NAGAYA_NODE_NAME: NODE,
-      NAGAYA_QUEUE_PREFIX: `bench${randomBytes(3).toString('hex')}`,
-      NAGAYA_SUBUID_PATH: join(dir, 'subuid'),
-      NAGAYA_SUBGID_PATH: join(dir, 'subgid'),
-      NAGAYA_LOG: 'silent',
-      NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',
-    };
-    const serve = (role: string) => {
-      const child = spawn(
-        process.execPath,
-        [
-          ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
-          resolve(__dirname, '../packages/server/dist/cli/nagaya.js'),
-          'serve',
-          '--role',
-          role,
-        ],
-        { env, stdio: ['ignore', 'ignore', 'inherit'] },
-      );
-      // a server that dies ends the bench at once instead of leaving it waiting for launches
-      child.on('exit', (code, signal) => {
-        if (!finished) watcher.fail(new Error(`nagaya serve --role ${role} exited (${signal ?? code}) during the bench`));
+    const image = buildBusyboxImage(join(fleet.dir, 'bare-images', 'busybox'));
+    chmodSync(join(fleet.dir, 'bare-images'), 0o711);
+    bare = await ContainerRuntime.open({ stateDir: bareDir });
+    const runtime = bare;
+    let bareCount = 0;
+    const bareLaunch = async (): Promise<number> => {
+      const i = bareCount++;
+      const map = [{ nsId: 0, hostId: 2_000_000_000 + (i % 1000) * 65536, count: 65536 }];
+      const id = `bare-${i}`;
+      const t = performance.now();
+      await runtime.launch({
+        id,
+        image,
+        argv: ['sleep', '100000'],
+        env: {},
+        hostname: id,
+        uidMap: map,
+        gidMap: map,
+        limits: { pids: DEFAULT_PIDS_MAX },
       });
-      return child;
+      return performance.now() - t;
     };
-    // split: the API and the worker in processes of their own, as docker-compose.yml deploys them
-    // (each gets a core for its event loop); single: `nagaya serve`, both in one process.
-    if (TOPOLOGY === 'split') servers.push(serve('api'), serve('worker'));
-    else servers.push(serve('all'));
-    for (let i = 0; ; i++) {
-      const ok = await fetch(`http://127.0.0.1:${PORT}/healthz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) break;
-      if (i > 300 || watcher.failed) throw watcher.failed ?? new Error('nagaya did not come up');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    for (let i = 0; ; i++) {
-      // the worker has sent its first heartbeat
-      const res = await fetch(`http://127.0.0.1:${PORT}/api/v1/nodes`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      const { nodes } = (await res.json()) as { nodes: Array<{ name: string; online: boolean }> };
-      if (nodes.some((n) => n.name === NODE && n.online)) break;
-      if (i > 300 || watcher.failed) throw watcher.failed ?? new Error(`worker ${NODE} did not come online`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    let e2eCount = 0;
+    const names: string[] = [];
+    const e2eLaunch = async (): Promise<number> => {
+      const name = `c-${e2eCount++}`;
+      names.push(name);
+      const sent = Date.now();
+      await fleet.post(name);
+      return (await fleet.watcher.wait(name)) - sent;
+    };
 
     // 0. warm-up, not measured: the first launches open the pools' connections and compile
     // plans (plpgsql caches them per connection), as a server in service has long done
-    const warm = Array.from({ length: 16 }, (_, i) => `warm-${i}`);
-    await Promise.all(
-      warm.map(async (name) => {
-        await post(name);
-        await watcher.wait(name);
-      }),
-    );
+    await lanes(WARM, 8, e2eLaunch);
+    await lanes(WARM, 8, bareLaunch);
 
-    // 1. paced: 8 in flight at a time, POST-to-running per container
-    const latencies: number[] = [];
-    const accepted: number[] = []; // POST to its 202: the API's share of the latency
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: LANES }, async () => {
-        while (next < PACED) {
-          const name = `paced-${next++}`;
-          const sent = Date.now();
-          await post(name);
-          accepted.push(Date.now() - sent);
-          const started = await watcher.wait(name);
-          latencies.push(started - sent);
-        }
-      }),
-    );
-    latencies.sort((a, b) => a - b);
-    accepted.sort((a, b) => a - b);
+    const seqBare: number[] = [];
+    const seqE2e: number[] = [];
+    const paced: { bare: Phase[]; e2e: Phase[] } = { bare: [], e2e: [] };
+    const cpu: Record<string, number> = {};
+    let cpuLaunches = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      seqBare.push(...(await lanes(SEQ, 1, bareLaunch)).latencies);
+      seqE2e.push(...(await lanes(SEQ, 1, e2eLaunch)).latencies);
+      paced.bare.push(await lanes(PACED, LANES, bareLaunch));
+      const before = await cpuSnapshot(fleet);
+      const first = names.length;
+      const stopPerf = round === 0 && process.env.BENCH_PERF_OUT ? startPerf(process.env.BENCH_PERF_OUT) : undefined;
+      if (stopPerf) {
+        writeFileSync(
+          `${process.env.BENCH_PERF_OUT}.pids`,
+          JSON.stringify({
+            api: fleet.api.pid,
+            worker: fleet.worker?.pid,
+            launcher: fleet.launcherPid(),
+            redis: fleet.redisPid,
+            postgres: [...before.backends.keys()],
+            bench: process.pid,
+          }),
+        );
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      paced.e2e.push(await lanes(PACED, LANES, e2eLaunch));
+      await stopPerf?.();
+      for (const [k, ns] of Object.entries(cpuBetween(before, await cpuSnapshot(fleet)))) cpu[k] = (cpu[k] ?? 0) + ns;
+      // the containers' own CPU before their exec (clone, maps, mounts, pivot_root: the launch's
+      // kernel work on the child side), all of it spent in this phase
+      const { rows } = await fleet.db.query<{ pid: number }>('SELECT pid FROM container WHERE name = ANY ($1) AND pid IS NOT NULL', [
+        names.slice(first),
+      ]);
+      cpu.containers = (cpu.containers ?? 0) + rows.reduce((a, r) => a + cpuNs(r.pid), 0);
+      cpuLaunches += PACED;
+    }
 
-    // 2. burst: 500 as fast as the API accepts them, until the last one runs
+    // burst: BURST as fast as the API accepts them, until the last one runs
     const burstNames = Array.from({ length: BURST }, (_, i) => `burst-${i}`);
     const burstStart = Date.now();
     let cursor = 0;
+    const waits: Array<Promise<number>> = [];
     await Promise.all(
       Array.from({ length: 32 }, async () => {
-        while (cursor < burstNames.length) await post(burstNames[cursor++]!);
+        while (cursor < burstNames.length) {
+          const name = burstNames[cursor++]!;
+          await fleet.post(name);
+          waits.push(fleet.watcher.wait(name));
+        }
       }),
     );
     const allAccepted = (Date.now() - burstStart) / 1000;
-    const burstStarted = await startedAt(db, burstNames, 120_000, watcher);
-    const burstSeconds = (Math.max(...burstStarted.values()) - burstStart) / 1000;
+    const burstSeconds = BURST > 0 ? (Math.max(...(await Promise.all(waits))) - burstStart) / 1000 : 0;
 
+    const sum = (phases: Phase[]) => ({
+      perSecond: (phases.reduce((a, p) => a + p.count, 0) * 1000) / phases.reduce((a, p) => a + p.wallMs, 0),
+      latencies: phases.flatMap((p) => p.latencies).sort((a, b) => a - b),
+    });
+    const bare8 = sum(paced.bare);
+    const e2e8 = sum(paced.e2e);
+    seqBare.sort((a, b) => a - b);
+    seqE2e.sort((a, b) => a - b);
+    const ratio = e2e8.perSecond / bare8.perSecond;
+    const cpuMs = Object.fromEntries(Object.entries(cpu).map(([k, ns]) => [k, ns / 1e6 / cpuLaunches]));
+    const cpuTotal = Object.values(cpuMs).reduce((a, b) => a + b, 0);
+    const f1 = (x: number) => x.toFixed(1);
     const rows: Array<[string, string]> = [
-      ['topology', TOPOLOGY === 'split' ? 'api and worker processes' : 'one process (nagaya serve)'],
-      [`POST to running, ${PACED} containers ${LANES} at a time: p50 ms`, quantile(latencies, 0.5).toFixed(1)],
-      ['  p90 ms', quantile(latencies, 0.9).toFixed(1)],
-      ['  p99 ms', quantile(latencies, 0.99).toFixed(1)],
-      ['  max ms', latencies.at(-1)!.toFixed(1)],
-      ['  of which POST to 202 (the API): p50 ms', quantile(accepted, 0.5).toFixed(1)],
-      ['  of which POST to 202 (the API): p99 ms', quantile(accepted, 0.99).toFixed(1)],
+      ['topology', process.env.BENCH_TOPOLOGY === 'single' ? 'one process (nagaya serve)' : 'api and worker processes'],
+      [
+        `launcher, 1 in flight, ${SEQ}×${ROUNDS}: launch to running p50 / p90 ms`,
+        `${f1(quantile(seqBare, 0.5))} / ${f1(quantile(seqBare, 0.9))}`,
+      ],
+      [`e2e, 1 in flight, ${SEQ}×${ROUNDS}: POST to running p50 / p90 ms`, `${f1(quantile(seqE2e, 0.5))} / ${f1(quantile(seqE2e, 0.9))}`],
+      [
+        `launcher, ${LANES} in flight, ${PACED}×${ROUNDS}: launches/s (per round)`,
+        `${f1(bare8.perSecond)} (${paced.bare.map((p) => f1(p.perSecond)).join(', ')})`,
+      ],
+      ['  p50 / p99 ms', `${f1(quantile(bare8.latencies, 0.5))} / ${f1(quantile(bare8.latencies, 0.99))}`],
+      [
+        `e2e, ${LANES} in flight, ${PACED}×${ROUNDS}: running/s (per round)`,
+        `${f1(e2e8.perSecond)} (${paced.e2e.map((p) => f1(p.perSecond)).join(', ')})`,
+      ],
+      ['  p50 / p99 ms', `${f1(quantile(e2e8.latencies, 0.5))} / ${f1(quantile(e2e8.latencies, 0.99))}`],
+      [
+        'e2e_over_launcher (per round)',
+        `${ratio.toFixed(2)} (${paced.e2e.map((p, i) => (p.perSecond / paced.bare[i]!.perSecond).toFixed(2)).join(', ')})`,
+      ],
+      [
+        `CPU ms per e2e launch at ${LANES} in flight: total`,
+        `${cpuTotal.toFixed(2)} (${Object.entries(cpuMs)
+          .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+          .join(', ')})`,
+      ],
       [`${BURST} containers as fast as accepted: all POSTs accepted, s`, allAccepted.toFixed(2)],
       [`${BURST} containers: last one running, s`, burstSeconds.toFixed(2)],
     ];
     const width = Math.max(...rows.map((r) => r[0].length));
     console.log(`${'measure'.padEnd(width)}  value\n${'-'.repeat(width)}  -----`);
     for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+    const r2 = (x: number) => Math.round(x * 100) / 100;
     console.log(
       JSON.stringify({
         bench: 'e2e',
-        topology: TOPOLOGY,
-        post_to_running_ms_p50: quantile(latencies, 0.5),
-        post_to_running_ms_p99: quantile(latencies, 0.99),
-        launch_500_s: Math.round(burstSeconds * 100) / 100,
+        topology: process.env.BENCH_TOPOLOGY === 'single' ? 'single' : 'split',
+        launcher_p50_ms_1: r2(quantile(seqBare, 0.5)),
+        e2e_p50_ms_1: r2(quantile(seqE2e, 0.5)),
+        e2e_p50_over_launcher_p50_1: r2(quantile(seqE2e, 0.5) / quantile(seqBare, 0.5)),
+        launcher_per_s_8: r2(bare8.perSecond),
+        e2e_per_s_8: r2(e2e8.perSecond),
+        e2e_over_launcher: r2(ratio),
+        e2e_over_launcher_rounds: paced.e2e.map((p, i) => r2(p.perSecond / paced.bare[i]!.perSecond)),
+        post_to_running_ms_p50: quantile(e2e8.latencies, 0.5),
+        post_to_running_ms_p99: quantile(e2e8.latencies, 0.99),
+        cpu_ms_per_launch: r2(cpuTotal),
+        cpu_ms_per_launch_by_part: Object.fromEntries(Object.entries(cpuMs).map(([k, v]) => [k, r2(v)])),
+        launch_burst_s: r2(burstSeconds),
+        burst: BURST,
+        median_round_ratio: r2(median(paced.e2e.map((p, i) => p.perSecond / paced.bare[i]!.perSecond))),
       }),
     );
   } finally {
-    finished = true;
-    for (const server of servers) server.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 500));
-    // stop every container the bench made, and its launcher
-    const runtime = await ContainerRuntime.open({ stateDir: join(dir, 'data', 'runtime', NODE) }).catch(() => undefined);
-    await runtime?.shutdown().catch(() => undefined);
-    await db.end();
-    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    await bare?.shutdown().catch(() => undefined);
+    await fleet.stop();
   }
 }
 

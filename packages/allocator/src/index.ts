@@ -1,4 +1,5 @@
 export { Allocator, DEFAULT_POOL, type AllocatorOptions } from './allocator';
+export { leaseFromRow, type LeaseRow } from './allocator-rows';
 export { ensureSystemPool, type SystemPoolOptions } from './system-pool';
 export { AllocatorError, isAllocatorError, type AllocatorErrorCode } from './errors';
 export { ID_LIMIT, mergeRanges, overlaps, rangeOf, type IdRange } from './id-range';

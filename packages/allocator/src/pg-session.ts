@@ -24,12 +24,16 @@ export async function checkout(pool: Pool): Promise<PoolClient> {
   }
 }
 
-/** Runs one statement on a pooled connection. */
-export async function runStatement<R extends object>(pool: Pool, text: string, values?: unknown[]): Promise<QueryResult<R>> {
+/**
+ * Runs one statement on a pooled connection. With `name`, as a named prepared statement: each
+ * connection parses and plans it once, and later runs only bind and execute it (the name must
+ * stand for this text alone).
+ */
+export async function runStatement<R extends object>(pool: Pool, text: string, values?: unknown[], name?: string): Promise<QueryResult<R>> {
   const client = await checkout(pool);
   let broken: Error | undefined;
   try {
-    return await client.query<R>(text, values);
+    return await (name ? client.query<R>({ name, text, values }) : client.query<R>(text, values));
   } catch (err) {
     if (brokeTheConnection(err)) broken = err as Error;
     throw err;

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 
 import { listContainerRecords, readContainerRecord, type ContainerRecord, type ExitStatus } from './container-records';
@@ -39,6 +39,9 @@ export class ContainerRuntime extends EventEmitter {
   private readonly exitWaiters = new ExitWaiters();
   /** Containers this runtime saw launched and not yet exit: their exit event is still to come. */
   private readonly liveLaunches = new Set<string>();
+  /** Launch requests in flight, and those of them whose exit event came before their reply was handled. */
+  private readonly launching = new Set<string>();
+  private readonly exitedWhileLaunching = new Set<string>();
   /** Stops in progress: when each one's SIGKILL is due (ms since the epoch). */
   private readonly stopDeadlines = new Map<string, number>();
 
@@ -119,8 +122,18 @@ export class ContainerRuntime extends EventEmitter {
   }
 
   private async sendLaunch(resolved: ResolvedPlan): Promise<LaunchedContainer> {
-    const reply = await this.request((req) => encodeLaunchRequest(req, resolved), `launch ${resolved.id}`);
-    this.liveLaunches.add(resolved.id);
+    // The exit event of a run that ends at once may be handled before the reply's continuation
+    // runs: it is noted, so the run is not taken for one whose exit is still to come.
+    this.launching.add(resolved.id);
+    let reply: DecodedMessage;
+    let exited = false;
+    try {
+      reply = await this.request((req) => encodeLaunchRequest(req, resolved), `launch ${resolved.id}`);
+    } finally {
+      this.launching.delete(resolved.id);
+      exited = this.exitedWhileLaunching.delete(resolved.id);
+    }
+    if (!exited) this.liveLaunches.add(resolved.id);
     const hostIf = reply.get('host_if');
     return {
       id: resolved.id,
@@ -330,6 +343,20 @@ export class ContainerRuntime extends EventEmitter {
     return readContainerRecord(this.stateDir, id);
   }
 
+  /** Tells whether the state directory has anything of this container (its directory); one stat, no reads. */
+  hasRecord(id: string): boolean {
+    this.checkId(id);
+    return existsSync(join(this.stateDir, 'containers', id));
+  }
+
+  /**
+   * Tells whether this runtime launched the container and has not yet seen it exit: its exit
+   * event is still to come (a launcher restart in between is caught up from the records).
+   */
+  awaitsExit(id: string): boolean {
+    return this.liveLaunches.has(id);
+  }
+
   /** Lists what the state directory says about every container. */
   list(): ContainerRecord[] {
     return listContainerRecords(this.stateDir);
@@ -366,6 +393,7 @@ export class ContainerRuntime extends EventEmitter {
     const id = msg.get('id') as string;
     const status = exitFromMessage(msg);
     this.liveLaunches.delete(id);
+    if (this.launching.has(id)) this.exitedWhileLaunching.add(id);
     const waiters = this.exitWaiters.take(id);
     this.client.updateRef();
     for (const waiter of waiters) waiter.resolve(status);

@@ -141,6 +141,16 @@ export class ImageStore {
     return this.readCached(rows[0].project, name);
   }
 
+  /** What a container's create checks its image against in its own statement (ContainerStore.create's guard). */
+  launchGuard(): { builtInProject: string; builtInSource: string } {
+    return { builtInProject: DEFAULT_PROJECT, builtInSource: BUILT_IN_SOURCE };
+  }
+
+  /** The image of `project` (as a create's guard found it) as this host has it on disk; NOT_FOUND when it is missing here. */
+  onDisk(project: string, name: string): Promise<ImageInfo> {
+    return this.readCached(project, name);
+  }
+
   private async readCached(project: string, name: string): Promise<ImageInfo> {
     if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
     const key = `${project}/${name}`;

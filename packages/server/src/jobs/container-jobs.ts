@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { UnrecoverableError, type Job } from 'bullmq';
-import type { Allocator } from '@nagaya/allocator';
+import { leaseFromRow, sqlStateOf, type Allocator, type Lease } from '@nagaya/allocator';
 import { processHasIdMaps, type ContainerRuntime, type ExitStatus, type IdMapLine } from '@nagaya/native';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
@@ -50,21 +50,26 @@ export class ContainerJobs {
   /** The BullMQ processor. */
   async process(job: Job<LifecycleJobData>): Promise<Record<string, unknown>> {
     const { containers } = this.deps;
-    // the hot path: one statement both reads the row and moves it to starting
+    // the hot path: one statement reads the row, moves it to starting and gives it its slice
     if (job.data.kind === 'launch' || job.data.kind === 'start') {
-      const row = await containers.transition(
-        job.data.containerId,
-        startableStates(job.data.kind),
-        'starting',
-        { error: null },
-        { node: this.deps.nodeName },
-      );
+      const from = startableStates(job.data.kind);
+      const node = this.deps.nodeName;
+      const claimed = await containers.claimWithDefaultLease(job.data.containerId, from, node).catch((err: unknown) => {
+        // the allocation failed and took the claim back with it: claim, then allocate on its own
+        if (sqlStateOf(err) === undefined) throw err;
+        return 'separately' as const;
+      });
+      const row =
+        claimed === 'separately'
+          ? await containers.transition(job.data.containerId, from, 'starting', { error: null }, { node })
+          : claimed?.row;
       if (!row) {
         const now = await containers.findById(job.data.containerId);
         if (now && now.node !== this.deps.nodeName) return { skipped: `the container moved to node ${now.node}` };
         return { skipped: now ? `the container is ${now.state}` : 'the container no longer exists' };
       }
-      return this.start(job, row);
+      const lease = claimed !== 'separately' && claimed?.lease ? leaseFromRow(claimed.lease, row.pool) : undefined;
+      return this.start(job, row, lease);
     }
     const c = await containers.findById(job.data.containerId);
     if (!c) return { skipped: 'the container no longer exists' };
@@ -83,20 +88,22 @@ export class ContainerJobs {
     }
   }
 
-  /** Starts a container already moved to `starting`. */
-  private async start(job: Job<LifecycleJobData>, c: ContainerRow): Promise<Record<string, unknown>> {
+  /** Starts a container already moved to `starting` (with its lease when the claim took it). */
+  private async start(job: Job<LifecycleJobData>, c: ContainerRow, leased?: Lease): Promise<Record<string, unknown>> {
     const { containers, allocator, runtime, images, log, metrics } = this.deps;
     const firstLaunch = job.data.kind === 'launch';
     let leaseOwned = false;
     try {
-      const lease = await allocator.allocate({
-        owner: c.id,
-        pool: c.pool,
-        isolated: c.idmap.isolated,
-        size: c.idmap.size,
-        key: c.idmap.key === undefined ? undefined : allocatorKey(c.project, c.idmap.key),
-        raw: c.idmap.raw,
-      });
+      const lease =
+        leased ??
+        (await allocator.allocate({
+          owner: c.id,
+          pool: c.pool,
+          isolated: c.idmap.isolated,
+          size: c.idmap.size,
+          key: c.idmap.key === undefined ? undefined : allocatorKey(c.project, c.idmap.key),
+          raw: c.idmap.raw,
+        }));
       leaseOwned = jobOwnsLease(lease, job.timestamp);
       const image = await images.path(c.project, c.image);
       // A worker killed between spawning and recording a container leaves it running; BullMQ
@@ -104,15 +111,24 @@ export class ContainerJobs {
       // launching again: a relaunch fails with EEXIST and its cleanup would kill a healthy
       // container and, racing the exit watcher, mark it failed.
       const launched = await this.launchOrAdopt(c, image, lease.maps);
-      const running = await containers.transition(c.id, ['starting'], 'running', {
-        pid: launched.pid,
-        startTime: launched.startTime,
-        startedAt: new Date(),
-        exitCode: null,
-        exitSignal: null,
-        finishedAt: null,
-        error: null,
-      });
+      // Not waiting for the WAL flush: if a Postgres crash loses this, the row is still starting
+      // with its slice, and the reconciler adopts the running container.
+      const running = await containers.transition(
+        c.id,
+        ['starting'],
+        'running',
+        {
+          pid: launched.pid,
+          startTime: launched.startTime,
+          startedAt: new Date(),
+          exitCode: null,
+          exitSignal: null,
+          finishedAt: null,
+          error: null,
+        },
+        undefined,
+        { unflushed: true },
+      );
       if (!running) {
         // Deleted, or stopped by a request that came while we launched: that request wins.
         const yielded = yieldToRequest(await containers.findById(c.id), DEFAULT_STOP_SECONDS * 1000);
@@ -123,9 +139,12 @@ export class ContainerJobs {
         }
       }
       // A run that ended before the row said running (`true`) had its exit event ignored (no pid
-      // recorded yet, see applyExit): settle it from the launcher's record now.
-      const record = runtime.status(c.id);
-      if (record.exit) await this.applyExit(c.id, { ...record.exit, pid: launched.pid });
+      // recorded yet, see applyExit): settle it from the launcher's record now. While the
+      // runtime still awaits the run's exit event, the event is to come and finds the pid.
+      if (!runtime.awaitsExit(c.id)) {
+        const record = runtime.status(c.id);
+        if (record.exit) await this.applyExit(c.id, { ...record.exit, pid: launched.pid });
+      }
       if (firstLaunch) metrics.launchSeconds.observe((Date.now() - c.createdAt.getTime()) / 1000);
       log.info('container running', { container: c.name, id: c.id, pid: launched.pid, uidBase: lease.uidBase });
       return { pid: launched.pid, uidBase: lease.uidBase };
@@ -179,6 +198,7 @@ export class ContainerJobs {
 
   /** The running process of an earlier attempt of this launch, if the launcher has one whose kernel maps are these very maps. */
   private alreadyRunning(id: string, maps: IdMaps): { pid: number; startTime: string } | undefined {
+    if (!this.deps.runtime.hasRecord(id)) return undefined; // never launched here: one stat, no reads
     const candidate = adoptionCandidate(this.deps.runtime.status(id));
     if (!candidate) return undefined;
     // the maps the kernel really has (plan.json may be half-written when its worker was killed)

@@ -4,7 +4,7 @@ import type { ContainerState, ContainerView, LifecycleKind } from '@nagaya/contr
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
 import type { ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
-import type { ImageStore } from '../images/image-store';
+import { IMAGE_NAME, type ImageStore } from '../images/image-store';
 import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
 import type { AuditStore } from '../store/audit-store';
 import {
@@ -67,23 +67,20 @@ export class ContainerService {
     input: CreateContainerInput,
     actor: TokenIdentity,
   ): Promise<{ container: ContainerView; job: { id: string } }> {
-    const { containers, images, queues, allocator, pool } = this.deps;
+    const { containers, images, queues, pool } = this.deps;
     const network: ContainerNetwork = input.network ?? { mode: 'none' };
-    await images.get(project, input.image).catch((err: unknown) => {
-      if (err instanceof NagayaError && err.code === 'NOT_FOUND') {
-        throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
-      }
-      throw err;
-    });
+    const imageMissing = () =>
+      new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
+    if (!IMAGE_NAME.test(input.image)) {
+      await images.get(project, input.image).catch((err: unknown) => {
+        throw err instanceof NagayaError && err.code === 'NOT_FOUND' ? imageMissing() : err;
+      });
+    }
     // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
     let node = await this.place(input, network);
     const isolated = input.idmap?.isolated ?? true;
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
-    }
-    // Refuse at once when nothing is free (one index probe); the worker's allocation stays the real guard.
-    if (isolated && !input.idmap?.key && !(await allocator.hasFreeSlot(pool))) {
-      throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool });
     }
     queues.assertReady(node);
     const id = randomUUID();
@@ -102,14 +99,23 @@ export class ContainerService {
       pool,
     };
     let created: CreatedContainer | undefined;
-    // The insert places the row only on a node still active: one that began to drain since the
-    // placement snapshot was read is refused there, and the choice is made again on a fresh read.
+    // One statement checks that the image exists and that the pool has a free slice (one index
+    // probe; the worker's allocation stays the real guard), then writes the row, its job record
+    // and the audit event; the insert's trigger checks the project's quotas. It places the row
+    // only on a node still active: one that began to drain since the placement snapshot was
+    // read is refused there, and the choice is made again on a fresh read.
     for (let attempt = 1; !created; attempt++) {
       try {
-        created = await containers.create(
+        const result = await containers.create(
           { ...row, node },
           { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name },
+          { image: images.launchGuard(), freeSlot: isolated && !input.idmap?.key },
         );
+        if ('refused' in result) {
+          if (result.refused === 'image') throw imageMissing();
+          throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool });
+        }
+        created = result;
       } catch (err) {
         if (!(err instanceof NodeNotActiveError) || attempt >= 3) {
           if (err instanceof NodeNotActiveError) throw new NagayaError('UNAVAILABLE', err.message, { node: err.node });
@@ -119,6 +125,15 @@ export class ContainerService {
         node = await this.place(input, network);
         queues.assertReady(node);
       }
+    }
+    // the image's files are on this host too (cached after the first look)
+    const onDisk = await images.onDisk(created.imageProject ?? project, input.image).then(
+      () => undefined,
+      (err: unknown) => (err instanceof NagayaError && err.code === 'NOT_FOUND' ? imageMissing() : err),
+    );
+    if (onDisk) {
+      await containers.discardCreate(created, launchJobId(id)).catch(() => undefined);
+      throw onDisk;
     }
     let jobId: string;
     try {

@@ -1,3 +1,4 @@
+import type { LeaseRow } from '@nagaya/allocator';
 import { NagayaError } from '../errors';
 import type { ContainerError, ContainerLimits, ContainerState, NetworkMode, PublishView } from '@nagaya/contract';
 import type { Db } from './db';
@@ -77,7 +78,20 @@ export type NewContainer = Pick<
 export interface CreatedContainer {
   row: ContainerRow;
   auditEventId: string;
+  /** The project whose image the container runs (its own, or the built-in image's), when the create checked it. */
+  imageProject?: string | null;
 }
+
+/** What a create checks in its own statement before it writes anything. */
+export interface CreateGuards {
+  /** The image (the row's) must exist in the container's project, or be a built-in one of `builtInProject` from `builtInSource`. */
+  image?: { builtInProject: string; builtInSource: string };
+  /** The container's pool must have a slot that could be handed out now. */
+  freeSlot?: boolean;
+}
+
+/** A created container, or what a guard refused (nothing was written). */
+export type CreateResult = CreatedContainer | { refused: 'image' | 'pool' };
 
 /** Fields a state change may set; undefined leaves a column alone, null clears it. */
 export interface StateChange {
@@ -112,16 +126,38 @@ export class ContainerStore {
    * project that is gone, INVALID_INPUT, FORBIDDEN for a raw idmap the project does not allow).
    * Published ports are reserved on the node in the same statement: CONFLICT when one is taken
    * there (host_port_taken), and a refusal of any kind leaves no reservation behind.
+   *
+   * `guards` are checked by the same statement, before anything is written: the image exists
+   * for the project (its own, or a built-in one of `builtIn.project`), and the container's pool
+   * has a slot free now. When one fails nothing is inserted (no trigger runs, no quota is
+   * charged) and the answer says which.
    */
-  async create(c: NewContainer, records: { launchJobId: string; queue: string; actor: string }): Promise<CreatedContainer> {
+  async create(
+    c: NewContainer,
+    records: { launchJobId: string; queue: string; actor: string },
+    guards: CreateGuards = {},
+  ): Promise<CreateResult> {
     try {
-      const { rows } = await this.db.query<ContainerRow & { auditEventId: string }>(
+      const { rows } = await this.db.query<
+        Partial<ContainerRow> & { auditEventId: string | null; imageProject: string | null; slotFree: boolean; nodeActive: boolean }
+      >(
         `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
+         img AS (
+           SELECT project FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
+            ORDER BY project = $14 DESC LIMIT 1),
+         ok AS (
+           SELECT NOT $15::boolean OR EXISTS (SELECT 1 FROM img) AS image_ok,
+                  NOT $18::boolean OR EXISTS (
+                    SELECT 1 FROM id_slot s JOIN id_pool p ON p.id = s.pool_id
+                     WHERE p.name = $8 AND s.state = 'free'
+                       AND (s.released_at IS NULL OR s.released_at <= clock_timestamp() - make_interval(secs => p.quarantine_seconds)))
+                  AS slot_free),
          c AS (
            INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project, network)
            SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text,
-                  $15::jsonb
-             FROM n RETURNING ${ROW}),
+                  $19::jsonb
+             FROM n WHERE (SELECT image_ok AND slot_free FROM ok)
+           RETURNING ${ROW}),
          p AS (
            INSERT INTO host_port (container_id, node, host_ip, protocol, port, container_port)
            SELECT c.id, c.node, nagaya_host_port_ip(x."hostIp"), x.protocol, x."hostPort", x."containerPort"
@@ -133,7 +169,9 @@ export class ContainerStore {
            INSERT INTO audit_event (actor, project, action, target, details)
            SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
            RETURNING id)
-         SELECT c.*, (SELECT id FROM a) AS "auditEventId" FROM c`,
+         SELECT c.*, (SELECT id FROM a) AS "auditEventId", (SELECT project FROM img) AS "imageProject",
+                (SELECT slot_free FROM ok) AS "slotFree", EXISTS (SELECT 1 FROM n) AS "nodeActive"
+           FROM (VALUES (1)) one LEFT JOIN c ON true`,
         [
           c.id,
           c.name,
@@ -149,12 +187,19 @@ export class ContainerStore {
           records.actor,
           JSON.stringify(c.security),
           c.project,
+          guards.image !== undefined,
+          guards.image?.builtInProject ?? null,
+          guards.image?.builtInSource ?? null,
+          guards.freeSlot === true,
           JSON.stringify(c.network ?? { mode: 'none' }),
         ],
+        { prepared: true },
       );
-      if (!rows[0]) throw new NodeNotActiveError(c.node);
-      const { auditEventId, ...row } = rows[0];
-      return { row, auditEventId };
+      const { auditEventId, imageProject, slotFree, nodeActive, ...row } = rows[0]!;
+      if (!nodeActive) throw new NodeNotActiveError(c.node);
+      if (guards.image && imageProject === null) return { refused: 'image' };
+      if (!slotFree) return { refused: 'pool' };
+      return { row: row as ContainerRow, auditEventId: auditEventId!, imageProject };
     } catch (err) {
       if (err instanceof NodeNotActiveError) throw err;
       if (isHostPortTaken(err)) throw await this.hostPortConflict(c);
@@ -224,12 +269,14 @@ export class ContainerStore {
   }
 
   async findByName(project: string, name: string): Promise<ContainerRow | undefined> {
-    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE project = $1 AND name = $2`, [project, name]);
+    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE project = $1 AND name = $2`, [project, name], {
+      prepared: true,
+    });
     return rows[0];
   }
 
   async findById(id: string): Promise<ContainerRow | undefined> {
-    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE id = $1`, [id]);
+    const { rows } = await this.db.query<ContainerRow>(`SELECT ${ROW} FROM container WHERE id = $1`, [id], { prepared: true });
     return rows[0];
   }
 
@@ -270,7 +317,11 @@ export class ContainerStore {
    * Moves a container to `to` if it is in one of `from` (or any state when from is empty) and,
    * when `of` gives them, still records that run's pid (null: none) and is still on that node;
    * returns the updated row, or undefined when the container is gone, in another state, on
-   * another run or moved to another node.
+   * another run or moved to another node. `unflushed`: the change is answered before Postgres
+   * has flushed it to its WAL (a millisecond or more here), for changes a Postgres crash may
+   * lose because the reconciler redoes them (a launch marked running: a starting row whose
+   * container runs is adopted). Never for what a launch relies on (the claim and its slice) or
+   * what a client was told.
    */
   async transition(
     id: string,
@@ -278,6 +329,7 @@ export class ContainerStore {
     to: ContainerState,
     change: StateChange = {},
     of?: { pid?: number | null; node?: string },
+    options: { unflushed?: boolean } = {},
   ): Promise<ContainerRow | undefined> {
     const sets = ['state = $2', 'updated_at = now()'];
     const values: unknown[] = [id, to];
@@ -297,12 +349,77 @@ export class ContainerStore {
       values.push(of.node);
       sameRun += ` AND node = $${values.length}`;
     }
-    const { rows } = await this.db.query<ContainerRow>(
-      `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${fromParam}::text[] IS NULL OR state = ANY ($${fromParam}))${sameRun}
-       RETURNING ${ROW}`,
-      values,
-    );
+    const update = `UPDATE container SET ${sets.join(', ')} WHERE id = $1 AND ($${fromParam}::text[] IS NULL OR state = ANY ($${fromParam}))${sameRun}
+       RETURNING ${ROW}`;
+    // unflushed: the statement's own transaction commits without waiting for its WAL flush
+    // (SET LOCAL synchronous_commit = off, in the same statement)
+    const text = options.unflushed
+      ? `WITH s AS (SELECT set_config('synchronous_commit', 'off', true)), u AS (${update}) SELECT u.* FROM u, s`
+      : update;
+    const { rows } = await this.db.query<ContainerRow>(text, values, { prepared: true });
     return rows[0];
+  }
+
+  /**
+   * Moves a container to `starting` if it is in one of `from` and on `node`, and, in the same statement, gives
+   * it its slice when it asks for the default map (one isolated slice of its pool: no size, key
+   * or raw entries), through the allocator's own nagaya_allocate: a launch's claim and its
+   * allocation cost one round trip. Undefined when the container is gone or in another state;
+   * `lease` is undefined when the row wants another map (allocate it through the Allocator).
+   * If the allocation fails (a full pool, a lost race), the claim is rolled back with it and the
+   * SQL error is thrown: the caller claims and allocates separately, to get the allocator's
+   * retries and its error.
+   */
+  async claimWithDefaultLease(
+    id: string,
+    from: ContainerState[],
+    node: string,
+  ): Promise<{ row: ContainerRow; lease?: LeaseRow } | undefined> {
+    const { rows } = await this.db.query<ContainerRow & Partial<LeaseRow>>(
+      `WITH c AS (
+         UPDATE container SET state = 'starting', error = NULL, updated_at = now()
+          WHERE id = $1 AND state = ANY ($2) AND node = $3 RETURNING ${ROW}),
+       l AS (
+         SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool,
+                LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
+          WHERE (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true))
+       SELECT c.*, l.* FROM c LEFT JOIN l ON true`,
+      [id, from, node],
+      { prepared: true },
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    const {
+      lease_owner,
+      lease_pool,
+      lease_isolated,
+      lease_slot,
+      lease_slots,
+      lease_uid_base,
+      lease_gid_base,
+      lease_size,
+      lease_key,
+      lease_raw,
+      lease_created_at,
+      created,
+      ...row
+    } = r;
+    if (lease_owner === null || lease_owner === undefined) return { row };
+    const lease = {
+      lease_owner,
+      lease_pool,
+      lease_isolated,
+      lease_slot,
+      lease_slots,
+      lease_uid_base,
+      lease_gid_base,
+      lease_size,
+      lease_key,
+      lease_raw,
+      lease_created_at,
+      created,
+    } as LeaseRow;
+    return { row, lease };
   }
 
   async delete(id: string): Promise<boolean> {

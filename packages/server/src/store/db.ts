@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { runStatement, sqlStateOf } from '@nagaya/allocator';
 import { NagayaError } from '../errors';
@@ -7,7 +8,9 @@ export class Db {
   readonly pool: pg.Pool;
 
   constructor(databaseUrl: string, max = 10) {
-    this.pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000 });
+    // Idle connections are kept a minute, not pg's 10 s: a connection costs a SCRAM exchange
+    // (PBKDF2 on both ends) and a new backend, which bursty launches paid again after each lull.
+    this.pool = new pg.Pool({ connectionString: databaseUrl, max, connectionTimeoutMillis: 5000, idleTimeoutMillis: 60_000 });
     // an idle client losing its server (Postgres restarted) must not crash the process
     this.pool.on('error', () => undefined);
     // Nor may a checked-out one: between two statements of a transaction the pool's idle
@@ -17,10 +20,18 @@ export class Db {
     this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
-  /** Runs one statement (keeping the connection after an SQL error; see runStatement). */
-  async query<R extends object = Record<string, unknown>>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  /**
+   * Runs one statement (keeping the connection after an SQL error; see runStatement). `prepared`:
+   * as a named prepared statement, parsed and planned once per connection; for the statements of
+   * the launch path, whose parse and plan cost Postgres more than running them.
+   */
+  async query<R extends object = Record<string, unknown>>(
+    text: string,
+    values?: unknown[],
+    options: { prepared?: boolean } = {},
+  ): Promise<pg.QueryResult<R>> {
     try {
-      return await runStatement<R>(this.pool, text, values);
+      return await runStatement<R>(this.pool, text, values, options.prepared ? statementName(text) : undefined);
     } catch (err) {
       // SQL errors are for the stores to read (a unique violation is a CONFLICT); anything else
       // (no connection, a dropped socket) means Postgres is away.
@@ -62,6 +73,18 @@ export class Db {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+const statementNames = new Map<string, string>();
+
+/** A prepared statement's name: its text's hash, so one name never stands for two texts. */
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `ng_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 function unavailable(err: unknown): NagayaError {

@@ -154,6 +154,7 @@ export class TokenStore {
     }>(
       `SELECT id, name, role, project, expires_at <= now() AS expired, last_used_at FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL`,
       [hashToken(token)],
+      { prepared: true },
     );
     const row = rows[0];
     if (!row) throw new NagayaError('UNAUTHORIZED', 'the bearer token is not valid');
