@@ -7,6 +7,7 @@ import { ContainerSecurity1764750000000 } from './1764750000000-container-securi
 import { Projects1764800000000 } from './1764800000000-projects';
 import { NodeLiveness1764900000000 } from './1764900000000-node-liveness';
 import { Network1764950000000 } from './1764950000000-network';
+import { ProjectNetId1765000000000 } from './1765000000000-project-net-id';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -18,6 +19,7 @@ export const migrations = [
   Projects1764800000000,
   NodeLiveness1764900000000,
   Network1764950000000,
+  ProjectNetId1765000000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

@@ -47,6 +47,12 @@ export interface ServerConfig {
   networkCidr: string;
   /** The prefix length of each node's subnet (24: 253 container addresses per node). */
   networkNodePrefix: number;
+  /** Set up container networking on this node at worker start (NAGAYA_HOST_NETWORK=off: never; containers keep mode none). */
+  hostNetwork: boolean;
+  /** The node's bridge (NAGAYA_BRIDGE, default nagaya0). */
+  bridge: string;
+  /** The name of nagaya's two nftables tables, inet and bridge (NAGAYA_NFT_TABLE, default nagaya). */
+  nftTable: string;
 }
 
 /** Each node's subnet is a /24 of the fleet's network. */
@@ -78,6 +84,20 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
     throw new NagayaError('INVALID_INPUT', `${name} must be an integer of at least ${min}, not ${JSON.stringify(raw)}`);
   }
   return value;
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw === 'on' || raw === '1' || raw === 'true') return true;
+  if (raw === 'off' || raw === '0' || raw === 'false') return false;
+  throw new NagayaError('INVALID_INPUT', `${name} must be on or off, not ${JSON.stringify(raw)}`);
+}
+
+function named(env: NodeJS.ProcessEnv, name: string, fallback: string, pattern: RegExp): string {
+  const raw = env[name] || fallback;
+  if (!pattern.test(raw)) throw new NagayaError('INVALID_INPUT', `${name} must match ${pattern}, not ${JSON.stringify(raw)}`);
+  return raw;
 }
 
 /** Reads the configuration from environment variables (see README "Configuration"). */
@@ -127,6 +147,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',
     networkCidr: networkCidr(env),
     networkNodePrefix: NETWORK_NODE_PREFIX,
+    hostNetwork: onOff(env, 'NAGAYA_HOST_NETWORK', true),
+    bridge: named(env, 'NAGAYA_BRIDGE', 'nagaya0', /^[a-zA-Z0-9_.-]{1,15}$/),
+    nftTable: named(env, 'NAGAYA_NFT_TABLE', 'nagaya', /^[a-zA-Z][a-zA-Z0-9_]{0,31}$/),
     ...overrides,
     role,
     nodeName,

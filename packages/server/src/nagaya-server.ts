@@ -101,6 +101,7 @@ export async function startNagaya(
       connection: workerConnection,
       containers,
       nodes,
+      networks,
       allocator,
       images,
       queues,

@@ -306,9 +306,28 @@ describe('what the kernel side reads and the reconciler repairs', () => {
 
     const state = await networks.forNode('node-k');
     expect(state.subnet).toMatchObject({ node: 'node-k', cidr: subnet.cidr, gateway: subnet.gateway, bridge: 'nagaya0' });
+    const { rows } = await db.query<{ id: number }>(`SELECT net_id AS id FROM project WHERE name = 'default'`);
+    const projectId = rows[0]!.id;
+    expect(projectId).toBeGreaterThan(0);
     expect(state.leases).toEqual([
-      { containerId: running.row.id, project: 'default', name: 'k-run', state: 'running', address: a.address, mac: macOf(a.address) },
-      { containerId: stopped.row.id, project: 'default', name: 'k-stop', state: 'stopped', address: b.address, mac: macOf(b.address) },
+      {
+        containerId: running.row.id,
+        project: 'default',
+        projectId,
+        name: 'k-run',
+        state: 'running',
+        address: a.address,
+        mac: macOf(a.address),
+      },
+      {
+        containerId: stopped.row.id,
+        project: 'default',
+        projectId,
+        name: 'k-stop',
+        state: 'stopped',
+        address: b.address,
+        mac: macOf(b.address),
+      },
     ]);
     expect(state.ports).toEqual([
       { containerId: running.row.id, hostIp: '0.0.0.0', protocol: 'tcp', hostPort: 8001, containerPort: 80, address: a.address },

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { UnrecoverableError, type Job } from 'bullmq';
 import { leaseFromRow, sqlStateOf, type Allocator, type Lease } from '@nagaya/allocator';
-import { processHasIdMaps, type ContainerRuntime, type ExitStatus, type IdMapLine } from '@nagaya/native';
+import { processHasIdMaps, type ContainerNetwork, type ContainerRuntime, type ExitStatus, type IdMapLine } from '@nagaya/native';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { noNetworkHere, type NodeNetwork } from '../services/node-network';
 import { allocatorKey } from '../services/sticky-key';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
@@ -37,6 +38,8 @@ export interface ContainerJobDeps {
   images: ImageStore;
   log: Logger;
   metrics: Metrics;
+  /** This node's container networking; undefined when it has none (a bridge-mode container is then refused). */
+  network?: NodeNetwork;
 }
 
 /**
@@ -106,11 +109,17 @@ export class ContainerJobs {
         }));
       leaseOwned = jobOwnsLease(lease, job.timestamp);
       const image = await images.path(c.project, c.image);
+      // the address and the rules before the launch: until its rules are in, the veth sends nothing
+      let network: ContainerNetwork | undefined;
+      if (c.network.mode === 'bridge') {
+        if (!this.deps.network) throw noNetworkHere(this.deps.nodeName);
+        network = await this.deps.network.attach(c);
+      }
       // A worker killed between spawning and recording a container leaves it running; BullMQ
       // then hands this job out again. Adopt that process (same id, same lease) instead of
       // launching again: a relaunch fails with EEXIST and its cleanup would kill a healthy
       // container and, racing the exit watcher, mark it failed.
-      const launched = await this.launchOrAdopt(c, image, lease.maps);
+      const launched = await this.launchOrAdopt(c, image, lease.maps, network);
       // Not waiting for the WAL flush: if a Postgres crash loses this, the row is still starting
       // with its slice, and the reconciler adopts the running container.
       const running = await containers.transition(
@@ -135,6 +144,7 @@ export class ContainerJobs {
         if (yielded) {
           log.info('start gave way', { container: c.name, id: c.id, pid: launched.pid, reason: yielded.skipped });
           await runtime.stop(c.id, yielded.stopTimeoutMs).catch(() => undefined);
+          await this.detach(c);
           return { skipped: yielded.skipped };
         }
       }
@@ -172,7 +182,12 @@ export class ContainerJobs {
    * request waits for it): a launcher restart should not cost the job one of its few attempts.
    * The adoption check runs again each time, since the dead launcher may have finished the launch.
    */
-  private async launchOrAdopt(c: ContainerRow, image: string, maps: IdMaps): Promise<{ pid: number; startTime: string }> {
+  private async launchOrAdopt(
+    c: ContainerRow,
+    image: string,
+    maps: IdMaps,
+    network: ContainerNetwork | undefined,
+  ): Promise<{ pid: number; startTime: string }> {
     for (let attempt = 1; ; attempt++) {
       try {
         return (
@@ -187,6 +202,7 @@ export class ContainerJobs {
             gidMap: maps.gid,
             limits: c.limits,
             security: { nesting: c.security.nesting === true },
+            ...(network ? { network } : {}),
           }))
         );
       } catch (err) {
@@ -217,6 +233,7 @@ export class ContainerJobs {
     } catch (err) {
       log.warn('cleanup after a failed start', { id: c.id, error: describeError(err) });
     }
+    await this.detach(c);
     if (!releaseLease) return;
     await allocator
       .release(c.id)
@@ -231,6 +248,8 @@ export class ContainerJobs {
     let status: ExitStatus | undefined;
     if (runtime.status(c.id).state === 'running') status = await runtime.stop(c.id, timeoutSeconds * 1000);
     else status = runtime.status(c.id).exit;
+    // nothing runs now: its address and rules go before the row says stopped
+    await this.detach(c);
     await containers.transition(c.id, ['stopping', 'running', 'starting', 'pending'], 'stopped', {
       pid: null,
       exitCode: status?.exitCode ?? null,
@@ -247,6 +266,8 @@ export class ContainerJobs {
     const record = runtime.status(c.id);
     if (record.state === 'running') await runtime.stop(c.id, timeoutSeconds * 1000);
     if (existsSync(record.dir)) runtime.remove(c.id);
+    // its rules go before its row (the lease row goes with it, by cascade)
+    await this.detach(c, true);
     // the slice is freed only once the storage its IDs own is gone
     await allocator.release(c.id);
     await containers.delete(c.id);
@@ -274,5 +295,21 @@ export class ContainerJobs {
     const updated = await containers.transition(id, [c.state], outcome.state, change, { pid: c.pid });
     if (updated)
       log.info('container exited', { container: c.name, id, exitCode: status.exitCode, signal: status.signal, state: updated.state });
+    if (updated && updated.state !== 'running' && updated.state !== 'starting') await this.detach(c);
+  }
+
+  /**
+   * Takes a container that no longer runs here out of the node's tables and gives its address
+   * back. A failure is logged and left to the reconciler, unless `strict` (delete: the job is
+   * retried rather than leave rules for an address the database will hand out again).
+   */
+  private async detach(c: ContainerRow, strict = false): Promise<void> {
+    if (!this.deps.network || c.network?.mode !== 'bridge') return;
+    try {
+      await this.deps.network.detach(c);
+    } catch (err) {
+      if (strict) throw err;
+      this.deps.log.warn('could not free a container network', { id: c.id, error: describeError(err) });
+    }
   }
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Allocator } from '@nagaya/allocator';
 import { LOST_EXIT, type ContainerRecord, type ContainerRuntime } from '@nagaya/native';
 import type { Logger } from '../observability/logger';
+import type { NodeNetwork } from '../services/node-network';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { ContainerJobs } from './container-jobs';
 import type { JobQueues } from './job-queues';
@@ -27,6 +28,8 @@ export interface ReconcilerDeps {
   queues: JobQueues;
   jobs: ContainerJobs;
   log: Logger;
+  /** This node's container networking, if it has one: its leases, veths and tables are compared and repaired each pass. */
+  network?: NodeNetwork;
   /** A row younger than this may still be on its way into a queue: leave it alone. */
   graceMs?: number;
   /** A lease without a container row older than this is an orphan (its launch died half-way). */
@@ -48,6 +51,12 @@ export interface ReconcileReport {
   cgroups: number;
   /** Running containers found without a cgroup of their own with a finite pids.max (launched before every container had one), given one. */
   unbounded: number;
+  /** Addresses of containers that cannot be running here, given back. */
+  releasedAddresses: number;
+  /** Host ends of veths on the bridge whose container holds no address, removed. */
+  strayVeths: number;
+  /** The node's tables did not hold exactly the leased containers, and were rebuilt from Postgres. */
+  rulesRebuilt: number;
 }
 
 /** Tells whether one of a container's cgroup directories caps its pids. */
@@ -91,6 +100,9 @@ export class Reconciler {
       orphanLeases: 0,
       cgroups: 0,
       unbounded: 0,
+      releasedAddresses: 0,
+      strayVeths: 0,
+      rulesRebuilt: 0,
     };
     const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
     const rows = await containers.list({ node: nodeName });
@@ -103,6 +115,12 @@ export class Reconciler {
       report.strays++;
     }
     report.orphanLeases = await this.releaseOrphanLeases();
+    if (this.deps.network) {
+      const repair = await this.deps.network.repair();
+      report.releasedAddresses = repair.released;
+      report.strayVeths = repair.strayPorts;
+      report.rulesRebuilt = repair.rebuilt ? 1 : 0;
+    }
     report.cgroups = (await runtime.pruneCgroups()).length;
     const limitsOf = new Map(rows.map((r) => [r.id, r.limits]));
     for (const record of records.values()) {

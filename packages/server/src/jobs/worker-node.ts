@@ -10,7 +10,9 @@ import type { Metrics } from '../observability/metrics';
 import { measureNodeCapacity } from '../services/node-capacity';
 import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
+import type { NetworkStore } from '../store/network-store';
 import type { NodeStore } from '../store/node-store';
+import { NodeNetwork } from '../services/node-network';
 import { NodeFleet } from '../services/node-fleet';
 import { ContainerJobs } from './container-jobs';
 import type { JobQueues } from './job-queues';
@@ -25,6 +27,7 @@ export interface WorkerNodeDeps {
   connection: Redis;
   containers: ContainerStore;
   nodes: NodeStore;
+  networks: NetworkStore;
   allocator: Allocator;
   images: ImageStore;
   queues: JobQueues;
@@ -51,10 +54,11 @@ export class WorkerNode {
   private constructor(
     private readonly deps: WorkerNodeDeps,
     runtime: ContainerRuntime,
+    readonly network: NodeNetwork | undefined,
   ) {
     this.runtime = runtime;
     const { containers, allocator, images, log, metrics, queues, config } = deps;
-    this.jobs = new ContainerJobs({ nodeName: config.nodeName, containers, allocator, runtime, images, log, metrics });
+    this.jobs = new ContainerJobs({ nodeName: config.nodeName, containers, allocator, runtime, images, log, metrics, network });
     this.fleet = new NodeFleet({ db: deps.db, containers, nodes: deps.nodes, queues, allocator, log });
     this.reconciler = new Reconciler({
       nodeName: config.nodeName,
@@ -63,6 +67,7 @@ export class WorkerNode {
       runtime,
       queues,
       jobs: this.jobs,
+      network,
       log,
       orphanLeaseAgeMs: config.orphanLeaseMs,
       graceMs: Math.min(15_000, config.reconcileMs * 2),
@@ -82,7 +87,9 @@ export class WorkerNode {
     const info = { dataDir: config.dataDir, concurrency: config.workerConcurrency, capacity: measureNodeCapacity() };
     await nodes.heartbeat(config.nodeName, info, deps.version, true);
     const runtime = await ContainerRuntime.open({ stateDir: WorkerNode.stateDir(config), consoleLogMaxBytes: config.consoleLogMaxBytes });
-    const node = new WorkerNode(deps, runtime);
+    // the subnet, the bridge and the tables (rebuilt from Postgres); none if the host cannot
+    const network = await NodeNetwork.setUp(config, deps.networks, WorkerNode.stateDir(config), log);
+    const node = new WorkerNode(deps, runtime, network);
     runtime.on('exit', (id: string, status: ExitStatus) => {
       node.jobs.applyExit(id, status).catch((err: unknown) => log.warn('recording an exit failed', { id, error: err as Error }));
     });

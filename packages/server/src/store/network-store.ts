@@ -31,7 +31,16 @@ export interface IpLease {
 export interface NodeNetworkState {
   subnet: NodeSubnet | undefined;
   /** Every address leased on the node, with its container's project (the walls) and name (DNS). */
-  leases: Array<{ containerId: string; project: string; name: string; state: string; address: string; mac: string }>;
+  leases: Array<{
+    containerId: string;
+    project: string;
+    /** The project's number (project.net_id): what the node's nftables walls know a project by. */
+    projectId: number;
+    name: string;
+    state: string;
+    address: string;
+    mac: string;
+  }>;
   /** Every host port reserved on the node; `address` is the container's while it holds one (null: no DNAT now). */
   ports: Array<{
     containerId: string;
@@ -106,6 +115,15 @@ export class NetworkStore {
     return withGateway(rows[0]!);
   }
 
+  /** Takes back a node's subnet while nothing is leased in it (its host could not set up the bridge). */
+  async dropSubnet(node: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      'DELETE FROM node_subnet s WHERE s.node = $1 AND NOT EXISTS (SELECT 1 FROM ip_lease l WHERE l.node = s.node)',
+      [node],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   /** The node's subnet; undefined while its worker has not set up container networking. */
   async subnetOf(node: string): Promise<NodeSubnet | undefined> {
     const { rows } = await this.db.query<{ node: string; cidr: string; bridge: string; createdAt: Date }>(
@@ -165,9 +183,11 @@ export class NetworkStore {
       `SELECT json_build_object(
          'subnet', (SELECT json_build_object('node', s.node, 'cidr', s.cidr::text, 'bridge', s.bridge, 'createdAt', s.created_at)
                       FROM node_subnet s WHERE s.node = $1),
-         'leases', coalesce((SELECT json_agg(json_build_object('containerId', c.id, 'project', c.project, 'name', c.name,
-                                                               'state', c.state, 'address', host(l.address)) ORDER BY l.address)
-                               FROM ip_lease l JOIN container c ON c.id = l.container_id WHERE l.node = $1), '[]'),
+         'leases', coalesce((SELECT json_agg(json_build_object('containerId', c.id, 'project', c.project, 'projectId', p.net_id,
+                                                               'name', c.name, 'state', c.state, 'address', host(l.address))
+                                             ORDER BY l.address)
+                               FROM ip_lease l JOIN container c ON c.id = l.container_id JOIN project p ON p.name = c.project
+                              WHERE l.node = $1), '[]'),
          'ports', coalesce((SELECT json_agg(json_build_object('containerId', h.container_id, 'hostIp', host(h.host_ip),
                                                               'protocol', h.protocol, 'hostPort', h.port, 'containerPort', h.container_port,
                                                               'address', host(l.address)) ORDER BY h.port, h.protocol)
@@ -181,6 +201,23 @@ export class NetworkStore {
       leases: leases.map((l) => ({ ...l, mac: macOf(l.address) })),
       ports,
     };
+  }
+
+  /**
+   * What a launch of this container needs besides its lease: its project's number (the walls) and
+   * the names and addresses of the project's other containers leased on the node (/etc/hosts).
+   */
+  async launchFacts(containerId: string, node: string): Promise<{ projectId: number; peers: Array<{ name: string; address: string }> }> {
+    const { rows } = await this.db.query<{ projectId: number; peers: Array<{ name: string; address: string }> }>(
+      `SELECT p.net_id AS "projectId",
+              coalesce((SELECT json_agg(json_build_object('name', o.name, 'address', host(l.address)) ORDER BY o.name)
+                          FROM container o JOIN ip_lease l ON l.container_id = o.id AND l.node = $2
+                         WHERE o.project = c.project AND o.id <> c.id), '[]') AS peers
+         FROM container c JOIN project p ON p.name = c.project WHERE c.id = $1`,
+      [containerId, node],
+    );
+    if (!rows[0]) throw new NagayaError('NOT_FOUND', `container ${containerId} is gone`);
+    return rows[0];
   }
 
   /** The leases of these containers, by container id (those without one are absent). */

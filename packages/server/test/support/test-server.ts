@@ -67,6 +67,8 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
       NAGAYA_NODE_OFFLINE_MS: '3000',
       NAGAYA_RECONCILE_MS: '1000',
       NAGAYA_ORPHAN_LEASE_MS: '1500',
+      // no bridge or nftables unless a test asks (its own bridge, table and subnet)
+      NAGAYA_HOST_NETWORK: 'off',
       ...options.env,
     },
     { role: options.role ?? 'all' },

@@ -1,0 +1,247 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { macOf } from '@nagaya/contract';
+import {
+  addToRuleset,
+  applyRuleset,
+  bridgePorts,
+  ensureBridge,
+  hostIfNameFor,
+  removeFromRuleset,
+  removeStrayPorts,
+  type ContainerNetwork,
+  type RulesetContainer,
+} from '@nagaya/native';
+import type { ServerConfig } from '../config';
+import { NagayaError } from '../errors';
+import type { Logger } from '../observability/logger';
+import type { ContainerRow } from '../store/container-store';
+import type { NetworkStore, NodeNetworkState, NodeSubnet } from '../store/network-store';
+
+const run = promisify(execFile);
+
+/** What a repair pass found and fixed. */
+export interface NetworkRepair {
+  /** Leases of containers that cannot be running here, given back. */
+  released: number;
+  /** Host ends on the bridge with no lease, removed. */
+  strayPorts: number;
+  /** The tables did not hold what Postgres says (or were gone), and were rebuilt. */
+  rebuilt: boolean;
+}
+
+/** Host ports containers may not reach on the node: the API's, Postgres's and Redis's. */
+export function deniedHostPorts(config: Pick<ServerConfig, 'port' | 'databaseUrl' | 'redisUrl'>): Array<{ port: number }> {
+  const portOf = (url: string, fallback: number) => {
+    try {
+      return Number(new URL(url).port) || fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  const ports = new Set([portOf(config.databaseUrl, 5432), 5432, portOf(config.redisUrl, 6379), 6379]);
+  if (config.port > 0) ports.add(config.port);
+  return [...ports].sort((a, b) => a - b).map((port) => ({ port }));
+}
+
+/**
+ * A worker node's container networking (root mode): its subnet in Postgres, the bridge and
+ * nagaya's nftables tables on the host, and per container an address, its elements in the tables
+ * and its launch plan's network. Changes to the tables are serialised here, so a rebuild from a
+ * Postgres snapshot never drops a container added meanwhile (the database keeps addresses
+ * disjoint; this lock only orders this node's kernel edits).
+ */
+export class NodeNetwork {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly config: ServerConfig,
+    private readonly networks: NetworkStore,
+    private readonly stateDir: string,
+    readonly subnet: NodeSubnet,
+  ) {}
+
+  /**
+   * Sets up the node: its subnet (carved on first start), the bridge, and the tables rebuilt from
+   * Postgres. Undefined, with a warning, when the host cannot (no nft, no permission) or the
+   * operator turned it off: the node then has no subnet and takes no bridge-mode container.
+   */
+  static async setUp(config: ServerConfig, networks: NetworkStore, stateDir: string, log: Logger): Promise<NodeNetwork | undefined> {
+    if (!config.hostNetwork) return undefined;
+    try {
+      await run('nft', ['--version']);
+    } catch (err) {
+      log.warn('no container networking on this node: nft cannot run', { error: err as Error });
+      return undefined;
+    }
+    // the bridge first, with the address the node's subnet will have: a host that cannot make
+    // it must not be given a subnet (the API would place bridge containers on it)
+    let subnet = await networks.subnetOf(config.nodeName);
+    try {
+      if (!subnet) {
+        subnet = await networks.ensureSubnet(config.nodeName, {
+          cidr: config.networkCidr,
+          prefix: config.networkNodePrefix,
+          bridge: config.bridge,
+        });
+        try {
+          await ensureBridge({ name: subnet.bridge, gatewayCidr: `${subnet.gateway}/${prefixOf(subnet.cidr)}` });
+        } catch (err) {
+          await networks.dropSubnet(config.nodeName).catch(() => undefined);
+          throw err;
+        }
+      } else {
+        await ensureBridge({ name: subnet.bridge, gatewayCidr: `${subnet.gateway}/${prefixOf(subnet.cidr)}` });
+      }
+      const node = new NodeNetwork(config, networks, stateDir, subnet);
+      await node.rebuild();
+      log.info('container networking ready', { bridge: subnet.bridge, cidr: subnet.cidr, table: config.nftTable });
+      return node;
+    } catch (err) {
+      log.warn('no container networking on this node: host setup failed', { error: err as Error });
+      return undefined;
+    }
+  }
+
+  /** The host end of a container's veth on this node. */
+  hostIfName(id: string): string {
+    return hostIfNameFor(this.stateDir, id);
+  }
+
+  /**
+   * Leases the container's address, adds it to the tables and returns its launch plan's network
+   * (its peers in the project, by name, in /etc/hosts).
+   */
+  async attach(c: ContainerRow): Promise<ContainerNetwork> {
+    const lease = await this.networks.lease(c.id, this.config.nodeName);
+    const facts = await this.networks.launchFacts(c.id, this.config.nodeName);
+    const hostIfName = this.hostIfName(c.id);
+    const mac = macOf(lease.address);
+    await this.serial(() =>
+      addToRuleset(this.rules(), {
+        hostIfName,
+        ip: lease.address,
+        mac,
+        project: String(facts.projectId),
+        publish: publishOf(c),
+      }),
+    );
+    return {
+      ip: lease.address,
+      prefix: lease.prefix,
+      gateway: lease.gateway,
+      bridge: lease.bridge,
+      mac,
+      hostIfName,
+      hosts: facts.peers.map((p) => `${p.address} ${p.name}`),
+    };
+  }
+
+  /** Takes a container out of the tables and gives its address back (exit, stop, failed start, delete); nothing if it holds none. */
+  async detach(c: Pick<ContainerRow, 'id' | 'network'>): Promise<void> {
+    await this.serial(async () => {
+      const lease = (await this.networks.leasesOf([c.id])).get(c.id);
+      if (!lease) return;
+      const { projectId } = await this.networks.launchFacts(c.id, this.config.nodeName);
+      await removeFromRuleset(this.rules(), {
+        hostIfName: this.hostIfName(c.id),
+        ip: lease.address,
+        mac: macOf(lease.address),
+        project: String(projectId),
+        publish: publishOf(c),
+      });
+      await this.networks.release(c.id);
+    });
+  }
+
+  /**
+   * The reconciler's pass: gives back the leases of containers that cannot run here, removes host
+   * ends with no lease, and rebuilds the tables when they do not hold exactly the leased ports.
+   */
+  async repair(): Promise<NetworkRepair> {
+    return this.serial(async () => {
+      const before = new Set(bridgePorts(this.subnet.bridge));
+      const released = (await this.networks.releaseIdle(this.config.nodeName)).length;
+      const state = await this.networks.forNode(this.config.nodeName);
+      const leased = new Set(state.leases.map((l) => this.hostIfName(l.containerId)));
+      // a port that joined after `before` belongs to a launch whose lease may be newer than the snapshot
+      const keep = new Set([...leased, ...bridgePorts(this.subnet.bridge).filter((p) => !before.has(p))]);
+      const strayPorts = (await removeStrayPorts(this.subnet.bridge, keep)).length;
+      const inTables = await this.tablePorts();
+      const rebuilt = released > 0 || !inTables || !sameSet(inTables, leased);
+      if (rebuilt) await applyRuleset(this.ruleset(state));
+      return { released, strayPorts, rebuilt };
+    });
+  }
+
+  /** Rebuilds the tables from Postgres (worker start). */
+  private async rebuild(): Promise<void> {
+    await this.serial(async () => applyRuleset(this.ruleset(await this.networks.forNode(this.config.nodeName))));
+  }
+
+  /** The host ends the bridge table lets send now; undefined when the table is missing. */
+  private async tablePorts(): Promise<Set<string> | undefined> {
+    try {
+      const { stdout } = await run('nft', ['-j', 'list', 'set', 'bridge', this.config.nftTable, 'ports']);
+      const doc = JSON.parse(stdout) as { nftables: Array<{ set?: { elem?: string[] } }> };
+      return new Set(doc.nftables.flatMap((o) => o.set?.elem ?? []));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private rules() {
+    return { table: this.config.nftTable, bridge: this.subnet.bridge, subnet: this.subnet.cidr };
+  }
+
+  private ruleset(state: NodeNetworkState) {
+    const publishOf = new Map<string, RulesetContainer['publish']>();
+    for (const p of state.ports) {
+      if (p.address === null) continue;
+      const list = publishOf.get(p.containerId) ?? [];
+      list.push({
+        hostPort: p.hostPort,
+        containerPort: p.containerPort,
+        protocol: p.protocol,
+        ...(p.hostIp && p.hostIp !== '0.0.0.0' ? { hostIp: p.hostIp } : {}),
+      });
+      publishOf.set(p.containerId, list);
+    }
+    return {
+      ...this.rules(),
+      deniedHostPorts: deniedHostPorts(this.config),
+      containers: state.leases.map((l) => ({
+        hostIfName: this.hostIfName(l.containerId),
+        ip: l.address,
+        mac: l.mac,
+        project: String(l.projectId),
+        publish: publishOf.get(l.containerId) ?? [],
+      })),
+    };
+  }
+
+  /** Runs kernel edits of this node one at a time. */
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/** The refusal of a bridge-mode container on a node without container networking. */
+export function noNetworkHere(node: string): NagayaError {
+  return new NagayaError('INVALID_INPUT', `node ${node} has no container network set up; the container needs network mode bridge`);
+}
+
+/** A container's published ports as the tables take them (0.0.0.0, every address, is no hostIp). */
+function publishOf(c: Pick<ContainerRow, 'network'>): NonNullable<RulesetContainer['publish']> {
+  return (c.network.publish ?? []).map(({ hostIp, ...p }) => (hostIp && hostIp !== '0.0.0.0' ? { ...p, hostIp } : p));
+}
+
+function prefixOf(cidr: string): number {
+  return Number(cidr.split('/')[1]);
+}
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  return a.size === b.size && [...a].every((x) => b.has(x));
+}

@@ -1,0 +1,178 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomInt } from 'node:crypto';
+import type { ContainerView } from '@nagaya/contract';
+import { bridgePorts, removeBridge, removeRuleset } from '@nagaya/native';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
+
+// Container networking end to end through the REST API, on a real bridge, veths and nftables:
+// the worker sets up its own bridge and tables (named for this run, so nothing else on the host is
+// touched), leases addresses, adds rules before each launch and takes them away at the end.
+// Traffic stays on this machine: the bridge and 127.0.0.1, with short timeouts.
+
+const tag = randomBytes(3).toString('hex');
+const BRIDGE = `ngt${tag}`;
+const TABLE = `ngt${tag}`;
+const CIDR = `10.${200 + randomInt(50)}.${randomInt(256)}.0/24`;
+const HOST_PORT = 40_000 + randomInt(20_000);
+
+let fleet: TestFleet;
+
+/** A busybox container serving hello-<name> on port 8000 (httpd in the background, TERM ends it). */
+function server(name: string, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    image: 'busybox',
+    command: [
+      '/bin/sh',
+      '-c',
+      `mkdir -p /www && echo hello-${name} > /www/index.html && httpd -p 8000 -h /www; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done`,
+    ],
+    network: { mode: 'bridge' },
+    ...extra,
+  };
+}
+
+async function exec(name: string, command: string[], project = 'default') {
+  return fleet.admin.post<{ exitCode: number; stdout: string; stderr: string }>(`/containers/${name}/exec?project=${project}`, {
+    command,
+    timeoutMs: 10_000,
+  });
+}
+
+async function count(sql: string): Promise<number> {
+  const { rows } = await fleet.db.pool.query<{ n: string }>(sql);
+  return Number(rows[0]!.n);
+}
+
+/** The elements of one of the node's nftables sets or maps (an empty list when it has none). */
+function elements(family: 'bridge' | 'inet', kind: 'set' | 'map', name: string): unknown[] {
+  const doc = JSON.parse(execFileSync('nft', ['-j', 'list', kind, family, TABLE, name], { encoding: 'utf8' })) as {
+    nftables: Array<Record<string, { elem?: unknown[] }>>;
+  };
+  return doc.nftables.flatMap((o) => o[kind]?.elem ?? []);
+}
+
+const ours = () => bridgePorts(BRIDGE).filter((p) => p.startsWith('nv'));
+
+async function runningIn(name: string, project = 'default'): Promise<ContainerView> {
+  return eventually(
+    async () => {
+      const c = await fleet.admin.get<ContainerView>(`/containers/${name}?project=${project}`);
+      if (c.state === 'failed') throw new Error(`${name} failed: ${JSON.stringify(c.error)}`);
+      return c.state === 'running' ? c : undefined;
+    },
+    30_000,
+    `${name} running`,
+  );
+}
+
+beforeAll(async () => {
+  fleet = await startTestFleet({
+    slices: 96,
+    env: { NAGAYA_HOST_NETWORK: 'on', NAGAYA_BRIDGE: BRIDGE, NAGAYA_NFT_TABLE: TABLE, NAGAYA_NETWORK_CIDR: CIDR },
+  });
+  await fleet.admin.post('/projects', { name: 'other' });
+}, 60_000);
+
+afterAll(async () => {
+  await fleet?.stop();
+  await removeRuleset(TABLE).catch(() => undefined);
+  await removeBridge(BRIDGE).catch(() => undefined);
+});
+
+describe('container networks on a real bridge', () => {
+  it('sets up the bridge and the tables at worker start', async () => {
+    expect(fleet.api.worker?.network?.subnet.cidr).toBe(CIDR);
+    const gateway = fleet.api.worker!.network!.subnet.gateway;
+    expect(execFileSync('ip', ['-o', '-4', 'addr', 'show', 'dev', BRIDGE], { encoding: 'utf8' })).toContain(`${gateway}/24`);
+    const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+    expect(tables).toContain(`bridge ${TABLE}`);
+    expect(tables).toContain(`inet ${TABLE}`);
+  });
+
+  it('lets two containers of a project reach each other by address and name, and no one of another project', async () => {
+    await fleet.admin.post('/containers', server('a'));
+    const a = await waitRunning<ContainerView>(fleet, 'a');
+    await fleet.admin.post('/containers', server('b'));
+    const b = await waitRunning<ContainerView>(fleet, 'b');
+    await fleet.admin.post('/containers?project=other', server('c'));
+    const c = await runningIn('c', 'other');
+    for (const x of [a, b, c]) expect(x.network).toMatchObject({ mode: 'bridge', bridge: BRIDGE, gateway: expect.any(String) });
+    const ips = [a, b, c].map((x) => x.network.ip);
+    expect(new Set(ips).size).toBe(3);
+    expect(ours()).toHaveLength(3);
+    expect(await count('SELECT count(*) AS n FROM ip_lease')).toBe(3);
+
+    // wait for the httpd of each to listen (it daemonises at once, but give it a moment)
+    // busybox-static's wget crashes in its resolver here; nc speaks the HTTP
+    const fetchIn = (from: string, url: string, project = 'default') => {
+      const { hostname, port } = new URL(url);
+      return exec(from, ['/bin/sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${hostname} ${port} | tail -n 1`], project);
+    };
+    await eventually(async () => ((await fetchIn('a', `http://${b.network.ip}:8000/`)).exitCode === 0 ? true : undefined), 10_000);
+    expect((await fetchIn('a', `http://${b.network.ip}:8000/`)).stdout.trim()).toBe('hello-b');
+    // b was launched after a: its /etc/hosts names a
+    expect((await fetchIn('b', 'http://a:8000/')).stdout.trim()).toBe('hello-a');
+    // the wall: c (project other) reaches neither, and neither reaches c
+    const cToB = await fetchIn('c', `http://${b.network.ip}:8000/`, 'other');
+    expect(cToB.stdout).not.toContain('hello');
+    const aToC = await fetchIn('a', `http://${c.network.ip}:8000/`);
+    expect(aToC.stdout).not.toContain('hello');
+    // but c's own server works (the wall is not a broken network)
+    expect((await fetchIn('c', `http://${c.network.ip}:8000/`, 'other')).stdout.trim()).toBe('hello-c');
+  }, 90_000);
+
+  it('answers a published port at 127.0.0.1:hostPort on the host', async () => {
+    await fleet.admin.post(
+      '/containers',
+      server('web', { network: { mode: 'bridge', publish: [{ hostPort: HOST_PORT, containerPort: 8000, protocol: 'tcp' }] } }),
+    );
+    await waitRunning<ContainerView>(fleet, 'web');
+    const body = await eventually(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${HOST_PORT}/`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+        return res?.ok ? (await res.text()).trim() : undefined;
+      },
+      10_000,
+      'the published port',
+    );
+    expect(body).toBe('hello-web');
+    expect(elements('inet', 'map', 'dnat_any')).toHaveLength(1);
+  }, 60_000);
+
+  it('frees the address and the rules of a stopped container, and gives them back at start', async () => {
+    await fleet.admin.post('/containers/b/stop', { timeoutSeconds: 5 });
+    await eventually(async () => ((await fleet.admin.get<ContainerView>('/containers/b')).state === 'stopped' ? true : undefined), 20_000);
+    expect(await count(`SELECT count(*) AS n FROM ip_lease l JOIN container c ON c.id = l.container_id WHERE c.name = 'b'`)).toBe(0);
+    expect(elements('bridge', 'set', 'ports')).toHaveLength(3);
+    await eventually(async () => (ours().length === 3 ? true : undefined), 5_000, 'b veth gone');
+    await fleet.admin.post('/containers/b/start', {});
+    const b = await waitRunning<ContainerView>(fleet, 'b');
+    expect(b.network.ip).not.toBeNull();
+    expect(elements('bridge', 'set', 'ports')).toHaveLength(4);
+  }, 60_000);
+
+  it('leaves no veth, address or rule behind once every container is deleted', async () => {
+    for (const [name, project] of [
+      ['a', 'default'],
+      ['b', 'default'],
+      ['web', 'default'],
+      ['c', 'other'],
+    ]) {
+      await fleet.admin.delete(`/containers/${name}?project=${project}`);
+    }
+    await eventually(async () => ((await count('SELECT count(*) AS n FROM container')) === 0 ? true : undefined), 40_000, 'all deleted');
+    expect(await count('SELECT count(*) AS n FROM ip_lease')).toBe(0);
+    expect(await count('SELECT count(*) AS n FROM host_port')).toBe(0);
+    await eventually(async () => (ours().length === 0 ? true : undefined), 5_000, 'no veth left');
+    expect(elements('bridge', 'set', 'ports')).toHaveLength(0);
+    expect(elements('inet', 'map', 'ip_project')).toHaveLength(0);
+    expect(elements('inet', 'map', 'dnat_any')).toHaveLength(0);
+    const refused = await fetch(`http://127.0.0.1:${HOST_PORT}/`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.status,
+      () => 'refused',
+    );
+    expect(refused).toBe('refused');
+  }, 90_000);
+});
