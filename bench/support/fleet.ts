@@ -296,6 +296,8 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       NAGAYA_SUBGID_PATH: join(dir, 'subgid'),
       NAGAYA_LOG: 'silent',
       NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',
+      // no host bridge or nftables tables unless a test asks (they are the host's, shared)
+      NAGAYA_HOST_NETWORK: 'off',
       ...options.env,
     };
     const serve = (role: string) => {

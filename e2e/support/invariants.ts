@@ -1,6 +1,7 @@
 // What must hold of a nagaya at rest, whatever happened to it: every row agrees with its slice
 // and with what really runs in the launchers; nothing holds IDs, a cgroup or runs without a row.
 import { readdirSync, readFileSync } from 'node:fs';
+import { bridgePorts, hostIfNameFor } from '@nagaya/native';
 import { eventually, type NagayaSystem } from './system';
 
 export interface Snapshot {
@@ -12,7 +13,16 @@ export interface Snapshot {
     node: string;
     error: { code: string } | null;
     exit_code: number | null;
+    /** The container's network mode (bridge: it holds an address while it runs). */
+    mode: string;
   }>;
+  /** Addresses leased in Postgres: container, node, address. */
+  ipLeases: Array<{ container: string; node: string; address: string }>;
+  /**
+   * Per node with a subnet: its bridge, the host ends on it now (nagaya's, named nv*), and the
+   * host end each container of the node would have.
+   */
+  veths: Map<string, { bridge: string; ports: string[]; hostIfNameOf: (id: string) => string }>;
   slices: Array<{ owner: string; kind: string; lo: string; hi: string }>;
   leases: string[];
   /** Owners whose lease is the pool's shared (non-isolated) slice. */
@@ -49,7 +59,22 @@ function containerCgroups(roots: string[]): Array<[string, string]> {
 
 /** Reads the rows, slices and leases, and asks every node's launcher what runs. */
 export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snapshot> {
-  const rows = (await sys.db.query('SELECT id::text, name, state, pid, node, error, exit_code FROM container ORDER BY name')).rows;
+  const rows = (
+    await sys.db.query(`SELECT id::text, name, state, pid, node, error, exit_code, network->>'mode' AS mode FROM container ORDER BY name`)
+  ).rows;
+  const ipLeases = (
+    await sys.db.query<Snapshot['ipLeases'][number]>('SELECT container_id::text AS container, node, host(address) AS address FROM ip_lease')
+  ).rows;
+  const veths: Snapshot['veths'] = new Map();
+  for (const { node, bridge } of (await sys.db.query<{ node: string; bridge: string }>('SELECT node, bridge FROM node_subnet')).rows) {
+    if (!nodes.includes(node)) continue;
+    const stateDir = sys.stateDir(node);
+    veths.set(node, {
+      bridge,
+      ports: bridgePorts(bridge).filter((p) => p.startsWith('nv')),
+      hostIfNameOf: (id) => hostIfNameFor(stateDir, id),
+    });
+  }
   const slices = (
     await sys.db.query(
       "SELECT owner, kind, lower(uid_range)::text AS lo, upper(uid_range)::text AS hi FROM id_slice WHERE state = 'active' AND owner IS NOT NULL",
@@ -80,7 +105,7 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
   const unreachable = new Set(
     (await sys.db.query<{ name: string }>(`SELECT name FROM node WHERE status IN ('offline', 'removed')`)).rows.map((r) => r.name),
   );
-  return { rows, slices, leases, sharedLeases, running, cgroups, usageDrift, fenced, unreachable };
+  return { rows, slices, leases, sharedLeases, running, cgroups, usageDrift, fenced, unreachable, ipLeases, veths };
 }
 
 /** Lists every way the snapshot breaks the invariants (empty: all hold). */
@@ -133,7 +158,41 @@ export function problems(s: Snapshot): string[] {
     const live = new Set((s.running.get(node) ?? []).map((c) => c.id));
     for (const [dir, id] of list) if (!live.has(id)) out.push(`${node} keeps the cgroup ${dir} of ${id}, which its launcher does not run`);
   }
+  out.push(...networkProblems(s));
   for (const d of s.usageDrift) out.push(`project ${d.project}'s quota counters say ${d.counters}, its rows add up to ${d.recount}`);
+  return out;
+}
+
+/**
+ * Container networks at rest: a running bridge container holds one address, on its node, that no
+ * other holds; a container that does not run holds none; every nv* port on a node's bridge is the
+ * host end of a container running there in bridge mode (no stray veth).
+ */
+export function networkProblems(s: Snapshot): string[] {
+  const out: string[] = [];
+  const byId = new Map(s.rows.map((r) => [r.id, r]));
+  const leasesOf = new Map<string, Array<{ node: string; address: string }>>();
+  const holders = new Map<string, string[]>();
+  for (const l of s.ipLeases) {
+    leasesOf.set(l.container, [...(leasesOf.get(l.container) ?? []), l]);
+    holders.set(l.address, [...(holders.get(l.address) ?? []), l.container]);
+  }
+  for (const [address, ids] of holders) if (ids.length > 1) out.push(`${ids.length} containers hold the address ${address}`);
+  for (const r of s.rows) {
+    const held = leasesOf.get(r.id) ?? [];
+    if (r.state === 'running' && r.mode === 'bridge' && !s.unreachable.has(r.node)) {
+      if (held.length !== 1) out.push(`${r.name} runs in bridge mode with ${held.length} addresses`);
+      else if (held[0]!.node !== r.node) out.push(`${r.name} runs on ${r.node} with an address on ${held[0]!.node}`);
+    }
+    if (r.state !== 'running' && held.length > 0) out.push(`${r.name} is ${r.state} but holds the address ${held[0]!.address}`);
+  }
+  for (const l of s.ipLeases) if (!byId.has(l.container)) out.push(`the address ${l.address} is held by ${l.container}, which has no row`);
+  for (const [node, { bridge, ports, hostIfNameOf }] of s.veths) {
+    const live = new Set(
+      s.rows.filter((r) => r.node === node && r.state === 'running' && r.mode === 'bridge').map((r) => hostIfNameOf(r.id)),
+    );
+    for (const port of ports) if (!live.has(port)) out.push(`${node}'s bridge ${bridge} keeps the veth ${port}, of no running container`);
+  }
   return out;
 }
 

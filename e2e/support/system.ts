@@ -174,6 +174,8 @@ export class NagayaSystem {
       NAGAYA_RECONCILE_MS: '1000',
       NAGAYA_ORPHAN_LEASE_MS: '3000',
       NAGAYA_WORKER_CONCURRENCY: String(options.workerConcurrency ?? 8),
+      // no host bridge or nftables tables unless a test asks (they are the host's, shared)
+      NAGAYA_HOST_NETWORK: 'off',
       ...options.env,
     };
   }

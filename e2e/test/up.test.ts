@@ -44,6 +44,8 @@ beforeAll(async () => {
     NAGAYA_SUBUID_PATH: join(dir, 'subuid'),
     NAGAYA_SUBGID_PATH: join(dir, 'subgid'),
     NAGAYA_UP_BUILD: '0',
+    // no host bridge or nftables tables unless a test asks (they are the host's, shared)
+    NAGAYA_HOST_NETWORK: 'off',
   });
 }, 60_000);
 afterAll(async () => {
