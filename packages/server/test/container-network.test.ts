@@ -153,6 +153,83 @@ describe('container networks on a real bridge', () => {
     expect(elements('bridge', 'set', 'ports')).toHaveLength(4);
   }, 60_000);
 
+  it('frees the address and the rules of a container that exits on its own', async () => {
+    await fleet.admin.post('/containers', {
+      name: 'brief',
+      image: 'busybox',
+      command: ['/bin/sh', '-c', 'sleep 1'],
+      network: { mode: 'bridge' },
+    });
+    const running = await waitRunning<ContainerView>(fleet, 'brief');
+    expect(running.network.ip).not.toBeNull();
+    expect(elements('bridge', 'set', 'ports')).toHaveLength(5);
+    await eventually(
+      async () => ((await fleet.admin.get<ContainerView>('/containers/brief')).state === 'stopped' ? true : undefined),
+      20_000,
+    );
+    await eventually(
+      async () =>
+        (await count(`SELECT count(*) AS n FROM ip_lease l JOIN container c ON c.id = l.container_id WHERE c.name = 'brief'`)) === 0
+          ? true
+          : undefined,
+      5_000,
+      'the lease of brief released',
+    );
+    expect(elements('bridge', 'set', 'ports')).toHaveLength(4);
+    expect((await fleet.admin.get<ContainerView>('/containers/brief')).network.ip).toBeNull();
+    await fleet.admin.delete('/containers/brief');
+  }, 60_000);
+
+  it('has the reconciler remove a stray veth, give back a stale lease and put back rules that went missing', async () => {
+    const stray = `nv${tag}stray`.slice(0, 15);
+    execFileSync('ip', ['link', 'add', stray, 'type', 'veth', 'peer', 'name', `ngp${tag}`]);
+    execFileSync('ip', ['link', 'set', stray, 'master', BRIDGE]);
+    expect(ours()).toContain(stray);
+    // a lease held by a stopped container (as a crash between exit and release would leave)
+    await fleet.admin.post('/containers', { name: 'idle', image: 'busybox', command: ['true'], network: { mode: 'none' } });
+    await eventually(
+      async () => ((await fleet.admin.get<ContainerView>('/containers/idle')).state === 'stopped' ? true : undefined),
+      20_000,
+    );
+    await fleet.db.pool.query(`UPDATE container SET network = '{"mode":"bridge"}' WHERE name = 'idle'`);
+    await fleet.db.pool.query(`SELECT * FROM nagaya_ip_lease((SELECT id FROM container WHERE name = 'idle'), $1)`, [fleet.base.nodeName]);
+    expect(await count('SELECT count(*) AS n FROM ip_lease')).toBe(5);
+    // a running container's port taken out of the bridge table behind nagaya's back
+    const a = fleet.api.worker!.network!.hostIfName((await fleet.admin.get<ContainerView>('/containers/a')).id);
+    execFileSync('nft', ['delete', 'element', 'bridge', TABLE, 'ports', `{ "${a}" }`]);
+    expect(elements('bridge', 'set', 'ports')).not.toContain(a);
+
+    await eventually(
+      async () => {
+        const ports = elements('bridge', 'set', 'ports');
+        const leases = await count('SELECT count(*) AS n FROM ip_lease');
+        return !ours().includes(stray) && ports.includes(a) && leases === 4 ? true : undefined;
+      },
+      10_000,
+      'the reconciler to repair',
+    );
+    expect(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })).not.toContain(`ngp${tag}`);
+    await fleet.admin.delete('/containers/idle');
+  }, 60_000);
+
+  it('runs 50 networked launches at once with 50 different addresses, then deletes them all', async () => {
+    const names = Array.from({ length: 50 }, (_, i) => `n${i}`);
+    await Promise.all(names.map((name) => fleet.admin.post('/containers', server(name))));
+    const views = await Promise.all(names.map((name) => waitRunning<ContainerView>(fleet, name)));
+    expect(new Set(views.map((v) => v.network.ip)).size).toBe(50);
+    expect(ours()).toHaveLength(54);
+    expect(elements('bridge', 'set', 'ports')).toHaveLength(54);
+    await Promise.all(names.map((name) => fleet.admin.delete(`/containers/${name}`)));
+    await eventually(
+      async () => ((await count(`SELECT count(*) AS n FROM container WHERE name ~ '^n[0-9]+$'`)) === 0 ? true : undefined),
+      60_000,
+      'the 50 deleted',
+    );
+    expect(await count('SELECT count(*) AS n FROM ip_lease')).toBe(4);
+    expect(elements('bridge', 'set', 'ports')).toHaveLength(4);
+    await eventually(async () => (ours().length === 4 ? true : undefined), 5_000, 'their veths gone');
+  }, 120_000);
+
   it('leaves no veth, address or rule behind once every container is deleted', async () => {
     for (const [name, project] of [
       ['a', 'default'],
