@@ -27,6 +27,26 @@ describe('NAGAYA_NETWORK_CIDR', () => {
   });
 });
 
+describe('NAGAYA_HOST_NETWORK, NAGAYA_BRIDGE, NAGAYA_NFT_TABLE', () => {
+  const load = (env: Record<string, string>) =>
+    loadConfig({ NAGAYA_NODE_NAME: 'n1', DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://x', ...env });
+
+  it('defaults to host networking on bridge nagaya0 with tables named nagaya', () => {
+    expect(load({})).toMatchObject({ hostNetwork: true, bridge: 'nagaya0', nftTable: 'nagaya' });
+    expect(load({ NAGAYA_HOST_NETWORK: 'off', NAGAYA_BRIDGE: 'br-x.1', NAGAYA_NFT_TABLE: 'ng_t1' })).toMatchObject({
+      hostNetwork: false,
+      bridge: 'br-x.1',
+      nftTable: 'ng_t1',
+    });
+  });
+
+  it('refuses a bad switch, an interface name the kernel refuses and a table name nft refuses', () => {
+    expect(() => load({ NAGAYA_HOST_NETWORK: 'maybe' })).toThrow(/NAGAYA_HOST_NETWORK must be on or off/);
+    for (const bad of ['a-bridge-name-too-long', 'br 0', 'br/0']) expect(() => load({ NAGAYA_BRIDGE: bad }), bad).toThrow(/NAGAYA_BRIDGE/);
+    for (const bad of ['1table', 'ta-ble', 'x'.repeat(33)]) expect(() => load({ NAGAYA_NFT_TABLE: bad }), bad).toThrow(/NAGAYA_NFT_TABLE/);
+  });
+});
+
 describe('gatewayOf', () => {
   it('is the first host address of the subnet', () => {
     expect(gatewayOf('10.88.0.0/24')).toBe('10.88.0.1');
