@@ -26,6 +26,7 @@ for (const networked of [false, true]) {
     ? {
         env: {
           NAGAYA_HOST_NETWORK: 'on',
+          NAGAYA_IP_FORWARD: 'off',
           NAGAYA_BRIDGE: BRIDGE,
           NAGAYA_NFT_TABLE: `ngf${tag}`,
           NAGAYA_NETWORK_CIDR: `10.${200 + randomInt(50)}.${randomInt(256)}.0/24`,

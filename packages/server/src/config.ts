@@ -51,6 +51,8 @@ export interface ServerConfig {
   hostNetwork: boolean;
   /** The node's bridge (NAGAYA_BRIDGE, default nagaya0). */
   bridge: string;
+  /** Set net.ipv4.ip_forward=1 at setup (NAGAYA_IP_FORWARD, on): containers reach out, other hosts reach published ports. */
+  ipForward: boolean;
   /** The name of nagaya's two nftables tables, inet and bridge (NAGAYA_NFT_TABLE, default nagaya). */
   nftTable: string;
 }
@@ -149,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     networkNodePrefix: NETWORK_NODE_PREFIX,
     hostNetwork: onOff(env, 'NAGAYA_HOST_NETWORK', true),
     bridge: named(env, 'NAGAYA_BRIDGE', 'nagaya0', /^[a-zA-Z0-9_.-]{1,15}$/),
+    ipForward: onOff(env, 'NAGAYA_IP_FORWARD', true),
     nftTable: named(env, 'NAGAYA_NFT_TABLE', 'nagaya', /^[a-zA-Z][a-zA-Z0-9_]{0,31}$/),
     ...overrides,
     role,

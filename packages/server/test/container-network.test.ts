@@ -70,7 +70,7 @@ async function runningIn(name: string, project = 'default'): Promise<ContainerVi
 beforeAll(async () => {
   fleet = await startTestFleet({
     slices: 96,
-    env: { NAGAYA_HOST_NETWORK: 'on', NAGAYA_BRIDGE: BRIDGE, NAGAYA_NFT_TABLE: TABLE, NAGAYA_NETWORK_CIDR: CIDR },
+    env: { NAGAYA_HOST_NETWORK: 'on', NAGAYA_IP_FORWARD: 'off', NAGAYA_BRIDGE: BRIDGE, NAGAYA_NFT_TABLE: TABLE, NAGAYA_NETWORK_CIDR: CIDR },
   });
   await fleet.admin.post('/projects', { name: 'other' });
 }, 60_000);
@@ -144,7 +144,15 @@ describe('container networks on a real bridge', () => {
   it('frees the address and the rules of a stopped container, and gives them back at start', async () => {
     await fleet.admin.post('/containers/b/stop', { timeoutSeconds: 5 });
     await eventually(async () => ((await fleet.admin.get<ContainerView>('/containers/b')).state === 'stopped' ? true : undefined), 20_000);
-    expect(await count(`SELECT count(*) AS n FROM ip_lease l JOIN container c ON c.id = l.container_id WHERE c.name = 'b'`)).toBe(0);
+    // the stop job frees them before it records stopped; the exit event may record it first
+    await eventually(
+      async () =>
+        (await count(`SELECT count(*) AS n FROM ip_lease l JOIN container c ON c.id = l.container_id WHERE c.name = 'b'`)) === 0
+          ? true
+          : undefined,
+      5_000,
+      'the lease of b released',
+    );
     expect(elements('bridge', 'set', 'ports')).toHaveLength(3);
     await eventually(async () => (ours().length === 3 ? true : undefined), 5_000, 'b veth gone');
     await fleet.admin.post('/containers/b/start', {});

@@ -144,7 +144,7 @@ export class ContainerJobs {
         if (yielded) {
           log.info('start gave way', { container: c.name, id: c.id, pid: launched.pid, reason: yielded.skipped });
           await runtime.stop(c.id, yielded.stopTimeoutMs).catch(() => undefined);
-          await this.detach(c);
+          await this.detach(c, { unlessStarted: true });
           return { skipped: yielded.skipped };
         }
       }
@@ -249,7 +249,7 @@ export class ContainerJobs {
     if (runtime.status(c.id).state === 'running') status = await runtime.stop(c.id, timeoutSeconds * 1000);
     else status = runtime.status(c.id).exit;
     // nothing runs now: its address and rules go before the row says stopped
-    await this.detach(c);
+    await this.detach(c, { unlessStarted: true });
     await containers.transition(c.id, ['stopping', 'running', 'starting', 'pending'], 'stopped', {
       pid: null,
       exitCode: status?.exitCode ?? null,
@@ -267,7 +267,7 @@ export class ContainerJobs {
     if (record.state === 'running') await runtime.stop(c.id, timeoutSeconds * 1000);
     if (existsSync(record.dir)) runtime.remove(c.id);
     // its rules go before its row (the lease row goes with it, by cascade)
-    await this.detach(c, true);
+    await this.detach(c, { strict: true });
     // the slice is freed only once the storage its IDs own is gone
     await allocator.release(c.id);
     await containers.delete(c.id);
@@ -295,20 +295,21 @@ export class ContainerJobs {
     const updated = await containers.transition(id, [c.state], outcome.state, change, { pid: c.pid });
     if (updated)
       log.info('container exited', { container: c.name, id, exitCode: status.exitCode, signal: status.signal, state: updated.state });
-    if (updated && updated.state !== 'running' && updated.state !== 'starting') await this.detach(c);
+    if (updated && updated.state !== 'running' && updated.state !== 'starting') await this.detach(c, { unlessStarted: true });
   }
 
   /**
    * Takes a container that no longer runs here out of the node's tables and gives its address
    * back. A failure is logged and left to the reconciler, unless `strict` (delete: the job is
    * retried rather than leave rules for an address the database will hand out again).
+   * `unlessStarted` (exit, stop): not if the row has moved on to a new run meanwhile.
    */
-  private async detach(c: ContainerRow, strict = false): Promise<void> {
+  private async detach(c: ContainerRow, opts: { strict?: boolean; unlessStarted?: boolean } = {}): Promise<void> {
     if (!this.deps.network || c.network?.mode !== 'bridge') return;
     try {
-      await this.deps.network.detach(c);
+      await this.deps.network.detach(c, opts.unlessStarted);
     } catch (err) {
-      if (strict) throw err;
+      if (opts.strict) throw err;
       this.deps.log.warn('could not free a container network', { id: c.id, error: describeError(err) });
     }
   }

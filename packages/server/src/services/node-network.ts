@@ -67,39 +67,35 @@ export class NodeNetwork {
    * operator turned it off: the node then has no subnet and takes no bridge-mode container.
    */
   static async setUp(config: ServerConfig, networks: NetworkStore, stateDir: string, log: Logger): Promise<NodeNetwork | undefined> {
-    if (!config.hostNetwork) return undefined;
+    // a node without networking keeps no subnet (unless addresses are still leased in it), so the
+    // API places no bridge container on it
+    const withoutNetwork = async () => {
+      await networks.dropSubnet(config.nodeName).catch(() => undefined);
+      return undefined;
+    };
+    if (!config.hostNetwork) return withoutNetwork();
     try {
       await run('nft', ['--version']);
     } catch (err) {
       log.warn('no container networking on this node: nft cannot run', { error: err as Error });
-      return undefined;
+      return withoutNetwork();
     }
-    // the bridge first, with the address the node's subnet will have: a host that cannot make
-    // it must not be given a subnet (the API would place bridge containers on it)
-    let subnet = await networks.subnetOf(config.nodeName);
     try {
-      if (!subnet) {
-        subnet = await networks.ensureSubnet(config.nodeName, {
+      const subnet =
+        (await networks.subnetOf(config.nodeName)) ??
+        (await networks.ensureSubnet(config.nodeName, {
           cidr: config.networkCidr,
           prefix: config.networkNodePrefix,
           bridge: config.bridge,
-        });
-        try {
-          await ensureBridge({ name: subnet.bridge, gatewayCidr: `${subnet.gateway}/${prefixOf(subnet.cidr)}` });
-        } catch (err) {
-          await networks.dropSubnet(config.nodeName).catch(() => undefined);
-          throw err;
-        }
-      } else {
-        await ensureBridge({ name: subnet.bridge, gatewayCidr: `${subnet.gateway}/${prefixOf(subnet.cidr)}` });
-      }
+        }));
+      await ensureBridge(bridgeOf(config, subnet));
       const node = new NodeNetwork(config, networks, stateDir, subnet);
       await node.rebuild();
       log.info('container networking ready', { bridge: subnet.bridge, cidr: subnet.cidr, table: config.nftTable });
       return node;
     } catch (err) {
       log.warn('no container networking on this node: host setup failed', { error: err as Error });
-      return undefined;
+      return withoutNetwork();
     }
   }
 
@@ -113,19 +109,16 @@ export class NodeNetwork {
    * (its peers in the project, by name, in /etc/hosts).
    */
   async attach(c: ContainerRow): Promise<ContainerNetwork> {
-    const lease = await this.networks.lease(c.id, this.config.nodeName);
-    const facts = await this.networks.launchFacts(c.id, this.config.nodeName);
     const hostIfName = this.hostIfName(c.id);
-    const mac = macOf(lease.address);
-    await this.serial(() =>
-      addToRuleset(this.rules(), {
-        hostIfName,
-        ip: lease.address,
-        mac,
-        project: String(facts.projectId),
-        publish: publishOf(c),
-      }),
-    );
+    // in the node's queue with detach: a detach of the run before this one (an exit event late)
+    // either ran before this lease or sees the row starting and leaves it alone
+    const { lease, facts, mac } = await this.serial(async () => {
+      const lease = await this.networks.lease(c.id, this.config.nodeName);
+      const facts = await this.networks.launchFacts(c.id, this.config.nodeName);
+      const mac = macOf(lease.address);
+      await addToRuleset(this.rules(), { hostIfName, ip: lease.address, mac, project: String(facts.projectId), publish: publishOf(c) });
+      return { lease, facts, mac };
+    });
     return {
       ip: lease.address,
       prefix: lease.prefix,
@@ -137,12 +130,17 @@ export class NodeNetwork {
     };
   }
 
-  /** Takes a container out of the tables and gives its address back (exit, stop, failed start, delete); nothing if it holds none. */
-  async detach(c: Pick<ContainerRow, 'id' | 'network'>): Promise<void> {
+  /**
+   * Takes a container out of the tables and gives its address back (exit, stop, failed start,
+   * delete); nothing if it holds none. `unlessStarted`: nothing either if its row is starting or
+   * running again by now (an exit or stop of an earlier run must not free the next run's address).
+   */
+  async detach(c: Pick<ContainerRow, 'id' | 'network'>, unlessStarted = false): Promise<void> {
     await this.serial(async () => {
       const lease = (await this.networks.leasesOf([c.id])).get(c.id);
       if (!lease) return;
-      const { projectId } = await this.networks.launchFacts(c.id, this.config.nodeName);
+      const { projectId, state } = await this.networks.launchFacts(c.id, this.config.nodeName);
+      if (unlessStarted && (state === 'starting' || state === 'running')) return;
       await removeFromRuleset(this.rules(), {
         hostIfName: this.hostIfName(c.id),
         ip: lease.address,
@@ -238,8 +236,8 @@ function publishOf(c: Pick<ContainerRow, 'network'>): NonNullable<RulesetContain
   return (c.network.publish ?? []).map(({ hostIp, ...p }) => (hostIp && hostIp !== '0.0.0.0' ? { ...p, hostIp } : p));
 }
 
-function prefixOf(cidr: string): number {
-  return Number(cidr.split('/')[1]);
+function bridgeOf(config: ServerConfig, subnet: NodeSubnet) {
+  return { name: subnet.bridge, gatewayCidr: `${subnet.gateway}/${subnet.cidr.split('/')[1]}`, ipForward: config.ipForward };
 }
 
 function sameSet(a: Set<string>, b: Set<string>): boolean {

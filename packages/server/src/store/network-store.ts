@@ -204,12 +204,15 @@ export class NetworkStore {
   }
 
   /**
-   * What a launch of this container needs besides its lease: its project's number (the walls) and
-   * the names and addresses of the project's other containers leased on the node (/etc/hosts).
+   * What a launch of this container needs besides its lease: its project's number (the walls), its
+   * state now, and the names and addresses of the project's other containers leased on the node (/etc/hosts).
    */
-  async launchFacts(containerId: string, node: string): Promise<{ projectId: number; peers: Array<{ name: string; address: string }> }> {
-    const { rows } = await this.db.query<{ projectId: number; peers: Array<{ name: string; address: string }> }>(
-      `SELECT p.net_id AS "projectId",
+  async launchFacts(
+    containerId: string,
+    node: string,
+  ): Promise<{ projectId: number; state: string; peers: Array<{ name: string; address: string }> }> {
+    const { rows } = await this.db.query<{ projectId: number; state: string; peers: Array<{ name: string; address: string }> }>(
+      `SELECT p.net_id AS "projectId", c.state,
               coalesce((SELECT json_agg(json_build_object('name', o.name, 'address', host(l.address)) ORDER BY o.name)
                           FROM container o JOIN ip_lease l ON l.container_id = o.id AND l.node = $2
                          WHERE o.project = c.project AND o.id <> c.id), '[]') AS peers
