@@ -1,7 +1,8 @@
 // What must hold of a nagaya at rest, whatever happened to it: every row agrees with its slice
 // and with what really runs in the launchers; nothing holds IDs, a cgroup or runs without a row.
 import { readdirSync, readFileSync } from 'node:fs';
-import { bridgePorts, hostIfNameFor } from '@nagaya/native';
+import { bridgePorts } from '@nagaya/native';
+import { vethName } from '../../packages/server/src/services/node-network';
 import { eventually, type NagayaSystem } from './system';
 
 export interface Snapshot {
@@ -19,7 +20,7 @@ export interface Snapshot {
   /** Addresses leased in Postgres: container, node, address. */
   ipLeases: Array<{ container: string; node: string; address: string }>;
   /**
-   * Per node with a subnet: its bridge, the host ends on it now (nagaya's, named nv*), and the
+   * Per node with a subnet: its bridge, the host ends on it now (nagaya's, named with the veth prefix), and the
    * host end each container of the node would have.
    */
   veths: Map<string, { bridge: string; ports: string[]; hostIfNameOf: (id: string) => string }>;
@@ -69,10 +70,11 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
   for (const { node, bridge } of (await sys.db.query<{ node: string; bridge: string }>('SELECT node, bridge FROM node_subnet')).rows) {
     if (!nodes.includes(node)) continue;
     const stateDir = sys.stateDir(node);
+    const prefix = sys.env().NAGAYA_VETH_PREFIX || 'nv';
     veths.set(node, {
       bridge,
-      ports: bridgePorts(bridge).filter((p) => p.startsWith('nv')),
-      hostIfNameOf: (id) => hostIfNameFor(stateDir, id),
+      ports: bridgePorts(bridge).filter((p) => p.startsWith(prefix)),
+      hostIfNameOf: (id) => vethName(prefix, stateDir, id),
     });
   }
   const slices = (

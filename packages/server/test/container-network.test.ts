@@ -13,6 +13,8 @@ import { eventually, startTestFleet, waitRunning, type TestFleet } from './suppo
 const tag = randomBytes(3).toString('hex');
 const BRIDGE = `ngt${tag}`;
 const TABLE = `ngt${tag}`;
+// host ends named for this run: another table on the host (nv*, the default) never holds them back
+const VETH = `t${tag.slice(0, 2)}`;
 const CIDR = `10.${200 + randomInt(50)}.${randomInt(256)}.0/24`;
 const HOST_PORT = 40_000 + randomInt(20_000);
 
@@ -53,7 +55,7 @@ function elements(family: 'bridge' | 'inet', kind: 'set' | 'map', name: string):
   return doc.nftables.flatMap((o) => o[kind]?.elem ?? []);
 }
 
-const ours = () => bridgePorts(BRIDGE).filter((p) => p.startsWith('nv'));
+const ours = () => bridgePorts(BRIDGE).filter((p) => p.startsWith(VETH));
 
 async function runningIn(name: string, project = 'default'): Promise<ContainerView> {
   return eventually(
@@ -70,7 +72,14 @@ async function runningIn(name: string, project = 'default'): Promise<ContainerVi
 beforeAll(async () => {
   fleet = await startTestFleet({
     slices: 96,
-    env: { NAGAYA_HOST_NETWORK: 'on', NAGAYA_IP_FORWARD: 'off', NAGAYA_BRIDGE: BRIDGE, NAGAYA_NFT_TABLE: TABLE, NAGAYA_NETWORK_CIDR: CIDR },
+    env: {
+      NAGAYA_HOST_NETWORK: 'on',
+      NAGAYA_IP_FORWARD: 'off',
+      NAGAYA_VETH_PREFIX: VETH,
+      NAGAYA_BRIDGE: BRIDGE,
+      NAGAYA_NFT_TABLE: TABLE,
+      NAGAYA_NETWORK_CIDR: CIDR,
+    },
   });
   await fleet.admin.post('/projects', { name: 'other' });
 }, 60_000);
@@ -189,7 +198,7 @@ describe('container networks on a real bridge', () => {
   }, 60_000);
 
   it('has the reconciler remove a stray veth, give back a stale lease and put back rules that went missing', async () => {
-    const stray = `nv${tag}stray`.slice(0, 15);
+    const stray = `${VETH}${tag}stray`.slice(0, 15);
     execFileSync('ip', ['link', 'add', stray, 'type', 'veth', 'peer', 'name', `ngp${tag}`]);
     execFileSync('ip', ['link', 'set', stray, 'master', BRIDGE]);
     expect(ours()).toContain(stray);

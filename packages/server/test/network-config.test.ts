@@ -32,7 +32,8 @@ describe('NAGAYA_HOST_NETWORK, NAGAYA_BRIDGE, NAGAYA_NFT_TABLE', () => {
     loadConfig({ NAGAYA_NODE_NAME: 'n1', DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://x', ...env });
 
   it('defaults to host networking on bridge nagaya0 with tables named nagaya', () => {
-    expect(load({})).toMatchObject({ hostNetwork: true, bridge: 'nagaya0', nftTable: 'nagaya' });
+    expect(load({})).toMatchObject({ hostNetwork: true, ipForward: true, bridge: 'nagaya0', nftTable: 'nagaya', vethPrefix: 'nv' });
+    expect(load({ NAGAYA_VETH_PREFIX: 'q7z' }).vethPrefix).toBe('q7z');
     expect(load({ NAGAYA_HOST_NETWORK: 'off', NAGAYA_BRIDGE: 'br-x.1', NAGAYA_NFT_TABLE: 'ng_t1' })).toMatchObject({
       hostNetwork: false,
       bridge: 'br-x.1',
@@ -44,6 +45,8 @@ describe('NAGAYA_HOST_NETWORK, NAGAYA_BRIDGE, NAGAYA_NFT_TABLE', () => {
     expect(() => load({ NAGAYA_HOST_NETWORK: 'maybe' })).toThrow(/NAGAYA_HOST_NETWORK must be on or off/);
     for (const bad of ['a-bridge-name-too-long', 'br 0', 'br/0']) expect(() => load({ NAGAYA_BRIDGE: bad }), bad).toThrow(/NAGAYA_BRIDGE/);
     for (const bad of ['1table', 'ta-ble', 'x'.repeat(33)]) expect(() => load({ NAGAYA_NFT_TABLE: bad }), bad).toThrow(/NAGAYA_NFT_TABLE/);
+    // 12 hex digits follow it in a 15-character interface name
+    for (const bad of ['n', 'nvxx', '1v', 'n-']) expect(() => load({ NAGAYA_VETH_PREFIX: bad }), bad).toThrow(/NAGAYA_VETH_PREFIX/);
   });
 });
 

@@ -101,7 +101,7 @@ export class NodeNetwork {
 
   /** The host end of a container's veth on this node. */
   hostIfName(id: string): string {
-    return hostIfNameFor(this.stateDir, id);
+    return vethName(this.config.vethPrefix, this.stateDir, id);
   }
 
   /**
@@ -158,13 +158,13 @@ export class NodeNetwork {
    */
   async repair(): Promise<NetworkRepair> {
     return this.serial(async () => {
-      const before = new Set(bridgePorts(this.subnet.bridge));
+      const before = new Set(this.ports());
       const released = (await this.networks.releaseIdle(this.config.nodeName)).length;
       const state = await this.networks.forNode(this.config.nodeName);
       const leased = new Set(state.leases.map((l) => this.hostIfName(l.containerId)));
       // a port that joined after `before` belongs to a launch whose lease may be newer than the snapshot
-      const keep = new Set([...leased, ...bridgePorts(this.subnet.bridge).filter((p) => !before.has(p))]);
-      const strayPorts = (await removeStrayPorts(this.subnet.bridge, keep)).length;
+      const keep = new Set([...leased, ...this.ports().filter((p) => !before.has(p))]);
+      const strayPorts = (await removeStrayPorts(this.subnet.bridge, keep, this.config.vethPrefix)).length;
       const inTables = await this.tablePorts();
       const rebuilt = released > 0 || !inTables || !sameSet(inTables, leased);
       if (rebuilt) await applyRuleset(this.ruleset(state));
@@ -188,8 +188,13 @@ export class NodeNetwork {
     }
   }
 
+  /** The host ends of this node's veths on its bridge now. */
+  ports(): string[] {
+    return bridgePorts(this.subnet.bridge).filter((p) => p.startsWith(this.config.vethPrefix));
+  }
+
   private rules() {
-    return { table: this.config.nftTable, bridge: this.subnet.bridge, subnet: this.subnet.cidr };
+    return { table: this.config.nftTable, bridge: this.subnet.bridge, subnet: this.subnet.cidr, portPrefix: this.config.vethPrefix };
   }
 
   private ruleset(state: NodeNetworkState) {
@@ -224,6 +229,11 @@ export class NodeNetwork {
     this.queue = next.catch(() => undefined);
     return next;
   }
+}
+
+/** The host end of a container's veth: the node's prefix and 12 hex digits of hostIfNameFor (at most 15 characters). */
+export function vethName(prefix: string, stateDir: string, id: string): string {
+  return `${prefix}${hostIfNameFor(stateDir, id).slice(2)}`;
 }
 
 /** The refusal of a bridge-mode container on a node without container networking. */
