@@ -49,7 +49,9 @@ async function count(sql: string): Promise<number> {
 
 /** The elements of one of the node's nftables sets or maps (an empty list when it has none). */
 function elements(family: 'bridge' | 'inet', kind: 'set' | 'map', name: string): unknown[] {
-  const doc = JSON.parse(execFileSync('nft', ['-j', 'list', kind, family, TABLE, name], { encoding: 'utf8' })) as {
+  const doc = JSON.parse(
+    execFileSync('nft', ['-j', 'list', kind, family, TABLE, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+  ) as {
     nftables: Array<Record<string, { elem?: unknown[] }>>;
   };
   return doc.nftables.flatMap((o) => o[kind]?.elem ?? []);
@@ -98,6 +100,10 @@ describe('container networks on a real bridge', () => {
     const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
     expect(tables).toContain(`bridge ${TABLE}`);
     expect(tables).toContain(`inet ${TABLE}`);
+    // containers may not reach Postgres or Redis on any of the node's addresses
+    const denied = JSON.stringify(elements('inet', 'set', 'denied'));
+    expect(denied).toContain('5432');
+    expect(denied).toContain('6379');
   });
 
   it('lets two containers of a project reach each other by address and name, and no one of another project', async () => {
@@ -227,6 +233,21 @@ describe('container networks on a real bridge', () => {
     );
     expect(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })).not.toContain(`ngp${tag}`);
     await fleet.admin.delete('/containers/idle');
+
+    // both tables gone (an admin's flush): rebuilt from Postgres, with every running container
+    execFileSync('nft', ['delete', 'table', 'bridge', TABLE]);
+    execFileSync('nft', ['delete', 'table', 'inet', TABLE]);
+    await eventually(
+      async () => {
+        try {
+          return elements('bridge', 'set', 'ports').length === 4 && elements('inet', 'map', 'dnat_any').length === 1 ? true : undefined;
+        } catch {
+          return undefined; // not there yet
+        }
+      },
+      10_000,
+      'the tables rebuilt',
+    );
   }, 60_000);
 
   it('runs 50 networked launches at once with 50 different addresses, then deletes them all', async () => {
