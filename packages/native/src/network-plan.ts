@@ -48,9 +48,18 @@ export function macFromIp(ip: string): string {
   return ['02', '42', ...bytes].join(':');
 }
 
-/** The host end's default name: "nv" and 12 hex digits of a hash of the state directory and id. */
-export function hostIfNameFor(stateDir: string, id: string): string {
-  return `nv${createHash('sha256').update(`${stateDir}\0${id}`).digest('hex').slice(0, 12)}`;
+/**
+ * The host end's name: a prefix (default "nv") and hex digits of a hash of the state directory
+ * and id, 14 characters in all (IFNAMSIZ leaves 15). The prefix says whose port it is: nagaya's
+ * tables guard the ports of their own prefix only, so two nagaya nodes (or tests) on one host,
+ * each with its own prefix, never drop each other's traffic.
+ */
+export function hostIfNameFor(stateDir: string, id: string, prefix = 'nv'): string {
+  if (!/^[a-zA-Z0-9_.-]{1,6}$/.test(prefix)) throw new RangeError('a veth prefix is 1 to 6 of [A-Za-z0-9_.-]');
+  return `${prefix}${createHash('sha256')
+    .update(`${stateDir}\0${id}`)
+    .digest('hex')
+    .slice(0, 14 - prefix.length)}`;
 }
 
 /** An IPv4 address as an unsigned 32-bit number. */

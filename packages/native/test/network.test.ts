@@ -36,6 +36,10 @@ const BASE = 2_100_000_000;
 const tag = randomBytes(3).toString('hex');
 const BRIDGE = `ngt${tag}`;
 const TABLE = `ngt${tag}`;
+// Our own veth prefix too: a table guards the ports of its prefix only, so another nagaya on this
+// host (a test fleet running at the same time) neither drops our traffic nor has it dropped.
+const PORT_PREFIX = `t${tag.slice(0, 3)}`;
+const PORT_NAME = new RegExp(`^${PORT_PREFIX}[0-9a-f]{10}$`);
 const NET = `10.${200 + (randomBytes(1)[0] % 50)}.${randomBytes(1)[0]}`;
 const GATEWAY = `${NET}.1`;
 const HOST_PORT = 20000 + (randomBytes(2).readUInt16BE() % 20000);
@@ -56,16 +60,17 @@ describe('container networking: bridge, veth, nftables', () => {
     table: TABLE,
     bridge: BRIDGE,
     subnet: `${NET}.0/24`,
+    portPrefix: PORT_PREFIX,
     containers: entries,
     deniedHostPorts: [{ port: DENIED_PORT }],
   });
 
   /** Launches a busybox container on the bridge; with a project, it gets its rules first. */
   async function launchOnBridge(id: string, n: number, argv: string[], project?: string, publish?: RulesetContainer['publish']) {
+    const hostIfName = hostIfNameFor(stateDir, id, PORT_PREFIX);
     const plan = busyboxPlan(id, argv, slice(BASE, slot++), {
-      network: { ip: ip(n), prefix: 24, gateway: GATEWAY, bridge: BRIDGE, hosts: [`${ip(2)} web`] },
+      network: { ip: ip(n), prefix: 24, gateway: GATEWAY, bridge: BRIDGE, hostIfName, hosts: [`${ip(2)} web`] },
     });
-    const hostIfName = hostIfNameFor(stateDir, id);
     if (project) {
       const entry = { hostIfName, ip: ip(n), mac: macFromIp(ip(n)), project, publish };
       entries.push(entry);
@@ -134,7 +139,7 @@ describe('container networking: bridge, veth, nftables', () => {
       'alpha',
       [{ hostPort: HOST_PORT, containerPort: 80, protocol: 'tcp' }],
     );
-    expect(launched.hostIfName).toMatch(/^nv[0-9a-f]{12}$/);
+    expect(launched.hostIfName).toMatch(PORT_NAME);
     expect(bridgePorts(BRIDGE)).toContain(launched.hostIfName);
     const r = await sh(
       'net-web',
@@ -270,16 +275,22 @@ describe('container networking: bridge, veth, nftables', () => {
 
   it('a failed launch leaves no veth behind', async () => {
     await expect(launchOnBridge('net-fail', 8, ['/no/such/binary'], 'alpha')).rejects.toMatchObject({ code: 'ENOENT' });
-    const name = hostIfNameFor(stateDir, 'net-fail');
+    const name = hostIfNameFor(stateDir, 'net-fail', PORT_PREFIX);
     expect(existsSync(`/sys/class/net/${name}`)).toBe(false);
   });
 
   it('the same id launched again at once after it exited gets its veth name back', async () => {
     const map = slice(BASE, slot++); // the same slice every time: the writable layer is kept
-    const network = { ip: ip(9), prefix: 24, gateway: GATEWAY, bridge: BRIDGE };
+    const network = {
+      ip: ip(9),
+      prefix: 24,
+      gateway: GATEWAY,
+      bridge: BRIDGE,
+      hostIfName: hostIfNameFor(stateDir, 'net-again', PORT_PREFIX),
+    };
     for (let i = 0; i < 5; i++) {
       const c = await runtime.launch(busyboxPlan('net-again', ['true'], map, { network }));
-      expect(c.hostIfName).toBe(hostIfNameFor(stateDir, 'net-again'));
+      expect(c.hostIfName).toBe(network.hostIfName);
       expect((await runtime.wait('net-again')).exitCode).toBe(0);
     }
   });
@@ -311,7 +322,7 @@ describe('container networking: bridge, veth, nftables', () => {
     await Promise.all(
       running.filter((r) => r.id.startsWith('net-many-') || r.id.startsWith('net-crash-')).map((r) => runtime.stop(r.id, 0)),
     );
-    const ours = [...names, ...more.map((id) => hostIfNameFor(stateDir, id))];
+    const ours = [...names, ...more.map((id) => hostIfNameFor(stateDir, id, PORT_PREFIX))];
     let left: string[] = [];
     for (let i = 0; i < 50; i++) {
       left = readdirSync('/sys/class/net').filter((n) => ours.includes(n));
@@ -321,14 +332,14 @@ describe('container networking: bridge, veth, nftables', () => {
     expect(left).toEqual([]);
   });
 
-  it('the sweep removes a stray nv* port on the bridge and keeps the listed ones', async () => {
-    const stray = `nvstray${tag}`.slice(0, 15);
+  it('the sweep removes a stray port of our prefix on the bridge and keeps the listed ones', async () => {
+    const stray = `${PORT_PREFIX}stray${tag}`.slice(0, 15);
     execFileSync('ip', ['link', 'add', stray, 'type', 'veth', 'peer', 'name', `ngs${tag}`]);
     execFileSync('ip', ['link', 'set', stray, 'master', BRIDGE]);
-    const web = hostIfNameFor(stateDir, 'net-web');
+    const web = hostIfNameFor(stateDir, 'net-web', PORT_PREFIX);
     expect(bridgePorts(BRIDGE)).toEqual(expect.arrayContaining([stray, web]));
     const keep = new Set(bridgePorts(BRIDGE).filter((n) => n !== stray));
-    expect(await removeStrayPorts(BRIDGE, keep)).toEqual([stray]);
+    expect(await removeStrayPorts(BRIDGE, keep, PORT_PREFIX)).toEqual([stray]);
     expect(existsSync(`/sys/class/net/${stray}`)).toBe(false);
     expect(existsSync(`/sys/class/net/ngs${tag}`)).toBe(false);
     expect(bridgePorts(BRIDGE)).toContain(web);
@@ -340,7 +351,7 @@ describe('container networking: bridge, veth, nftables', () => {
     // the pairs go with the containers' netns, which the kernel tears down in the background
     for (let i = 0; i < 50 && bridgePorts(BRIDGE).length > 0; i++) await sleep(100);
     expect(bridgePorts(BRIDGE)).toEqual([]);
-    const leftovers = readdirSync('/sys/class/net').filter((n) => /^nv[0-9a-f]{12}$/.test(n) && entries.some((e) => e.hostIfName === n));
+    const leftovers = readdirSync('/sys/class/net').filter((n) => PORT_NAME.test(n) && entries.some((e) => e.hostIfName === n));
     expect(leftovers).toEqual([]);
   });
 });

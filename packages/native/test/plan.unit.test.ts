@@ -122,6 +122,10 @@ describe('launch plan network', () => {
     expect(r?.hostIfName).toBe(hostIfNameFor(stateDir, 'web'));
     expect(r?.hostIfName).toMatch(/^nv[0-9a-f]{12}$/);
     expect(hostIfNameFor('/other/state', 'web')).not.toBe(r?.hostIfName); // two runtimes never share a name
+    // a prefix of their own keeps two nagayas' ports apart on one host; the name stays 14 characters
+    expect(hostIfNameFor(stateDir, 'web')).toMatch(/^nv[0-9a-f]{12}$/);
+    expect(hostIfNameFor(stateDir, 'web', 'n7a')).toMatch(/^n7a[0-9a-f]{11}$/);
+    expect(() => hostIfNameFor(stateDir, 'web', 'toolongprefix')).toThrow(RangeError);
     expect(r?.resolvConf).toBe('nameserver 10.88.3.1\n');
     expect(r?.hosts).toContain('10.88.3.17\tweb\n10.88.3.18 db\n');
     expect(resolveLaunchPlan(plan({ network: { ...net, nameservers: [] } }), stateDir).network?.resolvConf).toBeUndefined();

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newContainer } from './support/container-rows';
 import type { ContainerState } from '@nagaya/contract';
 import { ContainerJobs, type ContainerJobDeps } from '../src/jobs/container-jobs';
 import { createLogger } from '../src/observability/logger';
@@ -31,26 +31,10 @@ afterAll(async () => {
 });
 
 async function containerIn(state: ContainerState, pid: number | null): Promise<string> {
-  const id = randomUUID();
-  const node = 'node-a';
-  await store.create(
-    {
-      id,
-      project: 'default',
-      name: `c-${id.slice(0, 8)}`,
-      image: 'busybox',
-      command: ['true'],
-      env: {},
-      limits: {},
-      idmap: {},
-      security: {},
-      pool: 'default',
-      node,
-    },
-    { launchJobId: id, queue: `node-${node}`, actor: 'test' },
-  );
-  await store.transition(id, [], state, { pid });
-  return id;
+  const c = newContainer();
+  await store.create(c, { launchJobId: c.id, queue: `node-${c.node}`, actor: 'test' });
+  await store.transition(c.id, [], state, { pid });
+  return c.id;
 }
 
 /** ContainerJobs whose applyExit sees the row as it was, after which `meanwhile` changes it. */

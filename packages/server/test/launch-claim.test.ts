@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newContainer } from './support/container-rows';
 import { Allocator, leaseFromRow, sqlStateOf } from '@nagaya/allocator';
 import type { ContainerState } from '@nagaya/contract';
 import { ContainerStore, type IdmapRequest } from '../src/store/container-store';
@@ -31,25 +32,10 @@ afterAll(async () => {
 });
 
 async function container(state: ContainerState, idmap: IdmapRequest = {}, pool = 'two'): Promise<string> {
-  const id = randomUUID();
-  await store.create(
-    {
-      id,
-      project: 'default',
-      name: `c-${id.slice(0, 8)}`,
-      image: 'busybox',
-      command: ['true'],
-      env: {},
-      limits: {},
-      idmap,
-      security: {},
-      pool,
-      node: 'node-a',
-    },
-    { launchJobId: id, queue: 'node-node-a', actor: 'test' },
-  );
-  if (state !== 'pending') await store.transition(id, [], state);
-  return id;
+  const c = newContainer({ idmap, pool });
+  await store.create(c, { launchJobId: c.id, queue: 'node-node-a', actor: 'test' });
+  if (state !== 'pending') await store.transition(c.id, [], state);
+  return c.id;
 }
 
 describe('claimWithDefaultLease', () => {

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { macOf } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newContainer as aContainer } from './support/container-rows';
 import { NagayaError } from '../src/errors';
 import { ContainerStore, type NewContainer } from '../src/store/container-store';
 import { Db } from '../src/store/db';
@@ -24,22 +24,7 @@ async function addNode(name: string): Promise<void> {
 }
 
 function newContainer(over: Partial<NewContainer> = {}): NewContainer {
-  const id = randomUUID();
-  return {
-    id,
-    project: 'default',
-    name: `c-${id.slice(0, 8)}`,
-    image: 'busybox',
-    command: ['true'],
-    env: {},
-    limits: {},
-    idmap: {},
-    security: {},
-    pool: 'default',
-    node: 'node-a',
-    network: { mode: 'bridge' },
-    ...over,
-  };
+  return aContainer({ network: { mode: 'bridge' }, ...over });
 }
 
 async function create(over: Partial<NewContainer> = {}) {

@@ -1,6 +1,7 @@
 import { macOf } from '@nagaya/contract';
-import { NagayaError } from '../errors';
+import type { NagayaError } from '../errors';
 import type { Db } from './db';
+import { sqlRefusalReader } from './project-errors';
 
 /** A node's subnet. */
 export interface NodeSubnet {
@@ -71,18 +72,7 @@ const BY_SQLSTATE: Record<string, NagayaError['code']> = {
 };
 
 /** Returns the API error for a network function's refusal; undefined for any other error. */
-export function networkRefusalOf(err: unknown): NagayaError | undefined {
-  const e = err as { code?: string; message?: string; detail?: string };
-  const code = e?.code ? BY_SQLSTATE[e.code] : undefined;
-  if (!code) return undefined;
-  let details: unknown;
-  try {
-    details = e.detail ? JSON.parse(e.detail) : undefined;
-  } catch {
-    details = undefined;
-  }
-  return new NagayaError(code, e.message ?? code, details, { cause: err });
-}
+export const networkRefusalOf = sqlRefusalReader(BY_SQLSTATE);
 
 async function orRefusal<T>(work: Promise<T>): Promise<T> {
   try {

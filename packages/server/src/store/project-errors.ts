@@ -11,19 +11,27 @@ const BY_SQLSTATE: Record<string, NagayaError['code']> = {
   NQ004: 'FORBIDDEN',
 };
 
-/** Returns the API error for a project trigger's refusal; undefined for any other error. */
-export function projectRefusalOf(err: unknown): NagayaError | undefined {
-  const e = err as { code?: string; message?: string; detail?: string };
-  const code = e?.code ? BY_SQLSTATE[e.code] : undefined;
-  if (!code) return undefined;
-  let details: unknown;
-  try {
-    details = e.detail ? JSON.parse(e.detail) : undefined;
-  } catch {
-    details = undefined;
-  }
-  return new NagayaError(code, e.message ?? code, details, { cause: err });
+/**
+ * Makes the reader of one family of our own SQLSTATEs: an error whose code is in `bySqlState`
+ * becomes that API error, its message kept and its JSON DETAIL as details; any other error, undefined.
+ */
+export function sqlRefusalReader(bySqlState: Record<string, NagayaError['code']>): (err: unknown) => NagayaError | undefined {
+  return (err) => {
+    const e = err as { code?: string; message?: string; detail?: string };
+    const code = e?.code ? bySqlState[e.code] : undefined;
+    if (!code) return undefined;
+    let details: unknown;
+    try {
+      details = e.detail ? JSON.parse(e.detail) : undefined;
+    } catch {
+      details = undefined;
+    }
+    return new NagayaError(code, e.message ?? code, details, { cause: err });
+  };
 }
+
+/** Returns the API error for a project trigger's refusal; undefined for any other error. */
+export const projectRefusalOf = sqlRefusalReader(BY_SQLSTATE);
 
 /** A foreign key to project that failed: the project was deleted between the check and the write. */
 export function isMissingProject(err: unknown): boolean {
