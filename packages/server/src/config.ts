@@ -54,7 +54,7 @@ export interface ServerConfig {
   /** Set net.ipv4.ip_forward=1 at setup (NAGAYA_IP_FORWARD, on): containers reach out, other hosts reach published ports. */
   ipForward: boolean;
   /**
-   * The first 2-3 characters of the host ends of this node's veths (NAGAYA_VETH_PREFIX, nv): its
+   * The first 2-6 characters of the host ends of this node's veths (NAGAYA_VETH_PREFIX, nv): its
    * tables hold back any port of that prefix they do not describe, and its reconciler removes them.
    */
   vethPrefix: string;
@@ -157,7 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     hostNetwork: onOff(env, 'NAGAYA_HOST_NETWORK', true),
     bridge: named(env, 'NAGAYA_BRIDGE', 'nagaya0', /^[a-zA-Z0-9_.-]{1,15}$/),
     ipForward: onOff(env, 'NAGAYA_IP_FORWARD', true),
-    vethPrefix: named(env, 'NAGAYA_VETH_PREFIX', 'nv', /^[a-z][a-z0-9]{1,2}$/),
+    vethPrefix: named(env, 'NAGAYA_VETH_PREFIX', 'nv', /^[a-z][a-z0-9]{1,5}$/),
     nftTable: named(env, 'NAGAYA_NFT_TABLE', 'nagaya', /^[a-zA-Z][a-zA-Z0-9_]{0,31}$/),
     ...overrides,
     role,

@@ -45,8 +45,8 @@ describe('NAGAYA_HOST_NETWORK, NAGAYA_BRIDGE, NAGAYA_NFT_TABLE', () => {
     expect(() => load({ NAGAYA_HOST_NETWORK: 'maybe' })).toThrow(/NAGAYA_HOST_NETWORK must be on or off/);
     for (const bad of ['a-bridge-name-too-long', 'br 0', 'br/0']) expect(() => load({ NAGAYA_BRIDGE: bad }), bad).toThrow(/NAGAYA_BRIDGE/);
     for (const bad of ['1table', 'ta-ble', 'x'.repeat(33)]) expect(() => load({ NAGAYA_NFT_TABLE: bad }), bad).toThrow(/NAGAYA_NFT_TABLE/);
-    // 12 hex digits follow it in a 15-character interface name
-    for (const bad of ['n', 'nvxx', '1v', 'n-']) expect(() => load({ NAGAYA_VETH_PREFIX: bad }), bad).toThrow(/NAGAYA_VETH_PREFIX/);
+    // hex digits follow it, 14 characters in all
+    for (const bad of ['n', 'nvxxxxx', '1v', 'n-']) expect(() => load({ NAGAYA_VETH_PREFIX: bad }), bad).toThrow(/NAGAYA_VETH_PREFIX/);
   });
 });
 

@@ -231,9 +231,9 @@ export class NodeNetwork {
   }
 }
 
-/** The host end of a container's veth: the node's prefix and 12 hex digits of hostIfNameFor (at most 15 characters). */
+/** The host end of a container's veth on a node of this veth prefix (hostIfNameFor's name, 14 characters). */
 export function vethName(prefix: string, stateDir: string, id: string): string {
-  return `${prefix}${hostIfNameFor(stateDir, id).slice(2)}`;
+  return hostIfNameFor(stateDir, id, prefix);
 }
 
 /** The refusal of a bridge-mode container on a node without container networking. */

@@ -1,5 +1,5 @@
 import { macOf } from '@nagaya/contract';
-import type { NagayaError } from '../errors';
+import { NagayaError } from '../errors';
 import type { Db } from './db';
 import { sqlRefusalReader } from './project-errors';
 
