@@ -79,6 +79,8 @@ async function main(): Promise<void> {
        VALUES ('open', NULL, NULL, NULL, NULL, NULL, NULL), ('quota', $1::bigint, $1::bigint, $1::bigint, $1::bigint::numeric, $1::bigint, $1::bigint)`,
       [huge],
     );
+    // a create places its row only on an active node
+    await db.query(`INSERT INTO node (name) VALUES ('bench')`);
     const store = new ContainerStore(db);
     const rows: Step[] = [];
     // interleaved, so a slower moment of the machine falls on both alike
