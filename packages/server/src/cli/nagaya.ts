@@ -2,33 +2,15 @@
 // The `nagaya` command: `nagaya serve` runs the API and/or a worker; every other command talks
 // to the REST API at NAGAYA_URL with NAGAYA_TOKEN. Human tables by default, --json for scripts.
 import { parseArgs } from 'node:util';
-import { ApiError, ERROR_CODES, ERRORS, isErrorCode, type ContainerNetworkView, type NetworkView } from '@nagaya/contract';
+import { ApiError, ERRORS, isErrorCode, type ContainerNetworkView } from '@nagaya/contract';
 import { ApiClient } from './api-client';
 import { age, parseBytes, table } from './format';
+import { networksCommand, nodesCommand } from './fleet-commands';
 import { auditCommand, projectsCommand } from './project-commands';
+import { tokensCommand } from './token-commands';
 import { parsePublish } from './publish-spec';
-
-/** Exit codes of the CLI's own making; an API error exits with its code's exitCode in the contract. */
-const EXIT = { ok: 0, error: 1, usage: 2 } as const;
-
-/** "0 ok, 1 error (INTERNAL), 2 bad usage (INVALID_INPUT|...), 3 NOT_FOUND, ...", from the contract's table. */
-function exitCodeLegend(): string {
-  const ours = new Map<number, string>([
-    [EXIT.ok, 'ok'],
-    [EXIT.error, 'error'],
-    [EXIT.usage, 'bad usage'],
-  ]);
-  const api = new Map<number, string[]>();
-  for (const code of ERROR_CODES) api.set(ERRORS[code].exitCode, [...(api.get(ERRORS[code].exitCode) ?? []), code]);
-  const exits = [...new Set([...ours.keys(), ...api.keys()])].sort((a, b) => a - b);
-  return exits
-    .map((exit) => {
-      const codes = api.get(exit)?.join('|');
-      const label = ours.get(exit);
-      return `${exit} ${label && codes ? `${label} (${codes})` : (label ?? codes)}`;
-    })
-    .join(', ');
-}
+import { EXIT, exitCodeLegend } from './exit-codes';
+import { serve } from './serve-command';
 
 const USAGE = `usage: nagaya <command> [options]
 
@@ -331,56 +313,11 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'nodes': {
-      if (rest[0] === 'evacuate' || rest[0] === 'remove') {
-        const node = rest[1];
-        if (!node) throw new ApiError(0, 'INVALID_INPUT', `nodes ${rest[0]} <node>`);
-        if (rest[0] === 'evacuate') {
-          const res = await client.post<{ moved: Array<Record<string, unknown>>; running: Array<Record<string, unknown>> }>(
-            `/nodes/${encodeURIComponent(node)}/evacuate`,
-            {},
-          );
-          out(res, () =>
-            [
-              `${node}: draining; ${res.moved.length} moved, ${res.running.length} still running there`,
-              ...(res.running.length ? [table(res.running, ['project', 'name', 'state'])] : []),
-            ].join('\n'),
-          );
-          return EXIT.ok;
-        }
-        if (!values.dead) throw new ApiError(0, 'INVALID_INPUT', 'nodes remove <node> --dead: say the node is gone');
-        const res = await client.post<{ lost: Array<Record<string, unknown>>; released: string[]; moved: unknown[] }>(
-          `/nodes/${encodeURIComponent(node)}/remove`,
-          { dead: true, ...(values['release-slices'] ? { releaseSlices: true } : {}) },
-        );
-        out(
-          res,
-          () =>
-            `${node}: removed; ${res.lost.length} lost, ${res.moved.length} moved, ${res.released.length} fenced slice(s) released` +
-            (res.lost.length && !values['release-slices'] ? ' (the lost ones stay fenced until the node returns or --release-slices)' : ''),
-        );
-        return EXIT.ok;
-      }
-      const { nodes } = await client.get<{ nodes: Array<Record<string, unknown>> }>('/nodes');
-      out(nodes, () =>
-        table(
-          nodes.map((n) => ({
-            ...n,
-            online: n.online ? 'online' : 'offline',
-            heartbeat: `${Math.round(Number(n.heartbeatAgeMs) / 1000)}s ago`,
-          })),
-          ['name', 'status', 'online', 'containers', 'heartbeat', 'version'],
-        ),
-      );
+      await nodesCommand(client, rest, values, out);
       return EXIT.ok;
     }
     case 'networks': {
-      const { networks } = await client.get<{ networks: NetworkView[] }>('/networks');
-      out(networks, () =>
-        table(
-          networks.map((n) => ({ ...n, leased: n.addresses.leased, free: n.addresses.free })),
-          ['node', 'cidr', 'gateway', 'bridge', 'leased', 'free', 'hostPorts'],
-        ),
-      );
+      await networksCommand(client, out);
       return EXIT.ok;
     }
     case 'jobs': {
@@ -424,82 +361,13 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'tokens': {
-      if (rest[0] === 'create') {
-        if (!rest[1] || !values.role)
-          throw new ApiError(
-            0,
-            'INVALID_INPUT',
-            'tokens create <name> --role admin|operator|viewer [--expires SECONDS] [--project P | --global]',
-          );
-        const res = await client.post<{
-          token: string;
-          id: number;
-          name: string;
-          role: string;
-          project: string | null;
-          expiresAt: string | null;
-        }>('/tokens', {
-          name: rest[1],
-          role: values.role,
-          // --project P (or NAGAYA_PROJECT): a token of P; --global: of every project; neither: the server's default
-          ...(values.global ? { project: null } : project === undefined ? {} : { project }),
-          ...(values.expires === undefined ? {} : { expiresInSeconds: Number(values.expires) }),
-        });
-        const scope = res.project === null ? 'every project' : `project ${res.project}`;
-        out(
-          res,
-          () =>
-            `${res.name} (${res.role} of ${scope}, id ${res.id}${res.expiresAt ? `, expires ${res.expiresAt}` : ''}): ${res.token}\nshown once: store it now`,
-        );
-        return EXIT.ok;
-      }
-      if (rest[0] === 'revoke') {
-        if (!rest[1]) throw new ApiError(0, 'INVALID_INPUT', 'tokens revoke <id> (the ids: nagaya tokens list)');
-        const res = await client.delete<{ id: number; name: string; revokedAt: string }>(`/tokens/${encodeURIComponent(rest[1])}`);
-        out(res, () => `token ${res.id} (${res.name}) revoked`);
-        return EXIT.ok;
-      }
-      if (rest[0] !== undefined && rest[0] !== 'list')
-        throw new ApiError(0, 'INVALID_INPUT', `tokens ${rest[0]}: use tokens list, tokens create or tokens revoke`);
-      const { tokens } = await client.get<{
-        tokens: Array<Record<string, unknown> & { expiresAt: string | null; revokedAt: string | null }>;
-      }>('/tokens');
-      const now = Date.now();
-      out(tokens, () =>
-        table(
-          tokens.map((t) => ({
-            ...t,
-            project: t.project ?? '(every)',
-            lastUsed: age(t.lastUsedAt as string | null),
-            state: t.revokedAt ? 'revoked' : t.expiresAt && Date.parse(t.expiresAt) <= now ? 'expired' : 'active',
-          })),
-          ['id', 'name', 'role', 'project', 'state', 'createdAt', 'expiresAt', 'lastUsed'],
-        ),
-      );
+      await tokensCommand(client, rest, values, project, out);
       return EXIT.ok;
     }
     default:
       console.error(`unknown command ${verb}\n\n${USAGE}`);
       return EXIT.usage;
   }
-}
-
-async function serve(role: string | undefined): Promise<number> {
-  // loaded here, not at the top: client commands should not pay for the server's dependencies
-  const { loadConfig } = require('../config') as typeof import('../config');
-  const { startNagaya } = require('../nagaya-server') as typeof import('../nagaya-server');
-  const config = loadConfig(process.env, role ? { role: role as 'all' } : {});
-  const server = await startNagaya(config);
-  if (server.generatedAdminToken) {
-    console.error(`\nAdmin token (shown once, stored hashed): ${server.generatedAdminToken}\n`);
-  }
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  await server.close();
-  return EXIT.ok;
 }
 
 main(process.argv.slice(2)).then(
