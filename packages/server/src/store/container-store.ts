@@ -2,6 +2,7 @@ import type { LeaseRow } from '@nagaya/allocator';
 import { NagayaError } from '../errors';
 import type { ContainerError, ContainerLimits, ContainerState, NetworkMode, PublishView } from '@nagaya/contract';
 import type { Db } from './db';
+import { hostPortConflict, isHostPortTaken } from './host-port-conflict';
 import { isMissingProject, projectRefusalOf } from './project-errors';
 
 export interface IdmapRequest {
@@ -56,11 +57,21 @@ export class NodeNotActiveError extends Error {
   }
 }
 
-/** The exclusion constraint that keeps published host ports apart on a node refused a reservation. */
-function isHostPortTaken(err: unknown): boolean {
-  const e = err as { code?: string; constraint?: string };
-  return e?.code === '23P01' && e.constraint === 'host_port_taken';
-}
+/** The columns nagaya_allocate returns (a LeaseRow), which claimWithDefaultLease reads beside the row's. */
+const LEASE_COLUMNS: ReadonlySet<string> = new Set([
+  'lease_owner',
+  'lease_pool',
+  'lease_isolated',
+  'lease_slot',
+  'lease_slots',
+  'lease_uid_base',
+  'lease_gid_base',
+  'lease_size',
+  'lease_key',
+  'lease_raw',
+  'lease_created_at',
+  'created',
+] satisfies Array<keyof LeaseRow>);
 
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
 const ROW = `id, project, name, image, command, env, limits, idmap, security, network, pool, node, state, pid, start_time AS "startTime",
@@ -202,7 +213,7 @@ export class ContainerStore {
       return { row: row as ContainerRow, auditEventId: auditEventId!, imageProject };
     } catch (err) {
       if (err instanceof NodeNotActiveError) throw err;
-      if (isHostPortTaken(err)) throw await this.hostPortConflict(c);
+      if (isHostPortTaken(err)) throw await hostPortConflict(this.db, c.node, c.network?.publish ?? []);
       if ((err as { code?: string }).code === '23505') {
         throw new NagayaError('CONFLICT', `a container named ${c.name} already exists in project ${c.project}`, {
           name: c.name,
@@ -235,28 +246,6 @@ export class ContainerStore {
       [id, audit.actor, audit.action],
     );
     return rows.length > 0;
-  }
-
-  /** The CONFLICT for a create whose published ports are taken on its node, naming the ports (never who holds them). */
-  private async hostPortConflict(c: NewContainer): Promise<NagayaError> {
-    const publish = c.network?.publish ?? [];
-    const { rows } = await this.db.query<{ i: number }>(
-      `SELECT x.i - 1 AS i FROM ROWS FROM (jsonb_to_recordset($2::jsonb) AS ("hostPort" int4, protocol text, "hostIp" text))
-              WITH ORDINALITY AS x("hostPort", protocol, "hostIp", i)
-        WHERE EXISTS (SELECT 1 FROM host_port h WHERE h.node = $1 AND h.protocol = x.protocol AND h.port = x."hostPort"
-                         AND h.host_ip && nagaya_host_port_ip(x."hostIp"))`,
-      [c.node, JSON.stringify(publish)],
-    );
-    const taken = rows
-      .map((r) => publish[Number(r.i)]!)
-      .map(({ hostPort, protocol, hostIp }) => ({ hostPort, protocol, hostIp: hostIp ?? '0.0.0.0' }));
-    // a holder still committing is not seen here: then the ports cannot be named
-    const names = taken.map((t) => `${t.hostIp}:${t.hostPort}/${t.protocol}`).join(', ') || 'of this request';
-    return new NagayaError('CONFLICT', `a host port ${names} is already published on node ${c.node}`, {
-      field: 'network.publish',
-      node: c.node,
-      taken,
-    });
   }
 
   /** Takes back a create whose launch job could not be queued: the row and what create() wrote with it. */
@@ -389,36 +378,10 @@ export class ContainerStore {
     );
     const r = rows[0];
     if (!r) return undefined;
-    const {
-      lease_owner,
-      lease_pool,
-      lease_isolated,
-      lease_slot,
-      lease_slots,
-      lease_uid_base,
-      lease_gid_base,
-      lease_size,
-      lease_key,
-      lease_raw,
-      lease_created_at,
-      created,
-      ...row
-    } = r;
-    if (lease_owner === null || lease_owner === undefined) return { row };
-    const lease = {
-      lease_owner,
-      lease_pool,
-      lease_isolated,
-      lease_slot,
-      lease_slots,
-      lease_uid_base,
-      lease_gid_base,
-      lease_size,
-      lease_key,
-      lease_raw,
-      lease_created_at,
-      created,
-    } as LeaseRow;
+    // the row's columns and the lease's come back side by side: split them by the lease's names
+    const row = Object.fromEntries(Object.entries(r).filter(([k]) => !LEASE_COLUMNS.has(k))) as ContainerRow;
+    if (r.lease_owner === null || r.lease_owner === undefined) return { row };
+    const lease = Object.fromEntries(Object.entries(r).filter(([k]) => LEASE_COLUMNS.has(k))) as unknown as LeaseRow;
     return { row, lease };
   }
 
