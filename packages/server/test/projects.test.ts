@@ -283,6 +283,12 @@ describe('quotas', () => {
     const lowered = await patch(fleet.admin, '/projects/lower', { quotas: { slices: 1, processes: null } });
     expect(lowered.quotas.slices).toEqual({ limit: 1, used: 2 });
     expect(lowered.quotas.processes.limit).toBeNull();
+    // a change with no body at all is refused, not taken for an empty change
+    const bodiless = await fetch(`${fleet.admin.baseUrl}/api/v1/projects/lower`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${fleet.admin.token}`, 'content-type': 'application/json' },
+    });
+    expect([bodiless.status, ((await bodiless.json()) as { error: { code: string } }).error.code]).toEqual([400, 'INVALID_INPUT']);
     expect((await refusal(lower.post('/containers', { name: 'more', image: 'busybox', limits: { pids: 1 } }))).code).toBe('QUOTA_EXCEEDED');
     // what runs keeps running, and may be restarted
     const { job } = await lower.post<{ job: { id: string } }>('/containers/big/restart');
