@@ -335,6 +335,52 @@ describe('refusals leave nothing on disk', () => {
   });
 });
 
+describe('limits and broken compression', () => {
+  it('stops a zstd or gzip bomb at the decompressed limit, with nothing left and no zstd running', async () => {
+    const bomb = [f('zeros', '\0'.repeat(8 * 1024 * 1024))];
+    for (const compression of ['zstd', 'gzip'] as const) {
+      const img = buildImage([layerOf(bomb, compression)]);
+      expect(img.layers[0].blob.length).toBeLessThan(64 * 1024);
+      const store = freshStore();
+      const err = await importImage(Readable.from([ociLayoutTar(img)]), store, {
+        ...OPTIONS,
+        layerLimits: { ...LIMITS, maxBytes: 1024 * 1024 },
+      }).catch((e: NativeError) => e);
+      expect(err).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+      expect(storeLeftovers(store)).toEqual([]);
+    }
+    const zstds = spawnSync('pgrep', ['-P', String(process.pid), '-x', 'zstd'], { encoding: 'utf8' });
+    expect(zstds.stdout.trim()).toBe('');
+  });
+
+  it('refuses a layer that is not valid zstd, naming the layer', async () => {
+    const img = buildImage([layerOf(BASE, 'zstd')]);
+    const broken = Buffer.from(img.layers[0].blob);
+    broken.fill(0x55, 12, 40);
+    const lying = { ...img, layers: [{ ...img.layers[0], blob: broken, digest: sha256(broken) }] };
+    const manifest = JSON.parse(img.manifest.toString());
+    manifest.layers[0].digest = sha256(broken);
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    const store = freshStore();
+    await refused(
+      ociLayoutTar({ ...lying, manifest: manifestBytes, manifestDigest: sha256(manifestBytes) }),
+      store,
+      /layer 1 of 1 is not valid zstd/,
+    );
+    expect(storeLeftovers(store)).toEqual([]);
+  });
+
+  it('refuses an archive past the spool limit, and sweeps staging left by a process that is gone', async () => {
+    const store = freshStore();
+    mkdirSync(join(store, 'staging/999999999-dead'), { recursive: true });
+    const err = await importImage(Readable.from([ociLayoutTar(image)]), store, { ...OPTIONS, maxArchiveBytes: 4096 }).catch(
+      (e: NativeError) => e,
+    );
+    expect(err).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: expect.stringMatching(/archive .* larger than 4096 bytes/) });
+    expect(storeLeftovers(store)).toEqual([]);
+  });
+});
+
 /** The image with another config: the manifest and index follow, so only the diff_ids lie. */
 function rebuildWithConfig(img: FixtureImage, config: Buffer): FixtureImage {
   const manifest = JSON.parse(img.manifest.toString());

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { NativeError } from '../errors';
 import type { ExtractLimits } from '../extract-archive';
 import { ArchiveContents, sha256 } from './archive-contents';
-import { detectFormat } from './archive-format';
+import { detectFormat, IMAGE_MARKERS } from './archive-format';
 import { describeMagic } from './decompress';
 import { type ImageConfig, MEDIA_TYPES, nodePlatform, type Platform } from './image-model';
 import { commitLayer, ensureLayerStore, layerDir, makeStagingDir, removeStaleStaging } from './layer-store';
@@ -18,7 +18,7 @@ import { resolveDockerSave } from './resolve-docker-save';
 import { resolveOciLayout } from './resolve-oci';
 import { type ImageFormat, type ResolvedImage, syntheticManifestDigest } from './resolved-image';
 import { type SpooledArchive, spoolArchive } from './spool';
-import { indexTar, NotTarError, type TarEntry } from './tar-index';
+import { indexTar, NotTarError, type TarIndex } from './tar-index';
 import { unpackLayer } from './unpack-layer';
 
 /**
@@ -101,16 +101,19 @@ export async function importImage(input: Readable, store: string, options: Impor
 async function resolveArchive(spool: SpooledArchive, platform: Platform): Promise<ResolvedImage> {
   const file = await open(spool.path, 'r');
   try {
-    let entries: TarEntry[];
+    let index: TarIndex;
     try {
-      entries = await indexTar(file, spool.tarBytes);
+      index = await indexTar(file, spool.tarBytes, IMAGE_MARKERS);
     } catch (err) {
       if (!(err instanceof NotTarError)) throw err;
-      if (err.entries.length === 0) throw invalid(`the upload is not an image archive: ${notTar(spool, err)}`);
+      if (err.index.entries.length === 0 && err.index.topLevel.size === 0) {
+        throw invalid(`the upload is not an image archive: ${notTar(spool, err)}`);
+      }
       // A tar damaged midway is a rootfs for the extractor to judge, unless it was becoming an image archive.
-      entries = err.entries;
+      if ([...IMAGE_MARKERS].some((name) => err.index.topLevel.has(name))) throw invalid(`the image archive is damaged: ${err.message}`);
+      index = err.index;
     }
-    const archive = new ArchiveContents(file, spool.path, entries);
+    const archive = new ArchiveContents(file, spool.path, index);
     const format = detectFormat(archive);
     if (format === 'rootfs') return rootfsImage(spool, platform);
     if (format === 'docker-save') return await resolveDockerSave(archive, platform);
