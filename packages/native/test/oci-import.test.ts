@@ -4,9 +4,9 @@
 // formats giving the same layers, gzip/zstd/plain layers, shared and concurrent layers, and
 // refusals (digests, formats, platforms, hostile layers) that leave nothing on disk.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -195,6 +195,26 @@ describe('importing an OCI image layout', () => {
     }
   });
 
+  it('stacks to the tree umoci unpack makes of the same layout', async () => {
+    // umoci 0.4 (Debian 12) reads no zstd layer: the same layers, gzip and plain
+    const gzipOnly = buildImage(
+      LAYERS.map((l) => ({ ...l, compression: l.compression === 'zstd' ? ('gzip' as const) : l.compression })),
+      RUN,
+    );
+    const layout = join(work, 'umoci-layout');
+    for (const [name, body] of ociLayoutFiles(gzipOnly)) {
+      mkdirSync(dirname(join(layout, name)), { recursive: true });
+      writeFileSync(join(layout, name), body);
+    }
+    const bundle = join(work, 'umoci-bundle');
+    const umoci = spawnSync('umoci', ['unpack', '--image', `${layout}:latest`, bundle], { encoding: 'utf8' });
+    expect(umoci.error?.message ?? umoci.stderr).toBe('');
+    const ours = await importBuffer(ociLayoutTar(gzipOnly), freshStore());
+    expect(treeLines(stackTrees(ours.layers.map((l) => readTree(l.dir))))).toEqual(
+      treeLines(readTree(join(bundle, 'rootfs'), { xattrs: false })),
+    );
+  });
+
   it('verifies a layer it already holds instead of unpacking it again, and removes layers one by one', async () => {
     const again = await importBuffer(ociLayoutTar(image), store);
     expect(again.layers.map((l) => l.unpacked)).toEqual([false, false, false]);
@@ -239,6 +259,17 @@ describe('archive formats and compression', () => {
     expect(results[0].layers.map((l) => l.mediaType.split('.').pop())).toEqual(['tar+gzip', 'tar+zstd', 'tar']);
     expect(results[1].configDigest).toBe(plain.configDigest);
     expect(results[2].manifestDigest).toBe(plain.manifestDigest);
+  });
+
+  it('reads a repeated layer once: a legacy save links it, a layout lists its blob twice', async () => {
+    const empty = layerOf([d('tmp/')], 'none');
+    const repeated = buildImage([LAYERS[0], empty, layerOf([f('x', 'x')], 'none'), empty]);
+    for (const archive of [dockerSaveTar(repeated), ociLayoutTar(repeated)]) {
+      const imported = await importBuffer(archive, freshStore());
+      expect(imported.layers.map((l) => l.unpacked)).toEqual([true, true, true, false]);
+      expect(imported.layers[3].dir).toBe(imported.layers[1].dir);
+      expect(await listLayers(imported.layers[0].dir.replace(/\/layers\/sha256\/.*/, ''))).toHaveLength(3);
+    }
   });
 
   it('takes a gzip- or zstd-compressed archive, and a rootfs tarball as a one-layer image', async () => {

@@ -40,6 +40,13 @@ export interface Decompression {
  * consumer (it stopped reading) is not the data's fault: abort() ends the decompressor quietly.
  */
 export function decompress(source: Readable, compression: Compression, what: string): Decompression & { abort(): void } {
+  const chain = startDecompression(source, compression, what);
+  // Awaited only after the consumer is done; until then a rejection is not unhandled.
+  chain.finished.catch(() => undefined);
+  return chain;
+}
+
+function startDecompression(source: Readable, compression: Compression, what: string): Decompression & { abort(): void } {
   if (compression === 'none') {
     const output = new PassThrough();
     const finished = pipeline(source, output);
