@@ -4,13 +4,14 @@
 // mount and by umoci unpack, the three archive formats giving the same layers, gzip/zstd/plain
 // layers, shared, repeated and concurrent layers. Refusals are in oci-import-refusals.test.ts.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { type ImportedImage, listLayers, removeLayer } from '@nagaya/native';
+import { blobPath, type ImportedImage, importImage, listBlobs, listLayers, removeBlob, removeLayer } from '@nagaya/native';
 import { readTree, stackTrees, treeHash, treeLines } from './support/layer-trees';
 import {
   buildImage,
@@ -30,6 +31,7 @@ import {
   image,
   LAYERS,
   lineOf,
+  OPTIONS,
   refused,
   RUN,
   short,
@@ -199,7 +201,12 @@ describe('archive formats and compression', () => {
     const rootfs = await importBuffer(gzipSync(rootfsTar), freshStore());
     expect(rootfs.format).toBe('rootfs');
     expect(rootfs.layers).toHaveLength(1);
-    expect(rootfs.layers[0]).toMatchObject({ diffId: sha256(rootfsTar), mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
+    // its layer blob is the tar itself, whatever compression the upload had
+    expect(rootfs.layers[0]).toMatchObject({
+      diffId: sha256(rootfsTar),
+      digest: sha256(rootfsTar),
+      mediaType: 'application/vnd.oci.image.layer.v1.tar',
+    });
     expect(lineOf(readTree(rootfs.layers[0].dir), 'bin/su')).toBe(`bin/su file ${short('su')} 4755 0:0`);
   });
 
@@ -229,6 +236,35 @@ describe('archive formats and compression', () => {
       /no image for this node's platform linux\/\w+; it has: linux\/riscv64, linux\/s390x/,
     );
     expect(storeLeftovers(store)).toEqual([]);
+  });
+});
+
+describe('keeping blobs to push', () => {
+  it('keeps the manifest, config and layer blobs as the archive had them, by digest', async () => {
+    const store = freshStore();
+    const imported = await importImage(Readable.from([ociLayoutTar(image)]), store, { ...OPTIONS, keepBlobs: true });
+    const want = [image.manifestDigest, image.configDigest, ...image.layers.map((l) => l.digest)].sort();
+    expect(await listBlobs(store)).toEqual(want);
+    for (const digest of want) expect(sha256(readFileSync(blobPath(store, digest)))).toBe(digest);
+    expect(sha256(imported.manifestJson)).toBe(image.manifestDigest);
+    expect(sha256(imported.configJson)).toBe(image.configDigest);
+    expect(await removeBlob(store, image.configDigest)).toBe(true);
+    expect(await listBlobs(store)).toHaveLength(want.length - 1);
+  });
+
+  it('makes up a manifest for a docker save whose every blob it keeps', async () => {
+    const store = freshStore();
+    const plain = buildImage(
+      LAYERS.map((l) => ({ ...l, compression: 'none' as const })),
+      RUN,
+    );
+    const imported = await importImage(Readable.from([dockerSaveTar(plain)]), store, { ...OPTIONS, keepBlobs: true });
+    const manifest = JSON.parse(imported.manifestJson);
+    expect(sha256(imported.manifestJson)).toBe(imported.manifestDigest);
+    // the legacy save's layers are plain tars: the manifest a registry would get is the OCI layout's
+    expect(imported.manifestDigest).toBe(plain.manifestDigest);
+    const named = [imported.manifestDigest, manifest.config.digest, ...manifest.layers.map((l: { digest: string }) => l.digest)];
+    expect(await listBlobs(store)).toEqual([...new Set(named)].sort());
   });
 });
 

@@ -82,6 +82,6 @@ export async function resolveDockerSave(archive: ArchiveContents, node: Platform
     // A layer blob has no descriptor here: its digest is computed as it is read, checked only through the diff_id.
     layers.push({ digest: config.diffIds[i], digestDeclared: false, mediaType, diffId: config.diffIds[i], entry });
   }
-  // The manifest digest waits for the layers' own digests (syntheticManifestDigest).
-  return { format: 'docker-save', configDigest: sha256(configBytes), configSize: configBytes.length, config, layers };
+  // The manifest digest waits for the layers' own digests (syntheticManifest).
+  return { format: 'docker-save', configDigest: sha256(configBytes), configBytes, config, layers };
 }
