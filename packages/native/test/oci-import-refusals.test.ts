@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { importImage, type NativeError } from '@nagaya/native';
+import { extractArchive, importImage, type NativeError } from '@nagaya/native';
 import { snapshotTree } from './support/canary';
 import { readTree, stackTrees } from './support/layer-trees';
 import { buildImage, type FixtureImage, layerOf, ociLayoutFiles, ociLayoutTar, dockerSaveTar, sha256 } from './support/oci-fixtures';
@@ -217,5 +217,66 @@ describe('hostile layers', () => {
     expect(lineOf(upper, 'escape')).toBe('escape dir 755 0:0');
     expect(lineOf(upper, 'escape/victim')).toBe(`escape/victim file ${short('pwned')} 644 0:0`);
     expect(lineOf(stackTrees([lower, upper]), 'escape')).toBe('escape dir 755 0:0');
+  });
+});
+
+describe('whiteouts under fuzzing', () => {
+  /** mulberry32: the same seed gives the same sequences on every machine. */
+  const prng = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+
+  it('takes random sequences of whiteouts, opaque markers, symlinks and entries without leaving the layer or a .wh. name', async () => {
+    const canary = join(work, 'whiteout-canary');
+    mkdirSync(join(canary, 'dir'), { recursive: true });
+    spawnSync('sh', ['-c', `echo keep > ${canary}/file; echo keep > ${canary}/dir/file`]);
+    const before = snapshotTree(canary);
+    const random = prng(0x77686974);
+    const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)];
+    // Mostly names a layer may hold, so that enough sequences get through to their end.
+    const dirs = ['', '', 'a/', 'a/', 'a/b/', 'l/', 'c/', '/', '.wh.a/', '../'];
+    const leaves = ['x', 'file', 'dir', 'b', '.wh.x', '.wh.file', '.wh.dir', '.wh.b', '.wh..wh..opq', '.wh..wh.plnk'];
+    const hostileLeaves = ['.wh.', '.wh...', '.wh..'];
+    const entryOf = (): RawEntry => {
+      const name = `${pick(dirs)}${random() < 0.05 ? pick(hostileLeaves) : pick(leaves)}`;
+      const kind = random();
+      if (kind < 0.15) return { name: pick(['l', 'a/b', 'up', 'c/x']), type: 'symlink', linkname: pick([canary, '../../..', '/']) };
+      if (kind < 0.35) return d(`${name}/`);
+      if (kind < 0.4) return { name, type: 'link', linkname: pick(['a/x', `${canary}/file`, 'x']) };
+      return f(name, 'content');
+    };
+    const outcomes: Record<string, number> = {};
+    for (let i = 0; i < 150; i++) {
+      const entries = Array.from({ length: 1 + Math.floor(random() * 8) }, entryOf);
+      const dest = join(work, `fuzz-${i}`);
+      const outcome = await extractArchive(Readable.from([rawTar(entries)]), dest, LIMITS, { ociLayer: true }).then(
+        () => 'OK',
+        (e: NativeError) => e.code,
+      );
+      outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      const label = `${i}: ${JSON.stringify(entries.map((e) => `${e.type ?? 'file'} ${e.name}${e.linkname ? ` -> ${e.linkname}` : ''}`))}`;
+      expect(['OK', 'INVALID_INPUT'], label).toContain(outcome);
+      expect(snapshotTree(canary), label).toEqual(before);
+      expect(
+        readdirSync(work).filter((n) => n.startsWith('fuzz-') && n !== `fuzz-${i}`),
+        label,
+      ).toEqual([]);
+      if (outcome === 'OK') {
+        for (const [rel, node] of readTree(dest)) {
+          expect(
+            rel.split('/').some((c) => c.startsWith('.wh.')),
+            `${label}: ${rel}`,
+          ).toBe(false);
+          if (node.what.startsWith('char')) throw new Error(`${label}: ${rel} is a device that is no whiteout`);
+        }
+        rmSync(dest, { recursive: true });
+      }
+    }
+    expect(outcomes.OK, JSON.stringify(outcomes)).toBeGreaterThan(30);
+    expect(outcomes.INVALID_INPUT, JSON.stringify(outcomes)).toBeGreaterThan(30);
   });
 });
