@@ -62,12 +62,17 @@ export class ArchiveContents {
     return buffer;
   }
 
+  /** Reads a JSON document's bytes (an index, manifest or config), refusing one too large to be one. */
+  async readDocument(entry: TarEntry, what: string): Promise<Buffer> {
+    if (entry.size > MAX_DOCUMENT) throw invalid(`${entry.name} (${what}) is larger than ${MAX_DOCUMENT} bytes`);
+    return this.read(entry);
+  }
+
   /** Parses the JSON document named name (what: how errors name it). */
   async readJson(name: string, what: string): Promise<unknown> {
     const entry = this.fileEntry(name);
     if (!entry) throw invalid(`the archive has no ${name} (${what})`);
-    if (entry.size > MAX_DOCUMENT) throw invalid(`${name} (${what}) is larger than ${MAX_DOCUMENT} bytes`);
-    return parseJson(await this.read(entry), `${name} (${what})`);
+    return parseJson(await this.readDocument(entry, what), `${name} (${what})`);
   }
 
   /** The entry of an OCI layout blob, checked to have the descriptor's size (its digest is checked as it is read). */

@@ -45,7 +45,7 @@ export async function resolveDockerSave(archive: ArchiveContents, node: Platform
   for (const save of saved) {
     const entry = archive.fileEntry(save.Config.replace(/^(\.\/|\/)+/, ''));
     if (!entry) throw invalid(`a tar whose top level holds manifest.json but no config it names (${save.Config})`);
-    const configBytes = await archive.read(entry);
+    const configBytes = await archive.readDocument(entry, 'an image config');
     const named = /([a-f0-9]{64})\.json$/.exec(save.Config);
     const configDigest = sha256(configBytes);
     if (named && `sha256:${named[1]}` !== configDigest) {
