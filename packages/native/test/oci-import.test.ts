@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 
-import { blobPath, type ImportedImage, importImage, listBlobs, listLayers, removeBlob, removeLayer } from '@nagaya/native';
+import { blobPath, type ImportedImage, importImage, layerDir, listBlobs, listLayers, removeBlob, removeLayer } from '@nagaya/native';
 import { readTree, stackTrees, treeHash, treeLines } from './support/layer-trees';
 import {
   buildImage,
@@ -38,6 +38,7 @@ import {
   storeLeftovers,
   storeMaker,
 } from './support/oci-sample-image';
+import { commitLayer, ensureLayerStore } from '../src/oci/layer-store';
 import { rawTar } from './support/raw-tar';
 
 const work = mkdtempSync(join(tmpdir(), 'nagaya-oci-import-'));
@@ -278,5 +279,24 @@ describe('concurrent imports', () => {
     expect(readdirSync(join(store, 'staging'))).toEqual([]);
     const stacked = stackTrees(a.layers.map((l) => readTree(l.dir)));
     expect(treeLines(stacked)).toEqual(EXPECTED_STACK);
+  });
+
+  it('lets the first rename into place win; the loser discards its copy and the winner stays whole', async () => {
+    const store = freshStore();
+    await ensureLayerStore(store);
+    const diffId = sha256('a layer');
+    const first = join(store, 'staging/first');
+    const second = join(store, 'staging/second');
+    for (const [dir, body] of [
+      [first, 'first'],
+      [second, 'second'],
+    ]) {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'file'), body);
+    }
+    expect(await commitLayer(store, diffId, first)).toBe(true);
+    expect(await commitLayer(store, diffId, second)).toBe(false);
+    expect(readFileSync(join(layerDir(store, diffId), 'file'), 'utf8')).toBe('first');
+    expect(readdirSync(join(store, 'staging'))).toEqual([]);
   });
 });
