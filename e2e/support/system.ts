@@ -176,6 +176,7 @@ export class NagayaSystem {
       NAGAYA_WORKER_CONCURRENCY: String(options.workerConcurrency ?? 8),
       // no host bridge or nftables tables unless a test asks (they are the host's, shared)
       NAGAYA_HOST_NETWORK: 'off',
+      NAGAYA_DEFAULT_NETWORK_MODE: 'none',
       ...options.env,
     };
   }

@@ -109,7 +109,7 @@ export const networkSchema = z
       if (j < i) ctx.addIssue({ code: 'custom', path: ['publish', i], message: `publishes the same host port as publish[${j}]` });
     });
   })
-  .meta({ description: 'Default: mode none (loopback only).' });
+  .meta({ description: "Default: the fleet's NAGAYA_DEFAULT_NETWORK_MODE, bridge unless the admin set none." });
 
 /** Postgres text cannot hold NUL: a string that goes into a text column is refused with one (INVALID_INPUT, never a 500). */
 const noNul = (v: string) => !v.includes('\0');

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { NETWORK_MODES, type NetworkMode } from '@nagaya/contract';
 import { NagayaError } from './errors';
 import { DEFAULT_PIDS_MAX } from '@nagaya/native';
 import { dataDirOf, databaseUrlOf, redisUrlOf } from './deploy/service-urls';
@@ -47,6 +48,8 @@ export interface ServerConfig {
   networkCidr: string;
   /** The prefix length of each node's subnet (24: 253 container addresses per node). */
   networkNodePrefix: number;
+  /** The network mode of a container whose create names none (NAGAYA_DEFAULT_NETWORK_MODE, bridge). */
+  defaultNetworkMode: NetworkMode;
   /** Set up container networking on this node at worker start (NAGAYA_HOST_NETWORK=off: never; containers keep mode none). */
   hostNetwork: boolean;
   /** The node's bridge (NAGAYA_BRIDGE, default nagaya0). */
@@ -99,6 +102,13 @@ function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean
   if (raw === 'on' || raw === '1' || raw === 'true') return true;
   if (raw === 'off' || raw === '0' || raw === 'false') return false;
   throw new NagayaError('INVALID_INPUT', `${name} must be on or off, not ${JSON.stringify(raw)}`);
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[name] || fallback;
+  if (!allowed.includes(raw as T))
+    throw new NagayaError('INVALID_INPUT', `${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(raw)}`);
+  return raw as T;
 }
 
 function named(env: NodeJS.ProcessEnv, name: string, fallback: string, pattern: RegExp): string {
@@ -154,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',
     networkCidr: networkCidr(env),
     networkNodePrefix: NETWORK_NODE_PREFIX,
+    defaultNetworkMode: oneOf(env, 'NAGAYA_DEFAULT_NETWORK_MODE', 'bridge', NETWORK_MODES),
     hostNetwork: onOff(env, 'NAGAYA_HOST_NETWORK', true),
     bridge: named(env, 'NAGAYA_BRIDGE', 'nagaya0', /^[a-zA-Z0-9_.-]{1,15}$/),
     ipForward: onOff(env, 'NAGAYA_IP_FORWARD', true),

@@ -148,6 +148,7 @@ export async function startNagaya(
       pool: config.pool,
       nodeOfflineMs: config.nodeOfflineMs,
       defaultPidsMax: config.defaultPidsMax,
+      defaultNetworkMode: config.defaultNetworkMode,
     });
     const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');

@@ -34,6 +34,8 @@ describe('NAGAYA_HOST_NETWORK, NAGAYA_BRIDGE, NAGAYA_NFT_TABLE', () => {
   it('defaults to host networking on bridge nagaya0 with tables named nagaya', () => {
     expect(load({})).toMatchObject({ hostNetwork: true, ipForward: true, bridge: 'nagaya0', nftTable: 'nagaya', vethPrefix: 'nv' });
     expect(load({ NAGAYA_VETH_PREFIX: 'q7z' }).vethPrefix).toBe('q7z');
+    expect(load({}).defaultNetworkMode).toBe('bridge');
+    expect(load({ NAGAYA_DEFAULT_NETWORK_MODE: 'none' }).defaultNetworkMode).toBe('none');
     expect(load({ NAGAYA_HOST_NETWORK: 'off', NAGAYA_BRIDGE: 'br-x.1', NAGAYA_NFT_TABLE: 'ng_t1' })).toMatchObject({
       hostNetwork: false,
       bridge: 'br-x.1',
@@ -43,6 +45,7 @@ describe('NAGAYA_HOST_NETWORK, NAGAYA_BRIDGE, NAGAYA_NFT_TABLE', () => {
 
   it('refuses a bad switch, an interface name the kernel refuses and a table name nft refuses', () => {
     expect(() => load({ NAGAYA_HOST_NETWORK: 'maybe' })).toThrow(/NAGAYA_HOST_NETWORK must be on or off/);
+    expect(() => load({ NAGAYA_DEFAULT_NETWORK_MODE: 'host' })).toThrow(/NAGAYA_DEFAULT_NETWORK_MODE must be one of bridge, none/);
     for (const bad of ['a-bridge-name-too-long', 'br 0', 'br/0']) expect(() => load({ NAGAYA_BRIDGE: bad }), bad).toThrow(/NAGAYA_BRIDGE/);
     for (const bad of ['1table', 'ta-ble', 'x'.repeat(33)]) expect(() => load({ NAGAYA_NFT_TABLE: bad }), bad).toThrow(/NAGAYA_NFT_TABLE/);
     // hex digits follow it, 14 characters in all

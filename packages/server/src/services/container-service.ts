@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Allocator } from '@nagaya/allocator';
-import type { ContainerState, ContainerView, LifecycleKind } from '@nagaya/contract';
+import type { ContainerState, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
 import type { ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
@@ -46,6 +46,8 @@ export interface ContainerServiceDeps {
   nodeOfflineMs: number;
   /** pids.max of a container whose request sets none (recorded on its row, so what runs is what is shown). */
   defaultPidsMax: number;
+  /** The network mode of a container whose request names none (recorded on its row). */
+  defaultNetworkMode: NetworkMode;
 }
 
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
@@ -68,7 +70,7 @@ export class ContainerService {
     actor: TokenIdentity,
   ): Promise<{ container: ContainerView; job: { id: string } }> {
     const { containers, images, queues, pool } = this.deps;
-    const network: ContainerNetwork = input.network ?? { mode: 'none' };
+    const network: ContainerNetwork = input.network ?? { mode: this.deps.defaultNetworkMode };
     const imageMissing = () =>
       new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
     if (!IMAGE_NAME.test(input.image)) {
@@ -152,6 +154,14 @@ export class ContainerService {
    * is made only on a fresh read of the networked nodes.
    */
   private async place(input: CreateContainerInput, network: ContainerNetwork): Promise<string> {
+    try {
+      return await this.placeOnce(input, network);
+    } catch (err) {
+      throw input.network ? err : defaultNetworkRefused(err);
+    }
+  }
+
+  private async placeOnce(input: CreateContainerInput, network: ContainerNetwork): Promise<string> {
     const choose = (networked: Set<string> | undefined) =>
       this.placement.choose(input.node, (n) => {
         if (networked && !networked.has(n.name)) {
@@ -331,5 +341,19 @@ export class ContainerService {
 function queueUnavailable(err: unknown): NagayaError {
   return (
     asNagayaError(err) ?? new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' })
+  );
+}
+
+/**
+ * A refusal for want of a network when the request named no mode: say that bridge was the
+ * fleet's default, so the user knows the way out (ask for none, or set up the nodes' network).
+ */
+function defaultNetworkRefused(err: unknown): unknown {
+  const forNetwork = err instanceof NagayaError && (err.details as { field?: string } | undefined)?.field === 'network.mode';
+  if (!forNetwork) return err;
+  return new NagayaError(
+    err.code,
+    `${err.message}; bridge is this fleet's default network mode (NAGAYA_DEFAULT_NETWORK_MODE): ask for network {"mode": "none"} to run without one`,
+    err.details,
   );
 }
