@@ -207,4 +207,7 @@ apt_install busybox-static make g++ python3 chromium
 # --- Container networking: nft for nagaya's tables, ip for the bridge, curl for the tests ----
 apt_install nftables iproute2 curl
 
+# --- Images: the fleet's registry (distribution v2), htpasswd and openssl for its auth in tests ----
+apt_install docker-registry apache2-utils openssl
+
 log "ready: PostgreSQL on $PGHOST_TCP:$PGPORT (role $ROLE), Redis on 127.0.0.1:$REDIS_PORT; credentials in $SECRETS_DIR"
