@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NagayaError } from '../src/errors';
 import { RegistryAuth } from '../src/registry/registry-auth';
+import { pullToLayout, nodePlatform } from '../src/registry/pull-to-layout';
 import { MEDIA, RegistryClient, sha256Of } from '../src/registry/registry-client';
 import { startLocalRegistry, type LocalRegistry } from './support/local-registry';
 
@@ -136,4 +137,61 @@ describe('RegistryClient against a registry that lies', () => {
     const err = await refusal(client.manifest('x/y', 'v1'));
     expect([err.code, (err.details as { reason: string }).reason]).toEqual(['IMAGE_UNAVAILABLE', 'unreachable']);
   });
+});
+
+describe('pullToLayout', () => {
+  it('resolves an index to this platform and writes an OCI layout of verified blobs; a second pull fetches nothing', async () => {
+    const registry = await startLocalRegistry('basic');
+    registries.push(registry);
+    const client = new RegistryClient(registry.url, new RegistryAuth(registry.credentials));
+    const pushed = await pushImage(client, 'nagaya/multi', 'amd');
+    const other = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.ociManifest,
+        config: { digest: digestOf(pushed.config), size: pushed.config.length },
+        layers: [],
+      }),
+    );
+    await client.putManifest('nagaya/multi', 'other', MEDIA.ociManifest, other);
+    const here = nodePlatform();
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA.ociIndex,
+        manifests: [
+          { mediaType: MEDIA.ociManifest, digest: sha256Of(other), size: other.length, platform: { os: 'linux', architecture: 's390x' } },
+          {
+            mediaType: MEDIA.ociManifest,
+            digest: sha256Of(pushed.manifest),
+            size: pushed.manifest.length,
+            platform: { os: here.os, architecture: here.architecture },
+          },
+        ],
+      }),
+    );
+    await client.putManifest('nagaya/multi', 'v1', MEDIA.ociIndex, index);
+    const layout = join(work, 'layout');
+    let last = 0;
+    const pulled = await pullToLayout(client, 'nagaya/multi', 'v1', layout, {
+      platform: here,
+      maxBytes: 1 << 30,
+      onBytes: (n) => (last = n),
+    });
+    expect(pulled.manifestDigest).toBe(sha256Of(pushed.manifest));
+    expect(last).toBe(pushed.layer.length);
+    const blob = (d: string) => readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)));
+    expect(blob(digestOf(pushed.layer)).equals(pushed.layer)).toBe(true);
+    expect(blob(digestOf(pushed.config)).equals(pushed.config)).toBe(true);
+    expect(JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')).manifests[0].digest).toBe(pulled.manifestDigest);
+    // too large for the limit: refused before a byte of a layer is fetched
+    const small = await refusal(pullToLayout(client, 'nagaya/multi', 'v1', join(work, 'small'), { platform: here, maxBytes: 1000 }));
+    expect(small.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(existsSync(join(work, 'small', 'blobs'))).toBe(false);
+    // a platform the index does not have: the error lists what it has
+    const none = await refusal(
+      pullToLayout(client, 'nagaya/multi', 'v1', join(work, 'arm'), { platform: { os: 'linux', architecture: 'mips' }, maxBytes: 1 << 30 }),
+    );
+    expect(none.message).toMatch(/linux\/s390x/);
+  }, 60_000);
 });
