@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { NETWORK_MODES, type NetworkMode } from '@nagaya/contract';
 import { NagayaError } from './errors';
 import { DEFAULT_PIDS_MAX } from '@nagaya/native';
-import { dataDirOf, databaseUrlOf, redisUrlOf } from './deploy/service-urls';
+import { dataDirOf, databaseUrlOf, redisUrlOf, registryUrlOf } from './deploy/service-urls';
 
 export type ServeRole = 'all' | 'api' | 'worker';
 
@@ -15,6 +15,10 @@ export interface ServerConfig {
   tls: { certPath: string; keyPath: string } | undefined;
   databaseUrl: string;
   redisUrl: string;
+  /** The fleet's image registry, credentials in the URL (see registryUrlOf); undefined: none. */
+  registryUrl: string | undefined;
+  /** Registries (host:port) pulled from over plain http (NAGAYA_INSECURE_REGISTRIES, comma-separated). */
+  insecureRegistries: string[];
   dataDir: string;
   nodeName: string;
   adminToken: string | undefined;
@@ -96,6 +100,22 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
   return value;
 }
 
+/** NAGAYA_REGISTRY_URL (or ensure-services.sh's file), checked: an http(s) URL with no path. */
+function registryUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = registryUrlOf(env);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new NagayaError('INVALID_INPUT', 'NAGAYA_REGISTRY_URL must be an http(s) URL such as http://user:password@127.0.0.1:5000');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new NagayaError('INVALID_INPUT', 'NAGAYA_REGISTRY_URL must be an http(s) URL of a registry, with no path');
+  }
+  return raw;
+}
+
 function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -142,6 +162,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     // from the environment or the files scripts/ensure-services.sh wrote (not read when overridden)
     databaseUrl: overrides.databaseUrl ?? databaseUrlOf(env),
     redisUrl: overrides.redisUrl ?? redisUrlOf(env),
+    registryUrl: registryUrl(env),
+    insecureRegistries: (env.NAGAYA_INSECURE_REGISTRIES ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean),
     dataDir: dataDirOf(env),
     adminToken: env.NAGAYA_ADMIN_TOKEN || undefined,
     workerConcurrency: integer(env, 'NAGAYA_WORKER_CONCURRENCY', 8, 1),
