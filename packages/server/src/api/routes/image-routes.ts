@@ -6,7 +6,15 @@ import { operation, type Operation } from '../operation';
 
 /** An image without its place on disk, which is the server's business. */
 function imageView({ path: _path, ...view }: ImageInfo): ImageView {
-  return view;
+  return {
+    ...view,
+    format: 'directory',
+    digest: null,
+    reference: null,
+    layers: [],
+    config: { entrypoint: null, cmd: null, env: [], workingDir: null, user: null },
+    nodes: [],
+  };
 }
 
 /** /images: list, import. */
