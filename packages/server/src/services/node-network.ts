@@ -50,9 +50,9 @@ export function deniedHostPorts(config: Pick<ServerConfig, 'port' | 'databaseUrl
 }
 
 /**
- * A worker node's container networking (root mode): its subnet in Postgres, the bridge and
- * nagaya's nftables tables on the host, and per container an address, its elements in the tables
- * and its launch plan's network. Changes to the tables are serialised here, so a rebuild from a
+ * A worker node's container networking (root mode): its subnet in Postgres, the bridge, nagaya's
+ * nftables tables and the name server (NodeNames) on the host, and per container an address, its
+ * elements in the tables, its name and its launch plan's network. Changes to the tables are serialised here, so a rebuild from a
  * Postgres snapshot never drops a container added meanwhile (the database keeps addresses
  * disjoint; this lock only orders this node's kernel edits).
  */
