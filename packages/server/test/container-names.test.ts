@@ -144,6 +144,19 @@ describe("containers' names on a node's dnsmasq", () => {
     expect(await lookup('c', 'p2', 'b.p1.nagaya.internal')).toBe(b.network.ip);
   }, 60_000);
 
+  it('publishes a burst of launches with fewer writes than launches, every name resolving', async () => {
+    const names = fleet.workers[0]!.worker!.network!.names!;
+    const before = names.writes;
+    const burst = Array.from({ length: 16 }, (_, i) => `burst${i}`);
+    const views = await Promise.all(burst.map((name) => launch(name, 'p1')));
+    const writes = names.writes - before;
+    expect(writes).toBeGreaterThan(0);
+    expect(writes).toBeLessThanOrEqual(burst.length);
+    const answers = await sh('a', 'p1', burst.map((name) => `nslookup -type=a ${name} | tail -n 2`).join('; '));
+    for (const v of views) expect(answers.stdout).toContain(v.network.ip!);
+    await Promise.all(burst.map((name) => fleet.admin.delete(`/containers/${name}?project=p1`)));
+  }, 90_000);
+
   it('stops resolving a deleted container within a bounded time', async () => {
     await fleet.admin.delete('/containers/b?project=p1');
     const gone = await msUntil(async () => hostLookup(b.network.gateway!, 'b.p1.nagaya.internal') === undefined, 10_000, 'b gone', 10);

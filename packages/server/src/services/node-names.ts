@@ -54,6 +54,8 @@ export class NodeNames {
   private writing: Promise<void> | undefined;
   private pending = false;
   private lastWritten: string | undefined;
+  /** How many times the hosts file was written (a burst of launches should make few). */
+  writes = 0;
 
   private constructor(
     private readonly config: ServerConfig,
@@ -119,6 +121,7 @@ export class NodeNames {
         if (text === this.lastWritten) continue;
         await writeNameServerHosts(this.paths, text);
         this.lastWritten = text;
+        this.writes++;
       }
     } finally {
       // in the same turn as the last check of `pending`: a flush after it starts a new drain
