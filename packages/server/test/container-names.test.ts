@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { ContainerView } from '@nagaya/contract';
 import { nameServerPaths, nameServerPid, removeBridge, removeRuleset } from '@nagaya/native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -181,6 +181,14 @@ describe("containers' names on a node's dnsmasq", () => {
     process.kill(pid, 'SIGKILL');
     await msUntil(async () => (nameServerPid(BRIDGE) ?? pid) !== pid, 10_000, 'the reconciler starts a new name server');
     await msUntil(async () => (await lookup('d', 'p1', 'a')) !== undefined, 5_000, 'd resolves a from the new one');
-    expect(existsSync(nameServerPaths(BRIDGE).hostsFile)).toBe(true);
+    // a hosts file changed behind the worker's back is put back from Postgres by the reconciler
+    const { hostsFile } = nameServerPaths(BRIDGE);
+    writeFileSync(hostsFile, `${b.network.ip} bogus.p1.nagaya.internal\n`);
+    await msUntil(
+      () => !readFileSync(hostsFile, 'utf8').includes('bogus') && readFileSync(hostsFile, 'utf8').includes(d.network.ip!),
+      10_000,
+      'the hosts file repaired',
+    );
+    await msUntil(async () => (await lookup('a', 'p1', 'd')) === d.network.ip, 5_000, 'a resolves d again');
   }, 90_000);
 });
