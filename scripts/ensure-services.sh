@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs (from Debian's archive) and starts what nagaya needs on this machine:
 # PostgreSQL with btree_gist, Redis, busybox-static for the test/quickstart image, chromium
-# for the dashboard's browser test, and nftables, iproute2 and curl for container networking
-# (the worker's bridge and nftables tables, and the network tests). Run as root.
+# for the dashboard's browser test, and nftables, iproute2, curl and dnsmasq-base for container
+# networking (the worker's bridge, nftables tables and name server, and the network tests). Run as root.
 #
 # Nothing is reachable without credentials, by any local user:
 #   - Postgres: a role `nagaya` (LOGIN, CREATEDB: tests make throwaway databases) with a generated
@@ -205,8 +205,9 @@ write_secret "$SECRETS_DIR/redis-url" "redis://:$redis_password@127.0.0.1:$REDIS
 # --- Container image sources and build tools ----------------------------------
 apt_install busybox-static make g++ python3 chromium
 
-# --- Container networking: nft for nagaya's tables, ip for the bridge, curl for the tests ----
-apt_install nftables iproute2 curl
+# --- Container networking: nft for nagaya's tables, ip for the bridge, curl for the tests, ----
+# --- dnsmasq (Debian's dnsmasq-base: the binary alone, no system service) for containers' names --
+apt_install nftables iproute2 curl dnsmasq-base
 
 # --- The fleet's image registry: Debian's docker-registry (distribution v2) on 127.0.0.1 ------
 # Workers pull by digest from it the images a node lacks (an import is pushed there). htpasswd

@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
 import { NETWORK_MODES, type NetworkMode } from '@nagaya/contract';
 import { NagayaError } from './errors';
@@ -67,6 +68,11 @@ export interface ServerConfig {
   vethPrefix: string;
   /** The name of nagaya's two nftables tables, inet and bridge (NAGAYA_NFT_TABLE, default nagaya). */
   nftTable: string;
+  /**
+   * IPv4 servers the node's name server forwards names outside nagaya's zone to
+   * (NAGAYA_DNS_UPSTREAM, comma-separated; empty, the default: it forwards nothing).
+   */
+  dnsUpstream: string[];
 }
 
 /** Each node's subnet is a /24 of the fleet's network. */
@@ -129,6 +135,15 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, fallback:
   if (!allowed.includes(raw as T))
     throw new NagayaError('INVALID_INPUT', `${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(raw)}`);
   return raw as T;
+}
+
+function ipv4List(env: NodeJS.ProcessEnv, name: string): string[] {
+  const list = (env[name] ?? '').split(/[\s,]+/).filter(Boolean);
+  for (const item of list) {
+    if (!isIPv4(item))
+      throw new NagayaError('INVALID_INPUT', `${name} must be IPv4 addresses separated by commas, not ${JSON.stringify(item)}`);
+  }
+  return list;
 }
 
 function named(env: NodeJS.ProcessEnv, name: string, fallback: string, pattern: RegExp): string {
@@ -195,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ipForward: onOff(env, 'NAGAYA_IP_FORWARD', true),
     vethPrefix: named(env, 'NAGAYA_VETH_PREFIX', 'nv', /^[a-z][a-z0-9]{1,5}$/),
     nftTable: named(env, 'NAGAYA_NFT_TABLE', 'nagaya', /^[a-zA-Z][a-zA-Z0-9_]{0,31}$/),
+    dnsUpstream: ipv4List(env, 'NAGAYA_DNS_UPSTREAM'),
     ...overrides,
     role,
     nodeName,

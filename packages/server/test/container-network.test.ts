@@ -127,7 +127,7 @@ describe('container networks on a real bridge', () => {
     };
     await eventually(async () => ((await fetchIn('a', `http://${b.network.ip}:8000/`)).exitCode === 0 ? true : undefined), 10_000);
     expect((await fetchIn('a', `http://${b.network.ip}:8000/`)).stdout.trim()).toBe('hello-b');
-    // b was launched after a: its /etc/hosts names a
+    // b was launched after a and resolves it by name through the node's name server (container-names.test.ts has more)
     expect((await fetchIn('b', 'http://a:8000/')).stdout.trim()).toBe('hello-a');
     // the wall: c (project other) reaches neither, and neither reaches c
     const cToB = await fetchIn('c', `http://${b.network.ip}:8000/`, 'other');

@@ -60,3 +60,20 @@ describe('gatewayOf', () => {
     expect(gatewayOf('192.168.7.0/24')).toBe('192.168.7.1');
   });
 });
+
+describe('NAGAYA_DNS_UPSTREAM', () => {
+  const load = (env: Record<string, string>) =>
+    loadConfig({ NAGAYA_NODE_NAME: 'n1', DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://x', ...env });
+
+  it('forwards nothing by default, and takes IPv4 servers separated by commas', () => {
+    expect(load({}).dnsUpstream).toEqual([]);
+    expect(load({ NAGAYA_DNS_UPSTREAM: '' }).dnsUpstream).toEqual([]);
+    expect(load({ NAGAYA_DNS_UPSTREAM: '192.0.2.53, 198.51.100.53' }).dnsUpstream).toEqual(['192.0.2.53', '198.51.100.53']);
+  });
+
+  it('refuses what is not an IPv4 address', () => {
+    for (const bad of ['dns.example', '192.0.2.300', '2001:db8::53', '192.0.2.53#5353']) {
+      expect(() => load({ NAGAYA_DNS_UPSTREAM: bad }), bad).toThrow(/NAGAYA_DNS_UPSTREAM must be IPv4 addresses/);
+    }
+  });
+});
