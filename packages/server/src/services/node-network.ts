@@ -30,8 +30,14 @@ export interface NetworkRepair {
   rebuilt: boolean;
 }
 
-/** Host ports containers may not reach on the node: the API's, Postgres's and Redis's. */
-export function deniedHostPorts(config: Pick<ServerConfig, 'port' | 'databaseUrl' | 'redisUrl'>): Array<{ port: number }> {
+/**
+ * Host ports containers may not reach on the node: the API's, Postgres's and Redis's, and
+ * `listening`, the ports this process's API was given by the kernel (PORT=0).
+ */
+export function deniedHostPorts(
+  config: Pick<ServerConfig, 'port' | 'databaseUrl' | 'redisUrl'>,
+  listening: Iterable<number> = [],
+): Array<{ port: number }> {
   const portOf = (url: string, fallback: number) => {
     try {
       return Number(new URL(url).port) || fallback;
@@ -41,6 +47,7 @@ export function deniedHostPorts(config: Pick<ServerConfig, 'port' | 'databaseUrl
   };
   const ports = new Set([portOf(config.databaseUrl, 5432), 5432, portOf(config.redisUrl, 6379), 6379]);
   if (config.port > 0) ports.add(config.port);
+  for (const port of listening) ports.add(port);
   return [...ports].sort((a, b) => a - b).map((port) => ({ port }));
 }
 
@@ -53,6 +60,8 @@ export function deniedHostPorts(config: Pick<ServerConfig, 'port' | 'databaseUrl
  */
 export class NodeNetwork {
   private queue: Promise<unknown> = Promise.resolve();
+  /** Ports the API of this process listens on, known only once it listens. */
+  private readonly listeningPorts = new Set<number>();
 
   private constructor(
     private readonly config: ServerConfig,
@@ -172,6 +181,16 @@ export class NodeNetwork {
     });
   }
 
+  /**
+   * Denies containers the port the API of this process listens on: with PORT=0 the kernel picks
+   * it after the worker set up the tables, and config.port does not tell it.
+   */
+  async denyListeningPort(port: number): Promise<void> {
+    if (this.listeningPorts.has(port)) return;
+    this.listeningPorts.add(port);
+    await this.rebuild();
+  }
+
   /** Rebuilds the tables from Postgres (worker start). */
   private async rebuild(): Promise<void> {
     await this.serial(async () => applyRuleset(this.ruleset(await this.networks.forNode(this.config.nodeName))));
@@ -212,7 +231,7 @@ export class NodeNetwork {
     }
     return {
       ...this.rules(),
-      deniedHostPorts: deniedHostPorts(this.config),
+      deniedHostPorts: deniedHostPorts(this.config, this.listeningPorts),
       containers: state.leases.map((l) => ({
         hostIfName: this.hostIfName(l.containerId),
         ip: l.address,
