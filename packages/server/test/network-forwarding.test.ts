@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LinkedNetns, peerServerScript } from './support/linked-netns';
+import { LinkedNetns } from './support/linked-netns';
 import { httpServer, idler, type NetworkFleet, startNetworkFleet, tcpSay } from './support/network-fleet';
 import { eventually } from './support/test-server';
 
@@ -23,16 +23,7 @@ beforeAll(async () => {
   uplink = LinkedNetns.create('u');
   otherHost.forward(net.bridge);
   uplink.forward(net.bridge);
-  const server = uplink.spawn([process.execPath, '-e', peerServerScript(uplink.address, UPLINK_PORT)]);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the uplink server did not start within 10 s')), 10_000);
-    server.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
+  await uplink.startPeerServer(UPLINK_PORT);
   await net.fleet.admin.post(
     '/containers',
     httpServer('web', { network: { mode: 'bridge', publish: [{ hostPort: HOST_PORT, containerPort: 8000, protocol: 'tcp' }] } }),

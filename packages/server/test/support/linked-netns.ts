@@ -78,6 +78,28 @@ export class LinkedNetns {
     return child;
   }
 
+  /**
+   * Starts peerServerScript on the namespace's address and port and waits (10 s at most) until it
+   * listens; the returned list fills with "<from> <payload>" for each UDP datagram it receives.
+   */
+  async startPeerServer(port: number): Promise<string[]> {
+    const datagrams: string[] = [];
+    const server = this.spawn([process.execPath, '-e', peerServerScript(this.address, port)]);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the server in ${this.name} did not start within 10 s`)), 10_000);
+      server.once('exit', (code) => reject(new Error(`the server in ${this.name} exited (${code})`)));
+      server.stdout!.on('data', (chunk: Buffer) => {
+        for (const line of chunk.toString().split('\n')) {
+          if (line === 'ready') {
+            clearTimeout(timer);
+            resolve();
+          } else if (line.startsWith('udp ')) datagrams.push(line.slice(4));
+        }
+      });
+    });
+    return datagrams;
+  }
+
   /** Kills what it started, puts the forwarding flags back, deletes the link and the namespace. */
   remove(): void {
     for (const child of this.children) if (child.exitCode === null) child.kill('SIGKILL');
@@ -107,7 +129,7 @@ function tryIp(...args: string[]): void {
  * with the address it came from and closes; on UDP port `port` it prints `udp <from> <payload>`
  * for each datagram. Prints `ready` once both listen.
  */
-export function peerServerScript(address: string, port: number): string {
+function peerServerScript(address: string, port: number): string {
   return `
 const net = require('node:net'), dgram = require('node:dgram');
 let up = 0; const ready = () => { if (++up === 2) console.log('ready'); };
