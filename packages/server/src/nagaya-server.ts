@@ -175,6 +175,9 @@ export async function startNagaya(
       ...(existsSync(dashboardDir) ? { dashboard: serveDashboard(dashboardDir) } : {}),
     });
     ({ server, url } = await listen(app, config, tls));
+    // this node's containers may not reach the API, also on a port the kernel picked (PORT=0)
+    const address = server.address();
+    if (worker?.network && typeof address === 'object' && address) await worker.network.denyListeningPort(address.port);
     log.info('api listening', { url, tls: Boolean(tls) });
   }
 

@@ -134,6 +134,9 @@ describe('container networks on a real bridge', () => {
     expect(cToB.stdout).not.toContain('hello');
     const aToC = await fetchIn('a', `http://${c.network.ip}:8000/`);
     expect(aToC.stdout).not.toContain('hello');
+    // ICMP too: a pings b by address; c, of another project, cannot
+    expect((await exec('a', ['ping', '-c', '1', '-W', '2', b.network.ip!])).exitCode).toBe(0);
+    expect((await exec('c', ['ping', '-c', '1', '-W', '2', b.network.ip!], 'other')).exitCode).not.toBe(0);
     // but c's own server works (the wall is not a broken network)
     expect((await fetchIn('c', `http://${c.network.ip}:8000/`, 'other')).stdout.trim()).toBe('hello-c');
   }, 90_000);

@@ -35,8 +35,14 @@ export interface NetworkRepair {
   namesRewritten: boolean;
 }
 
-/** Host ports containers may not reach on the node: the API's, Postgres's and Redis's. */
-export function deniedHostPorts(config: Pick<ServerConfig, 'port' | 'databaseUrl' | 'redisUrl'>): Array<{ port: number }> {
+/**
+ * Host ports containers may not reach on the node: the API's, Postgres's and Redis's, and
+ * `listening`, the ports this process's API was given by the kernel (PORT=0).
+ */
+export function deniedHostPorts(
+  config: Pick<ServerConfig, 'port' | 'databaseUrl' | 'redisUrl'>,
+  listening: Iterable<number> = [],
+): Array<{ port: number }> {
   const portOf = (url: string, fallback: number) => {
     try {
       return Number(new URL(url).port) || fallback;
@@ -46,6 +52,7 @@ export function deniedHostPorts(config: Pick<ServerConfig, 'port' | 'databaseUrl
   };
   const ports = new Set([portOf(config.databaseUrl, 5432), 5432, portOf(config.redisUrl, 6379), 6379]);
   if (config.port > 0) ports.add(config.port);
+  for (const port of listening) ports.add(port);
   return [...ports].sort((a, b) => a - b).map((port) => ({ port }));
 }
 
@@ -60,6 +67,8 @@ export class NodeNetwork {
   private queue: Promise<unknown> = Promise.resolve();
   /** The containers' names (the node's dnsmasq); undefined when it could not start, and then no names resolve. */
   names: NodeNames | undefined;
+  /** Ports the API of this process listens on, known only once it listens. */
+  private readonly listeningPorts = new Set<number>();
 
   private constructor(
     private readonly config: ServerConfig,
@@ -191,6 +200,16 @@ export class NodeNetwork {
     return { ...tables, nameServerStarted: names.serverStarted, namesRewritten: names.rewritten };
   }
 
+  /**
+   * Denies containers the port the API of this process listens on: with PORT=0 the kernel picks
+   * it after the worker set up the tables, and config.port does not tell it.
+   */
+  async denyListeningPort(port: number): Promise<void> {
+    if (this.listeningPorts.has(port)) return;
+    this.listeningPorts.add(port);
+    await this.rebuild();
+  }
+
   /** Rebuilds the tables from Postgres (worker start). */
   private async rebuild(): Promise<void> {
     await this.serial(async () => applyRuleset(this.ruleset(await this.networks.forNode(this.config.nodeName))));
@@ -231,7 +250,7 @@ export class NodeNetwork {
     }
     return {
       ...this.rules(),
-      deniedHostPorts: deniedHostPorts(this.config),
+      deniedHostPorts: deniedHostPorts(this.config, this.listeningPorts),
       containers: state.leases.map((l) => ({
         hostIfName: this.hostIfName(l.containerId),
         ip: l.address,
