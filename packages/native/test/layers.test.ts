@@ -1,10 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { ContainerRuntime, type LaunchPlan } from '@nagaya/native';
+import { ContainerRuntime, MAX_LAYERS, type LaunchPlan } from '@nagaya/native';
 
 import { busyboxImage, openTestRuntime, slice } from './helpers';
 import { layerTools, treeDigest } from './support/layers';
@@ -87,6 +98,7 @@ describe('image layers stacked as idmapped overlay lowers', () => {
       expect(seenFromHost).toMatchObject({ uid: BASE + 65536, gid: BASE + 65536 });
       expect(seenFromHost.mode & 0o7777).toBe(0o4755);
       expect(statSync(join(layers[2], 'data/suid'))).toMatchObject({ uid: 0, gid: 0 }); // on disk: never chowned
+      expect(readdirSync(`/proc/${c.pid}/fd`).sort()).toEqual(['0', '1', '2']); // no layer's fd reached the container
     } finally {
       await runtime.stop('suid', 0);
     }
@@ -140,6 +152,22 @@ describe('image layers stacked as idmapped overlay lowers', () => {
     } finally {
       await Promise.all([runtime.stop('share-a', 0), runtime.stop('share-b', 0)]);
     }
+  });
+
+  it('stacks the most layers a plan may have: every fd in one message, every layer seen', async () => {
+    const many = Array.from({ length: MAX_LAYERS - 1 }, (_, i) => {
+      const dir = join(root, 'many', String(i));
+      put(join(dir, 'layers', String(i)), `${i}\n`);
+      return dir;
+    });
+    const id = 'many-layers';
+    await runtime.launch({ ...plan(id, ['sh', '-c', 'ls /layers | wc -l; cat /layers/0 /layers/126'], 6), layers: [...many, layers[2]] });
+    expect(await runtime.wait(id)).toMatchObject({ exitCode: 0 });
+    expect(
+      consoleOf(id)
+        .split('\n')
+        .map((l) => l.trim()),
+    ).toEqual(['127', '0', '126', '']);
   });
 
   it('refuses a layered image where only a shifted copy could run it, and leaves nothing behind', async () => {
