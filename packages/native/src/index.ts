@@ -11,6 +11,7 @@ export {
   isValidContainerId,
   DEFAULT_PATH,
   DEFAULT_PIDS_MAX,
+  MAX_LAYERS,
   RLIMIT_RESOURCES,
 } from './plan';
 export type { LaunchPlan, ResolvedPlan, ContainerLimits, ContainerSecurity, RlimitName } from './plan';
