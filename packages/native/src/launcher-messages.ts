@@ -15,6 +15,8 @@ export function encodeLaunchRequest(req: string, plan: ResolvedPlan): Buffer {
     ['rootfs', plan.rootfsDir],
     ['idmap', plan.idmapped ? 1 : 0],
     ['nesting', plan.nesting ? 1 : 0],
+    ['run_uid', plan.runUid],
+    ['run_gid', plan.runGid],
     ['hostname', plan.hostname],
     ['cwd', plan.cwd],
     ['log', plan.logFile],

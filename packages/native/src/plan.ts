@@ -57,6 +57,11 @@ export interface LaunchPlan {
   /** Environment as KEY=VALUE strings or a record; PATH defaults to the usual one. */
   env?: string[] | Record<string, string>;
   cwd?: string;
+  /**
+   * Who the command runs as inside the container (the image's User): IDs of the container's own
+   * range, 0..65535. Default root (0:0). A non-root user has no capabilities, as in Docker.
+   */
+  user?: { uid: number; gid: number };
   /** A DNS label; defaults to the id when the id is one. */
   hostname?: string;
   uidMap: IdMapLine[];
@@ -104,6 +109,8 @@ export interface ResolvedPlan {
   cpuPeriodUs: number;
   rlimits: Array<{ resource: number; value: number }>;
   nesting: boolean;
+  runUid: number;
+  runGid: number;
   network?: ResolvedNetwork;
 }
 
@@ -263,6 +270,10 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
   const layers = resolveLayers(plan, problems);
   problems.push(...argvProblems(plan.argv));
   const env = normalizeEnv(plan.env, problems);
+  if (plan.user !== undefined) {
+    const inRange = (id: unknown) => Number.isInteger(id) && (id as number) >= 0 && (id as number) <= 65535;
+    if (!inRange(plan.user.uid) || !inRange(plan.user.gid)) problems.push('user.uid and user.gid must be integers from 0 to 65535');
+  }
   const cwd = plan.cwd ?? '/';
   if (typeof cwd !== 'string' || !isAbsolute(cwd) || hasNul(cwd)) problems.push('cwd must be an absolute path');
 
@@ -321,6 +332,8 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
       value: value as number,
     })),
     nesting: plan.security?.nesting === true,
+    runUid: plan.user?.uid ?? 0,
+    runGid: plan.user?.gid ?? 0,
     ...(network ? { network } : {}),
   };
 }

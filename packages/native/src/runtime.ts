@@ -128,6 +128,8 @@ export class ContainerRuntime extends EventEmitter {
     let exited = false;
     try {
       reply = await this.request((req) => encodeLaunchRequest(req, resolved), `launch ${resolved.id}`);
+    } catch (err) {
+      throw err instanceof NativeError && err.step === 'exec' ? commandNotRun(err, resolved) : err;
     } finally {
       this.launching.delete(resolved.id);
       exited = this.exitedWhileLaunching.delete(resolved.id);
@@ -434,4 +436,17 @@ export class ContainerRuntime extends EventEmitter {
     }
     this.liveLaunches.clear();
   }
+}
+
+/** An execve that failed, said with the command and the paths tried (the user's entrypoint, usually). */
+function commandNotRun(err: NativeError, resolved: ResolvedPlan): NativeError {
+  const tried = resolved.execCandidates.length > 1 ? ` (tried ${resolved.execCandidates.join(', ')})` : '';
+  const why = err.code === 'ENOENT' ? 'not found in the image' : err.code === 'EACCES' ? 'not executable' : err.code;
+  return new NativeError(`cannot run ${JSON.stringify(resolved.argv[0])}: ${why}${tried}`, {
+    code: err.code,
+    step: 'exec',
+    syscall: 'execve',
+    ...(err.errno !== undefined ? { errno: err.errno } : {}),
+    details: { command: resolved.argv[0], tried: resolved.execCandidates },
+  });
 }

@@ -93,6 +93,14 @@ static void become_namespace_root(int handshake_fd) {
   CHECK(sys_setresuid(0, 0, 0), "set-ids", "setresuid");
 }
 
+/* Becomes the image's user (its User, or the create's): the last step before execve, after the
+ * capabilities are set, since leaving uid 0 clears them, as Docker does for a non-root user. */
+static void become_run_user(const struct launch_spec *spec, int handshake_fd) {
+  if (spec->run_uid == 0 && spec->run_gid == 0) return;
+  CHECK(sys_setresgid(spec->run_gid, spec->run_gid, spec->run_gid), "set-run-user", "setresgid");
+  CHECK(sys_setresuid(spec->run_uid, spec->run_uid, spec->run_uid), "set-run-user", "setresuid");
+}
+
 /* "/proc/self/fd/<fd>": a path to what fd refers to whose walk does not check the ancestors'
  * search permission (the state directory is 0700 and this process is the container's host uid). */
 static void fd_path(char out[32], int fd) {
@@ -300,6 +308,7 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   install_stdio(handshake_fd, log_fd, null_fd);
   enter_cgroup_namespace(handshake_fd);
   child_confine(spec->nesting, handshake_fd);
+  become_run_user(spec, handshake_fd);
   exec_argv(spec, handshake_fd);
   _exit(127);
 }

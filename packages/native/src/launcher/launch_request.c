@@ -152,6 +152,12 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
       request_i64(m, "cpu_quota", 0, 0, INT64_MAX, &spec->cpu_quota_us, err) < 0 ||
       request_i64(m, "cpu_period", 0, 0, INT64_MAX, &spec->cpu_period_us, err) < 0)
     return -1;
+  int64_t run_uid = 0, run_gid = 0;
+  if (request_i64(m, "run_uid", 0, 0, 65535, &run_uid, err) < 0 ||
+      request_i64(m, "run_gid", 0, 0, 65535, &run_gid, err) < 0)
+    return -1;
+  spec->run_uid = (uid_t)run_uid;
+  spec->run_gid = (gid_t)run_gid;
   if (spec->pids_max <= 0) return step_fail(err, "parse-request", "pids", EINVAL); /* no container without a bound */
   if (spec->cpu_quota_us > 0 && spec->cpu_period_us == 0) spec->cpu_period_us = 100000;
 

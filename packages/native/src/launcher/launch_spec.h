@@ -59,7 +59,9 @@ struct launch_spec {
   int64_t pids_max;     /* always > 0: every container has its own pids cgroup */
   int64_t cpu_quota_us; /* 0 = no limit; per cpu_period_us */
   int64_t cpu_period_us;
-  bool nesting; /* security.nesting: the container may create user namespaces */
+  bool nesting;  /* security.nesting: the container may create user namespaces */
+  uid_t run_uid; /* who the command runs as inside the container (the image's User); 0: root */
+  gid_t run_gid;
   struct launch_network net;
 };
 
