@@ -205,6 +205,10 @@ write_secret "$SECRETS_DIR/redis-url" "redis://:$redis_password@127.0.0.1:$REDIS
 # --- Container image sources and build tools ----------------------------------
 apt_install busybox-static make g++ python3 chromium
 
+# --- OCI images: zstd decompresses zstd layers (Node 20's zlib has none); umoci and skopeo are
+# what bench:images compares an import with ------------------------------------------------
+apt_install zstd umoci skopeo
+
 # --- Container networking: nft for nagaya's tables, ip for the bridge, curl for the tests, ----
 # --- dnsmasq (Debian's dnsmasq-base: the binary alone, no system service) for containers' names --
 apt_install nftables iproute2 curl dnsmasq-base

@@ -63,6 +63,7 @@
         "src/extract/report.c",
         "src/extract/safe_path.c",
         "src/extract/tar_header.c",
+        "src/extract/whiteouts.c",
         "src/extract/write_entry.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fno-strict-aliasing", "-Wno-format-truncation"],

@@ -34,9 +34,23 @@ export interface ExtractResult {
   fileBytes: number;
   /** Uncompressed archive bytes read. */
   inputBytes: number;
+  /** Whiteout devices made from `.wh.` entries (an OCI layer only). */
+  whiteouts: number;
+  /** Directories marked opaque by `.wh..wh..opq` (an OCI layer only). */
+  opaqueDirs: number;
   /** Every skipped entry; `skipped` lists the first ones (1000 at most, 64 KiB of paths). */
   skippedTotal: number;
   skipped: SkippedEntry[];
+}
+
+/** How to read the archive. */
+export interface ExtractOptions {
+  /**
+   * The input is one OCI image layer, already decompressed: it is not sniffed for gzip, and its
+   * `.wh.` entries become overlay whiteouts (char device 0:0) and opaque marks (xattrs) instead
+   * of files.
+   */
+  ociLayer?: boolean;
 }
 
 interface ExtractorError {
@@ -57,20 +71,32 @@ const REPORT_LIMIT = 1024 * 1024;
  * PAYLOAD_TOO_LARGE (a limit), an errno name (the host failed), EXTRACT_FAILED (the extractor
  * died); an error of the input stream itself (e.g. an upload limit) is rethrown as it is.
  */
-export async function extractArchive(input: Readable, dest: string, limits: ExtractLimits): Promise<ExtractResult> {
+export async function extractArchive(
+  input: Readable,
+  dest: string,
+  limits: ExtractLimits,
+  options: ExtractOptions = {},
+): Promise<ExtractResult> {
   const extractor = findExtractor();
   await mkdir(dest, { mode: 0o700 });
   try {
-    return await runExtractor(extractor, input, dest, limits);
+    return await runExtractor(extractor, input, dest, limits, options);
   } catch (err) {
     await rm(dest, { recursive: true, force: true });
     throw err;
   }
 }
 
-async function runExtractor(extractor: string, input: Readable, dest: string, limits: ExtractLimits): Promise<ExtractResult> {
+async function runExtractor(
+  extractor: string,
+  input: Readable,
+  dest: string,
+  limits: ExtractLimits,
+  options: ExtractOptions,
+): Promise<ExtractResult> {
   const args = [
     dest,
+    ...(options.ociLayer ? ['--oci-whiteouts'] : []),
     '--max-bytes',
     String(limits.maxBytes),
     '--max-entries',
@@ -100,7 +126,7 @@ async function runExtractor(extractor: string, input: Readable, dest: string, li
   let feedError: unknown;
   let feedSettled = false;
   const fed = (async () => {
-    const source = await sniffGzip(input);
+    const source = options.ociLayer ? { gzip: false, stream: input } : await sniffGzip(input);
     if (source.gzip) await pipeline(source.stream, createGunzip(), child.stdin);
     else await pipeline(source.stream, child.stdin);
   })()

@@ -55,3 +55,14 @@ export { buildBusyboxImage, DEFAULT_BUSYBOX } from './busybox-image';
 export { extractArchive } from './extract-archive';
 export type { ExtractLimits, ExtractResult, SkippedEntry } from './extract-archive';
 export { loadAddon, findLauncher, findExtractor } from './loader';
+export type { ExtractOptions } from './extract-archive';
+export {
+  importImage,
+  DEFAULT_MAX_LAYERS,
+  listLayers,
+  removeLayer,
+  layerDir,
+  removeStaleStaging,
+  nodePlatform,
+} from './oci';
+export type { ImportOptions, ImportedImage, ImportedLayer, StoredLayer, ImageConfig, ImageFormat, Platform } from './oci';

@@ -41,9 +41,10 @@ void report_skipped(const char *path, const char *type) {
 
 void report_result(const struct extract_totals *t) {
   printf("{\"entries\":%" PRIu64 ",\"files\":%" PRIu64 ",\"directories\":%" PRIu64 ",\"symlinks\":%" PRIu64
-         ",\"hardlinks\":%" PRIu64 ",\"fileBytes\":%" PRIu64 ",\"inputBytes\":%" PRIu64 ",\"skippedTotal\":%" PRIu64
-         ",\"skipped\":[",
-         t->entries, t->files, t->directories, t->symlinks, t->hardlinks, t->file_bytes, t->input_bytes, skipped_total);
+         ",\"hardlinks\":%" PRIu64 ",\"fileBytes\":%" PRIu64 ",\"inputBytes\":%" PRIu64 ",\"whiteouts\":%" PRIu64
+         ",\"opaqueDirs\":%" PRIu64 ",\"skippedTotal\":%" PRIu64 ",\"skipped\":[",
+         t->entries, t->files, t->directories, t->symlinks, t->hardlinks, t->file_bytes, t->input_bytes, t->whiteouts,
+         t->opaque_dirs, skipped_total);
   for (size_t i = 0; i < skipped_listed; i++) {
     printf("%s{\"path\":", i ? "," : "");
     put_json_string(stdout, skipped[i].path);

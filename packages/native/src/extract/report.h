@@ -17,6 +17,8 @@ struct extract_totals {
   uint64_t hardlinks;
   uint64_t file_bytes;  /* bytes of regular-file content written */
   uint64_t input_bytes; /* uncompressed archive bytes read */
+  uint64_t whiteouts;   /* whiteout devices made (--oci-whiteouts) */
+  uint64_t opaque_dirs; /* directories marked opaque (--oci-whiteouts) */
 };
 
 /* Remembers an entry that was not extracted (a device or a FIFO) for the result. */

@@ -11,6 +11,7 @@
 #include "dir_modes.h"
 #include "fail.h"
 #include "safe_path.h"
+#include "whiteouts.h"
 
 /* Makes room for a new entry named name in dir_fd: an existing non-directory is unlinked (never
  * followed), an existing directory is kept when a directory is wanted, else removed if empty.
@@ -129,14 +130,15 @@ static const char *skipped_type(enum entry_kind kind) {
   }
 }
 
-void write_entry(int root_fd, const struct extract_limits *limits, struct input *in, struct tar_entry *e,
-                 struct extract_totals *totals) {
+void write_entry(int root_fd, const struct extract_limits *limits, bool oci_whiteouts, struct input *in,
+                 struct tar_entry *e, struct extract_totals *totals) {
   struct entry_path p;
   path_normalise(e->path, limits, &p, e->path);
   if (e->uid > EXTRACT_MAX_ID || e->gid > EXTRACT_MAX_ID) {
     fail(FAIL_INVALID_INPUT, e->path, "owner %llu:%llu is outside a container's 0..%d", (unsigned long long)e->uid,
          (unsigned long long)e->gid, EXTRACT_MAX_ID);
   }
+  if (oci_whiteouts && whiteout_take(root_fd, limits, &p, e->path)) return;
   const char *skipped = skipped_type(e->kind);
   if (skipped) {
     /* /dev is a fresh tmpfs in every container; a device node in an image is never needed. */

@@ -5,6 +5,8 @@
 #ifndef NAGAYA_EXTRACT_WRITE_ENTRY_H
 #define NAGAYA_EXTRACT_WRITE_ENTRY_H
 
+#include <stdbool.h>
+
 #include "input.h"
 #include "limits.h"
 #include "report.h"
@@ -15,8 +17,8 @@
 #define EXTRACT_MAX_ID 65535
 
 /* Writes e (reading its data from in) beneath root_fd and counts it in totals. Devices and FIFOs
- * are skipped and reported. */
-void write_entry(int root_fd, const struct extract_limits *limits, struct input *in, struct tar_entry *e,
-                 struct extract_totals *totals);
+ * are skipped and reported. With oci_whiteouts, `.wh.` entries are whiteout markers (whiteouts.h). */
+void write_entry(int root_fd, const struct extract_limits *limits, bool oci_whiteouts, struct input *in,
+                 struct tar_entry *e, struct extract_totals *totals);
 
 #endif

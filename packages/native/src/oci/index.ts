@@ -1,0 +1,8 @@
+// OCI images on a node: import an archive into the content-addressed layer store, list and remove layers.
+export { importImage, DEFAULT_MAX_LAYERS } from './import-image';
+export type { ImportOptions, ImportedImage, ImportedLayer } from './import-image';
+export { listLayers, removeLayer, layerDir, removeStaleStaging } from './layer-store';
+export type { StoredLayer } from './layer-store';
+export { nodePlatform } from './image-model';
+export type { ImageConfig, Platform } from './image-model';
+export type { ImageFormat } from './resolved-image';

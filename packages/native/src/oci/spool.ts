@@ -1,0 +1,68 @@
+// The upload of an import, decompressed (gzip or zstd, told by magic) and written to one file in
+// the store's staging directory. A spool rather than a stream: neither an OCI layout nor a
+// docker save orders its entries (docker save writes manifest.json last), so the manifest that
+// says which blob is a layer may come after the layers; with the archive on disk each blob is
+// read once, by offset, after the manifest and config are verified. The spool is bounded by
+// maxBytes counted after decompression, the same bound as the upload itself, so a small gzip
+// bomb cannot fill the store's disk, and it lives in the store, so an import writes nothing outside it.
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+import { type Compression, compressionOf, decompress } from './decompress';
+import { HashingTap } from './hashing-tap';
+
+export interface SpooledArchive {
+  path: string;
+  /** The upload as it came (gzip or zstd of the tar, or the tar). */
+  uploadDigest: string;
+  uploadBytes: number;
+  compression: Compression;
+  /** The tar after decompression. */
+  tarDigest: string;
+  tarBytes: number;
+  /** The first bytes of the tar, to name what was sent when it is none of the formats. */
+  head: Buffer;
+}
+
+/** Writes input, decompressed, to path (a new file, 0600); more than maxBytes fails with PAYLOAD_TOO_LARGE. */
+export async function spoolArchive(input: Readable, path: string, maxBytes: number): Promise<SpooledArchive> {
+  const { head: uploadHead, stream } = await peek(input);
+  const compression = compressionOf(uploadHead);
+  const upload = new HashingTap(Number.MAX_SAFE_INTEGER, 'the upload');
+  const tar = new HashingTap(maxBytes, 'the archive (after decompression)');
+  const unpacked = decompress(stream.pipe(upload), compression, 'the upload');
+  const written = pipeline(unpacked.output, tar, createWriteStream(path, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 }));
+  try {
+    await Promise.all([written, unpacked.finished]);
+  } catch (err) {
+    unpacked.abort();
+    stream.destroy();
+    throw err;
+  }
+  return {
+    path,
+    uploadDigest: upload.digest(),
+    uploadBytes: upload.bytes,
+    compression,
+    tarDigest: tar.digest(),
+    tarBytes: tar.bytes,
+    head: tar.head,
+  };
+}
+
+/** Reads the first chunk and returns a stream that still yields it. */
+async function peek(body: Readable): Promise<{ head: Buffer; stream: Readable }> {
+  const iterator = body[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  const head = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
+  async function* rest() {
+    if (head.length) yield head;
+    for (;;) {
+      const n = await iterator.next();
+      if (n.done) return;
+      yield n.value as Buffer;
+    }
+  }
+  return { head, stream: Readable.from(rest(), { objectMode: false }) };
+}
