@@ -22,7 +22,7 @@ export class OciImages1765100000000 implements MigrationInterface {
     await q.query(`
       ALTER TABLE image
         ADD COLUMN format text NOT NULL DEFAULT 'directory'
-          CHECK (format IN ('directory', 'rootfs', 'oci-layout', 'docker-save', 'docker-oci', 'registry')),
+          CHECK (format IN ('directory', 'rootfs', 'oci-layout', 'docker-save', 'docker-save-oci', 'registry')),
         ADD COLUMN digest text CHECK (digest ~ '^sha256:[a-f0-9]{64}$'),
         ADD COLUMN config jsonb NOT NULL DEFAULT '{}',
         ADD COLUMN layers text[] NOT NULL DEFAULT '{}',
@@ -42,9 +42,13 @@ export class OciImages1765100000000 implements MigrationInterface {
         PRIMARY KEY (node, diff_id)
       )`);
     await q.query('CREATE INDEX node_layer_diff_id ON node_layer (diff_id)');
+    // What a container's command runs with, resolved at create from the image config and the
+    // request: {workingDir, uid, gid} (empty: /, root).
+    await q.query(`ALTER TABLE container ADD COLUMN run jsonb NOT NULL DEFAULT '{}'`);
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query('ALTER TABLE container DROP COLUMN run');
     await q.query('DROP TABLE node_layer');
     await q.query('ALTER TABLE image DROP CONSTRAINT image_name_check');
     await q.query(`ALTER TABLE image ADD CONSTRAINT image_name_check CHECK (name ~ '^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$')`);

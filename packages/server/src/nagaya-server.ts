@@ -63,6 +63,7 @@ export async function startNagaya(
       maxDepth: config.imageMaxPathDepth,
     },
     db,
+    { node: config.nodeName, registryUrl: config.registryUrl, maxImageBytes: config.imageUploadLimitBytes },
   );
   const metrics = new Metrics();
 

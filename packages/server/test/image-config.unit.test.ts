@@ -35,7 +35,8 @@ describe('launchSettings', () => {
   });
 
   it('keeps the fallback for a directory image, and sets PATH for an OCI image that has none', () => {
-    expect(launchSettings({}, {}, SLEEP)).toEqual({ command: SLEEP, env: {}, workingDir: '/', uid: 0, gid: 0 });
+    expect(launchSettings(undefined, {}, SLEEP)).toEqual({ command: SLEEP, env: {}, workingDir: '/', uid: 0, gid: 0 });
+    expect(() => launchSettings({}, {}, SLEEP)).toThrow(/no Entrypoint or Cmd/);
     expect(launchSettings(undefined, { command: ['x'] }, SLEEP).command).toEqual(['x']);
     expect(launchSettings(runConfigOf({ config: { Cmd: ['sh'] } }), {}, SLEEP).env).toEqual({ PATH: DEFAULT_PATH });
     expect(() => launchSettings(runConfigOf({ config: { Env: ['A=1'] } }), {}, SLEEP)).toThrow(/no Entrypoint or Cmd/);

@@ -59,10 +59,28 @@ export function runConfigOf(blob: unknown): ImageRunConfig {
   return out;
 }
 
+/** The run settings of a config the importer parsed (its fields already checked). */
+export function runDefaults(c: {
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
+}): ImageRunConfig {
+  return {
+    ...(c.entrypoint ? { entrypoint: c.entrypoint } : {}),
+    ...(c.cmd ? { cmd: c.cmd } : {}),
+    ...(c.env?.length ? { env: c.env } : {}),
+    ...(c.workingDir ? { workingDir: c.workingDir } : {}),
+    ...(c.user ? { user: c.user } : {}),
+  };
+}
+
 /**
  * Docker's rules: `command` replaces the image's Cmd and keeps its Entrypoint; `entrypoint`
  * replaces the Entrypoint (an empty list drops it). Env is the image's, then the create's on top.
- * `fallbackCommand` is what a directory image (no config) runs when the create names nothing.
+ * `image` undefined: a directory image, which has no config; it runs `fallbackCommand` when the
+ * create names nothing.
  */
 export function launchSettings(image: ImageRunConfig | undefined, o: LaunchOverrides, fallbackCommand: string[]): LaunchSettings {
   const entrypoint = o.entrypoint ?? image?.entrypoint ?? [];
@@ -72,7 +90,7 @@ export function launchSettings(image: ImageRunConfig | undefined, o: LaunchOverr
     if (image && (image.entrypoint || image.cmd)) {
       throw new NagayaError('INVALID_INPUT', 'the entrypoint was dropped and no command given: nothing to run', { field: 'command' });
     }
-    if (image && !isDirectoryImage(image)) {
+    if (image) {
       throw new NagayaError('INVALID_INPUT', 'the image names no Entrypoint or Cmd: give a command', { field: 'command' });
     }
     command = fallbackCommand;
@@ -82,7 +100,7 @@ export function launchSettings(image: ImageRunConfig | undefined, o: LaunchOverr
     const eq = pair.indexOf('=');
     if (eq > 0) env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
-  if (image && !isDirectoryImage(image) && env.PATH === undefined) env.PATH = DEFAULT_PATH;
+  if (image && env.PATH === undefined) env.PATH = DEFAULT_PATH;
   Object.assign(env, o.env ?? {});
   const workingDir = o.workingDir ?? image?.workingDir ?? '/';
   if (!workingDir.startsWith('/')) {
@@ -90,11 +108,6 @@ export function launchSettings(image: ImageRunConfig | undefined, o: LaunchOverr
   }
   const { uid, gid } = resolveUser(o.user ?? image?.user ?? '0', image);
   return { command, env, workingDir, uid, gid };
-}
-
-/** An image that is a plain directory (busybox, old uploads) has an empty run config. */
-function isDirectoryImage(image: ImageRunConfig): boolean {
-  return Object.keys(image).length === 0;
 }
 
 /**

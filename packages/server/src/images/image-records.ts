@@ -4,7 +4,7 @@ import { isMissingProject, projectRefusalOf } from '../store/project-errors';
 import type { ImageRunConfig } from './image-config';
 
 /** How an image came to be; `directory` is one tree on disk (busybox, uploads of earlier releases). */
-export type ImageFormat = 'directory' | 'rootfs' | 'oci-layout' | 'docker-save' | 'docker-oci' | 'registry';
+export type ImageFormat = 'directory' | 'rootfs' | 'oci-layout' | 'docker-save' | 'docker-save-oci' | 'registry';
 
 /** An image as Postgres records it. */
 export interface ImageRecord {

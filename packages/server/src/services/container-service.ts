@@ -4,13 +4,15 @@ import type { ContainerState, ContainerView, LifecycleKind, NetworkMode } from '
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
 import type { ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
-import { IMAGE_NAME, type ImageStore } from '../images/image-store';
+import { launchSettings, type LaunchSettings } from '../images/image-config';
+import type { ImageStore } from '../images/image-store';
 import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
 import type { AuditStore } from '../store/audit-store';
 import {
   NodeNotActiveError,
   type ContainerNetwork,
   type ContainerRow,
+  type ContainerRun,
   type ContainerStore,
   type CreatedContainer,
 } from '../store/container-store';
@@ -73,11 +75,15 @@ export class ContainerService {
     const network: ContainerNetwork = input.network ?? { mode: this.deps.defaultNetworkMode };
     const imageMissing = () =>
       new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
-    if (!IMAGE_NAME.test(input.image)) {
-      await images.get(project, input.image).catch((err: unknown) => {
-        throw err instanceof NagayaError && err.code === 'NOT_FOUND' ? imageMissing() : err;
-      });
-    }
+    // What runs: the image config's defaults under the request's overrides. The create's own
+    // statement checks again that the image exists (and holds it against a delete meanwhile).
+    const image = await images.visible(project, input.image);
+    if (!image) throw imageMissing();
+    const settings = launchSettings(
+      image.format === 'directory' ? undefined : image.config,
+      { command: input.command, entrypoint: input.entrypoint, env: input.env, workingDir: input.workingDir, user: input.user },
+      DEFAULT_COMMAND,
+    );
     // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
     let node = await this.place(input, network);
     const isolated = input.idmap?.isolated ?? true;
@@ -92,8 +98,9 @@ export class ContainerService {
       project,
       name: input.name,
       image: input.image,
-      command: input.command ?? DEFAULT_COMMAND,
-      env: input.env ?? {},
+      command: settings.command,
+      env: settings.env,
+      run: runOf(settings),
       limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
       idmap: input.idmap ?? {},
       security: input.security?.nesting ? { nesting: true } : {},
@@ -127,15 +134,6 @@ export class ContainerService {
         node = await this.place(input, network);
         queues.assertReady(node);
       }
-    }
-    // the image's files are on this host too (cached after the first look)
-    const onDisk = await images.onDisk(created.imageProject ?? project, input.image).then(
-      () => undefined,
-      (err: unknown) => (err instanceof NagayaError && err.code === 'NOT_FOUND' ? imageMissing() : err),
-    );
-    if (onDisk) {
-      await containers.discardCreate(created, launchJobId(id)).catch(() => undefined);
-      throw onDisk;
     }
     let jobId: string;
     try {
@@ -356,4 +354,13 @@ function defaultNetworkRefused(err: unknown): unknown {
     `${err.message}; bridge is this fleet's default network mode (NAGAYA_DEFAULT_NETWORK_MODE): ask for network {"mode": "none"} to run without one`,
     err.details,
   );
+}
+
+/** The row's run settings, defaults left out (/, root). */
+function runOf(settings: LaunchSettings): ContainerRun {
+  return {
+    ...(settings.workingDir !== '/' ? { workingDir: settings.workingDir } : {}),
+    ...(settings.uid !== 0 ? { uid: settings.uid } : {}),
+    ...(settings.gid !== 0 ? { gid: settings.gid } : {}),
+  };
 }

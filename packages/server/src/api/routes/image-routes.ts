@@ -1,19 +1,30 @@
 import type { ImageView } from '@nagaya/contract';
 import { imageImportQuery } from '@nagaya/contract/schemas';
 import { NagayaError } from '../../errors';
-import type { ImageInfo } from '../../images/image-store';
+import type { ImageRecord } from '../../images/image-records';
 import { operation, type Operation } from '../operation';
 
-/** An image without its place on disk, which is the server's business. */
-function imageView({ path: _path, ...view }: ImageInfo): ImageView {
+/** An image as the API shows it: its layers with their sizes, the defaults of a launch, the nodes that hold it. */
+function imageView(r: ImageRecord): ImageView {
   return {
-    ...view,
-    format: 'directory',
-    digest: null,
-    reference: null,
-    layers: [],
-    config: { entrypoint: null, cmd: null, env: [], workingDir: null, user: null },
-    nodes: [],
+    project: r.project,
+    name: r.name,
+    format: r.format,
+    digest: r.digest,
+    sizeBytes: r.sizeBytes,
+    files: r.files,
+    source: r.source,
+    reference: r.reference,
+    layers: r.layers.map((diffId, i) => ({ diffId, sizeBytes: r.layerSizes[i] ?? 0 })),
+    config: {
+      entrypoint: r.config.entrypoint ?? null,
+      cmd: r.config.cmd ?? null,
+      env: r.config.env ?? [],
+      workingDir: r.config.workingDir ?? null,
+      user: r.config.user ?? null,
+    },
+    nodes: r.nodes,
+    createdAt: r.createdAt,
   };
 }
 
@@ -42,7 +53,7 @@ export const imageOperations: Operation[] = [
         throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${deps.imageUploadLimitBytes} bytes`);
       }
       const image = await deps.images.import(scope.project, name, req, deps.imageUploadLimitBytes);
-      await deps.audit.record(actor, scope.project, 'image.import', name, { files: image.files, sizeBytes: image.sizeBytes });
+      await deps.audit.record(actor, scope.project, 'image.import', name, { digest: image.digest, sizeBytes: image.sizeBytes });
       return imageView(image);
     },
   }),
