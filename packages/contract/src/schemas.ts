@@ -323,6 +323,7 @@ export const auditQuery = z.strictObject({
 });
 
 export const nodeParams = { name: nodeName };
+export const imageParams = { name: imageName };
 
 export const removeNodeSchema = z.strictObject({
   dead: z.literal(true).meta({

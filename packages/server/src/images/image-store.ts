@@ -11,7 +11,7 @@ import { ImageRecords, type ImageRecord } from './image-records';
 import { importLayoutDir } from './import-layout';
 import { projectRefusalOf } from '../store/project-errors';
 import { DEFAULT_PROJECT } from '../store/project-store';
-import { buildBusyboxImage, importImage, type ExtractLimits, type SkippedEntry } from '@nagaya/native';
+import { buildBusyboxImage, importImage, removeLayer, type ExtractLimits, type SkippedEntry } from '@nagaya/native';
 
 export const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
 const MANIFEST = '.nagaya-image.json';
@@ -244,6 +244,34 @@ export class ImageStore {
       }
       throw new NagayaError('NOT_FOUND', `no image named ${name} in project ${project}`);
     }
+  }
+
+  /**
+   * Deletes a project's image (CONFLICT while a container of the project names it; a built-in
+   * image is the default project's and only its admin could name it, and it is refused too).
+   * Layers no image uses any more are removed from this node's store at once, and from other
+   * nodes' by their reconcilers.
+   */
+  async delete(project: string, name: string): Promise<{ removedLayers: string[] }> {
+    const records = this.requireRecords();
+    const image = await records.visible(project, name);
+    if (image?.project === project && image.source === BUILT_IN_SOURCE) {
+      throw new NagayaError('CONFLICT', `image ${name} is built in: nagaya makes it on every node`);
+    }
+    const { unusedLayers } = await records.delete(project, name);
+    const removed = await this.removeLayers(unusedLayers);
+    return { removedLayers: removed };
+  }
+
+  /** Removes layers from this node's store and forgets that it held them; those still in use elsewhere are kept. */
+  async removeLayers(diffIds: string[]): Promise<string[]> {
+    const removed: string[] = [];
+    for (const diffId of diffIds) {
+      await removeLayer(this.ociStore, diffId);
+      removed.push(diffId);
+    }
+    if (removed.length && this.fleet.node) await this.requireRecords().released(this.fleet.node, removed);
+    return removed;
   }
 
   /** The images of one project and the built-in ones (every image when no project is given), as recorded. */

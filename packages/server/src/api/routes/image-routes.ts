@@ -1,5 +1,5 @@
 import type { ImageView } from '@nagaya/contract';
-import { imageImportQuery } from '@nagaya/contract/schemas';
+import { imageImportQuery, imageParams } from '@nagaya/contract/schemas';
 import { NagayaError } from '../../errors';
 import type { ImageRecord } from '../../images/image-records';
 import { operation, type Operation } from '../operation';
@@ -28,8 +28,36 @@ function imageView(r: ImageRecord): ImageView {
   };
 }
 
-/** /images: list, import. */
+/** /images: list, show, import, delete. */
 export const imageOperations: Operation[] = [
+  operation({
+    method: 'get',
+    path: '/images/{name}',
+    summary: "One image the request's project can run (its own, else a built-in one)",
+    role: 'viewer',
+    scope: 'project',
+    success: 200,
+    params: imageParams,
+    handle: async ({ deps, scope, params }) => {
+      const image = await deps.images.visible(scope.project, params.name);
+      if (!image) throw new NagayaError('NOT_FOUND', `no image named ${params.name} in project ${scope.project}`);
+      return imageView(image);
+    },
+  }),
+  operation({
+    method: 'delete',
+    path: '/images/{name}',
+    summary: "Delete an image of the request's project (409 while a container names it); layers no other image uses are removed",
+    role: 'operator',
+    scope: 'project',
+    success: 200,
+    params: imageParams,
+    handle: async ({ deps, actor, scope, params }) => {
+      const { removedLayers } = await deps.images.delete(scope.project, params.name);
+      await deps.audit.record(actor, scope.project, 'image.delete', params.name, { removedLayers });
+      return { deleted: params.name, removedLayers };
+    },
+  }),
   operation({
     method: 'get',
     path: '/images',
