@@ -85,7 +85,8 @@ export class ContainerService {
       DEFAULT_COMMAND,
     );
     // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
-    let node = await this.place(input, network);
+    const holding = new Set(image.nodes);
+    let node = await this.place(input, network, holding);
     const isolated = input.idmap?.isolated ?? true;
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
@@ -131,7 +132,7 @@ export class ContainerService {
           throw err;
         }
         this.placement.invalidate();
-        node = await this.place(input, network);
+        node = await this.place(input, network, holding);
         queues.assertReady(node);
       }
     }
@@ -151,26 +152,30 @@ export class ContainerService {
    * container network (its worker set one up: it has a subnet). A refusal for want of a network
    * is made only on a fresh read of the networked nodes.
    */
-  private async place(input: CreateContainerInput, network: ContainerNetwork): Promise<string> {
+  private async place(input: CreateContainerInput, network: ContainerNetwork, holding: ReadonlySet<string>): Promise<string> {
     try {
-      return await this.placeOnce(input, network);
+      return await this.placeOnce(input, network, holding);
     } catch (err) {
       throw input.network ? err : defaultNetworkRefused(err);
     }
   }
 
-  private async placeOnce(input: CreateContainerInput, network: ContainerNetwork): Promise<string> {
+  private async placeOnce(input: CreateContainerInput, network: ContainerNetwork, holding: ReadonlySet<string>): Promise<string> {
     const choose = (networked: Set<string> | undefined) =>
-      this.placement.choose(input.node, (n) => {
-        if (networked && !networked.has(n.name)) {
-          return {
-            field: 'network.mode',
-            message: `node ${n.name} has no container network (its worker has not set up bridge networking)`,
-          };
-        }
-        const capacity = capacityOf(n);
-        return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
-      });
+      this.placement.choose(
+        input.node,
+        (n) => {
+          if (networked && !networked.has(n.name)) {
+            return {
+              field: 'network.mode',
+              message: `node ${n.name} has no container network (its worker has not set up bridge networking)`,
+            };
+          }
+          const capacity = capacityOf(n);
+          return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
+        },
+        holding,
+      );
     if (network.mode !== 'bridge') return choose(undefined);
     const askedAt = performance.now();
     try {
