@@ -16,7 +16,7 @@ RUN npm ci --no-audit --no-fund \
 # ---- runtime: node, busybox-static for the default image, the built packages only ----------
 FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends busybox-static ca-certificates \
+ && apt-get install -y --no-install-recommends busybox-static ca-certificates nftables apache2-utils \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production \

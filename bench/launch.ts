@@ -15,6 +15,9 @@
 // in the JSON line, nft_apply_ms_{1,200} (rebuilding nagaya's tables) and nft_add_ms (adding one
 // container to 200: the worker's cost before a networked launch, not in net_ms).
 // BENCH_SKIP_NET=1 leaves them out.
+// Every run also launches busybox split into 3 layer directories (bin; the rest; one small file),
+// stacked as idmapped overlay lowers as an OCI image's layers are, interleaved with the others:
+// oci_ms_p50 and ratio_oci_over_busybox in the JSON line.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -138,9 +141,25 @@ function benchNetwork(i: number): ContainerNetwork {
   return { ip: `${NET_PREFIX}.${2 + (i % 250)}`, prefix: 24, gateway: `${NET_PREFIX}.1`, bridge: NET_BRIDGE };
 }
 
-async function launchNagayaOnce(runtime: ContainerRuntime, image: string, id: string, network?: ContainerNetwork): Promise<number> {
+/** Splits the busybox image into 3 layer dirs (topmost first): a small extra file, all but /bin, /bin. */
+function splitIntoLayers(image: string, dir: string): string[] {
+  const [top, middle, bottom] = ['layer3', 'layer2', 'layer1'].map((name) => join(dir, name));
+  for (const layer of [top, middle, bottom]) mkdirSync(layer, { recursive: true });
+  execFileSync('cp', ['-a', join(image, 'bin'), bottom]);
+  const rest = readdirSync(image).filter((name) => name !== 'bin');
+  execFileSync('cp', ['-a', ...rest.map((name) => join(image, name)), middle]);
+  mkdirSync(join(top, 'etc'));
+  writeFileSync(join(top, 'etc/oci-layer'), 'layer3\n');
+  return [top, middle, bottom];
+}
+
+/** A one-layer image directory, or layer directories topmost first. */
+type Rootfs = string | string[];
+
+async function launchNagayaOnce(runtime: ContainerRuntime, rootfs: Rootfs, id: string, network?: ContainerNetwork): Promise<number> {
+  const image = typeof rootfs === 'string' ? { image: rootfs } : { layers: rootfs };
   const started = performance.now();
-  await runtime.launch({ id, image, argv: ['/bin/true'], uidMap: MAP, gidMap: MAP, hostname: 'bench', network });
+  await runtime.launch({ id, ...image, argv: ['/bin/true'], uidMap: MAP, gidMap: MAP, hostname: 'bench', network });
   const status = await runtime.wait(id);
   const elapsed = performance.now() - started;
   if (status.exitCode !== 0) throw new Error(`nagaya ${id} exited ${JSON.stringify(status)}`);
@@ -159,9 +178,11 @@ async function benchInterleaved(
   runs: number,
   crun?: { path: string; work: string },
   withNetwork = false,
+  ociLayers?: string[],
 ) {
   const nagaya: number[] = [];
   const net: number[] = [];
+  const oci: number[] = [];
   const crunSamples: number[] = [];
   let bundle = '';
   let stateRoot = '';
@@ -178,12 +199,16 @@ async function benchInterleaved(
       const m = await launchNagayaOnce(runtime, image, `${label}-net-${i}`, benchNetwork(i));
       if (i >= WARMUP) net.push(m);
     }
+    if (ociLayers) {
+      const o = await launchNagayaOnce(runtime, ociLayers, `${label}-oci-${i}`);
+      if (i >= WARMUP) oci.push(o);
+    }
     if (crun) {
       const c = await runCrunOnce(crun.path, bundle, stateRoot, `bench-${process.pid}-${label}-${i}`);
       if (i >= WARMUP) crunSamples.push(c);
     }
   }
-  return { nagaya, crun: crunSamples, net };
+  return { nagaya, crun: crunSamples, net, oci };
 }
 
 /**
@@ -307,9 +332,19 @@ async function main(): Promise<void> {
   try {
     if (withNetwork) await ensureBridge({ name: NET_BRIDGE, gatewayCidr: `${NET_PREFIX}.1/24`, ipForward: false });
     const crun = process.env.BENCH_SKIP_CRUN === '1' ? undefined : ensureCrun();
-    const samples = await benchInterleaved(runtime, image, 'busybox', RUNS, crun ? { path: crun, work } : undefined, withNetwork);
+    const ociLayers = splitIntoLayers(image, join(work, 'oci-layers'));
+    const samples = await benchInterleaved(
+      runtime,
+      image,
+      'busybox',
+      RUNS,
+      crun ? { path: crun, work } : undefined,
+      withNetwork,
+      ociLayers,
+    );
     const nagaya = summarize(samples.nagaya);
-    const rows = [row('nagaya busybox /bin/true', nagaya)];
+    const ociStats = summarize(samples.oci);
+    const rows = [row('nagaya busybox /bin/true', nagaya), row('nagaya ... as 3 layers (OCI)', ociStats)];
     const netStats = withNetwork ? summarize(samples.net) : undefined;
     if (netStats) rows.push(row('nagaya ... with eth0 (veth)', netStats));
     const nftApply = withNetwork ? await benchRulesetApply() : undefined;
@@ -341,6 +376,9 @@ async function main(): Promise<void> {
       nagaya_ms_p90: round(nagaya.p90),
       crun_ms_p50: crunStats ? round(crunStats.p50) : null,
       ratio_crun_over_nagaya: crunStats ? round(crunStats.p50 / nagaya.p50) : null,
+      oci_ms_p50: round(ociStats.p50),
+      oci_ms_p90: round(ociStats.p90),
+      ratio_oci_over_busybox: round(ociStats.p50 / nagaya.p50),
     };
     if (netStats && nftApply) {
       result.net_ms_p50 = round(netStats.p50);

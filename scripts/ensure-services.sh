@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs (from Debian's archive) and starts what nagaya needs on this machine:
 # PostgreSQL with btree_gist, Redis, busybox-static for the test/quickstart image, chromium
-# for the dashboard's browser test, and nftables, iproute2 and curl for container networking
-# (the worker's bridge and nftables tables, and the network tests). Run as root.
+# for the dashboard's browser test, and nftables, iproute2, curl and dnsmasq-base for container
+# networking (the worker's bridge, nftables tables and name server, and the network tests). Run as root.
 #
 # Nothing is reachable without credentials, by any local user:
 #   - Postgres: a role `nagaya` (LOGIN, CREATEDB: tests make throwaway databases) with a generated
@@ -17,7 +17,7 @@
 #
 # Safe to run any number of times. Which services it works on comes from the environment, so tests
 # can point it at private ones: NAGAYA_DATA_DIR (/var/lib/nagaya), PGPORT (5432), PG_SOCKET_DIR
-# (/var/run/postgresql), REDIS_PORT (6379).
+# (/var/run/postgresql), REDIS_PORT (6379), REGISTRY_PORT (5000).
 set -euo pipefail
 
 log() { echo "[ensure-services] $*"; }
@@ -29,6 +29,7 @@ PGHOST_TCP=127.0.0.1
 PGPORT=${PGPORT:-5432}
 PG_SOCKET_DIR=${PG_SOCKET_DIR:-/var/run/postgresql}
 REDIS_PORT=${REDIS_PORT:-6379}
+REGISTRY_PORT=${REGISTRY_PORT:-5000}
 ROLE=nagaya
 
 apt_updated=0
@@ -208,7 +209,47 @@ apt_install busybox-static make g++ python3 chromium
 # what bench:images compares an import with ------------------------------------------------
 apt_install zstd umoci skopeo
 
-# --- Container networking: nft for nagaya's tables, ip for the bridge, curl for the tests ----
-apt_install nftables iproute2 curl
+# --- Container networking: nft for nagaya's tables, ip for the bridge, curl for the tests, ----
+# --- dnsmasq (Debian's dnsmasq-base: the binary alone, no system service) for containers' names --
+apt_install nftables iproute2 curl dnsmasq-base
 
-log "ready: PostgreSQL on $PGHOST_TCP:$PGPORT (role $ROLE), Redis on 127.0.0.1:$REDIS_PORT; credentials in $SECRETS_DIR"
+# --- The fleet's image registry: Debian's docker-registry (distribution v2) on 127.0.0.1 ------
+# Workers pull by digest from it the images a node lacks (an import is pushed there). htpasswd
+# (bcrypt) guards it; its URL with the credentials goes to <data dir>/secrets/registry-url.
+# openssl: the registry tests' token service signs with a key it makes.
+apt_install docker-registry apache2-utils openssl
+REGISTRY_DIR="$DATA_DIR/registry"
+install -d -m 700 "$REGISTRY_DIR"
+registry_password=$(password_in "$SECRETS_DIR/registry-url")
+[ -n "$registry_password" ] || registry_password=$(new_password)
+htpasswd -Bbc "$REGISTRY_DIR/htpasswd" nagaya "$registry_password" 2>/dev/null
+cat > "$REGISTRY_DIR/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $REGISTRY_DIR/storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+auth:
+  htpasswd:
+    realm: nagaya
+    path: $REGISTRY_DIR/htpasswd
+YAML
+registry_status() { curl -s -o /dev/null -w '%{http_code}' -u "nagaya:$registry_password" "http://127.0.0.1:$REGISTRY_PORT/v2/" 2>/dev/null || true; }
+if [ "$(registry_status)" = 000 ]; then
+  log "starting the image registry on 127.0.0.1:$REGISTRY_PORT"
+  setsid docker-registry serve "$REGISTRY_DIR/config.yml" </dev/null >>/var/log/nagaya-registry.log 2>&1 &
+  echo $! > "$REGISTRY_DIR/registry.pid"
+  for _ in $(seq 1 50); do [ "$(registry_status)" = 000 ] || break; sleep 0.1; done
+else
+  # a registry that runs already reads the htpasswd file again as it changes
+  sleep 0.1
+fi
+[ "$(registry_status)" = 200 ] || fail "the registry on 127.0.0.1:$REGISTRY_PORT does not accept the credentials in $SECRETS_DIR/registry-url (another registry on that port? set REGISTRY_PORT)"
+write_secret "$SECRETS_DIR/registry-url" "http://nagaya:$registry_password@127.0.0.1:$REGISTRY_PORT"
+
+log "ready: PostgreSQL on $PGHOST_TCP:$PGPORT (role $ROLE), Redis on 127.0.0.1:$REDIS_PORT, the image registry on 127.0.0.1:$REGISTRY_PORT; credentials in $SECRETS_DIR"

@@ -298,6 +298,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',
       // no host bridge or nftables tables unless a test asks (they are the host's, shared)
       NAGAYA_HOST_NETWORK: 'off',
+      NAGAYA_DEFAULT_NETWORK_MODE: 'none',
       ...options.env,
     };
     const serve = (role: string) => {

@@ -1,13 +1,13 @@
 // The whole system as it runs in production: `nagaya serve --role api` and one `nagaya serve
 // --role worker` per node, each its own OS process, on a throwaway database, data directory,
 // queue prefix, port and subuid file. Tests drive it through the REST API and the CLI binary.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { ContainerRuntime } from '@nagaya/native';
+import { ContainerRuntime, removeBridge, removeRuleset } from '@nagaya/native';
 import { killProcessesInUidRange } from '../../packages/native/test/helpers';
 import { ApiClient } from '../../packages/server/src/cli/api-client';
 
@@ -176,6 +176,7 @@ export class NagayaSystem {
       NAGAYA_WORKER_CONCURRENCY: String(options.workerConcurrency ?? 8),
       // no host bridge or nftables tables unless a test asks (they are the host's, shared)
       NAGAYA_HOST_NETWORK: 'off',
+      NAGAYA_DEFAULT_NETWORK_MODE: 'none',
       ...options.env,
     };
   }
@@ -264,18 +265,87 @@ export class NagayaSystem {
     return Number(rows[0]!.n);
   }
 
-  /** Stops every process, kills the containers and launchers of every node, drops the database. */
+  /**
+   * Stops every process, kills the containers and launchers of every node, removes the bridge and
+   * tables the workers were named (NAGAYA_BRIDGE and NAGAYA_NFT_TABLE), drops the database. Each
+   * step is bounded in time and runs whatever became of the one before it: a launcher that does not
+   * answer must not leave the containers, the bridge, the tables and the database behind.
+   */
   async stop(): Promise<void> {
-    await Promise.all([this.api, ...this.workers.values()].filter(Boolean).map((p) => p.kill('SIGKILL')));
+    const all = [this.api, ...this.workers.values()].filter(Boolean);
+    await settle('kill the nagaya processes', Promise.all(all.map((p) => p.kill('SIGKILL'))), 10_000);
     for (const node of this.workers.keys()) {
       if (!existsSync(this.stateDir(node))) continue;
-      const runtime = await this.runtime(node).catch(() => undefined);
-      await runtime?.shutdown().catch(() => undefined);
+      await settle(
+        `shut down the launcher of ${node}`,
+        this.runtime(node).then((r) => r.shutdown()),
+        15_000,
+      );
+      killLauncher(this.stateDir(node)); // one that did not go when asked
     }
     killProcessesInUidRange(this.uidStart, this.uidStart + this.slices * SLICE);
-    if (this.testDb) await this.testDb.drop().catch(() => undefined);
-    else await this.db.end().catch(() => undefined);
+    const { NAGAYA_HOST_NETWORK: on, NAGAYA_BRIDGE: bridge, NAGAYA_NFT_TABLE: table } = this.baseEnv;
+    // only a bridge and tables named for this system: never the host's default nagaya0 and nagaya
+    if (on === 'on' && bridge && table) {
+      await settle(`remove the tables ${table}`, removeRuleset(table), 10_000);
+      await settle(`remove the bridge ${bridge}`, removeBridge(bridge), 10_000);
+    }
+    if (this.testDb) await settle('drop the database', this.testDb.drop(), 15_000);
+    else await settle('close the database pool', this.db.end(), 5_000);
     if (!process.env.NAGAYA_E2E_KEEP) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** What of this system is still on the host after stop(): its launchers, its containers' processes, its bridge, its tables. */
+  leftovers(): string[] {
+    const found: string[] = [];
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+        const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1]);
+        if (cmdline === '') continue; // a zombie: nothing left of it but its exit status
+        if (cmdline.includes(this.dir)) found.push(`process ${entry}: ${cmdline.split('\0').join(' ').trim()}`);
+        else if (uid >= this.uidStart && uid < this.uidStart + this.slices * SLICE) found.push(`process ${entry} of uid ${uid}`);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const { NAGAYA_BRIDGE: bridge, NAGAYA_NFT_TABLE: table } = this.baseEnv;
+    if (bridge && existsSync(`/sys/class/net/${bridge}`)) found.push(`bridge ${bridge}`);
+    if (table) {
+      const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' });
+      for (const family of ['bridge', 'inet']) if (tables.includes(`table ${family} ${table}\n`)) found.push(`table ${family} ${table}`);
+    }
+    return found;
+  }
+}
+
+/** Waits for a teardown step for at most ms; says so, and goes on, when it fails or hangs. */
+async function settle(what: string, step: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`no answer within ${ms} ms`), ms);
+  });
+  const outcome = await Promise.race([
+    step.then(
+      () => undefined,
+      (err: unknown) => (err as Error).message,
+    ),
+    timedOut,
+  ]);
+  clearTimeout(timer);
+  if (outcome !== undefined) console.warn(`[e2e stop] ${what}: ${outcome}`);
+}
+
+/** SIGKILLs the launcher of a state directory if it still runs (its pid file names its pid and start time). */
+function killLauncher(stateDir: string): void {
+  try {
+    const [pid, startTime] = readFileSync(join(stateDir, 'launcher.pid'), 'utf8').trim().split(' ').map(Number);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // field 22, the start time, counted after the command name's closing parenthesis
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]) === startTime) process.kill(pid!, 'SIGKILL');
+  } catch {
+    // no pid file (it exited and removed it) or no such process
   }
 }
 

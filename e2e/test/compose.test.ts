@@ -83,17 +83,22 @@ describe('docker-compose.yml', () => {
   });
 
   it('has postgres (16+), redis (7), api and worker services, each with a health check', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'redis', 'worker']);
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'redis', 'registry', 'registry-auth', 'worker']);
     const pgVersion = Number(/^postgres:(\d+)/.exec(compose.services.postgres!.image ?? '')?.[1]);
     expect(pgVersion).toBeGreaterThanOrEqual(16);
     expect(compose.services.redis!.image).toMatch(/^redis:7\b/);
     for (const [name, service] of Object.entries(compose.services)) {
+      // a one-shot job (restart "no") runs to its end; services that stay up say when they are healthy
+      if ((service as { restart?: string }).restart === 'no') continue;
       expect(service.healthcheck?.test, `${name} health check`).toBeTruthy();
     }
     expect(compose.services.api!.depends_on).toMatchObject({
       postgres: { condition: 'service_healthy' },
       redis: { condition: 'service_healthy' },
+      registry: { condition: 'service_healthy' },
     });
+    expect(compose.services.registry!.image).toMatch(/^registry:2\b/);
+    expect(environmentOf(compose.services.registry!).REGISTRY_AUTH).toBe('htpasswd');
   });
 
   it('sets only variables the server reads on the nagaya services', () => {
@@ -151,7 +156,7 @@ describe('docker-compose.yml', () => {
     expect(environmentOf(compose.services.worker!).NAGAYA_LISTEN).toBeUndefined();
     // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose's own variable syntax, not a template
     expect(compose.services.api!.ports).toEqual(['${NAGAYA_PUBLISH_ADDRESS:-127.0.0.1}:${NAGAYA_PORT:-8080}:8080']);
-    for (const name of ['postgres', 'redis', 'worker']) expect(compose.services[name]!.ports, name).toBeUndefined();
+    for (const name of ['postgres', 'redis', 'registry', 'worker']) expect(compose.services[name]!.ports, name).toBeUndefined();
     const ignored = spawnSync('git', ['check-ignore', '-q', '.env'], { cwd: REPO });
     expect(ignored.status, '.env is ignored by git').toBe(0);
     expect(readFileSync(join(REPO, '.dockerignore'), 'utf8').split('\n')).toContain('.env');
@@ -182,6 +187,23 @@ describe('docker-compose.yml', () => {
       expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8')).not.toContain('compose-test-password');
     } finally {
       process.kill(-server.pid!, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the registry-auth job writes an htpasswd file the registry's password verifies against, with nothing on its command line", () => {
+    const job = compose.services['registry-auth']! as { entrypoint?: string[] };
+    const script = job.entrypoint![2]!.replaceAll('$$', '$').replace('/auth/htpasswd', '"$AUTH_DIR/htpasswd"');
+    expect(script).not.toMatch(/-b\b|-bB|-Bb/);
+    const dir = mkdtempSync(join(tmpdir(), 'nagaya-compose-registry-'));
+    try {
+      const env = { PATH: process.env.PATH!, REGISTRY_PASSWORD: 'compose-registry-password', AUTH_DIR: dir };
+      expect(spawnSync('sh', ['-c', script], { env }).status).toBe(0);
+      const file = join(dir, 'htpasswd');
+      expect(readFileSync(file, 'utf8')).toMatch(/^nagaya:\$2y\$/);
+      expect(spawnSync('htpasswd', ['-vb', file, 'nagaya', 'compose-registry-password']).status).toBe(0);
+      expect(spawnSync('htpasswd', ['-vb', file, 'nagaya', 'wrong']).status).not.toBe(0);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -46,6 +46,7 @@ beforeAll(async () => {
     NAGAYA_UP_BUILD: '0',
     // no host bridge or nftables tables unless a test asks (they are the host's, shared)
     NAGAYA_HOST_NETWORK: 'off',
+    NAGAYA_DEFAULT_NETWORK_MODE: 'none',
   });
 }, 60_000);
 afterAll(async () => {

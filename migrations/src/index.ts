@@ -8,6 +8,7 @@ import { Projects1764800000000 } from './1764800000000-projects';
 import { NodeLiveness1764900000000 } from './1764900000000-node-liveness';
 import { Network1764950000000 } from './1764950000000-network';
 import { ProjectNetId1765000000000 } from './1765000000000-project-net-id';
+import { OciImages1765100000000 } from './1765100000000-oci-images';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -20,6 +21,7 @@ export const migrations = [
   NodeLiveness1764900000000,
   Network1764950000000,
   ProjectNetId1765000000000,
+  OciImages1765100000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

@@ -31,6 +31,7 @@
         "src/launcher/cgroup_requests.c",
         "src/launcher/log_watch.c",
         "src/launcher/spawn.c",
+        "src/launcher/image_layers.c",
         "src/launcher/container_child.c",
         "src/launcher/container_net.c",
         "src/launcher/veth.c",

@@ -32,6 +32,16 @@ export const ERRORS = {
     exitCode: 9,
     meaning: "The container's node is offline (stopped, silent or removed); details name the node and its status.",
   },
+  // 502 as a gateway answers when the server behind it fails: the request was fine, but the
+  // registry an image comes from refused it, did not answer, or sent something that does not
+  // check out (a digest that does not match). Its own exit code: a script can retry, or fix the
+  // reference or the registry credentials, without mistaking it for a bug (INTERNAL).
+  IMAGE_UNAVAILABLE: {
+    status: 502,
+    exitCode: 10,
+    meaning:
+      'An image could not be had from its registry (unreachable, refused, not found, or not what its digest says); details say which and why.',
+  },
 } as const satisfies Record<string, { status: number; exitCode: number; meaning: string }>;
 
 /** A stable error code of the API. */

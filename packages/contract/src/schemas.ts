@@ -9,7 +9,12 @@ import { CONTAINER_STATES, JOB_STATES, QUOTA_MEANINGS, QUOTA_NAMES, ROLES, type 
  */
 
 export const dnsLabel = z.string().regex(DNS_LABEL, DNS_LABEL_MESSAGE);
-export const imageName = z.string().regex(/^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/, 'must be an image name: a-z, 0-9, -, . and _');
+export const imageName = z
+  .string()
+  .regex(
+    /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/,
+    'must be an image name (a-z, 0-9, -, . and _), with a :tag if it has one',
+  );
 export const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/, 'must be a node name');
 const id32 = z.number().int().min(0).max(4294967294);
 
@@ -109,7 +114,7 @@ export const networkSchema = z
       if (j < i) ctx.addIssue({ code: 'custom', path: ['publish', i], message: `publishes the same host port as publish[${j}]` });
     });
   })
-  .meta({ description: 'Default: mode none (loopback only).' });
+  .meta({ description: "Default: the fleet's NAGAYA_DEFAULT_NETWORK_MODE, bridge unless the admin set none." });
 
 /** Postgres text cannot hold NUL: a string that goes into a text column is refused with one (INVALID_INPUT, never a 500). */
 const noNul = (v: string) => !v.includes('\0');
@@ -126,8 +131,32 @@ const argv = z.array(z.string().min(1).max(4096).refine(noNul, 'no NUL character
 export const createContainerSchema = z.strictObject({
   name: dnsLabel,
   image: imageName,
-  command: argv.optional().meta({ description: "argv of the container's init; default: a shell that sleeps until stopped." }),
-  env: envSchema.optional(),
+  command: argv.optional().meta({
+    description:
+      "Replaces the image's Cmd (its Entrypoint stays, as in Docker); default: the image's Entrypoint + Cmd, or for an image without a config a shell that sleeps until stopped.",
+  }),
+  entrypoint: z
+    .array(z.string().min(1).max(4096).refine(noNul, 'no NUL characters'))
+    .max(256)
+    .optional()
+    .meta({ description: "Replaces the image's Entrypoint (and drops its Cmd); [] runs `command` alone." }),
+  workingDir: z
+    .string()
+    .max(4096)
+    .regex(/^\//, 'must be an absolute path')
+    .refine(noNul, 'no NUL characters')
+    .optional()
+    .meta({ description: "Default: the image's WorkingDir, else /." }),
+  user: z
+    .string()
+    .max(256)
+    .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/, 'uid, uid:gid, name or name:group')
+    .optional()
+    .meta({
+      description:
+        "Who runs the command inside the container: uid, uid:gid, name or name:group (names from the image). Default: the image's User, else 0.",
+    }),
+  env: envSchema.optional().meta({ description: "Added to the image's Env (a name set in both: this value)." }),
   limits: limitsSchema.optional(),
   idmap: idmapRequestSchema.optional(),
   security: securitySchema.optional(),
@@ -228,6 +257,20 @@ export const imageImportQuery = z.strictObject({
   name: imageName,
 });
 
+export const pullImageSchema = z.strictObject({
+  reference: z
+    .string()
+    .min(1)
+    .max(512)
+    .meta({ description: 'What to pull: [registry/]repository[:tag][@sha256:digest], as Docker writes it (docker.io when no registry).' }),
+  name: imageName.optional().meta({ description: "The image's name here; default the repository's last part and the tag (alpine:3)." }),
+  auth: z
+    .strictObject({ username: z.string().min(1).max(256), password: z.string().min(1).max(4096) })
+    .optional()
+    .meta({ description: "The registry's credentials, used for this pull only (never stored)." }),
+});
+export type PullImageInput = z.infer<typeof pullImageSchema>;
+
 /** ?project= and ?all-projects= of every project-scoped route (read before the route's own query). */
 export const projectScopeQuery = z.object({
   project: dnsLabel
@@ -280,6 +323,7 @@ export const auditQuery = z.strictObject({
 });
 
 export const nodeParams = { name: nodeName };
+export const imageParams = { name: imageName };
 
 export const removeNodeSchema = z.strictObject({
   dead: z.literal(true).meta({

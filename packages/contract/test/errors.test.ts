@@ -26,6 +26,7 @@ describe('the error table', () => {
       POOL_EXHAUSTED: 507,
       QUOTA_EXCEEDED: 403,
       NODE_OFFLINE: 503,
+      IMAGE_UNAVAILABLE: 502,
     });
   });
 

@@ -25,6 +25,11 @@ export interface NativeErrorDetails {
   details?: unknown;
 }
 
+/** What a failed step most likely means, where the errno alone does not say. */
+const STEP_HINTS: Record<string, string> = {
+  'stack-layers': 'overlay takes image layers as O_PATH fds and detached mounts from Linux 6.15 on',
+};
+
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value as number, name]));
 
 /** Returns the symbolic name of an errno value ("EPERM"), or "E<number>" when unknown. */
@@ -58,6 +63,7 @@ export class NativeError extends Error {
   static fromStep(step: string, syscall: string, errno: number, context?: string): NativeError {
     const code = errnoName(errno);
     const where = context ? ` (${context})` : '';
-    return new NativeError(`${step} failed${where}: ${syscall}: ${code}`, { code, step, syscall, errno });
+    const hint = STEP_HINTS[step] ? ` (${STEP_HINTS[step]})` : '';
+    return new NativeError(`${step} failed${where}: ${syscall}: ${code}${hint}`, { code, step, syscall, errno });
   }
 }

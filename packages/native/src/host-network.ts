@@ -4,6 +4,7 @@ import { isIPv4 } from 'node:net';
 import { promisify } from 'node:util';
 
 import { NativeError } from './errors';
+import { stopNameServer } from './name-server';
 import { ipv4ToNumber } from './network-plan';
 
 // Host setup for container networking (root mode), run once at worker start and whenever the set of
@@ -109,9 +110,10 @@ export async function ensureBridge(options: BridgeOptions): Promise<void> {
   if (options.ipForward !== false) writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
 }
 
-/** Removes a bridge (tests, uninstall); nothing if it does not exist. */
+/** Removes a bridge and its name server (tests, uninstall); nothing if they do not exist. */
 export async function removeBridge(name: string): Promise<void> {
   if (!IFNAME.test(name)) invalid('bridge name must be 1-15 of [A-Za-z0-9_.-]');
+  await stopNameServer(name);
   if (existsSync(`/sys/class/net/${name}`)) await ip('link', 'del', 'dev', name);
 }
 

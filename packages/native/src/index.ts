@@ -11,6 +11,7 @@ export {
   isValidContainerId,
   DEFAULT_PATH,
   DEFAULT_PIDS_MAX,
+  MAX_LAYERS,
   RLIMIT_RESOURCES,
 } from './plan';
 export type { LaunchPlan, ResolvedPlan, ContainerLimits, ContainerSecurity, RlimitName } from './plan';
@@ -31,6 +32,17 @@ export {
   projectMark,
 } from './host-network';
 export type { BridgeOptions, NetworkRuleset, RulesetContainer, PublishedPort } from './host-network';
+export {
+  NAME_SERVER_RUN_DIR,
+  ensureNameServer,
+  nameServerArgs,
+  nameServerPaths,
+  nameServerPid,
+  readNameServerHosts,
+  stopNameServer,
+  writeNameServerHosts,
+} from './name-server';
+export type { NameServerOptions, NameServerPaths } from './name-server';
 export { idMapProblems, formatIdMapLine, hostRootOf, toHostId, MAX_ID_MAP_LINES } from './id-map';
 export type { IdMapLine } from './id-map';
 export { NativeError, errnoName } from './errors';

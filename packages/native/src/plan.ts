@@ -40,12 +40,28 @@ export type RlimitName = keyof typeof RLIMIT_RESOURCES;
 export interface LaunchPlan {
   /** Unique among the runtime's containers: [a-z0-9][a-z0-9_.-]{0,62}. */
   id: string;
-  /** Image directory (owned by 0..65535 on disk), shared read-only by every container of the image. */
-  image: string;
+  /**
+   * Image directory (owned by 0..65535 on disk), shared read-only by every container of the
+   * image: a one-layer image. Give this or `layers`, not both.
+   */
+  image?: string;
+  /**
+   * The image's layer directories, topmost first (overlay's lowerdir order: a file in layers[0]
+   * hides the same path in layers[1]). Each is owned by 0..65535 on disk, shared read-only and
+   * idmapped, never chowned; 1..MAX_LAYERS of them, no directory twice. Whiteouts are 0:0
+   * character devices; an opaque directory carries the xattr user.overlay.opaque=y (the overlay
+   * is mounted with userxattr inside the container's user namespace).
+   */
+  layers?: string[];
   argv: string[];
   /** Environment as KEY=VALUE strings or a record; PATH defaults to the usual one. */
   env?: string[] | Record<string, string>;
   cwd?: string;
+  /**
+   * Who the command runs as inside the container (the image's User): IDs of the container's own
+   * range, 0..65535. Default root (0:0). A non-root user has no capabilities, as in Docker.
+   */
+  user?: { uid: number; gid: number };
   /** A DNS label; defaults to the id when the id is one. */
   hostname?: string;
   uidMap: IdMapLine[];
@@ -59,7 +75,8 @@ export interface LaunchPlan {
   workDir?: string;
   /**
    * 'idmapped' (default): the image is mounted idmapped under the overlay, never chowned.
-   * 'shifted': `image` is a private copy already shifted by chown (see prepareShiftedCopy).
+   * 'shifted': `image` is a private copy already shifted by chown (see prepareShiftedCopy); one
+   * layer only.
    */
   rootfsMode?: 'idmapped' | 'shifted';
   security?: ContainerSecurity;
@@ -71,10 +88,10 @@ export interface LaunchPlan {
 export interface ResolvedPlan {
   id: string;
   containerDir: string;
-  image: string;
+  /** Layer directories, topmost first; one for a plain image. */
+  layers: string[];
   upperDir: string;
   workDir: string;
-  lowerDir: string;
   rootfsDir: string;
   idmapped: boolean;
   hostname: string;
@@ -92,6 +109,8 @@ export interface ResolvedPlan {
   cpuPeriodUs: number;
   rlimits: Array<{ resource: number; value: number }>;
   nesting: boolean;
+  runUid: number;
+  runGid: number;
   network?: ResolvedNetwork;
 }
 
@@ -102,6 +121,10 @@ const CPU_PERIOD_US = 100_000;
 const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 const MAX_EXEC_CANDIDATES = 16;
+/** Most layers of one image (overlay takes 500; the launcher passes every layer fd in one message). */
+export const MAX_LAYERS = 128;
+/** Room for "/proc/<pid>/root" in front of a layer path within the launcher's buffer. */
+const MAX_LAYER_PATH = 4000;
 
 /** Tells whether a string is a valid container id. */
 export function isValidContainerId(id: unknown): id is string {
@@ -192,8 +215,49 @@ function rlimitProblems(rlimits: LaunchPlan['rlimits']): string[] {
 }
 
 /**
+ * Checks a layer path and returns its directory's identity (dev:ino), or a problem. The path is
+ * handed to the launcher as is and opened there, never put into overlay options.
+ */
+function checkLayer(name: string, value: unknown): { identity: string } | { problem: string } {
+  if (typeof value !== 'string' || value.length === 0) return { problem: `${name} must be a non-empty string` };
+  if (!isAbsolute(value)) return { problem: `${name} must be an absolute path` };
+  if (hasNul(value)) return { problem: `${name} must not contain NUL` };
+  if (value.length > MAX_LAYER_PATH) return { problem: `${name} is too long` };
+  try {
+    const st = statSync(value);
+    if (!st.isDirectory()) return { problem: `${name} ${value} is not a directory` };
+    return { identity: `${st.dev}:${st.ino}` };
+  } catch {
+    return { problem: `${name} ${value} does not exist` };
+  }
+}
+
+/** The plan's layers, topmost first: `image` as one layer, or `layers` checked one by one. */
+function resolveLayers(plan: LaunchPlan, problems: string[]): string[] {
+  if (plan.layers === undefined) {
+    const checked = checkLayer('image', plan.image);
+    if ('problem' in checked) problems.push(plan.image === undefined ? 'image or layers is required' : checked.problem);
+    return [plan.image as string];
+  }
+  if (plan.image !== undefined) problems.push('give image or layers, not both');
+  if (!Array.isArray(plan.layers) || plan.layers.length === 0 || plan.layers.length > MAX_LAYERS) {
+    problems.push(`layers must be an array of 1 to ${MAX_LAYERS} directories`);
+    return [];
+  }
+  const seen = new Map<string, number>(); // the same directory by any path
+  plan.layers.forEach((layer, i) => {
+    const checked = checkLayer(`layers[${i}]`, layer);
+    if ('problem' in checked) problems.push(checked.problem);
+    else if (seen.has(checked.identity)) problems.push(`layers[${i}] is the same directory as layers[${seen.get(checked.identity)}]`);
+    else seen.set(checked.identity, i);
+  });
+  if (plan.rootfsMode === 'shifted' && plan.layers.length > 1) problems.push("rootfsMode 'shifted' takes one layer only");
+  return [...plan.layers];
+}
+
+/**
  * Validates a launch plan and fills in defaults, without touching anything but stat() of the
- * image. Throws NativeError INVALID_PLAN listing every problem found.
+ * image's layers. Throws NativeError INVALID_PLAN listing every problem found.
  */
 export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedPlan {
   const problems: string[] = [];
@@ -203,17 +267,13 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
   if (!isValidContainerId(plan.id)) problems.push('id must match [a-z0-9][a-z0-9_.-]{0,62}');
   const containerDir = join(stateDir, 'containers', String(plan.id));
 
-  const imageProblem = pathProblem('image', plan.image);
-  if (imageProblem) problems.push(imageProblem);
-  else {
-    try {
-      if (!statSync(plan.image).isDirectory()) problems.push(`image ${plan.image} is not a directory`);
-    } catch {
-      problems.push(`image ${plan.image} does not exist`);
-    }
-  }
+  const layers = resolveLayers(plan, problems);
   problems.push(...argvProblems(plan.argv));
   const env = normalizeEnv(plan.env, problems);
+  if (plan.user !== undefined) {
+    const inRange = (id: unknown) => Number.isInteger(id) && (id as number) >= 0 && (id as number) <= 65535;
+    if (!inRange(plan.user.uid) || !inRange(plan.user.gid)) problems.push('user.uid and user.gid must be integers from 0 to 65535');
+  }
   const cwd = plan.cwd ?? '/';
   if (typeof cwd !== 'string' || !isAbsolute(cwd) || hasNul(cwd)) problems.push('cwd must be an absolute path');
 
@@ -248,12 +308,11 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
   return {
     id: plan.id,
     containerDir,
-    image: plan.image,
+    layers,
     upperDir,
     workDir,
-    // Mountpoints are only used inside each container's private mount namespace, so every
-    // container shares the same two empty directories (two fewer mkdirs per launch).
-    lowerDir: join(stateDir, 'mnt', 'lower'),
+    // The mountpoint is only used inside each container's private mount namespace, so every
+    // container shares the same empty directory (one fewer mkdir per launch).
     rootfsDir: join(stateDir, 'mnt', 'rootfs'),
     idmapped: plan.rootfsMode !== 'shifted',
     hostname,
@@ -273,6 +332,8 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
       value: value as number,
     })),
     nesting: plan.security?.nesting === true,
+    runUid: plan.user?.uid ?? 0,
+    runGid: plan.user?.gid ?? 0,
     ...(network ? { network } : {}),
   };
 }

@@ -61,7 +61,6 @@ export class ContainerRuntime extends EventEmitter {
     // Root only: plans hold secrets and upper/ holds what containers made, setuid files included.
     // Containers reach their own directories through fds the launcher opens for them.
     mkdirSync(join(stateDir, 'containers'), { recursive: true, mode: 0o700 });
-    mkdirSync(join(stateDir, 'mnt', 'lower'), { recursive: true, mode: 0o700 });
     mkdirSync(join(stateDir, 'mnt', 'rootfs'), { recursive: true, mode: 0o700 });
     // an existing state directory of an earlier version was 0711 all the way down
     for (const dir of [stateDir, join(stateDir, 'containers'), join(stateDir, 'mnt')]) chmodSync(dir, 0o700);
@@ -109,7 +108,7 @@ export class ContainerRuntime extends EventEmitter {
       } catch (err) {
         const e = err as NativeError;
         if (!resolved.idmapped || e.step !== 'idmap-image' || !IDMAP_UNSUPPORTED.has(e.code)) throw err;
-        await this.useShiftedCopy(resolved, options);
+        await this.useShiftedCopy(resolved, options, err);
         return await this.sendLaunch(resolved);
       }
     } catch (err) {
@@ -129,6 +128,8 @@ export class ContainerRuntime extends EventEmitter {
     let exited = false;
     try {
       reply = await this.request((req) => encodeLaunchRequest(req, resolved), `launch ${resolved.id}`);
+    } catch (err) {
+      throw err instanceof NativeError && err.step === 'exec' ? commandNotRun(err, resolved) : err;
     } finally {
       this.launching.delete(resolved.id);
       exited = this.exitedWhileLaunching.delete(resolved.id);
@@ -143,10 +144,18 @@ export class ContainerRuntime extends EventEmitter {
     };
   }
 
-  /** Switches a plan to a private copy of its image shifted into the container's slice. */
-  private async useShiftedCopy(resolved: ResolvedPlan, options: LaunchOptions): Promise<void> {
+  /** Switches a plan to a private copy of its image shifted into the container's slice (one layer only). */
+  private async useShiftedCopy(resolved: ResolvedPlan, options: LaunchOptions, cause?: unknown): Promise<void> {
+    if (resolved.layers.length > 1) {
+      const why = cause instanceof Error ? `: ${cause.message}` : ' (idmappedMounts is off)';
+      throw new NativeError(`a ${resolved.layers.length}-layer image needs idmapped mounts${why}`, {
+        code: 'EOPNOTSUPP',
+        step: 'idmap-image',
+      });
+    }
     const copy = join(resolved.containerDir, 'shifted-image');
-    resolved.image = await prepareShiftedCopy(resolved.image, copy, resolved.uidMap, resolved.gidMap, options.onShiftProgress);
+    const image = await prepareShiftedCopy(resolved.layers[0], copy, resolved.uidMap, resolved.gidMap, options.onShiftProgress);
+    resolved.layers = [image];
     resolved.idmapped = false;
   }
 
@@ -427,4 +436,17 @@ export class ContainerRuntime extends EventEmitter {
     }
     this.liveLaunches.clear();
   }
+}
+
+/** An execve that failed, said with the command and the paths tried (the user's entrypoint, usually). */
+function commandNotRun(err: NativeError, resolved: ResolvedPlan): NativeError {
+  const tried = resolved.execCandidates.length > 1 ? ` (tried ${resolved.execCandidates.join(', ')})` : '';
+  const why = err.code === 'ENOENT' ? 'not found in the image' : err.code === 'EACCES' ? 'not executable' : err.code;
+  return new NativeError(`cannot run ${JSON.stringify(resolved.argv[0])}: ${why}${tried}`, {
+    code: err.code,
+    step: 'exec',
+    syscall: 'execve',
+    ...(err.errno !== undefined ? { errno: err.errno } : {}),
+    details: { command: resolved.argv[0], tried: resolved.execCandidates },
+  });
 }

@@ -1,11 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { NativeError } from '../src/errors';
 import { hostIfNameFor, macFromIp } from '../src/network-plan';
-import { DEFAULT_PIDS_MAX, execCandidates, resolveLaunchPlan, type LaunchPlan } from '../src/plan';
+import { DEFAULT_PIDS_MAX, execCandidates, MAX_LAYERS, resolveLaunchPlan, type LaunchPlan } from '../src/plan';
 
 // Validation only stats the image, so any directory stands in for one.
 const image = mkdtempSync(join(tmpdir(), 'nagaya-plan-image-'));
@@ -52,7 +52,7 @@ describe('launch plan validation', () => {
     ['bad id', { id: 'Not Valid' }, /^id must/],
     ['relative image', { image: 'images/busybox' }, /image must be an absolute path/],
     ['missing image', { image: '/no/such/image' }, /does not exist/],
-    ['comma in image path', { image: '/a,b' }, /must not contain/],
+    ['NUL in image path', { image: '/a\0b' }, /must not contain NUL/],
     ['empty argv', { argv: [] }, /argv must be a non-empty/],
     ['NUL in argv', { argv: ['sh', 'a\0b'] }, /argv\[1\]/],
     ['env without =', { env: ['NOPE'] }, /not KEY=VALUE/],
@@ -109,6 +109,48 @@ describe('launch plan validation', () => {
 
   it('lists every problem of a plan at once', () => {
     expect(problemsOf(plan({ id: 'X', argv: [], hostname: '-' })).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('launch plan layers', () => {
+  // Layers reach overlay as fds, so a digest-named directory ("sha256:…", a ',' too) is fine.
+  const layerDir = (name: string) => {
+    const dir = join(image, name);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
+  const layersPlan = (layers: unknown, extra: Partial<LaunchPlan> = {}): LaunchPlan =>
+    ({ ...plan(), image: undefined, layers, ...extra }) as LaunchPlan;
+
+  it('takes image as one layer and layers topmost first as given', () => {
+    expect(resolveLaunchPlan(plan(), stateDir).layers).toEqual([image]);
+    const layers = [layerDir('sha256:top'), layerDir('mid,dle'), layerDir('base')];
+    expect(resolveLaunchPlan(layersPlan(layers), stateDir).layers).toEqual(layers);
+  });
+
+  it('refuses no layers, too many, both forms, neither, a file and a missing directory', () => {
+    expect(problemsOf(layersPlan([])).join()).toMatch(/layers must be an array of 1 to 128/);
+    const many = Array.from({ length: MAX_LAYERS + 1 }, (_, i) => layerDir(`many-${i}`));
+    expect(problemsOf(layersPlan(many)).join()).toMatch(/layers must be an array of 1 to 128/);
+    expect(problemsOf(layersPlan(many.slice(0, MAX_LAYERS)))).toEqual([]);
+    expect(problemsOf(layersPlan([layerDir('a')], { image })).join()).toMatch(/not both/);
+    expect(problemsOf(layersPlan(undefined)).join()).toMatch(/image or layers is required/);
+    writeFileSync(join(image, 'file'), 'x');
+    expect(problemsOf(layersPlan([layerDir('a'), join(image, 'file')])).join()).toMatch(/layers\[1\] .* is not a directory/);
+    expect(problemsOf(layersPlan(['/no/such/layer'])).join()).toMatch(/layers\[0\] .* does not exist/);
+    expect(problemsOf(layersPlan(['relative/layer'])).join()).toMatch(/layers\[0\] must be an absolute path/);
+  });
+
+  it('refuses the same directory twice, by any path', () => {
+    const a = layerDir('dup');
+    symlinkSync(a, join(image, 'dup-link'));
+    expect(problemsOf(layersPlan([a, layerDir('other'), a])).join()).toMatch(/layers\[2\] is the same directory as layers\[0\]/);
+    expect(problemsOf(layersPlan([a, join(image, 'dup-link')])).join()).toMatch(/layers\[1\] is the same directory as layers\[0\]/);
+  });
+
+  it('refuses a shifted copy of more than one layer', () => {
+    expect(problemsOf(layersPlan([layerDir('a'), layerDir('b')], { rootfsMode: 'shifted' })).join()).toMatch(/one layer only/);
+    expect(problemsOf(layersPlan([layerDir('a')], { rootfsMode: 'shifted' }))).toEqual([]);
   });
 });
 

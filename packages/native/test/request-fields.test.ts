@@ -138,8 +138,8 @@ describe('numeric fields of launcher requests', () => {
     const launch = (extra: Field[]): Field[] => [
       ['op', 'launch'],
       ['id', 'badlimit'],
-      ...(['container_dir', 'upper', 'work', 'lower', 'rootfs', 'log'] as const).map((k): Field => [k, join(dir, k)]),
-      ['image', busyboxImage()],
+      ...(['container_dir', 'upper', 'work', 'rootfs', 'log'] as const).map((k): Field => [k, join(dir, k)]),
+      ['layer', busyboxImage()],
       ['hostname', 'badlimit'],
       ['cwd', '/'],
       ['argv', 'true'],
@@ -162,6 +162,9 @@ describe('numeric fields of launcher requests', () => {
     // sscanf("%d:%llu") would have taken the 12 and launched
     expect(await ask(launch([['rlimit', '7:12abc']]))).toEqual(refused('rlimit'));
     expect(await ask(launch([['rlimit', '99:12']]))).toEqual(refused('rlimit'));
+    // a user beyond the container's 65536 IDs, or not a number
+    expect(await ask(launch([['run_uid', '65536']]))).toEqual(refused('run_uid'));
+    expect(await ask(launch([['run_gid', '-1']]))).toEqual(refused('run_gid'));
     expect(existsSync(dir)).toBe(false);
   });
 });

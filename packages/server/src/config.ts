@@ -1,7 +1,9 @@
+import { isIPv4 } from 'node:net';
 import { hostname } from 'node:os';
+import { NETWORK_MODES, type NetworkMode } from '@nagaya/contract';
 import { NagayaError } from './errors';
 import { DEFAULT_PIDS_MAX } from '@nagaya/native';
-import { dataDirOf, databaseUrlOf, redisUrlOf } from './deploy/service-urls';
+import { dataDirOf, databaseUrlOf, redisUrlOf, registryUrlOf } from './deploy/service-urls';
 
 export type ServeRole = 'all' | 'api' | 'worker';
 
@@ -14,6 +16,10 @@ export interface ServerConfig {
   tls: { certPath: string; keyPath: string } | undefined;
   databaseUrl: string;
   redisUrl: string;
+  /** The fleet's image registry, credentials in the URL (see registryUrlOf); undefined: none. */
+  registryUrl: string | undefined;
+  /** Registries (host:port) pulled from over plain http (NAGAYA_INSECURE_REGISTRIES, comma-separated). */
+  insecureRegistries: string[];
   dataDir: string;
   nodeName: string;
   adminToken: string | undefined;
@@ -47,6 +53,8 @@ export interface ServerConfig {
   networkCidr: string;
   /** The prefix length of each node's subnet (24: 253 container addresses per node). */
   networkNodePrefix: number;
+  /** The network mode of a container whose create names none (NAGAYA_DEFAULT_NETWORK_MODE, bridge). */
+  defaultNetworkMode: NetworkMode;
   /** Set up container networking on this node at worker start (NAGAYA_HOST_NETWORK=off: never; containers keep mode none). */
   hostNetwork: boolean;
   /** The node's bridge (NAGAYA_BRIDGE, default nagaya0). */
@@ -60,6 +68,11 @@ export interface ServerConfig {
   vethPrefix: string;
   /** The name of nagaya's two nftables tables, inet and bridge (NAGAYA_NFT_TABLE, default nagaya). */
   nftTable: string;
+  /**
+   * IPv4 servers the node's name server forwards names outside nagaya's zone to
+   * (NAGAYA_DNS_UPSTREAM, comma-separated; empty, the default: it forwards nothing).
+   */
+  dnsUpstream: string[];
 }
 
 /** Each node's subnet is a /24 of the fleet's network. */
@@ -93,12 +106,44 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
   return value;
 }
 
+/** NAGAYA_REGISTRY_URL (or ensure-services.sh's file), checked: an http(s) URL with no path. */
+function registryUrl(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = registryUrlOf(env);
+  if (raw === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new NagayaError('INVALID_INPUT', 'NAGAYA_REGISTRY_URL must be an http(s) URL such as http://user:password@127.0.0.1:5000');
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new NagayaError('INVALID_INPUT', 'NAGAYA_REGISTRY_URL must be an http(s) URL of a registry, with no path');
+  }
+  return raw;
+}
+
 function onOff(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   if (raw === 'on' || raw === '1' || raw === 'true') return true;
   if (raw === 'off' || raw === '0' || raw === 'false') return false;
   throw new NagayaError('INVALID_INPUT', `${name} must be on or off, not ${JSON.stringify(raw)}`);
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, fallback: T, allowed: readonly T[]): T {
+  const raw = env[name] || fallback;
+  if (!allowed.includes(raw as T))
+    throw new NagayaError('INVALID_INPUT', `${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(raw)}`);
+  return raw as T;
+}
+
+function ipv4List(env: NodeJS.ProcessEnv, name: string): string[] {
+  const list = (env[name] ?? '').split(/[\s,]+/).filter(Boolean);
+  for (const item of list) {
+    if (!isIPv4(item))
+      throw new NagayaError('INVALID_INPUT', `${name} must be IPv4 addresses separated by commas, not ${JSON.stringify(item)}`);
+  }
+  return list;
 }
 
 function named(env: NodeJS.ProcessEnv, name: string, fallback: string, pattern: RegExp): string {
@@ -132,6 +177,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     // from the environment or the files scripts/ensure-services.sh wrote (not read when overridden)
     databaseUrl: overrides.databaseUrl ?? databaseUrlOf(env),
     redisUrl: overrides.redisUrl ?? redisUrlOf(env),
+    registryUrl: registryUrl(env),
+    insecureRegistries: (env.NAGAYA_INSECURE_REGISTRIES ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean),
     dataDir: dataDirOf(env),
     adminToken: env.NAGAYA_ADMIN_TOKEN || undefined,
     workerConcurrency: integer(env, 'NAGAYA_WORKER_CONCURRENCY', 8, 1),
@@ -154,11 +204,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',
     networkCidr: networkCidr(env),
     networkNodePrefix: NETWORK_NODE_PREFIX,
+    defaultNetworkMode: oneOf(env, 'NAGAYA_DEFAULT_NETWORK_MODE', 'bridge', NETWORK_MODES),
     hostNetwork: onOff(env, 'NAGAYA_HOST_NETWORK', true),
     bridge: named(env, 'NAGAYA_BRIDGE', 'nagaya0', /^[a-zA-Z0-9_.-]{1,15}$/),
     ipForward: onOff(env, 'NAGAYA_IP_FORWARD', true),
     vethPrefix: named(env, 'NAGAYA_VETH_PREFIX', 'nv', /^[a-z][a-z0-9]{1,5}$/),
     nftTable: named(env, 'NAGAYA_NFT_TABLE', 'nagaya', /^[a-zA-Z][a-zA-Z0-9_]{0,31}$/),
+    dnsUpstream: ipv4List(env, 'NAGAYA_DNS_UPSTREAM'),
     ...overrides,
     role,
     nodeName,

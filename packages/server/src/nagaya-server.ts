@@ -63,6 +63,7 @@ export async function startNagaya(
       maxDepth: config.imageMaxPathDepth,
     },
     db,
+    { node: config.nodeName, registryUrl: config.registryUrl, maxImageBytes: config.imageUploadLimitBytes },
   );
   const metrics = new Metrics();
 
@@ -148,6 +149,7 @@ export async function startNagaya(
       pool: config.pool,
       nodeOfflineMs: config.nodeOfflineMs,
       defaultPidsMax: config.defaultPidsMax,
+      defaultNetworkMode: config.defaultNetworkMode,
     });
     const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
@@ -174,6 +176,9 @@ export async function startNagaya(
       ...(existsSync(dashboardDir) ? { dashboard: serveDashboard(dashboardDir) } : {}),
     });
     ({ server, url } = await listen(app, config, tls));
+    // this node's containers may not reach the API, also on a port the kernel picked (PORT=0)
+    const address = server.address();
+    if (worker?.network && typeof address === 'object' && address) await worker.network.denyListeningPort(address.port);
     log.info('api listening', { url, tls: Boolean(tls) });
   }
 

@@ -127,13 +127,16 @@ describe('container networks on a real bridge', () => {
     };
     await eventually(async () => ((await fetchIn('a', `http://${b.network.ip}:8000/`)).exitCode === 0 ? true : undefined), 10_000);
     expect((await fetchIn('a', `http://${b.network.ip}:8000/`)).stdout.trim()).toBe('hello-b');
-    // b was launched after a: its /etc/hosts names a
+    // b was launched after a and resolves it by name through the node's name server (container-names.test.ts has more)
     expect((await fetchIn('b', 'http://a:8000/')).stdout.trim()).toBe('hello-a');
     // the wall: c (project other) reaches neither, and neither reaches c
     const cToB = await fetchIn('c', `http://${b.network.ip}:8000/`, 'other');
     expect(cToB.stdout).not.toContain('hello');
     const aToC = await fetchIn('a', `http://${c.network.ip}:8000/`);
     expect(aToC.stdout).not.toContain('hello');
+    // ICMP too: a pings b by address; c, of another project, cannot
+    expect((await exec('a', ['ping', '-c', '1', '-W', '2', b.network.ip!])).exitCode).toBe(0);
+    expect((await exec('c', ['ping', '-c', '1', '-W', '2', b.network.ip!], 'other')).exitCode).not.toBe(0);
     // but c's own server works (the wall is not a broken network)
     expect((await fetchIn('c', `http://${c.network.ip}:8000/`, 'other')).stdout.trim()).toBe('hello-c');
   }, 90_000);

@@ -48,8 +48,21 @@ describe('POST /images', () => {
     );
     const res = await upload('tiny', tgz);
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ name: 'tiny', files: 7 });
-    expect(statSync(join(imagesDir(), 'tiny/home/app/notes')).uid).toBe(1000);
+    // a rootfs tarball is an image of one layer, named by the digest of its tar
+    expect(res.body).toMatchObject({
+      name: 'tiny',
+      format: 'rootfs',
+      nodes: ['node-a'],
+      layers: [{ diffId: expect.stringMatching(/^sha256:/) }],
+    });
+    const layer = join(
+      imagesDir(),
+      '.oci',
+      'layers',
+      'sha256',
+      (res.body as { layers: Array<{ diffId: string }> }).layers[0]!.diffId.slice(7),
+    );
+    expect(statSync(join(layer, 'home/app/notes')).uid).toBe(1000);
     const { images } = await fleet.admin.get<{ images: Array<{ name: string }> }>('/images');
     expect(images.map((i) => i.name).sort()).toEqual(['busybox', 'tiny']);
     // The store is root-only; the launcher reaches the image through an idmapped mount it opens as root.
@@ -82,7 +95,7 @@ describe('POST /images', () => {
     const res = await upload('hostile', await tarball(entries));
     expect(res.status).toBe(400);
     expect(res.body.error?.code).toBe('INVALID_INPUT');
-    expect(existsSync(join(imagesDir(), 'hostile'))).toBe(false);
+    expect((await fleet.db.pool.query(`SELECT 1 FROM image WHERE name = 'hostile'`)).rowCount).toBe(0);
     expect(existsSync(join(fleet.base.dataDir, 'escaped'))).toBe(false);
     expect(existsSync('/tmp/escaped')).toBe(false);
   });
@@ -90,7 +103,7 @@ describe('POST /images', () => {
   it('refuses a tarball over the size limit (413), a bad name, garbage, and an existing name', async () => {
     const big = await tarball([{ name: 'big', body: Buffer.alloc(9 * 1024 * 1024, 1) }]);
     expect((await upload('big', big)).status).toBe(413);
-    expect(existsSync(join(imagesDir(), 'big'))).toBe(false);
+    expect((await fleet.db.pool.query(`SELECT 1 FROM image WHERE name = 'big'`)).rowCount).toBe(0);
     expect((await upload('Bad_Name', await tarball([{ name: 'f', body: 'x' }]))).status).toBe(400);
     expect((await upload('garbage', Buffer.from('this is not a tarball at all'.repeat(50)))).body.error?.code).toBe('INVALID_INPUT');
     expect((await upload('busybox', await tarball([{ name: 'f', body: 'x' }]))).status).toBe(409);

@@ -34,6 +34,8 @@ describe('NAGAYA_HOST_NETWORK, NAGAYA_BRIDGE, NAGAYA_NFT_TABLE', () => {
   it('defaults to host networking on bridge nagaya0 with tables named nagaya', () => {
     expect(load({})).toMatchObject({ hostNetwork: true, ipForward: true, bridge: 'nagaya0', nftTable: 'nagaya', vethPrefix: 'nv' });
     expect(load({ NAGAYA_VETH_PREFIX: 'q7z' }).vethPrefix).toBe('q7z');
+    expect(load({}).defaultNetworkMode).toBe('bridge');
+    expect(load({ NAGAYA_DEFAULT_NETWORK_MODE: 'none' }).defaultNetworkMode).toBe('none');
     expect(load({ NAGAYA_HOST_NETWORK: 'off', NAGAYA_BRIDGE: 'br-x.1', NAGAYA_NFT_TABLE: 'ng_t1' })).toMatchObject({
       hostNetwork: false,
       bridge: 'br-x.1',
@@ -43,6 +45,7 @@ describe('NAGAYA_HOST_NETWORK, NAGAYA_BRIDGE, NAGAYA_NFT_TABLE', () => {
 
   it('refuses a bad switch, an interface name the kernel refuses and a table name nft refuses', () => {
     expect(() => load({ NAGAYA_HOST_NETWORK: 'maybe' })).toThrow(/NAGAYA_HOST_NETWORK must be on or off/);
+    expect(() => load({ NAGAYA_DEFAULT_NETWORK_MODE: 'host' })).toThrow(/NAGAYA_DEFAULT_NETWORK_MODE must be one of bridge, none/);
     for (const bad of ['a-bridge-name-too-long', 'br 0', 'br/0']) expect(() => load({ NAGAYA_BRIDGE: bad }), bad).toThrow(/NAGAYA_BRIDGE/);
     for (const bad of ['1table', 'ta-ble', 'x'.repeat(33)]) expect(() => load({ NAGAYA_NFT_TABLE: bad }), bad).toThrow(/NAGAYA_NFT_TABLE/);
     // hex digits follow it, 14 characters in all
@@ -55,5 +58,22 @@ describe('gatewayOf', () => {
     expect(gatewayOf('10.88.0.0/24')).toBe('10.88.0.1');
     expect(gatewayOf('10.88.255.0/24')).toBe('10.88.255.1');
     expect(gatewayOf('192.168.7.0/24')).toBe('192.168.7.1');
+  });
+});
+
+describe('NAGAYA_DNS_UPSTREAM', () => {
+  const load = (env: Record<string, string>) =>
+    loadConfig({ NAGAYA_NODE_NAME: 'n1', DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://x', ...env });
+
+  it('forwards nothing by default, and takes IPv4 servers separated by commas', () => {
+    expect(load({}).dnsUpstream).toEqual([]);
+    expect(load({ NAGAYA_DNS_UPSTREAM: '' }).dnsUpstream).toEqual([]);
+    expect(load({ NAGAYA_DNS_UPSTREAM: '192.0.2.53, 198.51.100.53' }).dnsUpstream).toEqual(['192.0.2.53', '198.51.100.53']);
+  });
+
+  it('refuses what is not an IPv4 address', () => {
+    for (const bad of ['dns.example', '192.0.2.300', '2001:db8::53', '192.0.2.53#5353']) {
+      expect(() => load({ NAGAYA_DNS_UPSTREAM: bad }), bad).toThrow(/NAGAYA_DNS_UPSTREAM must be IPv4 addresses/);
+    }
   });
 });

@@ -31,7 +31,8 @@ async function count(sql: string, values: unknown[] = []): Promise<number> {
 const publish = (hostPort: number, hostIp?: string) => ({ hostPort, containerPort: 80, protocol: 'tcp', ...(hostIp ? { hostIp } : {}) });
 
 beforeAll(async () => {
-  fleet = await startTestFleet({ slices: 32 });
+  // bridge is the product's default network mode (the test fleets' is none)
+  fleet = await startTestFleet({ slices: 32, env: { NAGAYA_DEFAULT_NETWORK_MODE: 'bridge' } });
   db = new Db(fleet.db.url, 4);
   networks = new NetworkStore(db);
 }, 60_000);
@@ -41,8 +42,12 @@ afterAll(async () => {
 });
 
 describe('container networks through the API', () => {
-  it('keeps a create without network as today: mode none, no address, no interface counted', async () => {
-    await fleet.admin.post('/containers', { name: 'plain', image: 'busybox' });
+  it('gives a create without network the default, bridge: refused with the way out while no node is networked', async () => {
+    const err = await refusal(fleet.admin.post('/containers', { name: 'plain', image: 'busybox' }));
+    expect(err.code).toBe('INVALID_INPUT');
+    expect(err.message).toMatch(/no container network.*NAGAYA_DEFAULT_NETWORK_MODE.*"mode": "none"/);
+    expect(await count(`SELECT count(*) AS n FROM container WHERE name = 'plain'`)).toBe(0);
+    await fleet.admin.post('/containers', { name: 'plain', image: 'busybox', network: { mode: 'none' } });
     const c = await waitRunning<ContainerView>(fleet, 'plain');
     expect(c.network).toEqual({ mode: 'none', ip: null, mac: null, gateway: null, bridge: null, publish: [] });
     const project = await fleet.admin.get<ProjectView>('/projects/default');
@@ -182,7 +187,7 @@ describe('container networks through the API', () => {
     expect((await refusal(op.post('/containers', { name: 'n99', image: 'busybox', network: { mode: 'bridge' } }))).code).toBe(
       'QUOTA_EXCEEDED',
     );
-    await op.post('/containers', { name: 'n100', image: 'busybox' });
+    await op.post('/containers', { name: 'n100', image: 'busybox', network: { mode: 'none' } });
     const project = await fleet.admin.get<ProjectView>('/projects/netq');
     expect(project.quotas.networkInterfaces).toEqual({ limit: 2, used: 2 });
   });

@@ -69,6 +69,28 @@ describe('NodePlacement', () => {
     expect(store.reads).toBe(2);
   });
 
+  it('prefers, among the least loaded, the nodes that hold the image; load still comes first', async () => {
+    const store = fakeStore(() => [node('a', 3), node('b', 3), node('c', 3), node('d', 1)]);
+    const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, undefined, () => Date.now());
+    const holding = new Set(['c', 'd']);
+    const chosen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const n = await placement.choose(undefined, undefined, holding);
+      placement.placed(n);
+      chosen.push(n);
+    }
+    // d is least loaded (1, 2, 3); of the four then tied at 3, c and d hold the image and go
+    // first; a and b take the next two
+    expect(chosen.slice(0, 2)).toEqual(['d', 'd']);
+    expect(new Set(chosen.slice(2, 4))).toEqual(new Set(['c', 'd']));
+    expect(new Set(chosen.slice(4))).toEqual(new Set(['a', 'b']));
+    // a holder more loaded than another node: load wins
+    const loaded = new NodePlacement(fakeStore(() => [node('a', 5), node('b', 1)]) as unknown as NodeStore, OFFLINE_MS, undefined, () =>
+      Date.now(),
+    );
+    expect(await loaded.choose(undefined, undefined, new Set(['a']))).toBe('b');
+  });
+
   it('never calls a node online that a fresh read would call offline', async () => {
     const store = fakeStore(() => [node('a', 0, 2500), node('b', 5, 0)]);
     const placement = new NodePlacement(store as unknown as NodeStore, OFFLINE_MS, 60_000, () => Date.now());

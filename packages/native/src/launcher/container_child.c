@@ -41,12 +41,12 @@ static void reset_signals(void) {
 }
 
 /* Waits until the parent wrote the id maps; receives the rootfs fds (enum rootfs_fd) with the go. */
-static void await_go(int handshake_fd, int fds[ROOTFS_FD_COUNT]) {
+static void await_go(const struct launch_spec *spec, int handshake_fd, int fds[ROOTFS_FD_MAX]) {
   char byte;
   struct iovec iov = {.iov_base = &byte, .iov_len = 1};
   union {
     struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * ROOTFS_FD_COUNT)];
+    char buf[CMSG_SPACE(sizeof(int) * ROOTFS_FD_MAX)];
   } control;
   memset(&control, 0, sizeof control);
   struct msghdr msg;
@@ -60,13 +60,14 @@ static void await_go(int handshake_fd, int fds[ROOTFS_FD_COUNT]) {
   while (n < 0 && errno == EINTR);
   if (n < 0) child_fail(handshake_fd, "await-parent", "recvmsg");
   if (n == 0) _exit(127); /* parent gave up */
+  size_t count = (size_t)rootfs_fd_count(spec);
   struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-  if (cmsg == NULL || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
-      cmsg->cmsg_len != CMSG_LEN(sizeof(int) * ROOTFS_FD_COUNT)) {
+  if (cmsg == NULL || (msg.msg_flags & MSG_CTRUNC) || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS ||
+      cmsg->cmsg_len != CMSG_LEN(sizeof(int) * count)) {
     errno = EPROTO;
     child_fail(handshake_fd, "await-parent", "recvmsg");
   }
-  memcpy(fds, CMSG_DATA(cmsg), sizeof(int) * ROOTFS_FD_COUNT);
+  memcpy(fds, CMSG_DATA(cmsg), sizeof(int) * count);
 }
 
 /* Waits until the parent has moved this process into the container's cgroups (it does so after
@@ -92,6 +93,14 @@ static void become_namespace_root(int handshake_fd) {
   CHECK(sys_setresuid(0, 0, 0), "set-ids", "setresuid");
 }
 
+/* Becomes the image's user (its User, or the create's): the last step before execve, after the
+ * capabilities are set, since leaving uid 0 clears them, as Docker does for a non-root user. */
+static void become_run_user(const struct launch_spec *spec, int handshake_fd) {
+  if (spec->run_uid == 0 && spec->run_gid == 0) return;
+  CHECK(sys_setresgid(spec->run_gid, spec->run_gid, spec->run_gid), "set-run-user", "setresgid");
+  CHECK(sys_setresuid(spec->run_uid, spec->run_uid, spec->run_uid), "set-run-user", "setresuid");
+}
+
 /* "/proc/self/fd/<fd>": a path to what fd refers to whose walk does not check the ancestors'
  * search permission (the state directory is 0700 and this process is the container's host uid). */
 static void fd_path(char out[32], int fd) {
@@ -105,24 +114,28 @@ static void fd_path(char out[32], int fd) {
   out[len] = '\0';
 }
 
-/* Builds the overlay from the launcher's fds and enters it. The new mount API attaches it by fd
- * and lets us fchdir into the new mount itself (a walk through a magic link to the mountpoint
- * would land on the directory below it). Needs Linux 5.2 (fsopen); idmapped images need 5.12. */
-static void mount_rootfs(const struct launch_spec *spec, int handshake_fd, const int fds[ROOTFS_FD_COUNT]) {
+/* Builds the overlay from the launcher's fds and enters it. Layers are given to overlay as fds
+ * ("lowerdir+", appended topmost first like lowerdir=a:b), so a layer needs no mountpoint and no
+ * move_mount of its own; O_PATH fds and detached mounts as layers need Linux 6.15, and an older
+ * kernel fails the launch at step "stack-layers". The overlay is mounted by the container's root
+ * in its own user namespace, where trusted.* xattrs cannot be read or written: "userxattr" makes
+ * overlay keep its opaque marks (read from the layers, written in the upper layer when a merged
+ * directory is replaced) in user.overlay.* instead. Whiteouts are 0:0 character devices and need
+ * no xattr. The new mount API attaches the overlay by fd and lets us fchdir into the new mount
+ * itself (a walk through a magic link to the mountpoint would land on the directory below it). */
+static void mount_rootfs(const struct launch_spec *spec, int handshake_fd, const int fds[ROOTFS_FD_MAX]) {
   CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make-mounts-private", "mount");
-  if (spec->idmap_lower)
-    CHECK(sys_move_mount(fds[ROOTFS_LOWER], "", fds[ROOTFS_LOWER_TARGET], "",
-                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
-          "attach-idmapped-image", "move_mount");
-  char lower[32], upper[32], work[32];
-  fd_path(lower, fds[ROOTFS_LOWER]);
+  char upper[32], work[32];
   fd_path(upper, fds[ROOTFS_UPPER]);
   fd_path(work, fds[ROOTFS_WORK]);
   int fs_fd = sys_fsopen("overlay", FSOPEN_CLOEXEC);
   CHECK(fs_fd, "mount-rootfs-overlay", "fsopen");
-  CHECK(sys_fsconfig(fs_fd, FSCONFIG_SET_STRING, "lowerdir", lower, 0), "mount-rootfs-overlay", "fsconfig");
+  for (int i = 0; i < spec->layer_count; i++)
+    CHECK(sys_fsconfig(fs_fd, FSCONFIG_SET_FD, "lowerdir+", NULL, fds[ROOTFS_FIRST_LAYER + i]), "stack-layers",
+          "fsconfig");
   CHECK(sys_fsconfig(fs_fd, FSCONFIG_SET_STRING, "upperdir", upper, 0), "mount-rootfs-overlay", "fsconfig");
   CHECK(sys_fsconfig(fs_fd, FSCONFIG_SET_STRING, "workdir", work, 0), "mount-rootfs-overlay", "fsconfig");
+  CHECK(sys_fsconfig(fs_fd, FSCONFIG_SET_FLAG, "userxattr", NULL, 0), "mount-rootfs-overlay", "fsconfig");
   CHECK(sys_fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0), "mount-rootfs-overlay", "fsconfig");
   int mount_fd = sys_fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV);
   CHECK(mount_fd, "mount-rootfs-overlay", "fsmount");
@@ -132,7 +145,7 @@ static void mount_rootfs(const struct launch_spec *spec, int handshake_fd, const
   close(mount_fd);
   close(fs_fd);
   /* fds of host directories: the container must never hold one (openat escapes through it). */
-  for (int i = 0; i < ROOTFS_FD_COUNT; i++) close(fds[i]);
+  for (int i = 0; i < rootfs_fd_count(spec); i++) close(fds[i]);
 }
 
 static int ensure_file(const char *path) {
@@ -281,8 +294,8 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   /* Root of its new user namespace already (the bounding set only limits what execve grants):
    * done now, while the parent writes the id maps, rather than on the way to execve. */
   child_drop_bounding_set(handshake_fd);
-  int rootfs_fds[ROOTFS_FD_COUNT];
-  await_go(handshake_fd, rootfs_fds);
+  int rootfs_fds[ROOTFS_FD_MAX];
+  await_go(spec, handshake_fd, rootfs_fds);
   become_namespace_root(handshake_fd);
   mount_rootfs(spec, handshake_fd, rootfs_fds);
   mount_kernel_filesystems(handshake_fd);
@@ -295,6 +308,7 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   install_stdio(handshake_fd, log_fd, null_fd);
   enter_cgroup_namespace(handshake_fd);
   child_confine(spec->nesting, handshake_fd);
+  become_run_user(spec, handshake_fd);
   exec_argv(spec, handshake_fd);
   _exit(127);
 }

@@ -5,19 +5,26 @@
 #include "launch_spec.h"
 
 /* The directories the child builds its rootfs from and on, in the order the launcher sends them
- * with the go (SCM_RIGHTS). The launcher, host root, opens them through /proc/<child>/root, so
- * they belong to the child's mount namespace (overlayfs takes only layers of the caller's own
- * namespace), and the child reaches them only through these fds, as /proc/self/fd/N links whose
- * walk skips the ancestors' search permission: the state directory stays 0700 although the
- * child acts as the container's own host uid. */
+ * with the go (SCM_RIGHTS): the fixed ones, then one fd per image layer, topmost first. The
+ * launcher, host root, opens upper, work and the target through /proc/<child>/root, so they
+ * belong to the child's mount namespace, and the child reaches them only through these fds, as
+ * /proc/self/fd/N links whose walk skips the ancestors' search permission: the state directory
+ * stays 0700 although the child acts as the container's own host uid. A layer is a detached
+ * idmapped mount (or the shifted copy's directory) that overlay takes as an fd ("lowerdir+",
+ * Linux 6.15 for O_PATH fds and detached mounts). */
 enum rootfs_fd {
-  ROOTFS_LOWER, /* the idmapped image mount (detached), or the shifted copy's directory */
   ROOTFS_UPPER,
   ROOTFS_WORK,
-  ROOTFS_LOWER_TARGET, /* where the idmapped image is attached */
-  ROOTFS_TARGET,       /* where the overlay is attached */
-  ROOTFS_FD_COUNT
+  ROOTFS_TARGET,      /* where the overlay is attached */
+  ROOTFS_FIRST_LAYER, /* the topmost layer; the others follow it */
+  ROOTFS_FD_MAX = ROOTFS_FIRST_LAYER + MAX_LAYERS
 };
+
+/* SCM_MAX_FD: the most fds one SCM_RIGHTS message carries. */
+_Static_assert(ROOTFS_FD_MAX <= 253, "every rootfs fd must fit one SCM_RIGHTS message");
+
+/* How many rootfs fds a launch sends: the fixed ones and one per layer. */
+static inline int rootfs_fd_count(const struct launch_spec *spec) { return ROOTFS_FIRST_LAYER + spec->layer_count; }
 
 /* Runs in the cloned child: waits for the parent's go, builds the root filesystem, pivots and
  * execs the plan's argv. Never returns; a failed step is written to handshake_fd. */

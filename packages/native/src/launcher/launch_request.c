@@ -106,10 +106,8 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
   memset(spec, 0, sizeof *spec);
   REQUIRE("id", id);
   REQUIRE("container_dir", container_dir);
-  REQUIRE("image", image_dir);
   REQUIRE("upper", upper_dir);
   REQUIRE("work", work_dir);
-  REQUIRE("lower", lower_dir);
   REQUIRE("rootfs", rootfs_dir);
   REQUIRE("hostname", hostname);
   REQUIRE("cwd", cwd);
@@ -119,7 +117,15 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
   const char *nesting = message_get(m, "nesting");
   spec->nesting = nesting != NULL && strcmp(nesting, "1") == 0;
 
-  int argc = 0, exe_count = 0, uid_lines = 0, gid_lines = 0;
+  int argc = 0, exe_count = 0, uid_lines = 0, gid_lines = 0, layer_count = 0;
+  char **layers = message_list(m, "layer", &layer_count);
+  for (int i = 0; i < layer_count && i < MAX_LAYERS; i++) spec->layer_dirs[i] = layers[i];
+  free(layers);
+  if (layer_count == 0 || layer_count > MAX_LAYERS) return step_fail(err, "parse-request", "layer", EINVAL);
+  /* a shifted copy is one private directory: the plan never sends more than one */
+  if (!spec->idmap_lower && layer_count != 1) return step_fail(err, "parse-request", "layer", EINVAL);
+  spec->layer_count = layer_count;
+
   spec->argv = message_list(m, "argv", &argc);
   spec->envp = message_list(m, "env", NULL);
   char **exes = message_list(m, "exe", &exe_count);
@@ -146,6 +152,12 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
       request_i64(m, "cpu_quota", 0, 0, INT64_MAX, &spec->cpu_quota_us, err) < 0 ||
       request_i64(m, "cpu_period", 0, 0, INT64_MAX, &spec->cpu_period_us, err) < 0)
     return -1;
+  int64_t run_uid = 0, run_gid = 0;
+  if (request_i64(m, "run_uid", 0, 0, 65535, &run_uid, err) < 0 ||
+      request_i64(m, "run_gid", 0, 0, 65535, &run_gid, err) < 0)
+    return -1;
+  spec->run_uid = (uid_t)run_uid;
+  spec->run_gid = (gid_t)run_gid;
   if (spec->pids_max <= 0) return step_fail(err, "parse-request", "pids", EINVAL); /* no container without a bound */
   if (spec->cpu_quota_us > 0 && spec->cpu_period_us == 0) spec->cpu_period_us = 100000;
 

@@ -8,6 +8,9 @@
 
 #define MAX_RLIMITS 16
 #define MAX_EXEC_CANDIDATES 16
+/* Image layers of one container. Overlay takes up to 500; 128 keeps every layer fd and the
+ * other rootfs fds within one SCM_RIGHTS message (SCM_MAX_FD, 253). The plan checks it too. */
+#define MAX_LAYERS 128
 
 struct rlimit_request {
   int resource;
@@ -32,12 +35,14 @@ struct launch_network {
 struct launch_spec {
   const char *id;
   const char *container_dir; /* <state>/containers/<id>; owned by the launcher */
-  const char *image_dir;     /* shared image, owned 0..65535 on disk */
+  /* The image's layer directories, topmost first (overlay's lowerdir order), each shared by every
+   * container that uses it and owned 0..65535 on disk; or one private copy shifted by chown. */
+  const char *layer_dirs[MAX_LAYERS];
+  int layer_count;
   const char *upper_dir;
   const char *work_dir;
-  const char *lower_dir;  /* mountpoint for the idmapped image inside the child's mount ns */
   const char *rootfs_dir; /* mountpoint for the overlay */
-  bool idmap_lower;       /* false: image_dir is a private copy already shifted by chown */
+  bool idmap_lower;       /* false: layer_dirs[0] is a private copy already shifted by chown */
   const char *hostname;
   char **argv;
   char **envp;
@@ -54,7 +59,9 @@ struct launch_spec {
   int64_t pids_max;     /* always > 0: every container has its own pids cgroup */
   int64_t cpu_quota_us; /* 0 = no limit; per cpu_period_us */
   int64_t cpu_period_us;
-  bool nesting; /* security.nesting: the container may create user namespaces */
+  bool nesting;  /* security.nesting: the container may create user namespaces */
+  uid_t run_uid; /* who the command runs as inside the container (the image's User); 0: root */
+  gid_t run_gid;
   struct launch_network net;
 };
 

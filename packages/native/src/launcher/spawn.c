@@ -1,8 +1,8 @@
 /* Parent side of a container launch.
  * Everything the child needs is built before clone(); signals are blocked around clone() so no
- * handler of ours runs in the child; the parent writes the id maps and creates the idmapped
- * image mount with the child's user namespace, then hands it over with the go, together with the
- * rootfs directories opened through /proc/<child>/root (see enum rootfs_fd). The
+ * handler of ours runs in the child; the parent writes the id maps and creates one idmapped
+ * mount per image layer with the child's user namespace, then hands them over with the go,
+ * together with the rootfs directories opened through /proc/<child>/root (see enum rootfs_fd). The
  * handshake socket is CLOEXEC in the child: EOF means execve succeeded.
  * The launch is split at the go: the steps before it are short and done at once; the child's own
  * setup (mounts, pivot_root, execve) takes most of a launch, so the caller watches the handshake
@@ -26,6 +26,7 @@
 #include "cleanup.h"
 #include "container_child.h"
 #include "errors.h"
+#include "image_layers.h"
 #include "state_files.h"
 #include "syscalls.h"
 #include "veth.h"
@@ -78,7 +79,6 @@ static int prepare_dirs(const struct launch_spec *spec, struct step_error *err) 
     return step_fail(err, "prepare-dirs", "chown", errno);
   if (make_owned_dir(spec->work_dir, 0700, spec->host_root_uid, spec->host_root_gid, true) < 0)
     return step_fail(err, "prepare-dirs", "chown", errno);
-  if (make_owned_dir(spec->lower_dir, 0755, 0, 0, false) < 0) return step_fail(err, "prepare-dirs", "mkdir", errno);
   if (make_owned_dir(spec->rootfs_dir, 0755, 0, 0, false) < 0) return step_fail(err, "prepare-dirs", "mkdir", errno);
   return 0;
 }
@@ -93,23 +93,6 @@ static int write_id_maps(pid_t pid, const struct launch_spec *spec, struct step_
   return 0;
 }
 
-/* Clones the image directory as a detached mount that shows the child's ids for host 0..65535. */
-static int make_idmapped_image(pid_t pid, const struct launch_spec *spec, struct step_error *err) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/ns/user", pid);
-  cleanup_close int userns_fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (userns_fd < 0) return step_fail(err, "idmap-image", "open", errno);
-  cleanup_close int tree_fd = sys_open_tree(AT_FDCWD, spec->image_dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-  if (tree_fd < 0) return step_fail(err, "idmap-image", "open_tree", errno);
-  struct mount_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-  attr.userns_fd = (uint64_t)userns_fd;
-  if (sys_mount_setattr(tree_fd, "", AT_EMPTY_PATH, &attr) < 0)
-    return step_fail(err, "idmap-image", "mount_setattr", errno);
-  return take_fd(&tree_fd);
-}
-
 /* Opens, as host root, one of the directories the child builds its rootfs from or on, through
  * /proc/<child>/root so that it belongs to the child's mount namespace (see enum rootfs_fd). */
 static int open_in_child(pid_t pid, const char *path, struct step_error *err) {
@@ -120,40 +103,30 @@ static int open_in_child(pid_t pid, const char *path, struct step_error *err) {
   return fd;
 }
 
-static void close_all(int fds[ROOTFS_FD_COUNT]) {
-  for (int i = 0; i < ROOTFS_FD_COUNT; i++) close_fd(&fds[i]);
+static void close_all(int fds[ROOTFS_FD_MAX]) {
+  for (int i = 0; i < ROOTFS_FD_MAX; i++) close_fd(&fds[i]);
 }
 
-/* Fills fds (enum rootfs_fd) for the child; the lower layer is the idmapped image mount, or the
- * shifted copy's directory. Everything opened is closed again on failure. */
-static int open_rootfs_fds(pid_t pid, const struct launch_spec *spec, int fds[ROOTFS_FD_COUNT],
-                           struct step_error *err) {
-  for (int i = 0; i < ROOTFS_FD_COUNT; i++) fds[i] = -1;
-  fds[ROOTFS_LOWER] =
-      spec->idmap_lower ? make_idmapped_image(pid, spec, err) : open_in_child(pid, spec->image_dir, err);
-  const char *paths[ROOTFS_FD_COUNT] = {[ROOTFS_UPPER] = spec->upper_dir,
-                                        [ROOTFS_WORK] = spec->work_dir,
-                                        [ROOTFS_LOWER_TARGET] = spec->lower_dir,
-                                        [ROOTFS_TARGET] = spec->rootfs_dir};
-  for (int i = 0; i < ROOTFS_FD_COUNT && fds[ROOTFS_LOWER] >= 0; i++) {
-    if (paths[i] == NULL) continue;
+/* Fills fds (enum rootfs_fd) for the child. Everything opened is closed again on failure. */
+static int open_rootfs_fds(pid_t pid, const struct launch_spec *spec, int fds[ROOTFS_FD_MAX], struct step_error *err) {
+  for (int i = 0; i < ROOTFS_FD_MAX; i++) fds[i] = -1;
+  const char *paths[ROOTFS_FIRST_LAYER] = {
+      [ROOTFS_UPPER] = spec->upper_dir, [ROOTFS_WORK] = spec->work_dir, [ROOTFS_TARGET] = spec->rootfs_dir};
+  int failed = open_image_layers(pid, spec, fds + ROOTFS_FIRST_LAYER, err);
+  for (int i = 0; i < ROOTFS_FIRST_LAYER && failed == 0; i++) {
     fds[i] = open_in_child(pid, paths[i], err);
-    if (fds[i] < 0) break;
+    if (fds[i] < 0) failed = -1;
   }
-  for (int i = 0; i < ROOTFS_FD_COUNT; i++)
-    if (fds[i] < 0) {
-      close_all(fds);
-      return -1;
-    }
-  return 0;
+  if (failed < 0) close_all(fds);
+  return failed;
 }
 
-static int send_go(int sock, const int fds[ROOTFS_FD_COUNT], struct step_error *err) {
+static int send_go(int sock, const int *fds, int count, struct step_error *err) {
   char byte = 'g';
   struct iovec iov = {.iov_base = &byte, .iov_len = 1};
   union {
     struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * ROOTFS_FD_COUNT)];
+    char buf[CMSG_SPACE(sizeof(int) * ROOTFS_FD_MAX)];
   } control;
   memset(&control, 0, sizeof control);
   struct msghdr msg;
@@ -161,12 +134,12 @@ static int send_go(int sock, const int fds[ROOTFS_FD_COUNT], struct step_error *
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof control.buf;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)count);
   struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
   cmsg->cmsg_level = SOL_SOCKET;
   cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * ROOTFS_FD_COUNT);
-  memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * ROOTFS_FD_COUNT);
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)count);
+  memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * (size_t)count);
   if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0) return step_fail(err, "send-go", "sendmsg", errno);
   return 0;
 }
@@ -233,7 +206,8 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   out->pidfd = -1;
   out->handshake_fd = -1;
   int socks[2] = {-1, -1};
-  int rootfs_fds[ROOTFS_FD_COUNT] = {-1, -1, -1, -1, -1};
+  int rootfs_fds[ROOTFS_FD_MAX];
+  for (int i = 0; i < ROOTFS_FD_MAX; i++) rootfs_fds[i] = -1;
   /* Ours are closed on every way out; the child has its own copies (no CLONE_FILES). */
   cleanup_close int log_fd = -1, null_fd = -1, child_sock = -1;
 
@@ -290,7 +264,7 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
     memcpy(out->host_ifname, spec->net.host_ifname, sizeof out->host_ifname);
   }
   if (open_rootfs_fds(pid, spec, rootfs_fds, err) < 0) goto fail;
-  if (send_go(out->handshake_fd, rootfs_fds, err) < 0) goto fail;
+  if (send_go(out->handshake_fd, rootfs_fds, rootfs_fd_count(spec), err) < 0) goto fail;
   /* The child has its own copy of the spec (no CLONE_VM) and of these fds: ours can go. */
   close_all(rootfs_fds);
   /* Moving a task between cgroups waits for the kernel's threadgroup lock (~0.3 ms on cgroup v1),

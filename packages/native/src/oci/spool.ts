@@ -31,6 +31,13 @@ export async function spoolArchive(input: Readable, path: string, maxBytes: numb
   const compression = compressionOf(uploadHead);
   const upload = new HashingTap(Number.MAX_SAFE_INTEGER, 'the upload');
   const tar = new HashingTap(maxBytes, 'the archive (after decompression)');
+  // pipe() forwards no error: an input that fails (an upload over its limit, a client gone) must
+  // end the spool with its own error, not leave an unhandled one and a truncated archive
+  let inputError: unknown;
+  stream.on('error', (err) => {
+    inputError ??= err;
+    upload.destroy(err);
+  });
   const unpacked = decompress(stream.pipe(upload), compression, 'the upload');
   const written = pipeline(unpacked.output, tar, createWriteStream(path, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 }));
   try {
@@ -38,7 +45,7 @@ export async function spoolArchive(input: Readable, path: string, maxBytes: numb
   } catch (err) {
     unpacked.abort();
     stream.destroy();
-    throw err;
+    throw inputError ?? err;
   }
   return {
     path,

@@ -4,9 +4,14 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { NagayaError } from '../errors';
 import type { Db } from '../store/db';
-import { isMissingProject, projectRefusalOf } from '../store/project-errors';
+import { FleetRegistry } from './fleet-registry';
+import { readIdentities } from './image-identities';
+import { runDefaults } from './image-config';
+import { ImageRecords, type ImageRecord } from './image-records';
+import { importLayoutDir } from './import-layout';
+import { projectRefusalOf } from '../store/project-errors';
 import { DEFAULT_PROJECT } from '../store/project-store';
-import { buildBusyboxImage, extractArchive, type ExtractLimits, type SkippedEntry } from '@nagaya/native';
+import { buildBusyboxImage, importImage, removeLayer, type ExtractLimits, type SkippedEntry } from '@nagaya/native';
 
 export const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
 const MANIFEST = '.nagaya-image.json';
@@ -53,13 +58,94 @@ export class ImageStore {
   readonly root: string;
   /** Images never change once in place (an import renames a finished directory in), so lookups are cached. */
   private readonly known = new Map<string, ImageInfo>();
+  private readonly records: ImageRecords | undefined;
+
+  /** The node's content-addressed layers: `<root>/.oci/layers/sha256/<hex>` (a dot-name: never an image's). */
+  readonly ociStore: string;
+  private readonly registry: FleetRegistry | undefined;
+  /** Fetches of an image's layers under way on this node, by manifest digest: concurrent launches share one. */
+  private readonly fetches = new Map<string, Promise<void>>();
 
   constructor(
     dataDir: string,
     private readonly unpackLimits: ExtractLimits,
     private readonly db?: Db,
+    private readonly fleet: { node?: string; registryUrl?: string; maxImageBytes?: number } = {},
   ) {
     this.root = join(dataDir, 'images');
+    this.ociStore = join(this.root, '.oci');
+    this.records = db && new ImageRecords(db, { project: DEFAULT_PROJECT, source: BUILT_IN_SOURCE });
+    this.registry = fleet.registryUrl ? new FleetRegistry(fleet.registryUrl) : undefined;
+  }
+
+  /** A layer's directory in this node's store. */
+  layerPath(diffId: string): string {
+    return join(this.ociStore, 'layers', 'sha256', diffId.slice('sha256:'.length));
+  }
+
+  /** An OCI image's layer dirs, topmost first; fetched from the fleet's registry first when this node lacks any. */
+  private async ociLayers(image: ImageRecord): Promise<string[]> {
+    const dirs = image.layers.map((d) => this.layerPath(d));
+    if (!dirs.every((d) => existsSync(d))) {
+      const digest = image.digest!;
+      let fetch = this.fetches.get(digest);
+      if (!fetch) {
+        fetch = this.fetchLayers(image).finally(() => this.fetches.delete(digest));
+        this.fetches.set(digest, fetch);
+      }
+      await fetch;
+    }
+    return dirs.reverse();
+  }
+
+  /**
+   * Pulls an image by digest from the fleet's registry into a layout in the store, imports it
+   * (its layers unpacked, verified against their diff_ids), and records that this node holds them.
+   */
+  private async fetchLayers(image: ImageRecord): Promise<void> {
+    const where = `; the nodes that hold it: ${image.nodes.join(', ') || 'none'}`;
+    if (!this.registry) {
+      throw new NagayaError(
+        'IMAGE_UNAVAILABLE',
+        `image ${image.name} of project ${image.project} is not on this node and the fleet has no registry (NAGAYA_REGISTRY_URL)${where}`,
+        {
+          reason: 'not-on-node',
+        },
+      );
+    }
+    const layout = join(this.ociStore, 'pulls', image.digest!.slice('sha256:'.length));
+    await mkdir(layout, { recursive: true, mode: 0o700 });
+    try {
+      await this.registry.pull(image.project, image.name, image.digest!, layout, this.fleet.maxImageBytes ?? Number.MAX_SAFE_INTEGER);
+      const imported = await importLayoutDir(layout, this.ociStore, this.unpackLimits, this.fleet.maxImageBytes);
+      const want = new Set(image.layers);
+      if (imported.layers.length !== image.layers.length || !imported.layers.every((l) => want.has(l.diffId))) {
+        throw new NagayaError(
+          'IMAGE_UNAVAILABLE',
+          `the registry's ${image.digest} does not have the layers recorded for image ${image.name}`,
+          {
+            reason: 'digest-mismatch',
+          },
+        );
+      }
+      if (this.fleet.node) await this.records!.holds(this.fleet.node, image.layers);
+      await rm(layout, { recursive: true, force: true });
+    } catch (err) {
+      // a broken-off download stays for the next try to resume; anything else starts afresh
+      if (!(err instanceof NagayaError && (err.details as { reason?: string } | undefined)?.reason === 'unreachable')) {
+        await rm(layout, { recursive: true, force: true });
+      }
+      if (err instanceof NagayaError) throw err;
+      throw new NagayaError('IMAGE_UNAVAILABLE', `image ${image.name} could not be fetched: ${(err as Error).message}`, {
+        reason: 'import-failed',
+      });
+    }
+  }
+
+  /** The image a container of `project` named `name` runs (its project's own, else a built-in one), as recorded. */
+  async visible(project: string, name: string): Promise<ImageRecord | undefined> {
+    if (!this.records) throw new Error("this ImageStore has no database: image records are the API's business");
+    return this.records.visible(project, name);
   }
 
   /** The directory that holds a project's images. */
@@ -90,6 +176,11 @@ export class ImageStore {
     }
   }
 
+  private requireRecords(): ImageRecords {
+    if (!this.records) throw new Error("this ImageStore has no database: image records are the API's business");
+    return this.records;
+  }
+
   private requireDb(): Db {
     if (!this.db) throw new Error("this ImageStore has no database: image records are the API's business");
     return this.db;
@@ -111,44 +202,25 @@ export class ImageStore {
   }
 
   /**
-   * Returns the directory on this host of the image a container of `project` runs: its project's
-   * own, else a built-in one; NOT_FOUND when there is none (INVALID_INPUT for a bad name).
+   * The layer directories a container of `project` launches from, topmost first: a directory
+   * image is its one directory. IMAGE_UNAVAILABLE when this node cannot have it.
    */
-  async path(project: string, name: string): Promise<string> {
-    try {
-      return (await this.readCached(project, name)).path;
-    } catch (err) {
-      if (project === DEFAULT_PROJECT || !(err instanceof NagayaError) || err.code !== 'NOT_FOUND') throw err;
-      const builtIn = await this.readCached(DEFAULT_PROJECT, name).catch(() => undefined);
-      if (builtIn?.source !== BUILT_IN_SOURCE) throw err;
-      return builtIn.path;
-    }
-  }
-
-  /**
-   * The image a project's container of that name would run: the project's own, else a built-in
-   * one; recorded in Postgres and present here. NOT_FOUND otherwise, also when another project
-   * has one of that name.
-   */
-  async get(project: string, name: string): Promise<ImageInfo> {
-    if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
-    const { rows } = await this.requireDb().query<{ project: string }>(
-      `SELECT project FROM image WHERE name = $2 AND (project = $1 OR (project = $3 AND source = $4))
-        ORDER BY project = $1 DESC LIMIT 1`,
-      [project, name, DEFAULT_PROJECT, BUILT_IN_SOURCE],
-    );
-    if (!rows[0]) throw new NagayaError('NOT_FOUND', `no image named ${name} in project ${project}`);
-    return this.readCached(rows[0].project, name);
+  async layersForLaunch(project: string, name: string): Promise<string[]> {
+    const image = await this.visible(project, name);
+    if (!image) throw new NagayaError('IMAGE_UNAVAILABLE', `no image named ${name} in project ${project}`, { reason: 'not-found' });
+    if (image.format !== 'directory') return this.ociLayers(image);
+    const dir = await this.readCached(image.project, name).catch((err: unknown) => {
+      if (!(err instanceof NagayaError && err.code === 'NOT_FOUND')) throw err;
+      throw new NagayaError('IMAGE_UNAVAILABLE', `image ${name} of project ${image.project} is a directory this node does not have`, {
+        reason: 'not-on-node',
+      });
+    });
+    return [dir.path];
   }
 
   /** What a container's create checks its image against in its own statement (ContainerStore.create's guard). */
   launchGuard(): { builtInProject: string; builtInSource: string } {
     return { builtInProject: DEFAULT_PROJECT, builtInSource: BUILT_IN_SOURCE };
-  }
-
-  /** The image of `project` (as a create's guard found it) as this host has it on disk; NOT_FOUND when it is missing here. */
-  onDisk(project: string, name: string): Promise<ImageInfo> {
-    return this.readCached(project, name);
   }
 
   private async readCached(project: string, name: string): Promise<ImageInfo> {
@@ -174,85 +246,75 @@ export class ImageStore {
     }
   }
 
-  /** The images of one project and the built-in ones (every image when no project is given), as recorded. */
-  async list(project?: string): Promise<ImageInfo[]> {
-    const { rows } = await this.requireDb().query<{ project: string; name: string }>(
-      `SELECT project, name FROM image WHERE $1::text IS NULL OR project = $1 OR (project = $2 AND source = $3)
-        ORDER BY project, name`,
-      [project ?? null, DEFAULT_PROJECT, BUILT_IN_SOURCE],
-    );
-    const out: ImageInfo[] = [];
-    for (const row of rows) {
-      try {
-        out.push(await this.readCached(row.project, row.name));
-      } catch {
-        /* recorded, but its directory is on another host or gone */
-      }
+  /**
+   * Deletes a project's image (CONFLICT while a container of the project names it; a built-in
+   * image is the default project's and only its admin could name it, and it is refused too).
+   * Layers no image uses any more are removed from this node's store at once, and from other
+   * nodes' by their reconcilers.
+   */
+  async delete(project: string, name: string): Promise<{ removedLayers: string[] }> {
+    const records = this.requireRecords();
+    const image = await records.visible(project, name);
+    if (image?.project === project && image.source === BUILT_IN_SOURCE) {
+      throw new NagayaError('CONFLICT', `image ${name} is built in: nagaya makes it on every node`);
     }
-    return out;
+    const { unusedLayers } = await records.delete(project, name);
+    const removed = await this.removeLayers(unusedLayers);
+    return { removedLayers: removed };
+  }
+
+  /** Removes layers from this node's store and forgets that it held them; those still in use elsewhere are kept. */
+  async removeLayers(diffIds: string[]): Promise<string[]> {
+    const removed: string[] = [];
+    for (const diffId of diffIds) {
+      await removeLayer(this.ociStore, diffId);
+      removed.push(diffId);
+    }
+    if (removed.length && this.fleet.node) await this.requireRecords().released(this.fleet.node, removed);
+    return removed;
+  }
+
+  /** The images of one project and the built-in ones (every image when no project is given), as recorded. */
+  async list(project?: string): Promise<ImageRecord[]> {
+    return this.requireRecords().list(project);
   }
 
   /**
-   * Imports a rootfs tarball (optionally gzipped) as image `name`, streamed: at most
-   * `uploadLimitBytes` of request body (PAYLOAD_TOO_LARGE), unpacked by nagaya-extract into a
-   * staging directory inside the root-only store within the store's unpack limits, and renamed
-   * into place only when complete. A refused archive (INVALID_INPUT or PAYLOAD_TOO_LARGE) leaves
-   * nothing behind. The image is recorded (and the project's diskBytes quota checked) before
-   * it is renamed into place, and the record taken back if the rename fails.
+   * Imports an image archive as image `name` of `project`: an OCI image layout, a `docker save`
+   * (legacy or Docker 25's), or a rootfs tarball (one layer); tar, gzip or zstd. Streamed: at most
+   * `uploadLimitBytes` of request body (PAYLOAD_TOO_LARGE), each layer verified against its digest
+   * and unpacked by nagaya-extract into this node's layer store within the store's limits (a layer
+   * the store holds already is verified, not unpacked again). A refused archive leaves nothing
+   * behind. Recording the image checks the project's diskBytes quota; then it is pushed to the
+   * fleet's registry, when there is one, so that every node can fetch it.
    */
-  async import(project: string, name: string, body: Readable, uploadLimitBytes: number): Promise<ImageInfo> {
-    if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
-    const db = this.requireDb();
-    const parent = this.projectDir(project);
-    const dir = join(parent, name);
-    const taken = await db.query('SELECT 1 FROM image WHERE project = $1 AND name = $2', [project, name]);
-    if (taken.rowCount || existsSync(dir)) throw new NagayaError('CONFLICT', `image ${name} already exists in project ${project}`);
+  async import(project: string, name: string, body: Readable, uploadLimitBytes: number): Promise<ImageRecord> {
+    const records = this.requireRecords();
+    const taken = await this.requireDb().query('SELECT 1 FROM image WHERE project = $1 AND name = $2', [project, name]);
+    if (taken.rowCount) throw new NagayaError('CONFLICT', `image ${name} already exists in project ${project}`);
     await this.openStore();
-    await mkdir(parent, { recursive: true, mode: 0o700 });
-    // A dot-name: no image name starts with a dot, so no listing takes it for an image.
-    const staging = join(parent, `.${name}.import-${process.pid}-${Date.now()}`); // see STAGING
     const upload = new LimitedBody(body, uploadLimitBytes);
-    const result = await extractArchive(Readable.from(upload.chunks()), staging, this.unpackLimits).catch(async (err: unknown) => {
+    const imported = await importImage(Readable.from(upload.chunks()), this.ociStore, {
+      maxArchiveBytes: this.unpackLimits.maxBytes,
+      layerLimits: this.unpackLimits,
+    }).catch(async (err: unknown) => {
       await upload.discardRest().catch(() => undefined); // a client gone mid-body: nothing to answer
       throw err;
     });
-    try {
-      if (result.entries === 0) throw new NagayaError('INVALID_INPUT', 'the tarball holds no files');
-      await this.writeManifest(name, staging, 'upload', {
-        files: result.entries - result.skippedTotal,
-        sizeBytes: result.fileBytes,
-        skipped: result.skipped,
-        skippedTotal: result.skippedTotal,
-      });
-      await this.record(project, name, { sizeBytes: result.fileBytes, files: result.entries - result.skippedTotal, source: 'upload' });
-      await rename(staging, dir).catch(async (err: NodeJS.ErrnoException) => {
-        await db.query('DELETE FROM image WHERE project = $1 AND name = $2', [project, name]).catch(() => undefined);
-        if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw new NagayaError('CONFLICT', `image ${name} already exists`);
-        throw err;
-      });
-    } catch (err) {
-      await rm(staging, { recursive: true, force: true });
-      throw err;
-    }
-    return this.get(project, name);
-  }
-
-  /** Records an image; its project's trigger refuses one past the diskBytes quota (QUOTA_EXCEEDED). */
-  private async record(project: string, name: string, info: { sizeBytes: number; files: number; source: string }): Promise<void> {
-    try {
-      await this.requireDb().query('INSERT INTO image (project, name, size_bytes, files, source) VALUES ($1, $2, $3, $4, $5)', [
-        project,
-        name,
-        info.sizeBytes,
-        info.files,
-        info.source,
-      ]);
-    } catch (err) {
-      if ((err as { code?: string }).code === '23505')
-        throw new NagayaError('CONFLICT', `image ${name} already exists in project ${project}`);
-      if (isMissingProject(err)) throw new NagayaError('NOT_FOUND', `no project named ${project}`, { project });
-      throw projectRefusalOf(err) ?? err;
-    }
+    const { passwd, groups } = await readIdentities(imported.layers.map((l) => l.dir).reverse());
+    await records.insert({
+      project,
+      name,
+      format: imported.format,
+      digest: imported.manifestDigest,
+      config: { ...runDefaults(imported.config), passwd, groups },
+      layers: imported.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.size })),
+      reference: null,
+      files: 0,
+      source: 'upload',
+      node: this.fleet.node ?? 'local',
+    });
+    return (await records.visible(project, name))!;
   }
 
   /** Makes <dataDir>/images root-only (0700): images keep their setuid files, which no host user may reach. */

@@ -108,7 +108,7 @@ export class ContainerJobs {
           raw: c.idmap.raw,
         }));
       leaseOwned = jobOwnsLease(lease, job.timestamp);
-      const image = await images.path(c.project, c.image);
+      const layers = await images.layersForLaunch(c.project, c.image);
       // the address and the rules before the launch: until its rules are in, the veth sends nothing
       let network: ContainerNetwork | undefined;
       if (c.network.mode === 'bridge') {
@@ -119,7 +119,7 @@ export class ContainerJobs {
       // then hands this job out again. Adopt that process (same id, same lease) instead of
       // launching again: a relaunch fails with EEXIST and its cleanup would kill a healthy
       // container and, racing the exit watcher, mark it failed.
-      const launched = await this.launchOrAdopt(c, image, lease.maps, network);
+      const launched = await this.launchOrAdopt(c, layers, lease.maps, network);
       // Not waiting for the WAL flush: if a Postgres crash loses this, the row is still starting
       // with its slice, and the reconciler adopts the running container.
       const running = await containers.transition(
@@ -184,7 +184,7 @@ export class ContainerJobs {
    */
   private async launchOrAdopt(
     c: ContainerRow,
-    image: string,
+    layers: string[],
     maps: IdMaps,
     network: ContainerNetwork | undefined,
   ): Promise<{ pid: number; startTime: string }> {
@@ -194,9 +194,11 @@ export class ContainerJobs {
           this.alreadyRunning(c.id, maps) ??
           (await this.deps.runtime.launch({
             id: c.id,
-            image,
+            layers,
             argv: c.command,
             env: c.env,
+            ...(c.run.workingDir ? { cwd: c.run.workingDir } : {}),
+            ...(c.run.uid || c.run.gid ? { user: { uid: c.run.uid ?? 0, gid: c.run.gid ?? 0 } } : {}),
             hostname: c.name,
             uidMap: maps.uid,
             gidMap: maps.gid,

@@ -57,6 +57,10 @@ export interface ReconcileReport {
   strayVeths: number;
   /** The node's tables did not hold exactly the leased containers, and were rebuilt from Postgres. */
   rulesRebuilt: number;
+  /** The node's name server was not running (or ran with other options), and was started. */
+  nameServerStarts: number;
+  /** The name server's hosts file did not list exactly the leased containers, and was rewritten. */
+  namesRewritten: number;
 }
 
 /** Tells whether one of a container's cgroup directories caps its pids. */
@@ -103,6 +107,8 @@ export class Reconciler {
       releasedAddresses: 0,
       strayVeths: 0,
       rulesRebuilt: 0,
+      nameServerStarts: 0,
+      namesRewritten: 0,
     };
     const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
     const rows = await containers.list({ node: nodeName });
@@ -120,6 +126,8 @@ export class Reconciler {
       report.releasedAddresses = repair.released;
       report.strayVeths = repair.strayPorts;
       report.rulesRebuilt = repair.rebuilt ? 1 : 0;
+      report.nameServerStarts = repair.nameServerStarted ? 1 : 0;
+      report.namesRewritten = repair.namesRewritten ? 1 : 0;
     }
     report.cgroups = (await runtime.pruneCgroups()).length;
     const limitsOf = new Map(rows.map((r) => [r.id, r.limits]));

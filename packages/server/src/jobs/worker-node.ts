@@ -192,6 +192,7 @@ export class WorkerNode {
   async close(): Promise<void> {
     const { nodes, config, log } = this.deps;
     for (const t of this.timers) clearInterval(t);
+    this.network?.names?.close();
     await nodes
       .setStatus(config.nodeName, 'draining')
       .catch((err: unknown) => log.warn('could not mark the node draining', { error: err as Error }));

@@ -1,16 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Allocator } from '@nagaya/allocator';
-import type { ContainerState, ContainerView, LifecycleKind } from '@nagaya/contract';
+import type { ContainerState, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
 import type { ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
-import { IMAGE_NAME, type ImageStore } from '../images/image-store';
+import { launchSettings, type LaunchSettings } from '../images/image-config';
+import type { ImageStore } from '../images/image-store';
 import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
 import type { AuditStore } from '../store/audit-store';
 import {
   NodeNotActiveError,
   type ContainerNetwork,
   type ContainerRow,
+  type ContainerRun,
   type ContainerStore,
   type CreatedContainer,
 } from '../store/container-store';
@@ -46,6 +48,8 @@ export interface ContainerServiceDeps {
   nodeOfflineMs: number;
   /** pids.max of a container whose request sets none (recorded on its row, so what runs is what is shown). */
   defaultPidsMax: number;
+  /** The network mode of a container whose request names none (recorded on its row). */
+  defaultNetworkMode: NetworkMode;
 }
 
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
@@ -68,16 +72,21 @@ export class ContainerService {
     actor: TokenIdentity,
   ): Promise<{ container: ContainerView; job: { id: string } }> {
     const { containers, images, queues, pool } = this.deps;
-    const network: ContainerNetwork = input.network ?? { mode: 'none' };
+    const network: ContainerNetwork = input.network ?? { mode: this.deps.defaultNetworkMode };
     const imageMissing = () =>
       new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
-    if (!IMAGE_NAME.test(input.image)) {
-      await images.get(project, input.image).catch((err: unknown) => {
-        throw err instanceof NagayaError && err.code === 'NOT_FOUND' ? imageMissing() : err;
-      });
-    }
+    // What runs: the image config's defaults under the request's overrides. The create's own
+    // statement checks again that the image exists (and holds it against a delete meanwhile).
+    const image = await images.visible(project, input.image);
+    if (!image) throw imageMissing();
+    const settings = launchSettings(
+      image.format === 'directory' ? undefined : image.config,
+      { command: input.command, entrypoint: input.entrypoint, env: input.env, workingDir: input.workingDir, user: input.user },
+      DEFAULT_COMMAND,
+    );
     // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
-    let node = await this.place(input, network);
+    const holding = new Set(image.nodes);
+    let node = await this.place(input, network, holding);
     const isolated = input.idmap?.isolated ?? true;
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
@@ -90,8 +99,9 @@ export class ContainerService {
       project,
       name: input.name,
       image: input.image,
-      command: input.command ?? DEFAULT_COMMAND,
-      env: input.env ?? {},
+      command: settings.command,
+      env: settings.env,
+      run: runOf(settings),
       limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
       idmap: input.idmap ?? {},
       security: input.security?.nesting ? { nesting: true } : {},
@@ -122,18 +132,9 @@ export class ContainerService {
           throw err;
         }
         this.placement.invalidate();
-        node = await this.place(input, network);
+        node = await this.place(input, network, holding);
         queues.assertReady(node);
       }
-    }
-    // the image's files are on this host too (cached after the first look)
-    const onDisk = await images.onDisk(created.imageProject ?? project, input.image).then(
-      () => undefined,
-      (err: unknown) => (err instanceof NagayaError && err.code === 'NOT_FOUND' ? imageMissing() : err),
-    );
-    if (onDisk) {
-      await containers.discardCreate(created, launchJobId(id)).catch(() => undefined);
-      throw onDisk;
     }
     let jobId: string;
     try {
@@ -151,18 +152,30 @@ export class ContainerService {
    * container network (its worker set one up: it has a subnet). A refusal for want of a network
    * is made only on a fresh read of the networked nodes.
    */
-  private async place(input: CreateContainerInput, network: ContainerNetwork): Promise<string> {
+  private async place(input: CreateContainerInput, network: ContainerNetwork, holding: ReadonlySet<string>): Promise<string> {
+    try {
+      return await this.placeOnce(input, network, holding);
+    } catch (err) {
+      throw input.network ? err : defaultNetworkRefused(err);
+    }
+  }
+
+  private async placeOnce(input: CreateContainerInput, network: ContainerNetwork, holding: ReadonlySet<string>): Promise<string> {
     const choose = (networked: Set<string> | undefined) =>
-      this.placement.choose(input.node, (n) => {
-        if (networked && !networked.has(n.name)) {
-          return {
-            field: 'network.mode',
-            message: `node ${n.name} has no container network (its worker has not set up bridge networking)`,
-          };
-        }
-        const capacity = capacityOf(n);
-        return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
-      });
+      this.placement.choose(
+        input.node,
+        (n) => {
+          if (networked && !networked.has(n.name)) {
+            return {
+              field: 'network.mode',
+              message: `node ${n.name} has no container network (its worker has not set up bridge networking)`,
+            };
+          }
+          const capacity = capacityOf(n);
+          return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
+        },
+        holding,
+      );
     if (network.mode !== 'bridge') return choose(undefined);
     const askedAt = performance.now();
     try {
@@ -332,4 +345,27 @@ function queueUnavailable(err: unknown): NagayaError {
   return (
     asNagayaError(err) ?? new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' })
   );
+}
+
+/**
+ * A refusal for want of a network when the request named no mode: say that bridge was the
+ * fleet's default, so the user knows the way out (ask for none, or set up the nodes' network).
+ */
+function defaultNetworkRefused(err: unknown): unknown {
+  const forNetwork = err instanceof NagayaError && (err.details as { field?: string } | undefined)?.field === 'network.mode';
+  if (!forNetwork) return err;
+  return new NagayaError(
+    err.code,
+    `${err.message}; bridge is this fleet's default network mode (NAGAYA_DEFAULT_NETWORK_MODE): ask for network {"mode": "none"} to run without one`,
+    err.details,
+  );
+}
+
+/** The row's run settings, defaults left out (/, root). */
+function runOf(settings: LaunchSettings): ContainerRun {
+  return {
+    ...(settings.workingDir !== '/' ? { workingDir: settings.workingDir } : {}),
+    ...(settings.uid !== 0 ? { uid: settings.uid } : {}),
+    ...(settings.gid !== 0 ? { gid: settings.gid } : {}),
+  };
 }

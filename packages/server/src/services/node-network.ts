@@ -17,6 +17,7 @@ import { NagayaError } from '../errors';
 import type { Logger } from '../observability/logger';
 import type { ContainerRow } from '../store/container-store';
 import type { NetworkStore, NodeNetworkState, NodeSubnet } from '../store/network-store';
+import { NodeNames, projectDomain } from './node-names';
 
 const run = promisify(execFile);
 
@@ -28,10 +29,20 @@ export interface NetworkRepair {
   strayPorts: number;
   /** The tables did not hold what Postgres says (or were gone), and were rebuilt. */
   rebuilt: boolean;
+  /** The name server was gone (or ran with other options) and was started again. */
+  nameServerStarted: boolean;
+  /** The name server's hosts file did not list what Postgres says, and was rewritten. */
+  namesRewritten: boolean;
 }
 
-/** Host ports containers may not reach on the node: the API's, Postgres's and Redis's. */
-export function deniedHostPorts(config: Pick<ServerConfig, 'port' | 'databaseUrl' | 'redisUrl'>): Array<{ port: number }> {
+/**
+ * Host ports containers may not reach on the node: the API's, Postgres's and Redis's, and
+ * `listening`, the ports this process's API was given by the kernel (PORT=0).
+ */
+export function deniedHostPorts(
+  config: Pick<ServerConfig, 'port' | 'databaseUrl' | 'redisUrl'>,
+  listening: Iterable<number> = [],
+): Array<{ port: number }> {
   const portOf = (url: string, fallback: number) => {
     try {
       return Number(new URL(url).port) || fallback;
@@ -41,18 +52,23 @@ export function deniedHostPorts(config: Pick<ServerConfig, 'port' | 'databaseUrl
   };
   const ports = new Set([portOf(config.databaseUrl, 5432), 5432, portOf(config.redisUrl, 6379), 6379]);
   if (config.port > 0) ports.add(config.port);
+  for (const port of listening) ports.add(port);
   return [...ports].sort((a, b) => a - b).map((port) => ({ port }));
 }
 
 /**
- * A worker node's container networking (root mode): its subnet in Postgres, the bridge and
- * nagaya's nftables tables on the host, and per container an address, its elements in the tables
- * and its launch plan's network. Changes to the tables are serialised here, so a rebuild from a
+ * A worker node's container networking (root mode): its subnet in Postgres, the bridge, nagaya's
+ * nftables tables and the name server (NodeNames) on the host, and per container an address, its
+ * elements in the tables, its name and its launch plan's network. Changes to the tables are serialised here, so a rebuild from a
  * Postgres snapshot never drops a container added meanwhile (the database keeps addresses
  * disjoint; this lock only orders this node's kernel edits).
  */
 export class NodeNetwork {
   private queue: Promise<unknown> = Promise.resolve();
+  /** The containers' names (the node's dnsmasq); undefined when it could not start, and then no names resolve. */
+  names: NodeNames | undefined;
+  /** Ports the API of this process listens on, known only once it listens. */
+  private readonly listeningPorts = new Set<number>();
 
   private constructor(
     private readonly config: ServerConfig,
@@ -91,6 +107,10 @@ export class NodeNetwork {
       await ensureBridge(bridgeOf(config, subnet));
       const node = new NodeNetwork(config, networks, stateDir, subnet);
       await node.rebuild();
+      node.names = await NodeNames.start(config, networks, subnet, log).catch((err: unknown) => {
+        log.warn('containers get no names on this node: its name server (dnsmasq) did not start', { error: err as Error });
+        return undefined;
+      });
       log.info('container networking ready', { bridge: subnet.bridge, cidr: subnet.cidr, table: config.nftTable });
       return node;
     } catch (err) {
@@ -105,8 +125,10 @@ export class NodeNetwork {
   }
 
   /**
-   * Leases the container's address, adds it to the tables and returns its launch plan's network
-   * (its peers in the project, by name, in /etc/hosts).
+   * Leases the container's address, adds it to the tables and returns its launch plan's network:
+   * resolv.conf names the bridge's name server and searches the project's zone, so the project's
+   * containers on this node resolve by bare name, including those launched later (the name is
+   * published a moment after this returns; the launch does not wait for it).
    */
   async attach(c: ContainerRow): Promise<ContainerNetwork> {
     const hostIfName = this.hostIfName(c.id);
@@ -114,11 +136,12 @@ export class NodeNetwork {
     // either ran before this lease or sees the row starting and leaves it alone
     const { lease, facts, mac } = await this.serial(async () => {
       const lease = await this.networks.lease(c.id, this.config.nodeName);
-      const facts = await this.networks.launchFacts(c.id, this.config.nodeName);
+      const facts = await this.networks.launchFacts(c.id);
       const mac = macOf(lease.address);
       await addToRuleset(this.rules(), { hostIfName, ip: lease.address, mac, project: String(facts.projectId), publish: publishOf(c) });
       return { lease, facts, mac };
     });
+    this.names?.schedule();
     return {
       ip: lease.address,
       prefix: lease.prefix,
@@ -126,7 +149,8 @@ export class NodeNetwork {
       bridge: lease.bridge,
       mac,
       hostIfName,
-      hosts: facts.peers.map((p) => `${p.address} ${p.name}`),
+      nameservers: [lease.gateway],
+      search: [projectDomain(facts.project)],
     };
   }
 
@@ -139,7 +163,7 @@ export class NodeNetwork {
     await this.serial(async () => {
       const lease = (await this.networks.leasesOf([c.id])).get(c.id);
       if (!lease) return;
-      const { projectId, state } = await this.networks.launchFacts(c.id, this.config.nodeName);
+      const { projectId, state } = await this.networks.launchFacts(c.id);
       if (unlessStarted && (state === 'starting' || state === 'running')) return;
       await removeFromRuleset(this.rules(), {
         hostIfName: this.hostIfName(c.id),
@@ -149,15 +173,17 @@ export class NodeNetwork {
         publish: publishOf(c),
       });
       await this.networks.release(c.id);
+      this.names?.schedule();
     });
   }
 
   /**
    * The reconciler's pass: gives back the leases of containers that cannot run here, removes host
-   * ends with no lease, and rebuilds the tables when they do not hold exactly the leased ports.
+   * ends with no lease, rebuilds the tables when they do not hold exactly the leased ports, and
+   * makes sure the name server runs and lists exactly the leased containers.
    */
   async repair(): Promise<NetworkRepair> {
-    return this.serial(async () => {
+    const tables = await this.serial(async () => {
       const before = new Set(this.ports());
       const released = (await this.networks.releaseIdle(this.config.nodeName)).length;
       const state = await this.networks.forNode(this.config.nodeName);
@@ -170,6 +196,18 @@ export class NodeNetwork {
       if (rebuilt) await applyRuleset(this.ruleset(state));
       return { released, strayPorts, rebuilt };
     });
+    const names = (await this.names?.repair()) ?? { serverStarted: false, rewritten: false };
+    return { ...tables, nameServerStarted: names.serverStarted, namesRewritten: names.rewritten };
+  }
+
+  /**
+   * Denies containers the port the API of this process listens on: with PORT=0 the kernel picks
+   * it after the worker set up the tables, and config.port does not tell it.
+   */
+  async denyListeningPort(port: number): Promise<void> {
+    if (this.listeningPorts.has(port)) return;
+    this.listeningPorts.add(port);
+    await this.rebuild();
   }
 
   /** Rebuilds the tables from Postgres (worker start). */
@@ -212,7 +250,7 @@ export class NodeNetwork {
     }
     return {
       ...this.rules(),
-      deniedHostPorts: deniedHostPorts(this.config),
+      deniedHostPorts: deniedHostPorts(this.config, this.listeningPorts),
       containers: state.leases.map((l) => ({
         hostIfName: this.hostIfName(l.containerId),
         ip: l.address,

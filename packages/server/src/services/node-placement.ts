@@ -35,11 +35,13 @@ export class NodePlacement {
    * The node for a new container: `requested` if it is known and online, else one of the least
    * loaded online nodes. `misfit` says why a node cannot take the container (its limits exceed
    * what the node can enforce): such a node is refused by name, or passed over; when no online
-   * node fits, the container is refused with INVALID_INPUT.
+   * node fits, the container is refused with INVALID_INPUT. Among equally loaded nodes, those in
+   * `prefer` (they hold the container's image) come first.
    */
   async choose(
     requested: string | undefined,
     misfit: (node: NodeRow) => { field: string; message: string } | undefined = () => undefined,
+    prefer: ReadonlySet<string> = new Set(),
   ): Promise<string> {
     const askedAt = this.now();
     let snapshot = await this.current();
@@ -74,7 +76,10 @@ export class NodePlacement {
     }
     // Among the least loaded, pick at random: concurrent creates in other API processes read the same counts.
     const fewest = Math.min(...online.map((n) => n.containers));
-    const candidates = online.filter((n) => n.containers === fewest);
+    const least = online.filter((n) => n.containers === fewest);
+    // among those, the nodes that hold the image already (no pull before the launch)
+    const holding = least.filter((n) => prefer.has(n.name));
+    const candidates = holding.length > 0 ? holding : least;
     return candidates[Math.floor(Math.random() * candidates.length)]!.name;
   }
 

@@ -24,6 +24,15 @@ export interface ContainerNetwork {
   publish?: PublishView[];
 }
 
+/** What a container's command runs with, resolved at create (image config, then the request). */
+export interface ContainerRun {
+  /** Default /. */
+  workingDir?: string;
+  /** IDs inside the container; default 0 (root). */
+  uid?: number;
+  gid?: number;
+}
+
 /** A container row. */
 export interface ContainerRow {
   id: string;
@@ -36,6 +45,7 @@ export interface ContainerRow {
   idmap: IdmapRequest;
   security: ContainerSecurity;
   network: ContainerNetwork;
+  run: ContainerRun;
   pool: string;
   node: string;
   state: ContainerState;
@@ -74,7 +84,7 @@ const LEASE_COLUMNS: ReadonlySet<string> = new Set([
 ] satisfies Array<keyof LeaseRow>);
 
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
-const ROW = `id, project, name, image, command, env, limits, idmap, security, network, pool, node, state, pid, start_time AS "startTime",
+const ROW = `id, project, name, image, command, env, limits, idmap, security, network, run, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
   finished_at AS "finishedAt", updated_at AS "updatedAt"`;
 
@@ -83,7 +93,7 @@ export type NewContainer = Pick<
   ContainerRow,
   'id' | 'project' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'
 > &
-  Partial<Pick<ContainerRow, 'network'>>;
+  Partial<Pick<ContainerRow, 'network' | 'run'>>;
 
 /** A created container and the id of the audit event that records its creation. */
 export interface CreatedContainer {
@@ -155,7 +165,7 @@ export class ContainerStore {
         `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
          img AS (
            SELECT project FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
-            ORDER BY project = $14 DESC LIMIT 1),
+            ORDER BY project = $14 DESC LIMIT 1 FOR KEY SHARE),
          ok AS (
            SELECT NOT $15::boolean OR EXISTS (SELECT 1 FROM img) AS image_ok,
                   NOT $18::boolean OR EXISTS (
@@ -164,9 +174,9 @@ export class ContainerStore {
                        AND (s.released_at IS NULL OR s.released_at <= clock_timestamp() - make_interval(secs => p.quarantine_seconds)))
                   AS slot_free),
          c AS (
-           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project, network)
+           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project, network, run)
            SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text,
-                  $19::jsonb
+                  $19::jsonb, $20::jsonb
              FROM n WHERE (SELECT image_ok AND slot_free FROM ok)
            RETURNING ${ROW}),
          p AS (
@@ -203,6 +213,7 @@ export class ContainerStore {
           guards.image?.builtInSource ?? null,
           guards.freeSlot === true,
           JSON.stringify(c.network ?? { mode: 'none' }),
+          JSON.stringify(c.run ?? {}),
         ],
         { prepared: true },
       );

@@ -194,23 +194,27 @@ export class NetworkStore {
   }
 
   /**
-   * What a launch of this container needs besides its lease: its project's number (the walls), its
-   * state now, and the names and addresses of the project's other containers leased on the node (/etc/hosts).
+   * What a launch of this container needs besides its lease: its project (its names' domain) and
+   * the project's number (the walls), and its state now.
    */
-  async launchFacts(
-    containerId: string,
-    node: string,
-  ): Promise<{ projectId: number; state: string; peers: Array<{ name: string; address: string }> }> {
-    const { rows } = await this.db.query<{ projectId: number; state: string; peers: Array<{ name: string; address: string }> }>(
-      `SELECT p.net_id AS "projectId", c.state,
-              coalesce((SELECT json_agg(json_build_object('name', o.name, 'address', host(l.address)) ORDER BY o.name)
-                          FROM container o JOIN ip_lease l ON l.container_id = o.id AND l.node = $2
-                         WHERE o.project = c.project AND o.id <> c.id), '[]') AS peers
-         FROM container c JOIN project p ON p.name = c.project WHERE c.id = $1`,
-      [containerId, node],
+  async launchFacts(containerId: string): Promise<{ project: string; projectId: number; state: string }> {
+    const { rows } = await this.db.query<{ project: string; projectId: number; state: string }>(
+      `SELECT c.project, p.net_id AS "projectId", c.state FROM container c JOIN project p ON p.name = c.project WHERE c.id = $1`,
+      [containerId],
     );
     if (!rows[0]) throw new NagayaError('NOT_FOUND', `container ${containerId} is gone`);
     return rows[0];
+  }
+
+  /** The name, project and address of every container with an address on the node (its name server's hosts file). */
+  async namesOn(node: string): Promise<Array<{ name: string; project: string; address: string }>> {
+    const { rows } = await this.db.query<{ name: string; project: string; address: string }>(
+      `SELECT c.name, c.project, host(l.address) AS address
+         FROM ip_lease l JOIN container c ON c.id = l.container_id
+        WHERE l.node = $1 ORDER BY l.address`,
+      [node],
+    );
+    return rows;
   }
 
   /** The leases of these containers, by container id (those without one are absent). */

@@ -69,6 +69,7 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
       NAGAYA_ORPHAN_LEASE_MS: '1500',
       // no bridge or nftables unless a test asks (its own bridge, table and subnet)
       NAGAYA_HOST_NETWORK: 'off',
+      NAGAYA_DEFAULT_NETWORK_MODE: 'none',
       ...options.env,
     },
     { role: options.role ?? 'all' },

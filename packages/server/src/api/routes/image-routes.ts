@@ -1,16 +1,63 @@
 import type { ImageView } from '@nagaya/contract';
-import { imageImportQuery } from '@nagaya/contract/schemas';
+import { imageImportQuery, imageParams } from '@nagaya/contract/schemas';
 import { NagayaError } from '../../errors';
-import type { ImageInfo } from '../../images/image-store';
+import type { ImageRecord } from '../../images/image-records';
 import { operation, type Operation } from '../operation';
 
-/** An image without its place on disk, which is the server's business. */
-function imageView({ path: _path, ...view }: ImageInfo): ImageView {
-  return view;
+/** An image as the API shows it: its layers with their sizes, the defaults of a launch, the nodes that hold it. */
+function imageView(r: ImageRecord): ImageView {
+  return {
+    project: r.project,
+    name: r.name,
+    format: r.format,
+    digest: r.digest,
+    sizeBytes: r.sizeBytes,
+    files: r.files,
+    source: r.source,
+    reference: r.reference,
+    layers: r.layers.map((diffId, i) => ({ diffId, sizeBytes: r.layerSizes[i] ?? 0 })),
+    config: {
+      entrypoint: r.config.entrypoint ?? null,
+      cmd: r.config.cmd ?? null,
+      env: r.config.env ?? [],
+      workingDir: r.config.workingDir ?? null,
+      user: r.config.user ?? null,
+    },
+    nodes: r.nodes,
+    createdAt: r.createdAt,
+  };
 }
 
-/** /images: list, import. */
+/** /images: list, show, import, delete. */
 export const imageOperations: Operation[] = [
+  operation({
+    method: 'get',
+    path: '/images/{name}',
+    summary: "One image the request's project can run (its own, else a built-in one)",
+    role: 'viewer',
+    scope: 'project',
+    success: 200,
+    params: imageParams,
+    handle: async ({ deps, scope, params }) => {
+      const image = await deps.images.visible(scope.project, params.name);
+      if (!image) throw new NagayaError('NOT_FOUND', `no image named ${params.name} in project ${scope.project}`);
+      return imageView(image);
+    },
+  }),
+  operation({
+    method: 'delete',
+    path: '/images/{name}',
+    summary: "Delete an image of the request's project (409 while a container names it); layers no other image uses are removed",
+    role: 'operator',
+    scope: 'project',
+    success: 200,
+    params: imageParams,
+    handle: async ({ deps, actor, scope, params }) => {
+      const { removedLayers } = await deps.images.delete(scope.project, params.name);
+      await deps.audit.record(actor, scope.project, 'image.delete', params.name, { removedLayers });
+      return { deleted: params.name, removedLayers };
+    },
+  }),
   operation({
     method: 'get',
     path: '/images',
@@ -34,7 +81,7 @@ export const imageOperations: Operation[] = [
         throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${deps.imageUploadLimitBytes} bytes`);
       }
       const image = await deps.images.import(scope.project, name, req, deps.imageUploadLimitBytes);
-      await deps.audit.record(actor, scope.project, 'image.import', name, { files: image.files, sizeBytes: image.sizeBytes });
+      await deps.audit.record(actor, scope.project, 'image.import', name, { digest: image.digest, sizeBytes: image.sizeBytes });
       return imageView(image);
     },
   }),

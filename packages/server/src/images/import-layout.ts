@@ -1,0 +1,32 @@
+import { spawn } from 'node:child_process';
+import { importImage, type ExtractLimits, type ImportedImage } from '@nagaya/native';
+
+/**
+ * Imports an OCI layout directory (a pull's) through the same importer as an upload: the
+ * directory is streamed as a tar by `tar`, so every blob is verified and every layer unpacked by
+ * the one code path that handles hostile archives. It costs a spool of the image's bytes; an
+ * importer that reads a layout in place would not.
+ */
+export async function importLayoutDir(
+  layoutDir: string,
+  store: string,
+  layerLimits: ExtractLimits,
+  maxArchiveBytes = Number.MAX_SAFE_INTEGER,
+): Promise<ImportedImage> {
+  const tar = spawn('tar', ['-C', layoutDir, '--exclude=*.partial', '-cf', '-', 'oci-layout', 'index.json', 'blobs'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  tar.stderr.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-2000);
+  });
+  const exited = new Promise<number>((resolve) => tar.once('close', (code) => resolve(code ?? 1)));
+  try {
+    const imported = await importImage(tar.stdout, store, { maxArchiveBytes, layerLimits });
+    const code = await exited;
+    if (code !== 0) throw new Error(`tar of the pulled layout failed: ${stderr.trim()}`);
+    return imported;
+  } finally {
+    if (tar.exitCode === null) tar.kill('SIGKILL');
+  }
+}

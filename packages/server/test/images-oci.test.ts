@@ -1,0 +1,184 @@
+// OCI images through the API, as a user meets them: an image of three layers (a whiteout, an
+// opaque directory, a setuid file, a config with Entrypoint, Cmd, Env, WorkingDir and User) is
+// imported as an OCI layout, a legacy docker save and a Docker 25 save; containers run it with the
+// config's defaults or with overrides; deletes keep what is in use and shared.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiError, type ContainerView, type ImageView } from '@nagaya/contract';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildImage, docker25Tar, dockerSaveTar, layerOf, ociLayoutTar, type FixtureImage } from '../../native/test/support/oci-fixtures';
+import { ADMIN_TOKEN, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
+
+let fleet: TestFleet;
+let image: FixtureImage;
+
+const busybox = readFileSync('/bin/busybox');
+const PASSWD = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n';
+const GROUP = 'root:x:0:\napp:x:1000:\nstaff:x:50:\n';
+
+beforeAll(async () => {
+  image = buildImage(
+    [
+      layerOf([
+        { name: 'bin/', type: 'directory', mode: 0o755 },
+        { name: 'bin/busybox', body: busybox, mode: 0o755 },
+        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+        { name: 'etc/', type: 'directory', mode: 0o755 },
+        { name: 'etc/passwd', body: PASSWD },
+        { name: 'etc/group', body: GROUP },
+        { name: 'opt/', type: 'directory', mode: 0o755 },
+        { name: 'opt/old-1', body: 'from layer 1\n' },
+        { name: 'opt/old-2', body: 'from layer 1\n' },
+        { name: 'gone', body: 'whited out by layer 2\n' },
+      ]),
+      layerOf(
+        [
+          { name: '.wh.gone', body: '' },
+          { name: 'opt/', type: 'directory', mode: 0o755 },
+          { name: 'opt/new', body: 'from layer 2\n' },
+          { name: 'opt/.wh..wh..opq', body: '' },
+          { name: 'bin/', type: 'directory', mode: 0o755 },
+          { name: 'bin/suid', body: busybox, mode: 0o4755, uid: 0, gid: 0 },
+        ],
+        'zstd',
+      ),
+      layerOf(
+        [
+          { name: 'etc/', type: 'directory', mode: 0o755 },
+          { name: 'etc/motd', body: 'layer 3\n' },
+        ],
+        'none',
+      ),
+    ],
+    {
+      Entrypoint: ['/bin/sh', '-c'],
+      Cmd: ['echo "started as $(id -u):$(id -g) in $(pwd) with $GREETING"; exec sleep 1000'],
+      Env: ['GREETING=hello', 'PATH=/bin'],
+      WorkingDir: '/opt',
+      User: 'app',
+    },
+  );
+  fleet = await startTestFleet({ slices: 16, env: { NAGAYA_IMAGE_UPLOAD_LIMIT_BYTES: String(64 * 1024 * 1024) } });
+}, 60_000);
+afterAll(async () => fleet?.stop());
+
+async function upload(
+  name: string,
+  body: Buffer,
+): Promise<{ status: number; body: ImageView & { error?: { code: string; message: string } } }> {
+  const res = await fetch(`${fleet.url}/api/v1/images?name=${encodeURIComponent(name)}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' },
+    body,
+  });
+  return { status: res.status, body: (await res.json()) as ImageView & { error?: { code: string; message: string } } };
+}
+
+const logOf = async (name: string) => (await fleet.admin.get<{ log: string }>(`/containers/${name}/logs`)).log;
+const layerStore = () => join(fleet.base.dataDir, 'images', '.oci', 'layers', 'sha256');
+const exec = async (name: string, script: string) =>
+  (
+    await fleet.admin.post<{ stdout: string; stderr: string; exitCode: number }>(`/containers/${name}/exec`, {
+      command: ['/bin/sh', '-c', script],
+    })
+  ).stdout;
+
+describe('OCI images through the API', () => {
+  it('imports an OCI layout of three layers (gzip, zstd, plain) and shows its layers, defaults and node', async () => {
+    const res = await upload('app:1', ociLayoutTar(image));
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      name: 'app:1',
+      format: 'oci-layout',
+      digest: image.manifestDigest,
+      layers: image.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.tar.length })),
+      config: { entrypoint: ['/bin/sh', '-c'], workingDir: '/opt', user: 'app', env: ['GREETING=hello', 'PATH=/bin'] },
+      nodes: ['node-a'],
+    });
+    expect((await fleet.admin.get<ImageView>('/images/app:1')).digest).toBe(image.manifestDigest);
+    // each layer unpacked once, whiteouts as overlay wants them, no .wh. file anywhere
+    expect(readdirSync(layerStore()).sort()).toEqual(image.layers.map((l) => l.diffId.slice(7)).sort());
+    const layer2 = join(layerStore(), image.layers[1]!.diffId.slice(7));
+    expect(readdirSync(layer2).some((n) => n.startsWith('.wh.'))).toBe(false);
+  });
+
+  it("runs the image's Entrypoint + Cmd as its User, in its WorkingDir, with its Env, over the stacked layers", async () => {
+    await fleet.admin.post('/containers', { name: 'plain', image: 'app:1' });
+    const c = await waitRunning<ContainerView>(fleet, 'plain');
+    expect(c.command).toEqual(['/bin/sh', '-c', image && expect.stringContaining('started as')]);
+    // the init: the image's user, with no capabilities
+    const status = await exec('plain', 'grep -E "^(Uid|Gid|CapEff)" /proc/1/status');
+    expect(status).toMatch(/Uid:\s+1000\s+1000\s+1000\s+1000/);
+    expect(status).toMatch(/Gid:\s+1000\s+1000/);
+    expect(status).toMatch(/CapEff:\s+0000000000000000/);
+    await expect.poll(() => logOf('plain')).toContain('started as 1000:1000 in /opt with hello');
+    // the layers stacked: layer 2's whiteout and opaque dir, layer 3 on top, a setuid file owned by the container's root
+    const tree = await exec('plain', 'ls /opt; test -e /gone && echo gone-visible; cat /etc/motd; stat -c "%u %a" /bin/suid');
+    expect(tree.split('\n')).toEqual(['new', 'layer 3', '0 4755', '']);
+  });
+
+  it('lets the create override the command, entrypoint, user, working directory and environment', async () => {
+    await fleet.admin.post('/containers', {
+      name: 'over',
+      image: 'app:1',
+      command: ['echo "over as $(id -u):$(id -g) in $(pwd) with $GREETING"; exec sleep 1000'],
+      user: '0:50',
+      workingDir: '/etc',
+      env: { GREETING: 'overridden' },
+    });
+    await waitRunning<ContainerView>(fleet, 'over');
+    await expect.poll(() => logOf('over')).toContain('over as 0:50 in /etc with overridden');
+    await fleet.admin.post('/containers', { name: 'entry', image: 'app:1', entrypoint: ['/bin/busybox', 'sleep'], command: ['1000'] });
+    expect((await waitRunning<ContainerView>(fleet, 'entry')).command).toEqual(['/bin/busybox', 'sleep', '1000']);
+    // names the image does not have, and an entrypoint it does not have
+    const refused = await fleet.admin.post('/containers', { name: 'nobody', image: 'app:1', user: 'nobody' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ApiError);
+    expect((refused as ApiError).code).toBe('INVALID_INPUT');
+    expect((refused as ApiError).message).toMatch(/no such user/);
+    const missing = await fleet.admin.post<{ job: { id: string } }>('/containers', {
+      name: 'noentry',
+      image: 'app:1',
+      entrypoint: ['/docker-entrypoint.sh'],
+    });
+    expect((await fleet.admin.waitForJob(missing.job.id, 30_000)).state).toBe('failed');
+    const failed = await fleet.admin.get<ContainerView>('/containers/noentry');
+    expect(failed.error?.message).toMatch(/cannot run "\/docker-entrypoint.sh": not found in the image/);
+  });
+
+  it('takes the same image as a legacy docker save and a Docker 25 save: the same layers, unpacked once', async () => {
+    const before = readdirSync(layerStore()).sort();
+    const legacy = await upload('app-legacy', dockerSaveTar(image));
+    expect(legacy.status).toBe(201);
+    expect(legacy.body.format).toBe('docker-save');
+    const docker25 = await upload('app-25', docker25Tar(image));
+    expect(docker25.status).toBe(201);
+    expect(docker25.body.format).toBe('docker-save-oci');
+    for (const b of [legacy.body, docker25.body]) expect(b.layers.map((l) => l.diffId)).toEqual(image.layers.map((l) => l.diffId));
+    expect(readdirSync(layerStore()).sort()).toEqual(before);
+  });
+
+  it('refuses to delete an image in use; keeps shared layers until their last image is gone', async () => {
+    const inUse = await fleet.admin.delete('/images/app:1').catch((e: unknown) => e);
+    expect((inUse as ApiError).code).toBe('CONFLICT');
+    expect((inUse as ApiError).details).toMatchObject({ containers: 4 });
+    expect((inUse as ApiError).message).toMatch(/used by 4 containers/);
+    // sleep as pid 1 ignores SIGTERM: stopped at once, not after the default grace time
+    for (const name of ['plain', 'over', 'entry']) {
+      const { job } = await fleet.admin.post<{ job: { id: string } }>(`/containers/${name}/stop`, { timeoutSeconds: 0 });
+      await fleet.admin.waitForJob(job.id);
+    }
+    for (const name of ['plain', 'over', 'entry', 'noentry']) await fleet.admin.delete(`/containers/${name}`);
+    await expect
+      .poll(async () => (await fleet.admin.get<{ containers: unknown[] }>('/containers')).containers.length, { timeout: 20_000 })
+      .toBe(0);
+    expect(await fleet.admin.delete('/images/app:1')).toEqual({ deleted: 'app:1', removedLayers: [] });
+    expect(await fleet.admin.delete('/images/app-legacy')).toEqual({ deleted: 'app-legacy', removedLayers: [] });
+    const last = await fleet.admin.delete<{ removedLayers: string[] }>('/images/app-25');
+    expect(last.removedLayers.sort()).toEqual(image.layers.map((l) => l.diffId).sort());
+    expect(readdirSync(layerStore())).toEqual([]);
+    const { rows } = await fleet.db.pool.query('SELECT count(*)::int AS n FROM image_layer');
+    expect(rows[0].n).toBe(0);
+    expect(existsSync(join(fleet.base.dataDir, 'images', 'busybox'))).toBe(true);
+    expect(((await fleet.admin.delete('/images/busybox').catch((e: unknown) => e)) as ApiError).code).toBe('CONFLICT');
+  });
+});
