@@ -4,7 +4,8 @@
 // every digest and diff_id, unpack each layer through nagaya-extract), against, in the same run
 // and on the same OCI layout, `umoci unpack` (verify and unpack into one rootfs) and `skopeo
 // copy oci: oci:` (verify and copy the blobs, no unpacking; its peer is our re-import of an image
-// whose layers the store holds: spool and verify, nothing unpacked). Each runs IMAGES_RUNS times
+// whose layers the store holds: spool and verify, nothing unpacked) and `skopeo copy
+// --dest-decompress oci: dir:` (verify and gunzip each layer to a tar). Each runs IMAGES_RUNS times
 // (3), alternating, on a warm page cache; the median counts. Prints a table and one JSON line.
 // Run as root (the extractor and umoci chown). IMAGES_KEEP=1 keeps the work directory.
 import { spawnSync } from 'node:child_process';
@@ -99,7 +100,7 @@ async function main() {
     const built = buildLayout(dir);
     const layout = join(dir, 'layout');
     const mb = built.archiveBytes / 1e6;
-    const tools: Record<string, number[]> = { nagaya: [], nagayaPresent: [], umoci: [], skopeo: [] };
+    const tools: Record<string, number[]> = { nagaya: [], nagayaPresent: [], umoci: [], skopeo: [], skopeoDecompress: [] };
     const useSkopeo = has('skopeo');
     const useUmoci = has('umoci');
     // A rootfs tarball's worth of limits: the layers here are 60-125 MB each.
@@ -118,12 +119,17 @@ async function main() {
         const copy = join(dir, `copy-${run}`);
         tools.skopeo.push(seconds(() => sh(`skopeo --insecure-policy copy -q oci:${layout}:bench oci:${copy}:bench`)));
         rmSync(copy, { recursive: true, force: true });
+        tools.skopeoDecompress.push(
+          seconds(() => sh(`skopeo --insecure-policy copy -q --dest-decompress oci:${layout}:bench dir:${copy}`)),
+        );
+        rmSync(copy, { recursive: true, force: true });
       }
     }
     const ours = median(tools.nagaya);
     const oursPresent = median(tools.nagayaPresent);
     const umoci = useUmoci ? median(tools.umoci) : undefined;
     const skopeo = useSkopeo ? median(tools.skopeo) : undefined;
+    const skopeoDecompress = useSkopeo ? median(tools.skopeoDecompress) : undefined;
     console.log(
       `import of a ${mb.toFixed(1)} MB OCI layout (3 gzip layers, ${(built.tarBytes / 1e6).toFixed(0)} MB uncompressed), median of ${RUNS} runs`,
     );
@@ -141,6 +147,7 @@ async function main() {
     against('umoci unpack', 'verify, unpack one rootfs + mtree', umoci, ours);
     row('nagaya importImage, layers present', 'spool, verify (nothing unpacked)', oursPresent);
     against('skopeo copy oci: oci:', 'verify, copy blobs (no unpack)', skopeo, oursPresent);
+    against('skopeo copy --dest-decompress oci: dir:', 'verify, gunzip to layer tars (no unpack)', skopeoDecompress, oursPresent);
     if (skopeo !== undefined) console.log(`a full import ÷ skopeo copy: ${(ours / skopeo).toFixed(2)} (skopeo unpacks nothing)`);
     console.log(
       JSON.stringify({
@@ -154,9 +161,11 @@ async function main() {
         reimport_s: Number(oursPresent.toFixed(3)),
         umoci_unpack_s: umoci === undefined ? null : Number(umoci.toFixed(3)),
         skopeo_copy_s: skopeo === undefined ? null : Number(skopeo.toFixed(3)),
+        skopeo_decompress_s: skopeoDecompress === undefined ? null : Number(skopeoDecompress.toFixed(3)),
         ratio_vs_umoci: umoci === undefined ? null : Number((ours / umoci).toFixed(2)),
         ratio_vs_skopeo: skopeo === undefined ? null : Number((ours / skopeo).toFixed(2)),
         reimport_ratio_vs_skopeo: skopeo === undefined ? null : Number((oursPresent / skopeo).toFixed(2)),
+        reimport_ratio_vs_skopeo_decompress: skopeoDecompress === undefined ? null : Number((oursPresent / skopeoDecompress).toFixed(2)),
         samples: tools,
       }),
     );

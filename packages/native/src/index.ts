@@ -64,5 +64,8 @@ export {
   layerDir,
   removeStaleStaging,
   nodePlatform,
+  blobPath,
+  listBlobs,
+  removeBlob,
 } from './oci';
 export type { ImportOptions, ImportedImage, ImportedLayer, StoredLayer, ImageConfig, ImageFormat, Platform } from './oci';

@@ -6,7 +6,7 @@ import { posix } from 'node:path';
 
 import { NativeError } from '../errors';
 import type { Descriptor } from './image-model';
-import type { TarEntry } from './tar-index';
+import type { TarEntry, TarIndex } from './tar-index';
 
 /** An index, manifest or config is a few KiB; more is an attempt to make us buffer. */
 const MAX_DOCUMENT = 4 * 1024 * 1024;
@@ -21,18 +21,18 @@ export class ArchiveContents {
   /** By normalised name; a later entry of the same name wins, as it would when unpacked. */
   readonly entries = new Map<string, TarEntry>();
   /** The names of the top level ("blobs" for "blobs/sha256/…"). */
-  readonly topLevel = new Set<string>();
+  readonly topLevel: ReadonlySet<string>;
+  /** Entries not kept (past the index's bound): an image archive that large is refused. */
+  readonly dropped: number;
 
   constructor(
     readonly file: FileHandle,
     readonly path: string,
-    list: TarEntry[],
+    index: TarIndex,
   ) {
-    for (const entry of list) {
-      if (entry.name === '') continue;
-      this.entries.set(entry.name, entry);
-      this.topLevel.add(entry.name.split('/')[0]);
-    }
+    for (const entry of index.entries) if (entry.name !== '') this.entries.set(entry.name, entry);
+    this.topLevel = index.topLevel;
+    this.dropped = index.dropped;
   }
 
   /** The regular file named name, through symlinks and hard links that stay inside the archive. */
@@ -62,12 +62,17 @@ export class ArchiveContents {
     return buffer;
   }
 
+  /** Reads a JSON document's bytes (an index, manifest or config), refusing one too large to be one. */
+  async readDocument(entry: TarEntry, what: string): Promise<Buffer> {
+    if (entry.size > MAX_DOCUMENT) throw invalid(`${entry.name} (${what}) is larger than ${MAX_DOCUMENT} bytes`);
+    return this.read(entry);
+  }
+
   /** Parses the JSON document named name (what: how errors name it). */
   async readJson(name: string, what: string): Promise<unknown> {
     const entry = this.fileEntry(name);
     if (!entry) throw invalid(`the archive has no ${name} (${what})`);
-    if (entry.size > MAX_DOCUMENT) throw invalid(`${name} (${what}) is larger than ${MAX_DOCUMENT} bytes`);
-    return parseJson(await this.read(entry), `${name} (${what})`);
+    return parseJson(await this.readDocument(entry, what), `${name} (${what})`);
   }
 
   /** The entry of an OCI layout blob, checked to have the descriptor's size (its digest is checked as it is read). */

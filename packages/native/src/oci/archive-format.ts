@@ -12,11 +12,12 @@ function invalid(message: string): NativeError {
 }
 
 /** The names at the top level that make a tar an image archive rather than a root filesystem. */
-const IMAGE_MARKERS = ['oci-layout', 'index.json', 'manifest.json', 'blobs', 'repositories'];
+export const IMAGE_MARKERS: ReadonlySet<string> = new Set(['oci-layout', 'index.json', 'manifest.json', 'blobs', 'repositories']);
 
 export function detectFormat(archive: ArchiveContents): ImageFormat {
-  const held = IMAGE_MARKERS.filter((name) => archive.topLevel.has(name));
+  const held = [...IMAGE_MARKERS].filter((name) => archive.topLevel.has(name));
   if (held.length === 0) return 'rootfs';
+  if (archive.dropped > 0) throw invalid(`a tar whose top level holds ${held.join(', ')} and more entries than an image archive has`);
   const shown = held.map((n) => (n === 'blobs' ? 'blobs/' : n)).join(', ');
   const oci = archive.topLevel.has('oci-layout') || archive.topLevel.has('index.json') || archive.topLevel.has('blobs');
   if (oci) {

@@ -40,10 +40,17 @@ export interface Decompression {
  * consumer (it stopped reading) is not the data's fault: abort() ends the decompressor quietly.
  */
 export function decompress(source: Readable, compression: Compression, what: string): Decompression & { abort(): void } {
+  const chain = startDecompression(source, compression, what);
+  // Awaited only after the consumer is done; until then a rejection is not unhandled.
+  chain.finished.catch(() => undefined);
+  return chain;
+}
+
+function startDecompression(source: Readable, compression: Compression, what: string): Decompression & { abort(): void } {
   if (compression === 'none') {
     const output = new PassThrough();
     const finished = pipeline(source, output);
-    return { output, finished, abort: () => source.destroy() };
+    return { output, finished, abort: () => destroyAll(source, output) };
   }
   if (compression === 'gzip') {
     const gunzip = createGunzip();
@@ -51,7 +58,7 @@ export function decompress(source: Readable, compression: Compression, what: str
     const finished = pipeline(source, gunzip, output).catch((err: unknown) => {
       throw badData(err, what, 'gzip');
     });
-    return { output, finished, abort: () => source.destroy() };
+    return { output, finished, abort: () => destroyAll(source, gunzip, output) };
   }
   const child = spawn('zstd', ['-dc', '-q', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -77,6 +84,14 @@ export function decompress(source: Readable, compression: Compression, what: str
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   return { output: child.stdout, finished, abort };
+}
+
+/**
+ * Ends a chain whose consumer has stopped reading: the source alone is not enough, since it may
+ * have ended already while the rest waits, full, for a reader that is gone.
+ */
+function destroyAll(...streams: Array<{ destroy(): unknown }>): void {
+  for (const stream of streams) stream.destroy();
 }
 
 function badData(err: unknown, what: string, format: string): unknown {

@@ -10,15 +10,16 @@ import type { Readable } from 'node:stream';
 import { NativeError } from '../errors';
 import type { ExtractLimits } from '../extract-archive';
 import { ArchiveContents, sha256 } from './archive-contents';
-import { detectFormat } from './archive-format';
+import { commitBlob, stageBlob } from './blob-store';
+import { detectFormat, IMAGE_MARKERS } from './archive-format';
 import { describeMagic } from './decompress';
 import { type ImageConfig, MEDIA_TYPES, nodePlatform, type Platform } from './image-model';
 import { commitLayer, ensureLayerStore, layerDir, makeStagingDir, removeStaleStaging } from './layer-store';
 import { resolveDockerSave } from './resolve-docker-save';
 import { resolveOciLayout } from './resolve-oci';
-import { type ImageFormat, type ResolvedImage, syntheticManifestDigest } from './resolved-image';
+import { type ImageFormat, type ResolvedImage, syntheticManifest } from './resolved-image';
 import { type SpooledArchive, spoolArchive } from './spool';
-import { indexTar, NotTarError, type TarEntry } from './tar-index';
+import { indexTar, NotTarError, type TarEntry, type TarIndex } from './tar-index';
 import { unpackLayer } from './unpack-layer';
 
 /**
@@ -40,6 +41,11 @@ export interface ImportOptions {
   maxLayers?: number;
   /** The platform to pick from an index (this node's by default: linux and process.arch). */
   platform?: Platform;
+  /**
+   * Also keep the image's blobs (layers as the archive carried them, config, manifest) under
+   * <store>/blobs/sha256, to push it to a registry with its own digests. Default false.
+   */
+  keepBlobs?: boolean;
 }
 
 /** One layer of an imported image. */
@@ -68,6 +74,9 @@ export interface ImportedImage {
   layers: ImportedLayer[];
   /** Uncompressed bytes of all layers. */
   totalSize: number;
+  /** The manifest and config exactly as verified (made up for a docker save or a rootfs: see syntheticManifest). */
+  manifestJson: string;
+  configJson: string;
 }
 
 function invalid(message: string): NativeError {
@@ -92,7 +101,7 @@ export async function importImage(input: Readable, store: string, options: Impor
     if (resolved.layers.length > maxLayers) {
       throw new NativeError(`the image has ${resolved.layers.length} layers, more than ${maxLayers}`, { code: 'PAYLOAD_TOO_LARGE' });
     }
-    return await unpackLayers(store, staging, spool, resolved, options.layerLimits);
+    return await unpackLayers(store, staging, spool, resolved, options.layerLimits, options.keepBlobs ?? false);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -101,16 +110,19 @@ export async function importImage(input: Readable, store: string, options: Impor
 async function resolveArchive(spool: SpooledArchive, platform: Platform): Promise<ResolvedImage> {
   const file = await open(spool.path, 'r');
   try {
-    let entries: TarEntry[];
+    let index: TarIndex;
     try {
-      entries = await indexTar(file, spool.tarBytes);
+      index = await indexTar(file, spool.tarBytes, IMAGE_MARKERS);
     } catch (err) {
       if (!(err instanceof NotTarError)) throw err;
-      if (err.entries.length === 0) throw invalid(`the upload is not an image archive: ${notTar(spool, err)}`);
+      if (err.index.entries.length === 0 && err.index.topLevel.size === 0) {
+        throw invalid(`the upload is not an image archive: ${notTar(spool, err)}`);
+      }
       // A tar damaged midway is a rootfs for the extractor to judge, unless it was becoming an image archive.
-      entries = err.entries;
+      if ([...IMAGE_MARKERS].some((name) => err.index.topLevel.has(name))) throw invalid(`the image archive is damaged: ${err.message}`);
+      index = err.index;
     }
-    const archive = new ArchiveContents(file, spool.path, entries);
+    const archive = new ArchiveContents(file, spool.path, index);
     const format = detectFormat(archive);
     if (format === 'rootfs') return rootfsImage(spool, platform);
     if (format === 'docker-save') return await resolveDockerSave(archive, platform);
@@ -134,17 +146,18 @@ function rootfsImage(spool: SpooledArchive, platform: Platform): ResolvedImage {
     config: {},
     rootfs: { type: 'layers', diff_ids: [spool.tarDigest] },
   };
-  const configBytes = JSON.stringify(configDoc);
+  const configBytes = Buffer.from(JSON.stringify(configDoc));
   return {
     format: 'rootfs',
     configDigest: sha256(configBytes),
-    configSize: Buffer.byteLength(configBytes),
+    configBytes,
     config: { os: platform.os, architecture: platform.architecture, env: [], diffIds: [spool.tarDigest] },
     layers: [
       {
-        digest: spool.uploadDigest,
+        // The layer's blob is the tar itself (the spool, decompressed): what a push would send.
+        digest: spool.tarDigest,
         digestDeclared: false,
-        mediaType: { none: MEDIA_TYPES.ociLayerTar, gzip: MEDIA_TYPES.ociLayerGzip, zstd: MEDIA_TYPES.ociLayerZstd }[spool.compression],
+        mediaType: MEDIA_TYPES.ociLayerTar,
         diffId: spool.tarDigest,
         entry: { name: '', type: 'file', offset: 0, size: spool.tarBytes, linkname: '' },
       },
@@ -158,6 +171,7 @@ async function unpackLayers(
   spool: SpooledArchive,
   resolved: ResolvedImage,
   limits: ExtractLimits,
+  keepBlobs: boolean,
 ): Promise<ImportedImage> {
   // Decided up front, so that layers can unpack side by side: the first of a repeated layer unpacks, the rest verify.
   const plans = resolved.layers.map((layer, i) => {
@@ -170,33 +184,60 @@ async function unpackLayers(
     unpackLayer(spool.path, p.layer, { dest: p.dest, ociLayer }, limits, p.what),
   );
   const staged = plans.flatMap((p) => (p.dest ? [{ diffId: p.layer.diffId, dir: p.dest }] : []));
-  const rootfs = resolved.format === 'rootfs';
   const layers: ImportedLayer[] = plans.map((p, i) => ({
     diffId: unpacked[i].diffId,
-    digest: rootfs ? spool.uploadDigest : unpacked[i].digest,
+    digest: unpacked[i].digest,
     mediaType: p.layer.mediaType,
-    compressedSize: rootfs ? spool.uploadBytes : unpacked[i].compressedSize,
+    compressedSize: unpacked[i].compressedSize,
     size: unpacked[i].size,
     dir: layerDir(store, unpacked[i].diffId),
     unpacked: p.dest !== undefined,
   }));
-  // Every digest has matched: only now do the new layers appear.
-  for (const s of staged) await commitLayer(store, s.diffId, s.dir);
-  const manifestDigest =
-    resolved.manifestDigest ??
-    syntheticManifestDigest(
+  const manifest =
+    resolved.manifest ??
+    syntheticManifest(
       resolved.configDigest,
-      resolved.configSize,
+      resolved.configBytes.length,
       layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.compressedSize })),
     );
+  if (keepBlobs) {
+    const layerBlobs = plans.map((p, i) => ({ digest: unpacked[i].digest, entry: p.layer.entry }));
+    await keepImageBlobs(store, staging, spool.path, resolved, manifest, layerBlobs);
+  }
+  // Every digest has matched: only now do the new layers appear.
+  for (const s of staged) await commitLayer(store, s.diffId, s.dir);
   return {
     format: resolved.format,
-    manifestDigest,
+    manifestDigest: manifest.digest,
     configDigest: resolved.configDigest,
     config: resolved.config,
     layers,
     totalSize: layers.reduce((sum, l) => sum + l.size, 0),
+    manifestJson: manifest.bytes.toString('utf8'),
+    configJson: resolved.configBytes.toString('utf8'),
   };
+}
+
+/** Copies the image's verified blobs out of the spool into the store's blobs. */
+async function keepImageBlobs(
+  store: string,
+  staging: string,
+  spool: string,
+  resolved: ResolvedImage,
+  manifest: { digest: string; bytes: Buffer },
+  layerBlobs: Array<{ digest: string; entry: TarEntry }>,
+): Promise<void> {
+  const blobs = new Map<string, Buffer | { path: string; offset: number; size: number }>([
+    [manifest.digest, manifest.bytes],
+    [resolved.configDigest, resolved.configBytes],
+  ]);
+  for (const { digest, entry } of layerBlobs) blobs.set(digest, { path: spool, offset: entry.offset, size: entry.size });
+  let n = 0;
+  for (const [digest, source] of blobs) {
+    const staged = join(staging, `blob-${n++}`);
+    await stageBlob(staged, source);
+    await commitBlob(store, digest, staged);
+  }
 }
 
 /**

@@ -3,6 +3,7 @@ export { importImage, DEFAULT_MAX_LAYERS } from './import-image';
 export type { ImportOptions, ImportedImage, ImportedLayer } from './import-image';
 export { listLayers, removeLayer, layerDir, removeStaleStaging } from './layer-store';
 export type { StoredLayer } from './layer-store';
+export { blobPath, listBlobs, removeBlob } from './blob-store';
 export { nodePlatform } from './image-model';
 export type { ImageConfig, Platform } from './image-model';
 export type { ImageFormat } from './resolved-image';

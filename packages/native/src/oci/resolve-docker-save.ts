@@ -45,7 +45,7 @@ export async function resolveDockerSave(archive: ArchiveContents, node: Platform
   for (const save of saved) {
     const entry = archive.fileEntry(save.Config.replace(/^(\.\/|\/)+/, ''));
     if (!entry) throw invalid(`a tar whose top level holds manifest.json but no config it names (${save.Config})`);
-    const configBytes = await archive.read(entry);
+    const configBytes = await archive.readDocument(entry, 'an image config');
     const named = /([a-f0-9]{64})\.json$/.exec(save.Config);
     const configDigest = sha256(configBytes);
     if (named && `sha256:${named[1]}` !== configDigest) {
@@ -82,6 +82,6 @@ export async function resolveDockerSave(archive: ArchiveContents, node: Platform
     // A layer blob has no descriptor here: its digest is computed as it is read, checked only through the diff_id.
     layers.push({ digest: config.diffIds[i], digestDeclared: false, mediaType, diffId: config.diffIds[i], entry });
   }
-  // The manifest digest waits for the layers' own digests (syntheticManifestDigest).
-  return { format: 'docker-save', configDigest: sha256(configBytes), configSize: configBytes.length, config, layers };
+  // The manifest digest waits for the layers' own digests (syntheticManifest).
+  return { format: 'docker-save', configDigest: sha256(configBytes), configBytes, config, layers };
 }

@@ -25,6 +25,8 @@ const MAX_NESTING = 3;
 
 interface Candidate {
   descriptor: Descriptor;
+  manifestBytes: Buffer;
+  configBytes: Buffer;
   manifest: ImageManifest;
   config: ImageConfig;
   configDescriptor: Descriptor;
@@ -75,9 +77,9 @@ export async function resolveOciLayout(archive: ArchiveContents, format: ImageFo
   }
   return {
     format,
-    manifestDigest: chosen.descriptor.digest,
+    manifest: { digest: chosen.descriptor.digest, bytes: chosen.manifestBytes },
     configDigest: chosen.configDescriptor.digest,
-    configSize: chosen.configDescriptor.size,
+    configBytes: chosen.configBytes,
     config: chosen.config,
     layers: chosen.manifest.layers.map((layer, i) => ({
       digest: layer.digest,
@@ -107,16 +109,19 @@ async function collectManifests(archive: ArchiveContents, list: Descriptor[], de
 }
 
 async function loadCandidate(archive: ArchiveContents, descriptor: Descriptor): Promise<Candidate> {
-  const { doc } = await archive.readJsonBlob(descriptor, 'an image manifest');
+  const { doc, bytes: manifestBytes } = await archive.readJsonBlob(descriptor, 'an image manifest');
   const manifest = parseManifest(doc, `manifest ${descriptor.digest}`);
   const configDescriptor = manifest.config;
-  const { doc: configDoc } = await archive.readJsonBlob(configDescriptor, `the config of manifest ${descriptor.digest}`);
+  const { doc: configDoc, bytes: configBytes } = await archive.readJsonBlob(
+    configDescriptor,
+    `the config of manifest ${descriptor.digest}`,
+  );
   const config = parseConfig(configDoc, `config ${configDescriptor.digest}`);
   // The index's platform says where to look; the config says what the image is.
   const platform = config.os
     ? { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) }
     : (descriptor.platform ?? { os: '', architecture: '' });
-  return { descriptor, manifest, config, configDescriptor, platform };
+  return { descriptor, manifestBytes, configBytes, manifest, config, configDescriptor, platform };
 }
 
 function refName(d: Descriptor): string | undefined {

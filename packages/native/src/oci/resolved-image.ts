@@ -20,28 +20,30 @@ export interface LayerSource {
 
 export interface ResolvedImage {
   format: ImageFormat;
-  /** Undefined where the archive has no manifest (docker save, rootfs): syntheticManifestDigest makes one after unpacking. */
-  manifestDigest?: string;
+  /** The manifest as the archive holds it; undefined where it has none (docker save, rootfs): syntheticManifest makes one after unpacking. */
+  manifest?: { digest: string; bytes: Buffer };
   configDigest: string;
-  configSize: number;
+  /** The config blob exactly as read (its sha256 is configDigest). */
+  configBytes: Buffer;
   config: ImageConfig;
   layers: LayerSource[];
 }
 
 /**
- * The digest of the OCI manifest that describes an image read without one (docker save, a
- * rootfs tarball): the manifest nagaya would push for it, so every image has a manifest digest.
+ * The OCI manifest that describes an image read without one (docker save, a rootfs tarball):
+ * the manifest nagaya would push for it, so every image has a manifest digest.
  */
-export function syntheticManifestDigest(
+export function syntheticManifest(
   configDigest: string,
   configSize: number,
   layers: Array<{ mediaType: string; digest: string; size: number }>,
-): string {
+): { digest: string; bytes: Buffer } {
   const manifest = {
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.ociManifest,
     config: { mediaType: MEDIA_TYPES.ociConfig, digest: configDigest, size: configSize },
     layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
   };
-  return sha256(JSON.stringify(manifest));
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  return { digest: sha256(bytes), bytes };
 }

@@ -21,9 +21,26 @@ export interface TarEntry {
   linkname: string;
 }
 
-/** Why a file is not a tar archive, or where it stops being one; entries are those read before. */
+/**
+ * The entries an image archive's reader can need: those at most three names deep (blobs/sha256/<hex>,
+ * <id>/layer.tar, index.json), the first MAX_KEPT of them, and the names of the top level. A
+ * rootfs tarball of a million entries costs a bounded table, never one object per entry.
+ */
+export interface TarIndex {
+  entries: TarEntry[];
+  /** Top-level names: the first MAX_TOP_LEVEL, and every one of the notable names. */
+  topLevel: Set<string>;
+  /** Entries three names deep or less that were past MAX_KEPT and not kept. */
+  dropped: number;
+}
+
+const MAX_KEPT = 65536;
+const MAX_TOP_LEVEL = 4096;
+const MAX_DEPTH_KEPT = 3;
+
+/** Why a file is not a tar archive, or where it stops being one; index holds what was read before. */
 export class NotTarError extends Error {
-  entries: TarEntry[] = [];
+  index: TarIndex = { entries: [], topLevel: new Set(), dropped: 0 };
 }
 
 /** Reads a file by offset through a window, so consecutive small reads cost one syscall. */
@@ -117,27 +134,36 @@ const TYPES: Record<string, TarEntryType> = {
 };
 
 /**
- * Lists the entries of the tar file: ustar (with its prefix), GNU long names and PAX headers.
+ * Indexes the tar file (see TarIndex): ustar (with its prefix), GNU long names and PAX headers.
  * Throws NotTarError when the first block is no tar header, or the archive breaks off later.
  */
-export async function indexTar(file: FileHandle, length: number): Promise<TarEntry[]> {
-  const entries: TarEntry[] = [];
+export async function indexTar(file: FileHandle, length: number, notable: ReadonlySet<string>): Promise<TarIndex> {
+  const index: TarIndex = { entries: [], topLevel: new Set(), dropped: 0 };
+  const add = (entry: TarEntry) => {
+    const parts = entry.name.split('/');
+    if (parts[0] !== '' && (index.topLevel.size < MAX_TOP_LEVEL || notable.has(parts[0]))) index.topLevel.add(parts[0]);
+    if (parts.length > MAX_DEPTH_KEPT) return;
+    if (index.entries.length < MAX_KEPT) index.entries.push(entry);
+    else index.dropped++;
+  };
   try {
-    return await readEntries(new WindowedReader(file, length), length, entries);
+    await readEntries(new WindowedReader(file, length), length, add);
+    return index;
   } catch (err) {
-    if (err instanceof NotTarError) err.entries = entries;
+    if (err instanceof NotTarError) err.index = index;
     throw err;
   }
 }
 
-async function readEntries(reader: WindowedReader, length: number, entries: TarEntry[]): Promise<TarEntry[]> {
+async function readEntries(reader: WindowedReader, length: number, add: (entry: TarEntry) => void): Promise<void> {
+  let count = 0;
   let offset = 0;
   let longName: string | undefined;
   let longLink: string | undefined;
   let pax = new Map<string, string>();
   while (offset + BLOCK <= length) {
     const block = await reader.read(offset, BLOCK);
-    if (block.every((b) => b === 0)) return entries;
+    if (block.every((b) => b === 0)) return;
     if (!checksumMatches(block)) {
       throw new NotTarError(offset === 0 ? 'its first block is not a tar header' : `the header at byte ${offset} is damaged`);
     }
@@ -162,12 +188,12 @@ async function readEntries(reader: WindowedReader, length: number, entries: TarE
     const rawName = pax.get('path') ?? longName ?? (prefix ? `${prefix}/${cString(block, 0, 100)}` : cString(block, 0, 100));
     const linkname = pax.get('linkpath') ?? longLink ?? cString(block, 157, 100);
     if (next > length) throw new NotTarError(`the archive ends inside ${rawName}`);
-    entries.push({ name: normaliseName(rawName), type: TYPES[typeflag] ?? 'other', offset: dataOffset, size, linkname });
+    add({ name: normaliseName(rawName), type: TYPES[typeflag] ?? 'other', offset: dataOffset, size, linkname });
+    count++;
     pax = new Map();
     longName = undefined;
     longLink = undefined;
     offset = next;
   }
-  if (entries.length === 0) throw new NotTarError(length === 0 ? 'it is empty' : 'it is shorter than one tar header');
-  return entries;
+  if (count === 0) throw new NotTarError(length === 0 ? 'it is empty' : 'it is shorter than one tar header');
 }
