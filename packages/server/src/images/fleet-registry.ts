@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nodePlatform, pullToLayout, type PulledImage } from '../registry/pull-to-layout';
 import { RegistryAuth } from '../registry/registry-auth';
@@ -39,7 +38,12 @@ export class FleetRegistry {
     const { repository, tag } = FleetRegistry.place(project, name);
     const doc = JSON.parse(manifest.bytes.toString('utf8')) as { config: { digest: string }; layers: Array<{ digest: string }> };
     const path = (digest: string) => join(blobDir, 'sha256', digest.slice('sha256:'.length));
-    for (const blob of [...doc.layers, doc.config]) await this.client.pushBlob(repository, blob.digest, path(blob.digest));
+    for (const blob of [...doc.layers, doc.config]) {
+      await this.client.pushBlob(repository, blob.digest, path(blob.digest)).catch(async (err: NodeJS.ErrnoException) => {
+        // another import of the same layer pushed it and removed its copy between our HEAD and our read
+        if (err.code !== 'ENOENT' || !(await this.client.hasBlob(repository, blob.digest))) throw err;
+      });
+    }
     await this.client.putManifest(repository, tag, manifest.mediaType, manifest.bytes);
   }
 
@@ -47,10 +51,5 @@ export class FleetRegistry {
   async pull(project: string, name: string, digest: string, layoutDir: string, maxBytes: number): Promise<PulledImage> {
     const { repository } = FleetRegistry.place(project, name);
     return pullToLayout(this.client, repository, digest, layoutDir, { platform: nodePlatform(), maxBytes });
-  }
-
-  /** A blob file's bytes (for tests and the manifest of a pushed image). */
-  static async readBlob(blobDir: string, digest: string): Promise<Buffer> {
-    return readFile(join(blobDir, 'sha256', digest.slice('sha256:'.length)));
   }
 }

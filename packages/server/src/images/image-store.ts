@@ -11,10 +11,19 @@ import { ImageRecords, type ImageRecord } from './image-records';
 import { importLayoutDir } from './import-layout';
 import { projectRefusalOf } from '../store/project-errors';
 import { DEFAULT_PROJECT } from '../store/project-store';
-import { buildBusyboxImage, importImage, removeLayer, type ExtractLimits, type SkippedEntry } from '@nagaya/native';
+import {
+  buildBusyboxImage,
+  importImage,
+  removeBlob,
+  removeLayer,
+  type ExtractLimits,
+  type ImportedImage,
+  type SkippedEntry,
+} from '@nagaya/native';
 
 export const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
 const MANIFEST = '.nagaya-image.json';
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** A staging directory of an import: dot, image name, the importing server's pid, a time. */
 const STAGING = /^\..+\.import-(\d+)-\d+$/;
 /** How much of a refused upload is still read so that the client gets the answer (see LimitedBody). */
@@ -297,6 +306,8 @@ export class ImageStore {
     const imported = await importImage(Readable.from(upload.chunks()), this.ociStore, {
       maxArchiveBytes: this.unpackLimits.maxBytes,
       layerLimits: this.unpackLimits,
+      // the compressed blobs, verified, for the push to the fleet's registry
+      keepBlobs: this.registry !== undefined,
     }).catch(async (err: unknown) => {
       await upload.discardRest().catch(() => undefined); // a client gone mid-body: nothing to answer
       throw err;
@@ -314,7 +325,34 @@ export class ImageStore {
       source: 'upload',
       node: this.fleet.node ?? 'local',
     });
+    if (this.registry) await this.publish(project, name, imported);
     return (await records.visible(project, name))!;
+  }
+
+  /**
+   * Pushes an imported image to the fleet's registry, so that other nodes can fetch it; a push
+   * that fails takes the import back (the record, and layers no other image uses). The kept
+   * blobs are removed either way: the registry holds them now, or the image is gone.
+   */
+  private async publish(project: string, name: string, imported: ImportedImage): Promise<void> {
+    const manifest = Buffer.from(imported.manifestJson, 'utf8');
+    const doc = JSON.parse(imported.manifestJson) as { mediaType?: string; config: { digest: string }; layers: Array<{ digest: string }> };
+    const blobs = [doc.config.digest, ...doc.layers.map((l) => l.digest), imported.manifestDigest];
+    try {
+      await this.registry!.push(project, name, join(this.ociStore, 'blobs'), {
+        mediaType: doc.mediaType ?? OCI_MANIFEST,
+        digest: imported.manifestDigest,
+        bytes: manifest,
+      });
+    } catch (err) {
+      const { unusedLayers } = await this.requireRecords()
+        .delete(project, name)
+        .catch(() => ({ unusedLayers: [] as string[] }));
+      await this.removeLayers(unusedLayers).catch(() => undefined);
+      throw err;
+    } finally {
+      for (const digest of blobs) await removeBlob(this.ociStore, digest).catch(() => undefined);
+    }
   }
 
   /** Makes <dataDir>/images root-only (0700): images keep their setuid files, which no host user may reach. */

@@ -119,11 +119,15 @@ export class RegistryClient {
     await rename(partial, dest);
   }
 
+  /** Whether the registry has a blob (HEAD). */
+  async hasBlob(repository: string, digest: string): Promise<boolean> {
+    return (await this.send('HEAD', `/v2/${repository}/blobs/${digest}`, pushScope(repository))).status === 200;
+  }
+
   /** Pushes a blob from a file unless the registry has it already (HEAD); monolithic upload (POST, then PUT ?digest=). */
   async pushBlob(repository: string, digest: string, path: string): Promise<void> {
     const scope = pushScope(repository);
-    const head = await this.send('HEAD', `/v2/${repository}/blobs/${digest}`, scope);
-    if (head.status === 200) return;
+    if (await this.hasBlob(repository, digest)) return;
     const started = await this.send('POST', `/v2/${repository}/blobs/uploads/`, scope);
     await this.expectOk(started, `upload of ${digest}`);
     const location = started.headers.get('location');

@@ -16,6 +16,8 @@ export interface LocalRegistry {
   credentials?: { username: string; password: string };
   /** Requests the token service answered (bearer mode). */
   tokensIssued(): number;
+  /** "METHOD path" of every request the registry served, from its access log, oldest first. */
+  requests(): string[];
   stop(): Promise<void>;
 }
 
@@ -107,7 +109,7 @@ export async function startLocalRegistry(auth: 'none' | 'basic' | 'bearer' = 'no
 log:
   level: error
   accesslog:
-    disabled: true
+    disabled: false
 storage:
   filesystem:
     rootdirectory: ${join(dir, 'storage')}
@@ -117,8 +119,19 @@ http:
   addr: 127.0.0.1:${port}
 ${authConfig}`;
   writeFileSync(join(dir, 'config.yml'), config);
-  const child: ChildProcess = spawn(REGISTRY_BINARY, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(REGISTRY_BINARY, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  const served: string[] = [];
+  let partial = '';
+  // the access log goes to stdout in the combined log format: "GET /v2/... HTTP/1.1" 200 ...
+  child.stdout?.on('data', (d: Buffer) => {
+    const lines = (partial + d.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const m = /"([A-Z]+) (\S+) HTTP/.exec(line);
+      if (m) served.push(`${m[1]} ${m[2]}`);
+    }
+  });
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
@@ -143,6 +156,7 @@ ${authConfig}`;
     url,
     ...(credentials ? { credentials } : {}),
     tokensIssued: () => issued,
+    requests: () => [...served],
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
