@@ -83,7 +83,20 @@ describe('auth', () => {
     const create = doc.paths['/containers'].post.requestBody.content['application/json'].schema;
     expect(create.required).toEqual(['name', 'image']);
     expect(create.additionalProperties).toBe(false);
-    expect(Object.keys(create.properties)).toEqual(['name', 'image', 'command', 'env', 'limits', 'idmap', 'security', 'network', 'node']);
+    expect(Object.keys(create.properties)).toEqual([
+      'name',
+      'image',
+      'command',
+      'entrypoint',
+      'workingDir',
+      'user',
+      'env',
+      'limits',
+      'idmap',
+      'security',
+      'network',
+      'node',
+    ]);
     expect(create.properties.security.properties.nesting.type).toBe('boolean');
   });
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { migrations } from '@nagaya/migrations';
 import { startNagaya } from '@nagaya/server';
 import pg from 'pg';
@@ -88,15 +89,14 @@ async function constraints(table: string): Promise<string[]> {
 beforeAll(async () => {
   fleet = await startTestFleet({ slices: 8 });
   operatorToken = (await fleet.admin.post<{ token: string }>('/tokens', { name: 'old-op', role: 'operator' })).token;
-  const upload = await rawRequest(`${fleet.url}/api/v1/images?name=legacy`, 'POST', {
-    token: ADMIN_TOKEN,
-    body: rawTar([
-      { name: 'bin/', type: 'directory' },
-      { name: 'bin/busybox', body: readFileSync('/bin/busybox'), mode: 0o755 },
-    ]),
-    headers: { 'content-type': 'application/x-tar' },
-  });
-  expect(upload.status).toBe(201);
+  // an image as the release before projects kept one: a directory of the store (recorded here
+  // so that today's create takes it; the downgrade below drops the record with its table)
+  const legacy = join(fleet.base.dataDir, 'images', 'legacy');
+  mkdirSync(join(legacy, 'bin'), { recursive: true });
+  copyFileSync('/bin/busybox', join(legacy, 'bin', 'busybox'));
+  await fleet.db.pool.query(`INSERT INTO image (project, name, size_bytes, files, source) VALUES ('default', 'legacy', $1, 1, 'upload')`, [
+    readFileSync('/bin/busybox').length,
+  ]);
   await fleet.admin.post('/containers', { name: 'survivor', image: 'legacy', command: ['/bin/busybox', 'sleep', '3600'] });
   before = await waitRunning<{ id: string; pid: number; state: string }>(fleet, 'survivor');
 
