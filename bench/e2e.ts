@@ -205,7 +205,7 @@ async function main(): Promise<void> {
           .map(([k, v]) => `${k} ${v.toFixed(2)}`)
           .join(', ')})`,
       ],
-      ['  the bench itself (its POSTs, the LISTEN it learns of starts by), not in the total', (benchCpuNs / 1e6 / cpuLaunches).toFixed(2)],
+      ["  the bench's own (its POSTs and LISTEN), not in the total", (benchCpuNs / 1e6 / cpuLaunches).toFixed(2)],
       [`${BURST} containers as fast as accepted: all POSTs accepted, s`, allAccepted.toFixed(2)],
       [`${BURST} containers: last one running, s`, burstSeconds.toFixed(2)],
     ];
