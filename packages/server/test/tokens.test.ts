@@ -1,13 +1,16 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNagaya, type NagayaServer } from '@nagaya/server';
+import { TOKEN_TRUST_MS } from '../src/store/token-cache';
 import { ADMIN_TOKEN, eventually, startTestFleet, type TestFleet } from './support/test-server';
 import { rawRequest } from './support/test-helpers';
 
 /**
  * Token lifecycle through the API: list (never a secret or its hash), revoke (refused from the
- * very next request, also by another API process that used the token a moment before: no cache),
- * expiry (401 TOKEN_EXPIRED), and who may do it (admins only; never the last admin token).
+ * very next request by the API process that revoked it, and within TOKEN_TRUST_MS, a second, by
+ * another one that used the token a moment before), expiry (401 TOKEN_EXPIRED from the expiry
+ * on, also for a token trusted a moment before), and who may do it (admins only; never the last
+ * admin token).
  */
 
 let fleet: TestFleet;
@@ -69,20 +72,32 @@ describe('tokens', () => {
     );
   });
 
-  it('a revoked token is refused on the very next request, by every API process', async () => {
+  it('a revoked token is refused on the next request by the process that revoked it, within a second by every other', async () => {
     const op = await create('to-revoke', 'operator');
-    // used on both processes first, so a cache (there is none) would hold it
+    // used on both processes first, so both trust it for the next second
     expect((await as(op.token, 'GET', '/containers')).status).toBe(200);
     expect((await as(op.token, 'GET', '/containers', undefined, second.url)).status).toBe(200);
+    const revokedAt = performance.now();
     const revoked = await as(ADMIN_TOKEN, 'DELETE', `/tokens/${op.id}`);
     expect(revoked.status).toBe(200);
     expect(revoked.body).toMatchObject({ id: op.id, name: 'to-revoke' });
     expect(revoked.body.revokedAt).toBeTruthy();
-    for (const base of [fleet.url, second.url]) {
-      const res = await as(op.token, 'GET', '/containers', undefined, base);
-      expect(res.status).toBe(401);
-      expect(res.body.error.code).toBe('UNAUTHORIZED');
-    }
+    const first = await as(op.token, 'GET', '/containers');
+    expect(first.status).toBe(401);
+    expect(first.body.error.code).toBe('UNAUTHORIZED');
+    // the other process: refused once its trust lapses, TOKEN_TRUST_MS after it last looked
+    const refused = await eventually(
+      async () => {
+        const res = await as(op.token, 'GET', '/containers', undefined, second.url);
+        return res.status === 200 ? undefined : res;
+      },
+      TOKEN_TRUST_MS + 2000,
+      'the other process refuses the revoked token',
+      20,
+    );
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.code).toBe('UNAUTHORIZED');
+    expect(performance.now() - revokedAt).toBeLessThan(TOKEN_TRUST_MS + 500);
     // once only
     const twice = await as(ADMIN_TOKEN, 'DELETE', `/tokens/${op.id}`);
     expect(twice.status).toBe(404);
@@ -105,6 +120,20 @@ describe('tokens', () => {
     }
     // a token that never was is told nothing about expiry
     expect((await as('ngy_never-issued', 'GET', '/containers')).body.error.code).toBe('UNAUTHORIZED');
+  });
+
+  it('a token trusted a moment before is refused from its expiry on, not a second later', async () => {
+    const short = await create('one-second', 'viewer', { expiresInSeconds: 1 });
+    const expiresAt = Date.parse(short.expiresAt!);
+    // looked up (and trusted) with less than TOKEN_TRUST_MS left before it expires
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now() - 600)));
+    const used = await as(short.token, 'GET', '/containers');
+    expect(used.status).toBe(200);
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now()) + 50));
+    expect(Date.now() - expiresAt).toBeLessThan(TOKEN_TRUST_MS - 400);
+    const res = await as(short.token, 'GET', '/containers');
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('TOKEN_EXPIRED');
   });
 
   it('refuses a bad expiresInSeconds and a bad token id with 400, storing nothing', async () => {

@@ -3,6 +3,7 @@ import { runTransaction } from '@nagaya/allocator';
 import type { Role } from '@nagaya/contract';
 import { NagayaError } from '../errors';
 import type { Db } from './db';
+import { TOKEN_TRUST_MS, TokenCache } from './token-cache';
 
 export interface TokenIdentity {
   id: number;
@@ -69,12 +70,20 @@ export function newToken(): string {
 }
 
 /**
- * API tokens, stored hashed, each with a role. Every request reads its token's row afresh (one
- * lookup by a unique index): no cache, so a revoked or expired token is refused on the very next
- * request, by every API process.
+ * API tokens, stored hashed, each with a role. A request's token is looked up by a unique index,
+ * and a valid one is then trusted for TOKEN_TRUST_MS (a second) by this process: a revocation
+ * through this process is honoured on the very next request, one through another API process
+ * within that second; an expired token is refused from its expiry on.
  */
 export class TokenStore {
-  constructor(private readonly db: Db) {}
+  private readonly trusted: TokenCache;
+
+  constructor(
+    private readonly db: Db,
+    trustMs = TOKEN_TRUST_MS,
+  ) {
+    this.trusted = new TokenCache(trustMs);
+  }
 
   /**
    * Creates a token of `project` (null: every project, admin role only) and returns it in clear,
@@ -144,16 +153,22 @@ export class TokenStore {
    * TOKEN_EXPIRED for one past its expiresAt.
    */
   async authenticate(token: string): Promise<TokenIdentity> {
+    const hash = hashToken(token);
+    const known = this.trusted.get(hash);
+    if (known) return known;
     const { rows } = await this.db.query<{
       id: string;
       name: string;
       role: Role;
       project: string | null;
       expired: boolean;
+      expires_in_ms: number | null;
       last_used_at: Date | null;
     }>(
-      `SELECT id, name, role, project, expires_at <= now() AS expired, last_used_at FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL`,
-      [hashToken(token)],
+      `SELECT id, name, role, project, expires_at <= now() AS expired,
+              (extract(epoch FROM expires_at - now()) * 1000)::float8 AS expires_in_ms, last_used_at
+         FROM api_token WHERE token_hash = $1 AND revoked_at IS NULL`,
+      [hash],
       { prepared: true },
     );
     const row = rows[0];
@@ -163,7 +178,9 @@ export class TokenStore {
       // not awaited: the request does not wait for a bookkeeping write, nor fail with it
       void this.db.query('UPDATE api_token SET last_used_at = now() WHERE id = $1', [row.id]).catch(() => undefined);
     }
-    return { id: Number(row.id), name: row.name, role: row.role, project: row.project };
+    const identity = { id: Number(row.id), name: row.name, role: row.role, project: row.project };
+    this.trusted.set(hash, identity, row.expires_in_ms);
+    return identity;
   }
 
   /** Every token (of one project when given), revoked and expired ones included (to show when they ended). */
@@ -200,6 +217,6 @@ export class TokenStore {
       }
       const revoked = await client.query<TokenRow>(`UPDATE api_token SET revoked_at = now() WHERE id = $1 RETURNING ${VIEW_COLUMNS}`, [id]);
       return viewOf(revoked.rows[0]!);
-    });
+    }).finally(() => this.trusted.forget(id));
   }
 }

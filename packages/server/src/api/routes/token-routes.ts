@@ -70,7 +70,8 @@ export const tokenOperations: Operation[] = [
     scope: 'project',
     success: 200,
     params: { id: tokenIdParam },
-    summary: 'Revoke a token (an admin of one project: of its own): refused from the next request on (not the last admin token: 409)',
+    summary:
+      'Revoke a token (an admin of one project: of its own): refused from the next request on, by other API processes within 1 s (not the last admin token: 409)',
     handle: async ({ deps, actor, scope, params }) => {
       const revoked = await deps.tokens.revoke(params.id, actor.project === null && !scope.named ? undefined : scope.project);
       await deps.audit.record(actor, revoked.project, 'token.revoke', revoked.name, { id: revoked.id, role: revoked.role });
