@@ -302,7 +302,8 @@ describe('quotas', () => {
   });
 
   it('keeps the diskBytes quota on image imports', async () => {
-    await fleet.admin.post('/projects', { name: 'disk', quotas: { diskBytes: 5000 } });
+    // an image counts its layers' uncompressed tar bytes: a file of 3000 bytes is a tar of 4608
+    await fleet.admin.post('/projects', { name: 'disk', quotas: { diskBytes: 8000 } });
     const disk = await token('disk-op', 'operator', 'disk');
     const upload = (name: string, bytes: number) =>
       rawRequest(`${fleet.url}/api/v1/images?name=${name}`, 'POST', {
@@ -313,7 +314,7 @@ describe('quotas', () => {
     expect((await upload('small', 3000)).status).toBe(201);
     const over = await upload('large', 3000);
     expect([over.status, over.body.error.code]).toEqual([403, 'QUOTA_EXCEEDED']);
-    expect(over.body.error.details).toMatchObject({ quota: 'diskBytes', limit: 5000, used: 3000, requested: 3000 });
+    expect(over.body.error.details).toMatchObject({ quota: 'diskBytes', limit: 8000, used: 4608, requested: 4608 });
     expect(await count("SELECT count(*) AS n FROM image WHERE project = 'disk'")).toBe(1);
     const images = await disk.get<{ images: Array<{ name: string }> }>('/images');
     expect(images.images.map((i) => i.name)).toEqual(['busybox', 'small']);
