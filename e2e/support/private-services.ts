@@ -6,7 +6,7 @@
 // script's earlier versions left the machine: trust and no password, to test the script on).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
@@ -224,5 +224,20 @@ export class PrivatePostgres {
   async destroy(): Promise<void> {
     await this.stop('immediate');
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Stops the registry scripts/ensure-services.sh started for a data directory (it runs detached,
+ * its pid in <data dir>/registry/registry.pid), so a test that ran the script leaves none behind.
+ */
+export function stopScriptRegistry(dataDir: string): void {
+  const pidFile = join(dataDir, 'registry', 'registry.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  try {
+    if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('docker-registry')) process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone already
   }
 }

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runMigrations } from '@nagaya/migrations';
 import { readServiceUrlFile } from '../../packages/server/src/deploy/service-urls';
 import { runAsNobody } from '../../packages/native/test/support/as-nobody';
-import { PrivatePostgres, PrivateRedis } from '../support/private-services';
-import { REPO } from '../support/system';
+import { PrivatePostgres, PrivateRedis, stopScriptRegistry } from '../support/private-services';
+import { freePort, REPO } from '../support/system';
 
 /**
  * scripts/ensure-services.sh (what `npm run up` and CI run first) on a private Postgres and Redis
@@ -34,12 +34,15 @@ beforeAll(async () => {
     PGPORT: String(postgres.port),
     PG_SOCKET_DIR: postgres.dir,
     REDIS_PORT: String(redis.port),
+    // a registry of its own: the machine's (on 5000) has other credentials
+    REGISTRY_PORT: String(await freePort()),
   };
   // the schema as a server run before the script existed left it: made by the superuser
   await runMigrations(postgres.url('nagaya'));
 }, 120_000);
 afterAll(async () => {
   await Promise.all([postgres?.destroy(), redis?.destroy()]);
+  if (dataDir) stopScriptRegistry(dataDir);
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 

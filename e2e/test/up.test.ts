@@ -4,7 +4,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ContainerRuntime } from '@nagaya/native';
-import { PrivatePostgres, PrivateRedis } from '../support/private-services';
+import { PrivatePostgres, PrivateRedis, stopScriptRegistry } from '../support/private-services';
 import { childEnv, eventually, freePort, randomUidStart, REPO, runCli, SLICE } from '../support/system';
 
 /**
@@ -37,6 +37,7 @@ beforeAll(async () => {
     PGPORT: String(postgres.port),
     PG_SOCKET_DIR: postgres.dir,
     REDIS_PORT: String(redis.port),
+    REGISTRY_PORT: String(await freePort()),
     NAGAYA_DATA_DIR: join(dir, 'data'),
     NAGAYA_LOG_FILE: join(dir, 'nagaya.log'),
     NAGAYA_NODE_NAME: NODE,
@@ -62,6 +63,7 @@ afterAll(async () => {
   const stateDir = join(dir, 'data', 'runtime', NODE);
   if (existsSync(stateDir)) await (await ContainerRuntime.open({ stateDir }).catch(() => undefined))?.shutdown().catch(() => undefined);
   await Promise.all([postgres?.destroy(), redis?.destroy()]);
+  stopScriptRegistry(join(dir, 'data'));
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
