@@ -79,8 +79,16 @@ export class ContainerService {
     // statement checks again that the image exists (and holds it against a delete meanwhile).
     const image = await images.visible(project, input.image);
     if (!image) throw imageMissing();
+    // a directory image has no config; a rootfs tarball's names no command, so it runs what a
+    // directory image runs (its user names still resolve from its /etc/passwd)
+    const config =
+      image.format === 'directory'
+        ? undefined
+        : image.format === 'rootfs'
+          ? { ...image.config, cmd: image.config.cmd ?? DEFAULT_COMMAND }
+          : image.config;
     const settings = launchSettings(
-      image.format === 'directory' ? undefined : image.config,
+      config,
       { command: input.command, entrypoint: input.entrypoint, env: input.env, workingDir: input.workingDir, user: input.user },
       DEFAULT_COMMAND,
     );
