@@ -2,12 +2,14 @@
 // real registry (htpasswd), and node-b, a worker with a data directory of its own, fetches it by
 // digest before launching: one pull for eight launches at once. node-c has no registry: its
 // launch fails with IMAGE_UNAVAILABLE, not INTERNAL.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerView, ImageView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ImageStore } from '../src/images/image-store';
 import { startNagaya } from '../src/nagaya-server';
+import { Db } from '../src/store/db';
 import { RegistryAuth } from '../src/registry/registry-auth';
 import { RegistryClient } from '../src/registry/registry-client';
 import { buildImage, layerOf, ociLayoutTar, type FixtureImage } from '../../native/test/support/oci-fixtures';
@@ -100,5 +102,35 @@ describe('images shared through the fleet registry', () => {
       return c.state === 'failed' ? c : undefined;
     }, 60_000);
     expect(failed.error).toMatchObject({ code: 'IMAGE_UNAVAILABLE', message: expect.stringMatching(/no registry.*node-a, node-b/) });
+  });
+});
+
+describe('layers on a node after their image is deleted elsewhere', () => {
+  it("are removed by that node's reconciler pass", async () => {
+    for (let i = 0; i < 8; i++) {
+      const { job } = await fleet.admin.post<{ job: { id: string } }>(`/containers/b${i}/stop`, { timeoutSeconds: 0 });
+      await fleet.admin.waitForJob(job.id);
+      await fleet.admin.delete(`/containers/b${i}`);
+    }
+    await fleet.admin.delete('/containers/c0');
+    await eventually(
+      async () => ((await fleet.admin.get<{ containers: unknown[] }>('/containers')).containers.length === 0 ? true : undefined),
+      30_000,
+    );
+    const deleted = await fleet.admin.delete<{ removedLayers: string[] }>('/images/web:v1');
+    expect(deleted.removedLayers.sort()).toEqual(image.layers.map((l) => l.diffId).sort());
+    // node-b still has its copy until its reconciler looks (here at once: no grace)
+    const db = new Db(fleet.db.url, 2);
+    try {
+      const storeB = new ImageStore(otherDirs[0]!, { maxBytes: 1 << 30, maxEntries: 1000, maxDepth: 64 }, db, { node: 'node-b' });
+      const layerDir = (d: string) => storeB.layerPath(d);
+      expect(image.layers.every((l) => existsSync(layerDir(l.diffId)))).toBe(true);
+      expect(await storeB.reconcileLayers(0)).toMatchObject({ removed: image.layers.length });
+      expect(image.layers.some((l) => existsSync(layerDir(l.diffId)))).toBe(false);
+      // a second pass finds nothing more to do
+      expect(await storeB.reconcileLayers(0)).toEqual({ removed: 0, recorded: 0, forgotten: 0 });
+    } finally {
+      await db.close();
+    }
   });
 });

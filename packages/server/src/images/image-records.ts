@@ -187,6 +187,12 @@ export class ImageRecords {
     return new Set(rows.map((r) => r.diff_id));
   }
 
+  /** The layers Postgres says `node` holds. */
+  async heldBy(node: string): Promise<Set<string>> {
+    const { rows } = await this.db.query<{ diff_id: string }>('SELECT diff_id FROM node_layer WHERE node = $1', [node]);
+    return new Set(rows.map((r) => r.diff_id));
+  }
+
   /** Forgets that `node` holds these layers (it removed them). */
   async released(node: string, diffIds: string[]): Promise<void> {
     await this.db.query('DELETE FROM node_layer WHERE node = $1 AND diff_id = ANY ($2::text[])', [node, diffIds]);

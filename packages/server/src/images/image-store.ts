@@ -14,6 +14,7 @@ import { DEFAULT_PROJECT } from '../store/project-store';
 import {
   buildBusyboxImage,
   importImage,
+  listLayers,
   removeBlob,
   removeLayer,
   type ExtractLimits,
@@ -281,6 +282,38 @@ export class ImageStore {
     }
     if (removed.length && this.fleet.node) await this.requireRecords().released(this.fleet.node, removed);
     return removed;
+  }
+
+  /**
+   * The reconciler's pass over this node's layers: removes those no image uses (deleted on
+   * another node, or left by an import that failed to record; only once they have been in place
+   * for `graceMs`, since an import renames its layers in before it records them), and makes
+   * node_layer say exactly which of the used ones this node holds.
+   */
+  async reconcileLayers(graceMs = 10 * 60_000): Promise<{ removed: number; recorded: number; forgotten: number }> {
+    const records = this.requireRecords();
+    const node = this.fleet.node;
+    const [present, used, held] = await Promise.all([
+      listLayers(this.ociStore),
+      records.usedLayers(),
+      node ? records.heldBy(node) : new Set<string>(),
+    ]);
+    const unused: string[] = [];
+    for (const layer of present) {
+      if (used.has(layer.diffId)) continue;
+      const placedAt = await stat(layer.dir).then(
+        (s) => s.ctimeMs,
+        () => Date.now(),
+      );
+      if (Date.now() - placedAt >= graceMs) unused.push(layer.diffId);
+    }
+    const removed = await this.removeLayers(unused);
+    const here = new Set(present.map((l) => l.diffId).filter((d) => used.has(d)));
+    const missing = [...held].filter((d) => !here.has(d));
+    const unrecorded = [...here].filter((d) => !held.has(d));
+    if (node && missing.length) await records.released(node, missing);
+    if (node && unrecorded.length) await records.holds(node, unrecorded);
+    return { removed: removed.length, recorded: unrecorded.length, forgotten: missing.length };
   }
 
   /** The images of one project and the built-in ones (every image when no project is given), as recorded. */

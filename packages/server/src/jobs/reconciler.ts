@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Allocator } from '@nagaya/allocator';
 import { LOST_EXIT, type ContainerRecord, type ContainerRuntime } from '@nagaya/native';
 import type { Logger } from '../observability/logger';
+import type { ImageStore } from '../images/image-store';
 import type { NodeNetwork } from '../services/node-network';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { ContainerJobs } from './container-jobs';
@@ -30,6 +31,8 @@ export interface ReconcilerDeps {
   log: Logger;
   /** This node's container networking, if it has one: its leases, veths and tables are compared and repaired each pass. */
   network?: NodeNetwork;
+  /** This node's image layers: those no image uses are removed, and node_layer is kept true. */
+  images?: ImageStore;
   /** A row younger than this may still be on its way into a queue: leave it alone. */
   graceMs?: number;
   /** A lease without a container row older than this is an orphan (its launch died half-way). */
@@ -61,6 +64,8 @@ export interface ReconcileReport {
   nameServerStarts: number;
   /** The name server's hosts file did not list exactly the leased containers, and was rewritten. */
   namesRewritten: number;
+  /** Image layers no image uses any more, removed from this node's store. */
+  unusedLayers: number;
 }
 
 /** Tells whether one of a container's cgroup directories caps its pids. */
@@ -109,6 +114,7 @@ export class Reconciler {
       rulesRebuilt: 0,
       nameServerStarts: 0,
       namesRewritten: 0,
+      unusedLayers: 0,
     };
     const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
     const rows = await containers.list({ node: nodeName });
@@ -128,6 +134,13 @@ export class Reconciler {
       report.rulesRebuilt = repair.rebuilt ? 1 : 0;
       report.nameServerStarts = repair.nameServerStarted ? 1 : 0;
       report.namesRewritten = repair.namesRewritten ? 1 : 0;
+    }
+    if (this.deps.images) {
+      const layers = await this.deps.images.reconcileLayers().catch((err: unknown) => {
+        this.deps.log.warn('could not reconcile the image layers', { error: err as Error });
+        return { removed: 0 };
+      });
+      report.unusedLayers = layers.removed;
     }
     report.cgroups = (await runtime.pruneCgroups()).length;
     const limitsOf = new Map(rows.map((r) => [r.id, r.limits]));

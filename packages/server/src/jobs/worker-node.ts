@@ -68,6 +68,7 @@ export class WorkerNode {
       queues,
       jobs: this.jobs,
       network,
+      images,
       log,
       orphanLeaseAgeMs: config.orphanLeaseMs,
       graceMs: Math.min(15_000, config.reconcileMs * 2),
