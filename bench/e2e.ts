@@ -16,7 +16,9 @@
 // with launcher_per_s_8, e2e_per_s_8 and e2e_over_launcher (their ratio, over all rounds), and
 // the p50 at 1 in flight of both. BENCH_PERF_OUT=file records `perf record -a -g` over the first
 // e2e 8-in-flight phase (run the servers with BENCH_SERVER_NODE_ARGS=--perf-basic-prof for
-// JavaScript names). Needs root (real containers).
+// JavaScript names). The system's containers get bridge networking, as an install's do by default
+// (the bench's own bridge, tables and /21; BENCH_NETWORK=none: loopback only); the bare launcher's
+// have none, so the ratio counts what networking costs. Needs root (real containers).
 import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,7 +67,9 @@ function startPerf(out: string) {
 
 async function main(): Promise<void> {
   const slices = WARM * 2 + ROUNDS * (SEQ + PACED) + BURST + 64;
-  const fleet = await startFleet({ slices });
+  // networking on, as a real install has it (BENCH_NETWORK=none: loopback only, as before wave 2)
+  const network = process.env.BENCH_NETWORK === 'none' ? 'none' : 'bridge';
+  const fleet = await startFleet({ slices, network });
   const bareDir = join(fleet.dir, 'bare');
   let bare: ContainerRuntime | undefined;
   try {
@@ -217,6 +221,7 @@ async function main(): Promise<void> {
       JSON.stringify({
         bench: 'e2e',
         topology: process.env.BENCH_TOPOLOGY === 'single' ? 'single' : 'split',
+        network,
         launcher_p50_ms_1: r2(quantile(seqBare, 0.5)),
         e2e_p50_ms_1: r2(quantile(seqE2e, 0.5)),
         e2e_p50_over_launcher_p50_1: r2(quantile(seqE2e, 0.5) / quantile(seqBare, 0.5)),

@@ -12,7 +12,7 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { ContainerRuntime } from '../../packages/native/src';
+import { ContainerRuntime, removeBridge, removeRuleset } from '../../packages/native/src';
 import { testDatabaseUrl, testRedisUrl, withDatabase } from '../../packages/allocator/test/support/test-services';
 
 export const NODE = 'bench';
@@ -84,6 +84,26 @@ export interface FleetOptions {
   slices: number;
   /** Extra environment for both servers. */
   env?: Record<string, string>;
+  /**
+   * bridge: the node sets up container networking on a bridge, tables and subnet of the bench's
+   * own (a /21: 2045 addresses), and containers get it by default, as in a real install; none
+   * (the default here): loopback only.
+   */
+  network?: 'bridge' | 'none';
+}
+
+/** The bench's own bridge, tables, veth prefix and subnet: never the host's nagaya0. */
+function benchNetworkEnv(tag: string): Record<string, string> {
+  return {
+    NAGAYA_HOST_NETWORK: 'on',
+    NAGAYA_DEFAULT_NETWORK_MODE: 'bridge',
+    NAGAYA_BRIDGE: `nbb${tag}`,
+    NAGAYA_NFT_TABLE: `nbb${tag}`,
+    NAGAYA_VETH_PREFIX: `nb${tag.slice(0, 3)}`,
+    NAGAYA_NETWORK_CIDR: '10.203.0.0/21',
+    NAGAYA_NETWORK_NODE_PREFIX: '21',
+    NAGAYA_IP_FORWARD: 'off',
+  };
 }
 
 /**
@@ -252,6 +272,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const token = randomBytes(16).toString('hex');
   const port = 18000 + Math.floor(Math.random() * 1000);
   const dbName = `nagaya_bench_e2e_${randomBytes(4).toString('hex')}`;
+  const netTag = randomBytes(3).toString('hex').slice(0, 4);
   const dir = mkdtempSync(join(tmpdir(), 'nagaya-bench-'));
   chmodSync(dir, 0o711);
   writeFileSync(join(dir, 'subuid'), `root:3000000000:${options.slices * 65536}\n`);
@@ -282,6 +303,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     await db.end().catch(() => undefined);
     await redis?.stop();
     await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    if (options.network === 'bridge') {
+      await removeRuleset(`nbb${netTag}`).catch(() => undefined);
+      await removeBridge(`nbb${netTag}`).catch(() => undefined);
+    }
     rmSync(dir, { recursive: true, force: true });
   };
   try {
@@ -299,9 +324,10 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       NAGAYA_SUBGID_PATH: join(dir, 'subgid'),
       NAGAYA_LOG: 'silent',
       NAGAYA_WORKER_CONCURRENCY: process.env.NAGAYA_WORKER_CONCURRENCY ?? '16',
-      // no host bridge or nftables tables unless a test asks (they are the host's, shared)
+      // no host bridge or nftables tables unless the bench asks (its own, then)
       NAGAYA_HOST_NETWORK: 'off',
       NAGAYA_DEFAULT_NETWORK_MODE: 'none',
+      ...(options.network === 'bridge' ? benchNetworkEnv(netTag) : {}),
       ...options.env,
     };
     const serve = (role: string) => {

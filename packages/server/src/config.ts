@@ -51,7 +51,7 @@ export interface ServerConfig {
   queuePrefix: string;
   /** The fleet's container network (NAGAYA_NETWORK_CIDR): each node's subnet is a /networkNodePrefix of it. */
   networkCidr: string;
-  /** The prefix length of each node's subnet (24: 253 container addresses per node). */
+  /** The prefix length of each node's subnet (NAGAYA_NETWORK_NODE_PREFIX, 24: 253 container addresses per node). */
   networkNodePrefix: number;
   /** The network mode of a container whose create names none (NAGAYA_DEFAULT_NETWORK_MODE, bridge). */
   defaultNetworkMode: NetworkMode;
@@ -75,11 +75,21 @@ export interface ServerConfig {
   dnsUpstream: string[];
 }
 
-/** Each node's subnet is a /24 of the fleet's network. */
+/** Each node's subnet is a /24 of the fleet's network unless NAGAYA_NETWORK_NODE_PREFIX says otherwise. */
 const NETWORK_NODE_PREFIX = 24;
 
-/** Reads NAGAYA_NETWORK_CIDR: an IPv4 network (no host bits) of at least one /24. */
-function networkCidr(env: NodeJS.ProcessEnv): string {
+/**
+ * Reads NAGAYA_NETWORK_NODE_PREFIX: the prefix length of each node's subnet, /16 (65533
+ * containers with an address per node) to /28 (13), as Kubernetes' node CIDR mask size.
+ */
+function networkNodePrefix(env: NodeJS.ProcessEnv): number {
+  const prefix = integer(env, 'NAGAYA_NETWORK_NODE_PREFIX', NETWORK_NODE_PREFIX, 16);
+  if (prefix > 28) throw new NagayaError('INVALID_INPUT', `NAGAYA_NETWORK_NODE_PREFIX must be from 16 to 28, not ${prefix}`);
+  return prefix;
+}
+
+/** Reads NAGAYA_NETWORK_CIDR: an IPv4 network (no host bits) of at least one node subnet. */
+function networkCidr(env: NodeJS.ProcessEnv, nodePrefix: number): string {
   const raw = env.NAGAYA_NETWORK_CIDR || '10.88.0.0/16';
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(raw);
   const octets = m ? m.slice(1, 5).map(Number) : [];
@@ -90,7 +100,7 @@ function networkCidr(env: NodeJS.ProcessEnv): string {
       `NAGAYA_NETWORK_CIDR must be an IPv4 network such as 10.88.0.0/16 (${why}), not ${JSON.stringify(raw)}`,
     );
   if (!m || octets.some((o) => o > 255) || m.slice(1, 5).some((o) => /^0\d/.test(o!))) throw refuse('a.b.c.d/bits');
-  if (bits < 8 || bits > NETWORK_NODE_PREFIX) throw refuse(`between /8 and /${NETWORK_NODE_PREFIX}: a /${NETWORK_NODE_PREFIX} per node`);
+  if (bits < 8 || bits > nodePrefix) throw refuse(`between /8 and /${nodePrefix}: a /${nodePrefix} per node`);
   const address = octets.reduce((acc, o) => acc * 256 + o, 0);
   if (address % 2 ** (32 - bits) !== 0) throw refuse('no host bits set');
   return raw;
@@ -202,8 +212,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     defaultPidsMax: integer(env, 'NAGAYA_DEFAULT_PIDS_MAX', DEFAULT_PIDS_MAX, 1),
     consoleLogMaxBytes: integer(env, 'NAGAYA_CONSOLE_LOG_MAX_BYTES', 10 * 1024 * 1024, 4096),
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',
-    networkCidr: networkCidr(env),
-    networkNodePrefix: NETWORK_NODE_PREFIX,
+    networkCidr: networkCidr(env, networkNodePrefix(env)),
+    networkNodePrefix: networkNodePrefix(env),
     defaultNetworkMode: oneOf(env, 'NAGAYA_DEFAULT_NETWORK_MODE', 'bridge', NETWORK_MODES),
     hostNetwork: onOff(env, 'NAGAYA_HOST_NETWORK', true),
     bridge: named(env, 'NAGAYA_BRIDGE', 'nagaya0', /^[a-zA-Z0-9_.-]{1,15}$/),

@@ -20,6 +20,15 @@ describe('NAGAYA_NETWORK_CIDR', () => {
     expect(load('192.168.7.0/24').networkCidr).toBe('192.168.7.0/24');
   });
 
+  it('takes another node subnet size from NAGAYA_NETWORK_NODE_PREFIX, /16 to /28, no larger than the fleet network', () => {
+    const base = { NAGAYA_NODE_NAME: 'n1', DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://x' };
+    expect(loadConfig({ ...base, NAGAYA_NETWORK_NODE_PREFIX: '21' }).networkNodePrefix).toBe(21);
+    expect(loadConfig({ ...base, NAGAYA_NETWORK_CIDR: '10.9.0.0/26', NAGAYA_NETWORK_NODE_PREFIX: '28' }).networkCidr).toBe('10.9.0.0/26');
+    for (const bad of ['15', '29', 'x'])
+      expect(() => loadConfig({ ...base, NAGAYA_NETWORK_NODE_PREFIX: bad }), bad).toThrow(/NAGAYA_NETWORK_NODE_PREFIX/);
+    expect(() => loadConfig({ ...base, NAGAYA_NETWORK_CIDR: '10.9.0.0/24', NAGAYA_NETWORK_NODE_PREFIX: '22' })).toThrow(/a \/22 per node/);
+  });
+
   it('refuses what is not an IPv4 network of at least one /24', () => {
     for (const bad of ['10.88.0.0', '10.88.0.1/16', '10.88.0.0/25', '10.0.0.0/7', '300.1.0.0/16', '010.88.0.0/16', 'fd00::/64', 'x']) {
       expect(() => load(bad), bad).toThrow(/NAGAYA_NETWORK_CIDR must be an IPv4 network/);
