@@ -25,7 +25,9 @@ afterAll(async () => {
 });
 
 const concrete = (path: string) =>
-  path.replace('{name}', /^\/(pools|projects)\//.test(path) ? 'default' : 'victim').replace('{id}', 'nojob');
+  path
+    .replace('{name}', /^\/(pools|projects)\//.test(path) ? 'default' : path.startsWith('/images/') ? 'busybox' : 'victim')
+    .replace('{id}', 'nojob');
 const bodyFor = (path: string, method: string) =>
   method === 'get' || method === 'delete'
     ? undefined
