@@ -4,7 +4,8 @@ import { importImage, type ExtractLimits, type ImportedImage } from '@nagaya/nat
 /**
  * Imports an OCI layout directory (a pull's) through the same importer as an upload: the
  * directory is streamed as a tar by `tar`, so every blob is verified and every layer unpacked by
- * the one code path that handles hostile archives. It costs a spool of the image's bytes; an
+ * the one code path that handles hostile archives. `keepBlobs`: keep the verified blobs for a push
+ * to the fleet's registry (the caller removes them). It costs a spool of the image's bytes; an
  * importer that reads a layout in place would not.
  */
 export async function importLayoutDir(
@@ -12,6 +13,7 @@ export async function importLayoutDir(
   store: string,
   layerLimits: ExtractLimits,
   maxArchiveBytes = Number.MAX_SAFE_INTEGER,
+  options: { keepBlobs?: boolean } = {},
 ): Promise<ImportedImage> {
   const tar = spawn('tar', ['-C', layoutDir, '--exclude=*.partial', '-cf', '-', 'oci-layout', 'index.json', 'blobs'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -22,7 +24,7 @@ export async function importLayoutDir(
   });
   const exited = new Promise<number>((resolve) => tar.once('close', (code) => resolve(code ?? 1)));
   try {
-    const imported = await importImage(tar.stdout, store, { maxArchiveBytes, layerLimits });
+    const imported = await importImage(tar.stdout, store, { maxArchiveBytes, layerLimits, keepBlobs: options.keepBlobs ?? false });
     const code = await exited;
     if (code !== 0) throw new Error(`tar of the pulled layout failed: ${stderr.trim()}`);
     return imported;
