@@ -157,6 +157,24 @@ describe('POST /images/pull', () => {
     expect(listing(pullsDir())).toEqual([]);
   }, 90_000);
 
+  it("takes back a pull that the project's disk quota refuses: no record, no new layer, no blob, no layout", async () => {
+    await fleet.admin.post('/projects', { name: 'tight', quotas: { diskBytes: 1024 } });
+    const big = buildImage([layerOf([{ name: 'big', body: Buffer.alloc(64 * 1024, 7) }])]);
+    await pushFixture(basic, 'lib/big', 'v1', big);
+    const layersBefore = listing(layersDir());
+    const tight = fleet.admin.withSelection({ project: 'tight' });
+    const started = await tight.post<ImagePullView>('/images/pull', { reference: `${basic.host}/lib/big:v1`, auth: basic.credentials });
+    expect(started.image).toEqual({ project: 'tight', name: 'big:v1' });
+    const job = await finished(started.job.id);
+    expect(job.state).toBe('failed');
+    expect(job.error).toMatch(/^QUOTA_EXCEEDED: /);
+    expect(job.bytesDone).toBe(big.layers[0]!.blob.length); // the layer came, and went again
+    expect((await refusal(tight.get('/images/big:v1'))).code).toBe('NOT_FOUND');
+    expect(listing(layersDir())).toEqual(layersBefore);
+    expect(listing(join(fleet.base.dataDir, 'images', '.oci', 'blobs', 'sha256'))).toEqual([]);
+    expect(listing(pullsDir())).toEqual([]);
+  }, 60_000);
+
   it('fails a manifest list of another platform only, naming the platforms it has', async () => {
     const architecture = nodeArch() === 's390x' ? 'ppc64le' : 's390x';
     const foreign = buildImage([layerOf([{ name: 'foreign', body: 'y' }])], {}, architecture);

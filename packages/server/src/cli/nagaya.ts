@@ -334,7 +334,7 @@ async function main(argv: string[]): Promise<number> {
       const { jobs } = await client.get<{ jobs: Array<Record<string, unknown>> }>(
         `/jobs${values.container ? `?container=${encodeURIComponent(values.container)}` : ''}`,
       );
-      out(jobs, () => table(jobs, [...(all ? ['project'] : []), 'id', 'kind', 'container', 'node', 'state', 'error']));
+      out(jobs, () => table(jobs, [...(all ? ['project'] : []), 'id', 'kind', 'container', 'image', 'node', 'state', 'error']));
       return EXIT.ok;
     }
     case 'images': {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { importImage, type ExtractLimits, type ImportedImage } from '@nagaya/native';
 
 /**
@@ -23,8 +24,11 @@ export async function importLayoutDir(
     stderr = (stderr + d.toString()).slice(-2000);
   });
   const exited = new Promise<number>((resolve) => tar.once('close', (code) => resolve(code ?? 1)));
+  // Read from at once: when a child exits, Node resumes (and so drops the data of) any stdout
+  // nobody reads yet, and a small layout's tar exits before the importer starts reading.
+  const archive = tar.stdout.pipe(new PassThrough());
   try {
-    const imported = await importImage(tar.stdout, store, { maxArchiveBytes, layerLimits, keepBlobs: options.keepBlobs ?? false });
+    const imported = await importImage(archive, store, { maxArchiveBytes, layerLimits, keepBlobs: options.keepBlobs ?? false });
     const code = await exited;
     if (code !== 0) throw new Error(`tar of the pulled layout failed: ${stderr.trim()}`);
     return imported;
