@@ -153,6 +153,10 @@ describe('POST /images/pull', () => {
       expect(job.error).toMatch(/^IMAGE_UNAVAILABLE: /);
       expect((await refusal(fleet.admin.get('/images/secret'))).code).toBe('NOT_FOUND');
     }
+    // a registry nobody answers for
+    const unreachable = await fleet.admin.post<ImagePullView>('/images/pull', { reference: '127.0.0.1:1/lib/secret:v1', name: 'secret' });
+    const job = await finished(unreachable.job.id);
+    expect([job.state, job.error]).toEqual(['failed', expect.stringMatching(/^IMAGE_UNAVAILABLE: /)]);
     expect(listing(layersDir())).toEqual(layersBefore);
     expect(listing(pullsDir())).toEqual([]);
   }, 90_000);

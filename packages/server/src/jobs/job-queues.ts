@@ -235,8 +235,11 @@ export class JobQueues {
   }
 
   private async view(row: JobRow): Promise<JobView> {
-    const job = await this.queue(row.queue).getJob(row.id);
-    const raw = job ? await job.getState() : 'unknown';
+    // the state first, then the job: a job read first may end between the two reads, and its
+    // state would say failed while its copy still has no failedReason or finishedOn
+    const queue = this.queue(row.queue);
+    const raw = await queue.getJobState(row.id);
+    const job = raw === 'unknown' ? undefined : await queue.getJob(row.id);
     const state: JobState =
       raw === 'completed'
         ? 'completed'
