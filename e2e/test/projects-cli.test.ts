@@ -81,7 +81,7 @@ describe('projects through the CLI', () => {
   });
 
   it('NAGAYA_PROJECT and --project select the project; the launch past the quota exits 8', async () => {
-    const imported = await cli(['images', 'import', 'tiny', join(dir, 'tiny.tar')], { token: operator });
+    const imported = await cli(['images', 'import', join(dir, 'tiny.tar')], { token: operator });
     expect(imported.code, imported.stderr).toBe(0);
     expect(imported.stdout).toMatch(/image tiny imported into project alpha/);
 

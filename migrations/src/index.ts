@@ -9,6 +9,7 @@ import { NodeLiveness1764900000000 } from './1764900000000-node-liveness';
 import { Network1764950000000 } from './1764950000000-network';
 import { ProjectNetId1765000000000 } from './1765000000000-project-net-id';
 import { OciImages1765100000000 } from './1765100000000-oci-images';
+import { ImagePullJobs1765200000000 } from './1765200000000-image-pull-jobs';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -22,6 +23,7 @@ export const migrations = [
   Network1764950000000,
   ProjectNetId1765000000000,
   OciImages1765100000000,
+  ImagePullJobs1765200000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

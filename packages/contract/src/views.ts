@@ -26,6 +26,10 @@ export type JobState = (typeof JOB_STATES)[number];
 export const LIFECYCLE_KINDS = ['launch', 'start', 'stop', 'restart', 'delete'] as const;
 export type LifecycleKind = (typeof LIFECYCLE_KINDS)[number];
 
+/** Every kind of job: a container's lifecycle, or an image pull. */
+export const JOB_KINDS = [...LIFECYCLE_KINDS, 'pull'] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
 /** One line of /proc/<pid>/uid_map or gid_map: [nsId, nsId+count) inside is [hostId, hostId+count) on the host. */
 export interface MapLine {
   nsId: number;
@@ -110,17 +114,30 @@ export interface CreatedContainerView {
 /** GET /jobs/:id. */
 export interface JobView {
   id: string;
-  /** The project of the job's container (null for a job whose container row was gone when it was queued). */
+  /** The project of the job's container or image (null for a job whose container row was gone when it was queued). */
   project: string | null;
-  kind: LifecycleKind;
-  container: string;
+  kind: JobKind;
+  /** The container a lifecycle job acts on; null for a pull. */
+  container: string | null;
+  /** The image a pull makes (name[:tag]); null for a lifecycle job. */
+  image: string | null;
   node: string;
   state: JobState;
+  /** 0..100 (a pull: of its layers' bytes). */
   progress: number;
+  /** A pull: layer bytes fetched so far and in all (null before the manifest is read, and for lifecycle jobs). */
+  bytesDone: number | null;
+  bytesTotal: number | null;
   error: string | null;
   attempts: number;
   createdAt: string;
   finishedAt: string | null;
+}
+
+/** POST /images/pull: the job that pulls, and the image it will make. */
+export interface ImagePullView {
+  job: JobRef;
+  image: { project: string; name: string };
 }
 
 /** POST /containers/:name/exec. */

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { NodeFleet } from './services/node-fleet';
 import { ContainerService } from './services/container-service';
+import { ImagePullService } from './services/image-pulls';
 import { AuditStore } from './store/audit-store';
 import { ContainerStore } from './store/container-store';
 import { NetworkStore } from './store/network-store';
@@ -167,6 +168,13 @@ export async function startNagaya(
       queues,
       nodes,
       images,
+      imagePulls: new ImagePullService({
+        images,
+        queues,
+        nodes,
+        nodeOfflineMs: config.nodeOfflineMs,
+        insecureRegistries: config.insecureRegistries,
+      }),
       containers,
       projects,
       networks,

@@ -8,6 +8,7 @@ import type { JobQueues } from '../jobs/job-queues';
 import type { Metrics } from '../observability/metrics';
 import type { NodeFleet } from '../services/node-fleet';
 import type { ContainerService } from '../services/container-service';
+import type { ImagePullService } from '../services/image-pulls';
 import type { AuditStore } from '../store/audit-store';
 import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
@@ -30,6 +31,7 @@ export interface RouteDeps {
   queues: JobQueues;
   nodes: NodeStore;
   images: ImageStore;
+  imagePulls: ImagePullService;
   tokens: TokenStore;
   audit: AuditStore;
   containers: ContainerStore;

@@ -6,6 +6,7 @@ import { ApiError, ERRORS, isErrorCode, type ContainerNetworkView } from '@nagay
 import { ApiClient } from './api-client';
 import { age, parseBytes, table } from './format';
 import { networksCommand, nodesCommand } from './fleet-commands';
+import { imagesCommand } from './image-commands';
 import { auditCommand, projectsCommand } from './project-commands';
 import { tokensCommand } from './token-commands';
 import { parsePublish } from './publish-spec';
@@ -26,7 +27,12 @@ const USAGE = `usage: nagaya <command> [options]
   nodes remove <node> --dead [--release-slices]
                                          a dead node: its running containers become lost, their
                                          slices fenced (--release-slices: only once the host is off)
-  images | images import <name> <rootfs.tar|.tar.gz>
+  images [list] | images info|delete <name>
+  images import <file> [--name N]        an OCI layout, docker save or rootfs tarball (tar, gzip, zstd);
+                                         default name: the file's name without .tar/.gz/.zst
+  images pull <ref> [--name N] [--username U --password-stdin] [--quiet]
+                                         pull [registry/]repository[:tag][@digest] on a worker and wait,
+                                         bytes on stderr; default name: the last part and tag (alpine:3)
   tokens [list] | tokens create <name> --role admin|operator|viewer [--expires SECONDS] [--global]
          | tokens revoke <id>
   projects [list] | projects show|delete <name>
@@ -142,6 +148,10 @@ async function main(argv: string[]): Promise<number> {
       limit: { type: 'string' },
       dead: { type: 'boolean' },
       'release-slices': { type: 'boolean' },
+      name: { type: 'string' },
+      username: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
     },
   });
   const [verb, ...rest] = positionals;
@@ -324,27 +334,11 @@ async function main(argv: string[]): Promise<number> {
       const { jobs } = await client.get<{ jobs: Array<Record<string, unknown>> }>(
         `/jobs${values.container ? `?container=${encodeURIComponent(values.container)}` : ''}`,
       );
-      out(jobs, () => table(jobs, [...(all ? ['project'] : []), 'id', 'kind', 'container', 'node', 'state', 'error']));
+      out(jobs, () => table(jobs, [...(all ? ['project'] : []), 'id', 'kind', 'container', 'image', 'node', 'state', 'error']));
       return EXIT.ok;
     }
     case 'images': {
-      if (rest[0] === 'import') {
-        const [, image, file] = rest;
-        if (!image || !file) throw new ApiError(0, 'INVALID_INPUT', 'images import <name> <rootfs.tar|.tar.gz>');
-        if (all) throw new ApiError(0, 'INVALID_INPUT', 'images import acts in one project: --project P, not --all-projects');
-        const type = /\.(t?gz|tar\.gz)$/.test(file) ? 'application/gzip' : 'application/x-tar';
-        const res = await client.upload<{ project: string; name: string; files: number; sizeBytes: number }>(
-          `/images?name=${encodeURIComponent(image)}`,
-          file,
-          type,
-        );
-        out(res, () => `image ${res.name} imported into project ${res.project}: ${res.files} files, ${res.sizeBytes} bytes`);
-        return EXIT.ok;
-      }
-      if (rest[0] !== undefined && rest[0] !== 'list')
-        throw new ApiError(0, 'INVALID_INPUT', `images ${rest[0]}: use images or images import`);
-      const { images } = await client.get<{ images: Array<Record<string, unknown>> }>('/images');
-      out(images, () => table(images, [...(all ? ['project'] : []), 'name', 'files', 'sizeBytes', 'source', 'createdAt']));
+      await imagesCommand(client, rest, values, all, out);
       return EXIT.ok;
     }
     case 'whoami': {

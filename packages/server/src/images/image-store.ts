@@ -7,8 +7,9 @@ import type { Db } from '../store/db';
 import { FleetRegistry } from './fleet-registry';
 import { readIdentities } from './image-identities';
 import { runDefaults } from './image-config';
-import { ImageRecords, type ImageRecord } from './image-records';
+import { ImageRecords, type ImageFormat, type ImageRecord } from './image-records';
 import { importLayoutDir } from './import-layout';
+import { LimitedBody } from './limited-body';
 import { projectRefusalOf } from '../store/project-errors';
 import { DEFAULT_PROJECT } from '../store/project-store';
 import {
@@ -27,8 +28,6 @@ const MANIFEST = '.nagaya-image.json';
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** A staging directory of an import: dot, image name, the importing server's pid, a time. */
 const STAGING = /^\..+\.import-(\d+)-\d+$/;
-/** How much of a refused upload is still read so that the client gets the answer (see LimitedBody). */
-const DRAIN_BYTES = 16 * 1024 * 1024;
 
 export interface ImageInfo {
   project: string;
@@ -316,6 +315,11 @@ export class ImageStore {
     return { removed: removed.length, recorded: unrecorded.length, forgotten: missing.length };
   }
 
+  /** The layers some recorded image uses. */
+  async usedLayers(): Promise<Set<string>> {
+    return this.requireRecords().usedLayers();
+  }
+
   /** The images of one project and the built-in ones (every image when no project is given), as recorded. */
   async list(project?: string): Promise<ImageRecord[]> {
     return this.requireRecords().list(project);
@@ -331,9 +335,7 @@ export class ImageStore {
    * fleet's registry, when there is one, so that every node can fetch it.
    */
   async import(project: string, name: string, body: Readable, uploadLimitBytes: number): Promise<ImageRecord> {
-    const records = this.requireRecords();
-    const taken = await this.requireDb().query('SELECT 1 FROM image WHERE project = $1 AND name = $2', [project, name]);
-    if (taken.rowCount) throw new NagayaError('CONFLICT', `image ${name} already exists in project ${project}`);
+    await this.refuseTaken(project, name);
     await this.openStore();
     const upload = new LimitedBody(body, uploadLimitBytes);
     const imported = await importImage(Readable.from(upload.chunks()), this.ociStore, {
@@ -345,32 +347,65 @@ export class ImageStore {
       await upload.discardRest().catch(() => undefined); // a client gone mid-body: nothing to answer
       throw err;
     });
-    const { passwd, groups } = await readIdentities(imported.layers.map((l) => l.dir).reverse());
-    await records.insert({
-      project,
-      name,
-      format: imported.format,
-      digest: imported.manifestDigest,
-      config: { ...runDefaults(imported.config), passwd, groups },
-      layers: imported.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.size })),
-      reference: null,
-      files: 0,
-      source: 'upload',
-      node: this.fleet.node ?? 'local',
-    });
-    if (this.registry) await this.publish(project, name, imported);
-    return (await records.visible(project, name))!;
+    return this.recordImported(project, name, imported, { format: imported.format, reference: null, source: 'upload' });
+  }
+
+  /** CONFLICT when a project has an image of that name already (checked again, atomically, when the image is recorded). */
+  async refuseTaken(project: string, name: string): Promise<void> {
+    const taken = await this.requireDb().query('SELECT 1 FROM image WHERE project = $1 AND name = $2', [project, name]);
+    if (taken.rowCount) throw new NagayaError('CONFLICT', `image ${name} already exists in project ${project}`);
+  }
+
+  /** Whether imports must keep their compressed blobs (importImage's keepBlobs): they are pushed to the fleet's registry. */
+  get pushesToRegistry(): boolean {
+    return this.registry !== undefined;
+  }
+
+  /** What an import may unpack (the store's limits), for imports made outside this class (a pull's). */
+  get limits(): ExtractLimits {
+    return this.unpackLimits;
   }
 
   /**
-   * Pushes an imported image to the fleet's registry, so that other nodes can fetch it; a push
-   * that fails takes the import back (the record, and layers no other image uses). The kept
-   * blobs are removed either way: the registry holds them now, or the image is gone.
+   * Records an image just imported into this node's store (an upload's or a pull's): its run
+   * defaults, its layers and this node as their holder, within the project's diskBytes quota.
+   * Then it is pushed to the fleet's registry, when there is one, so that every node can fetch
+   * it; a push that fails takes the record back (and layers no other image uses). The blobs an
+   * import kept for the push are removed either way: the registry holds them now, or the image
+   * is gone.
    */
+  async recordImported(
+    project: string,
+    name: string,
+    imported: ImportedImage,
+    origin: { format: Exclude<ImageFormat, 'directory'>; reference: string | null; source: string },
+  ): Promise<ImageRecord> {
+    const records = this.requireRecords();
+    try {
+      const { passwd, groups } = await readIdentities(imported.layers.map((l) => l.dir).reverse());
+      await records.insert({
+        project,
+        name,
+        format: origin.format,
+        digest: imported.manifestDigest,
+        config: { ...runDefaults(imported.config), passwd, groups },
+        layers: imported.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.size })),
+        reference: origin.reference,
+        files: 0,
+        source: origin.source,
+        node: this.fleet.node ?? 'local',
+      });
+      if (this.registry) await this.publish(project, name, imported);
+    } finally {
+      if (this.registry) await this.removeKeptBlobs(imported);
+    }
+    return (await records.visible(project, name))!;
+  }
+
+  /** Pushes an imported image to the fleet's registry; a push that fails takes the import back. */
   private async publish(project: string, name: string, imported: ImportedImage): Promise<void> {
     const manifest = Buffer.from(imported.manifestJson, 'utf8');
-    const doc = JSON.parse(imported.manifestJson) as { mediaType?: string; config: { digest: string }; layers: Array<{ digest: string }> };
-    const blobs = [doc.config.digest, ...doc.layers.map((l) => l.digest), imported.manifestDigest];
+    const doc = JSON.parse(imported.manifestJson) as { mediaType?: string };
     try {
       await this.registry!.push(project, name, join(this.ociStore, 'blobs'), {
         mediaType: doc.mediaType ?? OCI_MANIFEST,
@@ -383,9 +418,14 @@ export class ImageStore {
         .catch(() => ({ unusedLayers: [] as string[] }));
       await this.removeLayers(unusedLayers).catch(() => undefined);
       throw err;
-    } finally {
-      for (const digest of blobs) await removeBlob(this.ociStore, digest).catch(() => undefined);
     }
+  }
+
+  /** Removes the blobs an import kept for the push (the manifest, the config, the layers as they were compressed). */
+  private async removeKeptBlobs(imported: ImportedImage): Promise<void> {
+    const doc = JSON.parse(imported.manifestJson) as { config: { digest: string }; layers: Array<{ digest: string }> };
+    const blobs = [doc.config.digest, ...doc.layers.map((l) => l.digest), imported.manifestDigest];
+    for (const digest of blobs) await removeBlob(this.ociStore, digest).catch(() => undefined);
   }
 
   /** Makes <dataDir>/images root-only (0700): images keep their setuid files, which no host user may reach. */
@@ -446,45 +486,4 @@ async function du(dir: string): Promise<number> {
     else if (entry.isFile()) total += (await stat(p)).size;
   }
   return total;
-}
-
-/**
- * A request body read through its iterator, failing with PAYLOAD_TOO_LARGE past limit bytes.
- * The iterator is never returned, so a refusal does not destroy the request and its socket,
- * which the error response still needs.
- */
-class LimitedBody {
-  private readonly iterator: AsyncIterator<Buffer>;
-  private received = 0;
-
-  constructor(
-    body: Readable,
-    private readonly limit: number,
-  ) {
-    this.iterator = body[Symbol.asyncIterator]();
-  }
-
-  async *chunks(): AsyncGenerator<Buffer> {
-    for (;;) {
-      const next = await this.iterator.next();
-      if (next.done) return;
-      this.received += next.value.length;
-      if (this.received > this.limit) throw new NagayaError('PAYLOAD_TOO_LARGE', `the image is larger than ${this.limit} bytes`);
-      yield next.value;
-    }
-  }
-
-  /**
-   * Reads and drops what the client still sends (up to the limit, and at most DRAIN_BYTES more)
-   * before an error is answered: a server that closes a socket with unread data resets it, and
-   * the client would see ECONNRESET instead of the answer. Past that the client gets the reset.
-   */
-  async discardRest(): Promise<void> {
-    const stopAt = Math.min(this.received, this.limit) + DRAIN_BYTES;
-    while (this.received <= stopAt) {
-      const next = await this.iterator.next();
-      if (next.done) return;
-      this.received += next.value.length;
-    }
-  }
 }

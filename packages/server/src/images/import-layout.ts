@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { importImage, type ExtractLimits, type ImportedImage } from '@nagaya/native';
 
 /**
  * Imports an OCI layout directory (a pull's) through the same importer as an upload: the
  * directory is streamed as a tar by `tar`, so every blob is verified and every layer unpacked by
- * the one code path that handles hostile archives. It costs a spool of the image's bytes; an
+ * the one code path that handles hostile archives. `keepBlobs`: keep the verified blobs for a push
+ * to the fleet's registry (the caller removes them). It costs a spool of the image's bytes; an
  * importer that reads a layout in place would not.
  */
 export async function importLayoutDir(
@@ -12,6 +14,7 @@ export async function importLayoutDir(
   store: string,
   layerLimits: ExtractLimits,
   maxArchiveBytes = Number.MAX_SAFE_INTEGER,
+  options: { keepBlobs?: boolean } = {},
 ): Promise<ImportedImage> {
   const tar = spawn('tar', ['-C', layoutDir, '--exclude=*.partial', '-cf', '-', 'oci-layout', 'index.json', 'blobs'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -21,8 +24,11 @@ export async function importLayoutDir(
     stderr = (stderr + d.toString()).slice(-2000);
   });
   const exited = new Promise<number>((resolve) => tar.once('close', (code) => resolve(code ?? 1)));
+  // Read from at once: when a child exits, Node resumes (and so drops the data of) any stdout
+  // nobody reads yet, and a small layout's tar exits before the importer starts reading.
+  const archive = tar.stdout.pipe(new PassThrough());
   try {
-    const imported = await importImage(tar.stdout, store, { maxArchiveBytes, layerLimits });
+    const imported = await importImage(archive, store, { maxArchiveBytes, layerLimits, keepBlobs: options.keepBlobs ?? false });
     const code = await exited;
     if (code !== 0) throw new Error(`tar of the pulled layout failed: ${stderr.trim()}`);
     return imported;

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { isErrorCode, type JobState, type JobView, type LifecycleKind } from '@nagaya/contract';
+import { isErrorCode, type JobKind, type JobState, type JobView } from '@nagaya/contract';
 import { NagayaError } from '../errors';
 import type { Db } from '../store/db';
-import type { LifecycleJobData, RpcJobData } from './job-types';
+import type { LifecycleJobData, PullJobData, PullProgress, RpcJobData } from './job-types';
 
 /** BullMQ queue names: one lifecycle queue and one rpc queue per node. */
 export const lifecycleQueueName = (node: string) => `node-${node}`;
@@ -84,6 +84,31 @@ export class JobQueues {
       jobId: id,
       attempts: data.kind === 'launch' || data.kind === 'start' ? LIFECYCLE_ATTEMPTS : 2,
       backoff: { type: 'exponential', delay: 500 },
+      removeOnComplete: { age: 7 * 86400, count: 20_000 },
+      removeOnFail: { age: 30 * 86400, count: 20_000 },
+    });
+    return id;
+  }
+
+  /**
+   * Enqueues an image pull on a node's lifecycle queue, recorded in Postgres with the image it
+   * makes (and never its credentials, which stay in the job's data in Redis). One attempt: a
+   * registry that refused once refuses again, and the failure is the answer the caller wants.
+   */
+  async enqueuePull(node: string, data: PullJobData): Promise<string> {
+    const id = `pull-${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
+    const queue = lifecycleQueueName(node);
+    const q = this.queue(queue);
+    await this.db.query('INSERT INTO job (id, queue, kind, image, project) VALUES ($1, $2, $3, $4, $5)', [
+      id,
+      queue,
+      'pull',
+      data.name,
+      data.project,
+    ]);
+    await q.add('pull', data, {
+      jobId: id,
+      attempts: 1,
       removeOnComplete: { age: 7 * 86400, count: 20_000 },
       removeOnFail: { age: 30 * 86400, count: 20_000 },
     });
@@ -210,8 +235,11 @@ export class JobQueues {
   }
 
   private async view(row: JobRow): Promise<JobView> {
-    const job = await this.queue(row.queue).getJob(row.id);
-    const raw = job ? await job.getState() : 'unknown';
+    // the state first, then the job: a job read first may end between the two reads, and its
+    // state would say failed while its copy still has no failedReason or finishedOn
+    const queue = this.queue(row.queue);
+    const raw = await queue.getJobState(row.id);
+    const job = raw === 'unknown' ? undefined : await queue.getJob(row.id);
     const state: JobState =
       raw === 'completed'
         ? 'completed'
@@ -222,14 +250,19 @@ export class JobQueues {
             : raw === 'unknown'
               ? 'failed'
               : 'waiting';
+    const bytes = row.kind === 'pull' ? pullProgressOf(job?.progress) : undefined;
+    const percent = bytes?.bytesTotal ? Math.floor((100 * bytes.bytesDone) / bytes.bytesTotal) : 0;
     return {
       id: row.id,
       project: row.project,
       kind: row.kind,
       container: row.container,
+      image: row.image,
       node: row.queue.replace(/^node-/, ''),
       state,
-      progress: state === 'completed' ? 100 : typeof job?.progress === 'number' ? job.progress : 0,
+      progress: state === 'completed' ? 100 : typeof job?.progress === 'number' ? job.progress : percent,
+      bytesDone: bytes?.bytesDone ?? null,
+      bytesTotal: bytes?.bytesTotal ?? null,
       error: job?.failedReason || (job ? null : 'the job is no longer in its queue (Redis lost it); the reconciler re-enqueues its work'),
       attempts: job?.attemptsMade ?? 0,
       createdAt: new Date(job?.timestamp ?? row.created_at).toISOString(),
@@ -251,11 +284,20 @@ export class JobQueues {
 interface JobRow {
   id: string;
   queue: string;
-  kind: LifecycleKind;
-  container_id: string;
-  container: string;
+  kind: JobKind;
+  container_id: string | null;
+  container: string | null;
+  image: string | null;
   project: string | null;
   created_at: Date;
+}
+
+/** A pull's progress as its worker reported it; undefined before it did. */
+function pullProgressOf(progress: unknown): PullProgress | undefined {
+  const p = progress as Partial<PullProgress> | undefined;
+  return typeof p === 'object' && p !== null && typeof p.bytesDone === 'number' && typeof p.bytesTotal === 'number'
+    ? { bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }
+    : undefined;
 }
 
 /** Rpc failures travel as "CODE: message" in BullMQ's failedReason; this turns them back into errors. */

@@ -11,6 +11,26 @@ export interface LifecycleJobData {
   timeoutSeconds?: number;
 }
 
+/**
+ * A pull of an image from a registry into a node's store. `auth` lives only here, in the job's
+ * data in Redis, for as long as the job runs: it is never written to Postgres or to a log, and
+ * the worker removes it from the job once the job ends (BullMQ keeps finished jobs a while).
+ */
+export interface PullJobData {
+  kind: 'pull';
+  project: string;
+  /** The image's name here (name[:tag]). */
+  name: string;
+  reference: string;
+  auth?: { username: string; password: string };
+}
+
+/** Progress of a pull, as the worker reports it through job.updateProgress. */
+export interface PullProgress {
+  bytesDone: number;
+  bytesTotal: number;
+}
+
 export interface ExecJobData {
   kind: 'exec';
   containerId: string;

@@ -15,9 +15,10 @@ import type { NodeStore } from '../store/node-store';
 import { NodeNetwork } from '../services/node-network';
 import { NodeFleet } from '../services/node-fleet';
 import { ContainerJobs } from './container-jobs';
+import { ImagePullJobs } from './image-pull-jobs';
 import type { JobQueues } from './job-queues';
 import { lifecycleQueueName, rpcQueueName } from './job-queues';
-import type { LifecycleJobData, RpcJobData } from './job-types';
+import type { LifecycleJobData, PullJobData, RpcJobData } from './job-types';
 import { Reconciler } from './reconciler';
 import { RpcJobs } from './rpc-jobs';
 
@@ -44,6 +45,7 @@ export interface WorkerNodeDeps {
 export class WorkerNode {
   readonly runtime: ContainerRuntime;
   readonly jobs: ContainerJobs;
+  readonly pulls: ImagePullJobs;
   readonly reconciler: Reconciler;
   readonly fleet: NodeFleet;
   private workers: Worker[] = [];
@@ -59,6 +61,12 @@ export class WorkerNode {
     this.runtime = runtime;
     const { containers, allocator, images, log, metrics, queues, config } = deps;
     this.jobs = new ContainerJobs({ nodeName: config.nodeName, containers, allocator, runtime, images, log, metrics, network });
+    this.pulls = new ImagePullJobs({
+      images,
+      insecureRegistries: config.insecureRegistries,
+      maxImageBytes: config.imageUploadLimitBytes,
+      log,
+    });
     this.fleet = new NodeFleet({ db: deps.db, containers, nodes: deps.nodes, queues, allocator, log });
     this.reconciler = new Reconciler({
       nodeName: config.nodeName,
@@ -156,9 +164,11 @@ export class WorkerNode {
   private startWorkers(): void {
     const { config, connection, log } = this.deps;
     const rpc = new RpcJobs(this.runtime);
-    const lifecycle = new Worker<LifecycleJobData>(
+    // image pulls share the lifecycle queue: they are placed on a node as a launch is
+    const lifecycle = new Worker<LifecycleJobData | PullJobData>(
       lifecycleQueueName(config.nodeName),
-      (job: Job<LifecycleJobData>) => this.jobs.process(job),
+      (job: Job<LifecycleJobData | PullJobData>) =>
+        job.data.kind === 'pull' ? this.pulls.process(job as Job<PullJobData>) : this.jobs.process(job as Job<LifecycleJobData>),
       // A killed worker's active jobs go back to the queue once their lock lapses and the stall
       // check sees it: 15 s + 10 s instead of BullMQ's 30 s + 30 s. Live workers renew the lock
       // every 7.5 s, so a long stop (timeoutSeconds) is not mistaken for a stalled one.

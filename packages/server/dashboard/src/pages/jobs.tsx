@@ -23,7 +23,7 @@ export function JobsPage(props: { state: string }) {
   const retry = async (job: JobView) => {
     try {
       await post(inProject(`/jobs/${encodeURIComponent(job.id)}/retry`, projectOf(job.project, current)), {});
-      notify(`${job.kind} of ${job.container} queued again`);
+      notify(`${job.kind} of ${job.container ?? job.image} queued again`);
     } catch (err) {
       notify(`retry of ${job.id} failed: ${describeError(err)}`, 'error');
     }
@@ -67,7 +67,11 @@ export function JobsPage(props: { state: string }) {
                 <tr key={j.id} data-job={j.id}>
                   <td title={j.id}>{j.kind}</td>
                   <td>
-                    <Link href={containerHref(j.container, projectOf(j.project, current))}>{j.container}</Link>
+                    {j.container !== null ? (
+                      <Link href={containerHref(j.container, projectOf(j.project, current))}>{j.container}</Link>
+                    ) : (
+                      <span>image {j.image}</span>
+                    )}
                   </td>
                   {current === null && <td>{j.project ? <ProjectTag name={j.project} /> : <span class="muted">—</span>}</td>}
                   <td>{j.node}</td>
@@ -81,7 +85,12 @@ export function JobsPage(props: { state: string }) {
                   {canOperate && (
                     <td>
                       {j.state === 'failed' && (
-                        <button type="button" class="small" onClick={() => void retry(j)} aria-label={`Retry ${j.kind} of ${j.container}`}>
+                        <button
+                          type="button"
+                          class="small"
+                          onClick={() => void retry(j)}
+                          aria-label={`Retry ${j.kind} of ${j.container ?? j.image}`}
+                        >
                           Retry
                         </button>
                       )}

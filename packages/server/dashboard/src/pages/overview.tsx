@@ -101,7 +101,12 @@ export function OverviewPage() {
               <ul class="plain">
                 {data.failed.map((j) => (
                   <li key={j.id}>
-                    <strong>{j.kind}</strong> of <Link href={containerHref(j.container, projectOf(j.project, current))}>{j.container}</Link>{' '}
+                    <strong>{j.kind}</strong> of{' '}
+                    {j.container !== null ? (
+                      <Link href={containerHref(j.container, projectOf(j.project, current))}>{j.container}</Link>
+                    ) : (
+                      `image ${j.image}`
+                    )}{' '}
                     <span class="muted" title={when(j.createdAt)}>
                       {ageOf(j.createdAt)} ago
                     </span>

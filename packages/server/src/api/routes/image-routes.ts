@@ -1,5 +1,5 @@
 import type { ImageView } from '@nagaya/contract';
-import { imageImportQuery, imageParams } from '@nagaya/contract/schemas';
+import { imageImportQuery, imageParams, pullImageSchema } from '@nagaya/contract/schemas';
 import { NagayaError } from '../../errors';
 import type { ImageRecord } from '../../images/image-records';
 import { operation, type Operation } from '../operation';
@@ -28,8 +28,24 @@ function imageView(r: ImageRecord): ImageView {
   };
 }
 
-/** /images: list, show, import, delete. */
+/** /images: list, show, import, pull, delete. */
 export const imageOperations: Operation[] = [
+  operation({
+    method: 'post',
+    path: '/images/pull',
+    summary:
+      "Pull an image from a registry into the request's project, as a job on a worker node (202; the job's progress counts bytes); the credentials are used for this pull only",
+    role: 'operator',
+    scope: 'project',
+    success: 202,
+    body: pullImageSchema,
+    handle: async ({ deps, actor, scope, body }) => {
+      const pull = await deps.imagePulls.pull(scope.project, body);
+      // the reference, never the credentials
+      await deps.audit.record(actor, scope.project, 'image.pull', pull.image.name, { reference: body.reference, job: pull.job.id });
+      return pull;
+    },
+  }),
   operation({
     method: 'get',
     path: '/images/{name}',

@@ -1,0 +1,94 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NagayaError } from '../errors';
+import { formatImageReference, manifestRef, parseImageReference } from '../registry/image-reference';
+import { nodePlatform, pullToLayout, type Platform } from '../registry/pull-to-layout';
+import { RegistryAuth, type RegistryCredentials } from '../registry/registry-auth';
+import { RegistryClient } from '../registry/registry-client';
+import type { ImageRecord } from './image-records';
+import type { ImageStore } from './image-store';
+import { importLayoutDir } from './import-layout';
+
+/** What to pull, and as which image. */
+export interface PullRequest {
+  project: string;
+  /** The image's name here (name[:tag]). */
+  name: string;
+  reference: string;
+  /** Used for this pull only: never recorded, never logged. */
+  auth?: RegistryCredentials;
+}
+
+export interface PullOptions {
+  /** A name for the pull's layout directory in the store (the job's id): unique among pulls under way. */
+  pullId: string;
+  /** Registries (host:port) reached over plain http. */
+  insecureRegistries: readonly string[];
+  /** The most layer bytes an image may have. */
+  maxImageBytes: number;
+  platform?: Platform;
+  onBytes?: (done: number, total: number) => void;
+}
+
+/**
+ * Pulls an image from a registry into this node's store and records it as image `name` of
+ * `project` (format `registry`, its reference written in full with the manifest's digest). The
+ * pull is written as an OCI layout in the store, imported through the one importer every archive
+ * goes through (digests and diff_ids verified, layers unpacked by the safe extractor), recorded,
+ * and pushed to the fleet's registry when there is one. Whatever fails, nothing is left behind:
+ * no record, no layout directory, no layer that this pull unpacked and no image uses.
+ * Failures of the registry are IMAGE_UNAVAILABLE; a reference that cannot be, INVALID_INPUT.
+ */
+export async function pullImage(store: ImageStore, request: PullRequest, options: PullOptions): Promise<ImageRecord> {
+  const ref = parseImageReference(request.reference, options.insecureRegistries);
+  const client = new RegistryClient(ref.apiBase, new RegistryAuth(request.auth));
+  const layout = join(store.ociStore, 'pulls', `job-${options.pullId}`);
+  let newLayers: string[] = [];
+  await mkdir(layout, { recursive: true, mode: 0o700 });
+  try {
+    const pulled = await pullToLayout(client, ref.repository, manifestRef(ref), layout, {
+      platform: options.platform ?? nodePlatform(),
+      maxBytes: options.maxImageBytes,
+      ...(options.onBytes ? { onBytes: options.onBytes } : {}),
+    });
+    // the layers this node did not have: the ones to remove again if the pull fails from here on
+    newLayers = (await diffIdsOf(join(layout, 'blobs', 'sha256', pulled.configDigest.slice('sha256:'.length)))).filter(
+      (diffId) => !existsSync(store.layerPath(diffId)),
+    );
+    const imported = await importLayoutDir(layout, store.ociStore, store.limits, Number.MAX_SAFE_INTEGER, {
+      keepBlobs: store.pushesToRegistry,
+    });
+    return await store.recordImported(request.project, request.name, imported, {
+      format: 'registry',
+      reference: formatImageReference({ ...ref, digest: pulled.manifestDigest }),
+      source: 'pull',
+    });
+  } catch (err) {
+    await removeUnusedLayers(store, newLayers);
+    if (err instanceof NagayaError) throw err;
+    // the importer's refusals (a layer that does not match its diff_id, a hostile entry) are the registry's content
+    throw new NagayaError('IMAGE_UNAVAILABLE', `${request.reference}: ${(err as Error).message}`, { reason: 'bad-content' });
+  } finally {
+    await rm(layout, { recursive: true, force: true });
+  }
+}
+
+/** The diff_ids an image config lists (rootfs.diff_ids); none if it cannot be read. */
+async function diffIdsOf(configPath: string): Promise<string[]> {
+  try {
+    const config = JSON.parse(await readFile(configPath, 'utf8')) as { rootfs?: { diff_ids?: unknown } };
+    const ids = config.rootfs?.diff_ids;
+    return Array.isArray(ids) ? ids.filter((d): d is string => typeof d === 'string' && /^sha256:[a-f0-9]{64}$/.test(d)) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Removes, of the layers a failed pull unpacked, those no recorded image uses. */
+async function removeUnusedLayers(store: ImageStore, layers: string[]): Promise<void> {
+  if (layers.length === 0) return;
+  const used = await store.usedLayers().catch(() => undefined);
+  if (!used) return; // Postgres is away: keep them (a later pull of the image reuses them)
+  await store.removeLayers(layers.filter((l) => !used.has(l) && existsSync(store.layerPath(l)))).catch(() => undefined);
+}

@@ -1,0 +1,208 @@
+// Pulls through the API, as jobs on a real worker, from real registries on 127.0.0.1: one with
+// htpasswd (Basic), one behind a token service (Bearer). The fleet has a registry of its own
+// too, so a pulled image is pushed on to it as an import is. Nothing reaches the network.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { ApiError, type ContainerView, type ImagePullView, type ImageView, type JobView } from '@nagaya/contract';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lifecycleQueueName } from '../src/jobs/job-queues';
+import { buildImage, layerOf, nodeArch, type FixtureImage } from '../../native/test/support/oci-fixtures';
+import { startLocalRegistry, type LocalRegistry } from './support/local-registry';
+import { pushFixture, pushIndex, registryClient } from './support/push-fixture';
+import { eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
+
+let basic: LocalRegistry;
+let bearer: LocalRegistry;
+let fleetRegistry: LocalRegistry;
+let fleet: TestFleet;
+let redis: Redis;
+let image: FixtureImage;
+
+const layersDir = () => join(fleet.base.dataDir, 'images', '.oci', 'layers', 'sha256');
+const pullsDir = () => join(fleet.base.dataDir, 'images', '.oci', 'pulls');
+const listing = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : []);
+
+/** Waits for a job to end, and returns its view. */
+async function finished(id: string): Promise<JobView> {
+  return eventually(
+    async () => {
+      const job = await fleet.admin.get<JobView>(`/jobs/${id}`);
+      return job.state === 'completed' || job.state === 'failed' ? job : undefined;
+    },
+    60_000,
+    `job ${id} finished`,
+  );
+}
+
+async function refusal(p: Promise<unknown>): Promise<ApiError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof ApiError) return err;
+    throw err;
+  }
+  throw new Error('expected a refusal');
+}
+
+beforeAll(async () => {
+  [basic, bearer, fleetRegistry] = await Promise.all([startLocalRegistry('basic'), startLocalRegistry('bearer'), startLocalRegistry()]);
+  fleet = await startTestFleet({
+    slices: 8,
+    env: {
+      NAGAYA_REGISTRY_URL: fleetRegistry.url,
+      NAGAYA_INSECURE_REGISTRIES: [basic.host, bearer.host].join(','),
+    },
+  });
+  redis = new Redis(fleet.base.redisUrl, { lazyConnect: true });
+  await redis.connect();
+  image = buildImage(
+    [
+      layerOf([
+        { name: 'bin/', type: 'directory', mode: 0o755 },
+        { name: 'bin/busybox', body: readFileSync('/bin/busybox'), mode: 0o755 },
+        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+      ]),
+      layerOf(
+        [
+          { name: 'etc/', type: 'directory', mode: 0o755 },
+          { name: 'etc/motd', body: 'pulled\n' },
+        ],
+        'zstd',
+      ),
+    ],
+    { Cmd: ['/bin/sh', '-c', 'echo the-image-cmd-ran; exec /bin/busybox sleep 1000'] },
+  );
+  await pushFixture(basic, 'lib/tiny', 'v1', image);
+  await pushFixture(bearer, 'lib/tiny', 'v1', image);
+}, 120_000);
+
+afterAll(async () => {
+  redis?.disconnect();
+  await fleet?.stop();
+  await Promise.all([basic, bearer, fleetRegistry].map((r) => r?.stop()));
+});
+
+describe('POST /images/pull', () => {
+  it('pulls by tag with Basic auth as a job whose bytes reach the total, records it with its digest and pushes it to the fleet registry', async () => {
+    const { username, password } = basic.credentials!;
+    const started = await fleet.admin.post<ImagePullView>('/images/pull', {
+      reference: `${basic.host}/lib/tiny:v1`,
+      auth: { username, password },
+    });
+    expect(started.image).toEqual({ project: 'default', name: 'tiny:v1' });
+    const job = await finished(started.job.id);
+    expect(job).toMatchObject({ kind: 'pull', image: 'tiny:v1', container: null, state: 'completed', progress: 100, error: null });
+    const total = image.layers.reduce((sum, l) => sum + l.blob.length, 0);
+    expect([job.bytesDone, job.bytesTotal]).toEqual([total, total]);
+
+    const view = await fleet.admin.get<ImageView>('/images/tiny:v1');
+    expect(view).toMatchObject({
+      format: 'registry',
+      digest: image.manifestDigest,
+      reference: `${basic.host}/lib/tiny:v1@${image.manifestDigest}`,
+      nodes: ['node-a'],
+    });
+    expect(view.layers.map((l) => l.diffId)).toEqual(image.layers.map((l) => l.diffId));
+    // on to the fleet's registry, as an import would be
+    expect((await registryClient(fleetRegistry).manifest('nagaya/default/tiny', 'v1')).digest).toBe(image.manifestDigest);
+    // the layout is gone, and so are the credentials from the job BullMQ keeps
+    expect(listing(pullsDir())).toEqual([]);
+    const data = await redis.hget(`${fleet.base.queuePrefix}:${lifecycleQueueName('node-a')}:${started.job.id}`, 'data');
+    expect(JSON.parse(data!)).toEqual({ kind: 'pull', project: 'default', name: 'tiny:v1', reference: `${basic.host}/lib/tiny:v1` });
+    expect(data).not.toContain(password);
+  }, 90_000);
+
+  it("launches the pulled image with its config's Cmd", async () => {
+    await fleet.admin.post('/containers', { name: 'from-pull', image: 'tiny:v1' });
+    await waitRunning<ContainerView>(fleet, 'from-pull');
+    await eventually(async () => {
+      const { log } = await fleet.admin.get<{ log: string }>('/containers/from-pull/logs');
+      return log.includes('the-image-cmd-ran') ? log : undefined;
+    }, 20_000);
+  }, 60_000);
+
+  it('pulls by digest through the Bearer token flow, named after the repository with tag latest', async () => {
+    const before = bearer.tokensIssued();
+    const started = await fleet.admin.post<ImagePullView>('/images/pull', {
+      reference: `${bearer.host}/lib/tiny@${image.manifestDigest}`,
+      auth: bearer.credentials,
+    });
+    expect(started.image.name).toBe('tiny:latest');
+    const job = await finished(started.job.id);
+    expect(job.state, job.error ?? '').toBe('completed');
+    expect(bearer.tokensIssued()).toBeGreaterThan(before);
+    const view = await fleet.admin.get<ImageView>('/images/tiny:latest');
+    expect(view.reference).toBe(`${bearer.host}/lib/tiny@${image.manifestDigest}`);
+    expect(view.digest).toBe(image.manifestDigest);
+  }, 90_000);
+
+  it('fails the job with IMAGE_UNAVAILABLE on wrong credentials, recording and leaving nothing', async () => {
+    const other = buildImage([layerOf([{ name: 'only-here', body: 'x' }])]);
+    await pushFixture(basic, 'lib/secret', 'v1', other);
+    const layersBefore = listing(layersDir());
+    for (const registry of [basic, bearer]) {
+      if (registry === bearer) await pushFixture(bearer, 'lib/secret', 'v1', other);
+      const started = await fleet.admin.post<ImagePullView>('/images/pull', {
+        reference: `${registry.host}/lib/secret:v1`,
+        name: 'secret',
+        auth: { username: registry.credentials!.username, password: 'wrong' },
+      });
+      const job = await finished(started.job.id);
+      expect(job.state).toBe('failed');
+      expect(job.error).toMatch(/^IMAGE_UNAVAILABLE: /);
+      expect((await refusal(fleet.admin.get('/images/secret'))).code).toBe('NOT_FOUND');
+    }
+    // a registry nobody answers for
+    const unreachable = await fleet.admin.post<ImagePullView>('/images/pull', { reference: '127.0.0.1:1/lib/secret:v1', name: 'secret' });
+    const job = await finished(unreachable.job.id);
+    expect([job.state, job.error]).toEqual(['failed', expect.stringMatching(/^IMAGE_UNAVAILABLE: /)]);
+    expect(listing(layersDir())).toEqual(layersBefore);
+    expect(listing(pullsDir())).toEqual([]);
+  }, 90_000);
+
+  it("takes back a pull that the project's disk quota refuses: no record, no new layer, no blob, no layout", async () => {
+    await fleet.admin.post('/projects', { name: 'tight', quotas: { diskBytes: 1024 } });
+    const big = buildImage([layerOf([{ name: 'big', body: Buffer.alloc(64 * 1024, 7) }])]);
+    await pushFixture(basic, 'lib/big', 'v1', big);
+    const layersBefore = listing(layersDir());
+    const tight = fleet.admin.withSelection({ project: 'tight' });
+    const started = await tight.post<ImagePullView>('/images/pull', { reference: `${basic.host}/lib/big:v1`, auth: basic.credentials });
+    expect(started.image).toEqual({ project: 'tight', name: 'big:v1' });
+    const job = await finished(started.job.id);
+    expect(job.state).toBe('failed');
+    expect(job.error).toMatch(/^QUOTA_EXCEEDED: /);
+    expect(job.bytesDone).toBe(big.layers[0]!.blob.length); // the layer came, and went again
+    expect((await refusal(tight.get('/images/big:v1'))).code).toBe('NOT_FOUND');
+    expect(listing(layersDir())).toEqual(layersBefore);
+    expect(listing(join(fleet.base.dataDir, 'images', '.oci', 'blobs', 'sha256'))).toEqual([]);
+    expect(listing(pullsDir())).toEqual([]);
+  }, 60_000);
+
+  it('fails a manifest list of another platform only, naming the platforms it has', async () => {
+    const architecture = nodeArch() === 's390x' ? 'ppc64le' : 's390x';
+    const foreign = buildImage([layerOf([{ name: 'foreign', body: 'y' }])], {}, architecture);
+    await pushFixture(basic, 'lib/foreign', 'only', foreign);
+    await pushIndex(basic, 'lib/foreign', 'multi', foreign, { os: 'linux', architecture });
+    const started = await fleet.admin.post<ImagePullView>('/images/pull', {
+      reference: `${basic.host}/lib/foreign:multi`,
+      auth: basic.credentials,
+    });
+    const job = await finished(started.job.id);
+    expect(job.state).toBe('failed');
+    expect(job.error).toMatch(new RegExp(`^(INVALID_INPUT|IMAGE_UNAVAILABLE): .*linux/${architecture}`));
+    expect((await refusal(fleet.admin.get('/images/foreign:multi'))).code).toBe('NOT_FOUND');
+  }, 60_000);
+
+  it('refuses a name that exists with 409 at once, before any job', async () => {
+    const { rows: before } = await fleet.db.pool.query(`SELECT count(*)::int AS n FROM job WHERE kind = 'pull'`);
+    const err = await refusal(fleet.admin.post('/images/pull', { reference: `${basic.host}/lib/tiny:v1`, auth: basic.credentials }));
+    expect([err.status, err.code]).toEqual([409, 'CONFLICT']);
+    const named = await refusal(fleet.admin.post('/images/pull', { reference: `${basic.host}/lib/other:v1`, name: 'tiny:latest' }));
+    expect(named.code).toBe('CONFLICT');
+    const { rows: after } = await fleet.db.pool.query(`SELECT count(*)::int AS n FROM job WHERE kind = 'pull'`);
+    expect(after[0].n).toBe(before[0].n);
+    // a reference that cannot be is refused at once too
+    expect((await refusal(fleet.admin.post('/images/pull', { reference: 'Not A Reference' }))).code).toBe('INVALID_INPUT');
+  });
+});
