@@ -109,8 +109,12 @@ function RunDefaults(props: { image: ImageView }) {
           <dd class="mono">{props.image.reference}</dd>
         </>
       )}
-      <dt>Files</dt>
-      <dd>{props.image.files}</dd>
+      {props.image.files > 0 && (
+        <>
+          <dt>Files</dt>
+          <dd>{props.image.files}</dd>
+        </>
+      )}
     </dl>
   );
 }

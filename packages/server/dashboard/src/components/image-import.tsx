@@ -19,6 +19,7 @@ export function ImportImageForm(props: { project: string; onImported: (image: Im
   const [progress, setProgress] = useState<UploadProgress | null>(null);
   const [error, setError] = useState<unknown>(null);
   const abort = useRef<AbortController | null>(null);
+  const fileInput = useRef<HTMLInputElement>(null);
   // leaving the page (or another project in view) cancels an upload in flight
   useEffect(() => () => abort.current?.abort(), []);
 
@@ -47,6 +48,8 @@ export function ImportImageForm(props: { project: string; onImported: (image: Im
       notify(`${image.name} imported into project ${image.project}: ${image.layers.length} layer${image.layers.length === 1 ? '' : 's'}`);
       setFile(null);
       setName('');
+      // a file input keeps its choice on its own: emptied, it says no file is chosen
+      if (fileInput.current) fileInput.current.value = '';
       setProgress(null);
       props.onImported(image);
     } catch (err) {
@@ -64,7 +67,13 @@ export function ImportImageForm(props: { project: string; onImported: (image: Im
       <fieldset>
         <legend>Import an image</legend>
         <Field id="import-file" label="Archive" hint="OCI layout, docker save or a rootfs tarball; plain, gzip or zstd" errors={[]}>
-          <input id="import-file" type="file" disabled={busy} onChange={(e) => choose(e.currentTarget.files?.[0] ?? null)} />
+          <input
+            id="import-file"
+            ref={fileInput}
+            type="file"
+            disabled={busy}
+            onChange={(e) => choose(e.currentTarget.files?.[0] ?? null)}
+          />
         </Field>
         <Field
           id="import-name"

@@ -124,7 +124,7 @@ function DigestCell(props: { digest: string }) {
         {shortDigest(props.digest)}
       </span>
       <button type="button" class="link copy" title="Copy the full digest" onClick={() => void copy()}>
-        <span aria-hidden="true">⧉</span>
+        <CopyIcon />
         <span class="sr-only">Copy digest {props.digest}</span>
       </button>
     </span>
@@ -133,6 +133,16 @@ function DigestCell(props: { digest: string }) {
 
 /** The source of the images nagaya makes itself on every node: the API refuses to delete them. */
 const BUILT_IN_SOURCE = 'busybox-static';
+
+/** Two overlapping sheets, drawn inline: the fonts at hand have no glyph for "copy". */
+function CopyIcon() {
+  return (
+    <svg viewBox="0 0 16 16" width="13" height="13" aria-hidden="true" focusable="false">
+      <rect x="5" y="5" width="9" height="9" rx="1.5" fill="none" stroke="currentColor" stroke-width="1.5" />
+      <path d="M11 3.5V3a1 1 0 0 0-1-1H3a1 1 0 0 0-1 1v7a1 1 0 0 0 1 1h.5" fill="none" stroke="currentColor" stroke-width="1.5" />
+    </svg>
+  );
+}
 
 /** Delete behind a confirmation; a 409 (containers still name the image) says how many. */
 function DeleteImageButton(props: { image: ImageView; onDone: () => void }) {
