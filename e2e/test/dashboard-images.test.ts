@@ -156,6 +156,9 @@ describe('the Images page in Chromium', () => {
     expect(await appDetail.getByTestId('cmd').textContent()).toBe("'echo hello; exec sleep 1000'");
     expect(await appDetail.getByTestId('env').locator('li').allTextContents()).toEqual(['GREETING=hello', 'PATH=/bin']);
     await shot('01-images-expanded');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot('01-phone-images-expanded');
+    await page.setViewportSize({ width: 1280, height: 800 });
     watch.check();
   });
 

@@ -353,7 +353,9 @@ describe('the dashboard in Chromium', () => {
       expect(await viewer.locator('header').getByTestId('project').textContent()).toBe('default');
       expect(await viewer.locator('#project-switch').count()).toBe(0);
       const mutating = () =>
-        viewer.getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas)/ }).count();
+        viewer
+          .getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas|Import|Pull)/ })
+          .count();
 
       await go(viewer, 'Containers', 'Containers');
       await viewer.locator('tr[data-container="keep1"] .badge', { hasText: 'running' }).waitFor();
@@ -369,6 +371,7 @@ describe('the dashboard in Chromium', () => {
       await shot(viewer, '15-viewer-detail');
 
       for (const [link, heading] of [
+        ['Images', 'Images'],
         ['ID-space map', 'ID-space map'],
         ['Pools', 'Pools'],
         ['Jobs', 'Jobs'],

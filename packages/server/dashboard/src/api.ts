@@ -85,7 +85,14 @@ export function upload<T>(path: string, body: Blob, onProgress: (p: UploadProgre
     xhr.setRequestHeader('content-type', body.type || 'application/octet-stream');
     if (token) xhr.setRequestHeader('authorization', `Bearer ${token}`);
     xhr.upload.onprogress = (e) => onProgress({ sent: e.loaded, total: e.lengthComputable ? e.total : body.size });
-    xhr.onerror = () => reject(new ApiError(0, 'UNAVAILABLE', 'cannot reach the server (the upload was cut off)'));
+    xhr.onerror = () =>
+      reject(
+        new ApiError(
+          0,
+          'UNAVAILABLE',
+          'the upload was cut off before the server answered (the server closes the connection on an archive far over its upload limit)',
+        ),
+      );
     xhr.onabort = () => reject(new ApiError(0, 'UNAVAILABLE', 'the upload was cancelled'));
     xhr.onload = () => {
       let parsed: unknown;

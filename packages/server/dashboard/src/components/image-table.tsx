@@ -75,7 +75,13 @@ export function ImageTable(props: { images: ImageView[]; allProjects: boolean; c
                 <td>{image.nodes.length ? image.nodes.join(', ') : <span class="muted">none</span>}</td>
                 <td title={when(image.createdAt)}>{ageOf(image.createdAt)}</td>
                 <td>
-                  <button type="button" class="small" aria-expanded={expanded} aria-controls={detailId} onClick={() => toggle(key)}>
+                  <button
+                    type="button"
+                    class="small"
+                    aria-expanded={expanded}
+                    aria-controls={expanded ? detailId : undefined}
+                    onClick={() => toggle(key)}
+                  >
                     {expanded ? 'Hide' : 'Layers'}
                     <span class="sr-only"> of {image.name}</span>
                   </button>
