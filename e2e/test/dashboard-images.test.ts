@@ -4,9 +4,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImageView } from '@nagaya/contract';
-import { buildImage, layerOf, ociLayoutTar, sha256 } from '../../packages/native/test/support/oci-fixtures';
+import { ApiError, type ImageView } from '@nagaya/contract';
+import { buildImage, layerOf, ociLayoutTar, sha256, type FixtureImage } from '../../packages/native/test/support/oci-fixtures';
 import { rawTar } from '../../packages/native/test/support/raw-tar';
+import { RegistryAuth } from '../../packages/server/src/registry/registry-auth';
+import { MEDIA, RegistryClient } from '../../packages/server/src/registry/registry-client';
+import { startLocalRegistry, type LocalRegistry } from '../../packages/server/test/support/local-registry';
 import { ADMIN_TOKEN, startTestFleet, type TestFleet } from '../../packages/server/test/support/test-server';
 import { go, launchBrowser, signIn, Watch } from '../support/dashboard-browser';
 
@@ -25,6 +28,9 @@ let watch: Watch;
 let dir: string;
 /** A rootfs tarball: busybox and a shell. It is also the bottom layer of the OCI image below. */
 let baseTar: Buffer;
+/** A registry with htpasswd auth, holding the OCI image as lib/app:v1, for the page to pull from. */
+let registry: LocalRegistry;
+let appImage: FixtureImage;
 
 const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 const imageRow = (name: string) => page.locator(`tr[data-image="${name}"]`);
@@ -39,6 +45,30 @@ async function importThroughPage(file: string, expectedName: string): Promise<vo
   await imageRow(expectedName).waitFor();
 }
 
+/** Pushes a fixture image (layers, config, manifest) to the registry as repository:tag. */
+async function push(repository: string, tag: string, image: FixtureImage): Promise<void> {
+  const client = new RegistryClient(registry.url, new RegistryAuth(registry.credentials));
+  for (const [i, blob] of [
+    ...image.layers.map((l) => ({ digest: l.digest, bytes: l.blob })),
+    { digest: image.configDigest, bytes: image.config },
+  ].entries()) {
+    const file = join(dir, `blob-${i}`);
+    writeFileSync(file, blob.bytes);
+    await client.pushBlob(repository, blob.digest, file);
+  }
+  await client.putManifest(repository, tag, MEDIA.ociManifest, image.manifest);
+}
+
+/** Whether this server has POST /images/pull yet (an empty body: 400 if the route exists, 404 if not). */
+async function pullLanded(): Promise<boolean> {
+  try {
+    await fleet.admin.post('/images/pull', {});
+    return true;
+  } catch (err) {
+    return !(err instanceof ApiError && err.code === 'NOT_FOUND');
+  }
+}
+
 beforeAll(async () => {
   execFileSync(process.execPath, [resolve('packages/server/dashboard/build.mjs')], { stdio: 'pipe' });
   rmSync(SHOTS, { recursive: true, force: true });
@@ -50,7 +80,7 @@ beforeAll(async () => {
     { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
   ]);
   writeFileSync(join(dir, 'tiny.tar'), baseTar);
-  const app = buildImage(
+  appImage = buildImage(
     [
       { tar: baseTar, compression: 'gzip' },
       layerOf([
@@ -66,9 +96,11 @@ beforeAll(async () => {
       User: '0:0',
     },
   );
-  writeFileSync(join(dir, 'app.oci.tar'), ociLayoutTar(app));
+  writeFileSync(join(dir, 'app.oci.tar'), ociLayoutTar(appImage));
   writeFileSync(join(dir, 'junk.tar.gz'), 'this is no archive at all\n'.repeat(40));
-  fleet = await startTestFleet({ slices: 8 });
+  registry = await startLocalRegistry('basic');
+  await push('lib/app', 'v1', appImage);
+  fleet = await startTestFleet({ slices: 8, env: { NAGAYA_INSECURE_REGISTRIES: registry.host } });
   browser = await launchBrowser();
   page = browser.context.pages()[0] ?? (await browser.context.newPage());
   watch = new Watch(page, 'admin');
@@ -78,6 +110,7 @@ afterAll(async () => {
   if (watch) watch.closing = true;
   await browser?.close();
   await fleet?.stop();
+  await registry?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -206,6 +239,31 @@ describe('the Images page in Chromium', () => {
     const stored = await page.evaluate(() => JSON.stringify({ ...window.localStorage }) + JSON.stringify({ ...window.sessionStorage }));
     expect(stored).not.toContain('secret-password');
     await shot('03-pull-error');
+    watch.check();
+  });
+
+  it('pulls from a registry with credentials, showing the job until it ends, and lists the image', async (ctx) => {
+    if (!(await pullLanded())) ctx.skip();
+    const form = page.getByRole('form', { name: 'Pull an image' });
+    await form.getByLabel('Reference').fill(`${registry.host}/lib/app:v1`);
+    await form.getByLabel('Name').fill('pulled');
+    await form.getByLabel('Username').fill(registry.credentials!.username);
+    await form.getByLabel('Password').fill(registry.credentials!.password);
+    await form.getByRole('button', { name: 'Pull' }).click();
+    await imageRow('pulled').waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.locator('.notice').last().textContent()).toMatch(/pulled pulled into project default/);
+    expect(await form.getByTestId('pull-error').count()).toBe(0);
+    // the form forgets the password once the pull is done
+    expect(await form.getByLabel('Password').inputValue()).toBe('');
+    const pulled = (await listed()).find((i) => i.name === 'pulled')!;
+    expect(pulled.layers.map((l) => l.diffId)).toEqual(appImage.layers.map((l) => l.diffId));
+    expect(await imageRow('pulled').getByTestId('layer-count').textContent()).toBe('2');
+    await imageRow('pulled').getByRole('button', { name: 'Layers of pulled' }).click();
+    expect(await page.locator('tr[data-detail-of="pulled"]').getByTestId('cmd').textContent()).toBe("'echo hello; exec sleep 1000'");
+    await shot('04-pulled');
+    await imageRow('pulled').getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('dialog', { name: 'Delete pulled?' }).getByRole('button', { name: 'Delete pulled' }).click();
+    await expect.poll(() => imageRow('pulled').count()).toBe(0);
     watch.check();
   });
 
