@@ -246,7 +246,7 @@ describe('the Images page in Chromium', () => {
     if (!(await pullLanded())) ctx.skip();
     const form = page.getByRole('form', { name: 'Pull an image' });
     await form.getByLabel('Reference').fill(`${registry.host}/lib/app:v1`);
-    await form.getByLabel('Name').fill('pulled');
+    await form.getByLabel('Name', { exact: true }).fill('pulled');
     await form.getByLabel('Username').fill(registry.credentials!.username);
     await form.getByLabel('Password').fill(registry.credentials!.password);
     await form.getByRole('button', { name: 'Pull' }).click();
