@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../packages/server/test/support/test-server';
+import { go, launchBrowser, signIn, Watch } from '../support/dashboard-browser';
 
 /**
  * The dashboard in a real browser (Debian's chromium, driven by playwright-core) against a real
@@ -12,12 +12,9 @@ import { eventually, startTestFleet, type TestFleet } from '../../packages/serve
  * request or HTTP error that a step did not ask for fails the test.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = resolve('test-output/dashboard');
 const ACTIVE_RGB = [0x25, 0x63, 0xeb];
 const QUARANTINED_RGB = [0xf5, 0x9e, 0x0b];
-/** The API routes that act in a project: every request the dashboard makes to them must say which (or all-projects=true). */
-const PROJECT_SCOPED = /^\/api\/v1\/(containers|images|jobs|allocations|tokens)(\/|$)/;
 
 interface Allocation {
   container: string | null;
@@ -37,83 +34,14 @@ interface Container {
   idmap: { uid: Array<{ nsId: number; hostId: number; count: number }> };
 }
 
-/** HTTP errors a step expects (status and URL), each absorbing one response and its console line. */
-interface Allowance {
-  status: number;
-  url: RegExp;
-  responses: number;
-  consoles: number;
-}
-
-/** Watches a page for console errors, page errors, failed requests and unexpected HTTP errors. */
-class Watch {
-  readonly problems: string[] = [];
-  private readonly allowances: Allowance[] = [];
-  closing = false;
-
-  constructor(
-    readonly page: Page,
-    readonly label: string,
-  ) {
-    page.on('console', (msg) => {
-      if (msg.type() !== 'error') return;
-      const status = /status of (\d{3})/.exec(msg.text());
-      const url = msg.location().url ?? '';
-      if (status && this.take(Number(status[1]), url, 'consoles')) return;
-      this.problems.push(`${label} console error: ${msg.text()} (${url})`);
-    });
-    page.on('pageerror', (err) => this.problems.push(`${label} page error: ${err.message}`));
-    page.on('request', (req) => {
-      const url = new URL(req.url());
-      if (PROJECT_SCOPED.test(url.pathname) && !url.searchParams.has('project') && url.searchParams.get('all-projects') !== 'true')
-        this.problems.push(`${label} asked ${req.method()} ${url.pathname}${url.search} without a project`);
-    });
-    page.on('requestfailed', (req) => {
-      if (!this.closing) this.problems.push(`${label} request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText ?? ''}`);
-    });
-    page.on('response', (res) => {
-      if (res.status() < 400) return;
-      if (this.take(res.status(), res.url(), 'responses')) return;
-      this.problems.push(`${label} HTTP ${res.status()} for ${res.request().method()} ${res.url()}`);
-    });
-  }
-
-  /** Lets `count` responses with this status and URL through (a step that provokes them on purpose). */
-  allow(status: number, url: RegExp, count = 1): void {
-    this.allowances.push({ status, url, responses: count, consoles: count });
-  }
-
-  private take(status: number, url: string, what: 'responses' | 'consoles'): boolean {
-    const a = this.allowances.find((x) => x.status === status && x.url.test(url) && x[what] > 0);
-    if (!a) return false;
-    a[what]--;
-    return true;
-  }
-
-  check(): void {
-    expect(this.problems, this.problems.join('\n')).toEqual([]);
-  }
-}
-
 let fleet: TestFleet;
 let context: BrowserContext;
-let userDataDir: string;
+let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
 let admin: Page;
 let adminWatch: Watch;
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-/** Clicks a main navigation link and waits for its page heading. */
-async function go(page: Page, link: string, heading: string | RegExp): Promise<void> {
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: link, exact: true }).click();
-  await page.getByRole('heading', { level: 1, name: heading }).waitFor();
-}
-
-async function signIn(page: Page, token: string): Promise<void> {
-  await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
 async function allocationOf(name: string): Promise<Allocation> {
@@ -197,32 +125,15 @@ beforeAll(async () => {
     uid: { start: 1_000_000, count: 1_000_000_000 },
     gid: { start: 1_000_000, count: 1_000_000_000 },
   });
-  userDataDir = mkdtempSync(join(tmpdir(), 'nagaya-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1280, height: 800 },
-    args: [
-      '--no-sandbox',
-      '--headless',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-dev-shm-usage',
-    ],
-    timeout: 30_000,
-  });
-  context.setDefaultTimeout(15_000);
+  browser = await launchBrowser();
+  context = browser.context;
   admin = context.pages()[0] ?? (await context.newPage());
   adminWatch = new Watch(admin, 'admin');
 }, 90_000);
 
 afterAll(async () => {
   if (adminWatch) adminWatch.closing = true;
-  await context?.close().catch(() => undefined);
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
   await fleet?.stop();
 });
 
@@ -442,7 +353,9 @@ describe('the dashboard in Chromium', () => {
       expect(await viewer.locator('header').getByTestId('project').textContent()).toBe('default');
       expect(await viewer.locator('#project-switch').count()).toBe(0);
       const mutating = () =>
-        viewer.getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas)/ }).count();
+        viewer
+          .getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas|Import|Pull)/ })
+          .count();
 
       await go(viewer, 'Containers', 'Containers');
       await viewer.locator('tr[data-container="keep1"] .badge', { hasText: 'running' }).waitFor();
@@ -458,6 +371,7 @@ describe('the dashboard in Chromium', () => {
       await shot(viewer, '15-viewer-detail');
 
       for (const [link, heading] of [
+        ['Images', 'Images'],
         ['ID-space map', 'ID-space map'],
         ['Pools', 'Pools'],
         ['Jobs', 'Jobs'],

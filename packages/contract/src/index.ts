@@ -2,6 +2,6 @@
 // '@nagaya/contract/schemas'.
 export { ERRORS, ERROR_CODES, isErrorCode, type ErrorBody, type ErrorCode } from './errors';
 export { ApiError, apiErrorOf } from './api-error';
-export { DEFAULT_PROJECT, DNS_LABEL, DNS_LABEL_MESSAGE } from './names';
+export { DEFAULT_PROJECT, DNS_LABEL, DNS_LABEL_MESSAGE, IMAGE_NAME, IMAGE_NAME_MESSAGE } from './names';
 export * from './views';
 export * from './network';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DNS_LABEL, DNS_LABEL_MESSAGE } from './names';
+import { DNS_LABEL, DNS_LABEL_MESSAGE, IMAGE_NAME, IMAGE_NAME_MESSAGE } from './names';
 import { isIpv4, MAX_PUBLISH, NETWORK_MODES, PUBLISH_PROTOCOLS, publishesOverlap } from './network';
 import { CONTAINER_STATES, JOB_STATES, QUOTA_MEANINGS, QUOTA_NAMES, ROLES, type QuotaName } from './views';
 
@@ -9,12 +9,7 @@ import { CONTAINER_STATES, JOB_STATES, QUOTA_MEANINGS, QUOTA_NAMES, ROLES, type 
  */
 
 export const dnsLabel = z.string().regex(DNS_LABEL, DNS_LABEL_MESSAGE);
-export const imageName = z
-  .string()
-  .regex(
-    /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/,
-    'must be an image name (a-z, 0-9, -, . and _), with a :tag if it has one',
-  );
+export const imageName = z.string().regex(IMAGE_NAME, IMAGE_NAME_MESSAGE);
 export const nodeName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/, 'must be a node name');
 const id32 = z.number().int().min(0).max(4294967294);
 

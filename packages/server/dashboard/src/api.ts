@@ -66,6 +66,58 @@ async function send<T>(method: string, path: string, body: unknown, withToken: s
   return parsed as T;
 }
 
+/** How far an upload has come: bytes sent of the body's total. */
+export interface UploadProgress {
+  sent: number;
+  total: number;
+}
+
+/**
+ * POSTs `body` as it is (a file, not JSON) and returns the parsed JSON answer; throws ApiError.
+ * XMLHttpRequest, because fetch reports no upload progress: `onProgress` hears of every chunk sent.
+ * `signal` aborts the upload (an ApiError with status 0).
+ */
+export function upload<T>(path: string, body: Blob, onProgress: (p: UploadProgress) => void, signal?: AbortSignal): Promise<T> {
+  const request = new Promise<T>((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `/api/v1${path}`);
+    xhr.setRequestHeader('accept', 'application/json');
+    xhr.setRequestHeader('content-type', body.type || 'application/octet-stream');
+    if (token) xhr.setRequestHeader('authorization', `Bearer ${token}`);
+    xhr.upload.onprogress = (e) => onProgress({ sent: e.loaded, total: e.lengthComputable ? e.total : body.size });
+    xhr.onerror = () =>
+      reject(
+        new ApiError(
+          0,
+          'UNAVAILABLE',
+          'the upload was cut off before the server answered (the server closes the connection on an archive far over its upload limit)',
+        ),
+      );
+    xhr.onabort = () => reject(new ApiError(0, 'UNAVAILABLE', 'the upload was cancelled'));
+    xhr.onload = () => {
+      let parsed: unknown;
+      try {
+        parsed = xhr.responseText ? JSON.parse(xhr.responseText) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) {
+        resolve(parsed as T);
+        return;
+      }
+      const err = apiErrorOf(xhr.status, parsed);
+      if (xhr.status === 401 && onUnauthorized) onUnauthorized(err);
+      reject(err);
+    };
+    signal?.addEventListener('abort', () => xhr.abort(), { once: true });
+    xhr.send(body);
+  });
+  inflight.add(request);
+  const done = () => inflight.delete(request);
+  request.then(done, done);
+  return request;
+}
+
 export const get = <T>(path: string) => call<T>('GET', path);
 export const post = <T>(path: string, body: unknown = {}) => call<T>('POST', path, body);
 export const del = <T>(path: string) => call<T>('DELETE', path);

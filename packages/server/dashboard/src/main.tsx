@@ -7,6 +7,7 @@ import { ContainerDetailPage } from './pages/container-detail';
 import { ContainersPage } from './pages/containers';
 import { CreateContainerPage } from './pages/create-container';
 import { IdMapPage } from './pages/id-map';
+import { ImagesPage } from './pages/images';
 import { JobsPage } from './pages/jobs';
 import { NodesPage } from './pages/nodes';
 import { OverviewPage } from './pages/overview';
@@ -22,6 +23,7 @@ import type { ProjectView } from '@nagaya/contract';
 const NAV = [
   { href: '/', label: 'Overview' },
   { href: '/containers', label: 'Containers' },
+  { href: '/images', label: 'Images' },
   { href: '/map', label: 'ID-space map' },
   { href: '/pools', label: 'Pools' },
   { href: '/jobs', label: 'Jobs' },
@@ -226,6 +228,8 @@ function Page(props: { location: Location }) {
           </p>
         </section>
       );
+    case '/images':
+      return <ImagesPage />;
     case '/map':
       return <IdMapPage key={query.get('pool') ?? ''} pool={query.get('pool')} />;
     case '/pools':
