@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 
+import { peek } from './peek-stream';
 import { NativeError } from './errors';
 import { findExtractor } from './loader';
 
@@ -191,18 +192,8 @@ function feedFailure(err: unknown): unknown {
   return err;
 }
 
-/** Reads the first chunk (gzip starts 1f 8b) and returns a stream that still yields it. */
+/** Whether the stream is gzip (it starts 1f 8b), and a stream that still yields its first chunk. */
 async function sniffGzip(body: Readable): Promise<{ gzip: boolean; stream: Readable }> {
-  const iterator = body[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  const head = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
-  async function* rest() {
-    if (head.length) yield head;
-    for (;;) {
-      const n = await iterator.next();
-      if (n.done) return;
-      yield n.value as Buffer;
-    }
-  }
-  return { gzip: head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b, stream: Readable.from(rest()) };
+  const { head, stream } = await peek(body);
+  return { gzip: head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b, stream };
 }

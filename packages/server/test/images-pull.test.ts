@@ -1,13 +1,13 @@
 // Pulls through the API, as jobs on a real worker, from real registries on 127.0.0.1: one with
 // htpasswd (Basic), one behind a token service (Bearer). The fleet has a registry of its own
 // too, so a pulled image is pushed on to it as an import is. Nothing reaches the network.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { ApiError, type ContainerView, type ImagePullView, type ImageView, type JobView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lifecycleQueueName } from '../src/jobs/job-queues';
-import { buildImage, layerOf, nodeArch, type FixtureImage } from '../../native/test/support/oci-fixtures';
+import { buildImage, busyboxImage, layerOf, nodeArch, type FixtureImage } from '../../native/test/support/oci-fixtures';
 import { startLocalRegistry, type LocalRegistry } from './support/local-registry';
 import { pushFixture, pushIndex, registryClient } from './support/push-fixture';
 import { eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
@@ -56,23 +56,7 @@ beforeAll(async () => {
   });
   redis = new Redis(fleet.base.redisUrl, { lazyConnect: true });
   await redis.connect();
-  image = buildImage(
-    [
-      layerOf([
-        { name: 'bin/', type: 'directory', mode: 0o755 },
-        { name: 'bin/busybox', body: readFileSync('/bin/busybox'), mode: 0o755 },
-        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
-      ]),
-      layerOf(
-        [
-          { name: 'etc/', type: 'directory', mode: 0o755 },
-          { name: 'etc/motd', body: 'pulled\n' },
-        ],
-        'zstd',
-      ),
-    ],
-    { Cmd: ['/bin/sh', '-c', 'echo the-image-cmd-ran; exec /bin/busybox sleep 1000'] },
-  );
+  image = busyboxImage('pulled\n', { Cmd: ['/bin/sh', '-c', 'echo the-image-cmd-ran; exec /bin/busybox sleep 1000'] });
   await pushFixture(basic, 'lib/tiny', 'v1', image);
   await pushFixture(bearer, 'lib/tiny', 'v1', image);
 }, 120_000);

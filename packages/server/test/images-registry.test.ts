@@ -2,7 +2,7 @@
 // real registry (htpasswd), and node-b, a worker with a data directory of its own, fetches it by
 // digest before launching: one pull for eight launches at once. node-c has no registry: its
 // launch fails with IMAGE_UNAVAILABLE, not INTERNAL.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerView, ImageView } from '@nagaya/contract';
@@ -12,7 +12,7 @@ import { startNagaya } from '../src/nagaya-server';
 import { Db } from '../src/store/db';
 import { RegistryAuth } from '../src/registry/registry-auth';
 import { RegistryClient } from '../src/registry/registry-client';
-import { buildImage, layerOf, ociLayoutTar, type FixtureImage } from '../../native/test/support/oci-fixtures';
+import { busyboxImage, ociLayoutTar, type FixtureImage } from '../../native/test/support/oci-fixtures';
 import { startLocalRegistry, type LocalRegistry } from './support/local-registry';
 import { ADMIN_TOKEN, eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
 
@@ -33,23 +33,7 @@ beforeAll(async () => {
   registry = await startLocalRegistry('basic');
   const { username, password } = registry.credentials!;
   fleet = await startTestFleet({ slices: 24, env: { NAGAYA_REGISTRY_URL: `http://${username}:${password}@${registry.host}` } });
-  image = buildImage(
-    [
-      layerOf([
-        { name: 'bin/', type: 'directory', mode: 0o755 },
-        { name: 'bin/busybox', body: readFileSync('/bin/busybox'), mode: 0o755 },
-        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
-      ]),
-      layerOf(
-        [
-          { name: 'etc/', type: 'directory', mode: 0o755 },
-          { name: 'etc/motd', body: 'shared through the registry\n' },
-        ],
-        'zstd',
-      ),
-    ],
-    { Cmd: ['/bin/busybox', 'sleep', '1000'] },
-  );
+  image = busyboxImage('shared through the registry\n', { Cmd: ['/bin/busybox', 'sleep', '1000'] });
   await addNode('node-b');
   await addNode('node-c', { registryUrl: undefined });
 }, 90_000);

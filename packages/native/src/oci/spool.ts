@@ -6,11 +6,12 @@
 // maxBytes counted after decompression, the same bound as the upload itself, so a small gzip
 // bomb cannot fill the store's disk, and it lives in the store, so an import writes nothing outside it.
 import { createWriteStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { type Compression, compressionOf, decompress } from './decompress';
 import { HashingTap } from './hashing-tap';
+import { peek } from '../peek-stream';
 
 export interface SpooledArchive {
   path: string;
@@ -56,20 +57,4 @@ export async function spoolArchive(input: Readable, path: string, maxBytes: numb
     tarBytes: tar.bytes,
     head: tar.head,
   };
-}
-
-/** Reads the first chunk and returns a stream that still yields it. */
-async function peek(body: Readable): Promise<{ head: Buffer; stream: Readable }> {
-  const iterator = body[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  const head = first.done ? Buffer.alloc(0) : Buffer.from(first.value as Buffer);
-  async function* rest() {
-    if (head.length) yield head;
-    for (;;) {
-      const n = await iterator.next();
-      if (n.done) return;
-      yield n.value as Buffer;
-    }
-  }
-  return { head, stream: Readable.from(rest(), { objectMode: false }) };
 }

@@ -3,6 +3,7 @@
 // image layout, a legacy `docker save` or the Docker ≥ 25 save that carries both.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
 import { rawTar, type RawEntry } from './raw-tar';
@@ -161,4 +162,25 @@ export function dockerSaveTar(image: FixtureImage): Buffer {
   const saved = [{ Config: `${hex(image.configDigest)}.json`, RepoTags: ['fixture:latest'], Layers: ids.map((id) => `${id}/layer.tar`) }];
   entries.push(file('manifest.json', JSON.stringify(saved)), file('repositories', JSON.stringify({ fixture: { latest: ids.at(-1) } })));
   return rawTar(entries);
+}
+
+/** A small runnable image: busybox (and sh) in a gzip layer, /etc/motd in a zstd one. */
+export function busyboxImage(motd: string, run: RunConfig): FixtureImage {
+  return buildImage(
+    [
+      layerOf([
+        { name: 'bin/', type: 'directory', mode: 0o755 },
+        { name: 'bin/busybox', body: readFileSync('/bin/busybox'), mode: 0o755 },
+        { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+      ]),
+      layerOf(
+        [
+          { name: 'etc/', type: 'directory', mode: 0o755 },
+          { name: 'etc/motd', body: motd },
+        ],
+        'zstd',
+      ),
+    ],
+    run,
+  );
 }
