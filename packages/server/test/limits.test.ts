@@ -82,7 +82,9 @@ describe('the console log', () => {
     expect(logs.log.length).toBeLessThanOrEqual(2 * 64 * 1024 + 4096); // all that is kept: the two files
     const { id } = (await fleet.db.pool.query<{ id: string }>("SELECT id::text FROM container WHERE name = 'chatty'")).rows[0]!;
     const dir = join(fleet.api.worker!.runtime.stateDir, 'containers', id);
-    expect(statSync(join(dir, 'console.log')).size).toBeLessThanOrEqual(64 * 1024);
+    // the launcher's log watcher rotates as it sees the file grow: on a loaded machine the last
+    // rotation may come a moment after the logs endpoint already shows the last line
+    await expect.poll(() => statSync(join(dir, 'console.log')).size, { timeout: 5000 }).toBeLessThanOrEqual(64 * 1024);
     expect(statSync(join(dir, 'console.log.1')).size).toBeLessThanOrEqual(64 * 1024);
     await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/chatty')).job.id);
   });
