@@ -334,6 +334,11 @@ export function buildRulesetRemoval(r: Pick<NetworkRuleset, 'table' | 'bridge' |
   return `${[...adds, ...adds.map((l) => l.replace(/^add /, 'delete '))].join('\n')}\n`;
 }
 
+/** Runs an nft script as one transaction (`nft -f -`): all of it, or none. */
+export async function runNftScript(script: string): Promise<void> {
+  return nft(script);
+}
+
 async function nft(script: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const child = execFile('nft', ['-f', '-'], (err, _stdout, stderr) => {

@@ -27,6 +27,7 @@ export {
   buildRulesetRemoval,
   applyRuleset,
   addToRuleset,
+  runNftScript,
   removeFromRuleset,
   removeRuleset,
   projectMark,

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { macOf } from '@nagaya/contract';
 import {
-  addToRuleset,
+  buildRulesetAddition,
+  runNftScript,
   applyRuleset,
   bridgePorts,
   ensureBridge,
@@ -65,6 +66,9 @@ export function deniedHostPorts(
  */
 export class NodeNetwork {
   private queue: Promise<unknown> = Promise.resolve();
+  /** nft scripts of attaches waiting for the next batch (see batched). */
+  private readonly pendingScripts: Array<{ script: string; resolve: () => void; reject: (err: unknown) => void }> = [];
+  private batchQueued = false;
   /** The containers' names (the node's dnsmasq); undefined when it could not start, and then no names resolve. */
   names: NodeNames | undefined;
   /** Ports the API of this process listens on, known only once it listens. */
@@ -134,13 +138,18 @@ export class NodeNetwork {
     const hostIfName = this.hostIfName(c.id);
     // in the node's queue with detach: a detach of the run before this one (an exit event late)
     // either ran before this lease or sees the row starting and leaves it alone
-    const { lease, facts, mac } = await this.serial(async () => {
+    // The elements join a batch: launches at once add theirs in one nft run, which the node's
+    // queue runs before any later edit (see serial), so the order of edits stays the queue's.
+    const { lease, facts, mac, added } = await this.serial(async () => {
       const lease = await this.networks.lease(c.id, this.config.nodeName);
       const facts = await this.networks.launchFacts(c.id);
       const mac = macOf(lease.address);
-      await addToRuleset(this.rules(), { hostIfName, ip: lease.address, mac, project: String(facts.projectId), publish: publishOf(c) });
-      return { lease, facts, mac };
-    });
+      const added = this.batched(
+        buildRulesetAddition(this.rules(), { hostIfName, ip: lease.address, mac, project: String(facts.projectId), publish: publishOf(c) }),
+      );
+      return { lease, facts, mac, added };
+    }, false);
+    await added;
     this.names?.schedule();
     return {
       ip: lease.address,
@@ -262,10 +271,43 @@ export class NodeNetwork {
   }
 
   /** Runs kernel edits of this node one at a time. */
-  private serial<T>(work: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(work, work);
+  private serial<T>(work: () => Promise<T>, flushFirst = true): Promise<T> {
+    // every edit but an attach's first runs the batched additions queued before it
+    const run = flushFirst ? async () => (await this.flushBatch(), work()) : work;
+    const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Queues an nft script for the next batch, which the node's queue runs next (one `nft -f -`
+   * for every script queued by then: an nft process costs milliseconds, and at eight launches at
+   * once one each made the node's queue the bottleneck). Resolves once the script is in.
+   */
+  private batched(script: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pendingScripts.push({ script, resolve, reject });
+      if (this.batchQueued) return;
+      this.batchQueued = true;
+      // cleared before the batch is taken: a script queued while nft runs gets the next batch
+      void this.serial(async () => {
+        this.batchQueued = false;
+        await this.flushBatch();
+      }, false);
+    });
+  }
+
+  /** Runs the queued scripts as one transaction; when it fails, each alone, so one bad script fails only its own launch. */
+  private async flushBatch(): Promise<void> {
+    const batch = this.pendingScripts.splice(0);
+    if (batch.length === 0) return;
+    try {
+      await runNftScript(batch.map((b) => b.script).join(''));
+      for (const b of batch) b.resolve();
+    } catch (err) {
+      if (batch.length === 1) return batch[0]!.reject(err);
+      for (const b of batch) await runNftScript(b.script).then(b.resolve, b.reject);
+    }
   }
 }
 
