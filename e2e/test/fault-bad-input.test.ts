@@ -816,6 +816,8 @@ class Ledger {
   tokens = 0;
   pools = 0;
   images = 0;
+  /** Images an accepted DELETE /images/{name} removed. */
+  imagesDeleted = 0;
   projectsCreated: string[] = [];
   projectsDeleted: string[] = [];
   projectsPatched = new Set<string>();
@@ -881,6 +883,10 @@ class Ledger {
     if (req.method === 'POST' && route === '/api/v1/images' && status === 201) {
       if (json.project !== project) this.bad.push(`an image in ${json.project}, not ${project}: ${what}`);
       this.images++;
+    }
+    if (req.method === 'DELETE' && /^\/api\/v1\/images\/[^/]+$/.test(route) && status === 200) {
+      if (/viewer/i.test(actor)) this.bad.push(`${actor} deleted an image: ${what}`);
+      this.imagesDeleted++;
     }
     if (route === '/api/v1/projects' && req.method === 'POST' && status === 201) {
       if (!fleetAdmin) this.bad.push(`${actor} created a project: ${what}`);
@@ -1414,7 +1420,7 @@ describe('bad input', () => {
       expect(after.container - before.container).toBeLessThanOrEqual(ledger.containers.size);
       expect(after.api_token - before.api_token).toBe(ledger.tokens);
       expect(after.id_pool - before.id_pool).toBe(ledger.pools);
-      expect(after.image - before.image).toBe(ledger.images);
+      expect(after.image - before.image).toBe(ledger.images - ledger.imagesDeleted);
       // projects: made and removed by accepted requests only, and left alone unless a change was accepted
       expect(after.project - before.project).toBe(ledger.projectsCreated.length - ledger.projectsDeleted.length);
       const rowsAfter = await projectRows();
@@ -1437,7 +1443,7 @@ describe('bad input', () => {
       expect(await sys.count('id_lease')).toBeLessThanOrEqual(before.id_lease + ledger.containers.size);
       console.log(
         `[fault-bad-input] seed ${seed}: ${sent} requests (+${ledger.twins} twins) in ${seconds.toFixed(1)} s, statuses ${JSON.stringify(Object.fromEntries([...ledger.byStatus].sort((a, b) => a[0] - b[0])))}; ` +
-          `accepted: ${ledger.containers.size} containers, ${ledger.tokens} tokens, ${ledger.pools} pools, ${ledger.images} images, ` +
+          `accepted: ${ledger.containers.size} containers, ${ledger.tokens} tokens, ${ledger.pools} pools, ${ledger.images} images (${ledger.imagesDeleted} deleted), ` +
           `${ledger.projectsCreated.length} projects created, ${ledger.projectsPatched.size} changed, ${ledger.projectsDeleted.length} deleted (each valid)`,
       );
     },

@@ -289,6 +289,16 @@ describe('quotas', () => {
       headers: { authorization: `Bearer ${fleet.admin.token}`, 'content-type': 'application/json' },
     });
     expect([bodiless.status, ((await bodiless.json()) as { error: { code: string } }).error.code]).toEqual([400, 'INVALID_INPUT']);
+    // nor a body in another charset than UTF-8 (one byte of "UTF-16" decoded to nothing, taken for {})
+    const utf16 = await fetch(`${fleet.admin.baseUrl}/api/v1/projects/lower`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${fleet.admin.token}`, 'content-type': 'application/json; charset=utf-16' },
+      body: '1',
+    });
+    expect([utf16.status, ((await utf16.json()) as { error: { message: string } }).error.message]).toEqual([
+      400,
+      'request bodies are UTF-8 JSON; charset utf-16 is not taken',
+    ]);
     expect((await refusal(lower.post('/containers', { name: 'more', image: 'busybox', limits: { pids: 1 } }))).code).toBe('QUOTA_EXCEEDED');
     // what runs keeps running, and may be restarted
     const { job } = await lower.post<{ job: { id: string } }>('/containers/big/restart');
