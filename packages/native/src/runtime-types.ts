@@ -42,6 +42,8 @@ export interface LaunchOptions {
 export interface ExecOptions {
   env?: LaunchPlan['env'];
   cwd?: string;
+  /** Who runs the command: IDs inside the container, 0..65535. Default root. */
+  user?: { uid: number; gid: number };
   /** Kill the command after this many milliseconds (0 = never). */
   timeoutMs?: number;
   /** Keep at most this many bytes of stdout and of stderr. */

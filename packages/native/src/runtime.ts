@@ -250,6 +250,8 @@ export class ContainerRuntime extends EventEmitter {
           ['req', req],
           ['id', id],
           ['cwd', cwd],
+          ['run_uid', options.user?.uid ?? 0],
+          ['run_gid', options.user?.gid ?? 0],
           ['timeout_ms', timeoutMs],
           ['output_limit', outputLimit],
           ...argv.map((a): Field => ['argv', a]),

@@ -31,6 +31,16 @@ describe("the image's user and command", () => {
     expect(log).toContain('chown-denied');
   });
 
+  it('runs an exec as the user it names, without capabilities', async () => {
+    await runtime.launch(busyboxPlan('exec-as', ['sleep', '600'], slice(BASE, 5)));
+    const as = await runtime.exec('exec-as', ['sh', '-c', 'echo $(id -u):$(id -g); grep CapEff /proc/self/status'], {
+      user: { uid: 33, gid: 34 },
+    });
+    expect(as.stdout).toMatch(/^33:34\nCapEff:\s+0000000000000000\n$/);
+    expect((await runtime.exec('exec-as', ['id', '-u'])).stdout).toBe('0\n');
+    await runtime.stop('exec-as', 0);
+  });
+
   it('keeps root, with its capabilities, when the plan names no user', async () => {
     await runtime.launch(busyboxPlan('as-root', ['sh', '-c', 'echo ids=$(id -u):$(id -g); grep CapEff /proc/self/status'], slice(BASE, 1)));
     expect((await runtime.wait('as-root')).exitCode).toBe(0);

@@ -111,6 +111,8 @@ describe('OCI images through the API', () => {
     expect(status).toMatch(/Uid:\s+1000\s+1000\s+1000\s+1000/);
     expect(status).toMatch(/Gid:\s+1000\s+1000/);
     expect(status).toMatch(/CapEff:\s+0000000000000000/);
+    // an exec runs as the container's first process does: its user, directory and environment
+    expect(await exec('plain', 'echo $(id -u):$(id -g) $(pwd) $GREETING')).toBe('1000:1000 /opt hello\n');
     await expect.poll(() => logOf('plain')).toContain('started as 1000:1000 in /opt with hello');
     // the layers stacked: layer 2's whiteout and opaque dir, layer 3 on top, a setuid file owned by the container's root
     const tree = await exec('plain', 'ls /opt; test -e /gone && echo gone-visible; cat /etc/motd; stat -c "%u %a" /bin/suid');

@@ -33,9 +33,11 @@ void handle_exec(struct client *c, const char *req, const struct message *m) {
     reply_error(c, req, &err);
     return;
   }
-  int64_t limit, timeout_ms;
+  int64_t limit, timeout_ms, run_uid, run_gid;
   if (request_i64(m, "output_limit", DEFAULT_OUTPUT_LIMIT, 0, INT64_MAX, &limit, &err) < 0 ||
-      request_i64(m, "timeout_ms", 0, 0, MAX_TIMEOUT_MS, &timeout_ms, &err) < 0) {
+      request_i64(m, "timeout_ms", 0, 0, MAX_TIMEOUT_MS, &timeout_ms, &err) < 0 ||
+      request_i64(m, "run_uid", 0, 0, 65535, &run_uid, &err) < 0 ||
+      request_i64(m, "run_gid", 0, 0, 65535, &run_gid, &err) < 0) {
     reply_error(c, req, &err);
     return;
   }
@@ -46,6 +48,8 @@ void handle_exec(struct client *c, const char *req, const struct message *m) {
   er.envp = message_list(m, "env", NULL);
   er.cwd = message_get(m, "cwd") ? message_get(m, "cwd") : "/";
   er.nesting = k->nesting;
+  er.run_uid = (uid_t)run_uid;
+  er.run_gid = (gid_t)run_gid;
   char **exes = message_list(m, "exe", &exe_count);
   if (exe_count > MAX_EXEC_CANDIDATES) exe_count = MAX_EXEC_CANDIDATES;
   for (int i = 0; i < exe_count; i++) er.exec_candidates[i] = exes[i];

@@ -61,6 +61,11 @@ run_command(const struct exec_request *req, int error_fd, int null_fd, int out_f
   sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   child_drop_bounding_set(error_fd);
   child_confine(req->nesting, error_fd);
+  /* as the container's first process: leaving uid 0 after the capabilities are set clears them */
+  if (req->run_uid != 0 || req->run_gid != 0) {
+    CHECK(sys_setresgid(req->run_gid, req->run_gid, req->run_gid), "exec-set-user", "setresgid");
+    CHECK(sys_setresuid(req->run_uid, req->run_uid, req->run_uid), "exec-set-user", "setresuid");
+  }
   child_exec_or_fail(req->exec_candidates, req->argv, req->envp, error_fd);
 }
 

@@ -15,7 +15,9 @@ struct exec_request {
   char **envp;
   const char *cwd;
   const char *exec_candidates[MAX_EXEC_CANDIDATES + 1];
-  bool nesting; /* the container's security.nesting: picks its seccomp filter */
+  bool nesting;  /* the container's security.nesting: picks its seccomp filter */
+  uid_t run_uid; /* who runs the command (the container's user, as the image's User says); 0: root */
+  gid_t run_gid;
 };
 
 struct output_buffer {

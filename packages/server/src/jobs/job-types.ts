@@ -36,6 +36,9 @@ export interface ExecJobData {
   containerId: string;
   command: string[];
   env?: Record<string, string>;
+  /** The container's working directory and user (from its image, or its create): an exec runs as its first process does. */
+  cwd?: string;
+  user?: { uid: number; gid: number };
   timeoutMs?: number;
 }
 

@@ -29,6 +29,8 @@ export class RpcJobs {
     try {
       return await this.runtime.exec(data.containerId, data.command, {
         env: data.env,
+        ...(data.cwd ? { cwd: data.cwd } : {}),
+        ...(data.user ? { user: data.user } : {}),
         timeoutMs: data.timeoutMs ?? 30_000,
         outputLimit: OUTPUT_LIMIT,
       });

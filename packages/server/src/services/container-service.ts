@@ -327,7 +327,10 @@ export class ContainerService {
         kind: 'exec',
         containerId: row.id,
         command,
-        ...(env ? { env } : {}),
+        // as Docker's exec: the container's environment, directory and user, the request's env on top
+        env: { ...row.env, ...(env ?? {}) },
+        ...(row.run.workingDir ? { cwd: row.run.workingDir } : {}),
+        ...(row.run.uid || row.run.gid ? { user: { uid: row.run.uid ?? 0, gid: row.run.gid ?? 0 } } : {}),
         timeoutMs: timeout,
       },
       timeout + 10_000,
