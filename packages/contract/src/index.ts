@@ -5,3 +5,4 @@ export { ApiError, apiErrorOf } from './api-error';
 export { DEFAULT_PROJECT, DNS_LABEL, DNS_LABEL_MESSAGE, IMAGE_NAME, IMAGE_NAME_MESSAGE } from './names';
 export * from './views';
 export * from './network';
+export { archiveBaseName, shortDigest } from './image-text';

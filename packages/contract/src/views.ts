@@ -266,12 +266,6 @@ export interface NetworkView {
   createdAt: string;
 }
 
-/** A device or FIFO an image tarball held that was not extracted. */
-export interface SkippedEntryView {
-  path: string;
-  type: 'char-device' | 'block-device' | 'fifo';
-}
-
 /** One layer of an image, content-addressed by its uncompressed digest. */
 export interface ImageLayerView {
   diffId: string;
@@ -292,7 +286,7 @@ export interface ImageView {
   project: string;
   /** name[:tag] */
   name: string;
-  /** directory (one tree: busybox, rootfs uploads of earlier releases), rootfs, oci-layout, docker-save, docker-oci, registry */
+  /** directory (one tree: busybox, rootfs uploads of earlier releases), rootfs, oci-layout, docker-save, docker-save-oci, registry */
   format: string;
   /** The manifest's digest; null for a directory image. */
   digest: string | null;
@@ -307,9 +301,6 @@ export interface ImageView {
   /** The nodes that hold every layer of it (a launch elsewhere pulls it from the fleet's registry first). */
   nodes: string[];
   createdAt: string;
-  /** Devices and FIFOs the tarball held, not extracted (/dev is a tmpfs in every container); the first 1000. */
-  skipped?: SkippedEntryView[];
-  skippedTotal?: number;
 }
 
 /** GET /whoami. */

@@ -67,3 +67,16 @@ export class NativeError extends Error {
     return new NativeError(`${step} failed${where}: ${syscall}: ${code}${hint}`, { code, step, syscall, errno });
   }
 }
+
+/** An execve that failed, said with the command and the paths tried (the user's entrypoint, usually). */
+export function commandNotRun(err: NativeError, command: string, tried: string[]): NativeError {
+  const paths = tried.length > 1 ? ` (tried ${tried.join(', ')})` : '';
+  const why = err.code === 'ENOENT' ? 'not found in the image' : err.code === 'EACCES' ? 'not executable' : err.code;
+  return new NativeError(`cannot run ${JSON.stringify(command)}: ${why}${paths}`, {
+    code: err.code,
+    step: 'exec',
+    syscall: 'execve',
+    ...(err.errno !== undefined ? { errno: err.errno } : {}),
+    details: { command, tried },
+  });
+}

@@ -1,6 +1,7 @@
 import { toExitStatus, type ExitStatus } from './container-records';
 import { formatIdMapLine } from './id-map';
 import type { ResolvedPlan } from './plan';
+import type { ExecResult } from './runtime-types';
 import { encodeMessage, type DecodedMessage, type Field } from './protocol';
 
 /** The launch request of a resolved plan. */
@@ -46,6 +47,21 @@ export function encodeLaunchRequest(req: string, plan: ResolvedPlan): Buffer {
     if (net.resolvConf !== undefined) fields.push(['net_resolv', net.resolvConf]);
   }
   return encodeMessage(fields);
+}
+
+/** An exec's reply: its exit, and its stdout and stderr one after the other in the payload. */
+export function execResultFromMessage(reply: DecodedMessage): ExecResult {
+  const stdoutLen = Number(reply.get('stdout_len'));
+  const stderrLen = Number(reply.get('stderr_len'));
+  const status = exitFromMessage(reply);
+  return {
+    exitCode: status.exitCode,
+    signal: status.signal,
+    stdout: reply.payload.toString('utf8', 0, stdoutLen),
+    stderr: reply.payload.toString('utf8', stdoutLen, stdoutLen + stderrLen),
+    timedOut: reply.get('timed_out') === '1',
+    truncated: reply.get('truncated') === '1',
+  };
 }
 
 /** The exit status an exit event or an exec reply carries. */

@@ -3,10 +3,10 @@ import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 
 import { listContainerRecords, readContainerRecord, type ContainerRecord, type ExitStatus } from './container-records';
-import { NativeError } from './errors';
+import { commandNotRun, NativeError } from './errors';
 import { ExitWaiters, type ExitWaiter } from './exit-waiters';
 import { LauncherClient } from './launcher-client';
-import { encodeLaunchRequest, exitFromMessage } from './launcher-messages';
+import { encodeLaunchRequest, execResultFromMessage, exitFromMessage } from './launcher-messages';
 import { resolveExec, resolveLaunchPlan, isValidContainerId, type LaunchPlan, type ResolvedPlan } from './plan';
 import { writePrivateFile } from './private-file';
 import { encodeMessage, type DecodedMessage, type Field } from './protocol';
@@ -129,7 +129,7 @@ export class ContainerRuntime extends EventEmitter {
     try {
       reply = await this.request((req) => encodeLaunchRequest(req, resolved), `launch ${resolved.id}`);
     } catch (err) {
-      throw err instanceof NativeError && err.step === 'exec' ? commandNotRun(err, resolved) : err;
+      throw err instanceof NativeError && err.step === 'exec' ? commandNotRun(err, resolved.argv[0]!, resolved.execCandidates) : err;
     } finally {
       this.launching.delete(resolved.id);
       exited = this.exitedWhileLaunching.delete(resolved.id);
@@ -207,31 +207,19 @@ export class ContainerRuntime extends EventEmitter {
 
   /** Asks the launcher for SIGTERM now and SIGKILL after timeoutMs. */
   private sendStop(id: string, timeoutMs: number): Promise<DecodedMessage> {
-    return this.request(
-      (req) =>
-        encodeMessage([
-          ['op', 'stop'],
-          ['req', req],
-          ['id', id],
-          ['timeout_ms', timeoutMs],
-        ]),
-      `stop ${id}`,
-    );
+    return this.ask('stop', `stop ${id}`, [
+      ['id', id],
+      ['timeout_ms', timeoutMs],
+    ]);
   }
 
   /** Sends a signal to a container's init. */
   async kill(id: string, signal: number = 9): Promise<void> {
     this.checkId(id);
-    await this.request(
-      (req) =>
-        encodeMessage([
-          ['op', 'kill'],
-          ['req', req],
-          ['id', id],
-          ['signal', signal],
-        ]),
-      `kill ${id}`,
-    );
+    await this.ask('kill', `kill ${id}`, [
+      ['id', id],
+      ['signal', signal],
+    ]);
   }
 
   /** Runs argv inside a running container (all its namespaces and cgroups) and collects its output. */
@@ -243,46 +231,23 @@ export class ContainerRuntime extends EventEmitter {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || !Number.isSafeInteger(outputLimit) || outputLimit < 0) {
       throw new NativeError('timeoutMs and outputLimit must be non-negative integers', { code: 'INVALID_ARGUMENT' });
     }
-    const reply = await this.request(
-      (req) =>
-        encodeMessage([
-          ['op', 'exec'],
-          ['req', req],
-          ['id', id],
-          ['cwd', cwd],
-          ['run_uid', options.user?.uid ?? 0],
-          ['run_gid', options.user?.gid ?? 0],
-          ['timeout_ms', timeoutMs],
-          ['output_limit', outputLimit],
-          ...argv.map((a): Field => ['argv', a]),
-          ...env.map((e): Field => ['env', e]),
-          ...execCandidates.map((e): Field => ['exe', e]),
-        ]),
-      `exec in ${id}`,
-    );
-    const stdoutLen = Number(reply.get('stdout_len'));
-    const stderrLen = Number(reply.get('stderr_len'));
-    const status = exitFromMessage(reply);
-    return {
-      exitCode: status.exitCode,
-      signal: status.signal,
-      stdout: reply.payload.toString('utf8', 0, stdoutLen),
-      stderr: reply.payload.toString('utf8', stdoutLen, stdoutLen + stderrLen),
-      timedOut: reply.get('timed_out') === '1',
-      truncated: reply.get('truncated') === '1',
-    };
+    const reply = await this.ask('exec', `exec in ${id}`, [
+      ['id', id],
+      ['cwd', cwd],
+      ['run_uid', options.user?.uid ?? 0],
+      ['run_gid', options.user?.gid ?? 0],
+      ['timeout_ms', timeoutMs],
+      ['output_limit', outputLimit],
+      ...argv.map((a): Field => ['argv', a]),
+      ...env.map((e): Field => ['env', e]),
+      ...execCandidates.map((e): Field => ['exe', e]),
+    ]);
+    return execResultFromMessage(reply);
   }
 
   /** Lists the containers the launcher is running now (pid and start time of each init). */
   async running(): Promise<LaunchedContainer[]> {
-    const reply = await this.request(
-      (req) =>
-        encodeMessage([
-          ['op', 'list'],
-          ['req', req],
-        ]),
-      'list',
-    );
+    const reply = await this.ask('list', 'list');
     return reply.all('container').map((entry) => {
       const [pid, startTime, ...id] = entry.split(' ');
       return { id: id.join(' '), pid: Number(pid), startTime };
@@ -291,27 +256,13 @@ export class ContainerRuntime extends EventEmitter {
 
   /** The launcher's cgroup subtrees (one per v1 controller, one on v2): each container has its cgroup <root>/<id>. */
   async cgroupRoots(): Promise<string[]> {
-    const reply = await this.request(
-      (req) =>
-        encodeMessage([
-          ['op', 'cgroup-roots'],
-          ['req', req],
-        ]),
-      'cgroup roots',
-    );
+    const reply = await this.ask('cgroup-roots', 'cgroup roots');
     return reply.all('cgroup_root');
   }
 
   /** Removes the cgroups under the launcher's subtrees that belong to no container it runs; returns them. */
   async pruneCgroups(): Promise<string[]> {
-    const reply = await this.request(
-      (req) =>
-        encodeMessage([
-          ['op', 'prune-cgroups'],
-          ['req', req],
-        ]),
-      'prune cgroups',
-    );
+    const reply = await this.ask('prune-cgroups', 'prune cgroups');
     return reply.all('removed');
   }
 
@@ -323,16 +274,10 @@ export class ContainerRuntime extends EventEmitter {
   async boundPids(id: string, pids: number): Promise<void> {
     this.checkId(id);
     if (!Number.isSafeInteger(pids) || pids < 1) throw new NativeError('pids must be a positive integer', { code: 'INVALID_ARGUMENT' });
-    await this.request(
-      (req) =>
-        encodeMessage([
-          ['op', 'bound-pids'],
-          ['req', req],
-          ['id', id],
-          ['pids', pids],
-        ]),
-      `bound pids of ${id}`,
-    );
+    await this.ask('bound-pids', `bound pids of ${id}`, [
+      ['id', id],
+      ['pids', pids],
+    ]);
   }
 
   /**
@@ -396,6 +341,11 @@ export class ContainerRuntime extends EventEmitter {
     if (!isValidContainerId(id)) throw new NativeError(`invalid container id ${JSON.stringify(id)}`, { code: 'INVALID_ARGUMENT' });
   }
 
+  /** One request of the launcher's protocol: `op`, this request's id, then `fields`. */
+  private ask(op: string, context: string, fields: Field[] = []): Promise<DecodedMessage> {
+    return this.request((req) => encodeMessage([['op', op], ['req', req], ...fields]), context);
+  }
+
   private request(build: (req: string) => Buffer, context: string): Promise<DecodedMessage> {
     return this.client.request(build, context);
   }
@@ -438,17 +388,4 @@ export class ContainerRuntime extends EventEmitter {
     }
     this.liveLaunches.clear();
   }
-}
-
-/** An execve that failed, said with the command and the paths tried (the user's entrypoint, usually). */
-function commandNotRun(err: NativeError, resolved: ResolvedPlan): NativeError {
-  const tried = resolved.execCandidates.length > 1 ? ` (tried ${resolved.execCandidates.join(', ')})` : '';
-  const why = err.code === 'ENOENT' ? 'not found in the image' : err.code === 'EACCES' ? 'not executable' : err.code;
-  return new NativeError(`cannot run ${JSON.stringify(resolved.argv[0])}: ${why}${tried}`, {
-    code: err.code,
-    step: 'exec',
-    syscall: 'execve',
-    ...(err.errno !== undefined ? { errno: err.errno } : {}),
-    details: { command: resolved.argv[0], tried: resolved.execCandidates },
-  });
 }

@@ -1,15 +1,7 @@
 /** What the Images page works out from GET /images: pure, no DOM. */
-import type { ImageView } from '@nagaya/contract';
+import { archiveBaseName, type ImageView } from '@nagaya/contract';
+export { shortDigest } from '@nagaya/contract';
 import { projectColour } from './project-colours';
-
-/** The hex part of a digest, cut to `length` (12, as Docker prints image ids). */
-export function shortDigest(digest: string, length = 12): string {
-  const hex = digest.includes(':') ? digest.slice(digest.indexOf(':') + 1) : digest;
-  return hex.slice(0, length);
-}
-
-/** Archive extensions an upload's file name may end with, innermost last: stripped for the default image name. */
-const ARCHIVE_EXTENSION = /\.(tar|tgz|gz|zst|zstd|oci|docker)$/i;
 
 /**
  * The image name an uploaded file suggests: its name without archive extensions
@@ -17,9 +9,7 @@ const ARCHIVE_EXTENSION = /\.(tar|tgz|gz|zst|zstd|oci|docker)$/i;
  * into '-'. Empty when nothing usable is left (the user types one).
  */
 export function imageNameOfFile(fileName: string): string {
-  let base = fileName.replace(/^.*[\\/]/, '');
-  while (ARCHIVE_EXTENSION.test(base)) base = base.replace(ARCHIVE_EXTENSION, '');
-  return base
+  return archiveBaseName(fileName)
     .toLowerCase()
     .replace(/[^-a-z0-9._]+/g, '-')
     .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '')

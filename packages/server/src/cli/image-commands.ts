@@ -1,7 +1,15 @@
 // `nagaya images ...`: list, info, import, pull and delete of the project's images. A pull is a
 // job on a worker node: the command waits for it and shows its bytes on stderr.
-import { basename } from 'node:path';
-import { ApiError, isErrorCode, type ImagePullView, type ImageView, type JobView } from '@nagaya/contract';
+import {
+  ApiError,
+  archiveBaseName,
+  IMAGE_NAME,
+  isErrorCode,
+  type ImagePullView,
+  type ImageView,
+  type JobView,
+  shortDigest,
+} from '@nagaya/contract';
 import type { ApiClient } from './api-client';
 import { age, bytes, table } from './format';
 
@@ -17,22 +25,18 @@ type Out = (data: unknown, human: () => string) => void;
 
 const usage = (message: string) => new ApiError(0, 'INVALID_INPUT', message);
 
-/** Archive suffixes taken off a file's name to name its image (alpine.tar.gz: alpine). */
-const ARCHIVE_SUFFIX = /\.(tar|gz|tgz|zst|zstd|tzst|oci)$/i;
-const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
 /** How often a pull's job is asked how far it got. */
 const POLL_MS = 200;
 
 /** The name an imported file's image gets without --name: its file name without its archive suffixes. */
 export function imageNameOfFile(file: string): string {
-  let name = basename(file);
-  while (ARCHIVE_SUFFIX.test(name)) name = name.replace(ARCHIVE_SUFFIX, '');
+  const name = archiveBaseName(file);
   if (!IMAGE_NAME.test(name)) throw usage(`${JSON.stringify(name)} (from the file name) cannot be an image name: give one with --name`);
   return name;
 }
 
-/** A digest cut to its first 12 hex digits, as docker shows one. */
-const shortDigest = (digest: string | null) => (digest ? digest.replace(/^sha256:/, '').slice(0, 12) : '-');
+/** A digest as docker shows one (its first 12 hex digits), or - when there is none. */
+const digestText = (digest: string | null) => (digest ? shortDigest(digest) : '-');
 
 function showImage(i: ImageView): string {
   const c = i.config;
@@ -54,7 +58,6 @@ function showImage(i: ImageView): string {
     ...c.env.map((e) => `  ${e}`),
     `layers:     ${i.layers.length ? '(bottom first)' : '- (one directory)'}`,
     ...i.layers.map((l) => `  ${l.diffId}  ${bytes(l.sizeBytes)}`),
-    ...(i.skippedTotal ? [`skipped:    ${i.skippedTotal} device or FIFO entries`] : []),
   ].join('\n');
 }
 
@@ -113,7 +116,7 @@ export async function imagesCommand(client: ApiClient, args: string[], options: 
         table(
           images.map((i) => ({
             ...i,
-            digest: shortDigest(i.digest),
+            digest: digestText(i.digest),
             size: bytes(i.sizeBytes),
             layers: i.layers.length,
             nodes: i.nodes.join(',') || '-',

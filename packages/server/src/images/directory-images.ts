@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { buildBusyboxImage, type SkippedEntry } from '@nagaya/native';
+import { buildBusyboxImage } from '@nagaya/native';
 import { NagayaError } from '../errors';
 import type { Db } from '../store/db';
 import { projectRefusalOf } from '../store/project-errors';
 import { DEFAULT_PROJECT } from '../store/project-store';
 
-export const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
+/** A directory image's name: an image name without a tag (it is a directory's name too). */
+const DIRECTORY_IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$/;
 const MANIFEST = '.nagaya-image.json';
 /** A staging directory of an import: dot, image name, the importing server's pid, a time. */
 const STAGING = /^\..+\.import-(\d+)-\d+$/;
@@ -20,9 +21,6 @@ export interface ImageInfo {
   files: number;
   source: string;
   createdAt: string;
-  /** Devices and FIFOs the tarball held, not extracted (/dev is a tmpfs in every container); the first 1000. */
-  skipped?: SkippedEntry[];
-  skippedTotal?: number;
 }
 
 /**
@@ -65,7 +63,7 @@ export class DirectoryImages {
     if (!this.db) throw new Error("these directory images have no database: image records are the API's business");
     const db = this.db;
     const names = existsSync(this.root) ? await readdir(this.root) : [];
-    for (const name of names.filter((n) => IMAGE_NAME.test(n))) {
+    for (const name of names.filter((n) => DIRECTORY_IMAGE_NAME.test(n))) {
       const info = await this.readDisk(DEFAULT_PROJECT, name).catch(() => undefined);
       if (!info) continue;
       await db
@@ -98,7 +96,7 @@ export class DirectoryImages {
 
   /** The image directory of a project's image on this host (cached: images never change once in place); NOT_FOUND when absent. */
   async readCached(project: string, name: string): Promise<ImageInfo> {
-    if (!IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
+    if (!DIRECTORY_IMAGE_NAME.test(name)) throw new NagayaError('INVALID_INPUT', `invalid image name ${JSON.stringify(name)}`);
     const key = `${project}/${name}`;
     const cached = this.known.get(key);
     if (cached && existsSync(cached.path)) return cached;
@@ -138,22 +136,11 @@ export class DirectoryImages {
     }
   }
 
-  private async writeManifest(
-    name: string,
-    dir: string,
-    source: string,
-    counts?: { files: number; sizeBytes: number; skipped: SkippedEntry[]; skippedTotal: number },
-  ): Promise<void> {
-    const manifest = {
-      sizeBytes: counts?.sizeBytes ?? (await du(dir)),
-      files: counts?.files ?? 0,
-      source,
-      createdAt: new Date().toISOString(),
-      ...(counts?.skippedTotal ? { skipped: counts.skipped, skippedTotal: counts.skippedTotal } : {}),
-    };
-    // The tarball may hold an entry of that name, even a symlink out of the image: it is removed,
-    // and the manifest written under a fresh name (O_EXCL follows no symlink) and renamed over
-    // whatever is there (rename replaces a link, never follows it).
+  private async writeManifest(name: string, dir: string, source: string): Promise<void> {
+    const manifest = { sizeBytes: await du(dir), files: 0, source, createdAt: new Date().toISOString() };
+    // The image may hold an entry of that name, even a symlink out of it: it is removed, and the
+    // manifest written under a fresh name (O_EXCL follows no symlink) and renamed over whatever is
+    // there (rename replaces a link, never follows it).
     const fresh = join(dir, `${MANIFEST}.${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
     await rm(join(dir, MANIFEST), { recursive: true, force: true });
     await writeFile(fresh, `${JSON.stringify({ name, ...manifest }, null, 2)}\n`, { flag: 'wx', mode: 0o644 });

@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import { noNetworkHere, type NodeNetwork } from '../services/node-network';
 import { allocatorKey } from '../services/sticky-key';
+import { processOptionsOf } from '../store/container-run';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
 import {
@@ -197,8 +198,7 @@ export class ContainerJobs {
             layers,
             argv: c.command,
             env: c.env,
-            ...(c.run.workingDir ? { cwd: c.run.workingDir } : {}),
-            ...(c.run.uid || c.run.gid ? { user: { uid: c.run.uid ?? 0, gid: c.run.gid ?? 0 } } : {}),
+            ...processOptionsOf(c.run),
             hostname: c.name,
             uidMap: maps.uid,
             gidMap: maps.gid,

@@ -4,7 +4,8 @@ import type { ContainerState, ContainerView, LifecycleKind, NetworkMode } from '
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
 import type { ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
-import { launchSettings, type LaunchSettings } from '../images/image-config';
+import { launchSettings } from '../images/image-config';
+import { containerRunOf, processOptionsOf } from '../store/container-run';
 import type { ImageStore } from '../images/image-store';
 import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
 import type { AuditStore } from '../store/audit-store';
@@ -12,7 +13,6 @@ import {
   NodeNotActiveError,
   type ContainerNetwork,
   type ContainerRow,
-  type ContainerRun,
   type ContainerStore,
   type CreatedContainer,
 } from '../store/container-store';
@@ -109,7 +109,7 @@ export class ContainerService {
       image: input.image,
       command: settings.command,
       env: settings.env,
-      run: runOf(settings),
+      run: containerRunOf(settings),
       limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
       idmap: input.idmap ?? {},
       security: input.security?.nesting ? { nesting: true } : {},
@@ -329,8 +329,7 @@ export class ContainerService {
         command,
         // as Docker's exec: the container's environment, directory and user, the request's env on top
         env: { ...row.env, ...(env ?? {}) },
-        ...(row.run.workingDir ? { cwd: row.run.workingDir } : {}),
-        ...(row.run.uid || row.run.gid ? { user: { uid: row.run.uid ?? 0, gid: row.run.gid ?? 0 } } : {}),
+        ...processOptionsOf(row.run),
         timeoutMs: timeout,
       },
       timeout + 10_000,
@@ -370,13 +369,4 @@ function defaultNetworkRefused(err: unknown): unknown {
     `${err.message}; bridge is this fleet's default network mode (NAGAYA_DEFAULT_NETWORK_MODE): ask for network {"mode": "none"} to run without one`,
     err.details,
   );
-}
-
-/** The row's run settings, defaults left out (/, root). */
-function runOf(settings: LaunchSettings): ContainerRun {
-  return {
-    ...(settings.workingDir !== '/' ? { workingDir: settings.workingDir } : {}),
-    ...(settings.uid !== 0 ? { uid: settings.uid } : {}),
-    ...(settings.gid !== 0 ? { gid: settings.gid } : {}),
-  };
 }

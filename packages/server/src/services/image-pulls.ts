@@ -1,4 +1,4 @@
-import type { ImagePullView } from '@nagaya/contract';
+import { IMAGE_NAME, type ImagePullView } from '@nagaya/contract';
 import type { PullImageInput } from '@nagaya/contract/schemas';
 import { NagayaError } from '../errors';
 import type { ImageStore } from '../images/image-store';
@@ -6,9 +6,6 @@ import type { JobQueues } from '../jobs/job-queues';
 import { parseImageReference, type ImageReference } from '../registry/image-reference';
 import type { NodeStore } from '../store/node-store';
 import { NodePlacement } from './node-placement';
-
-/** An image name of the API (name[:tag]), as the image table's check has it. */
-const IMAGE_NAME = /^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
 
 /** The name a pulled image gets when the request names none: the repository's last part and the tag (alpine:3; latest for a digest). */
 export function defaultPullName(ref: ImageReference): string {

@@ -1,64 +1,12 @@
 import type { LeaseRow } from '@nagaya/allocator';
 import { NagayaError } from '../errors';
-import type { ContainerError, ContainerLimits, ContainerState, NetworkMode, PublishView } from '@nagaya/contract';
+import type { ContainerState } from '@nagaya/contract';
+import type { ContainerRow } from './container-row';
 import type { Db } from './db';
 import { hostPortConflict, isHostPortTaken } from './host-port-conflict';
 import { isMissingProject, projectRefusalOf } from './project-errors';
 
-export interface IdmapRequest {
-  isolated?: boolean;
-  size?: number;
-  key?: string;
-  raw?: Array<{ kind: 'uid' | 'gid' | 'both'; hostId: number; nsId: number; count: number }>;
-}
-
-/** Confinement options; the default (all off) is Docker-grade confinement. */
-export interface ContainerSecurity {
-  /** LXD's security.nesting: the container may create user namespaces. Set by admins only. */
-  nesting?: boolean;
-}
-
-/** A container's network request (mode none: loopback only). */
-export interface ContainerNetwork {
-  mode: NetworkMode;
-  publish?: PublishView[];
-}
-
-/** What a container's command runs with, resolved at create (image config, then the request). */
-export interface ContainerRun {
-  /** Default /. */
-  workingDir?: string;
-  /** IDs inside the container; default 0 (root). */
-  uid?: number;
-  gid?: number;
-}
-
-/** A container row. */
-export interface ContainerRow {
-  id: string;
-  project: string;
-  name: string;
-  image: string;
-  command: string[];
-  env: Record<string, string>;
-  limits: ContainerLimits;
-  idmap: IdmapRequest;
-  security: ContainerSecurity;
-  network: ContainerNetwork;
-  run: ContainerRun;
-  pool: string;
-  node: string;
-  state: ContainerState;
-  pid: number | null;
-  startTime: string | null;
-  exitCode: number | null;
-  exitSignal: string | null;
-  error: ContainerError | null;
-  createdAt: Date;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  updatedAt: Date;
-}
+export type { ContainerNetwork, ContainerRow, ContainerSecurity, IdmapRequest } from './container-row';
 
 /** A create named a node that is no longer active (it began to drain since placement read the fleet). */
 export class NodeNotActiveError extends Error {

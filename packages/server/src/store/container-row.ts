@@ -1,0 +1,50 @@
+import type { ContainerError, ContainerLimits, ContainerState, NetworkMode, PublishView } from '@nagaya/contract';
+import type { ContainerRun } from './container-run';
+
+// The shape of a `container` row as ContainerStore reads and writes it.
+
+export interface IdmapRequest {
+  isolated?: boolean;
+  size?: number;
+  key?: string;
+  raw?: Array<{ kind: 'uid' | 'gid' | 'both'; hostId: number; nsId: number; count: number }>;
+}
+
+/** Confinement options; the default (all off) is Docker-grade confinement. */
+export interface ContainerSecurity {
+  /** LXD's security.nesting: the container may create user namespaces. Set by admins only. */
+  nesting?: boolean;
+}
+
+/** A container's network request (mode none: loopback only). */
+export interface ContainerNetwork {
+  mode: NetworkMode;
+  publish?: PublishView[];
+}
+
+/** A container row. */
+export interface ContainerRow {
+  id: string;
+  project: string;
+  name: string;
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  limits: ContainerLimits;
+  idmap: IdmapRequest;
+  security: ContainerSecurity;
+  network: ContainerNetwork;
+  run: ContainerRun;
+  pool: string;
+  node: string;
+  state: ContainerState;
+  pid: number | null;
+  startTime: string | null;
+  exitCode: number | null;
+  exitSignal: string | null;
+  error: ContainerError | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  updatedAt: Date;
+}
