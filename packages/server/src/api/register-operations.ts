@@ -31,8 +31,7 @@ export function registerOperations(app: Express, api: Router, operations: readon
       }
       for (const [name, schema] of Object.entries(op.headers ?? {})) schema.parse(req.get(name));
       const query = op.query?.parse(rawQuery);
-      const sent = carriesBody(req) ? req.body : undefined;
-      const body = op.body?.parse(op.bodyMayBeAbsent ? (sent ?? {}) : sent);
+      const body = op.body?.parse(op.bodyMayBeAbsent ? (req.body ?? {}) : req.body);
       const params = Object.fromEntries(Object.entries(op.params ?? {}).map(([name, schema]) => [name, schema.parse(req.params[name])]));
       const result = await op.handle({ req, res, deps, actor: actor as TokenIdentity, scope: scope as ProjectScope, body, query, params });
       if (!res.headersSent) res.status(op.success).json(result);
@@ -41,16 +40,6 @@ export function registerOperations(app: Express, api: Router, operations: readon
     if (op.role === 'none') app[op.method](`/api/v1${path}`, handler);
     else api[op.method](path, handler);
   }
-}
-
-/**
- * Whether the request carried any body bytes. express.json turns an empty body sent with a JSON
- * content type into {}, which would let a PATCH without a body pass as an empty change.
- */
-function carriesBody(req: Request): boolean {
-  const length = req.headers['content-length'];
-  if (length !== undefined) return Number(length) > 0;
-  return req.headers['transfer-encoding'] !== undefined;
 }
 
 /**
