@@ -1,95 +1,42 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import type { ContainerView } from '@nagaya/contract';
-import { bridgePorts, removeBridge, removeRuleset } from '@nagaya/native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
+import { httpServer, startNetworkFleet, type NetworkFleet } from './support/network-fleet';
+import { eventually, waitRunning, type TestFleet } from './support/test-server';
 
 // Container networking end to end through the REST API, on a real bridge, veths and nftables:
 // the worker sets up its own bridge and tables (named for this run, so nothing else on the host is
 // touched), leases addresses, adds rules before each launch and takes them away at the end.
 // Traffic stays on this machine: the bridge and 127.0.0.1, with short timeouts.
 
-const tag = randomBytes(3).toString('hex');
-const BRIDGE = `ngt${tag}`;
-const TABLE = `ngt${tag}`;
-// host ends named for this run: another table on the host (nv*, the default) never holds them back
-const VETH = `t${tag.slice(0, 2)}`;
-const CIDR = `10.${200 + randomInt(50)}.${randomInt(256)}.0/24`;
 const HOST_PORT = 40_000 + randomInt(20_000);
+/** Names this run's stray veth of the reconciler test. */
+const tag = randomBytes(3).toString('hex');
 
+let net: NetworkFleet;
 let fleet: TestFleet;
+let BRIDGE: string;
+let TABLE: string;
+let VETH: string;
+let CIDR: string;
 
 /** A busybox container serving hello-<name> on port 8000 (httpd in the background, TERM ends it). */
-function server(name: string, extra: Record<string, unknown> = {}) {
-  return {
-    name,
-    image: 'busybox',
-    command: [
-      '/bin/sh',
-      '-c',
-      `mkdir -p /www && echo hello-${name} > /www/index.html && httpd -p 8000 -h /www; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done`,
-    ],
-    network: { mode: 'bridge' },
-    ...extra,
-  };
-}
-
-async function exec(name: string, command: string[], project = 'default') {
-  return fleet.admin.post<{ exitCode: number; stdout: string; stderr: string }>(`/containers/${name}/exec?project=${project}`, {
-    command,
-    timeoutMs: 10_000,
-  });
-}
-
-async function count(sql: string): Promise<number> {
-  const { rows } = await fleet.db.pool.query<{ n: string }>(sql);
-  return Number(rows[0]!.n);
-}
-
-/** The elements of one of the node's nftables sets or maps (an empty list when it has none). */
-function elements(family: 'bridge' | 'inet', kind: 'set' | 'map', name: string): unknown[] {
-  const doc = JSON.parse(
-    execFileSync('nft', ['-j', 'list', kind, family, TABLE, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
-  ) as {
-    nftables: Array<Record<string, { elem?: unknown[] }>>;
-  };
-  return doc.nftables.flatMap((o) => o[kind]?.elem ?? []);
-}
-
-const ours = () => bridgePorts(BRIDGE).filter((p) => p.startsWith(VETH));
-
-async function runningIn(name: string, project = 'default'): Promise<ContainerView> {
-  return eventually(
-    async () => {
-      const c = await fleet.admin.get<ContainerView>(`/containers/${name}?project=${project}`);
-      if (c.state === 'failed') throw new Error(`${name} failed: ${JSON.stringify(c.error)}`);
-      return c.state === 'running' ? c : undefined;
-    },
-    30_000,
-    `${name} running`,
-  );
-}
+const server = httpServer;
+const exec = (name: string, command: string[], project = 'default') => net.exec(name, command, project);
+const count = (sql: string) => net.count(sql);
+const elements = (family: 'bridge' | 'inet', kind: 'set' | 'map', name: string) => net.elements(family, kind, name);
+const ours = () => net.ports();
+const runningIn = (name: string, project = 'default'): Promise<ContainerView> => net.running(name, project);
 
 beforeAll(async () => {
-  fleet = await startTestFleet({
-    slices: 96,
-    env: {
-      NAGAYA_HOST_NETWORK: 'on',
-      NAGAYA_IP_FORWARD: 'off',
-      NAGAYA_VETH_PREFIX: VETH,
-      NAGAYA_BRIDGE: BRIDGE,
-      NAGAYA_NFT_TABLE: TABLE,
-      NAGAYA_NETWORK_CIDR: CIDR,
-    },
-  });
+  net = await startNetworkFleet({ slices: 96 });
+  ({ fleet, bridge: BRIDGE, table: TABLE, vethPrefix: VETH, cidr: CIDR } = net);
   await fleet.admin.post('/projects', { name: 'other' });
 }, 60_000);
 
 afterAll(async () => {
-  await fleet?.stop();
-  await removeRuleset(TABLE).catch(() => undefined);
-  await removeBridge(BRIDGE).catch(() => undefined);
+  await net?.stop();
 });
 
 describe('container networks on a real bridge', () => {
