@@ -2,27 +2,14 @@ import { useState } from 'preact/hooks';
 import { call, describeError, get, validationIssues, type ValidationIssue } from '../api';
 import { ErrorBanner, Loading, PageHeader, ProjectTag } from '../components/common';
 import { Field } from '../components/field';
-import { ageOf, bytes, when } from '../format';
+import { ageOf, when } from '../format';
 import { notify } from '../notices';
 import { usePoll } from '../poll';
 import { useProjectScope } from '../project';
 import { useIsFleetAdmin } from '../session';
-import { DNS_LABEL, DNS_LABEL_MESSAGE, QUOTA_MEANINGS, QUOTA_NAMES, type ProjectView, type QuotaName } from '@nagaya/contract';
+import { fieldOfIssue, noQuotas, QuotaFields, QuotaTable, quotaText, readQuotas } from '../components/project-quotas';
+import { DNS_LABEL, DNS_LABEL_MESSAGE, QUOTA_NAMES, type ProjectView, type QuotaName } from '@nagaya/contract';
 
-const MIB = 1024 * 1024;
-
-/** How each quota is named, typed into a form (bytes as MiB) and shown. */
-const QUOTAS: Record<QuotaName, { label: string; unit?: 'MiB'; decimal?: boolean; show: (n: number) => string }> = {
-  containers: { label: 'Containers', show: String },
-  slices: { label: 'ID slices', show: String },
-  memoryBytes: { label: 'Memory', unit: 'MiB', show: bytes },
-  cpus: { label: 'CPUs', decimal: true, show: (n) => String(Math.round(n * 100) / 100) },
-  processes: { label: 'Processes', show: String },
-  diskBytes: { label: 'Image disk', unit: 'MiB', show: bytes },
-  networkInterfaces: { label: 'Network interfaces', show: String },
-};
-
-/** Every project with its quotas (used against limit), raw ID map permission and description; admins of every project create and edit. */
 export function ProjectsPage() {
   const scope = useProjectScope();
   const fleetAdmin = useIsFleetAdmin();
@@ -97,138 +84,6 @@ function ProjectCard(props: { project: ProjectView; inView: boolean; canEdit: bo
   );
 }
 
-/** Use against limit per quota: a bar only where a limit exists, red past it (a quota lowered below use). */
-function QuotaTable(props: { project: ProjectView }) {
-  const p = props.project;
-  return (
-    <div class="table-wrap">
-      <table class="quotas">
-        <thead>
-          <tr>
-            <th scope="col">Quota</th>
-            <th scope="col">Used</th>
-            <th scope="col">Limit</th>
-            <th scope="col" class="quota-use-head">
-              Use
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {QUOTA_NAMES.map((q) => {
-            const { used, limit } = p.quotas[q];
-            const show = QUOTAS[q].show;
-            return (
-              <tr key={q} data-quota={q}>
-                <th scope="row" title={QUOTA_MEANINGS[q]}>
-                  {QUOTAS[q].label}
-                </th>
-                <td class="num">{show(used)}</td>
-                <td class="num">{limit === null ? <span class="muted">no limit</span> : show(limit)}</td>
-                <td>{limit !== null && <QuotaBar label={QUOTAS[q].label} used={used} limit={limit} show={show} />}</td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </div>
-  );
-}
-
-/** How full a quota is: ok, near (80% and up), full (at the limit: nothing more fits) or over (past it). */
-function quotaLevel(used: number, limit: number): 'ok' | 'near' | 'full' | 'over' {
-  if (used > limit) return 'over';
-  if (used === limit) return 'full';
-  return used >= 0.8 * limit ? 'near' : 'ok';
-}
-
-function QuotaBar(props: { label: string; used: number; limit: number; show: (n: number) => string }) {
-  const { used, limit } = props;
-  const level = quotaLevel(used, limit);
-  const percent = limit > 0 ? Math.min(100, (100 * used) / limit) : used > 0 ? 100 : 0;
-  const text = `${props.show(used)} of ${props.show(limit)}`;
-  return (
-    <div class={`quota-use ${level}`} data-used={used} data-limit={limit} data-level={level}>
-      <div class="bar quota-bar" role="img" aria-label={`${props.label}: ${text}${level === 'over' ? ', over quota' : ''}`}>
-        <span class="bar-part quota-fill" style={{ width: `${percent}%` }} />
-      </div>
-      <span class="quota-text">
-        {text}
-        {level === 'over' && <strong> · over by {props.show(used - limit)}</strong>}
-        {level === 'full' && ' · full'}
-      </span>
-    </div>
-  );
-}
-
-/** The text a quota's input starts with: its limit (bytes as MiB), or empty for none. */
-function quotaText(q: QuotaName, limit: number | null | undefined): string {
-  if (limit === null || limit === undefined) return '';
-  return String(QUOTAS[q].unit === 'MiB' ? limit / MIB : limit);
-}
-
-/** Reads a quota's input: undefined when empty, the limit in the API's unit, or a message why not. */
-function readQuota(q: QuotaName, text: string): { value?: number; error?: string } {
-  const t = text.trim();
-  if (t === '') return {};
-  const n = Number(t);
-  if (!Number.isFinite(n) || n < 0) return { error: 'a number, 0 or more (empty: no limit)' };
-  const spec = QUOTAS[q];
-  if (spec.unit === 'MiB') {
-    const value = Math.round(n * MIB);
-    return value > Number.MAX_SAFE_INTEGER ? { error: 'too large' } : { value };
-  }
-  if (spec.decimal) return n > 1_000_000 ? { error: 'at most 1000000' } : { value: n };
-  if (!Number.isInteger(n)) return { error: 'a whole number' };
-  return n > Number.MAX_SAFE_INTEGER ? { error: 'too large' } : { value: n };
-}
-
-/** Where an API issue path lands in these forms: "quotas.containers" → that field, "name" → name, else the banner. */
-function fieldOfIssue(path: string): string {
-  const quota = /^quotas\.(\w+)/.exec(path);
-  if (quota && (QUOTA_NAMES as readonly string[]).includes(quota[1]!)) return `quotas.${quota[1]}`;
-  return path === 'name' || path === 'description' ? path : '';
-}
-
-/** The quota inputs of both forms; empty means no limit. */
-function QuotaFields(props: {
-  idPrefix: string;
-  values: Record<QuotaName, string>;
-  onChange: (q: QuotaName, value: string) => void;
-  errorsFor: (field: string) => ValidationIssue[];
-}) {
-  return (
-    <fieldset class="quota-fields">
-      <legend>Quotas</legend>
-      <p class="hint muted">Empty: no limit. A limit below what the project uses already stops new creates; nothing existing is touched.</p>
-      {QUOTA_NAMES.map((q) => {
-        const spec = QUOTAS[q];
-        const id = `${props.idPrefix}quotas.${q}`;
-        return (
-          <Field
-            key={q}
-            id={id}
-            label={`${spec.label}${spec.unit ? ` (${spec.unit})` : ''}`}
-            hint={QUOTA_MEANINGS[q]}
-            errors={props.errorsFor(`quotas.${q}`)}
-          >
-            <input
-              id={id}
-              name={q}
-              type="number"
-              min={0}
-              step={spec.unit || spec.decimal ? 'any' : 1}
-              inputMode={spec.unit || spec.decimal ? 'decimal' : 'numeric'}
-              placeholder="no limit"
-              value={props.values[q]}
-              onInput={(e) => props.onChange(q, e.currentTarget.value)}
-            />
-          </Field>
-        );
-      })}
-    </fieldset>
-  );
-}
-
 /** Form state shared by both forms: issues beside fields, the API's error (with its code) above them. */
 function useFormErrors() {
   const [issues, setIssues] = useState<ValidationIssue[]>([]);
@@ -267,21 +122,6 @@ function FormErrors(props: { id: string; errors: ReturnType<typeof useFormErrors
         ))}
     </div>
   );
-}
-
-const noQuotas = () => Object.fromEntries(QUOTA_NAMES.map((q) => [q, ''])) as Record<QuotaName, string>;
-
-/** Reads every quota input: the values the API takes, and the inputs it would refuse. */
-function readQuotas(values: Record<QuotaName, string>, only?: (q: QuotaName) => boolean) {
-  const quotas: Partial<Record<QuotaName, number | null>> = {};
-  const issues: ValidationIssue[] = [];
-  for (const q of QUOTA_NAMES) {
-    if (only && !only(q)) continue;
-    const read = readQuota(q, values[q]);
-    if (read.error) issues.push({ path: `quotas.${q}`, message: read.error });
-    else quotas[q] = read.value ?? null;
-  }
-  return { quotas, issues };
 }
 
 /** POST /projects: a name, an optional description, raw ID maps allowed or not, and quotas. */
