@@ -183,4 +183,31 @@ describe('OCI images through the API', () => {
     expect(existsSync(join(fleet.base.dataDir, 'images', 'busybox'))).toBe(true);
     expect(((await fleet.admin.delete('/images/busybox').catch((e: unknown) => e)) as ApiError).code).toBe('CONFLICT');
   });
+
+  it('runs the new image at once when a name is given to another image (the create works from no stale record)', async () => {
+    const imageWith = (word: string) =>
+      buildImage(
+        [
+          layerOf([
+            { name: 'bin/', type: 'directory', mode: 0o755 },
+            { name: 'bin/busybox', body: busybox, mode: 0o755 },
+            { name: 'bin/sh', type: 'symlink', linkname: 'busybox' },
+          ]),
+        ],
+        { Cmd: ['/bin/sh', '-c', `echo ${word}; exec sleep 1000`], Env: ['PATH=/bin'] },
+      );
+    expect((await upload('swap', ociLayoutTar(imageWith('first')))).status).toBe(201);
+    await fleet.admin.post('/containers', { name: 'swap-1', image: 'swap' });
+    await waitRunning(fleet, 'swap-1');
+    const { job } = await fleet.admin.post<{ job: { id: string } }>('/containers/swap-1/stop', { timeoutSeconds: 0 });
+    await fleet.admin.waitForJob(job.id);
+    await fleet.admin.delete('/containers/swap-1');
+    await expect.poll(async () => (await fleet.admin.delete('/images/swap').catch((e: unknown) => e)) instanceof ApiError, { timeout: 20_000 }).toBe(false);
+    expect((await upload('swap', ociLayoutTar(imageWith('second')))).status).toBe(201);
+    // well within the API's record cache's lifetime: the create's statement sees the new digest
+    const { container } = await fleet.admin.post<{ container: ContainerView }>('/containers', { name: 'swap-2', image: 'swap' });
+    expect(container.command).toEqual(['/bin/sh', '-c', 'echo second; exec sleep 1000']);
+    await waitRunning(fleet, 'swap-2');
+    await expect.poll(() => logOf('swap-2'), { timeout: 10_000 }).toBe('second\n');
+  });
 });

@@ -54,6 +54,24 @@ describe('claimWithDefaultLease', () => {
     await allocator.release(id);
   });
 
+  it("reads what the launch needs of the row's image in the same statement, only when asked", async () => {
+    const rule = { builtInProject: 'default', builtInSource: 'busybox-static' };
+    await db.query(`INSERT INTO image (project, name, size_bytes, source, format) VALUES ('default', 'busybox', 1, 'busybox-static', 'directory')`);
+    const builtIn = await container('pending', { isolated: true });
+    expect((await store.claimWithDefaultLease(builtIn, ['pending'], 'node-a', rule))?.image).toEqual({
+      project: 'default',
+      format: 'directory',
+      digest: null,
+      layers: [],
+    });
+    // without the rule the statement reads no image
+    const plain = await container('pending', { isolated: true });
+    expect((await store.claimWithDefaultLease(plain, ['pending'], 'node-a'))?.image).toBeUndefined();
+    await allocator.release(builtIn);
+    await allocator.release(plain);
+    await db.query(`DELETE FROM image WHERE project = 'default' AND name = 'busybox'`);
+  });
+
   it('claims nothing and allocates nothing when the row is in another state or gone', async () => {
     const id = await container('running');
     expect(await store.claimWithDefaultLease(id, ['pending'], 'node-a')).toBeUndefined();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { NagayaError } from '../errors';
 import type { Db } from '../store/db';
+import type { LaunchImage } from '../store/container-store';
 import { BUILT_IN_SOURCE, DirectoryImages, type ImageInfo } from './directory-images';
 import { FleetRegistry } from './fleet-registry';
 import { readIdentities } from './image-identities';
@@ -145,17 +146,27 @@ export class ImageStore {
    * The layer directories a container of `project` launches from, topmost first: a directory
    * image is its one directory. IMAGE_UNAVAILABLE when this node cannot have it.
    */
-  async layersForLaunch(project: string, name: string): Promise<string[]> {
+  async layersForLaunch(project: string, name: string, known?: LaunchImage): Promise<string[]> {
+    // `known`: the claim read the image already; the full record is read only to fetch layers
+    if (known?.format === 'directory') return [await this.directoryLayer(known.project, name)];
+    if (known && known.layers.length > 0) {
+      const dirs = known.layers.map((d) => this.layerPath(d));
+      if (dirs.every((d) => existsSync(d))) return dirs.reverse();
+    }
     const image = await this.visible(project, name);
     if (!image) throw new NagayaError('IMAGE_UNAVAILABLE', `no image named ${name} in project ${project}`, { reason: 'not-found' });
     if (image.format !== 'directory') return this.ociLayers(image);
-    const dir = await this.directories.readCached(image.project, name).catch((err: unknown) => {
+    return [await this.directoryLayer(image.project, name)];
+  }
+
+  private async directoryLayer(project: string, name: string): Promise<string> {
+    const dir = await this.directories.readCached(project, name).catch((err: unknown) => {
       if (!(err instanceof NagayaError && err.code === 'NOT_FOUND')) throw err;
-      throw new NagayaError('IMAGE_UNAVAILABLE', `image ${name} of project ${image.project} is a directory this node does not have`, {
+      throw new NagayaError('IMAGE_UNAVAILABLE', `image ${name} of project ${project} is a directory this node does not have`, {
         reason: 'not-on-node',
       });
     });
-    return [dir.path];
+    return dir.path;
   }
 
   /** What a container's create checks its image against in its own statement (ContainerStore.create's guard). */

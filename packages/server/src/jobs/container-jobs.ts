@@ -8,7 +8,7 @@ import type { Metrics } from '../observability/metrics';
 import { noNetworkHere, type NodeNetwork } from '../services/node-network';
 import { allocatorKey } from '../services/sticky-key';
 import { processOptionsOf } from '../store/container-run';
-import type { ContainerRow, ContainerStore } from '../store/container-store';
+import type { ContainerRow, ContainerStore, LaunchImage } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
 import {
   adoptionCandidate,
@@ -58,11 +58,13 @@ export class ContainerJobs {
     if (job.data.kind === 'launch' || job.data.kind === 'start') {
       const from = startableStates(job.data.kind);
       const node = this.deps.nodeName;
-      const claimed = await containers.claimWithDefaultLease(job.data.containerId, from, node).catch((err: unknown) => {
-        // the allocation failed and took the claim back with it: claim, then allocate on its own
-        if (sqlStateOf(err) === undefined) throw err;
-        return 'separately' as const;
-      });
+      const claimed = await containers
+        .claimWithDefaultLease(job.data.containerId, from, node, this.deps.images.launchGuard())
+        .catch((err: unknown) => {
+          // the allocation failed and took the claim back with it: claim, then allocate on its own
+          if (sqlStateOf(err) === undefined) throw err;
+          return 'separately' as const;
+        });
       const row =
         claimed === 'separately'
           ? await containers.transition(job.data.containerId, from, 'starting', { error: null }, { node })
@@ -73,7 +75,7 @@ export class ContainerJobs {
         return { skipped: now ? `the container is ${now.state}` : 'the container no longer exists' };
       }
       const lease = claimed !== 'separately' && claimed?.lease ? leaseFromRow(claimed.lease, row.pool) : undefined;
-      return this.start(job, row, lease);
+      return this.start(job, row, lease, claimed === 'separately' ? undefined : claimed?.image);
     }
     const c = await containers.findById(job.data.containerId);
     if (!c) return { skipped: 'the container no longer exists' };
@@ -93,7 +95,7 @@ export class ContainerJobs {
   }
 
   /** Starts a container already moved to `starting` (with its lease when the claim took it). */
-  private async start(job: Job<LifecycleJobData>, c: ContainerRow, leased?: Lease): Promise<Record<string, unknown>> {
+  private async start(job: Job<LifecycleJobData>, c: ContainerRow, leased?: Lease, image?: LaunchImage): Promise<Record<string, unknown>> {
     const { containers, allocator, runtime, images, log, metrics } = this.deps;
     const firstLaunch = job.data.kind === 'launch';
     let leaseOwned = false;
@@ -109,7 +111,7 @@ export class ContainerJobs {
           raw: c.idmap.raw,
         }));
       leaseOwned = jobOwnsLease(lease, job.timestamp);
-      const layers = await images.layersForLaunch(c.project, c.image);
+      const layers = await images.layersForLaunch(c.project, c.image, image);
       // the address and the rules before the launch: until its rules are in, the veth sends nothing
       let network: ContainerNetwork | undefined;
       if (c.network.mode === 'bridge') {

@@ -23,6 +23,8 @@ import { NetworkedNodes } from './networked-nodes';
 import { NodePlacement } from './node-placement';
 import type { TokenIdentity } from '../store/token-store';
 import { containerView } from './container-view';
+import { ImageRecordCache } from './image-record-cache';
+import type { ImageRecord } from '../images/image-records';
 
 /** The init a container runs when the request names none: a shell that sleeps until it is stopped. */
 export const DEFAULT_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
@@ -56,10 +58,12 @@ export interface ContainerServiceDeps {
 export class ContainerService {
   private readonly placement: NodePlacement;
   private readonly networked: NetworkedNodes;
+  private readonly imageRecords: ImageRecordCache;
 
   constructor(private readonly deps: ContainerServiceDeps) {
     this.placement = new NodePlacement(deps.nodes, deps.nodeOfflineMs);
     this.networked = new NetworkedNodes(deps.networks);
+    this.imageRecords = new ImageRecordCache((project, name) => deps.images.visible(project, name));
   }
 
   /**
@@ -75,10 +79,66 @@ export class ContainerService {
     const network: ContainerNetwork = input.network ?? { mode: this.deps.defaultNetworkMode };
     const imageMissing = () =>
       new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
-    // What runs: the image config's defaults under the request's overrides. The create's own
-    // statement checks again that the image exists (and holds it against a delete meanwhile).
-    const image = await images.visible(project, input.image);
-    if (!image) throw imageMissing();
+    const isolated = input.idmap?.isolated ?? true;
+    if (input.idmap?.key && !isolated) {
+      throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
+    }
+    const id = randomUUID();
+    const launch = { kind: 'launch' as const, containerId: id, containerName: input.name };
+    let image = await this.imageRecords.get(project, input.image);
+    let node: string | undefined;
+    let created: CreatedContainer | undefined;
+    // One statement checks that the image exists (still with the digest the row was worked out
+    // from) and that the pool has a free slice (one index probe; the worker's allocation stays the
+    // real guard), then writes the row, its job record and the audit event; the insert's trigger
+    // checks the project's quotas. It places the row only on a node still active: one that began
+    // to drain since the placement snapshot was read is refused there, and the choice is made
+    // again on a fresh read.
+    for (let attempt = 1; !created; attempt++) {
+      if (!image) throw imageMissing();
+      const row = this.rowOf(id, project, input, image, network);
+      // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
+      node ??= await this.place(input, network, new Set(image.nodes));
+      queues.assertReady(node);
+      try {
+        const result = await containers.create(
+          { ...row, node },
+          { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name },
+          { image: { ...images.launchGuard(), digest: image.digest }, freeSlot: isolated && !input.idmap?.key },
+        );
+        if ('refused' in result) {
+          if (result.refused === 'image') throw imageMissing();
+          if (result.refused === 'pool')
+            throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool });
+          // the image was replaced since the cached record was read: work the row out afresh
+          if (attempt >= 3) throw new NagayaError('CONFLICT', `image ${input.image} is being replaced; try again`, { field: 'image' });
+          image = await this.imageRecords.get(project, input.image, { fresh: true });
+          continue;
+        }
+        created = result;
+      } catch (err) {
+        if (!(err instanceof NodeNotActiveError) || attempt >= 3) {
+          if (err instanceof NodeNotActiveError) throw new NagayaError('UNAVAILABLE', err.message, { node: err.node });
+          throw err;
+        }
+        this.placement.invalidate();
+        node = undefined;
+      }
+    }
+    node = created.row.node;
+    let jobId: string;
+    try {
+      jobId = await queues.enqueue(node, launch, { recorded: true });
+    } catch (err) {
+      await containers.discardCreate(created, launchJobId(id)).catch(() => undefined);
+      throw queueUnavailable(err);
+    }
+    this.placement.placed(node);
+    return { container: containerView(created.row, undefined), job: { id: jobId } };
+  }
+
+  /** The row a create writes, from the request over the image config's defaults. */
+  private rowOf(id: string, project: string, input: CreateContainerInput, image: ImageRecord, network: ContainerNetwork) {
     // a directory image has no config; a rootfs tarball's names no command, so it runs what a
     // directory image runs (its user names still resolve from its /etc/passwd)
     const config =
@@ -92,17 +152,7 @@ export class ContainerService {
       { command: input.command, entrypoint: input.entrypoint, env: input.env, workingDir: input.workingDir, user: input.user },
       DEFAULT_COMMAND,
     );
-    // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
-    const holding = new Set(image.nodes);
-    let node = await this.place(input, network, holding);
-    const isolated = input.idmap?.isolated ?? true;
-    if (input.idmap?.key && !isolated) {
-      throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
-    }
-    queues.assertReady(node);
-    const id = randomUUID();
-    const launch = { kind: 'launch' as const, containerId: id, containerName: input.name };
-    const row = {
+    return {
       id,
       project,
       name: input.name,
@@ -114,45 +164,8 @@ export class ContainerService {
       idmap: input.idmap ?? {},
       security: input.security?.nesting ? { nesting: true } : {},
       network,
-      pool,
+      pool: this.deps.pool,
     };
-    let created: CreatedContainer | undefined;
-    // One statement checks that the image exists and that the pool has a free slice (one index
-    // probe; the worker's allocation stays the real guard), then writes the row, its job record
-    // and the audit event; the insert's trigger checks the project's quotas. It places the row
-    // only on a node still active: one that began to drain since the placement snapshot was
-    // read is refused there, and the choice is made again on a fresh read.
-    for (let attempt = 1; !created; attempt++) {
-      try {
-        const result = await containers.create(
-          { ...row, node },
-          { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name },
-          { image: images.launchGuard(), freeSlot: isolated && !input.idmap?.key },
-        );
-        if ('refused' in result) {
-          if (result.refused === 'image') throw imageMissing();
-          throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool });
-        }
-        created = result;
-      } catch (err) {
-        if (!(err instanceof NodeNotActiveError) || attempt >= 3) {
-          if (err instanceof NodeNotActiveError) throw new NagayaError('UNAVAILABLE', err.message, { node: err.node });
-          throw err;
-        }
-        this.placement.invalidate();
-        node = await this.place(input, network, holding);
-        queues.assertReady(node);
-      }
-    }
-    let jobId: string;
-    try {
-      jobId = await queues.enqueue(node, launch, { recorded: true });
-    } catch (err) {
-      await containers.discardCreate(created, launchJobId(id)).catch(() => undefined);
-      throw queueUnavailable(err);
-    }
-    this.placement.placed(node);
-    return { container: containerView(created.row, undefined), job: { id: jobId } };
   }
 
   /**

@@ -31,6 +31,25 @@ const LEASE_COLUMNS: ReadonlySet<string> = new Set([
   'created',
 ] satisfies Array<keyof LeaseRow>);
 
+/** What a launch needs of a container's image, read by the claim (see ImageStore.layersForLaunch). */
+export interface LaunchImage {
+  project: string;
+  format: string;
+  digest: string | null;
+  /** diff_ids, bottom first; empty for a directory image. */
+  layers: string[];
+}
+
+interface ImageColumns {
+  image_project: string | null;
+  image_format: string | null;
+  image_digest: string | null;
+  image_layers: string[] | null;
+}
+const IMAGE_COLUMNS: ReadonlySet<string> = new Set(['image_project', 'image_format', 'image_digest', 'image_layers'] satisfies Array<
+  keyof ImageColumns
+>);
+
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
 const ROW = `id, project, name, image, command, env, limits, idmap, security, network, run, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
@@ -53,14 +72,18 @@ export interface CreatedContainer {
 
 /** What a create checks in its own statement before it writes anything. */
 export interface CreateGuards {
-  /** The image (the row's) must exist in the container's project, or be a built-in one of `builtInProject` from `builtInSource`. */
-  image?: { builtInProject: string; builtInSource: string };
+  /**
+   * The image (the row's) must exist in the container's project, or be a built-in one of
+   * `builtInProject` from `builtInSource`; with `digest`, it must still be that one (the caller
+   * worked out the row from a cached record).
+   */
+  image?: { builtInProject: string; builtInSource: string; digest?: string | null };
   /** The container's pool must have a slot that could be handed out now. */
   freeSlot?: boolean;
 }
 
 /** A created container, or what a guard refused (nothing was written). */
-export type CreateResult = CreatedContainer | { refused: 'image' | 'pool' };
+export type CreateResult = CreatedContainer | { refused: 'image' | 'image-changed' | 'pool' };
 
 /** Fields a state change may set; undefined leaves a column alone, null clears it. */
 export interface StateChange {
@@ -108,14 +131,20 @@ export class ContainerStore {
   ): Promise<CreateResult> {
     try {
       const { rows } = await this.db.query<
-        Partial<ContainerRow> & { auditEventId: string | null; imageProject: string | null; slotFree: boolean; nodeActive: boolean }
+        Partial<ContainerRow> & {
+          auditEventId: string | null;
+          imageProject: string | null;
+          imageOk: boolean;
+          slotFree: boolean;
+          nodeActive: boolean;
+        }
       >(
         `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
          img AS (
-           SELECT project FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
+           SELECT project, digest FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
             ORDER BY project = $14 DESC LIMIT 1 FOR KEY SHARE),
          ok AS (
-           SELECT NOT $15::boolean OR EXISTS (SELECT 1 FROM img) AS image_ok,
+           SELECT NOT $15::boolean OR EXISTS (SELECT 1 FROM img WHERE NOT $21::boolean OR digest IS NOT DISTINCT FROM $22::text) AS image_ok,
                   NOT $18::boolean OR EXISTS (
                     SELECT 1 FROM id_slot s JOIN id_pool p ON p.id = s.pool_id
                      WHERE p.name = $8 AND s.state = 'free'
@@ -139,7 +168,7 @@ export class ContainerStore {
            SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
            RETURNING id)
          SELECT c.*, (SELECT id FROM a) AS "auditEventId", (SELECT project FROM img) AS "imageProject",
-                (SELECT slot_free FROM ok) AS "slotFree", EXISTS (SELECT 1 FROM n) AS "nodeActive"
+                (SELECT image_ok FROM ok) AS "imageOk", (SELECT slot_free FROM ok) AS "slotFree", EXISTS (SELECT 1 FROM n) AS "nodeActive"
            FROM (VALUES (1)) one LEFT JOIN c ON true`,
         [
           c.id,
@@ -162,12 +191,15 @@ export class ContainerStore {
           guards.freeSlot === true,
           JSON.stringify(c.network ?? { mode: 'none' }),
           JSON.stringify(c.run ?? {}),
+          guards.image?.digest !== undefined,
+          guards.image?.digest ?? null,
         ],
         { prepared: true },
       );
-      const { auditEventId, imageProject, slotFree, nodeActive, ...row } = rows[0]!;
+      const { auditEventId, imageProject, imageOk, slotFree, nodeActive, ...row } = rows[0]!;
       if (!nodeActive) throw new NodeNotActiveError(c.node);
       if (guards.image && imageProject === null) return { refused: 'image' };
+      if (guards.image && !imageOk) return { refused: 'image-changed' };
       if (!slotFree) return { refused: 'pool' };
       return { row: row as ContainerRow, auditEventId: auditEventId!, imageProject };
     } catch (err) {
@@ -322,26 +354,39 @@ export class ContainerStore {
     id: string,
     from: ContainerState[],
     node: string,
-  ): Promise<{ row: ContainerRow; lease?: LeaseRow } | undefined> {
-    const { rows } = await this.db.query<ContainerRow & Partial<LeaseRow>>(
+    imageRule?: { builtInProject: string; builtInSource: string },
+  ): Promise<{ row: ContainerRow; lease?: LeaseRow; image?: LaunchImage } | undefined> {
+    // With `imageRule`, the same statement also reads what the launch needs of the row's image
+    // (ImageRecords.visible's rule: the project's own, else a built-in one), which saves the
+    // worker a round trip per launch. The row names the image, so a delete cannot take it meanwhile.
+    const { rows } = await this.db.query<ContainerRow & Partial<LeaseRow> & Partial<ImageColumns>>(
       `WITH c AS (
          UPDATE container SET state = 'starting', error = NULL, updated_at = now()
           WHERE id = $1 AND state = ANY ($2) AND node = $3 RETURNING ${ROW}),
        l AS (
          SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool,
                 LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
-          WHERE (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true))
-       SELECT c.*, l.* FROM c LEFT JOIN l ON true`,
-      [id, from, node],
+          WHERE (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true)),
+       i AS (
+         SELECT i.project AS image_project, i.format AS image_format, i.digest AS image_digest, i.layers AS image_layers
+           FROM c, image i
+          WHERE $4::boolean AND i.name = c.image AND (i.project = c.project OR (i.project = $5 AND i.source = $6))
+          ORDER BY i.project = c.project DESC LIMIT 1)
+       SELECT c.*, l.*, i.* FROM c LEFT JOIN l ON true LEFT JOIN i ON true`,
+      [id, from, node, imageRule !== undefined, imageRule?.builtInProject ?? null, imageRule?.builtInSource ?? null],
       { prepared: true },
     );
     const r = rows[0];
     if (!r) return undefined;
-    // the row's columns and the lease's come back side by side: split them by the lease's names
-    const row = Object.fromEntries(Object.entries(r).filter(([k]) => !LEASE_COLUMNS.has(k))) as ContainerRow;
-    if (r.lease_owner === null || r.lease_owner === undefined) return { row };
+    // the row's, the lease's and the image's columns come back side by side: split them by name
+    const row = Object.fromEntries(Object.entries(r).filter(([k]) => !LEASE_COLUMNS.has(k) && !IMAGE_COLUMNS.has(k))) as ContainerRow;
+    const image: LaunchImage | undefined =
+      r.image_project === null || r.image_project === undefined
+        ? undefined
+        : { project: r.image_project, format: r.image_format!, digest: r.image_digest ?? null, layers: r.image_layers ?? [] };
+    if (r.lease_owner === null || r.lease_owner === undefined) return { row, ...(image ? { image } : {}) };
     const lease = Object.fromEntries(Object.entries(r).filter(([k]) => LEASE_COLUMNS.has(k))) as unknown as LeaseRow;
-    return { row, lease };
+    return { row, lease, ...(image ? { image } : {}) };
   }
 
   async delete(id: string): Promise<boolean> {
