@@ -10,6 +10,7 @@ import { Network1764950000000 } from './1764950000000-network';
 import { ProjectNetId1765000000000 } from './1765000000000-project-net-id';
 import { OciImages1765100000000 } from './1765100000000-oci-images';
 import { ImagePullJobs1765200000000 } from './1765200000000-image-pull-jobs';
+import { RestartPolicies1765400000000 } from './1765400000000-restart-policies';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -24,6 +25,7 @@ export const migrations = [
   ProjectNetId1765000000000,
   OciImages1765100000000,
   ImagePullJobs1765200000000,
+  RestartPolicies1765400000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

@@ -1,7 +1,17 @@
 import { z } from 'zod';
 import { DNS_LABEL, DNS_LABEL_MESSAGE, IMAGE_NAME, IMAGE_NAME_MESSAGE } from './names';
 import { isIpv4, MAX_PUBLISH, NETWORK_MODES, PUBLISH_PROTOCOLS, publishesOverlap } from './network';
-import { CONTAINER_STATES, JOB_STATES, QUOTA_MEANINGS, QUOTA_NAMES, ROLES, type QuotaName } from './views';
+import {
+  CONTAINER_STATES,
+  JOB_STATES,
+  QUOTA_MEANINGS,
+  QUOTA_NAMES,
+  DEFAULT_STOP_TIMEOUT_SECONDS,
+  RESTART_POLICIES,
+  ROLES,
+  STOP_SIGNALS,
+  type QuotaName,
+} from './views';
 
 /**
  * Requests of the REST API. Every route validates with these, and the server's OpenAPI document
@@ -123,6 +133,26 @@ const envSchema = z
 
 const argv = z.array(z.string().min(1).max(4096).refine(noNul, 'no NUL characters')).min(1).max(256);
 
+export const restartPolicySchema = z
+  .strictObject({
+    name: z.enum(RESTART_POLICIES),
+    maxRetries: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .optional()
+      .meta({ description: 'on-failure only: restarts at most this many times in all.' }),
+  })
+  .refine((p) => p.maxRetries === undefined || p.name === 'on-failure', {
+    message: 'maxRetries goes with on-failure only',
+    path: ['maxRetries'],
+  })
+  .meta({
+    description:
+      "As Docker defines them. A restart keeps the slice, the address, the volumes and the writable layer; backoff 100 ms doubling to 30 s, reset after 10 s up. A user's stop is respected until a start. Default: no.",
+  });
+
 export const createContainerSchema = z.strictObject({
   name: dnsLabel,
   image: imageName,
@@ -157,6 +187,16 @@ export const createContainerSchema = z.strictObject({
   security: securitySchema.optional(),
   network: networkSchema.optional(),
   node: nodeName.optional().meta({ description: 'Node to run on; default the online node with the fewest containers.' }),
+  restartPolicy: restartPolicySchema.optional(),
+  init: z.boolean().optional().meta({ description: 'Run tini as PID 1 (forwards signals, reaps zombies). Default false.' }),
+  stopSignal: z.enum(STOP_SIGNALS).optional().meta({ description: 'What a stop sends first. Default SIGTERM.' }),
+  stopTimeoutSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(3600)
+    .optional()
+    .meta({ description: `How long a stop waits after stopSignal before SIGKILL. Default ${DEFAULT_STOP_TIMEOUT_SECONDS}.` }),
 });
 export type CreateContainerInput = z.infer<typeof createContainerSchema>;
 

@@ -13,7 +13,18 @@ export type Role = (typeof ROLES)[number];
  * `lost`: it ran on a node an admin removed as dead (its slice stays fenced). `unknown` is never
  * stored: the API shows it for a container whose row says it runs on a node that is offline.
  */
-export const CONTAINER_STATES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting', 'lost', 'unknown'] as const;
+export const CONTAINER_STATES = [
+  'pending',
+  'starting',
+  'running',
+  'stopping',
+  'stopped',
+  'failed',
+  'restarting',
+  'deleting',
+  'lost',
+  'unknown',
+] as const;
 export type ContainerState = (typeof CONTAINER_STATES)[number];
 
 /** What a node is: taking containers, draining (no new ones), offline, or removed by an admin. */
@@ -95,9 +106,40 @@ export interface ContainerView {
   exitCode: number | null;
   exitSignal: string | null;
   error: ContainerError | null;
+  restartPolicy: RestartPolicyView;
+  /** Restarts by its policy since its creation (a user's start or restart does not count). */
+  restartCount: number;
+  /** How the run before the current one ended (null before the first end). */
+  lastExit: LastExitView | null;
+  /** tini as PID 1: forwards signals, reaps zombies. */
+  init: boolean;
+  /** What a stop sends first (SIGKILL follows after stopTimeoutSeconds). */
+  stopSignal: string;
+  stopTimeoutSeconds: number;
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+}
+
+/** The signals a stop may send first: what services commonly stop on (Docker's STOPSIGNAL values in practice). */
+export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH', 'SIGKILL'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
+export const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
+
+export const RESTART_POLICIES = ['no', 'on-failure', 'always', 'unless-stopped'] as const;
+export type RestartPolicyName = (typeof RESTART_POLICIES)[number];
+
+/** Docker's restart policies; maxRetries only with on-failure (absent: no limit). */
+export interface RestartPolicyView {
+  name: RestartPolicyName;
+  maxRetries?: number;
+}
+
+export interface LastExitView {
+  exitCode: number | null;
+  signal: string | null;
+  finishedAt: string;
+  error: ContainerError | null;
 }
 
 /** A job's id, as create and the container actions return it. */

@@ -202,7 +202,9 @@ describe('OCI images through the API', () => {
     const { job } = await fleet.admin.post<{ job: { id: string } }>('/containers/swap-1/stop', { timeoutSeconds: 0 });
     await fleet.admin.waitForJob(job.id);
     await fleet.admin.delete('/containers/swap-1');
-    await expect.poll(async () => (await fleet.admin.delete('/images/swap').catch((e: unknown) => e)) instanceof ApiError, { timeout: 20_000 }).toBe(false);
+    await expect
+      .poll(async () => (await fleet.admin.delete('/images/swap').catch((e: unknown) => e)) instanceof ApiError, { timeout: 20_000 })
+      .toBe(false);
     expect((await upload('swap', ociLayoutTar(imageWith('second')))).status).toBe(201);
     // well within the API's record cache's lifetime: the create's statement sees the new digest
     const { container } = await fleet.admin.post<{ container: ContainerView }>('/containers', { name: 'swap-2', image: 'swap' });

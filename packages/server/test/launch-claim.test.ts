@@ -56,7 +56,9 @@ describe('claimWithDefaultLease', () => {
 
   it("reads what the launch needs of the row's image in the same statement, only when asked", async () => {
     const rule = { builtInProject: 'default', builtInSource: 'busybox-static' };
-    await db.query(`INSERT INTO image (project, name, size_bytes, source, format) VALUES ('default', 'busybox', 1, 'busybox-static', 'directory')`);
+    await db.query(
+      `INSERT INTO image (project, name, size_bytes, source, format) VALUES ('default', 'busybox', 1, 'busybox-static', 'directory')`,
+    );
     const builtIn = await container('pending', { isolated: true });
     expect((await store.claimWithDefaultLease(builtIn, ['pending'], 'node-a', rule))?.image).toEqual({
       project: 'default',

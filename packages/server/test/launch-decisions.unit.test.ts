@@ -15,6 +15,8 @@ import {
   relaunchAfter,
   startableStates,
   yieldToRequest,
+  restartDecision,
+  type RestartFacts,
 } from '../src/jobs/launch-decisions';
 import type { ContainerState } from '@nagaya/contract';
 
@@ -246,5 +248,53 @@ describe('exitOutcome', () => {
       state: 'failed',
       error: { code: 'EXITED', message: 'the container exited with code 3' },
     });
+  });
+});
+
+describe('restartDecision', () => {
+  const row = (name: 'no' | 'on-failure' | 'always' | 'unless-stopped', extra: Partial<RestartFacts> = {}): RestartFacts => ({
+    restartPolicy: { name },
+    restartCount: 0,
+    restartStreak: 0,
+    stoppedByUser: false,
+    startedAt: new Date(1_000_000),
+    ...extra,
+  });
+  const exit = (extra: Partial<{ failed: boolean; lost: boolean; requested: boolean; finishedAt: number }> = {}) => ({
+    failed: true,
+    lost: false,
+    requested: false,
+    finishedAt: 1_000_500,
+    ...extra,
+  });
+
+  it('backs off from 100 ms, doubling to 30 s, and starts again after 10 s up', () => {
+    const delays = [0, 1, 2, 3, 8, 9, 40].map((streak) => restartDecision(row('always', { restartStreak: streak }), exit())?.delayMs);
+    expect(delays).toEqual([100, 200, 400, 800, 25_600, 30_000, 30_000]);
+    expect(restartDecision(row('always', { restartStreak: 7 }), exit())).toEqual({ delayMs: 12_800, streak: 8 });
+    expect(restartDecision(row('always', { restartStreak: 7 }), exit({ finishedAt: 1_000_000 + 10_000 }))).toEqual({
+      delayMs: 100,
+      streak: 1,
+    });
+  });
+
+  it('follows each policy: no never, on-failure on failures up to maxRetries, always and unless-stopped on any end', () => {
+    expect(restartDecision(row('no'), exit())).toBeUndefined();
+    expect(restartDecision(row('on-failure'), exit({ failed: false }))).toBeUndefined();
+    expect(restartDecision(row('on-failure'), exit())).toBeDefined();
+    const capped = { restartPolicy: { name: 'on-failure' as const, maxRetries: 2 } };
+    expect(restartDecision(row('on-failure', { ...capped, restartCount: 1 }), exit())).toBeDefined();
+    expect(restartDecision(row('on-failure', { ...capped, restartCount: 2 }), exit())).toBeUndefined();
+    expect(restartDecision(row('always'), exit({ failed: false }))).toBeDefined();
+    expect(restartDecision(row('unless-stopped'), exit({ failed: false }))).toBeDefined();
+  });
+
+  it("never restarts after a stop was asked for or a user's stop, and after a lost run only always and unless-stopped", () => {
+    expect(restartDecision(row('always'), exit({ requested: true }))).toBeUndefined();
+    expect(restartDecision(row('always', { stoppedByUser: true }), exit())).toBeUndefined();
+    expect(restartDecision(row('unless-stopped', { stoppedByUser: true }), exit({ lost: true }))).toBeUndefined();
+    expect(restartDecision(row('always'), exit({ lost: true }))).toBeDefined();
+    expect(restartDecision(row('unless-stopped'), exit({ lost: true }))).toBeDefined();
+    expect(restartDecision(row('on-failure'), exit({ lost: true }))).toBeUndefined();
   });
 });

@@ -46,8 +46,10 @@ describe('the launcher killed under a running worker', () => {
 
     // the worker's runtime starts a new launcher, and the reconciler records what ended meanwhile
     await eventually(async () => (launcherPidOf(stateDir) !== first ? true : undefined), 15_000, 'a new launcher');
-    const ended = await inState('casualty', 'failed');
+    // nobody saw it end, and its policy (no) does not bring it back: stopped, and why
+    const ended = await inState('casualty', 'stopped');
     expect(ended.pid).toBeNull();
+    expect(ended.error?.code).toBe('NODE_REBOOT');
 
     // the survivor is still the same process and still fully managed
     expect((await get('survivor')).pid).toBe(survivor.pid);

@@ -19,11 +19,18 @@ import {
   isStoppable,
   jobOwnsLease,
   relaunchAfter,
+  restartDecision,
   startableStates,
   yieldToRequest,
 } from './launch-decisions';
 
 const DEFAULT_STOP_SECONDS = 10;
+
+/** Why a container whose run nobody saw end (and that its policy does not restart) is stopped. */
+const NODE_REBOOT = {
+  code: 'NODE_REBOOT',
+  message: "its process was gone when its node's worker looked again (the host rebooted, or its launcher was killed with it)",
+};
 
 interface IdMaps {
   uid: IdMapLine[];
@@ -41,6 +48,8 @@ export interface ContainerJobDeps {
   metrics: Metrics;
   /** This node's container networking; undefined when it has none (a bridge-mode container is then refused). */
   network?: NodeNetwork;
+  /** Queues the start of a container its restart policy restarts, after `delayMs`. */
+  scheduleRestart: (c: ContainerRow, delayMs: number) => Promise<unknown>;
 }
 
 /**
@@ -56,7 +65,7 @@ export class ContainerJobs {
     const { containers } = this.deps;
     // the hot path: one statement reads the row, moves it to starting and gives it its slice
     if (job.data.kind === 'launch' || job.data.kind === 'start') {
-      const from = startableStates(job.data.kind);
+      const from = startableStates(job.data.kind, job.data.byPolicy === true);
       const node = this.deps.nodeName;
       const claimed = await containers
         .claimWithDefaultLease(job.data.containerId, from, node, this.deps.images.launchGuard())
@@ -85,7 +94,7 @@ export class ContainerJobs {
         return this.stop(c, job.data.timeoutSeconds);
       case 'restart': {
         await this.stop(c, job.data.timeoutSeconds);
-        const fresh = await containers.transition(c.id, ['stopped', 'failed'], 'starting', { error: null });
+        const fresh = await containers.transition(c.id, ['stopped', 'failed', 'restarting'], 'starting', { error: null });
         if (!fresh) return { skipped: 'the container is no longer stopped' };
         return this.start(job, fresh);
       }
@@ -248,13 +257,13 @@ export class ContainerJobs {
     const { containers, runtime } = this.deps;
     if (!isStoppable(c.state)) return { skipped: `the container is ${c.state}` };
     // from pending: nothing runs yet, and the launch job will find the row no longer pending
-    await containers.transition(c.id, ['running', 'starting', 'pending'], 'stopping');
+    await containers.transition(c.id, ['running', 'starting', 'pending', 'restarting'], 'stopping');
     let status: ExitStatus | undefined;
     if (runtime.status(c.id).state === 'running') status = await runtime.stop(c.id, timeoutSeconds * 1000);
     else status = runtime.status(c.id).exit;
     // nothing runs now: its address and rules go before the row says stopped
     await this.detach(c, { unlessStarted: true });
-    await containers.transition(c.id, ['stopping', 'running', 'starting', 'pending'], 'stopped', {
+    await containers.transition(c.id, ['stopping', 'running', 'starting', 'pending', 'restarting'], 'stopped', {
       pid: null,
       exitCode: status?.exitCode ?? null,
       exitSignal: status?.signal ?? null,
@@ -289,14 +298,46 @@ export class ContainerJobs {
     const c = await containers.findById(id);
     const outcome = exitOutcome(c, status);
     if (!c || !outcome) return;
-    const change = {
-      pid: null,
-      exitCode: status.exitCode,
-      exitSignal: status.signal,
-      error: outcome.error,
-      finishedAt: status.finishedAt ? new Date(status.finishedAt) : new Date(),
-    };
-    const updated = await containers.transition(id, [c.state], outcome.state, change, { pid: c.pid });
+    const finishedAt = status.finishedAt ? new Date(status.finishedAt) : new Date();
+    const lastExit = { exitCode: status.exitCode, signal: status.signal, finishedAt: finishedAt.toISOString(), error: outcome.error };
+    const change = { pid: null, exitCode: status.exitCode, exitSignal: status.signal, error: outcome.error, finishedAt, lastExit };
+    const restart = restartDecision(c, {
+      failed: outcome.state === 'failed',
+      lost: status.lost === true,
+      requested: c.state === 'stopping',
+      finishedAt: finishedAt.getTime(),
+    });
+    if (restart) {
+      // its slice, address, volumes and writable layer stay: the next run takes them up again
+      const restarting = await containers.transition(
+        id,
+        [c.state],
+        'restarting',
+        { ...change, restartCount: c.restartCount + 1, restartStreak: restart.streak },
+        { pid: c.pid },
+      );
+      if (!restarting) return;
+      log.info('container exited; restarting by its policy', {
+        container: c.name,
+        id,
+        exitCode: status.exitCode,
+        signal: status.signal,
+        policy: c.restartPolicy.name,
+        restartCount: restarting.restartCount,
+        delayMs: restart.delayMs,
+      });
+      // if this is lost, the reconciler finds the row restarting with no job and queues one
+      await this.deps
+        .scheduleRestart(restarting, restart.delayMs)
+        .catch((err: unknown) => log.warn('could not queue a restart; the reconciler will', { id, error: describeError(err) }));
+      return;
+    }
+    // a run nobody saw end, on a container its policy does not bring back: stopped, and why
+    const settled =
+      status.lost && c.state !== 'stopping'
+        ? { state: 'stopped' as const, error: NODE_REBOOT }
+        : { state: outcome.state, error: outcome.error };
+    const updated = await containers.transition(id, [c.state], settled.state, { ...change, error: settled.error }, { pid: c.pid });
     if (updated)
       log.info('container exited', { container: c.name, id, exitCode: status.exitCode, signal: status.signal, state: updated.state });
     if (updated && updated.state !== 'running' && updated.state !== 'starting') await this.detach(c, { unlessStarted: true });

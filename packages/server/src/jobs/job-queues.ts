@@ -66,7 +66,11 @@ export class JobQueues {
    * create never makes a second job; `fresh` makes a new id for a re-enqueue by the reconciler.
    * `recorded`: the caller already wrote the job's row (ContainerStore.create does, for a launch).
    */
-  async enqueue(node: string, data: LifecycleJobData, options: { fresh?: boolean; recorded?: boolean } = {}): Promise<string> {
+  async enqueue(
+    node: string,
+    data: LifecycleJobData,
+    options: { fresh?: boolean; recorded?: boolean; delayMs?: number } = {},
+  ): Promise<string> {
     const id =
       data.kind === 'launch' && !options.fresh
         ? launchJobId(data.containerId)
@@ -82,6 +86,7 @@ export class JobQueues {
     }
     await q.add(data.kind, data, {
       jobId: id,
+      ...(options.delayMs ? { delay: options.delayMs } : {}),
       attempts: data.kind === 'launch' || data.kind === 'start' ? LIFECYCLE_ATTEMPTS : 2,
       backoff: { type: 'exponential', delay: 500 },
       removeOnComplete: { age: 7 * 86400, count: 20_000 },

@@ -9,6 +9,8 @@ export interface LifecycleJobData {
   containerName: string;
   /** stop and restart: seconds between SIGTERM and SIGKILL */
   timeoutSeconds?: number;
+  /** start: a restart by the container's policy, which starts only a row still `restarting` (a user's stop since wins). */
+  byPolicy?: true;
 }
 
 /**

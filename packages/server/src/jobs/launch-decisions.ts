@@ -44,7 +44,9 @@ export function describeError(err: unknown): StoredError {
  * Lists the states a launch or start job may move to `starting`. 'failed' is allowed for both:
  * a failed launch job runs again only when someone retries it.
  */
-export function startableStates(kind: 'launch' | 'start'): ContainerState[] {
+export function startableStates(kind: 'launch' | 'start', byPolicy = false): ContainerState[] {
+  // a retry after a failed attempt finds the row pending (failedStartOutcome)
+  if (byPolicy) return ['restarting', 'pending', 'starting'];
   return kind === 'launch' ? ['pending', 'starting', 'failed'] : ['stopped', 'failed', 'pending', 'starting'];
 }
 
@@ -117,7 +119,7 @@ export function yieldToRequest(
   return undefined;
 }
 
-const STOPPABLE: readonly ContainerState[] = ['running', 'starting', 'stopping', 'pending'];
+const STOPPABLE: readonly ContainerState[] = ['running', 'starting', 'stopping', 'pending', 'restarting'];
 
 /** Tells whether a stop job has anything to stop (from pending, it keeps the launch job from starting it). */
 export function isStoppable(state: ContainerState): boolean {
@@ -155,4 +157,38 @@ export function exitOutcome(row: { state: ContainerState; pid: number | null } |
         ? { code: 'KILLED', message: `the container was killed by ${status.signal}` }
         : { code: 'EXITED', message: `the container exited with code ${status.exitCode}` };
   return { state: 'failed', error };
+}
+
+/** Docker's restart backoff: 100 ms, doubling to 30 s; a run up for 10 s starts the count again. */
+export const RESTART_BACKOFF = { firstMs: 100, maxMs: 30_000, resetAfterUpMs: 10_000 } as const;
+
+export interface RestartFacts {
+  restartPolicy: { name: 'no' | 'on-failure' | 'always' | 'unless-stopped'; maxRetries?: number };
+  restartCount: number;
+  restartStreak: number;
+  stoppedByUser: boolean;
+  startedAt: Date | null;
+}
+
+/**
+ * Whether a run that just ended is restarted by the container's policy, after how long, and the
+ * streak of quick restarts that follows. Never after an exit a stop asked for (`requested`), nor
+ * once a user stopped it. A lost exit (nobody watched it end: the node rebooted, or its launcher
+ * and container were killed) restarts only always and unless-stopped containers, as Docker's
+ * daemon does at boot; on-failure counts its restarts against maxRetries.
+ */
+export function restartDecision(
+  row: RestartFacts,
+  exit: { failed: boolean; lost: boolean; requested: boolean; finishedAt: number },
+): { delayMs: number; streak: number } | undefined {
+  const { name, maxRetries } = row.restartPolicy;
+  if (exit.requested || row.stoppedByUser || name === 'no') return undefined;
+  if (name === 'on-failure') {
+    if (exit.lost || !exit.failed) return undefined;
+    if (maxRetries !== undefined && row.restartCount >= maxRetries) return undefined;
+  }
+  const upMs = row.startedAt ? exit.finishedAt - row.startedAt.getTime() : 0;
+  const streak = upMs >= RESTART_BACKOFF.resetAfterUpMs ? 0 : row.restartStreak;
+  const delayMs = Math.min(RESTART_BACKOFF.firstMs * 2 ** Math.min(streak, 20), RESTART_BACKOFF.maxMs);
+  return { delayMs, streak: streak + 1 };
 }

@@ -39,8 +39,8 @@ export function settleRunningRow(record: Pick<ContainerRecord, 'state' | 'exit' 
 }
 
 /** Tells whether a row is waiting for a job to finish it: pending, starting or deleting. */
-export function isUnfinished(state: ContainerState): state is 'pending' | 'starting' | 'deleting' {
-  return state === 'pending' || state === 'starting' || state === 'deleting';
+export function isUnfinished(state: ContainerState): state is 'pending' | 'starting' | 'deleting' | 'restarting' {
+  return state === 'pending' || state === 'starting' || state === 'deleting' || state === 'restarting';
 }
 
 /** Tells whether the latest job of a row is still queued or running, so the row is left to it. */
@@ -71,7 +71,7 @@ export type Recovery<R> =
  * a deleting row, a start for a row that ran before, a launch otherwise.
  */
 export function recoverUnfinishedRow<R extends Pick<ContainerRecord, 'state'>>(
-  row: { state: 'pending' | 'starting' | 'deleting'; startedAt: Date | null },
+  row: { state: 'pending' | 'starting' | 'deleting' | 'restarting'; startedAt: Date | null },
   record: R | undefined,
   leaseOnRecord: boolean,
 ): Recovery<R> {

@@ -60,7 +60,18 @@ export class WorkerNode {
   ) {
     this.runtime = runtime;
     const { containers, allocator, images, log, metrics, queues, config } = deps;
-    this.jobs = new ContainerJobs({ nodeName: config.nodeName, containers, allocator, runtime, images, log, metrics, network });
+    this.jobs = new ContainerJobs({
+      nodeName: config.nodeName,
+      containers,
+      allocator,
+      runtime,
+      images,
+      log,
+      metrics,
+      network,
+      scheduleRestart: (c, delayMs) =>
+        queues.enqueue(c.node, { kind: 'start', containerId: c.id, containerName: c.name, byPolicy: true }, { delayMs }),
+    });
     this.pulls = new ImagePullJobs({
       images,
       insecureRegistries: config.insecureRegistries,

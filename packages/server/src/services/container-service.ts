@@ -22,7 +22,7 @@ import { capacityOf, limitsBeyond } from './node-capacity';
 import { NetworkedNodes } from './networked-nodes';
 import { NodePlacement } from './node-placement';
 import type { TokenIdentity } from '../store/token-store';
-import { containerView } from './container-view';
+import { containerView, LIVE_ON_NODE } from './container-view';
 import { ImageRecordCache } from './image-record-cache';
 import type { ImageRecord } from '../images/image-records';
 
@@ -32,9 +32,9 @@ export const DEFAULT_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while 
 /** Which states each action may start from. */
 const ALLOWED_FROM: Record<Exclude<LifecycleKind, 'launch'>, ContainerState[]> = {
   start: ['stopped', 'failed'],
-  stop: ['running', 'starting', 'pending'],
-  restart: ['running', 'stopped', 'failed'],
-  delete: ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'deleting', 'lost'],
+  stop: ['running', 'starting', 'pending', 'restarting'],
+  restart: ['running', 'stopped', 'failed', 'restarting'],
+  delete: ['pending', 'starting', 'running', 'stopping', 'stopped', 'failed', 'restarting', 'deleting', 'lost'],
 };
 
 export interface ContainerServiceDeps {
@@ -159,7 +159,13 @@ export class ContainerService {
       image: input.image,
       command: settings.command,
       env: settings.env,
-      run: containerRunOf(settings),
+      run: {
+        ...containerRunOf(settings),
+        ...(input.init ? { init: true } : {}),
+        ...(input.stopSignal && input.stopSignal !== 'SIGTERM' ? { stopSignal: input.stopSignal } : {}),
+        ...(input.stopTimeoutSeconds !== undefined ? { stopTimeoutSeconds: input.stopTimeoutSeconds } : {}),
+      },
+      restartPolicy: input.restartPolicy ?? { name: 'no' as const },
       limits: { ...input.limits, pids: input.limits?.pids ?? this.deps.defaultPidsMax },
       idmap: input.idmap ?? {},
       security: input.security?.nesting ? { nesting: true } : {},
@@ -228,6 +234,8 @@ export class ContainerService {
       if (done) return { job: null, deleted: true };
     }
     await this.requireNodeOnline(row);
+    // A user's stop holds against always and unless-stopped until a user's start or restart.
+    if (kind !== 'delete') await containers.markStoppedByUser(row.id, kind === 'stop');
     if (kind === 'delete') {
       if (row.state === 'deleting') {
         const latest = await queues.latestFor(row.id);
@@ -299,7 +307,7 @@ export class ContainerService {
     // unknown is never stored: it is how a live row on an offline node shows
     const states: ContainerState[] | undefined = filter.state
       ? filter.state === 'unknown'
-        ? ['starting', 'running', 'stopping']
+        ? [...LIVE_ON_NODE]
         : [filter.state]
       : undefined;
     const rows = await this.deps.containers.list({

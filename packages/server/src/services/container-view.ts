@@ -1,11 +1,18 @@
 import type { Lease } from '@nagaya/allocator';
-import { macOf, type ContainerNetworkView, type ContainerState, type ContainerView, type NodeStatus } from '@nagaya/contract';
+import {
+  DEFAULT_STOP_TIMEOUT_SECONDS,
+  macOf,
+  type ContainerNetworkView,
+  type ContainerState,
+  type ContainerView,
+  type NodeStatus,
+} from '@nagaya/contract';
 import type { ContainerRow } from '../store/container-store';
 import type { IpLease } from '../store/network-store';
 import { projectKey } from './sticky-key';
 
 /** The states of a row whose process lives on its node: nobody can tell them while the node is offline. */
-const LIVE_ON_NODE: ContainerState[] = ['starting', 'running', 'stopping'];
+export const LIVE_ON_NODE: readonly ContainerState[] = ['starting', 'running', 'stopping', 'restarting'];
 
 /** What the API shows of a row's state: `unknown` when it says its process runs on a node that is offline or removed. */
 export function shownState(state: ContainerState, nodeStatus: NodeStatus | undefined): ContainerState {
@@ -59,6 +66,12 @@ export function containerView(
     exitCode: row.exitCode,
     exitSignal: row.exitSignal,
     error: row.error,
+    restartPolicy: row.restartPolicy ?? { name: 'no' },
+    restartCount: row.restartCount ?? 0,
+    lastExit: row.lastExit ?? null,
+    init: row.run?.init === true,
+    stopSignal: row.run?.stopSignal ?? 'SIGTERM',
+    stopTimeoutSeconds: row.run?.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT_SECONDS,
     createdAt: row.createdAt.toISOString(),
     startedAt: row.startedAt?.toISOString() ?? null,
     finishedAt: row.finishedAt?.toISOString() ?? null,

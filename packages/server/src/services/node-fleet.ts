@@ -14,7 +14,7 @@ import { capacityOf, limitsBeyond } from './node-capacity';
 const SWEEP_LOCK_KEY = 0x6e677377; // 'ngsw'
 
 /** The states of a row whose process lives on its node (running there, or on its way). */
-const LIVE_ON_NODE: ContainerState[] = ['starting', 'running', 'stopping', 'deleting'];
+const LIVE_ON_NODE: ContainerState[] = ['starting', 'running', 'stopping', 'restarting', 'deleting'];
 
 export interface NodeFleetDeps {
   db: Db;

@@ -1,4 +1,12 @@
-import type { ContainerError, ContainerLimits, ContainerState, NetworkMode, PublishView } from '@nagaya/contract';
+import type {
+  ContainerError,
+  ContainerLimits,
+  ContainerState,
+  LastExitView,
+  NetworkMode,
+  PublishView,
+  RestartPolicyView,
+} from '@nagaya/contract';
 import type { ContainerRun } from './container-run';
 
 // The shape of a `container` row as ContainerStore reads and writes it.
@@ -43,6 +51,14 @@ export interface ContainerRow {
   exitCode: number | null;
   exitSignal: string | null;
   error: ContainerError | null;
+  restartPolicy: RestartPolicyView;
+  /** Restarts by the policy, in all. */
+  restartCount: number;
+  /** Restarts in a row, none of whose runs lasted 10 s: the backoff's exponent. */
+  restartStreak: number;
+  lastExit: LastExitView | null;
+  /** A user's stop: always and unless-stopped leave the container alone until a start. */
+  stoppedByUser: boolean;
   createdAt: Date;
   startedAt: Date | null;
   finishedAt: Date | null;

@@ -8,6 +8,12 @@ export interface ContainerRun {
   /** IDs inside the container; default 0 (root). */
   uid?: number;
   gid?: number;
+  /** tini as PID 1. */
+  init?: boolean;
+  /** Default SIGTERM. */
+  stopSignal?: string;
+  /** Default DEFAULT_STOP_TIMEOUT_SECONDS. */
+  stopTimeoutSeconds?: number;
 }
 
 /** The row's run settings from resolved ones, defaults left out. */

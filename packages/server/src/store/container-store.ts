@@ -53,14 +53,15 @@ const IMAGE_COLUMNS: ReadonlySet<string> = new Set(['image_project', 'image_form
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
 const ROW = `id, project, name, image, command, env, limits, idmap, security, network, run, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
-  finished_at AS "finishedAt", updated_at AS "updatedAt"`;
+  finished_at AS "finishedAt", updated_at AS "updatedAt", restart_policy AS "restartPolicy", restart_count AS "restartCount",
+  restart_streak AS "restartStreak", last_exit AS "lastExit", stopped_by_user AS "stoppedByUser"`;
 
 /** What a create writes; the rest of a row starts empty (state pending). */
 export type NewContainer = Pick<
   ContainerRow,
   'id' | 'project' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'
 > &
-  Partial<Pick<ContainerRow, 'network' | 'run'>>;
+  Partial<Pick<ContainerRow, 'network' | 'run' | 'restartPolicy'>>;
 
 /** A created container and the id of the audit event that records its creation. */
 export interface CreatedContainer {
@@ -94,6 +95,10 @@ export interface StateChange {
   error?: ContainerRow['error'];
   startedAt?: Date | null;
   finishedAt?: Date | null;
+  restartCount?: number;
+  restartStreak?: number;
+  lastExit?: ContainerRow['lastExit'];
+  stoppedByUser?: boolean;
 }
 
 const COLUMNS: Record<keyof StateChange, string> = {
@@ -104,7 +109,14 @@ const COLUMNS: Record<keyof StateChange, string> = {
   error: 'error',
   startedAt: 'started_at',
   finishedAt: 'finished_at',
+  restartCount: 'restart_count',
+  restartStreak: 'restart_streak',
+  lastExit: 'last_exit',
+  stoppedByUser: 'stopped_by_user',
 };
+
+/** The columns a StateChange writes as JSON. */
+const JSON_COLUMNS: ReadonlySet<keyof StateChange> = new Set(['error', 'lastExit']);
 
 /** Container rows: create, read, and state changes guarded by the state they expect. */
 export class ContainerStore {
@@ -151,9 +163,10 @@ export class ContainerStore {
                        AND (s.released_at IS NULL OR s.released_at <= clock_timestamp() - make_interval(secs => p.quarantine_seconds)))
                   AS slot_free),
          c AS (
-           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project, network, run)
+           INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project, network, run,
+                                  restart_policy)
            SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text,
-                  $19::jsonb, $20::jsonb
+                  $19::jsonb, $20::jsonb, $23::jsonb
              FROM n WHERE (SELECT image_ok AND slot_free FROM ok)
            RETURNING ${ROW}),
          p AS (
@@ -193,6 +206,7 @@ export class ContainerStore {
           JSON.stringify(c.run ?? {}),
           guards.image?.digest !== undefined,
           guards.image?.digest ?? null,
+          JSON.stringify(c.restartPolicy ?? { name: 'no' }),
         ],
         { prepared: true },
       );
@@ -315,7 +329,7 @@ export class ContainerStore {
     const values: unknown[] = [id, to];
     for (const [key, column] of Object.entries(COLUMNS) as Array<[keyof StateChange, string]>) {
       if (change[key] === undefined) continue;
-      values.push(key === 'error' && change.error !== null ? JSON.stringify(change.error) : change[key]);
+      values.push(JSON_COLUMNS.has(key) && change[key] !== null ? JSON.stringify(change[key]) : change[key]);
       sets.push(`${column} = $${values.length}`);
     }
     values.push(from.length ? from : null);
@@ -387,6 +401,11 @@ export class ContainerStore {
     if (r.lease_owner === null || r.lease_owner === undefined) return { row, ...(image ? { image } : {}) };
     const lease = Object.fromEntries(Object.entries(r).filter(([k]) => LEASE_COLUMNS.has(k))) as unknown as LeaseRow;
     return { row, lease, ...(image ? { image } : {}) };
+  }
+
+  /** Records whether a user's stop is the last word on the container (restart policies respect it). */
+  async markStoppedByUser(id: string, stopped: boolean): Promise<void> {
+    await this.db.query('UPDATE container SET stopped_by_user = $2 WHERE id = $1 AND stopped_by_user <> $2', [id, stopped]);
   }
 
   async delete(id: string): Promise<boolean> {
