@@ -1,5 +1,5 @@
-import { statSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { statSync, type Stats } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 
 import { NativeError } from './errors';
 import { idMapProblems, type IdMapLine } from './id-map';
@@ -285,14 +285,32 @@ function resolveInit(init: unknown, initBinary: string, problems: string[]): str
     problems.push(problem);
     return undefined;
   }
+  let st: Stats;
   try {
-    const st = statSync(initBinary);
-    if (st.isFile() && (st.mode & 0o111) !== 0) return initBinary;
+    st = statSync(initBinary);
   } catch {
-    // reported below
+    problems.push(`init needs ${initBinary} on this host (Debian's package tini), and it is missing`);
+    return undefined;
   }
-  problems.push(`init needs ${initBinary} on this host (Debian's package tini), and it is missing or not executable`);
+  // The child clones it as the container's host uid, and the container's user runs it: both are
+  // "others" to the host's root, who owns it.
+  if (!st.isFile() || (st.mode & 0o001) === 0) problems.push(`init: ${initBinary} must be a file every user may execute`);
+  else if (!searchableByAll(dirname(initBinary)))
+    problems.push(`init: every directory above ${initBinary} must be searchable by every user`);
+  else return initBinary;
   return undefined;
+}
+
+/** Tells whether every user may walk through dir and each directory above it. */
+function searchableByAll(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (d === dirname(d)) return true;
+  }
 }
 
 /**

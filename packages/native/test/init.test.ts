@@ -1,10 +1,21 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { DEFAULT_INIT_BINARY, NativeError, type ContainerRuntime, type StopSignal } from '@nagaya/native';
+import { DEFAULT_INIT_BINARY, NativeError, resolveLaunchPlan, type ContainerRuntime, type StopSignal } from '@nagaya/native';
 
 import { busyboxImage, busyboxPlan, openTestRuntime, sleep, slice } from './helpers';
 
@@ -142,6 +153,23 @@ describe('an init as PID 1 (tini) and stop signals', () => {
     await Promise.all([runtime.stop('reap-init', 0), runtime.stop('reap-bare', 0)]);
   });
 
+  it("runs as the plan's user, init and command alike", async () => {
+    const script = 'echo $(id -u):$(id -g); stat -c %u /proc/1; sleep 600 & wait';
+    const c = await runtime.launch(
+      busyboxPlan('as-user', ['sh', '-c', script], nextSlice(), { init: true, user: { uid: 1000, gid: 1000 } }),
+    );
+    for (let i = 0; i < 100 && logOf('as-user').split('\n').length < 3; i++) await sleep(20);
+    expect(logOf('as-user').trim().split('\n')).toEqual(['1000:1000', '1000']);
+    expect(
+      processesInPidNamespaceOf(c.pid)
+        .map((p) => p.comm)
+        .sort(),
+    ).toEqual(['nagaya-init', 'sh', 'sleep']);
+    const started = Date.now();
+    expect(await runtime.stop('as-user', 10_000)).toMatchObject({ exitCode: 143 });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it("exits with its child's exit code", async () => {
     await runtime.launch(busyboxPlan('exit-7', ['sh', '-c', 'exit 7'], nextSlice(), { init: true }));
     expect(await runtime.wait('exit-7')).toMatchObject({ exitCode: 7, signal: null, oomKilled: false });
@@ -211,6 +239,30 @@ describe('a host without the init binary', () => {
       expect(await runtime.wait('no-init')).toMatchObject({ exitCode: 0 });
     } finally {
       await cleanup();
+    }
+  });
+
+  it('refuses an init binary the container could not run, or a path it could not walk', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'nagaya-init-modes-')); // 0700: not searchable by others
+    const hidden = join(root, 'tini');
+    copyFileSync(DEFAULT_INIT_BINARY, hidden);
+    chmodSync(hidden, 0o755);
+    const ownerOnly = join(tmpdir(), `nagaya-init-owner-only-${process.pid}`);
+    copyFileSync(DEFAULT_INIT_BINARY, ownerOnly);
+    chmodSync(ownerOnly, 0o700);
+    try {
+      const plan = busyboxPlan('modes', ['true'], slice(BASE, 42), { init: true });
+      expect(() => resolveLaunchPlan(plan, '/var/lib/nagaya-test', { initBinary: hidden })).toThrow(/must be searchable by every user/);
+      expect(() => resolveLaunchPlan(plan, '/var/lib/nagaya-test', { initBinary: ownerOnly })).toThrow(/every user may execute/);
+      expect(() => resolveLaunchPlan(plan, '/var/lib/nagaya-test', { initBinary: 'tini' })).toThrow(/absolute path/);
+      expect(() => resolveLaunchPlan({ ...plan, init: 'yes' as unknown as boolean }, '/var/lib/nagaya-test')).toThrow(
+        /init must be a boolean/,
+      );
+      expect(resolveLaunchPlan(plan, '/var/lib/nagaya-test').initBinary).toBe(DEFAULT_INIT_BINARY);
+      expect(resolveLaunchPlan({ ...plan, init: false }, '/var/lib/nagaya-test').initBinary).toBeUndefined();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(ownerOnly, { force: true });
     }
   });
 });

@@ -13,8 +13,8 @@
 #include "errors.h"
 #include "syscalls.h"
 
-#define CHECK(call, syscall_name)                                          \
-  do {                                                                     \
+#define CHECK(call, syscall_name)                                           \
+  do {                                                                      \
     if ((call) < 0) child_fail(handshake_fd, "mount-init", (syscall_name)); \
   } while (0)
 
