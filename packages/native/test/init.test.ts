@@ -138,11 +138,12 @@ describe('an init as PID 1 (tini) and stop signals', () => {
   });
 
   it('reaps orphans that exit; without an init they stay zombies of PID 1', async () => {
-    // The subshell leaves `sleep 0.2` behind, reparented to PID 1; sh then becomes `sleep 600`.
-    const argv = ['sh', '-c', '(sleep 0.2 &); exec sleep 600'];
+    // The subshell leaves `sleep 0.5` behind, reparented to PID 1; sh then becomes `sleep 600`
+    // (long before the orphan exits), which never waits for a child.
+    const argv = ['sh', '-c', '(sleep 0.5 &); exec sleep 600'];
     const withInit = await runtime.launch(busyboxPlan('reap-init', argv, nextSlice(), { init: true }));
     const bare = await runtime.launch(busyboxPlan('reap-bare', argv, nextSlice()));
-    await sleep(1000);
+    await sleep(1500);
     expect(
       processesInPidNamespaceOf(withInit.pid)
         .map((p) => p.comm)
