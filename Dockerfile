@@ -13,10 +13,10 @@ RUN npm ci --no-audit --no-fund \
  && npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
-# ---- runtime: node, busybox-static for the default image, the built packages only ----------
+# ---- runtime: node, busybox-static for the default image, tini for containers with an init -
 FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
- && apt-get install -y --no-install-recommends busybox-static ca-certificates nftables apache2-utils \
+ && apt-get install -y --no-install-recommends busybox-static tini ca-certificates nftables apache2-utils \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (from Debian's archive) and starts what nagaya needs on this machine:
-# PostgreSQL with btree_gist, Redis, busybox-static for the test/quickstart image, chromium
+# PostgreSQL with btree_gist, Redis, busybox-static for the test/quickstart image, tini (the
+# static init of containers launched with `init`), chromium
 # for the dashboard's browser test, and nftables, iproute2, curl and dnsmasq-base for container
 # networking (the worker's bridge, nftables tables and name server, and the network tests). Run as root.
 #
@@ -204,6 +205,9 @@ write_secret "$SECRETS_DIR/redis-url" "redis://:$redis_password@127.0.0.1:$REDIS
 
 # --- Container image sources and build tools ----------------------------------
 apt_install busybox-static make g++ python3 chromium
+
+# --- tini: /usr/bin/tini-static is the init (PID 1) of a container launched with `init` --------
+apt_install tini
 
 # --- OCI images: zstd decompresses zstd layers (Node 20's zlib has none); umoci and skopeo are
 # what bench:images compares an import with ------------------------------------------------

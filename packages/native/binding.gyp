@@ -33,6 +33,7 @@
         "src/launcher/spawn.c",
         "src/launcher/image_layers.c",
         "src/launcher/container_child.c",
+        "src/launcher/container_init.c",
         "src/launcher/container_net.c",
         "src/launcher/veth.c",
         "src/launcher/cgroups.c",

@@ -28,6 +28,7 @@ export interface NativeErrorDetails {
 /** What a failed step most likely means, where the errno alone does not say. */
 const STEP_HINTS: Record<string, string> = {
   'stack-layers': 'overlay takes image layers as O_PATH fds and detached mounts from Linux 6.15 on',
+  'mount-init': "the init is the host's tini-static, bind-mounted at /sbin/nagaya-init beneath the image's root",
 };
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, value]) => [value as number, name]));

@@ -13,8 +13,11 @@ export {
   DEFAULT_PIDS_MAX,
   MAX_LAYERS,
   RLIMIT_RESOURCES,
+  DEFAULT_INIT_BINARY,
 } from './plan';
-export type { LaunchPlan, ResolvedPlan, ContainerLimits, ContainerSecurity, RlimitName } from './plan';
+export type { LaunchPlan, PlanHost, ResolvedPlan, ContainerLimits, ContainerSecurity, RlimitName } from './plan';
+export { STOP_SIGNALS, DEFAULT_STOP_SIGNAL, stopSignalNumber } from './stop-signal';
+export type { StopSignal, StopSignalName } from './stop-signal';
 export { macFromIp, hostIfNameFor } from './network-plan';
 export type { ContainerNetwork, ResolvedNetwork } from './network-plan';
 export {

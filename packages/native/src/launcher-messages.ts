@@ -31,6 +31,7 @@ export function encodeLaunchRequest(req: string, plan: ResolvedPlan): Buffer {
   ];
   if (plan.memoryBytes > 0) fields.push(['memory', plan.memoryBytes]);
   fields.push(['pids', plan.pids]);
+  if (plan.initBinary !== undefined) fields.push(['init', plan.initBinary]);
   if (plan.cpuQuotaUs > 0) fields.push(['cpu_quota', plan.cpuQuotaUs], ['cpu_period', plan.cpuPeriodUs]);
   const net = plan.network;
   if (net) {

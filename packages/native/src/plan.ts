@@ -1,5 +1,5 @@
-import { statSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { statSync, type Stats } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 
 import { NativeError } from './errors';
 import { idMapProblems, type IdMapLine } from './id-map';
@@ -82,6 +82,17 @@ export interface LaunchPlan {
   security?: ContainerSecurity;
   /** eth0 on a host bridge; absent: loopback only, launched exactly as before. */
   network?: ContainerNetwork;
+  /**
+   * Docker's --init: PID 1 is the host's static tini (bind-mounted read-only at /sbin/nagaya-init),
+   * which runs argv as its child, forwards signals to it, reaps orphans and exits with its code.
+   */
+  init?: boolean;
+}
+
+/** Host facts a plan is resolved against. */
+export interface PlanHost {
+  /** The init a plan with `init` gets (default DEFAULT_INIT_BINARY): a static executable. */
+  initBinary?: string;
 }
 
 /** A plan with every default filled in and every path worked out. */
@@ -112,12 +123,16 @@ export interface ResolvedPlan {
   runUid: number;
   runGid: number;
   network?: ResolvedNetwork;
+  /** Host path of the init run as PID 1 in front of argv; absent: argv is PID 1. */
+  initBinary?: string;
 }
 
 /** pids.max of a container whose plan sets none: every container has its own bounded pids cgroup. */
 export const DEFAULT_PIDS_MAX = 4096;
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const CPU_PERIOD_US = 100_000;
+/** Debian's tini (package tini), statically linked so it runs in any image. */
+export const DEFAULT_INIT_BINARY = '/usr/bin/tini-static';
 const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 const MAX_EXEC_CANDIDATES = 16;
@@ -256,10 +271,53 @@ function resolveLayers(plan: LaunchPlan, problems: string[]): string[] {
 }
 
 /**
- * Validates a launch plan and fills in defaults, without touching anything but stat() of the
- * image's layers. Throws NativeError INVALID_PLAN listing every problem found.
+ * The init binary of a plan that asks for one, or a problem: a host without it is refused, never
+ * taken as a plan without an init.
  */
-export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedPlan {
+function resolveInit(init: unknown, initBinary: string, problems: string[]): string | undefined {
+  if (init === undefined || init === false) return undefined;
+  if (init !== true) {
+    problems.push('init must be a boolean');
+    return undefined;
+  }
+  const problem = pathProblem('initBinary', initBinary);
+  if (problem) {
+    problems.push(problem);
+    return undefined;
+  }
+  let st: Stats;
+  try {
+    st = statSync(initBinary);
+  } catch {
+    problems.push(`init needs ${initBinary} on this host (Debian's package tini), and it is missing`);
+    return undefined;
+  }
+  // The child clones it as the container's host uid, and the container's user runs it: both are
+  // "others" to the host's root, who owns it.
+  if (!st.isFile() || (st.mode & 0o001) === 0) problems.push(`init: ${initBinary} must be a file every user may execute`);
+  else if (!searchableByAll(dirname(initBinary)))
+    problems.push(`init: every directory above ${initBinary} must be searchable by every user`);
+  else return initBinary;
+  return undefined;
+}
+
+/** Tells whether every user may walk through dir and each directory above it. */
+function searchableByAll(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      if ((statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (d === dirname(d)) return true;
+  }
+}
+
+/**
+ * Validates a launch plan and fills in defaults, without touching anything but stat() of the
+ * image's layers (and of the init binary). Throws NativeError INVALID_PLAN listing every problem found.
+ */
+export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string, host: PlanHost = {}): ResolvedPlan {
   const problems: string[] = [];
   if (typeof plan !== 'object' || plan === null) {
     throw new NativeError('invalid launch plan: not an object', { code: 'INVALID_PLAN', details: ['plan must be an object'] });
@@ -299,6 +357,7 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
   if (plan.rootfsMode !== undefined && plan.rootfsMode !== 'idmapped' && plan.rootfsMode !== 'shifted') {
     problems.push("rootfsMode must be 'idmapped' or 'shifted'");
   }
+  const initBinary = resolveInit(plan.init, host.initBinary ?? DEFAULT_INIT_BINARY, problems);
   const network = resolveNetwork(plan.network, { stateDir, id: String(plan.id), hostname: String(hostname) }, problems);
   if (problems.length > 0) {
     throw new NativeError(`invalid launch plan: ${problems.join('; ')}`, { code: 'INVALID_PLAN', details: problems });
@@ -335,6 +394,7 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string): ResolvedP
     runUid: plan.user?.uid ?? 0,
     runGid: plan.user?.gid ?? 0,
     ...(network ? { network } : {}),
+    ...(initBinary ? { initBinary } : {}),
   };
 }
 

@@ -27,6 +27,8 @@ export interface RuntimeOptions {
    * (default 10 MiB, at least 4096). Applies to a launcher this runtime starts.
    */
   consoleLogMaxBytes?: number;
+  /** The static init run as PID 1 by a plan with `init` (default /usr/bin/tini-static, Debian's tini). */
+  initBinary?: string;
 }
 
 /** Default of RuntimeOptions.consoleLogMaxBytes. */

@@ -11,6 +11,7 @@ import { resolveExec, resolveLaunchPlan, isValidContainerId, type LaunchPlan, ty
 import { writePrivateFile } from './private-file';
 import { encodeMessage, type DecodedMessage, type Field } from './protocol';
 import { prepareShiftedCopy } from './shifted-copy';
+import { DEFAULT_STOP_SIGNAL, stopSignalNumber, type StopSignal } from './stop-signal';
 import {
   DEFAULT_CONSOLE_LOG_MAX_BYTES,
   LOST_EXIT,
@@ -42,12 +43,13 @@ export class ContainerRuntime extends EventEmitter {
   /** Launch requests in flight, and those of them whose exit event came before their reply was handled. */
   private readonly launching = new Set<string>();
   private readonly exitedWhileLaunching = new Set<string>();
-  /** Stops in progress: when each one's SIGKILL is due (ms since the epoch). */
-  private readonly stopDeadlines = new Map<string, number>();
+  /** Stops in progress: their first signal and when their SIGKILL is due (ms since the epoch). */
+  private readonly stopDeadlines = new Map<string, { deadline: number; signal: number }>();
 
   private constructor(
     readonly stateDir: string,
     private readonly idmappedMounts: 'auto' | 'off',
+    private readonly initBinary: string | undefined,
   ) {
     super();
   }
@@ -68,7 +70,7 @@ export class ContainerRuntime extends EventEmitter {
     if (!Number.isSafeInteger(consoleLogMaxBytes) || consoleLogMaxBytes < 4096) {
       throw new NativeError('consoleLogMaxBytes must be an integer of at least 4096', { code: 'INVALID_ARGUMENT' });
     }
-    const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto');
+    const runtime = new ContainerRuntime(stateDir, options.idmappedMounts ?? 'auto', options.initBinary);
     runtime.client = await LauncherClient.connect(
       stateDir,
       { consoleLogMaxBytes },
@@ -89,7 +91,7 @@ export class ContainerRuntime extends EventEmitter {
 
   /** Launches a container from a plan; resolves once its argv is executing. */
   async launch(plan: LaunchPlan, options: LaunchOptions = {}): Promise<LaunchedContainer> {
-    const resolved = resolveLaunchPlan(plan, this.stateDir);
+    const resolved = resolveLaunchPlan(plan, this.stateDir, { initBinary: this.initBinary });
     // mkdir returns the first directory it created: undefined means the container dir existed.
     const existed = mkdirSync(resolved.containerDir, { recursive: true, mode: 0o700 }) === undefined;
     if (existed) {
@@ -186,30 +188,35 @@ export class ContainerRuntime extends EventEmitter {
     });
   }
 
-  /** Stops a container: SIGTERM to its init, SIGKILL after timeoutMs; resolves with its exit status. */
-  async stop(id: string, timeoutMs = DEFAULT_STOP_TIMEOUT_MS): Promise<ExitStatus> {
+  /**
+   * Stops a container: `signal` (SIGTERM by default) to its init, SIGKILL after timeoutMs (at once
+   * when it is 0); resolves with its exit status.
+   */
+  async stop(id: string, timeoutMs = DEFAULT_STOP_TIMEOUT_MS, signal: StopSignal = DEFAULT_STOP_SIGNAL): Promise<ExitStatus> {
     this.checkId(id);
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
       throw new NativeError('timeoutMs must be a non-negative integer', { code: 'INVALID_ARGUMENT' });
     }
+    const signalNumber = stopSignalNumber(signal);
     const exited = this.wait(id);
     exited.catch(() => undefined);
     // remembered until the exit, so a new launcher can be told again if this one dies first
-    this.stopDeadlines.set(id, Date.now() + timeoutMs);
+    this.stopDeadlines.set(id, { deadline: Date.now() + timeoutMs, signal: signalNumber });
     void exited.finally(() => this.stopDeadlines.delete(id)).catch(() => undefined);
     try {
-      await this.sendStop(id, timeoutMs);
+      await this.sendStop(id, timeoutMs, signalNumber);
     } catch (err) {
       if ((err as NativeError).code !== 'ESRCH') throw err;
     }
     return exited;
   }
 
-  /** Asks the launcher for SIGTERM now and SIGKILL after timeoutMs. */
-  private sendStop(id: string, timeoutMs: number): Promise<DecodedMessage> {
+  /** Asks the launcher for the stop signal now and SIGKILL after timeoutMs. */
+  private sendStop(id: string, timeoutMs: number, signal: number): Promise<DecodedMessage> {
     return this.ask('stop', `stop ${id}`, [
       ['id', id],
       ['timeout_ms', timeoutMs],
+      ['signal', signal],
     ]);
   }
 
@@ -375,8 +382,8 @@ export class ContainerRuntime extends EventEmitter {
       for (const waiter of this.exitWaiters.take(id)) waiter.resolve(status);
     }
     this.client.updateRef();
-    for (const [id, deadline] of this.stopDeadlines) {
-      this.sendStop(id, Math.max(0, deadline - Date.now())).catch(() => undefined);
+    for (const [id, { deadline, signal }] of this.stopDeadlines) {
+      this.sendStop(id, Math.max(0, deadline - Date.now()), signal).catch(() => undefined);
     }
   }
 

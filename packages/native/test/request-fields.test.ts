@@ -73,6 +73,16 @@ describe('numeric fields of launcher requests', () => {
         ['timeout_ms', ''],
       ]),
     ).toEqual(refused('timeout_ms'));
+    for (const signal of ['0', '65', '15x']) {
+      expect(
+        await ask([
+          ['op', 'stop'],
+          ['id', 'sleeper'],
+          ['timeout_ms', '1000'],
+          ['signal', signal],
+        ]),
+      ).toEqual(refused('signal'));
+    }
     // atoi would have read "9x" as 9
     expect(
       await ask([

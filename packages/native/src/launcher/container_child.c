@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include "confinement.h"
+#include "container_init.h"
 #include "container_net.h"
 #include "errors.h"
 #include "syscalls.h"
@@ -264,6 +265,7 @@ static void install_stdio(int handshake_fd, int log_fd, int null_fd) {
 }
 
 static void exec_argv(const struct launch_spec *spec, int handshake_fd) {
+  child_exec_init(spec, handshake_fd); /* returns only without an init */
   child_exec_or_fail(spec->exec_candidates, spec->argv, spec->envp, handshake_fd);
 }
 
@@ -298,6 +300,7 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   await_go(spec, handshake_fd, rootfs_fds);
   become_namespace_root(handshake_fd);
   mount_rootfs(spec, handshake_fd, rootfs_fds);
+  child_mount_init(spec, handshake_fd);
   mount_kernel_filesystems(handshake_fd);
   set_identity(spec, handshake_fd);
   pivot_into_rootfs(handshake_fd);

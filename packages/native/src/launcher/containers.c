@@ -145,13 +145,15 @@ void handle_signal(struct client *c, const char *req, const struct message *m, b
     return;
   }
   if (is_stop) {
-    int64_t ms;
-    if (request_i64(m, "timeout_ms", 10000, 0, MAX_TIMEOUT_MS, &ms, &err) < 0) {
+    int64_t ms, sig;
+    if (request_i64(m, "timeout_ms", 10000, 0, MAX_TIMEOUT_MS, &ms, &err) < 0 ||
+        request_i64(m, "signal", SIGTERM, 1, _NSIG - 1, &sig, &err) < 0) {
       reply_error(c, req, &err);
       return;
     }
-    /* pid 1 ignores signals it has no handler for, so SIGTERM may do nothing: escalate. */
-    sys_pidfd_send_signal(k->proc.pidfd, ms > 0 ? SIGTERM : SIGKILL);
+    /* The stop signal first (SIGTERM unless the request names another); pid 1 ignores signals
+     * it has no handler for, so it may do nothing: SIGKILL follows after the timeout. */
+    sys_pidfd_send_signal(k->proc.pidfd, ms > 0 ? (int)sig : SIGKILL);
     int64_t deadline = monotonic_ms() + ms;
     if (k->kill_at_ms == 0 || deadline < k->kill_at_ms) k->kill_at_ms = deadline;
   } else {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "container_init.h"
 #include "errors.h"
 #include "parse_i64.h"
 #include "request_fields.h"
@@ -134,6 +135,7 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
   spec->exec_candidates[exe_count] = NULL;
   free(exes);
   if (argc == 0 || exe_count == 0) return step_fail(err, "parse-request", "argv", EINVAL);
+  if (init_spec_from_message(m, spec, err) < 0) return -1;
 
   char **uid = message_list(m, "uidmap", &uid_lines);
   char **gid = message_list(m, "gidmap", &gid_lines);
@@ -174,6 +176,8 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
 void launch_spec_free(struct launch_spec *spec) {
   free(spec->argv);
   free(spec->envp);
+  free(spec->init_argv);
+  spec->init_argv = NULL;
   free((char *)spec->uid_map);
   free((char *)spec->gid_map);
   spec->argv = spec->envp = NULL;
