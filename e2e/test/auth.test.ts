@@ -115,7 +115,9 @@ describe('auth on every route of the deployed API', () => {
     const op = sys.client(tokens.operator);
     const res = await op.post<{ job: { id: string } }>('/containers', { name: 'by-operator', image: 'busybox' });
     expect((await op.waitForJob(res.job.id)).state).toBe('completed');
-    expect((await op.waitForJob((await op.delete<{ job: { id: string } }>('/containers/by-operator')).job.id)).state).toBe('completed');
+    expect((await op.waitForJob((await op.delete<{ job: { id: string } }>('/containers/by-operator?force=1')).job.id)).state).toBe(
+      'completed',
+    );
     const minted = await sys.admin.post<{ token: string }>('/tokens', { name: 'fresh', role: 'viewer' });
     expect((await rawRequest(`${sys.url}/api/v1/whoami`, 'GET', { token: minted.token })).body).toMatchObject({
       name: 'fresh',

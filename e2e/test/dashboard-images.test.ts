@@ -214,7 +214,7 @@ describe('the Images page in Chromium', () => {
     await expect.poll(() => page.locator('.notice').last().textContent()).toMatch(/app deleted; 1 layer no other image used freed/);
     expect((await listed()).find((i) => i.name === 'tiny')?.layers).toHaveLength(1);
 
-    const { job } = await fleet.admin.delete<{ job: { id: string } }>('/containers/user1');
+    const { job } = await fleet.admin.delete<{ job: { id: string } }>('/containers/user1?force=1');
     await fleet.admin.waitForJob(job.id, 30_000);
     await tinyRow.getByRole('button', { name: 'Delete' }).click();
     await page.getByRole('dialog', { name: 'Delete tiny?' }).getByRole('button', { name: 'Delete tiny' }).click();

@@ -1013,7 +1013,7 @@ describe('bad input', () => {
       for (const action of ['start', 'stop', 'restart'])
         await compare(who, token, 'POST', (p) => `/containers/${box(p)}/${action}`, { body: () => ({}), swapped: boxes });
       await compare(who, token, 'POST', (p) => `/containers/${box(p)}/exec`, { body: () => ({ command: ['true'] }), swapped: boxes });
-      await compare(who, token, 'DELETE', (p) => `/containers/${box(p)}`, { swapped: boxes });
+      await compare(who, token, 'DELETE', (p) => `/containers/${box(p)}?force=1`, { swapped: boxes });
       await compare(who, token, 'GET', (p) => `/jobs?container=${box(p)}`, { swapped: boxes });
       const otherJob = setup.hiddenJobId.replace(/[0-9a-f](?=[^0-9a-f]*$)/, (c) => (c === '0' ? '1' : '0'));
       const jobs: [string, string] = [setup.hiddenJobId, otherJob];
@@ -1070,14 +1070,15 @@ describe('bad input', () => {
       (await call(hiddenAdmin, 'POST', '/containers', { name: 'hidden-keyed', image: 'busybox', idmap: { key: HIDDEN_KEY2 } })).status,
     ).toBe(202);
     const released = (await waitState(hiddenAdmin, 'hidden-keyed', 'running')).idmap.uid[0]!.hostId;
-    expect((await call(hiddenAdmin, 'DELETE', '/containers/hidden-keyed')).status).toBe(202);
+    expect((await call(hiddenAdmin, 'DELETE', '/containers/hidden-keyed?force=1')).status).toBe(202);
     await eventually(async () => ((await call(hiddenAdmin, 'GET', '/containers/hidden-keyed')).status === 404 ? true : undefined), 60_000);
     expect(
       (await call(alphaOp, 'POST', '/containers', { name: 'alpha-keyed2', image: 'busybox', idmap: { key: HIDDEN_KEY2 } })).status,
     ).toBe(202);
     const second = await waitState(alphaOp, 'alpha-keyed2', 'running');
     expect(second.idmap.uid[0]!.hostId).not.toBe(released);
-    for (const name of ['alpha-keyed', 'alpha-keyed2']) expect((await call(alphaOp, 'DELETE', `/containers/${name}`)).status).toBe(202);
+    for (const name of ['alpha-keyed', 'alpha-keyed2'])
+      expect((await call(alphaOp, 'DELETE', `/containers/${name}?force=1`)).status).toBe(202);
     await eventually(async () => ((await call(alphaOp, 'GET', '/containers')).json.containers.length === 0 ? true : undefined), 60_000);
   }, 180_000);
 

@@ -107,7 +107,7 @@ describe('the worker killed with SIGKILL during launches', () => {
     for (let i = 0; i < containers.length; i += 16) {
       await Promise.all(
         containers.slice(i, i + 16).map(async (c) => {
-          const res = await sys.admin.delete<{ job: { id: string } }>(`/containers/${c.name}`);
+          const res = await sys.admin.delete<{ job: { id: string } }>(`/containers/${c.name}?force=1`);
           expect((await sys.admin.waitForJob(res.job.id, 120_000)).state).toBe('completed');
         }),
       );

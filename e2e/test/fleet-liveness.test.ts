@@ -161,7 +161,7 @@ describe('a worker stopped with SIGTERM', () => {
       if (!sys.workers.get('node-c')?.running) await sys.startWorker('node-c');
       await Promise.all(
         names.map(async (n) => {
-          const res = await sys.admin.delete<{ job: { id: string } | null }>(`/containers/${n}`).catch(() => ({ job: null }));
+          const res = await sys.admin.delete<{ job: { id: string } | null }>(`/containers/${n}?force=1`).catch(() => ({ job: null }));
           if (res.job) await sys.admin.waitForJob(res.job.id);
         }),
       );
@@ -224,7 +224,7 @@ describe('a node killed whole (worker, launcher, containers: SIGKILL)', () => {
     );
     expect(fenced.rows.map((r) => Number(r.base)).sort()).toEqual(fencedBases);
     // a lost container is deleted at once; its slice stays fenced
-    const deleted = await sys.admin.delete<{ job: unknown; deleted?: boolean }>(`/containers/${doomed[1]!.name}`);
+    const deleted = await sys.admin.delete<{ job: unknown; deleted?: boolean }>(`/containers/${doomed[1]!.name}?force=1`);
     expect(deleted).toMatchObject({ job: null, deleted: true });
     await expect(get(doomed[1]!.name)).rejects.toMatchObject({ status: 404 });
     // every free slice taken: none of the fenced ones is among them

@@ -190,7 +190,7 @@ describe('raw maps, whatever the API is sent', () => {
               }
           }
         }
-        await sys.admin.waitForJob((await sys.admin.delete<{ job: { id: string } }>(`/containers/${name}`)).job.id);
+        await sys.admin.waitForJob((await sys.admin.delete<{ job: { id: string } }>(`/containers/${name}?force=1`)).job.id);
       }
     }
     console.log(`[isolation] ${requests.length} raw-map requests: ${JSON.stringify(outcome)}`);

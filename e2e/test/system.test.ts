@@ -99,7 +99,7 @@ describe('separate API and worker processes', () => {
       expect(r.stdout).toContain(`${verb} done`);
     }
     expect((await sys.admin.get<Container>('/containers/web1')).state).toBe('running');
-    const del = await sys.cli(['delete', 'web1', '--wait', '--json']);
+    const del = await sys.cli(['delete', 'web1', '--force', '--wait', '--json']);
     expect(del.code, del.stderr).toBe(0);
     expect(JSON.parse(del.stdout).job.id).toBeTruthy();
     const gone = await sys.cli(['info', 'web1']);
@@ -125,7 +125,7 @@ describe('separate API and worker processes', () => {
     const again = await sys.cli(['launch', 'dup']);
     expect(again.code).toBe(4);
     expect(again.stderr).toMatch(/CONFLICT/);
-    expect((await sys.cli(['delete', 'dup', '--wait'])).code).toBe(0);
+    expect((await sys.cli(['delete', 'dup', '--force', '--wait'])).code).toBe(0);
     // nothing answers on this URL: unavailable
     const down = await (await import('../support/system')).runCli(['list'], { NAGAYA_URL: 'http://127.0.0.1:1', NAGAYA_TOKEN: 'x' });
     expect(down.code).toBe(5);
@@ -141,7 +141,9 @@ describe('separate API and worker processes', () => {
     const bases = containers.filter((c) => c.name.startsWith('many')).map((c) => c.idmap.uid[0]!.hostId);
     expect(new Set(bases).size).toBe(names.length);
     await Promise.all(
-      names.map(async (name) => sys.admin.waitForJob((await sys.admin.delete<{ job: { id: string } }>(`/containers/${name}`)).job.id)),
+      names.map(async (name) =>
+        sys.admin.waitForJob((await sys.admin.delete<{ job: { id: string } }>(`/containers/${name}?force=1`)).job.id),
+      ),
     );
   });
 });

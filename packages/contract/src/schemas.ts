@@ -274,6 +274,17 @@ export const jobListQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).optional(),
 });
 
+export const deleteContainerQuery = z.strictObject({
+  force: z
+    .enum(['1', 'true', '0', 'false'])
+    .optional()
+    .transform((v) => v === '1' || v === 'true')
+    .meta({
+      description:
+        'Delete a container that runs: SIGKILL at once. Without it, deleting a running container is 409 CONFLICT (stop it first), as `docker rm` refuses.',
+    }),
+});
+
 export const logsQuery = z.strictObject({
   tail: z.coerce
     .number()

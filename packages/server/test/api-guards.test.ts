@@ -209,7 +209,7 @@ describe('bad input: a clear 4xx with a stable code, and nothing created', () =>
     expect(c.state).toBe('failed');
     expect(c.error.code).toBe('FORBIDDEN');
     expect(await leaseCount()).toBe(0);
-    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/rawy')).job.id);
+    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/rawy?force=1')).job.id);
   });
 
   it('bad paths and query strings are 4xx too', async () => {
@@ -239,6 +239,6 @@ describe('a pool of few slices', () => {
     expect(await containerCount()).toBe(before);
     expect(await leaseCount()).toBe(4);
     for (const name of created)
-      await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>(`/containers/${name}`)).job.id);
+      await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>(`/containers/${name}?force=1`)).job.id);
   });
 });

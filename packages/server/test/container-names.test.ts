@@ -154,11 +154,11 @@ describe("containers' names on a node's dnsmasq", () => {
     expect(writes).toBeLessThanOrEqual(burst.length);
     const answers = await sh('a', 'p1', burst.map((name) => `nslookup -type=a ${name} | tail -n 2`).join('; '));
     for (const v of views) expect(answers.stdout).toContain(v.network.ip!);
-    await Promise.all(burst.map((name) => fleet.admin.delete(`/containers/${name}?project=p1`)));
+    await Promise.all(burst.map((name) => fleet.admin.delete(`/containers/${name}?project=p1&force=1`)));
   }, 90_000);
 
   it('stops resolving a deleted container within a bounded time', async () => {
-    await fleet.admin.delete('/containers/b?project=p1');
+    await fleet.admin.delete('/containers/b?project=p1&force=1');
     const gone = await msUntil(async () => hostLookup(b.network.gateway!, 'b.p1.nagaya.internal') === undefined, 10_000, 'b gone', 10);
     expect(gone).toBeLessThan(3_000);
     expect(await lookup('a', 'p1', 'b')).toBeUndefined();

@@ -150,7 +150,7 @@ describe('container networks on a real bridge', () => {
     );
     expect(elements('bridge', 'set', 'ports')).toHaveLength(4);
     expect((await fleet.admin.get<ContainerView>('/containers/brief')).network.ip).toBeNull();
-    await fleet.admin.delete('/containers/brief');
+    await fleet.admin.delete('/containers/brief?force=1');
   }, 60_000);
 
   it('has the reconciler remove a stray veth, give back a stale lease and put back rules that went missing', async () => {
@@ -182,7 +182,7 @@ describe('container networks on a real bridge', () => {
       'the reconciler to repair',
     );
     expect(execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })).not.toContain(`ngp${tag}`);
-    await fleet.admin.delete('/containers/idle');
+    await fleet.admin.delete('/containers/idle?force=1');
 
     // both tables gone (an admin's flush): rebuilt from Postgres, with every running container
     execFileSync('nft', ['delete', 'table', 'bridge', TABLE]);
@@ -207,7 +207,7 @@ describe('container networks on a real bridge', () => {
     expect(new Set(views.map((v) => v.network.ip)).size).toBe(50);
     expect(ours()).toHaveLength(54);
     expect(elements('bridge', 'set', 'ports')).toHaveLength(54);
-    await Promise.all(names.map((name) => fleet.admin.delete(`/containers/${name}`)));
+    await Promise.all(names.map((name) => fleet.admin.delete(`/containers/${name}?force=1`)));
     await eventually(
       async () => ((await count(`SELECT count(*) AS n FROM container WHERE name ~ '^n[0-9]+$'`)) === 0 ? true : undefined),
       60_000,
@@ -225,7 +225,7 @@ describe('container networks on a real bridge', () => {
       ['web', 'default'],
       ['c', 'other'],
     ]) {
-      await fleet.admin.delete(`/containers/${name}?project=${project}`);
+      await fleet.admin.delete(`/containers/${name}?project=${project}&force=1`);
     }
     await eventually(async () => ((await count('SELECT count(*) AS n FROM container')) === 0 ? true : undefined), 40_000, 'all deleted');
     expect(await count('SELECT count(*) AS n FROM ip_lease')).toBe(0);

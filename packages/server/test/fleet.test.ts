@@ -53,7 +53,9 @@ describe('two worker nodes', () => {
     );
     expect(Number(rows[0]!.n)).toBe(0);
     await Promise.all(
-      names.map(async (name) => fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>(`/containers/${name}`)).job.id)),
+      names.map(async (name) =>
+        fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>(`/containers/${name}?force=1`)).job.id),
+      ),
     );
   });
 

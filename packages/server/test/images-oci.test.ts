@@ -169,7 +169,7 @@ describe('OCI images through the API', () => {
       const { job } = await fleet.admin.post<{ job: { id: string } }>(`/containers/${name}/stop`, { timeoutSeconds: 0 });
       await fleet.admin.waitForJob(job.id);
     }
-    for (const name of ['plain', 'over', 'entry', 'noentry']) await fleet.admin.delete(`/containers/${name}`);
+    for (const name of ['plain', 'over', 'entry', 'noentry']) await fleet.admin.delete(`/containers/${name}?force=1`);
     await expect
       .poll(async () => (await fleet.admin.get<{ containers: unknown[] }>('/containers')).containers.length, { timeout: 20_000 })
       .toBe(0);
@@ -201,7 +201,7 @@ describe('OCI images through the API', () => {
     await waitRunning(fleet, 'swap-1');
     const { job } = await fleet.admin.post<{ job: { id: string } }>('/containers/swap-1/stop', { timeoutSeconds: 0 });
     await fleet.admin.waitForJob(job.id);
-    await fleet.admin.delete('/containers/swap-1');
+    await fleet.admin.delete('/containers/swap-1?force=1');
     await expect
       .poll(async () => (await fleet.admin.delete('/images/swap').catch((e: unknown) => e)) instanceof ApiError, { timeout: 20_000 })
       .toBe(false);

@@ -94,9 +94,9 @@ describe('layers on a node after their image is deleted elsewhere', () => {
     for (let i = 0; i < 8; i++) {
       const { job } = await fleet.admin.post<{ job: { id: string } }>(`/containers/b${i}/stop`, { timeoutSeconds: 0 });
       await fleet.admin.waitForJob(job.id);
-      await fleet.admin.delete(`/containers/b${i}`);
+      await fleet.admin.delete(`/containers/b${i}?force=1`);
     }
-    await fleet.admin.delete('/containers/c0');
+    await fleet.admin.delete('/containers/c0?force=1');
     await eventually(
       async () => ((await fleet.admin.get<{ containers: unknown[] }>('/containers')).containers.length === 0 ? true : undefined),
       30_000,

@@ -123,7 +123,7 @@ describe('containers through the API, with a real worker', () => {
   it('deletes: the container is gone (404) and its slice is quarantined', async () => {
     await fleet.admin.post('/containers', { name: 'gone', image: 'busybox' });
     const c = await running('gone');
-    const del = await fleet.admin.delete<{ job: { id: string } }>('/containers/gone');
+    const del = await fleet.admin.delete<{ job: { id: string } }>('/containers/gone?force=1');
     expect((await fleet.admin.waitForJob(del.job.id)).state).toBe('completed');
     const err = await fleet.admin.get('/containers/gone').catch((e: { status: number; code: string }) => e);
     expect(err).toMatchObject({ status: 404, code: 'NOT_FOUND' });

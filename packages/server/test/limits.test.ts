@@ -29,7 +29,7 @@ describe('limits by default', () => {
       ? `/sys/fs/cgroup/pids${pids.split(':')[2]}`
       : `/sys/fs/cgroup${readFileSync(`/proc/${c.pid}/cgroup`, 'utf8').trim().slice(3)}`;
     expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe(String(DEFAULT_PIDS_MAX));
-    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/bounded')).job.id);
+    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/bounded?force=1')).job.id);
   });
 
   it('the reconciler gives a running container without a pids bound of its own one, with all its processes', async () => {
@@ -56,7 +56,7 @@ describe('limits by default', () => {
     expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe('123'); // the row's own limit
     expect(readFileSync(`${dir}/cgroup.procs`, 'utf8').trim().split('\n').sort()).toEqual([...procs].sort());
     expect((await fleet.api.worker!.reconciler.run()).unbounded).toBe(0);
-    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/legacy')).job.id);
+    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/legacy?force=1')).job.id);
   });
 
   it('the reconciler removes cgroups whose container is gone', async () => {
@@ -86,6 +86,6 @@ describe('the console log', () => {
     // rotation may come a moment after the logs endpoint already shows the last line
     await expect.poll(() => statSync(join(dir, 'console.log')).size, { timeout: 5000 }).toBeLessThanOrEqual(64 * 1024);
     expect(statSync(join(dir, 'console.log.1')).size).toBeLessThanOrEqual(64 * 1024);
-    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/chatty')).job.id);
+    await fleet.admin.waitForJob((await fleet.admin.delete<{ job: { id: string } }>('/containers/chatty?force=1')).job.id);
   });
 });

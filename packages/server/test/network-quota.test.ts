@@ -65,7 +65,7 @@ describe('the networkInterfaces quota on a real bridge', () => {
     expect((await net.fleet.admin.get<ProjectView>('/projects/netq')).quotas.networkInterfaces).toEqual({ limit: N, used: N });
 
     const [first] = (await net.fleet.db.pool.query<{ name: string }>(`SELECT name FROM container WHERE project = 'netq' LIMIT 1`)).rows;
-    await operator.delete(`/containers/${first!.name}`);
+    await operator.delete(`/containers/${first!.name}?force=1`);
     await eventually(
       async () => ((await net.count(`SELECT count(*) AS n FROM container WHERE project = 'netq'`)) === N - 1 ? true : undefined),
       20_000,

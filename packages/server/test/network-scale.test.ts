@@ -94,7 +94,7 @@ describe(`${LAUNCHES} networked launches at once`, () => {
     expect(net.ports()).toHaveLength(LAUNCHES);
     expect(net.elements('inet', 'map', 'dnat_any')).toHaveLength(LAUNCHES);
 
-    await Promise.all(names.map((name) => net.fleet.admin.delete(`/containers/${name}`)));
+    await Promise.all(names.map((name) => net.fleet.admin.delete(`/containers/${name}?force=1`)));
     await eventually(
       async () => ((await net.count('SELECT count(*) AS n FROM container')) === 0 ? true : undefined),
       90_000,

@@ -109,7 +109,7 @@ describe('container networks through the API', () => {
     });
 
     // a delete gives back the address and the ports
-    await fleet.admin.delete('/containers/web');
+    await fleet.admin.delete('/containers/web?force=1');
     await waitGone('web');
     expect(await count('SELECT count(*) AS n FROM ip_lease WHERE container_id = $1', [created.container.id])).toBe(0);
     expect(await count('SELECT count(*) AS n FROM host_port WHERE container_id = $1', [created.container.id])).toBe(0);

@@ -43,7 +43,7 @@ describe('deleting a container that never started', () => {
     expect(container.state).toBe('pending');
     expect(await usage()).toBe(used + 1);
     const t0 = Date.now();
-    const res = await fleet.admin.delete<{ job: unknown; deleted?: boolean }>('/containers/never');
+    const res = await fleet.admin.delete<{ job: unknown; deleted?: boolean }>('/containers/never?force=1');
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(res).toEqual({ job: null, deleted: true });
     await expect(get('never')).rejects.toMatchObject({ status: 404 });
@@ -59,7 +59,7 @@ describe('deleting a container that never started', () => {
   it('goes through a worker for a container that has started', async () => {
     await fleet.admin.post('/containers', { name: 'started', image: 'busybox', node: 'node-b' });
     await waitRunning(fleet, 'started');
-    const res = await fleet.admin.delete<{ job: { id: string } | null }>('/containers/started');
+    const res = await fleet.admin.delete<{ job: { id: string } | null }>('/containers/started?force=1');
     expect(res.job).not.toBeNull();
     expect((await fleet.admin.waitForJob(res.job!.id)).state).toBe('completed');
   });
@@ -165,7 +165,7 @@ describe('a node that finds containers recorded lost with it while it runs', () 
       'its lease released',
     );
     expect(await get('partitioned')).toMatchObject({ state: 'lost', node: 'node-a' });
-    const res = await fleet.admin.delete<{ job: unknown; deleted?: boolean }>('/containers/partitioned');
+    const res = await fleet.admin.delete<{ job: unknown; deleted?: boolean }>('/containers/partitioned?force=1');
     expect(res).toEqual({ job: null, deleted: true });
   });
 });

@@ -73,9 +73,9 @@ describe('the wall between projects', () => {
       ['stop', () => alpha.post('/containers/secret/stop')],
       ['start', () => alpha.post('/containers/secret/start')],
       ['restart', () => alpha.post('/containers/secret/restart')],
-      ['delete', () => alpha.delete('/containers/secret')],
+      ['delete', () => alpha.delete('/containers/secret?force=1')],
       ['get ?project=beta', () => alpha.get('/containers/secret?project=beta')],
-      ['delete ?project=beta', () => alpha.delete('/containers/secret?project=beta')],
+      ['delete ?project=beta', () => alpha.delete('/containers/secret?project=beta&force=1')],
       ['list ?project=beta', () => alpha.get('/containers?project=beta')],
       ['jobs of it', () => alpha.get('/jobs?container=secret')],
       ['project beta', () => alpha.get('/projects/beta')],
@@ -176,7 +176,7 @@ describe('the wall between projects', () => {
     for (const call of [
       () => alphaViewer.post('/containers', { name: 'viewer-made', image: 'busybox' }),
       () => alphaViewer.post('/containers/secret/stop'),
-      () => alphaViewer.delete('/containers/secret'),
+      () => alphaViewer.delete('/containers/secret?force=1'),
       () => alphaViewer.post('/containers/secret/exec', { command: ['true'] }),
     ]) {
       expect((await refusal(call())).code).toBe('FORBIDDEN');
@@ -240,7 +240,7 @@ describe('quotas', () => {
     expect(view.quotas.memoryBytes.used).toBe(10 * (64 << 20));
 
     // a deleted container frees its place
-    const { job } = await crowd.delete<{ job: { id: string } }>('/containers/c0');
+    const { job } = await crowd.delete<{ job: { id: string } }>('/containers/c0?force=1');
     await crowd.waitForJob(job.id);
     await crowd.post('/containers', { name: 'c-late', image: 'busybox' });
     expect((await refusal(crowd.post('/containers', { name: 'c-over', image: 'busybox' }))).code).toBe('QUOTA_EXCEEDED');

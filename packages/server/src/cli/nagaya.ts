@@ -18,10 +18,12 @@ const USAGE = `usage: nagaya <command> [options]
   serve [--role all|api|worker]          run the API and/or a worker node (env: see README)
   launch <name> [--image busybox] [--node N] [--memory BYTES] [--pids N] [--cpus N]
          [--shared] [--size N] [--key K] [--env K=V]... [--nesting] [--network bridge|none]
-         [--publish [hostIp:]hostPort:containerPort[/tcp|udp]]... [--wait] [-- command...]
+         [--publish [hostIp:]hostPort:containerPort[/tcp|udp]]... [--restart no|on-failure[:N]|always|unless-stopped]
+         [--init] [--stop-signal SIG] [--stop-timeout SECONDS] [--wait] [-- command...]
   list | info <name> | logs <name> [--tail BYTES]
   exec <name> [--timeout MS] -- command...
-  start|stop|restart|delete <name> [--timeout SECONDS] [--wait]
+  start|stop|restart <name> [--timeout SECONDS] [--wait]
+  delete <name> [--force] [--wait]       a running container only with --force (SIGKILL at once)
   pools | allocations [--pool P] [--history] | nodes | networks | jobs [--container N] | whoami
   nodes evacuate <node>                  no new containers there; move its pending and stopped ones
   nodes remove <node> --dead [--release-slices]
@@ -152,6 +154,11 @@ async function main(argv: string[]): Promise<number> {
       username: { type: 'string' },
       'password-stdin': { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
+      force: { type: 'boolean' },
+      restart: { type: 'string' },
+      init: { type: 'boolean' },
+      'stop-signal': { type: 'string' },
+      'stop-timeout': { type: 'string' },
     },
   });
   const [verb, ...rest] = positionals;
@@ -207,6 +214,10 @@ async function main(argv: string[]): Promise<number> {
         ...(values.node ? { node: values.node } : {}),
         ...(values.nesting ? { security: { nesting: true } } : {}),
         ...networkOption(values.network, values.publish),
+        ...(values.restart ? { restartPolicy: restartPolicyOption(values.restart) } : {}),
+        ...(values.init ? { init: true } : {}),
+        ...(values['stop-signal'] ? { stopSignal: values['stop-signal'].toUpperCase().replace(/^(?!SIG)/, 'SIG') } : {}),
+        ...(values['stop-timeout'] ? { stopTimeoutSeconds: num(values['stop-timeout']) } : {}),
       };
       const res = await client.post<{ container: ContainerJson; job: { id: string } }>('/containers', body);
       await waitFor(res.job);
@@ -274,7 +285,7 @@ async function main(argv: string[]): Promise<number> {
     case 'delete': {
       const res =
         verb === 'delete'
-          ? await client.delete<{ job: { id: string } | null }>(`/containers/${name()}`)
+          ? await client.delete<{ job: { id: string } | null }>(`/containers/${name()}${values.force ? '?force=1' : ''}`)
           : await client.post<{ job: { id: string } | null }>(
               `/containers/${name()}/${verb}`,
               verb !== 'start' && values.timeout ? { timeoutSeconds: Number(values.timeout) } : {},
@@ -382,3 +393,9 @@ main(process.argv.slice(2)).then(
     if (process.argv[2] === 'serve') process.exit(process.exitCode);
   },
 );
+
+/** `--restart on-failure:3` as Docker writes it: the policy's name, and maxRetries after a colon. */
+function restartPolicyOption(text: string): { name: string; maxRetries?: number } {
+  const [name, retries] = text.split(':', 2);
+  return { name: name ?? '', ...(retries !== undefined ? { maxRetries: Number(retries) } : {}) };
+}

@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { leaseFromRow, sqlStateOf, type Allocator, type Lease } from '@nagaya/allocator';
-import { processHasIdMaps, type ContainerNetwork, type ContainerRuntime, type ExitStatus, type IdMapLine } from '@nagaya/native';
+import {
+  processHasIdMaps,
+  type ContainerNetwork,
+  type ContainerRuntime,
+  type ExitStatus,
+  type IdMapLine,
+  type StopSignalName,
+} from '@nagaya/native';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -25,6 +32,20 @@ import {
 } from './launch-decisions';
 
 const DEFAULT_STOP_SECONDS = 10;
+/** How long a stop job waits in its slot for a process that exits on its signal. */
+const QUICK_EXIT_MS = 100;
+/** A stop job comes back this long after the grace time (the launcher's SIGKILL is done by then), and then as often. */
+const STOP_RECHECK_MS = 250;
+/** A stop still running this long after its grace time is sent again (its launcher may have died with the first). */
+const STOP_RESEND_AFTER_MS = 5_000;
+
+/** A stop or delete job and its lock: what lets it wait for an exit without holding a worker slot. */
+interface WaitingJob {
+  job: Job<LifecycleJobData>;
+  token: string | undefined;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Why a container whose run nobody saw end (and that its policy does not restart) is stopped. */
 const NODE_REBOOT = {
@@ -60,8 +81,8 @@ export interface ContainerJobDeps {
 export class ContainerJobs {
   constructor(private readonly deps: ContainerJobDeps) {}
 
-  /** The BullMQ processor. */
-  async process(job: Job<LifecycleJobData>): Promise<Record<string, unknown>> {
+  /** The BullMQ processor; `token` is the job's lock (a stop waits for its exit without holding a slot). */
+  async process(job: Job<LifecycleJobData>, token?: string): Promise<Record<string, unknown>> {
     const { containers } = this.deps;
     // the hot path: one statement reads the row, moves it to starting and gives it its slice
     if (job.data.kind === 'launch' || job.data.kind === 'start') {
@@ -91,7 +112,7 @@ export class ContainerJobs {
     if (c.node !== this.deps.nodeName) return { skipped: `the container moved to node ${c.node}` };
     switch (job.data.kind) {
       case 'stop':
-        return this.stop(c, job.data.timeoutSeconds);
+        return this.stop(c, job.data.timeoutSeconds, { job, token });
       case 'restart': {
         await this.stop(c, job.data.timeoutSeconds);
         const fresh = await containers.transition(c.id, ['stopped', 'failed', 'restarting'], 'starting', { error: null });
@@ -99,7 +120,7 @@ export class ContainerJobs {
         return this.start(job, fresh);
       }
       case 'delete':
-        return this.delete(c, job.data.timeoutSeconds);
+        return this.delete(c, job.data.timeoutSeconds, { job, token });
     }
   }
 
@@ -210,6 +231,7 @@ export class ContainerJobs {
             argv: c.command,
             env: c.env,
             ...processOptionsOf(c.run),
+            ...(c.run?.init ? { init: true } : {}),
             hostname: c.name,
             uidMap: maps.uid,
             gidMap: maps.gid,
@@ -253,14 +275,12 @@ export class ContainerJobs {
       .catch((err: unknown) => log.warn('release after a failed start', { id: c.id, error: describeError(err) }));
   }
 
-  private async stop(c: ContainerRow, timeoutSeconds = DEFAULT_STOP_SECONDS): Promise<Record<string, unknown>> {
-    const { containers, runtime } = this.deps;
+  private async stop(c: ContainerRow, timeoutSeconds?: number, waiting?: WaitingJob): Promise<Record<string, unknown>> {
+    const { containers } = this.deps;
     if (!isStoppable(c.state)) return { skipped: `the container is ${c.state}` };
     // from pending: nothing runs yet, and the launch job will find the row no longer pending
     await containers.transition(c.id, ['running', 'starting', 'pending', 'restarting'], 'stopping');
-    let status: ExitStatus | undefined;
-    if (runtime.status(c.id).state === 'running') status = await runtime.stop(c.id, timeoutSeconds * 1000);
-    else status = runtime.status(c.id).exit;
+    const status = await this.stopProcess(c, timeoutSeconds, waiting);
     // nothing runs now: its address and rules go before the row says stopped
     await this.detach(c, { unlessStarted: true });
     await containers.transition(c.id, ['stopping', 'running', 'starting', 'pending', 'restarting'], 'stopped', {
@@ -273,11 +293,11 @@ export class ContainerJobs {
     return { exitCode: status?.exitCode ?? null, signal: status?.signal ?? null };
   }
 
-  private async delete(c: ContainerRow, timeoutSeconds = DEFAULT_STOP_SECONDS): Promise<Record<string, unknown>> {
+  private async delete(c: ContainerRow, timeoutSeconds?: number, waiting?: WaitingJob): Promise<Record<string, unknown>> {
     const { containers, runtime, allocator, log } = this.deps;
     await containers.transition(c.id, [], 'deleting');
+    await this.stopProcess(c, timeoutSeconds, waiting);
     const record = runtime.status(c.id);
-    if (record.state === 'running') await runtime.stop(c.id, timeoutSeconds * 1000);
     if (existsSync(record.dir)) runtime.remove(c.id);
     // its rules go before its row (the lease row goes with it, by cascade)
     await this.detach(c, { strict: true });
@@ -286,6 +306,49 @@ export class ContainerJobs {
     await containers.delete(c.id);
     log.info('container deleted', { container: c.name, id: c.id });
     return { deleted: true };
+  }
+
+  /**
+   * Ends the container's process: its stop signal, then SIGKILL after the timeout (the launcher
+   * escalates by itself). With `waiting` (a stop or delete job and its lock), the job does not
+   * hold its worker slot through the grace time: it sends the signal once, gives an exit 100 ms,
+   * and otherwise moves itself to delayed and comes back when the grace time is over, until the
+   * launcher reports the process gone. 1,000 containers that ignore SIGTERM then stop together.
+   */
+  private async stopProcess(c: ContainerRow, timeoutSeconds: number | undefined, waiting?: WaitingJob): Promise<ExitStatus | undefined> {
+    const { runtime, log } = this.deps;
+    if (runtime.status(c.id).state !== 'running') return runtime.status(c.id).exit;
+    const timeoutMs = (timeoutSeconds ?? c.run?.stopTimeoutSeconds ?? DEFAULT_STOP_SECONDS) * 1000;
+    const signal = (c.run?.stopSignal ?? 'SIGTERM') as StopSignalName;
+    if (!waiting?.token) return runtime.stop(c.id, timeoutMs, signal);
+    const { job, token } = waiting;
+    const sentAt = job.data.stopSentAt;
+    if (sentAt === undefined || Date.now() - sentAt > timeoutMs + STOP_RESEND_AFTER_MS) {
+      // (again, if the first was lost with a launcher that died: a stop of a stopped process is a no-op)
+      let gone = false;
+      let delayed = false;
+      const exited = runtime.stop(c.id, timeoutMs, signal).then(
+        (status) => {
+          gone = true;
+          // the job waits as a delayed one: bring it back now rather than at the end of the grace time
+          if (delayed) void job.promote().catch(() => undefined);
+          return status;
+        },
+        (err: unknown) => {
+          log.warn('stop', { id: c.id, error: describeError(err) });
+          return undefined;
+        },
+      );
+      const quick = await Promise.race([exited, sleep(QUICK_EXIT_MS).then(() => 'waiting' as const)]);
+      if (quick !== 'waiting') return quick ?? runtime.status(c.id).exit;
+      await job.updateData({ ...job.data, stopSentAt: Date.now() });
+      await job.moveToDelayed(Date.now() + timeoutMs + STOP_RECHECK_MS, token);
+      delayed = true;
+      if (gone) await job.promote().catch(() => undefined);
+      throw new DelayedError();
+    }
+    await job.moveToDelayed(Date.now() + STOP_RECHECK_MS, token);
+    throw new DelayedError();
   }
 
   /**

@@ -11,6 +11,8 @@ export interface LifecycleJobData {
   timeoutSeconds?: number;
   /** start: a restart by the container's policy, which starts only a row still `restarting` (a user's stop since wins). */
   byPolicy?: true;
+  /** stop and delete: when the stop signal went (the job then waits for the exit as a delayed job, not in a worker slot). */
+  stopSentAt?: number;
 }
 
 /**

@@ -178,8 +178,8 @@ export class WorkerNode {
     // image pulls share the lifecycle queue: they are placed on a node as a launch is
     const lifecycle = new Worker<LifecycleJobData | PullJobData>(
       lifecycleQueueName(config.nodeName),
-      (job: Job<LifecycleJobData | PullJobData>) =>
-        job.data.kind === 'pull' ? this.pulls.process(job as Job<PullJobData>) : this.jobs.process(job as Job<LifecycleJobData>),
+      (job: Job<LifecycleJobData | PullJobData>, token?: string) =>
+        job.data.kind === 'pull' ? this.pulls.process(job as Job<PullJobData>) : this.jobs.process(job as Job<LifecycleJobData>, token),
       // A killed worker's active jobs go back to the queue once their lock lapses and the stall
       // check sees it: 15 s + 10 s instead of BullMQ's 30 s + 30 s. Live workers renew the lock
       // every 7.5 s, so a long stop (timeoutSeconds) is not mistaken for a stalled one.

@@ -29,6 +29,9 @@ import type { ImageRecord } from '../images/image-records';
 /** The init a container runs when the request names none: a shell that sleeps until it is stopped. */
 export const DEFAULT_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
 
+/** The states of a container that runs, or is about to run again: deleting one takes force. */
+const RUNS: readonly ContainerState[] = ['starting', 'running', 'stopping', 'restarting'];
+
 /** Which states each action may start from. */
 const ALLOWED_FROM: Record<Exclude<LifecycleKind, 'launch'>, ContainerState[]> = {
   start: ['stopped', 'failed'],
@@ -221,11 +224,17 @@ export class ContainerService {
     kind: Exclude<LifecycleKind, 'launch'>,
     actor: TokenIdentity,
     timeoutSeconds?: number,
+    options: { force?: boolean } = {},
   ): Promise<{ job: { id: string } | null; deleted?: true }> {
     const { containers, queues, audit } = this.deps;
     const row = await containers.getByName(project, name);
     if (!ALLOWED_FROM[kind].includes(row.state)) {
       throw new NagayaError('CONFLICT', `cannot ${kind} ${name}: it is ${row.state}`, { state: row.state });
+    }
+    if (kind === 'delete' && !options.force && RUNS.includes(row.state)) {
+      throw new NagayaError('CONFLICT', `${name} is ${row.state}: stop it first, or delete it with force (SIGKILL at once)`, {
+        state: row.state,
+      });
     }
     if (kind === 'delete' && (row.state === 'pending' || row.state === 'lost')) {
       // Nothing of it runs anywhere a worker must stop: a pending container that never began to

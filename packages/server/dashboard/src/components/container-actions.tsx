@@ -20,7 +20,8 @@ export function ContainerActions(props: { container: ContainerView; onDone: () =
         navigate(props.afterDelete);
         await settled();
       }
-      if (what === 'delete') await del(inProject(`/containers/${name}`, c.project));
+      // the confirm dialog is the user's word: a running container is killed at once (force)
+      if (what === 'delete') await del(inProject(`/containers/${name}?force=1`, c.project));
       else await post(inProject(`/containers/${name}/${what}`, c.project), {});
       notify(`${what} of ${c.name} queued`);
     } catch (err) {

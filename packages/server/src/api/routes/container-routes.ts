@@ -6,6 +6,7 @@ import {
   emptySchema,
   execSchema,
   idempotencyKeyHeader,
+  deleteContainerQuery,
   logsQuery,
   stopSchema,
 } from '@nagaya/contract/schemas';
@@ -102,12 +103,14 @@ export const containerOperations: Operation[] = [
   operation({
     method: 'delete',
     path: '/containers/{name}',
-    summary: 'Delete: stop, remove storage, release the slice',
+    summary: 'Delete: remove storage, release the slice (a running container only with force: SIGKILL at once)',
     role: 'operator',
     scope: 'project',
     success: 202,
     params: byName,
-    handle: ({ deps, actor, scope, params }) => deps.containerService.act(scope.project, params.name, 'delete', actor),
+    query: deleteContainerQuery,
+    handle: ({ deps, actor, scope, params, query }) =>
+      deps.containerService.act(scope.project, params.name, 'delete', actor, query.force ? 0 : undefined, { force: query.force }),
   }),
   operation({
     method: 'post',
