@@ -25,6 +25,7 @@
 
 #include "cleanup.h"
 #include "container_child.h"
+#include "container_mounts.h"
 #include "errors.h"
 #include "image_layers.h"
 #include "state_files.h"
@@ -113,6 +114,7 @@ static int open_rootfs_fds(pid_t pid, const struct launch_spec *spec, int fds[RO
   const char *paths[ROOTFS_FIRST_LAYER] = {
       [ROOTFS_UPPER] = spec->upper_dir, [ROOTFS_WORK] = spec->work_dir, [ROOTFS_TARGET] = spec->rootfs_dir};
   int failed = open_image_layers(pid, spec, fds + ROOTFS_FIRST_LAYER, err);
+  if (failed == 0) failed = open_container_mounts(pid, spec, fds + rootfs_first_mount(spec), err);
   for (int i = 0; i < ROOTFS_FIRST_LAYER && failed == 0; i++) {
     fds[i] = open_in_child(pid, paths[i], err);
     if (fds[i] < 0) failed = -1;
