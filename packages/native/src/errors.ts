@@ -74,11 +74,20 @@ export class NativeError extends Error {
  * step as "mount-volume:<index>" into the resolved plan's mounts; the error's step is 'mount-volume'.
  * Returns undefined for any other step.
  */
-export function mountNotMade(err: NativeError, mounts: readonly { source: string; target: string }[]): NativeError | undefined {
+export function mountNotMade(
+  err: NativeError,
+  mounts: readonly { source: string; target: string; idmap: boolean }[],
+): NativeError | undefined {
   const index = /^mount-volume:(\d+)$/.exec(err.step ?? '')?.[1];
   const mount = index === undefined ? undefined : mounts[Number(index)];
   if (mount === undefined) return undefined;
-  const why = err.code === 'ENOTDIR' ? 'not a directory' : err.code === 'ENOENT' ? 'no such directory' : err.code;
+  let why: string = err.code;
+  if (err.code === 'ENOTDIR') why = 'not a directory';
+  else if (err.code === 'ENOENT') why = 'no such directory';
+  else if (err.code === 'EROFS') why = 'read-only file system';
+  // mount_setattr refuses an idmap (EINVAL) on a filesystem without idmapped mounts (procfs, NFS, overlayfs)
+  else if (mount.idmap && err.syscall === 'mount_setattr' && err.code === 'EINVAL')
+    why = "EINVAL (the source's filesystem cannot be idmapped)";
   return new NativeError(`cannot mount ${mount.source} at ${mount.target}: ${err.syscall}: ${why}`, {
     code: err.code,
     step: 'mount-volume',

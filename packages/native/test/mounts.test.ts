@@ -53,8 +53,13 @@ describe('host directories mounted into containers', () => {
   });
   const sh = async (id: string, script: string) => runtime.exec(id, ['sh', '-c', script]);
 
+  let umaskBefore: number;
+
   beforeAll(async () => {
+    // a launcher started under a strict umask (a service's UMask=0077) still makes 0755 mountpoints
+    umaskBefore = process.umask(0o077);
     ({ runtime, stateDir, cleanup } = await openTestRuntime('mounts'));
+    process.umask(umaskBefore);
     root = mkdtempSync(join(tmpdir(), 'nagaya-mounts-'));
     shared = join(root, 'shared');
     mkdirSync(shared, { mode: 0o755 });
@@ -70,6 +75,7 @@ describe('host directories mounted into containers', () => {
     symlinkSync(outside, join(hostileLayer, 'abs'));
     symlinkSync(hostOnly, join(hostileLayer, 'to-host-only'));
     symlinkSync('/nowhere/at/all', join(hostileLayer, 'dangling'));
+    writeFileSync(join(hostileLayer, 'a-file'), 'a file, not a directory\n');
   });
   afterAll(async () => {
     await cleanup();
@@ -140,7 +146,9 @@ describe('host directories mounted into containers', () => {
     expect(await sh('vol-nested', 'cat /srv/outer/inner/marker')).toMatchObject({ exitCode: 0, stdout: 'inner\n' });
     // the child's mountpoint was made in the parent mount, as the container's root: 0:0 on disk
     expect(lstatSync(join(outer, 'inner')).isDirectory()).toBe(true);
-    expect(statSync(join(outer, 'inner')).uid).toBe(0);
+    expect(statSync(join(outer, 'inner'))).toMatchObject({ uid: 0, gid: 0 });
+    // 0755 whatever the launcher's umask: a non-root user of the container reaches a volume below it
+    expect(statSync(join(outer, 'inner')).mode & 0o7777).toBe(0o755);
     await runtime.stop('vol-nested', 0);
   });
 
@@ -220,6 +228,21 @@ describe('host directories mounted into containers', () => {
     }
     expect(existsSync('/nowhere')).toBe(false);
     expect(readdirSync(hostOnly)).toEqual([]);
+  });
+
+  it('refuses a target that is a file of the image', async () => {
+    const e = await refusedMount({
+      ...plan('vol-file-target', 13, [{ source: shared, target: '/a-file', idmap: true }]),
+      image: undefined,
+      layers: [hostileLayer, busyboxImage()],
+    });
+    expect(e).toMatchObject({ code: 'ENOTDIR', syscall: 'openat2' });
+  });
+
+  it('refuses an idmap on a filesystem that cannot take one, saying so', async () => {
+    const e = await refusedMount(plan('vol-procfs', 14, [{ source: '/proc', target: '/hostproc', idmap: true }]));
+    expect(e).toMatchObject({ code: 'EINVAL', syscall: 'mount_setattr' });
+    expect(e.message).toBe("cannot mount /proc at /hostproc: mount_setattr: EINVAL (the source's filesystem cannot be idmapped)");
   });
 
   it('refuses a source that is not a directory, or is a symlink', async () => {

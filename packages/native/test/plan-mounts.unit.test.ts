@@ -138,6 +138,9 @@ describe('launch plan mounts', () => {
       details: { source: mounts[1]!.source, target: '/b' },
       message: `cannot mount ${mounts[1]!.source} at /b: open: not a directory`,
     });
+    expect(mountNotMade(NativeError.fromStep('mount-volume:0', 'mount_setattr', 22), mounts)?.message).toBe(
+      `cannot mount ${mounts[0]!.source} at /a: mount_setattr: EINVAL (the source's filesystem cannot be idmapped)`,
+    );
     expect(mountNotMade(NativeError.fromStep('mount-volume:2', 'open', 20), mounts)).toBeUndefined();
     expect(mountNotMade(NativeError.fromStep('pivot-root', 'pivot_root', 1), mounts)).toBeUndefined();
   });

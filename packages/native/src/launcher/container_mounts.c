@@ -149,6 +149,11 @@ static int open_target(int root_fd, const char *target) {
 
 void child_attach_mounts(const struct launch_spec *spec, int handshake_fd, int root_fd, const int *tree_fds) {
   char step[48];
+  if (spec->mount_count == 0) return;
+  /* The directories made on the way are 0755 whatever umask the launcher was started with (a
+   * non-root user of the container must reach a volume below them); the container's own umask is
+   * the launcher's again below. */
+  mode_t inherited_umask = umask(022);
   for (int i = 0; i < spec->mount_count; i++) {
     int target_fd = open_target(root_fd, spec->mounts[i].target);
     if (target_fd < 0) {
@@ -161,4 +166,5 @@ void child_attach_mounts(const struct launch_spec *spec, int handshake_fd, int r
     }
     close(target_fd);
   }
+  umask(inherited_umask);
 }
