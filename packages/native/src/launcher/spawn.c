@@ -66,7 +66,11 @@ static unsigned long long read_start_time(pid_t pid, bool allow_zombie) {
 unsigned long long process_start_time(pid_t pid) { return read_start_time(pid, false); }
 
 static int make_owned_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it) {
-  if (mkdir(path, mode) < 0 && errno != EEXIST) return -1;
+  if (mkdir(path, mode) < 0) {
+    if (errno != EEXIST) return -1;
+  } else if (chmod(path, mode) < 0) { /* the mode asked for, whatever the launcher's umask */
+    return -1;
+  }
   if (chown_it && chown(path, uid, gid) < 0) return -1;
   return 0;
 }
