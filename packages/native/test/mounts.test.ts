@@ -1,4 +1,5 @@
 import {
+  chownSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -108,6 +109,28 @@ describe('host directories mounted into containers', () => {
     expect(mountinfoLines(process.pid, '/data')).toEqual([]);
     await runtime.stop('vol-a', 0);
     await runtime.stop('vol-b', 0);
+  });
+
+  it('keeps owners other than root container-relative too: a non-root user writes as itself', async () => {
+    const home = join(shared, 'home-1000');
+    mkdirSync(home);
+    chownSync(home, 1000, 1000);
+    const c = await runtime.launch(
+      plan('vol-user', 15, [{ source: shared, target: '/data', idmap: true }], { user: { uid: 1000, gid: 1000 } }),
+    );
+    expect(statSync(`/proc/${c.pid}`).uid).toBe(BASE + 15 * 65536 + 1000);
+    const write = await runtime.exec(
+      'vol-user',
+      ['sh', '-c', 'echo mine > /data/home-1000/f && stat -c "%u:%g" /data/home-1000/f; echo x > /data/root-only'],
+      {
+        user: { uid: 1000, gid: 1000 },
+      },
+    );
+    expect(write.stdout).toBe('1000:1000\n');
+    expect(write.stderr).toMatch(/Permission denied/); // 0:0 0755 on disk is root's inside too
+    expect(statSync(join(home, 'f'))).toMatchObject({ uid: 1000, gid: 1000 });
+    expect(existsSync(join(shared, 'root-only'))).toBe(false);
+    await runtime.stop('vol-user', 0);
   });
 
   it('mounts read-only when asked: the container cannot write (EROFS)', async () => {
