@@ -11,6 +11,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -152,6 +153,37 @@ describe('host directories mounted into containers', () => {
     expect(existsSync(join(shared, 'new'))).toBe(false);
     expect(mountinfoLines(c.pid, '/plain')[0].split(' ')[5]).not.toContain('idmapped');
     await runtime.stop('vol-plain', 0);
+  });
+
+  it('clones the source alone and privately: no mount beneath it comes along, none made later shows', async () => {
+    // a shared tmpfs as the source (as "/" is on systemd hosts), with a mount beneath it
+    const source = join(root, 'shared-mount');
+    mkdirSync(source);
+    const mounted: string[] = [];
+    const mount = (...args: string[]) => {
+      execFileSync('mount', args);
+      mounted.unshift(args.at(-1)!);
+    };
+    try {
+      mount('-t', 'tmpfs', '-o', 'size=1m', 'vol-source', source);
+      execFileSync('mount', ['--make-shared', source]);
+      mkdirSync(join(source, 'sub'));
+      writeFileSync(join(source, 'sub', 'beneath'), 'under the submount\n');
+      mount('-t', 'tmpfs', '-o', 'size=1m', 'vol-sub', join(source, 'sub'));
+      writeFileSync(join(source, 'sub', 'in-submount'), 'host submount\n');
+      const c = await runtime.launch(plan('vol-private', 16, [{ source, target: '/data', idmap: true }]));
+      mkdirSync(join(source, 'late'));
+      mount('-t', 'tmpfs', '-o', 'size=1m', 'vol-late', join(source, 'late'));
+      writeFileSync(join(source, 'late', 'after-launch'), 'host mount after the launch\n');
+      const seen = await sh('vol-private', 'ls /data/sub /data/late');
+      expect(seen).toMatchObject({ exitCode: 0, stdout: '/data/late:\n\n/data/sub:\nbeneath\n' });
+      const entry = mountinfoLines(c.pid, '/data')[0].split(' ');
+      expect(entry.slice(6, entry.indexOf('-'))).toEqual([]); // no "shared:N" or "master:N"
+      expect(readFileSync(`/proc/${c.pid}/mountinfo`, 'utf8')).not.toMatch(/vol-(sub|late)/);
+      await runtime.stop('vol-private', 0);
+    } finally {
+      for (const target of mounted) execFileSync('umount', ['-l', target]);
+    }
   });
 
   it('mounts nested targets parent first, whatever their order in the plan', async () => {

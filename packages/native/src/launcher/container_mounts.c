@@ -78,6 +78,9 @@ static int make_mount_tree(int userns_fd, const struct launch_mount *mount, int 
   struct mount_attr attr;
   memset(&attr, 0, sizeof attr);
   attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+  /* A clone of a shared mount joins its peer group: the host's later mounts beneath the source
+   * would show up in the container. */
+  attr.propagation = MS_PRIVATE;
   if (mount->read_only) attr.attr_set |= MOUNT_ATTR_RDONLY;
   if (mount->idmap) {
     attr.attr_set |= MOUNT_ATTR_IDMAP;
