@@ -16,12 +16,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { NativeError, type ContainerMount, type ContainerRuntime, type LaunchPlan } from '@nagaya/native';
+import { MAX_MOUNTS, NativeError, resolveLaunchPlan, type ContainerMount, type ContainerRuntime, type LaunchPlan } from '@nagaya/native';
 
-import { busyboxImage, launcherPidOf, leftoverCgroups, openTestRuntime, slice } from './helpers';
+import { launcherSocketPath } from '../src/launcher-daemon';
+import { encodeLaunchRequest } from '../src/launcher-messages';
+import { loadAddon, type LauncherConnectionHandle } from '../src/loader';
+import { decodeMessage, encodeMessage, type Field } from '../src/protocol';
+import { busyboxImage, busyboxPlan, launcherPidOf, leftoverCgroups, openTestRuntime, slice } from './helpers';
 
 // Host ids for this file: 1_760_000_000 + n * 65536, apart from every other test file's.
 const BASE = 1_760_000_000;
+const EINVAL = 22;
 
 /** The mount entries of a process's mount namespace whose mountpoint is target: [fields, options]. */
 function mountinfoLines(pid: number, target: string): string[] {
@@ -326,5 +331,64 @@ describe('host directories mounted into containers', () => {
       expect(err).toMatchObject({ code: 'INVALID_PLAN' });
     }
     expect(existsSync(join(stateDir, 'containers', 'vol-bad-target'))).toBe(false);
+  });
+});
+
+describe('mount fields of a launch request, as the launcher checks them again', () => {
+  let runtime: ContainerRuntime;
+  let stateDir: string;
+  let cleanup: () => Promise<void>;
+  let conn: LauncherConnectionHandle;
+  const replies = new Map<string, (fields: Record<string, string | undefined>) => void>();
+  let nextReq = 1;
+
+  beforeAll(async () => {
+    ({ runtime, stateDir, cleanup } = await openTestRuntime('mount-fields'));
+    conn = new (loadAddon().LauncherConnection)(launcherSocketPath(stateDir), (msg) => {
+      if (msg === null) return;
+      const m = decodeMessage(msg);
+      const req = m.get('req');
+      if (req === undefined) return; // exit events
+      replies.get(req)?.({ type: m.get('type'), step: m.get('step'), syscall: m.get('syscall'), errno: m.get('errno') });
+      replies.delete(req);
+    });
+  });
+  afterAll(async () => {
+    conn?.close();
+    await cleanup();
+  });
+
+  /** Sends a launch request of a good plan with its mount fields replaced; resolves with the reply. */
+  function launchWith(mountFields: Field[]): Promise<Record<string, string | undefined>> {
+    const req = `raw-${nextReq++}`;
+    const resolved = resolveLaunchPlan(busyboxPlan('raw-mounts', ['true'], slice(BASE, 20)), stateDir);
+    return new Promise((resolve) => {
+      replies.set(req, resolve);
+      conn.send(Buffer.concat([encodeLaunchRequest(req, resolved), encodeMessage(mountFields)]));
+    });
+  }
+
+  it('refuses unmatched lists, bad flags, relative paths, "/" and more than MAX_MOUNTS, before anything is created', async () => {
+    const refused = (field: string) => ({ type: 'error', step: 'parse-request', syscall: field, errno: String(EINVAL) });
+    const one = (source: string, target: string, flags: string | number): Field[] => [
+      ['mount_source', source],
+      ['mount_target', target],
+      ['mount_flags', flags],
+    ];
+    expect(
+      await launchWith([
+        ['mount_source', '/srv'],
+        ['mount_target', '/data'],
+      ]),
+    ).toEqual(refused('mount_source'));
+    expect(await launchWith(one('/srv', '/data', 4))).toEqual(refused('mount_flags'));
+    expect(await launchWith(one('/srv', '/data', 'rw'))).toEqual(refused('mount_flags'));
+    expect(await launchWith(one('srv', '/data', 2))).toEqual(refused('mount_source'));
+    expect(await launchWith(one('/srv', 'data', 2))).toEqual(refused('mount_target'));
+    expect(await launchWith(one('/srv', '/', 2))).toEqual(refused('mount_target'));
+    expect(await launchWith(one('/srv', `/${'x'.repeat(4096)}`, 2))).toEqual(refused('mount_target'));
+    const many = Array.from({ length: MAX_MOUNTS + 1 }, (_, i) => one('/srv', `/m${i}`, 2)).flat();
+    expect(await launchWith(many)).toEqual(refused('mount_source'));
+    expect(existsSync(join(stateDir, 'containers', 'raw-mounts'))).toBe(false);
   });
 });
