@@ -335,7 +335,6 @@ describe('host directories mounted into containers', () => {
 });
 
 describe('mount fields of a launch request, as the launcher checks them again', () => {
-  let runtime: ContainerRuntime;
   let stateDir: string;
   let cleanup: () => Promise<void>;
   let conn: LauncherConnectionHandle;
@@ -343,7 +342,8 @@ describe('mount fields of a launch request, as the launcher checks them again', 
   let nextReq = 1;
 
   beforeAll(async () => {
-    ({ runtime, stateDir, cleanup } = await openTestRuntime('mount-fields'));
+    // the runtime starts the launcher; this connection talks to it as a client would
+    ({ stateDir, cleanup } = await openTestRuntime('mount-fields'));
     conn = new (loadAddon().LauncherConnection)(launcherSocketPath(stateDir), (msg) => {
       if (msg === null) return;
       const m = decodeMessage(msg);
