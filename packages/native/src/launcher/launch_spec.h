@@ -73,8 +73,8 @@ struct launch_spec {
   uid_t run_uid; /* who the command runs as inside the container (the image's User); 0: root */
   gid_t run_gid;
   struct launch_network net;
-  const char *init_host_path; /* the host's tini-static, run as PID 1 (container_init.c); NULL = none */
-  char **init_argv;           /* "/sbin/nagaya-init", "--", argv...: built with init_host_path */
+  const char *init_host_path;             /* the host's tini-static, run as PID 1 (container_init.c); NULL = none */
+  char **init_argv;                       /* "/sbin/nagaya-init", "--", argv...: built with init_host_path */
   struct launch_mount mounts[MAX_MOUNTS]; /* parents before their children */
   int mount_count;
 };
