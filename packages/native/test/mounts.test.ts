@@ -290,6 +290,25 @@ describe('host directories mounted into containers', () => {
     expect(readdirSync(hostOnly)).toEqual([]);
   });
 
+  it('with an init, a volume over /sbin is refused at mount-init, and the init is never written into the volume', async () => {
+    const volume = join(root, 'sbin-volume');
+    mkdirSync(volume);
+    const err = await runtime.launch(plan('vol-init-sbin', 17, [{ source: volume, target: '/sbin', idmap: true }], { init: true })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toMatchObject({ step: 'mount-init', code: 'EXDEV' });
+    expect(readdirSync(volume)).toEqual([]);
+    // elsewhere, the init and a volume get along
+    await runtime.launch(plan('vol-init', 17, [{ source: volume, target: '/srv', idmap: true }], { init: true }));
+    expect(await sh('vol-init', 'touch /srv/x && cat /proc/1/cmdline | tr "\\0" " "')).toMatchObject({
+      exitCode: 0,
+      stdout: '/sbin/nagaya-init -- sleep 60 ',
+    });
+    await runtime.stop('vol-init', 0);
+    expect(readdirSync(volume)).toEqual(['x']);
+  });
+
   it('refuses a target that is a file of the image', async () => {
     const e = await refusedMount({
       ...plan('vol-file-target', 13, [{ source: shared, target: '/a-file', idmap: true }]),
