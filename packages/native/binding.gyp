@@ -34,6 +34,7 @@
         "src/launcher/image_layers.c",
         "src/launcher/container_child.c",
         "src/launcher/container_init.c",
+        "src/launcher/container_mounts.c",
         "src/launcher/container_net.c",
         "src/launcher/veth.c",
         "src/launcher/cgroups.c",

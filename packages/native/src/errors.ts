@@ -69,6 +69,34 @@ export class NativeError extends Error {
   }
 }
 
+/**
+ * A mount the launcher could not make, said with its source and target: the launcher reports the
+ * step as "mount-volume:<index>" into the resolved plan's mounts; the error's step is 'mount-volume'.
+ * Returns undefined for any other step.
+ */
+export function mountNotMade(
+  err: NativeError,
+  mounts: readonly { source: string; target: string; idmap: boolean }[],
+): NativeError | undefined {
+  const index = /^mount-volume:(\d+)$/.exec(err.step ?? '')?.[1];
+  const mount = index === undefined ? undefined : mounts[Number(index)];
+  if (mount === undefined) return undefined;
+  let why: string = err.code;
+  if (err.code === 'ENOTDIR') why = 'not a directory';
+  else if (err.code === 'ENOENT') why = 'no such directory';
+  else if (err.code === 'EROFS') why = 'read-only file system';
+  // mount_setattr refuses an idmap (EINVAL) on a filesystem without idmapped mounts (procfs, NFS, overlayfs)
+  else if (mount.idmap && err.syscall === 'mount_setattr' && err.code === 'EINVAL')
+    why = "EINVAL (the source's filesystem cannot be idmapped)";
+  return new NativeError(`cannot mount ${mount.source} at ${mount.target}: ${err.syscall}: ${why}`, {
+    code: err.code,
+    step: 'mount-volume',
+    ...(err.syscall !== undefined ? { syscall: err.syscall } : {}),
+    ...(err.errno !== undefined ? { errno: err.errno } : {}),
+    details: { source: mount.source, target: mount.target },
+  });
+}
+
 /** An execve that failed, said with the command and the paths tried (the user's entrypoint, usually). */
 export function commandNotRun(err: NativeError, command: string, tried: string[]): NativeError {
   const paths = tried.length > 1 ? ` (tried ${tried.join(', ')})` : '';

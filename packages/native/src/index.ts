@@ -12,10 +12,20 @@ export {
   DEFAULT_PATH,
   DEFAULT_PIDS_MAX,
   MAX_LAYERS,
+  MAX_MOUNTS,
   RLIMIT_RESOURCES,
   DEFAULT_INIT_BINARY,
 } from './plan';
-export type { LaunchPlan, PlanHost, ResolvedPlan, ContainerLimits, ContainerSecurity, RlimitName } from './plan';
+export type {
+  LaunchPlan,
+  PlanHost,
+  ResolvedPlan,
+  ContainerLimits,
+  ContainerMount,
+  ContainerSecurity,
+  ResolvedMount,
+  RlimitName,
+} from './plan';
 export { STOP_SIGNALS, DEFAULT_STOP_SIGNAL, stopSignalNumber } from './stop-signal';
 export type { StopSignal, StopSignalName } from './stop-signal';
 export { macFromIp, hostIfNameFor } from './network-plan';

@@ -4,6 +4,10 @@ import type { ResolvedPlan } from './plan';
 import type { ExecResult } from './runtime-types';
 import { encodeMessage, type DecodedMessage, type Field } from './protocol';
 
+/** Bits of a mount_flags field (container_mounts.h). */
+const MOUNT_FLAG_READ_ONLY = 1;
+const MOUNT_FLAG_IDMAP = 2;
+
 /** The launch request of a resolved plan. */
 export function encodeLaunchRequest(req: string, plan: ResolvedPlan): Buffer {
   const fields: Field[] = [
@@ -28,6 +32,11 @@ export function encodeLaunchRequest(req: string, plan: ResolvedPlan): Buffer {
     ...plan.uidMap.map((l): Field => ['uidmap', formatIdMapLine(l)]),
     ...plan.gidMap.map((l): Field => ['gidmap', formatIdMapLine(l)]),
     ...plan.rlimits.map((r): Field => ['rlimit', `${r.resource}:${r.value}`]),
+    ...plan.mounts.flatMap((m): Field[] => [
+      ['mount_source', m.source],
+      ['mount_target', m.target],
+      ['mount_flags', (m.readOnly ? MOUNT_FLAG_READ_ONLY : 0) | (m.idmap ? MOUNT_FLAG_IDMAP : 0)],
+    ]),
   ];
   if (plan.memoryBytes > 0) fields.push(['memory', plan.memoryBytes]);
   fields.push(['pids', plan.pids]);

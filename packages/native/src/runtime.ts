@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 
 import { listContainerRecords, readContainerRecord, type ContainerRecord, type ExitStatus } from './container-records';
-import { commandNotRun, NativeError } from './errors';
+import { commandNotRun, mountNotMade, NativeError } from './errors';
 import { ExitWaiters, type ExitWaiter } from './exit-waiters';
 import { LauncherClient } from './launcher-client';
 import { encodeLaunchRequest, execResultFromMessage, exitFromMessage } from './launcher-messages';
@@ -131,7 +131,9 @@ export class ContainerRuntime extends EventEmitter {
     try {
       reply = await this.request((req) => encodeLaunchRequest(req, resolved), `launch ${resolved.id}`);
     } catch (err) {
-      throw err instanceof NativeError && err.step === 'exec' ? commandNotRun(err, resolved.argv[0]!, resolved.execCandidates) : err;
+      if (!(err instanceof NativeError)) throw err;
+      if (err.step === 'exec') throw commandNotRun(err, resolved.argv[0]!, resolved.execCandidates);
+      throw mountNotMade(err, resolved.mounts) ?? err;
     } finally {
       this.launching.delete(resolved.id);
       exited = this.exitedWhileLaunching.delete(resolved.id);

@@ -21,6 +21,7 @@
 
 #include "confinement.h"
 #include "container_init.h"
+#include "container_mounts.h"
 #include "container_net.h"
 #include "errors.h"
 #include "syscalls.h"
@@ -143,6 +144,7 @@ static void mount_rootfs(const struct launch_spec *spec, int handshake_fd, const
   CHECK(sys_move_mount(mount_fd, "", fds[ROOTFS_TARGET], "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH),
         "mount-rootfs-overlay", "move_mount");
   CHECK(fchdir(mount_fd), "enter-rootfs", "fchdir");
+  child_attach_mounts(spec, handshake_fd, mount_fd, fds + rootfs_first_mount(spec));
   close(mount_fd);
   close(fs_fd);
   /* fds of host directories: the container must never hold one (openat escapes through it). */

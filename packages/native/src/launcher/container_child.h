@@ -11,20 +11,26 @@
  * /proc/self/fd/N links whose walk skips the ancestors' search permission: the state directory
  * stays 0700 although the child acts as the container's own host uid. A layer is a detached
  * idmapped mount (or the shifted copy's directory) that overlay takes as an fd ("lowerdir+",
- * Linux 6.15 for O_PATH fds and detached mounts). */
+ * Linux 6.15 for O_PATH fds and detached mounts). After the layers come the detached mounts of
+ * the plan's mounts, one each (see container_mounts.h). */
 enum rootfs_fd {
   ROOTFS_UPPER,
   ROOTFS_WORK,
   ROOTFS_TARGET,      /* where the overlay is attached */
   ROOTFS_FIRST_LAYER, /* the topmost layer; the others follow it */
-  ROOTFS_FD_MAX = ROOTFS_FIRST_LAYER + MAX_LAYERS
+  ROOTFS_FD_MAX = ROOTFS_FIRST_LAYER + MAX_LAYERS + MAX_MOUNTS
 };
 
 /* SCM_MAX_FD: the most fds one SCM_RIGHTS message carries. */
 _Static_assert(ROOTFS_FD_MAX <= 253, "every rootfs fd must fit one SCM_RIGHTS message");
 
-/* How many rootfs fds a launch sends: the fixed ones and one per layer. */
-static inline int rootfs_fd_count(const struct launch_spec *spec) { return ROOTFS_FIRST_LAYER + spec->layer_count; }
+/* Where the mounts' fds start: right after the last layer's. */
+static inline int rootfs_first_mount(const struct launch_spec *spec) { return ROOTFS_FIRST_LAYER + spec->layer_count; }
+
+/* How many rootfs fds a launch sends: the fixed ones, one per layer and one per mount. */
+static inline int rootfs_fd_count(const struct launch_spec *spec) {
+  return rootfs_first_mount(spec) + spec->mount_count;
+}
 
 /* Runs in the cloned child: waits for the parent's go, builds the root filesystem, pivots and
  * execs the plan's argv. Never returns; a failed step is written to handshake_fd. */

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 
 #include "container_init.h"
+#include "container_mounts.h"
 #include "errors.h"
 #include "parse_i64.h"
 #include "request_fields.h"
@@ -164,6 +165,7 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
   if (spec->cpu_quota_us > 0 && spec->cpu_period_us == 0) spec->cpu_period_us = 100000;
 
   if (parse_network(m, &spec->net, err) < 0) return -1;
+  if (launch_mounts_from_message(m, spec, err) < 0) return -1;
   for (int i = 0; i < m->count && spec->rlimit_count < MAX_RLIMITS; i++) {
     if (strcmp(m->keys[i], "rlimit") != 0) continue;
     if (parse_rlimit(m->values[i], &spec->rlimits[spec->rlimit_count]) < 0)

@@ -11,10 +11,20 @@
 /* Image layers of one container. Overlay takes up to 500; 128 keeps every layer fd and the
  * other rootfs fds within one SCM_RIGHTS message (SCM_MAX_FD, 253). The plan checks it too. */
 #define MAX_LAYERS 128
+/* Host directories mounted into one container (volumes, host paths). The plan checks it too. */
+#define MAX_MOUNTS 32
 
 struct rlimit_request {
   int resource;
   uint64_t value;
+};
+
+/* A host directory mounted into the container (see container_mounts.h). */
+struct launch_mount {
+  const char *source; /* absolute host directory */
+  const char *target; /* absolute path inside the container, normalised, not "/" */
+  bool read_only;
+  bool idmap; /* the source's owners 0..65535 show as the container's own ids */
 };
 
 /* The container's eth0: a veth pair whose host end joins a bridge. Absent (enabled false): the
@@ -63,8 +73,10 @@ struct launch_spec {
   uid_t run_uid; /* who the command runs as inside the container (the image's User); 0: root */
   gid_t run_gid;
   struct launch_network net;
-  const char *init_host_path; /* the host's tini-static, run as PID 1 (container_init.c); NULL = none */
-  char **init_argv;           /* "/sbin/nagaya-init", "--", argv...: built with init_host_path */
+  const char *init_host_path;             /* the host's tini-static, run as PID 1 (container_init.c); NULL = none */
+  char **init_argv;                       /* "/sbin/nagaya-init", "--", argv...: built with init_host_path */
+  struct launch_mount mounts[MAX_MOUNTS]; /* parents before their children */
+  int mount_count;
 };
 
 /* A failed step, as reported to JavaScript: which step, which syscall, which errno. */

@@ -25,6 +25,7 @@
 
 #include "cleanup.h"
 #include "container_child.h"
+#include "container_mounts.h"
 #include "errors.h"
 #include "image_layers.h"
 #include "state_files.h"
@@ -65,7 +66,11 @@ static unsigned long long read_start_time(pid_t pid, bool allow_zombie) {
 unsigned long long process_start_time(pid_t pid) { return read_start_time(pid, false); }
 
 static int make_owned_dir(const char *path, mode_t mode, uid_t uid, gid_t gid, bool chown_it) {
-  if (mkdir(path, mode) < 0 && errno != EEXIST) return -1;
+  if (mkdir(path, mode) < 0) {
+    if (errno != EEXIST) return -1;
+  } else if (chmod(path, mode) < 0) { /* the mode asked for, whatever the launcher's umask */
+    return -1;
+  }
   if (chown_it && chown(path, uid, gid) < 0) return -1;
   return 0;
 }
@@ -113,6 +118,7 @@ static int open_rootfs_fds(pid_t pid, const struct launch_spec *spec, int fds[RO
   const char *paths[ROOTFS_FIRST_LAYER] = {
       [ROOTFS_UPPER] = spec->upper_dir, [ROOTFS_WORK] = spec->work_dir, [ROOTFS_TARGET] = spec->rootfs_dir};
   int failed = open_image_layers(pid, spec, fds + ROOTFS_FIRST_LAYER, err);
+  if (failed == 0) failed = open_container_mounts(pid, spec, fds + rootfs_first_mount(spec), err);
   for (int i = 0; i < ROOTFS_FIRST_LAYER && failed == 0; i++) {
     fds[i] = open_in_child(pid, paths[i], err);
     if (fds[i] < 0) failed = -1;
