@@ -96,6 +96,10 @@ describe('auth', () => {
       'security',
       'network',
       'node',
+      'restartPolicy',
+      'init',
+      'stopSignal',
+      'stopTimeoutSeconds',
     ]);
     expect(create.properties.security.properties.nesting.type).toBe('boolean');
   });
