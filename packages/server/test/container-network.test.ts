@@ -153,6 +153,35 @@ describe('container networks on a real bridge', () => {
     await fleet.admin.delete('/containers/brief?force=1');
   }, 60_000);
 
+  it('brings an `always` container back with the same address, reachable again, after its init is killed', async () => {
+    await fleet.admin.post('/containers', server('phoenix', { restartPolicy: { name: 'always' } }));
+    const first = await runningIn('phoenix');
+    expect(first.network.ip).not.toBeNull();
+    const ports = elements('bridge', 'set', 'ports').length;
+    process.kill(first.pid!, 'SIGKILL');
+    const again = await eventually(
+      async () => {
+        const c = await fleet.admin.get<ContainerView>('/containers/phoenix');
+        return c.state === 'running' && c.pid !== first.pid ? c : undefined;
+      },
+      10_000,
+      'phoenix running again',
+    );
+    expect(again.restartCount).toBe(1);
+    expect(again.network.ip).toBe(first.network.ip);
+    expect(again.idmap.uid).toEqual(first.idmap.uid);
+    // its rules are back for its new veth, once each, and its page is served again
+    expect(elements('bridge', 'set', 'ports')).toHaveLength(ports);
+    await eventually(
+      async () => (execFileSync('curl', ['-s', '-m', '2', `http://${again.network.ip}:8000/`], { encoding: 'utf8' }).includes('hello-phoenix') ? true : undefined),
+      10_000,
+      'phoenix serving again',
+    ).catch(async () => {
+      throw new Error(`phoenix does not serve: ${JSON.stringify(await fleet.admin.get('/containers/phoenix'))}`);
+    });
+    await fleet.admin.delete('/containers/phoenix?force=1');
+  }, 60_000);
+
   it('has the reconciler remove a stray veth, give back a stale lease and put back rules that went missing', async () => {
     const stray = `${VETH}${tag}stray`.slice(0, 15);
     execFileSync('ip', ['link', 'add', stray, 'type', 'veth', 'peer', 'name', `ngp${tag}`]);
