@@ -36,6 +36,7 @@ describe('restart policies', () => {
     await create('always-1', { restartPolicy: { name: 'always' } });
     const first = await inState('always-1', 'running');
     expect(first).toMatchObject({ restartPolicy: { name: 'always' }, restartCount: 0, lastExit: null });
+    await fleet.admin.post('/containers/always-1/exec', { command: ['/bin/sh', '-c', 'echo kept > /in-the-upper'] });
     const killedAt = Date.now();
     process.kill(first.pid!, 'SIGKILL');
     const again = await eventually(
@@ -51,6 +52,9 @@ describe('restart policies', () => {
     expect(again.lastExit).toMatchObject({ signal: 'SIGKILL', error: { code: 'KILLED' } });
     expect(again.idmap.uid).toEqual(first.idmap.uid);
     expect(again.idmap.uid[0]!.count).toBe(SLICE);
+    // the writable layer is the same one
+    const read = await fleet.admin.post<{ stdout: string }>('/containers/always-1/exec', { command: ['cat', '/in-the-upper'] });
+    expect(read.stdout).toBe('kept\n');
   });
 
   it('gives up an on-failure container after maxRetries restarts, and never restarts a clean exit', async () => {
