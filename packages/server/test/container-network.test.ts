@@ -173,7 +173,10 @@ describe('container networks on a real bridge', () => {
     // its rules are back for its new veth, once each, and its page is served again
     expect(elements('bridge', 'set', 'ports')).toHaveLength(ports);
     await eventually(
-      async () => (execFileSync('curl', ['-s', '-m', '2', `http://${again.network.ip}:8000/`], { encoding: 'utf8' }).includes('hello-phoenix') ? true : undefined),
+      async () =>
+        execFileSync('curl', ['-s', '-m', '2', `http://${again.network.ip}:8000/`], { encoding: 'utf8' }).includes('hello-phoenix')
+          ? true
+          : undefined,
       10_000,
       'phoenix serving again',
     ).catch(async () => {
