@@ -6,3 +6,4 @@ export { DEFAULT_PROJECT, DNS_LABEL, DNS_LABEL_MESSAGE, IMAGE_NAME, IMAGE_NAME_M
 export * from './views';
 export * from './network';
 export { archiveBaseName, shortDigest } from './image-text';
+export * from './volumes';

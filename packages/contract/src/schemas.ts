@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DNS_LABEL, DNS_LABEL_MESSAGE, IMAGE_NAME, IMAGE_NAME_MESSAGE } from './names';
 import { isIpv4, MAX_PUBLISH, NETWORK_MODES, PUBLISH_PROTOCOLS, publishesOverlap } from './network';
+import { mountsSchema } from './volume-schemas';
 import {
   CONTAINER_STATES,
   JOB_STATES,
@@ -186,6 +187,7 @@ export const createContainerSchema = z.strictObject({
   idmap: idmapRequestSchema.optional(),
   security: securitySchema.optional(),
   network: networkSchema.optional(),
+  mounts: mountsSchema.optional(),
   node: nodeName.optional().meta({ description: 'Node to run on; default the online node with the fewest containers.' }),
   restartPolicy: restartPolicySchema.optional(),
   init: z.boolean().optional().meta({ description: 'Run tini as PID 1 (forwards signals, reaps zombies). Default false.' }),
@@ -381,3 +383,5 @@ export const removeNodeSchema = z.strictObject({
     .meta({ description: "Also give back the fenced slices: only once the host is surely off (its containers' processes are gone)." }),
 });
 export type RemoveNodeInput = z.infer<typeof removeNodeSchema>;
+
+export { createVolumeSchema, mountSchema, mountsSchema, volumeParams, type CreateVolumeInput, type MountInput } from './volume-schemas';

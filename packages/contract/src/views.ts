@@ -4,6 +4,7 @@
  */
 
 import type { NetworkMode, PublishProtocol } from './network';
+import type { ContainerMountView } from './volumes';
 
 export const ROLES = ['admin', 'operator', 'viewer'] as const;
 /** What a token may do: a viewer reads, an operator also acts on containers and images, an admin also on pools and tokens. */
@@ -103,6 +104,8 @@ export interface ContainerView {
   limits: ContainerLimits;
   security: { nesting: boolean };
   network: ContainerNetworkView;
+  /** Volumes and host directories it mounts, in the order of its create. */
+  mounts: ContainerMountView[];
   exitCode: number | null;
   exitSignal: string | null;
   error: ContainerError | null;
