@@ -2,7 +2,7 @@
 // The `nagaya` command: `nagaya serve` runs the API and/or a worker; every other command talks
 // to the REST API at NAGAYA_URL with NAGAYA_TOKEN. Human tables by default, --json for scripts.
 import { parseArgs } from 'node:util';
-import { ApiError, ERRORS, isErrorCode, type ContainerNetworkView } from '@nagaya/contract';
+import { ApiError, ERRORS, isErrorCode, type ContainerMountView, type ContainerNetworkView } from '@nagaya/contract';
 import { ApiClient } from './api-client';
 import { age, parseBytes, table } from './format';
 import { networksCommand, nodesCommand } from './fleet-commands';
@@ -10,6 +10,8 @@ import { imagesCommand } from './image-commands';
 import { auditCommand, projectsCommand } from './project-commands';
 import { tokensCommand } from './token-commands';
 import { parsePublish } from './publish-spec';
+import { parseMount } from './mount-spec';
+import { volumesCommand } from './volume-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
 import { serve } from './serve-command';
 
@@ -19,7 +21,9 @@ const USAGE = `usage: nagaya <command> [options]
   launch <name> [--image busybox] [--node N] [--memory BYTES] [--pids N] [--cpus N]
          [--shared] [--size N] [--key K] [--env K=V]... [--nesting] [--network bridge|none]
          [--publish [hostIp:]hostPort:containerPort[/tcp|udp]]... [--restart no|on-failure[:N]|always|unless-stopped]
-         [--init] [--stop-signal SIG] [--stop-timeout SECONDS] [--wait] [-- command...]
+         [--init] [--stop-signal SIG] [--stop-timeout SECONDS]
+         [--mount volume:NAME:/path[:ro]]... [--mount host:/dir:/path[:ro][:shift]]... [--wait] [-- command...]
+                                         (host: admin tokens of every project; shift idmaps its owners 0..65535)
   list | info <name> | logs <name> [--tail BYTES]
   exec <name> [--timeout MS] -- command...
   start|stop|restart <name> [--timeout SECONDS] [--wait]
@@ -35,6 +39,10 @@ const USAGE = `usage: nagaya <command> [options]
   images pull <ref> [--name N] [--username U --password-stdin] [--quiet]
                                          pull [registry/]repository[:tag][@digest] on a worker and wait,
                                          bytes on stderr; default name: the last part and tag (alpine:3)
+  volumes [list] | volumes show|delete <name>
+  volumes create <name> [--node N] [--size BYTES]
+                                         a directory on one node, idmapped onto each container that mounts
+                                         it; --size only where the node's disk keeps project quotas
   tokens [list] | tokens create <name> --role admin|operator|viewer [--expires SECONDS] [--global]
          | tokens revoke <id>
   projects [list] | projects show|delete <name>
@@ -53,7 +61,7 @@ common: --json (machine output), NAGAYA_URL (default http://127.0.0.1:8080; http
 exit codes: ${exitCodeLegend()}`;
 
 /** Commands that list, and so may span every project with --all-projects. */
-const LISTS = new Set(['list', 'images', 'jobs', 'allocations']);
+const LISTS = new Set(['list', 'images', 'volumes', 'jobs', 'allocations']);
 
 /**
  * `--raw-idmap` alone means true; `--raw-idmap true|false` (two words) is the same as
@@ -81,6 +89,7 @@ interface ContainerJson {
   error: { code: string; message: string } | null;
   exitCode: number | null;
   network?: ContainerNetworkView;
+  mounts?: ContainerMountView[];
 }
 
 function uidRange(c: ContainerJson): string {
@@ -98,6 +107,23 @@ function networkOption(mode: string | undefined, publish: string[] | undefined):
     return p;
   });
   return { network: { mode: mode ?? 'bridge', ...(ports.length ? { publish: ports } : {}) } };
+}
+
+/** The create request's mounts from --mount. */
+function mountsOption(specs: string[] | undefined): { mounts?: unknown } {
+  if (!specs?.length) return {};
+  return {
+    mounts: specs.map((spec) => {
+      const m = parseMount(spec);
+      if (!m)
+        throw new ApiError(
+          0,
+          'INVALID_INPUT',
+          `--mount wants volume:NAME:/path[:ro] or host:/dir:/path[:ro][:shift], not ${JSON.stringify(spec)}`,
+        );
+      return m;
+    }),
+  };
 }
 
 /** One line for a container's network in `nagaya info`. */
@@ -146,6 +172,7 @@ async function main(argv: string[]): Promise<number> {
       'network-interfaces': { type: 'string' },
       network: { type: 'string' },
       publish: { type: 'string', multiple: true },
+      mount: { type: 'string', multiple: true },
       since: { type: 'string' },
       limit: { type: 'string' },
       dead: { type: 'boolean' },
@@ -218,6 +245,7 @@ async function main(argv: string[]): Promise<number> {
         ...(values.init ? { init: true } : {}),
         ...(values['stop-signal'] ? { stopSignal: values['stop-signal'].toUpperCase().replace(/^(?!SIG)/, 'SIG') } : {}),
         ...(values['stop-timeout'] ? { stopTimeoutSeconds: num(values['stop-timeout']) } : {}),
+        ...mountsOption(values.mount),
       };
       const res = await client.post<{ container: ContainerJson; job: { id: string } }>('/containers', body);
       await waitFor(res.job);
@@ -250,6 +278,11 @@ async function main(argv: string[]): Promise<number> {
           `image:   ${c.image}`,
           `exit:    ${c.exitCode ?? '-'}`,
           `network: ${networkLine(c.network)}`,
+          ...(c.mounts ?? []).map((m) =>
+            'volume' in m
+              ? `  mount volume ${m.volume} at ${m.path}${m.readOnly ? ' (read-only)' : ''}`
+              : `  mount host ${m.hostPath} at ${m.path}${m.readOnly ? ' (read-only)' : ''}${m.shift ? ' (shifted)' : ''}`,
+          ),
           ...(c.network?.publish ?? []).map((p) => `  publish ${p.hostIp ?? '0.0.0.0'}:${p.hostPort} -> ${p.containerPort}/${p.protocol}`),
           'uid_map:',
           ...c.idmap.uid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
@@ -363,6 +396,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'audit': {
       await auditCommand(client, project, values, out);
+      return EXIT.ok;
+    }
+    case 'volumes': {
+      await volumesCommand(client, rest, values, all, out);
       return EXIT.ok;
     }
     case 'tokens': {
