@@ -16,6 +16,8 @@ import { Metrics } from './observability/metrics';
 import { NodeFleet } from './services/node-fleet';
 import { ContainerService } from './services/container-service';
 import { ImagePullService } from './services/image-pulls';
+import { ContainerMounts } from './services/container-mounts';
+import { VolumeService } from './services/volume-service';
 import { AuditStore } from './store/audit-store';
 import { ContainerStore } from './store/container-store';
 import { NetworkStore } from './store/network-store';
@@ -24,6 +26,7 @@ import { Db } from './store/db';
 import { IdempotencyStore } from './store/idempotency-store';
 import { NodeStore } from './store/node-store';
 import { TokenStore } from './store/token-store';
+import { VolumeStore } from './store/volume-store';
 
 export const VERSION = '0.1.0';
 
@@ -56,6 +59,7 @@ export async function startNagaya(
   const idempotency = new IdempotencyStore(db);
   const projects = new ProjectStore(db);
   const networks = new NetworkStore(db);
+  const volumes = new VolumeStore(db);
   const images = new ImageStore(
     config.dataDir,
     {
@@ -106,6 +110,7 @@ export async function startNagaya(
       networks,
       allocator,
       images,
+      volumes,
       queues,
       metrics,
       log,
@@ -151,6 +156,7 @@ export async function startNagaya(
       nodeOfflineMs: config.nodeOfflineMs,
       defaultPidsMax: config.defaultPidsMax,
       defaultNetworkMode: config.defaultNetworkMode,
+      mounts: new ContainerMounts(volumes, config.dataDir),
     });
     const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
@@ -160,6 +166,7 @@ export async function startNagaya(
       metrics,
       log,
       containerService,
+      volumeService: new VolumeService({ volumes, nodes, queues, audit, log, nodeOfflineMs: config.nodeOfflineMs }),
       fleet,
       idempotency,
       tokens,

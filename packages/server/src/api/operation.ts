@@ -9,6 +9,7 @@ import type { Metrics } from '../observability/metrics';
 import type { NodeFleet } from '../services/node-fleet';
 import type { ContainerService } from '../services/container-service';
 import type { ImagePullService } from '../services/image-pulls';
+import type { VolumeService } from '../services/volume-service';
 import type { AuditStore } from '../store/audit-store';
 import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
@@ -24,6 +25,7 @@ export interface RouteDeps {
   redis: Redis;
   metrics: Metrics;
   containerService: ContainerService;
+  volumeService: VolumeService;
   /** Evacuate and remove nodes. */
   fleet: NodeFleet;
   idempotency: IdempotencyStore;

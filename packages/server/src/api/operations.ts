@@ -9,6 +9,7 @@ import { poolOperations } from './routes/pool-routes';
 import { projectOperations } from './routes/project-routes';
 import { systemOperations } from './routes/system-routes';
 import { tokenOperations } from './routes/token-routes';
+import { volumeOperations } from './routes/volume-routes';
 
 /** Every route of /api/v1: registered from this table (register-operations.ts) and documented from it (openapi.ts). */
 export const OPERATIONS: readonly Operation[] = [
@@ -18,6 +19,7 @@ export const OPERATIONS: readonly Operation[] = [
   ...poolOperations,
   ...allocationOperations,
   ...imageOperations,
+  ...volumeOperations,
   ...nodeOperations,
   ...networkOperations,
   ...tokenOperations,

@@ -17,6 +17,7 @@ import { allocatorKey } from '../services/sticky-key';
 import { processOptionsOf } from '../store/container-run';
 import type { ContainerRow, ContainerStore, LaunchImage } from '../store/container-store';
 import type { LifecycleJobData } from './job-types';
+import type { LaunchMount, NodeVolumes } from './node-volumes';
 import {
   adoptionCandidate,
   describeError,
@@ -65,6 +66,8 @@ export interface ContainerJobDeps {
   allocator: Allocator;
   runtime: ContainerRuntime;
   images: ImageStore;
+  /** This node's volume directories: a launch mounts what its row records. */
+  volumes?: NodeVolumes;
   log: Logger;
   metrics: Metrics;
   /** This node's container networking; undefined when it has none (a bridge-mode container is then refused). */
@@ -142,6 +145,7 @@ export class ContainerJobs {
         }));
       leaseOwned = jobOwnsLease(lease, job.timestamp);
       const layers = await images.layersForLaunch(c.project, c.image, image);
+      const mounts = (await this.deps.volumes?.mountsFor(c)) ?? [];
       // the address and the rules before the launch: until its rules are in, the veth sends nothing
       let network: ContainerNetwork | undefined;
       if (c.network.mode === 'bridge') {
@@ -152,7 +156,7 @@ export class ContainerJobs {
       // then hands this job out again. Adopt that process (same id, same lease) instead of
       // launching again: a relaunch fails with EEXIST and its cleanup would kill a healthy
       // container and, racing the exit watcher, mark it failed.
-      const launched = await this.launchOrAdopt(c, layers, lease.maps, network);
+      const launched = await this.launchOrAdopt(c, layers, lease.maps, network, mounts);
       // Not waiting for the WAL flush: if a Postgres crash loses this, the row is still starting
       // with its slice, and the reconciler adopts the running container.
       const running = await containers.transition(
@@ -220,6 +224,7 @@ export class ContainerJobs {
     layers: string[],
     maps: IdMaps,
     network: ContainerNetwork | undefined,
+    mounts: LaunchMount[],
   ): Promise<{ pid: number; startTime: string }> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -238,6 +243,7 @@ export class ContainerJobs {
             limits: c.limits,
             security: { nesting: c.security.nesting === true },
             ...(network ? { network } : {}),
+            ...(mounts.length ? { mounts } : {}),
           }))
         );
       } catch (err) {

@@ -1,7 +1,7 @@
 import type { LifecycleKind } from '@nagaya/contract';
 
-/** Requests a node answers at once (exec, logs): BullMQ is the way to reach the right node. */
-export type RpcKind = 'exec' | 'logs';
+/** Requests a node answers at once (exec, logs, its volumes' directories): BullMQ is the way to reach the right node. */
+export type RpcKind = RpcJobData['kind'];
 
 export interface LifecycleJobData {
   kind: LifecycleKind;
@@ -52,4 +52,27 @@ export interface LogsJobData {
   tailBytes: number;
 }
 
-export type RpcJobData = ExecJobData | LogsJobData;
+/** Makes a volume's directory on its node (with its size limit, if it has one). */
+export interface VolumeCreateJobData {
+  kind: 'volume-create';
+  project: string;
+  id: string;
+  quota?: { id: number; bytes: number };
+}
+
+/** Removes a volume's directory from its node. */
+export interface VolumeRemoveJobData {
+  kind: 'volume-remove';
+  project: string;
+  id: string;
+}
+
+/** Measures volumes' directories on their node (du): bytes by volume id, null for a missing one. */
+export interface VolumeUsageJobData {
+  kind: 'volume-usage';
+  volumes: Array<{ project: string; id: string }>;
+}
+
+export type VolumeJobData = VolumeCreateJobData | VolumeRemoveJobData | VolumeUsageJobData;
+
+export type RpcJobData = ExecJobData | LogsJobData | VolumeJobData;

@@ -6,7 +6,9 @@ import type { ImageStore } from '../images/image-store';
 import type { NodeNetwork } from '../services/node-network';
 import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { ContainerJobs } from './container-jobs';
+import type { VolumeStore } from '../store/volume-store';
 import type { JobQueues } from './job-queues';
+import type { NodeVolumes } from './node-volumes';
 import {
   capsPids,
   isContainerId,
@@ -33,6 +35,8 @@ export interface ReconcilerDeps {
   network?: NodeNetwork;
   /** This node's image layers: those no image uses are removed, and node_layer is kept true. */
   images?: ImageStore;
+  /** This node's volume directories and the volume rows: a directory with no row is removed, a row with no directory reported. */
+  volumes?: { dirs: NodeVolumes; rows: VolumeStore };
   /** A row younger than this may still be on its way into a queue: leave it alone. */
   graceMs?: number;
   /** A lease without a container row older than this is an orphan (its launch died half-way). */
@@ -66,6 +70,10 @@ export interface ReconcileReport {
   namesRewritten: number;
   /** Image layers no image uses any more, removed from this node's store. */
   unusedLayers: number;
+  /** Volume directories with no volume row (a create or delete cut short), older than the grace, removed. */
+  orphanVolumes: number;
+  /** Volume rows of this node whose directory is missing here, reported (a container mounting one fails to launch). */
+  missingVolumes: number;
 }
 
 /** Tells whether one of a container's cgroup directories caps its pids. */
@@ -115,6 +123,8 @@ export class Reconciler {
       nameServerStarts: 0,
       namesRewritten: 0,
       unusedLayers: 0,
+      orphanVolumes: 0,
+      missingVolumes: 0,
     };
     const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
     const rows = await containers.list({ node: nodeName });
@@ -141,6 +151,14 @@ export class Reconciler {
         return { removed: 0 };
       });
       report.unusedLayers = layers.removed;
+    }
+    if (this.deps.volumes) {
+      const volumes = await this.reconcileVolumes(this.deps.volumes).catch((err: unknown) => {
+        this.deps.log.warn('could not reconcile the volume directories', { error: err as Error });
+        return { orphans: 0, missing: 0 };
+      });
+      report.orphanVolumes = volumes.orphans;
+      report.missingVolumes = volumes.missing;
     }
     report.cgroups = (await runtime.pruneCgroups()).length;
     const limitsOf = new Map(rows.map((r) => [r.id, r.limits]));
@@ -208,6 +226,33 @@ export class Reconciler {
     const byPolicy = row.state === 'restarting' ? { byPolicy: true as const } : {};
     await queues.enqueue(nodeName, { kind: recovery.kind, containerId: row.id, containerName: row.name, ...byPolicy }, { fresh: true });
     report.requeued++;
+  }
+
+  /**
+   * Removes the volume directories on this disk that no volume row names (a create that made its
+   * directory but died before its row, or a delete whose removal failed), once older than the
+   * grace (a create records its row right after its directory), and reports the rows of this
+   * node whose directory is missing: nothing here can make their files again.
+   */
+  private async reconcileVolumes(volumes: { dirs: NodeVolumes; rows: VolumeStore }): Promise<{ orphans: number; missing: number }> {
+    const { log, nodeName } = this.deps;
+    const onDisk = await volumes.dirs.list();
+    const recorded = await volumes.rows.existing(onDisk.map((d) => d.id));
+    let orphans = 0;
+    for (const d of onDisk) {
+      if (recorded.has(d.id) || isYoung(d.changedAt, Date.now(), this.graceMs)) continue;
+      await volumes.dirs.remove(d.project, d.id);
+      log.warn('removed a volume directory with no volume row', { project: d.project, id: d.id });
+      orphans++;
+    }
+    const present = new Set(onDisk.map((d) => d.id));
+    let missing = 0;
+    for (const v of await volumes.rows.list({ node: nodeName })) {
+      if (present.has(v.id) || isYoung(v.createdAt, Date.now(), this.graceMs)) continue; // young: made after the listing
+      log.error('the directory of a volume is missing on its node', { project: v.project, volume: v.name, id: v.id, node: nodeName });
+      missing++;
+    }
+    return { orphans, missing };
   }
 
   private async removeStray(record: ContainerRecord): Promise<void> {

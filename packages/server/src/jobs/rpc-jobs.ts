@@ -5,20 +5,40 @@ import { NagayaError } from '../errors';
 import { NativeError, type ContainerRuntime, type ExecResult } from '@nagaya/native';
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';
-import type { RpcJobData } from './job-types';
+import type { RpcJobData, VolumeJobData } from './job-types';
+import type { NodeVolumes } from './node-volumes';
 
 const OUTPUT_LIMIT = 1024 * 1024;
 
-/** Answers exec and logs requests for containers on this node. */
+/** Answers exec and logs requests for containers on this node, and makes, measures and removes its volumes' directories. */
 export class RpcJobs {
-  constructor(private readonly runtime: ContainerRuntime) {}
+  constructor(
+    private readonly runtime: ContainerRuntime,
+    private readonly volumes: NodeVolumes,
+  ) {}
 
   /** The BullMQ processor: failures travel as "CODE: message" and become the same error at the API. */
   async process(job: Job<RpcJobData>): Promise<unknown> {
     try {
-      return job.data.kind === 'exec' ? await this.exec(job.data) : await this.logs(job.data.containerId, job.data.tailBytes);
+      const data = job.data;
+      if (data.kind === 'exec') return await this.exec(data);
+      if (data.kind === 'logs') return await this.logs(data.containerId, data.tailBytes);
+      return await this.volume(data);
     } catch (err) {
       throw new Error(encodeRpcError(toApiError(err)));
+    }
+  }
+
+  private async volume(data: VolumeJobData): Promise<unknown> {
+    switch (data.kind) {
+      case 'volume-create':
+        await this.volumes.create(data.project, data.id, data.quota);
+        return { created: true };
+      case 'volume-remove':
+        await this.volumes.remove(data.project, data.id);
+        return { removed: true };
+      case 'volume-usage':
+        return this.volumes.usage(data.volumes);
     }
   }
 

@@ -12,6 +12,7 @@ import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
 import type { NetworkStore } from '../store/network-store';
 import type { NodeStore } from '../store/node-store';
+import type { VolumeStore } from '../store/volume-store';
 import { NodeNetwork } from '../services/node-network';
 import { NodeFleet } from '../services/node-fleet';
 import { ContainerJobs } from './container-jobs';
@@ -19,6 +20,7 @@ import { ImagePullJobs } from './image-pull-jobs';
 import type { JobQueues } from './job-queues';
 import { lifecycleQueueName, rpcQueueName } from './job-queues';
 import type { LifecycleJobData, PullJobData, RpcJobData } from './job-types';
+import { NodeVolumes } from './node-volumes';
 import { Reconciler } from './reconciler';
 import { RpcJobs } from './rpc-jobs';
 
@@ -31,6 +33,7 @@ export interface WorkerNodeDeps {
   networks: NetworkStore;
   allocator: Allocator;
   images: ImageStore;
+  volumes: VolumeStore;
   queues: JobQueues;
   metrics: Metrics;
   log: Logger;
@@ -48,6 +51,8 @@ export class WorkerNode {
   readonly pulls: ImagePullJobs;
   readonly reconciler: Reconciler;
   readonly fleet: NodeFleet;
+  /** This node's volume directories. */
+  readonly volumes: NodeVolumes;
   private workers: Worker[] = [];
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<boolean> | undefined;
@@ -60,12 +65,14 @@ export class WorkerNode {
   ) {
     this.runtime = runtime;
     const { containers, allocator, images, log, metrics, queues, config } = deps;
+    this.volumes = new NodeVolumes(config.dataDir, config.nodeName);
     this.jobs = new ContainerJobs({
       nodeName: config.nodeName,
       containers,
       allocator,
       runtime,
       images,
+      volumes: this.volumes,
       log,
       metrics,
       network,
@@ -88,6 +95,7 @@ export class WorkerNode {
       jobs: this.jobs,
       network,
       images,
+      volumes: { dirs: this.volumes, rows: deps.volumes },
       log,
       orphanLeaseAgeMs: config.orphanLeaseMs,
       graceMs: Math.min(15_000, config.reconcileMs * 2),
@@ -174,7 +182,7 @@ export class WorkerNode {
 
   private startWorkers(): void {
     const { config, connection, log } = this.deps;
-    const rpc = new RpcJobs(this.runtime);
+    const rpc = new RpcJobs(this.runtime, this.volumes);
     // image pulls share the lifecycle queue: they are placed on a node as a launch is
     const lifecycle = new Worker<LifecycleJobData | PullJobData>(
       lifecycleQueueName(config.nodeName),

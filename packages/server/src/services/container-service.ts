@@ -25,6 +25,7 @@ import type { TokenIdentity } from '../store/token-store';
 import { containerView, LIVE_ON_NODE } from './container-view';
 import { ImageRecordCache } from './image-record-cache';
 import type { ImageRecord } from '../images/image-records';
+import type { ContainerMounts } from './container-mounts';
 
 /** The init a container runs when the request names none: a shell that sleeps until it is stopped. */
 export const DEFAULT_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
@@ -55,6 +56,8 @@ export interface ContainerServiceDeps {
   defaultPidsMax: number;
   /** The network mode of a container whose request names none (recorded on its row). */
   defaultNetworkMode: NetworkMode;
+  /** Resolves a create's mounts (volumes pin the container to their node). */
+  mounts: ContainerMounts;
 }
 
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
@@ -86,6 +89,9 @@ export class ContainerService {
     if (input.idmap?.key && !isolated) {
       throw new NagayaError('INVALID_INPUT', 'a sticky key needs an isolated map', { field: 'idmap.key' });
     }
+    // volumes pin the container to their node
+    const mounts = await this.deps.mounts.resolve(project, input.mounts, input.node);
+    const placed = mounts.node === undefined ? input : { ...input, node: mounts.node };
     const id = randomUUID();
     const launch = { kind: 'launch' as const, containerId: id, containerName: input.name };
     let image = await this.imageRecords.get(project, input.image);
@@ -99,20 +105,26 @@ export class ContainerService {
     // again on a fresh read.
     for (let attempt = 1; !created; attempt++) {
       if (!image) throw imageMissing();
-      const row = this.rowOf(id, project, input, image, network);
+      const row = { ...this.rowOf(id, project, input, image, network), mounts: mounts.records };
       // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
-      node ??= await this.place(input, network, new Set(image.nodes));
+      node ??= await this.place(placed, network, new Set(image.nodes));
       queues.assertReady(node);
       try {
         const result = await containers.create(
           { ...row, node },
           { launchJobId: launchJobId(id), queue: lifecycleQueueName(node), actor: actor.name },
-          { image: { ...images.launchGuard(), digest: image.digest }, freeSlot: isolated && !input.idmap?.key },
+          {
+            image: { ...images.launchGuard(), digest: image.digest },
+            freeSlot: isolated && !input.idmap?.key,
+            volumes: mounts.volumeIds,
+          },
         );
         if ('refused' in result) {
           if (result.refused === 'image') throw imageMissing();
           if (result.refused === 'pool')
             throw new NagayaError('POOL_EXHAUSTED', `pool ${pool} has no free slice for ${input.name}`, { pool });
+          if (result.refused === 'volume')
+            throw new NagayaError('INVALID_INPUT', 'a volume it mounts was deleted meanwhile', { field: 'mounts' });
           // the image was replaced since the cached record was read: work the row out afresh
           if (attempt >= 3) throw new NagayaError('CONFLICT', `image ${input.image} is being replaced; try again`, { field: 'image' });
           image = await this.imageRecords.get(project, input.image, { fresh: true });

@@ -10,6 +10,7 @@ import {
 import type { ContainerRow } from '../store/container-store';
 import type { IpLease } from '../store/network-store';
 import { projectKey } from './sticky-key';
+import { mountViews } from './container-mounts';
 
 /** The states of a row whose process lives on its node: nobody can tell them while the node is offline. */
 export const LIVE_ON_NODE: readonly ContainerState[] = ['starting', 'running', 'stopping', 'restarting'];
@@ -63,6 +64,7 @@ export function containerView(
     limits: row.limits,
     security: { nesting: row.security?.nesting === true },
     network: networkView(row, extra.ip),
+    mounts: mountViews(row.mounts),
     exitCode: row.exitCode,
     exitSignal: row.exitSignal,
     error: row.error,

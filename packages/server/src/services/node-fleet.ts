@@ -47,6 +47,7 @@ export class NodeFleet {
    * removed or silent, onto active nodes, their launch job with them (same id, on the new node's
    * queue). The old queue's copy is removed if it still waits, and is harmless if a worker reads
    * it (its row names another node). Runs under a transaction-scoped advisory lock, so two nodes never sweep at once.
+   * A container that mounts a volume stays: it can run only on the volume's node.
    * Returns the containers moved.
    */
   async sweep(): Promise<Moved[]> {
@@ -59,6 +60,7 @@ export class NodeFleet {
           WHERE c.state = 'pending'
             AND (n.status <> 'active' OR n.heartbeat_at < clock_timestamp() - $1 * interval '1 millisecond')
             AND NOT EXISTS (SELECT 1 FROM id_lease l WHERE l.owner = c.id::text)
+            AND NOT c.mounts @> '[{"kind": "volume"}]'
           ORDER BY c.created_at LIMIT 500
           FOR UPDATE OF c SKIP LOCKED`,
         [nodes.offlineAfterMs],

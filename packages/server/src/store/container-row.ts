@@ -30,6 +30,14 @@ export interface ContainerNetwork {
   publish?: PublishView[];
 }
 
+/**
+ * A mount as the row records it: a volume by id (its directory's name on its node) and by name
+ * (what the API shows), or a host directory. What the worker hands the launcher is made from this.
+ */
+export type ContainerMountRecord =
+  | { kind: 'volume'; volume: string; volumeId: string; path: string; readOnly: boolean }
+  | { kind: 'host'; hostPath: string; path: string; readOnly: boolean; shift: boolean };
+
 /** A container row. */
 export interface ContainerRow {
   id: string;
@@ -43,6 +51,7 @@ export interface ContainerRow {
   security: ContainerSecurity;
   network: ContainerNetwork;
   run: ContainerRun;
+  mounts: ContainerMountRecord[];
   pool: string;
   node: string;
   state: ContainerState;

@@ -51,7 +51,7 @@ const IMAGE_COLUMNS: ReadonlySet<string> = new Set(['image_project', 'image_form
 >);
 
 /** Every column, named as ContainerRow names it, so rows need no mapping. */
-const ROW = `id, project, name, image, command, env, limits, idmap, security, network, run, pool, node, state, pid, start_time AS "startTime",
+const ROW = `id, project, name, image, command, env, limits, idmap, security, network, run, mounts, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
   finished_at AS "finishedAt", updated_at AS "updatedAt", restart_policy AS "restartPolicy", restart_count AS "restartCount",
   restart_streak AS "restartStreak", last_exit AS "lastExit", stopped_by_user AS "stoppedByUser"`;
@@ -61,7 +61,7 @@ export type NewContainer = Pick<
   ContainerRow,
   'id' | 'project' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'
 > &
-  Partial<Pick<ContainerRow, 'network' | 'run' | 'restartPolicy'>>;
+  Partial<Pick<ContainerRow, 'network' | 'run' | 'restartPolicy' | 'mounts'>>;
 
 /** A created container and the id of the audit event that records its creation. */
 export interface CreatedContainer {
@@ -81,10 +81,12 @@ export interface CreateGuards {
   image?: { builtInProject: string; builtInSource: string; digest?: string | null };
   /** The container's pool must have a slot that could be handed out now. */
   freeSlot?: boolean;
+  /** These volumes (distinct ids) must be the project's and on the container's node; locked FOR KEY SHARE against a delete until the row is in. */
+  volumes?: string[];
 }
 
 /** A created container, or what a guard refused (nothing was written). */
-export type CreateResult = CreatedContainer | { refused: 'image' | 'image-changed' | 'pool' };
+export type CreateResult = CreatedContainer | { refused: 'image' | 'image-changed' | 'pool' | 'volume' };
 
 /** Fields a state change may set; undefined leaves a column alone, null clears it. */
 export interface StateChange {
@@ -133,7 +135,8 @@ export class ContainerStore {
    *
    * `guards` are checked by the same statement, before anything is written: the image exists
    * for the project (its own, or a built-in one of `builtIn.project`), and the container's pool
-   * has a slot free now. When one fails nothing is inserted (no trigger runs, no quota is
+   * has a slot free now, and the volumes it mounts (distinct ids) are its project's and on its node,
+   * locked FOR KEY SHARE so a volume delete waits for this row (VolumeStore.delete). When one fails nothing is inserted (no trigger runs, no quota is
    * charged) and the answer says which.
    */
   async create(
@@ -149,25 +152,28 @@ export class ContainerStore {
           imageOk: boolean;
           slotFree: boolean;
           nodeActive: boolean;
+          volumesOk: boolean;
         }
       >(
         `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
          img AS (
            SELECT project, digest FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
             ORDER BY project = $14 DESC LIMIT 1 FOR KEY SHARE),
+         vol AS (SELECT id FROM volume WHERE id = ANY ($24::uuid[]) AND project = $14 AND node = $9 FOR KEY SHARE),
          ok AS (
            SELECT NOT $15::boolean OR EXISTS (SELECT 1 FROM img WHERE NOT $21::boolean OR digest IS NOT DISTINCT FROM $22::text) AS image_ok,
                   NOT $18::boolean OR EXISTS (
                     SELECT 1 FROM id_slot s JOIN id_pool p ON p.id = s.pool_id
                      WHERE p.name = $8 AND s.state = 'free'
                        AND (s.released_at IS NULL OR s.released_at <= clock_timestamp() - make_interval(secs => p.quarantine_seconds)))
-                  AS slot_free),
+                  AS slot_free,
+                  (SELECT count(*) FROM vol) = cardinality($24::uuid[]) AS volumes_ok),
          c AS (
            INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project, network, run,
-                                  restart_policy)
+                                  restart_policy, mounts)
            SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text,
-                  $19::jsonb, $20::jsonb, $23::jsonb
-             FROM n WHERE (SELECT image_ok AND slot_free FROM ok)
+                  $19::jsonb, $20::jsonb, $23::jsonb, $25::jsonb
+             FROM n WHERE (SELECT image_ok AND slot_free AND volumes_ok FROM ok)
            RETURNING ${ROW}),
          p AS (
            INSERT INTO host_port (container_id, node, host_ip, protocol, port, container_port)
@@ -181,7 +187,8 @@ export class ContainerStore {
            SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
            RETURNING id)
          SELECT c.*, (SELECT id FROM a) AS "auditEventId", (SELECT project FROM img) AS "imageProject",
-                (SELECT image_ok FROM ok) AS "imageOk", (SELECT slot_free FROM ok) AS "slotFree", EXISTS (SELECT 1 FROM n) AS "nodeActive"
+                (SELECT image_ok FROM ok) AS "imageOk", (SELECT slot_free FROM ok) AS "slotFree",
+                (SELECT volumes_ok FROM ok) AS "volumesOk", EXISTS (SELECT 1 FROM n) AS "nodeActive"
            FROM (VALUES (1)) one LEFT JOIN c ON true`,
         [
           c.id,
@@ -207,11 +214,14 @@ export class ContainerStore {
           guards.image?.digest !== undefined,
           guards.image?.digest ?? null,
           JSON.stringify(c.restartPolicy ?? { name: 'no' }),
+          guards.volumes ?? [],
+          JSON.stringify(c.mounts ?? []),
         ],
         { prepared: true },
       );
-      const { auditEventId, imageProject, imageOk, slotFree, nodeActive, ...row } = rows[0]!;
+      const { auditEventId, imageProject, imageOk, slotFree, nodeActive, volumesOk, ...row } = rows[0]!;
       if (!nodeActive) throw new NodeNotActiveError(c.node);
+      if (!volumesOk) return { refused: 'volume' };
       if (guards.image && imageProject === null) return { refused: 'image' };
       if (guards.image && !imageOk) return { refused: 'image-changed' };
       if (!slotFree) return { refused: 'pool' };
@@ -301,7 +311,9 @@ export class ContainerStore {
    */
   async move(id: string, from: string, to: string, states: ContainerState[] = ['pending']): Promise<ContainerRow | undefined> {
     const { rows } = await this.db.query<ContainerRow>(
-      `UPDATE container SET node = $3, updated_at = now() WHERE id = $1 AND node = $2 AND state = ANY ($4) RETURNING ${ROW}`,
+      // a container that mounts a volume runs where the volume is, or nowhere
+      `UPDATE container SET node = $3, updated_at = now()
+        WHERE id = $1 AND node = $2 AND state = ANY ($4) AND NOT mounts @> '[{"kind": "volume"}]' RETURNING ${ROW}`,
       [id, from, to, states],
     );
     return rows[0];

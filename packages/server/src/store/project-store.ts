@@ -51,6 +51,7 @@ function viewOf(r: ProjectRow): ProjectView {
 interface ProjectContents {
   containers: number;
   images: number;
+  volumes: number;
   tokens: number;
 }
 
@@ -138,11 +139,12 @@ export class ProjectStore {
       const { rows } = await client.query<ProjectContents>(
         `SELECT (SELECT count(*) FROM container WHERE project = $1)::int AS containers,
                 (SELECT count(*) FROM image WHERE project = $1)::int AS images,
+                (SELECT count(*) FROM volume WHERE project = $1)::int AS volumes,
                 (SELECT count(*) FROM api_token WHERE project = $1 AND revoked_at IS NULL)::int AS tokens`,
         [name],
       );
       const contents = rows[0]!;
-      if (contents.containers || contents.images || contents.tokens) {
+      if (contents.containers || contents.images || contents.volumes || contents.tokens) {
         const what = Object.entries(contents)
           .filter(([, n]) => n > 0)
           .map(([kind, n]) => `${n} ${kind}`)

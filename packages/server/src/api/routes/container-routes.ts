@@ -11,6 +11,7 @@ import {
   stopSchema,
 } from '@nagaya/contract/schemas';
 import { NagayaError } from '../../errors';
+import { mountsHostPath } from '../../services/container-mounts';
 import { hasRole } from '../auth';
 import { operation, type Operation } from '../operation';
 
@@ -46,7 +47,7 @@ export const containerOperations: Operation[] = [
     success: 202,
     summary:
       "Create and launch a container in the request's project, within its quotas (Idempotency-Key honoured; " +
-      'security.nesting needs an admin token of every project)',
+      'security.nesting and hostPath mounts need an admin token of every project)',
     scope: 'project',
     headers: { 'Idempotency-Key': idempotencyKeyHeader },
     body: createContainerSchema,
@@ -56,6 +57,11 @@ export const containerOperations: Operation[] = [
       if (input.security?.nesting === true && !(hasRole(actor, 'admin') && actor.project === null)) {
         const why = `security.nesting needs an admin token of every project; the token ${actor.name} is ${actor.role}${actor.project ? ` of project ${actor.project}` : ''}`;
         throw new NagayaError('FORBIDDEN', why, { field: 'security.nesting' });
+      }
+      // A host directory is the host's, not a project's: whoever runs the hosts decides.
+      if (mountsHostPath(input.mounts) && !(hasRole(actor, 'admin') && actor.project === null)) {
+        const why = `a hostPath mount needs an admin token of every project; the token ${actor.name} is ${actor.role}${actor.project ? ` of project ${actor.project}` : ''}`;
+        throw new NagayaError('FORBIDDEN', why, { field: 'mounts' });
       }
       const key = req.get('idempotency-key');
       if (key === undefined) return deps.containerService.create(scope.project, input, actor);
