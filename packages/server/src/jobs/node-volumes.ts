@@ -3,21 +3,14 @@ import { chmod, chown, lstat, mkdir, readdir, readFile, realpath, rm, stat } fro
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isAtOrBeneath, KERNEL_PATHS } from '@nagaya/contract';
+import type { ContainerMount } from '@nagaya/native';
 import { NagayaError } from '../errors';
 import type { ContainerRow } from '../store/container-row';
 
 const run = promisify(execFile);
 
-/**
- * A mount as the launcher takes it (packages/native's ContainerMount, the same shape): a host
- * directory, where it appears in the container, and whether it is idmapped onto the slice.
- */
-export interface LaunchMount {
-  source: string;
-  target: string;
-  readOnly?: boolean;
-  idmap: boolean;
-}
+/** A mount as the launcher takes it. */
+export type LaunchMount = ContainerMount;
 
 /** The directory under a data directory that holds every volume of a node. */
 export const VOLUMES_DIR = 'volumes';
