@@ -1,6 +1,7 @@
 // What must hold of a nagaya at rest, whatever happened to it: every row agrees with its slice
 // and with what really runs in the launchers; nothing holds IDs, a cgroup or runs without a row.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { bridgePorts } from '@nagaya/native';
 import { vethName } from '../../packages/server/src/services/node-network';
 import { eventually, type NagayaSystem } from './system';
@@ -38,6 +39,10 @@ export interface Snapshot {
   fenced: Map<string, string>;
   /** Nodes whose processes cannot be read (offline or removed: their rows show `unknown`). */
   unreachable: Set<string>;
+  /** Volume rows, the volume directories on disk (`<project>/<id>` under the data directory's volumes/) and the containers' volume mounts. */
+  volumes: Array<{ id: string; project: string; name: string; node: string }>;
+  volumeDirs: Set<string>;
+  volumeMounts: Array<{ container: string; node: string; volumeId: string }>;
 }
 
 /** The quota triggers' counters against the rows they count (migration Projects1764800000000). */
@@ -107,7 +112,34 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
   const unreachable = new Set(
     (await sys.db.query<{ name: string }>(`SELECT name FROM node WHERE status IN ('offline', 'removed')`)).rows.map((r) => r.name),
   );
-  return { rows, slices, leases, sharedLeases, running, cgroups, usageDrift, fenced, unreachable, ipLeases, veths };
+  const volumes = (await sys.db.query<Snapshot['volumes'][number]>('SELECT id::text, project, name, node FROM volume')).rows;
+  const volumeMounts = (
+    await sys.db.query<Snapshot['volumeMounts'][number]>(
+      `SELECT c.name AS container, c.node, m->>'volumeId' AS "volumeId" FROM container c, jsonb_array_elements(c.mounts) m WHERE m->>'kind' = 'volume'`,
+    )
+  ).rows;
+  const volumesRoot = join(sys.dataDir, 'volumes');
+  const volumeDirs = new Set(
+    (existsSync(volumesRoot) ? readdirSync(volumesRoot) : []).flatMap((project) =>
+      readdirSync(join(volumesRoot, project)).map((id) => `${project}/${id}`),
+    ),
+  );
+  return {
+    rows,
+    slices,
+    leases,
+    sharedLeases,
+    running,
+    cgroups,
+    usageDrift,
+    fenced,
+    unreachable,
+    ipLeases,
+    veths,
+    volumes,
+    volumeDirs,
+    volumeMounts,
+  };
 }
 
 /** Lists every way the snapshot breaks the invariants (empty: all hold). */
@@ -161,7 +193,25 @@ export function problems(s: Snapshot): string[] {
     for (const [dir, id] of list) if (!live.has(id)) out.push(`${node} keeps the cgroup ${dir} of ${id}, which its launcher does not run`);
   }
   out.push(...networkProblems(s));
+  out.push(...volumeProblems(s));
   for (const d of s.usageDrift) out.push(`project ${d.project}'s quota counters say ${d.counters}, its rows add up to ${d.recount}`);
+  return out;
+}
+
+/**
+ * Volumes at rest: each row has its directory and each directory its row (the reconciler removes
+ * orphans), and a container that mounts a volume mounts one that exists, on its own node.
+ */
+export function volumeProblems(s: Snapshot): string[] {
+  const out: string[] = [];
+  const byId = new Map(s.volumes.map((v) => [v.id, v]));
+  for (const v of s.volumes) if (!s.volumeDirs.has(`${v.project}/${v.id}`)) out.push(`volume ${v.project}/${v.name} has no directory`);
+  for (const d of s.volumeDirs) if (!byId.has(d.split('/')[1]!)) out.push(`the volume directory ${d} has no volume row`);
+  for (const m of s.volumeMounts) {
+    const v = byId.get(m.volumeId);
+    if (!v) out.push(`${m.container} mounts volume ${m.volumeId}, which has no row`);
+    else if (v.node !== m.node) out.push(`${m.container} is on ${m.node} but mounts volume ${v.name} of ${v.node}`);
+  }
   return out;
 }
 
