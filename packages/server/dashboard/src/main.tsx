@@ -8,6 +8,7 @@ import { ContainersPage } from './pages/containers';
 import { CreateContainerPage } from './pages/create-container';
 import { IdMapPage } from './pages/id-map';
 import { ImagesPage } from './pages/images';
+import { VolumesPage } from './pages/volumes';
 import { JobsPage } from './pages/jobs';
 import { NodesPage } from './pages/nodes';
 import { OverviewPage } from './pages/overview';
@@ -24,6 +25,7 @@ const NAV = [
   { href: '/', label: 'Overview' },
   { href: '/containers', label: 'Containers' },
   { href: '/images', label: 'Images' },
+  { href: '/volumes', label: 'Volumes' },
   { href: '/map', label: 'ID-space map' },
   { href: '/pools', label: 'Pools' },
   { href: '/jobs', label: 'Jobs' },
@@ -230,6 +232,8 @@ function Page(props: { location: Location }) {
       );
     case '/images':
       return <ImagesPage />;
+    case '/volumes':
+      return <VolumesPage />;
     case '/map':
       return <IdMapPage key={query.get('pool') ?? ''} pool={query.get('pool')} />;
     case '/pools':

@@ -98,6 +98,17 @@ export function ContainerDetailPage(props: { name: string; project: string }) {
               <dd data-testid="network">
                 <NetworkFacts network={c.network} />
               </dd>
+              <dt>Mounts</dt>
+              <dd data-testid="mounts">
+                {(c.mounts ?? []).length === 0
+                  ? '—'
+                  : c.mounts.map((m) => (
+                      <div class="mono" key={m.path}>
+                        {'volume' in m ? `volume ${m.volume}` : `host ${m.hostPath}${m.shift ? ' (shifted)' : ''}`} → {m.path}
+                        {m.readOnly ? ' (read-only)' : ''}
+                      </div>
+                    ))}
+              </dd>
             </dl>
             <ContainerActions
               container={c}
