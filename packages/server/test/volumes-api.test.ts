@@ -234,7 +234,7 @@ describe('volumes', () => {
     const data = await alpha.get<VolumeView>('/volumes/data');
     expect(existsSync(dirOf(data))).toBe(true);
 
-    const lost = await alpha.post<VolumeView>('/volumes', { name: 'lost-dir' });
+    const lost = await alpha.post<VolumeView>('/volumes', { name: 'lost-dir', node: 'node-a' });
     await new Promise((r) => setTimeout(r, 2500)); // past the grace of a young row
     (await import('node:fs')).rmSync(dirOf(lost), { recursive: true });
     expect((await worker.reconciler.run()).missingVolumes).toBe(1);
