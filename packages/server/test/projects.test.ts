@@ -342,7 +342,7 @@ describe('projects and the audit trail', () => {
     expect((await refusal(fleet.admin.post('/projects', { name: 'short-lived' }))).code).toBe('CONFLICT');
     const t = await fleet.admin.post<{ id: number }>('/tokens', { name: 'sl', role: 'viewer', project: 'short-lived' });
     const blocked = await refusal(fleet.admin.delete('/projects/short-lived'));
-    expect([blocked.code, blocked.details]).toEqual(['CONFLICT', { containers: 0, images: 0, tokens: 1 }]);
+    expect([blocked.code, blocked.details]).toEqual(['CONFLICT', { containers: 0, images: 0, volumes: 0, tokens: 1 }]);
     await fleet.admin.delete(`/tokens/${t.id}`);
     await fleet.admin.delete('/projects/short-lived');
     expect((await refusal(fleet.admin.get('/projects/short-lived'))).code).toBe('NOT_FOUND');

@@ -81,6 +81,15 @@ describe('volumes', () => {
     expect(existsSync(dirOf(theirs))).toBe(false);
   });
 
+  it('keeps a project with a volume from being deleted', async () => {
+    await fleet.admin.post('/projects', { name: 'gamma' });
+    await fleet.admin.post('/volumes?project=gamma', { name: 'keep' });
+    const blocked = await refusal(fleet.admin.delete('/projects/gamma'));
+    expect([blocked.code, blocked.details]).toEqual(['CONFLICT', { containers: 0, images: 0, volumes: 1, tokens: 0 }]);
+    await fleet.admin.delete('/volumes/keep?project=gamma');
+    await fleet.admin.delete('/projects/gamma');
+  });
+
   it('refuses sizeBytes where the data directory keeps no project quotas, and leaves nothing behind', async () => {
     const err = await refusal(alpha.post('/volumes', { name: 'limited', sizeBytes: 64 * 1024 * 1024 }));
     expect([err.status, err.code]).toEqual([400, 'INVALID_INPUT']);
