@@ -1,11 +1,26 @@
+import { execFile } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, type ContainerView, type VolumeView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../src/cli/api-client';
-import { startTestFleet, type TestFleet } from './support/test-server';
+import { ADMIN_TOKEN, startTestFleet, type TestFleet } from './support/test-server';
 import { eventually } from './support/test-helpers';
+
+const CLI = join(__dirname, '..', 'dist', 'cli', 'nagaya.js');
+
+/** Runs the built `nagaya` CLI against the fleet as its admin, in project alpha. */
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN, NAGAYA_PROJECT: 'alpha' } },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
 
 // Volumes end to end: real containers on real slices mount one volume through idmapped mounts.
 // What is checked is what the kernel shows: owners on the host's disk, owners inside each
@@ -181,4 +196,28 @@ describe('host paths (admin tokens of every project)', () => {
     expect(failed.error).toMatchObject({ code: 'INVALID_INPUT', message: expect.stringMatching(/is not a directory on node node-a/) });
     await fleet.admin.delete('/containers/nodir');
   }, 60_000);
+});
+
+describe('the CLI', () => {
+  it('creates, lists, shows and deletes volumes, and launches with --mount', async () => {
+    expect((await cli('volumes', 'create', 'cli-vol')).stdout).toMatch(/^volume cli-vol created in project alpha on node node-a/);
+    const launched = await cli('launch', 'cli-user', '--mount', 'volume:cli-vol:/v', '--mount', `host:${hostDir}:/h:ro:shift`, '--wait');
+    expect(launched.code, launched.stderr).toBe(0);
+    const wrote = await cli('exec', 'cli-user', '--', '/bin/sh', '-c', 'echo hi > /v/f && stat -c %u /h/host-file');
+    expect([wrote.code, wrote.stdout]).toEqual([0, '0\n']);
+    const info = await cli('info', 'cli-user');
+    expect(info.stdout).toContain('  mount volume cli-vol at /v');
+    expect(info.stdout).toContain(`  mount host ${hostDir} at /h (read-only) (shifted)`);
+    const shown = JSON.parse((await cli('volumes', 'show', 'cli-vol', '--json')).stdout) as VolumeView;
+    expect(shown.mountedBy).toEqual([{ container: 'cli-user', path: '/v', readOnly: false }]);
+    expect((await cli('volumes', 'list')).stdout).toMatch(/cli-vol\s+node-a\s+\S+\s+-\s+cli-user/);
+    // refusals keep their exit codes: CONFLICT 4, INVALID_INPUT 2
+    const busy = await cli('volumes', 'delete', 'cli-vol');
+    expect([busy.code, busy.stderr]).toEqual([4, expect.stringMatching(/CONFLICT: volume cli-vol is mounted by container cli-user/)]);
+    const sized = await cli('volumes', 'create', 'sized', '--size', '1Gi');
+    expect([sized.code, sized.stderr]).toEqual([2, expect.stringMatching(/INVALID_INPUT: node node-a cannot limit a volume's size/)]);
+    expect((await cli('launch', 'bad', '--mount', 'volume:cli-vol')).code).toBe(2);
+    expect((await cli('delete', 'cli-user', '--wait')).code).toBe(0);
+    expect((await cli('volumes', 'delete', 'cli-vol')).stdout).toBe('volume cli-vol deleted\n');
+  }, 90_000);
 });

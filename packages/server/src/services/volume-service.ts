@@ -96,12 +96,18 @@ export class VolumeService {
     return this.deps.queues.call(v.node, { kind: 'volume-remove', project: v.project, id: v.id }, DIRECTORY_TIMEOUT_MS);
   }
 
-  /** The views of rows: their users from Postgres, their use from their nodes (one call per node; null where one does not answer). */
+  /**
+   * The views of rows: their users from Postgres, their use from their nodes (one call per node;
+   * null where one does not answer, and at once for a node that is offline or removed).
+   */
   private async views(rows: VolumeRow[]): Promise<VolumeView[]> {
-    const users = await this.deps.volumes.usersOf(rows.map((r) => r.id));
+    const [users, statuses] = await Promise.all([this.deps.volumes.usersOf(rows.map((r) => r.id)), this.deps.nodes.statuses()]);
     const used = new Map<string, number | null>();
     const byNode = new Map<string, VolumeRow[]>();
-    for (const r of rows) byNode.set(r.node, [...(byNode.get(r.node) ?? []), r]);
+    for (const r of rows) {
+      const status = statuses.get(r.node);
+      if (status === 'active' || status === 'draining') byNode.set(r.node, [...(byNode.get(r.node) ?? []), r]);
+    }
     await Promise.all(
       [...byNode].map(async ([node, onNode]) => {
         const answer = await this.deps.queues
