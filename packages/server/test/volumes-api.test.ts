@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiError, type ContainerView, type VolumeView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../src/cli/api-client';
-import { startTestFleet, type TestFleet } from './support/test-server';
+import { eventually, startTestFleet, type TestFleet } from './support/test-server';
 
 // The volume API without a launch: records, projects, roles, placement, refusals, and the
 // reconciler's repair of directories and rows. What a container sees through a mount is
@@ -196,6 +196,13 @@ describe('volumes', () => {
       'CONFLICT',
       'volume on-b is mounted by containers user-b1, user-b2, user-b3',
     ]);
+    // evacuating its node moves stopped containers elsewhere, but not one that mounts a volume there
+    await eventually(async () => ((await alpha.get<ContainerView>('/containers/user-b1')).state === 'running' ? true : undefined), 30_000);
+    await alpha.post('/containers/user-b1/stop');
+    await eventually(async () => ((await alpha.get<ContainerView>('/containers/user-b1')).state === 'stopped' ? true : undefined), 30_000);
+    const evacuated = await fleet.admin.post<{ moved: Array<{ name: string }> }>('/nodes/node-b/evacuate');
+    expect(evacuated.moved.map((m) => m.name)).not.toContain('user-b1');
+    expect((await alpha.get<ContainerView>('/containers/user-b1')).node).toBe('node-b');
     for (const i of [1, 2, 3]) await alpha.delete(`/containers/user-b${i}`);
     await eventuallyGone(['user-b1', 'user-b2', 'user-b3']);
     const deleted = await alpha.delete<{ deleted: string; directoryRemoved: boolean }>('/volumes/on-b');
