@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { isSameProcess, readStartTime } from '@nagaya/native';
 import { OVERLAP_SQL, problems, runningOnTheirSlices, settledSnapshot, snapshot } from '../support/invariants';
 import type { ApiError } from '@nagaya/contract';
@@ -14,12 +15,16 @@ import { seededRandom } from '../../packages/allocator/test/support/seeded-rando
 const FULL = process.env.NAGAYA_FAULT_SCALE === 'full';
 const LAUNCHES = FULL ? 200 : 64;
 const NODE = 'node-a';
+/** Every third launch mounts this volume: its mounts are in play when the worker dies. */
+const VOLUME = 'kv';
+const mountsVolume = (name: string) => Number(name.slice(1)) % 3 === 0;
 
 interface Container {
   id: string;
   name: string;
   state: string;
   pid: number | null;
+  mounts?: Array<{ volume?: string; path: string }>;
   exitCode: number | null;
   exitSignal: string | null;
   error: { code: string } | null;
@@ -44,6 +49,7 @@ describe('the worker killed with SIGKILL during launches', () => {
     const jobs = new Map<string, string>();
     let kills = 0;
     let unavailable = 0;
+    await sys.admin.post('/volumes', { name: VOLUME });
     const submit = async (name: string) => {
       // as a careful client does: retry a 503 (no worker node online while it restarts) with the
       // same Idempotency-Key, so a retry never makes a second container
@@ -51,7 +57,7 @@ describe('the worker killed with SIGKILL during launches', () => {
         try {
           const res = await sys.admin.post<{ job: { id: string } }>(
             '/containers',
-            { name, image: 'busybox' },
+            { name, image: 'busybox', ...(mountsVolume(name) ? { mounts: [{ volume: VOLUME, path: '/kv' }] } : {}) },
             { 'Idempotency-Key': `create-${name}` },
           );
           jobs.set(name, res.job.id);
@@ -93,6 +99,15 @@ describe('the worker killed with SIGKILL during launches', () => {
     expect([...byState.keys()].every((st) => st === 'running' || st === 'failed')).toBe(true);
     expect((await sys.db.query(OVERLAP_SQL)).rows[0].n).toBe(0);
     expect(runningOnTheirSlices(final)).toEqual([]); // the kernel's maps, one init per slice
+    // a container relaunched or adopted after a kill still has its volume, idmapped, and no other has one
+    for (const r of final.rows) {
+      const mounts = readFileSync(`/proc/${r.pid}/mountinfo`, 'utf8')
+        .split('\n')
+        .filter((l) => l.split(' ')[4] === '/kv');
+      expect([r.name, mounts.length, mounts.every((l) => /idmapped/.test(l))]).toEqual([r.name, mountsVolume(r.name) ? 1 : 0, true]);
+    }
+    const volume = await sys.admin.get<{ mountedBy: unknown[] }>(`/volumes/${VOLUME}`);
+    expect(volume.mountedBy).toHaveLength(names.filter(mountsVolume).length);
     console.log(
       `[fault-worker] seed ${seed}: ${LAUNCHES} launches, ${kills} kill -9 of the worker in ${((killedAt - started) / 1000).toFixed(1)} s; ` +
         `settled ${((settledAt - killedAt) / 1000).toFixed(1)} s after the last kill; containers ${JSON.stringify(Object.fromEntries(byState))}; ` +
@@ -112,7 +127,10 @@ describe('the worker killed with SIGKILL during launches', () => {
         }),
       );
     }
+    // unmounted now: the volume goes, with its directory
+    await sys.admin.delete(`/volumes/${VOLUME}`);
     const s = await snapshot(sys, [NODE]);
+    expect([s.volumes, [...s.volumeDirs]]).toEqual([[], []]);
     expect(s.rows).toEqual([]);
     expect(s.slices).toEqual([]);
     expect(s.leases).toEqual([]);
