@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseMount } from '../src/cli/mount-spec';
+import { parseMountSpec as parseMount } from '@nagaya/contract';
 
-describe('parseMount (nagaya launch --mount)', () => {
+describe('parseMountSpec (nagaya launch --mount, the dashboard)', () => {
   it('reads volume:NAME:/path[:ro] and host:/dir:/path[:ro][:shift]', () => {
     expect(parseMount('volume:data:/data')).toEqual({ volume: 'data', path: '/data' });
     expect(parseMount('volume:data:/srv/data:ro')).toEqual({ volume: 'data', path: '/srv/data', readOnly: true });

@@ -2,7 +2,7 @@
 // The `nagaya` command: `nagaya serve` runs the API and/or a worker; every other command talks
 // to the REST API at NAGAYA_URL with NAGAYA_TOKEN. Human tables by default, --json for scripts.
 import { parseArgs } from 'node:util';
-import { ApiError, ERRORS, isErrorCode, type ContainerMountView, type ContainerNetworkView } from '@nagaya/contract';
+import { ApiError, ERRORS, isErrorCode, parseMountSpec, type ContainerMountView, type ContainerNetworkView } from '@nagaya/contract';
 import { ApiClient } from './api-client';
 import { age, parseBytes, table } from './format';
 import { networksCommand, nodesCommand } from './fleet-commands';
@@ -10,7 +10,6 @@ import { imagesCommand } from './image-commands';
 import { auditCommand, projectsCommand } from './project-commands';
 import { tokensCommand } from './token-commands';
 import { parsePublish } from './publish-spec';
-import { parseMount } from './mount-spec';
 import { volumesCommand } from './volume-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
 import { serve } from './serve-command';
@@ -114,7 +113,7 @@ function mountsOption(specs: string[] | undefined): { mounts?: unknown } {
   if (!specs?.length) return {};
   return {
     mounts: specs.map((spec) => {
-      const m = parseMount(spec);
+      const m = parseMountSpec(spec);
       if (!m)
         throw new ApiError(
           0,

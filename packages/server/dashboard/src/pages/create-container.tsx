@@ -7,7 +7,7 @@ import { notify } from '../notices';
 import { usePoll } from '../poll';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { navigate } from '../router';
-import type { ImageView, NodeView } from '@nagaya/contract';
+import { parseMountSpec, type ImageView, type MountSpec, type NodeView } from '@nagaya/contract';
 
 interface RawRow {
   kind: 'uid' | 'gid' | 'both';
@@ -30,6 +30,7 @@ const FIELDS = [
   'idmap.size',
   'idmap.key',
   'idmap.raw',
+  'mounts',
 ] as const;
 
 /** Finds the form field an API issue path belongs to ("idmap.raw.0.hostId" → that cell, "limits" → summary). */
@@ -62,6 +63,7 @@ export function CreateContainerPage() {
   const [size, setSize] = useState('');
   const [key, setKey] = useState('');
   const [raw, setRaw] = useState<RawRow[]>([]);
+  const [mounts, setMounts] = useState('');
   const [issues, setIssues] = useState<ValidationIssue[]>([]);
   const [formError, setFormError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -95,6 +97,17 @@ export function CreateContainerPage() {
         ? { raw: raw.map((r) => ({ kind: r.kind, hostId: num(r.hostId) ?? NaN, nsId: num(r.nsId) ?? NaN, count: num(r.count) ?? NaN })) }
         : {}),
     };
+    const mountLines = mounts
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    const mountSpecs = mountLines.map(parseMountSpec);
+    const unreadable = mountLines.find((_, i) => mountSpecs[i] === undefined);
+    if (unreadable !== undefined) {
+      setIssues([{ path: 'mounts', message: `not a mount: ${unreadable} (volume:NAME:/path[:ro] or host:/dir:/path[:ro][:shift])` }]);
+      setBusy(false);
+      return;
+    }
     const body = {
       name: name.trim(),
       image: image.trim(),
@@ -103,6 +116,7 @@ export function CreateContainerPage() {
       ...(Object.keys(limits).length ? { limits } : {}),
       ...(Object.keys(idmap).length ? { idmap } : {}),
       ...(node ? { node } : {}),
+      ...(mountSpecs.length ? { mounts: mountSpecs as MountSpec[] } : {}),
     };
     try {
       await post(inProject('/containers', project), body);
@@ -179,7 +193,28 @@ export function CreateContainerPage() {
           <Field id="env" label="Environment" hint="one NAME=value a line" errors={errorsFor('env')}>
             <textarea id="env" name="env" rows={2} class="mono" value={env} onInput={(e) => setEnv(e.currentTarget.value)} />
           </Field>
-          <Field id="node" label="Node" hint="empty: the online node with the fewest containers" errors={errorsFor('node')}>
+          <Field
+            id="mounts"
+            label="Mounts"
+            hint="one a line: volume:NAME:/path[:ro], or host:/dir:/path[:ro][:shift] (admin tokens of every project)"
+            errors={errorsFor('mounts')}
+          >
+            <textarea
+              id="mounts"
+              name="mounts"
+              rows={2}
+              class="mono"
+              placeholder="volume:data:/var/lib/data"
+              value={mounts}
+              onInput={(e) => setMounts(e.currentTarget.value)}
+            />
+          </Field>
+          <Field
+            id="node"
+            label="Node"
+            hint="empty: the online node with the fewest containers; a volume's node when one is mounted"
+            errors={errorsFor('node')}
+          >
             <select id="node" name="node" value={node} onChange={(e) => setNode(e.currentTarget.value)}>
               <option value="">any</option>
               {nodes.data?.nodes.map((n) => (
