@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ContainerRecord } from '@nagaya/native';
 import {
+  compareVolumes,
   capsPids,
   isContainerId,
   isUnfinished,
@@ -170,5 +171,33 @@ describe('a row lost with its node (removed as dead), when the node comes back',
 
   it('is not unfinished: no job is given to it again', () => {
     expect(isUnfinished('lost')).toBe(false);
+  });
+});
+
+describe('compareVolumes', () => {
+  const now = 1_000_000;
+  const at = (msAgo: number) => new Date(now - msAgo);
+  it('removes directories no row names once past the grace, and reports old rows without a directory', () => {
+    const onDisk = [
+      { id: 'recorded', changedAt: at(60_000) },
+      { id: 'orphan', changedAt: at(15_000) }, // exactly the grace: old enough
+      { id: 'being-made', changedAt: at(14_999) },
+    ];
+    const rows = [
+      { id: 'recorded', createdAt: at(60_000) },
+      { id: 'lost', createdAt: at(15_000) },
+      { id: 'just-recorded', createdAt: at(10) }, // made after the disk was listed
+    ];
+    expect(compareVolumes(onDisk, new Set(['recorded', 'lost', 'just-recorded']), rows, now, 15_000)).toEqual({
+      orphans: ['orphan'],
+      missing: ['lost'],
+    });
+  });
+
+  it('never takes a directory whose row is on another node for an orphan', () => {
+    expect(compareVolumes([{ id: 'elsewhere', changedAt: at(60_000) }], new Set(['elsewhere']), [], now, 15_000)).toEqual({
+      orphans: [],
+      missing: [],
+    });
   });
 });

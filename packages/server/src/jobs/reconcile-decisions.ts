@@ -108,3 +108,24 @@ export function settleLostRow(record: Pick<ContainerRecord, 'state'> | undefined
   if (record?.state === 'running') return 'kill';
   return record ? 'remove' : 'done';
 }
+
+/**
+ * Compares a node's volume directories with the volume rows: the directories no row names and
+ * that are older than the grace (a create makes its directory first and records its row right
+ * after, so a young one may be about to be recorded) are orphans to remove; the rows of this node
+ * older than the grace whose directory is not on the disk are missing (reported: nothing here
+ * can make their files again).
+ */
+export function compareVolumes(
+  onDisk: Array<{ id: string; changedAt: Date }>,
+  recorded: ReadonlySet<string>,
+  rowsOfNode: Array<{ id: string; createdAt: Date }>,
+  now: number,
+  graceMs: number,
+): { orphans: string[]; missing: string[] } {
+  const present = new Set(onDisk.map((d) => d.id));
+  return {
+    orphans: onDisk.filter((d) => !recorded.has(d.id) && !isYoung(d.changedAt, now, graceMs)).map((d) => d.id),
+    missing: rowsOfNode.filter((v) => !present.has(v.id) && !isYoung(v.createdAt, now, graceMs)).map((v) => v.id),
+  };
+}

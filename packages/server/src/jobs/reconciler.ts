@@ -11,6 +11,7 @@ import type { JobQueues } from './job-queues';
 import type { NodeVolumes } from './node-volumes';
 import {
   capsPids,
+  compareVolumes,
   isContainerId,
   isUnfinished,
   isYoung,
@@ -238,21 +239,16 @@ export class Reconciler {
     const { log, nodeName } = this.deps;
     const onDisk = await volumes.dirs.list();
     const recorded = await volumes.rows.existing(onDisk.map((d) => d.id));
-    let orphans = 0;
-    for (const d of onDisk) {
-      if (recorded.has(d.id) || isYoung(d.changedAt, Date.now(), this.graceMs)) continue;
+    const rows = await volumes.rows.list({ node: nodeName });
+    const { orphans, missing } = compareVolumes(onDisk, recorded, rows, Date.now(), this.graceMs);
+    for (const d of onDisk.filter((x) => orphans.includes(x.id))) {
       await volumes.dirs.remove(d.project, d.id);
       log.warn('removed a volume directory with no volume row', { project: d.project, id: d.id });
-      orphans++;
     }
-    const present = new Set(onDisk.map((d) => d.id));
-    let missing = 0;
-    for (const v of await volumes.rows.list({ node: nodeName })) {
-      if (present.has(v.id) || isYoung(v.createdAt, Date.now(), this.graceMs)) continue; // young: made after the listing
+    for (const v of rows.filter((x) => missing.includes(x.id))) {
       log.error('the directory of a volume is missing on its node', { project: v.project, volume: v.name, id: v.id, node: nodeName });
-      missing++;
     }
-    return { orphans, missing };
+    return { orphans: orphans.length, missing: missing.length };
   }
 
   private async removeStray(record: ContainerRecord): Promise<void> {
