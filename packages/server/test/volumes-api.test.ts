@@ -203,7 +203,7 @@ describe('volumes', () => {
     const evacuated = await fleet.admin.post<{ moved: Array<{ name: string }> }>('/nodes/node-b/evacuate');
     expect(evacuated.moved.map((m) => m.name)).not.toContain('user-b1');
     expect((await alpha.get<ContainerView>('/containers/user-b1')).node).toBe('node-b');
-    for (const i of [1, 2, 3]) await alpha.delete(`/containers/user-b${i}`);
+    for (const i of [1, 2, 3]) await alpha.delete(`/containers/user-b${i}?force=1`);
     await eventuallyGone(['user-b1', 'user-b2', 'user-b3']);
     const deleted = await alpha.delete<{ deleted: string; directoryRemoved: boolean }>('/volumes/on-b');
     expect(deleted).toEqual({ deleted: 'on-b', directoryRemoved: true });
@@ -225,7 +225,7 @@ describe('volumes', () => {
       const volumes = await fleet.db.pool.query(`SELECT id::text FROM volume WHERE project = 'alpha' AND name = 'raced'`);
       if (created.status === 'fulfilled') {
         expect(rows.rows[0]?.v).toBe(volumes.rows[0]?.id);
-        await alpha.delete('/containers/racer');
+        await alpha.delete('/containers/racer?force=1');
         await eventuallyGone(['racer']);
         await alpha.delete('/volumes/raced');
       } else {

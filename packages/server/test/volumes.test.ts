@@ -53,7 +53,7 @@ async function launch(client: ApiClient, name: string, mounts: unknown[]): Promi
 }
 
 async function remove(client: ApiClient, name: string): Promise<void> {
-  await client.delete(`/containers/${name}`);
+  await client.delete(`/containers/${name}?force=1`);
   await eventually(
     () =>
       client.get(`/containers/${name}`).then(
@@ -217,7 +217,7 @@ describe('the CLI', () => {
     const sized = await cli('volumes', 'create', 'sized', '--size', '1Gi');
     expect([sized.code, sized.stderr]).toEqual([2, expect.stringMatching(/INVALID_INPUT: node node-a cannot limit a volume's size/)]);
     expect((await cli('launch', 'bad', '--mount', 'volume:cli-vol')).code).toBe(2);
-    expect((await cli('delete', 'cli-user', '--wait')).code).toBe(0);
+    expect((await cli('delete', 'cli-user', '--force', '--wait')).code).toBe(0);
     expect((await cli('volumes', 'delete', 'cli-vol')).stdout).toBe('volume cli-vol deleted\n');
   }, 90_000);
 });
