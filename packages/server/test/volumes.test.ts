@@ -160,6 +160,38 @@ describe('a volume shared by containers of different slices', () => {
   }, 90_000);
 });
 
+describe('a volume and a restart policy', () => {
+  it('is mounted again, idmapped, when its container is brought back after its init is killed', async () => {
+    await alpha.post('/volumes', { name: 'kept' });
+    await alpha.post('/containers', {
+      name: 'phoenix',
+      image: 'busybox',
+      restartPolicy: { name: 'always' },
+      mounts: [{ volume: 'kept', path: '/kept' }],
+    });
+    const first = await eventually(async () => {
+      const c = await alpha.get<ContainerView>('/containers/phoenix');
+      return c.state === 'running' ? c : undefined;
+    }, 30_000);
+    expect((await exec(alpha, 'phoenix', 'echo before > /kept/f')).exitCode).toBe(0);
+    process.kill(first.pid!, 'SIGKILL');
+    const again = await eventually(
+      async () => {
+        const c = await alpha.get<ContainerView & { restartCount: number }>('/containers/phoenix');
+        return c.state === 'running' && c.pid !== first.pid ? c : undefined;
+      },
+      30_000,
+      'phoenix back',
+    );
+    expect(again.restartCount).toBe(1);
+    expect(rootOf(again)).toBe(rootOf(first)); // the same slice
+    expect(mountLine(again.pid!, '/kept')).toMatch(/idmapped/);
+    expect((await exec(alpha, 'phoenix', 'cat /kept/f && stat -c %u:%g /kept/f')).stdout).toBe('before\n0:0\n');
+    await remove(alpha, 'phoenix');
+    await alpha.delete('/volumes/kept');
+  }, 60_000);
+});
+
 describe('host paths (admin tokens of every project)', () => {
   it('without shift: bind-mounted as it is, host-owned files appear as nobody and root of the container cannot write', async () => {
     writeFileSync(join(hostDir, 'host-file'), 'host\n');
