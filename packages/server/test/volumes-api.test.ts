@@ -258,6 +258,19 @@ describe('volumes', () => {
     await alpha.delete('/volumes/lost-dir');
     expect((await worker.reconciler.run()).missingVolumes).toBe(0);
   }, 30_000);
+
+  it('deletes a volume of a node that is away at once, and the directory goes once a reconciler sees it has no row', async () => {
+    const worker = await fleet.addWorker('node-c');
+    const away = await alpha.post<VolumeView>('/volumes', { name: 'away', node: 'node-c' });
+    expect(existsSync(dirOf(away))).toBe(true);
+    await worker.close(); // the node says it is offline
+    const started = Date.now();
+    expect(await alpha.delete('/volumes/away')).toEqual({ deleted: 'away', directoryRemoved: false });
+    expect(Date.now() - started).toBeLessThan(5000); // no wait for a node that is not there
+    expect((await refusal(alpha.get('/volumes/away'))).code).toBe('NOT_FOUND');
+    // the test's nodes share one data directory: node-a's reconciler finds the orphan after the grace
+    await eventually(async () => (existsSync(dirOf(away)) ? undefined : true), 15_000, 'the orphan directory removed');
+  }, 30_000);
 });
 
 async function eventuallyGone(names: string[]): Promise<void> {

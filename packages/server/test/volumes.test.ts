@@ -177,7 +177,7 @@ describe('a volume and a restart policy', () => {
     process.kill(first.pid!, 'SIGKILL');
     const again = await eventually(
       async () => {
-        const c = await alpha.get<ContainerView & { restartCount: number }>('/containers/phoenix');
+        const c = await alpha.get<ContainerView>('/containers/phoenix');
         return c.state === 'running' && c.pid !== first.pid ? c : undefined;
       },
       30_000,

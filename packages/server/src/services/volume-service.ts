@@ -77,7 +77,10 @@ export class VolumeService {
   async delete(project: string, name: string, actor: TokenIdentity): Promise<{ deleted: string; directoryRemoved: boolean }> {
     const row = await this.deps.volumes.delete(project, name);
     await this.deps.audit.record(actor, project, 'volume.delete', name, { id: row.id, node: row.node });
-    // the row is gone: a directory left behind now is an orphan, which its node's reconciler removes
+    // the row is gone: a directory left behind now is an orphan, which its node's reconciler
+    // removes (a node that is offline or removed is not waited for: it does so when it is back)
+    const status = (await this.deps.nodes.statuses()).get(row.node);
+    if (status !== 'active' && status !== 'draining') return { deleted: name, directoryRemoved: false };
     const directoryRemoved = await this.removeDirectory(row).then(
       () => true,
       (err: unknown) => {
