@@ -47,13 +47,28 @@ async function privateRedis(): Promise<{ url: string; pid: number; stop: () => P
     });
   });
   const password = randomBytes(24).toString('hex');
+  // BENCH_SOCKETS=1: the servers reach Redis over a unix socket, as a single-host install can
+  const socket = process.env.BENCH_SOCKETS === '1' ? join(mkdtempSync(join(tmpdir(), 'nagaya-bench-redis-')), 'redis.sock') : undefined;
   const child = spawn(
     'redis-server',
-    ['-', '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    [
+      '-',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+      ...(socket ? ['--unixsocket', socket, '--unixsocketperm', '700'] : []),
+    ],
     { stdio: ['pipe', 'ignore', 'inherit'] },
   );
   child.stdin!.end(`requirepass ${password}\n`);
-  const url = `redis://:${password}@127.0.0.1:${port}`;
+  const url = socket ? `unix://:${password}@${socket}` : `redis://:${password}@127.0.0.1:${port}`;
   const { Redis } = await import('ioredis');
   for (let i = 0; ; i++) {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -268,6 +283,14 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
+/** BENCH_SOCKETS=1: the same database over Postgres's unix socket directory instead of TCP. */
+function socketUrl(url: string): string {
+  if (process.env.BENCH_SOCKETS !== '1') return url;
+  const u = new URL(url);
+  u.searchParams.set('host', process.env.BENCH_PG_SOCKET_DIR ?? '/var/run/postgresql');
+  return u.toString();
+}
+
 export async function startFleet(options: FleetOptions): Promise<Fleet> {
   const token = randomBytes(16).toString('hex');
   const port = 18000 + Math.floor(Math.random() * 1000);
@@ -278,7 +301,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   writeFileSync(join(dir, 'subuid'), `root:3000000000:${options.slices * 65536}\n`);
   writeFileSync(join(dir, 'subgid'), `root:3000000000:${options.slices * 65536}\n`);
   await adminQuery(`CREATE DATABASE ${dbName}`);
-  const dbUrl = withDatabase(testDatabaseUrl(), dbName);
+  const dbUrl = socketUrl(withDatabase(testDatabaseUrl(), dbName));
   const db = new pg.Pool({ connectionString: dbUrl, max: 2, application_name: BENCH_APP });
   const redis = process.env.BENCH_SHARED_REDIS === '1' ? undefined : await privateRedis();
   const servers: ChildProcess[] = [];

@@ -95,6 +95,7 @@ describe('auth', () => {
       'idmap',
       'security',
       'network',
+      'mounts',
       'node',
       'restartPolicy',
       'init',
