@@ -453,7 +453,8 @@ main(process.argv.slice(2)).then(
       process.exitCode = isErrorCode(err.code) ? ERRORS[err.code].exitCode : EXIT.error;
     } else {
       console.error(`error: ${(err as Error)?.message ?? err}`);
-      process.exitCode = (err as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? EXIT.usage : EXIT.error;
+      // parseArgs' own refusals (an unknown option, a value missing or starting with a dash) are usage errors
+      process.exitCode = String((err as { code?: string })?.code).startsWith('ERR_PARSE_ARGS_') ? EXIT.usage : EXIT.error;
     }
     // A serve that failed half-way still holds its Redis and Postgres connections open: exit, so
     // a supervisor (or `npm run up`) sees the failure instead of a process that serves nothing.
