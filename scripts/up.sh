@@ -59,72 +59,13 @@ else
   esac
 fi
 
-# The settings this script was run with, for systemd: the admin token and any DATABASE_URL or
-# REDIS_URL are secrets, so they go in a root-only file, never on a command line or in the unit.
-write_service_env() {
-  local env_file="$NAGAYA_DATA_DIR/secrets/service.env" name value
-  mkdir -p "$NAGAYA_DATA_DIR/secrets"
-  chmod 700 "$NAGAYA_DATA_DIR/secrets"
-  (
-    umask 077
-    : >"$env_file.tmp"
-    for name in $(compgen -e | grep -E '^(NAGAYA_[A-Z0-9_]+|PORT|DATABASE_URL|REDIS_URL|NODE_EXTRA_CA_CERTS|PATH)$'); do
-      case "$name" in NAGAYA_UP_BUILD | NAGAYA_LOG_FILE | NAGAYA_BIN_DIR | NAGAYA_SYSTEMD | NAGAYA_SYSTEMD_UNIT_DIR) continue ;; esac
-      value=${!name}
-      if [[ "$value" == *"'"* || "$value" == *$'\n'* || "$value" == *'\'* ]]; then
-        echo "[up] $name has a quote, backslash or newline, which a systemd environment file cannot carry as it is" >&2
-        exit 1
-      fi
-      printf "%s='%s'\n" "$name" "$value" >>"$env_file.tmp"
-    done
-    chmod 600 "$env_file.tmp"
-    mv "$env_file.tmp" "$env_file"
-  )
-  SERVICE_ENV_FILE=$env_file
-}
-
-# nagaya.service, written from this checkout's paths. KillMode=process: a stop ends `nagaya serve`
-# alone, not the launcher and the containers in the unit's cgroup, so the next start re-adopts
-# them (containerd's unit does the same). Delegate=yes: the launcher makes a cgroup per container
-# beneath its own. TasksMax=infinity: the containers' processes count in the unit's cgroup.
-write_unit() {
-  mkdir -p "$(dirname "$UNIT_FILE")"
-  cat >"$UNIT_FILE.tmp" <<UNIT
-# Written by \`npm run up\` from $REPO (scripts/up.sh); \`npm run down\` stops it.
-[Unit]
-Description=nagaya: API, worker and dashboard (nagaya serve)
-Documentation=file://$REPO/README.md
-After=network-online.target postgresql.service redis-server.service
-Wants=network-online.target
-
-[Service]
-Type=simple
-WorkingDirectory=$REPO
-EnvironmentFile=$SERVICE_ENV_FILE
-ExecStart="$(command -v node)" "$REPO/packages/server/dist/cli/nagaya.js" serve
-StandardOutput=append:$LOG_FILE
-StandardError=inherit
-KillMode=process
-Delegate=yes
-TasksMax=infinity
-LimitNOFILE=1048576
-TimeoutStopSec=30
-Restart=on-failure
-RestartSec=5
-
-[Install]
-WantedBy=multi-user.target
-UNIT
-  mv "$UNIT_FILE.tmp" "$UNIT_FILE"
-}
-
 if systemd_in_charge; then
   if pid=$(serve_pid) && [ "$(systemctl show -p MainPID --value "$UNIT" 2>/dev/null)" != "$pid" ]; then
     echo "[up] stopping nagaya (pid $pid), started without systemd: $UNIT takes over"
     stop_serve
   fi
   write_service_env
-  write_unit
+  write_unit "$REPO" "$LOG_FILE" "$SERVICE_ENV_FILE"
   systemctl daemon-reload
   systemctl enable --quiet "$UNIT"
   if systemctl is-active --quiet "$UNIT"; then
