@@ -45,7 +45,7 @@ describe('sizes and filters', () => {
     expect(readFileSync(join(memory, file), 'utf8').trim()).toBe('536870912');
   });
 
-  it('refuses a size or number it cannot read with a sentence naming the flag, exit 2, before asking the API', async () => {
+  it('refuses a size or number it cannot read, and says what the API refuses, in a sentence naming the flag (exit 2)', async () => {
     for (const [flag, value] of [
       ['--memory', '512X'],
       ['--memory', '-1G'],
@@ -59,6 +59,15 @@ describe('sizes and filters', () => {
       expect(r.stderr).not.toMatch(/expected|received/);
     }
     expect((await sys.cli(['info', 'refused'])).code).toBe(3); // NOT_FOUND: nothing was created
+    // what the API refuses is said in the CLI's words too: the option and a sentence, not the body's field and zod's text
+    for (const [args, said] of [
+      [['--memory', '1K'], '--memory must be at least 4194304 bytes (4Mi)'],
+      [['--network', 'bogus'], '--network takes one of bridge, none'],
+      [['--size', '1000'], '--size must be at least 65536; --size must be a multiple of 65536'],
+    ] as const) {
+      const r = await sys.cli(['launch', 'refused', ...args]);
+      expect([r.code, r.stderr.trim()]).toEqual([2, `error: INVALID_INPUT: ${said}`]);
+    }
     const missing = await sys.cli(['launch', 'refused', '--memory', '-1G']); // parseArgs' refusal: a value that looks like an option
     expect(missing.code, missing.stderr).toBe(2);
   });

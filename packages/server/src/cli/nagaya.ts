@@ -18,6 +18,7 @@ import { networksCommand, nodesCommand } from './fleet-commands';
 import { imagesCommand } from './image-commands';
 import { auditCommand, projectsCommand } from './project-commands';
 import { tokensCommand } from './token-commands';
+import { validationMessage } from './validation-message';
 import { parsePublish } from './publish-spec';
 import { volumesCommand } from './volume-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
@@ -449,7 +450,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof ApiError) {
-      console.error(`error: ${err.code}: ${err.message}`);
+      console.error(`error: ${err.code}: ${validationMessage(err) ?? err.message}`);
       process.exitCode = isErrorCode(err.code) ? ERRORS[err.code].exitCode : EXIT.error;
     } else {
       console.error(`error: ${(err as Error)?.message ?? err}`);
