@@ -7,22 +7,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/service-lib.sh
 
-if systemd_in_charge && [ -f "$UNIT_FILE" ]; then
-  if systemctl is-active --quiet "$UNIT"; then
-    systemctl stop "$UNIT"
-    echo "[down] nagaya stopped (systemctl stop $UNIT); its containers keep running"
-    echo "       it starts again at boot; \`systemctl disable $UNIT\` keeps it off"
-  else
-    echo "[down] nagaya is not running ($UNIT is $(systemctl is-active "$UNIT" || true))"
-  fi
-  rm -f "$PID_FILE"
-  exit 0
+stopped=
+if systemd_in_charge && [ -f "$UNIT_FILE" ] && systemctl is-active --quiet "$UNIT"; then
+  systemctl stop "$UNIT"
+  echo "[down] nagaya stopped (systemctl stop $UNIT); its containers keep running, \`npm run up\` re-adopts them"
+  echo "       $UNIT starts again at boot; \`systemctl disable $UNIT\` keeps it off"
+  stopped=1
 fi
-
+# also one started without systemd (NAGAYA_SYSTEMD=off, or before the unit was installed)
 if pid=$(serve_pid); then
   stop_serve
-  rm -f "$PID_FILE"
   echo "[down] nagaya stopped (pid $pid); its containers keep running, \`npm run up\` re-adopts them"
-else
-  echo "[down] nagaya is not running (no \`nagaya serve\` at the pid in $PID_FILE)"
+  stopped=1
 fi
+rm -f "$PID_FILE"
+[ -n "$stopped" ] || echo "[down] nagaya is not running (no $UNIT active, no \`nagaya serve\` at the pid in $PID_FILE)"

@@ -74,6 +74,9 @@ if systemd_in_charge; then
   systemctl restart "$UNIT"
   systemctl show -p MainPID --value "$UNIT" >"$PID_FILE"
   RUNS_AS="$UNIT, enabled at boot; systemctl status $UNIT"
+  # systemd restarts a nagaya that exits (a new pid), so whether the unit is active is what counts
+  running() { [ "$(systemctl show -p ActiveState --value "$UNIT")" = active ]; }
+  SEE="$LOG_FILE and journalctl -u $UNIT"
 else
   if pid=$(serve_pid); then
     echo "[up] restarting nagaya (pid $pid)"
@@ -82,6 +85,8 @@ else
   nohup node packages/server/dist/cli/nagaya.js serve >>"$LOG_FILE" 2>&1 &
   echo $! >"$PID_FILE"
   RUNS_AS="a background process; its pid in $PID_FILE"
+  running() { kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
+  SEE=$LOG_FILE
 fi
 
 SCHEME=http
@@ -103,10 +108,10 @@ healthy() {
 }
 for _ in $(seq 1 100); do
   healthy && break
-  if ! kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then echo "[up] nagaya exited; see $LOG_FILE"; tail -20 "$LOG_FILE"; exit 1; fi
+  if ! running; then echo "[up] nagaya exited; see $SEE"; tail -20 "$LOG_FILE"; exit 1; fi
   sleep 0.2
 done
-healthy || { echo "[up] nagaya does not answer; see $LOG_FILE"; exit 1; }
+healthy || { echo "[up] nagaya does not answer; see $SEE"; exit 1; }
 
 cat <<MSG
 
