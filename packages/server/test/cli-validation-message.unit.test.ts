@@ -44,3 +44,14 @@ describe("the CLI's words for the API's validation issues", () => {
     expect(validationMessage(new ApiError(400, 'INVALID_INPUT', 'bad', { other: true }))).toBeUndefined();
   });
 });
+
+describe('bytes in the bounds', () => {
+  it('only for fields that count bytes: volumes create --size does, launch --size (IDs) does not', () => {
+    expect(validationMessage(refusal([{ path: 'sizeBytes', message: 'Too small: expected number to be >=1048576' }]))).toBe(
+      '--size must be at least 1048576 bytes (1Mi)',
+    );
+    expect(validationMessage(refusal([{ path: 'idmap.size', message: 'Too small: expected number to be >=65536' }]))).toBe(
+      '--size must be at least 65536',
+    );
+  });
+});

@@ -35,10 +35,12 @@ const OPTION_OF_FIELD: ReadonlyArray<readonly [string, string]> = [
   ['description', '--description'],
   ['role', '--role'],
   ['expiresInSeconds', '--expires'],
+  ['sizeBytes', '--size'],
+  ['mounts', '--mount'],
 ];
 
-/** Options whose numbers are bytes, so their bounds read better with a unit too. */
-const SIZE_OPTIONS = new Set(['--memory', '--disk']);
+/** Fields whose numbers are bytes, so their bounds read better with a unit too (launch --size counts IDs). */
+const BYTE_FIELDS = new Set(['limits.memoryBytes', 'quotas.memoryBytes', 'quotas.diskBytes', 'sizeBytes']);
 
 interface Issue {
   path: string;
@@ -59,8 +61,8 @@ function optionOf(path: string): string | undefined {
 }
 
 /** One issue as a sentence about its option: zod's bounds and choices in words, anything else after a colon. */
-function sentence(option: string, message: string): string {
-  const quantity = (n: string) => (SIZE_OPTIONS.has(option) && /^\d+$/.test(n) ? `${n} bytes (${bytes(Number(n))})` : n);
+function sentence(option: string, message: string, inBytes: boolean): string {
+  const quantity = (n: string) => (inBytes && /^\d+$/.test(n) ? `${n} bytes (${bytes(Number(n))})` : n);
   const small = /^Too small: expected \w+ to (?:be|have) >=?(\S+?)(?: \w+)?$/.exec(message);
   if (small) return `${option} must be at least ${quantity(small[1]!)}`;
   const big = /^Too big: expected \w+ to (?:be|have) <=?(\S+?)(?: \w+)?$/.exec(message);
@@ -82,7 +84,7 @@ export function validationMessage(err: ApiError): string | undefined {
   for (const issue of issues) {
     const option = optionOf(issue.path);
     if (!option) return undefined;
-    sentences.push(sentence(option, issue.message));
+    sentences.push(sentence(option, issue.message, BYTE_FIELDS.has(issue.path)));
   }
   return [...new Set(sentences)].join('; ');
 }
