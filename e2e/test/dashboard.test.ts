@@ -32,6 +32,7 @@ interface Container {
   state: string;
   pid: number | null;
   idmap: { uid: Array<{ nsId: number; hostId: number; count: number }> };
+  limits: { memoryBytes?: number };
 }
 
 let fleet: TestFleet;
@@ -185,10 +186,17 @@ describe('the dashboard in Chromium', () => {
     expect(await admin.getByLabel('Name', { exact: true }).getAttribute('aria-invalid')).toBe('true');
     await shot(admin, '03-create-form-validation');
 
+    // A size the form cannot read is refused beside its field, before any request.
+    await admin.getByLabel('Memory (MiB)').fill('lots');
+    await admin.getByRole('button', { name: 'Create and launch' }).click();
+    await expect
+      .poll(() => admin.locator('[data-field="limits.memoryBytes"] .field-error').textContent())
+      .toMatch(/a size with its unit: 512M/);
+
     await admin.getByRole('button', { name: 'Remove raw entry 1' }).click();
     await admin.getByLabel('Size (IDs)').fill('');
     await admin.getByLabel('Name', { exact: true }).fill('web1');
-    await admin.getByLabel('Memory (MiB)').fill('64');
+    await admin.getByLabel('Memory (MiB)').fill('64M'); // a size with a unit, as the CLI reads it
     await admin.getByLabel('Processes').fill('64');
     await admin.getByLabel('Command').fill(`/bin/sh -c 'echo hello from web1; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'`);
     await admin.getByRole('button', { name: 'Create and launch' }).click();
@@ -199,6 +207,7 @@ describe('the dashboard in Chromium', () => {
     await admin.locator('.facts .badge', { hasText: 'running' }).waitFor({ timeout: 30_000 });
     const api = await fleet.admin.get<Container>('/containers/web1');
     expect(api.state).toBe('running');
+    expect(api.limits.memoryBytes).toBe(64 * 1024 * 1024);
     // The map lines on the page are those the kernel has for the container's init.
     const kernel = readFileSync(`/proc/${api.pid}/uid_map`, 'utf8').trim().replace(/\s+/g, ' ');
     await expect.poll(async () => (await admin.getByTestId('uid-map').textContent())?.trim().replace(/\s+/g, ' ')).toBe(kernel);
@@ -410,9 +419,12 @@ describe('the dashboard in Chromium', () => {
     // The form checks what it can before sending: a name that is no DNS label, a quota that is no count.
     await form.getByLabel('Name').fill('Team_A');
     await form.getByLabel('Containers').fill('1.5');
+    await form.getByLabel('Image disk (MiB)').fill('2 floppies');
     await form.getByRole('button', { name: 'Create project' }).click();
     expect(await form.locator('[data-field="project-name"] .field-error').textContent()).toMatch(/DNS label/);
     expect(await form.locator('[data-field="new-quotas.containers"] .field-error').textContent()).toMatch(/whole number/);
+    expect(await form.locator('[data-field="new-quotas.diskBytes"] .field-error').textContent()).toMatch(/512M, 2G/);
+    await form.getByLabel('Image disk (MiB)').fill('');
     // What only the API knows comes back with its code.
     adminWatch.allow(409, /\/api\/v1\/projects$/);
     await form.getByLabel('Name').fill('default');

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,8 +12,10 @@ import { childEnv, eventually, freePort, randomUidStart, REPO, runCli, SLICE } f
  * ensure-services.sh makes a role and a password on them; the machine's shared ones are never
  * touched), a port, data directory, log file, subuid file and queue prefix of its own (never
  * /var/lib/nagaya or :8080), with NAGAYA_UP_BUILD=0 because the suite has already built the
- * tree. Then the CLI it prints, a second `npm run up` (restart: the running container is
- * re-adopted), and a stop by pid file.
+ * tree, and a directory of its own for the `nagaya` symlink it puts on the PATH (never
+ * /usr/local/bin) and NAGAYA_SYSTEMD=off (a unit is the machine's). Then the CLI it prints, from
+ * the PATH; a second `npm run up` (restart: the running container is re-adopted); `nagaya down`,
+ * `npm run up` again (re-adopted again) and `npm run down`.
  */
 
 let postgres: PrivatePostgres;
@@ -45,6 +47,8 @@ beforeAll(async () => {
     NAGAYA_SUBUID_PATH: join(dir, 'subuid'),
     NAGAYA_SUBGID_PATH: join(dir, 'subgid'),
     NAGAYA_UP_BUILD: '0',
+    NAGAYA_BIN_DIR: join(dir, 'bin'),
+    NAGAYA_SYSTEMD: 'off',
     // no host bridge or nftables tables unless a test asks (they are the host's, shared)
     NAGAYA_HOST_NETWORK: 'off',
     NAGAYA_DEFAULT_NETWORK_MODE: 'none',
@@ -67,13 +71,29 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
-function up(): Promise<{ code: number; out: string }> {
+/** Runs a command to its end: its exit code and its output, stdout then stderr. */
+function run(file: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
-    execFile('npm', ['run', 'up'], { cwd: REPO, env, timeout: 300_000, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
+    execFile(file, args, { env, ...options, timeout: 300_000, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr });
     });
   });
 }
+
+const up = () => run('npm', ['run', 'up'], { cwd: REPO });
+
+/** `nagaya ...` found on a PATH that starts with the directory `up` linked it into, run from `/`. */
+const nagayaOnPath = (args: string[], extra: Record<string, string> = {}) =>
+  run('nagaya', args, { cwd: '/', env: { ...env, ...extra, PATH: `${join(dir, 'bin')}:${env.PATH}` } });
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 describe('npm run up', () => {
   it('brings nagaya up in the background and tells how to use it', async () => {
@@ -98,6 +118,17 @@ describe('npm run up', () => {
       .flat()
       .find((a) => a && !a.internal && a.family === 'IPv4');
     if (external) await expect(fetch(`http://${external.address}:${port}/healthz`)).rejects.toThrow();
+  }, 300_000);
+
+  it('puts nagaya on the PATH: a symlink to the checkout, and says so', async () => {
+    const link = join(dir, 'bin', 'nagaya');
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(link)).toBe(join(REPO, 'packages/server/bin/nagaya.js'));
+    const help = await nagayaOnPath(['--help']);
+    expect(help.code, help.out).toBe(0);
+    expect(help.out).toMatch(/^usage: nagaya <command>/);
+    const again = await up();
+    expect(again.out).toContain(`nagaya on the PATH: ${link} -> ${join(REPO, 'packages/server/bin/nagaya.js')}`);
   }, 300_000);
 
   it('serves the CLI it printed: launch --wait, exec, list', async () => {
@@ -130,20 +161,43 @@ describe('npm run up', () => {
     );
     expect(after.state).toBe('running');
     expect(after.pid).toBe(before.pid);
-    // stop it by its pid file, as a user does
-    process.kill(newPid, 'SIGTERM');
-    await eventually(
+    expect(readFileSync(join(dir, 'nagaya.log'), 'utf8')).toMatch(/api listening/);
+  }, 300_000);
+
+  it('nagaya down stops the service, not the containers; the next up re-adopts them; npm run down stops it again', async () => {
+    const cliEnv = { NAGAYA_URL: `http://127.0.0.1:${port}`, NAGAYA_TOKEN: readFileSync(join(dir, 'data', 'admin-token'), 'utf8') };
+    const container = JSON.parse((await runCli(['info', 'web1', '--json'], cliEnv)).stdout) as { pid: number };
+    const servePid = Number(readFileSync(join(dir, 'data', 'nagaya.pid'), 'utf8'));
+
+    const down = await nagayaOnPath(['down']);
+    expect(down.code, down.out).toBe(0);
+    expect(down.out).toContain(`nagaya stopped (pid ${servePid})`);
+    expect(alive(servePid)).toBe(false);
+    expect(existsSync(join(dir, 'data', 'nagaya.pid'))).toBe(false);
+    await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    expect(alive(container.pid)).toBe(true);
+
+    const r = await up();
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).not.toContain('restarting nagaya');
+    const readopted = await eventually(
       async () => {
-        try {
-          process.kill(newPid, 0);
-          return undefined;
-        } catch {
-          return true;
-        }
+        const res = await runCli(['info', 'web1', '--json'], cliEnv);
+        return res.code === 0 ? (JSON.parse(res.stdout) as { pid: number; state: string }) : undefined;
       },
       30_000,
-      'nagaya to stop',
+      'web1 answered',
     );
-    expect(readFileSync(join(dir, 'nagaya.log'), 'utf8')).toMatch(/api listening/);
+    expect(readopted).toMatchObject({ state: 'running', pid: container.pid });
+
+    const newPid = Number(readFileSync(join(dir, 'data', 'nagaya.pid'), 'utf8'));
+    const npmDown = await run('npm', ['run', 'down'], { cwd: REPO });
+    expect(npmDown.code, npmDown.out).toBe(0);
+    expect(npmDown.out).toContain(`nagaya stopped (pid ${newPid})`);
+    expect(alive(newPid)).toBe(false);
+    expect(alive(container.pid)).toBe(true);
+    const twice = await run('npm', ['run', 'down'], { cwd: REPO });
+    expect(twice.code, twice.out).toBe(0);
+    expect(twice.out).toContain('nagaya is not running');
   }, 300_000);
 });

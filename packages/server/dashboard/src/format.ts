@@ -1,4 +1,21 @@
 /** Small formatting helpers shared by the pages. */
+import { parseSize } from '@nagaya/contract';
+
+const MIB = 1024 * 1024;
+
+/**
+ * Reads a size field: empty is undefined, a bare number is MiB (what the field's label says), and
+ * a number with a unit is read as the CLI reads it (512M, 2G, 1.5GiB: powers of 1024; 500MB: of
+ * 1000). Bytes, or an error to show beside the field.
+ */
+export function readMebibytesOrSize(text: string): { bytes?: number; error?: string } {
+  const t = text.trim();
+  if (t === '') return {};
+  const bytes = /^\d+(\.\d+)?$/.test(t) ? Math.round(Number(t) * MIB) : parseSize(t);
+  if (bytes === undefined || !Number.isSafeInteger(bytes))
+    return { error: 'a number of MiB, or a size with its unit: 512M, 2G, 1.5GiB (powers of 1024) or 500MB (of 1000)' };
+  return { bytes };
+}
 
 /** A half-open host range `[start, end)`, the project's one notation for ranges. */
 export function range(start: number, count: number): string {

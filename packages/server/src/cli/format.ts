@@ -23,19 +23,11 @@ export function age(iso: string | null | undefined): string {
 
 const IEC = ['Ki', 'Mi', 'Gi', 'Ti', 'Pi'] as const;
 
-/** A byte count in IEC units, as the CLI also reads them: 512, 64Mi, 1.5Gi. */
+/** A byte count in IEC units, as the CLI also reads them (parseSize): 512, 64Mi, 1.5Gi. */
 export function bytes(n: number): string {
   let unit = -1;
   while (unit + 1 < IEC.length && n >= 1024 ** (unit + 2)) unit++;
   if (unit < 0) return String(n);
   const value = n / 1024 ** (unit + 1);
   return `${Number.isInteger(value) ? value : value.toFixed(1)}${IEC[unit]}`;
-}
-
-/** Reads a byte count: a whole number of bytes, or a number with an IEC unit (64Mi, 1.5Gi); undefined if it is neither. */
-export function parseBytes(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|Pi)?$/.exec(text);
-  if (!m) return undefined;
-  const n = Number(m[1]) * (m[2] ? 1024 ** (IEC.indexOf(m[2] as (typeof IEC)[number]) + 1) : 1);
-  return Number.isSafeInteger(n) ? n : undefined;
 }

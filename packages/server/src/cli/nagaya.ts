@@ -2,28 +2,42 @@
 // The `nagaya` command: `nagaya serve` runs the API and/or a worker; every other command talks
 // to the REST API at NAGAYA_URL with NAGAYA_TOKEN. Human tables by default, --json for scripts.
 import { parseArgs } from 'node:util';
-import { ApiError, ERRORS, isErrorCode, parseMountSpec, type ContainerMountView, type ContainerNetworkView } from '@nagaya/contract';
+import {
+  ApiError,
+  CONTAINER_STATES,
+  ERRORS,
+  isErrorCode,
+  parseMountSpec,
+  RESTART_POLICIES,
+  type ContainerMountView,
+  type ContainerNetworkView,
+} from '@nagaya/contract';
 import { ApiClient } from './api-client';
-import { age, parseBytes, table } from './format';
+import { age, table } from './format';
 import { networksCommand, nodesCommand } from './fleet-commands';
 import { imagesCommand } from './image-commands';
 import { auditCommand, projectsCommand } from './project-commands';
 import { tokensCommand } from './token-commands';
+import { validationMessage } from './validation-message';
 import { parsePublish } from './publish-spec';
 import { volumesCommand } from './volume-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
+import { decimalOption, sizeOption, usageError, wholeNumberOption } from './options';
 import { serve } from './serve-command';
+import { serviceCommand } from './service-commands';
 
 const USAGE = `usage: nagaya <command> [options]
 
   serve [--role all|api|worker]          run the API and/or a worker node (env: see README)
-  launch <name> [--image busybox] [--node N] [--memory BYTES] [--pids N] [--cpus N]
+  up | down                              start (npm run up) or stop the service on this machine;
+                                         containers keep running and are re-adopted by the next up
+  launch <name> [--image busybox] [--node N] [--memory SIZE] [--pids N] [--cpus N]
          [--shared] [--size N] [--key K] [--env K=V]... [--nesting] [--network bridge|none]
          [--publish [hostIp:]hostPort:containerPort[/tcp|udp]]... [--restart no|on-failure[:N]|always|unless-stopped]
          [--init] [--stop-signal SIG] [--stop-timeout SECONDS]
          [--mount volume:NAME:/path[:ro]]... [--mount host:/dir:/path[:ro][:shift]]... [--wait] [-- command...]
                                          (host: admin tokens of every project; shift idmaps its owners 0..65535)
-  list | info <name> | logs <name> [--tail BYTES]
+  list [--node N] [--state S] | info <name> | logs <name> [--tail BYTES]
   exec <name> [--timeout MS] -- command...
   start|stop|restart <name> [--timeout SECONDS] [--wait]
   delete <name> [--force] [--wait]       a running container only with --force (SIGKILL at once)
@@ -39,7 +53,7 @@ const USAGE = `usage: nagaya <command> [options]
                                          pull [registry/]repository[:tag][@digest] on a worker and wait,
                                          bytes on stderr; default name: the last part and tag (alpine:3)
   volumes [list] | volumes show|delete <name>
-  volumes create <name> [--node N] [--size BYTES]
+  volumes create <name> [--node N] [--size SIZE]
                                          a directory on one node, idmapped onto each container that mounts
                                          it; --size only where the node's disk keeps project quotas
   tokens [list] | tokens create <name> --role admin|operator|viewer [--expires SECONDS] [--global]
@@ -47,10 +61,12 @@ const USAGE = `usage: nagaya <command> [options]
   projects [list] | projects show|delete <name>
   projects create <name> [--description D] [quotas] [--raw-idmap]
   projects set <name> [--description D] [quotas, each N or none] [--raw-idmap true|false]
-         quotas: --containers N --slices N --memory BYTES --cpus N --processes N --disk BYTES
-                 --network-interfaces N (BYTES: 1073741824, 512Mi, 1Gi)
+         quotas: --containers N --slices N --memory SIZE --cpus N --processes N --disk SIZE
+                 --network-interfaces N
   audit [--since ISO-TIME] [--limit N]   the audit trail, newest first (of the selected project only, if one is)
 
+sizes:  512M, 2G, 1.5GiB (k, m, g, t, with or without iB: powers of 1024, as Docker reads them),
+        500MB (KB, MB, GB, TB: powers of 1000) or 1048576 (bytes)
 projects: --project P (or NAGAYA_PROJECT; the option wins) acts in project P: containers, images,
         jobs, allocations and tokens (tokens create makes a token of P; --global: of every project).
         Default: the token's own project (default, for an admin token of every project).
@@ -180,6 +196,7 @@ async function main(argv: string[]): Promise<number> {
       username: { type: 'string' },
       'password-stdin': { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
+      state: { type: 'string' },
       force: { type: 'boolean' },
       restart: { type: 'string' },
       init: { type: 'boolean' },
@@ -190,9 +207,10 @@ async function main(argv: string[]): Promise<number> {
   const [verb, ...rest] = positionals;
   if (!verb || values.help) {
     console.log(USAGE);
-    return verb ? EXIT.ok : EXIT.usage;
+    return values.help ? EXIT.ok : EXIT.usage;
   }
   if (verb === 'serve') return serve(values.role);
+  if (verb === 'up' || verb === 'down') return serviceCommand(verb);
 
   // The project: --project, else NAGAYA_PROJECT; --all-projects and --global (explicit options) set the variable aside.
   const all = values['all-projects'] === true;
@@ -211,13 +229,6 @@ async function main(argv: string[]): Promise<number> {
     if (!rest[0]) throw new ApiError(0, 'INVALID_INPUT', `${verb} needs a container name`);
     return encodeURIComponent(rest[0]);
   };
-  const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-  const memoryBytes = (v: string | undefined) => {
-    if (v === undefined) return undefined;
-    const n = parseBytes(v);
-    if (n === undefined) throw new ApiError(0, 'INVALID_INPUT', `--memory wants bytes (268435456, 256Mi, 1Gi), not ${JSON.stringify(v)}`);
-    return n;
-  };
   const waitFor = async (job: { id: string } | null) => {
     if (!values.wait || !job) return; // no job: done at once (a container that never started)
     const done = await client.waitForJob(job.id, 120_000);
@@ -226,7 +237,11 @@ async function main(argv: string[]): Promise<number> {
 
   switch (verb) {
     case 'launch': {
-      const limits = { memoryBytes: memoryBytes(values.memory), pids: num(values.pids), cpus: num(values.cpus) };
+      const limits = {
+        memoryBytes: sizeOption('memory', values.memory),
+        pids: wholeNumberOption('pids', values.pids),
+        cpus: decimalOption('cpus', values.cpus),
+      };
       const env = Object.fromEntries((values.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
       const body = {
         name: rest[0],
@@ -235,7 +250,15 @@ async function main(argv: string[]): Promise<number> {
         ...(Object.keys(env).length ? { env } : {}),
         ...(Object.values(limits).some((v) => v !== undefined) ? { limits: JSON.parse(JSON.stringify(limits)) } : {}),
         ...(values.shared || values.size || values.key
-          ? { idmap: JSON.parse(JSON.stringify({ isolated: values.shared ? false : undefined, size: num(values.size), key: values.key })) }
+          ? {
+              idmap: JSON.parse(
+                JSON.stringify({
+                  isolated: values.shared ? false : undefined,
+                  size: wholeNumberOption('size', values.size),
+                  key: values.key,
+                }),
+              ),
+            }
           : {}),
         ...(values.node ? { node: values.node } : {}),
         ...(values.nesting ? { security: { nesting: true } } : {}),
@@ -243,7 +266,7 @@ async function main(argv: string[]): Promise<number> {
         ...(values.restart ? { restartPolicy: restartPolicyOption(values.restart) } : {}),
         ...(values.init ? { init: true } : {}),
         ...(values['stop-signal'] ? { stopSignal: values['stop-signal'].toUpperCase().replace(/^(?!SIG)/, 'SIG') } : {}),
-        ...(values['stop-timeout'] ? { stopTimeoutSeconds: num(values['stop-timeout']) } : {}),
+        ...(values['stop-timeout'] ? { stopTimeoutSeconds: wholeNumberOption('stop-timeout', values['stop-timeout']) } : {}),
         ...mountsOption(values.mount),
       };
       const res = await client.post<{ container: ContainerJson; job: { id: string } }>('/containers', body);
@@ -256,7 +279,14 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'list': {
-      const { containers } = await client.get<{ containers: ContainerJson[] }>('/containers');
+      const q = new URLSearchParams();
+      if (values.node !== undefined) q.set('node', values.node);
+      if (values.state !== undefined) {
+        if (!(CONTAINER_STATES as readonly string[]).includes(values.state))
+          throw usageError(`--state takes one of ${CONTAINER_STATES.join(', ')}, not ${JSON.stringify(values.state)}`);
+        q.set('state', values.state);
+      }
+      const { containers } = await client.get<{ containers: ContainerJson[] }>(`/containers${q.size ? `?${q}` : ''}`);
       out(containers, () =>
         table(
           containers.map((c) => ({ ...c, uids: uidRange(c), ip: c.network?.ip ?? '-', age: age(c.createdAt) })),
@@ -292,7 +322,9 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'logs': {
-      const res = await client.get<{ log: string }>(`/containers/${name()}/logs${values.tail ? `?tail=${Number(values.tail)}` : ''}`);
+      const res = await client.get<{ log: string }>(
+        `/containers/${name()}/logs${values.tail ? `?tail=${wholeNumberOption('tail', values.tail)}` : ''}`,
+      );
       if (values.json) console.log(JSON.stringify(res));
       else process.stdout.write(res.log);
       return EXIT.ok;
@@ -301,7 +333,7 @@ async function main(argv: string[]): Promise<number> {
       if (command.length === 0) throw new ApiError(0, 'INVALID_INPUT', 'exec needs a command after --');
       const res = await client.post<{ exitCode: number | null; stdout: string; stderr: string }>(`/containers/${name()}/exec`, {
         command,
-        ...(values.timeout ? { timeoutMs: Number(values.timeout) } : {}),
+        ...(values.timeout ? { timeoutMs: wholeNumberOption('timeout', values.timeout) } : {}),
       });
       if (values.json) {
         console.log(JSON.stringify(res));
@@ -320,7 +352,7 @@ async function main(argv: string[]): Promise<number> {
           ? await client.delete<{ job: { id: string } | null }>(`/containers/${name()}${values.force ? '?force=1' : ''}`)
           : await client.post<{ job: { id: string } | null }>(
               `/containers/${name()}/${verb}`,
-              verb !== 'start' && values.timeout ? { timeoutSeconds: Number(values.timeout) } : {},
+              verb !== 'start' && values.timeout ? { timeoutSeconds: wholeNumberOption('timeout', values.timeout) } : {},
             );
       await waitFor(res.job);
       out(res, () => (res.job ? `${rest[0]}: ${verb} ${values.wait ? 'done' : 'queued'} (job ${res.job.id})` : `${rest[0]}: ${verb} done`));
@@ -418,11 +450,12 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof ApiError) {
-      console.error(`error: ${err.code}: ${err.message}`);
+      console.error(`error: ${err.code}: ${validationMessage(err) ?? err.message}`);
       process.exitCode = isErrorCode(err.code) ? ERRORS[err.code].exitCode : EXIT.error;
     } else {
       console.error(`error: ${(err as Error)?.message ?? err}`);
-      process.exitCode = (err as { code?: string })?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? EXIT.usage : EXIT.error;
+      // parseArgs' own refusals (an unknown option, a value missing or starting with a dash) are usage errors
+      process.exitCode = String((err as { code?: string })?.code).startsWith('ERR_PARSE_ARGS_') ? EXIT.usage : EXIT.error;
     }
     // A serve that failed half-way still holds its Redis and Postgres connections open: exit, so
     // a supervisor (or `npm run up`) sees the failure instead of a process that serves nothing.
@@ -432,6 +465,11 @@ main(process.argv.slice(2)).then(
 
 /** `--restart on-failure:3` as Docker writes it: the policy's name, and maxRetries after a colon. */
 function restartPolicyOption(text: string): { name: string; maxRetries?: number } {
-  const [name, retries] = text.split(':', 2);
-  return { name: name ?? '', ...(retries !== undefined ? { maxRetries: Number(retries) } : {}) };
+  const [name = '', retries] = text.split(':', 2);
+  if (
+    !(RESTART_POLICIES as readonly string[]).includes(name) ||
+    (retries !== undefined && (name !== 'on-failure' || !/^\d+$/.test(retries)))
+  )
+    throw usageError(`--restart takes no, on-failure[:N], always or unless-stopped, not ${JSON.stringify(text)}`);
+  return { name, ...(retries !== undefined ? { maxRetries: Number(retries) } : {}) };
 }

@@ -2,7 +2,8 @@
 // quotas and the audit trail. Quota options map one to one onto the contract's QUOTA_NAMES.
 import { ApiError, type AuditEventView, type ProjectView, QUOTA_MEANINGS, QUOTA_NAMES, type QuotaName } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
-import { bytes, parseBytes, table } from './format';
+import { bytes, table } from './format';
+import { decimalOption, sizeOption, wholeNumberOption } from './options';
 
 /** The CLI option of each quota (the object is keyed by QuotaName, so a new quota cannot be forgotten here). */
 export const QUOTA_OPTIONS: Record<QuotaName, string> = {
@@ -32,16 +33,13 @@ const usage = (message: string) => new ApiError(0, 'INVALID_INPUT', message);
 /** A quota's value as the API takes it; `none` is null (no limit). */
 function quotaValue(quota: QuotaName, text: string): number | null {
   if (text === 'none') return null;
-  const option = `--${QUOTA_OPTIONS[quota]}`;
-  if (BYTE_QUOTAS.has(quota)) {
-    const n = parseBytes(text);
-    if (n === undefined) throw usage(`${option} wants bytes (1073741824, 512Mi, 1Gi) or none, not ${JSON.stringify(text)}`);
-    return n;
+  const option = QUOTA_OPTIONS[quota];
+  try {
+    if (BYTE_QUOTAS.has(quota)) return sizeOption(option, text)!;
+    return (quota === 'cpus' ? decimalOption(option, text) : wholeNumberOption(option, text))!;
+  } catch (err) {
+    throw err instanceof ApiError ? usage(`${err.message} (or none: no limit)`) : err;
   }
-  const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-  if (quota === 'cpus' ? !Number.isFinite(n) : !Number.isSafeInteger(n))
-    throw usage(`${option} wants ${quota === 'cpus' ? 'a number' : 'a whole number'} or none, not ${JSON.stringify(text)}`);
-  return n;
 }
 
 /** The quotas the options name: a number sets one, none removes it (null), an absent option is absent. */

@@ -2,6 +2,7 @@
 import { ApiError } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
 import { age, table } from './format';
+import { wholeNumberOption } from './options';
 
 type Out = (data: unknown, human: () => string) => void;
 
@@ -39,7 +40,7 @@ export async function tokensCommand(
       role: options.role,
       // --project P (or NAGAYA_PROJECT): a token of P; --global: of every project; neither: the server's default
       ...(options.global ? { project: null } : project === undefined ? {} : { project }),
-      ...(options.expires === undefined ? {} : { expiresInSeconds: Number(options.expires) }),
+      ...(options.expires === undefined ? {} : { expiresInSeconds: wholeNumberOption('expires', options.expires) }),
     });
     const scope = res.project === null ? 'every project' : `project ${res.project}`;
     out(

@@ -1,7 +1,8 @@
 // `nagaya volumes ...`: create, list, show and delete of the project's volumes.
 import { ApiError, type VolumeView } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
-import { age, bytes, parseBytes, table } from './format';
+import { age, bytes, table } from './format';
+import { sizeOption } from './options';
 
 /** The options of the volumes commands, as parseArgs gives them. */
 export interface VolumeOptions {
@@ -55,10 +56,8 @@ export async function volumesCommand(client: ApiClient, args: string[], options:
       return;
     }
     case 'create': {
-      if (!target) throw usage('volumes create NAME [--node N] [--size BYTES]');
-      const sizeBytes = options.size === undefined ? undefined : parseBytes(options.size);
-      if (options.size !== undefined && sizeBytes === undefined)
-        throw usage(`--size wants bytes (1073741824, 512Mi, 1Gi), not ${JSON.stringify(options.size)}`);
+      if (!target) throw usage('volumes create NAME [--node N] [--size SIZE]');
+      const sizeBytes = sizeOption('size', options.size);
       const v = await client.post<VolumeView>('/volumes', {
         name: target,
         ...(options.node ? { node: options.node } : {}),

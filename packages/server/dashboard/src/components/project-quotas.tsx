@@ -1,7 +1,7 @@
 // A project's quotas: the table of use against limits, and the form fields that set them.
 import type { ValidationIssue } from '../api';
 import { Field } from './field';
-import { bytes } from '../format';
+import { bytes, readMebibytesOrSize } from '../format';
 import { QUOTA_MEANINGS, QUOTA_NAMES, type ProjectView, type QuotaName } from '@nagaya/contract';
 
 const MIB = 1024 * 1024;
@@ -91,13 +91,13 @@ export function quotaText(q: QuotaName, limit: number | null | undefined): strin
 function readQuota(q: QuotaName, text: string): { value?: number; error?: string } {
   const t = text.trim();
   if (t === '') return {};
-  const n = Number(t);
-  if (!Number.isFinite(n) || n < 0) return { error: 'a number, 0 or more (empty: no limit)' };
   const spec = QUOTAS[q];
   if (spec.unit === 'MiB') {
-    const value = Math.round(n * MIB);
-    return value > Number.MAX_SAFE_INTEGER ? { error: 'too large' } : { value };
+    const size = readMebibytesOrSize(t);
+    return size.error ? { error: `${size.error} (empty: no limit)` } : { value: size.bytes! };
   }
+  const n = Number(t);
+  if (!Number.isFinite(n) || n < 0) return { error: 'a number, 0 or more (empty: no limit)' };
   if (spec.decimal) return n > 1_000_000 ? { error: 'at most 1000000' } : { value: n };
   if (!Number.isInteger(n)) return { error: 'a whole number' };
   return n > Number.MAX_SAFE_INTEGER ? { error: 'too large' } : { value: n };
@@ -129,15 +129,14 @@ export function QuotaFields(props: {
             key={q}
             id={id}
             label={`${spec.label}${spec.unit ? ` (${spec.unit})` : ''}`}
-            hint={QUOTA_MEANINGS[q]}
+            hint={spec.unit ? `${QUOTA_MEANINGS[q]}; or with a unit: 512M, 2G, 1.5GiB` : QUOTA_MEANINGS[q]}
             errors={props.errorsFor(`quotas.${q}`)}
           >
             <input
               id={id}
               name={q}
-              type="number"
-              min={0}
-              step={spec.unit || spec.decimal ? 'any' : 1}
+              // sizes take units (512M, 2G), which a number input refuses
+              {...(spec.unit ? { type: 'text', spellcheck: false } : { type: 'number', min: 0, step: spec.decimal ? 'any' : 1 })}
               inputMode={spec.unit || spec.decimal ? 'decimal' : 'numeric'}
               placeholder="no limit"
               value={props.values[q]}

@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { describeError, get, post, validationIssues, type ValidationIssue } from '../api';
 import { Link, PageHeader } from '../components/common';
 import { Field } from '../components/field';
-import { splitArgs } from '../format';
+import { readMebibytesOrSize, splitArgs } from '../format';
 import { notify } from '../notices';
 import { usePoll } from '../poll';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
@@ -56,7 +56,7 @@ export function CreateContainerPage() {
   const [command, setCommand] = useState('');
   const [env, setEnv] = useState('');
   const [node, setNode] = useState('');
-  const [memoryMiB, setMemoryMiB] = useState('');
+  const [memory, setMemory] = useState('');
   const [pids, setPids] = useState('');
   const [cpus, setCpus] = useState('');
   const [isolated, setIsolated] = useState(true);
@@ -73,11 +73,17 @@ export function CreateContainerPage() {
 
   const submit = async (event: Event) => {
     event.preventDefault();
-    setBusy(true);
     setIssues([]);
     setFormError('');
+    // read here, not by the API: it takes bytes, and a size with a unit is ours to read
+    const memoryBytes = readMebibytesOrSize(memory);
+    if (memoryBytes.error) {
+      setIssues([{ path: 'limits.memoryBytes', message: memoryBytes.error }]);
+      return;
+    }
+    setBusy(true);
     const limits = {
-      ...(num(memoryMiB) === undefined ? {} : { memoryBytes: Math.round(num(memoryMiB)! * 1024 * 1024) }),
+      ...(memoryBytes.bytes === undefined ? {} : { memoryBytes: memoryBytes.bytes }),
       ...(num(pids) === undefined ? {} : { pids: num(pids) }),
       ...(num(cpus) === undefined ? {} : { cpus: num(cpus) }),
     };
@@ -231,17 +237,16 @@ export function CreateContainerPage() {
           <Field
             id="limits.memoryBytes"
             label="Memory (MiB)"
-            hint="at least 4 MiB (the API counts bytes)"
+            hint="at least 4 MiB; or with a unit: 512M, 2G, 1.5GiB, 500MB"
             errors={errorsFor('limits.memoryBytes')}
           >
             <input
               id="limits.memoryBytes"
-              type="number"
-              min={4}
-              step="any"
-              inputMode="numeric"
-              value={memoryMiB}
-              onInput={(e) => setMemoryMiB(e.currentTarget.value)}
+              type="text"
+              inputMode="decimal"
+              spellcheck={false}
+              value={memory}
+              onInput={(e) => setMemory(e.currentTarget.value)}
             />
           </Field>
           <Field id="limits.pids" label="Processes" errors={errorsFor('limits.pids')}>

@@ -1,0 +1,31 @@
+// Option values as the API takes them. The CLI reads numbers and sizes itself, so a refusal is a
+// sentence that names the option (exit 2, INVALID_INPUT), never zod's text about a field it was
+// handed (`Number('512M')` is NaN, which JSON sends as null: "expected number, received null").
+import { ApiError, parseSize, SIZE_FORMS } from '@nagaya/contract';
+
+/** A usage error: INVALID_INPUT, so the CLI exits 2 with the message. */
+export const usageError = (message: string): ApiError => new ApiError(0, 'INVALID_INPUT', message);
+
+/** A size option in bytes (`--memory 512M`); undefined when the option is absent. */
+export function sizeOption(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const bytes = parseSize(text);
+  if (bytes === undefined) throw usageError(`--${option} takes a size such as ${SIZE_FORMS}, not ${JSON.stringify(text)}`);
+  return bytes;
+}
+
+/** A whole-number option (`--pids 64`); undefined when the option is absent. */
+export function wholeNumberOption(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw usageError(`--${option} takes a whole number, not ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** A number option that may have decimals (`--cpus 1.5`); undefined when the option is absent. */
+export function decimalOption(option: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isFinite(n)) throw usageError(`--${option} takes a number such as 2 or 0.5, not ${JSON.stringify(text)}`);
+  return n;
+}
