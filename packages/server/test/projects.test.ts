@@ -299,6 +299,16 @@ describe('quotas', () => {
       400,
       'request bodies are UTF-8 JSON; charset utf-16 is not taken',
     ]);
+    // nor a compressed body (garbage "brotli" decoded to nothing was taken for {}; seed 515471)
+    for (const encoding of ['br', 'gzip', 'deflate']) {
+      const compressed = await fetch(`${fleet.admin.baseUrl}/api/v1/projects/lower`, {
+        method: 'PATCH',
+        headers: { authorization: `Bearer ${fleet.admin.token}`, 'content-type': 'application/json', 'content-encoding': encoding },
+        body: '5.627196573089872e-253',
+      });
+      expect([compressed.status, ((await compressed.json()) as { error: { code: string } }).error.code]).toEqual([400, 'INVALID_INPUT']);
+    }
+    expect((await fleet.admin.get<{ quotas: { slices: { limit: number } } }>('/projects/lower')).quotas.slices.limit).toBe(1);
     expect((await refusal(lower.post('/containers', { name: 'more', image: 'busybox', limits: { pids: 1 } }))).code).toBe('QUOTA_EXCEEDED');
     // what runs keeps running, and may be restarted
     const { job } = await lower.post<{ job: { id: string } }>('/containers/big/restart');
