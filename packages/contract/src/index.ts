@@ -7,3 +7,4 @@ export * from './views';
 export * from './network';
 export { archiveBaseName, shortDigest } from './image-text';
 export * from './volumes';
+export { lastExitText, restartPolicyText, stopText } from './container-text';
