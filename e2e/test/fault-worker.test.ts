@@ -18,6 +18,8 @@ const NODE = 'node-a';
 /** Every third launch mounts this volume: its mounts are in play when the worker dies. */
 const VOLUME = 'kv';
 const mountsVolume = (name: string) => Number(name.slice(1)) % 3 === 0;
+/** Every fifth launch restarts always: its policy is in play when the worker dies, and the invariants check it. */
+const restartsAlways = (name: string) => Number(name.slice(1)) % 5 === 0;
 
 interface Container {
   id: string;
@@ -57,7 +59,12 @@ describe('the worker killed with SIGKILL during launches', () => {
         try {
           const res = await sys.admin.post<{ job: { id: string } }>(
             '/containers',
-            { name, image: 'busybox', ...(mountsVolume(name) ? { mounts: [{ volume: VOLUME, path: '/kv' }] } : {}) },
+            {
+              name,
+              image: 'busybox',
+              ...(mountsVolume(name) ? { mounts: [{ volume: VOLUME, path: '/kv' }] } : {}),
+              ...(restartsAlways(name) ? { restartPolicy: { name: 'always' } } : {}),
+            },
             { 'Idempotency-Key': `create-${name}` },
           );
           jobs.set(name, res.job.id);
@@ -106,6 +113,8 @@ describe('the worker killed with SIGKILL during launches', () => {
         .filter((l) => l.split(' ')[4] === '/kv');
       expect([r.name, mounts.length, mounts.every((l) => /idmapped/.test(l))]).toEqual([r.name, mountsVolume(r.name) ? 1 : 0, true]);
     }
+    // the policy each create asked for is the one its row keeps, through every kill and relaunch
+    for (const r of final.rows) expect([r.name, r.restartPolicy.name]).toEqual([r.name, restartsAlways(r.name) ? 'always' : 'no']);
     const volume = await sys.admin.get<{ mountedBy: unknown[] }>(`/volumes/${VOLUME}`);
     expect(volume.mountedBy).toHaveLength(names.filter(mountsVolume).length);
     console.log(
