@@ -62,7 +62,7 @@ const RESTART_POLICY_LABELS: Record<RestartPolicyName, string> = {
   no: 'no: stays down',
   'on-failure': 'on-failure: after a non-zero exit',
   always: 'always: after any exit',
-  'unless-stopped': 'unless-stopped: after any exit, not after a reboot once stopped',
+  'unless-stopped': 'unless-stopped: after any exit, until a stop',
 };
 
 const num = (v: string) => (v.trim() === '' ? undefined : Number(v));
