@@ -17,6 +17,9 @@ export interface Snapshot {
     exit_code: number | null;
     /** The container's network mode (bridge: it holds an address while it runs). */
     mode: string;
+    restartPolicy: { name: string; maxRetries?: number };
+    /** Restarts by its policy since its creation. */
+    restart_count: number;
   }>;
   /** Addresses leased in Postgres: container, node, address. */
   ipLeases: Array<{ container: string; node: string; address: string }>;
@@ -66,7 +69,11 @@ function containerCgroups(roots: string[]): Array<[string, string]> {
 /** Reads the rows, slices and leases, and asks every node's launcher what runs. */
 export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snapshot> {
   const rows = (
-    await sys.db.query(`SELECT id::text, name, state, pid, node, error, exit_code, network->>'mode' AS mode FROM container ORDER BY name`)
+    await sys.db.query(
+      `SELECT id::text, name, state, pid, node, error, exit_code, network->>'mode' AS mode,
+              restart_policy AS "restartPolicy", restart_count
+         FROM container ORDER BY name`,
+    )
   ).rows;
   const ipLeases = (
     await sys.db.query<Snapshot['ipLeases'][number]>('SELECT container_id::text AS container, node, host(address) AS address FROM ip_lease')
@@ -193,8 +200,37 @@ export function problems(s: Snapshot): string[] {
     for (const [dir, id] of list) if (!live.has(id)) out.push(`${node} keeps the cgroup ${dir} of ${id}, which its launcher does not run`);
   }
   out.push(...networkProblems(s));
+  out.push(...restartProblems(s));
   out.push(...volumeProblems(s));
   for (const d of s.usageDrift) out.push(`project ${d.project}'s quota counters say ${d.counters}, its rows add up to ${d.recount}`);
+  return out;
+}
+
+/**
+ * Restart policies: an on-failure container restarts at most maxRetries times; a container
+ * between two runs by its policy (`restarting`, which is not at rest: problems() names it) runs
+ * nothing and still holds what its next run takes up again, its slice or shared lease and, in
+ * bridge mode, its address on its node.
+ */
+export function restartProblems(s: Snapshot): string[] {
+  const out: string[] = [];
+  const sliceOwners = new Set(s.slices.filter((sl) => sl.kind === 'isolated').map((sl) => sl.owner));
+  const leases = new Set(s.leases);
+  const shared = new Set(s.sharedLeases);
+  for (const r of s.rows) {
+    const { name, maxRetries } = r.restartPolicy;
+    if (name === 'on-failure' && maxRetries !== undefined && r.restart_count > maxRetries)
+      out.push(`${r.name} restarted ${r.restart_count} times, its policy on-failure:${maxRetries}`);
+    if (name === 'no' && r.restart_count > 0) out.push(`${r.name} has no restart policy but restarted ${r.restart_count} times`);
+    if (r.state !== 'restarting') continue;
+    if (r.pid !== null) out.push(`${r.name} is restarting but its row keeps the pid ${r.pid}`);
+    if (shared.has(r.id) ? !leases.has(r.id) : !sliceOwners.has(r.id)) out.push(`${r.name} is restarting without its slice`);
+    if (r.mode === 'bridge') {
+      const held = s.ipLeases.filter((l) => l.container === r.id);
+      if (held.length !== 1) out.push(`${r.name} is restarting in bridge mode with ${held.length} addresses`);
+      else if (held[0]!.node !== r.node) out.push(`${r.name} is restarting on ${r.node} with an address on ${held[0]!.node}`);
+    }
+  }
   return out;
 }
 
@@ -236,7 +272,9 @@ export function networkProblems(s: Snapshot): string[] {
       if (held.length !== 1) out.push(`${r.name} runs in bridge mode with ${held.length} addresses`);
       else if (held[0]!.node !== r.node) out.push(`${r.name} runs on ${r.node} with an address on ${held[0]!.node}`);
     }
-    if (r.state !== 'running' && held.length > 0) out.push(`${r.name} is ${r.state} but holds the address ${held[0]!.address}`);
+    // between two runs by its policy it keeps its address for the next (restartProblems checks it)
+    if (r.state !== 'running' && r.state !== 'restarting' && held.length > 0)
+      out.push(`${r.name} is ${r.state} but holds the address ${held[0]!.address}`);
   }
   for (const l of s.ipLeases) if (!byId.has(l.container)) out.push(`the address ${l.address} is held by ${l.container}, which has no row`);
   for (const [node, { bridge, ports, hostIfNameOf }] of s.veths) {

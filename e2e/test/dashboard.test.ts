@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ContainerView } from '@nagaya/contract';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestFleet, type TestFleet } from '../../packages/server/test/support/test-server';
@@ -519,6 +520,69 @@ describe('the dashboard in Chromium', () => {
     expect(fadedDefault.every((c, i) => c >= defaultColour[i]!)).toBe(true);
     expect(await colourAt(admin, apiCell)).toEqual(teamColour);
     await shot(admin, '22-id-map-projects');
+    adminWatch.check();
+  });
+
+  it('creates a container with restart policy always and an init from the form, and shows its restart after a kill on its page', async () => {
+    await go(admin, 'Containers', 'Containers');
+    await admin.getByRole('link', { name: 'New container' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'New container' }).waitFor();
+    await admin.locator('main').getByLabel('Project').selectOption('default');
+    await admin.getByLabel('Name', { exact: true }).fill('svc1');
+    // max retries goes with on-failure only: the field comes and goes with the policy
+    const policy = admin.getByLabel('Restart policy');
+    await policy.selectOption('on-failure');
+    await admin.getByLabel('Max retries').waitFor();
+    await policy.selectOption('always');
+    expect(await admin.getByLabel('Max retries').count()).toBe(0);
+    await admin.getByLabel('Init', { exact: true }).check();
+    await admin.getByLabel('Stop signal').selectOption('SIGINT');
+    await admin.getByLabel('Stop timeout (s)').fill('3');
+    await shot(admin, '23-create-form-lifecycle');
+    await admin.getByRole('button', { name: 'Create and launch' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'Container svc1' }).waitFor();
+    await admin.locator('.facts .badge', { hasText: 'running' }).waitFor({ timeout: 30_000 });
+
+    const first = await fleet.admin.get<ContainerView>('/containers/svc1');
+    expect(first).toMatchObject({ restartPolicy: { name: 'always' }, init: true, stopSignal: 'SIGINT', stopTimeoutSeconds: 3 });
+    expect(await admin.getByTestId('restart-policy').textContent()).toBe('always 0 restarts by it');
+    expect(await admin.getByTestId('last-exit').textContent()).toBe('—');
+    expect(await admin.getByTestId('init').textContent()).toMatch(/^tini as PID 1/);
+    expect(await admin.getByTestId('stop').textContent()).toBe('SIGINT, then SIGKILL after 3 s');
+    // the init the page promises is the one the kernel runs as the container's PID 1
+    expect(readFileSync(`/proc/${first.pid}/cmdline`, 'utf8').split('\0')[0]).toBe('/sbin/nagaya-init');
+
+    // killed from outside, it comes back by its policy: the page counts the restart and says how the run ended
+    process.kill(first.pid!, 'SIGKILL');
+    await expect.poll(() => admin.getByTestId('restart-count').textContent(), { timeout: 15_000 }).toBe(' 1 restart by it');
+    await expect.poll(() => admin.getByTestId('last-exit').textContent()).toMatch(/signal SIGKILL/);
+    await admin.locator('.facts .badge', { hasText: 'running' }).waitFor({ timeout: 15_000 });
+    const again = await fleet.admin.get<ContainerView>('/containers/svc1');
+    expect(again.pid).not.toBe(first.pid);
+    expect(again.idmap.uid).toEqual(first.idmap.uid);
+    await expect.poll(() => admin.getByTestId('pid').textContent()).toBe(String(again.pid));
+    await shot(admin, '24-container-restarted');
+
+    // the state between the runs has its own colour, in the overview's counts and wherever a badge is drawn
+    await go(admin, 'Overview', 'Overview');
+    const restarting = admin.locator('.state-counts .badge.state-restarting');
+    expect(await restarting.textContent()).toBe('restarting');
+    const colours = async (cls: string) =>
+      admin.locator(`.state-counts .badge.state-${cls}`).evaluate((el) => getComputedStyle(el).backgroundColor);
+    const others = await Promise.all(['running', 'pending', 'stopping', 'stopped', 'failed'].map(colours));
+    expect(others).not.toContain(await colours('restarting'));
+
+    await go(admin, 'Containers', 'Containers');
+    await admin.getByRole('link', { name: 'svc1' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'Container svc1' }).waitFor();
+    await admin.getByRole('button', { name: 'Delete', exact: true }).click();
+    await admin.getByRole('dialog', { name: 'Delete svc1?' }).getByRole('button', { name: 'Delete svc1' }).click();
+    await admin.getByRole('heading', { level: 1, name: 'Containers' }).waitFor();
+    await eventually(
+      async () => ((await admin.locator('tr[data-container="svc1"]').count()) === 0 ? true : undefined),
+      20_000,
+      'svc1 gone from the table',
+    );
     adminWatch.check();
   });
 });

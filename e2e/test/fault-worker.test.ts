@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { isSameProcess, readStartTime } from '@nagaya/native';
-import { OVERLAP_SQL, problems, runningOnTheirSlices, settledSnapshot, snapshot } from '../support/invariants';
+import { OVERLAP_SQL, problems, restartProblems, runningOnTheirSlices, settledSnapshot, snapshot } from '../support/invariants';
 import type { ApiError } from '@nagaya/contract';
 import { eventually, NagayaSystem } from '../support/system';
 import { seededRandom } from '../../packages/allocator/test/support/seeded-random';
@@ -18,6 +18,8 @@ const NODE = 'node-a';
 /** Every third launch mounts this volume: its mounts are in play when the worker dies. */
 const VOLUME = 'kv';
 const mountsVolume = (name: string) => Number(name.slice(1)) % 3 === 0;
+/** Every fifth launch restarts always: its policy is in play when the worker dies, and the invariants check it. */
+const restartsAlways = (name: string) => Number(name.slice(1)) % 5 === 0;
 
 interface Container {
   id: string;
@@ -48,6 +50,8 @@ describe('the worker killed with SIGKILL during launches', () => {
     const names: string[] = [];
     const jobs = new Map<string, string>();
     let kills = 0;
+    /** `always` containers whose init this test killed while the worker was down, with that pid. */
+    const killedInits = new Map<string, number>();
     let unavailable = 0;
     await sys.admin.post('/volumes', { name: VOLUME });
     const submit = async (name: string) => {
@@ -57,7 +61,12 @@ describe('the worker killed with SIGKILL during launches', () => {
         try {
           const res = await sys.admin.post<{ job: { id: string } }>(
             '/containers',
-            { name, image: 'busybox', ...(mountsVolume(name) ? { mounts: [{ volume: VOLUME, path: '/kv' }] } : {}) },
+            {
+              name,
+              image: 'busybox',
+              ...(mountsVolume(name) ? { mounts: [{ volume: VOLUME, path: '/kv' }] } : {}),
+              ...(restartsAlways(name) ? { restartPolicy: { name: 'always' } } : {}),
+            },
             { 'Idempotency-Key': `create-${name}` },
           );
           jobs.set(name, res.job.id);
@@ -79,6 +88,24 @@ describe('the worker killed with SIGKILL during launches', () => {
       await new Promise((r) => setTimeout(r, Math.floor(rand() * 400)));
       await sys.killWorker(NODE, 'SIGKILL');
       kills++;
+      // while no worker listens, the init of a running `always` container dies too: its exit waits in
+      // the launcher for the next worker, whose policy must bring it back on its slice
+      const victim = (
+        await sys.db.query<{ name: string; pid: number }>(
+          `SELECT name, pid FROM container
+            WHERE state = 'running' AND pid IS NOT NULL AND restart_policy->>'name' = 'always' AND NOT (name = ANY($1))
+            ORDER BY random() LIMIT 1`,
+          [[...killedInits.keys()]],
+        )
+      ).rows[0];
+      if (victim && rand() < 0.7) {
+        try {
+          process.kill(victim.pid, 'SIGKILL');
+          killedInits.set(victim.name, victim.pid);
+        } catch {
+          /* it ended meanwhile */
+        }
+      }
       if (rand() < 0.3) await new Promise((r) => setTimeout(r, Math.floor(rand() * 1000))); // down a while
       await sys.startWorker(NODE);
       await submitting;
@@ -106,12 +133,32 @@ describe('the worker killed with SIGKILL during launches', () => {
         .filter((l) => l.split(' ')[4] === '/kv');
       expect([r.name, mounts.length, mounts.every((l) => /idmapped/.test(l))]).toEqual([r.name, mountsVolume(r.name) ? 1 : 0, true]);
     }
+    // the policy each create asked for is the one its row keeps, through every kill and relaunch
+    for (const r of final.rows) expect([r.name, r.restartPolicy.name]).toEqual([r.name, restartsAlways(r.name) ? 'always' : 'no']);
+    // each init killed while the worker was down came back by its policy, counted, as a new process
+    for (const [name, pid] of killedInits) {
+      const r = final.rows.find((x) => x.name === name)!;
+      expect([name, r.restart_count >= 1, r.pid !== pid]).toEqual([name, true, true]);
+    }
+    // the restart invariants read this real snapshot right: a row between two runs that kept its
+    // slice breaks nothing of theirs, one that lost it or restarted past its maxRetries is named
+    const always = final.rows.find((r) => restartsAlways(r.name))!;
+    const between = { ...final, rows: final.rows.map((r) => (r === always ? { ...r, state: 'restarting', pid: null } : r)) };
+    expect(restartProblems(between)).toEqual([]);
+    expect(problems(between)).toContain(`${always.name} is still restarting`);
+    expect(restartProblems({ ...between, slices: final.slices.filter((sl) => sl.owner !== always.id) })).toEqual([
+      `${always.name} is restarting without its slice`,
+    ]);
+    const capped = { ...always, restartPolicy: { name: 'on-failure', maxRetries: 0 }, restart_count: 1 };
+    expect(restartProblems({ ...final, rows: final.rows.map((r) => (r === always ? capped : r)) })).toEqual([
+      `${always.name} restarted 1 times, its policy on-failure:0`,
+    ]);
     const volume = await sys.admin.get<{ mountedBy: unknown[] }>(`/volumes/${VOLUME}`);
     expect(volume.mountedBy).toHaveLength(names.filter(mountsVolume).length);
     console.log(
       `[fault-worker] seed ${seed}: ${LAUNCHES} launches, ${kills} kill -9 of the worker in ${((killedAt - started) / 1000).toFixed(1)} s; ` +
         `settled ${((settledAt - killedAt) / 1000).toFixed(1)} s after the last kill; containers ${JSON.stringify(Object.fromEntries(byState))}; ` +
-        `create jobs ${JSON.stringify(Object.fromEntries(jobStates))}; 503s retried while no node was online: ${unavailable}`,
+        `create jobs ${JSON.stringify(Object.fromEntries(jobStates))}; inits of always containers killed: ${killedInits.size}; 503s retried while no node was online: ${unavailable}`,
     );
     // no launch may fail for good just because its worker was killed (they are retried or re-enqueued)
     expect(byState.get('running') ?? 0).toBe(LAUNCHES);

@@ -8,3 +8,4 @@ export * from './network';
 export { archiveBaseName, shortDigest } from './image-text';
 export * from './volumes';
 export { parseSize, SIZE_FORMS } from './sizes';
+export { lastExitText, restartPolicyText, stopText } from './container-text';

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import type { ContainerView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { killProcessesInUidRange, launcherPidOf } from '../../native/test/helpers';
-import { eventually, startTestFleet, type TestFleet } from './support/test-server';
+import { runCli } from '../../../e2e/support/system';
+import { ADMIN_TOKEN, eventually, startTestFleet, type TestFleet } from './support/test-server';
 
 const SLICE = 65536;
 let fleet: TestFleet;
@@ -76,6 +77,26 @@ describe('restart policies', () => {
     expect(clean.exitCode).toBe(0);
     // the backoff between flaky's runs doubles from 100 ms: still well under a second for two
     expect((await get('flaky')).restartCount).toBe(2);
+  });
+
+  it("shows the policy, its restarts, the last exit, the init and the stop in the CLI's info", async () => {
+    const env = { NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN };
+    const flaky = await runCli(['info', 'flaky'], env);
+    expect(flaky.code, flaky.stderr).toBe(0);
+    expect(flaky.stdout).toContain('restart: on-failure:2, 2 restart(s) by it');
+    expect(flaky.stdout).toMatch(/^exited: {2}exit code 3, EXITED: .+ at \d{4}-\d\d-\d\dT/m);
+    expect(flaky.stdout).toContain('init:    no');
+    expect(flaky.stdout).toContain('stop:    SIGTERM, then SIGKILL after 10 s');
+
+    const args = ['launch', 'cli-init', '--node', 'node-r', '--restart', 'always', '--init', '--stop-signal', 'int', '--stop-timeout', '3'];
+    const launched = await runCli([...args, '--wait'], env);
+    expect(launched.code, launched.stderr).toBe(0);
+    const info = await runCli(['info', 'cli-init'], env);
+    expect(info.stdout).toContain('restart: always, 0 restart(s) by it');
+    expect(info.stdout).toContain('exited:  -');
+    expect(info.stdout).toContain('init:    yes (tini as PID 1)');
+    expect(info.stdout).toContain('stop:    SIGINT, then SIGKILL after 3 s');
+    expect((await runCli(['delete', 'cli-init', '--force', '--wait'], env)).code).toBe(0);
   });
 
   it("respects a user's stop until a start, then restarts again", async () => {

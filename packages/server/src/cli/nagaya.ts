@@ -7,10 +7,15 @@ import {
   CONTAINER_STATES,
   ERRORS,
   isErrorCode,
+  lastExitText,
   parseMountSpec,
   RESTART_POLICIES,
+  restartPolicyText,
+  stopText,
   type ContainerMountView,
   type ContainerNetworkView,
+  type LastExitView,
+  type RestartPolicyView,
 } from '@nagaya/contract';
 import { ApiClient } from './api-client';
 import { age, table } from './format';
@@ -105,6 +110,24 @@ interface ContainerJson {
   exitCode: number | null;
   network?: ContainerNetworkView;
   mounts?: ContainerMountView[];
+  restartPolicy?: RestartPolicyView;
+  restartCount?: number;
+  lastExit?: LastExitView | null;
+  init?: boolean;
+  stopSignal?: string;
+  stopTimeoutSeconds?: number;
+}
+
+/** A container's restart policy, restarts, last exit, init and stop, in `info`'s column (absent fields from an older server: no line). */
+function lifecycleLines(c: ContainerJson): string[] {
+  return [
+    ...(c.restartPolicy ? [`restart: ${restartPolicyText(c.restartPolicy)}, ${c.restartCount ?? 0} restart(s) by it`] : []),
+    ...(c.lastExit !== undefined ? [`exited:  ${c.lastExit ? `${lastExitText(c.lastExit)} at ${c.lastExit.finishedAt}` : '-'}`] : []),
+    ...(c.init !== undefined ? [`init:    ${c.init ? 'yes (tini as PID 1)' : 'no'}`] : []),
+    ...(c.stopSignal !== undefined && c.stopTimeoutSeconds !== undefined
+      ? [`stop:    ${stopText(c.stopSignal, c.stopTimeoutSeconds)}`]
+      : []),
+  ];
 }
 
 function uidRange(c: ContainerJson): string {
@@ -307,6 +330,7 @@ async function main(argv: string[]): Promise<number> {
           `image:   ${c.image}`,
           `exit:    ${c.exitCode ?? '-'}`,
           `network: ${networkLine(c.network)}`,
+          ...lifecycleLines(c),
           ...(c.mounts ?? []).map((m) =>
             'volume' in m
               ? `  mount volume ${m.volume} at ${m.path}${m.readOnly ? ' (read-only)' : ''}`

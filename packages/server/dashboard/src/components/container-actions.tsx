@@ -3,7 +3,7 @@ import { notify } from '../notices';
 import { inProject } from '../project';
 import { navigate } from '../router';
 import { useCanOperate } from '../session';
-import type { ContainerView } from '@nagaya/contract';
+import { stopText, type ContainerView } from '@nagaya/contract';
 import { ConfirmButton } from './common';
 
 /** Start, stop, restart and delete, each behind a confirmation; nothing at all for a viewer. */
@@ -30,7 +30,8 @@ export function ContainerActions(props: { container: ContainerView; onDone: () =
     props.onDone();
   };
   const busy = c.state === 'deleting';
-  const live = c.state === 'running' || c.state === 'starting' || c.state === 'pending';
+  // a restarting container waits out its backoff: a stop keeps it down
+  const live = c.state === 'running' || c.state === 'starting' || c.state === 'pending' || c.state === 'restarting';
   return (
     <fieldset class="actions" aria-label={`Actions for ${c.name}`}>
       <ConfirmButton
@@ -48,7 +49,12 @@ export function ContainerActions(props: { container: ContainerView; onDone: () =
         title={`Stop ${c.name}?`}
         confirmLabel={`Stop ${c.name}`}
         disabled={busy || !live}
-        message={<p>Its init gets SIGTERM, then SIGKILL after the timeout. It keeps its slice.</p>}
+        message={
+          <p>
+            Its init gets {stopText(c.stopSignal, c.stopTimeoutSeconds)}. It keeps its slice, and its restart policy leaves it stopped until
+            a start.
+          </p>
+        }
         onConfirm={() => act('stop')}
       />
       <ConfirmButton

@@ -6,7 +6,15 @@ import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../forma
 import { usePoll } from '../poll';
 import { inProject } from '../project';
 import { useCanOperate } from '../session';
-import type { ContainerNetworkView, ContainerView, ExecResult, JobView } from '@nagaya/contract';
+import {
+  lastExitText,
+  restartPolicyText,
+  stopText,
+  type ContainerNetworkView,
+  type ContainerView,
+  type ExecResult,
+  type JobView,
+} from '@nagaya/contract';
 
 /** A container's network: its mode, its address while it holds one, and its published ports. */
 function NetworkFacts(props: { network: ContainerNetworkView | undefined }) {
@@ -86,6 +94,31 @@ export function ContainerDetailPage(props: { name: string; project: string }) {
               <dd title={when(c.createdAt)}>{ageOf(c.createdAt)} ago</dd>
               <dt>Started</dt>
               <dd title={when(c.startedAt)}>{c.startedAt ? `${ageOf(c.startedAt)} ago` : '—'}</dd>
+              <dt>Restart policy</dt>
+              <dd data-testid="restart-policy">
+                <span class="mono">{restartPolicyText(c.restartPolicy)}</span>
+                <span class="muted" data-testid="restart-count">
+                  {' '}
+                  {c.restartCount === 1 ? '1 restart' : `${c.restartCount} restarts`} by it
+                </span>
+              </dd>
+              <dt>Last exit</dt>
+              <dd data-testid="last-exit">
+                {c.lastExit ? (
+                  <>
+                    {lastExitText(c.lastExit)}{' '}
+                    <span class="muted" title={when(c.lastExit.finishedAt)}>
+                      ({ageOf(c.lastExit.finishedAt)} ago)
+                    </span>
+                  </>
+                ) : (
+                  '—'
+                )}
+              </dd>
+              <dt>Init</dt>
+              <dd data-testid="init">{c.init ? 'tini as PID 1 (forwards signals, reaps zombies)' : 'none: the command is PID 1'}</dd>
+              <dt>Stop</dt>
+              <dd data-testid="stop">{stopText(c.stopSignal, c.stopTimeoutSeconds)}</dd>
               <dt>Limits</dt>
               <dd>{limitsText(c.limits)}</dd>
               <dt>ID map</dt>

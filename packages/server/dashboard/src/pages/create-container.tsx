@@ -7,7 +7,17 @@ import { notify } from '../notices';
 import { usePoll } from '../poll';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { navigate } from '../router';
-import { parseMountSpec, type ImageView, type MountSpec, type NodeView } from '@nagaya/contract';
+import {
+  DEFAULT_STOP_TIMEOUT_SECONDS,
+  parseMountSpec,
+  RESTART_POLICIES,
+  STOP_SIGNALS,
+  type ImageView,
+  type MountSpec,
+  type NodeView,
+  type RestartPolicyName,
+  type StopSignal,
+} from '@nagaya/contract';
 
 interface RawRow {
   kind: 'uid' | 'gid' | 'both';
@@ -31,6 +41,11 @@ const FIELDS = [
   'idmap.key',
   'idmap.raw',
   'mounts',
+  'restartPolicy.name',
+  'restartPolicy.maxRetries',
+  'init',
+  'stopSignal',
+  'stopTimeoutSeconds',
 ] as const;
 
 /** Finds the form field an API issue path belongs to ("idmap.raw.0.hostId" → that cell, "limits" → summary). */
@@ -39,8 +54,16 @@ function fieldOf(path: string): string {
   if (/^idmap\.raw\.\d+$/.test(path)) return path;
   if (path.startsWith('env.')) return 'env';
   if (path.startsWith('command.')) return 'command';
+  if (path === 'restartPolicy') return 'restartPolicy.name';
   return (FIELDS as readonly string[]).find((f) => path === f || path.startsWith(`${f}.`)) ?? '';
 }
+
+const RESTART_POLICY_LABELS: Record<RestartPolicyName, string> = {
+  no: 'no: stays down',
+  'on-failure': 'on-failure: after a non-zero exit',
+  always: 'always: after any exit',
+  'unless-stopped': 'unless-stopped: after any exit, until a stop',
+};
 
 const num = (v: string) => (v.trim() === '' ? undefined : Number(v));
 
@@ -64,6 +87,11 @@ export function CreateContainerPage() {
   const [key, setKey] = useState('');
   const [raw, setRaw] = useState<RawRow[]>([]);
   const [mounts, setMounts] = useState('');
+  const [restartPolicy, setRestartPolicy] = useState<RestartPolicyName>('no');
+  const [maxRetries, setMaxRetries] = useState('');
+  const [init, setInit] = useState(false);
+  const [stopSignal, setStopSignal] = useState<StopSignal>('SIGTERM');
+  const [stopTimeout, setStopTimeout] = useState('');
   const [issues, setIssues] = useState<ValidationIssue[]>([]);
   const [formError, setFormError] = useState('');
   const [busy, setBusy] = useState(false);
@@ -123,6 +151,18 @@ export function CreateContainerPage() {
       ...(Object.keys(idmap).length ? { idmap } : {}),
       ...(node ? { node } : {}),
       ...(mountSpecs.length ? { mounts: mountSpecs as MountSpec[] } : {}),
+      // the defaults (no policy, no init, SIGTERM, the server's grace) stay out of the request
+      ...(restartPolicy === 'no'
+        ? {}
+        : {
+            restartPolicy: {
+              name: restartPolicy,
+              ...(restartPolicy === 'on-failure' && num(maxRetries) !== undefined ? { maxRetries: num(maxRetries) } : {}),
+            },
+          }),
+      ...(init ? { init: true } : {}),
+      ...(stopSignal === 'SIGTERM' ? {} : { stopSignal }),
+      ...(num(stopTimeout) === undefined ? {} : { stopTimeoutSeconds: num(stopTimeout) }),
     };
     try {
       await post(inProject('/containers', project), body);
@@ -230,6 +270,73 @@ export function CreateContainerPage() {
                 </option>
               ))}
             </select>
+          </Field>
+        </fieldset>
+        <fieldset>
+          <legend>Lifecycle</legend>
+          <Field
+            id="restartPolicy.name"
+            label="Restart policy"
+            hint="as Docker's: whether an exit starts it again (a user's stop is always respected)"
+            errors={errorsFor('restartPolicy.name')}
+          >
+            <select
+              id="restartPolicy.name"
+              value={restartPolicy}
+              onChange={(e) => setRestartPolicy(e.currentTarget.value as RestartPolicyName)}
+            >
+              {RESTART_POLICIES.map((p) => (
+                <option key={p} value={p}>
+                  {RESTART_POLICY_LABELS[p]}
+                </option>
+              ))}
+            </select>
+          </Field>
+          {restartPolicy === 'on-failure' && (
+            <Field
+              id="restartPolicy.maxRetries"
+              label="Max retries"
+              hint="restarts at most this many times in all; empty: no limit"
+              errors={errorsFor('restartPolicy.maxRetries')}
+            >
+              <input
+                id="restartPolicy.maxRetries"
+                type="number"
+                min={0}
+                inputMode="numeric"
+                value={maxRetries}
+                onInput={(e) => setMaxRetries(e.currentTarget.value)}
+              />
+            </Field>
+          )}
+          <Field id="init" label="Init" hint="tini as PID 1: forwards signals, reaps zombies" errors={errorsFor('init')} inline>
+            <input id="init" type="checkbox" checked={init} onChange={(e) => setInit(e.currentTarget.checked)} />
+          </Field>
+          <Field id="stopSignal" label="Stop signal" hint="what a stop sends first" errors={errorsFor('stopSignal')}>
+            <select id="stopSignal" value={stopSignal} onChange={(e) => setStopSignal(e.currentTarget.value as StopSignal)}>
+              {STOP_SIGNALS.map((sig) => (
+                <option key={sig} value={sig}>
+                  {sig}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field
+            id="stopTimeoutSeconds"
+            label="Stop timeout (s)"
+            hint={`SIGKILL follows after this grace; empty: ${DEFAULT_STOP_TIMEOUT_SECONDS}`}
+            errors={errorsFor('stopTimeoutSeconds')}
+          >
+            <input
+              id="stopTimeoutSeconds"
+              type="number"
+              min={0}
+              max={3600}
+              inputMode="numeric"
+              placeholder={String(DEFAULT_STOP_TIMEOUT_SECONDS)}
+              value={stopTimeout}
+              onInput={(e) => setStopTimeout(e.currentTarget.value)}
+            />
           </Field>
         </fieldset>
         <fieldset>
