@@ -19,6 +19,8 @@ beforeAll(async () => {
   }
   const { job } = await sys.admin.post<{ job: { id: string } }>('/containers', { name: 'victim', image: 'busybox' });
   await sys.admin.waitForJob(job.id);
+  // a volume of the same name, so a viewer's GET /volumes/{name} reads a real one
+  await sys.admin.post('/volumes', { name: 'victim' });
 }, 120_000);
 afterAll(async () => {
   await sys?.stop();
