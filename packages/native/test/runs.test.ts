@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -129,6 +129,44 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
     expect(await runtime.wait('head')).toMatchObject({ exitCode: 0 });
     expect(runtime.readOutput('head').stdout.equals(stdin.subarray(0, 10))).toBe(true);
     expect((await runtime.running()).map((c) => c.id)).toEqual([]);
+  });
+
+  it('gives a run its stdin EOF while an exec session elsewhere is under way', async () => {
+    await runtime.launch(busyboxPlan('exec-host', ['sleep', '60'], slice(BASE, 14)));
+    // 1 MiB does not fit the pipe: the feed is still open when the exec's helper is forked (with
+    // copies of the launcher's fds), and ends while that helper lives on
+    const stdin = randomBytes(1024 * 1024);
+    const started = Date.now();
+    const script = 'sleep 0.4; cat >/dev/null; echo eof';
+    await runtime.launch(busyboxPlan('eof-beside-exec', ['sh', '-c', script], slice(BASE, 15), { outputLimitBytes: 64, stdin }));
+    const longExec = runtime.exec('exec-host', ['sleep', '3']);
+    expect(await runtime.wait('eof-beside-exec')).toMatchObject({ exitCode: 0 });
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(runtime.readOutput('eof-beside-exec').stdout.toString()).toBe('eof\n');
+    await runtime.stop('exec-host', 0);
+    await longExec.catch(() => undefined);
+  });
+
+  it('leaves no fd behind in the launcher once its runs ended', async () => {
+    const launcherFds = () => readdirSync(`/proc/${launcherPidOf(stateDir)}/fd`).length;
+    const before = launcherFds();
+    const stdin = randomBytes(256 * 1024);
+    for (let i = 0; i < 4; i++) {
+      const id = `fds-${i}`;
+      // reads all of it, reads none of it, is killed by its timeout while writing, fails to launch
+      const argv = [['cat'], ['true'], ['sh', '-c', 'while :; do echo y; done'], ['/no/such/program']][i]!;
+      const launched = runtime.launch(busyboxPlan(id, argv, slice(BASE, 16 + i), { outputLimitBytes: 1000, stdin, timeoutMs: 300 }));
+      if (i === 3) {
+        await expect(launched).rejects.toThrow();
+        continue;
+      }
+      await launched;
+      await runtime.wait(id);
+    }
+    expect(runtime.readOutput('fds-0').stdoutBytes).toBe(stdin.length);
+    expect(runtime.status('fds-2').exit?.timedOut).toBe(true);
+    expect(runtime.readOutput('fds-2').stdoutTruncated).toBe(true);
+    expect(launcherFds()).toBe(before);
   });
 
   it('refuses run options out of range before anything starts', async () => {

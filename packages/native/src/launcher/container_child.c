@@ -276,22 +276,8 @@ static void exec_argv(const struct launch_spec *spec, int handshake_fd) {
  * until the exec a launcher that died would stay reachable and locked through us, no new one
  * could start, and another run's stdin would not see its EOF. */
 static void close_launcher_fds(int handshake_fd, const struct child_stdio *stdio) {
-  enum { KEPT = 4 };
-  int keep[KEPT] = {handshake_fd, stdio->in, stdio->out, stdio->err};
-  for (int i = 0; i < KEPT; i++) /* sort them (out and err may be the same log fd) */
-    for (int j = i + 1; j < KEPT; j++)
-      if (keep[j] < keep[i]) {
-        int t = keep[i];
-        keep[i] = keep[j];
-        keep[j] = t;
-      }
-  unsigned first = 3;
-  for (int i = 0; i < KEPT; i++) {
-    if (keep[i] < (int)first) continue;
-    if ((unsigned)keep[i] > first) sys_close_range(first, (unsigned)keep[i] - 1, 0);
-    first = (unsigned)keep[i] + 1;
-  }
-  sys_close_range(first, ~0U, 0);
+  int keep[] = {handshake_fd, stdio->in, stdio->out, stdio->err}; /* out and err may be one log fd */
+  close_fds_except(keep, sizeof keep / sizeof keep[0]);
 }
 
 void container_child_main(const struct launch_spec *spec, int handshake_fd, const struct child_stdio *stdio) {
