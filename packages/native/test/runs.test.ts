@@ -26,6 +26,11 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
   it('kills a run whose timeout ran out: SIGKILL, timedOut, within 1.5 s of the launch', async () => {
     const started = Date.now();
     await runtime.launch(busyboxPlan('timeout', ['sleep', '60'], slice(BASE, 0), { timeoutMs: 1000 }));
+    // the deadline is on record for a launcher that would have to adopt the run
+    const state = JSON.parse(readFileSync(join(stateDir, 'containers', 'timeout', 'state.json'), 'utf8'));
+    expect(state.timeoutAt).toBeGreaterThanOrEqual(started + 1000);
+    expect(state.timeoutAt).toBeLessThan(started + 1300);
+    expect(state.timeoutAtMonotonic).toBeGreaterThan(0);
     const status = await runtime.wait('timeout');
     const elapsed = Date.now() - started;
     expect(status).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: true, lost: false });
@@ -94,6 +99,13 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
     await runtime.launch(busyboxPlan('cat-binary', ['cat'], slice(BASE, 5), { outputLimitBytes: 4096, stdin }));
     expect(await runtime.wait('cat-binary')).toMatchObject({ exitCode: 0 });
     expect(runtime.readOutput('cat-binary').stdout).toEqual(stdin);
+    const kept = join(stateDir, 'containers', 'cat-binary', 'stdin');
+    expect(statSync(kept).mode & 0o777).toBe(0o600);
+    expect(readFileSync(kept)).toEqual(stdin);
+    // plan.json keeps the plan, not its 16 MiB of stdin
+    const plan = JSON.parse(readFileSync(join(stateDir, 'containers', 'cat-binary', 'plan.json'), 'utf8'));
+    expect(plan.stdin).toBeUndefined();
+    expect(plan.stdinBytes).toBe(stdin.length);
   });
 
   it('delivers a 1 MiB stdin through cat back to stdout', async () => {

@@ -131,8 +131,7 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
     rc = -1;
   }
   if (rc == 0 && k->timeout_ms > 0) { /* its argv runs: the run's time starts now */
-    k->timeout_at_ms = monotonic_ms() + k->timeout_ms;
-    k->timeout_at_wall_ms = wall_clock_ms() + k->timeout_ms;
+    k->timeout_at_ms = k->timeout_deadline_ms = monotonic_ms() + k->timeout_ms;
   }
   if (rc < 0) {
     mark_exited(k); /* never ran: no state.json, nothing to report but the error */
@@ -140,7 +139,7 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
     reply_error(c, k->launch_req, &err);
   } else {
     write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting,
-                     k->timeout_at_wall_ms);
+                     k->timeout_deadline_ms);
     remove_launching_file(k->dir); /* state.json now says who it is */
     struct reply r = {0};
     reply_add(&r, "type", "launched");
