@@ -40,6 +40,24 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
     expect(runtime.status('timeout').exit?.timedOut).toBe(true);
   });
 
+  it('works the same behind an init (tini as PID 1): captured output, stdin, exit code, and a timeout that kills them all', async () => {
+    const script = 'cat; echo err >&2; exit 7';
+    const plan = busyboxPlan('behind-init', ['sh', '-c', script], slice(BASE, 20), {
+      init: true,
+      outputLimitBytes: 64,
+      stdin: Buffer.from('in\n'),
+    });
+    await runtime.launch(plan);
+    expect(await runtime.wait('behind-init')).toMatchObject({ exitCode: 7 });
+    expect(runtime.readOutput('behind-init')).toMatchObject({ stdout: Buffer.from('in\n'), stderr: Buffer.from('err\n') });
+    const started = Date.now();
+    await runtime.launch(
+      busyboxPlan('init-timeout', ['sh', '-c', 'trap "" TERM; sleep 60 & wait'], slice(BASE, 21), { init: true, timeoutMs: 500 }),
+    );
+    expect(await runtime.wait('init-timeout')).toMatchObject({ signal: 'SIGKILL', timedOut: true });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
   it('says nothing of a timeout when the run ends in time, nor for a container without one', async () => {
     await runtime.launch(busyboxPlan('in-time', ['true'], slice(BASE, 1), { timeoutMs: 5000 }));
     const status = await runtime.wait('in-time');
