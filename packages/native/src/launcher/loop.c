@@ -102,8 +102,10 @@ static void fire_deadlines(void) {
       k->kill_at_ms = 0;
     }
     if (k->timeout_at_ms && k->timeout_at_ms <= now && !k->exited) {
-      /* ESRCH: it ended on its own first, and its exit says so */
-      if (sys_pidfd_send_signal(k->proc.pidfd, SIGKILL) == 0) k->timed_out = true;
+      /* One that ended on its own first (a zombie not yet reaped) did not time out; the signal
+       * goes through the pidfd, so a pid reused meanwhile is never hit (ESRCH). */
+      bool ended = process_start_time(k->proc.pid) == 0;
+      if (!ended && sys_pidfd_send_signal(k->proc.pidfd, SIGKILL) == 0) k->timed_out = true;
       k->timeout_at_ms = 0;
     }
     if (k->log_rewatch_at && k->log_rewatch_at <= now && !k->exited) {
