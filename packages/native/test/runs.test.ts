@@ -86,6 +86,7 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
       expect(st.mode & 0o777).toBe(0o600);
       expect(st.uid).toBe(0);
     }
+    expect(() => runtime.readOutput('never-was')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
     const console = join(dir, 'console.log');
     expect(existsSync(console) ? readFileSync(console, 'utf8') : '').toBe('');
   });
