@@ -26,6 +26,8 @@ export interface ConsoleRead {
   next: number;
   /** Absolute offset of the oldest byte still kept (console.log.1's first). */
   oldest: number;
+  /** Absolute offset just after the last byte read: beyond `next` are bytes not returned yet. */
+  end: number;
   /** Bytes were left out: older than the kept files, beyond maxBytes, or a line cut in half. */
   truncated: boolean;
 }
@@ -97,6 +99,7 @@ export async function readConsoleLog(logPath: string, options: ConsoleReadOption
       return splitLines(bytes, start, records, header?.indexedTo ?? 0, {
         ...options,
         truncated,
+        end: last,
         oldest,
         startIsLine: options.from !== undefined || start === oldest,
       });
@@ -111,7 +114,7 @@ function splitLines(
   start: number,
   records: IndexRecord[],
   indexedTo: number,
-  options: ConsoleReadOptions & { truncated: boolean; oldest: number; startIsLine: boolean },
+  options: ConsoleReadOptions & { truncated: boolean; oldest: number; end: number; startIsLine: boolean },
 ): ConsoleRead {
   const lines: ConsoleLine[] = [];
   let truncated = options.truncated;
@@ -145,7 +148,7 @@ function splitLines(
     lines.push(line);
   }
   const tailed = options.tailLines !== undefined && lines.length > options.tailLines ? lines.slice(-options.tailLines) : lines;
-  return { lines: tailed, next, oldest: options.oldest, truncated: truncated || tailed.length < lines.length };
+  return { lines: tailed, next, oldest: options.oldest, end: options.end, truncated: truncated || tailed.length < lines.length };
 }
 
 async function openOrNull(path: string): Promise<FileHandle | null> {

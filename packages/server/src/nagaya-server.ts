@@ -27,6 +27,7 @@ import { IdempotencyStore } from './store/idempotency-store';
 import { NodeStore } from './store/node-store';
 import { TokenStore } from './store/token-store';
 import { VolumeStore } from './store/volume-store';
+import { LogStreams } from './services/log-streams';
 
 export const VERSION = '0.1.0';
 
@@ -39,6 +40,8 @@ export interface NagayaServer {
   allocator: Allocator;
   /** Set when no admin token existed and none was configured: shown once, stored hashed. */
   generatedAdminToken: string | undefined;
+  /** The API's subscriptions to followed logs (undefined in a worker-only process). */
+  logStreams: LogStreams | undefined;
   close(): Promise<void>;
 }
 
@@ -130,7 +133,9 @@ export async function startNagaya(
 
   let server: Server | undefined;
   let url: string | undefined;
+  let logStreams: LogStreams | undefined;
   if (config.role !== 'worker') {
+    logStreams = new LogStreams(producer, config.queuePrefix);
     metrics.setSources({
       containersByState: () => containers.countByState(),
       slicesByPoolAndState: async () => {
@@ -157,6 +162,7 @@ export async function startNagaya(
       defaultPidsMax: config.defaultPidsMax,
       defaultNetworkMode: config.defaultNetworkMode,
       mounts: new ContainerMounts(volumes, config.dataDir),
+      logStreams,
     });
     const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
@@ -204,11 +210,13 @@ export async function startNagaya(
     db,
     allocator,
     generatedAdminToken,
+    logStreams,
     async close() {
       if (server) {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
+      await logStreams?.close();
       await worker?.close();
       await queues.close();
       await workerConnection?.quit().catch(() => undefined);

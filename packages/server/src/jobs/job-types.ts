@@ -49,7 +49,26 @@ export interface ExecJobData {
 export interface LogsJobData {
   kind: 'logs';
   containerId: string;
-  tailBytes: number;
+  /** Only the last this many whole lines (within maxBytes). */
+  tailLines?: number;
+  /** Only lines seen at or after this time: nanoseconds since the epoch, as a decimal string. */
+  sinceNs?: string;
+  timestamps?: boolean;
+  maxBytes: number;
+}
+
+/**
+ * Starts streaming a container's log to a Redis pub/sub channel (the API subscribed to it first):
+ * answered at once; the node's LogFollowers publishes until the container exits or nobody listens.
+ */
+export interface LogsFollowJobData {
+  kind: 'logs-follow';
+  containerId: string;
+  channel: string;
+  /** Resume at this position (a line's end, from a Last-Event-ID): tailLines and sinceNs then do not apply. */
+  from?: number;
+  tailLines?: number;
+  sinceNs?: string;
 }
 
 /** Makes a volume's directory on its node (with its size limit, if it has one). */
@@ -75,4 +94,4 @@ export interface VolumeUsageJobData {
 
 export type VolumeJobData = VolumeCreateJobData | VolumeRemoveJobData | VolumeUsageJobData;
 
-export type RpcJobData = ExecJobData | LogsJobData | VolumeJobData;
+export type RpcJobData = ExecJobData | LogsJobData | LogsFollowJobData | VolumeJobData;

@@ -1,20 +1,21 @@
-import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { NagayaError } from '../errors';
-import { NativeError, type ContainerRuntime, type ExecResult } from '@nagaya/native';
+import { NativeError, type ContainerRuntime, type ExecResult, readConsoleLog, rfc3339Nano } from '@nagaya/native';
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';
-import type { RpcJobData, VolumeJobData } from './job-types';
+import type { LogsJobData, RpcJobData, VolumeJobData } from './job-types';
+import type { LogFollowers } from './log-followers';
 import type { NodeVolumes } from './node-volumes';
 
 const OUTPUT_LIMIT = 1024 * 1024;
 
-/** Answers exec and logs requests for containers on this node, and makes, measures and removes its volumes' directories. */
+/** Answers exec and logs requests (and starts log followers) for containers on this node, and makes, measures and removes its volumes' directories. */
 export class RpcJobs {
   constructor(
     private readonly runtime: ContainerRuntime,
     private readonly volumes: NodeVolumes,
+    private readonly followers: LogFollowers,
   ) {}
 
   /** The BullMQ processor: failures travel as "CODE: message" and become the same error at the API. */
@@ -22,7 +23,11 @@ export class RpcJobs {
     try {
       const data = job.data;
       if (data.kind === 'exec') return await this.exec(data);
-      if (data.kind === 'logs') return await this.logs(data.containerId, data.tailBytes);
+      if (data.kind === 'logs') return await this.logs(data);
+      if (data.kind === 'logs-follow') {
+        this.followers.start(data);
+        return { following: true };
+      }
       return await this.volume(data);
     } catch (err) {
       throw new Error(encodeRpcError(toApiError(err)));
@@ -62,36 +67,15 @@ export class RpcJobs {
     }
   }
 
-  /**
-   * Returns the last `tailBytes` of the container's console: of console.log and, when that is
-   * shorter (it was just rotated), of console.log.1 before it.
-   */
-  private async logs(id: string, tailBytes: number): Promise<{ log: string; truncated: boolean }> {
-    const path = join(this.runtime.status(id).dir, 'console.log');
-    const newest = await tail(path, tailBytes);
-    const older =
-      newest.data.length < tailBytes
-        ? await tail(`${path}.1`, tailBytes - newest.data.length)
-        : { data: Buffer.alloc(0), truncated: false };
-    return { log: Buffer.concat([older.data, newest.data]).toString('utf8'), truncated: newest.truncated || older.truncated };
-  }
-}
-
-/** The last `bytes` of a file (nothing if it does not exist), and whether there was more. */
-async function tail(path: string, bytes: number): Promise<{ data: Buffer; truncated: boolean }> {
-  let file: FileHandle;
-  try {
-    file = await open(path, 'r');
-  } catch {
-    return { data: Buffer.alloc(0), truncated: false };
-  }
-  try {
-    const { size } = await file.stat();
-    const length = Math.min(size, bytes);
-    const data = Buffer.alloc(length);
-    const { bytesRead } = await file.read(data, 0, length, size - length);
-    return { data: data.subarray(0, bytesRead), truncated: size > length };
-  } finally {
-    await file.close();
+  /** Whole lines of the container's console (console.log.1 then console.log), dated by the launcher. */
+  private async logs(data: LogsJobData): Promise<{ log: string; truncated: boolean }> {
+    const read = await readConsoleLog(join(this.runtime.status(data.containerId).dir, 'console.log'), {
+      maxBytes: data.maxBytes,
+      ...(data.tailLines !== undefined ? { tailLines: data.tailLines } : {}),
+      ...(data.sinceNs !== undefined ? { sinceNs: BigInt(data.sinceNs) } : {}),
+    });
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const parts = read.lines.map((l) => (data.timestamps ? [Buffer.from(`${rfc3339Nano(l.timeNs ?? now)} `), l.data] : [l.data]));
+    return { log: Buffer.concat(parts.flat()).toString('utf8'), truncated: read.truncated };
   }
 }

@@ -22,6 +22,7 @@ import { lifecycleQueueName, rpcQueueName } from './job-queues';
 import type { LifecycleJobData, PullJobData, RpcJobData } from './job-types';
 import { NodeVolumes } from './node-volumes';
 import { Reconciler } from './reconciler';
+import { LogFollowers } from './log-followers';
 import { RpcJobs } from './rpc-jobs';
 
 export interface WorkerNodeDeps {
@@ -47,6 +48,8 @@ export interface WorkerNodeDeps {
  */
 export class WorkerNode {
   readonly runtime: ContainerRuntime;
+  /** The log streams this node serves (logs?follow=1): one per request, until its container exits or its client leaves. */
+  logFollowers!: LogFollowers;
   readonly jobs: ContainerJobs;
   readonly pulls: ImagePullJobs;
   readonly reconciler: Reconciler;
@@ -182,7 +185,8 @@ export class WorkerNode {
 
   private startWorkers(): void {
     const { config, connection, log } = this.deps;
-    const rpc = new RpcJobs(this.runtime, this.volumes);
+    this.logFollowers = new LogFollowers(this.runtime, connection);
+    const rpc = new RpcJobs(this.runtime, this.volumes, this.logFollowers);
     // image pulls share the lifecycle queue: they are placed on a node as a launch is
     const lifecycle = new Worker<LifecycleJobData | PullJobData>(
       lifecycleQueueName(config.nodeName),
@@ -227,6 +231,7 @@ export class WorkerNode {
       .setStatus(config.nodeName, 'draining')
       .catch((err: unknown) => log.warn('could not mark the node draining', { error: err as Error }));
     await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
+    await this.logFollowers?.close();
     await this.reconciling;
     await this.sweeping;
     // its pending containers go to nodes that take them now, not when some sweeper next looks
