@@ -101,7 +101,8 @@ export async function readConsoleLog(logPath: string, options: ConsoleReadOption
         truncated,
         end: last,
         oldest,
-        startIsLine: options.from !== undefined || start === oldest,
+        // a resume position is a line start; so is a byte the launcher dated; the first kept byte after a rotation rarely is
+        startIsLine: (options.from !== undefined && options.from >= oldest) || start === 0 || records.some((x) => x.offset === start),
       });
     } finally {
       await Promise.all([index?.close(), older?.close(), newest?.close()]);

@@ -109,6 +109,9 @@ void console_index_rotated(const char *log_path, off_t dropped, off_t older_byte
     h.at_line_start = 1;
     h.line_bytes = 0;
   }
+  /* the new base first, in place, right after the cut: readers place the files right at once
+   * (they read the header before and after the files, and read again if base moved) */
+  if (pwrite(fd, &h, sizeof h, 0) != (ssize_t)sizeof h) return;
   uint64_t keep_from = h.base - (uint64_t)older_bytes;
   char path[4200], tmp[4210];
   index_path_of(log_path, path, sizeof path);
@@ -118,25 +121,26 @@ void console_index_rotated(const char *log_path, off_t dropped, off_t older_byte
   if (out < 0) return;
   int ok = pwrite(out, &h, sizeof h, 0) == (ssize_t)sizeof h;
   off_t at = (off_t)sizeof h, written = (off_t)sizeof h;
-  struct index_record r, previous = {0, -1};
-  while (ok && pread(fd, &r, sizeof r, at) == (ssize_t)sizeof r) {
-    at += (off_t)sizeof r;
-    if (r.offset < keep_from) {
-      previous = r;
-      continue;
+  struct index_record in[512], kept[513], previous = {0, -1};
+  ssize_t got;
+  while (ok && (got = pread(fd, in, sizeof in, at)) >= (ssize_t)sizeof in[0]) {
+    size_t count = (size_t)got / sizeof in[0], n = 0;
+    at += (off_t)(count * sizeof in[0]);
+    for (size_t i = 0; i < count; i++) {
+      if (in[i].offset < keep_from) {
+        previous = in[i];
+        continue;
+      }
+      if (previous.time_ns >= 0) { /* the record that dates the first kept (partial) line */
+        kept[n++] = previous;
+        previous.time_ns = -1;
+      }
+      kept[n++] = in[i];
     }
-    if (previous.time_ns >= 0) { /* the record that dates the first kept (partial) line */
-      ok = pwrite(out, &previous, sizeof previous, written) == (ssize_t)sizeof previous;
-      written += (off_t)sizeof previous;
-      previous.time_ns = -1;
-    }
-    ok = ok && pwrite(out, &r, sizeof r, written) == (ssize_t)sizeof r;
-    written += (off_t)sizeof r;
+    ok = n == 0 || pwrite(out, kept, n * sizeof kept[0], written) == (ssize_t)(n * sizeof kept[0]);
+    written += (off_t)(n * sizeof kept[0]);
   }
   if (ok && previous.time_ns >= 0) ok = pwrite(out, &previous, sizeof previous, written) == (ssize_t)sizeof previous;
   if (ok && rename(tmp, path) == 0) return;
   unlink(tmp);
-  /* could not rewrite it: at least move base on, so readers place the files right */
-  ssize_t ignored = pwrite(fd, &h, sizeof h, 0);
-  (void)ignored;
 }
