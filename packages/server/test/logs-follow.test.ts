@@ -1,8 +1,10 @@
+import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestFleet, type TestFleet } from './support/test-server';
 import { eventually } from './support/test-helpers';
 import { testRedisUrl } from '../../allocator/test/support/test-services';
+import { CLI, childEnv } from '../../../e2e/support/system';
 
 let fleet: TestFleet;
 
@@ -73,9 +75,9 @@ async function runningContainer(name: string, script: string): Promise<void> {
   await eventually(async () => ((await fleet.admin.get<{ state: string }>(`/containers/${name}`)).state === 'running' ? true : undefined));
 }
 
-/** Prints `line N` every 100 ms, N from 1 to count, after a short wait; then exits (or sleeps, if asked). */
-const ticker = (count: number, after = 'exit 0') =>
-  `sleep 0.5; i=0; while [ $i -lt ${count} ]; do i=$((i+1)); echo "line $i"; sleep 0.1; done; ${after}`;
+/** Prints `line N` every 100 ms, N from 1 to count, after waitSeconds; then exits (or what `after` says). */
+const ticker = (count: number, after = 'exit 0', waitSeconds = 0.5) =>
+  `sleep ${waitSeconds}; i=0; while [ $i -lt ${count} ]; do i=$((i+1)); echo "line $i"; sleep 0.1; done; ${after}`;
 
 describe('logs?follow=1', () => {
   it('streams each line as the container prints it (within 300 ms of its time), and ends when the container exits', async () => {
@@ -167,5 +169,25 @@ describe('logs?follow=1', () => {
     } finally {
       redis.disconnect();
     }
+  });
+
+  it('nagaya logs -f prints each line within 500 ms of its time (with --timestamps), and exits when the container exits', async () => {
+    await runningContainer('cli-followed', ticker(10, 'exit 0', 2)); // time for the CLI to start
+    const child = spawn(process.execPath, [CLI, 'logs', 'cli-followed', '-f', '--timestamps', '--since', '10m'], {
+      env: childEnv({ NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN }),
+    });
+    const arrivals: Array<{ at: number; line: string }> = [];
+    let pending = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      const parts = (pending + chunk.toString()).split('\n');
+      pending = parts.pop()!;
+      for (const line of parts) arrivals.push({ at: Date.now(), line });
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, stderr).toBe(0);
+    expect(arrivals.map((a) => STAMP.exec(a.line)?.[2])).toEqual(Array.from({ length: 10 }, (_, i) => `line ${i + 1}`));
+    for (const a of arrivals) expect(a.at - Number(nsOf(STAMP.exec(a.line)![1]!) / 1_000_000n)).toBeLessThan(500);
   });
 });

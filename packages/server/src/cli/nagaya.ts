@@ -27,7 +27,7 @@ import { validationMessage } from './validation-message';
 import { parsePublish } from './publish-spec';
 import { volumesCommand } from './volume-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
-import { decimalOption, sizeOption, usageError, wholeNumberOption } from './options';
+import { decimalOption, sinceOption, sizeOption, usageError, wholeNumberOption } from './options';
 import { serve } from './serve-command';
 import { serviceCommand } from './service-commands';
 
@@ -42,7 +42,7 @@ const USAGE = `usage: nagaya <command> [options]
          [--init] [--stop-signal SIG] [--stop-timeout SECONDS]
          [--mount volume:NAME:/path[:ro]]... [--mount host:/dir:/path[:ro][:shift]]... [--wait] [-- command...]
                                          (host: admin tokens of every project; shift idmaps its owners 0..65535)
-  list [--node N] [--state S] | info <name> | logs <name> [--tail BYTES]
+  list [--node N] [--state S] | info <name> | logs <name> [-f] [--tail LINES] [--since 10m|TIME] [--timestamps]
   exec <name> [--timeout MS] -- command...
   start|stop|restart <name> [--timeout SECONDS] [--wait]
   delete <name> [--force] [--wait]       a running container only with --force (SIGKILL at once)
@@ -193,6 +193,8 @@ async function main(argv: string[]): Promise<number> {
       env: { type: 'string', multiple: true },
       timeout: { type: 'string' },
       tail: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+      timestamps: { type: 'boolean' },
       pool: { type: 'string' },
       history: { type: 'boolean' },
       container: { type: 'string' },
@@ -346,9 +348,17 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'logs': {
-      const res = await client.get<{ log: string }>(
-        `/containers/${name()}/logs${values.tail ? `?tail=${wholeNumberOption('tail', values.tail)}` : ''}`,
-      );
+      const query = new URLSearchParams();
+      if (values.tail) query.set('tail', String(wholeNumberOption('tail', values.tail)));
+      if (values.since) query.set('since', sinceOption(values.since));
+      if (values.timestamps) query.set('timestamps', '1');
+      if (values.follow) {
+        query.set('follow', '1');
+        // ends when the container exits (the server ends the answer) or on Ctrl-C
+        await client.stream(`/containers/${name()}/logs?${query}`, (chunk) => process.stdout.write(chunk));
+        return EXIT.ok;
+      }
+      const res = await client.get<{ log: string }>(`/containers/${name()}/logs${query.size ? `?${query}` : ''}`);
       if (values.json) console.log(JSON.stringify(res));
       else process.stdout.write(res.log);
       return EXIT.ok;
