@@ -42,7 +42,10 @@ export class Watch {
         this.problems.push(`${label} asked ${req.method()} ${url.pathname}${url.search} without a project`);
     });
     page.on('requestfailed', (req) => {
-      if (!this.closing) this.problems.push(`${label} request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText ?? ''}`);
+      // a followed log is a stream the page stops when it leaves the container (or the container stops)
+      const streamLeft = /\/logs\?(.*&)?follow=1\b/.test(req.url()) && /ERR_ABORTED/.test(req.failure()?.errorText ?? '');
+      if (!this.closing && !streamLeft)
+        this.problems.push(`${label} request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText ?? ''}`);
     });
     page.on('response', (res) => {
       if (res.status() < 400) return;

@@ -214,6 +214,14 @@ describe('the dashboard in Chromium', () => {
     await expect.poll(async () => (await admin.getByTestId('uid-map').textContent())?.trim().replace(/\s+/g, ' ')).toBe(kernel);
     expect(await admin.getByTestId('pid').textContent()).toBe(String(api.pid));
     await expect.poll(() => admin.getByTestId('log').textContent(), { timeout: 10_000 }).toContain('hello from web1');
+    // The log panel follows: a line the container prints shows without a request for it
+    const logRequests: string[] = [];
+    admin.on('request', (req) => void (/\/logs\b/.test(req.url()) && logRequests.push(req.url())));
+    await fleet.admin.post('/containers/web1/exec', { command: ['sh', '-c', 'echo followed line >> /proc/1/fd/1'] });
+    const printed = Date.now();
+    await expect.poll(() => admin.getByTestId('log').textContent(), { timeout: 5000, interval: 50 }).toContain('followed line');
+    expect(Date.now() - printed).toBeLessThan(1000);
+    expect(logRequests).toEqual([]);
     adminWatch.check();
   });
 
