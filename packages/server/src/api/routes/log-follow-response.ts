@@ -2,6 +2,9 @@ import type { Request, Response } from 'express';
 import { rfc3339Nano } from '@nagaya/native';
 import type { ContainerService, LogsRequest } from '../../services/container-service';
 
+/** What a followed log may have waiting for a slow client before the API lets the client go. */
+const SLOW_CLIENT_BYTES = 8 * 1024 * 1024;
+
 /**
  * Answers GET /containers/:name/logs?follow=1: chunked text/plain (the raw lines, each after its
  * time if asked), or Server-Sent Events with Accept: text/event-stream (an event per line, its id
@@ -37,6 +40,12 @@ export async function answerFollowedLogs(
           if (sse) res.write('retry: 1000\n\n');
         },
         line(data, timeNs, end) {
+          // a client that reads slower than the container writes would have the API buffer without
+          // end: it is let go (an SSE client resumes from its Last-Event-ID)
+          if (res.writableLength > SLOW_CLIENT_BYTES) {
+            client.abort();
+            return;
+          }
           const stamp = request.timestamps ? `${rfc3339Nano(timeNs)} ` : '';
           if (!sse) {
             res.write(stamp ? Buffer.concat([Buffer.from(stamp), data]) : data);
