@@ -150,13 +150,14 @@ describe('logs?follow=1', () => {
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
   });
 
-  it("releases the node's follower and the API's subscription when the client leaves", async () => {
+  it("sends a part line after a wait, and releases the node's follower and the API's subscription when the client leaves", async () => {
     const redis = new Redis(testRedisUrl());
     try {
-      await runningContainer('quiet', 'echo hello; exec sleep 600');
+      await runningContainer('quiet', "echo hello; printf 'prompt> '; exec sleep 600");
       const channels = () => redis.pubsub('CHANNELS', `${fleet.base.queuePrefix}:logs:*`) as Promise<string[]>;
       const s = stream('/containers/quiet/logs?follow=1');
-      await eventually(async () => (s.text() === 'hello\n' ? true : undefined), 5000);
+      // a line with no newline yet (a prompt) goes out once it has waited a second
+      await eventually(async () => (s.text() === 'hello\nprompt> ' ? true : undefined), 5000);
       expect(fleet.api.worker!.logFollowers.count).toBe(1);
       expect(fleet.api.logStreams!.subscriptions).toBe(1);
       expect(await channels()).toHaveLength(1);

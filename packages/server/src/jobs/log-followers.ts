@@ -104,13 +104,15 @@ export class LogFollowers {
     const sinceNs = data.from === undefined && data.sinceNs !== undefined ? BigInt(data.sinceNs) : undefined;
     while (!stopped()) {
       const exited = this.runtime.status(data.containerId).state !== 'running';
-      // once exited, the launcher has dated its last look: send all, the last part line too
+      // once exited, the launcher has dated its last look: send all, the last part line too;
+      // bytes stuck past undatedMs (not dated, or a line with no newline yet) go out as they are
       const forceUndated = exited || (undatedSince !== undefined && Date.now() - undatedSince >= this.timing.undatedMs);
       read = await readConsoleLog(path, {
         from,
         maxBytes: CHUNK_BYTES,
         stopAtUndated: !forceUndated,
-        partialLastLine: exited,
+        // a part line (a prompt, a progress bar) goes out once it has waited as long as an undated one
+        partialLastLine: forceUndated,
         ...(sinceNs !== undefined ? { sinceNs } : {}),
       });
       from = read.next;
