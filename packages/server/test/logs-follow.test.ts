@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startTestFleet, type TestFleet } from './support/test-server';
@@ -8,9 +10,14 @@ import { CLI, childEnv } from '../../../e2e/support/system';
 
 let fleet: TestFleet;
 
+// The API alone in one process and the containers on a worker node of its own: a followed log
+// travels from the node's follower to the API through Redis, as between two hosts. A small
+// console cap, so that a log rotates while it is followed.
+const CAP = 64 * 1024;
 beforeAll(async () => {
-  fleet = await startTestFleet({ slices: 8 });
-});
+  fleet = await startTestFleet({ role: 'api', slices: 8, env: { NAGAYA_CONSOLE_LOG_MAX_BYTES: String(CAP) } });
+  await fleet.addWorker('node-w');
+}, 60_000);
 afterAll(async () => {
   await fleet?.stop();
 });
@@ -101,6 +108,20 @@ describe('logs?follow=1', () => {
     for (const a of arrivals) expect(a.at - Number(a.ns / 1_000_000n)).toBeLessThan(300);
   });
 
+  it('loses no line and repeats none while the log rotates under the follower', async () => {
+    // 30 bursts of 1000 numbers, 100 ms apart: 169 KiB in all, rotated at 64 KiB as it is followed
+    const script = 'for i in $(seq 1 30); do seq $((i*1000-999)) $((i*1000)); sleep 0.1; done; exit 0';
+    await runningContainer('rotating', script);
+    const s = stream('/containers/rotating/logs?follow=1');
+    expect(await s.done).toBe('ended');
+    const numbers = s.text().split('\n').slice(0, -1).map(Number);
+    expect(numbers.length).toBe(30_000);
+    expect(numbers).toEqual(numbers.map((_, i) => i + 1));
+    const { id } = (await fleet.db.pool.query<{ id: string }>("SELECT id::text FROM container WHERE name = 'rotating'")).rows[0]!;
+    const dir = join(fleet.workers[0]!.worker!.runtime.stateDir, 'containers', id);
+    expect(statSync(join(dir, 'console.log.1')).size).toBeGreaterThan(0); // it did rotate
+  });
+
   it('tail=3 gives the last 3 whole lines, with or without follow', async () => {
     await runningContainer('counted', 'seq 1 1000; exec sleep 600');
     const tail = await eventually(async () => {
@@ -158,7 +179,7 @@ describe('logs?follow=1', () => {
       const s = stream('/containers/quiet/logs?follow=1');
       // a line with no newline yet (a prompt) goes out once it has waited a second
       await eventually(async () => (s.text() === 'hello\nprompt> ' ? true : undefined), 5000);
-      expect(fleet.api.worker!.logFollowers.count).toBe(1);
+      expect(fleet.workers[0]!.worker!.logFollowers.count).toBe(1);
       expect(fleet.api.logStreams!.subscriptions).toBe(1);
       expect(await channels()).toHaveLength(1);
       s.abort();
@@ -166,7 +187,7 @@ describe('logs?follow=1', () => {
       await eventually(async () => (fleet.api.logStreams!.subscriptions === 0 ? true : undefined), 2000);
       await eventually(async () => ((await channels()).length === 0 ? true : undefined), 2000);
       // the node learns it from its next beat, which reaches nobody (a beat a second)
-      await eventually(async () => (fleet.api.worker!.logFollowers.count === 0 ? true : undefined), 3000);
+      await eventually(async () => (fleet.workers[0]!.worker!.logFollowers.count === 0 ? true : undefined), 3000);
     } finally {
       redis.disconnect();
     }
