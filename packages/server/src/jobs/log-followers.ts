@@ -31,6 +31,8 @@ export interface LogFollowerTiming {
 const DEFAULT_TIMING: LogFollowerTiming = { pollMs: 100, beatMs: 1000, undatedMs: 1000 };
 /** At most this much of the log per message. */
 const CHUNK_BYTES = 256 * 1024;
+/** Followers one node runs at once: each polls its log every pollMs, so the number is bounded. */
+export const MAX_LOG_FOLLOWERS = 256;
 
 /**
  * The node's side of `logs?follow=1`: for each request, tails the container's console log and
@@ -57,6 +59,9 @@ export class LogFollowers {
     const record = this.runtime.status(data.containerId);
     if (record.state === 'gone') throw new NagayaError('NOT_FOUND', `container ${data.containerId} is not on this node`);
     if (this.running.has(data.channel)) return; // a job handed out twice: one follower is enough
+    if (this.running.size >= MAX_LOG_FOLLOWERS) {
+      throw new NagayaError('UNAVAILABLE', `this node already follows ${MAX_LOG_FOLLOWERS} logs; try again when a follower has ended`);
+    }
     let stopped = false;
     let wake: (() => void) | undefined;
     const stop = () => {

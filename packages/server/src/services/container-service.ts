@@ -468,7 +468,13 @@ export class ContainerService {
         end(message.reason === 'exited' ? 'exited' : 'error', message.message);
       }
     };
-    const stream = await streams.open((message) => (started ? deliver(message) : early.push(message)));
+    const stream = await streams
+      .open((message) => (started ? deliver(message) : early.push(message)))
+      .catch((err: unknown) => {
+        throw new NagayaError('UNAVAILABLE', `cannot follow the log: Redis refused the subscription (${(err as Error).message})`, {
+          dependency: 'redis',
+        });
+      });
     const onAbort = () => finish();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
