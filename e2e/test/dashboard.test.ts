@@ -225,6 +225,11 @@ describe('the dashboard in Chromium', () => {
     await expect.poll(() => admin.getByTestId('log').textContent(), { timeout: 5000, interval: 50 }).toContain('followed line');
     expect(Date.now() - printed).toBeLessThan(1000);
     expect(logRequests).toEqual([]);
+    // with Times ticked, each line starts with the time the node saw it
+    await admin.getByLabel('Times (when the node saw each line)').check();
+    await expect
+      .poll(() => admin.getByTestId('log').textContent(), { timeout: 5000 })
+      .toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello from web1\n\d{4}-.+Z followed line\n/);
     adminWatch.check();
   });
 

@@ -218,10 +218,19 @@ function limitsText(l: ContainerView['limits']): string {
 /** The console log: followed live (Server-Sent Events) while the container runs, else its last lines. */
 function LogTail(props: { container: ContainerView }) {
   const { name, project, state } = props.container;
+  const [timestamps, setTimestamps] = useState(false);
   return (
     <>
       <h2>Log tail</h2>
-      {state === 'running' ? <FollowedLog name={name} project={project} /> : <PolledLog container={props.container} />}
+      <label class="log-times">
+        <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.currentTarget.checked)} /> Times (when the node saw
+        each line)
+      </label>
+      {state === 'running' ? (
+        <FollowedLog name={name} project={project} timestamps={timestamps} />
+      ) : (
+        <PolledLog container={props.container} timestamps={timestamps} />
+      )}
     </>
   );
 }
@@ -230,15 +239,15 @@ function LogTail(props: { container: ContainerView }) {
 const FOLLOWED_LINES = 2000;
 
 /** Follows the log of a running container; a dropped stream resumes where it stopped (Last-Event-ID). */
-function FollowedLog(props: { name: string; project: string }) {
-  const { name, project } = props;
+function FollowedLog(props: { name: string; project: string; timestamps: boolean }) {
+  const { name, project, timestamps } = props;
   const [lines, setLines] = useState<string[]>([]);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
     const stop = new AbortController();
     let lastId: string | undefined;
     setLines([]);
-    const path = inProject(`/containers/${encodeURIComponent(name)}/logs?follow=1&tail=200`, project);
+    const path = inProject(`/containers/${encodeURIComponent(name)}/logs?follow=1&tail=200${timestamps ? '&timestamps=1' : ''}`, project);
     void (async () => {
       while (!stop.signal.aborted) {
         try {
@@ -262,7 +271,7 @@ function FollowedLog(props: { name: string; project: string }) {
       }
     })();
     return () => stop.abort();
-  }, [name, project]);
+  }, [name, project, timestamps]);
   return (
     <>
       <ErrorBanner error={error} prefix="Could not follow the log" />
@@ -277,15 +286,17 @@ function FollowedLog(props: { name: string; project: string }) {
 }
 
 /** The last lines of a container that does not run, refreshed while the page is open. */
-function PolledLog(props: { container: ContainerView }) {
+function PolledLog(props: { container: ContainerView; timestamps: boolean }) {
   const { name, project } = props.container;
   const live = props.container.state !== 'pending' && props.container.state !== 'deleting';
   const logs = usePoll(
     async () =>
       live
-        ? get<{ log: string; truncated: boolean }>(inProject(`/containers/${encodeURIComponent(name)}/logs?tail=1000`, project))
+        ? get<{ log: string; truncated: boolean }>(
+            inProject(`/containers/${encodeURIComponent(name)}/logs?tail=1000${props.timestamps ? '&timestamps=1' : ''}`, project),
+          )
         : undefined,
-    `logs:${name}:${live}`,
+    `logs:${name}:${live}:${props.timestamps}`,
     3000,
   );
   return (
