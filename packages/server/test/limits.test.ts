@@ -64,8 +64,7 @@ describe('limits by default', () => {
     const roots = await worker.runtime.cgroupRoots();
     for (const root of roots) mkdirSync(`${root}/0d9c1a3e-1b6e-4c1e-9a51-5f1a2b3c4d5e`); // as a launcher killed mid-cleanup leaves it
     // this pass, or the periodic one if it came first, removes them (nothing else does)
-    const report = await worker.reconciler.run();
-    expect(report.cgroups).toBeLessThanOrEqual(roots.length);
+    await worker.reconciler.run();
     for (const root of roots) expect(existsSync(`${root}/0d9c1a3e-1b6e-4c1e-9a51-5f1a2b3c4d5e`)).toBe(false);
   });
 });
