@@ -51,8 +51,8 @@ describe('limits by default', () => {
     const procs = readFileSync(`${dir}/cgroup.procs`, 'utf8').trim().split('\n');
     for (const pid of procs) writeFileSync(`/sys/fs/cgroup/pids${outer}/cgroup.procs`, pid);
     rmdirSync(dir);
-    const report = await fleet.api.worker!.reconciler.run();
-    expect(report.unbounded).toBe(1);
+    // this pass repairs it, or the periodic one if it came first: the cgroup is back either way
+    await fleet.api.worker!.reconciler.run();
     expect(readFileSync(`${dir}/pids.max`, 'utf8').trim()).toBe('123'); // the row's own limit
     expect(readFileSync(`${dir}/cgroup.procs`, 'utf8').trim().split('\n').sort()).toEqual([...procs].sort());
     expect((await fleet.api.worker!.reconciler.run()).unbounded).toBe(0);
