@@ -2,7 +2,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { NagayaError } from '../errors';
-import { NativeError, type ContainerRuntime, type ExecResult } from '@nagaya/native';
+import { directoryDiskBytes, NativeError, readCgroupUsage, type CgroupUsage, type ContainerRuntime, type ExecResult } from '@nagaya/native';
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';
 import type { RpcJobData, VolumeJobData } from './job-types';
@@ -23,6 +23,7 @@ export class RpcJobs {
       const data = job.data;
       if (data.kind === 'exec') return await this.exec(data);
       if (data.kind === 'logs') return await this.logs(data.containerId, data.tailBytes);
+      if (data.kind === 'stats') return await this.stats(data.containerId);
       return await this.volume(data);
     } catch (err) {
       throw new Error(encodeRpcError(toApiError(err)));
@@ -60,6 +61,17 @@ export class RpcJobs {
       }
       throw err;
     }
+  }
+
+  /** Reads a running container's cgroups and measures its writable layer (its directory's upper/). */
+  private async stats(id: string): Promise<CgroupUsage & { writableLayerBytes: number | null }> {
+    const record = this.runtime.status(id);
+    if (record.state !== 'running') throw new NagayaError('CONFLICT', 'the container is not running', { state: record.state });
+    const [usage, writableLayerBytes] = await Promise.all([
+      readCgroupUsage(record.cgroups ?? []),
+      directoryDiskBytes(join(record.dir, 'upper')),
+    ]);
+    return { ...usage, writableLayerBytes };
   }
 
   /**
