@@ -1,3 +1,5 @@
+import { execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, type ContainerStatsView } from '@nagaya/contract';
 import { ADMIN_TOKEN, startTestFleet, type TestFleet } from './support/test-server';
@@ -5,6 +7,8 @@ import { eventually } from './support/test-helpers';
 import type { ApiClient } from '../src/cli/api-client';
 
 const MiB = 1024 * 1024;
+const CLI = join(__dirname, '..', 'dist', 'cli', 'nagaya.js');
+const cliEnv = () => ({ ...process.env, NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN, NAGAYA_PROJECT: 'p1' });
 let fleet: TestFleet;
 let p1: ApiClient;
 let p2Viewer: ApiClient;
@@ -106,5 +110,39 @@ describe('GET /containers/:name/stats', () => {
     expect(value('nagaya_container_pids', 'busy')).toBeGreaterThanOrEqual(4);
     // a stopped container has no series
     expect(value('nagaya_container_pids', 'stopped')).toBeUndefined();
+  }, 30_000);
+});
+
+describe('nagaya stats', () => {
+  it('prints one table of every running container of the project with --no-stream, CPU % from two readings', async () => {
+    const { stdout, code } = await new Promise<{ stdout: string; code: number }>((resolve) =>
+      execFile(process.execPath, [CLI, 'stats', '--no-stream'], { env: cliEnv() }, (err, out) =>
+        resolve({ stdout: out, code: err ? 1 : 0 }),
+      ),
+    );
+    expect(code).toBe(0);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^NAME\s+CPU %\s+CPU TIME\s+MEM\s+PEAK\s+LIMIT\s+MEM %\s+PIDS\s+WRITABLE$/);
+    const names = lines.slice(1).map((l) => l.split(/\s+/)[0]);
+    expect(names.sort()).toEqual(['busy', 'holder', 'writer']); // not the stopped one
+    // the spinning loop shows a CPU percent, from a second reading 1 s after the first
+    const busy = lines.find((l) => l.startsWith('busy'))!.split(/\s{2,}/);
+    expect(Number(busy[1]!.replace('%', ''))).toBeGreaterThan(10);
+  }, 30_000);
+
+  it('refreshes every 2 s until interrupted; --json prints each refresh as one line', async () => {
+    const child = spawn(process.execPath, [CLI, 'stats', 'busy', '--json'], { env: cliEnv() });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await eventually(async () => (out.split('\n').filter(Boolean).length >= 2 ? true : undefined), 10_000);
+    child.kill('SIGINT');
+    const refreshes = out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Array<ContainerStatsView & { cpuPercent: number | null }>);
+    expect(refreshes[0]![0]!.name).toBe('busy');
+    expect(refreshes[0]![0]!.cpuPercent).toBeNull(); // nothing to compare the first reading with
+    expect(refreshes[1]![0]!.cpuPercent).toBeGreaterThan(10);
+    expect(refreshes[1]![0]!.at - refreshes[0]![0]!.at).toBeGreaterThanOrEqual(1_900);
   }, 30_000);
 });
