@@ -67,11 +67,8 @@ export class RpcJobs {
   private async stats(id: string): Promise<CgroupUsage & { writableLayerBytes: number | null }> {
     const record = this.runtime.status(id);
     if (record.state !== 'running') throw new NagayaError('CONFLICT', 'the container is not running', { state: record.state });
-    const [usage, writableLayerBytes] = await Promise.all([
-      readCgroupUsage(record.cgroups ?? []),
-      directoryDiskBytes(join(record.dir, 'upper')),
-    ]);
-    return { ...usage, writableLayerBytes };
+    const usage = readCgroupUsage(record.cgroups ?? []);
+    return { ...usage, writableLayerBytes: await directoryDiskBytes(join(record.dir, 'upper')) };
   }
 
   /**
