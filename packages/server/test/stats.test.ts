@@ -63,8 +63,8 @@ describe('GET /containers/:name/stats', () => {
     expect(first.cpuSeconds).not.toBeNull();
     await new Promise((r) => setTimeout(r, 1_500));
     const second = await stats('busy');
-    // two cores shared with other work: at least a fifth of one core over 1.5 s
-    expect(second.cpuSeconds! - first.cpuSeconds!).toBeGreaterThan(0.3);
+    // two cores shared with other work: at least a tenth of one core over 1.5 s
+    expect(second.cpuSeconds! - first.cpuSeconds!).toBeGreaterThan(0.15);
     expect(second.at).toBeGreaterThan(first.at);
   }, 60_000);
 
@@ -94,6 +94,18 @@ describe('GET /containers/:name/stats', () => {
     const named = await p2Viewer.get('/containers/holder/stats?project=p1').catch((e: unknown) => e);
     expect((named as ApiError).status).toBe(404);
   });
+
+  it('answers 503 NODE_OFFLINE for a container whose node has stopped, as exec does', async () => {
+    const worker = await fleet.addWorker('node-b');
+    await p1.post('/containers', { name: 'away', image: 'busybox', node: 'node-b' });
+    await eventually(async () => ((await p1.get<{ state: string }>('/containers/away')).state === 'running' ? true : undefined));
+    expect((await stats('away')).pids).toBeGreaterThanOrEqual(1); // read on node-b, by node-b
+    await worker.close(); // the node says it is offline; its container keeps running
+    const err = await stats('away').catch((e: unknown) => e);
+    expect((err as ApiError).status).toBe(503);
+    expect((err as ApiError).code).toBe('NODE_OFFLINE');
+    expect((err as ApiError).details).toMatchObject({ node: 'node-b', status: 'offline' });
+  }, 60_000);
 
   it('puts per-container series on /metrics, sampled by the node', async () => {
     const series = await eventually(async () => {
@@ -127,7 +139,7 @@ describe('nagaya stats', () => {
     expect(names.sort()).toEqual(['busy', 'holder', 'writer']); // not the stopped one
     // the spinning loop shows a CPU percent, from a second reading 1 s after the first
     const busy = lines.find((l) => l.startsWith('busy'))!.split(/\s{2,}/);
-    expect(Number(busy[1]!.replace('%', ''))).toBeGreaterThan(10);
+    expect(Number(busy[1]!.replace('%', ''))).toBeGreaterThan(5);
   }, 30_000);
 
   it('refreshes every 2 s until interrupted; --json prints each refresh as one line', async () => {
@@ -142,7 +154,8 @@ describe('nagaya stats', () => {
       .map((l) => JSON.parse(l) as Array<ContainerStatsView & { cpuPercent: number | null }>);
     expect(refreshes[0]![0]!.name).toBe('busy');
     expect(refreshes[0]![0]!.cpuPercent).toBeNull(); // nothing to compare the first reading with
-    expect(refreshes[1]![0]!.cpuPercent).toBeGreaterThan(10);
-    expect(refreshes[1]![0]!.at - refreshes[0]![0]!.at).toBeGreaterThanOrEqual(1_900);
+    expect(refreshes[1]![0]!.cpuPercent).toBeGreaterThan(5);
+    // 2 s between the starts of two refreshes: between the readings, 2 s give or take the calls' latency
+    expect(refreshes[1]![0]!.at - refreshes[0]![0]!.at).toBeGreaterThanOrEqual(1_500);
   }, 30_000);
 });

@@ -68,7 +68,8 @@ async function readAll(client: ApiClient, name: string | undefined): Promise<Con
   const { containers } = await client.get<{ containers: Array<{ name: string }> }>('/containers?state=running');
   const read = await eachLimited(containers, CONCURRENT_CALLS, (c) =>
     statsOf(c.name).catch((err: unknown) => {
-      if (err instanceof ApiError && (err.code === 'CONFLICT' || err.code === 'NOT_FOUND')) return undefined;
+      // stopped, deleted or cut off since the list was read: left out of this refresh
+      if (err instanceof ApiError && ['CONFLICT', 'NOT_FOUND', 'NODE_OFFLINE'].includes(err.code)) return undefined;
       throw err;
     }),
   );
