@@ -212,7 +212,7 @@ export interface ContainerStatsView {
   /** Processes and threads in it now. */
   pids: number | null;
   pidsLimit: number | null;
-  /** Bytes its writable layer takes on disk (what it wrote, copied up or whited out over its image). */
+  /** Bytes its writable layer takes on disk (what it wrote, copied up or whited out over its image); measured at most every 5 s. */
   writableLayerBytes: number | null;
 }
 
