@@ -48,9 +48,11 @@ export function UsageGraph(props: { container: ContainerView }) {
         setError('');
       } catch (err) {
         if (stopped) return;
-        // not running any more (409) or gone (404): the container's own poll shows why
-        if (err instanceof ApiError && (err.status === 409 || err.status === 404)) return;
-        setError(err instanceof Error ? err.message : String(err));
+        // gone (404): the container's own poll shows it; stop asking
+        if (err instanceof ApiError && err.status === 404) return;
+        // not running at this moment (409, a read crossing a stop or restart): the page's own poll
+        // shows the state, and this effect ends when it does; a restart quick enough not to show resumes here
+        if (!(err instanceof ApiError && err.status === 409)) setError(err instanceof Error ? err.message : String(err));
       }
       if (!stopped) timer = setTimeout(() => void read(), document.hidden ? READ_EVERY_MS * 5 : READ_EVERY_MS);
     };
