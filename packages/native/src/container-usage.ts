@@ -62,7 +62,8 @@ export function readCgroupUsage(dirs: readonly string[]): CgroupUsage {
     if (v2) {
       const micros = readKey(`${dir}/cpu.stat`, 'usage_usec');
       usage.cpuSeconds ??= micros === null ? null : micros / 1e6;
-    } else if (has('cpuacct')) {
+    } else if (usage.cpuSeconds === null && (has('cpuacct') || has('cpu'))) {
+      // cpu and cpuacct mounted together are reached as /sys/fs/cgroup/cpu too (a symlink)
       const nanos = readNumber(`${dir}/cpuacct.usage`);
       usage.cpuSeconds ??= nanos === null ? null : nanos / 1e9;
     }
