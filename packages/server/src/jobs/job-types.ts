@@ -71,6 +71,12 @@ export interface LogsFollowJobData {
   sinceNs?: string;
 }
 
+/** Reads a running container's usage from its cgroups and its writable layer's size, on its node. */
+export interface StatsJobData {
+  kind: 'stats';
+  containerId: string;
+}
+
 /** Makes a volume's directory on its node (with its size limit, if it has one). */
 export interface VolumeCreateJobData {
   kind: 'volume-create';
@@ -94,4 +100,4 @@ export interface VolumeUsageJobData {
 
 export type VolumeJobData = VolumeCreateJobData | VolumeRemoveJobData | VolumeUsageJobData;
 
-export type RpcJobData = ExecJobData | LogsJobData | LogsFollowJobData | VolumeJobData;
+export type RpcJobData = ExecJobData | LogsJobData | LogsFollowJobData | StatsJobData | VolumeJobData;
