@@ -9,8 +9,13 @@ export interface LifecycleJobData {
   containerName: string;
   /** stop and restart: seconds between SIGTERM and SIGKILL */
   timeoutSeconds?: number;
-  /** start: a restart by the container's policy, which starts only a row still `restarting` (a user's stop since wins). */
+  /**
+   * start: a restart by the container's policy. It starts only the row it was queued for: still
+   * `restarting`, at `restartCount`, and not stopped by a user since (a user's start or restart
+   * resets the count, so this job then finds nothing to do).
+   */
   byPolicy?: true;
+  restartCount?: number;
   /** stop and delete: when the stop signal went (the job then waits for the exit as a delayed job, not in a worker slot). */
   stopSentAt?: number;
 }

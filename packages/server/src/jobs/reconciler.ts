@@ -224,7 +224,7 @@ export class Reconciler {
     if (recovery.removeStray) await this.removeStray(recovery.removeStray);
     if (recovery.backToPending) await containers.transition(row.id, ['starting'], 'pending');
     // a restart whose delayed job was lost (Redis lost its data): started by its policy still
-    const byPolicy = row.state === 'restarting' ? { byPolicy: true as const } : {};
+    const byPolicy = row.state === 'restarting' ? { byPolicy: true as const, restartCount: row.restartCount } : {};
     await queues.enqueue(nodeName, { kind: recovery.kind, containerId: row.id, containerName: row.name, ...byPolicy }, { fresh: true });
     report.requeued++;
   }

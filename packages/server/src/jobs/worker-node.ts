@@ -82,7 +82,11 @@ export class WorkerNode {
       metrics,
       network,
       scheduleRestart: (c, delayMs) =>
-        queues.enqueue(c.node, { kind: 'start', containerId: c.id, containerName: c.name, byPolicy: true }, { delayMs }),
+        queues.enqueue(
+          c.node,
+          { kind: 'start', containerId: c.id, containerName: c.name, byPolicy: true, restartCount: c.restartCount },
+          { delayMs },
+        ),
     });
     this.pulls = new ImagePullJobs({
       images,

@@ -282,15 +282,21 @@ export class ContainerService {
       if (done) return { job: null, deleted: true };
     }
     await this.requireNodeOnline(row);
-    // A user's stop holds against always and unless-stopped until a user's start or restart.
-    if (kind !== 'delete') await containers.markStoppedByUser(row.id, kind === 'stop');
     if (kind === 'delete') {
       if (row.state === 'deleting') {
         const latest = await queues.latestFor(row.id);
         if (latest?.kind === 'delete' && latest.state !== 'failed') return { job: { id: latest.id } };
       }
-      await containers.transition(row.id, [], 'deleting');
+      // only from the state checked above: a start that made it run meanwhile must not be
+      // killed by a delete that did not ask for force
+      const from = options.force ? [] : [row.state];
+      if (!(await containers.transition(row.id, from, 'deleting'))) {
+        throw new NagayaError('CONFLICT', `${name} changed state meanwhile; look again and retry`, { state: row.state });
+      }
     }
+    // A user's start or restart lifts a user's stop and begins the policy's count afresh, before
+    // its job can run (harmless if the job cannot be queued: nothing runs to restart)
+    if (kind === 'start' || kind === 'restart') await containers.markStoppedByUser(row.id, false);
     let jobId: string;
     try {
       jobId = await queues.enqueue(row.node, {
@@ -303,6 +309,10 @@ export class ContainerService {
       if (kind === 'delete') await containers.transition(row.id, ['deleting'], row.state);
       throw queueUnavailable(err);
     }
+    // A user's stop holds against always and unless-stopped until a user's start or restart
+    // (recorded once the job is queued: a stop refused for want of Redis changes nothing; the
+    // stop itself is never restarted, since its exit is one the row asked for).
+    if (kind === 'stop') await containers.markStoppedByUser(row.id, true);
     await audit.record(actor, row.project, `container.${kind}`, row.name, { id: row.id });
     return { job: { id: jobId } };
   }

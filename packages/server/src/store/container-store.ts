@@ -381,6 +381,7 @@ export class ContainerStore {
     from: ContainerState[],
     node: string,
     imageRule?: { builtInProject: string; builtInSource: string },
+    policyRestart?: { restartCount: number },
   ): Promise<{ row: ContainerRow; lease?: LeaseRow; image?: LaunchImage } | undefined> {
     // With `imageRule`, the same statement also reads what the launch needs of the row's image
     // (ImageRecords.visible's rule: the project's own, else a built-in one), which saves the
@@ -388,7 +389,8 @@ export class ContainerStore {
     const { rows } = await this.db.query<ContainerRow & Partial<LeaseRow> & Partial<ImageColumns>>(
       `WITH c AS (
          UPDATE container SET state = 'starting', error = NULL, updated_at = now()
-          WHERE id = $1 AND state = ANY ($2) AND node = $3 RETURNING ${ROW}),
+          WHERE id = $1 AND state = ANY ($2) AND node = $3
+            AND ($7::integer IS NULL OR (restart_count = $7 AND NOT stopped_by_user)) RETURNING ${ROW}),
        l AS (
          SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool,
                 LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
@@ -399,7 +401,15 @@ export class ContainerStore {
           WHERE $4::boolean AND i.name = c.image AND (i.project = c.project OR (i.project = $5 AND i.source = $6))
           ORDER BY i.project = c.project DESC LIMIT 1)
        SELECT c.*, l.*, i.* FROM c LEFT JOIN l ON true LEFT JOIN i ON true`,
-      [id, from, node, imageRule !== undefined, imageRule?.builtInProject ?? null, imageRule?.builtInSource ?? null],
+      [
+        id,
+        from,
+        node,
+        imageRule !== undefined,
+        imageRule?.builtInProject ?? null,
+        imageRule?.builtInSource ?? null,
+        policyRestart?.restartCount ?? null,
+      ],
       { prepared: true },
     );
     const r = rows[0];
@@ -415,9 +425,20 @@ export class ContainerStore {
     return { row, lease, ...(image ? { image } : {}) };
   }
 
-  /** Records whether a user's stop is the last word on the container (restart policies respect it). */
+  /**
+   * Records whether a user's stop is the last word on the container (restart policies respect it).
+   * A user's start or restart also begins the policy's count afresh, as Docker's does: an
+   * on-failure container that used up its retries gets them again, and a pending policy restart
+   * queued for the old count finds nothing to do.
+   */
   async markStoppedByUser(id: string, stopped: boolean): Promise<void> {
-    await this.db.query('UPDATE container SET stopped_by_user = $2 WHERE id = $1 AND stopped_by_user <> $2', [id, stopped]);
+    await this.db.query(
+      `UPDATE container SET stopped_by_user = $2,
+              restart_count = CASE WHEN $2 THEN restart_count ELSE 0 END,
+              restart_streak = CASE WHEN $2 THEN restart_streak ELSE 0 END
+        WHERE id = $1`,
+      [id, stopped],
+    );
   }
 
   async delete(id: string): Promise<boolean> {
