@@ -23,6 +23,9 @@ import type { LifecycleJobData, PullJobData, RpcJobData } from './job-types';
 import { NodeVolumes } from './node-volumes';
 import { Reconciler } from './reconciler';
 import { RpcJobs } from './rpc-jobs';
+import { RunJobs } from './run-jobs';
+import { RUNS_QUEUE, type RunJobData } from './run-queue';
+import { RunStore } from '../store/run-store';
 
 export interface WorkerNodeDeps {
   config: ServerConfig;
@@ -49,6 +52,8 @@ export class WorkerNode {
   readonly runtime: ContainerRuntime;
   readonly jobs: ContainerJobs;
   readonly pulls: ImagePullJobs;
+  /** This node's part of the runs queue. */
+  readonly runs: RunJobs;
   readonly reconciler: Reconciler;
   readonly fleet: NodeFleet;
   /** This node's volume directories. */
@@ -79,6 +84,21 @@ export class WorkerNode {
       scheduleRestart: (c, delayMs) =>
         queues.enqueue(c.node, { kind: 'start', containerId: c.id, containerName: c.name, byPolicy: true }, { delayMs }),
     });
+    this.runs = new RunJobs({
+      nodeName: config.nodeName,
+      pool: config.pool,
+      containers,
+      runs: new RunStore(deps.db),
+      allocator,
+      runtime,
+      images,
+      network,
+      log,
+      defaultPidsMax: config.defaultPidsMax,
+      defaultNetworkMode: config.defaultNetworkMode,
+      projectConcurrency: config.runProjectConcurrency,
+      retentionMs: config.runRetentionMs,
+    });
     this.pulls = new ImagePullJobs({
       images,
       insecureRegistries: config.insecureRegistries,
@@ -100,6 +120,7 @@ export class WorkerNode {
       orphanLeaseAgeMs: config.orphanLeaseMs,
       graceMs: Math.min(15_000, config.reconcileMs * 2),
       defaultPidsMax: config.defaultPidsMax,
+      runs: { jobs: this.runs, jobState: (runId) => queues.queue(RUNS_QUEUE).getJobState(runId) },
     });
   }
 
@@ -207,7 +228,23 @@ export class WorkerNode {
       prefix: config.queuePrefix,
       concurrency: Math.max(4, config.workerConcurrency),
     });
-    for (const w of [lifecycle, rpcWorker]) {
+    // Runs have a queue of their own, so a flood of them never delays a container's launch; each
+    // node takes runConcurrency at once, the fleet runGlobalConcurrency (set on the queue).
+    // A run's job is held for as long as its run runs: a killed worker's job comes back after
+    // its lock lapses, and the next worker takes up the attempt it left (RunJobs.resume).
+    void this.deps.queues
+      .queue(RUNS_QUEUE)
+      .setGlobalConcurrency(config.runGlobalConcurrency)
+      .catch((err: unknown) => log.warn('could not set the global concurrency of runs', { error: err as Error }));
+    const runWorker = new Worker<RunJobData>(RUNS_QUEUE, (job: Job<RunJobData>, token?: string) => this.runs.process(job, token), {
+      connection,
+      prefix: config.queuePrefix,
+      concurrency: config.runConcurrency,
+      lockDuration: 15_000,
+      stalledInterval: 10_000,
+      maxStalledCount: 3,
+    });
+    for (const w of [lifecycle, rpcWorker, runWorker]) {
       w.on('error', (err) => log.warn('queue worker error', { error: err }));
       this.workers.push(w);
     }

@@ -324,7 +324,12 @@ export class ContainerService {
   }
 
   /** Containers of one project (of every project when `project` is undefined). */
-  async list(filter: { project: string | undefined; state?: ContainerState; node?: string }): Promise<ContainerView[]> {
+  async list(filter: {
+    project: string | undefined;
+    state?: ContainerState;
+    node?: string;
+    kind?: 'service' | 'run';
+  }): Promise<ContainerView[]> {
     // unknown is never stored: it is how a live row on an offline node shows
     const states: ContainerState[] | undefined = filter.state
       ? filter.state === 'unknown'
@@ -335,6 +340,8 @@ export class ContainerService {
       ...(filter.project ? { project: filter.project } : {}),
       ...(filter.node ? { node: filter.node } : {}),
       ...(states ? { states } : {}),
+      // the containers of runs come and go with their runs (GET /runs): shown only when asked for
+      kind: filter.kind ?? 'service',
     });
     const [leases, statuses, ips] = await Promise.all([
       this.deps.allocator.findMany(rows.map((r) => r.id)),

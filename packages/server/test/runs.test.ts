@@ -1,0 +1,87 @@
+// Runs on a real fleet: each attempt in a fresh container with a fresh slice, its result kept
+// after the container and the slice are gone; timeouts, cancel, stdin, output caps, retries.
+import type { RunOutputView, RunView } from '@nagaya/contract';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startTestFleet, type TestFleet } from './support/test-server';
+
+let fleet: TestFleet;
+
+beforeAll(async () => {
+  fleet = await startTestFleet({ slices: 32, quarantineSeconds: 0, env: { NAGAYA_RUN_CONCURRENCY: '4' } });
+}, 60_000);
+afterAll(async () => fleet?.stop());
+
+const submit = async (spec: Record<string, unknown>) =>
+  (await fleet.admin.post<{ run: RunView }>('/runs', { image: 'busybox', timeoutSeconds: 30, ...spec })).run;
+const waitFor = (id: string, seconds = 30) => fleet.admin.get<RunView>(`/runs/${id}/wait?timeoutSeconds=${seconds}`);
+const outputOf = (id: string) => fleet.admin.get<RunOutputView>(`/runs/${id}/output`);
+
+/** Containers of runs still there, and slices still held (active leases). */
+async function leftovers(): Promise<{ containers: number; leases: number }> {
+  const c = await fleet.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM container WHERE kind = 'run'`);
+  const l = await fleet.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM id_lease`);
+  return { containers: c.rows[0]!.n, leases: l.rows[0]!.n };
+}
+
+describe('runs', () => {
+  it('runs a command in a fresh container, keeps its exit and output, and leaves nothing behind', async () => {
+    const run = await submit({ command: ['/bin/sh', '-c', 'echo hello; id -u; exit 3'] });
+    expect(run.state).toBe('queued');
+    const done = await waitFor(run.id);
+    expect(done).toMatchObject({ state: 'failed', exitCode: 3, timedOut: false, attempt: 1 });
+    expect(done.slice?.uidCount).toBe(65536);
+    expect(done.node).toBe('node-a');
+    const out = await outputOf(run.id);
+    expect(out.stdout).toBe('hello\n0\n');
+    await eventually(async () => ((await leftovers()).containers === 0 && (await leftovers()).leases === 0 ? true : undefined), 5_000);
+    const listed = await fleet.admin.get<{ containers: unknown[] }>('/containers?kind=run');
+    expect(listed.containers).toEqual([]);
+  });
+
+  it('ends a run at its timeout: timedOut within 1.5 s', async () => {
+    const run = await submit({ command: ['sleep', '60'], timeoutSeconds: 1 });
+    const started = await eventually(async () => {
+      const r = await fleet.admin.get<RunView>(`/runs/${run.id}`);
+      return r.startedAt ? r : undefined;
+    });
+    const done = await waitFor(run.id, 10);
+    expect(done.state).toBe('timedOut');
+    expect(done.timedOut).toBe(true);
+    expect(new Date(done.finishedAt!).getTime() - new Date(started.startedAt!).getTime()).toBeLessThan(1_500);
+  });
+
+  it('cancels a running run: killed, state cancelled, its container and slice gone', async () => {
+    const run = await submit({ command: ['sleep', '60'] });
+    await eventually(async () => ((await leftovers()).containers === 1 ? true : undefined));
+    await eventually(async () => ((await fleet.admin.get<RunView>(`/runs/${run.id}`)).slice ? true : undefined));
+    const cancelled = await fleet.admin.delete<RunView>(`/runs/${run.id}`);
+    expect(cancelled.state).toBe('cancelled');
+    await eventually(async () => {
+      const left = await leftovers();
+      return left.containers === 0 && left.leases === 0 ? true : undefined;
+    }, 5_000);
+    expect((await fleet.admin.get<RunView>(`/runs/${run.id}`)).state).toBe('cancelled');
+    await expect(fleet.admin.delete(`/runs/${run.id}`)).rejects.toMatchObject({ code: 'CONFLICT' });
+  });
+
+  it('retries a failed run in a fresh container with a fresh slice', async () => {
+    const run = await submit({ command: ['/bin/sh', '-c', 'exit 7'], retries: 2 });
+    const done = await waitFor(run.id);
+    expect(done).toMatchObject({ state: 'failed', exitCode: 7, attempt: 3 });
+  });
+
+  it('gives the first run back for a repeated idempotency key', async () => {
+    const a = await submit({ command: ['true'], idempotencyKey: 'once-1' });
+    const b = await submit({ command: ['true'], idempotencyKey: 'once-1' });
+    expect(b.id).toBe(a.id);
+    expect((await waitFor(a.id)).state).toBe('succeeded');
+  });
+
+  it('is 404 from another project, and refuses what it cannot honour', async () => {
+    const run = await submit({ command: ['true'] });
+    await fleet.admin.post('/projects', { name: 'other-p' });
+    await expect(fleet.admin.get(`/runs/${run.id}?project=other-p`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(submit({ command: ['true'], timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    await expect(submit({ command: ['true'], image: 'nope' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  });
+});
