@@ -30,6 +30,7 @@
         "src/launcher/exec_requests.c",
         "src/launcher/cgroup_requests.c",
         "src/launcher/log_watch.c",
+        "src/launcher/run_io.c",
         "src/launcher/spawn.c",
         "src/launcher/image_layers.c",
         "src/launcher/container_child.c",

@@ -17,6 +17,8 @@ export interface ExitStatus {
   finishedAt?: number;
   /** Host pid of the init that ended (exit events carry it), so a late event of an earlier run is told apart. */
   pid?: number;
+  /** Present (true) only when the plan's timeoutMs ran out and the launcher killed the container. */
+  timedOut?: boolean;
 }
 
 /** What the launcher wrote about a container in its directory. */
@@ -32,6 +34,8 @@ export interface ContainerRecord {
   exit?: ExitStatus;
   /** Host end of its veth pair (the launcher's "veth" record), when it was launched with a network. */
   hostIfName?: string;
+  /** A run with captured output that exited: how many bytes it wrote to each (kept or not). */
+  outputBytes?: { stdout: number; stderr: number };
   /** running: the recorded pid is alive with the recorded start time; exited: exit.json exists. */
   state: 'running' | 'exited' | 'gone' | 'created';
 }
@@ -50,6 +54,7 @@ export function toExitStatus(raw: {
   oomKilled: boolean;
   lost?: boolean;
   finishedAt?: number;
+  timedOut?: boolean;
 }): ExitStatus {
   return {
     exitCode: raw.exitCode !== null && raw.exitCode >= 0 ? raw.exitCode : null,
@@ -57,6 +62,7 @@ export function toExitStatus(raw: {
     oomKilled: raw.oomKilled,
     lost: raw.lost ?? false,
     finishedAt: raw.finishedAt,
+    ...(raw.timedOut ? { timedOut: true } : {}),
   };
 }
 
@@ -112,7 +118,11 @@ export function readContainerRecord(stateDir: string, id: string): ContainerReco
       oomKilled: Boolean(exit.oomKilled),
       lost: Boolean(exit.lost),
       finishedAt: Number(exit.finishedAt),
+      timedOut: exit.timedOut === true,
     });
+    if (typeof exit.stdoutBytes === 'number' && typeof exit.stderrBytes === 'number') {
+      record.outputBytes = { stdout: exit.stdoutBytes, stderr: exit.stderrBytes };
+    }
     record.state = 'exited';
   } else if (record.pid !== undefined && record.startTime !== undefined) {
     record.state = isSameProcess(record.pid, record.startTime) ? 'running' : 'gone';

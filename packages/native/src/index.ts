@@ -1,7 +1,7 @@
 // @nagaya/native: start, watch, stop and exec isolated containers. See runtime.ts for the API.
 export { ContainerRuntime } from './runtime';
 export { DEFAULT_CONSOLE_LOG_MAX_BYTES, LOST_EXIT } from './runtime-types';
-export type { ExecOptions, ExecResult, LaunchedContainer, LaunchOptions, RuntimeOptions } from './runtime-types';
+export type { ExecOptions, ExecResult, LaunchedContainer, LaunchOptions, RunOutput, RuntimeOptions } from './runtime-types';
 export { prepareShiftedCopy } from './shifted-copy';
 export type { ShiftProgress } from './shifted-copy';
 export {
@@ -15,6 +15,9 @@ export {
   MAX_MOUNTS,
   RLIMIT_RESOURCES,
   DEFAULT_INIT_BINARY,
+  MAX_RUN_TIMEOUT_MS,
+  MAX_RUN_OUTPUT_LIMIT_BYTES,
+  MAX_RUN_STDIN_BYTES,
 } from './plan';
 export type {
   LaunchPlan,

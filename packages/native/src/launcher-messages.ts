@@ -42,6 +42,9 @@ export function encodeLaunchRequest(req: string, plan: ResolvedPlan): Buffer {
   fields.push(['pids', plan.pids]);
   if (plan.initBinary !== undefined) fields.push(['init', plan.initBinary]);
   if (plan.cpuQuotaUs > 0) fields.push(['cpu_quota', plan.cpuQuotaUs], ['cpu_period', plan.cpuPeriodUs]);
+  if (plan.timeoutMs !== undefined) fields.push(['timeout_ms', plan.timeoutMs]);
+  if (plan.outputLimitBytes !== undefined) fields.push(['output_limit', plan.outputLimitBytes]);
+  if (plan.stdinFile !== undefined) fields.push(['stdin', plan.stdinFile]);
   const net = plan.network;
   if (net) {
     fields.push(
@@ -81,6 +84,7 @@ export function exitFromMessage(msg: DecodedMessage): ExitStatus {
     signal: Number(msg.get('signal')),
     oomKilled: msg.get('oom') === '1',
     lost: msg.get('lost') === '1',
+    timedOut: msg.get('timed_out') === '1',
   });
   const pid = Number(msg.get('pid'));
   return Number.isSafeInteger(pid) && pid > 0 ? { ...status, pid } : status;

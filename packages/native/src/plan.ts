@@ -115,6 +115,20 @@ export interface LaunchPlan {
   init?: boolean;
   /** Host directories mounted into the container, at most MAX_MOUNTS, each at its own target. */
   mounts?: ContainerMount[];
+  /**
+   * The launcher kills the container (SIGKILL to its init, whole pid namespace goes) this long
+   * after its argv began; the exit then says timedOut. 1 ms to 7 days. Enforced by the launcher's
+   * own timer, with or without a Node client, and re-armed by a restarted launcher.
+   */
+  timeoutMs?: number;
+  /**
+   * Capture stdout and stderr apart, into <container dir>/stdout and <container dir>/stderr (0600),
+   * each kept to its first outputLimitBytes bytes (the rest is counted, not written). 0 to 64 MiB.
+   * When set, console.log is not used for the argv's output.
+   */
+  outputLimitBytes?: number;
+  /** Bytes fed to the argv's stdin, then EOF (at most 16 MiB); absent: /dev/null. */
+  stdin?: Uint8Array;
 }
 
 /** Host facts a plan is resolved against. */
@@ -155,6 +169,34 @@ export interface ResolvedPlan {
   initBinary?: string;
   /** Sorted by target, so a mount comes after the mount its target lies in. */
   mounts: ResolvedMount[];
+  /** A run's limits and input (see LaunchPlan); absent: a plain container. */
+  timeoutMs?: number;
+  outputLimitBytes?: number;
+  /** Where the launcher reads the stdin bytes from: <container dir>/stdin, written by the runtime. */
+  stdinFile?: string;
+}
+
+/** Longest run timeout: 7 days. */
+export const MAX_RUN_TIMEOUT_MS = 7 * 24 * 3600 * 1000;
+/** Most output kept of each of a run's stdout and stderr. */
+export const MAX_RUN_OUTPUT_LIMIT_BYTES = 64 * 1024 * 1024;
+/** Most stdin a run may be given. */
+export const MAX_RUN_STDIN_BYTES = 16 * 1024 * 1024;
+
+/** What is wrong with a plan's run options (timeoutMs, outputLimitBytes, stdin). */
+function runProblems(plan: LaunchPlan): string[] {
+  const problems: string[] = [];
+  const inRange = (value: unknown, min: number, max: number) =>
+    Number.isSafeInteger(value) && (value as number) >= min && (value as number) <= max;
+  if (plan.timeoutMs !== undefined && !inRange(plan.timeoutMs, 1, MAX_RUN_TIMEOUT_MS))
+    problems.push(`timeoutMs must be an integer from 1 to ${MAX_RUN_TIMEOUT_MS}`);
+  if (plan.outputLimitBytes !== undefined && !inRange(plan.outputLimitBytes, 0, MAX_RUN_OUTPUT_LIMIT_BYTES))
+    problems.push(`outputLimitBytes must be an integer from 0 to ${MAX_RUN_OUTPUT_LIMIT_BYTES}`);
+  if (plan.stdin !== undefined) {
+    if (!(plan.stdin instanceof Uint8Array)) problems.push('stdin must be a Buffer');
+    else if (plan.stdin.byteLength > MAX_RUN_STDIN_BYTES) problems.push(`stdin must be at most ${MAX_RUN_STDIN_BYTES} bytes`);
+  }
+  return problems;
 }
 
 /** pids.max of a container whose plan sets none: every container has its own bounded pids cgroup. */
@@ -448,6 +490,7 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string, host: Plan
   const initBinary = resolveInit(plan.init, host.initBinary ?? DEFAULT_INIT_BINARY, problems);
   const network = resolveNetwork(plan.network, { stateDir, id: String(plan.id), hostname: String(hostname) }, problems);
   const mounts = resolveMounts(plan.mounts, problems);
+  problems.push(...runProblems(plan));
   if (problems.length > 0) {
     throw new NativeError(`invalid launch plan: ${problems.join('; ')}`, { code: 'INVALID_PLAN', details: problems });
   }
@@ -485,6 +528,9 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string, host: Plan
     ...(network ? { network } : {}),
     ...(initBinary ? { initBinary } : {}),
     mounts,
+    ...(plan.timeoutMs !== undefined ? { timeoutMs: plan.timeoutMs } : {}),
+    ...(plan.outputLimitBytes !== undefined ? { outputLimitBytes: plan.outputLimitBytes } : {}),
+    ...(plan.stdin !== undefined ? { stdinFile: join(containerDir, 'stdin') } : {}),
   };
 }
 

@@ -7,7 +7,7 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
  * and five threadpool round trips competing with the launcher for two cores cost a launch ~0.5 ms
  * (bench:launch), more than the ~0.1 ms the event loop waits here.
  */
-export function writePrivateFile(path: string, text: string): void {
+export function writePrivateFile(path: string, text: string | Uint8Array): void {
   // A temporary name per process: two processes launching one id at once (one is refused) must
   // not remove or overwrite each other's half-written file.
   const tmp = `${path}.${process.pid}.tmp`;

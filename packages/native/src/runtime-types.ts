@@ -62,5 +62,19 @@ export interface ExecResult {
   truncated: boolean;
 }
 
+/**
+ * A run's captured output (a plan with outputLimitBytes): each stream's first bytes as kept in
+ * <container dir>/stdout and /stderr, and how many it wrote in all. While the run goes on, or
+ * when no launcher saw it end, the totals are what the files hold and nothing reads as truncated.
+ */
+export interface RunOutput {
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  stdoutBytes: number;
+  stderrBytes: number;
+}
+
 /** How a container ended that no launcher saw end: nobody could read its status. */
 export const LOST_EXIT: Readonly<ExitStatus> = Object.freeze({ exitCode: null, signal: null, oomKilled: false, lost: true });

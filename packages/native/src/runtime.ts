@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 
 import { listContainerRecords, readContainerRecord, type ContainerRecord, type ExitStatus } from './container-records';
@@ -19,6 +19,7 @@ import {
   type ExecResult,
   type LaunchedContainer,
   type LaunchOptions,
+  type RunOutput,
   type RuntimeOptions,
 } from './runtime-types';
 
@@ -102,8 +103,12 @@ export class ContainerRuntime extends EventEmitter {
       // records (exit.json, state.json) when it takes the launch.
     }
     try {
-      // The plan is kept for operators and restarts.
-      writePrivateFile(join(resolved.containerDir, 'plan.json'), `${JSON.stringify(plan, null, 2)}\n`);
+      // The plan is kept for operators and restarts; its stdin (up to 16 MiB) goes to a file of
+      // its own, which the launcher reads from.
+      const { stdin, ...kept } = plan;
+      const recorded = stdin === undefined ? kept : { ...kept, stdinBytes: stdin.byteLength };
+      writePrivateFile(join(resolved.containerDir, 'plan.json'), `${JSON.stringify(recorded, null, 2)}\n`);
+      if (stdin !== undefined && resolved.stdinFile !== undefined) writePrivateFile(resolved.stdinFile, stdin);
       if (resolved.idmapped && this.idmappedMounts === 'off') await this.useShiftedCopy(resolved, options);
       try {
         return await this.sendLaunch(resolved);
@@ -320,6 +325,34 @@ export class ContainerRuntime extends EventEmitter {
    */
   awaitsExit(id: string): boolean {
     return this.liveLaunches.has(id);
+  }
+
+  /**
+   * Reads a run's captured stdout and stderr (a plan with outputLimitBytes); empty when it
+   * captured nothing. Complete once its exit is recorded: the launcher drains both before.
+   */
+  readOutput(id: string): RunOutput {
+    const record = this.status(id);
+    const read = (name: string): Buffer => {
+      try {
+        return readFileSync(join(record.dir, name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
+        throw err;
+      }
+    };
+    const stdout = read('stdout');
+    const stderr = read('stderr');
+    const stdoutBytes = Math.max(record.outputBytes?.stdout ?? 0, stdout.length);
+    const stderrBytes = Math.max(record.outputBytes?.stderr ?? 0, stderr.length);
+    return {
+      stdout,
+      stderr,
+      stdoutTruncated: stdoutBytes > stdout.length,
+      stderrTruncated: stderrBytes > stderr.length,
+      stdoutBytes,
+      stderrBytes,
+    };
   }
 
   /** Lists what the state directory says about every container. */

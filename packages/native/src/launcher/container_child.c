@@ -256,10 +256,10 @@ static void lower_rlimits(const struct launch_spec *spec, int handshake_fd) {
 }
 
 /* Node marks fds 0-2 close-on-exec; install our own and mark every other inherited fd CLOEXEC. */
-static void install_stdio(int handshake_fd, int log_fd, int null_fd) {
-  CHECK(dup2(null_fd, 0), "install-stdio", "dup2");
-  CHECK(dup2(log_fd, 1), "install-stdio", "dup2");
-  CHECK(dup2(log_fd, 2), "install-stdio", "dup2");
+static void install_stdio(int handshake_fd, const struct child_stdio *stdio) {
+  CHECK(dup2(stdio->in, 0), "install-stdio", "dup2");
+  CHECK(dup2(stdio->out, 1), "install-stdio", "dup2");
+  CHECK(dup2(stdio->err, 2), "install-stdio", "dup2");
   if (sys_close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
     for (int fd = 3; fd < 1024; fd++)
       if (fd != handshake_fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -272,29 +272,17 @@ static void exec_argv(const struct launch_spec *spec, int handshake_fd) {
 }
 
 /* Everything else this child inherited belongs to the launcher: its lock, its listening socket,
- * its clients' sockets and other launches' fds. All are close-on-exec, but until the exec a
- * launcher that died would stay reachable and locked through us, and no new one could start. */
-static void close_launcher_fds(int handshake_fd, int log_fd, int null_fd) {
-  int keep[3] = {handshake_fd, log_fd, null_fd};
-  for (int i = 0; i < 3; i++) /* sort the three */
-    for (int j = i + 1; j < 3; j++)
-      if (keep[j] < keep[i]) {
-        int t = keep[i];
-        keep[i] = keep[j];
-        keep[j] = t;
-      }
-  unsigned first = 3;
-  for (int i = 0; i < 3; i++) {
-    if (keep[i] < (int)first) continue;
-    if ((unsigned)keep[i] > first) sys_close_range(first, (unsigned)keep[i] - 1, 0);
-    first = (unsigned)keep[i] + 1;
-  }
-  sys_close_range(first, ~0U, 0);
+ * its clients' sockets, other launches' fds and other runs' pipes. All are close-on-exec, but
+ * until the exec a launcher that died would stay reachable and locked through us, no new one
+ * could start, and another run's stdin would not see its EOF. */
+static void close_launcher_fds(int handshake_fd, const struct child_stdio *stdio) {
+  int keep[] = {handshake_fd, stdio->in, stdio->out, stdio->err}; /* out and err may be one log fd */
+  close_fds_except(keep, sizeof keep / sizeof keep[0]);
 }
 
-void container_child_main(const struct launch_spec *spec, int handshake_fd, int log_fd, int null_fd) {
+void container_child_main(const struct launch_spec *spec, int handshake_fd, const struct child_stdio *stdio) {
   reset_signals();
-  close_launcher_fds(handshake_fd, log_fd, null_fd);
+  close_launcher_fds(handshake_fd, stdio);
   /* Root of its new user namespace already (the bounding set only limits what execve grants):
    * done now, while the parent writes the id maps, rather than on the way to execve. */
   child_drop_bounding_set(handshake_fd);
@@ -310,7 +298,7 @@ void container_child_main(const struct launch_spec *spec, int handshake_fd, int 
   mask_host_paths(handshake_fd);
   CHECK(chdir(spec->cwd), "enter-cwd", "chdir");
   lower_rlimits(spec, handshake_fd);
-  install_stdio(handshake_fd, log_fd, null_fd);
+  install_stdio(handshake_fd, stdio);
   enter_cgroup_namespace(handshake_fd);
   child_confine(spec->nesting, handshake_fd);
   become_run_user(spec, handshake_fd);

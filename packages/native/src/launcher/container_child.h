@@ -3,6 +3,7 @@
 #define NAGAYA_CONTAINER_CHILD_H
 
 #include "launch_spec.h"
+#include "run_io.h"
 
 /* The directories the child builds its rootfs from and on, in the order the launcher sends them
  * with the go (SCM_RIGHTS): the fixed ones, then one fd per image layer, topmost first. The
@@ -33,8 +34,9 @@ static inline int rootfs_fd_count(const struct launch_spec *spec) {
 }
 
 /* Runs in the cloned child: waits for the parent's go, builds the root filesystem, pivots and
- * execs the plan's argv. Never returns; a failed step is written to handshake_fd. */
-void container_child_main(const struct launch_spec *spec, int handshake_fd, int log_fd, int null_fd)
+ * execs the plan's argv with stdio as fds 0, 1 and 2. Never returns; a failed step is written to
+ * handshake_fd. */
+void container_child_main(const struct launch_spec *spec, int handshake_fd, const struct child_stdio *stdio)
     __attribute__((noreturn));
 
 #endif

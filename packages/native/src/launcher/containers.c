@@ -28,9 +28,19 @@ void finish_container(struct container *k) {
     exit_code = info.si_code == CLD_EXITED ? info.si_status : -1;
     signal_number = info.si_code == CLD_EXITED ? 0 : info.si_status;
   }
+  /* An orphan's status is unknowable, but a timeout of ours that killed it is not. */
+  bool timed_out = k->timed_out && (k->orphan || signal_number == SIGKILL);
+  bool lost = k->orphan && !timed_out;
+  if (k->orphan && timed_out) signal_number = SIGKILL;
   bool oom = cgroups_oom_killed(&k->proc.cgroups);
   cgroups_remove(&k->proc.cgroups);
-  write_exit_file(k->dir, k->id, exit_code, signal_number, oom, k->orphan);
+  /* exit.json is what readers trust to be final: the output is complete before it is written */
+  run_io_finish(&k->proc.io);
+  struct run_outcome run = {.timed_out = timed_out,
+                            .captured = k->proc.io.capture,
+                            .stdout_bytes = k->proc.io.out.total,
+                            .stderr_bytes = k->proc.io.err.total};
+  write_exit_file(k->dir, k->id, exit_code, signal_number, oom, lost, &run);
   unwatch_fd(&k->exit_watch);
   close(k->proc.pidfd);
   k->proc.pidfd = -1;
@@ -43,7 +53,8 @@ void finish_container(struct container *k) {
   reply_addf(&r, "exit_code", "%d", exit_code);
   reply_addf(&r, "signal", "%d", signal_number);
   reply_addf(&r, "oom", "%d", oom ? 1 : 0);
-  reply_addf(&r, "lost", "%d", k->orphan ? 1 : 0);
+  reply_addf(&r, "lost", "%d", lost ? 1 : 0);
+  reply_addf(&r, "timed_out", "%d", timed_out ? 1 : 0);
   broadcast(&r);
   reply_free(&r);
   /* The veth pair goes with the container's netns, which died with its last process: the
@@ -86,6 +97,7 @@ void handle_launch(struct client *c, const char *req, const struct message *m) {
   k->id = strdup(spec.id);
   k->dir = strdup(spec.container_dir);
   k->nesting = spec.nesting;
+  k->timeout_ms = spec.timeout_ms;
   watch_log(k, spec.log_path);
   k->launch_client = c->serial;
   snprintf(k->launch_req, sizeof k->launch_req, "%s", req);
@@ -111,17 +123,24 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
   } else {
     rc = spawn_container_result(&k->proc, &err);
   }
-  if (rc == 0 && watch_container_exit(k) < 0) { /* nobody would see it end: undone instead */
+  if (rc == 0 && (watch_container_exit(k) < 0 || run_io_watch(&k->proc.io) < 0)) {
+    /* nobody would see it end, or its output and stdin would go unserved: undone instead */
     step_fail(&err, "launch", "epoll_ctl", errno);
+    unwatch_fd(&k->exit_watch);
     spawn_container_undo(&k->proc);
     rc = -1;
+  }
+  if (rc == 0 && k->timeout_ms > 0) { /* its argv runs: the run's time starts now */
+    k->timeout_at_ms = monotonic_ms() + k->timeout_ms;
+    k->timeout_at_wall_ms = wall_clock_ms() + k->timeout_ms;
   }
   if (rc < 0) {
     mark_exited(k); /* never ran: no state.json, nothing to report but the error */
     remove_launching_file(k->dir);
     reply_error(c, k->launch_req, &err);
   } else {
-    write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting);
+    write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting,
+                     k->timeout_at_wall_ms);
     remove_launching_file(k->dir); /* state.json now says who it is */
     struct reply r = {0};
     reply_add(&r, "type", "launched");

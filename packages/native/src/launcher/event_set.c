@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 
 static int epoll_fd = -1;
 
@@ -12,14 +13,22 @@ int event_set_open(void) {
   return epoll_fd;
 }
 
-int watch_fd(struct watch *w, enum watch_kind kind, int fd, void *owner) {
+static int watch_for(struct watch *w, enum watch_kind kind, int fd, void *owner, uint32_t events) {
   w->kind = kind;
   w->owner = owner;
   w->fd = -1;
-  struct epoll_event event = {.events = EPOLLIN, .data.ptr = w};
+  struct epoll_event event = {.events = events, .data.ptr = w};
   if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0) return -1;
   w->fd = fd;
   return 0;
+}
+
+int watch_fd(struct watch *w, enum watch_kind kind, int fd, void *owner) {
+  return watch_for(w, kind, fd, owner, EPOLLIN);
+}
+
+int watch_fd_writable(struct watch *w, enum watch_kind kind, int fd, void *owner) {
+  return watch_for(w, kind, fd, owner, EPOLLOUT);
 }
 
 void unwatch_fd(struct watch *w) {

@@ -19,6 +19,8 @@ enum watch_kind {
   WATCH_EXEC_PID,  /* owner: struct pending_exec */
   WATCH_EXEC_STDOUT,
   WATCH_EXEC_STDERR,
+  WATCH_RUN_OUTPUT, /* owner: struct output_capture of a run's stdout or stderr (run_io.h) */
+  WATCH_RUN_STDIN,  /* owner: struct stdin_feed, watched for room to write */
 };
 
 struct watch {
@@ -32,6 +34,9 @@ int event_set_open(void);
 
 /* Adds fd (readable) to the set, reported as w; 0, or -1 with errno (w is then not in the set). */
 int watch_fd(struct watch *w, enum watch_kind kind, int fd, void *owner);
+
+/* Adds fd to the set for room to write (EPOLLOUT), reported as w; as watch_fd otherwise. */
+int watch_fd_writable(struct watch *w, enum watch_kind kind, int fd, void *owner);
 
 /* Takes w's fd out of the set, if it is in it; call it before the fd is closed. */
 void unwatch_fd(struct watch *w);

@@ -80,6 +80,10 @@ helper_main(const struct exec_request *req, int container_pidfd, const struct co
   sigset_t none;
   sigemptyset(&none);
   sys_sigprocmask(SIG_SETMASK, &none, NULL);
+  /* The launcher's other fds are no business of ours, and some must not outlive it in us: a
+   * run's stdin pipe we held would keep its reader from ever seeing EOF while we live. */
+  int keep[] = {container_pidfd, error_fd, out_fd, err_fd};
+  close_fds_except(keep, sizeof keep / sizeof keep[0]);
 
   for (int i = 0; i < cg->count; i++) CHECK(join_cgroup(cg->dirs[i]), "exec-join-cgroup", "write");
   /* The host's /dev/null, opened while the host's mounts are still ours. */

@@ -98,6 +98,9 @@ static int parse_network(const struct message *m, struct launch_network *net, st
   return 0;
 }
 
+#define MAX_RUN_TIMEOUT_MS ((int64_t)7 * 24 * 3600 * 1000)
+#define MAX_RUN_OUTPUT_LIMIT ((int64_t)64 * 1024 * 1024)
+
 #define REQUIRE(key, field)                                                       \
   do {                                                                            \
     spec->field = message_get(m, key);                                            \
@@ -163,6 +166,13 @@ int launch_spec_from_message(const struct message *m, struct launch_spec *spec, 
   spec->run_gid = (gid_t)run_gid;
   if (spec->pids_max <= 0) return step_fail(err, "parse-request", "pids", EINVAL); /* no container without a bound */
   if (spec->cpu_quota_us > 0 && spec->cpu_period_us == 0) spec->cpu_period_us = 100000;
+
+  /* A run's limits, as the plan bounds them: 7 days, 64 MiB (run_io.h). */
+  if (request_i64(m, "timeout_ms", 0, 1, MAX_RUN_TIMEOUT_MS, &spec->timeout_ms, err) < 0 ||
+      request_i64(m, "output_limit", -1, 0, MAX_RUN_OUTPUT_LIMIT, &spec->output_limit, err) < 0)
+    return -1;
+  spec->stdin_path = message_get(m, "stdin");
+  if (spec->stdin_path != NULL && spec->stdin_path[0] != '/') return step_fail(err, "parse-request", "stdin", EINVAL);
 
   if (parse_network(m, &spec->net, err) < 0) return -1;
   if (launch_mounts_from_message(m, spec, err) < 0) return -1;

@@ -77,6 +77,11 @@ struct launch_spec {
   char **init_argv;                       /* "/sbin/nagaya-init", "--", argv...: built with init_host_path */
   struct launch_mount mounts[MAX_MOUNTS]; /* parents before their children */
   int mount_count;
+  /* A run (run_io.h): SIGKILL to the init this long after its argv began; 0 = never. */
+  int64_t timeout_ms;
+  /* >= 0: stdout and stderr captured apart, the first output_limit bytes of each kept; -1 = console log */
+  int64_t output_limit;
+  const char *stdin_path; /* fed to its stdin, then EOF; NULL = /dev/null */
 };
 
 /* A failed step, as reported to JavaScript: which step, which syscall, which errno. */

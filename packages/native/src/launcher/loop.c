@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "registry.h"
 #include "requests.h"
+#include "run_io.h"
 #include "state_files.h"
 #include "syscalls.h"
 
@@ -85,6 +86,7 @@ static int next_timeout_ms(void) {
   int64_t now = monotonic_ms(), nearest = now + IDLE_CHECK_MS;
   for (struct container *k = containers; k; k = k->next) {
     if (k->kill_at_ms && k->kill_at_ms < nearest) nearest = k->kill_at_ms;
+    if (k->timeout_at_ms && k->timeout_at_ms < nearest) nearest = k->timeout_at_ms;
     if (k->log_rewatch_at && k->log_rewatch_at < nearest) nearest = k->log_rewatch_at;
   }
   for (struct pending_exec *p = execs; p; p = p->next)
@@ -98,6 +100,11 @@ static void fire_deadlines(void) {
     if (k->kill_at_ms && k->kill_at_ms <= now) {
       sys_pidfd_send_signal(k->proc.pidfd, SIGKILL);
       k->kill_at_ms = 0;
+    }
+    if (k->timeout_at_ms && k->timeout_at_ms <= now && !k->exited) {
+      /* ESRCH: it ended on its own first, and its exit says so */
+      if (sys_pidfd_send_signal(k->proc.pidfd, SIGKILL) == 0) k->timed_out = true;
+      k->timeout_at_ms = 0;
     }
     if (k->log_rewatch_at && k->log_rewatch_at <= now && !k->exited) {
       k->log_rewatch_at = 0;
@@ -155,6 +162,12 @@ static void dispatch(const struct epoll_event *event) {
       if (exec_session_drain(&p->session, which)) unwatch_fd(w); /* EOF: nothing more to wait for */
       break;
     }
+    case WATCH_RUN_OUTPUT:
+      output_capture_drain(w->owner); /* a no-op once the run's exit closed it */
+      break;
+    case WATCH_RUN_STDIN:
+      stdin_feed_write(w->owner);
+      break;
     case WATCH_EXEC_PID: {
       struct pending_exec *p = w->owner;
       if (!p->done) complete_exec(p);

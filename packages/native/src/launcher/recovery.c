@@ -52,7 +52,7 @@ static void abandon_half_launch(const char *container_dir, const char *id) {
   }
   cgroups_remove(&cg);
   remove_veth_of(container_dir);
-  write_exit_file(container_dir, id, -1, SIGKILL, false, true);
+  write_exit_file(container_dir, id, -1, SIGKILL, false, true, NULL);
   remove_launching_file(container_dir);
 }
 
@@ -85,7 +85,7 @@ void recover_containers(const char *state_dir) {
     if (pidfd < 0) {
       cgroups_remove(&cg);
       remove_veth_of(container_dir);
-      write_exit_file(container_dir, e->d_name, -1, 0, false, true);
+      write_exit_file(container_dir, e->d_name, -1, 0, false, true, NULL);
       continue;
     }
     fcntl(pidfd, F_SETFD, FD_CLOEXEC);
@@ -98,6 +98,14 @@ void recover_containers(const char *state_dir) {
     k->proc.cgroups = cg;
     k->orphan = true;
     k->nesting = nesting;
+    run_io_init(&k->proc.io); /* the pipes of a run died with the last launcher */
+    /* A run's timeout holds across launchers: re-armed for what is left of it (none: at once). */
+    k->timeout_at_wall_ms = read_state_timeout(container_dir);
+    if (k->timeout_at_wall_ms > 0) {
+      int64_t left = k->timeout_at_wall_ms - wall_clock_ms();
+      k->timeout_at_ms = monotonic_ms() + (left > 0 ? left : 0);
+      if (k->timeout_at_ms == 0) k->timeout_at_ms = 1;
+    }
     if (add_container(k) < 0) { /* left running unwatched; the next launcher adopts it */
       fprintf(stderr, "nagaya-launcher: cannot watch container %s: %s\n", e->d_name, strerror(errno));
       close(pidfd);

@@ -200,6 +200,7 @@ void spawn_container_undo(struct spawned_container *c) {
     c->pid = -1;
   }
   close_fd(&c->pidfd);
+  run_io_undo(&c->io);
   if (c->cgroups_created) cgroups_remove(&c->cgroups);
   c->cgroups_created = false;
   veth_delete(c->host_ifname); /* the dead netns takes it too, but later: gone now, name free again */
@@ -216,6 +217,9 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   for (int i = 0; i < ROOTFS_FD_MAX; i++) rootfs_fds[i] = -1;
   /* Ours are closed on every way out; the child has its own copies (no CLONE_FILES). */
   cleanup_close int log_fd = -1, null_fd = -1, child_sock = -1;
+  struct child_stdio child_stdio = {-1, -1, -1};
+  bool child_stdio_open = false;
+  run_io_init(&out->io); /* every fd -1, so an early failure closes nothing */
 
   if (prepare_dirs(spec, err) < 0) goto fail;
   log_fd = open(spec->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
@@ -228,6 +232,8 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
     step_fail(err, "open-log", "open", errno);
     goto fail;
   }
+  if (run_io_open(spec, log_fd, null_fd, &out->io, &child_stdio, err) < 0) goto fail;
+  child_stdio_open = true;
   if (cgroups_create(spec, &out->cgroups, err) < 0) goto fail;
   out->cgroups_created = true;
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, socks) < 0) {
@@ -243,11 +249,12 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   pid_t pid = clone_child(&out->pidfd);
   if (pid == 0) {
     close(socks[0]);
-    container_child_main(spec, child_sock, log_fd, null_fd);
+    container_child_main(spec, child_sock, &child_stdio);
   }
   int clone_errno = errno;
   sigprocmask(SIG_SETMASK, &previous, NULL);
-  close_fd(&child_sock); /* our copy would keep the child's EOF from ever reaching us */
+  close_fd(&child_sock);                           /* our copy would keep the child's EOF from ever reaching us */
+  run_io_close_child_ends(&out->io, &child_stdio); /* the same: our copy would hide the child's EOF */
   if (pid < 0) {
     step_fail(err, "clone", "clone3", clone_errno);
     goto fail;
@@ -285,6 +292,7 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
 
 fail:
   close_all(rootfs_fds);
+  if (child_stdio_open) run_io_close_child_ends(&out->io, &child_stdio);
   spawn_container_undo(out);
   return -1;
 }

@@ -10,6 +10,7 @@
 
 #include "cgroups.h"
 #include "launch_spec.h"
+#include "run_io.h"
 
 struct spawned_container {
   pid_t pid;
@@ -19,6 +20,7 @@ struct spawned_container {
   bool cgroups_created;
   char host_ifname[16]; /* the host end of its veth pair, once made; "" = none */
   int handshake_fd;     /* open while the child sets itself up: readable on its verdict; -1 after */
+  struct run_io io;     /* a run's captured output and stdin; every fd -1 for a plain container */
 };
 
 /* Starts the container described by spec: clone, id maps, idmapped image, cgroups, go. On

@@ -46,7 +46,8 @@ static int write_json(const char *dir, const char *name, struct json_text *t) {
 }
 
 static int write_process_file(const char *container_dir, const char *name, const char *id, pid_t pid,
-                              unsigned long long start_time, const struct container_cgroups *cg, bool nesting) {
+                              unsigned long long start_time, const struct container_cgroups *cg, bool nesting,
+                              int64_t timeout_at_wall_ms) {
   struct json_text t = {0};
   json_raw(&t, "{\"id\":");
   json_string(&t, id);
@@ -56,18 +57,20 @@ static int write_process_file(const char *container_dir, const char *name, const
     if (i > 0) json_raw(&t, ",");
     json_string(&t, cg->dirs[i]);
   }
-  json_raw(&t, "],\"nesting\":%s}", nesting ? "true" : "false");
+  json_raw(&t, "],\"nesting\":%s", nesting ? "true" : "false");
+  if (timeout_at_wall_ms > 0) json_raw(&t, ",\"timeoutAt\":%lld", (long long)timeout_at_wall_ms);
+  json_raw(&t, "}");
   return write_json(container_dir, name, &t);
 }
 
 int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
-                     const struct container_cgroups *cg, bool nesting) {
-  return write_process_file(container_dir, "state.json", id, pid, start_time, cg, nesting);
+                     const struct container_cgroups *cg, bool nesting, int64_t timeout_at_wall_ms) {
+  return write_process_file(container_dir, "state.json", id, pid, start_time, cg, nesting, timeout_at_wall_ms);
 }
 
 int write_launching_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
                          const struct container_cgroups *cg, bool nesting) {
-  return write_process_file(container_dir, "launching.json", id, pid, start_time, cg, nesting);
+  return write_process_file(container_dir, "launching.json", id, pid, start_time, cg, nesting, 0);
 }
 
 void remove_run_records(const char *container_dir) {
@@ -77,6 +80,11 @@ void remove_run_records(const char *container_dir) {
   snprintf(path, sizeof path, "%s/state.json", container_dir);
   unlink(path);
   snprintf(path, sizeof path, "%s/veth", container_dir);
+  unlink(path);
+  /* a run's captured output belongs to that run (a new one creates them anew) */
+  snprintf(path, sizeof path, "%s/stdout", container_dir);
+  unlink(path);
+  snprintf(path, sizeof path, "%s/stderr", container_dir);
   unlink(path);
 }
 
@@ -148,13 +156,27 @@ int read_state_file(const char *container_dir, pid_t *pid, unsigned long long *s
   return read_process_file(container_dir, "state.json", pid, start_time, cg, nesting);
 }
 
+int64_t read_state_timeout(const char *container_dir) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/state.json", container_dir);
+  cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  cleanup_free char *text = malloc(RECORD_MAX);
+  if (text == NULL) return 0;
+  ssize_t n = read(fd, text, RECORD_MAX - 1);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  const char *at = strstr(text, "\"timeoutAt\":");
+  return at == NULL ? 0 : strtoll(at + 12, NULL, 10);
+}
+
 int read_launching_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,
                         struct container_cgroups *cg) {
   return read_process_file(container_dir, "launching.json", pid, start_time, cg, NULL);
 }
 
 int write_exit_file(const char *container_dir, const char *id, int exit_code, int signal_number, bool oom_killed,
-                    bool lost) {
+                    bool lost, const struct run_outcome *run) {
   struct json_text t = {0};
   json_raw(&t, "{\"id\":");
   json_string(&t, id);
@@ -162,7 +184,12 @@ int write_exit_file(const char *container_dir, const char *id, int exit_code, in
   else json_raw(&t, ",\"exitCode\":null");
   if (signal_number > 0) json_raw(&t, ",\"signal\":%d", signal_number);
   else json_raw(&t, ",\"signal\":null");
-  json_raw(&t, ",\"oomKilled\":%s,\"lost\":%s,\"finishedAt\":%lld}", oom_killed ? "true" : "false",
+  json_raw(&t, ",\"oomKilled\":%s,\"lost\":%s,\"finishedAt\":%lld", oom_killed ? "true" : "false",
            lost ? "true" : "false", (long long)wall_clock_ms());
+  if (run != NULL && run->timed_out) json_raw(&t, ",\"timedOut\":true");
+  if (run != NULL && run->captured)
+    json_raw(&t, ",\"stdoutBytes\":%lld,\"stderrBytes\":%lld", (long long)run->stdout_bytes,
+             (long long)run->stderr_bytes);
+  json_raw(&t, "}");
   return write_json(container_dir, "exit.json", &t);
 }

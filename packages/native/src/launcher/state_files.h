@@ -9,10 +9,13 @@
 #include "cgroups.h"
 
 /* Writes state.json: who the container's init is (pid plus start time), who launched it, its
- * cgroups and whether it runs with security.nesting, so a restarted launcher can find them
- * again and confine exec sessions as the container was. */
+ * cgroups, whether it runs with security.nesting and when its timeout kills it (0: never), so a
+ * restarted launcher can find them again, confine exec sessions and re-arm the timeout. */
 int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
-                     const struct container_cgroups *cg, bool nesting);
+                     const struct container_cgroups *cg, bool nesting, int64_t timeout_at_wall_ms);
+
+/* The run's timeout deadline state.json records (ms since the epoch); 0 when it has none. */
+int64_t read_state_timeout(const char *container_dir);
 
 /* Reads back what write_state_file wrote; -1 if there is no usable state.json. A record
  * without "nesting" (written before it existed) reads as false. */
@@ -28,12 +31,20 @@ int read_launching_file(const char *container_dir, pid_t *pid, unsigned long lon
                         struct container_cgroups *cg);
 void remove_launching_file(const char *container_dir);
 
-/* Removes state.json and exit.json: a new run of the container begins. */
+/* Removes state.json, exit.json, veth and captured output: a new run of the container begins. */
 void remove_run_records(const char *container_dir);
 
-/* Writes exit.json: how the container's init ended. exit_code < 0 means killed by signal. */
+/* What a run adds to its exit: whether its timeout killed it, how much output it wrote. */
+struct run_outcome {
+  bool timed_out;
+  bool captured; /* stdout and stderr were captured: their totals below count every byte written */
+  int64_t stdout_bytes, stderr_bytes;
+};
+
+/* Writes exit.json: how the container's init ended. exit_code < 0 means killed by signal; run
+ * may be NULL (no timeout, no capture). */
 int write_exit_file(const char *container_dir, const char *id, int exit_code, int signal_number, bool oom_killed,
-                    bool lost);
+                    bool lost, const struct run_outcome *run);
 
 /* Milliseconds since the epoch. */
 int64_t wall_clock_ms(void);

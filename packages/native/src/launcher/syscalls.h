@@ -37,6 +37,24 @@ static inline int sys_pivot_root(const char *new_root, const char *put_old) {
 static inline int sys_close_range(unsigned first, unsigned last, unsigned flags) {
   return (int)syscall(SYS_close_range, first, last, flags);
 }
+/* Closes every fd from 3 up except those in keep (count of them, in any order, -1 and
+ * duplicates allowed; keep is sorted in place). Async-signal-safe: for a child after clone. */
+static inline void close_fds_except(int *keep, int count) {
+  for (int i = 0; i < count; i++)
+    for (int j = i + 1; j < count; j++)
+      if (keep[j] < keep[i]) {
+        int t = keep[i];
+        keep[i] = keep[j];
+        keep[j] = t;
+      }
+  unsigned first = 3;
+  for (int i = 0; i < count; i++) {
+    if (keep[i] < (int)first) continue;
+    if ((unsigned)keep[i] > first) sys_close_range(first, (unsigned)keep[i] - 1, 0);
+    first = (unsigned)keep[i] + 1;
+  }
+  sys_close_range(first, ~0U, 0);
+}
 static inline int sys_open_tree(int dfd, const char *path, unsigned flags) {
   return (int)syscall(SYS_open_tree, dfd, path, flags);
 }
