@@ -64,6 +64,22 @@ describe('runs', () => {
     await expect(fleet.admin.delete(`/runs/${run.id}`)).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
+  it('delivers stdin, and keeps stdout and stderr apart', async () => {
+    const stdin = Buffer.from('line one\nline two\n').toString('base64');
+    const run = await submit({ command: ['/bin/sh', '-c', 'cat; echo oops >&2'], stdin });
+    expect((await waitFor(run.id)).state).toBe('succeeded');
+    const out = await outputOf(run.id);
+    expect(out).toMatchObject({ stdout: 'line one\nline two\n', stderr: 'oops\n', stdoutTruncated: false });
+  });
+
+  it('truncates output over its cap and flags it, counting every byte', async () => {
+    const run = await submit({ command: ['/bin/sh', '-c', 'head -c 100000 /dev/zero | tr "\\0" x'], outputLimitBytes: 1000 });
+    const done = await waitFor(run.id);
+    expect(done).toMatchObject({ state: 'succeeded', stdoutTruncated: true, stdoutBytes: 100000, stderrTruncated: false });
+    const out = await fleet.admin.get<RunOutputView>(`/runs/${run.id}/output?encoding=base64`);
+    expect(Buffer.from(out.stdout, 'base64').toString()).toBe('x'.repeat(1000));
+  });
+
   it('retries a failed run in a fresh container with a fresh slice', async () => {
     const run = await submit({ command: ['/bin/sh', '-c', 'exit 7'], retries: 2 });
     const done = await waitFor(run.id);

@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { DelayedError, type Job } from 'bullmq';
 import { leaseFromRow, sqlStateOf, type Allocator, type Lease } from '@nagaya/allocator';
 import { DEFAULT_RUN_OUTPUT_LIMIT_BYTES, type NetworkMode } from '@nagaya/contract';
-import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan } from '@nagaya/native';
+import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan, RunOutput } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
 import type { ImageStore } from '../images/image-store';
@@ -28,22 +27,7 @@ const CAPACITY_STEP_MS = 250;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** The native additions runs use (packages/native LaunchPlan and runtime.readOutput); optional until that side lands. */
-interface RunLaunchExtras {
-  timeoutMs?: number;
-  outputLimitBytes?: number;
-  stdin?: Buffer;
-}
-interface CapturedOutput {
-  stdout: Buffer;
-  stderr: Buffer;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  stdoutBytes: number;
-  stderrBytes: number;
-}
-type RunExit = ExitStatus & { timedOut?: boolean };
-type RunRuntime = ContainerRuntime & { readOutput?: (id: string) => CapturedOutput };
+type RunExit = ExitStatus;
 
 export interface RunJobDeps {
   nodeName: string;
@@ -75,11 +59,7 @@ type AttemptOutcome = { result: RunResult } | { cancelled: true };
  * worker killed in between leaves a container the reconciler removes, never a run redone.
  */
 export class RunJobs {
-  private readonly runtime: RunRuntime;
-
-  constructor(private readonly deps: RunJobDeps) {
-    this.runtime = deps.runtime as RunRuntime;
-  }
+  constructor(private readonly deps: RunJobDeps) {}
 
   /** The BullMQ processor of the runs queue. */
   async process(job: Job<RunJobData>, token?: string): Promise<Record<string, unknown>> {
@@ -288,12 +268,7 @@ export class RunJobs {
 
   /** Launches the attempt's process, with the launcher enforcing its timeout and capturing its output. */
   private async launch(run: RunRow, c: ContainerRow, lease: Lease, layers: string[], network: ContainerNetwork | undefined) {
-    const extras: RunLaunchExtras = {
-      timeoutMs: run.spec.timeoutSeconds * 1000,
-      outputLimitBytes: run.spec.outputLimitBytes ?? DEFAULT_RUN_OUTPUT_LIMIT_BYTES,
-      ...(run.spec.stdin ? { stdin: Buffer.from(run.spec.stdin, 'base64') } : {}),
-    };
-    const plan: LaunchPlan & RunLaunchExtras = {
+    const plan: LaunchPlan = {
       id: c.id,
       layers,
       argv: c.command,
@@ -305,50 +280,38 @@ export class RunJobs {
       limits: c.limits,
       security: { nesting: false },
       ...(network ? { network } : {}),
-      ...extras,
+      // the launcher kills it at its timeout (a busy worker cannot stretch it) and captures its output
+      timeoutMs: run.spec.timeoutSeconds * 1000,
+      outputLimitBytes: run.spec.outputLimitBytes ?? DEFAULT_RUN_OUTPUT_LIMIT_BYTES,
+      ...(run.spec.stdin ? { stdin: Buffer.from(run.spec.stdin, 'base64') } : {}),
     };
     return this.deps.runtime.launch(plan);
   }
 
-  /**
-   * Waits for the attempt's exit; kills it (SIGKILL) once its run is cancelled. Until the native
-   * side enforces timeoutMs, the timeout is kept here too (SIGKILL after it).
-   */
+  /** Waits for the attempt's exit (the launcher enforces its timeout); kills it (SIGKILL) once its run is cancelled. */
   private async waitForExit(run: RunRow, c: ContainerRow, record: ContainerRecord): Promise<RunExit | 'cancelled'> {
     const { runtime, runs } = this.deps;
     if (record.exit) return record.exit;
     let cancelled = false;
-    let timedOut = false;
-    let stopping = false;
-    const exited = runtime.wait(c.id) as Promise<RunExit>;
-    const nativeTimeout = typeof this.runtime.readOutput === 'function';
-    const deadline = (record.startedAt ?? Date.now()) + run.spec.timeoutSeconds * 1000;
     let done = false;
+    const exited = runtime.wait(c.id);
     void exited.finally(() => (done = true)).catch(() => undefined);
     while (!done) {
-      const wait = Math.max(0, Math.min(CANCEL_POLL_MS, nativeTimeout ? CANCEL_POLL_MS : deadline - Date.now()));
-      await Promise.race([exited.catch(() => undefined), sleep(wait)]);
-      if (done) break;
-      if (!nativeTimeout && !stopping && Date.now() >= deadline) {
-        timedOut = stopping = true;
-        await runtime.stop(c.id, 0).catch(() => undefined);
-        continue;
-      }
+      await Promise.race([exited.catch(() => undefined), sleep(CANCEL_POLL_MS)]);
+      if (done || cancelled) continue;
       const now = await runs.find(run.id).catch(() => undefined);
-      if (now && now.state !== 'running' && !stopping) {
-        cancelled = stopping = true;
+      if (now && now.state !== 'running') {
+        cancelled = true;
         await runtime.stop(c.id, 0).catch(() => undefined);
       }
     }
     const exit = await exited;
-    if (cancelled) return 'cancelled';
-    return timedOut ? { ...exit, timedOut: true } : exit;
+    return cancelled ? 'cancelled' : exit;
   }
 
   /** The attempt's result from its exit and captured output. */
   private resultOf(run: RunRow, containerId: string, exit: RunExit): RunResult {
-    const limit = run.spec.outputLimitBytes ?? DEFAULT_RUN_OUTPUT_LIMIT_BYTES;
-    const output = this.outputOf(containerId, limit);
+    const output = this.outputOf(containerId);
     const timedOut = exit.timedOut === true;
     const state = timedOut ? 'timedOut' : exit.exitCode === 0 ? 'succeeded' : 'failed';
     return {
@@ -367,24 +330,15 @@ export class RunJobs {
     };
   }
 
-  /** The captured output: the launcher's separate files, or (before the native side has them) the console log as stdout. */
-  private outputOf(containerId: string, limit: number): CapturedOutput {
-    if (typeof this.runtime.readOutput === 'function') {
-      try {
-        return this.runtime.readOutput(containerId);
-      } catch (err) {
-        this.deps.log.warn('could not read a run output', { container: containerId, error: describeError(err) });
-      }
+  /** The output the launcher captured, each stream capped at the run's outputLimitBytes. */
+  private outputOf(containerId: string): RunOutput {
+    try {
+      return this.deps.runtime.readOutput(containerId);
+    } catch (err) {
+      this.deps.log.warn('could not read a run output', { container: containerId, error: describeError(err) });
+      const none = Buffer.alloc(0);
+      return { stdout: none, stderr: none, stdoutTruncated: false, stderrTruncated: false, stdoutBytes: 0, stderrBytes: 0 };
     }
-    const console = readCapped(join(this.deps.runtime.status(containerId).dir, 'console.log'), limit);
-    return {
-      stdout: console.data,
-      stderr: Buffer.alloc(0),
-      stdoutTruncated: console.total > limit,
-      stderrTruncated: false,
-      stdoutBytes: console.total,
-      stderrBytes: 0,
-    };
   }
 
   /** Removes an attempt's container: its process (SIGKILL), directory, network, slice (to quarantine) and row. */
@@ -463,23 +417,4 @@ function failure(error: { code: string; message: string }): RunResult {
     stderrBytes: 0,
     error: { code: error.code, message: error.message },
   };
-}
-
-/** The first `limit` bytes of a file and its size (nothing for a missing one). */
-function readCapped(path: string, limit: number): { data: Buffer; total: number } {
-  // synchronous on purpose: at most the cap, once, after the exit
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch {
-    return { data: Buffer.alloc(0), total: 0 };
-  }
-  try {
-    const total = fstatSync(fd).size;
-    const data = Buffer.alloc(Math.min(total, limit));
-    const read = readSync(fd, data, 0, data.length, 0);
-    return { data: data.subarray(0, read), total };
-  } finally {
-    closeSync(fd);
-  }
 }
