@@ -2,7 +2,8 @@
 // after the container and the slice are gone; timeouts, cancel, stdin, output caps, retries.
 import type { RunOutputView, RunView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startTestFleet, type TestFleet } from './support/test-server';
+import { runCli } from '../../../e2e/support/system';
+import { ADMIN_TOKEN, eventually, startTestFleet, type TestFleet } from './support/test-server';
 
 let fleet: TestFleet;
 
@@ -99,5 +100,27 @@ describe('runs', () => {
     await expect(fleet.admin.get(`/runs/${run.id}?project=other-p`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(submit({ command: ['true'], timeoutSeconds: 0 })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     await expect(submit({ command: ['true'], image: 'nope' })).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  });
+
+  it("nagaya run waits, prints the output and exits with the run's code; --detach prints the id; runs list|info|output|cancel", async () => {
+    const env = { NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN };
+    const ran = await runCli(['run', 'busybox', '--', '/bin/sh', '-c', 'echo out; echo err >&2; exit 4'], env);
+    expect(ran).toMatchObject({ code: 4, stdout: 'out\n', stderr: 'err\n' });
+    const timedOut = await runCli(['run', 'busybox', '--timeout', '1', '--', 'sleep', '30'], env);
+    expect(timedOut.code).toBe(124);
+    const detached = await runCli(['run', 'busybox', '--detach', '--', 'sleep', '30'], env);
+    expect(detached.code).toBe(0);
+    const id = detached.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const listed = await runCli(['runs', 'list', '--json'], env);
+    expect((JSON.parse(listed.stdout) as RunView[]).map((r) => r.id)).toContain(id);
+    const info = await runCli(['runs', 'info', id], env);
+    expect(info.stdout).toMatch(/image: +busybox/);
+    const cancelled = await runCli(['runs', 'cancel', id], env);
+    expect(cancelled.stdout).toBe(`run ${id}: cancelled\n`);
+    const echoed = (await runCli(['run', 'busybox', '-d', '--', 'echo', 'out'], env)).stdout.trim();
+    await waitFor(echoed);
+    const output = await runCli(['runs', 'output', echoed], env);
+    expect(output.stdout).toBe('out\n');
   });
 });
