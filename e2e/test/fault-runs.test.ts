@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { RunOutputView, RunView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { problems, snapshot } from '../support/invariants';
 import { eventually, NagayaSystem, SLICE } from '../support/system';
 
 /**
@@ -84,5 +85,7 @@ describe('the worker killed with SIGKILL during runs', () => {
     );
     const unfinished = await sys.db.query(`SELECT id FROM run WHERE finished_at IS NULL`);
     expect(unfinished.rows).toEqual([]);
+    // and the fleet's invariants at rest (rows, slices, launchers, cgroups, quota counters, runs)
+    expect(problems(await snapshot(sys, [NODE]))).toEqual([]);
   }, 400_000);
 });
