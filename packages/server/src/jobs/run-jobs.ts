@@ -59,7 +59,24 @@ type AttemptOutcome = { result: RunResult } | { cancelled: true };
  * worker killed in between leaves a container the reconciler removes, never a run redone.
  */
 export class RunJobs {
+  /** Set when the worker closes: the jobs in flight stop where they are and write nothing. */
+  private abandoned = false;
+
   constructor(private readonly deps: RunJobDeps) {}
+
+  /**
+   * Lets go of the runs in flight (the worker is closing): each job stops where it is, writes
+   * no result and never settles, so its lock lapses and the next worker takes its attempt up
+   * from the launcher (RunJobs.resume). Its process keeps running meanwhile.
+   */
+  abandon(): void {
+    this.abandoned = true;
+  }
+
+  /** A promise that never settles: what a job waits on once its worker let go of it. */
+  private letGo<T>(): Promise<T> {
+    return new Promise<T>(() => undefined);
+  }
 
   /** The BullMQ processor of the runs queue. */
   async process(job: Job<RunJobData>, token?: string): Promise<Record<string, unknown>> {
@@ -117,6 +134,7 @@ export class RunJobs {
     run: RunRow,
     ended: { containerId: string | null; result: RunResult },
   ): Promise<Record<string, unknown> | undefined> {
+    if (this.abandoned) return this.letGo();
     const retriesLeft = run.attempt < (run.spec.retries ?? 0) + 1;
     const final = ended.result.state === 'succeeded' || !retriesLeft;
     const recorded = await this.deps.runs.finish(run.id, ended.containerId, ended.result, final);
@@ -204,6 +222,7 @@ export class RunJobs {
       });
       exit = await this.waitForExit(run, starting, this.deps.runtime.status(containerId));
     } catch (err) {
+      if (this.abandoned) return this.letGo();
       log.warn('a run attempt could not start', { run: run.id, container: containerId, error: describeError(err) });
       return { result: failure(describeError(err)) };
     }
@@ -298,6 +317,7 @@ export class RunJobs {
     void exited.finally(() => (done = true)).catch(() => undefined);
     while (!done) {
       await Promise.race([exited.catch(() => undefined), sleep(CANCEL_POLL_MS)]);
+      if (this.abandoned) return this.letGo();
       if (done || cancelled) continue;
       const now = await runs.find(run.id).catch(() => undefined);
       if (now && now.state !== 'running') {

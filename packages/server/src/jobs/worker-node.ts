@@ -59,6 +59,7 @@ export class WorkerNode {
   /** This node's volume directories. */
   readonly volumes: NodeVolumes;
   private workers: Worker[] = [];
+  private runWorker: Worker | undefined;
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<boolean> | undefined;
   private sweeping: Promise<void> | undefined;
@@ -244,6 +245,7 @@ export class WorkerNode {
       stalledInterval: 10_000,
       maxStalledCount: 3,
     });
+    this.runWorker = runWorker;
     for (const w of [lifecycle, rpcWorker, runWorker]) {
       w.on('error', (err) => log.warn('queue worker error', { error: err }));
       this.workers.push(w);
@@ -263,7 +265,10 @@ export class WorkerNode {
     await nodes
       .setStatus(config.nodeName, 'draining')
       .catch((err: unknown) => log.warn('could not mark the node draining', { error: err as Error }));
-    await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
+    // Runs in flight are not waited for (one may last days): their processes keep running in the
+    // launcher, their jobs' locks lapse, and the next worker takes up each attempt where it is.
+    this.runs.abandon();
+    await Promise.all(this.workers.map((w) => w.close(w === this.runWorker).catch(() => undefined)));
     await this.reconciling;
     await this.sweeping;
     // its pending containers go to nodes that take them now, not when some sweeper next looks
