@@ -55,6 +55,11 @@ describe('runs', () => {
     const run = await submit({ command: ['sleep', '60'] });
     await eventually(async () => ((await leftovers()).containers === 1 ? true : undefined));
     await eventually(async () => ((await fleet.admin.get<RunView>(`/runs/${run.id}`)).slice ? true : undefined));
+    // its container is the run's: listed with ?kind=run only, and acted on through the run
+    const [container] = (await fleet.admin.get<{ containers: Array<{ name: string }> }>('/containers?kind=run')).containers;
+    expect((await fleet.admin.get<{ containers: Array<{ name: string }> }>('/containers')).containers).toEqual([]);
+    await expect(fleet.admin.delete(`/containers/${container!.name}?force=true`)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(fleet.admin.post(`/containers/${container!.name}/stop`)).rejects.toMatchObject({ code: 'CONFLICT' });
     const cancelled = await fleet.admin.delete<RunView>(`/runs/${run.id}`);
     expect(cancelled.state).toBe('cancelled');
     await eventually(async () => {
@@ -92,6 +97,28 @@ describe('runs', () => {
     const b = await submit({ command: ['true'], idempotencyKey: 'once-1' });
     expect(b.id).toBe(a.id);
     expect((await waitFor(a.id)).state).toBe('succeeded');
+  });
+
+  it('prunes runs finished longer ago than NAGAYA_RUN_RETENTION', async () => {
+    const run = await submit({ command: ['true'] });
+    await waitFor(run.id);
+    await fleet.db.pool.query(`UPDATE run SET finished_at = now() - interval '8 days' WHERE id = $1`, [run.id]);
+    await fleet.api.worker!.reconciler.run();
+    await expect(fleet.admin.get(`/runs/${run.id}`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it("counts a run in its project's quotas while it runs: over the quota, a run waits for a place", async () => {
+    await fleet.admin.post('/projects', { name: 'small', quotas: { containers: 1 } });
+    const post = (command: string[]) =>
+      fleet.admin.post<{ run: RunView }>('/runs?project=small', { image: 'busybox', command, timeoutSeconds: 30 });
+    const first = (await post(['sleep', '1'])).run;
+    const second = (await post(['true'])).run;
+    const [a, b] = await Promise.all(
+      [first, second].map((r) => fleet.admin.get<RunView>(`/runs/${r.id}/wait?timeoutSeconds=30&project=small`)),
+    );
+    expect([a!.state, b!.state]).toEqual(['succeeded', 'succeeded']);
+    // one container at a time: the second started only once the first had ended
+    expect(new Date(b!.finishedAt!).getTime()).toBeGreaterThanOrEqual(new Date(a!.finishedAt!).getTime());
   });
 
   it('is 404 from another project, and refuses what it cannot honour', async () => {

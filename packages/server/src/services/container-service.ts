@@ -240,6 +240,12 @@ export class ContainerService {
   ): Promise<{ job: { id: string } | null; deleted?: true }> {
     const { containers, queues, audit } = this.deps;
     const row = await containers.getByName(project, name);
+    if (row.kind === 'run') {
+      // its run worker owns it: it goes with the run's end, and a cancel ends the run
+      throw new NagayaError('CONFLICT', `${name} is the container of a run: cancel the run instead (DELETE /runs/{id})`, {
+        kind: 'run',
+      });
+    }
     if (!ALLOWED_FROM[kind].includes(row.state)) {
       throw new NagayaError('CONFLICT', `cannot ${kind} ${name}: it is ${row.state}`, { state: row.state });
     }
