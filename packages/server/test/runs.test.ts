@@ -1,7 +1,9 @@
 // Runs on a real fleet: each attempt in a fresh container with a fresh slice, its result kept
 // after the container and the slice are gone; timeouts, cancel, stdin, output caps, retries.
 import type { RunOutputView, RunView } from '@nagaya/contract';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl } from '../../allocator/test/support/test-services';
 import { runCli } from '../../../e2e/support/system';
 import { ADMIN_TOKEN, eventually, startTestFleet, type TestFleet } from './support/test-server';
 
@@ -97,6 +99,27 @@ describe('runs', () => {
     const b = await submit({ command: ['true'], idempotencyKey: 'once-1' });
     expect(b.id).toBe(a.id);
     expect((await waitFor(a.id)).state).toBe('succeeded');
+  });
+
+  it('starts a run with delaySeconds only after its delay', async () => {
+    const run = await submit({ command: ['true'], delaySeconds: 2 });
+    const done = await waitFor(run.id);
+    expect(done.state).toBe('succeeded');
+    expect(new Date(done.startedAt!).getTime() - new Date(done.createdAt).getTime()).toBeGreaterThanOrEqual(2_000);
+  });
+
+  it('queues again a queued run whose job Redis lost (the reconciler)', async () => {
+    const run = await submit({ command: ['true'], delaySeconds: 3600 });
+    const queue = new Queue('runs', { connection: { url: testRedisUrl() }, prefix: fleet.base.queuePrefix });
+    try {
+      await queue.remove(run.id);
+      expect(await queue.getJobState(run.id)).toBe('unknown');
+    } finally {
+      await queue.close();
+    }
+    await fleet.db.pool.query(`UPDATE run SET created_at = now() - interval '1 minute' WHERE id = $1`, [run.id]);
+    expect((await fleet.api.worker!.reconciler.run()).runsRequeued).toBe(1);
+    expect((await waitFor(run.id)).state).toBe('succeeded');
   });
 
   it('prunes runs finished longer ago than NAGAYA_RUN_RETENTION', async () => {

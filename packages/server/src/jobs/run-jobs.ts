@@ -388,9 +388,10 @@ export class RunJobs {
    */
   async reconcile(
     rows: ContainerRow[],
-    jobState: (runId: string) => Promise<string>,
+    queue: { jobState: (runId: string) => Promise<string>; requeue: (run: RunRow) => Promise<void> },
     graceMs: number,
-  ): Promise<{ removed: number; settled: number }> {
+  ): Promise<{ removed: number; settled: number; requeued: number }> {
+    const jobState = queue.jobState;
     const { runs, nodeName } = this.deps;
     let removed = 0;
     let settled = 0;
@@ -418,8 +419,19 @@ export class RunJobs {
       if (c) await this.removeContainer(c.id);
       settled++;
     }
+    // a queued run whose job is gone (Redis lost it) or failed before it ran (its worker's
+    // database call failed) is queued again, with its id as job id (so only once)
+    let requeued = 0;
+    for (const run of await runs.list({ state: 'queued', limit: 200, before: new Date(Date.now() - graceMs) })) {
+      const state = await jobState(run.id).catch(() => 'active');
+      if (state !== 'unknown' && state !== 'failed' && state !== 'completed') continue;
+      await queue
+        .requeue(run)
+        .catch((err: unknown) => this.deps.log.warn('could not queue a run again', { run: run.id, error: describeError(err) }));
+      requeued++;
+    }
     await runs.prune(new Date(Date.now() - this.deps.retentionMs));
-    return { removed, settled };
+    return { removed, settled, requeued };
   }
 }
 

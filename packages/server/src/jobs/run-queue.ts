@@ -48,9 +48,21 @@ export class RunQueue {
     void this.queue;
   }
 
-  /** Queues a run (its job id is the run id: a second submission of it is a no-op). */
-  async submit(run: { id: string; project: string; priority: number }, queuedBefore: number, delaySeconds?: number): Promise<void> {
+  /**
+   * Queues a run (its job id is the run id: a second submission of it is a no-op). `replace`:
+   * a finished or failed job of that id is removed first (the reconciler queues a run again).
+   */
+  async submit(
+    run: { id: string; project: string; priority: number },
+    queuedBefore: number,
+    delaySeconds?: number,
+    options: { replace?: boolean } = {},
+  ): Promise<void> {
     const data: RunJobData = { project: run.project, runId: run.id };
+    if (options.replace) {
+      const state = await this.queue.getJobState(run.id);
+      if (state === 'failed' || state === 'completed') await this.queue.remove(run.id);
+    }
     await this.queue.add('run', data, {
       jobId: run.id,
       priority: bullPriorityOf(run.priority, queuedBefore),

@@ -24,7 +24,7 @@ import { NodeVolumes } from './node-volumes';
 import { Reconciler } from './reconciler';
 import { RpcJobs } from './rpc-jobs';
 import { RunJobs } from './run-jobs';
-import { RUNS_QUEUE, type RunJobData } from './run-queue';
+import { RUNS_QUEUE, RunQueue, type RunJobData } from './run-queue';
 import { RunStore } from '../store/run-store';
 
 export interface WorkerNodeDeps {
@@ -121,7 +121,11 @@ export class WorkerNode {
       orphanLeaseAgeMs: config.orphanLeaseMs,
       graceMs: Math.min(15_000, config.reconcileMs * 2),
       defaultPidsMax: config.defaultPidsMax,
-      runs: { jobs: this.runs, jobState: (runId) => queues.queue(RUNS_QUEUE).getJobState(runId) },
+      runs: {
+        jobs: this.runs,
+        jobState: (runId) => queues.queue(RUNS_QUEUE).getJobState(runId),
+        requeue: (run) => new RunQueue(queues).submit(run, 0, undefined, { replace: true }),
+      },
     });
   }
 

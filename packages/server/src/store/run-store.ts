@@ -111,12 +111,20 @@ export class RunStore {
   }
 
   /** Runs, newest first. */
-  async list(filter: { project?: string; state?: RunState; since?: Date; limit?: number; node?: string }): Promise<RunRow[]> {
+  async list(filter: {
+    project?: string;
+    state?: RunState;
+    since?: Date;
+    before?: Date;
+    limit?: number;
+    node?: string;
+  }): Promise<RunRow[]> {
     const { rows } = await this.db.query<RunRow>(
       `SELECT ${ROW} FROM run WHERE ($1::text IS NULL OR project = $1) AND ($2::text IS NULL OR state = $2)
           AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($5::text IS NULL OR node = $5)
+          AND ($6::timestamptz IS NULL OR created_at < $6)
         ORDER BY created_at DESC, id LIMIT $4`,
-      [filter.project ?? null, filter.state ?? null, filter.since ?? null, filter.limit ?? 100, filter.node ?? null],
+      [filter.project ?? null, filter.state ?? null, filter.since ?? null, filter.limit ?? 100, filter.node ?? null, filter.before ?? null],
     );
     return rows;
   }
