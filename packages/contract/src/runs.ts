@@ -70,3 +70,34 @@ export interface RunScheduleView {
   image: string;
   command: string[];
 }
+
+/** The BullMQ queue of runs (under the fleet's NAGAYA_QUEUE_PREFIX). */
+export const RUNS_QUEUE = 'runs';
+
+/** BullMQ priorities of one band: a run's place among the queued runs of its project. */
+const FAIR_SHARE_BAND = 20_000;
+
+/**
+ * The BullMQ priority (lower first) of a new run: its priority band, then how many runs its
+ * project already has queued. BullMQ OSS has no groups; this gives fair share between projects,
+ * as one project's single run goes before another project's 500th. Within a band and a place,
+ * BullMQ keeps submission order.
+ */
+export function bullPriorityOf(priority: number, queuedBefore: number): number {
+  return (RUN_PRIORITY_MAX - priority) * FAIR_SHARE_BAND + Math.min(queuedBefore, FAIR_SHARE_BAND - 1) + 1;
+}
+
+/**
+ * A job of the runs queue, as the API and @nagaya/client write it. A run submitted through the
+ * API has its row already, and its job only its id (the job id is the run id too). A schedule's
+ * jobs carry the spec, and the worker that takes one makes its run row. A run put straight into
+ * the queue carries both its id and its spec (checked by the worker as the API checks a request).
+ */
+export interface RunJobData {
+  project: string;
+  runId?: string;
+  scheduleId?: string;
+  /** A createRunSchema request, less schedule and delaySeconds. */
+  spec?: Record<string, unknown> & { image: string; command: string[]; timeoutSeconds: number };
+  priority?: number;
+}

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { DelayedError, type Job } from 'bullmq';
 import { leaseFromRow, sqlStateOf, type Allocator, type Lease } from '@nagaya/allocator';
 import { DEFAULT_RUN_OUTPUT_LIMIT_BYTES, type NetworkMode } from '@nagaya/contract';
+import { createRunSchema } from '@nagaya/contract/schemas';
 import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan, RunOutput } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
@@ -82,19 +83,25 @@ export class RunJobs {
   async process(job: Job<RunJobData>, token?: string): Promise<Record<string, unknown>> {
     const { runs, nodeName } = this.deps;
     let runId = job.data.runId;
-    if (!runId) {
-      // a schedule's tick: its run is made here, once per job (the job's id is its key)
-      if (!job.data.spec) return { skipped: 'a run job with neither a run nor a spec' };
+    if (job.data.spec && (!runId || !(await runs.find(runId)))) {
+      // A schedule's tick, or a run put straight into the queue (@nagaya/client) by a service
+      // that shares the Redis: its row is made here, once per job (a schedule's job id is its
+      // key; a direct submission names its run id). What came through Redis is checked as the
+      // API checks a request.
+      const parsed = createRunSchema.safeParse(job.data.spec);
+      if (!parsed.success) return { skipped: `the run's spec is refused: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+      const { schedule: _schedule, delaySeconds: _delay, idempotencyKey, ...spec } = parsed.data;
       const made = await runs.create({
-        id: randomUUID(),
+        id: runId ?? randomUUID(),
         project: job.data.project,
-        spec: job.data.spec,
-        priority: job.data.priority ?? 0,
-        idempotencyKey: `schedule:${job.id}`,
+        spec,
+        priority: spec.priority ?? job.data.priority ?? 0,
+        ...(runId ? (idempotencyKey ? { idempotencyKey } : {}) : { idempotencyKey: `schedule:${job.id}` }),
         ...(job.data.scheduleId ? { scheduleId: job.data.scheduleId } : {}),
       });
       runId = made.row.id;
     }
+    if (!runId) return { skipped: 'a run job with neither a run nor a spec' };
     const claimed = await runs.claim(runId, nodeName, this.deps.projectConcurrency);
     if (claimed === 'busy') {
       // its project has its share running: back to the queue for a moment (it keeps its priority)

@@ -1,37 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { RUN_PRIORITY_MAX, type RunScheduleView } from '@nagaya/contract';
+import { bullPriorityOf, RUNS_QUEUE, type RunJobData as ContractRunJobData, type RunScheduleView } from '@nagaya/contract';
 import { NagayaError } from '../errors';
 import type { RunSpec } from '../store/run-store';
 import type { JobQueues } from './job-queues';
 
-/** The one BullMQ queue of runs (under the fleet's prefix): every worker node takes from it. */
-export const RUNS_QUEUE = 'runs';
+export { bullPriorityOf, RUNS_QUEUE } from '@nagaya/contract';
 
-/**
- * A job of the runs queue. A submitted run's job has its id (the job id is the run id too); a
- * schedule's jobs carry the spec, and the worker that takes one makes its run row (with the
- * job's id as idempotency key, so a job handed out twice makes one run).
- */
-export interface RunJobData {
-  project: string;
-  runId?: string;
-  scheduleId?: string;
-  spec?: RunSpec;
-  priority?: number;
-}
-
-/** BullMQ priorities of one band: a run's place among the queued runs of its project. */
-const FAIR_SHARE_BAND = 20_000;
-
-/**
- * The BullMQ priority (lower first) of a new run: its priority band, then how many runs its
- * project already has queued. BullMQ OSS has no groups; this gives fair share between projects,
- * as one project's single run goes before another project's 500th. Within a band and a place,
- * BullMQ keeps submission order.
- */
-export function bullPriorityOf(priority: number, queuedBefore: number): number {
-  return (RUN_PRIORITY_MAX - priority) * FAIR_SHARE_BAND + Math.min(queuedBefore, FAIR_SHARE_BAND - 1) + 1;
-}
+/** A job of the runs queue (the shape @nagaya/client writes too); its spec as a run row keeps it. */
+export type RunJobData = Omit<ContractRunJobData, 'spec'> & { spec?: RunSpec };
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 7 * 86400, count: 10_000 } };
 

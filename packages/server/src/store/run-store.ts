@@ -78,7 +78,7 @@ export class RunStore {
       `WITH q AS (SELECT count(*)::int AS n FROM run WHERE project = $2 AND state = 'queued'),
             ins AS (
               INSERT INTO run (id, project, spec, priority, idempotency_key, schedule_id)
-              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project, idempotency_key) DO NOTHING
+              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
               RETURNING ${ROW})
        SELECT ins.*, (SELECT n FROM q) AS "queuedBefore" FROM ins`,
       [run.id, run.project, JSON.stringify(run.spec), run.priority, run.idempotencyKey ?? null, run.scheduleId ?? null],
@@ -87,10 +87,11 @@ export class RunStore {
       const { queuedBefore, ...row } = rows[0];
       return { row, created: true, queuedBefore };
     }
-    const { rows: first } = await this.db.query<RunRow>(`SELECT ${ROW} FROM run WHERE project = $1 AND idempotency_key = $2`, [
-      run.project,
-      run.idempotencyKey ?? null,
-    ]);
+    // the same id (a job handed out twice), or the same key in the project: the first run
+    const { rows: first } = await this.db.query<RunRow>(
+      `SELECT ${ROW} FROM run WHERE id = $3 OR (project = $1 AND idempotency_key = $2) ORDER BY id = $3 DESC LIMIT 1`,
+      [run.project, run.idempotencyKey ?? null, run.id],
+    );
     if (!first[0]) throw new Error(`run ${run.id}: neither inserted nor found by its idempotency key`);
     return { row: first[0], created: false, queuedBefore: 0 };
   }
