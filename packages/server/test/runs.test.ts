@@ -88,6 +88,19 @@ describe('runs', () => {
     expect(Buffer.from(out.stdout, 'base64').toString()).toBe('x'.repeat(1000));
   });
 
+  it('shows the output so far of a running run, and follows it to the end in the CLI', async () => {
+    const run = await submit({ command: ['/bin/sh', '-c', 'echo first; sleep 2; echo second'] });
+    const soFar = await eventually(async () => {
+      const o = await outputOf(run.id);
+      return o.state === 'running' && o.stdout === 'first\n' ? o : undefined;
+    });
+    expect(soFar.stdoutBytes).toBe(6);
+    const env = { NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN };
+    const followed = await runCli(['runs', 'output', run.id, '--follow'], env);
+    expect(followed).toMatchObject({ code: 0, stdout: 'first\nsecond\n' });
+    expect((await fleet.admin.get<RunView>(`/runs/${run.id}`)).state).toBe('succeeded');
+  });
+
   it('retries a failed run in a fresh container with a fresh slice', async () => {
     const run = await submit({ command: ['/bin/sh', '-c', 'exit 7'], retries: 2 });
     const done = await waitFor(run.id);

@@ -64,7 +64,8 @@ const USAGE = `usage: nagaya <command> [options]
                                          a fresh container with a fresh slice runs it to its exit; waits,
                                          prints its output and exits with its code (124: timed out);
                                          --detach prints the run's id; --schedule makes a cron schedule
-  runs [list] [--state S] [--since ISO-TIME] [--limit N] | runs info|output|cancel <id>
+  runs [list] [--state S] [--since ISO-TIME] [--limit N] | runs info|cancel <id>
+  runs output <id> [--follow]            --follow: as it comes, until the run ends
   runs schedules | runs unschedule <id>
   volumes [list] | volumes show|delete <name>
   volumes create <name> [--node N] [--size SIZE]
@@ -235,6 +236,7 @@ async function main(argv: string[]): Promise<number> {
       'stop-signal': { type: 'string' },
       'stop-timeout': { type: 'string' },
       detach: { type: 'boolean', short: 'd' },
+      follow: { type: 'boolean', short: 'f' },
       retries: { type: 'string' },
       priority: { type: 'string' },
       delay: { type: 'string' },

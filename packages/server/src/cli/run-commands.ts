@@ -8,6 +8,7 @@ import { decimalOption, sizeOption, usageError, wholeNumberOption } from './opti
 /** The options of the run commands, as parseArgs gives them. */
 export interface RunOptions {
   detach?: boolean;
+  follow?: boolean;
   timeout?: string;
   env?: string[];
   memory?: string;
@@ -142,6 +143,26 @@ export async function runCommand(
   return exitCodeOfRun(run);
 }
 
+/** How often `runs output --follow` asks for more. */
+const FOLLOW_EVERY_MS = 500;
+
+/** Prints a run's output as it comes (asking its node while it runs), until it ends. */
+async function followOutput(client: ApiClient, path: string): Promise<void> {
+  let outAt = 0;
+  let errAt = 0;
+  for (;;) {
+    const o = await client.get<RunOutputView>(`${path}/output?encoding=base64`);
+    const stdout = Buffer.from(o.stdout, 'base64');
+    const stderr = Buffer.from(o.stderr, 'base64');
+    if (stdout.length > outAt) process.stdout.write(stdout.subarray(outAt));
+    if (stderr.length > errAt) process.stderr.write(stderr.subarray(errAt));
+    outAt = Math.max(outAt, stdout.length);
+    errAt = Math.max(errAt, stderr.length);
+    if (o.state !== 'queued' && o.state !== 'running') return;
+    await new Promise((r) => setTimeout(r, FOLLOW_EVERY_MS));
+  }
+}
+
 /** `nagaya runs [list] | info|output|cancel <id> | schedules | unschedule <id>`. */
 export async function runsCommand(client: ApiClient, args: string[], o: RunOptions, all: boolean, out: Out): Promise<void> {
   const [sub = 'list', target] = args;
@@ -170,6 +191,10 @@ export async function runsCommand(client: ApiClient, args: string[], o: RunOptio
       return;
     }
     case 'output': {
+      if (o.follow) {
+        await followOutput(client, byId());
+        return;
+      }
       const output = await client.get<RunOutputView>(`${byId()}/output?encoding=base64`);
       out(output, () => {
         process.stderr.write(Buffer.from(output.stderr, 'base64'));

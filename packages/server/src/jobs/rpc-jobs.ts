@@ -5,7 +5,7 @@ import { NagayaError } from '../errors';
 import { NativeError, type ContainerRuntime, type ExecResult } from '@nagaya/native';
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';
-import type { RpcJobData, VolumeJobData } from './job-types';
+import type { RpcJobData, RunOutputSoFar, VolumeJobData } from './job-types';
 import type { NodeVolumes } from './node-volumes';
 
 const OUTPUT_LIMIT = 1024 * 1024;
@@ -23,10 +23,24 @@ export class RpcJobs {
       const data = job.data;
       if (data.kind === 'exec') return await this.exec(data);
       if (data.kind === 'logs') return await this.logs(data.containerId, data.tailBytes);
+      if (data.kind === 'run-output') return this.runOutput(data.containerId);
       return await this.volume(data);
     } catch (err) {
       throw new Error(encodeRpcError(toApiError(err)));
     }
+  }
+
+  /** A running run's output so far, from its capture files. */
+  private runOutput(id: string): RunOutputSoFar {
+    const o = this.runtime.readOutput(id);
+    return {
+      stdout: o.stdout.toString('base64'),
+      stderr: o.stderr.toString('base64'),
+      stdoutBytes: o.stdoutBytes,
+      stderrBytes: o.stderrBytes,
+      stdoutTruncated: o.stdoutTruncated,
+      stderrTruncated: o.stderrTruncated,
+    };
   }
 
   private async volume(data: VolumeJobData): Promise<unknown> {

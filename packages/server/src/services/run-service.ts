@@ -4,11 +4,14 @@ import type { CreateRunInput } from '@nagaya/contract/schemas';
 import { asNagayaError, NagayaError } from '../errors';
 import type { ImageStore } from '../images/image-store';
 import type { JobQueues } from '../jobs/job-queues';
+import type { RunOutputSoFar } from '../jobs/job-types';
 import type { RunQueue } from '../jobs/run-queue';
 import type { AuditStore } from '../store/audit-store';
 import { runView, type RunRow, type RunSpec, type RunStore } from '../store/run-store';
 import type { TokenIdentity } from '../store/token-store';
 
+/** How long the output so far of a running run is waited for from its node. */
+const OUTPUT_SO_FAR_TIMEOUT_MS = 5_000;
 /** How often a long poll looks at its run again. */
 const WAIT_POLL_MS = 100;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -96,6 +99,26 @@ export class RunService {
     const row = await this.deps.runs.output(id, project);
     if (!row) throw notFound(project, id);
     const text = (b: Buffer | null) => (b ?? Buffer.alloc(0)).toString(encoding);
+    if (row.state === 'running' && row.containerId && row.node) {
+      // still running: what it has written so far, read on its node (a client follows by asking again)
+      const soFar = await this.deps.queues
+        .call<RunOutputSoFar>(row.node, { kind: 'run-output', containerId: row.containerId }, OUTPUT_SO_FAR_TIMEOUT_MS)
+        .catch(() => undefined);
+      if (soFar) {
+        const decoded = (b64: string) => text(Buffer.from(b64, 'base64'));
+        return {
+          id,
+          state: row.state,
+          encoding,
+          stdout: decoded(soFar.stdout),
+          stderr: decoded(soFar.stderr),
+          stdoutBytes: soFar.stdoutBytes,
+          stderrBytes: soFar.stderrBytes,
+          stdoutTruncated: soFar.stdoutTruncated,
+          stderrTruncated: soFar.stderrTruncated,
+        };
+      }
+    }
     return {
       id,
       state: row.state,
