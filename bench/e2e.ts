@@ -18,7 +18,9 @@
 // e2e 8-in-flight phase (run the servers with BENCH_SERVER_NODE_ARGS=--perf-basic-prof for
 // JavaScript names). The system's containers get bridge networking, as an install's do by default
 // (the bench's own bridge, tables and /21; BENCH_NETWORK=none: loopback only); the bare launcher's
-// have none, so the ratio counts what networking costs. Needs root (real containers).
+// have none, so the ratio counts what networking costs. BENCH_SOCKETS=1: the servers reach Postgres
+// and Redis over unix sockets instead of TCP loopback (measured: no clear change in CPU per launch).
+// Needs root (real containers).
 import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

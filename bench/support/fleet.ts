@@ -68,7 +68,8 @@ async function privateRedis(): Promise<{ url: string; pid: number; stop: () => P
     { stdio: ['pipe', 'ignore', 'inherit'] },
   );
   child.stdin!.end(`requirepass ${password}\n`);
-  const url = socket ? `unix://:${password}@${socket}` : `redis://:${password}@127.0.0.1:${port}`;
+  // (ioredis takes a socket path with its options in the query)
+  const url = socket ? `${socket}?password=${password}` : `redis://:${password}@127.0.0.1:${port}`;
   const { Redis } = await import('ioredis');
   for (let i = 0; ; i++) {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });

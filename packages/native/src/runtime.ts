@@ -329,10 +329,13 @@ export class ContainerRuntime extends EventEmitter {
 
   /**
    * Reads a run's captured stdout and stderr (a plan with outputLimitBytes); empty when it
-   * captured nothing. Complete once its exit is recorded: the launcher drains both before.
+   * captured nothing, NOT_FOUND when the state directory has no such container. Complete once its
+   * exit is recorded (the launcher drains both before); while it runs, the files grow as the
+   * launcher drains them, so following them is reading <container dir>/stdout and /stderr on.
    */
   readOutput(id: string): RunOutput {
     const record = this.status(id);
+    if (!existsSync(record.dir)) throw new NativeError(`no container ${id} in ${this.stateDir}`, { code: 'NOT_FOUND' });
     const read = (name: string): Buffer => {
       try {
         return readFileSync(join(record.dir, name));

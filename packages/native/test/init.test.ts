@@ -121,6 +121,16 @@ describe('an init as PID 1 (tini) and stop signals', () => {
     }
   });
 
+  it('ends an init container on a SIGTERM sent in the same instant as its launch (the launcher sends it again once tini is up)', async () => {
+    for (let i = 0; i < 5; i++) {
+      const id = `term-young-${i}`;
+      await runtime.launch(busyboxPlan(id, ['sleep', '600'], nextSlice(), { init: true }));
+      const started = Date.now();
+      expect(await runtime.stop(id, 10_000)).toMatchObject({ exitCode: 143, signal: null });
+      expect(Date.now() - started).toBeLessThan(1_500);
+    }
+  });
+
   it('stops `sleep 600` on SIGTERM at once with an init; without one, sleep as PID 1 waits for the SIGKILL', async () => {
     const { pid: tini } = await runtime.launch(busyboxPlan('term-init', ['sleep', '600'], nextSlice(), { init: true }));
     // A pid namespace's init drops a signal it has no handler for yet: stop once tini has set up
@@ -162,7 +172,7 @@ describe('an init as PID 1 (tini) and stop signals', () => {
     const c = await runtime.launch(
       busyboxPlan('as-user', ['sh', '-c', script], nextSlice(), { init: true, user: { uid: 1000, gid: 1000 } }),
     );
-    for (let i = 0; i < 100 && logOf('as-user').split('\n').length < 3; i++) await sleep(20);
+    for (let i = 0; i < 250 && logOf('as-user').split('\n').length < 3; i++) await sleep(20);
     expect(logOf('as-user').trim().split('\n')).toEqual(['1000:1000', '1000']);
     expect(
       processesInPidNamespaceOf(c.pid)

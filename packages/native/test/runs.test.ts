@@ -26,6 +26,11 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
   it('kills a run whose timeout ran out: SIGKILL, timedOut, within 1.5 s of the launch', async () => {
     const started = Date.now();
     await runtime.launch(busyboxPlan('timeout', ['sleep', '60'], slice(BASE, 0), { timeoutMs: 1000 }));
+    // the deadline is on record for a launcher that would have to adopt the run
+    const state = JSON.parse(readFileSync(join(stateDir, 'containers', 'timeout', 'state.json'), 'utf8'));
+    expect(state.timeoutAt).toBeGreaterThanOrEqual(started + 1000);
+    expect(state.timeoutAt).toBeLessThan(started + 1300);
+    expect(state.timeoutAtMonotonic).toBeGreaterThan(0);
     const status = await runtime.wait('timeout');
     const elapsed = Date.now() - started;
     expect(status).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: true, lost: false });
@@ -33,6 +38,24 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
     expect(elapsed).toBeLessThan(1500);
     expect(exitRecord('timeout')).toMatchObject({ signal: 9, timedOut: true });
     expect(runtime.status('timeout').exit?.timedOut).toBe(true);
+  });
+
+  it('works the same behind an init (tini as PID 1): captured output, stdin, exit code, and a timeout that kills them all', async () => {
+    const script = 'cat; echo err >&2; exit 7';
+    const plan = busyboxPlan('behind-init', ['sh', '-c', script], slice(BASE, 20), {
+      init: true,
+      outputLimitBytes: 64,
+      stdin: Buffer.from('in\n'),
+    });
+    await runtime.launch(plan);
+    expect(await runtime.wait('behind-init')).toMatchObject({ exitCode: 7 });
+    expect(runtime.readOutput('behind-init')).toMatchObject({ stdout: Buffer.from('in\n'), stderr: Buffer.from('err\n') });
+    const started = Date.now();
+    await runtime.launch(
+      busyboxPlan('init-timeout', ['sh', '-c', 'trap "" TERM; sleep 60 & wait'], slice(BASE, 21), { init: true, timeoutMs: 500 }),
+    );
+    expect(await runtime.wait('init-timeout')).toMatchObject({ signal: 'SIGKILL', timedOut: true });
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   it('says nothing of a timeout when the run ends in time, nor for a container without one', async () => {
@@ -63,6 +86,7 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
       expect(st.mode & 0o777).toBe(0o600);
       expect(st.uid).toBe(0);
     }
+    expect(() => runtime.readOutput('never-was')).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
     const console = join(dir, 'console.log');
     expect(existsSync(console) ? readFileSync(console, 'utf8') : '').toBe('');
   });
@@ -94,6 +118,13 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
     await runtime.launch(busyboxPlan('cat-binary', ['cat'], slice(BASE, 5), { outputLimitBytes: 4096, stdin }));
     expect(await runtime.wait('cat-binary')).toMatchObject({ exitCode: 0 });
     expect(runtime.readOutput('cat-binary').stdout).toEqual(stdin);
+    const kept = join(stateDir, 'containers', 'cat-binary', 'stdin');
+    expect(statSync(kept).mode & 0o777).toBe(0o600);
+    expect(readFileSync(kept)).toEqual(stdin);
+    // plan.json keeps the plan, not its 16 MiB of stdin
+    const plan = JSON.parse(readFileSync(join(stateDir, 'containers', 'cat-binary', 'plan.json'), 'utf8'));
+    expect(plan.stdin).toBeUndefined();
+    expect(plan.stdinBytes).toBe(stdin.length);
   });
 
   it('delivers a 1 MiB stdin through cat back to stdout', async () => {

@@ -11,6 +11,7 @@ import { buildImage, busyboxImage, layerOf, nodeArch, type FixtureImage } from '
 import { startLocalRegistry, type LocalRegistry } from './support/local-registry';
 import { pushFixture, pushIndex, registryClient } from './support/push-fixture';
 import { eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
+import { refusal } from './support/test-helpers';
 
 let basic: LocalRegistry;
 let bearer: LocalRegistry;
@@ -33,16 +34,6 @@ async function finished(id: string): Promise<JobView> {
     60_000,
     `job ${id} finished`,
   );
-}
-
-async function refusal(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
 }
 
 beforeAll(async () => {

@@ -5,6 +5,7 @@ import { Db } from '../src/store/db';
 import { NetworkStore } from '../src/store/network-store';
 import { runCli } from '../../../e2e/support/system';
 import { ADMIN_TOKEN, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
+import { refusal } from './support/test-helpers';
 
 // Container networking through the REST API, the Postgres side: a create without `network`
 // behaves as before (mode none); bridge mode needs a node with a subnet; a taken host port is
@@ -13,15 +14,6 @@ import { ADMIN_TOKEN, startTestFleet, waitRunning, type TestFleet } from './supp
 let fleet: TestFleet;
 let db: Db;
 let networks: NetworkStore;
-
-async function refusal(call: Promise<unknown>): Promise<ApiError> {
-  const outcome = await call.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(outcome, 'the call should have been refused').toBeInstanceOf(ApiError);
-  return outcome as ApiError;
-}
 
 async function count(sql: string, values: unknown[] = []): Promise<number> {
   const { rows } = await fleet.db.pool.query<{ n: string }>(sql, values);

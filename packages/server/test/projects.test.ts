@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { ApiError, type ProjectView, type QuotaExceededDetails } from '@nagaya/contract';
+import type { ApiError, ProjectView, QuotaExceededDetails } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../src/cli/api-client';
 import { rawTar } from '../../native/test/support/raw-tar';
 import { startTestFleet, type TestFleet } from './support/test-server';
-import { rawRequest } from './support/test-helpers';
+import { rawRequest, refusal } from './support/test-helpers';
 
 // Projects keep tenants apart: a token of one project finds nothing of another (404, never 403),
 // and quotas are kept by Postgres in the statement that takes the resource.
@@ -20,16 +20,6 @@ async function token(name: string, role: string, project: string): Promise<ApiCl
   const created = await fleet.admin.post<{ token: string; project: string }>('/tokens', { name, role, project });
   expect(created.project).toBe(project);
   return fleet.client(created.token);
-}
-
-/** Rejects with the API's error; fails the test if the call succeeds. */
-async function refusal(call: Promise<unknown>): Promise<ApiError> {
-  const outcome = await call.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(outcome, 'the call should have been refused').toBeInstanceOf(ApiError);
-  return outcome as ApiError;
 }
 
 async function count(sql: string, values: unknown[] = []): Promise<number> {

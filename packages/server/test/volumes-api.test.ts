@@ -5,6 +5,7 @@ import { ApiError, type ContainerView, type VolumeView } from '@nagaya/contract'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../src/cli/api-client';
 import { eventually, startTestFleet, type TestFleet } from './support/test-server';
+import { refusal } from './support/test-helpers';
 
 // The volume API without a launch: records, projects, roles, placement, refusals, and the
 // reconciler's repair of directories and rows. What a container sees through a mount is
@@ -18,16 +19,6 @@ let beta: ApiClient;
 async function token(name: string, role: string, project: string): Promise<ApiClient> {
   const created = await fleet.admin.post<{ token: string }>('/tokens', { name, role, project });
   return fleet.client(created.token);
-}
-
-/** Rejects with the API's error; fails the test if the call succeeds. */
-async function refusal(call: Promise<unknown>): Promise<ApiError> {
-  const outcome = await call.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(outcome, 'the call should have been refused').toBeInstanceOf(ApiError);
-  return outcome as ApiError;
 }
 
 const dirOf = (v: Pick<VolumeView, 'project' | 'id'>) => join(fleet.base.dataDir, 'volumes', v.project, v.id);

@@ -34,7 +34,8 @@ void handle_bound_pids(struct client *c, const char *req, const struct message *
     reply_error(c, req, &err);
     return;
   }
-  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting, k->timeout_at_wall_ms);
+  write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting,
+                   k->timeout_deadline_ms);
   reply_ok(c, req);
 }
 

@@ -130,9 +130,9 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
     spawn_container_undo(&k->proc);
     rc = -1;
   }
+  if (rc == 0) k->running_since_ms = monotonic_ms();
   if (rc == 0 && k->timeout_ms > 0) { /* its argv runs: the run's time starts now */
-    k->timeout_at_ms = monotonic_ms() + k->timeout_ms;
-    k->timeout_at_wall_ms = wall_clock_ms() + k->timeout_ms;
+    k->timeout_at_ms = k->timeout_deadline_ms = monotonic_ms() + k->timeout_ms;
   }
   if (rc < 0) {
     mark_exited(k); /* never ran: no state.json, nothing to report but the error */
@@ -140,7 +140,7 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
     reply_error(c, k->launch_req, &err);
   } else {
     write_state_file(k->dir, k->id, k->proc.pid, k->proc.start_time, &k->proc.cgroups, k->nesting,
-                     k->timeout_at_wall_ms);
+                     k->timeout_deadline_ms);
     remove_launching_file(k->dir); /* state.json now says who it is */
     struct reply r = {0};
     reply_add(&r, "type", "launched");
@@ -153,6 +153,9 @@ void complete_launch(struct container *k, const struct step_error *cancelled) {
   }
   replay_deferred(k);
 }
+
+/* How long after its argv began a run may still be setting up its signal handlers. */
+#define YOUNG_RUN_MS 300
 
 void handle_signal(struct client *c, const char *req, const struct message *m, bool is_stop) {
   struct step_error err = {0};
@@ -173,8 +176,18 @@ void handle_signal(struct client *c, const char *req, const struct message *m, b
     /* The stop signal first (SIGTERM unless the request names another); pid 1 ignores signals
      * it has no handler for, so it may do nothing: SIGKILL follows after the timeout. */
     sys_pidfd_send_signal(k->proc.pidfd, ms > 0 ? (int)sig : SIGKILL);
-    int64_t deadline = monotonic_ms() + ms;
+    int64_t now = monotonic_ms(), deadline = now + ms;
     if (k->kill_at_ms == 0 || deadline < k->kill_at_ms) k->kill_at_ms = deadline;
+    /* An init (tini) that has not set up its handlers yet drops the signal, as pid 1 does with
+     * any it does not handle: one sent in a run's first instant goes once more when that is over
+     * (a second SIGTERM then, never a stream of them). */
+    if (ms > 0 && k->running_since_ms > 0 && now - k->running_since_ms < YOUNG_RUN_MS) {
+      int64_t again = k->running_since_ms + YOUNG_RUN_MS;
+      if (again < k->kill_at_ms) {
+        k->resend_at_ms = again;
+        k->resend_signal = (int)sig;
+      }
+    }
   } else {
     int64_t sig;
     if (request_i64(m, "signal", SIGKILL, 0, _NSIG - 1, &sig, &err) < 0) {

@@ -86,6 +86,7 @@ static int next_timeout_ms(void) {
   int64_t now = monotonic_ms(), nearest = now + IDLE_CHECK_MS;
   for (struct container *k = containers; k; k = k->next) {
     if (k->kill_at_ms && k->kill_at_ms < nearest) nearest = k->kill_at_ms;
+    if (k->resend_at_ms && k->resend_at_ms < nearest) nearest = k->resend_at_ms;
     if (k->timeout_at_ms && k->timeout_at_ms < nearest) nearest = k->timeout_at_ms;
     if (k->log_rewatch_at && k->log_rewatch_at < nearest) nearest = k->log_rewatch_at;
   }
@@ -100,10 +101,17 @@ static void fire_deadlines(void) {
     if (k->kill_at_ms && k->kill_at_ms <= now) {
       sys_pidfd_send_signal(k->proc.pidfd, SIGKILL);
       k->kill_at_ms = 0;
+      k->resend_at_ms = 0;
+    }
+    if (k->resend_at_ms && k->resend_at_ms <= now) {
+      if (!k->exited) sys_pidfd_send_signal(k->proc.pidfd, k->resend_signal);
+      k->resend_at_ms = 0;
     }
     if (k->timeout_at_ms && k->timeout_at_ms <= now && !k->exited) {
-      /* ESRCH: it ended on its own first, and its exit says so */
-      if (sys_pidfd_send_signal(k->proc.pidfd, SIGKILL) == 0) k->timed_out = true;
+      /* One that ended on its own first (a zombie not yet reaped) did not time out; the signal
+       * goes through the pidfd, so a pid reused meanwhile is never hit (ESRCH). */
+      bool ended = process_start_time(k->proc.pid) == 0;
+      if (!ended && sys_pidfd_send_signal(k->proc.pidfd, SIGKILL) == 0) k->timed_out = true;
       k->timeout_at_ms = 0;
     }
     if (k->log_rewatch_at && k->log_rewatch_at <= now && !k->exited) {

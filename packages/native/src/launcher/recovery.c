@@ -99,13 +99,8 @@ void recover_containers(const char *state_dir) {
     k->orphan = true;
     k->nesting = nesting;
     run_io_init(&k->proc.io); /* the pipes of a run died with the last launcher */
-    /* A run's timeout holds across launchers: re-armed for what is left of it (none: at once). */
-    k->timeout_at_wall_ms = read_state_timeout(container_dir);
-    if (k->timeout_at_wall_ms > 0) {
-      int64_t left = k->timeout_at_wall_ms - wall_clock_ms();
-      k->timeout_at_ms = monotonic_ms() + (left > 0 ? left : 0);
-      if (k->timeout_at_ms == 0) k->timeout_at_ms = 1;
-    }
+    /* A run's timeout holds across launchers: re-armed as it was (past already: it fires at once). */
+    k->timeout_at_ms = k->timeout_deadline_ms = read_state_timeout(container_dir);
     if (add_container(k) < 0) { /* left running unwatched; the next launcher adopts it */
       fprintf(stderr, "nagaya-launcher: cannot watch container %s: %s\n", e->d_name, strerror(errno));
       close(pidfd);

@@ -36,13 +36,16 @@ struct container {
   char *id;
   char *dir;
   struct spawned_container proc;
-  int64_t kill_at_ms;         /* SIGKILL deadline of a stop in progress; 0 = none */
-  int64_t timeout_ms;         /* a run's timeout, from its launch request; 0 = none */
-  int64_t timeout_at_ms;      /* monotonic: when the run's timeout kills it; 0 = not armed */
-  int64_t timeout_at_wall_ms; /* the same deadline since the epoch, kept in state.json for a successor */
-  bool timed_out;             /* the timeout sent its SIGKILL */
-  bool orphan;                /* found alive after a launcher restart: not our child, exit status unknowable */
-  bool nesting;               /* security.nesting: exec sessions get the same seccomp filter as the init */
+  int64_t kill_at_ms;       /* SIGKILL deadline of a stop in progress; 0 = none */
+  int64_t running_since_ms; /* monotonic: when its argv began (the launch was answered); 0 = adopted */
+  int64_t resend_at_ms;     /* when a stop signal sent in its first instant goes again; 0 = none */
+  int resend_signal;
+  int64_t timeout_ms;          /* a run's timeout, from its launch request; 0 = none */
+  int64_t timeout_at_ms;       /* monotonic: when the run's timeout kills it; 0 = not armed */
+  int64_t timeout_deadline_ms; /* the same deadline, kept after it fired: state.json records it for a successor */
+  bool timed_out;              /* the timeout sent its SIGKILL */
+  bool orphan;                 /* found alive after a launcher restart: not our child, exit status unknowable */
+  bool nesting;                /* security.nesting: exec sessions get the same seccomp filter as the init */
   bool launching;
   unsigned long launch_client;
   char launch_req[64];

@@ -253,8 +253,9 @@ int spawn_container(struct launch_spec *spec, struct spawned_container *out, str
   }
   int clone_errno = errno;
   sigprocmask(SIG_SETMASK, &previous, NULL);
-  close_fd(&child_sock);                           /* our copy would keep the child's EOF from ever reaching us */
-  run_io_close_child_ends(&out->io, &child_stdio); /* the same: our copy would hide the child's EOF */
+  /* Our copies would keep the child's EOF from ever reaching us (handshake, stdin, output). */
+  close_fd(&child_sock);
+  run_io_close_child_ends(&out->io, &child_stdio);
   if (pid < 0) {
     step_fail(err, "clone", "clone3", clone_errno);
     goto fail;

@@ -47,7 +47,7 @@ static int write_json(const char *dir, const char *name, struct json_text *t) {
 
 static int write_process_file(const char *container_dir, const char *name, const char *id, pid_t pid,
                               unsigned long long start_time, const struct container_cgroups *cg, bool nesting,
-                              int64_t timeout_at_wall_ms) {
+                              int64_t timeout_at_ms) {
   struct json_text t = {0};
   json_raw(&t, "{\"id\":");
   json_string(&t, id);
@@ -58,14 +58,19 @@ static int write_process_file(const char *container_dir, const char *name, const
     json_string(&t, cg->dirs[i]);
   }
   json_raw(&t, "],\"nesting\":%s", nesting ? "true" : "false");
-  if (timeout_at_wall_ms > 0) json_raw(&t, ",\"timeoutAt\":%lld", (long long)timeout_at_wall_ms);
+  /* The monotonic clock is the machine's, not the launcher's: a successor re-arms the same
+   * deadline, whatever the wall clock did meanwhile (containers do not outlive a reboot).
+   * timeoutAt is the same deadline for readers, in ms since the epoch. */
+  if (timeout_at_ms > 0)
+    json_raw(&t, ",\"timeoutAt\":%lld,\"timeoutAtMonotonic\":%lld",
+             (long long)(wall_clock_ms() + (timeout_at_ms - monotonic_ms())), (long long)timeout_at_ms);
   json_raw(&t, "}");
   return write_json(container_dir, name, &t);
 }
 
 int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
-                     const struct container_cgroups *cg, bool nesting, int64_t timeout_at_wall_ms) {
-  return write_process_file(container_dir, "state.json", id, pid, start_time, cg, nesting, timeout_at_wall_ms);
+                     const struct container_cgroups *cg, bool nesting, int64_t timeout_at_ms) {
+  return write_process_file(container_dir, "state.json", id, pid, start_time, cg, nesting, timeout_at_ms);
 }
 
 int write_launching_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
@@ -166,8 +171,9 @@ int64_t read_state_timeout(const char *container_dir) {
   ssize_t n = read(fd, text, RECORD_MAX - 1);
   if (n <= 0) return 0;
   text[n] = '\0';
-  const char *at = strstr(text, "\"timeoutAt\":");
-  return at == NULL ? 0 : strtoll(at + 12, NULL, 10);
+  const char *at = strstr(text, "\"timeoutAtMonotonic\":");
+  int64_t deadline = at == NULL ? 0 : strtoll(at + 21, NULL, 10);
+  return deadline > 0 ? deadline : 0;
 }
 
 int read_launching_file(const char *container_dir, pid_t *pid, unsigned long long *start_time,

@@ -9,12 +9,13 @@
 #include "cgroups.h"
 
 /* Writes state.json: who the container's init is (pid plus start time), who launched it, its
- * cgroups, whether it runs with security.nesting and when its timeout kills it (0: never), so a
- * restarted launcher can find them again, confine exec sessions and re-arm the timeout. */
+ * cgroups, whether it runs with security.nesting and when (monotonic_ms) its timeout kills it
+ * (0: never), so a restarted launcher can find them again, confine exec sessions and re-arm the
+ * timeout. */
 int write_state_file(const char *container_dir, const char *id, pid_t pid, unsigned long long start_time,
-                     const struct container_cgroups *cg, bool nesting, int64_t timeout_at_wall_ms);
+                     const struct container_cgroups *cg, bool nesting, int64_t timeout_at_ms);
 
-/* The run's timeout deadline state.json records (ms since the epoch); 0 when it has none. */
+/* The run's timeout deadline state.json records (monotonic_ms); 0 when it has none. */
 int64_t read_state_timeout(const char *container_dir);
 
 /* Reads back what write_state_file wrote; -1 if there is no usable state.json. A record

@@ -276,9 +276,13 @@ export class ContainerJobs {
     }
     await this.detach(c);
     if (!releaseLease) return;
-    await allocator
-      .release(c.id)
-      .catch((err: unknown) => log.warn('release after a failed start', { id: c.id, error: describeError(err) }));
+    // A release that fails (its dependency is down) fails the cleanup too: the row then stays
+    // starting instead of becoming failed with its slice still taken, and the reconciler gives
+    // it its job again, which replays the lease and ends it properly.
+    await allocator.release(c.id).catch((err: unknown) => {
+      log.warn('release after a failed start', { id: c.id, error: describeError(err) });
+      throw err;
+    });
   }
 
   private async stop(c: ContainerRow, timeoutSeconds?: number, waiting?: WaitingJob): Promise<Record<string, unknown>> {

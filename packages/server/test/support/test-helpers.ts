@@ -1,4 +1,5 @@
 /** Small helpers shared by the server's tests and the e2e suites. */
+import { ApiError } from '@nagaya/contract';
 
 /** Polls until `check` returns a value (not undefined), or fails after timeoutMs with the last error seen. */
 export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition', everyMs = 50): Promise<T> {
@@ -41,4 +42,14 @@ export async function rawRequest(
     body = undefined;
   }
   return { status: res.status, body, text };
+}
+
+/** The API's refusal of a call (its ApiError); throws if the call succeeds or fails otherwise. */
+export async function refusal(call: Promise<unknown>): Promise<ApiError> {
+  const outcome = await call.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (outcome instanceof ApiError) return outcome;
+  throw outcome === undefined ? new Error('the call should have been refused, and it succeeded') : (outcome as Error);
 }
