@@ -364,7 +364,7 @@ describe('the dashboard in Chromium', () => {
       expect(await viewer.locator('#project-switch').count()).toBe(0);
       const mutating = () =>
         viewer
-          .getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas|Import|Pull)/ })
+          .getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas|Import|Pull|Cancel|Remove)/ })
           .count();
 
       await go(viewer, 'Containers', 'Containers');
@@ -384,6 +384,7 @@ describe('the dashboard in Chromium', () => {
         ['Images', 'Images'],
         ['ID-space map', 'ID-space map'],
         ['Pools', 'Pools'],
+        ['Runs', 'Runs'],
         ['Jobs', 'Jobs'],
         ['Nodes', 'Nodes'],
         ['Projects', 'Projects'],
