@@ -227,6 +227,21 @@ describe('the dashboard in Chromium', () => {
     adminWatch.check();
   });
 
+  it('draws live memory and CPU sparklines of the running container, scaled to its memory limit', async () => {
+    const memory = admin.getByTestId('usage-memory');
+    await memory.waitFor();
+    // read every 2 s: within a few seconds the line has several points
+    await expect
+      .poll(async () => ((await memory.locator('polyline').getAttribute('points')) ?? '').split(' ').filter(Boolean).length, {
+        timeout: 10_000,
+      })
+      .toBeGreaterThanOrEqual(3);
+    expect(await memory.locator('figcaption').textContent()).toContain('of 64 MiB');
+    await expect.poll(async () => (await admin.getByTestId('usage-cpu').locator('polyline').count()) > 0, { timeout: 10_000 }).toBe(true);
+    expect(Number((await admin.getByTestId('usage-pids').textContent())?.split(' ')[0])).toBeGreaterThanOrEqual(1);
+    adminWatch.check();
+  });
+
   it("finds the container's cell on the ID-space map with the host range the API reports", async () => {
     await go(admin, 'Containers', 'Containers');
     await admin.locator('tr[data-container="web1"] .badge', { hasText: 'running' }).waitFor();

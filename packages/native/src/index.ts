@@ -86,3 +86,5 @@ export {
   removeBlob,
 } from './oci';
 export type { ImportOptions, ImportedImage, ImportedLayer, StoredLayer, ImageConfig, ImageFormat, Platform } from './oci';
+export { readCgroupUsage, directoryDiskBytes } from './container-usage';
+export type { CgroupUsage } from './container-usage';

@@ -13,6 +13,7 @@ import { JobQueues } from './jobs/job-queues';
 import { WorkerNode } from './jobs/worker-node';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
+import { UsageBoard } from './observability/usage-board';
 import { NodeFleet } from './services/node-fleet';
 import { ContainerService } from './services/container-service';
 import { ImagePullService } from './services/image-pulls';
@@ -134,6 +135,7 @@ export async function startNagaya(
   let server: Server | undefined;
   let url: string | undefined;
   if (config.role !== 'worker') {
+    const usageBoard = new UsageBoard(producer, config.queuePrefix);
     metrics.setSources({
       containersByState: () => containers.countByState(),
       slicesByPoolAndState: async () => {
@@ -146,6 +148,7 @@ export async function startNagaya(
         return out;
       },
       queueDepthByNode: async () => queues.depths((await nodes.list()).map((n) => n.name)),
+      containerUsage: async () => usageBoard.read((await nodes.list()).map((n) => n.name)),
     });
     const containerService = new ContainerService({
       containers,

@@ -8,6 +8,7 @@ import { nodeOperations } from './routes/node-routes';
 import { poolOperations } from './routes/pool-routes';
 import { projectOperations } from './routes/project-routes';
 import { runOperations } from './routes/run-routes';
+import { statsOperations } from './routes/stats-routes';
 import { systemOperations } from './routes/system-routes';
 import { tokenOperations } from './routes/token-routes';
 import { volumeOperations } from './routes/volume-routes';
@@ -17,6 +18,7 @@ export const OPERATIONS: readonly Operation[] = [
   ...systemOperations(() => OPERATIONS),
   ...containerOperations,
   ...runOperations,
+  ...statsOperations,
   ...jobOperations,
   ...poolOperations,
   ...allocationOperations,

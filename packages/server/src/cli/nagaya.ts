@@ -31,6 +31,7 @@ import { EXIT, exitCodeLegend } from './exit-codes';
 import { decimalOption, sizeOption, usageError, wholeNumberOption } from './options';
 import { serve } from './serve-command';
 import { serviceCommand } from './service-commands';
+import { statsCommand } from './stats-command';
 
 const USAGE = `usage: nagaya <command> [options]
 
@@ -45,6 +46,8 @@ const USAGE = `usage: nagaya <command> [options]
                                          (host: admin tokens of every project; shift idmaps its owners 0..65535)
   list [--node N] [--state S] | info <name> | logs <name> [--tail BYTES]
   exec <name> [--timeout MS] -- command...
+  stats [name] [--no-stream]             memory, CPU, pids and writable layer of a running container (or of
+                                         every running one of the project), refreshed every 2 s until Ctrl-C
   start|stop|restart <name> [--timeout SECONDS] [--wait]
   delete <name> [--force] [--wait]       a running container only with --force (SIGKILL at once)
   pools | allocations [--pool P] [--history] | nodes | networks | jobs [--container N] | whoami
@@ -244,6 +247,7 @@ async function main(argv: string[]): Promise<number> {
       stdin: { type: 'boolean' },
       'output-limit': { type: 'string' },
       'idempotency-key': { type: 'string' },
+      'no-stream': { type: 'boolean' },
     },
   });
   const [verb, ...rest] = positionals;
@@ -385,6 +389,10 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(res.stdout);
       process.stderr.write(res.stderr);
       return res.exitCode ?? 128;
+    }
+    case 'stats': {
+      await statsCommand(client, rest[0], values);
+      return EXIT.ok;
     }
     case 'start':
     case 'stop':

@@ -52,6 +52,12 @@ export interface LogsJobData {
   tailBytes: number;
 }
 
+/** Reads a running container's usage from its cgroups and its writable layer's size, on its node. */
+export interface StatsJobData {
+  kind: 'stats';
+  containerId: string;
+}
+
 /** Makes a volume's directory on its node (with its size limit, if it has one). */
 export interface VolumeCreateJobData {
   kind: 'volume-create';
@@ -91,4 +97,4 @@ export interface RunOutputSoFar {
   stderrTruncated: boolean;
 }
 
-export type RpcJobData = ExecJobData | LogsJobData | VolumeJobData | RunOutputJobData;
+export type RpcJobData = ExecJobData | LogsJobData | StatsJobData | VolumeJobData | RunOutputJobData;

@@ -2,16 +2,24 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
 import { NagayaError } from '../errors';
-import { NativeError, type ContainerRuntime, type ExecResult } from '@nagaya/native';
+import { directoryDiskBytes, NativeError, readCgroupUsage, type CgroupUsage, type ContainerRuntime, type ExecResult } from '@nagaya/native';
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';
 import type { RpcJobData, RunOutputSoFar, VolumeJobData } from './job-types';
 import type { NodeVolumes } from './node-volumes';
 
 const OUTPUT_LIMIT = 1024 * 1024;
+/**
+ * How long a writable layer's measure is reused. du walks every file a tenant made: without this,
+ * stats asked in a loop (or many at once) would keep the node's disk and RPC workers busy.
+ */
+const LAYER_MEASURE_TTL_MS = 5_000;
 
 /** Answers exec and logs requests for containers on this node, and makes, measures and removes its volumes' directories. */
 export class RpcJobs {
+  /** Each container's latest (or running) writable-layer measure, shared by the stats calls of the next few seconds. */
+  private readonly layerMeasures = new Map<string, { at: number; bytes: Promise<number | null> }>();
+
   constructor(
     private readonly runtime: ContainerRuntime,
     private readonly volumes: NodeVolumes,
@@ -24,6 +32,7 @@ export class RpcJobs {
       if (data.kind === 'exec') return await this.exec(data);
       if (data.kind === 'logs') return await this.logs(data.containerId, data.tailBytes);
       if (data.kind === 'run-output') return this.runOutput(data.containerId);
+      if (data.kind === 'stats') return await this.stats(data.containerId);
       return await this.volume(data);
     } catch (err) {
       throw new Error(encodeRpcError(toApiError(err)));
@@ -74,6 +83,28 @@ export class RpcJobs {
       }
       throw err;
     }
+  }
+
+  /** Reads a running container's cgroups and measures its writable layer (its directory's upper/). */
+  private async stats(id: string): Promise<CgroupUsage & { writableLayerBytes: number | null }> {
+    const record = this.runtime.status(id);
+    if (record.state !== 'running') throw new NagayaError('CONFLICT', 'the container is not running', { state: record.state });
+    const usage = readCgroupUsage(record.cgroups ?? []);
+    return { ...usage, writableLayerBytes: await this.writableLayerBytes(id, join(record.dir, 'upper')) };
+  }
+
+  /** du of a container's upper directory, run at most once per LAYER_MEASURE_TTL_MS (callers in between share it). */
+  private writableLayerBytes(id: string, upper: string): Promise<number | null> {
+    const now = Date.now();
+    for (const [other, m] of this.layerMeasures) if (now - m.at > LAYER_MEASURE_TTL_MS) this.layerMeasures.delete(other);
+    let measure = this.layerMeasures.get(id);
+    if (!measure) {
+      measure = { at: now, bytes: directoryDiskBytes(upper) };
+      this.layerMeasures.set(id, measure);
+      // a failed measure is not kept: the next call tries again
+      measure.bytes.catch(() => this.layerMeasures.delete(id));
+    }
+    return measure.bytes;
   }
 
   /**

@@ -26,6 +26,8 @@ import { RpcJobs } from './rpc-jobs';
 import { RunJobs } from './run-jobs';
 import { RUNS_QUEUE, RunQueue, type RunJobData } from './run-queue';
 import { RunStore } from '../store/run-store';
+import { UsageSampler } from './usage-sampler';
+import { UsageBoard } from '../observability/usage-board';
 
 export interface WorkerNodeDeps {
   config: ServerConfig;
@@ -174,6 +176,17 @@ export class WorkerNode {
       }, config.heartbeatMs),
     );
     node.timers.push(setInterval(() => void node.reconcile(), config.reconcileMs));
+    // usage for /metrics: sampled here, where the cgroups are, and left in Redis for the API
+    const usage = new UsageSampler(
+      config.nodeName,
+      runtime,
+      deps.containers,
+      new UsageBoard(deps.connection, config.queuePrefix),
+      config.usageSampleMs,
+      log,
+    );
+    void usage.sample();
+    node.timers.push(setInterval(() => void usage.sample(), config.usageSampleMs));
     node.timers.push(setInterval(() => void node.sweep(), config.sweepMs));
     for (const t of node.timers) t.unref();
     log.info('worker node started', { node: config.nodeName, stateDir: WorkerNode.stateDir(config) });

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Allocator } from '@nagaya/allocator';
-import type { ContainerState, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
+import type { ContainerState, ContainerStatsView, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
-import type { ExecResult } from '@nagaya/native';
+import type { CgroupUsage, ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
 import { containerRunOf, processOptionsOf } from '../store/container-run';
@@ -397,6 +397,28 @@ export class ContainerService {
     if (row.state === 'pending') return { log: '', truncated: false };
     await this.requireNodeOnline(row);
     return this.deps.queues.call(row.node, { kind: 'logs', containerId: row.id, tailBytes }, 15_000);
+  }
+
+  /** Reads what a running container uses now (cgroups and writable layer), on its node. */
+  async stats(project: string, name: string): Promise<ContainerStatsView> {
+    const row = await this.requireRunning(project, name);
+    await this.requireNodeOnline(row);
+    const usage = await this.deps.queues.call<CgroupUsage & { writableLayerBytes: number | null }>(
+      row.node,
+      { kind: 'stats', containerId: row.id },
+      35_000,
+    );
+    return {
+      name: row.name,
+      at: Date.now(),
+      memoryBytes: usage.memoryBytes,
+      memoryPeakBytes: usage.memoryPeakBytes,
+      memoryLimitBytes: row.limits?.memoryBytes ?? null,
+      cpuSeconds: usage.cpuSeconds,
+      pids: usage.pids,
+      pidsLimit: row.limits?.pids ?? null,
+      writableLayerBytes: usage.writableLayerBytes,
+    };
   }
 
   private async requireRunning(project: string, name: string): Promise<ContainerRow> {

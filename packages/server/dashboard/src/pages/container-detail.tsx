@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { ApiError, describeError, get, post } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
 import { ContainerActions } from '../components/container-actions';
+import { UsageGraph } from '../components/usage-graph';
 import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../format';
 import { usePoll } from '../poll';
 import { inProject } from '../project';
@@ -172,6 +173,7 @@ export function ContainerDetailPage(props: { name: string; project: string }) {
               </pre>
             </section>
           </div>
+          <UsageGraph container={c} />
           <ExecBox container={c} />
           <LogTail container={c} />
           <h2>Jobs</h2>
