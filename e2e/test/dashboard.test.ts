@@ -374,6 +374,28 @@ describe('the dashboard in Chromium', () => {
     adminWatch.check();
   });
 
+  it("lists runs, opens a run's output and cancels a running run after confirmation", async () => {
+    const done = (
+      await fleet.admin.post<{ run: { id: string } }>('/runs', { image: 'busybox', command: ['echo', 'from a run'], timeoutSeconds: 30 })
+    ).run;
+    await fleet.admin.get(`/runs/${done.id}/wait?timeoutSeconds=30`);
+    const long = (
+      await fleet.admin.post<{ run: { id: string } }>('/runs', { image: 'busybox', command: ['sleep', '60'], timeoutSeconds: 120 })
+    ).run;
+    await go(admin, 'Runs', 'Runs');
+    const row = admin.locator(`tr[data-run="${done.id}"]`);
+    await row.locator('.badge', { hasText: 'succeeded' }).waitFor();
+    await row.getByRole('button', { name: done.id.slice(0, 8) }).click();
+    await admin.locator('.run-output pre', { hasText: 'from a run' }).waitFor();
+    const running = admin.locator(`tr[data-run="${long.id}"]`);
+    await running.locator('.badge', { hasText: 'running' }).waitFor({ timeout: 20_000 });
+    await running.getByRole('button', { name: 'Cancel' }).click();
+    await admin.getByRole('dialog').getByRole('button', { name: 'Cancel the run' }).click();
+    await running.locator('.badge', { hasText: 'cancelled' }).waitFor({ timeout: 10_000 });
+    await shot(admin, '12-runs');
+    adminWatch.check();
+  });
+
   it('gives a viewer every page and no mutating control', async () => {
     const { token } = await fleet.admin.post<{ token: string }>('/tokens', { name: 'v', role: 'viewer' });
     await fleet.admin.post('/containers', { name: 'keep1', image: 'busybox' });
@@ -395,7 +417,9 @@ describe('the dashboard in Chromium', () => {
       expect(await viewer.locator('#project-switch').count()).toBe(0);
       const mutating = () =>
         viewer
-          .getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas|Import|Pull)/ })
+          .getByRole('button', {
+            name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas|Import|Pull|Cancel|Remove)/,
+          })
           .count();
 
       await go(viewer, 'Containers', 'Containers');
@@ -415,6 +439,7 @@ describe('the dashboard in Chromium', () => {
         ['Images', 'Images'],
         ['ID-space map', 'ID-space map'],
         ['Pools', 'Pools'],
+        ['Runs', 'Runs'],
         ['Jobs', 'Jobs'],
         ['Nodes', 'Nodes'],
         ['Projects', 'Projects'],

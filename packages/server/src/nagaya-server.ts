@@ -19,6 +19,9 @@ import { ContainerService } from './services/container-service';
 import { ImagePullService } from './services/image-pulls';
 import { ContainerMounts } from './services/container-mounts';
 import { VolumeService } from './services/volume-service';
+import { RunService } from './services/run-service';
+import { RunQueue } from './jobs/run-queue';
+import { RunStore } from './store/run-store';
 import { AuditStore } from './store/audit-store';
 import { ContainerStore } from './store/container-store';
 import { NetworkStore } from './store/network-store';
@@ -176,6 +179,7 @@ export async function startNagaya(
       log,
       containerService,
       volumeService: new VolumeService({ volumes, nodes, queues, audit, log, nodeOfflineMs: config.nodeOfflineMs }),
+      runService: new RunService({ runs: new RunStore(db), queue: new RunQueue(queues), queues, images, audit }),
       fleet,
       idempotency,
       tokens,

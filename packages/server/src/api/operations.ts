@@ -7,6 +7,7 @@ import { networkOperations } from './routes/network-routes';
 import { nodeOperations } from './routes/node-routes';
 import { poolOperations } from './routes/pool-routes';
 import { projectOperations } from './routes/project-routes';
+import { runOperations } from './routes/run-routes';
 import { statsOperations } from './routes/stats-routes';
 import { systemOperations } from './routes/system-routes';
 import { tokenOperations } from './routes/token-routes';
@@ -16,6 +17,7 @@ import { volumeOperations } from './routes/volume-routes';
 export const OPERATIONS: readonly Operation[] = [
   ...systemOperations(() => OPERATIONS),
   ...containerOperations,
+  ...runOperations,
   ...statsOperations,
   ...jobOperations,
   ...poolOperations,

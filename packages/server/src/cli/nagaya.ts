@@ -26,6 +26,7 @@ import { tokensCommand } from './token-commands';
 import { validationMessage } from './validation-message';
 import { parsePublish } from './publish-spec';
 import { volumesCommand } from './volume-commands';
+import { runCommand, runsCommand } from './run-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
 import { decimalOption, sinceOption, sizeOption, usageError, wholeNumberOption } from './options';
 import { serve } from './serve-command';
@@ -60,6 +61,15 @@ const USAGE = `usage: nagaya <command> [options]
   images pull <ref> [--name N] [--username U --password-stdin] [--quiet]
                                          pull [registry/]repository[:tag][@digest] on a worker and wait,
                                          bytes on stderr; default name: the last part and tag (alpine:3)
+  run <image> [--timeout SECONDS] [--env K=V]... [--memory SIZE] [--pids N] [--cpus N] [--network bridge|none]
+      [--retries N] [--priority 0-100] [--delay SECONDS] [--schedule CRON] [--stdin] [--output-limit SIZE]
+      [--idempotency-key K] [--detach] -- command...
+                                         a fresh container with a fresh slice runs it to its exit; waits,
+                                         prints its output and exits with its code (124: timed out);
+                                         --detach prints the run's id; --schedule makes a cron schedule
+  runs [list] [--state S] [--since ISO-TIME] [--limit N] | runs info|cancel <id>
+  runs output <id> [--follow]            --follow: as it comes, until the run ends
+  runs schedules | runs unschedule <id>
   volumes [list] | volumes show|delete <name>
   volumes create <name> [--node N] [--size SIZE]
                                          a directory on one node, idmapped onto each container that mounts
@@ -84,7 +94,7 @@ common: --json (machine output), NAGAYA_URL (default http://127.0.0.1:8080; http
 exit codes: ${exitCodeLegend()}`;
 
 /** Commands that list, and so may span every project with --all-projects. */
-const LISTS = new Set(['list', 'images', 'volumes', 'jobs', 'allocations']);
+const LISTS = new Set(['list', 'images', 'volumes', 'jobs', 'allocations', 'runs']);
 
 /**
  * `--raw-idmap` alone means true; `--raw-idmap true|false` (two words) is the same as
@@ -230,6 +240,14 @@ async function main(argv: string[]): Promise<number> {
       init: { type: 'boolean' },
       'stop-signal': { type: 'string' },
       'stop-timeout': { type: 'string' },
+      detach: { type: 'boolean', short: 'd' },
+      retries: { type: 'string' },
+      priority: { type: 'string' },
+      delay: { type: 'string' },
+      schedule: { type: 'string' },
+      stdin: { type: 'boolean' },
+      'output-limit': { type: 'string' },
+      'idempotency-key': { type: 'string' },
       'no-stream': { type: 'boolean' },
     },
   });
@@ -473,6 +491,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'volumes': {
       await volumesCommand(client, rest, values, all, out);
+      return EXIT.ok;
+    }
+    case 'run':
+      return runCommand(client, rest[0], command, values, values.json === true);
+    case 'runs': {
+      await runsCommand(client, rest, values, all, out);
       return EXIT.ok;
     }
     case 'tokens': {

@@ -380,6 +380,8 @@ export class ContainerJobs {
   async applyExit(id: string, status: ExitStatus): Promise<void> {
     const { containers, log } = this.deps;
     const c = await containers.findById(id);
+    // a run's attempt: its run worker waits for this exit and settles it (jobs/run-jobs.ts)
+    if (c?.kind === 'run') return;
     const outcome = exitOutcome(c, status);
     if (!c || !outcome) return;
     const finishedAt = status.finishedAt ? new Date(status.finishedAt) : new Date();

@@ -105,4 +105,20 @@ export interface VolumeUsageJobData {
 
 export type VolumeJobData = VolumeCreateJobData | VolumeRemoveJobData | VolumeUsageJobData;
 
-export type RpcJobData = ExecJobData | LogsJobData | LogsFollowJobData | StatsJobData | VolumeJobData;
+/** What a running run has written so far (its node's capture files). */
+export interface RunOutputJobData {
+  kind: 'run-output';
+  containerId: string;
+}
+
+/** A run's output so far, base64 (a Buffer would cross Redis as a JSON array of numbers). */
+export interface RunOutputSoFar {
+  stdout: string;
+  stderr: string;
+  stdoutBytes: number;
+  stderrBytes: number;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+}
+
+export type RpcJobData = ExecJobData | LogsJobData | LogsFollowJobData | StatsJobData | VolumeJobData | RunOutputJobData;

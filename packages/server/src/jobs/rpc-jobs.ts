@@ -13,7 +13,7 @@ import {
 } from '@nagaya/native';
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';
-import type { LogsJobData, RpcJobData, VolumeJobData } from './job-types';
+import type { LogsJobData, RpcJobData, RunOutputSoFar, VolumeJobData } from './job-types';
 import type { LogFollowers } from './log-followers';
 import type { NodeVolumes } from './node-volumes';
 
@@ -45,11 +45,25 @@ export class RpcJobs {
         this.followers.start(data);
         return { following: true };
       }
+      if (data.kind === 'run-output') return this.runOutput(data.containerId);
       if (data.kind === 'stats') return await this.stats(data.containerId);
       return await this.volume(data);
     } catch (err) {
       throw new Error(encodeRpcError(toApiError(err)));
     }
+  }
+
+  /** A running run's output so far, from its capture files. */
+  private runOutput(id: string): RunOutputSoFar {
+    const o = this.runtime.readOutput(id);
+    return {
+      stdout: o.stdout.toString('base64'),
+      stderr: o.stderr.toString('base64'),
+      stdoutBytes: o.stdoutBytes,
+      stderrBytes: o.stderrBytes,
+      stdoutTruncated: o.stdoutTruncated,
+      stderrTruncated: o.stderrTruncated,
+    };
   }
 
   private async volume(data: VolumeJobData): Promise<unknown> {

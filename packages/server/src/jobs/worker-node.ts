@@ -24,6 +24,9 @@ import { NodeVolumes } from './node-volumes';
 import { Reconciler } from './reconciler';
 import { LogFollowers } from './log-followers';
 import { RpcJobs } from './rpc-jobs';
+import { RunJobs } from './run-jobs';
+import { RUNS_QUEUE, RunQueue, type RunJobData } from './run-queue';
+import { RunStore } from '../store/run-store';
 import { UsageSampler } from './usage-sampler';
 import { UsageBoard } from '../observability/usage-board';
 
@@ -54,11 +57,14 @@ export class WorkerNode {
   logFollowers!: LogFollowers;
   readonly jobs: ContainerJobs;
   readonly pulls: ImagePullJobs;
+  /** This node's part of the runs queue. */
+  readonly runs: RunJobs;
   readonly reconciler: Reconciler;
   readonly fleet: NodeFleet;
   /** This node's volume directories. */
   readonly volumes: NodeVolumes;
   private workers: Worker[] = [];
+  private runWorker: Worker | undefined;
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<boolean> | undefined;
   private sweeping: Promise<void> | undefined;
@@ -88,6 +94,21 @@ export class WorkerNode {
           { delayMs },
         ),
     });
+    this.runs = new RunJobs({
+      nodeName: config.nodeName,
+      pool: config.pool,
+      containers,
+      runs: new RunStore(deps.db),
+      allocator,
+      runtime,
+      images,
+      network,
+      log,
+      defaultPidsMax: config.defaultPidsMax,
+      defaultNetworkMode: config.defaultNetworkMode,
+      projectConcurrency: config.runProjectConcurrency,
+      retentionMs: config.runRetentionMs,
+    });
     this.pulls = new ImagePullJobs({
       images,
       insecureRegistries: config.insecureRegistries,
@@ -109,6 +130,11 @@ export class WorkerNode {
       orphanLeaseAgeMs: config.orphanLeaseMs,
       graceMs: Math.min(15_000, config.reconcileMs * 2),
       defaultPidsMax: config.defaultPidsMax,
+      runs: {
+        jobs: this.runs,
+        jobState: (runId) => queues.queue(RUNS_QUEUE).getJobState(runId),
+        requeue: (run) => new RunQueue(queues).submit(run, 0, undefined, { replace: true }),
+      },
     });
   }
 
@@ -228,7 +254,24 @@ export class WorkerNode {
       prefix: config.queuePrefix,
       concurrency: Math.max(4, config.workerConcurrency),
     });
-    for (const w of [lifecycle, rpcWorker]) {
+    // Runs have a queue of their own, so a flood of them never delays a container's launch; each
+    // node takes runConcurrency at once, the fleet runGlobalConcurrency (set on the queue).
+    // A run's job is held for as long as its run runs: a killed worker's job comes back after
+    // its lock lapses, and the next worker takes up the attempt it left (RunJobs.resume).
+    void this.deps.queues
+      .queue(RUNS_QUEUE)
+      .setGlobalConcurrency(config.runGlobalConcurrency)
+      .catch((err: unknown) => log.warn('could not set the global concurrency of runs', { error: err as Error }));
+    const runWorker = new Worker<RunJobData>(RUNS_QUEUE, (job: Job<RunJobData>, token?: string) => this.runs.process(job, token), {
+      connection,
+      prefix: config.queuePrefix,
+      concurrency: config.runConcurrency,
+      lockDuration: 15_000,
+      stalledInterval: 10_000,
+      maxStalledCount: 3,
+    });
+    this.runWorker = runWorker;
+    for (const w of [lifecycle, rpcWorker, runWorker]) {
       w.on('error', (err) => log.warn('queue worker error', { error: err }));
       this.workers.push(w);
     }
@@ -247,7 +290,10 @@ export class WorkerNode {
     await nodes
       .setStatus(config.nodeName, 'draining')
       .catch((err: unknown) => log.warn('could not mark the node draining', { error: err as Error }));
-    await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
+    // Runs in flight are not waited for (one may last days): their processes keep running in the
+    // launcher, their jobs' locks lapse, and the next worker takes up each attempt where it is.
+    this.runs.abandon();
+    await Promise.all(this.workers.map((w) => w.close(w === this.runWorker).catch(() => undefined)));
     await this.logFollowers?.close();
     await this.reconciling;
     await this.sweeping;

@@ -267,6 +267,12 @@ export class ContainerService {
   ): Promise<{ job: { id: string } | null; deleted?: true }> {
     const { containers, queues, audit } = this.deps;
     const row = await containers.getByName(project, name);
+    if (row.kind === 'run') {
+      // its run worker owns it: it goes with the run's end, and a cancel ends the run
+      throw new NagayaError('CONFLICT', `${name} is the container of a run: cancel the run instead (DELETE /runs/{id})`, {
+        kind: 'run',
+      });
+    }
     if (!ALLOWED_FROM[kind].includes(row.state)) {
       throw new NagayaError('CONFLICT', `cannot ${kind} ${name}: it is ${row.state}`, { state: row.state });
     }
@@ -361,7 +367,12 @@ export class ContainerService {
   }
 
   /** Containers of one project (of every project when `project` is undefined). */
-  async list(filter: { project: string | undefined; state?: ContainerState; node?: string }): Promise<ContainerView[]> {
+  async list(filter: {
+    project: string | undefined;
+    state?: ContainerState;
+    node?: string;
+    kind?: 'service' | 'run';
+  }): Promise<ContainerView[]> {
     // unknown is never stored: it is how a live row on an offline node shows
     const states: ContainerState[] | undefined = filter.state
       ? filter.state === 'unknown'
@@ -372,6 +383,8 @@ export class ContainerService {
       ...(filter.project ? { project: filter.project } : {}),
       ...(filter.node ? { node: filter.node } : {}),
       ...(states ? { states } : {}),
+      // the containers of runs come and go with their runs (GET /runs): shown only when asked for
+      kind: filter.kind ?? 'service',
     });
     const [leases, statuses, ips] = await Promise.all([
       this.deps.allocator.findMany(rows.map((r) => r.id)),
