@@ -3,7 +3,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { NagayaError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { jsonBody } from './json-body';
-import { authenticate } from './auth';
+import { authenticate, identityOf } from './auth';
 import { errorBody, httpStatusOf, toApiError } from './http-errors';
 import type { RouteDeps } from './operation';
 import { OPERATIONS } from './operations';
@@ -79,7 +79,7 @@ export function createApp(deps: AppDeps): express.Express {
     throw new NagayaError('NOT_FOUND', `no route ${req.method} /api/v1${req.path}`);
   });
   app.use('/api/v1', api);
-  app.get('/metrics', authenticate(deps.tokens), (_req: Request, res: Response) => answerMetrics(deps, res));
+  app.get('/metrics', authenticate(deps.tokens), (_req: Request, res: Response) => answerMetrics(deps, res, identityOf(res)));
 
   if (deps.dashboard) app.use(deps.dashboard);
 

@@ -2,6 +2,7 @@ import type { Response } from 'express';
 import { checkHealth } from '../health';
 import { buildOpenApi } from '../openapi';
 import { operation, type Operation, type RouteDeps } from '../operation';
+import type { TokenIdentity } from '../../store/token-store';
 
 /** Answers a health check: 200 when Postgres and Redis answer, 503 naming the one that does not. */
 export async function answerHealth(deps: RouteDeps, res: Response): Promise<void> {
@@ -9,9 +10,23 @@ export async function answerHealth(deps: RouteDeps, res: Response): Promise<void
   res.status(report.status === 'ok' ? 200 : 503).json(report);
 }
 
-/** Answers with the Prometheus metrics in their text format. */
-export async function answerMetrics(deps: RouteDeps, res: Response): Promise<void> {
-  res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+/**
+ * Answers with the Prometheus metrics in their text format. Every token may read them, so the
+ * per-container series (labelled with a container's name and project) go only to a caller of
+ * every project, or of the container's own: another project's names never leak through them.
+ */
+export async function answerMetrics(deps: RouteDeps, res: Response, caller: TokenIdentity | undefined): Promise<void> {
+  const text = await deps.metrics.registry.metrics();
+  res.type(deps.metrics.registry.contentType).send(caller?.project ? withoutOtherProjects(text, caller.project) : text);
+}
+
+/** The exposition without per-container samples of projects other than `project`. */
+export function withoutOtherProjects(text: string, project: string): string {
+  const own = `project="${project.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return text
+    .split('\n')
+    .filter((line) => !line.startsWith('nagaya_container_') || line.includes(`,${own}`) || line.includes(`{${own}`))
+    .join('\n');
 }
 
 /** /healthz, /metrics and /openapi.json (built from `operations`, the whole route table). */
@@ -34,7 +49,7 @@ export function systemOperations(operations: () => readonly Operation[]): Operat
       role: 'viewer',
       scope: 'fleet',
       success: 200,
-      handle: ({ deps, res }) => answerMetrics(deps, res),
+      handle: ({ deps, res, actor }) => answerMetrics(deps, res, actor),
     }),
     operation({
       method: 'get',

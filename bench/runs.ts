@@ -1,0 +1,136 @@
+// `npm run bench:runs`: BENCH_RUNS (1,000) runs of busybox `true` through the runs queue, BENCH_LANES
+// (16) at a time, each submitted with POST /runs and its result read with GET /runs/:id/wait (a run:
+// a fresh container on a fresh slice, launched, exited, its output collected, removed, its slice
+// released). Against, in the same bench, the same 1,000 done by the bare launcher alone from this
+// process, 16 at a time: launch with its own 65536-ID map and output capture, wait for the exit,
+// read the output, remove. Prints a table and one JSON line with runs_per_s (target >= 100 on 2
+// cores), p50/p99 submit to result, launcher_runs_per_s and runs_over_launcher (target >= 0.5).
+// Throwaway fleet (bench/support/fleet.ts); NAGAYA_RUN_CONCURRENCY is the lane count. Needs root.
+import { join } from 'node:path';
+import { buildBusyboxImage, ContainerRuntime, DEFAULT_PIDS_MAX } from '../packages/native/src';
+import { quantile, startFleet, type Fleet } from './support/fleet';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 1000);
+const LANES = Number(process.env.BENCH_LANES ?? 16);
+const WARM = 32;
+
+interface Phase {
+  perSecond: number;
+  latencies: number[];
+}
+
+async function lanes(total: number, width: number, item: (i: number) => Promise<number>): Promise<Phase> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < total) latencies.push(await item(next++));
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return { perSecond: (total * 1000) / (performance.now() - started), latencies };
+}
+
+async function api<T>(fleet: Fleet, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`http://127.0.0.1:${fleet.port}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${fleet.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+async function main(): Promise<void> {
+  const fleet = await startFleet({
+    slices: 2 * (RUNS + WARM) + 64,
+    env: { NAGAYA_RUN_CONCURRENCY: String(LANES), NAGAYA_RUN_PROJECT_CONCURRENCY: String(LANES) },
+  });
+  let bare: ContainerRuntime | undefined;
+  try {
+    const runThrough = async (): Promise<number> => {
+      const sent = performance.now();
+      const { run } = await api<{ run: { id: string } }>(fleet, 'POST', '/runs', {
+        image: 'busybox',
+        command: ['true'],
+        timeoutSeconds: 60,
+      });
+      for (;;) {
+        const done = await api<{ state: string; exitCode: number | null }>(fleet, 'GET', `/runs/${run.id}/wait?timeoutSeconds=30`);
+        if (done.state === 'queued' || done.state === 'running') continue;
+        if (done.state !== 'succeeded' || done.exitCode !== 0) throw new Error(`run ${run.id} ended ${done.state} (${done.exitCode})`);
+        return performance.now() - sent;
+      }
+    };
+    const image = buildBusyboxImage(join(fleet.dir, 'bare-images', 'busybox'));
+    bare = await ContainerRuntime.open({ stateDir: join(fleet.dir, 'bare') });
+    const runtime = bare;
+    const bareRun = async (i: number): Promise<number> => {
+      const t = performance.now();
+      const id = `bare-${i}`;
+      const map = [{ nsId: 0, hostId: 3_500_000_000 + (i % 2000) * 65536, count: 65536 }];
+      await runtime.launch({
+        id,
+        image,
+        argv: ['true'],
+        hostname: id,
+        uidMap: map,
+        gidMap: map,
+        limits: { pids: DEFAULT_PIDS_MAX },
+        timeoutMs: 60_000,
+        outputLimitBytes: 1024 * 1024,
+      });
+      await runtime.wait(id);
+      runtime.readOutput(id);
+      runtime.remove(id);
+      return performance.now() - t;
+    };
+    // warm-up, not measured: connections, plans and the JIT
+    await lanes(WARM, LANES, runThrough);
+    await lanes(WARM, LANES, (i) => bareRun(RUNS + i));
+    const queued = await lanes(RUNS, LANES, runThrough);
+    const launcher = await lanes(RUNS, LANES, bareRun);
+    const { rows } = await fleet.db.query<{ n: string }>("SELECT count(*) AS n FROM container WHERE kind = 'run'");
+    const left = Number(rows[0]!.n);
+    const ratio = queued.perSecond / launcher.perSecond;
+    const table: Array<[string, string]> = [
+      [`runs of busybox true, ${LANES} at a time`, String(RUNS)],
+      ['runs_per_s (submit to result, through the queue; target >= 100)', queued.perSecond.toFixed(1)],
+      [
+        '  p50 / p99 submit to result, ms',
+        `${quantile(queued.latencies, 0.5).toFixed(0)} / ${quantile(queued.latencies, 0.99).toFixed(0)}`,
+      ],
+      ['launcher_runs_per_s (the bare launcher, same work)', launcher.perSecond.toFixed(1)],
+      ['  p50 / p99, ms', `${quantile(launcher.latencies, 0.5).toFixed(1)} / ${quantile(launcher.latencies, 0.99).toFixed(1)}`],
+      ['runs_over_launcher (target >= 0.5)', ratio.toFixed(2)],
+      ['run containers left', String(left)],
+    ];
+    const width = Math.max(...table.map(([k]) => k.length));
+    console.log(`${'measure'.padEnd(width)}  value`);
+    console.log(`${'-'.repeat(width)}  -----`);
+    for (const [k, v] of table) console.log(`${k.padEnd(width)}  ${v}`);
+    console.log(
+      JSON.stringify({
+        bench: 'runs',
+        runs: RUNS,
+        lanes: LANES,
+        runs_per_s: Number(queued.perSecond.toFixed(1)),
+        p50_ms: Number(quantile(queued.latencies, 0.5).toFixed(1)),
+        p99_ms: Number(quantile(queued.latencies, 0.99).toFixed(1)),
+        launcher_runs_per_s: Number(launcher.perSecond.toFixed(1)),
+        runs_over_launcher: Number(ratio.toFixed(2)),
+        run_containers_left: left,
+      }),
+    );
+  } finally {
+    await bare?.shutdown().catch(() => undefined);
+    await fleet.stop();
+  }
+}
+
+void main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
