@@ -11,6 +11,7 @@ import { ADMIN_TOKEN, NagayaSystem, rawRequest } from '../support/system';
 
 let sys: NagayaSystem;
 const tokens: Record<'viewer' | 'operator', string> = { viewer: '', operator: '' };
+let runId = '';
 
 beforeAll(async () => {
   sys = await NagayaSystem.start({ slices: 8 });
@@ -21,6 +22,10 @@ beforeAll(async () => {
   await sys.admin.waitForJob(job.id);
   // a volume of the same name, so a viewer's GET /volumes/{name} reads a real one
   await sys.admin.post('/volumes', { name: 'victim' });
+  // and a finished run, for /runs/{id}
+  const { run } = await sys.admin.post<{ run: { id: string } }>('/runs', { image: 'busybox', command: ['true'], timeoutSeconds: 30 });
+  runId = run.id;
+  await sys.admin.get(`/runs/${runId}/wait?timeoutSeconds=30`);
 }, 120_000);
 afterAll(async () => {
   await sys?.stop();
@@ -29,7 +34,7 @@ afterAll(async () => {
 const concrete = (path: string) =>
   path
     .replace('{name}', /^\/(pools|projects)\//.test(path) ? 'default' : path.startsWith('/images/') ? 'busybox' : 'victim')
-    .replace('{id}', 'nojob');
+    .replace('{id}', path.startsWith('/runs/') && !path.startsWith('/runs/schedules/') ? runId : 'nojob');
 const bodyFor = (path: string, method: string) =>
   method === 'get' || method === 'delete'
     ? undefined
