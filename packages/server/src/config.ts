@@ -31,6 +31,8 @@ export interface ServerConfig {
   subuidPath: string;
   subgidPath: string;
   heartbeatMs: number;
+  /** How often an idle GET /events stream sends a heartbeat comment. */
+  eventHeartbeatMs: number;
   nodeOfflineMs: number;
   reconcileMs: number;
   /** How often a worker looks for pending containers on nodes that are draining or offline, to place them again. */
@@ -200,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     subuidPath: env.NAGAYA_SUBUID_PATH ?? '/etc/subuid',
     subgidPath: env.NAGAYA_SUBGID_PATH ?? '/etc/subgid',
     heartbeatMs: integer(env, 'NAGAYA_HEARTBEAT_MS', 5000, 100),
+    eventHeartbeatMs: integer(env, 'NAGAYA_EVENT_HEARTBEAT_MS', 15_000, 100),
     nodeOfflineMs: integer(env, 'NAGAYA_NODE_OFFLINE_MS', 20000, 200),
     reconcileMs: integer(env, 'NAGAYA_RECONCILE_MS', 30000, 100),
     sweepMs: integer(env, 'NAGAYA_SWEEP_MS', 1000, 100),

@@ -8,6 +8,7 @@ import { createApp } from './api/app';
 import { listen, readTls } from './api/listen';
 import type { ServerConfig } from './config';
 import { serveDashboard } from './dashboard/serve-dashboard';
+import { EventHub } from './events/event-hub';
 import { ImageStore } from './images/image-store';
 import { JobQueues } from './jobs/job-queues';
 import { WorkerNode } from './jobs/worker-node';
@@ -37,6 +38,8 @@ export interface NagayaServer {
   worker: WorkerNode | undefined;
   db: Db;
   allocator: Allocator;
+  /** The API's fan-out of the event table (none on a worker-only node). */
+  events: EventHub | undefined;
   /** Set when no admin token existed and none was configured: shown once, stored hashed. */
   generatedAdminToken: string | undefined;
   close(): Promise<void>;
@@ -130,7 +133,10 @@ export async function startNagaya(
 
   let server: Server | undefined;
   let url: string | undefined;
+  let events: EventHub | undefined;
   if (config.role !== 'worker') {
+    events = new EventHub(db, config.databaseUrl, (message, error) => log.warn(message, { error }), config.eventHeartbeatMs);
+    await events.ready;
     metrics.setSources({
       containersByState: () => containers.countByState(),
       slicesByPoolAndState: async () => {
@@ -185,6 +191,7 @@ export async function startNagaya(
       containers,
       projects,
       networks,
+      events,
       bodyLimitBytes: config.bodyLimitBytes,
       imageUploadLimitBytes: config.imageUploadLimitBytes,
       version: VERSION,
@@ -203,12 +210,14 @@ export async function startNagaya(
     worker,
     db,
     allocator,
+    events,
     generatedAdminToken,
     async close() {
       if (server) {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
+      await events?.close();
       await worker?.close();
       await queues.close();
       await workerConnection?.quit().catch(() => undefined);
