@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FleetEvent } from '../src/events/event-hub';
 import { openSse, type SseMessage } from '../src/events/sse-client';
@@ -44,6 +46,21 @@ function subscribe(query = '', options: { token?: string; lastEventId?: string }
 }
 
 const hub = () => fleet.api.events!;
+
+const CLI = join(__dirname, '..', 'dist', 'cli', 'nagaya.js');
+
+/** Starts the built `nagaya` CLI against the fleet as its admin; its output so far, and how to stop it. */
+function cliFollowing(...args: string[]): { output: () => string; stop: () => void } {
+  let output = '';
+  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN } });
+  child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  return { output: () => output, stop: () => child.kill('SIGTERM') };
+}
 
 /** Inserts `count` job rows of a made-up container, from `parallel` connections at once; every `rollbackEvery`th is rolled back. */
 async function jobBurst(container: string, count: number, parallel: number, rollbackEvery = 0, pauseMs = 0): Promise<string[]> {
@@ -253,5 +270,31 @@ describe('GET /events', () => {
     const err = await refusal(openSse(`${fleet.url}/api/v1/events`, ADMIN_TOKEN, { lastEventId: 'abc' }));
     expect(err.code).toBe('INVALID_INPUT');
     expect((await refusal(openSse(`${fleet.url}/api/v1/events?type=Robert');DROP`, ADMIN_TOKEN))).code).toBe('INVALID_INPUT');
+  });
+
+  it('nagaya events prints events as they come; nagaya list --watch redraws on a container change', async () => {
+    const events = cliFollowing('events', '--container', 'cli-seen', '--type', 'job', '--json');
+    const watch = cliFollowing('list', '--watch');
+    try {
+      await eventually(async () => (hub().subscriberCount >= 2 ? true : undefined), 10_000, 'both CLIs subscribed');
+      await jobBurst('cli-seen', 3, 1);
+      await eventually(async () => (events.output().trim().split('\n').length >= 3 ? true : undefined), 5000, 'three lines');
+      const printed = events
+        .output()
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as FleetEvent);
+      expect(printed.map((e) => e.payload.id)).toEqual(['cli-seen-0', 'cli-seen-1', 'cli-seen-2']);
+
+      await fleet.admin.post('/containers', { name: 'watched', image: 'busybox', command: ['sleep', '600'] });
+      await eventually(
+        async () => (/watched\s+running/.test(watch.output().split('\x1b[2J').at(-1) ?? '') ? true : undefined),
+        20_000,
+        'the table redrawn with watched running',
+      );
+    } finally {
+      events.stop();
+      watch.stop();
+    }
   });
 });

@@ -26,6 +26,7 @@ import { tokensCommand } from './token-commands';
 import { validationMessage } from './validation-message';
 import { parsePublish } from './publish-spec';
 import { volumesCommand } from './volume-commands';
+import { eventsCommand, watchTable } from './event-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
 import { decimalOption, sizeOption, usageError, wholeNumberOption } from './options';
 import { serve } from './serve-command';
@@ -42,7 +43,11 @@ const USAGE = `usage: nagaya <command> [options]
          [--init] [--stop-signal SIG] [--stop-timeout SECONDS]
          [--mount volume:NAME:/path[:ro]]... [--mount host:/dir:/path[:ro][:shift]]... [--wait] [-- command...]
                                          (host: admin tokens of every project; shift idmaps its owners 0..65535)
-  list [--node N] [--state S] | info <name> | logs <name> [--tail BYTES]
+  list [--node N] [--state S] [--watch] | info <name> | logs <name> [--tail BYTES]
+                                         --watch: redrawn on each container change
+  events [--type T[,T]] [--container N] [--since ID] [--json]
+                                         changes as they happen (container, job, node, image, volume;
+                                         container.state, ...); resumes by itself after a lost stream
   exec <name> [--timeout MS] -- command...
   start|stop|restart <name> [--timeout SECONDS] [--wait]
   delete <name> [--force] [--wait]       a running container only with --force (SIGKILL at once)
@@ -196,6 +201,8 @@ async function main(argv: string[]): Promise<number> {
       pool: { type: 'string' },
       history: { type: 'boolean' },
       container: { type: 'string' },
+      type: { type: 'string' },
+      watch: { type: 'boolean' },
       expires: { type: 'string' },
       nesting: { type: 'boolean' },
       project: { type: 'string' },
@@ -309,13 +316,21 @@ async function main(argv: string[]): Promise<number> {
           throw usageError(`--state takes one of ${CONTAINER_STATES.join(', ')}, not ${JSON.stringify(values.state)}`);
         q.set('state', values.state);
       }
-      const { containers } = await client.get<{ containers: ContainerJson[] }>(`/containers${q.size ? `?${q}` : ''}`);
-      out(containers, () =>
+      const containerTable = (containers: ContainerJson[]) =>
         table(
           containers.map((c) => ({ ...c, uids: uidRange(c), ip: c.network?.ip ?? '-', age: age(c.createdAt) })),
           [...(all ? ['project'] : []), 'name', 'state', 'node', 'pid', 'uids', 'ip', 'image', 'age'],
-        ),
-      );
+        );
+      const list = async () => (await client.get<{ containers: ContainerJson[] }>(`/containers${q.size ? `?${q}` : ''}`)).containers;
+      if (values.watch) {
+        await watchTable(client, async () => {
+          const containers = await list();
+          return values.json ? JSON.stringify(containers) : containerTable(containers);
+        });
+        return EXIT.ok;
+      }
+      const containers = await list();
+      out(containers, () => containerTable(containers));
       return EXIT.ok;
     }
     case 'info': {
@@ -427,6 +442,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'networks': {
       await networksCommand(client, out);
+      return EXIT.ok;
+    }
+    case 'events': {
+      await eventsCommand(client, values);
       return EXIT.ok;
     }
     case 'jobs': {

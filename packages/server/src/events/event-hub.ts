@@ -29,10 +29,16 @@ const RETRY_MS = 500;
 const RECONNECT_MS = 1000;
 
 interface HeldGap {
-  /** Every id up to here that will ever commit has committed once `transactions` are over. */
+  /** Every id up to here that will ever commit has committed once `writers` are over. */
   upToId: number;
-  /** The transactions in progress when the rows past the gap were read (xid8 as text). */
-  transactions: string[];
+  /** The transactions that were writing events just after the rows past the gap were read. */
+  writers: EventWriter[];
+}
+
+/** A transaction, by its backend and start time (its xid may not be assigned yet). */
+interface EventWriter {
+  pid: number;
+  xactStart: string;
 }
 
 /**
@@ -117,12 +123,9 @@ export class EventHub {
     await this.connect();
     // The cursor starts at the newest id, once the transactions that might still commit an
     // older one are over: from then on, nothing at or below it is still to come.
-    const { rows } = await this.db.query<{ max: string; snapshot: string }>(
-      'SELECT coalesce(max(id), 0) AS max, pg_current_snapshot()::text AS snapshot FROM event',
-    );
-    const running = runningOf(rows[0]!.snapshot);
-    for (let waited = 0; running.length > 0 && waited < 10_000; waited += GAP_RECHECK_MS) {
-      if (!(await this.anyRunning(running))) break;
+    const { rows } = await this.db.query<{ max: string }>('SELECT coalesce(max(id), 0) AS max FROM event');
+    const writers = await this.eventWriters();
+    for (let waited = 0; waited < 10_000 && (await this.anyRunning(writers)); waited += GAP_RECHECK_MS) {
       await new Promise((resolve) => setTimeout(resolve, GAP_RECHECK_MS));
     }
     this.cursor = Number(rows[0]!.max);
@@ -191,7 +194,7 @@ export class EventHub {
   private async deliverNew(): Promise<void> {
     let safeUpTo = this.cursor;
     if (this.gap) {
-      if (await this.anyRunning(this.gap.transactions)) {
+      if (await this.anyRunning(this.gap.writers)) {
         this.recheckGapSoon();
       } else {
         safeUpTo = this.gap.upToId;
@@ -199,18 +202,17 @@ export class EventHub {
       }
     }
     for (;;) {
-      const { rows } = await this.db.query<{ snapshot: string; events: Array<FleetEvent> }>(
-        `SELECT pg_current_snapshot()::text AS snapshot,
-                coalesce((SELECT json_agg(e ORDER BY e.id) FROM (
+      const { rows } = await this.db.query<{ events: Array<FleetEvent> }>(
+        `SELECT coalesce((SELECT json_agg(e ORDER BY e.id) FROM (
                   SELECT id, at, type, project, container, payload FROM event WHERE id > $1 ORDER BY id LIMIT ${PAGE}) e), '[]') AS events`,
         [this.cursor],
         { prepared: true },
       );
-      const { snapshot, events } = rows[0]!;
+      const { events } = rows[0]!;
       for (const event of events) {
         if (event.id > safeUpTo && event.id !== this.cursor + 1) {
           // an id below this one may belong to a transaction still running: wait for it
-          this.gap ??= { upToId: events[events.length - 1]!.id, transactions: runningOf(snapshot) };
+          this.gap ??= { upToId: events[events.length - 1]!.id, writers: await this.eventWriters() };
           this.recheckGapSoon();
           return;
         }
@@ -231,30 +233,26 @@ export class EventHub {
     }, delayMs);
   }
 
-  /**
-   * Whether any of `transactions` (xids of one snapshot) may still commit an event: it is still
-   * running and holds the event table's row-exclusive lock (it inserted one). Only those, not
-   * every transaction of the snapshot: xids span the whole cluster, and one long transaction in
-   * another database, or one here that writes no event, must not hold events back.
-   */
-  private async anyRunning(transactions: string[]): Promise<boolean> {
-    if (transactions.length === 0) return false;
+  /** The transactions writing events now: those that hold the event table's row-exclusive lock. */
+  private async eventWriters(): Promise<EventWriter[]> {
+    const { rows } = await this.db.query<{ pid: number; xact_start: string }>(
+      `SELECT a.pid, a.xact_start::text AS xact_start FROM pg_stat_activity a
+        WHERE a.xact_start IS NOT NULL AND EXISTS (
+          SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'relation'
+             AND l.relation = 'event'::regclass AND l.mode = 'RowExclusiveLock' AND l.granted)`,
+    );
+    return rows.map((r) => ({ pid: r.pid, xactStart: r.xact_start }));
+  }
+
+  /** Whether any of `writers` is still in the same transaction. */
+  private async anyRunning(writers: EventWriter[]): Promise<boolean> {
+    if (writers.length === 0) return false;
     const { rows } = await this.db.query<{ running: boolean }>(
       `SELECT EXISTS (
-         SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-          WHERE l.locktype = 'relation' AND l.relation = 'event'::regclass AND l.mode = 'RowExclusiveLock'
-            AND a.backend_xid::text = ANY ($1::text[])) AS running`,
-      [transactions],
+         SELECT 1 FROM pg_stat_activity a JOIN unnest($1::int[], $2::text[]) AS w (pid, xact_start)
+           ON a.pid = w.pid AND a.xact_start::text = w.xact_start) AS running`,
+      [writers.map((w) => w.pid), writers.map((w) => w.xactStart)],
     );
     return rows[0]!.running;
   }
-}
-
-/**
- * The transactions in progress in a snapshot's text form (xmin:xmax:xip,...), as 32-bit xids
- * (pg_stat_activity.backend_xid has no epoch).
- */
-function runningOf(snapshot: string): string[] {
-  const xip = snapshot.split(':')[2] ?? '';
-  return xip ? xip.split(',').map((xid) => (BigInt(xid) & 0xffffffffn).toString()) : [];
 }
