@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
+import { isLive, onEvent, onLiveChange } from './live-events';
 
 export interface Polled<T> {
   data: T | undefined;
@@ -13,8 +14,12 @@ export interface Polled<T> {
 /**
  * Loads `load()` now and again every `intervalMs` after each answer, while the page is shown
  * (short polling: the screen follows the fleet without a reload). `key` restarts it.
+ *
+ * With `events` (event types, or kinds such as 'container' for all of its types), it loads again
+ * on each such event of the fleet's event stream instead, within a moment of the change, and
+ * polls only while the stream is down.
  */
-export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 2000): Polled<T> {
+export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 2000, events?: readonly string[]): Polled<T> {
   const [state, setState] = useState<{ data: T | undefined; error: unknown; updatedAt: number | undefined }>({
     data: undefined,
     error: undefined,
@@ -57,12 +62,19 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
       if (again) {
         again = false;
         void tick();
-      } else {
+      } else if (!(events && isLive())) {
         timer = setTimeout(() => void tick(), document.hidden ? intervalMs * 5 : intervalMs);
       }
     };
     kick.current = () => void tick();
     void tick();
+    const stopEvents = events
+      ? onEvent((event) => {
+          if (events.some((t) => event.type === t || event.type.startsWith(`${t}.`))) void tick();
+        })
+      : undefined;
+    // the stream opening or closing: load once (what changed meanwhile), then poll only if it is down
+    const stopLiveWatch = events ? onLiveChange(() => void tick()) : undefined;
     const onVisible = () => {
       if (!document.hidden) void tick();
     };
@@ -70,9 +82,11 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
     return () => {
       stopped = true;
       clearTimeout(timer);
+      stopEvents?.();
+      stopLiveWatch?.();
       document.removeEventListener('visibilitychange', onVisible);
     };
-  }, [key, intervalMs]);
+  }, [key, intervalMs, events?.join(',')]);
 
   const refresh = useCallback(() => kick.current(), []);
   return { ...state, refresh };

@@ -4,6 +4,7 @@ import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '
 import { ContainerActions } from '../components/container-actions';
 import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../format';
 import { usePoll } from '../poll';
+import { CONTAINER_EVENTS } from '../live-events';
 import { inProject } from '../project';
 import { useCanOperate } from '../session';
 import {
@@ -42,11 +43,12 @@ function NetworkFacts(props: { network: ContainerNetworkView | undefined }) {
 /** One container of a project: state, pid, map lines as the kernel sees them, limits, jobs, log tail and exec. */
 export function ContainerDetailPage(props: { name: string; project: string }) {
   const path = inProject(`/containers/${encodeURIComponent(props.name)}`, props.project);
-  const container = usePoll(() => get<ContainerView>(path), `c:${props.name}`);
+  const container = usePoll(() => get<ContainerView>(path), `c:${props.name}`, 2000, CONTAINER_EVENTS);
   const jobs = usePoll(
     () => get<{ jobs: JobView[] }>(inProject(`/jobs?container=${encodeURIComponent(props.name)}&limit=10`, props.project)),
     `j:${props.name}`,
     3000,
+    CONTAINER_EVENTS,
   );
   const c = container.data;
   const gone = container.error instanceof ApiError && container.error.code === 'NOT_FOUND';
