@@ -9,7 +9,8 @@ const RETAINED_EVENTS = 20_000;
  *
  * - container: created, state changed (only a change of `state`: the WHEN clause is evaluated
  *   without calling the function, so the launch path's other updates cost nothing), deleted;
- * - job: created (its state lives in the queue, not here);
+ * - job: created (its state lives in the queue, not here: the worker that runs a job records its
+ *   end, job.state, through nagaya_event; packages/server/src/events/job-events.ts);
  * - node: joined, status changed (a heartbeat does not touch status, so it writes nothing);
  * - image, volume: created, deleted.
  *

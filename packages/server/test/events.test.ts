@@ -122,6 +122,13 @@ describe('GET /events', () => {
     expect(sub.events.filter((e) => e.type === 'job.created').map((e) => e.payload.kind)).toEqual(
       expect.arrayContaining(['launch', 'stop', 'delete']),
     );
+    // and how each ended, from the worker that ran it
+    expect(sub.events.filter((e) => e.type === 'job.state').map((e) => [e.payload.kind, e.payload.state])).toEqual(
+      expect.arrayContaining([
+        ['launch', 'completed'],
+        ['stop', 'completed'],
+      ]),
+    );
     // and a stream of one type sees that type alone
     const stateOnly = await subscribe(`?type=container.state&container=life&since=${ids[0]! - 1}`);
     await eventually(async () => (stateOnly.events.length >= 4 ? true : undefined), 5000, 'the backlog');

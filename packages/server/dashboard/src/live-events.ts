@@ -17,7 +17,7 @@ export interface LiveEvent {
   payload: Record<string, unknown>;
 }
 
-/** What each page reloads on (a kind takes all of its types). Job states other than queued are not events: a job ends when its container changes. */
+/** What each page reloads on (a kind takes all of its types). */
 export const CONTAINER_EVENTS = ['container', 'job'] as const;
 export const NODE_EVENTS = ['node', 'container'] as const;
 export const IMAGE_EVENTS = ['image'] as const;

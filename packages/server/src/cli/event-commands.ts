@@ -17,6 +17,8 @@ export function eventLine(event: FleetEvent): string {
       case 'container.created':
       case 'container.deleted':
         return `${p.state} on ${p.node}`;
+      case 'job.state':
+        return `${p.kind} job ${p.id} ${p.state}${p.error ? `: ${p.error}` : ''}`;
       case 'job.created':
         return `${p.kind} job ${p.id}${p.image ? ` (image ${p.image})` : ''}`;
       case 'node.status':

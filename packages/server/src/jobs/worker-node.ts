@@ -23,6 +23,7 @@ import type { LifecycleJobData, PullJobData, RpcJobData } from './job-types';
 import { NodeVolumes } from './node-volumes';
 import { Reconciler } from './reconciler';
 import { RpcJobs } from './rpc-jobs';
+import { recordJobEnds } from '../events/job-events';
 
 export interface WorkerNodeDeps {
   config: ServerConfig;
@@ -211,6 +212,7 @@ export class WorkerNode {
       w.on('error', (err) => log.warn('queue worker error', { error: err }));
       this.workers.push(w);
     }
+    recordJobEnds(lifecycle, this.deps.db, (message, error) => log.warn(message, { error }));
   }
 
   /**
