@@ -208,6 +208,46 @@ describe('GET /events', () => {
     expect((await refusal(fleet.client(token).get('/events?project=default'))).code).toBe('NOT_FOUND');
   });
 
+  it("sends node and volume changes; a project token sees none of the fleet's node events", async () => {
+    const fleetWide = await subscribe('?type=node,volume,image');
+    const { token } = await fleet.admin.post<{ token: string }>('/tokens', { name: 'default-viewer', role: 'viewer', project: 'default' });
+    const projectOnly = await subscribe('?type=node,volume', { token });
+    const worker = await fleet.addWorker('node-ev');
+    await eventually(
+      async () => (fleetWide.events.some((e) => e.type === 'node.joined' && e.payload.node === 'node-ev') ? true : undefined),
+      10_000,
+      'node.joined',
+    );
+    await fleet.admin.post('/volumes', { name: 'evvol', node: 'node-a' });
+    await fleet.admin.delete('/volumes/evvol');
+    await worker.close(); // a node stopping says so: draining, then offline
+    await eventually(
+      async () =>
+        fleetWide.events.some((e) => e.type === 'node.status' && e.payload.node === 'node-ev' && e.payload.status === 'offline')
+          ? true
+          : undefined,
+      20_000,
+      'node-ev offline',
+    );
+    await eventually(
+      async () => (projectOnly.events.some((e) => e.type === 'volume.deleted') ? true : undefined),
+      5000,
+      'the project sees its volume',
+    );
+    fleetWide.close();
+    projectOnly.close();
+    expect(fleetWide.events.filter((e) => e.payload.node === 'node-ev').map((e) => [e.type, e.payload.status])).toEqual([
+      ['node.joined', 'active'],
+      ['node.status', 'draining'],
+      ['node.status', 'offline'],
+    ]);
+    expect(fleetWide.events.filter((e) => e.type.startsWith('volume.')).map((e) => [e.type, e.project, e.payload.volume])).toEqual([
+      ['volume.created', 'default', 'evvol'],
+      ['volume.deleted', 'default', 'evvol'],
+    ]);
+    expect(projectOnly.events.map((e) => e.type)).toEqual(['volume.created', 'volume.deleted']);
+  });
+
   it('keeps the newest 10,000+ events: a resume 10,000 back gets every one', async () => {
     await fleet.db.pool.query(
       `SELECT count(*) FROM (SELECT nagaya_event('test.bulk', 'default', 'bulk', jsonb_build_object('n', n)) FROM generate_series(1, 25000) AS n) s`,
