@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
-import { isLive, onEvent, onLiveChange } from './live-events';
+import { isLive, onEvent, onLiveChange, type LiveEvent } from './live-events';
 
 export interface Polled<T> {
   data: T | undefined;
@@ -15,11 +15,16 @@ export interface Polled<T> {
  * Loads `load()` now and again every `intervalMs` after each answer, while the page is shown
  * (short polling: the screen follows the fleet without a reload). `key` restarts it.
  *
- * With `events` (event types, or kinds such as 'container' for all of its types), it loads again
- * on each such event of the fleet's event stream instead, within a moment of the change, and
+ * With `events` (event types, or kinds such as 'container' for all of its types, or a test of
+ * each event), it loads again on each such event of the fleet's event stream instead, within a moment of the change, and
  * polls only while the stream is down.
  */
-export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 2000, events?: readonly string[]): Polled<T> {
+export function usePoll<T>(
+  load: () => Promise<T>,
+  key: string,
+  intervalMs = 2000,
+  events?: readonly string[] | ((event: LiveEvent) => boolean),
+): Polled<T> {
   const [state, setState] = useState<{ data: T | undefined; error: unknown; updatedAt: number | undefined }>({
     data: undefined,
     error: undefined,
@@ -27,6 +32,10 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
   });
   const loadRef = useRef(load);
   loadRef.current = load;
+  // the latest test of events (a page's closure over its props), read when an event comes
+  const eventsRef = useRef(events);
+  eventsRef.current = events;
+  const followsEvents = events !== undefined;
   const kick = useRef<() => void>(() => undefined);
 
   useEffect(() => {
@@ -62,19 +71,22 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
       if (again) {
         again = false;
         void tick();
-      } else if (!(events && isLive())) {
+      } else if (!(followsEvents && isLive())) {
         timer = setTimeout(() => void tick(), document.hidden ? intervalMs * 5 : intervalMs);
       }
     };
     kick.current = () => void tick();
     void tick();
-    const stopEvents = events
+    const stopEvents = followsEvents
       ? onEvent((event) => {
-          if (events.some((t) => event.type === t || event.type.startsWith(`${t}.`))) void tick();
+          const wanted = eventsRef.current;
+          const matches =
+            typeof wanted === 'function' ? wanted(event) : wanted?.some((t) => event.type === t || event.type.startsWith(`${t}.`));
+          if (matches) void tick();
         })
       : undefined;
     // the stream opening or closing: load once (what changed meanwhile), then poll only if it is down
-    const stopLiveWatch = events ? onLiveChange(() => void tick()) : undefined;
+    const stopLiveWatch = followsEvents ? onLiveChange(() => void tick()) : undefined;
     const onVisible = () => {
       if (!document.hidden) void tick();
     };
@@ -86,7 +98,7 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
       stopLiveWatch?.();
       document.removeEventListener('visibilitychange', onVisible);
     };
-  }, [key, intervalMs, events?.join(',')]);
+  }, [key, intervalMs, followsEvents]);
 
   const refresh = useCallback(() => kick.current(), []);
   return { ...state, refresh };

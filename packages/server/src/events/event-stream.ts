@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import type { EventHub, FleetEvent } from './event-hub';
 
 /** Bytes a stream may have waiting for its client before the client is dropped as too slow. */
@@ -25,7 +25,6 @@ export function sseFrame(event: FleetEvent): string {
  * when the connection closes, whoever closes it.
  */
 export async function streamEvents(
-  req: Request,
   res: Response,
   hub: EventHub,
   filter: EventFilter,
@@ -63,10 +62,8 @@ export async function streamEvents(
     subscription.unsubscribe();
     queued.length = 0;
   };
+  // the connection closing, whoever closes it (a request's own 'close' comes once it is read)
   res.on('close', finish);
-  req.on('close', () => {
-    if (!res.writableEnded) res.end();
-  });
 
   function send(event: FleetEvent): void {
     if (closed || event.id <= lastSentId) return;

@@ -58,7 +58,7 @@ export const eventOperations: Operation[] = [
       }
       const since = lastEventId ?? query.since;
       const filter = eventFilter(visibleProject(actor, scope), query.type?.split(','), query.container);
-      await streamEvents(req, res, deps.events, filter, since === undefined ? undefined : Number(since));
+      await streamEvents(res, deps.events, filter, since === undefined ? undefined : Number(since));
     },
   }),
 ];
