@@ -28,6 +28,9 @@ export class Watch {
     readonly page: Page,
     readonly label: string,
   ) {
+    // The usage graph reads stats every 2 s while the page shows a running container: a read that
+    // crosses a stop or a restart is answered 409, and the graph stops until the page sees it run.
+    this.allow(409, /\/api\/v1\/containers\/[^/?]+\/stats\b/, Number.POSITIVE_INFINITY);
     page.on('console', (msg) => {
       if (msg.type() !== 'error') return;
       const status = /status of (\d{3})/.exec(msg.text());
@@ -42,7 +45,10 @@ export class Watch {
         this.problems.push(`${label} asked ${req.method()} ${url.pathname}${url.search} without a project`);
     });
     page.on('requestfailed', (req) => {
-      if (!this.closing) this.problems.push(`${label} request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText ?? ''}`);
+      // a followed log is a stream the page stops when it leaves the container (or the container stops)
+      const streamLeft = /\/logs\?(.*&)?follow=1\b/.test(req.url()) && /ERR_ABORTED/.test(req.failure()?.errorText ?? '');
+      if (!this.closing && !streamLeft)
+        this.problems.push(`${label} request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText ?? ''}`);
     });
     page.on('response', (res) => {
       if (res.status() < 400) return;

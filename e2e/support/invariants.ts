@@ -20,7 +20,11 @@ export interface Snapshot {
     restartPolicy: { name: string; maxRetries?: number };
     /** Restarts by its policy since its creation. */
     restart_count: number;
+    /** service, or run: the container of one attempt of a run. */
+    kind: string;
   }>;
+  /** Runs: their state and the container of their current attempt. */
+  runs: Array<{ id: string; state: string; container_id: string | null; finished_at: Date | null }>;
   /** Addresses leased in Postgres: container, node, address. */
   ipLeases: Array<{ container: string; node: string; address: string }>;
   /**
@@ -71,10 +75,11 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
   const rows = (
     await sys.db.query(
       `SELECT id::text, name, state, pid, node, error, exit_code, network->>'mode' AS mode,
-              restart_policy AS "restartPolicy", restart_count
+              restart_policy AS "restartPolicy", restart_count, kind
          FROM container ORDER BY name`,
     )
   ).rows;
+  const runs = (await sys.db.query<Snapshot['runs'][number]>('SELECT id::text, state, container_id::text, finished_at FROM run')).rows;
   const ipLeases = (
     await sys.db.query<Snapshot['ipLeases'][number]>('SELECT container_id::text AS container, node, host(address) AS address FROM ip_lease')
   ).rows;
@@ -133,6 +138,7 @@ export async function snapshot(sys: NagayaSystem, nodes: string[]): Promise<Snap
   );
   return {
     rows,
+    runs,
     slices,
     leases,
     sharedLeases,
@@ -202,7 +208,26 @@ export function problems(s: Snapshot): string[] {
   out.push(...networkProblems(s));
   out.push(...restartProblems(s));
   out.push(...volumeProblems(s));
+  out.push(...runProblems(s));
   for (const d of s.usageDrift) out.push(`project ${d.project}'s quota counters say ${d.counters}, its rows add up to ${d.recount}`);
+  return out;
+}
+
+/**
+ * Runs: a run's container lives only while its run runs it (an ended run's container, directory
+ * and slice are gone; the slice rules above see a slice without a row), and a run that ended has
+ * its end recorded.
+ */
+export function runProblems(s: Snapshot): string[] {
+  const out: string[] = [];
+  const runningIn = new Map(s.runs.filter((r) => r.state === 'running' && r.container_id).map((r) => [r.container_id!, r.id]));
+  for (const c of s.rows)
+    if (c.kind === 'run' && !runningIn.has(c.id)) out.push(`run container ${c.name} is ${c.state}, but no running run has it`);
+  for (const r of s.runs) {
+    const ended = !['queued', 'running'].includes(r.state);
+    if (ended && r.finished_at === null) out.push(`run ${r.id} is ${r.state} with no finish time`);
+    if (!ended && r.finished_at !== null) out.push(`run ${r.id} is ${r.state} but has a finish time`);
+  }
   return out;
 }
 

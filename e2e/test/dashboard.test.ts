@@ -199,7 +199,9 @@ describe('the dashboard in Chromium', () => {
     await admin.getByLabel('Name', { exact: true }).fill('web1');
     await admin.getByLabel('Memory (MiB)').fill('64M'); // a size with a unit, as the CLI reads it
     await admin.getByLabel('Processes').fill('64');
-    await admin.getByLabel('Command').fill(`/bin/sh -c 'echo hello from web1; trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'`);
+    await admin
+      .getByLabel('Command')
+      .fill(`/bin/sh -c 'echo hello from web1; trap "exit 0" TERM; trap "echo followed line" USR1; while :; do sleep 1 & wait $!; done'`);
     await admin.getByRole('button', { name: 'Create and launch' }).click();
     await admin.getByRole('heading', { level: 1, name: 'Container web1' }).waitFor();
     expect(new URL(admin.url()).pathname).toBe('/containers/web1');
@@ -214,6 +216,20 @@ describe('the dashboard in Chromium', () => {
     await expect.poll(async () => (await admin.getByTestId('uid-map').textContent())?.trim().replace(/\s+/g, ' ')).toBe(kernel);
     expect(await admin.getByTestId('pid').textContent()).toBe(String(api.pid));
     await expect.poll(() => admin.getByTestId('log').textContent(), { timeout: 10_000 }).toContain('hello from web1');
+    // The log panel follows: a line the container prints shows without a request for it
+    const logRequests: string[] = [];
+    admin.on('request', (req) => void (/\/logs\b/.test(req.url()) && logRequests.push(req.url())));
+    // (its shell prints the line on SIGUSR1: only the container's own processes can write its console)
+    expect(await fleet.admin.post('/containers/web1/exec', { command: ['kill', '-USR1', '1'] })).toMatchObject({ exitCode: 0 });
+    const printed = Date.now();
+    await expect.poll(() => admin.getByTestId('log').textContent(), { timeout: 5000, interval: 50 }).toContain('followed line');
+    expect(Date.now() - printed).toBeLessThan(1000);
+    expect(logRequests).toEqual([]);
+    // with Times ticked, each line starts with the time the node saw it
+    await admin.getByLabel('Times (when the node saw each line)').check();
+    await expect
+      .poll(() => admin.getByTestId('log').textContent(), { timeout: 5000 })
+      .toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hello from web1\n\d{4}-.+Z followed line\n/);
     adminWatch.check();
   });
 
@@ -224,6 +240,21 @@ describe('the dashboard in Chromium', () => {
     expect(await admin.getByTestId('exec-exit').textContent()).toBe('0');
     expect(await admin.getByTestId('exec-stdout').textContent()).toMatch(/^uid=0\b.*gid=0\b/);
     await shot(admin, '04-container-detail');
+    adminWatch.check();
+  });
+
+  it('draws live memory and CPU sparklines of the running container, scaled to its memory limit', async () => {
+    const memory = admin.getByTestId('usage-memory');
+    await memory.waitFor();
+    // read every 2 s: within a few seconds the line has several points
+    await expect
+      .poll(async () => ((await memory.locator('polyline').getAttribute('points')) ?? '').split(' ').filter(Boolean).length, {
+        timeout: 10_000,
+      })
+      .toBeGreaterThanOrEqual(3);
+    expect(await memory.locator('figcaption').textContent()).toContain('of 64 MiB');
+    await expect.poll(async () => (await admin.getByTestId('usage-cpu').locator('polyline').count()) > 0, { timeout: 10_000 }).toBe(true);
+    expect(Number((await admin.getByTestId('usage-pids').textContent())?.split(' ')[0])).toBeGreaterThanOrEqual(1);
     adminWatch.check();
   });
 
@@ -398,6 +429,28 @@ describe('the dashboard in Chromium', () => {
     adminWatch.check();
   });
 
+  it("lists runs, opens a run's output and cancels a running run after confirmation", async () => {
+    const done = (
+      await fleet.admin.post<{ run: { id: string } }>('/runs', { image: 'busybox', command: ['echo', 'from a run'], timeoutSeconds: 30 })
+    ).run;
+    await fleet.admin.get(`/runs/${done.id}/wait?timeoutSeconds=30`);
+    const long = (
+      await fleet.admin.post<{ run: { id: string } }>('/runs', { image: 'busybox', command: ['sleep', '60'], timeoutSeconds: 120 })
+    ).run;
+    await go(admin, 'Runs', 'Runs');
+    const row = admin.locator(`tr[data-run="${done.id}"]`);
+    await row.locator('.badge', { hasText: 'succeeded' }).waitFor();
+    await row.getByRole('button', { name: done.id.slice(0, 8) }).click();
+    await admin.locator('.run-output pre', { hasText: 'from a run' }).waitFor();
+    const running = admin.locator(`tr[data-run="${long.id}"]`);
+    await running.locator('.badge', { hasText: 'running' }).waitFor({ timeout: 20_000 });
+    await running.getByRole('button', { name: 'Cancel' }).click();
+    await admin.getByRole('dialog').getByRole('button', { name: 'Cancel the run' }).click();
+    await running.locator('.badge', { hasText: 'cancelled' }).waitFor({ timeout: 10_000 });
+    await shot(admin, '12-runs');
+    adminWatch.check();
+  });
+
   it('gives a viewer every page and no mutating control', async () => {
     const { token } = await fleet.admin.post<{ token: string }>('/tokens', { name: 'v', role: 'viewer' });
     await fleet.admin.post('/containers', { name: 'keep1', image: 'busybox' });
@@ -419,7 +472,9 @@ describe('the dashboard in Chromium', () => {
       expect(await viewer.locator('#project-switch').count()).toBe(0);
       const mutating = () =>
         viewer
-          .getByRole('button', { name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas|Import|Pull)/ })
+          .getByRole('button', {
+            name: /^(Start|Stop|Restart|Delete|Retry|Run|Create and launch|New project|Edit quotas|Import|Pull|Cancel|Remove)/,
+          })
           .count();
 
       await go(viewer, 'Containers', 'Containers');
@@ -439,6 +494,7 @@ describe('the dashboard in Chromium', () => {
         ['Images', 'Images'],
         ['ID-space map', 'ID-space map'],
         ['Pools', 'Pools'],
+        ['Runs', 'Runs'],
         ['Jobs', 'Jobs'],
         ['Nodes', 'Nodes'],
         ['Projects', 'Projects'],

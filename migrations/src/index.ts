@@ -12,6 +12,7 @@ import { OciImages1765100000000 } from './1765100000000-oci-images';
 import { ImagePullJobs1765200000000 } from './1765200000000-image-pull-jobs';
 import { RestartPolicies1765400000000 } from './1765400000000-restart-policies';
 import { Volumes1765500000000 } from './1765500000000-volumes';
+import { Runs1765600000000 } from './1765600000000-runs';
 import { Events1765700000000 } from './1765700000000-events';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
@@ -29,6 +30,7 @@ export const migrations = [
   ImagePullJobs1765200000000,
   RestartPolicies1765400000000,
   Volumes1765500000000,
+  Runs1765600000000,
   Events1765700000000,
 ];
 

@@ -41,6 +41,7 @@
         "src/launcher/cgroups.c",
         "src/launcher/capabilities.c",
         "src/launcher/console_log.c",
+        "src/launcher/console_index.c",
         "src/launcher/seccomp.c",
         "src/launcher/exec_session.c",
         "src/launcher/launch_request.c",

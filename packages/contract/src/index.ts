@@ -9,3 +9,4 @@ export { archiveBaseName, shortDigest } from './image-text';
 export * from './volumes';
 export { parseSize, SIZE_FORMS } from './sizes';
 export { lastExitText, restartPolicyText, stopText } from './container-text';
+export * from './runs';

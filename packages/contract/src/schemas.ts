@@ -13,6 +13,7 @@ import {
   STOP_SIGNALS,
   type QuotaName,
 } from './views';
+import { DEFAULT_RUN_OUTPUT_LIMIT_BYTES, MAX_RUN_OUTPUT_LIMIT_BYTES, MAX_RUN_STDIN_BYTES, RUN_PRIORITY_MAX, RUN_STATES } from './runs';
 
 /**
  * Requests of the REST API. Every route validates with these, and the server's OpenAPI document
@@ -267,6 +268,10 @@ export const createPoolSchema = z.strictObject({
 
 export const containerListQuery = z.strictObject({
   state: z.enum(CONTAINER_STATES).optional(),
+  kind: z
+    .enum(['service', 'run'])
+    .optional()
+    .meta({ description: 'run: the containers of runs now running (GET /runs has the runs). Default service.' }),
   node: nodeName.optional(),
 });
 
@@ -287,13 +292,44 @@ export const deleteContainerQuery = z.strictObject({
     }),
 });
 
+const logsFlag = z
+  .enum(['1', 'true', '0', 'false'])
+  .optional()
+  .transform((v) => v === '1' || v === 'true');
+
+/** RFC 3339 (2026-12-07T15:04:05Z, 2026-12-07T15:04:05.123456789+01:00) or Unix seconds (1765119845.5). */
+const logsSince = z.string().refine((v) => sinceToNanoseconds(v) !== null, {
+  message: 'since must be an RFC 3339 time (2026-12-07T15:04:05Z) or Unix seconds',
+});
+
+/** The nanoseconds since the epoch of a `since` value (RFC 3339 or Unix seconds), or null if it is neither. */
+export function sinceToNanoseconds(value: string): bigint | null {
+  if (/^\d{1,12}(\.\d{1,9})?$/.test(value)) {
+    const [whole, fraction = ''] = value.split('.');
+    return BigInt(whole!) * 1_000_000_000n + BigInt(fraction.padEnd(9, '0'));
+  }
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/i.exec(value);
+  if (!m) return null;
+  const ms = Date.parse(`${m[1]}${m[3]!.toUpperCase()}`);
+  if (Number.isNaN(ms)) return null;
+  return BigInt(ms) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
+}
+
 export const logsQuery = z.strictObject({
   tail: z.coerce
     .number()
     .int()
     .min(1)
     .max(1024 * 1024)
-    .optional(),
+    .optional()
+    .meta({ description: 'Only the last this many lines (whole lines; at most 1 MiB of them).' }),
+  since: logsSince.optional().meta({ description: 'Only lines written at or after this time: RFC 3339, or Unix seconds.' }),
+  timestamps: logsFlag.meta({ description: 'Start each line with the time the node saw it (RFC 3339 with nanoseconds) and a space.' }),
+  follow: logsFlag.meta({
+    description:
+      'Stream the log until the container exits or the client leaves: chunked text/plain, or Server-Sent Events (one per line, ' +
+      'its id a position that Last-Event-ID resumes from) with Accept: text/event-stream.',
+  }),
 });
 
 export const allocationsQuery = z.strictObject({
@@ -385,3 +421,92 @@ export const removeNodeSchema = z.strictObject({
 export type RemoveNodeInput = z.infer<typeof removeNodeSchema>;
 
 export { createVolumeSchema, mountSchema, mountsSchema, volumeParams, type CreateVolumeInput, type MountInput } from './volume-schemas';
+
+/** POST /runs: run-to-completion work, each attempt in a fresh container with a fresh slice. */
+export const createRunSchema = z
+  .strictObject({
+    image: imageName,
+    command: argv.meta({ description: "What the run executes (the image's Entrypoint is not prepended)." }),
+    env: envSchema.optional().meta({ description: "Added to the image's Env." }),
+    limits: limitsSchema.optional(),
+    network: networkSchema.optional(),
+    mounts: mountsSchema.optional(),
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86400)
+      .meta({ description: 'The launcher kills the run (SIGKILL) this long after it started: state timedOut.' }),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .optional()
+      .meta({ description: 'Attempts after a failed or timed-out one, each in a fresh container with a fresh slice. Default 0.' }),
+    priority: z
+      .number()
+      .int()
+      .min(0)
+      .max(RUN_PRIORITY_MAX)
+      .optional()
+      .meta({ description: `0 to ${RUN_PRIORITY_MAX}, higher runs first. Default 0.` }),
+    delaySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86400)
+      .optional()
+      .meta({ description: 'Queued only after this long.' }),
+    schedule: z
+      .string()
+      .min(9)
+      .max(200)
+      .regex(/^[0-9A-Za-z*?,/#\- ]+$/, 'must be a cron pattern (5 fields, or 6 with seconds first)')
+      .optional()
+      .meta({
+        description: 'A cron pattern: instead of one run, a schedule that submits this run each time (GET /runs/schedules).',
+      }),
+    stdin: z
+      .base64()
+      .max(Math.ceil(MAX_RUN_STDIN_BYTES / 3) * 4)
+      .optional()
+      .meta({ description: `Bytes (base64) handed to the run on its stdin, at most ${MAX_RUN_STDIN_BYTES}.` }),
+    outputLimitBytes: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_RUN_OUTPUT_LIMIT_BYTES)
+      .optional()
+      .meta({
+        description: `Kept of each of stdout and stderr; the rest is counted and flagged truncated. Default ${DEFAULT_RUN_OUTPUT_LIMIT_BYTES}.`,
+      }),
+    idempotencyKey: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1 to 255 visible ASCII characters')
+      .optional()
+      .meta({ description: 'A second submission with the same key in the project gets the first run.' }),
+  })
+  .refine((r) => !r.network?.publish?.length, { message: 'a run publishes no ports', path: ['network', 'publish'] })
+  .refine((r) => r.schedule === undefined || (r.delaySeconds === undefined && r.idempotencyKey === undefined), {
+    message: 'a schedule takes neither delaySeconds nor idempotencyKey',
+    path: ['schedule'],
+  });
+export type CreateRunInput = z.infer<typeof createRunSchema>;
+
+export const runListQuery = z.strictObject({
+  state: z.enum(RUN_STATES).optional(),
+  since: z.iso.datetime({ offset: true }).optional().meta({ description: 'Only runs created at or after this time.' }),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+export const runIdParams = { id: z.uuid() };
+export const runScheduleParams = { id: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a schedule id') };
+
+export const runWaitQuery = z.strictObject({
+  timeoutSeconds: z.coerce.number().int().min(0).max(300).optional(),
+});
+
+export const runOutputQuery = z.strictObject({
+  encoding: z.enum(['utf8', 'base64']).optional(),
+});

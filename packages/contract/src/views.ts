@@ -196,6 +196,26 @@ export interface ExecResult {
   truncated: boolean;
 }
 
+/** GET /containers/:name/stats: what a running container uses now, read on its node. */
+export interface ContainerStatsView {
+  name: string;
+  /** When it was read (ms since the epoch). */
+  at: number;
+  /** Memory charged to its cgroup now (page cache and tmpfs included); null when no cgroup of it counts memory. */
+  memoryBytes: number | null;
+  /** The most memory charged to it at once since it started. */
+  memoryPeakBytes: number | null;
+  /** Its memory limit, if it has one. */
+  memoryLimitBytes: number | null;
+  /** CPU time of all its processes since it started (user and system). */
+  cpuSeconds: number | null;
+  /** Processes and threads in it now. */
+  pids: number | null;
+  pidsLimit: number | null;
+  /** Bytes its writable layer takes on disk (what it wrote, copied up or whited out over its image); measured at most every 5 s. */
+  writableLayerBytes: number | null;
+}
+
 /** GET /containers/:name/logs. */
 export interface LogsView {
   log: string;

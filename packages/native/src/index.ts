@@ -86,3 +86,7 @@ export {
   removeBlob,
 } from './oci';
 export type { ImportOptions, ImportedImage, ImportedLayer, StoredLayer, ImageConfig, ImageFormat, Platform } from './oci';
+export { readConsoleLog, rfc3339Nano, CONSOLE_MAX_LINE_BYTES } from './console-log-reader';
+export type { ConsoleLine, ConsoleRead, ConsoleReadOptions } from './console-log-reader';
+export { readCgroupUsage, directoryDiskBytes } from './container-usage';
+export type { CgroupUsage } from './container-usage';

@@ -55,7 +55,7 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Lists cgroup directories named id left under the nagaya subtrees of a launcher's cgroups. */
 export function leftoverCgroups(launcherPid: number, id: string): string[] {
   const found: string[] = [];
-  for (const controller of ['memory', 'pids', 'cpu']) {
+  for (const controller of ['memory', 'pids', 'cpu', 'cpuacct']) {
     const root = `${cgroupDirOf(launcherPid, controller)}/nagaya`;
     if (!existsSync(root)) continue;
     for (const entry of readdirSync(root, { withFileTypes: true })) {

@@ -89,6 +89,24 @@ describe('cgroup limits', () => {
     expect(existsSync(dir)).toBe(false);
   }, 120_000);
 
+  it('gives a container launched without limits memory and CPU accounting cgroups too (v1), so its usage can be read, and removes them at exit', async () => {
+    const c = await runtime.launch(busyboxPlan('counted', ['sh', '-c', 'exec sleep 600'], slice(BASE, 6)));
+    const recorded = runtime.status('counted').cgroups ?? [];
+    if (existsSync('/sys/fs/cgroup/cgroup.controllers')) {
+      expect(recorded).toEqual([cgroupDirOf(c.pid, 'pids')]); // v2: one directory counts all
+    } else {
+      for (const controller of ['memory', 'pids', 'cpuacct']) {
+        const dir = cgroupDirOf(c.pid, controller);
+        expect(dir, controller).toMatch(/\/nagaya\/[0-9a-f]{8}\/counted$/);
+        expect(recorded).toContain(dir);
+      }
+      // no limit written: the memory cgroup counts and does not cap
+      expect(Number(readFileSync(`${cgroupDirOf(c.pid, 'memory')}/memory.limit_in_bytes`, 'utf8'))).toBeGreaterThan(2 ** 60);
+    }
+    await runtime.stop('counted', 0);
+    expect(leftoverCgroups(runtime.status('counted').launcherPid as number, 'counted')).toEqual([]);
+  });
+
   it('prunes cgroups that no container of the launcher owns, and keeps those that one does', async () => {
     const c = await runtime.launch(busyboxPlan('keeper', ['sleep', '600'], slice(BASE, 4)));
     const roots = await runtime.cgroupRoots();

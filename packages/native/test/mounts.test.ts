@@ -329,13 +329,18 @@ describe('host directories mounted into containers', () => {
     writeFileSync(file, 'not a directory\n');
     const link = join(root, 'a-link');
     symlinkSync(shared, link);
+    const notDir = await refusedMount(plan('vol-notdir-8', 8, [{ source: file, target: '/data', idmap: true }]));
+    expect(notDir).toMatchObject({ code: 'ENOTDIR', syscall: 'open', details: { source: file, target: '/data' } });
+    expect(notDir.message).toBe(`cannot mount ${file} at /data: open: not a directory`);
+    // a symlink anywhere on the source's path is refused, never followed (ELOOP)
+    const swapped = join(root, 'swapped-parent');
+    symlinkSync(root, swapped);
     for (const [source, index] of [
-      [file, 8],
       [link, 9],
+      [join(swapped, 'shared'), 41],
     ] as const) {
-      const e = await refusedMount(plan(`vol-notdir-${index}`, index, [{ source, target: '/data', idmap: true }]));
-      expect(e).toMatchObject({ code: 'ENOTDIR', syscall: 'open', details: { source, target: '/data' } });
-      expect(e.message).toBe(`cannot mount ${source} at /data: open: not a directory`);
+      const e = await refusedMount(plan(`vol-link-${index}`, index, [{ source, target: '/data', idmap: true }]));
+      expect(e).toMatchObject({ code: 'ELOOP', syscall: 'open', details: { source, target: '/data' } });
     }
     const missing = await refusedMount(plan('vol-missing', 10, [{ source: join(root, 'missing'), target: '/data', idmap: false }]));
     expect(missing.code).toBe('ENOENT');

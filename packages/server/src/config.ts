@@ -25,12 +25,22 @@ export interface ServerConfig {
   adminToken: string | undefined;
   role: ServeRole;
   workerConcurrency: number;
+  /** Runs one worker node runs at once (NAGAYA_RUN_CONCURRENCY, 4). */
+  runConcurrency: number;
+  /** Runs the whole fleet runs at once (NAGAYA_RUN_GLOBAL_CONCURRENCY; BullMQ's global concurrency of the runs queue). */
+  runGlobalConcurrency: number;
+  /** Runs of one project running at once, fleet-wide (NAGAYA_RUN_PROJECT_CONCURRENCY). */
+  runProjectConcurrency: number;
+  /** How long a finished run's result is kept (NAGAYA_RUN_RETENTION: seconds, or 30m, 12h, 7d; default 7d). */
+  runRetentionMs: number;
   pool: string;
   subidUser: string;
   /** Where the default pool is read from (tests point these at files of their own). */
   subuidPath: string;
   subgidPath: string;
   heartbeatMs: number;
+  /** How often a worker samples its running containers' usage for /metrics (NAGAYA_USAGE_SAMPLE_MS). */
+  usageSampleMs: number;
   /** How often an idle GET /events stream sends a heartbeat comment. */
   eventHeartbeatMs: number;
   nodeOfflineMs: number;
@@ -106,6 +116,16 @@ function networkCidr(env: NodeJS.ProcessEnv, nodePrefix: number): string {
   const address = octets.reduce((acc, o) => acc * 256 + o, 0);
   if (address % 2 ** (32 - bits) !== 0) throw refuse('no host bits set');
   return raw;
+}
+
+/** A duration: seconds, or a number with s, m, h or d. */
+function duration(env: NodeJS.ProcessEnv, name: string, fallbackMs: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallbackMs;
+  const m = /^(\d{1,9})([smhd]?)$/.exec(raw.trim());
+  if (!m) throw new NagayaError('INVALID_INPUT', `${name} must be seconds, or a number with s, m, h or d (7d), not ${JSON.stringify(raw)}`);
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86400 }[m[2] as '' | 's' | 'm' | 'h' | 'd'];
+  return Number(m[1]) * unit * 1000;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -197,11 +217,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dataDir: dataDirOf(env),
     adminToken: env.NAGAYA_ADMIN_TOKEN || undefined,
     workerConcurrency: integer(env, 'NAGAYA_WORKER_CONCURRENCY', 8, 1),
+    runConcurrency: integer(env, 'NAGAYA_RUN_CONCURRENCY', 4, 1),
+    runGlobalConcurrency: integer(env, 'NAGAYA_RUN_GLOBAL_CONCURRENCY', 64, 1),
+    runProjectConcurrency: integer(env, 'NAGAYA_RUN_PROJECT_CONCURRENCY', 32, 1),
+    runRetentionMs: duration(env, 'NAGAYA_RUN_RETENTION', 7 * 86400_000),
     pool: env.NAGAYA_POOL ?? 'default',
     subidUser: env.NAGAYA_SUBID_USER ?? 'root',
     subuidPath: env.NAGAYA_SUBUID_PATH ?? '/etc/subuid',
     subgidPath: env.NAGAYA_SUBGID_PATH ?? '/etc/subgid',
     heartbeatMs: integer(env, 'NAGAYA_HEARTBEAT_MS', 5000, 100),
+    usageSampleMs: integer(env, 'NAGAYA_USAGE_SAMPLE_MS', 10_000, 100),
     eventHeartbeatMs: integer(env, 'NAGAYA_EVENT_HEARTBEAT_MS', 15_000, 100),
     nodeOfflineMs: integer(env, 'NAGAYA_NODE_OFFLINE_MS', 20000, 200),
     reconcileMs: integer(env, 'NAGAYA_RECONCILE_MS', 30000, 100),

@@ -14,11 +14,15 @@ import { JobQueues } from './jobs/job-queues';
 import { WorkerNode } from './jobs/worker-node';
 import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
+import { UsageBoard } from './observability/usage-board';
 import { NodeFleet } from './services/node-fleet';
 import { ContainerService } from './services/container-service';
 import { ImagePullService } from './services/image-pulls';
 import { ContainerMounts } from './services/container-mounts';
 import { VolumeService } from './services/volume-service';
+import { RunService } from './services/run-service';
+import { RunQueue } from './jobs/run-queue';
+import { RunStore } from './store/run-store';
 import { AuditStore } from './store/audit-store';
 import { ContainerStore } from './store/container-store';
 import { NetworkStore } from './store/network-store';
@@ -28,6 +32,7 @@ import { IdempotencyStore } from './store/idempotency-store';
 import { NodeStore } from './store/node-store';
 import { TokenStore } from './store/token-store';
 import { VolumeStore } from './store/volume-store';
+import { LogStreams } from './services/log-streams';
 
 export const VERSION = '0.1.0';
 
@@ -42,6 +47,8 @@ export interface NagayaServer {
   events: EventHub | undefined;
   /** Set when no admin token existed and none was configured: shown once, stored hashed. */
   generatedAdminToken: string | undefined;
+  /** The API's subscriptions to followed logs (undefined in a worker-only process). */
+  logStreams: LogStreams | undefined;
   close(): Promise<void>;
 }
 
@@ -134,9 +141,12 @@ export async function startNagaya(
   let server: Server | undefined;
   let url: string | undefined;
   let events: EventHub | undefined;
+  let logStreams: LogStreams | undefined;
   if (config.role !== 'worker') {
     events = new EventHub(db, config.databaseUrl, (message, error) => log.warn(message, { error }), config.eventHeartbeatMs);
     await events.ready;
+    logStreams = new LogStreams(producer, config.queuePrefix);
+    const usageBoard = new UsageBoard(producer, config.queuePrefix);
     metrics.setSources({
       containersByState: () => containers.countByState(),
       slicesByPoolAndState: async () => {
@@ -149,6 +159,7 @@ export async function startNagaya(
         return out;
       },
       queueDepthByNode: async () => queues.depths((await nodes.list()).map((n) => n.name)),
+      containerUsage: async () => usageBoard.read((await nodes.list()).map((n) => n.name)),
     });
     const containerService = new ContainerService({
       containers,
@@ -163,6 +174,7 @@ export async function startNagaya(
       defaultPidsMax: config.defaultPidsMax,
       defaultNetworkMode: config.defaultNetworkMode,
       mounts: new ContainerMounts(volumes, config.dataDir),
+      logStreams,
     });
     const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
@@ -173,6 +185,7 @@ export async function startNagaya(
       log,
       containerService,
       volumeService: new VolumeService({ volumes, nodes, queues, audit, log, nodeOfflineMs: config.nodeOfflineMs }),
+      runService: new RunService({ runs: new RunStore(db), queue: new RunQueue(queues), queues, images, audit }),
       fleet,
       idempotency,
       tokens,
@@ -212,11 +225,13 @@ export async function startNagaya(
     allocator,
     events,
     generatedAdminToken,
+    logStreams,
     async close() {
       if (server) {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
+      await logStreams?.close();
       await events?.close();
       await worker?.close();
       await queues.close();

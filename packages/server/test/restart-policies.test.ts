@@ -77,6 +77,19 @@ describe('restart policies', () => {
     expect(clean.exitCode).toBe(0);
     // the backoff between flaky's runs doubles from 100 ms: still well under a second for two
     expect((await get('flaky')).restartCount).toBe(2);
+    // a user's start begins the count afresh (as Docker's does): two more restarts, then failed
+    await fleet.admin.post('/containers/flaky/start', {});
+    await eventually(
+      async () => {
+        const c = await get('flaky');
+        return c.state === 'failed' && c.restartCount === 2 && c.finishedAt !== flaky.finishedAt ? c : undefined;
+      },
+      15_000,
+      'flaky failed again after two fresh restarts',
+    );
+    // its starts: two by the policy, the user's, and two more by the policy (without the reset: none)
+    const { jobs } = await fleet.admin.get<{ jobs: Array<{ kind: string }> }>('/jobs?container=flaky');
+    expect(jobs.filter((j) => j.kind === 'start')).toHaveLength(5);
   });
 
   it("shows the policy, its restarts, the last exit, the init and the stop in the CLI's info", async () => {

@@ -20,7 +20,8 @@
 #include "errors.h"
 #include "write_text.h"
 
-static const char *const v1_controllers[CGROUP_SLOTS] = {"memory", "pids", "cpu"};
+enum { SLOT_MEMORY, SLOT_PIDS, SLOT_CPU, SLOT_CPUACCT };
+static const char *const v1_controllers[CGROUP_SLOTS] = {"memory", "pids", "cpu", "cpuacct"};
 static bool layout_v2;
 static char subtree_root[CGROUP_SLOTS][512]; /* v1: per controller; v2: [0] only */
 
@@ -109,6 +110,13 @@ int cgroups_init(const char *state_dir, struct step_error *err) {
       subtree_root[i][0] = '\0';
       continue;
     }
+    /* cpu and cpuacct mounted together (cpu,cpuacct): the cpu cgroup already accounts */
+    struct stat cpu_mount;
+    if (i == SLOT_CPUACCT && stat("/sys/fs/cgroup/cpu", &cpu_mount) == 0 && cpu_mount.st_dev == st.st_dev &&
+        cpu_mount.st_ino == st.st_ino) {
+      subtree_root[i][0] = '\0';
+      continue;
+    }
     make_dir(subtree_root[i]);
     size_t len = strlen(subtree_root[i]);
     snprintf(subtree_root[i] + len, sizeof subtree_root[i] - len, "/%s", launcher_leaf);
@@ -135,22 +143,25 @@ static int create_dir(const char *path) {
 int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out, struct step_error *err) {
   memset(out, 0, sizeof *out);
   out->v2 = layout_v2;
-  bool wants[CGROUP_SLOTS] = {spec->memory_bytes > 0, true, spec->cpu_quota_us > 0};
+  /* limited: a limit to write, so the hierarchy must exist; wanted: made wherever it exists */
+  bool cpuacct_joint = !layout_v2 && subtree_root[SLOT_CPUACCT][0] == '\0';
+  bool limited[CGROUP_SLOTS] = {spec->memory_bytes > 0, true, spec->cpu_quota_us > 0, false};
+  bool wants[CGROUP_SLOTS] = {true, true, spec->cpu_quota_us > 0 || cpuacct_joint, true};
   char value[64];
   if (layout_v2) {
     snprintf(out->dirs[0], sizeof out->dirs[0], "%s/%s", subtree_root[0], spec->id);
     if (create_dir(out->dirs[0]) < 0) return step_fail(err, "cgroup-create", "mkdir", errno);
     out->count = 1;
-    if (wants[0]) {
+    if (limited[SLOT_MEMORY]) {
       snprintf(value, sizeof value, "%lld", (long long)spec->memory_bytes);
       if (write_file(out->dirs[0], "memory.max", value) < 0) goto v2_fail;
       write_file(out->dirs[0], "memory.swap.max", "0");
     }
-    if (wants[1]) {
+    if (limited[SLOT_PIDS]) {
       snprintf(value, sizeof value, "%lld", (long long)spec->pids_max);
       if (write_file(out->dirs[0], "pids.max", value) < 0) goto v2_fail;
     }
-    if (wants[2]) {
+    if (limited[SLOT_CPU]) {
       snprintf(value, sizeof value, "%lld %lld", (long long)spec->cpu_quota_us, (long long)spec->cpu_period_us);
       if (write_file(out->dirs[0], "cpu.max", value) < 0) goto v2_fail;
     }
@@ -161,7 +172,7 @@ int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out
     return -1;
   }
   for (int i = 0; i < CGROUP_SLOTS; i++) {
-    if (!wants[i]) continue;
+    if (!wants[i] || (subtree_root[i][0] == '\0' && !limited[i])) continue;
     if (subtree_root[i][0] == '\0') { /* no such hierarchy here: the limit cannot be enforced */
       step_fail(err, "cgroup-create", v1_controllers[i], ENODEV);
       fail_and_remove(out);
@@ -176,13 +187,13 @@ int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out
     }
     out->count++;
     int rc = 0;
-    if (i == 0) {
+    if (i == SLOT_MEMORY && limited[i]) {
       snprintf(value, sizeof value, "%lld", (long long)spec->memory_bytes);
       rc = write_file(dir, "memory.limit_in_bytes", value);
-    } else if (i == 1) {
+    } else if (i == SLOT_PIDS) {
       snprintf(value, sizeof value, "%lld", (long long)spec->pids_max);
       rc = write_file(dir, "pids.max", value);
-    } else {
+    } else if (i == SLOT_CPU && limited[i]) {
       snprintf(value, sizeof value, "%lld", (long long)spec->cpu_period_us);
       rc = write_file(dir, "cpu.cfs_period_us", value);
       snprintf(value, sizeof value, "%lld", (long long)spec->cpu_quota_us);
@@ -309,7 +320,7 @@ static int move_descendants(pid_t init, const char *dir) {
 int cgroups_bound_pids(const char *id, pid_t init, int64_t pids_max, struct container_cgroups *cg,
                        struct step_error *err) {
   if (bounded_pids_dir(cg) >= 0) return 0;
-  int slot = layout_v2 ? 0 : 1;
+  int slot = layout_v2 ? 0 : SLOT_PIDS;
   if (subtree_root[slot][0] == '\0') return step_fail(err, "cgroup-create", "pids", ENODEV);
   char dir[512], value[32];
   snprintf(dir, sizeof dir, "%s/%s", subtree_root[slot], id);

@@ -1,4 +1,4 @@
-/* Per-container cgroups for memory, pids and cpu: v1 controllers or a pure v2 hierarchy. */
+/* Per-container cgroups for memory, pids, cpu and cpu accounting: v1 controllers or a pure v2 hierarchy. */
 #ifndef NAGAYA_CGROUPS_H
 #define NAGAYA_CGROUPS_H
 
@@ -8,7 +8,7 @@
 
 #include "launch_spec.h"
 
-#define CGROUP_SLOTS 3 /* v1: memory, pids, cpu; v2: one unified directory */
+#define CGROUP_SLOTS 4 /* v1: memory, pids, cpu, cpuacct; v2: one unified directory */
 
 struct container_cgroups {
   bool v2;
@@ -23,8 +23,9 @@ int cgroups_init(const char *state_dir, struct step_error *err);
 /* Removes this launcher's (empty) subtree directories at shutdown. */
 void cgroups_shutdown(void);
 
-/* Creates the container's cgroups and writes the spec's limits. Every container has at least its
- * pids cgroup (launch requests always carry pids.max); memory and cpu on v1 only when limited. */
+/* Creates the container's cgroups and writes the spec's limits. Every container has its pids
+ * cgroup (launch requests always carry pids.max), and on v1 its memory and cpuacct cgroups where
+ * those hierarchies exist, limited or not, so its usage can be read; cpu only when limited. */
 int cgroups_create(const struct launch_spec *spec, struct container_cgroups *out, struct step_error *err);
 
 /* Moves a process into every one of the container's cgroups. */

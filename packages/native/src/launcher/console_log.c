@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "console_index.h"
 
 int64_t console_log_max_bytes = 10 * 1024 * 1024;
 static int inotify_fd = -1;
@@ -70,14 +71,21 @@ void console_log_rotate_if_full(const char *path) {
   cleanup_close int fd = open(path, O_RDWR | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return;
   struct stat st;
-  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= console_log_max_bytes) return;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) return;
+  console_index_update(path, fd); /* every look at the log dates its new lines */
+  if (st.st_size <= console_log_max_bytes) return;
   /* Collapse whole blocks, and never up to the end (the kernel refuses that): console.log keeps
    * the newest 1 to st_blksize bytes. */
   off_t block = st.st_blksize > 0 ? st.st_blksize : 4096;
   off_t cut = (st.st_size - 1) / block * block;
-  if (cut > 0 && save_older_part(path, fd, cut) == 0 && fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, cut) == 0) return;
+  if (cut > 0 && save_older_part(path, fd, cut) == 0 && fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, cut) == 0) {
+    console_index_rotated(path, cut, cut < console_log_max_bytes ? cut : console_log_max_bytes);
+    return;
+  }
   if (fstat(fd, &st) == 0 && save_older_part(path, fd, st.st_size) == 0) {
+    console_index_update(path, fd); /* what came since the look above, before it is cut away */
     int ignored = ftruncate(fd, 0);
     (void)ignored;
+    console_index_rotated(path, st.st_size, st.st_size < console_log_max_bytes ? st.st_size : console_log_max_bytes);
   }
 }

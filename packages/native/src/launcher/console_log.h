@@ -10,7 +10,8 @@
  * is checked, then not watched for LOG_PAUSE_MS (50 ms), then checked and watched again.
  * How far a log overshoots: by what the container writes in those 50 ms plus one turn of the
  * launcher's loop (or in 5 s, IDLE_CHECK_MS, if inotify has no watch left); at rest, once the
- * launcher has looked again, it is within the limit. */
+ * launcher has looked again, it is within the limit.
+ * Every look also dates the lines appended since the last one, in console.log.idx (console_index.h). */
 #ifndef NAGAYA_CONSOLE_LOG_H
 #define NAGAYA_CONSOLE_LOG_H
 

@@ -70,8 +70,16 @@ int launch_mounts_from_message(const struct message *m, struct launch_spec *spec
 
 /* Clones one source directory as a detached mount with the mount's attributes. */
 static int make_mount_tree(int userns_fd, const struct launch_mount *mount, int index, struct step_error *err) {
-  /* O_NOFOLLOW with O_PATH opens a symlink itself, which O_DIRECTORY then refuses (ENOTDIR). */
-  cleanup_close int dir_fd = open(mount->source, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  /* The source comes resolved (no symlink in it): a symlink anywhere on its path now is one a
+   * writer of a parent directory swapped in since, to lead the mount elsewhere, and is refused
+   * (ELOOP), not followed; a last component that is no directory is refused too (ENOTDIR). */
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  cleanup_close int dir_fd = -1;
+  do dir_fd = (int)syscall(SYS_openat2, AT_FDCWD, mount->source, &how, sizeof how);
+  while (dir_fd < 0 && errno == EAGAIN);
   if (dir_fd < 0) return mount_fail(err, index, "open", errno);
   cleanup_close int tree_fd = sys_open_tree(dir_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
   if (tree_fd < 0) return mount_fail(err, index, "open_tree", errno);

@@ -97,6 +97,7 @@ void handle_launch(struct client *c, const char *req, const struct message *m) {
   k->id = strdup(spec.id);
   k->dir = strdup(spec.container_dir);
   k->nesting = spec.nesting;
+  k->has_init = spec.init_host_path != NULL;
   k->timeout_ms = spec.timeout_ms;
   watch_log(k, spec.log_path);
   k->launch_client = c->serial;
@@ -179,9 +180,10 @@ void handle_signal(struct client *c, const char *req, const struct message *m, b
     int64_t now = monotonic_ms(), deadline = now + ms;
     if (k->kill_at_ms == 0 || deadline < k->kill_at_ms) k->kill_at_ms = deadline;
     /* An init (tini) that has not set up its handlers yet drops the signal, as pid 1 does with
-     * any it does not handle: one sent in a run's first instant goes once more when that is over
-     * (a second SIGTERM then, never a stream of them). */
-    if (ms > 0 && k->running_since_ms > 0 && now - k->running_since_ms < YOUNG_RUN_MS) {
+     * any it does not handle: one sent in the first instant of a run under an init goes once more
+     * when that is over. Only under an init: a service of its own as pid 1 might take a second
+     * SIGTERM for "quit now". */
+    if (ms > 0 && k->has_init && k->running_since_ms > 0 && now - k->running_since_ms < YOUNG_RUN_MS) {
       int64_t again = k->running_since_ms + YOUNG_RUN_MS;
       if (again < k->kill_at_ms) {
         k->resend_at_ms = again;

@@ -40,6 +40,7 @@ struct container {
   int64_t running_since_ms; /* monotonic: when its argv began (the launch was answered); 0 = adopted */
   int64_t resend_at_ms;     /* when a stop signal sent in its first instant goes again; 0 = none */
   int resend_signal;
+  bool has_init;               /* runs under tini (container_init.c): an early stop signal is sent again */
   int64_t timeout_ms;          /* a run's timeout, from its launch request; 0 = none */
   int64_t timeout_at_ms;       /* monotonic: when the run's timeout kills it; 0 = not armed */
   int64_t timeout_deadline_ms; /* the same deadline, kept after it fired: state.json records it for a successor */

@@ -145,3 +145,77 @@ export function describeError(err: unknown): string {
   if (err instanceof ApiError) return err.status === 0 ? err.message : `${err.message} (${err.code})`;
   return (err as Error)?.message ?? String(err);
 }
+
+/** One Server-Sent Event: its id (a position to resume after), its type (undefined: a message) and its data. */
+export interface StreamEvent {
+  id: string | undefined;
+  event: string | undefined;
+  data: string;
+}
+
+/**
+ * Follows a Server-Sent Events answer of the API (GET `path`, Accept: text/event-stream) with the
+ * session's token in the authorization header: fetch and not EventSource, which cannot send one
+ * (and the long-lived token must not go into a URL). Resolves when the server ends the stream;
+ * rejects with ApiError if it refuses; `signal` stops it.
+ */
+export async function followEvents(
+  path: string,
+  onEvent: (event: StreamEvent) => void,
+  signal: AbortSignal,
+  lastEventId?: string,
+): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(`/api/v1${path}`, {
+      headers: {
+        accept: 'text/event-stream',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
+      },
+      cache: 'no-store',
+      credentials: 'omit',
+      signal,
+    });
+  } catch (err) {
+    throw new ApiError(0, 'UNAVAILABLE', `cannot reach the server (${(err as Error).message})`);
+  }
+  if (!response.ok || !response.body) {
+    let parsed: unknown;
+    try {
+      parsed = await response.json();
+    } catch {
+      parsed = undefined;
+    }
+    const err = apiErrorOf(response.status, parsed);
+    if (response.status === 401 && onUnauthorized) onUnauthorized(err);
+    throw err;
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffered += value;
+    let blank = buffered.indexOf('\n\n');
+    while (blank !== -1) {
+      const block = buffered.slice(0, blank);
+      buffered = buffered.slice(blank + 2);
+      blank = buffered.indexOf('\n\n');
+      const event: StreamEvent = { id: undefined, event: undefined, data: '' };
+      const data: string[] = [];
+      for (const field of block.split('\n')) {
+        const colon = field.indexOf(':');
+        if (colon <= 0) continue; // a comment, or nothing
+        const value = field.slice(colon + 1).replace(/^ /, '');
+        const key = field.slice(0, colon);
+        if (key === 'id') event.id = value;
+        else if (key === 'event') event.event = value;
+        else if (key === 'data') data.push(value);
+      }
+      if (data.length === 0) continue; // retry: and the like
+      event.data = data.join('\n');
+      onEvent(event);
+    }
+  }
+}

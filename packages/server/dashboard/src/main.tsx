@@ -10,6 +10,7 @@ import { IdMapPage } from './pages/id-map';
 import { ImagesPage } from './pages/images';
 import { VolumesPage } from './pages/volumes';
 import { JobsPage } from './pages/jobs';
+import { RunsPage } from './pages/runs';
 import { NodesPage } from './pages/nodes';
 import { OverviewPage } from './pages/overview';
 import { PoolsPage } from './pages/pools';
@@ -28,6 +29,7 @@ const NAV = [
   { href: '/volumes', label: 'Volumes' },
   { href: '/map', label: 'ID-space map' },
   { href: '/pools', label: 'Pools' },
+  { href: '/runs', label: 'Runs' },
   { href: '/jobs', label: 'Jobs' },
   { href: '/nodes', label: 'Nodes' },
   { href: '/projects', label: 'Projects' },
@@ -238,6 +240,8 @@ function Page(props: { location: Location }) {
       return <IdMapPage key={query.get('pool') ?? ''} pool={query.get('pool')} />;
     case '/pools':
       return <PoolsPage />;
+    case '/runs':
+      return <RunsPage state={query.get('state') ?? ''} />;
     case '/jobs':
       return <JobsPage state={query.get('state') ?? ''} />;
     case '/nodes':

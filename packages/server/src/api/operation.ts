@@ -10,6 +10,7 @@ import type { Metrics } from '../observability/metrics';
 import type { NodeFleet } from '../services/node-fleet';
 import type { ContainerService } from '../services/container-service';
 import type { ImagePullService } from '../services/image-pulls';
+import type { RunService } from '../services/run-service';
 import type { VolumeService } from '../services/volume-service';
 import type { AuditStore } from '../store/audit-store';
 import type { ContainerStore } from '../store/container-store';
@@ -27,6 +28,7 @@ export interface RouteDeps {
   metrics: Metrics;
   containerService: ContainerService;
   volumeService: VolumeService;
+  runService: RunService;
   /** Evacuate and remove nodes. */
   fleet: NodeFleet;
   idempotency: IdempotencyStore;

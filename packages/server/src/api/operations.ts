@@ -8,6 +8,8 @@ import { networkOperations } from './routes/network-routes';
 import { nodeOperations } from './routes/node-routes';
 import { poolOperations } from './routes/pool-routes';
 import { projectOperations } from './routes/project-routes';
+import { runOperations } from './routes/run-routes';
+import { statsOperations } from './routes/stats-routes';
 import { systemOperations } from './routes/system-routes';
 import { tokenOperations } from './routes/token-routes';
 import { volumeOperations } from './routes/volume-routes';
@@ -16,6 +18,8 @@ import { volumeOperations } from './routes/volume-routes';
 export const OPERATIONS: readonly Operation[] = [
   ...systemOperations(() => OPERATIONS),
   ...containerOperations,
+  ...runOperations,
+  ...statsOperations,
   ...jobOperations,
   ...eventOperations,
   ...poolOperations,

@@ -10,7 +10,16 @@ import { ApiError, apiErrorOf } from '@nagaya/contract';
  * projects, audit, whoami) spans the fleet and is sent neither. The server's table of operations
  * says the same with each operation's `scope`; a test keeps the two in step.
  */
-export const PROJECT_SCOPED_ROUTES: readonly string[] = ['containers', 'images', 'volumes', 'jobs', 'allocations', 'tokens', 'events'];
+export const PROJECT_SCOPED_ROUTES: readonly string[] = [
+  'containers',
+  'images',
+  'volumes',
+  'jobs',
+  'allocations',
+  'tokens',
+  'runs',
+  'events',
+];
 
 /** Whether a path of /api/v1 (with or without its query) is of a project-scoped route. */
 export function isProjectScoped(path: string): boolean {
@@ -90,6 +99,32 @@ export class ApiClient {
 
   get<T = unknown>(path: string) {
     return this.request<T>('GET', path);
+  }
+
+  /** GETs a streamed answer (logs?follow=1) and hands each chunk to onChunk until the server ends it; throws ApiError on a refusal. */
+  async stream(path: string, onChunk: (chunk: Uint8Array) => void, signal?: AbortSignal): Promise<void> {
+    let response: Response;
+    try {
+      response = await fetch(this.url('GET', path), {
+        headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
+        ...(signal ? { signal } : {}),
+      });
+    } catch (err) {
+      const cause = (err as Error & { cause?: Error }).cause;
+      throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${cause?.message ?? (err as Error).message}`);
+    }
+    if (!response.ok) {
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON: the text says it
+      }
+      throw apiErrorOf(response.status, parsed);
+    }
+    if (!response.body) return;
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) onChunk(chunk);
   }
 
   post<T = unknown>(path: string, body: unknown = {}, headers?: Record<string, string>) {

@@ -26,11 +26,13 @@ import { tokensCommand } from './token-commands';
 import { validationMessage } from './validation-message';
 import { parsePublish } from './publish-spec';
 import { volumesCommand } from './volume-commands';
+import { runCommand, runsCommand } from './run-commands';
 import { eventsCommand, watchTable } from './event-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
-import { decimalOption, sizeOption, usageError, wholeNumberOption } from './options';
+import { decimalOption, sinceOption, sizeOption, usageError, wholeNumberOption } from './options';
 import { serve } from './serve-command';
 import { serviceCommand } from './service-commands';
+import { statsCommand } from './stats-command';
 
 const USAGE = `usage: nagaya <command> [options]
 
@@ -43,12 +45,14 @@ const USAGE = `usage: nagaya <command> [options]
          [--init] [--stop-signal SIG] [--stop-timeout SECONDS]
          [--mount volume:NAME:/path[:ro]]... [--mount host:/dir:/path[:ro][:shift]]... [--wait] [-- command...]
                                          (host: admin tokens of every project; shift idmaps its owners 0..65535)
-  list [--node N] [--state S] [--watch] | info <name> | logs <name> [--tail BYTES]
-                                         --watch: redrawn on each container change
+  list [--node N] [--state S] [--watch] | info <name> | logs <name> [-f] [--tail LINES] [--since 10m|TIME] [--timestamps]
+                                         list --watch: redrawn on each container change
   events [--type T[,T]] [--container N] [--since ID] [--json]
                                          changes as they happen (container, job, node, image, volume;
                                          container.state, ...); resumes by itself after a lost stream
   exec <name> [--timeout MS] -- command...
+  stats [name] [--no-stream]             memory, CPU, pids and writable layer of a running container (or of
+                                         every running one of the project), refreshed every 2 s until Ctrl-C
   start|stop|restart <name> [--timeout SECONDS] [--wait]
   delete <name> [--force] [--wait]       a running container only with --force (SIGKILL at once)
   pools | allocations [--pool P] [--history] | nodes | networks | jobs [--container N] | whoami
@@ -62,6 +66,15 @@ const USAGE = `usage: nagaya <command> [options]
   images pull <ref> [--name N] [--username U --password-stdin] [--quiet]
                                          pull [registry/]repository[:tag][@digest] on a worker and wait,
                                          bytes on stderr; default name: the last part and tag (alpine:3)
+  run <image> [--timeout SECONDS] [--env K=V]... [--memory SIZE] [--pids N] [--cpus N] [--network bridge|none]
+      [--retries N] [--priority 0-100] [--delay SECONDS] [--schedule CRON] [--stdin] [--output-limit SIZE]
+      [--idempotency-key K] [--detach] -- command...
+                                         a fresh container with a fresh slice runs it to its exit; waits,
+                                         prints its output and exits with its code (124: timed out);
+                                         --detach prints the run's id; --schedule makes a cron schedule
+  runs [list] [--state S] [--since ISO-TIME] [--limit N] | runs info|cancel <id>
+  runs output <id> [--follow]            --follow: as it comes, until the run ends
+  runs schedules | runs unschedule <id>
   volumes [list] | volumes show|delete <name>
   volumes create <name> [--node N] [--size SIZE]
                                          a directory on one node, idmapped onto each container that mounts
@@ -86,7 +99,7 @@ common: --json (machine output), NAGAYA_URL (default http://127.0.0.1:8080; http
 exit codes: ${exitCodeLegend()}`;
 
 /** Commands that list, and so may span every project with --all-projects. */
-const LISTS = new Set(['list', 'images', 'volumes', 'jobs', 'allocations']);
+const LISTS = new Set(['list', 'images', 'volumes', 'jobs', 'allocations', 'runs']);
 
 /**
  * `--raw-idmap` alone means true; `--raw-idmap true|false` (two words) is the same as
@@ -198,6 +211,8 @@ async function main(argv: string[]): Promise<number> {
       env: { type: 'string', multiple: true },
       timeout: { type: 'string' },
       tail: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+      timestamps: { type: 'boolean' },
       pool: { type: 'string' },
       history: { type: 'boolean' },
       container: { type: 'string' },
@@ -232,6 +247,15 @@ async function main(argv: string[]): Promise<number> {
       init: { type: 'boolean' },
       'stop-signal': { type: 'string' },
       'stop-timeout': { type: 'string' },
+      detach: { type: 'boolean', short: 'd' },
+      retries: { type: 'string' },
+      priority: { type: 'string' },
+      delay: { type: 'string' },
+      schedule: { type: 'string' },
+      stdin: { type: 'boolean' },
+      'output-limit': { type: 'string' },
+      'idempotency-key': { type: 'string' },
+      'no-stream': { type: 'boolean' },
     },
   });
   const [verb, ...rest] = positionals;
@@ -361,9 +385,17 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'logs': {
-      const res = await client.get<{ log: string }>(
-        `/containers/${name()}/logs${values.tail ? `?tail=${wholeNumberOption('tail', values.tail)}` : ''}`,
-      );
+      const query = new URLSearchParams();
+      if (values.tail) query.set('tail', String(wholeNumberOption('tail', values.tail)));
+      if (values.since) query.set('since', sinceOption(values.since));
+      if (values.timestamps) query.set('timestamps', '1');
+      if (values.follow) {
+        query.set('follow', '1');
+        // ends when the container exits (the server ends the answer) or on Ctrl-C
+        await client.stream(`/containers/${name()}/logs?${query}`, (chunk) => process.stdout.write(chunk));
+        return EXIT.ok;
+      }
+      const res = await client.get<{ log: string }>(`/containers/${name()}/logs${query.size ? `?${query}` : ''}`);
       if (values.json) console.log(JSON.stringify(res));
       else process.stdout.write(res.log);
       return EXIT.ok;
@@ -381,6 +413,10 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(res.stdout);
       process.stderr.write(res.stderr);
       return res.exitCode ?? 128;
+    }
+    case 'stats': {
+      await statsCommand(client, rest[0], values);
+      return EXIT.ok;
     }
     case 'start':
     case 'stop':
@@ -474,6 +510,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'volumes': {
       await volumesCommand(client, rest, values, all, out);
+      return EXIT.ok;
+    }
+    case 'run':
+      return runCommand(client, rest[0], command, values, values.json === true);
+    case 'runs': {
+      await runsCommand(client, rest, values, all, out);
       return EXIT.ok;
     }
     case 'tokens': {

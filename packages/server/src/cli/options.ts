@@ -29,3 +29,19 @@ export function decimalOption(option: string, text: string | undefined): number 
   if (!Number.isFinite(n)) throw usageError(`--${option} takes a number such as 2 or 0.5, not ${JSON.stringify(text)}`);
   return n;
 }
+
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * `--since`: a duration back from now (`10m`, `1h30m`, `45s`) becomes the RFC 3339 time it names;
+ * an RFC 3339 time or Unix seconds go to the API as they are (it checks them).
+ */
+export function sinceOption(text: string, now = Date.now()): string {
+  if (/^(\d+(ms|s|m|h|d))+$/.test(text)) {
+    let ms = 0;
+    for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h|d)/g)) ms += Number(n) * DURATION_UNIT_MS[unit!]!;
+    return new Date(now - ms).toISOString();
+  }
+  if (/^\d+(\.\d+)?$/.test(text) || /^\d{4}-\d{2}-\d{2}T/.test(text)) return text;
+  throw usageError(`--since takes a duration such as 10m or 1h30m, an RFC 3339 time or Unix seconds, not ${JSON.stringify(text)}`);
+}

@@ -91,8 +91,9 @@ export class ContainerJobs {
     if (job.data.kind === 'launch' || job.data.kind === 'start') {
       const from = startableStates(job.data.kind, job.data.byPolicy === true);
       const node = this.deps.nodeName;
+      const policy = job.data.byPolicy ? { restartCount: job.data.restartCount ?? -1 } : undefined;
       const claimed = await containers
-        .claimWithDefaultLease(job.data.containerId, from, node, this.deps.images.launchGuard())
+        .claimWithDefaultLease(job.data.containerId, from, node, this.deps.images.launchGuard(), policy)
         .catch((err: unknown) => {
           // the allocation failed and took the claim back with it: claim, then allocate on its own
           if (sqlStateOf(err) === undefined) throw err;
@@ -204,8 +205,18 @@ export class ContainerJobs {
         firstLaunch,
         leaseOwned,
       });
-      await this.undoStart(c, releaseLease);
-      await containers.transition(c.id, ['starting'], nextState, { error: describeError(err), pid: null });
+      try {
+        await this.undoStart(c, releaseLease);
+      } catch (cleanupErr) {
+        // the slice could not be given back: the row stays starting, with why, for the reconciler
+        // to give it its job again; a permanent failure stays one
+        await containers.transition(c.id, ['starting'], 'starting', { error: describeError(err), pid: null }).catch(() => undefined);
+        if (permanent) throw new UnrecoverableError(describeError(err).message);
+        throw cleanupErr;
+      }
+      // a policy restart tried again waits in restarting, where only its own retry may claim it
+      const next = job.data.byPolicy && !final ? 'restarting' : nextState;
+      await containers.transition(c.id, ['starting'], next, { error: describeError(err), pid: null });
       metrics.jobFailures.inc({ kind: job.data.kind, final: String(final) });
       log.warn('container start failed', { container: c.name, id: c.id, error: describeError(err), final });
       if (permanent) throw new UnrecoverableError(describeError(err).message);
@@ -369,6 +380,8 @@ export class ContainerJobs {
   async applyExit(id: string, status: ExitStatus): Promise<void> {
     const { containers, log } = this.deps;
     const c = await containers.findById(id);
+    // a run's attempt: its run worker waits for this exit and settles it (jobs/run-jobs.ts)
+    if (c?.kind === 'run') return;
     const outcome = exitOutcome(c, status);
     if (!c || !outcome) return;
     const finishedAt = status.finishedAt ? new Date(status.finishedAt) : new Date();

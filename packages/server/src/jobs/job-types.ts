@@ -9,8 +9,13 @@ export interface LifecycleJobData {
   containerName: string;
   /** stop and restart: seconds between SIGTERM and SIGKILL */
   timeoutSeconds?: number;
-  /** start: a restart by the container's policy, which starts only a row still `restarting` (a user's stop since wins). */
+  /**
+   * start: a restart by the container's policy. It starts only the row it was queued for: still
+   * `restarting`, at `restartCount`, and not stopped by a user since (a user's start or restart
+   * resets the count, so this job then finds nothing to do).
+   */
   byPolicy?: true;
+  restartCount?: number;
   /** stop and delete: when the stop signal went (the job then waits for the exit as a delayed job, not in a worker slot). */
   stopSentAt?: number;
 }
@@ -49,7 +54,32 @@ export interface ExecJobData {
 export interface LogsJobData {
   kind: 'logs';
   containerId: string;
-  tailBytes: number;
+  /** Only the last this many whole lines (within maxBytes). */
+  tailLines?: number;
+  /** Only lines seen at or after this time: nanoseconds since the epoch, as a decimal string. */
+  sinceNs?: string;
+  timestamps?: boolean;
+  maxBytes: number;
+}
+
+/**
+ * Starts streaming a container's log to a Redis pub/sub channel (the API subscribed to it first):
+ * answered at once; the node's LogFollowers publishes until the container exits or nobody listens.
+ */
+export interface LogsFollowJobData {
+  kind: 'logs-follow';
+  containerId: string;
+  channel: string;
+  /** Resume at this position (a line's end, from a Last-Event-ID): tailLines and sinceNs then do not apply. */
+  from?: number;
+  tailLines?: number;
+  sinceNs?: string;
+}
+
+/** Reads a running container's usage from its cgroups and its writable layer's size, on its node. */
+export interface StatsJobData {
+  kind: 'stats';
+  containerId: string;
 }
 
 /** Makes a volume's directory on its node (with its size limit, if it has one). */
@@ -75,4 +105,20 @@ export interface VolumeUsageJobData {
 
 export type VolumeJobData = VolumeCreateJobData | VolumeRemoveJobData | VolumeUsageJobData;
 
-export type RpcJobData = ExecJobData | LogsJobData | VolumeJobData;
+/** What a running run has written so far (its node's capture files). */
+export interface RunOutputJobData {
+  kind: 'run-output';
+  containerId: string;
+}
+
+/** A run's output so far, base64 (a Buffer would cross Redis as a JSON array of numbers). */
+export interface RunOutputSoFar {
+  stdout: string;
+  stderr: string;
+  stdoutBytes: number;
+  stderrBytes: number;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+}
+
+export type RpcJobData = ExecJobData | LogsJobData | LogsFollowJobData | StatsJobData | VolumeJobData | RunOutputJobData;

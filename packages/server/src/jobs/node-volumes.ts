@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, chown, lstat, mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { isAtOrBeneath, KERNEL_PATHS } from '@nagaya/contract';
@@ -17,6 +17,9 @@ export const VOLUMES_DIR = 'volumes';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** How long a volume's measured size stands, and how many du run at once. */
+const USAGE_FRESH_MS = 5_000;
+const USAGE_AT_ONCE = 4;
 
 /** The directory of a volume on its node: `<data dir>/volumes/<project>/<volume id>`. */
 export function volumeDir(dataDir: string, project: string, id: string): string {
@@ -91,6 +94,9 @@ export function hostPathRefusal(path: string, dataDir: string): string | undefin
  * a volume are owned by host IDs 0..65535 (container-relative), so no other host user may reach them.
  */
 export class NodeVolumes {
+  /** Recent and running du measures, by volume id. */
+  private readonly measures = new Map<string, { at: number; bytes: Promise<number | null> }>();
+
   constructor(
     private readonly dataDir: string,
     private readonly nodeName: string,
@@ -115,23 +121,44 @@ export class NodeVolumes {
     if (quota) await this.setQuota(dir, quota);
   }
 
-  /** Removes a volume's directory and everything in it (no symlink in it is followed). */
+  /**
+   * Removes a volume's directory and everything in it. GNU rm walks it by file descriptors and
+   * never follows a symlink, even one a process still writing into the volume swaps in for a
+   * directory in the middle of the walk (a path-based walk would then delete through it).
+   */
   async remove(project: string, id: string): Promise<void> {
-    await rm(volumeDir(this.dataDir, project, id), { recursive: true, force: true });
+    await run('rm', ['-rf', '--one-file-system', '--', volumeDir(this.dataDir, project, id)], { timeout: 300_000 });
   }
 
-  /** Bytes each volume's files take on disk (du), null for one whose directory is missing. */
+  /**
+   * Bytes each volume's files take on disk (du), null for one whose directory is missing. A
+   * measure is shared by the callers that ask while it runs and kept USAGE_FRESH_MS, and at most
+   * USAGE_AT_ONCE run together: a tenant listing volumes in a loop cannot keep the node's request
+   * slots busy with du.
+   */
   async usage(volumes: Array<{ project: string; id: string }>): Promise<Record<string, number | null>> {
     const out: Record<string, number | null> = {};
-    for (const v of volumes) {
-      try {
-        const { stdout } = await run('du', ['-s', '-x', '-B1', volumeDir(this.dataDir, v.project, v.id)], { timeout: 30_000 });
-        out[v.id] = Number.parseInt(stdout, 10);
-      } catch {
-        out[v.id] = null;
-      }
+    for (let i = 0; i < volumes.length; i += USAGE_AT_ONCE) {
+      const batch = volumes.slice(i, i + USAGE_AT_ONCE);
+      const sizes = await Promise.all(batch.map((v) => this.measured(v.project, v.id)));
+      batch.forEach((v, j) => {
+        out[v.id] = sizes[j]!;
+      });
     }
     return out;
+  }
+
+  private measured(project: string, id: string): Promise<number | null> {
+    const now = Date.now();
+    const kept = this.measures.get(id);
+    if (kept && now - kept.at < USAGE_FRESH_MS) return kept.bytes;
+    const bytes = run('du', ['-s', '-x', '-B1', volumeDir(this.dataDir, project, id)], { timeout: 30_000 }).then(
+      ({ stdout }) => Number.parseInt(stdout, 10),
+      () => null,
+    );
+    this.measures.set(id, { at: now, bytes });
+    for (const [k, v] of this.measures) if (now - v.at >= USAGE_FRESH_MS) this.measures.delete(k);
+    return bytes;
   }
 
   /** Every volume directory on this node's disk. */
@@ -166,7 +193,8 @@ export class NodeVolumes {
     const out: LaunchMount[] = [];
     for (const m of c.mounts ?? []) {
       if (m.kind === 'volume') {
-        const source = volumeDir(this.dataDir, c.project, m.volumeId);
+        // no symlink in it: the launcher opens a source refusing every one (RESOLVE_NO_SYMLINKS)
+        const source = volumeDir(await realpath(this.dataDir), c.project, m.volumeId);
         const s = await lstat(source).catch(() => undefined);
         if (!s?.isDirectory()) {
           throw new NagayaError('INVALID_INPUT', `the directory of volume ${m.volume} is missing on node ${this.nodeName}`, {

@@ -8,6 +8,8 @@ import type { ContainerRow, ContainerStore } from '../store/container-store';
 import type { ContainerJobs } from './container-jobs';
 import type { VolumeStore } from '../store/volume-store';
 import type { JobQueues } from './job-queues';
+import type { RunJobs } from './run-jobs';
+import type { RunRow } from '../store/run-store';
 import type { NodeVolumes } from './node-volumes';
 import {
   capsPids,
@@ -44,6 +46,8 @@ export interface ReconcilerDeps {
   orphanLeaseAgeMs?: number;
   /** pids.max given to a running container found without a pids bound whose row sets none. */
   defaultPidsMax: number;
+  /** This node's runs: their containers are theirs to settle, and what a dead worker left is cleaned here. */
+  runs?: { jobs: RunJobs; jobState: (runId: string) => Promise<string>; requeue: (run: RunRow) => Promise<void> };
 }
 
 export interface ReconcileReport {
@@ -75,6 +79,12 @@ export interface ReconcileReport {
   orphanVolumes: number;
   /** Volume rows of this node whose directory is missing here, reported (a container mounting one fails to launch). */
   missingVolumes: number;
+  /** Containers of runs no longer running them, removed. */
+  runContainers: number;
+  /** Runs whose job was lost, settled from their container's exit (or failed). */
+  runsSettled: number;
+  /** Queued runs whose job was lost, queued again. */
+  runsRequeued: number;
 }
 
 /** Tells whether one of a container's cgroup directories caps its pids. */
@@ -126,10 +136,20 @@ export class Reconciler {
       unusedLayers: 0,
       orphanVolumes: 0,
       missingVolumes: 0,
+      runContainers: 0,
+      runsSettled: 0,
+      runsRequeued: 0,
     };
     const records = new Map((await runtime.adopt()).map((r) => [r.id, r]));
     const rows = await containers.list({ node: nodeName });
-    for (const row of rows) await this.reconcileRow(row, records.get(row.id), report);
+    // a run's container is its run worker's: only what no run runs any more is removed here
+    for (const row of rows) if (row.kind !== 'run') await this.reconcileRow(row, records.get(row.id), report);
+    if (this.deps.runs) {
+      const runs = await this.deps.runs.jobs.reconcile(rows, this.deps.runs, this.graceMs);
+      report.runContainers = runs.removed;
+      report.runsSettled = runs.settled;
+      report.runsRequeued = runs.requeued;
+    }
     const known = new Set(rows.map((r) => r.id));
     for (const record of records.values()) {
       if (known.has(record.id)) continue;
@@ -224,7 +244,7 @@ export class Reconciler {
     if (recovery.removeStray) await this.removeStray(recovery.removeStray);
     if (recovery.backToPending) await containers.transition(row.id, ['starting'], 'pending');
     // a restart whose delayed job was lost (Redis lost its data): started by its policy still
-    const byPolicy = row.state === 'restarting' ? { byPolicy: true as const } : {};
+    const byPolicy = row.state === 'restarting' ? { byPolicy: true as const, restartCount: row.restartCount } : {};
     await queues.enqueue(nodeName, { kind: recovery.kind, containerId: row.id, containerName: row.name, ...byPolicy }, { fresh: true });
     report.requeued++;
   }

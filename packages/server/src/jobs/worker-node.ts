@@ -22,7 +22,13 @@ import { lifecycleQueueName, rpcQueueName } from './job-queues';
 import type { LifecycleJobData, PullJobData, RpcJobData } from './job-types';
 import { NodeVolumes } from './node-volumes';
 import { Reconciler } from './reconciler';
+import { LogFollowers } from './log-followers';
 import { RpcJobs } from './rpc-jobs';
+import { RunJobs } from './run-jobs';
+import { RUNS_QUEUE, RunQueue, type RunJobData } from './run-queue';
+import { RunStore } from '../store/run-store';
+import { UsageSampler } from './usage-sampler';
+import { UsageBoard } from '../observability/usage-board';
 import { recordJobEnds } from '../events/job-events';
 
 export interface WorkerNodeDeps {
@@ -48,13 +54,18 @@ export interface WorkerNodeDeps {
  */
 export class WorkerNode {
   readonly runtime: ContainerRuntime;
+  /** The log streams this node serves (logs?follow=1): one per request, until its container exits or its client leaves. */
+  logFollowers!: LogFollowers;
   readonly jobs: ContainerJobs;
   readonly pulls: ImagePullJobs;
+  /** This node's part of the runs queue. */
+  readonly runs: RunJobs;
   readonly reconciler: Reconciler;
   readonly fleet: NodeFleet;
   /** This node's volume directories. */
   readonly volumes: NodeVolumes;
   private workers: Worker[] = [];
+  private runWorker: Worker | undefined;
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<boolean> | undefined;
   private sweeping: Promise<void> | undefined;
@@ -78,7 +89,26 @@ export class WorkerNode {
       metrics,
       network,
       scheduleRestart: (c, delayMs) =>
-        queues.enqueue(c.node, { kind: 'start', containerId: c.id, containerName: c.name, byPolicy: true }, { delayMs }),
+        queues.enqueue(
+          c.node,
+          { kind: 'start', containerId: c.id, containerName: c.name, byPolicy: true, restartCount: c.restartCount },
+          { delayMs },
+        ),
+    });
+    this.runs = new RunJobs({
+      nodeName: config.nodeName,
+      pool: config.pool,
+      containers,
+      runs: new RunStore(deps.db),
+      allocator,
+      runtime,
+      images,
+      network,
+      log,
+      defaultPidsMax: config.defaultPidsMax,
+      defaultNetworkMode: config.defaultNetworkMode,
+      projectConcurrency: config.runProjectConcurrency,
+      retentionMs: config.runRetentionMs,
     });
     this.pulls = new ImagePullJobs({
       images,
@@ -101,6 +131,11 @@ export class WorkerNode {
       orphanLeaseAgeMs: config.orphanLeaseMs,
       graceMs: Math.min(15_000, config.reconcileMs * 2),
       defaultPidsMax: config.defaultPidsMax,
+      runs: {
+        jobs: this.runs,
+        jobState: (runId) => queues.queue(RUNS_QUEUE).getJobState(runId),
+        requeue: (run) => new RunQueue(queues).submit(run, 0, undefined, { replace: true }),
+      },
     });
   }
 
@@ -149,6 +184,17 @@ export class WorkerNode {
       }, config.heartbeatMs),
     );
     node.timers.push(setInterval(() => void node.reconcile(), config.reconcileMs));
+    // usage for /metrics: sampled here, where the cgroups are, and left in Redis for the API
+    const usage = new UsageSampler(
+      config.nodeName,
+      runtime,
+      deps.containers,
+      new UsageBoard(deps.connection, config.queuePrefix),
+      config.usageSampleMs,
+      log,
+    );
+    void usage.sample();
+    node.timers.push(setInterval(() => void usage.sample(), config.usageSampleMs));
     node.timers.push(setInterval(() => void node.sweep(), config.sweepMs));
     for (const t of node.timers) t.unref();
     log.info('worker node started', { node: config.nodeName, stateDir: WorkerNode.stateDir(config) });
@@ -183,7 +229,8 @@ export class WorkerNode {
 
   private startWorkers(): void {
     const { config, connection, log } = this.deps;
-    const rpc = new RpcJobs(this.runtime, this.volumes);
+    this.logFollowers = new LogFollowers(this.runtime, connection);
+    const rpc = new RpcJobs(this.runtime, this.volumes, this.logFollowers);
     // image pulls share the lifecycle queue: they are placed on a node as a launch is
     const lifecycle = new Worker<LifecycleJobData | PullJobData>(
       lifecycleQueueName(config.nodeName),
@@ -208,7 +255,24 @@ export class WorkerNode {
       prefix: config.queuePrefix,
       concurrency: Math.max(4, config.workerConcurrency),
     });
-    for (const w of [lifecycle, rpcWorker]) {
+    // Runs have a queue of their own, so a flood of them never delays a container's launch; each
+    // node takes runConcurrency at once, the fleet runGlobalConcurrency (set on the queue).
+    // A run's job is held for as long as its run runs: a killed worker's job comes back after
+    // its lock lapses, and the next worker takes up the attempt it left (RunJobs.resume).
+    void this.deps.queues
+      .queue(RUNS_QUEUE)
+      .setGlobalConcurrency(config.runGlobalConcurrency)
+      .catch((err: unknown) => log.warn('could not set the global concurrency of runs', { error: err as Error }));
+    const runWorker = new Worker<RunJobData>(RUNS_QUEUE, (job: Job<RunJobData>, token?: string) => this.runs.process(job, token), {
+      connection,
+      prefix: config.queuePrefix,
+      concurrency: config.runConcurrency,
+      lockDuration: 15_000,
+      stalledInterval: 10_000,
+      maxStalledCount: 3,
+    });
+    this.runWorker = runWorker;
+    for (const w of [lifecycle, rpcWorker, runWorker]) {
       w.on('error', (err) => log.warn('queue worker error', { error: err }));
       this.workers.push(w);
     }
@@ -228,7 +292,11 @@ export class WorkerNode {
     await nodes
       .setStatus(config.nodeName, 'draining')
       .catch((err: unknown) => log.warn('could not mark the node draining', { error: err as Error }));
-    await Promise.all(this.workers.map((w) => w.close().catch(() => undefined)));
+    // Runs in flight are not waited for (one may last days): their processes keep running in the
+    // launcher, their jobs' locks lapse, and the next worker takes up each attempt where it is.
+    this.runs.abandon();
+    await Promise.all(this.workers.map((w) => w.close(w === this.runWorker).catch(() => undefined)));
+    await this.logFollowers?.close();
     await this.reconciling;
     await this.sweeping;
     // its pending containers go to nodes that take them now, not when some sweeper next looks

@@ -1,11 +1,14 @@
 import { CONTAINER_STATES } from '@nagaya/contract';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ContainerUsageSample } from './usage-board';
 
 /** Where the gauges read their values at scrape time (absent in a worker-only process). */
 export interface MetricSources {
   containersByState?: () => Promise<Record<string, number>>;
   slicesByPoolAndState?: () => Promise<Array<{ pool: string; state: string; count: number }>>;
   queueDepthByNode?: () => Promise<Record<string, number>>;
+  /** The latest usage sample of every running container, as the nodes published it. */
+  containerUsage?: () => Promise<ContainerUsageSample[]>;
 }
 
 /** The Prometheus metrics of one process (its own registry, so tests can run several). */
@@ -15,6 +18,8 @@ export class Metrics {
   readonly jobFailures: Counter<'kind' | 'final'>;
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private sources: MetricSources = {};
+  /** One read of the usage board serves the three per-container gauges of a scrape. */
+  private usageRead: { at: number; samples: Promise<ContainerUsageSample[]> } | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'nagaya_process_' });
@@ -73,6 +78,34 @@ export class Metrics {
           this.set({ node }, n);
       },
     });
+    const perContainer: Array<[string, string, keyof Pick<ContainerUsageSample, 'memoryBytes' | 'cpuSeconds' | 'pids'>]> = [
+      ['nagaya_container_memory_bytes', 'Memory charged to a running container now (page cache and tmpfs included)', 'memoryBytes'],
+      ['nagaya_container_cpu_seconds_total', 'CPU time (user and system) of a running container since it started', 'cpuSeconds'],
+      ['nagaya_container_pids', 'Processes and threads in a running container', 'pids'],
+    ];
+    for (const [name, help, field] of perContainer) {
+      new Gauge({
+        name,
+        help: `${help}; sampled by its node every NAGAYA_USAGE_SAMPLE_MS`,
+        labelNames: ['container', 'project', 'node'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const s of await self.containerUsage()) {
+            const value = s[field];
+            if (value !== null) this.set({ container: s.container, project: s.project, node: s.node }, value);
+          }
+        },
+      });
+    }
+  }
+
+  /** The containers' usage samples, read once for all the gauges of one scrape. */
+  private containerUsage(): Promise<ContainerUsageSample[]> {
+    if (!this.usageRead || Date.now() - this.usageRead.at > 500) {
+      this.usageRead = { at: Date.now(), samples: this.sources.containerUsage?.().catch(() => []) ?? Promise.resolve([]) };
+    }
+    return this.usageRead.samples;
   }
 
   /** Tells the gauges where to read (the API process knows Postgres and the queues). */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Allocator } from '@nagaya/allocator';
-import type { ContainerState, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
+import type { ContainerState, ContainerStatsView, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
-import type { ExecResult } from '@nagaya/native';
+import type { CgroupUsage, ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
 import { containerRunOf, processOptionsOf } from '../store/container-run';
@@ -26,6 +26,8 @@ import { containerView, LIVE_ON_NODE } from './container-view';
 import { ImageRecordCache } from './image-record-cache';
 import type { ImageRecord } from '../images/image-records';
 import type { ContainerMounts } from './container-mounts';
+import type { LogStreams } from './log-streams';
+import type { LogStreamMessage } from '../jobs/log-followers';
 
 /** The init a container runs when the request names none: a shell that sleeps until it is stopped. */
 export const DEFAULT_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
@@ -58,7 +60,32 @@ export interface ContainerServiceDeps {
   defaultNetworkMode: NetworkMode;
   /** Resolves a create's mounts (volumes pin the container to their node). */
   mounts: ContainerMounts;
+  /** Carries followed logs from the container's node (logs?follow=1); without it, following is UNAVAILABLE. */
+  logStreams?: LogStreams;
 }
+
+/** What a logs request asks for (GET /containers/:name/logs). */
+export interface LogsRequest {
+  /** Only the last this many whole lines. */
+  tailLines?: number;
+  /** Only lines seen at or after this time, in nanoseconds since the epoch. */
+  sinceNs?: bigint;
+  timestamps?: boolean;
+}
+
+/** Where a followed log goes: lines as they come (bytes, their time, a position to resume after), then its end. */
+export interface LogSink {
+  /** Called once the node has started following, before any line. */
+  started(): void;
+  line(data: Buffer, timeNs: bigint, end: number): void;
+  /** The stream ended: the container exited, its node fell silent or failed. */
+  ended(reason: 'exited' | 'node-silent' | 'error', message?: string): void;
+}
+
+/** A followed log with no word from its node for this long is ended (its node died or lost Redis). */
+const FOLLOW_SILENCE_MS = 5000;
+/** What a logs request without follow reads at most (whole lines within it). */
+const LOGS_MAX_BYTES = 1024 * 1024;
 
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
 export class ContainerService {
@@ -240,6 +267,12 @@ export class ContainerService {
   ): Promise<{ job: { id: string } | null; deleted?: true }> {
     const { containers, queues, audit } = this.deps;
     const row = await containers.getByName(project, name);
+    if (row.kind === 'run') {
+      // its run worker owns it: it goes with the run's end, and a cancel ends the run
+      throw new NagayaError('CONFLICT', `${name} is the container of a run: cancel the run instead (DELETE /runs/{id})`, {
+        kind: 'run',
+      });
+    }
     if (!ALLOWED_FROM[kind].includes(row.state)) {
       throw new NagayaError('CONFLICT', `cannot ${kind} ${name}: it is ${row.state}`, { state: row.state });
     }
@@ -255,15 +288,21 @@ export class ContainerService {
       if (done) return { job: null, deleted: true };
     }
     await this.requireNodeOnline(row);
-    // A user's stop holds against always and unless-stopped until a user's start or restart.
-    if (kind !== 'delete') await containers.markStoppedByUser(row.id, kind === 'stop');
     if (kind === 'delete') {
       if (row.state === 'deleting') {
         const latest = await queues.latestFor(row.id);
         if (latest?.kind === 'delete' && latest.state !== 'failed') return { job: { id: latest.id } };
       }
-      await containers.transition(row.id, [], 'deleting');
+      // only from the state checked above: a start that made it run meanwhile must not be
+      // killed by a delete that did not ask for force
+      const from = options.force ? [] : [row.state];
+      if (!(await containers.transition(row.id, from, 'deleting'))) {
+        throw new NagayaError('CONFLICT', `${name} changed state meanwhile; look again and retry`, { state: row.state });
+      }
     }
+    // A user's start or restart lifts a user's stop and begins the policy's count afresh, before
+    // its job can run (harmless if the job cannot be queued: nothing runs to restart)
+    if (kind === 'start' || kind === 'restart') await containers.markStoppedByUser(row.id, false);
     let jobId: string;
     try {
       jobId = await queues.enqueue(row.node, {
@@ -276,6 +315,10 @@ export class ContainerService {
       if (kind === 'delete') await containers.transition(row.id, ['deleting'], row.state);
       throw queueUnavailable(err);
     }
+    // A user's stop holds against always and unless-stopped until a user's start or restart
+    // (recorded once the job is queued: a stop refused for want of Redis changes nothing; the
+    // stop itself is never restarted, since its exit is one the row asked for).
+    if (kind === 'stop') await containers.markStoppedByUser(row.id, true);
     await audit.record(actor, row.project, `container.${kind}`, row.name, { id: row.id });
     return { job: { id: jobId } };
   }
@@ -324,7 +367,12 @@ export class ContainerService {
   }
 
   /** Containers of one project (of every project when `project` is undefined). */
-  async list(filter: { project: string | undefined; state?: ContainerState; node?: string }): Promise<ContainerView[]> {
+  async list(filter: {
+    project: string | undefined;
+    state?: ContainerState;
+    node?: string;
+    kind?: 'service' | 'run';
+  }): Promise<ContainerView[]> {
     // unknown is never stored: it is how a live row on an offline node shows
     const states: ContainerState[] | undefined = filter.state
       ? filter.state === 'unknown'
@@ -335,6 +383,8 @@ export class ContainerService {
       ...(filter.project ? { project: filter.project } : {}),
       ...(filter.node ? { node: filter.node } : {}),
       ...(states ? { states } : {}),
+      // the containers of runs come and go with their runs (GET /runs): shown only when asked for
+      kind: filter.kind ?? 'service',
     });
     const [leases, statuses, ips] = await Promise.all([
       this.deps.allocator.findMany(rows.map((r) => r.id)),
@@ -379,11 +429,124 @@ export class ContainerService {
   }
 
   /** Returns the tail of a container's console log, from its node. */
-  async logs(project: string, name: string, tailBytes = 64 * 1024): Promise<{ log: string; truncated: boolean }> {
+  /** Whole lines of the console log (the last `tailLines`, since a time, with their times if asked). */
+  async logs(project: string, name: string, request: LogsRequest = {}): Promise<{ log: string; truncated: boolean }> {
     const row = await this.deps.containers.getByName(project, name);
     if (row.state === 'pending') return { log: '', truncated: false };
     await this.requireNodeOnline(row);
-    return this.deps.queues.call(row.node, { kind: 'logs', containerId: row.id, tailBytes }, 15_000);
+    return this.deps.queues.call(
+      row.node,
+      {
+        kind: 'logs',
+        containerId: row.id,
+        maxBytes: LOGS_MAX_BYTES,
+        ...(request.tailLines !== undefined ? { tailLines: request.tailLines } : {}),
+        ...(request.sinceNs !== undefined ? { sinceNs: String(request.sinceNs) } : {}),
+        ...(request.timestamps ? { timestamps: true } : {}),
+      },
+      15_000,
+    );
+  }
+
+  /**
+   * Follows the console log: subscribes a channel, asks the container's node to publish its lines
+   * there, and hands them to `sink` until the container exits, the node falls silent, or `signal`
+   * aborts (the client left). Throws before `sink.started()` if following cannot begin; whatever
+   * way it ends, the subscription and the timer are gone when it resolves.
+   */
+  async followLogs(
+    project: string,
+    name: string,
+    request: LogsRequest & { from?: number },
+    sink: LogSink,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const streams = this.deps.logStreams;
+    if (!streams) throw new NagayaError('UNAVAILABLE', 'this server cannot follow logs');
+    const row = await this.deps.containers.getByName(project, name);
+    if (row.state === 'pending') {
+      sink.started();
+      sink.ended('exited', `${name} has not started`);
+      return;
+    }
+    await this.requireNodeOnline(row);
+    let finish: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    let silence: NodeJS.Timeout | undefined;
+    let started = false;
+    const early: LogStreamMessage[] = []; // lines that came before the node's answer
+    const end = (reason: 'exited' | 'node-silent' | 'error', message?: string) => {
+      if (started) sink.ended(reason, message);
+      finish();
+    };
+    const armSilence = () => {
+      clearTimeout(silence);
+      silence = setTimeout(() => end('node-silent', `node ${row.node} has sent nothing for ${FOLLOW_SILENCE_MS} ms`), FOLLOW_SILENCE_MS);
+    };
+    const deliver = (message: LogStreamMessage) => {
+      armSilence();
+      if (message.type === 'lines') {
+        for (const l of message.lines) sink.line(Buffer.from(l.data, 'base64'), BigInt(l.ns), l.end);
+      } else if (message.type === 'end') {
+        end(message.reason === 'exited' ? 'exited' : 'error', message.message);
+      }
+    };
+    const stream = await streams
+      .open((message) => (started ? deliver(message) : early.push(message)))
+      .catch((err: unknown) => {
+        throw new NagayaError('UNAVAILABLE', `cannot follow the log: Redis refused the subscription (${(err as Error).message})`, {
+          dependency: 'redis',
+        });
+      });
+    const onAbort = () => finish();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (signal.aborted) return;
+      await this.deps.queues.call(
+        row.node,
+        {
+          kind: 'logs-follow',
+          containerId: row.id,
+          channel: stream.channel,
+          ...(request.from !== undefined ? { from: request.from } : {}),
+          ...(request.tailLines !== undefined ? { tailLines: request.tailLines } : {}),
+          ...(request.sinceNs !== undefined ? { sinceNs: String(request.sinceNs) } : {}),
+        },
+        15_000,
+      );
+      if (signal.aborted) return;
+      started = true;
+      sink.started();
+      armSilence();
+      for (const message of early.splice(0)) deliver(message);
+      await finished;
+    } finally {
+      clearTimeout(silence);
+      signal.removeEventListener('abort', onAbort);
+      await stream.close();
+    }
+  }
+
+  /** Reads what a running container uses now (cgroups and writable layer), on its node. */
+  async stats(project: string, name: string): Promise<ContainerStatsView> {
+    const row = await this.requireRunning(project, name);
+    await this.requireNodeOnline(row);
+    const usage = await this.deps.queues.call<CgroupUsage & { writableLayerBytes: number | null }>(
+      row.node,
+      { kind: 'stats', containerId: row.id },
+      35_000,
+    );
+    return {
+      name: row.name,
+      at: Date.now(),
+      memoryBytes: usage.memoryBytes,
+      memoryPeakBytes: usage.memoryPeakBytes,
+      memoryLimitBytes: row.limits?.memoryBytes ?? null,
+      cpuSeconds: usage.cpuSeconds,
+      pids: usage.pids,
+      pidsLimit: row.limits?.pids ?? null,
+      writableLayerBytes: usage.writableLayerBytes,
+    };
   }
 
   private async requireRunning(project: string, name: string): Promise<ContainerRow> {

@@ -38,8 +38,12 @@ export type ContainerMountRecord =
   | { kind: 'volume'; volume: string; volumeId: string; path: string; readOnly: boolean }
   | { kind: 'host'; hostPath: string; path: string; readOnly: boolean; shift: boolean };
 
+/** service: made by POST /containers; run: the container of one attempt of a run (hidden from GET /containers). */
+export type ContainerKind = 'service' | 'run';
+
 /** A container row. */
 export interface ContainerRow {
+  kind: ContainerKind;
   id: string;
   project: string;
   name: string;

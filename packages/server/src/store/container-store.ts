@@ -1,12 +1,12 @@
 import type { LeaseRow } from '@nagaya/allocator';
 import { NagayaError } from '../errors';
 import type { ContainerState } from '@nagaya/contract';
-import type { ContainerRow } from './container-row';
+import type { ContainerKind, ContainerRow } from './container-row';
 import type { Db } from './db';
 import { hostPortConflict, isHostPortTaken } from './host-port-conflict';
 import { isMissingProject, projectRefusalOf } from './project-errors';
 
-export type { ContainerNetwork, ContainerRow, ContainerSecurity, IdmapRequest } from './container-row';
+export type { ContainerKind, ContainerNetwork, ContainerRow, ContainerSecurity, IdmapRequest } from './container-row';
 
 /** A create named a node that is no longer active (it began to drain since placement read the fleet). */
 export class NodeNotActiveError extends Error {
@@ -54,14 +54,14 @@ const IMAGE_COLUMNS: ReadonlySet<string> = new Set(['image_project', 'image_form
 const ROW = `id, project, name, image, command, env, limits, idmap, security, network, run, mounts, pool, node, state, pid, start_time AS "startTime",
   exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
   finished_at AS "finishedAt", updated_at AS "updatedAt", restart_policy AS "restartPolicy", restart_count AS "restartCount",
-  restart_streak AS "restartStreak", last_exit AS "lastExit", stopped_by_user AS "stoppedByUser"`;
+  restart_streak AS "restartStreak", last_exit AS "lastExit", stopped_by_user AS "stoppedByUser", kind`;
 
 /** What a create writes; the rest of a row starts empty (state pending). */
 export type NewContainer = Pick<
   ContainerRow,
   'id' | 'project' | 'name' | 'image' | 'command' | 'env' | 'limits' | 'idmap' | 'security' | 'pool' | 'node'
 > &
-  Partial<Pick<ContainerRow, 'network' | 'run' | 'restartPolicy' | 'mounts'>>;
+  Partial<Pick<ContainerRow, 'network' | 'run' | 'restartPolicy' | 'mounts' | 'kind'>>;
 
 /** A created container and the id of the audit event that records its creation. */
 export interface CreatedContainer {
@@ -170,9 +170,9 @@ export class ContainerStore {
                   (SELECT count(*) FROM vol) = cardinality($24::uuid[]) AS volumes_ok),
          c AS (
            INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project, network, run,
-                                  restart_policy, mounts)
+                                  restart_policy, mounts, kind)
            SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text,
-                  $19::jsonb, $20::jsonb, $23::jsonb, $25::jsonb
+                  $19::jsonb, $20::jsonb, $23::jsonb, $25::jsonb, $26::text
              FROM n WHERE (SELECT image_ok AND slot_free AND volumes_ok FROM ok)
            RETURNING ${ROW}),
          p AS (
@@ -181,7 +181,7 @@ export class ContainerStore {
              FROM c, jsonb_to_recordset(c.network->'publish') AS x("hostPort" int4, "containerPort" int4, protocol text, "hostIp" text)),
          j AS (
            INSERT INTO job (id, queue, kind, container_id, container, project)
-           SELECT $10, $11, 'launch', c.id, c.name, c.project FROM c ON CONFLICT (id) DO NOTHING),
+           SELECT $10, $11, 'launch', c.id, c.name, c.project FROM c WHERE c.kind = 'service' ON CONFLICT (id) DO NOTHING),
          a AS (
            INSERT INTO audit_event (actor, project, action, target, details)
            SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
@@ -216,6 +216,7 @@ export class ContainerStore {
           JSON.stringify(c.restartPolicy ?? { name: 'no' }),
           guards.volumes ?? [],
           JSON.stringify(c.mounts ?? []),
+          c.kind ?? 'service',
         ],
         { prepared: true },
       );
@@ -295,12 +296,12 @@ export class ContainerStore {
   }
 
   /** Containers, oldest first; of one project when `project` is given, else of every project. */
-  async list(filter: { project?: string; node?: string; states?: ContainerState[] } = {}): Promise<ContainerRow[]> {
+  async list(filter: { project?: string; node?: string; states?: ContainerState[]; kind?: ContainerKind } = {}): Promise<ContainerRow[]> {
     const { rows } = await this.db.query<ContainerRow>(
       `SELECT ${ROW} FROM container WHERE ($1::text IS NULL OR node = $1) AND ($2::text[] IS NULL OR state = ANY ($2))
-          AND ($3::text IS NULL OR project = $3)
+          AND ($3::text IS NULL OR project = $3) AND ($4::text IS NULL OR kind = $4)
         ORDER BY created_at, name`,
-      [filter.node ?? null, filter.states ?? null, filter.project ?? null],
+      [filter.node ?? null, filter.states ?? null, filter.project ?? null, filter.kind ?? null],
     );
     return rows;
   }
@@ -381,6 +382,7 @@ export class ContainerStore {
     from: ContainerState[],
     node: string,
     imageRule?: { builtInProject: string; builtInSource: string },
+    policyRestart?: { restartCount: number },
   ): Promise<{ row: ContainerRow; lease?: LeaseRow; image?: LaunchImage } | undefined> {
     // With `imageRule`, the same statement also reads what the launch needs of the row's image
     // (ImageRecords.visible's rule: the project's own, else a built-in one), which saves the
@@ -388,7 +390,8 @@ export class ContainerStore {
     const { rows } = await this.db.query<ContainerRow & Partial<LeaseRow> & Partial<ImageColumns>>(
       `WITH c AS (
          UPDATE container SET state = 'starting', error = NULL, updated_at = now()
-          WHERE id = $1 AND state = ANY ($2) AND node = $3 RETURNING ${ROW}),
+          WHERE id = $1 AND state = ANY ($2) AND node = $3
+            AND ($7::integer IS NULL OR (restart_count = $7 AND NOT stopped_by_user)) RETURNING ${ROW}),
        l AS (
          SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool,
                 LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
@@ -399,7 +402,15 @@ export class ContainerStore {
           WHERE $4::boolean AND i.name = c.image AND (i.project = c.project OR (i.project = $5 AND i.source = $6))
           ORDER BY i.project = c.project DESC LIMIT 1)
        SELECT c.*, l.*, i.* FROM c LEFT JOIN l ON true LEFT JOIN i ON true`,
-      [id, from, node, imageRule !== undefined, imageRule?.builtInProject ?? null, imageRule?.builtInSource ?? null],
+      [
+        id,
+        from,
+        node,
+        imageRule !== undefined,
+        imageRule?.builtInProject ?? null,
+        imageRule?.builtInSource ?? null,
+        policyRestart?.restartCount ?? null,
+      ],
       { prepared: true },
     );
     const r = rows[0];
@@ -415,9 +426,20 @@ export class ContainerStore {
     return { row, lease, ...(image ? { image } : {}) };
   }
 
-  /** Records whether a user's stop is the last word on the container (restart policies respect it). */
+  /**
+   * Records whether a user's stop is the last word on the container (restart policies respect it).
+   * A user's start or restart also begins the policy's count afresh, as Docker's does: an
+   * on-failure container that used up its retries gets them again, and a pending policy restart
+   * queued for the old count finds nothing to do.
+   */
   async markStoppedByUser(id: string, stopped: boolean): Promise<void> {
-    await this.db.query('UPDATE container SET stopped_by_user = $2 WHERE id = $1 AND stopped_by_user <> $2', [id, stopped]);
+    await this.db.query(
+      `UPDATE container SET stopped_by_user = $2,
+              restart_count = CASE WHEN $2 THEN restart_count ELSE 0 END,
+              restart_streak = CASE WHEN $2 THEN restart_streak ELSE 0 END
+        WHERE id = $1`,
+      [id, stopped],
+    );
   }
 
   async delete(id: string): Promise<boolean> {

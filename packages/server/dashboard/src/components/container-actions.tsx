@@ -62,7 +62,7 @@ export function ContainerActions(props: { container: ContainerView; onDone: () =
         label="Restart"
         title={`Restart ${c.name}?`}
         confirmLabel={`Restart ${c.name}`}
-        disabled={busy || c.state !== 'running'}
+        disabled={busy || !['running', 'stopped', 'failed', 'restarting'].includes(c.state)}
         message={<p>Stop, then start again with the same slice.</p>}
         onConfirm={() => act('restart')}
       />
@@ -75,8 +75,8 @@ export function ContainerActions(props: { container: ContainerView; onDone: () =
         disabled={busy}
         message={
           <p>
-            The container is stopped, its storage removed and its ID slice released (quarantined before anyone else may get it). This cannot
-            be undone.
+            The container is killed at once if it runs (SIGKILL), its storage removed and its ID slice released (quarantined before anyone
+            else may get it). This cannot be undone.
           </p>
         }
         onConfirm={() => act('delete')}

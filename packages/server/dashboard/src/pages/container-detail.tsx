@@ -1,7 +1,8 @@
-import { useState } from 'preact/hooks';
-import { ApiError, describeError, get, post } from '../api';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, describeError, followEvents, get, post } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
 import { ContainerActions } from '../components/container-actions';
+import { UsageGraph } from '../components/usage-graph';
 import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../format';
 import { usePoll } from '../poll';
 import type { LiveEvent } from '../live-events';
@@ -176,6 +177,7 @@ export function ContainerDetailPage(props: { name: string; project: string }) {
               </pre>
             </section>
           </div>
+          <UsageGraph container={c} />
           <ExecBox container={c} />
           <LogTail container={c} />
           <h2>Jobs</h2>
@@ -219,21 +221,92 @@ function limitsText(l: ContainerView['limits']): string {
   return parts.length ? parts.join(', ') : 'none';
 }
 
-/** The tail of the console log, refreshed while the page is open. */
+/** The console log: followed live (Server-Sent Events) while the container runs, else its last lines. */
 function LogTail(props: { container: ContainerView }) {
+  const { name, project, state } = props.container;
+  const [timestamps, setTimestamps] = useState(false);
+  return (
+    <>
+      <h2>Log tail</h2>
+      <label class="log-times">
+        <input type="checkbox" checked={timestamps} onChange={(e) => setTimestamps(e.currentTarget.checked)} /> Times (when the node saw
+        each line)
+      </label>
+      {state === 'running' ? (
+        <FollowedLog name={name} project={project} timestamps={timestamps} />
+      ) : (
+        <PolledLog container={props.container} timestamps={timestamps} />
+      )}
+    </>
+  );
+}
+
+/** Lines kept on the page while following: the oldest go first. */
+const FOLLOWED_LINES = 2000;
+
+/** Follows the log of a running container; a dropped stream resumes where it stopped (Last-Event-ID). */
+function FollowedLog(props: { name: string; project: string; timestamps: boolean }) {
+  const { name, project, timestamps } = props;
+  const [lines, setLines] = useState<string[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    const stop = new AbortController();
+    let lastId: string | undefined;
+    setLines([]);
+    const path = inProject(`/containers/${encodeURIComponent(name)}/logs?follow=1&tail=200${timestamps ? '&timestamps=1' : ''}`, project);
+    void (async () => {
+      while (!stop.signal.aborted) {
+        try {
+          await followEvents(
+            path,
+            (e) => {
+              if (e.event !== undefined) return; // "end": the container exited, and the stream ends with it
+              lastId = e.id;
+              setLines((kept) => [...(kept.length >= FOLLOWED_LINES ? kept.slice(1 - FOLLOWED_LINES) : kept), e.data]);
+            },
+            stop.signal,
+            lastId,
+          );
+          setError(null);
+          return;
+        } catch (err) {
+          if (stop.signal.aborted) return;
+          setError(err);
+          await new Promise((resume) => setTimeout(resume, 2000));
+        }
+      }
+    })();
+    return () => stop.abort();
+  }, [name, project, timestamps]);
+  return (
+    <>
+      <ErrorBanner error={error} prefix="Could not follow the log" />
+      <section aria-label={`Console log of ${name}`}>
+        {/* biome-ignore lint/a11y/noNoninteractiveTabindex: the log scrolls inside a fixed height, and a scrolling box must take focus for keyboard users to scroll it */}
+        <pre class="log" tabIndex={0} data-testid="log" data-following="true">
+          {lines.length ? `${lines.join('\n')}\n` : <span class="muted">(empty)</span>}
+        </pre>
+      </section>
+    </>
+  );
+}
+
+/** The last lines of a container that does not run, refreshed while the page is open. */
+function PolledLog(props: { container: ContainerView; timestamps: boolean }) {
   const { name, project } = props.container;
   const live = props.container.state !== 'pending' && props.container.state !== 'deleting';
   const logs = usePoll(
     async () =>
       live
-        ? get<{ log: string; truncated: boolean }>(inProject(`/containers/${encodeURIComponent(name)}/logs?tail=16384`, project))
+        ? get<{ log: string; truncated: boolean }>(
+            inProject(`/containers/${encodeURIComponent(name)}/logs?tail=1000${props.timestamps ? '&timestamps=1' : ''}`, project),
+          )
         : undefined,
-    `logs:${name}:${live}`,
+    `logs:${name}:${live}:${props.timestamps}`,
     3000,
   );
   return (
     <>
-      <h2>Log tail</h2>
       <ErrorBanner error={logs.error} prefix="Could not read the log" />
       <section aria-label={`Console log of ${name}`}>
         {/* biome-ignore lint/a11y/noNoninteractiveTabindex: the log scrolls inside a fixed height, and a scrolling box must take focus for keyboard users to scroll it */}

@@ -8,12 +8,14 @@ import {
   idempotencyKeyHeader,
   deleteContainerQuery,
   logsQuery,
+  sinceToNanoseconds,
   stopSchema,
 } from '@nagaya/contract/schemas';
 import { NagayaError } from '../../errors';
 import { mountsHostPath } from '../../services/container-mounts';
 import { hasRole } from '../auth';
 import { operation, type Operation } from '../operation';
+import { answerFollowedLogs } from './log-follow-response';
 
 const byName = { name: dnsLabel };
 
@@ -133,12 +135,22 @@ export const containerOperations: Operation[] = [
   operation({
     method: 'get',
     path: '/containers/{name}/logs',
-    summary: 'Tail of the console log',
+    summary: 'The console log, as whole lines (tail, since, timestamps); with follow=1 a stream until the container exits',
     role: 'viewer',
     scope: 'project',
     success: 200,
     query: logsQuery,
     params: byName,
-    handle: ({ deps, scope, query, params }) => deps.containerService.logs(scope.project, params.name, query.tail),
+    handle: async ({ req, res, deps, scope, query, params }) => {
+      const since = query.since === undefined ? null : sinceToNanoseconds(query.since);
+      const request = {
+        ...(query.tail !== undefined ? { tailLines: query.tail } : {}),
+        ...(since !== null ? { sinceNs: since } : {}),
+        timestamps: query.timestamps,
+      };
+      if (!query.follow) return deps.containerService.logs(scope.project, params.name, request);
+      await answerFollowedLogs(req, res, deps.containerService, scope.project, params.name, request);
+      return undefined;
+    },
   }),
 ];

@@ -1,0 +1,99 @@
+import { createRunSchema, runIdParams, runListQuery, runOutputQuery, runScheduleParams, runWaitQuery } from '@nagaya/contract/schemas';
+import { operation, type Operation } from '../operation';
+
+/** How long GET /runs/{id}/wait waits when the request says nothing. */
+const DEFAULT_WAIT_SECONDS = 30;
+
+/** /runs: submit run-to-completion work, read its result and output, wait for it, cancel it; and schedules. */
+export const runOperations: Operation[] = [
+  // before /runs/{id}: "schedules" is no run id
+  operation({
+    method: 'get',
+    path: '/runs/schedules',
+    summary: "The project's run schedules (all-projects=true: every project's)",
+    role: 'viewer',
+    scope: 'project',
+    success: 200,
+    handle: async ({ deps, scope }) => ({ schedules: await deps.runService.schedules(scope.all ? undefined : scope.project) }),
+  }),
+  operation({
+    method: 'delete',
+    path: '/runs/schedules/{id}',
+    summary: 'Remove a run schedule (runs it submitted stay)',
+    role: 'operator',
+    scope: 'project',
+    success: 200,
+    params: runScheduleParams,
+    handle: async ({ deps, actor, scope, params }) => {
+      await deps.runService.unschedule(scope.project, params.id, actor);
+      return { removed: true };
+    },
+  }),
+  operation({
+    method: 'post',
+    path: '/runs',
+    role: 'operator',
+    success: 202,
+    summary:
+      'Submit a run: a fresh container with a fresh slice runs the command to its exit or timeout, keeps its result and goes ' +
+      '(with schedule: a schedule that submits it on each tick, answered as {schedule})',
+    scope: 'project',
+    body: createRunSchema,
+    handle: ({ deps, actor, scope, body }) => deps.runService.submit(scope.project, body, actor),
+  }),
+  operation({
+    method: 'get',
+    path: '/runs',
+    summary: "The project's runs, newest first (all-projects=true: every project's)",
+    role: 'viewer',
+    scope: 'project',
+    success: 200,
+    query: runListQuery,
+    handle: async ({ deps, scope, query }) => ({
+      runs: await deps.runService.list({ ...query, project: scope.all ? undefined : scope.project }),
+    }),
+  }),
+  operation({
+    method: 'get',
+    path: '/runs/{id}',
+    summary: 'One run: its state, exit and the slice it held',
+    role: 'viewer',
+    scope: 'project',
+    success: 200,
+    params: runIdParams,
+    handle: ({ deps, scope, params }) => deps.runService.get(scope.project, params.id),
+  }),
+  operation({
+    method: 'get',
+    path: '/runs/{id}/output',
+    summary: "A run's stdout and stderr (each capped at its outputLimitBytes), as text or base64",
+    role: 'viewer',
+    scope: 'project',
+    success: 200,
+    params: runIdParams,
+    query: runOutputQuery,
+    handle: ({ deps, scope, params, query }) => deps.runService.output(scope.project, params.id, query.encoding),
+  }),
+  operation({
+    method: 'get',
+    path: '/runs/{id}/wait',
+    summary: `Long poll: answers once the run has ended, or after timeoutSeconds (default ${DEFAULT_WAIT_SECONDS}) with it as it is`,
+    role: 'viewer',
+    scope: 'project',
+    success: 200,
+    params: runIdParams,
+    query: runWaitQuery,
+    handle: ({ deps, scope, params, query }) =>
+      deps.runService.wait(scope.project, params.id, query.timeoutSeconds ?? DEFAULT_WAIT_SECONDS),
+  }),
+  operation({
+    method: 'delete',
+    path: '/runs/{id}',
+    summary: 'Cancel a run: a queued one leaves the queue, a running one is killed and cleaned up (state cancelled)',
+    role: 'operator',
+    scope: 'project',
+    success: 200,
+    params: runIdParams,
+    handle: ({ deps, actor, scope, params }) => deps.runService.cancel(scope.project, params.id, actor),
+  }),
+];

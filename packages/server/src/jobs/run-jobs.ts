@@ -1,0 +1,459 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { DelayedError, type Job } from 'bullmq';
+import { leaseFromRow, sqlStateOf, type Allocator, type Lease } from '@nagaya/allocator';
+import { DEFAULT_RUN_OUTPUT_LIMIT_BYTES, type NetworkMode } from '@nagaya/contract';
+import { createRunSchema } from '@nagaya/contract/schemas';
+import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan, RunOutput } from '@nagaya/native';
+import { asNagayaError, NagayaError } from '../errors';
+import { launchSettings } from '../images/image-config';
+import type { ImageStore } from '../images/image-store';
+import type { Logger } from '../observability/logger';
+import type { NodeNetwork } from '../services/node-network';
+import { containerRunOf, processOptionsOf } from '../store/container-run';
+import { NodeNotActiveError, type ContainerRow, type ContainerStore } from '../store/container-store';
+import type { RunResult, RunRow, RunStore } from '../store/run-store';
+import { describeError } from './launch-decisions';
+import type { RunJobData } from './run-queue';
+
+/** The command a directory image (no config) runs when a run names none: never, a run always names one. */
+const NO_FALLBACK: string[] = [];
+/** How often a running attempt looks whether its run was cancelled. */
+const CANCEL_POLL_MS = 250;
+/** A run over its project's limit comes back after about this long. */
+const PROJECT_BUSY_DELAY_MS = 200;
+/** A full pool or quota is waited out this long, in steps, before the attempt fails. */
+const CAPACITY_WAIT_MS = 60_000;
+const CAPACITY_STEP_MS = 250;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+type RunExit = ExitStatus;
+
+export interface RunJobDeps {
+  nodeName: string;
+  pool: string;
+  containers: ContainerStore;
+  runs: RunStore;
+  allocator: Allocator;
+  runtime: ContainerRuntime;
+  images: ImageStore;
+  network?: NodeNetwork;
+  log: Logger;
+  defaultPidsMax: number;
+  defaultNetworkMode: NetworkMode;
+  /** Runs of one project running at once, fleet-wide. */
+  projectConcurrency: number;
+  /** Finished runs older than this are pruned by the reconciler. */
+  retentionMs: number;
+}
+
+/** One attempt ended: its result, or the run was cancelled under it. */
+type AttemptOutcome = { result: RunResult } | { cancelled: true };
+
+/**
+ * Runs the jobs of the runs queue on this node: each attempt of a run gets a container of kind
+ * 'run' (so quotas, placement guards and the reconciler see it) with a fresh slice, is launched
+ * through packages/native with the launcher enforcing the timeout and capturing the output,
+ * and once it exited its result goes into the run row and its container, directory and slice
+ * go (the slice to quarantine). The run's result is written before its container is removed: a
+ * worker killed in between leaves a container the reconciler removes, never a run redone.
+ */
+export class RunJobs {
+  /** Set when the worker closes: the jobs in flight stop where they are and write nothing. */
+  private abandoned = false;
+
+  constructor(private readonly deps: RunJobDeps) {}
+
+  /**
+   * Lets go of the runs in flight (the worker is closing): each job stops where it is, writes
+   * no result and never settles, so its lock lapses and the next worker takes its attempt up
+   * from the launcher (RunJobs.resume). Its process keeps running meanwhile.
+   */
+  abandon(): void {
+    this.abandoned = true;
+  }
+
+  /** A promise that never settles: what a job waits on once its worker let go of it. */
+  private letGo<T>(): Promise<T> {
+    return new Promise<T>(() => undefined);
+  }
+
+  /** The BullMQ processor of the runs queue. */
+  async process(job: Job<RunJobData>, token?: string): Promise<Record<string, unknown>> {
+    const { runs, nodeName } = this.deps;
+    let runId = job.data.runId;
+    if (job.data.spec && (!runId || !(await runs.find(runId)))) {
+      // A schedule's tick, or a run put straight into the queue (@nagaya/client) by a service
+      // that shares the Redis: its row is made here, once per job (a schedule's job id is its
+      // key; a direct submission names its run id). What came through Redis is checked as the
+      // API checks a request.
+      const parsed = createRunSchema.safeParse(job.data.spec);
+      if (!parsed.success) return { skipped: `the run's spec is refused: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+      const { schedule: _schedule, delaySeconds: _delay, idempotencyKey, ...spec } = parsed.data;
+      const made = await runs.create({
+        id: runId ?? randomUUID(),
+        project: job.data.project,
+        spec,
+        priority: spec.priority ?? job.data.priority ?? 0,
+        ...(runId ? (idempotencyKey ? { idempotencyKey } : {}) : { idempotencyKey: `schedule:${job.id}` }),
+        ...(job.data.scheduleId ? { scheduleId: job.data.scheduleId } : {}),
+      });
+      runId = made.row.id;
+    }
+    if (!runId) return { skipped: 'a run job with neither a run nor a spec' };
+    const claimed = await runs.claim(runId, nodeName, this.deps.projectConcurrency);
+    if (claimed === 'busy') {
+      // its project has its share running: back to the queue for a moment (it keeps its priority)
+      await job.moveToDelayed(Date.now() + PROJECT_BUSY_DELAY_MS + Math.floor(Math.random() * PROJECT_BUSY_DELAY_MS), token);
+      throw new DelayedError();
+    }
+    if (!claimed) return { skipped: 'the run has ended' };
+    let run = claimed;
+    let attempt = run.attempt;
+    if (run.containerId) {
+      // an attempt a worker began and did not finish (it was killed): take up what it left
+      const resumed = await this.resume(run);
+      if (resumed === 'elsewhere') return { skipped: 'its attempt runs on another node; that node settles it' };
+      if (resumed === 'ended') return { skipped: 'the run has ended' };
+      if (resumed === 'redo') {
+        attempt = run.attempt - 1; // that attempt never ran: it is made again
+      } else if (resumed !== 'next') {
+        const done = await this.settle(run, resumed);
+        if (done) return done;
+      }
+    }
+    for (;;) {
+      attempt++;
+      const outcome = await this.attempt(run, attempt);
+      if ('cancelled' in outcome) return { cancelled: true };
+      run = { ...run, attempt };
+      const done = await this.settle(run, { containerId: run.containerId, ...outcome });
+      if (done) return done;
+    }
+  }
+
+  /**
+   * Writes an attempt's result (final when it succeeded or no retry is left) and removes its
+   * container. Returns the job's answer when the run is over, undefined when a retry follows.
+   */
+  private async settle(
+    run: RunRow,
+    ended: { containerId: string | null; result: RunResult },
+  ): Promise<Record<string, unknown> | undefined> {
+    if (this.abandoned) return this.letGo();
+    const retriesLeft = run.attempt < (run.spec.retries ?? 0) + 1;
+    const final = ended.result.state === 'succeeded' || !retriesLeft;
+    const recorded = await this.deps.runs.finish(run.id, ended.containerId, ended.result, final);
+    if (ended.containerId) await this.removeContainer(ended.containerId);
+    if (!recorded) return { skipped: 'the run was cancelled or settled meanwhile' };
+    if (final) return { state: ended.result.state, exitCode: ended.result.exitCode };
+    this.deps.log.info('run attempt failed; retrying in a fresh container', { run: run.id, attempt: run.attempt });
+    return undefined;
+  }
+
+  /**
+   * Takes up the attempt of a worker that died: waits for its process or reads its exit if it
+   * is here; 'redo' when nothing of it ran (its container is removed first); 'elsewhere' when
+   * it is another node's.
+   */
+  private async resume(run: RunRow): Promise<{ containerId: string; result: RunResult } | 'redo' | 'next' | 'elsewhere' | 'ended'> {
+    const { containers } = this.deps;
+    const containerId = run.containerId!;
+    const c = await containers.findById(containerId);
+    if (!c) {
+      // its container is gone: either it never was made, or its result is already written (a
+      // worker killed between the result of an attempt to retry and the next attempt)
+      const hasResult = run.exitCode !== null || run.signal !== null || run.timedOut || run.error !== null;
+      return hasResult ? 'next' : 'redo';
+    }
+    if (c.node !== this.deps.nodeName) return 'elsewhere';
+    const record = this.deps.runtime.hasRecord(containerId) ? this.deps.runtime.status(containerId) : undefined;
+    if (record?.state === 'running' || record?.exit) {
+      this.deps.log.info('taking up the attempt of a worker that died', { run: run.id, container: containerId });
+      const exit = await this.waitForExit(run, c, record);
+      if (exit === 'cancelled') {
+        await this.removeContainer(containerId);
+        return 'ended';
+      }
+      return { containerId, result: this.resultOf(run, containerId, exit) };
+    }
+    await this.removeContainer(containerId);
+    return 'redo';
+  }
+
+  /** Makes, launches and waits for one attempt of the run, in a container of its own. */
+  private async attempt(run: RunRow, attempt: number): Promise<AttemptOutcome> {
+    const { runs, containers, images, nodeName, log } = this.deps;
+    const containerId = randomUUID();
+    if (!(await runs.beginAttempt(run.id, containerId, nodeName, attempt))) return { cancelled: true };
+    run.containerId = containerId;
+    let row: ContainerRow;
+    try {
+      row = await this.createContainer(run, containerId);
+    } catch (err) {
+      log.warn('a run could not get its container', { run: run.id, error: describeError(err) });
+      return { result: failure(describeError(err)) };
+    }
+    let exit: RunExit | 'cancelled';
+    try {
+      const claimed = await containers
+        .claimWithDefaultLease(containerId, ['pending'], nodeName, images.launchGuard())
+        .catch((err: unknown) => {
+          if (sqlStateOf(err) === undefined) throw err;
+          return undefined;
+        });
+      let starting = claimed?.row;
+      let lease = claimed?.lease ? leaseFromRow(claimed.lease, row.pool) : undefined;
+      if (!starting) {
+        // a full pool, or a lost race: claim and allocate apart, with the allocator's retries and error
+        starting = await containers.transition(containerId, ['pending'], 'starting');
+        if (!starting) throw new NagayaError('CONFLICT', 'the run container changed under its attempt');
+      }
+      lease ??= await this.deps.allocator.allocate({ owner: containerId, pool: row.pool, isolated: true });
+      if (!(await runs.recordSlice(run.id, containerId, lease.uidBase, lease.size))) {
+        await this.removeContainer(containerId);
+        return { cancelled: true };
+      }
+      const layers = await images.layersForLaunch(row.project, row.image, claimed?.image);
+      let network: ContainerNetwork | undefined;
+      if (row.network.mode === 'bridge') {
+        if (!this.deps.network) throw new Error(`node ${nodeName} has no container network`);
+        network = await this.deps.network.attach(row);
+      }
+      const launched = await this.launch(run, starting, lease, layers, network);
+      await containers.transition(containerId, ['starting'], 'running', {
+        pid: launched.pid,
+        startTime: launched.startTime,
+        startedAt: new Date(),
+      });
+      exit = await this.waitForExit(run, starting, this.deps.runtime.status(containerId));
+    } catch (err) {
+      if (this.abandoned) return this.letGo();
+      log.warn('a run attempt could not start', { run: run.id, container: containerId, error: describeError(err) });
+      return { result: failure(describeError(err)) };
+    }
+    if (exit === 'cancelled') {
+      await this.removeContainer(containerId);
+      return { cancelled: true };
+    }
+    return { result: this.resultOf(run, containerId, exit) };
+  }
+
+  /**
+   * Inserts the attempt's container row on this node (the project's quotas are checked by its
+   * insert). A full pool or a quota at its limit is waited out a while: a flood of runs queues
+   * behind them rather than fails.
+   */
+  private async createContainer(run: RunRow, containerId: string): Promise<ContainerRow> {
+    const { containers, images, nodeName, pool } = this.deps;
+    const spec = run.spec;
+    const image = await images.visible(run.project, spec.image);
+    if (!image) throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist in project ${run.project}`);
+    const config = image.format === 'directory' ? undefined : image.config;
+    const settings = launchSettings(config, { command: spec.command, entrypoint: [], env: spec.env }, NO_FALLBACK);
+    const row = {
+      id: containerId,
+      kind: 'run' as const,
+      project: run.project,
+      name: `run-${containerId.replaceAll('-', '').slice(0, 12)}`,
+      image: spec.image,
+      command: settings.command,
+      env: settings.env,
+      run: containerRunOf(settings),
+      restartPolicy: { name: 'no' as const },
+      limits: { ...spec.limits, pids: spec.limits?.pids ?? this.deps.defaultPidsMax },
+      idmap: {},
+      security: {},
+      network: spec.network ?? { mode: this.deps.defaultNetworkMode },
+      pool,
+      node: nodeName,
+    };
+    const until = Date.now() + CAPACITY_WAIT_MS;
+    for (;;) {
+      let refusal: string;
+      try {
+        const created = await containers.create(
+          row,
+          { launchJobId: containerId, queue: 'runs', actor: `run:${run.id}` },
+          { image: { ...images.launchGuard(), digest: image.digest }, freeSlot: true },
+        );
+        if (!('refused' in created)) return created.row;
+        if (created.refused === 'image') throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist`);
+        refusal = created.refused;
+        if (refusal === 'image-changed') row.image = spec.image; // read afresh on the next turn
+      } catch (err) {
+        const code = asNagayaError(err)?.code;
+        if (!(err instanceof NodeNotActiveError) && code !== 'QUOTA_EXCEEDED') throw err;
+        refusal = code ?? 'node';
+      }
+      if (Date.now() > until) throw new NagayaError('POOL_EXHAUSTED', `no place for the run's container: ${refusal}`);
+      await sleep(CAPACITY_STEP_MS);
+    }
+  }
+
+  /** Launches the attempt's process, with the launcher enforcing its timeout and capturing its output. */
+  private async launch(run: RunRow, c: ContainerRow, lease: Lease, layers: string[], network: ContainerNetwork | undefined) {
+    const plan: LaunchPlan = {
+      id: c.id,
+      layers,
+      argv: c.command,
+      env: c.env,
+      ...processOptionsOf(c.run),
+      hostname: c.name,
+      uidMap: lease.maps.uid,
+      gidMap: lease.maps.gid,
+      limits: c.limits,
+      security: { nesting: false },
+      ...(network ? { network } : {}),
+      // the launcher kills it at its timeout (a busy worker cannot stretch it) and captures its output
+      timeoutMs: run.spec.timeoutSeconds * 1000,
+      outputLimitBytes: run.spec.outputLimitBytes ?? DEFAULT_RUN_OUTPUT_LIMIT_BYTES,
+      ...(run.spec.stdin ? { stdin: Buffer.from(run.spec.stdin, 'base64') } : {}),
+    };
+    return this.deps.runtime.launch(plan);
+  }
+
+  /** Waits for the attempt's exit (the launcher enforces its timeout); kills it (SIGKILL) once its run is cancelled. */
+  private async waitForExit(run: RunRow, c: ContainerRow, record: ContainerRecord): Promise<RunExit | 'cancelled'> {
+    const { runtime, runs } = this.deps;
+    if (record.exit) return record.exit;
+    let cancelled = false;
+    let done = false;
+    const exited = runtime.wait(c.id);
+    void exited.finally(() => (done = true)).catch(() => undefined);
+    while (!done) {
+      await Promise.race([exited.catch(() => undefined), sleep(CANCEL_POLL_MS)]);
+      if (this.abandoned) return this.letGo();
+      if (done || cancelled) continue;
+      const now = await runs.find(run.id).catch(() => undefined);
+      if (now && now.state !== 'running') {
+        cancelled = true;
+        await runtime.stop(c.id, 0).catch(() => undefined);
+      }
+    }
+    const exit = await exited;
+    return cancelled ? 'cancelled' : exit;
+  }
+
+  /** The attempt's result from its exit and captured output. */
+  private resultOf(run: RunRow, containerId: string, exit: RunExit): RunResult {
+    const output = this.outputOf(containerId);
+    const timedOut = exit.timedOut === true;
+    const state = timedOut ? 'timedOut' : exit.exitCode === 0 ? 'succeeded' : 'failed';
+    return {
+      state,
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      timedOut,
+      ...output,
+      error: exit.lost
+        ? { code: 'LOST', message: 'the launcher lost track of the run; how it ended is not known' }
+        : exit.oomKilled
+          ? { code: 'OOM_KILLED', message: 'a process of the run was killed for want of memory' }
+          : timedOut
+            ? { code: 'TIMED_OUT', message: `killed after its timeout of ${run.spec.timeoutSeconds} s` }
+            : null,
+    };
+  }
+
+  /** The output the launcher captured, each stream capped at the run's outputLimitBytes. */
+  private outputOf(containerId: string): RunOutput {
+    try {
+      return this.deps.runtime.readOutput(containerId);
+    } catch (err) {
+      this.deps.log.warn('could not read a run output', { container: containerId, error: describeError(err) });
+      const none = Buffer.alloc(0);
+      return { stdout: none, stderr: none, stdoutTruncated: false, stderrTruncated: false, stdoutBytes: 0, stderrBytes: 0 };
+    }
+  }
+
+  /** Removes an attempt's container: its process (SIGKILL), directory, network, slice (to quarantine) and row. */
+  async removeContainer(containerId: string): Promise<void> {
+    const { runtime, containers, allocator, log } = this.deps;
+    try {
+      if (runtime.hasRecord(containerId)) {
+        if (runtime.status(containerId).state === 'running') await runtime.stop(containerId, 0);
+        const record = runtime.status(containerId);
+        if (existsSync(record.dir)) runtime.remove(containerId);
+      }
+      const row = await containers.findById(containerId);
+      if (row && this.deps.network && row.network.mode === 'bridge') await this.deps.network.detach(row);
+      // the slice is freed only once the storage its IDs own is gone
+      await allocator.release(containerId);
+      await containers.delete(containerId);
+    } catch (err) {
+      // the reconciler removes what is left
+      log.warn('could not remove a run container', { container: containerId, error: describeError(err) });
+    }
+  }
+
+  /**
+   * The reconciler's part for runs on this node: a run container whose run no longer runs it
+   * (ended, cancelled, or moved to another attempt) is removed once past the grace; a run
+   * running here whose job no worker holds (it was lost) is settled from its container's exit.
+   */
+  async reconcile(
+    rows: ContainerRow[],
+    queue: { jobState: (runId: string) => Promise<string>; requeue: (run: RunRow) => Promise<void> },
+    graceMs: number,
+  ): Promise<{ removed: number; settled: number; requeued: number }> {
+    const jobState = queue.jobState;
+    const { runs, nodeName } = this.deps;
+    let removed = 0;
+    let settled = 0;
+    for (const c of rows) {
+      if (c.kind !== 'run' || Date.now() - c.createdAt.getTime() < graceMs) continue;
+      const run = await runs.findByContainer(c.id);
+      if (run && run.state === 'running') continue;
+      await this.removeContainer(c.id);
+      removed++;
+    }
+    for (const run of await runs.runningOn(nodeName)) {
+      const state = await jobState(run.id).catch(() => 'active');
+      if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')
+        continue;
+      if (run.startedAt && Date.now() - run.startedAt.getTime() < graceMs) continue;
+      // its job is gone (completed, failed or lost with Redis) while the run still runs: settle it here
+      const c = run.containerId ? await this.deps.containers.findById(run.containerId) : undefined;
+      const record = c && this.deps.runtime.hasRecord(c.id) ? this.deps.runtime.status(c.id) : undefined;
+      if (record?.state === 'running') continue; // still running: the next pass looks again
+      if (c && record?.exit) {
+        await runs.finish(run.id, c.id, this.resultOf(run, c.id, record.exit), true);
+      } else {
+        await runs.fail(run.id, { code: 'LOST', message: 'its worker and its job were lost before it ran to an exit' }, ['running']);
+      }
+      if (c) await this.removeContainer(c.id);
+      settled++;
+    }
+    // a queued run whose job is gone (Redis lost it) or failed before it ran (its worker's
+    // database call failed) is queued again, with its id as job id (so only once)
+    let requeued = 0;
+    for (const run of await runs.list({ state: 'queued', limit: 200, before: new Date(Date.now() - graceMs) })) {
+      const state = await jobState(run.id).catch(() => 'active');
+      if (state !== 'unknown' && state !== 'failed' && state !== 'completed') continue;
+      await queue
+        .requeue(run)
+        .catch((err: unknown) => this.deps.log.warn('could not queue a run again', { run: run.id, error: describeError(err) }));
+      requeued++;
+    }
+    await runs.prune(new Date(Date.now() - this.deps.retentionMs));
+    return { removed, settled, requeued };
+  }
+}
+
+function failure(error: { code: string; message: string }): RunResult {
+  return {
+    state: 'failed',
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    stdout: Buffer.alloc(0),
+    stderr: Buffer.alloc(0),
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    stdoutBytes: 0,
+    stderrBytes: 0,
+    error: { code: error.code, message: error.message },
+  };
+}

@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto';
+import type { RunOutputView, RunScheduleView, RunState, RunView } from '@nagaya/contract';
+import type { CreateRunInput } from '@nagaya/contract/schemas';
+import { asNagayaError, NagayaError } from '../errors';
+import type { ImageStore } from '../images/image-store';
+import type { JobQueues } from '../jobs/job-queues';
+import type { RunOutputSoFar } from '../jobs/job-types';
+import type { RunQueue } from '../jobs/run-queue';
+import type { AuditStore } from '../store/audit-store';
+import { runView, type RunRow, type RunSpec, type RunStore } from '../store/run-store';
+import type { TokenIdentity } from '../store/token-store';
+
+/** How long the output so far of a running run is waited for from its node. */
+const OUTPUT_SO_FAR_TIMEOUT_MS = 5_000;
+/** How often a long poll looks at its run again. */
+const WAIT_POLL_MS = 100;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export interface RunServiceDeps {
+  runs: RunStore;
+  queue: RunQueue;
+  queues: JobQueues;
+  images: ImageStore;
+  audit: AuditStore;
+}
+
+/** What the runs routes do: submit (or schedule), read, wait for and cancel runs of a project. */
+export class RunService {
+  constructor(private readonly deps: RunServiceDeps) {}
+
+  /**
+   * Records a queued run and queues it (or, with `schedule`, makes a schedule that submits it on
+   * each tick). A second submission with the same idempotency key gets the first run.
+   */
+  async submit(project: string, input: CreateRunInput, actor: TokenIdentity): Promise<{ run: RunView } | { schedule: RunScheduleView }> {
+    const { runs, queue, images, audit } = this.deps;
+    if (input.mounts?.length) {
+      // volumes pin a container to their node, and a run goes to whichever node takes its job
+      throw new NagayaError('INVALID_INPUT', 'runs take no mounts yet', { field: 'mounts' });
+    }
+    if (!(await images.visible(project, input.image))) {
+      throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
+    }
+    queue.assertReady();
+    const { schedule, delaySeconds, idempotencyKey, ...spec } = input;
+    const priority = input.priority ?? 0;
+    if (schedule !== undefined) {
+      const made = await queue.schedule(project, spec satisfies RunSpec, schedule, priority);
+      await audit.record(actor, project, 'run.schedule', made.id, { pattern: schedule, image: spec.image });
+      return { schedule: made };
+    }
+    const { row, created, queuedBefore } = await runs.create({
+      id: randomUUID(),
+      project,
+      spec,
+      priority,
+      ...(idempotencyKey ? { idempotencyKey } : {}),
+    });
+    if (!created) return { run: runView(row) };
+    try {
+      await queue.submit(row, queuedBefore, delaySeconds);
+    } catch (err) {
+      await runs.fail(row.id, { code: 'UNAVAILABLE', message: 'the runs queue refused it' }).catch(() => undefined);
+      throw (
+        asNagayaError(err) ??
+        new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' })
+      );
+    }
+    await audit.record(actor, project, 'run.submit', row.id, { image: spec.image });
+    return { run: runView(row) };
+  }
+
+  async get(project: string, id: string): Promise<RunView> {
+    return runView(await this.row(project, id));
+  }
+
+  async list(filter: { project: string | undefined; state?: RunState; since?: string; limit?: number }): Promise<RunView[]> {
+    const rows = await this.deps.runs.list({
+      ...(filter.project ? { project: filter.project } : {}),
+      ...(filter.state ? { state: filter.state } : {}),
+      ...(filter.since ? { since: new Date(filter.since) } : {}),
+      limit: filter.limit ?? 100,
+    });
+    return rows.map(runView);
+  }
+
+  /** Waits up to `timeoutSeconds` for the run to end; answers with the run as it is then. */
+  async wait(project: string, id: string, timeoutSeconds: number): Promise<RunView> {
+    const until = Date.now() + timeoutSeconds * 1000;
+    for (;;) {
+      const row = await this.row(project, id);
+      if (row.finishedAt !== null || Date.now() >= until) return runView(row);
+      await sleep(Math.min(WAIT_POLL_MS, Math.max(1, until - Date.now())));
+    }
+  }
+
+  /** The run's output, as text (invalid UTF-8 replaced) or base64. */
+  async output(project: string, id: string, encoding: 'utf8' | 'base64' = 'utf8'): Promise<RunOutputView> {
+    const row = await this.deps.runs.output(id, project);
+    if (!row) throw notFound(project, id);
+    const text = (b: Buffer | null) => (b ?? Buffer.alloc(0)).toString(encoding);
+    if (row.state === 'running' && row.containerId && row.node) {
+      // still running: what it has written so far, read on its node (a client follows by asking again)
+      const soFar = await this.deps.queues
+        .call<RunOutputSoFar>(row.node, { kind: 'run-output', containerId: row.containerId }, OUTPUT_SO_FAR_TIMEOUT_MS)
+        .catch(() => undefined);
+      if (soFar) {
+        const decoded = (b64: string) => text(Buffer.from(b64, 'base64'));
+        return {
+          id,
+          state: row.state,
+          encoding,
+          stdout: decoded(soFar.stdout),
+          stderr: decoded(soFar.stderr),
+          stdoutBytes: soFar.stdoutBytes,
+          stderrBytes: soFar.stderrBytes,
+          stdoutTruncated: soFar.stdoutTruncated,
+          stderrTruncated: soFar.stderrTruncated,
+        };
+      }
+    }
+    return {
+      id,
+      state: row.state,
+      encoding,
+      stdout: text(row.stdout),
+      stderr: text(row.stderr),
+      stdoutBytes: row.stdoutBytes,
+      stderrBytes: row.stderrBytes,
+      stdoutTruncated: row.stdoutTruncated,
+      stderrTruncated: row.stderrTruncated,
+    };
+  }
+
+  /**
+   * Cancels a run: a queued one leaves the queue; a running one is killed by its worker (which
+   * looks at its run while it waits) and its container removed. CONFLICT once it has ended.
+   */
+  async cancel(project: string, id: string, actor: TokenIdentity): Promise<RunView> {
+    const cancelled = await this.deps.runs.cancel(id, project);
+    if (!cancelled) {
+      const row = await this.row(project, id);
+      throw new NagayaError('CONFLICT', `run ${id} has already ended: it is ${row.state}`, { state: row.state });
+    }
+    if (cancelled.was === 'queued') await this.deps.queue.withdraw(id);
+    await this.deps.audit.record(actor, project, 'run.cancel', id, { was: cancelled.was });
+    return this.get(project, id);
+  }
+
+  async schedules(project: string | undefined): Promise<RunScheduleView[]> {
+    return this.deps.queue.schedules(project);
+  }
+
+  async unschedule(project: string, id: string, actor: TokenIdentity): Promise<void> {
+    await this.deps.queue.unschedule(project, id);
+    await this.deps.audit.record(actor, project, 'run.unschedule', id, {});
+  }
+
+  private async row(project: string, id: string): Promise<RunRow> {
+    const row = await this.deps.runs.find(id, project);
+    if (!row) throw notFound(project, id);
+    return row;
+  }
+}
+
+function notFound(project: string, id: string): NagayaError {
+  return new NagayaError('NOT_FOUND', `no run ${id} in project ${project}`);
+}

@@ -1,0 +1,285 @@
+import type { RunState, RunView } from '@nagaya/contract';
+import type { CreateRunInput } from '@nagaya/contract/schemas';
+import type { Db } from './db';
+
+/** What a run row keeps of its request (stdin is kept with it so a retry can hand it over again). */
+export type RunSpec = Omit<CreateRunInput, 'schedule' | 'delaySeconds' | 'idempotencyKey'>;
+
+/** A run row, output excluded (it is read only by GET /runs/{id}/output). */
+export interface RunRow {
+  id: string;
+  project: string;
+  spec: RunSpec;
+  state: RunState;
+  attempt: number;
+  containerId: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  stdoutBytes: number;
+  stderrBytes: number;
+  node: string | null;
+  uidStart: number | null;
+  uidCount: number | null;
+  error: { code: string; message: string } | null;
+  priority: number;
+  idempotencyKey: string | null;
+  scheduleId: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+/** The result of one attempt, as its worker collected it. */
+export interface RunResult {
+  state: Extract<RunState, 'succeeded' | 'failed' | 'timedOut'>;
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  stdout: Buffer;
+  stderr: Buffer;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  stdoutBytes: number;
+  stderrBytes: number;
+  error: { code: string; message: string } | null;
+}
+
+const ROW = `id, project, spec, state, attempt, container_id AS "containerId", exit_code AS "exitCode", signal, timed_out AS "timedOut",
+  stdout_truncated AS "stdoutTruncated", stderr_truncated AS "stderrTruncated", stdout_bytes::float8 AS "stdoutBytes",
+  stderr_bytes::float8 AS "stderrBytes", node, uid_start::float8 AS "uidStart", uid_count::float8 AS "uidCount", error, priority,
+  idempotency_key AS "idempotencyKey", schedule_id AS "scheduleId", created_at AS "createdAt", started_at AS "startedAt",
+  finished_at AS "finishedAt"`;
+
+/**
+ * Run rows. Every change of state is one statement guarded by the state (and the attempt's
+ * container) it expects, so a cancel, a worker and a second copy of a stalled job racing for
+ * one run leave it with exactly one result.
+ */
+export class RunStore {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Inserts a queued run; with an idempotency key already used in the project, returns the
+   * first run instead (created false). The queued count of its project before it (fair share)
+   * comes back with it.
+   */
+  async create(run: {
+    id: string;
+    project: string;
+    spec: RunSpec;
+    priority: number;
+    idempotencyKey?: string;
+    scheduleId?: string;
+  }): Promise<{ row: RunRow; created: boolean; queuedBefore: number }> {
+    const { rows } = await this.db.query<RunRow & { queuedBefore: number }>(
+      `WITH q AS (SELECT count(*)::int AS n FROM run WHERE project = $2 AND state = 'queued'),
+            ins AS (
+              INSERT INTO run (id, project, spec, priority, idempotency_key, schedule_id)
+              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+              RETURNING ${ROW})
+       SELECT ins.*, (SELECT n FROM q) AS "queuedBefore" FROM ins`,
+      [run.id, run.project, JSON.stringify(run.spec), run.priority, run.idempotencyKey ?? null, run.scheduleId ?? null],
+    );
+    if (rows[0]) {
+      const { queuedBefore, ...row } = rows[0];
+      return { row, created: true, queuedBefore };
+    }
+    // the same id (a job handed out twice), or the same key in the project: the first run
+    const { rows: first } = await this.db.query<RunRow>(
+      `SELECT ${ROW} FROM run WHERE id = $3 OR (project = $1 AND idempotency_key = $2) ORDER BY id = $3 DESC LIMIT 1`,
+      [run.project, run.idempotencyKey ?? null, run.id],
+    );
+    if (!first[0]) throw new Error(`run ${run.id}: neither inserted nor found by its idempotency key`);
+    return { row: first[0], created: false, queuedBefore: 0 };
+  }
+
+  /** A run by id (of that project, when one is given). */
+  async find(id: string, project?: string): Promise<RunRow | undefined> {
+    const { rows } = await this.db.query<RunRow>(`SELECT ${ROW} FROM run WHERE id = $1 AND ($2::text IS NULL OR project = $2)`, [
+      id,
+      project ?? null,
+    ]);
+    return rows[0];
+  }
+
+  /** The run whose current attempt runs in this container, if any. */
+  async findByContainer(containerId: string): Promise<RunRow | undefined> {
+    const { rows } = await this.db.query<RunRow>(`SELECT ${ROW} FROM run WHERE container_id = $1`, [containerId]);
+    return rows[0];
+  }
+
+  /** Runs, newest first. */
+  async list(filter: {
+    project?: string;
+    state?: RunState;
+    since?: Date;
+    before?: Date;
+    limit?: number;
+    node?: string;
+  }): Promise<RunRow[]> {
+    const { rows } = await this.db.query<RunRow>(
+      `SELECT ${ROW} FROM run WHERE ($1::text IS NULL OR project = $1) AND ($2::text IS NULL OR state = $2)
+          AND ($3::timestamptz IS NULL OR created_at >= $3) AND ($5::text IS NULL OR node = $5)
+          AND ($6::timestamptz IS NULL OR created_at < $6)
+        ORDER BY created_at DESC, id LIMIT $4`,
+      [filter.project ?? null, filter.state ?? null, filter.since ?? null, filter.limit ?? 100, filter.node ?? null, filter.before ?? null],
+    );
+    return rows;
+  }
+
+  /**
+   * Takes a queued run for a new attempt on `node` (or a running one whose worker died, to
+   * adopt or redo its attempt): returns the row, or `busy` when its project already has
+   * `projectLimit` runs running elsewhere, or undefined when the run is final or cancelled.
+   * The per-project count and the claim are one transaction under the project's advisory lock,
+   * so two workers cannot both take the last place.
+   */
+  async claim(id: string, node: string, projectLimit: number): Promise<RunRow | 'busy' | undefined> {
+    return this.db.transaction(async (client) => {
+      const { rows: found } = await client.query<{ project: string; state: RunState }>('SELECT project, state FROM run WHERE id = $1', [
+        id,
+      ]);
+      const run = found[0];
+      if (!run || (run.state !== 'queued' && run.state !== 'running')) return undefined;
+      if (run.state === 'queued') {
+        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`run:${run.project}`]);
+        const { rows: running } = await client.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM run WHERE project = $1 AND state = 'running'`,
+          [run.project],
+        );
+        if (running[0]!.n >= projectLimit) return 'busy';
+      }
+      const { rows } = await client.query<RunRow>(
+        `UPDATE run SET state = 'running', node = coalesce(node, $2), started_at = coalesce(started_at, now())
+          WHERE id = $1 AND state IN ('queued', 'running') RETURNING ${ROW}`,
+        [id, node],
+      );
+      return rows[0];
+    });
+  }
+
+  /** Records the container (and slice) of a new attempt, while the run still runs; false once it was cancelled. */
+  async beginAttempt(id: string, containerId: string, node: string, attempt: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE run SET container_id = $2, node = $3, attempt = $4, uid_start = NULL, uid_count = NULL, error = NULL
+        WHERE id = $1 AND state = 'running'`,
+      [id, containerId, node, attempt],
+    );
+    return rowCount === 1;
+  }
+
+  /** Records the slice an attempt holds; false once the run was cancelled. */
+  async recordSlice(id: string, containerId: string, uidStart: number, uidCount: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE run SET uid_start = $3, uid_count = $4 WHERE id = $1 AND container_id = $2 AND state = 'running'`,
+      [id, containerId, uidStart, uidCount],
+    );
+    return rowCount === 1;
+  }
+
+  /** Writes an attempt's result (the run's, when it is the last attempt): only once, only if the run still runs that attempt. */
+  async finish(id: string, containerId: string | null, result: RunResult, final: boolean): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE run SET state = CASE WHEN $13::boolean THEN $3 ELSE 'running' END, exit_code = $4, signal = $5, timed_out = $6,
+              stdout = $7, stderr = $8, stdout_truncated = $9, stderr_truncated = $10, stdout_bytes = $11, stderr_bytes = $12,
+              error = $14::jsonb, finished_at = CASE WHEN $13::boolean THEN now() END
+        WHERE id = $1 AND state = 'running' AND container_id IS NOT DISTINCT FROM $2::uuid`,
+      [
+        id,
+        containerId,
+        result.state,
+        result.exitCode,
+        result.signal,
+        result.timedOut,
+        result.stdout,
+        result.stderr,
+        result.stdoutTruncated,
+        result.stderrTruncated,
+        result.stdoutBytes,
+        result.stderrBytes,
+        final,
+        result.error === null ? null : JSON.stringify(result.error),
+      ],
+    );
+    return rowCount === 1;
+  }
+
+  /** Ends a run that could not run to an exit (its job gave up, its node lost it) as failed; once. */
+  async fail(id: string, error: { code: string; message: string }, states: RunState[] = ['queued', 'running']): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE run SET state = 'failed', error = $2::jsonb, finished_at = now() WHERE id = $1 AND state = ANY ($3)`,
+      [id, JSON.stringify(error), states],
+    );
+    return rowCount === 1;
+  }
+
+  /**
+   * Cancels a run that has not ended: returns the state it was in and the container and node of
+   * its attempt (a running one is killed by the caller), or undefined when it had already ended.
+   */
+  async cancel(id: string, project: string): Promise<{ was: RunState; containerId: string | null; node: string | null } | undefined> {
+    const { rows } = await this.db.query<{ was: RunState; containerId: string | null; node: string | null }>(
+      `UPDATE run r SET state = 'cancelled', finished_at = now(),
+              error = jsonb_build_object('code', 'CANCELLED', 'message', 'cancelled by a request')
+         FROM (SELECT id, state FROM run WHERE id = $1 AND project = $2 FOR UPDATE) old
+        WHERE r.id = old.id AND old.state IN ('queued', 'running')
+        RETURNING old.state AS was, r.container_id AS "containerId", r.node`,
+      [id, project],
+    );
+    return rows[0];
+  }
+
+  /** A run's output. */
+  async output(id: string, project: string): Promise<(RunRow & { stdout: Buffer | null; stderr: Buffer | null }) | undefined> {
+    const { rows } = await this.db.query<RunRow & { stdout: Buffer | null; stderr: Buffer | null }>(
+      `SELECT ${ROW}, stdout, stderr FROM run WHERE id = $1 AND project = $2`,
+      [id, project],
+    );
+    return rows[0];
+  }
+
+  /** Runs that run on `node` now. */
+  async runningOn(node: string): Promise<RunRow[]> {
+    const { rows } = await this.db.query<RunRow>(`SELECT ${ROW} FROM run WHERE state = 'running' AND node = $1`, [node]);
+    return rows;
+  }
+
+  /** Deletes runs finished before `before`; returns how many. */
+  async prune(before: Date): Promise<number> {
+    const { rowCount } = await this.db.query(`DELETE FROM run WHERE finished_at < $1`, [before]);
+    return rowCount ?? 0;
+  }
+}
+
+/** A run as the API shows it. */
+export function runView(r: RunRow): RunView {
+  return {
+    id: r.id,
+    project: r.project,
+    state: r.state,
+    image: r.spec.image,
+    command: r.spec.command,
+    attempt: r.attempt,
+    retries: r.spec.retries ?? 0,
+    priority: r.priority,
+    timeoutSeconds: r.spec.timeoutSeconds,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    timedOut: r.timedOut,
+    stdoutBytes: r.stdoutBytes,
+    stderrBytes: r.stderrBytes,
+    stdoutTruncated: r.stdoutTruncated,
+    stderrTruncated: r.stderrTruncated,
+    node: r.node,
+    slice: r.uidStart === null || r.uidCount === null ? null : { uidStart: r.uidStart, uidCount: r.uidCount },
+    error: r.error,
+    scheduleId: r.scheduleId,
+    idempotencyKey: r.idempotencyKey,
+    createdAt: r.createdAt.toISOString(),
+    startedAt: r.startedAt?.toISOString() ?? null,
+    finishedAt: r.finishedAt?.toISOString() ?? null,
+  };
+}
