@@ -335,6 +335,61 @@ describe('the dashboard in Chromium', () => {
     adminWatch.check();
   });
 
+  it('shows a state change within 200 ms of it, from the event stream, with no polling in the network log', async () => {
+    await fleet.admin.post('/containers', {
+      name: 'lag1',
+      image: 'busybox',
+      command: ['/bin/sh', '-c', 'trap "exit 0" TERM; while :; do sleep 1 & wait $!; done'],
+    });
+    await eventually(
+      async () => ((await fleet.admin.get<Container>('/containers/lag1')).state === 'running' ? true : undefined),
+      30_000,
+      'lag1 running',
+    );
+    await go(admin, 'Containers', 'Containers');
+    const row = admin.locator('tr[data-container="lag1"]');
+    await row.getByText('running').waitFor({ timeout: 10_000 });
+
+    // Nothing changes for 5 s (two and a half of the old polling periods): nothing is asked.
+    const asked: string[] = [];
+    const onRequest = (req: { url(): string }) => {
+      if (new URL(req.url()).pathname.startsWith('/api/v1/')) asked.push(req.url());
+    };
+    admin.on('request', onRequest);
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    admin.off('request', onRequest);
+    expect(asked).toEqual([]);
+
+    // When the row first shows the stop, by the page's own clock (the same host clock as Postgres's).
+    await row.evaluate((tr) => {
+      const seen = window as unknown as { lagShownAt?: number };
+      const observer = new MutationObserver(() => {
+        if (/stopping|stopped/.test(tr.ownerDocument.querySelector('tr[data-container="lag1"]')?.textContent ?? '')) {
+          seen.lagShownAt = Date.now();
+          observer.disconnect();
+        }
+      });
+      observer.observe(tr.ownerDocument.body, { subtree: true, childList: true, characterData: true });
+    });
+    await fleet.admin.post('/containers/lag1/stop', {});
+    const shownAt = await eventually(
+      () => admin.evaluate(() => (window as unknown as { lagShownAt?: number }).lagShownAt),
+      20_000,
+      'the page showing the stop',
+    );
+    const { rows } = await fleet.db.pool.query<{ at_ms: string }>(
+      `SELECT (extract(epoch FROM at) * 1000)::int8 AS at_ms FROM event
+        WHERE type = 'container.state' AND container = 'lag1' AND payload ->> 'state' = 'stopping' ORDER BY id LIMIT 1`,
+    );
+    const lag = shownAt - Number(rows[0]!.at_ms);
+    console.log(`state change to page: ${lag} ms`);
+    expect(lag).toBeGreaterThanOrEqual(0);
+    expect(lag).toBeLessThan(200);
+    await fleet.admin.delete('/containers/lag1?force=true');
+    await go(admin, 'ID-space map', 'ID-space map'); // where the next test starts
+    adminWatch.check();
+  });
+
   it('draws a 15,258-slot pool on the canvas quickly, and shows pools, jobs, nodes and the overview', async () => {
     await admin.getByLabel('Pool', { exact: true }).selectOption('big');
     const canvas = admin.locator('canvas.slot-map');

@@ -13,6 +13,7 @@ import { ImagePullJobs1765200000000 } from './1765200000000-image-pull-jobs';
 import { RestartPolicies1765400000000 } from './1765400000000-restart-policies';
 import { Volumes1765500000000 } from './1765500000000-volumes';
 import { Runs1765600000000 } from './1765600000000-runs';
+import { Events1765700000000 } from './1765700000000-events';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -30,6 +31,7 @@ export const migrations = [
   RestartPolicies1765400000000,
   Volumes1765500000000,
   Runs1765600000000,
+  Events1765700000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

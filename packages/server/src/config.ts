@@ -41,6 +41,8 @@ export interface ServerConfig {
   heartbeatMs: number;
   /** How often a worker samples its running containers' usage for /metrics (NAGAYA_USAGE_SAMPLE_MS). */
   usageSampleMs: number;
+  /** How often an idle GET /events stream sends a heartbeat comment. */
+  eventHeartbeatMs: number;
   nodeOfflineMs: number;
   reconcileMs: number;
   /** How often a worker looks for pending containers on nodes that are draining or offline, to place them again. */
@@ -225,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     subgidPath: env.NAGAYA_SUBGID_PATH ?? '/etc/subgid',
     heartbeatMs: integer(env, 'NAGAYA_HEARTBEAT_MS', 5000, 100),
     usageSampleMs: integer(env, 'NAGAYA_USAGE_SAMPLE_MS', 10_000, 100),
+    eventHeartbeatMs: integer(env, 'NAGAYA_EVENT_HEARTBEAT_MS', 15_000, 100),
     nodeOfflineMs: integer(env, 'NAGAYA_NODE_OFFLINE_MS', 20000, 200),
     reconcileMs: integer(env, 'NAGAYA_RECONCILE_MS', 30000, 100),
     sweepMs: integer(env, 'NAGAYA_SWEEP_MS', 1000, 100),

@@ -8,6 +8,7 @@ import { createApp } from './api/app';
 import { listen, readTls } from './api/listen';
 import type { ServerConfig } from './config';
 import { serveDashboard } from './dashboard/serve-dashboard';
+import { EventHub } from './events/event-hub';
 import { ImageStore } from './images/image-store';
 import { JobQueues } from './jobs/job-queues';
 import { WorkerNode } from './jobs/worker-node';
@@ -42,6 +43,8 @@ export interface NagayaServer {
   worker: WorkerNode | undefined;
   db: Db;
   allocator: Allocator;
+  /** The API's fan-out of the event table (none on a worker-only node). */
+  events: EventHub | undefined;
   /** Set when no admin token existed and none was configured: shown once, stored hashed. */
   generatedAdminToken: string | undefined;
   /** The API's subscriptions to followed logs (undefined in a worker-only process). */
@@ -137,8 +140,11 @@ export async function startNagaya(
 
   let server: Server | undefined;
   let url: string | undefined;
+  let events: EventHub | undefined;
   let logStreams: LogStreams | undefined;
   if (config.role !== 'worker') {
+    events = new EventHub(db, config.databaseUrl, (message, error) => log.warn(message, { error }), config.eventHeartbeatMs);
+    await events.ready;
     logStreams = new LogStreams(producer, config.queuePrefix);
     const usageBoard = new UsageBoard(producer, config.queuePrefix);
     metrics.setSources({
@@ -198,6 +204,7 @@ export async function startNagaya(
       containers,
       projects,
       networks,
+      events,
       bodyLimitBytes: config.bodyLimitBytes,
       imageUploadLimitBytes: config.imageUploadLimitBytes,
       version: VERSION,
@@ -216,6 +223,7 @@ export async function startNagaya(
     worker,
     db,
     allocator,
+    events,
     generatedAdminToken,
     logStreams,
     async close() {
@@ -224,6 +232,7 @@ export async function startNagaya(
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
       await logStreams?.close();
+      await events?.close();
       await worker?.close();
       await queues.close();
       await workerConnection?.quit().catch(() => undefined);

@@ -18,6 +18,11 @@ export function setToken(value: string | null, unauthorized?: (err: ApiError) =>
   onUnauthorized = unauthorized ?? null;
 }
 
+/** The session's token (null: signed out), for the event stream, which cannot go through `call`. */
+export function sessionToken(): string | null {
+  return token;
+}
+
 const inflight = new Set<Promise<unknown>>();
 
 /** Resolves once every request now in flight has been answered (whatever the answer). */

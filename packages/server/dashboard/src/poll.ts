@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
+import { isLive, onEvent, onLiveChange, type LiveEvent } from './live-events';
 
 export interface Polled<T> {
   data: T | undefined;
@@ -13,8 +14,17 @@ export interface Polled<T> {
 /**
  * Loads `load()` now and again every `intervalMs` after each answer, while the page is shown
  * (short polling: the screen follows the fleet without a reload). `key` restarts it.
+ *
+ * With `events` (event types, or kinds such as 'container' for all of its types, or a test of
+ * each event), it loads again on each such event of the fleet's event stream instead, within a moment of the change, and
+ * polls only while the stream is down.
  */
-export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 2000): Polled<T> {
+export function usePoll<T>(
+  load: () => Promise<T>,
+  key: string,
+  intervalMs = 2000,
+  events?: readonly string[] | ((event: LiveEvent) => boolean),
+): Polled<T> {
   const [state, setState] = useState<{ data: T | undefined; error: unknown; updatedAt: number | undefined }>({
     data: undefined,
     error: undefined,
@@ -22,6 +32,10 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
   });
   const loadRef = useRef(load);
   loadRef.current = load;
+  // the latest test of events (a page's closure over its props), read when an event comes
+  const eventsRef = useRef(events);
+  eventsRef.current = events;
+  const followsEvents = events !== undefined;
   const kick = useRef<() => void>(() => undefined);
 
   useEffect(() => {
@@ -57,12 +71,22 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
       if (again) {
         again = false;
         void tick();
-      } else {
+      } else if (!(followsEvents && isLive())) {
         timer = setTimeout(() => void tick(), document.hidden ? intervalMs * 5 : intervalMs);
       }
     };
     kick.current = () => void tick();
     void tick();
+    const stopEvents = followsEvents
+      ? onEvent((event) => {
+          const wanted = eventsRef.current;
+          const matches =
+            typeof wanted === 'function' ? wanted(event) : wanted?.some((t) => event.type === t || event.type.startsWith(`${t}.`));
+          if (matches) void tick();
+        })
+      : undefined;
+    // the stream opening or closing: load once (what changed meanwhile), then poll only if it is down
+    const stopLiveWatch = followsEvents ? onLiveChange(() => void tick()) : undefined;
     const onVisible = () => {
       if (!document.hidden) void tick();
     };
@@ -70,9 +94,11 @@ export function usePoll<T>(load: () => Promise<T>, key: string, intervalMs = 200
     return () => {
       stopped = true;
       clearTimeout(timer);
+      stopEvents?.();
+      stopLiveWatch?.();
       document.removeEventListener('visibilitychange', onVisible);
     };
-  }, [key, intervalMs]);
+  }, [key, intervalMs, followsEvents]);
 
   const refresh = useCallback(() => kick.current(), []);
   return { ...state, refresh };

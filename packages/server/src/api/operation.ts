@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Allocator } from '@nagaya/allocator';
 import type { Role } from '@nagaya/contract';
 import type { z } from 'zod';
+import type { EventHub } from '../events/event-hub';
 import type { ImageStore } from '../images/image-store';
 import type { JobQueues } from '../jobs/job-queues';
 import type { Metrics } from '../observability/metrics';
@@ -41,6 +42,8 @@ export interface RouteDeps {
   containers: ContainerStore;
   projects: ProjectStore;
   networks: NetworkStore;
+  /** The fleet's events, fanned out to GET /events. */
+  events: EventHub;
   imageUploadLimitBytes: number;
   version: string;
 }

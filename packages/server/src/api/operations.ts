@@ -1,6 +1,7 @@
 import type { Operation } from './operation';
 import { allocationOperations } from './routes/allocation-routes';
 import { containerOperations } from './routes/container-routes';
+import { eventOperations } from './routes/event-routes';
 import { imageOperations } from './routes/image-routes';
 import { jobOperations } from './routes/job-routes';
 import { networkOperations } from './routes/network-routes';
@@ -20,6 +21,7 @@ export const OPERATIONS: readonly Operation[] = [
   ...runOperations,
   ...statsOperations,
   ...jobOperations,
+  ...eventOperations,
   ...poolOperations,
   ...allocationOperations,
   ...imageOperations,

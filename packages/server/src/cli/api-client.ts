@@ -10,7 +10,16 @@ import { ApiError, apiErrorOf } from '@nagaya/contract';
  * projects, audit, whoami) spans the fleet and is sent neither. The server's table of operations
  * says the same with each operation's `scope`; a test keeps the two in step.
  */
-export const PROJECT_SCOPED_ROUTES: readonly string[] = ['containers', 'images', 'volumes', 'jobs', 'allocations', 'tokens', 'runs'];
+export const PROJECT_SCOPED_ROUTES: readonly string[] = [
+  'containers',
+  'images',
+  'volumes',
+  'jobs',
+  'allocations',
+  'tokens',
+  'runs',
+  'events',
+];
 
 /** Whether a path of /api/v1 (with or without its query) is of a project-scoped route. */
 export function isProjectScoped(path: string): boolean {

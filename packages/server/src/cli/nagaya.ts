@@ -27,6 +27,7 @@ import { validationMessage } from './validation-message';
 import { parsePublish } from './publish-spec';
 import { volumesCommand } from './volume-commands';
 import { runCommand, runsCommand } from './run-commands';
+import { eventsCommand, watchTable } from './event-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
 import { decimalOption, sinceOption, sizeOption, usageError, wholeNumberOption } from './options';
 import { serve } from './serve-command';
@@ -44,7 +45,11 @@ const USAGE = `usage: nagaya <command> [options]
          [--init] [--stop-signal SIG] [--stop-timeout SECONDS]
          [--mount volume:NAME:/path[:ro]]... [--mount host:/dir:/path[:ro][:shift]]... [--wait] [-- command...]
                                          (host: admin tokens of every project; shift idmaps its owners 0..65535)
-  list [--node N] [--state S] | info <name> | logs <name> [-f] [--tail LINES] [--since 10m|TIME] [--timestamps]
+  list [--node N] [--state S] [--watch] | info <name> | logs <name> [-f] [--tail LINES] [--since 10m|TIME] [--timestamps]
+                                         list --watch: redrawn on each container change
+  events [--type T[,T]] [--container N] [--since ID] [--json]
+                                         changes as they happen (container, job, node, image, volume;
+                                         container.state, ...); resumes by itself after a lost stream
   exec <name> [--timeout MS] -- command...
   stats [name] [--no-stream]             memory, CPU, pids and writable layer of a running container (or of
                                          every running one of the project), refreshed every 2 s until Ctrl-C
@@ -211,6 +216,8 @@ async function main(argv: string[]): Promise<number> {
       pool: { type: 'string' },
       history: { type: 'boolean' },
       container: { type: 'string' },
+      type: { type: 'string' },
+      watch: { type: 'boolean' },
       expires: { type: 'string' },
       nesting: { type: 'boolean' },
       project: { type: 'string' },
@@ -333,13 +340,21 @@ async function main(argv: string[]): Promise<number> {
           throw usageError(`--state takes one of ${CONTAINER_STATES.join(', ')}, not ${JSON.stringify(values.state)}`);
         q.set('state', values.state);
       }
-      const { containers } = await client.get<{ containers: ContainerJson[] }>(`/containers${q.size ? `?${q}` : ''}`);
-      out(containers, () =>
+      const containerTable = (containers: ContainerJson[]) =>
         table(
           containers.map((c) => ({ ...c, uids: uidRange(c), ip: c.network?.ip ?? '-', age: age(c.createdAt) })),
           [...(all ? ['project'] : []), 'name', 'state', 'node', 'pid', 'uids', 'ip', 'image', 'age'],
-        ),
-      );
+        );
+      const list = async () => (await client.get<{ containers: ContainerJson[] }>(`/containers${q.size ? `?${q}` : ''}`)).containers;
+      if (values.watch) {
+        await watchTable(client, async () => {
+          const containers = await list();
+          return values.json ? JSON.stringify(containers) : containerTable(containers);
+        });
+        return EXIT.ok;
+      }
+      const containers = await list();
+      out(containers, () => containerTable(containers));
       return EXIT.ok;
     }
     case 'info': {
@@ -463,6 +478,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'networks': {
       await networksCommand(client, out);
+      return EXIT.ok;
+    }
+    case 'events': {
+      await eventsCommand(client, values);
       return EXIT.ok;
     }
     case 'jobs': {

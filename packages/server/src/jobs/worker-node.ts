@@ -29,6 +29,7 @@ import { RUNS_QUEUE, RunQueue, type RunJobData } from './run-queue';
 import { RunStore } from '../store/run-store';
 import { UsageSampler } from './usage-sampler';
 import { UsageBoard } from '../observability/usage-board';
+import { recordJobEnds } from '../events/job-events';
 
 export interface WorkerNodeDeps {
   config: ServerConfig;
@@ -275,6 +276,7 @@ export class WorkerNode {
       w.on('error', (err) => log.warn('queue worker error', { error: err }));
       this.workers.push(w);
     }
+    recordJobEnds(lifecycle, this.deps.db, (message, error) => log.warn(message, { error }));
   }
 
   /**

@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { describeError } from '../api';
 import { projectColour } from '../project-colours';
 import { linkClick } from '../router';
+import { isLive, onLiveChange } from '../live-events';
 
 /** An in-app link. */
 export function Link(props: { href: string; children: ComponentChildren; class?: string; 'aria-current'?: 'page' | undefined }) {
@@ -62,10 +63,23 @@ export function PageHeader(props: { title: string; updatedAt?: number | undefine
 
 function LiveHint(props: { updatedAt: number }) {
   const [, setNow] = useState(0);
+  const [streaming, setStreaming] = useState(isLive());
   useEffect(() => {
     const t = setInterval(() => setNow(Date.now()), 1000);
-    return () => clearInterval(t);
+    const stopWatching = onLiveChange(setStreaming);
+    return () => {
+      clearInterval(t);
+      stopWatching();
+    };
   }, []);
+  // While the event stream is open the page reloads on each change: an old load is not stale.
+  if (streaming) {
+    return (
+      <span class="live" title="Follows the fleet's events">
+        ● live
+      </span>
+    );
+  }
   const s = Math.max(0, Math.round((Date.now() - props.updatedAt) / 1000));
   return (
     <span class={`live ${s > 15 ? 'stale' : ''}`} title="Polls the API every few seconds">

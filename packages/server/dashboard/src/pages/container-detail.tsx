@@ -5,6 +5,7 @@ import { ContainerActions } from '../components/container-actions';
 import { UsageGraph } from '../components/usage-graph';
 import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../format';
 import { usePoll } from '../poll';
+import type { LiveEvent } from '../live-events';
 import { inProject } from '../project';
 import { useCanOperate } from '../session';
 import {
@@ -43,11 +44,14 @@ function NetworkFacts(props: { network: ContainerNetworkView | undefined }) {
 /** One container of a project: state, pid, map lines as the kernel sees them, limits, jobs, log tail and exec. */
 export function ContainerDetailPage(props: { name: string; project: string }) {
   const path = inProject(`/containers/${encodeURIComponent(props.name)}`, props.project);
-  const container = usePoll(() => get<ContainerView>(path), `c:${props.name}`);
+  // Its own events only; and not its deletion, after which a read would only find it gone.
+  const ownEvents = (e: LiveEvent) => e.project === props.project && e.container === props.name && e.type !== 'container.deleted';
+  const container = usePoll(() => get<ContainerView>(path), `c:${props.name}`, 2000, ownEvents);
   const jobs = usePoll(
     () => get<{ jobs: JobView[] }>(inProject(`/jobs?container=${encodeURIComponent(props.name)}&limit=10`, props.project)),
     `j:${props.name}`,
     3000,
+    ownEvents,
   );
   const c = container.data;
   const gone = container.error instanceof ApiError && container.error.code === 'NOT_FOUND';

@@ -4,6 +4,7 @@ import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '
 import { ContainerActions } from '../components/container-actions';
 import { ageOf, rootUidRange, when } from '../format';
 import { usePoll } from '../poll';
+import { CONTAINER_EVENTS } from '../live-events';
 import { containerHref, inProject, useProjectScope } from '../project';
 import { useCanOperate } from '../session';
 import { CONTAINER_STATES, type ContainerView } from '@nagaya/contract';
@@ -16,6 +17,8 @@ export function ContainersPage(props: { initialNode: string }) {
   const { data, error, updatedAt, refresh } = usePoll(
     () => get<{ containers: ContainerView[] }>(inProject('/containers', current)),
     'containers',
+    2000,
+    CONTAINER_EVENTS,
   );
   const [text, setText] = useState('');
   const [state, setState] = useState('');

@@ -3,6 +3,7 @@ import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, ProjectTag } from '../components/common';
 import { ageOf, range } from '../format';
 import { usePoll } from '../poll';
+import { CONTAINER_EVENTS } from '../live-events';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { faded, projectColour } from '../project-colours';
 import { navigate } from '../router';
@@ -93,6 +94,7 @@ export function IdMapPage(props: { pool: string | null }) {
         : undefined,
     `alloc:${poolName}`,
     2000,
+    CONTAINER_EVENTS,
   );
   const pool = pools.data?.pools.find((p) => p.name === poolName);
   const model = useMemo(

@@ -5,6 +5,7 @@ import { ImportImageForm } from '../components/image-import';
 import { PullImageForm } from '../components/image-pull';
 import { ImageTable } from '../components/image-table';
 import { usePoll } from '../poll';
+import { IMAGE_EVENTS } from '../live-events';
 import { inProject, projectOf, useProjectScope } from '../project';
 import { useCanOperate } from '../session';
 import type { ImageView } from '@nagaya/contract';
@@ -21,6 +22,7 @@ export function ImagesPage() {
     () => get<{ images: ImageView[] }>(inProject('/images', scope.current)),
     'images',
     5000,
+    IMAGE_EVENTS,
   );
   const [form, setForm] = useState<'import' | 'pull' | null>(null);
   // with every project in view a new image goes to the project chosen here

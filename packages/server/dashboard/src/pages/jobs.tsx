@@ -3,6 +3,7 @@ import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '
 import { ageOf, when } from '../format';
 import { notify } from '../notices';
 import { usePoll } from '../poll';
+import { CONTAINER_EVENTS } from '../live-events';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { navigate } from '../router';
 import { useCanOperate } from '../session';
@@ -19,6 +20,7 @@ export function JobsPage(props: { state: string }) {
     () => get<{ jobs: JobView[] }>(inProject(`/jobs?limit=200${state ? `&state=${state}` : ''}`, current)),
     `jobs:${state}`,
     2000,
+    CONTAINER_EVENTS,
   );
   const retry = async (job: JobView) => {
     try {

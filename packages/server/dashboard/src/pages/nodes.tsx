@@ -2,11 +2,12 @@ import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader } from '../components/common';
 import { age, when } from '../format';
 import { usePoll } from '../poll';
+import { NODE_EVENTS } from '../live-events';
 import type { NodeView } from '@nagaya/contract';
 
 /** Worker nodes: online or offline by heartbeat age, and their live containers. */
 export function NodesPage() {
-  const { data, error, updatedAt } = usePoll(() => get<{ nodes: NodeView[] }>('/nodes'), 'nodes', 2000);
+  const { data, error, updatedAt } = usePoll(() => get<{ nodes: NodeView[] }>('/nodes'), 'nodes', 2000, NODE_EVENTS);
   return (
     <section>
       <PageHeader title="Nodes" updatedAt={updatedAt} />

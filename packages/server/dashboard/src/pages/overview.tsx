@@ -2,6 +2,7 @@ import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, PoolOccupancyBar, StateBadge } from '../components/common';
 import { ageOf, when } from '../format';
 import { usePoll } from '../poll';
+import { FLEET_EVENTS } from '../live-events';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { CONTAINER_STATES, type ContainerView, type JobView, type NodeView, type PoolView } from '@nagaya/contract';
 
@@ -27,6 +28,7 @@ export function OverviewPage() {
     },
     'overview',
     3000,
+    FLEET_EVENTS,
   );
   return (
     <section>

@@ -5,6 +5,7 @@ import { Field } from '../components/field';
 import { ageOf, bytes } from '../format';
 import { notify } from '../notices';
 import { usePoll } from '../poll';
+import { VOLUME_EVENTS } from '../live-events';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { useCanOperate } from '../session';
 import { DNS_LABEL, DNS_LABEL_MESSAGE, type VolumeView } from '@nagaya/contract';
@@ -21,6 +22,7 @@ export function VolumesPage() {
     () => get<{ volumes: VolumeView[] }>(inProject('/volumes', scope.current)),
     'volumes',
     5000,
+    VOLUME_EVENTS,
   );
   const [creating, setCreating] = useState(false);
   return (
