@@ -734,20 +734,51 @@ interface Outcome {
   text: string;
 }
 
+/**
+ * How long one request may take, answer included. Streams (events, followed logs) never end and
+ * a long poll (/runs/{id}/wait) may hold its answer for minutes: what they sent by then is judged,
+ * and a request that has not even answered its status by then is left unjudged.
+ */
+const SEND_DEADLINE_MS = 3_000;
+
 async function send(req: Req): Promise<Outcome | undefined> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), SEND_DEADLINE_MS);
   try {
     const res = await fetch(`${sys.url}${req.path}`, {
       method: req.method,
       headers: req.headers,
       ...(req.body !== undefined ? { body: req.body } : {}),
       redirect: 'manual',
+      signal: deadline.signal,
     });
-    return { req, status: res.status, text: await res.text() };
+    return { req, status: res.status, text: await textUntilAborted(res) };
   } catch (err) {
+    if (deadline.signal.aborted) return undefined;
     // fetch itself refuses some inputs (a header it cannot send): nothing reached the server
     if (err instanceof TypeError && !/fetch failed/.test(err.message)) return undefined;
     throw new Error(`${req.method} ${req.path.slice(0, 200)}: ${(err as Error).message}: ${String((err as { cause?: unknown }).cause)}`);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+/** The body as far as it came before the request's deadline aborted it (all of it, usually). */
+async function textUntilAborted(res: Response): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch {
+    // aborted at the deadline: a stream that was still open
+  }
+  return text + decoder.decode();
 }
 
 /** Who sent a request, from its Authorization header as the server reads it. */
