@@ -12,6 +12,7 @@ import { killProcessesInUidRange } from '../../packages/native/test/helpers';
 import { ApiClient } from '../../packages/server/src/cli/api-client';
 
 export { eventually, rawRequest } from '../../packages/server/test/support/test-helpers';
+import { laneChunk } from '../../packages/server/test/support/test-helpers';
 import { createTestDatabase, type TestDatabase } from '../../packages/allocator/test/support/test-database';
 import { testRedisUrl } from '../../packages/allocator/test/support/test-services';
 
@@ -23,9 +24,11 @@ export const SLICE = 65536;
 
 /** A host uid range of 2^24 IDs inside 2.5e9–3.5e9 that no other test file is likely to use. */
 export function randomUidStart(): number {
+  // host IDs 2.5e9..3.5e9 in 2^24 chunks, split into lanes by vitest's worker (VITEST_POOL_ID):
+  // files that run at once never draw the same chunk, so a slice's processes are its own
   const first = Math.ceil(2.5e9 / 2 ** 24);
   const last = Math.floor(3.5e9 / 2 ** 24) - 1;
-  return (first + Math.floor(Math.random() * (last - first))) * 2 ** 24;
+  return laneChunk(first, last) * 2 ** 24;
 }
 
 /** Returns a TCP port that was free a moment ago. */

@@ -14,7 +14,7 @@ let fleet: TestFleet;
 
 beforeAll(async () => {
   // the API alone, and one worker node this test can take down and bring back
-  fleet = await startTestFleet({ role: 'api', slices: 16, uidStart: 2_600_000_000 });
+  fleet = await startTestFleet({ role: 'api', slices: 16 });
   await fleet.addWorker('node-r');
 }, 60_000);
 afterAll(async () => fleet?.stop());
@@ -155,7 +155,7 @@ describe('restart policies', () => {
     // the host goes down: the worker, its launcher and every container process
     await worker!.close();
     process.kill(launcherPidOf(stateDir), 'SIGKILL');
-    killProcessesInUidRange(2_600_000_000, 2_600_000_000 + 16 * SLICE);
+    killProcessesInUidRange(fleet.uidStart, fleet.uidStart + 16 * SLICE);
     fleet.workers.length = 0;
     await fleet.addWorker('node-r');
     const back = await eventually(

@@ -53,3 +53,14 @@ export async function refusal(call: Promise<unknown>): Promise<ApiError> {
   if (outcome instanceof ApiError) return outcome;
   throw outcome === undefined ? new Error('the call should have been refused, and it succeeded') : (outcome as Error);
 }
+
+/**
+ * A random chunk in [first, last] of this vitest worker's lane (VITEST_POOL_ID; `perLane` chunks
+ * each): fleets of files that run at once never draw the same host IDs, so the processes the
+ * invariants find on a slice are the fleet's own.
+ */
+export function laneChunk(first: number, last: number, perLane = 6): number {
+  const lanes = Math.max(1, Math.floor((last - first + 1) / perLane));
+  const lane = (Number(process.env.VITEST_POOL_ID ?? 1) - 1) % lanes;
+  return first + lane * perLane + Math.floor(Math.random() * perLane);
+}

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ContainerRuntime } from '@nagaya/native';
 import { loadConfig, startNagaya, type NagayaServer, type ServerConfig } from '@nagaya/server';
 import { ApiClient } from '../../src/cli/api-client';
-import { eventually } from './test-helpers';
+import { eventually, laneChunk } from './test-helpers';
 import { killProcessesInUidRange } from '../../../native/test/helpers';
 import { createTestDatabase, type TestDatabase } from '../../../allocator/test/support/test-database';
 import { testRedisUrl } from '../../../allocator/test/support/test-services';
@@ -19,6 +19,8 @@ export interface TestFleet {
   /** Worker-only processes started with addWorker (the api server is also a worker unless role says otherwise). */
   workers: NagayaServer[];
   dataDir: string;
+  /** The first host ID of the fleet's pool. */
+  uidStart: number;
   base: ServerConfig;
   client(token?: string): ApiClient;
   /** Starts another worker node (its own node name) on the same database and Redis. */
@@ -46,7 +48,9 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
   const db = await createTestDatabase('nagaya_srv');
   const dataDir = mkdtempSync(join(tmpdir(), 'nagaya-srv-'));
   const slices = options.slices ?? 64;
-  const uidStart = options.uidStart ?? 2_000_000_000 + Math.floor(Math.random() * 100) * 16_777_216;
+  // host IDs 2.2e9..2.5e9 (native tests use fixed bases below, the e2e systems 2.5e9..3.5e9), in
+  // a lane of this vitest worker
+  const uidStart = options.uidStart ?? laneChunk(Math.ceil(2.2e9 / 2 ** 24), Math.floor(2.5e9 / 2 ** 24) - 1, 2) * 2 ** 24;
   writeFileSync(join(dataDir, 'subuid'), `root:${uidStart}:${slices * 65536}\n`);
   writeFileSync(join(dataDir, 'subgid'), `root:${uidStart}:${slices * 65536}\n`);
   const prefix = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -86,6 +90,7 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
     api,
     workers,
     dataDir,
+    uidStart,
     base,
     client: (token?: string) => new ApiClient(api.url!, token),
     async addWorker(nodeName: string) {
