@@ -219,6 +219,8 @@ export const execSchema = z.strictObject({
   command: argv,
   env: envSchema.optional(),
   timeoutMs: z.number().int().min(1).max(300_000).optional(),
+  /** base64: stdout and stderr are the exact bytes, base64-encoded; utf8 (default): text, invalid bytes replaced. */
+  encoding: z.enum(['utf8', 'base64']).optional(),
 });
 
 export const createTokenSchema = z.strictObject({

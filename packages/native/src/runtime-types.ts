@@ -50,7 +50,11 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Keep at most this many bytes of stdout and of stderr. */
   outputLimit?: number;
+  /** How stdout and stderr come back: UTF-8 text (default; invalid bytes become U+FFFD) or base64 of the exact bytes. */
+  encoding?: ExecOutputEncoding;
 }
+
+export type ExecOutputEncoding = 'utf8' | 'base64';
 
 /** What an exec returns. */
 export interface ExecResult {

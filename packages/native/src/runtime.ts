@@ -256,7 +256,7 @@ export class ContainerRuntime extends EventEmitter {
       ...env.map((e): Field => ['env', e]),
       ...execCandidates.map((e): Field => ['exe', e]),
     ]);
-    return execResultFromMessage(reply);
+    return execResultFromMessage(reply, options.encoding);
   }
 
   /** Lists the containers the launcher is running now (pid and start time of each init). */

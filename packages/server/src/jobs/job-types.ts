@@ -49,6 +49,8 @@ export interface ExecJobData {
   cwd?: string;
   user?: { uid: number; gid: number };
   timeoutMs?: number;
+  /** base64 carries the exact bytes (a job's answer is JSON); absent: utf8 text. */
+  encoding?: 'utf8' | 'base64';
 }
 
 export interface LogsJobData {

@@ -17,7 +17,6 @@ import type { LogsJobData, RpcJobData, RunOutputSoFar, VolumeJobData } from './j
 import type { LogFollowers } from './log-followers';
 import type { NodeVolumes } from './node-volumes';
 
-const OUTPUT_LIMIT = 1024 * 1024;
 /**
  * How long a writable layer's measure is reused. du walks every file a tenant made: without this,
  * stats asked in a loop (or many at once) would keep the node's disk and RPC workers busy.
@@ -33,6 +32,8 @@ export class RpcJobs {
     private readonly runtime: ContainerRuntime,
     private readonly volumes: NodeVolumes,
     private readonly followers: LogFollowers,
+    /** What a one-shot exec keeps of stdout and of stderr, each. */
+    private readonly execOutputLimitBytes: number,
   ) {}
 
   /** The BullMQ processor: failures travel as "CODE: message" and become the same error at the API. */
@@ -79,18 +80,21 @@ export class RpcJobs {
     }
   }
 
-  private async exec(data: Extract<RpcJobData, { kind: 'exec' }>): Promise<ExecResult> {
+  private async exec(data: Extract<RpcJobData, { kind: 'exec' }>): Promise<ExecResult & { encoding: 'utf8' | 'base64' }> {
     if (this.runtime.status(data.containerId).state !== 'running') {
       throw new NagayaError('CONFLICT', 'the container is not running');
     }
     try {
-      return await this.runtime.exec(data.containerId, data.command, {
+      const encoding = data.encoding ?? 'utf8';
+      const result = await this.runtime.exec(data.containerId, data.command, {
         env: data.env,
         ...(data.cwd ? { cwd: data.cwd } : {}),
         ...(data.user ? { user: data.user } : {}),
         timeoutMs: data.timeoutMs ?? 30_000,
-        outputLimit: OUTPUT_LIMIT,
+        outputLimit: this.execOutputLimitBytes,
+        encoding,
       });
+      return { ...result, encoding };
     } catch (err) {
       if (err instanceof NativeError && err.step === 'exec') {
         throw new NagayaError('INVALID_INPUT', `cannot run ${JSON.stringify(data.command[0])} in the container: ${err.message}`);

@@ -230,7 +230,7 @@ export class WorkerNode {
   private startWorkers(): void {
     const { config, connection, log } = this.deps;
     this.logFollowers = new LogFollowers(this.runtime, connection);
-    const rpc = new RpcJobs(this.runtime, this.volumes, this.logFollowers);
+    const rpc = new RpcJobs(this.runtime, this.volumes, this.logFollowers, config.execOutputLimitBytes);
     // image pulls share the lifecycle queue: they are placed on a node as a launch is
     const lifecycle = new Worker<LifecycleJobData | PullJobData>(
       lifecycleQueueName(config.nodeName),

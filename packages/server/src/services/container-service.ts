@@ -408,12 +408,13 @@ export class ContainerService {
     env: Record<string, string> | undefined,
     timeoutMs: number | undefined,
     actor: TokenIdentity,
-  ): Promise<ExecResult> {
+    encoding: 'utf8' | 'base64' = 'utf8',
+  ): Promise<ExecResult & { encoding: 'utf8' | 'base64' }> {
     const row = await this.requireRunning(project, name);
     await this.requireNodeOnline(row);
     await this.deps.audit.record(actor, project, 'container.exec', name, { command });
     const timeout = timeoutMs ?? 30_000;
-    return this.deps.queues.call<ExecResult>(
+    return this.deps.queues.call<ExecResult & { encoding: 'utf8' | 'base64' }>(
       row.node,
       {
         kind: 'exec',
@@ -423,6 +424,7 @@ export class ContainerService {
         env: { ...row.env, ...(env ?? {}) },
         ...processOptionsOf(row.run),
         timeoutMs: timeout,
+        encoding,
       },
       timeout + 10_000,
     );

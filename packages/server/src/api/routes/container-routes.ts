@@ -130,7 +130,7 @@ export const containerOperations: Operation[] = [
     body: execSchema,
     params: byName,
     handle: ({ deps, actor, scope, body, params }) =>
-      deps.containerService.exec(scope.project, params.name, body.command, body.env, body.timeoutMs, actor),
+      deps.containerService.exec(scope.project, params.name, body.command, body.env, body.timeoutMs, actor, body.encoding),
   }),
   operation({
     method: 'get',
