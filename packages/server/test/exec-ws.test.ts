@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecResult } from '@nagaya/contract';
+import { WebSocket } from 'ws';
 import { ADMIN_TOKEN, startTestFleet, type TestFleet } from './support/test-server';
 import { eventually } from './support/test-helpers';
 import type { ApiClient } from '../src/cli/api-client';
@@ -12,11 +13,17 @@ const CLI = join(__dirname, '..', 'dist', 'cli', 'nagaya.js');
 const run = promisify(execFile);
 let fleet: TestFleet;
 let p1: ApiClient;
+let viewerToken: string;
+let p1Operator: string;
 
 beforeAll(async () => {
   fleet = await startTestFleet({ slices: 4, env: { NAGAYA_EXEC_OUTPUT_LIMIT_BYTES: String(64 * 1024) } });
   await fleet.admin.post('/projects', { name: 'p1' });
   p1 = fleet.admin.withSelection({ project: 'p1' });
+  await fleet.admin.post('/projects', { name: 'p2' });
+  viewerToken = (await fleet.admin.post<{ token: string }>('/tokens', { name: 'p1-viewer', role: 'viewer', project: 'p1' })).token;
+  p1Operator = (await fleet.admin.post<{ token: string }>('/tokens', { name: 'p1-operator', role: 'operator', project: 'p1' })).token;
+  await fleet.admin.withSelection({ project: 'p2' }).post('/containers', { name: 'other', image: 'busybox', command: ['sleep', '600'] });
   await p1.post('/containers', {
     name: 'box',
     image: 'busybox',
@@ -76,5 +83,84 @@ describe('one-shot exec (POST /containers/:name/exec)', () => {
     const binary = await run('node', [CLI, 'exec', 'box', '--', 'cat', '/tmp/random.bin'], { env, encoding: 'buffer' });
     const inside = await p1.post<ExecResult>('/containers/box/exec', { command: ['sha256sum', '/tmp/random.bin'] });
     expect(sha256(binary.stdout)).toBe(inside.stdout.split(' ')[0]);
+  }, 30_000);
+});
+
+/** A WebSocket exec session, its output collected by stream, with a way to wait for some of it. */
+function openSession(query: string, token = ADMIN_TOKEN, project = 'p1') {
+  const url = `${fleet.url.replace(/^http/, 'ws')}/api/v1/containers/${query}${query.includes('?') ? '&' : '?'}project=${project}`;
+  const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${token}` } });
+  const out = { stdout: '', stderr: '' };
+  const control: Array<Record<string, unknown>> = [];
+  ws.on('message', (data: Buffer, binary) => {
+    if (!binary) return void control.push(JSON.parse(data.toString('utf8')) as Record<string, unknown>);
+    out[data[0] === 2 ? 'stderr' : 'stdout'] += data.subarray(1).toString('utf8');
+  });
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode })));
+    ws.once('error', reject);
+  });
+  const closed = new Promise<Array<Record<string, unknown>>>((resolve) => ws.once('close', () => resolve(control)));
+  const waitFor = (pattern: RegExp, stream: 'stdout' | 'stderr' = 'stdout') =>
+    eventually(async () => out[stream].match(pattern) ?? undefined, 10_000);
+  return { ws, out, opened, closed, waitFor };
+}
+
+describe('interactive exec (GET /containers/:name/exec over WebSocket)', () => {
+  it('echoes stdin back through cat, and delivers the exit code after stdin ends', async () => {
+    const s = openSession('box/exec?command=cat');
+    await s.opened;
+    s.ws.send(Buffer.from('hello over a websocket\n'));
+    await s.waitFor(/hello over a websocket\n/);
+    s.ws.send(JSON.stringify({ type: 'eof' }));
+    const control = await s.closed;
+    expect(control).toEqual([{ type: 'exit', exitCode: 0, signal: null, timedOut: false }]);
+  }, 30_000);
+
+  it('keeps stdout and stderr apart without a tty, and says a non-zero exit', async () => {
+    const s = openSession(`box/exec?command=sh&command=-c&command=${encodeURIComponent('echo out; echo err >&2; exit 3')}`);
+    const control = await s.closed;
+    expect(s.out).toEqual({ stdout: 'out\n', stderr: 'err\n' });
+    expect(control.at(-1)).toMatchObject({ type: 'exit', exitCode: 3 });
+  }, 30_000);
+
+  it('gives a tty the size asked, resizes it, and inherits the env (the first message names the session)', async () => {
+    const s = openSession('box/exec');
+    await s.opened;
+    s.ws.send(JSON.stringify({ command: ['sh'], tty: true, rows: 30, cols: 90, env: { EXTRA: 'x1' } }));
+    s.ws.send(Buffer.from('tty; stty size; echo "$GREETING-$EXTRA"\n'));
+    await s.waitFor(/\/dev\/pts\/\d+\r?\n/);
+    await s.waitFor(/30 90\r?\n/);
+    await s.waitFor(/from-the-container-x1\r?\n/);
+    s.ws.send(JSON.stringify({ type: 'resize', rows: 50, cols: 160 }));
+    s.ws.send(Buffer.from('stty size; exit 5\n'));
+    const control = await s.closed;
+    expect(s.out.stdout).toMatch(/50 160\r?\n/);
+    expect(control.at(-1)).toMatchObject({ type: 'exit', exitCode: 5 });
+  }, 30_000);
+
+  it('refuses a viewer token (403) and another project’s container (404) before any upgrade', async () => {
+    await expect(openSession('box/exec?command=id', viewerToken).opened).rejects.toMatchObject({ status: 403 });
+    await expect(openSession('other/exec?command=id', p1Operator, 'p2').opened).rejects.toMatchObject({ status: 404 });
+    // the same token in its own project gets in: the 404 above is the project, not the token
+    const own = openSession('box/exec?command=true', p1Operator);
+    await own.opened;
+    expect((await own.closed).at(-1)).toMatchObject({ type: 'exit', exitCode: 0 });
+    await expect(openSession('nosuch/exec?command=id').opened).rejects.toMatchObject({ status: 404 });
+  }, 30_000);
+
+  it('kills the session’s process when the client disconnects (no leak)', async () => {
+    const s = openSession(`box/exec?tty=1&command=sh&command=-c&command=${encodeURIComponent('echo pid=$$; exec sleep 1000')}`);
+    const pid = (await s.waitFor(/pid=(\d+)/))[1];
+    const alive = async () =>
+      (
+        await p1.post<ExecResult>('/containers/box/exec', {
+          command: ['sh', '-c', `kill -0 ${pid} 2>/dev/null && echo alive || echo gone`],
+        })
+      ).stdout;
+    expect(await alive()).toBe('alive\n');
+    s.ws.terminate();
+    await eventually(async () => ((await alive()) === 'gone\n' ? true : undefined), 10_000);
   }, 30_000);
 });

@@ -14,6 +14,7 @@ import {
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';
 import type { LogsJobData, RpcJobData, RunOutputSoFar, VolumeJobData } from './job-types';
+import type { ExecRelays } from './exec-relays';
 import type { LogFollowers } from './log-followers';
 import type { NodeVolumes } from './node-volumes';
 
@@ -34,6 +35,7 @@ export class RpcJobs {
     private readonly followers: LogFollowers,
     /** What a one-shot exec keeps of stdout and of stderr, each. */
     private readonly execOutputLimitBytes: number,
+    private readonly execRelays?: ExecRelays,
   ) {}
 
   /** The BullMQ processor: failures travel as "CODE: message" and become the same error at the API. */
@@ -41,6 +43,10 @@ export class RpcJobs {
     try {
       const data = job.data;
       if (data.kind === 'exec') return await this.exec(data);
+      if (data.kind === 'exec-session') {
+        if (!this.execRelays) throw new NagayaError('UNAVAILABLE', 'this node relays no exec sessions');
+        return await this.execRelays.start(data);
+      }
       if (data.kind === 'logs') return await this.logs(data);
       if (data.kind === 'logs-follow') {
         this.followers.start(data);
