@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -163,4 +163,29 @@ describe('interactive exec (GET /containers/:name/exec over WebSocket)', () => {
     s.ws.terminate();
     await eventually(async () => ((await alive()) === 'gone\n' ? true : undefined), 10_000);
   }, 30_000);
+});
+
+describe('nagaya exec -it, driven through a pty (script)', () => {
+  it('gives a shell: the terminal size is sent, Ctrl-C interrupts sleep in the container, the exit code comes back', async () => {
+    const env = { ...process.env, NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN, NAGAYA_PROJECT: 'p1' };
+    // script gives the CLI a pty of 33×99 as its terminal; the CLI puts it in raw mode
+    const child = spawn('script', ['-qefc', `stty rows 33 cols 99; exec node ${CLI} exec -it box -- sh`, '/dev/null'], { env });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString('utf8')));
+    const seen = (pattern: RegExp) =>
+      eventually(async () => pattern.exec(output) ?? undefined, 15_000, String(pattern)).catch((err: Error) => {
+        throw new Error(`${err.message}; the terminal showed ${JSON.stringify(output)}`);
+      });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.stdin.write('stty size; echo "$GREETING"\n');
+    await seen(/33 99\r*\n/);
+    await seen(/from-the-container\r*\n/);
+    child.stdin.write('sleep 100\n');
+    await new Promise((r) => setTimeout(r, 500));
+    child.stdin.write('\x03'); // Ctrl-C: raw mode here, so it reaches the container's pty as ^C
+    child.stdin.write('echo "status=$?"\n'); // sleep died of SIGINT: 130, long before its 100 s
+    await seen(/status=130/);
+    child.stdin.write('exit 4\n');
+    expect(await exited).toBe(4);
+  }, 40_000);
 });
