@@ -236,6 +236,7 @@ export async function startNagaya(
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
       await logStreams?.close();
+      await execSessions?.close();
       await events?.close();
       await worker?.close();
       await queues.close();

@@ -13,6 +13,8 @@ export const EXEC_STDOUT = 1;
 export const EXEC_STDERR = 2;
 /** A node whose session sends no beat (every 2 s) for this long is taken for gone. */
 const NODE_SILENCE_MS = 10_000;
+/** Output the client has not taken yet past which the session ends: the API does not buffer without bound for a slow client. */
+const CLIENT_BACKLOG_LIMIT = 16 * 1024 * 1024;
 /** The first message must come this soon when the query names no command. */
 const FIRST_MESSAGE_MS = 10_000;
 
@@ -115,6 +117,9 @@ function relaySession(
     if (finished) return;
     heard();
     if (message.type === 'output') {
+      if (ws.bufferedAmount > CLIENT_BACKLOG_LIMIT) {
+        return fail(new NagayaError('UNAVAILABLE', 'the client does not read the output fast enough; the session was ended'));
+      }
       const bytes = Buffer.from(message.data, 'base64');
       ws.send(Buffer.concat([Buffer.of(message.stream === 'stderr' ? EXEC_STDERR : EXEC_STDOUT), bytes]));
     } else if (message.type === 'exit') {
