@@ -1,3 +1,5 @@
+import { statSync } from 'node:fs';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ContainerRuntime, ExecSession, ExecSessionEnd } from '@nagaya/native';
@@ -30,10 +32,11 @@ async function open(runtime: ContainerRuntime, id: string, argv: string[], optio
 describe('interactive exec sessions', () => {
   let runtime: ContainerRuntime;
   let cleanup: () => Promise<void>;
+  let initPid: number;
 
   beforeAll(async () => {
     ({ runtime, cleanup } = await openTestRuntime('exec-session'));
-    await runtime.launch(busyboxPlan('tty-box', ['sleep', '600'], slice(BASE, 0)));
+    initPid = (await runtime.launch(busyboxPlan('tty-box', ['sleep', '600'], slice(BASE, 0)))).pid;
   });
   afterAll(async () => cleanup());
 
@@ -43,6 +46,10 @@ describe('interactive exec sessions', () => {
     const tty = (await s.waitFor(/(\/dev\/pts\/\d+)\r?\n/))[1];
     expect(tty).toMatch(/^\/dev\/pts\/\d+$/);
     await s.waitFor(/owner=0:0\r?\n/);
+    // seen from the host: the container's devpts, the pty owned by the slice's first id (its root)
+    const onHost = statSync(`/proc/${initPid}/root${tty}`);
+    expect(onHost.uid).toBe(BASE);
+    expect(onHost.isCharacterDevice()).toBe(true);
     await s.waitFor(/33 101\r?\n/);
     await s.session.resize(40, 132);
     await s.session.write(Buffer.from('stty size\n'));
@@ -50,6 +57,16 @@ describe('interactive exec sessions', () => {
     await s.session.write(Buffer.from('exit 7\n'));
     const end = await s.ended;
     expect(end.exitCode).toBe(7);
+  });
+
+  it('gives a non-root exec its pty, chowned to that user', async () => {
+    const s = await open(runtime, 'tty-box', ['sh', '-c', 'id -u; stat -c owner=%u:%g $(tty)'], {
+      tty: true,
+      user: { uid: 1000, gid: 1000 },
+    });
+    const end = await s.ended;
+    expect(end.exitCode).toBe(0);
+    expect(s.out.stdout).toMatch(/^1000\r\nowner=1000:1000\r\n$/);
   });
 
   it('keeps stdout and stderr apart without a tty, echoes stdin, and ends at its EOF', async () => {
