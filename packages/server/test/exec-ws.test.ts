@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -166,7 +167,7 @@ describe('interactive exec (GET /containers/:name/exec over WebSocket)', () => {
 });
 
 describe('nagaya exec -it, driven through a pty (script)', () => {
-  it('gives a shell: the terminal size is sent, Ctrl-C interrupts sleep in the container, the exit code comes back', async () => {
+  it('gives a shell: the terminal size is sent and follows a resize (SIGWINCH), Ctrl-C interrupts sleep in the container, the exit code comes back', async () => {
     const env = { ...process.env, NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN, NAGAYA_PROJECT: 'p1' };
     // script gives the CLI a pty of 33×99 as its terminal; the CLI puts it in raw mode
     const child = spawn('script', ['-qefc', `stty rows 33 cols 99; exec node ${CLI} exec -it box -- sh`, '/dev/null'], { env });
@@ -180,6 +181,13 @@ describe('nagaya exec -it, driven through a pty (script)', () => {
     child.stdin.write('stty size; echo "$GREETING"\n');
     await seen(/33 99\r*\n/);
     await seen(/from-the-container\r*\n/);
+    // the terminal is resized (as a window would be): the kernel sends the CLI SIGWINCH, the CLI sends the size
+    const cli = (await run('pgrep', ['-P', String(child.pid)])).stdout.trim();
+    const terminal = readlinkSync(`/proc/${cli}/fd/1`);
+    await run('stty', ['-F', terminal, 'rows', '50', 'cols', '150']);
+    await new Promise((r) => setTimeout(r, 300));
+    child.stdin.write('stty size\n');
+    await seen(/50 150\r*\n/);
     child.stdin.write('sleep 100\n');
     await new Promise((r) => setTimeout(r, 500));
     child.stdin.write('\x03'); // Ctrl-C: raw mode here, so it reaches the container's pty as ^C
