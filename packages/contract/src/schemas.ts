@@ -221,6 +221,9 @@ export const execSchema = z.strictObject({
   timeoutMs: z.number().int().min(1).max(300_000).optional(),
   /** base64: stdout and stderr are the exact bytes, base64-encoded; utf8 (default): text, invalid bytes replaced. */
   encoding: z.enum(['utf8', 'base64']).optional(),
+  /** Instead of the container's working directory and user (its image's, or its create's). */
+  cwd: z.string().min(1).max(4096).startsWith('/').refine(noNul, 'no NUL characters').optional(),
+  user: z.strictObject({ uid: z.number().int().min(0).max(65535), gid: z.number().int().min(0).max(65535) }).optional(),
 });
 
 /** An interactive exec session (GET /containers/:name/exec over WebSocket), from its query or its first message. */

@@ -31,6 +31,9 @@ beforeAll(async () => {
     command: ['/bin/sh', '-c', 'exec sleep 600'],
     env: { GREETING: 'from-the-container', SHARED: 'container-value' },
   });
+  // an init in /tmp as 33:34: execs start there as that user unless told otherwise
+  await p1.post('/containers', { name: 'shaped', image: 'busybox', command: ['sleep', '600'], workingDir: '/tmp', user: '33:34' });
+  await eventually(async () => ((await p1.get<{ state: string }>('/containers/shaped')).state === 'running' ? true : undefined));
   await eventually(async () => {
     const c = await p1.get<{ state: string; error?: unknown }>('/containers/box');
     if (c.state === 'failed') throw new Error(`box failed: ${JSON.stringify(c.error)}`);
@@ -75,6 +78,17 @@ describe('one-shot exec (POST /containers/:name/exec)', () => {
     expect(res.stdout).toBe('from-the-container request-value extra\n');
   }, 30_000);
 
+  it("runs in the init's directory as its user unless the request names others", async () => {
+    const inherited = await p1.post<ExecResult>('/containers/shaped/exec', { command: ['sh', '-c', 'echo "$(pwd) $(id -u):$(id -g)"'] });
+    expect(inherited.stdout).toBe('/tmp 33:34\n');
+    const overridden = await p1.post<ExecResult>('/containers/shaped/exec', {
+      command: ['sh', '-c', 'echo "$(pwd) $(id -u):$(id -g)"'],
+      cwd: '/tmp',
+      user: { uid: 1000, gid: 1001 },
+    });
+    expect(overridden.stdout).toBe('/tmp 1000:1001\n');
+  }, 30_000);
+
   it('the CLI passes --env and writes the bytes as they were', async () => {
     const env = { ...process.env, NAGAYA_URL: fleet.url, NAGAYA_TOKEN: ADMIN_TOKEN, NAGAYA_PROJECT: 'p1' };
     const withEnv = await run('node', [CLI, 'exec', 'box', '--env', 'SHARED=from-cli', '--', '/bin/sh', '-c', 'echo "$GREETING $SHARED"'], {
@@ -117,6 +131,12 @@ describe('interactive exec (GET /containers/:name/exec over WebSocket)', () => {
     s.ws.send(JSON.stringify({ type: 'eof' }));
     const control = await s.closed;
     expect(control).toEqual([{ type: 'exit', exitCode: 0, signal: null, timedOut: false }]);
+  }, 30_000);
+
+  it("starts in the init's directory as its user", async () => {
+    const s = openSession(`shaped/exec?command=sh&command=-c&command=${encodeURIComponent('echo "$(pwd) $(id -u):$(id -g)"')}`);
+    await s.closed;
+    expect(s.out.stdout).toBe('/tmp 33:34\n');
   }, 30_000);
 
   it('keeps stdout and stderr apart without a tty, and says a non-zero exit', async () => {

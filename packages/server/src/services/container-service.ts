@@ -413,6 +413,7 @@ export class ContainerService {
     timeoutMs: number | undefined,
     actor: TokenIdentity,
     encoding: 'utf8' | 'base64' = 'utf8',
+    overrides: { cwd?: string | undefined; user?: { uid: number; gid: number } | undefined } = {},
   ): Promise<ExecResult & { encoding: 'utf8' | 'base64' }> {
     const row = await this.requireRunning(project, name);
     await this.requireNodeOnline(row);
@@ -427,6 +428,8 @@ export class ContainerService {
         // as Docker's exec: the container's environment, directory and user, the request's env on top
         env: { ...row.env, ...(env ?? {}) },
         ...processOptionsOf(row.run),
+        ...(overrides.cwd ? { cwd: overrides.cwd } : {}),
+        ...(overrides.user ? { user: overrides.user } : {}),
         timeoutMs: timeout,
         encoding,
       },

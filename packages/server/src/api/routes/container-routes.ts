@@ -132,7 +132,10 @@ export const containerOperations: Operation[] = [
     body: execSchema,
     params: byName,
     handle: ({ deps, actor, scope, body, params }) =>
-      deps.containerService.exec(scope.project, params.name, body.command, body.env, body.timeoutMs, actor, body.encoding),
+      deps.containerService.exec(scope.project, params.name, body.command, body.env, body.timeoutMs, actor, body.encoding, {
+        cwd: body.cwd,
+        user: body.user,
+      }),
   }),
   operation({
     method: 'get',
