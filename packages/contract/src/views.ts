@@ -191,8 +191,10 @@ export interface ExecResult {
   signal: string | null;
   stdout: string;
   stderr: string;
+  /** How stdout and stderr are written: as text (utf8) or as base64 of their bytes, as the request asked. */
+  encoding: 'utf8' | 'base64';
   timedOut: boolean;
-  /** Output was cut at the server's limit. */
+  /** Output was cut at the server's limit (NAGAYA_EXEC_OUTPUT_LIMIT_BYTES, per stream). */
   truncated: boolean;
 }
 

@@ -1,7 +1,19 @@
 // @nagaya/native: start, watch, stop and exec isolated containers. See runtime.ts for the API.
 export { ContainerRuntime } from './runtime';
 export { DEFAULT_CONSOLE_LOG_MAX_BYTES, LOST_EXIT } from './runtime-types';
-export type { ExecOptions, ExecResult, LaunchedContainer, LaunchOptions, RunOutput, RuntimeOptions } from './runtime-types';
+export type {
+  ExecOptions,
+  ExecOutputEncoding,
+  ExecResult,
+  ExecSession,
+  ExecSessionEnd,
+  ExecSessionHandlers,
+  ExecSessionOptions,
+  LaunchedContainer,
+  LaunchOptions,
+  RunOutput,
+  RuntimeOptions,
+} from './runtime-types';
 export { prepareShiftedCopy } from './shifted-copy';
 export type { ShiftProgress } from './shifted-copy';
 export {

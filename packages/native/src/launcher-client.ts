@@ -18,6 +18,8 @@ interface PendingRequest {
 export interface LauncherClientHandlers {
   /** An exit event: a container of the launcher exited. */
   onExit(msg: DecodedMessage): void;
+  /** An interactive exec session's output or end (exec-output, exec-exit), naming it by `session`. */
+  onExecEvent(msg: DecodedMessage): void;
   /** The launcher went away on its own; a new one is being started. */
   onDisconnected(err: NativeError): void;
   /** Starting a new launcher failed; it is tried again after a backoff. */
@@ -140,6 +142,10 @@ export class LauncherClient {
     const type = msg.get('type');
     if (type === 'exit') {
       this.handlers.onExit(msg);
+      return;
+    }
+    if (type === 'exec-output' || type === 'exec-exit') {
+      this.handlers.onExecEvent(msg);
       return;
     }
     const req = msg.get('req') ?? '';

@@ -1,7 +1,7 @@
 import { toExitStatus, type ExitStatus } from './container-records';
 import { formatIdMapLine } from './id-map';
 import type { ResolvedPlan } from './plan';
-import type { ExecResult } from './runtime-types';
+import type { ExecOutputEncoding, ExecResult } from './runtime-types';
 import { encodeMessage, type DecodedMessage, type Field } from './protocol';
 
 /** Bits of a mount_flags field (container_mounts.h). */
@@ -63,15 +63,15 @@ export function encodeLaunchRequest(req: string, plan: ResolvedPlan): Buffer {
 }
 
 /** An exec's reply: its exit, and its stdout and stderr one after the other in the payload. */
-export function execResultFromMessage(reply: DecodedMessage): ExecResult {
+export function execResultFromMessage(reply: DecodedMessage, encoding: ExecOutputEncoding = 'utf8'): ExecResult {
   const stdoutLen = Number(reply.get('stdout_len'));
   const stderrLen = Number(reply.get('stderr_len'));
   const status = exitFromMessage(reply);
   return {
     exitCode: status.exitCode,
     signal: status.signal,
-    stdout: reply.payload.toString('utf8', 0, stdoutLen),
-    stderr: reply.payload.toString('utf8', stdoutLen, stdoutLen + stderrLen),
+    stdout: reply.payload.toString(encoding, 0, stdoutLen),
+    stderr: reply.payload.toString(encoding, stdoutLen, stdoutLen + stderrLen),
     timedOut: reply.get('timed_out') === '1',
     truncated: reply.get('truncated') === '1',
   };

@@ -1,4 +1,5 @@
 import type { ExitStatus } from './container-records';
+import type { NativeError } from './errors';
 import type { LaunchPlan } from './plan';
 import type { ShiftProgress } from './shifted-copy';
 
@@ -50,6 +51,50 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Keep at most this many bytes of stdout and of stderr. */
   outputLimit?: number;
+  /** How stdout and stderr come back: UTF-8 text (default; invalid bytes become U+FFFD) or base64 of the exact bytes. */
+  encoding?: ExecOutputEncoding;
+}
+
+export type ExecOutputEncoding = 'utf8' | 'base64';
+
+/** Options of startExecSession(): as exec's, and a pty if asked. */
+export interface ExecSessionOptions {
+  env?: LaunchPlan['env'];
+  cwd?: string;
+  user?: { uid: number; gid: number };
+  /** Kill the command after this many milliseconds (0 or absent = never). */
+  timeoutMs?: number;
+  /** A pty made in the container's devpts is the command's stdin, stdout and stderr (its output comes as stdout). */
+  tty?: boolean;
+  /** The pty's first size (default 24×80). */
+  rows?: number;
+  cols?: number;
+}
+
+/** How an interactive exec session ended: its exit, or the step that kept the command from running (then exitCode and signal are null). */
+export interface ExecSessionEnd {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  error?: NativeError;
+}
+
+/** What an interactive exec session tells its owner, in order: output, then one end. */
+export interface ExecSessionHandlers {
+  onOutput(stream: 'stdout' | 'stderr', data: Buffer): void;
+  onEnd(end: ExecSessionEnd): void;
+}
+
+/** An interactive exec session started by startExecSession(). */
+export interface ExecSession {
+  /** Bytes for its stdin; resolves once the launcher took them (wait for it before sending more: that is the flow control). */
+  write(data: Buffer): Promise<void>;
+  /** Closes its stdin once what was written went in (a pipe; on a pty send ^D instead). */
+  closeStdin(): Promise<void>;
+  /** The pty's new size; the command's foreground process group gets SIGWINCH. */
+  resize(rows: number, cols: number): Promise<void>;
+  /** Kills the command (SIGKILL) and hangs its pty up; onEnd follows. */
+  kill(): Promise<void>;
 }
 
 /** What an exec returns. */

@@ -17,6 +17,9 @@ import {
   LOST_EXIT,
   type ExecOptions,
   type ExecResult,
+  type ExecSession,
+  type ExecSessionHandlers,
+  type ExecSessionOptions,
   type LaunchedContainer,
   type LaunchOptions,
   type RunOutput,
@@ -39,6 +42,8 @@ const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 export class ContainerRuntime extends EventEmitter {
   private client!: LauncherClient;
   private readonly exitWaiters = new ExitWaiters();
+  /** Interactive exec sessions by their id (the request that started them), until they end. */
+  private readonly execSessions = new Map<string, ExecSessionHandlers>();
   /** Containers this runtime saw launched and not yet exit: their exit event is still to come. */
   private readonly liveLaunches = new Set<string>();
   /** Launch requests in flight, and those of them whose exit event came before their reply was handled. */
@@ -77,14 +82,22 @@ export class ContainerRuntime extends EventEmitter {
       { consoleLogMaxBytes },
       {
         onExit: (msg) => runtime.onExit(msg),
-        onDisconnected: (err) => runtime.emit('disconnected', err),
+        onExecEvent: (msg) => runtime.onExecEvent(msg),
+        onDisconnected: (err) => {
+          // a launcher that went away took its sessions with it (their commands die with their helpers)
+          runtime.endSessionsWithoutLauncher(err);
+          runtime.emit('disconnected', err);
+        },
         onReconnectFailed: (err) => runtime.emit('reconnect-failed', err),
         onReconnected: () => {
           runtime.catchUpAfterReconnect();
           runtime.emit('reconnected');
         },
-        onClosed: (err) => runtime.settleWaitersWithoutLauncher(err),
-        isAwaitingEvents: () => runtime.exitWaiters.size > 0,
+        onClosed: (err) => {
+          runtime.endSessionsWithoutLauncher(err);
+          runtime.settleWaitersWithoutLauncher(err);
+        },
+        isAwaitingEvents: () => runtime.exitWaiters.size > 0 || runtime.execSessions.size > 0,
       },
     );
     return runtime;
@@ -256,7 +269,71 @@ export class ContainerRuntime extends EventEmitter {
       ...env.map((e): Field => ['env', e]),
       ...execCandidates.map((e): Field => ['exe', e]),
     ]);
-    return execResultFromMessage(reply);
+    return execResultFromMessage(reply, options.encoding);
+  }
+
+  /**
+   * Starts argv inside a running container as an interactive session: stdin from write(), output
+   * to handlers as it comes (stdout and stderr apart, or one pty), then its end. Resolves once the
+   * command was started; a command that cannot run ends with `error` set.
+   */
+  async startExecSession(id: string, argv: string[], options: ExecSessionOptions, handlers: ExecSessionHandlers): Promise<ExecSession> {
+    this.checkId(id);
+    const { env, cwd, execCandidates } = resolveExec(argv, options.env, options.cwd);
+    const timeoutMs = options.timeoutMs ?? 0;
+    const rows = options.rows ?? 24;
+    const cols = options.cols ?? 80;
+    for (const [name, value, min, max] of [
+      ['timeoutMs', timeoutMs, 0, 86_400_000],
+      ['rows', rows, 1, 65535],
+      ['cols', cols, 1, 65535],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < min || value > max) {
+        throw new NativeError(`${name} must be an integer from ${min} to ${max}`, { code: 'INVALID_ARGUMENT' });
+      }
+    }
+    let session = '';
+    await this.request((req) => {
+      // registered before the request leaves: its first output may follow the ok at once
+      session = req;
+      this.execSessions.set(req, handlers);
+      return encodeMessage([
+        ['op', 'exec'],
+        ['req', req],
+        ['id', id],
+        ['interactive', 1],
+        ['tty', options.tty ? 1 : 0],
+        ['rows', rows],
+        ['cols', cols],
+        ['cwd', cwd],
+        ['run_uid', options.user?.uid ?? 0],
+        ['run_gid', options.user?.gid ?? 0],
+        ['timeout_ms', timeoutMs],
+        ...argv.map((a): Field => ['argv', a]),
+        ...env.map((e): Field => ['env', e]),
+        ...execCandidates.map((e): Field => ['exe', e]),
+      ]);
+    }, `exec in ${id}`).catch((err: unknown) => {
+      this.execSessions.delete(session);
+      this.client.updateRef();
+      throw err;
+    });
+    const context = `exec session in ${id}`;
+    const ask = (op: string, fields: Field[], payload?: Buffer) =>
+      this.request((req) => {
+        const header = encodeMessage([['op', op], ['req', req], ['session', session], ...fields]);
+        return payload ? Buffer.concat([header, Buffer.alloc(1), payload]) : header;
+      }, context).then(() => undefined);
+    return {
+      write: (data) => ask('exec-input', [], data),
+      closeStdin: () => ask('exec-input', [['eof', 1]]),
+      resize: (r, c) =>
+        ask('exec-resize', [
+          ['rows', r],
+          ['cols', c],
+        ]),
+      kill: () => ask('exec-kill', []),
+    };
   }
 
   /** Lists the containers the launcher is running now (pid and start time of each init). */
@@ -393,6 +470,33 @@ export class ContainerRuntime extends EventEmitter {
 
   private request(build: (req: string) => Buffer, context: string): Promise<DecodedMessage> {
     return this.client.request(build, context);
+  }
+
+  private onExecEvent(msg: DecodedMessage): void {
+    const session = msg.get('session') ?? '';
+    const handlers = this.execSessions.get(session);
+    if (!handlers) return;
+    if (msg.get('type') === 'exec-output') {
+      handlers.onOutput(msg.get('stream') === 'stderr' ? 'stderr' : 'stdout', msg.payload);
+      return;
+    }
+    this.execSessions.delete(session);
+    this.client.updateRef();
+    const step = msg.get('step');
+    if (step !== undefined) {
+      const error = NativeError.fromStep(step, msg.get('syscall') ?? '?', Number(msg.get('errno')), 'exec session');
+      handlers.onEnd({ exitCode: null, signal: null, timedOut: false, error });
+      return;
+    }
+    const status = exitFromMessage(msg);
+    handlers.onEnd({ exitCode: status.exitCode, signal: status.signal, timedOut: msg.get('timed_out') === '1' });
+  }
+
+  /** The launcher is gone: each session's command died with its helper; their owners are told. */
+  private endSessionsWithoutLauncher(error: NativeError): void {
+    const sessions = [...this.execSessions.values()];
+    this.execSessions.clear();
+    for (const handlers of sessions) handlers.onEnd({ exitCode: null, signal: null, timedOut: false, error });
   }
 
   private onExit(msg: DecodedMessage): void {

@@ -59,6 +59,8 @@ export interface ServerConfig {
   defaultPidsMax: number;
   /** A container's console.log is rotated to console.log.1 when it grows past this. */
   consoleLogMaxBytes: number;
+  /** What a one-shot exec keeps of stdout and of stderr, each (NAGAYA_EXEC_OUTPUT_LIMIT_BYTES); the rest is cut, said by `truncated`. */
+  execOutputLimitBytes: number;
   /** Prefix of BullMQ queue names, so test runs and installs sharing one Redis never meet. */
   queuePrefix: string;
   /** The fleet's container network (NAGAYA_NETWORK_CIDR): each node's subnet is a /networkNodePrefix of it. */
@@ -239,6 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     imageMaxPathDepth: integer(env, 'NAGAYA_IMAGE_MAX_PATH_DEPTH', 128, 1),
     defaultPidsMax: integer(env, 'NAGAYA_DEFAULT_PIDS_MAX', DEFAULT_PIDS_MAX, 1),
     consoleLogMaxBytes: integer(env, 'NAGAYA_CONSOLE_LOG_MAX_BYTES', 10 * 1024 * 1024, 4096),
+    execOutputLimitBytes: integer(env, 'NAGAYA_EXEC_OUTPUT_LIMIT_BYTES', 1024 * 1024, 0),
     queuePrefix: env.NAGAYA_QUEUE_PREFIX ?? 'nagaya',
     networkCidr: networkCidr(env, networkNodePrefix(env)),
     networkNodePrefix: networkNodePrefix(env),

@@ -33,6 +33,7 @@ import { NodeStore } from './store/node-store';
 import { TokenStore } from './store/token-store';
 import { VolumeStore } from './store/volume-store';
 import { LogStreams } from './services/log-streams';
+import { ExecSessionHub } from './services/exec-sessions';
 
 export const VERSION = '0.1.0';
 
@@ -142,10 +143,12 @@ export async function startNagaya(
   let url: string | undefined;
   let events: EventHub | undefined;
   let logStreams: LogStreams | undefined;
+  let execSessions: ExecSessionHub | undefined;
   if (config.role !== 'worker') {
     events = new EventHub(db, config.databaseUrl, (message, error) => log.warn(message, { error }), config.eventHeartbeatMs);
     await events.ready;
     logStreams = new LogStreams(producer, config.queuePrefix);
+    execSessions = new ExecSessionHub(producer, config.queuePrefix);
     const usageBoard = new UsageBoard(producer, config.queuePrefix);
     metrics.setSources({
       containersByState: () => containers.countByState(),
@@ -175,6 +178,7 @@ export async function startNagaya(
       defaultNetworkMode: config.defaultNetworkMode,
       mounts: new ContainerMounts(volumes, config.dataDir),
       logStreams,
+      execSessions,
     });
     const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
@@ -232,6 +236,7 @@ export async function startNagaya(
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
       await logStreams?.close();
+      await execSessions?.close();
       await events?.close();
       await worker?.close();
       await queues.close();

@@ -19,6 +19,7 @@ enum watch_kind {
   WATCH_EXEC_PID,  /* owner: struct pending_exec */
   WATCH_EXEC_STDOUT,
   WATCH_EXEC_STDERR,
+  WATCH_EXEC_STDIN, /* owner: struct pending_exec (interactive), watched for room to write */
   WATCH_RUN_OUTPUT, /* owner: struct output_capture of a run's stdout or stderr (run_io.h) */
   WATCH_RUN_STDIN,  /* owner: struct stdin_feed, watched for room to write */
 };

@@ -18,6 +18,9 @@ struct exec_request {
   bool nesting;  /* the container's security.nesting: picks its seccomp filter */
   uid_t run_uid; /* who runs the command (the container's user, as the image's User says); 0: root */
   gid_t run_gid;
+  bool interactive;          /* stdin is fed by the client (a pipe, or the pty), output is relayed as it comes */
+  bool tty;                  /* interactive on a pty made in the container's devpts */
+  unsigned short rows, cols; /* the pty's first size */
 };
 
 struct output_buffer {
@@ -30,6 +33,8 @@ struct exec_session {
   pid_t pid; /* the helper outside the container; its exit mirrors the command's */
   int pidfd;
   int stdout_fd, stderr_fd, error_fd;
+  int stdin_fd; /* interactive: the write end of the command's stdin (a pipe, or a dup of the pty master); else -1 */
+  bool tty;     /* stdout_fd is the pty master (stdin and stderr go through it too); stderr_fd is -1 */
   struct output_buffer out, err;
 };
 
@@ -46,6 +51,9 @@ bool exec_session_drain(struct exec_session *s, enum exec_output which);
 /* Reaps the helper (waiting for it), reads what output is left; fills exit code or signal, or the
  * failed step if the command never ran. */
 int exec_session_finish(struct exec_session *s, int *exit_code, int *signal, struct step_error *err);
+
+/* Sets the pty's size (a tty session): the command's foreground process group gets SIGWINCH. */
+int exec_session_resize(struct exec_session *s, unsigned short rows, unsigned short cols);
 
 /* Closes its fds (none may still be watched) and releases its buffers. */
 void exec_session_free(struct exec_session *s);

@@ -90,8 +90,10 @@ static int next_timeout_ms(void) {
     if (k->timeout_at_ms && k->timeout_at_ms < nearest) nearest = k->timeout_at_ms;
     if (k->log_rewatch_at && k->log_rewatch_at < nearest) nearest = k->log_rewatch_at;
   }
-  for (struct pending_exec *p = execs; p; p = p->next)
+  for (struct pending_exec *p = execs; p; p = p->next) {
     if (p->deadline_ms && !p->timed_out && p->deadline_ms < nearest) nearest = p->deadline_ms;
+    if (p->output_paused_until_ms && p->output_paused_until_ms < nearest) nearest = p->output_paused_until_ms;
+  }
   return nearest <= now ? 0 : (int)(nearest - now);
 }
 
@@ -119,11 +121,13 @@ static void fire_deadlines(void) {
       k->log_wd = console_log_watch(k->log_path); /* checks it first: what it got meanwhile counts */
     }
   }
-  for (struct pending_exec *p = execs; p; p = p->next)
+  for (struct pending_exec *p = execs; p; p = p->next) {
     if (p->deadline_ms && !p->timed_out && p->deadline_ms <= now) {
       sys_pidfd_send_signal(p->session.pidfd, SIGKILL);
       p->timed_out = true;
     }
+    if (p->output_paused_until_ms && p->output_paused_until_ms <= now && !p->done) resume_exec_output(p);
+  }
 }
 
 static void read_signals(int signal_fd) {
@@ -167,7 +171,13 @@ static void dispatch(const struct epoll_event *event) {
       struct pending_exec *p = w->owner;
       if (p->done) break;
       enum exec_output which = w->kind == WATCH_EXEC_STDOUT ? EXEC_STDOUT : EXEC_STDERR;
-      if (exec_session_drain(&p->session, which)) unwatch_fd(w); /* EOF: nothing more to wait for */
+      if (p->interactive) relay_exec_output(p, which);
+      else if (exec_session_drain(&p->session, which)) unwatch_fd(w); /* EOF: nothing more to wait for */
+      break;
+    }
+    case WATCH_EXEC_STDIN: {
+      struct pending_exec *p = w->owner;
+      if (!p->done) feed_exec_input(p);
       break;
     }
     case WATCH_RUN_OUTPUT:

@@ -51,13 +51,14 @@ void unwatch_exec(struct pending_exec *p) {
   unwatch_fd(&p->pid_watch);
   unwatch_fd(&p->stdout_watch);
   unwatch_fd(&p->stderr_watch);
+  unwatch_fd(&p->stdin_watch);
 }
 
 int add_exec(struct pending_exec *p) {
-  p->pid_watch.fd = p->stdout_watch.fd = p->stderr_watch.fd = -1;
+  p->pid_watch.fd = p->stdout_watch.fd = p->stderr_watch.fd = p->stdin_watch.fd = -1;
   if (watch_fd(&p->pid_watch, WATCH_EXEC_PID, p->session.pidfd, p) < 0 ||
       watch_fd(&p->stdout_watch, WATCH_EXEC_STDOUT, p->session.stdout_fd, p) < 0 ||
-      watch_fd(&p->stderr_watch, WATCH_EXEC_STDERR, p->session.stderr_fd, p) < 0) {
+      (p->session.stderr_fd >= 0 && watch_fd(&p->stderr_watch, WATCH_EXEC_STDERR, p->session.stderr_fd, p) < 0)) {
     unwatch_exec(p);
     return -1;
   }
@@ -86,6 +87,11 @@ static void release_client(struct client *c) {
   free(c);
 }
 
+static void release_exec(struct pending_exec *p) {
+  free(p->input);
+  free(p);
+}
+
 static void release_container(struct container *k) {
   free(k->id);
   free(k->dir);
@@ -94,7 +100,13 @@ static void release_container(struct container *k) {
 }
 
 void prune(void) {
-  LIST_SWEEP(clients, struct client, client_closed, release_client);
   LIST_SWEEP(containers, struct container, container_exited, release_container);
-  LIST_SWEEP(execs, struct pending_exec, exec_done, free);
+  /* An interactive session whose client left is killed: nobody could give it input or see it end. */
+  for (struct pending_exec *p = execs; p; p = p->next)
+    if (p->interactive && !p->done) {
+      struct client *c = client_by_serial(p->client_serial);
+      if (c == NULL || c->closed) abandon_interactive_exec(p);
+    }
+  LIST_SWEEP(clients, struct client, client_closed, release_client);
+  LIST_SWEEP(execs, struct pending_exec, exec_done, release_exec);
 }

@@ -62,10 +62,18 @@ struct container {
 struct pending_exec {
   struct exec_session session;
   unsigned long client_serial;
-  char req[64];
+  char req[64]; /* an interactive session's id too: its events and its input name it */
   int64_t deadline_ms;
   bool timed_out, done;
-  struct watch pid_watch, stdout_watch, stderr_watch;
+  /* Interactive: output goes to the client as exec-output events as it comes, input comes in
+   * exec-input requests and waits here for room in the command's stdin. */
+  bool interactive, close_stdin_when_written, abandoned;
+  bool output_eof[2]; /* by enum exec_output */
+  char *input;
+  size_t input_len, input_cap;
+  /* Output is not read while the client's socket holds this much unread: a slow client slows the command. */
+  int64_t output_paused_until_ms;
+  struct watch pid_watch, stdout_watch, stderr_watch, stdin_watch;
   struct pending_exec *next;
 };
 
@@ -93,6 +101,9 @@ int watch_container_exit(struct container *k);
 /* Lists an exec session and watches its pidfd and output pipes; -1 with errno (nothing listed,
  * nothing watched) if they cannot be watched. */
 int add_exec(struct pending_exec *p);
+
+/* An interactive session's client left: kills the command, hangs its pty up (exec_requests.c). */
+void abandon_interactive_exec(struct pending_exec *p);
 
 /* Takes every fd of the exec session out of the loop's set, before the session is freed. */
 void unwatch_exec(struct pending_exec *p);

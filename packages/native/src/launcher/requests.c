@@ -25,6 +25,9 @@ void handle_message(struct client *c, const char *raw, size_t len) {
   else if (strcmp(op, "stop") == 0) handle_signal(c, req, m, true);
   else if (strcmp(op, "kill") == 0) handle_signal(c, req, m, false);
   else if (strcmp(op, "exec") == 0) handle_exec(c, req, m);
+  else if (strcmp(op, "exec-input") == 0) handle_exec_input(c, req, m);
+  else if (strcmp(op, "exec-resize") == 0) handle_exec_resize(c, req, m);
+  else if (strcmp(op, "exec-kill") == 0) handle_exec_kill(c, req, m);
   else if (strcmp(op, "list") == 0) handle_list(c, req);
   else if (strcmp(op, "cgroup-roots") == 0) handle_cgroup_roots(c, req);
   else if (strcmp(op, "prune-cgroups") == 0) handle_prune_cgroups(c, req);

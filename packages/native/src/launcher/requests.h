@@ -26,6 +26,17 @@ void finish_container(struct container *k);
 /* exec_requests.c */
 void handle_exec(struct client *c, const char *req, const struct message *m);
 void complete_exec(struct pending_exec *p);
+/* Interactive sessions: bytes for stdin (eof=1 closes it once written), a pty's new size. */
+void handle_exec_input(struct client *c, const char *req, const struct message *m);
+void handle_exec_resize(struct client *c, const char *req, const struct message *m);
+/* Kills an interactive session's command; its exec-exit event follows. */
+void handle_exec_kill(struct client *c, const char *req, const struct message *m);
+/* Sends what an interactive session's stdout or stderr has now as exec-output events. */
+void relay_exec_output(struct pending_exec *p, enum exec_output which);
+/* Writes what waits for an interactive session's stdin. */
+void feed_exec_input(struct pending_exec *p);
+/* Resumes reading output paused for a slow client. */
+void resume_exec_output(struct pending_exec *p);
 
 /* cgroup_requests.c */
 void handle_cgroup_roots(struct client *c, const char *req);

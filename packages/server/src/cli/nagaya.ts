@@ -18,6 +18,7 @@ import {
   type RestartPolicyView,
 } from '@nagaya/contract';
 import { ApiClient } from './api-client';
+import { interactiveExec } from './exec-command';
 import { age, table } from './format';
 import { networksCommand, nodesCommand } from './fleet-commands';
 import { imagesCommand } from './image-commands';
@@ -50,7 +51,9 @@ const USAGE = `usage: nagaya <command> [options]
   events [--type T[,T]] [--container N] [--since ID] [--json]
                                          changes as they happen (container, job, node, image, volume;
                                          container.state, ...); resumes by itself after a lost stream
-  exec <name> [--timeout MS] -- command...
+  exec [-i] [-t] <name> [--timeout MS] [--env K=V]... -- command...
+                                         in the container's env, directory and user; output byte for byte;
+                                         -i feeds stdin, -t gives a pty (nagaya exec -it web1 -- sh: a shell)
   stats [name] [--no-stream]             memory, CPU, pids and writable layer of a running container (or of
                                          every running one of the project), refreshed every 2 s until Ctrl-C
   start|stop|restart <name> [--timeout SECONDS] [--wait]
@@ -256,6 +259,8 @@ async function main(argv: string[]): Promise<number> {
       'output-limit': { type: 'string' },
       'idempotency-key': { type: 'string' },
       'no-stream': { type: 'boolean' },
+      interactive: { type: 'boolean', short: 'i' },
+      tty: { type: 'boolean', short: 't' },
     },
   });
   const [verb, ...rest] = positionals;
@@ -402,16 +407,23 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'exec': {
       if (command.length === 0) throw new ApiError(0, 'INVALID_INPUT', 'exec needs a command after --');
+      const env = Object.fromEntries((values.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+      if (values.interactive || values.tty) {
+        return await interactiveExec(client, { name: name(), command, env, tty: Boolean(values.tty), stdin: Boolean(values.interactive) });
+      }
+      // --json shows text; otherwise the bytes come as base64 and are written as they were
       const res = await client.post<{ exitCode: number | null; stdout: string; stderr: string }>(`/containers/${name()}/exec`, {
         command,
+        ...(Object.keys(env).length ? { env } : {}),
         ...(values.timeout ? { timeoutMs: wholeNumberOption('timeout', values.timeout) } : {}),
+        ...(values.json ? {} : { encoding: 'base64' }),
       });
       if (values.json) {
         console.log(JSON.stringify(res));
         return EXIT.ok;
       }
-      process.stdout.write(res.stdout);
-      process.stderr.write(res.stderr);
+      process.stdout.write(Buffer.from(res.stdout, 'base64'));
+      process.stderr.write(Buffer.from(res.stderr, 'base64'));
       return res.exitCode ?? 128;
     }
     case 'stats': {

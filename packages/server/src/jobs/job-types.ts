@@ -49,6 +49,25 @@ export interface ExecJobData {
   cwd?: string;
   user?: { uid: number; gid: number };
   timeoutMs?: number;
+  /** base64 carries the exact bytes (a job's answer is JSON); absent: utf8 text. */
+  encoding?: 'utf8' | 'base64';
+}
+
+/**
+ * Starts an interactive exec session relayed over Redis pub/sub (`<channel>:out` from the node,
+ * `<channel>:in` to it; the API subscribed to :out first): answered once the command runs.
+ */
+export interface ExecSessionJobData {
+  kind: 'exec-session';
+  containerId: string;
+  command: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  user?: { uid: number; gid: number };
+  tty: boolean;
+  rows: number;
+  cols: number;
+  channel: string;
 }
 
 export interface LogsJobData {
@@ -121,4 +140,11 @@ export interface RunOutputSoFar {
   stderrTruncated: boolean;
 }
 
-export type RpcJobData = ExecJobData | LogsJobData | LogsFollowJobData | StatsJobData | VolumeJobData | RunOutputJobData;
+export type RpcJobData =
+  | ExecJobData
+  | ExecSessionJobData
+  | LogsJobData
+  | LogsFollowJobData
+  | StatsJobData
+  | VolumeJobData
+  | RunOutputJobData;

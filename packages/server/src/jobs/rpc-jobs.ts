@@ -14,10 +14,10 @@ import {
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';
 import type { LogsJobData, RpcJobData, RunOutputSoFar, VolumeJobData } from './job-types';
+import type { ExecRelays } from './exec-relays';
 import type { LogFollowers } from './log-followers';
 import type { NodeVolumes } from './node-volumes';
 
-const OUTPUT_LIMIT = 1024 * 1024;
 /**
  * How long a writable layer's measure is reused. du walks every file a tenant made: without this,
  * stats asked in a loop (or many at once) would keep the node's disk and RPC workers busy.
@@ -33,6 +33,9 @@ export class RpcJobs {
     private readonly runtime: ContainerRuntime,
     private readonly volumes: NodeVolumes,
     private readonly followers: LogFollowers,
+    /** What a one-shot exec keeps of stdout and of stderr, each. */
+    private readonly execOutputLimitBytes: number,
+    private readonly execRelays?: ExecRelays,
   ) {}
 
   /** The BullMQ processor: failures travel as "CODE: message" and become the same error at the API. */
@@ -40,6 +43,10 @@ export class RpcJobs {
     try {
       const data = job.data;
       if (data.kind === 'exec') return await this.exec(data);
+      if (data.kind === 'exec-session') {
+        if (!this.execRelays) throw new NagayaError('UNAVAILABLE', 'this node relays no exec sessions');
+        return await this.execRelays.start(data);
+      }
       if (data.kind === 'logs') return await this.logs(data);
       if (data.kind === 'logs-follow') {
         this.followers.start(data);
@@ -79,18 +86,21 @@ export class RpcJobs {
     }
   }
 
-  private async exec(data: Extract<RpcJobData, { kind: 'exec' }>): Promise<ExecResult> {
+  private async exec(data: Extract<RpcJobData, { kind: 'exec' }>): Promise<ExecResult & { encoding: 'utf8' | 'base64' }> {
     if (this.runtime.status(data.containerId).state !== 'running') {
       throw new NagayaError('CONFLICT', 'the container is not running');
     }
     try {
-      return await this.runtime.exec(data.containerId, data.command, {
+      const encoding = data.encoding ?? 'utf8';
+      const result = await this.runtime.exec(data.containerId, data.command, {
         env: data.env,
         ...(data.cwd ? { cwd: data.cwd } : {}),
         ...(data.user ? { user: data.user } : {}),
         timeoutMs: data.timeoutMs ?? 30_000,
-        outputLimit: OUTPUT_LIMIT,
+        outputLimit: this.execOutputLimitBytes,
+        encoding,
       });
+      return { ...result, encoding };
     } catch (err) {
       if (err instanceof NativeError && err.step === 'exec') {
         throw new NagayaError('INVALID_INPUT', `cannot run ${JSON.stringify(data.command[0])} in the container: ${err.message}`);

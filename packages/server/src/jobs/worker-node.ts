@@ -22,6 +22,7 @@ import { lifecycleQueueName, rpcQueueName } from './job-queues';
 import type { LifecycleJobData, PullJobData, RpcJobData } from './job-types';
 import { NodeVolumes } from './node-volumes';
 import { Reconciler } from './reconciler';
+import { ExecRelays } from './exec-relays';
 import { LogFollowers } from './log-followers';
 import { RpcJobs } from './rpc-jobs';
 import { RunJobs } from './run-jobs';
@@ -56,6 +57,7 @@ export class WorkerNode {
   readonly runtime: ContainerRuntime;
   /** The log streams this node serves (logs?follow=1): one per request, until its container exits or its client leaves. */
   logFollowers!: LogFollowers;
+  execRelays!: ExecRelays;
   readonly jobs: ContainerJobs;
   readonly pulls: ImagePullJobs;
   /** This node's part of the runs queue. */
@@ -230,7 +232,8 @@ export class WorkerNode {
   private startWorkers(): void {
     const { config, connection, log } = this.deps;
     this.logFollowers = new LogFollowers(this.runtime, connection);
-    const rpc = new RpcJobs(this.runtime, this.volumes, this.logFollowers);
+    this.execRelays = new ExecRelays(this.runtime, connection);
+    const rpc = new RpcJobs(this.runtime, this.volumes, this.logFollowers, config.execOutputLimitBytes, this.execRelays);
     // image pulls share the lifecycle queue: they are placed on a node as a launch is
     const lifecycle = new Worker<LifecycleJobData | PullJobData>(
       lifecycleQueueName(config.nodeName),
@@ -297,6 +300,7 @@ export class WorkerNode {
     this.runs.abandon();
     await Promise.all(this.workers.map((w) => w.close(w === this.runWorker).catch(() => undefined)));
     await this.logFollowers?.close();
+    await this.execRelays?.close();
     await this.reconciling;
     await this.sweeping;
     // its pending containers go to nodes that take them now, not when some sweeper next looks

@@ -26,6 +26,8 @@ import { containerView, LIVE_ON_NODE } from './container-view';
 import { ImageRecordCache } from './image-record-cache';
 import type { ImageRecord } from '../images/image-records';
 import type { ContainerMounts } from './container-mounts';
+import type { ExecSessionHub, ExecRelayEnd } from './exec-sessions';
+import type { ExecOutMessage } from '../jobs/exec-relays';
 import type { LogStreams } from './log-streams';
 import type { LogStreamMessage } from '../jobs/log-followers';
 
@@ -62,6 +64,8 @@ export interface ContainerServiceDeps {
   mounts: ContainerMounts;
   /** Carries followed logs from the container's node (logs?follow=1); without it, following is UNAVAILABLE. */
   logStreams?: LogStreams;
+  /** Interactive exec sessions' relays (API processes only). */
+  execSessions?: ExecSessionHub;
 }
 
 /** What a logs request asks for (GET /containers/:name/logs). */
@@ -408,12 +412,14 @@ export class ContainerService {
     env: Record<string, string> | undefined,
     timeoutMs: number | undefined,
     actor: TokenIdentity,
-  ): Promise<ExecResult> {
+    encoding: 'utf8' | 'base64' = 'utf8',
+    overrides: { cwd?: string | undefined; user?: { uid: number; gid: number } | undefined } = {},
+  ): Promise<ExecResult & { encoding: 'utf8' | 'base64' }> {
     const row = await this.requireRunning(project, name);
     await this.requireNodeOnline(row);
     await this.deps.audit.record(actor, project, 'container.exec', name, { command });
     const timeout = timeoutMs ?? 30_000;
-    return this.deps.queues.call<ExecResult>(
+    return this.deps.queues.call<ExecResult & { encoding: 'utf8' | 'base64' }>(
       row.node,
       {
         kind: 'exec',
@@ -422,10 +428,70 @@ export class ContainerService {
         // as Docker's exec: the container's environment, directory and user, the request's env on top
         env: { ...row.env, ...(env ?? {}) },
         ...processOptionsOf(row.run),
+        ...(overrides.cwd ? { cwd: overrides.cwd } : {}),
+        ...(overrides.user ? { user: overrides.user } : {}),
         timeoutMs: timeout,
+        encoding,
       },
       timeout + 10_000,
     );
+  }
+
+  /** Checks that an interactive exec may start in this container (running, on an online node): before a WebSocket is accepted. */
+  async checkExecTarget(project: string, name: string): Promise<void> {
+    await this.requireNodeOnline(await this.requireRunning(project, name));
+  }
+
+  /**
+   * Starts an interactive exec session on the container's node, relayed over Redis pub/sub: in
+   * the container's env (the request's on top), directory and user unless the request names
+   * its own. Resolves once the command runs; onMessage gets its output, beats and exit.
+   */
+  async startExecSession(
+    project: string,
+    name: string,
+    request: {
+      command: string[];
+      env?: Record<string, string>;
+      cwd?: string;
+      user?: { uid: number; gid: number };
+      tty: boolean;
+      rows: number;
+      cols: number;
+    },
+    actor: TokenIdentity,
+    onMessage: (message: ExecOutMessage) => void,
+  ): Promise<ExecRelayEnd> {
+    const hub = this.deps.execSessions;
+    if (!hub) throw new NagayaError('UNAVAILABLE', 'this process serves no exec sessions');
+    const row = await this.requireRunning(project, name);
+    await this.requireNodeOnline(row);
+    await this.deps.audit.record(actor, project, 'container.exec', name, { command: request.command, tty: request.tty });
+    const relay = await hub.open(onMessage);
+    try {
+      const inherited = processOptionsOf(row.run);
+      await this.deps.queues.call(
+        row.node,
+        {
+          kind: 'exec-session',
+          containerId: row.id,
+          command: request.command,
+          env: { ...row.env, ...(request.env ?? {}) },
+          ...inherited,
+          ...(request.cwd ? { cwd: request.cwd } : {}),
+          ...(request.user ? { user: request.user } : {}),
+          tty: request.tty,
+          rows: request.rows,
+          cols: request.cols,
+          channel: relay.channel,
+        },
+        15_000,
+      );
+    } catch (err) {
+      await relay.close();
+      throw err;
+    }
+    return relay;
   }
 
   /** Returns the tail of a container's console log, from its node. */

@@ -5,6 +5,7 @@ import {
   dnsLabel,
   emptySchema,
   execSchema,
+  execSocketQuery,
   idempotencyKeyHeader,
   deleteContainerQuery,
   logsQuery,
@@ -15,6 +16,7 @@ import { NagayaError } from '../../errors';
 import { mountsHostPath } from '../../services/container-mounts';
 import { hasRole } from '../auth';
 import { operation, type Operation } from '../operation';
+import { serveExecSocket, sessionFromQuery } from './exec-socket';
 import { answerFollowedLogs } from './log-follow-response';
 
 const byName = { name: dnsLabel };
@@ -130,7 +132,24 @@ export const containerOperations: Operation[] = [
     body: execSchema,
     params: byName,
     handle: ({ deps, actor, scope, body, params }) =>
-      deps.containerService.exec(scope.project, params.name, body.command, body.env, body.timeoutMs, actor),
+      deps.containerService.exec(scope.project, params.name, body.command, body.env, body.timeoutMs, actor, body.encoding, {
+        cwd: body.cwd,
+        user: body.user,
+      }),
+  }),
+  operation({
+    method: 'get',
+    path: '/containers/{name}/exec',
+    summary:
+      'An interactive exec over WebSocket (Upgrade: websocket): stdin, stdout and stderr (or a tty), resize and the exit code; ' +
+      'the session in the query (command and env repeated, tty, rows, cols, cwd, user=UID[:GID]) or as the first message',
+    role: 'operator',
+    scope: 'project',
+    success: 101,
+    query: execSocketQuery,
+    params: byName,
+    handle: ({ req, res, deps, actor, scope, query, params }) =>
+      serveExecSocket(req, res, deps, actor, scope.project, params.name, sessionFromQuery(query)),
   }),
   operation({
     method: 'get',
