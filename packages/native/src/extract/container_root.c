@@ -75,12 +75,13 @@ void container_read_file(const char *path, unsigned long long max_bytes) {
     fail(FAIL_INVALID_INPUT, path, "changed while it was opened");
   }
   if ((unsigned long long)again.st_size > max_bytes) {
-    fail(FAIL_PAYLOAD_TOO_LARGE, path, "the file has %" PRId64 " bytes, more than the limit of %llu", (int64_t)again.st_size,
-         max_bytes);
+    fail(FAIL_PAYLOAD_TOO_LARGE, path, "the file has %" PRId64 " bytes, more than the limit of %llu",
+         (int64_t)again.st_size, max_bytes);
   }
   char head[256];
   int n = snprintf(head, sizeof head, "{\"type\":\"file\",\"size\":%" PRId64 ",\"mode\":%u,\"uid\":%u,\"gid\":%u}\n",
-                   (int64_t)again.st_size, (unsigned)(again.st_mode & 07777), (unsigned)again.st_uid, (unsigned)again.st_gid);
+                   (int64_t)again.st_size, (unsigned)(again.st_mode & 07777), (unsigned)again.st_uid,
+                   (unsigned)again.st_gid);
   write_all(head, (size_t)n);
   static char buf[1 << 16];
   unsigned long long sent = 0;

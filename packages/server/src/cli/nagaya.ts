@@ -33,6 +33,7 @@ import { decimalOption, sinceOption, sizeOption, usageError, wholeNumberOption }
 import { serve } from './serve-command';
 import { serviceCommand } from './service-commands';
 import { statsCommand } from './stats-command';
+import { cpCommand } from './cp-command';
 
 const USAGE = `usage: nagaya <command> [options]
 
@@ -51,6 +52,9 @@ const USAGE = `usage: nagaya <command> [options]
                                          changes as they happen (container, job, node, image, volume;
                                          container.state, ...); resumes by itself after a lost stream
   exec <name> [--timeout MS] -- command...
+  cp <local> <name>:/path | cp <name>:/path <local>
+                                         copy a file in or out of a running container (binary-safe); a local
+                                         directory is unpacked beneath the container's directory
   stats [name] [--no-stream]             memory, CPU, pids and writable layer of a running container (or of
                                          every running one of the project), refreshed every 2 s until Ctrl-C
   start|stop|restart <name> [--timeout SECONDS] [--wait]
@@ -413,6 +417,10 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(res.stdout);
       process.stderr.write(res.stderr);
       return res.exitCode ?? 128;
+    }
+    case 'cp': {
+      await cpCommand(client, rest);
+      return EXIT.ok;
     }
     case 'stats': {
       await statsCommand(client, rest[0], values);
