@@ -6,6 +6,8 @@ import { findExtractor } from './loader';
 
 /** A regular file read from inside a container: owners as the container sees them (0..65535). */
 export interface ContainerFile {
+  /** A regular file's bytes, or for a directory the tar of its tree. */
+  type: 'file' | 'directory';
   data: Buffer;
   mode: number;
   uid: number;
@@ -71,18 +73,29 @@ function failure(line: string, outcome: Outcome): NativeError {
 /**
  * Reads a regular file of the running container whose init is `pid`: nagaya-extract joins the
  * container's user and mount namespaces and opens the path beneath the container's root
- * (openat2 RESOLVE_IN_ROOT, no magic links); directories, devices, FIFOs and sockets are refused
- * (INVALID_INPUT), a file over maxBytes is PAYLOAD_TOO_LARGE, a missing one ENOENT.
+ * (openat2 RESOLVE_IN_ROOT, no magic links); a directory comes as a tar of its tree (symlinks not
+ * followed, other mounts not entered, devices, FIFOs and sockets left out); a device, FIFO or socket
+ * is refused (INVALID_INPUT), a file over maxBytes is PAYLOAD_TOO_LARGE, a missing one ENOENT.
  */
 export async function readContainerFile(pid: number, path: string, maxBytes: number): Promise<ContainerFile> {
   const outcome = await run(['--enter-pid', String(pid), '--read', path, '--max-bytes', String(maxBytes)], null);
+  if (outcome.code !== 0) {
+    // the report is the last line, after whatever part of a tree was already sent
+    const at = outcome.stdout.lastIndexOf('{"error"');
+    throw failure(at < 0 ? '' : outcome.stdout.subarray(at).toString('utf8').trim(), outcome);
+  }
   const newline = outcome.stdout.indexOf(0x0a);
-  const head = newline < 0 ? outcome.stdout.toString('utf8') : outcome.stdout.subarray(0, newline).toString('utf8');
-  if (outcome.code !== 0) throw failure(head, outcome);
-  const meta = JSON.parse(head) as { size: number; mode: number; uid: number; gid: number };
+  const meta = JSON.parse(outcome.stdout.subarray(0, newline).toString('utf8')) as {
+    type: 'file' | 'directory';
+    size?: number;
+    mode?: number;
+    uid?: number;
+    gid?: number;
+  };
   const data = outcome.stdout.subarray(newline + 1);
+  if (meta.type === 'directory') return { type: 'directory', data, mode: 0, uid: 0, gid: 0 };
   if (data.length !== meta.size) throw new NativeError(`${path} changed while it was read`, { code: 'EXTRACT_FAILED' });
-  return { data, mode: meta.mode, uid: meta.uid, gid: meta.gid };
+  return { type: 'file', data, mode: meta.mode ?? 0, uid: meta.uid ?? 0, gid: meta.gid ?? 0 };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -43,8 +44,17 @@ describe('files in and out of a running container', () => {
     expect(() => statSync(`/tmp/${name}`)).toThrow();
   });
 
-  it('refuses directories, devices and a read over the limit', async () => {
-    await expect(readContainerFile(pid, '/etc', 1 << 20)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+  it('reads a directory as a tar of its tree, symlinks sent as symlinks', async () => {
+    await runtime.exec('files-1', ['sh', '-c', 'mkdir -p /tree/sub && echo hi > /tree/sub/f && ln -s / /tree/root']);
+    const tree = await readContainerFile(pid, '/tree', 1 << 20);
+    expect(tree.type).toBe('directory');
+    const listing = execFileSync('tar', ['-tvf', '-'], { input: tree.data }).toString();
+    expect(listing).toMatch(/\.\/sub\/f\n/);
+    expect(listing).toMatch(/\.\/root -> \/\n/);
+    await expect(readContainerFile(pid, '/tree', 1024)).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+  });
+
+  it('refuses devices, devices and a read over the limit', async () => {
     await expect(readContainerFile(pid, '/dev/null', 1 << 20)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
     await expect(readContainerFile(pid, '/tmp/blob.bin', 1000)).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
     await expect(readContainerFile(pid, '/nope', 1000)).rejects.toMatchObject({ code: 'ENOENT' });
