@@ -1,7 +1,7 @@
 // `nagaya cp LOCAL NAME:/path` and `nagaya cp NAME:/path LOCAL`: files (binary-safe) and, into a
 // container, directories (as a tar unpacked beneath the path).
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ApiError } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
@@ -38,6 +38,12 @@ export async function cpCommand(client: ApiClient, args: string[]): Promise<void
   }
   const remote = from!;
   const { data, headers } = await client.getBytes(filesPath(remote.name, remote.path));
+  if (headers.get('content-type') === 'application/x-tar') {
+    // a directory: its tree lands in LOCAL (made if missing), as `docker cp` does
+    mkdirSync(destination, { recursive: true });
+    execFileSync('tar', ['-C', destination, '-xf', '-', '--no-same-owner'], { input: data });
+    return;
+  }
   const local = existsSync(destination) && statSync(destination).isDirectory() ? join(destination, basename(remote.path)) : destination;
   writeFileSync(local, data);
   const mode = Number.parseInt(headers.get('x-nagaya-mode') ?? '644', 8);

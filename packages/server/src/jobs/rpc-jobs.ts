@@ -25,6 +25,8 @@ const FILE_COPY_MAX_ENTRIES = 100_000;
 
 /** A file read out of a container, as it travels back through the queue. */
 export interface FileCopyAnswer {
+  /** A regular file's bytes, or a directory's tree as a tar. */
+  type: 'file' | 'directory';
   dataBase64: string;
   mode: number;
   uid: number;
@@ -125,7 +127,7 @@ export class RpcJobs {
     try {
       if (data.kind === 'files-read') {
         const file = await readContainerFile(record.pid, data.path, data.maxBytes);
-        return { dataBase64: file.data.toString('base64'), mode: file.mode, uid: file.uid, gid: file.gid };
+        return { type: file.type, dataBase64: file.data.toString('base64'), mode: file.mode, uid: file.uid, gid: file.gid };
       }
       const tar = Buffer.from(data.tarBase64, 'base64');
       await writeIntoContainer(record.pid, data.dir, tar, { maxBytes: data.maxBytes, maxEntries: FILE_COPY_MAX_ENTRIES, maxDepth: 128 });

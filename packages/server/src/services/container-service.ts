@@ -440,7 +440,7 @@ export class ContainerService {
     path: string,
     maxBytes: number,
     actor: TokenIdentity,
-  ): Promise<ContainerFileAttributes & { data: Buffer }> {
+  ): Promise<ContainerFileAttributes & { type: 'file' | 'directory'; data: Buffer }> {
     const row = await this.requireRunning(project, name);
     await this.requireNodeOnline(row);
     await this.deps.audit.record(actor, project, 'container.file-read', name, { path });
@@ -449,7 +449,7 @@ export class ContainerService {
       { kind: 'files-read', containerId: row.id, path, maxBytes },
       120_000,
     );
-    return { data: Buffer.from(answer.dataBase64, 'base64'), mode: answer.mode, uid: answer.uid, gid: answer.gid };
+    return { type: answer.type, data: Buffer.from(answer.dataBase64, 'base64'), mode: answer.mode, uid: answer.uid, gid: answer.gid };
   }
 
   /**

@@ -51,7 +51,9 @@ export const fileOperations: Operation[] = [
   operation({
     method: 'get',
     path: '/containers/{name}/files',
-    summary: 'Read one regular file of a running container (application/octet-stream; x-nagaya-mode, -uid, -gid headers)',
+    summary:
+      'Read a regular file of a running container (application/octet-stream; x-nagaya-mode, -uid, -gid headers), ' +
+      'or a directory as a tar of its tree (application/x-tar; symlinks not followed)',
     role: 'operator',
     scope: 'project',
     success: 200,
@@ -60,6 +62,10 @@ export const fileOperations: Operation[] = [
     handle: async ({ res, deps, actor, scope, query, params }) => {
       const path = containerPath(query.path);
       const file = await deps.containerService.readFile(scope.project, params.name, path, deps.fileCopyLimitBytes, actor);
+      if (file.type === 'directory') {
+        res.status(200).set('content-type', 'application/x-tar').end(file.data);
+        return undefined;
+      }
       res
         .status(200)
         .set({
