@@ -60,6 +60,7 @@
       "type": "executable",
       "sources": [
         "src/extract/main.c",
+        "src/extract/container_root.c",
         "src/extract/dir_modes.c",
         "src/extract/fail.c",
         "src/extract/input.c",

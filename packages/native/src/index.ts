@@ -82,6 +82,8 @@ export { readStartTime, isSameProcess } from './proc-stat';
 export { kernelMapMatches, processHasIdMaps } from './proc-id-maps';
 export { buildBusyboxImage, DEFAULT_BUSYBOX } from './busybox-image';
 export { extractArchive } from './extract-archive';
+export { readContainerFile, writeIntoContainer, singleFileTar } from './container-files';
+export type { ContainerFile, ContainerFileAttributes, ContainerWriteLimits } from './container-files';
 export type { ExtractLimits, ExtractResult, SkippedEntry } from './extract-archive';
 export { loadAddon, findLauncher, findExtractor } from './loader';
 export type { ExtractOptions } from './extract-archive';

@@ -51,6 +51,8 @@ export interface ServerConfig {
   orphanLeaseMs: number;
   bodyLimitBytes: number;
   imageUploadLimitBytes: number;
+  /** NAGAYA_FILE_COPY_LIMIT_BYTES: the largest file or tar copied into or out of a container. */
+  fileCopyLimitBytes: number;
   /** What an image import may unpack: uncompressed bytes, entries, path depth (counted as written). */
   imageUnpackedLimitBytes: number;
   imageMaxEntries: number;
@@ -236,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     orphanLeaseMs: integer(env, 'NAGAYA_ORPHAN_LEASE_MS', 120000, 0),
     bodyLimitBytes: integer(env, 'NAGAYA_BODY_LIMIT_BYTES', 256 * 1024, 1024),
     imageUploadLimitBytes: integer(env, 'NAGAYA_IMAGE_UPLOAD_LIMIT_BYTES', 2 * 1024 ** 3, 1024),
+    fileCopyLimitBytes: integer(env, 'NAGAYA_FILE_COPY_LIMIT_BYTES', 256 * 1024 ** 2, 1024),
     imageUnpackedLimitBytes: integer(env, 'NAGAYA_IMAGE_UNPACKED_LIMIT_BYTES', 8 * 1024 ** 3, 1024),
     imageMaxEntries: integer(env, 'NAGAYA_IMAGE_MAX_ENTRIES', 1_000_000, 1),
     imageMaxPathDepth: integer(env, 'NAGAYA_IMAGE_MAX_PATH_DEPTH', 128, 1),

@@ -211,6 +211,7 @@ export async function startNagaya(
       events,
       bodyLimitBytes: config.bodyLimitBytes,
       imageUploadLimitBytes: config.imageUploadLimitBytes,
+      fileCopyLimitBytes: config.fileCopyLimitBytes,
       version: VERSION,
       ...(existsSync(dashboardDir) ? { dashboard: serveDashboard(dashboardDir) } : {}),
     });

@@ -52,6 +52,9 @@ export function buildOpenApi(version: string, operations: readonly Operation[]):
       ...(op.path === '/images' && op.method === 'post'
         ? { requestBody: { required: true, content: { 'application/x-tar': {}, 'application/gzip': {} } } }
         : {}),
+      ...(op.path === '/containers/{name}/files' && op.method === 'put'
+        ? { requestBody: { required: true, content: { 'application/octet-stream': {}, 'application/x-tar': {} } } }
+        : {}),
       responses: {
         [String(op.success)]: { description: 'success' },
         default: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },

@@ -45,6 +45,8 @@ export interface RouteDeps {
   /** The fleet's events, fanned out to GET /events. */
   events: EventHub;
   imageUploadLimitBytes: number;
+  /** The largest file or tar `GET`/`PUT /containers/{name}/files` moves (413 beyond). */
+  fileCopyLimitBytes: number;
   version: string;
 }
 
@@ -83,7 +85,7 @@ export interface OperationCall<B, Q, P> {
  * documents it in OpenAPI. Paths are written as OpenAPI writes them: /containers/{name}.
  */
 export interface OperationSpec<B extends z.ZodType | undefined, Q extends z.ZodObject | undefined, P extends Record<string, z.ZodType>> {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   summary: string;
   /** Checked before anything else: 401 without a token, 403 below this role. */

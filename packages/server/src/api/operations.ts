@@ -1,6 +1,7 @@
 import type { Operation } from './operation';
 import { allocationOperations } from './routes/allocation-routes';
 import { containerOperations } from './routes/container-routes';
+import { fileOperations } from './routes/file-routes';
 import { eventOperations } from './routes/event-routes';
 import { imageOperations } from './routes/image-routes';
 import { jobOperations } from './routes/job-routes';
@@ -18,6 +19,7 @@ import { volumeOperations } from './routes/volume-routes';
 export const OPERATIONS: readonly Operation[] = [
   ...systemOperations(() => OPERATIONS),
   ...containerOperations,
+  ...fileOperations,
   ...runOperations,
   ...statsOperations,
   ...jobOperations,

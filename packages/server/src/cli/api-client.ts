@@ -69,7 +69,7 @@ export class ApiClient {
   private async send<T>(
     method: string,
     path: string,
-    body: string | ReadableStream | undefined,
+    body: string | ReadableStream | Uint8Array | undefined,
     headers: Record<string, string>,
   ): Promise<T> {
     let response: Response;
@@ -125,6 +125,33 @@ export class ApiClient {
     }
     if (!response.body) return;
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) onChunk(chunk);
+  }
+
+  /** GETs raw bytes (a container's file) with the answer's headers; throws ApiError on a refusal. */
+  async getBytes(path: string): Promise<{ data: Buffer; headers: Headers }> {
+    let response: Response;
+    try {
+      response = await fetch(this.url('GET', path), { headers: this.token ? { authorization: `Bearer ${this.token}` } : {} });
+    } catch (err) {
+      const cause = (err as Error & { cause?: Error }).cause;
+      throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${cause?.message ?? (err as Error).message}`);
+    }
+    const data = Buffer.from(await response.arrayBuffer());
+    if (!response.ok) {
+      let parsed: unknown = data.toString('utf8');
+      try {
+        parsed = JSON.parse(parsed as string);
+      } catch {
+        // not JSON: the text says it
+      }
+      throw apiErrorOf(response.status, parsed);
+    }
+    return { data, headers: response.headers };
+  }
+
+  /** PUTs raw bytes (application/octet-stream unless headers say otherwise) and returns the JSON answer. */
+  putBytes<T = unknown>(path: string, body: Uint8Array, headers: Record<string, string> = {}): Promise<T> {
+    return this.send<T>('PUT', path, body, { 'content-type': 'application/octet-stream', ...headers });
   }
 
   post<T = unknown>(path: string, body: unknown = {}, headers?: Record<string, string>) {

@@ -34,6 +34,7 @@ import { decimalOption, sinceOption, sizeOption, usageError, wholeNumberOption }
 import { serve } from './serve-command';
 import { serviceCommand } from './service-commands';
 import { statsCommand } from './stats-command';
+import { cpCommand } from './cp-command';
 
 const USAGE = `usage: nagaya <command> [options]
 
@@ -54,6 +55,9 @@ const USAGE = `usage: nagaya <command> [options]
   exec [-i] [-t] <name> [--timeout MS] [--env K=V]... -- command...
                                          in the container's env, directory and user; output byte for byte;
                                          -i feeds stdin, -t gives a pty (nagaya exec -it web1 -- sh: a shell)
+  cp <local> <name>:/path | cp <name>:/path <local>
+                                         copy a file in or out of a running container (binary-safe); a local
+                                         directory is unpacked beneath the container's directory
   stats [name] [--no-stream]             memory, CPU, pids and writable layer of a running container (or of
                                          every running one of the project), refreshed every 2 s until Ctrl-C
   start|stop|restart <name> [--timeout SECONDS] [--wait]
@@ -425,6 +429,10 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(Buffer.from(res.stdout, 'base64'));
       process.stderr.write(Buffer.from(res.stderr, 'base64'));
       return res.exitCode ?? 128;
+    }
+    case 'cp': {
+      await cpCommand(client, rest);
+      return EXIT.ok;
     }
     case 'stats': {
       await statsCommand(client, rest[0], values);

@@ -140,6 +140,25 @@ export interface RunOutputSoFar {
   stderrTruncated: boolean;
 }
 
+/** Reads one regular file of a running container (base64 in the answer: bounded by maxBytes). */
+export interface FilesReadJobData {
+  kind: 'files-read';
+  containerId: string;
+  /** Absolute and normalised (no `..`), resolved beneath the container's root. */
+  path: string;
+  maxBytes: number;
+}
+
+/** Unpacks a tar (base64: binary never travels as JSON numbers) into an existing directory of a running container. */
+export interface FilesWriteJobData {
+  kind: 'files-write';
+  containerId: string;
+  /** Absolute and normalised (no `..`), resolved beneath the container's root. */
+  dir: string;
+  tarBase64: string;
+  maxBytes: number;
+}
+
 export type RpcJobData =
   | ExecJobData
   | ExecSessionJobData
@@ -147,4 +166,6 @@ export type RpcJobData =
   | LogsFollowJobData
   | StatsJobData
   | VolumeJobData
-  | RunOutputJobData;
+  | RunOutputJobData
+  | FilesReadJobData
+  | FilesWriteJobData;
