@@ -18,3 +18,11 @@ export async function withAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T>
     await c.end();
   }
 }
+
+/** Prints measure/value rows as the benches' two-column table. */
+export function printTable(rows: Array<[string, string]>): void {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  console.log(`${'measure'.padEnd(width)}  value`);
+  console.log(`${'-'.repeat(width)}  -----`);
+  for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+}

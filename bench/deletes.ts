@@ -8,6 +8,7 @@
 //                  the last row gone (target <= 15 s).
 // 32 requests in flight. A stop waits out its grace time as a delayed job, not in one of the
 // worker's slots, so the stops of all 1,000 overlap. Prints a table and one JSON line. Needs root.
+import { printTable } from './bench-support';
 import { startFleet, type Fleet } from './support/fleet';
 
 const COUNT = Number(process.env.BENCH_DELETES ?? 1000);
@@ -99,10 +100,7 @@ async function main(): Promise<void> {
       ['deletes_with_force_s (first DELETE to last row gone; target <= 15)', forcedS.toFixed(2)],
       ['slices still taken afterwards', String(slicesLeft)],
     ];
-    const width = Math.max(...table.map(([k]) => k.length));
-    console.log(`${'measure'.padEnd(width)}  value`);
-    console.log(`${'-'.repeat(width)}  -----`);
-    for (const [k, v] of table) console.log(`${k.padEnd(width)}  ${v}`);
+    printTable(table);
     console.log(
       JSON.stringify({
         bench: 'deletes',

@@ -8,6 +8,7 @@
 // Throwaway fleet (bench/support/fleet.ts); NAGAYA_RUN_CONCURRENCY is the lane count. Needs root.
 import { join } from 'node:path';
 import { buildBusyboxImage, ContainerRuntime, DEFAULT_PIDS_MAX } from '../packages/native/src';
+import { printTable } from './bench-support';
 import { quantile, startFleet, type Fleet } from './support/fleet';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1000);
@@ -107,10 +108,7 @@ async function main(): Promise<void> {
       ['runs_over_launcher (target >= 0.5)', ratio.toFixed(2)],
       ['run containers left', String(left)],
     ];
-    const width = Math.max(...table.map(([k]) => k.length));
-    console.log(`${'measure'.padEnd(width)}  value`);
-    console.log(`${'-'.repeat(width)}  -----`);
-    for (const [k, v] of table) console.log(`${k.padEnd(width)}  ${v}`);
+    printTable(table);
     console.log(
       JSON.stringify({
         bench: 'runs',
