@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ExecInMessage, ExecOutMessage } from '../jobs/exec-relays';
+import { ChannelSubscriber } from './channel-subscriber';
 
 /** An interactive exec session's relay as the API holds it. */
 export interface ExecRelayEnd {
@@ -19,35 +20,24 @@ export interface ExecRelayEnd {
  * the API gives up on a node whose beats stop.
  */
 export class ExecSessionHub {
-  private subscriber: Redis | undefined;
-  private readonly listeners = new Map<string, (message: ExecOutMessage) => void>();
+  private readonly channels: ChannelSubscriber<ExecOutMessage>;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.channels = new ChannelSubscriber(redis);
+  }
 
   /** Sessions relayed now. */
   get count(): number {
-    return this.listeners.size;
+    return this.channels.count;
   }
 
   /** Subscribes a new session's output channel (in place when this resolves). */
   async open(onMessage: (message: ExecOutMessage) => void): Promise<ExecRelayEnd> {
-    const subscriber = this.connection();
     const channel = `${this.prefix}:exec:${randomUUID()}`;
-    const outChannel = `${channel}:out`;
-    this.listeners.set(outChannel, onMessage);
-    const close = async () => {
-      if (!this.listeners.delete(outChannel)) return;
-      await subscriber.unsubscribe(outChannel).catch(() => undefined);
-    };
-    try {
-      await subscriber.subscribe(outChannel);
-    } catch (err) {
-      await close();
-      throw err;
-    }
+    const close = await this.channels.subscribe(`${channel}:out`, onMessage);
     return {
       channel,
       send: async (message) => {
@@ -58,26 +48,7 @@ export class ExecSessionHub {
   }
 
   /** Closes the subscriber connection (the API is stopping). */
-  async close(): Promise<void> {
-    this.listeners.clear();
-    await this.subscriber?.quit().catch(() => undefined);
-    this.subscriber = undefined;
-  }
-
-  private connection(): Redis {
-    if (this.subscriber) return this.subscriber;
-    const subscriber = this.redis.duplicate({ lazyConnect: false, enableOfflineQueue: true });
-    subscriber.on('error', () => undefined);
-    subscriber.on('message', (channel: string, text: string) => {
-      const listener = this.listeners.get(channel);
-      if (!listener) return;
-      try {
-        listener(JSON.parse(text) as ExecOutMessage);
-      } catch {
-        // not one of ours: ignore it
-      }
-    });
-    this.subscriber = subscriber;
-    return subscriber;
+  close(): Promise<void> {
+    return this.channels.close();
   }
 }
