@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { DEFAULT_STOP_TIMEOUT_SECONDS } from '@nagaya/contract';
 import { leaseFromRow, sqlStateOf, type Allocator, type Lease } from '@nagaya/allocator';
 import {
   processHasIdMaps,
@@ -32,7 +33,6 @@ import {
   yieldToRequest,
 } from './launch-decisions';
 
-const DEFAULT_STOP_SECONDS = 10;
 /** How long a stop job waits in its slot for a process that exits on its signal. */
 const QUICK_EXIT_MS = 100;
 /** A stop job comes back this long after the grace time (the launcher's SIGKILL is done by then), and then as often. */
@@ -178,7 +178,7 @@ export class ContainerJobs {
       );
       if (!running) {
         // Deleted, or stopped by a request that came while we launched: that request wins.
-        const yielded = yieldToRequest(await containers.findById(c.id), DEFAULT_STOP_SECONDS * 1000);
+        const yielded = yieldToRequest(await containers.findById(c.id), DEFAULT_STOP_TIMEOUT_SECONDS * 1000);
         if (yielded) {
           log.info('start gave way', { container: c.name, id: c.id, pid: launched.pid, reason: yielded.skipped });
           await runtime.stop(c.id, yielded.stopTimeoutMs).catch(() => undefined);
@@ -338,8 +338,9 @@ export class ContainerJobs {
    */
   private async stopProcess(c: ContainerRow, timeoutSeconds: number | undefined, waiting?: WaitingJob): Promise<ExitStatus | undefined> {
     const { runtime, log } = this.deps;
-    if (runtime.status(c.id).state !== 'running') return runtime.status(c.id).exit;
-    const timeoutMs = (timeoutSeconds ?? c.run?.stopTimeoutSeconds ?? DEFAULT_STOP_SECONDS) * 1000;
+    const record = runtime.status(c.id);
+    if (record.state !== 'running') return record.exit;
+    const timeoutMs = (timeoutSeconds ?? c.run?.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT_SECONDS) * 1000;
     const signal = (c.run?.stopSignal ?? 'SIGTERM') as StopSignalName;
     if (!waiting?.token) return runtime.stop(c.id, timeoutMs, signal);
     const { job, token } = waiting;
