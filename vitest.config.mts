@@ -42,7 +42,12 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'integration', include: allTests, exclude: [...configDefaults.exclude, ...unitTests] },
+        test: {
+          name: 'integration',
+          include: allTests,
+          exclude: [...configDefaults.exclude, ...unitTests],
+          setupFiles: [resolve(root, 'vitest.signal-guard.ts')],
+        },
       },
     ],
   },

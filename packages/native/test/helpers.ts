@@ -66,8 +66,15 @@ export function leftoverCgroups(launcherPid: number, id: string): string[] {
 }
 
 /** Reads the launcher's pid from a state directory. */
+/**
+ * The launcher's pid from its pid file. Throws unless the file names a real pid: a 0 taken from an
+ * empty file and handed to process.kill would signal the test runner's own process group.
+ */
 export function launcherPidOf(stateDir: string): number {
-  return Number(readFileSync(join(stateDir, 'launcher.pid'), 'utf8').split(' ')[0]);
+  const text = readFileSync(join(stateDir, 'launcher.pid'), 'utf8');
+  const pid = Number(/^(\d+) /.exec(text)?.[1]);
+  if (!Number.isSafeInteger(pid) || pid <= 1) throw new Error(`no launcher pid in ${stateDir}/launcher.pid: ${JSON.stringify(text)}`);
+  return pid;
 }
 
 /**

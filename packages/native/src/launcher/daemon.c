@@ -101,11 +101,14 @@ int daemon_main(const char *state_dir, int ready_fd) {
   }
   char pid_text[64];
   int len = snprintf(pid_text, sizeof pid_text, "%d %llu\n", getpid(), process_start_time(getpid()));
-  int pid_fd = open("launcher.pid", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  /* written aside and renamed into place: a reader (a test, an operator's script) never sees the
+   * file empty or half-written, which it could take for pid 0, and kill(0) is its own process group */
+  int pid_fd = open("launcher.pid.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (pid_fd >= 0) {
-    ssize_t ignored = write(pid_fd, pid_text, (size_t)len);
-    (void)ignored;
+    ssize_t written = write(pid_fd, pid_text, (size_t)len);
     close(pid_fd);
+    if (written == len) rename("launcher.pid.tmp", "launcher.pid");
+    else unlink("launcher.pid.tmp");
   }
   int log_fd = open("launcher.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
