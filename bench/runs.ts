@@ -6,10 +6,11 @@
 // read the output, remove. Prints a table and one JSON line with runs_per_s (target >= 100 on 2
 // cores), p50/p99 submit to result, launcher_runs_per_s and runs_over_launcher (target >= 0.5).
 // Throwaway fleet (bench/support/fleet.ts); NAGAYA_RUN_CONCURRENCY is the lane count. Needs root.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildBusyboxImage, ContainerRuntime, DEFAULT_PIDS_MAX } from '../packages/native/src';
 import { printTable } from './bench-support';
-import { quantile, startFleet, type Fleet } from './support/fleet';
+import { cpuBetween, cpuSnapshot, quantile, startFleet, type Fleet } from './support/fleet';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1000);
 const LANES = Number(process.env.BENCH_LANES ?? 16);
@@ -31,6 +32,13 @@ async function lanes(total: number, width: number, item: (i: number) => Promise<
   );
   latencies.sort((a, b) => a - b);
   return { perSecond: (total * 1000) / (performance.now() - started), latencies };
+}
+
+/** Busy CPU time of the whole machine (ns): /proc/stat's first line less idle and iowait. */
+function machineBusyNs(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields as [number, number, number, number, number, number, number, number];
+  return ((user + nice + system + irq + softirq + steal) * 1e9) / 100; // USER_HZ is 100 on Linux
 }
 
 async function api<T>(fleet: Fleet, method: string, path: string, body?: unknown): Promise<T> {
@@ -91,7 +99,16 @@ async function main(): Promise<void> {
     // warm-up, not measured: connections, plans and the JIT
     await lanes(WARM, LANES, runThrough);
     await lanes(WARM, LANES, (i) => bareRun(RUNS + i));
+    const before = await cpuSnapshot(fleet);
+    const benchCpuBefore = process.cpuUsage();
+    const machineBefore = machineBusyNs();
     const queued = await lanes(RUNS, LANES, runThrough);
+    // CPU per run of each part (ms): where the runs path spends what the bare launcher does not
+    const cpu = cpuBetween(before, await cpuSnapshot(fleet));
+    const benchCpu = process.cpuUsage(benchCpuBefore);
+    cpu['bench client'] = (benchCpu.user + benchCpu.system) * 1000;
+    cpu['machine (every process and the kernel)'] = machineBusyNs() - machineBefore;
+    const cpuPerRun = Object.entries(cpu).map(([part, ns]): [string, string] => [`  cpu ms/run: ${part}`, (ns / 1e6 / RUNS).toFixed(2)]);
     const launcher = await lanes(RUNS, LANES, bareRun);
     const { rows } = await fleet.db.query<{ n: string }>("SELECT count(*) AS n FROM container WHERE kind = 'run'");
     const left = Number(rows[0]!.n);
@@ -105,6 +122,7 @@ async function main(): Promise<void> {
       ],
       ['launcher_runs_per_s (the bare launcher, same work)', launcher.perSecond.toFixed(1)],
       ['  p50 / p99, ms', `${quantile(launcher.latencies, 0.5).toFixed(1)} / ${quantile(launcher.latencies, 0.99).toFixed(1)}`],
+      ...cpuPerRun,
       ['runs_over_launcher (target >= 0.5)', ratio.toFixed(2)],
       ['run containers left', String(left)],
     ];
@@ -119,6 +137,7 @@ async function main(): Promise<void> {
         p99_ms: Number(quantile(queued.latencies, 0.99).toFixed(1)),
         launcher_runs_per_s: Number(launcher.perSecond.toFixed(1)),
         runs_over_launcher: Number(ratio.toFixed(2)),
+        cpu_ms_per_run: Object.fromEntries(Object.entries(cpu).map(([part, ns]) => [part, Number((ns / 1e6 / RUNS).toFixed(2))])),
         run_containers_left: left,
       }),
     );

@@ -23,12 +23,12 @@ export const ADMIN_TOKEN = 'e2e-admin-token-0123456789abcdef';
 export const SLICE = 65536;
 
 /** A host uid range of 2^24 IDs inside 2.5e9–3.5e9 that no other test file is likely to use. */
-export function randomUidStart(): number {
+export async function randomUidStart(): Promise<number> {
   // host IDs 2.5e9..3.5e9 in 2^24 chunks, split into lanes by vitest's worker (VITEST_POOL_ID):
   // files that run at once never draw the same chunk, so a slice's processes are its own
   const first = Math.ceil(2.5e9 / 2 ** 24);
   const last = Math.floor(3.5e9 / 2 ** 24) - 1;
-  return laneChunk(first, last) * 2 ** 24;
+  return (await laneChunk(first, last)) * 2 ** 24;
 }
 
 /** Returns a TCP port that was free a moment ago. */
@@ -188,7 +188,7 @@ export class NagayaSystem {
   static async start(options: SystemOptions = {}): Promise<NagayaSystem> {
     const dir = mkdtempSync(join(tmpdir(), 'nagaya-e2e-'));
     const slices = options.slices ?? 64;
-    const uidStart = randomUidStart();
+    const uidStart = await randomUidStart();
     writeFileSync(join(dir, 'subuid'), `root:${uidStart}:${slices * SLICE}\n`);
     writeFileSync(join(dir, 'subgid'), `root:${uidStart}:${slices * SLICE}\n`);
     const testDb = options.databaseUrl ? undefined : await createTestDatabase('nagaya_e2e');

@@ -33,7 +33,7 @@ describe('allocation under concurrency', () => {
     async () => {
       const allocator = new Allocator(db.pool, { warn: () => undefined });
       // small enough to run dry often (exhaustion and reuse races), quarantine 0 so slots recycle at once
-      const start = randomUidStart();
+      const start = await randomUidStart();
       await allocator.createPool({
         name: 'churn',
         uidRanges: [{ start, end: start + 64 * SLICE }],

@@ -30,7 +30,7 @@ beforeAll(async () => {
   [postgres, redis] = await Promise.all([PrivatePostgres.start(), PrivateRedis.start({ legacy: true })]);
   dir = mkdtempSync(join(tmpdir(), 'nagaya-up-'));
   chmodSync(dir, 0o711);
-  const start = randomUidStart();
+  const start = await randomUidStart();
   writeFileSync(join(dir, 'subuid'), `root:${start}:${16 * SLICE}\n`);
   writeFileSync(join(dir, 'subgid'), `root:${start}:${16 * SLICE}\n`);
   port = await freePort();

@@ -50,7 +50,7 @@ export async function startTestFleet(options: TestFleetOptions = {}): Promise<Te
   const slices = options.slices ?? 64;
   // host IDs 2.2e9..2.5e9 (native tests use fixed bases below, the e2e systems 2.5e9..3.5e9), in
   // a lane of this vitest worker
-  const uidStart = options.uidStart ?? laneChunk(Math.ceil(2.2e9 / 2 ** 24), Math.floor(2.5e9 / 2 ** 24) - 1, 2) * 2 ** 24;
+  const uidStart = options.uidStart ?? (await laneChunk(Math.ceil(2.2e9 / 2 ** 24), Math.floor(2.5e9 / 2 ** 24) - 1, 2)) * 2 ** 24;
   writeFileSync(join(dataDir, 'subuid'), `root:${uidStart}:${slices * 65536}\n`);
   writeFileSync(join(dataDir, 'subgid'), `root:${uidStart}:${slices * 65536}\n`);
   const prefix = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
