@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { mountsSchema } from './volume-schemas';
-import { CONTAINER_STATES, DEFAULT_STOP_TIMEOUT_SECONDS, RESTART_POLICIES, STOP_SIGNALS } from './views';
+import { CONTAINER_STATES, DEFAULT_STOP_TIMEOUT_SECONDS, RESTART_POLICIES, STOP_SIGNALS } from './container-views';
 import { argv, dnsLabel, envSchema, imageName, nodeName, noNul } from './schema-parts';
 import { networkSchema } from './network-schemas';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JOB_STATES } from './views';
+import { JOB_STATES } from './job-views';
 import { dnsLabel } from './schema-parts';
 
 // The query of GET /jobs.

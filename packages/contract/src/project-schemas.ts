@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { QUOTA_MEANINGS, QUOTA_NAMES, type QuotaName } from './views';
+import { QUOTA_MEANINGS, QUOTA_NAMES, type QuotaName } from './project-views';
 import { dnsLabel, noNul } from './schema-parts';
 
 // Requests of /projects and /audit, and the ?project= scope of every project-scoped route.

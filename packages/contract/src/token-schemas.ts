@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ROLES } from './views';
+import { ROLES } from './token-views';
 import { dnsLabel, noNul } from './schema-parts';
 
 // Requests of /tokens.
