@@ -1,17 +1,18 @@
 import { EventEmitter } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { listContainerRecords, readContainerRecord, type ContainerRecord, type ExitStatus } from './container-records';
 import { commandNotRun, mountNotMade, NativeError } from './errors';
 import { ExitWaiters, type ExitWaiter } from './exit-waiters';
+import { idmapUnsupported, useShiftedCopy } from './idmap-fallback';
 import { LauncherClient } from './launcher-client';
-import { encodeLaunchRequest, execResultFromMessage, exitFromMessage } from './launcher-messages';
-import { resolveExec, resolveLaunchPlan, isValidContainerId, type LaunchPlan, type ResolvedPlan } from './plan';
-import { writePrivateFile } from './private-file';
+import { encodeLaunchRequest, exitFromMessage } from './launcher-messages';
+import { resolveLaunchPlan, isValidContainerId, type LaunchPlan, type ResolvedPlan } from './plan';
 import { encodeMessage, type DecodedMessage, type Field } from './protocol';
-import { prepareShiftedCopy } from './shifted-copy';
-import { DEFAULT_STOP_SIGNAL, stopSignalNumber, type StopSignal } from './stop-signal';
+import { readRunOutput } from './run-output';
+import { execCollected, ExecSessions, type ExecChannel } from './runtime-exec';
+import { DEFAULT_STOP_SIGNAL, DEFAULT_STOP_TIMEOUT_MS, stopSignalNumber, type StopSignal } from './stop-signal';
 import {
   DEFAULT_CONSOLE_LOG_MAX_BYTES,
   LOST_EXIT,
@@ -25,11 +26,7 @@ import {
   type RunOutput,
   type RuntimeOptions,
 } from './runtime-types';
-
-/** Errors of the idmapped-mount step that mean "not supported here" rather than a bug. */
-const IDMAP_UNSUPPORTED = new Set(['EINVAL', 'ENOSYS', 'EOPNOTSUPP', 'EPERM']);
-
-const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+import { prepareStateDir, writePlanFiles } from './state-dir';
 
 /**
  * Starts, watches, stops and execs into containers through the state directory's launcher.
@@ -42,8 +39,13 @@ const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 export class ContainerRuntime extends EventEmitter {
   private client!: LauncherClient;
   private readonly exitWaiters = new ExitWaiters();
-  /** Interactive exec sessions by their id (the request that started them), until they end. */
-  private readonly execSessions = new Map<string, ExecSessionHandlers>();
+  /** What exec needs of the launcher connection (see runtime-exec.ts). */
+  private readonly execChannel: ExecChannel = {
+    request: (build, context) => this.request(build, context),
+    updateRef: () => this.client.updateRef(),
+  };
+  /** Interactive exec sessions, until they end. */
+  private readonly execSessions = new ExecSessions(this.execChannel);
   /** Containers this runtime saw launched and not yet exit: their exit event is still to come. */
   private readonly liveLaunches = new Set<string>();
   /** Launch requests in flight, and those of them whose exit event came before their reply was handled. */
@@ -63,15 +65,7 @@ export class ContainerRuntime extends EventEmitter {
   /** Opens the runtime of a state directory, starting its launcher if none runs. */
   static async open(options: RuntimeOptions): Promise<ContainerRuntime> {
     const { stateDir } = options;
-    if (typeof stateDir !== 'string' || !isAbsolute(stateDir)) {
-      throw new NativeError('stateDir must be an absolute path', { code: 'INVALID_ARGUMENT' });
-    }
-    // Root only: plans hold secrets and upper/ holds what containers made, setuid files included.
-    // Containers reach their own directories through fds the launcher opens for them.
-    mkdirSync(join(stateDir, 'containers'), { recursive: true, mode: 0o700 });
-    mkdirSync(join(stateDir, 'mnt', 'rootfs'), { recursive: true, mode: 0o700 });
-    // an existing state directory of an earlier version was 0711 all the way down
-    for (const dir of [stateDir, join(stateDir, 'containers'), join(stateDir, 'mnt')]) chmodSync(dir, 0o700);
+    prepareStateDir(stateDir);
     const consoleLogMaxBytes = options.consoleLogMaxBytes ?? DEFAULT_CONSOLE_LOG_MAX_BYTES;
     if (!Number.isSafeInteger(consoleLogMaxBytes) || consoleLogMaxBytes < 4096) {
       throw new NativeError('consoleLogMaxBytes must be an integer of at least 4096', { code: 'INVALID_ARGUMENT' });
@@ -82,10 +76,10 @@ export class ContainerRuntime extends EventEmitter {
       { consoleLogMaxBytes },
       {
         onExit: (msg) => runtime.onExit(msg),
-        onExecEvent: (msg) => runtime.onExecEvent(msg),
+        onExecEvent: (msg) => runtime.execSessions.onEvent(msg),
         onDisconnected: (err) => {
           // a launcher that went away took its sessions with it (their commands die with their helpers)
-          runtime.endSessionsWithoutLauncher(err);
+          runtime.execSessions.endAll(err);
           runtime.emit('disconnected', err);
         },
         onReconnectFailed: (err) => runtime.emit('reconnect-failed', err),
@@ -94,7 +88,7 @@ export class ContainerRuntime extends EventEmitter {
           runtime.emit('reconnected');
         },
         onClosed: (err) => {
-          runtime.endSessionsWithoutLauncher(err);
+          runtime.execSessions.endAll(err);
           runtime.settleWaitersWithoutLauncher(err);
         },
         isAwaitingEvents: () => runtime.exitWaiters.size > 0 || runtime.execSessions.size > 0,
@@ -116,19 +110,13 @@ export class ContainerRuntime extends EventEmitter {
       // records (exit.json, state.json) when it takes the launch.
     }
     try {
-      // The plan is kept for operators and restarts; its stdin (up to 16 MiB) goes to a file of
-      // its own, which the launcher reads from.
-      const { stdin, ...kept } = plan;
-      const recorded = stdin === undefined ? kept : { ...kept, stdinBytes: stdin.byteLength };
-      writePrivateFile(join(resolved.containerDir, 'plan.json'), `${JSON.stringify(recorded, null, 2)}\n`);
-      if (stdin !== undefined && resolved.stdinFile !== undefined) writePrivateFile(resolved.stdinFile, stdin);
-      if (resolved.idmapped && this.idmappedMounts === 'off') await this.useShiftedCopy(resolved, options);
+      writePlanFiles(plan, resolved);
+      if (resolved.idmapped && this.idmappedMounts === 'off') await useShiftedCopy(resolved, options);
       try {
         return await this.sendLaunch(resolved);
       } catch (err) {
-        const e = err as NativeError;
-        if (!resolved.idmapped || e.step !== 'idmap-image' || !IDMAP_UNSUPPORTED.has(e.code)) throw err;
-        await this.useShiftedCopy(resolved, options, err);
+        if (!idmapUnsupported(resolved, err)) throw err;
+        await useShiftedCopy(resolved, options, err);
         return await this.sendLaunch(resolved);
       }
     } catch (err) {
@@ -164,21 +152,6 @@ export class ContainerRuntime extends EventEmitter {
       startTime: String(reply.get('start_time')),
       ...(hostIf ? { hostIfName: hostIf } : {}),
     };
-  }
-
-  /** Switches a plan to a private copy of its image shifted into the container's slice (one layer only). */
-  private async useShiftedCopy(resolved: ResolvedPlan, options: LaunchOptions, cause?: unknown): Promise<void> {
-    if (resolved.layers.length > 1) {
-      const why = cause instanceof Error ? `: ${cause.message}` : ' (idmappedMounts is off)';
-      throw new NativeError(`a ${resolved.layers.length}-layer image needs idmapped mounts${why}`, {
-        code: 'EOPNOTSUPP',
-        step: 'idmap-image',
-      });
-    }
-    const copy = join(resolved.containerDir, 'shifted-image');
-    const image = await prepareShiftedCopy(resolved.layers[0], copy, resolved.uidMap, resolved.gidMap, options.onShiftProgress);
-    resolved.layers = [image];
-    resolved.idmapped = false;
   }
 
   /** Resolves with the container's exit status once its init has exited (at once if it already has). */
@@ -252,24 +225,7 @@ export class ContainerRuntime extends EventEmitter {
   /** Runs argv inside a running container (all its namespaces and cgroups) and collects its output. */
   async exec(id: string, argv: string[], options: ExecOptions = {}): Promise<ExecResult> {
     this.checkId(id);
-    const { env, cwd, execCandidates } = resolveExec(argv, options.env, options.cwd);
-    const timeoutMs = options.timeoutMs ?? 0;
-    const outputLimit = options.outputLimit ?? 1024 * 1024;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || !Number.isSafeInteger(outputLimit) || outputLimit < 0) {
-      throw new NativeError('timeoutMs and outputLimit must be non-negative integers', { code: 'INVALID_ARGUMENT' });
-    }
-    const reply = await this.ask('exec', `exec in ${id}`, [
-      ['id', id],
-      ['cwd', cwd],
-      ['run_uid', options.user?.uid ?? 0],
-      ['run_gid', options.user?.gid ?? 0],
-      ['timeout_ms', timeoutMs],
-      ['output_limit', outputLimit],
-      ...argv.map((a): Field => ['argv', a]),
-      ...env.map((e): Field => ['env', e]),
-      ...execCandidates.map((e): Field => ['exe', e]),
-    ]);
-    return execResultFromMessage(reply, options.encoding);
+    return execCollected(this.execChannel, id, argv, options);
   }
 
   /**
@@ -279,61 +235,7 @@ export class ContainerRuntime extends EventEmitter {
    */
   async startExecSession(id: string, argv: string[], options: ExecSessionOptions, handlers: ExecSessionHandlers): Promise<ExecSession> {
     this.checkId(id);
-    const { env, cwd, execCandidates } = resolveExec(argv, options.env, options.cwd);
-    const timeoutMs = options.timeoutMs ?? 0;
-    const rows = options.rows ?? 24;
-    const cols = options.cols ?? 80;
-    for (const [name, value, min, max] of [
-      ['timeoutMs', timeoutMs, 0, 86_400_000],
-      ['rows', rows, 1, 65535],
-      ['cols', cols, 1, 65535],
-    ] as const) {
-      if (!Number.isSafeInteger(value) || value < min || value > max) {
-        throw new NativeError(`${name} must be an integer from ${min} to ${max}`, { code: 'INVALID_ARGUMENT' });
-      }
-    }
-    let session = '';
-    await this.request((req) => {
-      // registered before the request leaves: its first output may follow the ok at once
-      session = req;
-      this.execSessions.set(req, handlers);
-      return encodeMessage([
-        ['op', 'exec'],
-        ['req', req],
-        ['id', id],
-        ['interactive', 1],
-        ['tty', options.tty ? 1 : 0],
-        ['rows', rows],
-        ['cols', cols],
-        ['cwd', cwd],
-        ['run_uid', options.user?.uid ?? 0],
-        ['run_gid', options.user?.gid ?? 0],
-        ['timeout_ms', timeoutMs],
-        ...argv.map((a): Field => ['argv', a]),
-        ...env.map((e): Field => ['env', e]),
-        ...execCandidates.map((e): Field => ['exe', e]),
-      ]);
-    }, `exec in ${id}`).catch((err: unknown) => {
-      this.execSessions.delete(session);
-      this.client.updateRef();
-      throw err;
-    });
-    const context = `exec session in ${id}`;
-    const ask = (op: string, fields: Field[], payload?: Buffer) =>
-      this.request((req) => {
-        const header = encodeMessage([['op', op], ['req', req], ['session', session], ...fields]);
-        return payload ? Buffer.concat([header, Buffer.alloc(1), payload]) : header;
-      }, context).then(() => undefined);
-    return {
-      write: (data) => ask('exec-input', [], data),
-      closeStdin: () => ask('exec-input', [['eof', 1]]),
-      resize: (r, c) =>
-        ask('exec-resize', [
-          ['rows', r],
-          ['cols', c],
-        ]),
-      kill: () => ask('exec-kill', []),
-    };
+    return this.execSessions.start(id, argv, options, handlers);
   }
 
   /** Lists the containers the launcher is running now (pid and start time of each init). */
@@ -411,28 +313,7 @@ export class ContainerRuntime extends EventEmitter {
    * launcher drains them, so following them is reading <container dir>/stdout and /stderr on.
    */
   readOutput(id: string): RunOutput {
-    const record = this.status(id);
-    if (!existsSync(record.dir)) throw new NativeError(`no container ${id} in ${this.stateDir}`, { code: 'NOT_FOUND' });
-    const read = (name: string): Buffer => {
-      try {
-        return readFileSync(join(record.dir, name));
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return Buffer.alloc(0);
-        throw err;
-      }
-    };
-    const stdout = read('stdout');
-    const stderr = read('stderr');
-    const stdoutBytes = Math.max(record.outputBytes?.stdout ?? 0, stdout.length);
-    const stderrBytes = Math.max(record.outputBytes?.stderr ?? 0, stderr.length);
-    return {
-      stdout,
-      stderr,
-      stdoutTruncated: stdoutBytes > stdout.length,
-      stderrTruncated: stderrBytes > stderr.length,
-      stdoutBytes,
-      stderrBytes,
-    };
+    return readRunOutput(this.status(id), this.stateDir, id);
   }
 
   /** Lists what the state directory says about every container. */
@@ -470,33 +351,6 @@ export class ContainerRuntime extends EventEmitter {
 
   private request(build: (req: string) => Buffer, context: string): Promise<DecodedMessage> {
     return this.client.request(build, context);
-  }
-
-  private onExecEvent(msg: DecodedMessage): void {
-    const session = msg.get('session') ?? '';
-    const handlers = this.execSessions.get(session);
-    if (!handlers) return;
-    if (msg.get('type') === 'exec-output') {
-      handlers.onOutput(msg.get('stream') === 'stderr' ? 'stderr' : 'stdout', msg.payload);
-      return;
-    }
-    this.execSessions.delete(session);
-    this.client.updateRef();
-    const step = msg.get('step');
-    if (step !== undefined) {
-      const error = NativeError.fromStep(step, msg.get('syscall') ?? '?', Number(msg.get('errno')), 'exec session');
-      handlers.onEnd({ exitCode: null, signal: null, timedOut: false, error });
-      return;
-    }
-    const status = exitFromMessage(msg);
-    handlers.onEnd({ exitCode: status.exitCode, signal: status.signal, timedOut: msg.get('timed_out') === '1' });
-  }
-
-  /** The launcher is gone: each session's command died with its helper; their owners are told. */
-  private endSessionsWithoutLauncher(error: NativeError): void {
-    const sessions = [...this.execSessions.values()];
-    this.execSessions.clear();
-    for (const handlers of sessions) handlers.onEnd({ exitCode: null, signal: null, timedOut: false, error });
   }
 
   private onExit(msg: DecodedMessage): void {

@@ -9,6 +9,8 @@ export type StopSignalName = (typeof STOP_SIGNALS)[number];
 export type StopSignal = StopSignalName | number;
 
 export const DEFAULT_STOP_SIGNAL: StopSignalName = 'SIGTERM';
+/** How long a stop waits after its first signal before SIGKILL, unless the caller says. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 /** SIGRTMAX on Linux: the highest signal number. */
 const MAX_SIGNAL = 64;
 
