@@ -14,6 +14,7 @@ import { RestartPolicies1765400000000 } from './1765400000000-restart-policies';
 import { Volumes1765500000000 } from './1765500000000-volumes';
 import { Runs1765600000000 } from './1765600000000-runs';
 import { Events1765700000000 } from './1765700000000-events';
+import { RunAndProjectEvents1765800000000 } from './1765800000000-run-and-project-events';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -32,6 +33,7 @@ export const migrations = [
   Volumes1765500000000,
   Runs1765600000000,
   Events1765700000000,
+  RunAndProjectEvents1765800000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

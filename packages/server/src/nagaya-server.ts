@@ -9,6 +9,7 @@ import { listen, readTls } from './api/listen';
 import type { ServerConfig } from './config';
 import { serveDashboard } from './dashboard/serve-dashboard';
 import { EventHub } from './events/event-hub';
+import { RunWaiters } from './services/run-waiters';
 import { ImageStore } from './images/image-store';
 import { JobQueues } from './jobs/job-queues';
 import { WorkerNode } from './jobs/worker-node';
@@ -189,7 +190,14 @@ export async function startNagaya(
       log,
       containerService,
       volumeService: new VolumeService({ volumes, nodes, queues, audit, log, nodeOfflineMs: config.nodeOfflineMs }),
-      runService: new RunService({ runs: new RunStore(db), queue: new RunQueue(queues), queues, images, audit }),
+      runService: new RunService({
+        runs: new RunStore(db),
+        queue: new RunQueue(queues),
+        queues,
+        images,
+        audit,
+        waiters: new RunWaiters(events),
+      }),
       fleet,
       idempotency,
       tokens,

@@ -248,6 +248,37 @@ describe('GET /events', () => {
     expect(projectOnly.events.map((e) => e.type)).toEqual(['volume.created', 'volume.deleted']);
   });
 
+  it("sends a run's states and a project's changes, and nothing of a run's hidden container", async () => {
+    const seen = await subscribe('?type=run,project,container');
+    await fleet.admin.post('/projects', { name: 'evproj' });
+    await fleet.admin.request('PATCH', '/projects/evproj', { quotas: { containers: 3 } });
+    const { run } = await fleet.admin.post<{ run: { id: string } }>('/runs', {
+      image: 'busybox',
+      command: ['/bin/sh', '-c', 'exit 3'],
+      timeoutSeconds: 30,
+    });
+    // the long poll wakes on the run's last event
+    expect(await fleet.admin.get(`/runs/${run.id}/wait?timeoutSeconds=30`)).toMatchObject({ state: 'failed', exitCode: 3 });
+    await fleet.admin.delete('/projects/evproj');
+    await eventually(async () => (seen.events.some((e) => e.type === 'project.deleted') ? true : undefined), 5000, 'project.deleted');
+    seen.close();
+    const ofRun = seen.events.filter((e) => e.type === 'run.state' && e.payload.id === run.id);
+    expect(ofRun.map((e) => [e.payload.from ?? null, e.payload.state])).toEqual([
+      [null, 'queued'],
+      ['queued', 'running'],
+      ['running', 'failed'],
+    ]);
+    expect(ofRun.at(-1)!.payload).toMatchObject({ exitCode: 3, node: 'node-a', attempt: 1 });
+    expect(ofRun.every((e) => e.project === 'default')).toBe(true);
+    // the run's container came and went without a word: its run said what happened
+    expect(seen.events.filter((e) => e.type.startsWith('container.'))).toEqual([]);
+    expect(seen.events.filter((e) => e.type.startsWith('project.')).map((e) => [e.type, e.project])).toEqual([
+      ['project.created', 'evproj'],
+      ['project.updated', 'evproj'],
+      ['project.deleted', 'evproj'],
+    ]);
+  });
+
   it('keeps the newest 10,000+ events: a resume 10,000 back gets every one', async () => {
     await fleet.db.pool.query(
       `SELECT count(*) FROM (SELECT nagaya_event('test.bulk', 'default', 'bulk', jsonb_build_object('n', n)) FROM generate_series(1, 25000) AS n) s`,

@@ -23,6 +23,12 @@ export const NODE_EVENTS = ['node', 'container'] as const;
 export const IMAGE_EVENTS = ['image'] as const;
 export const VOLUME_EVENTS = ['volume'] as const;
 export const FLEET_EVENTS = ['container', 'job', 'node'] as const;
+/** Slices are taken by containers and by runs (whose hidden containers write no events of their own). */
+export const SLICE_EVENTS = ['container', 'run'] as const;
+export const RUN_EVENTS = ['run'] as const;
+export const PROJECT_EVENTS = ['project'] as const;
+/** A project's use of its quotas moves with what it holds. */
+export const PROJECT_USE_EVENTS = ['project', 'container', 'volume', 'image', 'run'] as const;
 
 type Listener = (event: LiveEvent) => void;
 

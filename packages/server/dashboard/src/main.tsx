@@ -16,6 +16,7 @@ import { OverviewPage } from './pages/overview';
 import { PoolsPage } from './pages/pools';
 import { ProjectsPage } from './pages/projects';
 import { signIn, SignInPage } from './pages/sign-in';
+import { PROJECT_EVENTS } from './live-events';
 import { usePoll } from './poll';
 import { ProjectContext, projectOf, storedProject, storeProject, useProjectScope, type ProjectScope } from './project';
 import { navigate, useLocation, type Location } from './router';
@@ -86,7 +87,7 @@ function App() {
  */
 function useProjectChoice(session: Session): ProjectScope {
   const [chosen, setChosen] = useState<string | null>(() => (session.project === null ? storedProject() : session.project));
-  const list = usePoll(() => get<{ projects: ProjectView[] }>('/projects'), 'projects', 15_000);
+  const list = usePoll(() => get<{ projects: ProjectView[] }>('/projects'), 'projects', 15_000, PROJECT_EVENTS);
   const projects = list.data?.projects;
   const current = session.project ?? chosen;
   useEffect(() => {

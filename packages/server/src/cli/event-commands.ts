@@ -32,6 +32,12 @@ export function eventLine(event: FleetEvent): string {
       case 'volume.created':
       case 'volume.deleted':
         return `volume ${p.volume} on ${p.node}`;
+      case 'project.created':
+      case 'project.updated':
+      case 'project.deleted':
+        return `project ${p.project}`;
+      case 'run.state':
+        return `run ${p.id} ${p.from ? `${p.from} -> ` : ''}${p.state}${p.node ? ` on ${p.node}` : ''}${p.exitCode !== undefined ? ` (exit ${p.exitCode})` : ''}`;
       default:
         return JSON.stringify(p);
     }

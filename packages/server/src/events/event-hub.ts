@@ -5,7 +5,7 @@ import type { Db } from '../store/db';
 export interface FleetEvent {
   id: number;
   at: string;
-  /** container.created, container.state, container.deleted, job.created, node.joined, node.status, node.deleted, image.created, image.deleted, volume.created, volume.deleted. */
+  /** container.created, container.state, container.deleted, job.created, node.joined, node.status, node.deleted, image.created, image.deleted, volume.created, volume.deleted, project.created, project.updated, project.deleted, run.state. */
   type: string;
   /** null for events of the fleet (nodes): only tokens of every project see them. */
   project: string | null;

@@ -9,12 +9,15 @@ import type { RunQueue } from '../jobs/run-queue';
 import type { AuditStore } from '../store/audit-store';
 import { runView, type RunRow, type RunSpec, type RunStore } from '../store/run-store';
 import type { TokenIdentity } from '../store/token-store';
+import type { RunWaiters } from './run-waiters';
 
 /** How long the output so far of a running run is waited for from its node. */
 const OUTPUT_SO_FAR_TIMEOUT_MS = 5_000;
-/** How often a long poll looks at its run again. */
-const WAIT_POLL_MS = 100;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/**
+ * How often a long poll reads its run again without being woken: the run's end wakes it (its
+ * run.state event); this catches one whose event went by while the event stream reconnected.
+ */
+const WAIT_RECHECK_MS = 2000;
 
 export interface RunServiceDeps {
   runs: RunStore;
@@ -22,6 +25,8 @@ export interface RunServiceDeps {
   queues: JobQueues;
   images: ImageStore;
   audit: AuditStore;
+  /** Wakes long polls when their run ends; without it they read their run every WAIT_RECHECK_MS. */
+  waiters?: RunWaiters;
 }
 
 /** What the runs routes do: submit (or schedule), read, wait for and cancel runs of a project. */
@@ -87,10 +92,30 @@ export class RunService {
   /** Waits up to `timeoutSeconds` for the run to end; answers with the run as it is then. */
   async wait(project: string, id: string, timeoutSeconds: number): Promise<RunView> {
     const until = Date.now() + timeoutSeconds * 1000;
-    for (;;) {
-      const row = await this.row(project, id);
-      if (row.finishedAt !== null || Date.now() >= until) return runView(row);
-      await sleep(Math.min(WAIT_POLL_MS, Math.max(1, until - Date.now())));
+    let woken = false;
+    let wakeNow: (() => void) | undefined;
+    // listening before the first read: an end between the read and the wait is not missed
+    const stop = this.deps.waiters?.add(id, () => {
+      woken = true;
+      wakeNow?.();
+    });
+    try {
+      for (;;) {
+        woken = false;
+        const row = await this.row(project, id);
+        if (row.finishedAt !== null || Date.now() >= until) return runView(row);
+        if (woken) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(WAIT_RECHECK_MS, Math.max(1, until - Date.now())));
+          wakeNow = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wakeNow = undefined;
+      }
+    } finally {
+      stop?.();
     }
   }
 

@@ -6,6 +6,7 @@ import { IdMapFields } from '../components/create-form-id-map';
 import { LifecycleFields } from '../components/create-form-lifecycle';
 import { LimitsFields } from '../components/create-form-limits';
 import { createRequestOf, EMPTY_CREATE_FORM, fieldOf, type CreateForm } from '../create-container-model';
+import { IMAGE_EVENTS, NODE_EVENTS } from '../live-events';
 import { notify } from '../notices';
 import { usePoll } from '../poll';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
@@ -17,8 +18,8 @@ export function CreateContainerPage() {
   const scope = useProjectScope();
   // with every project in view the form asks which one; otherwise it is the one in view
   const [project, setProject] = useState(() => projectOf(null, scope.current));
-  const images = usePoll(() => get<{ images: ImageView[] }>(inProject('/images', project)), `images:${project}`, 15_000);
-  const nodes = usePoll(() => get<{ nodes: NodeView[] }>('/nodes'), 'nodes', 15_000);
+  const images = usePoll(() => get<{ images: ImageView[] }>(inProject('/images', project)), `images:${project}`, 15_000, IMAGE_EVENTS);
+  const nodes = usePoll(() => get<{ nodes: NodeView[] }>('/nodes'), 'nodes', 15_000, NODE_EVENTS);
   const [form, setForm] = useState<CreateForm>(EMPTY_CREATE_FORM);
   const update = (patch: Partial<CreateForm>) => setForm((f) => ({ ...f, ...patch }));
   const [issues, setIssues] = useState<ValidationIssue[]>([]);

@@ -3,7 +3,7 @@ import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, ProjectTag } from '../components/common';
 import { ageOf, range } from '../format';
 import { usePoll } from '../poll';
-import { CONTAINER_EVENTS } from '../live-events';
+import { SLICE_EVENTS } from '../live-events';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
 import { faded, projectColour } from '../project-colours';
 import { navigate } from '../router';
@@ -85,7 +85,7 @@ function paint(model: SlotModel, colourBy: ColourBy, filter: string): Painting {
  */
 export function IdMapPage(props: { pool: string | null }) {
   const { current } = useProjectScope();
-  const pools = usePoll(() => get<{ pools: PoolView[] }>('/pools'), 'pools', 10_000);
+  const pools = usePoll(() => get<{ pools: PoolView[] }>('/pools'), 'pools', 10_000, SLICE_EVENTS);
   const poolName = props.pool ?? pools.data?.pools.find((p) => p.name === 'default')?.name ?? pools.data?.pools[0]?.name ?? null;
   const allocations = usePoll(
     async () =>
@@ -94,7 +94,7 @@ export function IdMapPage(props: { pool: string | null }) {
         : undefined,
     `alloc:${poolName}`,
     2000,
-    CONTAINER_EVENTS,
+    SLICE_EVENTS,
   );
   const pool = pools.data?.pools.find((p) => p.name === poolName);
   const model = useMemo(

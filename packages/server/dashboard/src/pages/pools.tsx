@@ -2,12 +2,12 @@ import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, PoolOccupancyBar } from '../components/common';
 import { range } from '../format';
 import { usePoll } from '../poll';
-import { CONTAINER_EVENTS } from '../live-events';
+import { SLICE_EVENTS } from '../live-events';
 import type { PoolView } from '@nagaya/contract';
 
 /** Every ID pool: its host ranges, slot grid and slot counts. */
 export function PoolsPage() {
-  const { data, error, updatedAt } = usePoll(() => get<{ pools: PoolView[] }>('/pools'), 'pools', 3000, CONTAINER_EVENTS);
+  const { data, error, updatedAt } = usePoll(() => get<{ pools: PoolView[] }>('/pools'), 'pools', 3000, SLICE_EVENTS);
   return (
     <section>
       <PageHeader title="Pools" updatedAt={updatedAt} />

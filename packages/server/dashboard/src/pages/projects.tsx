@@ -4,6 +4,7 @@ import { ErrorBanner, Loading, PageHeader, ProjectTag } from '../components/comm
 import { Field } from '../components/field';
 import { ageOf, when } from '../format';
 import { notify } from '../notices';
+import { PROJECT_USE_EVENTS } from '../live-events';
 import { usePoll } from '../poll';
 import { useProjectScope } from '../project';
 import { useIsFleetAdmin } from '../session';
@@ -13,7 +14,12 @@ import { DNS_LABEL, DNS_LABEL_MESSAGE, QUOTA_NAMES, type ProjectView, type Quota
 export function ProjectsPage() {
   const scope = useProjectScope();
   const fleetAdmin = useIsFleetAdmin();
-  const { data, error, updatedAt, refresh } = usePoll(() => get<{ projects: ProjectView[] }>('/projects'), 'projects-page', 3000);
+  const { data, error, updatedAt, refresh } = usePoll(
+    () => get<{ projects: ProjectView[] }>('/projects'),
+    'projects-page',
+    3000,
+    PROJECT_USE_EVENTS,
+  );
   const [creating, setCreating] = useState(false);
   const changed = () => {
     refresh();

@@ -3,6 +3,7 @@ import { del, describeError, get } from '../api';
 import { ConfirmButton, ErrorBanner, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
 import { ageOf, bytes, joinArgs, when } from '../format';
 import { notify } from '../notices';
+import { RUN_EVENTS } from '../live-events';
 import { usePoll } from '../poll';
 import { inProject, projectOf, useProjectScope } from '../project';
 import { navigate } from '../router';
@@ -61,6 +62,7 @@ export function RunsPage(props: { state: string }) {
     () => get<{ runs: RunView[] }>(inProject(`/runs?limit=200${state ? `&state=${state}` : ''}`, current)),
     `runs:${state}`,
     2000,
+    RUN_EVENTS,
   );
   const schedules = usePoll(() => get<{ schedules: RunScheduleView[] }>(inProject('/runs/schedules', current)), 'run-schedules', 5000);
   const cancel = async (r: RunView) => {
