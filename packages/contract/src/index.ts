@@ -10,3 +10,4 @@ export * from './volumes';
 export { parseSize, SIZE_FORMS } from './sizes';
 export { lastExitText, restartPolicyText, stopText } from './container-text';
 export * from './runs';
+export { BEARER_SUBPROTOCOL_PREFIX, EXEC_STDERR, EXEC_STDOUT, EXEC_SUBPROTOCOL } from './exec-socket';

@@ -1,5 +1,6 @@
 // Builds the dashboard into dist/: one bundled, minified script and stylesheet with content
 // hashes in their names (the server caches assets for an hour), and index.html pointing at them.
+// What a page loads only on demand (the terminal, xterm.js) is split into chunks beside them.
 import { build } from 'esbuild';
 import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -14,6 +15,8 @@ const result = await build({
   entryPoints: [join(root, 'src/main.tsx'), join(root, 'src/styles.css')],
   outdir: join(dist, 'assets'),
   entryNames: '[name]-[hash]',
+  chunkNames: '[name]-[hash]',
+  splitting: true,
   bundle: true,
   minify: true,
   sourcemap: true,
@@ -25,8 +28,9 @@ const result = await build({
   logLevel: 'warning',
 });
 const outputs = Object.keys(result.metafile.outputs).filter((f) => !f.endsWith('.map'));
-const script = outputs.find((f) => f.endsWith('.js'));
-const style = outputs.find((f) => f.endsWith('.css'));
+const entryOutput = (source) => outputs.find((f) => result.metafile.outputs[f].entryPoint?.endsWith(source));
+const script = entryOutput('src/main.tsx');
+const style = entryOutput('src/styles.css');
 if (!script || !style) throw new Error(`esbuild produced ${outputs.join(', ')}`);
 const html = (await readFile(join(root, 'index.html'), 'utf8'))
   .replace('%SCRIPT%', `/assets/${basename(script)}`)

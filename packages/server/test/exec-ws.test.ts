@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { execFile, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecResult } from '@nagaya/contract';
 import { WebSocket } from 'ws';
+import { BEARER_SUBPROTOCOL_PREFIX, EXEC_SUBPROTOCOL } from '@nagaya/contract';
 import { ADMIN_TOKEN, startTestFleet, type TestFleet } from './support/test-server';
 import { eventually } from './support/test-helpers';
 import type { ApiClient } from '../src/cli/api-client';
@@ -101,10 +103,13 @@ describe('one-shot exec (POST /containers/:name/exec)', () => {
   }, 30_000);
 });
 
-/** A WebSocket exec session, its output collected by stream, with a way to wait for some of it. */
-function openSession(query: string, token = ADMIN_TOKEN, project = 'p1') {
+/**
+ * A WebSocket exec session, its output collected by stream, with a way to wait for some of it.
+ * The token goes as Authorization; null sends none (a browser cannot), `protocols` are offered.
+ */
+function openSession(query: string, token: string | null = ADMIN_TOKEN, project = 'p1', protocols: string[] = []) {
   const url = `${fleet.url.replace(/^http/, 'ws')}/api/v1/containers/${query}${query.includes('?') ? '&' : '?'}project=${project}`;
-  const ws = new WebSocket(url, { headers: { Authorization: `Bearer ${token}` } });
+  const ws = new WebSocket(url, protocols, { headers: token === null ? {} : { Authorization: `Bearer ${token}` } });
   const out = { stdout: '', stderr: '' };
   const control: Array<Record<string, unknown>> = [];
   ws.on('message', (data: Buffer, binary) => {
@@ -184,6 +189,58 @@ describe('interactive exec (GET /containers/:name/exec over WebSocket)', () => {
     s.ws.terminate();
     await eventually(async () => ((await alive()) === 'gone\n' ? true : undefined), 10_000);
   }, 30_000);
+});
+
+/** The Sec-WebSocket-Protocol entry a browser carries its token in. */
+const bearer = (token: string) => BEARER_SUBPROTOCOL_PREFIX + Buffer.from(token).toString('base64url');
+
+describe('a browser’s session: the token as a subprotocol (no Authorization header)', () => {
+  it('runs with the token beside nagaya.exec.v1, and the server echoes nagaya.exec.v1, never the token', async () => {
+    let echoed: string | string[] | undefined;
+    const s = openSession('box/exec?command=id', null, 'p1', [EXEC_SUBPROTOCOL, bearer(ADMIN_TOKEN)]);
+    s.ws.once('upgrade', (res) => (echoed = res.headers['sec-websocket-protocol']));
+    await s.opened;
+    expect(echoed).toBe(EXEC_SUBPROTOCOL);
+    expect(s.ws.protocol).toBe(EXEC_SUBPROTOCOL);
+    expect((await s.closed).at(-1)).toMatchObject({ type: 'exit', exitCode: 0 });
+    expect(s.out.stdout).toMatch(/^uid=0\(root\) gid=0\(root\)/);
+    // a token of one project, in any order of the entries
+    const own = openSession('box/exec?command=true', null, 'p1', [bearer(p1Operator), EXEC_SUBPROTOCOL]);
+    await own.opened;
+    expect(own.ws.protocol).toBe(EXEC_SUBPROTOCOL);
+    expect((await own.closed).at(-1)).toMatchObject({ type: 'exit', exitCode: 0 });
+  }, 30_000);
+
+  it('refuses before the upgrade: no token, a wrong, malformed or doubled one 401, a viewer 403, another project’s container 404', async () => {
+    const refused = (query: string, protocols: string[], project = 'p1') => openSession(query, null, project, protocols).opened;
+    await expect(refused('box/exec?command=id', [EXEC_SUBPROTOCOL])).rejects.toMatchObject({ status: 401 });
+    await expect(refused('box/exec?command=id', [])).rejects.toMatchObject({ status: 401 });
+    await expect(refused('box/exec?command=id', [EXEC_SUBPROTOCOL, bearer('not-a-token')])).rejects.toMatchObject({ status: 401 });
+    // "." is no base64url character
+    await expect(refused('box/exec?command=id', [EXEC_SUBPROTOCOL, `${BEARER_SUBPROTOCOL_PREFIX}a.b`])).rejects.toMatchObject({
+      status: 401,
+    });
+    await expect(refused('box/exec?command=id', [EXEC_SUBPROTOCOL, bearer(ADMIN_TOKEN), bearer(viewerToken)])).rejects.toMatchObject({
+      status: 401,
+    });
+    await expect(refused('box/exec?command=id', [EXEC_SUBPROTOCOL, bearer(viewerToken)])).rejects.toMatchObject({ status: 403 });
+    await expect(refused('other/exec?command=id', [EXEC_SUBPROTOCOL, bearer(p1Operator)], 'p2')).rejects.toMatchObject({ status: 404 });
+    // the token alone, without the subprotocol the server would echo: a browser would fail the handshake after the start
+    await expect(refused('box/exec?command=id', [bearer(ADMIN_TOKEN)])).rejects.toMatchObject({ status: 400 });
+  }, 30_000);
+
+  it('counts the subprotocol token on WebSocket upgrades only: a plain GET with it is 401', async () => {
+    // node:http, which sends every header it is given (a fetch may drop Sec-* ones)
+    const statusOf = (headers: Record<string, string>) =>
+      new Promise<number | undefined>((resolve, reject) =>
+        httpGet(`${fleet.url}/api/v1/containers/box?project=p1`, { headers }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        }).on('error', reject),
+      );
+    expect(await statusOf({ 'Sec-WebSocket-Protocol': `${EXEC_SUBPROTOCOL}, ${bearer(ADMIN_TOKEN)}` })).toBe(401);
+    expect(await statusOf({ Authorization: `Bearer ${ADMIN_TOKEN}` })).toBe(200);
+  });
 });
 
 describe('nagaya exec -it, driven through a pty (script)', () => {

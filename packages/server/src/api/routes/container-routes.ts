@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BEARER_SUBPROTOCOL_PREFIX, EXEC_SUBPROTOCOL } from '@nagaya/contract';
 import {
   containerListQuery,
   createContainerSchema,
@@ -142,7 +143,9 @@ export const containerOperations: Operation[] = [
     path: '/containers/{name}/exec',
     summary:
       'An interactive exec over WebSocket (Upgrade: websocket): stdin, stdout and stderr (or a tty), resize and the exit code; ' +
-      'the session in the query (command and env repeated, tty, rows, cols, cwd, user=UID[:GID]) or as the first message',
+      'the session in the query (command and env repeated, tty, rows, cols, cwd, user=UID[:GID]) or as the first message. ' +
+      `A browser, which cannot set Authorization here, offers the subprotocols ${EXEC_SUBPROTOCOL} (echoed) and ` +
+      `${BEARER_SUBPROTOCOL_PREFIX}<the token in base64url, unpadded> (never echoed) instead`,
     role: 'operator',
     scope: 'project',
     success: 101,

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { BEARER_SUBPROTOCOL_PREFIX, EXEC_STDERR, EXEC_STDOUT, EXEC_SUBPROTOCOL } from '@nagaya/contract';
 import { execSessionSchema, type ExecSessionRequest } from '@nagaya/contract/schemas';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { NagayaError } from '../../errors';
@@ -8,9 +9,6 @@ import type { TokenIdentity } from '../../store/token-store';
 import { toApiError } from '../http-errors';
 import type { RouteDeps } from '../operation';
 
-/** Stream ids: the first byte of each binary frame the server sends (output), as Kubernetes' channel.k8s.io does. */
-export const EXEC_STDOUT = 1;
-export const EXEC_STDERR = 2;
 /** A node whose session sends no beat (every 2 s) for this long is taken for gone. */
 const NODE_SILENCE_MS = 10_000;
 /** Output the client has not taken yet past which the session ends: the API does not buffer without bound for a slow client. */
@@ -18,7 +16,30 @@ const CLIENT_BACKLOG_LIMIT = 16 * 1024 * 1024;
 /** The first message must come this soon when the query names no command. */
 const FIRST_MESSAGE_MS = 10_000;
 
-const sockets = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
+const sockets = new WebSocketServer({
+  noServer: true,
+  maxPayload: 1024 * 1024,
+  perMessageDeflate: false,
+  // Echo the exec subprotocol, never the bearer entry (ws would echo the first offered).
+  handleProtocols: (offered) => (offered.has(EXEC_SUBPROTOCOL) ? EXEC_SUBPROTOCOL : false),
+});
+
+/**
+ * Refuses subprotocols offered without EXEC_SUBPROTOCOL: the server would answer with none, and a
+ * browser then fails the handshake after the session started.
+ */
+function checkSubprotocols(req: Request): void {
+  const offered = (req.get('sec-websocket-protocol') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (offered.length && !offered.includes(EXEC_SUBPROTOCOL)) {
+    throw new NagayaError(
+      'INVALID_INPUT',
+      `offer the subprotocol ${EXEC_SUBPROTOCOL} (beside ${BEARER_SUBPROTOCOL_PREFIX}<token> if the token travels there), or none`,
+    );
+  }
+}
 
 /** The query's form of a session, or undefined when it names no command (it comes as the first message). */
 export function sessionFromQuery(query: {
@@ -51,7 +72,8 @@ export function sessionFromQuery(query: {
 
 /**
  * GET /containers/:name/exec with Upgrade: websocket. Everything that can be refused is refused
- * before the upgrade, as an HTTP error (auth, role, project, a container not running).
+ * before the upgrade, as an HTTP error (auth, role, project, a container not running). A browser
+ * sends its token as a subprotocol entry (see authenticate) beside EXEC_SUBPROTOCOL, which is echoed.
  * Then, on the socket:
  *   client → server: binary frames are stdin; text frames are JSON: {type:"resize",rows,cols},
  *   {type:"eof"} (closes stdin; on a tty send ^D instead), and, when the query named no command,
@@ -72,6 +94,7 @@ export async function serveExecSocket(
   if ((req.get('upgrade') ?? '').toLowerCase() !== 'websocket') {
     throw new NagayaError('INVALID_INPUT', 'this is a WebSocket endpoint: send Upgrade: websocket (or POST for a one-shot exec)');
   }
+  checkSubprotocols(req);
   await deps.containerService.checkExecTarget(project, name);
   // From here the socket is the WebSocket's: express must not answer on it.
   Object.defineProperty(res, 'headersSent', { value: true });
