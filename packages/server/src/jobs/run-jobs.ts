@@ -7,8 +7,10 @@ import { createRunSchema } from '@nagaya/contract/schemas';
 import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan, RunOutput } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
+import type { ImageRecord } from '../images/image-records';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
+import { ImageRecordCache } from '../services/image-record-cache';
 import type { NodeNetwork } from '../services/node-network';
 import { containerRunOf, processOptionsOf } from '../store/container-run';
 import { NodeNotActiveError, type ContainerRow, type ContainerStore } from '../store/container-store';
@@ -48,8 +50,8 @@ export interface RunJobDeps {
   retentionMs: number;
 }
 
-/** One attempt ended: its result, or the run was cancelled under it. */
-type AttemptOutcome = { result: RunResult } | { cancelled: true };
+/** One attempt ended: its result (and its container's row, when it got one), or the run was cancelled under it. */
+type AttemptOutcome = { result: RunResult; container?: ContainerRow } | { cancelled: true };
 
 /**
  * Runs the jobs of the runs queue on this node: each attempt of a run gets a container of kind
@@ -62,8 +64,12 @@ type AttemptOutcome = { result: RunResult } | { cancelled: true };
 export class RunJobs {
   /** Set when the worker closes: the jobs in flight stop where they are and write nothing. */
   private abandoned = false;
+  /** The image records runs are made from (a stale one is caught by the create's digest guard). */
+  private readonly imageRecords: ImageRecordCache;
 
-  constructor(private readonly deps: RunJobDeps) {}
+  constructor(private readonly deps: RunJobDeps) {
+    this.imageRecords = new ImageRecordCache((project, name) => deps.images.visible(project, name));
+  }
 
   /**
    * Lets go of the runs in flight (the worker is closing): each job stops where it is, writes
@@ -139,13 +145,13 @@ export class RunJobs {
    */
   private async settle(
     run: RunRow,
-    ended: { containerId: string | null; result: RunResult },
+    ended: { containerId: string | null; result: RunResult; container?: ContainerRow },
   ): Promise<Record<string, unknown> | undefined> {
     if (this.abandoned) return this.letGo();
     const retriesLeft = run.attempt < (run.spec.retries ?? 0) + 1;
     const final = ended.result.state === 'succeeded' || !retriesLeft;
     const recorded = await this.deps.runs.finish(run.id, ended.containerId, ended.result, final);
-    if (ended.containerId) await this.removeContainer(ended.containerId);
+    if (ended.containerId) await this.removeContainer(ended.containerId, ended.container);
     if (!recorded) return { skipped: 'the run was cancelled or settled meanwhile' };
     if (final) return { state: ended.result.state, exitCode: ended.result.exitCode };
     this.deps.log.info('run attempt failed; retrying in a fresh container', { run: run.id, attempt: run.attempt });
@@ -211,10 +217,6 @@ export class RunJobs {
         if (!starting) throw new NagayaError('CONFLICT', 'the run container changed under its attempt');
       }
       lease ??= await this.deps.allocator.allocate({ owner: containerId, pool: row.pool, isolated: true });
-      if (!(await runs.recordSlice(run.id, containerId, lease.uidBase, lease.size))) {
-        await this.removeContainer(containerId);
-        return { cancelled: true };
-      }
       const layers = await images.layersForLaunch(row.project, row.image, claimed?.image);
       let network: ContainerNetwork | undefined;
       if (row.network.mode === 'bridge') {
@@ -222,11 +224,17 @@ export class RunJobs {
         network = await this.deps.network.attach(row);
       }
       const launched = await this.launch(run, starting, lease, layers, network);
-      await containers.transition(containerId, ['starting'], 'running', {
-        pid: launched.pid,
-        startTime: launched.startTime,
-        startedAt: new Date(),
-      });
+      const started = await runs.recordStart(
+        run.id,
+        containerId,
+        { uidStart: lease.uidBase, uidCount: lease.size },
+        { pid: launched.pid, startTime: launched.startTime },
+      );
+      if (!started.recorded) {
+        // cancelled while it was being made: it goes at once
+        await this.removeContainer(containerId, row);
+        return { cancelled: true };
+      }
       exit = await this.waitForExit(run, starting, this.deps.runtime.status(containerId));
     } catch (err) {
       if (this.abandoned) return this.letGo();
@@ -234,10 +242,10 @@ export class RunJobs {
       return { result: failure(describeError(err)) };
     }
     if (exit === 'cancelled') {
-      await this.removeContainer(containerId);
+      await this.removeContainer(containerId, row);
       return { cancelled: true };
     }
-    return { result: this.resultOf(run, containerId, exit) };
+    return { result: this.resultOf(run, containerId, exit), container: row };
   }
 
   /**
@@ -248,11 +256,40 @@ export class RunJobs {
   private async createContainer(run: RunRow, containerId: string): Promise<ContainerRow> {
     const { containers, images, nodeName, pool } = this.deps;
     const spec = run.spec;
-    const image = await images.visible(run.project, spec.image);
-    if (!image) throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist in project ${run.project}`);
+    const until = Date.now() + CAPACITY_WAIT_MS;
+    let freshImage = false;
+    for (;;) {
+      const image = await this.imageRecords.get(run.project, spec.image, { fresh: freshImage });
+      if (!image) throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist in project ${run.project}`);
+      const row = this.containerRowOf(run, containerId, image, nodeName, pool);
+      let refusal: string;
+      try {
+        const created = await containers.create(
+          row,
+          { launchJobId: containerId, queue: 'runs', actor: `run:${run.id}` },
+          { image: { ...images.launchGuard(), digest: image.digest }, freeSlot: true },
+        );
+        if (!('refused' in created)) return created.row;
+        if (created.refused === 'image') throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist`);
+        refusal = created.refused;
+        // the image changed since its record was read: read it afresh on the next turn
+        freshImage = refusal === 'image-changed';
+      } catch (err) {
+        const code = asNagayaError(err)?.code;
+        if (!(err instanceof NodeNotActiveError) && code !== 'QUOTA_EXCEEDED') throw err;
+        refusal = code ?? 'node';
+      }
+      if (Date.now() > until) throw new NagayaError('POOL_EXHAUSTED', `no place for the run's container: ${refusal}`);
+      if (!freshImage) await sleep(CAPACITY_STEP_MS);
+    }
+  }
+
+  /** The row of an attempt's container: the run's spec over its image's config. */
+  private containerRowOf(run: RunRow, containerId: string, image: ImageRecord, nodeName: string, pool: string) {
+    const spec = run.spec;
     const config = image.format === 'directory' ? undefined : image.config;
     const settings = launchSettings(config, { command: spec.command, entrypoint: [], env: spec.env }, NO_FALLBACK);
-    const row = {
+    return {
       id: containerId,
       kind: 'run' as const,
       project: run.project,
@@ -269,27 +306,6 @@ export class RunJobs {
       pool,
       node: nodeName,
     };
-    const until = Date.now() + CAPACITY_WAIT_MS;
-    for (;;) {
-      let refusal: string;
-      try {
-        const created = await containers.create(
-          row,
-          { launchJobId: containerId, queue: 'runs', actor: `run:${run.id}` },
-          { image: { ...images.launchGuard(), digest: image.digest }, freeSlot: true },
-        );
-        if (!('refused' in created)) return created.row;
-        if (created.refused === 'image') throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist`);
-        refusal = created.refused;
-        if (refusal === 'image-changed') row.image = spec.image; // read afresh on the next turn
-      } catch (err) {
-        const code = asNagayaError(err)?.code;
-        if (!(err instanceof NodeNotActiveError) && code !== 'QUOTA_EXCEEDED') throw err;
-        refusal = code ?? 'node';
-      }
-      if (Date.now() > until) throw new NagayaError('POOL_EXHAUSTED', `no place for the run's container: ${refusal}`);
-      await sleep(CAPACITY_STEP_MS);
-    }
   }
 
   /** Launches the attempt's process, with the launcher enforcing its timeout and capturing its output. */
@@ -368,8 +384,11 @@ export class RunJobs {
     }
   }
 
-  /** Removes an attempt's container: its process (SIGKILL), directory, network, slice (to quarantine) and row. */
-  async removeContainer(containerId: string): Promise<void> {
+  /**
+   * Removes an attempt's container: its process (SIGKILL), directory, network, slice (to
+   * quarantine) and row. `known`: its row as the caller has it (saves reading it again).
+   */
+  async removeContainer(containerId: string, known?: ContainerRow): Promise<void> {
     const { runtime, containers, allocator, log } = this.deps;
     try {
       if (runtime.hasRecord(containerId)) {
@@ -377,11 +396,15 @@ export class RunJobs {
         const record = runtime.status(containerId);
         if (existsSync(record.dir)) runtime.remove(containerId);
       }
-      const row = await containers.findById(containerId);
+      const row = known ?? (await containers.findById(containerId));
       if (row && this.deps.network && row.network.mode === 'bridge') await this.deps.network.detach(row);
-      // the slice is freed only once the storage its IDs own is gone
-      await allocator.release(containerId);
-      await containers.delete(containerId);
+      // the slice is freed only once the storage its IDs own is gone; slice and row go in one
+      // statement, or, if that fails, apart, with the allocator's retries
+      const gone = await containers.deleteReleasingSlice(containerId).catch(() => undefined);
+      if (!gone) {
+        await allocator.release(containerId);
+        await containers.delete(containerId);
+      }
     } catch (err) {
       // the reconciler removes what is left
       log.warn('could not remove a run container', { container: containerId, error: describeError(err) });

@@ -9,6 +9,7 @@ import type { RunQueue } from '../jobs/run-queue';
 import type { AuditStore } from '../store/audit-store';
 import { runView, type RunRow, type RunSpec, type RunStore } from '../store/run-store';
 import type { TokenIdentity } from '../store/token-store';
+import { ImageRecordCache } from './image-record-cache';
 import type { RunWaiters } from './run-waiters';
 
 /** How long the output so far of a running run is waited for from its node. */
@@ -31,19 +32,24 @@ export interface RunServiceDeps {
 
 /** What the runs routes do: submit (or schedule), read, wait for and cancel runs of a project. */
 export class RunService {
-  constructor(private readonly deps: RunServiceDeps) {}
+  /** Whether an image exists, read once per few seconds (the worker refuses a run whose image went meanwhile). */
+  private readonly imageRecords: ImageRecordCache;
+
+  constructor(private readonly deps: RunServiceDeps) {
+    this.imageRecords = new ImageRecordCache((project, name) => deps.images.visible(project, name));
+  }
 
   /**
    * Records a queued run and queues it (or, with `schedule`, makes a schedule that submits it on
    * each tick). A second submission with the same idempotency key gets the first run.
    */
   async submit(project: string, input: CreateRunInput, actor: TokenIdentity): Promise<{ run: RunView } | { schedule: RunScheduleView }> {
-    const { runs, queue, images, audit } = this.deps;
+    const { runs, queue, audit } = this.deps;
     if (input.mounts?.length) {
       // volumes pin a container to their node, and a run goes to whichever node takes its job
       throw new NagayaError('INVALID_INPUT', 'runs take no mounts yet', { field: 'mounts' });
     }
-    if (!(await images.visible(project, input.image))) {
+    if (!(await this.imageRecords.get(project, input.image))) {
       throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
     }
     queue.assertReady();
@@ -60,6 +66,7 @@ export class RunService {
       spec,
       priority,
       ...(idempotencyKey ? { idempotencyKey } : {}),
+      auditActor: actor.name,
     });
     if (!created) return { run: runView(row) };
     try {
@@ -71,7 +78,6 @@ export class RunService {
         new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' })
       );
     }
-    await audit.record(actor, project, 'run.submit', row.id, { image: spec.image });
     return { run: runView(row) };
   }
 

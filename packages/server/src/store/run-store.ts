@@ -73,15 +73,28 @@ export class RunStore {
     priority: number;
     idempotencyKey?: string;
     scheduleId?: string;
+    /** Who submitted it: the audit event (run.submit) goes in with the row, in the same statement. */
+    auditActor?: string;
   }): Promise<{ row: RunRow; created: boolean; queuedBefore: number }> {
     const { rows } = await this.db.query<RunRow & { queuedBefore: number }>(
       `WITH q AS (SELECT count(*)::int AS n FROM run WHERE project = $2 AND state = 'queued'),
             ins AS (
               INSERT INTO run (id, project, spec, priority, idempotency_key, schedule_id)
               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
-              RETURNING ${ROW})
+              RETURNING ${ROW}),
+            a AS (
+              INSERT INTO audit_event (actor, project, action, target, details)
+              SELECT $7::text, ins.project, 'run.submit', ins.id::text, jsonb_build_object('image', ins.spec->>'image') FROM ins WHERE $7::text IS NOT NULL)
        SELECT ins.*, (SELECT n FROM q) AS "queuedBefore" FROM ins`,
-      [run.id, run.project, JSON.stringify(run.spec), run.priority, run.idempotencyKey ?? null, run.scheduleId ?? null],
+      [
+        run.id,
+        run.project,
+        JSON.stringify(run.spec),
+        run.priority,
+        run.idempotencyKey ?? null,
+        run.scheduleId ?? null,
+        run.auditActor ?? null,
+      ],
     );
     if (rows[0]) {
       const { queuedBefore, ...row } = rows[0];
@@ -171,13 +184,28 @@ export class RunStore {
     return rowCount === 1;
   }
 
-  /** Records the slice an attempt holds; false once the run was cancelled. */
-  async recordSlice(id: string, containerId: string, uidStart: number, uidCount: number): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE run SET uid_start = $3, uid_count = $4 WHERE id = $1 AND container_id = $2 AND state = 'running'`,
-      [id, containerId, uidStart, uidCount],
+  /**
+   * Records that an attempt's process runs: the slice it holds on the run, and its pid on its
+   * container, which moves from starting to running; one statement, committed without waiting for
+   * its WAL flush (a crash that loses it leaves a starting container the reconciler settles).
+   * `recorded` is false once the run no longer runs this attempt (it was cancelled meanwhile).
+   */
+  async recordStart(
+    id: string,
+    containerId: string,
+    slice: { uidStart: number; uidCount: number },
+    process: { pid: number; startTime: string },
+  ): Promise<{ recorded: boolean }> {
+    const { rows } = await this.db.query<{ recorded: boolean }>(
+      `WITH s AS (SELECT set_config('synchronous_commit', 'off', true)),
+            r AS (UPDATE run SET uid_start = $3, uid_count = $4 WHERE id = $1 AND container_id = $2 AND state = 'running' RETURNING id),
+            c AS (UPDATE container SET state = 'running', updated_at = now(), pid = $5, start_time = $6, started_at = now()
+                   WHERE id = $2 AND state = 'starting' RETURNING id)
+       SELECT EXISTS (SELECT 1 FROM r) AS recorded, (SELECT count(*) FROM c) AS moved FROM s`,
+      [id, containerId, slice.uidStart, slice.uidCount, process.pid, process.startTime],
+      { prepared: true },
     );
-    return rowCount === 1;
+    return { recorded: rows[0]!.recorded };
   }
 
   /** Writes an attempt's result (the run's, when it is the last attempt): only once, only if the run still runs that attempt. */
