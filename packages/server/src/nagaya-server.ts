@@ -34,6 +34,7 @@ import { TokenStore } from './store/token-store';
 import { VolumeStore } from './store/volume-store';
 import { LogStreams } from './services/log-streams';
 import { ExecSessionHub } from './services/exec-sessions';
+import { FileTransferHub } from './services/file-transfers';
 
 export const VERSION = '0.1.0';
 
@@ -144,11 +145,13 @@ export async function startNagaya(
   let events: EventHub | undefined;
   let logStreams: LogStreams | undefined;
   let execSessions: ExecSessionHub | undefined;
+  let fileTransfers: FileTransferHub | undefined;
   if (config.role !== 'worker') {
     events = new EventHub(db, config.databaseUrl, (message, error) => log.warn(message, { error }), config.eventHeartbeatMs);
     await events.ready;
     logStreams = new LogStreams(producer, config.queuePrefix);
     execSessions = new ExecSessionHub(producer, config.queuePrefix);
+    fileTransfers = new FileTransferHub(producer, config.queuePrefix);
     const usageBoard = new UsageBoard(producer, config.queuePrefix);
     metrics.setSources({
       containersByState: () => containers.countByState(),
@@ -179,6 +182,7 @@ export async function startNagaya(
       mounts: new ContainerMounts(volumes, config.dataDir),
       logStreams,
       execSessions,
+      fileTransfers,
     });
     const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
@@ -238,6 +242,7 @@ export async function startNagaya(
       }
       await logStreams?.close();
       await execSessions?.close();
+      await fileTransfers?.close();
       await events?.close();
       await worker?.close();
       await queues.close();

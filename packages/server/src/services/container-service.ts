@@ -2,9 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { Allocator } from '@nagaya/allocator';
 import type { ContainerState, ContainerStatsView, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
-import { singleFileTar, type CgroupUsage, type ContainerFileAttributes, type ExecResult } from '@nagaya/native';
-import type { FileCopyAnswer } from '../jobs/rpc-jobs';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { CgroupUsage, ContainerFileAttributes, ExecResult } from '@nagaya/native';
+import type { FileReadStart } from '../jobs/file-relays';
 import { splitContainerPath } from './container-file-paths';
+import { singleFileTarStream } from './file-copy-sources';
+import type { FileTransferHub } from './file-transfers';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
 import { containerRunOf, processOptionsOf } from '../store/container-run';
@@ -68,6 +72,8 @@ export interface ContainerServiceDeps {
   logStreams?: LogStreams;
   /** Interactive exec sessions' relays (API processes only). */
   execSessions?: ExecSessionHub;
+  /** Relays file copies (API processes). */
+  fileTransfers?: FileTransferHub;
 }
 
 /** What a logs request asks for (GET /containers/:name/logs). */
@@ -92,6 +98,8 @@ export interface LogSink {
 const FOLLOW_SILENCE_MS = 5000;
 /** What a logs request without follow reads at most (whole lines within it). */
 const LOGS_MAX_BYTES = 1024 * 1024;
+/** How long a node may take to open a file copy (its bytes then take as long as they take). */
+const FILE_COPY_START_MS = 30_000;
 
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
 export class ContainerService {
@@ -351,6 +359,11 @@ export class ContainerService {
   }
 
   /** Refuses at once, with NODE_OFFLINE, to act on a container whose node is offline or removed. */
+  private fileTransfers(): FileTransferHub {
+    if (!this.deps.fileTransfers) throw new NagayaError('UNAVAILABLE', 'this process relays no file copies');
+    return this.deps.fileTransfers;
+  }
+
   private async requireNodeOnline(row: ContainerRow): Promise<void> {
     const status = (await this.deps.nodes.statuses()).get(row.node);
     if (status === 'offline' || status === 'removed' || status === undefined) {
@@ -497,8 +510,10 @@ export class ContainerService {
   }
 
   /**
-   * Reads one regular file of a running container, on its node (owners as the container sees
-   * them). `path` is normalised (containerPath); the node resolves it beneath the container's root.
+   * Opens one regular file (or a directory, as a tar of its tree) of a running container on its
+   * node, owners as the container sees them: resolves with its head once the node has opened it,
+   * its bytes then stream out of `body` (FileTransferHub). `path` is normalised (containerPath);
+   * the node resolves it beneath the container's root.
    */
   async readFile(
     project: string,
@@ -506,46 +521,66 @@ export class ContainerService {
     path: string,
     maxBytes: number,
     actor: TokenIdentity,
-  ): Promise<ContainerFileAttributes & { type: 'file' | 'directory'; data: Buffer }> {
+  ): Promise<FileReadStart & { body: Readable }> {
+    const hub = this.fileTransfers();
     const row = await this.requireRunning(project, name);
     await this.requireNodeOnline(row);
     await this.deps.audit.record(actor, project, 'container.file-read', name, { path });
-    const answer = await this.deps.queues.call<FileCopyAnswer>(
-      row.node,
-      { kind: 'files-read', containerId: row.id, path, maxBytes },
-      120_000,
-    );
-    return { type: answer.type, data: Buffer.from(answer.dataBase64, 'base64'), mode: answer.mode, uid: answer.uid, gid: answer.gid };
+    const download = await hub.openDownload();
+    try {
+      const head = await this.deps.queues.call<FileReadStart>(
+        row.node,
+        { kind: 'files-read', containerId: row.id, path, maxBytes, channel: download.channel },
+        FILE_COPY_START_MS,
+      );
+      return { ...head, body: download.body };
+    } catch (err) {
+      download.body.destroy();
+      throw err;
+    }
   }
 
   /**
    * Writes into a running container, on its node, through the safe extractor: one file at `path`
-   * (its directory must exist), or with `tar` the archive unpacked beneath the directory `path`.
+   * (its directory must exist) from `size` bytes of `file`, or with `tar` the archive unpacked
+   * beneath the directory `path`. The bytes stream through as the container's disk takes them;
+   * resolves once all are written. A failure midway leaves no file half-written (the extractor
+   * writes each under a temporary name and renames it into place whole).
    */
   async writeFiles(
     project: string,
     name: string,
     path: string,
-    content: { file: Buffer; attributes: ContainerFileAttributes } | { tar: Buffer },
+    content: { file: AsyncIterable<Buffer>; size: number; attributes: ContainerFileAttributes } | { tar: AsyncIterable<Buffer> },
     maxBytes: number,
     actor: TokenIdentity,
   ): Promise<{ written: true }> {
+    const hub = this.fileTransfers();
     const row = await this.requireRunning(project, name);
     await this.requireNodeOnline(row);
     let dir = path;
-    let tar: Buffer;
+    let tar: AsyncIterable<Buffer>;
     if ('tar' in content) tar = content.tar;
     else {
       const split = splitContainerPath(path);
       dir = split.dir;
-      tar = singleFileTar(split.name, content.file, content.attributes);
+      tar = singleFileTarStream(split.name, content.size, content.attributes, content.file);
     }
-    await this.deps.audit.record(actor, project, 'container.file-write', name, { path, bytes: tar.length });
-    return this.deps.queues.call(
-      row.node,
-      { kind: 'files-write', containerId: row.id, dir, tarBase64: tar.toString('base64'), maxBytes: maxBytes + 1024 * 1024 },
-      120_000,
-    );
+    await this.deps.audit.record(actor, project, 'container.file-write', name, { path, bytes: 'size' in content ? content.size : null });
+    const upload = await hub.openUpload();
+    try {
+      await this.deps.queues.call(
+        row.node,
+        // the tar's headers and padding on top of the limit
+        { kind: 'files-write', containerId: row.id, dir, maxBytes: maxBytes + 1024 * 1024, channel: upload.channel },
+        FILE_COPY_START_MS,
+      );
+    } catch (err) {
+      upload.body.destroy();
+      throw err;
+    }
+    await pipeline(tar, upload.body);
+    return { written: true };
   }
 
   /** Returns the tail of a container's console log, from its node. */
