@@ -1,0 +1,103 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainerView } from '@nagaya/contract';
+import { testRedisUrl } from '../../packages/allocator/test/support/test-services';
+import { eventually, NagayaSystem } from '../support/system';
+
+/**
+ * `nagaya cp` of a file far larger than any message should be, through the whole system (separate
+ * API and worker processes, Redis between them): the bytes stream in bounded frames, so neither
+ * process holds the file, and the file lands owned by the container's root (its slice's base).
+ */
+
+const SIZE = 50 * 1024 * 1024;
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const kib = (pid: number, field: 'VmRSS' | 'VmHWM') =>
+  Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+let sys: NagayaSystem;
+let work: string;
+beforeAll(async () => {
+  sys = await NagayaSystem.start({ slices: 4 });
+  work = mkdtempSync(join(tmpdir(), 'nagaya-cp-large-'));
+}, 120_000);
+afterAll(async () => {
+  await sys?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** The largest value the system keeps in Redis now (its rpc jobs stay a minute after they finish). */
+async function largestRedisValue(redis: Redis): Promise<number> {
+  let largest = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${sys.prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    for (const key of keys) largest = Math.max(largest, Number((await redis.memory('USAGE', key)) ?? 0));
+  } while (cursor !== '0');
+  return largest;
+}
+
+/** Runs the CLI while watching the peak RSS of the API and the worker (reset first: `5` > clear_refs). */
+async function cpWatched(args: string[]): Promise<{ apiGrowthMiB: number; workerGrowthMiB: number }> {
+  const api = sys.api.pid;
+  const worker = sys.workers.get('node-a')!.pid;
+  const before = { api: kib(api, 'VmRSS'), worker: kib(worker, 'VmRSS') };
+  writeFileSync(`/proc/${api}/clear_refs`, '5');
+  writeFileSync(`/proc/${worker}/clear_refs`, '5');
+  const r = await sys.cli(['cp', ...args], undefined, 120_000);
+  expect(r.code, r.stderr).toBe(0);
+  return { apiGrowthMiB: (kib(api, 'VmHWM') - before.api) / 1024, workerGrowthMiB: (kib(worker, 'VmHWM') - before.worker) / 1024 };
+}
+
+describe('nagaya cp of a 50 MiB file', () => {
+  it('copies it in and back out, sha256 equal both ways, owned by the container root, never held whole by the API or the worker', async () => {
+    await sys.admin.post('/containers', { name: 'big', image: 'busybox', command: ['sleep', '600'] });
+    const view = await eventually(async () => {
+      const c = await sys.admin.get<ContainerView>('/containers/big');
+      if (c.state === 'failed') throw new Error(`big failed: ${JSON.stringify(c.error)}`);
+      return c.state === 'running' ? c : undefined;
+    }, 30_000);
+    // every message of a file copy, as Redis relays it
+    const tap = new Redis(testRedisUrl());
+    let largestMessage = 0;
+    tap.on('pmessageBuffer', (_pattern: Buffer, _channel: Buffer, message: Buffer) => {
+      largestMessage = Math.max(largestMessage, message.length);
+    });
+    await tap.psubscribe(`${sys.prefix}:files:*`);
+    const data = randomBytes(SIZE);
+    const local = join(work, 'in.bin');
+    writeFileSync(local, data);
+
+    const copyIn = await cpWatched([local, 'big:/tmp/big.bin']);
+    // inside, as the kernel sees it through the container's root: whole, and its root's (the slice's base)
+    const inside = `/proc/${view.pid}/root/tmp/big.bin`;
+    expect(sha256(readFileSync(inside))).toBe(sha256(data));
+    const st = statSync(inside);
+    expect([st.uid, st.gid]).toEqual([view.idmap.uid[0]!.hostId, view.idmap.gid[0]!.hostId]);
+
+    const back = join(work, 'out.bin');
+    const copyOut = await cpWatched(['big:/tmp/big.bin', back]);
+    expect(sha256(readFileSync(back))).toBe(sha256(data));
+
+    await tap.quit();
+    const redis = new Redis(testRedisUrl());
+    const largestValue = await largestRedisValue(redis);
+    await redis.quit();
+    // bounded frames (256 KiB and a JSON line), no job carrying the file
+    expect(largestMessage).toBeGreaterThan(0);
+    expect(largestMessage).toBeLessThanOrEqual(256 * 1024 + 100);
+    expect(largestValue).toBeLessThan(64 * 1024);
+    // Held whole (a Buffer and its base64 in a job) each grew by 350 MiB and more. What is left is
+    // the garbage of frames gone by, which V8 collects about every 64 MiB of Buffers: under 64 MiB
+    // of growth, neither process can have held the file twice.
+    for (const growth of [copyIn, copyOut]) {
+      expect(growth.apiGrowthMiB, JSON.stringify(growth)).toBeLessThan(64);
+      expect(growth.workerGrowthMiB, JSON.stringify(growth)).toBeLessThan(64);
+    }
+  }, 180_000);
+});
