@@ -35,6 +35,7 @@ import { VolumeStore } from './store/volume-store';
 import { LogStreams } from './services/log-streams';
 import { ExecSessionHub } from './services/exec-sessions';
 import { FileTransferHub } from './services/file-transfers';
+import { ContainerFileService } from './services/container-file-service';
 
 export const VERSION = '0.1.0';
 
@@ -182,7 +183,6 @@ export async function startNagaya(
       mounts: new ContainerMounts(volumes, config.dataDir),
       logStreams,
       execSessions,
-      fileTransfers,
     });
     const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
@@ -192,6 +192,7 @@ export async function startNagaya(
       metrics,
       log,
       containerService,
+      containerFiles: new ContainerFileService({ containers: containerService, queues, audit, transfers: fileTransfers }),
       volumeService: new VolumeService({ volumes, nodes, queues, audit, log, nodeOfflineMs: config.nodeOfflineMs }),
       runService: new RunService({ runs: new RunStore(db), queue: new RunQueue(queues), queues, images, audit }),
       fleet,

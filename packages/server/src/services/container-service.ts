@@ -2,13 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Allocator } from '@nagaya/allocator';
 import type { ContainerState, ContainerStatsView, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { CgroupUsage, ContainerFileAttributes, ExecResult } from '@nagaya/native';
-import type { FileReadStart } from '../jobs/file-relays';
-import { splitContainerPath } from './container-file-paths';
-import { singleFileTarStream } from './file-copy-sources';
-import type { FileTransferHub } from './file-transfers';
+import type { CgroupUsage, ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
 import { containerRunOf, processOptionsOf } from '../store/container-run';
@@ -72,8 +66,6 @@ export interface ContainerServiceDeps {
   logStreams?: LogStreams;
   /** Interactive exec sessions' relays (API processes only). */
   execSessions?: ExecSessionHub;
-  /** Relays file copies (API processes). */
-  fileTransfers?: FileTransferHub;
 }
 
 /** What a logs request asks for (GET /containers/:name/logs). */
@@ -98,8 +90,6 @@ export interface LogSink {
 const FOLLOW_SILENCE_MS = 5000;
 /** What a logs request without follow reads at most (whole lines within it). */
 const LOGS_MAX_BYTES = 1024 * 1024;
-/** How long a node may take to open a file copy (its bytes then take as long as they take). */
-const FILE_COPY_START_MS = 30_000;
 
 /** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
 export class ContainerService {
@@ -359,11 +349,6 @@ export class ContainerService {
   }
 
   /** Refuses at once, with NODE_OFFLINE, to act on a container whose node is offline or removed. */
-  private fileTransfers(): FileTransferHub {
-    if (!this.deps.fileTransfers) throw new NagayaError('UNAVAILABLE', 'this process relays no file copies');
-    return this.deps.fileTransfers;
-  }
-
   private async requireNodeOnline(row: ContainerRow): Promise<void> {
     const status = (await this.deps.nodes.statuses()).get(row.node);
     if (status === 'offline' || status === 'removed' || status === undefined) {
@@ -452,6 +437,13 @@ export class ContainerService {
     );
   }
 
+  /** The row of a running container on an online node (CONFLICT, NODE_OFFLINE otherwise): what a file copy acts on. */
+  async requireRunningOnline(project: string, name: string): Promise<ContainerRow> {
+    const row = await this.requireRunning(project, name);
+    await this.requireNodeOnline(row);
+    return row;
+  }
+
   /** Checks that an interactive exec may start in this container (running, on an online node): before a WebSocket is accepted. */
   async checkExecTarget(project: string, name: string): Promise<void> {
     await this.requireNodeOnline(await this.requireRunning(project, name));
@@ -507,80 +499,6 @@ export class ContainerService {
       throw err;
     }
     return relay;
-  }
-
-  /**
-   * Opens one regular file (or a directory, as a tar of its tree) of a running container on its
-   * node, owners as the container sees them: resolves with its head once the node has opened it,
-   * its bytes then stream out of `body` (FileTransferHub). `path` is normalised (containerPath);
-   * the node resolves it beneath the container's root.
-   */
-  async readFile(
-    project: string,
-    name: string,
-    path: string,
-    maxBytes: number,
-    actor: TokenIdentity,
-  ): Promise<FileReadStart & { body: Readable }> {
-    const hub = this.fileTransfers();
-    const row = await this.requireRunning(project, name);
-    await this.requireNodeOnline(row);
-    await this.deps.audit.record(actor, project, 'container.file-read', name, { path });
-    const download = await hub.openDownload();
-    try {
-      const head = await this.deps.queues.call<FileReadStart>(
-        row.node,
-        { kind: 'files-read', containerId: row.id, path, maxBytes, channel: download.channel },
-        FILE_COPY_START_MS,
-      );
-      return { ...head, body: download.body };
-    } catch (err) {
-      download.body.destroy();
-      throw err;
-    }
-  }
-
-  /**
-   * Writes into a running container, on its node, through the safe extractor: one file at `path`
-   * (its directory must exist) from `size` bytes of `file`, or with `tar` the archive unpacked
-   * beneath the directory `path`. The bytes stream through as the container's disk takes them;
-   * resolves once all are written. A failure midway leaves no file half-written (the extractor
-   * writes each under a temporary name and renames it into place whole).
-   */
-  async writeFiles(
-    project: string,
-    name: string,
-    path: string,
-    content: { file: AsyncIterable<Buffer>; size: number; attributes: ContainerFileAttributes } | { tar: AsyncIterable<Buffer> },
-    maxBytes: number,
-    actor: TokenIdentity,
-  ): Promise<{ written: true }> {
-    const hub = this.fileTransfers();
-    const row = await this.requireRunning(project, name);
-    await this.requireNodeOnline(row);
-    let dir = path;
-    let tar: AsyncIterable<Buffer>;
-    if ('tar' in content) tar = content.tar;
-    else {
-      const split = splitContainerPath(path);
-      dir = split.dir;
-      tar = singleFileTarStream(split.name, content.size, content.attributes, content.file);
-    }
-    await this.deps.audit.record(actor, project, 'container.file-write', name, { path, bytes: 'size' in content ? content.size : null });
-    const upload = await hub.openUpload();
-    try {
-      await this.deps.queues.call(
-        row.node,
-        // the tar's headers and padding on top of the limit
-        { kind: 'files-write', containerId: row.id, dir, maxBytes: maxBytes + 1024 * 1024, channel: upload.channel },
-        FILE_COPY_START_MS,
-      );
-    } catch (err) {
-      upload.body.destroy();
-      throw err;
-    }
-    await pipeline(tar, upload.body);
-    return { written: true };
   }
 
   /** Returns the tail of a container's console log, from its node. */

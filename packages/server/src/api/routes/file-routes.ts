@@ -62,7 +62,7 @@ export const fileOperations: Operation[] = [
     params: byName,
     handle: async ({ res, deps, actor, scope, query, params }) => {
       const path = containerPath(query.path);
-      const file = await deps.containerService.readFile(scope.project, params.name, path, deps.fileCopyLimitBytes, actor);
+      const file = await deps.containerFiles.readFile(scope.project, params.name, path, deps.fileCopyLimitBytes, actor);
       if (file.type === 'directory') res.status(200).set('content-type', 'application/x-tar');
       else {
         res.status(200).set({
@@ -116,7 +116,7 @@ export const fileOperations: Operation[] = [
             },
           };
       try {
-        return await deps.containerService.writeFiles(scope.project, params.name, path, content, limit, actor);
+        return await deps.containerFiles.writeFiles(scope.project, params.name, path, content, limit, actor);
       } catch (err) {
         // the rest of a body never read is not waited for: the connection closes after the answer
         if (!req.complete) res.set('connection', 'close');
