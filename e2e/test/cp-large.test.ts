@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerView } from '@nagaya/contract';
 import { testRedisUrl } from '../../packages/allocator/test/support/test-services';
-import { eventually, NagayaSystem } from '../support/system';
+import { ADMIN_TOKEN, eventually, NagayaSystem } from '../support/system';
 
 /**
  * `nagaya cp` of a file far larger than any message should be, through the whole system (separate
@@ -29,6 +30,21 @@ afterAll(async () => {
   await sys?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
 });
+
+/** nagaya-extract processes working inside the container whose init is `pid`. */
+function extractorsIn(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (argv[0]?.endsWith('nagaya-extract') && argv[1] === '--enter-pid' && argv[2] === String(pid)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
 
 /** The largest value the system keeps in Redis now (its rpc jobs stay a minute after they finish). */
 async function largestRedisValue(redis: Redis): Promise<number> {
@@ -100,4 +116,30 @@ describe('nagaya cp of a 50 MiB file', () => {
       expect(growth.workerGrowthMiB, JSON.stringify(growth)).toBeLessThan(64);
     }
   }, 180_000);
+
+  it('ends a copy whose API dies midway: the node stops the extractor, and no part of the file is left', async () => {
+    const view = await sys.admin.get<ContainerView>('/containers/big');
+    const size = 20 * 1024 * 1024;
+    const req = request(`${sys.url}/api/v1/containers/big/files?path=/tmp/cut.bin`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/octet-stream', 'content-length': String(size) },
+    });
+    req.on('error', () => undefined); // the API is killed under it
+    const half = randomBytes(size / 2);
+    for (let at = 0; at < half.length; at += 65536) await new Promise<void>((r) => req.write(half.subarray(at, at + 65536), () => r()));
+    const tmp = `/proc/${view.pid}/root/tmp`;
+    const partials = () => readdirSync(tmp).filter((n) => n.startsWith('.nagaya-partial-'));
+    await eventually(async () => (partials().length > 0 ? true : undefined), 10_000, 'the extractor writing');
+    expect(extractorsIn(view.pid!)).toHaveLength(1);
+    await sys.api.kill('SIGKILL');
+    // the node's next beat (2 s) reaches nobody: it cuts the extractor's input, which removes its file
+    await eventually(
+      async () => (extractorsIn(view.pid!).length === 0 && partials().length === 0 ? true : undefined),
+      10_000,
+      'the copy ended',
+    );
+    expect(readdirSync(tmp)).not.toContain('cut.bin');
+    req.destroy();
+    await sys.startApi();
+  }, 60_000);
 });
