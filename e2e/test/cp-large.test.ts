@@ -109,11 +109,11 @@ describe('nagaya cp of a 50 MiB file', () => {
     expect(largestMessage).toBeLessThanOrEqual(256 * 1024 + 100);
     expect(largestValue).toBeLessThan(64 * 1024);
     // Held whole (a Buffer and its base64 in a job) each grew by 350 MiB and more. What is left is
-    // the garbage of frames gone by, which V8 collects about every 64 MiB of Buffers: under 64 MiB
-    // of growth, neither process can have held the file twice.
+    // the garbage of frames gone by, which V8 collects about every 64 MiB of Buffers (measured:
+    // 20 to 64 MiB): under 96 MiB of growth, neither process can have held the file twice.
     for (const growth of [copyIn, copyOut]) {
-      expect(growth.apiGrowthMiB, JSON.stringify(growth)).toBeLessThan(64);
-      expect(growth.workerGrowthMiB, JSON.stringify(growth)).toBeLessThan(64);
+      expect(growth.apiGrowthMiB, JSON.stringify(growth)).toBeLessThan(96);
+      expect(growth.workerGrowthMiB, JSON.stringify(growth)).toBeLessThan(96);
     }
   }, 180_000);
 
