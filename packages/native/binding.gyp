@@ -65,6 +65,7 @@
         "src/extract/fail.c",
         "src/extract/input.c",
         "src/extract/limits.c",
+        "src/extract/partial_file.c",
         "src/extract/report.c",
         "src/extract/safe_path.c",
         "src/extract/tar_header.c",

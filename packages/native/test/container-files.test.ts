@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { readContainerFile, singleFileTar, writeIntoContainer, type ContainerRuntime } from '@nagaya/native';
+import { readContainerFile, singleFileTar, singleFileTarHead, writeIntoContainer, type ContainerRuntime } from '@nagaya/native';
 
 import { busyboxPlan, openTestRuntime, slice } from './helpers';
 
@@ -52,6 +52,20 @@ describe('files in and out of a running container', () => {
     expect(listing).toMatch(/\.\/sub\/f\n/);
     expect(listing).toMatch(/\.\/root -> \/\n/);
     await expect(readContainerFile(pid, '/tree', 1024)).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+  });
+
+  it('writes a file under a temporary name renamed into place whole: a tar cut short keeps the old file, and leaves no partial one', async () => {
+    const tmp = join(stateDir, 'containers', 'files-1', 'upper', 'tmp');
+    await writeIntoContainer(pid, '/tmp', singleFileTar('kept.bin', Buffer.from('old'), { mode: 0o644, uid: 0, gid: 0 }), LIMITS);
+    const cut = Buffer.concat([singleFileTarHead('kept.bin', 1 << 20, { mode: 0o644, uid: 0, gid: 0 }), randomBytes(300_000)]);
+    await expect(writeIntoContainer(pid, '/tmp', cut, LIMITS)).rejects.toMatchObject({ code: 'INVALID_INPUT' });
+    // and past the limit midway: the same
+    const big = singleFileTar('kept.bin', randomBytes(200_000), { mode: 0o644, uid: 0, gid: 0 });
+    await expect(writeIntoContainer(pid, '/tmp', big, { ...LIMITS, maxBytes: 100_000 })).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+    });
+    expect(readFileSync(join(tmp, 'kept.bin'), 'utf8')).toBe('old');
+    expect(readdirSync(tmp).filter((n) => n.startsWith('.nagaya-partial-'))).toEqual([]);
   });
 
   it('refuses devices, devices and a read over the limit', async () => {

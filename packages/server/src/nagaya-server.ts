@@ -35,6 +35,8 @@ import { TokenStore } from './store/token-store';
 import { VolumeStore } from './store/volume-store';
 import { LogStreams } from './services/log-streams';
 import { ExecSessionHub } from './services/exec-sessions';
+import { FileTransferHub } from './services/file-transfers';
+import { ContainerFileService } from './services/container-file-service';
 
 export const VERSION = '0.1.0';
 
@@ -145,11 +147,13 @@ export async function startNagaya(
   let events: EventHub | undefined;
   let logStreams: LogStreams | undefined;
   let execSessions: ExecSessionHub | undefined;
+  let fileTransfers: FileTransferHub | undefined;
   if (config.role !== 'worker') {
     events = new EventHub(db, config.databaseUrl, (message, error) => log.warn(message, { error }), config.eventHeartbeatMs);
     await events.ready;
     logStreams = new LogStreams(producer, config.queuePrefix);
     execSessions = new ExecSessionHub(producer, config.queuePrefix);
+    fileTransfers = new FileTransferHub(producer, config.queuePrefix);
     const usageBoard = new UsageBoard(producer, config.queuePrefix);
     metrics.setSources({
       containersByState: () => containers.countByState(),
@@ -189,6 +193,7 @@ export async function startNagaya(
       metrics,
       log,
       containerService,
+      containerFiles: new ContainerFileService({ containers: containerService, queues, audit, transfers: fileTransfers }),
       volumeService: new VolumeService({ volumes, nodes, queues, audit, log, nodeOfflineMs: config.nodeOfflineMs }),
       runService: new RunService({
         runs: new RunStore(db),
@@ -246,6 +251,7 @@ export async function startNagaya(
       }
       await logStreams?.close();
       await execSessions?.close();
+      await fileTransfers?.close();
       await events?.close();
       await worker?.close();
       await queues.close();

@@ -1,11 +1,13 @@
 import { execFile, execFileSync } from 'node:child_process';
+import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerView } from '@nagaya/contract';
+import { singleFileTarHead } from '@nagaya/native';
 import { ADMIN_TOKEN, startTestFleet, type TestFleet } from './support/test-server';
 import { eventually, refusal } from './support/test-helpers';
 import type { ApiClient } from '../src/cli/api-client';
@@ -38,6 +40,29 @@ const exec = async (name: string, command: string[]) =>
 
 /** The container's writable layer on the host (upper/), where its files land with host ids. */
 const upperOf = (id: string) => join(fleet.api.worker!.runtime.status(id).dir, 'upper');
+
+/** A PUT of /containers/files/files sent by hand, so that a test can stop sending midway; `answer` is its response (or why none came). */
+function startPut(path: string, headers: Record<string, string>): { req: ClientRequest; answer: Promise<IncomingMessage | Error> } {
+  const req = request(`${fleet.url}/api/v1/containers/files/files?project=p1&path=${encodeURIComponent(path)}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers },
+  });
+  const answer = new Promise<IncomingMessage | Error>((resolve) => {
+    req.once('response', resolve);
+    req.once('error', resolve);
+  });
+  return { req, answer };
+}
+
+/** Writes `bytes` in 64 KiB pieces, each once the last is flushed, unless a response came meanwhile. */
+async function send(req: ClientRequest, bytes: Buffer, answered: () => boolean): Promise<void> {
+  for (let at = 0; at < bytes.length && !answered() && !req.destroyed; at += 65536) {
+    await new Promise<void>((resolve) => req.write(bytes.subarray(at, at + 65536), () => resolve()));
+  }
+}
+
+/** The temporary files the extractor writes under before renaming a whole file into place. */
+const partialsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((n) => n.startsWith('.nagaya-partial-')) : []);
 
 beforeAll(async () => {
   fleet = await startTestFleet({ slices: 8, env: { NAGAYA_FILE_COPY_LIMIT_BYTES: String(LIMIT) } });
@@ -182,6 +207,52 @@ describe('GET/PUT /containers/:name/files', () => {
     expect((await refusal(p1.getBytes('/containers/stopped/files?path=/etc/hostname'))).status).toBe(409);
     expect((await refusal(p1.putBytes('/containers/stopped/files?path=/tmp/x', Buffer.from('x')))).status).toBe(409);
   }, 60_000);
+
+  it('refuses a chunked tar past the limit with 413 while it streams, and leaves no file, not even a partial one', async () => {
+    const put = startPut('/tmp', { 'content-type': 'application/x-tar', 'transfer-encoding': 'chunked' });
+    let answered = false;
+    void put.answer.then(() => (answered = true));
+    put.req.write(singleFileTarHead('over.bin', LIMIT + 2 * 1024 * 1024, { mode: 0o644, uid: 0, gid: 0 }));
+    await send(put.req, randomBytes(LIMIT + 2 * 1024 * 1024), () => answered);
+    const res = await put.answer;
+    put.req.destroy();
+    expect(res instanceof Error ? res.message : res.statusCode).toBe(413);
+    await eventually(async () => (fleet.api.worker!.fileRelays.count === 0 ? true : undefined), 10_000, 'the node ended the copy');
+    const tmp = join(upperOf(view.id), 'tmp');
+    expect({ file: existsSync(join(tmp, 'over.bin')), partials: partialsIn(tmp) }).toEqual({ file: false, partials: [] });
+  }, 60_000);
+
+  it('keeps the old file when its copy is cut off midway (the client leaves), and ends the copy on the node', async () => {
+    await p1.putBytes('/containers/files/files?path=/tmp/keep.bin', Buffer.from('old'));
+    const tmp = join(upperOf(view.id), 'tmp');
+    const size = 6 * 1024 * 1024;
+    const put = startPut('/tmp/keep.bin', { 'content-type': 'application/octet-stream', 'content-length': String(size) });
+    await send(put.req, randomBytes(size / 2), () => false);
+    // the extractor is writing the new bytes under a temporary name, beside the old file
+    await eventually(async () => (partialsIn(tmp).length > 0 ? true : undefined), 10_000, 'a partial file');
+    put.req.destroy();
+    await eventually(async () => (fleet.api.worker!.fileRelays.count === 0 ? true : undefined), 10_000, 'the node ended the copy');
+    await eventually(async () => (partialsIn(tmp).length === 0 ? true : undefined), 10_000, 'the partial file removed');
+    expect(readFileSync(join(tmp, 'keep.bin'), 'utf8')).toBe('old');
+    // and a download the client leaves after its first bytes is ended on the node too
+    await exec('files', ['dd', 'if=/dev/urandom', 'of=/tmp/out.bin', 'bs=1M', 'count=7']);
+    const controller = new AbortController();
+    const response = await fetch(`${fleet.url}/api/v1/containers/files/files?project=p1&path=/tmp/out.bin`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      signal: controller.signal,
+    });
+    expect(response.headers.get('content-length')).toBe(String(7 * 1024 * 1024));
+    await response.body!.getReader().read();
+    controller.abort();
+    await eventually(async () => (fleet.api.worker!.fileRelays.count === 0 ? true : undefined), 10_000, 'the node ended the download');
+  }, 60_000);
+
+  it('refuses a file without a Content-Length (its size heads the tar the extractor takes)', async () => {
+    const put = startPut('/tmp/chunked.bin', { 'content-type': 'application/octet-stream', 'transfer-encoding': 'chunked' });
+    put.req.end(Buffer.from('chunked'));
+    const res = await put.answer;
+    expect(res instanceof Error ? res.message : res.statusCode).toBe(400);
+  }, 30_000);
 
   it('nagaya cp copies a file in and out, binary-safe', async () => {
     const data = randomBytes(1024 * 1024 + 7);

@@ -11,7 +11,8 @@
  * (whiteouts.h).
  * Prints one JSON line: the result (exit 0) or {"error":{code,message,entry?,syscall?,errno?}}
  * with exit 2 INVALID_INPUT, 3 PAYLOAD_TOO_LARGE, 1 INTERNAL, 64 bad usage. A failure leaves
- * ROOT half-written: the caller removes it.
+ * ROOT half-written: the caller removes it. Inside a container (--enter-pid) each regular file is
+ * whole or absent (partial_file.h); the entries before a failure stay written.
  *
  * A process of its own, so a parser bug cannot take the server down and a stuck extraction can
  * be killed; Node decompresses and feeds stdin. */
@@ -31,6 +32,7 @@
 #include "fail.h"
 #include "input.h"
 #include "limits.h"
+#include "partial_file.h"
 #include "report.h"
 #include "tar_header.h"
 #include "whiteouts.h"
@@ -80,11 +82,13 @@ int main(int argc, char **argv) {
      * container's root, and its mode kept (no record for ""). */
     container_enter(container_pid);
     root_fd = container_open(argv[1], O_RDONLY | O_DIRECTORY);
+    partial_file_init();
   } else {
     root_fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   }
   if (root_fd < 0) fail_errno(argv[1], "open", errno);
 
+  struct write_options options = {.oci_whiteouts = oci_whiteouts, .partial_files = container_pid != 0};
   struct extract_totals totals = {0};
   input_init(&in, STDIN_FILENO, limits.max_input_bytes);
   /* The root is made 0700 by the caller; without a "./" entry it becomes an ordinary 0755. */
@@ -92,7 +96,7 @@ int main(int argc, char **argv) {
   while (tar_next(&in, &entry)) {
     totals.entries++;
     limits_count_entry(&limits);
-    write_entry(root_fd, &limits, oci_whiteouts, &in, &entry, &totals);
+    write_entry(root_fd, &limits, &options, &in, &entry, &totals);
     tar_skip_rest(&in, &entry);
   }
   input_drain(&in); /* the trailer and the writer's record padding, still within the limit */

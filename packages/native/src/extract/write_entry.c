@@ -10,6 +10,7 @@
 
 #include "dir_modes.h"
 #include "fail.h"
+#include "partial_file.h"
 #include "safe_path.h"
 #include "whiteouts.h"
 
@@ -49,10 +50,18 @@ static void set_times(int fd, const struct tar_entry *e) {
   if (futimens(fd, times) < 0) fail_errno(e->path, "futimens", errno);
 }
 
-static void write_file(int dir_fd, const char *name, struct input *in, struct tar_entry *e, struct extract_totals *t) {
-  clear_leaf(dir_fd, name, false, e->path);
-  int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) fail_errno(e->path, "openat", errno);
+/* In place (an image's fresh staging directory, removed whole on failure), or with `partial`
+ * under a temporary name renamed over the entry's once whole (a running container's files). */
+static void write_file(int dir_fd, const char *name, bool partial, struct input *in, struct tar_entry *e,
+                       struct extract_totals *t) {
+  int fd;
+  if (partial) {
+    fd = partial_file_create(dir_fd, e->path);
+  } else {
+    clear_leaf(dir_fd, name, false, e->path);
+    fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) fail_errno(e->path, "openat", errno);
+  }
   while (e->data_left > 0) {
     size_t len;
     const unsigned char *data =
@@ -66,6 +75,7 @@ static void write_file(int dir_fd, const char *name, struct input *in, struct ta
   if (fchmod(fd, e->mode) < 0) fail_errno(e->path, "fchmod", errno);
   set_times(fd, e);
   close(fd);
+  if (partial) partial_file_commit(dir_fd, name, e->path);
   t->files++;
   t->file_bytes += e->size;
 }
@@ -130,15 +140,15 @@ static const char *skipped_type(enum entry_kind kind) {
   }
 }
 
-void write_entry(int root_fd, const struct extract_limits *limits, bool oci_whiteouts, struct input *in,
-                 struct tar_entry *e, struct extract_totals *totals) {
+void write_entry(int root_fd, const struct extract_limits *limits, const struct write_options *options,
+                 struct input *in, struct tar_entry *e, struct extract_totals *totals) {
   struct entry_path p;
   path_normalise(e->path, limits, &p, e->path);
   if (e->uid > EXTRACT_MAX_ID || e->gid > EXTRACT_MAX_ID) {
     fail(FAIL_INVALID_INPUT, e->path, "owner %llu:%llu is outside a container's 0..%d", (unsigned long long)e->uid,
          (unsigned long long)e->gid, EXTRACT_MAX_ID);
   }
-  if (oci_whiteouts && whiteout_take(root_fd, limits, &p, e->path)) return;
+  if (options->oci_whiteouts && whiteout_take(root_fd, limits, &p, e->path)) return;
   const char *skipped = skipped_type(e->kind);
   if (skipped) {
     /* /dev is a fresh tmpfs in every container; a device node in an image is never needed. */
@@ -155,7 +165,7 @@ void write_entry(int root_fd, const struct extract_limits *limits, bool oci_whit
   int dir_fd = path_open_parent(root_fd, &p, true, limits, e->path);
   switch (e->kind) {
     case ENTRY_FILE:
-      write_file(dir_fd, p.leaf, in, e, totals);
+      write_file(dir_fd, p.leaf, options->partial_files, in, e, totals);
       break;
     case ENTRY_DIRECTORY:
       write_directory(dir_fd, p.leaf, p.rel, e, totals);

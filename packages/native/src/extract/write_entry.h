@@ -16,9 +16,17 @@
  * mount of that range: an owner past it would be a host id. */
 #define EXTRACT_MAX_ID 65535
 
+struct write_options {
+  /* `.wh.` entries are whiteout markers (whiteouts.h): an OCI image layer. */
+  bool oci_whiteouts;
+  /* Regular files are written under a temporary name and renamed into place once whole
+   * (partial_file.h): into a running container, where no staging directory catches a failure. */
+  bool partial_files;
+};
+
 /* Writes e (reading its data from in) beneath root_fd and counts it in totals. Devices and FIFOs
- * are skipped and reported. With oci_whiteouts, `.wh.` entries are whiteout markers (whiteouts.h). */
-void write_entry(int root_fd, const struct extract_limits *limits, bool oci_whiteouts, struct input *in,
-                 struct tar_entry *e, struct extract_totals *totals);
+ * are skipped and reported. */
+void write_entry(int root_fd, const struct extract_limits *limits, const struct write_options *options,
+                 struct input *in, struct tar_entry *e, struct extract_totals *totals);
 
 #endif

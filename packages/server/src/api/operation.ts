@@ -8,6 +8,7 @@ import type { ImageStore } from '../images/image-store';
 import type { JobQueues } from '../jobs/job-queues';
 import type { Metrics } from '../observability/metrics';
 import type { NodeFleet } from '../services/node-fleet';
+import type { ContainerFileService } from '../services/container-file-service';
 import type { ContainerService } from '../services/container-service';
 import type { ImagePullService } from '../services/image-pulls';
 import type { RunService } from '../services/run-service';
@@ -27,6 +28,8 @@ export interface RouteDeps {
   redis: Redis;
   metrics: Metrics;
   containerService: ContainerService;
+  /** Files copied out of and into running containers. */
+  containerFiles: ContainerFileService;
   volumeService: VolumeService;
   runService: RunService;
   /** Evacuate and remove nodes. */

@@ -127,8 +127,16 @@ export class ApiClient {
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) onChunk(chunk);
   }
 
-  /** GETs raw bytes (a container's file) with the answer's headers; throws ApiError on a refusal. */
+  /** GETs raw bytes (a container's file) into memory, with the answer's headers; throws ApiError on a refusal. */
   async getBytes(path: string): Promise<{ data: Buffer; headers: Headers }> {
+    const { body, headers } = await this.download(path);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
+    return { data: Buffer.concat(chunks), headers };
+  }
+
+  /** GETs raw bytes as a stream (a container's file of any size) with the answer's headers; throws ApiError on a refusal. */
+  async download(path: string): Promise<{ body: Readable; headers: Headers }> {
     let response: Response;
     try {
       response = await fetch(this.url('GET', path), { headers: this.token ? { authorization: `Bearer ${this.token}` } : {} });
@@ -136,17 +144,23 @@ export class ApiClient {
       const cause = (err as Error & { cause?: Error }).cause;
       throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${cause?.message ?? (err as Error).message}`);
     }
-    const data = Buffer.from(await response.arrayBuffer());
     if (!response.ok) {
-      let parsed: unknown = data.toString('utf8');
+      const text = await response.text();
+      let parsed: unknown = text;
       try {
-        parsed = JSON.parse(parsed as string);
+        parsed = JSON.parse(text);
       } catch {
         // not JSON: the text says it
       }
       throw apiErrorOf(response.status, parsed);
     }
-    return { data, headers: response.headers };
+    const body = response.body ? Readable.fromWeb(response.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+    return { body, headers: response.headers };
+  }
+
+  /** PUTs a stream as the raw body (sent as it is read; chunked unless headers give its Content-Length) and returns the JSON answer. */
+  putStream<T = unknown>(path: string, body: Readable, headers: Record<string, string>): Promise<T> {
+    return this.send<T>('PUT', path, Readable.toWeb(body) as ReadableStream, headers);
   }
 
   /** PUTs raw bytes (application/octet-stream unless headers say otherwise) and returns the JSON answer. */

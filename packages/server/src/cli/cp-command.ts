@@ -1,8 +1,11 @@
-// `nagaya cp LOCAL NAME:/path` and `nagaya cp NAME:/path LOCAL`: files (binary-safe) and, into a
-// container, directories (as a tar unpacked beneath the path).
-import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+// `nagaya cp LOCAL NAME:/path` and `nagaya cp NAME:/path LOCAL`: files (binary-safe, any size:
+// streamed both ways, never read whole into memory) and, into a container, directories (as a tar
+// unpacked beneath the path).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { ApiError } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
 
@@ -24,29 +27,69 @@ export async function cpCommand(client: ApiClient, args: string[]): Promise<void
   if ((from === undefined) === (to === undefined)) {
     throw new ApiError(0, 'INVALID_INPUT', 'cp copies between this machine and a container: exactly one of its two paths is NAME:/path');
   }
-  if (to) {
-    const stat = statSync(source);
-    if (stat.isDirectory()) {
-      // the directory's contents land beneath the container's path, which must exist
-      const tar = execFileSync('tar', ['-C', source, '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', '.'], { maxBuffer: 2 ** 31 });
-      await client.putBytes(filesPath(to.name, to.path), tar, { 'content-type': 'application/x-tar' });
-      return;
-    }
-    const path = to.path.endsWith('/') ? `${to.path}${basename(source)}` : to.path;
-    await client.putBytes(filesPath(to.name, path), readFileSync(source), { 'x-nagaya-mode': (stat.mode & 0o7777).toString(8) });
+  if (to) return copyIn(client, source, to);
+  return copyOut(client, from!, destination);
+}
+
+async function copyIn(client: ApiClient, source: string, to: { name: string; path: string }): Promise<void> {
+  const stat = statSync(source);
+  if (stat.isDirectory()) {
+    // the directory's contents land beneath the container's path, which must exist
+    const tar = spawn('tar', ['-C', source, '--owner=0', '--group=0', '--numeric-owner', '-cf', '-', '.'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const tarred = exitOf(tar, 'tar -c');
+    await client.putStream(filesPath(to.name, to.path), tar.stdout!, { 'content-type': 'application/x-tar' });
+    await tarred;
     return;
   }
-  const remote = from!;
-  const { data, headers } = await client.getBytes(filesPath(remote.name, remote.path));
+  const path = to.path.endsWith('/') ? `${to.path}${basename(source)}` : to.path;
+  await client.putStream(filesPath(to.name, path), createReadStream(source), {
+    'content-type': 'application/octet-stream',
+    'content-length': String(stat.size),
+    'x-nagaya-mode': (stat.mode & 0o7777).toString(8),
+  });
+}
+
+async function copyOut(client: ApiClient, remote: { name: string; path: string }, destination: string): Promise<void> {
+  const { body, headers } = await client.download(filesPath(remote.name, remote.path));
   if (headers.get('content-type') === 'application/x-tar') {
     // a directory: its tree lands in LOCAL (made if missing), as `docker cp` does
     mkdirSync(destination, { recursive: true });
-    execFileSync('tar', ['-C', destination, '-xf', '-', '--no-same-owner'], { input: data });
+    const tar = spawn('tar', ['-C', destination, '-xf', '-', '--no-same-owner'], { stdio: ['pipe', 'inherit', 'inherit'] });
+    const untarred = exitOf(tar, 'tar -x');
+    await received(pipeline(body, tar.stdin!));
+    await untarred;
     return;
   }
   const local = existsSync(destination) && statSync(destination).isDirectory() ? join(destination, basename(remote.path)) : destination;
-  writeFileSync(local, data);
-  const mode = Number.parseInt(headers.get('x-nagaya-mode') ?? '644', 8);
-  // setuid and setgid bits of the container's file mean nothing here
-  chmodSync(local, mode & 0o1777);
+  // written beside it and renamed once whole: a copy cut short leaves the old file, or none
+  const partial = `${local}.nagaya-partial-${process.pid}`;
+  try {
+    await received(pipeline(body as Readable, createWriteStream(partial, { mode: 0o600 })));
+    const mode = Number.parseInt(headers.get('x-nagaya-mode') ?? '644', 8);
+    // setuid and setgid bits of the container's file mean nothing here
+    chmodSync(partial, mode & 0o1777);
+    renameSync(partial, local);
+  } finally {
+    rmSync(partial, { force: true });
+  }
+}
+
+/** A download that broke off (the server cut it short: the copy failed midway) as the CLI's error. */
+async function received(copy: Promise<void>): Promise<void> {
+  try {
+    await copy;
+  } catch (err) {
+    throw new ApiError(0, 'UNAVAILABLE', `the copy broke off before its end: ${(err as Error).message}`);
+  }
+}
+
+function exitOf(child: ChildProcess, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) =>
+      code === 0 ? resolve() : reject(new ApiError(0, 'INTERNAL', `${what} failed (${signal ?? `exit status ${code}`})`)),
+    );
+  });
 }

@@ -140,23 +140,31 @@ export interface RunOutputSoFar {
   stderrTruncated: boolean;
 }
 
-/** Reads one regular file of a running container (base64 in the answer: bounded by maxBytes). */
+/**
+ * Starts reading one regular file (or a directory, as a tar) of a running container: answered
+ * with its head (FileReadStart) once the extractor has opened it; its bytes then go out on
+ * `<channel>:api` (see file-transfer-wire.ts).
+ */
 export interface FilesReadJobData {
   kind: 'files-read';
   containerId: string;
   /** Absolute and normalised (no `..`), resolved beneath the container's root. */
   path: string;
   maxBytes: number;
+  channel: string;
 }
 
-/** Unpacks a tar (base64: binary never travels as JSON numbers) into an existing directory of a running container. */
+/**
+ * Starts unpacking a tar into an existing directory of a running container: answered once the
+ * extractor runs; the tar then comes in on `<channel>:node` and the outcome goes out on `<channel>:api`.
+ */
 export interface FilesWriteJobData {
   kind: 'files-write';
   containerId: string;
   /** Absolute and normalised (no `..`), resolved beneath the container's root. */
   dir: string;
-  tarBase64: string;
   maxBytes: number;
+  channel: string;
 }
 
 export type RpcJobData =

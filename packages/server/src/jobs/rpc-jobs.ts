@@ -6,8 +6,6 @@ import {
   NativeError,
   readCgroupUsage,
   readConsoleLog,
-  readContainerFile,
-  writeIntoContainer,
   rfc3339Nano,
   type CgroupUsage,
   type ContainerRuntime,
@@ -15,30 +13,19 @@ import {
 } from '@nagaya/native';
 import { toApiError } from '../api/http-errors';
 import { encodeRpcError } from './job-queues';
-import type { FilesReadJobData, FilesWriteJobData, LogsJobData, RpcJobData, RunOutputSoFar, VolumeJobData } from './job-types';
+import type { LogsJobData, RpcJobData, RunOutputSoFar, VolumeJobData } from './job-types';
 import type { ExecRelays } from './exec-relays';
+import type { FileRelays } from './file-relays';
 import type { LogFollowers } from './log-followers';
 import type { NodeVolumes } from './node-volumes';
 
-/** Entries of one tar copied into a container (the byte limit comes with the request). */
-const FILE_COPY_MAX_ENTRIES = 100_000;
-
-/** A file read out of a container, as it travels back through the queue. */
-export interface FileCopyAnswer {
-  /** A regular file's bytes, or a directory's tree as a tar. */
-  type: 'file' | 'directory';
-  dataBase64: string;
-  mode: number;
-  uid: number;
-  gid: number;
-}
 /**
  * How long a writable layer's measure is reused. du walks every file a tenant made: without this,
  * stats asked in a loop (or many at once) would keep the node's disk and RPC workers busy.
  */
 const LAYER_MEASURE_TTL_MS = 5_000;
 
-/** Answers exec and logs requests (and starts log followers) for containers on this node, and makes, measures and removes its volumes' directories. */
+/** Answers exec and logs requests (and starts log followers, exec sessions and file copies) for containers on this node, and makes, measures and removes its volumes' directories. */
 export class RpcJobs {
   /** Each container's latest (or running) writable-layer measure, shared by the stats calls of the next few seconds. */
   private readonly layerMeasures = new Map<string, { at: number; bytes: Promise<number | null> }>();
@@ -50,6 +37,7 @@ export class RpcJobs {
     /** What a one-shot exec keeps of stdout and of stderr, each. */
     private readonly execOutputLimitBytes: number,
     private readonly execRelays?: ExecRelays,
+    private readonly fileRelays?: FileRelays,
   ) {}
 
   /** The BullMQ processor: failures travel as "CODE: message" and become the same error at the API. */
@@ -68,7 +56,10 @@ export class RpcJobs {
       }
       if (data.kind === 'run-output') return this.runOutput(data.containerId);
       if (data.kind === 'stats') return await this.stats(data.containerId);
-      if (data.kind === 'files-read' || data.kind === 'files-write') return await this.files(data);
+      if (data.kind === 'files-read' || data.kind === 'files-write') {
+        if (!this.fileRelays) throw new NagayaError('UNAVAILABLE', 'this node relays no file copies');
+        return data.kind === 'files-read' ? await this.fileRelays.startRead(data) : await this.fileRelays.startWrite(data);
+      }
       return await this.volume(data);
     } catch (err) {
       throw new Error(encodeRpcError(toApiError(err)));
@@ -119,32 +110,6 @@ export class RpcJobs {
     } catch (err) {
       if (err instanceof NativeError && err.step === 'exec') {
         throw new NagayaError('INVALID_INPUT', `cannot run ${JSON.stringify(data.command[0])} in the container: ${err.message}`);
-      }
-      throw err;
-    }
-  }
-
-  /**
-   * Copies a file out of, or a tar into, a running container: nagaya-extract joins its user and
-   * mount namespaces (as its init's), so paths resolve beneath the container's own root and
-   * owners are the container's.
-   */
-  private async files(data: FilesReadJobData | FilesWriteJobData): Promise<FileCopyAnswer | { written: true }> {
-    const record = this.runtime.status(data.containerId);
-    if (record.state !== 'running' || record.pid === undefined) {
-      throw new NagayaError('CONFLICT', 'the container is not running', { state: record.state });
-    }
-    try {
-      if (data.kind === 'files-read') {
-        const file = await readContainerFile(record.pid, data.path, data.maxBytes);
-        return { type: file.type, dataBase64: file.data.toString('base64'), mode: file.mode, uid: file.uid, gid: file.gid };
-      }
-      const tar = Buffer.from(data.tarBase64, 'base64');
-      await writeIntoContainer(record.pid, data.dir, tar, { maxBytes: data.maxBytes, maxEntries: FILE_COPY_MAX_ENTRIES, maxDepth: 128 });
-      return { written: true };
-    } catch (err) {
-      if (err instanceof NativeError && (err.code === 'ENOENT' || err.code === 'ENOTDIR')) {
-        throw new NagayaError('NOT_FOUND', `no such file or directory in the container: ${err.message}`);
       }
       throw err;
     }

@@ -23,6 +23,7 @@ import type { LifecycleJobData, PullJobData, RpcJobData } from './job-types';
 import { NodeVolumes } from './node-volumes';
 import { Reconciler } from './reconciler';
 import { ExecRelays } from './exec-relays';
+import { FileRelays } from './file-relays';
 import { LogFollowers } from './log-followers';
 import { RpcJobs } from './rpc-jobs';
 import { RunJobs } from './run-jobs';
@@ -58,6 +59,7 @@ export class WorkerNode {
   /** The log streams this node serves (logs?follow=1): one per request, until its container exits or its client leaves. */
   logFollowers!: LogFollowers;
   execRelays!: ExecRelays;
+  fileRelays!: FileRelays;
   readonly jobs: ContainerJobs;
   readonly pulls: ImagePullJobs;
   /** This node's part of the runs queue. */
@@ -233,7 +235,8 @@ export class WorkerNode {
     const { config, connection, log } = this.deps;
     this.logFollowers = new LogFollowers(this.runtime, connection);
     this.execRelays = new ExecRelays(this.runtime, connection);
-    const rpc = new RpcJobs(this.runtime, this.volumes, this.logFollowers, config.execOutputLimitBytes, this.execRelays);
+    this.fileRelays = new FileRelays(this.runtime, connection);
+    const rpc = new RpcJobs(this.runtime, this.volumes, this.logFollowers, config.execOutputLimitBytes, this.execRelays, this.fileRelays);
     // image pulls share the lifecycle queue: they are placed on a node as a launch is
     const lifecycle = new Worker<LifecycleJobData | PullJobData>(
       lifecycleQueueName(config.nodeName),
@@ -301,6 +304,7 @@ export class WorkerNode {
     await Promise.all(this.workers.map((w) => w.close(w === this.runWorker).catch(() => undefined)));
     await this.logFollowers?.close();
     await this.execRelays?.close();
+    await this.fileRelays?.close();
     await this.reconciling;
     await this.sweeping;
     // its pending containers go to nodes that take them now, not when some sweeper next looks

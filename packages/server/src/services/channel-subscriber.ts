@@ -1,15 +1,21 @@
 import type { Redis } from 'ioredis';
 
+/** A message as JSON text (what logs and exec sessions send). */
+const decodeJson = <M>(raw: Buffer): M => JSON.parse(raw.toString('utf8')) as M;
+
 /**
- * One Redis subscriber connection (made on first use) shared by every relay of this API process,
- * with one listener per channel: what followed logs and interactive exec sessions both ride on.
- * A message that is not JSON is ignored (not one of ours).
+ * One Redis subscriber connection (made on first use) shared by every relay of a process, with
+ * one listener per channel: what followed logs, interactive exec sessions and file copies ride on.
+ * A message that `decode` refuses (JSON unless told) is ignored: not one of ours.
  */
 export class ChannelSubscriber<M> {
   private subscriber: Redis | undefined;
   private readonly listeners = new Map<string, (message: M) => void>();
 
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly decode: (raw: Buffer) => M = decodeJson,
+  ) {}
 
   /** Channels subscribed to now. */
   get count(): number {
@@ -44,11 +50,11 @@ export class ChannelSubscriber<M> {
     if (this.subscriber) return this.subscriber;
     const subscriber = this.redis.duplicate({ lazyConnect: false, enableOfflineQueue: true });
     subscriber.on('error', () => undefined);
-    subscriber.on('message', (channel: string, text: string) => {
-      const listener = this.listeners.get(channel);
+    subscriber.on('messageBuffer', (channel: Buffer, raw: Buffer) => {
+      const listener = this.listeners.get(channel.toString('utf8'));
       if (!listener) return;
       try {
-        listener(JSON.parse(text) as M);
+        listener(this.decode(raw));
       } catch {
         // not one of ours: ignore it
       }

@@ -2,9 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Allocator } from '@nagaya/allocator';
 import type { ContainerState, ContainerStatsView, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
-import { singleFileTar, type CgroupUsage, type ContainerFileAttributes, type ExecResult } from '@nagaya/native';
-import type { FileCopyAnswer } from '../jobs/rpc-jobs';
-import { splitContainerPath } from './container-file-paths';
+import type { CgroupUsage, ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
 import { containerRunOf, processOptionsOf } from '../store/container-run';
@@ -439,6 +437,13 @@ export class ContainerService {
     );
   }
 
+  /** The row of a running container on an online node (CONFLICT, NODE_OFFLINE otherwise): what a file copy acts on. */
+  async requireRunningOnline(project: string, name: string): Promise<ContainerRow> {
+    const row = await this.requireRunning(project, name);
+    await this.requireNodeOnline(row);
+    return row;
+  }
+
   /** Checks that an interactive exec may start in this container (running, on an online node): before a WebSocket is accepted. */
   async checkExecTarget(project: string, name: string): Promise<void> {
     await this.requireNodeOnline(await this.requireRunning(project, name));
@@ -494,58 +499,6 @@ export class ContainerService {
       throw err;
     }
     return relay;
-  }
-
-  /**
-   * Reads one regular file of a running container, on its node (owners as the container sees
-   * them). `path` is normalised (containerPath); the node resolves it beneath the container's root.
-   */
-  async readFile(
-    project: string,
-    name: string,
-    path: string,
-    maxBytes: number,
-    actor: TokenIdentity,
-  ): Promise<ContainerFileAttributes & { type: 'file' | 'directory'; data: Buffer }> {
-    const row = await this.requireRunning(project, name);
-    await this.requireNodeOnline(row);
-    await this.deps.audit.record(actor, project, 'container.file-read', name, { path });
-    const answer = await this.deps.queues.call<FileCopyAnswer>(
-      row.node,
-      { kind: 'files-read', containerId: row.id, path, maxBytes },
-      120_000,
-    );
-    return { type: answer.type, data: Buffer.from(answer.dataBase64, 'base64'), mode: answer.mode, uid: answer.uid, gid: answer.gid };
-  }
-
-  /**
-   * Writes into a running container, on its node, through the safe extractor: one file at `path`
-   * (its directory must exist), or with `tar` the archive unpacked beneath the directory `path`.
-   */
-  async writeFiles(
-    project: string,
-    name: string,
-    path: string,
-    content: { file: Buffer; attributes: ContainerFileAttributes } | { tar: Buffer },
-    maxBytes: number,
-    actor: TokenIdentity,
-  ): Promise<{ written: true }> {
-    const row = await this.requireRunning(project, name);
-    await this.requireNodeOnline(row);
-    let dir = path;
-    let tar: Buffer;
-    if ('tar' in content) tar = content.tar;
-    else {
-      const split = splitContainerPath(path);
-      dir = split.dir;
-      tar = singleFileTar(split.name, content.file, content.attributes);
-    }
-    await this.deps.audit.record(actor, project, 'container.file-write', name, { path, bytes: tar.length });
-    return this.deps.queues.call(
-      row.node,
-      { kind: 'files-write', containerId: row.id, dir, tarBase64: tar.toString('base64'), maxBytes: maxBytes + 1024 * 1024 },
-      120_000,
-    );
   }
 
   /** Returns the tail of a container's console log, from its node. */

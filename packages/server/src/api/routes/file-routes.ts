@@ -1,8 +1,11 @@
-import type { Request } from 'express';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { dnsLabel } from '@nagaya/contract/schemas';
 import { NagayaError } from '../../errors';
 import { containerPath } from '../../services/container-file-paths';
+import { limitedBody } from '../../services/file-copy-sources';
 import { operation, type Operation } from '../operation';
 
 const byName = { name: dnsLabel };
@@ -26,20 +29,17 @@ function headerNumber(req: Request, header: string, fallback: number, max: numbe
   return value;
 }
 
-/** The request body as bytes, refused (413) past `limit` whether or not Content-Length says so. */
-async function readBody(req: Request, limit: number): Promise<Buffer> {
-  if (Number(req.get('content-length') ?? 0) > limit) throw new NagayaError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) {
-      req.destroy();
-      throw new NagayaError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
+/**
+ * Sends a copy's bytes as they come. Once the status is out a failure can only cut the answer
+ * short: the connection is closed before its end (a file's Content-Length, or a tar's missing
+ * last chunk, tells the client it is incomplete), and the node's side stops with it.
+ */
+async function sendBytes(body: Readable, res: Response): Promise<void> {
+  try {
+    await pipeline(body, res);
+  } catch {
+    res.destroy();
   }
-  return Buffer.concat(chunks);
 }
 
 /**
@@ -53,7 +53,8 @@ export const fileOperations: Operation[] = [
     path: '/containers/{name}/files',
     summary:
       'Read a regular file of a running container (application/octet-stream; x-nagaya-mode, -uid, -gid headers), ' +
-      'or a directory as a tar of its tree (application/x-tar; symlinks not followed)',
+      'or a directory as a tar of its tree (application/x-tar; symlinks not followed). Streamed from the node: a file past the limit ' +
+      'is 413, a tree that grows past it is cut short (the connection closes before the tar ends)',
     role: 'operator',
     scope: 'project',
     success: 200,
@@ -61,20 +62,18 @@ export const fileOperations: Operation[] = [
     params: byName,
     handle: async ({ res, deps, actor, scope, query, params }) => {
       const path = containerPath(query.path);
-      const file = await deps.containerService.readFile(scope.project, params.name, path, deps.fileCopyLimitBytes, actor);
-      if (file.type === 'directory') {
-        res.status(200).set('content-type', 'application/x-tar').end(file.data);
-        return undefined;
-      }
-      res
-        .status(200)
-        .set({
+      const file = await deps.containerFiles.readFile(scope.project, params.name, path, deps.fileCopyLimitBytes, actor);
+      if (file.type === 'directory') res.status(200).set('content-type', 'application/x-tar');
+      else {
+        res.status(200).set({
           'content-type': 'application/octet-stream',
+          'content-length': String(file.size),
           'x-nagaya-mode': file.mode.toString(8).padStart(4, '0'),
           'x-nagaya-uid': String(file.uid),
           'x-nagaya-gid': String(file.gid),
-        })
-        .end(file.data);
+        });
+      }
+      await sendBytes(file.body, res);
       return undefined;
     },
   }),
@@ -82,28 +81,47 @@ export const fileOperations: Operation[] = [
     method: 'put',
     path: '/containers/{name}/files',
     summary:
-      'Write into a running container: the body is one file (x-nagaya-mode, -uid, -gid: container-relative, default 0644 0 0), ' +
-      'or with content-type application/x-tar a tar unpacked beneath the directory path',
+      'Write into a running container: the body is one file (x-nagaya-mode, -uid, -gid: container-relative, default 0644 0 0; ' +
+      'Content-Length required), or with content-type application/x-tar a tar unpacked beneath the directory path (may be chunked). ' +
+      'Streamed to the node; a file is renamed into place only once whole',
     role: 'operator',
     scope: 'project',
     success: 200,
     query: filesQuery,
     params: byName,
-    handle: async ({ req, deps, actor, scope, query, params }) => {
+    handle: async ({ req, res, deps, actor, scope, query, params }) => {
       const path = containerPath(query.path);
-      const body = await readBody(req, deps.fileCopyLimitBytes);
+      const limit = deps.fileCopyLimitBytes;
+      const declared = req.get('content-length');
+      if (declared !== undefined && Number(declared) > limit)
+        throw new NagayaError('PAYLOAD_TOO_LARGE', `the body is larger than ${limit} bytes`);
+      // not destroyed when the copy stops early, so that the answer (a 413) still reaches the client
+      const body = limitedBody(req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>, limit);
       const isTar = (req.get('content-type') ?? '').split(';')[0]!.trim() === 'application/x-tar';
+      if (!isTar && declared === undefined) {
+        throw new NagayaError(
+          'INVALID_INPUT',
+          'a file needs a Content-Length (its size goes first into the tar the extractor takes); a tar may be sent chunked',
+        );
+      }
       const content = isTar
         ? { tar: body }
         : {
             file: body,
+            size: Number(declared),
             attributes: {
               mode: headerNumber(req, 'x-nagaya-mode', 0o644, 0o7777, 8),
               uid: headerNumber(req, 'x-nagaya-uid', 0, 65535, 10),
               gid: headerNumber(req, 'x-nagaya-gid', 0, 65535, 10),
             },
           };
-      return deps.containerService.writeFiles(scope.project, params.name, path, content, deps.fileCopyLimitBytes, actor);
+      try {
+        return await deps.containerFiles.writeFiles(scope.project, params.name, path, content, limit, actor);
+      } catch (err) {
+        // the rest of a body never read is not waited for: the connection closes after the answer
+        if (!req.complete) res.set('connection', 'close');
+        throw err;
+      }
     },
   }),
 ];
