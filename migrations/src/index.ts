@@ -15,6 +15,7 @@ import { Volumes1765500000000 } from './1765500000000-volumes';
 import { Runs1765600000000 } from './1765600000000-runs';
 import { Events1765700000000 } from './1765700000000-events';
 import { RunAndProjectEvents1765800000000 } from './1765800000000-run-and-project-events';
+import { RunClaimFunction1765900000000 } from './1765900000000-run-claim-function';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -34,6 +35,7 @@ export const migrations = [
   Runs1765600000000,
   Events1765700000000,
   RunAndProjectEvents1765800000000,
+  RunClaimFunction1765900000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

@@ -147,31 +147,16 @@ export class RunStore {
    * Takes a queued run for a new attempt on `node` (or a running one whose worker died, to
    * adopt or redo its attempt): returns the row, or `busy` when its project already has
    * `projectLimit` runs running elsewhere, or undefined when the run is final or cancelled.
-   * The per-project count and the claim are one transaction under the project's advisory lock,
-   * so two workers cannot both take the last place.
+   * The per-project count and the claim are one statement under the project's advisory lock
+   * (nagaya_claim_run, migration 1765900000000), so two workers cannot both take the last place.
    */
   async claim(id: string, node: string, projectLimit: number): Promise<RunRow | 'busy' | undefined> {
-    return this.db.transaction(async (client) => {
-      const { rows: found } = await client.query<{ project: string; state: RunState }>('SELECT project, state FROM run WHERE id = $1', [
-        id,
-      ]);
-      const run = found[0];
-      if (!run || (run.state !== 'queued' && run.state !== 'running')) return undefined;
-      if (run.state === 'queued') {
-        await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`run:${run.project}`]);
-        const { rows: running } = await client.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM run WHERE project = $1 AND state = 'running'`,
-          [run.project],
-        );
-        if (running[0]!.n >= projectLimit) return 'busy';
-      }
-      const { rows } = await client.query<RunRow>(
-        `UPDATE run SET state = 'running', node = coalesce(node, $2), started_at = coalesce(started_at, now())
-          WHERE id = $1 AND state IN ('queued', 'running') RETURNING ${ROW}`,
-        [id, node],
-      );
-      return rows[0];
+    const { rows } = await this.db.query<RunRow>(`SELECT ${ROW} FROM nagaya_claim_run($1, $2, $3)`, [id, node, projectLimit], {
+      prepared: true,
     });
+    const run = rows[0];
+    if (!run) return undefined;
+    return run.state === 'queued' ? 'busy' : run;
   }
 
   /** Records the container (and slice) of a new attempt, while the run still runs; false once it was cancelled. */
