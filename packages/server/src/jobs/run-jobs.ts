@@ -108,7 +108,8 @@ export class RunJobs {
       runId = made.row.id;
     }
     if (!runId) return { skipped: 'a run job with neither a run nor a spec' };
-    const claimed = await runs.claim(runId, nodeName, this.deps.projectConcurrency);
+    const firstContainerId = randomUUID();
+    const claimed = await runs.claim(runId, nodeName, this.deps.projectConcurrency, firstContainerId);
     if (claimed === 'busy') {
       // its project has its share running: back to the queue for a moment (it keeps its priority)
       await job.moveToDelayed(Date.now() + PROJECT_BUSY_DELAY_MS + Math.floor(Math.random() * PROJECT_BUSY_DELAY_MS), token);
@@ -117,7 +118,12 @@ export class RunJobs {
     if (!claimed) return { skipped: 'the run has ended' };
     let run = claimed;
     let attempt = run.attempt;
-    if (run.containerId) {
+    // a fresh claim began the attempt in firstContainerId already
+    let begun: string | undefined;
+    if (run.containerId === firstContainerId) {
+      begun = firstContainerId;
+      attempt = run.attempt - 1;
+    } else if (run.containerId) {
       // an attempt a worker began and did not finish (it was killed): take up what it left
       const resumed = await this.resume(run);
       if (resumed === 'elsewhere') return { skipped: 'its attempt runs on another node; that node settles it' };
@@ -131,7 +137,8 @@ export class RunJobs {
     }
     for (;;) {
       attempt++;
-      const outcome = await this.attempt(run, attempt);
+      const outcome = await this.attempt(run, attempt, begun);
+      begun = undefined;
       if ('cancelled' in outcome) return { cancelled: true };
       run = { ...run, attempt };
       const done = await this.settle(run, { containerId: run.containerId, ...outcome });
@@ -188,11 +195,14 @@ export class RunJobs {
     return 'redo';
   }
 
-  /** Makes, launches and waits for one attempt of the run, in a container of its own. */
-  private async attempt(run: RunRow, attempt: number): Promise<AttemptOutcome> {
+  /**
+   * Makes, launches and waits for one attempt of the run, in a container of its own. `begun`:
+   * the container id the claim already recorded for this attempt (no beginAttempt needed).
+   */
+  private async attempt(run: RunRow, attempt: number, begun?: string): Promise<AttemptOutcome> {
     const { runs, containers, images, nodeName, log } = this.deps;
-    const containerId = randomUUID();
-    if (!(await runs.beginAttempt(run.id, containerId, nodeName, attempt))) return { cancelled: true };
+    const containerId = begun ?? randomUUID();
+    if (!begun && !(await runs.beginAttempt(run.id, containerId, nodeName, attempt))) return { cancelled: true };
     run.containerId = containerId;
     let row: ContainerRow;
     try {

@@ -144,16 +144,21 @@ export class RunStore {
   }
 
   /**
-   * Takes a queued run for a new attempt on `node` (or a running one whose worker died, to
-   * adopt or redo its attempt): returns the row, or `busy` when its project already has
+   * Takes a queued run for a new attempt on `node`, begun at once in `newContainerId` (its
+   * container_id then, attempt counted), or a running one whose worker died, to adopt or redo
+   * its attempt (its container_id that attempt's): returns the row, or `busy` when its project already has
    * `projectLimit` runs running elsewhere, or undefined when the run is final or cancelled.
    * The per-project count and the claim are one statement under the project's advisory lock
    * (nagaya_claim_run, migration 1765900000000), so two workers cannot both take the last place.
    */
-  async claim(id: string, node: string, projectLimit: number): Promise<RunRow | 'busy' | undefined> {
-    const { rows } = await this.db.query<RunRow>(`SELECT ${ROW} FROM nagaya_claim_run($1, $2, $3)`, [id, node, projectLimit], {
-      prepared: true,
-    });
+  async claim(id: string, node: string, projectLimit: number, newContainerId: string): Promise<RunRow | 'busy' | undefined> {
+    const { rows } = await this.db.query<RunRow>(
+      `SELECT ${ROW} FROM nagaya_claim_run($1, $2, $3, $4)`,
+      [id, node, projectLimit, newContainerId],
+      {
+        prepared: true,
+      },
+    );
     const run = rows[0];
     if (!run) return undefined;
     return run.state === 'queued' ? 'busy' : run;
