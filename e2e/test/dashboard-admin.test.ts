@@ -140,11 +140,10 @@ describe("the container's environment, in Chromium", () => {
       await page.locator('tr[data-env="API_SECRET"]').waitFor();
     };
     await open();
-    expect(await page.locator('tr[data-env]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-env')))).toEqual([
-      'API_SECRET',
-      'GREETING',
-    ]);
-    expect([await value('API_SECRET'), await value('GREETING')]).toEqual(['••••', '••••']);
+    // the create's variables among the image's (PATH and the like), every value hidden
+    const names = await page.locator('tr[data-env]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-env')));
+    expect(names).toEqual(expect.arrayContaining(['API_SECRET', 'GREETING']));
+    expect(new Set(await page.getByTestId('env-value').allTextContents())).toEqual(new Set(['••••']));
     expect(await page.content()).not.toContain('hunter2-not-for-eyes'); // not merely covered: not in the page
 
     await page.getByRole('button', { name: 'Show the value of API_SECRET' }).click();

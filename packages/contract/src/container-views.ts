@@ -120,7 +120,7 @@ export interface LastExitView {
   error: ContainerError | null;
 }
 
-/** GET /containers/:name/env: the environment it was created with (operators: values may be secrets). */
+/** GET /containers/:name/env: the environment it runs with, its image's and its create's (operators only: values may be secrets). */
 export interface ContainerEnvView {
   env: Record<string, string>;
 }

@@ -44,7 +44,7 @@ function EnvTable(props: { name: string; project: string }) {
       {!env ? (
         !error && <Loading />
       ) : names.length === 0 ? (
-        <p class="muted">No variables set at create.</p>
+        <p class="muted">No variables.</p>
       ) : (
         <div class="table-wrap">
           <table class="env" data-testid="env">

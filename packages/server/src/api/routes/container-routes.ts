@@ -158,7 +158,7 @@ export const containerOperations: Operation[] = [
     method: 'get',
     path: '/containers/{name}/env',
     summary:
-      'The environment the container was created with (names and values). Operators only, as exec is: values are often secrets, ' +
+      "The environment the container runs with (its image's, the create's on top). Operators only, as exec is: values are often secrets, " +
       'and a viewer reads no other way to them',
     role: 'operator',
     scope: 'project',
