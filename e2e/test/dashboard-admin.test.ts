@@ -70,6 +70,15 @@ describe('the Tokens page, in Chromium', () => {
   it('creates a token whose secret, shown once, works against the API, and revokes it so that the API refuses it', async () => {
     await go(page, 'Tokens', 'Tokens');
     await page.locator('tr[data-token="admin"]').waitFor(); // the fleet's own admin token
+    // tokens write no events, and the page does not poll for them: nothing is asked while nothing is done
+    const asked: string[] = [];
+    const onRequest = (req: { url(): string }) => {
+      if (new URL(req.url()).pathname.startsWith('/api/v1/tokens')) asked.push(req.url());
+    };
+    page.on('request', onRequest);
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // one and a half of usePoll's default period
+    page.off('request', onRequest);
+    expect(asked).toEqual([]);
     await page.getByRole('button', { name: 'New token' }).click();
     const form = page.getByRole('form', { name: 'Create a token' });
     await form.getByLabel('Name').fill('ci-bot');
