@@ -120,6 +120,11 @@ export interface LastExitView {
   error: ContainerError | null;
 }
 
+/** GET /containers/:name/env: the environment it runs with, its image's and its create's (operators only: values may be secrets). */
+export interface ContainerEnvView {
+  env: Record<string, string>;
+}
+
 /** POST /containers. */
 export interface CreatedContainerView {
   container: ContainerView;

@@ -16,6 +16,7 @@ import { OverviewPage } from './pages/overview';
 import { PoolsPage } from './pages/pools';
 import { ProjectsPage } from './pages/projects';
 import { signIn, SignInPage } from './pages/sign-in';
+import { TokensPage } from './pages/tokens';
 import { PROJECT_EVENTS } from './live-events';
 import { usePoll } from './poll';
 import { ProjectContext, projectOf, storedProject, storeProject, useProjectScope, type ProjectScope } from './project';
@@ -34,6 +35,7 @@ const NAV = [
   { href: '/jobs', label: 'Jobs' },
   { href: '/nodes', label: 'Nodes' },
   { href: '/projects', label: 'Projects' },
+  { href: '/tokens', label: 'Tokens' },
 ];
 
 function App() {
@@ -249,6 +251,8 @@ function Page(props: { location: Location }) {
       return <NodesPage />;
     case '/projects':
       return <ProjectsPage />;
+    case '/tokens':
+      return <TokensPage />;
     default:
       return (
         <section>

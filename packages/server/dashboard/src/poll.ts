@@ -13,7 +13,9 @@ export interface Polled<T> {
 
 /**
  * Loads `load()` now and again every `intervalMs` after each answer, while the page is shown
- * (short polling: the screen follows the fleet without a reload). `key` restarts it.
+ * (short polling: the screen follows the fleet without a reload). `key` restarts it. With
+ * `intervalMs` null it never loads on a timer: only now, on refresh() and when the tab is shown
+ * again (for what has no events and changes only by the page's own actions).
  *
  * With `events` (event types, or kinds such as 'container' for all of its types, or a test of
  * each event), it loads again on each such event of the fleet's event stream instead, within a moment of the change, and
@@ -22,7 +24,7 @@ export interface Polled<T> {
 export function usePoll<T>(
   load: () => Promise<T>,
   key: string,
-  intervalMs = 2000,
+  intervalMs: number | null = 2000,
   events?: readonly string[] | ((event: LiveEvent) => boolean),
 ): Polled<T> {
   const [state, setState] = useState<{ data: T | undefined; error: unknown; updatedAt: number | undefined }>({
@@ -71,7 +73,7 @@ export function usePoll<T>(
       if (again) {
         again = false;
         void tick();
-      } else if (!(followsEvents && isLive())) {
+      } else if (intervalMs !== null && !(followsEvents && isLive())) {
         timer = setTimeout(() => void tick(), document.hidden ? intervalMs * 5 : intervalMs);
       }
     };

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, describeError, followEvents, get, post } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
 import { ContainerActions } from '../components/container-actions';
+import { ContainerEnv } from '../components/container-env';
 import { TerminalPanel } from '../components/terminal-panel';
 import { UsageGraph } from '../components/usage-graph';
 import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../format';
@@ -42,7 +43,7 @@ function NetworkFacts(props: { network: ContainerNetworkView | undefined }) {
   );
 }
 
-/** One container of a project: state, pid, map lines as the kernel sees them, limits, jobs, log tail, exec and a terminal. */
+/** One container of a project: state, pid, map lines as the kernel sees them, limits, env, jobs, log tail, exec and a terminal. */
 export function ContainerDetailPage(props: { name: string; project: string }) {
   const path = inProject(`/containers/${encodeURIComponent(props.name)}`, props.project);
   // Its own events only; and not its deletion, after which a read would only find it gone.
@@ -178,6 +179,7 @@ export function ContainerDetailPage(props: { name: string; project: string }) {
               </pre>
             </section>
           </div>
+          <ContainerEnv container={c} />
           <UsageGraph container={c} />
           <ExecBox container={c} />
           <TerminalPanel container={c} />

@@ -1,6 +1,7 @@
 import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, PoolOccupancyBar, StateBadge } from '../components/common';
 import { ageOf, when } from '../format';
+import { failedJobsThatMatter } from '../failed-jobs';
 import { usePoll } from '../poll';
 import { FLEET_EVENTS } from '../live-events';
 import { containerHref, inProject, projectOf, useProjectScope } from '../project';
@@ -13,7 +14,10 @@ interface OverviewData {
   failed: JobView[];
 }
 
-/** Containers by state, nodes online, pool occupancy, recent failed jobs. */
+/** How many of the latest jobs the overview looks through for failed ones that still matter. */
+const RECENT_JOBS = 100;
+
+/** Containers by state, nodes online, pool occupancy, recent failed jobs (not those whose container has since succeeded). */
 export function OverviewPage() {
   const { current } = useProjectScope();
   const { data, error, updatedAt } = usePoll(
@@ -22,9 +26,10 @@ export function OverviewPage() {
         get<{ containers: ContainerView[] }>(inProject('/containers', current)),
         get<{ nodes: NodeView[] }>('/nodes'),
         get<{ pools: PoolView[] }>('/pools'),
-        get<{ jobs: JobView[] }>(inProject('/jobs?state=failed&limit=5', current)),
+        // jobs of every state: a later completed job of a container shows that its failure is behind it
+        get<{ jobs: JobView[] }>(inProject(`/jobs?limit=${RECENT_JOBS}`, current)),
       ]);
-      return { containers: c.containers, nodes: n.nodes, pools: p.pools, failed: j.jobs };
+      return { containers: c.containers, nodes: n.nodes, pools: p.pools, failed: failedJobsThatMatter(j.jobs, c.containers) };
     },
     'overview',
     3000,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BEARER_SUBPROTOCOL_PREFIX, EXEC_SUBPROTOCOL } from '@nagaya/contract';
+import { BEARER_SUBPROTOCOL_PREFIX, EXEC_SUBPROTOCOL, type ContainerEnvView } from '@nagaya/contract';
 import {
   containerListQuery,
   createContainerSchema,
@@ -153,6 +153,19 @@ export const containerOperations: Operation[] = [
     params: byName,
     handle: ({ req, res, deps, actor, scope, query, params }) =>
       serveExecSocket(req, res, deps, actor, scope.project, params.name, sessionFromQuery(query)),
+  }),
+  operation({
+    method: 'get',
+    path: '/containers/{name}/env',
+    summary:
+      "The environment the container runs with (its image's, the create's on top). Operators only, as exec is: values are often secrets, " +
+      'and a viewer reads no other way to them',
+    role: 'operator',
+    scope: 'project',
+    success: 200,
+    params: byName,
+    handle: async ({ deps, scope, params }) =>
+      ({ env: (await deps.containers.getByName(scope.project, params.name)).env ?? {} }) satisfies ContainerEnvView,
   }),
   operation({
     method: 'get',
