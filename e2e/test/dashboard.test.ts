@@ -360,11 +360,13 @@ describe('the dashboard in Chromium', () => {
     admin.off('request', onRequest);
     expect(asked).toEqual([]);
 
-    // When the row first shows the stop, by the page's own clock (the same host clock as Postgres's).
+    // When the row's state badge first shows the stop, by the page's own clock (the same host
+    // clock as Postgres's). The badge, not the row: the row also holds the closed confirm
+    // dialogs of its actions, whose text says "stopped", so any mutation of the page would match.
     await row.evaluate((tr) => {
       const seen = window as unknown as { lagShownAt?: number };
       const observer = new MutationObserver(() => {
-        if (/stopping|stopped/.test(tr.ownerDocument.querySelector('tr[data-container="lag1"]')?.textContent ?? '')) {
+        if (/stopping|stopped/.test(tr.ownerDocument.querySelector('tr[data-container="lag1"] .badge')?.textContent ?? '')) {
           seen.lagShownAt = Date.now();
           observer.disconnect();
         }
