@@ -94,6 +94,11 @@ describe('the terminal on the container page, in Chromium', () => {
     await typeLine('echo "narrow=$(stty size)"');
     await expect.poll(screen).toContain(`narrow=${await cells()}`);
     await page.setViewportSize({ width: 1280, height: 800 });
+    // the shell has taken the resize (its line editor redraws on SIGWINCH, and keys typed while
+    // it does were seen to go astray under load) before the next line is typed
+    await expect.poll(cells).toBe(wide);
+    await typeLine('echo "wide-""again"');
+    await expect.poll(screen).toContain('\nwide-again');
 
     await typeLine('exit 3');
     await expect.poll(status, { timeout: 10_000 }).toBe('exited with code 3');
