@@ -66,35 +66,40 @@ export class ApiClient {
     });
   }
 
+  /**
+   * Sends a request with the token and answers the Response once it is a success; throws
+   * ApiError: UNAVAILABLE when the server cannot be reached, else the API's own code.
+   */
+  private async fetchOk(method: string, path: string, init: RequestInit = {}): Promise<Response> {
+    let response: Response;
+    try {
+      response = await fetch(this.url(method, path), {
+        ...init,
+        method,
+        headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...(init.headers as Record<string, string>) },
+      });
+    } catch (err) {
+      // fetch says only "fetch failed"; the cause says why (refused, a certificate it does not trust)
+      const cause = (err as Error & { cause?: Error }).cause;
+      throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${cause?.message ?? (err as Error).message}`);
+    }
+    if (!response.ok) throw apiErrorOf(response.status, parseAnswer(await response.text()));
+    return response;
+  }
+
   private async send<T>(
     method: string,
     path: string,
     body: string | ReadableStream | Uint8Array | undefined,
     headers: Record<string, string>,
   ): Promise<T> {
-    let response: Response;
-    try {
-      response = await fetch(this.url(method, path), {
-        method,
-        headers: { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...headers },
-        ...(body === undefined ? {} : { body }),
-        // a stream body is sent as it is read (undici wants this said)
-        ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
-      } as RequestInit);
-    } catch (err) {
-      // fetch says only "fetch failed"; the cause says why (refused, a certificate it does not trust)
-      const cause = (err as Error & { cause?: Error }).cause;
-      throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${cause?.message ?? (err as Error).message}`);
-    }
-    const text = await response.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = text;
-    }
-    if (!response.ok) throw apiErrorOf(response.status, parsed);
-    return parsed as T;
+    const response = await this.fetchOk(method, path, {
+      headers,
+      ...(body === undefined ? {} : { body }),
+      // a stream body is sent as it is read (undici wants this said)
+      ...(body instanceof ReadableStream ? { duplex: 'half' } : {}),
+    } as RequestInit);
+    return parseAnswer(await response.text()) as T;
   }
 
   get<T = unknown>(path: string) {
@@ -103,26 +108,7 @@ export class ApiClient {
 
   /** GETs a streamed answer (logs?follow=1) and hands each chunk to onChunk until the server ends it; throws ApiError on a refusal. */
   async stream(path: string, onChunk: (chunk: Uint8Array) => void, signal?: AbortSignal): Promise<void> {
-    let response: Response;
-    try {
-      response = await fetch(this.url('GET', path), {
-        headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
-        ...(signal ? { signal } : {}),
-      });
-    } catch (err) {
-      const cause = (err as Error & { cause?: Error }).cause;
-      throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${cause?.message ?? (err as Error).message}`);
-    }
-    if (!response.ok) {
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON: the text says it
-      }
-      throw apiErrorOf(response.status, parsed);
-    }
+    const response = await this.fetchOk('GET', path, signal ? { signal } : {});
     if (!response.body) return;
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) onChunk(chunk);
   }
@@ -137,23 +123,7 @@ export class ApiClient {
 
   /** GETs raw bytes as a stream (a container's file of any size) with the answer's headers; throws ApiError on a refusal. */
   async download(path: string): Promise<{ body: Readable; headers: Headers }> {
-    let response: Response;
-    try {
-      response = await fetch(this.url('GET', path), { headers: this.token ? { authorization: `Bearer ${this.token}` } : {} });
-    } catch (err) {
-      const cause = (err as Error & { cause?: Error }).cause;
-      throw new ApiError(0, 'UNAVAILABLE', `cannot reach ${this.baseUrl}: ${cause?.message ?? (err as Error).message}`);
-    }
-    if (!response.ok) {
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON: the text says it
-      }
-      throw apiErrorOf(response.status, parsed);
-    }
+    const response = await this.fetchOk('GET', path);
     const body = response.body ? Readable.fromWeb(response.body as import('node:stream/web').ReadableStream) : Readable.from([]);
     return { body, headers: response.headers };
   }
@@ -196,5 +166,14 @@ export class ApiClient {
       if (Date.now() > deadline) throw new ApiError(0, 'UNAVAILABLE', `job ${id} did not finish within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+}
+
+/** An answer's body: its JSON, or its text when it is not JSON (undefined when empty). */
+function parseAnswer(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return text;
   }
 }
