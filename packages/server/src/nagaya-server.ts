@@ -9,6 +9,7 @@ import { listen, readTls } from './api/listen';
 import type { ServerConfig } from './config';
 import { serveDashboard } from './dashboard/serve-dashboard';
 import { EventHub } from './events/event-hub';
+import { ImageRecordCache } from './services/image-record-cache';
 import { RunWaiters } from './services/run-waiters';
 import { ImageStore } from './images/image-store';
 import { JobQueues } from './jobs/job-queues';
@@ -169,11 +170,14 @@ export async function startNagaya(
       queueDepthByNode: async () => queues.depths((await nodes.list()).map((n) => n.name)),
       containerUsage: async () => usageBoard.read((await nodes.list()).map((n) => n.name)),
     });
+    // one cache of image records for every create the API makes: containers and runs
+    const imageRecords = new ImageRecordCache((project, name) => images.visible(project, name));
     const containerService = new ContainerService({
       containers,
       nodes,
       allocator,
       images,
+      imageRecords,
       queues,
       audit,
       networks,
@@ -199,7 +203,7 @@ export async function startNagaya(
         runs: new RunStore(db),
         queue: new RunQueue(queues),
         queues,
-        images,
+        imageRecords,
         audit,
         waiters: new RunWaiters(events),
       }),

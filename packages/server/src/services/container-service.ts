@@ -23,7 +23,7 @@ import { NetworkedNodes } from './networked-nodes';
 import { NodePlacement } from './node-placement';
 import type { TokenIdentity } from '../store/token-store';
 import { containerView, LIVE_ON_NODE } from './container-view';
-import { ImageRecordCache } from './image-record-cache';
+import type { ImageRecordCache } from './image-record-cache';
 import type { ImageRecord } from '../images/image-records';
 import type { ContainerMounts } from './container-mounts';
 import type { ExecSessionHub, ExecRelayEnd } from './exec-sessions';
@@ -50,6 +50,11 @@ export interface ContainerServiceDeps {
   nodes: NodeStore;
   allocator: Allocator;
   images: ImageStore;
+  /**
+   * The image records creates work from, read once per few seconds (shared with RunService). A
+   * stale record cannot launch the wrong image: the create's statement checks its digest.
+   */
+  imageRecords: ImageRecordCache;
   queues: JobQueues;
   audit: AuditStore;
   networks: NetworkStore;
@@ -95,12 +100,10 @@ const LOGS_MAX_BYTES = 1024 * 1024;
 export class ContainerService {
   private readonly placement: NodePlacement;
   private readonly networked: NetworkedNodes;
-  private readonly imageRecords: ImageRecordCache;
 
   constructor(private readonly deps: ContainerServiceDeps) {
     this.placement = new NodePlacement(deps.nodes, deps.nodeOfflineMs);
     this.networked = new NetworkedNodes(deps.networks);
-    this.imageRecords = new ImageRecordCache((project, name) => deps.images.visible(project, name));
   }
 
   /**
@@ -125,7 +128,7 @@ export class ContainerService {
     const placed = mounts.node === undefined ? input : { ...input, node: mounts.node };
     const id = randomUUID();
     const launch = { kind: 'launch' as const, containerId: id, containerName: input.name };
-    let image = await this.imageRecords.get(project, input.image);
+    let image = await this.deps.imageRecords.get(project, input.image);
     let node: string | undefined;
     let created: CreatedContainer | undefined;
     // One statement checks that the image exists (still with the digest the row was worked out
@@ -158,7 +161,7 @@ export class ContainerService {
             throw new NagayaError('INVALID_INPUT', 'a volume it mounts was deleted meanwhile', { field: 'mounts' });
           // the image was replaced since the cached record was read: work the row out afresh
           if (attempt >= 3) throw new NagayaError('CONFLICT', `image ${input.image} is being replaced; try again`, { field: 'image' });
-          image = await this.imageRecords.get(project, input.image, { fresh: true });
+          image = await this.deps.imageRecords.get(project, input.image, { fresh: true });
           continue;
         }
         created = result;

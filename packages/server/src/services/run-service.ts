@@ -2,14 +2,13 @@ import { randomUUID } from 'node:crypto';
 import type { RunOutputView, RunScheduleView, RunState, RunView } from '@nagaya/contract';
 import type { CreateRunInput } from '@nagaya/contract/schemas';
 import { asNagayaError, NagayaError } from '../errors';
-import type { ImageStore } from '../images/image-store';
 import type { JobQueues } from '../jobs/job-queues';
 import type { RunOutputSoFar } from '../jobs/job-types';
 import type { RunQueue } from '../jobs/run-queue';
 import type { AuditStore } from '../store/audit-store';
 import { runView, type RunRow, type RunSpec, type RunStore } from '../store/run-store';
 import type { TokenIdentity } from '../store/token-store';
-import { ImageRecordCache } from './image-record-cache';
+import type { ImageRecordCache } from './image-record-cache';
 import type { RunWaiters } from './run-waiters';
 
 /** How long the output so far of a running run is waited for from its node. */
@@ -24,7 +23,8 @@ export interface RunServiceDeps {
   runs: RunStore;
   queue: RunQueue;
   queues: JobQueues;
-  images: ImageStore;
+  /** The image records the API reads (shared with ContainerService: one cache, one read per image every few seconds). */
+  imageRecords: ImageRecordCache;
   audit: AuditStore;
   /** Wakes long polls when their run ends; without it they read their run every WAIT_RECHECK_MS. */
   waiters?: RunWaiters;
@@ -32,12 +32,7 @@ export interface RunServiceDeps {
 
 /** What the runs routes do: submit (or schedule), read, wait for and cancel runs of a project. */
 export class RunService {
-  /** Whether an image exists, read once per few seconds (the worker refuses a run whose image went meanwhile). */
-  private readonly imageRecords: ImageRecordCache;
-
-  constructor(private readonly deps: RunServiceDeps) {
-    this.imageRecords = new ImageRecordCache((project, name) => deps.images.visible(project, name));
-  }
+  constructor(private readonly deps: RunServiceDeps) {}
 
   /**
    * Records a queued run and queues it (or, with `schedule`, makes a schedule that submits it on
@@ -49,7 +44,8 @@ export class RunService {
       // volumes pin a container to their node, and a run goes to whichever node takes its job
       throw new NagayaError('INVALID_INPUT', 'runs take no mounts yet', { field: 'mounts' });
     }
-    if (!(await this.imageRecords.get(project, input.image))) {
+    // a cached record may be a few seconds old: the worker refuses a run whose image went meanwhile
+    if (!(await this.deps.imageRecords.get(project, input.image))) {
       throw new NagayaError('INVALID_INPUT', `image ${input.image} does not exist in project ${project}`, { field: 'image' });
     }
     queue.assertReady();
