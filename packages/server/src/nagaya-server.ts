@@ -18,7 +18,11 @@ import { createLogger, type Logger } from './observability/logger';
 import { Metrics } from './observability/metrics';
 import { UsageBoard } from './observability/usage-board';
 import { NodeFleet } from './services/node-fleet';
+import { ContainerExecService } from './services/container-exec-service';
+import { ContainerLogService } from './services/container-log-service';
 import { ContainerService } from './services/container-service';
+import { ContainerStatsService } from './services/container-stats-service';
+import { ContainerTargets } from './services/container-targets';
 import { ImagePullService } from './services/image-pulls';
 import { ContainerMounts } from './services/container-mounts';
 import { VolumeService } from './services/volume-service';
@@ -172,6 +176,7 @@ export async function startNagaya(
     });
     // one cache of image records for every create the API makes: containers and runs
     const imageRecords = new ImageRecordCache((project, name) => images.visible(project, name));
+    const targets = new ContainerTargets(containers, nodes);
     const containerService = new ContainerService({
       containers,
       nodes,
@@ -186,8 +191,7 @@ export async function startNagaya(
       defaultPidsMax: config.defaultPidsMax,
       defaultNetworkMode: config.defaultNetworkMode,
       mounts: new ContainerMounts(volumes, config.dataDir),
-      logStreams,
-      execSessions,
+      targets,
     });
     const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
@@ -197,7 +201,10 @@ export async function startNagaya(
       metrics,
       log,
       containerService,
-      containerFiles: new ContainerFileService({ containers: containerService, queues, audit, transfers: fileTransfers }),
+      containerExec: new ContainerExecService({ targets, queues, audit, execSessions }),
+      containerLogs: new ContainerLogService({ containers, targets, queues, logStreams }),
+      containerStats: new ContainerStatsService(targets, queues),
+      containerFiles: new ContainerFileService({ targets, queues, audit, transfers: fileTransfers }),
       volumeService: new VolumeService({ volumes, nodes, queues, audit, log, nodeOfflineMs: config.nodeOfflineMs }),
       runService: new RunService({
         runs: new RunStore(db),

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newContainer } from './support/container-rows';
 import type { ContainerState } from '@nagaya/contract';
-import { ContainerJobs, type ContainerJobDeps } from '../src/jobs/container-jobs';
+import type { ContainerJobDeps } from '../src/jobs/container-job-deps';
+import { ContainerJobs } from '../src/jobs/container-jobs';
 import { createLogger } from '../src/observability/logger';
 import { ContainerStore } from '../src/store/container-store';
 import { Db } from '../src/store/db';

@@ -9,7 +9,10 @@ import type { JobQueues } from '../jobs/job-queues';
 import type { Metrics } from '../observability/metrics';
 import type { NodeFleet } from '../services/node-fleet';
 import type { ContainerFileService } from '../services/container-file-service';
+import type { ContainerExecService } from '../services/container-exec-service';
+import type { ContainerLogService } from '../services/container-log-service';
 import type { ContainerService } from '../services/container-service';
+import type { ContainerStatsService } from '../services/container-stats-service';
 import type { ImagePullService } from '../services/image-pulls';
 import type { RunService } from '../services/run-service';
 import type { VolumeService } from '../services/volume-service';
@@ -28,6 +31,12 @@ export interface RouteDeps {
   redis: Redis;
   metrics: Metrics;
   containerService: ContainerService;
+  /** Commands run in running containers: one-shot and interactive. */
+  containerExec: ContainerExecService;
+  /** Console logs, read or followed. */
+  containerLogs: ContainerLogService;
+  /** What running containers use now. */
+  containerStats: ContainerStatsService;
   /** Files copied out of and into running containers. */
   containerFiles: ContainerFileService;
   volumeService: VolumeService;

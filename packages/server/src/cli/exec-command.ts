@@ -1,6 +1,9 @@
 import { ApiError } from '@nagaya/contract';
 import { WebSocket } from 'ws';
 import type { ApiClient } from './api-client';
+import { containerName } from './container-commands';
+import { EXIT } from './exit-codes';
+import { envOption, wholeNumberOption } from './options';
 
 /** What `nagaya exec -i/-t` asks for. */
 export interface InteractiveExecRequest {
@@ -92,4 +95,40 @@ export async function interactiveExec(client: ApiClient, request: InteractiveExe
 function signalNumber(signal: string | null | undefined): number {
   const numbers: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15, SIGPIPE: 13 };
   return (signal && numbers[signal]) || 0;
+}
+
+/** The options of the exec command, as parseArgs gives them. */
+export interface ExecOptions {
+  json?: boolean | undefined;
+  env?: string[] | undefined;
+  timeout?: string | undefined;
+  interactive?: boolean | undefined;
+  tty?: boolean | undefined;
+}
+
+/**
+ * `nagaya exec [-i] [-t] <name> [--timeout MS] [--env K=V]... -- command...`: one shot (the
+ * output byte for byte, exiting with the command's code) or, with -i or -t, a WebSocket session.
+ */
+export async function execCommand(client: ApiClient, args: string[], options: ExecOptions, command: string[]): Promise<number> {
+  const name = () => containerName('exec', args);
+  if (command.length === 0) throw new ApiError(0, 'INVALID_INPUT', 'exec needs a command after --');
+  const env = envOption(options.env);
+  if (options.interactive || options.tty) {
+    return await interactiveExec(client, { name: name(), command, env, tty: Boolean(options.tty), stdin: Boolean(options.interactive) });
+  }
+  // --json shows text; otherwise the bytes come as base64 and are written as they were
+  const res = await client.post<{ exitCode: number | null; stdout: string; stderr: string }>(`/containers/${name()}/exec`, {
+    command,
+    ...(Object.keys(env).length ? { env } : {}),
+    ...(options.timeout ? { timeoutMs: wholeNumberOption('timeout', options.timeout) } : {}),
+    ...(options.json ? {} : { encoding: 'base64' }),
+  });
+  if (options.json) {
+    console.log(JSON.stringify(res));
+    return EXIT.ok;
+  }
+  process.stdout.write(Buffer.from(res.stdout, 'base64'));
+  process.stderr.write(Buffer.from(res.stderr, 'base64'));
+  return res.exitCode ?? 128;
 }

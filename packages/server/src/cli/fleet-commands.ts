@@ -2,9 +2,7 @@
 // dead one) and each node's container network.
 import { ApiError, type NetworkView } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
-import { table } from './format';
-
-type Out = (data: unknown, human: () => string) => void;
+import { table, type Out } from './format';
 
 /** The options of the nodes command, as parseArgs gives them. */
 export interface NodeOptions {

@@ -1,5 +1,8 @@
 // How the CLI prints for people: aligned tables, ages, byte counts. --json prints the API's JSON instead.
 
+/** Prints `data` as the API's JSON with --json, otherwise the text `human()` makes of it. */
+export type Out = (data: unknown, human: () => string) => void;
+
 const cell = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
 
 /** An aligned table with upper-case headers; null and undefined cells print as '-'. */

@@ -11,7 +11,7 @@ import {
   shortDigest,
 } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
-import { age, bytes, table } from './format';
+import { age, bytes, table, type Out } from './format';
 
 /** The options of the images commands, as parseArgs gives them. */
 export interface ImageOptions {
@@ -20,8 +20,6 @@ export interface ImageOptions {
   'password-stdin'?: boolean;
   quiet?: boolean;
 }
-
-type Out = (data: unknown, human: () => string) => void;
 
 const usage = (message: string) => new ApiError(0, 'INVALID_INPUT', message);
 

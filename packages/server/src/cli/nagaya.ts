@@ -1,40 +1,28 @@
 #!/usr/bin/env node
 // The `nagaya` command: `nagaya serve` runs the API and/or a worker; every other command talks
 // to the REST API at NAGAYA_URL with NAGAYA_TOKEN. Human tables by default, --json for scripts.
+// This file reads the options and hands each command to its module (container-commands.ts, ...).
 import { parseArgs } from 'node:util';
-import {
-  ApiError,
-  CONTAINER_STATES,
-  ERRORS,
-  isErrorCode,
-  lastExitText,
-  parseMountSpec,
-  RESTART_POLICIES,
-  restartPolicyText,
-  stopText,
-  type ContainerMountView,
-  type ContainerNetworkView,
-  type LastExitView,
-  type RestartPolicyView,
-} from '@nagaya/contract';
+import { ApiError, ERRORS, isErrorCode } from '@nagaya/contract';
 import { ApiClient } from './api-client';
-import { interactiveExec } from './exec-command';
-import { age, table } from './format';
+import { infoCommand, launchCommand, lifecycleCommand, listCommand } from './container-commands';
+import { cpCommand } from './cp-command';
+import { eventsCommand } from './event-commands';
+import { execCommand } from './exec-command';
+import { EXIT, exitCodeLegend } from './exit-codes';
 import { networksCommand, nodesCommand } from './fleet-commands';
 import { imagesCommand } from './image-commands';
+import { jobsCommand } from './job-commands';
+import { logsCommand } from './logs-command';
+import { allocationsCommand, poolsCommand } from './pool-commands';
 import { auditCommand, projectsCommand } from './project-commands';
-import { tokensCommand } from './token-commands';
-import { validationMessage } from './validation-message';
-import { parsePublish } from './publish-spec';
-import { volumesCommand } from './volume-commands';
 import { runCommand, runsCommand } from './run-commands';
-import { eventsCommand, watchTable } from './event-commands';
-import { EXIT, exitCodeLegend } from './exit-codes';
-import { decimalOption, sinceOption, sizeOption, usageError, wholeNumberOption } from './options';
 import { serve } from './serve-command';
 import { serviceCommand } from './service-commands';
 import { statsCommand } from './stats-command';
-import { cpCommand } from './cp-command';
+import { tokensCommand, whoamiCommand } from './token-commands';
+import { validationMessage } from './validation-message';
+import { volumesCommand } from './volume-commands';
 
 const USAGE = `usage: nagaya <command> [options]
 
@@ -120,79 +108,6 @@ function joinRawIdmap(args: string[]): string[] {
     else out.push('--raw-idmap=true');
   }
   return out;
-}
-
-interface ContainerJson {
-  project: string;
-  name: string;
-  state: string;
-  node: string;
-  pid: number | null;
-  image: string;
-  createdAt: string;
-  idmap: { uid: Array<{ nsId: number; hostId: number; count: number }>; gid: Array<{ nsId: number; hostId: number; count: number }> };
-  error: { code: string; message: string } | null;
-  exitCode: number | null;
-  network?: ContainerNetworkView;
-  mounts?: ContainerMountView[];
-  restartPolicy?: RestartPolicyView;
-  restartCount?: number;
-  lastExit?: LastExitView | null;
-  init?: boolean;
-  stopSignal?: string;
-  stopTimeoutSeconds?: number;
-}
-
-/** A container's restart policy, restarts, last exit, init and stop, in `info`'s column (absent fields from an older server: no line). */
-function lifecycleLines(c: ContainerJson): string[] {
-  return [
-    ...(c.restartPolicy ? [`restart: ${restartPolicyText(c.restartPolicy)}, ${c.restartCount ?? 0} restart(s) by it`] : []),
-    ...(c.lastExit !== undefined ? [`exited:  ${c.lastExit ? `${lastExitText(c.lastExit)} at ${c.lastExit.finishedAt}` : '-'}`] : []),
-    ...(c.init !== undefined ? [`init:    ${c.init ? 'yes (tini as PID 1)' : 'no'}`] : []),
-    ...(c.stopSignal !== undefined && c.stopTimeoutSeconds !== undefined
-      ? [`stop:    ${stopText(c.stopSignal, c.stopTimeoutSeconds)}`]
-      : []),
-  ];
-}
-
-function uidRange(c: ContainerJson): string {
-  const base = c.idmap.uid.find((l) => l.nsId === 0) ?? c.idmap.uid[0];
-  return base ? `${base.hostId}-${base.hostId + base.count - 1}` : '-';
-}
-
-/** The create request's network from --network and --publish (a publish implies bridge). */
-function networkOption(mode: string | undefined, publish: string[] | undefined): { network?: unknown } {
-  if (mode === undefined && !publish?.length) return {};
-  const ports = (publish ?? []).map((spec) => {
-    const p = parsePublish(spec);
-    if (!p)
-      throw new ApiError(0, 'INVALID_INPUT', `--publish wants [hostIp:]hostPort:containerPort[/tcp|udp], not ${JSON.stringify(spec)}`);
-    return p;
-  });
-  return { network: { mode: mode ?? 'bridge', ...(ports.length ? { publish: ports } : {}) } };
-}
-
-/** The create request's mounts from --mount. */
-function mountsOption(specs: string[] | undefined): { mounts?: unknown } {
-  if (!specs?.length) return {};
-  return {
-    mounts: specs.map((spec) => {
-      const m = parseMountSpec(spec);
-      if (!m)
-        throw new ApiError(
-          0,
-          'INVALID_INPUT',
-          `--mount wants volume:NAME:/path[:ro] or host:/dir:/path[:ro][:shift], not ${JSON.stringify(spec)}`,
-        );
-      return m;
-    }),
-  };
-}
-
-/** One line for a container's network in `nagaya info`. */
-function networkLine(n: ContainerNetworkView | undefined): string {
-  if (!n || n.mode === 'none') return 'none (loopback only)';
-  return n.ip ? `bridge ${n.ip} via ${n.gateway} on ${n.bridge}, mac ${n.mac}` : 'bridge (no address while not running)';
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -288,148 +203,18 @@ async function main(argv: string[]): Promise<number> {
     allProjects: all,
   });
   const out = (data: unknown, human: () => string) => console.log(values.json ? JSON.stringify(data, null, 2) : human());
-  const name = () => {
-    if (!rest[0]) throw new ApiError(0, 'INVALID_INPUT', `${verb} needs a container name`);
-    return encodeURIComponent(rest[0]);
-  };
-  const waitFor = async (job: { id: string } | null) => {
-    if (!values.wait || !job) return; // no job: done at once (a container that never started)
-    const done = await client.waitForJob(job.id, 120_000);
-    if (done.state === 'failed') throw new ApiError(0, 'INTERNAL', `job ${job.id} failed: ${done.error}`);
-  };
 
   switch (verb) {
-    case 'launch': {
-      const limits = {
-        memoryBytes: sizeOption('memory', values.memory),
-        pids: wholeNumberOption('pids', values.pids),
-        cpus: decimalOption('cpus', values.cpus),
-      };
-      const env = Object.fromEntries((values.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-      const body = {
-        name: rest[0],
-        image: values.image ?? 'busybox',
-        ...(command.length ? { command } : {}),
-        ...(Object.keys(env).length ? { env } : {}),
-        ...(Object.values(limits).some((v) => v !== undefined) ? { limits: JSON.parse(JSON.stringify(limits)) } : {}),
-        ...(values.shared || values.size || values.key
-          ? {
-              idmap: JSON.parse(
-                JSON.stringify({
-                  isolated: values.shared ? false : undefined,
-                  size: wholeNumberOption('size', values.size),
-                  key: values.key,
-                }),
-              ),
-            }
-          : {}),
-        ...(values.node ? { node: values.node } : {}),
-        ...(values.nesting ? { security: { nesting: true } } : {}),
-        ...networkOption(values.network, values.publish),
-        ...(values.restart ? { restartPolicy: restartPolicyOption(values.restart) } : {}),
-        ...(values.init ? { init: true } : {}),
-        ...(values['stop-signal'] ? { stopSignal: values['stop-signal'].toUpperCase().replace(/^(?!SIG)/, 'SIG') } : {}),
-        ...(values['stop-timeout'] ? { stopTimeoutSeconds: wholeNumberOption('stop-timeout', values['stop-timeout']) } : {}),
-        ...mountsOption(values.mount),
-      };
-      const res = await client.post<{ container: ContainerJson; job: { id: string } }>('/containers', body);
-      await waitFor(res.job);
-      const info = values.wait ? await client.get<ContainerJson>(`/containers/${encodeURIComponent(body.name ?? '')}`) : res.container;
-      out(
-        values.wait ? info : res,
-        () => `${info.name}: ${info.state} on ${info.node} (job ${res.job.id})${info.pid ? `, pid ${info.pid}` : ''}`,
-      );
-      return EXIT.ok;
-    }
-    case 'list': {
-      const q = new URLSearchParams();
-      if (values.node !== undefined) q.set('node', values.node);
-      if (values.state !== undefined) {
-        if (!(CONTAINER_STATES as readonly string[]).includes(values.state))
-          throw usageError(`--state takes one of ${CONTAINER_STATES.join(', ')}, not ${JSON.stringify(values.state)}`);
-        q.set('state', values.state);
-      }
-      const containerTable = (containers: ContainerJson[]) =>
-        table(
-          containers.map((c) => ({ ...c, uids: uidRange(c), ip: c.network?.ip ?? '-', age: age(c.createdAt) })),
-          [...(all ? ['project'] : []), 'name', 'state', 'node', 'pid', 'uids', 'ip', 'image', 'age'],
-        );
-      const list = async () => (await client.get<{ containers: ContainerJson[] }>(`/containers${q.size ? `?${q}` : ''}`)).containers;
-      if (values.watch) {
-        await watchTable(client, async () => {
-          const containers = await list();
-          return values.json ? JSON.stringify(containers) : containerTable(containers);
-        });
-        return EXIT.ok;
-      }
-      const containers = await list();
-      out(containers, () => containerTable(containers));
-      return EXIT.ok;
-    }
-    case 'info': {
-      const c = await client.get<ContainerJson>(`/containers/${name()}`);
-      out(c, () =>
-        [
-          `name:    ${c.name}`,
-          `project: ${c.project}`,
-          `state:   ${c.state}${c.error ? ` (${c.error.code}: ${c.error.message})` : ''}`,
-          `node:    ${c.node}`,
-          `pid:     ${c.pid ?? '-'}`,
-          `image:   ${c.image}`,
-          `exit:    ${c.exitCode ?? '-'}`,
-          `network: ${networkLine(c.network)}`,
-          ...lifecycleLines(c),
-          ...(c.mounts ?? []).map((m) =>
-            'volume' in m
-              ? `  mount volume ${m.volume} at ${m.path}${m.readOnly ? ' (read-only)' : ''}`
-              : `  mount host ${m.hostPath} at ${m.path}${m.readOnly ? ' (read-only)' : ''}${m.shift ? ' (shifted)' : ''}`,
-          ),
-          ...(c.network?.publish ?? []).map((p) => `  publish ${p.hostIp ?? '0.0.0.0'}:${p.hostPort} -> ${p.containerPort}/${p.protocol}`),
-          'uid_map:',
-          ...c.idmap.uid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
-          'gid_map:',
-          ...c.idmap.gid.map((l) => `  ${l.nsId} ${l.hostId} ${l.count}`),
-        ].join('\n'),
-      );
-      return EXIT.ok;
-    }
-    case 'logs': {
-      const query = new URLSearchParams();
-      if (values.tail) query.set('tail', String(wholeNumberOption('tail', values.tail)));
-      if (values.since) query.set('since', sinceOption(values.since));
-      if (values.timestamps) query.set('timestamps', '1');
-      if (values.follow) {
-        query.set('follow', '1');
-        // ends when the container exits (the server ends the answer) or on Ctrl-C
-        await client.stream(`/containers/${name()}/logs?${query}`, (chunk) => process.stdout.write(chunk));
-        return EXIT.ok;
-      }
-      const res = await client.get<{ log: string }>(`/containers/${name()}/logs${query.size ? `?${query}` : ''}`);
-      if (values.json) console.log(JSON.stringify(res));
-      else process.stdout.write(res.log);
-      return EXIT.ok;
-    }
-    case 'exec': {
-      if (command.length === 0) throw new ApiError(0, 'INVALID_INPUT', 'exec needs a command after --');
-      const env = Object.fromEntries((values.env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-      if (values.interactive || values.tty) {
-        return await interactiveExec(client, { name: name(), command, env, tty: Boolean(values.tty), stdin: Boolean(values.interactive) });
-      }
-      // --json shows text; otherwise the bytes come as base64 and are written as they were
-      const res = await client.post<{ exitCode: number | null; stdout: string; stderr: string }>(`/containers/${name()}/exec`, {
-        command,
-        ...(Object.keys(env).length ? { env } : {}),
-        ...(values.timeout ? { timeoutMs: wholeNumberOption('timeout', values.timeout) } : {}),
-        ...(values.json ? {} : { encoding: 'base64' }),
-      });
-      if (values.json) {
-        console.log(JSON.stringify(res));
-        return EXIT.ok;
-      }
-      process.stdout.write(Buffer.from(res.stdout, 'base64'));
-      process.stderr.write(Buffer.from(res.stderr, 'base64'));
-      return res.exitCode ?? 128;
-    }
+    case 'launch':
+      return launchCommand(client, rest, values, command, out);
+    case 'list':
+      return listCommand(client, values, all, out);
+    case 'info':
+      return infoCommand(client, rest, out);
+    case 'logs':
+      return logsCommand(client, rest, values);
+    case 'exec':
+      return execCommand(client, rest, values, command);
     case 'cp': {
       await cpCommand(client, rest);
       return EXIT.ok;
@@ -441,55 +226,14 @@ async function main(argv: string[]): Promise<number> {
     case 'start':
     case 'stop':
     case 'restart':
-    case 'delete': {
-      const res =
-        verb === 'delete'
-          ? await client.delete<{ job: { id: string } | null }>(`/containers/${name()}${values.force ? '?force=1' : ''}`)
-          : await client.post<{ job: { id: string } | null }>(
-              `/containers/${name()}/${verb}`,
-              verb !== 'start' && values.timeout ? { timeoutSeconds: wholeNumberOption('timeout', values.timeout) } : {},
-            );
-      await waitFor(res.job);
-      out(res, () => (res.job ? `${rest[0]}: ${verb} ${values.wait ? 'done' : 'queued'} (job ${res.job.id})` : `${rest[0]}: ${verb} done`));
-      return EXIT.ok;
-    }
+    case 'delete':
+      return lifecycleCommand(client, verb, rest, values, out);
     case 'pools': {
-      const { pools } = await client.get<{
-        pools: Array<{
-          name: string;
-          source: string;
-          sliceSize: number;
-          slices: Record<string, number>;
-          uid: Array<{ start: number; count: number }>;
-        }>;
-      }>('/pools');
-      out(pools, () =>
-        table(
-          pools.map((p) => ({ name: p.name, uids: p.uid.map((r) => `${r.start}+${r.count}`).join(','), ...p.slices, source: p.source })),
-          ['name', 'uids', 'total', 'active', 'quarantined', 'free', 'outOfPool', 'source'],
-        ),
-      );
+      await poolsCommand(client, out);
       return EXIT.ok;
     }
     case 'allocations': {
-      const q = new URLSearchParams();
-      if (values.pool) q.set('pool', values.pool);
-      if (values.history) q.set('history', 'true');
-      const { allocations } = await client.get<{
-        allocations: Array<
-          Record<string, unknown> & { uid: { start: number; count: number } | null; gid: { start: number; count: number } | null }
-        >;
-      }>(`/allocations${q.size ? `?${q}` : ''}`);
-      out(allocations, () =>
-        table(
-          allocations.map((a) => ({
-            ...a,
-            uids: a.uid ? `${a.uid.start}-${a.uid.start + a.uid.count - 1}` : '-',
-            gids: a.gid ? `${a.gid.start}-${a.gid.start + a.gid.count - 1}` : '-',
-          })),
-          ['pool', 'project', 'kind', 'state', 'container', 'uids', 'gids', 'key'],
-        ),
-      );
+      await allocationsCommand(client, values, out);
       return EXIT.ok;
     }
     case 'nodes': {
@@ -505,10 +249,7 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'jobs': {
-      const { jobs } = await client.get<{ jobs: Array<Record<string, unknown>> }>(
-        `/jobs${values.container ? `?container=${encodeURIComponent(values.container)}` : ''}`,
-      );
-      out(jobs, () => table(jobs, [...(all ? ['project'] : []), 'id', 'kind', 'container', 'image', 'node', 'state', 'error']));
+      await jobsCommand(client, values.container, all, out);
       return EXIT.ok;
     }
     case 'images': {
@@ -516,8 +257,7 @@ async function main(argv: string[]): Promise<number> {
       return EXIT.ok;
     }
     case 'whoami': {
-      const me = await client.get<{ name: string; role: string; project: string | null }>('/whoami');
-      out(me, () => `${me.name}: ${me.role}, ${me.project === null ? 'of every project' : `of project ${me.project}`}`);
+      await whoamiCommand(client, out);
       return EXIT.ok;
     }
     case 'projects': {
@@ -567,14 +307,3 @@ main(process.argv.slice(2)).then(
     if (process.argv[2] === 'serve') process.exit(process.exitCode);
   },
 );
-
-/** `--restart on-failure:3` as Docker writes it: the policy's name, and maxRetries after a colon. */
-function restartPolicyOption(text: string): { name: string; maxRetries?: number } {
-  const [name = '', retries] = text.split(':', 2);
-  if (
-    !(RESTART_POLICIES as readonly string[]).includes(name) ||
-    (retries !== undefined && (name !== 'on-failure' || !/^\d+$/.test(retries)))
-  )
-    throw usageError(`--restart takes no, on-failure[:N], always or unless-stopped, not ${JSON.stringify(text)}`);
-  return { name, ...(retries !== undefined ? { maxRetries: Number(retries) } : {}) };
-}

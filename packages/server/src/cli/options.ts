@@ -30,6 +30,11 @@ export function decimalOption(option: string, text: string | undefined): number 
   return n;
 }
 
+/** `--env K=V`, repeated, as the object the API takes (split at the first `=`). */
+export function envOption(pairs: string[] | undefined): Record<string, string> {
+  return Object.fromEntries((pairs ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**

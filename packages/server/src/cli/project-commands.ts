@@ -2,7 +2,7 @@
 // quotas and the audit trail. Quota options map one to one onto the contract's QUOTA_NAMES.
 import { ApiError, type AuditEventView, type ProjectView, QUOTA_MEANINGS, QUOTA_NAMES, type QuotaName } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
-import { bytes, table } from './format';
+import { bytes, table, type Out } from './format';
 import { decimalOption, sizeOption, wholeNumberOption } from './options';
 
 /** The CLI option of each quota (the object is keyed by QuotaName, so a new quota cannot be forgotten here). */
@@ -25,8 +25,6 @@ export type ProjectOptions = Partial<Record<string, string | boolean | string[] 
   since?: string;
   limit?: string;
 };
-
-type Out = (data: unknown, human: () => string) => void;
 
 const usage = (message: string) => new ApiError(0, 'INVALID_INPUT', message);
 

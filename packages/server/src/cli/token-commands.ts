@@ -1,10 +1,8 @@
 // `nagaya tokens [list]`, `tokens create`, `tokens revoke`: the API tokens an admin hands out.
 import { ApiError } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
-import { age, table } from './format';
+import { age, table, type Out } from './format';
 import { wholeNumberOption } from './options';
-
-type Out = (data: unknown, human: () => string) => void;
 
 /** The options of the tokens command, as parseArgs gives them. */
 export interface TokenOptions {
@@ -74,4 +72,10 @@ export async function tokensCommand(
     ),
   );
   return;
+}
+
+/** `nagaya whoami`: the name, role and project of the token in NAGAYA_TOKEN. */
+export async function whoamiCommand(client: ApiClient, out: Out): Promise<void> {
+  const me = await client.get<{ name: string; role: string; project: string | null }>('/whoami');
+  out(me, () => `${me.name}: ${me.role}, ${me.project === null ? 'of every project' : `of project ${me.project}`}`);
 }

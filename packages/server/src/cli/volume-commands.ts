@@ -1,7 +1,7 @@
 // `nagaya volumes ...`: create, list, show and delete of the project's volumes.
 import { ApiError, type VolumeView } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
-import { age, bytes, table } from './format';
+import { age, bytes, table, type Out } from './format';
 import { sizeOption } from './options';
 
 /** The options of the volumes commands, as parseArgs gives them. */
@@ -9,8 +9,6 @@ export interface VolumeOptions {
   node?: string;
   size?: string;
 }
-
-type Out = (data: unknown, human: () => string) => void;
 
 const usage = (message: string) => new ApiError(0, 'INVALID_INPUT', message);
 

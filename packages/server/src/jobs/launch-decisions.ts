@@ -45,7 +45,7 @@ export function describeError(err: unknown): StoredError {
  * a failed launch job runs again only when someone retries it.
  */
 export function startableStates(kind: 'launch' | 'start', byPolicy = false): ContainerState[] {
-  // a retry after a failed attempt finds the row restarting again (see ContainerJobs.start)
+  // a retry after a failed attempt finds the row restarting again (see ContainerLaunch.start)
   if (byPolicy) return ['restarting'];
   return kind === 'launch' ? ['pending', 'starting', 'failed'] : ['stopped', 'failed', 'pending', 'starting'];
 }

@@ -6,7 +6,7 @@ import type { JobQueues } from '../jobs/job-queues';
 import type { AuditStore } from '../store/audit-store';
 import type { TokenIdentity } from '../store/token-store';
 import { splitContainerPath } from './container-file-paths';
-import type { ContainerService } from './container-service';
+import type { ContainerTargets } from './container-targets';
 import { singleFileTarStream } from './file-copy-sources';
 import type { FileTransferHub } from './file-transfers';
 
@@ -15,7 +15,7 @@ const FILE_COPY_START_MS = 30_000;
 
 export interface ContainerFileServiceDeps {
   /** Finds the running container and refuses one that is not, or whose node is offline. */
-  containers: ContainerService;
+  targets: ContainerTargets;
   queues: JobQueues;
   audit: AuditStore;
   transfers: FileTransferHub;
@@ -42,7 +42,7 @@ export class ContainerFileService {
     maxBytes: number,
     actor: TokenIdentity,
   ): Promise<FileReadStart & { body: Readable }> {
-    const row = await this.deps.containers.requireRunningOnline(project, name);
+    const row = await this.deps.targets.requireRunningOnline(project, name);
     await this.deps.audit.record(actor, project, 'container.file-read', name, { path });
     const download = await this.deps.transfers.openDownload();
     try {
@@ -73,7 +73,7 @@ export class ContainerFileService {
     maxBytes: number,
     actor: TokenIdentity,
   ): Promise<{ written: true }> {
-    const row = await this.deps.containers.requireRunningOnline(project, name);
+    const row = await this.deps.targets.requireRunningOnline(project, name);
     let dir = path;
     let tar: AsyncIterable<Buffer>;
     if ('tar' in content) tar = content.tar;

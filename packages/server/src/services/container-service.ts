@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Allocator } from '@nagaya/allocator';
-import type { ContainerState, ContainerStatsView, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
+import type { ContainerState, ContainerView, LifecycleKind, NetworkMode } from '@nagaya/contract';
 import type { CreateContainerInput } from '@nagaya/contract/schemas';
-import type { CgroupUsage, ExecResult } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
-import { containerRunOf, processOptionsOf } from '../store/container-run';
+import { containerRunOf } from '../store/container-run';
 import type { ImageStore } from '../images/image-store';
 import { launchJobId, lifecycleQueueName, type JobQueues } from '../jobs/job-queues';
 import type { AuditStore } from '../store/audit-store';
@@ -18,18 +17,13 @@ import {
 } from '../store/container-store';
 import type { NetworkStore } from '../store/network-store';
 import type { NodeStore } from '../store/node-store';
-import { capacityOf, limitsBeyond } from './node-capacity';
-import { NetworkedNodes } from './networked-nodes';
-import { NodePlacement } from './node-placement';
+import { ContainerPlacement } from './container-placement';
 import type { TokenIdentity } from '../store/token-store';
 import { containerView, LIVE_ON_NODE } from './container-view';
 import type { ImageRecordCache } from './image-record-cache';
 import type { ImageRecord } from '../images/image-records';
 import type { ContainerMounts } from './container-mounts';
-import type { ExecSessionHub, ExecRelayEnd } from './exec-sessions';
-import type { ExecOutMessage } from '../jobs/exec-relays';
-import type { LogStreams } from './log-streams';
-import type { LogStreamMessage } from '../jobs/log-followers';
+import type { ContainerTargets } from './container-targets';
 
 /** The init a container runs when the request names none: a shell that sleeps until it is stopped. */
 export const DEFAULT_COMMAND = ['/bin/sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'];
@@ -67,43 +61,21 @@ export interface ContainerServiceDeps {
   defaultNetworkMode: NetworkMode;
   /** Resolves a create's mounts (volumes pin the container to their node). */
   mounts: ContainerMounts;
-  /** Carries followed logs from the container's node (logs?follow=1); without it, following is UNAVAILABLE. */
-  logStreams?: LogStreams;
-  /** Interactive exec sessions' relays (API processes only). */
-  execSessions?: ExecSessionHub;
+  /** The running-and-online checks it shares with exec, logs, stats and file copies. */
+  targets: ContainerTargets;
 }
 
-/** What a logs request asks for (GET /containers/:name/logs). */
-export interface LogsRequest {
-  /** Only the last this many whole lines. */
-  tailLines?: number;
-  /** Only lines seen at or after this time, in nanoseconds since the epoch. */
-  sinceNs?: bigint;
-  timestamps?: boolean;
-}
-
-/** Where a followed log goes: lines as they come (bytes, their time, a position to resume after), then its end. */
-export interface LogSink {
-  /** Called once the node has started following, before any line. */
-  started(): void;
-  line(data: Buffer, timeNs: bigint, end: number): void;
-  /** The stream ended: the container exited, its node fell silent or failed. */
-  ended(reason: 'exited' | 'node-silent' | 'error', message?: string): void;
-}
-
-/** A followed log with no word from its node for this long is ended (its node died or lost Redis). */
-const FOLLOW_SILENCE_MS = 5000;
-/** What a logs request without follow reads at most (whole lines within it). */
-const LOGS_MAX_BYTES = 1024 * 1024;
-
-/** What the containers routes do: validate against the fleet, write the row, hand the job to a node. */
+/**
+ * What the containers routes do for a container's lifecycle: validate against the fleet, write the
+ * row, hand the job to a node; and read rows back as views. Exec, logs, stats and file copies have
+ * their own services (container-exec-service, container-log-service, container-stats-service,
+ * container-file-service).
+ */
 export class ContainerService {
-  private readonly placement: NodePlacement;
-  private readonly networked: NetworkedNodes;
+  private readonly placement: ContainerPlacement;
 
   constructor(private readonly deps: ContainerServiceDeps) {
-    this.placement = new NodePlacement(deps.nodes, deps.nodeOfflineMs);
-    this.networked = new NetworkedNodes(deps.networks);
+    this.placement = new ContainerPlacement(deps.nodes, deps.nodeOfflineMs, deps.networks);
   }
 
   /**
@@ -141,7 +113,7 @@ export class ContainerService {
       if (!image) throw imageMissing();
       const row = { ...this.rowOf(id, project, input, image, network), mounts: mounts.records };
       // A limit the node cannot enforce is refused here, never accepted and failed in the worker.
-      node ??= await this.place(placed, network, new Set(image.nodes));
+      node ??= await this.placement.choose(placed, network, new Set(image.nodes));
       queues.assertReady(node);
       try {
         const result = await containers.create(
@@ -223,46 +195,6 @@ export class ContainerService {
     };
   }
 
-  /**
-   * The node for a new container: one that can enforce its limits and, in bridge mode, has a
-   * container network (its worker set one up: it has a subnet). A refusal for want of a network
-   * is made only on a fresh read of the networked nodes.
-   */
-  private async place(input: CreateContainerInput, network: ContainerNetwork, holding: ReadonlySet<string>): Promise<string> {
-    try {
-      return await this.placeOnce(input, network, holding);
-    } catch (err) {
-      throw input.network ? err : defaultNetworkRefused(err);
-    }
-  }
-
-  private async placeOnce(input: CreateContainerInput, network: ContainerNetwork, holding: ReadonlySet<string>): Promise<string> {
-    const choose = (networked: Set<string> | undefined) =>
-      this.placement.choose(
-        input.node,
-        (n) => {
-          if (networked && !networked.has(n.name)) {
-            return {
-              field: 'network.mode',
-              message: `node ${n.name} has no container network (its worker has not set up bridge networking)`,
-            };
-          }
-          const capacity = capacityOf(n);
-          return capacity ? limitsBeyond(input.limits, capacity)[0] : undefined;
-        },
-        holding,
-      );
-    if (network.mode !== 'bridge') return choose(undefined);
-    const askedAt = performance.now();
-    try {
-      return await choose(await this.networked.get());
-    } catch (err) {
-      const forNetwork = err instanceof NagayaError && (err.details as { field?: string } | undefined)?.field === 'network.mode';
-      if (!forNetwork || this.networked.readSince(askedAt)) throw err;
-      return choose(await this.networked.get(true));
-    }
-  }
-
   /** Queues start, stop, restart or delete after checking the container can take it. */
   async act(
     project: string,
@@ -294,7 +226,7 @@ export class ContainerService {
       const done = await this.deleteAtOnce(row, actor);
       if (done) return { job: null, deleted: true };
     }
-    await this.requireNodeOnline(row);
+    await this.deps.targets.requireNodeOnline(row);
     if (kind === 'delete') {
       if (row.state === 'deleting') {
         const latest = await queues.latestFor(row.id);
@@ -351,18 +283,7 @@ export class ContainerService {
     return true;
   }
 
-  /** Refuses at once, with NODE_OFFLINE, to act on a container whose node is offline or removed. */
-  private async requireNodeOnline(row: ContainerRow): Promise<void> {
-    const status = (await this.deps.nodes.statuses()).get(row.node);
-    if (status === 'offline' || status === 'removed' || status === undefined) {
-      throw new NagayaError('NODE_OFFLINE', `${row.name} is on node ${row.node}, which is ${status ?? 'not known'}`, {
-        node: row.node,
-        status: status ?? null,
-        lastState: row.state,
-      });
-    }
-  }
-
+  /** One container as the API shows it: its row, slice, node status and address. */
   async get(project: string, name: string): Promise<ContainerView> {
     const row = await this.deps.containers.getByName(project, name);
     const [lease, statuses, ips] = await Promise.all([
@@ -406,248 +327,10 @@ export class ContainerService {
   private addressesOf(rows: ContainerRow[]) {
     return this.deps.networks.leasesOf(rows.filter((r) => r.network?.mode === 'bridge').map((r) => r.id));
   }
-
-  /** Runs a command in a running container, on its node. */
-  async exec(
-    project: string,
-    name: string,
-    command: string[],
-    env: Record<string, string> | undefined,
-    timeoutMs: number | undefined,
-    actor: TokenIdentity,
-    encoding: 'utf8' | 'base64' = 'utf8',
-    overrides: { cwd?: string | undefined; user?: { uid: number; gid: number } | undefined } = {},
-  ): Promise<ExecResult & { encoding: 'utf8' | 'base64' }> {
-    const row = await this.requireRunning(project, name);
-    await this.requireNodeOnline(row);
-    await this.deps.audit.record(actor, project, 'container.exec', name, { command });
-    const timeout = timeoutMs ?? 30_000;
-    return this.deps.queues.call<ExecResult & { encoding: 'utf8' | 'base64' }>(
-      row.node,
-      {
-        kind: 'exec',
-        containerId: row.id,
-        command,
-        // as Docker's exec: the container's environment, directory and user, the request's env on top
-        env: { ...row.env, ...(env ?? {}) },
-        ...processOptionsOf(row.run),
-        ...(overrides.cwd ? { cwd: overrides.cwd } : {}),
-        ...(overrides.user ? { user: overrides.user } : {}),
-        timeoutMs: timeout,
-        encoding,
-      },
-      timeout + 10_000,
-    );
-  }
-
-  /** The row of a running container on an online node (CONFLICT, NODE_OFFLINE otherwise): what a file copy acts on. */
-  async requireRunningOnline(project: string, name: string): Promise<ContainerRow> {
-    const row = await this.requireRunning(project, name);
-    await this.requireNodeOnline(row);
-    return row;
-  }
-
-  /** Checks that an interactive exec may start in this container (running, on an online node): before a WebSocket is accepted. */
-  async checkExecTarget(project: string, name: string): Promise<void> {
-    await this.requireNodeOnline(await this.requireRunning(project, name));
-  }
-
-  /**
-   * Starts an interactive exec session on the container's node, relayed over Redis pub/sub: in
-   * the container's env (the request's on top), directory and user unless the request names
-   * its own. Resolves once the command runs; onMessage gets its output, beats and exit.
-   */
-  async startExecSession(
-    project: string,
-    name: string,
-    request: {
-      command: string[];
-      env?: Record<string, string>;
-      cwd?: string;
-      user?: { uid: number; gid: number };
-      tty: boolean;
-      rows: number;
-      cols: number;
-    },
-    actor: TokenIdentity,
-    onMessage: (message: ExecOutMessage) => void,
-  ): Promise<ExecRelayEnd> {
-    const hub = this.deps.execSessions;
-    if (!hub) throw new NagayaError('UNAVAILABLE', 'this process serves no exec sessions');
-    const row = await this.requireRunning(project, name);
-    await this.requireNodeOnline(row);
-    await this.deps.audit.record(actor, project, 'container.exec', name, { command: request.command, tty: request.tty });
-    const relay = await hub.open(onMessage);
-    try {
-      const inherited = processOptionsOf(row.run);
-      await this.deps.queues.call(
-        row.node,
-        {
-          kind: 'exec-session',
-          containerId: row.id,
-          command: request.command,
-          env: { ...row.env, ...(request.env ?? {}) },
-          ...inherited,
-          ...(request.cwd ? { cwd: request.cwd } : {}),
-          ...(request.user ? { user: request.user } : {}),
-          tty: request.tty,
-          rows: request.rows,
-          cols: request.cols,
-          channel: relay.channel,
-        },
-        15_000,
-      );
-    } catch (err) {
-      await relay.close();
-      throw err;
-    }
-    return relay;
-  }
-
-  /** Returns the tail of a container's console log, from its node. */
-  /** Whole lines of the console log (the last `tailLines`, since a time, with their times if asked). */
-  async logs(project: string, name: string, request: LogsRequest = {}): Promise<{ log: string; truncated: boolean }> {
-    const row = await this.deps.containers.getByName(project, name);
-    if (row.state === 'pending') return { log: '', truncated: false };
-    await this.requireNodeOnline(row);
-    return this.deps.queues.call(
-      row.node,
-      {
-        kind: 'logs',
-        containerId: row.id,
-        maxBytes: LOGS_MAX_BYTES,
-        ...(request.tailLines !== undefined ? { tailLines: request.tailLines } : {}),
-        ...(request.sinceNs !== undefined ? { sinceNs: String(request.sinceNs) } : {}),
-        ...(request.timestamps ? { timestamps: true } : {}),
-      },
-      15_000,
-    );
-  }
-
-  /**
-   * Follows the console log: subscribes a channel, asks the container's node to publish its lines
-   * there, and hands them to `sink` until the container exits, the node falls silent, or `signal`
-   * aborts (the client left). Throws before `sink.started()` if following cannot begin; whatever
-   * way it ends, the subscription and the timer are gone when it resolves.
-   */
-  async followLogs(
-    project: string,
-    name: string,
-    request: LogsRequest & { from?: number },
-    sink: LogSink,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const streams = this.deps.logStreams;
-    if (!streams) throw new NagayaError('UNAVAILABLE', 'this server cannot follow logs');
-    const row = await this.deps.containers.getByName(project, name);
-    if (row.state === 'pending') {
-      sink.started();
-      sink.ended('exited', `${name} has not started`);
-      return;
-    }
-    await this.requireNodeOnline(row);
-    let finish: () => void = () => undefined;
-    const finished = new Promise<void>((resolve) => (finish = resolve));
-    let silence: NodeJS.Timeout | undefined;
-    let started = false;
-    const early: LogStreamMessage[] = []; // lines that came before the node's answer
-    const end = (reason: 'exited' | 'node-silent' | 'error', message?: string) => {
-      if (started) sink.ended(reason, message);
-      finish();
-    };
-    const armSilence = () => {
-      clearTimeout(silence);
-      silence = setTimeout(() => end('node-silent', `node ${row.node} has sent nothing for ${FOLLOW_SILENCE_MS} ms`), FOLLOW_SILENCE_MS);
-    };
-    const deliver = (message: LogStreamMessage) => {
-      armSilence();
-      if (message.type === 'lines') {
-        for (const l of message.lines) sink.line(Buffer.from(l.data, 'base64'), BigInt(l.ns), l.end);
-      } else if (message.type === 'end') {
-        end(message.reason === 'exited' ? 'exited' : 'error', message.message);
-      }
-    };
-    const stream = await streams
-      .open((message) => (started ? deliver(message) : early.push(message)))
-      .catch((err: unknown) => {
-        throw new NagayaError('UNAVAILABLE', `cannot follow the log: Redis refused the subscription (${(err as Error).message})`, {
-          dependency: 'redis',
-        });
-      });
-    const onAbort = () => finish();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      if (signal.aborted) return;
-      await this.deps.queues.call(
-        row.node,
-        {
-          kind: 'logs-follow',
-          containerId: row.id,
-          channel: stream.channel,
-          ...(request.from !== undefined ? { from: request.from } : {}),
-          ...(request.tailLines !== undefined ? { tailLines: request.tailLines } : {}),
-          ...(request.sinceNs !== undefined ? { sinceNs: String(request.sinceNs) } : {}),
-        },
-        15_000,
-      );
-      if (signal.aborted) return;
-      started = true;
-      sink.started();
-      armSilence();
-      for (const message of early.splice(0)) deliver(message);
-      await finished;
-    } finally {
-      clearTimeout(silence);
-      signal.removeEventListener('abort', onAbort);
-      await stream.close();
-    }
-  }
-
-  /** Reads what a running container uses now (cgroups and writable layer), on its node. */
-  async stats(project: string, name: string): Promise<ContainerStatsView> {
-    const row = await this.requireRunning(project, name);
-    await this.requireNodeOnline(row);
-    const usage = await this.deps.queues.call<CgroupUsage & { writableLayerBytes: number | null }>(
-      row.node,
-      { kind: 'stats', containerId: row.id },
-      35_000,
-    );
-    return {
-      name: row.name,
-      at: Date.now(),
-      memoryBytes: usage.memoryBytes,
-      memoryPeakBytes: usage.memoryPeakBytes,
-      memoryLimitBytes: row.limits?.memoryBytes ?? null,
-      cpuSeconds: usage.cpuSeconds,
-      pids: usage.pids,
-      pidsLimit: row.limits?.pids ?? null,
-      writableLayerBytes: usage.writableLayerBytes,
-    };
-  }
-
-  private async requireRunning(project: string, name: string): Promise<ContainerRow> {
-    const row = await this.deps.containers.getByName(project, name);
-    if (row.state !== 'running') throw new NagayaError('CONFLICT', `${name} is ${row.state}, not running`, { state: row.state });
-    return row;
-  }
 }
 
 function queueUnavailable(err: unknown): NagayaError {
   return (
     asNagayaError(err) ?? new NagayaError('UNAVAILABLE', `the job queue is unavailable: ${(err as Error).message}`, { dependency: 'redis' })
-  );
-}
-
-/**
- * A refusal for want of a network when the request named no mode: say that bridge was the
- * fleet's default, so the user knows the way out (ask for none, or set up the nodes' network).
- */
-function defaultNetworkRefused(err: unknown): unknown {
-  const forNetwork = err instanceof NagayaError && (err.details as { field?: string } | undefined)?.field === 'network.mode';
-  if (!forNetwork) return err;
-  return new NagayaError(
-    err.code,
-    `${err.message}; bridge is this fleet's default network mode (NAGAYA_DEFAULT_NETWORK_MODE): ask for network {"mode": "none"} to run without one`,
-    err.details,
   );
 }

@@ -77,3 +77,9 @@ export interface ContainerRow {
   finishedAt: Date | null;
   updatedAt: Date;
 }
+
+/** Every column of `container`, named as ContainerRow names it, so rows need no mapping (a SELECT or RETURNING list). */
+export const CONTAINER_COLUMNS = `id, project, name, image, command, env, limits, idmap, security, network, run, mounts, pool, node, state, pid, start_time AS "startTime",
+  exit_code AS "exitCode", exit_signal AS "exitSignal", error, created_at AS "createdAt", started_at AS "startedAt",
+  finished_at AS "finishedAt", updated_at AS "updatedAt", restart_policy AS "restartPolicy", restart_count AS "restartCount",
+  restart_streak AS "restartStreak", last_exit AS "lastExit", stopped_by_user AS "stoppedByUser", kind`;

@@ -133,7 +133,7 @@ export const containerOperations: Operation[] = [
     body: execSchema,
     params: byName,
     handle: ({ deps, actor, scope, body, params }) =>
-      deps.containerService.exec(scope.project, params.name, body.command, body.env, body.timeoutMs, actor, body.encoding, {
+      deps.containerExec.exec(scope.project, params.name, body.command, body.env, body.timeoutMs, actor, body.encoding, {
         cwd: body.cwd,
         user: body.user,
       }),
@@ -183,8 +183,8 @@ export const containerOperations: Operation[] = [
         ...(since !== null ? { sinceNs: since } : {}),
         timestamps: query.timestamps,
       };
-      if (!query.follow) return deps.containerService.logs(scope.project, params.name, request);
-      await answerFollowedLogs(req, res, deps.containerService, scope.project, params.name, request);
+      if (!query.follow) return deps.containerLogs.logs(scope.project, params.name, request);
+      await answerFollowedLogs(req, res, deps.containerLogs, scope.project, params.name, request);
       return undefined;
     },
   }),

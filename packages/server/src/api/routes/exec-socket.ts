@@ -95,7 +95,7 @@ export async function serveExecSocket(
     throw new NagayaError('INVALID_INPUT', 'this is a WebSocket endpoint: send Upgrade: websocket (or POST for a one-shot exec)');
   }
   checkSubprotocols(req);
-  await deps.containerService.checkExecTarget(project, name);
+  await deps.containerExec.checkExecTarget(project, name);
   // From here the socket is the WebSocket's: express must not answer on it.
   Object.defineProperty(res, 'headersSent', { value: true });
   const ws = await new Promise<WebSocket>((resolve) => sockets.handleUpgrade(req, req.socket, Buffer.alloc(0), resolve));
@@ -180,7 +180,7 @@ function relaySession(
     } else fail(new NagayaError('INVALID_INPUT', `unknown message type ${JSON.stringify(control.type)}`));
   };
   const start = (request: ExecSessionRequest) => {
-    deps.containerService
+    deps.containerExec
       .startExecSession(
         project,
         name,

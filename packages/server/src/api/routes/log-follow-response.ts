@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { rfc3339Nano } from '@nagaya/native';
-import type { ContainerService, LogsRequest } from '../../services/container-service';
+import type { ContainerLogService, LogsRequest } from '../../services/container-log-service';
 
 /** What a followed log may have waiting for a slow client before the API lets the client go. */
 const SLOW_CLIENT_BYTES = 8 * 1024 * 1024;
@@ -14,7 +14,7 @@ const SLOW_CLIENT_BYTES = 8 * 1024 * 1024;
 export async function answerFollowedLogs(
   req: Request,
   res: Response,
-  containers: ContainerService,
+  logs: ContainerLogService,
   project: string,
   name: string,
   request: LogsRequest,
@@ -26,7 +26,7 @@ export async function answerFollowedLogs(
   const leave = () => client.abort();
   res.on('close', leave);
   try {
-    await containers.followLogs(
+    await logs.followLogs(
       project,
       name,
       { ...request, ...(from !== undefined ? { from } : {}) },

@@ -11,6 +11,6 @@ export const statsOperations: Operation[] = [
     scope: 'project',
     success: 200,
     params: { name: dnsLabel },
-    handle: ({ deps, scope, params }) => deps.containerService.stats(scope.project, params.name),
+    handle: ({ deps, scope, params }) => deps.containerStats.stats(scope.project, params.name),
   }),
 ];
