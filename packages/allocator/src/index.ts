@@ -25,4 +25,4 @@ export {
 } from './subid-file';
 export type * from './types';
 export { checkout, runStatement, runTransaction } from './pg-session';
-export { sqlStateOf } from './pg-errors';
+export { SqlState, sqlStateOf } from './pg-errors';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { DelayedError, type Job } from 'bullmq';
-import { leaseFromRow, sqlStateOf, type Allocator, type Lease } from '@nagaya/allocator';
+import { leaseFromRow, type Allocator, type Lease } from '@nagaya/allocator';
 import { DEFAULT_RUN_OUTPUT_LIMIT_BYTES, type NetworkMode } from '@nagaya/contract';
 import { createRunSchema } from '@nagaya/contract/schemas';
 import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan, RunOutput } from '@nagaya/native';
@@ -13,7 +13,7 @@ import type { Logger } from '../observability/logger';
 import { ImageRecordCache } from '../services/image-record-cache';
 import type { NodeNetwork } from '../services/node-network';
 import { containerRunOf, processOptionsOf } from '../store/container-run';
-import { NodeNotActiveError, type ContainerRow, type ContainerStore } from '../store/container-store';
+import { NodeNotActiveError, type ContainerRow, type ContainerStore, type CreatedContainer } from '../store/container-store';
 import type { RunResult, RunRow, RunStore } from '../store/run-store';
 import { describeError } from './launch-decisions';
 import type { RunJobData } from './run-queue';
@@ -200,40 +200,31 @@ export class RunJobs {
    * the container id the claim already recorded for this attempt (no beginAttempt needed).
    */
   private async attempt(run: RunRow, attempt: number, begun?: string): Promise<AttemptOutcome> {
-    const { runs, containers, images, nodeName, log } = this.deps;
+    const { runs, images, nodeName, log } = this.deps;
     const containerId = begun ?? randomUUID();
     if (!begun && !(await runs.beginAttempt(run.id, containerId, nodeName, attempt))) return { cancelled: true };
     run.containerId = containerId;
-    let row: ContainerRow;
+    let created: CreatedContainer;
     try {
-      row = await this.createContainer(run, containerId);
+      created = await this.createContainer(run, containerId);
     } catch (err) {
       log.warn('a run could not get its container', { run: run.id, error: describeError(err) });
       return { result: failure(describeError(err)) };
     }
+    // the create made the row starting and gave it its slice (see CreateGuards.startWithDefaultLease)
+    const row = created.row;
     let exit: RunExit | 'cancelled';
     try {
-      const claimed = await containers
-        .claimWithDefaultLease(containerId, ['pending'], nodeName, images.launchGuard())
-        .catch((err: unknown) => {
-          if (sqlStateOf(err) === undefined) throw err;
-          return undefined;
-        });
-      let starting = claimed?.row;
-      let lease = claimed?.lease ? leaseFromRow(claimed.lease, row.pool) : undefined;
-      if (!starting) {
-        // a full pool, or a lost race: claim and allocate apart, with the allocator's retries and error
-        starting = await containers.transition(containerId, ['pending'], 'starting');
-        if (!starting) throw new NagayaError('CONFLICT', 'the run container changed under its attempt');
-      }
-      lease ??= await this.deps.allocator.allocate({ owner: containerId, pool: row.pool, isolated: true });
-      const layers = await images.layersForLaunch(row.project, row.image, claimed?.image);
+      const lease = created.lease
+        ? leaseFromRow(created.lease, row.pool)
+        : await this.deps.allocator.allocate({ owner: containerId, pool: row.pool, isolated: true });
+      const layers = await images.layersForLaunch(row.project, row.image, created.image);
       let network: ContainerNetwork | undefined;
       if (row.network.mode === 'bridge') {
         if (!this.deps.network) throw new Error(`node ${nodeName} has no container network`);
         network = await this.deps.network.attach(row);
       }
-      const launched = await this.launch(run, starting, lease, layers, network);
+      const launched = await this.launch(run, row, lease, layers, network);
       const started = await runs.recordStart(
         run.id,
         containerId,
@@ -245,7 +236,7 @@ export class RunJobs {
         await this.removeContainer(containerId, row);
         return { cancelled: true };
       }
-      exit = await this.waitForExit(run, starting, this.deps.runtime.status(containerId));
+      exit = await this.waitForExit(run, row, this.deps.runtime.status(containerId));
     } catch (err) {
       if (this.abandoned) return this.letGo();
       log.warn('a run attempt could not start', { run: run.id, container: containerId, error: describeError(err) });
@@ -263,7 +254,7 @@ export class RunJobs {
    * insert). A full pool or a quota at its limit is waited out a while: a flood of runs queues
    * behind them rather than fails.
    */
-  private async createContainer(run: RunRow, containerId: string): Promise<ContainerRow> {
+  private async createContainer(run: RunRow, containerId: string): Promise<CreatedContainer> {
     const { containers, images, nodeName, pool } = this.deps;
     const spec = run.spec;
     const until = Date.now() + CAPACITY_WAIT_MS;
@@ -277,9 +268,9 @@ export class RunJobs {
         const created = await containers.create(
           row,
           { launchJobId: containerId, queue: 'runs', actor: `run:${run.id}` },
-          { image: { ...images.launchGuard(), digest: image.digest }, freeSlot: true },
+          { image: { ...images.launchGuard(), digest: image.digest }, freeSlot: true, startWithDefaultLease: true },
         );
-        if (!('refused' in created)) return created.row;
+        if (!('refused' in created)) return created;
         if (created.refused === 'image') throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist`);
         refusal = created.refused;
         // the image changed since its record was read: read it afresh on the next turn

@@ -1,4 +1,6 @@
+import { SqlState, sqlStateOf, type LeaseRow } from '@nagaya/allocator';
 import { NagayaError } from '../errors';
+import { splitLaunchColumns, type ImageColumns, type LaunchImage } from './container-launch-claim';
 import { CONTAINER_COLUMNS, type ContainerRow } from './container-row';
 import type { Db } from './db';
 import { hostPortConflict, isHostPortTaken } from './host-port-conflict';
@@ -21,12 +23,16 @@ export type NewContainer = Pick<
 > &
   Partial<Pick<ContainerRow, 'network' | 'run' | 'restartPolicy' | 'mounts' | 'kind'>>;
 
-/** A created container and the id of the audit event that records its creation. */
+/** A created container and the id of the audit event that records its creation (none for a run's container). */
 export interface CreatedContainer {
   row: ContainerRow;
-  auditEventId: string;
+  auditEventId: string | null;
   /** The project whose image the container runs (its own, or the built-in image's), when the create checked it. */
   imageProject?: string | null;
+  /** With `startWithDefaultLease`: the slice the statement allocated (none when the row wants another map). */
+  lease?: LeaseRow;
+  /** With `startWithDefaultLease` and an image guard: what the launch needs of the image. */
+  image?: LaunchImage;
 }
 
 /** What a create checks in its own statement before it writes anything. */
@@ -41,6 +47,13 @@ export interface CreateGuards {
   freeSlot?: boolean;
   /** These volumes (distinct ids) must be the project's and on the container's node; locked FOR KEY SHARE against a delete until the row is in. */
   volumes?: string[];
+  /**
+   * A run's container, launched by the worker that makes it: the row goes in `starting` (no
+   * launch job, no audit event: its run's submit is the audited act) and takes its default slice
+   * in the same statement, as a launch's claim would (claimWithDefaultLease), which saves a run
+   * one statement and its commit. A full pool found by the allocation is the `pool` refusal.
+   */
+  startWithDefaultLease?: boolean;
 }
 
 /** A created container, or what a guard refused (nothing was written). */
@@ -69,18 +82,20 @@ export async function insertContainer(
 ): Promise<CreateResult> {
   try {
     const { rows } = await db.query<
-      Partial<ContainerRow> & {
-        auditEventId: string | null;
-        imageProject: string | null;
-        imageOk: boolean;
-        slotFree: boolean;
-        nodeActive: boolean;
-        volumesOk: boolean;
-      }
+      Partial<ContainerRow> &
+        Partial<LeaseRow> &
+        Partial<ImageColumns> & {
+          auditEventId: string | null;
+          imageProject: string | null;
+          imageOk: boolean;
+          slotFree: boolean;
+          nodeActive: boolean;
+          volumesOk: boolean;
+        }
     >(
       `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
        img AS (
-         SELECT project, digest FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
+         SELECT project, digest, format, layers FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
           ORDER BY project = $14 DESC LIMIT 1 FOR KEY SHARE),
        vol AS (SELECT id FROM volume WHERE id = ANY ($24::uuid[]) AND project = $14 AND node = $9 FOR KEY SHARE),
        ok AS (
@@ -94,7 +109,8 @@ export async function insertContainer(
        c AS (
          INSERT INTO container (id, name, image, command, env, limits, idmap, pool, node, state, security, project, network, run,
                                 restart_policy, mounts, kind)
-         SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name, 'pending', $13::jsonb, $14::text,
+         SELECT $1::uuid, $2::text, $3::text, $4::jsonb, $5::jsonb, $6::jsonb, $7::jsonb, $8::text, n.name,
+                CASE WHEN $27::boolean THEN 'starting' ELSE 'pending' END, $13::jsonb, $14::text,
                 $19::jsonb, $20::jsonb, $23::jsonb, $25::jsonb, $26::text
            FROM n WHERE (SELECT image_ok AND slot_free AND volumes_ok FROM ok)
          RETURNING ${CONTAINER_COLUMNS}),
@@ -107,12 +123,18 @@ export async function insertContainer(
          SELECT $10, $11, 'launch', c.id, c.name, c.project FROM c WHERE c.kind = 'service' ON CONFLICT (id) DO NOTHING),
        a AS (
          INSERT INTO audit_event (actor, project, action, target, details)
-         SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image) FROM c
-         RETURNING id)
-       SELECT c.*, (SELECT id FROM a) AS "auditEventId", (SELECT project FROM img) AS "imageProject",
+         SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image)
+           FROM c WHERE NOT $27::boolean
+         RETURNING id),
+       l AS (
+         SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool, LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
+          WHERE $27::boolean AND (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true))
+       SELECT c.*, l.*, (SELECT id FROM a) AS "auditEventId",
+              (SELECT project FROM img) AS image_project, (SELECT format FROM img) AS image_format,
+              (SELECT digest FROM img) AS image_digest, (SELECT layers FROM img) AS image_layers, (SELECT project FROM img) AS "imageProject",
               (SELECT image_ok FROM ok) AS "imageOk", (SELECT slot_free FROM ok) AS "slotFree",
               (SELECT volumes_ok FROM ok) AS "volumesOk", EXISTS (SELECT 1 FROM n) AS "nodeActive"
-         FROM (VALUES (1)) one LEFT JOIN c ON true`,
+         FROM (VALUES (1)) one LEFT JOIN c ON true LEFT JOIN l ON true`,
       [
         c.id,
         c.name,
@@ -140,18 +162,30 @@ export async function insertContainer(
         guards.volumes ?? [],
         JSON.stringify(c.mounts ?? []),
         c.kind ?? 'service',
+        guards.startWithDefaultLease === true,
       ],
       { prepared: true },
     );
-    const { auditEventId, imageProject, imageOk, slotFree, nodeActive, volumesOk, ...row } = rows[0]!;
+    const { auditEventId, imageOk, slotFree, nodeActive, volumesOk, ...columns } = rows[0]!;
+    const imageProject = columns.image_project ?? null;
     if (!nodeActive) throw new NodeNotActiveError(c.node);
     if (!volumesOk) return { refused: 'volume' };
     if (guards.image && imageProject === null) return { refused: 'image' };
     if (guards.image && !imageOk) return { refused: 'image-changed' };
     if (!slotFree) return { refused: 'pool' };
-    return { row: row as ContainerRow, auditEventId: auditEventId!, imageProject };
+    const { row, lease, image } = splitLaunchColumns(columns as ContainerRow & Partial<LeaseRow> & Partial<ImageColumns>);
+    return {
+      row,
+      auditEventId,
+      imageProject,
+      ...(guards.startWithDefaultLease && lease ? { lease } : {}),
+      ...(guards.startWithDefaultLease && image ? { image } : {}),
+    };
   } catch (err) {
     if (err instanceof NodeNotActiveError) throw err;
+    // the slot the guard saw went to another create meanwhile (or its lock was contended): wait as for a full pool
+    if (guards.startWithDefaultLease && (sqlStateOf(err) === SqlState.poolExhausted || sqlStateOf(err) === SqlState.contention))
+      return { refused: 'pool' };
     if (isHostPortTaken(err)) throw await hostPortConflict(db, c.node, c.network?.publish ?? []);
     if ((err as { code?: string }).code === '23505') {
       throw new NagayaError('CONFLICT', `a container named ${c.name} already exists in project ${c.project}`, {

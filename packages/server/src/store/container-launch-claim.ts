@@ -31,7 +31,7 @@ export interface LaunchImage {
   layers: string[];
 }
 
-interface ImageColumns {
+export interface ImageColumns {
   image_project: string | null;
   image_format: string | null;
   image_digest: string | null;
@@ -90,7 +90,18 @@ export async function claimWithDefaultLease(
   );
   const r = rows[0];
   if (!r) return undefined;
-  // the row's, the lease's and the image's columns come back side by side: split them by name
+  return splitLaunchColumns(r);
+}
+
+/**
+ * A row that carries a container's columns, nagaya_allocate's and the image's side by side (a
+ * launch's claim, or a run container's create that starts it at once): split by name.
+ */
+export function splitLaunchColumns(r: ContainerRow & Partial<LeaseRow> & Partial<ImageColumns>): {
+  row: ContainerRow;
+  lease?: LeaseRow;
+  image?: LaunchImage;
+} {
   const row = Object.fromEntries(Object.entries(r).filter(([k]) => !LEASE_COLUMNS.has(k) && !IMAGE_COLUMNS.has(k))) as ContainerRow;
   const image: LaunchImage | undefined =
     r.image_project === null || r.image_project === undefined

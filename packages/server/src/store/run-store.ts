@@ -95,6 +95,7 @@ export class RunStore {
         run.scheduleId ?? null,
         run.auditActor ?? null,
       ],
+      { prepared: true },
     );
     if (rows[0]) {
       const { queuedBefore, ...row } = rows[0];
@@ -111,10 +112,11 @@ export class RunStore {
 
   /** A run by id (of that project, when one is given). */
   async find(id: string, project?: string): Promise<RunRow | undefined> {
-    const { rows } = await this.db.query<RunRow>(`SELECT ${ROW} FROM run WHERE id = $1 AND ($2::text IS NULL OR project = $2)`, [
-      id,
-      project ?? null,
-    ]);
+    const { rows } = await this.db.query<RunRow>(
+      `SELECT ${ROW} FROM run WHERE id = $1 AND ($2::text IS NULL OR project = $2)`,
+      [id, project ?? null],
+      { prepared: true },
+    );
     return rows[0];
   }
 
@@ -155,9 +157,7 @@ export class RunStore {
     const { rows } = await this.db.query<RunRow>(
       `SELECT ${ROW} FROM nagaya_claim_run($1, $2, $3, $4)`,
       [id, node, projectLimit, newContainerId],
-      {
-        prepared: true,
-      },
+      { prepared: true },
     );
     const run = rows[0];
     if (!run) return undefined;
@@ -221,6 +221,7 @@ export class RunStore {
         final,
         result.error === null ? null : JSON.stringify(result.error),
       ],
+      { prepared: true },
     );
     return rowCount === 1;
   }
