@@ -221,8 +221,11 @@ export function problems(s: Snapshot): string[] {
 export function runProblems(s: Snapshot): string[] {
   const out: string[] = [];
   const runningIn = new Map(s.runs.filter((r) => r.state === 'running' && r.container_id).map((r) => [r.container_id!, r.id]));
+  // a lost one is the record of an attempt on a node removed as dead (its run settled then): it
+  // keeps its fenced slice until that node comes back and kills what is left of it
   for (const c of s.rows)
-    if (c.kind === 'run' && !runningIn.has(c.id)) out.push(`run container ${c.name} is ${c.state}, but no running run has it`);
+    if (c.kind === 'run' && c.state !== 'lost' && !runningIn.has(c.id))
+      out.push(`run container ${c.name} is ${c.state}, but no running run has it`);
   for (const r of s.runs) {
     const ended = !['queued', 'running'].includes(r.state);
     if (ended && r.finished_at === null) out.push(`run ${r.id} is ${r.state} with no finish time`);

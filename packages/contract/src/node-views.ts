@@ -41,6 +41,8 @@ export interface NodeRemovalView {
   /** Owners (container ids) whose fenced slices were given back. */
   released: string[];
   moved: Array<{ project: string; name: string; to: string }>;
+  /** Runs the node was running: queued again for a fresh attempt elsewhere (a retry left), or failed (NODE_LOST). */
+  runs: Array<{ project: string; id: string; state: 'queued' | 'failed' }>;
 }
 
 /** One entry of GET /networks: a node's subnet and how much of it is used. */

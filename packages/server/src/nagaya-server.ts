@@ -193,7 +193,9 @@ export async function startNagaya(
       mounts: new ContainerMounts(volumes, config.dataDir),
       targets,
     });
-    const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log });
+    const runStore = new RunStore(db);
+    const runQueue = new RunQueue(queues);
+    const fleet = new NodeFleet({ db, containers, nodes, queues, allocator, audit, log, runs: { store: runStore, queue: runQueue } });
     const dashboardDir = join(__dirname, '..', 'dashboard', 'dist');
     const app = createApp({
       db,
@@ -207,8 +209,8 @@ export async function startNagaya(
       containerFiles: new ContainerFileService({ targets, queues, audit, transfers: fileTransfers }),
       volumeService: new VolumeService({ volumes, nodes, queues, audit, log, nodeOfflineMs: config.nodeOfflineMs }),
       runService: new RunService({
-        runs: new RunStore(db),
-        queue: new RunQueue(queues),
+        runs: runStore,
+        queue: runQueue,
         queues,
         imageRecords,
         audit,

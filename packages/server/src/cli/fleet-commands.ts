@@ -1,6 +1,6 @@
 // `nagaya nodes ...` and `nagaya networks`: the fleet's worker nodes (list, evacuate, remove a
 // dead one) and each node's container network.
-import { ApiError, type NetworkView } from '@nagaya/contract';
+import { ApiError, type NetworkView, type NodeRemovalView } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
 import { table, type Out } from './format';
 
@@ -29,15 +29,18 @@ export async function nodesCommand(client: ApiClient, args: string[], options: N
       return;
     }
     if (!options.dead) throw new ApiError(0, 'INVALID_INPUT', 'nodes remove <node> --dead: say the node is gone');
-    const res = await client.post<{ lost: Array<Record<string, unknown>>; released: string[]; moved: unknown[] }>(
-      `/nodes/${encodeURIComponent(node)}/remove`,
-      { dead: true, ...(options['release-slices'] ? { releaseSlices: true } : {}) },
-    );
+    const res = await client.post<NodeRemovalView>(`/nodes/${encodeURIComponent(node)}/remove`, {
+      dead: true,
+      ...(options['release-slices'] ? { releaseSlices: true } : {}),
+    });
     out(
       res,
       () =>
         `${node}: removed; ${res.lost.length} lost, ${res.moved.length} moved, ${res.released.length} fenced slice(s) released` +
-        (res.lost.length && !options['release-slices'] ? ' (the lost ones stay fenced until the node returns or --release-slices)' : ''),
+        (res.lost.length && !options['release-slices'] ? ' (the lost ones stay fenced until the node returns or --release-slices)' : '') +
+        (res.runs.length
+          ? `; runs it ran: ${res.runs.filter((r) => r.state === 'queued').length} queued again, ${res.runs.filter((r) => r.state === 'failed').length} failed (NODE_LOST)`
+          : ''),
     );
     return;
   }

@@ -2,11 +2,13 @@ import type { Allocator } from '@nagaya/allocator';
 import type { ContainerLimits, ContainerState, EvacuationView, NodeRemovalView } from '@nagaya/contract';
 import { NagayaError } from '../errors';
 import type { JobQueues } from '../jobs/job-queues';
+import type { RunQueue } from '../jobs/run-queue';
 import type { Logger } from '../observability/logger';
 import type { AuditStore } from '../store/audit-store';
 import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
 import type { NodeRow, NodeStore } from '../store/node-store';
+import type { RunStore } from '../store/run-store';
 import type { TokenIdentity } from '../store/token-store';
 import { capacityOf, limitsBeyond } from './node-capacity';
 
@@ -23,6 +25,8 @@ export interface NodeFleetDeps {
   queues: JobQueues;
   allocator: Allocator;
   audit?: AuditStore;
+  /** The runs a removed node was running are settled there (the API's fleet; a worker's sweeps need none). */
+  runs?: { store: RunStore; queue: RunQueue };
   log: Logger;
 }
 
@@ -138,12 +142,14 @@ export class NodeFleet {
       });
       if (marked) lost.push({ project: c.project, name: c.name });
     }
+    const runs = await this.loseRuns(node);
     const released = options.releaseSlices ? await allocator.unfence(node) : [];
-    log.warn('node removed as dead', { node, lost: lost.length, released: released.length, moved: moved.length });
+    log.warn('node removed as dead', { node, lost: lost.length, released: released.length, moved: moved.length, runs: runs.length });
     await this.deps.audit?.record(actor, null, 'node.remove', node, {
       lost: lost.length,
       released: released.length,
       releaseSlices: options.releaseSlices === true,
+      runs: runs.length,
     });
     return {
       node,
@@ -151,7 +157,27 @@ export class NodeFleet {
       lost,
       released,
       moved: moved.map((m) => ({ project: m.project, name: m.name, to: m.to })),
+      runs,
     };
+  }
+
+  /**
+   * The runs the dead node was running (their containers were just recorded lost): a run with a
+   * retry left is queued again at once (the reconciler would after its grace), the others fail.
+   */
+  private async loseRuns(node: string): Promise<NodeRemovalView['runs']> {
+    if (!this.deps.runs) return [];
+    const { store, queue } = this.deps.runs;
+    const settled = await store.loseOnNode(node);
+    for (const run of settled) {
+      if (run.state !== 'queued') continue;
+      // its old job is done (skipped by a worker that found the attempt on this node) or still
+      // held by the dead worker (handed out again once its lock lapses): either way it comes back
+      await queue.submit(run, 0, undefined, { replace: true }).catch((err: unknown) => {
+        this.deps.log.warn('could not queue a run of a removed node again', { run: run.id, error: (err as Error).message });
+      });
+    }
+    return settled.map((r) => ({ project: r.project, id: r.id, state: r.state === 'queued' ? 'queued' : 'failed' }));
   }
 
   /** Pending (never launched), stopped and failed containers of `node`, placed on active nodes. */

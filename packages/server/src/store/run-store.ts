@@ -266,6 +266,27 @@ export class RunStore {
     return rows;
   }
 
+  /**
+   * Settles the runs a dead node was running (its removal, `nodes remove --dead`): the node and
+   * its processes are gone, so each attempt counts as failed (NODE_LOST). A run with a retry left
+   * goes back to queued, for a fresh attempt in a fresh container on a live node (Kubernetes does
+   * the same with a Job's pod on a lost node); the others end failed. One statement, so a worker
+   * settling one of them at the same moment either wins or finds it no longer running.
+   */
+  async loseOnNode(node: string): Promise<Array<{ id: string; project: string; priority: number; state: RunState }>> {
+    const { rows } = await this.db.query<{ id: string; project: string; priority: number; state: RunState }>(
+      `WITH lost AS (
+         SELECT id, attempt < coalesce((spec->>'retries')::int, 0) + 1 AS retry FROM run WHERE node = $1 AND state = 'running' FOR UPDATE)
+       UPDATE run r SET state = CASE WHEN lost.retry THEN 'queued' ELSE 'failed' END,
+              error = jsonb_build_object('code', 'NODE_LOST', 'message', format('its node %s was removed as dead while attempt %s ran', $1::text, r.attempt)),
+              finished_at = CASE WHEN lost.retry THEN NULL ELSE now() END
+         FROM lost WHERE r.id = lost.id AND r.state = 'running'
+       RETURNING r.id, r.project, r.priority, r.state`,
+      [node],
+    );
+    return rows;
+  }
+
   /** Deletes runs finished before `before`; returns how many. */
   async prune(before: Date): Promise<number> {
     const { rowCount } = await this.db.query(`DELETE FROM run WHERE finished_at < $1`, [before]);
