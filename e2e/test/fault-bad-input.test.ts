@@ -7,7 +7,9 @@ import {
   createContainerSchema,
   createPoolSchema,
   createProjectSchema,
+  createRunSchema,
   createTokenSchema,
+  createVolumeSchema,
   dnsLabel,
   patchProjectSchema,
 } from '@nagaya/contract/schemas';
@@ -22,7 +24,7 @@ import { ADMIN_TOKEN, eventually, NagayaSystem } from '../support/system';
  * from the tokens of one project. No answer may be a 5xx (507 only for a valid create when the
  * pool is full), the API never crashes, every error has the documented shape and its code's
  * status, and no rejected request leaves a row (container, id_lease, api_token, id_pool,
- * project, image); what was accepted must be valid. A token of one project never learns what
+ * project, image, volume, run, job); what was accepted must be valid. A token of one project never learns what
  * another project holds, nor whether a project exists: naming an existing other project and a
  * project that does not exist get the same answer. CI: 10,000 requests; NAGAYA_FAULT_SCALE=full: 50,000.
  */
@@ -644,7 +646,19 @@ const auditQueryParts: fc.Arbitrary<QueryPart[]> = fc.array(
 const mostlyMutated = (base: fc.Arbitrary<Record<string, unknown>>) =>
   fc.oneof({ weight: 2, arbitrary: mutate(base) }, { weight: 1, arbitrary: base.map((o) => JSON.stringify(o)) });
 
-/** Requests aimed at what projects added: /projects, /audit, POST /tokens and /images within a scope. */
+/** A volume, at times sized (refused here: no prjquota); under alpha's diskBytes quota an unsized one is refused too. */
+const volumeCreate = fc
+  .record({ name: label, sizeBytes: fc.integer({ min: 1 << 20, max: 1 << 30 }) }, { requiredKeys: ['name'] })
+  .map((o) => JSON.parse(JSON.stringify(o)) as Record<string, unknown>);
+/** A run delayed a day, or a schedule of once a year: neither starts during the test unless a mutation drops the delay. */
+const runCreate = fc.tuple(fc.boolean(), fc.integer({ min: 1, max: 60 })).map(([scheduled, timeoutSeconds]) => ({
+  image: 'busybox',
+  command: ['true'],
+  timeoutSeconds,
+  ...(scheduled ? { schedule: '0 0 1 1 *' } : { delaySeconds: 86_400 }),
+}));
+
+/** Requests aimed at what projects added: /projects, /audit, POST /tokens, /images, /volumes and /runs within a scope. */
 const projectRequest: fc.Arbitrary<{ method: string; path: string; body?: string | Buffer; tar?: true }> = fc.oneof(
   fc.tuple(mostlyMutated(projectCreate), scopeQuery).map(([body, q]) => ({ method: 'POST', path: withQuery('/api/v1/projects', q), body })),
   fc
@@ -655,6 +669,8 @@ const projectRequest: fc.Arbitrary<{ method: string; path: string; body?: string
     .map(([method, name, encode]) => ({ method, path: `/api/v1/projects/${segment(name, encode)}` })),
   auditQueryParts.map((q) => ({ method: 'GET', path: withQuery('/api/v1/audit', q) })),
   fc.tuple(mostlyMutated(tokenCreate), scopeQuery).map(([body, q]) => ({ method: 'POST', path: withQuery('/api/v1/tokens', q), body })),
+  fc.tuple(mostlyMutated(volumeCreate), scopeQuery).map(([body, q]) => ({ method: 'POST', path: withQuery('/api/v1/volumes', q), body })),
+  fc.tuple(mostlyMutated(runCreate), scopeQuery).map(([body, q]) => ({ method: 'POST', path: withQuery('/api/v1/runs', q), body })),
   fc.tuple(fc.oneof(label, weird), scopeQuery, imageBody, fc.boolean()).map(([name, q, body, raw]) => ({
     method: 'POST',
     path: withQuery('/api/v1/images', [['name', name, raw], ...q]),
@@ -852,6 +868,14 @@ class Ledger {
   projectsCreated: string[] = [];
   projectsDeleted: string[] = [];
   projectsPatched = new Set<string>();
+  volumes = 0;
+  /** Volumes an accepted DELETE /volumes/{name} removed. */
+  volumesDeleted = 0;
+  /** Runs and run schedules accepted POST /runs made (a repeated idempotency key answers with the same run). */
+  runs = new Set<string>();
+  schedules = new Set<string>();
+  /** Jobs accepted requests answered with (container lifecycle, image pulls). */
+  jobs = new Set<string>();
   bad: string[] = [];
   createLog: string[] = [];
   byStatus = new Map<number, number>();
@@ -893,6 +917,19 @@ class Ledger {
       .replace(/^\/api\/v1\/+/, '/api/v1/');
     const project = expectedProject(actor, req.path);
     const fleetAdmin = actor === 'admin';
+    if (typeof json?.job?.id === 'string') this.jobs.add(json.job.id);
+    if (req.method === 'POST' && route === '/api/v1/volumes' && status === 201) {
+      if (!createVolumeSchema.safeParse(body).success) this.bad.push(`accepted an invalid volume: ${what}`);
+      if (json.project !== project) this.bad.push(`a volume in ${json.project}, not ${project}: ${what}`);
+      this.volumes++;
+    }
+    if (req.method === 'DELETE' && /^\/api\/v1\/volumes\/[^/]+$/.test(route) && status === 200) this.volumesDeleted++;
+    if (req.method === 'POST' && route === '/api/v1/runs' && status === 202) {
+      if (!createRunSchema.safeParse(body).success) this.bad.push(`accepted an invalid run: ${what}`);
+      if ((json.run ?? json.schedule)?.project !== project) this.bad.push(`a run in another project than ${project}: ${what}`);
+      if (json.run) this.runs.add(json.run.id);
+      if (json.schedule) this.schedules.add(json.schedule.id);
+    }
     if (req.method === 'POST' && route === '/api/v1/containers' && status === 202) {
       if (!createContainerSchema.safeParse(body).success) this.bad.push(`accepted an invalid create: ${what}`);
       if (json.container.project !== project) this.bad.push(`created in ${json.container.project}, not ${project}: ${what}`);
@@ -956,7 +993,8 @@ const neutral = (text: string) => text.replaceAll(HIDDEN, '<project>').replaceAl
 
 async function counts(): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const t of ['container', 'id_lease', 'api_token', 'id_pool', 'project', 'image']) out[t] = await sys.count(t);
+  for (const t of ['container', 'id_lease', 'api_token', 'id_pool', 'project', 'image', 'volume', 'run', 'job'])
+    out[t] = await sys.count(t);
   return out;
 }
 
@@ -1395,6 +1433,8 @@ describe('bad input', () => {
       const before = await counts();
       const rowsBefore = await projectRows();
       const { rows: containersBefore } = await sys.db.query<{ key: string }>("SELECT project || '/' || name AS key FROM container");
+      const runsBefore = (await sys.db.query<{ id: string }>('SELECT id::text AS id FROM run')).rows.map((r) => r.id);
+      const jobsBefore = (await sys.db.query<{ id: string }>('SELECT id FROM job')).rows.map((r) => r.id);
       const ledger = new Ledger();
       let sent = 0;
       let next = 0;
@@ -1432,11 +1472,12 @@ describe('bad input', () => {
       expect((await fetch(`${sys.url}/healthz`)).status).toBe(200);
 
       const after = await counts();
-      // containers: only those an accepted request made (or that were there)
+      // containers: only those an accepted request made (or that were there), and the attempts of accepted runs
       const known = [...containersBefore.map((r) => r.key), ...ledger.containers];
       const { rows: extra } = await sys.db.query<{ project: string; name: string }>(
-        "SELECT project, name FROM container WHERE NOT (project || '/' || name = ANY($1))",
-        [known],
+        `SELECT project, name FROM container WHERE NOT (project || '/' || name = ANY($1))
+            AND NOT (kind = 'run' AND id IN (SELECT container_id FROM run WHERE id::text = ANY($2) OR schedule_id = ANY($3)))`,
+        [known, [...ledger.runs], [...ledger.schedules]],
       );
       const traces = extra.map((r) =>
         ledger.createLog
@@ -1449,10 +1490,27 @@ describe('bad input', () => {
         `rows no accepted request made:\n${traces.join('\n---\n')}`,
       ).toEqual([]);
       // (a generated DELETE may have removed an accepted container again: at most, not exactly)
-      expect(after.container - before.container).toBeLessThanOrEqual(ledger.containers.size);
+      expect(after.container - before.container).toBeLessThanOrEqual(ledger.containers.size + ledger.runs.size);
       expect(after.api_token - before.api_token).toBe(ledger.tokens);
       expect(after.id_pool - before.id_pool).toBe(ledger.pools);
       expect(after.image - before.image).toBe(ledger.images - ledger.imagesDeleted);
+      expect(after.volume - before.volume).toBe(ledger.volumes - ledger.volumesDeleted);
+      // runs: each new row an accepted POST /runs made, or a tick of a schedule one made
+      const { rows: newRuns } = await sys.db.query<{ id: string; scheduleId: string | null }>(
+        'SELECT id::text AS id, schedule_id AS "scheduleId" FROM run WHERE NOT (id::text = ANY($1))',
+        [runsBefore],
+      );
+      expect(newRuns.filter((r) => (r.scheduleId === null ? !ledger.runs.has(r.id) : !ledger.schedules.has(r.scheduleId)))).toEqual([]);
+      // jobs: each new row one an accepted request answered with, or the system's own work on a
+      // known container (a restart policy's start; the reconciler's launch, start or delete of an
+      // unfinished one); a deleted container's jobs go with it
+      const { rows: newJobs } = await sys.db.query<{ id: string; kind: string; key: string | null }>(
+        "SELECT id, kind, project || '/' || container AS key FROM job WHERE NOT (id = ANY($1))",
+        [jobsBefore],
+      );
+      const systemJob = (j: { kind: string; key: string | null }) =>
+        ['launch', 'start', 'delete'].includes(j.kind) && known.includes(j.key ?? '');
+      expect(newJobs.filter((j) => !ledger.jobs.has(j.id) && !systemJob(j)).map((j) => `${j.kind} ${j.id} ${j.key}`)).toEqual([]);
       // projects: made and removed by accepted requests only, and left alone unless a change was accepted
       expect(after.project - before.project).toBe(ledger.projectsCreated.length - ledger.projectsDeleted.length);
       const rowsAfter = await projectRows();
@@ -1472,10 +1530,11 @@ describe('bad input', () => {
         'accepted containers to settle',
         500,
       );
-      expect(await sys.count('id_lease')).toBeLessThanOrEqual(before.id_lease + ledger.containers.size);
+      expect(await sys.count('id_lease')).toBeLessThanOrEqual(before.id_lease + ledger.containers.size + ledger.runs.size);
       console.log(
         `[fault-bad-input] seed ${seed}: ${sent} requests (+${ledger.twins} twins) in ${seconds.toFixed(1)} s, statuses ${JSON.stringify(Object.fromEntries([...ledger.byStatus].sort((a, b) => a[0] - b[0])))}; ` +
           `accepted: ${ledger.containers.size} containers, ${ledger.tokens} tokens, ${ledger.pools} pools, ${ledger.images} images (${ledger.imagesDeleted} deleted), ` +
+          `${ledger.volumes} volumes (${ledger.volumesDeleted} deleted), ${ledger.runs.size} runs, ${ledger.schedules.size} schedules, ${ledger.jobs.size} jobs, ` +
           `${ledger.projectsCreated.length} projects created, ${ledger.projectsPatched.size} changed, ${ledger.projectsDeleted.length} deleted (each valid)`,
       );
     },

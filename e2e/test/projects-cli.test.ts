@@ -110,7 +110,7 @@ describe('projects through the CLI', () => {
     expect(show.stdout).toMatch(/^description: team a$/m);
     expect(show.stdout).toMatch(/^containers\s+--containers\s+1\s+1\s+containers, in any state$/m);
     expect(show.stdout).toMatch(/^memoryBytes\s+--memory\s+-\s+0\s/m);
-    expect(show.stdout).toMatch(/^diskBytes\s+--disk\s+64Mi\s+\S+\s+bytes of the project's images$/m);
+    expect(show.stdout).toMatch(/^diskBytes\s+--disk\s+64Mi\s+\S+\s+bytes of the project's images and sized volumes$/m);
 
     const list = await cli(['projects']);
     expect(list.stdout.split('\n')[0]).toMatch(/^NAME\s+CONTAINERS\s+SLICES\s+MEMORY/);

@@ -16,6 +16,7 @@ import { Runs1765600000000 } from './1765600000000-runs';
 import { Events1765700000000 } from './1765700000000-events';
 import { RunAndProjectEvents1765800000000 } from './1765800000000-run-and-project-events';
 import { RunClaimFunction1765900000000 } from './1765900000000-run-claim-function';
+import { VolumeDiskQuota1766000000000 } from './1766000000000-volume-disk-quota';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -36,6 +37,7 @@ export const migrations = [
   Events1765700000000,
   RunAndProjectEvents1765800000000,
   RunClaimFunction1765900000000,
+  VolumeDiskQuota1766000000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

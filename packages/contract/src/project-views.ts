@@ -14,7 +14,7 @@ export const QUOTA_MEANINGS: Record<QuotaName, string> = {
   memoryBytes: "sum of the containers' memory limits",
   cpus: "sum of the containers' CPU limits",
   processes: "sum of the containers' pids limits",
-  diskBytes: "bytes of the project's images",
+  diskBytes: "bytes of the project's images and sized volumes",
   networkInterfaces: 'network interfaces (one per container in network mode bridge)',
 };
 

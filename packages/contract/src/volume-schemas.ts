@@ -28,7 +28,7 @@ export const createVolumeSchema = z.strictObject({
     .meta({
       description:
         "A size limit, kept by a filesystem project quota: only where the node's data directory is on ext4 or xfs mounted with prjquota " +
-        '(400 INVALID_INPUT elsewhere, never accepted and ignored).',
+        '(400 INVALID_INPUT elsewhere, never accepted and ignored). Counts into the diskBytes quota; required in a project that has one.',
     }),
 });
 export type CreateVolumeInput = z.infer<typeof createVolumeSchema>;

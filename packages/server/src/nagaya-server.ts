@@ -214,6 +214,7 @@ export async function startNagaya(
         queues,
         imageRecords,
         audit,
+        projects,
         waiters: new RunWaiters(events),
       }),
       fleet,

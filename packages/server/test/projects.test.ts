@@ -5,6 +5,7 @@ import type { ApiClient } from '../src/cli/api-client';
 import { rawTar } from '../../native/test/support/raw-tar';
 import { startTestFleet, type TestFleet } from './support/test-server';
 import { rawRequest, refusal } from './support/test-helpers';
+import { countRows, eventuallyCount as countRowsEventually, eventuallyRunning, projectToken } from './support/project-helpers';
 
 // Projects keep tenants apart: a token of one project finds nothing of another (404, never 403),
 // and quotas are kept by Postgres in the statement that takes the resource.
@@ -16,16 +17,9 @@ let beta: ApiClient;
 let alphaViewer: ApiClient;
 let alphaAdmin: ApiClient;
 
-async function token(name: string, role: string, project: string): Promise<ApiClient> {
-  const created = await fleet.admin.post<{ token: string; project: string }>('/tokens', { name, role, project });
-  expect(created.project).toBe(project);
-  return fleet.client(created.token);
-}
-
-async function count(sql: string, values: unknown[] = []): Promise<number> {
-  const { rows } = await fleet.db.pool.query<{ n: string }>(sql, values);
-  return Number(rows[0]!.n);
-}
+const token = (name: string, role: string, project: string) => projectToken(fleet, name, role, project);
+const count = (sql: string, values: unknown[] = []) => countRows(fleet, sql, values);
+const eventuallyCount = (sql: string, want: number) => countRowsEventually(fleet, sql, want);
 
 const patch = (client: ApiClient, path: string, body: unknown) => client.request<ProjectView>('PATCH', path, body);
 
@@ -343,7 +337,10 @@ describe('projects and the audit trail', () => {
     expect((await refusal(fleet.admin.post('/projects', { name: 'short-lived' }))).code).toBe('CONFLICT');
     const t = await fleet.admin.post<{ id: number }>('/tokens', { name: 'sl', role: 'viewer', project: 'short-lived' });
     const blocked = await refusal(fleet.admin.delete('/projects/short-lived'));
-    expect([blocked.code, blocked.details]).toEqual(['CONFLICT', { containers: 0, images: 0, volumes: 0, tokens: 1 }]);
+    expect([blocked.code, blocked.details]).toEqual([
+      'CONFLICT',
+      { containers: 0, images: 0, volumes: 0, tokens: 1, runs: 0, schedules: 0 },
+    ]);
     await fleet.admin.delete(`/tokens/${t.id}`);
     await fleet.admin.delete('/projects/short-lived');
     expect((await refusal(fleet.admin.get('/projects/short-lived'))).code).toBe('NOT_FOUND');
@@ -373,26 +370,3 @@ describe('projects and the audit trail', () => {
     expect((await refusal(alpha.get('/audit'))).code).toBe('FORBIDDEN');
   });
 });
-
-async function eventuallyRunning(client: ApiClient, name: string) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const c = await client.get<{ id: string; project: string; state: string; pid: number; image: string; error: unknown }>(
-      `/containers/${name}`,
-    );
-    if (c.state === 'running') return c;
-    if (c.state === 'failed') throw new Error(`${name} failed: ${JSON.stringify(c.error)}`);
-    if (Date.now() > deadline) throw new Error(`${name} is ${c.state} after 30 s`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function eventuallyCount(sql: string, want: number) {
-  const deadline = Date.now() + 30_000;
-  let n = await count(sql);
-  while (n !== want && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100));
-    n = await count(sql);
-  }
-  expect(n).toBe(want);
-}

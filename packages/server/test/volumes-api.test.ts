@@ -76,7 +76,10 @@ describe('volumes', () => {
     await fleet.admin.post('/projects', { name: 'gamma' });
     await fleet.admin.post('/volumes?project=gamma', { name: 'keep' });
     const blocked = await refusal(fleet.admin.delete('/projects/gamma'));
-    expect([blocked.code, blocked.details]).toEqual(['CONFLICT', { containers: 0, images: 0, volumes: 1, tokens: 0 }]);
+    expect([blocked.code, blocked.details]).toEqual([
+      'CONFLICT',
+      { containers: 0, images: 0, volumes: 1, tokens: 0, runs: 0, schedules: 0 },
+    ]);
     await fleet.admin.delete('/volumes/keep?project=gamma');
     await fleet.admin.delete('/projects/gamma');
   });

@@ -6,6 +6,7 @@ import type { JobQueues } from '../jobs/job-queues';
 import type { RunOutputSoFar } from '../jobs/job-types';
 import type { RunQueue } from '../jobs/run-queue';
 import type { AuditStore } from '../store/audit-store';
+import type { ProjectStore } from '../store/project-store';
 import { runView, type RunRow, type RunSpec, type RunStore } from '../store/run-store';
 import type { TokenIdentity } from '../store/token-store';
 import type { ImageRecordCache } from './image-record-cache';
@@ -26,6 +27,8 @@ export interface RunServiceDeps {
   /** The image records the API reads (shared with ContainerService: one cache, one read per image every few seconds). */
   imageRecords: ImageRecordCache;
   audit: AuditStore;
+  /** Asked after a schedule is made: one made while its project was deleted is taken back. */
+  projects: Pick<ProjectStore, 'exists'>;
   /** Wakes long polls when their run ends; without it they read their run every WAIT_RECHECK_MS. */
   waiters?: RunWaiters;
 }
@@ -53,6 +56,12 @@ export class RunService {
     const priority = input.priority ?? 0;
     if (schedule !== undefined) {
       const made = await queue.schedule(project, spec satisfies RunSpec, schedule, priority);
+      // a schedule lives in Redis, beyond the project row's lock: if the project went while it
+      // was made, take it back (the delete route sweeps the ones made before it committed)
+      if (!(await this.deps.projects.exists(project))) {
+        await queue.unschedule(project, made.id).catch(() => undefined);
+        throw new NagayaError('NOT_FOUND', `no project named ${project}`);
+      }
       await audit.record(actor, project, 'run.schedule', made.id, { pattern: schedule, image: spec.image });
       return { schedule: made };
     }
@@ -176,6 +185,16 @@ export class RunService {
 
   async schedules(project: string | undefined): Promise<RunScheduleView[]> {
     return this.deps.queue.schedules(project);
+  }
+
+  /**
+   * Removes every schedule of a project that was just deleted: one made between the delete's
+   * count of schedules and its commit (see ProjectStore.delete). Returns how many went.
+   */
+  async dropSchedulesOf(project: string): Promise<number> {
+    const left = await this.deps.queue.schedules(project);
+    for (const s of left) await this.deps.queue.unschedule(project, s.id).catch(() => undefined);
+    return left.length;
   }
 
   async unschedule(project: string, id: string, actor: TokenIdentity): Promise<void> {

@@ -53,6 +53,10 @@ interface ProjectContents {
   images: number;
   volumes: number;
   tokens: number;
+  /** Runs not finished yet (queued, delayed or running): their rows would go with the project. */
+  runs: number;
+  /** Run schedules, kept in Redis: the caller counts them (see the delete route). */
+  schedules: number;
 }
 
 /**
@@ -127,31 +131,36 @@ export class ProjectStore {
   }
 
   /**
-   * Deletes an empty project: CONFLICT while it holds containers, images or live tokens (revoked
-   * ones go with it), and always for `default`. The row lock makes a create racing the delete
+   * Deletes an empty project: CONFLICT while it holds containers, images, volumes, unfinished
+   * runs, run schedules (`schedules`, counted by the caller in Redis) or live tokens (revoked ones
+   * go with it), and always for `default`. The row lock makes a create racing the delete (a
+   * container, image, volume, token or run row: each takes a key-share lock on the project row)
    * either finish first (and the delete refuse) or find no project.
    */
-  async delete(name: string): Promise<void> {
+  async delete(name: string, counted: { schedules: number } = { schedules: 0 }): Promise<void> {
     if (name === DEFAULT_PROJECT) throw new NagayaError('CONFLICT', 'the default project cannot be deleted');
     await runTransaction(this.db.pool, async (client) => {
       const locked = await client.query('SELECT 1 FROM project WHERE name = $1 FOR UPDATE', [name]);
       if (!locked.rowCount) throw new NagayaError('NOT_FOUND', `no project named ${name}`);
-      const { rows } = await client.query<ProjectContents>(
+      const { rows } = await client.query<Omit<ProjectContents, 'schedules'>>(
         `SELECT (SELECT count(*) FROM container WHERE project = $1)::int AS containers,
                 (SELECT count(*) FROM image WHERE project = $1)::int AS images,
                 (SELECT count(*) FROM volume WHERE project = $1)::int AS volumes,
-                (SELECT count(*) FROM api_token WHERE project = $1 AND revoked_at IS NULL)::int AS tokens`,
+                (SELECT count(*) FROM api_token WHERE project = $1 AND revoked_at IS NULL)::int AS tokens,
+                (SELECT count(*) FROM run WHERE project = $1 AND state IN ('queued', 'running'))::int AS runs`,
         [name],
       );
-      const contents = rows[0]!;
-      if (contents.containers || contents.images || contents.volumes || contents.tokens) {
+      const contents: ProjectContents = { ...rows[0]!, schedules: counted.schedules };
+      if (Object.values(contents).some((n) => n > 0)) {
         const what = Object.entries(contents)
           .filter(([, n]) => n > 0)
           .map(([kind, n]) => `${n} ${kind}`)
           .join(', ');
-        throw new NagayaError('CONFLICT', `project ${name} is not empty: it holds ${what} (delete them, revoke the tokens, then retry)`, {
-          ...contents,
-        });
+        throw new NagayaError(
+          'CONFLICT',
+          `project ${name} is not empty: it holds ${what} (delete them, cancel the runs, remove the schedules, revoke the tokens, then retry)`,
+          { ...contents },
+        );
       }
       await client.query('DELETE FROM project WHERE name = $1', [name]);
     });

@@ -1,7 +1,7 @@
 import { NagayaError } from '../errors';
 import type { ContainerMountRecord } from './container-row';
 import type { Db } from './db';
-import { isMissingProject } from './project-errors';
+import { isMissingProject, projectRefusalOf } from './project-errors';
 
 /** A volume as Postgres records it. */
 export interface VolumeRow {
@@ -41,7 +41,11 @@ export class VolumeStore {
     return Number(rows[0]!.id);
   }
 
-  /** Records a volume; CONFLICT when its project has one of that name, NOT_FOUND when the project is gone. */
+  /**
+   * Records a volume; CONFLICT when its project has one of that name, NOT_FOUND when the project
+   * is gone. The project's diskBytes quota is kept by the INSERT (trigger volume_quota): an
+   * unsized volume under it is INVALID_INPUT, a size past it QUOTA_EXCEEDED.
+   */
   async create(v: Omit<VolumeRow, 'createdAt'>): Promise<VolumeRow> {
     try {
       const { rows } = await this.db.query<VolumeRow>(
@@ -54,7 +58,7 @@ export class VolumeStore {
         throw new NagayaError('CONFLICT', `a volume named ${v.name} already exists in project ${v.project}`, { name: v.name });
       }
       if (isMissingProject(err)) throw new NagayaError('NOT_FOUND', `no project named ${v.project}`, { project: v.project });
-      throw err;
+      throw projectRefusalOf(err) ?? err;
     }
   }
 

@@ -8,7 +8,8 @@ export const volumeOperations: Operation[] = [
     path: '/volumes',
     summary:
       "Create a volume of the request's project: a directory on one node (default the least loaded), stored with container-relative owners " +
-      'and idmapped onto each container that mounts it. sizeBytes only where the node keeps project quotas (400 INVALID_INPUT elsewhere)',
+      'and idmapped onto each container that mounts it. sizeBytes only where the node keeps project quotas (400 INVALID_INPUT elsewhere); ' +
+      "it counts into the project's diskBytes quota, and a project with that quota requires it",
     role: 'operator',
     scope: 'project',
     success: 201,
