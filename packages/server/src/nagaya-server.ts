@@ -172,6 +172,8 @@ export async function startNagaya(
     });
     // one cache of image records for every create the API makes: containers and runs
     const imageRecords = new ImageRecordCache((project, name) => images.visible(project, name));
+    // containers and runs take their mounts by the same rules
+    const mounts = new ContainerMounts(volumes, config.dataDir);
     const containerService = new ContainerService({
       containers,
       nodes,
@@ -185,7 +187,7 @@ export async function startNagaya(
       nodeOfflineMs: config.nodeOfflineMs,
       defaultPidsMax: config.defaultPidsMax,
       defaultNetworkMode: config.defaultNetworkMode,
-      mounts: new ContainerMounts(volumes, config.dataDir),
+      mounts,
       logStreams,
       execSessions,
     });
@@ -204,6 +206,7 @@ export async function startNagaya(
         queue: new RunQueue(queues),
         queues,
         imageRecords,
+        mounts,
         audit,
         waiters: new RunWaiters(events),
       }),

@@ -73,14 +73,16 @@ export class RunStore {
     priority: number;
     idempotencyKey?: string;
     scheduleId?: string;
+    /** The node it must run on: that of the volumes it mounts. */
+    node?: string;
     /** Who submitted it: the audit event (run.submit) goes in with the row, in the same statement. */
     auditActor?: string;
   }): Promise<{ row: RunRow; created: boolean; queuedBefore: number }> {
     const { rows } = await this.db.query<RunRow & { queuedBefore: number }>(
       `WITH q AS (SELECT count(*)::int AS n FROM run WHERE project = $2 AND state = 'queued'),
             ins AS (
-              INSERT INTO run (id, project, spec, priority, idempotency_key, schedule_id)
-              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+              INSERT INTO run (id, project, spec, priority, idempotency_key, schedule_id, node)
+              VALUES ($1, $2, $3, $4, $5, $6, $8) ON CONFLICT DO NOTHING
               RETURNING ${ROW}),
             a AS (
               INSERT INTO audit_event (actor, project, action, target, details)
@@ -94,6 +96,7 @@ export class RunStore {
         run.idempotencyKey ?? null,
         run.scheduleId ?? null,
         run.auditActor ?? null,
+        run.node ?? null,
       ],
     );
     if (rows[0]) {
