@@ -9,11 +9,13 @@ import { ApiError, type ContainerView, type RunOutputView, type RunView, type Vo
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../allocator/test/support/test-services';
+import { runCli } from '../../../e2e/support/system';
 import type { ApiClient } from '../src/cli/api-client';
 import { eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
 
 let fleet: TestFleet;
 let alpha: ApiClient;
+let alphaToken: string;
 let queue: Queue;
 /** A host directory (outside the fleet's data directory) an admin's run may mount. */
 let hostDir: string;
@@ -23,7 +25,8 @@ beforeAll(async () => {
   await fleet.addWorker('node-b');
   for (const name of ['alpha', 'beta']) await fleet.admin.post('/projects', { name });
   const created = await fleet.admin.post<{ token: string }>('/tokens', { name: 'alpha-op', role: 'operator', project: 'alpha' });
-  alpha = fleet.client(created.token);
+  alphaToken = created.token;
+  alpha = fleet.client(alphaToken);
   queue = new Queue('runs', { connection: { url: testRedisUrl() }, prefix: fleet.base.queuePrefix });
   hostDir = mkdtempSync(join(tmpdir(), 'nagaya-run-host-'));
   chmodSync(hostDir, 0o755);
@@ -69,6 +72,18 @@ describe('runs with volumes', () => {
     expect(read.stdout).toBe('from-run\n');
     await alpha.delete('/containers/later?force=1');
   }, 90_000);
+
+  it('takes --mount in nagaya run as launch does', async () => {
+    const env = { NAGAYA_URL: fleet.url, NAGAYA_TOKEN: alphaToken, NAGAYA_PROJECT: 'alpha' };
+    const read = await runCli(['run', 'busybox', '--mount', 'volume:results:/in:ro', '--', 'cat', '/in/result'], env);
+    expect(read).toMatchObject({ code: 0, stdout: 'from-run\n' });
+    const bad = await runCli(['run', 'busybox', '--mount', 'results:/in', '--', 'true'], env);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--mount wants volume:NAME:\/path\[:ro\]/);
+    const host = await runCli(['run', 'busybox', '--mount', `host:${hostDir}:/h`, '--', 'true'], env);
+    expect(host.code).not.toBe(0);
+    expect(host.stderr).toMatch(/hostPath mount needs an admin token/);
+  }, 60_000);
 
   it('refuses a write through a read-only mount', async () => {
     await alpha.post('/volumes', { name: 'frozen', node: 'node-a' });

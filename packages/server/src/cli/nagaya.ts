@@ -8,7 +8,6 @@ import {
   ERRORS,
   isErrorCode,
   lastExitText,
-  parseMountSpec,
   RESTART_POLICIES,
   restartPolicyText,
   stopText,
@@ -28,6 +27,7 @@ import { validationMessage } from './validation-message';
 import { parsePublish } from './publish-spec';
 import { volumesCommand } from './volume-commands';
 import { runCommand, runsCommand } from './run-commands';
+import { mountsOption } from './mount-option';
 import { eventsCommand, watchTable } from './event-commands';
 import { EXIT, exitCodeLegend } from './exit-codes';
 import { decimalOption, sinceOption, sizeOption, usageError, wholeNumberOption } from './options';
@@ -75,10 +75,12 @@ const USAGE = `usage: nagaya <command> [options]
                                          bytes on stderr; default name: the last part and tag (alpine:3)
   run <image> [--timeout SECONDS] [--env K=V]... [--memory SIZE] [--pids N] [--cpus N] [--network bridge|none]
       [--retries N] [--priority 0-100] [--delay SECONDS] [--schedule CRON] [--stdin] [--output-limit SIZE]
-      [--idempotency-key K] [--detach] -- command...
+      [--idempotency-key K] [--mount volume:NAME:/path[:ro]]... [--mount host:/dir:/path[:ro][:shift]]...
+      [--detach] -- command...
                                          a fresh container with a fresh slice runs it to its exit; waits,
                                          prints its output and exits with its code (124: timed out);
-                                         --detach prints the run's id; --schedule makes a cron schedule
+                                         --detach prints the run's id; --schedule makes a cron schedule;
+                                         a run that mounts a volume runs on the volume's node
   runs [list] [--state S] [--since ISO-TIME] [--limit N] | runs info|cancel <id>
   runs output <id> [--follow]            --follow: as it comes, until the run ends
   runs schedules | runs unschedule <id>
@@ -170,23 +172,6 @@ function networkOption(mode: string | undefined, publish: string[] | undefined):
     return p;
   });
   return { network: { mode: mode ?? 'bridge', ...(ports.length ? { publish: ports } : {}) } };
-}
-
-/** The create request's mounts from --mount. */
-function mountsOption(specs: string[] | undefined): { mounts?: unknown } {
-  if (!specs?.length) return {};
-  return {
-    mounts: specs.map((spec) => {
-      const m = parseMountSpec(spec);
-      if (!m)
-        throw new ApiError(
-          0,
-          'INVALID_INPUT',
-          `--mount wants volume:NAME:/path[:ro] or host:/dir:/path[:ro][:shift], not ${JSON.stringify(spec)}`,
-        );
-      return m;
-    }),
-  };
 }
 
 /** One line for a container's network in `nagaya info`. */
