@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiError, type ContainerView, type RunOutputView, type RunView, type VolumeView } from '@nagaya/contract';
+import { ApiError, type ContainerView, type RunOutputView, type RunScheduleView, type RunView, type VolumeView } from '@nagaya/contract';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl } from '../../allocator/test/support/test-services';
@@ -137,6 +137,27 @@ describe('runs with volumes', () => {
     expect((await outputOf(all.id)).stdout.trim().split('\n').sort()).toEqual(['1', '2', '3', '4', '5', '6']);
   }, 90_000);
 
+  it("runs each tick of a schedule that mounts node B's volume on node B", async () => {
+    const made = await alpha.post<{ schedule: RunScheduleView }>('/runs', {
+      image: 'busybox',
+      command: ['/bin/sh', '-c', 'echo tick >> /b/ticks'],
+      timeoutSeconds: 30,
+      mounts: [{ volume: 'on-b', path: '/b' }],
+      schedule: '*/1 * * * * *',
+    });
+    const ticks = await eventually(
+      async () => {
+        const { runs } = await alpha.get<{ runs: RunView[] }>('/runs?limit=500');
+        const ended = runs.filter((r) => r.scheduleId === made.schedule.id && r.finishedAt);
+        return ended.length >= 2 ? ended : undefined;
+      },
+      20_000,
+      'two ticks of the schedule',
+    );
+    await alpha.delete(`/runs/schedules/${made.schedule.id}`);
+    expect(ticks.map((r) => [r.state, r.node])).toEqual(ticks.map(() => ['succeeded', 'node-b']));
+  }, 60_000);
+
   it("sends a run put straight into the shared queue on to its volume's node; refuses a host path or another project's volume there", async () => {
     const direct = async (spec: Record<string, unknown>) => {
       const runId = randomUUID();
@@ -162,6 +183,38 @@ describe('runs with volumes', () => {
       }, 15_000);
       expect(result).toMatchObject({ skipped: expect.stringMatching(why) as unknown });
       expect(await refusalOf(alpha.get(`/runs/${id}`))).toMatchObject({ code: 'NOT_FOUND' });
+    }
+  }, 60_000);
+});
+
+describe('a run pinned to a node whose worker is away', () => {
+  it("waits in that node's runs queue, whether submitted through the API or forwarded from the shared queue; a cancel withdraws it", async () => {
+    const nodeC = await fleet.addWorker('node-c');
+    await alpha.post('/volumes', { name: 'on-c', node: 'node-c' });
+    await nodeC.close(); // node-c's volume stays; nothing takes node-c's runs until it is back
+    const queueC = new Queue('runs-node-c', { connection: { url: testRedisUrl() }, prefix: fleet.base.queuePrefix });
+    try {
+      const viaApi = await submit({ command: ['true'], mounts: [{ volume: 'on-c', path: '/c' }] });
+      expect(viaApi).toMatchObject({ state: 'queued', node: 'node-c' });
+      expect(await queueC.getJobState(viaApi.id)).toMatch(/^(waiting|prioritized)$/);
+
+      const direct = randomUUID();
+      const spec = { image: 'busybox', command: ['true'], timeoutSeconds: 30, mounts: [{ volume: 'on-c', path: '/c' }] };
+      await queue.add('run', { project: 'alpha', runId: direct, spec }, { jobId: direct });
+      const forwarded = await eventually(async () => {
+        const job = await queue.getJob(direct);
+        return job?.finishedOn ? job.returnvalue : undefined;
+      }, 15_000);
+      expect(forwarded).toEqual({ forwarded: 'node-c' });
+      expect(await alpha.get<RunView>(`/runs/${direct}`)).toMatchObject({ state: 'queued', node: 'node-c' });
+      expect(await queueC.getJobState(direct)).toMatch(/^(waiting|prioritized)$/);
+
+      for (const id of [viaApi.id, direct]) {
+        expect((await alpha.delete<RunView>(`/runs/${id}`)).state).toBe('cancelled');
+        expect(await queueC.getJobState(id)).toBe('unknown');
+      }
+    } finally {
+      await queueC.close();
     }
   }, 60_000);
 });
