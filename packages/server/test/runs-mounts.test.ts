@@ -2,7 +2,7 @@
 // (project, admin, read-only), a run goes to its volume's node, and a volume is kept while a run
 // mounts it.
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, type ContainerView, type RunOutputView, type RunScheduleView, type RunView, type VolumeView } from '@nagaya/contract';
@@ -252,5 +252,21 @@ describe('runs with host paths', () => {
     expect(out[1]).toBe('65534'); // owned by the host's root, unshifted: nobody inside
     expect(out[2]).toMatch(/Read-only file system/);
     expect(out[3]).toMatch(/(^|[ ,])ro[ ,]/);
+  }, 60_000);
+
+  it("idmaps an admin's host path with shift, as a volume: its owners 0..65535 are the run's own", async () => {
+    const run = await submit(
+      {
+        command: ['/bin/sh', '-c', 'stat -c %u:%g /h/host-file && echo mine > /h/from-run && grep " /h " /proc/self/mountinfo'],
+        mounts: [{ hostPath: hostDir, path: '/h', shift: true }],
+      },
+      fleet.admin,
+    );
+    expect((await fleet.admin.get<RunView>(`/runs/${run.id}/wait?timeoutSeconds=30`)).state).toBe('succeeded');
+    const [owner, mount] = (await fleet.admin.get<RunOutputView>(`/runs/${run.id}/output`)).stdout.split('\n');
+    expect(owner).toBe('0:0');
+    expect(mount).toMatch(/idmapped/);
+    const written = statSync(join(hostDir, 'from-run'));
+    expect([written.uid, written.gid]).toEqual([0, 0]); // the run's root wrote it: host 0 through the idmap
   }, 60_000);
 });
