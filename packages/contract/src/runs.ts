@@ -35,7 +35,7 @@ export interface RunView {
   stderrBytes: number;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
-  /** Node of the last attempt. */
+  /** Node of the last attempt; a run that mounts a volume has its volume's node from its submission on. */
   node: string | null;
   /** The host uid range the last attempt's slice held. */
   slice: { uidStart: number; uidCount: number } | null;

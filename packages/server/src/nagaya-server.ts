@@ -177,6 +177,8 @@ export async function startNagaya(
     // one cache of image records for every create the API makes: containers and runs
     const imageRecords = new ImageRecordCache((project, name) => images.visible(project, name));
     const targets = new ContainerTargets(containers, nodes);
+    // containers and runs take their mounts by the same rules
+    const mounts = new ContainerMounts(volumes, config.dataDir);
     const containerService = new ContainerService({
       containers,
       nodes,
@@ -190,7 +192,7 @@ export async function startNagaya(
       nodeOfflineMs: config.nodeOfflineMs,
       defaultPidsMax: config.defaultPidsMax,
       defaultNetworkMode: config.defaultNetworkMode,
-      mounts: new ContainerMounts(volumes, config.dataDir),
+      mounts,
       targets,
     });
     const runStore = new RunStore(db);
@@ -213,6 +215,7 @@ export async function startNagaya(
         queue: runQueue,
         queues,
         imageRecords,
+        mounts,
         audit,
         projects,
         waiters: new RunWaiters(events),

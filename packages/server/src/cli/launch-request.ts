@@ -1,6 +1,7 @@
 // The body of POST /containers that `nagaya launch` sends, from its options: sizes, numbers,
 // --network/--publish, --mount and --restart read here, so a refusal names the option.
-import { ApiError, parseMountSpec, RESTART_POLICIES } from '@nagaya/contract';
+import { ApiError, RESTART_POLICIES } from '@nagaya/contract';
+import { mountsOption } from './mount-option';
 import { decimalOption, envOption, sizeOption, usageError, wholeNumberOption } from './options';
 import { parsePublish } from './publish-spec';
 
@@ -71,23 +72,6 @@ function networkOption(mode: string | undefined, publish: string[] | undefined):
     return p;
   });
   return { network: { mode: mode ?? 'bridge', ...(ports.length ? { publish: ports } : {}) } };
-}
-
-/** The create request's mounts from --mount. */
-function mountsOption(specs: string[] | undefined): { mounts?: unknown } {
-  if (!specs?.length) return {};
-  return {
-    mounts: specs.map((spec) => {
-      const m = parseMountSpec(spec);
-      if (!m)
-        throw new ApiError(
-          0,
-          'INVALID_INPUT',
-          `--mount wants volume:NAME:/path[:ro] or host:/dir:/path[:ro][:shift], not ${JSON.stringify(spec)}`,
-        );
-      return m;
-    }),
-  };
 }
 
 /** `--restart on-failure:3` as Docker writes it: the policy's name, and maxRetries after a colon. */

@@ -63,10 +63,12 @@ const USAGE = `usage: nagaya <command> [options]
                                          bytes on stderr; default name: the last part and tag (alpine:3)
   run <image> [--timeout SECONDS] [--env K=V]... [--memory SIZE] [--pids N] [--cpus N] [--network bridge|none]
       [--retries N] [--priority 0-100] [--delay SECONDS] [--schedule CRON] [--stdin] [--output-limit SIZE]
-      [--idempotency-key K] [--detach] -- command...
+      [--idempotency-key K] [--mount volume:NAME:/path[:ro]]... [--mount host:/dir:/path[:ro][:shift]]...
+      [--detach] -- command...
                                          a fresh container with a fresh slice runs it to its exit; waits,
                                          prints its output and exits with its code (124: timed out);
-                                         --detach prints the run's id; --schedule makes a cron schedule
+                                         --detach prints the run's id; --schedule makes a cron schedule;
+                                         a run that mounts a volume runs on the volume's node
   runs [list] [--state S] [--since ISO-TIME] [--limit N] | runs info|cancel <id>
   runs output <id> [--follow]            --follow: as it comes, until the run ends
   runs schedules | runs unschedule <id>

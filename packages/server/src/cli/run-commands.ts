@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { RunOutputView, RunScheduleView, RunView } from '@nagaya/contract';
 import type { ApiClient } from './api-client';
 import { age, bytes, table } from './format';
+import { mountsOption } from './mount-option';
 import { decimalOption, sizeOption, usageError, wholeNumberOption } from './options';
 
 /** The options of the run commands, as parseArgs gives them. */
@@ -22,6 +23,8 @@ export interface RunOptions {
   stdin?: boolean;
   'output-limit'?: string;
   'idempotency-key'?: string;
+  /** volume:NAME:/path[:ro] or host:/dir:/path[:ro][:shift], as `launch` takes them. */
+  mount?: string[];
   state?: string;
   since?: string;
   limit?: string;
@@ -108,6 +111,7 @@ export async function runCommand(
     ...(Object.keys(env).length ? { env } : {}),
     ...(Object.keys(limits).length ? { limits } : {}),
     ...(o.network ? { network: { mode: o.network } } : {}),
+    ...mountsOption(o.mount),
     ...(o.retries ? { retries: wholeNumberOption('retries', o.retries) } : {}),
     ...(o.priority ? { priority: wholeNumberOption('priority', o.priority) } : {}),
     ...(o.delay ? { delaySeconds: wholeNumberOption('delay', o.delay) } : {}),

@@ -47,7 +47,7 @@ export interface ReconcilerDeps {
   /** pids.max given to a running container found without a pids bound whose row sets none. */
   defaultPidsMax: number;
   /** This node's runs: their containers are theirs to settle, and what a dead worker left is cleaned here. */
-  runs?: { jobs: RunJobs; jobState: (runId: string) => Promise<string>; requeue: (run: RunRow) => Promise<void> };
+  runs?: { jobs: RunJobs; jobState: (run: RunRow) => Promise<string>; requeue: (run: RunRow) => Promise<void> };
 }
 
 export interface ReconcileReport {

@@ -3,19 +3,21 @@ import { existsSync } from 'node:fs';
 import { DelayedError, type Job } from 'bullmq';
 import { leaseFromRow, type Allocator, type Lease } from '@nagaya/allocator';
 import { DEFAULT_RUN_OUTPUT_LIMIT_BYTES, type NetworkMode } from '@nagaya/contract';
-import { createRunSchema } from '@nagaya/contract/schemas';
 import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan, RunOutput } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import { launchSettings } from '../images/image-config';
 import type { ImageRecord } from '../images/image-records';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
+import { volumeIdsOf, type ContainerMounts } from '../services/container-mounts';
 import { ImageRecordCache } from '../services/image-record-cache';
 import type { NodeNetwork } from '../services/node-network';
 import { containerRunOf, processOptionsOf } from '../store/container-run';
 import { NodeNotActiveError, type ContainerRow, type ContainerStore, type CreatedContainer } from '../store/container-store';
 import type { RunResult, RunRow, RunStore } from '../store/run-store';
 import { describeError } from './launch-decisions';
+import type { NodeVolumes } from './node-volumes';
+import { RunIntake } from './run-intake';
 import type { RunJobData } from './run-queue';
 
 /** The command a directory image (no config) runs when a run names none: never, a run always names one. */
@@ -41,6 +43,12 @@ export interface RunJobDeps {
   runtime: ContainerRuntime;
   images: ImageStore;
   network?: NodeNetwork;
+  /** Resolves a run's mounts for each attempt (a volume must be its project's and on this node). */
+  mounts: ContainerMounts;
+  /** This node's volume directories: an attempt mounts what its container row records. */
+  volumes?: NodeVolumes;
+  /** Queues a run in the runs queue of the node its volumes pin it to. */
+  forward: (run: RunRow, queuedBefore: number) => Promise<void>;
   log: Logger;
   defaultPidsMax: number;
   defaultNetworkMode: NetworkMode;
@@ -66,9 +74,11 @@ export class RunJobs {
   private abandoned = false;
   /** The image records runs are made from (a stale one is caught by the create's digest guard). */
   private readonly imageRecords: ImageRecordCache;
+  private readonly intake: RunIntake;
 
   constructor(private readonly deps: RunJobDeps) {
     this.imageRecords = new ImageRecordCache((project, name) => deps.images.visible(project, name));
+    this.intake = new RunIntake(deps);
   }
 
   /**
@@ -88,26 +98,10 @@ export class RunJobs {
   /** The BullMQ processor of the runs queue. */
   async process(job: Job<RunJobData>, token?: string): Promise<Record<string, unknown>> {
     const { runs, nodeName } = this.deps;
-    let runId = job.data.runId;
-    if (job.data.spec && (!runId || !(await runs.find(runId)))) {
-      // A schedule's tick, or a run put straight into the queue (@nagaya/client) by a service
-      // that shares the Redis: its row is made here, once per job (a schedule's job id is its
-      // key; a direct submission names its run id). What came through Redis is checked as the
-      // API checks a request.
-      const parsed = createRunSchema.safeParse(job.data.spec);
-      if (!parsed.success) return { skipped: `the run's spec is refused: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
-      const { schedule: _schedule, delaySeconds: _delay, idempotencyKey, ...spec } = parsed.data;
-      const made = await runs.create({
-        id: runId ?? randomUUID(),
-        project: job.data.project,
-        spec,
-        priority: spec.priority ?? job.data.priority ?? 0,
-        ...(runId ? (idempotencyKey ? { idempotencyKey } : {}) : { idempotencyKey: `schedule:${job.id}` }),
-        ...(job.data.scheduleId ? { scheduleId: job.data.scheduleId } : {}),
-      });
-      runId = made.row.id;
-    }
-    if (!runId) return { skipped: 'a run job with neither a run nor a spec' };
+    // a run that came with its spec gets its row here; one pinned to another node goes there
+    const taken = await this.intake.take(job);
+    if (!('runId' in taken)) return taken;
+    const runId = taken.runId;
     const firstContainerId = randomUUID();
     const claimed = await runs.claim(runId, nodeName, this.deps.projectConcurrency, firstContainerId);
     if (claimed === 'busy') {
@@ -262,16 +256,22 @@ export class RunJobs {
     for (;;) {
       const image = await this.imageRecords.get(run.project, spec.image, { fresh: freshImage });
       if (!image) throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist in project ${run.project}`);
-      const row = this.containerRowOf(run, containerId, image, nodeName, pool);
+      const row = await this.containerRowOf(run, containerId, image, nodeName, pool);
       let refusal: string;
       try {
         const created = await containers.create(
           row,
           { launchJobId: containerId, queue: 'runs', actor: `run:${run.id}` },
-          { image: { ...images.launchGuard(), digest: image.digest }, freeSlot: true, startWithDefaultLease: true },
+          {
+            image: { ...images.launchGuard(), digest: image.digest },
+            freeSlot: true,
+            volumes: volumeIdsOf(row.mounts),
+            startWithDefaultLease: true,
+          },
         );
         if (!('refused' in created)) return created;
         if (created.refused === 'image') throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist`);
+        if (created.refused === 'volume') throw new NagayaError('INVALID_INPUT', 'a volume it mounts was deleted meanwhile');
         refusal = created.refused;
         // the image changed since its record was read: read it afresh on the next turn
         freshImage = refusal === 'image-changed';
@@ -285,9 +285,14 @@ export class RunJobs {
     }
   }
 
-  /** The row of an attempt's container: the run's spec over its image's config. */
-  private containerRowOf(run: RunRow, containerId: string, image: ImageRecord, nodeName: string, pool: string) {
+  /**
+   * The row of an attempt's container: the run's spec over its image's config, and its mounts
+   * resolved as a container create's (INVALID_INPUT for a volume its project has not, CONFLICT
+   * for one on another node).
+   */
+  private async containerRowOf(run: RunRow, containerId: string, image: ImageRecord, nodeName: string, pool: string) {
     const spec = run.spec;
+    const mounts = await this.deps.mounts.resolve(run.project, spec.mounts, nodeName);
     const config = image.format === 'directory' ? undefined : image.config;
     const settings = launchSettings(config, { command: spec.command, entrypoint: [], env: spec.env }, NO_FALLBACK);
     return {
@@ -304,6 +309,7 @@ export class RunJobs {
       idmap: {},
       security: {},
       network: spec.network ?? { mode: this.deps.defaultNetworkMode },
+      mounts: mounts.records,
       pool,
       node: nodeName,
     };
@@ -311,6 +317,7 @@ export class RunJobs {
 
   /** Launches the attempt's process, with the launcher enforcing its timeout and capturing its output. */
   private async launch(run: RunRow, c: ContainerRow, lease: Lease, layers: string[], network: ContainerNetwork | undefined) {
+    const mounts = (await this.deps.volumes?.mountsFor(c)) ?? [];
     const plan: LaunchPlan = {
       id: c.id,
       layers,
@@ -323,6 +330,7 @@ export class RunJobs {
       limits: c.limits,
       security: { nesting: false },
       ...(network ? { network } : {}),
+      ...(mounts.length ? { mounts } : {}),
       // the launcher kills it at its timeout (a busy worker cannot stretch it) and captures its output
       timeoutMs: run.spec.timeoutSeconds * 1000,
       outputLimitBytes: run.spec.outputLimitBytes ?? DEFAULT_RUN_OUTPUT_LIMIT_BYTES,
@@ -419,7 +427,7 @@ export class RunJobs {
    */
   async reconcile(
     rows: ContainerRow[],
-    queue: { jobState: (runId: string) => Promise<string>; requeue: (run: RunRow) => Promise<void> },
+    queue: { jobState: (run: RunRow) => Promise<string>; requeue: (run: RunRow) => Promise<void> },
     graceMs: number,
   ): Promise<{ removed: number; settled: number; requeued: number }> {
     const jobState = queue.jobState;
@@ -434,7 +442,7 @@ export class RunJobs {
       removed++;
     }
     for (const run of await runs.runningOn(nodeName)) {
-      const state = await jobState(run.id).catch(() => 'active');
+      const state = await jobState(run).catch(() => 'active');
       if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')
         continue;
       if (run.startedAt && Date.now() - run.startedAt.getTime() < graceMs) continue;
@@ -454,7 +462,7 @@ export class RunJobs {
     // database call failed) is queued again, with its id as job id (so only once)
     let requeued = 0;
     for (const run of await runs.list({ state: 'queued', limit: 200, before: new Date(Date.now() - graceMs) })) {
-      const state = await jobState(run.id).catch(() => 'active');
+      const state = await jobState(run).catch(() => 'active');
       if (state !== 'unknown' && state !== 'failed' && state !== 'completed') continue;
       await queue
         .requeue(run)

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { bullPriorityOf, RUNS_QUEUE, type RunJobData as ContractRunJobData, type RunScheduleView } from '@nagaya/contract';
 import { NagayaError } from '../errors';
+import { mountsVolume } from '../services/container-mounts';
 import type { RunSpec } from '../store/run-store';
 import type { JobQueues } from './job-queues';
 
@@ -8,6 +9,23 @@ export { bullPriorityOf, RUNS_QUEUE } from '@nagaya/contract';
 
 /** A job of the runs queue (the shape @nagaya/client writes too); its spec as a run row keeps it. */
 export type RunJobData = Omit<ContractRunJobData, 'spec'> & { spec?: RunSpec };
+
+/**
+ * The runs queue of one node. A run that mounts a volume must run on the volume's node, and a
+ * job of the shared queue goes to whichever node's worker asks first; so such a run waits in its
+ * node's own queue, which only that node's worker takes from, with the same processor. Its
+ * project's limit and fair share are the same as everyone's: the limit is counted by the claim in
+ * Postgres (nagaya_claim_run) across both queues, and its BullMQ priority is worked out alike.
+ */
+export const nodeRunsQueueName = (node: string) => `${RUNS_QUEUE}-${node}`;
+
+/**
+ * The queue a run's job waits in: its node's when it mounts a volume (its row names that node
+ * from its submission on), else the shared one.
+ */
+export function runsQueueOf(run: { node: string | null; spec: Pick<RunSpec, 'mounts'> }): string {
+  return run.node !== null && mountsVolume(run.spec.mounts) ? nodeRunsQueueName(run.node) : RUNS_QUEUE;
+}
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 7 * 86400, count: 10_000 } };
 
@@ -29,17 +47,18 @@ export class RunQueue {
    * a finished or failed job of that id is removed first (the reconciler queues a run again).
    */
   async submit(
-    run: { id: string; project: string; priority: number },
+    run: { id: string; project: string; priority: number; node: string | null; spec: RunSpec },
     queuedBefore: number,
     delaySeconds?: number,
     options: { replace?: boolean } = {},
   ): Promise<void> {
     const data: RunJobData = { project: run.project, runId: run.id };
+    const queue = this.queues.queue(runsQueueOf(run));
     if (options.replace) {
-      const state = await this.queue.getJobState(run.id);
-      if (state === 'failed' || state === 'completed') await this.queue.remove(run.id);
+      const state = await queue.getJobState(run.id);
+      if (state === 'failed' || state === 'completed') await queue.remove(run.id);
     }
-    await this.queue.add('run', data, {
+    await queue.add('run', data, {
       jobId: run.id,
       priority: bullPriorityOf(run.priority, queuedBefore),
       ...(delaySeconds ? { delay: delaySeconds * 1000 } : {}),
@@ -50,14 +69,20 @@ export class RunQueue {
     });
   }
 
-  /** Removes a run's job if it still waits (a worker that holds it finds the run cancelled). */
-  async withdraw(runId: string): Promise<void> {
-    await this.queue.remove(runId).catch(() => undefined);
+  /**
+   * Removes a queued run's job if it still waits (a worker that holds it finds the run
+   * cancelled). `node`: the queued run's node, which only a run pinned to it has.
+   */
+  async withdraw(runId: string, node: string | null): Promise<void> {
+    await this.queues
+      .queue(node === null ? RUNS_QUEUE : nodeRunsQueueName(node))
+      .remove(runId)
+      .catch(() => undefined);
   }
 
   /** The state of a run's job in BullMQ ('unknown' when it is gone). */
-  async jobState(runId: string): Promise<string> {
-    return this.queue.getJobState(runId);
+  async jobState(run: { id: string; node: string | null; spec: RunSpec }): Promise<string> {
+    return this.queues.queue(runsQueueOf(run)).getJobState(run.id);
   }
 
   /** Makes a schedule that submits `spec` on each tick of the cron `pattern`. */

@@ -7,6 +7,7 @@ import type { ServerConfig } from '../config';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
+import { ContainerMounts } from '../services/container-mounts';
 import { measureNodeCapacity } from '../services/node-capacity';
 import type { ContainerStore } from '../store/container-store';
 import type { Db } from '../store/db';
@@ -27,7 +28,7 @@ import { FileRelays } from './file-relays';
 import { LogFollowers } from './log-followers';
 import { RpcJobs } from './rpc-jobs';
 import { RunJobs } from './run-jobs';
-import { RUNS_QUEUE, RunQueue, type RunJobData } from './run-queue';
+import { nodeRunsQueueName, RUNS_QUEUE, RunQueue, type RunJobData } from './run-queue';
 import { RunStore } from '../store/run-store';
 import { UsageSampler } from './usage-sampler';
 import { UsageBoard } from '../observability/usage-board';
@@ -69,7 +70,7 @@ export class WorkerNode {
   /** This node's volume directories. */
   readonly volumes: NodeVolumes;
   private workers: Worker[] = [];
-  private runWorker: Worker | undefined;
+  private runWorkers: Worker[] = [];
   private timers: NodeJS.Timeout[] = [];
   private reconciling: Promise<boolean> | undefined;
   private sweeping: Promise<void> | undefined;
@@ -108,6 +109,9 @@ export class WorkerNode {
       runtime,
       images,
       network,
+      mounts: new ContainerMounts(deps.volumes, config.dataDir),
+      volumes: this.volumes,
+      forward: (run, queuedBefore) => new RunQueue(queues).submit(run, queuedBefore),
       log,
       defaultPidsMax: config.defaultPidsMax,
       defaultNetworkMode: config.defaultNetworkMode,
@@ -137,7 +141,7 @@ export class WorkerNode {
       defaultPidsMax: config.defaultPidsMax,
       runs: {
         jobs: this.runs,
-        jobState: (runId) => queues.queue(RUNS_QUEUE).getJobState(runId),
+        jobState: (run) => new RunQueue(queues).jobState(run),
         requeue: (run) => new RunQueue(queues).submit(run, 0, undefined, { replace: true }),
       },
     });
@@ -269,16 +273,21 @@ export class WorkerNode {
       .queue(RUNS_QUEUE)
       .setGlobalConcurrency(config.runGlobalConcurrency)
       .catch((err: unknown) => log.warn('could not set the global concurrency of runs', { error: err as Error }));
-    const runWorker = new Worker<RunJobData>(RUNS_QUEUE, (job: Job<RunJobData>, token?: string) => this.runs.process(job, token), {
-      connection,
-      prefix: config.queuePrefix,
-      concurrency: config.runConcurrency,
-      lockDuration: 15_000,
-      stalledInterval: 10_000,
-      maxStalledCount: 3,
-    });
-    this.runWorker = runWorker;
-    for (const w of [lifecycle, rpcWorker, runWorker]) {
+    const runWorkerOf = (queue: string) =>
+      new Worker<RunJobData>(queue, (job: Job<RunJobData>, token?: string) => this.runs.process(job, token), {
+        connection,
+        prefix: config.queuePrefix,
+        concurrency: config.runConcurrency,
+        lockDuration: 15_000,
+        stalledInterval: 10_000,
+        maxStalledCount: 3,
+      });
+    // The runs that mount a volume of this node wait in its own runs queue (see nodeRunsQueueName),
+    // taken by a second worker with the same processor: the node runs at most runConcurrency of
+    // them besides its share of the shared queue (which alone the fleet-wide limit bounds), and
+    // their projects' limits hold across both, counted by the claim.
+    this.runWorkers = [runWorkerOf(RUNS_QUEUE), runWorkerOf(nodeRunsQueueName(config.nodeName))];
+    for (const w of [lifecycle, rpcWorker, ...this.runWorkers]) {
       w.on('error', (err) => log.warn('queue worker error', { error: err }));
       this.workers.push(w);
     }
@@ -301,7 +310,7 @@ export class WorkerNode {
     // Runs in flight are not waited for (one may last days): their processes keep running in the
     // launcher, their jobs' locks lapse, and the next worker takes up each attempt where it is.
     this.runs.abandon();
-    await Promise.all(this.workers.map((w) => w.close(w === this.runWorker).catch(() => undefined)));
+    await Promise.all(this.workers.map((w) => w.close(this.runWorkers.includes(w)).catch(() => undefined)));
     await this.logFollowers?.close();
     await this.execRelays?.close();
     await this.fileRelays?.close();

@@ -64,6 +64,16 @@ export class ContainerMounts {
   }
 }
 
+/** The distinct ids of the volumes a row's mounts name (what its create locks against a delete). */
+export function volumeIdsOf(records: ContainerMountRecord[] | undefined): string[] {
+  return [...new Set((records ?? []).flatMap((m) => (m.kind === 'volume' ? [m.volumeId] : [])))];
+}
+
+/** Tells whether a request's mounts name a volume, which pins its container (or run) to the volume's node. */
+export function mountsVolume(mounts: MountInput[] | undefined): boolean {
+  return (mounts ?? []).some((m) => 'volume' in m);
+}
+
 /** Tells whether a create's mounts name a host path (admin tokens of every project only). */
 export function mountsHostPath(mounts: MountInput[] | undefined): boolean {
   return (mounts ?? []).some((m) => 'hostPath' in m);

@@ -9,6 +9,7 @@ import type { AuditStore } from '../store/audit-store';
 import type { ProjectStore } from '../store/project-store';
 import { runView, type RunRow, type RunSpec, type RunStore } from '../store/run-store';
 import type { TokenIdentity } from '../store/token-store';
+import { mountsHostPath, type ContainerMounts } from './container-mounts';
 import type { ImageRecordCache } from './image-record-cache';
 import type { RunWaiters } from './run-waiters';
 
@@ -26,6 +27,8 @@ export interface RunServiceDeps {
   queues: JobQueues;
   /** The image records the API reads (shared with ContainerService: one cache, one read per image every few seconds). */
   imageRecords: ImageRecordCache;
+  /** Resolves a run's mounts as a container create's (volumes pin the run to their node). */
+  mounts: ContainerMounts;
   audit: AuditStore;
   /** Asked after a schedule is made: one made while its project was deleted is taken back. */
   projects: Pick<ProjectStore, 'exists'>;
@@ -43,9 +46,13 @@ export class RunService {
    */
   async submit(project: string, input: CreateRunInput, actor: TokenIdentity): Promise<{ run: RunView } | { schedule: RunScheduleView }> {
     const { runs, queue, audit } = this.deps;
-    if (input.mounts?.length) {
-      // volumes pin a container to their node, and a run goes to whichever node takes its job
-      throw new NagayaError('INVALID_INPUT', 'runs take no mounts yet', { field: 'mounts' });
+    // The mounts by a container's rules: volumes of the project (INVALID_INPUT for one it has
+    // not), on one node, which the run is pinned to; host paths checked as far as the API can.
+    // The worker resolves them again for each attempt (a volume may go meanwhile).
+    const mounts = await this.deps.mounts.resolve(project, input.mounts, undefined);
+    if (input.schedule !== undefined && mountsHostPath(input.mounts)) {
+      // a schedule's ticks reach the worker through Redis, with no token behind them
+      throw new NagayaError('INVALID_INPUT', 'a scheduled run cannot mount a host path', { field: 'mounts' });
     }
     // a cached record may be a few seconds old: the worker refuses a run whose image went meanwhile
     if (!(await this.deps.imageRecords.get(project, input.image))) {
@@ -71,6 +78,7 @@ export class RunService {
       spec,
       priority,
       ...(idempotencyKey ? { idempotencyKey } : {}),
+      ...(mounts.node !== undefined ? { node: mounts.node } : {}),
       auditActor: actor.name,
     });
     if (!created) return { run: runView(row) };
@@ -178,7 +186,7 @@ export class RunService {
       const row = await this.row(project, id);
       throw new NagayaError('CONFLICT', `run ${id} has already ended: it is ${row.state}`, { state: row.state });
     }
-    if (cancelled.was === 'queued') await this.deps.queue.withdraw(id);
+    if (cancelled.was === 'queued') await this.deps.queue.withdraw(id, cancelled.node);
     await this.deps.audit.record(actor, project, 'run.cancel', id, { was: cancelled.was });
     return this.get(project, id);
   }

@@ -73,14 +73,16 @@ export class RunStore {
     priority: number;
     idempotencyKey?: string;
     scheduleId?: string;
+    /** The node it must run on: that of the volumes it mounts. */
+    node?: string;
     /** Who submitted it: the audit event (run.submit) goes in with the row, in the same statement. */
     auditActor?: string;
   }): Promise<{ row: RunRow; created: boolean; queuedBefore: number }> {
     const { rows } = await this.db.query<RunRow & { queuedBefore: number }>(
       `WITH q AS (SELECT count(*)::int AS n FROM run WHERE project = $2 AND state = 'queued'),
             ins AS (
-              INSERT INTO run (id, project, spec, priority, idempotency_key, schedule_id)
-              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+              INSERT INTO run (id, project, spec, priority, idempotency_key, schedule_id, node)
+              VALUES ($1, $2, $3, $4, $5, $6, $8) ON CONFLICT DO NOTHING
               RETURNING ${ROW}),
             a AS (
               INSERT INTO audit_event (actor, project, action, target, details)
@@ -94,6 +96,7 @@ export class RunStore {
         run.idempotencyKey ?? null,
         run.scheduleId ?? null,
         run.auditActor ?? null,
+        run.node ?? null,
       ],
       { prepared: true },
     );
@@ -270,18 +273,21 @@ export class RunStore {
    * Settles the runs a dead node was running (its removal, `nodes remove --dead`): the node and
    * its processes are gone, so each attempt counts as failed (NODE_LOST). A run with a retry left
    * goes back to queued, for a fresh attempt in a fresh container on a live node (Kubernetes does
-   * the same with a Job's pod on a lost node); the others end failed. One statement, so a worker
-   * settling one of them at the same moment either wins or finds it no longer running.
+   * the same with a Job's pod on a lost node); the others end failed, and so does a run that
+   * mounts a volume: its volume is on the dead node, so no other node can run it. One statement,
+   * so a worker settling one of them at the same moment either wins or finds it no longer running.
    */
-  async loseOnNode(node: string): Promise<Array<{ id: string; project: string; priority: number; state: RunState }>> {
-    const { rows } = await this.db.query<{ id: string; project: string; priority: number; state: RunState }>(
+  async loseOnNode(node: string): Promise<Array<Pick<RunRow, 'id' | 'project' | 'priority' | 'state' | 'node' | 'spec'>>> {
+    const { rows } = await this.db.query<Pick<RunRow, 'id' | 'project' | 'priority' | 'state' | 'node' | 'spec'>>(
       `WITH lost AS (
-         SELECT id, attempt < coalesce((spec->>'retries')::int, 0) + 1 AS retry FROM run WHERE node = $1 AND state = 'running' FOR UPDATE)
+         SELECT id, attempt < coalesce((spec->>'retries')::int, 0) + 1
+                    AND NOT jsonb_path_exists(coalesce(spec->'mounts', '[]'::jsonb), '$[*].volume') AS retry
+           FROM run WHERE node = $1 AND state = 'running' FOR UPDATE)
        UPDATE run r SET state = CASE WHEN lost.retry THEN 'queued' ELSE 'failed' END,
               error = jsonb_build_object('code', 'NODE_LOST', 'message', format('its node %s was removed as dead while attempt %s ran', $1::text, r.attempt)),
               finished_at = CASE WHEN lost.retry THEN NULL ELSE now() END
          FROM lost WHERE r.id = lost.id AND r.state = 'running'
-       RETURNING r.id, r.project, r.priority, r.state`,
+       RETURNING r.id, r.project, r.priority, r.state, r.node, r.spec`,
       [node],
     );
     return rows;

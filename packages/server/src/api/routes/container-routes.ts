@@ -14,8 +14,8 @@ import {
   stopSchema,
 } from '@nagaya/contract/schemas';
 import { NagayaError } from '../../errors';
-import { mountsHostPath } from '../../services/container-mounts';
 import { hasRole } from '../auth';
+import { requireHostPathAdmin } from './host-path-guard';
 import { operation, type Operation } from '../operation';
 import { serveExecSocket, sessionFromQuery } from './exec-socket';
 import { answerFollowedLogs } from './log-follow-response';
@@ -63,11 +63,7 @@ export const containerOperations: Operation[] = [
         const why = `security.nesting needs an admin token of every project; the token ${actor.name} is ${actor.role}${actor.project ? ` of project ${actor.project}` : ''}`;
         throw new NagayaError('FORBIDDEN', why, { field: 'security.nesting' });
       }
-      // A host directory is the host's, not a project's: whoever runs the hosts decides.
-      if (mountsHostPath(input.mounts) && !(hasRole(actor, 'admin') && actor.project === null)) {
-        const why = `a hostPath mount needs an admin token of every project; the token ${actor.name} is ${actor.role}${actor.project ? ` of project ${actor.project}` : ''}`;
-        throw new NagayaError('FORBIDDEN', why, { field: 'mounts' });
-      }
+      requireHostPathAdmin(actor, input.mounts);
       const key = req.get('idempotency-key');
       if (key === undefined) return deps.containerService.create(scope.project, input, actor);
       const fingerprint = createHash('sha256')

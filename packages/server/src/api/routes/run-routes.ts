@@ -1,4 +1,5 @@
 import { createRunSchema, runIdParams, runListQuery, runOutputQuery, runScheduleParams, runWaitQuery } from '@nagaya/contract/schemas';
+import { requireHostPathAdmin } from './host-path-guard';
 import { operation, type Operation } from '../operation';
 
 /** How long GET /runs/{id}/wait waits when the request says nothing. */
@@ -36,10 +37,14 @@ export const runOperations: Operation[] = [
     success: 202,
     summary:
       'Submit a run: a fresh container with a fresh slice runs the command to its exit or timeout, keeps its result and goes ' +
-      '(with schedule: a schedule that submits it on each tick, answered as {schedule})',
+      '(with schedule: a schedule that submits it on each tick, answered as {schedule}); a run that mounts a volume runs on its node, ' +
+      'and hostPath mounts need an admin token of every project',
     scope: 'project',
     body: createRunSchema,
-    handle: ({ deps, actor, scope, body }) => deps.runService.submit(scope.project, body, actor),
+    handle: ({ deps, actor, scope, body }) => {
+      requireHostPathAdmin(actor, body.mounts);
+      return deps.runService.submit(scope.project, body, actor);
+    },
   }),
   operation({
     method: 'get',
