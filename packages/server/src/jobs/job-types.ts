@@ -57,9 +57,14 @@ export interface ExecJobData {
  * Starts an interactive exec session relayed over Redis pub/sub (`<channel>:out` from the node,
  * `<channel>:in` to it; the API subscribed to :out first): answered once the command runs.
  */
-export interface ExecSessionJobData {
+export interface ExecSessionJobData extends ExecSessionStart {
   kind: 'exec-session';
   containerId: string;
+  channel: string;
+}
+
+/** What an interactive exec session asks for (GET /containers/:name/exec over WebSocket). */
+export interface ExecSessionStart {
   command: string[];
   env?: Record<string, string>;
   cwd?: string;
@@ -67,7 +72,6 @@ export interface ExecSessionJobData {
   tty: boolean;
   rows: number;
   cols: number;
-  channel: string;
 }
 
 export interface LogsJobData {

@@ -2,6 +2,7 @@ import type { ExecResult } from '@nagaya/native';
 import { NagayaError } from '../errors';
 import type { ExecOutMessage } from '../jobs/exec-relays';
 import type { JobQueues } from '../jobs/job-queues';
+import type { ExecSessionStart } from '../jobs/job-types';
 import type { AuditStore } from '../store/audit-store';
 import { processOptionsOf } from '../store/container-run';
 import type { TokenIdentity } from '../store/token-store';
@@ -16,16 +17,7 @@ export interface ContainerExecServiceDeps {
   execSessions?: ExecSessionHub;
 }
 
-/** What an interactive exec session asks for (GET /containers/:name/exec over WebSocket). */
-export interface ExecSessionStart {
-  command: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  user?: { uid: number; gid: number };
-  tty: boolean;
-  rows: number;
-  cols: number;
-}
+export type { ExecSessionStart };
 
 /** Commands run in running containers, on their nodes: one-shot (POST /containers/:name/exec) or interactive sessions. */
 export class ContainerExecService {
