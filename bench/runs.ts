@@ -123,7 +123,7 @@ async function main(): Promise<void> {
     const queuedRounds: Phase[] = [];
     const launcherRounds: Phase[] = [];
     const perRound = Math.ceil(RUNS / ROUNDS);
-    for (let round = 0, done = 0; done < RUNS; round++, done += perRound) {
+    for (let done = 0; done < RUNS; done += perRound) {
       const count = Math.min(perRound, RUNS - done);
       const before = await cpuSnapshot(fleet);
       const benchCpuBefore = process.cpuUsage();

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { ApiError, type ContainerView, type ImagePullView, type ImageView, type JobView } from '@nagaya/contract';
+import type { ContainerView, ImagePullView, ImageView, JobView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lifecycleQueueName } from '../src/jobs/job-queues';
 import { buildImage, busyboxImage, layerOf, nodeArch, type FixtureImage } from '../../native/test/support/oci-fixtures';

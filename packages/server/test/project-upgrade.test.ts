@@ -7,10 +7,8 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabaseUrl, withDatabase } from '../../allocator/test/support/test-services';
-import { rawTar } from '../../native/test/support/raw-tar';
 import { ApiClient } from '../src/cli/api-client';
 import { ADMIN_TOKEN, eventually, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
-import { rawRequest } from './support/test-helpers';
 
 // An installation of the release before projects, upgraded with containers running: everything
 // lands in project `default` and keeps running. The earlier release's schema is made by undoing

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ApiError, type ContainerView, type VolumeView } from '@nagaya/contract';
+import type { ContainerView, VolumeView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../src/cli/api-client';
 import { eventually, startTestFleet, type TestFleet } from './support/test-server';

@@ -273,7 +273,12 @@ export class NodeNetwork {
   /** Runs kernel edits of this node one at a time. */
   private serial<T>(work: () => Promise<T>, flushFirst = true): Promise<T> {
     // every edit but an attach's first runs the batched additions queued before it
-    const run = flushFirst ? async () => (await this.flushBatch(), work()) : work;
+    const run = flushFirst
+      ? async () => {
+          await this.flushBatch();
+          return work();
+        }
+      : work;
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
     return next;
