@@ -3,25 +3,24 @@ import { existsSync } from 'node:fs';
 import { DelayedError, type Job } from 'bullmq';
 import { leaseFromRow, type Allocator, type Lease } from '@nagaya/allocator';
 import { DEFAULT_RUN_OUTPUT_LIMIT_BYTES, type NetworkMode } from '@nagaya/contract';
-import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan, RunOutput } from '@nagaya/native';
+import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
-import { launchSettings } from '../images/image-config';
-import type { ImageRecord } from '../images/image-records';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
 import { volumeIdsOf, type ContainerMounts } from '../services/container-mounts';
 import { ImageRecordCache } from '../services/image-record-cache';
 import type { NodeNetwork } from '../services/node-network';
-import { containerRunOf, processOptionsOf } from '../store/container-run';
+import { processOptionsOf } from '../store/container-run';
 import { NodeNotActiveError, type ContainerRow, type ContainerStore, type CreatedContainer } from '../store/container-store';
 import type { RunResult, RunRow, RunStore } from '../store/run-store';
 import { describeError } from './launch-decisions';
+import { attemptResult, capturedOutput, failure } from './run-results';
+import { runContainerRow } from './run-container-row';
+import { reconcileRuns } from './run-reconcile';
 import type { NodeVolumes } from './node-volumes';
 import { RunIntake } from './run-intake';
 import type { RunJobData } from './run-queue';
 
-/** The command a directory image (no config) runs when a run names none: never, a run always names one. */
-const NO_FALLBACK: string[] = [];
 /** How often a running attempt looks whether its run was cancelled. */
 const CANCEL_POLL_MS = 250;
 /** A run over its project's limit comes back after about this long. */
@@ -256,7 +255,8 @@ export class RunJobs {
     for (;;) {
       const image = await this.imageRecords.get(run.project, spec.image, { fresh: freshImage });
       if (!image) throw new NagayaError('INVALID_INPUT', `image ${spec.image} does not exist in project ${run.project}`);
-      const row = await this.containerRowOf(run, containerId, image, nodeName, pool);
+      const { mounts, defaultPidsMax, defaultNetworkMode } = this.deps;
+      const row = await runContainerRow(run, containerId, image, { node: nodeName, pool, mounts, defaultPidsMax, defaultNetworkMode });
       let refusal: string;
       try {
         const created = await containers.create(
@@ -283,36 +283,6 @@ export class RunJobs {
       if (Date.now() > until) throw new NagayaError('POOL_EXHAUSTED', `no place for the run's container: ${refusal}`);
       if (!freshImage) await sleep(CAPACITY_STEP_MS);
     }
-  }
-
-  /**
-   * The row of an attempt's container: the run's spec over its image's config, and its mounts
-   * resolved as a container create's (INVALID_INPUT for a volume its project has not, CONFLICT
-   * for one on another node).
-   */
-  private async containerRowOf(run: RunRow, containerId: string, image: ImageRecord, nodeName: string, pool: string) {
-    const spec = run.spec;
-    const mounts = await this.deps.mounts.resolve(run.project, spec.mounts, nodeName);
-    const config = image.format === 'directory' ? undefined : image.config;
-    const settings = launchSettings(config, { command: spec.command, entrypoint: [], env: spec.env }, NO_FALLBACK);
-    return {
-      id: containerId,
-      kind: 'run' as const,
-      project: run.project,
-      name: `run-${containerId.replaceAll('-', '').slice(0, 12)}`,
-      image: spec.image,
-      command: settings.command,
-      env: settings.env,
-      run: containerRunOf(settings),
-      restartPolicy: { name: 'no' as const },
-      limits: { ...spec.limits, pids: spec.limits?.pids ?? this.deps.defaultPidsMax },
-      idmap: {},
-      security: {},
-      network: spec.network ?? { mode: this.deps.defaultNetworkMode },
-      mounts: mounts.records,
-      pool,
-      node: nodeName,
-    };
   }
 
   /** Launches the attempt's process, with the launcher enforcing its timeout and capturing its output. */
@@ -361,36 +331,9 @@ export class RunJobs {
     return cancelled ? 'cancelled' : exit;
   }
 
-  /** The attempt's result from its exit and captured output. */
+  /** The attempt's result from its exit and the output the launcher captured. */
   private resultOf(run: RunRow, containerId: string, exit: RunExit): RunResult {
-    const output = this.outputOf(containerId);
-    const timedOut = exit.timedOut === true;
-    const state = timedOut ? 'timedOut' : exit.exitCode === 0 ? 'succeeded' : 'failed';
-    return {
-      state,
-      exitCode: exit.exitCode,
-      signal: exit.signal,
-      timedOut,
-      ...output,
-      error: exit.lost
-        ? { code: 'LOST', message: 'the launcher lost track of the run; how it ended is not known' }
-        : exit.oomKilled
-          ? { code: 'OOM_KILLED', message: 'a process of the run was killed for want of memory' }
-          : timedOut
-            ? { code: 'TIMED_OUT', message: `killed after its timeout of ${run.spec.timeoutSeconds} s` }
-            : null,
-    };
-  }
-
-  /** The output the launcher captured, each stream capped at the run's outputLimitBytes. */
-  private outputOf(containerId: string): RunOutput {
-    try {
-      return this.deps.runtime.readOutput(containerId);
-    } catch (err) {
-      this.deps.log.warn('could not read a run output', { container: containerId, error: describeError(err) });
-      const none = Buffer.alloc(0);
-      return { stdout: none, stderr: none, stdoutTruncated: false, stderrTruncated: false, stdoutBytes: 0, stderrBytes: 0 };
-    }
+    return attemptResult(run, exit, capturedOutput(this.deps.runtime, containerId, this.deps.log));
   }
 
   /**
@@ -420,72 +363,12 @@ export class RunJobs {
     }
   }
 
-  /**
-   * The reconciler's part for runs on this node: a run container whose run no longer runs it
-   * (ended, cancelled, or moved to another attempt) is removed once past the grace; a run
-   * running here whose job no worker holds (it was lost) is settled from its container's exit.
-   */
-  async reconcile(
+  /** The reconciler's part for runs on this node (see reconcileRuns). */
+  reconcile(
     rows: ContainerRow[],
     queue: { jobState: (run: RunRow) => Promise<string>; requeue: (run: RunRow) => Promise<void> },
     graceMs: number,
   ): Promise<{ removed: number; settled: number; requeued: number }> {
-    const jobState = queue.jobState;
-    const { runs, nodeName } = this.deps;
-    let removed = 0;
-    let settled = 0;
-    for (const c of rows) {
-      if (c.kind !== 'run' || Date.now() - c.createdAt.getTime() < graceMs) continue;
-      const run = await runs.findByContainer(c.id);
-      if (run && run.state === 'running') continue;
-      await this.removeContainer(c.id);
-      removed++;
-    }
-    for (const run of await runs.runningOn(nodeName)) {
-      const state = await jobState(run).catch(() => 'active');
-      if (state === 'active' || state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children')
-        continue;
-      if (run.startedAt && Date.now() - run.startedAt.getTime() < graceMs) continue;
-      // its job is gone (completed, failed or lost with Redis) while the run still runs: settle it here
-      const c = run.containerId ? await this.deps.containers.findById(run.containerId) : undefined;
-      const record = c && this.deps.runtime.hasRecord(c.id) ? this.deps.runtime.status(c.id) : undefined;
-      if (record?.state === 'running') continue; // still running: the next pass looks again
-      if (c && record?.exit) {
-        await runs.finish(run.id, c.id, this.resultOf(run, c.id, record.exit), true);
-      } else {
-        await runs.fail(run.id, { code: 'LOST', message: 'its worker and its job were lost before it ran to an exit' }, ['running']);
-      }
-      if (c) await this.removeContainer(c.id);
-      settled++;
-    }
-    // a queued run whose job is gone (Redis lost it) or failed before it ran (its worker's
-    // database call failed) is queued again, with its id as job id (so only once)
-    let requeued = 0;
-    for (const run of await runs.list({ state: 'queued', limit: 200, before: new Date(Date.now() - graceMs) })) {
-      const state = await jobState(run).catch(() => 'active');
-      if (state !== 'unknown' && state !== 'failed' && state !== 'completed') continue;
-      await queue
-        .requeue(run)
-        .catch((err: unknown) => this.deps.log.warn('could not queue a run again', { run: run.id, error: describeError(err) }));
-      requeued++;
-    }
-    await runs.prune(new Date(Date.now() - this.deps.retentionMs));
-    return { removed, settled, requeued };
+    return reconcileRuns(this, this.deps, rows, queue, graceMs);
   }
-}
-
-function failure(error: { code: string; message: string }): RunResult {
-  return {
-    state: 'failed',
-    exitCode: null,
-    signal: null,
-    timedOut: false,
-    stdout: Buffer.alloc(0),
-    stderr: Buffer.alloc(0),
-    stdoutTruncated: false,
-    stderrTruncated: false,
-    stdoutBytes: 0,
-    stderrBytes: 0,
-    error: { code: error.code, message: error.message },
-  };
 }
