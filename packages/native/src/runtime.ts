@@ -321,6 +321,19 @@ export class ContainerRuntime extends EventEmitter {
     return listContainerRecords(this.stateDir);
   }
 
+  /**
+   * Deletes an exited container's writable layer (upper and work): the part of its directory that
+   * files owned by its IDs live in. Its records, logs and captured output stay, for a caller that
+   * frees the container's slice before it forgets how the container ended; remove() takes the rest.
+   */
+  removeWritableLayer(id: string): void {
+    const record = this.status(id);
+    if (record.state === 'running') {
+      throw new NativeError(`container ${id} is running; stop it first`, { code: 'INVALID_ARGUMENT' });
+    }
+    for (const part of ['upper', 'work']) rmSync(join(record.dir, part), { recursive: true, force: true });
+  }
+
   /** Deletes an exited container's directory (its writable layer, logs and records). */
   remove(id: string): void {
     const record = this.status(id);

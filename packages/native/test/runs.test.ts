@@ -240,4 +240,30 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
     expect(status).toMatchObject({ signal: 'SIGKILL', timedOut: true });
     expect(Date.now() - launchedAt).toBeLessThan(2500);
   });
+
+  it("removes a run's writable layer apart: its exit and output stay readable until the rest goes", async () => {
+    const plan = busyboxPlan('layer-first', ['sh', '-c', 'echo kept; echo x > /made-here; exit 4'], slice(BASE, 22), {
+      outputLimitBytes: 64,
+    });
+    await runtime.launch(plan);
+    expect(await runtime.wait('layer-first')).toMatchObject({ exitCode: 4 });
+    const dir = join(stateDir, 'containers', 'layer-first');
+    expect(existsSync(join(dir, 'upper', 'made-here'))).toBe(true);
+    runtime.removeWritableLayer('layer-first');
+    expect(existsSync(join(dir, 'upper'))).toBe(false);
+    expect(existsSync(join(dir, 'work'))).toBe(false);
+    expect(runtime.status('layer-first').exit).toMatchObject({ exitCode: 4 });
+    expect(runtime.readOutput('layer-first').stdout).toEqual(Buffer.from('kept\n'));
+    runtime.removeWritableLayer('layer-first'); // again: a worker that takes the attempt up repeats it
+    runtime.remove('layer-first');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('refuses to remove the writable layer of a running container', async () => {
+    await runtime.launch(busyboxPlan('layer-running', ['sleep', '60'], slice(BASE, 23)));
+    expect(() => runtime.removeWritableLayer('layer-running')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(existsSync(join(stateDir, 'containers', 'layer-running', 'upper'))).toBe(true);
+    await runtime.stop('layer-running', 0);
+    await runtime.wait('layer-running');
+  });
 });

@@ -16,6 +16,7 @@ import type { RunResult, RunRow, RunStore } from '../store/run-store';
 import { describeError } from './launch-decisions';
 import { attemptResult, capturedOutput, failure } from './run-results';
 import { runContainerRow } from './run-container-row';
+import { recordAndRemove } from './run-settle';
 import { reconcileRuns } from './run-reconcile';
 import type { NodeVolumes } from './node-volumes';
 import { RunIntake } from './run-intake';
@@ -150,8 +151,15 @@ export class RunJobs {
     if (this.abandoned) return this.letGo();
     const retriesLeft = run.attempt < (run.spec.retries ?? 0) + 1;
     const final = ended.result.state === 'succeeded' || !retriesLeft;
-    const recorded = await this.deps.runs.finish(run.id, ended.containerId, ended.result, final);
-    if (ended.containerId) await this.removeContainer(ended.containerId, ended.container);
+    const recorded = ended.containerId
+      ? await recordAndRemove(
+          this,
+          this.deps,
+          run.id,
+          { containerId: ended.containerId, result: ended.result, container: ended.container },
+          final,
+        )
+      : await this.deps.runs.finish(run.id, null, ended.result, final);
     if (!recorded) return { skipped: 'the run was cancelled or settled meanwhile' };
     if (final) return { state: ended.result.state, exitCode: ended.result.exitCode };
     this.deps.log.info('run attempt failed; retrying in a fresh container', { run: run.id, attempt: run.attempt });

@@ -203,30 +203,27 @@ export class RunStore {
 
   /** Writes an attempt's result (the run's, when it is the last attempt): only once, only if the run still runs that attempt. */
   async finish(id: string, containerId: string | null, result: RunResult, final: boolean): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE run SET state = CASE WHEN $13::boolean THEN $3 ELSE 'running' END, exit_code = $4, signal = $5, timed_out = $6,
-              stdout = $7, stderr = $8, stdout_truncated = $9, stderr_truncated = $10, stdout_bytes = $11, stderr_bytes = $12,
-              error = $14::jsonb, finished_at = CASE WHEN $13::boolean THEN now() END
-        WHERE id = $1 AND state = 'running' AND container_id IS NOT DISTINCT FROM $2::uuid`,
-      [
-        id,
-        containerId,
-        result.state,
-        result.exitCode,
-        result.signal,
-        result.timedOut,
-        result.stdout,
-        result.stderr,
-        result.stdoutTruncated,
-        result.stderrTruncated,
-        result.stdoutBytes,
-        result.stderrBytes,
-        final,
-        result.error === null ? null : JSON.stringify(result.error),
-      ],
+    const { rowCount } = await this.db.query(FINISH_UPDATE, finishValues(id, containerId, result, final), { prepared: true });
+    return rowCount === 1;
+  }
+
+  /**
+   * finish(), and in the same statement the attempt's container goes: its slice to quarantine
+   * (nagaya_release) and its row. Only once the attempt's writable layer is gone (nothing its IDs
+   * own is left on disk), and while the launcher still has its exit and output: a worker killed
+   * before this statement leaves an attempt the next one settles from those, never runs again.
+   * The container goes even when the run was cancelled or settled meanwhile (`recorded` false).
+   */
+  async finishReleasing(id: string, containerId: string, result: RunResult, final: boolean): Promise<{ recorded: boolean }> {
+    const { rows } = await this.db.query<{ recorded: boolean }>(
+      `WITH f AS (${FINISH_UPDATE} RETURNING id),
+            r AS (SELECT nagaya_release($2::text) AS released),
+            d AS (DELETE FROM container WHERE id = $2::uuid RETURNING id)
+       SELECT EXISTS (SELECT 1 FROM f) AS recorded, (SELECT released FROM r) AS released, (SELECT count(*) FROM d) AS deleted`,
+      finishValues(id, containerId, result, final),
       { prepared: true },
     );
-    return rowCount === 1;
+    return { recorded: rows[0]!.recorded };
   }
 
   /** Ends a run that could not run to an exit (its job gave up, its node lost it) as failed; once. */
@@ -328,4 +325,29 @@ export function runView(r: RunRow): RunView {
     startedAt: r.startedAt?.toISOString() ?? null,
     finishedAt: r.finishedAt?.toISOString() ?? null,
   };
+}
+
+/** The update that writes an attempt's result ($1 run, $2 container, $3.. the result; see finishValues). */
+const FINISH_UPDATE = `UPDATE run SET state = CASE WHEN $13::boolean THEN $3 ELSE 'running' END, exit_code = $4, signal = $5, timed_out = $6,
+          stdout = $7, stderr = $8, stdout_truncated = $9, stderr_truncated = $10, stdout_bytes = $11, stderr_bytes = $12,
+          error = $14::jsonb, finished_at = CASE WHEN $13::boolean THEN now() END
+    WHERE id = $1 AND state = 'running' AND container_id IS NOT DISTINCT FROM $2::uuid`;
+
+function finishValues(id: string, containerId: string | null, result: RunResult, final: boolean): unknown[] {
+  return [
+    id,
+    containerId,
+    result.state,
+    result.exitCode,
+    result.signal,
+    result.timedOut,
+    result.stdout,
+    result.stderr,
+    result.stdoutTruncated,
+    result.stderrTruncated,
+    result.stdoutBytes,
+    result.stderrBytes,
+    final,
+    result.error === null ? null : JSON.stringify(result.error),
+  ];
 }
