@@ -121,6 +121,7 @@ async function main(): Promise<void> {
     const cpu: Record<string, number> = {};
     const add = (part: string, ns: number) => (cpu[part] = (cpu[part] ?? 0) + ns);
     const queuedRounds: Phase[] = [];
+    let bareMachineNs = 0;
     const launcherRounds: Phase[] = [];
     const perRound = Math.ceil(RUNS / ROUNDS);
     for (let done = 0; done < RUNS; done += perRound) {
@@ -133,8 +134,14 @@ async function main(): Promise<void> {
       const benchCpu = process.cpuUsage(benchCpuBefore);
       add('bench client', (benchCpu.user + benchCpu.system) * 1000);
       add('machine (every process and the kernel)', machineBusyNs() - machineBefore);
+      const bareBefore = machineBusyNs();
       launcherRounds.push(await lanes(count, LANES, (i) => bareRun(done + i)));
+      bareMachineNs += machineBusyNs() - bareBefore;
     }
+    // the same work's machine CPU both ways: steadier than the rates on a machine whose speed
+    // swings, and what the rates' ratio comes to when both are CPU-bound
+    const bareMsPerRun = bareMachineNs / 1e6 / RUNS;
+    const runsMsPerRun = (cpu['machine (every process and the kernel)'] ?? 0) / 1e6 / RUNS;
     const cpuPerRun = Object.entries(cpu).map(([part, ns]): [string, string] => [`  cpu ms/run: ${part}`, (ns / 1e6 / RUNS).toFixed(2)]);
     const queued = combined(queuedRounds, RUNS);
     const launcher = combined(launcherRounds, RUNS);
@@ -154,6 +161,10 @@ async function main(): Promise<void> {
       ...cpuPerRun,
       ['runs_over_launcher (target >= 0.5)', ratio.toFixed(2)],
       [`  per round (${queuedRounds.length} rounds, runs then launcher in each)`, roundRatios.join(', ')],
+      [
+        '  machine cpu ms/run: bare launcher / runs (their ratio)',
+        `${bareMsPerRun.toFixed(2)} / ${runsMsPerRun.toFixed(2)} (${(bareMsPerRun / runsMsPerRun).toFixed(2)})`,
+      ],
       ['run containers left', String(left)],
     ];
     printTable(table);
@@ -168,6 +179,7 @@ async function main(): Promise<void> {
         launcher_runs_per_s: Number(launcher.perSecond.toFixed(1)),
         runs_over_launcher: Number(ratio.toFixed(2)),
         runs_over_launcher_rounds: roundRatios,
+        machine_cpu_ms_per_run: { bare: Number(bareMsPerRun.toFixed(2)), runs: Number(runsMsPerRun.toFixed(2)) },
         cpu_ms_per_run: Object.fromEntries(Object.entries(cpu).map(([part, ns]) => [part, Number((ns / 1e6 / RUNS).toFixed(2))])),
         run_containers_left: left,
       }),

@@ -155,10 +155,15 @@ export class RunStore {
    * `projectLimit` runs running elsewhere, or undefined when the run is final or cancelled.
    * The per-project count and the claim are one statement under the project's advisory lock
    * (nagaya_claim_run, migration 1765900000000), so two workers cannot both take the last place.
+   *
+   * It commits without waiting for its WAL flush, so the project's lock is not held through one:
+   * nothing outside Postgres acts on a claim before the attempt's container is created, and that
+   * create's own (flushed) commit makes every earlier WAL record durable, this claim's included.
+   * A crash that loses a claim loses all that followed it, and the run is queued as before.
    */
   async claim(id: string, node: string, projectLimit: number, newContainerId: string): Promise<RunRow | 'busy' | undefined> {
     const { rows } = await this.db.query<RunRow>(
-      `SELECT ${ROW} FROM nagaya_claim_run($1, $2, $3, $4)`,
+      `SELECT ${ROW} FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed, nagaya_claim_run($1, $2, $3, $4)`,
       [id, node, projectLimit, newContainerId],
       { prepared: true },
     );
