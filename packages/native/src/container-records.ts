@@ -130,6 +130,13 @@ export function readContainerRecord(stateDir: string, id: string): ContainerReco
   return record;
 }
 
+/** A container's record, refused (INVALID_ARGUMENT) while it runs: what removing its files needs. */
+export function exitedContainerRecord(stateDir: string, id: string): ContainerRecord {
+  const record = readContainerRecord(stateDir, id);
+  if (record.state === 'running') throw new NativeError(`container ${id} is running; stop it first`, { code: 'INVALID_ARGUMENT' });
+  return record;
+}
+
 /** Lists every container recorded in the state directory. */
 export function listContainerRecords(stateDir: string): ContainerRecord[] {
   let ids: string[];

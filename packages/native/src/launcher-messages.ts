@@ -1,7 +1,7 @@
 import { toExitStatus, type ExitStatus } from './container-records';
 import { formatIdMapLine } from './id-map';
 import type { ResolvedPlan } from './plan';
-import type { ExecOutputEncoding, ExecResult } from './runtime-types';
+import type { ExecOutputEncoding, ExecResult, LaunchedContainer } from './runtime-types';
 import { encodeMessage, type DecodedMessage, type Field } from './protocol';
 
 /** Bits of a mount_flags field (container_mounts.h). */
@@ -88,4 +88,12 @@ export function exitFromMessage(msg: DecodedMessage): ExitStatus {
   });
   const pid = Number(msg.get('pid'));
   return Number.isSafeInteger(pid) && pid > 0 ? { ...status, pid } : status;
+}
+
+/** The launcher's answer to `list`: each container it runs, by id, with its init's pid and start time. */
+export function runningFromMessage(reply: DecodedMessage): LaunchedContainer[] {
+  return reply.all('container').map((entry) => {
+    const [pid, startTime, ...id] = entry.split(' ');
+    return { id: id.join(' '), pid: Number(pid), startTime };
+  });
 }

@@ -19,6 +19,7 @@ import type { LaunchPlan, PlanHost, ResolvedPlan } from './plan-types';
 import { argvProblems, execCandidates, normalizeEnv } from './process-plan';
 import { resolveLayers } from './rootfs-plan';
 import { runProblems } from './run-plan';
+import { WRITABLE_LAYER_DIRS } from './state-dir';
 
 // A launch plan checked whole before any syscall: each part is checked in its own *-plan.ts file,
 // and this is where they meet. Also the one import path for all of them.
@@ -69,8 +70,8 @@ export function resolveLaunchPlan(plan: LaunchPlan, stateDir: string, host: Plan
   problems.push(...limitProblems(plan.limits), ...rlimitProblems(plan.rlimits), ...securityProblems(plan.security));
 
   const logFile = plan.logFile ?? join(containerDir, 'console.log');
-  const upperDir = plan.upperDir ?? join(containerDir, 'upper');
-  const workDir = plan.workDir ?? join(containerDir, 'work');
+  const upperDir = plan.upperDir ?? join(containerDir, WRITABLE_LAYER_DIRS.upper);
+  const workDir = plan.workDir ?? join(containerDir, WRITABLE_LAYER_DIRS.work);
   for (const [name, value] of [
     ['logFile', logFile],
     ['upperDir', upperDir],

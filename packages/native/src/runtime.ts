@@ -2,12 +2,18 @@ import { EventEmitter } from 'node:events';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { listContainerRecords, readContainerRecord, type ContainerRecord, type ExitStatus } from './container-records';
+import {
+  exitedContainerRecord,
+  listContainerRecords,
+  readContainerRecord,
+  type ContainerRecord,
+  type ExitStatus,
+} from './container-records';
 import { commandNotRun, mountNotMade, NativeError } from './errors';
 import { ExitWaiters, type ExitWaiter } from './exit-waiters';
 import { idmapUnsupported, useShiftedCopy } from './idmap-fallback';
 import { LauncherClient } from './launcher-client';
-import { encodeLaunchRequest, exitFromMessage } from './launcher-messages';
+import { encodeLaunchRequest, exitFromMessage, runningFromMessage } from './launcher-messages';
 import { resolveLaunchPlan, isValidContainerId, type LaunchPlan, type ResolvedPlan } from './plan';
 import { encodeMessage, type DecodedMessage, type Field } from './protocol';
 import { readRunOutput } from './run-output';
@@ -26,7 +32,7 @@ import {
   type RunOutput,
   type RuntimeOptions,
 } from './runtime-types';
-import { prepareStateDir, writePlanFiles } from './state-dir';
+import { prepareStateDir, removeWritableLayer, writePlanFiles } from './state-dir';
 
 /**
  * Starts, watches, stops and execs into containers through the state directory's launcher.
@@ -41,7 +47,7 @@ export class ContainerRuntime extends EventEmitter {
   private readonly exitWaiters = new ExitWaiters();
   /** What exec needs of the launcher connection (see runtime-exec.ts). */
   private readonly execChannel: ExecChannel = {
-    request: (build, context) => this.request(build, context),
+    request: (build, context) => this.client.request(build, context),
     updateRef: () => this.client.updateRef(),
   };
   /** Interactive exec sessions, until they end. */
@@ -135,7 +141,7 @@ export class ContainerRuntime extends EventEmitter {
     let reply: DecodedMessage;
     let exited = false;
     try {
-      reply = await this.request((req) => encodeLaunchRequest(req, resolved), `launch ${resolved.id}`);
+      reply = await this.client.request((req) => encodeLaunchRequest(req, resolved), `launch ${resolved.id}`);
     } catch (err) {
       if (!(err instanceof NativeError)) throw err;
       if (err.step === 'exec') throw commandNotRun(err, resolved.argv[0]!, resolved.execCandidates);
@@ -240,11 +246,7 @@ export class ContainerRuntime extends EventEmitter {
 
   /** Lists the containers the launcher is running now (pid and start time of each init). */
   async running(): Promise<LaunchedContainer[]> {
-    const reply = await this.ask('list', 'list');
-    return reply.all('container').map((entry) => {
-      const [pid, startTime, ...id] = entry.split(' ');
-      return { id: id.join(' '), pid: Number(pid), startTime };
-    });
+    return runningFromMessage(await this.ask('list', 'list'));
   }
 
   /** The launcher's cgroup subtrees (one per v1 controller, one on v2): each container has its cgroup <root>/<id>. */
@@ -322,25 +324,18 @@ export class ContainerRuntime extends EventEmitter {
   }
 
   /**
-   * Deletes an exited container's writable layer (upper and work): the part of its directory that
-   * files owned by its IDs live in. Its records, logs and captured output stay, for a caller that
-   * frees the container's slice before it forgets how the container ended; remove() takes the rest.
+   * Deletes an exited container's writable layer, where its IDs own files; its records, logs and
+   * captured output stay (a run's slice is freed before its exit is forgotten); remove() takes the rest.
    */
   removeWritableLayer(id: string): void {
-    const record = this.status(id);
-    if (record.state === 'running') {
-      throw new NativeError(`container ${id} is running; stop it first`, { code: 'INVALID_ARGUMENT' });
-    }
-    for (const part of ['upper', 'work']) rmSync(join(record.dir, part), { recursive: true, force: true });
+    this.checkId(id);
+    removeWritableLayer(exitedContainerRecord(this.stateDir, id).dir);
   }
 
   /** Deletes an exited container's directory (its writable layer, logs and records). */
   remove(id: string): void {
-    const record = this.status(id);
-    if (record.state === 'running') {
-      throw new NativeError(`container ${id} is running; stop it first`, { code: 'INVALID_ARGUMENT' });
-    }
-    rmSync(record.dir, { recursive: true, force: true });
+    this.checkId(id);
+    rmSync(exitedContainerRecord(this.stateDir, id).dir, { recursive: true, force: true });
   }
 
   /** Disconnects from the launcher; the containers keep running. */
@@ -359,11 +354,7 @@ export class ContainerRuntime extends EventEmitter {
 
   /** One request of the launcher's protocol: `op`, this request's id, then `fields`. */
   private ask(op: string, context: string, fields: Field[] = []): Promise<DecodedMessage> {
-    return this.request((req) => encodeMessage([['op', op], ['req', req], ...fields]), context);
-  }
-
-  private request(build: (req: string) => Buffer, context: string): Promise<DecodedMessage> {
-    return this.client.request(build, context);
+    return this.client.request((req) => encodeMessage([['op', op], ['req', req], ...fields]), context);
   }
 
   private onExit(msg: DecodedMessage): void {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 
 import { NativeError } from './errors';
@@ -30,4 +30,15 @@ export function writePlanFiles(plan: LaunchPlan, resolved: ResolvedPlan): void {
   const recorded = stdin === undefined ? kept : { ...kept, stdinBytes: stdin.byteLength };
   writePrivateFile(join(resolved.containerDir, 'plan.json'), `${JSON.stringify(recorded, null, 2)}\n`);
   if (stdin !== undefined && resolved.stdinFile !== undefined) writePrivateFile(resolved.stdinFile, stdin);
+}
+
+/** A container directory's writable layer, overlayfs's upper and work directories, unless its plan named others. */
+export const WRITABLE_LAYER_DIRS = { upper: 'upper', work: 'work' } as const;
+
+/**
+ * Deletes the writable layer of a container directory: the part its IDs own files in (setuid ones
+ * included). rmSync does not follow symlinks, so a link the container made points nowhere it could reach.
+ */
+export function removeWritableLayer(containerDir: string): void {
+  for (const part of Object.values(WRITABLE_LAYER_DIRS)) rmSync(join(containerDir, part), { recursive: true, force: true });
 }
