@@ -1,6 +1,6 @@
 import { SqlState, sqlStateOf, type LeaseRow } from '@nagaya/allocator';
 import { NagayaError } from '../errors';
-import { splitLaunchColumns, type ImageColumns, type LaunchImage } from './container-launch-claim';
+import { DEFAULT_LEASE_OF_C, splitLaunchColumns, type ImageColumns, type LaunchImage } from './container-launch-claim';
 import { CONTAINER_COLUMNS, type ContainerRow } from './container-row';
 import type { Db } from './db';
 import { hostPortConflict, isHostPortTaken } from './host-port-conflict';
@@ -126,9 +126,7 @@ export async function insertContainer(
          SELECT $12, c.project, 'container.create', c.name, jsonb_build_object('id', c.id, 'node', c.node, 'image', c.image)
            FROM c WHERE NOT $27::boolean
          RETURNING id),
-       l AS (
-         SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool, LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
-          WHERE $27::boolean AND (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true))
+       l AS (${DEFAULT_LEASE_OF_C} AND $27::boolean)
        SELECT c.*, l.*, (SELECT id FROM a) AS "auditEventId",
               (SELECT project FROM img) AS image_project, (SELECT format FROM img) AS image_format,
               (SELECT digest FROM img) AS image_digest, (SELECT layers FROM img) AS image_layers, (SELECT project FROM img) AS "imageProject",

@@ -22,6 +22,14 @@ const LEASE_COLUMNS: ReadonlySet<string> = new Set([
   'created',
 ] satisfies Array<keyof LeaseRow>);
 
+/**
+ * The default slice of the row in a statement's CTE `c`: one isolated slice of its pool, for a row
+ * whose idmap asks for nothing else (no size, key or raw entries), through the allocator's own
+ * nagaya_allocate. A launch's claim takes it, and so does a run container's create.
+ */
+export const DEFAULT_LEASE_OF_C = `SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool, LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
+  WHERE (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true)`;
+
 /** What a launch needs of a container's image, read by the claim (see ImageStore.layersForLaunch). */
 export interface LaunchImage {
   project: string;
@@ -67,10 +75,7 @@ export async function claimWithDefaultLease(
        UPDATE container SET state = 'starting', error = NULL, updated_at = now()
         WHERE id = $1 AND state = ANY ($2) AND node = $3
           AND ($7::integer IS NULL OR (restart_count = $7 AND NOT stopped_by_user)) RETURNING ${CONTAINER_COLUMNS}),
-     l AS (
-       SELECT a.* FROM c JOIN id_pool p ON p.name = c.pool,
-              LATERAL nagaya_allocate(p.id, c.id::text, true, 1, NULL) a
-        WHERE (c.idmap - 'isolated') = '{}'::jsonb AND coalesce((c.idmap ->> 'isolated')::boolean, true)),
+     l AS (${DEFAULT_LEASE_OF_C}),
      i AS (
        SELECT i.project AS image_project, i.format AS image_format, i.digest AS image_digest, i.layers AS image_layers
          FROM c, image i
