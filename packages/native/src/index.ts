@@ -102,8 +102,22 @@ export {
   blobPath,
   listBlobs,
   removeBlob,
+  unpackPackedLayers,
+  layersAtHand,
+  listPacked,
+  removePacked,
 } from './oci';
-export type { ImportOptions, ImportedImage, ImportedLayer, StoredLayer, ImageConfig, ImageFormat, Platform } from './oci';
+export type {
+  ImportOptions,
+  ImportedImage,
+  ImportedLayer,
+  StoredLayer,
+  ImageConfig,
+  ImageFormat,
+  Platform,
+  EnsuredLayer,
+  PackedLayer,
+} from './oci';
 export { readConsoleLog, rfc3339Nano, CONSOLE_MAX_LINE_BYTES } from './console-log-reader';
 export type { ConsoleLine, ConsoleRead, ConsoleReadOptions } from './console-log-reader';
 export { readCgroupUsage, directoryDiskBytes } from './container-usage';

@@ -12,7 +12,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { extractArchive, importImage, type NativeError } from '@nagaya/native';
 import { snapshotTree } from './support/canary';
 import { readTree, stackTrees } from './support/layer-trees';
-import { buildImage, type FixtureImage, layerOf, ociLayoutFiles, ociLayoutTar, dockerSaveTar, sha256 } from './support/oci-fixtures';
+import {
+  buildImage,
+  type FixtureImage,
+  imageWithConfig,
+  layerOf,
+  ociLayoutFiles,
+  ociLayoutTar,
+  dockerSaveTar,
+  sha256,
+} from './support/oci-fixtures';
 import { BASE, d, f, image, LAYERS, LIMITS, lineOf, OPTIONS, refused, short, storeLeftovers, storeMaker } from './support/oci-sample-image';
 import { rawTar, type RawEntry } from './support/raw-tar';
 
@@ -41,7 +50,7 @@ describe('refusals leave nothing on disk', () => {
     const wrong = buildImage(LAYERS);
     const config = JSON.parse(wrong.config.toString());
     config.rootfs.diff_ids[1] = sha256('something else');
-    const lying = rebuildWithConfig(wrong, Buffer.from(JSON.stringify(config)));
+    const lying = imageWithConfig(wrong, Buffer.from(JSON.stringify(config)));
     const store = freshStore();
     await refused(importBuffer, ociLayoutTar(lying), store, /layer 2 of 3 .*not the diff_id sha256:/);
     expect(storeLeftovers(store)).toEqual([]);
@@ -123,15 +132,6 @@ describe('limits and broken compression', () => {
     expect(storeLeftovers(store)).toEqual([]);
   });
 });
-
-/** The image with another config: the manifest and index follow, so only the diff_ids lie. */
-function rebuildWithConfig(img: FixtureImage, config: Buffer): FixtureImage {
-  const manifest = JSON.parse(img.manifest.toString());
-  manifest.config.digest = sha256(config);
-  manifest.config.size = config.length;
-  const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  return { ...img, config, configDigest: sha256(config), manifest: manifestBytes, manifestDigest: sha256(manifestBytes) };
-}
 
 describe('hostile layers', () => {
   const canary = join(work, 'canary');

@@ -21,6 +21,8 @@ import { type ImageFormat, type ResolvedImage, syntheticManifest } from './resol
 import { type SpooledArchive, spoolArchive } from './spool';
 import { indexTar, NotTarError, type TarEntry, type TarIndex } from './tar-index';
 import { unpackLayer } from './unpack-layer';
+import { mapConcurrently } from './concurrency';
+import { packLayers } from './pack-layers';
 
 /**
  * Layers unpacked at once. Unpacking is bound by creating files (about 0.3 ms an entry here), not
@@ -46,6 +48,12 @@ export interface ImportOptions {
    * <store>/blobs/sha256, to push it to a registry with its own digests. Default false.
    */
   keepBlobs?: boolean;
+  /**
+   * Verify each layer blob's digest and keep it packed (as the archive carried it) instead of
+   * unpacking it: unpackPackedLayers unpacks it, checking its diff_id, when the image first
+   * launches here. An import then costs what a blob copy costs. A rootfs tarball always unpacks.
+   */
+  deferUnpack?: boolean;
 }
 
 /** One layer of an imported image. */
@@ -56,12 +64,14 @@ export interface ImportedLayer {
   digest: string;
   mediaType: string;
   compressedSize: number;
-  /** Uncompressed tar bytes. */
+  /** Uncompressed tar bytes; for a deferred import, the blob's bytes (what the store holds until it unpacks). */
   size: number;
-  /** <store>/layers/sha256/<hex>: an overlay lower, owned 0..65535 as the tar says. */
+  /** <store>/layers/sha256/<hex>: an overlay lower, owned 0..65535 as the tar says (once unpacked). */
   dir: string;
-  /** False when the store already held it (it was verified, not unpacked again). */
+  /** False when the store already held it (it was verified, not unpacked again), or when it was packed. */
   unpacked: boolean;
+  /** True when a deferred import kept it packed (its diff_id not yet checked); false when it is unpacked in dir. */
+  packed: boolean;
 }
 
 /** What importImage returns: everything the server records for the image. */
@@ -72,7 +82,7 @@ export interface ImportedImage {
   config: ImageConfig;
   /** Bottom first: the last is the top lower. */
   layers: ImportedLayer[];
-  /** Uncompressed bytes of all layers. */
+  /** Bytes of all layers: uncompressed, or for a deferred import as the blobs hold them. */
   totalSize: number;
   /** The manifest and config exactly as verified (made up for a docker save or a rootfs: see syntheticManifest). */
   manifestJson: string;
@@ -101,7 +111,12 @@ export async function importImage(input: Readable, store: string, options: Impor
     if (resolved.layers.length > maxLayers) {
       throw new NativeError(`the image has ${resolved.layers.length} layers, more than ${maxLayers}`, { code: 'PAYLOAD_TOO_LARGE' });
     }
-    return await unpackLayers(store, staging, spool, resolved, options.layerLimits, options.keepBlobs ?? false);
+    // a rootfs tarball's one layer is the spool itself: nothing to gain by packing it
+    const staged =
+      options.deferUnpack && resolved.format !== 'rootfs'
+        ? await packLayers(store, staging, spool.path, resolved.layers, options.layerLimits)
+        : await unpackLayers(store, staging, spool, resolved, options.layerLimits);
+    return await finishImport(store, staging, spool, resolved, staged, options.keepBlobs ?? false);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -165,14 +180,20 @@ function rootfsImage(spool: SpooledArchive, platform: Platform): ResolvedImage {
   };
 }
 
+/** An image's layers as verified into staging, and the step that moves the new ones into the store. */
+export interface StagedLayers {
+  layers: ImportedLayer[];
+  /** Called once every digest has matched: only then do the new layers (or packed blobs) appear. */
+  commit(): Promise<void>;
+}
+
 async function unpackLayers(
   store: string,
   staging: string,
   spool: SpooledArchive,
   resolved: ResolvedImage,
   limits: ExtractLimits,
-  keepBlobs: boolean,
-): Promise<ImportedImage> {
+): Promise<StagedLayers> {
   // Decided up front, so that layers can unpack side by side: the first of a repeated layer unpacks, the rest verify.
   const plans = resolved.layers.map((layer, i) => {
     const earlier = resolved.layers.slice(0, i).some((l) => l.diffId === layer.diffId);
@@ -192,7 +213,25 @@ async function unpackLayers(
     size: unpacked[i].size,
     dir: layerDir(store, unpacked[i].diffId),
     unpacked: p.dest !== undefined,
+    packed: false,
   }));
+  return {
+    layers,
+    commit: async () => {
+      for (const s of staged) await commitLayer(store, s.diffId, s.dir);
+    },
+  };
+}
+
+/** The manifest, the kept blobs and the commit that follow the layers, however they were staged. */
+async function finishImport(
+  store: string,
+  staging: string,
+  spool: SpooledArchive,
+  resolved: ResolvedImage,
+  { layers, commit }: StagedLayers,
+  keepBlobs: boolean,
+): Promise<ImportedImage> {
   const manifest =
     resolved.manifest ??
     syntheticManifest(
@@ -201,11 +240,11 @@ async function unpackLayers(
       layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.compressedSize })),
     );
   if (keepBlobs) {
-    const layerBlobs = plans.map((p, i) => ({ digest: unpacked[i].digest, entry: p.layer.entry }));
+    const layerBlobs = resolved.layers.map((layer, i) => ({ digest: layers[i].digest, entry: layer.entry }));
     await keepImageBlobs(store, staging, spool.path, resolved, manifest, layerBlobs);
   }
   // Every digest has matched: only now do the new layers appear.
-  for (const s of staged) await commitLayer(store, s.diffId, s.dir);
+  await commit();
   return {
     format: resolved.format,
     manifestDigest: manifest.digest,
@@ -238,28 +277,4 @@ async function keepImageBlobs(
     await stageBlob(staged, source);
     await commitBlob(store, digest, staged);
   }
-}
-
-/**
- * Runs fn on every item, at most `limit` at a time; results in the items' order. The first
- * failure is thrown once every started call has settled, so no unpacking is still writing into
- * the staging directory when the caller removes it.
- */
-async function mapConcurrently<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (next < items.length && !failure) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i]);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
-  return results;
 }

@@ -184,3 +184,12 @@ export function busyboxImage(motd: string, run: RunConfig): FixtureImage {
     run,
   );
 }
+
+/** The image with another config: the manifest and index follow, so only the diff_ids lie. */
+export function imageWithConfig(img: FixtureImage, config: Buffer): FixtureImage {
+  const manifest = JSON.parse(img.manifest.toString());
+  manifest.config.digest = sha256(config);
+  manifest.config.size = config.length;
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return { ...img, config, configDigest: sha256(config), manifest: manifestBytes, manifestDigest: sha256(manifestBytes) };
+}

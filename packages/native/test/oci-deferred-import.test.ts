@@ -1,0 +1,181 @@
+// importImage with deferUnpack, then unpackPackedLayers, through the real extractor into real
+// stores: the layers come out identical to an eager import's; what an eager import refuses at
+// once (a digest lie) is still refused at import, and what it can only see by decompressing (a
+// diff_id lie, a hostile layer) is refused at unpack, leaving no layer and no blob to retry;
+// an image cannot get another image's layer by naming its diff_id.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { importImage, layerDir, listPacked, NativeError, unpackPackedLayers } from '@nagaya/native';
+import { snapshotTree } from './support/canary';
+import type { RawEntry } from './support/raw-tar';
+import { readTree, treeHash } from './support/layer-trees';
+import { buildImage, dockerSaveTar, imageWithConfig, layerOf, ociLayoutFiles, ociLayoutTar, sha256 } from './support/oci-fixtures';
+import { f, image, LIMITS, OPTIONS, storeLeftovers, storeMaker } from './support/oci-sample-image';
+
+const work = mkdtempSync(join(tmpdir(), 'nagaya-oci-deferred-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const { freshStore, importBuffer } = storeMaker(work);
+const importDeferred = (archive: Buffer, store: string) => importImage(Readable.from([archive]), store, { ...OPTIONS, deferUnpack: true });
+
+async function refusedWith(promise: Promise<unknown>, message: RegExp): Promise<void> {
+  const err = await promise.then(
+    () => {
+      throw new Error('succeeded where it should have been refused');
+    },
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(NativeError);
+  expect({ code: (err as NativeError).code, message: (err as NativeError).message }).toMatchObject({
+    code: 'INVALID_INPUT',
+    message: expect.stringMatching(message),
+  });
+}
+
+describe('a deferred import', () => {
+  const eager = freshStore();
+  const store = freshStore();
+
+  it('keeps each layer packed, verified by digest, and unpacks nothing', async () => {
+    const imported = await importDeferred(ociLayoutTar(image), store);
+    expect(imported.manifestDigest).toBe(image.manifestDigest);
+    expect(imported.layers.map((l) => [l.diffId, l.digest, l.compressedSize, l.size, l.packed, l.unpacked])).toEqual(
+      image.layers.map((l) => [l.diffId, l.digest, l.blob.length, l.blob.length, true, false]),
+    );
+    expect(imported.totalSize).toBe(image.layers.reduce((s, l) => s + l.blob.length, 0));
+    expect(storeLeftovers(store)).toEqual([]);
+    expect((await listPacked(store)).map((p) => [p.diffId, p.digest])).toEqual(
+      image.layers.map((l) => [l.diffId, l.digest]).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
+    );
+  });
+
+  it('unpacks to the same layers as an eager import, and gives the packed blobs up', async () => {
+    const imported = await importBuffer(ociLayoutTar(image), eager);
+    const ensured = await unpackPackedLayers(
+      store,
+      image.layers.map((l) => l.diffId),
+      LIMITS,
+    );
+    expect(ensured.map((e) => [e.diffId, e.size])).toEqual(image.layers.map((l) => [l.diffId, l.tar.length]));
+    for (const [i, layer] of imported.layers.entries()) {
+      expect(treeHash(readTree(ensured[i].dir))).toBe(treeHash(readTree(layer.dir)));
+    }
+    expect(await listPacked(store)).toEqual([]);
+    // a second call finds them there
+    const again = await unpackPackedLayers(store, [image.layers[0].diffId], LIMITS);
+    expect(again).toEqual([{ diffId: image.layers[0].diffId, dir: layerDir(store, image.layers[0].diffId), size: undefined }]);
+    expect(readdirSync(join(store, 'staging'))).toEqual([]);
+  });
+
+  it('checks a layer the store holds unpacked in full, so a blob cannot borrow its diff_id', async () => {
+    // a private layer's diff_id named beside a blob that is something else
+    const secret = layerOf([f('secret', 'private')], 'gzip');
+    const owner = buildImage([secret]);
+    await importBuffer(ociLayoutTar(owner), store);
+    const borrower = buildImage([layerOf([f('other', 'x')], 'gzip')]);
+    const config = JSON.parse(borrower.config.toString());
+    config.rootfs.diff_ids[0] = owner.layers[0].diffId;
+    await refusedWith(
+      importDeferred(ociLayoutTar(imageWithConfig(borrower, Buffer.from(JSON.stringify(config)))), store),
+      /not the diff_id/,
+    );
+    expect(await listPacked(store)).toEqual([]);
+  });
+
+  it('refuses a blob that does not match its digest at import, leaving nothing', async () => {
+    const fresh = freshStore();
+    const files = ociLayoutFiles(image);
+    const name = `blobs/sha256/${image.layers[1].digest.slice(7)}`;
+    const blob = Buffer.from(files.get(name)!);
+    blob[blob.length - 1] ^= 1;
+    files.set(name, blob);
+    await refusedWith(importDeferred(ociLayoutTar(image, files), fresh), /layer 2 of 3\) does not match its digest/);
+    expect(storeLeftovers(fresh)).toEqual([]);
+    expect(await listPacked(fresh)).toEqual([]);
+  });
+});
+
+describe('what only unpacking can see', () => {
+  it('a diff_id lie: imported, then refused at unpack with no layer and no blob left', async () => {
+    const store = freshStore();
+    const config = JSON.parse(image.config.toString());
+    const claimed = sha256('something else');
+    config.rootfs.diff_ids[1] = claimed;
+    await importDeferred(ociLayoutTar(imageWithConfig(image, Buffer.from(JSON.stringify(config)))), store);
+    await refusedWith(unpackPackedLayers(store, [claimed], LIMITS), /not the diff_id sha256:/);
+    expect(existsSync(layerDir(store, claimed))).toBe(false);
+    expect(await listPacked(store, claimed)).toEqual([]);
+    expect(readdirSync(join(store, 'staging'))).toEqual([]);
+    const err = await unpackPackedLayers(store, [claimed], LIMITS).catch((e: NativeError) => e);
+    expect(err).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('a false blob packed first under a true diff_id does not keep the true one from unpacking', async () => {
+    const store = freshStore();
+    const target = image.layers[0];
+    const liar = buildImage([layerOf([f('fake', 'f')], 'gzip')]);
+    const config = JSON.parse(liar.config.toString());
+    config.rootfs.diff_ids[0] = target.diffId;
+    await importDeferred(ociLayoutTar(imageWithConfig(liar, Buffer.from(JSON.stringify(config)))), store);
+    await importDeferred(ociLayoutTar(image), store);
+    expect((await listPacked(store, target.diffId)).length).toBe(2);
+    const [ensured] = await unpackPackedLayers(store, [target.diffId], LIMITS);
+    expect(ensured!.size).toBe(target.tar.length);
+    expect(await listPacked(store, target.diffId)).toEqual([]);
+  });
+
+  it('hostile layers get at unpack what an eager import gives them, and the host files stay as they were', async () => {
+    const canary = join(work, 'canary');
+    mkdirSync(canary, { recursive: true });
+    writeFileSync(join(canary, 'victim'), 'secret\n');
+    const before = snapshotTree(canary);
+    const cases: Array<[string, RawEntry[][]]> = [
+      [
+        'a symlink in layer 1 and a write through it in layer 2',
+        [[{ name: 'escape', type: 'symlink', linkname: canary }], [f('escape/victim', 'pwned')]],
+      ],
+      [
+        'a symlink and a write through it in one layer',
+        [[{ name: 'escape', type: 'symlink', linkname: canary }, f('escape/victim', 'pwned')]],
+      ],
+      ['a ../ path', [[f('../../canary/victim', 'pwned')]]],
+      ['a whiteout of ../x', [[f('../.wh.victim', '')]]],
+      ['a hard link to a host file', [[{ name: 'h', type: 'link', linkname: `${canary}/victim` }]]],
+    ];
+    const outcomes: string[] = [];
+    for (const [label, layers] of cases) {
+      const store = freshStore();
+      const hostile = buildImage(layers.map((entries) => layerOf(entries, 'gzip')));
+      await importDeferred(ociLayoutTar(hostile), store);
+      const diffIds = hostile.layers.map((l) => l.diffId);
+      const outcome = await unpackPackedLayers(store, diffIds, LIMITS).then(
+        (ensured) => `unpacked (${ensured.length})`,
+        (e: NativeError) => e.code,
+      );
+      outcomes.push(`${label}: ${outcome}`);
+      expect(snapshotTree(canary), label).toEqual(before);
+      expect(readdirSync(join(store, 'staging')), label).toEqual([]);
+    }
+    expect(outcomes).toEqual([
+      'a symlink in layer 1 and a write through it in layer 2: unpacked (2)',
+      'a symlink and a write through it in one layer: INVALID_INPUT',
+      'a ../ path: INVALID_INPUT',
+      'a whiteout of ../x: INVALID_INPUT',
+      'a hard link to a host file: INVALID_INPUT',
+    ]);
+  });
+
+  it('two unpacks of the same layers at once both succeed, with one directory per layer', async () => {
+    const store = freshStore();
+    await importDeferred(dockerSaveTar(image), store);
+    const diffIds = image.layers.map((l) => l.diffId);
+    const [a, b] = await Promise.all([unpackPackedLayers(store, diffIds, LIMITS), unpackPackedLayers(store, diffIds, LIMITS)]);
+    expect(a.map((l) => l.dir)).toEqual(b.map((l) => l.dir));
+    expect(readdirSync(join(store, 'layers/sha256')).sort()).toEqual(diffIds.map((d) => d.slice(7)).sort());
+    expect(await listPacked(store)).toEqual([]);
+    expect(readdirSync(join(store, 'staging'))).toEqual([]);
+  });
+});
