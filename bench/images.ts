@@ -1,20 +1,22 @@
 // `npm run bench:images`: importing a ~90 MB, 3-layer OCI image archive (gzip layers of
 // /usr/lib/gcc, /usr/lib/python3.11 + /usr/share/perl + cmake, /usr/share/vim + /usr/share/icons, built
-// with the machine's tar and gzip) into a fresh layer store with importImage (spool, verify
-// every digest and diff_id, unpack each layer through nagaya-extract), against, in the same run
-// and on the same OCI layout, `umoci unpack` (verify and unpack into one rootfs) and `skopeo
-// copy oci: oci:` (verify and copy the blobs, no unpacking; its peer is our re-import of an image
-// whose layers the store holds: spool and verify, nothing unpacked) and `skopeo copy
-// --dest-decompress oci: dir:` (verify and gunzip each layer to a tar). Each runs IMAGES_RUNS times
-// (3), alternating, on a warm page cache; the median counts. Prints a table and one JSON line.
-// Run as root (the extractor and umoci chown). IMAGES_KEEP=1 keeps the work directory.
+// with the machine's tar and gzip) into a fresh layer store, against, in the same run and on the
+// same OCI layout, the tools that do the same part of the work:
+// - nagaya's import (importImage with deferUnpack: spool, verify every blob's digest, keep the
+//   blobs packed) against `skopeo copy oci: oci:` (verify and copy the blobs);
+// - nagaya's unpack at an image's first launch on a node (unpackPackedLayers: gunzip, verify each
+//   diff_id, unpack through nagaya-extract) against `umoci unpack` (verify, unpack one rootfs);
+// - the eager import (both in one) against `umoci unpack`, and a re-import of an image whose
+//   layers are unpacked (each verified in full) against `skopeo copy --dest-decompress oci: dir:`.
+// Each runs IMAGES_RUNS times (3), alternating, on a warm page cache; the median counts. Prints a
+// table and one JSON line. Run as root (the extractor and umoci chown). IMAGES_KEEP=1 keeps the work directory.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { importImage } from '../packages/native/src';
+import { importImage, unpackPackedLayers } from '../packages/native/src';
 
 const RUNS = Number(process.env.IMAGES_RUNS ?? 3);
 const LAYERS = [['usr/lib/gcc'], ['usr/lib/python3.11', 'usr/share/perl', 'usr/share/cmake-3.25'], ['usr/share/vim', 'usr/share/icons']];
@@ -100,16 +102,37 @@ async function main() {
     const built = buildLayout(dir);
     const layout = join(dir, 'layout');
     const mb = built.archiveBytes / 1e6;
-    const tools: Record<string, number[]> = { nagaya: [], nagayaPresent: [], umoci: [], skopeo: [], skopeoDecompress: [] };
+    const tools: Record<string, number[]> = {
+      nagaya: [],
+      nagayaUnpack: [],
+      nagayaEager: [],
+      nagayaPresent: [],
+      umoci: [],
+      skopeo: [],
+      skopeoDecompress: [],
+    };
     const useSkopeo = has('skopeo');
     const useUmoci = has('umoci');
     // A rootfs tarball's worth of limits: the layers here are 60-125 MB each.
     const options = { maxArchiveBytes: 1024 ** 3, layerLimits: { maxBytes: 1024 ** 3, maxEntries: 1_000_000, maxDepth: 128 } };
     for (let run = 0; run < RUNS; run++) {
+      // what an import does now: verify and keep the blobs packed; the first launch on the node unpacks
       const store = join(dir, `store-${run}`);
-      tools.nagaya.push(await secondsAsync(() => importImage(createReadStream(built.archive), store, options)));
-      tools.nagayaPresent.push(await secondsAsync(() => importImage(createReadStream(built.archive), store, options)));
+      let diffIds: string[] = [];
+      tools.nagaya.push(
+        await secondsAsync(async () => {
+          const imported = await importImage(createReadStream(built.archive), store, { ...options, deferUnpack: true });
+          diffIds = imported.layers.map((l) => l.diffId);
+        }),
+      );
+      tools.nagayaUnpack.push(await secondsAsync(() => unpackPackedLayers(store, diffIds, options.layerLimits)));
+      tools.nagayaPresent.push(
+        await secondsAsync(() => importImage(createReadStream(built.archive), store, { ...options, deferUnpack: true })),
+      );
       rmSync(store, { recursive: true, force: true });
+      const eager = join(dir, `eager-${run}`);
+      tools.nagayaEager.push(await secondsAsync(() => importImage(createReadStream(built.archive), eager, options)));
+      rmSync(eager, { recursive: true, force: true });
       if (useUmoci) {
         const bundle = join(dir, `bundle-${run}`);
         tools.umoci.push(seconds(() => sh(`umoci unpack --image ${layout}:bench ${bundle} >/dev/null`)));
@@ -126,6 +149,8 @@ async function main() {
       }
     }
     const ours = median(tools.nagaya);
+    const oursUnpack = median(tools.nagayaUnpack);
+    const oursEager = median(tools.nagayaEager);
     const oursPresent = median(tools.nagayaPresent);
     const umoci = useUmoci ? median(tools.umoci) : undefined;
     const skopeo = useSkopeo ? median(tools.skopeo) : undefined;
@@ -143,12 +168,14 @@ async function main() {
       s === undefined
         ? console.log(`| ${name} | ${what} | not installed | | |`)
         : console.log(`| ${name} | ${what} | ${s.toFixed(2)} | ${(mb / s).toFixed(0)} | ${(mine / s).toFixed(2)} |`);
-    row('nagaya importImage', 'spool, verify, unpack 3 layer dirs', ours);
-    against('umoci unpack', 'verify, unpack one rootfs + mtree', umoci, ours);
-    row('nagaya importImage, layers present', 'spool, verify (nothing unpacked)', oursPresent);
-    against('skopeo copy oci: oci:', 'verify, copy blobs (no unpack)', skopeo, oursPresent);
+    row('nagaya import (deferUnpack)', 'spool, verify, keep 3 blobs packed', ours);
+    against('skopeo copy oci: oci:', 'verify, copy blobs (no unpack)', skopeo, ours);
+    row('nagaya unpack at first launch', 'gunzip, verify diff_ids, unpack 3 layer dirs', oursUnpack);
+    against('umoci unpack', 'verify, unpack one rootfs + mtree', umoci, oursUnpack);
+    row('nagaya import, eager', 'spool, verify, unpack 3 layer dirs (import and unpack in one)', oursEager);
+    against('umoci unpack', 'verify, unpack one rootfs + mtree', umoci, oursEager);
+    row('nagaya re-import, layers unpacked', 'spool, verify each layer in full (gunzip, diff_id)', oursPresent);
     against('skopeo copy --dest-decompress oci: dir:', 'verify, gunzip to layer tars (no unpack)', skopeoDecompress, oursPresent);
-    if (skopeo !== undefined) console.log(`a full import ÷ skopeo copy: ${(ours / skopeo).toFixed(2)} (skopeo unpacks nothing)`);
     console.log(
       JSON.stringify({
         bench: 'images',
@@ -158,13 +185,15 @@ async function main() {
         runs: RUNS,
         import_s: Number(ours.toFixed(3)),
         import_mb_s: Number((mb / ours).toFixed(1)),
+        unpack_s: Number(oursUnpack.toFixed(3)),
+        eager_import_s: Number(oursEager.toFixed(3)),
         reimport_s: Number(oursPresent.toFixed(3)),
         umoci_unpack_s: umoci === undefined ? null : Number(umoci.toFixed(3)),
         skopeo_copy_s: skopeo === undefined ? null : Number(skopeo.toFixed(3)),
         skopeo_decompress_s: skopeoDecompress === undefined ? null : Number(skopeoDecompress.toFixed(3)),
-        ratio_vs_umoci: umoci === undefined ? null : Number((ours / umoci).toFixed(2)),
-        ratio_vs_skopeo: skopeo === undefined ? null : Number((ours / skopeo).toFixed(2)),
-        reimport_ratio_vs_skopeo: skopeo === undefined ? null : Number((oursPresent / skopeo).toFixed(2)),
+        import_ratio_vs_skopeo: skopeo === undefined ? null : Number((ours / skopeo).toFixed(2)),
+        unpack_ratio_vs_umoci: umoci === undefined ? null : Number((oursUnpack / umoci).toFixed(2)),
+        eager_ratio_vs_umoci: umoci === undefined ? null : Number((oursEager / umoci).toFixed(2)),
         reimport_ratio_vs_skopeo_decompress: skopeoDecompress === undefined ? null : Number((oursPresent / skopeoDecompress).toFixed(2)),
         samples: tools,
       }),

@@ -18,7 +18,7 @@ import { commitLayer, ensureLayerStore, layerDir, makeStagingDir, removeStaleSta
 import { resolveDockerSave } from './resolve-docker-save';
 import { resolveOciLayout } from './resolve-oci';
 import { type ImageFormat, type ResolvedImage, syntheticManifest } from './resolved-image';
-import { type SpooledArchive, spoolArchive } from './spool';
+import { type SpooledArchive, spoolArchive, spoolDigest } from './spool';
 import { indexTar, NotTarError, type TarEntry, type TarIndex } from './tar-index';
 import { unpackLayer } from './unpack-layer';
 import { mapConcurrently } from './concurrency';
@@ -139,7 +139,7 @@ async function resolveArchive(spool: SpooledArchive, platform: Platform): Promis
     }
     const archive = new ArchiveContents(file, spool.path, index);
     const format = detectFormat(archive);
-    if (format === 'rootfs') return rootfsImage(spool, platform);
+    if (format === 'rootfs') return rootfsImage(spool, await spoolDigest(spool), platform);
     if (format === 'docker-save') return await resolveDockerSave(archive, platform);
     return await resolveOciLayout(archive, format, platform);
   } finally {
@@ -154,26 +154,26 @@ function notTar(spool: SpooledArchive, err: NotTarError): string {
 }
 
 /** A rootfs tarball as a one-layer image with an empty config. */
-function rootfsImage(spool: SpooledArchive, platform: Platform): ResolvedImage {
+function rootfsImage(spool: SpooledArchive, tarDigest: string, platform: Platform): ResolvedImage {
   const configDoc = {
     architecture: platform.architecture,
     os: platform.os,
     config: {},
-    rootfs: { type: 'layers', diff_ids: [spool.tarDigest] },
+    rootfs: { type: 'layers', diff_ids: [tarDigest] },
   };
   const configBytes = Buffer.from(JSON.stringify(configDoc));
   return {
     format: 'rootfs',
     configDigest: sha256(configBytes),
     configBytes,
-    config: { os: platform.os, architecture: platform.architecture, env: [], diffIds: [spool.tarDigest] },
+    config: { os: platform.os, architecture: platform.architecture, env: [], diffIds: [tarDigest] },
     layers: [
       {
         // The layer's blob is the tar itself (the spool, decompressed): what a push would send.
-        digest: spool.tarDigest,
+        digest: tarDigest,
         digestDeclared: false,
         mediaType: MEDIA_TYPES.ociLayerTar,
-        diffId: spool.tarDigest,
+        diffId: tarDigest,
         entry: { name: '', type: 'file', offset: 0, size: spool.tarBytes, linkname: '' },
       },
     ],

@@ -5,8 +5,8 @@
 // read once, by offset, after the manifest and config are verified. The spool is bounded by
 // maxBytes counted after decompression, the same bound as the upload itself, so a small gzip
 // bomb cannot fill the store's disk, and it lives in the store, so an import writes nothing outside it.
-import { createWriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { type Compression, compressionOf, decompress } from './decompress';
@@ -15,12 +15,9 @@ import { peek } from '../peek-stream';
 
 export interface SpooledArchive {
   path: string;
-  /** The upload as it came (gzip or zstd of the tar, or the tar). */
-  uploadDigest: string;
-  uploadBytes: number;
+  /** How the upload came (gzip or zstd of the tar, or the tar). */
   compression: Compression;
-  /** The tar after decompression. */
-  tarDigest: string;
+  /** The tar after decompression (not hashed here: only a rootfs tarball needs its digest, see spoolDigest). */
   tarBytes: number;
   /** The first bytes of the tar, to name what was sent when it is none of the formats. */
   head: Buffer;
@@ -30,16 +27,15 @@ export interface SpooledArchive {
 export async function spoolArchive(input: Readable, path: string, maxBytes: number): Promise<SpooledArchive> {
   const { head: uploadHead, stream } = await peek(input);
   const compression = compressionOf(uploadHead);
-  const upload = new HashingTap(Number.MAX_SAFE_INTEGER, 'the upload');
-  const tar = new HashingTap(maxBytes, 'the archive (after decompression)');
+  const tar = new HashingTap(maxBytes, 'the archive (after decompression)', false);
   // pipe() forwards no error: an input that fails (an upload over its limit, a client gone) must
   // end the spool with its own error, not leave an unhandled one and a truncated archive
   let inputError: unknown;
   stream.on('error', (err) => {
     inputError ??= err;
-    upload.destroy(err);
+    tar.destroy(err);
   });
-  const unpacked = decompress(stream.pipe(upload), compression, 'the upload');
+  const unpacked = decompress(stream, compression, 'the upload');
   const written = pipeline(unpacked.output, tar, createWriteStream(path, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 }));
   try {
     await Promise.all([written, unpacked.finished]);
@@ -48,13 +44,12 @@ export async function spoolArchive(input: Readable, path: string, maxBytes: numb
     stream.destroy();
     throw inputError ?? err;
   }
-  return {
-    path,
-    uploadDigest: upload.digest(),
-    uploadBytes: upload.bytes,
-    compression,
-    tarDigest: tar.digest(),
-    tarBytes: tar.bytes,
-    head: tar.head,
-  };
+  return { path, compression, tarBytes: tar.bytes, head: tar.head };
+}
+
+/** The sha256 of the whole spooled tar: a rootfs tarball's diff_id (one more read, for that format only). */
+export async function spoolDigest(spool: SpooledArchive): Promise<string> {
+  const tap = new HashingTap(Number.MAX_SAFE_INTEGER, 'the archive');
+  await pipeline(createReadStream(spool.path, { highWaterMark: 1024 * 1024 }), tap, new Writable({ write: (_c, _e, done) => done() }));
+  return tap.digest();
 }
