@@ -12,16 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { extractArchive, importImage, type NativeError } from '@nagaya/native';
 import { snapshotTree } from './support/canary';
 import { readTree, stackTrees } from './support/layer-trees';
-import {
-  buildImage,
-  type FixtureImage,
-  imageWithConfig,
-  layerOf,
-  ociLayoutFiles,
-  ociLayoutTar,
-  dockerSaveTar,
-  sha256,
-} from './support/oci-fixtures';
+import { buildImage, imageWithConfig, layerOf, ociLayoutFiles, ociLayoutTar, dockerSaveTar, sha256 } from './support/oci-fixtures';
 import { BASE, d, f, image, LAYERS, LIMITS, lineOf, OPTIONS, refused, short, storeLeftovers, storeMaker } from './support/oci-sample-image';
 import { rawTar, type RawEntry } from './support/raw-tar';
 

@@ -87,7 +87,12 @@ export async function startNagaya(
       maxDepth: config.imageMaxPathDepth,
     },
     db,
-    { node: config.nodeName, registryUrl: config.registryUrl, maxImageBytes: config.imageUploadLimitBytes },
+    {
+      node: config.nodeName,
+      registryUrl: config.registryUrl,
+      maxImageBytes: config.imageUploadLimitBytes,
+      warn: (m) => log.warn(m),
+    },
   );
   const metrics = new Metrics();
 
@@ -175,7 +180,7 @@ export async function startNagaya(
       containerUsage: async () => usageBoard.read((await nodes.list()).map((n) => n.name)),
     });
     // one cache of image records for every create the API makes: containers and runs
-    const imageRecords = new ImageRecordCache((project, name) => images.visible(project, name));
+    const imageRecords = new ImageRecordCache((project, name) => images.visibleWithIdentities(project, name));
     const targets = new ContainerTargets(containers, nodes);
     // containers and runs take their mounts by the same rules
     const mounts = new ContainerMounts(volumes, config.dataDir);

@@ -4,9 +4,18 @@
 // config's defaults or with overrides; deletes keep what is in use and shared.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ApiError, type ContainerView, type ImageView } from '@nagaya/contract';
+import { ApiError, type ContainerView, type ImageView, type ProjectView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildImage, docker25Tar, dockerSaveTar, layerOf, ociLayoutTar, type FixtureImage } from '../../native/test/support/oci-fixtures';
+import {
+  buildImage,
+  docker25Tar,
+  dockerSaveTar,
+  imageWithConfig,
+  layerOf,
+  ociLayoutTar,
+  sha256,
+  type FixtureImage,
+} from '../../native/test/support/oci-fixtures';
 import { ADMIN_TOKEN, startTestFleet, waitRunning, type TestFleet } from './support/test-server';
 
 let fleet: TestFleet;
@@ -65,8 +74,10 @@ afterAll(async () => fleet?.stop());
 async function upload(
   name: string,
   body: Buffer,
+  project?: string,
 ): Promise<{ status: number; body: ImageView & { error?: { code: string; message: string } } }> {
-  const res = await fetch(`${fleet.url}/api/v1/images?name=${encodeURIComponent(name)}`, {
+  const inProject = project ? `&project=${encodeURIComponent(project)}` : '';
+  const res = await fetch(`${fleet.url}/api/v1/images?name=${encodeURIComponent(name)}${inProject}`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-tar' },
     body,
@@ -76,6 +87,8 @@ async function upload(
 
 const logOf = async (name: string) => (await fleet.admin.get<{ log: string }>(`/containers/${name}/logs`)).log;
 const layerStore = () => join(fleet.base.dataDir, 'images', '.oci', 'layers', 'sha256');
+const packedStore = () => join(fleet.base.dataDir, 'images', '.oci', 'packed');
+const packedNames = () => (existsSync(packedStore()) ? readdirSync(packedStore()).sort() : []);
 const exec = async (name: string, script: string) =>
   (
     await fleet.admin.post<{ stdout: string; stderr: string; exitCode: number }>(`/containers/${name}/exec`, {
@@ -87,17 +100,26 @@ describe('OCI images through the API', () => {
   it('imports an OCI layout of three layers (gzip, zstd, plain) and shows its layers, defaults and node', async () => {
     const res = await upload('app:1', ociLayoutTar(image));
     expect(res.status).toBe(201);
+    // the import answers once the blobs are verified and kept: each layer counts its blob's bytes
     expect(res.body).toMatchObject({
       name: 'app:1',
       format: 'oci-layout',
       digest: image.manifestDigest,
-      layers: image.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.tar.length })),
+      layers: image.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.blob.length })),
       config: { entrypoint: ['/bin/sh', '-c'], workingDir: '/opt', user: 'app', env: ['GREETING=hello', 'PATH=/bin'] },
       nodes: ['node-a'],
     });
     expect((await fleet.admin.get<ImageView>('/images/app:1')).digest).toBe(image.manifestDigest);
-    // each layer unpacked once, whiteouts as overlay wants them, no .wh. file anywhere
+    // then the layers unpack in the background, each once, and their packed blobs go; whiteouts
+    // as overlay wants them, no .wh. file anywhere
+    await expect.poll(() => packedNames(), { timeout: 10_000 }).toEqual([]);
     expect(readdirSync(layerStore()).sort()).toEqual(image.layers.map((l) => l.diffId.slice(7)).sort());
+    // the user names were read from the unpacked layers
+    const { rows } = await fleet.db.pool.query<{ config: Record<string, unknown> }>(
+      "SELECT config FROM image WHERE project = 'default' AND name = 'app:1'",
+    );
+    expect(rows[0]!.config).toMatchObject({ passwd: { root: [0, 0], app: [1000, 1000] }, groups: { staff: 50 } });
+    expect(rows[0]!.config).not.toHaveProperty('identitiesPending');
     const layer2 = join(layerStore(), image.layers[1]!.diffId.slice(7));
     expect(readdirSync(layer2).some((n) => n.startsWith('.wh.'))).toBe(false);
   });
@@ -211,5 +233,51 @@ describe('OCI images through the API', () => {
     expect(container.command).toEqual(['/bin/sh', '-c', 'echo second; exec sleep 1000']);
     await waitRunning(fleet, 'swap-2');
     await expect.poll(() => logOf('swap-2'), { timeout: 10_000 }).toBe('second\n');
+  });
+  it('imports into a project with a diskBytes quota unpacked, counting the unpacked bytes, as before', async () => {
+    await fleet.admin.post('/projects', { name: 'metered', quotas: { diskBytes: 64 * 1024 * 1024 } });
+    const metered = buildImage([layerOf([{ name: 'm', body: 'metered\n'.repeat(1000) }])]);
+    const res = await upload('m', ociLayoutTar(metered), 'metered');
+    expect(res.status).toBe(201);
+    expect(res.body.layers).toEqual([{ diffId: metered.layers[0]!.diffId, sizeBytes: metered.layers[0]!.tar.length }]);
+    // unpacked before the answer: nothing packed, the layer in place
+    expect(packedNames()).toEqual([]);
+    expect(existsSync(join(layerStore(), metered.layers[0]!.diffId.slice(7)))).toBe(true);
+    const project = await fleet.admin.get<ProjectView>('/projects/metered');
+    expect(project.quotas.diskBytes.used).toBe(metered.layers[0]!.tar.length);
+    await fleet.admin.withSelection({ project: 'metered' }).delete('/images/m');
+  });
+
+  it('refuses at its first use an image whose layer is not its diff_id: IMAGE_UNAVAILABLE naming the layer, nothing of it kept', async () => {
+    const honest = buildImage(
+      [
+        layerOf([
+          { name: 'bin/', type: 'directory', mode: 0o755 },
+          { name: 'bin/busybox', body: busybox, mode: 0o755 },
+        ]),
+      ],
+      {
+        Cmd: ['/bin/busybox', 'true'],
+      },
+    );
+    const config = JSON.parse(honest.config.toString()) as { rootfs: { diff_ids: string[] } };
+    const claimed = sha256('not this layer');
+    config.rootfs.diff_ids[0] = claimed;
+    const liar = imageWithConfig(honest, Buffer.from(JSON.stringify(config)));
+    // only the blobs' digests are checked before the answer: they are right
+    expect((await upload('liar', ociLayoutTar(liar))).status).toBe(201);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const err = await fleet.admin.post('/containers', { name: `liar-${attempt}`, image: 'liar' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApiError);
+      expect({ code: (err as ApiError).code, message: (err as ApiError).message }).toMatchObject({
+        code: 'IMAGE_UNAVAILABLE',
+        message: expect.stringMatching(/image liar of project default cannot be unpacked: .*not the diff_id sha256:/),
+      });
+    }
+    expect(existsSync(join(layerStore(), claimed.slice(7)))).toBe(false);
+    expect(packedNames().filter((n) => n.startsWith(claimed.slice(7)))).toEqual([]);
+    // the refused creates left no container behind
+    expect(((await fleet.admin.get('/containers/liar-0').catch((e: unknown) => e)) as ApiError).code).toBe('NOT_FOUND');
+    await fleet.admin.delete('/images/liar');
   });
 });

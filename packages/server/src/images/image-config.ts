@@ -15,6 +15,11 @@ export interface ImageRunConfig {
   passwd?: Record<string, [number, number]>;
   /** name → gid from the image's /etc/group */
   groups?: Record<string, number>;
+  /**
+   * True while passwd and groups are still to be read: the image was imported with its layers
+   * packed, and none has unpacked them yet (NodeLayers.ensure reads them then).
+   */
+  identitiesPending?: boolean;
 }
 
 /** What a create may say to override the image's defaults. */

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { layersAtHand } from '@nagaya/native';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NagayaError } from '../errors';
@@ -35,16 +35,17 @@ export interface PullOptions {
  * Pulls an image from a registry into this node's store and records it as image `name` of
  * `project` (format `registry`, its reference written in full with the manifest's digest). The
  * pull is written as an OCI layout in the store, imported through the one importer every archive
- * goes through (digests and diff_ids verified, layers unpacked by the safe extractor), recorded,
+ * goes through (digests verified; layers kept packed, then unpacked by the safe extractor with
+ * their diff_ids checked, as an upload's are), recorded,
  * and pushed to the fleet's registry when there is one. Whatever fails, nothing is left behind:
- * no record, no layout directory, no layer that this pull unpacked and no image uses.
+ * no record, no layout directory, no layer (unpacked or packed) that this pull brought and no image uses.
  * Failures of the registry are IMAGE_UNAVAILABLE; a reference that cannot be, INVALID_INPUT.
  */
 export async function pullImage(store: ImageStore, request: PullRequest, options: PullOptions): Promise<ImageRecord> {
   const ref = parseImageReference(request.reference, options.insecureRegistries);
   const client = new RegistryClient(ref.apiBase, new RegistryAuth(request.auth));
   const layout = join(store.ociStore, 'pulls', `job-${options.pullId}`);
-  let newLayers: string[] = [];
+  const newLayers: string[] = [];
   await mkdir(layout, { recursive: true, mode: 0o700 });
   try {
     const pulled = await pullToLayout(client, ref.repository, manifestRef(ref), layout, {
@@ -52,12 +53,12 @@ export async function pullImage(store: ImageStore, request: PullRequest, options
       maxBytes: options.maxImageBytes,
       ...(options.onBytes ? { onBytes: options.onBytes } : {}),
     });
-    // the layers this node did not have: the ones to remove again if the pull fails from here on
-    newLayers = (await diffIdsOf(join(layout, 'blobs', 'sha256', pulled.configDigest.slice('sha256:'.length)))).filter(
-      (diffId) => !existsSync(store.layerPath(diffId)),
-    );
+    // the layers this node did not have, unpacked or packed: the ones to remove again if the pull fails from here on
+    const listed = await diffIdsOf(join(layout, 'blobs', 'sha256', pulled.configDigest.slice('sha256:'.length)));
+    for (const diffId of listed) if (!(await layersAtHand(store.ociStore, [diffId]))) newLayers.push(diffId);
     const imported = await importLayoutDir(layout, store.ociStore, store.limits, Number.MAX_SAFE_INTEGER, {
       keepBlobs: store.pushesToRegistry,
+      deferUnpack: await store.deferUnpack(request.project),
     });
     return await store.recordImported(request.project, request.name, imported, {
       format: 'registry',
@@ -90,5 +91,5 @@ async function removeUnusedLayers(store: ImageStore, layers: string[]): Promise<
   if (layers.length === 0) return;
   const used = await store.usedLayers().catch(() => undefined);
   if (!used) return; // Postgres is away: keep them (a later pull of the image reuses them)
-  await store.removeLayers(layers.filter((l) => !used.has(l) && existsSync(store.layerPath(l)))).catch(() => undefined);
+  await store.removeLayers(layers.filter((l) => !used.has(l))).catch(() => undefined);
 }

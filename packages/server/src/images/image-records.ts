@@ -172,6 +172,19 @@ export class ImageRecords {
     });
   }
 
+  /**
+   * Records the user and group names read from an image's layers once they unpacked. Only the
+   * image as it was read (same digest, names still pending): an image replaced meanwhile keeps
+   * its own.
+   */
+  async setIdentities(image: ImageRecord, passwd: Record<string, [number, number]>, groups: Record<string, number>): Promise<void> {
+    await this.db.query(
+      `UPDATE image SET config = (config - 'identitiesPending') || jsonb_build_object('passwd', $4::jsonb, 'groups', $5::jsonb)
+        WHERE project = $1 AND name = $2 AND digest = $3 AND config ? 'identitiesPending'`,
+      [image.project, image.name, image.digest, JSON.stringify(passwd), JSON.stringify(groups)],
+    );
+  }
+
   /** Records that `node` holds these layers now. */
   async holds(node: string, diffIds: string[]): Promise<void> {
     await this.db.query(

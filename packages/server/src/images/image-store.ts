@@ -1,4 +1,3 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,10 +9,10 @@ import { FleetRegistry } from './fleet-registry';
 import { readIdentities } from './image-identities';
 import { runDefaults } from './image-config';
 import { ImageRecords, type ImageFormat, type ImageRecord } from './image-records';
-import { importLayoutDir } from './import-layout';
+import { NodeLayers } from './node-layers';
 import { LimitedBody } from './limited-body';
 import { DEFAULT_PROJECT } from '../store/project-store';
-import { importImage, listLayers, removeBlob, removeLayer, type ExtractLimits, type ImportedImage } from '@nagaya/native';
+import { importImage, removeBlob, type ExtractLimits, type ImportedImage } from '@nagaya/native';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -33,20 +32,20 @@ export class ImageStore {
   /** The node's content-addressed layers: `<root>/.oci/layers/sha256/<hex>` (a dot-name: never an image's). */
   readonly ociStore: string;
   private readonly registry: FleetRegistry | undefined;
-  /** Fetches of an image's layers under way on this node, by manifest digest: concurrent launches share one. */
-  private readonly fetches = new Map<string, Promise<void>>();
+  private readonly layers: NodeLayers;
 
   constructor(
     dataDir: string,
     private readonly unpackLimits: ExtractLimits,
     private readonly db?: Db,
-    private readonly fleet: { node?: string; registryUrl?: string; maxImageBytes?: number } = {},
+    private readonly fleet: { node?: string; registryUrl?: string; maxImageBytes?: number; warn?: (message: string) => void } = {},
   ) {
     this.root = join(dataDir, 'images');
     this.ociStore = join(this.root, '.oci');
     this.directories = new DirectoryImages(this.root, db);
     this.records = db && new ImageRecords(db, { project: DEFAULT_PROJECT, source: BUILT_IN_SOURCE });
     this.registry = fleet.registryUrl ? new FleetRegistry(fleet.registryUrl) : undefined;
+    this.layers = new NodeLayers(this.ociStore, unpackLimits, this.records, this.registry, fleet);
   }
 
   /**
@@ -64,66 +63,7 @@ export class ImageStore {
 
   /** A layer's directory in this node's store. */
   layerPath(diffId: string): string {
-    return join(this.ociStore, 'layers', 'sha256', diffId.slice('sha256:'.length));
-  }
-
-  /** An OCI image's layer dirs, topmost first; fetched from the fleet's registry first when this node lacks any. */
-  private async ociLayers(image: ImageRecord): Promise<string[]> {
-    const dirs = image.layers.map((d) => this.layerPath(d));
-    if (!dirs.every((d) => existsSync(d))) {
-      const digest = image.digest!;
-      let fetch = this.fetches.get(digest);
-      if (!fetch) {
-        fetch = this.fetchLayers(image).finally(() => this.fetches.delete(digest));
-        this.fetches.set(digest, fetch);
-      }
-      await fetch;
-    }
-    return dirs.reverse();
-  }
-
-  /**
-   * Pulls an image by digest from the fleet's registry into a layout in the store, imports it
-   * (its layers unpacked, verified against their diff_ids), and records that this node holds them.
-   */
-  private async fetchLayers(image: ImageRecord): Promise<void> {
-    const where = `; the nodes that hold it: ${image.nodes.join(', ') || 'none'}`;
-    if (!this.registry) {
-      throw new NagayaError(
-        'IMAGE_UNAVAILABLE',
-        `image ${image.name} of project ${image.project} is not on this node and the fleet has no registry (NAGAYA_REGISTRY_URL)${where}`,
-        {
-          reason: 'not-on-node',
-        },
-      );
-    }
-    const layout = join(this.ociStore, 'pulls', image.digest!.slice('sha256:'.length));
-    await mkdir(layout, { recursive: true, mode: 0o700 });
-    try {
-      await this.registry.pull(image.project, image.name, image.digest!, layout, this.fleet.maxImageBytes ?? Number.MAX_SAFE_INTEGER);
-      const imported = await importLayoutDir(layout, this.ociStore, this.unpackLimits, this.fleet.maxImageBytes);
-      const want = new Set(image.layers);
-      if (imported.layers.length !== image.layers.length || !imported.layers.every((l) => want.has(l.diffId))) {
-        throw new NagayaError(
-          'IMAGE_UNAVAILABLE',
-          `the registry's ${image.digest} does not have the layers recorded for image ${image.name}`,
-          {
-            reason: 'digest-mismatch',
-          },
-        );
-      }
-      if (this.fleet.node) await this.records!.holds(this.fleet.node, image.layers);
-      await rm(layout, { recursive: true, force: true });
-    } catch (err) {
-      // a broken-off download stays for the next try to resume; anything else starts afresh
-      if (!(err instanceof NagayaError && (err.details as { reason?: string } | undefined)?.reason === 'unreachable')) {
-        await rm(layout, { recursive: true, force: true });
-      }
-      if (err instanceof NagayaError) throw err;
-      throw new NagayaError('IMAGE_UNAVAILABLE', `image ${image.name} could not be fetched: ${(err as Error).message}`, {
-        reason: 'import-failed',
-      });
-    }
+    return this.layers.layerPath(diffId);
   }
 
   /** The image a container of `project` named `name` runs (its project's own, else a built-in one), as recorded. */
@@ -155,7 +95,7 @@ export class ImageStore {
     }
     const image = await this.visible(project, name);
     if (!image) throw new NagayaError('IMAGE_UNAVAILABLE', `no image named ${name} in project ${project}`, { reason: 'not-found' });
-    if (image.format !== 'directory') return this.ociLayers(image);
+    if (image.format !== 'directory') return this.layers.dirsFor(image);
     return [await this.directoryLayer(image.project, name)];
   }
 
@@ -191,47 +131,14 @@ export class ImageStore {
     return { removedLayers: removed };
   }
 
-  /** Removes layers from this node's store and forgets that it held them; those still in use elsewhere are kept. */
-  async removeLayers(diffIds: string[]): Promise<string[]> {
-    const removed: string[] = [];
-    for (const diffId of diffIds) {
-      await removeLayer(this.ociStore, diffId);
-      removed.push(diffId);
-    }
-    if (removed.length && this.fleet.node) await this.requireRecords().released(this.fleet.node, removed);
-    return removed;
+  /** Removes layers (unpacked and packed) from this node's store and forgets that it held them. */
+  removeLayers(diffIds: string[]): Promise<string[]> {
+    return this.layers.remove(diffIds);
   }
 
-  /**
-   * The reconciler's pass over this node's layers: removes those no image uses (deleted on
-   * another node, or left by an import that failed to record; only once they have been in place
-   * for `graceMs`, since an import renames its layers in before it records them), and makes
-   * node_layer say exactly which of the used ones this node holds.
-   */
-  async reconcileLayers(graceMs = 10 * 60_000): Promise<{ removed: number; recorded: number; forgotten: number }> {
-    const records = this.requireRecords();
-    const node = this.fleet.node;
-    const [present, used, held] = await Promise.all([
-      listLayers(this.ociStore),
-      records.usedLayers(),
-      node ? records.heldBy(node) : new Set<string>(),
-    ]);
-    const unused: string[] = [];
-    for (const layer of present) {
-      if (used.has(layer.diffId)) continue;
-      const placedAt = await stat(layer.dir).then(
-        (s) => s.ctimeMs,
-        () => Date.now(),
-      );
-      if (Date.now() - placedAt >= graceMs) unused.push(layer.diffId);
-    }
-    const removed = await this.removeLayers(unused);
-    const here = new Set(present.map((l) => l.diffId).filter((d) => used.has(d)));
-    const missing = [...held].filter((d) => !here.has(d));
-    const unrecorded = [...here].filter((d) => !held.has(d));
-    if (node && missing.length) await records.released(node, missing);
-    if (node && unrecorded.length) await records.holds(node, unrecorded);
-    return { removed: removed.length, recorded: unrecorded.length, forgotten: missing.length };
+  /** The reconciler's pass over this node's layers (NodeLayers.reconcile). */
+  reconcileLayers(graceMs = 10 * 60_000): Promise<{ removed: number; recorded: number; forgotten: number }> {
+    return this.layers.reconcile(graceMs);
   }
 
   /** The layers some recorded image uses. */
@@ -247,19 +154,22 @@ export class ImageStore {
   /**
    * Imports an image archive as image `name` of `project`: an OCI image layout, a `docker save`
    * (legacy or Docker 25's), or a rootfs tarball (one layer); tar, gzip or zstd. Streamed: at most
-   * `uploadLimitBytes` of request body (PAYLOAD_TOO_LARGE), each layer verified against its digest
-   * and unpacked by nagaya-extract into this node's layer store within the store's limits (a layer
-   * the store holds already is verified, not unpacked again). A refused archive leaves nothing
-   * behind. Recording the image checks the project's diskBytes quota; then it is pushed to the
-   * fleet's registry, when there is one, so that every node can fetch it.
+   * `uploadLimitBytes` of request body (PAYLOAD_TOO_LARGE), each layer blob verified against its
+   * digest and kept packed in this node's store; the layers unpack (nagaya-extract, within the
+   * store's limits, each checked against its diff_id) right after, in the background, or at the
+   * image's first launch, whichever comes first (see deferUnpack). A refused archive leaves
+   * nothing behind. Recording the image checks the project's diskBytes quota; then it is pushed
+   * to the fleet's registry, when there is one, so that every node can fetch it.
    */
   async import(project: string, name: string, body: Readable, uploadLimitBytes: number): Promise<ImageRecord> {
     await this.refuseTaken(project, name);
     await this.directories.openStore();
     const upload = new LimitedBody(body, uploadLimitBytes);
+    const deferUnpack = await this.deferUnpack(project);
     const imported = await importImage(Readable.from(upload.chunks()), this.ociStore, {
       maxArchiveBytes: this.unpackLimits.maxBytes,
       layerLimits: this.unpackLimits,
+      deferUnpack,
       // the compressed blobs, verified, for the push to the fleet's registry
       keepBlobs: this.registry !== undefined,
     }).catch(async (err: unknown) => {
@@ -267,6 +177,19 @@ export class ImageStore {
       throw err;
     });
     return this.recordImported(project, name, imported, { format: imported.format, reference: null, source: 'upload' });
+  }
+
+  /**
+   * Whether an import into `project` keeps its layers packed, to unpack them later: an import
+   * then costs what copying its blobs costs. Not in a project with a diskBytes quota, whose images
+   * count their unpacked size (known only by unpacking) as they always have.
+   */
+  async deferUnpack(project: string): Promise<boolean> {
+    const { rows } = await this.requireDb().query<{ quota: string | null }>(
+      'SELECT quota_disk_bytes AS quota FROM project WHERE name = $1',
+      [project],
+    );
+    return rows[0] !== undefined && rows[0].quota === null;
   }
 
   /** CONFLICT when a project has an image of that name already (checked again, atomically, when the image is recorded). */
@@ -288,6 +211,8 @@ export class ImageStore {
   /**
    * Records an image just imported into this node's store (an upload's or a pull's): its run
    * defaults, its layers and this node as their holder, within the project's diskBytes quota.
+   * An image whose layers came packed has its user names read when they unpack, which starts now
+   * in the background (a create that needs them waits: withIdentities).
    * Then it is pushed to the fleet's registry, when there is one, so that every node can fetch
    * it; a push that fails takes the record back (and layers no other image uses). The blobs an
    * import kept for the push are removed either way: the registry holds them now, or the image
@@ -300,14 +225,15 @@ export class ImageStore {
     origin: { format: Exclude<ImageFormat, 'directory'>; reference: string | null; source: string },
   ): Promise<ImageRecord> {
     const records = this.requireRecords();
+    const packed = imported.layers.some((l) => l.packed);
     try {
-      const { passwd, groups } = await readIdentities(imported.layers.map((l) => l.dir).reverse());
+      const identities = packed ? { identitiesPending: true } : await readIdentities(imported.layers.map((l) => l.dir).reverse());
       await records.insert({
         project,
         name,
         format: origin.format,
         digest: imported.manifestDigest,
-        config: { ...runDefaults(imported.config), passwd, groups },
+        config: { ...runDefaults(imported.config), ...identities },
         layers: imported.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.size })),
         reference: origin.reference,
         files: 0,
@@ -318,7 +244,31 @@ export class ImageStore {
     } finally {
       if (this.registry) await this.removeKeptBlobs(imported);
     }
-    return (await records.visible(project, name))!;
+    const image = (await records.visible(project, name))!;
+    if (packed) {
+      this.layers.ensure(image).catch((err: unknown) => {
+        this.fleet.warn?.(`image ${name} of project ${project} did not unpack after its import: ${(err as Error).message}`);
+      });
+    }
+    return image;
+  }
+
+  /**
+   * The image a create names, with its user names read, for working out who its process runs as: an
+   * image imported with its layers packed has them once its layers unpack on some node, so this
+   * waits for that on this node when it has not happened yet (the unpack its import started, or
+   * one of its own).
+   */
+  async visibleWithIdentities(project: string, name: string): Promise<ImageRecord | undefined> {
+    const image = await this.visible(project, name);
+    return image && this.withIdentities(image);
+  }
+
+  /** withIdentities of one record (see visibleWithIdentities). */
+  async withIdentities(image: ImageRecord): Promise<ImageRecord> {
+    if (image.format === 'directory' || !image.config.identitiesPending) return image;
+    await this.layers.ensure(image);
+    return (await this.visible(image.project, image.name)) ?? image;
   }
 
   /** Pushes an imported image to the fleet's registry; a push that fails takes the import back. */

@@ -5,7 +5,7 @@ import { importImage, type ExtractLimits, type ImportedImage } from '@nagaya/nat
 /**
  * Imports an OCI layout directory (a pull's) through the same importer as an upload: the
  * directory is streamed as a tar by `tar`, so every blob is verified and every layer unpacked by
- * the one code path that handles hostile archives. `keepBlobs`: keep the verified blobs for a push
+ * the one code path that handles hostile archives (`deferUnpack`: see importImage). `keepBlobs`: keep the verified blobs for a push
  * to the fleet's registry (the caller removes them). It costs a spool of the image's bytes; an
  * importer that reads a layout in place would not.
  */
@@ -14,7 +14,7 @@ export async function importLayoutDir(
   store: string,
   layerLimits: ExtractLimits,
   maxArchiveBytes = Number.MAX_SAFE_INTEGER,
-  options: { keepBlobs?: boolean } = {},
+  options: { keepBlobs?: boolean; deferUnpack?: boolean } = {},
 ): Promise<ImportedImage> {
   const tar = spawn('tar', ['-C', layoutDir, '--exclude=*.partial', '-cf', '-', 'oci-layout', 'index.json', 'blobs'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -28,7 +28,12 @@ export async function importLayoutDir(
   // nobody reads yet, and a small layout's tar exits before the importer starts reading.
   const archive = tar.stdout.pipe(new PassThrough());
   try {
-    const imported = await importImage(archive, store, { maxArchiveBytes, layerLimits, keepBlobs: options.keepBlobs ?? false });
+    const imported = await importImage(archive, store, {
+      maxArchiveBytes,
+      layerLimits,
+      keepBlobs: options.keepBlobs ?? false,
+      deferUnpack: options.deferUnpack ?? false,
+    });
     const code = await exited;
     if (code !== 0) throw new Error(`tar of the pulled layout failed: ${stderr.trim()}`);
     return imported;

@@ -77,7 +77,7 @@ export class RunJobs {
   private readonly intake: RunIntake;
 
   constructor(private readonly deps: RunJobDeps) {
-    this.imageRecords = new ImageRecordCache((project, name) => deps.images.visible(project, name));
+    this.imageRecords = new ImageRecordCache((project, name) => deps.images.visibleWithIdentities(project, name));
     this.intake = new RunIntake(deps);
   }
 
