@@ -9,7 +9,8 @@ import { Readable } from 'node:stream';
 import { importImage, listPacked } from '@nagaya/native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../allocator/test/support/test-database';
-import { buildImage, layerOf, ociLayoutTar } from '../../native/test/support/oci-fixtures';
+import { buildImage, imageWithConfig, layerOf, ociLayoutTar, sha256 } from '../../native/test/support/oci-fixtures';
+import { NagayaError } from '../src/errors';
 import { ImageRecords } from '../src/images/image-records';
 import { NodeLayers } from '../src/images/node-layers';
 import { Db } from '../src/store/db';
@@ -21,6 +22,7 @@ let tdb: TestDatabase;
 let db: Db;
 let records: ImageRecords;
 let layers: NodeLayers;
+const refusedImages: string[] = [];
 
 const image = buildImage([
   layerOf([
@@ -40,7 +42,9 @@ beforeAll(async () => {
   tdb = await createTestDatabase('nagaya_layers');
   db = new Db(tdb.url, 4);
   records = new ImageRecords(db, { project: 'default', source: 'built-in' });
-  layers = new NodeLayers(store, LIMITS, records, undefined, { node: 'node-x' });
+  layers = new NodeLayers(store, LIMITS, records, undefined, { node: 'node-x' }, async (image) => {
+    refusedImages.push(image.name);
+  });
   const imported = await importPacked(ociLayoutTar(image));
   await records.insert({
     project: 'default',
@@ -83,5 +87,38 @@ describe('packed layers on a node', () => {
     expect(after.config).toEqual({ passwd: { root: [0, 0], web: [101, 102] }, groups: { root: 0, web: 102 } });
     // the reconciler sees the same layers, now unpacked
     expect(await layers.reconcile(0)).toEqual({ removed: 0, recorded: 0, forgotten: 0 });
+  });
+
+  it('refuse an image whose layer is not its diff_id, telling the image store once, and every later ask alike', async () => {
+    const honest = buildImage([layerOf([{ name: 'x', body: 'x\n' }])]);
+    const config = JSON.parse(honest.config.toString()) as { rootfs: { diff_ids: string[] } };
+    config.rootfs.diff_ids[0] = sha256('not this layer');
+    const imported = await importPacked(ociLayoutTar(imageWithConfig(honest, Buffer.from(JSON.stringify(config)))));
+    await records.insert({
+      project: 'default',
+      name: 'liar',
+      format: 'oci-layout',
+      digest: imported.manifestDigest,
+      config: { identitiesPending: true },
+      layers: imported.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.size })),
+      reference: null,
+      files: 0,
+      source: 'upload',
+      node: 'node-x',
+    });
+    const record = (await records.visible('default', 'liar'))!;
+    for (let ask = 0; ask < 2; ask++) {
+      const err = await layers.ensure(record).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NagayaError);
+      expect(err).toMatchObject({
+        code: 'IMAGE_UNAVAILABLE',
+        message: expect.stringMatching(
+          /^image liar of project default cannot be unpacked: layer sha256:\w+ \(blob sha256:\w+\): .*not the diff_id/,
+        ),
+        details: { reason: 'bad-content' },
+      });
+    }
+    expect(refusedImages).toEqual(['liar']);
+    expect(await listPacked(store, config.rootfs.diff_ids[0])).toEqual([]);
   });
 });

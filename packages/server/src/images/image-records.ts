@@ -143,14 +143,15 @@ export class ImageRecords {
 
   /**
    * Deletes an image unless a container of its project still names it (CONFLICT, with how many),
-   * and returns the layers no image uses any more (their rows gone; each node removes its copy).
+   * only the one of that manifest digest when one is given (NOT_FOUND if the name is another's
+   * now), and returns the layers no image uses any more (their rows gone; each node removes its copy).
    */
-  async delete(project: string, name: string): Promise<{ unusedLayers: string[] }> {
+  async delete(project: string, name: string, digest?: string): Promise<{ unusedLayers: string[] }> {
     return this.db.transaction(async (tx) => {
-      const image = await tx.query<{ layers: string[] }>('SELECT layers FROM image WHERE project = $1 AND name = $2 FOR UPDATE', [
-        project,
-        name,
-      ]);
+      const image = await tx.query<{ layers: string[] }>(
+        'SELECT layers FROM image WHERE project = $1 AND name = $2 AND ($3::text IS NULL OR digest = $3) FOR UPDATE',
+        [project, name, digest ?? null],
+      );
       if (!image.rows[0]) throw new NagayaError('NOT_FOUND', `no image named ${name} in project ${project}`);
       // A create locks the image row FOR KEY SHARE in its statement: this lock waits for such a
       // create to commit (and the count below sees its container), and a create that comes later

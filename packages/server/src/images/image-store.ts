@@ -45,7 +45,9 @@ export class ImageStore {
     this.directories = new DirectoryImages(this.root, db);
     this.records = db && new ImageRecords(db, { project: DEFAULT_PROJECT, source: BUILT_IN_SOURCE });
     this.registry = fleet.registryUrl ? new FleetRegistry(fleet.registryUrl) : undefined;
-    this.layers = new NodeLayers(this.ociStore, unpackLimits, this.records, this.registry, fleet);
+    this.layers = new NodeLayers(this.ociStore, unpackLimits, this.records, this.registry, fleet, (image, refusal) =>
+      this.takeBack(image, refusal),
+    );
   }
 
   /**
@@ -129,6 +131,18 @@ export class ImageStore {
     const { unusedLayers } = await records.delete(project, name);
     const removed = await this.removeLayers(unusedLayers);
     return { removedLayers: removed };
+  }
+
+  /**
+   * Takes back an image whose layer did not unpack to its diff_id (found after its import
+   * answered, when its layers unpacked): as an eager import would have refused it, nothing of it
+   * stays. Only that image (its digest), and never one a container names (none can: every create
+   * of it waited for the unpack that failed).
+   */
+  private async takeBack(image: ImageRecord, refusal: NagayaError): Promise<void> {
+    const { unusedLayers } = await this.requireRecords().delete(image.project, image.name, image.digest!);
+    await this.removeLayers(unusedLayers);
+    this.fleet.warn?.(`image ${image.name} of project ${image.project} was taken back: ${refusal.message}`);
   }
 
   /** Removes layers (unpacked and packed) from this node's store and forgets that it held them. */

@@ -41,6 +41,8 @@ export class NodeLayers {
     private readonly records: ImageRecords | undefined,
     private readonly registry: FleetRegistry | undefined,
     private readonly fleet: { node?: string; maxImageBytes?: number },
+    /** Told once of an image whose layers this node refused (bad content): the image store takes it back. */
+    private readonly onRefused: (image: ImageRecord, refusal: NagayaError) => Promise<void> = async () => undefined,
   ) {}
 
   /** A layer's directory in this node's store. */
@@ -99,7 +101,10 @@ export class NodeLayers {
           reason: badContent ? 'bad-content' : 'unpack-failed',
         },
       );
-      if (badContent) this.refused.set(image.digest!, refusal);
+      if (badContent && !this.refused.has(image.digest!)) {
+        this.refused.set(image.digest!, refusal);
+        await this.onRefused(image, refusal).catch(() => undefined);
+      }
       throw refusal;
     }
   }
