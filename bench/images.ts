@@ -7,16 +7,24 @@
 // - nagaya's unpack at an image's first launch on a node (unpackPackedLayers: gunzip, verify each
 //   diff_id, unpack through nagaya-extract) against `umoci unpack` (verify, unpack one rootfs);
 // - the eager import (both in one) against `umoci unpack`, and a re-import of an image whose
-//   layers are unpacked (each verified in full) against `skopeo copy --dest-decompress oci: dir:`.
+//   layers are unpacked (each verified in full) against `skopeo copy --dest-decompress oci: dir:`;
+// - nagaya's pull from a registry on this machine (Debian's docker-registry, the image pushed
+//   there by skopeo): download and verify every blob by digest into a layout, then import it in
+//   place (deferUnpack; the verified blobs are moved into the store), as a pull job does before it
+//   records the image, against `skopeo copy docker:// oci:` of the same image.
 // Each runs IMAGES_RUNS times (3), alternating, on a warm page cache; the median counts. Prints a
 // table and one JSON line. Run as root (the extractor and umoci chown). IMAGES_KEEP=1 keeps the work directory.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { importImage, unpackPackedLayers } from '../packages/native/src';
+import { importImage, importImageLayout, unpackPackedLayers } from '../packages/native/src';
+import { nodePlatform, pullToLayout } from '../packages/server/src/registry/pull-to-layout';
+import { RegistryAuth } from '../packages/server/src/registry/registry-auth';
+import { RegistryClient } from '../packages/server/src/registry/registry-client';
+import { REGISTRY_BINARY, startLocalRegistry } from '../packages/server/test/support/local-registry';
 
 const RUNS = Number(process.env.IMAGES_RUNS ?? 3);
 const LAYERS = [['usr/lib/gcc'], ['usr/lib/python3.11', 'usr/share/perl', 'usr/share/cmake-3.25'], ['usr/share/vim', 'usr/share/icons']];
@@ -110,11 +118,16 @@ async function main() {
       umoci: [],
       skopeo: [],
       skopeoDecompress: [],
+      nagayaPull: [],
+      skopeoPull: [],
     };
     const useSkopeo = has('skopeo');
     const useUmoci = has('umoci');
     // A rootfs tarball's worth of limits: the layers here are 60-125 MB each.
     const options = { maxArchiveBytes: 1024 ** 3, layerLimits: { maxBytes: 1024 ** 3, maxEntries: 1_000_000, maxDepth: 128 } };
+    const registry = useSkopeo && existsSync(REGISTRY_BINARY) ? await startLocalRegistry('none') : undefined;
+    if (registry)
+      sh(`skopeo --insecure-policy copy -q --dest-tls-verify=false oci:${layout}:bench docker://${registry.host}/bench/images:1`);
     for (let run = 0; run < RUNS; run++) {
       // what an import does now: verify and keep the blobs packed; the first launch on the node unpacks
       const store = join(dir, `store-${run}`);
@@ -147,6 +160,26 @@ async function main() {
         );
         rmSync(copy, { recursive: true, force: true });
       }
+      if (registry) {
+        const pulled = join(dir, `pulled-${run}`);
+        const pullStore = join(dir, `pull-store-${run}`);
+        const client = new RegistryClient(registry.url, new RegistryAuth(undefined));
+        tools.nagayaPull.push(
+          await secondsAsync(async () => {
+            await pullToLayout(client, 'bench/images', '1', pulled, { platform: nodePlatform(), maxBytes: 1024 ** 3 });
+            await importImageLayout(pulled, pullStore, { layerLimits: options.layerLimits, deferUnpack: true, blobsVerified: true });
+          }),
+        );
+        rmSync(pulled, { recursive: true, force: true });
+        rmSync(pullStore, { recursive: true, force: true });
+        const copy = join(dir, `skopeo-pull-${run}`);
+        tools.skopeoPull.push(
+          seconds(() =>
+            sh(`skopeo --insecure-policy copy -q --src-tls-verify=false docker://${registry.host}/bench/images:1 oci:${copy}:bench`),
+          ),
+        );
+        rmSync(copy, { recursive: true, force: true });
+      }
     }
     const ours = median(tools.nagaya);
     const oursUnpack = median(tools.nagayaUnpack);
@@ -155,6 +188,9 @@ async function main() {
     const umoci = useUmoci ? median(tools.umoci) : undefined;
     const skopeo = useSkopeo ? median(tools.skopeo) : undefined;
     const skopeoDecompress = useSkopeo ? median(tools.skopeoDecompress) : undefined;
+    const oursPull = registry ? median(tools.nagayaPull) : undefined;
+    const skopeoPull = registry ? median(tools.skopeoPull) : undefined;
+    await registry?.stop();
     console.log(
       `import of a ${mb.toFixed(1)} MB OCI layout (3 gzip layers, ${(built.tarBytes / 1e6).toFixed(0)} MB uncompressed), median of ${RUNS} runs`,
     );
@@ -176,6 +212,8 @@ async function main() {
     against('umoci unpack', 'verify, unpack one rootfs + mtree', umoci, oursEager);
     row('nagaya re-import, layers unpacked', 'spool, verify each layer in full (gunzip, diff_id)', oursPresent);
     against('skopeo copy --dest-decompress oci: dir:', 'verify, gunzip to layer tars (no unpack)', skopeoDecompress, oursPresent);
+    row('nagaya pull (deferUnpack)', 'download and verify blobs, import them packed', oursPull);
+    if (oursPull !== undefined) against('skopeo copy docker:// oci:', 'download and verify blobs', skopeoPull, oursPull);
     console.log(
       JSON.stringify({
         bench: 'images',
@@ -194,6 +232,9 @@ async function main() {
         import_ratio_vs_skopeo: skopeo === undefined ? null : Number((ours / skopeo).toFixed(2)),
         unpack_ratio_vs_umoci: umoci === undefined ? null : Number((oursUnpack / umoci).toFixed(2)),
         eager_ratio_vs_umoci: umoci === undefined ? null : Number((oursEager / umoci).toFixed(2)),
+        pull_s: oursPull === undefined ? null : Number(oursPull.toFixed(3)),
+        skopeo_pull_s: skopeoPull === undefined ? null : Number(skopeoPull.toFixed(3)),
+        pull_ratio_vs_skopeo: oursPull === undefined || skopeoPull === undefined ? null : Number((oursPull / skopeoPull).toFixed(2)),
         reimport_ratio_vs_skopeo_decompress: skopeoDecompress === undefined ? null : Number((oursPresent / skopeoDecompress).toFixed(2)),
         samples: tools,
       }),

@@ -93,6 +93,7 @@ export { loadAddon, findLauncher, findExtractor } from './loader';
 export type { ExtractOptions } from './extract-archive';
 export {
   importImage,
+  importImageLayout,
   DEFAULT_MAX_LAYERS,
   listLayers,
   removeLayer,
@@ -117,6 +118,7 @@ export type {
   Platform,
   EnsuredLayer,
   PackedLayer,
+  LayoutImportOptions,
 } from './oci';
 export { readConsoleLog, rfc3339Nano, CONSOLE_MAX_LINE_BYTES } from './console-log-reader';
 export type { ConsoleLine, ConsoleRead, ConsoleReadOptions } from './console-log-reader';

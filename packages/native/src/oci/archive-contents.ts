@@ -1,7 +1,8 @@
 // An import's spooled archive as named entries: JSON documents and blobs read by name or digest,
 // each checked against its descriptor (size and sha256) before anything trusts it.
 import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { posix } from 'node:path';
 
 import { NativeError } from '../errors';
@@ -26,8 +27,8 @@ export class ArchiveContents {
   readonly dropped: number;
 
   constructor(
-    readonly file: FileHandle,
-    readonly path: string,
+    /** The spooled archive, or undefined for a layout read in place (every entry then has its own path). */
+    readonly file: FileHandle | undefined,
     index: TarIndex,
   ) {
     for (const entry of index.entries) if (entry.name !== '') this.entries.set(entry.name, entry);
@@ -57,8 +58,14 @@ export class ArchiveContents {
 
   async read(entry: TarEntry): Promise<Buffer> {
     const buffer = Buffer.alloc(entry.size);
-    const { bytesRead } = await this.file.read(buffer, 0, entry.size, entry.offset);
-    if (bytesRead !== entry.size) throw invalid(`${entry.name} is cut short`);
+    const file = entry.path === undefined ? this.file : await open(entry.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    if (!file) throw new Error(`${entry.name} has no file to be read from`);
+    try {
+      const { bytesRead } = await file.read(buffer, 0, entry.size, entry.offset);
+      if (bytesRead !== entry.size) throw invalid(`${entry.name} is cut short`);
+    } finally {
+      if (file !== this.file) await file.close();
+    }
     return buffer;
   }
 

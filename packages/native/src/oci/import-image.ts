@@ -19,7 +19,7 @@ import { resolveDockerSave } from './resolve-docker-save';
 import { resolveOciLayout } from './resolve-oci';
 import { type ImageFormat, type ResolvedImage, syntheticManifest } from './resolved-image';
 import { type SpooledArchive, spoolArchive, spoolDigest } from './spool';
-import { indexTar, NotTarError, type TarEntry, type TarIndex } from './tar-index';
+import { dataFile, indexTar, NotTarError, type TarEntry, type TarIndex } from './tar-index';
 import { unpackLayer } from './unpack-layer';
 import { mapConcurrently } from './concurrency';
 import { packLayers } from './pack-layers';
@@ -115,8 +115,8 @@ export async function importImage(input: Readable, store: string, options: Impor
     const staged =
       options.deferUnpack && resolved.format !== 'rootfs'
         ? await packLayers(store, staging, spool.path, resolved.layers, options.layerLimits)
-        : await unpackLayers(store, staging, spool, resolved, options.layerLimits);
-    return await finishImport(store, staging, spool, resolved, staged, options.keepBlobs ?? false);
+        : await unpackLayers(store, staging, spool.path, resolved, options.layerLimits);
+    return await finishImport(store, staging, spool.path, resolved, staged, options.keepBlobs ?? false);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -137,7 +137,7 @@ async function resolveArchive(spool: SpooledArchive, platform: Platform): Promis
       if ([...IMAGE_MARKERS].some((name) => err.index.topLevel.has(name))) throw invalid(`the image archive is damaged: ${err.message}`);
       index = err.index;
     }
-    const archive = new ArchiveContents(file, spool.path, index);
+    const archive = new ArchiveContents(file, index);
     const format = detectFormat(archive);
     if (format === 'rootfs') return rootfsImage(spool, await spoolDigest(spool), platform);
     if (format === 'docker-save') return await resolveDockerSave(archive, platform);
@@ -187,10 +187,11 @@ export interface StagedLayers {
   commit(): Promise<void>;
 }
 
-async function unpackLayers(
+/** Unpacks the layers the store lacks into staging; `archive`: the file entries without a path of their own are in. */
+export async function unpackLayers(
   store: string,
   staging: string,
-  spool: SpooledArchive,
+  archive: string | undefined,
   resolved: ResolvedImage,
   limits: ExtractLimits,
 ): Promise<StagedLayers> {
@@ -202,7 +203,7 @@ async function unpackLayers(
   });
   const ociLayer = resolved.format !== 'rootfs';
   const unpacked = await mapConcurrently(plans, UNPACK_CONCURRENCY, (p) =>
-    unpackLayer(spool.path, p.layer, { dest: p.dest, ociLayer }, limits, p.what),
+    unpackLayer(dataFile(p.layer.entry, archive), p.layer, { dest: p.dest, ociLayer }, limits, p.what),
   );
   const staged = plans.flatMap((p) => (p.dest ? [{ diffId: p.layer.diffId, dir: p.dest }] : []));
   const layers: ImportedLayer[] = plans.map((p, i) => ({
@@ -224,10 +225,10 @@ async function unpackLayers(
 }
 
 /** The manifest, the kept blobs and the commit that follow the layers, however they were staged. */
-async function finishImport(
+export async function finishImport(
   store: string,
   staging: string,
-  spool: SpooledArchive,
+  archive: string | undefined,
   resolved: ResolvedImage,
   { layers, commit }: StagedLayers,
   keepBlobs: boolean,
@@ -241,7 +242,7 @@ async function finishImport(
     );
   if (keepBlobs) {
     const layerBlobs = resolved.layers.map((layer, i) => ({ digest: layers[i].digest, entry: layer.entry }));
-    await keepImageBlobs(store, staging, spool.path, resolved, manifest, layerBlobs);
+    await keepImageBlobs(store, staging, archive, resolved, manifest, layerBlobs);
   }
   // Every digest has matched: only now do the new layers appear.
   await commit();
@@ -261,7 +262,7 @@ async function finishImport(
 async function keepImageBlobs(
   store: string,
   staging: string,
-  spool: string,
+  archive: string | undefined,
   resolved: ResolvedImage,
   manifest: { digest: string; bytes: Buffer },
   layerBlobs: Array<{ digest: string; entry: TarEntry }>,
@@ -270,7 +271,7 @@ async function keepImageBlobs(
     [manifest.digest, manifest.bytes],
     [resolved.configDigest, resolved.configBytes],
   ]);
-  for (const { digest, entry } of layerBlobs) blobs.set(digest, { path: spool, offset: entry.offset, size: entry.size });
+  for (const { digest, entry } of layerBlobs) blobs.set(digest, { path: dataFile(entry, archive), offset: entry.offset, size: entry.size });
   let n = 0;
   for (const [digest, source] of blobs) {
     const staged = join(staging, `blob-${n++}`);

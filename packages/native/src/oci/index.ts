@@ -1,5 +1,7 @@
 // OCI images on a node: import an archive into the content-addressed layer store, list and remove layers.
 export { importImage, DEFAULT_MAX_LAYERS } from './import-image';
+export { importImageLayout } from './import-layout';
+export type { LayoutImportOptions } from './import-layout';
 export type { ImportOptions, ImportedImage, ImportedLayer } from './import-image';
 export { listLayers, removeLayer, layerDir, removeStaleStaging } from './layer-store';
 export type { StoredLayer } from './layer-store';

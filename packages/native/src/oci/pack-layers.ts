@@ -18,31 +18,40 @@ import type { ImportedLayer, StagedLayers } from './import-image';
 import { layerDir } from './layer-store';
 import { commitPacked, packedPath } from './packed-layers';
 import type { LayerSource } from './resolved-image';
+import { dataFile } from './tar-index';
 import { unpackLayer } from './unpack-layer';
 
 /** Blobs read side by side: bound by the disk and sha256, two keep both busy. */
 const PACK_CONCURRENCY = 2;
 const READ_CHUNK = 1024 * 1024;
 
-/** Reads the layers' blobs from the spool, verified by digest, and stages those the store lacks. */
+/**
+ * Reads the layers' blobs from the archive (or their own files), verified by digest, and stages
+ * those the store lacks. `blobsVerified`: the blobs are files of their own that were verified as
+ * they were written (nagaya's own pull): they are moved into the store, not read again.
+ */
 export async function packLayers(
   store: string,
   staging: string,
-  spool: string,
+  archive: string | undefined,
   sources: LayerSource[],
   limits: ExtractLimits,
+  options: { blobsVerified?: boolean } = {},
 ): Promise<StagedLayers> {
   const plans = sources.map((layer, i) => {
     const what = `layer ${i + 1} of ${sources.length}`;
     const earlier = sources.slice(0, i).some((l) => l.diffId === layer.diffId && l.digest === layer.digest);
     if (!earlier && existsSync(layerDir(store, layer.diffId))) return { layer, what, check: 'unpacked' as const };
     const packed = earlier || (layer.digestDeclared && existsSync(packedPath(store, layer.diffId, layer.digest)));
+    // a blob file of its own, verified when it was written: moved into the store as it is
+    const movable = options.blobsVerified && layer.digestDeclared && layer.entry.path !== undefined && layer.entry.offset === 0;
+    if (movable) return { layer, what, check: packed ? ('trusted' as const) : ('move' as const), dest: layer.entry.path! };
     return { layer, what, check: packed ? ('digest' as const) : ('copy' as const), dest: join(staging, `packed-${i}`) };
   });
   const layers = await mapConcurrently(plans, PACK_CONCURRENCY, async (p): Promise<ImportedLayer> => {
     const common = { mediaType: p.layer.mediaType, dir: layerDir(store, p.layer.diffId), unpacked: false };
     if (p.check === 'unpacked') {
-      const checked = await unpackLayer(spool, p.layer, { ociLayer: true }, limits, p.what);
+      const checked = await unpackLayer(dataFile(p.layer.entry, archive), p.layer, { ociLayer: true }, limits, p.what);
       return {
         ...common,
         diffId: checked.diffId,
@@ -52,14 +61,18 @@ export async function packLayers(
         packed: false,
       };
     }
-    const read = await readBlob(spool, p.layer, p.check === 'copy' ? p.dest : undefined, p.what);
+    if (p.check === 'trusted' || p.check === 'move') {
+      const size = p.layer.entry.size;
+      return { ...common, diffId: p.layer.diffId, digest: p.layer.digest, compressedSize: size, size, packed: true };
+    }
+    const read = await readBlob(dataFile(p.layer.entry, archive), p.layer, p.check === 'copy' ? p.dest : undefined, p.what);
     return { ...common, diffId: p.layer.diffId, digest: read.digest, compressedSize: read.bytes, size: read.bytes, packed: true };
   });
   return {
     layers,
     commit: async () => {
       for (const [i, p] of plans.entries()) {
-        if (p.check === 'copy') await commitPacked(store, p.layer.diffId, layers[i].digest, p.dest);
+        if (p.check === 'copy' || p.check === 'move') await commitPacked(store, p.layer.diffId, layers[i].digest, p.dest);
       }
     },
   };

@@ -17,6 +17,8 @@ export interface TarEntry {
   type: TarEntryType;
   /** Where the data starts in the file. */
   offset: number;
+  /** The file the data is in, when it is not the archive's: a layout directory read in place (importImageLayout). */
+  path?: string;
   size: number;
   linkname: string;
 }
@@ -196,4 +198,11 @@ async function readEntries(reader: WindowedReader, length: number, add: (entry: 
     offset = next;
   }
   if (count === 0) throw new NotTarError(length === 0 ? 'it is empty' : 'it is shorter than one tar header');
+}
+
+/** The file an entry's data is in: its own (a layout read in place), else the archive's. */
+export function dataFile(entry: TarEntry, archive: string | undefined): string {
+  const file = entry.path ?? archive;
+  if (file === undefined) throw new Error(`${entry.name} has no file to be read from`);
+  return file;
 }

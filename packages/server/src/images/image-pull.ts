@@ -1,4 +1,4 @@
-import { layersAtHand } from '@nagaya/native';
+import { importImageLayout, layersAtHand } from '@nagaya/native';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NagayaError } from '../errors';
@@ -8,7 +8,6 @@ import { RegistryAuth, type RegistryCredentials } from '../registry/registry-aut
 import { RegistryClient } from '../registry/registry-client';
 import type { ImageRecord } from './image-records';
 import type { ImageStore } from './image-store';
-import { importLayoutDir } from './import-layout';
 
 /** What to pull, and as which image. */
 export interface PullRequest {
@@ -56,9 +55,12 @@ export async function pullImage(store: ImageStore, request: PullRequest, options
     // the layers this node did not have, unpacked or packed: the ones to remove again if the pull fails from here on
     const listed = await diffIdsOf(join(layout, 'blobs', 'sha256', pulled.configDigest.slice('sha256:'.length)));
     for (const diffId of listed) if (!(await layersAtHand(store.ociStore, [diffId]))) newLayers.push(diffId);
-    const imported = await importLayoutDir(layout, store.ociStore, store.limits, Number.MAX_SAFE_INTEGER, {
+    // read in place; its blobs were verified as they downloaded, so packed layers are moved, not copied
+    const imported = await importImageLayout(layout, store.ociStore, {
+      layerLimits: store.limits,
       keepBlobs: store.pushesToRegistry,
       deferUnpack: await store.deferUnpack(request.project),
+      blobsVerified: true,
     });
     return await store.recordImported(request.project, request.name, imported, {
       format: 'registry',

@@ -5,9 +5,9 @@ import { NagayaError } from '../errors';
 import type { FleetRegistry } from './fleet-registry';
 import { readIdentities } from './image-identities';
 import type { ImageRecord, ImageRecords } from './image-records';
-import { importLayoutDir } from './import-layout';
 import {
   type ExtractLimits,
+  importImageLayout,
   layersAtHand,
   listLayers,
   listPacked,
@@ -126,7 +126,8 @@ export class NodeLayers {
     await mkdir(layout, { recursive: true, mode: 0o700 });
     try {
       await this.registry.pull(image.project, image.name, image.digest!, layout, this.fleet.maxImageBytes ?? Number.MAX_SAFE_INTEGER);
-      const imported = await importLayoutDir(layout, this.store, this.limits, this.fleet.maxImageBytes);
+      // unpacked at once: a launch is waiting; the blobs were verified as they downloaded
+      const imported = await importImageLayout(layout, this.store, { layerLimits: this.limits, blobsVerified: true });
       const want = new Set(image.layers);
       if (imported.layers.length !== image.layers.length || !imported.layers.every((l) => want.has(l.diffId))) {
         throw new NagayaError(

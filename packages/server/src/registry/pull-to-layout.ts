@@ -35,6 +35,8 @@ export interface PulledImage {
 }
 
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+/** Layer downloads at once (docker's and skopeo's default is 3). */
+const PARALLEL_DOWNLOADS = 3;
 const MAX_LAYERS = 128;
 
 /**
@@ -81,7 +83,7 @@ export async function pullToLayout(
   await writeFile(blobPath(manifest.digest), manifest.bytes);
   await writeFile(blobPath(config.digest), await client.smallBlob(repository, config.digest, MAX_CONFIG_BYTES));
   let done = 0;
-  for (const layer of layers) {
+  const fetchLayer = async (layer: Descriptor) => {
     const dest = blobPath(layer.digest);
     const have = await stat(dest).then(
       (s) => s.size === layer.size,
@@ -96,6 +98,27 @@ export async function pullToLayout(
       done += layer.size;
       options.onBytes?.(done, totalBytes);
     }
+  };
+  // a few at once, as docker and skopeo do: one download leaves the link and the disk idle
+  // while it hashes; a repeated layer is fetched once
+  const distinct = [...new Map(layers.map((l) => [l.digest, l])).values()];
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (next < distinct.length && !failure) {
+      const layer = distinct[next++]!;
+      await fetchLayer(layer).catch((error: unknown) => {
+        failure ??= { error };
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL_DOWNLOADS, distinct.length) }, lane));
+  if (failure) throw failure.error;
+  // a repeated layer's bytes count as the manifest lists them, so the progress reaches its total
+  const repeated = totalBytes - distinct.reduce((sum, l) => sum + l.size, 0);
+  if (repeated > 0) {
+    done += repeated;
+    options.onBytes?.(done, totalBytes);
   }
   const index = {
     schemaVersion: 2,
