@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { ContainerView, ImagePullView, ImageView, JobView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lifecycleQueueName } from '../src/jobs/job-queues';
+import { JobQueues, lifecycleQueueName } from '../src/jobs/job-queues';
 import { buildImage, busyboxImage, layerOf, nodeArch, type FixtureImage } from '../../native/test/support/oci-fixtures';
 import { startLocalRegistry, type LocalRegistry } from './support/local-registry';
 import { pushFixture, pushIndex, registryClient } from './support/push-fixture';
@@ -84,7 +84,13 @@ describe('POST /images/pull', () => {
     // the layout is gone, and so are the credentials from the job BullMQ keeps
     expect(listing(pullsDir())).toEqual([]);
     const data = await redis.hget(`${fleet.base.queuePrefix}:${lifecycleQueueName('node-a')}:${started.job.id}`, 'data');
-    expect(JSON.parse(data!)).toEqual({ kind: 'pull', project: 'default', name: 'tiny:v1', reference: `${basic.host}/lib/tiny:v1` });
+    expect(JSON.parse(data!)).toEqual({
+      kind: 'pull',
+      project: 'default',
+      name: 'tiny:v1',
+      reference: `${basic.host}/lib/tiny:v1`,
+      credentialsDropped: true,
+    });
     expect(data).not.toContain(password);
   }, 90_000);
 
@@ -135,6 +141,49 @@ describe('POST /images/pull', () => {
     expect(listing(layersDir())).toEqual(layersBefore);
     expect(listing(pullsDir())).toEqual([]);
   }, 90_000);
+
+  it('retries a failed pull that had no credentials, and refuses to retry one whose credentials are gone', async () => {
+    const withAuth = await fleet.admin.post<ImagePullView>('/images/pull', {
+      reference: `${basic.host}/lib/nothing-here:v1`,
+      name: 'nothing-here',
+      auth: { username: basic.credentials!.username, password: 'wrong' },
+    });
+    expect((await finished(withAuth.job.id)).state).toBe('failed');
+    const refused = await refusal(fleet.admin.post(`/jobs/${withAuth.job.id}/retry`, {}));
+    expect({ code: refused.code, message: refused.message }).toEqual({
+      code: 'CONFLICT',
+      message: `job ${withAuth.job.id} pulled with credentials, which are not kept: start the pull again with them`,
+    });
+    const without = await fleet.admin.post<ImagePullView>('/images/pull', {
+      reference: '127.0.0.1:1/lib/nothing-here:v1',
+      name: 'nothing-here',
+    });
+    expect((await finished(without.job.id)).state).toBe('failed');
+    await fleet.admin.post(`/jobs/${without.job.id}/retry`, {});
+    const again = await finished(without.job.id);
+    expect([again.state, again.error]).toEqual(['failed', expect.stringMatching(/^IMAGE_UNAVAILABLE: /)]);
+  }, 60_000);
+
+  it('moves a pull that waits on a node that is gone to a live node, which pulls it', async () => {
+    await fleet.db.pool.query(
+      `INSERT INTO node (name, heartbeat_at, started_at, version, info, status)
+       VALUES ('node-gone', now() - interval '1 hour', now() - interval '1 hour', 'test', '{}', 'offline')`,
+    );
+    const queues = new JobQueues(redis, fleet.base.queuePrefix, fleet.api.db);
+    const id = await queues.enqueuePull('node-gone', {
+      kind: 'pull',
+      project: 'default',
+      name: 'moved:v1',
+      reference: `${basic.host}/lib/tiny:v1`,
+      auth: basic.credentials!,
+    });
+    // the live worker's sweep (every second) moves it; it then runs there with its credentials
+    const job = await finished(id);
+    expect([job.state, job.error ?? null]).toEqual(['completed', null]);
+    expect((await fleet.db.pool.query('SELECT queue FROM job WHERE id = $1', [id])).rows[0].queue).toBe(lifecycleQueueName('node-a'));
+    expect((await fleet.admin.get<ImageView>('/images/moved:v1')).digest).toBe(image.manifestDigest);
+    expect(await redis.exists(`${fleet.base.queuePrefix}:${lifecycleQueueName('node-gone')}:${id}`)).toBe(0);
+  }, 60_000);
 
   it("takes back a pull that the project's disk quota refuses: no record, no new layer, no blob, no layout", async () => {
     await fleet.admin.post('/projects', { name: 'tight', quotas: { diskBytes: 1024 } });

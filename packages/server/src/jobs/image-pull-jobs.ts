@@ -55,7 +55,9 @@ export class ImagePullJobs {
       // BullMQ keeps a finished job (and its data) for days: the credentials must not stay with it
       if (auth) {
         const { auth: _dropped, ...rest } = job.data;
-        await job.updateData(rest).catch((e: unknown) => log.warn('could not remove the credentials of a pull job', { error: e as Error }));
+        await job
+          .updateData({ ...rest, credentialsDropped: true })
+          .catch((e: unknown) => log.warn('could not remove the credentials of a pull job', { error: e as Error }));
       }
     }
   }

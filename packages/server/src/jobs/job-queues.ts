@@ -7,6 +7,13 @@ import type { Db } from '../store/db';
 import type { LifecycleJobData, PullJobData, PullProgress, RpcJobData } from './job-types';
 
 /** BullMQ queue names: one lifecycle queue and one rpc queue per node. */
+
+/** Pull jobs run once (a failed pull is pulled again by the user) and are kept as long as lifecycle jobs. */
+const PULL_JOB_OPTIONS = {
+  attempts: 1,
+  removeOnComplete: { age: 7 * 86400, count: 20_000 },
+  removeOnFail: { age: 30 * 86400, count: 20_000 },
+} as const;
 export const lifecycleQueueName = (node: string) => `node-${node}`;
 export const rpcQueueName = (node: string) => `rpc-${node}`;
 
@@ -111,13 +118,32 @@ export class JobQueues {
       data.name,
       data.project,
     ]);
-    await q.add('pull', data, {
-      jobId: id,
-      attempts: 1,
-      removeOnComplete: { age: 7 * 86400, count: 20_000 },
-      removeOnFail: { age: 30 * 86400, count: 20_000 },
-    });
+    await q.add('pull', data, { jobId: id, ...PULL_JOB_OPTIONS });
     return id;
+  }
+
+  /**
+   * Moves a pull that still waits in the queue of `from` (a node gone) to the queue of `to`, with
+   * its id and data. The old copy goes first, atomically, and only if no worker holds it: a pull
+   * never runs twice. False when it could not be moved (a worker took it, or it ended).
+   */
+  async movePull(id: string, from: string, to: string): Promise<boolean> {
+    const old = await this.queue(lifecycleQueueName(from)).getJob(id);
+    if (!old || !['waiting', 'delayed', 'prioritized'].includes(await old.getState())) return false;
+    try {
+      await old.remove();
+    } catch {
+      return false; // locked by a worker that took it meanwhile: it runs there
+    }
+    await this.queue(lifecycleQueueName(to)).add('pull', old.data as PullJobData, { jobId: id, ...PULL_JOB_OPTIONS });
+    await this.db.query('UPDATE job SET queue = $2 WHERE id = $1', [id, lifecycleQueueName(to)]);
+    return true;
+  }
+
+  /** The ids of the pulls that wait in a node's queue (at most 100, oldest first). */
+  async pullsWaitingOn(node: string): Promise<string[]> {
+    const jobs = await this.queue(lifecycleQueueName(node)).getJobs(['waiting', 'delayed', 'prioritized'], 0, 99, true);
+    return jobs.filter((j) => j?.name === 'pull' && j.id).map((j) => j.id!);
   }
 
   /**
@@ -220,6 +246,10 @@ export class JobQueues {
     const job = await this.queue(row.queue).getJob(id);
     if (!job) throw new NagayaError('CONFLICT', `job ${id} is no longer in its queue`);
     if ((await job.getState()) !== 'failed') throw new NagayaError('CONFLICT', `job ${id} has not failed`);
+    if ((job.data as Partial<PullJobData>).credentialsDropped) {
+      // they were used for that pull only and are not kept: a retry would pull without them
+      throw new NagayaError('CONFLICT', `job ${id} pulled with credentials, which are not kept: start the pull again with them`);
+    }
     await job.retry('failed');
     return this.view(row);
   }

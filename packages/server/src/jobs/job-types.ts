@@ -32,6 +32,8 @@ export interface PullJobData {
   name: string;
   reference: string;
   auth?: { username: string; password: string };
+  /** Set when the pull ended and its credentials were removed: a retry of it would pull without them. */
+  credentialsDropped?: boolean;
 }
 
 /** Progress of a pull, as the worker reports it through job.updateProgress. */

@@ -40,7 +40,8 @@ interface Moved {
 
 /**
  * What the fleet does about nodes that go away: place again the containers a draining or
- * offline node never began to launch (sweep, on every live worker, one at a time), evacuate a
+ * offline node never began to launch, and the image pulls it never began (sweep, on every live
+ * worker, one at a time), evacuate a
  * node, and remove a dead one, fencing the slices of the containers that died with it.
  */
 export class NodeFleet {
@@ -87,7 +88,34 @@ export class NodeFleet {
     });
     await this.requeue(moved);
     if (moved.length) this.deps.log.info('moved pending containers off nodes that are gone', { count: moved.length });
+    await this.movePulls().catch((err: unknown) =>
+      this.deps.log.warn('could not move the pulls of nodes that are gone', { error: err as Error }),
+    );
     return moved;
+  }
+
+  /**
+   * Moves image pulls that wait in the queue of a node that is gone (draining, offline, removed
+   * or silent) to the active node with the fewest containers: a pull is placed on one node, and
+   * would otherwise wait for that node for good. One that a worker holds stays where it runs.
+   */
+  private async movePulls(): Promise<number> {
+    const { nodes, queues, log } = this.deps;
+    const all = await nodes.list();
+    const alive = (n: NodeRow) => n.status === 'active' && n.heartbeatAgeMs <= nodes.offlineAfterMs;
+    const gone = all.filter((n) => !alive(n)).map((n) => n.name);
+    const targets = all.filter(alive);
+    if (gone.length === 0 || targets.length === 0) return 0;
+    let count = 0;
+    for (const from of gone) {
+      for (const id of await queues.pullsWaitingOn(from)) {
+        const to = leastLoaded(targets, from, undefined);
+        if (!to || !(await queues.movePull(id, from, to.name))) continue;
+        count++;
+        log.info('moved an image pull off a node that is gone', { job: id, from, to: to.name });
+      }
+    }
+    return count;
   }
 
   /**
