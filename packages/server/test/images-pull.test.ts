@@ -164,6 +164,21 @@ describe('POST /images/pull', () => {
     expect([again.state, again.error]).toEqual(['failed', expect.stringMatching(/^IMAGE_UNAVAILABLE: /)]);
   }, 60_000);
 
+  it('refuses a second pull of a name while the first is under way, before it downloads anything', async () => {
+    const pull = () =>
+      fleet.admin
+        .post<ImagePullView>('/images/pull', { reference: `${basic.host}/lib/tiny:v1`, name: 'twice:v1', auth: basic.credentials })
+        .catch((e: unknown) => e);
+    const outcomes = await Promise.all([pull(), pull()]);
+    const started = outcomes.filter((o): o is ImagePullView => !(o instanceof Error));
+    const refused = outcomes.filter((o) => o instanceof Error) as Array<{ code: string; message: string }>;
+    expect(started).toHaveLength(1);
+    expect(refused.map((r) => [r.code, r.message])).toEqual([
+      ['CONFLICT', `image twice:v1 is being pulled already (job ${started[0]!.job.id})`],
+    ]);
+    expect((await finished(started[0]!.job.id)).state).toBe('completed');
+  }, 60_000);
+
   it('moves a pull that waits on a node that is gone to a live node, which pulls it', async () => {
     await fleet.db.pool.query(
       `INSERT INTO node (name, heartbeat_at, started_at, version, info, status)

@@ -110,15 +110,30 @@ export class JobQueues {
   async enqueuePull(node: string, data: PullJobData): Promise<string> {
     const id = `pull-${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
     const queue = lifecycleQueueName(node);
-    const q = this.queue(queue);
-    await this.db.query('INSERT INTO job (id, queue, kind, image, project) VALUES ($1, $2, $3, $4, $5)', [
-      id,
-      queue,
-      'pull',
-      data.name,
-      data.project,
-    ]);
-    await q.add('pull', data, { jobId: id, ...PULL_JOB_OPTIONS });
+    // one pull of a name at a time: under the name's lock, a pull that is still under way refuses
+    // this one, and this one is in its queue before the lock goes (a later request sees it)
+    await this.db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`nagaya:pull:${data.project}/${data.name}`]);
+      const earlier = await tx.query<{ id: string; queue: string }>(
+        `SELECT id, queue FROM job WHERE kind = 'pull' AND project = $1 AND image = $2 AND created_at > now() - interval '7 days'
+          ORDER BY created_at DESC LIMIT 20`,
+        [data.project, data.name],
+      );
+      for (const e of earlier.rows) {
+        const state = await this.queue(e.queue).getJobState(e.id);
+        if (['waiting', 'active', 'delayed', 'prioritized'].includes(state)) {
+          throw new NagayaError('CONFLICT', `image ${data.name} is being pulled already (job ${e.id})`, { job: e.id });
+        }
+      }
+      await tx.query('INSERT INTO job (id, queue, kind, image, project) VALUES ($1, $2, $3, $4, $5)', [
+        id,
+        queue,
+        'pull',
+        data.name,
+        data.project,
+      ]);
+      await this.queue(queue).add('pull', data, { jobId: id, ...PULL_JOB_OPTIONS });
+    });
     return id;
   }
 
