@@ -131,14 +131,14 @@ async function main() {
     for (let run = 0; run < RUNS; run++) {
       // what an import does now: verify and keep the blobs packed; the first launch on the node unpacks
       const store = join(dir, `store-${run}`);
-      let diffIds: string[] = [];
+      let blobs: Array<{ diffId: string; digest: string }> = [];
       tools.nagaya.push(
         await secondsAsync(async () => {
           const imported = await importImage(createReadStream(built.archive), store, { ...options, deferUnpack: true });
-          diffIds = imported.layers.map((l) => l.diffId);
+          blobs = imported.layers.map((l) => ({ diffId: l.diffId, digest: l.digest }));
         }),
       );
-      tools.nagayaUnpack.push(await secondsAsync(() => unpackPackedLayers(store, diffIds, options.layerLimits)));
+      tools.nagayaUnpack.push(await secondsAsync(() => unpackPackedLayers(store, blobs, options.layerLimits)));
       tools.nagayaPresent.push(
         await secondsAsync(() => importImage(createReadStream(built.archive), store, { ...options, deferUnpack: true })),
       );

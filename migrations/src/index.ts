@@ -17,7 +17,7 @@ import { Events1765700000000 } from './1765700000000-events';
 import { RunAndProjectEvents1765800000000 } from './1765800000000-run-and-project-events';
 import { RunClaimFunction1765900000000 } from './1765900000000-run-claim-function';
 import { VolumeDiskQuota1766000000000 } from './1766000000000-volume-disk-quota';
-import { PullJobIndex1766100000000 } from './1766100000000-pull-job-index';
+import { ImageLayerBlobs1766100000000 } from './1766100000000-image-layer-blobs';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -39,7 +39,7 @@ export const migrations = [
   RunAndProjectEvents1765800000000,
   RunClaimFunction1765900000000,
   VolumeDiskQuota1766000000000,
-  PullJobIndex1766100000000,
+  ImageLayerBlobs1766100000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

@@ -104,7 +104,7 @@ export {
   listBlobs,
   removeBlob,
   unpackPackedLayers,
-  layersAtHand,
+  isPacked,
   listPacked,
   removePacked,
 } from './oci';
@@ -116,7 +116,8 @@ export type {
   ImageConfig,
   ImageFormat,
   Platform,
-  EnsuredLayer,
+  CheckedLayer,
+  LayerBlob,
   PackedLayer,
   LayoutImportOptions,
 } from './oci';

@@ -2,7 +2,8 @@
 // stores: the layers come out identical to an eager import's; what an eager import refuses at
 // once (a digest lie) is still refused at import, and what it can only see by decompressing (a
 // diff_id lie, a hostile layer) is refused at unpack, leaving no layer and no blob to retry;
-// an image cannot get another image's layer by naming its diff_id.
+// only an image's own blobs are read (by diff_id and digest), so an image cannot get another
+// image's layer by naming its diff_id, nor spoil it.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,8 @@ const work = mkdtempSync(join(tmpdir(), 'nagaya-oci-deferred-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const { freshStore, importBuffer } = storeMaker(work);
 const importDeferred = (archive: Buffer, store: string) => importImage(Readable.from([archive]), store, { ...OPTIONS, deferUnpack: true });
+const blobsOf = (img: { layers: Array<{ diffId: string; digest: string }> }) =>
+  img.layers.map((l) => ({ diffId: l.diffId, digest: l.digest }));
 
 async function refusedWith(promise: Promise<unknown>, message: RegExp): Promise<void> {
   const err = await promise.then(
@@ -54,19 +57,17 @@ describe('a deferred import', () => {
 
   it('unpacks to the same layers as an eager import, and gives the packed blobs up', async () => {
     const imported = await importBuffer(ociLayoutTar(image), eager);
-    const ensured = await unpackPackedLayers(
-      store,
-      image.layers.map((l) => l.diffId),
-      LIMITS,
+    const ensured = await unpackPackedLayers(store, blobsOf(image), LIMITS);
+    expect(ensured.map((e) => [e.diffId, e.checked, e.present, e.size, e.refusal])).toEqual(
+      image.layers.map((l) => [l.diffId, true, true, l.tar.length, undefined]),
     );
-    expect(ensured.map((e) => [e.diffId, e.size])).toEqual(image.layers.map((l) => [l.diffId, l.tar.length]));
     for (const [i, layer] of imported.layers.entries()) {
       expect(treeHash(readTree(ensured[i].dir))).toBe(treeHash(readTree(layer.dir)));
     }
     expect(await listPacked(store)).toEqual([]);
-    // a second call finds them there
-    const again = await unpackPackedLayers(store, [image.layers[0].diffId], LIMITS);
-    expect(again).toEqual([{ diffId: image.layers[0].diffId, dir: layerDir(store, image.layers[0].diffId), size: undefined }]);
+    // a second call finds no packed blob left to check, and the layer there
+    const again = await unpackPackedLayers(store, blobsOf(image).slice(0, 1), LIMITS);
+    expect(again).toEqual([{ ...blobsOf(image)[0], dir: layerDir(store, image.layers[0].diffId), present: true, checked: false }]);
     expect(readdirSync(join(store, 'staging'))).toEqual([]);
   });
 
@@ -104,26 +105,31 @@ describe('what only unpacking can see', () => {
     const config = JSON.parse(image.config.toString());
     const claimed = sha256('something else');
     config.rootfs.diff_ids[1] = claimed;
-    await importDeferred(ociLayoutTar(imageWithConfig(image, Buffer.from(JSON.stringify(config)))), store);
-    await refusedWith(unpackPackedLayers(store, [claimed], LIMITS), /not the diff_id sha256:/);
+    const liar = await importDeferred(ociLayoutTar(imageWithConfig(image, Buffer.from(JSON.stringify(config)))), store);
+    const [checked] = await unpackPackedLayers(store, [{ diffId: claimed, digest: liar.layers[1]!.digest }], LIMITS);
+    expect(checked).toMatchObject({ checked: false, present: false, refusal: { code: 'INVALID_INPUT' } });
+    expect(checked!.refusal!.message).toMatch(/not the diff_id sha256:/);
     expect(existsSync(layerDir(store, claimed))).toBe(false);
     expect(await listPacked(store, claimed)).toEqual([]);
     expect(readdirSync(join(store, 'staging'))).toEqual([]);
-    const err = await unpackPackedLayers(store, [claimed], LIMITS).catch((e: NativeError) => e);
-    expect(err).toMatchObject({ code: 'NOT_FOUND' });
   });
 
-  it('a false blob packed first under a true diff_id does not keep the true one from unpacking', async () => {
+  it('reads only the blob of the pair asked for: a false blob under a true diff_id neither serves nor spoils it', async () => {
     const store = freshStore();
-    const target = image.layers[0];
-    const liar = buildImage([layerOf([f('fake', 'f')], 'gzip')]);
-    const config = JSON.parse(liar.config.toString());
+    const target = image.layers[0]!;
+    const liarImage = buildImage([layerOf([f('fake', 'f')], 'gzip')]);
+    const config = JSON.parse(liarImage.config.toString());
     config.rootfs.diff_ids[0] = target.diffId;
-    await importDeferred(ociLayoutTar(imageWithConfig(liar, Buffer.from(JSON.stringify(config)))), store);
+    const liar = await importDeferred(ociLayoutTar(imageWithConfig(liarImage, Buffer.from(JSON.stringify(config)))), store);
     await importDeferred(ociLayoutTar(image), store);
     expect((await listPacked(store, target.diffId)).length).toBe(2);
-    const [ensured] = await unpackPackedLayers(store, [target.diffId], LIMITS);
-    expect(ensured!.size).toBe(target.tar.length);
+    // the true pair unpacks and leaves the false one where it is
+    const [honest] = await unpackPackedLayers(store, [{ diffId: target.diffId, digest: target.digest }], LIMITS);
+    expect(honest).toMatchObject({ checked: true, present: true, size: target.tar.length });
+    expect((await listPacked(store, target.diffId)).map((p) => p.digest)).toEqual([liar.layers[0]!.digest]);
+    // the false pair is checked against the layer now there, and refused
+    const [borrowed] = await unpackPackedLayers(store, [{ diffId: target.diffId, digest: liar.layers[0]!.digest }], LIMITS);
+    expect(borrowed).toMatchObject({ checked: false, present: true, refusal: { code: 'INVALID_INPUT' } });
     expect(await listPacked(store, target.diffId)).toEqual([]);
   });
 
@@ -150,11 +156,9 @@ describe('what only unpacking can see', () => {
       const store = freshStore();
       const hostile = buildImage(layers.map((entries) => layerOf(entries, 'gzip')));
       await importDeferred(ociLayoutTar(hostile), store);
-      const diffIds = hostile.layers.map((l) => l.diffId);
-      const outcome = await unpackPackedLayers(store, diffIds, LIMITS).then(
-        (ensured) => `unpacked (${ensured.length})`,
-        (e: NativeError) => e.code,
-      );
+      const checked = await unpackPackedLayers(store, blobsOf(hostile), LIMITS);
+      const refusal = checked.find((c) => c.refusal)?.refusal;
+      const outcome = refusal ? refusal.code : `unpacked (${checked.filter((c) => c.checked && c.present).length})`;
       outcomes.push(`${label}: ${outcome}`);
       expect(snapshotTree(canary), label).toEqual(before);
       expect(readdirSync(join(store, 'staging')), label).toEqual([]);
@@ -170,9 +174,16 @@ describe('what only unpacking can see', () => {
 
   it('two unpacks of the same layers at once both succeed, with one directory per layer', async () => {
     const store = freshStore();
-    await importDeferred(dockerSaveTar(image), store);
+    // a legacy save's blobs are its layer.tar files: their digests are its own, not the layout's
+    const saved = await importDeferred(dockerSaveTar(image), store);
     const diffIds = image.layers.map((l) => l.diffId);
-    const [a, b] = await Promise.all([unpackPackedLayers(store, diffIds, LIMITS), unpackPackedLayers(store, diffIds, LIMITS)]);
+    const [a, b] = await Promise.all([
+      unpackPackedLayers(store, blobsOf(saved), LIMITS),
+      unpackPackedLayers(store, blobsOf(saved), LIMITS),
+    ]);
+    expect([...a, ...b].map((l) => [l.present, l.refusal?.message])).toEqual([...a, ...b].map(() => [true, undefined]));
+    // each blob checked once or twice (both read it before either removed it), never by neither
+    expect(a.map((l, i) => l.checked || b[i]!.checked)).toEqual([true, true, true]);
     expect(a.map((l) => l.dir)).toEqual(b.map((l) => l.dir));
     expect(readdirSync(join(store, 'layers/sha256')).sort()).toEqual(diffIds.map((d) => d.slice(7)).sort());
     expect(await listPacked(store)).toEqual([]);

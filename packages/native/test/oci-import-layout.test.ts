@@ -47,7 +47,7 @@ describe('importing a layout directory in place', () => {
     expect((await listPacked(store)).length).toBe(3);
     const ensured = await unpackPackedLayers(
       store,
-      image.layers.map((l) => l.diffId),
+      image.layers.map((l) => ({ diffId: l.diffId, digest: l.digest })),
       LIMITS,
     );
     expect(ensured.map((e) => e.size)).toEqual(image.layers.map((l) => l.tar.length));

@@ -70,8 +70,10 @@ export interface ImportedLayer {
   dir: string;
   /** False when the store already held it (it was verified, not unpacked again), or when it was packed. */
   unpacked: boolean;
-  /** True when a deferred import kept it packed (its diff_id not yet checked); false when it is unpacked in dir. */
+  /** True when a deferred import kept it packed; false when it is unpacked in dir. */
   packed: boolean;
+  /** This import checked the blob against its diff_id (decompressed and hashed it); false for a packed layer. */
+  checked: boolean;
 }
 
 /** What importImage returns: everything the server records for the image. */
@@ -215,6 +217,7 @@ export async function unpackLayers(
     dir: layerDir(store, unpacked[i].diffId),
     unpacked: p.dest !== undefined,
     packed: false,
+    checked: true,
   }));
   return {
     layers,

@@ -59,14 +59,23 @@ export async function packLayers(
         compressedSize: checked.compressedSize,
         size: checked.size,
         packed: false,
+        checked: true,
       };
     }
     if (p.check === 'trusted' || p.check === 'move') {
       const size = p.layer.entry.size;
-      return { ...common, diffId: p.layer.diffId, digest: p.layer.digest, compressedSize: size, size, packed: true };
+      return { ...common, diffId: p.layer.diffId, digest: p.layer.digest, compressedSize: size, size, packed: true, checked: false };
     }
     const read = await readBlob(dataFile(p.layer.entry, archive), p.layer, p.check === 'copy' ? p.dest : undefined, p.what);
-    return { ...common, diffId: p.layer.diffId, digest: read.digest, compressedSize: read.bytes, size: read.bytes, packed: true };
+    return {
+      ...common,
+      diffId: p.layer.diffId,
+      digest: read.digest,
+      compressedSize: read.bytes,
+      size: read.bytes,
+      packed: true,
+      checked: false,
+    };
   });
   return {
     layers,

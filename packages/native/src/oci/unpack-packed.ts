@@ -1,8 +1,9 @@
-// The second half of a deferred import: unpacking the packed layers an image needs into the
-// layer store, on the node that launches it, the first time it does. Each blob goes through the
-// same path as an eager import's (unpackLayer: decompress, hash, nagaya-extract), so a blob that
-// does not decompress to the diff_id its image claims is refused here, as the import would have
-// refused it, and removed so that it is never tried again.
+// The second half of a deferred import: checking an image's packed layer blobs against their
+// diff_ids, on the node that launches it, the first time it does, and unpacking the layers the
+// store lacks. Each blob goes through the same path as an eager import's (unpackLayer:
+// decompress, hash, nagaya-extract), and only an image's own blobs are read (named by the pair
+// of its diff_id and blob digest): a blob another image packed under the same diff_id is never
+// taken for this image's, nor this image's for another's.
 import { existsSync } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,81 +12,89 @@ import { NativeError } from '../errors';
 import type { ExtractLimits } from '../extract-archive';
 import { mapConcurrently } from './concurrency';
 import { commitLayer, ensureLayerStore, layerDir, makeStagingDir } from './layer-store';
-import { listPacked, type PackedLayer, removePacked } from './packed-layers';
+import { packedPath } from './packed-layers';
 import { unpackLayer } from './unpack-layer';
 
 /** As an import: each layer has its own directory, so two unpack side by side. */
 const UNPACK_CONCURRENCY = 2;
 
-/** One layer unpackPackedLayers made sure of. */
-export interface EnsuredLayer {
+/** One layer of an image: its diff_id and the digest of the blob it came as. */
+export interface LayerBlob {
   diffId: string;
-  /** <store>/layers/sha256/<hex>: the overlay lower. */
+  digest: string;
+}
+
+/** What unpackPackedLayers did with one layer blob. */
+export interface CheckedLayer extends LayerBlob {
+  /** <store>/layers/sha256/<hex>: the overlay lower (there when present is true). */
   dir: string;
-  /** Uncompressed tar bytes when this call unpacked it; undefined when it was there already. */
+  /** The layer directory is there. */
+  present: boolean;
+  /** This call read the packed blob and it decompressed to its diff_id (it is gone now). */
+  checked: boolean;
+  /** Uncompressed tar bytes, when this call unpacked the layer. */
   size?: number;
+  /** Why the blob was refused (INVALID_INPUT or PAYLOAD_TOO_LARGE): it is not its diff_id, or not a layer the extractor takes. It is gone. */
+  refusal?: NativeError;
 }
 
 /**
- * Makes every layer of diffIds present in the store's layers, unpacking those that are only
- * packed. INVALID_INPUT when a layer's packed blobs all fail to unpack to its diff_id (the bad
- * blobs are removed), NOT_FOUND when a layer is neither unpacked nor packed here (the caller
- * fetches it from elsewhere). Safe against another process unpacking the same layer at once:
- * the first rename into place wins, and the loser uses the winner's copy.
+ * For each layer blob the store holds packed: checks that it decompresses to its diff_id,
+ * unpacking it when the layer directory is missing (only hashing it when the directory is there),
+ * then removes the blob. Layers with no packed blob here are left as they are (present or not):
+ * the caller knows whether their pair was checked elsewhere, and fetches what is missing. A blob
+ * that is not its diff_id (or that the extractor refuses) is removed and comes back with its
+ * refusal. Safe against another process doing the same at once.
  */
-export async function unpackPackedLayers(store: string, diffIds: string[], limits: ExtractLimits): Promise<EnsuredLayer[]> {
+export async function unpackPackedLayers(store: string, blobs: LayerBlob[], limits: ExtractLimits): Promise<CheckedLayer[]> {
   await ensureLayerStore(store);
-  const distinct = [...new Set(diffIds)];
-  const sizes = new Map<string, number | undefined>();
-  await mapConcurrently(distinct, UNPACK_CONCURRENCY, async (diffId) => {
-    sizes.set(diffId, await ensureLayer(store, diffId, limits));
+  const distinct = [...new Map(blobs.map((b) => [`${b.diffId}.${b.digest}`, b])).values()];
+  const done = new Map<string, { checked: boolean; size?: number; refusal?: NativeError }>();
+  await mapConcurrently(distinct, UNPACK_CONCURRENCY, async (blob) => {
+    done.set(`${blob.diffId}.${blob.digest}`, await checkOne(store, blob, limits));
   });
-  return diffIds.map((diffId) => ({ diffId, dir: layerDir(store, diffId), size: sizes.get(diffId) }));
+  return blobs.map((b) => ({
+    ...b,
+    dir: layerDir(store, b.diffId),
+    present: existsSync(layerDir(store, b.diffId)),
+    ...done.get(`${b.diffId}.${b.digest}`)!,
+  }));
 }
 
-/** The layers of diffIds this store can give without fetching: unpacked, or packed to unpack. */
-export async function layersAtHand(store: string, diffIds: string[]): Promise<boolean> {
-  for (const diffId of new Set(diffIds)) {
-    if (existsSync(layerDir(store, diffId))) continue;
-    if ((await listPacked(store, diffId)).length === 0) return false;
-  }
-  return true;
+/** Whether the store holds this layer blob packed. */
+export function isPacked(store: string, blob: LayerBlob): boolean {
+  return existsSync(packedPath(store, blob.diffId, blob.digest));
 }
 
-async function ensureLayer(store: string, diffId: string, limits: ExtractLimits): Promise<number | undefined> {
-  if (existsSync(layerDir(store, diffId))) return undefined;
-  const candidates = await listPacked(store, diffId);
-  if (candidates.length === 0) {
-    throw new NativeError(`layer ${diffId} is neither unpacked nor packed in this store`, { code: 'NOT_FOUND' });
-  }
-  let refusal: unknown;
-  for (const packed of candidates) {
-    try {
-      const size = await unpackOne(store, packed, limits);
-      await removePacked(store, diffId);
-      return size;
-    } catch (err) {
-      // another process unpacked it meanwhile (and removed the blob this one was reading)
-      if (existsSync(layerDir(store, diffId))) return undefined;
-      if (!(err instanceof NativeError) || (err.code !== 'INVALID_INPUT' && err.code !== 'PAYLOAD_TOO_LARGE')) throw err;
-      await rm(packed.path, { force: true });
-      refusal ??= err;
-    }
-  }
-  throw refusal;
-}
-
-async function unpackOne(store: string, packed: PackedLayer, limits: ExtractLimits): Promise<number> {
-  const size = (await stat(packed.path)).size;
+async function checkOne(
+  store: string,
+  blob: LayerBlob,
+  limits: ExtractLimits,
+): Promise<{ checked: boolean; size?: number; refusal?: NativeError }> {
+  const path = packedPath(store, blob.diffId, blob.digest);
+  const size = await stat(path).then(
+    (s) => s.size,
+    () => undefined,
+  );
+  if (size === undefined) return { checked: false };
   const staging = await makeStagingDir(store);
   try {
-    const dest = join(staging, 'layer');
-    const what = `layer ${packed.diffId}`;
+    const unpack = !existsSync(layerDir(store, blob.diffId));
+    const dest = unpack ? join(staging, 'layer') : undefined;
     const entry = { name: '', type: 'file' as const, offset: 0, size, linkname: '' };
-    const source = { digest: packed.digest, digestDeclared: true, mediaType: '', diffId: packed.diffId, entry };
-    const unpacked = await unpackLayer(packed.path, source, { dest, ociLayer: true }, limits, what);
-    await commitLayer(store, packed.diffId, dest);
-    return unpacked.size;
+    const source = { ...blob, digestDeclared: true, mediaType: '', entry };
+    const unpacked = await unpackLayer(path, source, { dest, ociLayer: true }, limits, `layer ${blob.diffId}`);
+    if (dest) await commitLayer(store, blob.diffId, dest);
+    await rm(path, { force: true });
+    return { checked: true, ...(dest ? { size: unpacked.size } : {}) };
+  } catch (err) {
+    if (err instanceof NativeError && (err.code === 'INVALID_INPUT' || err.code === 'PAYLOAD_TOO_LARGE')) {
+      await rm(path, { force: true });
+      return { checked: false, refusal: err };
+    }
+    // gone meanwhile: another process checked it (and recorded what it found)
+    if (!existsSync(path)) return { checked: false };
+    throw err;
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

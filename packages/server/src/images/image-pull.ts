@@ -1,4 +1,5 @@
-import { importImageLayout, layersAtHand } from '@nagaya/native';
+import { existsSync } from 'node:fs';
+import { importImageLayout, listPacked } from '@nagaya/native';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NagayaError } from '../errors';
@@ -54,7 +55,9 @@ export async function pullImage(store: ImageStore, request: PullRequest, options
     });
     // the layers this node did not have, unpacked or packed: the ones to remove again if the pull fails from here on
     const listed = await diffIdsOf(join(layout, 'blobs', 'sha256', pulled.configDigest.slice('sha256:'.length)));
-    for (const diffId of listed) if (!(await layersAtHand(store.ociStore, [diffId]))) newLayers.push(diffId);
+    for (const diffId of listed) {
+      if (!existsSync(store.layerPath(diffId)) && (await listPacked(store.ociStore, diffId)).length === 0) newLayers.push(diffId);
+    }
     // read in place; its blobs were verified as they downloaded, so packed layers are moved, not copied
     const imported = await importImageLayout(layout, store.ociStore, {
       layerLimits: store.limits,

@@ -16,6 +16,8 @@ export interface ImageRecord {
   config: ImageRunConfig;
   /** diff_ids, bottom first; empty for a directory image. */
   layers: string[];
+  /** The digest of each layer's blob, beside layers; null for a directory image and images recorded before they were kept (checked in full at import). */
+  layerDigests: string[] | null;
   layerSizes: number[];
   reference: string | null;
   sizeBytes: number;
@@ -33,7 +35,7 @@ export interface NewImage {
   format: Exclude<ImageFormat, 'directory'>;
   digest: string;
   config: ImageRunConfig;
-  layers: Array<{ diffId: string; sizeBytes: number }>;
+  layers: Array<{ diffId: string; digest: string; sizeBytes: number }>;
   reference: string | null;
   files: number;
   source: string;
@@ -41,7 +43,7 @@ export interface NewImage {
   node: string;
 }
 
-const RECORD = `i.project, i.name, i.format, i.digest, i.config, i.layers, i.reference, i.size_bytes AS "sizeBytes", i.files, i.source,
+const RECORD = `i.project, i.name, i.format, i.digest, i.config, i.layers, i.layer_digests AS "layerDigests", i.reference, i.size_bytes AS "sizeBytes", i.files, i.source,
   i.created_at AS "createdAt",
   ARRAY(SELECT coalesce(l.size_bytes, 0) FROM unnest(i.layers) WITH ORDINALITY AS u(d, n) LEFT JOIN image_layer l ON l.diff_id = u.d ORDER BY u.n)
     AS "layerSizes",
@@ -113,8 +115,8 @@ export class ImageRecords {
            INSERT INTO node_layer (node, diff_id)
            SELECT $11, d FROM unnest($7::text[]) AS d ON CONFLICT DO NOTHING
          )
-         INSERT INTO image (project, name, format, digest, config, layers, reference, size_bytes, files, source)
-         VALUES ($1, $2, $3, $4, $5, $7, $6, $9, $10, $12)`,
+         INSERT INTO image (project, name, format, digest, config, layers, layer_digests, reference, size_bytes, files, source)
+         VALUES ($1, $2, $3, $4, $5, $7, $13, $6, $9, $10, $12)`,
         [
           image.project,
           image.name,
@@ -128,6 +130,7 @@ export class ImageRecords {
           image.files,
           image.node,
           image.source,
+          image.layers.map((l) => l.digest),
         ],
       );
     } catch (err) {
@@ -178,12 +181,67 @@ export class ImageRecords {
    * image as it was read (same digest, names still pending): an image replaced meanwhile keeps
    * its own.
    */
-  async setIdentities(image: ImageRecord, passwd: Record<string, [number, number]>, groups: Record<string, number>): Promise<void> {
+  async setIdentities(manifestDigest: string, passwd: Record<string, [number, number]>, groups: Record<string, number>): Promise<void> {
     await this.db.query(
-      `UPDATE image SET config = (config - 'identitiesPending') || jsonb_build_object('passwd', $4::jsonb, 'groups', $5::jsonb)
-        WHERE project = $1 AND name = $2 AND digest = $3 AND config ? 'identitiesPending'`,
-      [image.project, image.name, image.digest, JSON.stringify(passwd), JSON.stringify(groups)],
+      `UPDATE image SET config = (config - 'identitiesPending') || jsonb_build_object('passwd', $2::jsonb, 'groups', $3::jsonb)
+        WHERE digest = $1 AND config ? 'identitiesPending'`,
+      [manifestDigest, JSON.stringify(passwd), JSON.stringify(groups)],
     );
+  }
+
+  /** Records that these layer blobs were checked against their diff_ids (a fact of their bytes, for every node). */
+  async markChecked(blobs: Array<{ diffId: string; digest: string }>): Promise<void> {
+    if (blobs.length === 0) return;
+    await this.db.query(
+      `INSERT INTO layer_blob (diff_id, digest) SELECT * FROM unnest($1::text[], $2::text[])
+         ON CONFLICT (diff_id, digest) DO UPDATE SET verified_at = now()`,
+      [blobs.map((b) => b.diffId), blobs.map((b) => b.digest)],
+    );
+  }
+
+  /** Of these layer blobs, the ones some node checked, as "diff_id digest" keys. */
+  async checked(blobs: Array<{ diffId: string; digest: string }>): Promise<Set<string>> {
+    const { rows } = await this.db.query<{ k: string }>(
+      `SELECT lb.diff_id || ' ' || lb.digest AS k FROM layer_blob lb
+         JOIN unnest($1::text[], $2::text[]) AS u(d, g) ON lb.diff_id = u.d AND lb.digest = u.g`,
+      [blobs.map((b) => b.diffId), blobs.map((b) => b.digest)],
+    );
+    return new Set(rows.map((r) => r.k));
+  }
+
+  /** The images (any project) that have this layer blob: those a refusal of it takes back. */
+  async withBlob(blob: { diffId: string; digest: string }): Promise<Array<{ project: string; name: string; digest: string }>> {
+    const { rows } = await this.db.query<{ project: string; name: string; digest: string }>(
+      `SELECT i.project, i.name, i.digest FROM image i
+        WHERE i.layer_digests IS NOT NULL AND EXISTS (SELECT 1 FROM unnest(i.layers, i.layer_digests) AS u(d, g) WHERE u.d = $1 AND u.g = $2)`,
+      [blob.diffId, blob.digest],
+    );
+    return rows;
+  }
+
+  /** The layer blobs some image has, as "diff_id digest" keys (a node keeps these packed, and removes the rest). */
+  async usedBlobs(): Promise<Set<string>> {
+    const { rows } = await this.db.query<{ k: string }>(
+      `SELECT DISTINCT u.d || ' ' || u.g AS k FROM image i, unnest(i.layers, i.layer_digests) AS u(d, g) WHERE i.layer_digests IS NOT NULL`,
+    );
+    return new Set(rows.map((r) => r.k));
+  }
+
+  /** Forgets checks of blobs no image has, done more than graceMs ago (an import records its checks before its image). */
+  async forgetUnusedChecks(graceMs: number): Promise<number> {
+    const { rowCount } = await this.db.query(
+      `DELETE FROM layer_blob lb WHERE lb.verified_at < now() - $1 * interval '1 millisecond'
+          AND NOT EXISTS (SELECT 1 FROM image i, unnest(i.layers, i.layer_digests) AS u(d, g)
+                           WHERE i.layer_digests IS NOT NULL AND u.d = lb.diff_id AND u.g = lb.digest)`,
+      [graceMs],
+    );
+    return rowCount ?? 0;
+  }
+
+  /** The images whose layers no node has unpacked yet (their user names still to be read). */
+  async pendingUnpack(): Promise<ImageRecord[]> {
+    const { rows } = await this.db.query<Row>(`SELECT ${RECORD} FROM image i WHERE i.config ? 'identitiesPending'`);
+    return rows.map(toRecord);
   }
 
   /** Records that `node` holds these layers now. */

@@ -9,7 +9,7 @@ import { FleetRegistry } from './fleet-registry';
 import { readIdentities } from './image-identities';
 import { runDefaults } from './image-config';
 import { ImageRecords, type ImageFormat, type ImageRecord } from './image-records';
-import { NodeLayers } from './node-layers';
+import { type ImageKey, NodeLayers } from './node-layers';
 import { LimitedBody } from './limited-body';
 import { DEFAULT_PROJECT } from '../store/project-store';
 import { importImage, removeBlob, type ExtractLimits, type ImportedImage } from '@nagaya/native';
@@ -89,9 +89,10 @@ export class ImageStore {
    * image is its one directory. IMAGE_UNAVAILABLE when this node cannot have it.
    */
   async layersForLaunch(project: string, name: string, known?: LaunchImage): Promise<string[]> {
-    // `known`: the claim read the image already; the full record is read only to fetch layers
+    // `known`: the claim read the image already; the full record is read only when this node has
+    // not yet seen the image's blobs checked and its layers here (then they are made so)
     if (known?.format === 'directory') return [await this.directoryLayer(known.project, name)];
-    if (known && known.layers.length > 0) {
+    if (known && known.layers.length > 0 && this.layers.isReady(known.digest)) {
       const dirs = known.layers.map((d) => this.layerPath(d));
       if (dirs.every((d) => existsSync(d))) return dirs.reverse();
     }
@@ -134,12 +135,13 @@ export class ImageStore {
   }
 
   /**
-   * Takes back an image whose layer did not unpack to its diff_id (found after its import
-   * answered, when its layers unpacked): as an eager import would have refused it, nothing of it
-   * stays. Only that image (its digest), and never one a container names (none can: every create
-   * of it waited for the unpack that failed).
+   * Takes back an image that has a layer blob a node refused (not its diff_id, found after its
+   * import answered, when the blob unpacked): as an eager import would have refused it, nothing of
+   * it stays. Only that image (its digest), and never one a container names (none can: every
+   * create of it waits until its blobs are checked). The fleet's registry keeps what was pushed,
+   * as it does for any deleted image; no record names it any more.
    */
-  private async takeBack(image: ImageRecord, refusal: NagayaError): Promise<void> {
+  private async takeBack(image: ImageKey, refusal: NagayaError): Promise<void> {
     const { unusedLayers } = await this.requireRecords().delete(image.project, image.name, image.digest!);
     await this.removeLayers(unusedLayers);
     this.fleet.warn?.(`image ${image.name} of project ${image.project} was taken back: ${refusal.message}`);
@@ -242,13 +244,15 @@ export class ImageStore {
     const packed = imported.layers.some((l) => l.packed);
     try {
       const identities = packed ? { identitiesPending: true } : await readIdentities(imported.layers.map((l) => l.dir).reverse());
+      // before the record: the reconciler forgets a check no image has only after a grace time
+      await records.markChecked(imported.layers.filter((l) => l.checked));
       await records.insert({
         project,
         name,
         format: origin.format,
         digest: imported.manifestDigest,
         config: { ...runDefaults(imported.config), ...identities },
-        layers: imported.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.size })),
+        layers: imported.layers.map((l) => ({ diffId: l.diffId, digest: l.digest, sizeBytes: l.size })),
         reference: origin.reference,
         files: 0,
         source: origin.source,

@@ -5,13 +5,30 @@ import { NagayaError } from '../errors';
 import type { FleetRegistry } from './fleet-registry';
 import { readIdentities } from './image-identities';
 import type { ImageRecord, ImageRecords } from './image-records';
+
+/** How long a check another process here is making of a blob is waited for (it unpacks a layer: seconds at most). */
+const CHECK_WAIT_MS = 30_000;
+
+/** Which image, exactly: its name and the manifest it had. */
+export interface ImageKey {
+  project: string;
+  name: string;
+  digest: string | null;
+}
+
+/** The image's layer blobs (diff_id and digest, bottom first); undefined for an image recorded before they were kept. */
+function blobsOf(image: ImageRecord): LayerBlob[] | undefined {
+  if (!image.layerDigests) return undefined;
+  return image.layers.map((diffId, i) => ({ diffId, digest: image.layerDigests![i]! }));
+}
 import {
   type ExtractLimits,
   importImageLayout,
-  layersAtHand,
+  isPacked,
+  type LayerBlob,
   listLayers,
   listPacked,
-  NativeError,
+  type NativeError,
   removeLayer,
   removePacked,
   unpackPackedLayers,
@@ -28,11 +45,13 @@ export class NodeLayers {
   /** Unpacks and fetches under way on this node, by manifest digest. */
   private readonly underWay = new Map<string, Promise<void>>();
   /**
-   * Images whose layers this node refused to unpack, by manifest digest: the digest fixes every
-   * blob, so the refusal holds for good, and later asks get it again (the refused blob is gone,
-   * and they would otherwise only learn that the layer is missing).
+   * Layer blobs this node refused ("diff_id digest"): a blob that is not its diff_id stays so,
+   * and an image recorded with it later (a re-import, another project) is refused and taken back
+   * in turn, though the blob itself is gone.
    */
   private readonly refused = new Map<string, NagayaError>();
+  /** Images (by manifest digest) whose every layer blob is checked and whose layers were all here: a launch of one reads nothing more. */
+  private readonly ready = new Set<string>();
 
   constructor(
     /** `<dataDir>/images/.oci`: layers/, packed/, blobs/, staging/. */
@@ -41,8 +60,8 @@ export class NodeLayers {
     private readonly records: ImageRecords | undefined,
     private readonly registry: FleetRegistry | undefined,
     private readonly fleet: { node?: string; maxImageBytes?: number },
-    /** Told once of an image whose layers this node refused (bad content): the image store takes it back. */
-    private readonly onRefused: (image: ImageRecord, refusal: NagayaError) => Promise<void> = async () => undefined,
+    /** Told of each image whose layer blob this node refused: the image store takes it back. */
+    private readonly onRefused: (image: ImageKey, refusal: NagayaError) => Promise<void> = async () => undefined,
   ) {}
 
   /** A layer's directory in this node's store. */
@@ -50,23 +69,28 @@ export class NodeLayers {
     return join(this.store, 'layers', 'sha256', diffId.slice('sha256:'.length));
   }
 
-  /** An OCI image's layer dirs, topmost first, made present first when any is missing. */
+  /** Whether a launch of the image (its manifest digest) may use its layer directories as they are, when they are all here. */
+  isReady(manifestDigest: string | null): boolean {
+    return manifestDigest !== null && this.ready.has(manifestDigest);
+  }
+
+  /** An OCI image's layer dirs, topmost first, made present (and its blobs checked) first when needed. */
   async dirsFor(image: ImageRecord): Promise<string[]> {
     const dirs = image.layers.map((d) => this.layerPath(d));
-    if (!dirs.every((d) => existsSync(d)) || image.config.identitiesPending) await this.ensure(image);
+    if (!this.isReady(image.digest) || !dirs.every((d) => existsSync(d))) await this.ensure(image);
     return dirs.reverse();
   }
 
   /**
-   * Makes every layer of the image present here (unpacking packed ones, else fetching them from
-   * the fleet's registry) and records the image's user names if they were still to be read.
-   * IMAGE_UNAVAILABLE when it cannot: a layer that does not unpack to its diff_id, or neither here
-   * nor in a registry.
+   * Makes the image usable on this node: every layer blob of it checked against its diff_id (by
+   * some node: Postgres keeps what was checked), the ones packed here checked and unpacked now,
+   * every layer directory present (fetched from the fleet's registry when this node cannot make
+   * it), and its user names recorded if they were still to be read. IMAGE_UNAVAILABLE when it
+   * cannot: a blob that is not its diff_id (the image is then taken back), or a layer neither
+   * here nor in a registry.
    */
   async ensure(image: ImageRecord): Promise<void> {
     const digest = image.digest!;
-    const refusal = this.refused.get(digest);
-    if (refusal) throw refusal;
     let work = this.underWay.get(digest);
     if (!work) {
       work = this.makePresent(image).finally(() => this.underWay.delete(digest));
@@ -76,37 +100,69 @@ export class NodeLayers {
   }
 
   private async makePresent(image: ImageRecord): Promise<void> {
-    if (!image.layers.every((d) => existsSync(this.layerPath(d)))) {
-      if (await layersAtHand(this.store, image.layers)) await this.unpackPacked(image);
-      else await this.fetch(image);
+    const blobs = blobsOf(image);
+    const missing = () => image.layers.some((d) => !existsSync(this.layerPath(d)));
+    if (blobs) {
+      await this.refuseKnownBad(image, blobs);
+      const checked = await this.records!.checked(blobs);
+      const results = await unpackPackedLayers(
+        this.store,
+        blobs.filter((b) => isPacked(this.store, b)),
+        this.limits,
+      );
+      const refused = results.find((r) => r.refusal);
+      if (refused) throw await this.refuse(image, refused, refused.refusal!);
+      const nowChecked = results.filter((r) => r.checked);
+      await this.records!.markChecked(nowChecked);
+      for (const r of nowChecked) checked.add(`${r.diffId} ${r.digest}`);
+      // a blob whose packed copy another process here took while this one looked: it records its check in a moment
+      const taken = results.filter((r) => !r.checked && r.present && !checked.has(`${r.diffId} ${r.digest}`));
+      if (taken.length) for (const k of await this.awaitChecks(taken)) checked.add(k);
+      // a blob no node checked and this node does not have: fetch the image (its import checks every blob)
+      if (blobs.some((b) => !checked.has(`${b.diffId} ${b.digest}`)) || missing()) await this.fetch(image);
+    } else if (missing()) {
+      await this.fetch(image);
     }
     if (image.config.identitiesPending) {
       const { passwd, groups } = await readIdentities(image.layers.map((d) => this.layerPath(d)).reverse());
-      await this.records!.setIdentities(image, passwd, groups);
+      await this.records!.setIdentities(image.digest!, passwd, groups);
+    }
+    this.ready.add(image.digest!);
+  }
+
+  /** The checks of these blobs Postgres records within a few seconds ("diff_id digest" keys). */
+  private async awaitChecks(blobs: LayerBlob[]): Promise<Set<string>> {
+    const deadline = Date.now() + CHECK_WAIT_MS;
+    for (;;) {
+      const checked = await this.records!.checked(blobs);
+      if (checked.size === blobs.length || Date.now() >= deadline) return checked;
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
 
-  private async unpackPacked(image: ImageRecord): Promise<void> {
-    try {
-      await unpackPackedLayers(this.store, image.layers, this.limits);
-    } catch (err) {
-      if (!(err instanceof NativeError)) throw err;
-      // a packed blob removed meanwhile (the image deleted and made again): fetch it instead
-      if (err.code === 'NOT_FOUND') return this.fetch(image);
-      const badContent = err.code === 'INVALID_INPUT' || err.code === 'PAYLOAD_TOO_LARGE';
-      const refusal = new NagayaError(
-        'IMAGE_UNAVAILABLE',
-        `image ${image.name} of project ${image.project} cannot be unpacked: ${err.message}`,
-        {
-          reason: badContent ? 'bad-content' : 'unpack-failed',
-        },
-      );
-      if (badContent && !this.refused.has(image.digest!)) {
-        this.refused.set(image.digest!, refusal);
-        await this.onRefused(image, refusal).catch(() => undefined);
-      }
+  /** Refuses (and has taken back) an image that has a blob this node refused before. */
+  private async refuseKnownBad(image: ImageRecord, blobs: LayerBlob[]): Promise<void> {
+    for (const b of blobs) {
+      const refusal = this.refused.get(`${b.diffId} ${b.digest}`);
+      if (!refusal) continue;
+      await this.onRefused(image, refusal).catch(() => undefined);
       throw refusal;
     }
+  }
+
+  /** A blob that is not its diff_id: every image that has it is taken back (here, this one included). */
+  private async refuse(image: ImageRecord, blob: LayerBlob, err: NativeError): Promise<NagayaError> {
+    const refusal = new NagayaError(
+      'IMAGE_UNAVAILABLE',
+      `image ${image.name} of project ${image.project} cannot be unpacked: ${err.message}`,
+      {
+        reason: 'bad-content',
+      },
+    );
+    this.refused.set(`${blob.diffId} ${blob.digest}`, refusal);
+    const holders = await this.records!.withBlob(blob).catch(() => [image]);
+    for (const holder of holders) await this.onRefused(holder, refusal).catch(() => undefined);
+    return refusal;
   }
 
   /**
@@ -138,6 +194,8 @@ export class NodeLayers {
           },
         );
       }
+      // an eager import checks every blob against its diff_id
+      await this.records!.markChecked(imported.layers);
       if (this.fleet.node) await this.records!.holds(this.fleet.node, image.layers);
       await rm(layout, { recursive: true, force: true });
     } catch (err) {
@@ -164,37 +222,47 @@ export class NodeLayers {
 
   /**
    * The reconciler's pass over this node's layers, unpacked and packed: removes those no image
-   * uses (deleted on another node, or left by an import that failed to record; only once they
-   * have been in place for `graceMs`, since an import moves its layers in before it records
-   * them), and makes node_layer say exactly which of the used ones this node holds.
+   * uses (a layer directory by its diff_id, a packed blob by its pair: deleted on another node,
+   * or left by an import that failed to record; only once they have been in place for `graceMs`,
+   * since an import moves its layers in before it records them), makes node_layer say exactly
+   * which of the used ones this node holds, and starts the unpack of images whose packed blobs
+   * are here and that no node has unpacked yet (their import's unpack was cut short by a restart).
    */
   async reconcile(graceMs: number): Promise<{ removed: number; recorded: number; forgotten: number }> {
     const records = this.records!;
     const node = this.fleet.node;
-    const [unpacked, packed, used, held] = await Promise.all([
+    const [unpacked, packed, used, usedBlobs, held] = await Promise.all([
       listLayers(this.store),
       listPacked(this.store),
       records.usedLayers(),
+      records.usedBlobs(),
       node ? records.heldBy(node) : new Set<string>(),
     ]);
-    const placed = new Map<string, string>(); // diff_id -> a path whose age says how long it has been here
-    for (const l of unpacked) placed.set(l.diffId, l.dir);
-    for (const p of packed) if (!placed.has(p.diffId)) placed.set(p.diffId, p.path);
-    const unused: string[] = [];
-    for (const [diffId, path] of placed) {
-      if (used.has(diffId)) continue;
-      const placedAt = await stat(path).then(
-        (s) => s.ctimeMs,
-        () => Date.now(),
-      );
-      if (Date.now() - placedAt >= graceMs) unused.push(diffId);
+    const old = async (path: string) =>
+      Date.now() -
+        (await stat(path).then(
+          (s) => s.ctimeMs,
+          () => Date.now(),
+        )) >=
+      graceMs;
+    const unusedDirs: string[] = [];
+    for (const l of unpacked) if (!used.has(l.diffId) && (await old(l.dir))) unusedDirs.push(l.diffId);
+    let removed = (await this.remove(unusedDirs)).length;
+    for (const p of packed) {
+      if (usedBlobs.has(`${p.diffId} ${p.digest}`) || !(await old(p.path))) continue;
+      await rm(p.path, { force: true });
+      removed++;
     }
-    const removed = await this.remove(unused);
-    const here = new Set([...placed.keys()].filter((d) => used.has(d)));
+    await records.forgetUnusedChecks(graceMs);
+    const here = new Set([...unpacked.map((l) => l.diffId), ...packed.map((p) => p.diffId)].filter((d) => used.has(d)));
     const missing = [...held].filter((d) => !here.has(d));
     const unrecorded = [...here].filter((d) => !held.has(d));
     if (node && missing.length) await records.released(node, missing);
     if (node && unrecorded.length) await records.holds(node, unrecorded);
-    return { removed: removed.length, recorded: unrecorded.length, forgotten: missing.length };
+    for (const image of await records.pendingUnpack()) {
+      if (!blobsOf(image)?.some((b) => isPacked(this.store, b))) continue;
+      this.ensure(image).catch(() => undefined); // a refusal takes the image back; anything else waits for its first use
+    }
+    return { removed, recorded: unrecorded.length, forgotten: missing.length };
   }
 }
