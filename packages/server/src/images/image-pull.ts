@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { importImageLayout, listPacked } from '@nagaya/native';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NagayaError } from '../errors';
 import { formatImageReference, manifestRef, parseImageReference } from '../registry/image-reference';
@@ -38,7 +38,8 @@ export interface PullOptions {
  * goes through (digests verified; layers kept packed, then unpacked by the safe extractor with
  * their diff_ids checked, as an upload's are), recorded,
  * and pushed to the fleet's registry when there is one. Whatever fails, nothing is left behind:
- * no record, no layout directory, no layer (unpacked or packed) that this pull brought and no image uses.
+ * no record, no layer (unpacked or packed) that this pull brought and no image uses, and no layout
+ * directory unless a download broke off (kept for a retry of the job to resume; see NodeLayers.reconcile).
  * Failures of the registry are IMAGE_UNAVAILABLE; a reference that cannot be, INVALID_INPUT.
  */
 export async function pullImage(store: ImageStore, request: PullRequest, options: PullOptions): Promise<ImageRecord> {
@@ -46,6 +47,7 @@ export async function pullImage(store: ImageStore, request: PullRequest, options
   const client = new RegistryClient(ref.apiBase, new RegistryAuth(request.auth));
   const layout = join(store.ociStore, 'pulls', `job-${options.pullId}`);
   const newLayers: string[] = [];
+  let keepLayout = false;
   await mkdir(layout, { recursive: true, mode: 0o700 });
   try {
     const pulled = await pullToLayout(client, ref.repository, manifestRef(ref), layout, {
@@ -72,11 +74,14 @@ export async function pullImage(store: ImageStore, request: PullRequest, options
     });
   } catch (err) {
     await removeUnusedLayers(store, newLayers);
+    // a download broken off: what came stays for a retry of this job to resume (the reconciler removes it after a day)
+    const brokenOff = err instanceof NagayaError && (err.details as { reason?: string } | undefined)?.reason === 'unreachable';
+    keepLayout = brokenOff && (await readdir(join(layout, 'blobs', 'sha256')).catch(() => [])).length > 0;
     if (err instanceof NagayaError) throw err;
     // the importer's refusals (a layer that does not match its diff_id, a hostile entry) are the registry's content
     throw new NagayaError('IMAGE_UNAVAILABLE', `${request.reference}: ${(err as Error).message}`, { reason: 'bad-content' });
   } finally {
-    await rm(layout, { recursive: true, force: true });
+    if (!keepLayout) await rm(layout, { recursive: true, force: true });
   }
 }
 

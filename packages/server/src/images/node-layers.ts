@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NagayaError } from '../errors';
 import type { FleetRegistry } from './fleet-registry';
@@ -8,6 +8,8 @@ import type { ImageRecord, ImageRecords } from './image-records';
 
 /** How long a check another process here is making of a blob is waited for (it unpacks a layer: seconds at most). */
 const CHECK_WAIT_MS = 30_000;
+/** A pull's layout older than this is no pull's any more. */
+const STALE_PULL_MS = 24 * 3600_000;
 
 /** Which image, exactly: its name and the manifest it had. */
 export interface ImageKey {
@@ -128,6 +130,21 @@ export class NodeLayers {
       await this.records!.setIdentities(image.digest!, passwd, groups);
     }
     this.ready.add(image.digest!);
+  }
+
+  /**
+   * Removes pull layouts left more than a day ago: a pull whose download broke off keeps its
+   * layout for a retry of its job to resume, and a worker killed mid-pull leaves one.
+   */
+  private async removeStalePulls(): Promise<void> {
+    const pulls = join(this.store, 'pulls');
+    for (const name of await readdir(pulls).catch(() => [] as string[])) {
+      const at = await stat(join(pulls, name)).then(
+        (s) => s.mtimeMs,
+        () => Date.now(),
+      );
+      if (Date.now() - at > STALE_PULL_MS) await rm(join(pulls, name), { recursive: true, force: true });
+    }
   }
 
   /** The checks of these blobs Postgres records within a few seconds ("diff_id digest" keys). */
@@ -254,6 +271,7 @@ export class NodeLayers {
       removed++;
     }
     await records.forgetUnusedChecks(graceMs);
+    await this.removeStalePulls();
     const here = new Set([...unpacked.map((l) => l.diffId), ...packed.map((p) => p.diffId)].filter((d) => used.has(d)));
     const missing = [...held].filter((d) => !here.has(d));
     const unrecorded = [...here].filter((d) => !held.has(d));

@@ -121,7 +121,9 @@ export class JobQueues {
       );
       for (const e of earlier.rows) {
         const state = await this.queue(e.queue).getJobState(e.id);
-        if (['waiting', 'active', 'delayed', 'prioritized'].includes(state)) {
+        // an active job whose lock expired ran on a worker that died, and no worker of that queue is left to fail it
+        const stalled = state === 'active' && (await this.connection.exists(`${this.prefix}:${e.queue}:${e.id}:lock`)) === 0;
+        if (['waiting', 'active', 'delayed', 'prioritized'].includes(state) && !stalled) {
           throw new NagayaError('CONFLICT', `image ${data.name} is being pulled already (job ${e.id})`, { job: e.id });
         }
       }
