@@ -3,6 +3,7 @@ import { get } from '../api';
 import { inProject } from '../project';
 import { useCanOperate } from '../session';
 import { ErrorBanner, Loading } from './common';
+import { type Column, DataTable } from './data-table';
 import type { ContainerEnvView, ContainerView } from '@nagaya/contract';
 
 /**
@@ -37,6 +38,33 @@ function EnvTable(props: { name: string; project: string }) {
       return after;
     });
   const names = env ? Object.keys(env).sort() : [];
+  const columns: Column<string>[] = [
+    {
+      header: 'Name',
+      className: 'mono',
+      cell: (name) => (
+        <>
+          {name}{' '}
+          <button
+            type="button"
+            class="small"
+            aria-pressed={shown.has(name)}
+            aria-label={`${shown.has(name) ? 'Hide' : 'Show'} the value of ${name}`}
+            onClick={() => toggle(name)}
+          >
+            {shown.has(name) ? 'hide' : 'show'}
+          </button>
+        </>
+      ),
+    },
+    // a hidden value is not in the page at all, not merely covered
+    {
+      header: 'Value',
+      className: 'mono env-value',
+      testId: 'env-value',
+      cell: (name) => (shown.has(name) ? env?.[name] : <span title="hidden: click show">••••</span>),
+    },
+  ];
   return (
     <>
       <h2>Environment</h2>
@@ -47,39 +75,14 @@ function EnvTable(props: { name: string; project: string }) {
         <p class="muted">No variables.</p>
       ) : (
         <div class="table-wrap">
-          <table class="env" data-testid="env">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Value</th>
-              </tr>
-            </thead>
-            <tbody>
-              {names.map((name) => {
-                const visible = shown.has(name);
-                return (
-                  <tr key={name} data-env={name}>
-                    <td class="mono">
-                      {name}{' '}
-                      <button
-                        type="button"
-                        class="small"
-                        aria-pressed={visible}
-                        aria-label={`${visible ? 'Hide' : 'Show'} the value of ${name}`}
-                        onClick={() => toggle(name)}
-                      >
-                        {visible ? 'hide' : 'show'}
-                      </button>
-                    </td>
-                    {/* a hidden value is not in the page at all, not merely covered */}
-                    <td class="mono env-value" data-testid="env-value">
-                      {visible ? env[name] : <span title="hidden: click show">••••</span>}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <DataTable
+            className="env"
+            testId="env"
+            columns={columns}
+            rows={names}
+            rowKey={(name) => name}
+            rowAttributes={(name) => ({ 'data-env': name })}
+          />
         </div>
       )}
     </>

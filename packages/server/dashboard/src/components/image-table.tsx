@@ -6,6 +6,7 @@ import { notify } from '../notices';
 import { inProject } from '../project';
 import type { ImageView } from '@nagaya/contract';
 import { ConfirmButton, ProjectTag } from './common';
+import { type Column, DataTable } from './data-table';
 import { ImageDetail } from './image-detail';
 
 /** The images of the list, each row opening onto its layers and launch defaults; operators get a Delete per row. */
@@ -18,99 +19,89 @@ export function ImageTable(props: { images: ImageView[]; allProjects: boolean; c
     else next.add(key);
     setOpen(next);
   };
-  const columns = 8 + (props.allProjects ? 1 : 0) + (props.canOperate ? 1 : 0);
+  const detailId = (image: ImageView) => `image-detail-${imageKey(image).replace(/[^a-z0-9]/gi, '-')}`;
+  const columns: Column<ImageView>[] = [
+    { header: 'Name', cell: (image) => <strong>{image.name}</strong> },
+    { header: 'Project', shown: props.allProjects, cell: (image) => <ProjectTag name={image.project} /> },
+    { header: 'Format', cell: (image) => image.format },
+    {
+      header: 'Digest',
+      className: 'mono',
+      cell: (image) => (image.digest ? <DigestCell digest={image.digest} /> : <span class="muted">none</span>),
+    },
+    { header: 'Size', className: 'num', title: (image) => `${image.sizeBytes} bytes`, cell: (image) => bytes(image.sizeBytes) },
+    {
+      header: 'Layers',
+      className: 'num',
+      testId: 'layer-count',
+      cell: (image) => <LayerCount count={image.layers.length} shared={sharedLayerCount(image, owners)} />,
+    },
+    { header: 'Nodes', cell: (image) => (image.nodes.length ? image.nodes.join(', ') : <span class="muted">none</span>) },
+    { header: 'Created', title: (image) => when(image.createdAt), cell: (image) => ageOf(image.createdAt) },
+    {
+      header: 'Details',
+      hideHeader: true,
+      cell: (image) => {
+        const expanded = open.has(imageKey(image));
+        return (
+          <button
+            type="button"
+            class="small"
+            aria-expanded={expanded}
+            aria-controls={expanded ? detailId(image) : undefined}
+            onClick={() => toggle(imageKey(image))}
+          >
+            {expanded ? 'Hide' : 'Layers'}
+            <span class="sr-only"> of {image.name}</span>
+          </button>
+        );
+      },
+    },
+    {
+      header: 'Actions',
+      hideHeader: true,
+      shown: props.canOperate,
+      cell: (image) => <DeleteImageButton image={image} onDone={props.onChanged} />,
+    },
+  ];
   return (
     <div class="table-wrap">
-      <table class="images">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            {props.allProjects && <th scope="col">Project</th>}
-            <th scope="col">Format</th>
-            <th scope="col">Digest</th>
-            <th scope="col">Size</th>
-            <th scope="col">Layers</th>
-            <th scope="col">Nodes</th>
-            <th scope="col">Created</th>
-            <th scope="col">
-              <span class="sr-only">Details</span>
-            </th>
-            {props.canOperate && (
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            )}
-          </tr>
-        </thead>
-        <tbody>
-          {props.images.map((image) => {
-            const key = imageKey(image);
-            const expanded = open.has(key);
-            const shared = sharedLayerCount(image, owners);
-            const detailId = `image-detail-${key.replace(/[^a-z0-9]/gi, '-')}`;
-            return [
-              <tr key={key} data-image={image.name} data-project={image.project} class={expanded ? 'expanded' : ''}>
-                <td>
-                  <strong>{image.name}</strong>
-                </td>
-                {props.allProjects && (
-                  <td>
-                    <ProjectTag name={image.project} />
-                  </td>
-                )}
-                <td>{image.format}</td>
-                <td class="mono">{image.digest ? <DigestCell digest={image.digest} /> : <span class="muted">none</span>}</td>
-                <td class="num" title={`${image.sizeBytes} bytes`}>
-                  {bytes(image.sizeBytes)}
-                </td>
-                <td class="num" data-testid="layer-count">
-                  {image.layers.length}
-                  {shared > 0 && (
-                    <span class="muted" title="layers other images of this list hold too">
-                      {' '}
-                      ({shared} shared)
-                    </span>
-                  )}
-                </td>
-                <td>{image.nodes.length ? image.nodes.join(', ') : <span class="muted">none</span>}</td>
-                <td title={when(image.createdAt)}>{ageOf(image.createdAt)}</td>
-                <td>
-                  <button
-                    type="button"
-                    class="small"
-                    aria-expanded={expanded}
-                    aria-controls={expanded ? detailId : undefined}
-                    onClick={() => toggle(key)}
-                  >
-                    {expanded ? 'Hide' : 'Layers'}
-                    <span class="sr-only"> of {image.name}</span>
-                  </button>
-                </td>
-                {props.canOperate && (
-                  <td>
-                    <DeleteImageButton image={image} onDone={props.onChanged} />
-                  </td>
-                )}
-              </tr>,
-              expanded && (
-                <tr key={`${key}:detail`} id={detailId} class="image-detail-row" data-detail-of={image.name}>
-                  <td colSpan={columns}>
-                    <ImageDetail image={image} owners={owners} />
-                  </td>
-                </tr>
-              ),
-            ];
-          })}
-          {props.images.length === 0 && (
-            <tr>
-              <td colSpan={columns} class="muted">
-                No images yet.
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
+      <DataTable
+        className="images"
+        columns={columns}
+        rows={props.images}
+        rowKey={imageKey}
+        rowAttributes={(image) => ({
+          'data-image': image.name,
+          'data-project': image.project,
+          class: open.has(imageKey(image)) ? 'expanded' : '',
+        })}
+        detail={(image) =>
+          open.has(imageKey(image))
+            ? {
+                attributes: { id: detailId(image), class: 'image-detail-row', 'data-detail-of': image.name },
+                content: <ImageDetail image={image} owners={owners} />,
+              }
+            : null
+        }
+        empty="No images yet."
+      />
     </div>
+  );
+}
+
+/** How many layers an image has, and how many of them other images of the list hold too. */
+function LayerCount(props: { count: number; shared: number }) {
+  return (
+    <>
+      {props.count}
+      {props.shared > 0 && (
+        <span class="muted" title="layers other images of this list hold too">
+          {' '}
+          ({props.shared} shared)
+        </span>
+      )}
+    </>
   );
 }
 

@@ -1,5 +1,6 @@
 // A project's quotas: the table of use against limits, and the form fields that set them.
 import type { ValidationIssue } from '../api';
+import { type Column, DataTable } from './data-table';
 import { Field } from './field';
 import { bytes, readMebibytesOrSize } from '../format';
 import { QUOTA_MEANINGS, QUOTA_NAMES, type ProjectView, type QuotaName } from '@nagaya/contract';
@@ -21,36 +22,29 @@ const QUOTAS: Record<QuotaName, { label: string; unit?: 'MiB'; decimal?: boolean
 /** Use against limit per quota: a bar only where a limit exists, red past it (a quota lowered below use). */
 export function QuotaTable(props: { project: ProjectView }) {
   const p = props.project;
+  const columns: Column<QuotaName>[] = [
+    { header: 'Quota', rowHeader: true, title: (q) => QUOTA_MEANINGS[q], cell: (q) => QUOTAS[q].label },
+    { header: 'Used', className: 'num', cell: (q) => QUOTAS[q].show(p.quotas[q].used) },
+    {
+      header: 'Limit',
+      className: 'num',
+      cell: (q) => {
+        const { limit } = p.quotas[q];
+        return limit === null ? <span class="muted">no limit</span> : QUOTAS[q].show(limit);
+      },
+    },
+    {
+      header: 'Use',
+      headerClass: 'quota-use-head',
+      cell: (q) => {
+        const { used, limit } = p.quotas[q];
+        return limit !== null && <QuotaBar label={QUOTAS[q].label} used={used} limit={limit} show={QUOTAS[q].show} />;
+      },
+    },
+  ];
   return (
     <div class="table-wrap">
-      <table class="quotas">
-        <thead>
-          <tr>
-            <th scope="col">Quota</th>
-            <th scope="col">Used</th>
-            <th scope="col">Limit</th>
-            <th scope="col" class="quota-use-head">
-              Use
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {QUOTA_NAMES.map((q) => {
-            const { used, limit } = p.quotas[q];
-            const show = QUOTAS[q].show;
-            return (
-              <tr key={q} data-quota={q}>
-                <th scope="row" title={QUOTA_MEANINGS[q]}>
-                  {QUOTAS[q].label}
-                </th>
-                <td class="num">{show(used)}</td>
-                <td class="num">{limit === null ? <span class="muted">no limit</span> : show(limit)}</td>
-                <td>{limit !== null && <QuotaBar label={QUOTAS[q].label} used={used} limit={limit} show={show} />}</td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
+      <DataTable className="quotas" columns={columns} rows={QUOTA_NAMES} rowKey={(q) => q} rowAttributes={(q) => ({ 'data-quota': q })} />
     </div>
   );
 }

@@ -3,6 +3,7 @@ import { ApiError, describeError, followEvents, get, post } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
 import { ContainerActions } from '../components/container-actions';
 import { ContainerEnv } from '../components/container-env';
+import { type Column, DataTable } from '../components/data-table';
 import { TerminalPanel } from '../components/terminal-panel';
 import { UsageGraph } from '../components/usage-graph';
 import { ageOf, bytes, joinArgs, kernelMapLine, splitArgs, when } from '../format';
@@ -42,6 +43,13 @@ function NetworkFacts(props: { network: ContainerNetworkView | undefined }) {
     </>
   );
 }
+
+const JOB_COLUMNS: Column<JobView>[] = [
+  { header: 'Kind', cell: (j) => j.kind },
+  { header: 'State', cell: (j) => <StateBadge state={j.state} /> },
+  { header: 'Age', title: (j) => when(j.createdAt), cell: (j) => ageOf(j.createdAt) },
+  { header: 'Error', className: 'error-text', cell: (j) => j.error ?? '' },
+];
 
 /** One container of a project: state, pid, map lines as the kernel sees them, limits, env, jobs, log tail, exec and a terminal. */
 export function ContainerDetailPage(props: { name: string; project: string }) {
@@ -187,28 +195,7 @@ export function ContainerDetailPage(props: { name: string; project: string }) {
           <h2>Jobs</h2>
           <ErrorBanner error={jobs.error} />
           <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Kind</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Age</th>
-                  <th scope="col">Error</th>
-                </tr>
-              </thead>
-              <tbody>
-                {jobs.data?.jobs.map((j) => (
-                  <tr key={j.id}>
-                    <td>{j.kind}</td>
-                    <td>
-                      <StateBadge state={j.state} />
-                    </td>
-                    <td title={when(j.createdAt)}>{ageOf(j.createdAt)}</td>
-                    <td class="error-text">{j.error ?? ''}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable columns={JOB_COLUMNS} rows={jobs.data?.jobs ?? []} rowKey={(j) => j.id} />
           </div>
         </>
       )}

@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
+import { type Column, DataTable } from '../components/data-table';
 import { ContainerActions } from '../components/container-actions';
 import { ageOf, rootUidRange, when } from '../format';
 import { usePoll } from '../poll';
@@ -32,6 +33,16 @@ export function ContainersPage(props: { initialNode: string }) {
       (!node || c.node === node) &&
       (!needle || c.name.includes(needle) || c.image.toLowerCase().includes(needle) || (rootUidRange(c.idmap.uid) ?? '').includes(needle)),
   );
+  const columns: Column<ContainerView>[] = [
+    { header: 'Name', cell: (c) => <Link href={containerHref(c.name, c.project)}>{c.name}</Link> },
+    { header: 'Project', shown: allProjects, testId: 'project', cell: (c) => <ProjectTag name={c.project} /> },
+    { header: 'State', cell: (c) => <StateBadge state={c.state} lastState={c.lastState} /> },
+    { header: 'Node', cell: (c) => c.node },
+    { header: 'Host uid range', className: 'mono', cell: (c) => rootUidRange(c.idmap.uid) ?? <span class="muted">none</span> },
+    { header: 'Image', cell: (c) => c.image },
+    { header: 'Age', title: (c) => when(c.createdAt), cell: (c) => ageOf(c.createdAt) },
+    { header: 'Actions', shown: canOperate, cell: (c) => <ContainerActions small container={c} onDone={refresh} /> },
+  ];
   return (
     <section>
       <PageHeader title="Containers" updatedAt={updatedAt}>
@@ -78,53 +89,14 @@ export function ContainersPage(props: { initialNode: string }) {
         <Loading />
       ) : (
         <div class="table-wrap">
-          <table class="containers">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                {allProjects && <th scope="col">Project</th>}
-                <th scope="col">State</th>
-                <th scope="col">Node</th>
-                <th scope="col">Host uid range</th>
-                <th scope="col">Image</th>
-                <th scope="col">Age</th>
-                {canOperate && <th scope="col">Actions</th>}
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((c) => (
-                <tr key={c.id} data-container={c.name}>
-                  <td>
-                    <Link href={containerHref(c.name, c.project)}>{c.name}</Link>
-                  </td>
-                  {allProjects && (
-                    <td data-testid="project">
-                      <ProjectTag name={c.project} />
-                    </td>
-                  )}
-                  <td>
-                    <StateBadge state={c.state} lastState={c.lastState} />
-                  </td>
-                  <td>{c.node}</td>
-                  <td class="mono">{rootUidRange(c.idmap.uid) ?? <span class="muted">none</span>}</td>
-                  <td>{c.image}</td>
-                  <td title={when(c.createdAt)}>{ageOf(c.createdAt)}</td>
-                  {canOperate && (
-                    <td>
-                      <ContainerActions small container={c} onDone={refresh} />
-                    </td>
-                  )}
-                </tr>
-              ))}
-              {shown.length === 0 && (
-                <tr>
-                  <td colSpan={8} class="muted">
-                    No containers{containers.length ? ' match the filter' : ' yet'}.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+          <DataTable
+            className="containers"
+            columns={columns}
+            rows={shown}
+            rowKey={(c) => c.id}
+            rowAttributes={(c) => ({ 'data-container': c.name })}
+            empty={`No containers${containers.length ? ' match the filter' : ' yet'}.`}
+          />
         </div>
       )}
     </section>

@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader } from '../components/common';
+import { type Column, DataTable } from '../components/data-table';
 import { CellText } from '../components/slot-cell-text';
 import { range } from '../format';
 import { usePoll } from '../poll';
@@ -243,35 +244,25 @@ function SlotMap(props: { model: SlotModel }) {
         <>
           <h2>Raw grants outside the slot grid</h2>
           <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Container</th>
-                  <th scope="col">Host uids</th>
-                  <th scope="col">Host gids</th>
-                  <th scope="col">Inside as</th>
-                </tr>
-              </thead>
-              <tbody>
-                {model.rawOutside.map((a, i) => (
-                  <tr key={i}>
-                    <td>
-                      {a.container ? (
-                        <Link href={containerHref(a.container, projectOf(a.project, scope.current))}>{a.container}</Link>
-                      ) : (
-                        a.owner
-                      )}
-                    </td>
-                    <td class="mono">{a.uid ? range(a.uid.start, a.uid.count) : '—'}</td>
-                    <td class="mono">{a.gid ? range(a.gid.start, a.gid.count) : '—'}</td>
-                    <td class="mono">{a.nsUid ?? a.nsGid ?? ''}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <RawGrantsTable grants={model.rawOutside} current={scope.current} />
           </div>
         </>
       )}
     </>
   );
+}
+
+/** The raw grants drawn in no slot of the map, listed instead: whose each is and what host ids it maps. */
+function RawGrantsTable(props: { grants: AllocationView[]; current: string | null }) {
+  const columns: Column<AllocationView>[] = [
+    {
+      header: 'Container',
+      cell: (a) =>
+        a.container ? <Link href={containerHref(a.container, projectOf(a.project, props.current))}>{a.container}</Link> : a.owner,
+    },
+    { header: 'Host uids', className: 'mono', cell: (a) => (a.uid ? range(a.uid.start, a.uid.count) : '—') },
+    { header: 'Host gids', className: 'mono', cell: (a) => (a.gid ? range(a.gid.start, a.gid.count) : '—') },
+    { header: 'Inside as', className: 'mono', cell: (a) => a.nsUid ?? a.nsGid ?? '' },
+  ];
+  return <DataTable columns={columns} rows={props.grants} rowKey={(_, i) => i} />;
 }

@@ -1,5 +1,6 @@
 import { describeError, get, post } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
+import { type Column, DataTable } from '../components/data-table';
 import { ageOf, when } from '../format';
 import { notify } from '../notices';
 import { usePoll } from '../poll';
@@ -31,6 +32,47 @@ export function JobsPage(props: { state: string }) {
     }
     refresh();
   };
+  const columns: Column<JobView>[] = [
+    { header: 'Kind', title: (j) => j.id, cell: (j) => j.kind },
+    {
+      header: 'Container',
+      cell: (j) =>
+        j.container !== null ? (
+          <Link href={containerHref(j.container, projectOf(j.project, current))}>{j.container}</Link>
+        ) : (
+          <span>image {j.image}</span>
+        ),
+    },
+    {
+      header: 'Project',
+      shown: current === null,
+      cell: (j) => (j.project ? <ProjectTag name={j.project} /> : <span class="muted">—</span>),
+    },
+    { header: 'Node', cell: (j) => j.node },
+    {
+      header: 'State',
+      cell: (j) => (
+        <>
+          <StateBadge state={j.state} />
+          {j.state === 'active' && j.progress ? ` ${j.progress}%` : ''}
+        </>
+      ),
+    },
+    { header: 'Attempts', cell: (j) => j.attempts },
+    { header: 'Age', title: (j) => when(j.createdAt), cell: (j) => ageOf(j.createdAt) },
+    { header: 'Error', className: 'error-text', cell: (j) => j.error ?? '' },
+    {
+      header: 'Actions',
+      hideHeader: true,
+      shown: canOperate,
+      cell: (j) =>
+        j.state === 'failed' && (
+          <button type="button" class="small" onClick={() => void retry(j)} aria-label={`Retry ${j.kind} of ${j.container ?? j.image}`}>
+            Retry
+          </button>
+        ),
+    },
+  ];
   return (
     <section>
       <PageHeader title="Jobs" updatedAt={updatedAt} />
@@ -46,69 +88,13 @@ export function JobsPage(props: { state: string }) {
         !error && <Loading />
       ) : (
         <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Kind</th>
-                <th scope="col">Container</th>
-                {current === null && <th scope="col">Project</th>}
-                <th scope="col">Node</th>
-                <th scope="col">State</th>
-                <th scope="col">Attempts</th>
-                <th scope="col">Age</th>
-                <th scope="col">Error</th>
-                {canOperate && (
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
-                )}
-              </tr>
-            </thead>
-            <tbody>
-              {data.jobs.map((j) => (
-                <tr key={j.id} data-job={j.id}>
-                  <td title={j.id}>{j.kind}</td>
-                  <td>
-                    {j.container !== null ? (
-                      <Link href={containerHref(j.container, projectOf(j.project, current))}>{j.container}</Link>
-                    ) : (
-                      <span>image {j.image}</span>
-                    )}
-                  </td>
-                  {current === null && <td>{j.project ? <ProjectTag name={j.project} /> : <span class="muted">—</span>}</td>}
-                  <td>{j.node}</td>
-                  <td>
-                    <StateBadge state={j.state} />
-                    {j.state === 'active' && j.progress ? ` ${j.progress}%` : ''}
-                  </td>
-                  <td>{j.attempts}</td>
-                  <td title={when(j.createdAt)}>{ageOf(j.createdAt)}</td>
-                  <td class="error-text">{j.error ?? ''}</td>
-                  {canOperate && (
-                    <td>
-                      {j.state === 'failed' && (
-                        <button
-                          type="button"
-                          class="small"
-                          onClick={() => void retry(j)}
-                          aria-label={`Retry ${j.kind} of ${j.container ?? j.image}`}
-                        >
-                          Retry
-                        </button>
-                      )}
-                    </td>
-                  )}
-                </tr>
-              ))}
-              {data.jobs.length === 0 && (
-                <tr>
-                  <td colSpan={9} class="muted">
-                    No jobs{state ? ` in state ${state}` : ''}.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+          <DataTable
+            columns={columns}
+            rows={data.jobs}
+            rowKey={(j) => j.id}
+            rowAttributes={(j) => ({ 'data-job': j.id })}
+            empty={`No jobs${state ? ` in state ${state}` : ''}.`}
+          />
         </div>
       )}
     </section>

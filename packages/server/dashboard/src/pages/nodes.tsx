@@ -1,9 +1,22 @@
 import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader } from '../components/common';
+import { type Column, DataTable } from '../components/data-table';
 import { age, when } from '../format';
 import { usePoll } from '../poll';
 import { NODE_EVENTS } from '../live-events';
 import type { NodeView } from '@nagaya/contract';
+
+const COLUMNS: Column<NodeView>[] = [
+  { header: 'Node', cell: (n) => <Link href={`/containers?node=${encodeURIComponent(n.name)}`}>{n.name}</Link> },
+  {
+    header: 'Status',
+    cell: (n) => <span class={`badge ${n.status === 'active' ? 'state-running' : `state-${n.status}`}`}>{n.status}</span>,
+  },
+  { header: 'Heartbeat age', title: (n) => when(n.heartbeatAt), cell: (n) => `${(n.heartbeatAgeMs / 1000).toFixed(1)} s` },
+  { header: 'Containers', cell: (n) => n.containers },
+  { header: 'Version', cell: (n) => n.version },
+  { header: 'Up since', title: (n) => when(n.startedAt), cell: (n) => `${age(Date.parse(n.startedAt))} ago` },
+];
 
 /** Worker nodes: online or offline by heartbeat age, and their live containers. */
 export function NodesPage() {
@@ -16,41 +29,7 @@ export function NodesPage() {
         !error && <Loading />
       ) : (
         <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Node</th>
-                <th scope="col">Status</th>
-                <th scope="col">Heartbeat age</th>
-                <th scope="col">Containers</th>
-                <th scope="col">Version</th>
-                <th scope="col">Up since</th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.nodes.map((n) => (
-                <tr key={n.name}>
-                  <td>
-                    <Link href={`/containers?node=${encodeURIComponent(n.name)}`}>{n.name}</Link>
-                  </td>
-                  <td>
-                    <span class={`badge ${n.status === 'active' ? 'state-running' : `state-${n.status}`}`}>{n.status}</span>
-                  </td>
-                  <td title={when(n.heartbeatAt)}>{(n.heartbeatAgeMs / 1000).toFixed(1)} s</td>
-                  <td>{n.containers}</td>
-                  <td>{n.version}</td>
-                  <td title={when(n.startedAt)}>{age(Date.parse(n.startedAt))} ago</td>
-                </tr>
-              ))}
-              {data.nodes.length === 0 && (
-                <tr>
-                  <td colSpan={6} class="muted">
-                    No node has reported yet.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+          <DataTable columns={COLUMNS} rows={data.nodes} rowKey={(n) => n.name} empty="No node has reported yet." />
         </div>
       )}
     </section>

@@ -1,9 +1,22 @@
 import { get } from '../api';
 import { ErrorBanner, Link, Loading, PageHeader, PoolOccupancyBar } from '../components/common';
+import { type Column, DataTable } from '../components/data-table';
 import { range } from '../format';
 import { usePoll } from '../poll';
 import { SLICE_EVENTS } from '../live-events';
-import type { PoolView } from '@nagaya/contract';
+import type { PoolStats, PoolView } from '@nagaya/contract';
+
+/** A pool's slot counts, one column each. */
+const STAT_COLUMNS: Column<PoolStats>[] = [
+  { header: 'Slots', cell: (s) => s.total },
+  { header: 'Active', cell: (s) => s.active },
+  { header: 'Shared', cell: (s) => s.shared },
+  { header: 'Quarantined', cell: (s) => s.quarantined },
+  { header: 'Reserved for key', cell: (s) => s.keyed },
+  { header: 'Out of pool', cell: (s) => s.outOfPool },
+  { header: 'Free', cell: (s) => s.free },
+  { header: 'Leases', cell: (s) => s.leases },
+];
 
 /** Every ID pool: its host ranges, slot grid and slot counts. */
 export function PoolsPage() {
@@ -46,24 +59,7 @@ export function PoolsPage() {
                     ].join(', ') || 'none'}
                   </dd>
                 </dl>
-                <table class="stats">
-                  <thead>
-                    <tr>
-                      {['Slots', 'Active', 'Shared', 'Quarantined', 'Reserved for key', 'Out of pool', 'Free', 'Leases'].map((h) => (
-                        <th scope="col" key={h}>
-                          {h}
-                        </th>
-                      ))}
-                    </tr>
-                  </thead>
-                  <tbody>
-                    <tr>
-                      {[s.total, s.active, s.shared, s.quarantined, s.keyed, s.outOfPool, s.free, s.leases].map((v, i) => (
-                        <td key={i}>{v}</td>
-                      ))}
-                    </tr>
-                  </tbody>
-                </table>
+                <DataTable className="stats" columns={STAT_COLUMNS} rows={[s]} rowKey={() => p.name} />
               </article>
             );
           })}

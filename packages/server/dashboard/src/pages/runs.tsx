@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { del, describeError, get } from '../api';
 import { ConfirmButton, ErrorBanner, Loading, PageHeader, ProjectTag, StateBadge } from '../components/common';
+import { type Column, DataTable } from '../components/data-table';
 import { ageOf, bytes, joinArgs, when } from '../format';
 import { notify } from '../notices';
 import { RUN_EVENTS } from '../live-events';
@@ -83,6 +84,73 @@ export function RunsPage(props: { state: string }) {
     }
     schedules.refresh();
   };
+  const runColumns: Column<RunView>[] = [
+    {
+      header: 'Run',
+      title: (r) => r.id,
+      cell: (r) => (
+        <button type="button" class="link" aria-expanded={open === r.id} onClick={() => setOpen(open === r.id ? null : r.id)}>
+          {r.id.slice(0, 8)}
+        </button>
+      ),
+    },
+    { header: 'Project', shown: current === null, cell: (r) => <ProjectTag name={r.project} /> },
+    { header: 'Image', cell: (r) => r.image },
+    { header: 'Command', className: 'mono', cell: (r) => joinArgs(r.command).slice(0, 60) },
+    {
+      header: 'State',
+      cell: (r) => (
+        <>
+          <StateBadge state={r.state} />
+          {r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}
+        </>
+      ),
+    },
+    { header: 'Ended', cell: ended },
+    { header: 'Node', cell: (r) => r.node ?? '—' },
+    { header: 'Age', title: (r) => when(r.createdAt), cell: (r) => ageOf(r.createdAt) },
+    {
+      header: 'Actions',
+      hideHeader: true,
+      cell: (r) =>
+        canOperate &&
+        (r.state === 'queued' || r.state === 'running') && (
+          <ConfirmButton
+            small
+            danger
+            label="Cancel"
+            title={`Cancel run ${r.id.slice(0, 8)}`}
+            message={r.state === 'running' ? 'Its process is killed at once and its container removed.' : 'It leaves the queue.'}
+            confirmLabel="Cancel the run"
+            onConfirm={() => cancel(r)}
+          />
+        ),
+    },
+  ];
+  const scheduleColumns: Column<RunScheduleView>[] = [
+    { header: 'Schedule', cell: (s) => s.id },
+    { header: 'Project', shown: current === null, cell: (s) => <ProjectTag name={s.project} /> },
+    { header: 'Pattern', className: 'mono', cell: (s) => s.pattern },
+    { header: 'Image', cell: (s) => s.image },
+    { header: 'Command', className: 'mono', cell: (s) => joinArgs(s.command).slice(0, 60) },
+    { header: 'Next', title: (s) => when(s.next), cell: (s) => (s.next ? when(s.next) : '—') },
+    {
+      header: 'Actions',
+      hideHeader: true,
+      cell: (s) =>
+        canOperate && (
+          <ConfirmButton
+            small
+            danger
+            label="Remove"
+            title={`Remove schedule ${s.id}`}
+            message="No more runs are submitted by it; the runs it made stay."
+            confirmLabel="Remove"
+            onConfirm={() => unschedule(s)}
+          />
+        ),
+    },
+  ];
   return (
     <section>
       <PageHeader title="Runs" updatedAt={runs.updatedAt} />
@@ -98,134 +166,26 @@ export function RunsPage(props: { state: string }) {
         !runs.error && <Loading />
       ) : (
         <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Run</th>
-                {current === null && <th scope="col">Project</th>}
-                <th scope="col">Image</th>
-                <th scope="col">Command</th>
-                <th scope="col">State</th>
-                <th scope="col">Ended</th>
-                <th scope="col">Node</th>
-                <th scope="col">Age</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {runs.data.runs.map((r) => [
-                <tr key={r.id} data-run={r.id}>
-                  <td title={r.id}>
-                    <button type="button" class="link" aria-expanded={open === r.id} onClick={() => setOpen(open === r.id ? null : r.id)}>
-                      {r.id.slice(0, 8)}
-                    </button>
-                  </td>
-                  {current === null && (
-                    <td>
-                      <ProjectTag name={r.project} />
-                    </td>
-                  )}
-                  <td>{r.image}</td>
-                  <td class="mono">{joinArgs(r.command).slice(0, 60)}</td>
-                  <td>
-                    <StateBadge state={r.state} />
-                    {r.attempt > 1 ? ` (attempt ${r.attempt})` : ''}
-                  </td>
-                  <td>{ended(r)}</td>
-                  <td>{r.node ?? '—'}</td>
-                  <td title={when(r.createdAt)}>{ageOf(r.createdAt)}</td>
-                  <td>
-                    {canOperate && (r.state === 'queued' || r.state === 'running') && (
-                      <ConfirmButton
-                        small
-                        danger
-                        label="Cancel"
-                        title={`Cancel run ${r.id.slice(0, 8)}`}
-                        message={
-                          r.state === 'running' ? 'Its process is killed at once and its container removed.' : 'It leaves the queue.'
-                        }
-                        confirmLabel="Cancel the run"
-                        onConfirm={() => cancel(r)}
-                      />
-                    )}
-                  </td>
-                </tr>,
-                open === r.id && (
-                  <tr key={`${r.id}-output`}>
-                    <td colSpan={9}>
-                      <RunOutput run={r} project={projectOf(r.project, current)} />
-                    </td>
-                  </tr>
-                ),
-              ])}
-              {runs.data.runs.length === 0 && (
-                <tr>
-                  <td colSpan={9} class="muted">
-                    No runs{state ? ` in state ${state}` : ''}.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+          <DataTable
+            columns={runColumns}
+            rows={runs.data.runs}
+            rowKey={(r) => r.id}
+            rowAttributes={(r) => ({ 'data-run': r.id })}
+            detail={(r) => (open === r.id ? { content: <RunOutput run={r} project={projectOf(r.project, current)} /> } : null)}
+            empty={`No runs${state ? ` in state ${state}` : ''}.`}
+          />
         </div>
       )}
       <h2>Schedules</h2>
       <ErrorBanner error={schedules.error} prefix="Could not load schedules" />
       {schedules.data && (
         <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Schedule</th>
-                {current === null && <th scope="col">Project</th>}
-                <th scope="col">Pattern</th>
-                <th scope="col">Image</th>
-                <th scope="col">Command</th>
-                <th scope="col">Next</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {schedules.data.schedules.map((s) => (
-                <tr key={s.id}>
-                  <td>{s.id}</td>
-                  {current === null && (
-                    <td>
-                      <ProjectTag name={s.project} />
-                    </td>
-                  )}
-                  <td class="mono">{s.pattern}</td>
-                  <td>{s.image}</td>
-                  <td class="mono">{joinArgs(s.command).slice(0, 60)}</td>
-                  <td title={when(s.next)}>{s.next ? when(s.next) : '—'}</td>
-                  <td>
-                    {canOperate && (
-                      <ConfirmButton
-                        small
-                        danger
-                        label="Remove"
-                        title={`Remove schedule ${s.id}`}
-                        message="No more runs are submitted by it; the runs it made stay."
-                        confirmLabel="Remove"
-                        onConfirm={() => unschedule(s)}
-                      />
-                    )}
-                  </td>
-                </tr>
-              ))}
-              {schedules.data.schedules.length === 0 && (
-                <tr>
-                  <td colSpan={7} class="muted">
-                    No schedules (POST /runs with a cron schedule, or nagaya run --schedule).
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+          <DataTable
+            columns={scheduleColumns}
+            rows={schedules.data.schedules}
+            rowKey={(s) => s.id}
+            empty="No schedules (POST /runs with a cron schedule, or nagaya run --schedule)."
+          />
         </div>
       )}
     </section>

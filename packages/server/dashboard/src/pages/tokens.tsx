@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { del, describeError, get } from '../api';
 import { ConfirmButton, ErrorBanner, Loading, PageHeader, ProjectTag } from '../components/common';
+import { type Column, DataTable } from '../components/data-table';
 import { CreateTokenForm, NewTokenSecret } from '../components/token-create';
 import { age, ageOf, when } from '../format';
 import { notify } from '../notices';
@@ -48,6 +49,27 @@ function TokenList() {
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<CreatedTokenView | null>(null);
   const now = updatedAt ?? Date.now();
+  const columns: Column<TokenView>[] = [
+    { header: 'Name', cell: (t) => t.name },
+    { header: 'Role', cell: (t) => t.role },
+    { header: 'Project', cell: (t) => (t.project === null ? <span class="muted">every project</span> : <ProjectTag name={t.project} />) },
+    { header: 'Created', title: (t) => when(t.createdAt), cell: (t) => `${ageOf(t.createdAt)} ago` },
+    { header: 'Expires', title: (t) => when(t.expiresAt), cell: (t) => expiryText(t.expiresAt, now) },
+    { header: 'Last used', title: (t) => when(t.lastUsedAt), cell: (t) => (t.lastUsedAt ? `${ageOf(t.lastUsedAt)} ago` : 'never') },
+    {
+      header: 'State',
+      cell: (t) => (
+        <span class={`badge token-${tokenState(t, now)}`} data-testid="token-state">
+          {tokenState(t, now)}
+        </span>
+      ),
+    },
+    {
+      header: 'Actions',
+      hideHeader: true,
+      cell: (t) => tokenState(t, now) !== 'revoked' && <RevokeTokenButton token={t} onDone={refresh} />,
+    },
+  ];
   return (
     <section>
       <PageHeader title="Tokens">
@@ -73,43 +95,12 @@ function TokenList() {
         !error && <Loading />
       ) : (
         <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Project</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">State</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.tokens.map((t) => {
-                const state = tokenState(t, now);
-                return (
-                  <tr key={t.id} data-token={t.name} data-token-id={t.id}>
-                    <td>{t.name}</td>
-                    <td>{t.role}</td>
-                    <td>{t.project === null ? <span class="muted">every project</span> : <ProjectTag name={t.project} />}</td>
-                    <td title={when(t.createdAt)}>{ageOf(t.createdAt)} ago</td>
-                    <td title={when(t.expiresAt)}>{expiryText(t.expiresAt, now)}</td>
-                    <td title={when(t.lastUsedAt)}>{t.lastUsedAt ? `${ageOf(t.lastUsedAt)} ago` : 'never'}</td>
-                    <td>
-                      <span class={`badge token-${state}`} data-testid="token-state">
-                        {state}
-                      </span>
-                    </td>
-                    <td>{state !== 'revoked' && <RevokeTokenButton token={t} onDone={refresh} />}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <DataTable
+            columns={columns}
+            rows={data.tokens}
+            rowKey={(t) => t.id}
+            rowAttributes={(t) => ({ 'data-token': t.name, 'data-token-id': t.id })}
+          />
           {data.tokens.length === 0 && <p class="muted">No tokens in this project.</p>}
         </div>
       )}

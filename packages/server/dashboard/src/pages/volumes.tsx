@@ -1,6 +1,7 @@
 import { useState } from 'preact/hooks';
 import { describeError, del, post, validationIssues, get } from '../api';
 import { ConfirmButton, ErrorBanner, Link, Loading, PageHeader, ProjectTag } from '../components/common';
+import { type Column, DataTable } from '../components/data-table';
 import { Field } from '../components/field';
 import { ageOf, bytes } from '../format';
 import { notify } from '../notices';
@@ -25,6 +26,16 @@ export function VolumesPage() {
     VOLUME_EVENTS,
   );
   const [creating, setCreating] = useState(false);
+  const columns: Column<VolumeView>[] = [
+    { header: 'Project', shown: allProjects, cell: (v) => <ProjectTag name={v.project} /> },
+    { header: 'Name', className: 'mono', cell: (v) => v.name },
+    { header: 'Node', cell: (v) => v.node },
+    { header: 'Used', cell: (v) => (v.usedBytes === null ? '—' : bytes(v.usedBytes)) },
+    { header: 'Limit', cell: (v) => (v.sizeBytes === null ? '—' : bytes(v.sizeBytes)) },
+    { header: 'Mounted by', cell: mountedBy },
+    { header: 'Age', cell: (v) => ageOf(v.createdAt) },
+    { header: 'Actions', hideHeader: true, shown: canOperate, cell: (v) => <DeleteVolumeButton volume={v} onDone={refresh} /> },
+  ];
   return (
     <section>
       <PageHeader title="Volumes" updatedAt={updatedAt}>
@@ -44,60 +55,23 @@ export function VolumesPage() {
         />
       )}
       <ErrorBanner error={error} prefix="Could not load the volumes" />
-      {!data ? (
-        !error && <Loading />
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              {allProjects && <th>Project</th>}
-              <th>Name</th>
-              <th>Node</th>
-              <th>Used</th>
-              <th>Limit</th>
-              <th>Mounted by</th>
-              <th>Age</th>
-              {canOperate && <th />}
-            </tr>
-          </thead>
-          <tbody>
-            {data.volumes.map((v) => (
-              <tr key={v.id}>
-                {allProjects && (
-                  <td>
-                    <ProjectTag name={v.project} />
-                  </td>
-                )}
-                <td class="mono">{v.name}</td>
-                <td>{v.node}</td>
-                <td>{v.usedBytes === null ? '—' : bytes(v.usedBytes)}</td>
-                <td>{v.sizeBytes === null ? '—' : bytes(v.sizeBytes)}</td>
-                <td>
-                  {v.mountedBy.length === 0
-                    ? '—'
-                    : v.mountedBy.map((u) => (
-                        <div key={u.container}>
-                          <Link href={containerHref(u.container, v.project)}>{u.container}</Link>{' '}
-                          <span class="muted mono">
-                            {u.path}
-                            {u.readOnly ? ' (ro)' : ''}
-                          </span>
-                        </div>
-                      ))}
-                </td>
-                <td>{ageOf(v.createdAt)}</td>
-                {canOperate && (
-                  <td>
-                    <DeleteVolumeButton volume={v} onDone={refresh} />
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      {!data ? !error && <Loading /> : <DataTable columns={columns} rows={data.volumes} rowKey={(v) => v.id} />}
     </section>
   );
+}
+
+/** The containers that mount a volume, each with the path it is mounted at. */
+function mountedBy(v: VolumeView) {
+  if (v.mountedBy.length === 0) return '—';
+  return v.mountedBy.map((u) => (
+    <div key={u.container}>
+      <Link href={containerHref(u.container, v.project)}>{u.container}</Link>{' '}
+      <span class="muted mono">
+        {u.path}
+        {u.readOnly ? ' (ro)' : ''}
+      </span>
+    </div>
+  ));
 }
 
 function CreateVolumeForm(props: { project: string; onCreated: () => void }) {
