@@ -198,3 +198,48 @@ describe("the overview's recent failed jobs, in Chromium", () => {
     watch.check();
   });
 });
+
+describe('the Volumes page, in Chromium', () => {
+  it('lists every project’s volumes with who mounts them, and deletes a free one after confirmation', async () => {
+    await fleet.admin.post('/volumes', { name: 'scratch' });
+    await fleet.admin.post('/volumes', { name: 'shared' });
+    await fleet.admin.post('/containers', {
+      name: 'vol1',
+      image: 'busybox',
+      command: ['sleep', '3600'],
+      mounts: [{ volume: 'shared', path: '/data', readOnly: true }],
+    });
+    await go(page, 'Volumes', 'Volumes');
+    const row = (name: string) => page.getByRole('row').filter({ has: page.getByRole('cell', { name, exact: true }) });
+    await row('shared').waitFor();
+    // every project in view: a Project column first; the delete buttons' column is named for screen readers alone
+    const headers = page.getByRole('columnheader');
+    expect(await headers.allTextContents()).toEqual(['Project', 'Name', 'Node', 'Used', 'Limit', 'Mounted by', 'Age', 'Actions']);
+    expect(await page.locator('thead th:not([scope="col"])').count()).toBe(0);
+    expect(await headers.last().locator('.sr-only').textContent()).toBe('Actions');
+    // project, name, node, used, limit, mounted by (the container and its path, read-only), age
+    const cells = (name: string) => row(name).getByRole('cell').allTextContents();
+    expect((await cells('shared')).slice(0, 6)).toEqual([
+      'default',
+      'shared',
+      expect.any(String),
+      expect.any(String),
+      '—',
+      'vol1 /data (ro)',
+    ]);
+    expect(await row('shared').getByRole('link', { name: 'vol1' }).count()).toBe(1);
+    expect(await row('shared').getByRole('button', { name: 'Delete' }).isDisabled()).toBe(true); // mounted: refused
+    expect((await cells('scratch'))[5]).toBe('—');
+
+    await row('scratch').getByRole('button', { name: 'Delete' }).click();
+    await page
+      .getByRole('dialog', { name: 'Delete volume scratch?' })
+      .getByRole('button', { name: 'Delete scratch and its files' })
+      .click();
+    await expect.poll(() => row('scratch').count()).toBe(0);
+    const { volumes } = await fleet.admin.get<{ volumes: Array<{ name: string }> }>('/volumes');
+    expect(volumes.map((v) => v.name)).toEqual(['shared']);
+    await shot('05-volumes');
+    watch.check();
+  });
+});
