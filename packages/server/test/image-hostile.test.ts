@@ -2,7 +2,8 @@
 // directory (a file, a directory, a secret); every archive aims at it or at /etc, and after each
 // one the canary and /etc/shadow must be exactly as before: owner, mode, link count, content.
 // Each archive gets 400 INVALID_INPUT (413 for a size limit, as the upload limit), or a safe
-// result that stays inside the image.
+// result that stays inside the image. An OCI image's layers are packed at import and unpacked
+// after: a hostile one is refused then, and the image taken back.
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { startTestFleet, ADMIN_TOKEN, type TestFleet } from './support/test-serv
 import { rawTar, type RawEntry } from '../../native/test/support/raw-tar';
 import { runAsNobody } from '../../native/test/support/as-nobody';
 import { snapshotTree, statLine } from '../../native/test/support/canary';
+import { buildImage, layerOf, ociLayoutTar } from '../../native/test/support/oci-fixtures';
 
 const UPLOAD_LIMIT = 1024 * 1024;
 const UNPACKED_LIMIT = 16 * 1024 * 1024;
@@ -264,4 +266,44 @@ describe('hostile archives through POST /images', () => {
     expect(list.status).not.toBe(0);
     expect(list.stderr).toMatch(/Permission denied/);
   });
+});
+
+describe('hostile layers of an OCI image, packed at import and unpacked after', () => {
+  const cases: Array<[string, RawEntry[]]> = [
+    ['a ../ path', [{ name: '../../../../../../../../tmp/escaped-through-oci', body: 'pwned\n' }]],
+    [
+      'a symlink to the canary and a write through it',
+      [
+        { name: 'escape', type: 'symlink', linkname: canary },
+        { name: 'escape/file', body: 'pwned\n' },
+      ],
+    ],
+    ['a hard link to a host file', [{ name: 'h', type: 'link', linkname: join(canary, 'dir/secret') }]],
+  ];
+
+  it.each(cases)(
+    '%s: the import answers 201 (digests only), then the unpack refuses it and takes the image back; the host is untouched',
+    async (label, entries) => {
+      const before = snapshot();
+      const layersBefore = layerDirs().sort();
+      const hostile = buildImage([layerOf(entries)]);
+      const name = `hostile-oci-${cases.findIndex(([l]) => l === label)}`;
+      const res = await upload(name, ociLayoutTar(hostile));
+      expect(res.status).toBe(201);
+      await expect
+        .poll(
+          async () => (await fetch(`${fleet.url}/api/v1/images/${name}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status,
+          {
+            timeout: 15_000,
+          },
+        )
+        .toBe(404);
+      expect(snapshot()).toEqual(before);
+      expect(existsSync('/tmp/escaped-through-oci')).toBe(false);
+      expect(layerDirs().sort()).toEqual(layersBefore);
+      const packed = join(layerStore(), 'packed');
+      expect(existsSync(packed) ? readdirSync(packed).filter((n) => n.startsWith(hostile.layers[0]!.diffId.slice(7))) : []).toEqual([]);
+      expect(leftovers()).toEqual([]);
+    },
+  );
 });
