@@ -1,4 +1,5 @@
 /** Runs: run-to-completion work, each attempt in a fresh container with a fresh slice (issue 16). */
+import type { ContainerMountView } from './volumes';
 
 /** queued: waits in the runs queue (or delayed); running: an attempt has its container; the rest are final. */
 export const RUN_STATES = ['queued', 'running', 'succeeded', 'failed', 'timedOut', 'cancelled'] as const;
@@ -35,6 +36,8 @@ export interface RunView {
   stderrBytes: number;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
+  /** Volumes and host directories each attempt mounts, as submitted. */
+  mounts: ContainerMountView[];
   /** Node of the last attempt; a run that mounts a volume has its volume's node from its submission on. */
   node: string | null;
   /** The host uid range the last attempt's slice held. */

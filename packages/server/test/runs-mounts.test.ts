@@ -115,6 +115,21 @@ describe('runs with volumes', () => {
     );
   }, 60_000);
 
+  it('keeps a volume that a queued run names: 409 naming the run until it is cancelled; the run shows its mounts', async () => {
+    await alpha.post('/volumes', { name: 'later', node: 'node-a' });
+    const run = await submit({ command: ['true'], delaySeconds: 600, mounts: [{ volume: 'later', path: '/later', readOnly: true }] });
+    const view = await alpha.get<RunView>(`/runs/${run.id}`);
+    expect([view.state, view.mounts]).toEqual(['queued', [{ volume: 'later', path: '/later', readOnly: true }]]);
+    const refused = await refusalOf(alpha.delete('/volumes/later'));
+    expect(refused).toMatchObject({
+      status: 409,
+      code: 'CONFLICT',
+      message: `volume later is mounted by run ${run.id} (queued or running)`,
+    });
+    await alpha.delete(`/runs/${run.id}`);
+    await alpha.delete('/volumes/later');
+  }, 60_000);
+
   it("refuses another project's volume exactly as a missing one", async () => {
     await fleet.admin.post('/volumes?project=beta', { name: 'secret', node: 'node-a' });
     const other = await refusalOf(submit({ command: ['true'], mounts: [{ volume: 'secret', path: '/s' }] }));

@@ -57,6 +57,11 @@ function showRun(r: RunView): string {
     `attempt:  ${r.attempt} of ${r.retries + 1}`,
     `priority: ${r.priority}`,
     `timeout:  ${r.timeoutSeconds}s`,
+    ...(r.mounts ?? []).map((m) =>
+      'volume' in m
+        ? `mount:    volume ${m.volume} at ${m.path}${m.readOnly ? ' (read-only)' : ''}`
+        : `mount:    host ${m.hostPath} at ${m.path}${m.readOnly ? ' (read-only)' : ''}${m.shift ? ' (shifted)' : ''}`,
+    ),
     `node:     ${r.node ?? '-'}`,
     `slice:    ${r.slice ? `${r.slice.uidStart}-${r.slice.uidStart + r.slice.uidCount - 1}` : '-'}`,
     `stdout:   ${bytes(r.stdoutBytes)}${r.stdoutTruncated ? ' (truncated)' : ''}`,

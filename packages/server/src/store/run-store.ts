@@ -321,6 +321,11 @@ export function runView(r: RunRow): RunView {
     stderrBytes: r.stderrBytes,
     stdoutTruncated: r.stdoutTruncated,
     stderrTruncated: r.stderrTruncated,
+    mounts: (r.spec.mounts ?? []).map((m) =>
+      'volume' in m
+        ? { volume: m.volume, path: m.path, readOnly: m.readOnly ?? false }
+        : { hostPath: m.hostPath, path: m.path, readOnly: m.readOnly ?? false, shift: m.shift ?? false },
+    ),
     node: r.node,
     slice: r.uidStart === null || r.uidCount === null ? null : { uidStart: r.uidStart, uidCount: r.uidCount },
     error: r.error,

@@ -118,7 +118,7 @@ export class VolumeStore {
   }
 
   /**
-   * Deletes a volume's row unless a container row mounts it (CONFLICT, naming them) and returns
+   * Deletes a volume's row unless a container row, or a queued or running run, mounts it (CONFLICT, naming them) and returns
    * it, for its node to remove its directory. The row is locked FOR UPDATE first: a container
    * create locks the volumes it mounts FOR KEY SHARE in its own statement, so this waits for
    * such a create to commit (and then sees its row), and a create that comes later waits for
@@ -132,6 +132,24 @@ export class VolumeStore {
       const users = await tx.query<{ name: string }>('SELECT name FROM container WHERE mounts @> $1::jsonb ORDER BY name', [
         mountsVolume(volume.id),
       ]);
+      // a run that waits for its turn, or runs, mounts it when its attempt starts (as Kubernetes
+      // keeps a claim a pod names): it may not go from under it
+      const runs = await tx.query<{ id: string }>(
+        `SELECT id FROM run WHERE project = $1 AND state IN ('queued', 'running')
+            AND jsonb_path_exists(coalesce(spec->'mounts', '[]'::jsonb), '$[*] ? (@.volume == $v)', jsonb_build_object('v', $2::text))
+          ORDER BY created_at LIMIT 20`,
+        [project, name],
+      );
+      if (runs.rows.length > 0) {
+        const ids = runs.rows.map((r) => r.id);
+        throw new NagayaError(
+          'CONFLICT',
+          `volume ${name} is mounted by ${ids.length === 1 ? 'run' : 'runs'} ${ids.join(', ')} (queued or running)`,
+          {
+            runs: ids,
+          },
+        );
+      }
       if (users.rows.length > 0) {
         const names = users.rows.map((r) => r.name);
         throw new NagayaError(
