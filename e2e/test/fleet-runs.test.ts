@@ -10,7 +10,8 @@ import { eventually, NagayaSystem } from '../support/system';
  * the admin removes it as dead they stay running (its host may still run them); `nodes remove
  * --dead` settles them at once: the run with a retry left runs again in a fresh container on
  * node-a and succeeds, the other fails with NODE_LOST, and the slices of the lost attempts stay
- * fenced until `--release-slices`.
+ * fenced until `--release-slices`. A run queued for node-b, where the volume it mounts is, fails
+ * NODE_LOST at the removal rather than wait for good.
  */
 
 const NODES = ['node-a', 'node-b'];
@@ -39,6 +40,18 @@ describe('the runs of a node killed whole', () => {
       });
     const once = (await submit(0)).run;
     const retried = (await submit(1)).run;
+    // and one that waits its turn on node-b, where the volume it mounts is
+    await sys.admin.post('/volumes', { name: 'on-b', node: 'node-b' });
+    const pinned = (
+      await sys.admin.post<{ run: RunView }>('/runs', {
+        image: 'busybox',
+        command: ['true'],
+        timeoutSeconds: 60,
+        delaySeconds: 600,
+        mounts: [{ volume: 'on-b', path: '/b' }],
+      })
+    ).run;
+    expect([pinned.state, pinned.node]).toEqual(['queued', 'node-b']);
     const onB = await eventually(
       async () => {
         const both = await Promise.all([run(once.id), run(retried.id)]);
@@ -80,8 +93,15 @@ describe('the runs of a node killed whole', () => {
       [
         { project: 'default', id: once.id, state: 'failed' },
         { project: 'default', id: retried.id, state: 'queued' },
+        { project: 'default', id: pinned.id, state: 'failed' },
       ].sort((a, b) => a.id.localeCompare(b.id)),
     );
+    // the queued one could only ever run beside its volume: it fails rather than wait for good
+    expect(await run(pinned.id)).toMatchObject({
+      state: 'failed',
+      attempt: 0,
+      error: { code: 'NODE_LOST', message: 'the node of its volumes, node-b, was removed as dead before it ran' },
+    });
 
     const failed = await sys.admin.get<RunView>(`/runs/${once.id}/wait?timeoutSeconds=5`);
     expect(failed).toMatchObject({ state: 'failed', attempt: 1, node: 'node-b', error: { code: 'NODE_LOST' } });

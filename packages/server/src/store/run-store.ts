@@ -276,19 +276,25 @@ export class RunStore {
    * its processes are gone, so each attempt counts as failed (NODE_LOST). A run with a retry left
    * goes back to queued, for a fresh attempt in a fresh container on a live node (Kubernetes does
    * the same with a Job's pod on a lost node); the others end failed, and so does a run that
-   * mounts a volume: its volume is on the dead node, so no other node can run it. One statement,
-   * so a worker settling one of them at the same moment either wins or finds it no longer running.
+   * mounts a volume: its volume is on the dead node, so no other node can run it. For that reason
+   * a run still queued for the dead node (one that mounts a volume there) fails too: it would wait
+   * for good. One statement, so a worker settling one of them at the same moment either wins or
+   * finds it no longer running.
    */
   async loseOnNode(node: string): Promise<Array<Pick<RunRow, 'id' | 'project' | 'priority' | 'state' | 'node' | 'spec'>>> {
     const { rows } = await this.db.query<Pick<RunRow, 'id' | 'project' | 'priority' | 'state' | 'node' | 'spec'>>(
       `WITH lost AS (
-         SELECT id, attempt < coalesce((spec->>'retries')::int, 0) + 1
+         SELECT id, state AS was, attempt < coalesce((spec->>'retries')::int, 0) + 1
                     AND NOT jsonb_path_exists(coalesce(spec->'mounts', '[]'::jsonb), '$[*].volume') AS retry
-           FROM run WHERE node = $1 AND state = 'running' FOR UPDATE)
-       UPDATE run r SET state = CASE WHEN lost.retry THEN 'queued' ELSE 'failed' END,
-              error = jsonb_build_object('code', 'NODE_LOST', 'message', format('its node %s was removed as dead while attempt %s ran', $1::text, r.attempt)),
-              finished_at = CASE WHEN lost.retry THEN NULL ELSE now() END
-         FROM lost WHERE r.id = lost.id AND r.state = 'running'
+           FROM run WHERE node = $1
+            AND (state = 'running' OR (state = 'queued' AND jsonb_path_exists(coalesce(spec->'mounts', '[]'::jsonb), '$[*].volume')))
+            FOR UPDATE)
+       UPDATE run r SET state = CASE WHEN lost.retry AND lost.was = 'running' THEN 'queued' ELSE 'failed' END,
+              error = jsonb_build_object('code', 'NODE_LOST', 'message', CASE WHEN lost.was = 'running'
+                THEN format('its node %s was removed as dead while attempt %s ran', $1::text, r.attempt)
+                ELSE format('the node of its volumes, %s, was removed as dead before it ran', $1::text) END),
+              finished_at = CASE WHEN lost.retry AND lost.was = 'running' THEN NULL ELSE now() END
+         FROM lost WHERE r.id = lost.id AND r.state = lost.was
        RETURNING r.id, r.project, r.priority, r.state, r.node, r.spec`,
       [node],
     );
