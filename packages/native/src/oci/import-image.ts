@@ -203,9 +203,11 @@ export async function unpackLayers(
     const present = earlier || existsSync(layerDir(store, layer.diffId));
     return { layer, dest: present ? undefined : join(staging, `layer-${i}`), what: `layer ${i + 1} of ${resolved.layers.length}` };
   });
-  const ociLayer = resolved.format !== 'rootfs';
+  // A rootfs tarball is unpacked as an OCI layer too: a layer's directory is named by its diff_id
+  // alone, so the same tar must give the same directory whichever way it came (otherwise a tar
+  // uploaded as a rootfs first would stand, whiteouts as plain files, for another image's layer).
   const unpacked = await mapConcurrently(plans, UNPACK_CONCURRENCY, (p) =>
-    unpackLayer(dataFile(p.layer.entry, archive), p.layer, { dest: p.dest, ociLayer }, limits, p.what),
+    unpackLayer(dataFile(p.layer.entry, archive), p.layer, { dest: p.dest, ociLayer: true }, limits, p.what),
   );
   const staged = plans.flatMap((p) => (p.dest ? [{ diffId: p.layer.diffId, dir: p.dest }] : []));
   const layers: ImportedLayer[] = plans.map((p, i) => ({

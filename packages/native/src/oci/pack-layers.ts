@@ -40,7 +40,9 @@ export async function packLayers(
 ): Promise<StagedLayers> {
   const plans = sources.map((layer, i) => {
     const what = `layer ${i + 1} of ${sources.length}`;
-    const earlier = sources.slice(0, i).some((l) => l.diffId === layer.diffId && l.digest === layer.digest);
+    // (a digest that was not declared is not known before the blob is read: such a layer is never taken for an earlier one)
+    const earlier =
+      layer.digestDeclared && sources.slice(0, i).some((l) => l.digestDeclared && l.diffId === layer.diffId && l.digest === layer.digest);
     if (!earlier && existsSync(layerDir(store, layer.diffId))) return { layer, what, check: 'unpacked' as const };
     const packed = earlier || (layer.digestDeclared && existsSync(packedPath(store, layer.diffId, layer.digest)));
     // a blob file of its own, verified when it was written: moved into the store as it is

@@ -10,12 +10,21 @@ import type { ImageRecord, ImageRecords } from './image-records';
 const CHECK_WAIT_MS = 30_000;
 /** A pull's layout older than this is no pull's any more. */
 const STALE_PULL_MS = 24 * 3600_000;
+/** A packed blob younger than this is left to the reconciler by a removal (an import may be about to record it). */
+const FRESH_PACKED_MS = 60_000;
 
 /** Which image, exactly: its name and the manifest it had. */
 export interface ImageKey {
   project: string;
   name: string;
   digest: string | null;
+}
+
+/** The error an image gets for a layer blob of it that was refused (why: what the unpack said of the blob). */
+function refusalOf(image: ImageKey, why: string): NagayaError {
+  return new NagayaError('IMAGE_UNAVAILABLE', `image ${image.name} of project ${image.project} cannot be unpacked: ${why}`, {
+    reason: 'bad-content',
+  });
 }
 
 /** The image's layer blobs (diff_id and digest, bottom first); undefined for an image recorded before they were kept. */
@@ -32,7 +41,6 @@ import {
   listPacked,
   type NativeError,
   removeLayer,
-  removePacked,
   unpackPackedLayers,
 } from '@nagaya/native';
 
@@ -51,7 +59,7 @@ export class NodeLayers {
    * and an image recorded with it later (a re-import, another project) is refused and taken back
    * in turn, though the blob itself is gone.
    */
-  private readonly refused = new Map<string, NagayaError>();
+  private readonly refused = new Map<string, string>();
   /** Images (by manifest digest) whose every layer blob is checked and whose layers were all here: a launch of one reads nothing more. */
   private readonly ready = new Set<string>();
 
@@ -92,11 +100,13 @@ export class NodeLayers {
    * here nor in a registry.
    */
   async ensure(image: ImageRecord): Promise<void> {
-    const digest = image.digest!;
-    let work = this.underWay.get(digest);
+    // shared by the askers of one image; another project's image of the same manifest does its
+    // own work, so that what goes wrong is told to each in the name of its own image
+    const key = `${image.project}/${image.name}@${image.digest!}`;
+    let work = this.underWay.get(key);
     if (!work) {
-      work = this.makePresent(image).finally(() => this.underWay.delete(digest));
-      this.underWay.set(digest, work);
+      work = this.makePresent(image).finally(() => this.underWay.delete(key));
+      this.underWay.set(key, work);
     }
     await work;
   }
@@ -160,8 +170,9 @@ export class NodeLayers {
   /** Refuses (and has taken back) an image that has a blob this node refused before. */
   private async refuseKnownBad(image: ImageRecord, blobs: LayerBlob[]): Promise<void> {
     for (const b of blobs) {
-      const refusal = this.refused.get(`${b.diffId} ${b.digest}`);
-      if (!refusal) continue;
+      const why = this.refused.get(`${b.diffId} ${b.digest}`);
+      if (why === undefined) continue;
+      const refusal = refusalOf(image, why);
       await this.onRefused(image, refusal).catch(() => undefined);
       throw refusal;
     }
@@ -169,17 +180,10 @@ export class NodeLayers {
 
   /** A blob that is not its diff_id: every image that has it is taken back (here, this one included). */
   private async refuse(image: ImageRecord, blob: LayerBlob, err: NativeError): Promise<NagayaError> {
-    const refusal = new NagayaError(
-      'IMAGE_UNAVAILABLE',
-      `image ${image.name} of project ${image.project} cannot be unpacked: ${err.message}`,
-      {
-        reason: 'bad-content',
-      },
-    );
-    this.refused.set(`${blob.diffId} ${blob.digest}`, refusal);
+    this.refused.set(`${blob.diffId} ${blob.digest}`, err.message);
     const holders = await this.records!.withBlob(blob).catch(() => [image]);
-    for (const holder of holders) await this.onRefused(holder, refusal).catch(() => undefined);
-    return refusal;
+    for (const holder of holders) await this.onRefused(holder, refusalOf(holder, err.message)).catch(() => undefined);
+    return refusalOf(image, err.message);
   }
 
   /**
@@ -231,7 +235,14 @@ export class NodeLayers {
   async remove(diffIds: string[]): Promise<string[]> {
     for (const diffId of diffIds) {
       await removeLayer(this.store, diffId);
-      await removePacked(this.store, diffId);
+      // a packed blob put in place a moment ago may be an import's that is about to record its image: the reconciler takes it later
+      for (const p of await listPacked(this.store, diffId)) {
+        const age = await stat(p.path).then(
+          (s) => Date.now() - s.ctimeMs,
+          () => 0,
+        );
+        if (age >= FRESH_PACKED_MS) await rm(p.path, { force: true });
+      }
     }
     if (diffIds.length && this.fleet.node) await this.records!.released(this.fleet.node, diffIds);
     return diffIds;
