@@ -58,15 +58,9 @@ function machineBusyNs(): number {
   return ((user + nice + system + irq + softirq + steal) * 1e9) / 100; // USER_HZ is 100 on Linux
 }
 
-async function api<T>(fleet: Fleet, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`http://127.0.0.1:${fleet.port}/api/v1${path}`, {
-    method,
-    headers: { authorization: `Bearer ${fleet.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text) as T;
+/** An API request through the fleet's node:http client (fetch, undici, cost the bench about 2 ms of CPU per run here). */
+function api<T>(fleet: Fleet, method: string, path: string, body?: unknown): Promise<T> {
+  return fleet.call<T>(method, path, body);
 }
 
 async function main(): Promise<void> {

@@ -280,6 +280,8 @@ export interface Fleet {
   /** Postgres backends of the API and the worker (not the bench's own). */
   backendPids(): Promise<number[]>;
   post(name: string, body?: Record<string, unknown>): Promise<void>;
+  /** An API v1 request on the bench's kept-alive connections (node:http): the parsed answer, or a throw for a status >= 300. */
+  call<T>(method: string, path: string, body?: unknown): Promise<T>;
   get(path: string): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -420,6 +422,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           )
         ).rows.map((r) => r.pid),
       post: (name, body = {}) => postContainer(agent, port, token, { name, image: 'busybox', command: ['sleep', '100000'], ...body }),
+      call: (method, path, body) => callApi(agent, port, token, method, path, body),
       get,
       stop,
     };
@@ -427,6 +430,27 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     await stop();
     throw err;
   }
+}
+
+/** See Fleet.call: node:http on kept-alive connections, for the reason postContainer gives. */
+function callApi<T>(agent: Agent, port: number, token: string, method: string, path: string, body?: unknown): Promise<T> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers: Record<string, string | number> = { authorization: `Bearer ${token}` };
+  if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
+  return new Promise((resolve, reject) => {
+    const req = request({ agent, host: '127.0.0.1', port, method, path: `/api/v1${path}`, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString();
+        if ((res.statusCode ?? 500) >= 300) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`));
+        else resolve(JSON.parse(text) as T);
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 /**
