@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { DelayedError, type Job } from 'bullmq';
 import { leaseFromRow, type Allocator, type Lease } from '@nagaya/allocator';
 import { DEFAULT_RUN_OUTPUT_LIMIT_BYTES, type NetworkMode } from '@nagaya/contract';
-import type { ContainerNetwork, ContainerRecord, ContainerRuntime, ExitStatus, LaunchPlan } from '@nagaya/native';
+import type { ContainerNetwork, ContainerRuntime, ExitStatus, LaunchPlan } from '@nagaya/native';
 import { asNagayaError, NagayaError } from '../errors';
 import type { ImageStore } from '../images/image-store';
 import type { Logger } from '../observability/logger';
@@ -58,8 +58,11 @@ export interface RunJobDeps {
   retentionMs: number;
 }
 
-/** One attempt ended: its result (and its container's row, when it got one), or the run was cancelled under it. */
-type AttemptOutcome = { result: RunResult; container?: ContainerRow } | { cancelled: true };
+/**
+ * One attempt ended: its result (and its container's row, when it got one; `exited` when its
+ * process was seen to exit), or the run was cancelled under it.
+ */
+type AttemptOutcome = { result: RunResult; container?: ContainerRow; exited?: true } | { cancelled: true };
 
 /**
  * Runs the jobs of the runs queue on this node: each attempt of a run gets a container of kind
@@ -75,6 +78,8 @@ export class RunJobs {
   /** The image records runs are made from (a stale one is caught by the create's digest guard). */
   private readonly imageRecords: ImageRecordCache;
   private readonly intake: RunIntake;
+  /** Containers of attempts in progress here, from their launch until their exit was waited for (see isAttemptInProgress). */
+  private readonly inProgress = new Set<string>();
 
   constructor(private readonly deps: RunJobDeps) {
     this.imageRecords = new ImageRecordCache((project, name) => deps.images.visibleWithIdentities(project, name));
@@ -88,6 +93,11 @@ export class RunJobs {
    */
   abandon(): void {
     this.abandoned = true;
+  }
+
+  /** Whether a container is an attempt launched here and waited for: its exit is settled by its run job, not ContainerExits. */
+  isAttemptInProgress(containerId: string): boolean {
+    return this.inProgress.has(containerId);
   }
 
   /** A promise that never settles: what a job waits on once its worker let go of it. */
@@ -146,7 +156,7 @@ export class RunJobs {
    */
   private async settle(
     run: RunRow,
-    ended: { containerId: string | null; result: RunResult; container?: ContainerRow },
+    ended: { containerId: string | null; result: RunResult; container?: ContainerRow; exited?: true },
   ): Promise<Record<string, unknown> | undefined> {
     if (this.abandoned) return this.letGo();
     const retriesLeft = run.attempt < (run.spec.retries ?? 0) + 1;
@@ -156,7 +166,7 @@ export class RunJobs {
           this,
           this.deps,
           run.id,
-          { containerId: ended.containerId, result: ended.result, container: ended.container },
+          { containerId: ended.containerId, result: ended.result, container: ended.container, exited: ended.exited === true },
           final,
         )
       : await this.deps.runs.finish(run.id, null, ended.result, final);
@@ -171,7 +181,9 @@ export class RunJobs {
    * is here; 'redo' when nothing of it ran (its container is removed first); 'elsewhere' when
    * it is another node's.
    */
-  private async resume(run: RunRow): Promise<{ containerId: string; result: RunResult } | 'redo' | 'next' | 'elsewhere' | 'ended'> {
+  private async resume(
+    run: RunRow,
+  ): Promise<{ containerId: string; result: RunResult; exited: true } | 'redo' | 'next' | 'elsewhere' | 'ended'> {
     const { containers } = this.deps;
     const containerId = run.containerId!;
     const c = await containers.findById(containerId);
@@ -185,12 +197,12 @@ export class RunJobs {
     const record = this.deps.runtime.hasRecord(containerId) ? this.deps.runtime.status(containerId) : undefined;
     if (record?.state === 'running' || record?.exit) {
       this.deps.log.info('taking up the attempt of a worker that died', { run: run.id, container: containerId });
-      const exit = await this.waitForExit(run, c, record);
+      const exit = await this.waitForExit(run, c, record.exit);
       if (exit === 'cancelled') {
         await this.removeContainer(containerId);
         return 'ended';
       }
-      return { containerId, result: this.resultOf(run, containerId, exit) };
+      return { containerId, result: this.resultOf(run, containerId, exit), exited: true };
     }
     await this.removeContainer(containerId);
     return 'redo';
@@ -225,6 +237,7 @@ export class RunJobs {
         if (!this.deps.network) throw new Error(`node ${nodeName} has no container network`);
         network = await this.deps.network.attach(row);
       }
+      this.inProgress.add(containerId);
       const launched = await this.launch(run, row, lease, layers, network);
       const started = await runs.recordStart(
         run.id,
@@ -237,17 +250,20 @@ export class RunJobs {
         await this.removeContainer(containerId, row);
         return { cancelled: true };
       }
-      exit = await this.waitForExit(run, row, this.deps.runtime.status(containerId));
+      // the runtime reads the records itself if the exit came before the wait
+      exit = await this.waitForExit(run, row);
     } catch (err) {
       if (this.abandoned) return this.letGo();
       log.warn('a run attempt could not start', { run: run.id, container: containerId, error: describeError(err) });
       return { result: failure(describeError(err)) };
+    } finally {
+      this.inProgress.delete(containerId);
     }
     if (exit === 'cancelled') {
       await this.removeContainer(containerId, row);
       return { cancelled: true };
     }
-    return { result: this.resultOf(run, containerId, exit), container: row };
+    return { result: this.resultOf(run, containerId, exit), container: row, exited: true };
   }
 
   /**
@@ -318,9 +334,9 @@ export class RunJobs {
   }
 
   /** Waits for the attempt's exit (the launcher enforces its timeout); kills it (SIGKILL) once its run is cancelled. */
-  private async waitForExit(run: RunRow, c: ContainerRow, record: ContainerRecord): Promise<RunExit | 'cancelled'> {
+  private async waitForExit(run: RunRow, c: ContainerRow, recordedExit?: RunExit): Promise<RunExit | 'cancelled'> {
     const { runtime, runs } = this.deps;
-    if (record.exit) return record.exit;
+    if (recordedExit) return recordedExit;
     let cancelled = false;
     let done = false;
     const exited = runtime.wait(c.id);

@@ -19,15 +19,19 @@ export async function recordAndRemove(
   jobs: RunJobs,
   deps: RunJobDeps,
   runId: string,
-  ended: { containerId: string; result: RunResult; container?: ContainerRow },
+  ended: { containerId: string; result: RunResult; container?: ContainerRow; exited: boolean },
   final: boolean,
 ): Promise<boolean> {
   const { runtime, runs, containers, network, log } = deps;
   const id = ended.containerId;
   let prepared = false;
+  let hasRecord = false;
   try {
-    if (runtime.hasRecord(id)) {
-      if (runtime.status(id).state === 'running') await runtime.stop(id, 0);
+    hasRecord = runtime.hasRecord(id);
+    if (hasRecord) {
+      // `exited`: its process was seen to exit, so its records need no second read here
+      // (removeWritableLayer reads them and refuses a running container in any case)
+      if (!ended.exited && runtime.status(id).state === 'running') await runtime.stop(id, 0);
       runtime.removeWritableLayer(id);
     }
     const row = ended.container ?? (await containers.findById(id));
@@ -47,7 +51,7 @@ export async function recordAndRemove(
     if (settled) {
       try {
         // its records and captured output: root's files, no ID of the freed slice owns any of them
-        if (runtime.hasRecord(id)) runtime.remove(id);
+        if (hasRecord) runtime.remove(id);
       } catch (err) {
         log.warn('could not remove a settled run container directory; the reconciler will', { container: id, error: describeError(err) });
       }

@@ -163,6 +163,8 @@ export class WorkerNode {
     const network = await NodeNetwork.setUp(config, deps.networks, WorkerNode.stateDir(config), log);
     const node = new WorkerNode(deps, runtime, network);
     runtime.on('exit', (id: string, status: ExitStatus) => {
+      // a run's attempt: its run job waits for this exit and settles it (applyExit would read its row to learn so)
+      if (node.runs.isAttemptInProgress(id)) return;
       node.jobs.applyExit(id, status).catch((err: unknown) => log.warn('recording an exit failed', { id, error: err as Error }));
     });
     // The launcher died (the containers did not): the runtime starts a new one, which adopts
