@@ -12,13 +12,14 @@ import { ImageRecordCache } from '../services/image-record-cache';
 import type { NodeNetwork } from '../services/node-network';
 import { processOptionsOf } from '../store/container-run';
 import { NodeNotActiveError, type ContainerRow, type ContainerStore, type CreatedContainer } from '../store/container-store';
-import type { RunResult, RunRow, RunStore } from '../store/run-store';
+import type { RunResult, RunRow, RunSlice, RunStore } from '../store/run-store';
 import { describeError } from './launch-decisions';
 import { attemptResult, capturedOutput, failure } from './run-results';
 import { runContainerRow } from './run-container-row';
 import { recordAndRemove } from './run-settle';
 import { reconcileRuns } from './run-reconcile';
 import type { NodeVolumes } from './node-volumes';
+import { EARLY_EXIT_MS, exitWithin } from './run-early-exit';
 import { RunIntake } from './run-intake';
 import type { RunJobData } from './run-queue';
 
@@ -60,9 +61,10 @@ export interface RunJobDeps {
 
 /**
  * One attempt ended: its result (and its container's row, when it got one; `exited` when its
- * process was seen to exit), or the run was cancelled under it.
+ * process was seen to exit; `slice` when its start was not recorded, see EARLY_EXIT_MS), or the
+ * run was cancelled under it.
  */
-type AttemptOutcome = { result: RunResult; container?: ContainerRow; exited?: true } | { cancelled: true };
+type AttemptOutcome = { result: RunResult; container?: ContainerRow; exited?: true; slice?: RunSlice } | { cancelled: true };
 
 /**
  * Runs the jobs of the runs queue on this node: each attempt of a run gets a container of kind
@@ -156,21 +158,16 @@ export class RunJobs {
    */
   private async settle(
     run: RunRow,
-    ended: { containerId: string | null; result: RunResult; container?: ContainerRow; exited?: true },
+    ended: { containerId: string | null; result: RunResult; container?: ContainerRow; exited?: true; slice?: RunSlice },
   ): Promise<Record<string, unknown> | undefined> {
     if (this.abandoned) return this.letGo();
     const retriesLeft = run.attempt < (run.spec.retries ?? 0) + 1;
     const final = ended.result.state === 'succeeded' || !retriesLeft;
     const recorded = ended.containerId
-      ? await recordAndRemove(
-          this,
-          this.deps,
-          run.id,
-          { containerId: ended.containerId, result: ended.result, container: ended.container, exited: ended.exited === true },
-          final,
-        )
+      ? await recordAndRemove(this, this.deps, run.id, { ...ended, containerId: ended.containerId, exited: ended.exited === true }, final)
       : await this.deps.runs.finish(run.id, null, ended.result, final);
-    if (!recorded) return { skipped: 'the run was cancelled or settled meanwhile' };
+    // (one whose start was not recorded answers as attempt() does when its start finds the run gone)
+    if (!recorded) return ended.slice ? { cancelled: true } : { skipped: 'the run was cancelled or settled meanwhile' };
     if (final) return { state: ended.result.state, exitCode: ended.result.exitCode };
     this.deps.log.info('run attempt failed; retrying in a fresh container', { run: run.id, attempt: run.attempt });
     return undefined;
@@ -239,12 +236,11 @@ export class RunJobs {
       }
       this.inProgress.add(containerId);
       const launched = await this.launch(run, row, lease, layers, network);
-      const started = await runs.recordStart(
-        run.id,
-        containerId,
-        { uidStart: lease.uidBase, uidCount: lease.size },
-        { pid: launched.pid, startTime: launched.startTime },
-      );
+      const slice = { uidStart: lease.uidBase, uidCount: lease.size };
+      // a short run has often exited by now: its start then goes with its result, in one statement
+      const early = await exitWithin(this.deps.runtime, containerId, EARLY_EXIT_MS);
+      if (early && !this.abandoned) return { result: this.resultOf(run, containerId, early), container: row, exited: true, slice };
+      const started = await runs.recordStart(run.id, containerId, slice, { pid: launched.pid, startTime: launched.startTime });
       if (!started.recorded) {
         // cancelled while it was being made: it goes at once
         await this.removeContainer(containerId, row);

@@ -1,5 +1,5 @@
 import type { ContainerRow } from '../store/container-store';
-import type { RunResult } from '../store/run-store';
+import type { RunResult, RunSlice } from '../store/run-store';
 import { describeError } from './launch-decisions';
 import type { RunJobDeps, RunJobs } from './run-jobs';
 
@@ -19,7 +19,7 @@ export async function recordAndRemove(
   jobs: RunJobs,
   deps: RunJobDeps,
   runId: string,
-  ended: { containerId: string; result: RunResult; container?: ContainerRow; exited: boolean },
+  ended: { containerId: string; result: RunResult; container?: ContainerRow; exited: boolean; slice?: RunSlice },
   final: boolean,
 ): Promise<boolean> {
   const { runtime, runs, containers, network, log } = deps;
@@ -44,7 +44,7 @@ export async function recordAndRemove(
     });
   }
   if (prepared) {
-    const settled = await runs.finishReleasing(runId, id, ended.result, final).catch((err: unknown) => {
+    const settled = await runs.finishReleasing(runId, id, ended.result, final, ended.slice).catch((err: unknown) => {
       log.warn('could not settle a run and release its slice in one statement', { container: id, error: describeError(err) });
       return undefined;
     });
@@ -58,7 +58,7 @@ export async function recordAndRemove(
       return settled.recorded;
     }
   }
-  const recorded = await runs.finish(runId, id, ended.result, final);
+  const recorded = await runs.finish(runId, id, ended.result, final, ended.slice);
   await jobs.removeContainer(id, ended.container);
   return recorded;
 }

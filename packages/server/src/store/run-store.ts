@@ -32,6 +32,12 @@ export interface RunRow {
   finishedAt: Date | null;
 }
 
+/** The slice an attempt held (host uid range; its gid range starts at the same slot). */
+export interface RunSlice {
+  uidStart: number;
+  uidCount: number;
+}
+
 /** The result of one attempt, as its worker collected it. */
 export interface RunResult {
   state: Extract<RunState, 'succeeded' | 'failed' | 'timedOut'>;
@@ -191,7 +197,7 @@ export class RunStore {
   async recordStart(
     id: string,
     containerId: string,
-    slice: { uidStart: number; uidCount: number },
+    slice: RunSlice,
     process: { pid: number; startTime: string },
   ): Promise<{ recorded: boolean }> {
     const { rows } = await this.db.query<{ recorded: boolean }>(
@@ -206,9 +212,12 @@ export class RunStore {
     return { recorded: rows[0]!.recorded };
   }
 
-  /** Writes an attempt's result (the run's, when it is the last attempt): only once, only if the run still runs that attempt. */
-  async finish(id: string, containerId: string | null, result: RunResult, final: boolean): Promise<boolean> {
-    const { rowCount } = await this.db.query(FINISH_UPDATE, finishValues(id, containerId, result, final), { prepared: true });
+  /**
+   * Writes an attempt's result (the run's, when it is the last attempt): only once, only if the run
+   * still runs that attempt. `slice`: the one it held, when its start was not recorded (see recordStart).
+   */
+  async finish(id: string, containerId: string | null, result: RunResult, final: boolean, slice?: RunSlice): Promise<boolean> {
+    const { rowCount } = await this.db.query(FINISH_UPDATE, finishValues(id, containerId, result, final, slice), { prepared: true });
     return rowCount === 1;
   }
 
@@ -219,13 +228,19 @@ export class RunStore {
    * before this statement leaves an attempt the next one settles from those, never runs again.
    * The container goes even when the run was cancelled or settled meanwhile (`recorded` false).
    */
-  async finishReleasing(id: string, containerId: string, result: RunResult, final: boolean): Promise<{ recorded: boolean }> {
+  async finishReleasing(
+    id: string,
+    containerId: string,
+    result: RunResult,
+    final: boolean,
+    slice?: RunSlice,
+  ): Promise<{ recorded: boolean }> {
     const { rows } = await this.db.query<{ recorded: boolean }>(
       `WITH f AS (${FINISH_UPDATE} RETURNING id),
             r AS (SELECT nagaya_release($2::text) AS released),
             d AS (DELETE FROM container WHERE id = $2::uuid RETURNING id)
        SELECT EXISTS (SELECT 1 FROM f) AS recorded, (SELECT released FROM r) AS released, (SELECT count(*) FROM d) AS deleted`,
-      finishValues(id, containerId, result, final),
+      finishValues(id, containerId, result, final, slice),
       { prepared: true },
     );
     return { recorded: rows[0]!.recorded };
@@ -346,10 +361,11 @@ export function runView(r: RunRow): RunView {
 /** The update that writes an attempt's result ($1 run, $2 container, $3.. the result; see finishValues). */
 const FINISH_UPDATE = `UPDATE run SET state = CASE WHEN $13::boolean THEN $3 ELSE 'running' END, exit_code = $4, signal = $5, timed_out = $6,
           stdout = $7, stderr = $8, stdout_truncated = $9, stderr_truncated = $10, stdout_bytes = $11, stderr_bytes = $12,
-          error = $14::jsonb, finished_at = CASE WHEN $13::boolean THEN now() END
+          error = $14::jsonb, finished_at = CASE WHEN $13::boolean THEN now() END,
+          uid_start = coalesce($15::int8, uid_start), uid_count = coalesce($16::int8, uid_count)
     WHERE id = $1 AND state = 'running' AND container_id IS NOT DISTINCT FROM $2::uuid`;
 
-function finishValues(id: string, containerId: string | null, result: RunResult, final: boolean): unknown[] {
+function finishValues(id: string, containerId: string | null, result: RunResult, final: boolean, slice?: RunSlice): unknown[] {
   return [
     id,
     containerId,
@@ -365,5 +381,7 @@ function finishValues(id: string, containerId: string | null, result: RunResult,
     result.stderrBytes,
     final,
     result.error === null ? null : JSON.stringify(result.error),
+    slice?.uidStart ?? null,
+    slice?.uidCount ?? null,
   ];
 }
