@@ -61,6 +61,7 @@ export class EventHub {
   private polling = false;
   private pollAgain = false;
   private closed = false;
+  private started = false;
   /** Streams with a heartbeat timer running (a test checks that a disconnect stops it). */
   openStreams = 0;
   /** Resolved once the cursor is known and LISTEN is on: subscribers wait for it. */
@@ -75,6 +76,14 @@ export class EventHub {
   ) {
     this.ready = this.start();
     this.ready.catch(() => undefined);
+  }
+
+  /**
+   * Whether the hub is started and listening: every event committed from now on will be
+   * delivered (read by id, in order), and soon. Not while it reconnects to Postgres.
+   */
+  get live(): boolean {
+    return this.started && !this.closed && this.listenClient !== undefined;
   }
 
   /** The id of the last event delivered: a subscriber's backlog ends here and its live events start after it. */
@@ -129,6 +138,7 @@ export class EventHub {
       await new Promise((resolve) => setTimeout(resolve, GAP_RECHECK_MS));
     }
     this.cursor = Number(rows[0]!.max);
+    this.started = true;
   }
 
   /** Opens the LISTEN connection; on losing it, opens another and catches up by id. */

@@ -82,6 +82,8 @@ export class RunService {
       auditActor: actor.name,
     });
     if (!created) return { run: runView(row) };
+    // before it is queued, so before anything can end it (see RunWaiters.unended)
+    this.deps.waiters?.submittedHere(row.id, project);
     try {
       await queue.submit(row, queuedBefore, delaySeconds);
     } catch (err) {
@@ -119,11 +121,16 @@ export class RunService {
       wakeNow?.();
     });
     try {
+      // a run submitted here that the event hub has not seen end needs no first read: its end wakes this wait
+      let unread = timeoutSeconds > 0 && this.deps.waiters?.unended(id, project) === true;
       for (;;) {
         woken = false;
-        const row = await this.row(project, id);
-        if (row.finishedAt !== null || Date.now() >= until) return runView(row);
-        if (woken) continue;
+        if (!unread) {
+          const row = await this.row(project, id);
+          if (row.finishedAt !== null || Date.now() >= until) return runView(row);
+          if (woken) continue;
+        }
+        unread = false;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(WAIT_RECHECK_MS, Math.max(1, until - Date.now())));
           wakeNow = () => {
