@@ -21,6 +21,9 @@ export const EVENT_CHANNEL = 'nagaya_events';
 
 /** Rows read per query: a burst is caught up in pages, never read whole. */
 const PAGE = 1000;
+/** The hub's read of what is new, a page at a time (one string, built once: a prepared statement is found by its text). */
+const READ_NEW = `SELECT coalesce((SELECT json_agg(e ORDER BY e.id) FROM (
+                  SELECT id, at, type, project, container, payload FROM event WHERE id > $1 ORDER BY id LIMIT ${PAGE}) e), '[]') AS events`;
 /** How often a gap (an event id whose transaction has not committed yet) is looked at again. */
 const GAP_RECHECK_MS = 20;
 /** How long a failed read waits before it is tried again. */
@@ -212,12 +215,7 @@ export class EventHub {
       }
     }
     for (;;) {
-      const { rows } = await this.db.query<{ events: Array<FleetEvent> }>(
-        `SELECT coalesce((SELECT json_agg(e ORDER BY e.id) FROM (
-                  SELECT id, at, type, project, container, payload FROM event WHERE id > $1 ORDER BY id LIMIT ${PAGE}) e), '[]') AS events`,
-        [this.cursor],
-        { prepared: true },
-      );
+      const { rows } = await this.db.query<{ events: Array<FleetEvent> }>(READ_NEW, [this.cursor], { prepared: true });
       const { events } = rows[0]!;
       for (const event of events) {
         if (event.id > safeUpTo && event.id !== this.cursor + 1) {

@@ -59,41 +59,8 @@ export interface CreateGuards {
 /** A created container, or what a guard refused (nothing was written). */
 export type CreateResult = CreatedContainer | { refused: 'image' | 'image-changed' | 'pool' | 'volume' };
 
-/**
- * Inserts a pending container together with the record of its launch job and the audit event
- * of its creation: one statement, so the create path pays one round trip for all three (a
- * launch is measured in milliseconds). CONFLICT when the name is taken in the project; the
- * project's quotas are checked by the insert's own trigger (QUOTA_EXCEEDED, NOT_FOUND for a
- * project that is gone, INVALID_INPUT, FORBIDDEN for a raw idmap the project does not allow).
- * Published ports are reserved on the node in the same statement: CONFLICT when one is taken
- * there (host_port_taken), and a refusal of any kind leaves no reservation behind.
- *
- * `guards` are checked by the same statement, before anything is written: the image exists
- * for the project (its own, or a built-in one of `builtIn.project`), and the container's pool
- * has a slot free now, and the volumes it mounts (distinct ids) are its project's and on its node,
- * locked FOR KEY SHARE so a volume delete waits for this row (VolumeStore.delete). When one fails nothing is inserted (no trigger runs, no quota is
- * charged) and the answer says which.
- */
-export async function insertContainer(
-  db: Db,
-  c: NewContainer,
-  records: { launchJobId: string; queue: string; actor: string },
-  guards: CreateGuards = {},
-): Promise<CreateResult> {
-  try {
-    const { rows } = await db.query<
-      Partial<ContainerRow> &
-        Partial<LeaseRow> &
-        Partial<ImageColumns> & {
-          auditEventId: string | null;
-          imageProject: string | null;
-          imageOk: boolean;
-          slotFree: boolean;
-          nodeActive: boolean;
-          volumesOk: boolean;
-        }
-    >(
-      `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
+/** The statement of insertContainer ($1.. see its values); one string, built once (a prepared statement is found by its text). */
+const INSERT_CONTAINER = `WITH n AS (SELECT name FROM node WHERE name = $9 AND status = 'active' FOR SHARE),
        img AS (
          SELECT project, digest, format, layers FROM image WHERE $15::boolean AND name = $3 AND (project = $14 OR (project = $16 AND source = $17))
           ORDER BY project = $14 DESC LIMIT 1 FOR KEY SHARE),
@@ -132,7 +99,43 @@ export async function insertContainer(
               (SELECT digest FROM img) AS image_digest, (SELECT layers FROM img) AS image_layers, (SELECT project FROM img) AS "imageProject",
               (SELECT image_ok FROM ok) AS "imageOk", (SELECT slot_free FROM ok) AS "slotFree",
               (SELECT volumes_ok FROM ok) AS "volumesOk", EXISTS (SELECT 1 FROM n) AS "nodeActive"
-         FROM (VALUES (1)) one LEFT JOIN c ON true LEFT JOIN l ON true`,
+         FROM (VALUES (1)) one LEFT JOIN c ON true LEFT JOIN l ON true`;
+
+/**
+ * Inserts a pending container together with the record of its launch job and the audit event
+ * of its creation: one statement, so the create path pays one round trip for all three (a
+ * launch is measured in milliseconds). CONFLICT when the name is taken in the project; the
+ * project's quotas are checked by the insert's own trigger (QUOTA_EXCEEDED, NOT_FOUND for a
+ * project that is gone, INVALID_INPUT, FORBIDDEN for a raw idmap the project does not allow).
+ * Published ports are reserved on the node in the same statement: CONFLICT when one is taken
+ * there (host_port_taken), and a refusal of any kind leaves no reservation behind.
+ *
+ * `guards` are checked by the same statement, before anything is written: the image exists
+ * for the project (its own, or a built-in one of `builtIn.project`), and the container's pool
+ * has a slot free now, and the volumes it mounts (distinct ids) are its project's and on its node,
+ * locked FOR KEY SHARE so a volume delete waits for this row (VolumeStore.delete). When one fails nothing is inserted (no trigger runs, no quota is
+ * charged) and the answer says which.
+ */
+export async function insertContainer(
+  db: Db,
+  c: NewContainer,
+  records: { launchJobId: string; queue: string; actor: string },
+  guards: CreateGuards = {},
+): Promise<CreateResult> {
+  try {
+    const { rows } = await db.query<
+      Partial<ContainerRow> &
+        Partial<LeaseRow> &
+        Partial<ImageColumns> & {
+          auditEventId: string | null;
+          imageProject: string | null;
+          imageOk: boolean;
+          slotFree: boolean;
+          nodeActive: boolean;
+          volumesOk: boolean;
+        }
+    >(
+      INSERT_CONTAINER,
       [
         c.id,
         c.name,

@@ -53,6 +53,8 @@ export interface RunResult {
   error: { code: string; message: string } | null;
 }
 
+// The statements are module constants: a prepared statement is found by its text (Db.query), and
+// one string, built once, keeps its hash instead of being hashed anew on each call.
 const ROW = `id, project, spec, state, attempt, container_id AS "containerId", exit_code AS "exitCode", signal, timed_out AS "timedOut",
   stdout_truncated AS "stdoutTruncated", stderr_truncated AS "stderrTruncated", stdout_bytes::float8 AS "stdoutBytes",
   stderr_bytes::float8 AS "stderrBytes", node, uid_start::float8 AS "uidStart", uid_count::float8 AS "uidCount", error, priority,
@@ -85,15 +87,7 @@ export class RunStore {
     auditActor?: string;
   }): Promise<{ row: RunRow; created: boolean; queuedBefore: number }> {
     const { rows } = await this.db.query<RunRow & { queuedBefore: number }>(
-      `WITH q AS (SELECT count(*)::int AS n FROM run WHERE project = $2 AND state = 'queued'),
-            ins AS (
-              INSERT INTO run (id, project, spec, priority, idempotency_key, schedule_id, node)
-              VALUES ($1, $2, $3, $4, $5, $6, $8) ON CONFLICT DO NOTHING
-              RETURNING ${ROW}),
-            a AS (
-              INSERT INTO audit_event (actor, project, action, target, details)
-              SELECT $7::text, ins.project, 'run.submit', ins.id::text, jsonb_build_object('image', ins.spec->>'image') FROM ins WHERE $7::text IS NOT NULL)
-       SELECT ins.*, (SELECT n FROM q) AS "queuedBefore" FROM ins`,
+      CREATE_RUN,
       [
         run.id,
         run.project,
@@ -121,11 +115,7 @@ export class RunStore {
 
   /** A run by id (of that project, when one is given). */
   async find(id: string, project?: string): Promise<RunRow | undefined> {
-    const { rows } = await this.db.query<RunRow>(
-      `SELECT ${ROW} FROM run WHERE id = $1 AND ($2::text IS NULL OR project = $2)`,
-      [id, project ?? null],
-      { prepared: true },
-    );
+    const { rows } = await this.db.query<RunRow>(FIND_RUN, [id, project ?? null], { prepared: true });
     return rows[0];
   }
 
@@ -168,11 +158,7 @@ export class RunStore {
    * A crash that loses a claim loses all that followed it, and the run is queued as before.
    */
   async claim(id: string, node: string, projectLimit: number, newContainerId: string): Promise<RunRow | 'busy' | undefined> {
-    const { rows } = await this.db.query<RunRow>(
-      `SELECT ${ROW} FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed, nagaya_claim_run($1, $2, $3, $4)`,
-      [id, node, projectLimit, newContainerId],
-      { prepared: true },
-    );
+    const { rows } = await this.db.query<RunRow>(CLAIM_RUN, [id, node, projectLimit, newContainerId], { prepared: true });
     const run = rows[0];
     if (!run) return undefined;
     return run.state === 'queued' ? 'busy' : run;
@@ -235,14 +221,9 @@ export class RunStore {
     final: boolean,
     slice?: RunSlice,
   ): Promise<{ recorded: boolean }> {
-    const { rows } = await this.db.query<{ recorded: boolean }>(
-      `WITH f AS (${FINISH_UPDATE} RETURNING id),
-            r AS (SELECT nagaya_release($2::text) AS released),
-            d AS (DELETE FROM container WHERE id = $2::uuid RETURNING id)
-       SELECT EXISTS (SELECT 1 FROM f) AS recorded, (SELECT released FROM r) AS released, (SELECT count(*) FROM d) AS deleted`,
-      finishValues(id, containerId, result, final, slice),
-      { prepared: true },
-    );
+    const { rows } = await this.db.query<{ recorded: boolean }>(FINISH_RELEASING, finishValues(id, containerId, result, final, slice), {
+      prepared: true,
+    });
     return { recorded: rows[0]!.recorded };
   }
 
@@ -364,6 +345,29 @@ const FINISH_UPDATE = `UPDATE run SET state = CASE WHEN $13::boolean THEN $3 ELS
           error = $14::jsonb, finished_at = CASE WHEN $13::boolean THEN now() END,
           uid_start = coalesce($15::int8, uid_start), uid_count = coalesce($16::int8, uid_count)
     WHERE id = $1 AND state = 'running' AND container_id IS NOT DISTINCT FROM $2::uuid`;
+
+/** The statement of RunStore.create. */
+const CREATE_RUN = `WITH q AS (SELECT count(*)::int AS n FROM run WHERE project = $2 AND state = 'queued'),
+            ins AS (
+              INSERT INTO run (id, project, spec, priority, idempotency_key, schedule_id, node)
+              VALUES ($1, $2, $3, $4, $5, $6, $8) ON CONFLICT DO NOTHING
+              RETURNING ${ROW}),
+            a AS (
+              INSERT INTO audit_event (actor, project, action, target, details)
+              SELECT $7::text, ins.project, 'run.submit', ins.id::text, jsonb_build_object('image', ins.spec->>'image') FROM ins WHERE $7::text IS NOT NULL)
+       SELECT ins.*, (SELECT n FROM q) AS "queuedBefore" FROM ins`;
+
+/** The statement of RunStore.find. */
+const FIND_RUN = `SELECT ${ROW} FROM run WHERE id = $1 AND ($2::text IS NULL OR project = $2)`;
+
+/** The statement of RunStore.claim. */
+const CLAIM_RUN = `SELECT ${ROW} FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed, nagaya_claim_run($1, $2, $3, $4)`;
+
+/** The statement of RunStore.finishReleasing. */
+const FINISH_RELEASING = `WITH f AS (${FINISH_UPDATE} RETURNING id),
+            r AS (SELECT nagaya_release($2::text) AS released),
+            d AS (DELETE FROM container WHERE id = $2::uuid RETURNING id)
+       SELECT EXISTS (SELECT 1 FROM f) AS recorded, (SELECT released FROM r) AS released, (SELECT count(*) FROM d) AS deleted`;
 
 function finishValues(id: string, containerId: string | null, result: RunResult, final: boolean, slice?: RunSlice): unknown[] {
   return [
