@@ -141,8 +141,7 @@ export class NodeNetwork {
     // The elements join a batch: launches at once add theirs in one nft run, which the node's
     // queue runs before any later edit (see serial), so the order of edits stays the queue's.
     const { lease, facts, mac, added } = await this.serial(async () => {
-      const lease = await this.networks.lease(c.id, this.config.nodeName);
-      const facts = await this.networks.launchFacts(c.id);
+      const { lease, facts } = await this.networks.leaseForLaunch(c.id, this.config.nodeName);
       const mac = macOf(lease.address);
       const added = this.batched(
         buildRulesetAddition(this.rules(), { hostIfName, ip: lease.address, mac, project: String(facts.projectId), publish: publishOf(c) }),

@@ -82,6 +82,11 @@ async function orRefusal<T>(work: Promise<T>): Promise<T> {
   }
 }
 
+/** See NetworkStore.leaseForLaunch: the lease (nagaya_ip_lease) and the container's project and its number. */
+const LEASE_FOR_LAUNCH = `SELECT host(l.lease_address) AS address, l.lease_cidr::text AS cidr, masklen(l.lease_cidr) AS prefix,
+       host(l.lease_gateway) AS gateway, l.lease_bridge AS bridge, l.created, c.project, p.net_id AS "projectId"
+  FROM nagaya_ip_lease($1, $2) l LEFT JOIN (container c JOIN project p ON p.name = c.project) ON c.id = $1`;
+
 /**
  * Container networking in Postgres: each node's subnet, each container's address, and (written by
  * ContainerStore.create) published host ports. Disjointness is the database's: exclusion and
@@ -145,6 +150,21 @@ export class NetworkStore {
       ),
     );
     return rows[0]!;
+  }
+
+  /**
+   * lease() and launchFacts() of a launch, in one round trip (a bridge launch's attach runs them in
+   * its node's queue, one launch after another). NOT_FOUND when the container is gone.
+   */
+  async leaseForLaunch(containerId: string, node: string): Promise<{ lease: IpLease; facts: { project: string; projectId: number } }> {
+    const { rows } = await orRefusal(
+      this.db.query<IpLease & { project: string | null; projectId: number | null }>(LEASE_FOR_LAUNCH, [containerId, node], {
+        prepared: true,
+      }),
+    );
+    const { project, projectId, ...lease } = rows[0]!;
+    if (project === null || projectId === null) throw new NagayaError('NOT_FOUND', `container ${containerId} is gone`);
+    return { lease, facts: { project, projectId } };
   }
 
   /** Gives a container's address back (on exit, stop or a failed start); true when it held one. Delete frees it by cascade. */
