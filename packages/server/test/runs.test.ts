@@ -72,6 +72,31 @@ describe('runs', () => {
     await expect(fleet.admin.delete(`/runs/${run.id}`)).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
+  it("answers a wait at its run's end: one begun before the end is woken by it, one begun after answers at once", async () => {
+    // a wait that missed the end would answer at its next recheck, 2 s later
+    const timed = async (id: string, seconds = 30) => {
+      const t = Date.now();
+      const view = await waitFor(id, seconds);
+      return { view, ms: Date.now() - t };
+    };
+    const early = await submit({ command: ['/bin/sh', '-c', 'sleep 0.2'] });
+    const woken = await timed(early.id);
+    expect(woken.view).toMatchObject({ state: 'succeeded', exitCode: 0 });
+    expect(woken.view.slice?.uidCount).toBe(65536);
+    expect(woken.ms).toBeLessThan(1_500);
+    const late = await submit({ command: ['true'] });
+    await eventually(async () => ((await fleet.admin.get<RunView>(`/runs/${late.id}`)).finishedAt ? true : undefined));
+    const atOnce = await timed(late.id);
+    expect(atOnce.view).toMatchObject({ state: 'succeeded', exitCode: 0 });
+    expect(atOnce.ms).toBeLessThan(1_000);
+    // timeoutSeconds 0: the run as it is, at once
+    const zero = await submit({ command: ['sleep', '5'] });
+    const now = await timed(zero.id, 0);
+    expect(now.view.finishedAt).toBeNull();
+    expect(now.ms).toBeLessThan(1_000);
+    await fleet.admin.delete(`/runs/${zero.id}`);
+  });
+
   it('delivers stdin, and keeps stdout and stderr apart', async () => {
     const stdin = Buffer.from('line one\nline two\n').toString('base64');
     const run = await submit({ command: ['/bin/sh', '-c', 'cat; echo oops >&2'], stdin });
