@@ -5,8 +5,10 @@
       "sources": [
         "src/addon/addon.cc",
         "src/addon/launcher_connection.cc",
-        "src/addon/spawn_launcher.cc"
+        "src/addon/spawn_launcher.cc",
+        "src/addon/nft_run.cc"
       ],
+      "libraries": ["-ldl"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

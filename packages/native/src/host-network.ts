@@ -4,6 +4,7 @@ import { isIPv4 } from 'node:net';
 import { promisify } from 'node:util';
 
 import { NativeError } from './errors';
+import { loadAddon } from './loader';
 import { stopNameServer } from './name-server';
 import { ipv4ToNumber } from './network-plan';
 
@@ -339,7 +340,24 @@ export async function runNftScript(script: string): Promise<void> {
   return nft(script);
 }
 
+/**
+ * Whether scripts go through libnftables in this process (the addon's nftRun): set false for
+ * good the first time the library cannot be had, and then they go to the nft command.
+ */
+let inProcess = true;
+
 async function nft(script: string): Promise<void> {
+  if (inProcess) {
+    try {
+      await loadAddon().nftRun(script);
+      return;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'HOST_NETWORK') throw new NativeError(`nft failed: ${(err as Error).message.trim()}`, { code: 'HOST_NETWORK' });
+      if (code !== 'NFT_UNAVAILABLE' && code !== 'LOAD_FAILED') throw err;
+      inProcess = false;
+    }
+  }
   await new Promise<void>((resolve, reject) => {
     const child = execFile('nft', ['-f', '-'], (err, _stdout, stderr) => {
       if (err) reject(new NativeError(`nft failed: ${String(stderr).trim() || err.message}`, { code: 'HOST_NETWORK' }));

@@ -8,6 +8,8 @@ import { NativeError } from './errors';
 export interface NativeAddon {
   spawnLauncher(launcherPath: string, stateDir: string, options?: string[]): { status: number; stderr: string };
   LauncherConnection: new (socketPath: string, onMessage: (msg: Buffer | null) => void) => LauncherConnectionHandle;
+  /** Applies an nft script as one transaction through libnftables; rejects with code NFT_UNAVAILABLE or HOST_NETWORK. */
+  nftRun(script: string): Promise<void>;
 }
 
 /** A connection to the launcher daemon, owned by the addon. */
