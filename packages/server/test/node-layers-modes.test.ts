@@ -10,17 +10,15 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type ImportedImage, importImage } from '@nagaya/native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../allocator/test/support/test-database';
+import { type RecordsDatabase, recordImported, recordsDatabase } from './support/recorded-images';
 import { buildImage, imageWithConfig, layerOf, ociLayoutTar, sha256 } from '../../native/test/support/oci-fixtures';
 import { rawTar } from '../../native/test/support/raw-tar';
-import { ImageRecords } from '../src/images/image-records';
+import type { ImageRecords } from '../src/images/image-records';
 import { type ImageKey, NodeLayers } from '../src/images/node-layers';
-import { Db } from '../src/store/db';
 
 const LIMITS = { maxBytes: 64 * 1024 * 1024, maxEntries: 10_000, maxDepth: 64 };
 const work = mkdtempSync(join(tmpdir(), 'nagaya-node-layers-modes-'));
-let tdb: TestDatabase;
-let db: Db;
+let database: RecordsDatabase | undefined;
 let records: ImageRecords;
 const takenBack: string[] = [];
 
@@ -40,33 +38,14 @@ function nodeLayers(store: string, node: string): NodeLayers {
   });
 }
 
-/** Records an image as ImageStore.recordImported does, without its background unpack. */
-async function record(project: string, name: string, imported: ImportedImage, node: string) {
-  await records.markChecked(imported.layers.filter((l) => l.checked));
-  await records.insert({
-    project,
-    name,
-    format: imported.format,
-    digest: imported.manifestDigest,
-    config: imported.layers.some((l) => l.packed) ? { identitiesPending: true } : {},
-    layers: imported.layers.map((l) => ({ diffId: l.diffId, digest: l.digest, sizeBytes: l.size })),
-    reference: null,
-    files: 0,
-    source: 'upload',
-    node,
-  });
-  return (await records.visible(project, name))!;
-}
+const record = (project: string, name: string, imported: ImportedImage, node: string) =>
+  recordImported(records, project, name, imported, node);
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('nagaya_layer_modes');
-  db = new Db(tdb.url, 4);
-  records = new ImageRecords(db, { project: 'default', source: 'built-in' });
-  for (const project of ['tenant-a', 'tenant-b']) await db.query('INSERT INTO project (name) VALUES ($1)', [project]);
+  ({ records } = database = await recordsDatabase('nagaya_layer_modes'));
 });
 afterAll(async () => {
-  await db?.close();
-  await tdb?.drop();
+  await database?.close();
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -10,17 +10,17 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type ImportedImage, importImage, listPacked } from '@nagaya/native';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../allocator/test/support/test-database';
+import { type RecordsDatabase, recordImported, recordsDatabase } from './support/recorded-images';
 import { buildImage, type FixtureImage, imageWithConfig, layerOf, ociLayoutTar, sha256 } from '../../native/test/support/oci-fixtures';
 import { NagayaError } from '../src/errors';
-import { ImageRecords } from '../src/images/image-records';
+import type { ImageRecords } from '../src/images/image-records';
 import { type ImageKey, NodeLayers } from '../src/images/node-layers';
-import { Db } from '../src/store/db';
+import type { Db } from '../src/store/db';
 
 const LIMITS = { maxBytes: 64 * 1024 * 1024, maxEntries: 10_000, maxDepth: 64 };
 const work = mkdtempSync(join(tmpdir(), 'nagaya-node-layers-'));
 const store = join(work, '.oci');
-let tdb: TestDatabase;
+let database: RecordsDatabase | undefined;
 let db: Db;
 let records: ImageRecords;
 let layers: NodeLayers;
@@ -37,23 +37,7 @@ const web = buildImage([
 const importPacked = (archive: Buffer) =>
   importImage(Readable.from([archive]), store, { maxArchiveBytes: 64 * 1024 * 1024, layerLimits: LIMITS, deferUnpack: true });
 
-/** Records an image as ImageStore.recordImported does, without its background unpack. */
-async function record(project: string, name: string, imported: ImportedImage) {
-  await records.markChecked(imported.layers.filter((l) => l.checked));
-  await records.insert({
-    project,
-    name,
-    format: 'oci-layout',
-    digest: imported.manifestDigest,
-    config: imported.layers.some((l) => l.packed) ? { identitiesPending: true } : {},
-    layers: imported.layers.map((l) => ({ diffId: l.diffId, digest: l.digest, sizeBytes: l.size })),
-    reference: null,
-    files: 0,
-    source: 'upload',
-    node: 'node-x',
-  });
-  return (await records.visible(project, name))!;
-}
+const record = (project: string, name: string, imported: ImportedImage) => recordImported(records, project, name, imported, 'node-x');
 
 /** An image that names `diffId` for its one layer, beside bytes that are something else. */
 function borrower(diffId: string, word: string): FixtureImage {
@@ -71,17 +55,13 @@ async function refusedAsk(image: Parameters<NodeLayers['ensure']>[0]): Promise<N
 }
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('nagaya_layers');
-  db = new Db(tdb.url, 4);
-  records = new ImageRecords(db, { project: 'default', source: 'built-in' });
+  ({ db, records } = database = await recordsDatabase('nagaya_layers'));
   layers = new NodeLayers(store, LIMITS, records, undefined, { node: 'node-x' }, async (image: ImageKey) => {
     takenBack.push(`${image.project}/${image.name}`);
   });
-  for (const project of ['tenant-a', 'tenant-b']) await db.query('INSERT INTO project (name) VALUES ($1)', [project]);
 });
 afterAll(async () => {
-  await db?.close();
-  await tdb?.drop();
+  await database?.close();
   rmSync(work, { recursive: true, force: true });
 });
 

@@ -14,11 +14,11 @@
 namespace {
 
 struct nft_ctx;
-using NftCtxNew = nft_ctx* (*)(unsigned int flags);
-using NftCtxFree = void (*)(nft_ctx* ctx);
-using NftRunCmdFromBuffer = int (*)(nft_ctx* ctx, const char* buf);
-using NftCtxBufferError = int (*)(nft_ctx* ctx);
-using NftCtxGetErrorBuffer = const char* (*)(nft_ctx* ctx);
+using NftCtxNew = nft_ctx *(*)(unsigned int flags);
+using NftCtxFree = void (*)(nft_ctx *ctx);
+using NftRunCmdFromBuffer = int (*)(nft_ctx *ctx, const char *buf);
+using NftCtxBufferError = int (*)(nft_ctx *ctx);
+using NftCtxGetErrorBuffer = const char *(*)(nft_ctx *ctx);
 
 struct Libnftables {
   bool loaded = false;
@@ -30,13 +30,13 @@ struct Libnftables {
   NftCtxGetErrorBuffer error_buffer = nullptr;
 };
 
-Libnftables& Library() {
+Libnftables &Library() {
   static Libnftables lib;
   static std::once_flag once;
   std::call_once(once, [] {
-    void* handle = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
+    void *handle = dlopen("libnftables.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
-      const char* err = dlerror();
+      const char *err = dlerror();
       lib.why = err ? err : "dlopen failed";
       return;
     }
@@ -66,14 +66,14 @@ class NftRunWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    Libnftables& lib = Library();
+    Libnftables &lib = Library();
     if (!lib.loaded) {
       code_ = "NFT_UNAVAILABLE";
       message_ = lib.why;
       return;
     }
     std::lock_guard<std::mutex> guard(run_lock);
-    nft_ctx* ctx = lib.ctx_new(0);
+    nft_ctx *ctx = lib.ctx_new(0);
     if (!ctx) {
       code_ = "NFT_UNAVAILABLE";
       message_ = "nft_ctx_new failed";
@@ -81,7 +81,7 @@ class NftRunWorker : public Napi::AsyncWorker {
     }
     lib.buffer_error(ctx);
     if (lib.run(ctx, script_.c_str()) != 0) {
-      const char* err = lib.error_buffer(ctx);
+      const char *err = lib.error_buffer(ctx);
       code_ = "HOST_NETWORK";
       message_ = err && *err ? err : "nft refused the script";
     }
@@ -108,13 +108,13 @@ class NftRunWorker : public Napi::AsyncWorker {
 
 }  // namespace
 
-Napi::Value NftRun(const Napi::CallbackInfo& info) {
+Napi::Value NftRun(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) {
     Napi::TypeError::New(env, "nftRun(script: string)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* worker = new NftRunWorker(env, info[0].As<Napi::String>().Utf8Value());
+  auto *worker = new NftRunWorker(env, info[0].As<Napi::String>().Utf8Value());
   Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;

@@ -2,4 +2,4 @@
 #include <napi.h>
 
 // nftRun(script): runs an nft script as one transaction through libnftables in this process.
-Napi::Value NftRun(const Napi::CallbackInfo& info);
+Napi::Value NftRun(const Napi::CallbackInfo &info);
