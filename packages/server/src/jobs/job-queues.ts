@@ -141,20 +141,25 @@ export class JobQueues {
 
   /**
    * Moves a pull that still waits in the queue of `from` (a node gone) to the queue of `to`, with
-   * its id and data. The old copy goes first, atomically, and only if no worker holds it: a pull
-   * never runs twice. False when it could not be moved (a worker took it, or it ended).
+   * its id and data. The new copy is queued and the record names its queue before the old copy
+   * goes, so GET /jobs/:id says waiting throughout; the old copy goes only if no worker holds it,
+   * and if one took it meanwhile, it runs there and the new copy is taken back: a pull never runs
+   * twice. False when it was not moved.
    */
   async movePull(id: string, from: string, to: string): Promise<boolean> {
     const old = await this.queue(lifecycleQueueName(from)).getJob(id);
     if (!old || !['waiting', 'delayed', 'prioritized'].includes(await old.getState())) return false;
+    const moved = await this.queue(lifecycleQueueName(to)).add('pull', old.data as PullJobData, { jobId: id, ...PULL_JOB_OPTIONS });
+    await this.db.query('UPDATE job SET queue = $2 WHERE id = $1', [id, lifecycleQueueName(to)]);
     try {
       await old.remove();
+      return true;
     } catch {
-      return false; // locked by a worker that took it meanwhile: it runs there
+      // locked by a worker that took it meanwhile: it runs there
+      await moved.remove().catch(() => undefined);
+      await this.db.query('UPDATE job SET queue = $2 WHERE id = $1', [id, lifecycleQueueName(from)]);
+      return false;
     }
-    await this.queue(lifecycleQueueName(to)).add('pull', old.data as PullJobData, { jobId: id, ...PULL_JOB_OPTIONS });
-    await this.db.query('UPDATE job SET queue = $2 WHERE id = $1', [id, lifecycleQueueName(to)]);
-    return true;
   }
 
   /** The ids of the pulls that wait in a node's queue (at most 100, oldest first). */
