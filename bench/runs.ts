@@ -6,7 +6,8 @@
 // read the output, remove. The two alternate in BENCH_ROUNDS (4) rounds, so both meet the same
 // machine. Prints a table and one JSON line with runs_per_s (target >= 100 on 2
 // cores), p50/p99 submit to result, launcher_runs_per_s and runs_over_launcher (target >= 0.5).
-// Throwaway fleet (bench/support/fleet.ts); NAGAYA_RUN_CONCURRENCY is the lane count. Needs root.
+// Throwaway fleet (bench/support/fleet.ts); NAGAYA_RUN_CONCURRENCY is the lane count; runs have no
+// network unless BENCH_NETWORK=bridge (the bare launcher half has none either way). Needs root.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildBusyboxImage, ContainerRuntime, DEFAULT_PIDS_MAX } from '../packages/native/src';
@@ -65,6 +66,8 @@ function api<T>(fleet: Fleet, method: string, path: string, body?: unknown): Pro
 
 async function main(): Promise<void> {
   const fleet = await startFleet({
+    // BENCH_NETWORK=bridge: each run on the bench's own bridge, as an install runs them by default
+    network: process.env.BENCH_NETWORK === 'bridge' ? 'bridge' : 'none',
     slices: 2 * (RUNS + WARM) + 64,
     env: { NAGAYA_RUN_CONCURRENCY: String(LANES), NAGAYA_RUN_PROJECT_CONCURRENCY: String(LANES) },
   });

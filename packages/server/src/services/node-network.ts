@@ -8,7 +8,7 @@ import {
   bridgePorts,
   ensureBridge,
   hostIfNameFor,
-  removeFromRuleset,
+  buildRulesetRemoval,
   removeStrayPorts,
   type ContainerNetwork,
   type RulesetContainer,
@@ -66,8 +66,18 @@ export function deniedHostPorts(
  */
 export class NodeNetwork {
   private queue: Promise<unknown> = Promise.resolve();
-  /** nft scripts of attaches waiting for the next batch (see batched). */
-  private readonly pendingScripts: Array<{ script: string; resolve: () => void; reject: (err: unknown) => void }> = [];
+  /** nft scripts of attaches and detaches waiting for the next batch, each with what follows it (see batched). */
+  private readonly pendingScripts: Array<{
+    script: string;
+    after?: () => Promise<void>;
+    resolve: () => void;
+    reject: (err: unknown) => void;
+  }> = [];
+  /**
+   * Attaches per container since this process started: a detach gives the address back only if
+   * no attach of the same container took it over between the detach's check and its batch.
+   */
+  private readonly attaches = new Map<string, number>();
   private batchQueued = false;
   /** The containers' names (the node's dnsmasq); undefined when it could not start, and then no names resolve. */
   names: NodeNames | undefined;
@@ -141,6 +151,7 @@ export class NodeNetwork {
     // The elements join a batch: launches at once add theirs in one nft run, which the node's
     // queue runs before any later edit (see serial), so the order of edits stays the queue's.
     const { lease, facts, mac, added } = await this.serial(async () => {
+      this.attaches.set(c.id, (this.attaches.get(c.id) ?? 0) + 1);
       const { lease, facts } = await this.networks.leaseForLaunch(c.id, this.config.nodeName);
       const mac = macOf(lease.address);
       const added = this.batched(
@@ -168,21 +179,34 @@ export class NodeNetwork {
    * running again by now (an exit or stop of an earlier run must not free the next run's address).
    */
   async detach(c: Pick<ContainerRow, 'id' | 'network'>, unlessStarted = false): Promise<void> {
-    await this.serial(async () => {
+    // The removal joins a batch, as attaches do: a delete of elements waits about 14 ms in the
+    // kernel, and one at a time through this queue they held every launch of the node behind them.
+    // The address goes back in the batch, once its elements are out; not if an attach of the same
+    // container (a restart) leased it again meanwhile, whose elements the same batch adds back.
+    const removed = await this.serial(async () => {
       const lease = (await this.networks.leasesOf([c.id])).get(c.id);
-      if (!lease) return;
+      if (!lease) return undefined;
       const { projectId, state } = await this.networks.launchFacts(c.id);
-      if (unlessStarted && (state === 'starting' || state === 'running')) return;
-      await removeFromRuleset(this.rules(), {
+      if (unlessStarted && (state === 'starting' || state === 'running')) return undefined;
+      const seen = this.attaches.get(c.id) ?? 0;
+      const script = buildRulesetRemoval(this.rules(), {
         hostIfName: this.hostIfName(c.id),
         ip: lease.address,
         mac: macOf(lease.address),
         project: String(projectId),
         publish: publishOf(c),
       });
-      await this.networks.release(c.id);
-      this.names?.schedule();
-    });
+      // wrapped: a promise returned bare would be awaited here, inside the queue its batch waits behind
+      const done = this.batched(script, async () => {
+        if ((this.attaches.get(c.id) ?? 0) !== seen) return;
+        await this.networks.release(c.id);
+        this.attaches.delete(c.id);
+      });
+      return { done };
+    }, false);
+    if (!removed) return;
+    await removed.done;
+    this.names?.schedule();
   }
 
   /**
@@ -271,7 +295,7 @@ export class NodeNetwork {
 
   /** Runs kernel edits of this node one at a time. */
   private serial<T>(work: () => Promise<T>, flushFirst = true): Promise<T> {
-    // every edit but an attach's first runs the batched additions queued before it
+    // every edit but an attach's or a detach's (which join the batch) first runs the batched edits queued before it
     const run = flushFirst
       ? async () => {
           await this.flushBatch();
@@ -288,9 +312,9 @@ export class NodeNetwork {
    * for every script queued by then: an nft process costs milliseconds, and at eight launches at
    * once one each made the node's queue the bottleneck). Resolves once the script is in.
    */
-  private batched(script: string): Promise<void> {
+  private batched(script: string, after?: () => Promise<void>): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.pendingScripts.push({ script, resolve, reject });
+      this.pendingScripts.push({ script, ...(after ? { after } : {}), resolve, reject });
       if (this.batchQueued) return;
       this.batchQueued = true;
       // cleared before the batch is taken: a script queued while nft runs gets the next batch
@@ -301,17 +325,30 @@ export class NodeNetwork {
     });
   }
 
-  /** Runs the queued scripts as one transaction; when it fails, each alone, so one bad script fails only its own launch. */
+  /**
+   * Runs the queued scripts as one transaction; when it fails, each alone, so one bad script
+   * fails only its own launch. What follows a script (a detach's release of the address) runs
+   * here too, in the node's queue, once the script is in.
+   */
   private async flushBatch(): Promise<void> {
     const batch = this.pendingScripts.splice(0);
     if (batch.length === 0) return;
+    const settle = async (b: (typeof batch)[number]) => {
+      try {
+        await b.after?.();
+        b.resolve();
+      } catch (err) {
+        b.reject(err);
+      }
+    };
     try {
       await runNftScript(batch.map((b) => b.script).join(''));
-      for (const b of batch) b.resolve();
     } catch (err) {
       if (batch.length === 1) return batch[0]!.reject(err);
-      for (const b of batch) await runNftScript(b.script).then(b.resolve, b.reject);
+      for (const b of batch) await runNftScript(b.script).then(() => settle(b), b.reject);
+      return;
     }
+    for (const b of batch) await settle(b);
   }
 }
 
