@@ -106,7 +106,6 @@ export {
   unpackPackedLayers,
   isPacked,
   listPacked,
-  removePacked,
 } from './oci';
 export type {
   ImportOptions,

@@ -1,7 +1,7 @@
 // A pass-through stream that hashes and counts what flows through it, and stops the flow at a
 // limit: digests are checked on the bytes actually read, never on what a descriptor claims.
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback, Writable } from 'node:stream';
 
 import { NativeError } from '../errors';
 
@@ -41,4 +41,13 @@ export class HashingTap extends Transform {
     if (!this.hash) throw new Error(`${this.what} was counted, not hashed`);
     return `sha256:${this.hash.digest('hex')}`;
   }
+}
+
+/** A sink that drops what it is given: the end of a pipeline that only hashes (or counts) its bytes. */
+export function discard(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, done) {
+      done();
+    },
+  });
 }

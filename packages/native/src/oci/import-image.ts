@@ -103,12 +103,31 @@ function invalid(message: string): NativeError {
  * A failed import leaves nothing in the store.
  */
 export async function importImage(input: Readable, store: string, options: ImportOptions): Promise<ImportedImage> {
+  return importResolved(store, options, async (staging) => {
+    const spool = await spoolArchive(input, join(staging, 'archive.tar'), options.maxArchiveBytes);
+    return { resolved: await resolveArchive(spool, options.platform ?? nodePlatform()), archive: spool.path };
+  });
+}
+
+/** What every import takes beside its source (importImage's options but the archive bound; see importImageLayout for blobsVerified). */
+export type ImportSettings = Omit<ImportOptions, 'maxArchiveBytes'> & { blobsVerified?: boolean };
+
+/**
+ * What every import does once `read` has resolved its source (in a staging directory of its
+ * own, removed at the end whatever happens): the bound on layers, the layers packed or unpacked
+ * into staging, then the manifest, the kept blobs and the commit. `archive` is the file that
+ * entries without a path of their own are in.
+ */
+export async function importResolved(
+  store: string,
+  options: ImportSettings,
+  read: (staging: string) => Promise<{ resolved: ResolvedImage; archive: string | undefined }>,
+): Promise<ImportedImage> {
   await ensureLayerStore(store);
   await removeStaleStaging(store);
   const staging = await makeStagingDir(store);
   try {
-    const spool = await spoolArchive(input, join(staging, 'archive.tar'), options.maxArchiveBytes);
-    const resolved = await resolveArchive(spool, options.platform ?? nodePlatform());
+    const { resolved, archive } = await read(staging);
     const maxLayers = options.maxLayers ?? DEFAULT_MAX_LAYERS;
     if (resolved.layers.length > maxLayers) {
       throw new NativeError(`the image has ${resolved.layers.length} layers, more than ${maxLayers}`, { code: 'PAYLOAD_TOO_LARGE' });
@@ -116,9 +135,9 @@ export async function importImage(input: Readable, store: string, options: Impor
     // a rootfs tarball's one layer is the spool itself: nothing to gain by packing it
     const staged =
       options.deferUnpack && resolved.format !== 'rootfs'
-        ? await packLayers(store, staging, spool.path, resolved.layers, options.layerLimits)
-        : await unpackLayers(store, staging, spool.path, resolved, options.layerLimits);
-    return await finishImport(store, staging, spool.path, resolved, staged, options.keepBlobs ?? false);
+        ? await packLayers(store, staging, archive, resolved.layers, options.layerLimits, { blobsVerified: options.blobsVerified })
+        : await unpackLayers(store, staging, archive, resolved, options.layerLimits);
+    return await finishImport(store, staging, archive, resolved, staged, options.keepBlobs ?? false);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -190,7 +209,7 @@ export interface StagedLayers {
 }
 
 /** Unpacks the layers the store lacks into staging; `archive`: the file entries without a path of their own are in. */
-export async function unpackLayers(
+async function unpackLayers(
   store: string,
   staging: string,
   archive: string | undefined,
@@ -230,7 +249,7 @@ export async function unpackLayers(
 }
 
 /** The manifest, the kept blobs and the commit that follow the layers, however they were staged. */
-export async function finishImport(
+async function finishImport(
   store: string,
   staging: string,
   archive: string | undefined,

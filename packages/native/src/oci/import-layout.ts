@@ -2,16 +2,14 @@
 // no tar, no spool; each document and blob is read from its own file, found by name under the
 // layout without following any link. It then goes through what an archive's import goes through:
 // the same resolver, digests, limits and extractor.
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { NativeError } from '../errors';
 import { ArchiveContents } from './archive-contents';
 import { detectFormat } from './archive-format';
 import { nodePlatform } from './image-model';
-import { DEFAULT_MAX_LAYERS, finishImport, type ImportedImage, type ImportOptions, unpackLayers } from './import-image';
-import { ensureLayerStore, makeStagingDir, removeStaleStaging } from './layer-store';
-import { packLayers } from './pack-layers';
+import { type ImportedImage, importResolved, type ImportSettings } from './import-image';
 import { resolveOciLayout } from './resolve-oci';
 import type { TarEntry, TarIndex } from './tar-index';
 
@@ -19,39 +17,24 @@ import type { TarEntry, TarIndex } from './tar-index';
 const MAX_BLOBS = 4096;
 const BLOB_NAME = /^[a-f0-9]{64}$/;
 
-export interface LayoutImportOptions extends Omit<ImportOptions, 'maxArchiveBytes'> {
-  /**
-   * Every blob under blobs/sha256 was verified against its name as it was written (nagaya's own
-   * pull does so before it renames a download into place): a deferred import then moves the
-   * layer blobs into the store rather than reading them again. The layout is the caller's to
-   * remove afterwards either way.
-   */
-  blobsVerified?: boolean;
-}
+/**
+ * blobsVerified: every blob under blobs/sha256 was verified against its name as it was written
+ * (nagaya's own pull does so before it renames a download into place): a deferred import then
+ * moves the layer blobs into the store rather than reading them again. The layout is the
+ * caller's to remove afterwards either way.
+ */
+export type LayoutImportOptions = ImportSettings;
 
 /** Imports the OCI image layout at dir into the layer store, as importImage does an archive. */
 export async function importImageLayout(dir: string, store: string, options: LayoutImportOptions): Promise<ImportedImage> {
-  await ensureLayerStore(store);
-  await removeStaleStaging(store);
-  const staging = await makeStagingDir(store);
-  try {
+  return importResolved(store, options, async () => {
     const archive = new ArchiveContents(undefined, await indexLayout(dir));
     const format = detectFormat(archive);
     if (format !== 'oci-layout' && format !== 'docker-save-oci') {
       throw new NativeError(`${dir} is not an OCI image layout (it looks like a ${format})`, { code: 'INVALID_INPUT' });
     }
-    const resolved = await resolveOciLayout(archive, format, options.platform ?? nodePlatform());
-    const maxLayers = options.maxLayers ?? DEFAULT_MAX_LAYERS;
-    if (resolved.layers.length > maxLayers) {
-      throw new NativeError(`the image has ${resolved.layers.length} layers, more than ${maxLayers}`, { code: 'PAYLOAD_TOO_LARGE' });
-    }
-    const staged = options.deferUnpack
-      ? await packLayers(store, staging, undefined, resolved.layers, options.layerLimits, { blobsVerified: options.blobsVerified })
-      : await unpackLayers(store, staging, undefined, resolved, options.layerLimits);
-    return await finishImport(store, staging, undefined, resolved, staged, options.keepBlobs ?? false);
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-  }
+    return { resolved: await resolveOciLayout(archive, format, options.platform ?? nodePlatform()), archive: undefined };
+  });
 }
 
 /** The layout's regular files as entries of their own paths: oci-layout, index.json and blobs/sha256/<hex>. */

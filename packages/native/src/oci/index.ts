@@ -7,7 +7,7 @@ export { listLayers, removeLayer, layerDir, removeStaleStaging } from './layer-s
 export type { StoredLayer } from './layer-store';
 export { unpackPackedLayers, isPacked } from './unpack-packed';
 export type { CheckedLayer, LayerBlob } from './unpack-packed';
-export { listPacked, removePacked } from './packed-layers';
+export { listPacked } from './packed-layers';
 export type { PackedLayer } from './packed-layers';
 export { blobPath, listBlobs, removeBlob } from './blob-store';
 export { nodePlatform } from './image-model';

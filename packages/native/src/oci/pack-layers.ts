@@ -6,14 +6,14 @@
 // naming its diff_id beside a blob that is not that layer.
 import { existsSync } from 'node:fs';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 
 import { NativeError } from '../errors';
 import type { ExtractLimits } from '../extract-archive';
 import { mapConcurrently } from './concurrency';
-import { HashingTap } from './hashing-tap';
+import { discard, HashingTap } from './hashing-tap';
 import type { ImportedLayer, StagedLayers } from './import-image';
 import { layerDir } from './layer-store';
 import { commitPacked, packedPath } from './packed-layers';
@@ -109,12 +109,4 @@ async function readBlob(
     });
   }
   return { digest, bytes: tap.bytes };
-}
-
-function discard(): Writable {
-  return new Writable({
-    write(_chunk, _encoding, done) {
-      done();
-    },
-  });
 }

@@ -5,7 +5,7 @@
 // both: an image that claims a popular diff_id for bytes that are not that layer gets a file of
 // its own beside the true one, is refused when it unpacks, and never stands in for the true one.
 // A packed layer appears by one rename of a finished file and goes once its layer is unpacked.
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { NativeError } from '../errors';
@@ -53,11 +53,4 @@ export async function listPacked(store: string, diffId?: string): Promise<Packed
     if (!m || (prefix !== undefined && m[1] !== prefix)) return [];
     return [{ diffId: `sha256:${m[1]}`, digest: `sha256:${m[2]}`, path: join(packedDir(store), name) }];
   });
-}
-
-/** Removes the packed copies of one layer (unpacked now, or no image uses it); how many went. */
-export async function removePacked(store: string, diffId: string): Promise<number> {
-  const packed = await listPacked(store, diffId);
-  for (const p of packed) await rm(p.path, { force: true });
-  return packed.length;
 }

@@ -6,11 +6,11 @@
 // maxBytes counted after decompression, the same bound as the upload itself, so a small gzip
 // bomb cannot fill the store's disk, and it lives in the store, so an import writes nothing outside it.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { type Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { type Compression, compressionOf, decompress } from './decompress';
-import { HashingTap } from './hashing-tap';
+import { discard, HashingTap } from './hashing-tap';
 import { peek } from '../peek-stream';
 
 export interface SpooledArchive {
@@ -50,6 +50,6 @@ export async function spoolArchive(input: Readable, path: string, maxBytes: numb
 /** The sha256 of the whole spooled tar: a rootfs tarball's diff_id (one more read, for that format only). */
 export async function spoolDigest(spool: SpooledArchive): Promise<string> {
   const tap = new HashingTap(Number.MAX_SAFE_INTEGER, 'the archive');
-  await pipeline(createReadStream(spool.path, { highWaterMark: 1024 * 1024 }), tap, new Writable({ write: (_c, _e, done) => done() }));
+  await pipeline(createReadStream(spool.path, { highWaterMark: 1024 * 1024 }), tap, discard());
   return tap.digest();
 }

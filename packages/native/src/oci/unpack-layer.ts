@@ -3,13 +3,13 @@
 // for a layer the store already holds, only hashed, so a mismatch is refused either way.
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { NativeError } from '../errors';
 import { type ExtractLimits, type ExtractResult, extractArchive } from '../extract-archive';
 import { type Compression, compressionOf, decompress } from './decompress';
-import { HashingTap } from './hashing-tap';
+import { discard, HashingTap } from './hashing-tap';
 import type { LayerSource } from './resolved-image';
 
 const READ_CHUNK = 1024 * 1024;
@@ -94,12 +94,4 @@ async function readHead(path: string, offset: number, length: number): Promise<B
   } finally {
     await file.close();
   }
-}
-
-function discard(): Writable {
-  return new Writable({
-    write(_chunk, _encoding, done) {
-      done();
-    },
-  });
 }
