@@ -283,7 +283,7 @@ export class ImageStore {
   }
 
   /** withIdentities of one record (see visibleWithIdentities). */
-  async withIdentities(image: ImageRecord): Promise<ImageRecord> {
+  private async withIdentities(image: ImageRecord): Promise<ImageRecord> {
     if (image.format === 'directory' || !image.config.identitiesPending) return image;
     await this.layers.ensure(image);
     return (await this.visible(image.project, image.name)) ?? image;

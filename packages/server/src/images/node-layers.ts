@@ -20,6 +20,22 @@ export interface ImageKey {
   digest: string | null;
 }
 
+/**
+ * A layer blob as one string ("diff_id digest"), for sets and maps of blobs; ImageRecords builds
+ * the same keys in SQL (checked, usedBlobs).
+ */
+function blobKey(b: LayerBlob): string {
+  return `${b.diffId} ${b.digest}`;
+}
+
+/** How long ago a path was changed (its ctime, or the time given), in ms; 0 when it is gone. */
+async function ageMs(path: string, time: 'ctimeMs' | 'mtimeMs' = 'ctimeMs'): Promise<number> {
+  return stat(path).then(
+    (s) => Date.now() - s[time],
+    () => 0,
+  );
+}
+
 /** The error an image gets for a layer blob of it that was refused (why: what the unpack said of the blob). */
 function refusalOf(image: ImageKey, why: string): NagayaError {
   return new NagayaError('IMAGE_UNAVAILABLE', `image ${image.name} of project ${image.project} cannot be unpacked: ${why}`, {
@@ -126,12 +142,12 @@ export class NodeLayers {
       if (refused) throw await this.refuse(image, refused, refused.refusal!);
       const nowChecked = results.filter((r) => r.checked);
       await this.records!.markChecked(nowChecked);
-      for (const r of nowChecked) checked.add(`${r.diffId} ${r.digest}`);
+      for (const r of nowChecked) checked.add(blobKey(r));
       // a blob whose packed copy another process here took while this one looked: it records its check in a moment
-      const taken = results.filter((r) => !r.checked && r.present && !checked.has(`${r.diffId} ${r.digest}`));
+      const taken = results.filter((r) => !r.checked && r.present && !checked.has(blobKey(r)));
       if (taken.length) for (const k of await this.awaitChecks(taken)) checked.add(k);
       // a blob no node checked and this node does not have: fetch the image (its import checks every blob)
-      if (blobs.some((b) => !checked.has(`${b.diffId} ${b.digest}`)) || missing()) await this.fetch(image);
+      if (blobs.some((b) => !checked.has(blobKey(b))) || missing()) await this.fetch(image);
     } else if (missing()) {
       await this.fetch(image);
     }
@@ -149,11 +165,7 @@ export class NodeLayers {
   private async removeStalePulls(): Promise<void> {
     const pulls = join(this.store, 'pulls');
     for (const name of await readdir(pulls).catch(() => [] as string[])) {
-      const at = await stat(join(pulls, name)).then(
-        (s) => s.mtimeMs,
-        () => Date.now(),
-      );
-      if (Date.now() - at > STALE_PULL_MS) await rm(join(pulls, name), { recursive: true, force: true });
+      if ((await ageMs(join(pulls, name), 'mtimeMs')) > STALE_PULL_MS) await rm(join(pulls, name), { recursive: true, force: true });
     }
   }
 
@@ -170,7 +182,7 @@ export class NodeLayers {
   /** Refuses (and has taken back) an image that has a blob this node refused before. */
   private async refuseKnownBad(image: ImageRecord, blobs: LayerBlob[]): Promise<void> {
     for (const b of blobs) {
-      const why = this.refused.get(`${b.diffId} ${b.digest}`);
+      const why = this.refused.get(blobKey(b));
       if (why === undefined) continue;
       const refusal = refusalOf(image, why);
       await this.onRefused(image, refusal).catch(() => undefined);
@@ -180,7 +192,7 @@ export class NodeLayers {
 
   /** A blob that is not its diff_id: every image that has it is taken back (here, this one included). */
   private async refuse(image: ImageRecord, blob: LayerBlob, err: NativeError): Promise<NagayaError> {
-    this.refused.set(`${blob.diffId} ${blob.digest}`, err.message);
+    this.refused.set(blobKey(blob), err.message);
     const holders = await this.records!.withBlob(blob).catch(() => [image]);
     for (const holder of holders) await this.onRefused(holder, refusalOf(holder, err.message)).catch(() => undefined);
     return refusalOf(image, err.message);
@@ -237,11 +249,7 @@ export class NodeLayers {
       await removeLayer(this.store, diffId);
       // a packed blob put in place a moment ago may be an import's that is about to record its image: the reconciler takes it later
       for (const p of await listPacked(this.store, diffId)) {
-        const age = await stat(p.path).then(
-          (s) => Date.now() - s.ctimeMs,
-          () => 0,
-        );
-        if (age >= FRESH_PACKED_MS) await rm(p.path, { force: true });
+        if ((await ageMs(p.path)) >= FRESH_PACKED_MS) await rm(p.path, { force: true });
       }
     }
     if (diffIds.length && this.fleet.node) await this.records!.released(this.fleet.node, diffIds);
@@ -266,18 +274,12 @@ export class NodeLayers {
       records.usedBlobs(),
       node ? records.heldBy(node) : new Set<string>(),
     ]);
-    const old = async (path: string) =>
-      Date.now() -
-        (await stat(path).then(
-          (s) => s.ctimeMs,
-          () => Date.now(),
-        )) >=
-      graceMs;
+    const old = async (path: string) => (await ageMs(path)) >= graceMs;
     const unusedDirs: string[] = [];
     for (const l of unpacked) if (!used.has(l.diffId) && (await old(l.dir))) unusedDirs.push(l.diffId);
     let removed = (await this.remove(unusedDirs)).length;
     for (const p of packed) {
-      if (usedBlobs.has(`${p.diffId} ${p.digest}`) || !(await old(p.path))) continue;
+      if (usedBlobs.has(blobKey(p)) || !(await old(p.path))) continue;
       await rm(p.path, { force: true });
       removed++;
     }
