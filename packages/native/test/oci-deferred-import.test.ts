@@ -172,6 +172,19 @@ describe('what only unpacking can see', () => {
     ]);
   });
 
+  it('a gzip bomb packed at import is stopped at the unpacked limit when it unpacks, with nothing left', async () => {
+    const store = freshStore();
+    // 8 MiB of zeros, a few KB gzipped: the import only hashes the blob, the unpack meets the limit
+    const bomb = buildImage([layerOf([f('zeros', '\0'.repeat(8 * 1024 * 1024))], 'gzip')]);
+    expect(bomb.layers[0]!.blob.length).toBeLessThan(64 * 1024);
+    await importDeferred(ociLayoutTar(bomb), store);
+    const [checked] = await unpackPackedLayers(store, blobsOf(bomb), { ...LIMITS, maxBytes: 1024 * 1024 });
+    expect(checked).toMatchObject({ checked: false, present: false, refusal: { code: 'PAYLOAD_TOO_LARGE' } });
+    expect(existsSync(layerDir(store, bomb.layers[0]!.diffId))).toBe(false);
+    expect(await listPacked(store)).toEqual([]);
+    expect(readdirSync(join(store, 'staging'))).toEqual([]);
+  });
+
   it('two unpacks of the same layers at once both succeed, with one directory per layer', async () => {
     const store = freshStore();
     // a legacy save's blobs are its layer.tar files: their digests are its own, not the layout's
