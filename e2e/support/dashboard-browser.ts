@@ -53,7 +53,14 @@ export class Watch {
     page.on('response', (res) => {
       if (res.status() < 400) return;
       if (this.take(res.status(), res.url(), 'responses')) return;
-      this.problems.push(`${label} HTTP ${res.status()} for ${res.request().method()} ${res.url()}`);
+      const problem = `${label} HTTP ${res.status()} for ${res.request().method()} ${res.url()}`;
+      const at = this.problems.push(problem) - 1;
+      // the error's code and message say which of several causes answered (a 503 may be the
+      // node's heartbeat or its silence); read after the fact, so a check may still see it without
+      void res.text().then(
+        (body) => (this.problems[at] = `${problem}: ${body.slice(0, 400)}`),
+        () => undefined,
+      );
     });
   }
 
