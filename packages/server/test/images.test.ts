@@ -121,6 +121,19 @@ describe('image store', () => {
     expect(existsSync(live)).toBe(true);
     rmSync(live, { recursive: true });
   });
+
+  it('starts beside another server writing the busybox manifest at the same time (one host, API and worker)', async () => {
+    // bench:runs' worker once died at start with ENOENT: its measure of the image met the API's
+    // manifest under its fresh name, which the API renamed meanwhile
+    for (let round = 0; round < 10; round++) {
+      const dataDir = join(fleet.dataDir, `two-starts-${round}`);
+      const stores = [0, 1, 2].map(() => new ImageStore(dataDir, { maxBytes: 1024, maxEntries: 1, maxDepth: 1 }));
+      const images = await Promise.all(stores.map((s) => s.ensureBusybox()));
+      for (const image of images) expect(image).toMatchObject({ name: 'busybox', source: 'busybox-static' });
+      expect(JSON.parse(readFileSync(join(dataDir, 'images', 'busybox', '.nagaya-image.json'), 'utf8'))).toMatchObject({ name: 'busybox' });
+      rmSync(dataDir, { recursive: true });
+    }
+  });
 });
 
 describe('GET /metrics', () => {

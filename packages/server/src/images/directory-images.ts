@@ -138,13 +138,19 @@ export class DirectoryImages {
 
   private async writeManifest(name: string, dir: string, source: string): Promise<void> {
     const manifest = { sizeBytes: await du(dir), files: 0, source, createdAt: new Date().toISOString() };
-    // The image may hold an entry of that name, even a symlink out of it: it is removed, and the
-    // manifest written under a fresh name (O_EXCL follows no symlink) and renamed over whatever is
-    // there (rename replaces a link, never follows it).
+    // The manifest is written under a fresh name (O_EXCL follows no symlink) and renamed over
+    // whatever is there: rename replaces a file or a link, never follows it, and a server starting
+    // beside this one (the API and a worker of one host) reads its manifest or this one, whole.
+    // Only a directory of that name (an image may hold anything) is removed first.
     const fresh = join(dir, `${MANIFEST}.${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-    await rm(join(dir, MANIFEST), { recursive: true, force: true });
     await writeFile(fresh, `${JSON.stringify({ name, ...manifest }, null, 2)}\n`, { flag: 'wx', mode: 0o644 });
-    await rename(fresh, join(dir, MANIFEST));
+    try {
+      await rename(fresh, join(dir, MANIFEST));
+    } catch (err) {
+      if (!['EISDIR', 'ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      await rm(join(dir, MANIFEST), { recursive: true, force: true });
+      await rename(fresh, join(dir, MANIFEST));
+    }
   }
 }
 
@@ -157,12 +163,24 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/**
+ * The bytes of an image's files. The API and a worker on one host both write the busybox
+ * manifest when they start: a file that goes while this walks (the other's manifest under its
+ * fresh name, renamed) counts nothing instead of failing the start with ENOENT.
+ */
 async function du(dir: string): Promise<number> {
   let total = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(ignoreGone([]))) {
     const p = join(dir, entry.name);
     if (entry.isDirectory()) total += await du(p);
-    else if (entry.isFile()) total += (await stat(p)).size;
+    else if (entry.isFile()) total += (await stat(p).catch(ignoreGone({ size: 0 }))).size;
   }
   return total;
+}
+
+function ignoreGone<T>(value: T): (err: unknown) => T {
+  return (err) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return value;
+    throw err;
+  };
 }
