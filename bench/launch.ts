@@ -163,7 +163,7 @@ async function launchNagayaOnce(runtime: ContainerRuntime, rootfs: Rootfs, id: s
   const status = await runtime.wait(id);
   const elapsed = performance.now() - started;
   if (status.exitCode !== 0) throw new Error(`nagaya ${id} exited ${JSON.stringify(status)}`);
-  runtime.remove(id);
+  await runtime.remove(id);
   return elapsed;
 }
 
@@ -233,7 +233,7 @@ async function benchConcurrent(runtime: ContainerRuntime, image: string, runs: n
   const stopAll = async () => {
     const ids = launched.splice(0);
     await Promise.all(ids.map((id) => runtime.stop(id, 0)));
-    for (const id of ids) runtime.remove(id);
+    await Promise.all(ids.map((id) => runtime.remove(id)));
   };
   await Promise.all(Array.from({ length: concurrency }, () => loop('warm', WARMUP)));
   await stopAll();

@@ -107,7 +107,7 @@ async function main(): Promise<void> {
       });
       await runtime.wait(id);
       runtime.readOutput(id);
-      runtime.remove(id);
+      await runtime.remove(id);
       return performance.now() - t;
     };
     // warm-up, not measured: connections, plans and the JIT

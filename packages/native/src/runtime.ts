@@ -32,7 +32,7 @@ import {
   type RunOutput,
   type RuntimeOptions,
 } from './runtime-types';
-import { prepareStateDir, removeWritableLayer, writePlanFiles } from './state-dir';
+import { prepareStateDir, removeContainerDirectory, removeWritableLayer, writePlanFiles } from './state-dir';
 
 /**
  * Starts, watches, stops and execs into containers through the state directory's launcher.
@@ -327,15 +327,15 @@ export class ContainerRuntime extends EventEmitter {
    * Deletes an exited container's writable layer, where its IDs own files; its records, logs and
    * captured output stay (a run's slice is freed before its exit is forgotten); remove() takes the rest.
    */
-  removeWritableLayer(id: string): void {
+  async removeWritableLayer(id: string): Promise<void> {
     this.checkId(id);
-    removeWritableLayer(exitedContainerRecord(this.stateDir, id).dir);
+    await removeWritableLayer(exitedContainerRecord(this.stateDir, id).dir);
   }
 
   /** Deletes an exited container's directory (its writable layer, logs and records). */
-  remove(id: string): void {
+  async remove(id: string): Promise<void> {
     this.checkId(id);
-    rmSync(exitedContainerRecord(this.stateDir, id).dir, { recursive: true, force: true });
+    await removeContainerDirectory(exitedContainerRecord(this.stateDir, id).dir);
   }
 
   /** Disconnects from the launcher; the containers keep running. */

@@ -1,4 +1,5 @@
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
+import { rm, rmdir, unlink } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 
 import { NativeError } from './errors';
@@ -36,9 +37,57 @@ export function writePlanFiles(plan: LaunchPlan, resolved: ResolvedPlan): void {
 export const WRITABLE_LAYER_DIRS = { upper: 'upper', work: 'work' } as const;
 
 /**
- * Deletes the writable layer of a container directory: the part its IDs own files in (setuid ones
- * included). rmSync does not follow symlinks, so a link the container made points nowhere it could reach.
+ * The files a container directory holds besides its writable layer, as the runtime and its
+ * launcher name them (plan, records, console log and its index, a run's captured output and
+ * stdin, its veth record). Removing these by name, and then the directory, is a third of what
+ * a walk costs; anything else there (a rotated log) makes the last rmdir fail, and a walk
+ * removes the rest.
  */
-export function removeWritableLayer(containerDir: string): void {
-  for (const part of Object.values(WRITABLE_LAYER_DIRS)) rmSync(join(containerDir, part), { recursive: true, force: true });
+const CONTAINER_FILES = [
+  'plan.json',
+  'launching.json',
+  'state.json',
+  'exit.json',
+  'console.log',
+  'console.log.idx',
+  'stdout',
+  'stderr',
+  'stdin',
+  'veth',
+];
+
+/**
+ * Deletes the writable layer of a container directory: the part its IDs own files in (setuid ones
+ * included). Off the event loop: on a disk mounted with discard every freed block waits for the
+ * device, and a worker settles many runs at once. The empty layer a short run leaves goes with
+ * three rmdirs; one the container wrote in is walked by rm, which follows no symlink, so a link
+ * the container made points nowhere it could reach.
+ */
+export async function removeWritableLayer(containerDir: string): Promise<void> {
+  const upper = join(containerDir, WRITABLE_LAYER_DIRS.upper);
+  const work = join(containerDir, WRITABLE_LAYER_DIRS.work);
+  await Promise.all([removeEmptyOrWalk(upper), removeEmptyOrWalk(join(work, 'work')).then(() => removeEmptyOrWalk(work))]);
+}
+
+/** Deletes a container directory (records, logs, captured output, and a writable layer if one is left). */
+export async function removeContainerDirectory(containerDir: string): Promise<void> {
+  await Promise.all(CONTAINER_FILES.map((name) => unlink(join(containerDir, name)).catch(ignoreMissing)));
+  await removeWritableLayer(containerDir);
+  await removeEmptyOrWalk(containerDir);
+}
+
+/** rmdir when the directory is empty (or gone), a recursive rm when it holds anything. */
+async function removeEmptyOrWalk(dir: string): Promise<void> {
+  try {
+    await rmdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOTDIR') throw err;
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function ignoreMissing(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
 }

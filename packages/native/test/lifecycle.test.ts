@@ -93,7 +93,7 @@ describe('container lifecycle', () => {
     const [id, status] = await seen;
     expect(id).toBe('events');
     expect(status).toMatchObject({ exitCode: 9 });
-    runtime.remove('events');
+    await runtime.remove('events');
     expect(runtime.list().map((r) => r.id)).not.toContain('events');
   });
 

@@ -258,13 +258,13 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
     expect(await runtime.wait('layer-first')).toMatchObject({ exitCode: 4 });
     const dir = join(stateDir, 'containers', 'layer-first');
     expect(existsSync(join(dir, 'upper', 'made-here'))).toBe(true);
-    runtime.removeWritableLayer('layer-first');
+    await runtime.removeWritableLayer('layer-first');
     expect(existsSync(join(dir, 'upper'))).toBe(false);
     expect(existsSync(join(dir, 'work'))).toBe(false);
     expect(runtime.status('layer-first').exit).toMatchObject({ exitCode: 4 });
     expect(runtime.readOutput('layer-first').stdout).toEqual(Buffer.from('kept\n'));
-    runtime.removeWritableLayer('layer-first'); // again: a worker that takes the attempt up repeats it
-    runtime.remove('layer-first');
+    await runtime.removeWritableLayer('layer-first'); // again: a worker that takes the attempt up repeats it
+    await runtime.remove('layer-first');
     expect(existsSync(dir)).toBe(false);
   });
 
@@ -283,17 +283,17 @@ describe('runs: timeouts, captured output and stdin, carried out by the launcher
     const upper = join(stateDir, 'containers', 'layer-hostile', 'upper');
     expect(lstatSync(join(upper, 'escape-dir')).isSymbolicLink()).toBe(true);
     expect(statSync(join(upper, 'suid')).mode & 0o4000).toBe(0o4000);
-    runtime.removeWritableLayer('layer-hostile');
+    await runtime.removeWritableLayer('layer-hostile');
     expect(existsSync(upper)).toBe(false);
     expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep\n');
     expect(readdirSync(outside)).toEqual(['precious']);
-    runtime.remove('layer-hostile');
+    await runtime.remove('layer-hostile');
     rmSync(outside, { recursive: true, force: true });
   });
 
   it('refuses to remove the writable layer of a running container', async () => {
     await runtime.launch(busyboxPlan('layer-running', ['sleep', '60'], slice(BASE, 23)));
-    expect(() => runtime.removeWritableLayer('layer-running')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    await expect(runtime.removeWritableLayer('layer-running')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(existsSync(join(stateDir, 'containers', 'layer-running', 'upper'))).toBe(true);
     await runtime.stop('layer-running', 0);
     await runtime.wait('layer-running');

@@ -191,7 +191,7 @@ export class ContainerLaunch {
     try {
       const record = runtime.status(c.id);
       if (record.state === 'running') await runtime.stop(c.id, 0);
-      if (releaseLease && existsSync(record.dir)) runtime.remove(c.id);
+      if (releaseLease && existsSync(record.dir)) await runtime.remove(c.id);
     } catch (err) {
       log.warn('cleanup after a failed start', { id: c.id, error: describeError(err) });
     }

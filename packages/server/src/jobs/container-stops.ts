@@ -51,7 +51,7 @@ export class ContainerStops {
     await containers.transition(c.id, [], 'deleting');
     await this.stopProcess(c, timeoutSeconds, waiting);
     const record = runtime.status(c.id);
-    if (existsSync(record.dir)) runtime.remove(c.id);
+    if (existsSync(record.dir)) await runtime.remove(c.id);
     // its rules go before its row (the lease row goes with it, by cascade)
     await detachNetwork(this.deps, c, { strict: true });
     // the slice is freed only once the storage its IDs own is gone

@@ -206,7 +206,7 @@ export class Reconciler {
         await this.deps.runtime.stop(row.id, 0);
         report.lostKilled++;
       }
-      if (settle !== 'done') this.deps.runtime.remove(row.id);
+      if (settle !== 'done') await this.deps.runtime.remove(row.id);
       // nothing of it is left here: its fence can go (a node back from a partition, not restarted)
       await this.deps.allocator.unfence(this.deps.nodeName, row.id);
       return;
@@ -275,7 +275,7 @@ export class Reconciler {
     const { runtime, log } = this.deps;
     try {
       if (record.state === 'running') await runtime.stop(record.id, 2000);
-      runtime.remove(record.id);
+      await runtime.remove(record.id);
       log.warn('removed a container with no row', { id: record.id });
     } catch (err) {
       log.warn('could not remove a stray container', { id: record.id, error: err as Error });

@@ -366,7 +366,7 @@ export class RunJobs {
       if (runtime.hasRecord(containerId)) {
         if (runtime.status(containerId).state === 'running') await runtime.stop(containerId, 0);
         const record = runtime.status(containerId);
-        if (existsSync(record.dir)) runtime.remove(containerId);
+        if (existsSync(record.dir)) await runtime.remove(containerId);
       }
       const row = known ?? (await containers.findById(containerId));
       if (row && this.deps.network && row.network.mode === 'bridge') await this.deps.network.detach(row);

@@ -32,7 +32,7 @@ export async function recordAndRemove(
       // `exited`: its process was seen to exit, so its records need no second read here
       // (removeWritableLayer reads them and refuses a running container in any case)
       if (!ended.exited && runtime.status(id).state === 'running') await runtime.stop(id, 0);
-      runtime.removeWritableLayer(id);
+      await runtime.removeWritableLayer(id);
     }
     const row = ended.container ?? (await containers.findById(id));
     if (row && network && row.network.mode === 'bridge') await network.detach(row);
@@ -51,7 +51,7 @@ export async function recordAndRemove(
     if (settled) {
       try {
         // its records and captured output: root's files, no ID of the freed slice owns any of them
-        if (hasRecord) runtime.remove(id);
+        if (hasRecord) await runtime.remove(id);
       } catch (err) {
         log.warn('could not remove a settled run container directory; the reconciler will', { container: id, error: describeError(err) });
       }
