@@ -2,7 +2,16 @@
 // queue. Depends on @nagaya/contract alone: a direct submission goes through a BullMQ Queue the
 // caller makes (so BullMQ and Redis stay the caller's choice and version).
 import { randomUUID } from 'node:crypto';
-import { apiErrorOf, bullPriorityOf, RUNS_QUEUE, type RunJobData, type RunOutputView, type RunView } from '@nagaya/contract';
+import {
+  apiErrorOf,
+  bullPriorityOf,
+  DIRECT_RUNS_PENDING_TTL_SECONDS,
+  directRunsPendingKeyType,
+  RUNS_QUEUE,
+  type RunJobData,
+  type RunOutputView,
+  type RunView,
+} from '@nagaya/contract';
 import { createRunSchema, type CreateRunInput } from '@nagaya/contract/schemas';
 
 export { RUNS_QUEUE };
@@ -11,6 +20,19 @@ export type { CreateRunInput, RunOutputView, RunView };
 /** What a direct submission needs of a BullMQ Queue: `new Queue(RUNS_QUEUE, { connection, prefix: NAGAYA_QUEUE_PREFIX })`. */
 export interface RunsQueueLike {
   add(name: string, data: RunJobData, opts: { jobId: string; priority: number; delay?: number; attempts: number }): Promise<unknown>;
+  /** A key of the queue (BullMQ's Queue.toKey): the count of the project's runs not yet taken in is kept there. */
+  toKey(type: string): string;
+  /** The queue's Redis client, where BullMQ 6 keeps it (Queue.backend.client). */
+  readonly backend?: { readonly client: Promise<PendingCounterClient> };
+  /** The queue's Redis client, where BullMQ 5 keeps it (Queue.client). */
+  readonly client?: Promise<PendingCounterClient>;
+}
+
+/** What a direct submission asks of Redis itself: the count of its project's runs not yet taken in. */
+interface PendingCounterClient {
+  incr(key: string): Promise<number>;
+  decr(key: string): Promise<number>;
+  expire(key: string, seconds: number): Promise<number>;
 }
 
 export interface NagayaClientOptions {
@@ -39,16 +61,28 @@ export class NagayaClient {
     if (checked.schedule !== undefined) throw new Error('schedules are made through the API (POST /runs with schedule)');
     const { delaySeconds, schedule: _schedule, ...rest } = checked;
     const id = randomUUID();
-    await queue.add(
-      'run',
-      { project, runId: id, spec: rest },
-      {
-        jobId: id,
-        priority: bullPriorityOf(checked.priority ?? 0, 0),
-        attempts: 1,
-        ...(delaySeconds ? { delay: delaySeconds * 1000 } : {}),
-      },
-    );
+    // its place in the fair share: after the project's runs that are in the queue and not yet
+    // taken in (the worker that takes it in also counts the project's queued rows)
+    const redis = await (queue.backend?.client ?? queue.client);
+    if (!redis) throw new Error('the runs queue has no Redis client (a BullMQ Queue has one)');
+    const pendingKey = queue.toKey(directRunsPendingKeyType(project));
+    const pending = await redis.incr(pendingKey);
+    try {
+      await redis.expire(pendingKey, DIRECT_RUNS_PENDING_TTL_SECONDS);
+      await queue.add(
+        'run',
+        { project, runId: id, spec: rest },
+        {
+          jobId: id,
+          priority: bullPriorityOf(checked.priority ?? 0, pending - 1),
+          attempts: 1,
+          ...(delaySeconds ? { delay: delaySeconds * 1000 } : {}),
+        },
+      );
+    } catch (err) {
+      await redis.decr(pendingKey).catch(() => undefined);
+      throw err;
+    }
     return { id };
   }
 

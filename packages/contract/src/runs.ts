@@ -91,6 +91,18 @@ export function bullPriorityOf(priority: number, queuedBefore: number): number {
 }
 
 /**
+ * The key type (BullMQ's Queue.toKey of the runs queue) of a Redis counter: the runs of a project
+ * put straight into the queue whose rows no worker has made yet. A direct submission cannot count
+ * the project's queued rows in Postgres as the API does, so it counts these instead, for its
+ * place in the fair share; the worker that makes a row takes one off, and puts a job that still
+ * went ahead of its project's queued rows back behind them.
+ */
+export const directRunsPendingKeyType = (project: string) => `direct-pending:${project}`;
+
+/** The counter outlives its last submission by this long: a count left behind (a job removed by hand) fades. */
+export const DIRECT_RUNS_PENDING_TTL_SECONDS = 7 * 86400;
+
+/**
  * A job of the runs queue, as the API and @nagaya/client write it. A run submitted through the
  * API has its row already, and its job only its id (the job id is the run id too). A schedule's
  * jobs carry the spec, and the worker that takes one makes its run row. A run put straight into

@@ -63,6 +63,11 @@ export class JobQueues {
     return q;
   }
 
+  /** Runs a Lua script on one key of a queue (BullMQ's Queue.toKey of `type`), on the queues' connection. */
+  async evalOnKey(queue: string, type: string, script: string): Promise<unknown> {
+    return this.connection.eval(script, 1, this.queue(queue).toKey(type));
+  }
+
   /** Throws UNAVAILABLE at once while Redis is down, so a request fails before it writes anything. */
   assertReady(node: string): void {
     this.queue(lifecycleQueueName(node));

@@ -50,6 +50,8 @@ export interface RunJobDeps {
   volumes?: NodeVolumes;
   /** Queues a run in the runs queue of the node its volumes pin it to. */
   forward: (run: RunRow, queuedBefore: number) => Promise<void>;
+  /** Takes a run put straight into the queue off its project's count of those not yet taken in. */
+  directRunTakenIn: (project: string) => Promise<void>;
   log: Logger;
   defaultPidsMax: number;
   defaultNetworkMode: NetworkMode;
@@ -112,6 +114,12 @@ export class RunJobs {
     const { runs, nodeName } = this.deps;
     // a run that came with its spec gets its row here; one pinned to another node goes there
     const taken = await this.intake.take(job);
+    if ('requeue' in taken) {
+      // behind its project's queued runs: the priority is read again when its delay ends
+      await job.changePriority({ priority: taken.requeue });
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
     if (!('runId' in taken)) return taken;
     const runId = taken.runId;
     const firstContainerId = randomUUID();

@@ -1,5 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { bullPriorityOf, RUNS_QUEUE, type RunJobData as ContractRunJobData, type RunScheduleView } from '@nagaya/contract';
+import {
+  bullPriorityOf,
+  directRunsPendingKeyType,
+  RUNS_QUEUE,
+  type RunJobData as ContractRunJobData,
+  type RunScheduleView,
+} from '@nagaya/contract';
 import { NagayaError } from '../errors';
 import { mountsVolume } from '../services/container-mounts';
 import type { RunSpec } from '../store/run-store';
@@ -26,6 +32,12 @@ export const nodeRunsQueueName = (node: string) => `${RUNS_QUEUE}-${node}`;
 export function runsQueueOf(run: { node: string | null; spec: Pick<RunSpec, 'mounts'> }): string {
   return run.node !== null && mountsVolume(run.spec.mounts) ? nodeRunsQueueName(run.node) : RUNS_QUEUE;
 }
+
+/** DECR that stops at zero (and leaves no key when there was none). */
+const DECREMENT_TO_ZERO = `local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 1 then return redis.call('DECR', KEYS[1]) end
+if n == 1 then redis.call('DEL', KEYS[1]) end
+return 0`;
 
 const KEEP = { removeOnComplete: { age: 3600, count: 10_000 }, removeOnFail: { age: 7 * 86400, count: 10_000 } };
 
@@ -67,6 +79,14 @@ export class RunQueue {
       attempts: 1,
       ...KEEP,
     });
+  }
+
+  /**
+   * Takes one off the count of a project's runs put straight into the queue and not yet taken in
+   * (see directRunsPendingKeyType), never below zero: a count that expired meanwhile starts again.
+   */
+  async directRunTakenIn(project: string): Promise<void> {
+    await this.queues.evalOnKey(RUNS_QUEUE, directRunsPendingKeyType(project), DECREMENT_TO_ZERO);
   }
 
   /**

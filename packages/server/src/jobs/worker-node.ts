@@ -112,6 +112,7 @@ export class WorkerNode {
       mounts: new ContainerMounts(deps.volumes, config.dataDir),
       volumes: this.volumes,
       forward: (run, queuedBefore) => new RunQueue(queues).submit(run, queuedBefore),
+      directRunTakenIn: (project) => new RunQueue(queues).directRunTakenIn(project),
       log,
       defaultPidsMax: config.defaultPidsMax,
       defaultNetworkMode: config.defaultNetworkMode,
