@@ -1,8 +1,12 @@
 // Pulls through the API, as jobs on a real worker, from real registries on 127.0.0.1: one with
 // htpasswd (Basic), one behind a token service (Bearer). The fleet has a registry of its own
 // too, so a pulled image is pushed on to it as an import is. Nothing reaches the network.
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { ContainerView, ImagePullView, ImageView, JobView } from '@nagaya/contract';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +20,9 @@ import { refusal } from './support/test-helpers';
 let basic: LocalRegistry;
 let bearer: LocalRegistry;
 let fleetRegistry: LocalRegistry;
+/** An open registry behind a proxy that can break a blob's download off (see breakingProxy). */
+let open: LocalRegistry;
+let flaky: BreakingProxy;
 let fleet: TestFleet;
 let redis: Redis;
 let image: FixtureImage;
@@ -36,13 +43,66 @@ async function finished(id: string): Promise<JobView> {
   );
 }
 
+interface BreakingProxy {
+  host: string;
+  /** The next full GET of a blob whose path ends so sends this many bytes of it and then breaks the connection. */
+  breakNext(digest: string, afterBytes: number): void;
+  /** The Range header (or 'whole') of every GET of that blob, oldest first. */
+  gets(digest: string): string[];
+  stop(): Promise<void>;
+}
+
+/** A proxy to `target` that breaks one download off part way, as a link that drops does. */
+async function breakingProxy(target: LocalRegistry): Promise<BreakingProxy> {
+  const [targetHost, targetPort] = target.host.split(':') as [string, string];
+  const breaks = new Map<string, number>();
+  const seen = new Map<string, string[]>();
+  const server: Server = createServer((req, res) => {
+    const digest = /\/blobs\/(sha256:[a-f0-9]{64})$/.exec(req.url ?? '')?.[1];
+    if (digest && req.method === 'GET') seen.set(digest, [...(seen.get(digest) ?? []), req.headers.range ?? 'whole']);
+    const cut = digest && !req.headers.range ? breaks.get(digest) : undefined;
+    if (cut !== undefined) breaks.delete(digest!);
+    const upstream = httpRequest(
+      { host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        if (cut === undefined) return void answer.pipe(res);
+        let sent = 0;
+        answer.on('data', (chunk: Buffer) => {
+          if (sent >= cut) return;
+          const part = chunk.subarray(0, cut - sent);
+          sent += part.length;
+          res.write(part, () => {
+            if (sent >= cut) res.socket?.destroy();
+          });
+        });
+      },
+    );
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    breakNext: (digest, afterBytes) => void breaks.set(digest, afterBytes),
+    gets: (digest) => seen.get(digest) ?? [],
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
 beforeAll(async () => {
-  [basic, bearer, fleetRegistry] = await Promise.all([startLocalRegistry('basic'), startLocalRegistry('bearer'), startLocalRegistry()]);
+  [basic, bearer, fleetRegistry, open] = await Promise.all([
+    startLocalRegistry('basic'),
+    startLocalRegistry('bearer'),
+    startLocalRegistry(),
+    startLocalRegistry(),
+  ]);
+  flaky = await breakingProxy(open);
   fleet = await startTestFleet({
     slices: 8,
     env: {
       NAGAYA_REGISTRY_URL: fleetRegistry.url,
-      NAGAYA_INSECURE_REGISTRIES: [basic.host, bearer.host].join(','),
+      NAGAYA_INSECURE_REGISTRIES: [basic.host, bearer.host, flaky.host].join(','),
     },
   });
   redis = new Redis(fleet.base.redisUrl, { lazyConnect: true });
@@ -55,7 +115,8 @@ beforeAll(async () => {
 afterAll(async () => {
   redis?.disconnect();
   await fleet?.stop();
-  await Promise.all([basic, bearer, fleetRegistry].map((r) => r?.stop()));
+  await flaky?.stop();
+  await Promise.all([basic, bearer, fleetRegistry, open].map((r) => r?.stop()));
 });
 
 describe('POST /images/pull', () => {
@@ -177,6 +238,58 @@ describe('POST /images/pull', () => {
       ['CONFLICT', `image twice:v1 is being pulled already (job ${started[0]!.job.id})`],
     ]);
     expect((await finished(started[0]!.job.id)).state).toBe('completed');
+  }, 60_000);
+
+  it('keeps what a pull that broke off downloaded, and its retry fetches only the rest (a Range request)', async () => {
+    const big = buildImage([layerOf([{ name: 'noise', body: randomBytes(1024 * 1024) }])]);
+    await pushFixture(open, 'lib/big', 'v1', big);
+    const layer = big.layers[0]!;
+    flaky.breakNext(layer.digest, 200_000);
+    const started = await fleet.admin.post<ImagePullView>('/images/pull', { reference: `${flaky.host}/lib/big:v1`, name: 'resumed:v1' });
+    const broken = await finished(started.job.id);
+    expect([broken.state, broken.error]).toEqual(['failed', expect.stringMatching(/^IMAGE_UNAVAILABLE: .*broke off at \d+ of \d+ bytes/)]);
+    // its layout stays, with the part that came, for the retry of this job
+    const layout = join(pullsDir(), `job-${started.job.id}`);
+    const part = join(layout, 'blobs', 'sha256', `${layer.digest.slice('sha256:'.length)}.partial`);
+    expect(existsSync(part)).toBe(true);
+    await fleet.admin.post(`/jobs/${started.job.id}/retry`, {});
+    const retried = await finished(started.job.id);
+    expect([retried.state, retried.error ?? null]).toEqual(['completed', null]);
+    const gets = flaky.gets(layer.digest);
+    expect(gets[0]).toBe('whole');
+    expect(gets.slice(1)).toEqual([expect.stringMatching(/^bytes=[1-9]\d*-$/)]);
+    // (what reached the node before the break: part of the 200,000 bytes sent, the rest lost with the connection)
+    expect(Number(/^bytes=(\d+)-$/.exec(gets[1]!)![1])).toBeLessThanOrEqual(200_000);
+    expect((await fleet.admin.get<ImageView>('/images/resumed:v1')).digest).toBe(big.manifestDigest);
+    expect(existsSync(layout)).toBe(false);
+  }, 60_000);
+
+  it('lets a pull of a name through once the pull under way died with its worker (its lock expired)', async () => {
+    await fleet.db.pool.query(
+      `INSERT INTO node (name, heartbeat_at, started_at, version, info, status)
+       VALUES ('node-stalled', now() - interval '1 hour', now() - interval '1 hour', 'test', '{}', 'offline')`,
+    );
+    const queues = new JobQueues(redis, fleet.base.queuePrefix, fleet.api.db);
+    const spec = { reference: `${basic.host}/lib/tiny:v1`, name: 'stalled:v1', auth: basic.credentials! };
+    const id = await queues.enqueuePull('node-stalled', { kind: 'pull', project: 'default', ...spec });
+    // a worker of that node takes it and dies: nothing renews its lock, and no worker of the queue is left to fail it
+    const connection = redis.duplicate({ maxRetriesPerRequest: null });
+    const dying = new Worker(lifecycleQueueName('node-stalled'), undefined, {
+      connection,
+      prefix: fleet.base.queuePrefix,
+      lockDuration: 1500,
+      autorun: false,
+    });
+    expect((await dying.getNextJob('a-worker-that-died'))?.id).toBe(id);
+    await dying.close();
+    connection.disconnect();
+    const pull = () => fleet.admin.post<ImagePullView>('/images/pull', spec);
+    expect(await refusal(pull())).toMatchObject({ code: 'CONFLICT', message: `image stalled:v1 is being pulled already (job ${id})` });
+    await new Promise((r) => setTimeout(r, 2000));
+    const again = await pull();
+    expect(again.job.id).not.toBe(id);
+    expect((await finished(again.job.id)).state).toBe('completed');
+    expect((await fleet.admin.get<ImageView>('/images/stalled:v1')).digest).toBe(image.manifestDigest);
   }, 60_000);
 
   it('moves a pull that waits on a node that is gone to a live node, which pulls it', async () => {
