@@ -18,6 +18,7 @@ import { RunAndProjectEvents1765800000000 } from './1765800000000-run-and-projec
 import { RunClaimFunction1765900000000 } from './1765900000000-run-claim-function';
 import { VolumeDiskQuota1766000000000 } from './1766000000000-volume-disk-quota';
 import { ImageLayerBlobs1766100000000 } from './1766100000000-image-layer-blobs';
+import { ImageUnpackedSizes1766200000000 } from './1766200000000-image-unpacked-sizes';
 
 /** Every migration, oldest first. Listed explicitly so no glob or file layout decides the order. */
 export const migrations = [
@@ -40,6 +41,7 @@ export const migrations = [
   RunClaimFunction1765900000000,
   VolumeDiskQuota1766000000000,
   ImageLayerBlobs1766100000000,
+  ImageUnpackedSizes1766200000000,
 ];
 
 /** Serialises concurrent migrators (several workers starting at once) on one advisory lock. */

@@ -120,6 +120,16 @@ describe('OCI images through the API', () => {
     );
     expect(rows[0]!.config).toMatchObject({ passwd: { root: [0, 0], app: [1000, 1000] }, groups: { staff: 50 } });
     expect(rows[0]!.config).not.toHaveProperty('identitiesPending');
+    // and the sizes are the unpacked ones, as an eager import records them; the project's disk use follows
+    const unpackedSizes = image.layers.map((l) => ({ diffId: l.diffId, sizeBytes: l.tar.length }));
+    const total = image.layers.reduce((sum, l) => sum + l.tar.length, 0);
+    await expect.poll(async () => (await fleet.admin.get<ImageView>('/images/app:1')).layers, { timeout: 10_000 }).toEqual(unpackedSizes);
+    expect((await fleet.admin.get<ImageView>('/images/app:1')).sizeBytes).toBe(total);
+    const recount = await fleet.db.pool.query<{ counted: string; actual: string }>(
+      `SELECT u.disk_bytes AS counted, r.disk_bytes AS actual FROM project_usage u JOIN project_usage_recount r USING (project)
+        WHERE u.project = 'default'`,
+    );
+    expect(Number(recount.rows[0]!.counted)).toBe(Number(recount.rows[0]!.actual));
     const layer2 = join(layerStore(), image.layers[1]!.diffId.slice(7));
     expect(readdirSync(layer2).some((n) => n.startsWith('.wh.'))).toBe(false);
   });

@@ -199,6 +199,32 @@ export class ImageRecords {
     );
   }
 
+  /**
+   * Records the unpacked sizes of layers that an import kept packed (their recorded size was
+   * their blob's), and the sizes of the images that have them, in one transaction: GET /images
+   * then says of them what it says of an eager import's, and each project's disk use follows.
+   */
+  async recordUnpackedSizes(layers: Array<{ diffId: string; sizeBytes: number }>): Promise<void> {
+    if (layers.length === 0) return;
+    const diffIds = layers.map((l) => l.diffId);
+    await this.db.transaction(async (tx) => {
+      const { rowCount } = await tx.query(
+        `UPDATE image_layer l SET size_bytes = u.s FROM unnest($1::text[], $2::bigint[]) AS u(d, s)
+          WHERE l.diff_id = u.d AND l.size_bytes IS DISTINCT FROM u.s`,
+        [diffIds, layers.map((l) => l.sizeBytes)],
+      );
+      if (!rowCount) return;
+      await tx.query(
+        `UPDATE image i SET size_bytes = s.total
+           FROM (SELECT i2.project, i2.name, (SELECT coalesce(sum(l.size_bytes), 0) FROM unnest(i2.layers) AS d
+                   JOIN image_layer l ON l.diff_id = d)::bigint AS total
+                   FROM image i2 WHERE i2.layers && $1::text[]) s
+          WHERE i.project = s.project AND i.name = s.name AND i.size_bytes <> s.total`,
+        [diffIds],
+      );
+    });
+  }
+
   /** Of these layer blobs, the ones some node checked, as "diff_id digest" keys. */
   async checked(blobs: Array<{ diffId: string; digest: string }>): Promise<Set<string>> {
     const { rows } = await this.db.query<{ k: string }>(

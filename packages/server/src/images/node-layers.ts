@@ -142,6 +142,10 @@ export class NodeLayers {
       if (refused) throw await this.refuse(image, refused, refused.refusal!);
       const nowChecked = results.filter((r) => r.checked);
       await this.records!.markChecked(nowChecked);
+      // the sizes the import recorded were the blobs': now the unpacked ones are known
+      await this.records!.recordUnpackedSizes(
+        nowChecked.filter((r) => r.size !== undefined).map((r) => ({ diffId: r.diffId, sizeBytes: r.size! })),
+      );
       for (const r of nowChecked) checked.add(blobKey(r));
       // a blob whose packed copy another process here took while this one looked: it records its check in a moment
       const taken = results.filter((r) => !r.checked && r.present && !checked.has(blobKey(r)));
