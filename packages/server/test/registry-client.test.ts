@@ -195,3 +195,64 @@ describe('pullToLayout', () => {
     expect(none.message).toMatch(/linux\/s390x/);
   }, 60_000);
 });
+
+describe('RegistryClient following a blob to its storage', () => {
+  const blob = randomBytes(200_000);
+  const digest = digestOf(blob);
+  const servers: Server[] = [];
+  const listen = async (handler: Parameters<typeof createServer>[1]) => {
+    const server = createServer(handler);
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  afterAll(() => Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve)))));
+
+  it("follows a registry's redirect to another origin without the registry's credentials, and one within it with them", async () => {
+    const storageSaw: Array<string | undefined> = [];
+    const registrySaw: Array<{ path: string; authorization: string | undefined }> = [];
+    const storage = await listen((req, res) => {
+      storageSaw.push(req.headers.authorization);
+      res.writeHead(200, { 'content-length': String(blob.length) }).end(blob);
+    });
+    const registry = await listen((req, res) => {
+      registrySaw.push({ path: req.url ?? '', authorization: req.headers.authorization });
+      if (!req.headers.authorization) return void res.writeHead(401, { 'www-authenticate': 'Basic realm="r"' }).end();
+      // the first blob goes to storage on another origin (a presigned URL), the second to another path here
+      if (req.url === `/v2/x/far/blobs/${digest}`) return void res.writeHead(307, { location: `${storage}/b?signature=s` }).end();
+      if (req.url === `/v2/x/near/blobs/${digest}`) return void res.writeHead(302, { location: '/kept-here' }).end();
+      if (req.url === '/kept-here') return void res.writeHead(200, { 'content-length': String(blob.length) }).end(blob);
+      res.writeHead(404).end();
+    });
+    const client = new RegistryClient(registry, new RegistryAuth({ username: 'fleet', password: 'secret' }));
+    await client.blobToFile('x/far', digest, blob.length, join(work, 'far'));
+    expect(readFileSync(join(work, 'far')).equals(blob)).toBe(true);
+    expect(storageSaw).toEqual([undefined]);
+    await client.blobToFile('x/near', digest, blob.length, join(work, 'near'));
+    expect(readFileSync(join(work, 'near')).equals(blob)).toBe(true);
+    const basic = `Basic ${Buffer.from('fleet:secret').toString('base64')}`;
+    expect(registrySaw.filter((r) => r.authorization).map((r) => [r.path, r.authorization])).toEqual([
+      [`/v2/x/far/blobs/${digest}`, basic],
+      [`/v2/x/near/blobs/${digest}`, basic],
+      ['/kept-here', basic],
+    ]);
+  });
+
+  it('refuses a redirect loop and a redirect to another scheme, as unreachable', async () => {
+    const loop = await listen((req, res) => res.writeHead(302, { location: req.url ?? '/' }).end());
+    const looped = await refusal(
+      new RegistryClient(loop, new RegistryAuth(undefined)).blobToFile('x/y', digest, blob.length, join(work, 'loop')),
+    );
+    expect([looped.code, (looped.details as { reason: string }).reason, looped.message]).toEqual([
+      'IMAGE_UNAVAILABLE',
+      'unreachable',
+      expect.stringContaining('more than 5 redirects'),
+    ]);
+    const elsewhere = await listen((_req, res) => res.writeHead(302, { location: 'file:///etc/shadow' }).end());
+    const refused = await refusal(
+      new RegistryClient(elsewhere, new RegistryAuth(undefined)).blobToFile('x/y', digest, blob.length, join(work, 'file')),
+    );
+    expect(refused.message).toContain('a redirect to file: is not followed');
+    expect(existsSync(join(work, 'file'))).toBe(false);
+  });
+});

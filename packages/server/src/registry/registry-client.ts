@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, openAsBlob } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
-import { Readable, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { NagayaError } from '../errors';
 import type { RegistryAuth } from './registry-auth';
 import { SHA256_DIGEST } from './image-reference';
+import { streamGet, type StreamedAnswer } from './blob-stream';
 
 /** Manifests and indexes are small documents; anything larger is not one (distribution caps them at 4 MiB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -73,13 +73,8 @@ export class RegistryClient {
       () => 0,
     );
     const resume = have > 0 && have < size;
-    const res = await this.send(
-      'GET',
-      `/v2/${repository}/blobs/${digest}`,
-      pullScope(repository),
-      resume ? { range: `bytes=${have}-` } : {},
-    );
-    await this.expectOk(res, `blob ${digest}`);
+    const res = await this.getStream(`/v2/${repository}/blobs/${digest}`, pullScope(repository), resume ? { range: `bytes=${have}-` } : {});
+    await this.expectStreamOk(res, `blob ${digest}`);
     const appending = resume && res.status === 206;
     const hash = createHash('sha256');
     if (appending) {
@@ -96,13 +91,8 @@ export class RegistryClient {
         done(null, chunk);
       },
     });
-    if (!res.body) throw unavailable(`blob ${digest}: the registry sent no body`, 'bad-answer');
     try {
-      await pipeline(
-        Readable.fromWeb(res.body as WebReadableStream),
-        counter,
-        createWriteStream(partial, { flags: appending ? 'a' : 'w' }),
-      );
+      await pipeline(res.body, counter, createWriteStream(partial, { flags: appending ? 'a' : 'w' }));
     } catch (err) {
       if (err instanceof NagayaError) {
         await rm(partial, { force: true });
@@ -178,7 +168,35 @@ export class RegistryClient {
     return go(await this.auth.answer(first.headers.get('www-authenticate'), scope, `${method} ${url.pathname}`));
   }
 
-  private async expectOk(res: Response, what: string): Promise<void> {
+  /** As send, for a GET whose body is read as a Node stream (a layer: see streamGet). */
+  private async getStream(path: string, scope: string, headers: Record<string, string>): Promise<StreamedAnswer> {
+    const url = new URL(path, this.apiBase);
+    const go = async (authorization: string | undefined) => {
+      try {
+        return await streamGet(url, { ...headers, ...(authorization ? { authorization } : {}) }, AbortSignal.timeout(30 * 60_000));
+      } catch (err) {
+        throw unavailable(`${url.origin} cannot be reached: ${(err as Error).message}`, 'unreachable');
+      }
+    };
+    const first = await go(this.auth.headerFor(scope));
+    if (first.status !== 401) return first;
+    first.body.resume();
+    return go(await this.auth.answer(first.headers['www-authenticate'] ?? null, scope, `GET ${url.pathname}`));
+  }
+
+  private async expectStreamOk(res: StreamedAnswer, what: string): Promise<void> {
+    if (res.status >= 200 && res.status < 300) return;
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    // an error document, read up to 64 KiB for its message
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      if (bytes < 64 * 1024) chunks.push(chunk);
+      bytes += chunk.length;
+    }
+    await this.expectOk({ ok: false, status: res.status, text: async () => Buffer.concat(chunks).toString('utf8') }, what);
+  }
+
+  private async expectOk(res: Pick<Response, 'ok' | 'status' | 'text'>, what: string): Promise<void> {
     if (res.ok) return;
     const text = await res.text().catch(() => '');
     const reason = res.status === 404 ? 'not-found' : res.status === 401 || res.status === 403 ? 'unauthorized' : 'refused';
