@@ -90,6 +90,16 @@ async function breakingProxy(target: LocalRegistry): Promise<BreakingProxy> {
   };
 }
 
+/** Records a node that went offline an hour ago (no worker reads its queues), and the fleet's queues, to put a pull there. */
+async function queuesWithGoneNode(node: string): Promise<JobQueues> {
+  await fleet.db.pool.query(
+    `INSERT INTO node (name, heartbeat_at, started_at, version, info, status)
+     VALUES ($1, now() - interval '1 hour', now() - interval '1 hour', 'test', '{}', 'offline')`,
+    [node],
+  );
+  return new JobQueues(redis, fleet.base.queuePrefix, fleet.api.db);
+}
+
 beforeAll(async () => {
   [basic, bearer, fleetRegistry, open] = await Promise.all([
     startLocalRegistry('basic'),
@@ -265,11 +275,7 @@ describe('POST /images/pull', () => {
   }, 60_000);
 
   it('lets a pull of a name through once the pull under way died with its worker (its lock expired)', async () => {
-    await fleet.db.pool.query(
-      `INSERT INTO node (name, heartbeat_at, started_at, version, info, status)
-       VALUES ('node-stalled', now() - interval '1 hour', now() - interval '1 hour', 'test', '{}', 'offline')`,
-    );
-    const queues = new JobQueues(redis, fleet.base.queuePrefix, fleet.api.db);
+    const queues = await queuesWithGoneNode('node-stalled');
     const spec = { reference: `${basic.host}/lib/tiny:v1`, name: 'stalled:v1', auth: basic.credentials! };
     const id = await queues.enqueuePull('node-stalled', { kind: 'pull', project: 'default', ...spec });
     // a worker of that node takes it and dies: nothing renews its lock, and no worker of the queue is left to fail it
@@ -293,11 +299,7 @@ describe('POST /images/pull', () => {
   }, 60_000);
 
   it('moves a pull that waits on a node that is gone to a live node, which pulls it', async () => {
-    await fleet.db.pool.query(
-      `INSERT INTO node (name, heartbeat_at, started_at, version, info, status)
-       VALUES ('node-gone', now() - interval '1 hour', now() - interval '1 hour', 'test', '{}', 'offline')`,
-    );
-    const queues = new JobQueues(redis, fleet.base.queuePrefix, fleet.api.db);
+    const queues = await queuesWithGoneNode('node-gone');
     const id = await queues.enqueuePull('node-gone', {
       kind: 'pull',
       project: 'default',
