@@ -281,7 +281,7 @@ export interface Fleet {
   backendPids(): Promise<number[]>;
   post(name: string, body?: Record<string, unknown>): Promise<void>;
   /** An API v1 request on the bench's kept-alive connections (node:http): the parsed answer, or a throw for a status >= 300. */
-  call<T>(method: string, path: string, body?: unknown): Promise<T>;
+  call<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   get(path: string): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -422,7 +422,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
           )
         ).rows.map((r) => r.pid),
       post: (name, body = {}) => postContainer(agent, port, token, { name, image: 'busybox', command: ['sleep', '100000'], ...body }),
-      call: (method, path, body) => callApi(agent, port, token, method, path, body),
+      call: (method, path, body, headers) => callApi(agent, port, token, method, path, body, headers),
       get,
       stop,
     };
@@ -433,9 +433,17 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
 }
 
 /** See Fleet.call: node:http on kept-alive connections, for the reason postContainer gives. */
-function callApi<T>(agent: Agent, port: number, token: string, method: string, path: string, body?: unknown): Promise<T> {
+function callApi<T>(
+  agent: Agent,
+  port: number,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  extraHeaders: Record<string, string> = {},
+): Promise<T> {
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  const headers: Record<string, string | number> = { authorization: `Bearer ${token}` };
+  const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, ...extraHeaders };
   if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) });
   return new Promise((resolve, reject) => {
     const req = request({ agent, host: '127.0.0.1', port, method, path: `/api/v1${path}`, headers }, (res) => {

@@ -88,9 +88,30 @@ export const runListQuery = z.strictObject({
 export const runIdParams = { id: z.uuid() };
 export const runScheduleParams = { id: z.string().regex(/^[a-z0-9-]{1,64}$/, 'must be a schedule id') };
 
+/** The longest a request waits for a run to end: GET /runs/{id}/wait's timeoutSeconds, POST /runs's Prefer: wait. */
+export const RUN_WAIT_MAX_SECONDS = 300;
+
 export const runWaitQuery = z.strictObject({
-  timeoutSeconds: z.coerce.number().int().min(0).max(300).optional(),
+  timeoutSeconds: z.coerce.number().int().min(0).max(RUN_WAIT_MAX_SECONDS).optional(),
 });
+
+/**
+ * POST /runs's Prefer header (RFC 7240). With `wait=N` the answer waits up to N seconds (at most
+ * RUN_WAIT_MAX_SECONDS) for the run to end: 200 with the ended run, or 202 with the run as it is
+ * then, and `Preference-Applied: wait=N` either way. A short run then costs its client one
+ * request instead of a submit and a long poll. Other preferences, and one that does not parse,
+ * are ignored, as RFC 7240 asks.
+ */
+export const runPreferHeader = z.string().max(1024).optional();
+
+/** The seconds a Prefer header's `wait` preference asks for (capped), or undefined when it has none. */
+export function preferredWaitSeconds(prefer: string | undefined): number | undefined {
+  for (const preference of (prefer ?? '').split(',')) {
+    const wait = /^\s*wait\s*=\s*"?(\d{1,9})"?\s*(;.*)?$/i.exec(preference);
+    if (wait) return Math.min(Number(wait[1]), RUN_WAIT_MAX_SECONDS);
+  }
+  return undefined;
+}
 
 export const runOutputQuery = z.strictObject({
   encoding: z.enum(['utf8', 'base64']).optional(),

@@ -97,6 +97,36 @@ describe('runs', () => {
     await fleet.admin.delete(`/runs/${zero.id}`);
   });
 
+  it('answers the submit itself with the ended run when asked to wait (Prefer: wait), and with the run as it is when the wait runs out', async () => {
+    const post = (spec: Record<string, unknown>, prefer?: string) =>
+      fetch(`${fleet.url}/api/v1/runs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json', ...(prefer ? { prefer } : {}) },
+        body: JSON.stringify({ image: 'busybox', timeoutSeconds: 30, ...spec }),
+      });
+    const quick = await post({ command: ['/bin/sh', '-c', 'echo waited; exit 4'] }, 'respond-async, wait=20');
+    expect([quick.status, quick.headers.get('preference-applied')]).toEqual([200, 'wait=20']);
+    const ended = ((await quick.json()) as { run: RunView }).run;
+    expect(ended).toMatchObject({ state: 'failed', exitCode: 4 });
+    expect(ended.finishedAt).not.toBeNull();
+    expect((await outputOf(ended.id)).stdout).toBe('waited\n');
+    // a run longer than the wait: 202 once the wait is over, the run still running
+    const started = Date.now();
+    const slow = await post({ command: ['sleep', '30'] }, 'wait=1');
+    expect([slow.status, slow.headers.get('preference-applied')]).toEqual([202, 'wait=1']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    const running = ((await slow.json()) as { run: RunView }).run;
+    expect(running.finishedAt).toBeNull();
+    await fleet.admin.delete(`/runs/${running.id}`);
+    // no wait asked, or a preference that does not parse: 202 at once, as before
+    for (const prefer of [undefined, 'wait=soon', 'handling=lenient']) {
+      const plain = await post({ command: ['sleep', '30'] }, prefer);
+      expect([plain.status, plain.headers.get('preference-applied')]).toEqual([202, null]);
+      await fleet.admin.delete(`/runs/${((await plain.json()) as { run: RunView }).run.id}`);
+    }
+  });
+
   it('delivers stdin, and keeps stdout and stderr apart', async () => {
     const stdin = Buffer.from('line one\nline two\n').toString('base64');
     const run = await submit({ command: ['/bin/sh', '-c', 'cat; echo oops >&2'], stdin });

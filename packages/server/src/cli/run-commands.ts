@@ -125,7 +125,9 @@ export async function runCommand(
     ...(o['idempotency-key'] ? { idempotencyKey: o['idempotency-key'] } : {}),
     ...(o.stdin ? { stdin: readFileSync(0).toString('base64') } : {}),
   };
-  const res = await client.post<{ run?: RunView; schedule?: RunScheduleView }>('/runs', body);
+  // waiting, the submit itself waits for the run's end (Prefer: wait): a short run is one request
+  const waitHere = !o.detach && !o.schedule ? { prefer: `wait=${WAIT_SECONDS}` } : undefined;
+  const res = await client.post<{ run?: RunView; schedule?: RunScheduleView }>('/runs', body, waitHere);
   if (res.schedule) {
     const s = res.schedule;
     console.log(json ? JSON.stringify(s, null, 2) : `schedule ${s.id}: ${s.pattern}, next ${s.next ?? '-'}`);

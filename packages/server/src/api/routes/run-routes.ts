@@ -1,4 +1,13 @@
-import { createRunSchema, runIdParams, runListQuery, runOutputQuery, runScheduleParams, runWaitQuery } from '@nagaya/contract/schemas';
+import {
+  createRunSchema,
+  preferredWaitSeconds,
+  runIdParams,
+  runListQuery,
+  runOutputQuery,
+  runPreferHeader,
+  runScheduleParams,
+  runWaitQuery,
+} from '@nagaya/contract/schemas';
 import { requireHostPathAdmin } from './host-path-guard';
 import { operation, type Operation } from '../operation';
 
@@ -38,12 +47,20 @@ export const runOperations: Operation[] = [
     summary:
       'Submit a run: a fresh container with a fresh slice runs the command to its exit or timeout, keeps its result and goes ' +
       '(with schedule: a schedule that submits it on each tick, answered as {schedule}); a run that mounts a volume runs on its node, ' +
-      'and hostPath mounts need an admin token of every project',
+      'and hostPath mounts need an admin token of every project. With Prefer: wait=N (RFC 7240, N up to 300) the answer waits ' +
+      'up to N seconds for the run to end: 200 with the ended run, else 202 with it as it is then',
     scope: 'project',
+    headers: { Prefer: runPreferHeader },
     body: createRunSchema,
-    handle: ({ deps, actor, scope, body }) => {
+    handle: async ({ req, res, deps, actor, scope, body }) => {
       requireHostPathAdmin(actor, body.mounts);
-      return deps.runService.submit(scope.project, body, actor);
+      const submitted = await deps.runService.submit(scope.project, body, actor);
+      const wait = 'run' in submitted ? preferredWaitSeconds(req.get('prefer')) : undefined;
+      if (wait === undefined || !('run' in submitted)) return submitted;
+      const run = await deps.runService.wait(scope.project, submitted.run.id, wait);
+      res.set('Preference-Applied', `wait=${wait}`);
+      res.status(run.finishedAt !== null ? 200 : 202).json({ run });
+      return undefined;
     },
   }),
   operation({
