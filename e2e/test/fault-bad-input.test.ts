@@ -924,7 +924,8 @@ class Ledger {
       this.volumes++;
     }
     if (req.method === 'DELETE' && /^\/api\/v1\/volumes\/[^/]+$/.test(route) && status === 200) this.volumesDeleted++;
-    if (req.method === 'POST' && route === '/api/v1/runs' && status === 202) {
+    // (200: a run that ended while the POST waited for it, Prefer: wait)
+    if (req.method === 'POST' && route === '/api/v1/runs' && (status === 202 || status === 200)) {
       if (!createRunSchema.safeParse(body).success) this.bad.push(`accepted an invalid run: ${what}`);
       if ((json.run ?? json.schedule)?.project !== project) this.bad.push(`a run in another project than ${project}: ${what}`);
       if (json.run) this.runs.add(json.run.id);
