@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { DelayedError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import { leaseFromRow, type Allocator, type Lease } from '@nagaya/allocator';
 import { DEFAULT_RUN_OUTPUT_LIMIT_BYTES, type NetworkMode } from '@nagaya/contract';
 import type { ContainerNetwork, ContainerRuntime, ExitStatus, LaunchPlan } from '@nagaya/native';
@@ -21,6 +21,7 @@ import { reconcileRuns } from './run-reconcile';
 import type { NodeVolumes } from './node-volumes';
 import { EARLY_EXIT_MS, exitWithin } from './run-early-exit';
 import { RunIntake } from './run-intake';
+import { sendBack } from './run-send-back';
 import type { RunJobData } from './run-queue';
 
 /** How often a running attempt looks whether its run was cancelled. */
@@ -114,21 +115,14 @@ export class RunJobs {
     const { runs, nodeName } = this.deps;
     // a run that came with its spec gets its row here; one pinned to another node goes there
     const taken = await this.intake.take(job);
-    if ('requeue' in taken) {
-      // behind its project's queued runs: the priority is read again when its delay ends
-      await job.changePriority({ priority: taken.requeue });
-      await job.moveToDelayed(Date.now(), token);
-      throw new DelayedError();
-    }
+    // behind its project's queued runs
+    if ('requeue' in taken) return sendBack(job, token, 0, taken.requeue);
     if (!('runId' in taken)) return taken;
     const runId = taken.runId;
     const firstContainerId = randomUUID();
     const claimed = await runs.claim(runId, nodeName, this.deps.projectConcurrency, firstContainerId);
-    if (claimed === 'busy') {
-      // its project has its share running: back to the queue for a moment (it keeps its priority)
-      await job.moveToDelayed(Date.now() + PROJECT_BUSY_DELAY_MS + Math.floor(Math.random() * PROJECT_BUSY_DELAY_MS), token);
-      throw new DelayedError();
-    }
+    // its project has its share running: back to the queue for a moment (it keeps its priority)
+    if (claimed === 'busy') return sendBack(job, token, PROJECT_BUSY_DELAY_MS + Math.floor(Math.random() * PROJECT_BUSY_DELAY_MS));
     if (!claimed) return { skipped: 'the run has ended' };
     let run = claimed;
     let attempt = run.attempt;
