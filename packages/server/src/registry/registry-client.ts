@@ -162,10 +162,25 @@ export class RegistryClient {
         throw unavailable(`${url.origin} cannot be reached: ${cause?.message ?? (err as Error).message}`, 'unreachable');
       }
     };
+    return this.authorized(scope, `${method} ${url.pathname}`, go, async (refused) => {
+      await refused.body?.cancel();
+      return refused.headers.get('www-authenticate');
+    });
+  }
+
+  /**
+   * Sends with what the scope's authorization is known to be; on a 401, answers its challenge
+   * (`challengeOf` also lets the refused answer's body go) and sends once more.
+   */
+  private async authorized<A extends { status: number }>(
+    scope: string,
+    what: string,
+    go: (authorization: string | undefined) => Promise<A>,
+    challengeOf: (refused: A) => Promise<string | null>,
+  ): Promise<A> {
     const first = await go(this.auth.headerFor(scope));
     if (first.status !== 401) return first;
-    await first.body?.cancel();
-    return go(await this.auth.answer(first.headers.get('www-authenticate'), scope, `${method} ${url.pathname}`));
+    return go(await this.auth.answer(await challengeOf(first), scope, what));
   }
 
   /** As send, for a GET whose body is read as a Node stream (a layer: see streamGet). */
@@ -178,10 +193,10 @@ export class RegistryClient {
         throw unavailable(`${url.origin} cannot be reached: ${(err as Error).message}`, 'unreachable');
       }
     };
-    const first = await go(this.auth.headerFor(scope));
-    if (first.status !== 401) return first;
-    first.body.resume();
-    return go(await this.auth.answer(first.headers['www-authenticate'] ?? null, scope, `GET ${url.pathname}`));
+    return this.authorized(scope, `GET ${url.pathname}`, go, async (refused) => {
+      refused.body.resume();
+      return refused.headers['www-authenticate'] ?? null;
+    });
   }
 
   private async expectStreamOk(res: StreamedAnswer, what: string): Promise<void> {
